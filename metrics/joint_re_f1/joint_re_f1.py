@@ -1,0 +1,333 @@
+# coding=utf-8
+"""Strict micro-F1 for document-level joint entity and relation extraction (JEREX JointEvaluator semantics).
+
+Self-contained `evaluate` metric script: it imports only `evaluate`, `datasets` and the standard library, so
+that `evaluate.load("metrics/joint_re_f1")` can copy and run it on its own.
+"""
+
+import json
+from collections import Counter
+
+import datasets
+import evaluate
+
+_CITATION = """\
+@inproceedings{eberts-ulges-2021-end,
+    title = "An End-to-end Model for Entity-level Relation Extraction using Multi-instance Learning",
+    author = "Eberts, Markus and Ulges, Adrian",
+    booktitle = "Proceedings of the 16th Conference of the European Chapter of the Association for Computational Linguistics: Main Volume",
+    year = "2021",
+    publisher = "Association for Computational Linguistics",
+    pages = "3650--3660",
+}
+@inproceedings{kosciukiewicz-etal-2023-similarity,
+    title = "Similarity-based Memory Enhanced Joint Entity and Relation Extraction",
+    author = "Ko{\\'s}ciukiewicz, Witold and W{\\'o}jcik, Mateusz and Kajdanowicz, Tomasz and Gonczarek, Adam",
+    booktitle = "Computational Science -- ICCS 2023",
+    year = "2023",
+    publisher = "Springer",
+    eprint = "2307.11762",
+    archivePrefix = "arXiv",
+}
+"""
+
+_DESCRIPTION = """\
+Strict micro precision, recall and F1 (in percent) for end-to-end document-level joint entity and relation
+extraction, with the semantics of JEREX's JointEvaluator (also used by the similarity-based memory model).
+Per document, gold and predicted annotations are turned into de-duplicated sets of tuples and compared exactly;
+TP/FP/FN are summed over the whole corpus (micro average). Five levels:
+mention (span), coref (cluster = set of spans), entity (cluster, type),
+relation (head cluster, tail cluster, relation type) and
+relation_strict ((head cluster, head type), (tail cluster, tail type), relation type).
+A cluster matches only if it contains exactly the same mention spans as a gold cluster; relations are directed.
+"""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions (`list` of `dict` or `str`): predicted documents, as dicts or JSON strings of dicts.
+    references (`list` of `dict` or `str`): gold documents, same format. Documents are matched by `id`
+        (not by position); both lists must hold exactly the same set of ids, each once.
+    A document is {"id": str, "entities": [{"type": str, "mentions": [{"start": int, "end": int}, ...]}, ...],
+    "relations": [{"head": int, "tail": int, "type": str}, ...]}; head/tail index into `entities`, offsets are
+    character offsets (end exclusive). Any other field (text, sentences, words, score, ids, ...) is ignored.
+Returns:
+    `{level}_precision`, `{level}_recall`, `{level}_f1` (float, percent) for level in mention, coref, entity,
+        relation, relation_strict;
+    `per_type` (dict): {"entity" | "relation" | "relation_strict": {type: {"precision", "recall", "f1",
+        "support"}}}, where type is the entity type (entity) or the relation type (relation levels) and
+        support is the number of gold tuples of that type;
+    `documents` (int): number of documents scored.
+Raises:
+    ValueError: different id sets, duplicate ids, or a malformed document (the message names the document id
+        and the offending field path).
+Examples:
+    >>> import evaluate
+    >>> metric = evaluate.load("metrics/joint_re_f1")  # doctest: +SKIP
+    >>> gold = {"id": "d1", "text": "Aspirin causes ulcers.",
+    ...         "entities": [{"type": "Chemical", "mentions": [{"start": 0, "end": 7}]},
+    ...                      {"type": "Disease", "mentions": [{"start": 15, "end": 21}]}],
+    ...         "relations": [{"head": 0, "tail": 1, "type": "CID"}]}
+    >>> results = metric.compute(predictions=[gold], references=[gold])  # doctest: +SKIP
+    >>> results["relation_strict_f1"]  # doctest: +SKIP
+    100.0
+"""
+
+LEVELS = ("mention", "coref", "entity", "relation", "relation_strict")
+TYPED_LEVELS = ("entity", "relation", "relation_strict")
+_SIDES = {"predictions": "prediction", "references": "reference"}
+_ERROR_KEY = "__joint_re_f1_error__"
+
+
+def _json_default(value):
+    """json.dumps fallback for numpy/torch scalars and arrays (duck-typed, no imports)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _serialize(document, side, position):
+    """A document (dict or JSON string) as a JSON string, so that it fits one arrow string column."""
+    if isinstance(document, str):
+        return document
+    if isinstance(document, dict):
+        try:
+            return json.dumps(document, default=_json_default)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{side}[{position}]: document is not JSON-serialisable: {error}") from None
+    raise ValueError(
+        f"{side}[{position}]: a document must be a dict or a JSON string, got {type(document).__name__}"
+    )
+
+
+def _serialize_column(documents, side):
+    if documents is None:
+        return None
+    if isinstance(documents, (str, dict)):
+        raise ValueError(f"{side} must be a list of documents, got a single {type(documents).__name__}")
+    return [_serialize(document, side, position) for position, document in enumerate(documents)]
+
+
+class _Malformed(ValueError):
+    pass
+
+
+def _require(container, key, path):
+    if not isinstance(container, dict):
+        raise _Malformed(f"{path or 'document'} must be an object, got {type(container).__name__}")
+    if key not in container:
+        raise _Malformed(f"{path + '.' if path else ''}{key} is missing")
+    return container[key]
+
+
+def _require_list(container, key, path):
+    value = _require(container, key, path)
+    if not isinstance(value, list):
+        raise _Malformed(f"{path + '.' if path else ''}{key} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _require_int(container, key, path):
+    value = _require(container, key, path)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Malformed(f"{path}.{key} must be an int, got {value!r}")
+    return value
+
+
+def _require_str(container, key, path):
+    value = _require(container, key, path)
+    if not isinstance(value, str):
+        raise _Malformed(f"{path}.{key} must be a string, got {value!r}")
+    return value
+
+
+def _document_tuples(document):
+    """The five de-duplicated tuple sets of one parsed document (raises _Malformed with a field path)."""
+    clusters = []
+    entity_types = []
+    for entity_index, entity in enumerate(_require_list(document, "entities", "")):
+        path = f"entities[{entity_index}]"
+        entity_type = _require_str(entity, "type", path)
+        mentions = _require_list(entity, "mentions", path)
+        if not mentions:
+            raise _Malformed(f"{path}.mentions is empty (an entity needs at least one mention)")
+        spans = []
+        for mention_index, mention in enumerate(mentions):
+            mention_path = f"{path}.mentions[{mention_index}]"
+            start = _require_int(mention, "start", mention_path)
+            end = _require_int(mention, "end", mention_path)
+            if start < 0 or end <= start:
+                raise _Malformed(f"{mention_path} has an invalid span: start={start}, end={end}")
+            spans.append((start, end))
+        clusters.append(frozenset(spans))
+        entity_types.append(entity_type)
+
+    relations = set()
+    strict_relations = set()
+    for relation_index, relation in enumerate(_require_list(document, "relations", "")):
+        path = f"relations[{relation_index}]"
+        relation_type = _require_str(relation, "type", path)
+        arguments = []
+        for role in ("head", "tail"):
+            index = _require_int(relation, role, path)
+            if not 0 <= index < len(clusters):
+                raise _Malformed(f"{path}.{role} = {index} is out of range (document has {len(clusters)} entities)")
+            arguments.append(index)
+        head, tail = arguments
+        relations.add((clusters[head], clusters[tail], relation_type))
+        strict_relations.add(
+            ((clusters[head], entity_types[head]), (clusters[tail], entity_types[tail]), relation_type)
+        )
+
+    return {
+        "mention": {span for cluster in clusters for span in cluster},
+        "coref": set(clusters),
+        "entity": set(zip(clusters, entity_types)),
+        "relation": relations,
+        "relation_strict": strict_relations,
+    }
+
+
+def _parse_side(raw_documents, side):
+    """{id: tuple sets} for one side; raises ValueError for bad JSON, malformed documents and duplicate ids."""
+    parsed = {}
+    duplicates = []
+    for position, raw in enumerate(raw_documents):
+        try:
+            document = json.loads(raw) if isinstance(raw, str) else raw
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{side}[{position}]: not valid JSON: {error}") from None
+        if not isinstance(document, dict):
+            raise ValueError(f"{side}[{position}]: a document must be a JSON object, got {type(document).__name__}")
+        if "id" not in document:
+            raise ValueError(f"{side}[{position}]: document field 'id' is missing")
+        doc_id = document["id"]
+        if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+            raise ValueError(f"{side}[{position}]: document field 'id' must be a string, got {doc_id!r}")
+        doc_id = str(doc_id)
+        try:
+            tuples = _document_tuples(document)
+        except _Malformed as error:
+            raise ValueError(f"{_SIDES[side]} document {doc_id!r} ({side}[{position}]): {error}") from None
+        if doc_id in parsed:
+            duplicates.append(doc_id)
+        parsed[doc_id] = tuples
+    if duplicates:
+        raise ValueError(f"duplicate document id(s) in {side}: {sorted(set(duplicates))}")
+    return parsed
+
+
+def _prf(tp, fp, fn):
+    precision = 100.0 * tp / (tp + fp) if tp + fp else 0.0
+    recall = 100.0 * tp / (tp + fn) if tp + fn else 0.0
+    f1 = 200.0 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return precision, recall, f1
+
+
+def _tuple_type(item):
+    # entity: (cluster, type); relation: (head, tail, type); relation_strict: ((h, ht), (t, tt), type)
+    return item[-1]
+
+
+def joint_re_scores(predictions, references):
+    """Pure-Python scoring on lists of documents (dicts or JSON strings); see the metric's docstring."""
+    predicted = _parse_side(predictions, "predictions")
+    gold = _parse_side(references, "references")
+    if set(predicted) != set(gold):
+        missing = sorted(set(gold) - set(predicted))
+        extra = sorted(set(predicted) - set(gold))
+        raise ValueError(
+            "predictions and references must cover the same document ids; "
+            f"missing from predictions: {missing}; not in references: {extra}"
+        )
+
+    totals = {level: Counter() for level in LEVELS}
+    by_type = {level: {"tp": Counter(), "fp": Counter(), "fn": Counter()} for level in TYPED_LEVELS}
+    for doc_id, gold_tuples in gold.items():
+        predicted_tuples = predicted[doc_id]
+        for level in LEVELS:
+            gold_set, predicted_set = gold_tuples[level], predicted_tuples[level]
+            outcome = {
+                "tp": gold_set & predicted_set,
+                "fp": predicted_set - gold_set,
+                "fn": gold_set - predicted_set,
+            }
+            for key, items in outcome.items():
+                totals[level][key] += len(items)
+                if level in by_type:
+                    by_type[level][key].update(_tuple_type(item) for item in items)
+
+    results = {}
+    for level in LEVELS:
+        precision, recall, f1 = _prf(totals[level]["tp"], totals[level]["fp"], totals[level]["fn"])
+        results[f"{level}_precision"] = precision
+        results[f"{level}_recall"] = recall
+        results[f"{level}_f1"] = f1
+
+    per_type = {}
+    for level, counts in by_type.items():
+        types = sorted(set(counts["tp"]) | set(counts["fp"]) | set(counts["fn"]))
+        per_type[level] = {}
+        for type_name in types:
+            tp, fp, fn = counts["tp"][type_name], counts["fp"][type_name], counts["fn"][type_name]
+            precision, recall, f1 = _prf(tp, fp, fn)
+            per_type[level][type_name] = {"precision": precision, "recall": recall, "f1": f1, "support": tp + fn}
+    results["per_type"] = per_type
+    results["documents"] = len(gold)
+    return results
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class JointReF1(evaluate.Metric):
+    """Strict (JEREX) micro P/R/F1 for mention, coref, entity, relation and relation_strict."""
+
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            # Documents are nested dicts with optional fields, which arrow cannot type: each one travels as
+            # a JSON string and is decoded again in `_compute`.
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
+            codebase_urls=["https://github.com/lavis-nlp/jerex"],
+            reference_urls=["https://arxiv.org/abs/2102.05980", "https://arxiv.org/abs/2307.11762"],
+        )
+
+    def add_batch(self, *, predictions=None, references=None, **kwargs):
+        """Add a batch of predicted and gold documents (dicts or JSON strings)."""
+        super().add_batch(
+            predictions=_serialize_column(predictions, "predictions"),
+            references=_serialize_column(references, "references"),
+            **kwargs,
+        )
+
+    def add(self, *, prediction=None, reference=None, **kwargs):
+        """Add one predicted and one gold document (dict or JSON string)."""
+        super().add(
+            prediction=None if prediction is None else _serialize(prediction, "prediction", 0),
+            reference=None if reference is None else _serialize(reference, "reference", 0),
+            **kwargs,
+        )
+
+    def compute(self, *, predictions=None, references=None, **kwargs):
+        """Score all added documents (plus `predictions`/`references` given here, dicts or JSON strings)."""
+        results = super().compute(
+            predictions=_serialize_column(predictions, "predictions"),
+            references=_serialize_column(references, "references"),
+            **kwargs,
+        )
+        # Invalid input is detected in `_compute`; raising there would skip evaluate's clean-up (its cache file
+        # and lock would stay behind, and the next instance would wait a second for the lock). `_compute`
+        # therefore hands the error back and it is raised here, after evaluate has released everything.
+        if isinstance(results, dict) and isinstance(results.get(_ERROR_KEY), ValueError):
+            raise results[_ERROR_KEY]
+        return results
+
+    def _compute(self, predictions, references):
+        try:
+            return joint_re_scores(predictions, references)
+        except ValueError as error:
+            return {_ERROR_KEY: error}

@@ -1,0 +1,219 @@
+"""Tests for the strict joint-extraction metric `metrics/joint_re_f1` (JEREX JointEvaluator semantics)."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from simmemre.metrics.joint_re_f1.joint_re_f1 import JointReF1
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+METRIC_DIR = REPO_ROOT / "metrics" / "joint_re_f1"
+BC5CDR_TEST = REPO_ROOT.parent / "shared" / "data" / "bc5cdr" / "CDR_TestSet.PubTator.txt"
+
+LEVELS = ("mention", "coref", "entity", "relation", "relation_strict")
+FLAT_KEYS = [f"{level}_{score}" for level in LEVELS for score in ("precision", "recall", "f1")]
+
+
+def _mentions(*spans):
+    return [{"start": start, "end": end} for start, end in spans]
+
+
+# "Aspirin (ASA) causes ulcers; high-dose aspirin and headache ..." -- only the offsets matter here.
+GOLD = [
+    {
+        "id": "doc-a",
+        "entities": [
+            {"type": "Chemical", "mentions": _mentions((0, 7), (9, 12))},
+            {"type": "Disease", "mentions": _mentions((21, 27))},
+            {"type": "Disease", "mentions": _mentions((40, 48))},
+        ],
+        "relations": [{"head": 0, "tail": 1, "type": "CID"}, {"head": 0, "tail": 2, "type": "CID"}],
+    },
+    {
+        "id": "doc-b",
+        "entities": [
+            {"type": "Chemical", "mentions": _mentions((0, 5))},
+            {"type": "Disease", "mentions": _mentions((10, 15), (30, 35))},
+        ],
+        "relations": [{"head": 0, "tail": 1, "type": "CID"}],
+    },
+]
+
+
+def score(predictions, references=GOLD):
+    return JointReF1().compute(predictions=predictions, references=references)
+
+
+def assert_levels(results, expected_f1):
+    assert {level: results[f"{level}_f1"] for level in LEVELS} == pytest.approx(expected_f1)
+
+
+def gold_copy():
+    return copy.deepcopy(GOLD)
+
+
+def test_gold_against_gold_scores_100_everywhere():
+    results = score(gold_copy())
+    assert all(results[key] == 100.0 for key in FLAT_KEYS)
+    assert results["documents"] == 2
+    assert results["per_type"]["entity"]["Disease"] == {"precision": 100.0, "recall": 100.0, "f1": 100.0, "support": 3}
+    assert results["per_type"]["relation_strict"]["CID"]["support"] == 3
+
+
+def test_gold_against_gold_on_bc5cdr_test_set():
+    try:
+        from simmemre.data_simmemre import read_pubtator
+    except ImportError as error:
+        pytest.skip(f"simmemre.data_simmemre.read_pubtator is not available yet ({error}); "
+                    "the hand-made corpus test covers gold-vs-gold meanwhile")
+    if not BC5CDR_TEST.exists():
+        pytest.skip(f"BC5CDR test file not found at {BC5CDR_TEST}")
+    loaded = read_pubtator(BC5CDR_TEST)
+    # read_pubtator returns (documents, stats); tolerate a plain list of documents too.
+    documents = list(loaded[0] if isinstance(loaded, tuple) else loaded)
+    assert len(documents) == 500
+    results = score(documents, references=copy.deepcopy(documents))
+    assert all(results[key] == 100.0 for key in FLAT_KEYS)
+    assert results["documents"] == 500
+
+
+def test_cluster_missing_a_mention_fails_every_level_but_mention():
+    predictions = gold_copy()
+    # (9, 12) leaves the aspirin cluster and is predicted as an entity of its own: same mentions, split cluster.
+    predictions[0]["entities"][0]["mentions"] = _mentions((0, 7))
+    predictions[0]["entities"].append({"type": "Chemical", "mentions": _mentions((9, 12))})
+    results = score(predictions)
+    # coref/entity: TP 4, FP 2 ({0-7}, {9-12}), FN 1 -> F1 8/11; relations: TP 1 (doc-b), FP 2, FN 2 -> 1/3.
+    assert_levels(results, {"mention": 100.0, "coref": 800 / 11, "entity": 800 / 11,
+                            "relation": 100 / 3, "relation_strict": 100 / 3})
+
+
+def test_wrong_entity_type_fails_only_entity_and_relation_strict():
+    predictions = gold_copy()
+    predictions[0]["entities"][2]["type"] = "Chemical"
+    results = score(predictions)
+    assert_levels(results, {"mention": 100.0, "coref": 100.0, "entity": 80.0,
+                            "relation": 100.0, "relation_strict": 200 / 3})
+
+
+def test_reversed_relation_direction_fails_both_relation_levels():
+    predictions = gold_copy()
+    predictions[0]["relations"][0] = {"head": 1, "tail": 0, "type": "CID"}
+    results = score(predictions)
+    assert_levels(results, {"mention": 100.0, "coref": 100.0, "entity": 100.0,
+                            "relation": 200 / 3, "relation_strict": 200 / 3})
+
+
+def test_duplicate_predictions_are_counted_once():
+    predictions = gold_copy()
+    doc = predictions[0]
+    doc["entities"][0]["mentions"].append({"start": 0, "end": 7})  # duplicate mention
+    doc["entities"].append(copy.deepcopy(doc["entities"][1]))  # duplicate entity (index 3)
+    wrong = {"head": 2, "tail": 1, "type": "CID"}
+    doc["relations"] += [{"head": 0, "tail": 3, "type": "CID"}, wrong, dict(wrong)]  # dup of a TP, FP twice
+    results = score(predictions)
+    assert_levels(results, {"mention": 100.0, "coref": 100.0, "entity": 100.0,
+                            "relation": 2 * 75.0 / 1.75, "relation_strict": 2 * 75.0 / 1.75})
+    assert results["relation_precision"] == pytest.approx(75.0)  # 3 TP, 1 FP (not 2)
+    assert results["relation_recall"] == 100.0
+
+
+def test_extra_fields_do_not_change_the_scores():
+    predictions = gold_copy()
+    predictions[0]["relations"][0] = {"head": 1, "tail": 0, "type": "CID"}
+    decorated = copy.deepcopy(predictions)
+    for doc in decorated:
+        doc.update(text="x" * 60, words=[[0, 7], [9, 12]], sentences=[[0, 2]], title="t")
+        for entity in doc["entities"]:
+            entity.update(score=0.93, ids=["D001241"])
+            for mention in entity["mentions"]:
+                mention.update(score=0.5, text="xyz", sentence=0)
+        for relation in doc["relations"]:
+            relation.update(score=0.7, evidence=[0])
+    assert score(decorated) == score(predictions)
+
+
+def test_id_mismatch_raises_value_error_naming_the_ids():
+    predictions = gold_copy()
+    predictions[1]["id"] = "doc-z"
+    with pytest.raises(ValueError, match=r"doc-b.*doc-z"):
+        score(predictions)
+
+
+def test_duplicate_id_raises_value_error():
+    predictions = gold_copy()
+    predictions[1]["id"] = "doc-a"
+    with pytest.raises(ValueError, match="duplicate.*doc-a"):
+        score(predictions, references=[GOLD[0], dict(GOLD[1], id="doc-a")])
+
+
+@pytest.mark.parametrize(
+    "break_document, path",
+    [
+        (lambda doc: doc.pop("relations"), r"relations is missing"),
+        (lambda doc: doc.pop("entities"), r"entities is missing"),
+        (lambda doc: doc["entities"][1].pop("mentions"), r"entities\[1\]\.mentions is missing"),
+        (lambda doc: doc["relations"][1].update(tail=3), r"relations\[1\]\.tail"),
+        (lambda doc: doc["entities"][0]["mentions"][1].update(start="9"), r"entities\[0\]\.mentions\[1\]\.start"),
+        (lambda doc: doc["entities"][2]["mentions"][0].update(end=48.0), r"entities\[2\]\.mentions\[0\]\.end"),
+    ],
+)
+def test_malformed_document_raises_value_error_naming_id_and_field(break_document, path):
+    predictions = gold_copy()
+    break_document(predictions[0])
+    with pytest.raises(ValueError, match=r"'doc-a'.*" + path):
+        score(predictions)
+
+
+def test_evaluate_load_and_direct_import_agree():
+    import evaluate
+
+    predictions = gold_copy()
+    predictions[0]["entities"][2]["type"] = "Chemical"
+    predictions[1]["relations"][0] = {"head": 1, "tail": 0, "type": "CID"}
+    loaded = evaluate.load(str(METRIC_DIR))
+    from_load = loaded.compute(predictions=predictions, references=gold_copy())
+    assert from_load == score(predictions)
+    assert from_load["entity_f1"] < 100.0
+
+
+def test_json_strings_and_dicts_give_the_same_scores():
+    predictions = gold_copy()
+    predictions[0]["relations"].pop()
+    as_strings = score([json.dumps(doc) for doc in predictions], references=[json.dumps(doc) for doc in GOLD])
+    assert as_strings == score(predictions)
+
+
+def test_add_batch_accumulates_like_one_compute():
+    predictions = gold_copy()
+    predictions[1]["entities"][1]["mentions"].pop()
+    metric = JointReF1()
+    metric.add_batch(predictions=predictions[:1], references=GOLD[:1])
+    metric.add(prediction=predictions[1], reference=GOLD[1])
+    assert metric.compute() == score(predictions)
+
+
+def test_counts_are_micro_over_the_corpus():
+    def doc(doc_id, spans, relations=()):
+        return {"id": doc_id, "entities": [{"type": "T", "mentions": _mentions(span)} for span in spans],
+                "relations": [{"head": h, "tail": t, "type": "R"} for h, t in relations]}
+
+    references = [doc("small", [(0, 1)]), doc("large", [(0, 1), (2, 3), (4, 5), (6, 7)], [(0, 1), (2, 3)])]
+    predictions = [doc("small", [(0, 1)]), doc("large", [(0, 1), (2, 3), (8, 9), (10, 11)], [(0, 1), (1, 0)])]
+    results = score(predictions, references)
+    # mentions: small 1 TP; large 2 TP, 2 FP, 2 FN -> micro 3/5 = 60 (the mean of per-document F1 would be 75).
+    assert results["mention_precision"] == pytest.approx(60.0)
+    assert results["mention_recall"] == pytest.approx(60.0)
+    assert results["mention_f1"] == pytest.approx(60.0)
+    # relations: small has none; large 1 TP, 1 FP, 1 FN -> 50.
+    assert results["relation_strict_f1"] == pytest.approx(50.0)
+    assert results["per_type"]["entity"]["T"]["support"] == 5
+
+
+def test_empty_prediction_scores_zero_without_division_error():
+    predictions = [{"id": doc["id"], "entities": [], "relations": []} for doc in GOLD]
+    results = score(predictions)
+    assert all(results[key] == 0.0 for key in FLAT_KEYS)
+    assert results["per_type"]["entity"]["Chemical"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2}
