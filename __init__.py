@@ -1,3 +1,30 @@
-"""SimMemRE: similarity-based memory enhanced joint entity and relation extraction for transformers."""
+"""SimMemRE: similarity-based memory enhanced joint entity and relation extraction for transformers.
+
+Importing the package registers the model with the Auto classes (`AutoConfig`, `AutoModel`, `AutoProcessor`), so
+in-process use needs no `trust_remote_code`; saved folders carry the remote code for everybody else.
+"""
+
+from transformers import AutoConfig, AutoModel, AutoProcessor
+
+from .configuration_simmemre import SimMemREConfig
+from .modeling_simmemre import SimMemREModel, SimMemREOutput, SimMemREPreTrainedModel
+from .processing_simmemre import SimMemREProcessor, segment_text
 
 __version__ = "0.1.0"
+
+AutoConfig.register(SimMemREConfig.model_type, SimMemREConfig, exist_ok=True)
+AutoModel.register(SimMemREConfig, SimMemREModel, exist_ok=True)
+AutoProcessor.register(SimMemREConfig, SimMemREProcessor, exist_ok=True)
+# save_pretrained copies the defining files and writes `auto_map`, so saved folders load with trust_remote_code.
+SimMemREConfig.register_for_auto_class()
+SimMemREModel.register_for_auto_class("AutoModel")
+SimMemREProcessor.register_for_auto_class("AutoProcessor")
+
+__all__ = [
+    "SimMemREConfig",
+    "SimMemREModel",
+    "SimMemREOutput",
+    "SimMemREPreTrainedModel",
+    "SimMemREProcessor",
+    "segment_text",
+]

@@ -135,3 +135,148 @@ def segment_text(
     sentence_word_ranges = split_sentences(text, words, no_break_spans)
     sentences = [{"start": words[a][0], "end": words[b - 1][1]} for a, b in sentence_word_ranges]
     return sentences, [{"start": s, "end": e} for s, e in words]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Model inputs
+# ----------------------------------------------------------------------------------------------------
+
+import torch  # noqa: E402  (kept below the segmentation helpers, which need only the standard library)
+from transformers import ProcessorMixin  # noqa: E402
+
+# Keys of one encoded document; `collate` pads each with the value given here.
+FEATURE_PADDING = {
+    "input_ids": None,  # the tokenizer's pad id
+    "attention_mask": 0,
+    "word_subword_spans": 0,
+    "word_char_spans": 0,
+    "word_sentence_ids": 0,
+    "word_mask": 0,
+    "text_codepoints": -1,
+}
+SPAN_FEATURES = ("word_subword_spans", "word_char_spans")
+
+
+def _as_document(item, index):
+    """Accept a raw string or a schema document; return (text, words, sentences) with validation."""
+    if isinstance(item, str):
+        return item, None, None
+    if isinstance(item, dict):
+        if "text" not in item:
+            raise ValueError(f"document {item.get('id', index)!r}: missing field 'text'")
+        text = item["text"]
+        if not isinstance(text, str):
+            raise TypeError(f"document {item.get('id', index)!r}: field 'text' must be a str, got {type(text).__name__}")
+        return text, item.get("words"), item.get("sentences")
+    raise TypeError(f"input {index}: expected a str or a document dict with a 'text' field, got {type(item).__name__}")
+
+
+class SimMemREProcessor(ProcessorMixin):
+    r"""
+    Turns raw text or schema documents into [`SimMemREModel`] inputs, and model outputs back into schema documents.
+
+    Words are tokenized one by one (as JEREX does) so every word maps to a contiguous subword range; a word the
+    tokenizer maps to nothing (a lone control or combining character) becomes `[UNK]`. The model adds
+    `[CLS]`/`[SEP]` per encoder window itself, so `input_ids` hold only word subwords.
+    """
+
+    attributes = ["tokenizer"]
+    tokenizer_class = "AutoTokenizer"
+
+    def __init__(self, tokenizer=None, **kwargs):
+        super().__init__(tokenizer, **kwargs)
+
+    # -- encoding -----------------------------------------------------------------------------------
+    def encode_document(self, item, index=0) -> dict:
+        """One document (str or schema dict) -> dict of python lists (see `FEATURE_PADDING` for the keys)."""
+        text, words, sentences = _as_document(item, index)
+        if words is None or sentences is None:
+            sentences, words = segment_text(text)
+        word_spans = [(int(w["start"]), int(w["end"])) for w in words]
+        sentence_spans = [(int(s["start"]), int(s["end"])) for s in sentences]
+        word_sentence_ids = []
+        sentence_index = 0
+        for start, end in word_spans:
+            while sentence_index < len(sentence_spans) and sentence_spans[sentence_index][1] <= start:
+                sentence_index += 1
+            if sentence_index == len(sentence_spans) or not (
+                sentence_spans[sentence_index][0] <= start and end <= sentence_spans[sentence_index][1]
+            ):
+                raise ValueError(f"document {index}: word ({start}, {end}) does not lie inside one sentence")
+            word_sentence_ids.append(sentence_index)
+
+        word_strings = [text[start:end] for start, end in word_spans]
+        encoded = self.tokenizer(word_strings, add_special_tokens=False)["input_ids"] if word_strings else []
+        unk = self.tokenizer.unk_token_id
+        input_ids, word_subword_spans = [], []
+        for ids in encoded:
+            ids = ids or [unk]
+            word_subword_spans.append((len(input_ids), len(input_ids) + len(ids)))
+            input_ids.extend(ids)
+        return {
+            "input_ids": input_ids,
+            "attention_mask": [1] * len(input_ids),
+            "word_subword_spans": word_subword_spans,
+            "word_char_spans": word_spans,
+            "word_sentence_ids": word_sentence_ids,
+            "word_mask": [1] * len(word_spans),
+            "text_codepoints": [ord(c) for c in text],
+        }
+
+    def collate(self, features: list) -> dict:
+        """Pad a list of `encode_document` outputs into a batch of tensors."""
+        batch = {}
+        for key, pad in FEATURE_PADDING.items():
+            if pad is None:
+                pad = self.tokenizer.pad_token_id or 0
+            rows = [f[key] for f in features]
+            length = max((len(r) for r in rows), default=0)
+            if key in SPAN_FEATURES:
+                padded = [[list(span) for span in r] + [[pad, pad]] * (length - len(r)) for r in rows]
+                tensor = torch.tensor(padded, dtype=torch.long).reshape(len(rows), length, 2)
+            else:
+                tensor = torch.tensor([list(r) + [pad] * (length - len(r)) for r in rows], dtype=torch.long)
+                tensor = tensor.reshape(len(rows), length)
+            batch[key] = tensor
+        return batch
+
+    def __call__(self, documents, return_tensors="pt", **kwargs):
+        """Encode a string, a schema document, or a list of them into a padded batch."""
+        if isinstance(documents, (str, dict)):
+            documents = [documents]
+        if not isinstance(documents, (list, tuple)):
+            raise TypeError(f"expected a str, a document dict or a list of them, got {type(documents).__name__}")
+        features = [self.encode_document(item, index) for index, item in enumerate(documents)]
+        return self.collate(features)
+
+    # -- decoding -----------------------------------------------------------------------------------
+    def decode(self, prediction: dict, text: str, word_char_spans, entity_types, relation_types, document_id=None):
+        """One document's inference output (see `SimMemREModel.forward`) -> schema document with scores.
+
+        Args:
+            prediction: dict with `mention_word_spans` [n, 2], `mention_scores` [n], `mention_clusters` [n],
+                `entity_types` [c], `entity_scores` [c], `relations` [q, 3] (head, tail, type), `relation_scores` [q].
+            text: the original string; offsets of the result index it exactly.
+            word_char_spans: [num_words, 2] character spans of the words the model saw.
+        """
+        word_char_spans = torch.as_tensor(word_char_spans).tolist()
+        spans = prediction["mention_word_spans"].tolist()
+        mention_scores = prediction["mention_scores"].tolist()
+        clusters = prediction["mention_clusters"].tolist()
+        entities = [
+            {"type": entity_types[t], "score": s, "mentions": []}
+            for t, s in zip(prediction["entity_types"].tolist(), prediction["entity_scores"].tolist())
+        ]
+        for (first_word, last_word), score, cluster in zip(spans, mention_scores, clusters):
+            start, end = word_char_spans[first_word][0], word_char_spans[last_word - 1][1]
+            entities[cluster]["mentions"].append({"start": start, "end": end, "text": text[start:end], "score": score})
+        for entity in entities:
+            entity["mentions"].sort(key=lambda m: (m["start"], m["end"]))
+        relations = [
+            {"head": h, "tail": t, "type": relation_types[r], "score": s}
+            for (h, t, r), s in zip(prediction["relations"].tolist(), prediction["relation_scores"].tolist())
+        ]
+        document = {"text": text, "entities": entities, "relations": relations}
+        if document_id is not None:
+            document = {"id": document_id, **document}
+        return document

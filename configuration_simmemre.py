@@ -1,0 +1,227 @@
+# coding=utf-8
+"""SimMemRE model configuration (Hub remote code: imports only transformers and the standard library)."""
+
+from transformers import PretrainedConfig
+
+RELATION_CLASSIFIERS = ("multi_instance", "global")
+CLASSIFIER_TYPES = ("similarity", "mlp")
+MEMORY_READ_POSITIONS = ("tokens", "spans")
+
+
+class SimMemREConfig(PretrainedConfig):
+    r"""
+    Configuration of [`SimMemREModel`]: a BERT-like encoder plus the four JEREX task heads (mention localization,
+    coreference, entity classification, relation classification) and the similarity memory of Kościukiewicz et al.
+    (2023). Defaults follow the JEREX / paper code (see `anchors.md`, parts A2 and B2).
+
+    Args:
+        encoder_config (`dict`): the encoder's config as a dict (`AutoConfig.for_model(**encoder_config)` rebuilds it).
+            Any BERT-like encoder works (MiniLM, bert-base-cased, SciBERT).
+        entity_types (`list[str]`), relation_types (`list[str]`): ordered label lists (memory slot k = type k).
+        max_span_size (`int`, 10): longest candidate mention in words.
+        meta_embedding_size (`int`, 25): size of the span-size, edit-distance, token-distance, sentence-distance and
+            (JEREX baseline only) entity-type embeddings.
+        size_embeddings_count (`int`, 30), edit_distance_embeddings_count (`int`, 300),
+        token_distance_embeddings_count (`int`, 700), sentence_distance_embeddings_count (`int`, 50): embedding table
+            sizes. Larger distances are clamped to the last row (JEREX raised an IndexError instead).
+        mention_threshold (`float`, 0.85), coref_threshold (`float`, 0.85), relation_threshold (`float`, 0.6):
+            inference thresholds.
+        dropout (`float`, 0.1): dropout of all task heads.
+        mention_loss_weight, coref_loss_weight, entity_loss_weight, relation_loss_weight (`float`, 1, 1, 0.25, 1): β.
+        relation_classifier (`str`, "multi_instance"): "multi_instance" (MRC, JEREX proper) or "global" (GRC).
+        classifier_type (`str`, "similarity"): "similarity" = bilinear S(x, M) = M Wᵀx against the memories (paper);
+            "mlp" = JEREX's entity MLP, linear relation classifier and learned type embeddings.
+        use_entity_memory, use_relation_memory (`bool`, True): read from M_E / M_R (paper eq. 1-2).
+        memory_read_positions (`list[str]`, ["tokens", "spans"]): where reads enhance representations.
+        entity_memory_slot_size, relation_memory_slot_size (`int`, None = encoder hidden size): s_E, s_R.
+        memory_read_gradient (`bool`, True): whether reads pass gradient into the memory matrices.
+        memory_warmup_proportion (`float`, 0.4; the paper's CDR config uses 0.5): fraction of training steps before reads
+            switch on (used by the trainer).
+        jerex_baseline (`bool`, False): shortcut for the paper's baseline — both memories off and `classifier_type="mlp"`.
+        span_chunk_size (`int`, 1024), coref_pair_chunk_size (`int`, 8192), relation_mention_pair_chunk_size (`int`,
+            4096): how many candidate spans / coreference pairs / MRC mention pairs are processed at once. They bound
+            memory and never change results.
+        encoder_window_size (`int`, None = encoder positions - 2), encoder_window_overlap (`int`, None = min(128, window/4)),
+        encoder_batch_windows (`int`, 16): long documents are encoded in overlapping windows of this many subwords
+            (plus [CLS]/[SEP]); overlapping token embeddings are averaged.
+        cls_token_id, sep_token_id, pad_token_id (`int`): special tokens of the encoder's tokenizer.
+    """
+
+    model_type = "simmemre"
+
+    def __init__(
+        self,
+        encoder_config=None,
+        entity_types=None,
+        relation_types=None,
+        max_span_size=10,
+        meta_embedding_size=25,
+        size_embeddings_count=30,
+        edit_distance_embeddings_count=300,
+        token_distance_embeddings_count=700,
+        sentence_distance_embeddings_count=50,
+        mention_threshold=0.85,
+        coref_threshold=0.85,
+        relation_threshold=0.6,
+        dropout=0.1,
+        mention_loss_weight=1.0,
+        coref_loss_weight=1.0,
+        entity_loss_weight=0.25,
+        relation_loss_weight=1.0,
+        relation_classifier="multi_instance",
+        classifier_type="similarity",
+        use_entity_memory=True,
+        use_relation_memory=True,
+        memory_read_positions=("tokens", "spans"),
+        entity_memory_slot_size=None,
+        relation_memory_slot_size=None,
+        memory_read_gradient=True,
+        memory_warmup_proportion=0.4,
+        jerex_baseline=False,
+        span_chunk_size=1024,
+        coref_pair_chunk_size=8192,
+        relation_mention_pair_chunk_size=4096,
+        encoder_window_size=None,
+        encoder_window_overlap=None,
+        encoder_batch_windows=16,
+        cls_token_id=None,
+        sep_token_id=None,
+        initializer_range=0.02,
+        **kwargs,
+    ):
+        if encoder_config is not None and not isinstance(encoder_config, dict):
+            encoder_config = encoder_config.to_dict()
+        self.encoder_config = encoder_config or {}
+        self.entity_types = list(entity_types or [])
+        self.relation_types = list(relation_types or [])
+        self.max_span_size = max_span_size
+        self.meta_embedding_size = meta_embedding_size
+        self.size_embeddings_count = size_embeddings_count
+        self.edit_distance_embeddings_count = edit_distance_embeddings_count
+        self.token_distance_embeddings_count = token_distance_embeddings_count
+        self.sentence_distance_embeddings_count = sentence_distance_embeddings_count
+        self.mention_threshold = mention_threshold
+        self.coref_threshold = coref_threshold
+        self.relation_threshold = relation_threshold
+        self.dropout = dropout
+        self.mention_loss_weight = mention_loss_weight
+        self.coref_loss_weight = coref_loss_weight
+        self.entity_loss_weight = entity_loss_weight
+        self.relation_loss_weight = relation_loss_weight
+        self.jerex_baseline = bool(jerex_baseline)
+        if self.jerex_baseline:
+            classifier_type, use_entity_memory, use_relation_memory = "mlp", False, False
+        self.relation_classifier = relation_classifier
+        self.classifier_type = classifier_type
+        self.use_entity_memory = use_entity_memory
+        self.use_relation_memory = use_relation_memory
+        self.memory_read_positions = list(memory_read_positions or [])
+        self.entity_memory_slot_size = entity_memory_slot_size
+        self.relation_memory_slot_size = relation_memory_slot_size
+        self.memory_read_gradient = memory_read_gradient
+        self.memory_warmup_proportion = memory_warmup_proportion
+        self.span_chunk_size = span_chunk_size
+        self.coref_pair_chunk_size = coref_pair_chunk_size
+        self.relation_mention_pair_chunk_size = relation_mention_pair_chunk_size
+        self.encoder_window_size = encoder_window_size
+        self.encoder_window_overlap = encoder_window_overlap
+        self.encoder_batch_windows = encoder_batch_windows
+        self.cls_token_id = cls_token_id
+        self.sep_token_id = sep_token_id
+        self.initializer_range = initializer_range
+        kwargs.setdefault("pad_token_id", self.encoder_config.get("pad_token_id", 0))
+        super().__init__(**kwargs)
+        self.validate_hyperparameters()
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.encoder_config.get("hidden_size", 0))
+
+    @property
+    def entity_slot_size(self) -> int:
+        return self.entity_memory_slot_size or self.hidden_size
+
+    @property
+    def relation_slot_size(self) -> int:
+        return self.relation_memory_slot_size or self.hidden_size
+
+    @property
+    def uses_memory_reads(self) -> bool:
+        return bool(self.memory_read_positions) and (self.use_entity_memory or self.use_relation_memory)
+
+    @property
+    def window_size(self) -> int:
+        """Subwords per encoder window, without the [CLS]/[SEP] the model adds."""
+        if self.encoder_window_size:
+            return int(self.encoder_window_size)
+        return int(self.encoder_config.get("max_position_embeddings", 512)) - 2
+
+    @property
+    def window_overlap(self) -> int:
+        if self.encoder_window_overlap is not None:
+            return int(self.encoder_window_overlap)
+        return min(128, self.window_size // 4)
+
+    def validate_hyperparameters(self):
+        """Raise `ValueError` naming the offending field if a value cannot work."""
+
+        def fail(field, message):
+            raise ValueError(f"SimMemREConfig.{field}: {message}")
+
+        if self.encoder_config and "hidden_size" not in self.encoder_config:
+            fail("encoder_config", "must be a BERT-like encoder config dict with a 'hidden_size'")
+        for field in ("entity_types", "relation_types"):
+            values = getattr(self, field)
+            if not all(isinstance(v, str) and v for v in values):
+                fail(field, f"must be a list of non-empty strings, got {values!r}")
+            if len(set(values)) != len(values):
+                fail(field, f"contains duplicates: {values!r}")
+        for field in (
+            "max_span_size",
+            "meta_embedding_size",
+            "size_embeddings_count",
+            "edit_distance_embeddings_count",
+            "token_distance_embeddings_count",
+            "sentence_distance_embeddings_count",
+            "span_chunk_size",
+            "coref_pair_chunk_size",
+            "relation_mention_pair_chunk_size",
+            "encoder_batch_windows",
+        ):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                fail(field, f"must be a positive integer, got {value!r}")
+        if self.size_embeddings_count <= self.max_span_size:
+            fail("size_embeddings_count", f"must exceed max_span_size ({self.max_span_size}), got {self.size_embeddings_count}")
+        for field in ("mention_threshold", "coref_threshold", "relation_threshold", "memory_warmup_proportion"):
+            value = getattr(self, field)
+            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                fail(field, f"must be a number in [0, 1], got {value!r}")
+        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+            fail("dropout", f"must be in [0, 1), got {self.dropout!r}")
+        for field in ("mention_loss_weight", "coref_loss_weight", "entity_loss_weight", "relation_loss_weight"):
+            value = getattr(self, field)
+            if not isinstance(value, (int, float)) or value < 0:
+                fail(field, f"must be a non-negative number, got {value!r}")
+        if self.relation_classifier not in RELATION_CLASSIFIERS:
+            fail("relation_classifier", f"must be one of {RELATION_CLASSIFIERS}, got {self.relation_classifier!r}")
+        if self.classifier_type not in CLASSIFIER_TYPES:
+            fail("classifier_type", f"must be one of {CLASSIFIER_TYPES}, got {self.classifier_type!r}")
+        unknown = [p for p in self.memory_read_positions if p not in MEMORY_READ_POSITIONS]
+        if unknown:
+            fail("memory_read_positions", f"unknown positions {unknown}; allowed: {MEMORY_READ_POSITIONS}")
+        if self.classifier_type == "mlp" and (self.use_entity_memory or self.use_relation_memory):
+            fail(
+                "classifier_type",
+                "'mlp' classifiers have no memory matrices to read; set use_entity_memory=use_relation_memory=False "
+                "(or jerex_baseline=True)",
+            )
+        for field in ("entity_memory_slot_size", "relation_memory_slot_size", "encoder_window_size"):
+            value = getattr(self, field)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                fail(field, f"must be None or a positive integer, got {value!r}")
+        overlap = self.encoder_window_overlap
+        if overlap is not None and (not isinstance(overlap, int) or isinstance(overlap, bool) or overlap < 0):
+            fail("encoder_window_overlap", f"must be None or a non-negative integer, got {overlap!r}")
+        if self.encoder_config and self.window_overlap >= self.window_size:
+            fail("encoder_window_overlap", f"must be smaller than the window size {self.window_size}")

@@ -1,0 +1,895 @@
+# coding=utf-8
+"""PyTorch SimMemRE: JEREX (Eberts & Ulges, 2021) with the similarity-based memory of Kościukiewicz et al. (2023).
+
+Hub remote code: imports only torch, numpy, transformers and the other remote-code files (relatively).
+
+Where the paper and its code differ we follow the paper and say so in a comment; `anchors.md` (parts A6, B3, B4)
+documents the reference code.
+"""
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_simmemre import SimMemREConfig
+
+
+# ----------------------------------------------------------------------------------------------------
+# Outputs
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SimMemREOutput(ModelOutput):
+    r"""
+    loss (`torch.FloatTensor` of shape `()`, training forward): joint loss β_M L_M + β_C L_C + β_E L_E + β_R L_R.
+    mention_loss, coref_loss, entity_loss, relation_loss (`torch.FloatTensor` of shape `()`): the task losses.
+    predictions (`list[dict[str, torch.Tensor]]`, inference forward): one dict per document with
+        `mention_word_spans` [n, 2] (word indices, end exclusive), `mention_scores` [n], `mention_clusters` [n]
+        (entity index of each mention), `entity_types` [c], `entity_scores` [c], `entity_type_probabilities` [c, |E|],
+        `relations` [q, 3] (head entity, tail entity, relation type), `relation_scores` [q].
+    """
+
+    loss: Optional[torch.FloatTensor] = None
+    mention_loss: Optional[torch.FloatTensor] = None
+    coref_loss: Optional[torch.FloatTensor] = None
+    entity_loss: Optional[torch.FloatTensor] = None
+    relation_loss: Optional[torch.FloatTensor] = None
+    predictions: Optional[list] = None
+
+
+# ----------------------------------------------------------------------------------------------------
+# Tensor utilities
+# ----------------------------------------------------------------------------------------------------
+
+
+def _lowest(dtype):
+    return torch.finfo(dtype).min
+
+
+class RangeMaxPool:
+    """Max-pooling over arbitrary contiguous ranges of one sequence, without a [ranges, T, d] tensor.
+
+    JEREX pools spans and mention-pair contexts with a masked [chunk, T, d] expansion, which grows with the document
+    length. Here block maxima plus a sparse table over blocks answer each range with O(block_size) gathered rows, so
+    cost and memory grow with the number of ranges only. Empty ranges pool to the zero vector (JEREX's convention).
+
+    Args:
+        hidden (`torch.Tensor` of shape `(T, d)`).
+    """
+
+    def __init__(self, hidden: torch.Tensor, block_size: int = 16):
+        length, dim = hidden.shape
+        self.block_size = block_size
+        self.num_blocks = max(1, -(-length // block_size))
+        pad = self.num_blocks * block_size - length
+        self.rows = F.pad(hidden, (0, 0, 0, pad), value=_lowest(hidden.dtype))  # [num_blocks * block, d]
+        levels = [self.rows.view(self.num_blocks, block_size, dim).amax(1)]
+        step = 1
+        while 2 * step <= self.num_blocks:
+            previous = levels[-1]
+            levels.append(torch.maximum(previous[:-step], previous[step:]))
+            step *= 2
+        self.table = torch.stack(
+            [F.pad(level, (0, 0, 0, self.num_blocks - level.shape[0]), value=_lowest(hidden.dtype)) for level in levels]
+        )  # [levels, num_blocks, d]
+
+    def _gather(self, starts, ends):
+        offsets = torch.arange(self.block_size, device=starts.device)
+        index = starts[:, None] + offsets  # [n, block]
+        valid = index < ends[:, None]
+        rows = self.rows[index.clamp(max=self.rows.shape[0] - 1)]  # [n, block, d]
+        return rows.masked_fill(~valid[..., None], _lowest(rows.dtype)).amax(1)
+
+    def __call__(self, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+        """starts, ends (`torch.LongTensor` of shape `(n,)`, end exclusive) -> `(n, d)` maxima."""
+        block = self.block_size
+        empty = ends <= starts
+        ends = torch.maximum(ends, starts + 1)
+        first_full = (starts + block - 1) // block
+        last_full = ends // block  # exclusive
+        head = self._gather(starts, torch.minimum(ends, first_full * block))
+        tail = self._gather(torch.maximum(starts, last_full * block), ends)
+        has_middle = last_full > first_full
+        length = (last_full - first_full).clamp(min=1)
+        level = torch.floor(torch.log2(length.float())).long()
+        left = self.table[level, first_full.clamp(max=self.num_blocks - 1)]
+        right = self.table[level, (last_full - (1 << level)).clamp(min=0, max=self.num_blocks - 1)]
+        middle = torch.maximum(left, right).masked_fill(~has_middle[:, None], _lowest(left.dtype))
+        pooled = torch.maximum(torch.maximum(head, tail), middle)
+        return pooled.masked_fill(empty[:, None], 0.0)
+
+
+def edit_distance_matrix(strings: list) -> torch.Tensor:
+    """Character-level Levenshtein distances between all pairs of `strings` (lists of code points), vectorised.
+
+    Row-by-row dynamic programme over all pairs at once; the in-row dependency D[i][j-1] + 1 is resolved with a
+    cumulative minimum: D[i][j] = j + min_{k<=j} (E[k] - k) where E holds the substitution/deletion candidates.
+
+    Returns `torch.LongTensor` of shape `(len(strings), len(strings))`.
+    """
+    count = len(strings)
+    distances = torch.zeros(count, count, dtype=torch.long)
+    if count < 2:
+        return distances
+    lengths = torch.tensor([len(s) for s in strings])
+    width = int(lengths.max())
+    codes = torch.full((count, max(width, 1)), -1, dtype=torch.long)
+    for i, s in enumerate(strings):
+        codes[i, : len(s)] = torch.tensor(s, dtype=torch.long) if len(s) else codes[i, :0]
+    left, right = torch.triu_indices(count, count, offset=1)
+    for chunk in range(0, left.numel(), 65536):
+        a, b = left[chunk : chunk + 65536], right[chunk : chunk + 65536]
+        a_codes, b_codes, a_len, b_len = codes[a], codes[b], lengths[a], lengths[b]
+        columns = torch.arange(width + 1)
+        previous = columns.expand(a.numel(), -1).clone()  # D[0][j] = j
+        for i in range(1, width + 1):
+            cost = (a_codes[:, i - 1 : i] != b_codes).long()  # [p, width]
+            candidates = torch.minimum(previous[:, 1:] + 1, previous[:, :-1] + cost)
+            candidates = torch.cat([torch.full_like(previous[:, :1], i), candidates], dim=1)
+            current = torch.cummin(candidates - columns, dim=1).values + columns
+            previous = torch.where((i <= a_len)[:, None], current, previous)
+        values = previous.gather(1, b_len[:, None]).squeeze(1)
+        distances[a, b] = values
+        distances[b, a] = values
+    return distances
+
+
+def complete_linkage_clusters(similarity: np.ndarray, threshold: float) -> np.ndarray:
+    """Cluster labels for complete-linkage agglomerative clustering that merges while every cross pair scores above
+    `threshold` (sklearn `AgglomerativeClustering(linkage="complete", distance_threshold=1 - threshold)` on distance
+    1 - similarity, as JEREX does). Clusters are subsets of the connected components of the graph "similarity >
+    threshold", so merging runs inside each component only.
+
+    Args:
+        similarity (`np.ndarray` of shape `(n, n)`, symmetric). Returns `np.ndarray` of shape `(n,)`, labels 0..C-1
+        numbered by first member.
+    """
+    n = similarity.shape[0]
+    labels = np.arange(n)
+    if n < 2:
+        return labels
+    adjacency = similarity > threshold
+    np.fill_diagonal(adjacency, False)
+    component = np.arange(n)
+    while True:  # min-label propagation: connected components in a few vectorised sweeps
+        neighbour_min = np.where(adjacency, component[None, :], n).min(1)
+        updated = np.minimum(component, neighbour_min)
+        updated = updated[updated]
+        if np.array_equal(updated, component):
+            break
+        component = updated
+    for root in np.unique(component):
+        members = np.flatnonzero(component == root)
+        if members.size < 2:
+            continue
+        linkage = similarity[np.ix_(members, members)].astype(np.float64)
+        np.fill_diagonal(linkage, -np.inf)
+        owner = np.arange(members.size)
+        while True:
+            flat = int(np.argmax(linkage))
+            a, b = divmod(flat, members.size)
+            if not linkage[a, b] > threshold:
+                break
+            a, b = min(a, b), max(a, b)
+            merged = np.minimum(linkage[a], linkage[b])  # complete linkage: worst pair decides
+            linkage[a], linkage[:, a] = merged, merged
+            linkage[a, a] = -np.inf
+            linkage[b], linkage[:, b] = -np.inf, -np.inf
+            owner[owner == b] = a
+        labels[members] = members[owner]
+    _, relabelled = np.unique(labels, return_inverse=True)  # labels are first members, so order is by position
+    return relabelled.reshape(-1)
+
+
+def _masked_mean(values, mask):
+    mask = mask.to(values.dtype)
+    return (values * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Memory (paper section 3)
+# ----------------------------------------------------------------------------------------------------
+
+
+class SimilarityMemory(nn.Module):
+    """Memory matrix M ∈ R^{m×s}: one slot per entity or relation type. Written only through gradients of the
+    similarity classifier (and of the reads when `memory_read_gradient`)."""
+
+    def __init__(self, num_slots: int, slot_size: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num_slots, slot_size))
+
+
+class BilinearSimilarity(nn.Module):
+    """S(x, M) = M Wᵀ x (paper eq. 5), W ∈ R^{h×s}.
+
+    Forward: x `(..., h)`, memory `(m, s)` -> `(..., m)` similarities.
+    """
+
+    def __init__(self, input_size: int, slot_size: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(input_size, slot_size))
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        return (x @ self.weight) @ memory.T
+
+
+class MemoryReader(nn.Module):
+    """One memory read (paper eq. 1-2): a = Σ_k softmax_n(m_k W_read Xᵀ), X' = diag(a) X, with W_read ∈ R^{s×h}.
+
+    `scores`: x `(..., N, h)`, memory `(m, s)` -> `(..., N, m)`; `forward`: x `(B, N, h)`, mask `(B, N)` -> X' `(B, N, h)`.
+    """
+
+    def __init__(self, hidden_size: int, slot_size: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(slot_size, hidden_size))
+
+    def scores(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        return x @ (memory @ self.weight).T
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        scores = self.scores(x, memory).masked_fill(~mask[..., None], _lowest(x.dtype))
+        attention = scores.softmax(dim=-2).sum(-1)  # softmax over the N positions per slot, summed over slots
+        return attention[..., None] * x
+
+
+class MemoryEnhancedRepresentation(nn.Module):
+    """Element-wise mean of X and its reads from the enabled memories (paper section 3.1); one W_read per memory."""
+
+    def __init__(self, config: SimMemREConfig):
+        super().__init__()
+        self.readers = nn.ModuleDict()
+        if config.use_entity_memory:
+            self.readers["entity"] = MemoryReader(config.hidden_size, config.entity_slot_size)
+        if config.use_relation_memory:
+            self.readers["relation"] = MemoryReader(config.hidden_size, config.relation_slot_size)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, memories: dict) -> torch.Tensor:
+        reads = [x] + [reader(x, memories[name], mask) for name, reader in self.readers.items()]
+        return torch.stack(reads).mean(0)
+
+    def mean_with_attention(self, x: torch.Tensor, attentions: dict) -> torch.Tensor:
+        """Same mean, with precomputed attention weights `{memory: (N,)}` (chunked inference over all spans)."""
+        reads = [x] + [attentions[name][:, None] * x for name in self.readers]
+        return torch.stack(reads).mean(0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Task heads (JEREX, anchors part A6)
+# ----------------------------------------------------------------------------------------------------
+
+
+class MentionLocalization(nn.Module):
+    """p_M(s) = σ(w_M · Dropout(ReLU(W_M [s; w_size]))). Forward: spans `(..., d)`, sizes `(...)` -> logits `(...)`."""
+
+    def __init__(self, config: SimMemREConfig):
+        super().__init__()
+        self.size_embeddings = nn.Embedding(config.size_embeddings_count, config.meta_embedding_size)
+        self.hidden = nn.Linear(config.hidden_size + config.meta_embedding_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(config.hidden_size, 1)
+
+    def forward(self, spans: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+        sizes = sizes.clamp(max=self.size_embeddings.num_embeddings - 1)
+        x = torch.cat([spans, self.size_embeddings(sizes)], dim=-1)
+        return self.classifier(self.dropout(F.relu(self.hidden(x)))).squeeze(-1)
+
+
+class CoreferenceResolution(nn.Module):
+    """p_C(s_i, s_j) = σ(w_C · Dropout(ReLU(W_C [s_i; s_j; e_ed]))), e_ed embeds the character edit distance.
+
+    Forward: first, second `(..., d)`, edit_distances `(...)` -> logits `(...)`.
+    """
+
+    def __init__(self, config: SimMemREConfig):
+        super().__init__()
+        self.edit_distance_embeddings = nn.Embedding(config.edit_distance_embeddings_count, config.meta_embedding_size)
+        self.hidden = nn.Linear(2 * config.hidden_size + config.meta_embedding_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(config.hidden_size, 1)
+
+    def forward(self, first, second, edit_distances):
+        edit_distances = edit_distances.clamp(max=self.edit_distance_embeddings.num_embeddings - 1)
+        x = torch.cat([first, second, self.edit_distance_embeddings(edit_distances)], dim=-1)
+        return self.classifier(self.dropout(F.relu(self.hidden(x)))).squeeze(-1)
+
+
+class EntityClassification(nn.Module):
+    """Entity type logits. Similarity (paper eq. 3): S(e, M_E) = M_E W_Eᵀ e, no hidden layer (paper code).
+    MLP (JEREX): W_2 Dropout(ReLU(W_1 e)). Forward: entities `(..., d)` -> logits `(..., |E|)`."""
+
+    def __init__(self, config: SimMemREConfig):
+        super().__init__()
+        self.use_similarity = config.classifier_type == "similarity"
+        if self.use_similarity:
+            self.similarity = BilinearSimilarity(config.hidden_size, config.entity_slot_size)
+        else:
+            self.hidden = nn.Linear(config.hidden_size, config.hidden_size)
+            self.dropout = nn.Dropout(config.dropout)
+            self.classifier = nn.Linear(config.hidden_size, len(config.entity_types))
+
+    def forward(self, entities: torch.Tensor, entity_memory: Optional[torch.Tensor]) -> torch.Tensor:
+        if self.use_similarity:
+            return self.similarity(entities, entity_memory)
+        return self.classifier(self.dropout(F.relu(self.hidden(entities))))
+
+
+class RelationClassification(nn.Module):
+    """Relation logits for entity pairs, MRC (multi-instance) or GRC (global), ending in S(z, M_R) = M_R W_Rᵀ z
+    (paper eq. 4-5) or, for the JEREX baseline, a linear layer. Entity types enter as detached rows of M_E (paper
+    code) or as learned type embeddings (JEREX).
+
+    MRC: u_jk = Dropout(W_u [c_jk; s_j; s_k; e_h; e_t; d_tok; d_sent]) for every mention pair, u = max_jk u_jk,
+         z = Dropout(ReLU(W_z [u; t_h; t_t])).
+    GRC: z = Dropout(ReLU(W [e_h; e_t; t_h; t_t])).
+    """
+
+    def __init__(self, config: SimMemREConfig):
+        super().__init__()
+        hidden, meta = config.hidden_size, config.meta_embedding_size
+        self.multi_instance = config.relation_classifier == "multi_instance"
+        self.use_similarity = config.classifier_type == "similarity"
+        type_size = config.entity_slot_size if self.use_similarity else meta
+        if not self.use_similarity:
+            self.type_embeddings = nn.Embedding(len(config.entity_types), meta)
+        self.dropout = nn.Dropout(config.dropout)
+        if self.multi_instance:
+            self.token_distance_embeddings = nn.Embedding(config.token_distance_embeddings_count, meta)
+            self.sentence_distance_embeddings = nn.Embedding(config.sentence_distance_embeddings_count, meta)
+            self.local = nn.Linear(5 * hidden + 2 * meta, hidden)
+            self.pair = nn.Linear(hidden + 2 * type_size, hidden)
+        else:
+            self.pair = nn.Linear(2 * hidden + 2 * type_size, hidden)
+        if self.use_similarity:
+            self.similarity = BilinearSimilarity(hidden, config.relation_slot_size)
+        else:
+            self.classifier = nn.Linear(hidden, len(config.relation_types))
+
+    def type_representations(self, types: torch.Tensor, entity_memory: Optional[torch.Tensor]) -> torch.Tensor:
+        if self.use_similarity:
+            return F.embedding(types, entity_memory.detach())
+        return self.type_embeddings(types)
+
+    def local_representations(self, context, head_mention, tail_mention, head_entity, tail_entity, token_distances,
+                              sentence_distances):
+        """All inputs `(q, ...)` for q mention pairs -> `(q, d)` (no activation, as in JEREX)."""
+        token_distances = token_distances.clamp(max=self.token_distance_embeddings.num_embeddings - 1)
+        sentence_distances = sentence_distances.clamp(max=self.sentence_distance_embeddings.num_embeddings - 1)
+        x = torch.cat(
+            [context, head_mention, tail_mention, head_entity, tail_entity,
+             self.token_distance_embeddings(token_distances), self.sentence_distance_embeddings(sentence_distances)],
+            dim=-1,
+        )
+        return self.dropout(self.local(x))
+
+    def classify(self, pair_input: torch.Tensor, relation_memory: Optional[torch.Tensor]) -> torch.Tensor:
+        """pair_input `(r, d)` (MRC: pooled u) or `(r, 2d)` (GRC: [e_h; e_t]) concatenated with types -> `(r, |R|)`."""
+        z = self.dropout(F.relu(self.pair(pair_input)))
+        if self.use_similarity:
+            return self.similarity(z, relation_memory)
+        return self.classifier(z)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Model
+# ----------------------------------------------------------------------------------------------------
+
+
+def _build_encoder(encoder_config: dict):
+    config = AutoConfig.for_model(**encoder_config)
+    try:
+        return AutoModel.from_config(config, add_pooling_layer=False)
+    except TypeError:  # encoders without a pooler argument
+        return AutoModel.from_config(config)
+
+
+class SimMemREPreTrainedModel(PreTrainedModel):
+    config_class = SimMemREConfig
+    config: SimMemREConfig
+    base_model_prefix = "simmemre"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, (SimilarityMemory, BilinearSimilarity, MemoryReader)):
+            init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
+
+
+class SimMemREModel(SimMemREPreTrainedModel):
+    r"""
+    Document-level joint entity and relation extraction: mention localization, coreference, entity classification and
+    relation classification over one encoder pass, with entity/relation memories read back into token and candidate-span
+    representations (Kościukiewicz et al., 2023). With `config.jerex_baseline=True` it is JEREX.
+
+    Two forwards:
+    - training (when `mention_labels` is given): teacher-forced on gold samples plus negatives built by the collator;
+      returns the joint loss and each task's loss;
+    - inference (otherwise): the full cascade spans → coreference → clusters → types → relations, returning one
+      prediction dict of tensors per document (see [`SimMemREOutput`]).
+    """
+
+    def __init__(self, config: SimMemREConfig):
+        super().__init__(config)
+        if not config.encoder_config:
+            raise ValueError("SimMemREConfig.encoder_config is empty: build the model with SimMemREModel.from_encoder()")
+        if not config.entity_types:
+            raise ValueError("SimMemREConfig.entity_types is empty: the model needs at least one entity type")
+        self.encoder = _build_encoder(config.encoder_config)
+        use_similarity = config.classifier_type == "similarity"
+        if use_similarity:
+            self.entity_memory = SimilarityMemory(len(config.entity_types), config.entity_slot_size)
+            self.relation_memory = SimilarityMemory(max(1, len(config.relation_types)), config.relation_slot_size)
+        self.token_memory_read = (
+            MemoryEnhancedRepresentation(config) if config.uses_memory_reads and "tokens" in config.memory_read_positions else None
+        )
+        self.span_memory_read = (
+            MemoryEnhancedRepresentation(config) if config.uses_memory_reads and "spans" in config.memory_read_positions else None
+        )
+        self.mention_localization = MentionLocalization(config)
+        self.coreference_resolution = CoreferenceResolution(config)
+        self.entity_dropout = nn.Dropout(config.dropout)
+        self.entity_classification = EntityClassification(config)
+        self.relation_classification = RelationClassification(config)
+        # Two-stage training (paper 3.3, TriMF): reads stay off until the trainer switches them on. Inference of a
+        # trained model always reads (as the paper code tests with memory on).
+        self.memory_reads_enabled = True
+        self.post_init()
+
+    # -- construction ---------------------------------------------------------------------------------
+    @classmethod
+    def from_encoder(cls, encoder_path: str, entity_types, relation_types, **config_kwargs) -> "SimMemREModel":
+        """A model whose encoder weights come from a pretrained checkpoint (e.g. the packaged MiniLM); heads and
+        memories are initialised randomly. Raises if any encoder weight is missing."""
+        encoder_config = AutoConfig.from_pretrained(encoder_path)
+        tokenizer = AutoTokenizer.from_pretrained(encoder_path)
+        config = SimMemREConfig(
+            encoder_config=encoder_config.to_dict(),
+            entity_types=list(entity_types),
+            relation_types=list(relation_types),
+            cls_token_id=tokenizer.cls_token_id,
+            sep_token_id=tokenizer.sep_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **config_kwargs,
+        )
+        model = cls(config)
+        try:
+            pretrained = AutoModel.from_pretrained(encoder_path, add_pooling_layer=False)
+        except TypeError:
+            pretrained = AutoModel.from_pretrained(encoder_path)
+        result = model.encoder.load_state_dict(pretrained.state_dict(), strict=False)
+        if result.missing_keys:
+            raise ValueError(f"encoder weights missing from {encoder_path}: {result.missing_keys}")
+        return model
+
+    @property
+    def memories(self) -> dict:
+        if self.config.classifier_type != "similarity":
+            return {}
+        memories = {"entity": self.entity_memory.weight, "relation": self.relation_memory.weight}
+        if not self.config.memory_read_gradient:
+            return {name: memory.detach() for name, memory in memories.items()}
+        return memories
+
+    def _reads_on(self, use_memory: Optional[bool]) -> bool:
+        return self.config.uses_memory_reads and (self.memory_reads_enabled if use_memory is None else bool(use_memory))
+
+    # -- encoder ---------------------------------------------------------------------------------------
+    def encode(self, input_ids: torch.LongTensor, attention_mask: torch.LongTensor) -> torch.Tensor:
+        """Subword embeddings `(B, T, d)` of whole documents of any length.
+
+        Documents longer than the encoder's positions are cut into overlapping windows, each framed by [CLS]/[SEP]
+        (JEREX fed bare subwords and extended the position table with randomly initialised rows instead); token
+        embeddings of overlapping windows are averaged.
+        """
+        batch, length = input_ids.shape
+        hidden_size = self.config.hidden_size
+        window, stride = self.config.window_size, self.config.window_size - self.config.window_overlap
+        cls_id = self.config.cls_token_id if self.config.cls_token_id is not None else self.config.pad_token_id
+        sep_id = self.config.sep_token_id if self.config.sep_token_id is not None else self.config.pad_token_id
+        lengths = attention_mask.sum(-1).tolist()
+        pieces = []  # (document, start, end)
+        for doc, doc_length in enumerate(lengths):
+            if doc_length == 0:
+                continue
+            starts = list(range(0, max(doc_length - window, 0), stride)) + [max(doc_length - window, 0)]
+            pieces.extend((doc, start, min(start + window, doc_length)) for start in sorted(set(starts)))
+        summed = input_ids.new_zeros((batch * length, hidden_size), dtype=self.dtype).float()
+        counts = input_ids.new_zeros((batch * length,), dtype=torch.float)
+        for first in range(0, len(pieces), self.config.encoder_batch_windows):
+            group = pieces[first : first + self.config.encoder_batch_windows]
+            width = max(end - start for _, start, end in group) + 2
+            ids = input_ids.new_full((len(group), width), self.config.pad_token_id or 0)
+            mask = torch.zeros_like(ids)
+            targets = []
+            for row, (doc, start, end) in enumerate(group):
+                size = end - start
+                ids[row, 0] = cls_id
+                ids[row, 1 : size + 1] = input_ids[doc, start:end]
+                ids[row, size + 1] = sep_id
+                mask[row, : size + 2] = 1
+                targets.append(torch.arange(doc * length + start, doc * length + end, device=ids.device))
+            states = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            rows = torch.cat([states[row, 1 : end - start + 1] for row, (_, start, end) in enumerate(group)])
+            target = torch.cat(targets)
+            summed = summed.index_add(0, target, rows.float())
+            counts = counts.index_add(0, target, torch.ones_like(target, dtype=torch.float))
+        hidden = summed / counts.clamp(min=1.0)[:, None]
+        return hidden.view(batch, length, hidden_size).to(self.dtype)
+
+    # -- forward ---------------------------------------------------------------------------------------
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: Optional[torch.LongTensor] = None,
+        mention_subword_spans: Optional[torch.LongTensor] = None,
+        mention_word_spans: Optional[torch.LongTensor] = None,
+        mention_sentence_ids: Optional[torch.LongTensor] = None,
+        mention_labels: Optional[torch.Tensor] = None,
+        mention_mask: Optional[torch.Tensor] = None,
+        coref_pairs: Optional[torch.LongTensor] = None,
+        coref_edit_distances: Optional[torch.LongTensor] = None,
+        coref_labels: Optional[torch.Tensor] = None,
+        coref_mask: Optional[torch.Tensor] = None,
+        entity_mentions: Optional[torch.LongTensor] = None,
+        entity_mention_mask: Optional[torch.Tensor] = None,
+        entity_types: Optional[torch.LongTensor] = None,
+        entity_mask: Optional[torch.Tensor] = None,
+        relation_pairs: Optional[torch.LongTensor] = None,
+        relation_labels: Optional[torch.Tensor] = None,
+        relation_mask: Optional[torch.Tensor] = None,
+        word_subword_spans: Optional[torch.LongTensor] = None,
+        word_char_spans: Optional[torch.LongTensor] = None,
+        word_sentence_ids: Optional[torch.LongTensor] = None,
+        word_mask: Optional[torch.Tensor] = None,
+        text_codepoints: Optional[torch.LongTensor] = None,
+        use_memory: Optional[bool] = None,
+        mention_threshold: Optional[float] = None,
+        coref_threshold: Optional[float] = None,
+        relation_threshold: Optional[float] = None,
+        **kwargs,
+    ) -> SimMemREOutput:
+        r"""
+        input_ids, attention_mask (`(B, T)`): word subwords of each document, no special tokens (see the processor).
+
+        Training inputs (built by the collator; S mention samples, P coreference pairs, E entities with up to M
+        mentions, R entity pairs; padded, with boolean masks):
+            mention_subword_spans `(B, S, 2)`, mention_word_spans `(B, S, 2)`, mention_sentence_ids `(B, S)`,
+            mention_labels `(B, S)`, mention_mask `(B, S)`;
+            coref_pairs `(B, P, 2)` (indices of mention samples), coref_edit_distances `(B, P)`, coref_labels `(B, P)`,
+            coref_mask `(B, P)`;
+            entity_mentions `(B, E, M)` (indices of mention samples), entity_mention_mask `(B, E, M)`,
+            entity_types `(B, E)`, entity_mask `(B, E)`;
+            relation_pairs `(B, R, 2)` (entity indices), relation_labels `(B, R, |R|)`, relation_mask `(B, R)`.
+
+        Inference inputs (from [`SimMemREProcessor`]): word_subword_spans `(B, W, 2)`, word_char_spans `(B, W, 2)`,
+        word_sentence_ids `(B, W)`, word_mask `(B, W)`, text_codepoints `(B, C)` (code points of the text, -1 padded;
+        edit distances are computed on the original mention strings).
+
+        use_memory: override the warm-up switch `model.memory_reads_enabled` for this call.
+        mention_threshold, coref_threshold, relation_threshold: override the config's thresholds for this call.
+        """
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        reads_on = self._reads_on(use_memory)
+        hidden = self.encode(input_ids, attention_mask)
+        memories = self.memories
+        if reads_on and self.token_memory_read is not None:
+            hidden = self.token_memory_read(hidden, attention_mask.bool(), memories)
+        if mention_labels is not None:
+            return self._training_forward(
+                hidden, memories, reads_on, mention_subword_spans, mention_word_spans, mention_sentence_ids,
+                mention_labels, mention_mask.bool(), coref_pairs, coref_edit_distances, coref_labels, coref_mask.bool(),
+                entity_mentions, entity_mention_mask.bool(), entity_types, entity_mask.bool(), relation_pairs,
+                relation_labels, relation_mask.bool(),
+            )
+        if word_subword_spans is None or word_sentence_ids is None:
+            raise ValueError("inference needs word_subword_spans and word_sentence_ids (use SimMemREProcessor)")
+        if word_mask is None:
+            word_mask = torch.ones_like(word_sentence_ids)
+        thresholds = (
+            self.config.mention_threshold if mention_threshold is None else mention_threshold,
+            self.config.coref_threshold if coref_threshold is None else coref_threshold,
+            self.config.relation_threshold if relation_threshold is None else relation_threshold,
+        )
+        predictions = []
+        for doc in range(input_ids.shape[0]):
+            words = int(word_mask[doc].sum())
+            codepoints = text_codepoints[doc] if text_codepoints is not None else None
+            char_spans = word_char_spans[doc, :words] if word_char_spans is not None else None
+            predictions.append(
+                self._infer_document(
+                    hidden[doc, : int(attention_mask[doc].sum())], memories, reads_on,
+                    word_subword_spans[doc, :words], word_sentence_ids[doc, :words], char_spans, codepoints, *thresholds,
+                )
+            )
+        return SimMemREOutput(predictions=predictions)
+
+    # -- shared pieces -----------------------------------------------------------------------------------
+    def _relation_logits(self, pooler, mention_reprs, mention_subword_spans, mention_word_spans, mention_sentence_ids,
+                         entity_reprs, entity_mentions, entity_mention_mask, entity_types, pairs, memories):
+        """Relation logits `(R, |R|)` for entity pairs `(R, 2)` of one document.
+
+        mention_reprs `(S, d)`; mention_* spans `(S, 2)`, sentence ids `(S,)`; entity_reprs `(E, d)`;
+        entity_mentions / entity_mention_mask `(E, M)`; entity_types `(E,)`.
+        """
+        head, tail = pairs[:, 0], pairs[:, 1]
+        head_types = self.relation_classification.type_representations(entity_types[head], memories.get("entity"))
+        tail_types = self.relation_classification.type_representations(entity_types[tail], memories.get("entity"))
+        if not self.relation_classification.multi_instance:
+            pair_input = torch.cat([entity_reprs[head], entity_reprs[tail], head_types, tail_types], dim=-1)
+            return self.relation_classification.classify(pair_input, memories.get("relation"))
+        # MRC: every (head mention, tail mention) combination, chunked by mention-pair count.
+        counts = entity_mention_mask.sum(-1)
+        pair_sizes = counts[head] * counts[tail]
+        chunk_limit = self.config.relation_mention_pair_chunk_size
+        pooled = []
+        start = 0
+        cumulative = torch.cumsum(pair_sizes, 0).tolist()
+        while start < pairs.shape[0]:
+            offset = cumulative[start - 1] if start else 0
+            end = start + 1
+            while end < pairs.shape[0] and cumulative[end] - offset <= chunk_limit:
+                end += 1
+            pooled.append(self._pooled_mention_pairs(
+                pooler, mention_reprs, mention_subword_spans, mention_word_spans, mention_sentence_ids, entity_reprs,
+                entity_mentions, entity_mention_mask, head[start:end], tail[start:end],
+            ))
+            start = end
+        pooled = torch.cat(pooled) if pooled else mention_reprs.new_zeros((0, self.config.hidden_size))
+        return self.relation_classification.classify(
+            torch.cat([pooled, head_types, tail_types], dim=-1), memories.get("relation")
+        )
+
+    def _pooled_mention_pairs(self, pooler, mention_reprs, subword_spans, word_spans, sentence_ids, entity_reprs,
+                              entity_mentions, entity_mention_mask, head, tail):
+        """Multi-instance representation u `(r, d)`: max over the local representations of all mention pairs."""
+        valid = entity_mention_mask[head][:, :, None] & entity_mention_mask[tail][:, None, :]  # [r, M, M]
+        pair_index, head_slot, tail_slot = valid.nonzero(as_tuple=True)
+        first = entity_mentions[head[pair_index], head_slot]
+        second = entity_mentions[tail[pair_index], tail_slot]
+        head_first = subword_spans[first, 0] <= subword_spans[second, 0]
+        context_start = torch.where(head_first, subword_spans[first, 1], subword_spans[second, 1])
+        context_end = torch.where(head_first, subword_spans[second, 0], subword_spans[first, 0])
+        context = pooler(context_start, context_end)
+        word_gap = torch.where(head_first, word_spans[second, 0] - word_spans[first, 1],
+                               word_spans[first, 0] - word_spans[second, 1]).clamp(min=0)
+        sentence_gap = (sentence_ids[first] - sentence_ids[second]).abs()
+        local = self.relation_classification.local_representations(
+            context, mention_reprs[first], mention_reprs[second], entity_reprs[head[pair_index]],
+            entity_reprs[tail[pair_index]], word_gap, sentence_gap,
+        )
+        pooled = local.new_full((head.shape[0], local.shape[-1]), _lowest(local.dtype))
+        pooled = pooled.scatter_reduce(0, pair_index[:, None].expand_as(local), local, reduce="amax", include_self=True)
+        return pooled
+
+    # -- training --------------------------------------------------------------------------------------
+    def _training_forward(self, hidden, memories, reads_on, mention_subword_spans, mention_word_spans,
+                          mention_sentence_ids, mention_labels, mention_mask, coref_pairs, coref_edit_distances,
+                          coref_labels, coref_mask, entity_mentions, entity_mention_mask, entity_types, entity_mask,
+                          relation_pairs, relation_labels, relation_mask):
+        batch = hidden.shape[0]
+        poolers = [RangeMaxPool(hidden[doc]) for doc in range(batch)]
+        spans = torch.stack([
+            poolers[doc](mention_subword_spans[doc, :, 0], mention_subword_spans[doc, :, 1]) for doc in range(batch)
+        ])  # [B, S, d]
+        if reads_on and self.span_memory_read is not None:
+            spans = self.span_memory_read(spans, mention_mask, memories)
+        sizes = mention_word_spans[..., 1] - mention_word_spans[..., 0]
+        mention_logits = self.mention_localization(spans, sizes)
+        mention_loss = _masked_mean(
+            F.binary_cross_entropy_with_logits(mention_logits, mention_labels.float(), reduction="none"), mention_mask
+        )
+
+        gather = torch.arange(batch, device=hidden.device)
+        first = spans[gather[:, None], coref_pairs[..., 0]]
+        second = spans[gather[:, None], coref_pairs[..., 1]]
+        coref_logits = self.coreference_resolution(first, second, coref_edit_distances)
+        coref_loss = _masked_mean(
+            F.binary_cross_entropy_with_logits(coref_logits, coref_labels.float(), reduction="none"), coref_mask
+        )
+
+        members = spans[gather[:, None, None], entity_mentions]  # [B, E, M, d]
+        members = members.masked_fill(~entity_mention_mask[..., None], _lowest(members.dtype))
+        entity_reprs = self.entity_dropout(members.amax(2).masked_fill(~entity_mask[..., None], 0.0))
+        entity_logits = self.entity_classification(entity_reprs, memories.get("entity"))
+        entity_loss = _masked_mean(
+            F.cross_entropy(entity_logits.flatten(0, 1), entity_types.flatten().clamp(min=0), reduction="none"),
+            entity_mask.flatten(),
+        )
+
+        relation_losses, relation_weights = [], []
+        for doc in range(batch):
+            pairs = relation_pairs[doc][relation_mask[doc]]
+            if pairs.numel() == 0 or not self.config.relation_types:
+                continue
+            logits = self._relation_logits(
+                poolers[doc], spans[doc], mention_subword_spans[doc], mention_word_spans[doc],
+                mention_sentence_ids[doc], entity_reprs[doc], entity_mentions[doc], entity_mention_mask[doc],
+                entity_types[doc].clamp(min=0), pairs, memories,
+            )
+            targets = relation_labels[doc][relation_mask[doc]].float()
+            relation_losses.append(F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1))
+        if relation_losses:
+            relation_loss = torch.cat(relation_losses).mean()
+        else:
+            relation_loss = hidden.sum() * 0.0
+
+        config = self.config
+        loss = (
+            config.mention_loss_weight * mention_loss
+            + config.coref_loss_weight * coref_loss
+            + config.entity_loss_weight * entity_loss
+            + config.relation_loss_weight * relation_loss
+        )
+        return SimMemREOutput(
+            loss=loss, mention_loss=mention_loss.detach(), coref_loss=coref_loss.detach(),
+            entity_loss=entity_loss.detach(), relation_loss=relation_loss.detach(),
+        )
+
+    # -- inference -------------------------------------------------------------------------------------
+    def candidate_spans(self, word_sentence_ids: torch.LongTensor) -> torch.LongTensor:
+        """All spans of 1..max_span_size words inside one sentence: `(S, 2)` word indices, end exclusive."""
+        words = word_sentence_ids.shape[0]
+        spans = []
+        for width in range(1, min(self.config.max_span_size, words) + 1):
+            starts = torch.arange(words - width + 1, device=word_sentence_ids.device)
+            same_sentence = word_sentence_ids[starts] == word_sentence_ids[starts + width - 1]
+            starts = starts[same_sentence]
+            spans.append(torch.stack([starts, starts + width], dim=-1))
+        if not spans:
+            return word_sentence_ids.new_zeros((0, 2))
+        return torch.cat(spans)
+
+    @torch.no_grad()
+    def _infer_document(self, hidden, memories, reads_on, word_subword_spans, word_sentence_ids, word_char_spans,
+                        text_codepoints, mention_threshold, coref_threshold, relation_threshold):
+        config, device = self.config, hidden.device
+        empty = {
+            "mention_word_spans": torch.zeros((0, 2), dtype=torch.long, device=device),
+            "mention_scores": torch.zeros((0,), device=device),
+            "mention_clusters": torch.zeros((0,), dtype=torch.long, device=device),
+            "entity_types": torch.zeros((0,), dtype=torch.long, device=device),
+            "entity_scores": torch.zeros((0,), device=device),
+            "entity_type_probabilities": torch.zeros((0, len(config.entity_types)), device=device),
+            "relations": torch.zeros((0, 3), dtype=torch.long, device=device),
+            "relation_scores": torch.zeros((0,), device=device),
+        }
+        if hidden.shape[0] == 0 or word_subword_spans.shape[0] == 0:
+            return empty
+        pooler = RangeMaxPool(hidden)
+        candidates = self.candidate_spans(word_sentence_ids)
+        subword_spans = torch.stack(
+            [word_subword_spans[candidates[:, 0], 0], word_subword_spans[candidates[:, 1] - 1, 1]], dim=-1
+        )
+        chunk = config.span_chunk_size
+
+        # Span memory read: the softmax runs over all candidate spans of the document, so its normaliser is gathered
+        # in a first chunked pass and the (cheap) span pooling is repeated in the second.
+        attentions = None
+        if reads_on and self.span_memory_read is not None:
+            scores = {name: [] for name in self.span_memory_read.readers}
+            for begin in range(0, candidates.shape[0], chunk):
+                spans = pooler(subword_spans[begin : begin + chunk, 0], subword_spans[begin : begin + chunk, 1])
+                for name, reader in self.span_memory_read.readers.items():
+                    scores[name].append(reader.scores(spans, memories[name]))
+            attentions = {name: torch.cat(s).softmax(dim=0).sum(-1) for name, s in scores.items()}
+
+        kept_index, kept_scores, kept_reprs = [], [], []
+        for begin in range(0, candidates.shape[0], chunk):
+            spans = pooler(subword_spans[begin : begin + chunk, 0], subword_spans[begin : begin + chunk, 1])
+            if attentions is not None:
+                spans = self.span_memory_read.mean_with_attention(
+                    spans, {name: a[begin : begin + chunk] for name, a in attentions.items()}
+                )
+            sizes = candidates[begin : begin + chunk, 1] - candidates[begin : begin + chunk, 0]
+            probabilities = torch.sigmoid(self.mention_localization(spans, sizes))
+            keep = probabilities >= mention_threshold
+            kept_index.append(keep.nonzero().squeeze(-1) + begin)
+            kept_scores.append(probabilities[keep])
+            kept_reprs.append(spans[keep])
+        kept_index = torch.cat(kept_index)
+        if kept_index.numel() == 0:
+            return empty
+        order = torch.argsort(candidates[kept_index, 0] * (config.max_span_size + 1) + candidates[kept_index, 1])
+        kept_index = kept_index[order]
+        mention_scores = torch.cat(kept_scores)[order]
+        mention_reprs = torch.cat(kept_reprs)[order]
+        mention_word_spans = candidates[kept_index]
+        mention_subword_spans = subword_spans[kept_index]
+        count = kept_index.shape[0]
+
+        # Coreference over all pairs i < j (one direction, as JEREX's clustering effectively reads), then complete
+        # linkage at the coref threshold.
+        clusters = np.arange(count)
+        if count > 1:
+            distances = self._mention_edit_distances(mention_word_spans, word_char_spans, text_codepoints)
+            left, right = torch.triu_indices(count, count, offset=1, device=device)
+            similarity = torch.zeros((count, count), device=device)
+            for begin in range(0, left.numel(), config.coref_pair_chunk_size):
+                a, b = left[begin : begin + config.coref_pair_chunk_size], right[begin : begin + config.coref_pair_chunk_size]
+                probabilities = torch.sigmoid(
+                    self.coreference_resolution(mention_reprs[a], mention_reprs[b], distances[a, b].to(device))
+                )
+                similarity[a, b] = probabilities
+                similarity[b, a] = probabilities
+            clusters = complete_linkage_clusters(similarity.float().cpu().numpy(), coref_threshold)
+        mention_clusters = torch.as_tensor(clusters, dtype=torch.long, device=device)
+        num_entities = int(mention_clusters.max()) + 1
+
+        # Entities: max-pool over the cluster's mention representations, then the type classifier.
+        entity_reprs = mention_reprs.new_full((num_entities, mention_reprs.shape[-1]), _lowest(mention_reprs.dtype))
+        entity_reprs = entity_reprs.scatter_reduce(
+            0, mention_clusters[:, None].expand_as(mention_reprs), mention_reprs, reduce="amax", include_self=True
+        )
+        entity_probabilities = self.entity_classification(entity_reprs, memories.get("entity")).softmax(-1)
+        entity_scores, entity_types = entity_probabilities.max(-1)
+
+        relations = empty["relations"]
+        relation_scores = empty["relation_scores"]
+        if num_entities > 1 and config.relation_types:
+            sizes = torch.bincount(mention_clusters, minlength=num_entities)
+            slots = int(sizes.max())
+            entity_mentions = torch.zeros((num_entities, slots), dtype=torch.long, device=device)
+            entity_mention_mask = torch.zeros((num_entities, slots), dtype=torch.bool, device=device)
+            # Rank of each mention inside its cluster, vectorised: position in cluster-sorted order minus cluster offset.
+            order = torch.argsort(mention_clusters, stable=True)
+            offsets = torch.cumsum(sizes, 0) - sizes
+            rank = torch.empty_like(order)
+            rank[order] = torch.arange(count, device=device) - offsets[mention_clusters[order]]
+            entity_mentions[mention_clusters, rank] = torch.arange(count, device=device)
+            entity_mention_mask[mention_clusters, rank] = True
+            sentence_ids = word_sentence_ids[mention_word_spans[:, 0]]
+            head, tail = torch.meshgrid(torch.arange(num_entities, device=device),
+                                        torch.arange(num_entities, device=device), indexing="ij")
+            off_diagonal = head != tail
+            pairs = torch.stack([head[off_diagonal], tail[off_diagonal]], dim=-1)
+            found, found_scores = [], []
+            pair_chunk = max(1, config.relation_mention_pair_chunk_size)
+            for begin in range(0, pairs.shape[0], pair_chunk):
+                chunk_pairs = pairs[begin : begin + pair_chunk]
+                probabilities = torch.sigmoid(self._relation_logits(
+                    pooler, mention_reprs, mention_subword_spans, mention_word_spans, sentence_ids, entity_reprs,
+                    entity_mentions, entity_mention_mask, entity_types, chunk_pairs, memories,
+                ))
+                pair_index, relation_type = (probabilities >= relation_threshold).nonzero(as_tuple=True)
+                found.append(torch.cat([chunk_pairs[pair_index], relation_type[:, None]], dim=-1))
+                found_scores.append(probabilities[pair_index, relation_type])
+            relations, relation_scores = torch.cat(found), torch.cat(found_scores)
+
+        return {
+            "mention_word_spans": mention_word_spans,
+            "mention_scores": mention_scores,
+            "mention_clusters": mention_clusters,
+            "entity_types": entity_types,
+            "entity_scores": entity_scores,
+            "entity_type_probabilities": entity_probabilities,
+            "relations": relations,
+            "relation_scores": relation_scores,
+        }
+
+    def _mention_edit_distances(self, mention_word_spans, word_char_spans, text_codepoints) -> torch.Tensor:
+        """Edit distances `(n, n)` between the mentions' original strings (JEREX decoded subwords instead)."""
+        count = mention_word_spans.shape[0]
+        if word_char_spans is None or text_codepoints is None:
+            return torch.zeros((count, count), dtype=torch.long)
+        char_starts = word_char_spans[mention_word_spans[:, 0], 0].tolist()
+        char_ends = word_char_spans[mention_word_spans[:, 1] - 1, 1].tolist()
+        codepoints = text_codepoints.tolist()
+        strings = [tuple(codepoints[s:e]) for s, e in zip(char_starts, char_ends)]
+        unique = sorted(set(strings))
+        position = {s: i for i, s in enumerate(unique)}
+        index = torch.tensor([position[s] for s in strings])
+        return edit_distance_matrix([list(s) for s in unique])[index[:, None], index[None, :]]
+
+
+__all__ = ["SimMemREPreTrainedModel", "SimMemREModel", "SimMemREOutput"]
