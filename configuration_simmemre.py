@@ -37,6 +37,8 @@ class SimMemREConfig(PretrainedConfig):
         memory_read_gradient (`bool`, True): whether reads pass gradient into the memory matrices.
         memory_warmup_proportion (`float`, 0.4; the paper's CDR config uses 0.5): fraction of training steps before reads
             switch on (used by the trainer).
+        memory_reads_enabled (`bool`, True): the warm-up switch. The trainer turns it off during stage 1 and on after,
+            and a checkpoint saved during stage 1 keeps it off, so it is evaluated the way dev selection measured it.
         jerex_baseline (`bool`, False): shortcut for the paper's baseline — both memories off and `classifier_type="mlp"`.
         span_chunk_size (`int`, 1024), coref_pair_chunk_size (`int`, 8192), relation_mention_pair_chunk_size (`int`,
             4096): how many candidate spans / coreference pairs / MRC mention pairs are processed at once. They bound
@@ -77,6 +79,7 @@ class SimMemREConfig(PretrainedConfig):
         relation_memory_slot_size=None,
         memory_read_gradient=True,
         memory_warmup_proportion=0.4,
+        memory_reads_enabled=True,
         jerex_baseline=False,
         span_chunk_size=1024,
         coref_pair_chunk_size=8192,
@@ -120,6 +123,7 @@ class SimMemREConfig(PretrainedConfig):
         self.relation_memory_slot_size = relation_memory_slot_size
         self.memory_read_gradient = memory_read_gradient
         self.memory_warmup_proportion = memory_warmup_proportion
+        self.memory_reads_enabled = bool(memory_reads_enabled)
         self.span_chunk_size = span_chunk_size
         self.coref_pair_chunk_size = coref_pair_chunk_size
         self.relation_mention_pair_chunk_size = relation_mention_pair_chunk_size

@@ -440,9 +440,6 @@ class SimMemREModel(SimMemREPreTrainedModel):
         self.entity_dropout = nn.Dropout(config.dropout)
         self.entity_classification = EntityClassification(config)
         self.relation_classification = RelationClassification(config)
-        # Two-stage training (paper 3.3, TriMF): reads stay off until the trainer switches them on. Inference of a
-        # trained model always reads (as the paper code tests with memory on).
-        self.memory_reads_enabled = True
         self.post_init()
 
     # -- construction ---------------------------------------------------------------------------------
@@ -479,6 +476,17 @@ class SimMemREModel(SimMemREPreTrainedModel):
         if not self.config.memory_read_gradient:
             return {name: memory.detach() for name, memory in memories.items()}
         return memories
+
+    @property
+    def memory_reads_enabled(self) -> bool:
+        """Two-stage training switch (paper 3.3, after TriMF): reads stay off until the trainer turns them on. Stored
+        in the config so a checkpoint saved during warm-up is evaluated without reads, as dev selection saw it (the
+        paper code always tested with reads on)."""
+        return self.config.memory_reads_enabled
+
+    @memory_reads_enabled.setter
+    def memory_reads_enabled(self, value: bool):
+        self.config.memory_reads_enabled = bool(value)
 
     def _reads_on(self, use_memory: Optional[bool]) -> bool:
         return self.config.uses_memory_reads and (self.memory_reads_enabled if use_memory is None else bool(use_memory))

@@ -7,6 +7,7 @@ and the other remote-code files of this model (relatively).
 
 import bisect
 import re
+import unicodedata
 from typing import Iterable, Sequence
 
 # ----------------------------------------------------------------------------------------------------
@@ -14,7 +15,9 @@ from typing import Iterable, Sequence
 #
 # Deterministic, offset-preserving and dependency-free, because the same code has to run inside a Hub
 # user's process (remote code may import nothing but torch/transformers/numpy). Words are runs of
-# letters/digits or single other visible characters; sentences end at terminal punctuation followed by
+# letters/digits or single other visible characters, with combining marks (accents in decomposed text,
+# Indic vowel signs, variation selectors) kept on the character they modify; sentences end at terminal
+# punctuation followed by
 # whitespace and a plausible sentence start, at CJK full stops, and at blank lines.
 # ----------------------------------------------------------------------------------------------------
 
@@ -29,6 +32,28 @@ ABBREVIATIONS = frozenset(
 )
 
 
+def _is_mark(char: str) -> bool:
+    return unicodedata.category(char)[0] == "M"
+
+
+def _natural_words(text: str) -> list[tuple[int, int]]:
+    """`WORD_PATTERN` matches, with combining marks (Unicode category M, which `\\w` does not match)
+    joined to the character before them and letters after such a mark joined to the same word, so
+    "Re\\u0301sume\\u0301" (decomposed "Résumé") or Devanagari "हिन्दी" stay one word."""
+    words: list[tuple[int, int]] = []
+    for match in WORD_PATTERN.finditer(text):
+        start, end = match.span()
+        if words and words[-1][1] == start:
+            previous_start, previous_end = words[-1]
+            if _is_mark(text[start]) or (
+                _is_mark(text[previous_end - 1]) and match.group()[0].isalnum() and text[previous_start].isalnum()
+            ):
+                words[-1] = (previous_start, end)
+                continue
+        words.append((start, end))
+    return words
+
+
 def split_words(text: str, split_points: Iterable[int] = ()) -> list[tuple[int, int]]:
     """Character spans `(start, end)` of the words of `text`.
 
@@ -38,8 +63,7 @@ def split_words(text: str, split_points: Iterable[int] = ()) -> list[tuple[int, 
     points = sorted(set(split_points))
     words: list[tuple[int, int]] = []
     point_index = 0
-    for match in WORD_PATTERN.finditer(text):
-        start, end = match.span()
+    for start, end in _natural_words(text):
         while point_index < len(points) and points[point_index] <= start:
             point_index += 1
         cut_index = point_index

@@ -9,8 +9,10 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 
+# -qq: only errors (the machine-wide pip config points at index folders that may not exist, which
+# otherwise prints a warning per package); an install error still prints and stops the script.
 pip_install() {
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@"
+    .venv/bin/python -m pip install -qq --disable-pip-version-check "$@"
 }
 
 # The CPU wheel of torch 2.13.0 lies on the machine's disk (pip's find-links); never ask for a newer one.
