@@ -17,8 +17,7 @@ from typing import Iterable, Sequence
 # user's process (remote code may import nothing but torch/transformers/numpy). Words are runs of
 # letters/digits or single other visible characters, with combining marks (accents in decomposed text,
 # Indic vowel signs, variation selectors) kept on the character they modify; sentences end at terminal
-# punctuation followed by
-# whitespace and a plausible sentence start, at CJK full stops, and at blank lines.
+# punctuation followed by whitespace and a plausible sentence start, at CJK full stops, and at blank lines.
 # ----------------------------------------------------------------------------------------------------
 
 WORD_PATTERN = re.compile(r"[^\W_]+|\S")

@@ -1,0 +1,876 @@
+# coding=utf-8
+"""Data layer of SimMemRE: one JSON Lines document schema, validation, and corpus converters.
+
+Document schema (one JSON object per line of a ``.jsonl`` file)::
+
+    {"id": "227508",
+     "text": "Naloxone reverses the antihypertensive effect of clonidine. In ...",
+     "sentences": [{"start": 0, "end": 59}, ...],          # optional
+     "words": [{"start": 0, "end": 8}, ...],               # optional
+     "entities": [{"type": "Chemical", "ids": ["D009270"],  # ids optional
+                   "mentions": [{"start": 0, "end": 8}, ...]}, ...],
+     "relations": [{"head": 0, "tail": 3, "type": "CID"}]}  # head/tail index into entities
+
+Offsets are Python ``str`` indices into ``text`` (end exclusive). Pipeline output may add ``score`` on
+mentions/entities/relations and ``text`` on mentions; validation ignores such extra keys.
+
+``labels.json`` next to the split files is ``{"entity_types": [...], "relation_types": [...]}``, both lists
+**sorted** (Python string order), so the label inventory does not depend on which splits were converted
+or in which order documents were read.
+
+Converters: BC5CDR PubTator (:func:`read_pubtator`) and DocRED / Re-DocRED / JEREX-joint JSON
+(:func:`read_docred`); :func:`convert_corpus` converts a folder or a single file, split by split.
+
+This module uses only the standard library and ``datasets`` (imported lazily, for
+:func:`load_documents_as_datasetdict`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import gzip
+import json
+import os
+import re
+from typing import Any, Iterable, Mapping, Sequence
+
+from .processing_simmemre import segment_text, split_sentences, split_words
+
+SPLITS = ("train", "dev", "test")
+STATS_KEYS = ("split", "documents", "mentions", "entities", "relations")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Errors and validation
+# ----------------------------------------------------------------------------------------------------
+
+
+class DocumentError(ValueError):
+    """A document (or a line of an input file) is malformed.
+
+    The message always names the source (``path:line`` or ``path[document i]``), the document id and the
+    field path (e.g. ``entities[3].mentions[1].end``). The parts are also available as attributes.
+    """
+
+    def __init__(self, message: str, *, source: str = "<memory>", doc_id: Any = None, field: str = "<document>"):
+        self.source = source
+        self.doc_id = doc_id
+        self.field = field
+        self.reason = message
+        super().__init__(f"{source}: document {doc_id if doc_id is not None else '?'!s}: {field}: {message}")
+
+
+def _open_text(path: str | os.PathLike, mode: str = "rt"):
+    path = os.fspath(path)
+    if path.endswith(".gz"):
+        return gzip.open(path, mode, encoding="utf-8")
+    return open(path, mode, encoding="utf-8", newline="" if "w" in mode else None)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_span(span: Any, text_length: int, field: str, fail) -> tuple[int, int]:
+    if not isinstance(span, Mapping):
+        fail(f"expected an object with 'start' and 'end', got {type(span).__name__}", field)
+    for key in ("start", "end"):
+        if key not in span:
+            fail("missing required field", f"{field}.{key}")
+        if not _is_int(span[key]):
+            fail(f"expected an integer, got {span[key]!r}", f"{field}.{key}")
+    start, end = span["start"], span["end"]
+    if start < 0 or start > text_length:
+        fail(f"offset {start} outside the text (length {text_length})", f"{field}.start")
+    if end > text_length:
+        fail(f"offset {end} outside the text (length {text_length})", f"{field}.end")
+    if start >= end:
+        fail(f"start {start} must be smaller than end {end}", f"{field}.end")
+    return start, end
+
+
+def validate_document(doc: Any, source: str = "<memory>") -> dict:
+    """Check that `doc` follows the document schema; return it unchanged or raise :class:`DocumentError`.
+
+    Checks: ``id`` (non-empty str), ``text`` (str), ``entities`` and ``relations`` (lists) are present and
+    typed; every entity has a str ``type``, a list of str ``ids`` if present and a non-empty list of
+    ``mentions`` whose offsets lie inside the text with start < end; optional ``sentences``/``words`` are
+    valid spans in increasing, non-overlapping order; relation ``head``/``tail`` index an existing entity
+    and relation ``type`` is a str. Unknown keys (``score``, mention ``text``) are ignored.
+    """
+    doc_id = doc.get("id") if isinstance(doc, Mapping) else None
+
+    def fail(message: str, field: str):
+        raise DocumentError(message, source=source, doc_id=doc_id, field=field)
+
+    if not isinstance(doc, Mapping):
+        fail(f"expected a JSON object, got {type(doc).__name__}", "<document>")
+    for key, kind in (("id", str), ("text", str), ("entities", list), ("relations", list)):
+        if key not in doc:
+            fail("missing required field", key)
+        if not isinstance(doc[key], kind):
+            fail(f"expected {kind.__name__}, got {type(doc[key]).__name__}", key)
+    if not doc["id"]:
+        fail("must be a non-empty string", "id")
+    text_length = len(doc["text"])
+
+    for key in ("sentences", "words"):
+        if key not in doc or doc[key] is None:
+            continue
+        if not isinstance(doc[key], list):
+            fail(f"expected list, got {type(doc[key]).__name__}", key)
+        previous_end = 0
+        for i, span in enumerate(doc[key]):
+            start, end = _check_span(span, text_length, f"{key}[{i}]", fail)
+            if start < previous_end:
+                fail(f"span [{start}, {end}) overlaps or precedes the previous one (ends at {previous_end})", f"{key}[{i}].start")
+            previous_end = end
+
+    for i, entity in enumerate(doc["entities"]):
+        field = f"entities[{i}]"
+        if not isinstance(entity, Mapping):
+            fail(f"expected an object, got {type(entity).__name__}", field)
+        if "type" not in entity:
+            fail("missing required field", f"{field}.type")
+        if not isinstance(entity["type"], str):
+            fail(f"expected str, got {type(entity['type']).__name__}", f"{field}.type")
+        if "ids" in entity and entity["ids"] is not None:
+            if not isinstance(entity["ids"], list):
+                fail(f"expected a list of str, got {type(entity['ids']).__name__}", f"{field}.ids")
+            for j, kb_id in enumerate(entity["ids"]):
+                if not isinstance(kb_id, str):
+                    fail(f"expected str, got {type(kb_id).__name__}", f"{field}.ids[{j}]")
+        if "mentions" not in entity:
+            fail("missing required field", f"{field}.mentions")
+        if not isinstance(entity["mentions"], list):
+            fail(f"expected list, got {type(entity['mentions']).__name__}", f"{field}.mentions")
+        if not entity["mentions"]:
+            fail("an entity needs at least one mention", f"{field}.mentions")
+        for j, mention in enumerate(entity["mentions"]):
+            _check_span(mention, text_length, f"{field}.mentions[{j}]", fail)
+
+    n_entities = len(doc["entities"])
+    for i, relation in enumerate(doc["relations"]):
+        field = f"relations[{i}]"
+        if not isinstance(relation, Mapping):
+            fail(f"expected an object, got {type(relation).__name__}", field)
+        for key in ("head", "tail"):
+            if key not in relation:
+                fail("missing required field", f"{field}.{key}")
+            if not _is_int(relation[key]):
+                fail(f"expected an integer entity index, got {relation[key]!r}", f"{field}.{key}")
+            if not 0 <= relation[key] < n_entities:
+                fail(f"entity index {relation[key]} does not exist (document has {n_entities} entities)", f"{field}.{key}")
+        if "type" not in relation:
+            fail("missing required field", f"{field}.type")
+        if not isinstance(relation["type"], str):
+            fail(f"expected str, got {type(relation['type']).__name__}", f"{field}.type")
+    return doc
+
+
+# ----------------------------------------------------------------------------------------------------
+# JSON Lines and labels.json
+# ----------------------------------------------------------------------------------------------------
+
+
+def read_jsonl(path: str | os.PathLike, validate: bool = True) -> list[dict]:
+    """Read a JSON Lines file of documents (``.gz`` transparently); each document is validated.
+
+    Blank lines are skipped. Errors name ``path:line``.
+    """
+    path = os.fspath(path)
+    documents = []
+    with _open_text(path) as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            source = f"{path}:{line_number}"
+            try:
+                doc = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DocumentError(f"invalid JSON ({error.msg} at column {error.colno})", source=source) from None
+            if validate:
+                validate_document(doc, source=source)
+            documents.append(doc)
+    return documents
+
+
+def write_jsonl(docs: Iterable[Mapping], path: str | os.PathLike) -> int:
+    """Write documents as JSON Lines (UTF-8, non-ASCII kept; ``.gz`` if the path ends so). Returns the count."""
+    path = os.fspath(path)
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    count = 0
+    with _open_text(path, "wt") as handle:
+        for doc in docs:
+            handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+LABELS_FILE = "labels.json"
+
+
+def write_labels(directory: str | os.PathLike, entity_types: Iterable[str], relation_types: Iterable[str]) -> dict:
+    """Write ``directory/labels.json`` with both type lists de-duplicated and sorted; return the dict."""
+    labels = {"entity_types": sorted(set(entity_types)), "relation_types": sorted(set(relation_types))}
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, LABELS_FILE), "w", encoding="utf-8") as handle:
+        json.dump(labels, handle, ensure_ascii=False, indent=2)
+        handle.write("\n")
+    return labels
+
+
+def read_labels(directory: str | os.PathLike) -> dict:
+    """Read ``directory/labels.json`` -> ``{"entity_types": [...], "relation_types": [...]}``."""
+    path = os.path.join(directory, LABELS_FILE)
+    with open(path, encoding="utf-8") as handle:
+        labels = json.load(handle)
+    for key in ("entity_types", "relation_types"):
+        if not isinstance(labels.get(key), list) or not all(isinstance(x, str) for x in labels[key]):
+            raise DocumentError("expected a list of strings", source=path, doc_id="labels.json", field=key)
+    return labels
+
+
+def labels_for(docs_by_split: Mapping[str, Any]) -> dict:
+    """Sorted entity and relation types over all splits.
+
+    Values of `docs_by_split` are document lists or ``(documents, stats)`` tuples (as returned by
+    :func:`convert_corpus`).
+    """
+    entity_types, relation_types = set(), set()
+    for value in docs_by_split.values():
+        docs = value[0] if isinstance(value, tuple) else value
+        for doc in docs:
+            entity_types.update(entity["type"] for entity in doc["entities"])
+            relation_types.update(relation["type"] for relation in doc["relations"])
+    return {"entity_types": sorted(entity_types), "relation_types": sorted(relation_types)}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Segmentation
+# ----------------------------------------------------------------------------------------------------
+
+
+def _mention_spans(doc: Mapping) -> list[tuple[int, int]]:
+    return sorted({(m["start"], m["end"]) for entity in doc["entities"] for m in entity["mentions"]})
+
+
+def count_forced_word_splits(text: str, split_points: Iterable[int]) -> int:
+    """Number of words of ``split_words(text)`` that contain one of `split_points` strictly inside."""
+    points = sorted(set(split_points))
+    if not points:
+        return 0
+    count = 0
+    for start, end in split_words(text):
+        k = bisect.bisect_right(points, start)
+        if k < len(points) and points[k] < end:
+            count += 1
+    return count
+
+
+def add_segmentation(doc: dict, sentence_breaks: Iterable[int] = ()) -> dict:
+    """Fill missing ``sentences``/``words`` of `doc` (in place; returns it).
+
+    Uses :func:`segment_text` with ``split_points`` = all mention boundaries and ``no_break_spans`` = all
+    mention spans, so gold mentions are always whole words and never cross a sentence boundary.
+    `sentence_breaks` are extra character offsets where a new sentence must start (e.g. the start of a
+    PubTator abstract after its title) unless a mention spans them. Existing fields are kept: if only
+    ``words`` is given, sentences are grouped from those words; if only ``sentences`` is given, words are
+    split with the sentence boundaries as extra split points.
+    """
+    has_sentences = doc.get("sentences") is not None
+    has_words = doc.get("words") is not None
+    if has_sentences and has_words:
+        return doc
+    text = doc["text"]
+    spans = _mention_spans(doc)
+    points = {p for span in spans for p in span}
+
+    if has_words:
+        words = [(w["start"], w["end"]) for w in doc["words"]]
+        ranges = split_sentences(text, words, spans)
+        doc["sentences"] = [{"start": words[a][0], "end": words[b - 1][1]} for a, b in ranges]
+        return doc
+    if has_sentences:
+        points.update(p for s in doc["sentences"] for p in (s["start"], s["end"]))
+        doc["words"] = [{"start": s, "end": e} for s, e in split_words(text, points)]
+        return doc
+
+    # Cut the text into chunks at the forced sentence breaks that no mention straddles.
+    cuts = sorted({b for b in sentence_breaks if 0 < b < len(text) and not any(s < b < e for s, e in spans)})
+    bounds = [0, *cuts, len(text)]
+    sentences, words = [], []
+    for chunk_start, chunk_end in zip(bounds, bounds[1:]):
+        chunk = text[chunk_start:chunk_end]
+        chunk_points = [p - chunk_start for p in points if chunk_start < p < chunk_end]
+        chunk_spans = [(s - chunk_start, e - chunk_start) for s, e in spans if chunk_start <= s and e <= chunk_end]
+        chunk_sentences, chunk_words = segment_text(chunk, chunk_points, chunk_spans)
+        sentences += [{"start": s["start"] + chunk_start, "end": s["end"] + chunk_start} for s in chunk_sentences]
+        words += [{"start": w["start"] + chunk_start, "end": w["end"] + chunk_start} for w in chunk_words]
+    doc["sentences"], doc["words"] = sentences, words
+    return doc
+
+
+# ----------------------------------------------------------------------------------------------------
+# BC5CDR PubTator
+# ----------------------------------------------------------------------------------------------------
+
+_PUBTATOR_PASSAGE = re.compile(r"^([^|\t]+)\|([ta])\|(.*)$")
+
+
+def _new_stats(split: str | None = None) -> dict:
+    return {"split": split, "documents": 0, "mentions": 0, "entities": 0, "relations": 0}
+
+
+def _count_document(stats: dict, doc: Mapping) -> None:
+    stats["documents"] += 1
+    stats["entities"] += len(doc["entities"])
+    stats["mentions"] += sum(len(entity["mentions"]) for entity in doc["entities"])
+    stats["relations"] += len(doc["relations"])
+
+
+def read_pubtator(
+    path: str | os.PathLike, drop_ungrounded: bool = False, require_relations: bool = False
+) -> tuple[list[dict], dict]:
+    """Read a BC5CDR PubTator file -> ``(documents, stats)``.
+
+    - ``text`` = title + " " + abstract (the offsets of the files index exactly that; every mention is
+      checked: ``text[start:end]`` must equal the mention string).
+    - Entities are grouped per document by ``(type, MeSH id)``, in order of first mention; mentions are
+      sorted by offset. A span with several ids (``D1|D2``, with or without the 7th column listing the
+      individual mentions of a composite mention) becomes a mention of *each* of its ids' entities
+      (``multi_id_mentions``; ``composite_mentions`` = those with a 7th column).
+    - Ungrounded mentions (id ``-1``) are grouped per document into entities keyed by
+      ``(type, lower-cased mention text)`` with ``ids: []`` (for a ``-1`` part of a composite mention,
+      the text of that part); with ``drop_ungrounded=True`` they are dropped.
+    - ``CID`` lines become relations head = Chemical entity of the chemical id, tail = Disease entity of
+      the disease id; an id without an entity is a :class:`DocumentError`.
+    - ``require_relations=True`` drops documents without any relation.
+    - Sentences and words come from :func:`add_segmentation` with a forced sentence break between title
+      and abstract.
+    """
+    path = os.fspath(path)
+    stats = _new_stats()
+    extra = {
+        "mention_lines": 0,
+        "multi_id_mentions": 0,
+        "composite_mentions": 0,
+        "ungrounded_mentions": 0,
+        "ungrounded_entities": 0,
+        "dropped_ungrounded_mentions": 0,
+        "dropped_ungrounded_entities": 0,
+        "dropped_documents": 0,
+        "dropped_document_mentions": 0,
+        "dropped_document_entities": 0,
+        "duplicate_mentions": 0,
+        "duplicate_relations": 0,
+        "forced_word_splits": 0,
+    }
+    documents: list[dict] = []
+    seen_ids: dict[str, int] = {}
+    block: dict | None = None
+
+    def fail(message: str, line_number: int, doc_id: Any, field: str):
+        raise DocumentError(message, source=f"{path}:{line_number}", doc_id=doc_id, field=field)
+
+    def finish(current: dict) -> None:
+        pmid = current["pmid"]
+        if current["abstract"] is None and current["title"] is None:
+            fail("document block without title line", current["line"], pmid, "title")
+        if pmid in seen_ids:
+            fail(f"duplicate PMID (first document at line {seen_ids[pmid]})", current["line"], pmid, "id")
+        seen_ids[pmid] = current["line"]
+        title = current["title"] or ""
+        text = title if current["abstract"] is None else title + " " + current["abstract"]
+
+        entities: list[dict] = []
+        entity_index: dict[tuple, int] = {}
+        ungrounded_keys: set = set()
+        dropped_keys: set = set()
+        for line_number, start, end, mention_text, entity_type, pairs, composite in current["mentions"]:
+            if end > len(text):
+                fail(f"offset {end} outside the text (length {len(text)})", line_number, pmid, "mention.end")
+            if text[start:end] != mention_text:
+                fail(
+                    f"text[{start}:{end}] is {text[start:end]!r}, but the mention string is {mention_text!r}",
+                    line_number, pmid, "mention.text",
+                )
+            extra["mention_lines"] += 1
+            if len(pairs) > 1:
+                extra["multi_id_mentions"] += 1
+                if composite:
+                    extra["composite_mentions"] += 1
+            for kb_id, surface in pairs:
+                if kb_id == "-1":
+                    key = (entity_type, None, surface)
+                    if drop_ungrounded:
+                        extra["dropped_ungrounded_mentions"] += 1
+                        dropped_keys.add(key)
+                        continue
+                    extra["ungrounded_mentions"] += 1
+                    ungrounded_keys.add(key)
+                else:
+                    key = (entity_type, kb_id)
+                if key not in entity_index:
+                    entity_index[key] = len(entities)
+                    entities.append({"type": entity_type, "ids": [kb_id] if key[1] is not None else [], "mentions": []})
+                mentions = entities[entity_index[key]]["mentions"]
+                if {"start": start, "end": end} in mentions:
+                    extra["duplicate_mentions"] += 1
+                    continue
+                mentions.append({"start": start, "end": end})
+        for entity in entities:
+            entity["mentions"].sort(key=lambda m: (m["start"], m["end"]))
+        extra["ungrounded_entities"] += len(ungrounded_keys)
+        extra["dropped_ungrounded_entities"] += len(dropped_keys)
+
+        relations: list[dict] = []
+        for line_number, relation_type, chemical_id, disease_id in current["relations"]:
+            head = entity_index.get(("Chemical", chemical_id))
+            if head is None:
+                fail(f"no Chemical entity with id {chemical_id!r} in this document", line_number, pmid, "relation.chemical_id")
+            tail = entity_index.get(("Disease", disease_id))
+            if tail is None:
+                fail(f"no Disease entity with id {disease_id!r} in this document", line_number, pmid, "relation.disease_id")
+            relation = {"head": head, "tail": tail, "type": relation_type}
+            if relation in relations:
+                extra["duplicate_relations"] += 1
+                continue
+            relations.append(relation)
+
+        doc = {"id": pmid, "text": text, "entities": entities, "relations": relations}
+        if require_relations and not relations:
+            extra["dropped_documents"] += 1
+            extra["dropped_document_entities"] += len(entities)
+            extra["dropped_document_mentions"] += sum(len(e["mentions"]) for e in entities)
+            return
+        breaks = [len(title) + 1] if current["abstract"] is not None else []
+        add_segmentation(doc, sentence_breaks=breaks)
+        doc = {key: doc[key] for key in ("id", "text", "sentences", "words", "entities", "relations")}
+        extra["forced_word_splits"] += count_forced_word_splits(text, {p for s in _mention_spans(doc) for p in s})
+        validate_document(doc, source=f"{path}:{current['line']}")
+        documents.append(doc)
+        _count_document(stats, doc)
+
+    with _open_text(path) as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            line = raw.rstrip("\r\n")
+            if not line.strip():
+                if block is not None:
+                    finish(block)
+                    block = None
+                continue
+            passage = _PUBTATOR_PASSAGE.match(line)
+            if passage:
+                pmid, kind, content = passage.groups()
+                if kind == "t":
+                    if block is not None:  # no blank line before a new document: close the previous one
+                        finish(block)
+                    block = {"pmid": pmid, "line": line_number, "title": content, "abstract": None, "mentions": [], "relations": []}
+                else:
+                    if block is None or block["pmid"] != pmid:
+                        fail("abstract line without a preceding title line of the same PMID", line_number, pmid, "abstract")
+                    if block["abstract"] is not None:
+                        fail("second abstract line", line_number, pmid, "abstract")
+                    if block["mentions"] or block["relations"]:
+                        fail("abstract line after annotation lines", line_number, pmid, "abstract")
+                    block["abstract"] = content
+                continue
+            columns = line.split("\t")
+            pmid = columns[0]
+            if len(columns) < 4:
+                fail(f"malformed line (expected 'PMID|t|', 'PMID|a|', a mention or a relation line): {line[:80]!r}", line_number, pmid, "line")
+            if block is None:
+                fail("annotation line outside a document (no title line before it)", line_number, pmid, "line")
+            if pmid != block["pmid"]:
+                fail(f"annotation line for PMID {pmid} inside the document of PMID {block['pmid']}", line_number, pmid, "line")
+            if len(columns) == 4:
+                relation_type, chemical_id, disease_id = columns[1:]
+                if relation_type.isdigit():
+                    fail("malformed mention line (expected 6 or 7 columns, got 4)", line_number, pmid, "mention")
+                if not chemical_id or not disease_id:
+                    fail("empty id in relation line", line_number, pmid, "relation")
+                block["relations"].append((line_number, relation_type, chemical_id, disease_id))
+                continue
+            if len(columns) not in (6, 7):
+                fail(f"malformed line: expected 4 (relation), 6 or 7 (mention) tab-separated columns, got {len(columns)}", line_number, pmid, "line")
+            _, start, end, mention_text, entity_type, id_field = columns[:6]
+            for name, value in (("start", start), ("end", end)):
+                if not value.isdigit():
+                    fail(f"expected a non-negative integer offset, got {value!r}", line_number, pmid, f"mention.{name}")
+            start, end = int(start), int(end)
+            if start >= end:
+                fail(f"start {start} must be smaller than end {end}", line_number, pmid, "mention.end")
+            if not entity_type:
+                fail("empty entity type", line_number, pmid, "mention.type")
+            ids = [kb_id.strip() for kb_id in id_field.split("|")]
+            if any(not kb_id for kb_id in ids):
+                fail(f"empty id in {id_field!r}", line_number, pmid, "mention.ids")
+            parts = [mention_text] * len(ids)
+            composite = len(columns) == 7 and bool(columns[6].strip())
+            if composite:
+                parts = columns[6].split("|")
+                if len(parts) != len(ids):
+                    fail(f"{len(parts)} individual mentions for {len(ids)} ids", line_number, pmid, "mention.individual_mentions")
+            # (id, surface) pairs; a repeated id counts once, a repeated "-1" once per distinct surface.
+            pairs = list(dict.fromkeys((kb_id, part.lower() if kb_id == "-1" else None) for kb_id, part in zip(ids, parts)))
+            block["mentions"].append((line_number, start, end, mention_text, entity_type, pairs, composite))
+    if block is not None:
+        finish(block)
+    stats.update(extra)
+    return documents, stats
+
+
+# ----------------------------------------------------------------------------------------------------
+# DocRED / Re-DocRED / JEREX joint
+# ----------------------------------------------------------------------------------------------------
+
+
+def _load_json(path: str | os.PathLike) -> Any:
+    with _open_text(path) as handle:
+        return json.load(handle)
+
+
+def load_relation_names(rel_info: Any) -> dict[str, str] | None:
+    """Relation id -> name from a DocRED ``rel_info.json`` (``{"P17": "country"}``), a JEREX ``types.json``
+    (``{"relations": {"P17": {"verbose": "country"}}}``), a path to either, or a dict; None passes through."""
+    if rel_info is None:
+        return None
+    if isinstance(rel_info, (str, os.PathLike)):
+        rel_info = _load_json(rel_info)
+    if isinstance(rel_info, Mapping) and isinstance(rel_info.get("relations"), Mapping):
+        return {key: value.get("verbose", key) for key, value in rel_info["relations"].items()}
+    if not isinstance(rel_info, Mapping) or not all(isinstance(v, str) for v in rel_info.values()):
+        raise ValueError("rel_info must map relation ids to names")
+    return dict(rel_info)
+
+
+def read_docred(path: str | os.PathLike, rel_info: Any = None) -> tuple[list[dict], dict]:
+    """Read a DocRED-format JSON list (DocRED, Re-DocRED, JEREX joint; ``.gz`` transparent).
+
+    - ``text`` = the words joined by single spaces, sentences joined by single spaces; ``sentences`` and
+      ``words`` keep the original segmentation. Whitespace-only tokens (Re-DocRED has U+00A0 tokens, e.g.
+      ``"130", "\\xa0", "million"``) stay in the text but are not words (``whitespace_tokens``); mention
+      spans start/end at their first/last non-whitespace token.
+    - ``id`` = ``title``; a title seen before in the same file gets ``"#<document index>"`` appended
+      (``duplicate_titles``).
+    - Entity type = type of its first mention (as JEREX); ``entity_type_conflicts`` counts entities whose
+      mentions disagree. Duplicate mentions within an entity and duplicate ``(h, t, r)`` labels are
+      removed (``duplicate_mentions``, ``duplicate_relations``). ``evidence`` is not kept.
+    - Relation type = name from `rel_info` when given (see :func:`load_relation_names`), else the raw id
+      (``unnamed_relation_types`` counts labels whose id is missing from a given `rel_info`).
+    """
+    path = os.fspath(path)
+    names = load_relation_names(rel_info)
+    try:
+        data = _load_json(path)
+    except json.JSONDecodeError as error:
+        raise DocumentError(f"invalid JSON ({error.msg})", source=f"{path}:{error.lineno}") from None
+    if not isinstance(data, list):
+        raise DocumentError(f"expected a JSON list of documents, got {type(data).__name__}", source=path)
+    stats = _new_stats()
+    extra = {
+        "sentences": 0,
+        "words": 0,
+        "whitespace_tokens": 0,
+        "empty_sentences": 0,
+        "duplicate_titles": 0,
+        "duplicate_mentions": 0,
+        "duplicate_relations": 0,
+        "entity_type_conflicts": 0,
+        "shared_mention_spans": 0,
+        "unnamed_relation_types": 0,
+    }
+    documents = []
+    seen_titles: set[str] = set()
+    for index, item in enumerate(data):
+        source = f"{path}[document {index}]"
+        doc_id = item.get("title") if isinstance(item, Mapping) else None
+
+        def fail(message: str, field: str):
+            raise DocumentError(message, source=source, doc_id=doc_id, field=field)
+
+        if not isinstance(item, Mapping):
+            fail(f"expected a JSON object, got {type(item).__name__}", "<document>")
+        for key, kind in (("title", str), ("sents", list), ("vertexSet", list)):
+            if key not in item:
+                fail("missing required field", key)
+            if not isinstance(item[key], kind):
+                fail(f"expected {kind.__name__}, got {type(item[key]).__name__}", key)
+        labels = item.get("labels", [])  # the unlabelled DocRED test set has no labels
+        if not isinstance(labels, list):
+            fail(f"expected list, got {type(labels).__name__}", "labels")
+
+        # Text, words (character spans per token; None for whitespace-only tokens) and sentences.
+        pieces: list[str] = []
+        offset = 0
+        token_spans: list[list[tuple[int, int] | None]] = []
+        sentences, words = [], []
+        for s, sentence in enumerate(item["sents"]):
+            if not isinstance(sentence, list):
+                fail(f"expected a list of tokens, got {type(sentence).__name__}", f"sents[{s}]")
+            spans: list[tuple[int, int] | None] = []
+            first_word = len(words)
+            for w, token in enumerate(sentence):
+                if not isinstance(token, str):
+                    fail(f"expected str, got {type(token).__name__}", f"sents[{s}][{w}]")
+                if pieces:
+                    pieces.append(" ")
+                    offset += 1
+                stripped = token.strip()
+                if stripped:
+                    start = offset + (len(token) - len(token.lstrip()))
+                    spans.append((start, start + len(stripped)))
+                    words.append({"start": start, "end": start + len(stripped)})
+                else:
+                    spans.append(None)
+                    extra["whitespace_tokens"] += 1
+                pieces.append(token)
+                offset += len(token)
+            token_spans.append(spans)
+            if len(words) > first_word:
+                sentences.append({"start": words[first_word]["start"], "end": words[-1]["end"]})
+            else:
+                extra["empty_sentences"] += 1
+        text = "".join(pieces)
+
+        entities = []
+        for e, cluster in enumerate(item["vertexSet"]):
+            if not isinstance(cluster, list) or not cluster:
+                fail("an entity must be a non-empty list of mentions", f"vertexSet[{e}]")
+            mentions, types = [], []
+            for m, mention in enumerate(cluster):
+                field = f"vertexSet[{e}][{m}]"
+                if not isinstance(mention, Mapping):
+                    fail(f"expected an object, got {type(mention).__name__}", field)
+                for key in ("sent_id", "pos", "type"):
+                    if key not in mention:
+                        fail("missing required field", f"{field}.{key}")
+                sent_id, pos = mention["sent_id"], mention["pos"]
+                if not _is_int(sent_id) or not 0 <= sent_id < len(token_spans):
+                    fail(f"sentence {sent_id!r} does not exist ({len(token_spans)} sentences)", f"{field}.sent_id")
+                if not (isinstance(pos, list) and len(pos) == 2 and all(_is_int(p) for p in pos)):
+                    fail(f"expected [start, end] token indices, got {pos!r}", f"{field}.pos")
+                if not 0 <= pos[0] < pos[1] <= len(token_spans[sent_id]):
+                    fail(f"token span {pos} outside sentence {sent_id} ({len(token_spans[sent_id])} tokens)", f"{field}.pos")
+                if not isinstance(mention["type"], str):
+                    fail(f"expected str, got {type(mention['type']).__name__}", f"{field}.type")
+                spans = [span for span in token_spans[sent_id][pos[0] : pos[1]] if span is not None]
+                if not spans:
+                    fail("the mention covers only whitespace tokens", f"{field}.pos")
+                span = {"start": spans[0][0], "end": spans[-1][1]}
+                types.append(mention["type"])
+                if span in mentions:
+                    extra["duplicate_mentions"] += 1
+                    continue
+                mentions.append(span)
+            if len(set(types)) > 1:
+                extra["entity_type_conflicts"] += 1
+            entities.append({"type": types[0], "mentions": mentions})
+        all_spans = [(m["start"], m["end"]) for entity in entities for m in entity["mentions"]]
+        extra["shared_mention_spans"] += len(all_spans) - len(set(all_spans))
+
+        relations, seen_labels = [], set()
+        for k, label in enumerate(labels):
+            field = f"labels[{k}]"
+            if not isinstance(label, Mapping):
+                fail(f"expected an object, got {type(label).__name__}", field)
+            for key in ("h", "t", "r"):
+                if key not in label:
+                    fail("missing required field", f"{field}.{key}")
+            for key in ("h", "t"):
+                if not _is_int(label[key]) or not 0 <= label[key] < len(entities):
+                    fail(f"entity index {label[key]!r} does not exist ({len(entities)} entities)", f"{field}.{key}")
+            if not isinstance(label["r"], str):
+                fail(f"expected str, got {type(label['r']).__name__}", f"{field}.r")
+            key = (label["h"], label["t"], label["r"])
+            if key in seen_labels:
+                extra["duplicate_relations"] += 1
+                continue
+            seen_labels.add(key)
+            relation_type = label["r"]
+            if names is not None:
+                if relation_type in names:
+                    relation_type = names[relation_type]
+                else:
+                    extra["unnamed_relation_types"] += 1
+            relations.append({"head": label["h"], "tail": label["t"], "type": relation_type})
+
+        title = item["title"]
+        if title in seen_titles:
+            extra["duplicate_titles"] += 1
+            doc_id = f"{title}#{index}"
+        seen_titles.add(doc_id)
+        doc = {"id": doc_id, "text": text, "sentences": sentences, "words": words, "entities": entities, "relations": relations}
+        validate_document(doc, source=source)
+        documents.append(doc)
+        _count_document(stats, doc)
+        extra["sentences"] += len(sentences)
+        extra["words"] += len(words)
+    stats.update(extra)
+    return documents, stats
+
+
+# ----------------------------------------------------------------------------------------------------
+# Corpus conversion
+# ----------------------------------------------------------------------------------------------------
+
+FORMATS = ("bc5cdr", "docred")
+_SPLIT_PATTERNS = (
+    ("train", re.compile(r"train")),
+    ("dev", re.compile(r"dev|valid")),
+    ("test", re.compile(r"test")),
+)
+
+
+def split_from_filename(name: str, default: str | None = "train") -> str | None:
+    """``train``/``training`` -> train, ``dev``/``development``/``valid``/``validation`` -> dev, ``test`` ->
+    test (case-insensitive substring of the file name); `default` when none or several match."""
+    lowered = os.path.basename(os.fspath(name)).lower()
+    found = [split for split, pattern in _SPLIT_PATTERNS if pattern.search(lowered)]
+    return found[0] if len(found) == 1 else default
+
+
+def _is_corpus_file(format: str, name: str) -> bool:
+    lowered = name.lower()
+    if lowered.endswith(".gz"):
+        lowered = lowered[:-3]
+    if format == "bc5cdr":
+        # The PubTator files; not the 50-document sample (a subset of train) nor the BioC XML copies.
+        return lowered.endswith(".txt") and "sample" not in lowered and "readme" not in lowered
+    # DocRED: JSON lists; not rel_info.json / types.json, nor the distantly supervised train_distant.json.
+    return lowered.endswith(".json") and "distant" not in lowered and lowered not in ("rel_info.json", "types.json")
+
+
+def find_split_files(format: str, input_path: str | os.PathLike) -> dict[str, str]:
+    """``{split: file}`` for a folder (files recognised by name) or a single file."""
+    input_path = os.fspath(input_path)
+    if format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+    if os.path.isfile(input_path):
+        return {split_from_filename(input_path): input_path}
+    if not os.path.isdir(input_path):
+        raise FileNotFoundError(f"input not found: {input_path}")
+    files: dict[str, str] = {}
+    for name in sorted(os.listdir(input_path)):
+        full = os.path.join(input_path, name)
+        if not os.path.isfile(full) or not _is_corpus_file(format, name):
+            continue
+        split = split_from_filename(name, default=None)
+        if split is None:
+            continue
+        if split in files:
+            raise ValueError(f"several {split} files in {input_path}: {os.path.basename(files[split])} and {name}; convert them one by one")
+        files[split] = full
+    if not files:
+        raise FileNotFoundError(f"no {format} train/dev/test files found in {input_path}")
+    return {split: files[split] for split in SPLITS if split in files}
+
+
+def convert_corpus(format: str, input_path: str | os.PathLike, **options) -> dict[str, tuple[list[dict], dict]]:
+    """Convert a corpus -> ``{split: (documents, stats)}`` in train/dev/test order.
+
+    `format` is ``"bc5cdr"`` (options ``drop_ungrounded``, ``require_relations``) or ``"docred"``
+    (option ``rel_info``; for a folder without it, a ``rel_info.json`` inside the folder is used).
+    `input_path` is a folder (splits recognised by file name: train/training, dev/development/valid,
+    test; ``.gz`` transparent; the BC5CDR sample and BioC XML files and DocRED's ``train_distant`` are
+    skipped) or a single file (split from its name, default ``train``).
+    """
+    files = find_split_files(format, input_path)
+    if format == "docred" and options.get("rel_info") is None and os.path.isdir(input_path):
+        candidate = os.path.join(input_path, "rel_info.json")
+        if os.path.isfile(candidate):
+            options = {**options, "rel_info": candidate}
+    if format == "docred" and options.get("rel_info") is not None:
+        options = {**options, "rel_info": load_relation_names(options["rel_info"])}
+    reader = read_pubtator if format == "bc5cdr" else read_docred
+    result = {}
+    for split, path in files.items():
+        docs, stats = reader(path, **options)
+        stats["split"] = split
+        result[split] = (docs, stats)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------
+# datasets
+# ----------------------------------------------------------------------------------------------------
+
+
+def normalize_document(doc: Mapping) -> dict:
+    """Canonical copy of a document with every optional field filled and extra keys dropped.
+
+    Missing ``sentences``/``words`` come from :func:`add_segmentation`, missing entity ``ids`` become
+    ``[]``; pipeline extras (``score``, mention ``text``) are not kept. Key order: id, text, sentences,
+    words, entities (type, ids, mentions), relations (head, tail, type).
+    """
+    doc = {
+        "id": doc["id"],
+        "text": doc["text"],
+        **({"sentences": doc["sentences"]} if doc.get("sentences") is not None else {}),
+        **({"words": doc["words"]} if doc.get("words") is not None else {}),
+        "entities": doc["entities"],
+        "relations": doc["relations"],
+    }
+    add_segmentation(doc)
+    return {
+        "id": doc["id"],
+        "text": doc["text"],
+        "sentences": [{"start": s["start"], "end": s["end"]} for s in doc["sentences"]],
+        "words": [{"start": w["start"], "end": w["end"]} for w in doc["words"]],
+        "entities": [
+            {
+                "type": e["type"],
+                "ids": list(e.get("ids") or []),
+                "mentions": [{"start": m["start"], "end": m["end"]} for m in e["mentions"]],
+            }
+            for e in doc["entities"]
+        ],
+        "relations": [{"head": r["head"], "tail": r["tail"], "type": r["type"]} for r in doc["relations"]],
+    }
+
+
+def document_features():
+    """``datasets.Features`` of a normalised document."""
+    from datasets import Features, List, Value
+
+    span = {"start": Value("int64"), "end": Value("int64")}
+    return Features(
+        {
+            "id": Value("string"),
+            "text": Value("string"),
+            "sentences": List(span),
+            "words": List(span),
+            "entities": List({"type": Value("string"), "ids": List(Value("string")), "mentions": List(span)}),
+            "relations": List({"head": Value("int64"), "tail": Value("int64"), "type": Value("string")}),
+        }
+    )
+
+
+def load_documents_as_datasetdict(path: str | os.PathLike):
+    """A folder of ``{train,dev,test}.jsonl`` (or ``.jsonl.gz``, as written by ``convert_dataset.py``)
+    -> ``datasets.DatasetDict`` of normalised documents (see :func:`normalize_document`) with the
+    explicit :func:`document_features`, so that every split has the same Arrow schema."""
+    from datasets import Dataset, DatasetDict
+
+    path = os.fspath(path)
+    splits = {}
+    for split in SPLITS:
+        for name in (f"{split}.jsonl", f"{split}.jsonl.gz"):
+            file = os.path.join(path, name)
+            if os.path.isfile(file):
+                docs = [normalize_document(doc) for doc in read_jsonl(file)]
+                splits[split] = Dataset.from_list(docs, features=document_features())
+                break
+    if not splits:
+        raise FileNotFoundError(f"no train/dev/test .jsonl files in {path}")
+    return DatasetDict(splits)
+
+
+def stats_line(stats: Mapping) -> str:
+    """One JSON line: the five standard keys first, then the extra counts."""
+    ordered = {key: stats[key] for key in STATS_KEYS if key in stats}
+    ordered.update((key, value) for key, value in stats.items() if key not in ordered)
+    return json.dumps(ordered, ensure_ascii=False)

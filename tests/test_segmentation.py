@@ -1,0 +1,178 @@
+"""Offset-preserving text segmentation (`simmemre.processing_simmemre.segment_text`)."""
+
+import pytest
+
+from simmemre.processing_simmemre import segment_text, split_words
+
+
+def words_of(text, **kwargs):
+    _, words = segment_text(text, **kwargs)
+    return [text[w["start"] : w["end"]] for w in words]
+
+
+def sentences_of(text, **kwargs):
+    sentences, _ = segment_text(text, **kwargs)
+    return [text[s["start"] : s["end"]] for s in sentences]
+
+
+def assert_well_formed(text, sentences, words):
+    """Spans index `text`, are ordered and non-empty; words hold no whitespace; each word is in one sentence."""
+    for spans in (sentences, words):
+        previous_end = 0
+        for span in spans:
+            assert previous_end <= span["start"] < span["end"] <= len(text)
+            previous_end = span["end"]
+    for word in words:
+        piece = text[word["start"] : word["end"]]
+        assert piece and not any(c.isspace() for c in piece)
+        assert sum(s["start"] <= word["start"] and word["end"] <= s["end"] for s in sentences) == 1
+    # sentences are exactly covered by words: first/last word boundaries
+    starts, ends = {w["start"] for w in words}, {w["end"] for w in words}
+    for sentence in sentences:
+        assert sentence["start"] in starts and sentence["end"] in ends
+
+
+MIXED_TEXTS = [
+    "Naloxone reverses the antihypertensive effect of clonidine. In rats, e.g. SHR, it did.",
+    "",
+    "   \n\t  ",
+    "Hello 👍🏽 world 👨‍👩‍👧! Next one ❤️.",
+    "cafe\u0301 au lait. Re\u0301sume\u0301 done. हिन्दी भाषा",
+    "今日は晴れです。明日は雨です！次？",
+    "a\tb\tc.\tD\te",
+    "Dose 5\u00a0mg.\u00a0Next\u2009line\u3000here.",
+    "x\x00y\x07z. \x1bNext \x7f end\r\nnew",
+]
+
+
+@pytest.mark.parametrize("text", MIXED_TEXTS)
+def test_offsets_slice_text_exactly(text):
+    sentences, words = segment_text(text)
+    assert_well_formed(text, sentences, words)
+
+
+@pytest.mark.parametrize("text", MIXED_TEXTS)
+def test_segmentation_is_deterministic(text):
+    assert segment_text(text) == segment_text(text)
+    assert segment_text(text, [3], [(0, 4)]) == segment_text(text, [3], [(0, 4)])
+
+
+def test_non_text_input_is_a_type_error():
+    with pytest.raises(TypeError):
+        segment_text(None)
+
+
+def test_empty_and_whitespace_only_text_have_no_words_or_sentences():
+    assert segment_text("") == ([], [])
+    assert segment_text(" \t\n\u00a0\u3000 ") == ([], [])
+
+
+def test_words_are_letter_digit_runs_and_single_symbols():
+    assert words_of("alpha-methyldopa (5 mg/kg), [3H]-naloxone.") == [
+        "alpha", "-", "methyldopa", "(", "5", "mg", "/", "kg", ")", ",", "[", "3H", "]", "-", "naloxone", ".",
+    ]
+
+
+def test_sentences_end_at_terminal_punctuation_before_a_capital():
+    assert sentences_of("It works. It really works! Does it? Yes.") == [
+        "It works.", "It really works!", "Does it?", "Yes.",
+    ]
+
+
+def test_no_sentence_break_before_lowercase():
+    assert sentences_of("The dose was 5 mg. and then stopped.") == ["The dose was 5 mg. and then stopped."]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Drugs, e.g. Aspirin, were given.",
+        "As shown by Smith et al. 2019 it holds.",
+        "See Fig. 3 for the data.",
+        "Written by J. R. R. Tolkien in England.",
+        "Patients vs. Controls were compared.",
+        "That is, i.e. The main point.",
+    ],
+)
+def test_abbreviations_and_initials_do_not_end_sentences(text):
+    assert sentences_of(text) == [text]
+
+
+def test_closing_quote_after_period_stays_in_the_sentence():
+    assert sentences_of('He said "Stop." Then he left.') == ['He said "Stop."', "Then he left."]
+
+
+def test_blank_line_breaks_a_sentence():
+    assert sentences_of("first part\n\nsecond part") == ["first part", "second part"]
+
+
+def test_split_points_force_word_boundaries():
+    text = "Lidocaine-induced antiHIV"
+    assert words_of(text) == ["Lidocaine", "-", "induced", "antiHIV"]
+    assert words_of(text, split_points=[22, 4]) == ["Lido", "caine", "-", "induced", "anti", "HIV"]
+
+
+def test_split_points_outside_words_change_nothing():
+    text = "a b. C d"
+    assert words_of(text, split_points=[1, 2, 0, len(text), 99]) == words_of(text)
+
+
+def test_split_words_matches_segment_text_words():
+    text = "Compression neuropathy of the radial nerve."
+    assert split_words(text, [3]) == [(w["start"], w["end"]) for w in segment_text(text, [3])[1]]
+
+
+def test_no_break_spans_prevent_sentence_breaks():
+    text = "Treated with Vit. C. Then recovered."
+    assert sentences_of(text) == ["Treated with Vit.", "C. Then recovered."]
+    start = text.index("Vit")
+    assert sentences_of(text, no_break_spans=[(start, start + len("Vit. C"))]) == [text]
+
+
+def test_no_break_span_across_a_paragraph_break_keeps_one_sentence():
+    text = "ovarian\n\ncancer grows"
+    assert sentences_of(text, no_break_spans=[(0, 15)]) == [text]
+
+
+def test_emoji_are_words_of_their_own():
+    text = "Hello 👍 world."
+    assert words_of(text) == ["Hello", "👍", "world", "."]
+
+
+def test_combining_marks_stay_in_their_word():
+    text = "cafe\u0301 Re\u0301sume\u0301 हिन्दी ❤\ufe0f"
+    assert words_of(text) == ["cafe\u0301", "Re\u0301sume\u0301", "हिन्दी", "❤\ufe0f"]
+
+
+def test_precomposed_accents_are_letters():
+    assert words_of("naïve café Müller") == ["naïve", "café", "Müller"]
+
+
+def test_cjk_full_stops_end_sentences():
+    text = "今日は晴れです。明日は雨です！次？"
+    assert sentences_of(text) == ["今日は晴れです。", "明日は雨です！", "次？"]
+    assert words_of(text)[:2] == ["今日は晴れです", "。"]
+
+
+def test_tabs_separate_words():
+    assert words_of("a\tb\tc") == ["a", "b", "c"]
+
+
+def test_nbsp_and_unicode_spaces_separate_words():
+    assert words_of("5\u00a0mg\u2009x\u3000y") == ["5", "mg", "x", "y"]
+
+
+def test_nbsp_after_period_can_end_a_sentence():
+    assert sentences_of("It works.\u00a0Next one.") == ["It works.", "Next one."]
+
+
+def test_control_characters_keep_offsets_exact():
+    text = "x\x00y z.\x1b Next"
+    sentences, words = segment_text(text)
+    assert_well_formed(text, sentences, words)
+    assert [text[w["start"] : w["end"]] for w in words] == ["x", "\x00", "y", "z", ".", "\x1b", "Next"]
+
+
+def test_crlf_line_endings():
+    text = "One line.\r\nTwo line.\r\n\r\nthree"
+    assert sentences_of(text) == ["One line.", "Two line.", "three"]
