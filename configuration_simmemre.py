@@ -94,7 +94,8 @@ class SimMemREConfig(PretrainedConfig):
     ):
         if encoder_config is not None and not isinstance(encoder_config, dict):
             encoder_config = encoder_config.to_dict()
-        self.encoder_config = encoder_config or {}
+        # Label maps belong to task heads, not to the encoder (and their int keys would not survive JSON).
+        self.encoder_config = {k: v for k, v in (encoder_config or {}).items() if k not in ("id2label", "label2id")}
         self.entity_types = list(entity_types or [])
         self.relation_types = list(relation_types or [])
         self.max_span_size = max_span_size

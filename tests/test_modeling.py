@@ -1,0 +1,551 @@
+"""SimMemREModel: paper equations, training/inference forwards, variants, long documents, remote-code loading."""
+
+import json
+import random
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_config
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor
+from simmemre.modeling_simmemre import (
+    BilinearSimilarity,
+    MemoryEnhancedRepresentation,
+    MemoryReader,
+    RangeMaxPool,
+    complete_linkage_clusters,
+    edit_distance_matrix,
+)
+
+TEXT = (
+    "Naloxone reverses the antihypertensive effect of clonidine. "
+    "In rats, clonidine lowered blood pressure and naloxone caused hypertension."
+)
+
+
+def _span(text, word, occurrence=0):
+    start = -1
+    for _ in range(occurrence + 1):
+        start = text.index(word, start + 1)
+    return {"start": start, "end": start + len(word)}
+
+
+DOCUMENT = {
+    "id": "toy",
+    "text": TEXT,
+    "entities": [
+        {"type": "Chemical", "mentions": [_span(TEXT, "Naloxone"), _span(TEXT, "naloxone")]},
+        {"type": "Chemical", "mentions": [_span(TEXT, "clonidine", 0), _span(TEXT, "clonidine", 1)]},
+        {"type": "Disease", "mentions": [_span(TEXT, "hypertension")]},
+        {"type": "Disease", "mentions": [_span(TEXT, "blood pressure")]},
+    ],
+    "relations": [{"head": 0, "tail": 2, "type": "CID"}, {"head": 1, "tail": 3, "type": "Other"}],
+}
+
+
+def gold_batch(processor, config, documents=(DOCUMENT,)):
+    """A teacher-forced training batch: gold samples plus all other 1-2 word spans as negatives."""
+    rows = []
+    for document in documents:
+        features = processor.encode_document(document)
+        words = features["word_char_spans"]
+        start_word = {s: i for i, (s, _) in enumerate(words)}
+        end_word = {e: i + 1 for i, (_, e) in enumerate(words)}
+        gold = []  # (first_word, last_word_exclusive)
+        entity_mentions = []
+        for entity in document["entities"]:
+            indices = []
+            for mention in entity["mentions"]:
+                span = (start_word[mention["start"]], end_word[mention["end"]])
+                if span not in gold:
+                    gold.append(span)
+                indices.append(gold.index(span))
+            entity_mentions.append(indices)
+        sentence = features["word_sentence_ids"]
+        negatives = [
+            (i, i + w) for w in (1, 2) for i in range(len(words) - w + 1)
+            if sentence[i] == sentence[i + w - 1] and (i, i + w) not in gold
+        ]
+        samples = gold + negatives
+        subword = features["word_subword_spans"]
+        owner = {m: e for e, ms in enumerate(entity_mentions) for m in ms}
+        coref = [(a, b, int(owner[a] == owner[b])) for a in range(len(gold)) for b in range(len(gold)) if a != b]
+        relation_lookup = {(r["head"], r["tail"]): config.relation_types.index(r["type"]) for r in document["relations"]}
+        pairs = [(h, t) for h in range(len(entity_mentions)) for t in range(len(entity_mentions)) if h != t]
+        labels = []
+        for pair in pairs:
+            row = [0.0] * len(config.relation_types)
+            if pair in relation_lookup:
+                row[relation_lookup[pair]] = 1.0
+            labels.append(row)
+        rows.append({
+            "features": features,
+            "mention_subword_spans": [(subword[a][0], subword[b - 1][1]) for a, b in samples],
+            "mention_word_spans": samples,
+            "mention_sentence_ids": [sentence[a] for a, _ in samples],
+            "mention_labels": [1.0] * len(gold) + [0.0] * len(negatives),
+            "coref_pairs": [(a, b) for a, b, _ in coref],
+            "coref_edit_distances": [abs(a - b) for a, b, _ in coref],
+            "coref_labels": [float(label) for _, _, label in coref],
+            "entity_mentions": entity_mentions,
+            "entity_types": [config.entity_types.index(e["type"]) for e in document["entities"]],
+            "relation_pairs": pairs,
+            "relation_labels": labels,
+        })
+    batch = processor.collate([row["features"] for row in rows])
+    batch = {k: batch[k] for k in ("input_ids", "attention_mask")}
+
+    def pad(key, fill, mask_key=None):
+        length = max(len(r[key]) for r in rows)
+        values = []
+        for r in rows:
+            item = [list(v) if isinstance(v, (tuple, list)) else v for v in r[key]]
+            width = len(item[0]) if item and isinstance(item[0], list) else None
+            filler = [fill] * width if width else fill
+            values.append(item + [filler] * (length - len(item)))
+        batch[key] = torch.tensor(values)
+        if mask_key:
+            batch[mask_key] = torch.tensor([[True] * len(r[key]) + [False] * (length - len(r[key])) for r in rows])
+
+    pad("mention_subword_spans", 0, "mention_mask")
+    pad("mention_word_spans", 0)
+    pad("mention_sentence_ids", 0)
+    pad("mention_labels", 0.0)
+    pad("coref_pairs", 0, "coref_mask")
+    pad("coref_edit_distances", 0)
+    pad("coref_labels", 0.0)
+    pad("entity_types", 0, "entity_mask")
+    pad("relation_pairs", 0, "relation_mask")
+    pad("relation_labels", 0.0)
+    slots = max(len(m) for r in rows for m in r["entity_mentions"])
+    entities = max(len(r["entity_mentions"]) for r in rows)
+    mentions = torch.zeros((len(rows), entities, slots), dtype=torch.long)
+    mention_mask = torch.zeros((len(rows), entities, slots), dtype=torch.bool)
+    for b, r in enumerate(rows):
+        for e, members in enumerate(r["entity_mentions"]):
+            mentions[b, e, : len(members)] = torch.tensor(members)
+            mention_mask[b, e, : len(members)] = True
+    batch["entity_mentions"], batch["entity_mention_mask"] = mentions, mention_mask
+    batch["mention_word_spans"] = batch["mention_word_spans"].long()
+    return batch
+
+
+@pytest.fixture(scope="module")
+def processor(tokenizer):
+    return SimMemREProcessor(tokenizer)
+
+
+def make_model(tokenizer, seed=0, **overrides):
+    torch.manual_seed(seed)
+    return SimMemREModel(tiny_config(tokenizer, **overrides))
+
+
+# -- paper equations ---------------------------------------------------------------------------------
+
+
+def test_memory_read_matches_paper_equations():
+    torch.manual_seed(0)
+    reader = MemoryReader(hidden_size=4, slot_size=3)
+    reader.weight.data.normal_()
+    memory, x = torch.randn(2, 3), torch.randn(1, 5, 4)
+    mask = torch.ones(1, 5, dtype=torch.bool)
+    # a^T = Σ_k softmax(m_k W_read X^T); X' = diag(a) X
+    attention = sum(torch.softmax(memory[k] @ reader.weight @ x[0].T, dim=-1) for k in range(2))
+    expected = torch.diag(attention) @ x[0]
+    torch.testing.assert_close(reader(x, memory, mask)[0], expected)
+
+
+def test_memory_read_ignores_masked_positions():
+    torch.manual_seed(0)
+    reader = MemoryReader(hidden_size=4, slot_size=3)
+    reader.weight.data.normal_()
+    memory, x = torch.randn(2, 3), torch.randn(1, 5, 4)
+    mask = torch.tensor([[True, True, True, False, False]])
+    torch.testing.assert_close(reader(x, memory, mask)[0, :3], reader(x[:, :3], memory, mask[:, :3])[0])
+
+
+def test_bilinear_similarity_matches_paper_equation():
+    torch.manual_seed(0)
+    similarity = BilinearSimilarity(input_size=4, slot_size=3)
+    similarity.weight.data.normal_()
+    memory, x = torch.randn(5, 3), torch.randn(4)
+    torch.testing.assert_close(similarity(x, memory), memory @ similarity.weight.T @ x)
+
+
+def test_enhanced_representation_is_mean_of_input_and_both_reads(tokenizer):
+    config = tiny_config(tokenizer)
+    module = MemoryEnhancedRepresentation(config)
+    for reader in module.readers.values():
+        reader.weight.data.normal_()
+    memories = {"entity": torch.randn(2, 32), "relation": torch.randn(2, 32)}
+    x, mask = torch.randn(1, 6, 32), torch.ones(1, 6, dtype=torch.bool)
+    expected = (x + module.readers["entity"](x, memories["entity"], mask)
+                + module.readers["relation"](x, memories["relation"], mask)) / 3
+    torch.testing.assert_close(module(x, mask, memories), expected)
+
+
+def test_chunked_span_read_equals_direct_read(tokenizer):
+    config = tiny_config(tokenizer)
+    module = MemoryEnhancedRepresentation(config)
+    for reader in module.readers.values():
+        reader.weight.data.normal_()
+    memories = {"entity": torch.randn(2, 32), "relation": torch.randn(2, 32)}
+    x = torch.randn(1, 7, 32)
+    attentions = {
+        name: reader.scores(x[0], memories[name]).softmax(0).sum(-1) for name, reader in module.readers.items()
+    }
+    direct = module(x, torch.ones(1, 7, dtype=torch.bool), memories)[0]
+    torch.testing.assert_close(module.mean_with_attention(x[0], attentions), direct)
+
+
+# -- training forward --------------------------------------------------------------------------------
+
+
+def test_training_forward_returns_finite_joint_loss(tokenizer, processor):
+    model = make_model(tokenizer)
+    output = model(**gold_batch(processor, model.config))
+    parts = [output.mention_loss, output.coref_loss, output.entity_loss, output.relation_loss]
+    assert all(torch.isfinite(p) and p > 0 for p in parts)
+    expected = parts[0] + parts[1] + 0.25 * parts[2] + parts[3]
+    torch.testing.assert_close(output.loss.detach(), expected)
+
+
+def test_gradient_reaches_every_parameter_with_memory_on(tokenizer, processor):
+    model = make_model(tokenizer, dropout=0.0)
+    model.train()
+    model(**gold_batch(processor, model.config), use_memory=True).loss.backward()
+    without = [n for n, p in model.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
+    assert without == []
+
+
+def test_warmup_leaves_only_the_readers_without_gradient(tokenizer, processor):
+    model = make_model(tokenizer, dropout=0.0)
+    model(**gold_batch(processor, model.config), use_memory=False).loss.backward()
+    without = {n for n, p in model.named_parameters() if p.grad is None or not torch.any(p.grad != 0)}
+    readers = {n for n, _ in model.named_parameters() if "memory_read." in n}
+    assert readers and without == readers
+
+
+def test_warmup_switch_changes_exactly_the_reads(tokenizer, processor):
+    reading = make_model(tokenizer, seed=3).eval()
+    plain = SimMemREModel(tiny_config(tokenizer, memory_read_positions=[])).eval()
+    missing, _ = plain.load_state_dict(reading.state_dict(), strict=False), None
+    assert missing.missing_keys == []
+    batch = gold_batch(processor, reading.config)
+    reading.memory_reads_enabled = False
+    torch.testing.assert_close(reading(**batch).loss, plain(**batch).loss)
+    reading.memory_reads_enabled = True
+    assert not torch.allclose(reading(**batch).loss, plain(**batch).loss)
+
+
+def test_memory_read_gradient_switch_detaches_memory_in_reads(tokenizer, processor):
+    model = make_model(tokenizer, dropout=0.0, memory_read_gradient=False, entity_loss_weight=0.0)
+    batch = gold_batch(processor, model.config)
+    model(**batch, use_memory=True).loss.backward()
+    # With the entity loss off, M_E is reached only through reads (detached) and the detached type rows.
+    assert model.entity_memory.weight.grad is None or not torch.any(model.entity_memory.weight.grad != 0)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"relation_classifier": "global"},
+        {"jerex_baseline": True},
+        {"jerex_baseline": True, "relation_classifier": "global"},
+        {"use_relation_memory": False, "memory_read_positions": ["tokens"]},
+    ],
+    ids=["grc-memory", "jerex-mrc", "jerex-grc", "entity-memory-tokens-only"],
+)
+def test_variants_train_and_infer(tokenizer, processor, overrides):
+    model = make_model(tokenizer, **overrides)
+    output = model(**gold_batch(processor, model.config))
+    assert torch.isfinite(output.loss)
+    output.loss.backward()
+    model.eval()
+    prediction = model(**processor(TEXT), mention_threshold=0.0, coref_threshold=0.5, relation_threshold=0.0)
+    assert prediction.predictions[0]["relations"].shape[1] == 3
+
+
+def test_jerex_baseline_has_no_memory(tokenizer):
+    model = make_model(tokenizer, jerex_baseline=True)
+    names = [n for n, _ in model.named_parameters()]
+    assert not any("memory" in n for n in names)
+    assert any("type_embeddings" in n for n in names)
+    assert not model.config.uses_memory_reads
+
+
+# -- inference ---------------------------------------------------------------------------------------
+
+
+def test_inference_structures_are_consistent(tokenizer, processor):
+    model = make_model(tokenizer).eval()
+    batch = processor([TEXT, "Short text."])
+    output = model(**batch, mention_threshold=0.0, coref_threshold=0.5, relation_threshold=0.3)
+    for doc, prediction in enumerate(output.predictions):
+        clusters = prediction["mention_clusters"]
+        entities = prediction["entity_types"].shape[0]
+        assert clusters.numel() > 0
+        assert set(clusters.tolist()) == set(range(entities))  # clusters partition the kept mentions
+        spans = prediction["mention_word_spans"]
+        assert len({tuple(s) for s in spans.tolist()}) == spans.shape[0]
+        assert int(spans[:, 1].max()) <= int(batch["word_mask"][doc].sum())
+        relations = prediction["relations"]
+        if relations.numel():
+            assert int(relations[:, :2].max()) < entities
+            assert bool((relations[:, 0] != relations[:, 1]).all())
+        for key in ("mention_scores", "entity_scores", "relation_scores"):
+            assert bool(((prediction[key] >= 0) & (prediction[key] <= 1)).all())
+    assert output.predictions[0]["relations"].shape[0] > 0
+
+
+def test_inference_respects_thresholds(tokenizer, processor):
+    model = make_model(tokenizer).eval()
+    batch = processor(TEXT)
+    nothing = model(**batch, mention_threshold=1.0).predictions[0]
+    assert nothing["mention_word_spans"].shape[0] == 0 and nothing["relations"].shape[0] == 0
+    everything = model(**batch, mention_threshold=0.0, coref_threshold=1.0).predictions[0]
+    candidates = model.candidate_spans(batch["word_sentence_ids"][0])
+    assert everything["mention_word_spans"].shape[0] == candidates.shape[0]
+    assert everything["entity_types"].shape[0] == candidates.shape[0]  # coref threshold 1: all singletons
+
+
+def test_mention_candidates_stay_inside_sentences(tokenizer):
+    model = make_model(tokenizer, max_span_size=3)
+    sentence_ids = torch.tensor([0, 0, 0, 0, 1, 1])
+    spans = model.candidate_spans(sentence_ids).tolist()
+    assert sorted(map(tuple, spans)) == sorted(
+        [(i, i + 1) for i in range(6)] + [(0, 2), (1, 3), (2, 4), (4, 6)] + [(0, 3), (1, 4)]
+    )
+
+
+def test_chunk_sizes_do_not_change_predictions(tokenizer, processor):
+    batch = processor(TEXT)
+    kwargs = dict(mention_threshold=0.0, coref_threshold=0.5, relation_threshold=0.3)
+    big = make_model(tokenizer).eval()(**batch, **kwargs).predictions[0]
+    small_model = make_model(tokenizer, span_chunk_size=7, coref_pair_chunk_size=5, relation_mention_pair_chunk_size=3)
+    small = small_model.eval()(**batch, **kwargs).predictions[0]
+    for key in big:
+        torch.testing.assert_close(big[key], small[key])
+
+
+def test_windowed_encoding_equals_single_pass_for_short_documents(tokenizer, processor):
+    model = make_model(tokenizer).eval()
+    batch = processor(TEXT)
+    ids = batch["input_ids"]
+    framed = torch.cat([torch.tensor([[tokenizer.cls_token_id]]), ids, torch.tensor([[tokenizer.sep_token_id]])], 1)
+    with torch.no_grad():
+        direct = model.encoder(input_ids=framed).last_hidden_state[:, 1:-1]
+        torch.testing.assert_close(model.encode(ids, batch["attention_mask"]), direct)
+
+
+def test_documents_longer_than_the_encoder_are_encoded_whole(tokenizer, processor):
+    model = make_model(tokenizer, max_position_embeddings=24).eval()  # windows of 22 subwords
+    batch = processor(" ".join([TEXT] * 6))
+    assert batch["input_ids"].shape[1] > 100
+    with torch.no_grad():
+        hidden = model.encode(batch["input_ids"], batch["attention_mask"])
+    assert torch.isfinite(hidden).all() and bool((hidden.abs().sum(-1) > 0).all())
+    prediction = model(**batch, mention_threshold=0.0, coref_threshold=1.0).predictions[0]
+    last_word = int(batch["word_mask"].sum())
+    assert int(prediction["mention_word_spans"][:, 1].max()) == last_word  # the tail is not truncated
+
+
+class _LargestTensor(TorchDispatchMode):
+    """Records the element count of the largest tensor any op produces."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        for leaf in tree_leaves(result):
+            if isinstance(leaf, torch.Tensor):
+                self.largest = max(self.largest, leaf.numel())
+        return result
+
+
+def _random_text(words, seed=0):
+    rng = random.Random(seed)
+    vocabulary = ["aspirin", "causes", "severe", "headache", "in", "patients", "treated", "with", "clonidine", "."]
+    return " ".join(rng.choice(vocabulary) for _ in range(words))
+
+
+def _largest_inference_tensor(model, processor, text):
+    batch = processor(text)
+    with _LargestTensor() as tracker:
+        model(**batch)
+    return tracker.largest
+
+
+def test_5000_word_document_memory_is_bounded_by_chunks(tokenizer, processor):
+    model = make_model(tokenizer, span_chunk_size=512).eval()
+    half = _largest_inference_tensor(model, processor, _random_text(2500))
+    full = _largest_inference_tensor(model, processor, _random_text(5000))
+    spans = model.candidate_spans(processor(_random_text(5000))["word_sentence_ids"][0]).shape[0]
+    assert spans > 40000
+    assert full <= 2.5 * half  # linear in the document, never quadratic in the spans
+    assert full < spans * 64  # far below spans² (~2e9)
+    smaller_chunks = make_model(tokenizer, span_chunk_size=64).eval()
+    assert _largest_inference_tensor(smaller_chunks, processor, _random_text(5000)) <= full
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+
+
+def test_range_max_pool_matches_naive_max():
+    torch.manual_seed(0)
+    hidden = torch.randn(100, 3)
+    pool = RangeMaxPool(hidden, block_size=8)
+    starts = torch.randint(0, 100, (300,))
+    ends = torch.randint(0, 101, (300,))
+    pooled = pool(starts, ends)
+    for i in range(300):
+        s, e = int(starts[i]), int(ends[i])
+        expected = hidden[s:e].amax(0) if e > s else torch.zeros(3)
+        torch.testing.assert_close(pooled[i], expected)
+
+
+def test_range_max_pool_passes_gradient_to_the_maximum_only():
+    hidden = torch.tensor([[1.0], [5.0], [2.0]], requires_grad=True)
+    RangeMaxPool(hidden, block_size=2)(torch.tensor([0]), torch.tensor([3])).sum().backward()
+    assert hidden.grad.flatten().tolist() == [0.0, 1.0, 0.0]
+
+
+def _levenshtein(a, b):
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
+def test_edit_distance_matrix_matches_reference():
+    strings = ["", "a", "naloxone", "Naloxone", "clonidine", "clonidines", "kitten", "sitting", "é😀"]
+    distances = edit_distance_matrix([[ord(c) for c in s] for s in strings])
+    for i, a in enumerate(strings):
+        for j, b in enumerate(strings):
+            assert int(distances[i, j]) == _levenshtein(a, b), (a, b)
+
+
+def _brute_force_complete_linkage(similarity, threshold):
+    clusters = [[i] for i in range(similarity.shape[0])]
+    while True:
+        best, pair = threshold, None
+        for a in range(len(clusters)):
+            for b in range(a + 1, len(clusters)):
+                link = min(similarity[i, j] for i in clusters[a] for j in clusters[b])
+                if link > best:
+                    best, pair = link, (a, b)
+        if pair is None:
+            return clusters
+        a, b = pair
+        clusters[a] = clusters[a] + clusters.pop(b)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_complete_linkage_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n = 12
+    similarity = rng.random((n, n))
+    similarity = np.maximum(similarity, similarity.T) ** 0.3  # many pairs above the threshold
+    labels = complete_linkage_clusters(similarity, 0.85)
+    expected = _brute_force_complete_linkage(similarity, 0.85)
+    assert sorted(sorted(np.flatnonzero(labels == c).tolist()) for c in set(labels)) == sorted(map(sorted, expected))
+    for cluster in expected:  # every pair inside a cluster scores above the threshold
+        assert all(similarity[i, j] > 0.85 for i in cluster for j in cluster if i != j)
+
+
+# -- configuration ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"relation_classifier": "pairwise"}, "relation_classifier"),
+        ({"classifier_type": "mlp"}, "classifier_type"),
+        ({"mention_threshold": 1.5}, "mention_threshold"),
+        ({"max_span_size": 40}, "size_embeddings_count"),
+        ({"memory_read_positions": ["mentions"]}, "memory_read_positions"),
+        ({"entity_types": ["A", "A"]}, "entity_types"),
+        ({"span_chunk_size": 0}, "span_chunk_size"),
+        ({"encoder_window_overlap": 500}, "encoder_window_overlap"),
+    ],
+)
+def test_config_rejects_bad_values_naming_the_field(tokenizer, overrides, field):
+    with pytest.raises(ValueError, match=f"SimMemREConfig.{field}"):
+        tiny_config(tokenizer, **overrides)
+
+
+def test_config_round_trips_through_json(tokenizer, tmp_path):
+    config = tiny_config(tokenizer, relation_classifier="global", memory_warmup_proportion=0.5)
+    config.save_pretrained(tmp_path)
+    loaded = SimMemREConfig.from_pretrained(tmp_path)
+    assert loaded.to_dict() == config.to_dict()
+
+
+# -- save / load -----------------------------------------------------------------------------------------
+
+CLEAN_PROCESS = textwrap.dedent(
+    """
+    import json, sys
+    class BlockPackage:  # the repository and the installed package must be invisible here
+        def find_spec(self, name, path=None, target=None):
+            if name == "simmemre" or name.startswith("simmemre."):
+                raise ImportError("simmemre is blocked in this process")
+    sys.meta_path.insert(0, BlockPackage())
+    try:
+        import simmemre  # noqa: F401
+        raise SystemExit("simmemre was importable")
+    except ImportError:
+        pass
+    import torch
+    from transformers import AutoModel, AutoProcessor
+    folder, text = sys.argv[1], sys.argv[2]
+    model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+    processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+    assert "transformers_modules" in type(model).__module__, type(model).__module__
+    with torch.no_grad():
+        prediction = model(**processor(text), mention_threshold=0.0, coref_threshold=0.5, relation_threshold=0.3)
+    print(json.dumps({k: v.tolist() for k, v in prediction.predictions[0].items()}))
+    """
+)
+
+
+def test_save_and_load_in_a_clean_process_gives_identical_outputs(tokenizer, processor, tmp_path):
+    model = make_model(tokenizer, seed=7).eval()
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    saved = {p.name for p in (tmp_path / "model").iterdir()}
+    assert {"configuration_simmemre.py", "modeling_simmemre.py", "processing_simmemre.py", "model.safetensors"} <= saved
+    with torch.no_grad():
+        expected = model(**processor(TEXT), mention_threshold=0.0, coref_threshold=0.5, relation_threshold=0.3)
+    expected = {k: v.tolist() for k, v in expected.predictions[0].items()}
+    script = tmp_path / "load.py"
+    script.write_text(CLEAN_PROCESS)
+    result = subprocess.run(
+        [sys.executable, "-I", str(script), str(tmp_path / "model"), TEXT],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
+
+
+def test_packaged_minilm_loads_as_encoder_without_missing_weights(minilm_path):
+    from transformers import AutoModel
+
+    model = SimMemREModel.from_encoder(minilm_path, ["Chemical", "Disease"], ["CID"])
+    reference = AutoModel.from_pretrained(minilm_path, add_pooling_layer=False).state_dict()
+    encoder = model.encoder.state_dict()
+    assert set(reference) <= set(encoder)
+    for name, tensor in reference.items():
+        torch.testing.assert_close(encoder[name], tensor, msg=name)
+    assert model.config.hidden_size == 384 and model.config.entity_slot_size == 384
