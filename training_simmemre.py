@@ -1,0 +1,645 @@
+# coding=utf-8
+"""Training SimMemRE with the Hugging Face `Trainer`.
+
+- :func:`tokenize_documents`: schema documents -> a `datasets.Dataset` holding, per document, the processor's
+  encoding plus the gold structure in word indices (tokenized once, by `datasets.map`).
+- :class:`SimMemREDataCollator`: draws each document's training samples afresh every epoch (JEREX negative
+  sampling, anchors part A5) with an RNG derived from (seed, epoch, document index), and pads them into the
+  training inputs of :meth:`SimMemREModel.forward`.
+- :class:`SimMemRETrainer`: logs the four task losses, drives the two-stage memory warm-up (paper 3.3) from the
+  trainer state, and evaluates by full end-to-end inference scored with the strict joint F1 metric.
+
+This module is training-side library code, not Hub remote code.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import os
+import time
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import speed_metrics
+
+from .data_simmemre import DocumentError, document_features, normalize_document
+from .metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+from .processing_simmemre import FEATURE_PADDING
+
+logger = logging.getLogger(__name__)
+
+# JEREX defaults (anchors A2). The paper's code passed only neg_relation_count to its data module, so it effectively
+# trained with 100 negative coreference pairs per document (anchors B2); we keep JEREX's 200 as the default.
+DEFAULT_SAMPLING = {
+    "neg_mention_count": 200,
+    "neg_coref_count": 200,
+    "neg_relation_count": 200,
+    "neg_mention_overlap_ratio": 0.5,
+}
+TASK_LOSSES = ("mention_loss", "coref_loss", "entity_loss", "relation_loss")
+GOLD_COLUMNS = ("gold_mention_spans", "gold_entity_mentions", "gold_entity_types", "gold_relations")
+REFERENCE_COLUMNS = ("id", "text", "entities", "relations")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Edit distance
+# ----------------------------------------------------------------------------------------------------
+
+try:  # optional speed-up; the DP below gives identical values
+    from rapidfuzz.distance import Levenshtein as _RapidfuzzLevenshtein
+except ImportError:  # pragma: no cover - depends on the environment
+    _RapidfuzzLevenshtein = None
+
+
+@functools.lru_cache(maxsize=262144)
+def levenshtein(first: str, second: str) -> int:
+    """Character-level Levenshtein distance (unit costs), as the model's `edit_distance_matrix` computes it."""
+    if _RapidfuzzLevenshtein is not None:
+        return int(_RapidfuzzLevenshtein.distance(first, second))
+    if len(first) < len(second):
+        first, second = second, first
+    previous = list(range(len(second) + 1))
+    for i, a in enumerate(first, start=1):
+        current = [i]
+        for j, b in enumerate(second, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b)))
+        previous = current
+    return previous[-1]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Tokenization and gold structure
+# ----------------------------------------------------------------------------------------------------
+
+
+def gold_word_structure(doc: Mapping, word_char_spans, word_sentence_ids, entity_types: Sequence[str],
+                        relation_types: Sequence[str]) -> dict:
+    """The gold annotation of `doc` in word indices.
+
+    Returns python lists (arrow-friendly):
+        gold_mention_spans `[n, 2]`: distinct gold mention word spans (first, last + 1), in order of first occurrence
+            (entity by entity); a span annotated for two entities is one mention;
+        gold_entity_mentions `[E][k]`: indices into gold_mention_spans of each entity's mentions;
+        gold_entity_types `[E]`: indices into `entity_types`;
+        gold_relations `[q, 3]`: distinct (head entity, tail entity, index into `relation_types`).
+
+    Raises :class:`DocumentError` (naming the document id and field) for a mention that does not start and end on
+    word boundaries or crosses a sentence boundary, an unknown type, or a relation argument that does not exist.
+    """
+    doc_id = doc.get("id")
+    text = doc.get("text", "")
+
+    def fail(message, field):
+        raise DocumentError(message, doc_id=doc_id, field=field)
+
+    starts = {int(span[0]): index for index, span in enumerate(word_char_spans)}
+    ends = {int(span[1]): index for index, span in enumerate(word_char_spans)}
+    entity_index = {name: index for index, name in enumerate(entity_types)}
+    relation_index = {name: index for index, name in enumerate(relation_types)}
+
+    spans, span_position = [], {}
+    entity_mentions, entity_type_ids = [], []
+    for i, entity in enumerate(doc["entities"]):
+        if entity["type"] not in entity_index:
+            fail(f"entity type {entity['type']!r} is not one of the model's entity types {list(entity_types)}",
+                 f"entities[{i}].type")
+        entity_type_ids.append(entity_index[entity["type"]])
+        members = []
+        for j, mention in enumerate(entity["mentions"]):
+            start, end = int(mention["start"]), int(mention["end"])
+            first, last = starts.get(start), ends.get(end)
+            if first is None or last is None or last < first:
+                fail(f"mention [{start}, {end}) {text[start:end]!r} is not aligned to word boundaries "
+                     "(its start and end must be a word's start and end)", f"entities[{i}].mentions[{j}]")
+            if word_sentence_ids[first] != word_sentence_ids[last]:
+                fail(f"mention [{start}, {end}) {text[start:end]!r} crosses a sentence boundary",
+                     f"entities[{i}].mentions[{j}]")
+            span = (first, last + 1)
+            if span not in span_position:
+                span_position[span] = len(spans)
+                spans.append(span)
+            if span_position[span] not in members:
+                members.append(span_position[span])
+        entity_mentions.append(members)
+
+    relations = []
+    for i, relation in enumerate(doc["relations"]):
+        for role in ("head", "tail"):
+            if not 0 <= int(relation[role]) < len(entity_mentions):
+                fail(f"entity index {relation[role]} does not exist", f"relations[{i}].{role}")
+        if relation["type"] not in relation_index:
+            fail(f"relation type {relation['type']!r} is not one of the model's relation types {list(relation_types)}",
+                 f"relations[{i}].type")
+        triple = [int(relation["head"]), int(relation["tail"]), relation_index[relation["type"]]]
+        if triple not in relations:
+            relations.append(triple)
+    return {
+        "gold_mention_spans": [list(span) for span in spans],
+        "gold_entity_mentions": entity_mentions,
+        "gold_entity_types": entity_type_ids,
+        "gold_relations": relations,
+    }
+
+
+def encode_training_document(doc: Mapping, processor, entity_types, relation_types, index: int = 0) -> dict:
+    """`processor.encode_document(doc)` plus :func:`gold_word_structure` and `doc_index` (all python lists/ints)."""
+    if not isinstance(doc, dict):  # datasets hands rows over as lazy mappings
+        doc = {key: doc[key] for key in doc.keys()}
+    try:
+        encoded = processor.encode_document(doc, index)
+    except ValueError as error:
+        raise DocumentError(str(error), doc_id=doc.get("id"), field="words") from None
+    encoded = {key: [list(v) if isinstance(v, tuple) else v for v in value] for key, value in encoded.items()}
+    encoded.update(gold_word_structure(doc, encoded["word_char_spans"], encoded["word_sentence_ids"], entity_types,
+                                       relation_types))
+    encoded["doc_index"] = index
+    return encoded
+
+
+def tokenize_documents(documents, processor, entity_types: Sequence[str], relation_types: Sequence[str],
+                       cache_file_name: Optional[str] = None, num_proc: Optional[int] = None, desc: str = "Tokenizing"):
+    """Schema documents (a list of dicts or a `datasets.Dataset`) -> `datasets.Dataset` for training/evaluation.
+
+    Each row keeps `id`, `text`, `entities`, `relations` (the gold reference for evaluation) and gains the
+    processor's encoding (`input_ids`, `word_subword_spans`, ...), the gold structure in word indices
+    (:func:`gold_word_structure`) and `doc_index` (the row's position, seeding its negative sampling). Documents
+    without `words`/`sentences` are segmented first (mention boundaries are respected).
+
+    Tokenization runs once through `datasets.map`; a file-backed dataset (e.g. `load_dataset("json")`) is cached
+    by `datasets`, a list of documents is cached in `cache_file_name` when given.
+    """
+    from datasets import Dataset
+
+    if not isinstance(documents, Dataset):
+        documents = Dataset.from_list([normalize_document(doc) for doc in documents], features=document_features())
+    elif not {"words", "sentences"} <= set(documents.column_names):  # segment around the gold mentions first
+        documents = documents.map(lambda doc: normalize_document(dict(doc)), features=document_features(),
+                                  remove_columns=documents.column_names, desc="Segmenting")
+    entity_types, relation_types = list(entity_types), list(relation_types)
+
+    def encode(example, index):
+        return encode_training_document(example, processor, entity_types, relation_types, index)
+
+    drop = [name for name in documents.column_names if name not in REFERENCE_COLUMNS]
+    kwargs = {}
+    if cache_file_name is not None:
+        kwargs["cache_file_name"] = cache_file_name
+    return documents.map(encode, with_indices=True, remove_columns=drop, num_proc=num_proc, desc=desc, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Negative sampling and collation
+# ----------------------------------------------------------------------------------------------------
+
+
+def candidate_word_spans(word_sentence_ids: np.ndarray, max_span_size: int) -> np.ndarray:
+    """All spans of 1..max_span_size words inside one sentence: `(C, 2)` (end exclusive), by width then start."""
+    words = len(word_sentence_ids)
+    spans = []
+    for width in range(1, min(max_span_size, words) + 1):
+        starts = np.arange(words - width + 1)
+        starts = starts[word_sentence_ids[starts] == word_sentence_ids[starts + width - 1]]
+        spans.append(np.stack([starts, starts + width], axis=-1))
+    return np.concatenate(spans) if spans else np.zeros((0, 2), dtype=np.int64)
+
+
+class SimMemREDataCollator:
+    r"""
+    Builds the training inputs of [`SimMemREModel`] from rows of :func:`tokenize_documents`, drawing each document's
+    samples afresh every epoch (JEREX, anchors part A5):
+
+    - mention samples: all gold mentions (positives, listed first; a span shared by two entities is one sample) plus
+      up to `neg_mention_count` negative spans (1..max_span_size words inside one sentence, not gold), a share
+      `neg_mention_overlap_ratio` of them drawn from spans strictly inside a gold span, the rest from the others;
+    - coreference pairs: all ordered pairs of distinct gold mentions of the same entity (positives) plus up to
+      `neg_coref_count` ordered pairs of mentions that share no entity, each with the character Levenshtein distance
+      of the two mention strings;
+    - entities: the gold clusters with their gold types;
+    - relation pairs: the gold ordered entity pairs with multi-hot labels plus up to `neg_relation_count` ordered pairs
+      of distinct gold entities without a relation (strong negatives).
+
+    The RNG of a document is `numpy.random.default_rng([seed, epoch, doc_index])`, so resuming from a checkpoint
+    replays the same samples; [`SimMemRETrainer`] tells the collator the epoch (`set_epoch`) and fills in `seed` from
+    `TrainingArguments.seed` when it is None.
+
+    Args:
+        processor ([`SimMemREProcessor`]): gives the padding id.
+        config ([`SimMemREConfig`]): gives `max_span_size` and the number of relation types.
+    """
+
+    def __init__(self, processor, config, neg_mention_count: int = 200, neg_coref_count: int = 200,
+                 neg_relation_count: int = 200, neg_mention_overlap_ratio: float = 0.5, max_span_size: Optional[int] = None,
+                 seed: Optional[int] = None):
+        for name, value in (("neg_mention_count", neg_mention_count), ("neg_coref_count", neg_coref_count),
+                            ("neg_relation_count", neg_relation_count)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if not 0.0 <= float(neg_mention_overlap_ratio) <= 1.0:
+            raise ValueError(f"neg_mention_overlap_ratio must be in [0, 1], got {neg_mention_overlap_ratio!r}")
+        tokenizer = getattr(processor, "tokenizer", processor)
+        self.pad_token_id = tokenizer.pad_token_id or 0
+        self.num_relation_types = len(config.relation_types)
+        self.max_span_size = int(max_span_size or config.max_span_size)
+        self.neg_mention_count = neg_mention_count
+        self.neg_coref_count = neg_coref_count
+        self.neg_relation_count = neg_relation_count
+        self.neg_mention_overlap_ratio = float(neg_mention_overlap_ratio)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int):
+        self.epoch = int(epoch)
+
+    def rng(self, doc_index: int, epoch: Optional[int] = None) -> np.random.Generator:
+        epoch = self.epoch if epoch is None else epoch
+        return np.random.default_rng([int(self.seed or 0), int(epoch), int(doc_index)])
+
+    # -- one document -------------------------------------------------------------------------------
+    def sample_document(self, feature: Mapping, epoch: Optional[int] = None) -> dict:
+        """The samples of one document (numpy arrays, unpadded) for `epoch` (default: the current one)."""
+        rng = self.rng(feature["doc_index"], epoch)
+        word_sentence_ids = np.asarray(feature["word_sentence_ids"], dtype=np.int64)
+        word_subword_spans = np.asarray(feature["word_subword_spans"], dtype=np.int64).reshape(-1, 2)
+        word_char_spans = np.asarray(feature["word_char_spans"], dtype=np.int64).reshape(-1, 2)
+        gold = np.asarray(feature["gold_mention_spans"], dtype=np.int64).reshape(-1, 2)
+        entity_members = [list(m) for m in feature["gold_entity_mentions"]]
+        num_gold, num_entities = len(gold), len(entity_members)
+
+        # Mentions: positives first, then negatives inside gold spans, then the others.
+        candidates = candidate_word_spans(word_sentence_ids, self.max_span_size)
+        if num_gold and len(candidates):
+            same = (candidates[:, None, 0] == gold[None, :, 0]) & (candidates[:, None, 1] == gold[None, :, 1])
+            inside = (candidates[:, None, 0] >= gold[None, :, 0]) & (candidates[:, None, 1] <= gold[None, :, 1])
+            is_gold, is_inside = same.any(1), inside.any(1)
+        else:
+            is_gold = is_inside = np.zeros(len(candidates), dtype=bool)
+        inside_pool = np.flatnonzero(~is_gold & is_inside)
+        other_pool = np.flatnonzero(~is_gold & ~is_inside)
+        inside_count = min(len(inside_pool), int(self.neg_mention_count * self.neg_mention_overlap_ratio))
+        other_count = min(len(other_pool), self.neg_mention_count - inside_count)
+        negatives = np.concatenate([
+            rng.choice(inside_pool, inside_count, replace=False) if inside_count else inside_pool[:0],
+            rng.choice(other_pool, other_count, replace=False) if other_count else other_pool[:0],
+        ]).astype(np.int64)
+        mention_word_spans = np.concatenate([gold, candidates[negatives]]).astype(np.int64)
+        mention_labels = np.zeros(len(mention_word_spans), dtype=np.float32)
+        mention_labels[:num_gold] = 1.0
+        if len(mention_word_spans):
+            mention_subword_spans = np.stack([word_subword_spans[mention_word_spans[:, 0], 0],
+                                              word_subword_spans[mention_word_spans[:, 1] - 1, 1]], axis=-1)
+            mention_sentence_ids = word_sentence_ids[mention_word_spans[:, 0]]
+        else:
+            mention_subword_spans = np.zeros((0, 2), dtype=np.int64)
+            mention_sentence_ids = np.zeros((0,), dtype=np.int64)
+
+        # Coreference: ordered pairs of gold mentions; positive iff some entity holds both.
+        membership = np.zeros((num_entities, num_gold), dtype=bool)
+        for entity, members in enumerate(entity_members):
+            membership[entity, members] = True
+        shared = (membership.T.astype(np.int64) @ membership.astype(np.int64)) > 0
+        off_diagonal = ~np.eye(num_gold, dtype=bool)
+        positive_pairs = np.argwhere(shared & off_diagonal)
+        negative_pool = np.argwhere(~shared & off_diagonal)
+        negative_count = min(len(negative_pool), self.neg_coref_count)
+        negative_pairs = negative_pool[rng.choice(len(negative_pool), negative_count, replace=False)] if negative_count \
+            else negative_pool[:0]
+        coref_pairs = np.concatenate([positive_pairs, negative_pairs]).reshape(-1, 2).astype(np.int64)
+        coref_labels = np.zeros(len(coref_pairs), dtype=np.float32)
+        coref_labels[: len(positive_pairs)] = 1.0
+        text = feature.get("text")
+        if text is None:
+            text = "".join(chr(c) for c in feature["text_codepoints"] if c >= 0)
+        strings = [text[word_char_spans[a, 0]:word_char_spans[b - 1, 1]] for a, b in gold]
+        coref_edit_distances = np.array([levenshtein(strings[a], strings[b]) for a, b in coref_pairs], dtype=np.int64)
+
+        # Entities.
+        entity_types = np.asarray(feature["gold_entity_types"], dtype=np.int64)
+
+        # Relations: gold ordered pairs with multi-hot labels, then strong negatives.
+        labels_by_pair = {}
+        for head, tail, relation_type in feature["gold_relations"]:
+            labels_by_pair.setdefault((head, tail), np.zeros(self.num_relation_types, dtype=np.float32))[relation_type] = 1.0
+        positive_relations = list(labels_by_pair)
+        heads, tails = np.meshgrid(np.arange(num_entities), np.arange(num_entities), indexing="ij")
+        candidate_pairs = np.stack([heads.ravel(), tails.ravel()], axis=-1)
+        keep = candidate_pairs[:, 0] != candidate_pairs[:, 1]
+        if positive_relations:
+            keys = candidate_pairs[:, 0] * max(num_entities, 1) + candidate_pairs[:, 1]
+            positive_keys = [h * max(num_entities, 1) + t for h, t in positive_relations]
+            keep &= ~np.isin(keys, positive_keys)
+        relation_pool = candidate_pairs[keep]
+        relation_negative_count = min(len(relation_pool), self.neg_relation_count)
+        negative_relations = relation_pool[rng.choice(len(relation_pool), relation_negative_count, replace=False)] \
+            if relation_negative_count else relation_pool[:0]
+        relation_pairs = np.concatenate([np.array(positive_relations, dtype=np.int64).reshape(-1, 2),
+                                         negative_relations.astype(np.int64)]).reshape(-1, 2)
+        relation_labels = np.zeros((len(relation_pairs), self.num_relation_types), dtype=np.float32)
+        for row, pair in enumerate(positive_relations):
+            relation_labels[row] = labels_by_pair[pair]
+
+        return {
+            "mention_word_spans": mention_word_spans,
+            "mention_subword_spans": mention_subword_spans.astype(np.int64),
+            "mention_sentence_ids": mention_sentence_ids.astype(np.int64),
+            "mention_labels": mention_labels,
+            "coref_pairs": coref_pairs,
+            "coref_edit_distances": coref_edit_distances,
+            "coref_labels": coref_labels,
+            "entity_mentions": entity_members,
+            "entity_types": entity_types,
+            "relation_pairs": relation_pairs,
+            "relation_labels": relation_labels,
+        }
+
+    # -- batch --------------------------------------------------------------------------------------
+    def __call__(self, features: Sequence[Mapping]) -> dict:
+        samples = [self.sample_document(feature) for feature in features]
+        batch = len(features)
+
+        def size(key, minimum=1):
+            return max([minimum] + [len(s[key]) for s in samples])
+
+        length = max([1] + [len(f["input_ids"]) for f in features])
+        input_ids = torch.full((batch, length), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((batch, length), dtype=torch.long)
+        S, P, E, R = size("mention_word_spans"), size("coref_pairs"), size("entity_types"), size("relation_pairs")
+        M = max([1] + [len(members) for s in samples for members in s["entity_mentions"]])
+        out = {
+            "mention_subword_spans": torch.zeros((batch, S, 2), dtype=torch.long),
+            "mention_word_spans": torch.zeros((batch, S, 2), dtype=torch.long),
+            "mention_sentence_ids": torch.zeros((batch, S), dtype=torch.long),
+            "mention_labels": torch.zeros((batch, S), dtype=torch.float),
+            "mention_mask": torch.zeros((batch, S), dtype=torch.bool),
+            "coref_pairs": torch.zeros((batch, P, 2), dtype=torch.long),
+            "coref_edit_distances": torch.zeros((batch, P), dtype=torch.long),
+            "coref_labels": torch.zeros((batch, P), dtype=torch.float),
+            "coref_mask": torch.zeros((batch, P), dtype=torch.bool),
+            "entity_mentions": torch.zeros((batch, E, M), dtype=torch.long),
+            "entity_mention_mask": torch.zeros((batch, E, M), dtype=torch.bool),
+            "entity_types": torch.zeros((batch, E), dtype=torch.long),
+            "entity_mask": torch.zeros((batch, E), dtype=torch.bool),
+            "relation_pairs": torch.zeros((batch, R, 2), dtype=torch.long),
+            "relation_labels": torch.zeros((batch, R, self.num_relation_types), dtype=torch.float),
+            "relation_mask": torch.zeros((batch, R), dtype=torch.bool),
+        }
+        for row, (feature, sample) in enumerate(zip(features, samples)):
+            ids = feature["input_ids"]
+            input_ids[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
+            attention_mask[row, : len(ids)] = 1
+            s = len(sample["mention_word_spans"])
+            out["mention_subword_spans"][row, :s] = torch.from_numpy(sample["mention_subword_spans"])
+            out["mention_word_spans"][row, :s] = torch.from_numpy(sample["mention_word_spans"])
+            out["mention_sentence_ids"][row, :s] = torch.from_numpy(sample["mention_sentence_ids"])
+            out["mention_labels"][row, :s] = torch.from_numpy(sample["mention_labels"])
+            out["mention_mask"][row, :s] = True
+            p = len(sample["coref_pairs"])
+            out["coref_pairs"][row, :p] = torch.from_numpy(sample["coref_pairs"])
+            out["coref_edit_distances"][row, :p] = torch.from_numpy(sample["coref_edit_distances"])
+            out["coref_labels"][row, :p] = torch.from_numpy(sample["coref_labels"])
+            out["coref_mask"][row, :p] = True
+            for entity, members in enumerate(sample["entity_mentions"]):
+                out["entity_mentions"][row, entity, : len(members)] = torch.as_tensor(members, dtype=torch.long)
+                out["entity_mention_mask"][row, entity, : len(members)] = True
+            e = len(sample["entity_types"])
+            out["entity_types"][row, :e] = torch.from_numpy(sample["entity_types"])
+            out["entity_mask"][row, :e] = True
+            r = len(sample["relation_pairs"])
+            out["relation_pairs"][row, :r] = torch.from_numpy(sample["relation_pairs"])
+            out["relation_labels"][row, :r] = torch.from_numpy(sample["relation_labels"])
+            out["relation_mask"][row, :r] = True
+        return {"input_ids": input_ids, "attention_mask": attention_mask, **out}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Trainer
+# ----------------------------------------------------------------------------------------------------
+
+
+def memory_warmup_steps(config, max_steps: int) -> int:
+    """Steps before the memory reads switch on: `int(memory_warmup_proportion * max_steps)` (paper code)."""
+    return int(config.memory_warmup_proportion * max_steps)
+
+
+def memory_reads_due(config, global_step: int, max_steps: int) -> bool:
+    return global_step >= memory_warmup_steps(config, max_steps)
+
+
+class SamplingEpochCallback(TrainerCallback):
+    """Tells the collator which epoch starts (also the resumed one), so its samples depend on (seed, epoch, doc)."""
+
+    def __init__(self, collator):
+        self.collator = collator
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        epoch = 0 if state.epoch is None else int(math.floor(state.epoch + 1e-6))
+        self.collator.set_epoch(epoch)
+
+
+class MemoryWarmupCallback(TrainerCallback):
+    """Two-stage training (paper 3.3): memory reads off until `int(memory_warmup_proportion * max_steps)` optimizer
+    steps are done, decided from the trainer state before every step (hence right after resuming) and, through
+    [`SimMemRETrainer.evaluate`], before every evaluation during training. After training with
+    `load_best_model_at_end`, the switch follows the best checkpoint, which was evaluated with it."""
+
+    def __init__(self, trainer: "SimMemRETrainer"):
+        self.trainer = trainer
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.trainer._memory_schedule_active = True
+        self.trainer.apply_memory_warmup()
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.trainer.apply_memory_warmup()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.trainer._memory_schedule_active = False
+        model = self.trainer.model
+        if args.load_best_model_at_end and state.best_model_checkpoint:
+            config_file = os.path.join(state.best_model_checkpoint, "config.json")
+            if os.path.isfile(config_file):
+                with open(config_file, encoding="utf-8") as handle:
+                    enabled = json.load(handle).get("memory_reads_enabled")
+            else:
+                step = state.best_global_step or int(state.best_model_checkpoint.rsplit("-", 1)[-1])
+                enabled = memory_reads_due(model.config, step, state.max_steps)
+            if enabled is not None:
+                model.memory_reads_enabled = bool(enabled)
+
+
+def _is_distributed(args) -> bool:
+    return args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+class SimMemRETrainer(Trainer):
+    r"""
+    [`Trainer`] for [`SimMemREModel`].
+
+    - The model's training forward returns the joint loss; the four task losses are averaged since the last log (over
+      processes too) and logged next to `loss` (so they land in `trainer_state.json`'s `log_history`).
+    - Memory warm-up through [`MemoryWarmupCallback`].
+    - `evaluate()` runs full inference (eval mode, no labels, `per_device_eval_batch_size` documents at a time; under
+      DDP every process takes a share and the predictions are gathered), decodes schema documents, scores them with
+      the strict joint F1 metric and returns its flat scores as `{prefix}_...` floats (nested `per_type` is dropped),
+      so `metric_for_best_model="relation_strict_f1"` selects on dev. The predictions of the last call stay in
+      `last_predictions`.
+    - Rows of the datasets come from :func:`tokenize_documents`; their columns are kept (`remove_unused_columns` is
+      forced off), the collator needs them.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.args.remove_unused_columns:
+            self.args.remove_unused_columns = False
+        # The model computes its own mean losses; no `num_items_in_batch`, and Trainer scales for accumulation.
+        self.model_accepts_loss_kwargs = False
+        self._memory_schedule_active = False
+        self._task_loss_sums = None
+        self.last_predictions = None
+        if hasattr(self.data_collator, "set_epoch"):
+            if getattr(self.data_collator, "seed", 0) is None:
+                self.data_collator.seed = self.args.seed
+            if self.args.dataloader_num_workers > 0 and self.args.dataloader_persistent_workers:
+                logger.warning("dataloader_persistent_workers=True: worker copies of the collator do not see "
+                               "set_epoch, so negative samples would repeat every epoch")
+            self.add_callback(SamplingEpochCallback(self.data_collator))
+        self.add_callback(MemoryWarmupCallback(self))
+
+    # -- memory warm-up ---------------------------------------------------------------------------------
+    def apply_memory_warmup(self):
+        """Set `model.memory_reads_enabled` from the trainer state (global step vs. warm-up steps)."""
+        if self.state.max_steps and self.state.max_steps > 0:
+            self.model.memory_reads_enabled = memory_reads_due(self.model.config, self.state.global_step,
+                                                               self.state.max_steps)
+
+    # -- losses -------------------------------------------------------------------------------------
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
+        loss = outputs["loss"]
+        if model.training:
+            values = torch.stack([outputs[name].detach().float().reshape(()) for name in TASK_LOSSES]
+                                 + [torch.ones((), device=loss.device)])
+            self._task_loss_sums = values if self._task_loss_sums is None else self._task_loss_sums + values.to(
+                self._task_loss_sums.device)
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict, start_time: Optional[float] = None) -> None:
+        if "loss" in logs:  # a training log: every process is here at the same time (see _maybe_log_save_evaluate)
+            sums = self._task_loss_sums
+            if sums is None:
+                sums = torch.zeros(len(TASK_LOSSES) + 1, device=self.args.device)
+            sums = sums.to(self.args.device)
+            if _is_distributed(self.args):
+                sums = sums.clone()
+                torch.distributed.all_reduce(sums)
+            self._task_loss_sums = None
+            count = float(sums[-1])
+            if count > 0:
+                for name, value in zip(TASK_LOSSES, (sums[:-1] / count).tolist()):
+                    logs[name] = value
+        super().log(logs, start_time)
+
+    # -- inference ----------------------------------------------------------------------------------
+    def _infer(self, features: list, texts: list, ids: list, batch_size: int, progress: bool = False) -> list:
+        """Decoded schema documents for encoded documents (`processor.encode_document` outputs)."""
+        model = self.model
+        processor = self.processing_class
+        was_training = model.training
+        model.eval()
+        documents = []
+        keys = list(FEATURE_PADDING)
+        batches = [range(start, min(start + batch_size, len(features))) for start in range(0, len(features), batch_size)]
+        if progress:
+            self.callback_handler.eval_dataloader = batches
+        try:
+            with torch.no_grad():
+                for indices in batches:
+                    batch = processor.collate([{key: features[i][key] for key in keys} for i in indices])
+                    batch = {key: value.to(self.args.device) for key, value in batch.items()}
+                    output = model(**batch)
+                    for i, prediction in zip(indices, output.predictions):
+                        documents.append(processor.decode(
+                            prediction, texts[i], features[i]["word_char_spans"], model.config.entity_types,
+                            model.config.relation_types, document_id=ids[i],
+                        ))
+                    if progress:
+                        self.control = self.callback_handler.on_prediction_step(self.args, self.state, self.control)
+        finally:
+            model.train(was_training)
+        return documents
+
+    def predict_documents(self, documents: Sequence, batch_size: Optional[int] = None) -> list:
+        """Run end-to-end inference on schema documents (or raw strings) in this process; returns schema documents
+        (`id` kept, scores on mentions/entities/relations)."""
+        processor = self.processing_class
+        features, texts, ids = [], [], []
+        for index, document in enumerate(documents):
+            features.append(processor.encode_document(document, index))
+            texts.append(document if isinstance(document, str) else document["text"])
+            ids.append(None if isinstance(document, str) else document.get("id"))
+        return self._infer(features, texts, ids, batch_size or self.args.per_device_eval_batch_size)
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
+        override = eval_dataset is not None
+        eval_dataset = eval_dataset if override else self.eval_dataset
+        if isinstance(eval_dataset, dict):
+            metrics = {}
+            for name, dataset in eval_dataset.items():
+                metrics.update(self.evaluate(dataset if override else self.eval_dataset[name], ignore_keys,
+                                             f"{metric_key_prefix}_{name}"))
+            return metrics
+        if eval_dataset is None:
+            raise ValueError("SimMemRETrainer.evaluate needs an eval_dataset (rows of tokenize_documents)")
+        missing = [c for c in REFERENCE_COLUMNS + ("word_char_spans",) if c not in eval_dataset.column_names]
+        if missing:
+            raise ValueError(f"eval_dataset lacks columns {missing}; build it with tokenize_documents()")
+        if self._memory_schedule_active:
+            self.apply_memory_warmup()
+        start = time.time()
+
+        total = len(eval_dataset)
+        rank, world = (self.args.process_index, self.args.world_size) if _is_distributed(self.args) else (0, 1)
+        positions = list(range(rank, total, world))
+        rows = [eval_dataset[i] for i in positions]
+        local = self._infer(rows, [row["text"] for row in rows], [row["id"] for row in rows],
+                            max(1, self.args.per_device_eval_batch_size), progress=True)
+        local = list(zip(positions, local))
+        if world > 1:
+            gathered = [None] * world
+            torch.distributed.all_gather_object(gathered, local)
+            local = [item for part in gathered for item in part]
+        predictions = [document for _, document in sorted(local, key=lambda item: item[0])]
+        references = [
+            {"id": row["id"], "entities": row["entities"], "relations": row["relations"]}
+            for row in eval_dataset.select_columns(["id", "entities", "relations"])
+        ]
+        scores = joint_re_scores(predictions, references)
+        self.last_predictions = predictions
+
+        metrics = {f"{metric_key_prefix}_{key}": float(value) for key, value in scores.items()
+                   if isinstance(value, (int, float)) and not isinstance(value, bool)}
+        metrics.update(speed_metrics(metric_key_prefix, start, num_samples=total,
+                                     num_steps=math.ceil(total / max(1, self.args.per_device_eval_batch_size))))
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+
+__all__ = [
+    "DEFAULT_SAMPLING",
+    "MemoryWarmupCallback",
+    "SamplingEpochCallback",
+    "SimMemREDataCollator",
+    "SimMemRETrainer",
+    "candidate_word_spans",
+    "encode_training_document",
+    "gold_word_structure",
+    "levenshtein",
+    "memory_reads_due",
+    "memory_warmup_steps",
+    "tokenize_documents",
+]
