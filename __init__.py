@@ -20,6 +20,8 @@ SimMemREConfig.register_for_auto_class()
 SimMemREModel.register_for_auto_class("AutoModel")
 SimMemREProcessor.register_for_auto_class("AutoProcessor")
 
+from . import pipelines  # noqa: E402  registers the "joint-re" pipeline task
+
 __all__ = [
     "SimMemREConfig",
     "SimMemREModel",

@@ -1,0 +1,331 @@
+"""Write a complete Hugging Face Hub model repository for a SimMemRE model (not remote code: runs in this package only).
+
+    >>> from simmemre.pipelines import save_for_hub
+    >>> save_for_hub(model, processor, "out/simmemre-cdr", results=metric_output, dataset_name="bigbio/bc5cdr",
+    ...              base_model="sentence-transformers/all-MiniLM-L6-v2")
+
+The folder then holds everything `pipeline("joint-re", model=folder_or_repo, trust_remote_code=True)` and
+`AutoModel`/`AutoProcessor.from_pretrained(..., trust_remote_code=True)` need, and `scripts/push_to_hub.py` uploads it.
+"""
+
+import json
+from pathlib import Path
+
+# Files a saved repository must contain (weights may be sharded: checked separately).
+REQUIRED_FILES = (
+    "config.json",
+    "configuration_simmemre.py",
+    "modeling_simmemre.py",
+    "processing_simmemre.py",
+    "pipeline_simmemre.py",
+    "processor_config.json",
+    "tokenizer_config.json",
+    "README.md",
+)
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+TASK = "joint-re"
+# Metric keys of `simmemre.metrics.joint_re_f1` shown in the card, main score first.
+CARD_METRICS = (
+    ("relation_strict", "Relation F1 (strict, typed entities)"),
+    ("relation", "Relation F1"),
+    ("entity", "Entity F1"),
+    ("coref", "Coreference F1"),
+    ("mention", "Mention F1"),
+)
+DEFAULT_TAGS = (
+    "simmemre",
+    "jerex",
+    "joint-entity-relation-extraction",
+    "relation-extraction",
+    "named-entity-recognition",
+    "coreference-resolution",
+    "document-level",
+    "custom_code",
+)
+
+
+def save_for_hub(
+    model,
+    processor,
+    folder,
+    results=None,
+    dataset_name=None,
+    base_model=None,
+    *,
+    repo_id=None,
+    model_name=None,
+    license="apache-2.0",
+    language="en",
+    tags=None,
+    dataset_split="test",
+):
+    """Save `model` and `processor` as a Hub model repository in `folder` and return the sorted list of its files.
+
+    Writes config.json (with `auto_map` and the `joint-re` entry of `custom_pipelines`), the remote-code files
+    (configuration, modeling, processing, pipeline), processor_config.json, the tokenizer files, model.safetensors and
+    a README.md model card.
+
+    Args:
+        model (`SimMemREModel`), processor (`SimMemREProcessor`).
+        folder (`str` or `os.PathLike`): created if missing; existing files of the same names are overwritten.
+        results (`dict`, *optional*): output of the `joint_re_f1` metric (`{level}_f1`, `{level}_precision`, ...), or
+            `{split: metric output}`; the strict scores go into the card's `model-index` and a table.
+        dataset_name (`str`, *optional*): dataset of `results` (ideally a Hub dataset id, e.g. "bigbio/bc5cdr").
+        base_model (`str`, *optional*): Hub id of the pretrained encoder (e.g. "sentence-transformers/all-MiniLM-L6-v2").
+        repo_id (`str`, *optional*): used in the card's usage snippets (default: "<your-user>/<folder name>").
+        model_name, license, language, tags, dataset_split: model card metadata.
+    """
+    from .pipeline_simmemre import JointREPipeline
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not hasattr(JointREPipeline, "_registered_impl"):
+        raise RuntimeError("the joint-re task is not registered: import simmemre.pipelines first")
+    if getattr(type(model), "_auto_class", None) is None or getattr(type(processor), "_auto_class", None) is None:
+        raise ValueError(
+            "model and processor classes must be registered for the Auto classes (import simmemre, which calls "
+            "register_for_auto_class) so that their code and auto_map are saved"
+        )
+
+    # Pipeline.save_pretrained is the only writer of `custom_pipelines` (and copies pipeline_simmemre.py); it also
+    # saves the model (auto_map, modeling/configuration code, weights) and the tokenizer. device=model.device keeps
+    # the pipeline from moving the model.
+    pipe = JointREPipeline(model=model, processor=processor, task=TASK, device=model.device)
+    pipe.save_pretrained(folder)
+    processor.save_pretrained(folder)  # processor_config.json (+ auto_map) and processing_simmemre.py
+
+    repo_id = repo_id or f"<your-user>/{folder.resolve().name}"
+    card = render_model_card(
+        model.config,
+        results=results,
+        dataset_name=dataset_name,
+        base_model=base_model,
+        repo_id=repo_id,
+        model_name=model_name or repo_id.split("/")[-1],
+        license=license,
+        language=language,
+        tags=tags,
+        dataset_split=dataset_split,
+    )
+    (folder / "README.md").write_text(card, encoding="utf-8")
+
+    files = sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+    missing = [name for name in REQUIRED_FILES if name not in files]
+    if not any(name in files for name in WEIGHT_FILES):
+        missing.append("model.safetensors")
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    if TASK not in config.get("custom_pipelines", {}):
+        missing.append("config.json: custom_pipelines")
+    if not {"AutoConfig", "AutoModel"} <= set(config.get("auto_map", {})):
+        missing.append("config.json: auto_map")
+    if missing:
+        raise RuntimeError(f"incomplete Hub folder {folder}: missing {missing}")
+    return files
+
+
+# ----------------------------------------------------------------------------------------------------
+# Model card
+# ----------------------------------------------------------------------------------------------------
+
+
+def _results_by_split(results, default_split):
+    """`{split: metric output}` from either one metric output or a dict of them."""
+    if not results:
+        return {}
+    if any(isinstance(key, str) and key.endswith("_f1") for key in results):
+        return {default_split: results}
+    return {split: value for split, value in results.items() if isinstance(value, dict)}
+
+
+def _score(value):
+    return round(float(value), 2)
+
+
+def render_model_card(
+    config,
+    results=None,
+    dataset_name=None,
+    base_model=None,
+    repo_id="<your-user>/simmemre",
+    model_name=None,
+    license="apache-2.0",
+    language="en",
+    tags=None,
+    dataset_split="test",
+):
+    """README.md text: YAML front matter (license, library_name, pipeline_tag, tags, datasets, base_model, model-index)
+    and a body with the labels, usage snippets, evaluation table and citation."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    model_name = model_name or repo_id.split("/")[-1]
+    by_split = _results_by_split(results, dataset_split)
+    eval_results = []
+    for split, scores in by_split.items():
+        for level, label in CARD_METRICS:
+            if f"{level}_f1" not in scores:
+                continue
+            eval_results.append(
+                EvalResult(
+                    task_type="token-classification",
+                    task_name="Joint Entity and Relation Extraction",
+                    dataset_type=dataset_name or "custom",
+                    dataset_name=dataset_name or "custom",
+                    dataset_split=split,
+                    metric_type="f1",
+                    metric_name=f"{label} ({split})",
+                    metric_value=_score(scores[f"{level}_f1"]),
+                    metric_config=level,
+                )
+            )
+    card_data = ModelCardData(
+        language=language,
+        license=license,
+        library_name="transformers",
+        pipeline_tag="token-classification",
+        tags=list(dict.fromkeys(list(DEFAULT_TAGS) + list(tags or []))),
+        datasets=[dataset_name] if dataset_name else None,
+        base_model=base_model,
+        metrics=["f1"] if eval_results else None,
+        model_name=model_name,
+        eval_results=eval_results or None,
+    )
+
+    encoder = config.encoder_config or {}
+    encoder_text = (
+        f"`{encoder.get('model_type', 'bert')}` encoder, {encoder.get('num_hidden_layers', '?')} layers, hidden size "
+        f"{encoder.get('hidden_size', '?')}"
+    )
+    if base_model:
+        encoder_text += f", initialised from [`{base_model}`](https://huggingface.co/{base_model})"
+    variant = "JEREX baseline (no memory)" if getattr(config, "jerex_baseline", False) else "SimMemRE (similarity memory)"
+    entity_types = ", ".join(f"`{t}`" for t in config.entity_types) or "none"
+    relation_types = ", ".join(f"`{t}`" for t in config.relation_types) or "none"
+
+    lines = [
+        "---",
+        card_data.to_yaml().strip(),
+        "---",
+        "",
+        f"# {model_name}",
+        "",
+        "Document-level **joint entity and relation extraction**: one forward pass finds entity mentions, clusters "
+        "coreferent mentions into entities, types the entities and classifies relations between entity pairs. "
+        f"Architecture: {variant} — JEREX (Eberts & Ulges, 2021) with the similarity-based memory of Kościukiewicz "
+        "et al. (2023), implemented as a `transformers` custom model.",
+        "",
+        f"- Encoder: {encoder_text}. Long documents are encoded in overlapping windows of {config.window_size} "
+        "subwords, so nothing is truncated.",
+        f"- Entity types: {entity_types}",
+        f"- Relation types: {relation_types}",
+        f"- Default thresholds: mention {config.mention_threshold}, coreference {config.coref_threshold}, relation "
+        f"{config.relation_threshold} (overridable per call).",
+        "",
+        "## Usage",
+        "",
+        "The model ships its own code (`trust_remote_code=True`); it needs only `torch` and `transformers>=5`.",
+        "",
+        "```python",
+        "from transformers import pipeline",
+        "",
+        f'extractor = pipeline("{TASK}", model="{repo_id}", trust_remote_code=True)',
+        'document = extractor("Lidocaine-induced cardiac asystole was observed in two patients.")',
+        'for entity in document["entities"]:',
+        '    print(entity["type"], [m["text"] for m in entity["mentions"]], round(entity["score"], 3))',
+        'for relation in document["relations"]:',
+        '    head, tail = document["entities"][relation["head"]], document["entities"][relation["tail"]]',
+        '    print(head["mentions"][0]["text"], relation["type"], tail["mentions"][0]["text"], relation["score"])',
+        "",
+        "# many documents, batched; thresholds can be changed per call",
+        'results = extractor(["first text ...", {"id": "doc-2", "text": "second text ..."}], batch_size=8,',
+        "                    relation_threshold=0.5)",
+        "```",
+        "",
+        "Each result follows the JSON document schema used across the project:",
+        "",
+        "```json",
+        '{"id": "doc-2", "text": "...", "entities": [{"type": "Chemical", "score": 0.98, "mentions": [{"start": 0, '
+        '"end": 9, "text": "Lidocaine", "score": 0.99}]}], "relations": [{"head": 0, "tail": 1, "type": "CID", '
+        '"score": 0.91}]}',
+        "```",
+        "",
+        "Offsets are character offsets into the input string (end exclusive): `text[start:end] == mention['text']`. "
+        "Inputs may be strings or schema documents (`id`, `text`, and optionally pre-segmented `words` and "
+        "`sentences`; gold annotations are ignored).",
+        "",
+        "Without the pipeline:",
+        "",
+        "```python",
+        "from transformers import AutoModel, AutoProcessor",
+        "",
+        f'model = AutoModel.from_pretrained("{repo_id}", trust_remote_code=True).eval()',
+        f'processor = AutoProcessor.from_pretrained("{repo_id}", trust_remote_code=True)',
+        'texts = ["Lidocaine-induced cardiac asystole was observed in two patients."]',
+        "inputs = processor(texts)",
+        "outputs = model(**inputs, mention_threshold=0.85)",
+        "documents = [",
+        "    processor.decode(prediction, text, spans, model.config.entity_types, model.config.relation_types)",
+        '    for prediction, text, spans in zip(outputs.predictions, texts, inputs["word_char_spans"])',
+        "]",
+        "```",
+        "",
+    ]
+    if by_split:
+        lines += [
+            "## Evaluation",
+            "",
+            f"Strict micro scores (JEREX semantics: a cluster matches only with exactly the gold mention spans) on "
+            f"{dataset_name or 'the evaluation data'}, in percent:",
+            "",
+            "| split | level | precision | recall | F1 |",
+            "|---|---|---|---|---|",
+        ]
+        for split, scores in by_split.items():
+            for level, label in CARD_METRICS:
+                if f"{level}_f1" in scores:
+                    lines.append(
+                        f"| {split} | {label} | {_score(scores.get(f'{level}_precision', float('nan')))} | "
+                        f"{_score(scores.get(f'{level}_recall', float('nan')))} | {_score(scores[f'{level}_f1'])} |"
+                    )
+        lines.append("")
+    lines += [
+        "## Limitations",
+        "",
+        "- Entity and relation types are fixed by training; mentions are spans of up to "
+        f"{config.max_span_size} words inside one sentence.",
+        "- Inference cost grows with the number of predicted mentions (coreference is scored for every mention pair, "
+        "relations for every entity pair); very low thresholds on very long documents are slow.",
+        "",
+        "## Citation",
+        "",
+        "```bibtex",
+        "@inproceedings{kosciukiewicz-etal-2023-similarity,",
+        "  title = {Similarity-based Memory Enhanced Joint Entity and Relation Extraction},",
+        "  author = {Ko{\\'s}ciukiewicz, Witold and W{\\'o}jcik, Mateusz and Kajdanowicz, Tomasz and Gonczarek, Adam},",
+        "  booktitle = {Computational Science -- ICCS 2023},",
+        "  year = {2023},",
+        "  eprint = {2307.11762},",
+        "}",
+        "@inproceedings{eberts-ulges-2021-end,",
+        "  title = {An End-to-end Model for Entity-level Relation Extraction using Multi-instance Learning},",
+        "  author = {Eberts, Markus and Ulges, Adrian},",
+        "  booktitle = {Proceedings of EACL 2021},",
+        "  year = {2021},",
+        "  pages = {3650--3660},",
+        "}",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def files_for_upload(folder):
+    """Relative paths of the files `scripts/push_to_hub.py` uploads (everything but caches and dot files)."""
+    folder = Path(folder)
+    return sorted(
+        str(path.relative_to(folder))
+        for path in folder.rglob("*")
+        if path.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(folder).parts)
+    )
+
+
+__all__ = ["save_for_hub", "render_model_card", "files_for_upload", "REQUIRED_FILES"]

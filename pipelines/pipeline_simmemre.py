@@ -1,0 +1,269 @@
+# coding=utf-8
+"""`joint-re` pipeline: raw text or schema documents in, entities (mention clusters with types) and relations out.
+
+Hub remote code: this file is copied next to the model files by `Pipeline.save_pretrained`, so it imports only the
+standard library, numpy, torch and transformers. Everything model specific comes from the model and the processor
+that the pipeline machinery hands over (`AutoProcessor` finds it through `processor_config.json`).
+
+    >>> from transformers import pipeline
+    >>> extractor = pipeline("joint-re", model="path/or/hub-id", trust_remote_code=True)
+    >>> extractor("Lidocaine-induced cardiac asystole.", mention_threshold=0.5)
+    {'text': ..., 'entities': [{'type': 'Chemical', 'score': 0.97, 'mentions': [{'start': 0, 'end': 9, ...}]}], ...}
+"""
+
+import collections.abc
+import itertools
+import re
+
+import torch
+from transformers import Pipeline
+
+THRESHOLDS = ("mention_threshold", "coref_threshold", "relation_threshold")
+# Lone UTF-16 surrogates cannot be encoded by the (Rust) tokenizer. They are replaced one for one (offsets do not
+# move) in the copy of the text the model sees; results are always decoded against the caller's string.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+class _Document(dict):
+    """A validated input: `{"id", "text", "words", "sentences"}` (see `normalize_input`)."""
+
+
+class _Encoded:
+    """Processor features of one document, wrapped so the pipeline's device placement does not walk the (long) python
+    lists element by element."""
+
+    __slots__ = ("features",)
+
+    def __init__(self, features):
+        self.features = features
+
+
+def _check_span_list(value, field, text_length, doc):
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"document {doc}: field {field!r} must be a list of {{'start', 'end'}} dicts")
+    spans, previous_end = [], 0
+    for k, span in enumerate(value):
+        if not isinstance(span, dict) or "start" not in span or "end" not in span:
+            raise TypeError(f"document {doc}: {field}[{k}] must be a dict with 'start' and 'end'")
+        start, end = span["start"], span["end"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
+            raise TypeError(f"document {doc}: {field}[{k}] offsets must be integers, got {start!r}, {end!r}")
+        if not 0 <= start < end <= text_length:
+            raise ValueError(
+                f"document {doc}: {field}[{k}] = ({start}, {end}) is not a non-empty span of the text "
+                f"(length {text_length})"
+            )
+        if start < previous_end:
+            raise ValueError(f"document {doc}: {field} must be sorted and must not overlap (at index {k})")
+        previous_end = end
+        spans.append({"start": start, "end": end})
+    return spans
+
+
+def normalize_input(item, index=0):
+    """Validate one pipeline input (a str or a schema document) and return `{"id", "text", "words", "sentences"}`.
+
+    Raises `TypeError` / `ValueError` naming the input, before anything is tokenized. Gold `entities`/`relations` and
+    any other field of a schema document are ignored. `words` and `sentences` are used only when both are given.
+    """
+    if isinstance(item, _Document):
+        return item
+    if isinstance(item, str):
+        return _Document(id=None, text=item, words=None, sentences=None)
+    if isinstance(item, collections.abc.Mapping):
+        doc = repr(item.get("id", index))
+        if "text" not in item:
+            raise ValueError(f"document {doc}: a schema document needs a 'text' field")
+        text = item["text"]
+        if not isinstance(text, str):
+            raise TypeError(f"document {doc}: field 'text' must be a str, got {type(text).__name__}")
+        words = item.get("words")
+        sentences = item.get("sentences")
+        if words is not None and sentences is not None:
+            words = _check_span_list(words, "words", len(text), doc)
+            sentences = _check_span_list(sentences, "sentences", len(text), doc)
+            sentence_index = 0
+            for k, word in enumerate(words):
+                while sentence_index < len(sentences) and sentences[sentence_index]["end"] <= word["start"]:
+                    sentence_index += 1
+                if sentence_index == len(sentences) or not (
+                    sentences[sentence_index]["start"] <= word["start"] and word["end"] <= sentences[sentence_index]["end"]
+                ):
+                    raise ValueError(f"document {doc}: words[{k}] does not lie inside one sentence")
+        else:
+            words = sentences = None
+        return _Document(id=item.get("id"), text=text, words=words, sentences=sentences)
+    raise TypeError(
+        f"input {index}: expected a str or a schema document (dict with a 'text' field), got {type(item).__name__}"
+    )
+
+
+def _check_threshold(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number in [0, 1], got {type(value).__name__}")
+    value = float(value)
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
+def _chunks(iterable, size):
+    iterator = iter(iterable)
+    while True:
+        chunk = list(itertools.islice(iterator, size))
+        if not chunk:
+            return
+        yield chunk
+
+
+class JointREPipeline(Pipeline):
+    r"""
+    Document-level joint entity and relation extraction ("joint-re").
+
+    Inputs: a string, a schema document (`{"id"?, "text", "words"?, "sentences"?, ...}`; gold `entities`/`relations`
+    are ignored), or a list / generator / dataset of them. A list returns a list; a generator or dataset returns a lazy
+    iterator; `batch_size` groups documents into one model call. Documents of any length are processed whole: the
+    model encodes them in overlapping windows, nothing is truncated.
+
+    Output per document: `{"id"? , "text", "entities": [{"type", "score", "mentions": [{"start", "end", "text",
+    "score"}]}], "relations": [{"head", "tail", "type", "score"}]}`. Offsets are character (code point) offsets into
+    the caller's string, end exclusive, so `text[start:end] == mention["text"]`; `head`/`tail` index `entities`.
+
+    Parameters (at construction or per call): `mention_threshold`, `coref_threshold`, `relation_threshold` (numbers
+    in [0, 1]; default: the model config's).
+
+    Bad input (a non-str, a document without a str `text`, malformed `words`/`sentences`, a bad threshold) raises
+    `TypeError`/`ValueError` before the model runs; empty or whitespace-only text gives a document with no entities.
+    """
+
+    _load_processor = True
+    _load_tokenizer = False  # the processor brings its tokenizer
+    _load_feature_extractor = False
+    _load_image_processor = False
+    _load_video_processor = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.processor is None and self.tokenizer is not None:
+            self.processor = self._processor_from_tokenizer(self.tokenizer)
+        missing = [name for name in ("encode_document", "collate", "decode") if not hasattr(self.processor, name)]
+        if self.processor is None or missing:
+            raise ValueError(
+                "JointREPipeline needs the model's SimMemREProcessor: load the pipeline from a saved folder or Hub id "
+                "(pipeline('joint-re', model=..., trust_remote_code=True)) or pass processor=SimMemREProcessor(tokenizer)"
+            )
+        if self.tokenizer is None:
+            self.tokenizer = getattr(self.processor, "tokenizer", None)
+        self.model.eval()
+
+    def _processor_from_tokenizer(self, tokenizer):
+        """The processor class registered for this model's config (in-process `AutoProcessor.register`)."""
+        try:
+            from transformers.models.auto.processing_auto import PROCESSOR_MAPPING
+
+            return PROCESSOR_MAPPING[type(self.model.config)](tokenizer=tokenizer)
+        except Exception:  # noqa: BLE001 - not registered: the caller gets the ValueError of __init__
+            return None
+
+    # -- parameters --------------------------------------------------------------------------------------
+    def _sanitize_parameters(self, **kwargs):
+        forward_params = {}
+        for name in THRESHOLDS:
+            if name in kwargs:
+                value = kwargs.pop(name)
+                if value is not None:
+                    forward_params[name] = _check_threshold(name, value)
+        if kwargs:
+            raise TypeError(
+                f"JointREPipeline got unexpected parameters {sorted(kwargs)}; it accepts {', '.join(THRESHOLDS)} "
+                "and batch_size"
+            )
+        return {}, forward_params, {}
+
+    # -- calling -----------------------------------------------------------------------------------------
+    def __call__(self, inputs, *args, batch_size=None, num_workers=None, **kwargs):
+        """Run on a str / schema document (returns one result) or a list of them (returns a list); a generator or
+        dataset returns a lazy iterator. All inputs of a list are validated before the model runs."""
+        if args:
+            raise TypeError(f"JointREPipeline takes the documents as its only positional argument, got {len(args) + 1}")
+        if batch_size is None:
+            batch_size = self._batch_size if self._batch_size is not None else 1
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        preprocess_params, forward_params, postprocess_params = self._sanitize_parameters(**kwargs)
+        params = (
+            {**self._preprocess_params, **preprocess_params},
+            {**self._forward_params, **forward_params},
+            {**self._postprocess_params, **postprocess_params},
+        )
+        self.call_count += 1
+        if isinstance(inputs, (str, collections.abc.Mapping)):
+            document = normalize_input(inputs, 0)
+            return next(self._run([document], 1, *params))
+        if isinstance(inputs, (list, tuple)):
+            documents = [normalize_input(item, index) for index, item in enumerate(inputs)]
+            return list(self._run(documents, batch_size, *params))
+        if not isinstance(inputs, (bytes, bytearray)) and not isinstance(inputs, collections.abc.Iterable):
+            if hasattr(inputs, "__getitem__") and hasattr(inputs, "__len__"):  # torch-style map dataset (KeyDataset)
+                dataset = inputs
+                inputs = (dataset[index] for index in range(len(dataset)))
+        if isinstance(inputs, (bytes, bytearray)) or not isinstance(inputs, collections.abc.Iterable):
+            raise TypeError(
+                "JointREPipeline expects a str, a schema document (dict with 'text'), or a list/iterable of them; "
+                f"got {type(inputs).__name__}"
+            )
+        documents = (normalize_input(item, index) for index, item in enumerate(inputs))
+        return self._run(documents, batch_size, *params)
+
+    def _run(self, documents, batch_size, preprocess_params, forward_params, postprocess_params):
+        for chunk in _chunks(documents, batch_size):
+            encoded = [self.preprocess(document, **preprocess_params) for document in chunk]
+            model_inputs = {
+                "features": _Encoded([features for item in encoded for features in item["features"].features]),
+                "documents": [document for item in encoded for document in item["documents"]],
+            }
+            outputs = self.forward(model_inputs, **forward_params)
+            for prediction, document, spans in zip(
+                outputs["predictions"], outputs["documents"], outputs["word_char_spans"]
+            ):
+                single = {"predictions": [prediction], "documents": [document], "word_char_spans": [spans]}
+                yield self.postprocess(single, **postprocess_params)
+
+    def run_single(self, inputs, preprocess_params, forward_params, postprocess_params):
+        return next(self._run([normalize_input(inputs, 0)], 1, preprocess_params, forward_params, postprocess_params))
+
+    # -- steps -------------------------------------------------------------------------------------------
+    def preprocess(self, document, **kwargs):
+        document = normalize_input(document, 0)
+        text = document["text"]
+        model_text = _SURROGATES.sub("\ufffd", text)
+        if document["words"] is not None:
+            item = {"text": model_text, "words": document["words"], "sentences": document["sentences"]}
+        else:
+            item = model_text
+        features = self.processor.encode_document(item, 0)
+        return {"features": _Encoded([features]), "documents": [{"id": document["id"], "text": text}]}
+
+    def _forward(self, model_inputs, **thresholds):
+        features = model_inputs["features"].features
+        batch = self.processor.collate(features)
+        word_char_spans = [batch["word_char_spans"][row, : len(f["word_char_spans"])] for row, f in enumerate(features)]
+        batch = {key: value.to(self.device) for key, value in batch.items()}
+        outputs = self.model(**batch, **thresholds)
+        predictions = [
+            {key: value.detach().cpu() if isinstance(value, torch.Tensor) else value for key, value in p.items()}
+            for p in outputs.predictions
+        ]
+        return {"predictions": predictions, "documents": model_inputs["documents"], "word_char_spans": word_char_spans}
+
+    def postprocess(self, model_outputs, **kwargs):
+        config = self.model.config
+        document = model_outputs["documents"][0]
+        return self.processor.decode(
+            model_outputs["predictions"][0],
+            document["text"],
+            model_outputs["word_char_spans"][0],
+            list(config.entity_types),
+            list(config.relation_types),
+            document_id=document["id"],
+        )
