@@ -332,6 +332,23 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(processor, cdr_dataset
     assert {key: full_metrics[key] for key in scores} == {key: resumed_metrics[key] for key in scores}
 
 
+def test_predict_documents_returns_schema_documents(processor, cdr_dataset, tmp_path, single_thread):
+    trainer, _ = make_trainer(processor, cdr_dataset.select(range(2)), None, tmp_path, eval_strategy="no")
+    trainer.model.config.mention_threshold = 0.0  # keep every candidate span: exercises coreference and relations
+    trainer.model.config.coref_threshold = 0.999
+    short = {"id": "short", "text": "Cisplatin caused nephrotoxicity.", "entities": [], "relations": []}
+    documents = trainer.predict_documents([short, "Aspirin causes ulcers."])
+    assert [document.get("id") for document in documents] == ["short", None]
+    assert documents[0]["text"] == short["text"]
+    for document in documents:
+        assert document["entities"] and all(entity["type"] in ENTITY_TYPES for entity in document["entities"])
+        for entity in document["entities"]:
+            for mention in entity["mentions"]:
+                assert document["text"][mention["start"]:mention["end"]] == mention["text"]
+        assert all(relation["type"] in RELATION_TYPES for relation in document["relations"])
+    assert trainer.model.training  # the helper restores the mode it found
+
+
 # ----------------------------------------------------------------------------------------------------
 # The train script
 # ----------------------------------------------------------------------------------------------------
@@ -390,12 +407,13 @@ def test_smoke_best_model_loads_with_remote_code(smoke_run):
     assert "SimMemREModel" in completed.stdout and "transformers_modules" in completed.stdout
 
 
-@pytest.mark.slow
 def test_torchrun_two_processes_trains_smoke_config(tmp_path):
+    """DDP on CPU (gloo): training, sharded evaluation with gathered predictions, best-model selection and saving
+    all finish (about 15 s)."""
     if not DATA.is_dir():
         pytest.skip(f"BC5CDR not found at {DATA}")
     output_dir = tmp_path / "ddp"
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     completed = subprocess.run(
         torchrun + ["scripts/train.py", str(SMOKE_CONFIG), "--output_dir", str(output_dir)],
         cwd=REPO, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=900,
