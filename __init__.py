@@ -1,26 +1,14 @@
 """SimMemRE: similarity-based memory enhanced joint entity and relation extraction for transformers.
 
-Importing the package registers the model with the Auto classes (`AutoConfig`, `AutoModel`, `AutoProcessor`), so
-in-process use needs no `trust_remote_code`; saved folders carry the remote code for everybody else.
+Importing the package registers the model with the Auto classes (`AutoConfig`, `AutoModel`, `AutoProcessor`) and the
+`joint-re` pipeline task, so in-process use needs no `trust_remote_code`; saved folders carry the remote code for
+everybody else.
 """
 
-from transformers import AutoConfig, AutoModel, AutoProcessor
-
-from .configuration_simmemre import SimMemREConfig
-from .modeling_simmemre import SimMemREModel, SimMemREOutput, SimMemREPreTrainedModel
-from .processing_simmemre import SimMemREProcessor, segment_text
+import importlib
+import sys
 
 __version__ = "0.1.0"
-
-AutoConfig.register(SimMemREConfig.model_type, SimMemREConfig, exist_ok=True)
-AutoModel.register(SimMemREConfig, SimMemREModel, exist_ok=True)
-AutoProcessor.register(SimMemREConfig, SimMemREProcessor, exist_ok=True)
-# save_pretrained copies the defining files and writes `auto_map`, so saved folders load with trust_remote_code.
-SimMemREConfig.register_for_auto_class()
-SimMemREModel.register_for_auto_class("AutoModel")
-SimMemREProcessor.register_for_auto_class("AutoProcessor")
-
-from . import pipelines  # noqa: E402  registers the "joint-re" pipeline task
 
 __all__ = [
     "SimMemREConfig",
@@ -30,3 +18,24 @@ __all__ = [
     "SimMemREProcessor",
     "segment_text",
 ]
+
+if __name__ != "simmemre":
+    # The repository root is this package; tools that import the checkout under its folder name (pytest collects the
+    # root as a package) get the installed `simmemre`, so classes and registrations exist once.
+    sys.modules[__name__] = importlib.import_module("simmemre")
+else:
+    from transformers import AutoConfig, AutoModel, AutoProcessor
+
+    from .configuration_simmemre import SimMemREConfig
+    from .modeling_simmemre import SimMemREModel, SimMemREOutput, SimMemREPreTrainedModel
+    from .processing_simmemre import SimMemREProcessor, segment_text
+
+    AutoConfig.register(SimMemREConfig.model_type, SimMemREConfig, exist_ok=True)
+    AutoModel.register(SimMemREConfig, SimMemREModel, exist_ok=True)
+    AutoProcessor.register(SimMemREConfig, SimMemREProcessor, exist_ok=True)
+    # save_pretrained copies the defining files and writes `auto_map`, so saved folders load with trust_remote_code.
+    SimMemREConfig.register_for_auto_class()
+    SimMemREModel.register_for_auto_class("AutoModel")
+    SimMemREProcessor.register_for_auto_class("AutoProcessor")
+
+    from . import pipelines  # noqa: E402,F401  registers the "joint-re" pipeline task
