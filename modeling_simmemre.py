@@ -780,6 +780,15 @@ class SimMemREModel(SimMemREPreTrainedModel):
             [word_subword_spans[candidates[:, 0], 0], word_subword_spans[candidates[:, 1] - 1, 1]], dim=-1
         )
         chunk = config.span_chunk_size
+        # A span's subwords are the union of its words' subwords, so candidate spans max-pool over at most
+        # max_span_size word vectors instead of over subwords (the candidates come sorted by width).
+        word_reprs = pooler(word_subword_spans[:, 0], word_subword_spans[:, 1])  # [W, d]
+
+        def pooled_spans(index):
+            starts, ends = candidates[index, 0], candidates[index, 1]
+            rows = starts[:, None] + torch.arange(int((ends - starts).max()), device=device)
+            rows = torch.minimum(rows, (ends - 1)[:, None])  # repeating the last word leaves the max unchanged
+            return word_reprs[rows].amax(1)
 
         # Span memory read: the softmax runs over all candidate spans of the document, so its normaliser is gathered
         # in a first chunked pass and the (cheap) span pooling is repeated in the second.
@@ -793,14 +802,14 @@ class SimMemREModel(SimMemREPreTrainedModel):
                 for name in self.span_memory_read.readers
             }
             for begin in range(0, num_candidates, chunk):
-                spans = pooler(subword_spans[begin : begin + chunk, 0], subword_spans[begin : begin + chunk, 1])
+                spans = pooled_spans(slice(begin, begin + chunk))
                 for name, reader in self.span_memory_read.readers.items():
                     scores[name][begin : begin + chunk] = reader.scores(spans, memories[name])
             attentions = {name: s.softmax(dim=0).sum(-1) for name, s in scores.items()}
             del scores
 
         def candidate_representations(index):
-            spans = pooler(subword_spans[index, 0], subword_spans[index, 1])
+            spans = pooled_spans(index)
             if attentions is not None:
                 spans = self.span_memory_read.mean_with_attention(
                     spans, {name: a[index] for name, a in attentions.items()}
