@@ -782,7 +782,10 @@ class SimMemREModel(SimMemREPreTrainedModel):
         chunk = config.span_chunk_size
         # A span's subwords are the union of its words' subwords, so candidate spans max-pool over at most
         # max_span_size word vectors instead of over subwords (the candidates come sorted by width).
-        word_reprs = pooler(word_subword_spans[:, 0], word_subword_spans[:, 1])  # [W, d]
+        word_reprs = hidden.new_empty((word_subword_spans.shape[0], hidden.shape[-1]))  # [W, d], pooled in chunks
+        for begin in range(0, word_reprs.shape[0], chunk):
+            word_chunk = word_subword_spans[begin : begin + chunk]
+            word_reprs[begin : begin + chunk] = pooler(word_chunk[:, 0], word_chunk[:, 1])
 
         def pooled_spans(index):
             starts, ends = candidates[index, 0], candidates[index, 1]
