@@ -19,17 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-REQUIRED_FILES = (
-    "config.json",
-    "configuration_simmemre.py",
-    "modeling_simmemre.py",
-    "processing_simmemre.py",
-    "pipeline_simmemre.py",
-    "processor_config.json",
-    "tokenizer_config.json",
-    "README.md",
-)
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+from simmemre.pipelines.hub import REQUIRED_FILES, WEIGHT_FILES  # one list of what a folder needs
 
 
 def build_parser() -> argparse.ArgumentParser:
