@@ -26,6 +26,10 @@ class SimMemREConfig(PretrainedConfig):
             sizes. Larger distances are clamped to the last row (JEREX raised an IndexError instead).
         mention_threshold (`float`, 0.85), coref_threshold (`float`, 0.85), relation_threshold (`float`, 0.6):
             inference thresholds.
+        max_mentions_per_word (`float` or None, 0.5): inference keeps at most ceil(this x words) mentions per document,
+            the highest-scoring ones. JEREX has no cap; a half-trained model can pass thousands of spans over the
+            threshold, and coreference and relation pairs grow quadratically in them. 0.5 never binds on gold CDR or
+            DocRED annotations (about 0.1 and 0.06 mentions per word). None disables the cap.
         dropout (`float`, 0.1): dropout of all task heads.
         mention_loss_weight, coref_loss_weight, entity_loss_weight, relation_loss_weight (`float`, 1, 1, 0.25, 1): β.
         relation_classifier (`str`, "multi_instance"): "multi_instance" (MRC, JEREX proper) or "global" (GRC).
@@ -65,6 +69,7 @@ class SimMemREConfig(PretrainedConfig):
         mention_threshold=0.85,
         coref_threshold=0.85,
         relation_threshold=0.6,
+        max_mentions_per_word=0.5,
         dropout=0.1,
         mention_loss_weight=1.0,
         coref_loss_weight=1.0,
@@ -107,6 +112,7 @@ class SimMemREConfig(PretrainedConfig):
         self.mention_threshold = mention_threshold
         self.coref_threshold = coref_threshold
         self.relation_threshold = relation_threshold
+        self.max_mentions_per_word = max_mentions_per_word
         self.dropout = dropout
         self.mention_loss_weight = mention_loss_weight
         self.coref_loss_weight = coref_loss_weight
@@ -202,6 +208,9 @@ class SimMemREConfig(PretrainedConfig):
             value = getattr(self, field)
             if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 fail(field, f"must be a number in [0, 1], got {value!r}")
+        cap = self.max_mentions_per_word
+        if cap is not None and (not isinstance(cap, (int, float)) or isinstance(cap, bool) or cap <= 0):
+            fail("max_mentions_per_word", f"must be None or a positive number, got {cap!r}")
         if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
             fail("dropout", f"must be in [0, 1), got {self.dropout!r}")
         for field in ("mention_loss_weight", "coref_loss_weight", "entity_loss_weight", "relation_loss_weight"):

@@ -7,6 +7,7 @@ Where the paper and its code differ we follow the paper and say so in a comment;
 documents the reference code.
 """
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -444,10 +445,12 @@ class SimMemREModel(SimMemREPreTrainedModel):
 
     # -- construction ---------------------------------------------------------------------------------
     @classmethod
-    def from_encoder(cls, encoder_path: str, entity_types, relation_types, **config_kwargs) -> "SimMemREModel":
+    def from_encoder(cls, encoder_path: str, entity_types, relation_types, encoder_config_overrides=None,
+                     **config_kwargs) -> "SimMemREModel":
         """A model whose encoder weights come from a pretrained checkpoint (e.g. the packaged MiniLM); heads and
-        memories are initialised randomly. Raises if any encoder weight is missing."""
-        encoder_config = AutoConfig.from_pretrained(encoder_path)
+        memories are initialised randomly. `encoder_config_overrides` (e.g. `{"attention_probs_dropout_prob": 0.0}`)
+        change the encoder's config, not its weights. Raises if any encoder weight is missing."""
+        encoder_config = AutoConfig.from_pretrained(encoder_path, **(encoder_config_overrides or {}))
         tokenizer = AutoTokenizer.from_pretrained(encoder_path)
         config = SimMemREConfig(
             encoder_config=encoder_config.to_dict(),
@@ -827,6 +830,10 @@ class SimMemREModel(SimMemREPreTrainedModel):
         kept_index = (probabilities >= mention_threshold).nonzero().squeeze(-1)
         if kept_index.numel() == 0:
             return empty
+        if config.max_mentions_per_word is not None:
+            cap = max(1, math.ceil(config.max_mentions_per_word * word_subword_spans.shape[0]))
+            if kept_index.numel() > cap:
+                kept_index = kept_index[probabilities[kept_index].topk(cap).indices]
         order = torch.argsort(candidates[kept_index, 0] * (config.max_span_size + 1) + candidates[kept_index, 1])
         kept_index = kept_index[order]
         mention_scores = probabilities[kept_index]

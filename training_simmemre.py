@@ -158,6 +158,7 @@ def encode_training_document(doc: Mapping, processor, entity_types, relation_typ
     encoded.update(gold_word_structure(doc, encoded["word_char_spans"], encoded["word_sentence_ids"], entity_types,
                                        relation_types))
     encoded["doc_index"] = index
+    encoded["length"] = len(encoded["input_ids"])  # for `train_sampling_strategy="group_by_length"`
     return encoded
 
 
@@ -469,6 +470,22 @@ class MemoryWarmupCallback(TrainerCallback):
                 enabled = memory_reads_due(model.config, step, state.max_steps)
             if enabled is not None:
                 model.memory_reads_enabled = bool(enabled)
+
+
+class FirstEvaluationEpochCallback(TrainerCallback):
+    """With `eval_strategy="epoch"`, skip the evaluations of epochs before `first_epoch` (1-based): full-document
+    evaluation costs about a third of an epoch on CPU, and early checkpoints are rarely the best. Skipped epochs are
+    still saved; only evaluated checkpoints compete for `load_best_model_at_end`."""
+
+    def __init__(self, first_epoch: int):
+        if not isinstance(first_epoch, int) or isinstance(first_epoch, bool) or first_epoch < 1:
+            raise ValueError(f"first_evaluation_epoch must be a positive integer, got {first_epoch!r}")
+        self.first_epoch = first_epoch
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if state.epoch is not None and state.epoch + 1e-6 < self.first_epoch:
+            control.should_evaluate = False
+        return control
 
 
 def _is_distributed(args) -> bool:

@@ -13,13 +13,16 @@ CONFIG (YAML or JSON) has five sections:
                max_eval_documents, max_test_documents (default: max_eval_documents), entity_types/relation_types
                (default: labels.json beside the JSONL files, else all types found in the data), dataset_name,
                cache_dir (a folder for the tokenized datasets' arrow caches).
-    encoder:   "minilm" (default, the packaged all-MiniLM-L6-v2), a local model folder, or
-               {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH} for a small randomly initialised BERT.
+    encoder:   "minilm" (default, the packaged all-MiniLM-L6-v2), a local model folder,
+               {path: minilm|PATH, config_overrides: {attention_probs_dropout_prob: 0.0, ...}} (encoder config
+               changes, same weights), or {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH} for a small randomly
+               initialised BERT.
     model:     SimMemREConfig keyword arguments (jerex_baseline, memory_warmup_proportion, ...).
     sampling:  neg_mention_count, neg_coref_count, neg_relation_count, neg_mention_overlap_ratio.
     training:  TrainingArguments keyword arguments (output_dir, num_train_epochs, ...) plus resume_from_checkpoint
                (a checkpoint folder, or true/"last" for the newest one in output_dir). `warmup_ratio` is accepted and
-               becomes transformers 5's fractional `warmup_steps`.
+               becomes transformers 5's fractional `warmup_steps`; first_evaluation_epoch N skips the (costly,
+               full-inference) evaluations of epochs before N.
 
 Overrides: `--data.max_train_documents 8`, `--model.memory_warmup_proportion 0.3`, `--encoder minilm`; a key
 without a section (`--num_train_epochs 3`, `--output_dir runs/x`) is a training argument. Values are parsed as
@@ -209,9 +212,12 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
     from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor
 
     encoder = encoder if encoder is not None else "minilm"
-    if isinstance(encoder, dict):
-        if "tiny" not in encoder:
-            raise SystemExit("encoder: a mapping must be {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH}")
+    if isinstance(encoder, dict) and "tiny" not in encoder:
+        unknown = sorted(set(encoder) - {"path", "config_overrides"})
+        if unknown:
+            raise SystemExit(f"encoder: unknown keys {unknown}; a mapping is {{path: minilm|PATH, config_overrides: "
+                             "{...}} or {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH}")
+    if isinstance(encoder, dict) and "tiny" in encoder:
         tokenizer_path = encoder.get("tokenizer", "minilm")
         tokenizer = AutoTokenizer.from_pretrained(
             minilm_path() if tokenizer_path in (None, "minilm") else resolve_path(tokenizer_path))
@@ -224,8 +230,13 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
             sep_token_id=tokenizer.sep_token_id, pad_token_id=tokenizer.pad_token_id or 0, **model_kwargs,
         )
         return SimMemREModel(config), SimMemREProcessor(tokenizer), None
+    overrides = None
+    if isinstance(encoder, dict):
+        overrides = encoder.get("config_overrides")
+        encoder = encoder.get("path", "minilm")
     path = minilm_path() if encoder == "minilm" else resolve_path(str(encoder))
-    model = SimMemREModel.from_encoder(path, labels["entity_types"], labels["relation_types"], **model_kwargs)
+    model = SimMemREModel.from_encoder(path, labels["entity_types"], labels["relation_types"],
+                                       encoder_config_overrides=overrides, **model_kwargs)
     processor = SimMemREProcessor(AutoTokenizer.from_pretrained(path))
     return model, processor, MINILM_HUB_ID if encoder == "minilm" else str(encoder)
 
@@ -268,8 +279,8 @@ def main(argv=None):
 
     import simmemre  # noqa: F401  (registers the auto classes: checkpoints get remote code and auto_map)
     from simmemre import data_simmemre
-    from simmemre.training_simmemre import (DEFAULT_SAMPLING, SimMemREDataCollator, SimMemRETrainer,
-                                            tokenize_documents)
+    from simmemre.training_simmemre import (DEFAULT_SAMPLING, FirstEvaluationEpochCallback, SimMemREDataCollator,
+                                            SimMemRETrainer, tokenize_documents)
 
     data_config = dict(config.get("data") or {})
     training_config = dict(TRAINING_DEFAULTS)
@@ -277,6 +288,7 @@ def main(argv=None):
     if "warmup_ratio" in training_config:
         training_config["warmup_steps"] = float(training_config.pop("warmup_ratio"))
     resume = training_config.pop("resume_from_checkpoint", None)
+    first_evaluation_epoch = training_config.pop("first_evaluation_epoch", None)
     if not training_config.get("output_dir"):
         raise SystemExit("set training.output_dir (or --output_dir DIR)")
     if not torch.cuda.is_available():
@@ -320,6 +332,8 @@ def main(argv=None):
         model=model, args=args, data_collator=collator, train_dataset=datasets["train"],
         eval_dataset=datasets.get("validation"), processing_class=processor,
     )
+    if first_evaluation_epoch is not None and has_validation:
+        trainer.add_callback(FirstEvaluationEpochCallback(int(first_evaluation_epoch)))
     if resume in (True, "last", "true"):
         resume = get_last_checkpoint(args.output_dir)
     elif resume:

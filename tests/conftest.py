@@ -42,6 +42,8 @@ def tiny_config(tokenizer, **overrides):
         cls_token_id=tokenizer.cls_token_id,
         sep_token_id=tokenizer.sep_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        # Tests push thresholds to 0 to see every candidate span; the mention cap has its own test.
+        max_mentions_per_word=None,
     )
     kwargs.update(overrides)
     return SimMemREConfig(**kwargs)

@@ -1,6 +1,7 @@
 """SimMemREModel: paper equations, training/inference forwards, variants, long documents, remote-code loading."""
 
 import json
+import math
 import random
 import subprocess
 import sys
@@ -305,7 +306,7 @@ def test_inference_structures_are_consistent(tokenizer, processor):
 
 
 def test_inference_respects_thresholds(tokenizer, processor):
-    model = make_model(tokenizer).eval()
+    model = make_model(tokenizer, max_mentions_per_word=None).eval()
     batch = processor(TEXT)
     nothing = model(**batch, mention_threshold=1.0).predictions[0]
     assert nothing["mention_word_spans"].shape[0] == 0 and nothing["relations"].shape[0] == 0
@@ -313,6 +314,21 @@ def test_inference_respects_thresholds(tokenizer, processor):
     candidates = model.candidate_spans(batch["word_sentence_ids"][0])
     assert everything["mention_word_spans"].shape[0] == candidates.shape[0]
     assert everything["entity_types"].shape[0] == candidates.shape[0]  # coref threshold 1: all singletons
+
+
+def test_mention_cap_keeps_the_highest_scoring_spans(tokenizer, processor):
+    batch = processor(TEXT)
+    words = int(batch["word_mask"][0].sum())
+    uncapped = make_model(tokenizer, max_mentions_per_word=None).eval()
+    capped = make_model(tokenizer, max_mentions_per_word=0.25).eval()
+    capped.load_state_dict(uncapped.state_dict())
+    everything = uncapped(**batch, mention_threshold=0.0, coref_threshold=1.0).predictions[0]
+    kept = capped(**batch, mention_threshold=0.0, coref_threshold=1.0).predictions[0]
+    cap = math.ceil(0.25 * words)
+    assert everything["mention_word_spans"].shape[0] > cap
+    assert kept["mention_word_spans"].shape[0] == cap
+    expected = everything["mention_scores"].topk(cap).values.sort().values
+    torch.testing.assert_close(kept["mention_scores"].sort().values, expected)
 
 
 def test_mention_candidates_stay_inside_sentences(tokenizer):

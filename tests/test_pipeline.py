@@ -55,6 +55,7 @@ def tiny_config(tokenizer, **overrides):
         vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=64, max_position_embeddings=128,
     )
+    overrides.setdefault("max_mentions_per_word", None)  # tests use threshold 0 to see every candidate span
     return SimMemREConfig(
         encoder_config=encoder.to_dict(), entity_types=["Chemical", "Disease"], relation_types=["CID"],
         cls_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id, pad_token_id=0, **overrides,
