@@ -108,6 +108,36 @@ class RangeMaxPool:
         return pooled.masked_fill(empty[:, None], 0.0)
 
 
+def max_pool_short_ranges(rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, fallback=None,
+                          max_width: int = 16) -> torch.Tensor:
+    """Max over `rows[start:end]` for many short ranges with a running maximum by width: after step w,
+    `running[s] = max(rows[s : s + w])`, so each range is one lookup and the work is `width x T x d` instead of a
+    `[n, width, d]` gather (candidate spans outnumber words about tenfold). Ranges wider than `max_width` go to
+    `fallback` (a [`RangeMaxPool`]) when given. Empty ranges pool to zero. The maxima are exact.
+
+    Args: rows `(T, d)`; starts, ends `(n,)` (end exclusive). Returns `(n, d)`.
+    """
+    pooled = rows.new_zeros((starts.shape[0], rows.shape[-1]))
+    if starts.numel() == 0:
+        return pooled
+    low, high = int(starts.min()), int(torch.maximum(ends, starts).max())
+    rows, starts, ends = rows[low:high], starts - low, ends - low  # only the rows the ranges cover
+    widths = ends - starts
+    width = int(widths.max())
+    if fallback is not None and width > max_width:
+        wide = (widths > max_width).nonzero().squeeze(-1)
+        pooled[wide] = fallback(starts[wide] + low, ends[wide] + low)
+        width = max_width
+    running = rows
+    for step in range(1, width + 1):
+        if step > 1:
+            running = torch.maximum(running[:-1], rows[step - 1 :])
+        selected = (widths == step).nonzero().squeeze(-1)
+        if selected.numel():
+            pooled[selected] = running[starts[selected]]
+    return pooled
+
+
 def edit_distance_matrix(strings: list) -> torch.Tensor:
     """Character-level Levenshtein distances between all pairs of `strings` (lists of code points), vectorised.
 
@@ -788,9 +818,20 @@ class SimMemREModel(SimMemREPreTrainedModel):
         word_reprs = hidden.new_empty((word_subword_spans.shape[0], hidden.shape[-1]))  # [W, d], pooled in chunks
         for begin in range(0, word_reprs.shape[0], chunk):
             word_chunk = word_subword_spans[begin : begin + chunk]
-            word_reprs[begin : begin + chunk] = pooler(word_chunk[:, 0], word_chunk[:, 1])
+            word_reprs[begin : begin + chunk] = max_pool_short_ranges(hidden, word_chunk[:, 0], word_chunk[:, 1],
+                                                                      fallback=pooler)
+
+        # Up to one chunk of candidates, all are pooled at once with a running maximum by width and kept for the
+        # memory read's second pass. Longer documents pool each chunk by a [chunk, width, d] gather (a chunk's
+        # candidates are spread over the document), so memory stays bounded by the chunk size.
+        if candidates.shape[0] <= chunk:
+            pooled_once = max_pool_short_ranges(word_reprs, candidates[:, 0], candidates[:, 1])
+        else:
+            pooled_once = None
 
         def pooled_spans(index):
+            if pooled_once is not None:
+                return pooled_once[index]
             starts, ends = candidates[index, 0], candidates[index, 1]
             rows = starts[:, None] + torch.arange(int((ends - starts).max()), device=device)
             rows = torch.minimum(rows, (ends - 1)[:, None])  # repeating the last word leaves the max unchanged

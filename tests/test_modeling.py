@@ -22,6 +22,7 @@ from simmemre.modeling_simmemre import (
     RangeMaxPool,
     complete_linkage_clusters,
     edit_distance_matrix,
+    max_pool_short_ranges,
 )
 
 TEXT = (
@@ -426,6 +427,19 @@ def test_range_max_pool_matches_naive_max():
         s, e = int(starts[i]), int(ends[i])
         expected = hidden[s:e].amax(0) if e > s else torch.zeros(3)
         torch.testing.assert_close(pooled[i], expected)
+
+
+def test_short_range_max_pool_matches_naive_max_with_wide_ranges_falling_back():
+    torch.manual_seed(0)
+    hidden = torch.randn(100, 3)
+    starts = torch.randint(5, 95, (300,))
+    ends = torch.minimum(starts + torch.randint(-1, 12, (300,)), torch.tensor(100))
+    ends[:3] = starts[:3] + 30  # wider than max_width: answered by the fallback
+    pooled = max_pool_short_ranges(hidden, starts, ends, fallback=RangeMaxPool(hidden, block_size=8), max_width=8)
+    for i in range(300):
+        s, e = int(starts[i]), int(ends[i])
+        expected = hidden[s:e].amax(0) if e > s else torch.zeros(3)
+        assert torch.equal(pooled[i], expected)
 
 
 def test_range_max_pool_passes_gradient_to_the_maximum_only():
