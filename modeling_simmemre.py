@@ -310,8 +310,12 @@ class MentionLocalization(nn.Module):
 
     def forward(self, spans: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
         sizes = sizes.clamp(max=self.size_embeddings.num_embeddings - 1)
-        x = torch.cat([spans, self.size_embeddings(sizes)], dim=-1)
-        return self.classifier(self.dropout(F.relu(self.hidden(x)))).squeeze(-1)
+        # W_M [s; w_size] = W_s s + W_size w_size: the size term has one value per size, so it is computed per
+        # size table row instead of per span (there are thousands of candidate spans per abstract).
+        span_size = spans.shape[-1]
+        size_terms = F.linear(self.size_embeddings.weight, self.hidden.weight[:, span_size:])  # [sizes, hidden]
+        x = F.linear(spans, self.hidden.weight[:, :span_size], self.hidden.bias) + size_terms[sizes]
+        return self.classifier(self.dropout(F.relu(x))).squeeze(-1)
 
 
 class CoreferenceResolution(nn.Module):

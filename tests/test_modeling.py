@@ -19,6 +19,7 @@ from simmemre.modeling_simmemre import (
     BilinearSimilarity,
     MemoryEnhancedRepresentation,
     MemoryReader,
+    MentionLocalization,
     RangeMaxPool,
     complete_linkage_clusters,
     edit_distance_matrix,
@@ -427,6 +428,16 @@ def test_range_max_pool_matches_naive_max():
         s, e = int(starts[i]), int(ends[i])
         expected = hidden[s:e].amax(0) if e > s else torch.zeros(3)
         torch.testing.assert_close(pooled[i], expected)
+
+
+def test_mention_localization_matches_the_concatenated_formula(tokenizer):
+    torch.manual_seed(0)
+    config = tiny_config(tokenizer)
+    head = MentionLocalization(config).eval()
+    spans, sizes = torch.randn(7, config.hidden_size), torch.tensor([1, 2, 3, 1, 10, 4, 2])
+    features = torch.cat([spans, head.size_embeddings(sizes)], dim=-1)
+    expected = head.classifier(torch.relu(head.hidden(features))).squeeze(-1)
+    torch.testing.assert_close(head(spans, sizes), expected)
 
 
 def test_short_range_max_pool_matches_naive_max_with_wide_ranges_falling_back():
