@@ -472,18 +472,24 @@ class MemoryWarmupCallback(TrainerCallback):
                 model.memory_reads_enabled = bool(enabled)
 
 
-class FirstEvaluationEpochCallback(TrainerCallback):
-    """With `eval_strategy="epoch"`, skip the evaluations of epochs before `first_epoch` (1-based): full-document
-    evaluation costs about a third of an epoch on CPU, and early checkpoints are rarely the best. Skipped epochs are
-    still saved; only evaluated checkpoints compete for `load_best_model_at_end`."""
+class EvaluationEpochsCallback(TrainerCallback):
+    """With `eval_strategy="epoch"`, evaluate only after epoch `first_epoch` (1-based) and every `interval` epochs
+    from there (and always after the last epoch): full-document evaluation costs about a third of an epoch on CPU,
+    and early checkpoints are rarely the best. Skipped epochs are still saved; only evaluated checkpoints compete for
+    `load_best_model_at_end`."""
 
-    def __init__(self, first_epoch: int):
-        if not isinstance(first_epoch, int) or isinstance(first_epoch, bool) or first_epoch < 1:
-            raise ValueError(f"first_evaluation_epoch must be a positive integer, got {first_epoch!r}")
-        self.first_epoch = first_epoch
+    def __init__(self, first_epoch: int = 1, interval: int = 1):
+        for name, value in (("first_evaluation_epoch", first_epoch), ("evaluation_epoch_interval", interval)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.first_epoch, self.interval = first_epoch, interval
 
     def on_epoch_end(self, args, state, control, **kwargs):
-        if state.epoch is not None and state.epoch + 1e-6 < self.first_epoch:
+        if state.epoch is None:
+            return control
+        epoch = int(round(state.epoch))
+        last = state.max_steps and state.global_step >= state.max_steps
+        if not last and (epoch < self.first_epoch or (epoch - self.first_epoch) % self.interval):
             control.should_evaluate = False
         return control
 

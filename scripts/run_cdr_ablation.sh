@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 OUT=${1:-runs/cdr_ablation}
 shift || true
 PYTHON=${PYTHON:-.venv/bin/python}
-SEEDS=${SEEDS:-"112 113 114"}
+SEEDS=${SEEDS:-"112 113 114"}  # MRC seeds
+GRC=${GRC:-1}                  # 0: skip the GRC runs
 mkdir -p "$OUT"
 
 run() {  # name config extra-args...
@@ -41,7 +42,9 @@ queue() {  # config prefix
     for seed in $SEEDS; do
         run "${prefix}_mrc_seed$seed" "$config" --seed "$seed" "${EXTRA[@]}"
     done
-    run "${prefix}_grc_seed112" "$config" --seed 112 --model.relation_classifier global "${EXTRA[@]}"
+    if [ "$GRC" != 0 ]; then
+        run "${prefix}_grc_seed112" "$config" --seed 112 --model.relation_classifier global "${EXTRA[@]}"
+    fi
 }
 
 EXTRA=("$@")

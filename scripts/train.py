@@ -21,8 +21,9 @@ CONFIG (YAML or JSON) has five sections:
     sampling:  neg_mention_count, neg_coref_count, neg_relation_count, neg_mention_overlap_ratio.
     training:  TrainingArguments keyword arguments (output_dir, num_train_epochs, ...) plus resume_from_checkpoint
                (a checkpoint folder, or true/"last" for the newest one in output_dir). `warmup_ratio` is accepted and
-               becomes transformers 5's fractional `warmup_steps`; first_evaluation_epoch N skips the (costly,
-               full-inference) evaluations of epochs before N.
+               becomes transformers 5's fractional `warmup_steps`; with first_evaluation_epoch N and
+               evaluation_epoch_interval K, evaluation (full inference, costly) runs only after epochs N, N+K, ...
+               and the last.
 
 Overrides: `--data.max_train_documents 8`, `--model.memory_warmup_proportion 0.3`, `--encoder minilm`; a key
 without a section (`--num_train_epochs 3`, `--output_dir runs/x`) is a training argument. Values are parsed as
@@ -279,7 +280,7 @@ def main(argv=None):
 
     import simmemre  # noqa: F401  (registers the auto classes: checkpoints get remote code and auto_map)
     from simmemre import data_simmemre
-    from simmemre.training_simmemre import (DEFAULT_SAMPLING, FirstEvaluationEpochCallback, SimMemREDataCollator,
+    from simmemre.training_simmemre import (DEFAULT_SAMPLING, EvaluationEpochsCallback, SimMemREDataCollator,
                                             SimMemRETrainer, tokenize_documents)
 
     data_config = dict(config.get("data") or {})
@@ -289,6 +290,7 @@ def main(argv=None):
         training_config["warmup_steps"] = float(training_config.pop("warmup_ratio"))
     resume = training_config.pop("resume_from_checkpoint", None)
     first_evaluation_epoch = training_config.pop("first_evaluation_epoch", None)
+    evaluation_epoch_interval = training_config.pop("evaluation_epoch_interval", None)
     if not training_config.get("output_dir"):
         raise SystemExit("set training.output_dir (or --output_dir DIR)")
     if not torch.cuda.is_available():
@@ -332,8 +334,9 @@ def main(argv=None):
         model=model, args=args, data_collator=collator, train_dataset=datasets["train"],
         eval_dataset=datasets.get("validation"), processing_class=processor,
     )
-    if first_evaluation_epoch is not None and has_validation:
-        trainer.add_callback(FirstEvaluationEpochCallback(int(first_evaluation_epoch)))
+    if (first_evaluation_epoch or evaluation_epoch_interval) and has_validation:
+        trainer.add_callback(EvaluationEpochsCallback(int(first_evaluation_epoch or 1),
+                                                      int(evaluation_epoch_interval or 1)))
     if resume in (True, "last", "true"):
         resume = get_last_checkpoint(args.output_dir)
     elif resume:
