@@ -825,10 +825,11 @@ class SimMemREModel(SimMemREPreTrainedModel):
             word_reprs[begin : begin + chunk] = max_pool_short_ranges(hidden, word_chunk[:, 0], word_chunk[:, 1],
                                                                       fallback=pooler)
 
-        # Up to one chunk of candidates, all are pooled at once with a running maximum by width and kept for the
-        # memory read's second pass. Longer documents pool each chunk by a [chunk, width, d] gather (a chunk's
-        # candidates are spread over the document), so memory stays bounded by the chunk size.
-        if candidates.shape[0] <= chunk:
+        # When all pooled candidates take no more memory than one chunk's [chunk, width, d] gather (documents up to
+        # about chunk words), they are pooled at once with a running maximum by width and kept for the memory read's
+        # second pass. Longer documents pool chunk by chunk with that gather (a chunk's candidates are spread over
+        # the document), so memory stays bounded by the chunk size.
+        if candidates.shape[0] <= chunk * config.max_span_size:
             pooled_once = max_pool_short_ranges(word_reprs, candidates[:, 0], candidates[:, 1])
         else:
             pooled_once = None
