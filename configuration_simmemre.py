@@ -28,8 +28,9 @@ class SimMemREConfig(PretrainedConfig):
             inference thresholds.
         max_mentions_per_word (`float` or None, 0.5): inference keeps at most ceil(this x words) mentions per document,
             the highest-scoring ones. JEREX has no cap; a half-trained model can pass thousands of spans over the
-            threshold, and coreference and relation pairs grow quadratically in them. 0.5 never binds on gold CDR or
-            DocRED annotations (about 0.1 and 0.06 mentions per word). None disables the cap.
+            threshold, and coreference and relation pairs grow quadratically in them. 0.5 is above every gold BC5CDR
+            train and Re-DocRED dev document (mean 0.10 and 0.13 mentions per whitespace word, densest document 0.30
+            and 0.25). None disables the cap.
         dropout (`float`, 0.1): dropout of all task heads.
         mention_loss_weight, coref_loss_weight, entity_loss_weight, relation_loss_weight (`float`, 1, 1, 0.25, 1): β.
         relation_classifier (`str`, "multi_instance"): "multi_instance" (MRC, JEREX proper) or "global" (GRC).
