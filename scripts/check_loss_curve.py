@@ -51,7 +51,8 @@ def main(argv=None):
     training.update(config.get("training") or {})
     if "warmup_ratio" in training:
         training["warmup_steps"] = float(training.pop("warmup_ratio"))
-    training.pop("resume_from_checkpoint", None)
+    for key in ("resume_from_checkpoint", "first_evaluation_epoch", "evaluation_epoch_interval"):  # train.py's own
+        training.pop(key, None)
     training.update(
         output_dir=known.output_dir or tempfile.mkdtemp(prefix="simmemre-loss-curve-"), max_steps=known.steps,
         logging_steps=known.logging_steps, eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
