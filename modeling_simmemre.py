@@ -68,11 +68,16 @@ class RangeMaxPool:
 
     def __init__(self, hidden: torch.Tensor, block_size: int = 16):
         length, dim = hidden.shape
+        self.length = length
         self.block_size = block_size
         self.num_blocks = max(1, -(-length // block_size))
         pad = self.num_blocks * block_size - length
         self.rows = F.pad(hidden, (0, 0, 0, pad), value=_lowest(hidden.dtype))  # [num_blocks * block, d]
-        levels = [self.rows.view(self.num_blocks, block_size, dim).amax(1)]
+        blocks = self.rows.view(self.num_blocks, block_size, dim)
+        # Within-block prefix and suffix maxima: a range's partial first and last blocks become one lookup each.
+        self.prefix = blocks.cummax(1).values.reshape(-1, dim)  # max(rows[block start .. i])
+        self.suffix = blocks.flip(1).cummax(1).values.flip(1).reshape(-1, dim)  # max(rows[i .. block end - 1])
+        levels = [blocks.amax(1)]
         step = 1
         while 2 * step <= self.num_blocks:
             previous = levels[-1]
@@ -92,12 +97,16 @@ class RangeMaxPool:
     def __call__(self, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
         """starts, ends (`torch.LongTensor` of shape `(n,)`, end exclusive) -> `(n, d)` maxima."""
         block = self.block_size
+        ends = ends.clamp(max=self.length)  # like slicing: a range past the end stops there
         empty = ends <= starts
         ends = torch.maximum(ends, starts + 1)
         first_full = (starts + block - 1) // block
         last_full = ends // block  # exclusive
-        head = self._gather(starts, torch.minimum(ends, first_full * block))
-        tail = self._gather(torch.maximum(starts, last_full * block), ends)
+        # Ranges over two or more blocks: suffix max of the first block, prefix max of the last (both inside the
+        # range). Ranges inside one block are gathered directly below.
+        last_row = self.rows.shape[0] - 1
+        head = self.suffix[starts.clamp(max=last_row)]  # empty ranges may start at the end; they are zeroed below
+        tail = self.prefix[(ends - 1).clamp(max=last_row)]
         has_middle = last_full > first_full
         length = (last_full - first_full).clamp(min=1)
         level = torch.floor(torch.log2(length.float())).long()
@@ -105,6 +114,10 @@ class RangeMaxPool:
         right = self.table[level, (last_full - (1 << level)).clamp(min=0, max=self.num_blocks - 1)]
         middle = torch.maximum(left, right).masked_fill(~has_middle[:, None], _lowest(left.dtype))
         pooled = torch.maximum(torch.maximum(head, tail), middle)
+        inside_one_block = (starts // block) == ((ends - 1) // block)
+        if bool(inside_one_block.any()):
+            short = inside_one_block.nonzero().squeeze(-1)
+            pooled = pooled.index_put((short,), self._gather(starts[short], ends[short]))
         return pooled.masked_fill(empty[:, None], 0.0)
 
 
