@@ -47,3 +47,15 @@ def tiny_config(tokenizer, **overrides):
     )
     kwargs.update(overrides)
     return SimMemREConfig(**kwargs)
+
+
+@pytest.fixture
+def single_torch_thread():
+    """One intra-op thread for the test, restored afterwards: tiny models gain nothing from more, and on a busy
+    2-core machine torch's spinning OpenMP threads made tests 20-50x slower (measured)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

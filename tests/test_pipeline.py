@@ -62,14 +62,10 @@ def tiny_config(tokenizer, **overrides):
     )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine torch's spinning OpenMP threads
-    made these tests 20-50x slower (measured); subprocesses get OMP_NUM_THREADS=1 for the same reason."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+@pytest.fixture(autouse=True)
+def one_torch_thread(single_torch_thread):
+    """Every pipeline test runs with one intra-op thread (subprocesses get OMP_NUM_THREADS=1 for the same reason)."""
     yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -394,32 +390,30 @@ def test_text_without_sentence_punctuation(pipe, model):
     assert mentions_of(result)
 
 
-def test_non_latin_scripts(pipe, model):
-    texts = [
-        "阿司匹林导致溃疡。布洛芬引起头痛。",
-        "الأسبرين يسبب القرحة. الإيبوبروفين يسبب الصداع.",
-        "एस्पिरिन से अल्सर होता है। हिन्दी",
-        "Аспирин вызывает язву. Ибупрофен вызывает головную боль.",
-        "Η ασπιρίνη προκαλεί έλκος.",
-        "アスピリンは潰瘍を引き起こす。",
-    ]
-    for text in texts:
-        result = pipe(text, **LOW)
-        assert_valid_document(result, text, model.config)
-        assert mentions_of(result)
+@pytest.mark.parametrize("text", [
+    "阿司匹林导致溃疡。布洛芬引起头痛。",
+    "الأسبرين يسبب القرحة. الإيبوبروفين يسبب الصداع.",
+    "एस्पिरिन से अल्सर होता है। हिन्दी",
+    "Аспирин вызывает язву. Ибупрофен вызывает головную боль.",
+    "Η ασπιρίνη προκαλεί έλκος.",
+    "アスピリンは潰瘍を引き起こす。",
+])
+def test_non_latin_scripts(pipe, model, text):
+    result = pipe(text, **LOW)
+    assert_valid_document(result, text, model.config)
+    assert mentions_of(result)
 
 
-def test_emoji_and_combining_characters(pipe, model):
-    texts = [
-        "Aspirin 💊 causes ulcers 😷 in 👨\u200d👩\u200d👧 families.",
-        "Re\u0301sume\u0301 of cafe\u0301 patients: ibuprofe\u0300n.",  # decomposed accents
-        "\u0301 leading combining mark, then text \u20dd and keycap 1\ufe0f\u20e3.",
-        "🇫🇷 flag, skin tone 👍🏽, variation selector ☺\ufe0f.",
-    ]
-    for text in texts:
-        result = pipe(text, **LOW)
-        assert_valid_document(result, text, model.config)
-        assert mentions_of(result)
+@pytest.mark.parametrize("text", [
+    "Aspirin 💊 causes ulcers 😷 in 👨\u200d👩\u200d👧 families.",
+    "Re\u0301sume\u0301 of cafe\u0301 patients: ibuprofe\u0300n.",  # decomposed accents
+    "\u0301 leading combining mark, then text \u20dd and keycap 1\ufe0f\u20e3.",
+    "🇫🇷 flag, skin tone 👍🏽, variation selector ☺\ufe0f.",
+])
+def test_emoji_and_combining_characters(pipe, model, text):
+    result = pipe(text, **LOW)
+    assert_valid_document(result, text, model.config)
+    assert mentions_of(result)
 
 
 def test_tabs_newlines_and_nbsp(pipe, model):

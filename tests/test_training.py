@@ -51,15 +51,6 @@ def subprocess_env(tmp_path):
     return env
 
 
-@pytest.fixture
-def single_thread():
-    """The in-process trainer tests run with one intra-op thread (see subprocess_env); restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def processor():
     return SimMemREProcessor(AutoTokenizer.from_pretrained(gt_minilm.get_model_path()))
@@ -140,7 +131,7 @@ def test_levenshtein_matches_model_edit_distances():
 # ----------------------------------------------------------------------------------------------------
 
 
-def test_collator_output_matches_forward_contract(processor, cdr_dataset, single_thread):
+def test_collator_output_matches_forward_contract(processor, cdr_dataset, single_torch_thread):
     config = tiny_config(processor)
     collator = SimMemREDataCollator(processor, config, neg_mention_count=40, neg_coref_count=30,
                                     neg_relation_count=5, seed=3)
@@ -279,7 +270,7 @@ def make_trainer(processor, train_dataset, eval_dataset, output_dir, seed=0, **a
     return trainer, calls
 
 
-def test_memory_warmup_switch_and_after_resume(processor, cdr_dataset, tmp_path, single_thread):
+def test_memory_warmup_switch_and_after_resume(processor, cdr_dataset, tmp_path, single_torch_thread):
     train, dev = cdr_dataset.select(range(4)), cdr_dataset.select([4])
     trainer, calls = make_trainer(processor, train, dev, tmp_path / "a", load_best_model_at_end=True,
                                   metric_for_best_model="relation_strict_f1")
@@ -308,7 +299,7 @@ def test_memory_warmup_switch_and_after_resume(processor, cdr_dataset, tmp_path,
     assert all(reads == (step >= switch) for step, reads in training)
 
 
-def test_resume_from_checkpoint_matches_uninterrupted_run(processor, cdr_dataset, tmp_path, single_thread):
+def test_resume_from_checkpoint_matches_uninterrupted_run(processor, cdr_dataset, tmp_path, single_torch_thread):
     train, dev = cdr_dataset.select(range(4)), cdr_dataset.select([4])
     common = dict(eval_strategy="no", max_steps=8, per_device_train_batch_size=1)
     full, _ = make_trainer(processor, train, dev, tmp_path / "full", **common)
@@ -333,7 +324,7 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(processor, cdr_dataset
     assert {key: full_metrics[key] for key in scores} == {key: resumed_metrics[key] for key in scores}
 
 
-def test_predict_documents_returns_schema_documents(processor, cdr_dataset, tmp_path, single_thread):
+def test_predict_documents_returns_schema_documents(processor, cdr_dataset, tmp_path, single_torch_thread):
     trainer, _ = make_trainer(processor, cdr_dataset.select(range(2)), None, tmp_path, eval_strategy="no")
     trainer.model.config.mention_threshold = 0.0  # keep every candidate span: exercises coreference and relations
     trainer.model.config.coref_threshold = 0.999
