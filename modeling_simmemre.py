@@ -406,17 +406,39 @@ class RelationClassification(nn.Module):
             return F.embedding(types, entity_memory.detach())
         return self.type_embeddings(types)
 
-    def local_representations(self, context, head_mention, tail_mention, head_entity, tail_entity, token_distances,
-                              sentence_distances):
-        """All inputs `(q, ...)` for q mention pairs -> `(q, d)` (no activation, as in JEREX)."""
+    def local_projections(self, mention_reprs: torch.Tensor, entity_reprs: torch.Tensor) -> dict:
+        """W_u [c; s_j; s_k; e_h; e_t; d_tok; d_sent] is a sum of one block of W_u per input, so the mention, entity
+        and distance blocks are applied once per row here instead of once per mention pair.
+
+        mention_reprs `(S, d)`, entity_reprs `(E, d)` -> dict of `(S, d)`, `(E, d)` and distance-table `(K, d)` terms.
+        """
+        hidden = mention_reprs.shape[-1]
+        meta = self.token_distance_embeddings.embedding_dim
+        blocks = self.local.weight.split([hidden] * 5 + [meta] * 2, dim=1)
+        return {
+            "context": blocks[0],
+            "head_mention": F.linear(mention_reprs, blocks[1]),
+            "tail_mention": F.linear(mention_reprs, blocks[2]),
+            "head_entity": F.linear(entity_reprs, blocks[3]),
+            "tail_entity": F.linear(entity_reprs, blocks[4]),
+            "token_distance": F.linear(self.token_distance_embeddings.weight, blocks[5]),
+            "sentence_distance": F.linear(self.sentence_distance_embeddings.weight, blocks[6], self.local.bias),
+        }
+
+    def pair_terms(self, context, token_distances, sentence_distances, projections: dict) -> torch.Tensor:
+        """The parts of u_jk that do not depend on which mention is head: W_c c + distance terms + bias, `(q, d)`."""
         token_distances = token_distances.clamp(max=self.token_distance_embeddings.num_embeddings - 1)
         sentence_distances = sentence_distances.clamp(max=self.sentence_distance_embeddings.num_embeddings - 1)
-        x = torch.cat(
-            [context, head_mention, tail_mention, head_entity, tail_entity,
-             self.token_distance_embeddings(token_distances), self.sentence_distance_embeddings(sentence_distances)],
-            dim=-1,
-        )
-        return self.dropout(self.local(x))
+        return (F.linear(context, projections["context"]) + projections["token_distance"][token_distances]
+                + projections["sentence_distance"][sentence_distances])
+
+    def local_representations(self, pair_terms, head_mentions, tail_mentions, head_entities, tail_entities,
+                              projections: dict) -> torch.Tensor:
+        """u_jk `(q, d)` (no activation, as in JEREX) from `pair_terms` `(q, d)` and index tensors `(q,)` into the
+        projected mentions and entities."""
+        local = (pair_terms + projections["head_mention"][head_mentions] + projections["tail_mention"][tail_mentions]
+                 + projections["head_entity"][head_entities] + projections["tail_entity"][tail_entities])
+        return self.dropout(local)
 
     def classify(self, pair_input: torch.Tensor, relation_memory: Optional[torch.Tensor]) -> torch.Tensor:
         """pair_input `(r, d)` (MRC: pooled u) or `(r, 2d)` (GRC: [e_h; e_t]) concatenated with types -> `(r, |R|)`."""
@@ -674,23 +696,32 @@ class SimMemREModel(SimMemREPreTrainedModel):
 
     # -- shared pieces -----------------------------------------------------------------------------------
     def _relation_logits(self, pooler, mention_reprs, mention_subword_spans, mention_word_spans, mention_sentence_ids,
-                         entity_reprs, entity_mentions, entity_mention_mask, entity_types, pairs, memories):
-        """Relation logits `(R, |R|)` for entity pairs `(R, 2)` of one document.
+                         entity_reprs, entity_mentions, entity_mention_mask, entity_types, pairs, memories,
+                         with_reverse=False, projections=None):
+        """Relation logits `(R, |R|)` for entity pairs `(R, 2)` of one document; with `with_reverse`, `(2R, |R|)`
+        for `pairs` followed by the same pairs reversed (MRC then pools each mention pair's context once).
 
         mention_reprs `(S, d)`; mention_* spans `(S, 2)`, sentence ids `(S,)`; entity_reprs `(E, d)`;
-        entity_mentions / entity_mention_mask `(E, M)`; entity_types `(E,)`.
+        entity_mentions / entity_mention_mask `(E, M)`; entity_types `(E,)`; `projections` from
+        `RelationClassification.local_projections` (computed here when not given).
         """
-        head, tail = pairs[:, 0], pairs[:, 1]
+        if with_reverse:
+            head = torch.cat([pairs[:, 0], pairs[:, 1]])
+            tail = torch.cat([pairs[:, 1], pairs[:, 0]])
+        else:
+            head, tail = pairs[:, 0], pairs[:, 1]
         head_types = self.relation_classification.type_representations(entity_types[head], memories.get("entity"))
         tail_types = self.relation_classification.type_representations(entity_types[tail], memories.get("entity"))
         if not self.relation_classification.multi_instance:
             pair_input = torch.cat([entity_reprs[head], entity_reprs[tail], head_types, tail_types], dim=-1)
             return self.relation_classification.classify(pair_input, memories.get("relation"))
+        if projections is None:
+            projections = self.relation_classification.local_projections(mention_reprs, entity_reprs)
         # MRC: every (head mention, tail mention) combination, chunked by mention-pair count.
         counts = entity_mention_mask.sum(-1)
-        pair_sizes = counts[head] * counts[tail]
+        pair_sizes = counts[pairs[:, 0]] * counts[pairs[:, 1]]
         chunk_limit = self.config.relation_mention_pair_chunk_size
-        pooled = []
+        forward, backward = [], []
         start = 0
         cumulative = torch.cumsum(pair_sizes, 0).tolist()
         while start < pairs.shape[0]:
@@ -698,19 +729,24 @@ class SimMemREModel(SimMemREPreTrainedModel):
             end = start + 1
             while end < pairs.shape[0] and cumulative[end] - offset <= chunk_limit:
                 end += 1
-            pooled.append(self._pooled_mention_pairs(
-                pooler, mention_reprs, mention_subword_spans, mention_word_spans, mention_sentence_ids, entity_reprs,
-                entity_mentions, entity_mention_mask, head[start:end], tail[start:end],
-            ))
+            pooled = self._pooled_mention_pairs(
+                pooler, mention_subword_spans, mention_word_spans, mention_sentence_ids, entity_mentions,
+                entity_mention_mask, pairs[start:end, 0], pairs[start:end, 1], projections, with_reverse,
+            )
+            forward.append(pooled[0])
+            if with_reverse:
+                backward.append(pooled[1])
             start = end
-        pooled = torch.cat(pooled) if pooled else mention_reprs.new_zeros((0, self.config.hidden_size))
+        pooled = torch.cat(forward + backward) if forward else mention_reprs.new_zeros((0, self.config.hidden_size))
         return self.relation_classification.classify(
             torch.cat([pooled, head_types, tail_types], dim=-1), memories.get("relation")
         )
 
-    def _pooled_mention_pairs(self, pooler, mention_reprs, subword_spans, word_spans, sentence_ids, entity_reprs,
-                              entity_mentions, entity_mention_mask, head, tail):
-        """Multi-instance representation u `(r, d)`: max over the local representations of all mention pairs."""
+    def _pooled_mention_pairs(self, pooler, subword_spans, word_spans, sentence_ids, entity_mentions,
+                              entity_mention_mask, head, tail, projections, with_reverse=False):
+        """Multi-instance representation u `(r, d)`: max over the local representations of all mention pairs.
+        Returns `(u,)`, or `(u, u_reversed)` with `with_reverse`, where u_reversed is that of (tail, head): context and
+        distances do not depend on the direction, so they are pooled and projected once."""
         valid = entity_mention_mask[head][:, :, None] & entity_mention_mask[tail][:, None, :]  # [r, M, M]
         pair_index, head_slot, tail_slot = valid.nonzero(as_tuple=True)
         first = entity_mentions[head[pair_index], head_slot]
@@ -718,17 +754,23 @@ class SimMemREModel(SimMemREPreTrainedModel):
         head_first = subword_spans[first, 0] <= subword_spans[second, 0]
         context_start = torch.where(head_first, subword_spans[first, 1], subword_spans[second, 1])
         context_end = torch.where(head_first, subword_spans[second, 0], subword_spans[first, 0])
-        context = pooler(context_start, context_end)
         word_gap = torch.where(head_first, word_spans[second, 0] - word_spans[first, 1],
                                word_spans[first, 0] - word_spans[second, 1]).clamp(min=0)
         sentence_gap = (sentence_ids[first] - sentence_ids[second]).abs()
-        local = self.relation_classification.local_representations(
-            context, mention_reprs[first], mention_reprs[second], entity_reprs[head[pair_index]],
-            entity_reprs[tail[pair_index]], word_gap, sentence_gap,
-        )
-        pooled = local.new_full((head.shape[0], local.shape[-1]), _lowest(local.dtype))
-        pooled = pooled.scatter_reduce(0, pair_index[:, None].expand_as(local), local, reduce="amax", include_self=True)
-        return pooled
+        classification = self.relation_classification
+        shared = classification.pair_terms(pooler(context_start, context_end), word_gap, sentence_gap, projections)
+        directions = [(first, second, head, tail)]
+        if with_reverse:
+            directions.append((second, first, tail, head))
+        pooled = []
+        for head_mentions, tail_mentions, heads, tails in directions:
+            local = classification.local_representations(
+                shared, head_mentions, tail_mentions, heads[pair_index], tails[pair_index], projections
+            )
+            maxima = local.new_full((head.shape[0], local.shape[-1]), _lowest(local.dtype))
+            pooled.append(maxima.scatter_reduce(0, pair_index[:, None].expand_as(local), local, reduce="amax",
+                                                include_self=True))
+        return tuple(pooled)
 
     # -- training --------------------------------------------------------------------------------------
     def _training_forward(self, hidden, memories, reads_on, mention_subword_spans, mention_word_spans,
@@ -947,22 +989,29 @@ class SimMemREModel(SimMemREPreTrainedModel):
             entity_mentions[mention_clusters, rank] = torch.arange(count, device=device)
             entity_mention_mask[mention_clusters, rank] = True
             sentence_ids = word_sentence_ids[mention_word_spans[:, 0]]
-            head, tail = torch.meshgrid(torch.arange(num_entities, device=device),
-                                        torch.arange(num_entities, device=device), indexing="ij")
-            off_diagonal = head != tail
-            pairs = torch.stack([head[off_diagonal], tail[off_diagonal]], dim=-1)
+            # Each unordered pair once, scored in both directions (MRC pools each mention pair's context once).
+            pairs = torch.triu_indices(num_entities, num_entities, offset=1, device=device).T  # [E(E-1)/2, 2]
+            projections = None
+            if self.relation_classification.multi_instance:
+                projections = self.relation_classification.local_projections(mention_reprs, entity_reprs)
             found, found_scores = [], []
             pair_chunk = max(1, config.relation_mention_pair_chunk_size)
             for begin in range(0, pairs.shape[0], pair_chunk):
                 chunk_pairs = pairs[begin : begin + pair_chunk]
                 probabilities = torch.sigmoid(self._relation_logits(
                     pooler, mention_reprs, mention_subword_spans, mention_word_spans, sentence_ids, entity_reprs,
-                    entity_mentions, entity_mention_mask, entity_types, chunk_pairs, memories,
+                    entity_mentions, entity_mention_mask, entity_types, chunk_pairs, memories, with_reverse=True,
+                    projections=projections,
                 ))
+                chunk_pairs = torch.cat([chunk_pairs, chunk_pairs.flip(-1)])
                 pair_index, relation_type = (probabilities >= relation_threshold).nonzero(as_tuple=True)
                 found.append(torch.cat([chunk_pairs[pair_index], relation_type[:, None]], dim=-1))
                 found_scores.append(probabilities[pair_index, relation_type])
             relations, relation_scores = torch.cat(found), torch.cat(found_scores)
+            # Ordered by (head, tail, type), as when the ordered pairs were scored one by one.
+            order = torch.argsort((relations[:, 0] * num_entities + relations[:, 1]) * len(config.relation_types)
+                                  + relations[:, 2])
+            relations, relation_scores = relations[order], relation_scores[order]
 
         return {
             "mention_word_spans": mention_word_spans,

@@ -21,6 +21,7 @@ from simmemre.modeling_simmemre import (
     MemoryReader,
     MentionLocalization,
     RangeMaxPool,
+    RelationClassification,
     complete_linkage_clusters,
     edit_distance_matrix,
     max_pool_short_ranges,
@@ -302,6 +303,7 @@ def test_inference_structures_are_consistent(tokenizer, processor):
         if relations.numel():
             assert int(relations[:, :2].max()) < entities
             assert bool((relations[:, 0] != relations[:, 1]).all())
+            assert relations.tolist() == sorted(relations.tolist())  # by head, tail, type
         for key in ("mention_scores", "entity_scores", "relation_scores"):
             assert bool(((prediction[key] >= 0) & (prediction[key] <= 1)).all())
     assert output.predictions[0]["relations"].shape[0] > 0
@@ -438,6 +440,46 @@ def test_mention_localization_matches_the_concatenated_formula(tokenizer):
     features = torch.cat([spans, head.size_embeddings(sizes)], dim=-1)
     expected = head.classifier(torch.relu(head.hidden(features))).squeeze(-1)
     torch.testing.assert_close(head(spans, sizes), expected)
+
+
+def test_relation_local_representation_matches_the_concatenated_formula(tokenizer):
+    torch.manual_seed(0)
+    config = tiny_config(tokenizer)
+    head = RelationClassification(config).eval()
+    d, pairs = config.hidden_size, 9
+    mentions, entities, context = torch.randn(5, d), torch.randn(3, d), torch.randn(pairs, d)
+    first, second = torch.randint(0, 5, (pairs,)), torch.randint(0, 5, (pairs,))
+    heads, tails = torch.randint(0, 3, (pairs,)), torch.randint(0, 3, (pairs,))
+    token_gaps, sentence_gaps = torch.tensor([0, 1, 5, 40, 2000, 3, 7, 0, 1]), torch.tensor([0, 0, 1, 2, 90, 0, 1, 3, 0])
+    projections = head.local_projections(mentions, entities)
+    shared = head.pair_terms(context, token_gaps, sentence_gaps, projections)
+    local = head.local_representations(shared, first, second, heads, tails, projections)
+    clamp_token = token_gaps.clamp(max=config.token_distance_embeddings_count - 1)
+    clamp_sentence = sentence_gaps.clamp(max=config.sentence_distance_embeddings_count - 1)
+    features = torch.cat([context, mentions[first], mentions[second], entities[heads], entities[tails],
+                          head.token_distance_embeddings(clamp_token),
+                          head.sentence_distance_embeddings(clamp_sentence)], dim=-1)
+    torch.testing.assert_close(local, head.local(features))
+
+
+@pytest.mark.parametrize("relation_classifier", ["multi_instance", "global"])
+def test_relation_logits_with_reverse_equal_both_directions_scored_separately(tokenizer, relation_classifier):
+    model = make_model(tokenizer, relation_classifier=relation_classifier).eval()
+    torch.manual_seed(1)
+    d, tokens = model.config.hidden_size, 40
+    starts = torch.tensor([0, 3, 9, 15, 22, 30, 35])
+    subword_spans = torch.stack([starts, starts + torch.tensor([2, 1, 3, 2, 1, 2, 4])], -1)
+    word_spans, sentence_ids = subword_spans // 2, starts // 10
+    entity_mentions = torch.tensor([[0, 4, 0], [1, 2, 6], [3, 0, 0], [5, 0, 0]])
+    entity_mention_mask = torch.tensor([[1, 1, 0], [1, 1, 1], [1, 0, 0], [1, 0, 0]], dtype=torch.bool)
+    args = (RangeMaxPool(torch.randn(tokens, d)), torch.randn(7, d), subword_spans, word_spans, sentence_ids,
+            torch.randn(4, d), entity_mentions, entity_mention_mask, torch.tensor([0, 1, 1, 0]))
+    pairs = torch.tensor([[0, 1], [0, 2], [1, 3], [2, 3], [0, 3]])
+    with torch.no_grad():
+        both = model._relation_logits(*args, pairs, model.memories, with_reverse=True)
+        forward = model._relation_logits(*args, pairs, model.memories)
+        backward = model._relation_logits(*args, pairs.flip(-1), model.memories)
+    torch.testing.assert_close(both, torch.cat([forward, backward]))
 
 
 def test_short_range_max_pool_matches_naive_max_with_wide_ranges_falling_back():
