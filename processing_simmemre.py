@@ -229,7 +229,7 @@ class SimMemREProcessor(ProcessorMixin):
             word_sentence_ids.append(sentence_index)
 
         word_strings = [text[start:end] for start, end in word_spans]
-        encoded = self.tokenizer(word_strings, add_special_tokens=False)["input_ids"] if word_strings else []
+        encoded = self._subword_ids(word_strings)
         unk = self.tokenizer.unk_token_id
         input_ids, word_subword_spans = [], []
         for ids in encoded:
@@ -245,6 +245,32 @@ class SimMemREProcessor(ProcessorMixin):
             "word_mask": [1] * len(word_spans),
             "text_codepoints": [ord(c) for c in text],
         }
+
+    def _splits_words_like_bert(self) -> bool:
+        """Whether one pre-split call gives every word the same subwords as tokenizing it alone: true for WordPiece
+        with BERT's character-local normaliser and pre-tokenizer (BERT, SciBERT, MiniLM); byte-level BPE, for
+        example, encodes a word differently after a space."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        return (
+            backend is not None
+            and type(backend.model).__name__ == "WordPiece"
+            and type(backend.pre_tokenizer).__name__ == "BertPreTokenizer"
+            and type(backend.normalizer).__name__ in ("BertNormalizer", "NoneType")
+        )
+
+    def _subword_ids(self, word_strings: list, word_by_word: bool = False) -> list:
+        """Subword ids of each word (an empty list for a word the tokenizer drops). One pre-split call where that is
+        equivalent (about 3x faster on abstracts than a batch of one-word sequences), else word by word."""
+        if not word_strings:
+            return []
+        if word_by_word or not self._splits_words_like_bert():
+            return self.tokenizer(word_strings, add_special_tokens=False)["input_ids"]
+        # verbose=False: the document is not cut to the encoder's length (the model encodes it in windows).
+        encoding = self.tokenizer(word_strings, is_split_into_words=True, add_special_tokens=False, verbose=False)
+        per_word = [[] for _ in word_strings]
+        for token_id, word in zip(encoding["input_ids"], encoding.word_ids()):
+            per_word[word].append(token_id)
+        return per_word
 
     def collate(self, features: list) -> dict:
         """Pad a list of `encode_document` outputs into a batch of tensors."""

@@ -22,6 +22,7 @@ from simmemre.modeling_simmemre import (
     MentionLocalization,
     RangeMaxPool,
     RelationClassification,
+    _running_max,
     complete_linkage_clusters,
     edit_distance_matrix,
     max_pool_short_ranges,
@@ -493,6 +494,13 @@ def test_short_range_max_pool_matches_naive_max_with_wide_ranges_falling_back():
         s, e = int(starts[i]), int(ends[i])
         expected = hidden[s:e].amax(0) if e > s else torch.zeros(3)
         assert torch.equal(pooled[i], expected)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_running_max_equals_cummax(reverse):
+    blocks = torch.randint(0, 5, (4, 16, 3)).float()  # small integers: many ties
+    expected = blocks.flip(1).cummax(1).values.flip(1) if reverse else blocks.cummax(1).values
+    torch.testing.assert_close(_running_max(blocks, reverse=reverse), expected, rtol=0, atol=0)
 
 
 def test_range_max_pool_passes_gradient_to_the_maximum_only():

@@ -28,6 +28,7 @@ import yaml  # noqa: E402
 from transformers import AutoTokenizer, BertConfig, pipeline  # noqa: E402
 
 from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor  # noqa: E402
+from simmemre.processing_simmemre import segment_text  # noqa: E402
 from simmemre.pipelines import JointREPipeline, save_for_hub  # noqa: E402
 from simmemre.pipelines.visualize import render_html  # noqa: E402
 
@@ -414,6 +415,17 @@ def test_emoji_and_combining_characters(pipe, model, text):
     result = pipe(text, **LOW)
     assert_valid_document(result, text, model.config)
     assert mentions_of(result)
+
+
+@pytest.mark.parametrize("text", [
+    "Naloxone reverses the antihypertensive effect of clonidine (0.3 mg/kg, i.v.) in SHR rats.",
+    "Re\u0301sume\u0301 \u0301 \x00 control, 🇫🇷 👨\u200d👩\u200d👧, 中文字, एस्पिरिन से अल्सर, Аспирин.",
+    "x" * 150 + " word-longer-than-wordpiece's-limit",
+])
+def test_pre_split_tokenization_equals_word_by_word(processor, text):
+    assert processor._splits_words_like_bert()  # MiniLM: the one-call path is the one under test
+    words = [text[w["start"] : w["end"]] for w in segment_text(text)[1]]
+    assert processor._subword_ids(words) == processor._subword_ids(words, word_by_word=True)
 
 
 def test_tabs_newlines_and_nbsp(pipe, model):
