@@ -384,34 +384,22 @@ def test_single_character(pipe, model):
         assert [(m["start"], m["end"]) for m in mentions_of(result)] == [(0, 1)]
 
 
-def test_text_without_sentence_punctuation(pipe, model):
-    text = "aspirin causes ulcers in rats and ibuprofen induced headache in mice"
-    result = pipe(text, **LOW)
-    assert_valid_document(result, text, model.config)
-    assert mentions_of(result)
-
-
 @pytest.mark.parametrize("text", [
+    "aspirin causes ulcers in rats and ibuprofen induced headache in mice",  # no sentence punctuation
+    # non-Latin scripts
     "阿司匹林导致溃疡。布洛芬引起头痛。",
     "الأسبرين يسبب القرحة. الإيبوبروفين يسبب الصداع.",
     "एस्पिरिन से अल्सर होता है। हिन्दी",
     "Аспирин вызывает язву. Ибупрофен вызывает головную боль.",
     "Η ασπιρίνη προκαλεί έλκος.",
     "アスピリンは潰瘍を引き起こす。",
-])
-def test_non_latin_scripts(pipe, model, text):
-    result = pipe(text, **LOW)
-    assert_valid_document(result, text, model.config)
-    assert mentions_of(result)
-
-
-@pytest.mark.parametrize("text", [
+    # emoji and combining characters
     "Aspirin 💊 causes ulcers 😷 in 👨\u200d👩\u200d👧 families.",
     "Re\u0301sume\u0301 of cafe\u0301 patients: ibuprofe\u0300n.",  # decomposed accents
     "\u0301 leading combining mark, then text \u20dd and keycap 1\ufe0f\u20e3.",
     "🇫🇷 flag, skin tone 👍🏽, variation selector ☺\ufe0f.",
 ])
-def test_emoji_and_combining_characters(pipe, model, text):
+def test_unusual_texts_give_valid_documents_with_mentions(pipe, model, text):
     result = pipe(text, **LOW)
     assert_valid_document(result, text, model.config)
     assert mentions_of(result)
