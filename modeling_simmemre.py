@@ -133,10 +133,11 @@ class RangeMaxPool:
 
 def max_pool_short_ranges(rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, fallback=None,
                           max_width: int = 16) -> torch.Tensor:
-    """Max over `rows[start:end]` for many short ranges with a running maximum by width: after step w,
-    `running[s] = max(rows[s : s + w])`, so each range is one lookup and the work is `width x T x d` instead of a
-    `[n, width, d]` gather (candidate spans outnumber words about tenfold). Ranges wider than `max_width` go to
-    `fallback` (a [`RangeMaxPool`]) when given. Empty ranges pool to zero. The maxima are exact.
+    """Max over `rows[start:end]` for many short ranges from a table of running maxima by width:
+    `running[w - 1, s] = max(rows[s : s + w])`, so every range is one lookup and the work is `width x T x d` instead
+    of a `[n, width, d]` gather (candidate spans outnumber words about tenfold). Ranges wider than `max_width` go to
+    `fallback` (a [`RangeMaxPool`]) when given. Empty ranges pool to zero. The maxima are exact. Inference only (the
+    table is filled in place).
 
     Args: rows `(T, d)`; starts, ends `(n,)` (end exclusive). Returns `(n, d)`.
     """
@@ -145,55 +146,63 @@ def max_pool_short_ranges(rows: torch.Tensor, starts: torch.Tensor, ends: torch.
         return pooled
     low, high = int(starts.min()), int(torch.maximum(ends, starts).max())
     rows, starts, ends = rows[low:high], starts - low, ends - low  # only the rows the ranges cover
-    widths = ends - starts
+    widths = (ends - starts).clamp(min=0)
     width = int(widths.max())
     if fallback is not None and width > max_width:
         wide = (widths > max_width).nonzero().squeeze(-1)
         pooled[wide] = fallback(starts[wide] + low, ends[wide] + low)
         width = max_width
-    running = rows
-    for step in range(1, width + 1):
-        if step > 1:
-            running = torch.maximum(running[:-1], rows[step - 1 :])
-        selected = (widths == step).nonzero().squeeze(-1)
-        if selected.numel():
-            pooled[selected] = running[starts[selected]]
-    return pooled
+    if width == 0:
+        return pooled
+    length = rows.shape[0]
+    # Row s of level w is only read by ranges with s + w <= length, so each level fills its first length - w + 1 rows.
+    running = rows.new_empty((width, length, rows.shape[-1]))
+    running[0] = rows
+    for step in range(1, width):
+        torch.maximum(running[step - 1, : length - step], rows[step:], out=running[step, : length - step])
+    answered = (widths >= 1) & (widths <= width)
+    index = ((widths - 1).clamp(min=0) * length + starts).clamp(max=width * length - 1)
+    return torch.where(answered[:, None], running.view(-1, rows.shape[-1])[index], pooled)
 
 
 def edit_distance_matrix(strings: list) -> torch.Tensor:
     """Character-level Levenshtein distances between all pairs of `strings` (lists of code points), vectorised.
 
-    Row-by-row dynamic programme over all pairs at once; the in-row dependency D[i][j-1] + 1 is resolved with a
-    cumulative minimum: D[i][j] = j + min_{k<=j} (E[k] - k) where E holds the substitution/deletion candidates.
+    Row-by-row dynamic programme over all pairs at once (numpy: hundreds of small steps per document); the in-row
+    dependency D[i][j-1] + 1 is resolved with a cumulative minimum: D[i][j] = j + min_{k<=j} (E[k] - k) where E holds
+    the substitution/deletion candidates. Each pair runs with its shorter string as rows (the distance is symmetric),
+    so the loop is as long as the longest shorter string.
 
     Returns `torch.LongTensor` of shape `(len(strings), len(strings))`.
     """
     count = len(strings)
-    distances = torch.zeros(count, count, dtype=torch.long)
+    distances = np.zeros((count, count), dtype=np.int64)
     if count < 2:
-        return distances
-    lengths = torch.tensor([len(s) for s in strings])
+        return torch.from_numpy(distances)
+    lengths = np.array([len(s) for s in strings], dtype=np.int64)
     width = int(lengths.max())
-    codes = torch.full((count, max(width, 1)), -1, dtype=torch.long)
+    codes = np.full((count, max(width, 1)), -1, dtype=np.int64)
     for i, s in enumerate(strings):
-        codes[i, : len(s)] = torch.tensor(s, dtype=torch.long) if len(s) else codes[i, :0]
-    left, right = torch.triu_indices(count, count, offset=1)
-    for chunk in range(0, left.numel(), 65536):
+        codes[i, : len(s)] = s
+    left, right = np.triu_indices(count, k=1)
+    swap = lengths[left] > lengths[right]
+    left, right = np.where(swap, right, left), np.where(swap, left, right)  # left: the shorter string
+    columns = np.arange(width + 1, dtype=np.int64)
+    for chunk in range(0, left.size, 65536):
         a, b = left[chunk : chunk + 65536], right[chunk : chunk + 65536]
         a_codes, b_codes, a_len, b_len = codes[a], codes[b], lengths[a], lengths[b]
-        columns = torch.arange(width + 1)
-        previous = columns.expand(a.numel(), -1).clone()  # D[0][j] = j
-        for i in range(1, width + 1):
-            cost = (a_codes[:, i - 1 : i] != b_codes).long()  # [p, width]
-            candidates = torch.minimum(previous[:, 1:] + 1, previous[:, :-1] + cost)
-            candidates = torch.cat([torch.full_like(previous[:, :1], i), candidates], dim=1)
-            current = torch.cummin(candidates - columns, dim=1).values + columns
-            previous = torch.where((i <= a_len)[:, None], current, previous)
-        values = previous.gather(1, b_len[:, None]).squeeze(1)
+        previous = np.broadcast_to(columns, (a.size, width + 1)).copy()  # D[0][j] = j
+        candidates = np.empty_like(previous)
+        for i in range(1, int(a_len.max()) + 1):
+            cost = a_codes[:, i - 1 : i] != b_codes  # [p, width]
+            candidates[:, 0] = i
+            np.minimum(previous[:, 1:] + 1, previous[:, :-1] + cost, out=candidates[:, 1:])
+            current = np.minimum.accumulate(candidates - columns, axis=1) + columns
+            previous = np.where((i <= a_len)[:, None], current, previous)
+        values = np.take_along_axis(previous, b_len[:, None], axis=1)[:, 0]
         distances[a, b] = values
         distances[b, a] = values
-    return distances
+    return torch.from_numpy(distances)
 
 
 def complete_linkage_clusters(similarity: np.ndarray, threshold: float) -> np.ndarray:
@@ -289,10 +298,13 @@ class MemoryReader(nn.Module):
     def scores(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         return x @ (memory @ self.weight).T
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def attention(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """a `(B, N)`: softmax over the N positions per slot, summed over slots."""
         scores = self.scores(x, memory).masked_fill(~mask[..., None], _lowest(x.dtype))
-        attention = scores.softmax(dim=-2).sum(-1)  # softmax over the N positions per slot, summed over slots
-        return attention[..., None] * x
+        return scores.softmax(dim=-2).sum(-1)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.attention(x, memory, mask)[..., None] * x
 
 
 class MemoryEnhancedRepresentation(nn.Module):
@@ -307,14 +319,15 @@ class MemoryEnhancedRepresentation(nn.Module):
             self.readers["relation"] = MemoryReader(config.hidden_size, config.relation_slot_size)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, memories: dict) -> torch.Tensor:
-        reads = [x] + [reader(x, memories[name], mask) for name, reader in self.readers.items()]
-        return torch.stack(reads).mean(0)
+        """x `(B, N, h)`, mask `(B, N)` -> mean(X, X'_E, X'_R) `(B, N, h)`."""
+        attentions = {name: reader.attention(x, memories[name], mask) for name, reader in self.readers.items()}
+        return self.mean_with_attention(x, attentions)
 
     def mean_with_attention(self, x: torch.Tensor, attentions: dict) -> torch.Tensor:
-        """Same mean, with precomputed attention weights `{memory: (N,)}` (chunked inference over all spans)."""
-        # mean(x, a_1 x, a_2 x) = x (1 + a_1 + a_2) / 3: one scale per span instead of a stacked [reads, N, d].
+        """The same mean from attention weights `{memory: (..., N)}` (precomputed for chunked inference over all
+        spans): mean(x, a_1 x, a_2 x) = x (1 + a_1 + a_2) / 3, one scale per row instead of a stacked [reads, N, d]."""
         scale = (1 + sum(attentions[name] for name in self.readers)) / (len(self.readers) + 1)
-        return scale[:, None] * x
+        return scale[..., None] * x
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ _SENTENCE_END_CHARS = ".!?"
 _CJK_SENTENCE_END_CHARS = "。！？"
 _CLOSING_CHARS = "\"')]}»”’"
 _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
+# A sentence can only end after a word whose last character is one of these (or at a blank line).
+_SENTENCE_FINAL_CHARS = _SENTENCE_END_CHARS + _CJK_SENTENCE_END_CHARS + _CLOSING_CHARS
 # Tokens that end with a period without ending the sentence ("e.g. Aspirin", "et al. 2019", "Fig. 3").
 ABBREVIATIONS = frozenset(
     "al approx ca cf dr e.g eg etc fig figs i.e ie inc jr ltd mr mrs ms no nos prof resp sr st vs viz vol".split()
@@ -60,6 +62,8 @@ def split_words(text: str, split_points: Iterable[int] = ()) -> list[tuple[int, 
     boundaries that fall inside a run of letters such as "Lidocaine-induced" or "antiHIV").
     """
     points = sorted(set(split_points))
+    if not points:
+        return _natural_words(text)
     words: list[tuple[int, int]] = []
     point_index = 0
     for start, end in _natural_words(text):
@@ -102,6 +106,10 @@ def split_sentences(
     for i in range(1, len(words)):
         previous_start, previous_end = words[i - 1]
         start = words[i][0]
+        if text[previous_end - 1] not in _SENTENCE_FINAL_CHARS and (
+            previous_end == start or "\n" not in text[previous_end:start]
+        ):
+            continue  # the common case, decided without the checks below
         gap = text[previous_end:start]
         if _PARAGRAPH_BREAK.search(gap):
             breaks = True
@@ -164,7 +172,8 @@ def segment_text(
 # Model inputs
 # ----------------------------------------------------------------------------------------------------
 
-import torch  # noqa: E402  (kept below the segmentation helpers, which need only the standard library)
+import numpy as np  # noqa: E402  (kept below the segmentation helpers, which need only the standard library)
+import torch  # noqa: E402
 from transformers import ProcessorMixin  # noqa: E402
 
 # Keys of one encoded document; `collate` pads each with the value given here.
@@ -178,6 +187,24 @@ FEATURE_PADDING = {
     "text_codepoints": -1,
 }
 SPAN_FEATURES = ("word_subword_spans", "word_char_spans")
+
+
+class _WordSubwordCache(dict):
+    """word -> subword ids (tuple), for tokenizers that split words independently. Bounded by `limit` words, and
+    tied to one tokenizer vocabulary (`vocabulary_size`; adding tokens changes it). Copies and pickles of the
+    processor (`to_dict`, `datasets.map` workers) start empty instead of carrying the cache."""
+
+    limit = 200_000
+
+    def __init__(self):
+        super().__init__()
+        self.vocabulary_size = None
+
+    def __deepcopy__(self, memo):
+        return _WordSubwordCache()
+
+    def __reduce__(self):
+        return _WordSubwordCache, ()
 
 
 def _as_document(item, index):
@@ -208,6 +235,7 @@ class SimMemREProcessor(ProcessorMixin):
 
     def __init__(self, tokenizer=None, **kwargs):
         super().__init__(tokenizer, **kwargs)
+        self._word_subwords = _WordSubwordCache()
 
     # -- encoding -----------------------------------------------------------------------------------
     def encode_document(self, item, index=0) -> dict:
@@ -259,18 +287,30 @@ class SimMemREProcessor(ProcessorMixin):
         )
 
     def _subword_ids(self, word_strings: list, word_by_word: bool = False) -> list:
-        """Subword ids of each word (an empty list for a word the tokenizer drops). One pre-split call where that is
-        equivalent (about 3x faster on abstracts than a batch of one-word sequences), else word by word."""
+        """Subword ids of each word (an empty list for a word the tokenizer drops).
+
+        Where words tokenize independently (`_splits_words_like_bert`), each distinct word is tokenized once per
+        processor (a cache: words recur within and across documents) and the new words of a document in one
+        pre-split call (about 3x faster on abstracts than a batch of one-word sequences); otherwise word by word."""
         if not word_strings:
             return []
         if word_by_word or not self._splits_words_like_bert():
             return self.tokenizer(word_strings, add_special_tokens=False)["input_ids"]
-        # verbose=False: the document is not cut to the encoder's length (the model encodes it in windows).
-        encoding = self.tokenizer(word_strings, is_split_into_words=True, add_special_tokens=False, verbose=False)
-        per_word = [[] for _ in word_strings]
-        for token_id, word in zip(encoding["input_ids"], encoding.word_ids()):
-            per_word[word].append(token_id)
-        return per_word
+        cache = self._word_subwords
+        if cache.vocabulary_size != len(self.tokenizer):
+            cache.clear()
+            cache.vocabulary_size = len(self.tokenizer)
+        new_words = list(dict.fromkeys(word for word in word_strings if word not in cache))
+        if new_words:
+            # verbose=False: the document is not cut to the encoder's length (the model encodes it in windows).
+            encoding = self.tokenizer(new_words, is_split_into_words=True, add_special_tokens=False, verbose=False)
+            per_word = [[] for _ in new_words]
+            for token_id, word in zip(encoding["input_ids"], encoding.word_ids()):
+                per_word[word].append(token_id)
+            if len(cache) + len(new_words) > cache.limit:
+                cache.clear()
+            cache.update(zip(new_words, map(tuple, per_word)))
+        return [list(cache[word]) for word in word_strings]
 
     def collate(self, features: list) -> dict:
         """Pad a list of `encode_document` outputs into a batch of tensors."""
@@ -280,13 +320,13 @@ class SimMemREProcessor(ProcessorMixin):
                 pad = self.tokenizer.pad_token_id or 0
             rows = [f[key] for f in features]
             length = max((len(r) for r in rows), default=0)
-            if key in SPAN_FEATURES:
-                padded = [[list(span) for span in r] + [[pad, pad]] * (length - len(r)) for r in rows]
-                tensor = torch.tensor(padded, dtype=torch.long).reshape(len(rows), length, 2)
-            else:
-                tensor = torch.tensor([list(r) + [pad] * (length - len(r)) for r in rows], dtype=torch.long)
-                tensor = tensor.reshape(len(rows), length)
-            batch[key] = tensor
+            row_shape = (length, 2) if key in SPAN_FEATURES else (length,)
+            # numpy converts lists of ints several times faster than torch.tensor does.
+            padded = np.full((len(rows), *row_shape), pad, dtype=np.int64)
+            for row, values in enumerate(rows):
+                if len(values):
+                    padded[row, : len(values)] = np.asarray(values, dtype=np.int64).reshape(-1, *row_shape[1:])
+            batch[key] = torch.from_numpy(padded)
         return batch
 
     def __call__(self, documents, return_tensors="pt", **kwargs):

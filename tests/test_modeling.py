@@ -526,6 +526,15 @@ def test_edit_distance_matrix_matches_reference():
             assert int(distances[i, j]) == _levenshtein(a, b), (a, b)
 
 
+def test_edit_distance_matrix_matches_reference_on_random_strings():
+    generator = random.Random(0)
+    strings = ["".join(generator.choice("abc") for _ in range(generator.randint(0, 12))) for _ in range(40)]
+    distances = edit_distance_matrix([[ord(c) for c in s] for s in strings])
+    for i, a in enumerate(strings):
+        for j, b in enumerate(strings):
+            assert int(distances[i, j]) == _levenshtein(a, b), (a, b)
+
+
 def _brute_force_complete_linkage(similarity, threshold):
     clusters = [[i] for i in range(similarity.shape[0])]
     while True:
