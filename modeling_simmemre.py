@@ -133,36 +133,42 @@ class RangeMaxPool:
 
 def max_pool_short_ranges(rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, fallback=None,
                           max_width: int = 16) -> torch.Tensor:
-    """Max over `rows[start:end]` for many short ranges from a table of running maxima by width:
-    `running[w - 1, s] = max(rows[s : s + w])`, so every range is one lookup and the work is `width x T x d` instead
-    of a `[n, width, d]` gather (candidate spans outnumber words about tenfold). Ranges wider than `max_width` go to
-    `fallback` (a [`RangeMaxPool`]) when given. Empty ranges pool to zero. The maxima are exact. Inference only (the
-    table is filled in place).
+    """Max over `rows[start:end]` for many short ranges with a running maximum by width: after step w,
+    `running[s] = max(rows[s : s + w])`, so each range is one lookup and the work is `width x T x d` instead of a
+    `[n, width, d]` gather (candidate spans outnumber words about tenfold). Ranges wider than `max_width` go to
+    `fallback` (a [`RangeMaxPool`]) when given. Empty ranges pool to zero. The maxima are exact. Ranges sorted by
+    width (candidate spans) are answered slice by slice; others are pooled in width order and put back.
 
     Args: rows `(T, d)`; starts, ends `(n,)` (end exclusive). Returns `(n, d)`.
     """
-    pooled = rows.new_zeros((starts.shape[0], rows.shape[-1]))
     if starts.numel() == 0:
-        return pooled
+        return rows.new_zeros((0, rows.shape[-1]))
     low, high = int(starts.min()), int(torch.maximum(ends, starts).max())
     rows, starts, ends = rows[low:high], starts - low, ends - low  # only the rows the ranges cover
     widths = (ends - starts).clamp(min=0)
     width = int(widths.max())
-    if fallback is not None and width > max_width:
-        wide = (widths > max_width).nonzero().squeeze(-1)
-        pooled[wide] = fallback(starts[wide] + low, ends[wide] + low)
-        width = max_width
-    if width == 0:
+    if bool((widths[1:] >= widths[:-1]).all()):
+        # Sorted: width w occupies one slice; each slice is written once, straight from the running maximum.
+        pooled = rows.new_empty((starts.shape[0], rows.shape[-1]))
+        bounds = torch.cumsum(torch.bincount(widths, minlength=width + 1), 0).tolist()
+        pooled[: bounds[0]] = 0.0  # empty ranges
+        running = rows
+        for step in range(1, width + 1):
+            first, last = bounds[step - 1], bounds[step]
+            if fallback is not None and step > max_width:
+                pooled[first:] = fallback(starts[first:] + low, ends[first:] + low)
+                break
+            if step > 1:
+                running = torch.maximum(running[:-1], rows[step - 1 :])
+            if last > first:
+                torch.index_select(running, 0, starts[first:last], out=pooled[first:last])
         return pooled
-    length = rows.shape[0]
-    # Row s of level w is only read by ranges with s + w <= length, so each level fills its first length - w + 1 rows.
-    running = rows.new_empty((width, length, rows.shape[-1]))
-    running[0] = rows
-    for step in range(1, width):
-        torch.maximum(running[step - 1, : length - step], rows[step:], out=running[step, : length - step])
-    answered = (widths >= 1) & (widths <= width)
-    index = ((widths - 1).clamp(min=0) * length + starts).clamp(max=width * length - 1)
-    return torch.where(answered[:, None], running.view(-1, rows.shape[-1])[index], pooled)
+    # Unsorted (word pieces in document order): pool in width order, then put the rows back.
+    order = torch.argsort(widths, stable=True)
+    pooled = rows.new_empty((starts.shape[0], rows.shape[-1]))
+    shifted = None if fallback is None else (lambda wide_starts, wide_ends: fallback(wide_starts + low, wide_ends + low))
+    pooled[order] = max_pool_short_ranges(rows, starts[order], ends[order], fallback=shifted, max_width=max_width)
+    return pooled
 
 
 def edit_distance_matrix(strings: list) -> torch.Tensor:
@@ -187,19 +193,27 @@ def edit_distance_matrix(strings: list) -> torch.Tensor:
     left, right = np.triu_indices(count, k=1)
     swap = lengths[left] > lengths[right]
     left, right = np.where(swap, right, left), np.where(swap, left, right)  # left: the shorter string
+    # Pairs in order of their row count, so the pairs still running at row i are a suffix of the chunk.
+    order = np.argsort(lengths[left], kind="stable")
+    left, right = left[order], right[order]
     columns = np.arange(width + 1, dtype=np.int64)
     for chunk in range(0, left.size, 65536):
         a, b = left[chunk : chunk + 65536], right[chunk : chunk + 65536]
         a_codes, b_codes, a_len, b_len = codes[a], codes[b], lengths[a], lengths[b]
+        values = np.empty(a.size, dtype=np.int64)
         previous = np.broadcast_to(columns, (a.size, width + 1)).copy()  # D[0][j] = j
-        candidates = np.empty_like(previous)
-        for i in range(1, int(a_len.max()) + 1):
-            cost = a_codes[:, i - 1 : i] != b_codes  # [p, width]
+        done = 0  # pairs [0, done) are finished
+        for i in range(1, int(a_len[-1]) + 1):
+            running = int(np.searchsorted(a_len, i))  # pairs shorter than i rows end at row i - 1
+            if running > done:
+                values[done:running] = np.take_along_axis(previous[: running - done], b_len[done:running, None], 1)[:, 0]
+                previous, done = previous[running - done :], running
+            cost = a_codes[done:, i - 1 : i] != b_codes[done:]  # [p, width]
+            candidates = np.empty_like(previous)
             candidates[:, 0] = i
             np.minimum(previous[:, 1:] + 1, previous[:, :-1] + cost, out=candidates[:, 1:])
-            current = np.minimum.accumulate(candidates - columns, axis=1) + columns
-            previous = np.where((i <= a_len)[:, None], current, previous)
-        values = np.take_along_axis(previous, b_len[:, None], axis=1)[:, 0]
+            previous = np.minimum.accumulate(candidates - columns, axis=1) + columns
+        values[done:] = np.take_along_axis(previous, b_len[done:, None], 1)[:, 0]
         distances[a, b] = values
         distances[b, a] = values
     return torch.from_numpy(distances)
@@ -351,8 +365,9 @@ class MentionLocalization(nn.Module):
         # size table row instead of per span (there are thousands of candidate spans per abstract).
         span_size = spans.shape[-1]
         size_terms = F.linear(self.size_embeddings.weight, self.hidden.weight[:, span_size:])  # [sizes, hidden]
-        x = F.linear(spans, self.hidden.weight[:, :span_size], self.hidden.bias) + size_terms[sizes]
-        return self.classifier(self.dropout(F.relu(x))).squeeze(-1)
+        x = F.linear(spans, self.hidden.weight[:, :span_size], self.hidden.bias)
+        x += size_terms[sizes]  # in place: thousands of rows per document
+        return self.classifier(self.dropout(F.relu(x, inplace=True))).squeeze(-1)
 
 
 class CoreferenceResolution(nn.Module):

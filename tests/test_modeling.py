@@ -483,12 +483,16 @@ def test_relation_logits_with_reverse_equal_both_directions_scored_separately(to
     torch.testing.assert_close(both, torch.cat([forward, backward]))
 
 
-def test_short_range_max_pool_matches_naive_max_with_wide_ranges_falling_back():
+@pytest.mark.parametrize("sorted_by_width", [False, True])
+def test_short_range_max_pool_matches_naive_max_with_wide_ranges_falling_back(sorted_by_width):
     torch.manual_seed(0)
     hidden = torch.randn(100, 3)
     starts = torch.randint(5, 95, (300,))
     ends = torch.minimum(starts + torch.randint(-1, 12, (300,)), torch.tensor(100))
     ends[:3] = starts[:3] + 30  # wider than max_width: answered by the fallback
+    if sorted_by_width:  # as candidate spans come: answered slice by slice
+        order = torch.argsort((ends - starts).clamp(min=0), stable=True)
+        starts, ends = starts[order], ends[order]
     pooled = max_pool_short_ranges(hidden, starts, ends, fallback=RangeMaxPool(hidden, block_size=8), max_width=8)
     for i in range(300):
         s, e = int(starts[i]), int(ends[i])
