@@ -877,17 +877,16 @@ class SimMemREModel(SimMemREPreTrainedModel):
 
     # -- inference -------------------------------------------------------------------------------------
     def candidate_spans(self, word_sentence_ids: torch.LongTensor) -> torch.LongTensor:
-        """All spans of 1..max_span_size words inside one sentence: `(S, 2)` word indices, end exclusive."""
+        """All spans of 1..max_span_size words inside one sentence: `(S, 2)` word indices, end exclusive, ordered by
+        width, then start (inference pools them width by width)."""
         words = word_sentence_ids.shape[0]
-        spans = []
-        for width in range(1, min(self.config.max_span_size, words) + 1):
-            starts = torch.arange(words - width + 1, device=word_sentence_ids.device)
-            same_sentence = word_sentence_ids[starts] == word_sentence_ids[starts + width - 1]
-            starts = starts[same_sentence]
-            spans.append(torch.stack([starts, starts + width], dim=-1))
-        if not spans:
+        max_width = min(self.config.max_span_size, words)
+        if max_width == 0:
             return word_sentence_ids.new_zeros((0, 2))
-        return torch.cat(spans)
+        starts = torch.arange(words, device=word_sentence_ids.device).expand(max_width, -1)  # [K, W]
+        ends = starts + torch.arange(1, max_width + 1, device=word_sentence_ids.device)[:, None]
+        inside = (ends <= words) & (word_sentence_ids[starts] == word_sentence_ids[(ends - 1).clamp(max=words - 1)])
+        return torch.stack([starts[inside], ends[inside]], dim=-1)  # row-major: width, then start
 
     @torch.no_grad()
     def _infer_document(self, hidden, memories, reads_on, word_subword_spans, word_sentence_ids, word_char_spans,
