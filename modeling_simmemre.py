@@ -388,6 +388,25 @@ class CoreferenceResolution(nn.Module):
         x = torch.cat([first, second, self.edit_distance_embeddings(edit_distances)], dim=-1)
         return self.classifier(self.dropout(F.relu(self.hidden(x)))).squeeze(-1)
 
+    def mention_projections(self, mentions: torch.Tensor) -> tuple:
+        """W_C [s_i; s_j; e_ed] is a sum of one block of W_C per input, so inference over all mention pairs applies
+        the mention blocks once per mention and the distance block once per table row: mentions `(n, d)` ->
+        (first `(n, h)`, second `(n, h)`, edit-distance table `(K, h)` with the bias)."""
+        size = mentions.shape[-1]
+        weight = self.hidden.weight
+        return (
+            F.linear(mentions, weight[:, :size]),
+            F.linear(mentions, weight[:, size : 2 * size]),
+            F.linear(self.edit_distance_embeddings.weight, weight[:, 2 * size :], self.hidden.bias),
+        )
+
+    def pair_logits(self, projections: tuple, first: torch.Tensor, second: torch.Tensor, edit_distances):
+        """`forward` for mention pairs given as indices `(p,)` into the mentions of `mention_projections` -> `(p,)`."""
+        first_terms, second_terms, distance_terms = projections
+        edit_distances = edit_distances.clamp(max=distance_terms.shape[0] - 1)
+        x = first_terms[first] + second_terms[second] + distance_terms[edit_distances]
+        return self.classifier(self.dropout(F.relu(x, inplace=True))).squeeze(-1)
+
 
 class EntityClassification(nn.Module):
     """Entity type logits. Similarity (paper eq. 3): S(e, M_E) = M_E W_Eᵀ e, no hidden layer (paper code).
@@ -993,10 +1012,11 @@ class SimMemREModel(SimMemREPreTrainedModel):
             distances = self._mention_edit_distances(mention_word_spans, word_char_spans, text_codepoints)
             left, right = torch.triu_indices(count, count, offset=1, device=device)
             similarity = torch.zeros((count, count), device=device)
+            projections = self.coreference_resolution.mention_projections(mention_reprs)
             for begin in range(0, left.numel(), config.coref_pair_chunk_size):
                 a, b = left[begin : begin + config.coref_pair_chunk_size], right[begin : begin + config.coref_pair_chunk_size]
                 probabilities = torch.sigmoid(
-                    self.coreference_resolution(mention_reprs[a], mention_reprs[b], distances[a, b].to(device))
+                    self.coreference_resolution.pair_logits(projections, a, b, distances[a, b].to(device))
                 )
                 similarity[a, b] = probabilities
                 similarity[b, a] = probabilities

@@ -17,6 +17,7 @@ from torch.utils._pytree import tree_leaves
 from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor
 from simmemre.modeling_simmemre import (
     BilinearSimilarity,
+    CoreferenceResolution,
     MemoryEnhancedRepresentation,
     MemoryReader,
     MentionLocalization,
@@ -460,6 +461,18 @@ def test_relation_local_representation_matches_the_concatenated_formula(tokenize
                           head.token_distance_embeddings(clamp_token),
                           head.sentence_distance_embeddings(clamp_sentence)], dim=-1)
     torch.testing.assert_close(local, head.local(features))
+
+
+def test_coreference_pair_logits_match_the_concatenated_formula(tokenizer):
+    torch.manual_seed(0)
+    config = tiny_config(tokenizer)
+    head = CoreferenceResolution(config).eval()
+    mentions = torch.randn(6, config.hidden_size)
+    first, second = torch.triu_indices(6, 6, offset=1)
+    distances = torch.randint(0, 2 * config.edit_distance_embeddings_count, (first.numel(),))  # some past the table
+    projections = head.mention_projections(mentions)
+    torch.testing.assert_close(head.pair_logits(projections, first, second, distances),
+                               head(mentions[first], mentions[second], distances))
 
 
 @pytest.mark.parametrize("relation_classifier", ["multi_instance", "global"])
