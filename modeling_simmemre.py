@@ -143,31 +143,29 @@ def max_pool_short_ranges(rows: torch.Tensor, starts: torch.Tensor, ends: torch.
     """
     if starts.numel() == 0:
         return rows.new_zeros((0, rows.shape[-1]))
+    widths = (ends - starts).clamp(min=0)
+    pooled = rows.new_empty((starts.shape[0], rows.shape[-1]))
+    if not bool((widths[1:] >= widths[:-1]).all()):
+        # Unsorted (word pieces in document order): pool in width order, then put the rows back.
+        order = torch.argsort(widths, stable=True)
+        pooled[order] = max_pool_short_ranges(rows, starts[order], ends[order], fallback=fallback, max_width=max_width)
+        return pooled
+    # Sorted: width w occupies one slice; each slice is written once, straight from the running maximum.
     low, high = int(starts.min()), int(torch.maximum(ends, starts).max())
     rows, starts, ends = rows[low:high], starts - low, ends - low  # only the rows the ranges cover
-    widths = (ends - starts).clamp(min=0)
     width = int(widths.max())
-    if bool((widths[1:] >= widths[:-1]).all()):
-        # Sorted: width w occupies one slice; each slice is written once, straight from the running maximum.
-        pooled = rows.new_empty((starts.shape[0], rows.shape[-1]))
-        bounds = torch.cumsum(torch.bincount(widths, minlength=width + 1), 0).tolist()
-        pooled[: bounds[0]] = 0.0  # empty ranges
-        running = rows
-        for step in range(1, width + 1):
-            first, last = bounds[step - 1], bounds[step]
-            if fallback is not None and step > max_width:
-                pooled[first:] = fallback(starts[first:] + low, ends[first:] + low)
-                break
-            if step > 1:
-                running = torch.maximum(running[:-1], rows[step - 1 :])
-            if last > first:
-                torch.index_select(running, 0, starts[first:last], out=pooled[first:last])
-        return pooled
-    # Unsorted (word pieces in document order): pool in width order, then put the rows back.
-    order = torch.argsort(widths, stable=True)
-    pooled = rows.new_empty((starts.shape[0], rows.shape[-1]))
-    shifted = None if fallback is None else (lambda wide_starts, wide_ends: fallback(wide_starts + low, wide_ends + low))
-    pooled[order] = max_pool_short_ranges(rows, starts[order], ends[order], fallback=shifted, max_width=max_width)
+    bounds = torch.cumsum(torch.bincount(widths, minlength=width + 1), 0).tolist()
+    pooled[: bounds[0]] = 0.0  # empty ranges
+    running = rows
+    for step in range(1, width + 1):
+        first, last = bounds[step - 1], bounds[step]
+        if fallback is not None and step > max_width:
+            pooled[first:] = fallback(starts[first:] + low, ends[first:] + low)
+            break
+        if step > 1:
+            running = torch.maximum(running[:-1], rows[step - 1 :])
+        if last > first:
+            torch.index_select(running, 0, starts[first:last], out=pooled[first:last])
     return pooled
 
 
