@@ -6,6 +6,7 @@ from transformers import PretrainedConfig
 RELATION_CLASSIFIERS = ("multi_instance", "global")
 CLASSIFIER_TYPES = ("similarity", "mlp")
 MEMORY_READ_POSITIONS = ("tokens", "spans")
+MEMORY_READ_MODES = ("mean", "sum", "scaled", "residual")
 
 
 class SimMemREConfig(PretrainedConfig):
@@ -39,7 +40,17 @@ class SimMemREConfig(PretrainedConfig):
         use_entity_memory, use_relation_memory (`bool`, True): read from M_E / M_R (paper eq. 1-2).
         memory_read_positions (`list[str]`, ["tokens", "spans"]): where reads enhance representations.
         entity_memory_slot_size, relation_memory_slot_size (`int`, None = encoder hidden size): s_E, s_R.
-        memory_read_gradient (`bool`, True): whether reads pass gradient into the memory matrices.
+        memory_read_mode (`str`, "mean"): how a read enhances X (N positions, K slots per memory, a = Σ_k softmax_n):
+            "mean" = mean(X, diag(a_E)X, diag(a_R)X), the paper's eq. 1-2 and the reproduction setting. At near-uniform
+            attention it only shrinks X (a ≈ K/N), by 1/3 per read;
+            "sum" = X ⊙ (1 + a_E + a_R): equal to X at uniform attention;
+            "scaled" = mean(X, diag(a_E N/K)X, diag(a_R N/K)X): attention relative to uniform, so X at uniform
+            attention and independent of how many positions are read (sampled spans in training, all candidates at
+            inference);
+            "residual" = X + Σ_M W_o,M softmax_k(X W_readᵀ Mᵀ) M: a key-value read over slots that adds the type
+            prototypes, W_o initialised to zero so it starts as the identity.
+        memory_read_gradient (`bool`, True): whether reads pass gradient into the memory matrices. The classifiers
+            always train the memories (the paper code detaches them only inside the reads).
         memory_warmup_proportion (`float`, 0.4; the paper's CDR config uses 0.5): fraction of training steps before reads
             switch on (used by the trainer).
         memory_reads_enabled (`bool`, True): the warm-up switch. The trainer turns it off during stage 1 and on after,
@@ -83,6 +94,7 @@ class SimMemREConfig(PretrainedConfig):
         memory_read_positions=("tokens", "spans"),
         entity_memory_slot_size=None,
         relation_memory_slot_size=None,
+        memory_read_mode="mean",
         memory_read_gradient=True,
         memory_warmup_proportion=0.4,
         memory_reads_enabled=True,
@@ -129,6 +141,7 @@ class SimMemREConfig(PretrainedConfig):
         self.memory_read_positions = list(memory_read_positions or [])
         self.entity_memory_slot_size = entity_memory_slot_size
         self.relation_memory_slot_size = relation_memory_slot_size
+        self.memory_read_mode = memory_read_mode
         self.memory_read_gradient = memory_read_gradient
         self.memory_warmup_proportion = memory_warmup_proportion
         self.memory_reads_enabled = bool(memory_reads_enabled)
@@ -225,6 +238,8 @@ class SimMemREConfig(PretrainedConfig):
         unknown = [p for p in self.memory_read_positions if p not in MEMORY_READ_POSITIONS]
         if unknown:
             fail("memory_read_positions", f"unknown positions {unknown}; allowed: {MEMORY_READ_POSITIONS}")
+        if self.memory_read_mode not in MEMORY_READ_MODES:
+            fail("memory_read_mode", f"must be one of {MEMORY_READ_MODES}, got {self.memory_read_mode!r}")
         if self.classifier_type == "mlp" and (self.use_entity_memory or self.use_relation_memory):
             fail(
                 "classifier_type",

@@ -320,26 +320,90 @@ class MemoryReader(nn.Module):
 
 
 class MemoryEnhancedRepresentation(nn.Module):
-    """Element-wise mean of X and its reads from the enabled memories (paper section 3.1); one W_read per memory."""
+    """X enhanced by reads from the enabled memories, one W_read `(s, h)` per memory; `config.memory_read_mode` picks
+    the formula (N positions, K slots, a_M = Σ_k softmax_n(m_k W_read Xᵀ) `(N,)`):
+
+    - "mean" (paper section 3.1): X' = mean(X, diag(a_E)X, diag(a_R)X) = X ⊙ (1 + a_E + a_R) / 3;
+    - "sum": X' = X ⊙ (1 + a_E + a_R);
+    - "scaled": X' = X ⊙ (1 + a_E N/K + a_R N/K) / 3;
+    - "residual": X' = X + Σ_M W_o,M (softmax_k(X W_readᵀ Mᵀ) M), W_o,M `(h, s)` initialised to zero.
+
+    The first three read over positions (`position_attentions` then `apply_attentions`, which inference splits to
+    normalise over all candidate spans chunk by chunk); "residual" reads each row on its own (`read_rows`).
+    """
 
     def __init__(self, config: SimMemREConfig):
         super().__init__()
+        self.mode = config.memory_read_mode
+        self.detach_memories = not config.memory_read_gradient
         self.readers = nn.ModuleDict()
         if config.use_entity_memory:
             self.readers["entity"] = MemoryReader(config.hidden_size, config.entity_slot_size)
         if config.use_relation_memory:
             self.readers["relation"] = MemoryReader(config.hidden_size, config.relation_slot_size)
+        if self.mode == "residual":
+            self.value_projections = nn.ModuleDict({
+                name: ZeroInitLinear(reader.weight.shape[0], config.hidden_size) for name, reader in self.readers.items()
+            })
+
+    @property
+    def reads_over_positions(self) -> bool:
+        return self.mode != "residual"
+
+    def _memories(self, memories: dict) -> dict:
+        if self.detach_memories:
+            return {name: memories[name].detach() for name in self.readers}
+        return memories
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, memories: dict) -> torch.Tensor:
-        """x `(B, N, h)`, mask `(B, N)` -> mean(X, X'_E, X'_R) `(B, N, h)`."""
-        attentions = {name: reader.attention(x, memories[name], mask) for name, reader in self.readers.items()}
-        return self.mean_with_attention(x, attentions)
+        """x `(B, N, h)`, mask `(B, N)` -> X' `(B, N, h)`."""
+        if not self.reads_over_positions:
+            return self.read_rows(x, memories)
+        return self.apply_attentions(x, self.position_attentions(x, mask, memories))
 
-    def mean_with_attention(self, x: torch.Tensor, attentions: dict) -> torch.Tensor:
-        """The same mean from attention weights `{memory: (..., N)}` (precomputed for chunked inference over all
-        spans): mean(x, a_1 x, a_2 x) = x (1 + a_1 + a_2) / 3, one scale per row instead of a stacked [reads, N, d]."""
-        scale = (1 + sum(attentions[name] for name in self.readers)) / (len(self.readers) + 1)
+    def position_attentions(self, x: torch.Tensor, mask: torch.Tensor, memories: dict) -> dict:
+        """`{memory: a (B, N)}` over the unmasked positions, times N/K in "scaled" mode."""
+        memories = self._memories(memories)
+        attentions = {}
+        for name, reader in self.readers.items():
+            attention = reader.attention(x, memories[name], mask)
+            if self.mode == "scaled":
+                positions = mask.sum(-1, keepdim=True).to(attention.dtype)
+                attention = attention * positions / memories[name].shape[0]
+            attentions[name] = attention
+        return attentions
+
+    def attentions_from_scores(self, scores: dict) -> dict:
+        """`{memory: a (N,)}` from all N positions' read scores `{memory: (N, K)}` (inference over every candidate)."""
+        attentions = {}
+        for name, memory_scores in scores.items():
+            attention = memory_scores.float().softmax(dim=0).sum(-1)
+            if self.mode == "scaled":
+                attention = attention * (memory_scores.shape[0] / memory_scores.shape[1])
+            attentions[name] = attention.to(memory_scores.dtype)
+        return attentions
+
+    def apply_attentions(self, x: torch.Tensor, attentions: dict) -> torch.Tensor:
+        """X' from x `(..., N, h)` and attention weights `{memory: (..., N)}`, one scale per row."""
+        total = 1 + sum(attentions[name] for name in self.readers)
+        scale = total if self.mode == "sum" else total / (len(self.readers) + 1)
         return scale[..., None] * x
+
+    def read_rows(self, x: torch.Tensor, memories: dict) -> torch.Tensor:
+        """Residual key-value read of each row: x `(..., h)` -> x + Σ_M W_o,M softmax_k(scores) M `(..., h)`."""
+        memories = self._memories(memories)
+        read = x
+        for name, reader in self.readers.items():
+            slots = reader.scores(x, memories[name]).softmax(dim=-1)  # (..., K)
+            read = read + self.value_projections[name](slots @ memories[name])
+        return read
+
+
+class ZeroInitLinear(nn.Linear):
+    """A bias-free linear layer initialised to zero, so a residual branch starts as the identity."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__(in_features, out_features, bias=False)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -529,6 +593,8 @@ class SimMemREPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, (SimilarityMemory, BilinearSimilarity, MemoryReader)):
             init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
+        elif isinstance(module, ZeroInitLinear):
+            init.zeros_(module.weight)
 
 
 class SimMemREModel(SimMemREPreTrainedModel):
@@ -600,10 +666,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
     def memories(self) -> dict:
         if self.config.classifier_type != "similarity":
             return {}
-        memories = {"entity": self.entity_memory.weight, "relation": self.relation_memory.weight}
-        if not self.config.memory_read_gradient:
-            return {name: memory.detach() for name, memory in memories.items()}
-        return memories
+        # Detached (memory_read_gradient=False) only inside the reads, so the classifiers still train M_E and M_R.
+        return {"entity": self.entity_memory.weight, "relation": self.relation_memory.weight}
 
     @property
     def memory_reads_enabled(self) -> bool:
@@ -957,25 +1021,25 @@ class SimMemREModel(SimMemREPreTrainedModel):
         # Per-chunk results go into buffers allocated once: small tensors kept alive between the chunks' large
         # temporaries fragment glibc's heap (a 50,000-word document peaked at 8 GB instead of 1 GB with MiniLM).
         num_candidates = candidates.shape[0]
+        span_read = self.span_memory_read if reads_on else None
         attentions = None
-        if reads_on and self.span_memory_read is not None:
+        if span_read is not None and span_read.reads_over_positions:
             scores = {
-                name: hidden.new_empty((num_candidates, memories[name].shape[0]))
-                for name in self.span_memory_read.readers
+                name: hidden.new_empty((num_candidates, memories[name].shape[0])) for name in span_read.readers
             }
             for begin in range(0, num_candidates, chunk):
                 spans = pooled_spans(slice(begin, begin + chunk))
-                for name, reader in self.span_memory_read.readers.items():
+                for name, reader in span_read.readers.items():
                     scores[name][begin : begin + chunk] = reader.scores(spans, memories[name])
-            attentions = {name: s.softmax(dim=0).sum(-1) for name, s in scores.items()}
+            attentions = span_read.attentions_from_scores(scores)
             del scores
 
         def candidate_representations(index):
             spans = pooled_spans(index)
             if attentions is not None:
-                spans = self.span_memory_read.mean_with_attention(
-                    spans, {name: a[index] for name, a in attentions.items()}
-                )
+                spans = span_read.apply_attentions(spans, {name: a[index] for name, a in attentions.items()})
+            elif span_read is not None:
+                spans = span_read.read_rows(spans, memories)
             return spans
 
         probabilities = hidden.new_empty((num_candidates,))

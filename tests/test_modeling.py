@@ -196,18 +196,109 @@ def test_enhanced_representation_is_mean_of_input_and_both_reads(tokenizer):
     torch.testing.assert_close(module(x, mask, memories), expected)
 
 
-def test_chunked_span_read_equals_direct_read(tokenizer):
-    config = tiny_config(tokenizer)
-    module = MemoryEnhancedRepresentation(config)
-    for reader in module.readers.values():
-        reader.weight.data.normal_()
+READ_MODES = ["mean", "sum", "scaled", "residual"]
+
+
+def randomised_read(tokenizer, mode):
+    module = MemoryEnhancedRepresentation(tiny_config(tokenizer, memory_read_mode=mode))
+    for parameter in module.parameters():
+        parameter.data.normal_()
+    return module
+
+
+@pytest.mark.parametrize("mode", ["mean", "sum", "scaled"])
+def test_chunked_span_read_equals_direct_read(tokenizer, mode):
+    torch.manual_seed(0)
+    module = randomised_read(tokenizer, mode)
     memories = {"entity": torch.randn(2, 32), "relation": torch.randn(2, 32)}
     x = torch.randn(1, 7, 32)
-    attentions = {
-        name: reader.scores(x[0], memories[name]).softmax(0).sum(-1) for name, reader in module.readers.items()
-    }
+    scores = {name: reader.scores(x[0], memories[name]) for name, reader in module.readers.items()}
+    chunked = module.apply_attentions(x[0], module.attentions_from_scores(scores))
     direct = module(x, torch.ones(1, 7, dtype=torch.bool), memories)[0]
-    torch.testing.assert_close(module.mean_with_attention(x[0], attentions), direct)
+    torch.testing.assert_close(chunked, direct)
+
+
+def test_sum_read_adds_both_reads_to_the_input(tokenizer):
+    torch.manual_seed(0)
+    module = randomised_read(tokenizer, "sum")
+    memories = {"entity": torch.randn(2, 32), "relation": torch.randn(2, 32)}
+    x, mask = torch.randn(1, 6, 32), torch.ones(1, 6, dtype=torch.bool)
+    expected = x + module.readers["entity"](x, memories["entity"], mask) + module.readers["relation"](
+        x, memories["relation"], mask)
+    torch.testing.assert_close(module(x, mask, memories), expected)
+
+
+def test_scaled_read_rescales_attention_by_positions_over_slots(tokenizer):
+    torch.manual_seed(0)
+    module = randomised_read(tokenizer, "scaled")
+    memories = {"entity": torch.randn(2, 32), "relation": torch.randn(3, 32)}
+    x = torch.randn(1, 6, 32)
+    mask = torch.tensor([[True, True, True, True, False, False]])  # N = 4 valid positions
+    reads = {name: reader(x, memories[name], mask) for name, reader in module.readers.items()}
+    expected = (x + reads["entity"] * 4 / 2 + reads["relation"] * 4 / 3) / 3
+    torch.testing.assert_close(module(x, mask, memories)[0, :4], expected[0, :4])
+
+
+@pytest.mark.parametrize("mode", ["sum", "scaled"])
+def test_shock_free_reads_are_the_identity_at_uniform_attention(tokenizer, mode):
+    module = MemoryEnhancedRepresentation(tiny_config(tokenizer, memory_read_mode=mode))
+    for reader in module.readers.values():
+        reader.weight.data.zero_()  # equal scores: uniform attention a = K/N
+    memories = {"entity": torch.randn(2, 32), "relation": torch.randn(2, 32)}
+    x, mask = torch.randn(1, 500, 32), torch.ones(1, 500, dtype=torch.bool)
+    tolerance = {"sum": 1e-2, "scaled": 1e-6}[mode]  # "sum" is X (1 + 2K/N)
+    torch.testing.assert_close(module(x, mask, memories), x, rtol=tolerance, atol=tolerance)
+
+
+def test_residual_read_matches_key_value_formula(tokenizer):
+    torch.manual_seed(0)
+    module = randomised_read(tokenizer, "residual")
+    memories = {"entity": torch.randn(2, 32), "relation": torch.randn(3, 32)}
+    x, mask = torch.randn(1, 5, 32), torch.ones(1, 5, dtype=torch.bool)
+    expected = x.clone()
+    for name, reader in module.readers.items():
+        slots = torch.softmax(x @ reader.weight.T @ memories[name].T, dim=-1)  # softmax over slots
+        expected = expected + slots @ memories[name] @ module.value_projections[name].weight.T
+    torch.testing.assert_close(module(x, mask, memories), expected, rtol=1e-4, atol=1e-4)  # float order only
+
+
+def test_residual_read_starts_as_the_identity(tokenizer):
+    model = make_model(tokenizer, memory_read_mode="residual")
+    projections = [p for n, p in model.named_parameters() if "value_projections" in n]
+    assert projections and all(torch.all(p == 0) for p in projections)
+    x = torch.randn(1, 5, 32)
+    torch.testing.assert_close(model.token_memory_read(x, torch.ones(1, 5, dtype=torch.bool), model.memories), x)
+
+
+@pytest.mark.parametrize("mode", READ_MODES)
+def test_inference_span_scores_equal_the_plain_read_formula(tokenizer, processor, mode):
+    """Inference reads all candidates in chunks (a normaliser pass, then a read pass); the mention scores must equal
+    the plain formula: pool every candidate, one forward of the read over all of them, then the mention head."""
+    model = make_model(tokenizer, seed=1, memory_read_mode=mode, span_chunk_size=7).eval()
+    for parameter in model.token_memory_read.parameters():
+        parameter.data.normal_(std=0.2)
+    for parameter in model.span_memory_read.parameters():
+        parameter.data.normal_(std=0.2)
+    batch = processor(TEXT)
+    prediction = model(**batch, mention_threshold=0.0, coref_threshold=1.0, relation_threshold=1.0).predictions[0]
+    with torch.no_grad():
+        words = batch["word_subword_spans"][0]
+        hidden = model.encode(batch["input_ids"], batch["attention_mask"])
+        hidden = model.token_memory_read(hidden, batch["attention_mask"].bool(), model.memories)[0]
+        candidates = model.candidate_spans(batch["word_sentence_ids"][0])
+        spans = RangeMaxPool(hidden)(words[candidates[:, 0], 0], words[candidates[:, 1] - 1, 1])[None]
+        spans = model.span_memory_read(spans, torch.ones(spans.shape[:2], dtype=torch.bool), model.memories)[0]
+        scores = torch.sigmoid(model.mention_localization(spans, candidates[:, 1] - candidates[:, 0]))
+    order = torch.argsort(candidates[:, 0] * (model.config.max_span_size + 1) + candidates[:, 1])
+    torch.testing.assert_close(prediction["mention_word_spans"], candidates[order])
+    torch.testing.assert_close(prediction["mention_scores"], scores[order])
+
+
+def test_memories_train_through_the_classifiers_when_reads_are_detached(tokenizer, processor):
+    model = make_model(tokenizer, dropout=0.0, memory_read_gradient=False)
+    model(**gold_batch(processor, model.config), use_memory=True).loss.backward()
+    assert torch.any(model.entity_memory.weight.grad != 0)
+    assert torch.any(model.relation_memory.weight.grad != 0)
 
 
 # -- training forward --------------------------------------------------------------------------------
