@@ -726,6 +726,14 @@ class SimMemREModel(SimMemREPreTrainedModel):
         hidden = summed / counts.clamp(min=1.0)[:, None]
         return hidden.view(batch, length, hidden_size).to(self.dtype)
 
+    def token_representations(self, input_ids: torch.LongTensor, attention_mask: torch.LongTensor,
+                              use_memory: Optional[bool] = None) -> torch.Tensor:
+        """Encoder output `(B, T, d)` after the token memory read (when reads are on)."""
+        hidden = self.encode(input_ids, attention_mask)
+        if self._reads_on(use_memory) and self.token_memory_read is not None:
+            hidden = self.token_memory_read(hidden, attention_mask.bool(), self.memories)
+        return hidden
+
     # -- forward ---------------------------------------------------------------------------------------
     def forward(
         self,
@@ -756,6 +764,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         mention_threshold: Optional[float] = None,
         coref_threshold: Optional[float] = None,
         relation_threshold: Optional[float] = None,
+        token_representations: Optional[torch.Tensor] = None,
         **kwargs,
     ) -> SimMemREOutput:
         r"""
@@ -777,14 +786,17 @@ class SimMemREModel(SimMemREPreTrainedModel):
 
         use_memory: override the warm-up switch `model.memory_reads_enabled` for this call.
         mention_threshold, coref_threshold, relation_threshold: override the config's thresholds for this call.
+        token_representations `(B, T, d)`: the output of [`~SimMemREModel.token_representations`] for these inputs,
+            which skips the encoder (threshold calibration runs the heads many times over one encoding).
         """
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         reads_on = self._reads_on(use_memory)
-        hidden = self.encode(input_ids, attention_mask)
         memories = self.memories
-        if reads_on and self.token_memory_read is not None:
-            hidden = self.token_memory_read(hidden, attention_mask.bool(), memories)
+        if token_representations is not None:
+            hidden = token_representations
+        else:
+            hidden = self.token_representations(input_ids, attention_mask, use_memory)
         if mention_labels is not None:
             return self._training_forward(
                 hidden, memories, reads_on, mention_subword_spans, mention_word_spans, mention_sentence_ids,

@@ -652,8 +652,148 @@ class SimMemRETrainer(Trainer):
         return metrics
 
 
+# ----------------------------------------------------------------------------------------------------
+# Threshold calibration
+# ----------------------------------------------------------------------------------------------------
+
+THRESHOLD_NAMES = ("mention_threshold", "coref_threshold", "relation_threshold")
+# JEREX's thresholds (0.85/0.85/0.6) were set for BERT on DocRED; the grid spans them and lower values.
+DEFAULT_THRESHOLD_GRID = {
+    "mention_threshold": (0.4, 0.5, 0.6, 0.7, 0.85),
+    "coref_threshold": (0.7, 0.85),
+    "relation_threshold": tuple(round(0.2 + 0.05 * step, 2) for step in range(14)),  # 0.2 ... 0.85
+}
+
+
+def _with_relations_above(documents: list, threshold: float) -> list:
+    return [{**document, "relations": [r for r in document["relations"] if r["score"] >= threshold]}
+            for document in documents]
+
+
+def _encode_rows(model, processor, rows, device, progress):
+    """Per row: (collated batch on `device`, token representations) -- the encoder runs once per document."""
+    from tqdm.auto import tqdm
+
+    keys = list(FEATURE_PADDING)
+    encoded = []
+    for row in tqdm(rows, desc="Encoding documents", disable=not progress):
+        batch = {key: value.to(device) for key, value in processor.collate([{k: row[k] for k in keys}]).items()}
+        encoded.append((batch, model.token_representations(batch["input_ids"], batch["attention_mask"])))
+    return encoded
+
+
+def _predict_encoded(model, processor, rows, encoded, thresholds: Mapping) -> list:
+    config = model.config
+    documents = []
+    for row, (batch, hidden) in zip(rows, encoded):
+        prediction = model(**batch, token_representations=hidden, **thresholds).predictions[0]
+        documents.append(processor.decode(prediction, row["text"], row["word_char_spans"], config.entity_types,
+                                          config.relation_types, document_id=row["id"]))
+    return documents
+
+
+def _references(rows) -> list:
+    return [{"id": row["id"], "entities": row["entities"], "relations": row["relations"]} for row in rows]
+
+
+def _flat(scores: Mapping) -> dict:
+    return {k: float(v) for k, v in scores.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _model_device(model, device):
+    return torch.device(device) if device is not None else next(model.parameters()).device
+
+
+def evaluate_thresholds(model, processor, rows: Sequence[Mapping], thresholds: Optional[Mapping] = None,
+                        device=None, progress: bool = False) -> dict:
+    """Strict joint F1 scores (flat dict) of end-to-end inference on `rows` (see :func:`calibrate_thresholds`) at
+    `thresholds` (default: the model's)."""
+    thresholds = {name: float((thresholds or {}).get(name, getattr(model.config, name))) for name in THRESHOLD_NAMES}
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            encoded = _encode_rows(model, processor, rows, _model_device(model, device), progress)
+            documents = _predict_encoded(model, processor, rows, encoded, thresholds)
+    finally:
+        model.train(was_training)
+    return _flat(joint_re_scores(documents, _references(rows)))
+
+
+def calibrate_thresholds(model, processor, rows: Sequence[Mapping], grid: Optional[Mapping] = None,
+                         device=None, objective: str = "relation_strict_f1", progress: bool = True) -> dict:
+    """Grid-search the mention, coreference and relation thresholds on gold documents (the dev split).
+
+    Each document is encoded once (encoder and token memory read); the heads then run once per (mention, coreference)
+    grid point at the lowest relation threshold, and every relation threshold is a filter of those relations (a
+    relation's score does not depend on the relation threshold). The best point maximises `objective`; ties go to the
+    higher entity F1, then to the point nearest the model's current thresholds. The model's current thresholds are
+    always part of the grid.
+
+    Args:
+        rows: rows of :func:`tokenize_documents` (processor features plus `id`, `text`, `entities`, `relations`).
+        grid: `{threshold name: values}`; missing names use :data:`DEFAULT_THRESHOLD_GRID`.
+    Returns:
+        `{"objective", "thresholds": {name: value}, "scores": dev scores there, "fixed_thresholds": the model's
+        thresholds before, "fixed_scores": dev scores at those, "grid": one summary per grid point}`.
+    """
+    from tqdm.auto import tqdm
+
+    grid = {name: sorted(set(float(v) for v in (grid or {}).get(name, DEFAULT_THRESHOLD_GRID[name])))
+            for name in THRESHOLD_NAMES}
+    fixed = {name: float(getattr(model.config, name)) for name in THRESHOLD_NAMES}
+    for name in THRESHOLD_NAMES:
+        if fixed[name] not in grid[name]:
+            grid[name] = sorted(grid[name] + [fixed[name]])
+    references = _references(rows)
+    was_training = model.training
+    model.eval()
+    results = []
+    try:
+        with torch.no_grad():
+            encoded = _encode_rows(model, processor, rows, _model_device(model, device), progress)
+            points = [(m, c) for m in grid["mention_threshold"] for c in grid["coref_threshold"]]
+            for mention_threshold, coref_threshold in tqdm(points, desc="Threshold grid", disable=not progress):
+                lowest = dict(zip(THRESHOLD_NAMES, (mention_threshold, coref_threshold, grid["relation_threshold"][0])))
+                documents = _predict_encoded(model, processor, rows, encoded, lowest)
+                for relation_threshold in grid["relation_threshold"]:
+                    scores = joint_re_scores(_with_relations_above(documents, relation_threshold), references)
+                    results.append(({**lowest, "relation_threshold": relation_threshold}, _flat(scores)))
+    finally:
+        model.train(was_training)
+
+    def rank(item):
+        thresholds, scores = item
+        distance = sum(abs(thresholds[name] - fixed[name]) for name in THRESHOLD_NAMES)
+        return (round(scores[objective], 6), round(scores["entity_f1"], 6), -distance)
+
+    best_thresholds, best_scores = max(results, key=rank)
+    return {
+        "objective": objective,
+        "thresholds": best_thresholds,
+        "scores": best_scores,
+        "fixed_thresholds": fixed,
+        "fixed_scores": next(scores for thresholds, scores in results if thresholds == fixed),
+        "grid": [{**thresholds, **{key: scores[key] for key in (objective, "entity_f1", "mention_precision",
+                                                                  "mention_recall")}}
+                 for thresholds, scores in results],
+    }
+
+
+def apply_thresholds(model, thresholds: Mapping) -> None:
+    """Write thresholds into `model.config` (saved with the model, used by the pipeline)."""
+    for name in THRESHOLD_NAMES:
+        if name in thresholds:
+            setattr(model.config, name, float(thresholds[name]))
+
+
 __all__ = [
     "DEFAULT_SAMPLING",
+    "DEFAULT_THRESHOLD_GRID",
+    "THRESHOLD_NAMES",
+    "apply_thresholds",
+    "calibrate_thresholds",
+    "evaluate_thresholds",
     "MemoryWarmupCallback",
     "SamplingEpochCallback",
     "SimMemREDataCollator",

@@ -23,7 +23,10 @@ CONFIG (YAML or JSON) has five sections:
                (a checkpoint folder, or true/"last" for the newest one in output_dir). `warmup_ratio` is accepted and
                becomes transformers 5's fractional `warmup_steps`; with first_evaluation_epoch N and
                evaluation_epoch_interval K, evaluation (full inference, costly) runs only after epochs N, N+K, ...
-               and the last.
+               and the last. calibrate_thresholds: true grid-searches the mention, coreference and relation
+               thresholds on the validation split after training (simmemre.training_simmemre.calibrate_thresholds),
+               writes them into best_model's config and reports test with both the fixed and the calibrated
+               thresholds (calibrated_test_* in all_results.json; the search is in calibration.json).
 
 Overrides: `--data.max_train_documents 8`, `--model.memory_warmup_proportion 0.3`, `--encoder minilm`; a key
 without a section (`--num_train_epochs 3`, `--output_dir runs/x`) is a training argument. Values are parsed as
@@ -247,6 +250,17 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
 # ----------------------------------------------------------------------------------------------------
 
 
+def git_commit():
+    """The repository's HEAD commit (recorded with the results), or None outside a git checkout."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
+                              capture_output=True, text=True, timeout=10, check=True).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def float_metrics(metrics: dict) -> dict:
     return {key: float(value) for key, value in metrics.items()
             if isinstance(value, (int, float)) and not isinstance(value, bool)}
@@ -254,10 +268,13 @@ def float_metrics(metrics: dict) -> dict:
 
 def metrics_table(results: dict) -> str:
     levels = ("mention", "coref", "entity", "relation", "relation_strict")
-    prefixes = [prefix for prefix in ("eval", "test") if f"{prefix}_relation_strict_f1" in results]
+    prefixes = [prefix for prefix in ("eval", "test", "calibrated_eval", "calibrated_test")
+                if f"{prefix}_relation_strict_f1" in results]
     if not prefixes:
         return ""
-    header = f"{'level':<16}" + "".join(f"{prefix + ' ' + m:>12}" for prefix in prefixes for m in ("P", "R", "F1"))
+    names = {"calibrated_eval": "cal-eval", "calibrated_test": "cal-test"}
+    header = f"{'level':<16}" + "".join(f"{names.get(prefix, prefix) + ' ' + m:>12}" for prefix in prefixes
+                                        for m in ("P", "R", "F1"))
     lines = [header, "-" * len(header)]
     for level in levels:
         row = f"{level:<16}"
@@ -281,7 +298,8 @@ def main(argv=None):
     import simmemre  # noqa: F401  (registers the auto classes: checkpoints get remote code and auto_map)
     from simmemre import data_simmemre
     from simmemre.training_simmemre import (DEFAULT_SAMPLING, EvaluationEpochsCallback, SimMemREDataCollator,
-                                            SimMemRETrainer, tokenize_documents)
+                                            SimMemRETrainer, apply_thresholds, calibrate_thresholds,
+                                            tokenize_documents)
 
     data_config = dict(config.get("data") or {})
     training_config = dict(TRAINING_DEFAULTS)
@@ -291,6 +309,7 @@ def main(argv=None):
     resume = training_config.pop("resume_from_checkpoint", None)
     first_evaluation_epoch = training_config.pop("first_evaluation_epoch", None)
     evaluation_epoch_interval = training_config.pop("evaluation_epoch_interval", None)
+    calibrate = str(training_config.pop("calibrate_thresholds", False)).lower() in ("true", "1", "yes")
     if not training_config.get("output_dir"):
         raise SystemExit("set training.output_dir (or --output_dir DIR)")
     if not torch.cuda.is_available():
@@ -358,6 +377,26 @@ def main(argv=None):
             data_simmemre.write_jsonl(trainer.last_predictions,
                                       os.path.join(args.output_dir, f"{prefix}_predictions.jsonl"))
 
+    if calibrate and "validation" in datasets:
+        validation = datasets["validation"]
+        calibration = calibrate_thresholds(trainer.model, processor, [validation[i] for i in range(len(validation))],
+                                           device=args.device, progress=not args.disable_tqdm)
+        apply_thresholds(trainer.model, calibration["thresholds"])
+        results.update({f"calibrated_{name}": value for name, value in calibration["thresholds"].items()})
+        results.update({f"calibrated_eval_{key}": value for key, value in calibration["scores"].items()})
+        if "test" in datasets:
+            metrics = float_metrics(trainer.evaluate(datasets["test"], metric_key_prefix="calibrated_test"))
+            trainer.save_metrics("calibrated_test", metrics)
+            results.update(metrics)
+            if trainer.is_world_process_zero():
+                data_simmemre.write_jsonl(trainer.last_predictions,
+                                          os.path.join(args.output_dir, "calibrated_test_predictions.jsonl"))
+        if trainer.is_world_process_zero():
+            with open(os.path.join(args.output_dir, "calibration.json"), "w", encoding="utf-8") as handle:
+                json.dump(calibration, handle, indent=2)
+    elif calibrate:
+        print("calibrate_thresholds: no validation split, thresholds left as configured", file=sys.stderr)
+
     if trainer.is_world_process_zero():
         best_dir = os.path.join(args.output_dir, "best_model")
         dataset_name = data_config.get("dataset_name") or data_config.get("format")
@@ -367,7 +406,10 @@ def main(argv=None):
             save_for_hub = None
         if save_for_hub is not None:
             by_split = {}
-            for split, prefix in (("validation", "eval"), ("test", "test")):
+            # The card reports the thresholds the saved config holds: the calibrated ones when calibrated.
+            prefixes = (("validation", "calibrated_eval"), ("test", "calibrated_test")) if calibrate else (
+                ("validation", "eval"), ("test", "test"))
+            for split, prefix in prefixes:
                 scores = {key[len(prefix) + 1:]: value for key, value in results.items()
                           if key.startswith(prefix + "_") and not key.endswith(("_runtime", "_per_second"))}
                 if scores:
@@ -379,6 +421,9 @@ def main(argv=None):
                   "(no custom_pipelines entry, no model card)", file=sys.stderr)
             trainer.model.save_pretrained(best_dir)
             processor.save_pretrained(best_dir)
+        with open(os.path.join(args.output_dir, "run_config.json"), "w", encoding="utf-8") as handle:
+            json.dump({"config": config, "seed": args.seed, "commit": git_commit(), "device": str(args.device)},
+                      handle, indent=2, default=str)
         with open(os.path.join(args.output_dir, "all_results.json"), "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=2, sort_keys=True)
         table = metrics_table(results)

@@ -341,6 +341,40 @@ def test_predict_documents_returns_schema_documents(processor, cdr_dataset, tmp_
     assert trainer.model.training  # the helper restores the mode it found
 
 
+def test_relation_threshold_filter_equals_rerunning_inference(processor, cdr_dataset, single_torch_thread):
+    """Calibration scores every relation threshold by filtering one run at the lowest; that must equal a rerun."""
+    from simmemre.training_simmemre import _encode_rows, _predict_encoded, _with_relations_above
+
+    torch.manual_seed(0)
+    model = SimMemREModel(tiny_config(processor)).eval()
+    rows = [cdr_dataset[i] for i in range(2)]
+    with torch.no_grad():
+        encoded = _encode_rows(model, processor, rows, torch.device("cpu"), progress=False)
+        low = dict(mention_threshold=0.0, coref_threshold=0.6, relation_threshold=0.0)
+        once = _predict_encoded(model, processor, rows, encoded, low)
+        assert sum(len(document["relations"]) for document in once) > 0
+        for threshold in (0.3, 0.5, 0.52):
+            rerun = _predict_encoded(model, processor, rows, encoded, {**low, "relation_threshold": threshold})
+            assert _with_relations_above(once, threshold) == rerun
+
+
+def test_calibration_includes_the_fixed_point_and_returns_the_best(processor, cdr_dataset, single_torch_thread):
+    from simmemre.training_simmemre import calibrate_thresholds, evaluate_thresholds
+
+    torch.manual_seed(0)
+    model = SimMemREModel(tiny_config(processor)).eval()
+    rows = [cdr_dataset[i] for i in range(2)]
+    grid = {"mention_threshold": [0.0, 0.5], "coref_threshold": [0.6], "relation_threshold": [0.0, 0.5]}
+    calibration = calibrate_thresholds(model, processor, rows, grid=grid, progress=False)
+    points = [(e["mention_threshold"], e["coref_threshold"], e["relation_threshold"]) for e in calibration["grid"]]
+    assert (0.85, 0.85, 0.6) in points and len(points) == 3 * 2 * 3  # the fixed values join the grid
+    best = max(entry["relation_strict_f1"] for entry in calibration["grid"])
+    assert calibration["scores"]["relation_strict_f1"] == best
+    rescored = evaluate_thresholds(model, processor, rows, calibration["thresholds"])
+    assert rescored == calibration["scores"]
+    assert model.config.mention_threshold == 0.85  # calibration itself does not change the model
+
+
 # ----------------------------------------------------------------------------------------------------
 # The train script
 # ----------------------------------------------------------------------------------------------------
@@ -353,7 +387,8 @@ def smoke_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("smoke")
     output_dir = tmp_path / "run"
     completed = subprocess.run(
-        [sys.executable, "scripts/train.py", str(SMOKE_CONFIG), "--output_dir", str(output_dir)],
+        [sys.executable, "scripts/train.py", str(SMOKE_CONFIG), "--output_dir", str(output_dir),
+         "--calibrate_thresholds", "true"],
         cwd=REPO, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=600,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
@@ -381,6 +416,38 @@ def test_smoke_config_trains_evaluates_and_saves(smoke_run):
     assert (output_dir / "best_model" / "config.json").is_file()
     assert (output_dir / "test_predictions.jsonl").is_file()
     assert "relation_strict" in completed.stdout
+
+
+def test_smoke_run_calibrates_thresholds_on_dev_and_saves_them(smoke_run):
+    _, output_dir, _ = smoke_run
+    results = json.loads((output_dir / "all_results.json").read_text())
+    calibration = json.loads((output_dir / "calibration.json").read_text())
+    saved = json.loads((output_dir / "best_model" / "config.json").read_text())
+    for name, value in calibration["thresholds"].items():
+        assert saved[name] == value == results[f"calibrated_{name}"]
+    assert calibration["scores"]["relation_strict_f1"] >= calibration["fixed_scores"]["relation_strict_f1"]
+    assert "calibrated_test_relation_strict_f1" in results and "test_relation_strict_f1" in results
+    assert (output_dir / "calibrated_test_predictions.jsonl").is_file()
+
+
+def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
+    tmp_path, output_dir, _ = smoke_run
+    folder = tmp_path / "calibrated" / "best_model"
+    shutil.copytree(output_dir / "best_model", folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(mention_threshold=0.85, coref_threshold=0.85, relation_threshold=0.6)
+    (folder / "config.json").write_text(json.dumps(config))
+    completed = subprocess.run(
+        [sys.executable, "scripts/calibrate.py", str(folder), "--data-dir", str(DATA), "--format", "bc5cdr",
+         "--max-documents", "3", "--device", "cpu"],
+        cwd=REPO, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads((folder.parent / "calibration.json").read_text())
+    assert report["fixed_thresholds"] == {"mention_threshold": 0.85, "coref_threshold": 0.85, "relation_threshold": 0.6}
+    saved = json.loads((folder / "config.json").read_text())
+    assert {name: saved[name] for name in report["thresholds"]} == report["thresholds"]
+    assert set(report) >= {"test_scores", "test_fixed_scores", "grid"}
 
 
 def test_smoke_best_model_loads_with_remote_code(smoke_run):

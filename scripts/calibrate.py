@@ -1,0 +1,85 @@
+#!/usr/bin/env python
+"""Calibrate a trained model's mention, coreference and relation thresholds on a corpus's dev split.
+
+Runs `simmemre.training_simmemre.calibrate_thresholds` on the dev split (the encoder runs once per document, the heads
+once per grid point), writes the chosen thresholds into MODEL/config.json, scores the test split with the fixed (the
+folder's previous) and the calibrated thresholds, and writes everything to calibration.json beside MODEL (the run
+folder when MODEL is a run's best_model). The test split never influences the choice.
+
+Example:
+    python scripts/calibrate.py runs/cdr_minilm_jerex/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr
+"""
+
+import argparse
+import json
+import os
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="saved model folder (a run's best_model)")
+    parser.add_argument("--data-dir", required=True, help="raw corpus folder (e.g. ../shared/data/bc5cdr)")
+    parser.add_argument("--format", required=True, help="corpus format: bc5cdr or docred")
+    parser.add_argument("--dev-split", default="dev", help="split to calibrate on (default: dev)")
+    parser.add_argument("--test-split", default="test", help="split to report with both thresholds ('' to skip)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument("--output", help="where to write the JSON report (default: calibration.json beside MODEL)")
+    parser.add_argument("--max-documents", type=int, help="use only the first N documents of each split (tests)")
+    parser.add_argument("--dry-run", action="store_true", help="do not rewrite MODEL/config.json")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    import torch
+
+    from simmemre import SimMemREModel, SimMemREProcessor, data_simmemre
+    from simmemre.training_simmemre import (THRESHOLD_NAMES, apply_thresholds, calibrate_thresholds,
+                                            evaluate_thresholds, tokenize_documents)
+
+    if not os.path.isfile(os.path.join(args.model, "config.json")):
+        raise SystemExit(f"{args.model}: not a saved model folder (no config.json)")
+    if args.format not in data_simmemre.FORMATS:
+        raise SystemExit(f"--format must be one of {data_simmemre.FORMATS}, got {args.format!r}")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = SimMemREModel.from_pretrained(args.model).to(device).eval()
+    processor = SimMemREProcessor.from_pretrained(args.model)
+    corpus = data_simmemre.convert_corpus(args.format, args.data_dir)
+    for split in filter(None, (args.dev_split, args.test_split)):
+        if split not in corpus:
+            raise SystemExit(f"{args.data_dir}: no {split!r} split (found {sorted(corpus)})")
+
+    def rows(split):
+        documents = corpus[split][0][: args.max_documents] if args.max_documents else corpus[split][0]
+        dataset = tokenize_documents(documents, processor, model.config.entity_types,
+                                     model.config.relation_types, desc=f"Tokenizing {split}")
+        return [dataset[i] for i in range(len(dataset))]
+
+    calibration = calibrate_thresholds(model, processor, rows(args.dev_split), device=device)
+    report = {"model": os.path.abspath(args.model), "dev_split": args.dev_split, **calibration}
+    if args.test_split:
+        test_rows = rows(args.test_split)
+        report["test_fixed_scores"] = evaluate_thresholds(model, processor, test_rows, calibration["fixed_thresholds"],
+                                                          device=device, progress=True)
+        report["test_scores"] = evaluate_thresholds(model, processor, test_rows, calibration["thresholds"],
+                                                    device=device, progress=True)
+    if not args.dry_run:
+        apply_thresholds(model, calibration["thresholds"])
+        model.config.save_pretrained(args.model)
+    output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.model)), "calibration.json")
+    with open(output, "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=2)
+    summary = {name: report["thresholds"][name] for name in THRESHOLD_NAMES}
+    print(json.dumps({"thresholds": summary, "fixed_thresholds": report["fixed_thresholds"],
+                      "dev_relation_strict_f1": [report["fixed_scores"]["relation_strict_f1"],
+                                                 report["scores"]["relation_strict_f1"]],
+                      **({"test_relation_strict_f1": [report["test_fixed_scores"]["relation_strict_f1"],
+                                                      report["test_scores"]["relation_strict_f1"]]}
+                         if args.test_split else {}),
+                      "report": output}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

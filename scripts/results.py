@@ -1,0 +1,195 @@
+#!/usr/bin/env python
+"""Results as data: record finished runs in results/<dataset>.jsonl and generate the README's results tables.
+
+    python scripts/results.py add RUN_DIR --dataset cdr --name "SimMemRE, MRC, read sum" [--seed N] [--commit SHA]
+    python scripts/results.py table --dataset cdr [--readme README.md]
+
+`add` appends one row per thresholds policy found in RUN_DIR: "fixed" (the configured thresholds, from
+all_results.json's eval_*/test_*) and, when RUN_DIR/calibration.json exists, "calibrated" (from train.py's
+calibrated_test_* or scripts/calibrate.py's test_scores). A row holds name, relation_classifier, memory,
+memory_read_mode, seed, commit, thresholds, threshold_values, dev and test (joint_re_f1 metric dicts), plus device,
+run and recorded_at. Rows already recorded for the same (run, thresholds) are replaced.
+
+`table` prints a Markdown table per thresholds policy (per-seed rows, then mean ± sample std over seeds) and, with
+--readme, rewrites the text between `<!-- results:DATASET:start -->` and `<!-- results:DATASET:end -->`.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+LEVELS = ("mention", "coref", "entity", "relation", "relation_strict")
+METRIC_SUFFIXES = tuple(f"{level}_{measure}" for level in LEVELS for measure in ("precision", "recall", "f1"))
+THRESHOLD_NAMES = ("mention_threshold", "coref_threshold", "relation_threshold")
+
+
+RESULTS_DIR = REPO / "results"
+
+
+def results_file(dataset: str) -> Path:
+    return RESULTS_DIR / f"{dataset}.jsonl"
+
+
+def read_rows(dataset: str) -> list:
+    path = results_file(dataset)
+    if not path.is_file():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise SystemExit(f"{path}:{number}: not valid JSON ({error.msg})") from None
+    return rows
+
+
+def write_rows(dataset: str, rows: list) -> None:
+    path = results_file(dataset)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in rows), encoding="utf-8")
+
+
+def metric_dict(results: dict, prefix: str) -> dict:
+    return {suffix: results[f"{prefix}_{suffix}"] for suffix in METRIC_SUFFIXES if f"{prefix}_{suffix}" in results}
+
+
+def load_json(path: Path, what: str) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SystemExit(f"{path}: missing ({what})") from None
+
+
+def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None) -> list:
+    results = load_json(run / "all_results.json", "written by scripts/train.py at the end of a run")
+    run_config = json.loads((run / "run_config.json").read_text()) if (run / "run_config.json").is_file() else {}
+    model_config = load_json(run / "best_model" / "config.json", "the run's saved model")
+    calibration = json.loads((run / "calibration.json").read_text()) if (run / "calibration.json").is_file() else None
+    seed = seed if seed is not None else run_config.get("seed")
+    if seed is None:
+        raise SystemExit(f"{run}: no run_config.json to read the seed from; pass --seed")
+    memory = bool(model_config.get("use_entity_memory") or model_config.get("use_relation_memory"))
+    common = {
+        "name": name,
+        "relation_classifier": model_config.get("relation_classifier"),
+        "memory": memory,
+        "memory_read_mode": model_config.get("memory_read_mode", "mean") if memory else None,
+        "seed": int(seed),
+        "commit": commit or run_config.get("commit"),
+        "device": device or run_config.get("device"),
+        "run": str(run),
+        "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    fixed_values = (calibration or {}).get("fixed_thresholds") or {n: model_config[n] for n in THRESHOLD_NAMES}
+    rows = [{**common, "thresholds": "fixed", "threshold_values": fixed_values,
+             "dev": metric_dict(results, "eval"), "test": metric_dict(results, "test")}]
+    if calibration is not None:
+        test = metric_dict(results, "calibrated_test") or {
+            k: v for k, v in (calibration.get("test_scores") or {}).items() if k in METRIC_SUFFIXES}
+        dev = {k: v for k, v in calibration["scores"].items() if k in METRIC_SUFFIXES}
+        rows.append({**common, "thresholds": "calibrated", "threshold_values": calibration["thresholds"],
+                     "dev": dev, "test": test})
+    return rows
+
+
+def add(args) -> int:
+    run = Path(args.run).resolve()
+    new = rows_for_run(run, args.name, args.seed, args.commit, args.device)
+    keys = {(row["run"], row["thresholds"]) for row in new}
+    rows = [row for row in read_rows(args.dataset) if (row.get("run"), row.get("thresholds")) not in keys] + new
+    write_rows(args.dataset, rows)
+    for row in new:
+        print(f"{row['name']} seed {row['seed']} ({row['thresholds']}): test relation_strict_f1 "
+              f"{row['test'].get('relation_strict_f1', float('nan')):.2f}, dev {row['dev'].get('relation_strict_f1', float('nan')):.2f}")
+    return 0
+
+
+def mean_std(values: list) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def table(rows: list, thresholds: str) -> str:
+    selected = [row for row in rows if row.get("thresholds") == thresholds]
+    names = list(dict.fromkeys(row["name"] for row in selected))
+    lines = ["| model | seed | thresholds (m / c / r) | dev rel. strict | mention | coref | entity | relation | "
+             "**relation strict** |", "|---|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        group = sorted((row for row in selected if row["name"] == name), key=lambda row: row["seed"])
+        first = True
+        for row in group:
+            values = " / ".join(f"{row['threshold_values'][n]:g}" for n in THRESHOLD_NAMES)
+            test = row["test"]
+            lines.append(f"| {name if first else ''} | {row['seed']} | {values} | "
+                         f"{row['dev'].get('relation_strict_f1', float('nan')):.2f} | "
+                         + " | ".join(f"{test.get(level + '_f1', float('nan')):.2f}" for level in LEVELS[:-1])
+                         + f" | **{test.get('relation_strict_f1', float('nan')):.2f}** |")
+            first = False
+        if len(group) > 1:
+            dev = mean_std([row["dev"]["relation_strict_f1"] for row in group])
+            cells = [mean_std([row["test"][level + "_f1"] for row in group]) for level in LEVELS]
+            lines.append(f"| | mean ± std ({len(group)}) | | {dev} | " + " | ".join(cells[:-1])
+                         + f" | **{cells[-1]}** |")
+    return "\n".join(lines)
+
+
+def tables(dataset: str) -> str:
+    rows = read_rows(dataset)
+    if not rows:
+        raise SystemExit(f"{results_file(dataset)}: no rows")
+    parts = []
+    for thresholds in ("fixed", "calibrated"):
+        if any(row.get("thresholds") == thresholds for row in rows):
+            parts.append(f"Thresholds **{thresholds}** (test strict F1 in percent; dev = the selection metric):\n\n"
+                         + table(rows, thresholds))
+    return "\n\n".join(parts)
+
+
+def table_command(args) -> int:
+    text = tables(args.dataset)
+    if not args.readme:
+        print(text)
+        return 0
+    readme = Path(args.readme)
+    content = readme.read_text(encoding="utf-8")
+    start, end = f"<!-- results:{args.dataset}:start -->", f"<!-- results:{args.dataset}:end -->"
+    if start not in content or end not in content:
+        raise SystemExit(f"{readme}: markers {start} / {end} not found")
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    generated = (f"{start}\n<!-- generated by `python scripts/results.py table --dataset {args.dataset} --readme "
+                 f"{args.readme}` from results/{args.dataset}.jsonl; do not edit by hand -->\n\n{text}\n\n{end}")
+    readme.write_text(head + generated + tail, encoding="utf-8")
+    print(f"{readme}: results:{args.dataset} table rewritten")
+    return 0
+
+
+def main(argv=None) -> int:
+    global RESULTS_DIR
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_parser = commands.add_parser("add", help="record a finished run")
+    add_parser.add_argument("run", help="the run's output_dir (all_results.json, best_model/, calibration.json)")
+    add_parser.add_argument("--dataset", required=True, help="results/<dataset>.jsonl, e.g. cdr or re-docred")
+    add_parser.add_argument("--name", required=True, help="the table row's model name")
+    add_parser.add_argument("--seed", type=int, help="default: from the run's run_config.json")
+    add_parser.add_argument("--commit", help="default: from the run's run_config.json")
+    add_parser.add_argument("--device", help="where the run trained (default: from run_config.json)")
+    table_parser = commands.add_parser("table", help="print (or write into the README) the results tables")
+    table_parser.add_argument("--dataset", required=True)
+    table_parser.add_argument("--readme", help="rewrite this file's results:DATASET section")
+    parser.add_argument("--results-dir", default=str(RESULTS_DIR), help="folder of the <dataset>.jsonl files")
+    args = parser.parse_args(argv)
+    RESULTS_DIR = Path(args.results_dir)
+    return add(args) if args.command == "add" else table_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""scripts/results.py: runs recorded as rows of results/<dataset>.jsonl, README tables generated from them."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+LEVELS = ("mention", "coref", "entity", "relation", "relation_strict")
+
+
+def fake_run(folder: Path, seed: int, test_f1: float, calibrated_f1=None, mode="sum"):
+    results = {}
+    for prefix, value in (("eval", test_f1 - 1), ("test", test_f1)):
+        for level in LEVELS:
+            for measure in ("precision", "recall", "f1"):
+                results[f"{prefix}_{level}_{measure}"] = value
+    calibration = None
+    if calibrated_f1 is not None:
+        for level in LEVELS:
+            for measure in ("precision", "recall", "f1"):
+                results[f"calibrated_test_{level}_{measure}"] = calibrated_f1
+        calibration = {"thresholds": {"mention_threshold": 0.5, "coref_threshold": 0.7, "relation_threshold": 0.4},
+                       "fixed_thresholds": {"mention_threshold": 0.85, "coref_threshold": 0.85,
+                                            "relation_threshold": 0.6},
+                       "scores": {f"{level}_f1": calibrated_f1 - 1 for level in LEVELS}}
+    (folder / "best_model").mkdir(parents=True)
+    (folder / "all_results.json").write_text(json.dumps(results))
+    (folder / "run_config.json").write_text(json.dumps({"seed": seed, "commit": "abc123", "device": "cpu"}))
+    (folder / "best_model" / "config.json").write_text(json.dumps({
+        "relation_classifier": "multi_instance", "use_entity_memory": True, "use_relation_memory": True,
+        "memory_read_mode": mode, "mention_threshold": 0.85, "coref_threshold": 0.85, "relation_threshold": 0.6}))
+    if calibration:
+        (folder / "calibration.json").write_text(json.dumps(calibration))
+
+
+def run_script(*args, tmp_path):
+    completed = subprocess.run([sys.executable, "scripts/results.py", "--results-dir", str(tmp_path / "results"),
+                                *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+def test_add_records_fixed_and_calibrated_rows_with_their_thresholds(tmp_path):
+    fake_run(tmp_path / "run112", 112, 20.0, calibrated_f1=23.0)
+    run_script("add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "results" / "cdr.jsonl").read_text().splitlines()]
+    assert [row["thresholds"] for row in rows] == ["fixed", "calibrated"]
+    fixed, calibrated = rows
+    assert fixed["seed"] == 112 and fixed["commit"] == "abc123" and fixed["memory_read_mode"] == "sum"
+    assert fixed["threshold_values"]["mention_threshold"] == 0.85 and fixed["test"]["relation_strict_f1"] == 20.0
+    assert fixed["dev"]["relation_strict_f1"] == 19.0
+    assert calibrated["threshold_values"]["mention_threshold"] == 0.5
+    assert calibrated["test"]["relation_strict_f1"] == 23.0 and calibrated["dev"]["relation_strict_f1"] == 22.0
+
+
+def test_adding_a_run_again_replaces_its_rows(tmp_path):
+    fake_run(tmp_path / "run112", 112, 20.0)
+    for _ in range(2):
+        run_script("add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
+    assert len((tmp_path / "results" / "cdr.jsonl").read_text().splitlines()) == 1
+
+
+def test_table_shows_each_seed_and_the_mean_and_rewrites_only_the_marked_section(tmp_path):
+    for seed, value in ((112, 20.0), (113, 22.0)):
+        fake_run(tmp_path / f"run{seed}", seed, value)
+        run_script("add", str(tmp_path / f"run{seed}"), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text("before\n<!-- results:cdr:start -->\nSTALE\n<!-- results:cdr:end -->\nafter\n")
+    run_script("table", "--dataset", "cdr", "--readme", str(readme), tmp_path=tmp_path)
+    text = readme.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "STALE" not in text
+    assert "**20.00**" in text and "**22.00**" in text and "21.00 ± 1.41" in text
