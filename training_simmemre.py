@@ -659,7 +659,7 @@ class SimMemRETrainer(Trainer):
 THRESHOLD_NAMES = ("mention_threshold", "coref_threshold", "relation_threshold")
 # JEREX's thresholds (0.85/0.85/0.6) were set for BERT on DocRED; the grid spans them and lower values.
 DEFAULT_THRESHOLD_GRID = {
-    "mention_threshold": (0.4, 0.5, 0.6, 0.7, 0.85),
+    "mention_threshold": (0.3, 0.4, 0.5, 0.6, 0.7, 0.85),
     "coref_threshold": (0.7, 0.85),
     "relation_threshold": tuple(round(0.2 + 0.05 * step, 2) for step in range(14)),  # 0.2 ... 0.85
 }
