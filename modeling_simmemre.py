@@ -145,15 +145,17 @@ def max_pool_short_ranges(rows: torch.Tensor, starts: torch.Tensor, ends: torch.
         return rows.new_zeros((0, rows.shape[-1]))
     widths = (ends - starts).clamp(min=0)
     pooled = rows.new_empty((starts.shape[0], rows.shape[-1]))
-    if not bool((widths[1:] >= widths[:-1]).all()):
+    # The scalars that steer the loop below, in one device-to-host transfer.
+    is_sorted, low, high, width = torch.stack([
+        (widths[1:] >= widths[:-1]).all().long(), starts.min(), torch.maximum(ends, starts).max(), widths.max()
+    ]).tolist()
+    if not is_sorted:
         # Unsorted (word pieces in document order): pool in width order, then put the rows back.
         order = torch.argsort(widths, stable=True)
         pooled[order] = max_pool_short_ranges(rows, starts[order], ends[order], fallback=fallback, max_width=max_width)
         return pooled
     # Sorted: width w occupies one slice; each slice is written once, straight from the running maximum.
-    low, high = int(starts.min()), int(torch.maximum(ends, starts).max())
     rows, starts, ends = rows[low:high], starts - low, ends - low  # only the rows the ranges cover
-    width = int(widths.max())
     bounds = torch.cumsum(torch.bincount(widths, minlength=width + 1), 0).tolist()
     pooled[: bounds[0]] = 0.0  # empty ranges
     running = rows
