@@ -183,3 +183,50 @@ def test_pipeline_dtype_casts_a_model_instance(tokenizer, processor):
     document = extractor(TEXTS[0], **LOW)
     assert document["entities"]
     assert all(isinstance(entity["score"], float) for entity in document["entities"])
+
+
+# ----------------------------------------------------------------------------------------------------
+# Scripts: device options
+# ----------------------------------------------------------------------------------------------------
+
+
+def load_script(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_device_test_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_script_device_option(monkeypatch):
+    train = load_script("train")
+    training = {"device": "cpu", "output_dir": "x"}
+    train.select_device(training)
+    assert training == {"use_cpu": True, "output_dir": "x"}
+    training = {"device": "cuda"}
+    train.select_device(training)
+    assert training == {}  # the Trainer's own choice: the first GPU
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    train.select_device({"device": "cuda:1"})
+    assert train.os.environ["CUDA_VISIBLE_DEVICES"] == "1"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
+    train.select_device({"device": "cuda:1"})
+    assert train.os.environ["CUDA_VISIBLE_DEVICES"] == "6"
+    with pytest.raises(SystemExit, match="cpu, cuda or cuda:N"):
+        train.select_device({"device": "meta"})
+
+
+def test_predict_script_defaults_to_cuda_when_available(monkeypatch):
+    predict = load_script("predict")
+    arguments = predict.build_parser().parse_args(["--model", "m"])
+    assert arguments.device is None and arguments.dtype == "auto"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert predict.default_device() == "cuda:0"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert predict.default_device() == "cpu"
+    arguments = predict.build_parser().parse_args(["--model", "m", "--device", "cuda:1", "--dtype", "bfloat16"])
+    assert (arguments.device, arguments.dtype) == ("cuda:1", "bfloat16")  # evaluate.py shares load_pipeline
