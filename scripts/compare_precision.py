@@ -36,12 +36,14 @@ def main(argv=None):
     parser.add_argument("--autocast", choices=("bfloat16", "float16"), default="bfloat16")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--tie", type=float, default=0.02)
+    parser.add_argument("--mention-threshold", type=float)
+    parser.add_argument("--coref-threshold", type=float)
+    parser.add_argument("--relation-threshold", type=float)
     args = parser.parse_args(argv)
 
     import torch
     from transformers import pipeline
 
-    import simmemre  # noqa: F401
     from simmemre.data_simmemre import read_jsonl, read_pubtator
 
     device = torch.device(args.device or ("cuda:0" if torch.cuda.is_available() else "cpu"))
@@ -50,11 +52,18 @@ def main(argv=None):
     else:
         documents = read_pubtator(args.data)[0]
     documents = [{"id": d.get("id"), "text": d["text"]} for d in documents[: args.documents]]
-    extractor = pipeline("joint-re", model=args.model, trust_remote_code=True, device=device, dtype=torch.float32)
-    threshold = extractor.model.config.mention_threshold
-    exact = extractor(documents, batch_size=args.batch_size)
+    # This checkout's classes (not a folder's copy of the remote code): the code under test is measured.
+    from simmemre import SimMemREModel, SimMemREProcessor
+
+    processor = SimMemREProcessor.from_pretrained(args.model)
+    extractor = pipeline("joint-re", model=SimMemREModel.from_pretrained(args.model, dtype=torch.float32),
+                         processor=processor, tokenizer=processor.tokenizer, device=device)
+    thresholds = {name: getattr(args, name) for name in ("mention_threshold", "coref_threshold", "relation_threshold")
+                  if getattr(args, name) is not None}
+    threshold = thresholds.get("mention_threshold", extractor.model.config.mention_threshold)
+    exact = extractor(documents, batch_size=args.batch_size, **thresholds)
     with torch.autocast(device.type, dtype=getattr(torch, args.autocast)):
-        mixed = extractor(documents, batch_size=args.batch_size)
+        mixed = extractor(documents, batch_size=args.batch_size, **thresholds)
     counts = dict.fromkeys(("mentions", "mentions_differing", "mention_ties", "entities", "entities_differing",
                             "relations", "relations_differing", "documents_differing"), 0)
     for left, right in zip(exact, mixed):
@@ -70,7 +79,7 @@ def main(argv=None):
         counts["relations_differing"] += len(r_left ^ r_right)
         counts["documents_differing"] += (m_left.keys(), e_left, r_left) != (m_right.keys(), e_right, r_right)
     print(json.dumps({"model": args.model, "device": str(device), "autocast": args.autocast,
-                      "documents": len(documents), **counts}, indent=1))
+                      "documents": len(documents), "thresholds": thresholds, **counts}, indent=1))
     return 0
 
 
