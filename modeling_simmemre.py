@@ -769,6 +769,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         coref_threshold: Optional[float] = None,
         relation_threshold: Optional[float] = None,
         token_representations: Optional[torch.Tensor] = None,
+        inference_cache: Optional[list] = None,
         **kwargs,
     ) -> SimMemREOutput:
         r"""
@@ -792,6 +793,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
         mention_threshold, coref_threshold, relation_threshold: override the config's thresholds for this call.
         token_representations `(B, T, d)`: the output of [`~SimMemREModel.token_representations`] for these inputs,
             which skips the encoder (threshold calibration runs the heads many times over one encoding).
+        inference_cache: one dict per document, kept by the caller between calls on the same inputs: the candidate
+            scores (stage 1, independent of the thresholds) are computed on the first call and reused after.
         """
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -824,10 +827,20 @@ class SimMemREModel(SimMemREPreTrainedModel):
             words = word_counts[doc]
             codepoints = text_codepoints[doc] if text_codepoints is not None else None
             char_spans = word_char_spans[doc, :words] if word_char_spans is not None else None
+            document_hidden = hidden[doc, : lengths[doc]]
+            candidate_scores = None
+            if inference_cache is not None and words > 0 and lengths[doc] > 0:
+                cache = inference_cache[doc]
+                if "candidate_scores" not in cache:
+                    cache["candidate_scores"] = self.score_candidates(
+                        document_hidden, memories, reads_on, word_subword_spans[doc, :words],
+                        word_sentence_ids[doc, :words])
+                candidate_scores = cache["candidate_scores"]
             predictions.append(
                 self._infer_document(
-                    hidden[doc, : lengths[doc]], memories, reads_on,
+                    document_hidden, memories, reads_on,
                     word_subword_spans[doc, :words], word_sentence_ids[doc, :words], char_spans, codepoints, *thresholds,
+                    candidate_scores=candidate_scores,
                 )
             )
         return SimMemREOutput(predictions=predictions)
@@ -987,22 +1000,16 @@ class SimMemREModel(SimMemREPreTrainedModel):
         inside = (ends <= words) & (word_sentence_ids[starts] == word_sentence_ids[(ends - 1).clamp(max=words - 1)])
         return torch.stack([starts[inside], ends[inside]], dim=-1)  # row-major: width, then start
 
-    @torch.inference_mode()  # cheaper per op than no_grad; predictions are never differentiated
-    def _infer_document(self, hidden, memories, reads_on, word_subword_spans, word_sentence_ids, word_char_spans,
-                        text_codepoints, mention_threshold, coref_threshold, relation_threshold):
+    @torch.inference_mode()
+    def score_candidates(self, hidden, memories, reads_on, word_subword_spans, word_sentence_ids) -> dict:
+        """Stage 1 of inference: every candidate span of one document, its representation (pooled, then the span
+        memory read) and its mention probability. Thresholds play no part, so threshold calibration scores a
+        document's candidates once.
+
+        hidden `(T, d)`, word_subword_spans `(W, 2)`, word_sentence_ids `(W,)` -> `{"pooler", "candidates" (S, 2),
+        "subword_spans" (S, 2), "probabilities" (S,), "represent": index -> (s, d) candidate representations}`.
+        """
         config, device = self.config, hidden.device
-        empty = {
-            "mention_word_spans": torch.zeros((0, 2), dtype=torch.long, device=device),
-            "mention_scores": torch.zeros((0,), device=device),
-            "mention_clusters": torch.zeros((0,), dtype=torch.long, device=device),
-            "entity_types": torch.zeros((0,), dtype=torch.long, device=device),
-            "entity_scores": torch.zeros((0,), device=device),
-            "entity_type_probabilities": torch.zeros((0, len(config.entity_types)), device=device),
-            "relations": torch.zeros((0, 3), dtype=torch.long, device=device),
-            "relation_scores": torch.zeros((0,), device=device),
-        }
-        if hidden.shape[0] == 0 or word_subword_spans.shape[0] == 0:
-            return empty
         pooler = RangeMaxPool(hidden)
         candidates = self.candidate_spans(word_sentence_ids)
         subword_spans = torch.stack(
@@ -1065,6 +1072,33 @@ class SimMemREModel(SimMemREPreTrainedModel):
             spans = candidate_representations(slice(begin, begin + chunk))
             sizes = candidates[begin : begin + chunk, 1] - candidates[begin : begin + chunk, 0]
             probabilities[begin : begin + chunk] = torch.sigmoid(self.mention_localization(spans, sizes).float())
+        return {"pooler": pooler, "candidates": candidates, "subword_spans": subword_spans,
+                "probabilities": probabilities, "represent": candidate_representations}
+
+    @torch.inference_mode()  # cheaper per op than no_grad; predictions are never differentiated
+    def _infer_document(self, hidden, memories, reads_on, word_subword_spans, word_sentence_ids, word_char_spans,
+                        text_codepoints, mention_threshold, coref_threshold, relation_threshold,
+                        candidate_scores=None):
+        """One document's cascade; `candidate_scores` (from :meth:`score_candidates`) skips stage 1."""
+        config, device = self.config, hidden.device
+        empty = {
+            "mention_word_spans": torch.zeros((0, 2), dtype=torch.long, device=device),
+            "mention_scores": torch.zeros((0,), device=device),
+            "mention_clusters": torch.zeros((0,), dtype=torch.long, device=device),
+            "entity_types": torch.zeros((0,), dtype=torch.long, device=device),
+            "entity_scores": torch.zeros((0,), device=device),
+            "entity_type_probabilities": torch.zeros((0, len(config.entity_types)), device=device),
+            "relations": torch.zeros((0, 3), dtype=torch.long, device=device),
+            "relation_scores": torch.zeros((0,), device=device),
+        }
+        if hidden.shape[0] == 0 or word_subword_spans.shape[0] == 0:
+            return empty
+        if candidate_scores is None:
+            candidate_scores = self.score_candidates(hidden, memories, reads_on, word_subword_spans, word_sentence_ids)
+        pooler, candidates = candidate_scores["pooler"], candidate_scores["candidates"]
+        subword_spans, probabilities = candidate_scores["subword_spans"], candidate_scores["probabilities"]
+        candidate_representations = candidate_scores["represent"]
+        chunk = config.span_chunk_size
         kept_index = (probabilities >= mention_threshold).nonzero().squeeze(-1)
         if kept_index.numel() == 0:
             return empty

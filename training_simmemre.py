@@ -674,22 +674,23 @@ def _with_relations_above(documents: list, threshold: float) -> list:
 
 
 def _encode_rows(model, processor, rows, device, progress):
-    """Per row: (collated batch on `device`, token representations) -- the encoder runs once per document."""
+    """Per row: (collated batch on `device`, token representations, inference cache): the encoder runs once per
+    document, and the candidate scores once (on the first prediction)."""
     from tqdm.auto import tqdm
 
     keys = list(FEATURE_PADDING)
     encoded = []
     for row in tqdm(rows, desc="Encoding documents", disable=not progress):
         batch = {key: value.to(device) for key, value in processor.collate([{k: row[k] for k in keys}]).items()}
-        encoded.append((batch, model.token_representations(batch["input_ids"], batch["attention_mask"])))
+        encoded.append((batch, model.token_representations(batch["input_ids"], batch["attention_mask"]), [{}]))
     return encoded
 
 
 def _predict_encoded(model, processor, rows, encoded, thresholds: Mapping) -> list:
     config = model.config
     documents = []
-    for row, (batch, hidden) in zip(rows, encoded):
-        prediction = model(**batch, token_representations=hidden, **thresholds).predictions[0]
+    for row, (batch, hidden, cache) in zip(rows, encoded):
+        prediction = model(**batch, token_representations=hidden, inference_cache=cache, **thresholds).predictions[0]
         documents.append(processor.decode(prediction, row["text"], row["word_char_spans"], config.entity_types,
                                           config.relation_types, document_id=row["id"]))
     return documents

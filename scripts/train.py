@@ -297,6 +297,15 @@ def select_device(training: dict) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(device.index)
 
 
+def write_run_files(args, config: dict, results: dict) -> None:
+    """run_config.json (the resolved config, seed, commit, device) and all_results.json in the output folder."""
+    with open(os.path.join(args.output_dir, "run_config.json"), "w", encoding="utf-8") as handle:
+        json.dump({"config": config, "seed": args.seed, "commit": git_commit(), "device": str(args.device)},
+                  handle, indent=2, default=str)
+    with open(os.path.join(args.output_dir, "all_results.json"), "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=2, sort_keys=True)
+
+
 def float_metrics(metrics: dict) -> dict:
     return {key: float(value) for key, value in metrics.items()
             if isinstance(value, (int, float)) and not isinstance(value, bool)}
@@ -414,6 +423,9 @@ def main(argv=None):
             data_simmemre.write_jsonl(trainer.last_predictions,
                                       os.path.join(args.output_dir, f"{prefix}_predictions.jsonl"))
 
+    if trainer.is_world_process_zero():  # the fixed-threshold results are kept even if calibration is cut short
+        write_run_files(args, config, results)
+
     if calibrate and "validation" in datasets:
         validation = datasets["validation"]
         calibration = calibrate_thresholds(trainer.model, processor, [validation[i] for i in range(len(validation))],
@@ -458,11 +470,7 @@ def main(argv=None):
                   "(no custom_pipelines entry, no model card)", file=sys.stderr)
             trainer.model.save_pretrained(best_dir)
             processor.save_pretrained(best_dir)
-        with open(os.path.join(args.output_dir, "run_config.json"), "w", encoding="utf-8") as handle:
-            json.dump({"config": config, "seed": args.seed, "commit": git_commit(), "device": str(args.device)},
-                      handle, indent=2, default=str)
-        with open(os.path.join(args.output_dir, "all_results.json"), "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=2, sort_keys=True)
+        write_run_files(args, config, results)
         table = metrics_table(results)
         print(f"\nBest model: {best_dir}" + (f" (from {trainer.state.best_model_checkpoint})"
                                              if trainer.state.best_model_checkpoint else ""))

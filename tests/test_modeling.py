@@ -756,3 +756,17 @@ def test_packaged_minilm_loads_as_encoder_without_missing_weights(minilm_path):
     for name, tensor in reference.items():
         torch.testing.assert_close(encoder[name], tensor, msg=name)
     assert model.config.hidden_size == 384 and model.config.entity_slot_size == 384
+
+
+def test_inference_cache_reuses_candidate_scores_without_changing_predictions(tokenizer, processor):
+    model = make_model(tokenizer, seed=2).eval()
+    batch = processor([TEXT, "Short text."])
+    cache = [{}, {}]
+    for mention_threshold, coref_threshold in ((0.0, 0.5), (0.3, 0.7), (0.0, 0.9)):
+        kwargs = dict(mention_threshold=mention_threshold, coref_threshold=coref_threshold, relation_threshold=0.3)
+        plain = model(**batch, **kwargs).predictions
+        cached = model(**batch, inference_cache=cache, **kwargs).predictions
+        assert all("candidate_scores" in entry for entry in cache)
+        for expected, actual in zip(plain, cached):
+            for key in expected:
+                torch.testing.assert_close(actual[key], expected[key])
