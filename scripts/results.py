@@ -69,7 +69,15 @@ def load_json(path: Path, what: str) -> dict:
 def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None) -> list:
     results = load_json(run / "all_results.json", "written by scripts/train.py at the end of a run")
     run_config = json.loads((run / "run_config.json").read_text()) if (run / "run_config.json").is_file() else {}
-    model_config = load_json(run / "best_model" / "config.json", "the run's saved model")
+    if (run / "best_model" / "config.json").is_file():
+        model_config = load_json(run / "best_model" / "config.json", "the run's saved model")
+    elif run_config.get("config", {}).get("model") is not None:
+        # best_model is written last; a run cut short after its fixed-threshold evaluation has only run_config.json.
+        from simmemre import SimMemREConfig
+
+        model_config = SimMemREConfig(**run_config["config"]["model"]).to_dict()
+    else:
+        raise SystemExit(f"{run}: neither best_model/config.json nor run_config.json with a model section")
     calibration = json.loads((run / "calibration.json").read_text()) if (run / "calibration.json").is_file() else None
     seed = seed if seed is not None else run_config.get("seed")
     if seed is None:
@@ -111,31 +119,38 @@ def add(args) -> int:
 
 
 def mean_std(values: list) -> str:
+    values = [value for value in values if value is not None]
+    if not values:
+        return "–"
     if len(values) == 1:
         return f"{values[0]:.2f}"
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
+def cell(scores: dict, key: str) -> str:
+    return f"{scores[key]:.2f}" if key in scores else "–"
+
+
 def table(rows: list, thresholds: str) -> str:
     selected = [row for row in rows if row.get("thresholds") == thresholds]
     names = list(dict.fromkeys(row["name"] for row in selected))
-    lines = ["| model | seed | thresholds (m / c / r) | dev rel. strict | mention | coref | entity | relation | "
-             "**relation strict** |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | seed | trained on | thresholds (m / c / r) | dev rel. strict | mention | coref | entity | "
+             "relation | **relation strict** |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name in names:
         group = sorted((row for row in selected if row["name"] == name), key=lambda row: row["seed"])
         first = True
         for row in group:
             values = " / ".join(f"{row['threshold_values'][n]:g}" for n in THRESHOLD_NAMES)
             test = row["test"]
-            lines.append(f"| {name if first else ''} | {row['seed']} | {values} | "
-                         f"{row['dev'].get('relation_strict_f1', float('nan')):.2f} | "
-                         + " | ".join(f"{test.get(level + '_f1', float('nan')):.2f}" for level in LEVELS[:-1])
-                         + f" | **{test.get('relation_strict_f1', float('nan')):.2f}** |")
+            lines.append(f"| {name if first else ''} | {row['seed']} | {row.get('device') or '–'} | {values} | "
+                         f"{cell(row['dev'], 'relation_strict_f1')} | "
+                         + " | ".join(cell(test, level + "_f1") for level in LEVELS[:-1])
+                         + f" | **{cell(test, 'relation_strict_f1')}** |")
             first = False
         if len(group) > 1:
-            dev = mean_std([row["dev"]["relation_strict_f1"] for row in group])
-            cells = [mean_std([row["test"][level + "_f1"] for row in group]) for level in LEVELS]
-            lines.append(f"| | mean ± std ({len(group)}) | | {dev} | " + " | ".join(cells[:-1])
+            dev = mean_std([row["dev"].get("relation_strict_f1") for row in group])
+            cells = [mean_std([row["test"].get(level + "_f1") for row in group]) for level in LEVELS]
+            lines.append(f"| | mean ± std ({len(group)}) | | | {dev} | " + " | ".join(cells[:-1])
                          + f" | **{cells[-1]}** |")
     return "\n".join(lines)
 
