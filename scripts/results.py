@@ -22,10 +22,11 @@ import statistics
 import sys
 from pathlib import Path
 
+from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
+from simmemre.training_simmemre import THRESHOLD_NAMES
+
 REPO = Path(__file__).resolve().parent.parent
-LEVELS = ("mention", "coref", "entity", "relation", "relation_strict")
 METRIC_SUFFIXES = tuple(f"{level}_{measure}" for level in LEVELS for measure in ("precision", "recall", "f1"))
-THRESHOLD_NAMES = ("mention_threshold", "coref_threshold", "relation_threshold")
 
 
 RESULTS_DIR = REPO / "results"
