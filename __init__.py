@@ -28,7 +28,8 @@ else:
 
     from .configuration_simmemre import SimMemREConfig
     from .modeling_simmemre import SimMemREModel, SimMemREOutput, SimMemREPreTrainedModel
-    from .processing_simmemre import SimMemREProcessor, segment_text
+    from .processing_simmemre import SimMemREProcessor
+    from .segmentation_simmemre import segment_text
 
     AutoConfig.register(SimMemREConfig.model_type, SimMemREConfig, exist_ok=True)
     AutoModel.register(SimMemREConfig, SimMemREModel, exist_ok=True)

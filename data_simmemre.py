@@ -34,7 +34,7 @@ import os
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
-from .processing_simmemre import segment_text, split_sentences, split_words
+from .segmentation_simmemre import segment_text, split_sentences, split_words
 
 SPLITS = ("train", "dev", "test")
 STATS_KEYS = ("split", "documents", "mentions", "entities", "relations")

@@ -731,7 +731,8 @@ def test_save_and_load_in_a_clean_process_gives_identical_outputs(tokenizer, pro
     model.save_pretrained(tmp_path / "model")
     processor.save_pretrained(tmp_path / "model")
     saved = {p.name for p in (tmp_path / "model").iterdir()}
-    assert {"configuration_simmemre.py", "modeling_simmemre.py", "processing_simmemre.py", "model.safetensors"} <= saved
+    assert {"configuration_simmemre.py", "modeling_simmemre.py", "processing_simmemre.py", "segmentation_simmemre.py",
+            "model.safetensors"} <= saved
     with torch.no_grad():
         expected = model(**processor(TEXT), mention_threshold=0.0, coref_threshold=0.5, relation_threshold=0.3)
     expected = {k: v.tolist() for k, v in expected.predictions[0].items()}

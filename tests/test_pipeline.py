@@ -28,7 +28,7 @@ import yaml  # noqa: E402
 from transformers import AutoTokenizer, BertConfig, pipeline  # noqa: E402
 
 from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor  # noqa: E402
-from simmemre.processing_simmemre import segment_text  # noqa: E402
+from simmemre.segmentation_simmemre import segment_text  # noqa: E402
 from simmemre.pipelines import JointREPipeline, save_for_hub  # noqa: E402
 from simmemre.pipelines.visualize import render_html  # noqa: E402
 
@@ -603,7 +603,7 @@ def test_long_document_is_not_truncated(tokenizer, processor):
 def test_save_for_hub_writes_a_complete_repository(hub_folder):
     files = {p.name for p in hub_folder.iterdir()}
     assert {
-        "config.json", "configuration_simmemre.py", "modeling_simmemre.py", "processing_simmemre.py",
+        "config.json", "configuration_simmemre.py", "modeling_simmemre.py", "processing_simmemre.py", "segmentation_simmemre.py",
         "pipeline_simmemre.py", "processor_config.json", "tokenizer.json", "tokenizer_config.json",
         "model.safetensors", "README.md",
     } <= files

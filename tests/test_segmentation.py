@@ -1,8 +1,8 @@
-"""Offset-preserving text segmentation (`simmemre.processing_simmemre.segment_text`)."""
+"""Offset-preserving text segmentation (`simmemre.segmentation_simmemre.segment_text`)."""
 
 import pytest
 
-from simmemre.processing_simmemre import segment_text, split_words
+from simmemre.segmentation_simmemre import segment_text, split_words
 
 
 def words_of(text, **kwargs):

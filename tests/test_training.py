@@ -411,7 +411,8 @@ def test_smoke_config_trains_evaluates_and_saves(smoke_run):
     checkpoint = Path(state["best_model_checkpoint"])
     config = json.loads((checkpoint / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_simmemre.SimMemREModel"
-    for name in ("modeling_simmemre.py", "configuration_simmemre.py", "processing_simmemre.py", "tokenizer.json"):
+    for name in ("modeling_simmemre.py", "configuration_simmemre.py", "processing_simmemre.py", "segmentation_simmemre.py",
+                 "tokenizer.json"):
         assert (checkpoint / name).is_file(), name
     assert (output_dir / "best_model" / "config.json").is_file()
     assert (output_dir / "test_predictions.jsonl").is_file()

@@ -1,0 +1,161 @@
+# coding=utf-8
+"""Text segmentation for SimMemRE: words and sentences as character spans.
+
+Deterministic, offset-preserving and dependency-free (standard library only), because the same code has to run inside
+a Hub user's process as remote code, next to processing_simmemre.py, which imports it relatively. Words are runs of
+letters/digits or single other visible characters, with combining marks (accents in decomposed text, Indic vowel
+signs, variation selectors) kept on the character they modify; sentences end at terminal punctuation followed by
+whitespace and a plausible sentence start, at CJK full stops, and at blank lines.
+"""
+
+import bisect
+import re
+import unicodedata
+from typing import Iterable, Sequence
+
+WORD_PATTERN = re.compile(r"[^\W_]+|\S")
+_SENTENCE_END_CHARS = ".!?"
+_CJK_SENTENCE_END_CHARS = "。！？"
+_CLOSING_CHARS = "\"')]}»”’"
+_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
+# A sentence can only end after a word whose last character is one of these (or at a blank line).
+_SENTENCE_FINAL_CHARS = _SENTENCE_END_CHARS + _CJK_SENTENCE_END_CHARS + _CLOSING_CHARS
+# Tokens that end with a period without ending the sentence ("e.g. Aspirin", "et al. 2019", "Fig. 3").
+ABBREVIATIONS = frozenset(
+    "al approx ca cf dr e.g eg etc fig figs i.e ie inc jr ltd mr mrs ms no nos prof resp sr st vs viz vol".split()
+)
+
+
+def _is_mark(char: str) -> bool:
+    return unicodedata.category(char)[0] == "M"
+
+
+def _natural_words(text: str) -> list[tuple[int, int]]:
+    """`WORD_PATTERN` matches, with combining marks (Unicode category M, which `\\w` does not match)
+    joined to the character before them and letters after such a mark joined to the same word, so
+    "Re\\u0301sume\\u0301" (decomposed "Résumé") or Devanagari "हिन्दी" stay one word."""
+    words: list[tuple[int, int]] = []
+    for match in WORD_PATTERN.finditer(text):
+        start, end = match.span()
+        if words and words[-1][1] == start:
+            previous_start, previous_end = words[-1]
+            if _is_mark(text[start]) or (
+                _is_mark(text[previous_end - 1]) and match.group()[0].isalnum() and text[previous_start].isalnum()
+            ):
+                words[-1] = (previous_start, end)
+                continue
+        words.append((start, end))
+    return words
+
+
+def split_words(text: str, split_points: Iterable[int] = ()) -> list[tuple[int, int]]:
+    """Character spans `(start, end)` of the words of `text`.
+
+    `split_points` are character offsets at which a word boundary is forced (e.g. annotated mention
+    boundaries that fall inside a run of letters such as "Lidocaine-induced" or "antiHIV").
+    """
+    points = sorted(set(split_points))
+    if not points:
+        return _natural_words(text)
+    words: list[tuple[int, int]] = []
+    point_index = 0
+    for start, end in _natural_words(text):
+        while point_index < len(points) and points[point_index] <= start:
+            point_index += 1
+        cut_index = point_index
+        while cut_index < len(points) and points[cut_index] < end:
+            words.append((start, points[cut_index]))
+            start = points[cut_index]
+            cut_index += 1
+        words.append((start, end))
+    return words
+
+
+def _is_sentence_start(first: str) -> bool:
+    return first.isupper() or first.isdigit() or first in "\"'([{«“‘" or not first.isalpha() or not first.isascii()
+
+
+def split_sentences(
+    text: str, words: Sequence[tuple[int, int]], no_break_spans: Iterable[tuple[int, int]] = ()
+) -> list[tuple[int, int]]:
+    """Group `words` into sentences; returns `(first_word, last_word_exclusive)` index pairs.
+
+    No sentence boundary is placed strictly inside any of `no_break_spans` (character spans), so an
+    annotated mention never straddles two sentences.
+    """
+    if not words:
+        return []
+    protected = sorted(no_break_spans)
+    # A break before word i is forbidden if a protected span starts before word i and ends after its start.
+    forbidden = set()
+    if protected:
+        word_starts = [start for start, _ in words]
+        for span_start, span_end in protected:
+            first = bisect.bisect_right(word_starts, span_start)
+            last = bisect.bisect_left(word_starts, span_end)
+            forbidden.update(range(first, last))
+
+    boundaries = [0]
+    for i in range(1, len(words)):
+        previous_start, previous_end = words[i - 1]
+        start = words[i][0]
+        if text[previous_end - 1] not in _SENTENCE_FINAL_CHARS and (
+            previous_end == start or "\n" not in text[previous_end:start]
+        ):
+            continue  # the common case, decided without the checks below
+        gap = text[previous_end:start]
+        if _PARAGRAPH_BREAK.search(gap):
+            breaks = True
+        elif text[previous_start:previous_end] in _CJK_SENTENCE_END_CHARS:
+            breaks = True
+        else:
+            breaks = gap != "" and _ends_sentence(text, words, i - 1) and _is_sentence_start(text[start])
+        if breaks and i not in forbidden:
+            boundaries.append(i)
+    boundaries.append(len(words))
+    return [(boundaries[k], boundaries[k + 1]) for k in range(len(boundaries) - 1)]
+
+
+def _ends_sentence(text: str, words: Sequence[tuple[int, int]], index: int) -> bool:
+    """Whether word `index` is terminal punctuation (possibly followed by closing quotes/brackets)."""
+    k = index
+    while k >= 0 and text[words[k][0] : words[k][1]] in _CLOSING_CHARS and words[k][1] - words[k][0] == 1:
+        k -= 1
+    if k < 0:
+        return False
+    token = text[words[k][0] : words[k][1]]
+    if token in _CJK_SENTENCE_END_CHARS:
+        return True
+    if token not in _SENTENCE_END_CHARS:
+        return False
+    if token != "." or k == 0:
+        return True
+    # "e.g." / "Fig." / "J." — the period belongs to an abbreviation or an initial if it touches it.
+    previous_start, previous_end = words[k - 1]
+    if previous_end != words[k][0]:
+        return True
+    previous = text[previous_start:previous_end]
+    if len(previous) == 1 and previous.isalpha() and previous.isupper():
+        return False
+    abbreviation = previous.lower()
+    j = k - 1
+    # Walk back over "e.g" style dotted abbreviations.
+    while j >= 2 and words[j - 1][1] == words[j][0] and text[words[j - 1][0] : words[j - 1][1]] == "." and words[j - 2][1] == words[j - 1][0]:
+        abbreviation = text[words[j - 2][0] : words[j - 2][1]].lower() + "." + abbreviation
+        j -= 2
+    return abbreviation not in ABBREVIATIONS
+
+
+def segment_text(
+    text: str, split_points: Iterable[int] = (), no_break_spans: Iterable[tuple[int, int]] = ()
+) -> tuple[list[dict], list[dict]]:
+    """Split `text` into sentences and words, both as lists of `{"start", "end"}` character spans.
+
+    Every word lies inside exactly one sentence; offsets index `text` exactly (end exclusive).
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    words = split_words(text, split_points)
+    sentence_word_ranges = split_sentences(text, words, no_break_spans)
+    sentences = [{"start": words[a][0], "end": words[b - 1][1]} for a, b in sentence_word_ranges]
+    return sentences, [{"start": s, "end": e} for s, e in words]
