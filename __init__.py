@@ -16,6 +16,7 @@ __all__ = [
     "SimMemREOutput",
     "SimMemREPreTrainedModel",
     "SimMemREProcessor",
+    "save_for_hub",
     "segment_text",
 ]
 
@@ -40,3 +41,4 @@ else:
     SimMemREProcessor.register_for_auto_class("AutoProcessor")
 
     from . import pipelines  # noqa: E402,F401  registers the "joint-re" pipeline task
+    from .hub_simmemre import save_for_hub  # noqa: E402  (needs the registered task)

@@ -1,7 +1,7 @@
-"""Pipelines of SimMemRE: the `joint-re` task (`JointREPipeline`) and `save_for_hub`, which writes a complete Hub model
-repository (weights, remote code, processor, `custom_pipelines`, model card).
+"""Pipelines of SimMemRE: the `joint-re` task (`JointREPipeline`).
 
-Importing this module registers the task, so `pipeline("joint-re", model=..., processor=...)` works in-process.
+Importing this module registers the task, so `pipeline("joint-re", model=..., processor=...)` works in-process. The Hub
+folder writer is `simmemre.hub_simmemre.save_for_hub`; the HTML view is `simmemre.visualization_simmemre`.
 """
 
 from transformers import AutoModel
@@ -11,6 +11,4 @@ from .pipeline_simmemre import JointREPipeline
 
 PIPELINE_REGISTRY.register_pipeline("joint-re", pipeline_class=JointREPipeline, pt_model=AutoModel, type="text")
 
-from .hub import render_model_card, save_for_hub  # noqa: E402  (needs the registered task)
-
-__all__ = ["JointREPipeline", "render_model_card", "save_for_hub"]
+__all__ = ["JointREPipeline"]

@@ -150,11 +150,8 @@ def main(argv=None, stdin=None, stdout=None) -> int:
         else:
             stream.write(lines)
     if args.html:
-        try:
-            from simmemre.pipelines.visualize import render_html
-        except ImportError:  # running from a checkout without installing
-            sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pipelines"))
-            from visualize import render_html
+        from simmemre.visualization_simmemre import render_html
+
         title = f"SimMemRE predictions — {Path(args.model).name or args.model}"
         Path(args.html).write_text(render_html(predictions, title=title), encoding="utf-8")
     print(

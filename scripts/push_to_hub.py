@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Upload a saved SimMemRE model folder (see `simmemre.pipelines.save_for_hub`) to the Hugging Face Hub.
+"""Upload a saved SimMemRE model folder (see `simmemre.save_for_hub`) to the Hugging Face Hub.
 
 Creates the model repository if needed and uploads every file of FOLDER in one commit (huggingface_hub
 `upload_folder`), so that `pipeline("joint-re", model=REPO_ID, trust_remote_code=True)` and
@@ -19,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from simmemre.pipelines.hub import REQUIRED_FILES, WEIGHT_FILES  # one list of what a folder needs
+from simmemre.hub_simmemre import REQUIRED_FILES, WEIGHT_FILES  # one list of what a folder needs
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -450,7 +450,7 @@ def main(argv=None):
         best_dir = os.path.join(args.output_dir, "best_model")
         dataset_name = data_config.get("dataset_name") or data_config.get("format")
         try:
-            from simmemre.pipelines import save_for_hub
+            from simmemre.hub_simmemre import save_for_hub
         except ImportError:
             save_for_hub = None
         if save_for_hub is not None:
@@ -466,7 +466,7 @@ def main(argv=None):
             save_for_hub(trainer.model, processor, best_dir, results=by_split or None, dataset_name=dataset_name,
                          base_model=base_model)
         else:
-            print("simmemre.pipelines.save_for_hub is not available: saving best_model with save_pretrained "
+            print("simmemre.hub_simmemre.save_for_hub is not available: saving best_model with save_pretrained "
                   "(no custom_pipelines entry, no model card)", file=sys.stderr)
             trainer.model.save_pretrained(best_dir)
             processor.save_pretrained(best_dir)

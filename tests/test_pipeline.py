@@ -29,8 +29,9 @@ from transformers import AutoTokenizer, BertConfig, pipeline  # noqa: E402
 
 from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor  # noqa: E402
 from simmemre.segmentation_simmemre import segment_text  # noqa: E402
-from simmemre.pipelines import JointREPipeline, save_for_hub  # noqa: E402
-from simmemre.pipelines.visualize import render_html  # noqa: E402
+from simmemre.hub_simmemre import save_for_hub  # noqa: E402
+from simmemre.pipelines import JointREPipeline  # noqa: E402
+from simmemre.visualization_simmemre import render_html  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO_ROOT / "scripts"

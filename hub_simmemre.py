@@ -1,6 +1,6 @@
 """Write a complete Hugging Face Hub model repository for a SimMemRE model (not remote code: runs in this package only).
 
-    >>> from simmemre.pipelines import save_for_hub
+    >>> from simmemre import save_for_hub
     >>> save_for_hub(model, processor, "out/simmemre-cdr", results=metric_output, dataset_name="bigbio/bc5cdr",
     ...              base_model="sentence-transformers/all-MiniLM-L6-v2")
 
@@ -75,7 +75,7 @@ def save_for_hub(
         repo_id (`str`, *optional*): used in the card's usage snippets (default: "<your-user>/<folder name>").
         model_name, license, language, tags, dataset_split: model card metadata.
     """
-    from .pipeline_simmemre import JointREPipeline
+    from .pipelines.pipeline_simmemre import JointREPipeline
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
