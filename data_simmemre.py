@@ -874,3 +874,59 @@ def stats_line(stats: Mapping) -> str:
     ordered = {key: stats[key] for key in STATS_KEYS if key in stats}
     ordered.update((key, value) for key, value in stats.items() if key not in ordered)
     return json.dumps(ordered, ensure_ascii=False)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Command line (scripts/convert_dataset.py)
+# ----------------------------------------------------------------------------------------------------
+
+
+def convert_parser():
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Convert a BC5CDR (PubTator) or DocRED-format corpus to SimMemRE JSON Lines documents."
+    )
+    parser.add_argument("--format", required=True, choices=FORMATS, help="input format")
+    parser.add_argument(
+        "--input",
+        required=True,
+        help="a folder (splits recognised by file name: train/training, dev/development/valid, test) or one file",
+    )
+    parser.add_argument("--output", required=True, help="output folder for {split}.jsonl and labels.json")
+    parser.add_argument("--rel-info", help="docred: rel_info.json or JEREX types.json mapping relation ids to names")
+    parser.add_argument("--drop-ungrounded", action="store_true", help="bc5cdr: drop mentions with MeSH id -1")
+    parser.add_argument(
+        "--require-relations", action="store_true", help="bc5cdr: drop documents without any CID relation"
+    )
+    return parser
+
+
+def convert_command(argv=None) -> int:
+    """scripts/convert_dataset.py: write OUTPUT/{split}.jsonl and labels.json, print one stats line per split; exit
+    status 2 (message on stderr) for a malformed or missing input."""
+    import sys
+
+    parser = convert_parser()
+    args = parser.parse_args(argv)
+    options = {}
+    if args.format == "bc5cdr":
+        if args.rel_info:
+            parser.error("--rel-info applies to --format docred only")
+        options = {"drop_ungrounded": args.drop_ungrounded, "require_relations": args.require_relations}
+    else:
+        if args.drop_ungrounded or args.require_relations:
+            parser.error("--drop-ungrounded and --require-relations apply to --format bc5cdr only")
+        options = {"rel_info": args.rel_info}
+    try:
+        converted = convert_corpus(args.format, args.input, **options)
+    except (DocumentError, FileNotFoundError, ValueError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    os.makedirs(args.output, exist_ok=True)
+    for split, (docs, stats) in converted.items():
+        write_jsonl(docs, os.path.join(args.output, f"{split}.jsonl"))
+        print(stats_line(stats), flush=True)
+    labels = labels_for(converted)
+    write_labels(args.output, labels["entity_types"], labels["relation_types"])
+    return 0

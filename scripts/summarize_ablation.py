@@ -16,7 +16,8 @@ import os
 import re
 import sys
 
-LEVELS = ("mention", "coref", "entity", "relation", "relation_strict")
+from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
+
 RUN_NAME = re.compile(r"^(?P<variant>.+)_seed(?P<seed>\d+)$")
 
 

