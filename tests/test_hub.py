@@ -1,0 +1,142 @@
+"""The Hub folder written by `save_for_hub`: its files, the model card, loading its remote code without the package,
+and the push round trip through a fake Hub."""
+
+import ast
+import json
+import os
+import subprocess
+import sys
+
+import yaml
+from pipeline_helpers import (LOW, SCRIPTS, TEXTS, FakeHub, assert_same_predictions, run_isolated)
+from pipeline_helpers import hub_folder, model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
+from transformers import pipeline
+
+from simmemre.hub_simmemre import save_for_hub
+
+
+def test_save_for_hub_writes_a_complete_repository(hub_folder):
+    files = {p.name for p in hub_folder.iterdir()}
+    assert {
+        "config.json", "configuration_simmemre.py", "modeling_simmemre.py", "processing_simmemre.py", "segmentation_simmemre.py",
+        "pipeline_simmemre.py", "processor_config.json", "tokenizer.json", "tokenizer_config.json",
+        "model.safetensors", "README.md",
+    } <= files
+    config = json.loads((hub_folder / "config.json").read_text())
+    assert config["auto_map"] == {"AutoConfig": "configuration_simmemre.SimMemREConfig",
+                                  "AutoModel": "modeling_simmemre.SimMemREModel"}
+    assert config["custom_pipelines"]["joint-re"]["impl"] == "pipeline_simmemre.JointREPipeline"
+    assert config["custom_pipelines"]["joint-re"]["pt"] == ["AutoModel"]
+    processor_config = json.loads((hub_folder / "processor_config.json").read_text())
+    assert processor_config["auto_map"] == {"AutoProcessor": "processing_simmemre.SimMemREProcessor"}
+    # the pipeline file is self-contained remote code: standard library, numpy, torch, transformers only
+    tree = ast.parse((hub_folder / "pipeline_simmemre.py").read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert all(node.level == 0 for node in ast.walk(tree) if isinstance(node, ast.ImportFrom))
+    assert imported <= set(sys.stdlib_module_names) | {"numpy", "torch", "transformers"}, imported
+
+
+def test_model_card_front_matter_and_usage(hub_folder):
+    card = (hub_folder / "README.md").read_text()
+    assert card.startswith("---\n")
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["license"] == "apache-2.0"
+    assert meta["library_name"] == "transformers"
+    assert meta["pipeline_tag"] == "token-classification"
+    assert "relation-extraction" in meta["tags"] and "custom_code" in meta["tags"]
+    assert meta["datasets"] == ["bigbio/bc5cdr"]
+    assert meta["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    (result,) = meta["model-index"][0]["results"]
+    assert result["dataset"]["type"] == "bigbio/bc5cdr" and result["dataset"]["split"] == "test"
+    strict = [m for m in result["metrics"] if m["config"] == "relation_strict"]
+    assert strict and strict[0]["type"] == "f1" and strict[0]["value"] == 41.5
+    assert 'pipeline("joint-re", model="me/simmemre-tiny", trust_remote_code=True)' in card
+    assert 'AutoModel.from_pretrained("me/simmemre-tiny", trust_remote_code=True)' in card
+    assert "| test | Relation F1 (strict, typed entities) | 40.0 | 43.1 | 41.5 |" in card
+
+
+def test_model_card_without_results_has_no_model_index(model, processor, tmp_path):
+    save_for_hub(model, processor, tmp_path / "plain")
+    meta = yaml.safe_load((tmp_path / "plain" / "README.md").read_text().split("---\n")[1])
+    assert "model-index" not in meta and "datasets" not in meta and meta["library_name"] == "transformers"
+
+
+REMOTE_CODE_CHILD = """
+import json
+from transformers import AutoModel, AutoProcessor, pipeline
+folder, texts, low = {folder!r}, {texts!r}, {low!r}
+plain = [t["text"] if isinstance(t, dict) else t for t in texts]
+pipe = pipeline("joint-re", model=folder, trust_remote_code=True)
+by_pipeline = pipe(texts, batch_size=2, **low)
+model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+inputs = processor(texts)
+outputs = model(**inputs, **low)
+by_model = [
+    processor.decode(p, t, s, model.config.entity_types, model.config.relation_types)
+    for p, t, s in zip(outputs.predictions, plain, inputs["word_char_spans"])
+]
+modules = [type(pipe).__module__, type(pipe.model).__module__, type(pipe.processor).__module__,
+           type(model).__module__, type(processor).__module__]
+print(json.dumps({{"importable": SIMMEMRE_IMPORTABLE, "modules": modules, "pipeline": by_pipeline,
+                  "model": by_model}}))
+"""
+
+
+def test_remote_code_loads_without_the_package_and_predicts_the_same(hub_folder, pipe, model, processor, tmp_path):
+    texts = TEXTS + [{"id": "doc-1", "text": "Aspirin causes ulcers in rats.", "entities": []}]
+    plain = [t["text"] if isinstance(t, dict) else t for t in texts]
+    code = REMOTE_CODE_CHILD.format(folder=str(hub_folder), texts=texts, low=LOW)
+    child = json.loads(run_isolated(code, tmp_path).stdout.strip().splitlines()[-1])
+    assert child["importable"] is False
+    assert all(module.startswith("transformers_modules.") for module in child["modules"]), child["modules"]
+
+    assert_same_predictions(child["pipeline"], pipe(texts, **LOW), tolerance=1e-6)
+    inputs = processor(texts)
+    outputs = model(**inputs, **LOW)
+    in_process = [
+        processor.decode(p, t, s, model.config.entity_types, model.config.relation_types)
+        for p, t, s in zip(outputs.predictions, plain, inputs["word_char_spans"])
+    ]
+    assert_same_predictions(child["model"], in_process, tolerance=1e-6)
+    assert sum(len(d["entities"]) for d in in_process) > 0
+
+
+def test_pipeline_loads_from_folder_in_process(hub_folder, pipe):
+    loaded = pipeline("joint-re", model=str(hub_folder), trust_remote_code=True)
+    assert loaded.processor is not None and loaded.tokenizer is not None
+    assert_same_predictions(loaded(TEXTS, **LOW), pipe(TEXTS, **LOW), tolerance=1e-6)
+    # the task is inferred from custom_pipelines when there is only one
+    inferred = pipeline(model=str(hub_folder), trust_remote_code=True)
+    assert inferred.task == "joint-re"
+
+
+def test_push_round_trip_through_a_fake_hub(hub_folder, pipe, tmp_path):
+    storage = tmp_path / "hub_storage"
+    with FakeHub(storage) as hub:
+        env = {key: value for key, value in os.environ.items() if key not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+        env.update(HF_ENDPOINT=hub.endpoint, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_DISABLE_PROGRESS_BARS="1",
+                   HF_HUB_DISABLE_TELEMETRY="1", OMP_NUM_THREADS="1")
+        pushed = subprocess.run(
+            [sys.executable, str(SCRIPTS / "push_to_hub.py"), str(hub_folder), "me/simmemre-tiny", "--token",
+             "hf_fake", "--private"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        )
+    assert pushed.returncode == 0, pushed.stderr[-4000:]
+    assert json.loads(pushed.stdout.strip().splitlines()[-1])["repo_url"].endswith("/me/simmemre-tiny")
+    created = hub.repos["me/simmemre-tiny"]
+    assert created.get("private") is True or created.get("visibility") == "private"
+    assert hub.validated and hub.validated[-1]["library_name"] == "transformers"  # README front matter was checked
+    uploaded = storage / "me" / "simmemre-tiny"
+    local_files = {p.name: p.read_bytes() for p in hub_folder.iterdir() if p.is_file()}
+    assert {p.name: p.read_bytes() for p in uploaded.iterdir()} == local_files
+
+    code = (
+        "import json\nfrom transformers import pipeline\n"
+        f"pipe = pipeline('joint-re', model={str(uploaded)!r}, trust_remote_code=True)\n"
+        f"print(json.dumps({{'importable': SIMMEMRE_IMPORTABLE, 'out': pipe({TEXTS!r}, **{LOW!r})}}))\n"
+    )
+    child = json.loads(run_isolated(code, tmp_path).stdout.strip().splitlines()[-1])
+    assert child["importable"] is False
+    assert_same_predictions(child["out"], pipe(TEXTS, **LOW), tolerance=1e-6)

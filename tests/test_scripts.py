@@ -1,0 +1,81 @@
+"""The command-line scripts that run a saved model (predict, score, push_to_hub), each run as a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+
+from pipeline_helpers import LOW, SCRIPT_ENV, SCRIPTS, assert_same_predictions, mentions_of
+from pipeline_helpers import hub_folder, model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
+
+from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
+
+
+def test_predict_script_reads_text_files_jsonl_and_stdin(hub_folder, pipe, tmp_path):
+    text_file = tmp_path / "note.txt"
+    text_file.write_bytes("Aspirin causes ulcers.\r\nIbuprofen induced headache.\n".encode())
+    jsonl = tmp_path / "docs.jsonl"
+    jsonl.write_text(json.dumps({"id": "a", "text": "No nausea was seen after naproxen", "entities": []}) + "\n\n"
+                     + json.dumps({"id": "b", "text": ""}) + "\n", encoding="utf-8")
+    thresholds = ["--mention-threshold", "0", "--coref-threshold", "0.5", "--relation-threshold", "0"]
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "predict.py"), "--model", str(hub_folder), str(text_file), str(jsonl), "-",
+         *thresholds],
+        input="x", capture_output=True, text=True, timeout=300, cwd=tmp_path, env=SCRIPT_ENV,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line.get("id") for line in lines] == ["note.txt", "a", "b", "stdin"]
+    assert lines[0]["text"] == "Aspirin causes ulcers.\r\nIbuprofen induced headache.\n"  # byte-exact, \r\n kept
+    expected = pipe([lines[0]["text"], {"id": "a", "text": "No nausea was seen after naproxen"}, "", "x"], **LOW)
+    assert_same_predictions([{**line, "id": None} for line in lines], [{**e, "id": None} for e in expected],
+                            tolerance=1e-6)
+
+
+def test_predict_script_writes_output_file_and_html(hub_folder, tmp_path):
+    text_file = tmp_path / "in.txt"
+    text_file.write_text("Aspirin causes ulcers. Ibuprofen induced <b>headache</b> & nausea.", encoding="utf-8")
+    out, page = tmp_path / "pred.jsonl", tmp_path / "pred.html"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "predict.py"), "--model", str(hub_folder), str(text_file), "--output",
+         str(out), "--html", str(page), "--mention-threshold", "0", "--coref-threshold", "0.5", "--relation-threshold",
+         "0"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=SCRIPT_ENV,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (prediction,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    html_text = page.read_text(encoding="utf-8")
+    assert html_text.startswith("<!DOCTYPE html>") and "&lt;b&gt;" in html_text and "<b>headache</b>" not in html_text
+    assert html_text.count('class="tag"') == len(mentions_of(prediction))
+    assert "— <b>CID</b> →" in html_text
+
+
+def test_score_script_prints_the_strict_metric(hub_folder, tmp_path):
+    gold = [
+        {"id": "g1", "text": "Aspirin causes ulcers.",
+         "entities": [{"type": "Chemical", "mentions": [{"start": 0, "end": 7}]},
+                      {"type": "Disease", "mentions": [{"start": 15, "end": 21}]}],
+         "relations": [{"head": 0, "tail": 1, "type": "CID"}]},
+        {"text": "x", "entities": [{"type": "Chemical", "mentions": [{"start": 0, "end": 1}]}], "relations": []},
+    ]
+    data = tmp_path / "split.jsonl"
+    data.write_text("".join(json.dumps(d) + "\n" for d in gold), encoding="utf-8")
+    common = [sys.executable, str(SCRIPTS / "score.py"), "--model", str(hub_folder), "--data", str(data),
+              "--mention-threshold", "0", "--coref-threshold", "1"]
+    result = subprocess.run(common + ["--json"], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=SCRIPT_ENV)
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = json.loads(result.stdout.strip().splitlines()[-1])
+    assert scores["documents"] == 2
+    # every one-to-ten-word span is predicted, so every gold mention is found: mention recall 100
+    assert scores["mention_recall"] == 100.0 and 0 < scores["mention_precision"] < 100
+    assert set(scores) >= {f"{level}_f1" for level in LEVELS}
+
+
+def test_push_script_refuses_an_incomplete_folder(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "push_to_hub.py"), str(tmp_path), "me/x", "--token", "hf_fake"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9"},
+    )
+    assert result.returncode != 0
+    assert "missing modeling_simmemre.py" in result.stderr and "custom_pipelines" in result.stderr

@@ -1,0 +1,49 @@
+"""The HTML view of schema documents (`simmemre.visualization_simmemre`)."""
+
+import subprocess
+
+import pytest
+from pipeline_helpers import LOW, TEXTS
+from pipeline_helpers import model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
+
+from simmemre.visualization_simmemre import render_html
+
+
+def test_html_renders_nested_and_overlapping_mentions():
+    document = {
+        "id": "d", "text": "low-dose aspirin caused ulcers",
+        "entities": [
+            {"type": "Chemical", "score": 0.9, "mentions": [{"start": 0, "end": 16, "text": "low-dose aspirin", "score": 0.8},
+                                                          {"start": 9, "end": 16, "text": "aspirin", "score": 0.95}]},
+            {"type": "Disease", "score": 0.7, "mentions": [{"start": 13, "end": 30, "text": "rin caused ulcers", "score": 0.6}]},
+        ],
+        "relations": [{"head": 0, "tail": 1, "type": "CID", "score": 0.66}],
+    }
+    page = render_html([document])
+    assert page.count('class="tag"') == 3
+    assert "mention score 0.950" in page and "low-dose aspirin [Chemical E1] — <b>CID</b> →" in page
+    assert "(0.660)" in page and 'class="m nested"' in page
+
+
+# ----------------------------------------------------------------------------------------------------
+# Slow: rendering check in a real browser
+# ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_html_screenshot_in_headless_chromium(pipe, tmp_path):
+    import shutil
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    documents = pipe([TEXTS[0], {"id": "cjk", "text": "阿司匹林导致溃疡。"}], **{**LOW, "coref_threshold": 0.5})
+    page = tmp_path / "page.html"
+    page.write_text(render_html(documents), encoding="utf-8")
+    shot = tmp_path / "page.png"
+    subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}", "--window-size=1200,900",
+         page.as_uri()],
+        capture_output=True, timeout=120, check=False,
+    )
+    assert shot.is_file() and shot.stat().st_size > 10_000
