@@ -21,7 +21,8 @@ or in which order documents were read.
 Converters: BC5CDR PubTator (:func:`read_pubtator`) and DocRED / Re-DocRED / JEREX-joint JSON
 (:func:`read_docred`); :func:`convert_corpus` converts a folder or a single file, split by split.
 
-This module uses only the standard library and ``datasets`` (imported lazily, for
+This module uses the standard library, the span checks of :mod:`processing_simmemre` (the one input validation,
+shared with the processor and the pipeline) and ``datasets`` (imported lazily, for
 :func:`load_documents_as_datasetdict`).
 """
 
@@ -34,6 +35,7 @@ import os
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
+from .processing_simmemre import check_span, check_span_list, is_integer
 from .segmentation_simmemre import segment_text, split_sentences, split_words
 
 SPLITS = ("train", "dev", "test")
@@ -67,28 +69,6 @@ def _open_text(path: str | os.PathLike, mode: str = "rt"):
     return open(path, mode, encoding="utf-8", newline="" if "w" in mode else None)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_span(span: Any, text_length: int, field: str, fail) -> tuple[int, int]:
-    if not isinstance(span, Mapping):
-        fail(f"expected an object with 'start' and 'end', got {type(span).__name__}", field)
-    for key in ("start", "end"):
-        if key not in span:
-            fail("missing required field", f"{field}.{key}")
-        if not _is_int(span[key]):
-            fail(f"expected an integer, got {span[key]!r}", f"{field}.{key}")
-    start, end = span["start"], span["end"]
-    if start < 0 or start > text_length:
-        fail(f"offset {start} outside the text (length {text_length})", f"{field}.start")
-    if end > text_length:
-        fail(f"offset {end} outside the text (length {text_length})", f"{field}.end")
-    if start >= end:
-        fail(f"start {start} must be smaller than end {end}", f"{field}.end")
-    return start, end
-
-
 def validate_document(doc: Any, source: str = "<memory>") -> dict:
     """Check that `doc` follows the document schema; return it unchanged or raise :class:`DocumentError`.
 
@@ -102,6 +82,9 @@ def validate_document(doc: Any, source: str = "<memory>") -> dict:
 
     def fail(message: str, field: str):
         raise DocumentError(message, source=source, doc_id=doc_id, field=field)
+
+    def fail_span(_error_class, message: str, field: str):  # the span checks of processing_simmemre
+        fail(message, field)
 
     if not isinstance(doc, Mapping):
         fail(f"expected a JSON object, got {type(doc).__name__}", "<document>")
@@ -117,14 +100,7 @@ def validate_document(doc: Any, source: str = "<memory>") -> dict:
     for key in ("sentences", "words"):
         if key not in doc or doc[key] is None:
             continue
-        if not isinstance(doc[key], list):
-            fail(f"expected list, got {type(doc[key]).__name__}", key)
-        previous_end = 0
-        for i, span in enumerate(doc[key]):
-            start, end = _check_span(span, text_length, f"{key}[{i}]", fail)
-            if start < previous_end:
-                fail(f"span [{start}, {end}) overlaps or precedes the previous one (ends at {previous_end})", f"{key}[{i}].start")
-            previous_end = end
+        check_span_list(doc[key], text_length, key, fail_span)
 
     for i, entity in enumerate(doc["entities"]):
         field = f"entities[{i}]"
@@ -147,7 +123,7 @@ def validate_document(doc: Any, source: str = "<memory>") -> dict:
         if not entity["mentions"]:
             fail("an entity needs at least one mention", f"{field}.mentions")
         for j, mention in enumerate(entity["mentions"]):
-            _check_span(mention, text_length, f"{field}.mentions[{j}]", fail)
+            check_span(mention, text_length, f"{field}.mentions[{j}]", fail_span)
 
     n_entities = len(doc["entities"])
     for i, relation in enumerate(doc["relations"]):
@@ -157,7 +133,7 @@ def validate_document(doc: Any, source: str = "<memory>") -> dict:
         for key in ("head", "tail"):
             if key not in relation:
                 fail("missing required field", f"{field}.{key}")
-            if not _is_int(relation[key]):
+            if not is_integer(relation[key]):
                 fail(f"expected an integer entity index, got {relation[key]!r}", f"{field}.{key}")
             if not 0 <= relation[key] < n_entities:
                 fail(f"entity index {relation[key]} does not exist (document has {n_entities} entities)", f"{field}.{key}")
@@ -649,9 +625,9 @@ def read_docred(path: str | os.PathLike, rel_info: Any = None) -> tuple[list[dic
                     if key not in mention:
                         fail("missing required field", f"{field}.{key}")
                 sent_id, pos = mention["sent_id"], mention["pos"]
-                if not _is_int(sent_id) or not 0 <= sent_id < len(token_spans):
+                if not is_integer(sent_id) or not 0 <= sent_id < len(token_spans):
                     fail(f"sentence {sent_id!r} does not exist ({len(token_spans)} sentences)", f"{field}.sent_id")
-                if not (isinstance(pos, list) and len(pos) == 2 and all(_is_int(p) for p in pos)):
+                if not (isinstance(pos, list) and len(pos) == 2 and all(is_integer(p) for p in pos)):
                     fail(f"expected [start, end] token indices, got {pos!r}", f"{field}.pos")
                 if not 0 <= pos[0] < pos[1] <= len(token_spans[sent_id]):
                     fail(f"token span {pos} outside sentence {sent_id} ({len(token_spans[sent_id])} tokens)", f"{field}.pos")
@@ -681,7 +657,7 @@ def read_docred(path: str | os.PathLike, rel_info: Any = None) -> tuple[list[dic
                 if key not in label:
                     fail("missing required field", f"{field}.{key}")
             for key in ("h", "t"):
-                if not _is_int(label[key]) or not 0 <= label[key] < len(entities):
+                if not is_integer(label[key]) or not 0 <= label[key] < len(entities):
                     fail(f"entity index {label[key]!r} does not exist ({len(entities)} entities)", f"{field}.{key}")
             if not isinstance(label["r"], str):
                 fail(f"expected str, got {type(label['r']).__name__}", f"{field}.r")

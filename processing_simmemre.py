@@ -5,6 +5,9 @@ This file is Hub remote code: it may import only the standard library, numpy, to
 and the other remote-code files of this model (relatively).
 """
 
+import numbers
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 from transformers import ProcessorMixin
@@ -42,18 +45,108 @@ class _WordSubwordCache(dict):
         return _WordSubwordCache, ()
 
 
-def _as_document(item, index):
-    """Accept a raw string or a schema document; return (text, words, sentences) with validation."""
+# ----------------------------------------------------------------------------------------------------
+# Input validation: written once, for the processor, the pipeline (through its processor) and the data layer.
+# A check reports a problem through `fail(error_class, reason, field)`, which raises: the pipeline and the processor
+# raise `error_class` (TypeError or ValueError) naming the document; the data layer raises its DocumentError.
+# ----------------------------------------------------------------------------------------------------
+
+
+def is_integer(value) -> bool:
+    """An integer offset or index (numpy integers included; bools are not)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_span(span, text_length: int, field: str, fail) -> tuple:
+    """`(start, end)` of a `{"start", "end"}` mapping: integer offsets with `0 <= start < end <= text_length`."""
+    if not isinstance(span, Mapping):
+        fail(TypeError, f"expected an object with 'start' and 'end', got {type(span).__name__}", field)
+    for key in ("start", "end"):
+        if key not in span:
+            fail(TypeError, "missing required field", f"{field}.{key}")
+        if not is_integer(span[key]):
+            fail(TypeError, f"expected an integer, got {span[key]!r}", f"{field}.{key}")
+    start, end = int(span["start"]), int(span["end"])
+    if start < 0 or start > text_length:
+        fail(ValueError, f"offset {start} outside the text (length {text_length})", f"{field}.start")
+    if end > text_length:
+        fail(ValueError, f"offset {end} outside the text (length {text_length})", f"{field}.end")
+    if start >= end:
+        fail(ValueError, f"start {start} must be smaller than end {end}", f"{field}.end")
+    return start, end
+
+
+def check_span_list(spans, text_length: int, field: str, fail) -> list:
+    """`[(start, end), ...]` of a list of spans (see `check_span`) in increasing, non-overlapping order."""
+    if not isinstance(spans, (list, tuple)):
+        fail(TypeError, f"expected list, got {type(spans).__name__}", field)
+    checked, previous_end = [], 0
+    for i, span in enumerate(spans):
+        start, end = check_span(span, text_length, f"{field}[{i}]", fail)
+        if start < previous_end:
+            fail(ValueError, f"span [{start}, {end}) overlaps or precedes the previous one (ends at {previous_end})",
+                 f"{field}[{i}].start")
+        previous_end = end
+        checked.append((start, end))
+    return checked
+
+
+def sentence_ids_of_words(word_spans, sentence_spans, fail) -> list:
+    """The sentence index of each word (both sorted lists of `(start, end)`); every word must lie inside one."""
+    ids = []
+    sentence_index = 0
+    for k, (start, end) in enumerate(word_spans):
+        while sentence_index < len(sentence_spans) and sentence_spans[sentence_index][1] <= start:
+            sentence_index += 1
+        if sentence_index == len(sentence_spans) or not (
+            sentence_spans[sentence_index][0] <= start and end <= sentence_spans[sentence_index][1]
+        ):
+            fail(ValueError, f"word ({start}, {end}) does not lie inside one sentence", f"words[{k}]")
+        ids.append(sentence_index)
+    return ids
+
+
+def _failing_for(document):
+    """The `fail` of the checks above for the pipeline and the processor: raise naming the document and the field."""
+
+    def fail(error_class, reason, field):
+        raise error_class(f"document {document}: {field}: {reason}")
+
+    return fail
+
+
+def check_input(item, index=0) -> dict:
+    """Validate one input (a str or a schema document) and return `{"id", "text", "words", "sentences"}`.
+
+    Raises `TypeError` / `ValueError` naming the document (its `id`, else its position `index`) and the field, before
+    anything is tokenized. Gold `entities`/`relations` and any other field of a schema document are ignored. `words`
+    and `sentences` (lists of `{"start", "end"}`) are used only when both are given; every word must lie inside one
+    sentence.
+    """
     if isinstance(item, str):
-        return item, None, None
-    if isinstance(item, dict):
-        if "text" not in item:
-            raise ValueError(f"document {item.get('id', index)!r}: missing field 'text'")
-        text = item["text"]
-        if not isinstance(text, str):
-            raise TypeError(f"document {item.get('id', index)!r}: field 'text' must be a str, got {type(text).__name__}")
-        return text, item.get("words"), item.get("sentences")
-    raise TypeError(f"input {index}: expected a str or a document dict with a 'text' field, got {type(item).__name__}")
+        return {"id": None, "text": item, "words": None, "sentences": None}
+    if not isinstance(item, Mapping):
+        raise TypeError(
+            f"input {index}: expected a str or a schema document (dict with a 'text' field), got {type(item).__name__}"
+        )
+    fail = _failing_for(repr(item.get("id", index)))
+    if "text" not in item:
+        fail(ValueError, "missing required field (a schema document needs a 'text' field)", "text")
+    text = item["text"]
+    if not isinstance(text, str):
+        fail(TypeError, f"must be a str, got {type(text).__name__}", "text")
+    words, sentences = item.get("words"), item.get("sentences")
+    if words is None or sentences is None:
+        return {"id": item.get("id"), "text": text, "words": None, "sentences": None}
+    word_spans = check_span_list(words, len(text), "words", fail)
+    sentence_spans = check_span_list(sentences, len(text), "sentences", fail)
+    sentence_ids_of_words(word_spans, sentence_spans, fail)
+    return {
+        "id": item.get("id"),
+        "text": text,
+        "words": [{"start": start, "end": end} for start, end in word_spans],
+        "sentences": [{"start": start, "end": end} for start, end in sentence_spans],
+    }
 
 
 class SimMemREProcessor(ProcessorMixin):
@@ -68,28 +161,26 @@ class SimMemREProcessor(ProcessorMixin):
     attributes = ["tokenizer"]
     tokenizer_class = "AutoTokenizer"
 
+    # The one validation of inputs: the pipeline calls it through its processor.
+    check_input = staticmethod(check_input)
+
     def __init__(self, tokenizer=None, **kwargs):
         super().__init__(tokenizer, **kwargs)
         self._word_subwords = _WordSubwordCache()
 
     # -- encoding -----------------------------------------------------------------------------------
     def encode_document(self, item, index=0) -> dict:
-        """One document (str or schema dict) -> dict of python lists (see `FEATURE_PADDING` for the keys)."""
-        text, words, sentences = _as_document(item, index)
-        if words is None or sentences is None:
+        """One document (str or schema dict) -> dict of python lists (see `FEATURE_PADDING` for the keys).
+
+        The input is validated first (`check_input`); without both `words` and `sentences` the text is segmented."""
+        document = self.check_input(item, index)
+        text, words, sentences = document["text"], document["words"], document["sentences"]
+        if words is None:
             sentences, words = segment_text(text)
-        word_spans = [(int(w["start"]), int(w["end"])) for w in words]
-        sentence_spans = [(int(s["start"]), int(s["end"])) for s in sentences]
-        word_sentence_ids = []
-        sentence_index = 0
-        for start, end in word_spans:
-            while sentence_index < len(sentence_spans) and sentence_spans[sentence_index][1] <= start:
-                sentence_index += 1
-            if sentence_index == len(sentence_spans) or not (
-                sentence_spans[sentence_index][0] <= start and end <= sentence_spans[sentence_index][1]
-            ):
-                raise ValueError(f"document {index}: word ({start}, {end}) does not lie inside one sentence")
-            word_sentence_ids.append(sentence_index)
+        word_spans = [(w["start"], w["end"]) for w in words]
+        sentence_spans = [(s["start"], s["end"]) for s in sentences]
+        # Given words were checked above and segmented ones lie in their sentences by construction.
+        word_sentence_ids = sentence_ids_of_words(word_spans, sentence_spans, _failing_for(index))
 
         word_strings = [text[start:end] for start, end in word_spans]
         encoded = self._subword_ids(word_strings)

@@ -25,7 +25,7 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class _Document(dict):
-    """A validated input: `{"id", "text", "words", "sentences"}` (see `normalize_input`)."""
+    """A validated input: `{"id", "text", "words", "sentences"}` (the processor's `check_input`)."""
 
 
 class _Encoded:
@@ -36,66 +36,6 @@ class _Encoded:
 
     def __init__(self, features):
         self.features = features
-
-
-def _check_span_list(value, field, text_length, doc):
-    if not isinstance(value, (list, tuple)):
-        raise TypeError(f"document {doc}: field {field!r} must be a list of {{'start', 'end'}} dicts")
-    spans, previous_end = [], 0
-    for k, span in enumerate(value):
-        if not isinstance(span, dict) or "start" not in span or "end" not in span:
-            raise TypeError(f"document {doc}: {field}[{k}] must be a dict with 'start' and 'end'")
-        start, end = span["start"], span["end"]
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
-            raise TypeError(f"document {doc}: {field}[{k}] offsets must be integers, got {start!r}, {end!r}")
-        if not 0 <= start < end <= text_length:
-            raise ValueError(
-                f"document {doc}: {field}[{k}] = ({start}, {end}) is not a non-empty span of the text "
-                f"(length {text_length})"
-            )
-        if start < previous_end:
-            raise ValueError(f"document {doc}: {field} must be sorted and must not overlap (at index {k})")
-        previous_end = end
-        spans.append({"start": start, "end": end})
-    return spans
-
-
-def normalize_input(item, index=0):
-    """Validate one pipeline input (a str or a schema document) and return `{"id", "text", "words", "sentences"}`.
-
-    Raises `TypeError` / `ValueError` naming the input, before anything is tokenized. Gold `entities`/`relations` and
-    any other field of a schema document are ignored. `words` and `sentences` are used only when both are given.
-    """
-    if isinstance(item, _Document):
-        return item
-    if isinstance(item, str):
-        return _Document(id=None, text=item, words=None, sentences=None)
-    if isinstance(item, collections.abc.Mapping):
-        doc = repr(item.get("id", index))
-        if "text" not in item:
-            raise ValueError(f"document {doc}: a schema document needs a 'text' field")
-        text = item["text"]
-        if not isinstance(text, str):
-            raise TypeError(f"document {doc}: field 'text' must be a str, got {type(text).__name__}")
-        words = item.get("words")
-        sentences = item.get("sentences")
-        if words is not None and sentences is not None:
-            words = _check_span_list(words, "words", len(text), doc)
-            sentences = _check_span_list(sentences, "sentences", len(text), doc)
-            sentence_index = 0
-            for k, word in enumerate(words):
-                while sentence_index < len(sentences) and sentences[sentence_index]["end"] <= word["start"]:
-                    sentence_index += 1
-                if sentence_index == len(sentences) or not (
-                    sentences[sentence_index]["start"] <= word["start"] and word["end"] <= sentences[sentence_index]["end"]
-                ):
-                    raise ValueError(f"document {doc}: words[{k}] does not lie inside one sentence")
-        else:
-            words = sentences = None
-        return _Document(id=item.get("id"), text=text, words=words, sentences=sentences)
-    raise TypeError(
-        f"input {index}: expected a str or a schema document (dict with a 'text' field), got {type(item).__name__}"
-    )
 
 
 def _check_threshold(name, value):
@@ -156,7 +96,8 @@ class JointREPipeline(Pipeline):
             self.model.to(dtype)
         if self.processor is None and self.tokenizer is not None:
             self.processor = self._processor_from_tokenizer(self.tokenizer)
-        missing = [name for name in ("encode_document", "collate", "decode") if not hasattr(self.processor, name)]
+        missing = [name for name in ("check_input", "encode_document", "collate", "decode")
+                   if not hasattr(self.processor, name)]
         if self.processor is None or missing:
             raise ValueError(
                 "JointREPipeline needs the model's SimMemREProcessor: load the pipeline from a saved folder or Hub id "
@@ -174,6 +115,13 @@ class JointREPipeline(Pipeline):
             return PROCESSOR_MAPPING[type(self.model.config)](tokenizer=tokenizer)
         except Exception:  # noqa: BLE001 - not registered: the caller gets the ValueError of __init__
             return None
+
+    def normalize_input(self, item, index=0):
+        """Validate one input with the processor (`check_input`: raises naming the document and field, before anything
+        is tokenized) and return it as `{"id", "text", "words", "sentences"}`; a validated input comes back as is."""
+        if isinstance(item, _Document):
+            return item
+        return _Document(self.processor.check_input(item, index))
 
     # -- parameters --------------------------------------------------------------------------------------
     def _sanitize_parameters(self, **kwargs):
@@ -208,10 +156,10 @@ class JointREPipeline(Pipeline):
         )
         self.call_count += 1
         if isinstance(inputs, (str, collections.abc.Mapping)):
-            document = normalize_input(inputs, 0)
+            document = self.normalize_input(inputs, 0)
             return next(self._run([document], 1, *params))
         if isinstance(inputs, (list, tuple)):
-            documents = [normalize_input(item, index) for index, item in enumerate(inputs)]
+            documents = [self.normalize_input(item, index) for index, item in enumerate(inputs)]
             return list(self._run(documents, batch_size, *params))
         if not isinstance(inputs, (bytes, bytearray)) and not isinstance(inputs, collections.abc.Iterable):
             if hasattr(inputs, "__getitem__") and hasattr(inputs, "__len__"):  # torch-style map dataset (KeyDataset)
@@ -222,7 +170,7 @@ class JointREPipeline(Pipeline):
                 "JointREPipeline expects a str, a schema document (dict with 'text'), or a list/iterable of them; "
                 f"got {type(inputs).__name__}"
             )
-        documents = (normalize_input(item, index) for index, item in enumerate(inputs))
+        documents = (self.normalize_input(item, index) for index, item in enumerate(inputs))
         return self._run(documents, batch_size, *params)
 
     def _run(self, documents, batch_size, preprocess_params, forward_params, postprocess_params):
@@ -240,11 +188,12 @@ class JointREPipeline(Pipeline):
                 yield self.postprocess(single, **postprocess_params)
 
     def run_single(self, inputs, preprocess_params, forward_params, postprocess_params):
-        return next(self._run([normalize_input(inputs, 0)], 1, preprocess_params, forward_params, postprocess_params))
+        document = self.normalize_input(inputs, 0)
+        return next(self._run([document], 1, preprocess_params, forward_params, postprocess_params))
 
     # -- steps -------------------------------------------------------------------------------------------
     def preprocess(self, document, **kwargs):
-        document = normalize_input(document, 0)
+        document = self.normalize_input(document, 0)
         text = document["text"]
         model_text = _SURROGATES.sub("\ufffd", text)
         if document["words"] is not None:
