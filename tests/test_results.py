@@ -5,8 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
+
 REPO = Path(__file__).resolve().parent.parent
-LEVELS = ("mention", "coref", "entity", "relation", "relation_strict")
 
 
 def fake_run(folder: Path, seed: int, test_f1: float, calibrated_f1=None, mode="sum"):
