@@ -92,7 +92,8 @@ def save_for_hub(
     # the pipeline from moving the model.
     pipe = JointREPipeline(model=model, processor=processor, task=TASK, device=model.device)
     pipe.save_pretrained(folder)
-    processor.save_pretrained(folder)  # processor_config.json (+ auto_map) and processing_simmemre.py
+    # processor_config.json (+ auto_map), processing_simmemre.py and the files it imports (segmentation_simmemre.py)
+    processor.save_pretrained(folder)
 
     repo_id = repo_id or f"<your-user>/{folder.resolve().name}"
     card = render_model_card(
