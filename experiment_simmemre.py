@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -124,6 +125,35 @@ def training_settings(config: dict) -> dict:
 # ----------------------------------------------------------------------------------------------------
 
 
+_SLICE = re.compile(r"^\s*(\w+)\s*(?:\[\s*(-?\d*)\s*:\s*(-?\d*)\s*\])?\s*$")
+TRAINING_SPLITS = ("train", "validation", "test")
+
+
+def split_slices(corpus: dict, specification: dict) -> dict:
+    """Training splits cut from a corpus' splits, in the `datasets` slice syntax.
+
+    `specification` maps "train" / "validation" / "test" to "SOURCE" or "SOURCE[start:end]" (Python slice bounds on
+    the document list), e.g. Re-DocRED, whose train split is not available here:
+    {"train": "dev[:400]", "validation": "dev[400:]", "test": "test"}.
+    """
+    unknown = sorted(set(specification) - set(TRAINING_SPLITS))
+    if unknown:
+        raise SystemExit(f"data.splits: unknown split name(s) {unknown}; use {list(TRAINING_SPLITS)}")
+    splits = {}
+    for name, source in specification.items():
+        match = _SLICE.match(str(source))
+        if match is None:
+            raise SystemExit(f"data.splits.{name}: {source!r} is not SOURCE or SOURCE[start:end]")
+        corpus_split, start, end = match.groups()
+        if corpus_split not in corpus:
+            raise SystemExit(f"data.splits.{name}: the corpus has no split {corpus_split!r} (it has {sorted(corpus)})")
+        documents = corpus[corpus_split][int(start) if start else None : int(end) if end else None]
+        if not documents:
+            raise SystemExit(f"data.splits.{name}: {source!r} selects no document")
+        splits[name] = documents
+    return splits
+
+
 def load_splits(data: dict) -> tuple[dict, dict]:
     """-> ({"train": docs, "validation": docs, "test": docs} (present splits only), labels)."""
     from . import data_simmemre
@@ -142,8 +172,11 @@ def load_splits(data: dict) -> tuple[dict, dict]:
         if corpus_format not in data_simmemre.FORMATS:
             raise SystemExit(f"data.format must be one of {data_simmemre.FORMATS} with data_dir, got {corpus_format!r}")
         converted = data_simmemre.convert_corpus(corpus_format, resolve_path(data["data_dir"]), **options)
-        names = {"train": "train", "dev": "validation", "test": "test"}
-        splits = {names[split]: docs for split, (docs, _) in converted.items()}
+        if data.get("splits"):
+            splits = split_slices({name: docs for name, (docs, _) in converted.items()}, data["splits"])
+        else:
+            names = {"train": "train", "dev": "validation", "test": "test"}
+            splits = {names[split]: docs for split, (docs, _) in converted.items()}
     else:
         for split in ("train", "validation", "test"):
             file = data.get(f"{split}_file")

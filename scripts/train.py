@@ -9,7 +9,9 @@ CONFIG (YAML or JSON) has five sections:
     data:      either train_file / validation_file / test_file (schema JSONL; with `format: bc5cdr|docred` they may
                be raw corpus files converted on the fly), or data_dir + format (bc5cdr | docred) for a raw corpus
                converted with simmemre.data_simmemre (splits train/dev/test; reader options drop_ungrounded,
-               require_relations, rel_info, or a `reader_options` mapping); optional max_train_documents,
+               require_relations, rel_info, or a `reader_options` mapping; `splits` cuts the training splits
+               from the corpus' splits, e.g. {train: "dev[:400]", validation: "dev[400:]", test: "test"});
+               optional max_train_documents,
                max_eval_documents, max_test_documents (default: max_eval_documents), entity_types/relation_types
                (default: labels.json beside the JSONL files, else all types found in the data), dataset_name,
                cache_dir (a folder for the tokenized datasets' arrow caches).

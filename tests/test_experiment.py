@@ -1,0 +1,49 @@
+"""The training-side helpers that scripts share (simmemre.experiment_simmemre)."""
+
+from pathlib import Path
+
+import pytest
+
+from simmemre.experiment_simmemre import load_splits, split_slices
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+CORPUS = {"dev": [{"id": f"d{i}"} for i in range(10)], "test": [{"id": f"t{i}"} for i in range(3)]}
+
+
+def test_split_slices_cut_training_splits_from_one_corpus_split():
+    splits = split_slices(CORPUS, {"train": "dev[:8]", "validation": "dev[8:]", "test": "test"})
+    assert [d["id"] for d in splits["train"]] == [f"d{i}" for i in range(8)]
+    assert [d["id"] for d in splits["validation"]] == ["d8", "d9"]
+    assert len(splits["test"]) == 3
+
+
+def test_split_slices_accept_negative_bounds():
+    assert [d["id"] for d in split_slices(CORPUS, {"validation": "dev[-2:]"})["validation"]] == ["d8", "d9"]
+
+
+@pytest.mark.parametrize(
+    "specification, message",
+    [
+        ({"train": "train"}, "has no split 'train'"),
+        ({"training": "dev"}, "unknown split name"),
+        ({"train": "dev[3]"}, "is not SOURCE or SOURCE[start:end]"),
+        ({"train": "dev[20:]"}, "selects no document"),
+    ],
+)
+def test_split_slices_reject_bad_specifications(specification, message):
+    with pytest.raises(SystemExit, match=message.replace("[", r"\[").replace("]", r"\]")):
+        split_slices(CORPUS, specification)
+
+
+@pytest.mark.skipif(not (DATA / "re-docred").is_dir(), reason="../shared/data not present")
+def test_load_splits_redocred_protocol():
+    data = {
+        "data_dir": str(DATA / "re-docred"),
+        "format": "docred",
+        "rel_info": str(DATA / "docred" / "rel_info.json"),
+        "splits": {"train": "dev[:400]", "validation": "dev[400:]", "test": "test"},
+    }
+    splits, labels = load_splits(data)
+    assert [len(splits[name]) for name in ("train", "validation", "test")] == [400, 100, 500]
+    assert not {d["id"] for d in splits["train"]} & {d["id"] for d in splits["validation"]}
+    assert len(labels["entity_types"]) == 6
