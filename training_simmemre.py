@@ -29,6 +29,7 @@ from transformers.trainer_utils import speed_metrics
 
 from .data_simmemre import DocumentError, document_features, normalize_document
 from .metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+from .modeling_simmemre import TrainingTargets, candidate_spans
 from .processing_simmemre import FEATURE_PADDING
 
 logger = logging.getLogger(__name__)
@@ -199,14 +200,10 @@ def tokenize_documents(documents, processor, entity_types: Sequence[str], relati
 
 
 def candidate_word_spans(word_sentence_ids: np.ndarray, max_span_size: int) -> np.ndarray:
-    """All spans of 1..max_span_size words inside one sentence: `(C, 2)` (end exclusive), by width then start."""
-    words = len(word_sentence_ids)
-    spans = []
-    for width in range(1, min(max_span_size, words) + 1):
-        starts = np.arange(words - width + 1)
-        starts = starts[word_sentence_ids[starts] == word_sentence_ids[starts + width - 1]]
-        spans.append(np.stack([starts, starts + width], axis=-1))
-    return np.concatenate(spans) if spans else np.zeros((0, 2), dtype=np.int64)
+    """:func:`~simmemre.modeling_simmemre.candidate_spans` (the model's candidates at inference) for numpy input:
+    `(W,)` sentence ids -> `(C, 2)` word spans (end exclusive), by width then start."""
+    sentence_ids = torch.from_numpy(np.ascontiguousarray(word_sentence_ids, dtype=np.int64))
+    return candidate_spans(sentence_ids, max_span_size).numpy()
 
 
 class SimMemREDataCollator:
@@ -370,24 +367,8 @@ class SimMemREDataCollator:
         attention_mask = torch.zeros((batch, length), dtype=torch.long)
         S, P, E, R = size("mention_word_spans"), size("coref_pairs"), size("entity_types"), size("relation_pairs")
         M = max([1] + [len(members) for s in samples for members in s["entity_mentions"]])
-        out = {
-            "mention_subword_spans": torch.zeros((batch, S, 2), dtype=torch.long),
-            "mention_word_spans": torch.zeros((batch, S, 2), dtype=torch.long),
-            "mention_sentence_ids": torch.zeros((batch, S), dtype=torch.long),
-            "mention_labels": torch.zeros((batch, S), dtype=torch.float),
-            "mention_mask": torch.zeros((batch, S), dtype=torch.bool),
-            "coref_pairs": torch.zeros((batch, P, 2), dtype=torch.long),
-            "coref_edit_distances": torch.zeros((batch, P), dtype=torch.long),
-            "coref_labels": torch.zeros((batch, P), dtype=torch.float),
-            "coref_mask": torch.zeros((batch, P), dtype=torch.bool),
-            "entity_mentions": torch.zeros((batch, E, M), dtype=torch.long),
-            "entity_mention_mask": torch.zeros((batch, E, M), dtype=torch.bool),
-            "entity_types": torch.zeros((batch, E), dtype=torch.long),
-            "entity_mask": torch.zeros((batch, E), dtype=torch.bool),
-            "relation_pairs": torch.zeros((batch, R, 2), dtype=torch.long),
-            "relation_labels": torch.zeros((batch, R, self.num_relation_types), dtype=torch.float),
-            "relation_mask": torch.zeros((batch, R), dtype=torch.bool),
-        }
+        targets = TrainingTargets.zeros(batch, S, P, E, M, R, self.num_relation_types)
+        out = targets.as_inputs()
         for row, (feature, sample) in enumerate(zip(features, samples)):
             ids = feature["input_ids"]
             input_ids[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
@@ -413,7 +394,7 @@ class SimMemREDataCollator:
             out["relation_pairs"][row, :r] = torch.from_numpy(sample["relation_pairs"])
             out["relation_labels"][row, :r] = torch.from_numpy(sample["relation_labels"])
             out["relation_mask"][row, :r] = True
-        return {"input_ids": input_ids, "attention_mask": attention_mask, **out}
+        return {"input_ids": input_ids, "attention_mask": attention_mask, **targets.as_inputs()}
 
 
 # ----------------------------------------------------------------------------------------------------
