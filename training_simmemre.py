@@ -562,12 +562,8 @@ class SimMemRETrainer(Trainer):
         try:
             with torch.no_grad():
                 for indices in batches:
-                    batch = processor.collate([{key: features[i][key] for key in keys} for i in indices])
-                    batch = {key: value.to(self.args.device) for key, value in batch.items()}
-                    output = model(**batch)
-                    predictions = output.predictions
-                    if hasattr(processor, "predictions_to_host"):  # one device-to-host copy per batch and dtype
-                        predictions = processor.predictions_to_host(predictions)
+                    batch = [{key: features[i][key] for key in keys} for i in indices]
+                    predictions = processor.predict(model, batch, device=self.args.device)
                     for i, prediction in zip(indices, predictions):
                         documents.append(processor.decode(
                             prediction, texts[i], features[i]["word_char_spans"], model.config.entity_types,
@@ -671,7 +667,7 @@ def _predict_encoded(model, processor, rows, encoded, thresholds: Mapping) -> li
     config = model.config
     documents = []
     for row, (batch, hidden, cache) in zip(rows, encoded):
-        prediction = model(**batch, token_representations=hidden, inference_cache=cache, **thresholds).predictions[0]
+        prediction = processor.predict(model, batch, token_representations=hidden, inference_cache=cache, **thresholds)[0]
         documents.append(processor.decode(prediction, row["text"], row["word_char_spans"], config.entity_types,
                                           config.relation_types, document_id=row["id"]))
     return documents

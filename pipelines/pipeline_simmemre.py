@@ -258,17 +258,22 @@ class JointREPipeline(Pipeline):
         features = model_inputs["features"].features
         batch = self.processor.collate(features)
         word_char_spans = [batch["word_char_spans"][row, : len(f["word_char_spans"])] for row, f in enumerate(features)]
+        if hasattr(self.processor, "predict"):  # model.extract; one device-to-host copy per dtype for the batch
+            predictions = self.processor.predict(self.model, batch, device=self.device, **thresholds)
+        else:  # a processor from an older saved folder
+            predictions = self._predict_with_older_processor(batch, thresholds)
+        return {"predictions": predictions, "documents": model_inputs["documents"], "word_char_spans": word_char_spans}
+
+    def _predict_with_older_processor(self, batch, thresholds):
         batch = {key: value.to(self.device) for key, value in batch.items()}
         outputs = self.model(**batch, **thresholds)
         to_host = getattr(self.processor, "predictions_to_host", None)
-        if to_host is not None:  # one device-to-host copy per dtype for the batch
-            predictions = to_host(outputs.predictions)
-        else:  # a processor from an older saved folder
-            predictions = [
-                {key: value.detach().cpu() if isinstance(value, torch.Tensor) else value for key, value in p.items()}
-                for p in outputs.predictions
-            ]
-        return {"predictions": predictions, "documents": model_inputs["documents"], "word_char_spans": word_char_spans}
+        if to_host is not None:
+            return to_host(outputs.predictions)
+        return [
+            {key: value.detach().cpu() if isinstance(value, torch.Tensor) else value for key, value in p.items()}
+            for p in outputs.predictions
+        ]
 
     def postprocess(self, model_outputs, **kwargs):
         config = self.model.config

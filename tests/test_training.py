@@ -22,7 +22,7 @@ from transformers import AutoModel, AutoTokenizer, BertConfig, TrainerControl, T
 
 from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor  # noqa: E402
 from simmemre.data_simmemre import DocumentError, read_pubtator  # noqa: E402
-from simmemre.modeling_simmemre import edit_distance_matrix  # noqa: E402
+from simmemre.modeling_simmemre import TrainingTargets, candidate_spans, edit_distance_matrix  # noqa: E402
 from simmemre.training_simmemre import (  # noqa: E402
     EvaluationEpochsCallback,
     SimMemREDataCollator,
@@ -137,9 +137,15 @@ def test_collator_output_matches_forward_contract(processor, cdr_dataset, single
                                     neg_relation_count=5, seed=3)
     rows = [cdr_dataset[0], cdr_dataset[1]]
     batch = collator(rows)
+    # forward names the inputs and the labels (the HF Trainer's `label_names`); the other targets arrive as keyword
+    # arguments that forward groups into TrainingTargets.
     forward_arguments = set(inspect.signature(SimMemREModel.forward).parameters)
     assert set(batch) == TRAINING_INPUTS | {"input_ids", "attention_mask"}
-    assert set(batch) <= forward_arguments
+    assert set(TrainingTargets.names()) == TRAINING_INPUTS
+    assert {"input_ids", "attention_mask", "mention_labels", "coref_labels", "relation_labels"} <= forward_arguments
+    assert "kwargs" in forward_arguments
+    targets = TrainingTargets.from_inputs(batch)
+    assert all(getattr(targets, name) is batch[name] for name in TRAINING_INPUTS)  # grouped, not copied
     B = 2
     S = batch["mention_mask"].shape[1]
     P = batch["coref_mask"].shape[1]
@@ -259,14 +265,18 @@ def make_trainer(processor, train_dataset, eval_dataset, output_dir, seed=0, **a
     trainer = SimMemRETrainer(model=model, args=TrainingArguments(**defaults), data_collator=collator,
                               train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=processor)
     calls = []
-    forward = model.forward
+    forward, extract = model.forward, model.extract
 
-    def recording_forward(*args, **kwargs):
-        calls.append(("train" if kwargs.get("mention_labels") is not None else "eval", trainer.state.global_step,
-                      model.memory_reads_enabled))
+    def recording_forward(*args, **kwargs):  # training steps
+        if kwargs.get("mention_labels") is not None:
+            calls.append(("train", trainer.state.global_step, model.memory_reads_enabled))
         return forward(*args, **kwargs)
 
-    model.forward = recording_forward
+    def recording_extract(*args, **kwargs):  # evaluation (inference)
+        calls.append(("eval", trainer.state.global_step, model.memory_reads_enabled))
+        return extract(*args, **kwargs)
+
+    model.forward, model.extract = recording_forward, recording_extract
     return trainer, calls
 
 
