@@ -31,9 +31,10 @@ from .configuration_simmemre import SimMemREConfig
 @dataclass
 class SimMemREOutput(ModelOutput):
     r"""
-    loss (`torch.FloatTensor` of shape `()`, training forward): joint loss β_M L_M + β_C L_C + β_E L_E + β_R L_R.
+    loss (`torch.FloatTensor` of shape `()`, training step `forward`): the joint loss
+        β_M L_M + β_C L_C + β_E L_E + β_R L_R.
     mention_loss, coref_loss, entity_loss, relation_loss (`torch.FloatTensor` of shape `()`): the task losses.
-    predictions (`list[dict[str, torch.Tensor]]`, inference forward): one dict per document with
+    predictions (`list[dict[str, torch.Tensor]]`, inference `extract`): one dict per document with
         `mention_word_spans` [n, 2] (word indices, end exclusive), `mention_scores` [n], `mention_clusters` [n]
         (entity index of each mention), `entity_types` [c], `entity_scores` [c], `entity_type_probabilities` [c, |E|],
         `relations` [q, 3] (head entity, tail entity, relation type), `relation_scores` [q].
@@ -127,7 +128,7 @@ def _lowest(dtype):
 
 def _running_max(blocks: torch.Tensor, reverse: bool = False) -> torch.Tensor:
     """`blocks.cummax(1).values` (`reverse`: from the end) for `(n, k, d)` blocks, as k-1 element-wise maxima: CPU
-    cummax over this short middle axis is about 4x slower."""
+    cummax over this short middle axis is slow."""
     order = range(blocks.shape[1] - 1, -1, -1) if reverse else range(blocks.shape[1])
     columns = []
     for position in order:
@@ -697,11 +698,14 @@ class SimMemREModel(SimMemREPreTrainedModel):
     relation classification over one encoder pass, with entity/relation memories read back into token and candidate-span
     representations (Kościukiewicz et al., 2023). With `config.jerex_baseline=True` it is JEREX.
 
-    Two forwards:
-    - training (when `mention_labels` is given): teacher-forced on gold samples plus negatives built by the collator;
-      returns the joint loss and each task's loss;
-    - inference (otherwise): the full cascade spans → coreference → clusters → types → relations, returning one
-      prediction dict of tensors per document (see [`SimMemREOutput`]).
+    As a transformers generating model splits training and generation:
+    - [`~SimMemREModel.forward`] is the training step, teacher-forced on gold samples plus negatives drawn by the
+      collator ([`TrainingTargets`]); it returns the joint loss and each task's loss. Called without targets (e.g.
+      `model(**processor(texts))`) it returns [`~SimMemREModel.extract`]'s output;
+    - [`~SimMemREModel.extract`] is inference, the cascade [`~SimMemREModel.score_candidates`] →
+      [`~SimMemREModel.select_mentions`] → [`~SimMemREModel.cluster_mentions`] → [`~SimMemREModel.type_entities`] →
+      [`~SimMemREModel.classify_relations`], returning one prediction dict of tensors per document (see
+      [`SimMemREOutput`]).
     """
 
     def __init__(self, config: SimMemREConfig):
@@ -1051,8 +1055,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
     ) -> SimMemREOutput:
         r"""
         End-to-end inference, the entry point of the pipeline and of evaluation: per document the cascade
-        [`~SimMemREModel.score_candidates`] → [`~SimMemREModel.select_mentions`] → [`~SimMemREModel.cluster_mentions`]
-        → [`~SimMemREModel.type_entities`] → [`~SimMemREModel.classify_relations`].
+        [`~SimMemREModel.score_candidates`] → [`~SimMemREModel.select_mentions`] →
+        [`~SimMemREModel.cluster_mentions`] → [`~SimMemREModel.type_entities`] → [`~SimMemREModel.classify_relations`].
 
         Inputs (from [`SimMemREProcessor`]): input_ids, attention_mask `(B, T)`; word_subword_spans `(B, W, 2)`,
         word_char_spans `(B, W, 2)`, word_sentence_ids `(B, W)`, word_mask `(B, W)`, text_codepoints `(B, C)` (code
@@ -1290,8 +1294,9 @@ class SimMemREModel(SimMemREPreTrainedModel):
         left, right = torch.triu_indices(count, count, offset=1, device=device)
         similarity = torch.zeros((count, count), device=device)
         projections = self.coreference_resolution.mention_projections(mention_reprs)
-        for begin in range(0, left.numel(), config.coref_pair_chunk_size):
-            a, b = left[begin : begin + config.coref_pair_chunk_size], right[begin : begin + config.coref_pair_chunk_size]
+        pair_chunk = config.coref_pair_chunk_size
+        for begin in range(0, left.numel(), pair_chunk):
+            a, b = left[begin : begin + pair_chunk], right[begin : begin + pair_chunk]
             probabilities = torch.sigmoid(
                 self.coreference_resolution.pair_logits(projections, a, b, distances[a, b]).float()
             )
@@ -1333,7 +1338,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
         num_entities = entities["representations"].shape[0]
         entity_mentions, entity_mention_mask = self._entity_mention_slots(mention_clusters, clusters, num_entities)
         sentence_ids = word_sentence_ids[mentions["word_spans"][:, 0]]
-        pairs = torch.triu_indices(num_entities, num_entities, offset=1, device=mention_clusters.device).T  # [c(c-1)/2, 2]
+        device = mention_clusters.device
+        pairs = torch.triu_indices(num_entities, num_entities, offset=1, device=device).T  # [c(c-1)/2, 2]
         projections = None
         if self.relation_classification.multi_instance:
             projections = self.relation_classification.local_projections(mentions["representations"],

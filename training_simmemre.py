@@ -260,15 +260,21 @@ class SimMemREDataCollator:
     # -- one document -------------------------------------------------------------------------------
     def sample_document(self, feature: Mapping, epoch: Optional[int] = None) -> dict:
         """The samples of one document (numpy arrays, unpadded) for `epoch` (default: the current one)."""
-        rng = self.rng(feature["doc_index"], epoch)
-        word_sentence_ids = np.asarray(feature["word_sentence_ids"], dtype=np.int64)
-        word_subword_spans = np.asarray(feature["word_subword_spans"], dtype=np.int64).reshape(-1, 2)
-        word_char_spans = np.asarray(feature["word_char_spans"], dtype=np.int64).reshape(-1, 2)
+        rng = self.rng(feature["doc_index"], epoch)  # drawn from in this order: mentions, coreference, relations
         gold = np.asarray(feature["gold_mention_spans"], dtype=np.int64).reshape(-1, 2)
         entity_members = [list(m) for m in feature["gold_entity_mentions"]]
-        num_gold, num_entities = len(gold), len(entity_members)
+        samples = self._mention_samples(feature, gold, rng)
+        samples.update(self._coref_samples(feature, gold, entity_members, rng))
+        samples["entity_mentions"] = entity_members
+        samples["entity_types"] = np.asarray(feature["gold_entity_types"], dtype=np.int64)
+        samples.update(self._relation_samples(feature["gold_relations"], len(entity_members), rng))
+        return samples
 
-        # Mentions: positives first, then negatives inside gold spans, then the others.
+    def _mention_samples(self, feature: Mapping, gold: np.ndarray, rng: np.random.Generator) -> dict:
+        """Mention samples: positives (gold spans) first, then negatives inside gold spans, then the others."""
+        word_sentence_ids = np.asarray(feature["word_sentence_ids"], dtype=np.int64)
+        word_subword_spans = np.asarray(feature["word_subword_spans"], dtype=np.int64).reshape(-1, 2)
+        num_gold = len(gold)
         candidates = candidate_word_spans(word_sentence_ids, self.max_span_size)
         if num_gold and len(candidates):
             same = (candidates[:, None, 0] == gold[None, :, 0]) & (candidates[:, None, 1] == gold[None, :, 1])
@@ -294,8 +300,17 @@ class SimMemREDataCollator:
         else:
             mention_subword_spans = np.zeros((0, 2), dtype=np.int64)
             mention_sentence_ids = np.zeros((0,), dtype=np.int64)
+        return {
+            "mention_word_spans": mention_word_spans,
+            "mention_subword_spans": mention_subword_spans.astype(np.int64),
+            "mention_sentence_ids": mention_sentence_ids.astype(np.int64),
+            "mention_labels": mention_labels,
+        }
 
-        # Coreference: ordered pairs of gold mentions; positive iff some entity holds both.
+    def _coref_samples(self, feature: Mapping, gold: np.ndarray, entity_members: list,
+                       rng: np.random.Generator) -> dict:
+        """Ordered pairs of gold mentions, positive iff some entity holds both, with their strings' edit distance."""
+        num_gold, num_entities = len(gold), len(entity_members)
         membership = np.zeros((num_entities, num_gold), dtype=bool)
         for entity, members in enumerate(entity_members):
             membership[entity, members] = True
@@ -309,18 +324,18 @@ class SimMemREDataCollator:
         coref_pairs = np.concatenate([positive_pairs, negative_pairs]).reshape(-1, 2).astype(np.int64)
         coref_labels = np.zeros(len(coref_pairs), dtype=np.float32)
         coref_labels[: len(positive_pairs)] = 1.0
+        word_char_spans = np.asarray(feature["word_char_spans"], dtype=np.int64).reshape(-1, 2)
         text = feature.get("text")
         if text is None:
             text = "".join(chr(c) for c in feature["text_codepoints"] if c >= 0)
         strings = [text[word_char_spans[a, 0]:word_char_spans[b - 1, 1]] for a, b in gold]
         coref_edit_distances = np.array([levenshtein(strings[a], strings[b]) for a, b in coref_pairs], dtype=np.int64)
+        return {"coref_pairs": coref_pairs, "coref_edit_distances": coref_edit_distances, "coref_labels": coref_labels}
 
-        # Entities.
-        entity_types = np.asarray(feature["gold_entity_types"], dtype=np.int64)
-
-        # Relations: gold ordered pairs with multi-hot labels, then strong negatives.
+    def _relation_samples(self, gold_relations, num_entities: int, rng: np.random.Generator) -> dict:
+        """Gold ordered entity pairs with multi-hot labels, then strong negatives (gold entity pairs without one)."""
         labels_by_pair = {}
-        for head, tail, relation_type in feature["gold_relations"]:
+        for head, tail, relation_type in gold_relations:
             labels_by_pair.setdefault((head, tail), np.zeros(self.num_relation_types, dtype=np.float32))[relation_type] = 1.0
         positive_relations = list(labels_by_pair)
         heads, tails = np.meshgrid(np.arange(num_entities), np.arange(num_entities), indexing="ij")
@@ -339,20 +354,7 @@ class SimMemREDataCollator:
         relation_labels = np.zeros((len(relation_pairs), self.num_relation_types), dtype=np.float32)
         for row, pair in enumerate(positive_relations):
             relation_labels[row] = labels_by_pair[pair]
-
-        return {
-            "mention_word_spans": mention_word_spans,
-            "mention_subword_spans": mention_subword_spans.astype(np.int64),
-            "mention_sentence_ids": mention_sentence_ids.astype(np.int64),
-            "mention_labels": mention_labels,
-            "coref_pairs": coref_pairs,
-            "coref_edit_distances": coref_edit_distances,
-            "coref_labels": coref_labels,
-            "entity_mentions": entity_members,
-            "entity_types": entity_types,
-            "relation_pairs": relation_pairs,
-            "relation_labels": relation_labels,
-        }
+        return {"relation_pairs": relation_pairs, "relation_labels": relation_labels}
 
     # -- batch --------------------------------------------------------------------------------------
     def __call__(self, features: Sequence[Mapping]) -> dict:
