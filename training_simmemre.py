@@ -5,9 +5,10 @@
   encoding plus the gold structure in word indices (tokenized once, by `datasets.map`).
 - :class:`SimMemREDataCollator`: draws each document's training samples afresh every epoch (JEREX negative
   sampling, anchors part A5) with an RNG derived from (seed, epoch, document index), and pads them into the
-  training inputs of :meth:`SimMemREModel.forward`.
+  :class:`~simmemre.modeling_simmemre.TrainingTargets` of :meth:`SimMemREModel.forward` (as keyword arguments).
 - :class:`SimMemRETrainer`: logs the four task losses, drives the two-stage memory warm-up (paper 3.3) from the
-  trainer state, and evaluates by full end-to-end inference scored with the strict joint F1 metric.
+  trainer state, and evaluates by full end-to-end inference (:meth:`SimMemREModel.extract` through
+  `SimMemREProcessor.predict`, as the pipeline runs it) scored with the strict joint F1 metric.
 
 This module is training-side library code, not Hub remote code.
 """
