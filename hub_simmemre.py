@@ -262,7 +262,7 @@ def render_model_card(
         f'processor = AutoProcessor.from_pretrained("{repo_id}", trust_remote_code=True)',
         'texts = ["Lidocaine-induced cardiac asystole was observed in two patients."]',
         "inputs = processor(texts)",
-        "outputs = model(**inputs, mention_threshold=0.85)",
+        "outputs = model.extract(**inputs, mention_threshold=0.85)",
         "documents = [",
         "    processor.decode(prediction, text, spans, model.config.entity_types, model.config.relation_types)",
         '    for prediction, text, spans in zip(outputs.predictions, texts, inputs["word_char_spans"])',

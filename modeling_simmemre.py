@@ -7,8 +7,9 @@ Where the paper and its code differ we follow the paper and say so in a comment;
 documents the reference code.
 """
 
+import inspect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Optional
 
 import numpy as np
@@ -30,9 +31,10 @@ from .configuration_simmemre import SimMemREConfig
 @dataclass
 class SimMemREOutput(ModelOutput):
     r"""
-    loss (`torch.FloatTensor` of shape `()`, training forward): joint loss β_M L_M + β_C L_C + β_E L_E + β_R L_R.
+    loss (`torch.FloatTensor` of shape `()`, training step `forward`): the joint loss
+        β_M L_M + β_C L_C + β_E L_E + β_R L_R.
     mention_loss, coref_loss, entity_loss, relation_loss (`torch.FloatTensor` of shape `()`): the task losses.
-    predictions (`list[dict[str, torch.Tensor]]`, inference forward): one dict per document with
+    predictions (`list[dict[str, torch.Tensor]]`, inference `extract`): one dict per document with
         `mention_word_spans` [n, 2] (word indices, end exclusive), `mention_scores` [n], `mention_clusters` [n]
         (entity index of each mention), `entity_types` [c], `entity_scores` [c], `entity_type_probabilities` [c, |E|],
         `relations` [q, 3] (head entity, tail entity, relation type), `relation_scores` [q].
@@ -46,6 +48,75 @@ class SimMemREOutput(ModelOutput):
     predictions: Optional[list] = None
 
 
+@dataclass
+class TrainingTargets:
+    r"""
+    The teacher-forced inputs of a training step, built by the collator: S mention samples, P coreference pairs,
+    E entities with up to M mentions, R entity pairs per document, padded, with boolean masks. The HF Trainer calls
+    `model(**batch)`, so the collator emits these fields as keyword arguments of the same names
+    ([`~TrainingTargets.as_inputs`]) and [`SimMemREModel.forward`] groups them here again.
+
+    mention_subword_spans `(B, S, 2)`, mention_word_spans `(B, S, 2)`, mention_sentence_ids `(B, S)`,
+    mention_labels `(B, S)`, mention_mask `(B, S)`;
+    coref_pairs `(B, P, 2)` (indices of mention samples), coref_edit_distances `(B, P)`, coref_labels `(B, P)`,
+    coref_mask `(B, P)`;
+    entity_mentions `(B, E, M)` (indices of mention samples), entity_mention_mask `(B, E, M)`, entity_types `(B, E)`,
+    entity_mask `(B, E)`;
+    relation_pairs `(B, R, 2)` (entity indices), relation_labels `(B, R, |R|)` (multi-hot), relation_mask `(B, R)`.
+    """
+
+    mention_subword_spans: torch.LongTensor
+    mention_word_spans: torch.LongTensor
+    mention_sentence_ids: torch.LongTensor
+    mention_labels: torch.Tensor
+    mention_mask: torch.BoolTensor
+    coref_pairs: torch.LongTensor
+    coref_edit_distances: torch.LongTensor
+    coref_labels: torch.Tensor
+    coref_mask: torch.BoolTensor
+    entity_mentions: torch.LongTensor
+    entity_mention_mask: torch.BoolTensor
+    entity_types: torch.LongTensor
+    entity_mask: torch.BoolTensor
+    relation_pairs: torch.LongTensor
+    relation_labels: torch.Tensor
+    relation_mask: torch.BoolTensor
+
+    @classmethod
+    def names(cls) -> tuple:
+        return tuple(field.name for field in fields(cls))
+
+    @classmethod
+    def from_inputs(cls, inputs: dict) -> "TrainingTargets":
+        """The targets among `inputs` (other keys are ignored), masks as booleans."""
+        missing = [name for name in cls.names() if inputs.get(name) is None]
+        if missing:
+            raise ValueError(f"training inputs lack {missing} (build them with SimMemREDataCollator)")
+        return cls(**{name: inputs[name].bool() if name.endswith("_mask") else inputs[name] for name in cls.names()})
+
+    @classmethod
+    def zeros(cls, batch: int, mentions: int, pairs: int, entities: int, slots: int, relations: int,
+              num_relation_types: int) -> "TrainingTargets":
+        """All-padding targets of the given sizes (S, P, E, M, R), for the collator to fill."""
+        long, flag, real = torch.long, torch.bool, torch.float
+        shapes = {
+            "mention_subword_spans": ((batch, mentions, 2), long), "mention_word_spans": ((batch, mentions, 2), long),
+            "mention_sentence_ids": ((batch, mentions), long), "mention_labels": ((batch, mentions), real),
+            "mention_mask": ((batch, mentions), flag), "coref_pairs": ((batch, pairs, 2), long),
+            "coref_edit_distances": ((batch, pairs), long), "coref_labels": ((batch, pairs), real),
+            "coref_mask": ((batch, pairs), flag), "entity_mentions": ((batch, entities, slots), long),
+            "entity_mention_mask": ((batch, entities, slots), flag), "entity_types": ((batch, entities), long),
+            "entity_mask": ((batch, entities), flag), "relation_pairs": ((batch, relations, 2), long),
+            "relation_labels": ((batch, relations, num_relation_types), real),
+            "relation_mask": ((batch, relations), flag),
+        }
+        return cls(**{name: torch.zeros(shape, dtype=dtype) for name, (shape, dtype) in shapes.items()})
+
+    def as_inputs(self) -> dict:
+        """`{field name: tensor}`, the keyword arguments of `forward` (no copies)."""
+        return {name: getattr(self, name) for name in self.names()}
+
+
 # ----------------------------------------------------------------------------------------------------
 # Tensor utilities
 # ----------------------------------------------------------------------------------------------------
@@ -57,7 +128,7 @@ def _lowest(dtype):
 
 def _running_max(blocks: torch.Tensor, reverse: bool = False) -> torch.Tensor:
     """`blocks.cummax(1).values` (`reverse`: from the end) for `(n, k, d)` blocks, as k-1 element-wise maxima: CPU
-    cummax over this short middle axis is about 4x slower."""
+    cummax over this short middle axis is slow."""
     order = range(blocks.shape[1] - 1, -1, -1) if reverse else range(blocks.shape[1])
     columns = []
     for position in order:
@@ -264,6 +335,26 @@ def complete_linkage_clusters(similarity: np.ndarray, threshold: float) -> np.nd
         labels[members] = members[owner]
     _, relabelled = np.unique(labels, return_inverse=True)  # labels are first members, so order is by position
     return relabelled.reshape(-1)
+
+
+def candidate_spans(word_sentence_ids: torch.LongTensor, max_span_size: int) -> torch.LongTensor:
+    """All spans of 1..max_span_size words inside one sentence, the one definition of candidate spans (inference
+    scores them all; the training collator draws its negative mention samples from them).
+
+    Args:
+        word_sentence_ids (`torch.LongTensor` of shape `(W,)`): sentence index of each word.
+    Returns:
+        `torch.LongTensor` of shape `(S, 2)`: word indices, end exclusive, ordered by width, then start (inference
+        pools them width by width).
+    """
+    words = word_sentence_ids.shape[0]
+    max_width = min(max_span_size, words)
+    if max_width == 0:
+        return word_sentence_ids.new_zeros((0, 2))
+    starts = torch.arange(words, device=word_sentence_ids.device).expand(max_width, -1)  # [K, W]
+    ends = starts + torch.arange(1, max_width + 1, device=word_sentence_ids.device)[:, None]
+    inside = (ends <= words) & (word_sentence_ids[starts] == word_sentence_ids[(ends - 1).clamp(max=words - 1)])
+    return torch.stack([starts[inside], ends[inside]], dim=-1)  # row-major: width, then start
 
 
 def _masked_mean(values, mask):
@@ -607,11 +698,14 @@ class SimMemREModel(SimMemREPreTrainedModel):
     relation classification over one encoder pass, with entity/relation memories read back into token and candidate-span
     representations (Kościukiewicz et al., 2023). With `config.jerex_baseline=True` it is JEREX.
 
-    Two forwards:
-    - training (when `mention_labels` is given): teacher-forced on gold samples plus negatives built by the collator;
-      returns the joint loss and each task's loss;
-    - inference (otherwise): the full cascade spans → coreference → clusters → types → relations, returning one
-      prediction dict of tensors per document (see [`SimMemREOutput`]).
+    As a transformers generating model splits training and generation:
+    - [`~SimMemREModel.forward`] is the training step, teacher-forced on gold samples plus negatives drawn by the
+      collator ([`TrainingTargets`]); it returns the joint loss and each task's loss. Called without targets (e.g.
+      `model(**processor(texts))`) it returns [`~SimMemREModel.extract`]'s output;
+    - [`~SimMemREModel.extract`] is inference, the cascade [`~SimMemREModel.score_candidates`] →
+      [`~SimMemREModel.select_mentions`] → [`~SimMemREModel.cluster_mentions`] → [`~SimMemREModel.type_entities`] →
+      [`~SimMemREModel.classify_relations`], returning one prediction dict of tensors per document (see
+      [`SimMemREOutput`]).
     """
 
     def __init__(self, config: SimMemREConfig):
@@ -738,64 +832,42 @@ class SimMemREModel(SimMemREPreTrainedModel):
             hidden = self.token_memory_read(hidden, attention_mask.bool(), self.memories)
         return hidden
 
-    # -- forward ---------------------------------------------------------------------------------------
+    # -- forward (training step) -----------------------------------------------------------------------
     def forward(
         self,
         input_ids: torch.LongTensor,
         attention_mask: Optional[torch.LongTensor] = None,
-        mention_subword_spans: Optional[torch.LongTensor] = None,
-        mention_word_spans: Optional[torch.LongTensor] = None,
-        mention_sentence_ids: Optional[torch.LongTensor] = None,
         mention_labels: Optional[torch.Tensor] = None,
-        mention_mask: Optional[torch.Tensor] = None,
-        coref_pairs: Optional[torch.LongTensor] = None,
-        coref_edit_distances: Optional[torch.LongTensor] = None,
         coref_labels: Optional[torch.Tensor] = None,
-        coref_mask: Optional[torch.Tensor] = None,
-        entity_mentions: Optional[torch.LongTensor] = None,
-        entity_mention_mask: Optional[torch.Tensor] = None,
-        entity_types: Optional[torch.LongTensor] = None,
-        entity_mask: Optional[torch.Tensor] = None,
-        relation_pairs: Optional[torch.LongTensor] = None,
         relation_labels: Optional[torch.Tensor] = None,
-        relation_mask: Optional[torch.Tensor] = None,
-        word_subword_spans: Optional[torch.LongTensor] = None,
-        word_char_spans: Optional[torch.LongTensor] = None,
-        word_sentence_ids: Optional[torch.LongTensor] = None,
-        word_mask: Optional[torch.Tensor] = None,
-        text_codepoints: Optional[torch.LongTensor] = None,
+        targets: Optional[TrainingTargets] = None,
         use_memory: Optional[bool] = None,
-        mention_threshold: Optional[float] = None,
-        coref_threshold: Optional[float] = None,
-        relation_threshold: Optional[float] = None,
         token_representations: Optional[torch.Tensor] = None,
-        inference_cache: Optional[list] = None,
         **kwargs,
     ) -> SimMemREOutput:
         r"""
+        The teacher-forced training step: the joint loss and each task's loss on gold samples plus the negatives the
+        collator drew. Without training targets it is inference: `model(**processor(texts))` returns
+        [`~SimMemREModel.extract`]`(**inputs)`.
+
         input_ids, attention_mask (`(B, T)`): word subwords of each document, no special tokens (see the processor).
-
-        Training inputs (built by the collator; S mention samples, P coreference pairs, E entities with up to M
-        mentions, R entity pairs; padded, with boolean masks):
-            mention_subword_spans `(B, S, 2)`, mention_word_spans `(B, S, 2)`, mention_sentence_ids `(B, S)`,
-            mention_labels `(B, S)`, mention_mask `(B, S)`;
-            coref_pairs `(B, P, 2)` (indices of mention samples), coref_edit_distances `(B, P)`, coref_labels `(B, P)`,
-            coref_mask `(B, P)`;
-            entity_mentions `(B, E, M)` (indices of mention samples), entity_mention_mask `(B, E, M)`,
-            entity_types `(B, E)`, entity_mask `(B, E)`;
-            relation_pairs `(B, R, 2)` (entity indices), relation_labels `(B, R, |R|)`, relation_mask `(B, R)`.
-
-        Inference inputs (from [`SimMemREProcessor`]): word_subword_spans `(B, W, 2)`, word_char_spans `(B, W, 2)`,
-        word_sentence_ids `(B, W)`, word_mask `(B, W)`, text_codepoints `(B, C)` (code points of the text, -1 padded;
-        edit distances are computed on the original mention strings).
-
+        mention_labels `(B, S)`, coref_labels `(B, P)`, relation_labels `(B, R, |R|)` and the other fields of
+            [`TrainingTargets`] (keyword arguments of the same names, as the collator emits them and the HF Trainer
+            passes them), or `targets`, all of them grouped.
         use_memory: override the warm-up switch `model.memory_reads_enabled` for this call.
-        mention_threshold, coref_threshold, relation_threshold: override the config's thresholds for this call.
         token_representations `(B, T, d)`: the output of [`~SimMemREModel.token_representations`] for these inputs,
-            which skips the encoder (threshold calibration runs the heads many times over one encoding).
-        inference_cache: one dict per document, kept by the caller between calls on the same inputs: the candidate
-            scores (stage 1, independent of the thresholds) are computed on the first call and reused after.
+            which skips the encoder.
+        kwargs: the other training targets; without targets, the inputs and options of `extract` (other keys are
+            ignored).
         """
+        if targets is None and mention_labels is not None:
+            targets = TrainingTargets.from_inputs(
+                dict(kwargs, mention_labels=mention_labels, coref_labels=coref_labels, relation_labels=relation_labels)
+            )
+        if targets is None:
+            options = {name: value for name, value in kwargs.items() if name in _EXTRACT_ARGUMENTS}
+            return self.extract(input_ids, attention_mask, use_memory=use_memory,
+                                token_representations=token_representations, **options)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         reads_on = self._reads_on(use_memory)
@@ -804,46 +876,87 @@ class SimMemREModel(SimMemREPreTrainedModel):
             hidden = token_representations
         else:
             hidden = self.token_representations(input_ids, attention_mask, use_memory)
-        if mention_labels is not None:
-            return self._training_forward(
-                hidden, memories, reads_on, mention_subword_spans, mention_word_spans, mention_sentence_ids,
-                mention_labels, mention_mask.bool(), coref_pairs, coref_edit_distances, coref_labels, coref_mask.bool(),
-                entity_mentions, entity_mention_mask.bool(), entity_types, entity_mask.bool(), relation_pairs,
-                relation_labels, relation_mask.bool(),
-            )
-        if word_subword_spans is None or word_sentence_ids is None:
-            raise ValueError("inference needs word_subword_spans and word_sentence_ids (use SimMemREProcessor)")
-        if word_mask is None:
-            word_mask = torch.ones_like(word_sentence_ids)
-        thresholds = (
-            self.config.mention_threshold if mention_threshold is None else mention_threshold,
-            self.config.coref_threshold if coref_threshold is None else coref_threshold,
-            self.config.relation_threshold if relation_threshold is None else relation_threshold,
+        return self._training_losses(hidden, memories, reads_on, targets)
+
+    # -- training --------------------------------------------------------------------------------------
+    def _training_losses(self, hidden, memories, reads_on, targets: TrainingTargets) -> SimMemREOutput:
+        """The joint loss β_M L_M + β_C L_C + β_E L_E + β_R L_R of a batch, hidden `(B, T, d)`."""
+        poolers = [RangeMaxPool(hidden[doc]) for doc in range(hidden.shape[0])]
+        spans, mention_loss = self._mention_loss(poolers, memories, reads_on, targets)
+        coref_loss = self._coref_loss(spans, targets)
+        entity_reprs, entity_loss = self._entity_loss(spans, memories, targets)
+        relation_loss = self._relation_loss(hidden, poolers, spans, entity_reprs, memories, targets)
+        config = self.config
+        loss = (
+            config.mention_loss_weight * mention_loss
+            + config.coref_loss_weight * coref_loss
+            + config.entity_loss_weight * entity_loss
+            + config.relation_loss_weight * relation_loss
         )
-        predictions = []
-        # The documents' lengths cross to the host in one transfer per batch.
-        word_counts, lengths = torch.stack([word_mask.sum(-1), attention_mask.sum(-1).to(word_mask.device)]).tolist()
-        for doc in range(input_ids.shape[0]):
-            words = word_counts[doc]
-            codepoints = text_codepoints[doc] if text_codepoints is not None else None
-            char_spans = word_char_spans[doc, :words] if word_char_spans is not None else None
-            document_hidden = hidden[doc, : lengths[doc]]
-            candidate_scores = None
-            if inference_cache is not None and words > 0 and lengths[doc] > 0:
-                cache = inference_cache[doc]
-                if "candidate_scores" not in cache:
-                    cache["candidate_scores"] = self.score_candidates(
-                        document_hidden, memories, reads_on, word_subword_spans[doc, :words],
-                        word_sentence_ids[doc, :words])
-                candidate_scores = cache["candidate_scores"]
-            predictions.append(
-                self._infer_document(
-                    document_hidden, memories, reads_on,
-                    word_subword_spans[doc, :words], word_sentence_ids[doc, :words], char_spans, codepoints, *thresholds,
-                    candidate_scores=candidate_scores,
-                )
+        return SimMemREOutput(
+            loss=loss, mention_loss=mention_loss.detach(), coref_loss=coref_loss.detach(),
+            entity_loss=entity_loss.detach(), relation_loss=relation_loss.detach(),
+        )
+
+    def _mention_loss(self, poolers, memories, reads_on, targets: TrainingTargets) -> tuple:
+        """Mention samples `(B, S, d)` (pooled, then the span memory read) and the mention loss."""
+        subword_spans = targets.mention_subword_spans
+        spans = torch.stack([
+            poolers[doc](subword_spans[doc, :, 0], subword_spans[doc, :, 1]) for doc in range(len(poolers))
+        ])  # [B, S, d]
+        if reads_on and self.span_memory_read is not None:
+            spans = self.span_memory_read(spans, targets.mention_mask, memories)
+        sizes = targets.mention_word_spans[..., 1] - targets.mention_word_spans[..., 0]
+        mention_logits = self.mention_localization(spans, sizes)
+        mention_loss = _masked_mean(
+            F.binary_cross_entropy_with_logits(mention_logits, targets.mention_labels.float(), reduction="none"),
+            targets.mention_mask,
+        )
+        return spans, mention_loss
+
+    def _coref_loss(self, spans, targets: TrainingTargets) -> torch.Tensor:
+        """Coreference loss over the sampled mention pairs; spans `(B, S, d)`."""
+        gather = torch.arange(spans.shape[0], device=spans.device)
+        first = spans[gather[:, None], targets.coref_pairs[..., 0]]
+        second = spans[gather[:, None], targets.coref_pairs[..., 1]]
+        coref_logits = self.coreference_resolution(first, second, targets.coref_edit_distances)
+        return _masked_mean(
+            F.binary_cross_entropy_with_logits(coref_logits, targets.coref_labels.float(), reduction="none"),
+            targets.coref_mask,
+        )
+
+    def _entity_loss(self, spans, memories, targets: TrainingTargets) -> tuple:
+        """Gold entities `(B, E, d)` (max over their mentions, dropout) and the entity type loss."""
+        gather = torch.arange(spans.shape[0], device=spans.device)
+        members = spans[gather[:, None, None], targets.entity_mentions]  # [B, E, M, d]
+        members = members.masked_fill(~targets.entity_mention_mask[..., None], _lowest(members.dtype))
+        entity_reprs = self.entity_dropout(members.amax(2).masked_fill(~targets.entity_mask[..., None], 0.0))
+        entity_logits = self.entity_classification(entity_reprs, memories.get("entity"))
+        entity_loss = _masked_mean(
+            F.cross_entropy(entity_logits.flatten(0, 1), targets.entity_types.flatten().clamp(min=0), reduction="none"),
+            targets.entity_mask.flatten(),
+        )
+        return entity_reprs, entity_loss
+
+    def _relation_loss(self, hidden, poolers, spans, entity_reprs, memories, targets: TrainingTargets):
+        """Relation loss (summed over types, averaged over the sampled entity pairs of the batch)."""
+        relation_losses = []
+        for doc in range(len(poolers)):
+            relation_mask = targets.relation_mask[doc]
+            pairs = targets.relation_pairs[doc][relation_mask]
+            if pairs.numel() == 0 or not self.config.relation_types:
+                continue
+            logits = self._relation_logits(
+                poolers[doc], spans[doc], targets.mention_subword_spans[doc], targets.mention_word_spans[doc],
+                targets.mention_sentence_ids[doc], entity_reprs[doc], targets.entity_mentions[doc],
+                targets.entity_mention_mask[doc], targets.entity_types[doc].clamp(min=0), pairs, memories,
             )
-        return SimMemREOutput(predictions=predictions)
+            relation_targets = targets.relation_labels[doc][relation_mask].float()
+            relation_losses.append(
+                F.binary_cross_entropy_with_logits(logits, relation_targets, reduction="none").sum(-1))
+        if relation_losses:
+            return torch.cat(relation_losses).mean()
+        return hidden.sum() * 0.0
 
     # -- shared pieces -----------------------------------------------------------------------------------
     def _relation_logits(self, pooler, mention_reprs, mention_subword_spans, mention_word_spans, mention_sentence_ids,
@@ -923,141 +1036,153 @@ class SimMemREModel(SimMemREPreTrainedModel):
                                                 include_self=True))
         return tuple(pooled)
 
-    # -- training --------------------------------------------------------------------------------------
-    def _training_forward(self, hidden, memories, reads_on, mention_subword_spans, mention_word_spans,
-                          mention_sentence_ids, mention_labels, mention_mask, coref_pairs, coref_edit_distances,
-                          coref_labels, coref_mask, entity_mentions, entity_mention_mask, entity_types, entity_mask,
-                          relation_pairs, relation_labels, relation_mask):
-        batch = hidden.shape[0]
-        poolers = [RangeMaxPool(hidden[doc]) for doc in range(batch)]
-        spans = torch.stack([
-            poolers[doc](mention_subword_spans[doc, :, 0], mention_subword_spans[doc, :, 1]) for doc in range(batch)
-        ])  # [B, S, d]
-        if reads_on and self.span_memory_read is not None:
-            spans = self.span_memory_read(spans, mention_mask, memories)
-        sizes = mention_word_spans[..., 1] - mention_word_spans[..., 0]
-        mention_logits = self.mention_localization(spans, sizes)
-        mention_loss = _masked_mean(
-            F.binary_cross_entropy_with_logits(mention_logits, mention_labels.float(), reduction="none"), mention_mask
-        )
-
-        gather = torch.arange(batch, device=hidden.device)
-        first = spans[gather[:, None], coref_pairs[..., 0]]
-        second = spans[gather[:, None], coref_pairs[..., 1]]
-        coref_logits = self.coreference_resolution(first, second, coref_edit_distances)
-        coref_loss = _masked_mean(
-            F.binary_cross_entropy_with_logits(coref_logits, coref_labels.float(), reduction="none"), coref_mask
-        )
-
-        members = spans[gather[:, None, None], entity_mentions]  # [B, E, M, d]
-        members = members.masked_fill(~entity_mention_mask[..., None], _lowest(members.dtype))
-        entity_reprs = self.entity_dropout(members.amax(2).masked_fill(~entity_mask[..., None], 0.0))
-        entity_logits = self.entity_classification(entity_reprs, memories.get("entity"))
-        entity_loss = _masked_mean(
-            F.cross_entropy(entity_logits.flatten(0, 1), entity_types.flatten().clamp(min=0), reduction="none"),
-            entity_mask.flatten(),
-        )
-
-        relation_losses, relation_weights = [], []
-        for doc in range(batch):
-            pairs = relation_pairs[doc][relation_mask[doc]]
-            if pairs.numel() == 0 or not self.config.relation_types:
-                continue
-            logits = self._relation_logits(
-                poolers[doc], spans[doc], mention_subword_spans[doc], mention_word_spans[doc],
-                mention_sentence_ids[doc], entity_reprs[doc], entity_mentions[doc], entity_mention_mask[doc],
-                entity_types[doc].clamp(min=0), pairs, memories,
-            )
-            targets = relation_labels[doc][relation_mask[doc]].float()
-            relation_losses.append(F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1))
-        if relation_losses:
-            relation_loss = torch.cat(relation_losses).mean()
-        else:
-            relation_loss = hidden.sum() * 0.0
-
-        config = self.config
-        loss = (
-            config.mention_loss_weight * mention_loss
-            + config.coref_loss_weight * coref_loss
-            + config.entity_loss_weight * entity_loss
-            + config.relation_loss_weight * relation_loss
-        )
-        return SimMemREOutput(
-            loss=loss, mention_loss=mention_loss.detach(), coref_loss=coref_loss.detach(),
-            entity_loss=entity_loss.detach(), relation_loss=relation_loss.detach(),
-        )
-
     # -- inference -------------------------------------------------------------------------------------
+    def extract(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: Optional[torch.LongTensor] = None,
+        word_subword_spans: Optional[torch.LongTensor] = None,
+        word_char_spans: Optional[torch.LongTensor] = None,
+        word_sentence_ids: Optional[torch.LongTensor] = None,
+        word_mask: Optional[torch.Tensor] = None,
+        text_codepoints: Optional[torch.LongTensor] = None,
+        use_memory: Optional[bool] = None,
+        mention_threshold: Optional[float] = None,
+        coref_threshold: Optional[float] = None,
+        relation_threshold: Optional[float] = None,
+        token_representations: Optional[torch.Tensor] = None,
+        inference_cache: Optional[list] = None,
+    ) -> SimMemREOutput:
+        r"""
+        End-to-end inference, the entry point of the pipeline and of evaluation: per document the cascade
+        [`~SimMemREModel.score_candidates`] → [`~SimMemREModel.select_mentions`] →
+        [`~SimMemREModel.cluster_mentions`] → [`~SimMemREModel.type_entities`] → [`~SimMemREModel.classify_relations`].
+
+        Inputs (from [`SimMemREProcessor`]): input_ids, attention_mask `(B, T)`; word_subword_spans `(B, W, 2)`,
+        word_char_spans `(B, W, 2)`, word_sentence_ids `(B, W)`, word_mask `(B, W)`, text_codepoints `(B, C)` (code
+        points of the text, -1 padded; edit distances are computed on the original mention strings).
+
+        use_memory: override the warm-up switch `model.memory_reads_enabled` for this call.
+        mention_threshold, coref_threshold, relation_threshold: override the config's thresholds for this call.
+        token_representations `(B, T, d)`: the output of [`~SimMemREModel.token_representations`] for these inputs,
+            which skips the encoder (threshold calibration runs the heads many times over one encoding).
+        inference_cache: one dict per document, kept by the caller between calls on the same inputs: the candidate
+            scores (stage 1, independent of the thresholds) are computed on the first call and reused after.
+
+        Returns [`SimMemREOutput`] with `predictions`, one dict of tensors per document.
+        """
+        if word_subword_spans is None or word_sentence_ids is None:
+            raise ValueError("inference needs word_subword_spans and word_sentence_ids (use SimMemREProcessor)")
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        reads_on = self._reads_on(use_memory)
+        memories = self.memories
+        if token_representations is not None:
+            hidden = token_representations
+        else:
+            hidden = self.token_representations(input_ids, attention_mask, use_memory)
+        if word_mask is None:
+            word_mask = torch.ones_like(word_sentence_ids)
+        thresholds = (
+            self.config.mention_threshold if mention_threshold is None else mention_threshold,
+            self.config.coref_threshold if coref_threshold is None else coref_threshold,
+            self.config.relation_threshold if relation_threshold is None else relation_threshold,
+        )
+        predictions = []
+        # The documents' lengths cross to the host in one transfer per batch.
+        word_counts, lengths = torch.stack([word_mask.sum(-1), attention_mask.sum(-1).to(word_mask.device)]).tolist()
+        for doc in range(input_ids.shape[0]):
+            words = word_counts[doc]
+            codepoints = text_codepoints[doc] if text_codepoints is not None else None
+            char_spans = word_char_spans[doc, :words] if word_char_spans is not None else None
+            document_hidden = hidden[doc, : lengths[doc]]
+            candidate_scores = None
+            if inference_cache is not None and words > 0 and lengths[doc] > 0:
+                cache = inference_cache[doc]
+                if "candidate_scores" not in cache:
+                    cache["candidate_scores"] = self.score_candidates(
+                        document_hidden, memories, reads_on, word_subword_spans[doc, :words],
+                        word_sentence_ids[doc, :words])
+                candidate_scores = cache["candidate_scores"]
+            predictions.append(self._extract_document(
+                document_hidden, memories, reads_on, word_subword_spans[doc, :words], word_sentence_ids[doc, :words],
+                char_spans, codepoints, *thresholds, candidate_scores=candidate_scores,
+            ))
+        return SimMemREOutput(predictions=predictions)
+
+    @torch.inference_mode()  # cheaper per op than no_grad; predictions are never differentiated
+    def _extract_document(self, hidden, memories, reads_on, word_subword_spans, word_sentence_ids, word_char_spans,
+                          text_codepoints, mention_threshold, coref_threshold, relation_threshold,
+                          candidate_scores=None) -> dict:
+        """One document's cascade (the driver of the stages); `candidate_scores` (from :meth:`score_candidates`)
+        skips stage 1. Shapes as in [`SimMemREOutput`]`.predictions`."""
+        prediction = self._empty_prediction(hidden.device)
+        if hidden.shape[0] == 0 or word_subword_spans.shape[0] == 0:
+            return prediction
+        if candidate_scores is None:
+            candidate_scores = self.score_candidates(hidden, memories, reads_on, word_subword_spans, word_sentence_ids)
+        mentions = self.select_mentions(hidden, candidate_scores, word_subword_spans.shape[0], mention_threshold)
+        if mentions is None:
+            return prediction
+        clusters = self.cluster_mentions(mentions, word_char_spans, text_codepoints, coref_threshold)
+        mention_clusters = torch.as_tensor(clusters, dtype=torch.long, device=hidden.device)
+        num_entities = int(clusters.max()) + 1  # from the host copy: no device sync
+        entities = self.type_entities(mentions["representations"], mention_clusters, num_entities, memories)
+        if num_entities > 1 and self.config.relation_types:
+            prediction["relations"], prediction["relation_scores"] = self.classify_relations(
+                candidate_scores["pooler"], mentions, mention_clusters, clusters, entities, word_sentence_ids,
+                memories, relation_threshold,
+            )
+        prediction.update({
+            "mention_word_spans": mentions["word_spans"],
+            "mention_scores": mentions["scores"],
+            "mention_clusters": mention_clusters,
+            "entity_types": entities["types"],
+            "entity_scores": entities["scores"],
+            "entity_type_probabilities": entities["probabilities"],
+        })
+        return prediction
+
+    def _empty_prediction(self, device) -> dict:
+        return {
+            "mention_word_spans": torch.zeros((0, 2), dtype=torch.long, device=device),
+            "mention_scores": torch.zeros((0,), device=device),
+            "mention_clusters": torch.zeros((0,), dtype=torch.long, device=device),
+            "entity_types": torch.zeros((0,), dtype=torch.long, device=device),
+            "entity_scores": torch.zeros((0,), device=device),
+            "entity_type_probabilities": torch.zeros((0, len(self.config.entity_types)), device=device),
+            "relations": torch.zeros((0, 3), dtype=torch.long, device=device),
+            "relation_scores": torch.zeros((0,), device=device),
+        }
+
     def candidate_spans(self, word_sentence_ids: torch.LongTensor) -> torch.LongTensor:
-        """All spans of 1..max_span_size words inside one sentence: `(S, 2)` word indices, end exclusive, ordered by
-        width, then start (inference pools them width by width)."""
-        words = word_sentence_ids.shape[0]
-        max_width = min(self.config.max_span_size, words)
-        if max_width == 0:
-            return word_sentence_ids.new_zeros((0, 2))
-        starts = torch.arange(words, device=word_sentence_ids.device).expand(max_width, -1)  # [K, W]
-        ends = starts + torch.arange(1, max_width + 1, device=word_sentence_ids.device)[:, None]
-        inside = (ends <= words) & (word_sentence_ids[starts] == word_sentence_ids[(ends - 1).clamp(max=words - 1)])
-        return torch.stack([starts[inside], ends[inside]], dim=-1)  # row-major: width, then start
+        """:func:`candidate_spans` with this model's `max_span_size`: `(W,)` -> `(S, 2)`."""
+        return candidate_spans(word_sentence_ids, self.config.max_span_size)
 
     @torch.inference_mode()
     def score_candidates(self, hidden, memories, reads_on, word_subword_spans, word_sentence_ids) -> dict:
-        """Stage 1 of inference: every candidate span of one document, its representation (pooled, then the span
-        memory read) and its mention probability. Thresholds play no part, so threshold calibration scores a
-        document's candidates once.
+        """Stage 1: every candidate span of one document, its representation (pooled, then the span memory read) and
+        its mention probability. Thresholds play no part, so threshold calibration scores a document's candidates
+        once.
 
-        hidden `(T, d)`, word_subword_spans `(W, 2)`, word_sentence_ids `(W,)` -> `{"pooler", "candidates" (S, 2),
-        "subword_spans" (S, 2), "probabilities" (S,), "represent": index -> (s, d) candidate representations}`.
+        Args:
+            hidden (`(T, d)`): token representations of the document; word_subword_spans `(W, 2)`;
+            word_sentence_ids `(W,)`; memories, reads_on: as from `self.memories` / `self._reads_on`.
+        Returns:
+            `{"pooler"` ([`RangeMaxPool`] over `hidden`), `"candidates"` `(S, 2)` word spans, `"subword_spans"`
+            `(S, 2)`, `"probabilities"` `(S,)` float32, `"represent"`: index -> `(s, d)` candidate representations`}`.
         """
-        config, device = self.config, hidden.device
+        chunk = self.config.span_chunk_size
         pooler = RangeMaxPool(hidden)
         candidates = self.candidate_spans(word_sentence_ids)
         subword_spans = torch.stack(
             [word_subword_spans[candidates[:, 0], 0], word_subword_spans[candidates[:, 1] - 1, 1]], dim=-1
         )
-        chunk = config.span_chunk_size
-        # A span's subwords are the union of its words' subwords, so candidate spans max-pool over at most
-        # max_span_size word vectors instead of over subwords (the candidates come sorted by width).
-        word_reprs = hidden.new_empty((word_subword_spans.shape[0], hidden.shape[-1]))  # [W, d], pooled in chunks
-        for begin in range(0, word_reprs.shape[0], chunk):
-            word_chunk = word_subword_spans[begin : begin + chunk]
-            word_reprs[begin : begin + chunk] = max_pool_short_ranges(hidden, word_chunk[:, 0], word_chunk[:, 1],
-                                                                      fallback=pooler)
-
-        # When all pooled candidates take no more memory than one chunk's [chunk, width, d] gather (documents up to
-        # about chunk words), they are pooled at once with a running maximum by width and kept for the memory read's
-        # second pass. Longer documents pool chunk by chunk with that gather (a chunk's candidates are spread over
-        # the document), so memory stays bounded by the chunk size.
-        if candidates.shape[0] <= chunk * config.max_span_size:
-            pooled_once = max_pool_short_ranges(word_reprs, candidates[:, 0], candidates[:, 1])
-        else:
-            pooled_once = None
-
-        def pooled_spans(index):
-            if pooled_once is not None:
-                return pooled_once[index]
-            starts, ends = candidates[index, 0], candidates[index, 1]
-            rows = starts[:, None] + torch.arange(int((ends - starts).max()), device=device)
-            rows = torch.minimum(rows, (ends - 1)[:, None])  # repeating the last word leaves the max unchanged
-            return word_reprs[rows].amax(1)
-
-        # Span memory read: the softmax runs over all candidate spans of the document, so its normaliser is gathered
-        # in a first chunked pass and the (cheap) span pooling is repeated in the second.
-        # Per-chunk results go into buffers allocated once: small tensors kept alive between the chunks' large
-        # temporaries fragment glibc's heap (a 50,000-word document peaked at 8 GB instead of 1 GB with MiniLM).
-        num_candidates = candidates.shape[0]
+        pooled_spans = self._candidate_pooling(hidden, pooler, word_subword_spans, candidates)
         span_read = self.span_memory_read if reads_on else None
         attentions = None
         if span_read is not None and span_read.reads_over_positions:
-            scores = {
-                name: hidden.new_empty((num_candidates, memories[name].shape[0])) for name in span_read.readers
-            }
-            for begin in range(0, num_candidates, chunk):
-                spans = pooled_spans(slice(begin, begin + chunk))
-                for name, reader in span_read.readers.items():
-                    scores[name][begin : begin + chunk] = reader.scores(spans, memories[name])
-            attentions = span_read.attentions_from_scores(scores)
-            del scores
+            attentions = self._candidate_read_attentions(hidden, pooled_spans, candidates.shape[0], span_read, memories)
 
         def candidate_representations(index):
             spans = pooled_spans(index)
@@ -1067,137 +1192,194 @@ class SimMemREModel(SimMemREPreTrainedModel):
                 spans = span_read.read_rows(spans, memories)
             return spans
 
-        probabilities = hidden.new_empty((num_candidates,), dtype=torch.float32)  # thresholded: float32 always
-        for begin in range(0, num_candidates, chunk):
+        probabilities = hidden.new_empty((candidates.shape[0],), dtype=torch.float32)  # thresholded: float32 always
+        for begin in range(0, candidates.shape[0], chunk):
             spans = candidate_representations(slice(begin, begin + chunk))
             sizes = candidates[begin : begin + chunk, 1] - candidates[begin : begin + chunk, 0]
             probabilities[begin : begin + chunk] = torch.sigmoid(self.mention_localization(spans, sizes).float())
         return {"pooler": pooler, "candidates": candidates, "subword_spans": subword_spans,
                 "probabilities": probabilities, "represent": candidate_representations}
 
-    @torch.inference_mode()  # cheaper per op than no_grad; predictions are never differentiated
-    def _infer_document(self, hidden, memories, reads_on, word_subword_spans, word_sentence_ids, word_char_spans,
-                        text_codepoints, mention_threshold, coref_threshold, relation_threshold,
-                        candidate_scores=None):
-        """One document's cascade; `candidate_scores` (from :meth:`score_candidates`) skips stage 1."""
-        config, device = self.config, hidden.device
-        empty = {
-            "mention_word_spans": torch.zeros((0, 2), dtype=torch.long, device=device),
-            "mention_scores": torch.zeros((0,), device=device),
-            "mention_clusters": torch.zeros((0,), dtype=torch.long, device=device),
-            "entity_types": torch.zeros((0,), dtype=torch.long, device=device),
-            "entity_scores": torch.zeros((0,), device=device),
-            "entity_type_probabilities": torch.zeros((0, len(config.entity_types)), device=device),
-            "relations": torch.zeros((0, 3), dtype=torch.long, device=device),
-            "relation_scores": torch.zeros((0,), device=device),
-        }
-        if hidden.shape[0] == 0 or word_subword_spans.shape[0] == 0:
-            return empty
-        if candidate_scores is None:
-            candidate_scores = self.score_candidates(hidden, memories, reads_on, word_subword_spans, word_sentence_ids)
-        pooler, candidates = candidate_scores["pooler"], candidate_scores["candidates"]
-        subword_spans, probabilities = candidate_scores["subword_spans"], candidate_scores["probabilities"]
-        candidate_representations = candidate_scores["represent"]
-        chunk = config.span_chunk_size
+    def _candidate_pooling(self, hidden, pooler, word_subword_spans, candidates):
+        """index -> max-pooled candidate spans `(s, d)`: over the words' pooled vectors (a span's subwords are the
+        union of its words'), so a span pools at most max_span_size rows."""
+        chunk = self.config.span_chunk_size
+        word_reprs = hidden.new_empty((word_subword_spans.shape[0], hidden.shape[-1]))  # [W, d], pooled in chunks
+        for begin in range(0, word_reprs.shape[0], chunk):
+            word_chunk = word_subword_spans[begin : begin + chunk]
+            word_reprs[begin : begin + chunk] = max_pool_short_ranges(hidden, word_chunk[:, 0], word_chunk[:, 1],
+                                                                      fallback=pooler)
+        # Pooled at once (and kept for the read's second pass) while that costs no more memory than one chunk's
+        # [chunk, width, d] gather; longer documents pool chunk by chunk, so memory stays bounded by the chunk size.
+        if candidates.shape[0] <= chunk * self.config.max_span_size:
+            pooled_once = max_pool_short_ranges(word_reprs, candidates[:, 0], candidates[:, 1])
+        else:
+            pooled_once = None
+
+        def pooled_spans(index):
+            if pooled_once is not None:
+                return pooled_once[index]
+            starts, ends = candidates[index, 0], candidates[index, 1]
+            rows = starts[:, None] + torch.arange(int((ends - starts).max()), device=hidden.device)
+            rows = torch.minimum(rows, (ends - 1)[:, None])  # repeating the last word leaves the max unchanged
+            return word_reprs[rows].amax(1)
+
+        return pooled_spans
+
+    def _candidate_read_attentions(self, hidden, pooled_spans, num_candidates, span_read, memories) -> dict:
+        """Span memory read weights `{memory: (S,)}`: the softmax runs over all candidate spans of the document, so
+        its normaliser is gathered in a chunked first pass (the pooling is repeated in the second)."""
+        chunk = self.config.span_chunk_size
+        # Buffers allocated once: small per-chunk tensors kept alive between the chunks' large temporaries fragment
+        # the host allocator's heap.
+        scores = {name: hidden.new_empty((num_candidates, memories[name].shape[0])) for name in span_read.readers}
+        for begin in range(0, num_candidates, chunk):
+            spans = pooled_spans(slice(begin, begin + chunk))
+            for name, reader in span_read.readers.items():
+                scores[name][begin : begin + chunk] = reader.scores(spans, memories[name])
+        return span_read.attentions_from_scores(scores)
+
+    @torch.inference_mode()
+    def select_mentions(self, hidden, candidate_scores: dict, num_words: int, mention_threshold: float):
+        """Stage 2: the candidates scoring at least `mention_threshold` (at most `max_mentions_per_word` x W of them,
+        the highest), in document order (start, then end), with their representations.
+
+        Args:
+            hidden (`(T, d)`): gives the representations' dtype; candidate_scores: from `score_candidates`;
+            num_words: W, the document's word count.
+        Returns:
+            `None` when no candidate passes, else `{"word_spans"` `(n, 2)`, `"subword_spans"` `(n, 2)`, `"scores"`
+            `(n,)`, `"representations"` `(n, d)``}`.
+        """
+        config, chunk = self.config, self.config.span_chunk_size
+        candidates, probabilities = candidate_scores["candidates"], candidate_scores["probabilities"]
         kept_index = (probabilities >= mention_threshold).nonzero().squeeze(-1)
         if kept_index.numel() == 0:
-            return empty
+            return None
         if config.max_mentions_per_word is not None:
-            cap = max(1, math.ceil(config.max_mentions_per_word * word_subword_spans.shape[0]))
+            cap = max(1, math.ceil(config.max_mentions_per_word * num_words))
             if kept_index.numel() > cap:
                 kept_index = kept_index[probabilities[kept_index].topk(cap).indices]
         order = torch.argsort(candidates[kept_index, 0] * (config.max_span_size + 1) + candidates[kept_index, 1])
         kept_index = kept_index[order]
-        mention_scores = probabilities[kept_index]
-        # The kept spans' representations, pooled again (max-pooling and the read are exact, so the values are those
-        # the classifier saw).
-        mention_reprs = hidden.new_empty((kept_index.shape[0], hidden.shape[-1]))
+        # Pooled and read again: both are exact, so the values are those the mention classifier saw.
+        representations = hidden.new_empty((kept_index.shape[0], hidden.shape[-1]))
         for begin in range(0, kept_index.shape[0], chunk):
-            mention_reprs[begin : begin + chunk] = candidate_representations(kept_index[begin : begin + chunk])
-        del probabilities
-        mention_word_spans = candidates[kept_index]
-        mention_subword_spans = subword_spans[kept_index]
-        count = kept_index.shape[0]
+            representations[begin : begin + chunk] = candidate_scores["represent"](kept_index[begin : begin + chunk])
+        return {
+            "word_spans": candidates[kept_index],
+            "subword_spans": candidate_scores["subword_spans"][kept_index],
+            "scores": probabilities[kept_index],
+            "representations": representations,
+        }
 
-        # Coreference over all pairs i < j (one direction, as JEREX's clustering effectively reads), then complete
-        # linkage at the coref threshold.
-        clusters = np.arange(count)
-        if count > 1:
-            # Built on the CPU (a numpy dynamic programme) and moved to the device once per document.
-            distances = self._mention_edit_distances(mention_word_spans, word_char_spans, text_codepoints).to(device)
-            left, right = torch.triu_indices(count, count, offset=1, device=device)
-            similarity = torch.zeros((count, count), device=device)
-            projections = self.coreference_resolution.mention_projections(mention_reprs)
-            for begin in range(0, left.numel(), config.coref_pair_chunk_size):
-                a, b = left[begin : begin + config.coref_pair_chunk_size], right[begin : begin + config.coref_pair_chunk_size]
-                probabilities = torch.sigmoid(
-                    self.coreference_resolution.pair_logits(projections, a, b, distances[a, b]).float()
-                )
-                similarity[a, b] = probabilities
-                similarity[b, a] = probabilities
-            clusters = complete_linkage_clusters(similarity.float().cpu().numpy(), coref_threshold)
-        mention_clusters = torch.as_tensor(clusters, dtype=torch.long, device=device)
-        num_entities = int(clusters.max()) + 1  # from the host copy: no device sync
+    @torch.inference_mode()
+    def cluster_mentions(self, mentions: dict, word_char_spans, text_codepoints, coref_threshold: float) -> np.ndarray:
+        """Stage 3: coreference probabilities of all mention pairs i < j (one direction, as JEREX's clustering
+        effectively reads), then complete linkage at `coref_threshold`.
 
-        # Entities: max-pool over the cluster's mention representations, then the type classifier.
+        Args:
+            mentions: from `select_mentions` (n mentions); word_char_spans `(W, 2)` and text_codepoints `(C,)` give
+            the mention strings for the edit distances (zero when either is None).
+        Returns:
+            `np.ndarray` of shape `(n,)` (host): entity index of each mention, numbered by first mention.
+        """
+        config = self.config
+        mention_reprs, count = mentions["representations"], mentions["representations"].shape[0]
+        if count < 2:
+            return np.arange(count)
+        device = mention_reprs.device
+        # Built on the CPU (a numpy dynamic programme) and moved to the device once per document.
+        distances = self._mention_edit_distances(mentions["word_spans"], word_char_spans, text_codepoints).to(device)
+        left, right = torch.triu_indices(count, count, offset=1, device=device)
+        similarity = torch.zeros((count, count), device=device)
+        projections = self.coreference_resolution.mention_projections(mention_reprs)
+        pair_chunk = config.coref_pair_chunk_size
+        for begin in range(0, left.numel(), pair_chunk):
+            a, b = left[begin : begin + pair_chunk], right[begin : begin + pair_chunk]
+            probabilities = torch.sigmoid(
+                self.coreference_resolution.pair_logits(projections, a, b, distances[a, b]).float()
+            )
+            similarity[a, b] = probabilities
+            similarity[b, a] = probabilities
+        return complete_linkage_clusters(similarity.float().cpu().numpy(), coref_threshold)
+
+    @torch.inference_mode()
+    def type_entities(self, mention_reprs, mention_clusters, num_entities: int, memories) -> dict:
+        """Stage 4: each entity is the max-pool of its mentions' representations, then the type classifier.
+
+        Args:
+            mention_reprs `(n, d)`; mention_clusters `(n,)` (entity index of each mention); num_entities: c.
+        Returns:
+            `{"representations"` `(c, d)`, `"probabilities"` `(c, |E|)` float32, `"scores"` `(c,)`, `"types"` `(c,)``}`.
+        """
         entity_reprs = mention_reprs.new_full((num_entities, mention_reprs.shape[-1]), _lowest(mention_reprs.dtype))
         entity_reprs = entity_reprs.scatter_reduce(
             0, mention_clusters[:, None].expand_as(mention_reprs), mention_reprs, reduce="amax", include_self=True
         )
-        entity_probabilities = self.entity_classification(entity_reprs, memories.get("entity")).softmax(
+        probabilities = self.entity_classification(entity_reprs, memories.get("entity")).softmax(
             -1, dtype=torch.float32)  # float32 under autocast / half-precision weights too
-        entity_scores, entity_types = entity_probabilities.max(-1)
+        scores, types = probabilities.max(-1)
+        return {"representations": entity_reprs, "probabilities": probabilities, "scores": scores, "types": types}
 
-        relations = empty["relations"]
-        relation_scores = empty["relation_scores"]
-        if num_entities > 1 and config.relation_types:
-            sizes = torch.bincount(mention_clusters, minlength=num_entities)
-            slots = int(np.bincount(clusters).max())  # from the host copy: no device sync
-            entity_mentions = torch.zeros((num_entities, slots), dtype=torch.long, device=device)
-            entity_mention_mask = torch.zeros((num_entities, slots), dtype=torch.bool, device=device)
-            # Rank of each mention inside its cluster, vectorised: position in cluster-sorted order minus cluster offset.
-            order = torch.argsort(mention_clusters, stable=True)
-            offsets = torch.cumsum(sizes, 0) - sizes
-            rank = torch.empty_like(order)
-            rank[order] = torch.arange(count, device=device) - offsets[mention_clusters[order]]
-            entity_mentions[mention_clusters, rank] = torch.arange(count, device=device)
-            entity_mention_mask[mention_clusters, rank] = True
-            sentence_ids = word_sentence_ids[mention_word_spans[:, 0]]
-            # Each unordered pair once, scored in both directions (MRC pools each mention pair's context once).
-            pairs = torch.triu_indices(num_entities, num_entities, offset=1, device=device).T  # [E(E-1)/2, 2]
-            projections = None
-            if self.relation_classification.multi_instance:
-                projections = self.relation_classification.local_projections(mention_reprs, entity_reprs)
-            scored_pairs, scored = [], []
-            pair_chunk = max(1, config.relation_mention_pair_chunk_size)
-            for begin in range(0, pairs.shape[0], pair_chunk):
-                chunk_pairs = pairs[begin : begin + pair_chunk]
-                scored.append(torch.sigmoid(self._relation_logits(
-                    pooler, mention_reprs, mention_subword_spans, mention_word_spans, sentence_ids, entity_reprs,
-                    entity_mentions, entity_mention_mask, entity_types, chunk_pairs, memories, with_reverse=True,
-                    projections=projections,
-                ).float()))
-                scored_pairs.append(torch.cat([chunk_pairs, chunk_pairs.flip(-1)]))
-            # Thresholded once per document (a nonzero waits for the device), not once per chunk.
-            probabilities, scored_pairs = torch.cat(scored), torch.cat(scored_pairs)
-            pair_index, relation_type = (probabilities >= relation_threshold).nonzero(as_tuple=True)
-            relations = torch.cat([scored_pairs[pair_index], relation_type[:, None]], dim=-1)
-            relation_scores = probabilities[pair_index, relation_type]
-            # Ordered by (head, tail, type), as when the ordered pairs were scored one by one.
-            order = torch.argsort((relations[:, 0] * num_entities + relations[:, 1]) * len(config.relation_types)
-                                  + relations[:, 2])
-            relations, relation_scores = relations[order], relation_scores[order]
+    @torch.inference_mode()
+    def classify_relations(self, pooler, mentions: dict, mention_clusters, clusters: np.ndarray, entities: dict,
+                           word_sentence_ids, memories, relation_threshold: float) -> tuple:
+        """Stage 5: every unordered entity pair once, scored in both directions (MRC pools each mention pair's
+        context once), thresholded once per document.
 
-        return {
-            "mention_word_spans": mention_word_spans,
-            "mention_scores": mention_scores,
-            "mention_clusters": mention_clusters,
-            "entity_types": entity_types,
-            "entity_scores": entity_scores,
-            "entity_type_probabilities": entity_probabilities,
-            "relations": relations,
-            "relation_scores": relation_scores,
-        }
+        Args:
+            pooler: [`RangeMaxPool`] over the document's token representations; mentions: from `select_mentions`;
+            mention_clusters `(n,)` and its host copy `clusters`; entities: from `type_entities` (c entities);
+            word_sentence_ids `(W,)`.
+        Returns:
+            relations `(q, 3)` (head entity, tail entity, relation type), ordered, and relation_scores `(q,)`.
+        """
+        num_entities = entities["representations"].shape[0]
+        entity_mentions, entity_mention_mask = self._entity_mention_slots(mention_clusters, clusters, num_entities)
+        sentence_ids = word_sentence_ids[mentions["word_spans"][:, 0]]
+        device = mention_clusters.device
+        pairs = torch.triu_indices(num_entities, num_entities, offset=1, device=device).T  # [c(c-1)/2, 2]
+        projections = None
+        if self.relation_classification.multi_instance:
+            projections = self.relation_classification.local_projections(mentions["representations"],
+                                                                         entities["representations"])
+        scored_pairs, scored = [], []
+        pair_chunk = max(1, self.config.relation_mention_pair_chunk_size)
+        for begin in range(0, pairs.shape[0], pair_chunk):
+            chunk_pairs = pairs[begin : begin + pair_chunk]
+            scored.append(torch.sigmoid(self._relation_logits(
+                pooler, mentions["representations"], mentions["subword_spans"], mentions["word_spans"], sentence_ids,
+                entities["representations"], entity_mentions, entity_mention_mask, entities["types"], chunk_pairs,
+                memories, with_reverse=True, projections=projections,
+            ).float()))
+            scored_pairs.append(torch.cat([chunk_pairs, chunk_pairs.flip(-1)]))
+        # Thresholded once per document (a nonzero waits for the device), not once per chunk.
+        probabilities, scored_pairs = torch.cat(scored), torch.cat(scored_pairs)
+        pair_index, relation_type = (probabilities >= relation_threshold).nonzero(as_tuple=True)
+        relations = torch.cat([scored_pairs[pair_index], relation_type[:, None]], dim=-1)
+        relation_scores = probabilities[pair_index, relation_type]
+        # Ordered by (head, tail, type), as when the ordered pairs were scored one by one.
+        order = torch.argsort((relations[:, 0] * num_entities + relations[:, 1]) * len(self.config.relation_types)
+                              + relations[:, 2])
+        return relations[order], relation_scores[order]
+
+    @staticmethod
+    def _entity_mention_slots(mention_clusters, clusters: np.ndarray, num_entities: int) -> tuple:
+        """entity_mentions `(c, M)` (mention indices) and entity_mention_mask `(c, M)` from mention_clusters `(n,)`."""
+        device, count = mention_clusters.device, mention_clusters.shape[0]
+        sizes = torch.bincount(mention_clusters, minlength=num_entities)
+        slots = int(np.bincount(clusters).max())  # from the host copy: no device sync
+        entity_mentions = torch.zeros((num_entities, slots), dtype=torch.long, device=device)
+        entity_mention_mask = torch.zeros((num_entities, slots), dtype=torch.bool, device=device)
+        # Rank of each mention inside its cluster, vectorised: position in cluster-sorted order minus cluster offset.
+        order = torch.argsort(mention_clusters, stable=True)
+        offsets = torch.cumsum(sizes, 0) - sizes
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(count, device=device) - offsets[mention_clusters[order]]
+        entity_mentions[mention_clusters, rank] = torch.arange(count, device=device)
+        entity_mention_mask[mention_clusters, rank] = True
+        return entity_mentions, entity_mention_mask
 
     def _mention_edit_distances(self, mention_word_spans, word_char_spans, text_codepoints) -> torch.Tensor:
         """Edit distances `(n, n)` between the mentions' original strings (JEREX decoded subwords instead), as a CPU
@@ -1216,4 +1398,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         return edit_distance_matrix([list(s) for s in unique])[index[:, None], index[None, :]]
 
 
-__all__ = ["SimMemREPreTrainedModel", "SimMemREModel", "SimMemREOutput"]
+# The keyword arguments `forward` hands to `extract` when it is called without training targets.
+_EXTRACT_ARGUMENTS = frozenset(inspect.signature(SimMemREModel.extract).parameters) - {"self"}
+
+__all__ = ["SimMemREPreTrainedModel", "SimMemREModel", "SimMemREOutput", "TrainingTargets", "candidate_spans"]

@@ -255,6 +255,25 @@ class SimMemREProcessor(ProcessorMixin):
             batch[key] = torch.from_numpy(padded)
         return batch
 
+    def predict(self, model, features, device=None, **options) -> list:
+        """Run `model.extract` on a batch of encoded documents and bring its predictions to the host: the inference
+        step that the pipeline, the trainer's evaluation and threshold calibration share (each decodes with
+        :meth:`decode`).
+
+        Args:
+            model: a [`SimMemREModel`]; a model without `extract` (older remote code) infers in its forward.
+            features: `encode_document` outputs (a list, padded here with :meth:`collate`) or a batch of tensors.
+            device: where the batch goes first (default: where it is).
+            options: options of `extract` (thresholds, `use_memory`, `token_representations`, `inference_cache`).
+        Returns:
+            one dict of CPU tensors per document (see `SimMemREOutput.predictions`).
+        """
+        batch = self.collate(features) if isinstance(features, (list, tuple)) else features
+        if device is not None:
+            batch = {key: value.to(device) for key, value in batch.items()}
+        extract = getattr(model, "extract", model)
+        return self.predictions_to_host(extract(**batch, **options).predictions)
+
     @staticmethod
     def predictions_to_host(predictions: list) -> list:
         """Model predictions (one dict of tensors per document) with their tensors on the CPU, in one device-to-host
@@ -286,7 +305,7 @@ class SimMemREProcessor(ProcessorMixin):
 
     # -- decoding -----------------------------------------------------------------------------------
     def decode(self, prediction: dict, text: str, word_char_spans, entity_types, relation_types, document_id=None):
-        """One document's inference output (see `SimMemREModel.forward`) -> schema document with scores.
+        """One document's inference output (see `SimMemREModel.extract`) -> schema document with scores.
 
         Args:
             prediction: dict with `mention_word_spans` [n, 2], `mention_scores` [n], `mention_clusters` [n],

@@ -5,9 +5,10 @@
   encoding plus the gold structure in word indices (tokenized once, by `datasets.map`).
 - :class:`SimMemREDataCollator`: draws each document's training samples afresh every epoch (JEREX negative
   sampling, anchors part A5) with an RNG derived from (seed, epoch, document index), and pads them into the
-  training inputs of :meth:`SimMemREModel.forward`.
+  :class:`~simmemre.modeling_simmemre.TrainingTargets` of :meth:`SimMemREModel.forward` (as keyword arguments).
 - :class:`SimMemRETrainer`: logs the four task losses, drives the two-stage memory warm-up (paper 3.3) from the
-  trainer state, and evaluates by full end-to-end inference scored with the strict joint F1 metric.
+  trainer state, and evaluates by full end-to-end inference (:meth:`SimMemREModel.extract` through
+  `SimMemREProcessor.predict`, as the pipeline runs it) scored with the strict joint F1 metric.
 
 This module is training-side library code, not Hub remote code.
 """
@@ -29,6 +30,7 @@ from transformers.trainer_utils import speed_metrics
 
 from .data_simmemre import DocumentError, document_features, normalize_document
 from .metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+from .modeling_simmemre import TrainingTargets, candidate_spans
 from .processing_simmemre import FEATURE_PADDING
 
 logger = logging.getLogger(__name__)
@@ -199,14 +201,10 @@ def tokenize_documents(documents, processor, entity_types: Sequence[str], relati
 
 
 def candidate_word_spans(word_sentence_ids: np.ndarray, max_span_size: int) -> np.ndarray:
-    """All spans of 1..max_span_size words inside one sentence: `(C, 2)` (end exclusive), by width then start."""
-    words = len(word_sentence_ids)
-    spans = []
-    for width in range(1, min(max_span_size, words) + 1):
-        starts = np.arange(words - width + 1)
-        starts = starts[word_sentence_ids[starts] == word_sentence_ids[starts + width - 1]]
-        spans.append(np.stack([starts, starts + width], axis=-1))
-    return np.concatenate(spans) if spans else np.zeros((0, 2), dtype=np.int64)
+    """:func:`~simmemre.modeling_simmemre.candidate_spans` (the model's candidates at inference) for numpy input:
+    `(W,)` sentence ids -> `(C, 2)` word spans (end exclusive), by width then start."""
+    sentence_ids = torch.from_numpy(np.ascontiguousarray(word_sentence_ids, dtype=np.int64))
+    return candidate_spans(sentence_ids, max_span_size).numpy()
 
 
 class SimMemREDataCollator:
@@ -263,15 +261,21 @@ class SimMemREDataCollator:
     # -- one document -------------------------------------------------------------------------------
     def sample_document(self, feature: Mapping, epoch: Optional[int] = None) -> dict:
         """The samples of one document (numpy arrays, unpadded) for `epoch` (default: the current one)."""
-        rng = self.rng(feature["doc_index"], epoch)
-        word_sentence_ids = np.asarray(feature["word_sentence_ids"], dtype=np.int64)
-        word_subword_spans = np.asarray(feature["word_subword_spans"], dtype=np.int64).reshape(-1, 2)
-        word_char_spans = np.asarray(feature["word_char_spans"], dtype=np.int64).reshape(-1, 2)
+        rng = self.rng(feature["doc_index"], epoch)  # drawn from in this order: mentions, coreference, relations
         gold = np.asarray(feature["gold_mention_spans"], dtype=np.int64).reshape(-1, 2)
         entity_members = [list(m) for m in feature["gold_entity_mentions"]]
-        num_gold, num_entities = len(gold), len(entity_members)
+        samples = self._mention_samples(feature, gold, rng)
+        samples.update(self._coref_samples(feature, gold, entity_members, rng))
+        samples["entity_mentions"] = entity_members
+        samples["entity_types"] = np.asarray(feature["gold_entity_types"], dtype=np.int64)
+        samples.update(self._relation_samples(feature["gold_relations"], len(entity_members), rng))
+        return samples
 
-        # Mentions: positives first, then negatives inside gold spans, then the others.
+    def _mention_samples(self, feature: Mapping, gold: np.ndarray, rng: np.random.Generator) -> dict:
+        """Mention samples: positives (gold spans) first, then negatives inside gold spans, then the others."""
+        word_sentence_ids = np.asarray(feature["word_sentence_ids"], dtype=np.int64)
+        word_subword_spans = np.asarray(feature["word_subword_spans"], dtype=np.int64).reshape(-1, 2)
+        num_gold = len(gold)
         candidates = candidate_word_spans(word_sentence_ids, self.max_span_size)
         if num_gold and len(candidates):
             same = (candidates[:, None, 0] == gold[None, :, 0]) & (candidates[:, None, 1] == gold[None, :, 1])
@@ -297,8 +301,17 @@ class SimMemREDataCollator:
         else:
             mention_subword_spans = np.zeros((0, 2), dtype=np.int64)
             mention_sentence_ids = np.zeros((0,), dtype=np.int64)
+        return {
+            "mention_word_spans": mention_word_spans,
+            "mention_subword_spans": mention_subword_spans.astype(np.int64),
+            "mention_sentence_ids": mention_sentence_ids.astype(np.int64),
+            "mention_labels": mention_labels,
+        }
 
-        # Coreference: ordered pairs of gold mentions; positive iff some entity holds both.
+    def _coref_samples(self, feature: Mapping, gold: np.ndarray, entity_members: list,
+                       rng: np.random.Generator) -> dict:
+        """Ordered pairs of gold mentions, positive iff some entity holds both, with their strings' edit distance."""
+        num_gold, num_entities = len(gold), len(entity_members)
         membership = np.zeros((num_entities, num_gold), dtype=bool)
         for entity, members in enumerate(entity_members):
             membership[entity, members] = True
@@ -312,18 +325,18 @@ class SimMemREDataCollator:
         coref_pairs = np.concatenate([positive_pairs, negative_pairs]).reshape(-1, 2).astype(np.int64)
         coref_labels = np.zeros(len(coref_pairs), dtype=np.float32)
         coref_labels[: len(positive_pairs)] = 1.0
+        word_char_spans = np.asarray(feature["word_char_spans"], dtype=np.int64).reshape(-1, 2)
         text = feature.get("text")
         if text is None:
             text = "".join(chr(c) for c in feature["text_codepoints"] if c >= 0)
         strings = [text[word_char_spans[a, 0]:word_char_spans[b - 1, 1]] for a, b in gold]
         coref_edit_distances = np.array([levenshtein(strings[a], strings[b]) for a, b in coref_pairs], dtype=np.int64)
+        return {"coref_pairs": coref_pairs, "coref_edit_distances": coref_edit_distances, "coref_labels": coref_labels}
 
-        # Entities.
-        entity_types = np.asarray(feature["gold_entity_types"], dtype=np.int64)
-
-        # Relations: gold ordered pairs with multi-hot labels, then strong negatives.
+    def _relation_samples(self, gold_relations, num_entities: int, rng: np.random.Generator) -> dict:
+        """Gold ordered entity pairs with multi-hot labels, then strong negatives (gold entity pairs without one)."""
         labels_by_pair = {}
-        for head, tail, relation_type in feature["gold_relations"]:
+        for head, tail, relation_type in gold_relations:
             labels_by_pair.setdefault((head, tail), np.zeros(self.num_relation_types, dtype=np.float32))[relation_type] = 1.0
         positive_relations = list(labels_by_pair)
         heads, tails = np.meshgrid(np.arange(num_entities), np.arange(num_entities), indexing="ij")
@@ -342,20 +355,7 @@ class SimMemREDataCollator:
         relation_labels = np.zeros((len(relation_pairs), self.num_relation_types), dtype=np.float32)
         for row, pair in enumerate(positive_relations):
             relation_labels[row] = labels_by_pair[pair]
-
-        return {
-            "mention_word_spans": mention_word_spans,
-            "mention_subword_spans": mention_subword_spans.astype(np.int64),
-            "mention_sentence_ids": mention_sentence_ids.astype(np.int64),
-            "mention_labels": mention_labels,
-            "coref_pairs": coref_pairs,
-            "coref_edit_distances": coref_edit_distances,
-            "coref_labels": coref_labels,
-            "entity_mentions": entity_members,
-            "entity_types": entity_types,
-            "relation_pairs": relation_pairs,
-            "relation_labels": relation_labels,
-        }
+        return {"relation_pairs": relation_pairs, "relation_labels": relation_labels}
 
     # -- batch --------------------------------------------------------------------------------------
     def __call__(self, features: Sequence[Mapping]) -> dict:
@@ -370,24 +370,8 @@ class SimMemREDataCollator:
         attention_mask = torch.zeros((batch, length), dtype=torch.long)
         S, P, E, R = size("mention_word_spans"), size("coref_pairs"), size("entity_types"), size("relation_pairs")
         M = max([1] + [len(members) for s in samples for members in s["entity_mentions"]])
-        out = {
-            "mention_subword_spans": torch.zeros((batch, S, 2), dtype=torch.long),
-            "mention_word_spans": torch.zeros((batch, S, 2), dtype=torch.long),
-            "mention_sentence_ids": torch.zeros((batch, S), dtype=torch.long),
-            "mention_labels": torch.zeros((batch, S), dtype=torch.float),
-            "mention_mask": torch.zeros((batch, S), dtype=torch.bool),
-            "coref_pairs": torch.zeros((batch, P, 2), dtype=torch.long),
-            "coref_edit_distances": torch.zeros((batch, P), dtype=torch.long),
-            "coref_labels": torch.zeros((batch, P), dtype=torch.float),
-            "coref_mask": torch.zeros((batch, P), dtype=torch.bool),
-            "entity_mentions": torch.zeros((batch, E, M), dtype=torch.long),
-            "entity_mention_mask": torch.zeros((batch, E, M), dtype=torch.bool),
-            "entity_types": torch.zeros((batch, E), dtype=torch.long),
-            "entity_mask": torch.zeros((batch, E), dtype=torch.bool),
-            "relation_pairs": torch.zeros((batch, R, 2), dtype=torch.long),
-            "relation_labels": torch.zeros((batch, R, self.num_relation_types), dtype=torch.float),
-            "relation_mask": torch.zeros((batch, R), dtype=torch.bool),
-        }
+        targets = TrainingTargets.zeros(batch, S, P, E, M, R, self.num_relation_types)
+        out = targets.as_inputs()
         for row, (feature, sample) in enumerate(zip(features, samples)):
             ids = feature["input_ids"]
             input_ids[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
@@ -413,7 +397,7 @@ class SimMemREDataCollator:
             out["relation_pairs"][row, :r] = torch.from_numpy(sample["relation_pairs"])
             out["relation_labels"][row, :r] = torch.from_numpy(sample["relation_labels"])
             out["relation_mask"][row, :r] = True
-        return {"input_ids": input_ids, "attention_mask": attention_mask, **out}
+        return {"input_ids": input_ids, "attention_mask": attention_mask, **targets.as_inputs()}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -581,12 +565,8 @@ class SimMemRETrainer(Trainer):
         try:
             with torch.no_grad():
                 for indices in batches:
-                    batch = processor.collate([{key: features[i][key] for key in keys} for i in indices])
-                    batch = {key: value.to(self.args.device) for key, value in batch.items()}
-                    output = model(**batch)
-                    predictions = output.predictions
-                    if hasattr(processor, "predictions_to_host"):  # one device-to-host copy per batch and dtype
-                        predictions = processor.predictions_to_host(predictions)
+                    batch = [{key: features[i][key] for key in keys} for i in indices]
+                    predictions = processor.predict(model, batch, device=self.args.device)
                     for i, prediction in zip(indices, predictions):
                         documents.append(processor.decode(
                             prediction, texts[i], features[i]["word_char_spans"], model.config.entity_types,
@@ -690,7 +670,7 @@ def _predict_encoded(model, processor, rows, encoded, thresholds: Mapping) -> li
     config = model.config
     documents = []
     for row, (batch, hidden, cache) in zip(rows, encoded):
-        prediction = model(**batch, token_representations=hidden, inference_cache=cache, **thresholds).predictions[0]
+        prediction = processor.predict(model, batch, token_representations=hidden, inference_cache=cache, **thresholds)[0]
         documents.append(processor.decode(prediction, row["text"], row["word_char_spans"], config.entity_types,
                                           config.relation_types, document_id=row["id"]))
     return documents

@@ -96,7 +96,7 @@ class JointREPipeline(Pipeline):
             self.model.to(dtype)
         if self.processor is None and self.tokenizer is not None:
             self.processor = self._processor_from_tokenizer(self.tokenizer)
-        missing = [name for name in ("check_input", "encode_document", "collate", "decode")
+        missing = [name for name in ("check_input", "encode_document", "collate", "predict", "decode")
                    if not hasattr(self.processor, name)]
         if self.processor is None or missing:
             raise ValueError(
@@ -207,16 +207,8 @@ class JointREPipeline(Pipeline):
         features = model_inputs["features"].features
         batch = self.processor.collate(features)
         word_char_spans = [batch["word_char_spans"][row, : len(f["word_char_spans"])] for row, f in enumerate(features)]
-        batch = {key: value.to(self.device) for key, value in batch.items()}
-        outputs = self.model(**batch, **thresholds)
-        to_host = getattr(self.processor, "predictions_to_host", None)
-        if to_host is not None:  # one device-to-host copy per dtype for the batch
-            predictions = to_host(outputs.predictions)
-        else:  # a processor from an older saved folder
-            predictions = [
-                {key: value.detach().cpu() if isinstance(value, torch.Tensor) else value for key, value in p.items()}
-                for p in outputs.predictions
-            ]
+        # model.extract; the predictions come back to the host in one copy per dtype for the batch.
+        predictions = self.processor.predict(self.model, batch, device=self.device, **thresholds)
         return {"predictions": predictions, "documents": model_inputs["documents"], "word_char_spans": word_char_spans}
 
     def postprocess(self, model_outputs, **kwargs):

@@ -9,7 +9,7 @@ tensor indexed with accelerator indices, is recorded as an error: that is what r
 `RuntimeError: indices should be either on cpu or on the same device as the indexed tensor (cpu)` from the CPU
 edit-distance matrix indexed with mention-pair indices. The guard also counts device-to-host transfers (`.tolist()`,
 `.item()`, `int()`, `.cpu()`, ...) by call site. Values are computed for real, so data-dependent inference
-(thresholds, clustering in numpy) runs as on a GPU. Reverting the fix of `_infer_document` (building the
+(thresholds, clustering in numpy) runs as on a GPU. Reverting the fix of `cluster_mentions` (building the
 edit-distance matrix on the CPU and indexing it with device indices) makes
 `test_inference_mixes_no_host_and_device_tensors` fail.
 """

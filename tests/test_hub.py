@@ -72,7 +72,7 @@ by_pipeline = pipe(texts, batch_size=2, **low)
 model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
 processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
 inputs = processor(texts)
-outputs = model(**inputs, **low)
+outputs = model.extract(**inputs, **low)
 by_model = [
     processor.decode(p, t, s, model.config.entity_types, model.config.relation_types)
     for p, t, s in zip(outputs.predictions, plain, inputs["word_char_spans"])

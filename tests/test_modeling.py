@@ -771,3 +771,101 @@ def test_inference_cache_reuses_candidate_scores_without_changing_predictions(to
         for expected, actual in zip(plain, cached):
             for key in expected:
                 torch.testing.assert_close(actual[key], expected[key])
+
+
+# -- the inference entry point and its stages ------------------------------------------------------------
+
+from simmemre.modeling_simmemre import TrainingTargets  # noqa: E402
+
+LOW = dict(mention_threshold=0.3, coref_threshold=0.6, relation_threshold=0.2)
+
+
+def _assert_same_predictions(actual, expected):
+    assert len(actual) == len(expected)
+    for got, want in zip(actual, expected):
+        assert set(got) == set(want)
+        for key in want:
+            assert got[key].dtype == want[key].dtype and torch.equal(got[key], want[key]), key
+
+
+@pytest.mark.parametrize("overrides", [{}, {"relation_classifier": "global", "memory_read_mode": "residual"}],
+                         ids=["mrc-mean", "grc-residual"])
+def test_forward_without_targets_returns_extract(tokenizer, processor, overrides):
+    model = make_model(tokenizer, seed=4, **overrides).eval()
+    model.memory_reads_enabled = True
+    batch = processor([TEXT, "Short text.", ""])
+    with torch.no_grad():
+        extracted = model.extract(**batch, **LOW)
+        forwarded = model(**batch, **LOW, unknown_option=1)  # unknown keys are ignored, as before
+        defaults = model.extract(**batch)
+    assert isinstance(extracted, type(forwarded)) and forwarded.loss is None
+    _assert_same_predictions(forwarded.predictions, extracted.predictions)
+    _assert_same_predictions(model(**batch).predictions, defaults.predictions)  # the config's thresholds
+    assert sum(p["relations"].shape[0] for p in extracted.predictions) > 0
+
+
+def test_stages_are_callable_and_compose_to_extract(tokenizer, processor):
+    model = make_model(tokenizer, seed=5, span_chunk_size=8, coref_pair_chunk_size=5).eval()
+    model.memory_reads_enabled = True
+    batch = processor(TEXT)
+    expected = model.extract(**batch, **LOW).predictions[0]
+    memories, reads_on = model.memories, model._reads_on(None)
+    words = int(batch["word_mask"][0].sum())
+    word_subword_spans, word_sentence_ids = batch["word_subword_spans"][0, :words], batch["word_sentence_ids"][0, :words]
+    with torch.no_grad():
+        hidden = model.token_representations(batch["input_ids"], batch["attention_mask"])[0]  # (T, d)
+    candidates = model.score_candidates(hidden, memories, reads_on, word_subword_spans, word_sentence_ids)
+    count = model.candidate_spans(word_sentence_ids).shape[0]
+    assert candidates["candidates"].shape == (count, 2) and candidates["probabilities"].shape == (count,)
+    assert candidates["probabilities"].dtype == torch.float32
+    mentions = model.select_mentions(hidden, candidates, words, LOW["mention_threshold"])
+    n = mentions["word_spans"].shape[0]
+    assert mentions["representations"].shape == (n, hidden.shape[-1]) and mentions["scores"].shape == (n,)
+    assert model.select_mentions(hidden, candidates, words, 1.01) is None  # nothing passes
+    clusters = model.cluster_mentions(mentions, batch["word_char_spans"][0, :words], batch["text_codepoints"][0],
+                                      LOW["coref_threshold"])
+    assert isinstance(clusters, np.ndarray) and clusters.shape == (n,)
+    mention_clusters = torch.as_tensor(clusters, dtype=torch.long)
+    entities = model.type_entities(mentions["representations"], mention_clusters, int(clusters.max()) + 1, memories)
+    relations, relation_scores = model.classify_relations(
+        candidates["pooler"], mentions, mention_clusters, clusters, entities, word_sentence_ids, memories,
+        LOW["relation_threshold"],
+    )
+    assert relations.shape[1] == 3 and relations.shape[0] == relation_scores.shape[0] > 0
+    staged = {
+        "mention_word_spans": mentions["word_spans"], "mention_scores": mentions["scores"],
+        "mention_clusters": mention_clusters, "entity_types": entities["types"], "entity_scores": entities["scores"],
+        "entity_type_probabilities": entities["probabilities"], "relations": relations,
+        "relation_scores": relation_scores,
+    }
+    _assert_same_predictions([staged], [expected])
+
+
+def test_training_targets_group_the_forward_keywords(tokenizer, processor):
+    model = make_model(tokenizer).eval()  # no dropout: the two calls must agree exactly
+    batch = gold_batch(processor, model.config)
+    flat = model(**batch)
+    targets = TrainingTargets.from_inputs(batch)
+    grouped = model(batch["input_ids"], batch["attention_mask"], targets=targets)
+    for key in ("loss", "mention_loss", "coref_loss", "entity_loss", "relation_loss"):
+        assert torch.equal(getattr(flat, key), getattr(grouped, key)), key
+    assert flat.predictions is None
+    with pytest.raises(ValueError, match="coref_pairs"):
+        model(**{key: value for key, value in batch.items() if key != "coref_pairs"})
+    zeros = TrainingTargets.zeros(2, 5, 4, 3, 2, 6, num_relation_types=7).as_inputs()
+    assert list(zeros) == list(TrainingTargets.names())
+    assert zeros["relation_labels"].shape == (2, 6, 7) and zeros["entity_mentions"].shape == (2, 3, 2)
+    assert all(zeros[name].dtype == torch.bool for name in zeros if name.endswith("_mask"))
+    assert all(zeros[name].dtype == torch.float for name in zeros if name.endswith("_labels"))
+
+
+def test_processor_predict_is_extract_on_the_host(tokenizer, processor):
+    model = make_model(tokenizer, seed=6).eval()
+    texts = [TEXT, "Short text."]
+    features = [processor.encode_document(text) for text in texts]
+    with torch.no_grad():
+        expected = processor.predictions_to_host(model.extract(**processor.collate(features), **LOW).predictions)
+        from_features = processor.predict(model, features, **LOW)
+        from_batch = processor.predict(model, processor.collate(features), device="cpu", **LOW)
+    _assert_same_predictions(from_features, expected)
+    _assert_same_predictions(from_batch, expected)

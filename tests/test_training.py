@@ -23,7 +23,7 @@ from transformers import AutoModel, AutoTokenizer, BertConfig, TrainerControl, T
 from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor  # noqa: E402
 from simmemre.data_simmemre import DocumentError, read_pubtator  # noqa: E402
 from simmemre.experiment_simmemre import build_model  # noqa: E402
-from simmemre.modeling_simmemre import edit_distance_matrix  # noqa: E402
+from simmemre.modeling_simmemre import TrainingTargets, candidate_spans, edit_distance_matrix  # noqa: E402
 from simmemre.training_simmemre import (  # noqa: E402
     EvaluationEpochsCallback,
     SimMemREDataCollator,
@@ -132,15 +132,64 @@ def test_levenshtein_matches_model_edit_distances():
 # ----------------------------------------------------------------------------------------------------
 
 
+def _reference_candidate_spans(word_sentence_ids, max_span_size):
+    """The collator's former numpy definition: by width, then start; inside one sentence."""
+    import numpy as np
+
+    words, spans = len(word_sentence_ids), []
+    for width in range(1, min(max_span_size, words) + 1):
+        starts = np.arange(words - width + 1)
+        starts = starts[word_sentence_ids[starts] == word_sentence_ids[starts + width - 1]]
+        spans.append(np.stack([starts, starts + width], axis=-1))
+    return np.concatenate(spans) if spans else np.zeros((0, 2), dtype=np.int64)
+
+
+def test_collator_and_model_share_one_candidate_span_definition(processor, cdr_dataset, monkeypatch):
+    import numpy as np
+
+    from simmemre import training_simmemre
+    from simmemre.training_simmemre import candidate_word_spans
+
+    rng = np.random.default_rng(0)
+    config = tiny_config(processor)
+    model = SimMemREModel(config)
+    for words, max_span_size in [(0, 10), (1, 10), (7, 3), (40, 10), (25, 40)]:
+        sentence_ids = np.sort(rng.integers(0, 5, words)).astype(np.int64)
+        expected = _reference_candidate_spans(sentence_ids, max_span_size)
+        spans = candidate_word_spans(sentence_ids, max_span_size)
+        assert spans.dtype == np.int64 and np.array_equal(spans, expected)
+        assert np.array_equal(candidate_spans(torch.from_numpy(sentence_ids), max_span_size).numpy(), expected)
+    row = cdr_dataset[0]
+    sentence_ids = torch.tensor(row["word_sentence_ids"])
+    assert np.array_equal(model.candidate_spans(sentence_ids).numpy(),
+                          _reference_candidate_spans(sentence_ids.numpy(), config.max_span_size))
+    # The collator draws its negative mention samples from the model's function.
+    calls = []
+
+    def recording(word_sentence_ids, max_span_size):
+        calls.append(max_span_size)
+        return candidate_spans(word_sentence_ids, max_span_size)
+
+    monkeypatch.setattr(training_simmemre, "candidate_spans", recording)
+    SimMemREDataCollator(processor, config, seed=1)([row])
+    assert calls == [config.max_span_size]
+
+
 def test_collator_output_matches_forward_contract(processor, cdr_dataset, single_torch_thread):
     config = tiny_config(processor)
     collator = SimMemREDataCollator(processor, config, neg_mention_count=40, neg_coref_count=30,
                                     neg_relation_count=5, seed=3)
     rows = [cdr_dataset[0], cdr_dataset[1]]
     batch = collator(rows)
+    # forward names the inputs and the labels (the HF Trainer's `label_names`); the other targets arrive as keyword
+    # arguments that forward groups into TrainingTargets.
     forward_arguments = set(inspect.signature(SimMemREModel.forward).parameters)
     assert set(batch) == TRAINING_INPUTS | {"input_ids", "attention_mask"}
-    assert set(batch) <= forward_arguments
+    assert set(TrainingTargets.names()) == TRAINING_INPUTS
+    assert {"input_ids", "attention_mask", "mention_labels", "coref_labels", "relation_labels"} <= forward_arguments
+    assert "kwargs" in forward_arguments
+    targets = TrainingTargets.from_inputs(batch)
+    assert all(getattr(targets, name) is batch[name] for name in TRAINING_INPUTS)  # grouped, not copied
     B = 2
     S = batch["mention_mask"].shape[1]
     P = batch["coref_mask"].shape[1]
@@ -260,14 +309,18 @@ def make_trainer(processor, train_dataset, eval_dataset, output_dir, seed=0, **a
     trainer = SimMemRETrainer(model=model, args=TrainingArguments(**defaults), data_collator=collator,
                               train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=processor)
     calls = []
-    forward = model.forward
+    forward, extract = model.forward, model.extract
 
-    def recording_forward(*args, **kwargs):
-        calls.append(("train" if kwargs.get("mention_labels") is not None else "eval", trainer.state.global_step,
-                      model.memory_reads_enabled))
+    def recording_forward(*args, **kwargs):  # training steps
+        if kwargs.get("mention_labels") is not None:
+            calls.append(("train", trainer.state.global_step, model.memory_reads_enabled))
         return forward(*args, **kwargs)
 
-    model.forward = recording_forward
+    def recording_extract(*args, **kwargs):  # evaluation (inference)
+        calls.append(("eval", trainer.state.global_step, model.memory_reads_enabled))
+        return extract(*args, **kwargs)
+
+    model.forward, model.extract = recording_forward, recording_extract
     return trainer, calls
 
 
