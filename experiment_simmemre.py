@@ -28,6 +28,9 @@ SECTIONS = ("data", "encoder", "model", "sampling", "training")
 READER_OPTIONS = ("drop_ungrounded", "require_relations", "rel_info")
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+# Keys of a config's training section that scripts/train.py reads itself (not TrainingArguments).
+SCRIPT_TRAINING_KEYS = ("resume_from_checkpoint", "first_evaluation_epoch", "evaluation_epoch_interval",
+                        "calibrate_thresholds", "calibration_grid")
 
 # Paper / JEREX defaults (anchors A1, A2, B2).
 TRAINING_DEFAULTS = {
@@ -350,8 +353,7 @@ def loss_curve_report(config: dict, steps: int = 300, logging_steps: int = 10, i
     from .training_simmemre import DEFAULT_SAMPLING, SimMemREDataCollator, SimMemRETrainer, tokenize_documents
 
     training = training_settings(config)
-    for key in ("resume_from_checkpoint", "first_evaluation_epoch", "evaluation_epoch_interval",
-                "calibrate_thresholds"):  # train.py's own keys, not TrainingArguments
+    for key in SCRIPT_TRAINING_KEYS:
         training.pop(key, None)
     training.update(
         output_dir=output_dir or tempfile.mkdtemp(prefix="simmemre-loss-curve-"), max_steps=steps,

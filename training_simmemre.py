@@ -723,6 +723,9 @@ def calibrate_thresholds(model, processor, rows: Sequence[Mapping], grid: Option
     """
     from tqdm.auto import tqdm
 
+    unknown = sorted(set(grid or {}) - set(THRESHOLD_NAMES))
+    if unknown:
+        raise ValueError(f"threshold grid: unknown name(s) {unknown}; use {list(THRESHOLD_NAMES)}")
     grid = {name: sorted(set(float(v) for v in (grid or {}).get(name, DEFAULT_THRESHOLD_GRID[name])))
             for name in THRESHOLD_NAMES}
     fixed = {name: float(getattr(model.config, name)) for name in THRESHOLD_NAMES}

@@ -28,7 +28,8 @@ CONFIG (YAML or JSON) has five sections:
                and the last. calibrate_thresholds: true grid-searches the mention, coreference and relation
                thresholds on the validation split after training (simmemre.training_simmemre.calibrate_thresholds),
                writes them into best_model's config and reports test with both the fixed and the calibrated
-               thresholds (calibrated_test_* in all_results.json; the search is in calibration.json).
+               thresholds (calibrated_test_* in all_results.json; the search is in calibration.json);
+               calibration_grid ({mention_threshold: [...], ...}) replaces part or all of the default grid.
 
 Overrides: `--data.max_train_documents 8`, `--model.memory_warmup_proportion 0.3`, `--encoder minilm`; a key
 without a section (`--num_train_epochs 3`, `--output_dir runs/x`) is a training argument. Values are parsed as
@@ -164,6 +165,7 @@ def main(argv=None):
     first_evaluation_epoch = training_config.pop("first_evaluation_epoch", None)
     evaluation_epoch_interval = training_config.pop("evaluation_epoch_interval", None)
     calibrate = str(training_config.pop("calibrate_thresholds", False)).lower() in ("true", "1", "yes")
+    calibration_grid = training_config.pop("calibration_grid", None)
     if not training_config.get("output_dir"):
         raise SystemExit("set training.output_dir (or --output_dir DIR)")
     if not torch.cuda.is_available():
@@ -237,7 +239,8 @@ def main(argv=None):
     if calibrate and "validation" in datasets:
         validation = datasets["validation"]
         calibration = calibrate_thresholds(trainer.model, processor, [validation[i] for i in range(len(validation))],
-                                           device=args.device, progress=not args.disable_tqdm)
+                                           grid=calibration_grid, device=args.device,
+                                           progress=not args.disable_tqdm)
         apply_thresholds(trainer.model, calibration["thresholds"])
         results.update({f"calibrated_{name}": value for name, value in calibration["thresholds"].items()})
         results.update({f"calibrated_eval_{key}": value for key, value in calibration["scores"].items()})

@@ -429,9 +429,20 @@ def test_calibration_includes_the_fixed_point_and_returns_the_best(processor, cd
     assert model.config.mention_threshold == 0.85  # calibration itself does not change the model
 
 
+def test_calibration_rejects_an_unknown_threshold_name(processor, cdr_dataset):
+    from simmemre.training_simmemre import calibrate_thresholds
+
+    model = SimMemREModel(tiny_config(processor)).eval()
+    with pytest.raises(ValueError, match="unknown name.*mention_treshold"):
+        calibrate_thresholds(model, processor, [cdr_dataset[0]], grid={"mention_treshold": [0.5]}, progress=False)
+
+
 # ----------------------------------------------------------------------------------------------------
 # The train script
 # ----------------------------------------------------------------------------------------------------
+
+
+SMOKE_CALIBRATION_GRID = "{mention_threshold: [0.3, 0.5], coref_threshold: [0.85], relation_threshold: [0.4, 0.6]}"
 
 
 @pytest.fixture(scope="module")
@@ -442,7 +453,7 @@ def smoke_run(tmp_path_factory):
     output_dir = tmp_path / "run"
     completed = subprocess.run(
         [sys.executable, "scripts/train.py", str(SMOKE_CONFIG), "--output_dir", str(output_dir),
-         "--calibrate_thresholds", "true"],
+         "--calibrate_thresholds", "true", "--calibration_grid", SMOKE_CALIBRATION_GRID],
         cwd=REPO, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=600,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
@@ -481,6 +492,8 @@ def test_smoke_run_calibrates_thresholds_on_dev_and_saves_them(smoke_run):
     for name, value in calibration["thresholds"].items():
         assert saved[name] == value == results[f"calibrated_{name}"]
     assert calibration["scores"]["relation_strict_f1"] >= calibration["fixed_scores"]["relation_strict_f1"]
+    points = {(e["mention_threshold"], e["coref_threshold"], e["relation_threshold"]) for e in calibration["grid"]}
+    assert points == {(m, 0.85, r) for m in (0.3, 0.5, 0.85) for r in (0.4, 0.6)}  # the config's grid + fixed point
     assert "calibrated_test_relation_strict_f1" in results and "test_relation_strict_f1" in results
     assert (output_dir / "calibrated_test_predictions.jsonl").is_file()
 
