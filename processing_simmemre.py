@@ -217,7 +217,7 @@ class SimMemREProcessor(ProcessorMixin):
 
         Where words tokenize independently (`_splits_words_like_bert`), each distinct word is tokenized once per
         processor (a cache: words recur within and across documents) and the new words of a document in one
-        pre-split call (about 3x faster on abstracts than a batch of one-word sequences); otherwise word by word."""
+        pre-split call (faster than a batch of one-word sequences); otherwise word by word."""
         if not word_strings:
             return []
         if word_by_word or not self._splits_words_like_bert():
