@@ -582,6 +582,21 @@ def load_relation_names(rel_info: Any) -> dict[str, str] | None:
     return dict(rel_info)
 
 
+# Reader-specific counters, in the order they appear in the stats dict after the common keys.
+_DOCRED_COUNTERS = (
+    "sentences",
+    "words",
+    "whitespace_tokens",
+    "empty_sentences",
+    "duplicate_titles",
+    "duplicate_mentions",
+    "duplicate_relations",
+    "entity_type_conflicts",
+    "shared_mention_spans",
+    "unnamed_relation_types",
+)
+
+
 def read_docred(path: str | os.PathLike, rel_info: Any = None) -> tuple[list[dict], dict]:
     """Read a DocRED-format JSON list (DocRED, Re-DocRED, JEREX joint; ``.gz`` transparent).
 
@@ -599,153 +614,178 @@ def read_docred(path: str | os.PathLike, rel_info: Any = None) -> tuple[list[dic
     """
     path = os.fspath(path)
     names = load_relation_names(rel_info)
+    data = _load_docred_list(path)
+    stats = _new_stats()
+    counts = dict.fromkeys(_DOCRED_COUNTERS, 0)
+    documents = []
+    seen_titles: set[str] = set()
+    for index, item in enumerate(data):
+        source = f"{path}[document {index}]"
+        # Errors name the document by its title as written in the file (before any "#<index>" suffix).
+        fail = _document_failure(source, item.get("title") if isinstance(item, Mapping) else None)
+        labels = _checked_docred_labels(item, fail)
+        text, token_spans, sentences, words = _docred_text(item["sents"], fail, counts)
+        entities = _docred_entities(item["vertexSet"], token_spans, fail, counts)
+        relations = _docred_relations(labels, len(entities), names, fail, counts)
+        doc_id = item["title"]
+        if doc_id in seen_titles:
+            counts["duplicate_titles"] += 1
+            doc_id = f"{doc_id}#{index}"
+        seen_titles.add(doc_id)
+        doc = {"id": doc_id, "text": text, "sentences": sentences, "words": words, "entities": entities, "relations": relations}
+        validate_document(doc, source=source)
+        documents.append(doc)
+        _count_document(stats, doc)
+        counts["sentences"] += len(sentences)
+        counts["words"] += len(words)
+    stats.update(counts)
+    return documents, stats
+
+
+def _load_docred_list(path: str) -> list:
     try:
         data = _load_json(path)
     except json.JSONDecodeError as error:
         raise DocumentError(f"invalid JSON ({error.msg})", source=f"{path}:{error.lineno}") from None
     if not isinstance(data, list):
         raise DocumentError(f"expected a JSON list of documents, got {type(data).__name__}", source=path)
-    stats = _new_stats()
-    extra = {
-        "sentences": 0,
-        "words": 0,
-        "whitespace_tokens": 0,
-        "empty_sentences": 0,
-        "duplicate_titles": 0,
-        "duplicate_mentions": 0,
-        "duplicate_relations": 0,
-        "entity_type_conflicts": 0,
-        "shared_mention_spans": 0,
-        "unnamed_relation_types": 0,
-    }
-    documents = []
-    seen_titles: set[str] = set()
-    for index, item in enumerate(data):
-        source = f"{path}[document {index}]"
-        doc_id = item.get("title") if isinstance(item, Mapping) else None
+    return data
 
-        def fail(message: str, field: str):
-            raise DocumentError(message, source=source, doc_id=doc_id, field=field)
 
-        if not isinstance(item, Mapping):
-            fail(f"expected a JSON object, got {type(item).__name__}", "<document>")
-        for key, kind in (("title", str), ("sents", list), ("vertexSet", list)):
-            if key not in item:
-                fail("missing required field", key)
-            if not isinstance(item[key], kind):
-                fail(f"expected {kind.__name__}, got {type(item[key]).__name__}", key)
-        labels = item.get("labels", [])  # the unlabelled DocRED test set has no labels
-        if not isinstance(labels, list):
-            fail(f"expected list, got {type(labels).__name__}", "labels")
+def _document_failure(source: str, doc_id: Any):
+    """``fail(message, field)``: raise the :class:`DocumentError` of one document."""
 
-        # Text, words (character spans per token; None for whitespace-only tokens) and sentences.
-        pieces: list[str] = []
-        offset = 0
-        token_spans: list[list[tuple[int, int] | None]] = []
-        sentences, words = [], []
-        for s, sentence in enumerate(item["sents"]):
-            if not isinstance(sentence, list):
-                fail(f"expected a list of tokens, got {type(sentence).__name__}", f"sents[{s}]")
-            spans: list[tuple[int, int] | None] = []
-            first_word = len(words)
-            for w, token in enumerate(sentence):
-                if not isinstance(token, str):
-                    fail(f"expected str, got {type(token).__name__}", f"sents[{s}][{w}]")
-                if pieces:
-                    pieces.append(" ")
-                    offset += 1
-                stripped = token.strip()
-                if stripped:
-                    start = offset + (len(token) - len(token.lstrip()))
-                    spans.append((start, start + len(stripped)))
-                    words.append({"start": start, "end": start + len(stripped)})
-                else:
-                    spans.append(None)
-                    extra["whitespace_tokens"] += 1
-                pieces.append(token)
-                offset += len(token)
-            token_spans.append(spans)
-            if len(words) > first_word:
-                sentences.append({"start": words[first_word]["start"], "end": words[-1]["end"]})
+    def fail(message: str, field: str):
+        raise DocumentError(message, source=source, doc_id=doc_id, field=field)
+
+    return fail
+
+
+def _checked_docred_labels(item: Any, fail) -> list:
+    """Check the document's required fields and return its labels (``[]`` when it has none)."""
+    if not isinstance(item, Mapping):
+        fail(f"expected a JSON object, got {type(item).__name__}", "<document>")
+    for key, kind in (("title", str), ("sents", list), ("vertexSet", list)):
+        if key not in item:
+            fail("missing required field", key)
+        if not isinstance(item[key], kind):
+            fail(f"expected {kind.__name__}, got {type(item[key]).__name__}", key)
+    labels = item.get("labels", [])  # the unlabelled DocRED test set has no labels
+    if not isinstance(labels, list):
+        fail(f"expected list, got {type(labels).__name__}", "labels")
+    return labels
+
+
+def _docred_text(sents: list, fail, counts: dict) -> tuple[str, list, list[dict], list[dict]]:
+    """Tokens joined by single spaces -> ``(text, token spans, sentences, words)``.
+
+    ``token spans[s][w]`` is the character span of token w of sentence s without surrounding whitespace,
+    or None for a whitespace-only token (which is not a word)."""
+    pieces: list[str] = []
+    offset = 0
+    token_spans: list[list[tuple[int, int] | None]] = []
+    sentences, words = [], []
+    for s, sentence in enumerate(sents):
+        if not isinstance(sentence, list):
+            fail(f"expected a list of tokens, got {type(sentence).__name__}", f"sents[{s}]")
+        spans: list[tuple[int, int] | None] = []
+        first_word = len(words)
+        for w, token in enumerate(sentence):
+            if not isinstance(token, str):
+                fail(f"expected str, got {type(token).__name__}", f"sents[{s}][{w}]")
+            if pieces:
+                pieces.append(" ")
+                offset += 1
+            stripped = token.strip()
+            if stripped:
+                start = offset + (len(token) - len(token.lstrip()))
+                spans.append((start, start + len(stripped)))
+                words.append({"start": start, "end": start + len(stripped)})
             else:
-                extra["empty_sentences"] += 1
-        text = "".join(pieces)
+                spans.append(None)
+                counts["whitespace_tokens"] += 1
+            pieces.append(token)
+            offset += len(token)
+        token_spans.append(spans)
+        if len(words) > first_word:
+            sentences.append({"start": words[first_word]["start"], "end": words[-1]["end"]})
+        else:
+            counts["empty_sentences"] += 1
+    return "".join(pieces), token_spans, sentences, words
 
-        entities = []
-        for e, cluster in enumerate(item["vertexSet"]):
-            if not isinstance(cluster, list) or not cluster:
-                fail("an entity must be a non-empty list of mentions", f"vertexSet[{e}]")
-            mentions, types = [], []
-            for m, mention in enumerate(cluster):
-                field = f"vertexSet[{e}][{m}]"
-                if not isinstance(mention, Mapping):
-                    fail(f"expected an object, got {type(mention).__name__}", field)
-                for key in ("sent_id", "pos", "type"):
-                    if key not in mention:
-                        fail("missing required field", f"{field}.{key}")
-                sent_id, pos = mention["sent_id"], mention["pos"]
-                if not is_integer(sent_id) or not 0 <= sent_id < len(token_spans):
-                    fail(f"sentence {sent_id!r} does not exist ({len(token_spans)} sentences)", f"{field}.sent_id")
-                if not (isinstance(pos, list) and len(pos) == 2 and all(is_integer(p) for p in pos)):
-                    fail(f"expected [start, end] token indices, got {pos!r}", f"{field}.pos")
-                if not 0 <= pos[0] < pos[1] <= len(token_spans[sent_id]):
-                    fail(f"token span {pos} outside sentence {sent_id} ({len(token_spans[sent_id])} tokens)", f"{field}.pos")
-                if not isinstance(mention["type"], str):
-                    fail(f"expected str, got {type(mention['type']).__name__}", f"{field}.type")
-                spans = [span for span in token_spans[sent_id][pos[0] : pos[1]] if span is not None]
-                if not spans:
-                    fail("the mention covers only whitespace tokens", f"{field}.pos")
-                span = {"start": spans[0][0], "end": spans[-1][1]}
-                types.append(mention["type"])
-                if span in mentions:
-                    extra["duplicate_mentions"] += 1
-                    continue
-                mentions.append(span)
-            if len(set(types)) > 1:
-                extra["entity_type_conflicts"] += 1
-            entities.append({"type": types[0], "mentions": mentions})
-        all_spans = [(m["start"], m["end"]) for entity in entities for m in entity["mentions"]]
-        extra["shared_mention_spans"] += len(all_spans) - len(set(all_spans))
 
-        relations, seen_labels = [], set()
-        for k, label in enumerate(labels):
-            field = f"labels[{k}]"
-            if not isinstance(label, Mapping):
-                fail(f"expected an object, got {type(label).__name__}", field)
-            for key in ("h", "t", "r"):
-                if key not in label:
-                    fail("missing required field", f"{field}.{key}")
-            for key in ("h", "t"):
-                if not is_integer(label[key]) or not 0 <= label[key] < len(entities):
-                    fail(f"entity index {label[key]!r} does not exist ({len(entities)} entities)", f"{field}.{key}")
-            if not isinstance(label["r"], str):
-                fail(f"expected str, got {type(label['r']).__name__}", f"{field}.r")
-            key = (label["h"], label["t"], label["r"])
-            if key in seen_labels:
-                extra["duplicate_relations"] += 1
+def _docred_entities(vertex_set: list, token_spans: list, fail, counts: dict) -> list[dict]:
+    """One entity per ``vertexSet`` cluster: type of its first mention, duplicate spans removed."""
+    entities = []
+    for e, cluster in enumerate(vertex_set):
+        if not isinstance(cluster, list) or not cluster:
+            fail("an entity must be a non-empty list of mentions", f"vertexSet[{e}]")
+        mentions, types = [], []
+        for m, mention in enumerate(cluster):
+            span = _docred_mention_span(mention, f"vertexSet[{e}][{m}]", token_spans, fail)
+            types.append(mention["type"])
+            if span in mentions:
+                counts["duplicate_mentions"] += 1
                 continue
-            seen_labels.add(key)
-            relation_type = label["r"]
-            if names is not None:
-                if relation_type in names:
-                    relation_type = names[relation_type]
-                else:
-                    extra["unnamed_relation_types"] += 1
-            relations.append({"head": label["h"], "tail": label["t"], "type": relation_type})
+            mentions.append(span)
+        if len(set(types)) > 1:
+            counts["entity_type_conflicts"] += 1
+        entities.append({"type": types[0], "mentions": mentions})
+    all_spans = [(m["start"], m["end"]) for entity in entities for m in entity["mentions"]]
+    counts["shared_mention_spans"] += len(all_spans) - len(set(all_spans))
+    return entities
 
-        title = item["title"]
-        if title in seen_titles:
-            extra["duplicate_titles"] += 1
-            doc_id = f"{title}#{index}"
-        seen_titles.add(doc_id)
-        doc = {"id": doc_id, "text": text, "sentences": sentences, "words": words, "entities": entities, "relations": relations}
-        validate_document(doc, source=source)
-        documents.append(doc)
-        _count_document(stats, doc)
-        extra["sentences"] += len(sentences)
-        extra["words"] += len(words)
-    stats.update(extra)
-    return documents, stats
+
+def _docred_mention_span(mention: Any, field: str, token_spans: list, fail) -> dict:
+    """Character span ``{"start", "end"}`` of a checked mention, from its first to its last non-whitespace token."""
+    if not isinstance(mention, Mapping):
+        fail(f"expected an object, got {type(mention).__name__}", field)
+    for key in ("sent_id", "pos", "type"):
+        if key not in mention:
+            fail("missing required field", f"{field}.{key}")
+    sent_id, pos = mention["sent_id"], mention["pos"]
+    if not is_integer(sent_id) or not 0 <= sent_id < len(token_spans):
+        fail(f"sentence {sent_id!r} does not exist ({len(token_spans)} sentences)", f"{field}.sent_id")
+    if not (isinstance(pos, list) and len(pos) == 2 and all(is_integer(p) for p in pos)):
+        fail(f"expected [start, end] token indices, got {pos!r}", f"{field}.pos")
+    if not 0 <= pos[0] < pos[1] <= len(token_spans[sent_id]):
+        fail(f"token span {pos} outside sentence {sent_id} ({len(token_spans[sent_id])} tokens)", f"{field}.pos")
+    if not isinstance(mention["type"], str):
+        fail(f"expected str, got {type(mention['type']).__name__}", f"{field}.type")
+    spans = [span for span in token_spans[sent_id][pos[0] : pos[1]] if span is not None]
+    if not spans:
+        fail("the mention covers only whitespace tokens", f"{field}.pos")
+    return {"start": spans[0][0], "end": spans[-1][1]}
+
+
+def _docred_relations(labels: list, entity_count: int, names: dict[str, str] | None, fail, counts: dict) -> list[dict]:
+    """Checked ``(h, t, r)`` labels as relations, repeats removed, ``r`` renamed through `names` when given."""
+    relations, seen_labels = [], set()
+    for k, label in enumerate(labels):
+        field = f"labels[{k}]"
+        if not isinstance(label, Mapping):
+            fail(f"expected an object, got {type(label).__name__}", field)
+        for key in ("h", "t", "r"):
+            if key not in label:
+                fail("missing required field", f"{field}.{key}")
+        for key in ("h", "t"):
+            if not is_integer(label[key]) or not 0 <= label[key] < entity_count:
+                fail(f"entity index {label[key]!r} does not exist ({entity_count} entities)", f"{field}.{key}")
+        if not isinstance(label["r"], str):
+            fail(f"expected str, got {type(label['r']).__name__}", f"{field}.r")
+        key = (label["h"], label["t"], label["r"])
+        if key in seen_labels:
+            counts["duplicate_relations"] += 1
+            continue
+        seen_labels.add(key)
+        relation_type = label["r"]
+        if names is not None:
+            if relation_type in names:
+                relation_type = names[relation_type]
+            else:
+                counts["unnamed_relation_types"] += 1
+        relations.append({"head": label["h"], "tail": label["t"], "type": relation_type})
+    return relations
 
 
 # ----------------------------------------------------------------------------------------------------
