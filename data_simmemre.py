@@ -307,6 +307,24 @@ def _count_document(stats: dict, doc: Mapping) -> None:
     stats["relations"] += len(doc["relations"])
 
 
+# Reader-specific counters, in the order they appear in the stats dict after the common keys.
+_PUBTATOR_COUNTERS = (
+    "mention_lines",
+    "multi_id_mentions",
+    "composite_mentions",
+    "ungrounded_mentions",
+    "ungrounded_entities",
+    "dropped_ungrounded_mentions",
+    "dropped_ungrounded_entities",
+    "dropped_documents",
+    "dropped_document_mentions",
+    "dropped_document_entities",
+    "duplicate_mentions",
+    "duplicate_relations",
+    "forced_word_splits",
+)
+
+
 def read_pubtator(
     path: str | os.PathLike, drop_ungrounded: bool = False, require_relations: bool = False
 ) -> tuple[list[dict], dict]:
@@ -329,174 +347,215 @@ def read_pubtator(
     """
     path = os.fspath(path)
     stats = _new_stats()
-    extra = {
-        "mention_lines": 0,
-        "multi_id_mentions": 0,
-        "composite_mentions": 0,
-        "ungrounded_mentions": 0,
-        "ungrounded_entities": 0,
-        "dropped_ungrounded_mentions": 0,
-        "dropped_ungrounded_entities": 0,
-        "dropped_documents": 0,
-        "dropped_document_mentions": 0,
-        "dropped_document_entities": 0,
-        "duplicate_mentions": 0,
-        "duplicate_relations": 0,
-        "forced_word_splits": 0,
-    }
+    counts = dict.fromkeys(_PUBTATOR_COUNTERS, 0)
     documents: list[dict] = []
-    seen_ids: dict[str, int] = {}
-    block: dict | None = None
-
-    def fail(message: str, line_number: int, doc_id: Any, field: str):
-        raise DocumentError(message, source=f"{path}:{line_number}", doc_id=doc_id, field=field)
-
-    def finish(current: dict) -> None:
-        pmid = current["pmid"]
-        if current["abstract"] is None and current["title"] is None:
-            fail("document block without title line", current["line"], pmid, "title")
-        if pmid in seen_ids:
-            fail(f"duplicate PMID (first document at line {seen_ids[pmid]})", current["line"], pmid, "id")
-        seen_ids[pmid] = current["line"]
-        title = current["title"] or ""
-        text = title if current["abstract"] is None else title + " " + current["abstract"]
-
-        entities: list[dict] = []
-        entity_index: dict[tuple, int] = {}
-        ungrounded_keys: set = set()
-        dropped_keys: set = set()
-        for line_number, start, end, mention_text, entity_type, pairs, composite in current["mentions"]:
-            if end > len(text):
-                fail(f"offset {end} outside the text (length {len(text)})", line_number, pmid, "mention.end")
-            if text[start:end] != mention_text:
-                fail(
-                    f"text[{start}:{end}] is {text[start:end]!r}, but the mention string is {mention_text!r}",
-                    line_number, pmid, "mention.text",
-                )
-            extra["mention_lines"] += 1
-            if len(pairs) > 1:
-                extra["multi_id_mentions"] += 1
-                if composite:
-                    extra["composite_mentions"] += 1
-            for kb_id, surface in pairs:
-                if kb_id == "-1":
-                    key = (entity_type, None, surface)
-                    if drop_ungrounded:
-                        extra["dropped_ungrounded_mentions"] += 1
-                        dropped_keys.add(key)
-                        continue
-                    extra["ungrounded_mentions"] += 1
-                    ungrounded_keys.add(key)
-                else:
-                    key = (entity_type, kb_id)
-                if key not in entity_index:
-                    entity_index[key] = len(entities)
-                    entities.append({"type": entity_type, "ids": [kb_id] if key[1] is not None else [], "mentions": []})
-                mentions = entities[entity_index[key]]["mentions"]
-                if {"start": start, "end": end} in mentions:
-                    extra["duplicate_mentions"] += 1
-                    continue
-                mentions.append({"start": start, "end": end})
-        for entity in entities:
-            entity["mentions"].sort(key=lambda m: (m["start"], m["end"]))
-        extra["ungrounded_entities"] += len(ungrounded_keys)
-        extra["dropped_ungrounded_entities"] += len(dropped_keys)
-
-        relations: list[dict] = []
-        for line_number, relation_type, chemical_id, disease_id in current["relations"]:
-            head = entity_index.get(("Chemical", chemical_id))
-            if head is None:
-                fail(f"no Chemical entity with id {chemical_id!r} in this document", line_number, pmid, "relation.chemical_id")
-            tail = entity_index.get(("Disease", disease_id))
-            if tail is None:
-                fail(f"no Disease entity with id {disease_id!r} in this document", line_number, pmid, "relation.disease_id")
-            relation = {"head": head, "tail": tail, "type": relation_type}
-            if relation in relations:
-                extra["duplicate_relations"] += 1
-                continue
-            relations.append(relation)
-
-        doc = {"id": pmid, "text": text, "entities": entities, "relations": relations}
-        if require_relations and not relations:
-            extra["dropped_documents"] += 1
-            extra["dropped_document_entities"] += len(entities)
-            extra["dropped_document_mentions"] += sum(len(e["mentions"]) for e in entities)
-            return
-        breaks = [len(title) + 1] if current["abstract"] is not None else []
-        add_segmentation(doc, sentence_breaks=breaks)
-        doc = {key: doc[key] for key in ("id", "text", "sentences", "words", "entities", "relations")}
-        extra["forced_word_splits"] += count_forced_word_splits(text, {p for s in _mention_spans(doc) for p in s})
-        validate_document(doc, source=f"{path}:{current['line']}")
-        documents.append(doc)
-        _count_document(stats, doc)
-
+    first_line_of_pmid: dict[str, int] = {}
     with _open_text(path) as handle:
-        for line_number, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                if block is not None:
-                    finish(block)
-                    block = None
-                continue
-            passage = _PUBTATOR_PASSAGE.match(line)
-            if passage:
-                pmid, kind, content = passage.groups()
-                if kind == "t":
-                    if block is not None:  # no blank line before a new document: close the previous one
-                        finish(block)
-                    block = {"pmid": pmid, "line": line_number, "title": content, "abstract": None, "mentions": [], "relations": []}
-                else:
-                    if block is None or block["pmid"] != pmid:
-                        fail("abstract line without a preceding title line of the same PMID", line_number, pmid, "abstract")
-                    if block["abstract"] is not None:
-                        fail("second abstract line", line_number, pmid, "abstract")
-                    if block["mentions"] or block["relations"]:
-                        fail("abstract line after annotation lines", line_number, pmid, "abstract")
-                    block["abstract"] = content
-                continue
-            columns = line.split("\t")
-            pmid = columns[0]
-            if len(columns) < 4:
-                fail(f"malformed line (expected 'PMID|t|', 'PMID|a|', a mention or a relation line): {line[:80]!r}", line_number, pmid, "line")
-            if block is None:
-                fail("annotation line outside a document (no title line before it)", line_number, pmid, "line")
-            if pmid != block["pmid"]:
-                fail(f"annotation line for PMID {pmid} inside the document of PMID {block['pmid']}", line_number, pmid, "line")
-            if len(columns) == 4:
-                relation_type, chemical_id, disease_id = columns[1:]
-                if relation_type.isdigit():
-                    fail("malformed mention line (expected 6 or 7 columns, got 4)", line_number, pmid, "mention")
-                if not chemical_id or not disease_id:
-                    fail("empty id in relation line", line_number, pmid, "relation")
-                block["relations"].append((line_number, relation_type, chemical_id, disease_id))
-                continue
-            if len(columns) not in (6, 7):
-                fail(f"malformed line: expected 4 (relation), 6 or 7 (mention) tab-separated columns, got {len(columns)}", line_number, pmid, "line")
-            _, start, end, mention_text, entity_type, id_field = columns[:6]
-            for name, value in (("start", start), ("end", end)):
-                if not value.isdigit():
-                    fail(f"expected a non-negative integer offset, got {value!r}", line_number, pmid, f"mention.{name}")
-            start, end = int(start), int(end)
-            if start >= end:
-                fail(f"start {start} must be smaller than end {end}", line_number, pmid, "mention.end")
-            if not entity_type:
-                fail("empty entity type", line_number, pmid, "mention.type")
-            ids = [kb_id.strip() for kb_id in id_field.split("|")]
-            if any(not kb_id for kb_id in ids):
-                fail(f"empty id in {id_field!r}", line_number, pmid, "mention.ids")
-            parts = [mention_text] * len(ids)
-            composite = len(columns) == 7 and bool(columns[6].strip())
-            if composite:
-                parts = columns[6].split("|")
-                if len(parts) != len(ids):
-                    fail(f"{len(parts)} individual mentions for {len(ids)} ids", line_number, pmid, "mention.individual_mentions")
-            # (id, surface) pairs; a repeated id counts once, a repeated "-1" once per distinct surface.
-            pairs = list(dict.fromkeys((kb_id, part.lower() if kb_id == "-1" else None) for kb_id, part in zip(ids, parts)))
-            block["mentions"].append((line_number, start, end, mention_text, entity_type, pairs, composite))
-    if block is not None:
-        finish(block)
-    stats.update(extra)
+        # Each block is converted as soon as it ends, so its errors come before those of later lines.
+        for block in _pubtator_blocks(handle, path):
+            doc = _pubtator_document(block, path, first_line_of_pmid, counts, drop_ungrounded, require_relations)
+            if doc is not None:
+                documents.append(doc)
+                _count_document(stats, doc)
+    stats.update(counts)
     return documents, stats
+
+
+def _fail_at_line(path: str, message: str, line_number: int, doc_id: Any, field: str):
+    raise DocumentError(message, source=f"{path}:{line_number}", doc_id=doc_id, field=field)
+
+
+def _pubtator_blocks(lines: Iterable[str], path: str):
+    """Yield the raw block of each document (title, abstract, parsed mention and relation lines).
+
+    A block ends at a blank line, at the next title line or at the end of the file."""
+    block: dict | None = None
+    for line_number, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            if block is not None:
+                yield block
+                block = None
+            continue
+        passage = _PUBTATOR_PASSAGE.match(line)
+        if not passage:
+            _add_pubtator_annotation(block, line, path, line_number)
+            continue
+        pmid, kind, content = passage.groups()
+        if kind == "a":
+            _add_pubtator_abstract(block, pmid, content, path, line_number)
+            continue
+        if block is not None:  # no blank line before a new document: close the previous one
+            yield block
+        block = {"pmid": pmid, "line": line_number, "title": content, "abstract": None, "mentions": [], "relations": []}
+    if block is not None:
+        yield block
+
+
+def _add_pubtator_abstract(block: dict | None, pmid: str, content: str, path: str, line_number: int) -> None:
+    if block is None or block["pmid"] != pmid:
+        _fail_at_line(path, "abstract line without a preceding title line of the same PMID", line_number, pmid, "abstract")
+    if block["abstract"] is not None:
+        _fail_at_line(path, "second abstract line", line_number, pmid, "abstract")
+    if block["mentions"] or block["relations"]:
+        _fail_at_line(path, "abstract line after annotation lines", line_number, pmid, "abstract")
+    block["abstract"] = content
+
+
+def _add_pubtator_annotation(block: dict | None, line: str, path: str, line_number: int) -> None:
+    """Parse a mention or relation line into `block` (which must be the document of its PMID)."""
+    columns = line.split("\t")
+    pmid = columns[0]
+    if len(columns) < 4:
+        _fail_at_line(path, f"malformed line (expected 'PMID|t|', 'PMID|a|', a mention or a relation line): {line[:80]!r}", line_number, pmid, "line")
+    if block is None:
+        _fail_at_line(path, "annotation line outside a document (no title line before it)", line_number, pmid, "line")
+    if pmid != block["pmid"]:
+        _fail_at_line(path, f"annotation line for PMID {pmid} inside the document of PMID {block['pmid']}", line_number, pmid, "line")
+    if len(columns) == 4:
+        block["relations"].append(_parse_pubtator_relation(columns, path, line_number))
+    else:
+        block["mentions"].append(_parse_pubtator_mention(columns, path, line_number))
+
+
+def _parse_pubtator_relation(columns: list[str], path: str, line_number: int) -> tuple:
+    """``PMID CID chemical_id disease_id`` -> ``(line_number, type, chemical_id, disease_id)``."""
+    pmid, relation_type, chemical_id, disease_id = columns
+    if relation_type.isdigit():
+        _fail_at_line(path, "malformed mention line (expected 6 or 7 columns, got 4)", line_number, pmid, "mention")
+    if not chemical_id or not disease_id:
+        _fail_at_line(path, "empty id in relation line", line_number, pmid, "relation")
+    return (line_number, relation_type, chemical_id, disease_id)
+
+
+def _parse_pubtator_mention(columns: list[str], path: str, line_number: int) -> tuple:
+    """``PMID start end text type ids [individual mentions]`` ->
+    ``(line_number, start, end, text, type, (id, surface) pairs, composite)``."""
+    pmid = columns[0]
+    if len(columns) not in (6, 7):
+        _fail_at_line(path, f"malformed line: expected 4 (relation), 6 or 7 (mention) tab-separated columns, got {len(columns)}", line_number, pmid, "line")
+    _, start, end, mention_text, entity_type, id_field = columns[:6]
+    for name, value in (("start", start), ("end", end)):
+        if not value.isdigit():
+            _fail_at_line(path, f"expected a non-negative integer offset, got {value!r}", line_number, pmid, f"mention.{name}")
+    start, end = int(start), int(end)
+    if start >= end:
+        _fail_at_line(path, f"start {start} must be smaller than end {end}", line_number, pmid, "mention.end")
+    if not entity_type:
+        _fail_at_line(path, "empty entity type", line_number, pmid, "mention.type")
+    ids = [kb_id.strip() for kb_id in id_field.split("|")]
+    if any(not kb_id for kb_id in ids):
+        _fail_at_line(path, f"empty id in {id_field!r}", line_number, pmid, "mention.ids")
+    parts = [mention_text] * len(ids)
+    composite = len(columns) == 7 and bool(columns[6].strip())
+    if composite:
+        parts = columns[6].split("|")
+        if len(parts) != len(ids):
+            _fail_at_line(path, f"{len(parts)} individual mentions for {len(ids)} ids", line_number, pmid, "mention.individual_mentions")
+    # (id, surface) pairs; a repeated id counts once, a repeated "-1" once per distinct surface.
+    pairs = list(dict.fromkeys((kb_id, part.lower() if kb_id == "-1" else None) for kb_id, part in zip(ids, parts)))
+    return (line_number, start, end, mention_text, entity_type, pairs, composite)
+
+
+def _pubtator_document(
+    block: dict, path: str, first_line_of_pmid: dict, counts: dict, drop_ungrounded: bool, require_relations: bool
+) -> dict | None:
+    """The schema document of one block; None when `require_relations` drops it."""
+    pmid = block["pmid"]
+    if block["abstract"] is None and block["title"] is None:
+        _fail_at_line(path, "document block without title line", block["line"], pmid, "title")
+    if pmid in first_line_of_pmid:
+        _fail_at_line(path, f"duplicate PMID (first document at line {first_line_of_pmid[pmid]})", block["line"], pmid, "id")
+    first_line_of_pmid[pmid] = block["line"]
+    title = block["title"] or ""
+    text = title if block["abstract"] is None else title + " " + block["abstract"]
+    entities, entity_index = _pubtator_entities(block, text, path, counts, drop_ungrounded)
+    relations = _pubtator_relations(block, entity_index, path, counts)
+    doc = {"id": pmid, "text": text, "entities": entities, "relations": relations}
+    if require_relations and not relations:
+        counts["dropped_documents"] += 1
+        counts["dropped_document_entities"] += len(entities)
+        counts["dropped_document_mentions"] += sum(len(e["mentions"]) for e in entities)
+        return None
+    breaks = [len(title) + 1] if block["abstract"] is not None else []
+    add_segmentation(doc, sentence_breaks=breaks)
+    doc = {key: doc[key] for key in ("id", "text", "sentences", "words", "entities", "relations")}
+    counts["forced_word_splits"] += count_forced_word_splits(text, {p for s in _mention_spans(doc) for p in s})
+    validate_document(doc, source=f"{path}:{block['line']}")
+    return doc
+
+
+def _pubtator_entities(block: dict, text: str, path: str, counts: dict, drop_ungrounded: bool) -> tuple[list[dict], dict]:
+    """Group the block's mentions into entities -> ``(entities, {entity key: index})``.
+
+    The key is ``(type, id)`` for a grounded mention and ``(type, None, lower-cased surface)`` for an ungrounded one."""
+    pmid = block["pmid"]
+    entities: list[dict] = []
+    entity_index: dict[tuple, int] = {}
+    ungrounded_keys: set = set()
+    dropped_keys: set = set()
+    for line_number, start, end, mention_text, entity_type, pairs, composite in block["mentions"]:
+        if end > len(text):
+            _fail_at_line(path, f"offset {end} outside the text (length {len(text)})", line_number, pmid, "mention.end")
+        if text[start:end] != mention_text:
+            _fail_at_line(
+                path, f"text[{start}:{end}] is {text[start:end]!r}, but the mention string is {mention_text!r}",
+                line_number, pmid, "mention.text",
+            )
+        counts["mention_lines"] += 1
+        if len(pairs) > 1:
+            counts["multi_id_mentions"] += 1
+            if composite:
+                counts["composite_mentions"] += 1
+        for kb_id, surface in pairs:
+            if kb_id == "-1":
+                key = (entity_type, None, surface)
+                if drop_ungrounded:
+                    counts["dropped_ungrounded_mentions"] += 1
+                    dropped_keys.add(key)
+                    continue
+                counts["ungrounded_mentions"] += 1
+                ungrounded_keys.add(key)
+            else:
+                key = (entity_type, kb_id)
+            _add_mention_to_entity(entities, entity_index, key, start, end, counts)
+    for entity in entities:
+        entity["mentions"].sort(key=lambda m: (m["start"], m["end"]))
+    counts["ungrounded_entities"] += len(ungrounded_keys)
+    counts["dropped_ungrounded_entities"] += len(dropped_keys)
+    return entities, entity_index
+
+
+def _add_mention_to_entity(entities: list[dict], entity_index: dict, key: tuple, start: int, end: int, counts: dict) -> None:
+    """Add the span to the entity of `key` (created on first use) unless it is already one of its mentions."""
+    if key not in entity_index:
+        entity_type, kb_id = key[0], key[1]
+        entity_index[key] = len(entities)
+        entities.append({"type": entity_type, "ids": [kb_id] if kb_id is not None else [], "mentions": []})
+    mentions = entities[entity_index[key]]["mentions"]
+    if {"start": start, "end": end} in mentions:
+        counts["duplicate_mentions"] += 1
+        return
+    mentions.append({"start": start, "end": end})
+
+
+def _pubtator_relations(block: dict, entity_index: dict, path: str, counts: dict) -> list[dict]:
+    """The block's CID lines as relations between its Chemical and Disease entities; repeats counted, not kept."""
+    pmid = block["pmid"]
+    relations: list[dict] = []
+    for line_number, relation_type, chemical_id, disease_id in block["relations"]:
+        head = entity_index.get(("Chemical", chemical_id))
+        if head is None:
+            _fail_at_line(path, f"no Chemical entity with id {chemical_id!r} in this document", line_number, pmid, "relation.chemical_id")
+        tail = entity_index.get(("Disease", disease_id))
+        if tail is None:
+            _fail_at_line(path, f"no Disease entity with id {disease_id!r} in this document", line_number, pmid, "relation.disease_id")
+        relation = {"head": head, "tail": tail, "type": relation_type}
+        if relation in relations:
+            counts["duplicate_relations"] += 1
+            continue
+        relations.append(relation)
+    return relations
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -523,6 +582,21 @@ def load_relation_names(rel_info: Any) -> dict[str, str] | None:
     return dict(rel_info)
 
 
+# Reader-specific counters, in the order they appear in the stats dict after the common keys.
+_DOCRED_COUNTERS = (
+    "sentences",
+    "words",
+    "whitespace_tokens",
+    "empty_sentences",
+    "duplicate_titles",
+    "duplicate_mentions",
+    "duplicate_relations",
+    "entity_type_conflicts",
+    "shared_mention_spans",
+    "unnamed_relation_types",
+)
+
+
 def read_docred(path: str | os.PathLike, rel_info: Any = None) -> tuple[list[dict], dict]:
     """Read a DocRED-format JSON list (DocRED, Re-DocRED, JEREX joint; ``.gz`` transparent).
 
@@ -540,153 +614,178 @@ def read_docred(path: str | os.PathLike, rel_info: Any = None) -> tuple[list[dic
     """
     path = os.fspath(path)
     names = load_relation_names(rel_info)
+    data = _load_docred_list(path)
+    stats = _new_stats()
+    counts = dict.fromkeys(_DOCRED_COUNTERS, 0)
+    documents = []
+    seen_titles: set[str] = set()
+    for index, item in enumerate(data):
+        source = f"{path}[document {index}]"
+        # Errors name the document by its title as written in the file (before any "#<index>" suffix).
+        fail = _document_failure(source, item.get("title") if isinstance(item, Mapping) else None)
+        labels = _checked_docred_labels(item, fail)
+        text, token_spans, sentences, words = _docred_text(item["sents"], fail, counts)
+        entities = _docred_entities(item["vertexSet"], token_spans, fail, counts)
+        relations = _docred_relations(labels, len(entities), names, fail, counts)
+        doc_id = item["title"]
+        if doc_id in seen_titles:
+            counts["duplicate_titles"] += 1
+            doc_id = f"{doc_id}#{index}"
+        seen_titles.add(doc_id)
+        doc = {"id": doc_id, "text": text, "sentences": sentences, "words": words, "entities": entities, "relations": relations}
+        validate_document(doc, source=source)
+        documents.append(doc)
+        _count_document(stats, doc)
+        counts["sentences"] += len(sentences)
+        counts["words"] += len(words)
+    stats.update(counts)
+    return documents, stats
+
+
+def _load_docred_list(path: str) -> list:
     try:
         data = _load_json(path)
     except json.JSONDecodeError as error:
         raise DocumentError(f"invalid JSON ({error.msg})", source=f"{path}:{error.lineno}") from None
     if not isinstance(data, list):
         raise DocumentError(f"expected a JSON list of documents, got {type(data).__name__}", source=path)
-    stats = _new_stats()
-    extra = {
-        "sentences": 0,
-        "words": 0,
-        "whitespace_tokens": 0,
-        "empty_sentences": 0,
-        "duplicate_titles": 0,
-        "duplicate_mentions": 0,
-        "duplicate_relations": 0,
-        "entity_type_conflicts": 0,
-        "shared_mention_spans": 0,
-        "unnamed_relation_types": 0,
-    }
-    documents = []
-    seen_titles: set[str] = set()
-    for index, item in enumerate(data):
-        source = f"{path}[document {index}]"
-        doc_id = item.get("title") if isinstance(item, Mapping) else None
+    return data
 
-        def fail(message: str, field: str):
-            raise DocumentError(message, source=source, doc_id=doc_id, field=field)
 
-        if not isinstance(item, Mapping):
-            fail(f"expected a JSON object, got {type(item).__name__}", "<document>")
-        for key, kind in (("title", str), ("sents", list), ("vertexSet", list)):
-            if key not in item:
-                fail("missing required field", key)
-            if not isinstance(item[key], kind):
-                fail(f"expected {kind.__name__}, got {type(item[key]).__name__}", key)
-        labels = item.get("labels", [])  # the unlabelled DocRED test set has no labels
-        if not isinstance(labels, list):
-            fail(f"expected list, got {type(labels).__name__}", "labels")
+def _document_failure(source: str, doc_id: Any):
+    """``fail(message, field)``: raise the :class:`DocumentError` of one document."""
 
-        # Text, words (character spans per token; None for whitespace-only tokens) and sentences.
-        pieces: list[str] = []
-        offset = 0
-        token_spans: list[list[tuple[int, int] | None]] = []
-        sentences, words = [], []
-        for s, sentence in enumerate(item["sents"]):
-            if not isinstance(sentence, list):
-                fail(f"expected a list of tokens, got {type(sentence).__name__}", f"sents[{s}]")
-            spans: list[tuple[int, int] | None] = []
-            first_word = len(words)
-            for w, token in enumerate(sentence):
-                if not isinstance(token, str):
-                    fail(f"expected str, got {type(token).__name__}", f"sents[{s}][{w}]")
-                if pieces:
-                    pieces.append(" ")
-                    offset += 1
-                stripped = token.strip()
-                if stripped:
-                    start = offset + (len(token) - len(token.lstrip()))
-                    spans.append((start, start + len(stripped)))
-                    words.append({"start": start, "end": start + len(stripped)})
-                else:
-                    spans.append(None)
-                    extra["whitespace_tokens"] += 1
-                pieces.append(token)
-                offset += len(token)
-            token_spans.append(spans)
-            if len(words) > first_word:
-                sentences.append({"start": words[first_word]["start"], "end": words[-1]["end"]})
+    def fail(message: str, field: str):
+        raise DocumentError(message, source=source, doc_id=doc_id, field=field)
+
+    return fail
+
+
+def _checked_docred_labels(item: Any, fail) -> list:
+    """Check the document's required fields and return its labels (``[]`` when it has none)."""
+    if not isinstance(item, Mapping):
+        fail(f"expected a JSON object, got {type(item).__name__}", "<document>")
+    for key, kind in (("title", str), ("sents", list), ("vertexSet", list)):
+        if key not in item:
+            fail("missing required field", key)
+        if not isinstance(item[key], kind):
+            fail(f"expected {kind.__name__}, got {type(item[key]).__name__}", key)
+    labels = item.get("labels", [])  # the unlabelled DocRED test set has no labels
+    if not isinstance(labels, list):
+        fail(f"expected list, got {type(labels).__name__}", "labels")
+    return labels
+
+
+def _docred_text(sents: list, fail, counts: dict) -> tuple[str, list, list[dict], list[dict]]:
+    """Tokens joined by single spaces -> ``(text, token spans, sentences, words)``.
+
+    ``token spans[s][w]`` is the character span of token w of sentence s without surrounding whitespace,
+    or None for a whitespace-only token (which is not a word)."""
+    pieces: list[str] = []
+    offset = 0
+    token_spans: list[list[tuple[int, int] | None]] = []
+    sentences, words = [], []
+    for s, sentence in enumerate(sents):
+        if not isinstance(sentence, list):
+            fail(f"expected a list of tokens, got {type(sentence).__name__}", f"sents[{s}]")
+        spans: list[tuple[int, int] | None] = []
+        first_word = len(words)
+        for w, token in enumerate(sentence):
+            if not isinstance(token, str):
+                fail(f"expected str, got {type(token).__name__}", f"sents[{s}][{w}]")
+            if pieces:
+                pieces.append(" ")
+                offset += 1
+            stripped = token.strip()
+            if stripped:
+                start = offset + (len(token) - len(token.lstrip()))
+                spans.append((start, start + len(stripped)))
+                words.append({"start": start, "end": start + len(stripped)})
             else:
-                extra["empty_sentences"] += 1
-        text = "".join(pieces)
+                spans.append(None)
+                counts["whitespace_tokens"] += 1
+            pieces.append(token)
+            offset += len(token)
+        token_spans.append(spans)
+        if len(words) > first_word:
+            sentences.append({"start": words[first_word]["start"], "end": words[-1]["end"]})
+        else:
+            counts["empty_sentences"] += 1
+    return "".join(pieces), token_spans, sentences, words
 
-        entities = []
-        for e, cluster in enumerate(item["vertexSet"]):
-            if not isinstance(cluster, list) or not cluster:
-                fail("an entity must be a non-empty list of mentions", f"vertexSet[{e}]")
-            mentions, types = [], []
-            for m, mention in enumerate(cluster):
-                field = f"vertexSet[{e}][{m}]"
-                if not isinstance(mention, Mapping):
-                    fail(f"expected an object, got {type(mention).__name__}", field)
-                for key in ("sent_id", "pos", "type"):
-                    if key not in mention:
-                        fail("missing required field", f"{field}.{key}")
-                sent_id, pos = mention["sent_id"], mention["pos"]
-                if not is_integer(sent_id) or not 0 <= sent_id < len(token_spans):
-                    fail(f"sentence {sent_id!r} does not exist ({len(token_spans)} sentences)", f"{field}.sent_id")
-                if not (isinstance(pos, list) and len(pos) == 2 and all(is_integer(p) for p in pos)):
-                    fail(f"expected [start, end] token indices, got {pos!r}", f"{field}.pos")
-                if not 0 <= pos[0] < pos[1] <= len(token_spans[sent_id]):
-                    fail(f"token span {pos} outside sentence {sent_id} ({len(token_spans[sent_id])} tokens)", f"{field}.pos")
-                if not isinstance(mention["type"], str):
-                    fail(f"expected str, got {type(mention['type']).__name__}", f"{field}.type")
-                spans = [span for span in token_spans[sent_id][pos[0] : pos[1]] if span is not None]
-                if not spans:
-                    fail("the mention covers only whitespace tokens", f"{field}.pos")
-                span = {"start": spans[0][0], "end": spans[-1][1]}
-                types.append(mention["type"])
-                if span in mentions:
-                    extra["duplicate_mentions"] += 1
-                    continue
-                mentions.append(span)
-            if len(set(types)) > 1:
-                extra["entity_type_conflicts"] += 1
-            entities.append({"type": types[0], "mentions": mentions})
-        all_spans = [(m["start"], m["end"]) for entity in entities for m in entity["mentions"]]
-        extra["shared_mention_spans"] += len(all_spans) - len(set(all_spans))
 
-        relations, seen_labels = [], set()
-        for k, label in enumerate(labels):
-            field = f"labels[{k}]"
-            if not isinstance(label, Mapping):
-                fail(f"expected an object, got {type(label).__name__}", field)
-            for key in ("h", "t", "r"):
-                if key not in label:
-                    fail("missing required field", f"{field}.{key}")
-            for key in ("h", "t"):
-                if not is_integer(label[key]) or not 0 <= label[key] < len(entities):
-                    fail(f"entity index {label[key]!r} does not exist ({len(entities)} entities)", f"{field}.{key}")
-            if not isinstance(label["r"], str):
-                fail(f"expected str, got {type(label['r']).__name__}", f"{field}.r")
-            key = (label["h"], label["t"], label["r"])
-            if key in seen_labels:
-                extra["duplicate_relations"] += 1
+def _docred_entities(vertex_set: list, token_spans: list, fail, counts: dict) -> list[dict]:
+    """One entity per ``vertexSet`` cluster: type of its first mention, duplicate spans removed."""
+    entities = []
+    for e, cluster in enumerate(vertex_set):
+        if not isinstance(cluster, list) or not cluster:
+            fail("an entity must be a non-empty list of mentions", f"vertexSet[{e}]")
+        mentions, types = [], []
+        for m, mention in enumerate(cluster):
+            span = _docred_mention_span(mention, f"vertexSet[{e}][{m}]", token_spans, fail)
+            types.append(mention["type"])
+            if span in mentions:
+                counts["duplicate_mentions"] += 1
                 continue
-            seen_labels.add(key)
-            relation_type = label["r"]
-            if names is not None:
-                if relation_type in names:
-                    relation_type = names[relation_type]
-                else:
-                    extra["unnamed_relation_types"] += 1
-            relations.append({"head": label["h"], "tail": label["t"], "type": relation_type})
+            mentions.append(span)
+        if len(set(types)) > 1:
+            counts["entity_type_conflicts"] += 1
+        entities.append({"type": types[0], "mentions": mentions})
+    all_spans = [(m["start"], m["end"]) for entity in entities for m in entity["mentions"]]
+    counts["shared_mention_spans"] += len(all_spans) - len(set(all_spans))
+    return entities
 
-        title = item["title"]
-        if title in seen_titles:
-            extra["duplicate_titles"] += 1
-            doc_id = f"{title}#{index}"
-        seen_titles.add(doc_id)
-        doc = {"id": doc_id, "text": text, "sentences": sentences, "words": words, "entities": entities, "relations": relations}
-        validate_document(doc, source=source)
-        documents.append(doc)
-        _count_document(stats, doc)
-        extra["sentences"] += len(sentences)
-        extra["words"] += len(words)
-    stats.update(extra)
-    return documents, stats
+
+def _docred_mention_span(mention: Any, field: str, token_spans: list, fail) -> dict:
+    """Character span ``{"start", "end"}`` of a checked mention, from its first to its last non-whitespace token."""
+    if not isinstance(mention, Mapping):
+        fail(f"expected an object, got {type(mention).__name__}", field)
+    for key in ("sent_id", "pos", "type"):
+        if key not in mention:
+            fail("missing required field", f"{field}.{key}")
+    sent_id, pos = mention["sent_id"], mention["pos"]
+    if not is_integer(sent_id) or not 0 <= sent_id < len(token_spans):
+        fail(f"sentence {sent_id!r} does not exist ({len(token_spans)} sentences)", f"{field}.sent_id")
+    if not (isinstance(pos, list) and len(pos) == 2 and all(is_integer(p) for p in pos)):
+        fail(f"expected [start, end] token indices, got {pos!r}", f"{field}.pos")
+    if not 0 <= pos[0] < pos[1] <= len(token_spans[sent_id]):
+        fail(f"token span {pos} outside sentence {sent_id} ({len(token_spans[sent_id])} tokens)", f"{field}.pos")
+    if not isinstance(mention["type"], str):
+        fail(f"expected str, got {type(mention['type']).__name__}", f"{field}.type")
+    spans = [span for span in token_spans[sent_id][pos[0] : pos[1]] if span is not None]
+    if not spans:
+        fail("the mention covers only whitespace tokens", f"{field}.pos")
+    return {"start": spans[0][0], "end": spans[-1][1]}
+
+
+def _docred_relations(labels: list, entity_count: int, names: dict[str, str] | None, fail, counts: dict) -> list[dict]:
+    """Checked ``(h, t, r)`` labels as relations, repeats removed, ``r`` renamed through `names` when given."""
+    relations, seen_labels = [], set()
+    for k, label in enumerate(labels):
+        field = f"labels[{k}]"
+        if not isinstance(label, Mapping):
+            fail(f"expected an object, got {type(label).__name__}", field)
+        for key in ("h", "t", "r"):
+            if key not in label:
+                fail("missing required field", f"{field}.{key}")
+        for key in ("h", "t"):
+            if not is_integer(label[key]) or not 0 <= label[key] < entity_count:
+                fail(f"entity index {label[key]!r} does not exist ({entity_count} entities)", f"{field}.{key}")
+        if not isinstance(label["r"], str):
+            fail(f"expected str, got {type(label['r']).__name__}", f"{field}.r")
+        key = (label["h"], label["t"], label["r"])
+        if key in seen_labels:
+            counts["duplicate_relations"] += 1
+            continue
+        seen_labels.add(key)
+        relation_type = label["r"]
+        if names is not None:
+            if relation_type in names:
+                relation_type = names[relation_type]
+            else:
+                counts["unnamed_relation_types"] += 1
+        relations.append({"head": label["h"], "tail": label["t"], "type": relation_type})
+    return relations
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -156,10 +156,47 @@ def render_model_card(
 ):
     """README.md text: YAML front matter (license, library_name, pipeline_tag, tags, datasets, base_model, model-index)
     and a body with the labels, usage snippets, evaluation table and citation."""
-    from huggingface_hub import EvalResult, ModelCardData
-
     model_name = model_name or repo_id.split("/")[-1]
     by_split = _results_by_split(results, dataset_split)
+    front_matter = _card_front_matter(by_split, dataset_name, base_model, model_name, license, language, tags)
+    lines = [
+        "---",
+        front_matter,
+        "---",
+        "",
+        *_card_overview_lines(config, model_name, base_model),
+        *_card_usage_lines(repo_id),
+        *_card_evaluation_lines(by_split, dataset_name),
+        *_card_limitations_lines(config),
+        *_CARD_CITATION_LINES,
+    ]
+    return "\n".join(lines)
+
+
+def _card_front_matter(by_split, dataset_name, base_model, model_name, license, language, tags):
+    """The YAML between the card's `---` lines; `model-index` holds the F1 scores of `by_split`."""
+    from huggingface_hub import ModelCardData
+
+    eval_results = _card_eval_results(by_split, dataset_name)
+    card_data = ModelCardData(
+        language=language,
+        license=license,
+        library_name="transformers",
+        pipeline_tag="token-classification",
+        tags=list(dict.fromkeys(list(DEFAULT_TAGS) + list(tags or []))),
+        datasets=[dataset_name] if dataset_name else None,
+        base_model=base_model,
+        metrics=["f1"] if eval_results else None,
+        model_name=model_name,
+        eval_results=eval_results or None,
+    )
+    return card_data.to_yaml().strip()
+
+
+def _card_eval_results(by_split, dataset_name):
+    """One `EvalResult` per split and `CARD_METRICS` level that has an F1 score."""
+    from huggingface_hub import EvalResult
+
     eval_results = []
     for split, scores in by_split.items():
         for level, label in CARD_METRICS:
@@ -178,19 +215,11 @@ def render_model_card(
                     metric_config=level,
                 )
             )
-    card_data = ModelCardData(
-        language=language,
-        license=license,
-        library_name="transformers",
-        pipeline_tag="token-classification",
-        tags=list(dict.fromkeys(list(DEFAULT_TAGS) + list(tags or []))),
-        datasets=[dataset_name] if dataset_name else None,
-        base_model=base_model,
-        metrics=["f1"] if eval_results else None,
-        model_name=model_name,
-        eval_results=eval_results or None,
-    )
+    return eval_results
 
+
+def _card_overview_lines(config, model_name, base_model):
+    """Title, what the model does, its encoder, labels and default thresholds."""
     encoder = config.encoder_config or {}
     encoder_text = (
         f"`{encoder.get('model_type', 'bert')}` encoder, {encoder.get('num_hidden_layers', '?')} layers, hidden size "
@@ -201,12 +230,7 @@ def render_model_card(
     variant = "JEREX baseline (no memory)" if getattr(config, "jerex_baseline", False) else "SimMemRE (similarity memory)"
     entity_types = ", ".join(f"`{t}`" for t in config.entity_types) or "none"
     relation_types = ", ".join(f"`{t}`" for t in config.relation_types) or "none"
-
-    lines = [
-        "---",
-        card_data.to_yaml().strip(),
-        "---",
-        "",
+    return [
         f"# {model_name}",
         "",
         "Document-level **joint entity and relation extraction**: one forward pass finds entity mentions, clusters "
@@ -221,6 +245,12 @@ def render_model_card(
         f"- Default thresholds: mention {config.mention_threshold}, coreference {config.coref_threshold}, relation "
         f"{config.relation_threshold} (overridable per call).",
         "",
+    ]
+
+
+def _card_usage_lines(repo_id):
+    """Usage snippets (pipeline, output schema, model and processor without the pipeline) for the model at `repo_id`."""
+    return [
         "## Usage",
         "",
         "The model ships its own code (`trust_remote_code=True`); it needs only `torch` and `transformers>=5`.",
@@ -270,25 +300,34 @@ def render_model_card(
         "```",
         "",
     ]
-    if by_split:
-        lines += [
-            "## Evaluation",
-            "",
-            f"Strict micro scores (JEREX semantics: a cluster matches only with exactly the gold mention spans) on "
-            f"{dataset_name or 'the evaluation data'}, in percent:",
-            "",
-            "| split | level | precision | recall | F1 |",
-            "|---|---|---|---|---|",
-        ]
-        for split, scores in by_split.items():
-            for level, label in CARD_METRICS:
-                if f"{level}_f1" in scores:
-                    lines.append(
-                        f"| {split} | {label} | {_score(scores.get(f'{level}_precision', float('nan')))} | "
-                        f"{_score(scores.get(f'{level}_recall', float('nan')))} | {_score(scores[f'{level}_f1'])} |"
-                    )
-        lines.append("")
-    lines += [
+
+
+def _card_evaluation_lines(by_split, dataset_name):
+    """The evaluation table (precision, recall, F1 per split and level); no section without results."""
+    if not by_split:
+        return []
+    lines = [
+        "## Evaluation",
+        "",
+        f"Strict micro scores (JEREX semantics: a cluster matches only with exactly the gold mention spans) on "
+        f"{dataset_name or 'the evaluation data'}, in percent:",
+        "",
+        "| split | level | precision | recall | F1 |",
+        "|---|---|---|---|---|",
+    ]
+    for split, scores in by_split.items():
+        for level, label in CARD_METRICS:
+            if f"{level}_f1" in scores:
+                lines.append(
+                    f"| {split} | {label} | {_score(scores.get(f'{level}_precision', float('nan')))} | "
+                    f"{_score(scores.get(f'{level}_recall', float('nan')))} | {_score(scores[f'{level}_f1'])} |"
+                )
+    lines.append("")
+    return lines
+
+
+def _card_limitations_lines(config):
+    return [
         "## Limitations",
         "",
         "- Entity and relation types are fixed by training; mentions are spans of up to "
@@ -296,27 +335,30 @@ def render_model_card(
         "- Inference cost grows with the number of predicted mentions (coreference is scored for every mention pair, "
         "relations for every entity pair); very low thresholds on very long documents are slow.",
         "",
-        "## Citation",
-        "",
-        "```bibtex",
-        "@inproceedings{kosciukiewicz-etal-2023-similarity,",
-        "  title = {Similarity-based Memory Enhanced Joint Entity and Relation Extraction},",
-        "  author = {Ko{\\'s}ciukiewicz, Witold and W{\\'o}jcik, Mateusz and Kajdanowicz, Tomasz and Gonczarek, Adam},",
-        "  booktitle = {Computational Science -- ICCS 2023},",
-        "  year = {2023},",
-        "  eprint = {2307.11762},",
-        "}",
-        "@inproceedings{eberts-ulges-2021-end,",
-        "  title = {An End-to-end Model for Entity-level Relation Extraction using Multi-instance Learning},",
-        "  author = {Eberts, Markus and Ulges, Adrian},",
-        "  booktitle = {Proceedings of EACL 2021},",
-        "  year = {2021},",
-        "  pages = {3650--3660},",
-        "}",
-        "```",
-        "",
     ]
-    return "\n".join(lines)
+
+
+_CARD_CITATION_LINES = (
+    "## Citation",
+    "",
+    "```bibtex",
+    "@inproceedings{kosciukiewicz-etal-2023-similarity,",
+    "  title = {Similarity-based Memory Enhanced Joint Entity and Relation Extraction},",
+    "  author = {Ko{\\'s}ciukiewicz, Witold and W{\\'o}jcik, Mateusz and Kajdanowicz, Tomasz and Gonczarek, Adam},",
+    "  booktitle = {Computational Science -- ICCS 2023},",
+    "  year = {2023},",
+    "  eprint = {2307.11762},",
+    "}",
+    "@inproceedings{eberts-ulges-2021-end,",
+    "  title = {An End-to-end Model for Entity-level Relation Extraction using Multi-instance Learning},",
+    "  author = {Eberts, Markus and Ulges, Adrian},",
+    "  booktitle = {Proceedings of EACL 2021},",
+    "  year = {2021},",
+    "  pages = {3650--3660},",
+    "}",
+    "```",
+    "",
+)
 
 
 def files_for_upload(folder):
