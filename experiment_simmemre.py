@@ -456,8 +456,22 @@ def scores_table(scores: dict) -> str:
     return "\n".join(rows)
 
 
+def per_type_table(scores: dict, level: str = "relation_strict", top: int = 10) -> str:
+    """The `top` types of one typed level (entity, relation, relation_strict) by gold support, from the metric's
+    `per_type` output, as a table of precision, recall, F1 and support."""
+    by_type = scores["per_type"][level]
+    ranked = sorted(by_type.items(), key=lambda item: (-item[1]["support"], item[0]))[:top]
+    width = max([len("type")] + [len(name) for name, _ in ranked]) + 2
+    rows = [f"{'type':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
+    for name, values in ranked:
+        rows.append(f"{name:<{width}}{values['precision']:>10.2f}{values['recall']:>10.2f}{values['f1']:>10.2f}"
+                    f"{values['support']:>10d}")
+    rows.append(f"{level}: top {len(ranked)} of {len(by_type)} types by support")
+    return "\n".join(rows)
+
+
 __all__ = [
     "DTYPES", "LEVELS", "TRAINING_DEFAULTS", "add_inference_arguments", "build_model", "default_device", "load_config",
     "load_model", "load_pipeline", "load_splits", "loss_curve_report", "loss_falls", "metrics_table", "minilm_path",
-    "parse_overrides", "resolve_path", "scores_table", "select_device", "thresholds_from", "training_settings",
+    "parse_overrides", "per_type_table", "resolve_path", "scores_table", "select_device", "thresholds_from", "training_settings",
 ]

@@ -8,6 +8,10 @@ mention, coref, entity, relation and relation_strict). Prints a table, or one JS
 Examples:
     python scripts/score.py --model out/simmemre-cdr --data data_converted/bc5cdr/test.jsonl
     python scripts/score.py --model out/simmemre-cdr --data test.jsonl --json --predictions pred.jsonl
+    python scripts/score.py --from-predictions runs/x/test_predictions.jsonl --data test.jsonl --per-type 10
+
+--from-predictions scores saved predictions (e.g. a training run's test_predictions.jsonl) instead of running a model;
+--per-type N adds the N relation types with the most gold relations (strict P/R/F1 and support).
 """
 
 import argparse
@@ -15,17 +19,22 @@ import json
 import sys
 from pathlib import Path
 
-from simmemre.experiment_simmemre import add_inference_arguments, load_pipeline, scores_table, thresholds_from
+from simmemre.experiment_simmemre import (add_inference_arguments, load_pipeline, per_type_table, scores_table,
+                                          thresholds_from)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="saved model folder (or Hub id) with the joint-re pipeline")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="saved model folder (or Hub id) with the joint-re pipeline")
+    source.add_argument("--from-predictions", metavar="FILE", help="score these JSON Lines predictions instead")
     parser.add_argument("--data", required=True, help="JSON Lines file of gold schema documents")
     add_inference_arguments(parser)
     parser.add_argument("--limit", type=int, help="evaluate only the first N documents")
     parser.add_argument("--predictions", help="also write the predictions as JSON Lines here")
     parser.add_argument("--json", action="store_true", help="print the metric output as one JSON object")
+    parser.add_argument("--per-type", type=int, metavar="N", default=0,
+                        help="also print the N relation types with the most gold relations (strict P/R/F1)")
     return parser
 
 
@@ -59,12 +68,19 @@ def main(argv=None) -> int:
     from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
 
     gold = read_gold(args.data, args.limit)
-    extractor = load_pipeline(args.model, args.device, args.batch_size, args.dtype)
-    predictions = extractor(gold, batch_size=args.batch_size, **thresholds_from(args)) if gold else []
-    for prediction, document in zip(predictions, gold):
-        prediction["id"] = document["id"]
-    results = joint_re_scores(predictions, gold)
-    if args.predictions:
+    if args.from_predictions:
+        wanted = {str(document["id"]) for document in gold}
+        predictions = [p for p in read_gold(args.from_predictions) if str(p["id"]) in wanted]
+    else:
+        extractor = load_pipeline(args.model, args.device, args.batch_size, args.dtype)
+        predictions = extractor(gold, batch_size=args.batch_size, **thresholds_from(args)) if gold else []
+        for prediction, document in zip(predictions, gold):
+            prediction["id"] = document["id"]
+    try:
+        results = joint_re_scores(predictions, gold)
+    except ValueError as error:
+        raise SystemExit(f"{args.from_predictions or args.model}: {error}") from None
+    if args.predictions and not args.from_predictions:
         Path(args.predictions).write_text(
             "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions), encoding="utf-8"
         )
@@ -72,6 +88,9 @@ def main(argv=None) -> int:
         print(json.dumps(results, sort_keys=True))
     else:
         print(scores_table(results))
+        if args.per_type:
+            print()
+            print(per_type_table(results, "relation_strict", args.per_type))
     return 0
 
 

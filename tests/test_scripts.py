@@ -79,3 +79,28 @@ def test_push_script_refuses_an_incomplete_folder(tmp_path):
     )
     assert result.returncode != 0
     assert "missing modeling_simmemre.py" in result.stderr and "custom_pipelines" in result.stderr
+
+
+def test_score_script_scores_saved_predictions_per_type(tmp_path):
+    gold = [
+        {"id": "d1", "text": "A and B and C.",
+         "entities": [{"type": "T", "mentions": [{"start": 0, "end": 1}]},
+                      {"type": "T", "mentions": [{"start": 6, "end": 7}]},
+                      {"type": "T", "mentions": [{"start": 12, "end": 13}]}],
+         "relations": [{"head": 0, "tail": 1, "type": "likes"}, {"head": 1, "tail": 2, "type": "likes"},
+                       {"head": 0, "tail": 2, "type": "knows"}]},
+    ]
+    predicted = [{**gold[0], "relations": [gold[0]["relations"][0], {"head": 2, "tail": 0, "type": "knows"}]}]
+    (tmp_path / "gold.jsonl").write_text(json.dumps(gold[0]) + "\n", encoding="utf-8")
+    (tmp_path / "pred.jsonl").write_text(json.dumps(predicted[0]) + "\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "score.py"), "--from-predictions", str(tmp_path / "pred.jsonl"),
+         "--data", str(tmp_path / "gold.jsonl"), "--per-type", "5"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=SCRIPT_ENV,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line.strip()}
+    assert rows["likes"] == ["100.00", "50.00", "66.67", "2"]  # one of two gold "likes" found, nothing wrong
+    assert rows["knows"] == ["0.00", "0.00", "0.00", "1"]  # predicted in the wrong direction
+    assert rows["relation_strict"][-1] == "40.00"  # micro F1 over both types: tp 1, fp 1, fn 2
+    assert result.stdout.index("likes") < result.stdout.index("knows")  # ranked by support
