@@ -644,7 +644,8 @@ THRESHOLD_NAMES = ("mention_threshold", "coref_threshold", "relation_threshold")
 DEFAULT_THRESHOLD_GRID = {
     "mention_threshold": (0.3, 0.4, 0.5, 0.6, 0.7, 0.85),
     "coref_threshold": (0.7, 0.85),
-    "relation_threshold": tuple(round(0.2 + 0.05 * step, 2) for step in range(14)),  # 0.2 ... 0.85
+    # Up to 0.95: with 0.85 as the top, dev F1 was still rising at 0.85 in three of four CDR runs.
+    "relation_threshold": tuple(round(0.2 + 0.05 * step, 2) for step in range(16)),  # 0.2 ... 0.95
 }
 
 
