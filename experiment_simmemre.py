@@ -75,6 +75,17 @@ def load_config(path: str) -> dict:
     return config
 
 
+def parse_override_value(raw: str):
+    """A command-line value as a YAML scalar, except that only true/false are booleans: YAML 1.1 also reads
+    yes/no/on/off as booleans, which would turn `--eval_strategy no` into False."""
+    if raw == "":
+        return ""
+    value = yaml.safe_load(raw)
+    if isinstance(value, bool) and raw.strip().lower() not in ("true", "false"):
+        return raw
+    return value
+
+
 def parse_overrides(config: dict, arguments: list) -> dict:
     """Apply `--section.key value` / `--key=value` overrides (values parsed as YAML scalars)."""
     index = 0
@@ -92,7 +103,7 @@ def parse_overrides(config: dict, arguments: list) -> dict:
         else:
             raw = "true"
             index += 1
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = parse_override_value(raw)
         path = key.split(".")
         if path[0] not in SECTIONS:
             path = ["training"] + path

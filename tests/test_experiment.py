@@ -47,3 +47,13 @@ def test_load_splits_redocred_protocol():
     assert [len(splits[name]) for name in ("train", "validation", "test")] == [400, 100, 500]
     assert not {d["id"] for d in splits["train"]} & {d["id"] for d in splits["validation"]}
     assert len(labels["entity_types"]) == 6
+
+
+def test_overrides_keep_yaml_1_1_boolean_words_as_strings():
+    from simmemre.experiment_simmemre import parse_overrides
+
+    config = parse_overrides({}, ["--eval_strategy", "no", "--model.jerex_baseline", "true", "--save_strategy=off",
+                                  "--data.max_train_documents", "8", "--model.use_entity_memory", "False"])
+    assert config["training"] == {"eval_strategy": "no", "save_strategy": "off"}
+    assert config["model"] == {"jerex_baseline": True, "use_entity_memory": False}
+    assert config["data"] == {"max_train_documents": 8}
