@@ -467,6 +467,21 @@ def scores_table(scores: dict) -> str:
     return "\n".join(rows)
 
 
+def iter_jsonl_objects(lines, source: str, expected: str = "a JSON object (a schema document)"):
+    """(line number, dict) for each non-blank JSON line of `lines`; a line that is not valid JSON, or not an object,
+    stops the script with `source:line` and `expected` in the message."""
+    for line_number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            document = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise SystemExit(f"{source}:{line_number}: not valid JSON ({error.msg})") from None
+        if not isinstance(document, dict):
+            raise SystemExit(f"{source}:{line_number}: expected {expected}")
+        yield line_number, document
+
+
 def per_type_table(scores: dict, level: str = "relation_strict", top: int = 10) -> str:
     """The `top` types of one typed level (entity, relation, relation_strict) by gold support, from the metric's
     `per_type` output, as a table of precision, recall, F1 and support."""
@@ -483,6 +498,6 @@ def per_type_table(scores: dict, level: str = "relation_strict", top: int = 10) 
 
 __all__ = [
     "DTYPES", "LEVELS", "TRAINING_DEFAULTS", "add_inference_arguments", "build_model", "default_device", "load_config",
-    "load_model", "load_pipeline", "load_splits", "loss_curve_report", "loss_falls", "metrics_table", "minilm_path",
+    "iter_jsonl_objects", "load_model", "load_pipeline", "load_splits", "loss_curve_report", "loss_falls", "metrics_table", "minilm_path",
     "parse_overrides", "per_type_table", "resolve_path", "scores_table", "select_device", "thresholds_from", "training_settings",
 ]

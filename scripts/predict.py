@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from simmemre.experiment_simmemre import add_inference_arguments, load_pipeline, thresholds_from
+from simmemre.experiment_simmemre import add_inference_arguments, iter_jsonl_objects, load_pipeline, thresholds_from
 from simmemre.visualization_simmemre import render_html
 
 
@@ -35,18 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _parse_jsonl(content: str, source: str) -> list:
-    documents = []
-    for line_number, line in enumerate(content.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            document = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise SystemExit(f"{source}:{line_number}: not valid JSON ({error.msg})") from None
-        if not isinstance(document, dict):
-            raise SystemExit(f"{source}:{line_number}: expected a JSON object (a schema document)")
-        documents.append(document)
-    return documents
+    return [document for _, document in iter_jsonl_objects(content.splitlines(), source)]
 
 
 def _looks_like_jsonl(content: str) -> bool:

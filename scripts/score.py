@@ -19,8 +19,8 @@ import json
 import sys
 from pathlib import Path
 
-from simmemre.experiment_simmemre import (add_inference_arguments, load_pipeline, per_type_table, scores_table,
-                                          thresholds_from)
+from simmemre.experiment_simmemre import (add_inference_arguments, iter_jsonl_objects, load_pipeline, per_type_table,
+                                          scores_table, thresholds_from)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,16 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def read_gold(path, limit=None) -> list:
     documents = []
+    expected = "a schema document with a 'text' string"
     with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                document = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise SystemExit(f"{path}:{line_number}: not valid JSON ({error.msg})") from None
-            if not isinstance(document, dict) or not isinstance(document.get("text"), str):
-                raise SystemExit(f"{path}:{line_number}: expected a schema document with a 'text' string")
+        for line_number, document in iter_jsonl_objects(handle, path, expected):
+            if not isinstance(document.get("text"), str):
+                raise SystemExit(f"{path}:{line_number}: expected {expected}")
             documents.append(document)
             if limit is not None and len(documents) >= limit:
                 break
