@@ -5,9 +5,12 @@ import os
 import subprocess
 import sys
 
-from pipeline_helpers import LOW, SCRIPT_ENV, SCRIPTS, assert_same_predictions, mentions_of
+import pytest
+import torch
+from pipeline_helpers import LOW, SCRIPT_ENV, SCRIPTS, assert_same_predictions, mentions_of, tiny_config
 from pipeline_helpers import hub_folder, model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
 
+from simmemre import SimMemREModel
 from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
 
 
@@ -104,3 +107,47 @@ def test_score_script_scores_saved_predictions_per_type(tmp_path):
     assert rows["knows"] == ["0.00", "0.00", "0.00", "1"]  # predicted in the wrong direction
     assert rows["relation_strict"][-1] == "40.00"  # micro F1 over both types: tp 1, fp 1, fn 2
     assert result.stdout.index("likes") < result.stdout.index("knows")  # ranked by support
+
+
+def _memory_read_stats(folder, tmp_path, *extra):
+    data = SCRIPTS.parent.parent / "shared" / "data" / "bc5cdr"
+    if not data.is_dir():
+        pytest.skip(f"BC5CDR not found at {data}")
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / "memory_read_stats.py"), str(folder), "--data-dir", str(data),
+         "--format", "bc5cdr", "--max-documents", "2", *extra],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=SCRIPT_ENV,
+    )
+
+
+def test_memory_read_stats_reports_uniform_attention_as_peak_one(tokenizer, processor, tmp_path):
+    """Zero read weights give equal scores, so every read's attention is uniform: a·N/K is exactly 1 at its peak, the
+    largest weight is 1/N of the slots, and a "sum" read scales every row by 1 + (K_E + K_R)/N."""
+    torch.manual_seed(0)
+    model = SimMemREModel(tiny_config(tokenizer, memory_read_mode="sum"))
+    for read in (model.token_memory_read, model.span_memory_read):
+        for reader in read.readers.values():
+            torch.nn.init.zeros_(reader.weight)
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    result = _memory_read_stats(tmp_path / "model", tmp_path, "--output", str(tmp_path / "stats.json"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "stats.json").read_text())
+    assert report["documents"] == 2 and set(report["reads"]) == {"tokens", "spans"}
+    slots = {"entity": 2, "relation": 1}
+    for position, entry in report["reads"].items():
+        assert entry["documents"] == 2
+        for name, count in slots.items():
+            assert entry[name]["peak"] == pytest.approx(1.0, abs=1e-4)
+            assert entry[name]["top_share"] == pytest.approx(1 / entry["positions_median"], rel=0.5)
+        assert entry["max_scale"] == pytest.approx(1 + 3 / entry["positions_median"], rel=0.5)
+    assert set(report["scores_reads_off"]) == set(report["scores_reads_on"])
+    assert "peak a·N/K" in result.stdout
+
+
+def test_memory_read_stats_refuses_a_model_without_position_reads(tokenizer, processor, tmp_path):
+    SimMemREModel(tiny_config(tokenizer, memory_read_mode="residual")).save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    result = _memory_read_stats(tmp_path / "model", tmp_path)
+    assert result.returncode != 0
+    assert "memory_read_mode='residual'" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,166 @@
+#!/usr/bin/env python
+"""How much a trained model's memory reads change its representations, measured on a corpus split (dev).
+
+For the position reads ("mean", "sum", "scaled"), a_M = Σ_k softmax_n(m_k W_read Xᵀ) sums to K (the memory's slots)
+over the N positions read, so a_M·N/K is 1 everywhere at uniform attention. The script runs end-to-end inference on the
+split at the model's thresholds, records every read (token read per document, span read over each document's
+candidate spans), and reports per read and memory:
+
+- `peak`: the median over documents of max_n a_M·N/K (how far the sharpest position is above uniform);
+- `top_share`: the median over documents of the largest single weight a_M / K (1 would be all slots on one position);
+- `max_scale`: the median over documents of the largest row scale the read applies (1 + a_E + a_R for "sum", that over
+  3 for "mean"), and `mean_scale`, the mean scale over all positions read.
+
+It then scores the split with the reads on and with them switched off (`memory_reads_enabled = False`, the same
+weights), so the reads' share of the model's F1 is measured directly.
+
+Example:
+    python scripts/memory_read_stats.py runs/memory_sum_mrc_seed114/best_model --data-dir ../shared/data/bc5cdr \
+        --format bc5cdr --split dev --output runs/memory_sum_mrc_seed114/memory_read_stats.json
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="saved model folder (a run's best_model) with memory reads")
+    parser.add_argument("--data-dir", required=True, help="raw corpus folder (e.g. ../shared/data/bc5cdr)")
+    parser.add_argument("--format", required=True, help="corpus format: bc5cdr or docred")
+    parser.add_argument("--split", default="dev", help="split to measure on (default: dev)")
+    parser.add_argument("--max-documents", type=int, help="use only the first N documents of the split")
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("--output", help="also write the report as JSON here")
+    return parser
+
+
+class ReadRecorder:
+    """Records, per call of a memory read's attention, a_M `(N,)` per document and memory, keyed by read position."""
+
+    def __init__(self, model):
+        self.positions = {id(model.token_memory_read): "tokens", id(model.span_memory_read): "spans"}
+        self.records = []  # (position, {memory: (N,) attention}, {memory: K})
+
+    def add(self, module, attentions: dict, lengths, slots: dict):
+        position = self.positions.get(id(module))
+        for row, length in enumerate(lengths):
+            self.records.append((position, {name: a[row, :length].float() for name, a in attentions.items()}, slots))
+
+    @contextlib.contextmanager
+    def recording(self):
+        from simmemre.modeling_simmemre import MemoryEnhancedRepresentation as Read
+
+        position_attentions, attentions_from_scores = Read.position_attentions, Read.attentions_from_scores
+        recorder = self
+
+        def recorded_position_attentions(module, x, mask, memories):
+            attentions = position_attentions(module, x, mask, memories)
+            slots = {name: memories[name].shape[0] for name in attentions}
+            recorder.add(module, attentions, mask.sum(-1).tolist(), slots)
+            return attentions
+
+        def recorded_attentions_from_scores(module, scores):
+            attentions = attentions_from_scores(module, scores)
+            slots = {name: value.shape[1] for name, value in scores.items()}
+            recorder.add(module, {name: a[None] for name, a in attentions.items()},
+                         [next(iter(attentions.values())).shape[0]], slots)
+            return attentions
+
+        Read.position_attentions, Read.attentions_from_scores = (recorded_position_attentions,
+                                                                 recorded_attentions_from_scores)
+        try:
+            yield self
+        finally:
+            Read.position_attentions, Read.attentions_from_scores = position_attentions, attentions_from_scores
+
+    def summary(self, mode: str) -> dict:
+        """`{position: {"documents", "positions_median", memory: {"peak", "top_share"}, "max_scale", "mean_scale"}}`."""
+        report = {}
+        for position in ("tokens", "spans"):
+            records = [(attentions, slots) for where, attentions, slots in self.records if where == position]
+            if not records:
+                continue
+            entry = {"documents": len(records),
+                     "positions_median": statistics.median(next(iter(a.values())).numel() for a, _ in records)}
+            for name in records[0][0]:
+                peaks = [float(a[name].max()) * a[name].numel() / slots[name] for a, slots in records]
+                shares = [float(a[name].max()) / slots[name] for a, slots in records]
+                entry[name] = {"peak": statistics.median(peaks), "peak_max": max(peaks),
+                               "top_share": statistics.median(shares)}
+            scales = [1 + sum(a.values()) for a, _ in records]
+            if mode != "sum":
+                scales = [scale / (len(records[0][0]) + 1) for scale in scales]
+            entry["max_scale"] = statistics.median(float(scale.max()) for scale in scales)
+            entry["mean_scale"] = float(sum(float(scale.sum()) for scale in scales) / sum(s.numel() for s in scales))
+            report[position] = entry
+        return report
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from simmemre import SimMemREModel, SimMemREProcessor, data_simmemre
+    from simmemre.training_simmemre import evaluate_thresholds, tokenize_documents
+
+    if not os.path.isfile(os.path.join(args.model, "config.json")):
+        raise SystemExit(f"{args.model}: not a saved model folder (no config.json)")
+    if args.format not in data_simmemre.FORMATS:
+        raise SystemExit(f"--format must be one of {data_simmemre.FORMATS}, got {args.format!r}")
+    model = SimMemREModel.from_pretrained(args.model).to(args.device).eval()
+    config = model.config
+    if not config.uses_memory_reads or config.memory_read_mode == "residual":
+        raise SystemExit(f"{args.model}: measures position reads (memory_read_mode mean/sum/scaled with reads "
+                         f"configured); this model has uses_memory_reads={config.uses_memory_reads}, "
+                         f"memory_read_mode={config.memory_read_mode!r}")
+    processor = SimMemREProcessor.from_pretrained(args.model)
+    corpus = data_simmemre.convert_corpus(args.format, args.data_dir)
+    if args.split not in corpus:
+        raise SystemExit(f"{args.data_dir}: no {args.split!r} split (found {sorted(corpus)})")
+    documents = corpus[args.split][0][: args.max_documents] if args.max_documents else corpus[args.split][0]
+    dataset = tokenize_documents(documents, processor, config.entity_types, config.relation_types,
+                                 desc=f"Tokenizing {args.split}")
+    rows = [dataset[i] for i in range(len(dataset))]
+
+    model.memory_reads_enabled = True
+    recorder = ReadRecorder(model)
+    with recorder.recording():
+        reads_on = evaluate_thresholds(model, processor, rows, device=args.device, progress=True)
+    model.memory_reads_enabled = False
+    reads_off = evaluate_thresholds(model, processor, rows, device=args.device, progress=True)
+    report = {"model": os.path.abspath(args.model), "split": args.split, "documents": len(rows),
+              "memory_read_mode": config.memory_read_mode,
+              "thresholds": {name: getattr(config, name) for name in
+                             ("mention_threshold", "coref_threshold", "relation_threshold")},
+              "reads": recorder.summary(config.memory_read_mode), "scores_reads_on": reads_on,
+              "scores_reads_off": reads_off}
+    print(format_report(report))
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=2)
+    return 0
+
+
+def format_report(report: dict) -> str:
+    lines = [f"{report['model']} on {report['split']} ({report['documents']} documents), "
+             f"memory_read_mode={report['memory_read_mode']}",
+             f"{'read':8} {'memory':9} {'N median':>9} {'peak a·N/K':>11} {'max peak':>9} {'top a/K':>8} "
+             f"{'max scale':>10} {'mean scale':>11}"]
+    for position, entry in report["reads"].items():
+        for name in ("entity", "relation"):
+            if name in entry:
+                lines.append(f"{position:8} {name:9} {entry['positions_median']:>9.0f} {entry[name]['peak']:>11.2f} "
+                             f"{entry[name]['peak_max']:>9.2f} {entry[name]['top_share']:>8.4f} "
+                             f"{entry['max_scale']:>10.4f} {entry['mean_scale']:>11.4f}")
+    lines.append(f"{'level':16} {'F1 reads on':>12} {'F1 reads off':>13}")
+    for level in ("mention", "coref", "entity", "relation_strict"):
+        lines.append(f"{level:16} {report['scores_reads_on'][level + '_f1']:>12.2f} "
+                     f"{report['scores_reads_off'][level + '_f1']:>13.2f}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
