@@ -10,7 +10,8 @@ calibrated_test_* or scripts/calibrate.py's test_scores). A row holds name, rela
 memory_read_mode, seed, commit, thresholds, threshold_values, dev and test (joint_re_f1 metric dicts), plus device,
 run and recorded_at. Rows already recorded for the same (run, thresholds) are replaced.
 
-`table` prints a Markdown table per thresholds policy (per-seed rows, then mean ± sample std over seeds) and, with
+`table` prints a Markdown table per thresholds policy (per-seed rows, then mean ± sample std over seeds; when a seed
+was run again, the row recorded last counts and the earlier one is listed as replaced) and, with
 --readme, rewrites the text between `<!-- results:DATASET:start -->` and `<!-- results:DATASET:end -->`.
 """
 
@@ -138,12 +139,17 @@ def table(rows: list, thresholds: str) -> str:
     lines = ["| model | seed | trained on | thresholds (m / c / r) | dev rel. strict | mention | coref | entity | "
              "relation | **relation strict** |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name in names:
-        group = sorted((row for row in selected if row["name"] == name), key=lambda row: row["seed"])
+        runs = [row for row in selected if row["name"] == name]
+        # A rerun of a seed (recorded later) replaces the earlier run in the mean; the earlier row stays listed.
+        latest = {row["seed"]: row for row in runs}
+        listed = sorted(runs, key=lambda row: (row["seed"], row is latest[row["seed"]]))
+        group = sorted(latest.values(), key=lambda row: row["seed"])
         first = True
-        for row in group:
+        for row in listed:
             values = " / ".join(f"{row['threshold_values'][n]:g}" for n in THRESHOLD_NAMES)
             test = row["test"]
-            lines.append(f"| {name if first else ''} | {row['seed']} | {row.get('device') or '–'} | {values} | "
+            seed = row["seed"] if row is latest[row["seed"]] else f"{row['seed']} (replaced by a rerun)"
+            lines.append(f"| {name if first else ''} | {seed} | {row.get('device') or '–'} | {values} | "
                          f"{cell(row['dev'], 'relation_strict_f1')} | "
                          + " | ".join(cell(test, level + "_f1") for level in LEVELS[:-1])
                          + f" | **{cell(test, 'relation_strict_f1')}** |")

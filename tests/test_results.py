@@ -72,3 +72,14 @@ def test_table_shows_each_seed_and_the_mean_and_rewrites_only_the_marked_section
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "STALE" not in text
     assert "**20.00**" in text and "**22.00**" in text and "21.00 ± 1.41" in text
+
+
+def test_a_rerun_of_a_seed_replaces_the_earlier_run_in_the_mean(tmp_path):
+    for folder, seed, value in (("gpu112", 112, 18.0), ("run113", 113, 22.0), ("cpu112", 112, 20.0)):
+        fake_run(tmp_path / folder, seed, value)
+        run_script("add", str(tmp_path / folder), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
+    text = run_script("table", "--dataset", "cdr", tmp_path=tmp_path)
+    assert "21.00 ± 1.41" in text and "mean ± std (2)" in text  # 20 (the rerun) and 22, not 18
+    lines = text.splitlines()
+    replaced = next(i for i, line in enumerate(lines) if "112 (replaced by a rerun)" in line)
+    assert "**18.00**" in lines[replaced] and "**20.00**" in lines[replaced + 1]
