@@ -11,6 +11,9 @@ candidate spans), and reports per read and memory:
 - `max_scale`: the median over documents of the largest row scale the read applies (1 + a_E + a_R for "sum", that over
   3 for "mean"), and `mean_scale`, the mean scale over all positions read.
 
+For the "residual" read, X' = X + Σ_M W_o,M softmax_k(·) M, it reports instead the relative change ‖X' − X‖ / ‖X‖ of
+the rows read: `change_mean` (over all rows) and `change_max` (the median over documents of the largest).
+
 It then scores the split with the reads on and with them switched off (`memory_reads_enabled = False`, the same
 weights), so the reads' share of the model's F1 is measured directly.
 
@@ -45,6 +48,7 @@ class ReadRecorder:
     def __init__(self, model):
         self.positions = {id(model.token_memory_read): "tokens", id(model.span_memory_read): "spans"}
         self.records = []  # (position, {memory: (N,) attention}, {memory: K})
+        self.changes = []  # (position, (rows,) relative change ‖X' − X‖ / ‖X‖) of residual reads
 
     def add(self, module, attentions: dict, lengths, slots: dict):
         position = self.positions.get(id(module))
@@ -56,7 +60,14 @@ class ReadRecorder:
         from simmemre.modeling_simmemre import MemoryEnhancedRepresentation as Read
 
         position_attentions, attentions_from_scores = Read.position_attentions, Read.attentions_from_scores
+        read_rows = Read.read_rows
         recorder = self
+
+        def recorded_read_rows(module, x, memories):
+            read = read_rows(module, x, memories)
+            change = (read - x).float().norm(dim=-1) / x.float().norm(dim=-1).clamp_min(1e-12)
+            recorder.changes.append((recorder.positions.get(id(module)), change.reshape(-1)))
+            return read
 
         def recorded_position_attentions(module, x, mask, memories):
             attentions = position_attentions(module, x, mask, memories)
@@ -73,13 +84,18 @@ class ReadRecorder:
 
         Read.position_attentions, Read.attentions_from_scores = (recorded_position_attentions,
                                                                  recorded_attentions_from_scores)
+        Read.read_rows = recorded_read_rows
         try:
             yield self
         finally:
             Read.position_attentions, Read.attentions_from_scores = position_attentions, attentions_from_scores
+            Read.read_rows = read_rows
 
     def summary(self, mode: str) -> dict:
-        """`{position: {"documents", "positions_median", memory: {"peak", "top_share"}, "max_scale", "mean_scale"}}`."""
+        """Position reads: `{position: {"documents", "positions_median", memory: {"peak", "peak_max", "top_share"},
+        "max_scale", "mean_scale"}}`; residual reads: `{position: {"calls", "rows", "change_mean", "change_max"}}`."""
+        if mode == "residual":
+            return self.residual_summary()
         report = {}
         for position in ("tokens", "spans"):
             records = [(attentions, slots) for where, attentions, slots in self.records if where == position]
@@ -101,6 +117,18 @@ class ReadRecorder:
         return report
 
 
+    def residual_summary(self) -> dict:
+        report = {}
+        for position in ("tokens", "spans"):
+            changes = [change for where, change in self.changes if where == position and change.numel()]
+            if changes:
+                rows = sum(change.numel() for change in changes)
+                report[position] = {"calls": len(changes), "rows": rows,
+                                    "change_mean": float(sum(float(c.sum()) for c in changes) / rows),
+                                    "change_max": statistics.median(float(c.max()) for c in changes)}
+        return report
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from simmemre import SimMemREModel, SimMemREProcessor, data_simmemre
@@ -112,10 +140,10 @@ def main(argv=None) -> int:
         raise SystemExit(f"--format must be one of {data_simmemre.FORMATS}, got {args.format!r}")
     model = SimMemREModel.from_pretrained(args.model).to(args.device).eval()
     config = model.config
-    if not config.uses_memory_reads or config.memory_read_mode == "residual":
-        raise SystemExit(f"{args.model}: measures position reads (memory_read_mode mean/sum/scaled with reads "
-                         f"configured); this model has uses_memory_reads={config.uses_memory_reads}, "
-                         f"memory_read_mode={config.memory_read_mode!r}")
+    if not config.uses_memory_reads:
+        raise SystemExit(f"{args.model}: the model has no memory reads to measure (uses_memory_reads=False: "
+                         f"classifier_type={config.classifier_type!r}, memory_read_positions="
+                         f"{list(config.memory_read_positions)})")
     processor = SimMemREProcessor.from_pretrained(args.model)
     corpus = data_simmemre.convert_corpus(args.format, args.data_dir)
     if args.split not in corpus:
@@ -146,20 +174,31 @@ def main(argv=None) -> int:
 
 def format_report(report: dict) -> str:
     lines = [f"{report['model']} on {report['split']} ({report['documents']} documents), "
-             f"memory_read_mode={report['memory_read_mode']}",
-             f"{'read':8} {'memory':9} {'N median':>9} {'peak a·N/K':>11} {'max peak':>9} {'top a/K':>8} "
-             f"{'max scale':>10} {'mean scale':>11}"]
-    for position, entry in report["reads"].items():
-        for name in ("entity", "relation"):
-            if name in entry:
-                lines.append(f"{position:8} {name:9} {entry['positions_median']:>9.0f} {entry[name]['peak']:>11.2f} "
-                             f"{entry[name]['peak_max']:>9.2f} {entry[name]['top_share']:>8.4f} "
-                             f"{entry['max_scale']:>10.4f} {entry['mean_scale']:>11.4f}")
+             f"memory_read_mode={report['memory_read_mode']}"]
+    if report["memory_read_mode"] == "residual":
+        header = "mean |X'-X|/|X|"
+        lines.append(f"{'read':8} {'rows':>9} {header:>16} {'max (median doc)':>17}")
+        for position, entry in report["reads"].items():
+            lines.append(f"{position:8} {entry['rows']:>9} {entry['change_mean']:>16.4f} {entry['change_max']:>17.4f}")
+    else:
+        lines += format_position_reads(report["reads"])
     lines.append(f"{'level':16} {'F1 reads on':>12} {'F1 reads off':>13}")
     for level in ("mention", "coref", "entity", "relation_strict"):
         lines.append(f"{level:16} {report['scores_reads_on'][level + '_f1']:>12.2f} "
                      f"{report['scores_reads_off'][level + '_f1']:>13.2f}")
     return "\n".join(lines)
+
+
+def format_position_reads(reads: dict) -> list:
+    lines = [f"{'read':8} {'memory':9} {'N median':>9} {'peak a·N/K':>11} {'max peak':>9} {'top a/K':>8} "
+             f"{'max scale':>10} {'mean scale':>11}"]
+    for position, entry in reads.items():
+        for name in ("entity", "relation"):
+            if name in entry:
+                lines.append(f"{position:8} {name:9} {entry['positions_median']:>9.0f} {entry[name]['peak']:>11.2f} "
+                             f"{entry[name]['peak_max']:>9.2f} {entry[name]['top_share']:>8.4f} "
+                             f"{entry['max_scale']:>10.4f} {entry['mean_scale']:>11.4f}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -145,9 +145,24 @@ def test_memory_read_stats_reports_uniform_attention_as_peak_one(tokenizer, proc
     assert "peak a·N/K" in result.stdout
 
 
-def test_memory_read_stats_refuses_a_model_without_position_reads(tokenizer, processor, tmp_path):
+def test_memory_read_stats_reports_no_change_for_a_residual_read_at_initialisation(tokenizer, processor, tmp_path):
+    """The residual read's output projections start at zero, so every row read is unchanged (relative change 0) and
+    the scores with the reads on equal those with the reads off."""
+    torch.manual_seed(0)
     SimMemREModel(tiny_config(tokenizer, memory_read_mode="residual")).save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    result = _memory_read_stats(tmp_path / "model", tmp_path, "--output", str(tmp_path / "stats.json"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "stats.json").read_text())
+    assert set(report["reads"]) == {"tokens", "spans"}
+    for entry in report["reads"].values():
+        assert entry["rows"] > 0 and entry["change_mean"] == 0.0 and entry["change_max"] == 0.0
+    assert report["scores_reads_on"] == report["scores_reads_off"]
+
+
+def test_memory_read_stats_refuses_a_model_without_memory_reads(tokenizer, processor, tmp_path):
+    SimMemREModel(tiny_config(tokenizer, jerex_baseline=True)).save_pretrained(tmp_path / "model")
     processor.save_pretrained(tmp_path / "model")
     result = _memory_read_stats(tmp_path / "model", tmp_path)
     assert result.returncode != 0
-    assert "memory_read_mode='residual'" in result.stderr and "Traceback" not in result.stderr
+    assert "no memory reads to measure" in result.stderr and "Traceback" not in result.stderr
