@@ -288,6 +288,46 @@ def load_model(folder=None, device="cpu", dtype="float32"):
     return model.to(device=device, dtype=getattr(torch, dtype)).eval(), processor, folder
 
 
+def add_corpus_arguments(parser, max_documents_help="use only the first N documents of each split"):
+    """The options of the scripts that score a saved model on a raw corpus: --data-dir, --format, --max-documents."""
+    parser.add_argument("--data-dir", required=True, help="raw corpus folder (e.g. ../shared/data/bc5cdr)")
+    parser.add_argument("--format", required=True, help="corpus format: bc5cdr or docred")
+    parser.add_argument("--max-documents", type=int, help=max_documents_help)
+    return parser
+
+
+def load_trained_model(folder: str, device="cpu"):
+    """-> (model in eval mode on `device`, processor) of a saved folder, with the library's classes; a folder without
+    config.json stops the script with a message naming it."""
+    from . import SimMemREModel, SimMemREProcessor
+
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        raise SystemExit(f"{folder}: not a saved model folder (no config.json)")
+    return SimMemREModel.from_pretrained(folder).to(device).eval(), SimMemREProcessor.from_pretrained(folder)
+
+
+def corpus_rows(args, model, processor, splits) -> dict:
+    """`{split: rows}` of `tokenize_documents` (gold documents with processor features) for the named splits of the
+    corpus at `args.data_dir` in `args.format`, each cut to `args.max_documents`; bad formats or splits stop the script
+    with a message."""
+    from . import data_simmemre
+    from .training_simmemre import tokenize_documents
+
+    if args.format not in data_simmemre.FORMATS:
+        raise SystemExit(f"--format must be one of {data_simmemre.FORMATS}, got {args.format!r}")
+    corpus = data_simmemre.convert_corpus(args.format, args.data_dir)
+    for split in splits:
+        if split not in corpus:
+            raise SystemExit(f"{args.data_dir}: no {split!r} split (found {sorted(corpus)})")
+    rows = {}
+    for split in splits:
+        documents = corpus[split][0][: args.max_documents] if args.max_documents else corpus[split][0]
+        dataset = tokenize_documents(documents, processor, model.config.entity_types, model.config.relation_types,
+                                     desc=f"Tokenizing {split}")
+        rows[split] = [dataset[i] for i in range(len(dataset))]
+    return rows
+
+
 def default_device() -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
@@ -497,7 +537,8 @@ def per_type_table(scores: dict, level: str = "relation_strict", top: int = 10) 
 
 
 __all__ = [
-    "DTYPES", "LEVELS", "TRAINING_DEFAULTS", "add_inference_arguments", "build_model", "default_device", "load_config",
-    "iter_jsonl_objects", "load_model", "load_pipeline", "load_splits", "loss_curve_report", "loss_falls", "metrics_table", "minilm_path",
-    "parse_overrides", "per_type_table", "resolve_path", "scores_table", "select_device", "thresholds_from", "training_settings",
+    "DTYPES", "LEVELS", "TRAINING_DEFAULTS", "add_corpus_arguments", "add_inference_arguments", "build_model",
+    "corpus_rows", "default_device", "iter_jsonl_objects", "load_config", "load_model", "load_pipeline", "load_splits",
+    "load_trained_model", "loss_curve_report", "loss_falls", "metrics_table", "minilm_path", "parse_overrides",
+    "per_type_table", "resolve_path", "scores_table", "select_device", "thresholds_from", "training_settings",
 ]

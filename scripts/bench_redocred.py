@@ -43,13 +43,13 @@ def main(argv=None):
 
     from simmemre import SimMemREModel, SimMemREProcessor
     from simmemre.data_simmemre import convert_corpus, labels_for
-    from simmemre.experiment_simmemre import minilm_path
+    from simmemre.experiment_simmemre import load_trained_model, minilm_path
 
     torch.set_num_threads(args.threads)
     splits = convert_corpus("docred", args.data, rel_info=args.rel_info)
     longest = max(splits["test"][0], key=lambda document: len(document["words"]))
     if args.model:
-        model, processor = SimMemREModel.from_pretrained(args.model), SimMemREProcessor.from_pretrained(args.model)
+        model, processor = load_trained_model(args.model)
     else:
         torch.manual_seed(0)
         labels = labels_for(splits)

@@ -15,17 +15,17 @@ import json
 import os
 import sys
 
+from simmemre.experiment_simmemre import add_corpus_arguments
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="saved model folder (a run's best_model)")
-    parser.add_argument("--data-dir", required=True, help="raw corpus folder (e.g. ../shared/data/bc5cdr)")
-    parser.add_argument("--format", required=True, help="corpus format: bc5cdr or docred")
+    add_corpus_arguments(parser, "use only the first N documents of each split (tests)")
     parser.add_argument("--dev-split", default="dev", help="split to calibrate on (default: dev)")
     parser.add_argument("--test-split", default="test", help="split to report with both thresholds ('' to skip)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--output", help="where to write the JSON report (default: calibration.json beside MODEL)")
-    parser.add_argument("--max-documents", type=int, help="use only the first N documents of each split (tests)")
     parser.add_argument("--dry-run", action="store_true", help="do not rewrite MODEL/config.json")
     return parser
 
@@ -34,32 +34,17 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     import torch
 
-    from simmemre import SimMemREModel, SimMemREProcessor, data_simmemre
-    from simmemre.training_simmemre import (THRESHOLD_NAMES, apply_thresholds, calibrate_thresholds,
-                                            evaluate_thresholds, tokenize_documents)
+    from simmemre.experiment_simmemre import corpus_rows, load_trained_model
+    from simmemre.training_simmemre import THRESHOLD_NAMES, apply_thresholds, calibrate_thresholds, evaluate_thresholds
 
-    if not os.path.isfile(os.path.join(args.model, "config.json")):
-        raise SystemExit(f"{args.model}: not a saved model folder (no config.json)")
-    if args.format not in data_simmemre.FORMATS:
-        raise SystemExit(f"--format must be one of {data_simmemre.FORMATS}, got {args.format!r}")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = SimMemREModel.from_pretrained(args.model).to(device).eval()
-    processor = SimMemREProcessor.from_pretrained(args.model)
-    corpus = data_simmemre.convert_corpus(args.format, args.data_dir)
-    for split in filter(None, (args.dev_split, args.test_split)):
-        if split not in corpus:
-            raise SystemExit(f"{args.data_dir}: no {split!r} split (found {sorted(corpus)})")
+    model, processor = load_trained_model(args.model, device)
+    rows = corpus_rows(args, model, processor, [split for split in (args.dev_split, args.test_split) if split])
 
-    def rows(split):
-        documents = corpus[split][0][: args.max_documents] if args.max_documents else corpus[split][0]
-        dataset = tokenize_documents(documents, processor, model.config.entity_types,
-                                     model.config.relation_types, desc=f"Tokenizing {split}")
-        return [dataset[i] for i in range(len(dataset))]
-
-    calibration = calibrate_thresholds(model, processor, rows(args.dev_split), device=device)
+    calibration = calibrate_thresholds(model, processor, rows[args.dev_split], device=device)
     report = {"model": os.path.abspath(args.model), "dev_split": args.dev_split, **calibration}
     if args.test_split:
-        test_rows = rows(args.test_split)
+        test_rows = rows[args.test_split]
         report["test_fixed_scores"] = evaluate_thresholds(model, processor, test_rows, calibration["fixed_thresholds"],
                                                           device=device, progress=True)
         report["test_scores"] = evaluate_thresholds(model, processor, test_rows, calibration["thresholds"],

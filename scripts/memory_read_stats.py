@@ -29,67 +29,69 @@ import os
 import statistics
 import sys
 
+from simmemre.experiment_simmemre import add_corpus_arguments
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="saved model folder (a run's best_model) with memory reads")
-    parser.add_argument("--data-dir", required=True, help="raw corpus folder (e.g. ../shared/data/bc5cdr)")
-    parser.add_argument("--format", required=True, help="corpus format: bc5cdr or docred")
+    add_corpus_arguments(parser, "use only the first N documents of the split")
     parser.add_argument("--split", default="dev", help="split to measure on (default: dev)")
-    parser.add_argument("--max-documents", type=int, help="use only the first N documents of the split")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--output", help="also write the report as JSON here")
     return parser
 
 
 class ReadRecorder:
-    """Records, per call of a memory read's attention, a_M `(N,)` per document and memory, keyed by read position."""
+    """Records what the model's memory reads do during inference, keyed by read position ("tokens", "spans"): per
+    document and memory the attention a_M `(N,)` of position reads, and per call the relative row change of residual
+    reads. `recording()` wraps the two reads' methods on their instances and restores them on exit."""
 
     def __init__(self, model):
-        self.positions = {id(model.token_memory_read): "tokens", id(model.span_memory_read): "spans"}
+        self.reads = {"tokens": model.token_memory_read, "spans": model.span_memory_read}
         self.records = []  # (position, {memory: (N,) attention}, {memory: K})
         self.changes = []  # (position, (rows,) relative change ‖X' − X‖ / ‖X‖) of residual reads
 
-    def add(self, module, attentions: dict, lengths, slots: dict):
-        position = self.positions.get(id(module))
+    def add(self, position, attentions: dict, lengths, slots: dict):
         for row, length in enumerate(lengths):
             self.records.append((position, {name: a[row, :length].float() for name, a in attentions.items()}, slots))
 
+    def _wrap(self, position, read):
+        position_attentions, attentions_from_scores, read_rows = (read.position_attentions,
+                                                                  read.attentions_from_scores, read.read_rows)
+
+        def recorded_position_attentions(x, mask, memories):
+            attentions = position_attentions(x, mask, memories)
+            self.add(position, attentions, mask.sum(-1).tolist(), {name: memories[name].shape[0] for name in attentions})
+            return attentions
+
+        def recorded_attentions_from_scores(scores):
+            attentions = attentions_from_scores(scores)
+            self.add(position, {name: a[None] for name, a in attentions.items()},
+                     [next(iter(attentions.values())).shape[0]], {name: v.shape[1] for name, v in scores.items()})
+            return attentions
+
+        def recorded_read_rows(x, memories):
+            output = read_rows(x, memories)
+            change = (output - x).float().norm(dim=-1) / x.float().norm(dim=-1).clamp_min(1e-12)
+            self.changes.append((position, change.reshape(-1)))
+            return output
+
+        read.position_attentions = recorded_position_attentions
+        read.attentions_from_scores = recorded_attentions_from_scores
+        read.read_rows = recorded_read_rows
+
     @contextlib.contextmanager
     def recording(self):
-        from simmemre.modeling_simmemre import MemoryEnhancedRepresentation as Read
-
-        position_attentions, attentions_from_scores = Read.position_attentions, Read.attentions_from_scores
-        read_rows = Read.read_rows
-        recorder = self
-
-        def recorded_read_rows(module, x, memories):
-            read = read_rows(module, x, memories)
-            change = (read - x).float().norm(dim=-1) / x.float().norm(dim=-1).clamp_min(1e-12)
-            recorder.changes.append((recorder.positions.get(id(module)), change.reshape(-1)))
-            return read
-
-        def recorded_position_attentions(module, x, mask, memories):
-            attentions = position_attentions(module, x, mask, memories)
-            slots = {name: memories[name].shape[0] for name in attentions}
-            recorder.add(module, attentions, mask.sum(-1).tolist(), slots)
-            return attentions
-
-        def recorded_attentions_from_scores(module, scores):
-            attentions = attentions_from_scores(module, scores)
-            slots = {name: value.shape[1] for name, value in scores.items()}
-            recorder.add(module, {name: a[None] for name, a in attentions.items()},
-                         [next(iter(attentions.values())).shape[0]], slots)
-            return attentions
-
-        Read.position_attentions, Read.attentions_from_scores = (recorded_position_attentions,
-                                                                 recorded_attentions_from_scores)
-        Read.read_rows = recorded_read_rows
+        reads = {position: read for position, read in self.reads.items() if read is not None}
+        for position, read in reads.items():
+            self._wrap(position, read)
         try:
             yield self
         finally:
-            Read.position_attentions, Read.attentions_from_scores = position_attentions, attentions_from_scores
-            Read.read_rows = read_rows
+            for read in reads.values():  # the instance attributes shadowed the class's methods
+                for name in ("position_attentions", "attentions_from_scores", "read_rows"):
+                    delattr(read, name)
 
     def summary(self, mode: str) -> dict:
         """Position reads: `{position: {"documents", "positions_median", memory: {"peak", "peak_max", "top_share"},
@@ -131,27 +133,16 @@ class ReadRecorder:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from simmemre import SimMemREModel, SimMemREProcessor, data_simmemre
-    from simmemre.training_simmemre import evaluate_thresholds, tokenize_documents
+    from simmemre.experiment_simmemre import corpus_rows, load_trained_model
+    from simmemre.training_simmemre import THRESHOLD_NAMES, evaluate_thresholds
 
-    if not os.path.isfile(os.path.join(args.model, "config.json")):
-        raise SystemExit(f"{args.model}: not a saved model folder (no config.json)")
-    if args.format not in data_simmemre.FORMATS:
-        raise SystemExit(f"--format must be one of {data_simmemre.FORMATS}, got {args.format!r}")
-    model = SimMemREModel.from_pretrained(args.model).to(args.device).eval()
+    model, processor = load_trained_model(args.model, args.device)
     config = model.config
     if not config.uses_memory_reads:
         raise SystemExit(f"{args.model}: the model has no memory reads to measure (uses_memory_reads=False: "
                          f"classifier_type={config.classifier_type!r}, memory_read_positions="
                          f"{list(config.memory_read_positions)})")
-    processor = SimMemREProcessor.from_pretrained(args.model)
-    corpus = data_simmemre.convert_corpus(args.format, args.data_dir)
-    if args.split not in corpus:
-        raise SystemExit(f"{args.data_dir}: no {args.split!r} split (found {sorted(corpus)})")
-    documents = corpus[args.split][0][: args.max_documents] if args.max_documents else corpus[args.split][0]
-    dataset = tokenize_documents(documents, processor, config.entity_types, config.relation_types,
-                                 desc=f"Tokenizing {args.split}")
-    rows = [dataset[i] for i in range(len(dataset))]
+    rows = corpus_rows(args, model, processor, [args.split])[args.split]
 
     model.memory_reads_enabled = True
     recorder = ReadRecorder(model)
@@ -161,8 +152,7 @@ def main(argv=None) -> int:
     reads_off = evaluate_thresholds(model, processor, rows, device=args.device, progress=True)
     report = {"model": os.path.abspath(args.model), "split": args.split, "documents": len(rows),
               "memory_read_mode": config.memory_read_mode,
-              "thresholds": {name: getattr(config, name) for name in
-                             ("mention_threshold", "coref_threshold", "relation_threshold")},
+              "thresholds": {name: getattr(config, name) for name in THRESHOLD_NAMES},
               "reads": recorder.summary(config.memory_read_mode), "scores_reads_on": reads_on,
               "scores_reads_off": reads_off}
     print(format_report(report))
