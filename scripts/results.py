@@ -8,10 +8,13 @@
 all_results.json's eval_*/test_*) and, when RUN_DIR/calibration.json exists, "calibrated" (from train.py's
 calibrated_test_* or scripts/calibrate.py's test_scores). A row holds name, relation_classifier, memory,
 memory_read_mode, seed, commit, thresholds, threshold_values, dev and test (joint_re_f1 metric dicts), plus device,
-run and recorded_at. Rows already recorded for the same (run, thresholds) are replaced.
+run and recorded_at. Rows already recorded for the same (run, thresholds, calibration file) are replaced.
+`add RUN_DIR --calibration FILE` records only a "calibrated" row, from a scripts/calibrate.py output (for example a
+re-calibration of an older run with the current default grid, `--dry-run --output FILE`); it is recorded after the
+run's own calibrated row, so it takes that row's place in the mean, which stays listed as replaced.
 
 `table` prints a Markdown table per thresholds policy (per-seed rows, then mean ± sample std over seeds; when a seed
-was run again, the row recorded last counts and the earlier one is listed as replaced) and, with
+was run again or re-calibrated, the row recorded last counts and the earlier one is listed as replaced) and, with
 --readme, rewrites the text between `<!-- results:DATASET:start -->` and `<!-- results:DATASET:end -->`.
 """
 
@@ -68,7 +71,14 @@ def load_json(path: Path, what: str) -> dict:
         raise SystemExit(f"{path}: missing ({what})") from None
 
 
-def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None) -> list:
+def relation_grid_top(calibration: dict):
+    """The largest relation threshold a calibration searched (None for files that do not list their grid)."""
+    values = [point.get("relation_threshold") for point in calibration.get("grid") or [] if isinstance(point, dict)]
+    values = [value for value in values if value is not None]
+    return max(values) if values else None
+
+
+def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, calibration_file=None) -> list:
     results = load_json(run / "all_results.json", "written by scripts/train.py at the end of a run")
     run_config = json.loads((run / "run_config.json").read_text()) if (run / "run_config.json").is_file() else {}
     if (run / "best_model" / "config.json").is_file():
@@ -80,7 +90,12 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None) -> l
         model_config = SimMemREConfig(**run_config["config"]["model"]).to_dict()
     else:
         raise SystemExit(f"{run}: neither best_model/config.json nor run_config.json with a model section")
-    calibration = json.loads((run / "calibration.json").read_text()) if (run / "calibration.json").is_file() else None
+    if calibration_file is not None:
+        calibration = load_json(Path(calibration_file), "written by scripts/calibrate.py")
+        if "test_scores" not in calibration:
+            raise SystemExit(f"{calibration_file}: no test_scores (calibrate.py scores test unless --no-test)")
+    else:
+        calibration = json.loads((run / "calibration.json").read_text()) if (run / "calibration.json").is_file() else None
     seed = seed if seed is not None else run_config.get("seed")
     if seed is None:
         raise SystemExit(f"{run}: no run_config.json to read the seed from; pass --seed")
@@ -99,20 +114,29 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None) -> l
     fixed_values = (calibration or {}).get("fixed_thresholds") or {n: model_config[n] for n in THRESHOLD_NAMES}
     rows = [{**common, "thresholds": "fixed", "threshold_values": fixed_values,
              "dev": metric_dict(results, "eval"), "test": metric_dict(results, "test")}]
+    if calibration_file is not None:
+        rows = []  # only the re-calibration; the run's own rows stay as recorded
     if calibration is not None:
-        test = metric_dict(results, "calibrated_test") or {
-            k: v for k, v in (calibration.get("test_scores") or {}).items() if k in METRIC_SUFFIXES}
+        test_scores = {k: v for k, v in (calibration.get("test_scores") or {}).items() if k in METRIC_SUFFIXES}
+        test = test_scores if calibration_file is not None else (metric_dict(results, "calibrated_test") or test_scores)
         dev = {k: v for k, v in calibration["scores"].items() if k in METRIC_SUFFIXES}
-        rows.append({**common, "thresholds": "calibrated", "threshold_values": calibration["thresholds"],
-                     "dev": dev, "test": test})
+        row = {**common, "thresholds": "calibrated", "threshold_values": calibration["thresholds"],
+               "relation_grid_top": relation_grid_top(calibration), "dev": dev, "test": test}
+        if calibration_file is not None:
+            row["calibration_file"] = str(Path(calibration_file).resolve())
+        rows.append(row)
     return rows
 
 
 def add(args) -> int:
     run = Path(args.run).resolve()
-    new = rows_for_run(run, args.name, args.seed, args.commit, args.device)
-    keys = {(row["run"], row["thresholds"]) for row in new}
-    rows = [row for row in read_rows(args.dataset) if (row.get("run"), row.get("thresholds")) not in keys] + new
+    new = rows_for_run(run, args.name, args.seed, args.commit, args.device, args.calibration)
+
+    def key(row):
+        return row.get("run"), row.get("thresholds"), row.get("calibration_file")
+
+    keys = {key(row) for row in new}
+    rows = [row for row in read_rows(args.dataset) if key(row) not in keys] + new
     write_rows(args.dataset, rows)
     for row in new:
         print(f"{row['name']} seed {row['seed']} ({row['thresholds']}): test relation_strict_f1 "
@@ -147,8 +171,14 @@ def table(rows: list, thresholds: str) -> str:
         first = True
         for row in listed:
             values = " / ".join(f"{row['threshold_values'][n]:g}" for n in THRESHOLD_NAMES)
+            if thresholds == "calibrated":
+                values += f" (r grid to {row['relation_grid_top']:g})" if row.get("relation_grid_top") else ""
             test = row["test"]
-            seed = row["seed"] if row is latest[row["seed"]] else f"{row['seed']} (replaced by a rerun)"
+            seed = row["seed"]
+            if row is not latest[row["seed"]]:
+                later = latest[row["seed"]]
+                how = "a re-calibration" if later.get("run") == row.get("run") else "a rerun"
+                seed = f"{seed} (replaced by {how})"
             lines.append(f"| {name if first else ''} | {seed} | {row.get('device') or '–'} | {values} | "
                          f"{cell(row['dev'], 'relation_strict_f1')} | "
                          + " | ".join(cell(test, level + "_f1") for level in LEVELS[:-1])
@@ -204,6 +234,8 @@ def main(argv=None) -> int:
     add_parser.add_argument("--seed", type=int, help="default: from the run's run_config.json")
     add_parser.add_argument("--commit", help="default: from the run's run_config.json")
     add_parser.add_argument("--device", help="where the run trained (default: from run_config.json)")
+    add_parser.add_argument("--calibration", help="record only a calibrated row, from this scripts/calibrate.py "
+                            "output (e.g. RUN_DIR/calibration_grid095.json) instead of RUN_DIR/calibration.json")
     table_parser = commands.add_parser("table", help="print (or write into the README) the results tables")
     table_parser.add_argument("--dataset", required=True)
     table_parser.add_argument("--readme", help="rewrite this file's results:DATASET section")

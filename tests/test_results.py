@@ -83,3 +83,36 @@ def test_a_rerun_of_a_seed_replaces_the_earlier_run_in_the_mean(tmp_path):
     lines = text.splitlines()
     replaced = next(i for i, line in enumerate(lines) if "112 (replaced by a rerun)" in line)
     assert "**18.00**" in lines[replaced] and "**20.00**" in lines[replaced + 1]
+
+
+def test_a_recalibration_replaces_the_runs_own_calibrated_row_and_keeps_it_listed(tmp_path):
+    for seed, calibrated in ((112, 23.0), (113, 25.0)):
+        fake_run(tmp_path / f"run{seed}", seed, 20.0, calibrated_f1=calibrated)
+        run_script("add", str(tmp_path / f"run{seed}"), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
+    recalibration = tmp_path / "run112" / "calibration_wide.json"
+    recalibration.write_text(json.dumps({
+        "thresholds": {"mention_threshold": 0.7, "coref_threshold": 0.7, "relation_threshold": 0.95},
+        "scores": {f"{level}_f1": 24.0 for level in LEVELS},
+        "test_scores": {f"{level}_f1": 21.0 for level in LEVELS},
+        "grid": [{"mention_threshold": 0.7, "coref_threshold": 0.7, "relation_threshold": r} for r in (0.2, 0.95)]}))
+    for _ in range(2):  # recording the same re-calibration again replaces it
+        run_script("add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory",
+                   "--calibration", str(recalibration), tmp_path=tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "results" / "cdr.jsonl").read_text().splitlines()]
+    assert [(row["seed"], row["thresholds"]) for row in rows] == [
+        (112, "fixed"), (112, "calibrated"), (113, "fixed"), (113, "calibrated"), (112, "calibrated")]
+    assert rows[-1]["relation_grid_top"] == 0.95 and rows[-1]["test"]["relation_strict_f1"] == 21.0
+    text = run_script("table", "--dataset", "cdr", tmp_path=tmp_path)
+    calibrated = text.split("Thresholds **calibrated**")[1]
+    assert "23.00 ± 2.83" in calibrated  # 21 (the re-calibration) and 25, not 23 and 25
+    assert "112 (replaced by a re-calibration)" in calibrated and "(r grid to 0.95)" in calibrated
+
+
+def test_a_recalibration_file_without_test_scores_is_refused(tmp_path):
+    fake_run(tmp_path / "run112", 112, 20.0)
+    (tmp_path / "dev_only.json").write_text(json.dumps({"thresholds": {}, "scores": {}}))
+    completed = subprocess.run([sys.executable, "scripts/results.py", "--results-dir", str(tmp_path / "results"), "add",
+                                str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory",
+                                "--calibration", str(tmp_path / "dev_only.json")],
+                               cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert completed.returncode != 0 and "dev_only.json: no test_scores" in completed.stderr
