@@ -73,9 +73,7 @@ def load_json(path: Path, what: str) -> dict:
 
 def relation_grid_top(calibration: dict):
     """The largest relation threshold a calibration searched (None for files that do not list their grid)."""
-    values = [point.get("relation_threshold") for point in calibration.get("grid") or [] if isinstance(point, dict)]
-    values = [value for value in values if value is not None]
-    return max(values) if values else None
+    return max((point["relation_threshold"] for point in calibration.get("grid") or []), default=None)
 
 
 def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, calibration_file=None) -> list:
@@ -112,10 +110,10 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
         "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     fixed_values = (calibration or {}).get("fixed_thresholds") or {n: model_config[n] for n in THRESHOLD_NAMES}
-    rows = [{**common, "thresholds": "fixed", "threshold_values": fixed_values,
-             "dev": metric_dict(results, "eval"), "test": metric_dict(results, "test")}]
-    if calibration_file is not None:
-        rows = []  # only the re-calibration; the run's own rows stay as recorded
+    # With a re-calibration file only its calibrated row is recorded; the run's own rows stay as recorded.
+    rows = [] if calibration_file is not None else [
+        {**common, "thresholds": "fixed", "threshold_values": fixed_values,
+         "dev": metric_dict(results, "eval"), "test": metric_dict(results, "test")}]
     if calibration is not None:
         test_scores = {k: v for k, v in (calibration.get("test_scores") or {}).items() if k in METRIC_SUFFIXES}
         test = test_scores if calibration_file is not None else (metric_dict(results, "calibrated_test") or test_scores)
@@ -171,8 +169,8 @@ def table(rows: list, thresholds: str) -> str:
         first = True
         for row in listed:
             values = " / ".join(f"{row['threshold_values'][n]:g}" for n in THRESHOLD_NAMES)
-            if thresholds == "calibrated":
-                values += f" (r grid to {row['relation_grid_top']:g})" if row.get("relation_grid_top") else ""
+            if row.get("relation_grid_top"):  # calibrated rows only
+                values += f" (r grid to {row['relation_grid_top']:g})"
             test = row["test"]
             seed = row["seed"]
             if row is not latest[row["seed"]]:
