@@ -32,6 +32,9 @@ class SimMemREConfig(PretrainedConfig):
             threshold, and coreference and relation pairs grow quadratically in them. 0.5 is above every gold BC5CDR
             train and Re-DocRED dev document (mean 0.10 and 0.13 mentions per whitespace word, densest document 0.30
             and 0.25). None disables the cap.
+        abbreviation_coreference (`bool`, False): after clustering, merge the clusters of an abbreviation's short
+            form and its long form, for each "long form (SHORT)" definition found in the document by the Schwartz &
+            Hearst (2003) algorithm (`find_abbreviations` in the modeling file). Inference only.
         dropout (`float`, 0.1): dropout of all task heads.
         mention_loss_weight, coref_loss_weight, entity_loss_weight, relation_loss_weight (`float`, 1, 1, 0.25, 1): β.
         relation_classifier (`str`, "multi_instance"): "multi_instance" (MRC, JEREX proper) or "global" (GRC).
@@ -82,6 +85,7 @@ class SimMemREConfig(PretrainedConfig):
         coref_threshold=0.85,
         relation_threshold=0.6,
         max_mentions_per_word=0.5,
+        abbreviation_coreference=False,
         dropout=0.1,
         mention_loss_weight=1.0,
         coref_loss_weight=1.0,
@@ -126,6 +130,7 @@ class SimMemREConfig(PretrainedConfig):
         self.coref_threshold = coref_threshold
         self.relation_threshold = relation_threshold
         self.max_mentions_per_word = max_mentions_per_word
+        self.abbreviation_coreference = bool(abbreviation_coreference)
         self.dropout = dropout
         self.mention_loss_weight = mention_loss_weight
         self.coref_loss_weight = coref_loss_weight

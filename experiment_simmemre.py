@@ -30,7 +30,7 @@ MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Keys of a config's training section that scripts/train.py reads itself (not TrainingArguments).
 SCRIPT_TRAINING_KEYS = ("resume_from_checkpoint", "first_evaluation_epoch", "evaluation_epoch_interval",
-                        "calibrate_thresholds", "calibration_grid")
+                        "calibrate_thresholds", "calibration_grid", "head_learning_rate")
 
 # Paper / JEREX defaults (anchors A1, A2, B2).
 TRAINING_DEFAULTS = {
@@ -404,6 +404,7 @@ def loss_curve_report(config: dict, steps: int = 300, logging_steps: int = 10, i
     from .training_simmemre import DEFAULT_SAMPLING, SimMemREDataCollator, SimMemRETrainer, tokenize_documents
 
     training = training_settings(config)
+    head_learning_rate = training.get("head_learning_rate")
     for key in SCRIPT_TRAINING_KEYS:
         training.pop(key, None)
     training.update(
@@ -422,7 +423,7 @@ def loss_curve_report(config: dict, steps: int = 300, logging_steps: int = 10, i
     collator = SimMemREDataCollator(processor, model.config, seed=args.seed,
                                     **{**DEFAULT_SAMPLING, **(config.get("sampling") or {})})
     trainer = SimMemRETrainer(model=model, args=args, data_collator=collator, train_dataset=train_dataset,
-                              processing_class=processor)
+                              processing_class=processor, head_learning_rate=head_learning_rate)
     result = trainer.train()
 
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]

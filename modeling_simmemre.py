@@ -10,7 +10,7 @@ documents the reference code.
 import inspect
 import math
 from dataclasses import dataclass, fields
-from typing import Optional
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -335,6 +335,102 @@ def complete_linkage_clusters(similarity: np.ndarray, threshold: float) -> np.nd
         labels[members] = members[owner]
     _, relabelled = np.unique(labels, return_inverse=True)  # labels are first members, so order is by position
     return relabelled.reshape(-1)
+
+
+_ABBREVIATION_PATTERN = None
+
+
+def _best_long_form(short: str, candidate: str) -> Optional[int]:
+    """Schwartz & Hearst (2003) matching: walk the short form's characters from the end, each matched in the
+    candidate long form right to left, its first character at a word start. Returns the long form's start offset
+    in `candidate`, or None."""
+    short_index, long_index = len(short) - 1, len(candidate) - 1
+    while short_index >= 0:
+        char = short[short_index].lower()
+        if not char.isalnum():
+            short_index -= 1
+            continue
+        while long_index >= 0 and (candidate[long_index].lower() != char or (
+                short_index == 0 and long_index > 0 and candidate[long_index - 1].isalnum())):
+            long_index -= 1
+        if long_index < 0:
+            return None
+        long_index -= 1
+        short_index -= 1
+    return candidate.rfind(" ", 0, long_index + 1) + 1
+
+
+def find_abbreviations(text: str) -> list:
+    """Abbreviation definitions "long form (SHORT)" in `text` by the Schwartz & Hearst (2003) algorithm.
+
+    A short form is the text inside parentheses: at most 2 words and 10 characters, starting with a letter or digit
+    and containing a letter; the long form is searched among the min(|SF| + 5, 2|SF|) words before the parenthesis.
+    Returns `[(short form, long form), ...]` as strings, in text order.
+    """
+    import re
+
+    global _ABBREVIATION_PATTERN
+    if _ABBREVIATION_PATTERN is None:
+        _ABBREVIATION_PATTERN = re.compile(r"\(([^()]{1,10})\)")
+    definitions = []
+    for match in _ABBREVIATION_PATTERN.finditer(text):
+        short = match.group(1).strip()
+        if (not short or len(short.split()) > 2 or not short[0].isalnum() or not any(c.isalpha() for c in short)
+                or len(short) < 2):
+            continue
+        words = text[: match.start()].rstrip().split(" ")
+        max_words = min(len(short) + 5, 2 * len(short))
+        # The long form stays inside its sentence-like clause: stop at the previous parenthesis or semicolon.
+        window = []
+        for word in reversed(words):
+            if not word or any(c in word for c in "();") or len(window) >= max_words:
+                break
+            window.insert(0, word)
+        candidate = " ".join(window)
+        if not candidate:
+            continue
+        start = _best_long_form(short, candidate)
+        if start is None:
+            continue
+        long_form = candidate[start:].strip(" ,")
+        if len(long_form) <= len(short) or len(long_form.split()) > max_words:
+            continue
+        definitions.append((short, long_form))
+    return definitions
+
+
+def merge_abbreviation_clusters(clusters: np.ndarray, mention_strings: list, text: str) -> np.ndarray:
+    """Cluster labels `(n,)` after merging, for each abbreviation definition in `text` (:func:`find_abbreviations`),
+    every cluster holding a mention written as the short form with every cluster holding a mention written as its
+    long form (exact strings, the long form case-insensitively). Labels stay numbered by first member."""
+    definitions = find_abbreviations(text)
+    if not definitions or clusters.size < 2:
+        return clusters
+    parent = np.arange(int(clusters.max()) + 1)
+
+    def root(label):
+        while parent[label] != label:
+            parent[label] = parent[parent[label]]
+            label = parent[label]
+        return label
+
+    lowered = [string.lower() for string in mention_strings]
+    for short, long_form in definitions:
+        linked = {int(clusters[i]) for i, string in enumerate(mention_strings) if string == short}
+        linked |= {int(clusters[i]) for i, string in enumerate(lowered) if string == long_form.lower()}
+        linked = sorted(linked)
+        if not linked:
+            continue
+        first = root(linked[0])
+        for label in linked[1:]:
+            other = root(label)
+            if other != first:
+                parent[max(first, other)] = min(first, other)
+                first = min(first, other)
+    roots = np.array([root(int(label)) for label in clusters])
+    _, first_position = np.unique(roots, return_index=True)
+    order = {int(roots[position]): rank for rank, position in enumerate(sorted(first_position))}
+    return np.array([order[int(label)] for label in roots], dtype=clusters.dtype)
 
 
 def candidate_spans(word_sentence_ids: torch.LongTensor, max_span_size: int) -> torch.LongTensor:
@@ -1052,6 +1148,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         relation_threshold: Optional[float] = None,
         token_representations: Optional[torch.Tensor] = None,
         inference_cache: Optional[list] = None,
+        given: Optional[Sequence[Optional[Mapping]]] = None,
     ) -> SimMemREOutput:
         r"""
         End-to-end inference, the entry point of the pipeline and of evaluation: per document the cascade
@@ -1068,6 +1165,10 @@ class SimMemREModel(SimMemREPreTrainedModel):
             which skips the encoder (threshold calibration runs the heads many times over one encoding).
         inference_cache: one dict per document, kept by the caller between calls on the same inputs: the candidate
             scores (stage 1, independent of the thresholds) are computed on the first call and reused after.
+        given: gold input per document (JEREX's evaluation "in isolation"), `None` for end to end. A dict with
+            `mention_word_spans` `(n, 2)` replaces mention selection; with `mention_clusters` `(n,)` (entity index of
+            each row; a span may appear in several entities) also clustering; with `entity_types` `(c,)` also entity
+            typing (scores 1). Only the later stages run on the model's own predictions.
 
         Returns [`SimMemREOutput`] with `predictions`, one dict of tensors per document.
         """
@@ -1097,7 +1198,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
             char_spans = word_char_spans[doc, :words] if word_char_spans is not None else None
             document_hidden = hidden[doc, : lengths[doc]]
             candidate_scores = None
-            if inference_cache is not None and words > 0 and lengths[doc] > 0:
+            document_given = given[doc] if given is not None else None
+            if inference_cache is not None and words > 0 and lengths[doc] > 0 and document_given is None:
                 cache = inference_cache[doc]
                 if "candidate_scores" not in cache:
                     cache["candidate_scores"] = self.score_candidates(
@@ -1106,28 +1208,44 @@ class SimMemREModel(SimMemREPreTrainedModel):
                 candidate_scores = cache["candidate_scores"]
             predictions.append(self._extract_document(
                 document_hidden, memories, reads_on, word_subword_spans[doc, :words], word_sentence_ids[doc, :words],
-                char_spans, codepoints, *thresholds, candidate_scores=candidate_scores,
+                char_spans, codepoints, *thresholds, candidate_scores=candidate_scores, given=document_given,
             ))
         return SimMemREOutput(predictions=predictions)
 
     @torch.inference_mode()  # cheaper per op than no_grad; predictions are never differentiated
     def _extract_document(self, hidden, memories, reads_on, word_subword_spans, word_sentence_ids, word_char_spans,
                           text_codepoints, mention_threshold, coref_threshold, relation_threshold,
-                          candidate_scores=None) -> dict:
+                          candidate_scores=None, given=None) -> dict:
         """One document's cascade (the driver of the stages); `candidate_scores` (from :meth:`score_candidates`)
-        skips stage 1. Shapes as in [`SimMemREOutput`]`.predictions`."""
+        skips stage 1; `given` (see `extract`) replaces the stages it covers with gold input. Shapes as in
+        [`SimMemREOutput`]`.predictions`."""
         prediction = self._empty_prediction(hidden.device)
         if hidden.shape[0] == 0 or word_subword_spans.shape[0] == 0:
             return prediction
+        given_spans = None
+        if given is not None:
+            given_spans = torch.as_tensor(given["mention_word_spans"], dtype=torch.long,
+                                          device=word_sentence_ids.device).reshape(-1, 2)
+            if given_spans.shape[0] == 0:
+                return prediction
         if candidate_scores is None:
-            candidate_scores = self.score_candidates(hidden, memories, reads_on, word_subword_spans, word_sentence_ids)
-        mentions = self.select_mentions(hidden, candidate_scores, word_subword_spans.shape[0], mention_threshold)
+            candidate_scores = self.score_candidates(hidden, memories, reads_on, word_subword_spans, word_sentence_ids,
+                                                     extra_spans=given_spans)
+        if given_spans is None:
+            mentions = self.select_mentions(hidden, candidate_scores, word_subword_spans.shape[0], mention_threshold)
+        else:
+            mentions = self.given_mentions(hidden, candidate_scores, given_spans)
         if mentions is None:
             return prediction
-        clusters = self.cluster_mentions(mentions, word_char_spans, text_codepoints, coref_threshold)
+        if given is not None and given.get("mention_clusters") is not None:
+            clusters = np.asarray(given["mention_clusters"], dtype=np.int64).reshape(-1)
+        else:
+            clusters = self.cluster_mentions(mentions, word_char_spans, text_codepoints, coref_threshold)
         mention_clusters = torch.as_tensor(clusters, dtype=torch.long, device=hidden.device)
         num_entities = int(clusters.max()) + 1  # from the host copy: no device sync
         entities = self.type_entities(mentions["representations"], mention_clusters, num_entities, memories)
+        if given is not None and given.get("entity_types") is not None:
+            entities = self._given_entity_types(entities, given["entity_types"])
         if num_entities > 1 and self.config.relation_types:
             prediction["relations"], prediction["relation_scores"] = self.classify_relations(
                 candidate_scores["pooler"], mentions, mention_clusters, clusters, entities, word_sentence_ids,
@@ -1160,14 +1278,16 @@ class SimMemREModel(SimMemREPreTrainedModel):
         return candidate_spans(word_sentence_ids, self.config.max_span_size)
 
     @torch.inference_mode()
-    def score_candidates(self, hidden, memories, reads_on, word_subword_spans, word_sentence_ids) -> dict:
+    def score_candidates(self, hidden, memories, reads_on, word_subword_spans, word_sentence_ids,
+                         extra_spans: Optional[torch.LongTensor] = None) -> dict:
         """Stage 1: every candidate span of one document, its representation (pooled, then the span memory read) and
         its mention probability. Thresholds play no part, so threshold calibration scores a document's candidates
         once.
 
         Args:
             hidden (`(T, d)`): token representations of the document; word_subword_spans `(W, 2)`;
-            word_sentence_ids `(W,)`; memories, reads_on: as from `self.memories` / `self._reads_on`.
+            word_sentence_ids `(W,)`; memories, reads_on: as from `self.memories` / `self._reads_on`;
+            extra_spans `(m, 2)`: word spans scored too although they are no candidates (gold input given).
         Returns:
             `{"pooler"` ([`RangeMaxPool`] over `hidden`), `"candidates"` `(S, 2)` word spans, `"subword_spans"`
             `(S, 2)`, `"probabilities"` `(S,)` float32, `"represent"`: index -> `(s, d)` candidate representations`}`.
@@ -1175,6 +1295,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
         chunk = self.config.span_chunk_size
         pooler = RangeMaxPool(hidden)
         candidates = self.candidate_spans(word_sentence_ids)
+        if extra_spans is not None and extra_spans.numel():
+            candidates = torch.unique(torch.cat([candidates, extra_spans.to(candidates)]), dim=0)
         subword_spans = torch.stack(
             [word_subword_spans[candidates[:, 0], 0], word_subword_spans[candidates[:, 1] - 1, 1]], dim=-1
         )
@@ -1196,6 +1318,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         for begin in range(0, candidates.shape[0], chunk):
             spans = candidate_representations(slice(begin, begin + chunk))
             sizes = candidates[begin : begin + chunk, 1] - candidates[begin : begin + chunk, 0]
+            sizes = sizes.clamp(max=self.config.size_embeddings_count - 1)  # only a given span can be longer
             probabilities[begin : begin + chunk] = torch.sigmoid(self.mention_localization(spans, sizes).float())
         return {"pooler": pooler, "candidates": candidates, "subword_spans": subword_spans,
                 "probabilities": probabilities, "represent": candidate_representations}
@@ -1274,6 +1397,33 @@ class SimMemREModel(SimMemREPreTrainedModel):
         }
 
     @torch.inference_mode()
+    def given_mentions(self, hidden, candidate_scores: dict, spans: torch.LongTensor) -> dict:
+        """Stage 2 given gold mentions: the rows of `spans` `(n, 2)` (scored as candidates by `score_candidates` with
+        `extra_spans`), in the given order, as `select_mentions` returns them (scores are the model's)."""
+        candidates = candidate_scores["candidates"]
+        width = int(max(candidates[:, 1].max(), spans[:, 1].max())) + 1
+        keys = candidates[:, 0] * width + candidates[:, 1]
+        order = torch.argsort(keys)
+        index = order[torch.searchsorted(keys[order], spans[:, 0] * width + spans[:, 1])]
+        representations = hidden.new_empty((index.shape[0], hidden.shape[-1]))
+        chunk = self.config.span_chunk_size
+        for begin in range(0, index.shape[0], chunk):
+            representations[begin : begin + chunk] = candidate_scores["represent"](index[begin : begin + chunk])
+        return {
+            "word_spans": candidates[index],
+            "subword_spans": candidate_scores["subword_spans"][index],
+            "scores": candidate_scores["probabilities"][index],
+            "representations": representations,
+        }
+
+    @staticmethod
+    def _given_entity_types(entities: dict, entity_types) -> dict:
+        """`type_entities`' output with the gold types (probability 1) in place of the predicted ones."""
+        types = torch.as_tensor(entity_types, dtype=torch.long, device=entities["types"].device).reshape(-1)
+        probabilities = F.one_hot(types, entities["probabilities"].shape[-1]).float()
+        return {**entities, "types": types, "probabilities": probabilities, "scores": torch.ones_like(probabilities[:, 0])}
+
+    @torch.inference_mode()
     def cluster_mentions(self, mentions: dict, word_char_spans, text_codepoints, coref_threshold: float) -> np.ndarray:
         """Stage 3: coreference probabilities of all mention pairs i < j (one direction, as JEREX's clustering
         effectively reads), then complete linkage at `coref_threshold`.
@@ -1290,7 +1440,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
             return np.arange(count)
         device = mention_reprs.device
         # Built on the CPU (a numpy dynamic programme) and moved to the device once per document.
-        distances = self._mention_edit_distances(mentions["word_spans"], word_char_spans, text_codepoints).to(device)
+        strings, codepoints = self._mention_strings(mentions["word_spans"], word_char_spans, text_codepoints)
+        distances = self._mention_edit_distances(strings, count).to(device)
         left, right = torch.triu_indices(count, count, offset=1, device=device)
         similarity = torch.zeros((count, count), device=device)
         projections = self.coreference_resolution.mention_projections(mention_reprs)
@@ -1302,7 +1453,11 @@ class SimMemREModel(SimMemREPreTrainedModel):
             )
             similarity[a, b] = probabilities
             similarity[b, a] = probabilities
-        return complete_linkage_clusters(similarity.float().cpu().numpy(), coref_threshold)
+        clusters = complete_linkage_clusters(similarity.float().cpu().numpy(), coref_threshold)
+        if config.abbreviation_coreference and strings is not None:
+            text = "".join(map(chr, (c for c in codepoints if c >= 0)))
+            clusters = merge_abbreviation_clusters(clusters, ["".join(map(chr, s)) for s in strings], text)
+        return clusters
 
     @torch.inference_mode()
     def type_entities(self, mention_reprs, mention_clusters, num_entities: int, memories) -> dict:
@@ -1381,20 +1536,29 @@ class SimMemREModel(SimMemREPreTrainedModel):
         entity_mention_mask[mention_clusters, rank] = True
         return entity_mentions, entity_mention_mask
 
-    def _mention_edit_distances(self, mention_word_spans, word_char_spans, text_codepoints) -> torch.Tensor:
-        """Edit distances `(n, n)` between the mentions' original strings (JEREX decoded subwords instead), as a CPU
-        tensor (the caller moves it to its device once). The mention strings cross to the host in one transfer."""
-        count = mention_word_spans.shape[0]
+    @staticmethod
+    def _mention_strings(mention_word_spans, word_char_spans, text_codepoints) -> tuple:
+        """`(strings, text)`: the mentions' original strings as tuples of code points (JEREX decoded subwords
+        instead) and the document's text, or `(None, None)` without the text. Both cross to the host in one
+        transfer."""
         if word_char_spans is None or text_codepoints is None:
-            return torch.zeros((count, count), dtype=torch.long)
+            return None, None
+        count = mention_word_spans.shape[0]
         word_spans = mention_word_spans.to(word_char_spans.device)
         char_spans = torch.cat([word_char_spans[word_spans[:, 0], 0], word_char_spans[word_spans[:, 1] - 1, 1],
                                 text_codepoints.to(word_char_spans.device)]).tolist()
         char_starts, char_ends, codepoints = char_spans[:count], char_spans[count : 2 * count], char_spans[2 * count :]
-        strings = [tuple(codepoints[s:e]) for s, e in zip(char_starts, char_ends)]
+        return [tuple(codepoints[s:e]) for s, e in zip(char_starts, char_ends)], codepoints
+
+    @staticmethod
+    def _mention_edit_distances(strings: Optional[list], count: int = 0) -> torch.Tensor:
+        """Edit distances `(n, n)` between mention strings (from `_mention_strings`; zero when None), as a CPU
+        tensor (the caller moves it to its device once)."""
+        if strings is None:
+            return torch.zeros((count, count), dtype=torch.long)
         unique = sorted(set(strings))
         position = {s: i for i, s in enumerate(unique)}
-        index = torch.tensor([position[s] for s in strings])
+        index = torch.tensor([position[s] for s in strings], dtype=torch.long)
         return edit_distance_matrix([list(s) for s in unique])[index[:, None], index[None, :]]
 
 

@@ -148,6 +148,38 @@ def gold_word_structure(doc: Mapping, word_char_spans, word_sentence_ids, entity
     }
 
 
+GIVEN_LEVELS = ("mentions", "clusters", "entities")
+
+
+def given_input(row: Mapping, level: Optional[str]) -> Optional[dict]:
+    """Gold input for `SimMemREModel.extract(given=...)` from a row of :func:`tokenize_documents` (its
+    :func:`gold_word_structure` columns): `level` "mentions" gives the gold mention spans, "clusters" also the gold
+    entities' clusters (a span of two entities is a row of each), "entities" also their types; `None` gives `None`
+    (end to end). Entities without a mention are left out."""
+    if level is None:
+        return None
+    if level not in GIVEN_LEVELS:
+        raise ValueError(f"given: expected one of {list(GIVEN_LEVELS)} or None, got {level!r}")
+    missing = [key for key in ("gold_mention_spans", "gold_entity_mentions", "gold_entity_types") if key not in row]
+    if missing:
+        raise ValueError(f"given={level!r} needs gold columns {missing} (rows of tokenize_documents), "
+                         f"document {row.get('id')!r} lacks them")
+    spans = [list(span) for span in row["gold_mention_spans"]]
+    if level == "mentions":
+        return {"mention_word_spans": spans}
+    rows, clusters, types = [], [], []
+    for members, entity_type in zip(row["gold_entity_mentions"], row["gold_entity_types"]):
+        if not members:
+            continue
+        rows.extend(spans[index] for index in members)
+        clusters.extend([len(types)] * len(members))
+        types.append(entity_type)
+    given = {"mention_word_spans": rows, "mention_clusters": clusters}
+    if level == "entities":
+        given["entity_types"] = types
+    return given
+
+
 def encode_training_document(doc: Mapping, processor, entity_types, relation_types, index: int = 0) -> dict:
     """`processor.encode_document(doc)` plus :func:`gold_word_structure` and `doc_index` (all python lists/ints)."""
     if not isinstance(doc, dict):  # datasets hands rows over as lazy mappings
@@ -498,8 +530,15 @@ class SimMemRETrainer(Trainer):
       forced off), the collator needs them.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, head_learning_rate: Optional[float] = None, given: Optional[str] = None, **kwargs):
         super().__init__(*args, **kwargs)
+        if given is not None and given not in GIVEN_LEVELS:
+            raise ValueError(f"given: expected one of {list(GIVEN_LEVELS)} or None, got {given!r}")
+        # Evaluation given gold input (JEREX's "in isolation"): `evaluate()` runs only the stages after `given`.
+        self.given = given
+        # The heads and memories start from random weights while the encoder is pretrained; a larger rate for them
+        # (as GLiNER-style span extractors do) lets a small encoder's cascade learn within the epochs budget.
+        self.head_learning_rate = None if head_learning_rate is None else float(head_learning_rate)
         if self.args.remove_unused_columns:
             self.args.remove_unused_columns = False
         # The model computes its own mean losses; no `num_items_in_batch`, and Trainer scales for accumulation.
@@ -515,6 +554,34 @@ class SimMemRETrainer(Trainer):
                                "set_epoch, so negative samples would repeat every epoch")
             self.add_callback(SamplingEpochCallback(self.data_collator))
         self.add_callback(MemoryWarmupCallback(self))
+
+    # -- optimizer ----------------------------------------------------------------------------------------
+    def create_optimizer(self, model=None):
+        """Trainer's optimizer; with `head_learning_rate`, each of its parameter groups is split into the encoder's
+        parameters (at `learning_rate`) and everything else (heads, memories, embeddings of sizes and types, at
+        `head_learning_rate`). The scheduler, created afterwards, scales both groups alike."""
+        split_done = self.optimizer is not None
+        optimizer = super().create_optimizer(model)
+        if self.head_learning_rate is None or split_done:
+            return optimizer
+        opt_model = self.model if model is None else model
+        encoder = getattr(opt_model, "encoder", None)
+        if encoder is None:
+            raise ValueError("head_learning_rate needs a model with an `encoder` submodule (SimMemREModel)")
+        encoder_ids = {id(parameter) for parameter in encoder.parameters()}
+        groups = []
+        for group in optimizer.param_groups:
+            settings = {key: value for key, value in group.items() if key != "params"}
+            encoder_params = [p for p in group["params"] if id(p) in encoder_ids]
+            head_params = [p for p in group["params"] if id(p) not in encoder_ids]
+            if encoder_params:
+                groups.append({**settings, "params": encoder_params})
+            if head_params:
+                groups.append({**settings, "params": head_params, "lr": self.head_learning_rate})
+        optimizer.param_groups.clear()
+        for group in groups:
+            optimizer.add_param_group(group)
+        return optimizer
 
     # -- memory warm-up ---------------------------------------------------------------------------------
     def apply_memory_warmup(self):
@@ -566,7 +633,10 @@ class SimMemRETrainer(Trainer):
             with torch.no_grad():
                 for indices in batches:
                     batch = [{key: features[i][key] for key in keys} for i in indices]
-                    predictions = processor.predict(model, batch, device=self.args.device)
+                    options = {}
+                    if self.given is not None:
+                        options["given"] = [given_input(features[i], self.given) for i in indices]
+                    predictions = processor.predict(model, batch, device=self.args.device, **options)
                     for i, prediction in zip(indices, predictions):
                         documents.append(processor.decode(
                             prediction, texts[i], features[i]["word_char_spans"], model.config.entity_types,
@@ -667,11 +737,13 @@ def _encode_rows(model, processor, rows, device, progress):
     return encoded
 
 
-def _predict_encoded(model, processor, rows, encoded, thresholds: Mapping) -> list:
+def _predict_encoded(model, processor, rows, encoded, thresholds: Mapping, given: Optional[str] = None) -> list:
     config = model.config
     documents = []
     for row, (batch, hidden, cache) in zip(rows, encoded):
-        prediction = processor.predict(model, batch, token_representations=hidden, inference_cache=cache, **thresholds)[0]
+        options = {} if given is None else {"given": [given_input(row, given)]}
+        prediction = processor.predict(model, batch, token_representations=hidden, inference_cache=cache, **thresholds,
+                                       **options)[0]
         documents.append(processor.decode(prediction, row["text"], row["word_char_spans"], config.entity_types,
                                           config.relation_types, document_id=row["id"]))
     return documents
@@ -690,19 +762,22 @@ def _model_device(model, device):
 
 
 def evaluate_thresholds(model, processor, rows: Sequence[Mapping], thresholds: Optional[Mapping] = None,
-                        device=None, progress: bool = False) -> dict:
+                        device=None, progress: bool = False, given: Optional[str] = None,
+                        return_predictions: bool = False):
     """Strict joint F1 scores (flat dict) of end-to-end inference on `rows` (see :func:`calibrate_thresholds`) at
-    `thresholds` (default: the model's)."""
+    `thresholds` (default: the model's); `given` (:data:`GIVEN_LEVELS`) runs only the stages after that gold input.
+    With `return_predictions`, `(scores, predicted schema documents)`."""
     thresholds = {name: float((thresholds or {}).get(name, getattr(model.config, name))) for name in THRESHOLD_NAMES}
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             encoded = _encode_rows(model, processor, rows, _model_device(model, device), progress)
-            documents = _predict_encoded(model, processor, rows, encoded, thresholds)
+            documents = _predict_encoded(model, processor, rows, encoded, thresholds, given)
     finally:
         model.train(was_training)
-    return _flat(joint_re_scores(documents, _references(rows)))
+    scores = _flat(joint_re_scores(documents, _references(rows)))
+    return (scores, documents) if return_predictions else scores
 
 
 def calibrate_thresholds(model, processor, rows: Sequence[Mapping], grid: Optional[Mapping] = None,
@@ -779,6 +854,8 @@ __all__ = [
     "DEFAULT_SAMPLING",
     "DEFAULT_THRESHOLD_GRID",
     "THRESHOLD_NAMES",
+    "GIVEN_LEVELS",
+    "given_input",
     "apply_thresholds",
     "calibrate_thresholds",
     "evaluate_thresholds",

@@ -11,7 +11,10 @@ Examples:
     python scripts/score.py --from-predictions runs/x/test_predictions.jsonl --data test.jsonl --per-type 10
 
 --from-predictions scores saved predictions (e.g. a training run's test_predictions.jsonl) instead of running a model;
---per-type N adds the N relation types with the most gold relations (strict P/R/F1 and support).
+--per-type N adds the N relation types with the most gold relations (strict P/R/F1 and support);
+--given mentions|clusters|entities gives the model that gold input and runs only the later stages (JEREX's evaluation
+"in isolation"): what each stage costs when everything before it is right.
+    python scripts/score.py --model runs/x/best_model --data dev.jsonl --given clusters
 """
 
 import argparse
@@ -19,8 +22,11 @@ import json
 import sys
 from pathlib import Path
 
-from simmemre.experiment_simmemre import (add_inference_arguments, iter_jsonl_objects, load_pipeline, per_type_table,
-                                          scores_table, thresholds_from)
+import torch
+
+from simmemre.experiment_simmemre import (add_inference_arguments, default_device, iter_jsonl_objects, load_pipeline,
+                                          load_trained_model, per_type_table, scores_table, thresholds_from)
+from simmemre.training_simmemre import GIVEN_LEVELS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print the metric output as one JSON object")
     parser.add_argument("--per-type", type=int, metavar="N", default=0,
                         help="also print the N relation types with the most gold relations (strict P/R/F1)")
+    parser.add_argument("--given", choices=GIVEN_LEVELS,
+                        help="give the model gold mentions, clusters or typed entities; only later stages run")
     return parser
 
 
@@ -58,12 +66,31 @@ def read_gold(path, limit=None) -> list:
     return documents
 
 
+def predict_given(args, gold) -> list:
+    """The model's predictions on `gold` given its gold input at level `args.given` (see `SimMemREModel.extract`)."""
+    from simmemre.training_simmemre import evaluate_thresholds, tokenize_documents
+
+    model, processor = load_trained_model(args.model, args.device or default_device())
+    if args.dtype not in (None, "auto"):
+        model = model.to(getattr(torch, args.dtype))
+    dataset = tokenize_documents(gold, processor, model.config.entity_types, model.config.relation_types,
+                                 desc="Tokenizing")
+    rows = [dataset[i] for i in range(len(dataset))]
+    _, predictions = evaluate_thresholds(model, processor, rows, thresholds_from(args), progress=True,
+                                         given=args.given, return_predictions=True)
+    return predictions
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
 
     gold = read_gold(args.data, args.limit)
-    if args.from_predictions:
+    if args.given and not args.model:
+        raise SystemExit("--given needs --model (it runs the model on gold input)")
+    if args.given:
+        predictions = predict_given(args, gold)
+    elif args.from_predictions:
         wanted = {str(document["id"]) for document in gold}
         predictions = [p for p in read_gold(args.from_predictions) if str(p["id"]) in wanted]
     else:

@@ -30,6 +30,8 @@ CONFIG (YAML or JSON) has five sections:
                writes them into best_model's config and reports test with both the fixed and the calibrated
                thresholds (calibrated_test_* in all_results.json; the search is in calibration.json);
                calibration_grid ({mention_threshold: [...], ...}) replaces part or all of the default grid.
+               head_learning_rate: the rate of everything outside the encoder (heads, memories, embeddings);
+               unset, they train at learning_rate with the encoder.
 
 Overrides: `--data.max_train_documents 8`, `--model.memory_warmup_proportion 0.3`, `--encoder minilm`; a key
 without a section (`--num_train_epochs 3`, `--output_dir runs/x`) is a training argument. Values are parsed as
@@ -166,6 +168,7 @@ def main(argv=None):
     evaluation_epoch_interval = training_config.pop("evaluation_epoch_interval", None)
     calibrate = str(training_config.pop("calibrate_thresholds", False)).lower() in ("true", "1", "yes")
     calibration_grid = training_config.pop("calibration_grid", None)
+    head_learning_rate = training_config.pop("head_learning_rate", None)
     if not training_config.get("output_dir"):
         raise SystemExit("set training.output_dir (or --output_dir DIR)")
     if not torch.cuda.is_available():
@@ -207,7 +210,7 @@ def main(argv=None):
     collator = SimMemREDataCollator(processor, model.config, seed=args.seed, **sampling)
     trainer = SimMemRETrainer(
         model=model, args=args, data_collator=collator, train_dataset=datasets["train"],
-        eval_dataset=datasets.get("validation"), processing_class=processor,
+        eval_dataset=datasets.get("validation"), processing_class=processor, head_learning_rate=head_learning_rate,
     )
     if (first_evaluation_epoch or evaluation_epoch_interval) and has_validation:
         trainer.add_callback(EvaluationEpochsCallback(int(first_evaluation_epoch or 1),

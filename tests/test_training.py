@@ -604,3 +604,66 @@ def test_tokenized_rows_carry_their_length_for_length_grouped_batches(cdr_datase
     trainer = SimMemRETrainer(model=torch.nn.Linear(1, 1), args=args, train_dataset=cdr_dataset)
     sampler = trainer._get_train_sampler()
     assert sampler.lengths == cdr_dataset["length"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Evaluation given gold input (JEREX's "in isolation")
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_given_gold_clusters_score_mentions_and_coreference_exactly(processor, cdr_dataset, single_torch_thread):
+    from simmemre.training_simmemre import evaluate_thresholds
+
+    torch.manual_seed(0)
+    model = SimMemREModel(tiny_config(processor)).eval()
+    rows = [cdr_dataset[i] for i in range(3)]
+    scores = evaluate_thresholds(model, processor, rows, given="clusters")
+    assert scores["mention_f1"] == 100.0 and scores["coref_f1"] == 100.0
+    assert scores["entity_f1"] < 100.0  # typing is still the random model's
+
+
+def test_given_gold_entities_score_entities_exactly(processor, cdr_dataset, single_torch_thread):
+    from simmemre.training_simmemre import evaluate_thresholds
+
+    torch.manual_seed(0)
+    model = SimMemREModel(tiny_config(processor)).eval()
+    rows = [cdr_dataset[i] for i in range(3)]
+    scores = evaluate_thresholds(model, processor, rows, {"relation_threshold": 0.0}, given="entities")
+    assert scores["entity_f1"] == 100.0
+    assert scores["relation_strict_recall"] == 100.0  # every typed pair is scored, threshold 0 keeps all
+
+
+def test_given_gold_mentions_scores_mentions_exactly_and_clusters_them(processor, cdr_dataset, single_torch_thread):
+    from simmemre.training_simmemre import evaluate_thresholds
+
+    torch.manual_seed(0)
+    model = SimMemREModel(tiny_config(processor)).eval()
+    rows = [cdr_dataset[i] for i in range(3)]
+    scores = evaluate_thresholds(model, processor, rows, {"coref_threshold": 0.0}, given="mentions")
+    assert scores["mention_f1"] == 100.0
+    assert scores["coref_f1"] < 100.0  # one cluster of everything at threshold 0
+
+
+def test_given_gold_spans_longer_than_the_candidate_limit_are_kept(processor, single_torch_thread):
+    torch.manual_seed(0)
+    model = SimMemREModel(tiny_config(processor, max_span_size=2)).eval()
+    batch = processor("Long tail of a very long entity name here .")
+    spans = [[0, 7], [1, 2]]
+    output = model.extract(**batch, given=[{"mention_word_spans": spans, "mention_clusters": [0, 1]}])
+    assert output.predictions[0]["mention_word_spans"].tolist() == spans
+    assert output.predictions[0]["mention_clusters"].tolist() == [0, 1]
+
+
+def test_trainer_evaluation_given_gold_clusters(processor, cdr_dataset, tmp_path, single_torch_thread):
+    torch.manual_seed(0)
+    trainer, _ = make_trainer(processor, cdr_dataset, cdr_dataset.select(range(2)), tmp_path)
+    trainer.given = "clusters"
+    metrics = trainer.evaluate()
+    assert metrics["eval_mention_f1"] == 100.0 and metrics["eval_coref_f1"] == 100.0
+
+
+def test_given_rejects_an_unknown_level(processor, cdr_dataset):
+    from simmemre.training_simmemre import given_input
+
+    with pytest.raises(ValueError, match="given"):
+        given_input(cdr_dataset[0], "relations")
