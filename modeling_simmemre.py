@@ -380,10 +380,11 @@ def find_abbreviations(text: str) -> list:
             continue
         words = text[: match.start()].rstrip().split(" ")
         max_words = min(len(short) + 5, 2 * len(short))
-        # The long form stays inside its sentence-like clause: stop at the previous parenthesis or semicolon.
+        # The long form stays inside its clause: stop at a parenthesis, a semicolon or the previous sentence's end.
         window = []
         for word in reversed(words):
-            if not word or any(c in word for c in "();") or len(window) >= max_words:
+            if not word or any(c in word for c in "();") or len(window) >= max_words or (
+                    window and word[-1] in ".?!"):
                 break
             window.insert(0, word)
         candidate = " ".join(window)

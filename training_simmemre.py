@@ -689,9 +689,10 @@ class SimMemRETrainer(Trainer):
             torch.distributed.all_gather_object(gathered, local)
             local = [item for part in gathered for item in part]
         predictions = [document for _, document in sorted(local, key=lambda item: item[0])]
+        # The text gives the mention strings of the seq2rel level.
         references = [
-            {"id": row["id"], "entities": row["entities"], "relations": row["relations"]}
-            for row in eval_dataset.select_columns(["id", "entities", "relations"])
+            {"id": row["id"], "text": row["text"], "entities": row["entities"], "relations": row["relations"]}
+            for row in eval_dataset.select_columns(["id", "text", "entities", "relations"])
         ]
         scores = joint_re_scores(predictions, references)
         self.last_predictions = predictions
@@ -750,7 +751,8 @@ def _predict_encoded(model, processor, rows, encoded, thresholds: Mapping, given
 
 
 def _references(rows) -> list:
-    return [{"id": row["id"], "entities": row["entities"], "relations": row["relations"]} for row in rows]
+    return [{"id": row["id"], "text": row["text"], "entities": row["entities"], "relations": row["relations"]}
+            for row in rows]
 
 
 def _flat(scores: Mapping) -> dict:

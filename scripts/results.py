@@ -76,6 +76,22 @@ def relation_grid_top(calibration: dict):
     return max((point["relation_threshold"] for point in calibration.get("grid") or []), default=None)
 
 
+RECIPE_TRAINING_KEYS = ("learning_rate", "head_learning_rate", "num_train_epochs", "warmup_ratio",
+                        "per_device_train_batch_size", "bf16")
+RECIPE_MODEL_KEYS = ("max_span_size", "abbreviation_coreference", "encoder_window_size")
+
+
+def recipe_fields(run_config: dict, model_config: dict) -> dict:
+    """The training recipe of a run: the training settings of its config (None where unset, the library default) and
+    the model settings that change inference."""
+    training = (run_config.get("config") or {}).get("training") or {}
+    sampling = (run_config.get("config") or {}).get("sampling") or {}
+    recipe = {key: training.get(key) for key in RECIPE_TRAINING_KEYS}
+    recipe.update({key: model_config.get(key) for key in RECIPE_MODEL_KEYS})
+    recipe.update({key: value for key, value in sampling.items() if key.startswith("neg_")})
+    return recipe
+
+
 def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, calibration_file=None) -> list:
     results = load_json(run / "all_results.json", "written by scripts/train.py at the end of a run")
     run_config = json.loads((run / "run_config.json").read_text()) if (run / "run_config.json").is_file() else {}
@@ -108,6 +124,7 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
         "device": device or run_config.get("device"),
         "run": str(run),
         "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "recipe": recipe_fields(run_config, model_config),
     }
     fixed_values = (calibration or {}).get("fixed_thresholds") or {n: model_config[n] for n in THRESHOLD_NAMES}
     # With a re-calibration file only its calibrated row is recorded; the run's own rows stay as recorded.

@@ -1,0 +1,110 @@
+#!/usr/bin/env python
+"""What each stage of the cascade costs: a saved model scored end to end and given gold input (JEREX's evaluation
+"in isolation"), on the splits of a raw corpus, each document encoded once.
+
+For each split the model runs four times: end to end, then given the gold mentions, the gold clusters and the gold
+typed entities (`SimMemREModel.extract(given=...)`); every run is scored with the joint_re_f1 metric (all levels,
+including `relation_seq2rel` and `relation_relaxed`). One JSON line per (split, given) goes to --output, with the
+model, its thresholds and the commit; --markdown prints the stage table.
+
+    python scripts/stage_scores.py --model runs/x/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr \\
+        --splits dev test --name "SimMemRE main job, seed 112" --output results/cdr-stages.jsonl
+    python scripts/stage_scores.py --model runs/x/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr \\
+        --splits dev --abbreviation-coreference on off     # the abbreviation merge's ablation, end to end only
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from simmemre.experiment_simmemre import add_corpus_arguments, corpus_rows, default_device, load_trained_model
+from simmemre.training_simmemre import GIVEN_LEVELS, THRESHOLD_NAMES
+
+REPO = Path(__file__).resolve().parent.parent
+STAGE_LEVELS = ("mention", "coref", "entity", "relation_strict", "relation_seq2rel", "relation_relaxed")
+# CDR's chemical-induced-disease relation is scored without direction by seq2rel.
+UNDIRECTED = {"bc5cdr": ["CID"], "docred": []}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="saved model folder (a run's best_model)")
+    add_corpus_arguments(parser)
+    parser.add_argument("--splits", nargs="+", default=["dev"], help="corpus splits (dev, test)")
+    parser.add_argument("--given", nargs="+", default=["none", *GIVEN_LEVELS], choices=["none", *GIVEN_LEVELS],
+                        help="gold input levels to run (none = end to end)")
+    parser.add_argument("--abbreviation-coreference", nargs="+", default=["model"], choices=["model", "on", "off"],
+                        help="the abbreviation merge as saved (model), or switched on / off; several: one run each")
+    parser.add_argument("--name", help="a name for the rows (default: the model folder)")
+    parser.add_argument("--output", help="append one JSON line per run here (e.g. results/cdr-stages.jsonl)")
+    parser.add_argument("--device", default=None)
+    return parser
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def markdown(rows: list) -> str:
+    lines = ["| split | abbreviations | given | mention recall | " + " | ".join(STAGE_LEVELS) + " |",
+             "|---|---|---|---|" + "---|" * len(STAGE_LEVELS)]
+    for row in rows:
+        cells = [f"{row['scores'].get('mention_recall', float('nan')):.2f}"]
+        cells += [f"{row['scores'].get(level + '_f1', float('nan')):.2f}" for level in STAGE_LEVELS]
+        lines.append(f"| {row['split']} | {'on' if row['abbreviation_coreference'] else 'off'} | {row['given']} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+    from simmemre.training_simmemre import _encode_rows, _predict_encoded
+
+    args = build_parser().parse_args(argv)
+    device = args.device or default_device()
+    model, processor = load_trained_model(args.model, device)
+    saved_switch = model.config.abbreviation_coreference
+    thresholds = {name: getattr(model.config, name) for name in THRESHOLD_NAMES}
+    undirected = UNDIRECTED.get(args.format, [])
+    rows_out = []
+    for split in args.splits:
+        rows = corpus_rows(args, model, processor, [split])[split]
+        references = [{"id": row["id"], "text": row["text"], "entities": row["entities"],
+                       "relations": row["relations"]} for row in rows]
+        with torch.no_grad():
+            encoded = _encode_rows(model, processor, rows, torch.device(device), progress=True)
+            for switch in args.abbreviation_coreference:
+                model.config.abbreviation_coreference = saved_switch if switch == "model" else switch == "on"
+                for given in args.given:
+                    level = None if given == "none" else given
+                    predictions = _predict_encoded(model, processor, rows, encoded, thresholds, level)
+                    for prediction, row in zip(predictions, rows):
+                        prediction["text"] = row["text"]
+                    scores = joint_re_scores(predictions, references, undirected_relation_types=undirected)
+                    scores.pop("per_type", None)
+                    row = {"name": args.name or args.model, "model": str(args.model), "split": split,
+                           "given": given, "abbreviation_coreference": model.config.abbreviation_coreference,
+                           "thresholds": thresholds, "commit": commit(), "documents": len(rows), "scores": scores}
+                    rows_out.append(row)
+                    print(json.dumps({k: row[k] for k in ("split", "given", "abbreviation_coreference")})
+                          + " " + " ".join(f"{lvl}={scores.get(lvl + '_f1', float('nan')):.2f}" for lvl in STAGE_LEVELS),
+                          flush=True)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.output, "a", encoding="utf-8") as handle:
+            for row in rows_out:
+                handle.write(json.dumps(row, sort_keys=True) + "\n")
+    print(markdown(rows_out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Abbreviation-aware coreference: Schwartz & Hearst definitions and the cluster merge behind
+`SimMemREConfig.abbreviation_coreference`."""
+
+import numpy as np
+import torch
+from pipeline_helpers import one_torch_thread, processor, tiny_config, tokenizer  # noqa: F401  (fixtures)
+from transformers import pipeline
+
+from simmemre import SimMemREModel
+from simmemre.modeling_simmemre import find_abbreviations, merge_abbreviation_clusters
+
+TEXT = "Rats given puromycin aminonucleoside (PAN) developed nephrosis. PAN caused proteinuria."
+
+
+def test_definitions_pair_short_and_long_forms():
+    text = "The heart rate (HR) and acute renal failure (ARF) rose (p < 0.05) in Parkinson's disease (PD)."
+    assert find_abbreviations(text) == [("HR", "heart rate"), ("ARF", "acute renal failure"),
+                                        ("PD", "Parkinson's disease")]
+
+
+def test_long_form_stays_inside_its_sentence():
+    text = "It was given. Often, doxorubicin (Adriamycin) was used."
+    assert find_abbreviations(text) == []
+
+
+def test_text_without_definitions_gives_none():
+    assert find_abbreviations("Aspirin (10 mg) causes ulcers (see below).") == []
+
+
+def test_merge_joins_clusters_of_the_short_and_the_long_form():
+    clusters = np.array([0, 1, 2, 1, 3])
+    strings = ["puromycin aminonucleoside", "nephrosis", "PAN", "nephrosis", "PAN"]
+    assert merge_abbreviation_clusters(clusters, strings, TEXT).tolist() == [0, 1, 0, 1, 0]
+
+
+def test_merge_leaves_clusters_without_definitions_alone():
+    clusters = np.array([0, 1, 2])
+    assert merge_abbreviation_clusters(clusters, ["a", "b", "c"], "No definitions here.").tolist() == [0, 1, 2]
+
+
+def _entity_texts(result):
+    return [sorted({mention["text"] for mention in entity["mentions"]}) for entity in result["entities"]]
+
+
+def test_pipeline_merges_abbreviations_on_raw_text_only_when_switched_on(tokenizer, processor):  # noqa: F811
+    torch.manual_seed(0)
+    low = {"mention_threshold": 0.0, "coref_threshold": 1.0, "relation_threshold": 1.0}  # no learned merge
+    outputs = {}
+    for switch in (False, True):
+        torch.manual_seed(0)
+        model = SimMemREModel(tiny_config(tokenizer, abbreviation_coreference=switch)).eval()
+        extractor = pipeline("joint-re", model=model, processor=processor)
+        outputs[switch] = _entity_texts(extractor(TEXT, **low))
+    merged = [texts for texts in outputs[True] if "PAN" in texts]
+    assert merged == [["PAN", "puromycin aminonucleoside"]]
+    assert ["PAN"] in outputs[False] and ["puromycin aminonucleoside"] in outputs[False]
