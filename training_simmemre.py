@@ -783,7 +783,8 @@ def evaluate_thresholds(model, processor, rows: Sequence[Mapping], thresholds: O
 
 
 def calibrate_thresholds(model, processor, rows: Sequence[Mapping], grid: Optional[Mapping] = None,
-                         device=None, objective: str = "relation_strict_f1", progress: bool = True) -> dict:
+                         device=None, objective: str = "relation_strict_f1", progress: bool = True,
+                         min_objective: float = 5.0, max_prediction_ratio: float = 3.0) -> dict:
     """Grid-search the mention, coreference and relation thresholds on gold documents (the dev split).
 
     Each document is encoded once (encoder and token memory read); the heads then run once per (mention, coreference)
@@ -795,9 +796,17 @@ def calibrate_thresholds(model, processor, rows: Sequence[Mapping], grid: Option
     Args:
         rows: rows of :func:`tokenize_documents` (processor features plus `id`, `text`, `entities`, `relations`).
         grid: `{threshold name: values}`; missing names use :data:`DEFAULT_THRESHOLD_GRID`.
+    A search whose best point is not usable keeps the model's thresholds: when the best `objective` is below
+    `min_objective` (a model that has not learned relations, where the search only trades a handful of hits for
+    thousands of predictions), or when the best point predicts more than `max_prediction_ratio` times as many
+    mentions or relations as the gold documents hold (predicted / gold = recall / precision). The result then says
+    so (`applied: false`, `reason`) and a warning is logged.
+
     Returns:
-        `{"objective", "thresholds": {name: value}, "scores": dev scores there, "fixed_thresholds": the model's
-        thresholds before, "fixed_scores": dev scores at those, "grid": one summary per grid point}`.
+        `{"objective", "thresholds": {name: value} to ship, "scores": dev scores there, "applied": whether the
+        search's best point is shipped, "reason", "best_thresholds" / "best_scores": the search's best point,
+        "fixed_thresholds": the model's thresholds before, "fixed_scores": dev scores at those, "grid": one summary
+        per grid point}`.
     """
     from tqdm.auto import tqdm
 
@@ -833,16 +842,39 @@ def calibrate_thresholds(model, processor, rows: Sequence[Mapping], grid: Option
         return (round(scores[objective], 6), round(scores["entity_f1"], 6), -distance)
 
     best_thresholds, best_scores = max(results, key=rank)
+    fixed_scores = next(scores for thresholds, scores in results if thresholds == fixed)
+    reason = _unusable_calibration(best_scores, objective, min_objective, max_prediction_ratio)
+    if reason:
+        logger.warning("Threshold calibration: keeping the model's thresholds %s: %s", fixed, reason)
+    shipped_thresholds, shipped_scores = (fixed, fixed_scores) if reason else (best_thresholds, best_scores)
     return {
         "objective": objective,
-        "thresholds": best_thresholds,
-        "scores": best_scores,
+        "thresholds": shipped_thresholds,
+        "scores": shipped_scores,
+        "applied": not reason,
+        "reason": reason or f"best {objective} on the grid",
+        "best_thresholds": best_thresholds,
+        "best_scores": best_scores,
         "fixed_thresholds": fixed,
-        "fixed_scores": next(scores for thresholds, scores in results if thresholds == fixed),
+        "fixed_scores": fixed_scores,
         "grid": [{**thresholds, **{key: scores[key] for key in (objective, "entity_f1", "mention_precision",
                                                                   "mention_recall")}}
                  for thresholds, scores in results],
     }
+
+
+def _unusable_calibration(scores: Mapping, objective: str, min_objective: float,
+                          max_prediction_ratio: float) -> Optional[str]:
+    """Why the search's best point must not be shipped, or None when it may."""
+    if scores[objective] < min_objective:
+        return (f"its best dev {objective} is {scores[objective]:.2f}, below {min_objective} "
+                "(the model has not learned relations well enough to tune thresholds on)")
+    for level in ("mention", objective.rsplit("_f1", 1)[0]):
+        precision, recall = scores.get(f"{level}_precision"), scores.get(f"{level}_recall")
+        if precision is not None and recall is not None and recall > max_prediction_ratio * precision:
+            return (f"its best point predicts {recall / max(precision, 1e-9):.1f}x as many {level} tuples as the dev "
+                    f"documents hold (more than {max_prediction_ratio}x)")
+    return None
 
 
 def apply_thresholds(model, thresholds: Mapping) -> None:

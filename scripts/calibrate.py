@@ -56,7 +56,8 @@ def main(argv=None) -> int:
     with open(output, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2)
     summary = {name: report["thresholds"][name] for name in THRESHOLD_NAMES}
-    print(json.dumps({"thresholds": summary, "fixed_thresholds": report["fixed_thresholds"],
+    print(json.dumps({"thresholds": summary, "applied": report["applied"], "reason": report["reason"],
+                      "fixed_thresholds": report["fixed_thresholds"],
                       "dev_relation_strict_f1": [report["fixed_scores"]["relation_strict_f1"],
                                                  report["scores"]["relation_strict_f1"]],
                       **({"test_relation_strict_f1": [report["test_fixed_scores"]["relation_strict_f1"],

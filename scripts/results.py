@@ -137,6 +137,8 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
         dev = {k: v for k, v in calibration["scores"].items() if k in METRIC_SUFFIXES}
         row = {**common, "thresholds": "calibrated", "threshold_values": calibration["thresholds"],
                "relation_grid_top": relation_grid_top(calibration), "dev": dev, "test": test}
+        if "applied" in calibration:  # False: the search's best point was refused and the fixed thresholds kept
+            row["calibration_applied"] = calibration["applied"]
         if calibration_file is not None:
             row["calibration_file"] = str(Path(calibration_file).resolve())
         rows.append(row)

@@ -217,3 +217,83 @@ def test_empty_prediction_scores_zero_without_division_error():
     results = score(predictions)
     assert all(results[key] == 0.0 for key in FLAT_KEYS)
     assert results["per_type"]["entity"]["Chemical"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2}
+
+
+# Comparable levels. Text: "Puromycin aminonucleoside (PAN) induced nephrosis. PAN caused nephrosis in rats."
+COMPARABLE_TEXT = "Puromycin aminonucleoside (PAN) induced nephrosis. PAN caused Nephrosis in rats."
+COMPARABLE_GOLD = {
+    "id": "doc-c",
+    "text": COMPARABLE_TEXT,
+    "entities": [
+        {"type": "Chemical", "mentions": _mentions((0, 25), (27, 30), (51, 54))},
+        {"type": "Disease", "mentions": _mentions((39, 48), (62, 71))},
+    ],
+    "relations": [{"head": 0, "tail": 1, "type": "CID"}],
+}
+
+
+def comparable_prediction(chemical_spans, disease_spans, head=0, tail=1):
+    document = {key: value for key, value in COMPARABLE_GOLD.items() if key != "text"}
+    document["entities"] = [
+        {"type": "Chemical", "mentions": _mentions(*chemical_spans)},
+        {"type": "Disease", "mentions": _mentions(*disease_spans)},
+    ]
+    document["relations"] = [{"head": head, "tail": tail, "type": "CID"}]
+    return document
+
+
+def score_comparable(prediction, **kwargs):
+    return JointReF1().compute(predictions=[prediction], references=[COMPARABLE_GOLD], **kwargs)
+
+
+def test_relaxed_accepts_a_cluster_missing_a_mention_that_strict_rejects():
+    # The chemical cluster misses the second "PAN": strict fails, relaxed (a gold mention, no other entity's) holds.
+    results = score_comparable(comparable_prediction([(0, 25), (27, 30)], [(39, 48), (62, 71)]))
+    assert results["relation_strict_f1"] == 0.0
+    assert results["relation_relaxed_f1"] == 100.0
+
+
+def test_relaxed_rejects_a_cluster_that_mixes_two_gold_entities():
+    results = score_comparable(comparable_prediction([(0, 25), (39, 48)], [(62, 71)]))
+    assert results["relation_relaxed_f1"] == 0.0
+
+
+def test_relaxed_counts_a_split_cluster_once():
+    prediction = comparable_prediction([(0, 25)], [(39, 48), (62, 71)])
+    prediction["entities"].append({"type": "Chemical", "mentions": _mentions((51, 54))})
+    prediction["relations"].append({"head": 2, "tail": 1, "type": "CID"})
+    results = score_comparable(prediction)
+    assert (results["relation_relaxed_precision"], results["relation_relaxed_recall"]) == (50.0, 100.0)
+
+
+def test_seq2rel_matches_mention_strings_not_spans():
+    # "PAN" at 51-54 instead of 27-30 and a lower-cased duplicate string set: same strings, so seq2rel matches.
+    results = score_comparable(comparable_prediction([(0, 25), (51, 54)], [(39, 48), (62, 71)]))
+    assert results["relation_strict_f1"] == 0.0
+    assert results["relation_seq2rel_f1"] == 100.0
+
+
+def test_seq2rel_needs_every_distinct_string():
+    results = score_comparable(comparable_prediction([(0, 25)], [(39, 48), (62, 71)]))
+    assert results["relation_seq2rel_f1"] == 0.0
+
+
+def test_undirected_types_match_reversed_arguments_only_on_comparable_levels():
+    reversed_prediction = comparable_prediction([(0, 25), (27, 30), (51, 54)], [(39, 48), (62, 71)], head=1, tail=0)
+    directed = score_comparable(reversed_prediction)
+    undirected = score_comparable(reversed_prediction, undirected_relation_types=["CID"])
+    assert directed["relation_seq2rel_f1"] == directed["relation_relaxed_f1"] == 0.0
+    assert undirected["relation_seq2rel_f1"] == undirected["relation_relaxed_f1"] == 100.0
+    assert undirected["relation_strict_f1"] == 0.0
+
+
+def test_seq2rel_is_left_out_without_text():
+    reference = {key: value for key, value in COMPARABLE_GOLD.items() if key != "text"}
+    results = JointReF1().compute(predictions=[reference], references=[reference])
+    assert "relation_seq2rel_f1" not in results and results["relation_relaxed_f1"] == 100.0
+
+
+def test_seq2rel_names_a_mention_past_the_text():
+    prediction = comparable_prediction([(0, 25), (27, 300)], [(39, 48)])
+    with pytest.raises(ValueError, match=r"prediction document 'doc-c'.*ends past the text"):
+        score_comparable(prediction)

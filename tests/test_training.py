@@ -419,7 +419,9 @@ def test_calibration_includes_the_fixed_point_and_returns_the_best(processor, cd
     model = SimMemREModel(tiny_config(processor)).eval()
     rows = [cdr_dataset[i] for i in range(2)]
     grid = {"mention_threshold": [0.0, 0.5], "coref_threshold": [0.6], "relation_threshold": [0.0, 0.5]}
-    calibration = calibrate_thresholds(model, processor, rows, grid=grid, progress=False)
+    calibration = calibrate_thresholds(model, processor, rows, grid=grid, progress=False,
+                                       min_objective=0.0, max_prediction_ratio=float("inf"))
+    assert calibration["applied"] and calibration["thresholds"] == calibration["best_thresholds"]
     points = [(e["mention_threshold"], e["coref_threshold"], e["relation_threshold"]) for e in calibration["grid"]]
     assert (0.85, 0.85, 0.6) in points and len(points) == 3 * 2 * 3  # the fixed values join the grid
     best = max(entry["relation_strict_f1"] for entry in calibration["grid"])
@@ -427,6 +429,34 @@ def test_calibration_includes_the_fixed_point_and_returns_the_best(processor, cd
     rescored = evaluate_thresholds(model, processor, rows, calibration["thresholds"])
     assert rescored == calibration["scores"]
     assert model.config.mention_threshold == 0.85  # calibration itself does not change the model
+
+
+def test_calibration_keeps_the_model_thresholds_when_relations_are_not_learned(processor, cdr_dataset,
+                                                                              single_torch_thread, caplog):
+    """An untrained model's best grid point (near-zero relation F1, floods of mentions) is not shipped."""
+    from simmemre.training_simmemre import calibrate_thresholds
+
+    torch.manual_seed(0)
+    model = SimMemREModel(tiny_config(processor)).eval()
+    rows = [cdr_dataset[i] for i in range(2)]
+    grid = {"mention_threshold": [0.0, 0.5], "coref_threshold": [0.6], "relation_threshold": [0.0, 0.5]}
+    with caplog.at_level("WARNING"):
+        calibration = calibrate_thresholds(model, processor, rows, grid=grid, progress=False)
+    assert calibration["best_scores"]["relation_strict_f1"] < 5.0
+    assert not calibration["applied"] and "below 5.0" in calibration["reason"]
+    assert calibration["thresholds"] == calibration["fixed_thresholds"]
+    assert calibration["scores"] == calibration["fixed_scores"]
+    assert "keeping the model's thresholds" in caplog.text
+
+
+def test_calibration_refuses_a_point_that_floods_mentions():
+    from simmemre.training_simmemre import _unusable_calibration
+
+    scores = {"relation_strict_f1": 20.0, "relation_strict_precision": 20.0, "relation_strict_recall": 20.0,
+              "mention_precision": 10.0, "mention_recall": 90.0}
+    assert "9.0x as many mention" in _unusable_calibration(scores, "relation_strict_f1", 5.0, 3.0)
+    scores["mention_precision"] = 60.0
+    assert _unusable_calibration(scores, "relation_strict_f1", 5.0, 3.0) is None
 
 
 def test_calibration_rejects_an_unknown_threshold_name(processor, cdr_dataset):

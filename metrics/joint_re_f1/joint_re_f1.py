@@ -35,11 +35,16 @@ _DESCRIPTION = """\
 Strict micro precision, recall and F1 (in percent) for end-to-end document-level joint entity and relation
 extraction, with the semantics of JEREX's JointEvaluator (also used by the similarity-based memory model).
 Per document, gold and predicted annotations are turned into de-duplicated sets of tuples and compared exactly;
-TP/FP/FN are summed over the whole corpus (micro average). Five levels:
+TP/FP/FN are summed over the whole corpus (micro average). Five strict levels:
 mention (span), coref (cluster = set of spans), entity (cluster, type),
 relation (head cluster, tail cluster, relation type) and
 relation_strict ((head cluster, head type), (tail cluster, tail type), relation type).
 A cluster matches only if it contains exactly the same mention spans as a gold cluster; relations are directed.
+Two comparable relation levels are reported beside them:
+relation_seq2rel (seq2rel's scoring: an entity is its set of distinct lower-cased mention strings plus its type;
+needs the documents' `text`) and relation_relaxed (an argument matches a gold entity when its cluster holds at
+least one mention of that entity and no mention of any other gold entity). Both treat the relation types named in
+`undirected_relation_types` as unordered pairs.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -49,13 +54,17 @@ Args:
         (not by position); both lists must hold exactly the same set of ids, each once.
     A document is {"id": str, "entities": [{"type": str, "mentions": [{"start": int, "end": int}, ...]}, ...],
     "relations": [{"head": int, "tail": int, "type": str}, ...]}; head/tail index into `entities`, offsets are
-    character offsets (end exclusive). Any other field (text, sentences, words, score, ids, ...) is ignored.
+    character offsets (end exclusive). `text` (str) is read only by relation_seq2rel (a prediction without it
+    uses its reference's text); any other field (sentences, words, score, ids, ...) is ignored.
+    undirected_relation_types (`list` of `str`, optional): relation types scored as unordered pairs by
+        relation_seq2rel and relation_relaxed (for example ["CID"] on BC5CDR, as seq2rel does). The strict
+        levels always keep the direction.
 Returns:
     `{level}_precision`, `{level}_recall`, `{level}_f1` (float, percent) for level in mention, coref, entity,
-        relation, relation_strict;
-    `per_type` (dict): {"entity" | "relation" | "relation_strict": {type: {"precision", "recall", "f1",
-        "support"}}}, where type is the entity type (entity) or the relation type (relation levels) and
-        support is the number of gold tuples of that type;
+        relation, relation_strict, relation_relaxed, and relation_seq2rel when every document has a text;
+    `per_type` (dict): {"entity" | "relation" | "relation_strict" | "relation_relaxed" | "relation_seq2rel":
+        {type: {"precision", "recall", "f1", "support"}}}, where type is the entity type (entity) or the
+        relation type (relation levels) and support is the number of gold tuples of that type;
     `documents` (int): number of documents scored.
 Raises:
     ValueError: different id sets, duplicate ids, or a malformed document (the message names the document id
@@ -72,8 +81,11 @@ Examples:
     100.0
 """
 
+# The JEREX levels (relation_strict is the headline); the comparable levels are reported beside them.
 LEVELS = ("mention", "coref", "entity", "relation", "relation_strict")
-TYPED_LEVELS = ("entity", "relation", "relation_strict")
+COMPARABLE_LEVELS = ("relation_relaxed", "relation_seq2rel")
+ALL_LEVELS = LEVELS + COMPARABLE_LEVELS
+TYPED_LEVELS = ("entity", "relation", "relation_strict") + COMPARABLE_LEVELS
 _SIDES = {"predictions": "prediction", "references": "reference"}
 _ERROR_KEY = "__joint_re_f1_error__"
 
@@ -143,7 +155,11 @@ def _require_str(container, key, path):
 
 
 def _document_tuples(document):
-    """The five de-duplicated tuple sets of one parsed document (raises _Malformed with a field path)."""
+    """The five strict tuple sets of one parsed document, plus what the comparable levels need.
+
+    Raises _Malformed with a field path. The extra keys are "clusters", "entity_types" and "relation_list"
+    (the document's relations as (head index, tail index, type)).
+    """
     clusters = []
     entity_types = []
     for entity_index, entity in enumerate(_require_list(document, "entities", "")):
@@ -165,6 +181,7 @@ def _document_tuples(document):
 
     relations = set()
     strict_relations = set()
+    relation_list = []
     for relation_index, relation in enumerate(_require_list(document, "relations", "")):
         path = f"relations[{relation_index}]"
         relation_type = _require_str(relation, "type", path)
@@ -175,6 +192,7 @@ def _document_tuples(document):
                 raise _Malformed(f"{path}.{role} = {index} is out of range (document has {len(clusters)} entities)")
             arguments.append(index)
         head, tail = arguments
+        relation_list.append((head, tail, relation_type))
         relations.add((clusters[head], clusters[tail], relation_type))
         strict_relations.add(
             ((clusters[head], entity_types[head]), (clusters[tail], entity_types[tail]), relation_type)
@@ -186,7 +204,66 @@ def _document_tuples(document):
         "entity": set(zip(clusters, entity_types)),
         "relation": relations,
         "relation_strict": strict_relations,
+        "clusters": clusters,
+        "entity_types": entity_types,
+        "relation_list": relation_list,
     }
+
+
+def _ordered(head, tail, relation_type, undirected):
+    """(head, tail, type), with the two arguments in a canonical order when the type is undirected."""
+    if relation_type in undirected and repr(tail) < repr(head):
+        head, tail = tail, head
+    return head, tail, relation_type
+
+
+def _seq2rel_relations(tuples, text, undirected):
+    """seq2rel's relation tuples: each argument is (frozenset of lower-cased mention strings, entity type)."""
+    entities = []
+    for cluster, entity_type in zip(tuples["clusters"], tuples["entity_types"]):
+        entities.append((frozenset(text[start:end].lower() for start, end in cluster), entity_type))
+    return {
+        _ordered(entities[head], entities[tail], relation_type, undirected)
+        for head, tail, relation_type in tuples["relation_list"]
+    }
+
+
+def _relaxed_counts(predicted, gold, undirected):
+    """(tp, fp, fn) Counters by relation type for relation_relaxed in one document.
+
+    A predicted cluster stands for gold entity g when it holds at least one mention of g and no mention of any
+    other gold entity. A predicted relation whose arguments both stand for gold entities maps to the key
+    (g_head, g_tail, type); each gold relation is matched at most once, so a second predicted relation mapping
+    to the same key (a split cluster) is a false positive.
+    """
+    owner = {}
+    for entity_index, cluster in enumerate(gold["clusters"]):
+        for span in cluster:
+            owner.setdefault(span, set()).add(entity_index)
+
+    def stands_for(cluster):
+        entities = set()
+        for span in cluster:
+            entities |= owner.get(span, set())
+        return next(iter(entities)) if len(entities) == 1 else None
+
+    gold_keys = {_ordered(h, t, r, undirected) for h, t, r in gold["relation_list"]}
+    predicted_relations = {
+        (predicted["clusters"][h], predicted["clusters"][t], r) for h, t, r in predicted["relation_list"]
+    }
+    tp, fp, fn = Counter(), Counter(), Counter()
+    matched = set()
+    for head_cluster, tail_cluster, relation_type in sorted(predicted_relations, key=repr):
+        head, tail = stands_for(head_cluster), stands_for(tail_cluster)
+        key = None if head is None or tail is None else _ordered(head, tail, relation_type, undirected)
+        if key in gold_keys and key not in matched:
+            matched.add(key)
+            tp[relation_type] += 1
+        else:
+            fp[relation_type] += 1
+    for key in gold_keys - matched:
+        fn[key[2]] += 1
+    return tp, fp, fn
 
 
 def _parse_side(raw_documents, side):
@@ -210,6 +287,11 @@ def _parse_side(raw_documents, side):
             tuples = _document_tuples(document)
         except _Malformed as error:
             raise ValueError(f"{_SIDES[side]} document {doc_id!r} ({side}[{position}]): {error}") from None
+        text = document.get("text")
+        if text is not None and not isinstance(text, str):
+            raise ValueError(f"{_SIDES[side]} document {doc_id!r} ({side}[{position}]): text must be a string")
+        tuples["text"] = text
+        tuples["where"] = f"{_SIDES[side]} document {doc_id!r} ({side}[{position}])"
         if doc_id in parsed:
             duplicates.append(doc_id)
         parsed[doc_id] = tuples
@@ -230,8 +312,18 @@ def _tuple_type(item):
     return item[-1]
 
 
-def joint_re_scores(predictions, references):
+def _check_text_covers(tuples, text):
+    for cluster in tuples["clusters"]:
+        for start, end in cluster:
+            if end > len(text):
+                raise ValueError(
+                    f"{tuples['where']}: mention ({start}, {end}) ends past the text ({len(text)} characters)"
+                )
+
+
+def joint_re_scores(predictions, references, undirected_relation_types=None):
     """Pure-Python scoring on lists of documents (dicts or JSON strings); see the metric's docstring."""
+    undirected = frozenset(undirected_relation_types or ())
     predicted = _parse_side(predictions, "predictions")
     gold = _parse_side(references, "references")
     if set(predicted) != set(gold):
@@ -242,11 +334,20 @@ def joint_re_scores(predictions, references):
             f"missing from predictions: {missing}; not in references: {extra}"
         )
 
-    totals = {level: Counter() for level in LEVELS}
+    totals = {level: Counter() for level in ALL_LEVELS}
     by_type = {level: {"tp": Counter(), "fp": Counter(), "fn": Counter()} for level in TYPED_LEVELS}
+    # seq2rel matches mention strings, so it needs every document's text (a prediction may borrow its reference's).
+    with_text = all(gold_tuples["text"] is not None for gold_tuples in gold.values())
     for doc_id, gold_tuples in gold.items():
         predicted_tuples = predicted[doc_id]
-        for level in LEVELS:
+        if with_text:
+            gold_text = gold_tuples["text"]
+            predicted_text = predicted_tuples["text"] if predicted_tuples["text"] is not None else gold_text
+            _check_text_covers(gold_tuples, gold_text)
+            _check_text_covers(predicted_tuples, predicted_text)
+            gold_tuples["relation_seq2rel"] = _seq2rel_relations(gold_tuples, gold_text, undirected)
+            predicted_tuples["relation_seq2rel"] = _seq2rel_relations(predicted_tuples, predicted_text, undirected)
+        for level in LEVELS + (("relation_seq2rel",) if with_text else ()):
             gold_set, predicted_set = gold_tuples[level], predicted_tuples[level]
             outcome = {
                 "tp": gold_set & predicted_set,
@@ -257,9 +358,14 @@ def joint_re_scores(predictions, references):
                 totals[level][key] += len(items)
                 if level in by_type:
                     by_type[level][key].update(_tuple_type(item) for item in items)
+        for key, counts in zip(("tp", "fp", "fn"), _relaxed_counts(predicted_tuples, gold_tuples, undirected)):
+            totals["relation_relaxed"][key] += sum(counts.values())
+            by_type["relation_relaxed"][key].update(counts)
 
+    if not with_text:
+        del by_type["relation_seq2rel"]
     results = {}
-    for level in LEVELS:
+    for level in ALL_LEVELS if with_text else LEVELS + ("relation_relaxed",):
         precision, recall, f1 = _prf(totals[level]["tp"], totals[level]["fp"], totals[level]["fn"])
         results[f"{level}_precision"] = precision
         results[f"{level}_recall"] = recall
@@ -280,7 +386,8 @@ def joint_re_scores(predictions, references):
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class JointReF1(evaluate.Metric):
-    """Strict (JEREX) micro P/R/F1 for mention, coref, entity, relation and relation_strict."""
+    """Strict (JEREX) micro P/R/F1 for mention, coref, entity, relation and relation_strict, plus the comparable
+    relation_relaxed and relation_seq2rel levels."""
 
     def _info(self):
         return evaluate.MetricInfo(
@@ -326,8 +433,8 @@ class JointReF1(evaluate.Metric):
             raise results[_ERROR_KEY]
         return results
 
-    def _compute(self, predictions, references):
+    def _compute(self, predictions, references, undirected_relation_types=None):
         try:
-            return joint_re_scores(predictions, references)
+            return joint_re_scores(predictions, references, undirected_relation_types=undirected_relation_types)
         except ValueError as error:
             return {_ERROR_KEY: error}
