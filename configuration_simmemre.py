@@ -7,6 +7,9 @@ RELATION_CLASSIFIERS = ("multi_instance", "global")
 CLASSIFIER_TYPES = ("similarity", "mlp")
 MEMORY_READ_POSITIONS = ("tokens", "spans")
 MEMORY_READ_MODES = ("mean", "sum", "scaled", "residual")
+# Document-level inference caps, in the order of the cap index of a prediction's `truncated` rows.
+DOCUMENT_CAPS = ("max_mentions_per_word", "max_mentions_per_document", "max_entity_pairs_per_document",
+                 "max_relations_per_document")
 
 
 class SimMemREConfig(PretrainedConfig):
@@ -32,6 +35,31 @@ class SimMemREConfig(PretrainedConfig):
             threshold, and coreference and relation pairs grow quadratically in them. 0.5 is above every gold BC5CDR
             train and Re-DocRED dev document (mean 0.10 and 0.13 mentions per whitespace word, densest document 0.30
             and 0.25). None disables the cap.
+        max_mentions_per_document (`int` or None, 2048), max_entity_pairs_per_document (`int` or None, 50000),
+        max_relations_per_document (`int` or None, 100000): document-level inference caps, so that time and memory
+            stay bounded at any thresholds (at mention / coreference / relation thresholds 0 / 1 / 0 every candidate
+            span is a mention, every mention an entity, and every entity pair and type a relation). JEREX has none.
+            When a cap binds, a warning is logged and the document's prediction gets `"truncated"`, a LongTensor
+            of rows (cap index in `DOCUMENT_CAPS`, limit, found, kept); the pipeline's output document gets
+            `"truncated": [{"cap", "limit", "found", "kept"}]`. Caps are never silent (`max_mentions_per_word`
+            included). None disables a cap. What is kept when a cap binds:
+            - mentions: the highest mention scores (the same rule as `max_mentions_per_word`; the smaller of the two
+              limits applies). They bound the coreference pairs, n(n-1)/2 (2048 mentions: 2.1 M pairs, scored in
+              blocks of `coref_pair_chunk_size`) and the mention pairs of relation classification;
+            - entity pairs (unordered; each is scored in both directions): the pairs whose nearest mentions are the
+              fewest sentences apart, then the highest product of the two entities' best mention scores, then text
+              order. Relations are local: in Re-DocRED dev and test gold (34,732 relations), the head's and tail's
+              nearest mentions share a sentence in 47% of relations and are at most 2 sentences apart in 79% (of
+              all dev entity pairs: 23% and 63%), so in a long document the nearest pairs hold most relations. The
+              choice needs no relation score, so no pair is scored only to be dropped;
+            - relations: the highest relation scores (ties: head, tail, type order). So the relations kept at a
+              threshold t are exactly those above t as long as no more than the cap pass t: threshold calibration
+              that filters one low-threshold run stays exact. The cap bounds the output (a 100,000-relation
+              document is about 50 MB of Python dicts); pair scores are already bounded by the entity-pair cap.
+            The defaults never bind on gold-sized documents (BC5CDR train/dev/test and Re-DocRED dev/test have at
+            most 69 mentions, 42 entities = 861 entity pairs and 132 relations per document), and keep a
+            20,000-word document at thresholds 0 / 1 / 0 under 4 GB on a 2-core machine with a MiniLM-size encoder
+            (`scripts/bench_long_document.py --worst-case`).
         abbreviation_coreference (`bool`, False): after clustering, merge the clusters of an abbreviation's short
             form and its long form, for each "long form (SHORT)" definition found in the document by the Schwartz &
             Hearst (2003) algorithm (`find_abbreviations` in the modeling file). Inference only.
@@ -69,6 +97,7 @@ class SimMemREConfig(PretrainedConfig):
     """
 
     model_type = "simmemre"
+    document_caps = DOCUMENT_CAPS  # class attribute: not serialised
 
     def __init__(
         self,
@@ -85,6 +114,9 @@ class SimMemREConfig(PretrainedConfig):
         coref_threshold=0.85,
         relation_threshold=0.6,
         max_mentions_per_word=0.5,
+        max_mentions_per_document=2048,
+        max_entity_pairs_per_document=50000,
+        max_relations_per_document=100000,
         abbreviation_coreference=False,
         dropout=0.1,
         mention_loss_weight=1.0,
@@ -130,6 +162,9 @@ class SimMemREConfig(PretrainedConfig):
         self.coref_threshold = coref_threshold
         self.relation_threshold = relation_threshold
         self.max_mentions_per_word = max_mentions_per_word
+        self.max_mentions_per_document = max_mentions_per_document
+        self.max_entity_pairs_per_document = max_entity_pairs_per_document
+        self.max_relations_per_document = max_relations_per_document
         self.abbreviation_coreference = bool(abbreviation_coreference)
         self.dropout = dropout
         self.mention_loss_weight = mention_loss_weight
@@ -230,6 +265,10 @@ class SimMemREConfig(PretrainedConfig):
         cap = self.max_mentions_per_word
         if cap is not None and (not isinstance(cap, (int, float)) or isinstance(cap, bool) or cap <= 0):
             fail("max_mentions_per_word", f"must be None or a positive number, got {cap!r}")
+        for field in ("max_mentions_per_document", "max_entity_pairs_per_document", "max_relations_per_document"):
+            value = getattr(self, field)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                fail(field, f"must be None or a positive integer, got {value!r}")
         if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
             fail("dropout", f"must be in [0, 1), got {self.dropout!r}")
         for field in ("mention_loss_weight", "coref_loss_weight", "entity_loss_weight", "relation_loss_weight"):

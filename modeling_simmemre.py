@@ -18,9 +18,12 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, logging
 
 from .configuration_simmemre import SimMemREConfig
+
+
+logger = logging.get_logger(__name__)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -37,7 +40,9 @@ class SimMemREOutput(ModelOutput):
     predictions (`list[dict[str, torch.Tensor]]`, inference `extract`): one dict per document with
         `mention_word_spans` [n, 2] (word indices, end exclusive), `mention_scores` [n], `mention_clusters` [n]
         (entity index of each mention), `entity_types` [c], `entity_scores` [c], `entity_type_probabilities` [c, |E|],
-        `relations` [q, 3] (head entity, tail entity, relation type), `relation_scores` [q].
+        `relations` [q, 3] (head entity, tail entity, relation type), `relation_scores` [q]; and, only when a
+        document-level cap of the config bound, `truncated` [k, 4]: (cap, limit, found, kept) per cap that bound,
+        the cap as an index into `config.document_caps` (see `SimMemREConfig.max_mentions_per_document`).
     """
 
     loss: Optional[torch.FloatTensor] = None
@@ -336,6 +341,187 @@ def complete_linkage_clusters(similarity: np.ndarray, threshold: float) -> np.nd
     _, relabelled = np.unique(labels, return_inverse=True)  # labels are first members, so order is by position
     return relabelled.reshape(-1)
 
+_UINT64_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+class PairEditDistances:
+    """Character-level Levenshtein distances for any given pairs of `strings` (lists of code points), without the
+    (n, n) matrix of :func:`edit_distance_matrix` (same values): coreference scores mention pairs block by block.
+
+    Myers' (1999) bit-vector algorithm in Hyyrö's (2003) form for the global edit distance, vectorised over pairs:
+    the shorter string of a pair is the pattern, held as ceil(m / 64) 64-bit words (one big integer: additions carry
+    and shifts move bits across words), and the longer string is read one character per step, so a pair costs
+    O(longer length x words) word operations instead of the O(m x n) cells of the dynamic programme.
+
+    The pattern bit masks ("Peq": the positions of each character in each string) are a dense (strings x alphabet)
+    table when it has at most `dense_table_limit` rows, and sorted keys looked up by binary search otherwise (large
+    alphabets), so memory grows with the total string length.
+    """
+
+    def __init__(self, strings: list, dense_table_limit: int = 1 << 20):
+        self.lengths = np.array([len(s) for s in strings], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
+        total = int(self.offsets[-1])
+        flat = np.fromiter((c for s in strings for c in s), dtype=np.int64, count=total)
+        alphabet, self.characters = np.unique(flat, return_inverse=True)  # characters: alphabet index of each
+        self.alphabet_size = max(1, alphabet.size)
+        self.words = max(1, -(-int(self.lengths.max(initial=0)) // 64))
+        owner = np.repeat(np.arange(len(strings)), self.lengths)
+        position = np.arange(total) - self.offsets[owner]
+        keys = owner * self.alphabet_size + self.characters
+        bits = np.left_shift(np.uint64(1), (position % 64).astype(np.uint64))
+        word = position // 64
+        if len(strings) * self.alphabet_size <= dense_table_limit:
+            self.table = np.zeros((len(strings) * self.alphabet_size, self.words), dtype=np.uint64)
+            np.bitwise_or.at(self.table, (keys, word), bits)
+            self.keys = None
+        else:
+            self.keys, row = np.unique(keys, return_inverse=True)
+            self.table = np.zeros((self.keys.size, self.words), dtype=np.uint64)
+            np.bitwise_or.at(self.table, (row, word), bits)
+
+    def _equal_masks(self, keys: np.ndarray, words: int) -> np.ndarray:
+        """Peq rows `(p, words)` for keys `pattern * alphabet + character` (zero where the character is absent)."""
+        if self.keys is None:
+            return self.table[keys, :words]
+        row = np.minimum(np.searchsorted(self.keys, keys), self.keys.size - 1)
+        return np.where((self.keys[row] == keys)[:, None], self.table[row, :words], np.uint64(0))
+
+    def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """Distances `(p,)` int64 between strings `first[k]` and `second[k]` (index arrays `(p,)`)."""
+        first, second = np.asarray(first, dtype=np.int64), np.asarray(second, dtype=np.int64)
+        swap = self.lengths[first] > self.lengths[second]
+        pattern, text = np.where(swap, second, first), np.where(swap, first, second)
+        pattern_length, text_length = self.lengths[pattern], self.lengths[text]
+        distances = text_length.copy()  # an empty pattern (and a pair of equal strings below)
+        words = -(-pattern_length // 64)
+        busy = (pattern_length > 0) & (pattern != text)
+        distances[pattern == text] = 0
+        for count in np.unique(words[busy]):
+            group = np.flatnonzero(busy & (words == count))
+            group = group[np.argsort(-text_length[group], kind="stable")]  # pairs still reading are a prefix
+            distances[group] = self._myers(pattern[group], pattern_length[group], text[group], text_length[group],
+                                           int(count))
+        return distances
+
+    def _myers(self, pattern, pattern_length, text, text_length, words: int) -> np.ndarray:
+        """Edit distances of pairs sorted by text length (longest first) whose patterns fill `words` 64-bit words."""
+        count = pattern.size
+        positive = np.full((count, words), _UINT64_ONES)  # Pv: vertical deltas +1 (column 0: D[i][0] = i)
+        negative = np.zeros((count, words), dtype=np.uint64)  # Mv: vertical deltas -1
+        score = pattern_length.copy()  # D[m][j], from D[m][0] = m
+        top_bit = np.left_shift(np.uint64(1), ((pattern_length - 1) % 64).astype(np.uint64))
+        one, shift = np.uint64(1), np.uint64(63)
+        pattern_keys, text_start, negated = pattern * self.alphabet_size, self.offsets[text], -text_length
+        for step in range(int(text_length[0])):
+            active = int(np.searchsorted(negated, -step, side="left"))  # pairs whose text has a character `step`
+            positive, negative = positive[:active], negative[:active]
+            equal = self._equal_masks(pattern_keys[:active] + self.characters[text_start[:active] + step], words)
+            vertical = equal | negative  # Xv
+            added = equal & positive
+            if words == 1:
+                total = added + positive  # wraps around, as the algorithm wants
+            else:  # the addition carried across words
+                total = np.empty_like(positive)
+                carry = np.zeros(active, dtype=bool)
+                for word in range(words):
+                    partial = added[:, word] + positive[:, word]
+                    overflow = partial < added[:, word]
+                    total[:, word] = partial + carry
+                    carry = overflow | (carry & (total[:, word] == 0))
+            horizontal = (total ^ positive) | equal  # Xh
+            plus = negative | ~(horizontal | positive)  # Ph
+            minus = positive & horizontal  # Mh
+            score[:active] += (plus[:, -1] & top_bit[:active]) != 0
+            score[:active] -= (minus[:, -1] & top_bit[:active]) != 0
+            # Shift left by one (across words); row 0 of the global distance grows by one per column: Ph gets a 1.
+            if words == 1:
+                plus, minus = (plus << one) | one, minus << one
+            else:
+                plus = np.concatenate([(plus[:, :1] << one) | one, (plus[:, 1:] << one) | (plus[:, :-1] >> shift)], 1)
+                minus = np.concatenate([minus[:, :1] << one, (minus[:, 1:] << one) | (minus[:, :-1] >> shift)], 1)
+            positive = minus | ~(vertical | plus)
+            negative = plus & vertical
+        return score
+
+
+def complete_linkage_from_edges(count: int, first: np.ndarray, second: np.ndarray, similarity: np.ndarray,
+                                threshold: float) -> np.ndarray:
+    """:func:`complete_linkage_clusters` from the pairs `first[k] < second[k]` scoring `similarity[k]` (float32),
+    without the (n, n) matrix: every pair scoring above `threshold` must be among them (others may be), pairs not
+    given count as scoring 0. Same labels as the dense function: clusters are subsets of the connected components of
+    the graph "similarity > threshold", and only linkages above the threshold are ever merged, so a component's
+    merges need its own pairs only. Memory: the pairs plus the largest component's square.
+
+    Merging picks the highest linkage of the component, ties to the first in row-major order, as `np.argmax` over
+    the whole matrix does; each row's maximum is kept and recomputed only for the rows a merge touched.
+    """
+    labels = np.arange(count)
+    if count < 2:
+        return labels
+    similarity = np.asarray(similarity, dtype=np.float32)
+    edge = similarity > threshold  # the dense function's `adjacency`, same dtype semantics
+    component = np.arange(count)
+    u, v = first[edge], second[edge]
+    while u.size:  # min-label propagation over the edges, with pointer jumping
+        updated = component.copy()
+        np.minimum.at(updated, u, component[v])
+        np.minimum.at(updated, v, component[u])
+        updated = updated[updated]
+        if np.array_equal(updated, component):
+            break
+        component = updated
+    order = np.argsort(component, kind="stable")  # members of each component in index order
+    roots, starts, sizes = np.unique(component[order], return_index=True, return_counts=True)
+    local = np.empty(count, dtype=np.int64)
+    local[order] = np.arange(count) - np.repeat(starts, sizes)
+    pair_component = component[first]
+    same = pair_component == component[second]
+    pair_order = np.argsort(pair_component[same], kind="stable")
+    pair_first, pair_second = first[same][pair_order], second[same][pair_order]
+    pair_values = similarity[same][pair_order].astype(np.float64)
+    pair_bounds = np.searchsorted(pair_component[same][pair_order], np.concatenate([roots, [count]]))
+    for index in np.flatnonzero(sizes > 1):
+        members = order[starts[index] : starts[index] + sizes[index]]
+        lo, hi = pair_bounds[index], pair_bounds[index + 1]
+        size = members.size
+        linkage = np.full((size, size), -np.inf)
+        a_local, b_local = local[pair_first[lo:hi]], local[pair_second[lo:hi]]
+        linkage[a_local, b_local] = pair_values[lo:hi]
+        linkage[b_local, a_local] = pair_values[lo:hi]
+        np.fill_diagonal(linkage, -np.inf)
+        owner = np.arange(size)
+        row_best, row_arg = linkage.max(1), linkage.argmax(1)
+        while True:
+            a = int(np.argmax(row_best))
+            b = int(row_arg[a])
+            if not linkage[a, b] > threshold:
+                break
+            a, b = min(a, b), max(a, b)
+            merged = np.minimum(linkage[a], linkage[b])  # complete linkage: worst pair decides
+            linkage[a], linkage[:, a] = merged, merged
+            linkage[a, a] = -np.inf
+            linkage[b], linkage[:, b] = -np.inf, -np.inf
+            owner[owner == b] = a
+            # Only rows whose maximum sat in column a or b (and row a) can have a new maximum: elsewhere the
+            # entries only decreased in columns a and b, and the first maximum stays first.
+            stale = np.flatnonzero((row_arg == a) | (row_arg == b))
+            stale = np.union1d(stale, [a, b])
+            row_best[stale], row_arg[stale] = linkage[stale].max(1), linkage[stale].argmax(1)
+        labels[members] = members[owner]
+    _, relabelled = np.unique(labels, return_inverse=True)  # labels are first members, so order is by position
+    return relabelled.reshape(-1)
+
+
+def triu_pairs(count: int, flat: np.ndarray) -> tuple:
+    """Rows `flat` of `torch.triu_indices(count, count, offset=1).T` (the pairs i < j in row-major order) as two int64
+    numpy arrays, without the whole list."""
+    flat = np.asarray(flat, dtype=np.int64)
+    rows = np.arange(count, dtype=np.int64)
+    row_starts = rows * count - rows * (rows + 1) // 2  # flat index of (i, i + 1)
+    first = np.searchsorted(row_starts, flat, side="right") - 1
+    return first, flat - row_starts[first] + first + 1
+
 
 _ABBREVIATION_PATTERN = None
 
@@ -452,6 +638,18 @@ def candidate_spans(word_sentence_ids: torch.LongTensor, max_span_size: int) -> 
     ends = starts + torch.arange(1, max_width + 1, device=word_sentence_ids.device)[:, None]
     inside = (ends <= words) & (word_sentence_ids[starts] == word_sentence_ids[(ends - 1).clamp(max=words - 1)])
     return torch.stack([starts[inside], ends[inside]], dim=-1)  # row-major: width, then start
+
+
+def _truncation(truncated: Optional[list], cap: str, limit: int, found: int, kept: int) -> dict:
+    """Record that the document-level cap `cap` (a `SimMemREConfig` field) bound: `found` items passed their
+    threshold, `kept` of them were kept. The note goes into `truncated` (the document's prediction) and a warning
+    is logged, so a cap is never silent."""
+    note = {"cap": cap, "limit": int(limit), "found": int(found), "kept": int(kept)}
+    if truncated is not None:
+        truncated.append(note)
+    logger.warning(f"SimMemRE inference: {cap}={limit} bound, {found} found, {kept} kept (see the config docstring "
+                   "for which ones are kept; set it to None to disable)")
+    return note
 
 
 def _masked_mean(values, mask):
@@ -1108,8 +1306,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
         """Multi-instance representation u `(r, d)`: max over the local representations of all mention pairs.
         Returns `(u,)`, or `(u, u_reversed)` with `with_reverse`, where u_reversed is that of (tail, head): context and
         distances do not depend on the direction, so they are pooled and projected once."""
-        valid = entity_mention_mask[head][:, :, None] & entity_mention_mask[tail][:, None, :]  # [r, M, M]
-        pair_index, head_slot, tail_slot = valid.nonzero(as_tuple=True)
+        pair_index, head_slot, tail_slot = self._mention_pair_slots(entity_mention_mask[head],
+                                                                    entity_mention_mask[tail])
         first = entity_mentions[head[pair_index], head_slot]
         second = entity_mentions[tail[pair_index], tail_slot]
         head_first = subword_spans[first, 0] <= subword_spans[second, 0]
@@ -1132,6 +1330,24 @@ class SimMemREModel(SimMemREPreTrainedModel):
             pooled.append(maxima.scatter_reduce(0, pair_index[:, None].expand_as(local), local, reduce="amax",
                                                 include_self=True))
         return tuple(pooled)
+
+    @staticmethod
+    def _mention_pair_slots(head_mask: torch.Tensor, tail_mask: torch.Tensor) -> tuple:
+        """`(head_mask[:, :, None] & tail_mask[:, None, :]).nonzero(as_tuple=True)` for slot masks `(r, M)`, in the
+        same order, without the `(r, M, M)` mask: M is the largest entity's mention count, so a chunk of pairs of
+        single mentions next to one entity of a thousand mentions would otherwise take r x 10^6 bytes."""
+        _, head_slots = head_mask.nonzero(as_tuple=True)  # row-major: pair, then slot
+        _, tail_slots = tail_mask.nonzero(as_tuple=True)
+        head_counts, tail_counts = head_mask.sum(-1), tail_mask.sum(-1)
+        sizes = head_counts * tail_counts
+        pair_index = torch.repeat_interleave(torch.arange(head_mask.shape[0], device=head_mask.device), sizes)
+        within = torch.arange(pair_index.shape[0], device=head_mask.device)
+        within = within - (torch.cumsum(sizes, 0) - sizes)[pair_index]  # position inside the pair's block
+        tails = tail_counts[pair_index]
+        head_slot = head_slots[(torch.cumsum(head_counts, 0) - head_counts)[pair_index] + torch.div(
+            within, tails, rounding_mode="floor")]
+        tail_slot = tail_slots[(torch.cumsum(tail_counts, 0) - tail_counts)[pair_index] + within % tails]
+        return pair_index, head_slot, tail_slot
 
     # -- inference -------------------------------------------------------------------------------------
     def extract(
@@ -1223,7 +1439,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         prediction = self._empty_prediction(hidden.device)
         if hidden.shape[0] == 0 or word_subword_spans.shape[0] == 0:
             return prediction
-        given_spans = None
+        given_spans, truncated = None, []
         if given is not None:
             given_spans = torch.as_tensor(given["mention_word_spans"], dtype=torch.long,
                                           device=word_sentence_ids.device).reshape(-1, 2)
@@ -1233,7 +1449,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
             candidate_scores = self.score_candidates(hidden, memories, reads_on, word_subword_spans, word_sentence_ids,
                                                      extra_spans=given_spans)
         if given_spans is None:
-            mentions = self.select_mentions(hidden, candidate_scores, word_subword_spans.shape[0], mention_threshold)
+            mentions = self.select_mentions(hidden, candidate_scores, word_subword_spans.shape[0], mention_threshold,
+                                            truncated=truncated)
         else:
             mentions = self.given_mentions(hidden, candidate_scores, given_spans)
         if mentions is None:
@@ -1250,8 +1467,12 @@ class SimMemREModel(SimMemREPreTrainedModel):
         if num_entities > 1 and self.config.relation_types:
             prediction["relations"], prediction["relation_scores"] = self.classify_relations(
                 candidate_scores["pooler"], mentions, mention_clusters, clusters, entities, word_sentence_ids,
-                memories, relation_threshold,
+                memories, relation_threshold, truncated=truncated,
             )
+        if truncated:  # only when a cap bound: documents within the caps keep their keys
+            prediction["truncated"] = torch.tensor(
+                [[self.config.document_caps.index(note["cap"]), note["limit"], note["found"], note["kept"]]
+                 for note in truncated], dtype=torch.long, device=hidden.device)
         prediction.update({
             "mention_word_spans": mentions["word_spans"],
             "mention_scores": mentions["scores"],
@@ -1364,13 +1585,16 @@ class SimMemREModel(SimMemREPreTrainedModel):
         return span_read.attentions_from_scores(scores)
 
     @torch.inference_mode()
-    def select_mentions(self, hidden, candidate_scores: dict, num_words: int, mention_threshold: float):
-        """Stage 2: the candidates scoring at least `mention_threshold` (at most `max_mentions_per_word` x W of them,
-        the highest), in document order (start, then end), with their representations.
+    def select_mentions(self, hidden, candidate_scores: dict, num_words: int, mention_threshold: float,
+                        truncated: Optional[list] = None):
+        """Stage 2: the candidates scoring at least `mention_threshold` (at most `max_mentions_per_word` x W and
+        `max_mentions_per_document` of them, the highest), in document order (start, then end), with their
+        representations.
 
         Args:
             hidden (`(T, d)`): gives the representations' dtype; candidate_scores: from `score_candidates`;
-            num_words: W, the document's word count.
+            num_words: W, the document's word count; truncated: a list that gets a note (see `_truncation`) when a
+            cap binds.
         Returns:
             `None` when no candidate passes, else `{"word_spans"` `(n, 2)`, `"subword_spans"` `(n, 2)`, `"scores"`
             `(n,)`, `"representations"` `(n, d)``}`.
@@ -1380,10 +1604,17 @@ class SimMemREModel(SimMemREPreTrainedModel):
         kept_index = (probabilities >= mention_threshold).nonzero().squeeze(-1)
         if kept_index.numel() == 0:
             return None
+        caps = []
         if config.max_mentions_per_word is not None:
-            cap = max(1, math.ceil(config.max_mentions_per_word * num_words))
-            if kept_index.numel() > cap:
+            caps.append((max(1, math.ceil(config.max_mentions_per_word * num_words)), "max_mentions_per_word"))
+        if config.max_mentions_per_document is not None:
+            caps.append((config.max_mentions_per_document, "max_mentions_per_document"))
+        if caps:
+            cap, name = min(caps)  # the smaller limit binds first
+            found = kept_index.numel()
+            if found > cap:
                 kept_index = kept_index[probabilities[kept_index].topk(cap).indices]
+                _truncation(truncated, name, cap, found, cap)
         order = torch.argsort(candidates[kept_index, 0] * (config.max_span_size + 1) + candidates[kept_index, 1])
         kept_index = kept_index[order]
         # Pooled and read again: both are exact, so the values are those the mention classifier saw.
@@ -1427,7 +1658,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
     @torch.inference_mode()
     def cluster_mentions(self, mentions: dict, word_char_spans, text_codepoints, coref_threshold: float) -> np.ndarray:
         """Stage 3: coreference probabilities of all mention pairs i < j (one direction, as JEREX's clustering
-        effectively reads), then complete linkage at `coref_threshold`.
+        effectively reads), then complete linkage at `coref_threshold`. The pairs are scored in blocks
+        (`_coreference_clusters`); at a threshold of 1 or more no pair can link, so none is scored.
 
         Args:
             mentions: from `select_mentions` (n mentions); word_char_spans `(W, 2)` and text_codepoints `(C,)` give
@@ -1440,25 +1672,66 @@ class SimMemREModel(SimMemREPreTrainedModel):
         if count < 2:
             return np.arange(count)
         device = mention_reprs.device
-        # Built on the CPU (a numpy dynamic programme) and moved to the device once per document.
         strings, codepoints = self._mention_strings(mentions["word_spans"], word_char_spans, text_codepoints)
-        distances = self._mention_edit_distances(strings, count).to(device)
-        left, right = torch.triu_indices(count, count, offset=1, device=device)
-        similarity = torch.zeros((count, count), device=device)
-        projections = self.coreference_resolution.mention_projections(mention_reprs)
-        pair_chunk = config.coref_pair_chunk_size
-        for begin in range(0, left.numel(), pair_chunk):
-            a, b = left[begin : begin + pair_chunk], right[begin : begin + pair_chunk]
-            probabilities = torch.sigmoid(
-                self.coreference_resolution.pair_logits(projections, a, b, distances[a, b]).float()
-            )
-            similarity[a, b] = probabilities
-            similarity[b, a] = probabilities
-        clusters = complete_linkage_clusters(similarity.float().cpu().numpy(), coref_threshold)
+        if coref_threshold >= 1.0:
+            clusters = np.arange(count)  # a probability never exceeds 1: every mention is its own entity
+        else:
+            clusters = self._coreference_clusters(mention_reprs, strings, coref_threshold)
         if config.abbreviation_coreference and strings is not None:
             text = "".join(map(chr, (c for c in codepoints if c >= 0)))
             clusters = merge_abbreviation_clusters(clusters, ["".join(map(chr, s)) for s in strings], text)
         return clusters
+
+    def _coreference_clusters(self, mention_reprs, strings: Optional[list], coref_threshold: float) -> np.ndarray:
+        """Complete linkage over the coreference probabilities of the mention pairs i < j, scored in blocks of
+        `coref_pair_chunk_size` pairs (row-major order), so memory grows with the block and with the pairs above the
+        threshold, never with the n x n matrix. Each block's edit distances are computed on the CPU (Myers'
+        bit-vector algorithm, :class:`PairEditDistances`) and moved to the device with its pair indices; the pairs
+        that may score above the threshold come back to the host once per document. Same clusters as the dense
+        `complete_linkage_clusters` of the n x n probability matrix (the pair logits are the same computation on
+        the same blocks)."""
+        count, device = mention_reprs.shape[0], mention_reprs.device
+        if strings is not None:
+            unique = sorted(set(strings))
+            position = {s: i for i, s in enumerate(unique)}
+            string_index = np.array([position[s] for s in strings], dtype=np.int64)
+            edit_distances = PairEditDistances([list(s) for s in unique])
+        projections = self.coreference_resolution.mention_projections(mention_reprs)
+        # Pairs kept for clustering: a superset of those scoring above the threshold in float32 or float64 (the
+        # clustering decides exactly, on the host); a pair not kept counts as scoring 0, which changes nothing.
+        floor = min(float(coref_threshold), float(np.float32(coref_threshold))) - 1e-6
+        pair_chunk, total = self.config.coref_pair_chunk_size, count * (count - 1) // 2
+        # The kept pairs go into buffers grown by doubling: small tensors kept alive between the blocks' large
+        # temporaries would split the freed space, and the host heap would grow by a block's worth per block
+        # (measured: +3.3 GB over the 2.1 M pairs of 2,048 mentions).
+        capacity, size = min(total, 4 * pair_chunk), 0
+        kept_pairs = torch.empty((capacity,), dtype=torch.long, device=device)
+        kept_probabilities = torch.empty((capacity,), dtype=torch.float32, device=device)
+        for begin in range(0, total, pair_chunk):
+            flat = np.arange(begin, min(begin + pair_chunk, total), dtype=np.int64)
+            first, second = triu_pairs(count, flat)
+            if strings is not None:
+                distances = edit_distances(string_index[first], string_index[second])
+            else:
+                distances = np.zeros(flat.shape, dtype=np.int64)
+            a, b = torch.from_numpy(first).to(device), torch.from_numpy(second).to(device)
+            probabilities = torch.sigmoid(self.coreference_resolution.pair_logits(
+                projections, a, b, torch.from_numpy(distances).to(device)).float())
+            kept = (probabilities > floor).nonzero().squeeze(-1)
+            added = kept.shape[0]
+            if size + added > capacity:
+                capacity = min(total, max(2 * capacity, size + added))
+                kept_pairs = torch.cat([kept_pairs[:size], kept_pairs.new_empty((capacity - size,))])
+                kept_probabilities = torch.cat([kept_probabilities[:size],
+                                                kept_probabilities.new_empty((capacity - size,))])
+            torch.add(kept, begin, out=kept_pairs[size : size + added])
+            torch.index_select(probabilities, 0, kept, out=kept_probabilities[size : size + added])
+            size += added
+            del kept, probabilities
+        flat = kept_pairs[:size].cpu().numpy()
+        values = kept_probabilities[:size].cpu().numpy()
+        first, second = triu_pairs(count, flat)
+        return complete_linkage_from_edges(count, first, second, values, coref_threshold)
 
     @torch.inference_mode()
     def type_entities(self, mention_reprs, mention_clusters, num_entities: int, memories) -> dict:
@@ -1480,45 +1753,119 @@ class SimMemREModel(SimMemREPreTrainedModel):
 
     @torch.inference_mode()
     def classify_relations(self, pooler, mentions: dict, mention_clusters, clusters: np.ndarray, entities: dict,
-                           word_sentence_ids, memories, relation_threshold: float) -> tuple:
-        """Stage 5: every unordered entity pair once, scored in both directions (MRC pools each mention pair's
-        context once), thresholded once per document.
+                           word_sentence_ids, memories, relation_threshold: float,
+                           truncated: Optional[list] = None) -> tuple:
+        """Stage 5: every unordered entity pair once (at most `max_entity_pairs_per_document`: the nearest, see
+        `_nearest_entity_pairs`), scored in both directions (MRC pools each mention pair's context once),
+        thresholded once per document (at most `max_relations_per_document` relations: the highest scores).
 
         Args:
             pooler: [`RangeMaxPool`] over the document's token representations; mentions: from `select_mentions`;
             mention_clusters `(n,)` and its host copy `clusters`; entities: from `type_entities` (c entities);
-            word_sentence_ids `(W,)`.
+            word_sentence_ids `(W,)`; truncated: a list that gets a note (see `_truncation`) when a cap binds.
         Returns:
             relations `(q, 3)` (head entity, tail entity, relation type), ordered, and relation_scores `(q,)`.
         """
+        config = self.config
         num_entities = entities["representations"].shape[0]
         entity_mentions, entity_mention_mask = self._entity_mention_slots(mention_clusters, clusters, num_entities)
         sentence_ids = word_sentence_ids[mentions["word_spans"][:, 0]]
         device = mention_clusters.device
-        pairs = torch.triu_indices(num_entities, num_entities, offset=1, device=device).T  # [c(c-1)/2, 2]
+        total_pairs, pair_cap = num_entities * (num_entities - 1) // 2, config.max_entity_pairs_per_document
+        if pair_cap is not None and total_pairs > pair_cap:
+            pairs = self._nearest_entity_pairs(sentence_ids, mentions["scores"], mention_clusters, clusters,
+                                               num_entities, pair_cap)
+            _truncation(truncated, "max_entity_pairs_per_document", pair_cap, total_pairs, pair_cap)
+        else:
+            pairs = torch.triu_indices(num_entities, num_entities, offset=1, device=device).T  # [c(c-1)/2, 2]
         projections = None
         if self.relation_classification.multi_instance:
             projections = self.relation_classification.local_projections(mentions["representations"],
                                                                          entities["representations"])
-        scored_pairs, scored = [], []
+        # Each chunk's pairs, then the same pairs reversed, written into buffers allocated once (small tensors kept
+        # alive between the chunks' large temporaries would fragment the host heap).
+        probabilities, scored_pairs = None, torch.empty((2 * pairs.shape[0], 2), dtype=torch.long, device=device)
         pair_chunk = max(1, self.config.relation_mention_pair_chunk_size)
         for begin in range(0, pairs.shape[0], pair_chunk):
             chunk_pairs = pairs[begin : begin + pair_chunk]
-            scored.append(torch.sigmoid(self._relation_logits(
+            logits = self._relation_logits(
                 pooler, mentions["representations"], mentions["subword_spans"], mentions["word_spans"], sentence_ids,
                 entities["representations"], entity_mentions, entity_mention_mask, entities["types"], chunk_pairs,
                 memories, with_reverse=True, projections=projections,
-            ).float()))
-            scored_pairs.append(torch.cat([chunk_pairs, chunk_pairs.flip(-1)]))
+            )
+            if probabilities is None:
+                probabilities = torch.empty((2 * pairs.shape[0], logits.shape[-1]), dtype=torch.float32, device=device)
+            rows = slice(2 * begin, 2 * begin + 2 * chunk_pairs.shape[0])
+            probabilities[rows] = torch.sigmoid(logits.float())
+            scored_pairs[rows] = torch.cat([chunk_pairs, chunk_pairs.flip(-1)])
+            del logits
         # Thresholded once per document (a nonzero waits for the device), not once per chunk.
-        probabilities, scored_pairs = torch.cat(scored), torch.cat(scored_pairs)
-        pair_index, relation_type = (probabilities >= relation_threshold).nonzero(as_tuple=True)
+        selected = probabilities >= relation_threshold
+        relation_cap, found = config.max_relations_per_document, 0
+        if relation_cap is not None:
+            found = int(selected.sum())
+            if found > relation_cap:
+                # The cap-th highest selected score; ties with it are settled by (head, tail, type) order below.
+                cutoff = torch.where(selected, probabilities, -1.0).flatten().topk(relation_cap).values[-1]
+                selected = probabilities >= cutoff
+        pair_index, relation_type = selected.nonzero(as_tuple=True)
         relations = torch.cat([scored_pairs[pair_index], relation_type[:, None]], dim=-1)
         relation_scores = probabilities[pair_index, relation_type]
         # Ordered by (head, tail, type), as when the ordered pairs were scored one by one.
         order = torch.argsort((relations[:, 0] * num_entities + relations[:, 1]) * len(self.config.relation_types)
                               + relations[:, 2])
-        return relations[order], relation_scores[order]
+        relations, relation_scores = relations[order], relation_scores[order]
+        if relation_cap is not None and found > relation_cap:
+            best = torch.sort(relation_scores, descending=True, stable=True).indices[:relation_cap].sort().values
+            relations, relation_scores = relations[best], relation_scores[best]
+            _truncation(truncated, "max_relations_per_document", relation_cap, found, relation_cap)
+        return relations, relation_scores
+
+    def _nearest_entity_pairs(self, sentence_ids, mention_scores, mention_clusters, clusters: np.ndarray,
+                              num_entities: int, cap: int) -> torch.LongTensor:
+        """The `cap` unordered entity pairs `(cap, 2)` (head < tail, in row-major order) kept when a document has
+        more: fewest sentences between the two entities' nearest mentions first, then the highest product of the
+        entities' best mention scores, then text order (see `SimMemREConfig.max_entity_pairs_per_document`).
+
+        Never builds the c(c-1)/2 pairs: the head entities are taken in blocks whose (mention x mention) sentence
+        distances number about 64 x `coref_pair_chunk_size`, and a running best `cap` pairs is merged with each.
+        sentence_ids, mention_scores, mention_clusters `(n,)`; `clusters` is the host copy of mention_clusters.
+        """
+        device, count = mention_clusters.device, mention_clusters.shape[0]
+        best_score = mention_scores.new_zeros((num_entities,)).float().scatter_reduce(
+            0, mention_clusters, mention_scores.float(), reduce="amax", include_self=True)
+        order = torch.argsort(mention_clusters, stable=True)  # mentions grouped by entity
+        sorted_clusters, sorted_sentences = mention_clusters[order], sentence_ids[order]
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(clusters, minlength=num_entities))])  # host: no sync
+        budget = max(1, 64 * self.config.coref_pair_chunk_size)
+        resolution = (1 << 24) - 1
+        kept_keys = torch.zeros((0,), dtype=torch.long, device=device)
+        kept_pairs = torch.zeros((0, 2), dtype=torch.long, device=device)
+        entity_index = torch.arange(num_entities, device=device)
+        head = 0
+        while head < num_entities - 1:
+            last = head + 1  # entities [head, last): at least one, then as many as the budget allows
+            while last < num_entities - 1 and (bounds[last + 1] - bounds[head]) * (count + num_entities) <= budget:
+                last += 1
+            rows = slice(int(bounds[head]), int(bounds[last]))
+            gaps = (sorted_sentences[rows, None] - sentence_ids[None, :]).abs()  # [block mentions, n]
+            nearest = gaps.new_full((gaps.shape[0], num_entities), torch.iinfo(gaps.dtype).max).scatter_reduce(
+                1, mention_clusters.expand_as(gaps), gaps, reduce="amin", include_self=True)  # [block mentions, c]
+            nearest = nearest.new_full((last - head, num_entities), torch.iinfo(gaps.dtype).max).scatter_reduce(
+                0, (sorted_clusters[rows] - head)[:, None].expand_as(nearest), nearest, reduce="amin",
+                include_self=True)  # [block entities, c]
+            heads = entity_index[head:last, None].expand_as(nearest)
+            upper = entity_index[None, :] > heads  # tail > head only
+            prior = best_score[head:last, None] * best_score[None, :]
+            keys = nearest * (resolution + 1) + torch.round((1.0 - prior) * resolution).long()
+            block_pairs = torch.stack([heads[upper], entity_index[None, :].expand_as(nearest)[upper]], -1)
+            # The kept pairs precede the block's in row-major order, so a stable sort settles ties by text order.
+            kept_keys = torch.cat([kept_keys, keys[upper]])
+            kept_pairs = torch.cat([kept_pairs, block_pairs])
+            first = torch.sort(kept_keys, stable=True).indices[:cap]
+            kept_keys, kept_pairs = kept_keys[first], kept_pairs[first]
+            head = last
+        return kept_pairs[torch.argsort(kept_pairs[:, 0] * num_entities + kept_pairs[:, 1])]
 
     @staticmethod
     def _entity_mention_slots(mention_clusters, clusters: np.ndarray, num_entities: int) -> tuple:

@@ -68,6 +68,9 @@ class JointREPipeline(Pipeline):
     Output per document: `{"id"? , "text", "entities": [{"type", "score", "mentions": [{"start", "end", "text",
     "score"}]}], "relations": [{"head", "tail", "type", "score"}]}`. Offsets are character (code point) offsets into
     the caller's string, end exclusive, so `text[start:end] == mention["text"]`; `head`/`tail` index `entities`.
+    When a document-level cap of the model config bound (`max_mentions_per_document`, `max_mentions_per_word`,
+    `max_entity_pairs_per_document`, `max_relations_per_document`), the document also has `"truncated": [{"cap",
+    "limit", "found", "kept"}, ...]` (and a warning is logged); without it, nothing was cut.
 
     Parameters (at construction or per call): `mention_threshold`, `coref_threshold`, `relation_threshold` (numbers
     in [0, 1]; default: the model config's). At construction, `device` places the model (as in every pipeline; `0` or
@@ -214,11 +217,20 @@ class JointREPipeline(Pipeline):
     def postprocess(self, model_outputs, **kwargs):
         config = self.model.config
         document = model_outputs["documents"][0]
-        return self.processor.decode(
-            model_outputs["predictions"][0],
+        prediction = model_outputs["predictions"][0]
+        result = self.processor.decode(
+            prediction,
             document["text"],
             model_outputs["word_char_spans"][0],
             list(config.entity_types),
             list(config.relation_types),
             document_id=document["id"],
         )
+        truncated = prediction.get("truncated")
+        if truncated is not None and len(truncated) and "truncated" not in result:  # which caps bound
+            names = getattr(config, "document_caps", ())
+            result["truncated"] = [
+                {"cap": names[cap] if 0 <= cap < len(names) else str(cap), "limit": limit, "found": found, "kept": kept}
+                for cap, limit, found, kept in torch.as_tensor(truncated).tolist()
+            ]
+        return result
