@@ -3,110 +3,114 @@
 
 Each INPUT is a text file (one document: the whole file, read byte-exactly as UTF-8, id = file name), a .jsonl/.json
 file of schema documents (one JSON object per line; `id`, `text` and optional `words`/`sentences` are used, gold
-annotations are ignored), or "-" for stdin (JSON Lines if every non-empty line is a JSON object, else one text). With no
-INPUT, stdin is read. One prediction per document is written as a JSON line to stdout or --output, in input order.
+annotations are ignored; a document without `id` gets `FILE:LINE`), or "-" for stdin (JSON Lines if every non-empty
+line is a JSON object, else one text). With no INPUT, stdin is read.
+
+Inputs are read lazily and each batch's predictions are written as soon as it finishes, one JSON line per document
+in input order (simmemre.streaming_simmemre.predict_corpus), with a progress bar. A bad document (no text, wrong
+type, invalid offsets, a line that is not JSON) becomes an error record {"id", "error"} naming the document and the
+field, and the run goes on; --strict stops at the first one instead. --resume continues an interrupted run into the
+same --output. --shard I/N (or torchrun / accelerate launch, read from RANK / WORLD_SIZE) predicts every N-th
+document into OUTPUT.part-I-of-N; --merge N joins the N parts into OUTPUT in input order.
 
 Examples:
     python scripts/predict.py --model out/simmemre-cdr abstract.txt
     python scripts/predict.py --model out/simmemre-cdr data/test.jsonl --output pred.jsonl --html pred.html
+    python scripts/predict.py --model out/simmemre-cdr corpus.jsonl --output pred.jsonl --resume
+    torchrun --nproc_per_node 2 scripts/predict.py --model out/simmemre-cdr corpus.jsonl --output pred.jsonl
+    python scripts/predict.py --model out/simmemre-cdr --output pred.jsonl --merge 2
     echo "Aspirin-induced ulcers." | python scripts/predict.py --model out/simmemre-cdr --mention-threshold 0.5
 """
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from simmemre.experiment_simmemre import add_inference_arguments, iter_jsonl_objects, load_pipeline, thresholds_from
+from simmemre.experiment_simmemre import add_inference_arguments, load_pipeline, thresholds_from
+from simmemre.streaming_simmemre import (iter_documents, merge_parts, parse_shard, predict_corpus,
+                                         shard_from_environment)
 from simmemre.visualization_simmemre import render_html
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="saved model folder (or Hub id) with the joint-re pipeline")
+    parser.add_argument("--model", help="saved model folder (or Hub id) with the joint-re pipeline")
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="text file, .jsonl/.json documents, or - (stdin)")
     parser.add_argument("--format", choices=("auto", "text", "jsonl"), default="auto",
                         help="how to read inputs: auto (by extension; stdin by content), text or jsonl")
     parser.add_argument("--output", "-o", help="write JSON Lines here instead of stdout")
-    parser.add_argument("--html", help="also write a readable HTML page of the predictions")
+    parser.add_argument("--html", help="also write a readable HTML page of the predictions (needs --output)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run: keep --output's complete lines, predict the rest")
+    parser.add_argument("--strict", action="store_true",
+                        help="stop at the first bad document (default: write an error record and go on)")
+    parser.add_argument("--shard", help="I/N: predict every N-th document from the I-th (0-based) into a part file "
+                                        "(default under torchrun / accelerate launch: RANK/WORLD_SIZE)")
+    parser.add_argument("--merge", type=int, metavar="N", help="join the N part files of --output, then exit")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_inference_arguments(parser,
                             dtype_help="weights' dtype (default: auto, as saved); bfloat16/float16 halve the memory")
     return parser
 
 
-def _parse_jsonl(content: str, source: str) -> list:
-    return [document for _, document in iter_jsonl_objects(content.splitlines(), source)]
-
-
-def _looks_like_jsonl(content: str) -> bool:
-    lines = [line for line in content.splitlines() if line.strip()]
-    if not lines:
-        return False
-    try:
-        return all(isinstance(json.loads(line), dict) for line in lines)
-    except json.JSONDecodeError:
-        return False
-
-
-def read_inputs(inputs, fmt="auto", stdin=None) -> list:
-    """Documents (str-text dicts with ids) from the given inputs, in order."""
-    documents = []
-    for source in inputs or ["-"]:
-        if source == "-":
-            stream = stdin if stdin is not None else sys.stdin
-            raw = getattr(stream, "buffer", None)  # bytes: no newline translation, UTF-8 whatever the locale
-            content = raw.read().decode("utf-8") if raw is not None else stream.read()
-            if fmt == "jsonl" or (fmt == "auto" and _looks_like_jsonl(content)):
-                documents.extend(_parse_jsonl(content, "<stdin>"))
-            else:
-                documents.append({"id": "stdin", "text": content})
-            continue
-        path = Path(source)
-        if not path.is_file():
-            raise SystemExit(f"input not found: {source}")
-        # newline="" keeps \r\n as is, so offsets index the file's text exactly.
-        with open(path, encoding="utf-8", newline="") as handle:
-            content = handle.read()
-        if fmt == "jsonl" or (fmt == "auto" and path.suffix.lower() in (".jsonl", ".json", ".ndjson")):
-            stripped = content.lstrip()
-            if stripped.startswith("[") and path.suffix.lower() == ".json":
-                data = json.loads(content)
-                documents.extend(data)
-            else:
-                documents.extend(_parse_jsonl(content, source))
-        else:
-            documents.append({"id": path.name, "text": content})
-    return documents
-
-
 def main(argv=None, stdin=None, stdout=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.merge is not None:
+        if not args.output:
+            parser.error("--merge needs --output (the parts are OUTPUT.part-I-of-N)")
+        lines = merge_parts(args.output, args.merge)
+        print(f"merged {args.merge} parts: {lines} document(s) -> {args.output}", file=sys.stderr)
+        return 0
+    if not args.model:
+        parser.error("--model is required")
     if args.batch_size < 1:
         raise SystemExit("--batch-size must be positive")
-    documents = read_inputs(args.inputs, args.format, stdin)
-    extractor = load_pipeline(args.model, args.device, args.batch_size, args.dtype)
-    predictions = extractor(documents, batch_size=args.batch_size, **thresholds_from(args)) if documents else []
+    if args.html and not args.output:
+        parser.error("--html needs --output")
+    try:
+        shard = parse_shard(args.shard) if args.shard else shard_from_environment()
+    except ValueError as error:
+        parser.error(str(error))
+    if shard is not None and not args.output:
+        parser.error("sharding needs --output (each shard writes OUTPUT.part-I-of-N)")
+    if args.resume and not args.output:
+        parser.error("--resume needs --output")
+    device = args.device
+    if device is None and shard is not None and "LOCAL_RANK" in os.environ:
+        import torch
 
-    lines = "".join(json.dumps(prediction, ensure_ascii=False) + "\n" for prediction in predictions)
+        device = f"cuda:{os.environ['LOCAL_RANK']}" if torch.cuda.is_available() else "cpu"
+    documents = iter_documents(args.inputs, args.format, stdin)
+    extractor = load_pipeline(args.model, device, args.batch_size, args.dtype)
+    try:
+        counts = predict_corpus(extractor, documents, args.output, batch_size=args.batch_size, resume=args.resume,
+                                strict=args.strict, shard=shard, progress=not args.no_progress,
+                                stream=stdout, **thresholds_from(args))
+    except ValueError as error:  # --strict on a bad document, or a resume on other input
+        raise SystemExit(f"predict.py: {error}") from None
+    entities = relations = 0
     if args.output:
-        Path(args.output).write_text(lines, encoding="utf-8")
-    else:
-        stream = stdout or sys.stdout
-        raw = getattr(stream, "buffer", None)
-        if raw is not None:
-            stream.flush()
-            raw.write(lines.encode("utf-8"))
-            raw.flush()
-        else:
-            stream.write(lines)
-    if args.html:
-        title = f"SimMemRE predictions — {Path(args.model).name or args.model}"
-        Path(args.html).write_text(render_html(predictions, title=title), encoding="utf-8")
-    print(
-        f"{len(predictions)} document(s), {sum(len(p['entities']) for p in predictions)} entities, "
-        f"{sum(len(p['relations']) for p in predictions)} relations",
-        file=sys.stderr,
-    )
+        predictions = []
+        with open(counts["output"], encoding="utf-8") as handle:
+            for line in handle:
+                record = json.loads(line)
+                if "error" in record:
+                    continue
+                entities += len(record["entities"])
+                relations += len(record["relations"])
+                if args.html:
+                    predictions.append(record)
+        if args.html:
+            title = f"SimMemRE predictions — {Path(args.model).name or args.model}"
+            Path(args.html).write_text(render_html(predictions, title=title), encoding="utf-8")
+    summary = (f"{counts['documents']} document(s) predicted ({counts['errors']} error records"
+               + (f", {counts['skipped']} already done" if args.resume else "") + ")")
+    if args.output:
+        summary += f", {entities} entities, {relations} relations in {counts['output']}"
+    print(summary, file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,125 @@
+"""Corpus-scale prediction (simmemre.streaming_simmemre and scripts/predict.py): order, error records, resume,
+sharding."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from pipeline_helpers import LOW, SCRIPT_ENV, SCRIPTS, assert_same_predictions
+from pipeline_helpers import hub_folder, model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
+
+from simmemre.streaming_simmemre import iter_documents, merge_parts, part_path, predict_corpus
+
+SENTENCES = ["Aspirin causes ulcers.", "Ibuprofen induced headache and nausea.", "No nausea was seen after naproxen.",
+             "Cisplatin nephrotoxicity was reduced by magnesium."]
+
+
+def corpus(count):
+    return [{"id": f"d{index}", "text": " ".join(SENTENCES[: 1 + index % len(SENTENCES)])} for index in range(count)]
+
+
+def read_lines(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_streamed_predictions_equal_the_pipeline_in_input_order(pipe, tmp_path):
+    documents = corpus(7)
+    counts = predict_corpus(pipe, iter(documents), tmp_path / "out.jsonl", batch_size=3, progress=False, **LOW)
+    lines = read_lines(tmp_path / "out.jsonl")
+    assert [line["id"] for line in lines] == [document["id"] for document in documents]
+    assert_same_predictions(lines, pipe(documents, **LOW), tolerance=1e-6)
+    assert counts["documents"] == 7 and counts["errors"] == 0
+
+
+def test_a_bad_document_becomes_an_error_record_and_the_run_goes_on(pipe, tmp_path):
+    documents = corpus(3)
+    documents.insert(1, {"id": "no-text", "title": "x"})
+    documents.insert(3, {"id": "bad-sentences", "text": "Two words.", "words": [[0, 3], [4, 10]], "sentences": [[0, 9]]})
+    predict_corpus(pipe, iter(documents), tmp_path / "out.jsonl", batch_size=2, progress=False, **LOW)
+    lines = read_lines(tmp_path / "out.jsonl")
+    assert [line["id"] for line in lines] == ["d0", "no-text", "d1", "bad-sentences", "d2"]
+    assert "no-text" in lines[1]["error"] and "text" in lines[1]["error"]
+    assert "bad-sentences" in lines[3]["error"] and "sentences" in lines[3]["error"]
+    assert "entities" in lines[4] and "error" not in lines[4]
+
+
+def test_strict_mode_stops_at_the_first_bad_document(pipe, tmp_path):
+    documents = [corpus(1)[0], {"id": "no-text"}]
+    with pytest.raises(ValueError, match="no-text"):
+        predict_corpus(pipe, iter(documents), tmp_path / "out.jsonl", strict=True, progress=False)
+
+
+def test_invalid_json_lines_are_error_records_naming_file_and_line(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"text": "Aspirin."}\nnot json\n[1]\n', encoding="utf-8")
+    documents = list(iter_documents([str(path)]))
+    assert documents[0] == {"text": "Aspirin.", "id": f"{path}:1"}
+    assert documents[1].error.startswith(f"{path}:2: not valid JSON")
+    assert "expected a JSON object" in documents[2].error
+
+
+def test_resume_after_a_torn_line_gives_the_uninterrupted_output(pipe, tmp_path):
+    documents = corpus(9)
+    full = tmp_path / "full.jsonl"
+    predict_corpus(pipe, iter(documents), full, batch_size=2, progress=False, **LOW)
+    lines = full.read_bytes().splitlines(keepends=True)
+    interrupted = tmp_path / "interrupted.jsonl"
+    interrupted.write_bytes(b"".join(lines[:4]) + lines[4][:25])  # four complete lines and a torn fifth
+    counts = predict_corpus(pipe, iter(documents), interrupted, batch_size=2, resume=True, progress=False, **LOW)
+    assert counts["skipped"] == 4 and counts["documents"] == 5
+    assert interrupted.read_bytes() == full.read_bytes()
+
+
+def test_resume_on_other_input_fails_naming_both_ids(pipe, tmp_path):
+    output = tmp_path / "out.jsonl"
+    predict_corpus(pipe, iter(corpus(3)), output, progress=False)
+    other = [{"id": f"x{index}", "text": "Aspirin."} for index in range(5)]
+    with pytest.raises(ValueError, match="'d2'.*'x2'"):
+        predict_corpus(pipe, iter(other), output, resume=True, progress=False)
+
+
+def test_shards_merge_back_into_the_unsharded_output(pipe, tmp_path):
+    documents = corpus(7)
+    single = tmp_path / "single.jsonl"
+    predict_corpus(pipe, iter(documents), single, batch_size=2, progress=False, **LOW)
+    output = tmp_path / "sharded.jsonl"
+    for index in range(3):
+        predict_corpus(pipe, iter(documents), output, batch_size=2, shard=(index, 3), progress=False, **LOW)
+    assert [line["id"] for line in read_lines(part_path(output, (1, 3)))] == ["d1", "d4"]
+    assert merge_parts(output, 3) == 7
+    assert output.read_bytes() == single.read_bytes()
+
+
+def test_merge_refuses_an_interrupted_part(pipe, tmp_path):
+    output = tmp_path / "out.jsonl"
+    for index in range(2):
+        predict_corpus(pipe, iter(corpus(6)), output, shard=(index, 2), progress=False)
+    path = part_path(output, (0, 2))
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:1]))
+    with pytest.raises(ValueError, match="--resume"):
+        merge_parts(output, 2)
+
+
+def test_predict_script_killed_and_resumed_equals_one_run(hub_folder, tmp_path):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("".join(json.dumps(document) + "\n" for document in corpus(400)), encoding="utf-8")
+    command = [sys.executable, str(SCRIPTS / "predict.py"), "--model", str(hub_folder), str(inputs), "--batch-size",
+               "2", "--no-progress", "--mention-threshold", "0.3"]
+    full = tmp_path / "full.jsonl"
+    subprocess.run([*command, "--output", str(full)], check=True, capture_output=True, timeout=300, env=SCRIPT_ENV)
+    resumed = tmp_path / "resumed.jsonl"
+    process = subprocess.Popen([*command, "--output", str(resumed)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=SCRIPT_ENV)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not resumed.exists() or resumed.stat().st_size < 2000):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = resumed.read_bytes().count(b"\n")
+    assert 0 < done < 400, "the run was not interrupted halfway"
+    subprocess.run([*command, "--output", str(resumed), "--resume"], check=True, capture_output=True, timeout=300,
+                   env=SCRIPT_ENV)
+    assert resumed.read_bytes() == full.read_bytes()
