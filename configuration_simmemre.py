@@ -71,10 +71,11 @@ class SimMemREConfig(PretrainedConfig):
         use_entity_memory, use_relation_memory (`bool`, True): read from M_E / M_R (paper eq. 1-2).
         memory_read_positions (`list[str]`, ["tokens", "spans"]): where reads enhance representations.
         entity_memory_slot_size, relation_memory_slot_size (`int`, None = encoder hidden size): s_E, s_R.
-        memory_read_mode (`str`, "mean"): how a read enhances X (N positions, K slots per memory, a = Σ_k softmax_n):
-            "mean" = mean(X, diag(a_E)X, diag(a_R)X), the paper's eq. 1-2 and the reproduction setting. At near-uniform
-            attention it only shrinks X (a ≈ K/N), by 1/3 per read;
-            "sum" = X ⊙ (1 + a_E + a_R): equal to X at uniform attention;
+        memory_read_mode (`str`, "sum"): how a read enhances X (N positions, K slots per memory, a = Σ_k softmax_n):
+            "sum" = X ⊙ (1 + a_E + a_R): equal to X at uniform attention. The default and the main job's read:
+            with it training does not jump when the reads switch on after the warm-up;
+            "mean" = mean(X, diag(a_E)X, diag(a_R)X), the paper's eq. 1-2: set it to reproduce the paper. At
+            near-uniform attention it only shrinks X (a ≈ K/N), by 1/3 per read;
             "scaled" = mean(X, diag(a_E N/K)X, diag(a_R N/K)X): attention relative to uniform, so X at uniform
             attention and independent of how many positions are read (sampled spans in training, all candidates at
             inference);
@@ -130,7 +131,7 @@ class SimMemREConfig(PretrainedConfig):
         memory_read_positions=("tokens", "spans"),
         entity_memory_slot_size=None,
         relation_memory_slot_size=None,
-        memory_read_mode="mean",
+        memory_read_mode="sum",
         memory_read_gradient=True,
         memory_warmup_proportion=0.4,
         memory_reads_enabled=True,

@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -149,6 +150,8 @@ def gold_word_structure(doc: Mapping, word_char_spans, word_sentence_ids, entity
 
 
 GIVEN_LEVELS = ("mentions", "clusters", "entities")
+# Model selection: ties on metric_for_best_model go to the higher entity F1, then mention F1, then the later step.
+SELECTION_TIE_BREAK = ("entity_f1", "mention_f1")
 
 
 def given_input(row: Mapping, level: Optional[str]) -> Optional[dict]:
@@ -528,6 +531,9 @@ class SimMemRETrainer(Trainer):
       `last_predictions`.
     - Rows of the datasets come from :func:`tokenize_documents`; their columns are kept (`remove_unused_columns` is
       forced off), the collator needs them.
+    - Model selection breaks ties on `metric_for_best_model` (when greater is better) by :data:`SELECTION_TIE_BREAK`:
+      entity F1, then mention F1, then the later checkpoint. A run whose dev strict relation F1 is 0 at every
+      evaluation still keeps its best-trained checkpoint, and `train()` ends with a warning that says so.
     """
 
     def __init__(self, *args, head_learning_rate: Optional[float] = None, given: Optional[str] = None, **kwargs):
@@ -554,6 +560,43 @@ class SimMemRETrainer(Trainer):
                                "set_epoch, so negative samples would repeat every epoch")
             self.add_callback(SamplingEpochCallback(self.data_collator))
         self.add_callback(MemoryWarmupCallback(self))
+        self._best_selection_key = None
+        self._selection_history = []
+
+    # -- model selection ----------------------------------------------------------------------------------
+    def _determine_best_metric(self, metrics, trial):
+        """Trainer's best-checkpoint test with ties broken by :data:`SELECTION_TIE_BREAK`, then the later step."""
+        if self.args.metric_for_best_model is None or not self.args.greater_is_better:
+            return super()._determine_best_metric(metrics, trial)
+        primary = self.args.metric_for_best_model
+        primary = primary if primary.startswith("eval_") else f"eval_{primary}"
+        if primary not in metrics:
+            return super()._determine_best_metric(metrics, trial)  # Trainer's KeyError lists the available metrics
+        key = (metrics[primary], *(metrics.get(f"eval_{name}", float("-inf")) for name in SELECTION_TIE_BREAK))
+        self._selection_history.append({"step": self.state.global_step, primary: metrics[primary],
+                                        **{name: metrics.get(f"eval_{name}") for name in SELECTION_TIE_BREAK}})
+        # >= : an equal key goes to the later checkpoint (it trained longer).
+        if self._best_selection_key is None or key >= self._best_selection_key:
+            self._best_selection_key = key
+            self.state.best_metric = metrics[primary]
+            if self.args.save_strategy in ("steps", "epoch", "best"):
+                self.state.best_global_step = self.state.global_step
+            return True
+        return False
+
+    def train(self, *args, **kwargs):
+        output = super().train(*args, **kwargs)
+        primary = self.args.metric_for_best_model or ""
+        primary = primary if primary.startswith("eval_") else f"eval_{primary}"
+        if self._selection_history and all(not entry.get(primary) for entry in self._selection_history):
+            kept = self.state.best_model_checkpoint or f"step {self.state.best_global_step}"
+            message = (f"{primary[5:]} was 0 at every evaluation ({len(self._selection_history)}), so model "
+                       f"selection fell back to {', then '.join(SELECTION_TIE_BREAK)}, then the later checkpoint; "
+                       f"kept {kept}. The model has not learned relations: train longer, on more documents, or check "
+                       "the relation annotations.")
+            logger.warning(message)
+            warnings.warn(message, stacklevel=2)
+        return output
 
     # -- optimizer ----------------------------------------------------------------------------------------
     def create_optimizer(self, model=None):
@@ -889,6 +932,7 @@ __all__ = [
     "DEFAULT_THRESHOLD_GRID",
     "THRESHOLD_NAMES",
     "GIVEN_LEVELS",
+    "SELECTION_TIE_BREAK",
     "given_input",
     "apply_thresholds",
     "calibrate_thresholds",

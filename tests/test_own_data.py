@@ -1,0 +1,91 @@
+"""A user's own data end to end, as the README shows it: schema JSON Lines in, scripts/train.py with train_file /
+validation_file, model selection that keeps a trained checkpoint, scripts/predict.py on the result."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+CHEMICALS = ["aspirin", "ibuprofen", "naproxen", "cisplatin", "lidocaine"]
+DISEASES = ["ulcers", "headache", "nausea", "nephrotoxicity", "asystole"]
+
+
+def own_document(index):
+    chemical, disease = CHEMICALS[index % 5], DISEASES[(index * 2) % 5]
+    first = f"Patients given {chemical} developed {disease}."
+    second = f" The {disease} resolved after {chemical} was stopped."
+    text = first + second
+    chemical_spans = [(first.index(chemical), first.index(chemical) + len(chemical))]
+    disease_spans = [(first.index(disease), first.index(disease) + len(disease))]
+    offset = len(first)
+    chemical_spans.append((offset + second.index(chemical), offset + second.index(chemical) + len(chemical)))
+    disease_spans.append((offset + second.index(disease), offset + second.index(disease) + len(disease)))
+    return {
+        "id": f"own-{index}",
+        "text": text,
+        "entities": [
+            {"type": "Chemical", "mentions": [{"start": s, "end": e} for s, e in chemical_spans]},
+            {"type": "Disease", "mentions": [{"start": s, "end": e} for s, e in disease_spans]},
+        ],
+        "relations": [{"head": 0, "tail": 1, "type": "CID"}],
+    }
+
+
+def write_jsonl(path, documents):
+    path.write_text("".join(json.dumps(document) + "\n" for document in documents), encoding="utf-8")
+
+
+def run(command, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "HF_HOME": str(tmp_path / "hf_home"), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    completed = subprocess.run([sys.executable, *command], cwd=REPO, env=env, capture_output=True, text=True,
+                               timeout=600)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
+    return completed
+
+
+def test_own_data_trains_keeps_a_trained_checkpoint_and_predicts(tmp_path):
+    documents = [own_document(index) for index in range(20)]
+    write_jsonl(tmp_path / "train.jsonl", documents[:16])
+    write_jsonl(tmp_path / "dev.jsonl", documents[16:])
+    config = {
+        "data": {"train_file": str(tmp_path / "train.jsonl"), "validation_file": str(tmp_path / "dev.jsonl")},
+        "encoder": {"tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                             "intermediate_size": 64, "max_position_embeddings": 128}, "tokenizer": "minilm"},
+        "model": {"meta_embedding_size": 8},
+        "sampling": {"neg_mention_count": 20, "neg_coref_count": 20, "neg_relation_count": 20},
+        "training": {"num_train_epochs": 4, "per_device_train_batch_size": 4, "learning_rate": 1.0e-3,
+                     "eval_strategy": "epoch", "save_strategy": "epoch", "save_total_limit": 2,
+                     "metric_for_best_model": "relation_strict_f1", "load_best_model_at_end": True,
+                     "logging_steps": 2},
+    }
+    config_path = tmp_path / "own.yaml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    output_dir = tmp_path / "run"
+    completed = run(["scripts/train.py", str(config_path), "--output_dir", str(output_dir)], tmp_path)
+
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    evaluations = [entry for entry in state["log_history"] if "eval_relation_strict_f1" in entry]
+    assert len(evaluations) == 4
+    best = max(evaluations, key=lambda entry: (entry["eval_relation_strict_f1"], entry["eval_entity_f1"],
+                                               entry["eval_mention_f1"], entry["step"]))
+    assert state["best_global_step"] == best["step"]
+    first = evaluations[0]
+    first_key = (first["eval_relation_strict_f1"], first["eval_entity_f1"], first["eval_mention_f1"])
+    best_key = (best["eval_relation_strict_f1"], best["eval_entity_f1"], best["eval_mention_f1"])
+    if first_key <= best_key:  # the epoch-1 model is kept only when it is strictly the best
+        assert state["best_global_step"] != first["step"]
+    if all(entry["eval_relation_strict_f1"] == 0 for entry in evaluations):
+        assert "was 0 at every evaluation" in completed.stderr
+
+    predictions = tmp_path / "predictions.jsonl"
+    run(["scripts/predict.py", "--model", str(output_dir / "best_model"), str(tmp_path / "dev.jsonl"), "--output",
+         str(predictions), "--no-progress"], tmp_path)
+    lines = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines()]
+    assert [line["id"] for line in lines] == [document["id"] for document in documents[16:]]
+    assert all("entities" in line and "relations" in line for line in lines)
