@@ -116,6 +116,52 @@ def parse_overrides(config: dict, arguments: list) -> dict:
     return config
 
 
+DATA_KEYS = ("data_dir", "format", "splits", "reader_options", *READER_OPTIONS, "train_file", "validation_file",
+             "test_file", "max_train_documents", "max_eval_documents", "max_test_documents", "entity_types",
+             "relation_types", "dataset_name", "cache_dir")
+ENCODER_KEYS = ("path", "config_overrides", "tiny", "tokenizer", "trust_remote_code")
+
+
+def valid_config_keys() -> dict:
+    """{section: valid keys} of a train.py config (the model section: SimMemREConfig's arguments)."""
+    import dataclasses
+    import inspect
+
+    from transformers import TrainingArguments
+
+    from . import SimMemREConfig
+    from .training_simmemre import DEFAULT_SAMPLING
+
+    model_keys = [name for name, parameter in inspect.signature(SimMemREConfig.__init__).parameters.items()
+                  if name != "self" and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)]
+    training_keys = [field.name for field in dataclasses.fields(TrainingArguments) if field.init]
+    return {"data": list(DATA_KEYS), "encoder": list(ENCODER_KEYS), "model": model_keys,
+            "sampling": list(DEFAULT_SAMPLING), "training": training_keys + list(SCRIPT_TRAINING_KEYS)
+            + ["warmup_ratio", "device"]}
+
+
+def check_config_keys(config: dict) -> None:
+    """Stop with a message naming any unknown section or key (from the config file or a --section.key override),
+    the close matches, and the section's valid keys; a misspelled key must not be silently ignored."""
+    import difflib
+
+    unknown_sections = sorted(set(config) - set(SECTIONS))
+    if unknown_sections:
+        raise SystemExit(f"config: unknown section(s) {unknown_sections}; the sections are {list(SECTIONS)}")
+    valid = valid_config_keys()
+    for section in SECTIONS:
+        values = config.get(section)
+        if not isinstance(values, dict):
+            continue
+        unknown = sorted(set(values) - set(valid[section]))
+        if unknown:
+            hints = {key: difflib.get_close_matches(key, valid[section], n=1) for key in unknown}
+            hint = "; ".join(f"{key!r}: did you mean {match[0]!r}?" for key, match in hints.items() if match)
+            raise SystemExit(f"{section}: unknown key(s) {unknown} (from the config file or a --{section}.KEY "
+                             f"override){'; ' + hint if hint else ''}. Valid {section} keys: "
+                             + ", ".join(sorted(valid[section])))
+
+
 def resolve_path(path: str) -> str:
     """A relative path as given (from the working directory) if it exists, else relative to the repository root."""
     if path is None or os.path.isabs(path) or os.path.exists(path):

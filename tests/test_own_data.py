@@ -89,3 +89,25 @@ def test_own_data_trains_keeps_a_trained_checkpoint_and_predicts(tmp_path):
     lines = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines()]
     assert [line["id"] for line in lines] == [document["id"] for document in documents[16:]]
     assert all("entities" in line and "relations" in line for line in lines)
+
+
+def test_a_misspelled_override_is_an_error_naming_it_and_the_valid_keys():
+    import pytest
+
+    from simmemre.experiment_simmemre import check_config_keys, load_config, parse_overrides
+
+    config = parse_overrides(load_config(str(REPO / "scripts/configs/smoke.yaml")), ["--model.memory_read_mod", "sum"])
+    with pytest.raises(SystemExit, match=r"model: unknown key\(s\) \['memory_read_mod'\].*did you mean "
+                                         r"'memory_read_mode'.*Valid model keys: .*abbreviation_coreference"):
+        check_config_keys(config)
+    for override in (["--data.max_train_docs", "3"], ["--sampling.neg_mention", "3"], ["--num_train_epoch", "3"]):
+        config = parse_overrides(load_config(str(REPO / "scripts/configs/smoke.yaml")), override)
+        with pytest.raises(SystemExit, match=override[0].lstrip("-").split(".")[-1]):
+            check_config_keys(config)
+
+
+def test_every_shipped_config_has_only_known_keys():
+    from simmemre.experiment_simmemre import check_config_keys, load_config
+
+    for path in sorted((REPO / "scripts" / "configs").glob("*.yaml")):
+        check_config_keys(load_config(str(path)))
