@@ -347,8 +347,7 @@ def load_trained_model(folder: str, device="cpu"):
     config.json stops the script with a message naming it."""
     from . import SimMemREModel, SimMemREProcessor
 
-    if not os.path.isfile(os.path.join(folder, "config.json")):
-        raise SystemExit(f"{folder}: not a saved model folder (no config.json)")
+    check_model_location(folder)
     return SimMemREModel.from_pretrained(folder).to(device).eval(), SimMemREProcessor.from_pretrained(folder)
 
 
@@ -425,13 +424,32 @@ def thresholds_from(args) -> dict:
     return {name: getattr(args, name) for name in THRESHOLD_NAMES if getattr(args, name) is not None}
 
 
+def check_model_location(model: str, setting: str = "--model") -> None:
+    """Stop with a message naming `setting` when `model` is neither a saved model folder nor, while the Hub can be
+    reached, something that looks like a Hub id (owner/name)."""
+    model = str(model)
+    if os.path.isdir(model):
+        if not os.path.isfile(os.path.join(model, "config.json")):
+            raise SystemExit(f"{setting} {model}: not a saved model folder (no config.json)")
+        return
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    hub_like = model.count("/") <= 1 and not model.startswith((".", "/", "~")) and not os.path.splitext(model)[1]
+    if offline or not hub_like:
+        raise SystemExit(f"{setting} {model}: no such model folder"
+                         + (" (HF_HUB_OFFLINE is set, so Hub ids are not looked up)" if offline and hub_like else ""))
+
+
 def load_pipeline(model, device=None, batch_size=4, dtype="auto"):
     """The joint-re pipeline of a saved folder on `device` (default: CUDA when available) with weights in `dtype`."""
     from transformers import pipeline
 
+    check_model_location(model)
     dtype = getattr(torch, dtype) if dtype not in (None, "auto") else "auto"
-    return pipeline("joint-re", model=model, trust_remote_code=True, device=device or default_device(),
-                    batch_size=batch_size, dtype=dtype)
+    try:
+        return pipeline("joint-re", model=model, trust_remote_code=True, device=device or default_device(),
+                        batch_size=batch_size, dtype=dtype)
+    except OSError as error:  # a Hub id that cannot be fetched: name the setting, not only transformers' message
+        raise SystemExit(f"--model {model}: could not load it as a local folder or from the Hub ({error})") from None
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -120,8 +120,8 @@ def check_input(item, index=0) -> dict:
 
     Raises `TypeError` / `ValueError` naming the document (its `id`, else its position `index`) and the field, before
     anything is tokenized. Gold `entities`/`relations` and any other field of a schema document are ignored. `words`
-    and `sentences` (lists of `{"start", "end"}`) are used only when both are given; every word must lie inside one
-    sentence.
+    and `sentences` (lists of `{"start", "end"}`) go together: both are used, or neither (the text is segmented); one
+    without the other is refused. Every word must lie inside one sentence.
     """
     if isinstance(item, str):
         return {"id": None, "text": item, "words": None, "sentences": None}
@@ -136,7 +136,13 @@ def check_input(item, index=0) -> dict:
     if not isinstance(text, str):
         fail(TypeError, f"must be a str, got {type(text).__name__}", "text")
     words, sentences = item.get("words"), item.get("sentences")
-    if words is None or sentences is None:
+    if (words is None) != (sentences is None):
+        # Words alone do not say where sentences end, and sentences alone do not split words: refuse rather than
+        # silently segment the text again.
+        given, missing = ("words", "sentences") if sentences is None else ("sentences", "words")
+        fail(ValueError, f"'{given}' is given without '{missing}'; give both, or neither to segment the text",
+             missing)
+    if words is None:
         return {"id": item.get("id"), "text": text, "words": None, "sentences": None}
     word_spans = check_span_list(words, len(text), "words", fail)
     sentence_spans = check_span_list(sentences, len(text), "sentences", fail)

@@ -111,3 +111,37 @@ def test_every_shipped_config_has_only_known_keys():
 
     for path in sorted((REPO / "scripts" / "configs").glob("*.yaml")):
         check_config_keys(load_config(str(path)))
+
+
+def test_words_without_sentences_are_refused_naming_the_document_and_field():
+    import pytest
+
+    from simmemre.processing_simmemre import check_input
+
+    with pytest.raises(ValueError, match=r"document 'd1': sentences: 'words' is given without 'sentences'"):
+        check_input({"id": "d1", "text": "Two words", "words": [[0, 3], [4, 9]]})
+    with pytest.raises(ValueError, match=r"document 'd2': words: 'sentences' is given without 'words'"):
+        check_input({"id": "d2", "text": "Two words", "sentences": [[0, 9]]})
+
+
+def test_the_metric_loads_by_its_package_path_from_any_working_directory(tmp_path):
+    code = ("import evaluate\nfrom simmemre.metrics import JOINT_RE_F1\n"
+            "doc = {'id': 'a', 'text': 'Aspirin.', 'entities': [{'type': 'Chemical', 'mentions': "
+            "[{'start': 0, 'end': 7}]}], 'relations': []}\n"
+            "print(evaluate.load(JOINT_RE_F1).compute(predictions=[doc], references=[doc])['entity_f1'])\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"),
+           "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                               timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.strip().splitlines()[-1] == "100.0"
+
+
+def test_a_missing_model_folder_is_named_as_such(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "scripts/predict.py", "--model", str(tmp_path / "no-such-run" / "best_model"), "-"],
+        cwd=REPO, input="Aspirin.", capture_output=True, text=True, timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    assert completed.returncode != 0
+    assert f"--model {tmp_path / 'no-such-run' / 'best_model'}: no such model folder" in completed.stderr
+    assert "huggingface.co" not in completed.stderr
