@@ -971,6 +971,40 @@ def _build_encoder(encoder_config: dict):
         return AutoModel.from_config(config)
 
 
+def _load_encoder_without_pooler_report(encoder_path):
+    """The pretrained encoder without its pooler (SimMemRE reads token states only). transformers logs a load report
+    for the checkpoint's unused pooler weights at every start; that one report is dropped, any other stays."""
+    import logging as _logging
+
+    from transformers.modeling_utils import logger as loading_logger
+
+    held = []
+
+    class _HoldLoadReport(_logging.Filter):
+        def filter(self, record):
+            if "LOAD REPORT" in str(record.msg):
+                held.append(record)
+                return False
+            return True
+
+    report_filter = _HoldLoadReport()
+    loading_logger.addFilter(report_filter)
+    try:
+        try:
+            pretrained, info = AutoModel.from_pretrained(encoder_path, add_pooling_layer=False,
+                                                         output_loading_info=True)
+        except TypeError:  # an encoder class without a pooler switch
+            pretrained, info = AutoModel.from_pretrained(encoder_path, output_loading_info=True)
+    finally:
+        loading_logger.removeFilter(report_filter)
+    only_pooler = (not info.get("missing_keys") and not info.get("mismatched_keys")
+                   and all(key.split(".")[0] == "pooler" or ".pooler." in key for key in info.get("unexpected_keys", ())))
+    if not only_pooler:
+        for record in held:
+            loading_logger.handle(record)
+    return pretrained
+
+
 class SimMemREPreTrainedModel(PreTrainedModel):
     config_class = SimMemREConfig
     config: SimMemREConfig
@@ -1046,10 +1080,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
             **config_kwargs,
         )
         model = cls(config)
-        try:
-            pretrained = AutoModel.from_pretrained(encoder_path, add_pooling_layer=False)
-        except TypeError:
-            pretrained = AutoModel.from_pretrained(encoder_path)
+        pretrained = _load_encoder_without_pooler_report(encoder_path)
         result = model.encoder.load_state_dict(pretrained.state_dict(), strict=False)
         if result.missing_keys:
             raise ValueError(f"encoder weights missing from {encoder_path}: {result.missing_keys}")

