@@ -540,23 +540,28 @@ def loss_falls(report: dict, min_drop: float = 0.10, stream=None) -> bool:
 # ----------------------------------------------------------------------------------------------------
 
 
-def metrics_table(results: dict) -> str:
-    """P/R/F1 per metric level for each of eval, test, calibrated eval and calibrated test found in `results` (keys
-    `{prefix}_{level}_{measure}`, as train.py's all_results.json); "" when none is there."""
+def metrics_table(results: dict, markdown: bool = False) -> str:
+    """F1 per metric level for each of eval, test, calibrated eval and calibrated test found in `results` (keys
+    `{prefix}_{level}_{measure}`, as train.py's all_results.json): a plain table of F1 under 100 columns, or with
+    `markdown` a Markdown table of precision / recall / F1; "" when none is there."""
     prefixes = [prefix for prefix in ("eval", "test", "calibrated_eval", "calibrated_test")
                 if f"{prefix}_relation_strict_f1" in results]
     if not prefixes:
         return ""
-    names = {"calibrated_eval": "cal-eval", "calibrated_test": "cal-test"}
-    header = f"{'level':<16}" + "".join(f"{names.get(prefix, prefix) + ' ' + m:>12}" for prefix in prefixes
-                                        for m in ("P", "R", "F1"))
+    names = {"eval": "dev", "test": "test", "calibrated_eval": "cal. dev", "calibrated_test": "cal. test"}
+    if markdown:
+        lines = ["| level | " + " | ".join(f"{names[prefix]} {m}" for prefix in prefixes for m in ("P", "R", "F1"))
+                 + " |", "|---|" + "---|" * (3 * len(prefixes))]
+        for level in LEVELS:
+            lines.append(f"| {level} | " + " | ".join(
+                f"{results.get(f'{prefix}_{level}_{measure}', float('nan')):.2f}"
+                for prefix in prefixes for measure in ("precision", "recall", "f1")) + " |")
+        return "\n".join(lines)
+    header = f"{'F1':<16}" + "".join(f"{names[prefix]:>12}" for prefix in prefixes)
     lines = [header, "-" * len(header)]
     for level in LEVELS:
-        row = f"{level:<16}"
-        for prefix in prefixes:
-            for measure in ("precision", "recall", "f1"):
-                row += f"{results.get(f'{prefix}_{level}_{measure}', float('nan')):>12.2f}"
-        lines.append(row)
+        lines.append(f"{level:<16}" + "".join(f"{results.get(f'{prefix}_{level}_f1', float('nan')):>12.2f}"
+                                              for prefix in prefixes))
     return "\n".join(lines)
 
 

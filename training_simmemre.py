@@ -687,9 +687,18 @@ class SimMemRETrainer(Trainer):
                         ))
                     if progress:
                         self.control = self.callback_handler.on_prediction_step(self.args, self.state, self.control)
+                        self._label_prediction_bar(progress)
         finally:
             model.train(was_training)
         return documents
+
+    def _label_prediction_bar(self, progress) -> None:
+        """Name the stage on the Trainer's (unlabelled) evaluation progress bar: "Evaluating eval", ... ."""
+        label = progress if isinstance(progress, str) else "Evaluating"
+        for callback in self.callback_handler.callbacks:
+            bar = getattr(callback, "prediction_bar", None)
+            if bar is not None and getattr(bar, "desc", None) != label:
+                bar.set_description(label)
 
     def predict_documents(self, documents: Sequence, batch_size: Optional[int] = None) -> list:
         """Run end-to-end inference on schema documents (or raw strings) in this process; returns schema documents
@@ -725,7 +734,8 @@ class SimMemRETrainer(Trainer):
         positions = list(range(rank, total, world))
         rows = [eval_dataset[i] for i in positions]
         local = self._infer(rows, [row["text"] for row in rows], [row["id"] for row in rows],
-                            max(1, self.args.per_device_eval_batch_size), progress=True)
+                            max(1, self.args.per_device_eval_batch_size),
+                            progress=f"Evaluating {metric_key_prefix}" + (f" given {self.given}" if self.given else ""))
         local = list(zip(positions, local))
         if world > 1:
             gathered = [None] * world

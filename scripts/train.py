@@ -295,6 +295,9 @@ def main(argv=None):
               f"steps {trainer.state.global_step}")
         if table:
             print(table)
+            with open(os.path.join(args.output_dir, "results.md"), "w", encoding="utf-8") as handle:
+                handle.write(metrics_table(results, markdown=True) + "\n")
+            print(f"(precision, recall and F1: {os.path.join(args.output_dir, 'results.md')})")
     if args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
     return 0
