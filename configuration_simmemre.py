@@ -7,6 +7,13 @@ RELATION_CLASSIFIERS = ("multi_instance", "global")
 CLASSIFIER_TYPES = ("similarity", "mlp")
 MEMORY_READ_POSITIONS = ("tokens", "spans")
 MEMORY_READ_MODES = ("mean", "sum", "scaled", "residual")
+# Encoders that number positions from padding_idx + 1, so that their usable length is max_position_embeddings minus
+# padding_idx + 1 (RoBERTa-style, after fairseq).
+OFFSET_POSITION_MODEL_TYPES = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer", "mpnet",
+                               "roberta-prelayernorm", "data2vec-text", "xmod", "ibert", "luke", "markuplm")
+# Aliases of encoder config keys for configs whose class is not registered in transformers (remote code).
+ENCODER_ATTRIBUTE_ALIASES = {"hidden_size": (("dim", "hidden_size"), ("d_model", "hidden_size"), ("n_embd", "hidden_size")),
+                             "max_position_embeddings": (("n_positions", "max_position_embeddings"),)}
 # Document-level inference caps, in the order of the cap index of a prediction's `truncated` rows.
 DOCUMENT_CAPS = ("max_mentions_per_word", "max_mentions_per_document", "max_entity_pairs_per_document",
                  "max_relations_per_document")
@@ -199,9 +206,30 @@ class SimMemREConfig(PretrainedConfig):
         super().__init__(**kwargs)
         self.validate_hyperparameters()
 
+    def encoder_attribute(self, name, default=None):
+        """An attribute of the encoder config read the way transformers reads it: through the config class's
+        `attribute_map` (DistilBERT stores `hidden_size` as `dim`), falling back to the raw dict."""
+        if name in self.encoder_config:
+            return self.encoder_config[name]
+        for alias, target in ENCODER_ATTRIBUTE_ALIASES.get(name, ()):
+            if alias in self.encoder_config:
+                return self.encoder_config[alias]
+        model_type = self.encoder_config.get("model_type")
+        if model_type:
+            try:
+                from transformers import CONFIG_MAPPING
+
+                attribute_map = getattr(CONFIG_MAPPING[model_type], "attribute_map", {}) or {}
+            except (KeyError, ImportError):  # a remote-code encoder: its class is not registered here
+                attribute_map = {}
+            target = attribute_map.get(name)
+            if target is not None and target in self.encoder_config:
+                return self.encoder_config[target]
+        return default
+
     @property
     def hidden_size(self) -> int:
-        return int(self.encoder_config.get("hidden_size", 0))
+        return int(self.encoder_attribute("hidden_size", 0) or 0)
 
     @property
     def entity_slot_size(self) -> int:
@@ -220,7 +248,12 @@ class SimMemREConfig(PretrainedConfig):
         """Subwords per encoder window, without the [CLS]/[SEP] the model adds."""
         if self.encoder_window_size:
             return int(self.encoder_window_size)
-        return int(self.encoder_config.get("max_position_embeddings", 512)) - 2
+        positions = int(self.encoder_attribute("max_position_embeddings", 512) or 512)
+        if self.encoder_config.get("model_type") in OFFSET_POSITION_MODEL_TYPES:
+            # These models number positions from padding_idx + 1 (fairseq's convention), so a 514-position RoBERTa
+            # holds 512 tokens.
+            positions -= int(self.encoder_config.get("pad_token_id", 1) or 0) + 1
+        return positions - 2  # [CLS] and [SEP] (or <s> and </s>)
 
     @property
     def window_overlap(self) -> int:
@@ -234,8 +267,9 @@ class SimMemREConfig(PretrainedConfig):
         def fail(field, message):
             raise ValueError(f"SimMemREConfig.{field}: {message}")
 
-        if self.encoder_config and "hidden_size" not in self.encoder_config:
-            fail("encoder_config", "must be a BERT-like encoder config dict with a 'hidden_size'")
+        if self.encoder_config and not self.hidden_size:
+            fail("encoder_config", "must be an encoder config dict with a hidden size ('hidden_size', or an alias "
+                 "in its config class's attribute_map such as DistilBERT's 'dim')")
         for field in ("entity_types", "relation_types"):
             values = getattr(self, field)
             if not all(isinstance(v, str) and v for v in values):
