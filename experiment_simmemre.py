@@ -439,6 +439,24 @@ def check_model_location(model: str, setting: str = "--model") -> None:
                          + (" (HF_HUB_OFFLINE is set, so Hub ids are not looked up)" if offline and hub_like else ""))
 
 
+def check_encoder_location(encoder) -> None:
+    """Stop, before any corpus work, when the config's encoder is neither "minilm" nor an existing folder."""
+    if isinstance(encoder, dict):
+        paths = [("encoder.tokenizer", encoder.get("tokenizer"))] if "tiny" in encoder else [
+            ("encoder.path", encoder.get("path"))]
+    else:
+        paths = [("encoder", encoder)]
+    for setting, path in paths:
+        if path in (None, "minilm"):
+            continue
+        resolved = resolve_path(str(path))
+        if not os.path.isdir(resolved):
+            raise SystemExit(f"{setting}: {path} is not an encoder folder (nothing there, and the Hub is not used "
+                             "at run time); give a local folder with config.json and weights, or minilm")
+        if not os.path.isfile(os.path.join(resolved, "config.json")) and setting != "encoder.tokenizer":
+            raise SystemExit(f"{setting}: {path} has no config.json, so it is not an encoder folder")
+
+
 def load_pipeline(model, device=None, batch_size=4, dtype="auto"):
     """The joint-re pipeline of a saved folder on `device` (default: CUDA when available) with weights in `dtype`."""
     from transformers import pipeline

@@ -66,9 +66,9 @@ import sys
 
 import torch
 
-from simmemre.experiment_simmemre import (build_model, check_config_keys, load_config, loss_curve_report, loss_falls,
-                                          metrics_table, parse_overrides, resolve_path, select_device,
-                                          training_settings)
+from simmemre.experiment_simmemre import (build_model, check_config_keys, check_encoder_location, load_config,
+                                          loss_curve_report, loss_falls, metrics_table, parse_overrides, resolve_path,
+                                          select_device, training_settings)
 
 # Options of the loss-curve check (see the module docstring) and their defaults.
 LOSS_CURVE_OPTIONS = {"--loss-curve": None, "--loss-curve-logging-steps": 10, "--loss-curve-inference-documents": 0,
@@ -147,6 +147,7 @@ def main(argv=None):
     loss_curve = pop_loss_curve_options(overrides)
     config = parse_overrides(load_config(argv[0]), overrides)
     check_config_keys(config)
+    check_encoder_location(config.get("encoder"))
     select_device(config.setdefault("training", {}) or {})
     if loss_curve["--loss-curve"] is not None:
         # Only an --output_dir given on the command line: the config's run folder is not for this check.

@@ -170,3 +170,13 @@ def test_the_discarded_pooler_is_not_reported_but_other_unexpected_weights_are(t
     with caplog.at_level("WARNING"):
         SimMemREModel.from_encoder(str(encoder), ["Chemical"], ["CID"])
     assert "LOAD REPORT" in caplog.text and "stray" in caplog.text
+
+
+def test_a_missing_encoder_folder_is_named_before_any_corpus_work(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "scripts/train.py", "scripts/configs/smoke.yaml", "--encoder", "bert-base-cased",
+         "--output_dir", str(tmp_path / "run")],
+        cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert completed.returncode != 0
+    assert "encoder: bert-base-cased is not an encoder folder" in completed.stderr
+    assert "Converting" not in completed.stderr and "huggingface.co" not in completed.stderr
