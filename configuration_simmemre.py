@@ -23,7 +23,7 @@ class SimMemREConfig(PretrainedConfig):
     r"""
     Configuration of [`SimMemREModel`]: a BERT-like encoder plus the four JEREX task heads (mention localization,
     coreference, entity classification, relation classification) and the similarity memory of Kościukiewicz et al.
-    (2023). Defaults follow the JEREX / paper code (see `anchors.md`, parts A2 and B2).
+    (2023). Defaults follow the JEREX / paper code (JEREX `configs/` and the paper's CDR config).
 
     Args:
         encoder_config (`dict`): the encoder's config as a dict (`AutoConfig.for_model(**encoder_config)` rebuilds it).

@@ -32,7 +32,7 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 SCRIPT_TRAINING_KEYS = ("resume_from_checkpoint", "first_evaluation_epoch", "evaluation_epoch_interval",
                         "calibrate_thresholds", "calibration_grid", "head_learning_rate")
 
-# Paper / JEREX defaults (anchors A1, A2, B2).
+# Paper / JEREX defaults (JEREX configs, the paper's CDR config).
 TRAINING_DEFAULTS = {
     "learning_rate": 5e-5,
     "warmup_steps": 0.1,  # fraction of the optimisation steps (transformers 5 replaced warmup_ratio by this)

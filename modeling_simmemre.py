@@ -3,8 +3,8 @@
 
 Hub remote code: imports only torch, numpy, transformers and the other remote-code files (relatively).
 
-Where the paper and its code differ we follow the paper and say so in a comment; `anchors.md` (parts A6, B3, B4)
-documents the reference code.
+Where the paper and its code differ we follow the paper and say so in a comment; docs/design.md lists the
+differences.
 """
 
 import inspect
@@ -797,7 +797,7 @@ class ZeroInitLinear(nn.Linear):
 
 
 # ----------------------------------------------------------------------------------------------------
-# Task heads (JEREX, anchors part A6)
+# Task heads (JEREX, jerex/models/modules)
 # ----------------------------------------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@
 - :func:`tokenize_documents`: schema documents -> a `datasets.Dataset` holding, per document, the processor's
   encoding plus the gold structure in word indices (tokenized once, by `datasets.map`).
 - :class:`SimMemREDataCollator`: draws each document's training samples afresh every epoch (JEREX negative
-  sampling, anchors part A5) with an RNG derived from (seed, epoch, document index), and pads them into the
+  sampling, jerex/sampling) with an RNG derived from (seed, epoch, document index), and pads them into the
   :class:`~simmemre.modeling_simmemre.TrainingTargets` of :meth:`SimMemREModel.forward` (as keyword arguments).
 - :class:`SimMemRETrainer`: logs the four task losses, drives the two-stage memory warm-up (paper 3.3) from the
   trainer state, and evaluates by full end-to-end inference (:meth:`SimMemREModel.extract` through
@@ -36,8 +36,8 @@ from .processing_simmemre import FEATURE_PADDING
 
 logger = logging.getLogger(__name__)
 
-# JEREX defaults (anchors A2). The paper's code passed only neg_relation_count to its data module, so it effectively
-# trained with 100 negative coreference pairs per document (anchors B2); we keep JEREX's 200 as the default.
+# JEREX defaults (its configs). The paper's code passed only neg_relation_count to its data module, so it effectively
+# trained with 100 negative coreference pairs per document (its CDR config); we keep JEREX's 200 as the default.
 DEFAULT_SAMPLING = {
     "neg_mention_count": 200,
     "neg_coref_count": 200,
@@ -245,7 +245,7 @@ def candidate_word_spans(word_sentence_ids: np.ndarray, max_span_size: int) -> n
 class SimMemREDataCollator:
     r"""
     Builds the training inputs of [`SimMemREModel`] from rows of :func:`tokenize_documents`, drawing each document's
-    samples afresh every epoch (JEREX, anchors part A5):
+    samples afresh every epoch (JEREX, jerex/sampling):
 
     - mention samples: all gold mentions (positives, listed first; a span shared by two entities is one sample) plus
       up to `neg_mention_count` negative spans (1..max_span_size words inside one sentence, not gold), a share

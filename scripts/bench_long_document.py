@@ -8,7 +8,7 @@ through it. Prints one JSON line per run and a summary table with the mention, e
 document-level caps that bound (`SimMemREConfig.max_mentions_per_document` etc.); exits 1 if a run peaks above
 --limit-gb (default 4) or fails.
 
-`--worst-case` measures growth with length (issue 25): 1k, 5k, 20k and 50k words, each at the model's own thresholds
+`--worst-case` measures growth with length: 1k, 5k, 20k and 50k words, each at the model's own thresholds
 ("config") and at mention / coreference / relation thresholds 0 / 1 / 0, where every candidate span is a mention,
 every mention an entity and every entity pair and type a relation: only the caps bound the work.
 
