@@ -185,7 +185,7 @@ def test_bilinear_similarity_matches_paper_equation():
 
 
 def test_enhanced_representation_is_mean_of_input_and_both_reads(tokenizer):
-    config = tiny_config(tokenizer)
+    config = tiny_config(tokenizer, memory_read_mode="mean")  # the paper's read
     module = MemoryEnhancedRepresentation(config)
     for reader in module.readers.values():
         reader.weight.data.normal_()

@@ -341,9 +341,10 @@ def test_memory_warmup_switch_and_after_resume(processor, cdr_dataset, tmp_path,
         assert json.load(handle)["memory_reads_enabled"] is False
     with open(tmp_path / "a" / "checkpoint-8" / "config.json") as handle:
         assert json.load(handle)["memory_reads_enabled"] is True
-    # The loaded best checkpoint decides the switch after training (ties keep the first: step 2, before the switch).
-    assert trainer.state.best_model_checkpoint.endswith("checkpoint-2")
-    assert trainer.model.memory_reads_enabled is False
+    # The loaded best checkpoint decides the switch after training (ties go by entity F1, mention F1, then the later
+    # step, so the best may lie before or after the switch).
+    with open(Path(trainer.state.best_model_checkpoint) / "config.json") as handle:
+        assert trainer.model.memory_reads_enabled is json.load(handle)["memory_reads_enabled"]
 
     resumed, resumed_calls = make_trainer(processor, train, dev, tmp_path / "b", seed=99)
     resumed.model.memory_reads_enabled = True  # whatever the switch was, the state decides it
