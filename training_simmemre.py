@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
-from transformers import Trainer, TrainerCallback
+from transformers import ProgressCallback, Trainer, TrainerCallback
 from transformers.trainer_utils import speed_metrics
 
 from .data_simmemre import DocumentError, document_features, normalize_document
@@ -517,6 +517,41 @@ def _is_distributed(args) -> bool:
     return args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
 
 
+def compact_log_lines(logs: Mapping, width: int = 100) -> list:
+    """A Trainer log as short lines: training losses, or an evaluation's F1 per level (the full logs stay in
+    trainer_state.json's log_history)."""
+    import textwrap
+
+    def number(value):
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    prefixes = sorted({key.split("_")[0] for key in logs if key.endswith("_relation_strict_f1")})
+    if prefixes:
+        parts = []
+        for prefix in prefixes:
+            levels = [(level, logs.get(f"{prefix}_{level}_f1")) for level in
+                      ("mention", "coref", "entity", "relation_strict", "relation_relaxed", "relation_seq2rel")]
+            parts.append(f"{prefix} F1: " + ", ".join(f"{level} {value:.2f}" for level, value in levels
+                                                       if value is not None))
+            if f"{prefix}_runtime" in logs:
+                parts[-1] += f" ({logs[f'{prefix}_runtime']:.0f} s)"
+        text = "; ".join(parts)
+    else:
+        shown = [key for key in ("loss", "mention_loss", "coref_loss", "entity_loss", "relation_loss", "grad_norm",
+                                 "learning_rate", "epoch", "train_runtime", "train_loss") if key in logs]
+        text = ", ".join(f"{key} {number(logs[key])}" for key in shown)
+    return textwrap.wrap(text, width=width, subsequent_indent="  ") or [str(dict(logs))[:width]]
+
+
+class CompactProgressCallback(ProgressCallback):
+    """Trainer's progress bars, with each log written as lines of at most 100 characters."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and self.training_bar is not None and logs:
+            for line in compact_log_lines(logs):
+                self.training_bar.write(line)
+
+
 class SimMemRETrainer(Trainer):
     r"""
     [`Trainer`] for [`SimMemREModel`].
@@ -562,6 +597,9 @@ class SimMemRETrainer(Trainer):
         self.add_callback(MemoryWarmupCallback(self))
         self._best_selection_key = None
         self._selection_history = []
+        if any(isinstance(callback, ProgressCallback) for callback in self.callback_handler.callbacks):
+            self.remove_callback(ProgressCallback)
+            self.add_callback(CompactProgressCallback)
 
     # -- model selection ----------------------------------------------------------------------------------
     def _determine_best_metric(self, metrics, trial):

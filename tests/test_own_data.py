@@ -180,3 +180,18 @@ def test_a_missing_encoder_folder_is_named_before_any_corpus_work(tmp_path):
     assert completed.returncode != 0
     assert "encoder: bert-base-cased is not an encoder folder" in completed.stderr
     assert "Converting" not in completed.stderr and "huggingface.co" not in completed.stderr
+
+
+def test_training_and_evaluation_logs_print_as_short_lines():
+    from simmemre.training_simmemre import compact_log_lines
+
+    levels = ("mention", "coref", "entity", "relation", "relation_strict", "relation_relaxed", "relation_seq2rel")
+    evaluation = {f"eval_{level}_{measure}": 12.3456 for level in levels for measure in ("precision", "recall", "f1")}
+    evaluation.update(eval_runtime=106.3, eval_documents=500.0, epoch=12.0)
+    training = {"loss": 0.8, "mention_loss": 0.1, "coref_loss": 0.2, "entity_loss": 0.3, "relation_loss": 0.2,
+                "grad_norm": 1.5, "learning_rate": 2.4e-6, "epoch": 0.1}
+    for logs in (evaluation, training):
+        lines = compact_log_lines(logs)
+        assert lines and all(len(line) <= 100 for line in lines)
+    assert "relation_strict 12.35" in " ".join(compact_log_lines(evaluation))
+    assert "loss 0.8" in compact_log_lines(training)[0]
