@@ -54,11 +54,14 @@ def run(model: Path, corpus: Path, output: Path, batch_size: int) -> dict:
     command = [sys.executable, str(SCRIPTS / "predict.py"), "--model", str(model), str(corpus), "--output",
                str(output), "--batch-size", str(batch_size), "--no-progress", "--mention-threshold", "0.5"]
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    stderr = process.stderr.read().decode()
+    # stderr goes to a file: a pipe read only after the child exits fills up and blocks the child's warnings.
+    with tempfile.TemporaryFile() as stderr_file:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr_file,
+                                   env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        stderr_file.seek(0)
+        stderr = stderr_file.read().decode(errors="replace")
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
         raise SystemExit(f"predict.py failed:\n{stderr[-2000:]}")
