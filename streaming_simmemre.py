@@ -192,7 +192,7 @@ def predict_corpus(extractor, documents: Iterable, output, batch_size: int = 8, 
         shard: (index, count): keep every count-th document, starting at index.
         pipeline_kwargs: thresholds, passed to every pipeline call.
     Returns:
-        `{"documents", "errors", "skipped", "seconds", "output"}` of this call.
+        `{"documents", "errors", "skipped", "entities", "relations", "seconds", "output"}` of this call.
     """
     from tqdm.auto import tqdm
 
@@ -220,7 +220,7 @@ def predict_corpus(extractor, documents: Iterable, output, batch_size: int = 8, 
         handle = open(target, "ab" if resume else "wb")
     else:
         stream = stream or sys.stdout
-    counts = {"documents": 0, "errors": 0, "skipped": skip}
+    counts = {"documents": 0, "errors": 0, "skipped": skip, "entities": 0, "relations": 0}
     started = time.perf_counter()
     bar = tqdm(desc="Predicting", unit="doc", disable=not progress, initial=0)
     position = skip
@@ -244,6 +244,8 @@ def predict_corpus(extractor, documents: Iterable, output, batch_size: int = 8, 
                 else:
                     stream.write(payload)
             counts["documents"] += len(records)
+            counts["entities"] += sum(len(record.get("entities", ())) for record in records)
+            counts["relations"] += sum(len(record.get("relations", ())) for record in records)
             bar.update(len(records))
 
         for document in selected:

@@ -91,25 +91,15 @@ def main(argv=None, stdin=None, stdout=None) -> int:
                                 stream=stdout, **thresholds_from(args))
     except ValueError as error:  # --strict on a bad document, or a resume on other input
         raise SystemExit(f"predict.py: {error}") from None
-    entities = relations = 0
-    if args.output:
-        predictions = []
+    if args.html:  # the page needs every prediction: read them back from the output
         with open(counts["output"], encoding="utf-8") as handle:
-            for line in handle:
-                record = json.loads(line)
-                if "error" in record:
-                    continue
-                entities += len(record["entities"])
-                relations += len(record["relations"])
-                if args.html:
-                    predictions.append(record)
-        if args.html:
-            title = f"SimMemRE predictions — {Path(args.model).name or args.model}"
-            Path(args.html).write_text(render_html(predictions, title=title), encoding="utf-8")
+            predictions = [record for record in map(json.loads, handle) if "error" not in record]
+        title = f"SimMemRE predictions — {Path(args.model).name or args.model}"
+        Path(args.html).write_text(render_html(predictions, title=title), encoding="utf-8")
     summary = (f"{counts['documents']} document(s) predicted ({counts['errors']} error records"
                + (f", {counts['skipped']} already done" if args.resume else "") + ")")
     if args.output:
-        summary += f", {entities} entities, {relations} relations in {counts['output']}"
+        summary += f", {counts['entities']} entities, {counts['relations']} relations in {counts['output']}"
     print(summary, file=sys.stderr)
     return 0
 

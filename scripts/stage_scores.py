@@ -4,8 +4,9 @@
 
 For each split the model runs four times: end to end, then given the gold mentions, the gold clusters and the gold
 typed entities (`SimMemREModel.extract(given=...)`); every run is scored with the joint_re_f1 metric (all levels,
-including `relation_seq2rel` and `relation_relaxed`). One JSON line per (split, given) goes to --output, with the
-model, its thresholds and the commit; --markdown prints the stage table.
+including `relation_seq2rel` and `relation_relaxed`). One JSON line per (given, abbreviation switch), holding the
+scores of each split under its name (dev, test), goes to --output, with the
+model, its seed, thresholds and commit.
 
     python scripts/stage_scores.py --model runs/x/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr \\
         --splits dev test --name "SimMemRE main job, seed 112" --output results/cdr-stages.jsonl
@@ -53,14 +54,27 @@ def commit() -> str:
         return "unknown"
 
 
+def run_seed(model_folder: str):
+    """The training seed recorded beside a run's best_model (run_config.json), or None."""
+    path = Path(model_folder).resolve().parent / "run_config.json"
+    try:
+        return json.loads(path.read_text()).get("seed")
+    except (OSError, ValueError):
+        return None
+
+
 def markdown(rows: list) -> str:
     lines = ["| split | abbreviations | given | mention recall | " + " | ".join(STAGE_LEVELS) + " |",
              "|---|---|---|---|" + "---|" * len(STAGE_LEVELS)]
     for row in rows:
-        cells = [f"{row['scores'].get('mention_recall', float('nan')):.2f}"]
-        cells += [f"{row['scores'].get(level + '_f1', float('nan')):.2f}" for level in STAGE_LEVELS]
-        lines.append(f"| {row['split']} | {'on' if row['abbreviation_coreference'] else 'off'} | {row['given']} | "
-                     + " | ".join(cells) + " |")
+        for split in ("dev", "test"):
+            scores = row.get(split)
+            if not scores:
+                continue
+            cells = [f"{scores.get('mention_recall', float('nan')):.2f}"]
+            cells += [f"{scores.get(level + '_f1', float('nan')):.2f}" for level in STAGE_LEVELS]
+            lines.append(f"| {split} | {'on' if row['abbreviation_coreference'] else 'off'} | {row['given']} | "
+                         + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -74,7 +88,7 @@ def main(argv=None) -> int:
     saved_switch = model.config.abbreviation_coreference
     thresholds = {name: getattr(model.config, name) for name in THRESHOLD_NAMES}
     undirected = UNDIRECTED.get(args.format, [])
-    rows_out = []
+    rows_out = {}  # (abbreviation switch, given) -> one row with the scores of every split
     for split in args.splits:
         rows = corpus_rows(args, model, processor, [split])[split]
         references = [{"id": row["id"], "text": row["text"], "entities": row["entities"],
@@ -90,13 +104,17 @@ def main(argv=None) -> int:
                         prediction["text"] = row["text"]
                     scores = joint_re_scores(predictions, references, undirected_relation_types=undirected)
                     scores.pop("per_type", None)
-                    row = {"name": args.name or args.model, "model": str(args.model), "split": split,
-                           "given": given, "abbreviation_coreference": model.config.abbreviation_coreference,
-                           "thresholds": thresholds, "commit": commit(), "documents": len(rows), "scores": scores}
-                    rows_out.append(row)
-                    print(json.dumps({k: row[k] for k in ("split", "given", "abbreviation_coreference")})
+                    key = (model.config.abbreviation_coreference, given)
+                    row = rows_out.setdefault(key, {
+                        "name": args.name or args.model, "model": str(args.model), "seed": run_seed(args.model),
+                        "given": given, "abbreviation_coreference": key[0], "thresholds": thresholds,
+                        "commit": commit(), "documents": {}})
+                    row[split] = scores
+                    row["documents"][split] = len(rows)
+                    print(json.dumps({"split": split, "given": given, "abbreviation_coreference": key[0]})
                           + " " + " ".join(f"{lvl}={scores.get(lvl + '_f1', float('nan')):.2f}" for lvl in STAGE_LEVELS),
                           flush=True)
+    rows_out = list(rows_out.values())
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         with open(args.output, "a", encoding="utf-8") as handle:
