@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 from transformers import ProcessorMixin
+from transformers.utils import logging
 
 from .segmentation_simmemre import segment_text
 
@@ -26,23 +27,45 @@ FEATURE_PADDING = {
 }
 SPAN_FEATURES = ("word_subword_spans", "word_char_spans")
 
+logger = logging.get_logger(__name__)
 
-class _WordSubwordCache(dict):
-    """word -> subword ids (tuple), for tokenizers that split words independently. Bounded by `limit` words, and
-    tied to one tokenizer vocabulary (`vocabulary_size`; adding tokens changes it). Copies and pickles of the
-    processor (`to_dict`, `datasets.map` workers) start empty instead of carrying the cache."""
 
-    limit = 200_000
+def word_subword_spans_from_offsets(token_offsets, word_spans) -> list:
+    """Each word's subword range `[first, last)` from the subwords' character offsets (the tokenizer's offset mapping
+    of the running text): a word holds every subword whose characters overlap it.
 
-    def __init__(self):
-        super().__init__()
-        self.vocabulary_size = None
+    A subword that straddles a word boundary (byte-level BPE may join "IL" and "2" where the words split them) is
+    shared by both words, so the input ids stay exactly the tokenizer's own tokenization of the text; both words
+    max-pool it. A word that overlaps no subword (its characters were normalised away, e.g. a lone combining
+    accent) takes the nearest subword before it (after it at the start of the text). Subwords over no word (a
+    whitespace marker) stay in the input, in no word.
 
-    def __deepcopy__(self, memo):
-        return _WordSubwordCache()
-
-    def __reduce__(self):
-        return _WordSubwordCache, ()
+    Args:
+        token_offsets: `(T, 2)` character `(start, end)` per subword, in text order.
+        word_spans: `(W, 2)` character spans of the words, sorted and non-overlapping.
+    Returns:
+        `[(first, last), ...]` per word, `last > first`; `T > 0` is required when `W > 0`.
+    """
+    offsets = np.asarray(token_offsets, dtype=np.int64).reshape(-1, 2)
+    words = np.asarray(word_spans, dtype=np.int64).reshape(-1, 2)
+    if len(words) == 0:
+        return []
+    # Words overlapping subword t: those with start < t.end and end > t.start (a zero-width subword: strictly inside).
+    first_word = np.searchsorted(words[:, 1], offsets[:, 0], side="right")
+    counts = np.maximum(np.searchsorted(words[:, 0], offsets[:, 1], side="left") - first_word, 0)
+    token_index = np.repeat(np.arange(len(offsets)), counts)
+    word_index = np.repeat(first_word, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    first = np.full(len(words), len(offsets), dtype=np.int64)
+    last = np.full(len(words), -1, dtype=np.int64)
+    np.minimum.at(first, word_index, token_index)
+    np.maximum.at(last, word_index, token_index)
+    missing = last < 0
+    if missing.any():
+        # The nearest subword before the word (by start offset), else the first one.
+        before = np.searchsorted(offsets[:, 0], words[missing, 0], side="left") - 1
+        nearest = np.clip(before, 0, len(offsets) - 1)
+        first[missing], last[missing] = nearest, nearest
+    return list(zip(first.tolist(), (last + 1).tolist()))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -159,9 +182,12 @@ class SimMemREProcessor(ProcessorMixin):
     r"""
     Turns raw text or schema documents into [`SimMemREModel`] inputs, and model outputs back into schema documents.
 
-    Words are tokenized one by one (as JEREX does) so every word maps to a contiguous subword range; a word the
-    tokenizer maps to nothing (a lone control or combining character) becomes `[UNK]`. The model adds
-    `[CLS]`/`[SEP]` per encoder window itself, so `input_ids` hold only word subwords.
+    The running text is tokenized once, as the encoder saw text in pretraining, and each word takes the subwords
+    that overlap it by character offsets (`word_subword_spans_from_offsets`; JEREX tokenized word by word, which
+    drops byte-level BPE's space marker and gives SentencePiece a stray "▁" before punctuation). A tokenizer
+    without offsets (a slow, Python-only one) falls back to word-by-word tokenization with a warning; there a word
+    the tokenizer maps to nothing becomes `[UNK]`. The model adds `[CLS]`/`[SEP]` per encoder window itself, so
+    `input_ids` hold only the text's subwords.
     """
 
     attributes = ["tokenizer"]
@@ -172,7 +198,7 @@ class SimMemREProcessor(ProcessorMixin):
 
     def __init__(self, tokenizer=None, **kwargs):
         super().__init__(tokenizer, **kwargs)
-        self._word_subwords = _WordSubwordCache()
+        self._warned_word_by_word = False
 
     # -- encoding -----------------------------------------------------------------------------------
     def encode_document(self, item, index=0) -> dict:
@@ -188,14 +214,7 @@ class SimMemREProcessor(ProcessorMixin):
         # Given words were checked above and segmented ones lie in their sentences by construction.
         word_sentence_ids = sentence_ids_of_words(word_spans, sentence_spans, _failing_for(index))
 
-        word_strings = [text[start:end] for start, end in word_spans]
-        encoded = self._subword_ids(word_strings)
-        unk = self.tokenizer.unk_token_id
-        input_ids, word_subword_spans = [], []
-        for ids in encoded:
-            ids = ids or [unk]
-            word_subword_spans.append((len(input_ids), len(input_ids) + len(ids)))
-            input_ids.extend(ids)
+        input_ids, word_subword_spans = self._subwords(text, word_spans)
         return {
             "input_ids": input_ids,
             "attention_mask": [1] * len(input_ids),
@@ -206,43 +225,33 @@ class SimMemREProcessor(ProcessorMixin):
             "text_codepoints": [ord(c) for c in text],
         }
 
-    def _splits_words_like_bert(self) -> bool:
-        """Whether one pre-split call gives every word the same subwords as tokenizing it alone: true for WordPiece
-        with BERT's character-local normaliser and pre-tokenizer (BERT, SciBERT, MiniLM); byte-level BPE, for
-        example, encodes a word differently after a space."""
-        backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        return (
-            backend is not None
-            and type(backend.model).__name__ == "WordPiece"
-            and type(backend.pre_tokenizer).__name__ == "BertPreTokenizer"
-            and type(backend.normalizer).__name__ in ("BertNormalizer", "NoneType")
-        )
-
-    def _subword_ids(self, word_strings: list, word_by_word: bool = False) -> list:
-        """Subword ids of each word (an empty list for a word the tokenizer drops).
-
-        Where words tokenize independently (`_splits_words_like_bert`), each distinct word is tokenized once per
-        processor (a cache: words recur within and across documents) and the new words of a document in one
-        pre-split call (faster than a batch of one-word sequences); otherwise word by word."""
-        if not word_strings:
-            return []
-        if word_by_word or not self._splits_words_like_bert():
-            return self.tokenizer(word_strings, add_special_tokens=False)["input_ids"]
-        cache = self._word_subwords
-        if cache.vocabulary_size != len(self.tokenizer):
-            cache.clear()
-            cache.vocabulary_size = len(self.tokenizer)
-        new_words = list(dict.fromkeys(word for word in word_strings if word not in cache))
-        if new_words:
+    def _subwords(self, text: str, word_spans: list) -> tuple:
+        """`(input_ids, word_subword_spans)` of a document: the running text's subwords (see the class docstring)."""
+        if not word_spans:
+            return [], []
+        if getattr(self.tokenizer, "is_fast", False):
             # verbose=False: the document is not cut to the encoder's length (the model encodes it in windows).
-            encoding = self.tokenizer(new_words, is_split_into_words=True, add_special_tokens=False, verbose=False)
-            per_word = [[] for _ in new_words]
-            for token_id, word in zip(encoding["input_ids"], encoding.word_ids()):
-                per_word[word].append(token_id)
-            if len(cache) + len(new_words) > cache.limit:
-                cache.clear()
-            cache.update(zip(new_words, map(tuple, per_word)))
-        return [list(cache[word]) for word in word_strings]
+            encoding = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+            if encoding["input_ids"]:
+                spans = word_subword_spans_from_offsets(encoding["offset_mapping"], word_spans)
+                return list(encoding["input_ids"]), spans
+        elif not self._warned_word_by_word:
+            logger.warning(
+                "%s gives no character offsets, so words are tokenized one by one: subwords may differ from the "
+                "tokenizer's own tokenization of the text. Load the fast tokenizer (use_fast=True) to avoid this.",
+                type(self.tokenizer).__name__)
+            self._warned_word_by_word = True
+        return self._word_by_word_subwords([text[start:end] for start, end in word_spans])
+
+    def _word_by_word_subwords(self, word_strings: list) -> tuple:
+        """`(input_ids, word_subword_spans)` tokenizing each word alone (JEREX); an empty word becomes `[UNK]`."""
+        encoded = self.tokenizer(word_strings, add_special_tokens=False, verbose=False)["input_ids"]
+        input_ids, spans = [], []
+        for ids in encoded:
+            ids = ids or [self.tokenizer.unk_token_id]
+            spans.append((len(input_ids), len(input_ids) + len(ids)))
+            input_ids.extend(ids)
+        return input_ids, spans
 
     def collate(self, features: list) -> dict:
         """Pad a list of `encode_document` outputs into a batch of tensors."""

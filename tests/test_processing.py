@@ -1,11 +1,10 @@
-"""SimMemREProcessor: word-by-word subword alignment and its word cache."""
+"""SimMemREProcessor: running-text subword alignment by character offsets, and input validation."""
 
 import pytest
 from pipeline_helpers import one_torch_thread, processor, tokenizer  # noqa: F401  (fixtures)
-from transformers import AutoTokenizer
 
 from simmemre import SimMemREProcessor
-from simmemre.segmentation_simmemre import segment_text
+from simmemre.processing_simmemre import word_subword_spans_from_offsets
 
 
 @pytest.mark.parametrize("text", [
@@ -13,33 +12,46 @@ from simmemre.segmentation_simmemre import segment_text
     "Re\u0301sume\u0301 \u0301 \x00 control, 🇫🇷 👨\u200d👩\u200d👧, 中文字, एस्पिरिन से अल्सर, Аспирин.",
     "x" * 150 + " word-longer-than-wordpiece's-limit",
 ])
-def test_pre_split_tokenization_equals_word_by_word(tokenizer, text):
-    processor = SimMemREProcessor(tokenizer)  # an empty word cache
-    assert processor._splits_words_like_bert()  # MiniLM: the one-call path is the one under test
-    words = [text[w["start"] : w["end"]] for w in segment_text(text)[1]]
-    expected = processor._subword_ids(words, word_by_word=True)
-    assert processor._subword_ids(words) == expected  # new words: one pre-split call
-    assert processor._subword_ids(words) == expected  # the same words again: from the cache
+def test_running_text_subwords_are_the_tokenizers_and_cover_every_word(tokenizer, text):
+    processor = SimMemREProcessor(tokenizer)
+    encoded = processor.encode_document(text)
+    assert encoded["input_ids"] == tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert len(encoded["word_subword_spans"]) == len(encoded["word_char_spans"])
+    assert all(0 <= start < end <= len(encoded["input_ids"]) for start, end in encoded["word_subword_spans"])
 
 
-def test_word_cache_is_dropped_when_the_vocabulary_grows(minilm_path):
-    processor = SimMemREProcessor(AutoTokenizer.from_pretrained(minilm_path))
-    before = processor._subword_ids(["naloxone"])[0]
-    processor.tokenizer.add_tokens(["naloxone"])
-    after = processor._subword_ids(["naloxone"])[0]
-    assert len(before) > 1 and after == [processor.tokenizer.convert_tokens_to_ids("naloxone")]
+def test_a_subword_straddling_a_word_boundary_belongs_to_both_words():
+    # offsets of subwords "IL" | "2-" | "rec" over the words "IL2" split as "IL", "2", "-rec"
+    offsets = [(0, 2), (2, 4), (4, 7)]
+    words = [(0, 2), (2, 3), (3, 7)]
+    assert word_subword_spans_from_offsets(offsets, words) == [(0, 1), (1, 2), (1, 3)]
 
 
-def test_word_cache_is_not_copied_pickled_or_saved(processor, tmp_path):
-    import copy
-    import pickle
+def test_a_word_without_subwords_takes_the_nearest_one_before_it():
+    # the middle word's characters were normalised away (no subword overlaps it)
+    assert word_subword_spans_from_offsets([(0, 2), (5, 7)], [(0, 2), (3, 4), (5, 7)]) == [(0, 1), (0, 1), (1, 2)]
+    assert word_subword_spans_from_offsets([(5, 7)], [(0, 2), (5, 7)]) == [(0, 1), (0, 1)]
 
-    processor._subword_ids(["aspirin", "ulcers"])
-    assert processor._word_subwords
-    assert not copy.deepcopy(processor)._word_subwords
-    assert not pickle.loads(pickle.dumps(processor))._word_subwords
-    processor.save_pretrained(tmp_path)
-    assert "subword" not in (tmp_path / "processor_config.json").read_text()
+
+def test_subwords_over_no_word_stay_in_the_input():
+    # a whitespace marker subword (3, 4) between the words: in the input, in no word
+    assert word_subword_spans_from_offsets([(0, 3), (3, 4), (4, 6)], [(0, 3), (4, 6)]) == [(0, 1), (2, 3)]
+
+
+def test_a_tokenizer_without_offsets_falls_back_to_word_by_word_with_a_warning(tokenizer, caplog):
+    class NoOffsets:  # a slow tokenizer: no `is_fast`, no offset mapping
+        unk_token_id = tokenizer.unk_token_id
+
+        def __call__(self, texts, **kwargs):
+            return tokenizer(texts, **kwargs)
+
+    processor = SimMemREProcessor(tokenizer)
+    processor.tokenizer = NoOffsets()
+    with caplog.at_level("WARNING"):
+        encoded = processor.encode_document("Aspirin-induced ulcers.")
+    assert "no character offsets" in caplog.text
+    words = ["Aspirin", "-", "induced", "ulcers", "."]
+    assert encoded["input_ids"] == [i for w in words for i in tokenizer(w, add_special_tokens=False)["input_ids"]]
 
 
 # ----------------------------------------------------------------------------------------------------
