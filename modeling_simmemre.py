@@ -8,8 +8,11 @@ differences.
 """
 
 import inspect
+import json
 import math
+import shutil
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -1005,6 +1008,20 @@ def _load_encoder_without_pooler_report(encoder_path):
     return pretrained
 
 
+# The task entry `Pipeline.save_pretrained` writes for the registered pipeline (pipelines/__init__.py registers it).
+JOINT_RE_PIPELINE = {"joint-re": {"impl": "pipeline_simmemre.JointREPipeline", "pt": ["AutoModel"], "type": "text"}}
+
+
+def _pipeline_source_file() -> Optional[Path]:
+    """pipeline_simmemre.py: beside this file in a saved folder or the Hub's module cache, in pipelines/ in the
+    package; None where it is absent."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "pipeline_simmemre.py", here / "pipelines" / "pipeline_simmemre.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 class SimMemREPreTrainedModel(PreTrainedModel):
     config_class = SimMemREConfig
     config: SimMemREConfig
@@ -1085,6 +1102,25 @@ class SimMemREModel(SimMemREPreTrainedModel):
         if result.missing_keys:
             raise ValueError(f"encoder weights missing from {encoder_path}: {result.missing_keys}")
         return model
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained`, plus the `joint-re` pipeline: config.json gets its `custom_pipelines`
+        entry and the pipeline's code is copied beside the model's, so every saved folder (a Trainer checkpoint too)
+        loads with `pipeline("joint-re", model=folder, trust_remote_code=True)` once the processor is saved with it.
+        The in-memory config is left as it was."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if not kwargs.get("is_main_process", True):
+            return
+        folder = Path(save_directory)
+        source = _pipeline_source_file()
+        config_file = folder / "config.json"
+        if source is None or not config_file.is_file():
+            return
+        if not (folder / source.name).is_file() or not (folder / source.name).samefile(source):
+            shutil.copyfile(source, folder / source.name)
+        saved = json.loads(config_file.read_text(encoding="utf-8"))
+        saved["custom_pipelines"] = {**saved.get("custom_pipelines", {}), **JOINT_RE_PIPELINE}
+        config_file.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
     @property
     def memories(self) -> dict:

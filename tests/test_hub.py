@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+import torch
 import yaml
 from pipeline_helpers import (LOW, SCRIPTS, TEXTS, FakeHub, assert_same_predictions, run_isolated)
 from pipeline_helpers import hub_folder, model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
@@ -140,3 +142,45 @@ def test_push_round_trip_through_a_fake_hub(hub_folder, pipe, tmp_path):
     child = json.loads(run_isolated(code, tmp_path).stdout.strip().splitlines()[-1])
     assert child["importable"] is False
     assert_same_predictions(child["out"], pipe(TEXTS, **LOW), tolerance=1e-6)
+
+
+PIPELINE_CHILD = """
+import json
+from transformers import pipeline
+pipe = pipeline("joint-re", model={folder!r}, trust_remote_code=True)
+print(json.dumps({{"importable": SIMMEMRE_IMPORTABLE, "pipeline": pipe({texts!r}, **{low!r})}}))
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("writer", ["save_pretrained", "trainer_checkpoint"])
+def test_any_saved_folder_loads_in_the_pipeline_without_the_package(model, processor, pipe, tmp_path, writer):
+    """Model and processor saved with their own save_pretrained, or by the Trainer: the folder registers the task
+    and ships the pipeline's code, so a clean interpreter without simmemre runs it."""
+    folder = tmp_path / "saved"
+    if writer == "save_pretrained":
+        model.save_pretrained(folder)
+        processor.save_pretrained(folder)
+    else:
+        from transformers import TrainingArguments
+
+        from simmemre.training_simmemre import SimMemRETrainer
+
+        args = TrainingArguments(output_dir=str(tmp_path / "run"), report_to=[], use_cpu=True)
+        SimMemRETrainer(model=model, args=args, processing_class=processor).save_model(str(folder))
+    child = json.loads(run_isolated(PIPELINE_CHILD.format(folder=str(folder), texts=TEXTS, low=LOW), tmp_path)
+                       .stdout.strip().splitlines()[-1])
+    assert child["importable"] is False
+    assert_same_predictions(child["pipeline"], pipe(TEXTS, **LOW), tolerance=1e-6)
+
+
+@pytest.mark.parametrize("save", ["save_for_hub", "save_pretrained"])
+def test_saving_leaves_the_in_memory_model_unchanged(model, processor, tmp_path, save):
+    config_before, training_before = model.config.to_dict(), model.training
+    state_before = {key: value.clone() for key, value in model.state_dict().items()}
+    if save == "save_for_hub":
+        save_for_hub(model, processor, tmp_path / "hub")
+    else:
+        model.save_pretrained(tmp_path / "plain")
+    assert model.config.to_dict() == config_before and model.training == training_before
+    assert all(torch.equal(value, state_before[key]) for key, value in model.state_dict().items())
