@@ -28,6 +28,9 @@ class SimMemREConfig(PretrainedConfig):
     Args:
         encoder_config (`dict`): the encoder's config as a dict (`AutoConfig.for_model(**encoder_config)` rebuilds it).
             Any BERT-like encoder works (MiniLM, bert-base-cased, SciBERT).
+        encoder_trust_remote_code (`bool`, False): the encoder ships its own code (its config has an `auto_map`);
+            that code is copied into every saved folder and run when the model is built. Set by
+            `SimMemREModel.from_encoder(..., trust_remote_code=True)`.
         entity_types (`list[str]`), relation_types (`list[str]`): ordered label lists (memory slot k = type k).
         max_span_size (`int`, 10): longest candidate mention in words.
         meta_embedding_size (`int`, 25): size of the span-size, edit-distance, token-distance, sentence-distance and
@@ -110,6 +113,7 @@ class SimMemREConfig(PretrainedConfig):
     def __init__(
         self,
         encoder_config=None,
+        encoder_trust_remote_code=False,
         entity_types=None,
         relation_types=None,
         max_span_size=10,
@@ -158,6 +162,7 @@ class SimMemREConfig(PretrainedConfig):
             encoder_config = encoder_config.to_dict()
         # Label maps belong to task heads, not to the encoder (and their int keys would not survive JSON).
         self.encoder_config = {k: v for k, v in (encoder_config or {}).items() if k not in ("id2label", "label2id")}
+        self.encoder_trust_remote_code = bool(encoder_trust_remote_code)
         self.entity_types = list(entity_types or [])
         self.relation_types = list(relation_types or [])
         self.max_span_size = max_span_size

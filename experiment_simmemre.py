@@ -133,7 +133,8 @@ def valid_config_keys() -> dict:
     from .training_simmemre import DEFAULT_SAMPLING
 
     model_keys = [name for name, parameter in inspect.signature(SimMemREConfig.__init__).parameters.items()
-                  if name != "self" and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)]
+                  if name not in ("self", "encoder_config", "encoder_trust_remote_code")  # the encoder section's
+                  and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)]
     training_keys = [field.name for field in dataclasses.fields(TrainingArguments) if field.init]
     return {"data": list(DATA_KEYS), "encoder": list(ENCODER_KEYS), "model": model_keys,
             "sampling": list(DEFAULT_SAMPLING), "training": training_keys + list(SCRIPT_TRAINING_KEYS)
@@ -305,14 +306,16 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
             sep_token_id=tokenizer.sep_token_id, pad_token_id=tokenizer.pad_token_id or 0, **model_kwargs,
         )
         return SimMemREModel(config), SimMemREProcessor(tokenizer), None
-    overrides = None
+    overrides, trust_remote_code = None, False
     if isinstance(encoder, dict):
         overrides = encoder.get("config_overrides")
+        trust_remote_code = bool(encoder.get("trust_remote_code", False))
         encoder = encoder.get("path", "minilm")
     path = minilm_path() if encoder == "minilm" else resolve_path(str(encoder))
     model = SimMemREModel.from_encoder(path, labels["entity_types"], labels["relation_types"],
-                                       encoder_config_overrides=overrides, **model_kwargs)
-    processor = SimMemREProcessor(AutoTokenizer.from_pretrained(path))
+                                       encoder_config_overrides=overrides, trust_remote_code=trust_remote_code,
+                                       **model_kwargs)
+    processor = SimMemREProcessor(AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code))
     return model, processor, MINILM_HUB_ID if encoder == "minilm" else str(encoder)
 
 

@@ -966,15 +966,36 @@ class RelationClassification(nn.Module):
 # ----------------------------------------------------------------------------------------------------
 
 
-def _build_encoder(encoder_config: dict):
-    config = AutoConfig.for_model(**encoder_config)
+def _local_reference(reference: str) -> str:
+    """"module.Class" of an `auto_map` entry ("repo--module.Class" names the repository holding the code)."""
+    return reference.split("--")[-1]
+
+
+def _build_encoder(encoder_config: dict, trust_remote_code: bool = False, code_source=None):
+    """A randomly initialised encoder from its config dict. An encoder with its own code (`auto_map` and
+    `trust_remote_code`) is built from the code in `code_source` (its folder or Hub id, or a saved SimMemRE folder,
+    which holds a copy)."""
+    auto_map = encoder_config.get("auto_map") or {}
+    if trust_remote_code and "AutoModel" in auto_map:
+        if not code_source:
+            raise ValueError("the encoder's code comes from its folder: build the model with SimMemREModel.from_encoder "
+                             "or load a saved folder with from_pretrained")
+        from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+        config_class = get_class_from_dynamic_module(_local_reference(auto_map["AutoConfig"]), code_source)
+        model_class = get_class_from_dynamic_module(_local_reference(auto_map["AutoModel"]), code_source)
+        config = config_class.from_dict(dict(encoder_config))
+        build = model_class
+    else:
+        config = AutoConfig.for_model(**encoder_config)
+        build = AutoModel.from_config
     try:
-        return AutoModel.from_config(config, add_pooling_layer=False)
+        return build(config, add_pooling_layer=False)
     except TypeError:  # encoders without a pooler argument
-        return AutoModel.from_config(config)
+        return build(config)
 
 
-def _load_encoder_without_pooler_report(encoder_path):
+def _load_encoder_without_pooler_report(encoder_path, trust_remote_code: bool = False):
     """The pretrained encoder without its pooler (SimMemRE reads token states only). transformers logs a load report
     for the checkpoint's unused pooler weights at every start; that one report is dropped, any other stays."""
     import logging as _logging
@@ -995,9 +1016,10 @@ def _load_encoder_without_pooler_report(encoder_path):
     try:
         try:
             pretrained, info = AutoModel.from_pretrained(encoder_path, add_pooling_layer=False,
-                                                         output_loading_info=True)
+                                                         output_loading_info=True, trust_remote_code=trust_remote_code)
         except TypeError:  # an encoder class without a pooler switch
-            pretrained, info = AutoModel.from_pretrained(encoder_path, output_loading_info=True)
+            pretrained, info = AutoModel.from_pretrained(encoder_path, output_loading_info=True,
+                                                         trust_remote_code=trust_remote_code)
     finally:
         loading_logger.removeFilter(report_filter)
     only_pooler = (not info.get("missing_keys") and not info.get("mismatched_keys")
@@ -1054,13 +1076,15 @@ class SimMemREModel(SimMemREPreTrainedModel):
       [`SimMemREOutput`]).
     """
 
-    def __init__(self, config: SimMemREConfig):
+    def __init__(self, config: SimMemREConfig, encoder: Optional[nn.Module] = None):
         super().__init__(config)
         if not config.encoder_config:
             raise ValueError("SimMemREConfig.encoder_config is empty: build the model with SimMemREModel.from_encoder()")
         if not config.entity_types:
             raise ValueError("SimMemREConfig.entity_types is empty: the model needs at least one entity type")
-        self.encoder = _build_encoder(config.encoder_config)
+        # `name_or_path`: the saved folder being loaded, which holds a copy of an encoder's own code.
+        self.encoder = encoder if encoder is not None else _build_encoder(
+            config.encoder_config, config.encoder_trust_remote_code, config.name_or_path)
         use_similarity = config.classifier_type == "similarity"
         if use_similarity:
             self.entity_memory = SimilarityMemory(len(config.entity_types), config.entity_slot_size)
@@ -1081,14 +1105,18 @@ class SimMemREModel(SimMemREPreTrainedModel):
     # -- construction ---------------------------------------------------------------------------------
     @classmethod
     def from_encoder(cls, encoder_path: str, entity_types, relation_types, encoder_config_overrides=None,
-                     **config_kwargs) -> "SimMemREModel":
+                     trust_remote_code: bool = False, **config_kwargs) -> "SimMemREModel":
         """A model whose encoder weights come from a pretrained checkpoint (e.g. the packaged MiniLM); heads and
         memories are initialised randomly. `encoder_config_overrides` (e.g. `{"attention_probs_dropout_prob": 0.0}`)
-        change the encoder's config, not its weights. Raises if any encoder weight is missing."""
-        encoder_config = AutoConfig.from_pretrained(encoder_path, **(encoder_config_overrides or {}))
-        tokenizer = AutoTokenizer.from_pretrained(encoder_path)
+        change the encoder's config, not its weights. `trust_remote_code` runs an encoder's own code (its config's
+        `auto_map`) for the encoder and its tokenizer; saved folders carry a copy. Raises if any encoder weight is
+        missing."""
+        encoder_config = AutoConfig.from_pretrained(encoder_path, trust_remote_code=trust_remote_code,
+                                                    **(encoder_config_overrides or {}))
+        tokenizer = AutoTokenizer.from_pretrained(encoder_path, trust_remote_code=trust_remote_code)
         config = SimMemREConfig(
             encoder_config=encoder_config.to_dict(),
+            encoder_trust_remote_code=trust_remote_code and bool(getattr(encoder_config, "auto_map", None)),
             entity_types=list(entity_types),
             relation_types=list(relation_types),
             cls_token_id=tokenizer.cls_token_id,
@@ -1096,8 +1124,9 @@ class SimMemREModel(SimMemREPreTrainedModel):
             pad_token_id=tokenizer.pad_token_id,
             **config_kwargs,
         )
-        model = cls(config)
-        pretrained = _load_encoder_without_pooler_report(encoder_path)
+        encoder = _build_encoder(config.encoder_config, config.encoder_trust_remote_code, str(encoder_path))
+        model = cls(config, encoder=encoder)
+        pretrained = _load_encoder_without_pooler_report(encoder_path, trust_remote_code)
         result = model.encoder.load_state_dict(pretrained.state_dict(), strict=False)
         if result.missing_keys:
             raise ValueError(f"encoder weights missing from {encoder_path}: {result.missing_keys}")
@@ -1114,12 +1143,22 @@ class SimMemREModel(SimMemREPreTrainedModel):
         folder = Path(save_directory)
         source = _pipeline_source_file()
         config_file = folder / "config.json"
-        if source is None or not config_file.is_file():
+        if not config_file.is_file():
             return
-        if not (folder / source.name).is_file() or not (folder / source.name).samefile(source):
-            shutil.copyfile(source, folder / source.name)
         saved = json.loads(config_file.read_text(encoding="utf-8"))
-        saved["custom_pipelines"] = {**saved.get("custom_pipelines", {}), **JOINT_RE_PIPELINE}
+        if source is not None:
+            if not (folder / source.name).is_file() or not (folder / source.name).samefile(source):
+                shutil.copyfile(source, folder / source.name)
+            saved["custom_pipelines"] = {**saved.get("custom_pipelines", {}), **JOINT_RE_PIPELINE}
+        if self.config.encoder_trust_remote_code:
+            # The encoder's own code travels with the folder, and its auto_map points there.
+            from transformers.dynamic_module_utils import custom_object_save
+
+            custom_object_save(self.encoder, folder)
+            custom_object_save(self.encoder.config, folder)
+            encoder_auto_map = saved["encoder_config"].get("auto_map") or {}
+            saved["encoder_config"]["auto_map"] = {key: _local_reference(value) if isinstance(value, str) else value
+                                                   for key, value in encoder_auto_map.items()}
         config_file.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
     @property

