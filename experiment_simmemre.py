@@ -454,8 +454,17 @@ def check_encoder_location(encoder) -> None:
             continue
         resolved = resolve_path(str(path))
         if not os.path.isdir(resolved):
-            raise SystemExit(f"{setting}: {path} is not an encoder folder (nothing there, and the Hub is not used "
-                             "at run time); give a local folder with config.json and weights, or minilm")
+            # Not a folder: a Hub id is fine where the Hub is reachable; anything else stops here, naming the setting.
+            from transformers import AutoConfig
+
+            trust = bool(encoder.get("trust_remote_code", False)) if isinstance(encoder, dict) else False
+            try:
+                AutoConfig.from_pretrained(str(path), trust_remote_code=trust)
+            except (OSError, ValueError) as error:
+                reason = str(error).strip().splitlines()[0][:200]
+                raise SystemExit(f"{setting}: {path} is neither a local encoder folder nor reachable on the Hub "
+                                 f"({reason}); give a folder with config.json and weights, or minilm") from None
+            continue
         if not os.path.isfile(os.path.join(resolved, "config.json")) and setting != "encoder.tokenizer":
             raise SystemExit(f"{setting}: {path} has no config.json, so it is not an encoder folder")
 
