@@ -178,6 +178,29 @@ def _error_record(document_id, message: str) -> dict:
     return {"id": document_id, "error": message}
 
 
+def checked_input(extractor, document, position: int, strict: bool = False) -> dict:
+    """The pipeline's normalised input for one document, or its error record `{"id", "error"}` (naming the document
+    and the field) when it is bad; `strict` raises instead."""
+    if isinstance(document, BadInput):
+        if strict:
+            raise ValueError(document.error)
+        return _error_record(document.id, document.error)
+    try:
+        return extractor.normalize_input(document, position)
+    except (ValueError, TypeError) as error:
+        if strict:
+            raise
+        document_id = document.get("id") if isinstance(document, dict) else None
+        return _error_record(document_id if document_id is not None else f"#{position}", str(error))
+
+
+def _predicted_records(extractor, items: list, batch_size: int, pipeline_kwargs: dict) -> list:
+    """One output record per `checked_input` item, in order: predictions for documents, error records as they are."""
+    valid = [item for item in items if "error" not in item]
+    results = iter(extractor(valid, batch_size=batch_size, **pipeline_kwargs)) if valid else iter(())
+    return [item if "error" in item else next(results) for item in items]
+
+
 def predict_corpus(extractor, documents: Iterable, output, batch_size: int = 8, resume: bool = False,
                    strict: bool = False, shard: Optional[Tuple[int, int]] = None, progress: bool = True,
                    stream=None, **pipeline_kwargs) -> dict:
@@ -228,9 +251,7 @@ def predict_corpus(extractor, documents: Iterable, output, batch_size: int = 8, 
         batch = []
 
         def flush(batch):
-            valid = [item for item in batch if not isinstance(item, dict) or "error" not in item]
-            results = iter(extractor(valid, batch_size=batch_size, **pipeline_kwargs)) if valid else iter(())
-            records = [item if isinstance(item, dict) and "error" in item else next(results) for item in batch]
+            records = _predicted_records(extractor, batch, batch_size, pipeline_kwargs)
             payload = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
             if handle is not None:
                 handle.write(payload.encode("utf-8"))  # one write per batch, then flush: no torn line but the last
@@ -249,20 +270,9 @@ def predict_corpus(extractor, documents: Iterable, output, batch_size: int = 8, 
             bar.update(len(records))
 
         for document in selected:
-            if isinstance(document, BadInput):
-                if strict:
-                    raise ValueError(document.error)
-                batch.append(_error_record(document.id, document.error))
-                counts["errors"] += 1
-            else:
-                try:
-                    batch.append(extractor.normalize_input(document, position))
-                except (ValueError, TypeError) as error:
-                    if strict:
-                        raise
-                    document_id = document.get("id") if isinstance(document, dict) else None
-                    batch.append(_error_record(document_id if document_id is not None else f"#{position}", str(error)))
-                    counts["errors"] += 1
+            item = checked_input(extractor, document, position, strict)
+            counts["errors"] += "error" in item
+            batch.append(item)
             position += 1
             if len(batch) >= batch_size:
                 flush(batch)
