@@ -419,6 +419,9 @@ def add_inference_arguments(parser, dtype_help="weights' dtype (default: auto, a
     parser.add_argument("--device", default=None,
                         help="torch device, e.g. cpu or cuda:0 (default: cuda:0 when CUDA is available, else cpu)")
     parser.add_argument("--dtype", choices=DTYPES, default="auto", help=dtype_help)
+    parser.add_argument("--serving", choices=("fp32", "bf16", "int8"), default="fp32",
+                        help="CPU speed options: bf16 autocast, or int8 dynamic quantization of the encoder "
+                             "(docs/performance.md has their speed and F1)")
     return parser
 
 
@@ -469,15 +472,17 @@ def check_encoder_location(encoder) -> None:
             raise SystemExit(f"{setting}: {path} has no config.json, so it is not an encoder folder")
 
 
-def load_pipeline(model, device=None, batch_size=4, dtype="auto"):
-    """The joint-re pipeline of a saved folder on `device` (default: CUDA when available) with weights in `dtype`."""
+def load_pipeline(model, device=None, batch_size=4, dtype="auto", serving="fp32"):
+    """The joint-re pipeline of a saved folder on `device` (default: CUDA when available) with weights in `dtype`;
+    `serving`: "fp32", "bf16" (autocast) or "int8" (dynamically quantized encoder, CPU), see JointREPipeline."""
     from transformers import pipeline
 
     check_model_location(model)
     dtype = getattr(torch, dtype) if dtype not in (None, "auto") else "auto"
     try:
+        extra = {} if serving == "fp32" else {"serving": serving}  # pipelines saved before `serving` lack it
         return pipeline("joint-re", model=model, trust_remote_code=True, device=device or default_device(),
-                        batch_size=batch_size, dtype=dtype)
+                        batch_size=batch_size, dtype=dtype, **extra)
     except OSError as error:  # a Hub id that cannot be fetched: name the setting, not only transformers' message
         raise SystemExit(f"--model {model}: could not load it as a local folder or from the Hub ({error})") from None
 

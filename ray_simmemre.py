@@ -27,14 +27,15 @@ class JointREActor:
     `parquet_input`, schema columns (`id`, `text`, optional `words`/`sentences`)."""
 
     def __init__(self, model: str, parquet_input: bool = False, batch_size: int = 8, device: Optional[str] = None,
-                 dtype: str = "auto", threads: Optional[int] = None, pipeline_kwargs: Optional[dict] = None):
+                 dtype: str = "auto", threads: Optional[int] = None, pipeline_kwargs: Optional[dict] = None,
+                 serving: str = "fp32"):
         import torch
 
         from .experiment_simmemre import load_pipeline
 
         if threads:
             torch.set_num_threads(threads)
-        self.extractor = load_pipeline(model, device=device, batch_size=batch_size, dtype=dtype)
+        self.extractor = load_pipeline(model, device=device, batch_size=batch_size, dtype=dtype, serving=serving)
         self.parquet_input = parquet_input
         self.batch_size = batch_size
         self.pipeline_kwargs = pipeline_kwargs or {}
@@ -87,7 +88,8 @@ def _record_lines_datasink(path: str):
 
 def predict_with_ray(model: str, inputs: Sequence[str], output: str, output_format: str = "jsonl",
                      batch_size: int = 8, actors: int = 1, cpus_per_actor: float = 1, gpus_per_actor: float = 0,
-                     address: Optional[str] = None, dtype: str = "auto", **pipeline_kwargs) -> int:
+                     address: Optional[str] = None, dtype: str = "auto", serving: str = "fp32",
+                     **pipeline_kwargs) -> int:
     """Predict every document of `inputs` (.jsonl files, or .parquet files with schema columns) into the folder
     `output` (JSON Lines files, or Parquet files with `id` and `record` columns); returns the number of documents.
 
@@ -125,7 +127,8 @@ def predict_with_ray(model: str, inputs: Sequence[str], output: str, output_form
         JointREActor,
         fn_constructor_kwargs={"model": model, "parquet_input": parquet_input, "batch_size": batch_size,
                                "device": "cuda" if gpus_per_actor else "cpu", "dtype": dtype,
-                               "threads": max(1, int(cpus_per_actor)), "pipeline_kwargs": pipeline_kwargs},
+                               "threads": max(1, int(cpus_per_actor)), "pipeline_kwargs": pipeline_kwargs,
+                               "serving": serving},
         batch_size=batch_size * 4, batch_format="numpy", concurrency=actors, num_cpus=cpus_per_actor,
         num_gpus=gpus_per_actor,
     ).materialize()

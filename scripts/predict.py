@@ -84,7 +84,7 @@ def main(argv=None, stdin=None, stdout=None) -> int:
 
         device = f"cuda:{os.environ['LOCAL_RANK']}" if torch.cuda.is_available() else "cpu"
     documents = iter_documents(args.inputs, args.format, stdin)
-    extractor = load_pipeline(args.model, device, args.batch_size, args.dtype)
+    extractor = load_pipeline(args.model, device, args.batch_size, args.dtype, serving=args.serving)
     try:
         counts = predict_corpus(extractor, documents, args.output, batch_size=args.batch_size, resume=args.resume,
                                 strict=args.strict, shard=shard, progress=not args.no_progress,

@@ -39,6 +39,7 @@ def main(argv=None) -> int:
     count = predict_with_ray(args.model, args.inputs, args.output, output_format=args.output_format,
                              batch_size=args.batch_size, actors=args.actors, cpus_per_actor=args.cpus_per_actor,
                              gpus_per_actor=args.gpus_per_actor, address=args.address, dtype=args.dtype,
+                             serving=args.serving,
                              **thresholds_from(args))
     seconds = time.perf_counter() - started
     print(json.dumps({"documents": count, "seconds": round(seconds, 2), "output": args.output}))

@@ -94,7 +94,7 @@ def main(argv=None) -> int:
         wanted = {str(document["id"]) for document in gold}
         predictions = [p for p in read_gold(args.from_predictions) if str(p["id"]) in wanted]
     else:
-        extractor = load_pipeline(args.model, args.device, args.batch_size, args.dtype)
+        extractor = load_pipeline(args.model, args.device, args.batch_size, args.dtype, serving=args.serving)
         predictions = extractor(gold, batch_size=args.batch_size, **thresholds_from(args)) if gold else []
         for prediction, document in zip(predictions, gold):
             prediction["id"] = document["id"]

@@ -1,0 +1,93 @@
+#!/usr/bin/env python
+"""CPU serving options of a trained model on BC5CDR test: documents per second and strict F1 of each `--serving`
+mode (fp32, bf16 autocast, int8 dynamic quantization), all in one process with the same thread count; prints one
+JSON object per mode and appends them to results/serving.jsonl (`--no-record` to skip).
+
+    python scripts/bench_serving.py --model runs/cdr_minilm_memory/best_model [--documents 500] [--threads 2]
+    python scripts/results.py serving --readme docs/performance.md   # the table, generated from results/serving.jsonl
+
+Each mode predicts the same documents with the model's own (saved) thresholds after one warm-up document; speed-up
+and F1 deltas are against fp32 of the same run. The order of modes rotates over `--repeats` rounds and the median
+time is kept, so a slower moment of a shared machine does not land on one mode.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_TEST = REPO.parent / "shared" / "data" / "bc5cdr" / "CDR_TestSet.PubTator.txt"
+MODES = ("fp32", "bf16", "int8")
+LEVELS = ("mention", "entity", "relation_strict")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="a trained, saved model folder")
+    parser.add_argument("--data", default=str(DEFAULT_TEST), help="BC5CDR PubTator file (default: the test set)")
+    parser.add_argument("--documents", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--repeats", type=int, default=1, help="timed rounds per mode (the median is kept)")
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--results", default=str(REPO / "results" / "serving.jsonl"))
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from simmemre.data_simmemre import read_pubtator
+    from transformers import pipeline
+
+    from simmemre.experiment_simmemre import load_trained_model
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+
+    torch.set_num_threads(args.threads)
+    gold, _ = read_pubtator(args.data)
+    gold = gold[: args.documents]
+    inputs = [{"id": document["id"], "text": document["text"]} for document in gold]
+    # This package's pipeline (not the folder's copy, which may predate `serving`), on one loaded model.
+    model, processor = load_trained_model(args.model, "cpu")
+    pipelines = {mode: pipeline("joint-re", model=model, processor=processor, device="cpu", serving=mode)
+                 for mode in MODES}
+    times = {mode: [] for mode in MODES}
+    predictions = {}
+    for round_index in range(args.repeats):
+        order = MODES[round_index % len(MODES):] + MODES[: round_index % len(MODES)]
+        for mode in order:
+            pipelines[mode](inputs[:1])  # warm-up
+            started = time.perf_counter()
+            predictions[mode] = pipelines[mode](inputs, batch_size=args.batch_size)
+            times[mode].append(time.perf_counter() - started)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
+    rows = []
+    for mode in MODES:
+        scores = joint_re_scores(predictions[mode], gold)
+        seconds = statistics.median(times[mode])
+        rows.append({
+            "model": args.model, "commit": commit.strip(), "mode": mode, "dataset": Path(args.data).name,
+            "documents": len(gold), "threads": args.threads, "batch_size": args.batch_size, "repeats": args.repeats,
+            "seconds": round(seconds, 2), "documents_per_second": round(len(gold) / seconds, 2),
+            **{f"{level}_f1": round(scores[f"{level}_f1"], 2) for level in LEVELS},
+        })
+    base = rows[0]
+    for row in rows:
+        row["speedup"] = round(base["seconds"] / row["seconds"], 3)
+        for level in LEVELS:
+            row[f"delta_{level}_f1"] = round(row[f"{level}_f1"] - base[f"{level}_f1"], 2)
+        print(json.dumps(row))
+    if not args.no_record:
+        with open(args.results, "a", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

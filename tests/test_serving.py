@@ -1,0 +1,37 @@
+"""CPU serving options of the pipeline (`serving="bf16"` / `"int8"`): what each changes, and what it leaves alone."""
+
+import pytest
+import torch
+from pipeline_helpers import LOW, TEXTS, assert_valid_document
+from pipeline_helpers import model, one_torch_thread, processor, tokenizer  # noqa: F401  (fixtures)
+from transformers import pipeline
+
+
+def test_bf16_serving_runs_the_encoder_under_autocast(model, processor):
+    seen = []
+    dense = model.encoder.encoder.layer[0].intermediate.dense  # (LayerNorm outputs stay float32 under autocast)
+    handle = dense.register_forward_hook(lambda module, args, output: seen.append(output.dtype))
+    try:
+        documents = pipeline("joint-re", model=model, processor=processor, serving="bf16")(TEXTS, **LOW)
+    finally:
+        handle.remove()
+    assert seen and set(seen) == {torch.bfloat16}
+    for document, text in zip(documents, TEXTS):
+        assert_valid_document(document, text, model.config)
+    assert model.dtype == torch.float32  # autocast only: the weights stay float32
+
+
+def test_int8_serving_quantizes_a_copy_of_the_encoder(model, processor):
+    extractor = pipeline("joint-re", model=model, processor=processor, serving="int8")
+    quantized = [m for m in extractor.model.encoder.modules() if type(m).__module__.startswith("torch.ao.nn.quantized")]
+    assert quantized and not any(type(m).__module__.startswith("torch.ao") for m in model.modules())
+    heads = [extractor.model.mention_localization, extractor.model.relation_classification]
+    assert not any(type(m).__module__.startswith("torch.ao") for head in heads for m in head.modules())
+    documents = extractor(TEXTS, **LOW)
+    for document, text in zip(documents, TEXTS):
+        assert_valid_document(document, text, model.config)
+
+
+def test_an_unknown_serving_mode_is_refused_naming_the_choices(model, processor):
+    with pytest.raises(ValueError, match="serving must be one of fp32, bf16, int8"):
+        pipeline("joint-re", model=model, processor=processor, serving="fp8")
