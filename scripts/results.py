@@ -13,6 +13,8 @@ run and recorded_at. Rows already recorded for the same (run, thresholds, calibr
 re-calibration of an older run with the current default grid, `--dry-run --output FILE`); it is recorded after the
 run's own calibrated row, so it takes that row's place in the mean, which stays listed as replaced.
 
+`table --dataset serving` prints the CPU serving table of results/serving.jsonl (scripts/bench_serving.py).
+
 `table` prints a Markdown table per thresholds policy (per-seed rows, then mean ± sample std over seeds; when a seed
 was run again or re-calibrated, the row recorded last counts and the earlier one is listed as replaced) and, with
 --readme, rewrites the text between `<!-- results:DATASET:start -->` and `<!-- results:DATASET:end -->`.
@@ -209,10 +211,29 @@ def table(rows: list, thresholds: str) -> str:
     return "\n".join(lines)
 
 
+SERVING_MODE_NAMES = {"fp32": "float32", "bf16": "bf16 autocast", "int8": "int8 dynamic (encoder)"}
+
+
+def serving_table(rows: list) -> str:
+    """results/serving.jsonl (scripts/bench_serving.py): one line per serving mode of each measurement."""
+    lines = ["| model | commit | threads | mode | documents/s | speed-up | mention F1 (Δ) | entity F1 (Δ) | "
+             "relation strict F1 (Δ) |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        model = Path(row["model"]).parent.name if Path(row["model"]).name == "best_model" else Path(row["model"]).name
+        deltas = [f"{row[f'{level}_f1']:.2f} ({row[f'delta_{level}_f1']:+.2f})"
+                  for level in ("mention", "entity", "relation_strict")]
+        lines.append(f"| {model} | {row['commit']} | {row['threads']} | {SERVING_MODE_NAMES.get(row['mode'], row['mode'])}"
+                     f" | {row['documents_per_second']:.2f} | **{row['speedup']:.2f}x** | " + " | ".join(deltas) + " |")
+    documents = sorted({f"{row['documents']} documents of {row['dataset']}" for row in rows})
+    return "\n".join(lines) + f"\n\nEach line: {', '.join(documents)}; Δ against float32 of the same run."
+
+
 def tables(dataset: str) -> str:
     rows = read_rows(dataset)
     if not rows:
         raise SystemExit(f"{results_file(dataset)}: no rows")
+    if dataset == "serving":
+        return serving_table(rows)
     parts = []
     for thresholds in ("fixed", "calibrated"):
         if any(row.get("thresholds") == thresholds for row in rows):
