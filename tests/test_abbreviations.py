@@ -3,7 +3,7 @@
 
 import numpy as np
 import torch
-from pipeline_helpers import one_torch_thread, processor, tiny_config, tokenizer  # noqa: F401  (fixtures)
+from helpers import one_torch_thread, processor, tiny_config, tokenizer  # noqa: F401  (fixtures)
 from transformers import pipeline
 
 from simmemre import SimMemREModel

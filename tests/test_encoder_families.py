@@ -151,7 +151,7 @@ print(json.dumps({{"importable": SIMMEMRE_IMPORTABLE, "outputs": outputs}}))
 def test_every_family_reloads_through_remote_code_without_the_package(trained_families, tmp_path):
     import json
 
-    from pipeline_helpers import assert_same_predictions, run_isolated
+    from helpers import assert_same_predictions, run_isolated
 
     folders = {name: str(folder) for name, (_, folder, _) in trained_families.items()}
     code = FAMILIES_CHILD.format(folders=folders, text=RELOAD_TEXT, thresholds=THRESHOLDS)
@@ -219,7 +219,7 @@ def test_an_encoder_with_its_own_code_trains_saves_and_loads_without_the_package
                                                                                  single_torch_thread):
     import json
 
-    from pipeline_helpers import assert_same_predictions, run_isolated
+    from helpers import assert_same_predictions, run_isolated
     from transformers import pipeline
 
     model = SimMemREModel.from_encoder(str(remote_code_encoder), ["Chemical", "Disease"], ["CID"],

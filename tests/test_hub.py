@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch
 import yaml
-from pipeline_helpers import (LOW, SCRIPTS, TEXTS, FakeHub, assert_same_predictions, run_isolated)
-from pipeline_helpers import hub_folder, model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
+from helpers import (LOW, SCRIPTS, TEXTS, FakeHub, assert_same_predictions, run_isolated)
+from helpers import hub_folder, model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
 from transformers import pipeline
 
 from simmemre.hub_simmemre import save_for_hub

@@ -1,6 +1,6 @@
 """The `joint-re` pipeline: output schema and offsets, input forms, bad input, batching, thresholds, long documents.
 
-Tiny random models (see pipeline_helpers): the default thresholds give empty results, `LOW` thresholds non-empty ones.
+Tiny random models (see helpers.py): the default thresholds give empty results, `LOW` thresholds non-empty ones.
 """
 
 import random
@@ -8,9 +8,9 @@ import time
 
 import pytest
 import torch
-from pipeline_helpers import (LOW, TEXTS, ModelCallCounter, assert_same_predictions, assert_valid_document,
+from helpers import (LOW, TEXTS, ModelCallCounter, assert_same_predictions, assert_valid_document,
                               mentions_of, tiny_config)
-from pipeline_helpers import model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
+from helpers import model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
 from transformers import pipeline
 
 from simmemre import SimMemREModel

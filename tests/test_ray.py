@@ -4,8 +4,8 @@ for document, error records included."""
 import json
 
 import pytest
-from pipeline_helpers import SCRIPTS, assert_same_predictions
-from pipeline_helpers import hub_folder, model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
+from helpers import SCRIPTS, assert_same_predictions
+from helpers import hub_folder, model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
 
 ray = pytest.importorskip("ray", reason="the optional extra: pip install '.[ray]'")
 

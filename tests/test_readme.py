@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from pipeline_helpers import tiny_config
-from pipeline_helpers import model, one_torch_thread, processor, tokenizer  # noqa: F401  (fixtures)
+from helpers import tiny_config
+from helpers import model, one_torch_thread, processor, tokenizer  # noqa: F401  (fixtures)
 from transformers import BertConfig, BertModel
 
 from simmemre.hub_simmemre import save_for_hub

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from pipeline_helpers import LOW, TEXTS, assert_valid_document
-from pipeline_helpers import model, one_torch_thread, processor, tokenizer  # noqa: F401  (fixtures)
+from helpers import LOW, TEXTS, assert_valid_document
+from helpers import model, one_torch_thread, processor, tokenizer  # noqa: F401  (fixtures)
 from transformers import pipeline
 
 

@@ -3,8 +3,8 @@
 import subprocess
 
 import pytest
-from pipeline_helpers import LOW, TEXTS
-from pipeline_helpers import model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
+from helpers import LOW, TEXTS
+from helpers import model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
 
 from simmemre.visualization_simmemre import render_html
 
