@@ -69,7 +69,7 @@ class SimMemREConfig(PretrainedConfig):
             The defaults never bind on gold-sized documents (BC5CDR train/dev/test and Re-DocRED dev/test have at
             most 69 mentions, 42 entities = 861 entity pairs and 132 relations per document), and keep a
             20,000-word document at thresholds 0 / 1 / 0 under 4 GB on a 2-core machine with a MiniLM-size encoder
-            (`scripts/bench_long_document.py --worst-case`).
+            (`benchmarks/bench_long_document.py --worst-case`).
         abbreviation_coreference (`bool`, False): after clustering, merge the clusters of an abbreviation's short
             form and its long form, for each "long form (SHORT)" definition found in the document by the Schwartz &
             Hearst (2003) algorithm (`find_abbreviations` in the modeling file). Inference only.

@@ -13,7 +13,7 @@ run and recorded_at. Rows already recorded for the same (run, thresholds, calibr
 re-calibration of an older run with the current default grid, `--dry-run --output FILE`); it is recorded after the
 run's own calibrated row, so it takes that row's place in the mean, which stays listed as replaced.
 
-`table --dataset serving` prints the CPU serving table of results/serving.jsonl (scripts/bench_serving.py).
+`table --dataset serving` prints the CPU serving table of results/serving.jsonl (benchmarks/bench_serving.py).
 
 `table` prints a Markdown table per thresholds policy (per-seed rows, then mean ± sample std over seeds; when a seed
 was run again or re-calibrated, the row recorded last counts and the earlier one is listed as replaced) and, with
@@ -215,7 +215,7 @@ SERVING_MODE_NAMES = {"fp32": "float32", "bf16": "bf16 autocast", "int8": "int8 
 
 
 def serving_table(rows: list) -> str:
-    """results/serving.jsonl (scripts/bench_serving.py): one line per serving mode of each measurement."""
+    """results/serving.jsonl (benchmarks/bench_serving.py): one line per serving mode of each measurement."""
     lines = ["| model | commit | threads | mode | documents/s | speed-up | mention F1 (Δ) | entity F1 (Δ) | "
              "relation strict F1 (Δ) |", "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:

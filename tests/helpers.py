@@ -29,6 +29,7 @@ from simmemre.hub_simmemre import save_for_hub  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO_ROOT / "scripts"
+BENCHMARKS = REPO_ROOT / "benchmarks"
 SCRIPT_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 LOW = {"mention_threshold": 0.0, "coref_threshold": 0.5, "relation_threshold": 0.0}
 TEXTS = [

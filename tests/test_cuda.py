@@ -171,7 +171,7 @@ def test_autocast_inference_matches_float32(tokenizer, processor):
     """bfloat16 autocast against float32 on the same model: the same mentions up to threshold ties (a mention kept by
     one run only scores within 0.02 of the threshold in the other); the entity and relation differences that follow
     from ties are counted and printed (pytest -s). On a random model many scores sit near the thresholds: figures on
-    a trained model come from scripts/compare_precision.py."""
+    a trained model come from benchmarks/compare_precision.py."""
     model = spread_model(tokenizer)
     extractor = pipeline("joint-re", model=model, processor=processor, device=DEVICE)
     exact = extractor(TEXTS, batch_size=2, **LOW)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from helpers import LOW, SCRIPT_ENV, SCRIPTS, assert_same_predictions, mentions_of, tiny_config
+from helpers import BENCHMARKS, LOW, SCRIPT_ENV, SCRIPTS, assert_same_predictions, mentions_of, tiny_config
 from helpers import hub_folder, model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
 
 from simmemre import SimMemREModel
@@ -114,7 +114,7 @@ def _memory_read_stats(folder, tmp_path, *extra):
     if not data.is_dir():
         pytest.skip(f"BC5CDR not found at {data}")
     return subprocess.run(
-        [sys.executable, str(SCRIPTS / "memory_read_stats.py"), str(folder), "--data-dir", str(data),
+        [sys.executable, str(BENCHMARKS / "memory_read_stats.py"), str(folder), "--data-dir", str(data),
          "--format", "bc5cdr", "--max-documents", "2", *extra],
         capture_output=True, text=True, timeout=300, cwd=tmp_path, env=SCRIPT_ENV,
     )

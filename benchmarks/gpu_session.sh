@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One prepared GPU session (the workplace's device tool: one H200, 16 cores, no network, a short time budget).
 #
-#   bash scripts/gpu_session.sh start RUN...   # install, start the runs in the background, CUDA tests, wait, pack
-#   bash scripts/gpu_session.sh wait           # a later call on the same (warm) machine: wait, pack, bench
+#   bash benchmarks/gpu_session.sh start RUN...   # install, start the runs in the background, CUDA tests, wait, pack
+#   bash benchmarks/gpu_session.sh wait           # a later call on the same (warm) machine: wait, pack, bench
 #
 # RUN = name:config:seed[:override,override,...], e.g. jerex_mrc_seed112:cdr_minilm_jerex:112 or
 #       memory_sum_mrc_seed113:cdr_minilm_memory:113:--model.memory_read_mode,sum
@@ -105,13 +105,13 @@ case "${1:-}" in
         wait_runs
         if all_done && [ "$(left)" -gt 120 ] && [ -n "${BENCH_MODEL:-}" ]; then
             log "bench on CUDA with $BENCH_MODEL"
-            timeout $(( $(left) - 20 )) python3 scripts/bench.py --model "$RUNS/$BENCH_MODEL/best_model" \
+            timeout $(( $(left) - 20 )) python3 benchmarks/bench.py --model "$RUNS/$BENCH_MODEL/best_model" \
                 --device cuda ${BENCH_ARGS:-} > "$OUT/bench.json" 2> "$OUT/bench.log"
             log "bench exit $?"
         fi
         ;;
     *)
-        echo "usage: bash scripts/gpu_session.sh start RUN... | wait" >&2
+        echo "usage: bash benchmarks/gpu_session.sh start RUN... | wait" >&2
         exit 2
         ;;
 esac

@@ -13,10 +13,10 @@ document-level caps that bound (`SimMemREConfig.max_mentions_per_document` etc.)
 every mention an entity and every entity pair and type a relation: only the caps bound the work.
 
 Examples:
-    python scripts/bench_long_document.py                     # tiny and minilm, 50,000 words
-    python scripts/bench_long_document.py --models minilm --threads 1 2 --words 20000
-    python scripts/bench_long_document.py --worst-case --models runs/cdr_minilm_quick/best_model --threads 2
-    python scripts/bench_long_document.py --worst-case --models minilm --threads 1 --thresholds 0.3/0.85/0.4 0/1/0 \
+    python benchmarks/bench_long_document.py                     # tiny and minilm, 50,000 words
+    python benchmarks/bench_long_document.py --models minilm --threads 1 2 --words 20000
+    python benchmarks/bench_long_document.py --worst-case --models runs/cdr_minilm_quick/best_model --threads 2
+    python benchmarks/bench_long_document.py --worst-case --models minilm --threads 1 --thresholds 0.3/0.85/0.4 0/1/0 \
         --words 1000 5000 20000 --budget-seconds 300
 """
 

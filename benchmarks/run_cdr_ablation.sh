@@ -2,12 +2,12 @@
 # The README's CDR results table: SimMemRE (memory on) and the JEREX baseline (memory off), MRC with 3 seeds each
 # and GRC with one seed, all with the packaged MiniLM encoder and the schedule of scripts/configs/cdr_minilm_*.yaml.
 #
-#   bash scripts/run_cdr_ablation.sh [OUT_DIR (default runs/cdr_ablation)] [extra train.py overrides ...]
+#   bash benchmarks/run_cdr_ablation.sh [OUT_DIR (default runs/cdr_ablation)] [extra train.py overrides ...]
 #
 # Two queues run side by side with one thread each (memory runs / JEREX runs; on 2 cores this is faster than one run
 # at a time with two threads). Each run writes OUT_DIR/<run>/ (train.log, all_results.json, best_model/); its
 # checkpoints are deleted once the run has finished. A finished run (all_results.json present) is skipped, so the
-# script can be restarted. At the end scripts/summarize_ablation.py prints the table (mean +- std over seeds).
+# script can be restarted. Record each finished run with scripts/results.py add, which generates the tables.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/cdr_ablation}
@@ -52,4 +52,4 @@ queue scripts/configs/cdr_minilm_memory.yaml memory > "$OUT/queue_memory.log" 2>
 queue scripts/configs/cdr_minilm_jerex.yaml jerex > "$OUT/queue_jerex.log" 2>&1 &
 wait
 cat "$OUT/queue_memory.log" "$OUT/queue_jerex.log"
-"$PYTHON" scripts/summarize_ablation.py "$OUT"
+echo "record the runs: $PYTHON scripts/results.py add $OUT/<run> --dataset cdr --name NAME"

@@ -8,9 +8,9 @@ including `relation_seq2rel` and `relation_relaxed`). One JSON line per (given, 
 scores of each split under its name (dev, test), goes to --output, with the
 model, its seed, thresholds and commit.
 
-    python scripts/stage_scores.py --model runs/x/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr \\
+    python benchmarks/stage_scores.py --model runs/x/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr \\
         --splits dev test --name "SimMemRE main job, seed 112" --output results/cdr-stages.jsonl
-    python scripts/stage_scores.py --model runs/x/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr \\
+    python benchmarks/stage_scores.py --model runs/x/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr \\
         --splits dev --abbreviation-coreference on off     # the abbreviation merge's ablation, end to end only
 """
 

@@ -6,8 +6,8 @@ as a subprocess on 1,000 and 10,000 synthetic abstracts (by default) and the chi
 wall time and documents per second are printed. Flat memory means the 10,000-document peak stays within a few MB of
 the 1,000-document one.
 
-    .venv/bin/python scripts/bench_streaming.py                      # 1,000 and 10,000 documents
-    .venv/bin/python scripts/bench_streaming.py --documents 1000 10000 --batch-size 8
+    .venv/bin/python benchmarks/bench_streaming.py                      # 1,000 and 10,000 documents
+    .venv/bin/python benchmarks/bench_streaming.py --documents 1000 10000 --batch-size 8
 """
 
 import argparse

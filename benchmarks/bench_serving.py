@@ -3,7 +3,7 @@
 mode (fp32, bf16 autocast, int8 dynamic quantization), all in one process with the same thread count; prints one
 JSON object per mode and appends them to results/serving.jsonl (`--no-record` to skip).
 
-    python scripts/bench_serving.py --model runs/cdr_minilm_memory/best_model [--documents 500] [--threads 2]
+    python benchmarks/bench_serving.py --model runs/cdr_minilm_memory/best_model [--documents 500] [--threads 2]
     python scripts/results.py serving --readme docs/performance.md   # the table, generated from results/serving.jsonl
 
 Each mode predicts the same documents with the model's own (saved) thresholds after one warm-up document; speed-up

@@ -11,7 +11,7 @@ printed after each is the process' peak so far):
 Without --model, the packaged MiniLM with seeded random heads and the Re-DocRED labels (the worst case: random
 mention scores keep the cap's worth of mentions). Prints one JSON line per setting.
 
-    python scripts/bench_redocred.py [--model FOLDER] [--threads 1]
+    python benchmarks/bench_redocred.py [--model FOLDER] [--threads 1]
 """
 
 import argparse

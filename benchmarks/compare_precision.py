@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Compare a saved model's predictions in float32 and under autocast (bfloat16 or float16); prints one JSON object.
 
-    python scripts/compare_precision.py --model runs/x/best_model [--data dev.jsonl | BC5CDR dev] [--documents 100]
+    python benchmarks/compare_precision.py --model runs/x/best_model [--data dev.jsonl | BC5CDR dev] [--documents 100]
                                         [--device cuda:0] [--autocast bfloat16]
 
 Counts, over the documents, the mentions, entities (mention sets with their type) and relations (typed pairs of

@@ -18,7 +18,7 @@ It then scores the split with the reads on and with them switched off (`memory_r
 weights), so the reads' share of the model's F1 is measured directly.
 
 Example:
-    python scripts/memory_read_stats.py runs/memory_sum_mrc_seed114/best_model --data-dir ../shared/data/bc5cdr \
+    python benchmarks/memory_read_stats.py runs/memory_sum_mrc_seed114/best_model --data-dir ../shared/data/bc5cdr \
         --format bc5cdr --split dev --output runs/memory_sum_mrc_seed114/memory_read_stats.json
 """
 

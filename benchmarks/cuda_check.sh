@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU checks of issue 13 on a machine with CUDA and the project's environment (.venv, or PYTHON=...):
-#   bash scripts/cuda_check.sh [extra pytest arguments]
+#   bash benchmarks/cuda_check.sh [extra pytest arguments]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}"

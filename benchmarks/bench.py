@@ -1,6 +1,6 @@
 """Speed and memory benchmark of SimMemRE against its bare encoder; prints one JSON object.
 
-    python scripts/bench.py [--model FOLDER] [--documents 100] [--train-steps 20] [--long-words 20000]
+    python benchmarks/bench.py [--model FOLDER] [--documents 100] [--train-steps 20] [--long-words 20000]
                             [--device cuda:0] [--dtype bfloat16]
 
 Figures (targets from the project's results issue):
