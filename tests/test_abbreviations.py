@@ -3,7 +3,7 @@
 
 import numpy as np
 import torch
-from helpers import one_torch_thread, processor, tiny_config, tokenizer  # noqa: F401  (fixtures)
+from helpers import tiny_config
 from transformers import pipeline
 
 from simmemre import SimMemREModel
@@ -42,7 +42,7 @@ def _entity_texts(result):
     return [sorted({mention["text"] for mention in entity["mentions"]}) for entity in result["entities"]]
 
 
-def test_pipeline_merges_abbreviations_on_raw_text_only_when_switched_on(tokenizer, processor):  # noqa: F811
+def test_pipeline_merges_abbreviations_on_raw_text_only_when_switched_on(tokenizer, processor):
     torch.manual_seed(0)
     low = {"mention_threshold": 0.0, "coref_threshold": 1.0, "relation_threshold": 1.0}  # no learned merge
     outputs = {}

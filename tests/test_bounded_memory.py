@@ -10,7 +10,7 @@ import random
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+from helpers import tiny_config
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from transformers import pipeline
@@ -30,16 +30,6 @@ TEXT = (
     "Clonidine-induced hypotension was reversed by naloxone (NLX) in anesthetized rats. "
     "NLX had no effect on heart rate."
 )
-
-
-@pytest.fixture(autouse=True)
-def one_thread(single_torch_thread):
-    yield
-
-
-@pytest.fixture(scope="module")
-def processor(tokenizer):
-    return SimMemREProcessor(tokenizer)
 
 
 def make_model(tokenizer, seed=0, **overrides):

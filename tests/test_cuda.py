@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config
+from helpers import tiny_config
 from transformers import TrainingArguments, pipeline
 
 from simmemre import SimMemREModel, SimMemREProcessor
@@ -48,11 +48,6 @@ def exact_float32():
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     yield
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
-
-
-@pytest.fixture(scope="module")
-def processor(tokenizer):
-    return SimMemREProcessor(tokenizer)
 
 
 def spread_model(tokenizer, seed=0, **overrides):

@@ -19,7 +19,7 @@ import os
 
 import pytest
 import torch
-from conftest import tiny_config
+from helpers import tiny_config
 from device_guard import ACCELERATOR, SimulatedDevice
 from transformers import TrainingArguments, pipeline
 
@@ -42,16 +42,6 @@ SYNTHETIC = {
     ],
     "relations": [{"head": 0, "tail": 1, "type": "CID"}],
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread(single_torch_thread):
-    yield
-
-
-@pytest.fixture(scope="module")
-def processor(tokenizer):
-    return SimMemREProcessor(tokenizer)
 
 
 def make_model(tokenizer, **overrides):

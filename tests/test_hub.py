@@ -11,7 +11,6 @@ import pytest
 import torch
 import yaml
 from helpers import (LOW, SCRIPTS, TEXTS, FakeHub, assert_same_predictions, run_isolated)
-from helpers import hub_folder, model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
 from transformers import pipeline
 
 from simmemre.hub_simmemre import save_for_hub

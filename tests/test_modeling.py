@@ -1,5 +1,6 @@
 """SimMemREModel: paper equations, training/inference forwards, variants, long documents, remote-code loading."""
 
+import functools
 import json
 import math
 import random
@@ -10,7 +11,8 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+
+from helpers import tiny_config
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
@@ -33,6 +35,9 @@ TEXT = (
     "Naloxone reverses the antihypertensive effect of clonidine. "
     "In rats, clonidine lowered blood pressure and naloxone caused hypertension."
 )
+
+# Two relation types: the hand-built targets below use both.
+modeling_config = functools.partial(tiny_config, relation_types=["CID", "Other"])
 
 
 def _span(text, word, occurrence=0):
@@ -142,14 +147,9 @@ def gold_batch(processor, config, documents=(DOCUMENT,)):
     return batch
 
 
-@pytest.fixture(scope="module")
-def processor(tokenizer):
-    return SimMemREProcessor(tokenizer)
-
-
 def make_model(tokenizer, seed=0, **overrides):
     torch.manual_seed(seed)
-    return SimMemREModel(tiny_config(tokenizer, **overrides))
+    return SimMemREModel(modeling_config(tokenizer, **overrides))
 
 
 # -- paper equations ---------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def test_bilinear_similarity_matches_paper_equation():
 
 
 def test_enhanced_representation_is_mean_of_input_and_both_reads(tokenizer):
-    config = tiny_config(tokenizer, memory_read_mode="mean")  # the paper's read
+    config = modeling_config(tokenizer, memory_read_mode="mean")  # the paper's read
     module = MemoryEnhancedRepresentation(config)
     for reader in module.readers.values():
         reader.weight.data.normal_()
@@ -200,7 +200,7 @@ READ_MODES = ["mean", "sum", "scaled", "residual"]
 
 
 def randomised_read(tokenizer, mode):
-    module = MemoryEnhancedRepresentation(tiny_config(tokenizer, memory_read_mode=mode))
+    module = MemoryEnhancedRepresentation(modeling_config(tokenizer, memory_read_mode=mode))
     for parameter in module.parameters():
         parameter.data.normal_()
     return module
@@ -241,7 +241,7 @@ def test_scaled_read_rescales_attention_by_positions_over_slots(tokenizer):
 
 @pytest.mark.parametrize("mode", ["sum", "scaled"])
 def test_shock_free_reads_are_the_identity_at_uniform_attention(tokenizer, mode):
-    module = MemoryEnhancedRepresentation(tiny_config(tokenizer, memory_read_mode=mode))
+    module = MemoryEnhancedRepresentation(modeling_config(tokenizer, memory_read_mode=mode))
     for reader in module.readers.values():
         reader.weight.data.zero_()  # equal scores: uniform attention a = K/N
     memories = {"entity": torch.randn(2, 32), "relation": torch.randn(2, 32)}
@@ -331,7 +331,7 @@ def test_warmup_leaves_only_the_readers_without_gradient(tokenizer, processor):
 
 def test_warmup_switch_changes_exactly_the_reads(tokenizer, processor):
     reading = make_model(tokenizer, seed=3).eval()
-    plain = SimMemREModel(tiny_config(tokenizer, memory_read_positions=[])).eval()
+    plain = SimMemREModel(modeling_config(tokenizer, memory_read_positions=[])).eval()
     missing, _ = plain.load_state_dict(reading.state_dict(), strict=False), None
     assert missing.missing_keys == []
     batch = gold_batch(processor, reading.config)
@@ -526,7 +526,7 @@ def test_range_max_pool_matches_naive_max():
 
 def test_mention_localization_matches_the_concatenated_formula(tokenizer):
     torch.manual_seed(0)
-    config = tiny_config(tokenizer)
+    config = modeling_config(tokenizer)
     head = MentionLocalization(config).eval()
     spans, sizes = torch.randn(7, config.hidden_size), torch.tensor([1, 2, 3, 1, 10, 4, 2])
     features = torch.cat([spans, head.size_embeddings(sizes)], dim=-1)
@@ -536,7 +536,7 @@ def test_mention_localization_matches_the_concatenated_formula(tokenizer):
 
 def test_relation_local_representation_matches_the_concatenated_formula(tokenizer):
     torch.manual_seed(0)
-    config = tiny_config(tokenizer)
+    config = modeling_config(tokenizer)
     head = RelationClassification(config).eval()
     d, pairs = config.hidden_size, 9
     mentions, entities, context = torch.randn(5, d), torch.randn(3, d), torch.randn(pairs, d)
@@ -556,7 +556,7 @@ def test_relation_local_representation_matches_the_concatenated_formula(tokenize
 
 def test_coreference_pair_logits_match_the_concatenated_formula(tokenizer):
     torch.manual_seed(0)
-    config = tiny_config(tokenizer)
+    config = modeling_config(tokenizer)
     head = CoreferenceResolution(config).eval()
     mentions = torch.randn(6, config.hidden_size)
     first, second = torch.triu_indices(6, 6, offset=1)
@@ -688,11 +688,11 @@ def test_complete_linkage_matches_brute_force(seed):
 )
 def test_config_rejects_bad_values_naming_the_field(tokenizer, overrides, field):
     with pytest.raises(ValueError, match=f"SimMemREConfig.{field}"):
-        tiny_config(tokenizer, **overrides)
+        modeling_config(tokenizer, **overrides)
 
 
 def test_config_round_trips_through_json(tokenizer, tmp_path):
-    config = tiny_config(tokenizer, relation_classifier="global", memory_warmup_proportion=0.5)
+    config = modeling_config(tokenizer, relation_classifier="global", memory_warmup_proportion=0.5)
     config.save_pretrained(tmp_path)
     loaded = SimMemREConfig.from_pretrained(tmp_path)
     assert loaded.to_dict() == config.to_dict()

@@ -10,7 +10,6 @@ import pytest
 import torch
 from helpers import (LOW, TEXTS, ModelCallCounter, assert_same_predictions, assert_valid_document,
                               mentions_of, tiny_config)
-from helpers import model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
 from transformers import pipeline
 
 from simmemre import SimMemREModel

@@ -1,7 +1,6 @@
 """SimMemREProcessor: running-text subword alignment by character offsets, and input validation."""
 
 import pytest
-from helpers import one_torch_thread, processor, tokenizer  # noqa: F401  (fixtures)
 
 from simmemre import SimMemREProcessor
 from simmemre.processing_simmemre import word_subword_spans_from_offsets

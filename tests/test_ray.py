@@ -5,7 +5,6 @@ import json
 
 import pytest
 from helpers import SCRIPTS, assert_same_predictions
-from helpers import hub_folder, model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
 
 ray = pytest.importorskip("ray", reason="the optional extra: pip install '.[ray]'")
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import tiny_config
-from helpers import model, one_torch_thread, processor, tokenizer  # noqa: F401  (fixtures)
 from transformers import BertConfig, BertModel
 
 from simmemre.hub_simmemre import save_for_hub
@@ -41,7 +40,7 @@ def test_the_readme_is_a_short_user_path():
     assert " python scripts/" not in README.replace(".venv/bin/python scripts/", "")  # no bare `python scripts/...`
 
 
-def test_readme_python_snippets_run_on_a_tiny_model(model, processor, tmp_path, monkeypatch):  # noqa: F811
+def test_readme_python_snippets_run_on_a_tiny_model(model, processor, tmp_path, monkeypatch):
     folder = tmp_path / "best_model"
     save_for_hub(model, processor, folder)
     encoder = tmp_path / "encoder"

@@ -8,7 +8,6 @@ import sys
 import pytest
 import torch
 from helpers import BENCHMARKS, LOW, SCRIPT_ENV, SCRIPTS, assert_same_predictions, mentions_of, tiny_config
-from helpers import hub_folder, model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
 
 from simmemre import SimMemREModel
 from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS

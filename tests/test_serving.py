@@ -3,7 +3,6 @@
 import pytest
 import torch
 from helpers import LOW, TEXTS, assert_valid_document
-from helpers import model, one_torch_thread, processor, tokenizer  # noqa: F401  (fixtures)
 from transformers import pipeline
 
 

