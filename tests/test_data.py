@@ -520,6 +520,7 @@ def cli():
     return convert_command
 
 
+@pytest.mark.integration
 @needs_data
 def test_cli_converts_bc5cdr_folder(tmp_path):
     result = run_cli("--format", "bc5cdr", "--input", BC5CDR, "--output", tmp_path)

@@ -85,6 +85,7 @@ print(json.dumps({{"importable": SIMMEMRE_IMPORTABLE, "modules": modules, "pipel
 """
 
 
+@pytest.mark.integration
 def test_remote_code_loads_without_the_package_and_predicts_the_same(hub_folder, pipe, model, processor, tmp_path):
     texts = TEXTS + [{"id": "doc-1", "text": "Aspirin causes ulcers in rats.", "entities": []}]
     plain = [t["text"] if isinstance(t, dict) else t for t in texts]
@@ -113,6 +114,7 @@ def test_pipeline_loads_from_folder_in_process(hub_folder, pipe):
     assert inferred.task == "joint-re"
 
 
+@pytest.mark.integration
 def test_push_round_trip_through_a_fake_hub(hub_folder, pipe, tmp_path):
     storage = tmp_path / "hub_storage"
     with FakeHub(storage) as hub:

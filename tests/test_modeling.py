@@ -726,6 +726,7 @@ CLEAN_PROCESS = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 def test_save_and_load_in_a_clean_process_gives_identical_outputs(tokenizer, processor, tmp_path):
     model = make_model(tokenizer, seed=7).eval()
     model.save_pretrained(tmp_path / "model")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,6 +51,7 @@ def run(command, tmp_path):
     return completed
 
 
+@pytest.mark.integration
 def test_own_data_trains_keeps_a_trained_checkpoint_and_predicts(tmp_path):
     documents = [own_document(index) for index in range(20)]
     write_jsonl(tmp_path / "train.jsonl", documents[:16])
@@ -124,6 +127,7 @@ def test_words_without_sentences_are_refused_naming_the_document_and_field():
         check_input({"id": "d2", "text": "Two words", "sentences": [[0, 9]]})
 
 
+@pytest.mark.integration
 def test_the_metric_loads_by_its_package_path_from_any_working_directory(tmp_path):
     code = ("import evaluate\nfrom simmemre.metrics import JOINT_RE_F1\n"
             "doc = {'id': 'a', 'text': 'Aspirin.', 'entities': [{'type': 'Chemical', 'mentions': "
@@ -137,6 +141,7 @@ def test_the_metric_loads_by_its_package_path_from_any_working_directory(tmp_pat
     assert completed.stdout.strip().splitlines()[-1] == "100.0"
 
 
+@pytest.mark.integration
 def test_a_missing_model_folder_is_named_as_such(tmp_path):
     completed = subprocess.run(
         [sys.executable, "scripts/predict.py", "--model", str(tmp_path / "no-such-run" / "best_model"), "-"],
@@ -172,6 +177,7 @@ def test_the_discarded_pooler_is_not_reported_but_other_unexpected_weights_are(t
     assert "LOAD REPORT" in caplog.text and "stray" in caplog.text
 
 
+@pytest.mark.integration
 def test_a_missing_encoder_folder_is_named_before_any_corpus_work(tmp_path):
     completed = subprocess.run(
         [sys.executable, "scripts/train.py", "scripts/configs/smoke.yaml", "--encoder", "bert-base-cased",

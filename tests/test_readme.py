@@ -56,6 +56,7 @@ def test_readme_python_snippets_run_on_a_tiny_model(model, processor, tmp_path, 
     assert namespace["scores"]["documents"] == 1 and "relation_seq2rel_f1" in namespace["scores"]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("command", shell_commands(), ids=lambda command: " ".join(command)[:60])
 def test_readme_commands_name_existing_scripts_and_flags(command):
     script = REPO / command[0]

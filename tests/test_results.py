@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,6 +44,7 @@ def run_script(*args, tmp_path):
     return completed.stdout
 
 
+@pytest.mark.integration
 def test_add_records_fixed_and_calibrated_rows_with_their_thresholds(tmp_path):
     fake_run(tmp_path / "run112", 112, 20.0, calibrated_f1=23.0)
     run_script("add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
@@ -55,6 +58,7 @@ def test_add_records_fixed_and_calibrated_rows_with_their_thresholds(tmp_path):
     assert calibrated["test"]["relation_strict_f1"] == 23.0 and calibrated["dev"]["relation_strict_f1"] == 22.0
 
 
+@pytest.mark.integration
 def test_adding_a_run_again_replaces_its_rows(tmp_path):
     fake_run(tmp_path / "run112", 112, 20.0)
     for _ in range(2):
@@ -62,6 +66,7 @@ def test_adding_a_run_again_replaces_its_rows(tmp_path):
     assert len((tmp_path / "results" / "cdr.jsonl").read_text().splitlines()) == 1
 
 
+@pytest.mark.integration
 def test_table_shows_each_seed_and_the_mean_and_rewrites_only_the_marked_section(tmp_path):
     for seed, value in ((112, 20.0), (113, 22.0)):
         fake_run(tmp_path / f"run{seed}", seed, value)
@@ -74,6 +79,7 @@ def test_table_shows_each_seed_and_the_mean_and_rewrites_only_the_marked_section
     assert "**20.00**" in text and "**22.00**" in text and "21.00 ± 1.41" in text
 
 
+@pytest.mark.integration
 def test_a_rerun_of_a_seed_replaces_the_earlier_run_in_the_mean(tmp_path):
     for folder, seed, value in (("gpu112", 112, 18.0), ("run113", 113, 22.0), ("cpu112", 112, 20.0)):
         fake_run(tmp_path / folder, seed, value)
@@ -85,6 +91,7 @@ def test_a_rerun_of_a_seed_replaces_the_earlier_run_in_the_mean(tmp_path):
     assert "**18.00**" in lines[replaced] and "**20.00**" in lines[replaced + 1]
 
 
+@pytest.mark.integration
 def test_a_recalibration_replaces_the_runs_own_calibrated_row_and_keeps_it_listed(tmp_path):
     for seed, calibrated in ((112, 23.0), (113, 25.0)):
         fake_run(tmp_path / f"run{seed}", seed, 20.0, calibrated_f1=calibrated)
@@ -108,6 +115,7 @@ def test_a_recalibration_replaces_the_runs_own_calibrated_row_and_keeps_it_liste
     assert "112 (replaced by a re-calibration)" in calibrated and "(r grid to 0.95)" in calibrated
 
 
+@pytest.mark.integration
 def test_a_recalibration_file_without_test_scores_is_refused(tmp_path):
     fake_run(tmp_path / "run112", 112, 20.0)
     (tmp_path / "dev_only.json").write_text(json.dumps({"thresholds": {}, "scores": {}}))

@@ -13,6 +13,7 @@ from simmemre import SimMemREModel
 from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
 
 
+@pytest.mark.integration
 def test_predict_script_reads_text_files_jsonl_and_stdin(hub_folder, pipe, tmp_path):
     text_file = tmp_path / "note.txt"
     text_file.write_bytes("Aspirin causes ulcers.\r\nIbuprofen induced headache.\n".encode())
@@ -34,6 +35,7 @@ def test_predict_script_reads_text_files_jsonl_and_stdin(hub_folder, pipe, tmp_p
                             tolerance=1e-6)
 
 
+@pytest.mark.integration
 def test_predict_script_writes_output_file_and_html(hub_folder, tmp_path):
     text_file = tmp_path / "in.txt"
     text_file.write_text("Aspirin causes ulcers. Ibuprofen induced <b>headache</b> & nausea.", encoding="utf-8")
@@ -52,6 +54,7 @@ def test_predict_script_writes_output_file_and_html(hub_folder, tmp_path):
     assert "— <b>CID</b> →" in html_text
 
 
+@pytest.mark.integration
 def test_score_script_prints_the_strict_metric(hub_folder, tmp_path):
     gold = [
         {"id": "g1", "text": "Aspirin causes ulcers.",
@@ -73,6 +76,7 @@ def test_score_script_prints_the_strict_metric(hub_folder, tmp_path):
     assert set(scores) >= {f"{level}_f1" for level in LEVELS}
 
 
+@pytest.mark.integration
 def test_push_script_refuses_an_incomplete_folder(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     result = subprocess.run(
@@ -83,6 +87,7 @@ def test_push_script_refuses_an_incomplete_folder(tmp_path):
     assert "missing modeling_simmemre.py" in result.stderr and "custom_pipelines" in result.stderr
 
 
+@pytest.mark.integration
 def test_score_script_scores_saved_predictions_per_type(tmp_path):
     gold = [
         {"id": "d1", "text": "A and B and C.",
@@ -119,6 +124,7 @@ def _memory_read_stats(folder, tmp_path, *extra):
     )
 
 
+@pytest.mark.integration
 def test_memory_read_stats_reports_uniform_attention_as_peak_one(tokenizer, processor, tmp_path):
     """Zero read weights give equal scores, so every read's attention is uniform: a·N/K is exactly 1 at its peak, the
     largest weight is 1/N of the slots, and a "sum" read scales every row by 1 + (K_E + K_R)/N."""
@@ -144,6 +150,7 @@ def test_memory_read_stats_reports_uniform_attention_as_peak_one(tokenizer, proc
     assert "peak a·N/K" in result.stdout
 
 
+@pytest.mark.integration
 def test_memory_read_stats_reports_no_change_for_a_residual_read_at_initialisation(tokenizer, processor, tmp_path):
     """The residual read's output projections start at zero, so every row read is unchanged (relative change 0) and
     the scores with the reads on equal those with the reads off."""
@@ -159,6 +166,7 @@ def test_memory_read_stats_reports_no_change_for_a_residual_read_at_initialisati
     assert report["scores_reads_on"] == report["scores_reads_off"]
 
 
+@pytest.mark.integration
 def test_memory_read_stats_refuses_a_model_without_memory_reads(tokenizer, processor, tmp_path):
     SimMemREModel(tiny_config(tokenizer, jerex_baseline=True)).save_pretrained(tmp_path / "model")
     processor.save_pretrained(tmp_path / "model")

@@ -102,6 +102,7 @@ def test_merge_refuses_an_interrupted_part(pipe, tmp_path):
         merge_parts(output, 2)
 
 
+@pytest.mark.integration
 def test_predict_script_killed_and_resumed_equals_one_run(hub_folder, tmp_path):
     inputs = tmp_path / "in.jsonl"
     inputs.write_text("".join(json.dumps(document) + "\n" for document in corpus(400)), encoding="utf-8")

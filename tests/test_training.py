@@ -523,6 +523,7 @@ def test_smoke_run_calibrates_thresholds_on_dev_and_saves_them(smoke_run):
     assert (output_dir / "calibrated_test_predictions.jsonl").is_file()
 
 
+@pytest.mark.integration
 def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
     tmp_path, output_dir, _ = smoke_run
     folder = tmp_path / "calibrated" / "best_model"
@@ -543,6 +544,7 @@ def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
     assert set(report) >= {"test_scores", "test_fixed_scores", "grid"}
 
 
+@pytest.mark.integration
 def test_smoke_best_model_loads_with_remote_code(smoke_run):
     tmp_path, output_dir, _ = smoke_run
     folder = tmp_path / "copied_best_model"
@@ -559,6 +561,7 @@ def test_smoke_best_model_loads_with_remote_code(smoke_run):
     assert "SimMemREModel" in completed.stdout and "transformers_modules" in completed.stdout
 
 
+@pytest.mark.integration
 def test_torchrun_two_processes_trains_smoke_config(tmp_path):
     """DDP on CPU (gloo): training, sharded evaluation with gathered predictions, best-model selection and saving
     all finish (about 15 s)."""
@@ -578,6 +581,7 @@ def test_torchrun_two_processes_trains_smoke_config(tmp_path):
     assert (output_dir / "best_model" / "config.json").is_file()
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_cdr_minilm_loss_falls(tmp_path):
     if not DATA.is_dir():

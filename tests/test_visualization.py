@@ -29,6 +29,7 @@ def test_html_renders_nested_and_overlapping_mentions():
 # ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_html_screenshot_in_headless_chromium(pipe, tmp_path):
     import shutil
