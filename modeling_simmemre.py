@@ -56,6 +56,26 @@ class SimMemREOutput(ModelOutput):
     predictions: Optional[list] = None
 
 
+def predictions_to_host(predictions: list) -> list:
+    """Model predictions (one dict of tensors per document) with their tensors on the CPU, in one device-to-host copy
+    per dtype for the whole batch instead of one per tensor (each copy waits for the device). CPU predictions come
+    back as they are (detached)."""
+    entries = [(doc, key, value) for doc, prediction in enumerate(predictions) for key, value in prediction.items()
+               if isinstance(value, torch.Tensor)]
+    host = [dict(prediction) for prediction in predictions]
+    by_dtype = {}
+    for doc, key, value in entries:
+        if value.device == torch.device("cpu"):
+            host[doc][key] = value.detach()
+        else:
+            by_dtype.setdefault(value.dtype, []).append((doc, key, value))
+    for group in by_dtype.values():
+        flat = torch.cat([value.detach().reshape(-1) for _, _, value in group]).cpu()
+        for (doc, key, value), part in zip(group, flat.split([value.numel() for _, _, value in group])):
+            host[doc][key] = part.view(value.shape)
+    return host
+
+
 @dataclass
 class TrainingTargets:
     r"""
@@ -1483,6 +1503,23 @@ class SimMemREModel(SimMemREPreTrainedModel):
         return pair_index, head_slot, tail_slot
 
     # -- inference -------------------------------------------------------------------------------------
+    def predict(self, batch: Mapping, device=None, **options) -> list:
+        """[`~SimMemREModel.extract`] on a collated batch (`SimMemREProcessor.collate`), predictions brought to the
+        host: the inference step that the pipeline, the trainer's evaluation and threshold calibration share (each
+        decodes with `SimMemREProcessor.decode`).
+
+        Args:
+            batch: tensors as `SimMemREProcessor.collate` (or the processor's `__call__`) returns them.
+            device: where the batch goes first (default: where it is).
+            options: options of `extract` (thresholds, `use_memory`, `token_representations`, `inference_cache`,
+                `given`).
+        Returns:
+            one dict of CPU tensors per document (see [`SimMemREOutput`]`.predictions`).
+        """
+        if device is not None:
+            batch = {key: value.to(device) for key, value in batch.items()}
+        return predictions_to_host(self.extract(**batch, **options).predictions)
+
     def extract(
         self,
         input_ids: torch.LongTensor,

@@ -270,45 +270,6 @@ class SimMemREProcessor(ProcessorMixin):
             batch[key] = torch.from_numpy(padded)
         return batch
 
-    def predict(self, model, features, device=None, **options) -> list:
-        """Run `model.extract` on a batch of encoded documents and bring its predictions to the host: the inference
-        step that the pipeline, the trainer's evaluation and threshold calibration share (each decodes with
-        :meth:`decode`).
-
-        Args:
-            model: a [`SimMemREModel`]; a model without `extract` (older remote code) infers in its forward.
-            features: `encode_document` outputs (a list, padded here with :meth:`collate`) or a batch of tensors.
-            device: where the batch goes first (default: where it is).
-            options: options of `extract` (thresholds, `use_memory`, `token_representations`, `inference_cache`).
-        Returns:
-            one dict of CPU tensors per document (see `SimMemREOutput.predictions`).
-        """
-        batch = self.collate(features) if isinstance(features, (list, tuple)) else features
-        if device is not None:
-            batch = {key: value.to(device) for key, value in batch.items()}
-        extract = getattr(model, "extract", model)
-        return self.predictions_to_host(extract(**batch, **options).predictions)
-
-    @staticmethod
-    def predictions_to_host(predictions: list) -> list:
-        """Model predictions (one dict of tensors per document) with their tensors on the CPU, in one device-to-host
-        copy per dtype for the whole batch instead of one per tensor (each copy waits for the device). CPU
-        predictions come back as they are (detached)."""
-        entries = [(doc, key, value) for doc, prediction in enumerate(predictions) for key, value in prediction.items()
-                   if isinstance(value, torch.Tensor)]
-        host = [dict(prediction) for prediction in predictions]
-        by_dtype = {}
-        for doc, key, value in entries:
-            if value.device == torch.device("cpu"):
-                host[doc][key] = value.detach()
-            else:
-                by_dtype.setdefault(value.dtype, []).append((doc, key, value))
-        for group in by_dtype.values():
-            flat = torch.cat([value.detach().reshape(-1) for _, _, value in group]).cpu()
-            for (doc, key, value), part in zip(group, flat.split([value.numel() for _, _, value in group])):
-                host[doc][key] = part.view(value.shape)
-        return host
-
     def __call__(self, documents, return_tensors="pt", **kwargs):
         """Encode a string, a schema document, or a list of them into a padded batch."""
         if isinstance(documents, (str, dict)):

@@ -717,7 +717,7 @@ class SimMemRETrainer(Trainer):
                     options = {}
                     if self.given is not None:
                         options["given"] = [given_input(features[i], self.given) for i in indices]
-                    predictions = processor.predict(model, batch, device=self.args.device, **options)
+                    predictions = model.predict(processor.collate(batch), device=self.args.device, **options)
                     for i, prediction in zip(indices, predictions):
                         documents.append(processor.decode(
                             prediction, texts[i], features[i]["word_char_spans"], model.config.entity_types,
@@ -834,8 +834,8 @@ def _predict_encoded(model, processor, rows, encoded, thresholds: Mapping, given
     documents = []
     for row, (batch, hidden, cache) in zip(rows, encoded):
         options = {} if given is None else {"given": [given_input(row, given)]}
-        prediction = processor.predict(model, batch, token_representations=hidden, inference_cache=cache, **thresholds,
-                                       **options)[0]
+        prediction = model.predict(batch, token_representations=hidden, inference_cache=cache, **thresholds,
+                                   **options)[0]
         documents.append(processor.decode(prediction, row["text"], row["word_char_spans"], config.entity_types,
                                           config.relation_types, document_id=row["id"]))
     return documents

@@ -132,7 +132,7 @@ class JointREPipeline(Pipeline):
             self.model.to(dtype)
         if self.processor is None and self.tokenizer is not None:
             self.processor = self._processor_from_tokenizer(self.tokenizer)
-        missing = [name for name in ("check_input", "encode_document", "collate", "predict", "decode")
+        missing = [name for name in ("check_input", "encode_document", "collate", "decode")
                    if not hasattr(self.processor, name)]
         if self.processor is None or missing:
             raise ValueError(
@@ -246,9 +246,9 @@ class JointREPipeline(Pipeline):
         # model.extract; the predictions come back to the host in one copy per dtype for the batch.
         if self.serving == "bf16":
             with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                predictions = self.processor.predict(self.model, batch, device=self.device, **thresholds)
+                predictions = self.model.predict(batch, device=self.device, **thresholds)
         else:
-            predictions = self.processor.predict(self.model, batch, device=self.device, **thresholds)
+            predictions = self.model.predict(batch, device=self.device, **thresholds)
         return {"predictions": predictions, "documents": model_inputs["documents"], "word_char_spans": word_char_spans}
 
     def postprocess(self, model_outputs, **kwargs):

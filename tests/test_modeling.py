@@ -860,13 +860,20 @@ def test_training_targets_group_the_forward_keywords(tokenizer, processor):
     assert all(zeros[name].dtype == torch.float for name in zeros if name.endswith("_labels"))
 
 
-def test_processor_predict_is_extract_on_the_host(tokenizer, processor):
+def test_model_predict_is_extract_on_the_host(tokenizer, processor):
     model = make_model(tokenizer, seed=6).eval()
-    texts = [TEXT, "Short text."]
-    features = [processor.encode_document(text) for text in texts]
+    batch = processor([TEXT, "Short text."])
     with torch.no_grad():
-        expected = processor.predictions_to_host(model.extract(**processor.collate(features), **LOW).predictions)
-        from_features = processor.predict(model, features, **LOW)
-        from_batch = processor.predict(model, processor.collate(features), device="cpu", **LOW)
-    _assert_same_predictions(from_features, expected)
-    _assert_same_predictions(from_batch, expected)
+        expected = model.extract(**batch, **LOW).predictions
+        predicted = model.predict(batch, device="cpu", **LOW)
+    assert all(value.device.type == "cpu" for prediction in predicted for value in prediction.values())
+    _assert_same_predictions(predicted, expected)
+
+
+def test_the_processor_does_not_run_the_model():
+    import inspect
+
+    from simmemre import processing_simmemre
+
+    source = inspect.getsource(processing_simmemre)
+    assert "extract(" not in source and "model(" not in source and "def predict" not in source
