@@ -18,6 +18,7 @@ __all__ = [
     "SimMemREProcessor",
     "save_for_hub",
     "segment_text",
+    "train",
 ]
 
 if __name__ != "simmemre":
@@ -42,3 +43,11 @@ else:
 
     from . import pipelines  # noqa: E402,F401  registers the "joint-re" pipeline task
     from .hub_simmemre import save_for_hub  # noqa: E402  (needs the registered task)
+
+
+def train(config, overrides=(), print_summary: bool = True) -> dict:
+    """Train from a config dict or YAML/JSON file with optional command-line style overrides, as scripts/train.py
+    does; returns `{"output_dir", "best_model", "results"}` (see `simmemre.experiment_simmemre.train`)."""
+    from .experiment_simmemre import train as run_training
+
+    return run_training(config, overrides, print_summary)

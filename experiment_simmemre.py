@@ -647,3 +647,198 @@ __all__ = [
     "load_trained_model", "loss_curve_report", "loss_falls", "metrics_table", "minilm_path", "parse_overrides",
     "per_type_table", "resolve_path", "scores_table", "select_device", "thresholds_from", "training_settings",
 ]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Training (scripts/train.py is a command line over `train`)
+# ----------------------------------------------------------------------------------------------------
+
+
+def git_commit():
+    """The repository's HEAD commit (recorded with the results), or None outside a git checkout."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
+                              capture_output=True, text=True, timeout=10, check=True).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_run_files(args, config: dict, results: dict) -> None:
+    """run_config.json (the resolved config, seed, commit, device) and all_results.json in the output folder."""
+    with open(os.path.join(args.output_dir, "run_config.json"), "w", encoding="utf-8") as handle:
+        json.dump({"config": config, "seed": args.seed, "commit": git_commit(), "device": str(args.device)},
+                  handle, indent=2, default=str)
+    with open(os.path.join(args.output_dir, "all_results.json"), "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=2, sort_keys=True)
+
+
+def float_metrics(metrics: dict) -> dict:
+    return {key: float(value) for key, value in metrics.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)}
+
+
+def train(config, overrides=(), print_summary: bool = True) -> dict:
+    """Train SimMemRE (or the JEREX baseline) with the Hugging Face Trainer, as scripts/train.py does.
+
+    Args:
+        config: a config dict or the path of a YAML/JSON config (sections data, encoder, model, sampling, training;
+            see scripts/train.py's help).
+        overrides: command-line style overrides, e.g. `["--num_train_epochs", "3", "--model.jerex_baseline", "true"]`.
+        print_summary: print the final F1 table (and write OUTPUT_DIR/results.md).
+    Returns:
+        `{"output_dir", "best_model", "results"}`: the run folder, its best_model/ folder (Hub-ready) and the metrics
+        written to all_results.json (train, eval_*, test_*, calibrated_*).
+    """
+    config = parse_overrides(load_config(config) if isinstance(config, (str, os.PathLike)) else dict(config),
+                             list(overrides))
+    check_config_keys(config)
+    check_encoder_location(config.get("encoder"))
+    select_device(config.setdefault("training", {}) or {})
+    from transformers import TrainingArguments, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from . import __version__, data_simmemre  # importing the package registers the auto classes (remote code saved)
+    from .training_simmemre import (DEFAULT_SAMPLING, EvaluationEpochsCallback, SimMemREDataCollator,
+                                    SimMemRETrainer, apply_thresholds, calibrate_thresholds, tokenize_documents)
+
+    data_config = dict(config.get("data") or {})
+    training_config = training_settings(config)
+    resume = training_config.pop("resume_from_checkpoint", None)
+    first_evaluation_epoch = training_config.pop("first_evaluation_epoch", None)
+    evaluation_epoch_interval = training_config.pop("evaluation_epoch_interval", None)
+    calibrate = str(training_config.pop("calibrate_thresholds", False)).lower() in ("true", "1", "yes")
+    calibration_grid = training_config.pop("calibration_grid", None)
+    head_learning_rate = training_config.pop("head_learning_rate", None)
+    if not training_config.get("output_dir"):
+        raise SystemExit("set training.output_dir (or --output_dir DIR)")
+    if not torch.cuda.is_available():
+        training_config.setdefault("dataloader_pin_memory", False)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            training_config.setdefault("ddp_backend", "gloo")
+    model_kwargs = dict(config.get("model") or {})
+
+    splits, labels = load_splits(data_config)
+    has_validation = bool(splits.get("validation"))
+    if not has_validation:
+        training_config.update(eval_strategy="no", load_best_model_at_end=False, metric_for_best_model=None)
+        if training_config.get("save_strategy") == "best":
+            training_config["save_strategy"] = "epoch"
+    set_seed(int(training_config["seed"]))
+    model, processor, base_model = build_model(config.get("encoder"), model_kwargs, labels)
+    # During the memory warm-up the memory readers get no gradient; a batch without relation pairs leaves the
+    # relation head unused; so DDP must look for unused parameters (the cost is small for this model).
+    training_config.setdefault("ddp_find_unused_parameters", True)
+    args = TrainingArguments(**training_config)
+
+    cache_dir = data_config.get("cache_dir")
+    datasets = {}
+    with args.main_process_first(desc="tokenization"):
+        for split, docs in splits.items():
+            if not docs:
+                continue
+            cache_file = None
+            if cache_dir:
+                from datasets.fingerprint import Hasher
+
+                os.makedirs(resolve_path(cache_dir), exist_ok=True)
+                key = Hasher.hash([docs, labels, processor.tokenizer.get_vocab(), __version__])
+                cache_file = os.path.join(resolve_path(cache_dir), f"{split}-{key}.arrow")
+            datasets[split] = tokenize_documents(docs, processor, labels["entity_types"], labels["relation_types"],
+                                                 cache_file_name=cache_file, desc=f"Tokenizing {split}")
+
+    sampling = {**DEFAULT_SAMPLING, **(config.get("sampling") or {})}
+    collator = SimMemREDataCollator(processor, model.config, seed=args.seed, **sampling)
+    trainer = SimMemRETrainer(
+        model=model, args=args, data_collator=collator, train_dataset=datasets["train"],
+        eval_dataset=datasets.get("validation"), processing_class=processor, head_learning_rate=head_learning_rate,
+    )
+    if (first_evaluation_epoch or evaluation_epoch_interval) and has_validation:
+        trainer.add_callback(EvaluationEpochsCallback(int(first_evaluation_epoch or 1),
+                                                      int(evaluation_epoch_interval or 1)))
+    if resume in (True, "last", "true"):
+        resume = get_last_checkpoint(args.output_dir)
+    elif resume:
+        resume = resolve_path(str(resume))
+    train_result = trainer.train(resume_from_checkpoint=resume or None)
+    trainer.save_state()
+
+    results = {}
+    trainer.log_metrics("train", float_metrics(train_result.metrics))
+    trainer.save_metrics("train", float_metrics(train_result.metrics))
+    results.update(float_metrics(train_result.metrics))
+    for split, prefix in (("validation", "eval"), ("test", "test")):
+        if split not in datasets:
+            continue
+        metrics = float_metrics(trainer.evaluate(datasets[split], metric_key_prefix=prefix))
+        trainer.save_metrics(prefix, metrics)
+        results.update(metrics)
+        if trainer.is_world_process_zero():
+            data_simmemre.write_jsonl(trainer.last_predictions,
+                                      os.path.join(args.output_dir, f"{prefix}_predictions.jsonl"))
+
+    if trainer.is_world_process_zero():  # the fixed-threshold results are kept even if calibration is cut short
+        write_run_files(args, config, results)
+
+    if calibrate and "validation" in datasets:
+        validation = datasets["validation"]
+        calibration = calibrate_thresholds(trainer.model, processor, [validation[i] for i in range(len(validation))],
+                                           grid=calibration_grid, device=args.device,
+                                           progress=not args.disable_tqdm)
+        apply_thresholds(trainer.model, calibration["thresholds"])
+        results.update({f"calibrated_{name}": value for name, value in calibration["thresholds"].items()})
+        results.update({f"calibrated_eval_{key}": value for key, value in calibration["scores"].items()})
+        if "test" in datasets:
+            metrics = float_metrics(trainer.evaluate(datasets["test"], metric_key_prefix="calibrated_test"))
+            trainer.save_metrics("calibrated_test", metrics)
+            results.update(metrics)
+            if trainer.is_world_process_zero():
+                data_simmemre.write_jsonl(trainer.last_predictions,
+                                          os.path.join(args.output_dir, "calibrated_test_predictions.jsonl"))
+        if trainer.is_world_process_zero():
+            with open(os.path.join(args.output_dir, "calibration.json"), "w", encoding="utf-8") as handle:
+                json.dump(calibration, handle, indent=2)
+    elif calibrate:
+        print("calibrate_thresholds: no validation split, thresholds left as configured", file=sys.stderr)
+
+    if trainer.is_world_process_zero():
+        best_dir = os.path.join(args.output_dir, "best_model")
+        dataset_name = data_config.get("dataset_name") or data_config.get("format")
+        try:
+            from .hub_simmemre import save_for_hub
+        except ImportError:
+            save_for_hub = None
+        if save_for_hub is not None:
+            by_split = {}
+            # The card reports the thresholds the saved config holds: the calibrated ones when calibrated.
+            prefixes = (("validation", "calibrated_eval"), ("test", "calibrated_test")) if calibrate else (
+                ("validation", "eval"), ("test", "test"))
+            for split, prefix in prefixes:
+                scores = {key[len(prefix) + 1:]: value for key, value in results.items()
+                          if key.startswith(prefix + "_") and not key.endswith(("_runtime", "_per_second"))}
+                if scores:
+                    by_split[split] = scores
+            save_for_hub(trainer.model, processor, best_dir, results=by_split or None, dataset_name=dataset_name,
+                         base_model=base_model)
+        else:
+            print("simmemre.hub_simmemre.save_for_hub is not available: saving best_model with save_pretrained "
+                  "(no custom_pipelines entry, no model card)", file=sys.stderr)
+            trainer.model.save_pretrained(best_dir)
+            processor.save_pretrained(best_dir)
+        write_run_files(args, config, results)
+        table = metrics_table(results) if print_summary else ""
+        print(f"\nBest model: {best_dir}" + (f" (from {trainer.state.best_model_checkpoint})"
+                                             if trainer.state.best_model_checkpoint else ""))
+        print(f"train_loss {results.get('train_loss', float('nan')):.4f}   "
+              f"train_runtime {results.get('train_runtime', float('nan')):.1f}s   "
+              f"steps {trainer.state.global_step}")
+        if table:
+            print(table)
+            with open(os.path.join(args.output_dir, "results.md"), "w", encoding="utf-8") as handle:
+                handle.write(metrics_table(results, markdown=True) + "\n")
+            print(f"(precision, recall and F1: {os.path.join(args.output_dir, 'results.md')})")
+    if args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return {"output_dir": args.output_dir, "best_model": os.path.join(args.output_dir, "best_model"),
+            "results": results}

@@ -51,9 +51,16 @@ def test_readme_python_snippets_run_on_a_tiny_model(model, processor, tmp_path, 
     namespace = {}
     for snippet in blocks("python"):
         code = snippet.replace("runs/cdr_minilm_quick/best_model", str(folder)).replace("path/to/encoder", str(encoder))
+        # training from Python: the smoke config (tiny encoder, a few documents) for one epoch
+        code = code.replace('"scripts/configs/cdr_minilm_quick.yaml", ["--output_dir", "runs/quick"]',
+                            f'"{REPO / "scripts/configs/smoke.yaml"}", ["--output_dir", "{tmp_path / "run"}", '
+                            '"--num_train_epochs", "1", "--data.data_dir", "' + str(REPO.parent / "shared/data/bc5cdr")
+                            + '"]')
         exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own snippets
     assert isinstance(namespace["document"], dict) and "entities" in namespace["document"]
     assert namespace["scores"]["documents"] == 1 and "relation_seq2rel_f1" in namespace["scores"]
+    assert (tmp_path / "run" / "best_model" / "config.json").is_file() and "test_relation_strict_f1" in namespace["run"][
+        "results"]
 
 
 @pytest.mark.integration
