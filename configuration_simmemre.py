@@ -9,14 +9,32 @@ MEMORY_READ_POSITIONS = ("tokens", "spans")
 MEMORY_READ_MODES = ("mean", "sum", "scaled", "residual")
 # Encoders that number positions from padding_idx + 1, so that their usable length is max_position_embeddings minus
 # padding_idx + 1 (RoBERTa-style, after fairseq).
-OFFSET_POSITION_MODEL_TYPES = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer", "mpnet",
-                               "roberta-prelayernorm", "data2vec-text", "xmod", "ibert", "luke", "markuplm")
+OFFSET_POSITION_MODEL_TYPES = (
+    "roberta",
+    "xlm-roberta",
+    "xlm-roberta-xl",
+    "camembert",
+    "longformer",
+    "mpnet",
+    "roberta-prelayernorm",
+    "data2vec-text",
+    "xmod",
+    "ibert",
+    "luke",
+    "markuplm",
+)
 # Aliases of encoder config keys for configs whose class is not registered in transformers (remote code).
-ENCODER_ATTRIBUTE_ALIASES = {"hidden_size": (("dim", "hidden_size"), ("d_model", "hidden_size"), ("n_embd", "hidden_size")),
-                             "max_position_embeddings": (("n_positions", "max_position_embeddings"),)}
+ENCODER_ATTRIBUTE_ALIASES = {
+    "hidden_size": (("dim", "hidden_size"), ("d_model", "hidden_size"), ("n_embd", "hidden_size")),
+    "max_position_embeddings": (("n_positions", "max_position_embeddings"),),
+}
 # Document-level inference caps, in the order of the cap index of a prediction's `truncated` rows.
-DOCUMENT_CAPS = ("max_mentions_per_word", "max_mentions_per_document", "max_entity_pairs_per_document",
-                 "max_relations_per_document")
+DOCUMENT_CAPS = (
+    "max_mentions_per_word",
+    "max_mentions_per_document",
+    "max_entity_pairs_per_document",
+    "max_relations_per_document",
+)
 
 
 class SimMemREConfig(PretrainedConfig):
@@ -93,15 +111,18 @@ class SimMemREConfig(PretrainedConfig):
             prototypes, W_o initialised to zero so it starts as the identity.
         memory_read_gradient (`bool`, True): whether reads pass gradient into the memory matrices. The classifiers
             always train the memories (the paper code detaches them only inside the reads).
-        memory_warmup_proportion (`float`, 0.4; the paper's CDR config uses 0.5): fraction of training steps before reads
+        memory_warmup_proportion (`float`, 0.4; the paper's CDR config uses 0.5): fraction of training steps before
+            reads
             switch on (used by the trainer).
         memory_reads_enabled (`bool`, True): the warm-up switch. The trainer turns it off during stage 1 and on after,
             and a checkpoint saved during stage 1 keeps it off, so it is evaluated the way dev selection measured it.
-        jerex_baseline (`bool`, False): shortcut for the paper's baseline — both memories off and `classifier_type="mlp"`.
+        jerex_baseline (`bool`, False): shortcut for the paper's baseline — both memories off and
+            `classifier_type="mlp"`.
         span_chunk_size (`int`, 1024), coref_pair_chunk_size (`int`, 8192), relation_mention_pair_chunk_size (`int`,
             4096): how many candidate spans / coreference pairs / MRC mention pairs are processed at once. They bound
             memory and never change results.
-        encoder_window_size (`int`, None = encoder positions - 2), encoder_window_overlap (`int`, None = min(128, window/4)),
+        encoder_window_size (`int`, None = encoder positions - 2),
+        encoder_window_overlap (`int`, None = min(128, window/4)),
         encoder_batch_windows (`int`, 16): long documents are encoded in overlapping windows of this many subwords
             (plus [CLS]/[SEP]); overlapping token embeddings are averaged.
         cls_token_id, sep_token_id, pad_token_id (`int`): special tokens of the encoder's tokenizer.
@@ -273,8 +294,11 @@ class SimMemREConfig(PretrainedConfig):
             raise ValueError(f"SimMemREConfig.{field}: {message}")
 
         if self.encoder_config and not self.hidden_size:
-            fail("encoder_config", "must be an encoder config dict with a hidden size ('hidden_size', or an alias "
-                 "in its config class's attribute_map such as DistilBERT's 'dim')")
+            fail(
+                "encoder_config",
+                "must be an encoder config dict with a hidden size ('hidden_size', or an alias "
+                "in its config class's attribute_map such as DistilBERT's 'dim')",
+            )
         for field in ("entity_types", "relation_types"):
             values = getattr(self, field)
             if not all(isinstance(v, str) and v for v in values):
@@ -297,7 +321,10 @@ class SimMemREConfig(PretrainedConfig):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 fail(field, f"must be a positive integer, got {value!r}")
         if self.size_embeddings_count <= self.max_span_size:
-            fail("size_embeddings_count", f"must exceed max_span_size ({self.max_span_size}), got {self.size_embeddings_count}")
+            fail(
+                "size_embeddings_count",
+                f"must exceed max_span_size ({self.max_span_size}), got {self.size_embeddings_count}",
+            )
         for field in ("mention_threshold", "coref_threshold", "relation_threshold", "memory_warmup_proportion"):
             value = getattr(self, field)
             if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:

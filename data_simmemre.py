@@ -33,7 +33,7 @@ import gzip
 import json
 import os
 import re
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 from .processing_simmemre import check_span, check_span_list, is_integer
 from .segmentation_simmemre import segment_text, split_sentences, split_words
@@ -136,7 +136,10 @@ def validate_document(doc: Any, source: str = "<memory>") -> dict:
             if not is_integer(relation[key]):
                 fail(f"expected an integer entity index, got {relation[key]!r}", f"{field}.{key}")
             if not 0 <= relation[key] < n_entities:
-                fail(f"entity index {relation[key]} does not exist (document has {n_entities} entities)", f"{field}.{key}")
+                fail(
+                    f"entity index {relation[key]} does not exist (document has {n_entities} entities)",
+                    f"{field}.{key}",
+                )
         if "type" not in relation:
             fail("missing required field", f"{field}.type")
         if not isinstance(relation["type"], str):
@@ -394,7 +397,9 @@ def _pubtator_blocks(lines: Iterable[str], path: str):
 
 def _add_pubtator_abstract(block: dict | None, pmid: str, content: str, path: str, line_number: int) -> None:
     if block is None or block["pmid"] != pmid:
-        _fail_at_line(path, "abstract line without a preceding title line of the same PMID", line_number, pmid, "abstract")
+        _fail_at_line(
+            path, "abstract line without a preceding title line of the same PMID", line_number, pmid, "abstract"
+        )
     if block["abstract"] is not None:
         _fail_at_line(path, "second abstract line", line_number, pmid, "abstract")
     if block["mentions"] or block["relations"]:
@@ -407,11 +412,23 @@ def _add_pubtator_annotation(block: dict | None, line: str, path: str, line_numb
     columns = line.split("\t")
     pmid = columns[0]
     if len(columns) < 4:
-        _fail_at_line(path, f"malformed line (expected 'PMID|t|', 'PMID|a|', a mention or a relation line): {line[:80]!r}", line_number, pmid, "line")
+        _fail_at_line(
+            path,
+            f"malformed line (expected 'PMID|t|', 'PMID|a|', a mention or a relation line): {line[:80]!r}",
+            line_number,
+            pmid,
+            "line",
+        )
     if block is None:
         _fail_at_line(path, "annotation line outside a document (no title line before it)", line_number, pmid, "line")
     if pmid != block["pmid"]:
-        _fail_at_line(path, f"annotation line for PMID {pmid} inside the document of PMID {block['pmid']}", line_number, pmid, "line")
+        _fail_at_line(
+            path,
+            f"annotation line for PMID {pmid} inside the document of PMID {block['pmid']}",
+            line_number,
+            pmid,
+            "line",
+        )
     if len(columns) == 4:
         block["relations"].append(_parse_pubtator_relation(columns, path, line_number))
     else:
@@ -433,11 +450,19 @@ def _parse_pubtator_mention(columns: list[str], path: str, line_number: int) -> 
     ``(line_number, start, end, text, type, (id, surface) pairs, composite)``."""
     pmid = columns[0]
     if len(columns) not in (6, 7):
-        _fail_at_line(path, f"malformed line: expected 4 (relation), 6 or 7 (mention) tab-separated columns, got {len(columns)}", line_number, pmid, "line")
+        _fail_at_line(
+            path,
+            f"malformed line: expected 4 (relation), 6 or 7 (mention) tab-separated columns, got {len(columns)}",
+            line_number,
+            pmid,
+            "line",
+        )
     _, start, end, mention_text, entity_type, id_field = columns[:6]
     for name, value in (("start", start), ("end", end)):
         if not value.isdigit():
-            _fail_at_line(path, f"expected a non-negative integer offset, got {value!r}", line_number, pmid, f"mention.{name}")
+            _fail_at_line(
+                path, f"expected a non-negative integer offset, got {value!r}", line_number, pmid, f"mention.{name}"
+            )
     start, end = int(start), int(end)
     if start >= end:
         _fail_at_line(path, f"start {start} must be smaller than end {end}", line_number, pmid, "mention.end")
@@ -451,7 +476,13 @@ def _parse_pubtator_mention(columns: list[str], path: str, line_number: int) -> 
     if composite:
         parts = columns[6].split("|")
         if len(parts) != len(ids):
-            _fail_at_line(path, f"{len(parts)} individual mentions for {len(ids)} ids", line_number, pmid, "mention.individual_mentions")
+            _fail_at_line(
+                path,
+                f"{len(parts)} individual mentions for {len(ids)} ids",
+                line_number,
+                pmid,
+                "mention.individual_mentions",
+            )
     # (id, surface) pairs; a repeated id counts once, a repeated "-1" once per distinct surface.
     pairs = list(dict.fromkeys((kb_id, part.lower() if kb_id == "-1" else None) for kb_id, part in zip(ids, parts)))
     return (line_number, start, end, mention_text, entity_type, pairs, composite)
@@ -465,7 +496,9 @@ def _pubtator_document(
     if block["abstract"] is None and block["title"] is None:
         _fail_at_line(path, "document block without title line", block["line"], pmid, "title")
     if pmid in first_line_of_pmid:
-        _fail_at_line(path, f"duplicate PMID (first document at line {first_line_of_pmid[pmid]})", block["line"], pmid, "id")
+        _fail_at_line(
+            path, f"duplicate PMID (first document at line {first_line_of_pmid[pmid]})", block["line"], pmid, "id"
+        )
     first_line_of_pmid[pmid] = block["line"]
     title = block["title"] or ""
     text = title if block["abstract"] is None else title + " " + block["abstract"]
@@ -485,7 +518,9 @@ def _pubtator_document(
     return doc
 
 
-def _pubtator_entities(block: dict, text: str, path: str, counts: dict, drop_ungrounded: bool) -> tuple[list[dict], dict]:
+def _pubtator_entities(
+    block: dict, text: str, path: str, counts: dict, drop_ungrounded: bool
+) -> tuple[list[dict], dict]:
     """Group the block's mentions into entities -> ``(entities, {entity key: index})``.
 
     The key is ``(type, id)`` for a grounded mention and ``(type, None, lower-cased surface)`` for an ungrounded one."""
@@ -499,8 +534,11 @@ def _pubtator_entities(block: dict, text: str, path: str, counts: dict, drop_ung
             _fail_at_line(path, f"offset {end} outside the text (length {len(text)})", line_number, pmid, "mention.end")
         if text[start:end] != mention_text:
             _fail_at_line(
-                path, f"text[{start}:{end}] is {text[start:end]!r}, but the mention string is {mention_text!r}",
-                line_number, pmid, "mention.text",
+                path,
+                f"text[{start}:{end}] is {text[start:end]!r}, but the mention string is {mention_text!r}",
+                line_number,
+                pmid,
+                "mention.text",
             )
         counts["mention_lines"] += 1
         if len(pairs) > 1:
@@ -526,7 +564,9 @@ def _pubtator_entities(block: dict, text: str, path: str, counts: dict, drop_ung
     return entities, entity_index
 
 
-def _add_mention_to_entity(entities: list[dict], entity_index: dict, key: tuple, start: int, end: int, counts: dict) -> None:
+def _add_mention_to_entity(
+    entities: list[dict], entity_index: dict, key: tuple, start: int, end: int, counts: dict
+) -> None:
     """Add the span to the entity of `key` (created on first use) unless it is already one of its mentions."""
     if key not in entity_index:
         entity_type, kb_id = key[0], key[1]
@@ -546,10 +586,22 @@ def _pubtator_relations(block: dict, entity_index: dict, path: str, counts: dict
     for line_number, relation_type, chemical_id, disease_id in block["relations"]:
         head = entity_index.get(("Chemical", chemical_id))
         if head is None:
-            _fail_at_line(path, f"no Chemical entity with id {chemical_id!r} in this document", line_number, pmid, "relation.chemical_id")
+            _fail_at_line(
+                path,
+                f"no Chemical entity with id {chemical_id!r} in this document",
+                line_number,
+                pmid,
+                "relation.chemical_id",
+            )
         tail = entity_index.get(("Disease", disease_id))
         if tail is None:
-            _fail_at_line(path, f"no Disease entity with id {disease_id!r} in this document", line_number, pmid, "relation.disease_id")
+            _fail_at_line(
+                path,
+                f"no Disease entity with id {disease_id!r} in this document",
+                line_number,
+                pmid,
+                "relation.disease_id",
+            )
         relation = {"head": head, "tail": tail, "type": relation_type}
         if relation in relations:
             counts["duplicate_relations"] += 1
@@ -632,7 +684,14 @@ def read_docred(path: str | os.PathLike, rel_info: Any = None) -> tuple[list[dic
             counts["duplicate_titles"] += 1
             doc_id = f"{doc_id}#{index}"
         seen_titles.add(doc_id)
-        doc = {"id": doc_id, "text": text, "sentences": sentences, "words": words, "entities": entities, "relations": relations}
+        doc = {
+            "id": doc_id,
+            "text": text,
+            "sentences": sentences,
+            "words": words,
+            "entities": entities,
+            "relations": relations,
+        }
         validate_document(doc, source=source)
         documents.append(doc)
         _count_document(stats, doc)
@@ -837,7 +896,10 @@ def find_split_files(format: str, input_path: str | os.PathLike) -> dict[str, st
         if split is None:
             continue
         if split in files:
-            raise ValueError(f"several {split} files in {input_path}: {os.path.basename(files[split])} and {name}; convert them one by one")
+            raise ValueError(
+                f"several {split} files in {input_path}: {os.path.basename(files[split])} and {name}; "
+                "convert them one by one"
+            )
         files[split] = full
     if not files:
         raise FileNotFoundError(f"no {format} train/dev/test files found in {input_path}")

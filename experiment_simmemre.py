@@ -29,8 +29,14 @@ READER_OPTIONS = ("drop_ungrounded", "require_relations", "rel_info")
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Keys of a config's training section that scripts/train.py reads itself (not TrainingArguments).
-SCRIPT_TRAINING_KEYS = ("resume_from_checkpoint", "first_evaluation_epoch", "evaluation_epoch_interval",
-                        "calibrate_thresholds", "calibration_grid", "head_learning_rate")
+SCRIPT_TRAINING_KEYS = (
+    "resume_from_checkpoint",
+    "first_evaluation_epoch",
+    "evaluation_epoch_interval",
+    "calibrate_thresholds",
+    "calibration_grid",
+    "head_learning_rate",
+)
 
 # Paper / JEREX defaults (JEREX configs, the paper's CDR config).
 TRAINING_DEFAULTS = {
@@ -116,9 +122,23 @@ def parse_overrides(config: dict, arguments: list) -> dict:
     return config
 
 
-DATA_KEYS = ("data_dir", "format", "splits", "reader_options", *READER_OPTIONS, "train_file", "validation_file",
-             "test_file", "max_train_documents", "max_eval_documents", "max_test_documents", "entity_types",
-             "relation_types", "dataset_name", "cache_dir")
+DATA_KEYS = (
+    "data_dir",
+    "format",
+    "splits",
+    "reader_options",
+    *READER_OPTIONS,
+    "train_file",
+    "validation_file",
+    "test_file",
+    "max_train_documents",
+    "max_eval_documents",
+    "max_test_documents",
+    "entity_types",
+    "relation_types",
+    "dataset_name",
+    "cache_dir",
+)
 ENCODER_KEYS = ("path", "config_overrides", "tiny", "tokenizer", "trust_remote_code")
 
 
@@ -132,13 +152,20 @@ def valid_config_keys() -> dict:
     from . import SimMemREConfig
     from .training_simmemre import DEFAULT_SAMPLING
 
-    model_keys = [name for name, parameter in inspect.signature(SimMemREConfig.__init__).parameters.items()
-                  if name not in ("self", "encoder_config", "encoder_trust_remote_code")  # the encoder section's
-                  and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)]
+    model_keys = [
+        name
+        for name, parameter in inspect.signature(SimMemREConfig.__init__).parameters.items()
+        if name not in ("self", "encoder_config", "encoder_trust_remote_code")  # the encoder section's
+        and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
+    ]
     training_keys = [field.name for field in dataclasses.fields(TrainingArguments) if field.init]
-    return {"data": list(DATA_KEYS), "encoder": list(ENCODER_KEYS), "model": model_keys,
-            "sampling": list(DEFAULT_SAMPLING), "training": training_keys + list(SCRIPT_TRAINING_KEYS)
-            + ["warmup_ratio", "device"]}
+    return {
+        "data": list(DATA_KEYS),
+        "encoder": list(ENCODER_KEYS),
+        "model": model_keys,
+        "sampling": list(DEFAULT_SAMPLING),
+        "training": training_keys + list(SCRIPT_TRAINING_KEYS) + ["warmup_ratio", "device"],
+    }
 
 
 def check_config_keys(config: dict) -> None:
@@ -158,9 +185,10 @@ def check_config_keys(config: dict) -> None:
         if unknown:
             hints = {key: difflib.get_close_matches(key, valid[section], n=1) for key in unknown}
             hint = "; ".join(f"{key!r}: did you mean {match[0]!r}?" for key, match in hints.items() if match)
-            raise SystemExit(f"{section}: unknown key(s) {unknown} (from the config file or a --{section}.KEY "
-                             f"override){'; ' + hint if hint else ''}. Valid {section} keys: "
-                             + ", ".join(sorted(valid[section])))
+            raise SystemExit(
+                f"{section}: unknown key(s) {unknown} (from the config file or a --{section}.KEY "
+                f"override){'; ' + hint if hint else ''}. Valid {section} keys: " + ", ".join(sorted(valid[section]))
+            )
 
 
 def resolve_path(path: str) -> str:
@@ -255,8 +283,11 @@ def load_splits(data: dict) -> tuple[dict, dict]:
     if "train" not in splits:
         raise SystemExit("no training split: set data.train_file or data.data_dir (with a train file)")
 
-    limits = {"train": data.get("max_train_documents"), "validation": data.get("max_eval_documents"),
-              "test": data.get("max_test_documents", data.get("max_eval_documents"))}
+    limits = {
+        "train": data.get("max_train_documents"),
+        "validation": data.get("max_eval_documents"),
+        "test": data.get("max_test_documents", data.get("max_eval_documents")),
+    }
     for split, limit in limits.items():
         if split in splits and limit is not None:
             splits[split] = splits[split][: int(limit)]
@@ -291,19 +322,32 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
     if isinstance(encoder, dict) and "tiny" not in encoder:
         unknown = sorted(set(encoder) - {"path", "config_overrides"})
         if unknown:
-            raise SystemExit(f"encoder: unknown keys {unknown}; a mapping is {{path: minilm|PATH, config_overrides: "
-                             "{...}} or {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH}")
+            raise SystemExit(
+                f"encoder: unknown keys {unknown}; a mapping is {{path: minilm|PATH, config_overrides: "
+                "{...}} or {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH}"
+            )
     if isinstance(encoder, dict) and "tiny" in encoder:
         tokenizer_path = encoder.get("tokenizer", "minilm")
         tokenizer = AutoTokenizer.from_pretrained(
-            minilm_path() if tokenizer_path in (None, "minilm") else resolve_path(tokenizer_path))
-        tiny = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-                "max_position_embeddings": 128, **(encoder["tiny"] or {})}
+            minilm_path() if tokenizer_path in (None, "minilm") else resolve_path(tokenizer_path)
+        )
+        tiny = {
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "intermediate_size": 64,
+            "max_position_embeddings": 128,
+            **(encoder["tiny"] or {}),
+        }
         encoder_config = BertConfig(vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id or 0, **tiny)
         config = SimMemREConfig(
-            encoder_config=encoder_config.to_dict(), entity_types=labels["entity_types"],
-            relation_types=labels["relation_types"], cls_token_id=tokenizer.cls_token_id,
-            sep_token_id=tokenizer.sep_token_id, pad_token_id=tokenizer.pad_token_id or 0, **model_kwargs,
+            encoder_config=encoder_config.to_dict(),
+            entity_types=labels["entity_types"],
+            relation_types=labels["relation_types"],
+            cls_token_id=tokenizer.cls_token_id,
+            sep_token_id=tokenizer.sep_token_id,
+            pad_token_id=tokenizer.pad_token_id or 0,
+            **model_kwargs,
         )
         return SimMemREModel(config), SimMemREProcessor(tokenizer), None
     overrides, trust_remote_code = None, False
@@ -312,9 +356,14 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
         trust_remote_code = bool(encoder.get("trust_remote_code", False))
         encoder = encoder.get("path", "minilm")
     path = minilm_path() if encoder == "minilm" else resolve_path(str(encoder))
-    model = SimMemREModel.from_encoder(path, labels["entity_types"], labels["relation_types"],
-                                       encoder_config_overrides=overrides, trust_remote_code=trust_remote_code,
-                                       **model_kwargs)
+    model = SimMemREModel.from_encoder(
+        path,
+        labels["entity_types"],
+        labels["relation_types"],
+        encoder_config_overrides=overrides,
+        trust_remote_code=trust_remote_code,
+        **model_kwargs,
+    )
     processor = SimMemREProcessor(AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code))
     return model, processor, MINILM_HUB_ID if encoder == "minilm" else str(encoder)
 
@@ -370,8 +419,9 @@ def corpus_rows(args, model, processor, splits) -> dict:
     rows = {}
     for split in splits:
         documents = corpus[split][0][: args.max_documents] if args.max_documents else corpus[split][0]
-        dataset = tokenize_documents(documents, processor, model.config.entity_types, model.config.relation_types,
-                                     desc=f"Tokenizing {split}")
+        dataset = tokenize_documents(
+            documents, processor, model.config.entity_types, model.config.relation_types, desc=f"Tokenizing {split}"
+        )
         rows[split] = [dataset[i] for i in range(len(dataset))]
     return rows
 
@@ -416,12 +466,19 @@ def add_inference_arguments(parser, dtype_help="weights' dtype (default: auto, a
     parser.add_argument("--batch-size", type=int, default=4)
     for name in THRESHOLD_NAMES:
         parser.add_argument("--" + name.replace("_", "-"), type=float)
-    parser.add_argument("--device", default=None,
-                        help="torch device, e.g. cpu or cuda:0 (default: cuda:0 when CUDA is available, else cpu)")
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="torch device, e.g. cpu or cuda:0 (default: cuda:0 when CUDA is available, else cpu)",
+    )
     parser.add_argument("--dtype", choices=DTYPES, default="auto", help=dtype_help)
-    parser.add_argument("--serving", choices=("fp32", "bf16", "int8"), default="fp32",
-                        help="CPU speed options: bf16 autocast, or int8 dynamic quantization of the encoder "
-                             "(docs/performance.md has their speed and F1)")
+    parser.add_argument(
+        "--serving",
+        choices=("fp32", "bf16", "int8"),
+        default="fp32",
+        help="CPU speed options: bf16 autocast, or int8 dynamic quantization of the encoder "
+        "(docs/performance.md has their speed and F1)",
+    )
     return parser
 
 
@@ -441,15 +498,20 @@ def check_model_location(model: str, setting: str = "--model") -> None:
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     hub_like = model.count("/") <= 1 and not model.startswith((".", "/", "~")) and not os.path.splitext(model)[1]
     if offline or not hub_like:
-        raise SystemExit(f"{setting} {model}: no such model folder"
-                         + (" (HF_HUB_OFFLINE is set, so Hub ids are not looked up)" if offline and hub_like else ""))
+        raise SystemExit(
+            f"{setting} {model}: no such model folder"
+            + (" (HF_HUB_OFFLINE is set, so Hub ids are not looked up)" if offline and hub_like else "")
+        )
 
 
 def check_encoder_location(encoder) -> None:
     """Stop, before any corpus work, when the config's encoder is neither "minilm" nor an existing folder."""
     if isinstance(encoder, dict):
-        paths = [("encoder.tokenizer", encoder.get("tokenizer"))] if "tiny" in encoder else [
-            ("encoder.path", encoder.get("path"))]
+        paths = (
+            [("encoder.tokenizer", encoder.get("tokenizer"))]
+            if "tiny" in encoder
+            else [("encoder.path", encoder.get("path"))]
+        )
     else:
         paths = [("encoder", encoder)]
     for setting, path in paths:
@@ -465,8 +527,10 @@ def check_encoder_location(encoder) -> None:
                 AutoConfig.from_pretrained(str(path), trust_remote_code=trust)
             except (OSError, ValueError) as error:
                 reason = str(error).strip().splitlines()[0][:200]
-                raise SystemExit(f"{setting}: {path} is neither a local encoder folder nor reachable on the Hub "
-                                 f"({reason}); give a folder with config.json and weights, or minilm") from None
+                raise SystemExit(
+                    f"{setting}: {path} is neither a local encoder folder nor reachable on the Hub "
+                    f"({reason}); give a folder with config.json and weights, or minilm"
+                ) from None
             continue
         if not os.path.isfile(os.path.join(resolved, "config.json")) and setting != "encoder.tokenizer":
             raise SystemExit(f"{setting}: {path} has no config.json, so it is not an encoder folder")
@@ -481,8 +545,15 @@ def load_pipeline(model, device=None, batch_size=4, dtype="auto", serving="fp32"
     dtype = getattr(torch, dtype) if dtype not in (None, "auto") else "auto"
     try:
         extra = {} if serving == "fp32" else {"serving": serving}  # pipelines saved before `serving` lack it
-        return pipeline("joint-re", model=model, trust_remote_code=True, device=device or default_device(),
-                        batch_size=batch_size, dtype=dtype, **extra)
+        return pipeline(
+            "joint-re",
+            model=model,
+            trust_remote_code=True,
+            device=device or default_device(),
+            batch_size=batch_size,
+            dtype=dtype,
+            **extra,
+        )
     except OSError as error:  # a Hub id that cannot be fetched: name the setting, not only transformers' message
         raise SystemExit(f"--model {model}: could not load it as a local folder or from the Hub ({error})") from None
 
@@ -492,8 +563,9 @@ def load_pipeline(model, device=None, batch_size=4, dtype="auto", serving="fp32"
 # ----------------------------------------------------------------------------------------------------
 
 
-def loss_curve_report(config: dict, steps: int = 300, logging_steps: int = 10, inference_documents: int = 0,
-                      output_dir=None) -> dict:
+def loss_curve_report(
+    config: dict, steps: int = 300, logging_steps: int = 10, inference_documents: int = 0, output_dir=None
+) -> dict:
     """Train `config` for `steps` steps (no evaluation, no checkpoints) and report the logged training loss at the
     start and at the end (means over the first and last fifth of the logs); with `inference_documents`, also time
     end-to-end inference on that many validation documents (the per-document cost an epoch's evaluation pays). The
@@ -507,9 +579,14 @@ def loss_curve_report(config: dict, steps: int = 300, logging_steps: int = 10, i
     for key in SCRIPT_TRAINING_KEYS:
         training.pop(key, None)
     training.update(
-        output_dir=output_dir or tempfile.mkdtemp(prefix="simmemre-loss-curve-"), max_steps=steps,
-        logging_steps=logging_steps, eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
-        metric_for_best_model=None, dataloader_pin_memory=False,
+        output_dir=output_dir or tempfile.mkdtemp(prefix="simmemre-loss-curve-"),
+        max_steps=steps,
+        logging_steps=logging_steps,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        metric_for_best_model=None,
+        dataloader_pin_memory=False,
     )
     data = dict(config.get("data") or {})
     if inference_documents:
@@ -519,10 +596,17 @@ def loss_curve_report(config: dict, steps: int = 300, logging_steps: int = 10, i
     model, processor, _ = build_model(config.get("encoder"), dict(config.get("model") or {}), labels)
     args = TrainingArguments(**training)
     train_dataset = tokenize_documents(splits["train"], processor, labels["entity_types"], labels["relation_types"])
-    collator = SimMemREDataCollator(processor, model.config, seed=args.seed,
-                                    **{**DEFAULT_SAMPLING, **(config.get("sampling") or {})})
-    trainer = SimMemRETrainer(model=model, args=args, data_collator=collator, train_dataset=train_dataset,
-                              processing_class=processor, head_learning_rate=head_learning_rate)
+    collator = SimMemREDataCollator(
+        processor, model.config, seed=args.seed, **{**DEFAULT_SAMPLING, **(config.get("sampling") or {})}
+    )
+    trainer = SimMemRETrainer(
+        model=model,
+        args=args,
+        data_collator=collator,
+        train_dataset=train_dataset,
+        processing_class=processor,
+        head_learning_rate=head_learning_rate,
+    )
     result = trainer.train()
 
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
@@ -548,8 +632,9 @@ def loss_curve_report(config: dict, steps: int = 300, logging_steps: int = 10, i
     report["loss_curve"] = " ".join(f"{entry['step']}:{entry['loss']:.3f}" for entry in logs)
 
     if inference_documents and splits.get("validation"):
-        eval_dataset = tokenize_documents(splits["validation"], processor, labels["entity_types"],
-                                          labels["relation_types"])
+        eval_dataset = tokenize_documents(
+            splits["validation"], processor, labels["entity_types"], labels["relation_types"]
+        )
         start = time.time()
         metrics = trainer.evaluate(eval_dataset)
         elapsed = time.time() - start
@@ -565,8 +650,11 @@ def loss_falls(report: dict, min_drop: float = 0.10, stream=None) -> bool:
     stream = stream or sys.stdout
     print(json.dumps(report, indent=2), file=stream)
     falls = report["loss_end"] <= (1.0 - min_drop) * report["loss_start"]
-    print(f"loss {report['loss_start']:.4f} (first fifth) -> {report['loss_end']:.4f} (last fifth): "
-          f"{'falls' if falls else 'DOES NOT FALL'}; {report['steps_per_second']:.3f} steps/s", file=stream)
+    print(
+        f"loss {report['loss_start']:.4f} (first fifth) -> {report['loss_end']:.4f} (last fifth): "
+        f"{'falls' if falls else 'DOES NOT FALL'}; {report['steps_per_second']:.3f} steps/s",
+        file=stream,
+    )
     return falls
 
 
@@ -579,24 +667,37 @@ def metrics_table(results: dict, markdown: bool = False) -> str:
     """F1 per metric level for each of eval, test, calibrated eval and calibrated test found in `results` (keys
     `{prefix}_{level}_{measure}`, as train.py's all_results.json): a plain table of F1 under 100 columns, or with
     `markdown` a Markdown table of precision / recall / F1; "" when none is there."""
-    prefixes = [prefix for prefix in ("eval", "test", "calibrated_eval", "calibrated_test")
-                if f"{prefix}_relation_strict_f1" in results]
+    prefixes = [
+        prefix
+        for prefix in ("eval", "test", "calibrated_eval", "calibrated_test")
+        if f"{prefix}_relation_strict_f1" in results
+    ]
     if not prefixes:
         return ""
     names = {"eval": "dev", "test": "test", "calibrated_eval": "cal. dev", "calibrated_test": "cal. test"}
     if markdown:
-        lines = ["| level | " + " | ".join(f"{names[prefix]} {m}" for prefix in prefixes for m in ("P", "R", "F1"))
-                 + " |", "|---|" + "---|" * (3 * len(prefixes))]
+        lines = [
+            "| level | " + " | ".join(f"{names[prefix]} {m}" for prefix in prefixes for m in ("P", "R", "F1")) + " |",
+            "|---|" + "---|" * (3 * len(prefixes)),
+        ]
         for level in LEVELS:
-            lines.append(f"| {level} | " + " | ".join(
-                f"{results.get(f'{prefix}_{level}_{measure}', float('nan')):.2f}"
-                for prefix in prefixes for measure in ("precision", "recall", "f1")) + " |")
+            lines.append(
+                f"| {level} | "
+                + " | ".join(
+                    f"{results.get(f'{prefix}_{level}_{measure}', float('nan')):.2f}"
+                    for prefix in prefixes
+                    for measure in ("precision", "recall", "f1")
+                )
+                + " |"
+            )
         return "\n".join(lines)
     header = f"{'F1':<16}" + "".join(f"{names[prefix]:>12}" for prefix in prefixes)
     lines = [header, "-" * len(header)]
     for level in LEVELS:
-        lines.append(f"{level:<16}" + "".join(f"{results.get(f'{prefix}_{level}_f1', float('nan')):>12.2f}"
-                                              for prefix in prefixes))
+        lines.append(
+            f"{level:<16}"
+            + "".join(f"{results.get(f'{prefix}_{level}_f1', float('nan')):>12.2f}" for prefix in prefixes)
+        )
     return "\n".join(lines)
 
 
@@ -635,17 +736,40 @@ def per_type_table(scores: dict, level: str = "relation_strict", top: int = 10) 
     width = max([len("type")] + [len(name) for name, _ in ranked]) + 2
     rows = [f"{'type':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
     for name, values in ranked:
-        rows.append(f"{name:<{width}}{values['precision']:>10.2f}{values['recall']:>10.2f}{values['f1']:>10.2f}"
-                    f"{values['support']:>10d}")
+        rows.append(
+            f"{name:<{width}}{values['precision']:>10.2f}{values['recall']:>10.2f}{values['f1']:>10.2f}"
+            f"{values['support']:>10d}"
+        )
     rows.append(f"{level}: top {len(ranked)} of {len(by_type)} types by support")
     return "\n".join(rows)
 
 
 __all__ = [
-    "DTYPES", "LEVELS", "TRAINING_DEFAULTS", "add_corpus_arguments", "add_inference_arguments", "build_model",
-    "corpus_rows", "default_device", "iter_jsonl_objects", "load_config", "load_model", "load_pipeline", "load_splits",
-    "load_trained_model", "loss_curve_report", "loss_falls", "metrics_table", "minilm_path", "parse_overrides",
-    "per_type_table", "resolve_path", "scores_table", "select_device", "thresholds_from", "training_settings",
+    "DTYPES",
+    "LEVELS",
+    "TRAINING_DEFAULTS",
+    "add_corpus_arguments",
+    "add_inference_arguments",
+    "build_model",
+    "corpus_rows",
+    "default_device",
+    "iter_jsonl_objects",
+    "load_config",
+    "load_model",
+    "load_pipeline",
+    "load_splits",
+    "load_trained_model",
+    "loss_curve_report",
+    "loss_falls",
+    "metrics_table",
+    "minilm_path",
+    "parse_overrides",
+    "per_type_table",
+    "resolve_path",
+    "scores_table",
+    "select_device",
+    "thresholds_from",
+    "training_settings",
 ]
 
 
@@ -659,8 +783,17 @@ def git_commit():
     import subprocess
 
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
-                              capture_output=True, text=True, timeout=10, check=True).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                cwd=os.path.dirname(os.path.abspath(__file__)),
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -668,15 +801,22 @@ def git_commit():
 def write_run_files(args, config: dict, results: dict) -> None:
     """run_config.json (the resolved config, seed, commit, device) and all_results.json in the output folder."""
     with open(os.path.join(args.output_dir, "run_config.json"), "w", encoding="utf-8") as handle:
-        json.dump({"config": config, "seed": args.seed, "commit": git_commit(), "device": str(args.device)},
-                  handle, indent=2, default=str)
+        json.dump(
+            {"config": config, "seed": args.seed, "commit": git_commit(), "device": str(args.device)},
+            handle,
+            indent=2,
+            default=str,
+        )
     with open(os.path.join(args.output_dir, "all_results.json"), "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=2, sort_keys=True)
 
 
 def float_metrics(metrics: dict) -> dict:
-    return {key: float(value) for key, value in metrics.items()
-            if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    return {
+        key: float(value)
+        for key, value in metrics.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
 
 
 def train(config, overrides=(), print_summary: bool = True) -> dict:
@@ -691,8 +831,9 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         `{"output_dir", "best_model", "results"}`: the run folder, its best_model/ folder (Hub-ready) and the metrics
         written to all_results.json (train, eval_*, test_*, calibrated_*).
     """
-    config = parse_overrides(load_config(config) if isinstance(config, (str, os.PathLike)) else dict(config),
-                             list(overrides))
+    config = parse_overrides(
+        load_config(config) if isinstance(config, (str, os.PathLike)) else dict(config), list(overrides)
+    )
     check_config_keys(config)
     check_encoder_location(config.get("encoder"))
     select_device(config.setdefault("training", {}) or {})
@@ -700,8 +841,15 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     from transformers.trainer_utils import get_last_checkpoint
 
     from . import __version__, data_simmemre  # importing the package registers the auto classes (remote code saved)
-    from .training_simmemre import (DEFAULT_SAMPLING, EvaluationEpochsCallback, SimMemREDataCollator,
-                                    SimMemRETrainer, apply_thresholds, calibrate_thresholds, tokenize_documents)
+    from .training_simmemre import (
+        DEFAULT_SAMPLING,
+        EvaluationEpochsCallback,
+        SimMemREDataCollator,
+        SimMemRETrainer,
+        apply_thresholds,
+        calibrate_thresholds,
+        tokenize_documents,
+    )
 
     data_config = dict(config.get("data") or {})
     training_config = training_settings(config)
@@ -745,18 +893,30 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
                 os.makedirs(resolve_path(cache_dir), exist_ok=True)
                 key = Hasher.hash([docs, labels, processor.tokenizer.get_vocab(), __version__])
                 cache_file = os.path.join(resolve_path(cache_dir), f"{split}-{key}.arrow")
-            datasets[split] = tokenize_documents(docs, processor, labels["entity_types"], labels["relation_types"],
-                                                 cache_file_name=cache_file, desc=f"Tokenizing {split}")
+            datasets[split] = tokenize_documents(
+                docs,
+                processor,
+                labels["entity_types"],
+                labels["relation_types"],
+                cache_file_name=cache_file,
+                desc=f"Tokenizing {split}",
+            )
 
     sampling = {**DEFAULT_SAMPLING, **(config.get("sampling") or {})}
     collator = SimMemREDataCollator(processor, model.config, seed=args.seed, **sampling)
     trainer = SimMemRETrainer(
-        model=model, args=args, data_collator=collator, train_dataset=datasets["train"],
-        eval_dataset=datasets.get("validation"), processing_class=processor, head_learning_rate=head_learning_rate,
+        model=model,
+        args=args,
+        data_collator=collator,
+        train_dataset=datasets["train"],
+        eval_dataset=datasets.get("validation"),
+        processing_class=processor,
+        head_learning_rate=head_learning_rate,
     )
     if (first_evaluation_epoch or evaluation_epoch_interval) and has_validation:
-        trainer.add_callback(EvaluationEpochsCallback(int(first_evaluation_epoch or 1),
-                                                      int(evaluation_epoch_interval or 1)))
+        trainer.add_callback(
+            EvaluationEpochsCallback(int(first_evaluation_epoch or 1), int(evaluation_epoch_interval or 1))
+        )
     if resume in (True, "last", "true"):
         resume = get_last_checkpoint(args.output_dir)
     elif resume:
@@ -775,17 +935,23 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         trainer.save_metrics(prefix, metrics)
         results.update(metrics)
         if trainer.is_world_process_zero():
-            data_simmemre.write_jsonl(trainer.last_predictions,
-                                      os.path.join(args.output_dir, f"{prefix}_predictions.jsonl"))
+            data_simmemre.write_jsonl(
+                trainer.last_predictions, os.path.join(args.output_dir, f"{prefix}_predictions.jsonl")
+            )
 
     if trainer.is_world_process_zero():  # the fixed-threshold results are kept even if calibration is cut short
         write_run_files(args, config, results)
 
     if calibrate and "validation" in datasets:
         validation = datasets["validation"]
-        calibration = calibrate_thresholds(trainer.model, processor, [validation[i] for i in range(len(validation))],
-                                           grid=calibration_grid, device=args.device,
-                                           progress=not args.disable_tqdm)
+        calibration = calibrate_thresholds(
+            trainer.model,
+            processor,
+            [validation[i] for i in range(len(validation))],
+            grid=calibration_grid,
+            device=args.device,
+            progress=not args.disable_tqdm,
+        )
         apply_thresholds(trainer.model, calibration["thresholds"])
         results.update({f"calibrated_{name}": value for name, value in calibration["thresholds"].items()})
         results.update({f"calibrated_eval_{key}": value for key, value in calibration["scores"].items()})
@@ -794,8 +960,9 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
             trainer.save_metrics("calibrated_test", metrics)
             results.update(metrics)
             if trainer.is_world_process_zero():
-                data_simmemre.write_jsonl(trainer.last_predictions,
-                                          os.path.join(args.output_dir, "calibrated_test_predictions.jsonl"))
+                data_simmemre.write_jsonl(
+                    trainer.last_predictions, os.path.join(args.output_dir, "calibrated_test_predictions.jsonl")
+                )
         if trainer.is_world_process_zero():
             with open(os.path.join(args.output_dir, "calibration.json"), "w", encoding="utf-8") as handle:
                 json.dump(calibration, handle, indent=2)
@@ -812,27 +979,46 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         if save_for_hub is not None:
             by_split = {}
             # The card reports the thresholds the saved config holds: the calibrated ones when calibrated.
-            prefixes = (("validation", "calibrated_eval"), ("test", "calibrated_test")) if calibrate else (
-                ("validation", "eval"), ("test", "test"))
+            prefixes = (
+                (("validation", "calibrated_eval"), ("test", "calibrated_test"))
+                if calibrate
+                else (("validation", "eval"), ("test", "test"))
+            )
             for split, prefix in prefixes:
-                scores = {key[len(prefix) + 1:]: value for key, value in results.items()
-                          if key.startswith(prefix + "_") and not key.endswith(("_runtime", "_per_second"))}
+                scores = {
+                    key[len(prefix) + 1 :]: value
+                    for key, value in results.items()
+                    if key.startswith(prefix + "_") and not key.endswith(("_runtime", "_per_second"))
+                }
                 if scores:
                     by_split[split] = scores
-            save_for_hub(trainer.model, processor, best_dir, results=by_split or None, dataset_name=dataset_name,
-                         base_model=base_model)
+            save_for_hub(
+                trainer.model,
+                processor,
+                best_dir,
+                results=by_split or None,
+                dataset_name=dataset_name,
+                base_model=base_model,
+            )
         else:
-            print("simmemre.hub_simmemre.save_for_hub is not available: saving best_model with save_pretrained "
-                  "(no custom_pipelines entry, no model card)", file=sys.stderr)
+            print(
+                "simmemre.hub_simmemre.save_for_hub is not available: saving best_model with save_pretrained "
+                "(no custom_pipelines entry, no model card)",
+                file=sys.stderr,
+            )
             trainer.model.save_pretrained(best_dir)
             processor.save_pretrained(best_dir)
         write_run_files(args, config, results)
         table = metrics_table(results) if print_summary else ""
-        print(f"\nBest model: {best_dir}" + (f" (from {trainer.state.best_model_checkpoint})"
-                                             if trainer.state.best_model_checkpoint else ""))
-        print(f"train_loss {results.get('train_loss', float('nan')):.4f}   "
-              f"train_runtime {results.get('train_runtime', float('nan')):.1f}s   "
-              f"steps {trainer.state.global_step}")
+        print(
+            f"\nBest model: {best_dir}"
+            + (f" (from {trainer.state.best_model_checkpoint})" if trainer.state.best_model_checkpoint else "")
+        )
+        print(
+            f"train_loss {results.get('train_loss', float('nan')):.4f}   "
+            f"train_runtime {results.get('train_runtime', float('nan')):.1f}s   "
+            f"steps {trainer.state.global_step}"
+        )
         if table:
             print(table)
             with open(os.path.join(args.output_dir, "results.md"), "w", encoding="utf-8") as handle:
@@ -840,5 +1026,8 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
             print(f"(precision, recall and F1: {os.path.join(args.output_dir, 'results.md')})")
     if args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
-    return {"output_dir": args.output_dir, "best_model": os.path.join(args.output_dir, "best_model"),
-            "results": results}
+    return {
+        "output_dir": args.output_dir,
+        "best_model": os.path.join(args.output_dir, "best_model"),
+        "results": results,
+    }

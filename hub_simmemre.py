@@ -71,7 +71,8 @@ def save_for_hub(
         results (`dict`, *optional*): output of the `joint_re_f1` metric (`{level}_f1`, `{level}_precision`, ...), or
             `{split: metric output}`; the strict scores go into the card's `model-index` and a table.
         dataset_name (`str`, *optional*): dataset of `results` (ideally a Hub dataset id, e.g. "bigbio/bc5cdr").
-        base_model (`str`, *optional*): Hub id of the pretrained encoder (e.g. "sentence-transformers/all-MiniLM-L6-v2").
+        base_model (`str`, *optional*): Hub id of the pretrained encoder (e.g.
+            "sentence-transformers/all-MiniLM-L6-v2").
         repo_id (`str`, *optional*): used in the card's usage snippets (default: "<your-user>/<folder name>").
         model_name, license, language, tags, dataset_split: model card metadata.
     """
@@ -235,7 +236,9 @@ def _card_overview_lines(config, model_name, base_model):
     )
     if base_model:
         encoder_text += f", initialised from [`{base_model}`](https://huggingface.co/{base_model})"
-    variant = "JEREX baseline (no memory)" if getattr(config, "jerex_baseline", False) else "SimMemRE (similarity memory)"
+    variant = (
+        "JEREX baseline (no memory)" if getattr(config, "jerex_baseline", False) else "SimMemRE (similarity memory)"
+    )
     entity_types = ", ".join(f"`{t}`" for t in config.entity_types) or "none"
     relation_types = ", ".join(f"`{t}`" for t in config.relation_types) or "none"
     return [
@@ -375,7 +378,8 @@ def files_for_upload(folder):
     return sorted(
         str(path.relative_to(folder))
         for path in folder.rglob("*")
-        if path.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(folder).parts)
+        if path.is_file()
+        and not any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(folder).parts)
     )
 
 

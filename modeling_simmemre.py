@@ -25,7 +25,6 @@ from transformers.utils import ModelOutput, logging
 
 from .configuration_simmemre import SimMemREConfig
 
-
 logger = logging.get_logger(__name__)
 
 
@@ -60,8 +59,12 @@ def predictions_to_host(predictions: list) -> list:
     """Model predictions (one dict of tensors per document) with their tensors on the CPU, in one device-to-host copy
     per dtype for the whole batch instead of one per tensor (each copy waits for the device). CPU predictions come
     back as they are (detached)."""
-    entries = [(doc, key, value) for doc, prediction in enumerate(predictions) for key, value in prediction.items()
-               if isinstance(value, torch.Tensor)]
+    entries = [
+        (doc, key, value)
+        for doc, prediction in enumerate(predictions)
+        for key, value in prediction.items()
+        if isinstance(value, torch.Tensor)
+    ]
     host = [dict(prediction) for prediction in predictions]
     by_dtype = {}
     for doc, key, value in entries:
@@ -123,18 +126,26 @@ class TrainingTargets:
         return cls(**{name: inputs[name].bool() if name.endswith("_mask") else inputs[name] for name in cls.names()})
 
     @classmethod
-    def zeros(cls, batch: int, mentions: int, pairs: int, entities: int, slots: int, relations: int,
-              num_relation_types: int) -> "TrainingTargets":
+    def zeros(
+        cls, batch: int, mentions: int, pairs: int, entities: int, slots: int, relations: int, num_relation_types: int
+    ) -> "TrainingTargets":
         """All-padding targets of the given sizes (S, P, E, M, R), for the collator to fill."""
         long, flag, real = torch.long, torch.bool, torch.float
         shapes = {
-            "mention_subword_spans": ((batch, mentions, 2), long), "mention_word_spans": ((batch, mentions, 2), long),
-            "mention_sentence_ids": ((batch, mentions), long), "mention_labels": ((batch, mentions), real),
-            "mention_mask": ((batch, mentions), flag), "coref_pairs": ((batch, pairs, 2), long),
-            "coref_edit_distances": ((batch, pairs), long), "coref_labels": ((batch, pairs), real),
-            "coref_mask": ((batch, pairs), flag), "entity_mentions": ((batch, entities, slots), long),
-            "entity_mention_mask": ((batch, entities, slots), flag), "entity_types": ((batch, entities), long),
-            "entity_mask": ((batch, entities), flag), "relation_pairs": ((batch, relations, 2), long),
+            "mention_subword_spans": ((batch, mentions, 2), long),
+            "mention_word_spans": ((batch, mentions, 2), long),
+            "mention_sentence_ids": ((batch, mentions), long),
+            "mention_labels": ((batch, mentions), real),
+            "mention_mask": ((batch, mentions), flag),
+            "coref_pairs": ((batch, pairs, 2), long),
+            "coref_edit_distances": ((batch, pairs), long),
+            "coref_labels": ((batch, pairs), real),
+            "coref_mask": ((batch, pairs), flag),
+            "entity_mentions": ((batch, entities, slots), long),
+            "entity_mention_mask": ((batch, entities, slots), flag),
+            "entity_types": ((batch, entities), long),
+            "entity_mask": ((batch, entities), flag),
+            "relation_pairs": ((batch, relations, 2), long),
             "relation_labels": ((batch, relations, num_relation_types), real),
             "relation_mask": ((batch, relations), flag),
         }
@@ -230,8 +241,9 @@ class RangeMaxPool:
         return pooled.masked_fill(empty[:, None], 0.0)
 
 
-def max_pool_short_ranges(rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, fallback=None,
-                          max_width: int = 16) -> torch.Tensor:
+def max_pool_short_ranges(
+    rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, fallback=None, max_width: int = 16
+) -> torch.Tensor:
     """Max over `rows[start:end]` for many short ranges with a running maximum by width: after step w,
     `running[s] = max(rows[s : s + w])`, so each range is one lookup and the work is `width x T x d` instead of a
     `[n, width, d]` gather (candidate spans outnumber words about tenfold). Ranges wider than `max_width` go to
@@ -245,9 +257,9 @@ def max_pool_short_ranges(rows: torch.Tensor, starts: torch.Tensor, ends: torch.
     widths = (ends - starts).clamp(min=0)
     pooled = rows.new_empty((starts.shape[0], rows.shape[-1]))
     # The scalars that steer the loop below, in one device-to-host transfer.
-    is_sorted, low, high, width = torch.stack([
-        (widths[1:] >= widths[:-1]).all().long(), starts.min(), torch.maximum(ends, starts).max(), widths.max()
-    ]).tolist()
+    is_sorted, low, high, width = torch.stack(
+        [(widths[1:] >= widths[:-1]).all().long(), starts.min(), torch.maximum(ends, starts).max(), widths.max()]
+    ).tolist()
     if not is_sorted:
         # Unsorted (word pieces in document order): pool in width order, then put the rows back.
         order = torch.argsort(widths, stable=True)
@@ -305,7 +317,9 @@ def edit_distance_matrix(strings: list) -> torch.Tensor:
         for i in range(1, int(a_len[-1]) + 1):
             running = int(np.searchsorted(a_len, i))  # pairs shorter than i rows end at row i - 1
             if running > done:
-                values[done:running] = np.take_along_axis(previous[: running - done], b_len[done:running, None], 1)[:, 0]
+                values[done:running] = np.take_along_axis(previous[: running - done], b_len[done:running, None], 1)[
+                    :, 0
+                ]
                 previous, done = previous[running - done :], running
             cost = a_codes[done:, i - 1 : i] != b_codes[done:]  # [p, width]
             candidates = np.empty_like(previous)
@@ -363,6 +377,7 @@ def complete_linkage_clusters(similarity: np.ndarray, threshold: float) -> np.nd
         labels[members] = members[owner]
     _, relabelled = np.unique(labels, return_inverse=True)  # labels are first members, so order is by position
     return relabelled.reshape(-1)
+
 
 _UINT64_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -423,8 +438,9 @@ class PairEditDistances:
         for count in np.unique(words[busy]):
             group = np.flatnonzero(busy & (words == count))
             group = group[np.argsort(-text_length[group], kind="stable")]  # pairs still reading are a prefix
-            distances[group] = self._myers(pattern[group], pattern_length[group], text[group], text_length[group],
-                                           int(count))
+            distances[group] = self._myers(
+                pattern[group], pattern_length[group], text[group], text_length[group], int(count)
+            )
         return distances
 
     def _myers(self, pattern, pattern_length, text, text_length, words: int) -> np.ndarray:
@@ -468,8 +484,9 @@ class PairEditDistances:
         return score
 
 
-def complete_linkage_from_edges(count: int, first: np.ndarray, second: np.ndarray, similarity: np.ndarray,
-                                threshold: float) -> np.ndarray:
+def complete_linkage_from_edges(
+    count: int, first: np.ndarray, second: np.ndarray, similarity: np.ndarray, threshold: float
+) -> np.ndarray:
     """:func:`complete_linkage_clusters` from the pairs `first[k] < second[k]` scoring `similarity[k]` (float32),
     without the (n, n) matrix: every pair scoring above `threshold` must be among them (others may be), pairs not
     given count as scoring 0. Same labels as the dense function: clusters are subsets of the connected components of
@@ -559,8 +576,10 @@ def _best_long_form(short: str, candidate: str) -> Optional[int]:
         if not char.isalnum():
             short_index -= 1
             continue
-        while long_index >= 0 and (candidate[long_index].lower() != char or (
-                short_index == 0 and long_index > 0 and candidate[long_index - 1].isalnum())):
+        while long_index >= 0 and (
+            candidate[long_index].lower() != char
+            or (short_index == 0 and long_index > 0 and candidate[long_index - 1].isalnum())
+        ):
             long_index -= 1
         if long_index < 0:
             return None
@@ -584,16 +603,20 @@ def find_abbreviations(text: str) -> list:
     definitions = []
     for match in _ABBREVIATION_PATTERN.finditer(text):
         short = match.group(1).strip()
-        if (not short or len(short.split()) > 2 or not short[0].isalnum() or not any(c.isalpha() for c in short)
-                or len(short) < 2):
+        if (
+            not short
+            or len(short.split()) > 2
+            or not short[0].isalnum()
+            or not any(c.isalpha() for c in short)
+            or len(short) < 2
+        ):
             continue
         words = text[: match.start()].rstrip().split(" ")
         max_words = min(len(short) + 5, 2 * len(short))
         # The long form stays inside its clause: stop at a parenthesis, a semicolon or the previous sentence's end.
         window = []
         for word in reversed(words):
-            if not word or any(c in word for c in "();") or len(window) >= max_words or (
-                    window and word[-1] in ".?!"):
+            if not word or any(c in word for c in "();") or len(window) >= max_words or (window and word[-1] in ".?!"):
                 break
             window.insert(0, word)
         candidate = " ".join(window)
@@ -670,8 +693,10 @@ def _truncation(truncated: Optional[list], cap: str, limit: int, found: int, kep
     note = {"cap": cap, "limit": int(limit), "found": int(found), "kept": int(kept)}
     if truncated is not None:
         truncated.append(note)
-    logger.warning(f"SimMemRE inference: {cap}={limit} bound, {found} found, {kept} kept (see the config docstring "
-                   "for which ones are kept; set it to None to disable)")
+    logger.warning(
+        f"SimMemRE inference: {cap}={limit} bound, {found} found, {kept} kept (see the config docstring "
+        "for which ones are kept; set it to None to disable)"
+    )
     return note
 
 
@@ -711,7 +736,8 @@ class BilinearSimilarity(nn.Module):
 class MemoryReader(nn.Module):
     """One memory read (paper eq. 1-2): a = Σ_k softmax_n(m_k W_read Xᵀ), X' = diag(a) X, with W_read ∈ R^{s×h}.
 
-    `scores`: x `(..., N, h)`, memory `(m, s)` -> `(..., N, m)`; `forward`: x `(B, N, h)`, mask `(B, N)` -> X' `(B, N, h)`.
+    `scores`: x `(..., N, h)`, memory `(m, s)` -> `(..., N, m)`;
+    `forward`: x `(B, N, h)`, mask `(B, N)` -> X' `(B, N, h)`.
     """
 
     def __init__(self, hidden_size: int, slot_size: int):
@@ -755,9 +781,12 @@ class MemoryEnhancedRepresentation(nn.Module):
         if config.use_relation_memory:
             self.readers["relation"] = MemoryReader(config.hidden_size, config.relation_slot_size)
         if self.mode == "residual":
-            self.value_projections = nn.ModuleDict({
-                name: ZeroInitLinear(reader.weight.shape[0], config.hidden_size) for name, reader in self.readers.items()
-            })
+            self.value_projections = nn.ModuleDict(
+                {
+                    name: ZeroInitLinear(reader.weight.shape[0], config.hidden_size)
+                    for name, reader in self.readers.items()
+                }
+            )
 
     @property
     def reads_over_positions(self) -> bool:
@@ -856,9 +885,15 @@ class MentionLocalization(nn.Module):
         weights = (self.hidden.weight, self.size_embeddings.weight)
         # [sizes, hidden], and the span block of W_M as a contiguous copy: the product over thousands of spans runs
         # about 13 % faster than on the strided slice, with bitwise the same result.
-        size_terms, span_weight = _weight_derived(self, "size_terms", weights, lambda: (
-            F.linear(self.size_embeddings.weight, self.hidden.weight[:, span_size:]),
-            self.hidden.weight[:, :span_size].contiguous()))
+        size_terms, span_weight = _weight_derived(
+            self,
+            "size_terms",
+            weights,
+            lambda: (
+                F.linear(self.size_embeddings.weight, self.hidden.weight[:, span_size:]),
+                self.hidden.weight[:, :span_size].contiguous(),
+            ),
+        )
         x = F.linear(spans, span_weight, self.hidden.bias)
         x += size_terms[sizes]  # in place: thousands of rows per document
         return self.classifier(self.dropout(F.relu(x, inplace=True))).squeeze(-1)
@@ -889,9 +924,15 @@ class CoreferenceResolution(nn.Module):
         size = mentions.shape[-1]
         weight = self.hidden.weight
         first_block, second_block, distance_terms = _weight_derived(
-            self, "blocks", (weight, self.hidden.bias, self.edit_distance_embeddings.weight), lambda: (
-                weight[:, :size].contiguous(), weight[:, size : 2 * size].contiguous(),
-                F.linear(self.edit_distance_embeddings.weight, weight[:, 2 * size :], self.hidden.bias)))
+            self,
+            "blocks",
+            (weight, self.hidden.bias, self.edit_distance_embeddings.weight),
+            lambda: (
+                weight[:, :size].contiguous(),
+                weight[:, size : 2 * size].contiguous(),
+                F.linear(self.edit_distance_embeddings.weight, weight[:, 2 * size :], self.hidden.bias),
+            ),
+        )
         return F.linear(mentions, first_block), F.linear(mentions, second_block), distance_terms
 
     def pair_logits(self, projections: tuple, first: torch.Tensor, second: torch.Tensor, edit_distances):
@@ -969,11 +1010,17 @@ class RelationClassification(nn.Module):
 
         def weight_terms():
             blocks = [block.contiguous() for block in self.local.weight.split([hidden] * 5 + [meta] * 2, dim=1)]
-            return blocks[:5] + [F.linear(self.token_distance_embeddings.weight, blocks[5]),
-                                 F.linear(self.sentence_distance_embeddings.weight, blocks[6], self.local.bias)]
+            return blocks[:5] + [
+                F.linear(self.token_distance_embeddings.weight, blocks[5]),
+                F.linear(self.sentence_distance_embeddings.weight, blocks[6], self.local.bias),
+            ]
 
-        weights = (self.local.weight, self.local.bias, self.token_distance_embeddings.weight,
-                   self.sentence_distance_embeddings.weight)
+        weights = (
+            self.local.weight,
+            self.local.bias,
+            self.token_distance_embeddings.weight,
+            self.sentence_distance_embeddings.weight,
+        )
         blocks = _weight_derived(self, "blocks", weights, weight_terms)
         return {
             "context": blocks[0],
@@ -989,15 +1036,24 @@ class RelationClassification(nn.Module):
         """The parts of u_jk that do not depend on which mention is head: W_c c + distance terms + bias, `(q, d)`."""
         token_distances = token_distances.clamp(max=self.token_distance_embeddings.num_embeddings - 1)
         sentence_distances = sentence_distances.clamp(max=self.sentence_distance_embeddings.num_embeddings - 1)
-        return (F.linear(context, projections["context"]) + projections["token_distance"][token_distances]
-                + projections["sentence_distance"][sentence_distances])
+        return (
+            F.linear(context, projections["context"])
+            + projections["token_distance"][token_distances]
+            + projections["sentence_distance"][sentence_distances]
+        )
 
-    def local_representations(self, pair_terms, head_mentions, tail_mentions, head_entities, tail_entities,
-                              projections: dict) -> torch.Tensor:
+    def local_representations(
+        self, pair_terms, head_mentions, tail_mentions, head_entities, tail_entities, projections: dict
+    ) -> torch.Tensor:
         """u_jk `(q, d)` (no activation, as in JEREX) from `pair_terms` `(q, d)` and index tensors `(q,)` into the
         projected mentions and entities."""
-        local = (pair_terms + projections["head_mention"][head_mentions] + projections["tail_mention"][tail_mentions]
-                 + projections["head_entity"][head_entities] + projections["tail_entity"][tail_entities])
+        local = (
+            pair_terms
+            + projections["head_mention"][head_mentions]
+            + projections["tail_mention"][tail_mentions]
+            + projections["head_entity"][head_entities]
+            + projections["tail_entity"][tail_entities]
+        )
         return self.dropout(local)
 
     def classify(self, pair_input: torch.Tensor, relation_memory: Optional[torch.Tensor]) -> torch.Tensor:
@@ -1014,7 +1070,7 @@ class RelationClassification(nn.Module):
 
 
 def _local_reference(reference: str) -> str:
-    """"module.Class" of an `auto_map` entry ("repo--module.Class" names the repository holding the code)."""
+    """ "module.Class" of an `auto_map` entry ("repo--module.Class" names the repository holding the code)."""
     return reference.split("--")[-1]
 
 
@@ -1025,8 +1081,10 @@ def _build_encoder(encoder_config: dict, trust_remote_code: bool = False, code_s
     auto_map = encoder_config.get("auto_map") or {}
     if trust_remote_code and "AutoModel" in auto_map:
         if not code_source:
-            raise ValueError("the encoder's code comes from its folder: build the model with SimMemREModel.from_encoder "
-                             "or load a saved folder with from_pretrained")
+            raise ValueError(
+                "the encoder's code comes from its folder: build the model with SimMemREModel.from_encoder "
+                "or load a saved folder with from_pretrained"
+            )
         from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
         config_class = get_class_from_dynamic_module(_local_reference(auto_map["AutoConfig"]), code_source)
@@ -1062,15 +1120,20 @@ def _load_encoder_without_pooler_report(encoder_path, trust_remote_code: bool = 
     loading_logger.addFilter(report_filter)
     try:
         try:
-            pretrained, info = AutoModel.from_pretrained(encoder_path, add_pooling_layer=False,
-                                                         output_loading_info=True, trust_remote_code=trust_remote_code)
+            pretrained, info = AutoModel.from_pretrained(
+                encoder_path, add_pooling_layer=False, output_loading_info=True, trust_remote_code=trust_remote_code
+            )
         except TypeError:  # an encoder class without a pooler switch
-            pretrained, info = AutoModel.from_pretrained(encoder_path, output_loading_info=True,
-                                                         trust_remote_code=trust_remote_code)
+            pretrained, info = AutoModel.from_pretrained(
+                encoder_path, output_loading_info=True, trust_remote_code=trust_remote_code
+            )
     finally:
         loading_logger.removeFilter(report_filter)
-    only_pooler = (not info.get("missing_keys") and not info.get("mismatched_keys")
-                   and all(key.split(".")[0] == "pooler" or ".pooler." in key for key in info.get("unexpected_keys", ())))
+    only_pooler = (
+        not info.get("missing_keys")
+        and not info.get("mismatched_keys")
+        and all(key.split(".")[0] == "pooler" or ".pooler." in key for key in info.get("unexpected_keys", ()))
+    )
     if not only_pooler:
         for record in held:
             loading_logger.handle(record)
@@ -1126,21 +1189,30 @@ class SimMemREModel(SimMemREPreTrainedModel):
     def __init__(self, config: SimMemREConfig, encoder: Optional[nn.Module] = None):
         super().__init__(config)
         if not config.encoder_config:
-            raise ValueError("SimMemREConfig.encoder_config is empty: build the model with SimMemREModel.from_encoder()")
+            raise ValueError(
+                "SimMemREConfig.encoder_config is empty: build the model with SimMemREModel.from_encoder()"
+            )
         if not config.entity_types:
             raise ValueError("SimMemREConfig.entity_types is empty: the model needs at least one entity type")
         # `name_or_path`: the saved folder being loaded, which holds a copy of an encoder's own code.
-        self.encoder = encoder if encoder is not None else _build_encoder(
-            config.encoder_config, config.encoder_trust_remote_code, config.name_or_path)
+        self.encoder = (
+            encoder
+            if encoder is not None
+            else _build_encoder(config.encoder_config, config.encoder_trust_remote_code, config.name_or_path)
+        )
         use_similarity = config.classifier_type == "similarity"
         if use_similarity:
             self.entity_memory = SimilarityMemory(len(config.entity_types), config.entity_slot_size)
             self.relation_memory = SimilarityMemory(max(1, len(config.relation_types)), config.relation_slot_size)
         self.token_memory_read = (
-            MemoryEnhancedRepresentation(config) if config.uses_memory_reads and "tokens" in config.memory_read_positions else None
+            MemoryEnhancedRepresentation(config)
+            if config.uses_memory_reads and "tokens" in config.memory_read_positions
+            else None
         )
         self.span_memory_read = (
-            MemoryEnhancedRepresentation(config) if config.uses_memory_reads and "spans" in config.memory_read_positions else None
+            MemoryEnhancedRepresentation(config)
+            if config.uses_memory_reads and "spans" in config.memory_read_positions
+            else None
         )
         self.mention_localization = MentionLocalization(config)
         self.coreference_resolution = CoreferenceResolution(config)
@@ -1151,15 +1223,23 @@ class SimMemREModel(SimMemREPreTrainedModel):
 
     # -- construction ---------------------------------------------------------------------------------
     @classmethod
-    def from_encoder(cls, encoder_path: str, entity_types, relation_types, encoder_config_overrides=None,
-                     trust_remote_code: bool = False, **config_kwargs) -> "SimMemREModel":
+    def from_encoder(
+        cls,
+        encoder_path: str,
+        entity_types,
+        relation_types,
+        encoder_config_overrides=None,
+        trust_remote_code: bool = False,
+        **config_kwargs,
+    ) -> "SimMemREModel":
         """A model whose encoder weights come from a pretrained checkpoint (e.g. the packaged MiniLM); heads and
         memories are initialised randomly. `encoder_config_overrides` (e.g. `{"attention_probs_dropout_prob": 0.0}`)
         change the encoder's config, not its weights. `trust_remote_code` runs an encoder's own code (its config's
         `auto_map`) for the encoder and its tokenizer; saved folders carry a copy. Raises if any encoder weight is
         missing."""
-        encoder_config = AutoConfig.from_pretrained(encoder_path, trust_remote_code=trust_remote_code,
-                                                    **(encoder_config_overrides or {}))
+        encoder_config = AutoConfig.from_pretrained(
+            encoder_path, trust_remote_code=trust_remote_code, **(encoder_config_overrides or {})
+        )
         tokenizer = AutoTokenizer.from_pretrained(encoder_path, trust_remote_code=trust_remote_code)
         config = SimMemREConfig(
             encoder_config=encoder_config.to_dict(),
@@ -1204,8 +1284,10 @@ class SimMemREModel(SimMemREPreTrainedModel):
             custom_object_save(self.encoder, folder)
             custom_object_save(self.encoder.config, folder)
             encoder_auto_map = saved["encoder_config"].get("auto_map") or {}
-            saved["encoder_config"]["auto_map"] = {key: _local_reference(value) if isinstance(value, str) else value
-                                                   for key, value in encoder_auto_map.items()}
+            saved["encoder_config"]["auto_map"] = {
+                key: _local_reference(value) if isinstance(value, str) else value
+                for key, value in encoder_auto_map.items()
+            }
         config_file.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
     @property
@@ -1272,8 +1354,9 @@ class SimMemREModel(SimMemREPreTrainedModel):
         hidden = summed / counts.clamp(min=1.0)[:, None]
         return hidden.view(batch, length, hidden_size).to(self.dtype)
 
-    def token_representations(self, input_ids: torch.LongTensor, attention_mask: torch.LongTensor,
-                              use_memory: Optional[bool] = None) -> torch.Tensor:
+    def token_representations(
+        self, input_ids: torch.LongTensor, attention_mask: torch.LongTensor, use_memory: Optional[bool] = None
+    ) -> torch.Tensor:
         """Encoder output `(B, T, d)` after the token memory read (when reads are on)."""
         hidden = self.encode(input_ids, attention_mask)
         if self._reads_on(use_memory) and self.token_memory_read is not None:
@@ -1314,8 +1397,9 @@ class SimMemREModel(SimMemREPreTrainedModel):
             )
         if targets is None:
             options = {name: value for name, value in kwargs.items() if name in _EXTRACT_ARGUMENTS}
-            return self.extract(input_ids, attention_mask, use_memory=use_memory,
-                                token_representations=token_representations, **options)
+            return self.extract(
+                input_ids, attention_mask, use_memory=use_memory, token_representations=token_representations, **options
+            )
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         reads_on = self._reads_on(use_memory)
@@ -1342,16 +1426,19 @@ class SimMemREModel(SimMemREPreTrainedModel):
             + config.relation_loss_weight * relation_loss
         )
         return SimMemREOutput(
-            loss=loss, mention_loss=mention_loss.detach(), coref_loss=coref_loss.detach(),
-            entity_loss=entity_loss.detach(), relation_loss=relation_loss.detach(),
+            loss=loss,
+            mention_loss=mention_loss.detach(),
+            coref_loss=coref_loss.detach(),
+            entity_loss=entity_loss.detach(),
+            relation_loss=relation_loss.detach(),
         )
 
     def _mention_loss(self, poolers, memories, reads_on, targets: TrainingTargets) -> tuple:
         """Mention samples `(B, S, d)` (pooled, then the span memory read) and the mention loss."""
         subword_spans = targets.mention_subword_spans
-        spans = torch.stack([
-            poolers[doc](subword_spans[doc, :, 0], subword_spans[doc, :, 1]) for doc in range(len(poolers))
-        ])  # [B, S, d]
+        spans = torch.stack(
+            [poolers[doc](subword_spans[doc, :, 0], subword_spans[doc, :, 1]) for doc in range(len(poolers))]
+        )  # [B, S, d]
         if reads_on and self.span_memory_read is not None:
             spans = self.span_memory_read(spans, targets.mention_mask, memories)
         sizes = targets.mention_word_spans[..., 1] - targets.mention_word_spans[..., 0]
@@ -1395,21 +1482,43 @@ class SimMemREModel(SimMemREPreTrainedModel):
             if pairs.numel() == 0 or not self.config.relation_types:
                 continue
             logits = self._relation_logits(
-                poolers[doc], spans[doc], targets.mention_subword_spans[doc], targets.mention_word_spans[doc],
-                targets.mention_sentence_ids[doc], entity_reprs[doc], targets.entity_mentions[doc],
-                targets.entity_mention_mask[doc], targets.entity_types[doc].clamp(min=0), pairs, memories,
+                poolers[doc],
+                spans[doc],
+                targets.mention_subword_spans[doc],
+                targets.mention_word_spans[doc],
+                targets.mention_sentence_ids[doc],
+                entity_reprs[doc],
+                targets.entity_mentions[doc],
+                targets.entity_mention_mask[doc],
+                targets.entity_types[doc].clamp(min=0),
+                pairs,
+                memories,
             )
             relation_targets = targets.relation_labels[doc][relation_mask].float()
             relation_losses.append(
-                F.binary_cross_entropy_with_logits(logits, relation_targets, reduction="none").sum(-1))
+                F.binary_cross_entropy_with_logits(logits, relation_targets, reduction="none").sum(-1)
+            )
         if relation_losses:
             return torch.cat(relation_losses).mean()
         return hidden.sum() * 0.0
 
     # -- shared pieces -----------------------------------------------------------------------------------
-    def _relation_logits(self, pooler, mention_reprs, mention_subword_spans, mention_word_spans, mention_sentence_ids,
-                         entity_reprs, entity_mentions, entity_mention_mask, entity_types, pairs, memories,
-                         with_reverse=False, projections=None):
+    def _relation_logits(
+        self,
+        pooler,
+        mention_reprs,
+        mention_subword_spans,
+        mention_word_spans,
+        mention_sentence_ids,
+        entity_reprs,
+        entity_mentions,
+        entity_mention_mask,
+        entity_types,
+        pairs,
+        memories,
+        with_reverse=False,
+        projections=None,
+    ):
         """Relation logits `(R, |R|)` for entity pairs `(R, 2)` of one document; with `with_reverse`, `(2R, |R|)`
         for `pairs` followed by the same pairs reversed (MRC then pools each mention pair's context once).
 
@@ -1442,8 +1551,16 @@ class SimMemREModel(SimMemREPreTrainedModel):
             while end < pairs.shape[0] and cumulative[end] - offset <= chunk_limit:
                 end += 1
             pooled = self._pooled_mention_pairs(
-                pooler, mention_subword_spans, mention_word_spans, mention_sentence_ids, entity_mentions,
-                entity_mention_mask, pairs[start:end, 0], pairs[start:end, 1], projections, with_reverse,
+                pooler,
+                mention_subword_spans,
+                mention_word_spans,
+                mention_sentence_ids,
+                entity_mentions,
+                entity_mention_mask,
+                pairs[start:end, 0],
+                pairs[start:end, 1],
+                projections,
+                with_reverse,
             )
             forward.append(pooled[0])
             if with_reverse:
@@ -1454,20 +1571,33 @@ class SimMemREModel(SimMemREPreTrainedModel):
             torch.cat([pooled, head_types, tail_types], dim=-1), memories.get("relation")
         )
 
-    def _pooled_mention_pairs(self, pooler, subword_spans, word_spans, sentence_ids, entity_mentions,
-                              entity_mention_mask, head, tail, projections, with_reverse=False):
+    def _pooled_mention_pairs(
+        self,
+        pooler,
+        subword_spans,
+        word_spans,
+        sentence_ids,
+        entity_mentions,
+        entity_mention_mask,
+        head,
+        tail,
+        projections,
+        with_reverse=False,
+    ):
         """Multi-instance representation u `(r, d)`: max over the local representations of all mention pairs.
         Returns `(u,)`, or `(u, u_reversed)` with `with_reverse`, where u_reversed is that of (tail, head): context and
         distances do not depend on the direction, so they are pooled and projected once."""
-        pair_index, head_slot, tail_slot = self._mention_pair_slots(entity_mention_mask[head],
-                                                                    entity_mention_mask[tail])
+        pair_index, head_slot, tail_slot = self._mention_pair_slots(
+            entity_mention_mask[head], entity_mention_mask[tail]
+        )
         first = entity_mentions[head[pair_index], head_slot]
         second = entity_mentions[tail[pair_index], tail_slot]
         head_first = subword_spans[first, 0] <= subword_spans[second, 0]
         context_start = torch.where(head_first, subword_spans[first, 1], subword_spans[second, 1])
         context_end = torch.where(head_first, subword_spans[second, 0], subword_spans[first, 0])
-        word_gap = torch.where(head_first, word_spans[second, 0] - word_spans[first, 1],
-                               word_spans[first, 0] - word_spans[second, 1]).clamp(min=0)
+        word_gap = torch.where(
+            head_first, word_spans[second, 0] - word_spans[first, 1], word_spans[first, 0] - word_spans[second, 1]
+        ).clamp(min=0)
         sentence_gap = (sentence_ids[first] - sentence_ids[second]).abs()
         classification = self.relation_classification
         shared = classification.pair_terms(pooler(context_start, context_end), word_gap, sentence_gap, projections)
@@ -1480,8 +1610,9 @@ class SimMemREModel(SimMemREPreTrainedModel):
                 shared, head_mentions, tail_mentions, heads[pair_index], tails[pair_index], projections
             )
             maxima = local.new_full((head.shape[0], local.shape[-1]), _lowest(local.dtype))
-            pooled.append(maxima.scatter_reduce(0, pair_index[:, None].expand_as(local), local, reduce="amax",
-                                                include_self=True))
+            pooled.append(
+                maxima.scatter_reduce(0, pair_index[:, None].expand_as(local), local, reduce="amax", include_self=True)
+            )
         return tuple(pooled)
 
     @staticmethod
@@ -1497,8 +1628,9 @@ class SimMemREModel(SimMemREPreTrainedModel):
         within = torch.arange(pair_index.shape[0], device=head_mask.device)
         within = within - (torch.cumsum(sizes, 0) - sizes)[pair_index]  # position inside the pair's block
         tails = tail_counts[pair_index]
-        head_slot = head_slots[(torch.cumsum(head_counts, 0) - head_counts)[pair_index] + torch.div(
-            within, tails, rounding_mode="floor")]
+        head_slot = head_slots[
+            (torch.cumsum(head_counts, 0) - head_counts)[pair_index] + torch.div(within, tails, rounding_mode="floor")
+        ]
         tail_slot = tail_slots[(torch.cumsum(tail_counts, 0) - tail_counts)[pair_index] + within % tails]
         return pair_index, head_slot, tail_slot
 
@@ -1590,19 +1722,45 @@ class SimMemREModel(SimMemREPreTrainedModel):
                 cache = inference_cache[doc]
                 if "candidate_scores" not in cache:
                     cache["candidate_scores"] = self.score_candidates(
-                        document_hidden, memories, reads_on, word_subword_spans[doc, :words],
-                        word_sentence_ids[doc, :words])
+                        document_hidden,
+                        memories,
+                        reads_on,
+                        word_subword_spans[doc, :words],
+                        word_sentence_ids[doc, :words],
+                    )
                 candidate_scores = cache["candidate_scores"]
-            predictions.append(self._extract_document(
-                document_hidden, memories, reads_on, word_subword_spans[doc, :words], word_sentence_ids[doc, :words],
-                char_spans, codepoints, *thresholds, candidate_scores=candidate_scores, given=document_given,
-            ))
+            predictions.append(
+                self._extract_document(
+                    document_hidden,
+                    memories,
+                    reads_on,
+                    word_subword_spans[doc, :words],
+                    word_sentence_ids[doc, :words],
+                    char_spans,
+                    codepoints,
+                    *thresholds,
+                    candidate_scores=candidate_scores,
+                    given=document_given,
+                )
+            )
         return SimMemREOutput(predictions=predictions)
 
     @torch.inference_mode()  # cheaper per op than no_grad; predictions are never differentiated
-    def _extract_document(self, hidden, memories, reads_on, word_subword_spans, word_sentence_ids, word_char_spans,
-                          text_codepoints, mention_threshold, coref_threshold, relation_threshold,
-                          candidate_scores=None, given=None) -> dict:
+    def _extract_document(
+        self,
+        hidden,
+        memories,
+        reads_on,
+        word_subword_spans,
+        word_sentence_ids,
+        word_char_spans,
+        text_codepoints,
+        mention_threshold,
+        coref_threshold,
+        relation_threshold,
+        candidate_scores=None,
+        given=None,
+    ) -> dict:
         """One document's cascade (the driver of the stages); `candidate_scores` (from :meth:`score_candidates`)
         skips stage 1; `given` (see `extract`) replaces the stages it covers with gold input. Shapes as in
         [`SimMemREOutput`]`.predictions`."""
@@ -1611,16 +1769,19 @@ class SimMemREModel(SimMemREPreTrainedModel):
             return prediction
         given_spans, truncated = None, []
         if given is not None:
-            given_spans = torch.as_tensor(given["mention_word_spans"], dtype=torch.long,
-                                          device=word_sentence_ids.device).reshape(-1, 2)
+            given_spans = torch.as_tensor(
+                given["mention_word_spans"], dtype=torch.long, device=word_sentence_ids.device
+            ).reshape(-1, 2)
             if given_spans.shape[0] == 0:
                 return prediction
         if candidate_scores is None:
-            candidate_scores = self.score_candidates(hidden, memories, reads_on, word_subword_spans, word_sentence_ids,
-                                                     extra_spans=given_spans)
+            candidate_scores = self.score_candidates(
+                hidden, memories, reads_on, word_subword_spans, word_sentence_ids, extra_spans=given_spans
+            )
         if given_spans is None:
-            mentions = self.select_mentions(hidden, candidate_scores, word_subword_spans.shape[0], mention_threshold,
-                                            truncated=truncated)
+            mentions = self.select_mentions(
+                hidden, candidate_scores, word_subword_spans.shape[0], mention_threshold, truncated=truncated
+            )
         else:
             mentions = self.given_mentions(hidden, candidate_scores, given_spans)
         if mentions is None:
@@ -1636,21 +1797,35 @@ class SimMemREModel(SimMemREPreTrainedModel):
             entities = self._given_entity_types(entities, given["entity_types"])
         if num_entities > 1 and self.config.relation_types:
             prediction["relations"], prediction["relation_scores"] = self.classify_relations(
-                candidate_scores["pooler"], mentions, mention_clusters, clusters, entities, word_sentence_ids,
-                memories, relation_threshold, truncated=truncated,
+                candidate_scores["pooler"],
+                mentions,
+                mention_clusters,
+                clusters,
+                entities,
+                word_sentence_ids,
+                memories,
+                relation_threshold,
+                truncated=truncated,
             )
         if truncated:  # only when a cap bound: documents within the caps keep their keys
             prediction["truncated"] = torch.tensor(
-                [[self.config.document_caps.index(note["cap"]), note["limit"], note["found"], note["kept"]]
-                 for note in truncated], dtype=torch.long, device=hidden.device)
-        prediction.update({
-            "mention_word_spans": mentions["word_spans"],
-            "mention_scores": mentions["scores"],
-            "mention_clusters": mention_clusters,
-            "entity_types": entities["types"],
-            "entity_scores": entities["scores"],
-            "entity_type_probabilities": entities["probabilities"],
-        })
+                [
+                    [self.config.document_caps.index(note["cap"]), note["limit"], note["found"], note["kept"]]
+                    for note in truncated
+                ],
+                dtype=torch.long,
+                device=hidden.device,
+            )
+        prediction.update(
+            {
+                "mention_word_spans": mentions["word_spans"],
+                "mention_scores": mentions["scores"],
+                "mention_clusters": mention_clusters,
+                "entity_types": entities["types"],
+                "entity_scores": entities["scores"],
+                "entity_type_probabilities": entities["probabilities"],
+            }
+        )
         return prediction
 
     def _empty_prediction(self, device) -> dict:
@@ -1670,8 +1845,15 @@ class SimMemREModel(SimMemREPreTrainedModel):
         return candidate_spans(word_sentence_ids, self.config.max_span_size)
 
     @torch.inference_mode()
-    def score_candidates(self, hidden, memories, reads_on, word_subword_spans, word_sentence_ids,
-                         extra_spans: Optional[torch.LongTensor] = None) -> dict:
+    def score_candidates(
+        self,
+        hidden,
+        memories,
+        reads_on,
+        word_subword_spans,
+        word_sentence_ids,
+        extra_spans: Optional[torch.LongTensor] = None,
+    ) -> dict:
         """Stage 1: every candidate span of one document, its representation (pooled, then the span memory read) and
         its mention probability. Thresholds play no part, so threshold calibration scores a document's candidates
         once.
@@ -1712,8 +1894,13 @@ class SimMemREModel(SimMemREPreTrainedModel):
             sizes = candidates[begin : begin + chunk, 1] - candidates[begin : begin + chunk, 0]
             sizes = sizes.clamp(max=self.config.size_embeddings_count - 1)  # only a given span can be longer
             probabilities[begin : begin + chunk] = torch.sigmoid(self.mention_localization(spans, sizes).float())
-        return {"pooler": pooler, "candidates": candidates, "subword_spans": subword_spans,
-                "probabilities": probabilities, "represent": candidate_representations}
+        return {
+            "pooler": pooler,
+            "candidates": candidates,
+            "subword_spans": subword_spans,
+            "probabilities": probabilities,
+            "represent": candidate_representations,
+        }
 
     def _candidate_pooling(self, hidden, pooler, word_subword_spans, candidates):
         """index -> max-pooled candidate spans `(s, d)`: over the words' pooled vectors (a span's subwords are the
@@ -1722,8 +1909,9 @@ class SimMemREModel(SimMemREPreTrainedModel):
         word_reprs = hidden.new_empty((word_subword_spans.shape[0], hidden.shape[-1]))  # [W, d], pooled in chunks
         for begin in range(0, word_reprs.shape[0], chunk):
             word_chunk = word_subword_spans[begin : begin + chunk]
-            word_reprs[begin : begin + chunk] = max_pool_short_ranges(hidden, word_chunk[:, 0], word_chunk[:, 1],
-                                                                      fallback=pooler)
+            word_reprs[begin : begin + chunk] = max_pool_short_ranges(
+                hidden, word_chunk[:, 0], word_chunk[:, 1], fallback=pooler
+            )
         # Pooled at once (and kept for the read's second pass) while that costs no more memory than one chunk's
         # [chunk, width, d] gather; longer documents pool chunk by chunk, so memory stays bounded by the chunk size.
         if candidates.shape[0] <= chunk * self.config.max_span_size:
@@ -1755,8 +1943,9 @@ class SimMemREModel(SimMemREPreTrainedModel):
         return span_read.attentions_from_scores(scores)
 
     @torch.inference_mode()
-    def select_mentions(self, hidden, candidate_scores: dict, num_words: int, mention_threshold: float,
-                        truncated: Optional[list] = None):
+    def select_mentions(
+        self, hidden, candidate_scores: dict, num_words: int, mention_threshold: float, truncated: Optional[list] = None
+    ):
         """Stage 2: the candidates scoring at least `mention_threshold` (at most `max_mentions_per_word` x W and
         `max_mentions_per_document` of them, the highest), in document order (start, then end), with their
         representations.
@@ -1823,7 +2012,12 @@ class SimMemREModel(SimMemREPreTrainedModel):
         """`type_entities`' output with the gold types (probability 1) in place of the predicted ones."""
         types = torch.as_tensor(entity_types, dtype=torch.long, device=entities["types"].device).reshape(-1)
         probabilities = F.one_hot(types, entities["probabilities"].shape[-1]).float()
-        return {**entities, "types": types, "probabilities": probabilities, "scores": torch.ones_like(probabilities[:, 0])}
+        return {
+            **entities,
+            "types": types,
+            "probabilities": probabilities,
+            "scores": torch.ones_like(probabilities[:, 0]),
+        }
 
     @torch.inference_mode()
     def cluster_mentions(self, mentions: dict, word_char_spans, text_codepoints, coref_threshold: float) -> np.ndarray:
@@ -1841,7 +2035,6 @@ class SimMemREModel(SimMemREPreTrainedModel):
         mention_reprs, count = mentions["representations"], mentions["representations"].shape[0]
         if count < 2:
             return np.arange(count)
-        device = mention_reprs.device
         strings, codepoints = self._mention_strings(mentions["word_spans"], word_char_spans, text_codepoints)
         if coref_threshold >= 1.0:
             clusters = np.arange(count)  # a probability never exceeds 1: every mention is its own entity
@@ -1885,15 +2078,19 @@ class SimMemREModel(SimMemREPreTrainedModel):
             else:
                 distances = np.zeros(flat.shape, dtype=np.int64)
             a, b = torch.from_numpy(first).to(device), torch.from_numpy(second).to(device)
-            probabilities = torch.sigmoid(self.coreference_resolution.pair_logits(
-                projections, a, b, torch.from_numpy(distances).to(device)).float())
+            probabilities = torch.sigmoid(
+                self.coreference_resolution.pair_logits(
+                    projections, a, b, torch.from_numpy(distances).to(device)
+                ).float()
+            )
             kept = (probabilities > floor).nonzero().squeeze(-1)
             added = kept.shape[0]
             if size + added > capacity:
                 capacity = min(total, max(2 * capacity, size + added))
                 kept_pairs = torch.cat([kept_pairs[:size], kept_pairs.new_empty((capacity - size,))])
-                kept_probabilities = torch.cat([kept_probabilities[:size],
-                                                kept_probabilities.new_empty((capacity - size,))])
+                kept_probabilities = torch.cat(
+                    [kept_probabilities[:size], kept_probabilities.new_empty((capacity - size,))]
+                )
             torch.add(kept, begin, out=kept_pairs[size : size + added])
             torch.index_select(probabilities, 0, kept, out=kept_probabilities[size : size + added])
             size += added
@@ -1917,14 +2114,24 @@ class SimMemREModel(SimMemREPreTrainedModel):
             0, mention_clusters[:, None].expand_as(mention_reprs), mention_reprs, reduce="amax", include_self=True
         )
         probabilities = self.entity_classification(entity_reprs, memories.get("entity")).softmax(
-            -1, dtype=torch.float32)  # float32 under autocast / half-precision weights too
+            -1, dtype=torch.float32
+        )  # float32 under autocast / half-precision weights too
         scores, types = probabilities.max(-1)
         return {"representations": entity_reprs, "probabilities": probabilities, "scores": scores, "types": types}
 
     @torch.inference_mode()
-    def classify_relations(self, pooler, mentions: dict, mention_clusters, clusters: np.ndarray, entities: dict,
-                           word_sentence_ids, memories, relation_threshold: float,
-                           truncated: Optional[list] = None) -> tuple:
+    def classify_relations(
+        self,
+        pooler,
+        mentions: dict,
+        mention_clusters,
+        clusters: np.ndarray,
+        entities: dict,
+        word_sentence_ids,
+        memories,
+        relation_threshold: float,
+        truncated: Optional[list] = None,
+    ) -> tuple:
         """Stage 5: every unordered entity pair once (at most `max_entity_pairs_per_document`: the nearest, see
         `_nearest_entity_pairs`), scored in both directions (MRC pools each mention pair's context once),
         thresholded once per document (at most `max_relations_per_document` relations: the highest scores).
@@ -1943,15 +2150,17 @@ class SimMemREModel(SimMemREPreTrainedModel):
         device = mention_clusters.device
         total_pairs, pair_cap = num_entities * (num_entities - 1) // 2, config.max_entity_pairs_per_document
         if pair_cap is not None and total_pairs > pair_cap:
-            pairs = self._nearest_entity_pairs(sentence_ids, mentions["scores"], mention_clusters, clusters,
-                                               num_entities, pair_cap)
+            pairs = self._nearest_entity_pairs(
+                sentence_ids, mentions["scores"], mention_clusters, clusters, num_entities, pair_cap
+            )
             _truncation(truncated, "max_entity_pairs_per_document", pair_cap, total_pairs, pair_cap)
         else:
             pairs = torch.triu_indices(num_entities, num_entities, offset=1, device=device).T  # [c(c-1)/2, 2]
         projections = None
         if self.relation_classification.multi_instance:
-            projections = self.relation_classification.local_projections(mentions["representations"],
-                                                                         entities["representations"])
+            projections = self.relation_classification.local_projections(
+                mentions["representations"], entities["representations"]
+            )
         # Each chunk's pairs, then the same pairs reversed, written into buffers allocated once (small tensors kept
         # alive between the chunks' large temporaries would fragment the host heap).
         probabilities, scored_pairs = None, torch.empty((2 * pairs.shape[0], 2), dtype=torch.long, device=device)
@@ -1959,9 +2168,19 @@ class SimMemREModel(SimMemREPreTrainedModel):
         for begin in range(0, pairs.shape[0], pair_chunk):
             chunk_pairs = pairs[begin : begin + pair_chunk]
             logits = self._relation_logits(
-                pooler, mentions["representations"], mentions["subword_spans"], mentions["word_spans"], sentence_ids,
-                entities["representations"], entity_mentions, entity_mention_mask, entities["types"], chunk_pairs,
-                memories, with_reverse=True, projections=projections,
+                pooler,
+                mentions["representations"],
+                mentions["subword_spans"],
+                mentions["word_spans"],
+                sentence_ids,
+                entities["representations"],
+                entity_mentions,
+                entity_mention_mask,
+                entities["types"],
+                chunk_pairs,
+                memories,
+                with_reverse=True,
+                projections=projections,
             )
             if probabilities is None:
                 probabilities = torch.empty((2 * pairs.shape[0], logits.shape[-1]), dtype=torch.float32, device=device)
@@ -1982,8 +2201,9 @@ class SimMemREModel(SimMemREPreTrainedModel):
         relations = torch.cat([scored_pairs[pair_index], relation_type[:, None]], dim=-1)
         relation_scores = probabilities[pair_index, relation_type]
         # Ordered by (head, tail, type), as when the ordered pairs were scored one by one.
-        order = torch.argsort((relations[:, 0] * num_entities + relations[:, 1]) * len(self.config.relation_types)
-                              + relations[:, 2])
+        order = torch.argsort(
+            (relations[:, 0] * num_entities + relations[:, 1]) * len(self.config.relation_types) + relations[:, 2]
+        )
         relations, relation_scores = relations[order], relation_scores[order]
         if relation_cap is not None and found > relation_cap:
             best = torch.sort(relation_scores, descending=True, stable=True).indices[:relation_cap].sort().values
@@ -1991,8 +2211,9 @@ class SimMemREModel(SimMemREPreTrainedModel):
             _truncation(truncated, "max_relations_per_document", relation_cap, found, relation_cap)
         return relations, relation_scores
 
-    def _nearest_entity_pairs(self, sentence_ids, mention_scores, mention_clusters, clusters: np.ndarray,
-                              num_entities: int, cap: int) -> torch.LongTensor:
+    def _nearest_entity_pairs(
+        self, sentence_ids, mention_scores, mention_clusters, clusters: np.ndarray, num_entities: int, cap: int
+    ) -> torch.LongTensor:
         """The `cap` unordered entity pairs `(cap, 2)` (head < tail, in row-major order) kept when a document has
         more: fewest sentences between the two entities' nearest mentions first, then the highest product of the
         entities' best mention scores, then text order (see `SimMemREConfig.max_entity_pairs_per_document`).
@@ -2002,8 +2223,11 @@ class SimMemREModel(SimMemREPreTrainedModel):
         sentence_ids, mention_scores, mention_clusters `(n,)`; `clusters` is the host copy of mention_clusters.
         """
         device, count = mention_clusters.device, mention_clusters.shape[0]
-        best_score = mention_scores.new_zeros((num_entities,)).float().scatter_reduce(
-            0, mention_clusters, mention_scores.float(), reduce="amax", include_self=True)
+        best_score = (
+            mention_scores.new_zeros((num_entities,))
+            .float()
+            .scatter_reduce(0, mention_clusters, mention_scores.float(), reduce="amax", include_self=True)
+        )
         order = torch.argsort(mention_clusters, stable=True)  # mentions grouped by entity
         sorted_clusters, sorted_sentences = mention_clusters[order], sentence_ids[order]
         bounds = np.concatenate([[0], np.cumsum(np.bincount(clusters, minlength=num_entities))])  # host: no sync
@@ -2020,10 +2244,11 @@ class SimMemREModel(SimMemREPreTrainedModel):
             rows = slice(int(bounds[head]), int(bounds[last]))
             gaps = (sorted_sentences[rows, None] - sentence_ids[None, :]).abs()  # [block mentions, n]
             nearest = gaps.new_full((gaps.shape[0], num_entities), torch.iinfo(gaps.dtype).max).scatter_reduce(
-                1, mention_clusters.expand_as(gaps), gaps, reduce="amin", include_self=True)  # [block mentions, c]
+                1, mention_clusters.expand_as(gaps), gaps, reduce="amin", include_self=True
+            )  # [block mentions, c]
             nearest = nearest.new_full((last - head, num_entities), torch.iinfo(gaps.dtype).max).scatter_reduce(
-                0, (sorted_clusters[rows] - head)[:, None].expand_as(nearest), nearest, reduce="amin",
-                include_self=True)  # [block entities, c]
+                0, (sorted_clusters[rows] - head)[:, None].expand_as(nearest), nearest, reduce="amin", include_self=True
+            )  # [block entities, c]
             heads = entity_index[head:last, None].expand_as(nearest)
             upper = entity_index[None, :] > heads  # tail > head only
             prior = best_score[head:last, None] * best_score[None, :]
@@ -2063,8 +2288,13 @@ class SimMemREModel(SimMemREPreTrainedModel):
             return None, None
         count = mention_word_spans.shape[0]
         word_spans = mention_word_spans.to(word_char_spans.device)
-        char_spans = torch.cat([word_char_spans[word_spans[:, 0], 0], word_char_spans[word_spans[:, 1] - 1, 1],
-                                text_codepoints.to(word_char_spans.device)]).tolist()
+        char_spans = torch.cat(
+            [
+                word_char_spans[word_spans[:, 0], 0],
+                word_char_spans[word_spans[:, 1] - 1, 1],
+                text_codepoints.to(word_char_spans.device),
+            ]
+        ).tolist()
         char_starts, char_ends, codepoints = char_spans[:count], char_spans[count : 2 * count], char_spans[2 * count :]
         return [tuple(codepoints[s:e]) for s, e in zip(char_starts, char_ends)], codepoints
 

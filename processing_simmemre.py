@@ -107,8 +107,11 @@ def check_span_list(spans, text_length: int, field: str, fail) -> list:
     for i, span in enumerate(spans):
         start, end = check_span(span, text_length, f"{field}[{i}]", fail)
         if start < previous_end:
-            fail(ValueError, f"span [{start}, {end}) overlaps or precedes the previous one (ends at {previous_end})",
-                 f"{field}[{i}].start")
+            fail(
+                ValueError,
+                f"span [{start}, {end}) overlaps or precedes the previous one (ends at {previous_end})",
+                f"{field}[{i}].start",
+            )
         previous_end = end
         checked.append((start, end))
     return checked
@@ -163,8 +166,7 @@ def check_input(item, index=0) -> dict:
         # Words alone do not say where sentences end, and sentences alone do not split words: refuse rather than
         # silently segment the text again.
         given, missing = ("words", "sentences") if sentences is None else ("sentences", "words")
-        fail(ValueError, f"'{given}' is given without '{missing}'; give both, or neither to segment the text",
-             missing)
+        fail(ValueError, f"'{given}' is given without '{missing}'; give both, or neither to segment the text", missing)
     if words is None:
         return {"id": item.get("id"), "text": text, "words": None, "sentences": None}
     word_spans = check_span_list(words, len(text), "words", fail)
@@ -239,7 +241,8 @@ class SimMemREProcessor(ProcessorMixin):
             logger.warning(
                 "%s gives no character offsets, so words are tokenized one by one: subwords may differ from the "
                 "tokenizer's own tokenization of the text. Load the fast tokenizer (use_fast=True) to avoid this.",
-                type(self.tokenizer).__name__)
+                type(self.tokenizer).__name__,
+            )
             self._warned_word_by_word = True
         return self._word_by_word_subwords([text[start:end] for start, end in word_spans])
 

@@ -26,9 +26,17 @@ class JointREActor:
     output line (JSON) of each document. Input rows are raw JSON Lines (`{"text": line}` from `read_text`) or, with
     `parquet_input`, schema columns (`id`, `text`, optional `words`/`sentences`)."""
 
-    def __init__(self, model: str, parquet_input: bool = False, batch_size: int = 8, device: Optional[str] = None,
-                 dtype: str = "auto", threads: Optional[int] = None, pipeline_kwargs: Optional[dict] = None,
-                 serving: str = "fp32"):
+    def __init__(
+        self,
+        model: str,
+        parquet_input: bool = False,
+        batch_size: int = 8,
+        device: Optional[str] = None,
+        dtype: str = "auto",
+        threads: Optional[int] = None,
+        pipeline_kwargs: Optional[dict] = None,
+        serving: str = "fp32",
+    ):
         import torch
 
         from .experiment_simmemre import load_pipeline
@@ -53,11 +61,15 @@ class JointREActor:
     def __call__(self, batch: dict) -> dict:
         import numpy as np
 
-        items = [checked_input(self.extractor, document, position)
-                 for position, document in enumerate(self._documents(batch))]
+        items = [
+            checked_input(self.extractor, document, position)
+            for position, document in enumerate(self._documents(batch))
+        ]
         records = _predicted_records(self.extractor, items, self.batch_size, self.pipeline_kwargs)
-        return {"id": np.array([str(record.get("id")) for record in records], dtype=object),
-                "record": np.array([json.dumps(record, ensure_ascii=False) for record in records], dtype=object)}
+        return {
+            "id": np.array([str(record.get("id")) for record in records], dtype=object),
+            "record": np.array([json.dumps(record, ensure_ascii=False) for record in records], dtype=object),
+        }
 
 
 def _plain(value):
@@ -86,10 +98,20 @@ def _record_lines_datasink(path: str):
     return RecordLinesDatasink(path, file_format="jsonl")
 
 
-def predict_with_ray(model: str, inputs: Sequence[str], output: str, output_format: str = "jsonl",
-                     batch_size: int = 8, actors: int = 1, cpus_per_actor: float = 1, gpus_per_actor: float = 0,
-                     address: Optional[str] = None, dtype: str = "auto", serving: str = "fp32",
-                     **pipeline_kwargs) -> int:
+def predict_with_ray(
+    model: str,
+    inputs: Sequence[str],
+    output: str,
+    output_format: str = "jsonl",
+    batch_size: int = 8,
+    actors: int = 1,
+    cpus_per_actor: float = 1,
+    gpus_per_actor: float = 0,
+    address: Optional[str] = None,
+    dtype: str = "auto",
+    serving: str = "fp32",
+    **pipeline_kwargs,
+) -> int:
     """Predict every document of `inputs` (.jsonl files, or .parquet files with schema columns) into the folder
     `output` (JSON Lines files, or Parquet files with `id` and `record` columns); returns the number of documents.
 
@@ -114,8 +136,10 @@ def predict_with_ray(model: str, inputs: Sequence[str], output: str, output_form
     cpus = ray.cluster_resources().get("CPU", 0)
     if actors * cpus_per_actor >= cpus:
         # Reading and writing run as Ray tasks too: an actor pool holding every CPU would wait for them forever.
-        raise ValueError(f"{actors} actors x {cpus_per_actor} CPUs take all {cpus:g} CPUs of the Ray cluster; leave "
-                         "at least one for reading and writing (fewer actors, or fewer CPUs per actor)")
+        raise ValueError(
+            f"{actors} actors x {cpus_per_actor} CPUs take all {cpus:g} CPUs of the Ray cluster; leave "
+            "at least one for reading and writing (fewer actors, or fewer CPUs per actor)"
+        )
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # blocks, and so output files, in input order
     if parquet_input:
@@ -125,11 +149,20 @@ def predict_with_ray(model: str, inputs: Sequence[str], output: str, output_form
         dataset = ray.data.read_text(inputs)
     predicted = dataset.map_batches(
         JointREActor,
-        fn_constructor_kwargs={"model": model, "parquet_input": parquet_input, "batch_size": batch_size,
-                               "device": "cuda" if gpus_per_actor else "cpu", "dtype": dtype,
-                               "threads": max(1, int(cpus_per_actor)), "pipeline_kwargs": pipeline_kwargs,
-                               "serving": serving},
-        batch_size=batch_size * 4, batch_format="numpy", concurrency=actors, num_cpus=cpus_per_actor,
+        fn_constructor_kwargs={
+            "model": model,
+            "parquet_input": parquet_input,
+            "batch_size": batch_size,
+            "device": "cuda" if gpus_per_actor else "cpu",
+            "dtype": dtype,
+            "threads": max(1, int(cpus_per_actor)),
+            "pipeline_kwargs": pipeline_kwargs,
+            "serving": serving,
+        },
+        batch_size=batch_size * 4,
+        batch_format="numpy",
+        concurrency=actors,
+        num_cpus=cpus_per_actor,
         num_gpus=gpus_per_actor,
     ).materialize()
     if output_format == "parquet":

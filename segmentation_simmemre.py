@@ -140,7 +140,12 @@ def _ends_sentence(text: str, words: Sequence[tuple[int, int]], index: int) -> b
     abbreviation = previous.lower()
     j = k - 1
     # Walk back over "e.g" style dotted abbreviations.
-    while j >= 2 and words[j - 1][1] == words[j][0] and text[words[j - 1][0] : words[j - 1][1]] == "." and words[j - 2][1] == words[j - 1][0]:
+    while (
+        j >= 2
+        and words[j - 1][1] == words[j][0]
+        and text[words[j - 1][0] : words[j - 1][1]] == "."
+        and words[j - 2][1] == words[j - 1][0]
+    ):
         abbreviation = text[words[j - 2][0] : words[j - 2][1]].lower() + "." + abbreviation
         j -= 2
     return abbreviation not in ABBREVIATIONS

@@ -98,8 +98,13 @@ def iter_documents(inputs, fmt: str = "auto", stdin=None) -> Iterator:
                 for index, document in enumerate(json.loads(path.read_text(encoding="utf-8"))):
                     if isinstance(document, dict) and document.get("id") is None:
                         document["id"] = f"{source}[{index}]"
-                    yield document if isinstance(document, dict) else BadInput(
-                        f"{source}[{index}]", f"{source}[{index}]: expected a JSON object (a schema document)")
+                    yield (
+                        document
+                        if isinstance(document, dict)
+                        else BadInput(
+                            f"{source}[{index}]", f"{source}[{index}]: expected a JSON object (a schema document)"
+                        )
+                    )
                 continue
             # newline="" keeps \r\n inside strings as written; lines are split on \n only.
             with open(path, encoding="utf-8", newline="") as handle:
@@ -118,7 +123,7 @@ def shard_from_environment() -> Optional[Tuple[int, int]]:
 
 
 def parse_shard(value: str) -> Tuple[int, int]:
-    """"I/N" (0-based I) as (I, N); raises ValueError naming the option."""
+    """ "I/N" (0-based I) as (I, N); raises ValueError naming the option."""
     try:
         index, count = (int(part) for part in value.split("/"))
     except ValueError:
@@ -201,9 +206,18 @@ def _predicted_records(extractor, items: list, batch_size: int, pipeline_kwargs:
     return [item if "error" in item else next(results) for item in items]
 
 
-def predict_corpus(extractor, documents: Iterable, output, batch_size: int = 8, resume: bool = False,
-                   strict: bool = False, shard: Optional[Tuple[int, int]] = None, progress: bool = True,
-                   stream=None, **pipeline_kwargs) -> dict:
+def predict_corpus(
+    extractor,
+    documents: Iterable,
+    output,
+    batch_size: int = 8,
+    resume: bool = False,
+    strict: bool = False,
+    shard: Optional[Tuple[int, int]] = None,
+    progress: bool = True,
+    stream=None,
+    **pipeline_kwargs,
+) -> dict:
     """Run `extractor` (a joint-re pipeline) over `documents` and write one JSON line per document, batch by batch.
 
     Args:
@@ -231,11 +245,16 @@ def predict_corpus(extractor, documents: Iterable, output, batch_size: int = 8, 
         if document is None:
             raise ValueError(f"{target} holds {skip} predictions but the input has only {done} documents")
         if done == skip - 1:
-            document_id = document.id if isinstance(document, BadInput) else (
-                document.get("id") if isinstance(document, dict) else None)
+            document_id = (
+                document.id
+                if isinstance(document, BadInput)
+                else (document.get("id") if isinstance(document, dict) else None)
+            )
             if last_id is not None and document_id is not None and str(document_id) != str(last_id):
-                raise ValueError(f"{target}: its last prediction is for document {last_id!r}, but input document "
-                                 f"{skip} is {document_id!r}; resume needs the same input (and shard) as the first run")
+                raise ValueError(
+                    f"{target}: its last prediction is for document {last_id!r}, but input document "
+                    f"{skip} is {document_id!r}; resume needs the same input (and shard) as the first run"
+                )
 
     handle = None
     if target is not None:
@@ -302,8 +321,10 @@ def merge_parts(output, count: int, remove: bool = False) -> int:
     total = sum(lengths)
     expected = [total // count + (1 if index < total % count else 0) for index in range(count)]
     if lengths != expected:
-        raise ValueError(f"shard parts of {output} hold {lengths} lines; round-robin sharding of {total} documents "
-                         f"gives {expected} (was a part interrupted? rerun it with --resume)")
+        raise ValueError(
+            f"shard parts of {output} hold {lengths} lines; round-robin sharding of {total} documents "
+            f"gives {expected} (was a part interrupted? rerun it with --resume)"
+        )
     handles = [open(path, "rb") for path in parts]
     try:
         with open(output, "wb") as merged:
@@ -318,5 +339,12 @@ def merge_parts(output, count: int, remove: bool = False) -> int:
     return total
 
 
-__all__ = ["BadInput", "iter_documents", "merge_parts", "parse_shard", "part_path", "predict_corpus",
-           "shard_from_environment"]
+__all__ = [
+    "BadInput",
+    "iter_documents",
+    "merge_parts",
+    "parse_shard",
+    "part_path",
+    "predict_corpus",
+    "shard_from_environment",
+]

@@ -22,7 +22,7 @@ import math
 import os
 import time
 import warnings
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -80,8 +80,9 @@ def levenshtein(first: str, second: str) -> int:
 # ----------------------------------------------------------------------------------------------------
 
 
-def gold_word_structure(doc: Mapping, word_char_spans, word_sentence_ids, entity_types: Sequence[str],
-                        relation_types: Sequence[str]) -> dict:
+def gold_word_structure(
+    doc: Mapping, word_char_spans, word_sentence_ids, entity_types: Sequence[str], relation_types: Sequence[str]
+) -> dict:
     """The gold annotation of `doc` in word indices.
 
     Returns python lists (arrow-friendly):
@@ -109,19 +110,26 @@ def gold_word_structure(doc: Mapping, word_char_spans, word_sentence_ids, entity
     entity_mentions, entity_type_ids = [], []
     for i, entity in enumerate(doc["entities"]):
         if entity["type"] not in entity_index:
-            fail(f"entity type {entity['type']!r} is not one of the model's entity types {list(entity_types)}",
-                 f"entities[{i}].type")
+            fail(
+                f"entity type {entity['type']!r} is not one of the model's entity types {list(entity_types)}",
+                f"entities[{i}].type",
+            )
         entity_type_ids.append(entity_index[entity["type"]])
         members = []
         for j, mention in enumerate(entity["mentions"]):
             start, end = int(mention["start"]), int(mention["end"])
             first, last = starts.get(start), ends.get(end)
             if first is None or last is None or last < first:
-                fail(f"mention [{start}, {end}) {text[start:end]!r} is not aligned to word boundaries "
-                     "(its start and end must be a word's start and end)", f"entities[{i}].mentions[{j}]")
+                fail(
+                    f"mention [{start}, {end}) {text[start:end]!r} is not aligned to word boundaries "
+                    "(its start and end must be a word's start and end)",
+                    f"entities[{i}].mentions[{j}]",
+                )
             if word_sentence_ids[first] != word_sentence_ids[last]:
-                fail(f"mention [{start}, {end}) {text[start:end]!r} crosses a sentence boundary",
-                     f"entities[{i}].mentions[{j}]")
+                fail(
+                    f"mention [{start}, {end}) {text[start:end]!r} crosses a sentence boundary",
+                    f"entities[{i}].mentions[{j}]",
+                )
             span = (first, last + 1)
             if span not in span_position:
                 span_position[span] = len(spans)
@@ -136,8 +144,10 @@ def gold_word_structure(doc: Mapping, word_char_spans, word_sentence_ids, entity
             if not 0 <= int(relation[role]) < len(entity_mentions):
                 fail(f"entity index {relation[role]} does not exist", f"relations[{i}].{role}")
         if relation["type"] not in relation_index:
-            fail(f"relation type {relation['type']!r} is not one of the model's relation types {list(relation_types)}",
-                 f"relations[{i}].type")
+            fail(
+                f"relation type {relation['type']!r} is not one of the model's relation types {list(relation_types)}",
+                f"relations[{i}].type",
+            )
         triple = [int(relation["head"]), int(relation["tail"]), relation_index[relation["type"]]]
         if triple not in relations:
             relations.append(triple)
@@ -165,8 +175,10 @@ def given_input(row: Mapping, level: Optional[str]) -> Optional[dict]:
         raise ValueError(f"given: expected one of {list(GIVEN_LEVELS)} or None, got {level!r}")
     missing = [key for key in ("gold_mention_spans", "gold_entity_mentions", "gold_entity_types") if key not in row]
     if missing:
-        raise ValueError(f"given={level!r} needs gold columns {missing} (rows of tokenize_documents), "
-                         f"document {row.get('id')!r} lacks them")
+        raise ValueError(
+            f"given={level!r} needs gold columns {missing} (rows of tokenize_documents), "
+            f"document {row.get('id')!r} lacks them"
+        )
     spans = [list(span) for span in row["gold_mention_spans"]]
     if level == "mentions":
         return {"mention_word_spans": spans}
@@ -192,15 +204,23 @@ def encode_training_document(doc: Mapping, processor, entity_types, relation_typ
     except ValueError as error:
         raise DocumentError(str(error), doc_id=doc.get("id"), field="words") from None
     encoded = {key: [list(v) if isinstance(v, tuple) else v for v in value] for key, value in encoded.items()}
-    encoded.update(gold_word_structure(doc, encoded["word_char_spans"], encoded["word_sentence_ids"], entity_types,
-                                       relation_types))
+    encoded.update(
+        gold_word_structure(doc, encoded["word_char_spans"], encoded["word_sentence_ids"], entity_types, relation_types)
+    )
     encoded["doc_index"] = index
     encoded["length"] = len(encoded["input_ids"])  # for `train_sampling_strategy="group_by_length"`
     return encoded
 
 
-def tokenize_documents(documents, processor, entity_types: Sequence[str], relation_types: Sequence[str],
-                       cache_file_name: Optional[str] = None, num_proc: Optional[int] = None, desc: str = "Tokenizing"):
+def tokenize_documents(
+    documents,
+    processor,
+    entity_types: Sequence[str],
+    relation_types: Sequence[str],
+    cache_file_name: Optional[str] = None,
+    num_proc: Optional[int] = None,
+    desc: str = "Tokenizing",
+):
     """Schema documents (a list of dicts or a `datasets.Dataset`) -> `datasets.Dataset` for training/evaluation.
 
     Each row keeps `id`, `text`, `entities`, `relations` (the gold reference for evaluation) and gains the
@@ -216,8 +236,12 @@ def tokenize_documents(documents, processor, entity_types: Sequence[str], relati
     if not isinstance(documents, Dataset):
         documents = Dataset.from_list([normalize_document(doc) for doc in documents], features=document_features())
     elif not {"words", "sentences"} <= set(documents.column_names):  # segment around the gold mentions first
-        documents = documents.map(lambda doc: normalize_document(dict(doc)), features=document_features(),
-                                  remove_columns=documents.column_names, desc="Segmenting")
+        documents = documents.map(
+            lambda doc: normalize_document(dict(doc)),
+            features=document_features(),
+            remove_columns=documents.column_names,
+            desc="Segmenting",
+        )
     entity_types, relation_types = list(entity_types), list(relation_types)
 
     def encode(example, index):
@@ -266,11 +290,22 @@ class SimMemREDataCollator:
         config ([`SimMemREConfig`]): gives `max_span_size` and the number of relation types.
     """
 
-    def __init__(self, processor, config, neg_mention_count: int = 200, neg_coref_count: int = 200,
-                 neg_relation_count: int = 200, neg_mention_overlap_ratio: float = 0.5, max_span_size: Optional[int] = None,
-                 seed: Optional[int] = None):
-        for name, value in (("neg_mention_count", neg_mention_count), ("neg_coref_count", neg_coref_count),
-                            ("neg_relation_count", neg_relation_count)):
+    def __init__(
+        self,
+        processor,
+        config,
+        neg_mention_count: int = 200,
+        neg_coref_count: int = 200,
+        neg_relation_count: int = 200,
+        neg_mention_overlap_ratio: float = 0.5,
+        max_span_size: Optional[int] = None,
+        seed: Optional[int] = None,
+    ):
+        for name, value in (
+            ("neg_mention_count", neg_mention_count),
+            ("neg_coref_count", neg_coref_count),
+            ("neg_relation_count", neg_relation_count),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if not 0.0 <= float(neg_mention_overlap_ratio) <= 1.0:
@@ -322,16 +357,20 @@ class SimMemREDataCollator:
         other_pool = np.flatnonzero(~is_gold & ~is_inside)
         inside_count = min(len(inside_pool), int(self.neg_mention_count * self.neg_mention_overlap_ratio))
         other_count = min(len(other_pool), self.neg_mention_count - inside_count)
-        negatives = np.concatenate([
-            rng.choice(inside_pool, inside_count, replace=False) if inside_count else inside_pool[:0],
-            rng.choice(other_pool, other_count, replace=False) if other_count else other_pool[:0],
-        ]).astype(np.int64)
+        negatives = np.concatenate(
+            [
+                rng.choice(inside_pool, inside_count, replace=False) if inside_count else inside_pool[:0],
+                rng.choice(other_pool, other_count, replace=False) if other_count else other_pool[:0],
+            ]
+        ).astype(np.int64)
         mention_word_spans = np.concatenate([gold, candidates[negatives]]).astype(np.int64)
         mention_labels = np.zeros(len(mention_word_spans), dtype=np.float32)
         mention_labels[:num_gold] = 1.0
         if len(mention_word_spans):
-            mention_subword_spans = np.stack([word_subword_spans[mention_word_spans[:, 0], 0],
-                                              word_subword_spans[mention_word_spans[:, 1] - 1, 1]], axis=-1)
+            mention_subword_spans = np.stack(
+                [word_subword_spans[mention_word_spans[:, 0], 0], word_subword_spans[mention_word_spans[:, 1] - 1, 1]],
+                axis=-1,
+            )
             mention_sentence_ids = word_sentence_ids[mention_word_spans[:, 0]]
         else:
             mention_subword_spans = np.zeros((0, 2), dtype=np.int64)
@@ -343,8 +382,9 @@ class SimMemREDataCollator:
             "mention_labels": mention_labels,
         }
 
-    def _coref_samples(self, feature: Mapping, gold: np.ndarray, entity_members: list,
-                       rng: np.random.Generator) -> dict:
+    def _coref_samples(
+        self, feature: Mapping, gold: np.ndarray, entity_members: list, rng: np.random.Generator
+    ) -> dict:
         """Ordered pairs of gold mentions, positive iff some entity holds both, with their strings' edit distance."""
         num_gold, num_entities = len(gold), len(entity_members)
         membership = np.zeros((num_entities, num_gold), dtype=bool)
@@ -355,8 +395,11 @@ class SimMemREDataCollator:
         positive_pairs = np.argwhere(shared & off_diagonal)
         negative_pool = np.argwhere(~shared & off_diagonal)
         negative_count = min(len(negative_pool), self.neg_coref_count)
-        negative_pairs = negative_pool[rng.choice(len(negative_pool), negative_count, replace=False)] if negative_count \
+        negative_pairs = (
+            negative_pool[rng.choice(len(negative_pool), negative_count, replace=False)]
+            if negative_count
             else negative_pool[:0]
+        )
         coref_pairs = np.concatenate([positive_pairs, negative_pairs]).reshape(-1, 2).astype(np.int64)
         coref_labels = np.zeros(len(coref_pairs), dtype=np.float32)
         coref_labels[: len(positive_pairs)] = 1.0
@@ -364,7 +407,7 @@ class SimMemREDataCollator:
         text = feature.get("text")
         if text is None:
             text = "".join(chr(c) for c in feature["text_codepoints"] if c >= 0)
-        strings = [text[word_char_spans[a, 0]:word_char_spans[b - 1, 1]] for a, b in gold]
+        strings = [text[word_char_spans[a, 0] : word_char_spans[b - 1, 1]] for a, b in gold]
         coref_edit_distances = np.array([levenshtein(strings[a], strings[b]) for a, b in coref_pairs], dtype=np.int64)
         return {"coref_pairs": coref_pairs, "coref_edit_distances": coref_edit_distances, "coref_labels": coref_labels}
 
@@ -372,7 +415,9 @@ class SimMemREDataCollator:
         """Gold ordered entity pairs with multi-hot labels, then strong negatives (gold entity pairs without one)."""
         labels_by_pair = {}
         for head, tail, relation_type in gold_relations:
-            labels_by_pair.setdefault((head, tail), np.zeros(self.num_relation_types, dtype=np.float32))[relation_type] = 1.0
+            labels_by_pair.setdefault((head, tail), np.zeros(self.num_relation_types, dtype=np.float32))[
+                relation_type
+            ] = 1.0
         positive_relations = list(labels_by_pair)
         heads, tails = np.meshgrid(np.arange(num_entities), np.arange(num_entities), indexing="ij")
         candidate_pairs = np.stack([heads.ravel(), tails.ravel()], axis=-1)
@@ -383,10 +428,14 @@ class SimMemREDataCollator:
             keep &= ~np.isin(keys, positive_keys)
         relation_pool = candidate_pairs[keep]
         relation_negative_count = min(len(relation_pool), self.neg_relation_count)
-        negative_relations = relation_pool[rng.choice(len(relation_pool), relation_negative_count, replace=False)] \
-            if relation_negative_count else relation_pool[:0]
-        relation_pairs = np.concatenate([np.array(positive_relations, dtype=np.int64).reshape(-1, 2),
-                                         negative_relations.astype(np.int64)]).reshape(-1, 2)
+        negative_relations = (
+            relation_pool[rng.choice(len(relation_pool), relation_negative_count, replace=False)]
+            if relation_negative_count
+            else relation_pool[:0]
+        )
+        relation_pairs = np.concatenate(
+            [np.array(positive_relations, dtype=np.int64).reshape(-1, 2), negative_relations.astype(np.int64)]
+        ).reshape(-1, 2)
         relation_labels = np.zeros((len(relation_pairs), self.num_relation_types), dtype=np.float32)
         for row, pair in enumerate(positive_relations):
             relation_labels[row] = labels_by_pair[pair]
@@ -529,16 +578,33 @@ def compact_log_lines(logs: Mapping, width: int = 100) -> list:
     if prefixes:
         parts = []
         for prefix in prefixes:
-            levels = [(level, logs.get(f"{prefix}_{level}_f1")) for level in
-                      ("mention", "coref", "entity", "relation_strict", "relation_relaxed", "relation_seq2rel")]
-            parts.append(f"{prefix} F1: " + ", ".join(f"{level} {value:.2f}" for level, value in levels
-                                                       if value is not None))
+            levels = [
+                (level, logs.get(f"{prefix}_{level}_f1"))
+                for level in ("mention", "coref", "entity", "relation_strict", "relation_relaxed", "relation_seq2rel")
+            ]
+            parts.append(
+                f"{prefix} F1: " + ", ".join(f"{level} {value:.2f}" for level, value in levels if value is not None)
+            )
             if f"{prefix}_runtime" in logs:
                 parts[-1] += f" ({logs[f'{prefix}_runtime']:.0f} s)"
         text = "; ".join(parts)
     else:
-        shown = [key for key in ("loss", "mention_loss", "coref_loss", "entity_loss", "relation_loss", "grad_norm",
-                                 "learning_rate", "epoch", "train_runtime", "train_loss") if key in logs]
+        shown = [
+            key
+            for key in (
+                "loss",
+                "mention_loss",
+                "coref_loss",
+                "entity_loss",
+                "relation_loss",
+                "grad_norm",
+                "learning_rate",
+                "epoch",
+                "train_runtime",
+                "train_loss",
+            )
+            if key in logs
+        ]
         text = ", ".join(f"{key} {number(logs[key])}" for key in shown)
     return textwrap.wrap(text, width=width, subsequent_indent="  ") or [str(dict(logs))[:width]]
 
@@ -591,8 +657,10 @@ class SimMemRETrainer(Trainer):
             if getattr(self.data_collator, "seed", 0) is None:
                 self.data_collator.seed = self.args.seed
             if self.args.dataloader_num_workers > 0 and self.args.dataloader_persistent_workers:
-                logger.warning("dataloader_persistent_workers=True: worker copies of the collator do not see "
-                               "set_epoch, so negative samples would repeat every epoch")
+                logger.warning(
+                    "dataloader_persistent_workers=True: worker copies of the collator do not see "
+                    "set_epoch, so negative samples would repeat every epoch"
+                )
             self.add_callback(SamplingEpochCallback(self.data_collator))
         self.add_callback(MemoryWarmupCallback(self))
         self._best_selection_key = None
@@ -611,8 +679,13 @@ class SimMemRETrainer(Trainer):
         if primary not in metrics:
             return super()._determine_best_metric(metrics, trial)  # Trainer's KeyError lists the available metrics
         key = (metrics[primary], *(metrics.get(f"eval_{name}", float("-inf")) for name in SELECTION_TIE_BREAK))
-        self._selection_history.append({"step": self.state.global_step, primary: metrics[primary],
-                                        **{name: metrics.get(f"eval_{name}") for name in SELECTION_TIE_BREAK}})
+        self._selection_history.append(
+            {
+                "step": self.state.global_step,
+                primary: metrics[primary],
+                **{name: metrics.get(f"eval_{name}") for name in SELECTION_TIE_BREAK},
+            }
+        )
         # >= : an equal key goes to the later checkpoint (it trained longer).
         if self._best_selection_key is None or key >= self._best_selection_key:
             self._best_selection_key = key
@@ -628,10 +701,12 @@ class SimMemRETrainer(Trainer):
         primary = primary if primary.startswith("eval_") else f"eval_{primary}"
         if self._selection_history and all(not entry.get(primary) for entry in self._selection_history):
             kept = self.state.best_model_checkpoint or f"step {self.state.best_global_step}"
-            message = (f"{primary[5:]} was 0 at every evaluation ({len(self._selection_history)}), so model "
-                       f"selection fell back to {', then '.join(SELECTION_TIE_BREAK)}, then the later checkpoint; "
-                       f"kept {kept}. The model has not learned relations: train longer, on more documents, or check "
-                       "the relation annotations.")
+            message = (
+                f"{primary[5:]} was 0 at every evaluation ({len(self._selection_history)}), so model "
+                f"selection fell back to {', then '.join(SELECTION_TIE_BREAK)}, then the later checkpoint; "
+                f"kept {kept}. The model has not learned relations: train longer, on more documents, or check "
+                "the relation annotations."
+            )
             logger.warning(message)
             warnings.warn(message, stacklevel=2)
         return output
@@ -668,18 +743,24 @@ class SimMemRETrainer(Trainer):
     def apply_memory_warmup(self):
         """Set `model.memory_reads_enabled` from the trainer state (global step vs. warm-up steps)."""
         if self.state.max_steps and self.state.max_steps > 0:
-            self.model.memory_reads_enabled = memory_reads_due(self.model.config, self.state.global_step,
-                                                               self.state.max_steps)
+            self.model.memory_reads_enabled = memory_reads_due(
+                self.model.config, self.state.global_step, self.state.max_steps
+            )
 
     # -- losses -------------------------------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs)
         loss = outputs["loss"]
         if model.training:
-            values = torch.stack([outputs[name].detach().float().reshape(()) for name in TASK_LOSSES]
-                                 + [torch.ones((), device=loss.device)])
-            self._task_loss_sums = values if self._task_loss_sums is None else self._task_loss_sums + values.to(
-                self._task_loss_sums.device)
+            values = torch.stack(
+                [outputs[name].detach().float().reshape(()) for name in TASK_LOSSES]
+                + [torch.ones((), device=loss.device)]
+            )
+            self._task_loss_sums = (
+                values
+                if self._task_loss_sums is None
+                else self._task_loss_sums + values.to(self._task_loss_sums.device)
+            )
         return (loss, outputs) if return_outputs else loss
 
     def log(self, logs: dict, start_time: Optional[float] = None) -> None:
@@ -707,7 +788,9 @@ class SimMemRETrainer(Trainer):
         model.eval()
         documents = []
         keys = list(FEATURE_PADDING)
-        batches = [range(start, min(start + batch_size, len(features))) for start in range(0, len(features), batch_size)]
+        batches = [
+            range(start, min(start + batch_size, len(features))) for start in range(0, len(features), batch_size)
+        ]
         if progress:
             self.callback_handler.eval_dataloader = batches
         try:
@@ -719,10 +802,16 @@ class SimMemRETrainer(Trainer):
                         options["given"] = [given_input(features[i], self.given) for i in indices]
                     predictions = model.predict(processor.collate(batch), device=self.args.device, **options)
                     for i, prediction in zip(indices, predictions):
-                        documents.append(processor.decode(
-                            prediction, texts[i], features[i]["word_char_spans"], model.config.entity_types,
-                            model.config.relation_types, document_id=ids[i],
-                        ))
+                        documents.append(
+                            processor.decode(
+                                prediction,
+                                texts[i],
+                                features[i]["word_char_spans"],
+                                model.config.entity_types,
+                                model.config.relation_types,
+                                document_id=ids[i],
+                            )
+                        )
                     if progress:
                         self.control = self.callback_handler.on_prediction_step(self.args, self.state, self.control)
                         self._label_prediction_bar(progress)
@@ -755,8 +844,11 @@ class SimMemRETrainer(Trainer):
         if isinstance(eval_dataset, dict):
             metrics = {}
             for name, dataset in eval_dataset.items():
-                metrics.update(self.evaluate(dataset if override else self.eval_dataset[name], ignore_keys,
-                                             f"{metric_key_prefix}_{name}"))
+                metrics.update(
+                    self.evaluate(
+                        dataset if override else self.eval_dataset[name], ignore_keys, f"{metric_key_prefix}_{name}"
+                    )
+                )
             return metrics
         if eval_dataset is None:
             raise ValueError("SimMemRETrainer.evaluate needs an eval_dataset (rows of tokenize_documents)")
@@ -771,9 +863,13 @@ class SimMemRETrainer(Trainer):
         rank, world = (self.args.process_index, self.args.world_size) if _is_distributed(self.args) else (0, 1)
         positions = list(range(rank, total, world))
         rows = [eval_dataset[i] for i in positions]
-        local = self._infer(rows, [row["text"] for row in rows], [row["id"] for row in rows],
-                            max(1, self.args.per_device_eval_batch_size),
-                            progress=f"Evaluating {metric_key_prefix}" + (f" given {self.given}" if self.given else ""))
+        local = self._infer(
+            rows,
+            [row["text"] for row in rows],
+            [row["id"] for row in rows],
+            max(1, self.args.per_device_eval_batch_size),
+            progress=f"Evaluating {metric_key_prefix}" + (f" given {self.given}" if self.given else ""),
+        )
         local = list(zip(positions, local))
         if world > 1:
             gathered = [None] * world
@@ -788,10 +884,19 @@ class SimMemRETrainer(Trainer):
         scores = joint_re_scores(predictions, references)
         self.last_predictions = predictions
 
-        metrics = {f"{metric_key_prefix}_{key}": float(value) for key, value in scores.items()
-                   if isinstance(value, (int, float)) and not isinstance(value, bool)}
-        metrics.update(speed_metrics(metric_key_prefix, start, num_samples=total,
-                                     num_steps=math.ceil(total / max(1, self.args.per_device_eval_batch_size))))
+        metrics = {
+            f"{metric_key_prefix}_{key}": float(value)
+            for key, value in scores.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        }
+        metrics.update(
+            speed_metrics(
+                metric_key_prefix,
+                start,
+                num_samples=total,
+                num_steps=math.ceil(total / max(1, self.args.per_device_eval_batch_size)),
+            )
+        )
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
@@ -812,8 +917,10 @@ DEFAULT_THRESHOLD_GRID = {
 
 
 def _with_relations_above(documents: list, threshold: float) -> list:
-    return [{**document, "relations": [r for r in document["relations"] if r["score"] >= threshold]}
-            for document in documents]
+    return [
+        {**document, "relations": [r for r in document["relations"] if r["score"] >= threshold]}
+        for document in documents
+    ]
 
 
 def _encode_rows(model, processor, rows, device, progress):
@@ -834,16 +941,27 @@ def _predict_encoded(model, processor, rows, encoded, thresholds: Mapping, given
     documents = []
     for row, (batch, hidden, cache) in zip(rows, encoded):
         options = {} if given is None else {"given": [given_input(row, given)]}
-        prediction = model.predict(batch, token_representations=hidden, inference_cache=cache, **thresholds,
-                                   **options)[0]
-        documents.append(processor.decode(prediction, row["text"], row["word_char_spans"], config.entity_types,
-                                          config.relation_types, document_id=row["id"]))
+        prediction = model.predict(batch, token_representations=hidden, inference_cache=cache, **thresholds, **options)[
+            0
+        ]
+        documents.append(
+            processor.decode(
+                prediction,
+                row["text"],
+                row["word_char_spans"],
+                config.entity_types,
+                config.relation_types,
+                document_id=row["id"],
+            )
+        )
     return documents
 
 
 def _references(rows) -> list:
-    return [{"id": row["id"], "text": row["text"], "entities": row["entities"], "relations": row["relations"]}
-            for row in rows]
+    return [
+        {"id": row["id"], "text": row["text"], "entities": row["entities"], "relations": row["relations"]}
+        for row in rows
+    ]
 
 
 def _flat(scores: Mapping) -> dict:
@@ -854,9 +972,16 @@ def _model_device(model, device):
     return torch.device(device) if device is not None else next(model.parameters()).device
 
 
-def evaluate_thresholds(model, processor, rows: Sequence[Mapping], thresholds: Optional[Mapping] = None,
-                        device=None, progress: bool = False, given: Optional[str] = None,
-                        return_predictions: bool = False):
+def evaluate_thresholds(
+    model,
+    processor,
+    rows: Sequence[Mapping],
+    thresholds: Optional[Mapping] = None,
+    device=None,
+    progress: bool = False,
+    given: Optional[str] = None,
+    return_predictions: bool = False,
+):
     """Strict joint F1 scores (flat dict) of end-to-end inference on `rows` (see :func:`calibrate_thresholds`) at
     `thresholds` (default: the model's); `given` (:data:`GIVEN_LEVELS`) runs only the stages after that gold input.
     With `return_predictions`, `(scores, predicted schema documents)`."""
@@ -873,9 +998,17 @@ def evaluate_thresholds(model, processor, rows: Sequence[Mapping], thresholds: O
     return (scores, documents) if return_predictions else scores
 
 
-def calibrate_thresholds(model, processor, rows: Sequence[Mapping], grid: Optional[Mapping] = None,
-                         device=None, objective: str = "relation_strict_f1", progress: bool = True,
-                         min_objective: float = 5.0, max_prediction_ratio: float = 3.0) -> dict:
+def calibrate_thresholds(
+    model,
+    processor,
+    rows: Sequence[Mapping],
+    grid: Optional[Mapping] = None,
+    device=None,
+    objective: str = "relation_strict_f1",
+    progress: bool = True,
+    min_objective: float = 5.0,
+    max_prediction_ratio: float = 3.0,
+) -> dict:
     """Grid-search the mention, coreference and relation thresholds on gold documents (the dev split).
 
     Each document is encoded once (encoder and token memory read); the heads then run once per (mention, coreference)
@@ -904,8 +1037,10 @@ def calibrate_thresholds(model, processor, rows: Sequence[Mapping], grid: Option
     unknown = sorted(set(grid or {}) - set(THRESHOLD_NAMES))
     if unknown:
         raise ValueError(f"threshold grid: unknown name(s) {unknown}; use {list(THRESHOLD_NAMES)}")
-    grid = {name: sorted(set(float(v) for v in (grid or {}).get(name, DEFAULT_THRESHOLD_GRID[name])))
-            for name in THRESHOLD_NAMES}
+    grid = {
+        name: sorted(set(float(v) for v in (grid or {}).get(name, DEFAULT_THRESHOLD_GRID[name])))
+        for name in THRESHOLD_NAMES
+    }
     fixed = {name: float(getattr(model.config, name)) for name in THRESHOLD_NAMES}
     for name in THRESHOLD_NAMES:
         if fixed[name] not in grid[name]:
@@ -948,23 +1083,32 @@ def calibrate_thresholds(model, processor, rows: Sequence[Mapping], grid: Option
         "best_scores": best_scores,
         "fixed_thresholds": fixed,
         "fixed_scores": fixed_scores,
-        "grid": [{**thresholds, **{key: scores[key] for key in (objective, "entity_f1", "mention_precision",
-                                                                  "mention_recall")}}
-                 for thresholds, scores in results],
+        "grid": [
+            {
+                **thresholds,
+                **{key: scores[key] for key in (objective, "entity_f1", "mention_precision", "mention_recall")},
+            }
+            for thresholds, scores in results
+        ],
     }
 
 
-def _unusable_calibration(scores: Mapping, objective: str, min_objective: float,
-                          max_prediction_ratio: float) -> Optional[str]:
+def _unusable_calibration(
+    scores: Mapping, objective: str, min_objective: float, max_prediction_ratio: float
+) -> Optional[str]:
     """Why the search's best point must not be shipped, or None when it may."""
     if scores[objective] < min_objective:
-        return (f"its best dev {objective} is {scores[objective]:.2f}, below {min_objective} "
-                "(the model has not learned relations well enough to tune thresholds on)")
+        return (
+            f"its best dev {objective} is {scores[objective]:.2f}, below {min_objective} "
+            "(the model has not learned relations well enough to tune thresholds on)"
+        )
     for level in ("mention", objective.rsplit("_f1", 1)[0]):
         precision, recall = scores.get(f"{level}_precision"), scores.get(f"{level}_recall")
         if precision is not None and recall is not None and recall > max_prediction_ratio * precision:
-            return (f"its best point predicts {recall / max(precision, 1e-9):.1f}x as many {level} tuples as the dev "
-                    f"documents hold (more than {max_prediction_ratio}x)")
+            return (
+                f"its best point predicts {recall / max(precision, 1e-9):.1f}x as many {level} tuples as the dev "
+                f"documents hold (more than {max_prediction_ratio}x)"
+            )
     return None
 
 

@@ -77,7 +77,7 @@ def _render_text(document) -> str:
         if covering:
             innermost = min(covering, key=lambda m: (m[1] - m[0], -m[0]))
             tooltip = "\n".join(
-                f"{entities[i].get('type', '?')} E{i + 1}: \"{text[s:e]}\" mention score {_fmt(m.get('score'))}"
+                f'{entities[i].get("type", "?")} E{i + 1}: "{text[s:e]}" mention score {_fmt(m.get("score"))}'
                 f", entity score {_fmt(entities[i].get('score'))}"
                 for s, e, i, m in sorted(covering, key=lambda m: (m[0], -m[1]))
             )
@@ -116,7 +116,9 @@ def render_document(document, position: int = 0) -> str:
     if entities:
         out.append("<ul>")
         for index, entity in enumerate(entities):
-            surfaces = sorted({m.get("text") or document.get("text", "")[m["start"] : m["end"]] for m in entity.get("mentions") or []})
+            surfaces = sorted(
+                {m.get("text") or document.get("text", "")[m["start"] : m["end"]] for m in entity.get("mentions") or []}
+            )
             out.append(
                 f'<li><span class="swatch" style="background:{entity_colour(index)}"></span>'
                 f"E{index + 1} <b>{html.escape(str(entity.get('type', '?')))}</b> "
@@ -151,9 +153,9 @@ def render_html(documents, title: str = "SimMemRE predictions") -> str:
     documents = list(documents)
     body = "\n".join(render_document(document, position) for position, document in enumerate(documents))
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n"
-        f"<h1>{html.escape(title)}</h1>\n<p class=\"meta\">{len(documents)} document(s). Hover a highlighted mention or "
+        f'<h1>{html.escape(title)}</h1>\n<p class="meta">{len(documents)} document(s). Hover a highlighted mention or '
         "a label for its scores; one colour per entity (coreference cluster).</p>\n"
         f"{body}\n</body></html>\n"
     )

@@ -79,7 +79,6 @@ def inference_ratio(model, processor, documents, device="cpu"):
 
 
 def training_ratio(model, processor, documents, steps, device="cpu"):
-    import torch
 
     from simmemre.training_simmemre import SimMemREDataCollator, tokenize_documents
 
@@ -138,8 +137,7 @@ def long_document_memory(folder, documents, words, workdir, device="cpu", dtype=
     text = " ".join(text.split(" ")[:words])
     text_file = Path(workdir) / "long_document.txt"
     text_file.write_text(text)
-    child = LONG_DOCUMENT_CHILD.format(folder=folder, text_file=str(text_file),
-                                       device=device, dtype=dtype)
+    child = LONG_DOCUMENT_CHILD.format(folder=folder, text_file=str(text_file), device=device, dtype=dtype)
     result = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])
@@ -157,8 +155,9 @@ def main(argv=None):
     parser.add_argument("--long-words", type=int, default=20000)
     parser.add_argument("--skip-long", action="store_true")
     parser.add_argument("--device", help="torch device (default: cuda:0 when CUDA is available, else cpu)")
-    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
-                        help="the weights' dtype")
+    parser.add_argument(
+        "--dtype", choices=("float32", "bfloat16", "float16"), default="float32", help="the weights' dtype"
+    )
     args = parser.parse_args(argv)
     device = args.device or default_device()
 
@@ -191,16 +190,19 @@ def main(argv=None):
         "inference_documents_per_second": round(len(documents) / pipeline_seconds, 2),
     }
     if torch.device(device).type == "cuda":
-        report["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated(device) / 1024 ** 3, 3)
+        report["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated(device) / 1024**3, 3)
     if not args.skip_long:
         with tempfile.TemporaryDirectory() as workdir:
-            long_figures = long_document_memory(args.model, test_documents, args.long_words, workdir, device,
-                                                args.dtype)
-        report.update({
-            "long_document_words": long_figures["words"],
-            "long_document_seconds": round(long_figures["seconds"], 2),
-            "long_document_peak_rss_gb": round(long_figures["peak_rss_gb"], 3),
-        })
+            long_figures = long_document_memory(
+                args.model, test_documents, args.long_words, workdir, device, args.dtype
+            )
+        report.update(
+            {
+                "long_document_words": long_figures["words"],
+                "long_document_seconds": round(long_figures["seconds"], 2),
+                "long_document_peak_rss_gb": round(long_figures["peak_rss_gb"], 3),
+            }
+        )
         if long_figures.get("peak_gpu_gb") is not None:
             report["long_document_peak_gpu_gb"] = round(long_figures["peak_gpu_gb"], 3)
     print(json.dumps(report, indent=1))

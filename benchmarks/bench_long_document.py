@@ -75,7 +75,8 @@ elapsed = time.perf_counter() - started
 assert all(text[m["start"]:m["end"]] == m["text"] for e in result["entities"] for m in e["mentions"])
 print(json.dumps({
     "model": kind, "parameters": sum(p.numel() for p in model.parameters()), "threads": torch.get_num_threads(),
-    "words": words_wanted, "word_tokens": len(features["word_char_spans"]), "characters": len(text), "subwords": len(features["input_ids"]),
+    "words": words_wanted, "word_tokens": len(features["word_char_spans"]), "characters": len(text),
+    "subwords": len(features["input_ids"]),
     "window": model.config.window_size, "thresholds": used, "threshold_source": "given" if thresholds else "config",
     "entities": len(result["entities"]), "mentions": sum(len(e["mentions"]) for e in result["entities"]),
     "relations": len(result["relations"]), "truncated": result.get("truncated", []), "seconds": round(elapsed, 2),
@@ -113,24 +114,42 @@ def _caps_text(row: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=["tiny", "minilm"],
-                        help="tiny, minilm (random heads, see above) or trained model folders")
-    parser.add_argument("--words", nargs="+", type=int,
-                        help="document lengths (default 50000; with --worst-case "
-                             f"{' '.join(map(str, WORST_CASE_WORDS))})")
-    parser.add_argument("--thresholds", nargs="+", type=parse_thresholds,
-                        help="one run per setting: 'config' (the model's thresholds) or M/C/R (default: config; with "
-                             "--worst-case: config 0/1/0)")
-    parser.add_argument("--worst-case", action="store_true",
-                        help="growth with length at the model's thresholds and at 0 / 1 / 0 (see above)")
-    parser.add_argument("--threads", nargs="+", type=int, default=[0],
-                        help="torch intra-op threads per run (0: torch's default)")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["tiny", "minilm"],
+        help="tiny, minilm (random heads, see above) or trained model folders",
+    )
+    parser.add_argument(
+        "--words",
+        nargs="+",
+        type=int,
+        help=f"document lengths (default 50000; with --worst-case {' '.join(map(str, WORST_CASE_WORDS))})",
+    )
+    parser.add_argument(
+        "--thresholds",
+        nargs="+",
+        type=parse_thresholds,
+        help="one run per setting: 'config' (the model's thresholds) or M/C/R (default: config; with "
+        "--worst-case: config 0/1/0)",
+    )
+    parser.add_argument(
+        "--worst-case",
+        action="store_true",
+        help="growth with length at the model's thresholds and at 0 / 1 / 0 (see above)",
+    )
+    parser.add_argument(
+        "--threads", nargs="+", type=int, default=[0], help="torch intra-op threads per run (0: torch's default)"
+    )
     parser.add_argument("--mention-threshold", type=float, help="overrides this threshold in every setting")
     parser.add_argument("--coref-threshold", type=float, help="overrides this threshold in every setting")
     parser.add_argument("--relation-threshold", type=float, help="overrides this threshold in every setting")
-    parser.add_argument("--budget-seconds", type=float,
-                        help="skip a length when the previous length's time (same model, thresholds and threads), "
-                             "scaled linearly, exceeds this")
+    parser.add_argument(
+        "--budget-seconds",
+        type=float,
+        help="skip a length when the previous length's time (same model, thresholds and threads), "
+        "scaled linearly, exceeds this",
+    )
     parser.add_argument("--limit-gb", type=float, default=4.0)
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per run")
     args = parser.parse_args(argv)
@@ -141,8 +160,11 @@ def main(argv=None) -> int:
     settings = args.thresholds or ([{}, parse_thresholds("0/1/0")] if args.worst_case else [{}])
     overrides = {
         name: value
-        for name, value in (("mention_threshold", args.mention_threshold), ("coref_threshold", args.coref_threshold),
-                            ("relation_threshold", args.relation_threshold))
+        for name, value in (
+            ("mention_threshold", args.mention_threshold),
+            ("coref_threshold", args.coref_threshold),
+            ("relation_threshold", args.relation_threshold),
+        )
         if value is not None
     }
     env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -159,23 +181,53 @@ def main(argv=None) -> int:
                     if previous is not None and args.budget_seconds is not None:
                         estimate = previous["seconds"] * length / previous["words"]
                         if estimate > args.budget_seconds:
-                            print(json.dumps({"model": kind, "threads": threads, "words": length, "thresholds":
-                                              previous["thresholds"], "skipped": f"estimated {estimate:.0f} s"}))
+                            print(
+                                json.dumps(
+                                    {
+                                        "model": kind,
+                                        "threads": threads,
+                                        "words": length,
+                                        "thresholds": previous["thresholds"],
+                                        "skipped": f"estimated {estimate:.0f} s",
+                                    }
+                                )
+                            )
                             continue
                     try:
                         completed = subprocess.run(
                             [sys.executable, "-c", CHILD, kind, str(length), str(threads), json.dumps(thresholds)],
-                            capture_output=True, text=True, timeout=args.timeout, env=run_env,
+                            capture_output=True,
+                            text=True,
+                            timeout=args.timeout,
+                            env=run_env,
                         )
                     except subprocess.TimeoutExpired:
-                        print(json.dumps({"model": kind, "threads": threads, "words": length,
-                                          "error": f"timeout after {args.timeout} s"}), flush=True)
+                        print(
+                            json.dumps(
+                                {
+                                    "model": kind,
+                                    "threads": threads,
+                                    "words": length,
+                                    "error": f"timeout after {args.timeout} s",
+                                }
+                            ),
+                            flush=True,
+                        )
                         failed = True
                         break
                     if completed.returncode != 0:
                         print(completed.stderr[-3000:], file=sys.stderr)
-                        print(json.dumps({"model": kind, "threads": threads, "words": length,
-                                          "error": f"exit {completed.returncode}"}), flush=True)
+                        print(
+                            json.dumps(
+                                {
+                                    "model": kind,
+                                    "threads": threads,
+                                    "words": length,
+                                    "error": f"exit {completed.returncode}",
+                                }
+                            ),
+                            flush=True,
+                        )
                         failed = True
                         break
                     row = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -184,14 +236,18 @@ def main(argv=None) -> int:
                     previous = row
                     failed |= row["peak_rss_mb"] > args.limit_gb * 1024
     print()
-    print("| model | threads | thresholds (m / c / r) | words | subwords | seconds | peak RSS | mentions | entities "
-          "| relations | caps that bound (found -> kept) |")
+    print(
+        "| model | threads | thresholds (m / c / r) | words | subwords | seconds | peak RSS | mentions | entities "
+        "| relations | caps that bound (found -> kept) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         source = "" if row.get("threshold_source") == "given" else " (config)"
-        print(f"| {row['model']} | {row['threads']} | {_thresholds_text(row['thresholds'])}{source} | {row['words']:,} "
-              f"| {row['subwords']:,} | {row['seconds']:.1f} | {row['peak_rss_mb'] / 1024:.2f} GB "
-              f"| {row['mentions']:,} | {row['entities']:,} | {row['relations']:,} | {_caps_text(row)} |")
+        print(
+            f"| {row['model']} | {row['threads']} | {_thresholds_text(row['thresholds'])}{source} | {row['words']:,} "
+            f"| {row['subwords']:,} | {row['seconds']:.1f} | {row['peak_rss_mb'] / 1024:.2f} GB "
+            f"| {row['mentions']:,} | {row['entities']:,} | {row['relations']:,} | {_caps_text(row)} |"
+        )
     return 1 if failed else 0
 
 

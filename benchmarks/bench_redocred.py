@@ -53,26 +53,47 @@ def main(argv=None):
     else:
         torch.manual_seed(0)
         labels = labels_for(splits)
-        model = SimMemREModel.from_encoder(minilm_path(), labels["entity_types"], labels["relation_types"],
-                                           meta_embedding_size=25, size_embeddings_count=30)
+        model = SimMemREModel.from_encoder(
+            minilm_path(),
+            labels["entity_types"],
+            labels["relation_types"],
+            meta_embedding_size=25,
+            size_embeddings_count=30,
+        )
         processor = SimMemREProcessor(AutoTokenizer.from_pretrained(minilm_path()))
     extractor = pipeline("joint-re", model=model.eval(), processor=processor, device="cpu")
     document = {key: longest[key] for key in ("id", "text", "words", "sentences")}
-    print(json.dumps({"document": longest["id"], "words": len(longest["words"]),
-                      "gold_mentions": sum(len(entity["mentions"]) for entity in longest["entities"]),
-                      "gold_entities": len(longest["entities"]), "gold_relations": len(longest["relations"])}))
+    print(
+        json.dumps(
+            {
+                "document": longest["id"],
+                "words": len(longest["words"]),
+                "gold_mentions": sum(len(entity["mentions"]) for entity in longest["entities"]),
+                "gold_entities": len(longest["entities"]),
+                "gold_relations": len(longest["relations"]),
+            }
+        )
+    )
     for name, thresholds in SETTINGS.items():
         start = time.perf_counter()
         with torch.no_grad():
             output = extractor(document, **thresholds)
         seconds = time.perf_counter() - start
         entities = len(output["entities"])
-        print(json.dumps({
-            "thresholds": name, "seconds": round(seconds, 2),
-            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
-            "mentions": sum(len(entity["mentions"]) for entity in output["entities"]), "entities": entities,
-            "ordered_pairs": entities * (entities - 1), "relations": len(output["relations"]),
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "thresholds": name,
+                    "seconds": round(seconds, 2),
+                    "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+                    "mentions": sum(len(entity["mentions"]) for entity in output["entities"]),
+                    "entities": entities,
+                    "ordered_pairs": entities * (entities - 1),
+                    "relations": len(output["relations"]),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -41,10 +41,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import torch
-
-    from simmemre.data_simmemre import read_pubtator
     from transformers import pipeline
 
+    from simmemre.data_simmemre import read_pubtator
     from simmemre.experiment_simmemre import load_trained_model
     from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
 
@@ -54,12 +53,13 @@ def main(argv=None) -> int:
     inputs = [{"id": document["id"], "text": document["text"]} for document in gold]
     # This package's pipeline (not the folder's copy, which may predate `serving`), on one loaded model.
     model, processor = load_trained_model(args.model, "cpu")
-    pipelines = {mode: pipeline("joint-re", model=model, processor=processor, device="cpu", serving=mode)
-                 for mode in MODES}
+    pipelines = {
+        mode: pipeline("joint-re", model=model, processor=processor, device="cpu", serving=mode) for mode in MODES
+    }
     times = {mode: [] for mode in MODES}
     predictions = {}
     for round_index in range(args.repeats):
-        order = MODES[round_index % len(MODES):] + MODES[: round_index % len(MODES)]
+        order = MODES[round_index % len(MODES) :] + MODES[: round_index % len(MODES)]
         for mode in order:
             pipelines[mode](inputs[:1])  # warm-up
             started = time.perf_counter()
@@ -70,12 +70,21 @@ def main(argv=None) -> int:
     for mode in MODES:
         scores = joint_re_scores(predictions[mode], gold)
         seconds = statistics.median(times[mode])
-        rows.append({
-            "model": args.model, "commit": commit.strip(), "mode": mode, "dataset": Path(args.data).name,
-            "documents": len(gold), "threads": args.threads, "batch_size": args.batch_size, "repeats": args.repeats,
-            "seconds": round(seconds, 2), "documents_per_second": round(len(gold) / seconds, 2),
-            **{f"{level}_f1": round(scores[f"{level}_f1"], 2) for level in LEVELS},
-        })
+        rows.append(
+            {
+                "model": args.model,
+                "commit": commit.strip(),
+                "mode": mode,
+                "dataset": Path(args.data).name,
+                "documents": len(gold),
+                "threads": args.threads,
+                "batch_size": args.batch_size,
+                "repeats": args.repeats,
+                "seconds": round(seconds, 2),
+                "documents_per_second": round(len(gold) / seconds, 2),
+                **{f"{level}_f1": round(scores[f"{level}_f1"], 2) for level in LEVELS},
+            }
+        )
     base = rows[0]
     for row in rows:
         row["speedup"] = round(base["seconds"] / row["seconds"], 3)

@@ -21,13 +21,20 @@ DEFAULT_TEST = REPO.parent / "shared" / "data" / "bc5cdr" / "CDR_TestSet.PubTato
 
 
 def structure(document):
-    return ([(e["type"], [(m["start"], m["end"]) for m in e["mentions"]]) for e in document.get("entities", [])],
-            [(r["head"], r["tail"], r["type"]) for r in document.get("relations", [])])
+    return (
+        [(e["type"], [(m["start"], m["end"]) for m in e["mentions"]]) for e in document.get("entities", [])],
+        [(r["head"], r["tail"], r["type"]) for r in document.get("relations", [])],
+    )
 
 
 def run(command, threads, env):
-    return subprocess.Popen(command, env={**env, "OMP_NUM_THREADS": str(threads)}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command,
+        env={**env, "OMP_NUM_THREADS": str(threads)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def main(argv=None) -> int:
@@ -46,8 +53,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         corpus = folder / "corpus.jsonl"
-        corpus.write_text("".join(json.dumps({"id": d["id"], "text": d["text"]}) + "\n"
-                                  for d in documents[: args.documents]), encoding="utf-8")
+        corpus.write_text(
+            "".join(json.dumps({"id": d["id"], "text": d["text"]}) + "\n" for d in documents[: args.documents]),
+            encoding="utf-8",
+        )
         started = time.perf_counter()
         single = run(predict + [str(corpus), "--output", str(folder / "single.jsonl")], args.processes, env)
         if single.wait() != 0:
@@ -55,13 +64,24 @@ def main(argv=None) -> int:
         single_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
-        parts = [run(predict + [str(corpus), "--output", str(folder / "sharded.jsonl"),
-                                "--shard", f"{index}/{args.processes}"], 1, env) for index in range(args.processes)]
+        parts = [
+            run(
+                predict
+                + [str(corpus), "--output", str(folder / "sharded.jsonl"), "--shard", f"{index}/{args.processes}"],
+                1,
+                env,
+            )
+            for index in range(args.processes)
+        ]
         for part in parts:
             if part.wait() != 0:
                 raise SystemExit(part.stderr.read())
-        merge = subprocess.run(predict + ["--output", str(folder / "sharded.jsonl"), "--merge", str(args.processes)],
-                               env=env, capture_output=True, text=True)
+        merge = subprocess.run(
+            predict + ["--output", str(folder / "sharded.jsonl"), "--merge", str(args.processes)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if merge.returncode != 0:
             raise SystemExit(merge.stderr)
         sharded_seconds = time.perf_counter() - started
@@ -70,13 +90,19 @@ def main(argv=None) -> int:
         # Thread counts differ (GEMM reductions split differently), so scores may differ in the last bits.
         same_ids = [d["id"] for d in single_lines] == [d["id"] for d in sharded_lines]
         same_structure = [structure(d) for d in single_lines] == [structure(d) for d in sharded_lines]
-    print(json.dumps({
-        "documents": args.documents, "processes": args.processes,
-        f"one_process_{args.processes}_threads_seconds": round(single_seconds, 2),
-        f"{args.processes}_processes_1_thread_seconds": round(sharded_seconds, 2),
-        "speedup_of_processes": round(single_seconds / sharded_seconds, 3),
-        "merged_ids_in_input_order": same_ids, "merged_mentions_entities_relations_identical": same_structure,
-    }))
+    print(
+        json.dumps(
+            {
+                "documents": args.documents,
+                "processes": args.processes,
+                f"one_process_{args.processes}_threads_seconds": round(single_seconds, 2),
+                f"{args.processes}_processes_1_thread_seconds": round(sharded_seconds, 2),
+                "speedup_of_processes": round(single_seconds / sharded_seconds, 3),
+                "merged_ids_in_input_order": same_ids,
+                "merged_mentions_entities_relations_identical": same_structure,
+            }
+        )
+    )
     return 0
 
 

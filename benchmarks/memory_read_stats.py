@@ -57,18 +57,27 @@ class ReadRecorder:
             self.records.append((position, {name: a[row, :length].float() for name, a in attentions.items()}, slots))
 
     def _wrap(self, position, read):
-        position_attentions, attentions_from_scores, read_rows = (read.position_attentions,
-                                                                  read.attentions_from_scores, read.read_rows)
+        position_attentions, attentions_from_scores, read_rows = (
+            read.position_attentions,
+            read.attentions_from_scores,
+            read.read_rows,
+        )
 
         def recorded_position_attentions(x, mask, memories):
             attentions = position_attentions(x, mask, memories)
-            self.add(position, attentions, mask.sum(-1).tolist(), {name: memories[name].shape[0] for name in attentions})
+            self.add(
+                position, attentions, mask.sum(-1).tolist(), {name: memories[name].shape[0] for name in attentions}
+            )
             return attentions
 
         def recorded_attentions_from_scores(scores):
             attentions = attentions_from_scores(scores)
-            self.add(position, {name: a[None] for name, a in attentions.items()},
-                     [next(iter(attentions.values())).shape[0]], {name: v.shape[1] for name, v in scores.items()})
+            self.add(
+                position,
+                {name: a[None] for name, a in attentions.items()},
+                [next(iter(attentions.values())).shape[0]],
+                {name: v.shape[1] for name, v in scores.items()},
+            )
             return attentions
 
         def recorded_read_rows(x, memories):
@@ -103,13 +112,18 @@ class ReadRecorder:
             records = [(attentions, slots) for where, attentions, slots in self.records if where == position]
             if not records:
                 continue
-            entry = {"documents": len(records),
-                     "positions_median": statistics.median(next(iter(a.values())).numel() for a, _ in records)}
+            entry = {
+                "documents": len(records),
+                "positions_median": statistics.median(next(iter(a.values())).numel() for a, _ in records),
+            }
             for name in records[0][0]:
                 peaks = [float(a[name].max()) * a[name].numel() / slots[name] for a, slots in records]
                 shares = [float(a[name].max()) / slots[name] for a, slots in records]
-                entry[name] = {"peak": statistics.median(peaks), "peak_max": max(peaks),
-                               "top_share": statistics.median(shares)}
+                entry[name] = {
+                    "peak": statistics.median(peaks),
+                    "peak_max": max(peaks),
+                    "top_share": statistics.median(shares),
+                }
             scales = [1 + sum(a.values()) for a, _ in records]
             if mode != "sum":
                 scales = [scale / (len(records[0][0]) + 1) for scale in scales]
@@ -118,16 +132,18 @@ class ReadRecorder:
             report[position] = entry
         return report
 
-
     def residual_summary(self) -> dict:
         report = {}
         for position in ("tokens", "spans"):
             changes = [change for where, change in self.changes if where == position and change.numel()]
             if changes:
                 rows = sum(change.numel() for change in changes)
-                report[position] = {"calls": len(changes), "rows": rows,
-                                    "change_mean": float(sum(float(c.sum()) for c in changes) / rows),
-                                    "change_max": statistics.median(float(c.max()) for c in changes)}
+                report[position] = {
+                    "calls": len(changes),
+                    "rows": rows,
+                    "change_mean": float(sum(float(c.sum()) for c in changes) / rows),
+                    "change_max": statistics.median(float(c.max()) for c in changes),
+                }
         return report
 
 
@@ -139,9 +155,11 @@ def main(argv=None) -> int:
     model, processor = load_trained_model(args.model, args.device)
     config = model.config
     if not config.uses_memory_reads:
-        raise SystemExit(f"{args.model}: the model has no memory reads to measure (uses_memory_reads=False: "
-                         f"classifier_type={config.classifier_type!r}, memory_read_positions="
-                         f"{list(config.memory_read_positions)})")
+        raise SystemExit(
+            f"{args.model}: the model has no memory reads to measure (uses_memory_reads=False: "
+            f"classifier_type={config.classifier_type!r}, memory_read_positions="
+            f"{list(config.memory_read_positions)})"
+        )
     rows = corpus_rows(args, model, processor, [args.split])[args.split]
 
     model.memory_reads_enabled = True
@@ -150,11 +168,16 @@ def main(argv=None) -> int:
         reads_on = evaluate_thresholds(model, processor, rows, device=args.device, progress=True)
     model.memory_reads_enabled = False
     reads_off = evaluate_thresholds(model, processor, rows, device=args.device, progress=True)
-    report = {"model": os.path.abspath(args.model), "split": args.split, "documents": len(rows),
-              "memory_read_mode": config.memory_read_mode,
-              "thresholds": {name: getattr(config, name) for name in THRESHOLD_NAMES},
-              "reads": recorder.summary(config.memory_read_mode), "scores_reads_on": reads_on,
-              "scores_reads_off": reads_off}
+    report = {
+        "model": os.path.abspath(args.model),
+        "split": args.split,
+        "documents": len(rows),
+        "memory_read_mode": config.memory_read_mode,
+        "thresholds": {name: getattr(config, name) for name in THRESHOLD_NAMES},
+        "reads": recorder.summary(config.memory_read_mode),
+        "scores_reads_on": reads_on,
+        "scores_reads_off": reads_off,
+    }
     print(format_report(report))
     if args.output:
         with open(args.output, "w", encoding="utf-8") as handle:
@@ -163,8 +186,10 @@ def main(argv=None) -> int:
 
 
 def format_report(report: dict) -> str:
-    lines = [f"{report['model']} on {report['split']} ({report['documents']} documents), "
-             f"memory_read_mode={report['memory_read_mode']}"]
+    lines = [
+        f"{report['model']} on {report['split']} ({report['documents']} documents), "
+        f"memory_read_mode={report['memory_read_mode']}"
+    ]
     if report["memory_read_mode"] == "residual":
         header = "mean |X'-X|/|X|"
         lines.append(f"{'read':8} {'rows':>9} {header:>16} {'max (median doc)':>17}")
@@ -174,20 +199,26 @@ def format_report(report: dict) -> str:
         lines += format_position_reads(report["reads"])
     lines.append(f"{'level':16} {'F1 reads on':>12} {'F1 reads off':>13}")
     for level in ("mention", "coref", "entity", "relation_strict"):
-        lines.append(f"{level:16} {report['scores_reads_on'][level + '_f1']:>12.2f} "
-                     f"{report['scores_reads_off'][level + '_f1']:>13.2f}")
+        lines.append(
+            f"{level:16} {report['scores_reads_on'][level + '_f1']:>12.2f} "
+            f"{report['scores_reads_off'][level + '_f1']:>13.2f}"
+        )
     return "\n".join(lines)
 
 
 def format_position_reads(reads: dict) -> list:
-    lines = [f"{'read':8} {'memory':9} {'N median':>9} {'peak a·N/K':>11} {'max peak':>9} {'top a/K':>8} "
-             f"{'max scale':>10} {'mean scale':>11}"]
+    lines = [
+        f"{'read':8} {'memory':9} {'N median':>9} {'peak a·N/K':>11} {'max peak':>9} {'top a/K':>8} "
+        f"{'max scale':>10} {'mean scale':>11}"
+    ]
     for position, entry in reads.items():
         for name in ("entity", "relation"):
             if name in entry:
-                lines.append(f"{position:8} {name:9} {entry['positions_median']:>9.0f} {entry[name]['peak']:>11.2f} "
-                             f"{entry[name]['peak_max']:>9.2f} {entry[name]['top_share']:>8.4f} "
-                             f"{entry['max_scale']:>10.4f} {entry['mean_scale']:>11.4f}")
+                lines.append(
+                    f"{position:8} {name:9} {entry['positions_median']:>9.0f} {entry[name]['peak']:>11.2f} "
+                    f"{entry[name]['peak_max']:>9.2f} {entry[name]['top_share']:>8.4f} "
+                    f"{entry['max_scale']:>10.4f} {entry['mean_scale']:>11.4f}"
+                )
     return lines
 
 

@@ -17,8 +17,11 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
-FILES = {"train": "CDR_TrainingSet.PubTator.txt", "dev": "CDR_DevelopmentSet.PubTator.txt",
-         "test": "CDR_TestSet.PubTator.txt"}
+FILES = {
+    "train": "CDR_TrainingSet.PubTator.txt",
+    "dev": "CDR_DevelopmentSet.PubTator.txt",
+    "test": "CDR_TestSet.PubTator.txt",
+}
 SWEEP = (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9)
 
 
@@ -40,10 +43,22 @@ def main(argv=None) -> int:
     config = model.config
     documents, _ = read_pubtator(Path(args.data) / FILES[args.split])
     rows = tokenize_documents(documents[: args.documents], processor, config.entity_types, config.relation_types)
-    keys = ("input_ids", "attention_mask", "word_subword_spans", "word_char_spans", "word_sentence_ids", "word_mask",
-            "text_codepoints")
-    causes = {"found": 0, "longer_than_max_span_size": 0, "not_a_candidate_other": 0, "below_threshold": 0,
-              "cut_by_mention_cap": 0}
+    keys = (
+        "input_ids",
+        "attention_mask",
+        "word_subword_spans",
+        "word_char_spans",
+        "word_sentence_ids",
+        "word_mask",
+        "text_codepoints",
+    )
+    causes = {
+        "found": 0,
+        "longer_than_max_span_size": 0,
+        "not_a_candidate_other": 0,
+        "below_threshold": 0,
+        "cut_by_mention_cap": 0,
+    }
     sweep = {threshold: {"true": 0, "predicted": 0} for threshold in SWEEP}
     predicted_total, gold_total = 0, 0
     with torch.inference_mode():
@@ -53,10 +68,12 @@ def main(argv=None) -> int:
             hidden = model.token_representations(batch["input_ids"], batch["attention_mask"])[0]
             word_subword_spans = batch["word_subword_spans"][0, :words]
             word_sentence_ids = batch["word_sentence_ids"][0, :words]
-            scores = model.score_candidates(hidden, model.memories, model._reads_on(None), word_subword_spans,
-                                            word_sentence_ids)
-            probability = {tuple(span): p for span, p in zip(scores["candidates"].tolist(),
-                                                              scores["probabilities"].tolist())}
+            scores = model.score_candidates(
+                hidden, model.memories, model._reads_on(None), word_subword_spans, word_sentence_ids
+            )
+            probability = {
+                tuple(span): p for span, p in zip(scores["candidates"].tolist(), scores["probabilities"].tolist())
+            }
             selected = model.select_mentions(hidden, scores, words, config.mention_threshold)
             kept = set() if selected is None else {tuple(span) for span in selected["word_spans"].tolist()}
             gold = {tuple(span) for span in row["gold_mention_spans"]}
@@ -85,11 +102,16 @@ def main(argv=None) -> int:
         return {"precision": round(precision, 2), "recall": round(recall, 2), "f1": round(f1, 2)}
 
     report = {
-        "model": args.model, "split": args.split, "documents": len(rows), "gold_mentions": gold_total,
-        "mention_threshold": config.mention_threshold, "max_span_size": config.max_span_size,
+        "model": args.model,
+        "split": args.split,
+        "documents": len(rows),
+        "gold_mentions": gold_total,
+        "mention_threshold": config.mention_threshold,
+        "max_span_size": config.max_span_size,
         "lost_by_cause": {cause: count for cause, count in causes.items() if cause != "found"},
-        "lost_by_cause_percent_of_gold": {cause: round(100 * count / max(gold_total, 1), 2)
-                                          for cause, count in causes.items() if cause != "found"},
+        "lost_by_cause_percent_of_gold": {
+            cause: round(100 * count / max(gold_total, 1), 2) for cause, count in causes.items() if cause != "found"
+        },
         "at_model_threshold": prf(causes["found"], predicted_total, gold_total),
         "threshold_sweep_without_caps": {str(t): prf(c["true"], c["predicted"], gold_total) for t, c in sweep.items()},
     }

@@ -36,10 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="saved model folder (a run's best_model)")
     add_corpus_arguments(parser)
     parser.add_argument("--splits", nargs="+", default=["dev"], help="corpus splits (dev, test)")
-    parser.add_argument("--given", nargs="+", default=["none", *GIVEN_LEVELS], choices=["none", *GIVEN_LEVELS],
-                        help="gold input levels to run (none = end to end)")
-    parser.add_argument("--abbreviation-coreference", nargs="+", default=["model"], choices=["model", "on", "off"],
-                        help="the abbreviation merge as saved (model), or switched on / off; several: one run each")
+    parser.add_argument(
+        "--given",
+        nargs="+",
+        default=["none", *GIVEN_LEVELS],
+        choices=["none", *GIVEN_LEVELS],
+        help="gold input levels to run (none = end to end)",
+    )
+    parser.add_argument(
+        "--abbreviation-coreference",
+        nargs="+",
+        default=["model"],
+        choices=["model", "on", "off"],
+        help="the abbreviation merge as saved (model), or switched on / off; several: one run each",
+    )
     parser.add_argument("--name", help="a name for the rows (default: the model folder)")
     parser.add_argument("--output", help="append one JSON line per run here (e.g. results/cdr-stages.jsonl)")
     parser.add_argument("--device", default=None)
@@ -48,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -64,8 +75,10 @@ def run_seed(model_folder: str):
 
 
 def markdown(rows: list) -> str:
-    lines = ["| split | abbreviations | given | mention recall | " + " | ".join(STAGE_LEVELS) + " |",
-             "|---|---|---|---|" + "---|" * len(STAGE_LEVELS)]
+    lines = [
+        "| split | abbreviations | given | mention recall | " + " | ".join(STAGE_LEVELS) + " |",
+        "|---|---|---|---|" + "---|" * len(STAGE_LEVELS),
+    ]
     for row in rows:
         for split in ("dev", "test"):
             scores = row.get(split)
@@ -73,8 +86,11 @@ def markdown(rows: list) -> str:
                 continue
             cells = [f"{scores.get('mention_recall', float('nan')):.2f}"]
             cells += [f"{scores.get(level + '_f1', float('nan')):.2f}" for level in STAGE_LEVELS]
-            lines.append(f"| {split} | {'on' if row['abbreviation_coreference'] else 'off'} | {row['given']} | "
-                         + " | ".join(cells) + " |")
+            lines.append(
+                f"| {split} | {'on' if row['abbreviation_coreference'] else 'off'} | {row['given']} | "
+                + " | ".join(cells)
+                + " |"
+            )
     return "\n".join(lines)
 
 
@@ -91,8 +107,10 @@ def main(argv=None) -> int:
     rows_out = {}  # (abbreviation switch, given) -> one row with the scores of every split
     for split in args.splits:
         rows = corpus_rows(args, model, processor, [split])[split]
-        references = [{"id": row["id"], "text": row["text"], "entities": row["entities"],
-                       "relations": row["relations"]} for row in rows]
+        references = [
+            {"id": row["id"], "text": row["text"], "entities": row["entities"], "relations": row["relations"]}
+            for row in rows
+        ]
         with torch.no_grad():
             encoded = _encode_rows(model, processor, rows, torch.device(device), progress=True)
             for switch in args.abbreviation_coreference:
@@ -105,15 +123,27 @@ def main(argv=None) -> int:
                     scores = joint_re_scores(predictions, references, undirected_relation_types=undirected)
                     scores.pop("per_type", None)
                     key = (model.config.abbreviation_coreference, given)
-                    row = rows_out.setdefault(key, {
-                        "name": args.name or args.model, "model": str(args.model), "seed": run_seed(args.model),
-                        "given": given, "abbreviation_coreference": key[0], "thresholds": thresholds,
-                        "commit": commit(), "documents": {}})
+                    row = rows_out.setdefault(
+                        key,
+                        {
+                            "name": args.name or args.model,
+                            "model": str(args.model),
+                            "seed": run_seed(args.model),
+                            "given": given,
+                            "abbreviation_coreference": key[0],
+                            "thresholds": thresholds,
+                            "commit": commit(),
+                            "documents": {},
+                        },
+                    )
                     row[split] = scores
                     row["documents"][split] = len(rows)
-                    print(json.dumps({"split": split, "given": given, "abbreviation_coreference": key[0]})
-                          + " " + " ".join(f"{lvl}={scores.get(lvl + '_f1', float('nan')):.2f}" for lvl in STAGE_LEVELS),
-                          flush=True)
+                    print(
+                        json.dumps({"split": split, "given": given, "abbreviation_coreference": key[0]})
+                        + " "
+                        + " ".join(f"{lvl}={scores.get(lvl + '_f1', float('nan')):.2f}" for lvl in STAGE_LEVELS),
+                        flush=True,
+                    )
     rows_out = list(rows_out.values())
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -75,7 +75,8 @@ def _with_int8_encoder(model, device):
         # Per-channel weight scales: on 80 BC5CDR dev documents (seed-112 main job) they kept F1 closer to float32
         # than one scale per tensor at about the same speed (relation strict -0.8 against -3.9 points).
         quantized.encoder = torch.ao.quantization.quantize_dynamic(
-            quantized.encoder, {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}, dtype=torch.qint8)
+            quantized.encoder, {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}, dtype=torch.qint8
+        )
     return quantized.eval()
 
 
@@ -132,12 +133,16 @@ class JointREPipeline(Pipeline):
             self.model.to(dtype)
         if self.processor is None and self.tokenizer is not None:
             self.processor = self._processor_from_tokenizer(self.tokenizer)
-        missing = [name for name in ("check_input", "encode_document", "collate", "decode")
-                   if not hasattr(self.processor, name)]
+        missing = [
+            name
+            for name in ("check_input", "encode_document", "collate", "decode")
+            if not hasattr(self.processor, name)
+        ]
         if self.processor is None or missing:
             raise ValueError(
                 "JointREPipeline needs the model's SimMemREProcessor: load the pipeline from a saved folder or Hub id "
-                "(pipeline('joint-re', model=..., trust_remote_code=True)) or pass processor=SimMemREProcessor(tokenizer)"
+                "(pipeline('joint-re', model=..., trust_remote_code=True)) or pass "
+                "processor=SimMemREProcessor(tokenizer)"
             )
         if self.tokenizer is None:
             self.tokenizer = getattr(self.processor, "tokenizer", None)

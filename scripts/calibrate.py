@@ -45,10 +45,12 @@ def main(argv=None) -> int:
     report = {"model": os.path.abspath(args.model), "dev_split": args.dev_split, **calibration}
     if args.test_split:
         test_rows = rows[args.test_split]
-        report["test_fixed_scores"] = evaluate_thresholds(model, processor, test_rows, calibration["fixed_thresholds"],
-                                                          device=device, progress=True)
-        report["test_scores"] = evaluate_thresholds(model, processor, test_rows, calibration["thresholds"],
-                                                    device=device, progress=True)
+        report["test_fixed_scores"] = evaluate_thresholds(
+            model, processor, test_rows, calibration["fixed_thresholds"], device=device, progress=True
+        )
+        report["test_scores"] = evaluate_thresholds(
+            model, processor, test_rows, calibration["thresholds"], device=device, progress=True
+        )
     if not args.dry_run:
         apply_thresholds(model, calibration["thresholds"])
         model.config.save_pretrained(args.model)
@@ -56,14 +58,32 @@ def main(argv=None) -> int:
     with open(output, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2)
     summary = {name: report["thresholds"][name] for name in THRESHOLD_NAMES}
-    print(json.dumps({"thresholds": summary, "applied": report["applied"], "reason": report["reason"],
-                      "fixed_thresholds": report["fixed_thresholds"],
-                      "dev_relation_strict_f1": [report["fixed_scores"]["relation_strict_f1"],
-                                                 report["scores"]["relation_strict_f1"]],
-                      **({"test_relation_strict_f1": [report["test_fixed_scores"]["relation_strict_f1"],
-                                                      report["test_scores"]["relation_strict_f1"]]}
-                         if args.test_split else {}),
-                      "report": output}, indent=2))
+    print(
+        json.dumps(
+            {
+                "thresholds": summary,
+                "applied": report["applied"],
+                "reason": report["reason"],
+                "fixed_thresholds": report["fixed_thresholds"],
+                "dev_relation_strict_f1": [
+                    report["fixed_scores"]["relation_strict_f1"],
+                    report["scores"]["relation_strict_f1"],
+                ],
+                **(
+                    {
+                        "test_relation_strict_f1": [
+                            report["test_fixed_scores"]["relation_strict_f1"],
+                            report["test_scores"]["relation_strict_f1"],
+                        ]
+                    }
+                    if args.test_split
+                    else {}
+                ),
+                "report": output,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

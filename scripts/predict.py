@@ -29,8 +29,7 @@ import sys
 from pathlib import Path
 
 from simmemre.experiment_simmemre import add_inference_arguments, load_pipeline, thresholds_from
-from simmemre.streaming_simmemre import (iter_documents, merge_parts, parse_shard, predict_corpus,
-                                         shard_from_environment)
+from simmemre.streaming_simmemre import iter_documents, merge_parts, parse_shard, predict_corpus, shard_from_environment
 from simmemre.visualization_simmemre import render_html
 
 
@@ -38,20 +37,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="saved model folder (or Hub id) with the joint-re pipeline")
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="text file, .jsonl/.json documents, or - (stdin)")
-    parser.add_argument("--format", choices=("auto", "text", "jsonl"), default="auto",
-                        help="how to read inputs: auto (by extension; stdin by content), text or jsonl")
+    parser.add_argument(
+        "--format",
+        choices=("auto", "text", "jsonl"),
+        default="auto",
+        help="how to read inputs: auto (by extension; stdin by content), text or jsonl",
+    )
     parser.add_argument("--output", "-o", help="write JSON Lines here instead of stdout")
     parser.add_argument("--html", help="also write a readable HTML page of the predictions (needs --output)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run: keep --output's complete lines, predict the rest")
-    parser.add_argument("--strict", action="store_true",
-                        help="stop at the first bad document (default: write an error record and go on)")
-    parser.add_argument("--shard", help="I/N: predict every N-th document from the I-th (0-based) into a part file "
-                                        "(default under torchrun / accelerate launch: RANK/WORLD_SIZE)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run: keep --output's complete lines, predict the rest",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first bad document (default: write an error record and go on)",
+    )
+    parser.add_argument(
+        "--shard",
+        help="I/N: predict every N-th document from the I-th (0-based) into a part file "
+        "(default under torchrun / accelerate launch: RANK/WORLD_SIZE)",
+    )
     parser.add_argument("--merge", type=int, metavar="N", help="join the N part files of --output, then exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_inference_arguments(parser,
-                            dtype_help="weights' dtype (default: auto, as saved); bfloat16/float16 halve the memory")
+    add_inference_arguments(
+        parser, dtype_help="weights' dtype (default: auto, as saved); bfloat16/float16 halve the memory"
+    )
     return parser
 
 
@@ -86,9 +99,18 @@ def main(argv=None, stdin=None, stdout=None) -> int:
     documents = iter_documents(args.inputs, args.format, stdin)
     extractor = load_pipeline(args.model, device, args.batch_size, args.dtype, serving=args.serving)
     try:
-        counts = predict_corpus(extractor, documents, args.output, batch_size=args.batch_size, resume=args.resume,
-                                strict=args.strict, shard=shard, progress=not args.no_progress,
-                                stream=stdout, **thresholds_from(args))
+        counts = predict_corpus(
+            extractor,
+            documents,
+            args.output,
+            batch_size=args.batch_size,
+            resume=args.resume,
+            strict=args.strict,
+            shard=shard,
+            progress=not args.no_progress,
+            stream=stdout,
+            **thresholds_from(args),
+        )
     except ValueError as error:  # --strict on a bad document, or a resume on other input
         raise SystemExit(f"predict.py: {error}") from None
     if args.html:  # the page needs every prediction: read them back from the output
@@ -96,8 +118,11 @@ def main(argv=None, stdin=None, stdout=None) -> int:
             predictions = [record for record in map(json.loads, handle) if "error" not in record]
         title = f"SimMemRE predictions — {Path(args.model).name or args.model}"
         Path(args.html).write_text(render_html(predictions, title=title), encoding="utf-8")
-    summary = (f"{counts['documents']} document(s) predicted ({counts['errors']} error records"
-               + (f", {counts['skipped']} already done" if args.resume else "") + ")")
+    summary = (
+        f"{counts['documents']} document(s) predicted ({counts['errors']} error records"
+        + (f", {counts['skipped']} already done" if args.resume else "")
+        + ")"
+    )
     if args.output:
         summary += f", {counts['entities']} entities, {counts['relations']} relations in {counts['output']}"
     print(summary, file=sys.stderr)

@@ -8,7 +8,8 @@ Examples:
     python scripts/predict_ray.py --model out/simmemre-cdr corpus.jsonl --output predictions/ --actors 2
     python scripts/predict_ray.py --model out/simmemre-cdr corpus.parquet --output predictions/ --output-format parquet
     ray job submit --address http://head:8265 --working-dir . -- \
-        python scripts/predict_ray.py --address auto --model org/simmemre-cdr s3://bucket/corpus/ --output s3://bucket/out/ \
+        python scripts/predict_ray.py --address auto --model org/simmemre-cdr s3://bucket/corpus/ \
+        --output s3://bucket/out/ \
         --actors 16 --gpus-per-actor 1
 """
 
@@ -28,19 +29,29 @@ def main(argv=None) -> int:
     parser.add_argument("--actors", type=int, default=1, help="actor pool size (each loads the model once)")
     parser.add_argument("--cpus-per-actor", type=float, default=1)
     parser.add_argument("--gpus-per-actor", type=float, default=0)
-    parser.add_argument("--address", help="Ray cluster address ('auto': the cluster of this machine); "
-                                          "default: a local cluster")
+    parser.add_argument(
+        "--address", help="Ray cluster address ('auto': the cluster of this machine); default: a local cluster"
+    )
     add_inference_arguments(parser)
     args = parser.parse_args(argv)
 
     from simmemre.ray_simmemre import predict_with_ray
 
     started = time.perf_counter()
-    count = predict_with_ray(args.model, args.inputs, args.output, output_format=args.output_format,
-                             batch_size=args.batch_size, actors=args.actors, cpus_per_actor=args.cpus_per_actor,
-                             gpus_per_actor=args.gpus_per_actor, address=args.address, dtype=args.dtype,
-                             serving=args.serving,
-                             **thresholds_from(args))
+    count = predict_with_ray(
+        args.model,
+        args.inputs,
+        args.output,
+        output_format=args.output_format,
+        batch_size=args.batch_size,
+        actors=args.actors,
+        cpus_per_actor=args.cpus_per_actor,
+        gpus_per_actor=args.gpus_per_actor,
+        address=args.address,
+        dtype=args.dtype,
+        serving=args.serving,
+        **thresholds_from(args),
+    )
     seconds = time.perf_counter() - started
     print(json.dumps({"documents": count, "seconds": round(seconds, 2), "output": args.output}))
     return 0

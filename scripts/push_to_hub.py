@@ -4,7 +4,8 @@
 Creates the model repository if needed and uploads every file of FOLDER in one commit (huggingface_hub
 `upload_folder`), so that `pipeline("joint-re", model=REPO_ID, trust_remote_code=True)` and
 `AutoModel.from_pretrained(REPO_ID, trust_remote_code=True)` load it. The folder is checked first: config.json with
-`auto_map` and the `joint-re` entry of `custom_pipelines`, the four remote-code files, the processor and tokenizer files,
+`auto_map` and the `joint-re` entry of `custom_pipelines`, the four remote-code files, the processor and tokenizer
+files,
 the weights and README.md must all be there.
 
 The Hub address comes from HF_ENDPOINT (default https://huggingface.co), the token from --token, HF_TOKEN or the

@@ -23,7 +23,6 @@ was run again or re-calibrated, the row recorded last counts and the earlier one
 import argparse
 import datetime
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -78,8 +77,14 @@ def relation_grid_top(calibration: dict):
     return max((point["relation_threshold"] for point in calibration.get("grid") or []), default=None)
 
 
-RECIPE_TRAINING_KEYS = ("learning_rate", "head_learning_rate", "num_train_epochs", "warmup_ratio",
-                        "per_device_train_batch_size", "bf16")
+RECIPE_TRAINING_KEYS = (
+    "learning_rate",
+    "head_learning_rate",
+    "num_train_epochs",
+    "warmup_ratio",
+    "per_device_train_batch_size",
+    "bf16",
+)
 RECIPE_MODEL_KEYS = ("max_span_size", "abbreviation_coreference", "encoder_window_size")
 
 
@@ -111,7 +116,9 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
         if "test_scores" not in calibration:
             raise SystemExit(f"{calibration_file}: no test_scores (calibrate.py scores test unless --no-test)")
     else:
-        calibration = json.loads((run / "calibration.json").read_text()) if (run / "calibration.json").is_file() else None
+        calibration = (
+            json.loads((run / "calibration.json").read_text()) if (run / "calibration.json").is_file() else None
+        )
     seed = seed if seed is not None else run_config.get("seed")
     if seed is None:
         raise SystemExit(f"{run}: no run_config.json to read the seed from; pass --seed")
@@ -130,15 +137,31 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
     }
     fixed_values = (calibration or {}).get("fixed_thresholds") or {n: model_config[n] for n in THRESHOLD_NAMES}
     # With a re-calibration file only its calibrated row is recorded; the run's own rows stay as recorded.
-    rows = [] if calibration_file is not None else [
-        {**common, "thresholds": "fixed", "threshold_values": fixed_values,
-         "dev": metric_dict(results, "eval"), "test": metric_dict(results, "test")}]
+    rows = (
+        []
+        if calibration_file is not None
+        else [
+            {
+                **common,
+                "thresholds": "fixed",
+                "threshold_values": fixed_values,
+                "dev": metric_dict(results, "eval"),
+                "test": metric_dict(results, "test"),
+            }
+        ]
+    )
     if calibration is not None:
         test_scores = {k: v for k, v in (calibration.get("test_scores") or {}).items() if k in METRIC_SUFFIXES}
         test = test_scores if calibration_file is not None else (metric_dict(results, "calibrated_test") or test_scores)
         dev = {k: v for k, v in calibration["scores"].items() if k in METRIC_SUFFIXES}
-        row = {**common, "thresholds": "calibrated", "threshold_values": calibration["thresholds"],
-               "relation_grid_top": relation_grid_top(calibration), "dev": dev, "test": test}
+        row = {
+            **common,
+            "thresholds": "calibrated",
+            "threshold_values": calibration["thresholds"],
+            "relation_grid_top": relation_grid_top(calibration),
+            "dev": dev,
+            "test": test,
+        }
         if "applied" in calibration:  # False: the search's best point was refused and the fixed thresholds kept
             row["calibration_applied"] = calibration["applied"]
         if calibration_file is not None:
@@ -158,8 +181,11 @@ def add(args) -> int:
     rows = [row for row in read_rows(args.dataset) if key(row) not in keys] + new
     write_rows(args.dataset, rows)
     for row in new:
-        print(f"{row['name']} seed {row['seed']} ({row['thresholds']}): test relation_strict_f1 "
-              f"{row['test'].get('relation_strict_f1', float('nan')):.2f}, dev {row['dev'].get('relation_strict_f1', float('nan')):.2f}")
+        print(
+            f"{row['name']} seed {row['seed']} ({row['thresholds']}): test relation_strict_f1 "
+            f"{row['test'].get('relation_strict_f1', float('nan')):.2f}, "
+            f"dev {row['dev'].get('relation_strict_f1', float('nan')):.2f}"
+        )
     return 0
 
 
@@ -179,8 +205,11 @@ def cell(scores: dict, key: str) -> str:
 def table(rows: list, thresholds: str) -> str:
     selected = [row for row in rows if row.get("thresholds") == thresholds]
     names = list(dict.fromkeys(row["name"] for row in selected))
-    lines = ["| model | seed | trained on | thresholds (m / c / r) | dev rel. strict | mention | coref | entity | "
-             "relation | **relation strict** |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | seed | trained on | thresholds (m / c / r) | dev rel. strict | mention | coref | entity | "
+        "relation | **relation strict** |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name in names:
         runs = [row for row in selected if row["name"] == name]
         # A rerun of a seed (recorded later) replaces the earlier run in the mean; the earlier row stays listed.
@@ -198,16 +227,19 @@ def table(rows: list, thresholds: str) -> str:
                 later = latest[row["seed"]]
                 how = "a re-calibration" if later.get("run") == row.get("run") else "a rerun"
                 seed = f"{seed} (replaced by {how})"
-            lines.append(f"| {name if first else ''} | {seed} | {row.get('device') or '–'} | {values} | "
-                         f"{cell(row['dev'], 'relation_strict_f1')} | "
-                         + " | ".join(cell(test, level + "_f1") for level in LEVELS[:-1])
-                         + f" | **{cell(test, 'relation_strict_f1')}** |")
+            lines.append(
+                f"| {name if first else ''} | {seed} | {row.get('device') or '–'} | {values} | "
+                f"{cell(row['dev'], 'relation_strict_f1')} | "
+                + " | ".join(cell(test, level + "_f1") for level in LEVELS[:-1])
+                + f" | **{cell(test, 'relation_strict_f1')}** |"
+            )
             first = False
         if len(group) > 1:
             dev = mean_std([row["dev"].get("relation_strict_f1") for row in group])
             cells = [mean_std([row["test"].get(level + "_f1") for row in group]) for level in LEVELS]
-            lines.append(f"| | mean ± std ({len(group)}) | | | {dev} | " + " | ".join(cells[:-1])
-                         + f" | **{cells[-1]}** |")
+            lines.append(
+                f"| | mean ± std ({len(group)}) | | | {dev} | " + " | ".join(cells[:-1]) + f" | **{cells[-1]}** |"
+            )
     return "\n".join(lines)
 
 
@@ -216,14 +248,21 @@ SERVING_MODE_NAMES = {"fp32": "float32", "bf16": "bf16 autocast", "int8": "int8 
 
 def serving_table(rows: list) -> str:
     """results/serving.jsonl (benchmarks/bench_serving.py): one line per serving mode of each measurement."""
-    lines = ["| model | commit | threads | mode | documents/s | speed-up | mention F1 (Δ) | entity F1 (Δ) | "
-             "relation strict F1 (Δ) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | commit | threads | mode | documents/s | speed-up | mention F1 (Δ) | entity F1 (Δ) | "
+        "relation strict F1 (Δ) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         model = Path(row["model"]).parent.name if Path(row["model"]).name == "best_model" else Path(row["model"]).name
-        deltas = [f"{row[f'{level}_f1']:.2f} ({row[f'delta_{level}_f1']:+.2f})"
-                  for level in ("mention", "entity", "relation_strict")]
-        lines.append(f"| {model} | {row['commit']} | {row['threads']} | {SERVING_MODE_NAMES.get(row['mode'], row['mode'])}"
-                     f" | {row['documents_per_second']:.2f} | **{row['speedup']:.2f}x** | " + " | ".join(deltas) + " |")
+        deltas = [
+            f"{row[f'{level}_f1']:.2f} ({row[f'delta_{level}_f1']:+.2f})"
+            for level in ("mention", "entity", "relation_strict")
+        ]
+        lines.append(
+            f"| {model} | {row['commit']} | {row['threads']} | {SERVING_MODE_NAMES.get(row['mode'], row['mode'])}"
+            f" | {row['documents_per_second']:.2f} | **{row['speedup']:.2f}x** | " + " | ".join(deltas) + " |"
+        )
     documents = sorted({f"{row['documents']} documents of {row['dataset']}" for row in rows})
     return "\n".join(lines) + f"\n\nEach line: {', '.join(documents)}; Δ against float32 of the same run."
 
@@ -237,8 +276,10 @@ def tables(dataset: str) -> str:
     parts = []
     for thresholds in ("fixed", "calibrated"):
         if any(row.get("thresholds") == thresholds for row in rows):
-            parts.append(f"Thresholds **{thresholds}** (test strict F1 in percent; dev = the selection metric):\n\n"
-                         + table(rows, thresholds))
+            parts.append(
+                f"Thresholds **{thresholds}** (test strict F1 in percent; dev = the selection metric):\n\n"
+                + table(rows, thresholds)
+            )
     return "\n\n".join(parts)
 
 
@@ -247,19 +288,25 @@ def headline(dataset: str) -> str:
     rows = read_rows(dataset)
     if not rows:
         raise SystemExit(f"{results_file(dataset)}: no rows")
-    lines = ["| model | thresholds | seeds | dev rel. strict | test mention | test entity | **test relation strict** |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | thresholds | seeds | dev rel. strict | test mention | test entity | **test relation strict** |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for thresholds in ("calibrated", "fixed"):
         selected = [row for row in rows if row.get("thresholds") == thresholds]
         for name in dict.fromkeys(row["name"] for row in selected):
             if "earlier runs" in name or any(line.startswith(f"| {name} |") for line in lines):
                 continue
-            group = sorted({row["seed"]: row for row in selected if row["name"] == name}.values(), key=lambda row: row["seed"])
-            lines.append(f"| {name} | {thresholds} | {', '.join(str(row['seed']) for row in group)} | "
-                         f"{mean_std([row['dev'].get('relation_strict_f1') for row in group])} | "
-                         f"{mean_std([row['test'].get('mention_f1') for row in group])} | "
-                         f"{mean_std([row['test'].get('entity_f1') for row in group])} | "
-                         f"**{mean_std([row['test'].get('relation_strict_f1') for row in group])}** |")
+            group = sorted(
+                {row["seed"]: row for row in selected if row["name"] == name}.values(), key=lambda row: row["seed"]
+            )
+            lines.append(
+                f"| {name} | {thresholds} | {', '.join(str(row['seed']) for row in group)} | "
+                f"{mean_std([row['dev'].get('relation_strict_f1') for row in group])} | "
+                f"{mean_std([row['test'].get('mention_f1') for row in group])} | "
+                f"{mean_std([row['test'].get('entity_f1') for row in group])} | "
+                f"**{mean_std([row['test'].get('relation_strict_f1') for row in group])}** |"
+            )
     return "\n".join(lines)
 
 
@@ -276,9 +323,11 @@ def table_command(args) -> int:
         raise SystemExit(f"{readme}: markers {start} / {end} not found")
     head, rest = content.split(start, 1)
     _, tail = rest.split(end, 1)
-    generated = (f"{start}\n<!-- generated by `python scripts/results.py table --dataset {args.dataset} "
-                 f"{'--headline ' if args.headline else ''}--readme {args.readme}` from results/{args.dataset}.jsonl; "
-                 f"do not edit by hand -->\n\n{text}\n\n{end}")
+    generated = (
+        f"{start}\n<!-- generated by `python scripts/results.py table --dataset {args.dataset} "
+        f"{'--headline ' if args.headline else ''}--readme {args.readme}` from results/{args.dataset}.jsonl; "
+        f"do not edit by hand -->\n\n{text}\n\n{end}"
+    )
     readme.write_text(head + generated + tail, encoding="utf-8")
     print(f"{readme}: results:{marker} table rewritten")
     return 0
@@ -295,13 +344,19 @@ def main(argv=None) -> int:
     add_parser.add_argument("--seed", type=int, help="default: from the run's run_config.json")
     add_parser.add_argument("--commit", help="default: from the run's run_config.json")
     add_parser.add_argument("--device", help="where the run trained (default: from run_config.json)")
-    add_parser.add_argument("--calibration", help="record only a calibrated row, from this scripts/calibrate.py "
-                            "output (e.g. RUN_DIR/calibration_grid095.json) instead of RUN_DIR/calibration.json")
+    add_parser.add_argument(
+        "--calibration",
+        help="record only a calibrated row, from this scripts/calibrate.py "
+        "output (e.g. RUN_DIR/calibration_grid095.json) instead of RUN_DIR/calibration.json",
+    )
     table_parser = commands.add_parser("table", help="print (or write into the README) the results tables")
     table_parser.add_argument("--dataset", required=True)
     table_parser.add_argument("--readme", help="rewrite this file's results:DATASET section (e.g. docs/results.md)")
-    table_parser.add_argument("--headline", action="store_true",
-                              help="only one mean line per model (the README's results:DATASET-headline section)")
+    table_parser.add_argument(
+        "--headline",
+        action="store_true",
+        help="only one mean line per model (the README's results:DATASET-headline section)",
+    )
     parser.add_argument("--results-dir", default=str(RESULTS_DIR), help="folder of the <dataset>.jsonl files")
     args = parser.parse_args(argv)
     RESULTS_DIR = Path(args.results_dir)

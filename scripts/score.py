@@ -24,8 +24,16 @@ from pathlib import Path
 
 import torch
 
-from simmemre.experiment_simmemre import (add_inference_arguments, default_device, iter_jsonl_objects, load_pipeline,
-                                          load_trained_model, per_type_table, scores_table, thresholds_from)
+from simmemre.experiment_simmemre import (
+    add_inference_arguments,
+    default_device,
+    iter_jsonl_objects,
+    load_pipeline,
+    load_trained_model,
+    per_type_table,
+    scores_table,
+    thresholds_from,
+)
 from simmemre.training_simmemre import GIVEN_LEVELS
 
 
@@ -39,10 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, help="evaluate only the first N documents")
     parser.add_argument("--predictions", help="also write the predictions as JSON Lines here")
     parser.add_argument("--json", action="store_true", help="print the metric output as one JSON object")
-    parser.add_argument("--per-type", type=int, metavar="N", default=0,
-                        help="also print the N relation types with the most gold relations (strict P/R/F1)")
-    parser.add_argument("--given", choices=GIVEN_LEVELS,
-                        help="give the model gold mentions, clusters or typed entities; only later stages run")
+    parser.add_argument(
+        "--per-type",
+        type=int,
+        metavar="N",
+        default=0,
+        help="also print the N relation types with the most gold relations (strict P/R/F1)",
+    )
+    parser.add_argument(
+        "--given",
+        choices=GIVEN_LEVELS,
+        help="give the model gold mentions, clusters or typed entities; only later stages run",
+    )
     return parser
 
 
@@ -73,11 +89,13 @@ def predict_given(args, gold) -> list:
     model, processor = load_trained_model(args.model, args.device or default_device())
     if args.dtype not in (None, "auto"):
         model = model.to(getattr(torch, args.dtype))
-    dataset = tokenize_documents(gold, processor, model.config.entity_types, model.config.relation_types,
-                                 desc="Tokenizing")
+    dataset = tokenize_documents(
+        gold, processor, model.config.entity_types, model.config.relation_types, desc="Tokenizing"
+    )
     rows = [dataset[i] for i in range(len(dataset))]
-    _, predictions = evaluate_thresholds(model, processor, rows, thresholds_from(args), progress=True,
-                                         given=args.given, return_predictions=True)
+    _, predictions = evaluate_thresholds(
+        model, processor, rows, thresholds_from(args), progress=True, given=args.given, return_predictions=True
+    )
     return predictions
 
 

@@ -17,7 +17,8 @@ CONFIG (YAML or JSON) has five sections:
                cache_dir (a folder for the tokenized datasets' arrow caches).
     encoder:   "minilm" (default, the packaged all-MiniLM-L6-v2), a local model folder,
                {path: minilm|PATH, config_overrides: {attention_probs_dropout_prob: 0.0, ...}} (encoder config
-               changes, same weights; add trust_remote_code: true for an encoder that ships its own code), or {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH} for a small randomly
+               changes, same weights; add trust_remote_code: true for an encoder that ships its own code), or
+               {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH} for a small randomly
                initialised BERT.
     model:     SimMemREConfig keyword arguments (jerex_baseline, memory_warmup_proportion, ...).
     sampling:  neg_mention_count, neg_coref_count, neg_relation_count, neg_mention_overlap_ratio.
@@ -60,12 +61,24 @@ folder: remote code, processor, weights, model card), eval_predictions.jsonl / t
 
 import sys
 
-from simmemre.experiment_simmemre import (check_config_keys, check_encoder_location, load_config, loss_curve_report,
-                                          loss_falls, parse_overrides, select_device, train)
+from simmemre.experiment_simmemre import (
+    check_config_keys,
+    check_encoder_location,
+    load_config,
+    loss_curve_report,
+    loss_falls,
+    parse_overrides,
+    select_device,
+    train,
+)
 
 # Options of the loss-curve check (see the module docstring) and their defaults.
-LOSS_CURVE_OPTIONS = {"--loss-curve": None, "--loss-curve-logging-steps": 10, "--loss-curve-inference-documents": 0,
-                      "--loss-curve-min-drop": 0.10}
+LOSS_CURVE_OPTIONS = {
+    "--loss-curve": None,
+    "--loss-curve-logging-steps": 10,
+    "--loss-curve-inference-documents": 0,
+    "--loss-curve-min-drop": 0.10,
+}
 
 
 def pop_loss_curve_options(arguments: list) -> dict:
@@ -95,9 +108,13 @@ def pop_loss_curve_options(arguments: list) -> dict:
 
 def check_loss_curve(config: dict, options: dict, output_dir=None) -> int:
     """The --loss-curve mode: exit status 0 if the training loss falls by at least --loss-curve-min-drop."""
-    report = loss_curve_report(config, steps=options["--loss-curve"],
-                               logging_steps=options["--loss-curve-logging-steps"],
-                               inference_documents=options["--loss-curve-inference-documents"], output_dir=output_dir)
+    report = loss_curve_report(
+        config,
+        steps=options["--loss-curve"],
+        logging_steps=options["--loss-curve-logging-steps"],
+        inference_documents=options["--loss-curve-inference-documents"],
+        output_dir=output_dir,
+    )
     return 0 if loss_falls(report, options["--loss-curve-min-drop"]) else 1
 
 

@@ -57,11 +57,24 @@ def hub_folder(model, processor, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("hub") / "simmemre-tiny"
     results = {
-        "relation_strict_f1": 41.5, "relation_strict_precision": 40.0, "relation_strict_recall": 43.1,
-        "relation_f1": 45.0, "entity_f1": 80.2, "coref_f1": 85.0, "mention_f1": 90.1, "documents": 500,
+        "relation_strict_f1": 41.5,
+        "relation_strict_precision": 40.0,
+        "relation_strict_recall": 43.1,
+        "relation_f1": 45.0,
+        "entity_f1": 80.2,
+        "coref_f1": 85.0,
+        "mention_f1": 90.1,
+        "documents": 500,
     }
-    save_for_hub(model, processor, folder, results=results, dataset_name="bigbio/bc5cdr",
-                 base_model="sentence-transformers/all-MiniLM-L6-v2", repo_id="me/simmemre-tiny")
+    save_for_hub(
+        model,
+        processor,
+        folder,
+        results=results,
+        dataset_name="bigbio/bc5cdr",
+        base_model="sentence-transformers/all-MiniLM-L6-v2",
+        repo_id="me/simmemre-tiny",
+    )
     return folder
 
 
@@ -83,8 +96,9 @@ def one_torch_thread(single_torch_thread):
     yield
 
 
-CDR_FOLDER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.pardir, "shared", "data",
-                          "bc5cdr")
+CDR_FOLDER = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.pardir, "shared", "data", "bc5cdr"
+)
 
 
 @pytest.fixture(scope="session")
@@ -108,22 +122,33 @@ def _train_tokenizer(kind, texts):
     from transformers import PreTrainedTokenizerFast
 
     if kind == "bpe":
-        specials = {"bos_token": "<s>", "pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>",
-                    "cls_token": "<s>", "sep_token": "</s>"}
+        specials = {
+            "bos_token": "<s>",
+            "pad_token": "<pad>",
+            "eos_token": "</s>",
+            "unk_token": "<unk>",
+            "cls_token": "<s>",
+            "sep_token": "</s>",
+        }
         backend = Tokenizer(models.BPE())
         backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         backend.decoder = decoders.ByteLevel()
         backend.post_processor = processors.ByteLevel(trim_offsets=True)
-        trainer = trainers.BpeTrainer(vocab_size=800, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+        trainer = trainers.BpeTrainer(
+            vocab_size=800,
+            special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
     else:
         specials = {"pad_token": "<pad>", "unk_token": "<unk>", "cls_token": "[CLS]", "sep_token": "[SEP]"}
         backend = Tokenizer(models.Unigram())
         backend.normalizer = normalizers.NFKC()
         backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
         backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-        trainer = trainers.UnigramTrainer(vocab_size=800, special_tokens=["<pad>", "<unk>", "[CLS]", "[SEP]"],
-                                          unk_token="<unk>", show_progress=False)
+        trainer = trainers.UnigramTrainer(
+            vocab_size=800, special_tokens=["<pad>", "<unk>", "[CLS]", "[SEP]"], unk_token="<unk>", show_progress=False
+        )
     backend.train_from_iterator(texts, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=backend, **specials)
 
@@ -142,5 +167,8 @@ def family_tokenizers(tokenizer):
         "was administered i.v. to 36 adult males at six rates: 0.25 mg s-1 to 20 mg s-1. Ca2+ and Na+ rose; "
         "IL-2 and TNF-alpha fell (p < 0.05), 5-HT3 receptors were blocked by ondansetron [1, 2].",
     ] * 4
-    return {"wordpiece": tokenizer, "bpe": _train_tokenizer("bpe", texts),
-            "sentencepiece": _train_tokenizer("sentencepiece", texts)}
+    return {
+        "wordpiece": tokenizer,
+        "bpe": _train_tokenizer("bpe", texts),
+        "sentencepiece": _train_tokenizer("sentencepiece", texts),
+    }

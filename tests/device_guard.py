@@ -16,8 +16,16 @@ REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
 
 Tensor = torch.Tensor
-DOWNLOADS = {Tensor.tolist, Tensor.item, Tensor.numpy, Tensor.__array__, Tensor.__int__, Tensor.__float__,
-             Tensor.__bool__, Tensor.__index__}
+DOWNLOADS = {
+    Tensor.tolist,
+    Tensor.item,
+    Tensor.numpy,
+    Tensor.__array__,
+    Tensor.__int__,
+    Tensor.__float__,
+    Tensor.__bool__,
+    Tensor.__index__,
+}
 FACTORIES_FROM_DATA = {torch.tensor, torch.as_tensor, Tensor.new_tensor}
 DEVICE_PROPERTY = Tensor.device.__get__
 
@@ -145,8 +153,11 @@ class SimulatedDevice(TorchFunctionMode):
             if func is not Tensor.to:
                 result = args[0]
             else:
-                result = func(args[0], *[ACCELERATOR.type if _as_device(a) is not None else a for a in args[1:]],
-                              **{k: (ACCELERATOR.type if k == "device" else v) for k, v in kwargs.items()})
+                result = func(
+                    args[0],
+                    *[ACCELERATOR.type if _as_device(a) is not None else a for a in args[1:]],
+                    **{k: (ACCELERATOR.type if k == "device" else v) for k, v in kwargs.items()},
+                )
             if result is args[0]:
                 result = result.view_as(result)
             if to_device and not source_on_device:
@@ -179,8 +190,13 @@ class SimulatedDevice(TorchFunctionMode):
             if not indexed_on_device and any(self.is_on_device(t) for t in index):
                 self.errors[f"host tensor indexed with device indices ({name}) at {where}"] += 1
                 return
-            if func is Tensor.__setitem__ and isinstance(args[2], Tensor) and args[2].dim() > 0 and (
-                    self.is_on_device(args[2]) != indexed_on_device) and index:
+            if (
+                func is Tensor.__setitem__
+                and isinstance(args[2], Tensor)
+                and args[2].dim() > 0
+                and (self.is_on_device(args[2]) != indexed_on_device)
+                and index
+            ):
                 self.errors[f"index_put_ across devices at {where}"] += 1
                 return
             self.uploads[f"implicit copy ({name}) at {where}"] += 1

@@ -18,7 +18,6 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"  # everything here is local; only the push subprocess talks to the (fake) Hub
 
 import pytest  # noqa: E402
-import torch  # noqa: E402
 import yaml  # noqa: E402
 from transformers import BertConfig  # noqa: E402
 
@@ -48,11 +47,21 @@ def tiny_config(tokenizer, **overrides):
     `max_position_embeddings` is given) with the tokenizer's ids, Chemical/Disease entities and the CID relation.
     Tests push thresholds to 0 to see every candidate span, so the per-word mention cap is off unless overridden."""
     encoder = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=overrides.pop("max_position_embeddings", 128),
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=overrides.pop("max_position_embeddings", 128),
     )
-    settings = {"entity_types": ["Chemical", "Disease"], "relation_types": ["CID"], "max_mentions_per_word": None,
-                "cls_token_id": tokenizer.cls_token_id, "sep_token_id": tokenizer.sep_token_id, "pad_token_id": 0}
+    settings = {
+        "entity_types": ["Chemical", "Disease"],
+        "relation_types": ["CID"],
+        "max_mentions_per_word": None,
+        "cls_token_id": tokenizer.cls_token_id,
+        "sep_token_id": tokenizer.sep_token_id,
+        "pad_token_id": 0,
+    }
     return SimMemREConfig(encoder_config=encoder.to_dict(), **{**settings, **overrides})
 
 
@@ -165,7 +174,11 @@ def run_isolated(code, cwd, timeout=300, extra_env=None):
         **(extra_env or {}),
     }
     result = subprocess.run(
-        [sys.executable, "-I", "-c", boot + code], cwd=cwd, env=env, capture_output=True, text=True,
+        [sys.executable, "-I", "-c", boot + code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
     assert result.returncode == 0, result.stderr[-4000:]
@@ -230,9 +243,15 @@ class FakeHub:
                     return self._send(400 if errors else 200, {"errors": errors, "warnings": []})
                 if len(parts) == 7 and parts[1:3] == ["api", "models"] and parts[5] == "preupload":
                     files = json.loads(body)["files"]
-                    return self._send(200, {"files": [
-                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None} for f in files
-                    ]})
+                    return self._send(
+                        200,
+                        {
+                            "files": [
+                                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
+                                for f in files
+                            ]
+                        },
+                    )
                 if len(parts) == 7 and parts[1:3] == ["api", "models"] and parts[5] == "commit":
                     repo, oid = "/".join(parts[3:5]), hashlib.sha1(body).hexdigest()
                     for line in body.splitlines():

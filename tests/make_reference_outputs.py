@@ -16,9 +16,12 @@ TEXTS = [
     "CA resolved after atropine.",
 ]
 TRAIN_DOCUMENT = {
-    "id": "t", "text": "Aspirin causes ulcers. Ulcers after aspirin are common.",
-    "entities": [{"type": "Chemical", "mentions": [{"start": 0, "end": 7}, {"start": 36, "end": 43}]},
-                 {"type": "Disease", "mentions": [{"start": 15, "end": 21}, {"start": 23, "end": 29}]}],
+    "id": "t",
+    "text": "Aspirin causes ulcers. Ulcers after aspirin are common.",
+    "entities": [
+        {"type": "Chemical", "mentions": [{"start": 0, "end": 7}, {"start": 36, "end": 43}]},
+        {"type": "Disease", "mentions": [{"start": 15, "end": 21}, {"start": 23, "end": 29}]},
+    ],
     "relations": [{"head": 0, "tail": 1, "type": "CID"}],
 }
 THRESHOLDS = {"mention_threshold": 0.3, "coref_threshold": 0.5, "relation_threshold": 0.3}
@@ -28,8 +31,11 @@ def digest(tensor: torch.Tensor) -> dict:
     tensor = tensor.detach().cpu().contiguous()
     import hashlib
 
-    return {"shape": list(tensor.shape), "dtype": str(tensor.dtype),
-            "sha256": hashlib.sha256(tensor.view(-1).view(torch.uint8).numpy().tobytes()).hexdigest()}
+    return {
+        "shape": list(tensor.shape),
+        "dtype": str(tensor.dtype),
+        "sha256": hashlib.sha256(tensor.view(-1).view(torch.uint8).numpy().tobytes()).hexdigest(),
+    }
 
 
 def reference_outputs(tokenizer):
@@ -42,23 +48,30 @@ def reference_outputs(tokenizer):
 
     processor = SimMemREProcessor(tokenizer)
     outputs = {"predictions": {}, "losses": {}}
-    for mode, overrides in {"jerex": {"jerex_baseline": True},
-                            "simmemre": {"memory_reads_enabled": True, "abbreviation_coreference": True}}.items():
+    for mode, overrides in {
+        "jerex": {"jerex_baseline": True},
+        "simmemre": {"memory_reads_enabled": True, "abbreviation_coreference": True},
+    }.items():
         torch.manual_seed(0)
         model = SimMemREModel(tiny_config(tokenizer, **overrides)).eval()
         with torch.no_grad():
             batch = processor(TEXTS)
             outputs["predictions"][mode] = [
                 {key: digest(value) for key, value in prediction.items()}
-                for prediction in model.extract(**batch, **THRESHOLDS).predictions]
+                for prediction in model.extract(**batch, **THRESHOLDS).predictions
+            ]
             row = encode_training_document(TRAIN_DOCUMENT, processor, ["Chemical", "Disease"], ["CID"])
-            train_batch = SimMemREDataCollator(processor, model.config, neg_mention_count=10, neg_coref_count=10,
-                                               neg_relation_count=4, seed=0)([row])
+            train_batch = SimMemREDataCollator(
+                processor, model.config, neg_mention_count=10, neg_coref_count=10, neg_relation_count=4, seed=0
+            )([row])
             model.train()
             torch.manual_seed(1)
             output = model(**train_batch)
-            outputs["losses"][mode] = digest(torch.stack([output.loss, output.mention_loss, output.coref_loss,
-                                                          output.entity_loss, output.relation_loss]))
+            outputs["losses"][mode] = digest(
+                torch.stack(
+                    [output.loss, output.mention_loss, output.coref_loss, output.entity_loss, output.relation_loss]
+                )
+            )
     return outputs
 
 

@@ -14,8 +14,11 @@ TEXT = "Rats given puromycin aminonucleoside (PAN) developed nephrosis. PAN caus
 
 def test_definitions_pair_short_and_long_forms():
     text = "The heart rate (HR) and acute renal failure (ARF) rose (p < 0.05) in Parkinson's disease (PD)."
-    assert find_abbreviations(text) == [("HR", "heart rate"), ("ARF", "acute renal failure"),
-                                        ("PD", "Parkinson's disease")]
+    assert find_abbreviations(text) == [
+        ("HR", "heart rate"),
+        ("ARF", "acute renal failure"),
+        ("PD", "Parkinson's disease"),
+    ]
 
 
 def test_long_form_stays_inside_its_sentence():

@@ -15,7 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from transformers import pipeline
 
-from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor
+from simmemre import SimMemREConfig, SimMemREModel
 from simmemre.modeling_simmemre import (
     PairEditDistances,
     complete_linkage_clusters,
@@ -45,8 +45,9 @@ def _stage_inputs(model, processor, text, mention_threshold=0.0):
     word_sentence_ids = batch["word_sentence_ids"][0, :words]
     with torch.no_grad():
         hidden = model.token_representations(batch["input_ids"], batch["attention_mask"])[0]
-    candidates = model.score_candidates(hidden, model.memories, model._reads_on(None), word_subword_spans,
-                                        word_sentence_ids)
+    candidates = model.score_candidates(
+        hidden, model.memories, model._reads_on(None), word_subword_spans, word_sentence_ids
+    )
     mentions = model.select_mentions(hidden, candidates, words, mention_threshold)
     return batch, words, candidates, mentions, word_sentence_ids
 
@@ -144,8 +145,15 @@ def test_chunked_coreference_gives_the_clusters_of_the_dense_path(tokenizer, pro
     similarity = _dense_similarity(model, mentions, char_spans, codepoints)
     scores = similarity[np.triu_indices(count, k=1)]
     # Thresholds that give singletons, small clusters, large components, one cluster; and one equal to a score.
-    thresholds = [0.0, float(np.quantile(scores, 0.5)), float(np.quantile(scores, 0.9)),
-                  float(np.quantile(scores, 0.99)), float(scores[123]), 0.85, 1.0]
+    thresholds = [
+        0.0,
+        float(np.quantile(scores, 0.5)),
+        float(np.quantile(scores, 0.9)),
+        float(np.quantile(scores, 0.99)),
+        float(scores[123]),
+        0.85,
+        1.0,
+    ]
     sizes = set()
     for threshold in thresholds:
         expected = complete_linkage_clusters(similarity, threshold)
@@ -193,8 +201,13 @@ def _notes(prediction, config):
 def test_defaults_do_not_bind_and_add_no_key(tokenizer, processor):
     """Defaults on a normal document: no `truncated` key, the same predictions as without caps."""
     model = make_model(tokenizer, seed=1)
-    uncapped = make_model(tokenizer, seed=1, max_mentions_per_document=None, max_entity_pairs_per_document=None,
-                          max_relations_per_document=None)
+    uncapped = make_model(
+        tokenizer,
+        seed=1,
+        max_mentions_per_document=None,
+        max_entity_pairs_per_document=None,
+        max_relations_per_document=None,
+    )
     batch = processor(TEXT)
     kwargs = dict(mention_threshold=0.0, coref_threshold=0.5, relation_threshold=0.3)
     with torch.no_grad():
@@ -216,8 +229,9 @@ def test_mention_cap_keeps_the_highest_scores_and_says_so(tokenizer, processor, 
     found = everything["mention_word_spans"].shape[0]
     assert _notes(kept, capped.config) == {"max_mentions_per_document": (40, found, 40)}
     assert kept["mention_word_spans"].shape[0] == 40
-    torch.testing.assert_close(kept["mention_scores"].sort().values,
-                               everything["mention_scores"].topk(40).values.sort().values)
+    torch.testing.assert_close(
+        kept["mention_scores"].sort().values, everything["mention_scores"].topk(40).values.sort().values
+    )
     assert "max_mentions_per_document=40 bound" in caplog.text
     spans = kept["mention_word_spans"].tolist()
     assert spans == sorted(spans)  # still in document order
@@ -229,7 +243,7 @@ def test_the_smaller_mention_cap_is_the_one_reported(tokenizer, processor):
     model = make_model(tokenizer, max_mentions_per_word=0.5, max_mentions_per_document=1000)
     with torch.no_grad():
         prediction = model(**batch, mention_threshold=0.0, coref_threshold=1.0, relation_threshold=1.0).predictions[0]
-    (name, (limit, _, kept)), = _notes(prediction, model.config).items()
+    ((name, (limit, _, kept)),) = _notes(prediction, model.config).items()
     assert name == "max_mentions_per_word" and limit == kept == math.ceil(0.5 * words)
 
 
@@ -238,8 +252,9 @@ def test_entity_pair_cap_keeps_the_nearest_pairs(tokenizer, processor):
     likely entities; relations are found only among them, with the scores of the uncapped run. Small blocks."""
     cap = 300
     free = make_model(tokenizer, seed=4, max_mentions_per_document=60)
-    capped = make_model(tokenizer, seed=4, max_mentions_per_document=60, max_entity_pairs_per_document=cap,
-                        coref_pair_chunk_size=3)
+    capped = make_model(
+        tokenizer, seed=4, max_mentions_per_document=60, max_entity_pairs_per_document=cap, coref_pair_chunk_size=3
+    )
     batch = processor(TEXT)
     kwargs = dict(mention_threshold=0.0, coref_threshold=1.0, relation_threshold=0.0)  # every pair, every type
     with torch.no_grad():
@@ -293,21 +308,39 @@ def test_relation_cap_keeps_the_highest_scores_in_order(tokenizer, processor):
     assert torch.equal(kept["relation_scores"], everything["relation_scores"][order])
     # Filtering the capped run at a higher threshold gives the uncapped run's relations there.
     high = float(kept["relation_scores"].min()) + 1e-4
-    assert torch.equal(kept["relations"][kept["relation_scores"] >= high],
-                       everything["relations"][everything["relation_scores"] >= high])
+    assert torch.equal(
+        kept["relations"][kept["relation_scores"] >= high],
+        everything["relations"][everything["relation_scores"] >= high],
+    )
 
 
 def test_pipeline_document_lists_the_caps_that_bound(tokenizer, processor):
-    model = make_model(tokenizer, seed=6, max_mentions_per_document=30, max_entity_pairs_per_document=100,
-                       max_relations_per_document=50)
+    model = make_model(
+        tokenizer,
+        seed=6,
+        max_mentions_per_document=30,
+        max_entity_pairs_per_document=100,
+        max_relations_per_document=50,
+    )
     extractor = pipeline("joint-re", model=model, processor=processor)
     document = extractor(TEXT, mention_threshold=0.0, coref_threshold=1.0, relation_threshold=0.0)
     assert [note["cap"] for note in document["truncated"]] == [
-        "max_mentions_per_document", "max_entity_pairs_per_document", "max_relations_per_document"]
-    assert document["truncated"][0] == {"cap": "max_mentions_per_document", "limit": 30,
-                                        "found": document["truncated"][0]["found"], "kept": 30}
-    assert document["truncated"][1] == {"cap": "max_entity_pairs_per_document", "limit": 100, "found": 30 * 29 // 2,
-                                        "kept": 100}
+        "max_mentions_per_document",
+        "max_entity_pairs_per_document",
+        "max_relations_per_document",
+    ]
+    assert document["truncated"][0] == {
+        "cap": "max_mentions_per_document",
+        "limit": 30,
+        "found": document["truncated"][0]["found"],
+        "kept": 30,
+    }
+    assert document["truncated"][1] == {
+        "cap": "max_entity_pairs_per_document",
+        "limit": 100,
+        "found": 30 * 29 // 2,
+        "kept": 100,
+    }
     assert len(document["relations"]) == 50 and sum(len(e["mentions"]) for e in document["entities"]) == 30
     json.dumps(document)  # plain Python values
     plain = extractor(TEXT)  # the config's thresholds: nothing binds
@@ -323,13 +356,17 @@ def test_configs_saved_before_the_caps_load_with_the_defaults(tokenizer, tmp_pat
         del saved[key]
     (tmp_path / "config.json").write_text(json.dumps(saved))
     loaded = SimMemREConfig.from_pretrained(tmp_path)
-    assert (loaded.max_mentions_per_document, loaded.max_entity_pairs_per_document,
-            loaded.max_relations_per_document) == (2048, 50000, 100000)
+    assert (
+        loaded.max_mentions_per_document,
+        loaded.max_entity_pairs_per_document,
+        loaded.max_relations_per_document,
+    ) == (2048, 50000, 100000)
     assert "document_caps" not in loaded.to_dict()
 
 
-@pytest.mark.parametrize("field", ["max_mentions_per_document", "max_entity_pairs_per_document",
-                                   "max_relations_per_document"])
+@pytest.mark.parametrize(
+    "field", ["max_mentions_per_document", "max_entity_pairs_per_document", "max_relations_per_document"]
+)
 @pytest.mark.parametrize("value", [0, -3, 2.5, True, "10"])
 def test_config_rejects_bad_caps(tokenizer, field, value):
     with pytest.raises(ValueError, match=f"SimMemREConfig.{field}"):

@@ -12,7 +12,7 @@ import torch
 from helpers import tiny_config
 from transformers import TrainingArguments, pipeline
 
-from simmemre import SimMemREModel, SimMemREProcessor
+from simmemre import SimMemREModel
 
 DEVICE = torch.device(os.environ.get("SIMMEMRE_TEST_DEVICE", "cuda:0"))
 pytestmark = pytest.mark.skipif(DEVICE.type == "cuda" and not torch.cuda.is_available(), reason="needs CUDA")
@@ -27,14 +27,24 @@ TEXTS = [
 ]
 LOW = {"mention_threshold": 0.3, "coref_threshold": 0.5, "relation_threshold": 0.3}
 SYNTHETIC = [
-    {"id": "synthetic-1", "text": "Cisplatin caused ovarian and peritoneal cancer. Cisplatin is toxic.",
-     "entities": [{"type": "Chemical", "mentions": [{"start": 0, "end": 9}, {"start": 48, "end": 57}]},
-                  {"type": "Disease", "mentions": [{"start": 17, "end": 46}]}],
-     "relations": [{"head": 0, "tail": 1, "type": "CID"}]},
-    {"id": "synthetic-2", "text": "Lidocaine-induced cardiac asystole. Lidocaine was stopped.",
-     "entities": [{"type": "Chemical", "mentions": [{"start": 0, "end": 9}, {"start": 36, "end": 45}]},
-                  {"type": "Disease", "mentions": [{"start": 18, "end": 34}]}],
-     "relations": [{"head": 0, "tail": 1, "type": "CID"}]},
+    {
+        "id": "synthetic-1",
+        "text": "Cisplatin caused ovarian and peritoneal cancer. Cisplatin is toxic.",
+        "entities": [
+            {"type": "Chemical", "mentions": [{"start": 0, "end": 9}, {"start": 48, "end": 57}]},
+            {"type": "Disease", "mentions": [{"start": 17, "end": 46}]},
+        ],
+        "relations": [{"head": 0, "tail": 1, "type": "CID"}],
+    },
+    {
+        "id": "synthetic-2",
+        "text": "Lidocaine-induced cardiac asystole. Lidocaine was stopped.",
+        "entities": [
+            {"type": "Chemical", "mentions": [{"start": 0, "end": 9}, {"start": 36, "end": 45}]},
+            {"type": "Disease", "mentions": [{"start": 18, "end": 34}]},
+        ],
+        "relations": [{"head": 0, "tail": 1, "type": "CID"}],
+    },
 ]
 
 
@@ -66,8 +76,9 @@ def spread_model(tokenizer, seed=0, **overrides):
 
 def summary(document):
     """Entities (mention spans and type) and relations (as pairs of entity keys) of a predicted document."""
-    entities = [(tuple((m["start"], m["end"]) for m in entity["mentions"]), entity["type"])
-                for entity in document["entities"]]
+    entities = [
+        (tuple((m["start"], m["end"]) for m in entity["mentions"]), entity["type"]) for entity in document["entities"]
+    ]
     relations = {(entities[r["head"]], entities[r["tail"]], r["type"]) for r in document["relations"]}
     return set(entities), relations
 
@@ -85,22 +96,47 @@ def training_rows(processor, count=6):
 def make_trainer(model, processor, train_rows, tmp_path, **arguments):
     from simmemre.training_simmemre import SimMemREDataCollator, SimMemRETrainer, tokenize_documents
 
-    defaults = dict(output_dir=str(tmp_path), per_device_train_batch_size=2, per_device_eval_batch_size=2,
-                    max_steps=6, learning_rate=1e-3, logging_steps=1, eval_strategy="steps", eval_steps=3,
-                    save_strategy="no", report_to="none", disable_tqdm=True, remove_unused_columns=False,
-                    use_cpu=DEVICE.type == "cpu")
+    defaults = dict(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=2,
+        per_device_eval_batch_size=2,
+        max_steps=6,
+        learning_rate=1e-3,
+        logging_steps=1,
+        eval_strategy="steps",
+        eval_steps=3,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        use_cpu=DEVICE.type == "cpu",
+    )
     defaults.update(arguments)
-    collator = SimMemREDataCollator(processor, model.config, neg_mention_count=30, neg_coref_count=20,
-                                    neg_relation_count=10, seed=0)
+    collator = SimMemREDataCollator(
+        processor, model.config, neg_mention_count=30, neg_coref_count=20, neg_relation_count=10, seed=0
+    )
     eval_rows = tokenize_documents(SYNTHETIC, processor, ENTITY_TYPES, RELATION_TYPES)
-    return SimMemRETrainer(model=model, args=TrainingArguments(**defaults), data_collator=collator,
-                           train_dataset=train_rows, eval_dataset=eval_rows, processing_class=processor)
+    return SimMemRETrainer(
+        model=model,
+        args=TrainingArguments(**defaults),
+        data_collator=collator,
+        train_dataset=train_rows,
+        eval_dataset=eval_rows,
+        processing_class=processor,
+    )
 
 
 def test_smoke_training_with_evaluation(tokenizer, processor, tmp_path):
     """Issue 13: training on the GPU died at its first evaluation (edit distances on the CPU, indices on the GPU)."""
-    model = spread_model(tokenizer, **{"mention_threshold": 0.3, "coref_threshold": 0.5, "relation_threshold": 0.3,
-                                       "memory_warmup_proportion": 0.3})
+    model = spread_model(
+        tokenizer,
+        **{
+            "mention_threshold": 0.3,
+            "coref_threshold": 0.5,
+            "relation_threshold": 0.3,
+            "memory_warmup_proportion": 0.3,
+        },
+    )
     trainer = make_trainer(model, processor, training_rows(processor), tmp_path)
     trainer.train()
     assert next(trainer.model.parameters()).device.type == DEVICE.type
@@ -122,11 +158,12 @@ def test_pipeline_gives_many_mentions_clusters_and_relations(tokenizer, processo
     for document, text in zip(documents, TEXTS):
         for entity in document["entities"]:
             for mention in entity["mentions"]:
-                assert text[mention["start"]:mention["end"]] == mention["text"]
+                assert text[mention["start"] : mention["end"]] == mention["text"]
 
 
-@pytest.mark.parametrize("overrides", [{}, {"jerex_baseline": True}, {"relation_classifier": "global"}],
-                         ids=["simmemre-mrc", "jerex", "grc"])
+@pytest.mark.parametrize(
+    "overrides", [{}, {"jerex_baseline": True}, {"relation_classifier": "global"}], ids=["simmemre-mrc", "jerex", "grc"]
+)
 def test_cpu_and_cuda_predictions_are_equal(tokenizer, processor, overrides):
     model = spread_model(tokenizer, **overrides)
     on_cpu = pipeline("joint-re", model=model, processor=processor, device="cpu")(TEXTS, batch_size=2, **LOW)
@@ -147,8 +184,9 @@ def test_mixed_precision_training_steps(tokenizer, processor, tmp_path, precisio
     if precision == "fp16" and DEVICE.type != "cuda":
         pytest.skip("float16 mixed precision needs CUDA")
     model = spread_model(tokenizer, memory_warmup_proportion=0.0, **{key: value for key, value in LOW.items()})
-    trainer = make_trainer(model, processor, training_rows(processor), tmp_path, max_steps=4, eval_strategy="no",
-                           **{precision: True})
+    trainer = make_trainer(
+        model, processor, training_rows(processor), tmp_path, max_steps=4, eval_strategy="no", **{precision: True}
+    )
     result = trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert len(losses) == 4 and all(loss == loss and abs(loss) < 1e4 for loss in losses)

@@ -34,7 +34,9 @@ JEREX = DATA / "docred-jerex-joint" / "fixtures_seq2rel_ds"
 REL_INFO = DATA / "docred" / "rel_info.json"
 CDR_FILES = {"train": "CDR_TrainingSet", "dev": "CDR_DevelopmentSet", "test": "CDR_TestSet"}
 
-needs_data = pytest.mark.skipif(not (BC5CDR / "CDR_TestSet.PubTator.txt").is_file(), reason="../shared/data not present")
+needs_data = pytest.mark.skipif(
+    not (BC5CDR / "CDR_TestSet.PubTator.txt").is_file(), reason="../shared/data not present"
+)
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +219,11 @@ def test_pubtator_drop_ungrounded_counts(tmp_path):
 def test_pubtator_require_relations_counts(tmp_path):
     docs, stats = read_pubtator(write(tmp_path, "x.txt", PUBTATOR_OK), require_relations=True)
     assert [doc["id"] for doc in docs] == ["1"]
-    assert (stats["dropped_documents"], stats["dropped_document_entities"], stats["dropped_document_mentions"]) == (1, 2, 2)
+    assert (stats["dropped_documents"], stats["dropped_document_entities"], stats["dropped_document_mentions"]) == (
+        1,
+        2,
+        2,
+    )
     assert stats["documents"] == 1
 
 
@@ -285,8 +291,10 @@ def test_bc5cdr_sample_file_has_a_dangling_relation():
 def test_jsonl_document_missing_a_field(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text(
-        json.dumps({"id": "a", "text": "x", "entities": [], "relations": []}) + "\n"
-        + json.dumps({"id": "doc-2", "text": "x", "relations": []}) + "\n"
+        json.dumps({"id": "a", "text": "x", "entities": [], "relations": []})
+        + "\n"
+        + json.dumps({"id": "doc-2", "text": "x", "relations": []})
+        + "\n"
     )
     with pytest.raises(DocumentError) as error:
         read_jsonl(path)
@@ -302,15 +310,24 @@ def test_jsonl_invalid_json_names_the_line(tmp_path):
 
 
 def test_validate_names_the_field_path_of_a_bad_offset():
-    doc = {"id": "d", "text": "abc", "entities": [{"type": "T", "mentions": [{"start": 0, "end": 1}, {"start": 1, "end": 9}]}], "relations": []}
+    doc = {
+        "id": "d",
+        "text": "abc",
+        "entities": [{"type": "T", "mentions": [{"start": 0, "end": 1}, {"start": 1, "end": 9}]}],
+        "relations": [],
+    }
     with pytest.raises(DocumentError) as error:
         validate_document(doc, source="f.jsonl:7")
     assert_names(error, "f.jsonl:7", "document d", "entities[0].mentions[1].end")
 
 
 def test_validate_rejects_a_relation_to_a_missing_entity():
-    doc = {"id": "d", "text": "abc", "entities": [{"type": "T", "mentions": [{"start": 0, "end": 1}]}],
-           "relations": [{"head": 0, "tail": 1, "type": "R"}]}
+    doc = {
+        "id": "d",
+        "text": "abc",
+        "entities": [{"type": "T", "mentions": [{"start": 0, "end": 1}]}],
+        "relations": [{"head": 0, "tail": 1, "type": "R"}],
+    }
     with pytest.raises(DocumentError) as error:
         validate_document(doc)
     assert_names(error, "document d", "relations[0].tail")
@@ -324,15 +341,29 @@ def test_validate_rejects_empty_span_and_bad_words():
 
 
 def test_validate_ignores_pipeline_scores_and_mention_text():
-    doc = {"id": "d", "text": "abc", "entities": [{"type": "T", "score": 0.9, "mentions": [{"start": 0, "end": 1, "text": "a", "score": 0.8}]}],
-           "relations": [{"head": 0, "tail": 0, "type": "R", "score": 0.5}]}
+    doc = {
+        "id": "d",
+        "text": "abc",
+        "entities": [{"type": "T", "score": 0.9, "mentions": [{"start": 0, "end": 1, "text": "a", "score": 0.8}]}],
+        "relations": [{"head": 0, "tail": 0, "type": "R", "score": 0.5}],
+    }
     assert validate_document(doc) is doc
 
 
 def test_docred_label_to_a_missing_entity(tmp_path):
     path = tmp_path / "dev.json"
-    path.write_text(json.dumps([{"title": "T", "sents": [["A", "b"]], "vertexSet": [[{"sent_id": 0, "pos": [0, 1], "type": "X"}]],
-                                 "labels": [{"h": 0, "t": 3, "r": "P1"}]}]))
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "title": "T",
+                    "sents": [["A", "b"]],
+                    "vertexSet": [[{"sent_id": 0, "pos": [0, 1], "type": "X"}]],
+                    "labels": [{"h": 0, "t": 3, "r": "P1"}],
+                }
+            ]
+        )
+    )
     with pytest.raises(DocumentError) as error:
         read_docred(path)
     assert_names(error, f"{path}[document 0]", "document T", "labels[0].t")
@@ -348,7 +379,18 @@ def test_docred_document_missing_a_field(tmp_path):
 
 def test_docred_mention_outside_its_sentence(tmp_path):
     path = tmp_path / "dev.json"
-    path.write_text(json.dumps([{"title": "T", "sents": [["A"]], "vertexSet": [[{"sent_id": 0, "pos": [0, 2], "type": "X"}]], "labels": []}]))
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "title": "T",
+                    "sents": [["A"]],
+                    "vertexSet": [[{"sent_id": 0, "pos": [0, 2], "type": "X"}]],
+                    "labels": [],
+                }
+            ]
+        )
+    )
     with pytest.raises(DocumentError) as error:
         read_docred(path)
     assert_names(error, "document T", "vertexSet[0][0].pos")
@@ -361,7 +403,9 @@ def test_docred_mention_outside_its_sentence(tmp_path):
 
 @needs_data
 def test_redocred_document_and_entity_counts(redocred):
-    counts = {split: (stats["documents"], stats["entities"], stats["relations"]) for split, (_, stats) in redocred.items()}
+    counts = {
+        split: (stats["documents"], stats["entities"], stats["relations"]) for split, (_, stats) in redocred.items()
+    }
     assert counts == {"dev": (500, 9684, 17284), "test": (500, 9779, 17448)}
 
 
@@ -394,7 +438,9 @@ def test_redocred_whitespace_tokens_are_not_words(redocred):
     assert (redocred["dev"][1]["whitespace_tokens"], redocred["test"][1]["whitespace_tokens"]) == (66, 39)
     for docs, _ in redocred.values():
         for doc in docs:
-            assert all(doc["text"][w["start"] : w["end"]].strip() == doc["text"][w["start"] : w["end"]] for w in doc["words"])
+            assert all(
+                doc["text"][w["start"] : w["end"]].strip() == doc["text"][w["start"] : w["end"]] for w in doc["words"]
+            )
 
 
 @needs_data
@@ -427,8 +473,11 @@ def test_docred_dedup_type_conflicts_and_duplicate_titles(tmp_path):
         "title": "T",
         "sents": [["Ann", "met", "Bob", "."], ["Ann", "\u00a0", "Lee", "left"]],
         "vertexSet": [
-            [{"sent_id": 0, "pos": [0, 1], "type": "PER"}, {"sent_id": 0, "pos": [0, 1], "type": "PER"},
-             {"sent_id": 1, "pos": [0, 3], "type": "ORG"}],
+            [
+                {"sent_id": 0, "pos": [0, 1], "type": "PER"},
+                {"sent_id": 0, "pos": [0, 1], "type": "PER"},
+                {"sent_id": 1, "pos": [0, 3], "type": "ORG"},
+            ],
             [{"sent_id": 0, "pos": [2, 3], "type": "PER"}],
         ],
         "labels": [{"h": 0, "t": 1, "r": "P1", "evidence": []}, {"h": 0, "t": 1, "r": "P1", "evidence": [0]}],
@@ -438,7 +487,15 @@ def test_docred_dedup_type_conflicts_and_duplicate_titles(tmp_path):
     docs, stats = read_docred(path, rel_info={"P1": "knows"})
     doc = docs[0]
     assert doc["text"] == "Ann met Bob . Ann \u00a0 Lee left"
-    assert [doc["text"][w["start"] : w["end"]] for w in doc["words"]] == ["Ann", "met", "Bob", ".", "Ann", "Lee", "left"]
+    assert [doc["text"][w["start"] : w["end"]] for w in doc["words"]] == [
+        "Ann",
+        "met",
+        "Bob",
+        ".",
+        "Ann",
+        "Lee",
+        "left",
+    ]
     assert [doc["text"][s["start"] : s["end"]] for s in doc["sentences"]] == ["Ann met Bob .", "Ann \u00a0 Lee left"]
     assert doc["entities"][0] == {"type": "PER", "mentions": [{"start": 0, "end": 3}, {"start": 14, "end": 23}]}
     assert doc["relations"] == [{"head": 0, "tail": 1, "type": "knows"}]
@@ -453,9 +510,15 @@ def test_docred_dedup_type_conflicts_and_duplicate_titles(tmp_path):
 
 
 def test_add_segmentation_makes_mentions_whole_words():
-    doc = {"id": "d", "text": "Lidocaine-induced seizures. Mr. X. ok", "entities": [
-        {"type": "Chemical", "mentions": [{"start": 0, "end": 9}]},
-        {"type": "Disease", "mentions": [{"start": 28, "end": 34}]}], "relations": []}
+    doc = {
+        "id": "d",
+        "text": "Lidocaine-induced seizures. Mr. X. ok",
+        "entities": [
+            {"type": "Chemical", "mentions": [{"start": 0, "end": 9}]},
+            {"type": "Disease", "mentions": [{"start": 28, "end": 34}]},
+        ],
+        "relations": [],
+    }
     add_segmentation(doc)
     words = [doc["text"][w["start"] : w["end"]] for w in doc["words"]]
     assert words[:3] == ["Lidocaine", "-", "induced"]
@@ -469,7 +532,14 @@ def test_add_segmentation_keeps_existing_fields():
 
 
 def test_jsonl_round_trip_with_gzip(tmp_path):
-    docs = [{"id": "é", "text": "Ünïcode 👍", "entities": [{"type": "T", "mentions": [{"start": 0, "end": 7}]}], "relations": []}]
+    docs = [
+        {
+            "id": "é",
+            "text": "Ünïcode 👍",
+            "entities": [{"type": "T", "mentions": [{"start": 0, "end": 7}]}],
+            "relations": [],
+        }
+    ]
     for name in ("x.jsonl", "x.jsonl.gz"):
         write_jsonl(docs, tmp_path / name)
         assert read_jsonl(tmp_path / name) == docs
@@ -510,7 +580,9 @@ def test_convert_unknown_folder_content(tmp_path):
 def run_cli(*args):
     return subprocess.run(
         [sys.executable, str(REPO / "scripts" / "convert_dataset.py"), *map(str, args)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -527,8 +599,10 @@ def test_cli_converts_bc5cdr_folder(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [list(line)[:5] for line in lines] == [["split", "documents", "mentions", "entities", "relations"]] * 3
-    assert [(l["split"], l["documents"], l["relations"]) for l in lines] == [
-        ("train", 500, 1038), ("dev", 500, 1012), ("test", 500, 1066)
+    assert [(line["split"], line["documents"], line["relations"]) for line in lines] == [
+        ("train", 500, 1038),
+        ("dev", 500, 1012),
+        ("test", 500, 1066),
     ]
     assert read_labels(tmp_path) == {"entity_types": ["Chemical", "Disease"], "relation_types": ["CID"]}
     assert sorted(os.listdir(tmp_path)) == ["dev.jsonl", "labels.json", "test.jsonl", "train.jsonl"]
@@ -556,10 +630,23 @@ def test_cli_rejects_options_of_the_other_format(tmp_path, cli, capsys):
 
 @needs_data
 def test_cli_converts_jerex_fixtures_with_types_json(tmp_path, cli, capsys):
-    args = ["--format", "docred", "--input", str(JEREX), "--output", str(tmp_path), "--rel-info", str(JEREX / "types.json")]
+    args = [
+        "--format",
+        "docred",
+        "--input",
+        str(JEREX),
+        "--output",
+        str(tmp_path),
+        "--rel-info",
+        str(JEREX / "types.json"),
+    ]
     assert cli(args) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [(l["split"], l["documents"], l["entities"]) for l in lines] == [("train", 2, 24), ("dev", 2, 33), ("test", 1, 14)]
+    assert [(line["split"], line["documents"], line["entities"]) for line in lines] == [
+        ("train", 2, 24),
+        ("dev", 2, 33),
+        ("test", 1, 14),
+    ]
     assert "country" in read_labels(tmp_path)["relation_types"]
 
 
@@ -573,8 +660,19 @@ def test_datasetdict_round_trip(tmp_path, cdr, redocred):
     write_jsonl(cdr["train"][0][:20], tmp_path / "train.jsonl")
     write_jsonl(redocred["dev"][0][:20], tmp_path / "dev.jsonl")
     # A minimal document: no sentences/words/ids, plus pipeline extras.
-    write_jsonl([{"id": "m", "text": "Aspirin hurts.", "entities": [{"type": "Chemical", "score": 0.5, "mentions": [{"start": 0, "end": 7, "text": "Aspirin"}]}],
-                  "relations": []}], tmp_path / "test.jsonl")
+    write_jsonl(
+        [
+            {
+                "id": "m",
+                "text": "Aspirin hurts.",
+                "entities": [
+                    {"type": "Chemical", "score": 0.5, "mentions": [{"start": 0, "end": 7, "text": "Aspirin"}]}
+                ],
+                "relations": [],
+            }
+        ],
+        tmp_path / "test.jsonl",
+    )
     dataset = load_documents_as_datasetdict(tmp_path)
     assert set(dataset) == {"train", "dev", "test"}
     assert dataset["train"].features == dataset["dev"].features == dataset["test"].features

@@ -19,11 +19,11 @@ import os
 
 import pytest
 import torch
-from helpers import tiny_config
 from device_guard import ACCELERATOR, SimulatedDevice
+from helpers import tiny_config
 from transformers import TrainingArguments, pipeline
 
-from simmemre import SimMemREModel, SimMemREProcessor
+from simmemre import SimMemREModel
 from simmemre.experiment_simmemre import add_inference_arguments, default_device, select_device
 
 LOW = {"mention_threshold": 0.0, "coref_threshold": 0.5, "relation_threshold": 0.45}
@@ -55,8 +55,9 @@ def report(guard):
     return "\n".join(f"{count} x {site}" for site, count in guard.errors.most_common())
 
 
-@pytest.mark.parametrize("overrides", [{}, {"jerex_baseline": True}, {"relation_classifier": "global"}],
-                         ids=["simmemre-mrc", "jerex", "grc"])
+@pytest.mark.parametrize(
+    "overrides", [{}, {"jerex_baseline": True}, {"relation_classifier": "global"}], ids=["simmemre-mrc", "jerex", "grc"]
+)
 def test_inference_mixes_no_host_and_device_tensors(tokenizer, processor, overrides):
     model = make_model(tokenizer, **overrides)
     guard = SimulatedDevice()
@@ -91,8 +92,11 @@ def test_predictions_cross_to_the_host_once_per_batch_and_dtype(tokenizer, proce
         extractor = pipeline("joint-re", model=model, processor=processor, device=ACCELERATOR)
         extractor(TEXTS, batch_size=2, **LOW)
     assert not guard.errors, report(guard)
-    returned = {site: count for site, count in guard.downloads.items() if "pipeline_simmemre" in site
-                or "predictions_to_host" in site or "decode" in site}
+    returned = {
+        site: count
+        for site, count in guard.downloads.items()
+        if "pipeline_simmemre" in site or "predictions_to_host" in site or "decode" in site
+    }
     # Two dtypes (int64 spans, clusters, types, relations; float32 scores), one batch: two copies in all.
     assert sum(returned.values()) == 2, returned
     # The mention strings for edit distances: one transfer per document.
@@ -104,8 +108,9 @@ def test_training_forward_mixes_no_host_and_device_tensors(tokenizer, processor)
     from simmemre.training_simmemre import SimMemREDataCollator, tokenize_documents
 
     model = make_model(tokenizer).train()
-    rows = tokenize_documents([SYNTHETIC, {**SYNTHETIC, "id": "synthetic-2"}], processor, ["Chemical", "Disease"],
-                              ["CID", "Other"])
+    rows = tokenize_documents(
+        [SYNTHETIC, {**SYNTHETIC, "id": "synthetic-2"}], processor, ["Chemical", "Disease"], ["CID", "Other"]
+    )
     batch = SimMemREDataCollator(processor, model.config, seed=0)([rows[0], rows[1]])
     guard = SimulatedDevice()
     with guard:
@@ -119,12 +124,24 @@ def test_trainer_evaluation_mixes_no_host_and_device_tensors(tokenizer, processo
     from simmemre.training_simmemre import SimMemREDataCollator, SimMemRETrainer, tokenize_documents
 
     model = make_model(tokenizer, mention_threshold=0.0, coref_threshold=0.5, relation_threshold=0.45)
-    rows = tokenize_documents([SYNTHETIC, {**SYNTHETIC, "id": "synthetic-2"}], processor, ["Chemical", "Disease"],
-                              ["CID", "Other"])
-    args = TrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=2, report_to="none",
-                             remove_unused_columns=False, use_cpu=True, disable_tqdm=True)
-    trainer = SimMemRETrainer(model=model, args=args, data_collator=SimMemREDataCollator(processor, model.config),
-                              eval_dataset=rows, processing_class=processor)
+    rows = tokenize_documents(
+        [SYNTHETIC, {**SYNTHETIC, "id": "synthetic-2"}], processor, ["Chemical", "Disease"], ["CID", "Other"]
+    )
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_eval_batch_size=2,
+        report_to="none",
+        remove_unused_columns=False,
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    trainer = SimMemRETrainer(
+        model=model,
+        args=args,
+        data_collator=SimMemREDataCollator(processor, model.config),
+        eval_dataset=rows,
+        processing_class=processor,
+    )
     monkeypatch.setattr(TrainingArguments, "device", property(lambda self: ACCELERATOR))
     guard = SimulatedDevice()
     with guard:
@@ -133,7 +150,9 @@ def test_trainer_evaluation_mixes_no_host_and_device_tensors(tokenizer, processo
     assert not guard.errors, report(guard)
     assert "eval_relation_strict_f1" in metrics
     assert trainer.last_predictions[0]["entities"]
-    returned = sum(count for site, count in guard.downloads.items() if "predictions_to_host" in site or "decode" in site)
+    returned = sum(
+        count for site, count in guard.downloads.items() if "predictions_to_host" in site or "decode" in site
+    )
     assert returned == 2  # one batch, two dtypes
 
 
@@ -167,7 +186,7 @@ def test_bf16_autocast_inference_gives_valid_documents(tokenizer, processor):
         for entity in document["entities"]:
             assert isinstance(entity["score"], float) and 0.0 <= entity["score"] <= 1.0
             for mention in entity["mentions"]:
-                assert document["text"][mention["start"]:mention["end"]] == mention["text"]
+                assert document["text"][mention["start"] : mention["end"]] == mention["text"]
 
 
 def test_pipeline_dtype_casts_a_model_instance(tokenizer, processor):

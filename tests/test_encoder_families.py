@@ -9,8 +9,18 @@ that the model's subwords are the tokenizer's own.
 
 import pytest
 import torch
-from transformers import (AlbertConfig, AutoTokenizer, BertConfig, DebertaV2Config, DistilBertConfig, ElectraConfig,
-                          ModernBertConfig, MPNetConfig, RobertaConfig, XLMRobertaConfig)
+from transformers import (
+    AlbertConfig,
+    AutoTokenizer,
+    BertConfig,
+    DebertaV2Config,
+    DistilBertConfig,
+    ElectraConfig,
+    ModernBertConfig,
+    MPNetConfig,
+    RobertaConfig,
+    XLMRobertaConfig,
+)
 
 from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor
 from simmemre.segmentation_simmemre import segment_text
@@ -19,43 +29,73 @@ from simmemre.training_simmemre import SimMemREDataCollator, encode_training_doc
 SMALL = {"num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
 FAMILIES = {
     "bert": lambda vocab: BertConfig(vocab_size=vocab, hidden_size=32, max_position_embeddings=40, **SMALL),
-    "roberta": lambda vocab: RobertaConfig(vocab_size=vocab, hidden_size=32, max_position_embeddings=42,
-                                           pad_token_id=1, type_vocab_size=1, **SMALL),
-    "xlm-roberta": lambda vocab: XLMRobertaConfig(vocab_size=vocab, hidden_size=32, max_position_embeddings=42,
-                                                  pad_token_id=1, type_vocab_size=1, **SMALL),
-    "deberta-v2": lambda vocab: DebertaV2Config(vocab_size=vocab, hidden_size=32, max_position_embeddings=40,
-                                                **SMALL),
-    "electra": lambda vocab: ElectraConfig(vocab_size=vocab, hidden_size=32, embedding_size=16,
-                                           max_position_embeddings=40, **SMALL),
-    "distilbert": lambda vocab: DistilBertConfig(vocab_size=vocab, dim=32, n_layers=1, n_heads=2, hidden_dim=64,
-                                                 max_position_embeddings=40),
-    "albert": lambda vocab: AlbertConfig(vocab_size=vocab, hidden_size=32, embedding_size=16,
-                                         max_position_embeddings=40, **SMALL),
-    "modernbert": lambda vocab: ModernBertConfig(vocab_size=vocab, hidden_size=32, max_position_embeddings=40,
-                                                 num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                                                 pad_token_id=0, global_attn_every_n_layers=1, local_attention=16),
-    "mpnet": lambda vocab: MPNetConfig(vocab_size=vocab, hidden_size=32, max_position_embeddings=42, pad_token_id=1,
-                                       **SMALL),
+    "roberta": lambda vocab: RobertaConfig(
+        vocab_size=vocab, hidden_size=32, max_position_embeddings=42, pad_token_id=1, type_vocab_size=1, **SMALL
+    ),
+    "xlm-roberta": lambda vocab: XLMRobertaConfig(
+        vocab_size=vocab, hidden_size=32, max_position_embeddings=42, pad_token_id=1, type_vocab_size=1, **SMALL
+    ),
+    "deberta-v2": lambda vocab: DebertaV2Config(vocab_size=vocab, hidden_size=32, max_position_embeddings=40, **SMALL),
+    "electra": lambda vocab: ElectraConfig(
+        vocab_size=vocab, hidden_size=32, embedding_size=16, max_position_embeddings=40, **SMALL
+    ),
+    "distilbert": lambda vocab: DistilBertConfig(
+        vocab_size=vocab, dim=32, n_layers=1, n_heads=2, hidden_dim=64, max_position_embeddings=40
+    ),
+    "albert": lambda vocab: AlbertConfig(
+        vocab_size=vocab, hidden_size=32, embedding_size=16, max_position_embeddings=40, **SMALL
+    ),
+    "modernbert": lambda vocab: ModernBertConfig(
+        vocab_size=vocab,
+        hidden_size=32,
+        max_position_embeddings=40,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        pad_token_id=0,
+        global_attn_every_n_layers=1,
+        local_attention=16,
+    ),
+    "mpnet": lambda vocab: MPNetConfig(
+        vocab_size=vocab, hidden_size=32, max_position_embeddings=42, pad_token_id=1, **SMALL
+    ),
 }
-TOKENIZER_KIND = {"bert": "wordpiece", "electra": "wordpiece", "distilbert": "wordpiece", "mpnet": "wordpiece",
-                  "roberta": "bpe", "modernbert": "bpe",
-                  "xlm-roberta": "sentencepiece", "deberta-v2": "sentencepiece", "albert": "sentencepiece"}
+TOKENIZER_KIND = {
+    "bert": "wordpiece",
+    "electra": "wordpiece",
+    "distilbert": "wordpiece",
+    "mpnet": "wordpiece",
+    "roberta": "bpe",
+    "modernbert": "bpe",
+    "xlm-roberta": "sentencepiece",
+    "deberta-v2": "sentencepiece",
+    "albert": "sentencepiece",
+}
 SENTENCE = "Aspirin causes gastric ulcers in patients treated for chronic pain."
 TRAIN_DOCUMENT = {
-    "id": "t", "text": "Aspirin causes ulcers. Ulcers after aspirin are common.",
-    "entities": [{"type": "Chemical", "mentions": [{"start": 0, "end": 7}, {"start": 36, "end": 43}]},
-                 {"type": "Disease", "mentions": [{"start": 15, "end": 21}, {"start": 23, "end": 29}]}],
+    "id": "t",
+    "text": "Aspirin causes ulcers. Ulcers after aspirin are common.",
+    "entities": [
+        {"type": "Chemical", "mentions": [{"start": 0, "end": 7}, {"start": 36, "end": 43}]},
+        {"type": "Disease", "mentions": [{"start": 15, "end": 21}, {"start": 23, "end": 29}]},
+    ],
     "relations": [{"head": 0, "tail": 1, "type": "CID"}],
 }
 
 
 def family_model(name, tokenizer, **overrides):
     encoder = FAMILIES[name](len(tokenizer))
-    config = SimMemREConfig(encoder_config=encoder.to_dict(), entity_types=["Chemical", "Disease"],
-                            relation_types=["CID"], cls_token_id=tokenizer.cls_token_id,
-                            sep_token_id=tokenizer.sep_token_id, pad_token_id=tokenizer.pad_token_id,
-                            meta_embedding_size=8,
-                            max_mentions_per_word=None, **overrides)
+    config = SimMemREConfig(
+        encoder_config=encoder.to_dict(),
+        entity_types=["Chemical", "Disease"],
+        relation_types=["CID"],
+        cls_token_id=tokenizer.cls_token_id,
+        sep_token_id=tokenizer.sep_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        meta_embedding_size=8,
+        max_mentions_per_word=None,
+        **overrides,
+    )
     torch.manual_seed(0)
     return SimMemREModel(config)
 
@@ -93,8 +133,9 @@ def trained_families(family_tokenizers, tmp_path_factory):
         model = family_model(name, tokenizer)
         processor = SimMemREProcessor(tokenizer)
         row = encode_training_document(TRAIN_DOCUMENT, processor, ["Chemical", "Disease"], ["CID"])
-        batch = SimMemREDataCollator(processor, model.config, neg_mention_count=10, neg_coref_count=10,
-                                     neg_relation_count=4, seed=0)([row])
+        batch = SimMemREDataCollator(
+            processor, model.config, neg_mention_count=10, neg_coref_count=10, neg_relation_count=4, seed=0
+        )([row])
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
         losses = []
         model.train()
@@ -120,8 +161,9 @@ def test_family_trains_with_a_finite_falling_loss(name, trained_families):
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
-def test_family_reloads_in_the_pipeline_with_identical_outputs_and_exact_offsets(name, trained_families,
-                                                                                single_torch_thread):
+def test_family_reloads_in_the_pipeline_with_identical_outputs_and_exact_offsets(
+    name, trained_families, single_torch_thread
+):
     from transformers import pipeline
 
     _, folder, expected = trained_families[name]
@@ -165,20 +207,20 @@ def test_every_family_reloads_through_remote_code_without_the_package(trained_fa
 # An encoder that ships its own code (trust_remote_code)
 # ----------------------------------------------------------------------------------------------------
 
-REMOTE_CONFIGURATION = '''from transformers import BertConfig
+REMOTE_CONFIGURATION = """from transformers import BertConfig
 
 
 class TinyRemoteConfig(BertConfig):
     model_type = "tiny-remote-encoder"
-'''
-REMOTE_MODELING = '''from transformers import BertModel
+"""
+REMOTE_MODELING = """from transformers import BertModel
 
 from .configuration_tiny_remote import TinyRemoteConfig
 
 
 class TinyRemoteModel(BertModel):
     config_class = TinyRemoteConfig
-'''
+"""
 REMOTE_PIPELINE_CHILD = """
 import json
 from transformers import pipeline
@@ -202,9 +244,14 @@ def remote_code_encoder(tokenizer, tmp_path):
     (folder / "configuration_tiny_remote.py").write_text(REMOTE_CONFIGURATION)
     (folder / "modeling_tiny_remote.py").write_text(REMOTE_MODELING)
     config = json.loads((folder / "config.json").read_text())
-    config.update(model_type="tiny-remote-encoder", architectures=["TinyRemoteModel"],
-                  auto_map={"AutoConfig": "configuration_tiny_remote.TinyRemoteConfig",
-                            "AutoModel": "modeling_tiny_remote.TinyRemoteModel"})
+    config.update(
+        model_type="tiny-remote-encoder",
+        architectures=["TinyRemoteModel"],
+        auto_map={
+            "AutoConfig": "configuration_tiny_remote.TinyRemoteConfig",
+            "AutoModel": "modeling_tiny_remote.TinyRemoteModel",
+        },
+    )
     (folder / "config.json").write_text(json.dumps(config))
     return folder
 
@@ -215,29 +262,41 @@ def test_an_encoder_with_its_own_code_needs_trust_remote_code(remote_code_encode
 
 
 @pytest.mark.integration
-def test_an_encoder_with_its_own_code_trains_saves_and_loads_without_the_package(remote_code_encoder, tmp_path,
-                                                                                 single_torch_thread):
+def test_an_encoder_with_its_own_code_trains_saves_and_loads_without_the_package(
+    remote_code_encoder, tmp_path, single_torch_thread
+):
     import json
 
     from helpers import assert_same_predictions, run_isolated
     from transformers import pipeline
 
-    model = SimMemREModel.from_encoder(str(remote_code_encoder), ["Chemical", "Disease"], ["CID"],
-                                       trust_remote_code=True, meta_embedding_size=8, max_mentions_per_word=None)
+    model = SimMemREModel.from_encoder(
+        str(remote_code_encoder),
+        ["Chemical", "Disease"],
+        ["CID"],
+        trust_remote_code=True,
+        meta_embedding_size=8,
+        max_mentions_per_word=None,
+    )
     assert type(model.encoder).__name__ == "TinyRemoteModel" and model.config.encoder_trust_remote_code
     processor = SimMemREProcessor(AutoTokenizer.from_pretrained(remote_code_encoder, trust_remote_code=True))
     row = encode_training_document(TRAIN_DOCUMENT, processor, ["Chemical", "Disease"], ["CID"])
-    batch = SimMemREDataCollator(processor, model.config, neg_mention_count=10, neg_coref_count=10,
-                                 neg_relation_count=4, seed=0)([row])
+    batch = SimMemREDataCollator(
+        processor, model.config, neg_mention_count=10, neg_coref_count=10, neg_relation_count=4, seed=0
+    )([row])
     model(**batch).loss.backward()  # a training step runs through the encoder's own code
     model.eval().save_pretrained(tmp_path / "saved")
     processor.save_pretrained(tmp_path / "saved")
     assert (tmp_path / "saved" / "modeling_tiny_remote.py").is_file()
     text = " ".join([SENTENCE] * 6)
     expected = pipeline("joint-re", model=model, processor=processor)(
-        text, mention_threshold=0.3, coref_threshold=0.6, relation_threshold=0.3)
-    child = json.loads(run_isolated(REMOTE_PIPELINE_CHILD.format(folder=str(tmp_path / "saved"), text=text), tmp_path)
-                       .stdout.strip().splitlines()[-1])
+        text, mention_threshold=0.3, coref_threshold=0.6, relation_threshold=0.3
+    )
+    child = json.loads(
+        run_isolated(REMOTE_PIPELINE_CHILD.format(folder=str(tmp_path / "saved"), text=text), tmp_path)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     assert expected["entities"]  # something to compare
     assert child["importable"] is False and child["encoder"] == "TinyRemoteModel"
     assert_same_predictions([child["pipeline"]], [expected], tolerance=1e-6)

@@ -52,8 +52,20 @@ def test_load_splits_redocred_protocol():
 def test_overrides_keep_yaml_1_1_boolean_words_as_strings():
     from simmemre.experiment_simmemre import parse_overrides
 
-    config = parse_overrides({}, ["--eval_strategy", "no", "--model.jerex_baseline", "true", "--save_strategy=off",
-                                  "--data.max_train_documents", "8", "--model.use_entity_memory", "False"])
+    config = parse_overrides(
+        {},
+        [
+            "--eval_strategy",
+            "no",
+            "--model.jerex_baseline",
+            "true",
+            "--save_strategy=off",
+            "--data.max_train_documents",
+            "8",
+            "--model.use_entity_memory",
+            "False",
+        ],
+    )
     assert config["training"] == {"eval_strategy": "no", "save_strategy": "off"}
     assert config["model"] == {"jerex_baseline": True, "use_entity_memory": False}
     assert config["data"] == {"max_train_documents": 8}

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 import yaml
-from helpers import (LOW, SCRIPTS, TEXTS, FakeHub, assert_same_predictions, run_isolated)
+from helpers import LOW, SCRIPTS, TEXTS, FakeHub, assert_same_predictions, run_isolated
 from transformers import pipeline
 
 from simmemre.hub_simmemre import save_for_hub
@@ -19,20 +19,32 @@ from simmemre.hub_simmemre import save_for_hub
 def test_save_for_hub_writes_a_complete_repository(hub_folder):
     files = {p.name for p in hub_folder.iterdir()}
     assert {
-        "config.json", "configuration_simmemre.py", "modeling_simmemre.py", "processing_simmemre.py", "segmentation_simmemre.py",
-        "pipeline_simmemre.py", "processor_config.json", "tokenizer.json", "tokenizer_config.json",
-        "model.safetensors", "README.md",
+        "config.json",
+        "configuration_simmemre.py",
+        "modeling_simmemre.py",
+        "processing_simmemre.py",
+        "segmentation_simmemre.py",
+        "pipeline_simmemre.py",
+        "processor_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "model.safetensors",
+        "README.md",
     } <= files
     config = json.loads((hub_folder / "config.json").read_text())
-    assert config["auto_map"] == {"AutoConfig": "configuration_simmemre.SimMemREConfig",
-                                  "AutoModel": "modeling_simmemre.SimMemREModel"}
+    assert config["auto_map"] == {
+        "AutoConfig": "configuration_simmemre.SimMemREConfig",
+        "AutoModel": "modeling_simmemre.SimMemREModel",
+    }
     assert config["custom_pipelines"]["joint-re"]["impl"] == "pipeline_simmemre.JointREPipeline"
     assert config["custom_pipelines"]["joint-re"]["pt"] == ["AutoModel"]
     processor_config = json.loads((hub_folder / "processor_config.json").read_text())
     assert processor_config["auto_map"] == {"AutoProcessor": "processing_simmemre.SimMemREProcessor"}
     # the pipeline file is self-contained remote code: standard library, numpy, torch, transformers only
     tree = ast.parse((hub_folder / "pipeline_simmemre.py").read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert all(node.level == 0 for node in ast.walk(tree) if isinstance(node, ast.ImportFrom))
     assert imported <= set(sys.stdlib_module_names) | {"numpy", "torch", "transformers"}, imported
@@ -119,12 +131,28 @@ def test_push_round_trip_through_a_fake_hub(hub_folder, pipe, tmp_path):
     storage = tmp_path / "hub_storage"
     with FakeHub(storage) as hub:
         env = {key: value for key, value in os.environ.items() if key not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-        env.update(HF_ENDPOINT=hub.endpoint, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_DISABLE_PROGRESS_BARS="1",
-                   HF_HUB_DISABLE_TELEMETRY="1", OMP_NUM_THREADS="1")
+        env.update(
+            HF_ENDPOINT=hub.endpoint,
+            HF_HOME=str(tmp_path / "hf_home"),
+            HF_HUB_DISABLE_PROGRESS_BARS="1",
+            HF_HUB_DISABLE_TELEMETRY="1",
+            OMP_NUM_THREADS="1",
+        )
         pushed = subprocess.run(
-            [sys.executable, str(SCRIPTS / "push_to_hub.py"), str(hub_folder), "me/simmemre-tiny", "--token",
-             "hf_fake", "--private"],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                str(SCRIPTS / "push_to_hub.py"),
+                str(hub_folder),
+                "me/simmemre-tiny",
+                "--token",
+                "hf_fake",
+                "--private",
+            ],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
     assert pushed.returncode == 0, pushed.stderr[-4000:]
     assert json.loads(pushed.stdout.strip().splitlines()[-1])["repo_url"].endswith("/me/simmemre-tiny")
@@ -169,8 +197,11 @@ def test_any_saved_folder_loads_in_the_pipeline_without_the_package(model, proce
 
         args = TrainingArguments(output_dir=str(tmp_path / "run"), report_to=[], use_cpu=True)
         SimMemRETrainer(model=model, args=args, processing_class=processor).save_model(str(folder))
-    child = json.loads(run_isolated(PIPELINE_CHILD.format(folder=str(folder), texts=TEXTS, low=LOW), tmp_path)
-                       .stdout.strip().splitlines()[-1])
+    child = json.loads(
+        run_isolated(PIPELINE_CHILD.format(folder=str(folder), texts=TEXTS, low=LOW), tmp_path)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     assert child["importable"] is False
     assert_same_predictions(child["pipeline"], pipe(TEXTS, **LOW), tolerance=1e-6)
 

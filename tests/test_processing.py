@@ -6,11 +6,14 @@ from simmemre import SimMemREProcessor
 from simmemre.processing_simmemre import word_subword_spans_from_offsets
 
 
-@pytest.mark.parametrize("text", [
-    "Naloxone reverses the antihypertensive effect of clonidine (0.3 mg/kg, i.v.) in SHR rats.",
-    "Re\u0301sume\u0301 \u0301 \x00 control, 🇫🇷 👨\u200d👩\u200d👧, 中文字, एस्पिरिन से अल्सर, Аспирин.",
-    "x" * 150 + " word-longer-than-wordpiece's-limit",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Naloxone reverses the antihypertensive effect of clonidine (0.3 mg/kg, i.v.) in SHR rats.",
+        "Re\u0301sume\u0301 \u0301 \x00 control, 🇫🇷 👨\u200d👩\u200d👧, 中文字, एस्पिरिन से अल्सर, Аспирин.",
+        "x" * 150 + " word-longer-than-wordpiece's-limit",
+    ],
+)
 def test_running_text_subwords_are_the_tokenizers_and_cover_every_word(tokenizer, text):
     processor = SimMemREProcessor(tokenizer)
     encoded = processor.encode_document(text)
@@ -61,20 +64,44 @@ def test_a_tokenizer_without_offsets_falls_back_to_word_by_word_with_a_warning(t
 @pytest.mark.parametrize(
     "document, error, field",
     [
-        ({"id": "d", "text": "abc", "words": [{"start": 0, "end": 9}], "sentences": [{"start": 0, "end": 3}]},
-         ValueError, "words[0].end"),
-        ({"id": "d", "text": "abc", "words": [{"start": 0, "end": 3}], "sentences": [{"start": 0, "end": 2}]},
-         ValueError, "words[0]"),
-        ({"id": "d", "text": "abc", "words": [{"start": "0", "end": 3}], "sentences": [{"start": 0, "end": 3}]},
-         TypeError, "words[0].start"),
+        (
+            {"id": "d", "text": "abc", "words": [{"start": 0, "end": 9}], "sentences": [{"start": 0, "end": 3}]},
+            ValueError,
+            "words[0].end",
+        ),
+        (
+            {"id": "d", "text": "abc", "words": [{"start": 0, "end": 3}], "sentences": [{"start": 0, "end": 2}]},
+            ValueError,
+            "words[0]",
+        ),
+        (
+            {"id": "d", "text": "abc", "words": [{"start": "0", "end": 3}], "sentences": [{"start": 0, "end": 3}]},
+            TypeError,
+            "words[0].start",
+        ),
         ({"id": "d", "text": "abc", "words": [{"start": 0, "end": 3}], "sentences": "0-3"}, TypeError, "sentences"),
-        ({"id": "d", "text": "abc", "words": [{"start": 1, "end": 3}, {"start": 0, "end": 1}],
-          "sentences": [{"start": 0, "end": 3}]}, ValueError, "words[1].start"),
+        (
+            {
+                "id": "d",
+                "text": "abc",
+                "words": [{"start": 1, "end": 3}, {"start": 0, "end": 1}],
+                "sentences": [{"start": 0, "end": 3}],
+            },
+            ValueError,
+            "words[1].start",
+        ),
         ({"id": "d", "text": 7}, TypeError, "text"),
         ({"id": "d"}, ValueError, "text"),
     ],
-    ids=["offset-out-of-range", "word-outside-sentence", "offset-not-int", "spans-not-a-list", "words-unsorted",
-         "text-not-str", "no-text"],
+    ids=[
+        "offset-out-of-range",
+        "word-outside-sentence",
+        "offset-not-int",
+        "spans-not-a-list",
+        "words-unsorted",
+        "text-not-str",
+        "no-text",
+    ],
 )
 def test_bad_documents_raise_naming_the_document_and_field(processor, document, error, field):
     with pytest.raises(error) as raised:
@@ -84,10 +111,19 @@ def test_bad_documents_raise_naming_the_document_and_field(processor, document, 
 
 def test_check_input_normalizes_strings_and_documents(processor):
     assert processor.check_input("abc") == {"id": None, "text": "abc", "words": None, "sentences": None}
-    document = {"id": "d", "text": "ab", "words": [{"start": 0, "end": 2}], "sentences": [{"start": 0, "end": 2}],
-                "entities": [{"type": "T"}]}
-    assert processor.check_input(document) == {"id": "d", "text": "ab", "words": [{"start": 0, "end": 2}],
-                                               "sentences": [{"start": 0, "end": 2}]}
+    document = {
+        "id": "d",
+        "text": "ab",
+        "words": [{"start": 0, "end": 2}],
+        "sentences": [{"start": 0, "end": 2}],
+        "entities": [{"type": "T"}],
+    }
+    assert processor.check_input(document) == {
+        "id": "d",
+        "text": "ab",
+        "words": [{"start": 0, "end": 2}],
+        "sentences": [{"start": 0, "end": 2}],
+    }
     with pytest.raises(ValueError, match="'words' is given without 'sentences'"):  # one without the other: refused
         processor.check_input({"text": "ab", "words": [{"start": 0, "end": 2}]})
 

@@ -9,15 +9,28 @@ from helpers import SCRIPTS, assert_same_predictions
 ray = pytest.importorskip("ray", reason="the optional extra: pip install '.[ray]'")
 
 THRESHOLDS = {"mention_threshold": 0.0, "coref_threshold": 0.5, "relation_threshold": 0.0}
-SENTENCES = ["Aspirin causes ulcers.", "Ibuprofen induced headache and nausea.", "No nausea was seen after naproxen.",
-             "Cisplatin nephrotoxicity was reduced by magnesium."]
+SENTENCES = [
+    "Aspirin causes ulcers.",
+    "Ibuprofen induced headache and nausea.",
+    "No nausea was seen after naproxen.",
+    "Cisplatin nephrotoxicity was reduced by magnesium.",
+]
 
 
 def write_corpus(path):
     lines = [json.dumps({"id": f"d{index}", "text": " ".join(SENTENCES[: 1 + index % 4])}) for index in range(10)]
     lines.insert(3, json.dumps({"id": "no-text", "title": "x"}))
-    lines.insert(6, json.dumps({"id": "bad-offsets", "text": "Two words.", "words": [{"start": 0, "end": 30}],
-                                "sentences": [{"start": 0, "end": 10}]}))
+    lines.insert(
+        6,
+        json.dumps(
+            {
+                "id": "bad-offsets",
+                "text": "Two words.",
+                "words": [{"start": 0, "end": 30}],
+                "sentences": [{"start": 0, "end": 10}],
+            }
+        ),
+    )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -41,20 +54,36 @@ def test_ray_output_equals_predict_py_document_for_document(hub_folder, local_ra
     predict_script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(predict_script)
     options = [f"--{name.replace('_', '-')}={value}" for name, value in THRESHOLDS.items()]
-    assert predict_script.main(["--model", str(hub_folder), str(corpus), "--output", str(tmp_path / "local.jsonl"),
-                                "--no-progress", *options]) == 0
+    assert (
+        predict_script.main(
+            [
+                "--model",
+                str(hub_folder),
+                str(corpus),
+                "--output",
+                str(tmp_path / "local.jsonl"),
+                "--no-progress",
+                *options,
+            ]
+        )
+        == 0
+    )
     expected = [json.loads(line) for line in (tmp_path / "local.jsonl").read_text(encoding="utf-8").splitlines()]
 
-    count = predict_with_ray(str(hub_folder), [str(corpus)], str(tmp_path / "ray_out"), batch_size=3, actors=2,
-                             **THRESHOLDS)
+    count = predict_with_ray(
+        str(hub_folder), [str(corpus)], str(tmp_path / "ray_out"), batch_size=3, actors=2, **THRESHOLDS
+    )
     parts = sorted((tmp_path / "ray_out").glob("*.jsonl"))
     got = [json.loads(line) for part in parts for line in part.read_text(encoding="utf-8").splitlines()]
     assert count == len(expected) == 12 and parts
     assert [record["id"] for record in got] == [record["id"] for record in expected]  # input order kept
     errors = {record["id"]: record["error"] for record in got if "error" in record}
-    assert set(errors) == {"no-text", "bad-offsets"} and errors == {r["id"]: r["error"] for r in expected if "error" in r}
-    assert_same_predictions([r for r in got if "error" not in r], [r for r in expected if "error" not in r],
-                            tolerance=1e-6)
+    assert set(errors) == {"no-text", "bad-offsets"} and errors == {
+        r["id"]: r["error"] for r in expected if "error" in r
+    }
+    assert_same_predictions(
+        [r for r in got if "error" not in r], [r for r in expected if "error" not in r], tolerance=1e-6
+    )
     assert sum(len(record.get("entities", ())) for record in got) > 0
 
 

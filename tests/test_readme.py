@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import tiny_config
 from transformers import BertConfig, BertModel
 
 from simmemre.hub_simmemre import save_for_hub
@@ -45,22 +44,31 @@ def test_readme_python_snippets_run_on_a_tiny_model(model, processor, tmp_path, 
     save_for_hub(model, processor, folder)
     encoder = tmp_path / "encoder"
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=processor.tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, intermediate_size=64)).save_pretrained(encoder)
+    BertModel(
+        BertConfig(
+            vocab_size=processor.tokenizer.vocab_size,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+        )
+    ).save_pretrained(encoder)
     processor.tokenizer.save_pretrained(encoder)
     namespace = {}
     for snippet in blocks("python"):
         code = snippet.replace("runs/cdr_minilm_quick/best_model", str(folder)).replace("path/to/encoder", str(encoder))
         # training from Python: the smoke config (tiny encoder, a few documents) for one epoch
-        code = code.replace('"scripts/configs/cdr_minilm_quick.yaml", ["--output_dir", "runs/quick"]',
-                            f'"{REPO / "scripts/configs/smoke.yaml"}", ["--output_dir", "{tmp_path / "run"}", '
-                            '"--num_train_epochs", "1", "--data.data_dir", "' + str(REPO.parent / "shared/data/bc5cdr")
-                            + '"]')
+        code = code.replace(
+            '"scripts/configs/cdr_minilm_quick.yaml", ["--output_dir", "runs/quick"]',
+            f'"{REPO / "scripts/configs/smoke.yaml"}", ["--output_dir", "{tmp_path / "run"}", '
+            '"--num_train_epochs", "1", "--data.data_dir", "' + str(REPO.parent / "shared/data/bc5cdr") + '"]',
+        )
         exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own snippets
     assert isinstance(namespace["document"], dict) and "entities" in namespace["document"]
     assert namespace["scores"]["documents"] == 1 and "relation_seq2rel_f1" in namespace["scores"]
-    assert (tmp_path / "run" / "best_model" / "config.json").is_file() and "test_relation_strict_f1" in namespace["run"][
-        "results"]
+    assert (tmp_path / "run" / "best_model" / "config.json").is_file() and "test_relation_strict_f1" in namespace[
+        "run"
+    ]["results"]
 
 
 @pytest.mark.integration
@@ -77,7 +85,8 @@ def test_readme_commands_name_existing_scripts_and_flags(command):
             section, _, key = flag[2:].rpartition(".")
             assert key in valid[section or "training"], f"train.py: unknown override {flag}"
         return
-    help_text = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120,
-                               cwd=REPO).stdout
+    help_text = subprocess.run(
+        [sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120, cwd=REPO
+    ).stdout
     for flag in flags:
         assert re.search(rf"{re.escape(flag)}\b", help_text), f"{command[0]} does not accept {flag}"

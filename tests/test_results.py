@@ -23,23 +23,39 @@ def fake_run(folder: Path, seed: int, test_f1: float, calibrated_f1=None, mode="
         for level in LEVELS:
             for measure in ("precision", "recall", "f1"):
                 results[f"calibrated_test_{level}_{measure}"] = calibrated_f1
-        calibration = {"thresholds": {"mention_threshold": 0.5, "coref_threshold": 0.7, "relation_threshold": 0.4},
-                       "fixed_thresholds": {"mention_threshold": 0.85, "coref_threshold": 0.85,
-                                            "relation_threshold": 0.6},
-                       "scores": {f"{level}_f1": calibrated_f1 - 1 for level in LEVELS}}
+        calibration = {
+            "thresholds": {"mention_threshold": 0.5, "coref_threshold": 0.7, "relation_threshold": 0.4},
+            "fixed_thresholds": {"mention_threshold": 0.85, "coref_threshold": 0.85, "relation_threshold": 0.6},
+            "scores": {f"{level}_f1": calibrated_f1 - 1 for level in LEVELS},
+        }
     (folder / "best_model").mkdir(parents=True)
     (folder / "all_results.json").write_text(json.dumps(results))
     (folder / "run_config.json").write_text(json.dumps({"seed": seed, "commit": "abc123", "device": "cpu"}))
-    (folder / "best_model" / "config.json").write_text(json.dumps({
-        "relation_classifier": "multi_instance", "use_entity_memory": True, "use_relation_memory": True,
-        "memory_read_mode": mode, "mention_threshold": 0.85, "coref_threshold": 0.85, "relation_threshold": 0.6}))
+    (folder / "best_model" / "config.json").write_text(
+        json.dumps(
+            {
+                "relation_classifier": "multi_instance",
+                "use_entity_memory": True,
+                "use_relation_memory": True,
+                "memory_read_mode": mode,
+                "mention_threshold": 0.85,
+                "coref_threshold": 0.85,
+                "relation_threshold": 0.6,
+            }
+        )
+    )
     if calibration:
         (folder / "calibration.json").write_text(json.dumps(calibration))
 
 
 def run_script(*args, tmp_path):
-    completed = subprocess.run([sys.executable, "scripts/results.py", "--results-dir", str(tmp_path / "results"),
-                                *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+    completed = subprocess.run(
+        [sys.executable, "scripts/results.py", "--results-dir", str(tmp_path / "results"), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert completed.returncode == 0, completed.stderr
     return completed.stdout
 
@@ -97,17 +113,38 @@ def test_a_recalibration_replaces_the_runs_own_calibrated_row_and_keeps_it_liste
         fake_run(tmp_path / f"run{seed}", seed, 20.0, calibrated_f1=calibrated)
         run_script("add", str(tmp_path / f"run{seed}"), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
     recalibration = tmp_path / "run112" / "calibration_wide.json"
-    recalibration.write_text(json.dumps({
-        "thresholds": {"mention_threshold": 0.7, "coref_threshold": 0.7, "relation_threshold": 0.95},
-        "scores": {f"{level}_f1": 24.0 for level in LEVELS},
-        "test_scores": {f"{level}_f1": 21.0 for level in LEVELS},
-        "grid": [{"mention_threshold": 0.7, "coref_threshold": 0.7, "relation_threshold": r} for r in (0.2, 0.95)]}))
+    recalibration.write_text(
+        json.dumps(
+            {
+                "thresholds": {"mention_threshold": 0.7, "coref_threshold": 0.7, "relation_threshold": 0.95},
+                "scores": {f"{level}_f1": 24.0 for level in LEVELS},
+                "test_scores": {f"{level}_f1": 21.0 for level in LEVELS},
+                "grid": [
+                    {"mention_threshold": 0.7, "coref_threshold": 0.7, "relation_threshold": r} for r in (0.2, 0.95)
+                ],
+            }
+        )
+    )
     for _ in range(2):  # recording the same re-calibration again replaces it
-        run_script("add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory",
-                   "--calibration", str(recalibration), tmp_path=tmp_path)
+        run_script(
+            "add",
+            str(tmp_path / "run112"),
+            "--dataset",
+            "cdr",
+            "--name",
+            "memory",
+            "--calibration",
+            str(recalibration),
+            tmp_path=tmp_path,
+        )
     rows = [json.loads(line) for line in (tmp_path / "results" / "cdr.jsonl").read_text().splitlines()]
     assert [(row["seed"], row["thresholds"]) for row in rows] == [
-        (112, "fixed"), (112, "calibrated"), (113, "fixed"), (113, "calibrated"), (112, "calibrated")]
+        (112, "fixed"),
+        (112, "calibrated"),
+        (113, "fixed"),
+        (113, "calibrated"),
+        (112, "calibrated"),
+    ]
     assert rows[-1]["relation_grid_top"] == 0.95 and rows[-1]["test"]["relation_strict_f1"] == 21.0
     text = run_script("table", "--dataset", "cdr", tmp_path=tmp_path)
     calibrated = text.split("Thresholds **calibrated**")[1]
@@ -119,8 +156,24 @@ def test_a_recalibration_replaces_the_runs_own_calibrated_row_and_keeps_it_liste
 def test_a_recalibration_file_without_test_scores_is_refused(tmp_path):
     fake_run(tmp_path / "run112", 112, 20.0)
     (tmp_path / "dev_only.json").write_text(json.dumps({"thresholds": {}, "scores": {}}))
-    completed = subprocess.run([sys.executable, "scripts/results.py", "--results-dir", str(tmp_path / "results"), "add",
-                                str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory",
-                                "--calibration", str(tmp_path / "dev_only.json")],
-                               cwd=REPO, capture_output=True, text=True, timeout=60)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "scripts/results.py",
+            "--results-dir",
+            str(tmp_path / "results"),
+            "add",
+            str(tmp_path / "run112"),
+            "--dataset",
+            "cdr",
+            "--name",
+            "memory",
+            "--calibration",
+            str(tmp_path / "dev_only.json"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert completed.returncode != 0 and "dev_only.json: no test_scores" in completed.stderr

@@ -18,21 +18,40 @@ def test_predict_script_reads_text_files_jsonl_and_stdin(hub_folder, pipe, tmp_p
     text_file = tmp_path / "note.txt"
     text_file.write_bytes("Aspirin causes ulcers.\r\nIbuprofen induced headache.\n".encode())
     jsonl = tmp_path / "docs.jsonl"
-    jsonl.write_text(json.dumps({"id": "a", "text": "No nausea was seen after naproxen", "entities": []}) + "\n\n"
-                     + json.dumps({"id": "b", "text": ""}) + "\n", encoding="utf-8")
+    jsonl.write_text(
+        json.dumps({"id": "a", "text": "No nausea was seen after naproxen", "entities": []})
+        + "\n\n"
+        + json.dumps({"id": "b", "text": ""})
+        + "\n",
+        encoding="utf-8",
+    )
     thresholds = ["--mention-threshold", "0", "--coref-threshold", "0.5", "--relation-threshold", "0"]
     result = subprocess.run(
-        [sys.executable, str(SCRIPTS / "predict.py"), "--model", str(hub_folder), str(text_file), str(jsonl), "-",
-         *thresholds],
-        input="x", capture_output=True, text=True, timeout=300, cwd=tmp_path, env=SCRIPT_ENV,
+        [
+            sys.executable,
+            str(SCRIPTS / "predict.py"),
+            "--model",
+            str(hub_folder),
+            str(text_file),
+            str(jsonl),
+            "-",
+            *thresholds,
+        ],
+        input="x",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=SCRIPT_ENV,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line.get("id") for line in lines] == ["note.txt", "a", "b", "stdin"]
     assert lines[0]["text"] == "Aspirin causes ulcers.\r\nIbuprofen induced headache.\n"  # byte-exact, \r\n kept
     expected = pipe([lines[0]["text"], {"id": "a", "text": "No nausea was seen after naproxen"}, "", "x"], **LOW)
-    assert_same_predictions([{**line, "id": None} for line in lines], [{**e, "id": None} for e in expected],
-                            tolerance=1e-6)
+    assert_same_predictions(
+        [{**line, "id": None} for line in lines], [{**e, "id": None} for e in expected], tolerance=1e-6
+    )
 
 
 @pytest.mark.integration
@@ -41,10 +60,28 @@ def test_predict_script_writes_output_file_and_html(hub_folder, tmp_path):
     text_file.write_text("Aspirin causes ulcers. Ibuprofen induced <b>headache</b> & nausea.", encoding="utf-8")
     out, page = tmp_path / "pred.jsonl", tmp_path / "pred.html"
     result = subprocess.run(
-        [sys.executable, str(SCRIPTS / "predict.py"), "--model", str(hub_folder), str(text_file), "--output",
-         str(out), "--html", str(page), "--mention-threshold", "0", "--coref-threshold", "0.5", "--relation-threshold",
-         "0"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=SCRIPT_ENV,
+        [
+            sys.executable,
+            str(SCRIPTS / "predict.py"),
+            "--model",
+            str(hub_folder),
+            str(text_file),
+            "--output",
+            str(out),
+            "--html",
+            str(page),
+            "--mention-threshold",
+            "0",
+            "--coref-threshold",
+            "0.5",
+            "--relation-threshold",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=SCRIPT_ENV,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (prediction,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
@@ -57,17 +94,34 @@ def test_predict_script_writes_output_file_and_html(hub_folder, tmp_path):
 @pytest.mark.integration
 def test_score_script_prints_the_strict_metric(hub_folder, tmp_path):
     gold = [
-        {"id": "g1", "text": "Aspirin causes ulcers.",
-         "entities": [{"type": "Chemical", "mentions": [{"start": 0, "end": 7}]},
-                      {"type": "Disease", "mentions": [{"start": 15, "end": 21}]}],
-         "relations": [{"head": 0, "tail": 1, "type": "CID"}]},
+        {
+            "id": "g1",
+            "text": "Aspirin causes ulcers.",
+            "entities": [
+                {"type": "Chemical", "mentions": [{"start": 0, "end": 7}]},
+                {"type": "Disease", "mentions": [{"start": 15, "end": 21}]},
+            ],
+            "relations": [{"head": 0, "tail": 1, "type": "CID"}],
+        },
         {"text": "x", "entities": [{"type": "Chemical", "mentions": [{"start": 0, "end": 1}]}], "relations": []},
     ]
     data = tmp_path / "split.jsonl"
     data.write_text("".join(json.dumps(d) + "\n" for d in gold), encoding="utf-8")
-    common = [sys.executable, str(SCRIPTS / "score.py"), "--model", str(hub_folder), "--data", str(data),
-              "--mention-threshold", "0", "--coref-threshold", "1"]
-    result = subprocess.run(common + ["--json"], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=SCRIPT_ENV)
+    common = [
+        sys.executable,
+        str(SCRIPTS / "score.py"),
+        "--model",
+        str(hub_folder),
+        "--data",
+        str(data),
+        "--mention-threshold",
+        "0",
+        "--coref-threshold",
+        "1",
+    ]
+    result = subprocess.run(
+        common + ["--json"], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=SCRIPT_ENV
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     scores = json.loads(result.stdout.strip().splitlines()[-1])
     assert scores["documents"] == 2
@@ -81,7 +135,10 @@ def test_push_script_refuses_an_incomplete_folder(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     result = subprocess.run(
         [sys.executable, str(SCRIPTS / "push_to_hub.py"), str(tmp_path), "me/x", "--token", "hf_fake"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9"},
     )
     assert result.returncode != 0
     assert "missing modeling_simmemre.py" in result.stderr and "custom_pipelines" in result.stderr
@@ -90,20 +147,40 @@ def test_push_script_refuses_an_incomplete_folder(tmp_path):
 @pytest.mark.integration
 def test_score_script_scores_saved_predictions_per_type(tmp_path):
     gold = [
-        {"id": "d1", "text": "A and B and C.",
-         "entities": [{"type": "T", "mentions": [{"start": 0, "end": 1}]},
-                      {"type": "T", "mentions": [{"start": 6, "end": 7}]},
-                      {"type": "T", "mentions": [{"start": 12, "end": 13}]}],
-         "relations": [{"head": 0, "tail": 1, "type": "likes"}, {"head": 1, "tail": 2, "type": "likes"},
-                       {"head": 0, "tail": 2, "type": "knows"}]},
+        {
+            "id": "d1",
+            "text": "A and B and C.",
+            "entities": [
+                {"type": "T", "mentions": [{"start": 0, "end": 1}]},
+                {"type": "T", "mentions": [{"start": 6, "end": 7}]},
+                {"type": "T", "mentions": [{"start": 12, "end": 13}]},
+            ],
+            "relations": [
+                {"head": 0, "tail": 1, "type": "likes"},
+                {"head": 1, "tail": 2, "type": "likes"},
+                {"head": 0, "tail": 2, "type": "knows"},
+            ],
+        },
     ]
     predicted = [{**gold[0], "relations": [gold[0]["relations"][0], {"head": 2, "tail": 0, "type": "knows"}]}]
     (tmp_path / "gold.jsonl").write_text(json.dumps(gold[0]) + "\n", encoding="utf-8")
     (tmp_path / "pred.jsonl").write_text(json.dumps(predicted[0]) + "\n", encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, str(SCRIPTS / "score.py"), "--from-predictions", str(tmp_path / "pred.jsonl"),
-         "--data", str(tmp_path / "gold.jsonl"), "--per-type", "5"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=SCRIPT_ENV,
+        [
+            sys.executable,
+            str(SCRIPTS / "score.py"),
+            "--from-predictions",
+            str(tmp_path / "pred.jsonl"),
+            "--data",
+            str(tmp_path / "gold.jsonl"),
+            "--per-type",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=SCRIPT_ENV,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line.strip()}
@@ -118,9 +195,23 @@ def _memory_read_stats(folder, tmp_path, *extra):
     if not data.is_dir():
         pytest.skip(f"BC5CDR not found at {data}")
     return subprocess.run(
-        [sys.executable, str(BENCHMARKS / "memory_read_stats.py"), str(folder), "--data-dir", str(data),
-         "--format", "bc5cdr", "--max-documents", "2", *extra],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=SCRIPT_ENV,
+        [
+            sys.executable,
+            str(BENCHMARKS / "memory_read_stats.py"),
+            str(folder),
+            "--data-dir",
+            str(data),
+            "--format",
+            "bc5cdr",
+            "--max-documents",
+            "2",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=SCRIPT_ENV,
     )
 
 

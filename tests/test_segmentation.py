@@ -69,13 +69,31 @@ def test_empty_and_whitespace_only_text_have_no_words_or_sentences():
 
 def test_words_are_letter_digit_runs_and_single_symbols():
     assert words_of("alpha-methyldopa (5 mg/kg), [3H]-naloxone.") == [
-        "alpha", "-", "methyldopa", "(", "5", "mg", "/", "kg", ")", ",", "[", "3H", "]", "-", "naloxone", ".",
+        "alpha",
+        "-",
+        "methyldopa",
+        "(",
+        "5",
+        "mg",
+        "/",
+        "kg",
+        ")",
+        ",",
+        "[",
+        "3H",
+        "]",
+        "-",
+        "naloxone",
+        ".",
     ]
 
 
 def test_sentences_end_at_terminal_punctuation_before_a_capital():
     assert sentences_of("It works. It really works! Does it? Yes.") == [
-        "It works.", "It really works!", "Does it?", "Yes.",
+        "It works.",
+        "It really works!",
+        "Does it?",
+        "Yes.",
     ]
 
 

@@ -12,8 +12,12 @@ from helpers import LOW, SCRIPT_ENV, SCRIPTS, assert_same_predictions
 
 from simmemre.streaming_simmemre import iter_documents, merge_parts, part_path, predict_corpus
 
-SENTENCES = ["Aspirin causes ulcers.", "Ibuprofen induced headache and nausea.", "No nausea was seen after naproxen.",
-             "Cisplatin nephrotoxicity was reduced by magnesium."]
+SENTENCES = [
+    "Aspirin causes ulcers.",
+    "Ibuprofen induced headache and nausea.",
+    "No nausea was seen after naproxen.",
+    "Cisplatin nephrotoxicity was reduced by magnesium.",
+]
 
 
 def corpus(count):
@@ -36,7 +40,9 @@ def test_streamed_predictions_equal_the_pipeline_in_input_order(pipe, tmp_path):
 def test_a_bad_document_becomes_an_error_record_and_the_run_goes_on(pipe, tmp_path):
     documents = corpus(3)
     documents.insert(1, {"id": "no-text", "title": "x"})
-    documents.insert(3, {"id": "bad-sentences", "text": "Two words.", "words": [[0, 3], [4, 10]], "sentences": [[0, 9]]})
+    documents.insert(
+        3, {"id": "bad-sentences", "text": "Two words.", "words": [[0, 3], [4, 10]], "sentences": [[0, 9]]}
+    )
     predict_corpus(pipe, iter(documents), tmp_path / "out.jsonl", batch_size=2, progress=False, **LOW)
     lines = read_lines(tmp_path / "out.jsonl")
     assert [line["id"] for line in lines] == ["d0", "no-text", "d1", "bad-sentences", "d2"]
@@ -106,13 +112,24 @@ def test_merge_refuses_an_interrupted_part(pipe, tmp_path):
 def test_predict_script_killed_and_resumed_equals_one_run(hub_folder, tmp_path):
     inputs = tmp_path / "in.jsonl"
     inputs.write_text("".join(json.dumps(document) + "\n" for document in corpus(400)), encoding="utf-8")
-    command = [sys.executable, str(SCRIPTS / "predict.py"), "--model", str(hub_folder), str(inputs), "--batch-size",
-               "2", "--no-progress", "--mention-threshold", "0.3"]
+    command = [
+        sys.executable,
+        str(SCRIPTS / "predict.py"),
+        "--model",
+        str(hub_folder),
+        str(inputs),
+        "--batch-size",
+        "2",
+        "--no-progress",
+        "--mention-threshold",
+        "0.3",
+    ]
     full = tmp_path / "full.jsonl"
     subprocess.run([*command, "--output", str(full)], check=True, capture_output=True, timeout=300, env=SCRIPT_ENV)
     resumed = tmp_path / "resumed.jsonl"
-    process = subprocess.Popen([*command, "--output", str(resumed)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env=SCRIPT_ENV)
+    process = subprocess.Popen(
+        [*command, "--output", str(resumed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=SCRIPT_ENV
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not resumed.exists() or resumed.stat().st_size < 2000):
         time.sleep(0.05)
@@ -120,6 +137,7 @@ def test_predict_script_killed_and_resumed_equals_one_run(hub_folder, tmp_path):
     process.wait()
     done = resumed.read_bytes().count(b"\n")
     assert 0 < done < 400, "the run was not interrupted halfway"
-    subprocess.run([*command, "--output", str(resumed), "--resume"], check=True, capture_output=True, timeout=300,
-                   env=SCRIPT_ENV)
+    subprocess.run(
+        [*command, "--output", str(resumed), "--resume"], check=True, capture_output=True, timeout=300, env=SCRIPT_ENV
+    )
     assert resumed.read_bytes() == full.read_bytes()

@@ -8,6 +8,7 @@ from simmemre import SimMemREProcessor
 
 def assert_words_hold_their_overlapping_subwords(encoded, offsets, document_id):
     for (start, end), (first, last) in zip(encoded["word_char_spans"], encoded["word_subword_spans"]):
+
         def overlaps(t):
             token_start, token_end = offsets[t]
             return token_start < end and token_end > start if token_end > token_start else start < token_start < end

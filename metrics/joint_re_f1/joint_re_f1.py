@@ -15,7 +15,8 @@ _CITATION = """\
 @inproceedings{eberts-ulges-2021-end,
     title = "An End-to-end Model for Entity-level Relation Extraction using Multi-instance Learning",
     author = "Eberts, Markus and Ulges, Adrian",
-    booktitle = "Proceedings of the 16th Conference of the European Chapter of the Association for Computational Linguistics: Main Volume",
+    booktitle = "Proceedings of the 16th Conference of the European Chapter of the Association for Computational
+                 Linguistics: Main Volume",
     year = "2021",
     publisher = "Association for Computational Linguistics",
     pages = "3650--3660",
@@ -108,9 +109,7 @@ def _serialize(document, side, position):
             return json.dumps(document, default=_json_default)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{side}[{position}]: document is not JSON-serialisable: {error}") from None
-    raise ValueError(
-        f"{side}[{position}]: a document must be a dict or a JSON string, got {type(document).__name__}"
-    )
+    raise ValueError(f"{side}[{position}]: a document must be a dict or a JSON string, got {type(document).__name__}")
 
 
 def _serialize_column(documents, side):
