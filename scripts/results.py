@@ -278,7 +278,8 @@ def serving_table(rows: list) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     return (
         "\n".join(lines)
-        + "\n\nBC5CDR test documents; Δ in F1 points against fp32 of the same run; target: >= 1.8x with |Δ relation| <= 0.5."
+        + "\n\nBC5CDR test documents; Δ in F1 points against fp32 of the same run; "
+        + "target: >= 1.8x with |Δ relation| <= 0.5."
     )
 
 

@@ -28,6 +28,16 @@ SCRIPTS = REPO_ROOT / "scripts"
 BENCHMARKS = REPO_ROOT / "benchmarks"
 SCRIPT_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 LOW = {"mention_threshold": 0.0, "coref_threshold": 0.5, "relation_threshold": 0.0}
+# One small training document (two entities, one relation) for the tests that train a few steps.
+TRAIN_DOCUMENT = {
+    "id": "t",
+    "text": "Aspirin causes ulcers. Ulcers after aspirin are common.",
+    "entities": [
+        {"type": "Chemical", "mentions": [{"start": 0, "end": 7}, {"start": 36, "end": 43}]},
+        {"type": "Disease", "mentions": [{"start": 15, "end": 21}, {"start": 23, "end": 29}]},
+    ],
+    "relations": [{"head": 0, "tail": 1, "type": "CID"}],
+}
 TEXTS = [
     "Aspirin causes ulcers. Ibuprofen induced headache.",
     "",

@@ -15,15 +15,6 @@ TEXTS = [
     "Lidocaine-induced cardiac asystole. Intravenous lidocaine (50 mg) caused asystole (CA) in a 67-year-old man; "
     "CA resolved after atropine.",
 ]
-TRAIN_DOCUMENT = {
-    "id": "t",
-    "text": "Aspirin causes ulcers. Ulcers after aspirin are common.",
-    "entities": [
-        {"type": "Chemical", "mentions": [{"start": 0, "end": 7}, {"start": 36, "end": 43}]},
-        {"type": "Disease", "mentions": [{"start": 15, "end": 21}, {"start": 23, "end": 29}]},
-    ],
-    "relations": [{"head": 0, "tail": 1, "type": "CID"}],
-}
 THRESHOLDS = {"mention_threshold": 0.3, "coref_threshold": 0.5, "relation_threshold": 0.3}
 
 
@@ -41,7 +32,7 @@ def digest(tensor: torch.Tensor) -> dict:
 def reference_outputs(tokenizer):
     """{"predictions": {mode: [dict of tensors per text]}, "losses": {mode: tensor of the joint and task losses}} for
     the JEREX baseline and SimMemRE with memory reads, under fixed seeds."""
-    from helpers import tiny_config
+    from helpers import TRAIN_DOCUMENT, tiny_config
 
     from simmemre import SimMemREModel, SimMemREProcessor
     from simmemre.training_simmemre import SimMemREDataCollator, encode_training_document

@@ -9,6 +9,7 @@ that the model's subwords are the tokenizer's own.
 
 import pytest
 import torch
+from helpers import TRAIN_DOCUMENT
 from transformers import (
     AlbertConfig,
     AutoTokenizer,
@@ -72,15 +73,6 @@ TOKENIZER_KIND = {
     "albert": "sentencepiece",
 }
 SENTENCE = "Aspirin causes gastric ulcers in patients treated for chronic pain."
-TRAIN_DOCUMENT = {
-    "id": "t",
-    "text": "Aspirin causes ulcers. Ulcers after aspirin are common.",
-    "entities": [
-        {"type": "Chemical", "mentions": [{"start": 0, "end": 7}, {"start": 36, "end": 43}]},
-        {"type": "Disease", "mentions": [{"start": 15, "end": 21}, {"start": 23, "end": 29}]},
-    ],
-    "relations": [{"head": 0, "tail": 1, "type": "CID"}],
-}
 
 
 def family_model(name, tokenizer, **overrides):
