@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional, Sequence
 
 import torch
 import yaml
@@ -570,43 +571,24 @@ def loss_curve_report(
     start and at the end (means over the first and last fifth of the logs); with `inference_documents`, also time
     end-to-end inference on that many validation documents (the per-document cost an epoch's evaluation pays). The
     memory warm-up is scheduled over `steps`."""
-    from transformers import TrainingArguments, set_seed
-
-    from .training_simmemre import DEFAULT_SAMPLING, SimMemREDataCollator, SimMemRETrainer, tokenize_documents
-
-    training = training_settings(config)
-    head_learning_rate = training.get("head_learning_rate")
-    for key in SCRIPT_TRAINING_KEYS:
-        training.pop(key, None)
-    training.update(
-        output_dir=output_dir or tempfile.mkdtemp(prefix="simmemre-loss-curve-"),
-        max_steps=steps,
-        logging_steps=logging_steps,
-        eval_strategy="no",
-        save_strategy="no",
-        load_best_model_at_end=False,
-        metric_for_best_model=None,
-        dataloader_pin_memory=False,
-    )
+    config = dict(config)
     data = dict(config.get("data") or {})
     if inference_documents:
         data["max_eval_documents"] = inference_documents
-    splits, labels = load_splits(data)
-    set_seed(int(training["seed"]))
-    model, processor, _ = build_model(config.get("encoder"), dict(config.get("model") or {}), labels)
-    args = TrainingArguments(**training)
-    train_dataset = tokenize_documents(splits["train"], processor, labels["entity_types"], labels["relation_types"])
-    collator = SimMemREDataCollator(
-        processor, model.config, seed=args.seed, **{**DEFAULT_SAMPLING, **(config.get("sampling") or {})}
-    )
-    trainer = SimMemRETrainer(
-        model=model,
-        args=args,
-        data_collator=collator,
-        train_dataset=train_dataset,
-        processing_class=processor,
-        head_learning_rate=head_learning_rate,
-    )
+    config["data"] = data
+    updates = {
+        "output_dir": output_dir or tempfile.mkdtemp(prefix="simmemre-loss-curve-"),
+        "max_steps": steps,
+        "logging_steps": logging_steps,
+        "eval_strategy": "no",
+        "save_strategy": "no",
+        "load_best_model_at_end": False,
+        "metric_for_best_model": None,
+        "dataloader_pin_memory": False,
+    }
+    wanted = ("train", "validation") if inference_documents else ("train",)
+    trainer, datasets, _ = build_trainer(config, training_updates=updates, splits=wanted)
+    model = trainer.model
     result = trainer.train()
 
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
@@ -631,10 +613,8 @@ def loss_curve_report(
         report[f"{name}_end"] = mean(logs[-fifth:], name)
     report["loss_curve"] = " ".join(f"{entry['step']}:{entry['loss']:.3f}" for entry in logs)
 
-    if inference_documents and splits.get("validation"):
-        eval_dataset = tokenize_documents(
-            splits["validation"], processor, labels["entity_types"], labels["relation_types"]
-        )
+    if inference_documents and "validation" in datasets:
+        eval_dataset = datasets["validation"]
         start = time.time()
         metrics = trainer.evaluate(eval_dataset)
         elapsed = time.time() - start
@@ -819,35 +799,19 @@ def float_metrics(metrics: dict) -> dict:
     }
 
 
-def train(config, overrides=(), print_summary: bool = True) -> dict:
-    """Train SimMemRE (or the JEREX baseline) with the Hugging Face Trainer, as scripts/train.py does.
-
-    Args:
-        config: a config dict or the path of a YAML/JSON config (sections data, encoder, model, sampling, training;
-            see scripts/train.py's help).
-        overrides: command-line style overrides, e.g. `["--num_train_epochs", "3", "--model.jerex_baseline", "true"]`.
-        print_summary: print the final F1 table (and write OUTPUT_DIR/results.md).
-    Returns:
-        `{"output_dir", "best_model", "results"}`: the run folder, its best_model/ folder (Hub-ready) and the metrics
-        written to all_results.json (train, eval_*, test_*, calibrated_*).
-    """
-    config = parse_overrides(
-        load_config(config) if isinstance(config, (str, os.PathLike)) else dict(config), list(overrides)
-    )
-    check_config_keys(config)
-    check_encoder_location(config.get("encoder"))
-    select_device(config.setdefault("training", {}) or {})
+def build_trainer(config: dict, training_updates: Optional[dict] = None, splits: Optional[Sequence[str]] = None):
+    """The `SimMemRETrainer` of a checked config, with its model, processor and tokenized datasets: what `train` and
+    `loss_curve_report` share. `training_updates` replace training settings (e.g. `max_steps`); `splits` limits the
+    tokenized splits (default: all). Returns `(trainer, {split: dataset}, run)`, `run` holding the settings that are
+    not TrainingArguments (`resume`, `calibrate`, `calibration_grid`, `base_model`, `data`)."""
     from transformers import TrainingArguments, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
-    from . import __version__, data_simmemre  # importing the package registers the auto classes (remote code saved)
+    from . import __version__  # importing the package registers the auto classes (remote code saved)
     from .training_simmemre import (
         DEFAULT_SAMPLING,
         EvaluationEpochsCallback,
         SimMemREDataCollator,
         SimMemRETrainer,
-        apply_thresholds,
-        calibrate_thresholds,
         tokenize_documents,
     )
 
@@ -859,6 +823,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     calibrate = str(training_config.pop("calibrate_thresholds", False)).lower() in ("true", "1", "yes")
     calibration_grid = training_config.pop("calibration_grid", None)
     head_learning_rate = training_config.pop("head_learning_rate", None)
+    training_config.update(training_updates or {})
     if not training_config.get("output_dir"):
         raise SystemExit("set training.output_dir (or --output_dir DIR)")
     if not torch.cuda.is_available():
@@ -867,8 +832,9 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
             training_config.setdefault("ddp_backend", "gloo")
     model_kwargs = dict(config.get("model") or {})
 
-    splits, labels = load_splits(data_config)
-    has_validation = bool(splits.get("validation"))
+    all_splits, labels = load_splits(data_config)
+    wanted = {name: docs for name, docs in all_splits.items() if splits is None or name in splits}
+    has_validation = bool(wanted.get("validation")) and training_config.get("eval_strategy") != "no"
     if not has_validation:
         training_config.update(eval_strategy="no", load_best_model_at_end=False, metric_for_best_model=None)
         if training_config.get("save_strategy") == "best":
@@ -883,7 +849,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     cache_dir = data_config.get("cache_dir")
     datasets = {}
     with args.main_process_first(desc="tokenization"):
-        for split, docs in splits.items():
+        for split, docs in wanted.items():
             if not docs:
                 continue
             cache_file = None
@@ -909,7 +875,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         args=args,
         data_collator=collator,
         train_dataset=datasets["train"],
-        eval_dataset=datasets.get("validation"),
+        eval_dataset=datasets.get("validation") if has_validation else None,
         processing_class=processor,
         head_learning_rate=head_learning_rate,
     )
@@ -917,6 +883,43 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         trainer.add_callback(
             EvaluationEpochsCallback(int(first_evaluation_epoch or 1), int(evaluation_epoch_interval or 1))
         )
+    run = {
+        "resume": resume,
+        "calibrate": calibrate,
+        "calibration_grid": calibration_grid,
+        "base_model": base_model,
+        "data": data_config,
+    }
+    return trainer, datasets, run
+
+
+def train(config, overrides=(), print_summary: bool = True) -> dict:
+    """Train SimMemRE (or the JEREX baseline) with the Hugging Face Trainer, as scripts/train.py does.
+
+    Args:
+        config: a config dict or the path of a YAML/JSON config (sections data, encoder, model, sampling, training;
+            see scripts/train.py's help).
+        overrides: command-line style overrides, e.g. `["--num_train_epochs", "3", "--model.jerex_baseline", "true"]`.
+        print_summary: print the final F1 table (and write OUTPUT_DIR/results.md).
+    Returns:
+        `{"output_dir", "best_model", "results"}`: the run folder, its best_model/ folder (Hub-ready) and the metrics
+        written to all_results.json (train, eval_*, test_*, calibrated_*).
+    """
+    config = parse_overrides(
+        load_config(config) if isinstance(config, (str, os.PathLike)) else dict(config), list(overrides)
+    )
+    check_config_keys(config)
+    check_encoder_location(config.get("encoder"))
+    select_device(config.setdefault("training", {}) or {})
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from . import data_simmemre
+    from .training_simmemre import apply_thresholds, calibrate_thresholds
+
+    trainer, datasets, run = build_trainer(config)
+    args, resume, calibrate = trainer.args, run["resume"], run["calibrate"]
+    calibration_grid, base_model, data_config = run["calibration_grid"], run["base_model"], run["data"]
+    processor = trainer.processing_class
     if resume in (True, "last", "true"):
         resume = get_last_checkpoint(args.output_dir)
     elif resume:
