@@ -66,12 +66,24 @@ def main(argv=None) -> int:
             predictions[mode] = pipelines[mode](inputs, batch_size=args.batch_size)
             times[mode].append(time.perf_counter() - started)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
+    run = Path(args.model).parent  # a training run folder: run_config.json (its seed) beside best_model/
+    run_config = run / "run_config.json"
+    seed = json.loads(run_config.read_text()).get("seed") if run_config.is_file() else None
+    saved = {
+        name: getattr(model.config, name) for name in ("mention_threshold", "coref_threshold", "relation_threshold")
+    }
     rows = []
     for mode in MODES:
         scores = joint_re_scores(predictions[mode], gold)
         seconds = statistics.median(times[mode])
+        test = {f"{level}_f1": round(scores[f"{level}_f1"], 2) for level in LEVELS}
         rows.append(
             {
+                "name": f"{run.name}, serving {mode}",
+                "seed": seed,
+                "thresholds": "saved",
+                "threshold_values": saved,
+                "test": test,
                 "model": args.model,
                 "commit": commit.strip(),
                 "mode": mode,
@@ -82,7 +94,7 @@ def main(argv=None) -> int:
                 "repeats": args.repeats,
                 "seconds": round(seconds, 2),
                 "documents_per_second": round(len(gold) / seconds, 2),
-                **{f"{level}_f1": round(scores[f"{level}_f1"], 2) for level in LEVELS},
+                **test,
             }
         )
     base = rows[0]
