@@ -88,20 +88,10 @@ def save_for_hub(
             "register_for_auto_class) so that their code and auto_map are saved"
         )
 
-    # Pipeline.save_pretrained is the only writer of `custom_pipelines` (and copies pipeline_simmemre.py); it also
-    # saves the model (auto_map, modeling/configuration code, weights) and the tokenizer. device=model.device keeps
-    # the pipeline from moving the model.
-    # It also sets `model.config.custom_pipelines`; saving must leave the in-memory model as it was, so the config's
-    # attributes and the training flag are restored afterwards.
-    config_attributes, training = dict(model.config.__dict__), model.training
-    try:
-        pipe = JointREPipeline(model=model, processor=processor, task=TASK, device=model.device)
-        pipe.save_pretrained(folder)
-    finally:
-        model.config.__dict__.clear()
-        model.config.__dict__.update(config_attributes)
-        model.train(training)
-    # processor_config.json (+ auto_map), processing_simmemre.py and the files it imports (segmentation_simmemre.py)
+    # The model's save_pretrained writes weights, auto_map, the remote code and the `joint-re` custom_pipelines entry
+    # with the pipeline's code, without touching the in-memory model; the processor's writes processor_config.json,
+    # the tokenizer files and processing_simmemre.py with the files it imports.
+    model.save_pretrained(folder)
     processor.save_pretrained(folder)
 
     repo_id = repo_id or f"<your-user>/{folder.resolve().name}"

@@ -1,7 +1,7 @@
 # coding=utf-8
 """`joint-re` pipeline: raw text or schema documents in, entities (mention clusters with types) and relations out.
 
-Hub remote code: this file is copied next to the model files by `Pipeline.save_pretrained`, so it imports only the
+Hub remote code: this file is copied next to the model files by `SimMemREModel.save_pretrained`, so it imports only the
 standard library, numpy, torch and transformers. Everything model specific comes from the model and the processor
 that the pipeline machinery hands over (`AutoProcessor` finds it through `processor_config.json`).
 
@@ -14,6 +14,7 @@ that the pipeline machinery hands over (`AutoProcessor` finds it through `proces
 import collections.abc
 import itertools
 import re
+from contextlib import nullcontext
 
 import torch
 from transformers import Pipeline
@@ -249,10 +250,8 @@ class JointREPipeline(Pipeline):
         batch = self.processor.collate(features)
         word_char_spans = [batch["word_char_spans"][row, : len(f["word_char_spans"])] for row, f in enumerate(features)]
         # model.extract; the predictions come back to the host in one copy per dtype for the batch.
-        if self.serving == "bf16":
-            with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                predictions = self.model.predict(batch, device=self.device, **thresholds)
-        else:
+        serving = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.serving == "bf16" else nullcontext()
+        with serving:
             predictions = self.model.predict(batch, device=self.device, **thresholds)
         return {"predictions": predictions, "documents": model_inputs["documents"], "word_char_spans": word_char_spans}
 
