@@ -91,6 +91,9 @@ class SimMemREConfig(PretrainedConfig):
         abbreviation_coreference (`bool`, False): after clustering, merge the clusters of an abbreviation's short
             form and its long form, for each "long form (SHORT)" definition found in the document by the Schwartz &
             Hearst (2003) algorithm (`find_abbreviations` in the modeling file). Inference only.
+        flat_mentions (`bool`, False): keep no two overlapping mentions: among the candidates above the mention
+            threshold, the highest-scoring first, then each next one that overlaps none kept (greedy flat decoding).
+            For corpora whose mentions never overlap (BC5CDR); JEREX keeps overlapping spans. Inference only.
         dropout (`float`, 0.1): dropout of all task heads.
         mention_loss_weight, coref_loss_weight, entity_loss_weight, relation_loss_weight (`float`, 1, 1, 0.25, 1): β.
         relation_classifier (`str`, "multi_instance"): "multi_instance" (MRC, JEREX proper) or "global" (GRC).
@@ -151,6 +154,7 @@ class SimMemREConfig(PretrainedConfig):
         max_entity_pairs_per_document=50000,
         max_relations_per_document=100000,
         abbreviation_coreference=False,
+        flat_mentions=False,
         dropout=0.1,
         mention_loss_weight=1.0,
         coref_loss_weight=1.0,
@@ -200,6 +204,7 @@ class SimMemREConfig(PretrainedConfig):
         self.max_entity_pairs_per_document = max_entity_pairs_per_document
         self.max_relations_per_document = max_relations_per_document
         self.abbreviation_coreference = bool(abbreviation_coreference)
+        self.flat_mentions = bool(flat_mentions)
         self.dropout = dropout
         self.mention_loss_weight = mention_loss_weight
         self.coref_loss_weight = coref_loss_weight

@@ -11,7 +11,7 @@ import inspect
 import json
 import math
 import shutil
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
@@ -632,12 +632,10 @@ def find_abbreviations(text: str) -> list:
     return definitions
 
 
-def merge_abbreviation_clusters(clusters: np.ndarray, mention_strings: list, text: str) -> np.ndarray:
-    """Cluster labels `(n,)` after merging, for each abbreviation definition in `text` (:func:`find_abbreviations`),
-    every cluster holding a mention written as the short form with every cluster holding a mention written as its
-    long form (exact strings, the long form case-insensitively). Labels stay numbered by first member."""
-    definitions = find_abbreviations(text)
-    if not definitions or clusters.size < 2:
+def merge_linked_clusters(clusters: np.ndarray, linked_groups: list) -> np.ndarray:
+    """Cluster labels `(n,)` after merging, for each group of mention indices in `linked_groups`, every cluster that
+    holds one of them into one (union-find). Labels stay numbered by first member."""
+    if not linked_groups or clusters.size < 2:
         return clusters
     parent = np.arange(int(clusters.max()) + 1)
 
@@ -647,12 +645,9 @@ def merge_abbreviation_clusters(clusters: np.ndarray, mention_strings: list, tex
             label = parent[label]
         return label
 
-    lowered = [string.lower() for string in mention_strings]
-    for short, long_form in definitions:
-        linked = {int(clusters[i]) for i, string in enumerate(mention_strings) if string == short}
-        linked |= {int(clusters[i]) for i, string in enumerate(lowered) if string == long_form.lower()}
-        linked = sorted(linked)
-        if not linked:
+    for group in linked_groups:
+        linked = sorted({int(clusters[i]) for i in group})
+        if len(linked) < 2:
             continue
         first = root(linked[0])
         for label in linked[1:]:
@@ -664,6 +659,41 @@ def merge_abbreviation_clusters(clusters: np.ndarray, mention_strings: list, tex
     _, first_position = np.unique(roots, return_index=True)
     order = {int(roots[position]): rank for rank, position in enumerate(sorted(first_position))}
     return np.array([order[int(label)] for label in roots], dtype=clusters.dtype)
+
+
+def abbreviation_groups(mention_strings: list, text: str) -> list:
+    """For each abbreviation definition in `text` (:func:`find_abbreviations`), the indices of the mentions written
+    as the short form (exactly) or as its long form (case-insensitively)."""
+    lowered = [string.lower() for string in mention_strings]
+    groups = []
+    for short, long_form in find_abbreviations(text):
+        long_lowered = long_form.lower()
+        group = [i for i, string in enumerate(mention_strings) if string == short]
+        group += [i for i, string in enumerate(lowered) if string == long_lowered]
+        if group:
+            groups.append(group)
+    return groups
+
+
+def merge_abbreviation_clusters(clusters: np.ndarray, mention_strings: list, text: str) -> np.ndarray:
+    """Cluster labels `(n,)` after merging, for each abbreviation definition in `text` (:func:`find_abbreviations`),
+    every cluster holding a mention written as the short form with every cluster holding a mention written as its
+    long form (exact strings, the long form case-insensitively). Labels stay numbered by first member."""
+    return merge_linked_clusters(clusters, abbreviation_groups(mention_strings, text))
+
+
+def non_overlapping_spans(spans: torch.LongTensor, scores: torch.Tensor) -> torch.LongTensor:
+    """Indices of the spans `(n, 2)` (word start, end) kept by greedy flat decoding: the highest score first, then
+    each next span that overlaps none kept (ties: earlier span first). Returns the kept rows in their input order."""
+    order = torch.sort(scores.float(), descending=True, stable=True).indices
+    host_spans = spans[order].tolist()  # one transfer
+    occupied = np.zeros(max((end for _, end in host_spans), default=0), dtype=bool)
+    kept = []
+    for rank, (start, end) in enumerate(host_spans):
+        if not occupied[start:end].any():
+            occupied[start:end] = True
+            kept.append(rank)
+    return order[torch.as_tensor(kept, dtype=torch.long, device=order.device)].sort().values
 
 
 def candidate_spans(word_sentence_ids: torch.LongTensor, max_span_size: int) -> torch.LongTensor:
@@ -898,6 +928,11 @@ class MentionLocalization(nn.Module):
         x += size_terms[sizes]  # in place: thousands of rows per document
         return self.classifier(self.dropout(F.relu(x, inplace=True))).squeeze(-1)
 
+    def loss(self, spans, sizes, labels, mask) -> torch.Tensor:
+        """Mean binary cross-entropy over the sampled spans: spans `(B, S, d)`, sizes, labels, mask `(B, S)`."""
+        logits = self(spans, sizes)
+        return _masked_mean(F.binary_cross_entropy_with_logits(logits, labels.float(), reduction="none"), mask)
+
 
 class CoreferenceResolution(nn.Module):
     """p_C(s_i, s_j) = σ(w_C · Dropout(ReLU(W_C [s_i; s_j; e_ed]))), e_ed embeds the character edit distance.
@@ -942,6 +977,92 @@ class CoreferenceResolution(nn.Module):
         x = first_terms[first] + second_terms[second] + distance_terms[edit_distances]
         return self.classifier(self.dropout(F.relu(x, inplace=True))).squeeze(-1)
 
+    def loss(self, spans: torch.Tensor, targets: "TrainingTargets") -> torch.Tensor:
+        """Mean binary cross-entropy over the sampled mention pairs; spans `(B, S, d)`."""
+        gather = torch.arange(spans.shape[0], device=spans.device)
+        first = spans[gather[:, None], targets.coref_pairs[..., 0]]
+        second = spans[gather[:, None], targets.coref_pairs[..., 1]]
+        logits = self(first, second, targets.coref_edit_distances)
+        return _masked_mean(
+            F.binary_cross_entropy_with_logits(logits, targets.coref_labels.float(), reduction="none"),
+            targets.coref_mask,
+        )
+
+    @torch.inference_mode()
+    def cluster(self, context: "DocumentContext", mentions: "Mentions", threshold: float, config) -> np.ndarray:
+        """Stage 3: coreference probabilities of all mention pairs i < j (one direction, as JEREX's clustering
+        effectively reads), then complete linkage at `threshold`, then the abbreviation merge
+        (`abbreviation_coreference`). At a threshold of 1 or more no pair can link, so none is scored.
+
+        Returns `np.ndarray` of shape `(n,)` (host): entity index of each mention, numbered by first mention.
+        """
+        count = mentions.representations.shape[0]
+        if count < 2:
+            return np.arange(count)
+        strings, codepoints = mention_strings(mentions.word_spans, context.word_char_spans, context.text_codepoints)
+        if threshold >= 1.0:
+            clusters = np.arange(count)  # a probability never exceeds 1: every mention is its own entity
+        else:
+            clusters = self.complete_linkage(mentions.representations, strings, threshold, config.coref_pair_chunk_size)
+        if strings is not None and config.abbreviation_coreference:
+            written, text = (
+                ["".join(map(chr, s)) for s in strings],
+                "".join(map(chr, (c for c in codepoints if c >= 0))),
+            )
+            clusters = merge_linked_clusters(clusters, abbreviation_groups(written, text))
+        return clusters
+
+    def complete_linkage(self, mention_reprs, strings: Optional[list], threshold: float, pair_chunk: int) -> np.ndarray:
+        """Complete linkage over the coreference probabilities of the mention pairs i < j, scored in blocks of
+        `pair_chunk` pairs (row-major order), so memory grows with the block and with the pairs above the threshold,
+        never with the n x n matrix. Each block's edit distances are computed on the CPU (Myers' bit-vector
+        algorithm, :class:`PairEditDistances`) and moved to the device with its pair indices; the pairs that may
+        score above the threshold come back to the host once per document. Same clusters as the dense
+        `complete_linkage_clusters` of the n x n probability matrix."""
+        count, device = mention_reprs.shape[0], mention_reprs.device
+        if strings is not None:
+            unique = sorted(set(strings))
+            position = {s: i for i, s in enumerate(unique)}
+            string_index = np.array([position[s] for s in strings], dtype=np.int64)
+            edit_distances = PairEditDistances([list(s) for s in unique])
+        projections = self.mention_projections(mention_reprs)
+        # Pairs kept for clustering: a superset of those scoring above the threshold in float32 or float64 (the
+        # clustering decides exactly, on the host); a pair not kept counts as scoring 0, which changes nothing.
+        floor = min(float(threshold), float(np.float32(threshold))) - 1e-6
+        total = count * (count - 1) // 2
+        # The kept pairs go into buffers grown by doubling: small tensors kept alive between the blocks' large
+        # temporaries would split the freed space, and the host heap would grow by a block's worth per block.
+        capacity, size = min(total, 4 * pair_chunk), 0
+        kept_pairs = torch.empty((capacity,), dtype=torch.long, device=device)
+        kept_probabilities = torch.empty((capacity,), dtype=torch.float32, device=device)
+        for begin in range(0, total, pair_chunk):
+            flat = np.arange(begin, min(begin + pair_chunk, total), dtype=np.int64)
+            first, second = triu_pairs(count, flat)
+            if strings is not None:
+                distances = edit_distances(string_index[first], string_index[second])
+            else:
+                distances = np.zeros(flat.shape, dtype=np.int64)
+            a, b = torch.from_numpy(first).to(device), torch.from_numpy(second).to(device)
+            probabilities = torch.sigmoid(
+                self.pair_logits(projections, a, b, torch.from_numpy(distances).to(device)).float()
+            )
+            kept = (probabilities > floor).nonzero().squeeze(-1)
+            added = kept.shape[0]
+            if size + added > capacity:
+                capacity = min(total, max(2 * capacity, size + added))
+                kept_pairs = torch.cat([kept_pairs[:size], kept_pairs.new_empty((capacity - size,))])
+                kept_probabilities = torch.cat(
+                    [kept_probabilities[:size], kept_probabilities.new_empty((capacity - size,))]
+                )
+            torch.add(kept, begin, out=kept_pairs[size : size + added])
+            torch.index_select(probabilities, 0, kept, out=kept_probabilities[size : size + added])
+            size += added
+            del kept, probabilities
+        flat = kept_pairs[:size].cpu().numpy()
+        values = kept_probabilities[:size].cpu().numpy()
+        first, second = triu_pairs(count, flat)
+        return complete_linkage_from_edges(count, first, second, values, threshold)
+
 
 class EntityClassification(nn.Module):
     """Entity type logits. Similarity (paper eq. 3): S(e, M_E) = M_E W_Eᵀ e, no hidden layer (paper code).
@@ -950,6 +1071,7 @@ class EntityClassification(nn.Module):
     def __init__(self, config: SimMemREConfig):
         super().__init__()
         self.use_similarity = config.classifier_type == "similarity"
+        self.pooled_dropout = nn.Dropout(config.dropout)  # on the max-pooled entities in training (JEREX)
         if self.use_similarity:
             self.similarity = BilinearSimilarity(config.hidden_size, config.entity_slot_size)
         else:
@@ -961,6 +1083,43 @@ class EntityClassification(nn.Module):
         if self.use_similarity:
             return self.similarity(entities, entity_memory)
         return self.classifier(self.dropout(F.relu(self.hidden(entities))))
+
+    def loss(self, spans: torch.Tensor, entity_memory: Optional[torch.Tensor], targets: "TrainingTargets") -> tuple:
+        """Gold entities `(B, E, d)` (max over their sampled mentions `spans` `(B, S, d)`, dropout) and the mean
+        cross-entropy of their types."""
+        gather = torch.arange(spans.shape[0], device=spans.device)
+        members = spans[gather[:, None, None], targets.entity_mentions]  # [B, E, M, d]
+        members = members.masked_fill(~targets.entity_mention_mask[..., None], _lowest(members.dtype))
+        entity_reprs = self.pooled_dropout(members.amax(2).masked_fill(~targets.entity_mask[..., None], 0.0))
+        logits = self(entity_reprs, entity_memory)
+        loss = _masked_mean(
+            F.cross_entropy(logits.flatten(0, 1), targets.entity_types.flatten().clamp(min=0), reduction="none"),
+            targets.entity_mask.flatten(),
+        )
+        return entity_reprs, loss
+
+    @torch.inference_mode()
+    def entities(self, mentions: "Mentions", clusters: np.ndarray, entity_memory: Optional[torch.Tensor]) -> "Entities":
+        """Stage 4: each entity (cluster, `clusters` `(n,)` on the host) is the max-pool of its mentions'
+        representations, then typed."""
+        mention_reprs = mentions.representations
+        mention_clusters = torch.as_tensor(clusters, dtype=torch.long, device=mention_reprs.device)
+        num_entities = int(clusters.max()) + 1  # from the host copy: no device sync
+        entity_reprs = mention_reprs.new_full((num_entities, mention_reprs.shape[-1]), _lowest(mention_reprs.dtype))
+        entity_reprs = entity_reprs.scatter_reduce(
+            0, mention_clusters[:, None].expand_as(mention_reprs), mention_reprs, reduce="amax", include_self=True
+        )
+        # float32 under autocast / half-precision weights too
+        probabilities = self(entity_reprs, entity_memory).softmax(-1, dtype=torch.float32)
+        scores, types = probabilities.max(-1)
+        return Entities(
+            entity_reprs,
+            types,
+            mention_clusters=mention_clusters,
+            clusters=clusters,
+            probabilities=probabilities,
+            scores=scores,
+        )
 
 
 class RelationClassification(nn.Module):
@@ -976,6 +1135,7 @@ class RelationClassification(nn.Module):
     def __init__(self, config: SimMemREConfig):
         super().__init__()
         hidden, meta = config.hidden_size, config.meta_embedding_size
+        self.hidden_size, self.num_relation_types = hidden, len(config.relation_types)
         self.multi_instance = config.relation_classifier == "multi_instance"
         self.use_similarity = config.classifier_type == "similarity"
         type_size = config.entity_slot_size if self.use_similarity else meta
@@ -1062,6 +1222,537 @@ class RelationClassification(nn.Module):
         if self.use_similarity:
             return self.similarity(z, relation_memory)
         return self.classifier(z)
+
+    def logits(
+        self, pooler, mentions: "Mentions", entities: "Entities", pairs, memories: dict, *, chunk_limit: int,
+        with_reverse: bool = False, projections: Optional[dict] = None,
+    ) -> torch.Tensor:  # fmt: skip
+        """Relation logits `(R, |R|)` for entity pairs `(R, 2)` of one document; with `with_reverse`, `(2R, |R|)` for
+        `pairs` followed by the same pairs reversed (MRC then pools each mention pair's context once). MRC pools the
+        mention pairs in chunks of about `chunk_limit`; `projections` from `local_projections` (computed here when
+        not given)."""
+        if with_reverse:
+            head = torch.cat([pairs[:, 0], pairs[:, 1]])
+            tail = torch.cat([pairs[:, 1], pairs[:, 0]])
+        else:
+            head, tail = pairs[:, 0], pairs[:, 1]
+        head_types = self.type_representations(entities.types[head], memories.get("entity"))
+        tail_types = self.type_representations(entities.types[tail], memories.get("entity"))
+        entity_reprs = entities.representations
+        if not self.multi_instance:
+            pair_input = torch.cat([entity_reprs[head], entity_reprs[tail], head_types, tail_types], dim=-1)
+            return self.classify(pair_input, memories.get("relation"))
+        if projections is None:
+            projections = self.local_projections(mentions.representations, entity_reprs)
+        # MRC: every (head mention, tail mention) combination, chunked by mention-pair count.
+        counts = entities.mention_slot_mask.sum(-1)
+        pair_sizes = counts[pairs[:, 0]] * counts[pairs[:, 1]]
+        forward, backward = [], []
+        start = 0
+        cumulative = torch.cumsum(pair_sizes, 0).tolist()
+        while start < pairs.shape[0]:
+            offset = cumulative[start - 1] if start else 0
+            end = start + 1
+            while end < pairs.shape[0] and cumulative[end] - offset <= chunk_limit:
+                end += 1
+            pooled = self.pooled_mention_pairs(
+                pooler, mentions, entities, pairs[start:end, 0], pairs[start:end, 1], projections, with_reverse
+            )
+            forward.append(pooled[0])
+            if with_reverse:
+                backward.append(pooled[1])
+            start = end
+        pooled = torch.cat(forward + backward) if forward else mentions.representations.new_zeros((0, self.hidden_size))
+        return self.classify(torch.cat([pooled, head_types, tail_types], dim=-1), memories.get("relation"))
+
+    def pooled_mention_pairs(self, pooler, mentions, entities, head, tail, projections, with_reverse=False) -> tuple:
+        """Multi-instance representation u `(r, d)` of the entity pairs (head, tail) `(r,)`: max over the local
+        representations of all their mention pairs. Returns `(u,)`, or `(u, u_reversed)` with `with_reverse`, where
+        u_reversed is that of (tail, head): context and distances do not depend on the direction, so they are pooled
+        and projected once."""
+        slots, slot_mask = entities.mention_slots, entities.mention_slot_mask
+        subword_spans, word_spans, sentence_ids = mentions.subword_spans, mentions.word_spans, mentions.sentence_ids
+        pair_index, head_slot, tail_slot = self.mention_pair_slots(slot_mask[head], slot_mask[tail])
+        first = slots[head[pair_index], head_slot]
+        second = slots[tail[pair_index], tail_slot]
+        head_first = subword_spans[first, 0] <= subword_spans[second, 0]
+        context_start = torch.where(head_first, subword_spans[first, 1], subword_spans[second, 1])
+        context_end = torch.where(head_first, subword_spans[second, 0], subword_spans[first, 0])
+        word_gap = torch.where(
+            head_first, word_spans[second, 0] - word_spans[first, 1], word_spans[first, 0] - word_spans[second, 1]
+        ).clamp(min=0)
+        sentence_gap = (sentence_ids[first] - sentence_ids[second]).abs()
+        shared = self.pair_terms(pooler(context_start, context_end), word_gap, sentence_gap, projections)
+        directions = [(first, second, head, tail)]
+        if with_reverse:
+            directions.append((second, first, tail, head))
+        pooled = []
+        for head_mentions, tail_mentions, heads, tails in directions:
+            local = self.local_representations(
+                shared, head_mentions, tail_mentions, heads[pair_index], tails[pair_index], projections
+            )
+            maxima = local.new_full((head.shape[0], local.shape[-1]), _lowest(local.dtype))
+            pooled.append(
+                maxima.scatter_reduce(0, pair_index[:, None].expand_as(local), local, reduce="amax", include_self=True)
+            )
+        return tuple(pooled)
+
+    @staticmethod
+    def mention_pair_slots(head_mask: torch.Tensor, tail_mask: torch.Tensor) -> tuple:
+        """`(head_mask[:, :, None] & tail_mask[:, None, :]).nonzero(as_tuple=True)` for slot masks `(r, M)`, in the
+        same order, without the `(r, M, M)` mask: M is the largest entity's mention count, so a chunk of pairs of
+        single mentions next to one entity of a thousand mentions would otherwise take r x 10^6 bytes."""
+        _, head_slots = head_mask.nonzero(as_tuple=True)  # row-major: pair, then slot
+        _, tail_slots = tail_mask.nonzero(as_tuple=True)
+        head_counts, tail_counts = head_mask.sum(-1), tail_mask.sum(-1)
+        sizes = head_counts * tail_counts
+        pair_index = torch.repeat_interleave(torch.arange(head_mask.shape[0], device=head_mask.device), sizes)
+        within = torch.arange(pair_index.shape[0], device=head_mask.device)
+        within = within - (torch.cumsum(sizes, 0) - sizes)[pair_index]  # position inside the pair's block
+        tails = tail_counts[pair_index]
+        head_slot = head_slots[
+            (torch.cumsum(head_counts, 0) - head_counts)[pair_index] + torch.div(within, tails, rounding_mode="floor")
+        ]
+        tail_slot = tail_slots[(torch.cumsum(tail_counts, 0) - tail_counts)[pair_index] + within % tails]
+        return pair_index, head_slot, tail_slot
+
+    def loss(self, poolers, spans, entity_reprs, memories, targets: "TrainingTargets", chunk_limit: int):
+        """Relation loss (binary cross-entropy summed over types, averaged over the sampled entity pairs of the
+        batch), or None when the batch samples no pair. spans `(B, S, d)`, entity_reprs `(B, E, d)`."""
+        relation_losses = []
+        for doc in range(len(poolers)):
+            relation_mask = targets.relation_mask[doc]
+            pairs = targets.relation_pairs[doc][relation_mask]
+            if pairs.numel() == 0 or not self.num_relation_types:
+                continue
+            mentions = Mentions(
+                targets.mention_word_spans[doc],
+                targets.mention_subword_spans[doc],
+                targets.mention_sentence_ids[doc],
+                spans[doc],
+            )
+            entities = Entities(
+                entity_reprs[doc],
+                targets.entity_types[doc].clamp(min=0),
+                mention_slots=targets.entity_mentions[doc],
+                mention_slot_mask=targets.entity_mention_mask[doc],
+            )
+            logits = self.logits(poolers[doc], mentions, entities, pairs, memories, chunk_limit=chunk_limit)
+            relation_targets = targets.relation_labels[doc][relation_mask].float()
+            relation_losses.append(
+                F.binary_cross_entropy_with_logits(logits, relation_targets, reduction="none").sum(-1)
+            )
+        return torch.cat(relation_losses).mean() if relation_losses else None
+
+    @torch.inference_mode()
+    def relations(self, context, pooler, mentions: "Mentions", entities: "Entities", threshold: float, config) -> tuple:
+        """Stage 5: every unordered entity pair once (at most `max_entity_pairs_per_document`: the nearest, see
+        `nearest_entity_pairs`), scored in both directions (MRC pools each mention pair's context once),
+        thresholded once per document (at most `max_relations_per_document` relations: the highest scores).
+
+        Returns relations `(q, 3)` (head entity, tail entity, relation type), ordered, and relation_scores `(q,)`.
+        """
+        num_entities = entities.representations.shape[0]
+        entities.mention_slots, entities.mention_slot_mask = entity_mention_slots(
+            entities.mention_clusters, entities.clusters, num_entities
+        )
+        device = entities.mention_clusters.device
+        total_pairs, pair_cap = num_entities * (num_entities - 1) // 2, config.max_entity_pairs_per_document
+        if pair_cap is not None and total_pairs > pair_cap:
+            pairs = nearest_entity_pairs(mentions, entities, pair_cap, max(1, 64 * config.coref_pair_chunk_size))
+            _truncation(context.truncated, "max_entity_pairs_per_document", pair_cap, total_pairs, pair_cap)
+        else:
+            pairs = torch.triu_indices(num_entities, num_entities, offset=1, device=device).T  # [c(c-1)/2, 2]
+        projections = None
+        if self.multi_instance:
+            projections = self.local_projections(mentions.representations, entities.representations)
+        # Each chunk's pairs, then the same pairs reversed, written into buffers allocated once (small tensors kept
+        # alive between the chunks' large temporaries would fragment the host heap).
+        probabilities, scored_pairs = None, torch.empty((2 * pairs.shape[0], 2), dtype=torch.long, device=device)
+        pair_chunk = max(1, config.relation_mention_pair_chunk_size)
+        for begin in range(0, pairs.shape[0], pair_chunk):
+            chunk_pairs = pairs[begin : begin + pair_chunk]
+            logits = self.logits(
+                pooler, mentions, entities, chunk_pairs, context.memories,
+                chunk_limit=config.relation_mention_pair_chunk_size,
+                with_reverse=True, projections=projections,
+            )  # fmt: skip
+            if probabilities is None:
+                probabilities = torch.empty((2 * pairs.shape[0], logits.shape[-1]), dtype=torch.float32, device=device)
+            rows = slice(2 * begin, 2 * begin + 2 * chunk_pairs.shape[0])
+            probabilities[rows] = torch.sigmoid(logits.float())
+            scored_pairs[rows] = torch.cat([chunk_pairs, chunk_pairs.flip(-1)])
+            del logits
+        # Thresholded once per document (a nonzero waits for the device), not once per chunk.
+        selected = probabilities >= threshold
+        relation_cap, found = config.max_relations_per_document, 0
+        if relation_cap is not None:
+            found = int(selected.sum())
+            if found > relation_cap:
+                # The cap-th highest selected score; ties with it are settled by (head, tail, type) order below.
+                cutoff = torch.where(selected, probabilities, -1.0).flatten().topk(relation_cap).values[-1]
+                selected = probabilities >= cutoff
+        pair_index, relation_type = selected.nonzero(as_tuple=True)
+        relations = torch.cat([scored_pairs[pair_index], relation_type[:, None]], dim=-1)
+        relation_scores = probabilities[pair_index, relation_type]
+        # Ordered by (head, tail, type), as when the ordered pairs were scored one by one.
+        order = torch.argsort(
+            (relations[:, 0] * num_entities + relations[:, 1]) * self.num_relation_types + relations[:, 2]
+        )
+        relations, relation_scores = relations[order], relation_scores[order]
+        if relation_cap is not None and found > relation_cap:
+            best = torch.sort(relation_scores, descending=True, stable=True).indices[:relation_cap].sort().values
+            relations, relation_scores = relations[best], relation_scores[best]
+            _truncation(context.truncated, "max_relations_per_document", relation_cap, found, relation_cap)
+        return relations, relation_scores
+
+
+# ----------------------------------------------------------------------------------------------------
+# Windowed encoding and one document's inference state
+# ----------------------------------------------------------------------------------------------------
+
+
+def encode_in_windows(encoder: nn.Module, input_ids, attention_mask, config: SimMemREConfig, dtype) -> torch.Tensor:
+    """Subword embeddings `(B, T, d)` of whole documents of any length, from `input_ids`, `attention_mask` `(B, T)`.
+
+    Documents longer than the encoder's positions are cut into overlapping windows of `config.window_size`, each
+    framed by [CLS]/[SEP] (JEREX fed bare subwords and extended the position table with randomly initialised rows
+    instead), `config.encoder_batch_windows` windows per encoder call; token embeddings of overlapping windows are
+    averaged.
+    """
+    batch, length = input_ids.shape
+    hidden_size = config.hidden_size
+    window, stride = config.window_size, config.window_size - config.window_overlap
+    cls_id = config.cls_token_id if config.cls_token_id is not None else config.pad_token_id
+    sep_id = config.sep_token_id if config.sep_token_id is not None else config.pad_token_id
+    lengths = attention_mask.sum(-1).tolist()
+    pieces = []  # (document, start, end)
+    for doc, doc_length in enumerate(lengths):
+        if doc_length == 0:
+            continue
+        starts = list(range(0, max(doc_length - window, 0), stride)) + [max(doc_length - window, 0)]
+        pieces.extend((doc, start, min(start + window, doc_length)) for start in sorted(set(starts)))
+    summed = input_ids.new_zeros((batch * length, hidden_size), dtype=dtype).float()
+    counts = input_ids.new_zeros((batch * length,), dtype=torch.float)
+    for first in range(0, len(pieces), config.encoder_batch_windows):
+        group = pieces[first : first + config.encoder_batch_windows]
+        width = max(end - start for _, start, end in group) + 2
+        ids = input_ids.new_full((len(group), width), config.pad_token_id or 0)
+        mask = torch.zeros_like(ids)
+        targets = []
+        for row, (doc, start, end) in enumerate(group):
+            size = end - start
+            ids[row, 0] = cls_id
+            ids[row, 1 : size + 1] = input_ids[doc, start:end]
+            ids[row, size + 1] = sep_id
+            mask[row, : size + 2] = 1
+            targets.append(torch.arange(doc * length + start, doc * length + end, device=ids.device))
+        states = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        rows = torch.cat([states[row, 1 : end - start + 1] for row, (_, start, end) in enumerate(group)])
+        target = torch.cat(targets)
+        summed = summed.index_add(0, target, rows.float())
+        counts = counts.index_add(0, target, torch.ones_like(target, dtype=torch.float))
+    hidden = summed / counts.clamp(min=1.0)[:, None]
+    return hidden.view(batch, length, hidden_size).to(dtype)
+
+
+@dataclass
+class DocumentContext:
+    """One document at inference: what the stages of the cascade read, and the notes of the caps that bound.
+
+    hidden `(T, d)`: token representations; word_subword_spans `(W, 2)`; word_sentence_ids `(W,)`; memories,
+    reads_on: as `SimMemREModel.memories` / `SimMemREModel._reads_on`; word_char_spans `(W, 2)` and text_codepoints
+    `(C,)` give the mention strings (None: edit distances 0, no string merges); truncated: notes of `_truncation`.
+    """
+
+    hidden: torch.Tensor
+    memories: dict
+    reads_on: bool
+    word_subword_spans: torch.LongTensor
+    word_sentence_ids: torch.LongTensor
+    word_char_spans: Optional[torch.LongTensor] = None
+    text_codepoints: Optional[torch.LongTensor] = None
+    truncated: list = field(default_factory=list)
+
+
+@dataclass
+class Mentions:
+    """Mentions of one document: word_spans and subword_spans `(n, 2)` (end exclusive), sentence_ids `(n,)` (of the
+    first word), representations `(n, d)`, scores `(n,)` (mention probabilities; None for training samples)."""
+
+    word_spans: torch.LongTensor
+    subword_spans: torch.LongTensor
+    sentence_ids: torch.LongTensor
+    representations: torch.Tensor
+    scores: Optional[torch.Tensor] = None
+
+
+@dataclass
+class Entities:
+    """Entities of one document: representations `(c, d)` (max over their mentions), types `(c,)`; mention_slots
+    and mention_slot_mask `(c, M)`: each entity's mention indices (set by the relation stage at inference). At
+    inference also mention_clusters `(n,)` (entity of each mention) with its host copy `clusters`, probabilities
+    `(c, |E|)` float32 and scores `(c,)`."""
+
+    representations: torch.Tensor
+    types: torch.LongTensor
+    mention_slots: Optional[torch.LongTensor] = None
+    mention_slot_mask: Optional[torch.Tensor] = None
+    mention_clusters: Optional[torch.LongTensor] = None
+    clusters: Optional[np.ndarray] = None
+    probabilities: Optional[torch.Tensor] = None
+    scores: Optional[torch.Tensor] = None
+
+    def with_given_types(self, entity_types) -> "Entities":
+        """These entities with the gold types (probability 1) in place of the predicted ones."""
+        types = torch.as_tensor(entity_types, dtype=torch.long, device=self.types.device).reshape(-1)
+        probabilities = F.one_hot(types, self.probabilities.shape[-1]).float()
+        return replace(self, types=types, probabilities=probabilities, scores=torch.ones_like(probabilities[:, 0]))
+
+
+@dataclass
+class CandidateSpans:
+    """Stage 1 of one document: every candidate span and its mention probability, with what it takes to build a
+    span's representation again (pooled, then the span memory read) for the few that are selected. Thresholds play
+    no part, so threshold calibration scores a document's candidates once.
+
+    pooler: [`RangeMaxPool`] over the token representations; word_spans, subword_spans `(S, 2)`; word_sentence_ids
+    `(W,)`; word_reprs `(W, d)`: the words max-pooled over their subwords; pooled_once `(S, d)`: all spans pooled,
+    or None (long documents pool chunk by chunk); span_read, memories: the span memory read (None: reads off);
+    read_attentions `{memory: (S, slots)}`: its weights when it reads over positions; probabilities `(S,)` float32.
+    """
+
+    pooler: RangeMaxPool
+    word_spans: torch.LongTensor
+    subword_spans: torch.LongTensor
+    word_sentence_ids: torch.LongTensor
+    word_reprs: torch.Tensor
+    pooled_once: Optional[torch.Tensor]
+    span_read: Optional[nn.Module]
+    memories: dict
+    read_attentions: Optional[dict] = None
+    probabilities: Optional[torch.Tensor] = None
+
+    @classmethod
+    def score(
+        cls, context: DocumentContext, mention_localization, span_read, config, extra_spans=None
+    ) -> "CandidateSpans":
+        """All spans of `candidate_spans` (plus `extra_spans` `(m, 2)`, word spans scored although they are no
+        candidates: gold input given), pooled over the words' pooled vectors (a span's subwords are the union of its
+        words', so a span pools at most max_span_size rows), read, and scored by `mention_localization`."""
+        hidden, chunk, word_subword_spans = context.hidden, config.span_chunk_size, context.word_subword_spans
+        word_spans = candidate_spans(context.word_sentence_ids, config.max_span_size)
+        if extra_spans is not None and extra_spans.numel():
+            word_spans = torch.unique(torch.cat([word_spans, extra_spans.to(word_spans)]), dim=0)
+        subword_spans = torch.stack(
+            [word_subword_spans[word_spans[:, 0], 0], word_subword_spans[word_spans[:, 1] - 1, 1]], dim=-1
+        )
+        pooler = RangeMaxPool(hidden)
+        word_reprs = hidden.new_empty((word_subword_spans.shape[0], hidden.shape[-1]))  # [W, d], pooled in chunks
+        for begin in range(0, word_reprs.shape[0], chunk):
+            word_chunk = word_subword_spans[begin : begin + chunk]
+            word_reprs[begin : begin + chunk] = max_pool_short_ranges(
+                hidden, word_chunk[:, 0], word_chunk[:, 1], fallback=pooler
+            )
+        # Pooled at once (and kept for the read's second pass) while that costs no more memory than one chunk's
+        # [chunk, width, d] gather; longer documents pool chunk by chunk, so memory stays bounded by the chunk size.
+        pooled_once = None
+        if word_spans.shape[0] <= chunk * config.max_span_size:
+            pooled_once = max_pool_short_ranges(word_reprs, word_spans[:, 0], word_spans[:, 1])
+        span_read = span_read if context.reads_on else None
+        candidates = cls(
+            pooler, word_spans, subword_spans, context.word_sentence_ids, word_reprs, pooled_once, span_read,
+            context.memories,
+        )  # fmt: skip
+        if span_read is not None and span_read.reads_over_positions:
+            candidates.read_attentions = candidates._read_attentions(chunk)
+        count = word_spans.shape[0]
+        candidates.probabilities = hidden.new_empty((count,), dtype=torch.float32)  # thresholded: float32 always
+        for begin in range(0, count, chunk):
+            spans = candidates.representations(slice(begin, begin + chunk))
+            sizes = word_spans[begin : begin + chunk, 1] - word_spans[begin : begin + chunk, 0]
+            sizes = sizes.clamp(max=config.size_embeddings_count - 1)  # only a given span can be longer
+            candidates.probabilities[begin : begin + chunk] = torch.sigmoid(mention_localization(spans, sizes).float())
+        return candidates
+
+    def pooled(self, index) -> torch.Tensor:
+        """Max-pooled spans `(s, d)` of the candidates at `index`."""
+        if self.pooled_once is not None:
+            return self.pooled_once[index]
+        starts, ends = self.word_spans[index, 0], self.word_spans[index, 1]
+        rows = starts[:, None] + torch.arange(int((ends - starts).max()), device=self.word_reprs.device)
+        rows = torch.minimum(rows, (ends - 1)[:, None])  # repeating the last word leaves the max unchanged
+        return self.word_reprs[rows].amax(1)
+
+    def representations(self, index) -> torch.Tensor:
+        """Span representations `(s, d)` of the candidates at `index`: pooled, then read from the memories."""
+        spans = self.pooled(index)
+        if self.read_attentions is not None:
+            spans = self.span_read.apply_attentions(spans, {name: a[index] for name, a in self.read_attentions.items()})
+        elif self.span_read is not None:
+            spans = self.span_read.read_rows(spans, self.memories)
+        return spans
+
+    def _read_attentions(self, chunk: int) -> dict:
+        """Span memory read weights: the softmax runs over all candidate spans of the document, so its normaliser is
+        gathered in a chunked first pass (the pooling is repeated in the second)."""
+        count = self.word_spans.shape[0]
+        # Buffers allocated once: small per-chunk tensors kept alive between the chunks' large temporaries fragment
+        # the host allocator's heap.
+        scores = {
+            name: self.word_reprs.new_empty((count, self.memories[name].shape[0])) for name in self.span_read.readers
+        }
+        for begin in range(0, count, chunk):
+            spans = self.pooled(slice(begin, begin + chunk))
+            for name, reader in self.span_read.readers.items():
+                scores[name][begin : begin + chunk] = reader.scores(spans, self.memories[name])
+        return self.span_read.attentions_from_scores(scores)
+
+    def select(self, mention_threshold: float, config, truncated: Optional[list] = None) -> Optional[Mentions]:
+        """Stage 2: the candidates scoring at least `mention_threshold` (overlapping ones dropped with
+        `flat_mentions`; at most `max_mentions_per_word` x W and `max_mentions_per_document` of them, the highest),
+        in document order (start, then end); None when none passes. `truncated` gets a note when a cap binds."""
+        probabilities = self.probabilities
+        kept_index = (probabilities >= mention_threshold).nonzero().squeeze(-1)
+        if kept_index.numel() == 0:
+            return None
+        if config.flat_mentions:
+            kept_index = kept_index[non_overlapping_spans(self.word_spans[kept_index], probabilities[kept_index])]
+        caps = []
+        if config.max_mentions_per_word is not None:
+            num_words = self.word_sentence_ids.shape[0]
+            caps.append((max(1, math.ceil(config.max_mentions_per_word * num_words)), "max_mentions_per_word"))
+        if config.max_mentions_per_document is not None:
+            caps.append((config.max_mentions_per_document, "max_mentions_per_document"))
+        if caps:
+            cap, name = min(caps)  # the smaller limit binds first
+            found = kept_index.numel()
+            if found > cap:
+                kept_index = kept_index[probabilities[kept_index].topk(cap).indices]
+                _truncation(truncated, name, cap, found, cap)
+        spans = self.word_spans[kept_index]
+        kept_index = kept_index[torch.argsort(spans[:, 0] * (config.max_span_size + 1) + spans[:, 1])]
+        return self.mentions(kept_index, config.span_chunk_size)
+
+    def given(self, spans: torch.LongTensor, chunk: int) -> Mentions:
+        """Stage 2 given gold mentions: the rows of `spans` `(n, 2)` (scored as `extra_spans`), in the given order,
+        with the model's scores."""
+        width = int(max(self.word_spans[:, 1].max(), spans[:, 1].max())) + 1
+        keys = self.word_spans[:, 0] * width + self.word_spans[:, 1]
+        order = torch.argsort(keys)
+        return self.mentions(order[torch.searchsorted(keys[order], spans[:, 0] * width + spans[:, 1])], chunk)
+
+    def mentions(self, index: torch.LongTensor, chunk: int) -> Mentions:
+        """The candidates at `index` as mentions; pooled and read again, both exact, so the representations are those
+        the mention classifier saw."""
+        representations = self.word_reprs.new_empty((index.shape[0], self.word_reprs.shape[-1]))
+        for begin in range(0, index.shape[0], chunk):
+            representations[begin : begin + chunk] = self.representations(index[begin : begin + chunk])
+        word_spans = self.word_spans[index]
+        return Mentions(
+            word_spans,
+            self.subword_spans[index],
+            self.word_sentence_ids[word_spans[:, 0]],
+            representations,
+            self.probabilities[index],
+        )
+
+
+def mention_strings(mention_word_spans, word_char_spans, text_codepoints) -> tuple:
+    """`(strings, text)`: the mentions' original strings as tuples of code points (JEREX decoded subwords instead) and
+    the document's text code points, or `(None, None)` without the text. Both cross to the host in one transfer."""
+    if word_char_spans is None or text_codepoints is None:
+        return None, None
+    count = mention_word_spans.shape[0]
+    word_spans = mention_word_spans.to(word_char_spans.device)
+    char_spans = torch.cat(
+        [
+            word_char_spans[word_spans[:, 0], 0],
+            word_char_spans[word_spans[:, 1] - 1, 1],
+            text_codepoints.to(word_char_spans.device),
+        ]
+    ).tolist()
+    char_starts, char_ends, codepoints = char_spans[:count], char_spans[count : 2 * count], char_spans[2 * count :]
+    return [tuple(codepoints[s:e]) for s, e in zip(char_starts, char_ends)], codepoints
+
+
+def mention_edit_distances(strings: Optional[list], count: int = 0) -> torch.Tensor:
+    """Edit distances `(n, n)` between mention strings (from `mention_strings`; zero when None), as a CPU tensor."""
+    if strings is None:
+        return torch.zeros((count, count), dtype=torch.long)
+    unique = sorted(set(strings))
+    position = {s: i for i, s in enumerate(unique)}
+    index = torch.tensor([position[s] for s in strings], dtype=torch.long)
+    return edit_distance_matrix([list(s) for s in unique])[index[:, None], index[None, :]]
+
+
+def entity_mention_slots(mention_clusters, clusters: np.ndarray, num_entities: int) -> tuple:
+    """entity_mentions `(c, M)` (mention indices) and entity_mention_mask `(c, M)` from mention_clusters `(n,)` and
+    its host copy `clusters`."""
+    device, count = mention_clusters.device, mention_clusters.shape[0]
+    sizes = torch.bincount(mention_clusters, minlength=num_entities)
+    slots = int(np.bincount(clusters).max())  # from the host copy: no device sync
+    entity_mentions = torch.zeros((num_entities, slots), dtype=torch.long, device=device)
+    entity_mention_mask = torch.zeros((num_entities, slots), dtype=torch.bool, device=device)
+    # Rank of each mention inside its cluster, vectorised: position in cluster-sorted order minus cluster offset.
+    order = torch.argsort(mention_clusters, stable=True)
+    offsets = torch.cumsum(sizes, 0) - sizes
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(count, device=device) - offsets[mention_clusters[order]]
+    entity_mentions[mention_clusters, rank] = torch.arange(count, device=device)
+    entity_mention_mask[mention_clusters, rank] = True
+    return entity_mentions, entity_mention_mask
+
+
+def nearest_entity_pairs(mentions: Mentions, entities: Entities, cap: int, budget: int) -> torch.LongTensor:
+    """The `cap` unordered entity pairs `(cap, 2)` (head < tail, in row-major order) kept when a document has more:
+    fewest sentences between the two entities' nearest mentions first, then the highest product of the entities'
+    best mention scores, then text order (see `SimMemREConfig.max_entity_pairs_per_document`).
+
+    Never builds the c(c-1)/2 pairs: the head entities are taken in blocks whose (mention x mention) sentence
+    distances number about `budget`, and a running best `cap` pairs is merged with each.
+    """
+    sentence_ids, mention_scores = mentions.sentence_ids, mentions.scores
+    mention_clusters, clusters = entities.mention_clusters, entities.clusters
+    num_entities = entities.representations.shape[0]
+    device, count = mention_clusters.device, mention_clusters.shape[0]
+    best_score = (
+        mention_scores.new_zeros((num_entities,))
+        .float()
+        .scatter_reduce(0, mention_clusters, mention_scores.float(), reduce="amax", include_self=True)
+    )
+    order = torch.argsort(mention_clusters, stable=True)  # mentions grouped by entity
+    sorted_clusters, sorted_sentences = mention_clusters[order], sentence_ids[order]
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(clusters, minlength=num_entities))])  # host: no sync
+    resolution = (1 << 24) - 1
+    kept_keys = torch.zeros((0,), dtype=torch.long, device=device)
+    kept_pairs = torch.zeros((0, 2), dtype=torch.long, device=device)
+    entity_index = torch.arange(num_entities, device=device)
+    head = 0
+    while head < num_entities - 1:
+        last = head + 1  # entities [head, last): at least one, then as many as the budget allows
+        while last < num_entities - 1 and (bounds[last + 1] - bounds[head]) * (count + num_entities) <= budget:
+            last += 1
+        rows = slice(int(bounds[head]), int(bounds[last]))
+        gaps = (sorted_sentences[rows, None] - sentence_ids[None, :]).abs()  # [block mentions, n]
+        nearest = gaps.new_full((gaps.shape[0], num_entities), torch.iinfo(gaps.dtype).max).scatter_reduce(
+            1, mention_clusters.expand_as(gaps), gaps, reduce="amin", include_self=True
+        )  # [block mentions, c]
+        nearest = nearest.new_full((last - head, num_entities), torch.iinfo(gaps.dtype).max).scatter_reduce(
+            0, (sorted_clusters[rows] - head)[:, None].expand_as(nearest), nearest, reduce="amin", include_self=True
+        )  # [block entities, c]
+        heads = entity_index[head:last, None].expand_as(nearest)
+        upper = entity_index[None, :] > heads  # tail > head only
+        prior = best_score[head:last, None] * best_score[None, :]
+        keys = nearest * (resolution + 1) + torch.round((1.0 - prior) * resolution).long()
+        block_pairs = torch.stack([heads[upper], entity_index[None, :].expand_as(nearest)[upper]], -1)
+        # The kept pairs precede the block's in row-major order, so a stable sort settles ties by text order.
+        kept_keys = torch.cat([kept_keys, keys[upper]])
+        kept_pairs = torch.cat([kept_pairs, block_pairs])
+        first = torch.sort(kept_keys, stable=True).indices[:cap]
+        kept_keys, kept_pairs = kept_keys[first], kept_pairs[first]
+        head = last
+    return kept_pairs[torch.argsort(kept_pairs[:, 0] * num_entities + kept_pairs[:, 1])]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -1180,10 +1871,12 @@ class SimMemREModel(SimMemREPreTrainedModel):
     - [`~SimMemREModel.forward`] is the training step, teacher-forced on gold samples plus negatives drawn by the
       collator ([`TrainingTargets`]); it returns the joint loss and each task's loss. Called without targets (e.g.
       `model(**processor(texts))`) it returns [`~SimMemREModel.extract`]'s output;
-    - [`~SimMemREModel.extract`] is inference, the cascade [`~SimMemREModel.score_candidates`] →
-      [`~SimMemREModel.select_mentions`] → [`~SimMemREModel.cluster_mentions`] → [`~SimMemREModel.type_entities`] →
-      [`~SimMemREModel.classify_relations`], returning one prediction dict of tensors per document (see
-      [`SimMemREOutput`]).
+    - [`~SimMemREModel.extract`] is inference, per document ([`DocumentContext`]) the cascade
+      [`CandidateSpans.score`] → [`CandidateSpans.select`] → [`CoreferenceResolution.cluster`] →
+      [`EntityClassification.entities`] → [`RelationClassification.relations`], returning one prediction dict of
+      tensors per document (see [`SimMemREOutput`]).
+
+    Each head owns its loss and its pooling; this class holds the encoder, the memories and the two drivers.
     """
 
     def __init__(self, config: SimMemREConfig, encoder: Optional[nn.Module] = None):
@@ -1216,7 +1909,6 @@ class SimMemREModel(SimMemREPreTrainedModel):
         )
         self.mention_localization = MentionLocalization(config)
         self.coreference_resolution = CoreferenceResolution(config)
-        self.entity_dropout = nn.Dropout(config.dropout)
         self.entity_classification = EntityClassification(config)
         self.relation_classification = RelationClassification(config)
         self.post_init()
@@ -1313,46 +2005,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
 
     # -- encoder ---------------------------------------------------------------------------------------
     def encode(self, input_ids: torch.LongTensor, attention_mask: torch.LongTensor) -> torch.Tensor:
-        """Subword embeddings `(B, T, d)` of whole documents of any length.
-
-        Documents longer than the encoder's positions are cut into overlapping windows, each framed by [CLS]/[SEP]
-        (JEREX fed bare subwords and extended the position table with randomly initialised rows instead); token
-        embeddings of overlapping windows are averaged.
-        """
-        batch, length = input_ids.shape
-        hidden_size = self.config.hidden_size
-        window, stride = self.config.window_size, self.config.window_size - self.config.window_overlap
-        cls_id = self.config.cls_token_id if self.config.cls_token_id is not None else self.config.pad_token_id
-        sep_id = self.config.sep_token_id if self.config.sep_token_id is not None else self.config.pad_token_id
-        lengths = attention_mask.sum(-1).tolist()
-        pieces = []  # (document, start, end)
-        for doc, doc_length in enumerate(lengths):
-            if doc_length == 0:
-                continue
-            starts = list(range(0, max(doc_length - window, 0), stride)) + [max(doc_length - window, 0)]
-            pieces.extend((doc, start, min(start + window, doc_length)) for start in sorted(set(starts)))
-        summed = input_ids.new_zeros((batch * length, hidden_size), dtype=self.dtype).float()
-        counts = input_ids.new_zeros((batch * length,), dtype=torch.float)
-        for first in range(0, len(pieces), self.config.encoder_batch_windows):
-            group = pieces[first : first + self.config.encoder_batch_windows]
-            width = max(end - start for _, start, end in group) + 2
-            ids = input_ids.new_full((len(group), width), self.config.pad_token_id or 0)
-            mask = torch.zeros_like(ids)
-            targets = []
-            for row, (doc, start, end) in enumerate(group):
-                size = end - start
-                ids[row, 0] = cls_id
-                ids[row, 1 : size + 1] = input_ids[doc, start:end]
-                ids[row, size + 1] = sep_id
-                mask[row, : size + 2] = 1
-                targets.append(torch.arange(doc * length + start, doc * length + end, device=ids.device))
-            states = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-            rows = torch.cat([states[row, 1 : end - start + 1] for row, (_, start, end) in enumerate(group)])
-            target = torch.cat(targets)
-            summed = summed.index_add(0, target, rows.float())
-            counts = counts.index_add(0, target, torch.ones_like(target, dtype=torch.float))
-        hidden = summed / counts.clamp(min=1.0)[:, None]
-        return hidden.view(batch, length, hidden_size).to(self.dtype)
+        """Subword embeddings `(B, T, d)` of whole documents of any length ([`encode_in_windows`])."""
+        return encode_in_windows(self.encoder, input_ids, attention_mask, self.config, self.dtype)
 
     def token_representations(
         self, input_ids: torch.LongTensor, attention_mask: torch.LongTensor, use_memory: Optional[bool] = None
@@ -1410,15 +2064,26 @@ class SimMemREModel(SimMemREPreTrainedModel):
             hidden = self.token_representations(input_ids, attention_mask, use_memory)
         return self._training_losses(hidden, memories, reads_on, targets)
 
-    # -- training --------------------------------------------------------------------------------------
     def _training_losses(self, hidden, memories, reads_on, targets: TrainingTargets) -> SimMemREOutput:
-        """The joint loss β_M L_M + β_C L_C + β_E L_E + β_R L_R of a batch, hidden `(B, T, d)`."""
-        poolers = [RangeMaxPool(hidden[doc]) for doc in range(hidden.shape[0])]
-        spans, mention_loss = self._mention_loss(poolers, memories, reads_on, targets)
-        coref_loss = self._coref_loss(spans, targets)
-        entity_reprs, entity_loss = self._entity_loss(spans, memories, targets)
-        relation_loss = self._relation_loss(hidden, poolers, spans, entity_reprs, memories, targets)
+        """The joint loss β_M L_M + β_C L_C + β_E L_E + β_R L_R of a batch, hidden `(B, T, d)`: the mention samples
+        are pooled (then read from the memories) once and shared by the four heads' losses."""
         config = self.config
+        poolers = [RangeMaxPool(hidden[doc]) for doc in range(hidden.shape[0])]
+        subword_spans = targets.mention_subword_spans
+        spans = torch.stack(
+            [poolers[doc](subword_spans[doc, :, 0], subword_spans[doc, :, 1]) for doc in range(len(poolers))]
+        )  # [B, S, d]
+        if reads_on and self.span_memory_read is not None:
+            spans = self.span_memory_read(spans, targets.mention_mask, memories)
+        sizes = targets.mention_word_spans[..., 1] - targets.mention_word_spans[..., 0]
+        mention_loss = self.mention_localization.loss(spans, sizes, targets.mention_labels, targets.mention_mask)
+        coref_loss = self.coreference_resolution.loss(spans, targets)
+        entity_reprs, entity_loss = self.entity_classification.loss(spans, memories.get("entity"), targets)
+        relation_loss = self.relation_classification.loss(
+            poolers, spans, entity_reprs, memories, targets, config.relation_mention_pair_chunk_size
+        )
+        if relation_loss is None:
+            relation_loss = hidden.sum() * 0.0
         loss = (
             config.mention_loss_weight * mention_loss
             + config.coref_loss_weight * coref_loss
@@ -1432,207 +2097,6 @@ class SimMemREModel(SimMemREPreTrainedModel):
             entity_loss=entity_loss.detach(),
             relation_loss=relation_loss.detach(),
         )
-
-    def _mention_loss(self, poolers, memories, reads_on, targets: TrainingTargets) -> tuple:
-        """Mention samples `(B, S, d)` (pooled, then the span memory read) and the mention loss."""
-        subword_spans = targets.mention_subword_spans
-        spans = torch.stack(
-            [poolers[doc](subword_spans[doc, :, 0], subword_spans[doc, :, 1]) for doc in range(len(poolers))]
-        )  # [B, S, d]
-        if reads_on and self.span_memory_read is not None:
-            spans = self.span_memory_read(spans, targets.mention_mask, memories)
-        sizes = targets.mention_word_spans[..., 1] - targets.mention_word_spans[..., 0]
-        mention_logits = self.mention_localization(spans, sizes)
-        mention_loss = _masked_mean(
-            F.binary_cross_entropy_with_logits(mention_logits, targets.mention_labels.float(), reduction="none"),
-            targets.mention_mask,
-        )
-        return spans, mention_loss
-
-    def _coref_loss(self, spans, targets: TrainingTargets) -> torch.Tensor:
-        """Coreference loss over the sampled mention pairs; spans `(B, S, d)`."""
-        gather = torch.arange(spans.shape[0], device=spans.device)
-        first = spans[gather[:, None], targets.coref_pairs[..., 0]]
-        second = spans[gather[:, None], targets.coref_pairs[..., 1]]
-        coref_logits = self.coreference_resolution(first, second, targets.coref_edit_distances)
-        return _masked_mean(
-            F.binary_cross_entropy_with_logits(coref_logits, targets.coref_labels.float(), reduction="none"),
-            targets.coref_mask,
-        )
-
-    def _entity_loss(self, spans, memories, targets: TrainingTargets) -> tuple:
-        """Gold entities `(B, E, d)` (max over their mentions, dropout) and the entity type loss."""
-        gather = torch.arange(spans.shape[0], device=spans.device)
-        members = spans[gather[:, None, None], targets.entity_mentions]  # [B, E, M, d]
-        members = members.masked_fill(~targets.entity_mention_mask[..., None], _lowest(members.dtype))
-        entity_reprs = self.entity_dropout(members.amax(2).masked_fill(~targets.entity_mask[..., None], 0.0))
-        entity_logits = self.entity_classification(entity_reprs, memories.get("entity"))
-        entity_loss = _masked_mean(
-            F.cross_entropy(entity_logits.flatten(0, 1), targets.entity_types.flatten().clamp(min=0), reduction="none"),
-            targets.entity_mask.flatten(),
-        )
-        return entity_reprs, entity_loss
-
-    def _relation_loss(self, hidden, poolers, spans, entity_reprs, memories, targets: TrainingTargets):
-        """Relation loss (summed over types, averaged over the sampled entity pairs of the batch)."""
-        relation_losses = []
-        for doc in range(len(poolers)):
-            relation_mask = targets.relation_mask[doc]
-            pairs = targets.relation_pairs[doc][relation_mask]
-            if pairs.numel() == 0 or not self.config.relation_types:
-                continue
-            logits = self._relation_logits(
-                poolers[doc],
-                spans[doc],
-                targets.mention_subword_spans[doc],
-                targets.mention_word_spans[doc],
-                targets.mention_sentence_ids[doc],
-                entity_reprs[doc],
-                targets.entity_mentions[doc],
-                targets.entity_mention_mask[doc],
-                targets.entity_types[doc].clamp(min=0),
-                pairs,
-                memories,
-            )
-            relation_targets = targets.relation_labels[doc][relation_mask].float()
-            relation_losses.append(
-                F.binary_cross_entropy_with_logits(logits, relation_targets, reduction="none").sum(-1)
-            )
-        if relation_losses:
-            return torch.cat(relation_losses).mean()
-        return hidden.sum() * 0.0
-
-    # -- shared pieces -----------------------------------------------------------------------------------
-    def _relation_logits(
-        self,
-        pooler,
-        mention_reprs,
-        mention_subword_spans,
-        mention_word_spans,
-        mention_sentence_ids,
-        entity_reprs,
-        entity_mentions,
-        entity_mention_mask,
-        entity_types,
-        pairs,
-        memories,
-        with_reverse=False,
-        projections=None,
-    ):
-        """Relation logits `(R, |R|)` for entity pairs `(R, 2)` of one document; with `with_reverse`, `(2R, |R|)`
-        for `pairs` followed by the same pairs reversed (MRC then pools each mention pair's context once).
-
-        mention_reprs `(S, d)`; mention_* spans `(S, 2)`, sentence ids `(S,)`; entity_reprs `(E, d)`;
-        entity_mentions / entity_mention_mask `(E, M)`; entity_types `(E,)`; `projections` from
-        `RelationClassification.local_projections` (computed here when not given).
-        """
-        if with_reverse:
-            head = torch.cat([pairs[:, 0], pairs[:, 1]])
-            tail = torch.cat([pairs[:, 1], pairs[:, 0]])
-        else:
-            head, tail = pairs[:, 0], pairs[:, 1]
-        head_types = self.relation_classification.type_representations(entity_types[head], memories.get("entity"))
-        tail_types = self.relation_classification.type_representations(entity_types[tail], memories.get("entity"))
-        if not self.relation_classification.multi_instance:
-            pair_input = torch.cat([entity_reprs[head], entity_reprs[tail], head_types, tail_types], dim=-1)
-            return self.relation_classification.classify(pair_input, memories.get("relation"))
-        if projections is None:
-            projections = self.relation_classification.local_projections(mention_reprs, entity_reprs)
-        # MRC: every (head mention, tail mention) combination, chunked by mention-pair count.
-        counts = entity_mention_mask.sum(-1)
-        pair_sizes = counts[pairs[:, 0]] * counts[pairs[:, 1]]
-        chunk_limit = self.config.relation_mention_pair_chunk_size
-        forward, backward = [], []
-        start = 0
-        cumulative = torch.cumsum(pair_sizes, 0).tolist()
-        while start < pairs.shape[0]:
-            offset = cumulative[start - 1] if start else 0
-            end = start + 1
-            while end < pairs.shape[0] and cumulative[end] - offset <= chunk_limit:
-                end += 1
-            pooled = self._pooled_mention_pairs(
-                pooler,
-                mention_subword_spans,
-                mention_word_spans,
-                mention_sentence_ids,
-                entity_mentions,
-                entity_mention_mask,
-                pairs[start:end, 0],
-                pairs[start:end, 1],
-                projections,
-                with_reverse,
-            )
-            forward.append(pooled[0])
-            if with_reverse:
-                backward.append(pooled[1])
-            start = end
-        pooled = torch.cat(forward + backward) if forward else mention_reprs.new_zeros((0, self.config.hidden_size))
-        return self.relation_classification.classify(
-            torch.cat([pooled, head_types, tail_types], dim=-1), memories.get("relation")
-        )
-
-    def _pooled_mention_pairs(
-        self,
-        pooler,
-        subword_spans,
-        word_spans,
-        sentence_ids,
-        entity_mentions,
-        entity_mention_mask,
-        head,
-        tail,
-        projections,
-        with_reverse=False,
-    ):
-        """Multi-instance representation u `(r, d)`: max over the local representations of all mention pairs.
-        Returns `(u,)`, or `(u, u_reversed)` with `with_reverse`, where u_reversed is that of (tail, head): context and
-        distances do not depend on the direction, so they are pooled and projected once."""
-        pair_index, head_slot, tail_slot = self._mention_pair_slots(
-            entity_mention_mask[head], entity_mention_mask[tail]
-        )
-        first = entity_mentions[head[pair_index], head_slot]
-        second = entity_mentions[tail[pair_index], tail_slot]
-        head_first = subword_spans[first, 0] <= subword_spans[second, 0]
-        context_start = torch.where(head_first, subword_spans[first, 1], subword_spans[second, 1])
-        context_end = torch.where(head_first, subword_spans[second, 0], subword_spans[first, 0])
-        word_gap = torch.where(
-            head_first, word_spans[second, 0] - word_spans[first, 1], word_spans[first, 0] - word_spans[second, 1]
-        ).clamp(min=0)
-        sentence_gap = (sentence_ids[first] - sentence_ids[second]).abs()
-        classification = self.relation_classification
-        shared = classification.pair_terms(pooler(context_start, context_end), word_gap, sentence_gap, projections)
-        directions = [(first, second, head, tail)]
-        if with_reverse:
-            directions.append((second, first, tail, head))
-        pooled = []
-        for head_mentions, tail_mentions, heads, tails in directions:
-            local = classification.local_representations(
-                shared, head_mentions, tail_mentions, heads[pair_index], tails[pair_index], projections
-            )
-            maxima = local.new_full((head.shape[0], local.shape[-1]), _lowest(local.dtype))
-            pooled.append(
-                maxima.scatter_reduce(0, pair_index[:, None].expand_as(local), local, reduce="amax", include_self=True)
-            )
-        return tuple(pooled)
-
-    @staticmethod
-    def _mention_pair_slots(head_mask: torch.Tensor, tail_mask: torch.Tensor) -> tuple:
-        """`(head_mask[:, :, None] & tail_mask[:, None, :]).nonzero(as_tuple=True)` for slot masks `(r, M)`, in the
-        same order, without the `(r, M, M)` mask: M is the largest entity's mention count, so a chunk of pairs of
-        single mentions next to one entity of a thousand mentions would otherwise take r x 10^6 bytes."""
-        _, head_slots = head_mask.nonzero(as_tuple=True)  # row-major: pair, then slot
-        _, tail_slots = tail_mask.nonzero(as_tuple=True)
-        head_counts, tail_counts = head_mask.sum(-1), tail_mask.sum(-1)
-        sizes = head_counts * tail_counts
-        pair_index = torch.repeat_interleave(torch.arange(head_mask.shape[0], device=head_mask.device), sizes)
-        within = torch.arange(pair_index.shape[0], device=head_mask.device)
-        within = within - (torch.cumsum(sizes, 0) - sizes)[pair_index]  # position inside the pair's block
-        tails = tail_counts[pair_index]
-        head_slot = head_slots[
-            (torch.cumsum(head_counts, 0) - head_counts)[pair_index] + torch.div(within, tails, rounding_mode="floor")
-        ]
-        tail_slot = tail_slots[(torch.cumsum(tail_counts, 0) - tail_counts)[pair_index] + within % tails]
-        return pair_index, head_slot, tail_slot
 
     # -- inference -------------------------------------------------------------------------------------
     def predict(self, batch: Mapping, device=None, **options) -> list:
@@ -1671,8 +2135,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
     ) -> SimMemREOutput:
         r"""
         End-to-end inference, the entry point of the pipeline and of evaluation: per document the cascade
-        [`~SimMemREModel.score_candidates`] → [`~SimMemREModel.select_mentions`] →
-        [`~SimMemREModel.cluster_mentions`] → [`~SimMemREModel.type_entities`] → [`~SimMemREModel.classify_relations`].
+        [`CandidateSpans.score`] → [`CandidateSpans.select`] → [`CoreferenceResolution.cluster`] →
+        [`EntityClassification.entities`] → [`RelationClassification.relations`].
 
         Inputs (from [`SimMemREProcessor`]): input_ids, attention_mask `(B, T)`; word_subword_spans `(B, W, 2)`,
         word_char_spans `(B, W, 2)`, word_sentence_ids `(B, W)`, word_mask `(B, W)`, text_codepoints `(B, C)` (code
@@ -1713,117 +2177,78 @@ class SimMemREModel(SimMemREPreTrainedModel):
         word_counts, lengths = torch.stack([word_mask.sum(-1), attention_mask.sum(-1).to(word_mask.device)]).tolist()
         for doc in range(input_ids.shape[0]):
             words = word_counts[doc]
-            codepoints = text_codepoints[doc] if text_codepoints is not None else None
-            char_spans = word_char_spans[doc, :words] if word_char_spans is not None else None
-            document_hidden = hidden[doc, : lengths[doc]]
-            candidate_scores = None
-            document_given = given[doc] if given is not None else None
-            if inference_cache is not None and words > 0 and lengths[doc] > 0 and document_given is None:
-                cache = inference_cache[doc]
-                if "candidate_scores" not in cache:
-                    cache["candidate_scores"] = self.score_candidates(
-                        document_hidden,
-                        memories,
-                        reads_on,
-                        word_subword_spans[doc, :words],
-                        word_sentence_ids[doc, :words],
-                    )
-                candidate_scores = cache["candidate_scores"]
-            predictions.append(
-                self._extract_document(
-                    document_hidden,
-                    memories,
-                    reads_on,
-                    word_subword_spans[doc, :words],
-                    word_sentence_ids[doc, :words],
-                    char_spans,
-                    codepoints,
-                    *thresholds,
-                    candidate_scores=candidate_scores,
-                    given=document_given,
-                )
+            context = DocumentContext(
+                hidden[doc, : lengths[doc]],
+                memories,
+                reads_on,
+                word_subword_spans[doc, :words],
+                word_sentence_ids[doc, :words],
+                word_char_spans[doc, :words] if word_char_spans is not None else None,
+                text_codepoints[doc] if text_codepoints is not None else None,
             )
+            candidates, document_given = None, given[doc] if given is not None else None
+            if inference_cache is not None and words > 0 and lengths[doc] > 0 and document_given is None:
+                if "candidate_scores" not in inference_cache[doc]:
+                    inference_cache[doc]["candidate_scores"] = self.score_candidates(context)
+                candidates = inference_cache[doc]["candidate_scores"]
+            predictions.append(self._extract_document(context, thresholds, candidates, document_given))
         return SimMemREOutput(predictions=predictions)
 
+    @torch.inference_mode()
+    def score_candidates(self, context: DocumentContext, extra_spans=None) -> CandidateSpans:
+        """Stage 1: [`CandidateSpans.score`] with this model's mention head and span memory read."""
+        return CandidateSpans.score(context, self.mention_localization, self.span_memory_read, self.config, extra_spans)
+
     @torch.inference_mode()  # cheaper per op than no_grad; predictions are never differentiated
-    def _extract_document(
-        self,
-        hidden,
-        memories,
-        reads_on,
-        word_subword_spans,
-        word_sentence_ids,
-        word_char_spans,
-        text_codepoints,
-        mention_threshold,
-        coref_threshold,
-        relation_threshold,
-        candidate_scores=None,
-        given=None,
-    ) -> dict:
-        """One document's cascade (the driver of the stages); `candidate_scores` (from :meth:`score_candidates`)
-        skips stage 1; `given` (see `extract`) replaces the stages it covers with gold input. Shapes as in
-        [`SimMemREOutput`]`.predictions`."""
-        prediction = self._empty_prediction(hidden.device)
-        if hidden.shape[0] == 0 or word_subword_spans.shape[0] == 0:
+    def _extract_document(self, context: DocumentContext, thresholds: tuple, candidates=None, given=None) -> dict:
+        """One document's cascade (the driver of the stages) at `thresholds` (mention, coreference, relation);
+        `candidates` (from :meth:`score_candidates`) skips stage 1; `given` (see `extract`) replaces the stages it
+        covers with gold input. Shapes as in [`SimMemREOutput`]`.predictions`."""
+        config, device = self.config, context.hidden.device
+        mention_threshold, coref_threshold, relation_threshold = thresholds
+        prediction = self._empty_prediction(device)
+        if context.hidden.shape[0] == 0 or context.word_subword_spans.shape[0] == 0:
             return prediction
-        given_spans, truncated = None, []
+        given_spans = None
         if given is not None:
             given_spans = torch.as_tensor(
-                given["mention_word_spans"], dtype=torch.long, device=word_sentence_ids.device
+                given["mention_word_spans"], dtype=torch.long, device=context.word_sentence_ids.device
             ).reshape(-1, 2)
             if given_spans.shape[0] == 0:
                 return prediction
-        if candidate_scores is None:
-            candidate_scores = self.score_candidates(
-                hidden, memories, reads_on, word_subword_spans, word_sentence_ids, extra_spans=given_spans
-            )
+        if candidates is None:
+            candidates = self.score_candidates(context, extra_spans=given_spans)
         if given_spans is None:
-            mentions = self.select_mentions(
-                hidden, candidate_scores, word_subword_spans.shape[0], mention_threshold, truncated=truncated
-            )
+            mentions = candidates.select(mention_threshold, config, context.truncated)
         else:
-            mentions = self.given_mentions(hidden, candidate_scores, given_spans)
+            mentions = candidates.given(given_spans, config.span_chunk_size)
         if mentions is None:
             return prediction
         if given is not None and given.get("mention_clusters") is not None:
             clusters = np.asarray(given["mention_clusters"], dtype=np.int64).reshape(-1)
         else:
-            clusters = self.cluster_mentions(mentions, word_char_spans, text_codepoints, coref_threshold)
-        mention_clusters = torch.as_tensor(clusters, dtype=torch.long, device=hidden.device)
-        num_entities = int(clusters.max()) + 1  # from the host copy: no device sync
-        entities = self.type_entities(mentions["representations"], mention_clusters, num_entities, memories)
+            clusters = self.coreference_resolution.cluster(context, mentions, coref_threshold, config)
+        entities = self.entity_classification.entities(mentions, clusters, context.memories.get("entity"))
         if given is not None and given.get("entity_types") is not None:
-            entities = self._given_entity_types(entities, given["entity_types"])
-        if num_entities > 1 and self.config.relation_types:
-            prediction["relations"], prediction["relation_scores"] = self.classify_relations(
-                candidate_scores["pooler"],
-                mentions,
-                mention_clusters,
-                clusters,
-                entities,
-                word_sentence_ids,
-                memories,
-                relation_threshold,
-                truncated=truncated,
+            entities = entities.with_given_types(given["entity_types"])
+        if entities.representations.shape[0] > 1 and config.relation_types:
+            prediction["relations"], prediction["relation_scores"] = self.relation_classification.relations(
+                context, candidates.pooler, mentions, entities, relation_threshold, config
             )
-        if truncated:  # only when a cap bound: documents within the caps keep their keys
-            prediction["truncated"] = torch.tensor(
-                [
-                    [self.config.document_caps.index(note["cap"]), note["limit"], note["found"], note["kept"]]
-                    for note in truncated
-                ],
-                dtype=torch.long,
-                device=hidden.device,
-            )
+        if context.truncated:  # only when a cap bound: documents within the caps keep their keys
+            notes = [
+                [config.document_caps.index(note["cap"]), note["limit"], note["found"], note["kept"]]
+                for note in context.truncated
+            ]
+            prediction["truncated"] = torch.tensor(notes, dtype=torch.long, device=device)
         prediction.update(
             {
-                "mention_word_spans": mentions["word_spans"],
-                "mention_scores": mentions["scores"],
-                "mention_clusters": mention_clusters,
-                "entity_types": entities["types"],
-                "entity_scores": entities["scores"],
-                "entity_type_probabilities": entities["probabilities"],
+                "mention_word_spans": mentions.word_spans,
+                "mention_scores": mentions.scores,
+                "mention_clusters": entities.mention_clusters,
+                "entity_types": entities.types,
+                "entity_scores": entities.scores,
+                "entity_type_probabilities": entities.probabilities,
             }
         )
         return prediction
@@ -1839,475 +2264,6 @@ class SimMemREModel(SimMemREPreTrainedModel):
             "relations": torch.zeros((0, 3), dtype=torch.long, device=device),
             "relation_scores": torch.zeros((0,), device=device),
         }
-
-    def candidate_spans(self, word_sentence_ids: torch.LongTensor) -> torch.LongTensor:
-        """:func:`candidate_spans` with this model's `max_span_size`: `(W,)` -> `(S, 2)`."""
-        return candidate_spans(word_sentence_ids, self.config.max_span_size)
-
-    @torch.inference_mode()
-    def score_candidates(
-        self,
-        hidden,
-        memories,
-        reads_on,
-        word_subword_spans,
-        word_sentence_ids,
-        extra_spans: Optional[torch.LongTensor] = None,
-    ) -> dict:
-        """Stage 1: every candidate span of one document, its representation (pooled, then the span memory read) and
-        its mention probability. Thresholds play no part, so threshold calibration scores a document's candidates
-        once.
-
-        Args:
-            hidden (`(T, d)`): token representations of the document; word_subword_spans `(W, 2)`;
-            word_sentence_ids `(W,)`; memories, reads_on: as from `self.memories` / `self._reads_on`;
-            extra_spans `(m, 2)`: word spans scored too although they are no candidates (gold input given).
-        Returns:
-            `{"pooler"` ([`RangeMaxPool`] over `hidden`), `"candidates"` `(S, 2)` word spans, `"subword_spans"`
-            `(S, 2)`, `"probabilities"` `(S,)` float32, `"represent"`: index -> `(s, d)` candidate representations`}`.
-        """
-        chunk = self.config.span_chunk_size
-        pooler = RangeMaxPool(hidden)
-        candidates = self.candidate_spans(word_sentence_ids)
-        if extra_spans is not None and extra_spans.numel():
-            candidates = torch.unique(torch.cat([candidates, extra_spans.to(candidates)]), dim=0)
-        subword_spans = torch.stack(
-            [word_subword_spans[candidates[:, 0], 0], word_subword_spans[candidates[:, 1] - 1, 1]], dim=-1
-        )
-        pooled_spans = self._candidate_pooling(hidden, pooler, word_subword_spans, candidates)
-        span_read = self.span_memory_read if reads_on else None
-        attentions = None
-        if span_read is not None and span_read.reads_over_positions:
-            attentions = self._candidate_read_attentions(hidden, pooled_spans, candidates.shape[0], span_read, memories)
-
-        def candidate_representations(index):
-            spans = pooled_spans(index)
-            if attentions is not None:
-                spans = span_read.apply_attentions(spans, {name: a[index] for name, a in attentions.items()})
-            elif span_read is not None:
-                spans = span_read.read_rows(spans, memories)
-            return spans
-
-        probabilities = hidden.new_empty((candidates.shape[0],), dtype=torch.float32)  # thresholded: float32 always
-        for begin in range(0, candidates.shape[0], chunk):
-            spans = candidate_representations(slice(begin, begin + chunk))
-            sizes = candidates[begin : begin + chunk, 1] - candidates[begin : begin + chunk, 0]
-            sizes = sizes.clamp(max=self.config.size_embeddings_count - 1)  # only a given span can be longer
-            probabilities[begin : begin + chunk] = torch.sigmoid(self.mention_localization(spans, sizes).float())
-        return {
-            "pooler": pooler,
-            "candidates": candidates,
-            "subword_spans": subword_spans,
-            "probabilities": probabilities,
-            "represent": candidate_representations,
-        }
-
-    def _candidate_pooling(self, hidden, pooler, word_subword_spans, candidates):
-        """index -> max-pooled candidate spans `(s, d)`: over the words' pooled vectors (a span's subwords are the
-        union of its words'), so a span pools at most max_span_size rows."""
-        chunk = self.config.span_chunk_size
-        word_reprs = hidden.new_empty((word_subword_spans.shape[0], hidden.shape[-1]))  # [W, d], pooled in chunks
-        for begin in range(0, word_reprs.shape[0], chunk):
-            word_chunk = word_subword_spans[begin : begin + chunk]
-            word_reprs[begin : begin + chunk] = max_pool_short_ranges(
-                hidden, word_chunk[:, 0], word_chunk[:, 1], fallback=pooler
-            )
-        # Pooled at once (and kept for the read's second pass) while that costs no more memory than one chunk's
-        # [chunk, width, d] gather; longer documents pool chunk by chunk, so memory stays bounded by the chunk size.
-        if candidates.shape[0] <= chunk * self.config.max_span_size:
-            pooled_once = max_pool_short_ranges(word_reprs, candidates[:, 0], candidates[:, 1])
-        else:
-            pooled_once = None
-
-        def pooled_spans(index):
-            if pooled_once is not None:
-                return pooled_once[index]
-            starts, ends = candidates[index, 0], candidates[index, 1]
-            rows = starts[:, None] + torch.arange(int((ends - starts).max()), device=hidden.device)
-            rows = torch.minimum(rows, (ends - 1)[:, None])  # repeating the last word leaves the max unchanged
-            return word_reprs[rows].amax(1)
-
-        return pooled_spans
-
-    def _candidate_read_attentions(self, hidden, pooled_spans, num_candidates, span_read, memories) -> dict:
-        """Span memory read weights `{memory: (S,)}`: the softmax runs over all candidate spans of the document, so
-        its normaliser is gathered in a chunked first pass (the pooling is repeated in the second)."""
-        chunk = self.config.span_chunk_size
-        # Buffers allocated once: small per-chunk tensors kept alive between the chunks' large temporaries fragment
-        # the host allocator's heap.
-        scores = {name: hidden.new_empty((num_candidates, memories[name].shape[0])) for name in span_read.readers}
-        for begin in range(0, num_candidates, chunk):
-            spans = pooled_spans(slice(begin, begin + chunk))
-            for name, reader in span_read.readers.items():
-                scores[name][begin : begin + chunk] = reader.scores(spans, memories[name])
-        return span_read.attentions_from_scores(scores)
-
-    @torch.inference_mode()
-    def select_mentions(
-        self, hidden, candidate_scores: dict, num_words: int, mention_threshold: float, truncated: Optional[list] = None
-    ):
-        """Stage 2: the candidates scoring at least `mention_threshold` (at most `max_mentions_per_word` x W and
-        `max_mentions_per_document` of them, the highest), in document order (start, then end), with their
-        representations.
-
-        Args:
-            hidden (`(T, d)`): gives the representations' dtype; candidate_scores: from `score_candidates`;
-            num_words: W, the document's word count; truncated: a list that gets a note (see `_truncation`) when a
-            cap binds.
-        Returns:
-            `None` when no candidate passes, else `{"word_spans"` `(n, 2)`, `"subword_spans"` `(n, 2)`, `"scores"`
-            `(n,)`, `"representations"` `(n, d)``}`.
-        """
-        config, chunk = self.config, self.config.span_chunk_size
-        candidates, probabilities = candidate_scores["candidates"], candidate_scores["probabilities"]
-        kept_index = (probabilities >= mention_threshold).nonzero().squeeze(-1)
-        if kept_index.numel() == 0:
-            return None
-        caps = []
-        if config.max_mentions_per_word is not None:
-            caps.append((max(1, math.ceil(config.max_mentions_per_word * num_words)), "max_mentions_per_word"))
-        if config.max_mentions_per_document is not None:
-            caps.append((config.max_mentions_per_document, "max_mentions_per_document"))
-        if caps:
-            cap, name = min(caps)  # the smaller limit binds first
-            found = kept_index.numel()
-            if found > cap:
-                kept_index = kept_index[probabilities[kept_index].topk(cap).indices]
-                _truncation(truncated, name, cap, found, cap)
-        order = torch.argsort(candidates[kept_index, 0] * (config.max_span_size + 1) + candidates[kept_index, 1])
-        kept_index = kept_index[order]
-        # Pooled and read again: both are exact, so the values are those the mention classifier saw.
-        representations = hidden.new_empty((kept_index.shape[0], hidden.shape[-1]))
-        for begin in range(0, kept_index.shape[0], chunk):
-            representations[begin : begin + chunk] = candidate_scores["represent"](kept_index[begin : begin + chunk])
-        return {
-            "word_spans": candidates[kept_index],
-            "subword_spans": candidate_scores["subword_spans"][kept_index],
-            "scores": probabilities[kept_index],
-            "representations": representations,
-        }
-
-    @torch.inference_mode()
-    def given_mentions(self, hidden, candidate_scores: dict, spans: torch.LongTensor) -> dict:
-        """Stage 2 given gold mentions: the rows of `spans` `(n, 2)` (scored as candidates by `score_candidates` with
-        `extra_spans`), in the given order, as `select_mentions` returns them (scores are the model's)."""
-        candidates = candidate_scores["candidates"]
-        width = int(max(candidates[:, 1].max(), spans[:, 1].max())) + 1
-        keys = candidates[:, 0] * width + candidates[:, 1]
-        order = torch.argsort(keys)
-        index = order[torch.searchsorted(keys[order], spans[:, 0] * width + spans[:, 1])]
-        representations = hidden.new_empty((index.shape[0], hidden.shape[-1]))
-        chunk = self.config.span_chunk_size
-        for begin in range(0, index.shape[0], chunk):
-            representations[begin : begin + chunk] = candidate_scores["represent"](index[begin : begin + chunk])
-        return {
-            "word_spans": candidates[index],
-            "subword_spans": candidate_scores["subword_spans"][index],
-            "scores": candidate_scores["probabilities"][index],
-            "representations": representations,
-        }
-
-    @staticmethod
-    def _given_entity_types(entities: dict, entity_types) -> dict:
-        """`type_entities`' output with the gold types (probability 1) in place of the predicted ones."""
-        types = torch.as_tensor(entity_types, dtype=torch.long, device=entities["types"].device).reshape(-1)
-        probabilities = F.one_hot(types, entities["probabilities"].shape[-1]).float()
-        return {
-            **entities,
-            "types": types,
-            "probabilities": probabilities,
-            "scores": torch.ones_like(probabilities[:, 0]),
-        }
-
-    @torch.inference_mode()
-    def cluster_mentions(self, mentions: dict, word_char_spans, text_codepoints, coref_threshold: float) -> np.ndarray:
-        """Stage 3: coreference probabilities of all mention pairs i < j (one direction, as JEREX's clustering
-        effectively reads), then complete linkage at `coref_threshold`. The pairs are scored in blocks
-        (`_coreference_clusters`); at a threshold of 1 or more no pair can link, so none is scored.
-
-        Args:
-            mentions: from `select_mentions` (n mentions); word_char_spans `(W, 2)` and text_codepoints `(C,)` give
-            the mention strings for the edit distances (zero when either is None).
-        Returns:
-            `np.ndarray` of shape `(n,)` (host): entity index of each mention, numbered by first mention.
-        """
-        config = self.config
-        mention_reprs, count = mentions["representations"], mentions["representations"].shape[0]
-        if count < 2:
-            return np.arange(count)
-        strings, codepoints = self._mention_strings(mentions["word_spans"], word_char_spans, text_codepoints)
-        if coref_threshold >= 1.0:
-            clusters = np.arange(count)  # a probability never exceeds 1: every mention is its own entity
-        else:
-            clusters = self._coreference_clusters(mention_reprs, strings, coref_threshold)
-        if config.abbreviation_coreference and strings is not None:
-            text = "".join(map(chr, (c for c in codepoints if c >= 0)))
-            clusters = merge_abbreviation_clusters(clusters, ["".join(map(chr, s)) for s in strings], text)
-        return clusters
-
-    def _coreference_clusters(self, mention_reprs, strings: Optional[list], coref_threshold: float) -> np.ndarray:
-        """Complete linkage over the coreference probabilities of the mention pairs i < j, scored in blocks of
-        `coref_pair_chunk_size` pairs (row-major order), so memory grows with the block and with the pairs above the
-        threshold, never with the n x n matrix. Each block's edit distances are computed on the CPU (Myers'
-        bit-vector algorithm, :class:`PairEditDistances`) and moved to the device with its pair indices; the pairs
-        that may score above the threshold come back to the host once per document. Same clusters as the dense
-        `complete_linkage_clusters` of the n x n probability matrix (the pair logits are the same computation on
-        the same blocks)."""
-        count, device = mention_reprs.shape[0], mention_reprs.device
-        if strings is not None:
-            unique = sorted(set(strings))
-            position = {s: i for i, s in enumerate(unique)}
-            string_index = np.array([position[s] for s in strings], dtype=np.int64)
-            edit_distances = PairEditDistances([list(s) for s in unique])
-        projections = self.coreference_resolution.mention_projections(mention_reprs)
-        # Pairs kept for clustering: a superset of those scoring above the threshold in float32 or float64 (the
-        # clustering decides exactly, on the host); a pair not kept counts as scoring 0, which changes nothing.
-        floor = min(float(coref_threshold), float(np.float32(coref_threshold))) - 1e-6
-        pair_chunk, total = self.config.coref_pair_chunk_size, count * (count - 1) // 2
-        # The kept pairs go into buffers grown by doubling: small tensors kept alive between the blocks' large
-        # temporaries would split the freed space, and the host heap would grow by a block's worth per block
-        # (measured: +3.3 GB over the 2.1 M pairs of 2,048 mentions).
-        capacity, size = min(total, 4 * pair_chunk), 0
-        kept_pairs = torch.empty((capacity,), dtype=torch.long, device=device)
-        kept_probabilities = torch.empty((capacity,), dtype=torch.float32, device=device)
-        for begin in range(0, total, pair_chunk):
-            flat = np.arange(begin, min(begin + pair_chunk, total), dtype=np.int64)
-            first, second = triu_pairs(count, flat)
-            if strings is not None:
-                distances = edit_distances(string_index[first], string_index[second])
-            else:
-                distances = np.zeros(flat.shape, dtype=np.int64)
-            a, b = torch.from_numpy(first).to(device), torch.from_numpy(second).to(device)
-            probabilities = torch.sigmoid(
-                self.coreference_resolution.pair_logits(
-                    projections, a, b, torch.from_numpy(distances).to(device)
-                ).float()
-            )
-            kept = (probabilities > floor).nonzero().squeeze(-1)
-            added = kept.shape[0]
-            if size + added > capacity:
-                capacity = min(total, max(2 * capacity, size + added))
-                kept_pairs = torch.cat([kept_pairs[:size], kept_pairs.new_empty((capacity - size,))])
-                kept_probabilities = torch.cat(
-                    [kept_probabilities[:size], kept_probabilities.new_empty((capacity - size,))]
-                )
-            torch.add(kept, begin, out=kept_pairs[size : size + added])
-            torch.index_select(probabilities, 0, kept, out=kept_probabilities[size : size + added])
-            size += added
-            del kept, probabilities
-        flat = kept_pairs[:size].cpu().numpy()
-        values = kept_probabilities[:size].cpu().numpy()
-        first, second = triu_pairs(count, flat)
-        return complete_linkage_from_edges(count, first, second, values, coref_threshold)
-
-    @torch.inference_mode()
-    def type_entities(self, mention_reprs, mention_clusters, num_entities: int, memories) -> dict:
-        """Stage 4: each entity is the max-pool of its mentions' representations, then the type classifier.
-
-        Args:
-            mention_reprs `(n, d)`; mention_clusters `(n,)` (entity index of each mention); num_entities: c.
-        Returns:
-            `{"representations"` `(c, d)`, `"probabilities"` `(c, |E|)` float32, `"scores"` `(c,)`, `"types"` `(c,)``}`.
-        """
-        entity_reprs = mention_reprs.new_full((num_entities, mention_reprs.shape[-1]), _lowest(mention_reprs.dtype))
-        entity_reprs = entity_reprs.scatter_reduce(
-            0, mention_clusters[:, None].expand_as(mention_reprs), mention_reprs, reduce="amax", include_self=True
-        )
-        probabilities = self.entity_classification(entity_reprs, memories.get("entity")).softmax(
-            -1, dtype=torch.float32
-        )  # float32 under autocast / half-precision weights too
-        scores, types = probabilities.max(-1)
-        return {"representations": entity_reprs, "probabilities": probabilities, "scores": scores, "types": types}
-
-    @torch.inference_mode()
-    def classify_relations(
-        self,
-        pooler,
-        mentions: dict,
-        mention_clusters,
-        clusters: np.ndarray,
-        entities: dict,
-        word_sentence_ids,
-        memories,
-        relation_threshold: float,
-        truncated: Optional[list] = None,
-    ) -> tuple:
-        """Stage 5: every unordered entity pair once (at most `max_entity_pairs_per_document`: the nearest, see
-        `_nearest_entity_pairs`), scored in both directions (MRC pools each mention pair's context once),
-        thresholded once per document (at most `max_relations_per_document` relations: the highest scores).
-
-        Args:
-            pooler: [`RangeMaxPool`] over the document's token representations; mentions: from `select_mentions`;
-            mention_clusters `(n,)` and its host copy `clusters`; entities: from `type_entities` (c entities);
-            word_sentence_ids `(W,)`; truncated: a list that gets a note (see `_truncation`) when a cap binds.
-        Returns:
-            relations `(q, 3)` (head entity, tail entity, relation type), ordered, and relation_scores `(q,)`.
-        """
-        config = self.config
-        num_entities = entities["representations"].shape[0]
-        entity_mentions, entity_mention_mask = self._entity_mention_slots(mention_clusters, clusters, num_entities)
-        sentence_ids = word_sentence_ids[mentions["word_spans"][:, 0]]
-        device = mention_clusters.device
-        total_pairs, pair_cap = num_entities * (num_entities - 1) // 2, config.max_entity_pairs_per_document
-        if pair_cap is not None and total_pairs > pair_cap:
-            pairs = self._nearest_entity_pairs(
-                sentence_ids, mentions["scores"], mention_clusters, clusters, num_entities, pair_cap
-            )
-            _truncation(truncated, "max_entity_pairs_per_document", pair_cap, total_pairs, pair_cap)
-        else:
-            pairs = torch.triu_indices(num_entities, num_entities, offset=1, device=device).T  # [c(c-1)/2, 2]
-        projections = None
-        if self.relation_classification.multi_instance:
-            projections = self.relation_classification.local_projections(
-                mentions["representations"], entities["representations"]
-            )
-        # Each chunk's pairs, then the same pairs reversed, written into buffers allocated once (small tensors kept
-        # alive between the chunks' large temporaries would fragment the host heap).
-        probabilities, scored_pairs = None, torch.empty((2 * pairs.shape[0], 2), dtype=torch.long, device=device)
-        pair_chunk = max(1, self.config.relation_mention_pair_chunk_size)
-        for begin in range(0, pairs.shape[0], pair_chunk):
-            chunk_pairs = pairs[begin : begin + pair_chunk]
-            logits = self._relation_logits(
-                pooler,
-                mentions["representations"],
-                mentions["subword_spans"],
-                mentions["word_spans"],
-                sentence_ids,
-                entities["representations"],
-                entity_mentions,
-                entity_mention_mask,
-                entities["types"],
-                chunk_pairs,
-                memories,
-                with_reverse=True,
-                projections=projections,
-            )
-            if probabilities is None:
-                probabilities = torch.empty((2 * pairs.shape[0], logits.shape[-1]), dtype=torch.float32, device=device)
-            rows = slice(2 * begin, 2 * begin + 2 * chunk_pairs.shape[0])
-            probabilities[rows] = torch.sigmoid(logits.float())
-            scored_pairs[rows] = torch.cat([chunk_pairs, chunk_pairs.flip(-1)])
-            del logits
-        # Thresholded once per document (a nonzero waits for the device), not once per chunk.
-        selected = probabilities >= relation_threshold
-        relation_cap, found = config.max_relations_per_document, 0
-        if relation_cap is not None:
-            found = int(selected.sum())
-            if found > relation_cap:
-                # The cap-th highest selected score; ties with it are settled by (head, tail, type) order below.
-                cutoff = torch.where(selected, probabilities, -1.0).flatten().topk(relation_cap).values[-1]
-                selected = probabilities >= cutoff
-        pair_index, relation_type = selected.nonzero(as_tuple=True)
-        relations = torch.cat([scored_pairs[pair_index], relation_type[:, None]], dim=-1)
-        relation_scores = probabilities[pair_index, relation_type]
-        # Ordered by (head, tail, type), as when the ordered pairs were scored one by one.
-        order = torch.argsort(
-            (relations[:, 0] * num_entities + relations[:, 1]) * len(self.config.relation_types) + relations[:, 2]
-        )
-        relations, relation_scores = relations[order], relation_scores[order]
-        if relation_cap is not None and found > relation_cap:
-            best = torch.sort(relation_scores, descending=True, stable=True).indices[:relation_cap].sort().values
-            relations, relation_scores = relations[best], relation_scores[best]
-            _truncation(truncated, "max_relations_per_document", relation_cap, found, relation_cap)
-        return relations, relation_scores
-
-    def _nearest_entity_pairs(
-        self, sentence_ids, mention_scores, mention_clusters, clusters: np.ndarray, num_entities: int, cap: int
-    ) -> torch.LongTensor:
-        """The `cap` unordered entity pairs `(cap, 2)` (head < tail, in row-major order) kept when a document has
-        more: fewest sentences between the two entities' nearest mentions first, then the highest product of the
-        entities' best mention scores, then text order (see `SimMemREConfig.max_entity_pairs_per_document`).
-
-        Never builds the c(c-1)/2 pairs: the head entities are taken in blocks whose (mention x mention) sentence
-        distances number about 64 x `coref_pair_chunk_size`, and a running best `cap` pairs is merged with each.
-        sentence_ids, mention_scores, mention_clusters `(n,)`; `clusters` is the host copy of mention_clusters.
-        """
-        device, count = mention_clusters.device, mention_clusters.shape[0]
-        best_score = (
-            mention_scores.new_zeros((num_entities,))
-            .float()
-            .scatter_reduce(0, mention_clusters, mention_scores.float(), reduce="amax", include_self=True)
-        )
-        order = torch.argsort(mention_clusters, stable=True)  # mentions grouped by entity
-        sorted_clusters, sorted_sentences = mention_clusters[order], sentence_ids[order]
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(clusters, minlength=num_entities))])  # host: no sync
-        budget = max(1, 64 * self.config.coref_pair_chunk_size)
-        resolution = (1 << 24) - 1
-        kept_keys = torch.zeros((0,), dtype=torch.long, device=device)
-        kept_pairs = torch.zeros((0, 2), dtype=torch.long, device=device)
-        entity_index = torch.arange(num_entities, device=device)
-        head = 0
-        while head < num_entities - 1:
-            last = head + 1  # entities [head, last): at least one, then as many as the budget allows
-            while last < num_entities - 1 and (bounds[last + 1] - bounds[head]) * (count + num_entities) <= budget:
-                last += 1
-            rows = slice(int(bounds[head]), int(bounds[last]))
-            gaps = (sorted_sentences[rows, None] - sentence_ids[None, :]).abs()  # [block mentions, n]
-            nearest = gaps.new_full((gaps.shape[0], num_entities), torch.iinfo(gaps.dtype).max).scatter_reduce(
-                1, mention_clusters.expand_as(gaps), gaps, reduce="amin", include_self=True
-            )  # [block mentions, c]
-            nearest = nearest.new_full((last - head, num_entities), torch.iinfo(gaps.dtype).max).scatter_reduce(
-                0, (sorted_clusters[rows] - head)[:, None].expand_as(nearest), nearest, reduce="amin", include_self=True
-            )  # [block entities, c]
-            heads = entity_index[head:last, None].expand_as(nearest)
-            upper = entity_index[None, :] > heads  # tail > head only
-            prior = best_score[head:last, None] * best_score[None, :]
-            keys = nearest * (resolution + 1) + torch.round((1.0 - prior) * resolution).long()
-            block_pairs = torch.stack([heads[upper], entity_index[None, :].expand_as(nearest)[upper]], -1)
-            # The kept pairs precede the block's in row-major order, so a stable sort settles ties by text order.
-            kept_keys = torch.cat([kept_keys, keys[upper]])
-            kept_pairs = torch.cat([kept_pairs, block_pairs])
-            first = torch.sort(kept_keys, stable=True).indices[:cap]
-            kept_keys, kept_pairs = kept_keys[first], kept_pairs[first]
-            head = last
-        return kept_pairs[torch.argsort(kept_pairs[:, 0] * num_entities + kept_pairs[:, 1])]
-
-    @staticmethod
-    def _entity_mention_slots(mention_clusters, clusters: np.ndarray, num_entities: int) -> tuple:
-        """entity_mentions `(c, M)` (mention indices) and entity_mention_mask `(c, M)` from mention_clusters `(n,)`."""
-        device, count = mention_clusters.device, mention_clusters.shape[0]
-        sizes = torch.bincount(mention_clusters, minlength=num_entities)
-        slots = int(np.bincount(clusters).max())  # from the host copy: no device sync
-        entity_mentions = torch.zeros((num_entities, slots), dtype=torch.long, device=device)
-        entity_mention_mask = torch.zeros((num_entities, slots), dtype=torch.bool, device=device)
-        # Rank of each mention inside its cluster, vectorised: position in cluster-sorted order minus cluster offset.
-        order = torch.argsort(mention_clusters, stable=True)
-        offsets = torch.cumsum(sizes, 0) - sizes
-        rank = torch.empty_like(order)
-        rank[order] = torch.arange(count, device=device) - offsets[mention_clusters[order]]
-        entity_mentions[mention_clusters, rank] = torch.arange(count, device=device)
-        entity_mention_mask[mention_clusters, rank] = True
-        return entity_mentions, entity_mention_mask
-
-    @staticmethod
-    def _mention_strings(mention_word_spans, word_char_spans, text_codepoints) -> tuple:
-        """`(strings, text)`: the mentions' original strings as tuples of code points (JEREX decoded subwords
-        instead) and the document's text, or `(None, None)` without the text. Both cross to the host in one
-        transfer."""
-        if word_char_spans is None or text_codepoints is None:
-            return None, None
-        count = mention_word_spans.shape[0]
-        word_spans = mention_word_spans.to(word_char_spans.device)
-        char_spans = torch.cat(
-            [
-                word_char_spans[word_spans[:, 0], 0],
-                word_char_spans[word_spans[:, 1] - 1, 1],
-                text_codepoints.to(word_char_spans.device),
-            ]
-        ).tolist()
-        char_starts, char_ends, codepoints = char_spans[:count], char_spans[count : 2 * count], char_spans[2 * count :]
-        return [tuple(codepoints[s:e]) for s, e in zip(char_starts, char_ends)], codepoints
-
-    @staticmethod
-    def _mention_edit_distances(strings: Optional[list], count: int = 0) -> torch.Tensor:
-        """Edit distances `(n, n)` between mention strings (from `_mention_strings`; zero when None), as a CPU
-        tensor (the caller moves it to its device once)."""
-        if strings is None:
-            return torch.zeros((count, count), dtype=torch.long)
-        unique = sorted(set(strings))
-        position = {s: i for i, s in enumerate(unique)}
-        index = torch.tensor([position[s] for s in strings], dtype=torch.long)
-        return edit_distance_matrix([list(s) for s in unique])[index[:, None], index[None, :]]
 
 
 # The keyword arguments `forward` hands to `extract` when it is called without training targets.

@@ -37,6 +37,7 @@ def main(argv=None) -> int:
 
     from simmemre.data_simmemre import read_pubtator
     from simmemre.experiment_simmemre import load_trained_model
+    from simmemre.modeling_simmemre import DocumentContext
     from simmemre.training_simmemre import tokenize_documents
 
     model, processor = load_trained_model(args.model, "cpu")
@@ -66,16 +67,17 @@ def main(argv=None) -> int:
             batch = processor.collate([{key: row[key] for key in keys}])
             words = int(batch["word_mask"][0].sum())
             hidden = model.token_representations(batch["input_ids"], batch["attention_mask"])[0]
-            word_subword_spans = batch["word_subword_spans"][0, :words]
-            word_sentence_ids = batch["word_sentence_ids"][0, :words]
-            scores = model.score_candidates(
-                hidden, model.memories, model._reads_on(None), word_subword_spans, word_sentence_ids
+            context = DocumentContext(
+                hidden,
+                model.memories,
+                model._reads_on(None),
+                batch["word_subword_spans"][0, :words],
+                batch["word_sentence_ids"][0, :words],
             )
-            probability = {
-                tuple(span): p for span, p in zip(scores["candidates"].tolist(), scores["probabilities"].tolist())
-            }
-            selected = model.select_mentions(hidden, scores, words, config.mention_threshold)
-            kept = set() if selected is None else {tuple(span) for span in selected["word_spans"].tolist()}
+            scores = model.score_candidates(context)
+            probability = {tuple(span): p for span, p in zip(scores.word_spans.tolist(), scores.probabilities.tolist())}
+            selected = scores.select(config.mention_threshold, config)
+            kept = set() if selected is None else {tuple(span) for span in selected.word_spans.tolist()}
             gold = {tuple(span) for span in row["gold_mention_spans"]}
             gold_total += len(gold)
             predicted_total += len(kept)

@@ -18,10 +18,12 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"  # everything here is local; only the push subprocess talks to the (fake) Hub
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 import yaml  # noqa: E402
 from transformers import BertConfig  # noqa: E402
 
 from simmemre import SimMemREConfig  # noqa: E402
+from simmemre.modeling_simmemre import DocumentContext  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO_ROOT / "scripts"
@@ -287,3 +289,22 @@ class FakeHub:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
+
+
+def document_context(model, batch, doc: int = 0):
+    """The `DocumentContext` that `extract` builds for document `doc` of a processor batch (token representations
+    computed here), and its word count."""
+    words = int(batch["word_mask"][doc].sum())
+    with torch.no_grad():
+        hidden = model.token_representations(batch["input_ids"], batch["attention_mask"])[doc]
+    length = int(batch["attention_mask"][doc].sum())
+    context = DocumentContext(
+        hidden[:length],
+        model.memories,
+        model._reads_on(None),
+        batch["word_subword_spans"][doc, :words],
+        batch["word_sentence_ids"][doc, :words],
+        batch["word_char_spans"][doc, :words],
+        batch["text_codepoints"][doc],
+    )
+    return context, words

@@ -10,7 +10,7 @@ import random
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_config
+from helpers import document_context, tiny_config
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from transformers import pipeline
@@ -18,9 +18,12 @@ from transformers import pipeline
 from simmemre import SimMemREConfig, SimMemREModel
 from simmemre.modeling_simmemre import (
     PairEditDistances,
+    RelationClassification,
     complete_linkage_clusters,
     complete_linkage_from_edges,
     edit_distance_matrix,
+    mention_edit_distances,
+    mention_strings,
     triu_pairs,
 )
 
@@ -38,18 +41,10 @@ def make_model(tokenizer, seed=0, **overrides):
 
 
 def _stage_inputs(model, processor, text, mention_threshold=0.0):
-    """Mentions of `text` (every candidate span at threshold 0) and what the later stages need."""
-    batch = processor(text)
-    words = int(batch["word_mask"][0].sum())
-    word_subword_spans = batch["word_subword_spans"][0, :words]
-    word_sentence_ids = batch["word_sentence_ids"][0, :words]
-    with torch.no_grad():
-        hidden = model.token_representations(batch["input_ids"], batch["attention_mask"])[0]
-    candidates = model.score_candidates(
-        hidden, model.memories, model._reads_on(None), word_subword_spans, word_sentence_ids
-    )
-    mentions = model.select_mentions(hidden, candidates, words, mention_threshold)
-    return batch, words, candidates, mentions, word_sentence_ids
+    """Mentions of `text` (every candidate span at threshold 0) and the document's inference context."""
+    context, _ = document_context(model, processor(text))
+    candidates = model.score_candidates(context)
+    return context, candidates, candidates.select(mention_threshold, model.config)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -107,7 +102,7 @@ def test_mention_pair_slots_equal_the_nonzero_of_the_pair_mask():
     tail = torch.rand((9, 6), generator=generator) < 0.5
     head[3] = False  # an entity pair without mention pairs
     expected = (head[:, :, None] & tail[:, None, :]).nonzero(as_tuple=True)
-    actual = SimMemREModel._mention_pair_slots(head, tail)
+    actual = RelationClassification.mention_pair_slots(head, tail)
     for got, want in zip(actual, expected):
         assert torch.equal(got, want)
 
@@ -119,9 +114,9 @@ def test_mention_pair_slots_equal_the_nonzero_of_the_pair_mask():
 
 def _dense_similarity(model, mentions, word_char_spans, text_codepoints):
     """The unchunked path as it was before the blocks: the (n, n) edit-distance and probability matrices."""
-    mention_reprs, count = mentions["representations"], mentions["representations"].shape[0]
-    strings, _ = model._mention_strings(mentions["word_spans"], word_char_spans, text_codepoints)
-    distances = model._mention_edit_distances(strings, count)
+    mention_reprs, count = mentions.representations, mentions.representations.shape[0]
+    strings, _ = mention_strings(mentions.word_spans, word_char_spans, text_codepoints)
+    distances = mention_edit_distances(strings, count)
     left, right = torch.triu_indices(count, count, offset=1)
     similarity = torch.zeros((count, count))
     chunk = model.config.coref_pair_chunk_size
@@ -138,10 +133,10 @@ def _dense_similarity(model, mentions, word_char_spans, text_codepoints):
 @pytest.mark.parametrize("chunk", [8192, 7])
 def test_chunked_coreference_gives_the_clusters_of_the_dense_path(tokenizer, processor, chunk):
     model = make_model(tokenizer, seed=3, coref_pair_chunk_size=chunk)
-    batch, words, _, mentions, _ = _stage_inputs(model, processor, TEXT)
-    count = mentions["word_spans"].shape[0]
+    context, _, mentions = _stage_inputs(model, processor, TEXT)
+    count = mentions.word_spans.shape[0]
     assert count > 150  # every candidate span: over 11,000 pairs
-    char_spans, codepoints = batch["word_char_spans"][0, :words], batch["text_codepoints"][0]
+    char_spans, codepoints = context.word_char_spans, context.text_codepoints
     similarity = _dense_similarity(model, mentions, char_spans, codepoints)
     scores = similarity[np.triu_indices(count, k=1)]
     # Thresholds that give singletons, small clusters, large components, one cluster; and one equal to a score.
@@ -157,7 +152,7 @@ def test_chunked_coreference_gives_the_clusters_of_the_dense_path(tokenizer, pro
     sizes = set()
     for threshold in thresholds:
         expected = complete_linkage_clusters(similarity, threshold)
-        actual = model.cluster_mentions(mentions, char_spans, codepoints, threshold)
+        actual = model.coreference_resolution.cluster(context, mentions, threshold, model.config)
         assert actual.tolist() == expected.tolist(), threshold
         sizes.add(int(actual.max()) + 1)
     assert len(sizes) >= 4  # the thresholds gave different clusterings
@@ -166,8 +161,8 @@ def test_chunked_coreference_gives_the_clusters_of_the_dense_path(tokenizer, pro
 def test_chunked_coreference_stays_below_the_pair_matrix(tokenizer, processor):
     """No tensor of the coreference stage grows with the n x n pairs (at a threshold few pairs pass)."""
     model = make_model(tokenizer, seed=3, coref_pair_chunk_size=64)
-    batch, words, _, mentions, _ = _stage_inputs(model, processor, TEXT)
-    count = mentions["word_spans"].shape[0]
+    context, _, mentions = _stage_inputs(model, processor, TEXT)
+    count = mentions.word_spans.shape[0]
 
     class Largest(TorchDispatchMode):
         largest = 0
@@ -180,7 +175,7 @@ def test_chunked_coreference_stays_below_the_pair_matrix(tokenizer, processor):
             return result
 
     with Largest():
-        model.cluster_mentions(mentions, batch["word_char_spans"][0, :words], batch["text_codepoints"][0], 0.9)
+        model.coreference_resolution.cluster(context, mentions, 0.9, model.config)
     config = model.config
     bound = max(64, count, config.edit_distance_embeddings_count) * config.hidden_size  # blocks, mentions, tables
     assert Largest.largest <= bound < count * (count - 1) // 2

@@ -100,7 +100,7 @@ def test_predictions_cross_to_the_host_once_per_batch_and_dtype(tokenizer, proce
     # Two dtypes (int64 spans, clusters, types, relations; float32 scores), one batch: two copies in all.
     assert sum(returned.values()) == 2, returned
     # The mention strings for edit distances: one transfer per document.
-    edit_distances = sum(count for site, count in guard.downloads.items() if "_mention_strings" in site)
+    edit_distances = sum(count for site, count in guard.downloads.items() if "mention_strings" in site)
     assert edit_distances == len(TEXTS)
 
 

@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_config
+from helpers import document_context, tiny_config
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
@@ -19,15 +19,19 @@ from simmemre import SimMemREConfig, SimMemREModel
 from simmemre.modeling_simmemre import (
     BilinearSimilarity,
     CoreferenceResolution,
+    Entities,
     MemoryEnhancedRepresentation,
     MemoryReader,
     MentionLocalization,
+    Mentions,
     RangeMaxPool,
     RelationClassification,
     _running_max,
+    candidate_spans,
     complete_linkage_clusters,
     edit_distance_matrix,
     max_pool_short_ranges,
+    non_overlapping_spans,
 )
 
 TEXT = (
@@ -296,7 +300,7 @@ def test_inference_span_scores_equal_the_plain_read_formula(tokenizer, processor
         words = batch["word_subword_spans"][0]
         hidden = model.encode(batch["input_ids"], batch["attention_mask"])
         hidden = model.token_memory_read(hidden, batch["attention_mask"].bool(), model.memories)[0]
-        candidates = model.candidate_spans(batch["word_sentence_ids"][0])
+        candidates = model_candidate_spans(model, batch["word_sentence_ids"][0])
         spans = RangeMaxPool(hidden)(words[candidates[:, 0], 0], words[candidates[:, 1] - 1, 1])[None]
         spans = model.span_memory_read(spans, torch.ones(spans.shape[:2], dtype=torch.bool), model.memories)[0]
         scores = torch.sigmoid(model.mention_localization(spans, candidates[:, 1] - candidates[:, 0]))
@@ -419,7 +423,7 @@ def test_inference_respects_thresholds(tokenizer, processor):
     nothing = model(**batch, mention_threshold=1.0).predictions[0]
     assert nothing["mention_word_spans"].shape[0] == 0 and nothing["relations"].shape[0] == 0
     everything = model(**batch, mention_threshold=0.0, coref_threshold=1.0).predictions[0]
-    candidates = model.candidate_spans(batch["word_sentence_ids"][0])
+    candidates = model_candidate_spans(model, batch["word_sentence_ids"][0])
     assert everything["mention_word_spans"].shape[0] == candidates.shape[0]
     assert everything["entity_types"].shape[0] == candidates.shape[0]  # coref threshold 1: all singletons
 
@@ -442,7 +446,7 @@ def test_mention_cap_keeps_the_highest_scoring_spans(tokenizer, processor):
 def test_mention_candidates_stay_inside_sentences_in_width_order(tokenizer):
     model = make_model(tokenizer, max_span_size=3)
     sentence_ids = torch.tensor([0, 0, 0, 0, 1, 1])
-    spans = model.candidate_spans(sentence_ids).tolist()
+    spans = model_candidate_spans(model, sentence_ids).tolist()
     # by width, then start: inference pools the candidates width by width
     assert spans == [[i, i + 1] for i in range(6)] + [[0, 2], [1, 3], [2, 4], [4, 6]] + [[0, 3], [1, 4]]
 
@@ -511,7 +515,7 @@ def test_5000_word_document_memory_is_bounded_by_chunks(tokenizer, processor):
     model = make_model(tokenizer, span_chunk_size=512).eval()
     half = _largest_inference_tensor(model, processor, _random_text(2500))
     full = _largest_inference_tensor(model, processor, _random_text(5000))
-    spans = model.candidate_spans(processor(_random_text(5000))["word_sentence_ids"][0]).shape[0]
+    spans = model_candidate_spans(model, processor(_random_text(5000))["word_sentence_ids"][0]).shape[0]
     assert spans > 40000
     assert full <= 2.5 * half  # linear in the document, never quadratic in the spans
     assert full < spans * 64  # far below spans² (~2e9)
@@ -600,22 +604,20 @@ def test_relation_logits_with_reverse_equal_both_directions_scored_separately(to
     word_spans, sentence_ids = subword_spans // 2, starts // 10
     entity_mentions = torch.tensor([[0, 4, 0], [1, 2, 6], [3, 0, 0], [5, 0, 0]])
     entity_mention_mask = torch.tensor([[1, 1, 0], [1, 1, 1], [1, 0, 0], [1, 0, 0]], dtype=torch.bool)
-    args = (
-        RangeMaxPool(torch.randn(tokens, d)),
-        torch.randn(7, d),
-        subword_spans,
-        word_spans,
-        sentence_ids,
+    mentions = Mentions(word_spans, subword_spans, sentence_ids, torch.randn(7, d))
+    entities = Entities(
         torch.randn(4, d),
-        entity_mentions,
-        entity_mention_mask,
         torch.tensor([0, 1, 1, 0]),
+        mention_slots=entity_mentions,
+        mention_slot_mask=entity_mention_mask,
     )
+    pooler, head = RangeMaxPool(torch.randn(tokens, d)), model.relation_classification
     pairs = torch.tensor([[0, 1], [0, 2], [1, 3], [2, 3], [0, 3]])
+    chunk = model.config.relation_mention_pair_chunk_size
     with torch.no_grad():
-        both = model._relation_logits(*args, pairs, model.memories, with_reverse=True)
-        forward = model._relation_logits(*args, pairs, model.memories)
-        backward = model._relation_logits(*args, pairs.flip(-1), model.memories)
+        both = head.logits(pooler, mentions, entities, pairs, model.memories, chunk_limit=chunk, with_reverse=True)
+        forward = head.logits(pooler, mentions, entities, pairs, model.memories, chunk_limit=chunk)
+        backward = head.logits(pooler, mentions, entities, pairs.flip(-1), model.memories, chunk_limit=chunk)
     torch.testing.assert_close(both, torch.cat([forward, backward]))
 
 
@@ -854,46 +856,29 @@ def test_stages_are_callable_and_compose_to_extract(tokenizer, processor):
     model.memory_reads_enabled = True
     batch = processor(TEXT)
     expected = model.extract(**batch, **LOW).predictions[0]
-    memories, reads_on = model.memories, model._reads_on(None)
-    words = int(batch["word_mask"][0].sum())
-    word_subword_spans, word_sentence_ids = (
-        batch["word_subword_spans"][0, :words],
-        batch["word_sentence_ids"][0, :words],
-    )
-    with torch.no_grad():
-        hidden = model.token_representations(batch["input_ids"], batch["attention_mask"])[0]  # (T, d)
-    candidates = model.score_candidates(hidden, memories, reads_on, word_subword_spans, word_sentence_ids)
-    count = model.candidate_spans(word_sentence_ids).shape[0]
-    assert candidates["candidates"].shape == (count, 2) and candidates["probabilities"].shape == (count,)
-    assert candidates["probabilities"].dtype == torch.float32
-    mentions = model.select_mentions(hidden, candidates, words, LOW["mention_threshold"])
-    n = mentions["word_spans"].shape[0]
-    assert mentions["representations"].shape == (n, hidden.shape[-1]) and mentions["scores"].shape == (n,)
-    assert model.select_mentions(hidden, candidates, words, 1.01) is None  # nothing passes
-    clusters = model.cluster_mentions(
-        mentions, batch["word_char_spans"][0, :words], batch["text_codepoints"][0], LOW["coref_threshold"]
-    )
+    context, words = document_context(model, batch)
+    candidates = model.score_candidates(context)
+    count = candidate_spans(context.word_sentence_ids, model.config.max_span_size).shape[0]
+    assert candidates.word_spans.shape == (count, 2) and candidates.probabilities.shape == (count,)
+    assert candidates.probabilities.dtype == torch.float32
+    mentions = candidates.select(LOW["mention_threshold"], model.config)
+    n = mentions.word_spans.shape[0]
+    assert mentions.representations.shape == (n, context.hidden.shape[-1]) and mentions.scores.shape == (n,)
+    assert candidates.select(1.01, model.config) is None  # nothing passes
+    clusters = model.coreference_resolution.cluster(context, mentions, LOW["coref_threshold"], model.config)
     assert isinstance(clusters, np.ndarray) and clusters.shape == (n,)
-    mention_clusters = torch.as_tensor(clusters, dtype=torch.long)
-    entities = model.type_entities(mentions["representations"], mention_clusters, int(clusters.max()) + 1, memories)
-    relations, relation_scores = model.classify_relations(
-        candidates["pooler"],
-        mentions,
-        mention_clusters,
-        clusters,
-        entities,
-        word_sentence_ids,
-        memories,
-        LOW["relation_threshold"],
+    entities = model.entity_classification.entities(mentions, clusters, context.memories.get("entity"))
+    relations, relation_scores = model.relation_classification.relations(
+        context, candidates.pooler, mentions, entities, LOW["relation_threshold"], model.config
     )
     assert relations.shape[1] == 3 and relations.shape[0] == relation_scores.shape[0] > 0
     staged = {
-        "mention_word_spans": mentions["word_spans"],
-        "mention_scores": mentions["scores"],
-        "mention_clusters": mention_clusters,
-        "entity_types": entities["types"],
-        "entity_scores": entities["scores"],
-        "entity_type_probabilities": entities["probabilities"],
+        "mention_word_spans": mentions.word_spans,
+        "mention_scores": mentions.scores,
+        "mention_clusters": entities.mention_clusters,
+        "entity_types": entities.types,
+        "entity_scores": entities.scores,
+        "entity_type_probabilities": entities.probabilities,
         "relations": relations,
         "relation_scores": relation_scores,
     }
@@ -942,3 +927,30 @@ def test_the_processor_runs_the_model_only_in_the_shim_for_older_pipelines(token
         _assert_same_predictions(
             processor.predict(model, features, **LOW), model.predict(processor.collate(features), **LOW)
         )
+
+
+def model_candidate_spans(model, word_sentence_ids):
+    return candidate_spans(word_sentence_ids, model.config.max_span_size)
+
+
+def test_non_overlapping_spans_keeps_the_best_of_overlapping_ones_in_input_order():
+    spans = torch.tensor([[0, 2], [1, 3], [3, 4], [2, 5], [5, 6], [0, 1]])
+    scores = torch.tensor([0.6, 0.9, 0.5, 0.7, 0.2, 0.6])
+    # 0.9 [1, 3) first; then 0.7 [2, 5) overlaps it; 0.6 [0, 2) overlaps; 0.6 [0, 1) fits; 0.5 [3, 4); 0.2 [5, 6).
+    assert non_overlapping_spans(spans, scores).tolist() == [1, 2, 4, 5]
+    assert non_overlapping_spans(spans[:0], scores[:0]).tolist() == []
+
+
+def _overlapping_pairs(spans):
+    spans = spans.tolist()
+    return sum(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(spans) for b in spans[i + 1 :])
+
+
+def test_flat_mentions_leaves_no_two_predicted_mentions_overlapping(tokenizer, processor):
+    batch = processor(TEXT)
+    nested = make_model(tokenizer, seed=5).extract(**batch, **LOW).predictions[0]
+    flat = make_model(tokenizer, seed=5, flat_mentions=True).extract(**batch, **LOW).predictions[0]
+    assert _overlapping_pairs(nested["mention_word_spans"]) > 0
+    assert _overlapping_pairs(flat["mention_word_spans"]) == 0
+    kept = {tuple(span) for span in flat["mention_word_spans"].tolist()}
+    assert kept < {tuple(span) for span in nested["mention_word_spans"].tolist()}
