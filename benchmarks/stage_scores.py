@@ -4,17 +4,19 @@
 
 For each split the model runs four times: end to end, then given the gold mentions, the gold clusters and the gold
 typed entities (`SimMemREModel.extract(given=...)`); every run is scored with the joint_re_f1 metric (all levels,
-including `relation_seq2rel` and `relation_relaxed`). One JSON line per (given, abbreviation switch), holding the
-scores of each split under its name (dev, test), goes to --output, with the
-model, its seed, thresholds and commit.
+including `relation_seq2rel` and `relation_relaxed`). One JSON line per (given, abbreviation switch, flat-mention
+switch), holding the scores of each split under its name (dev, test), goes to --output, with the model, its seed,
+thresholds and commit.
 
     python benchmarks/stage_scores.py --model runs/x/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr \\
         --splits dev test --name "SimMemRE main job, seed 112" --output results/cdr-stages.jsonl
     python benchmarks/stage_scores.py --model runs/x/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr \\
         --splits dev --abbreviation-coreference on off     # the abbreviation merge's ablation, end to end only
+    python benchmarks/stage_scores.py ... --splits dev --given none --flat-mentions on off   # flat decoding's
 """
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -29,6 +31,9 @@ REPO = Path(__file__).resolve().parent.parent
 STAGE_LEVELS = ("mention", "coref", "entity", "relation_strict", "relation_seq2rel", "relation_relaxed")
 # CDR's chemical-induced-disease relation is scored without direction by seq2rel.
 UNDIRECTED = {"bc5cdr": ["CID"], "docred": []}
+
+
+SWITCHES = ("abbreviation_coreference", "flat_mentions")  # inference-only config switches, one option each
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=["model"],
         choices=["model", "on", "off"],
         help="the abbreviation merge as saved (model), or switched on / off; several: one run each",
+    )
+    parser.add_argument(
+        "--flat-mentions",
+        nargs="+",
+        default=["model"],
+        choices=["model", "on", "off"],
+        help="flat mention decoding as saved (model), or switched on / off; several: one run each",
     )
     parser.add_argument("--name", help="a name for the rows (default: the model folder)")
     parser.add_argument("--output", help="append one JSON line per run here (e.g. results/cdr-stages.jsonl)")
@@ -76,8 +88,8 @@ def run_seed(model_folder: str):
 
 def markdown(rows: list) -> str:
     lines = [
-        "| split | abbreviations | given | mention recall | " + " | ".join(STAGE_LEVELS) + " |",
-        "|---|---|---|---|" + "---|" * len(STAGE_LEVELS),
+        "| split | abbreviations | flat mentions | given | mention recall | " + " | ".join(STAGE_LEVELS) + " |",
+        "|---|---|---|---|---|" + "---|" * len(STAGE_LEVELS),
     ]
     for row in rows:
         for split in ("dev", "test"):
@@ -87,9 +99,8 @@ def markdown(rows: list) -> str:
             cells = [f"{scores.get('mention_recall', float('nan')):.2f}"]
             cells += [f"{scores.get(level + '_f1', float('nan')):.2f}" for level in STAGE_LEVELS]
             lines.append(
-                f"| {split} | {'on' if row['abbreviation_coreference'] else 'off'} | {row['given']} | "
-                + " | ".join(cells)
-                + " |"
+                f"| {split} | {'on' if row['abbreviation_coreference'] else 'off'} | "
+                f"{'on' if row.get('flat_mentions') else 'off'} | {row['given']} | " + " | ".join(cells) + " |"
             )
     return "\n".join(lines)
 
@@ -101,20 +112,21 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     device = args.device or default_device()
     model, processor = load_trained_model(args.model, device)
-    saved_switch = model.config.abbreviation_coreference
+    saved_switches = {name: getattr(model.config, name) for name in SWITCHES}
     thresholds = {name: getattr(model.config, name) for name in THRESHOLD_NAMES}
     undirected = UNDIRECTED.get(args.format, [])
     rows_out = {}  # (abbreviation switch, given) -> one row with the scores of every split
     for split in args.splits:
-        rows = corpus_rows(args, model, processor, [split])[split]
+    rows_out = {}  # (switches..., given) -> one row with the scores of every split
         references = [
             {"id": row["id"], "text": row["text"], "entities": row["entities"], "relations": row["relations"]}
             for row in rows
         ]
         with torch.no_grad():
             encoded = _encode_rows(model, processor, rows, torch.device(device), progress=True)
-            for switch in args.abbreviation_coreference:
-                model.config.abbreviation_coreference = saved_switch if switch == "model" else switch == "on"
+            for switches in itertools.product(*(getattr(args, name) for name in SWITCHES)):
+                for name, switch in zip(SWITCHES, switches):
+                    setattr(model.config, name, saved_switches[name] if switch == "model" else switch == "on")
                 for given in args.given:
                     level = None if given == "none" else given
                     predictions = _predict_encoded(model, processor, rows, encoded, thresholds, level)
@@ -122,7 +134,7 @@ def main(argv=None) -> int:
                         prediction["text"] = row["text"]
                     scores = joint_re_scores(predictions, references, undirected_relation_types=undirected)
                     scores.pop("per_type", None)
-                    key = (model.config.abbreviation_coreference, given)
+                    key = (*(getattr(model.config, name) for name in SWITCHES), given)
                     row = rows_out.setdefault(
                         key,
                         {
@@ -130,7 +142,7 @@ def main(argv=None) -> int:
                             "model": str(args.model),
                             "seed": run_seed(args.model),
                             "given": given,
-                            "abbreviation_coreference": key[0],
+                            **{name: getattr(model.config, name) for name in SWITCHES},
                             "thresholds": thresholds,
                             "commit": commit(),
                             "documents": {},
@@ -139,7 +151,7 @@ def main(argv=None) -> int:
                     row[split] = scores
                     row["documents"][split] = len(rows)
                     print(
-                        json.dumps({"split": split, "given": given, "abbreviation_coreference": key[0]})
+                        json.dumps({"split": split, "given": given, **dict(zip(SWITCHES, key))})
                         + " "
                         + " ".join(f"{lvl}={scores.get(lvl + '_f1', float('nan')):.2f}" for lvl in STAGE_LEVELS),
                         flush=True,

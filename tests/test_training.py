@@ -180,7 +180,7 @@ def test_collator_and_model_share_one_candidate_span_definition(processor, cdr_d
     row = cdr_dataset[0]
     sentence_ids = torch.tensor(row["word_sentence_ids"])
     assert np.array_equal(
-        model.candidate_spans(sentence_ids).numpy(),
+        candidate_spans(sentence_ids, model.config.max_span_size).numpy(),
         _reference_candidate_spans(sentence_ids.numpy(), config.max_span_size),
     )
     # The collator draws its negative mention samples from the model's function.
