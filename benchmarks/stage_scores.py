@@ -12,7 +12,7 @@ thresholds and commit.
         --splits dev test --name "SimMemRE main job, seed 112" --output results/cdr-stages.jsonl
     python benchmarks/stage_scores.py --model runs/x/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr \\
         --splits dev --abbreviation-coreference on off     # the abbreviation merge's ablation, end to end only
-    python benchmarks/stage_scores.py ... --splits dev --given none --flat-mentions on off   # flat decoding's
+    python benchmarks/stage_scores.py ... --splits dev --given none --flat-mentions on off  # flat decoding's ablation
 """
 
 import argparse
@@ -115,9 +115,9 @@ def main(argv=None) -> int:
     saved_switches = {name: getattr(model.config, name) for name in SWITCHES}
     thresholds = {name: getattr(model.config, name) for name in THRESHOLD_NAMES}
     undirected = UNDIRECTED.get(args.format, [])
-    rows_out = {}  # (abbreviation switch, given) -> one row with the scores of every split
-    for split in args.splits:
     rows_out = {}  # (switches..., given) -> one row with the scores of every split
+    for split in args.splits:
+        rows = corpus_rows(args, model, processor, [split])[split]
         references = [
             {"id": row["id"], "text": row["text"], "entities": row["entities"], "relations": row["relations"]}
             for row in rows
