@@ -33,7 +33,8 @@ STAGE_LEVELS = ("mention", "coref", "entity", "relation_strict", "relation_seq2r
 UNDIRECTED = {"bc5cdr": ["CID"], "docred": []}
 
 
-SWITCHES = ("abbreviation_coreference", "flat_mentions")  # inference-only config switches, one option each
+# The inference-only config switches, one option each.
+SWITCHES = {"abbreviation_coreference": "the abbreviation merge", "flat_mentions": "flat mention decoding"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,20 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["none", *GIVEN_LEVELS],
         help="gold input levels to run (none = end to end)",
     )
-    parser.add_argument(
-        "--abbreviation-coreference",
-        nargs="+",
-        default=["model"],
-        choices=["model", "on", "off"],
-        help="the abbreviation merge as saved (model), or switched on / off; several: one run each",
-    )
-    parser.add_argument(
-        "--flat-mentions",
-        nargs="+",
-        default=["model"],
-        choices=["model", "on", "off"],
-        help="flat mention decoding as saved (model), or switched on / off; several: one run each",
-    )
+    for name, what in SWITCHES.items():
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            nargs="+",
+            default=["model"],
+            choices=["model", "on", "off"],
+            help=f"{what} as saved (model), or switched on / off; several: one run each",
+        )
     parser.add_argument("--name", help="a name for the rows (default: the model folder)")
     parser.add_argument("--output", help="append one JSON line per run here (e.g. results/cdr-stages.jsonl)")
     parser.add_argument("--device", default=None)
