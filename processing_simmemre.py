@@ -273,12 +273,6 @@ class SimMemREProcessor(ProcessorMixin):
             batch[key] = torch.from_numpy(padded)
         return batch
 
-    def predict(self, model, features, device=None, **options) -> list:
-        """Kept only for pipeline code saved with older folders, which calls it: `model.predict` on the collated
-        features. New code collates here and calls [`SimMemREModel.predict`] itself."""
-        batch = self.collate(features) if isinstance(features, (list, tuple)) else features
-        return model.predict(batch, device=device, **options)
-
     def __call__(self, documents, return_tensors="pt", **kwargs):
         """Encode a string, a schema document, or a list of them into a padded batch."""
         if isinstance(documents, (str, dict)):
