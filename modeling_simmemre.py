@@ -1353,9 +1353,8 @@ class RelationClassification(nn.Module):
         Returns relations `(q, 3)` (head entity, tail entity, relation type), ordered, and relation_scores `(q,)`.
         """
         num_entities = entities.representations.shape[0]
-        entities.mention_slots, entities.mention_slot_mask = entity_mention_slots(
-            entities.mention_clusters, entities.clusters, num_entities
-        )
+        slots, slot_mask = entity_mention_slots(entities.mention_clusters, entities.clusters, num_entities)
+        entities = replace(entities, mention_slots=slots, mention_slot_mask=slot_mask)
         device = entities.mention_clusters.device
         total_pairs, pair_cap = num_entities * (num_entities - 1) // 2, config.max_entity_pairs_per_document
         if pair_cap is not None and total_pairs > pair_cap:
@@ -1490,7 +1489,7 @@ class Mentions:
 @dataclass
 class Entities:
     """Entities of one document: representations `(c, d)` (max over their mentions), types `(c,)`; mention_slots
-    and mention_slot_mask `(c, M)`: each entity's mention indices (set by the relation stage at inference). At
+    and mention_slot_mask `(c, M)`: each entity's mention indices (the relation stage fills them in a copy). At
     inference also mention_clusters `(n,)` (entity of each mention) with its host copy `clusters`, probabilities
     `(c, |E|)` float32 and scores `(c,)`."""
 

@@ -308,3 +308,26 @@ def document_context(model, batch, doc: int = 0):
         batch["text_codepoints"][doc],
     )
     return context, words
+
+
+# Two tiny gold documents (BC5CDR schema) for device and placement tests.
+SYNTHETIC_DOCUMENTS = [
+    {
+        "id": "synthetic-1",
+        "text": "Cisplatin caused ovarian and peritoneal cancer. Cisplatin is toxic.",
+        "entities": [
+            {"type": "Chemical", "mentions": [{"start": 0, "end": 9}, {"start": 48, "end": 57}]},
+            {"type": "Disease", "mentions": [{"start": 17, "end": 46}]},
+        ],
+        "relations": [{"head": 0, "tail": 1, "type": "CID"}],
+    },
+    {
+        "id": "synthetic-2",
+        "text": "Lidocaine-induced cardiac asystole. Lidocaine was stopped.",
+        "entities": [
+            {"type": "Chemical", "mentions": [{"start": 0, "end": 9}, {"start": 36, "end": 45}]},
+            {"type": "Disease", "mentions": [{"start": 18, "end": 34}]},
+        ],
+        "relations": [{"head": 0, "tail": 1, "type": "CID"}],
+    },
+]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import tiny_config
+from helpers import SYNTHETIC_DOCUMENTS, tiny_config
 from transformers import TrainingArguments, pipeline
 
 from simmemre import SimMemREModel
@@ -26,26 +26,6 @@ TEXTS = [
     "",
 ]
 LOW = {"mention_threshold": 0.3, "coref_threshold": 0.5, "relation_threshold": 0.3}
-SYNTHETIC = [
-    {
-        "id": "synthetic-1",
-        "text": "Cisplatin caused ovarian and peritoneal cancer. Cisplatin is toxic.",
-        "entities": [
-            {"type": "Chemical", "mentions": [{"start": 0, "end": 9}, {"start": 48, "end": 57}]},
-            {"type": "Disease", "mentions": [{"start": 17, "end": 46}]},
-        ],
-        "relations": [{"head": 0, "tail": 1, "type": "CID"}],
-    },
-    {
-        "id": "synthetic-2",
-        "text": "Lidocaine-induced cardiac asystole. Lidocaine was stopped.",
-        "entities": [
-            {"type": "Chemical", "mentions": [{"start": 0, "end": 9}, {"start": 36, "end": 45}]},
-            {"type": "Disease", "mentions": [{"start": 18, "end": 34}]},
-        ],
-        "relations": [{"head": 0, "tail": 1, "type": "CID"}],
-    },
-]
 
 
 @pytest.fixture(autouse=True)
@@ -87,7 +67,7 @@ def training_rows(processor, count=6):
     from simmemre.data_simmemre import read_pubtator
     from simmemre.training_simmemre import tokenize_documents
 
-    documents = list(SYNTHETIC)
+    documents = list(SYNTHETIC_DOCUMENTS)
     if DATA.is_dir():
         documents = read_pubtator(DATA / "CDR_TrainingSet.PubTator.txt")[0][:count]
     return tokenize_documents(documents, processor, ENTITY_TYPES, RELATION_TYPES)
@@ -115,7 +95,7 @@ def make_trainer(model, processor, train_rows, tmp_path, **arguments):
     collator = SimMemREDataCollator(
         processor, model.config, neg_mention_count=30, neg_coref_count=20, neg_relation_count=10, seed=0
     )
-    eval_rows = tokenize_documents(SYNTHETIC, processor, ENTITY_TYPES, RELATION_TYPES)
+    eval_rows = tokenize_documents(SYNTHETIC_DOCUMENTS, processor, ENTITY_TYPES, RELATION_TYPES)
     return SimMemRETrainer(
         model=model,
         args=TrainingArguments(**defaults),

@@ -20,7 +20,7 @@ import os
 import pytest
 import torch
 from device_guard import ACCELERATOR, SimulatedDevice
-from helpers import tiny_config
+from helpers import SYNTHETIC_DOCUMENTS, tiny_config
 from transformers import TrainingArguments, pipeline
 
 from simmemre import SimMemREModel
@@ -33,15 +33,7 @@ TEXTS = [
 ]
 # Small chunks: every chunked loop of inference runs several times.
 CHUNKS = {"span_chunk_size": 8, "coref_pair_chunk_size": 4, "relation_mention_pair_chunk_size": 3}
-SYNTHETIC = {
-    "id": "synthetic-1",
-    "text": "Cisplatin caused ovarian and peritoneal cancer. Cisplatin is toxic.",
-    "entities": [
-        {"type": "Chemical", "mentions": [{"start": 0, "end": 9}, {"start": 48, "end": 57}]},
-        {"type": "Disease", "mentions": [{"start": 17, "end": 46}]},
-    ],
-    "relations": [{"head": 0, "tail": 1, "type": "CID"}],
-}
+SYNTHETIC = SYNTHETIC_DOCUMENTS[0]
 
 
 def make_model(tokenizer, **overrides):

@@ -300,7 +300,7 @@ def test_inference_span_scores_equal_the_plain_read_formula(tokenizer, processor
         words = batch["word_subword_spans"][0]
         hidden = model.encode(batch["input_ids"], batch["attention_mask"])
         hidden = model.token_memory_read(hidden, batch["attention_mask"].bool(), model.memories)[0]
-        candidates = model_candidate_spans(model, batch["word_sentence_ids"][0])
+        candidates = candidate_spans(batch["word_sentence_ids"][0], model.config.max_span_size)
         spans = RangeMaxPool(hidden)(words[candidates[:, 0], 0], words[candidates[:, 1] - 1, 1])[None]
         spans = model.span_memory_read(spans, torch.ones(spans.shape[:2], dtype=torch.bool), model.memories)[0]
         scores = torch.sigmoid(model.mention_localization(spans, candidates[:, 1] - candidates[:, 0]))
@@ -423,7 +423,7 @@ def test_inference_respects_thresholds(tokenizer, processor):
     nothing = model(**batch, mention_threshold=1.0).predictions[0]
     assert nothing["mention_word_spans"].shape[0] == 0 and nothing["relations"].shape[0] == 0
     everything = model(**batch, mention_threshold=0.0, coref_threshold=1.0).predictions[0]
-    candidates = model_candidate_spans(model, batch["word_sentence_ids"][0])
+    candidates = candidate_spans(batch["word_sentence_ids"][0], model.config.max_span_size)
     assert everything["mention_word_spans"].shape[0] == candidates.shape[0]
     assert everything["entity_types"].shape[0] == candidates.shape[0]  # coref threshold 1: all singletons
 
@@ -446,7 +446,7 @@ def test_mention_cap_keeps_the_highest_scoring_spans(tokenizer, processor):
 def test_mention_candidates_stay_inside_sentences_in_width_order(tokenizer):
     model = make_model(tokenizer, max_span_size=3)
     sentence_ids = torch.tensor([0, 0, 0, 0, 1, 1])
-    spans = model_candidate_spans(model, sentence_ids).tolist()
+    spans = candidate_spans(sentence_ids, model.config.max_span_size).tolist()
     # by width, then start: inference pools the candidates width by width
     assert spans == [[i, i + 1] for i in range(6)] + [[0, 2], [1, 3], [2, 4], [4, 6]] + [[0, 3], [1, 4]]
 
@@ -515,7 +515,7 @@ def test_5000_word_document_memory_is_bounded_by_chunks(tokenizer, processor):
     model = make_model(tokenizer, span_chunk_size=512).eval()
     half = _largest_inference_tensor(model, processor, _random_text(2500))
     full = _largest_inference_tensor(model, processor, _random_text(5000))
-    spans = model_candidate_spans(model, processor(_random_text(5000))["word_sentence_ids"][0]).shape[0]
+    spans = candidate_spans(processor(_random_text(5000))["word_sentence_ids"][0], model.config.max_span_size).shape[0]
     assert spans > 40000
     assert full <= 2.5 * half  # linear in the document, never quadratic in the spans
     assert full < spans * 64  # far below spans² (~2e9)
@@ -921,10 +921,6 @@ def test_the_processor_does_not_run_the_model():
 
     source = inspect.getsource(processing_simmemre)
     assert "extract(" not in source and ".predict(" not in source and "model(" not in source
-
-
-def model_candidate_spans(model, word_sentence_ids):
-    return candidate_spans(word_sentence_ids, model.config.max_span_size)
 
 
 def test_non_overlapping_spans_keeps_the_best_of_overlapping_ones_in_input_order():
