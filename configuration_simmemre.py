@@ -4,6 +4,7 @@
 from transformers import PretrainedConfig
 
 RELATION_CLASSIFIERS = ("multi_instance", "global")
+COREFERENCE_LINKAGES = ("complete", "average", "single")
 CLASSIFIER_TYPES = ("similarity", "mlp")
 MEMORY_READ_POSITIONS = ("tokens", "spans")
 MEMORY_READ_MODES = ("mean", "sum", "scaled", "residual")
@@ -94,6 +95,10 @@ class SimMemREConfig(PretrainedConfig):
         flat_mentions (`bool`, False): keep no two overlapping mentions: among the candidates above the mention
             threshold, the highest-scoring first, then each next one that overlaps none kept (greedy flat decoding).
             For corpora whose mentions never overlap (BC5CDR); JEREX keeps overlapping spans. Inference only.
+        coreference_linkage (`str`, "complete"): how mention clusters merge, agglomeratively on the coreference
+            probabilities, while the linkage between two clusters exceeds `coref_threshold`: "complete" (JEREX: the
+            lowest pair decides), "average" (the mean over cross pairs) or "single" (the highest pair: clusters are
+            the connected components of the pairs above the threshold). Inference only.
         dropout (`float`, 0.1): dropout of all task heads.
         mention_loss_weight, coref_loss_weight, entity_loss_weight, relation_loss_weight (`float`, 1, 1, 0.25, 1): β.
         relation_classifier (`str`, "multi_instance"): "multi_instance" (MRC, JEREX proper) or "global" (GRC).
@@ -155,6 +160,7 @@ class SimMemREConfig(PretrainedConfig):
         max_relations_per_document=100000,
         abbreviation_coreference=False,
         flat_mentions=False,
+        coreference_linkage="complete",
         dropout=0.1,
         mention_loss_weight=1.0,
         coref_loss_weight=1.0,
@@ -205,6 +211,7 @@ class SimMemREConfig(PretrainedConfig):
         self.max_relations_per_document = max_relations_per_document
         self.abbreviation_coreference = bool(abbreviation_coreference)
         self.flat_mentions = bool(flat_mentions)
+        self.coreference_linkage = coreference_linkage
         self.dropout = dropout
         self.mention_loss_weight = mention_loss_weight
         self.coref_loss_weight = coref_loss_weight
@@ -347,6 +354,8 @@ class SimMemREConfig(PretrainedConfig):
             value = getattr(self, field)
             if not isinstance(value, (int, float)) or value < 0:
                 fail(field, f"must be a non-negative number, got {value!r}")
+        if self.coreference_linkage not in COREFERENCE_LINKAGES:
+            fail("coreference_linkage", f"must be one of {COREFERENCE_LINKAGES}, got {self.coreference_linkage!r}")
         if self.relation_classifier not in RELATION_CLASSIFIERS:
             fail("relation_classifier", f"must be one of {RELATION_CLASSIFIERS}, got {self.relation_classifier!r}")
         if self.classifier_type not in CLASSIFIER_TYPES:

@@ -332,11 +332,21 @@ def edit_distance_matrix(strings: list) -> torch.Tensor:
     return torch.from_numpy(distances)
 
 
-def complete_linkage_clusters(similarity: np.ndarray, threshold: float) -> np.ndarray:
-    """Cluster labels for complete-linkage agglomerative clustering that merges while every cross pair scores above
-    `threshold` (sklearn `AgglomerativeClustering(linkage="complete", distance_threshold=1 - threshold)` on distance
-    1 - similarity, as JEREX does). Clusters are subsets of the connected components of the graph "similarity >
-    threshold", so merging runs inside each component only.
+def _merged_linkage(linkage: np.ndarray, a: int, b: int, sizes: np.ndarray, rule: str) -> np.ndarray:
+    """The linkage of the merged cluster a + b to every cluster (row a of the next step)."""
+    if rule == "complete":  # the worst pair decides
+        return np.minimum(linkage[a], linkage[b])
+    if rule == "single":  # the best pair decides
+        return np.maximum(linkage[a], linkage[b])
+    return (sizes[a] * linkage[a] + sizes[b] * linkage[b]) / (sizes[a] + sizes[b])  # UPGMA: the mean over pairs
+
+
+def agglomerative_clusters(similarity: np.ndarray, threshold: float, linkage: str = "complete") -> np.ndarray:
+    """Cluster labels for agglomerative clustering that merges while the linkage between two clusters scores above
+    `threshold`: "complete" (every cross pair above it: sklearn `AgglomerativeClustering(linkage="complete",
+    distance_threshold=1 - threshold)` on distance 1 - similarity, as JEREX does), "average" or "single". Clusters
+    are subsets of the connected components of the graph "similarity > threshold" (every linkage above the threshold
+    has a cross pair above it), so merging runs inside each component only.
 
     Args:
         similarity (`np.ndarray` of shape `(n, n)`, symmetric). Returns `np.ndarray` of shape `(n,)`, labels 0..C-1
@@ -360,20 +370,21 @@ def complete_linkage_clusters(similarity: np.ndarray, threshold: float) -> np.nd
         members = np.flatnonzero(component == root)
         if members.size < 2:
             continue
-        linkage = similarity[np.ix_(members, members)].astype(np.float64)
-        np.fill_diagonal(linkage, -np.inf)
-        owner = np.arange(members.size)
+        scores = similarity[np.ix_(members, members)].astype(np.float64)
+        np.fill_diagonal(scores, -np.inf)
+        owner, sizes = np.arange(members.size), np.ones(members.size)
         while True:
-            flat = int(np.argmax(linkage))
+            flat = int(np.argmax(scores))
             a, b = divmod(flat, members.size)
-            if not linkage[a, b] > threshold:
+            if not scores[a, b] > threshold:
                 break
             a, b = min(a, b), max(a, b)
-            merged = np.minimum(linkage[a], linkage[b])  # complete linkage: worst pair decides
-            linkage[a], linkage[:, a] = merged, merged
-            linkage[a, a] = -np.inf
-            linkage[b], linkage[:, b] = -np.inf, -np.inf
+            merged = _merged_linkage(scores, a, b, sizes, linkage)
+            scores[a], scores[:, a] = merged, merged
+            scores[a, a] = -np.inf
+            scores[b], scores[:, b] = -np.inf, -np.inf
             owner[owner == b] = a
+            sizes[a] += sizes[b]
         labels[members] = members[owner]
     _, relabelled = np.unique(labels, return_inverse=True)  # labels are first members, so order is by position
     return relabelled.reshape(-1)
@@ -484,33 +495,40 @@ class PairEditDistances:
         return score
 
 
-def complete_linkage_from_edges(
-    count: int, first: np.ndarray, second: np.ndarray, similarity: np.ndarray, threshold: float
+def threshold_components(count: int, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Connected components of the graph with edges `first[k] - second[k]`: `(count,)` labels, each the smallest
+    member of its component (min-label propagation over the edges, with pointer jumping)."""
+    component = np.arange(count)
+    while first.size:
+        updated = component.copy()
+        np.minimum.at(updated, first, component[second])
+        np.minimum.at(updated, second, component[first])
+        updated = updated[updated]
+        if np.array_equal(updated, component):
+            break
+        component = updated
+    return component
+
+
+def agglomerative_clusters_from_edges(
+    count: int, first: np.ndarray, second: np.ndarray, similarity: np.ndarray, threshold: float, linkage="complete"
 ) -> np.ndarray:
-    """:func:`complete_linkage_clusters` from the pairs `first[k] < second[k]` scoring `similarity[k]` (float32),
+    """:func:`agglomerative_clusters` from the pairs `first[k] < second[k]` scoring `similarity[k]` (float32),
     without the (n, n) matrix: every pair scoring above `threshold` must be among them (others may be), pairs not
-    given count as scoring 0. Same labels as the dense function: clusters are subsets of the connected components of
-    the graph "similarity > threshold", and only linkages above the threshold are ever merged, so a component's
-    merges need its own pairs only. Memory: the pairs plus the largest component's square.
+    given count as scoring 0; for "average" linkage every pair inside a component of the graph "similarity >
+    threshold" must be given. Same labels as the dense function: clusters are subsets of those components, and only
+    linkages above the threshold are ever merged, so a component's merges need its own pairs only. Memory: the pairs
+    plus the largest component's square.
 
     Merging picks the highest linkage of the component, ties to the first in row-major order, as `np.argmax` over
-    the whole matrix does; each row's maximum is kept and recomputed only for the rows a merge touched.
+    the whole matrix does; each row's maximum is kept and updated only where a merge touched it.
     """
     labels = np.arange(count)
     if count < 2:
         return labels
     similarity = np.asarray(similarity, dtype=np.float32)
     edge = similarity > threshold  # the dense function's `adjacency`, same dtype semantics
-    component = np.arange(count)
-    u, v = first[edge], second[edge]
-    while u.size:  # min-label propagation over the edges, with pointer jumping
-        updated = component.copy()
-        np.minimum.at(updated, u, component[v])
-        np.minimum.at(updated, v, component[u])
-        updated = updated[updated]
-        if np.array_equal(updated, component):
-            break
-        component = updated
+    component = threshold_components(count, first[edge], second[edge])
     order = np.argsort(component, kind="stable")  # members of each component in index order
     roots, starts, sizes = np.unique(component[order], return_index=True, return_counts=True)
     local = np.empty(count, dtype=np.int64)
@@ -521,33 +539,37 @@ def complete_linkage_from_edges(
     pair_first, pair_second = first[same][pair_order], second[same][pair_order]
     pair_values = similarity[same][pair_order].astype(np.float64)
     pair_bounds = np.searchsorted(pair_component[same][pair_order], np.concatenate([roots, [count]]))
+    missing = 0.0 if linkage == "average" else -np.inf  # complete and single: never above the threshold
     for index in np.flatnonzero(sizes > 1):
         members = order[starts[index] : starts[index] + sizes[index]]
         lo, hi = pair_bounds[index], pair_bounds[index + 1]
         size = members.size
-        linkage = np.full((size, size), -np.inf)
+        scores = np.full((size, size), missing)
         a_local, b_local = local[pair_first[lo:hi]], local[pair_second[lo:hi]]
-        linkage[a_local, b_local] = pair_values[lo:hi]
-        linkage[b_local, a_local] = pair_values[lo:hi]
-        np.fill_diagonal(linkage, -np.inf)
-        owner = np.arange(size)
-        row_best, row_arg = linkage.max(1), linkage.argmax(1)
+        scores[a_local, b_local] = pair_values[lo:hi]
+        scores[b_local, a_local] = pair_values[lo:hi]
+        np.fill_diagonal(scores, -np.inf)
+        owner, cluster_sizes = np.arange(size), np.ones(size)
+        row_best, row_arg = scores.max(1), scores.argmax(1)
         while True:
             a = int(np.argmax(row_best))
             b = int(row_arg[a])
-            if not linkage[a, b] > threshold:
+            if not scores[a, b] > threshold:
                 break
             a, b = min(a, b), max(a, b)
-            merged = np.minimum(linkage[a], linkage[b])  # complete linkage: worst pair decides
-            linkage[a], linkage[:, a] = merged, merged
-            linkage[a, a] = -np.inf
-            linkage[b], linkage[:, b] = -np.inf, -np.inf
+            merged = _merged_linkage(scores, a, b, cluster_sizes, linkage)
+            scores[a], scores[:, a] = merged, merged
+            scores[a, a] = -np.inf
+            scores[b], scores[:, b] = -np.inf, -np.inf
             owner[owner == b] = a
-            # Only rows whose maximum sat in column a or b (and row a) can have a new maximum: elsewhere the
-            # entries only decreased in columns a and b, and the first maximum stays first.
-            stale = np.flatnonzero((row_arg == a) | (row_arg == b))
-            stale = np.union1d(stale, [a, b])
-            row_best[stale], row_arg[stale] = linkage[stale].max(1), linkage[stale].argmax(1)
+            cluster_sizes[a] += cluster_sizes[b]
+            # Rows whose maximum sat in column a or b (and rows a, b) are recomputed; elsewhere only column a can
+            # have risen (average, single; complete only lowers it), so it may become the row's first maximum.
+            stale = np.union1d(np.flatnonzero((row_arg == a) | (row_arg == b)), [a, b])
+            column = scores[:, a]
+            risen = (column > row_best) | ((column == row_best) & (a < row_arg))
+            row_best[risen], row_arg[risen] = column[risen], a
+            row_best[stale], row_arg[stale] = scores[stale].max(1), scores[stale].argmax(1)
         labels[members] = members[owner]
     _, relabelled = np.unique(labels, return_inverse=True)  # labels are first members, so order is by position
     return relabelled.reshape(-1)
@@ -991,8 +1013,9 @@ class CoreferenceResolution(nn.Module):
     @torch.inference_mode()
     def cluster(self, context: "DocumentContext", mentions: "Mentions", threshold: float, config) -> np.ndarray:
         """Stage 3: coreference probabilities of all mention pairs i < j (one direction, as JEREX's clustering
-        effectively reads), then complete linkage at `threshold`, then the abbreviation merge
-        (`abbreviation_coreference`). At a threshold of 1 or more no pair can link, so none is scored.
+        effectively reads), then agglomerative clustering at `threshold` (`coreference_linkage`; JEREX: complete),
+        then the abbreviation merge (`abbreviation_coreference`). At a threshold of 1 or more no pair can link, so
+        none is scored.
 
         Returns `np.ndarray` of shape `(n,)` (host): entity index of each mention, numbered by first mention.
         """
@@ -1003,7 +1026,13 @@ class CoreferenceResolution(nn.Module):
         if threshold >= 1.0:
             clusters = np.arange(count)  # a probability never exceeds 1: every mention is its own entity
         else:
-            clusters = self.complete_linkage(mentions.representations, strings, threshold, config.coref_pair_chunk_size)
+            clusters = self.linked_clusters(
+                mentions.representations,
+                strings,
+                threshold,
+                config.coref_pair_chunk_size,
+                config.coreference_linkage,
+            )
         if strings is not None and config.abbreviation_coreference:
             written, text = (
                 ["".join(map(chr, s)) for s in strings],
@@ -1012,13 +1041,16 @@ class CoreferenceResolution(nn.Module):
             clusters = merge_linked_clusters(clusters, abbreviation_groups(written, text))
         return clusters
 
-    def complete_linkage(self, mention_reprs, strings: Optional[list], threshold: float, pair_chunk: int) -> np.ndarray:
-        """Complete linkage over the coreference probabilities of the mention pairs i < j, scored in blocks of
-        `pair_chunk` pairs (row-major order), so memory grows with the block and with the pairs above the threshold,
-        never with the n x n matrix. Each block's edit distances are computed on the CPU (Myers' bit-vector
-        algorithm, :class:`PairEditDistances`) and moved to the device with its pair indices; the pairs that may
-        score above the threshold come back to the host once per document. Same clusters as the dense
-        `complete_linkage_clusters` of the n x n probability matrix."""
+    def linked_clusters(
+        self, mention_reprs, strings: Optional[list], threshold: float, pair_chunk: int, linkage: str = "complete"
+    ) -> np.ndarray:
+        """Agglomerative clustering (`linkage`) of the coreference probabilities of the mention pairs i < j, scored
+        in blocks of `pair_chunk` pairs (row-major order), so memory grows with the block and with the pairs above
+        the threshold, never with the n x n matrix. Each block's edit distances are computed on the CPU (Myers'
+        bit-vector algorithm, :class:`PairEditDistances`) and moved to the device with its pair indices; the pairs
+        that may score above the threshold come back to the host once per document. Average linkage also needs the
+        pairs below the threshold inside each component of the pairs above it: they are scored again, component by
+        component. Same clusters as the dense `agglomerative_clusters` of the n x n probability matrix."""
         count, device = mention_reprs.shape[0], mention_reprs.device
         if strings is not None:
             unique = sorted(set(strings))
@@ -1026,6 +1058,15 @@ class CoreferenceResolution(nn.Module):
             string_index = np.array([position[s] for s in strings], dtype=np.int64)
             edit_distances = PairEditDistances([list(s) for s in unique])
         projections = self.mention_projections(mention_reprs)
+
+        def probabilities_of(first: np.ndarray, second: np.ndarray) -> torch.Tensor:
+            if strings is not None:
+                distances = edit_distances(string_index[first], string_index[second])
+            else:
+                distances = np.zeros(first.shape, dtype=np.int64)
+            a, b = torch.from_numpy(first).to(device), torch.from_numpy(second).to(device)
+            return torch.sigmoid(self.pair_logits(projections, a, b, torch.from_numpy(distances).to(device)).float())
+
         # Pairs kept for clustering: a superset of those scoring above the threshold in float32 or float64 (the
         # clustering decides exactly, on the host); a pair not kept counts as scoring 0, which changes nothing.
         floor = min(float(threshold), float(np.float32(threshold))) - 1e-6
@@ -1036,16 +1077,7 @@ class CoreferenceResolution(nn.Module):
         kept_pairs = torch.empty((capacity,), dtype=torch.long, device=device)
         kept_probabilities = torch.empty((capacity,), dtype=torch.float32, device=device)
         for begin in range(0, total, pair_chunk):
-            flat = np.arange(begin, min(begin + pair_chunk, total), dtype=np.int64)
-            first, second = triu_pairs(count, flat)
-            if strings is not None:
-                distances = edit_distances(string_index[first], string_index[second])
-            else:
-                distances = np.zeros(flat.shape, dtype=np.int64)
-            a, b = torch.from_numpy(first).to(device), torch.from_numpy(second).to(device)
-            probabilities = torch.sigmoid(
-                self.pair_logits(projections, a, b, torch.from_numpy(distances).to(device)).float()
-            )
+            probabilities = probabilities_of(*triu_pairs(count, np.arange(begin, min(begin + pair_chunk, total))))
             kept = (probabilities > floor).nonzero().squeeze(-1)
             added = kept.shape[0]
             if size + added > capacity:
@@ -1061,7 +1093,37 @@ class CoreferenceResolution(nn.Module):
         flat = kept_pairs[:size].cpu().numpy()
         values = kept_probabilities[:size].cpu().numpy()
         first, second = triu_pairs(count, flat)
-        return complete_linkage_from_edges(count, first, second, values, threshold)
+        if linkage == "average":
+            first, second, values = self._component_pairs(
+                count, first, second, values, threshold, probabilities_of, pair_chunk
+            )
+        return agglomerative_clusters_from_edges(count, first, second, values, threshold, linkage)
+
+    @staticmethod
+    def _component_pairs(count, first, second, values, threshold, probabilities_of, pair_chunk) -> tuple:
+        """Every pair i < j inside each connected component of the pairs scoring above `threshold`, with its
+        probability (from `values` where kept, scored by `probabilities_of` otherwise)."""
+        above = values > np.float32(threshold)
+        component = threshold_components(count, first[above], second[above])
+        order = np.argsort(component, kind="stable")
+        _, starts, sizes = np.unique(component[order], return_index=True, return_counts=True)
+        blocks = [order[start : start + size] for start, size in zip(starts, sizes) if size > 1]
+        if not blocks:
+            return first[:0], second[:0], values[:0]
+        pairs = [np.triu_indices(block.size, k=1) for block in blocks]
+        all_first = np.concatenate([block[i] for block, (i, _) in zip(blocks, pairs)])
+        all_second = np.concatenate([block[j] for block, (_, j) in zip(blocks, pairs)])
+        # The kept pairs are in row-major order, so their keys increase; a component implies a kept pair.
+        known = first * count + second
+        keys = all_first * count + all_second
+        slot = np.minimum(np.searchsorted(known, keys), known.size - 1)
+        found = known[slot] == keys
+        scored = np.where(found, values[slot], np.nan).astype(np.float32)
+        unknown = np.flatnonzero(~found)
+        for begin in range(0, unknown.size, pair_chunk):
+            chunk = unknown[begin : begin + pair_chunk]
+            scored[chunk] = probabilities_of(all_first[chunk], all_second[chunk]).cpu().numpy()
+        return all_first, all_second, scored
 
 
 class EntityClassification(nn.Module):

@@ -27,6 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--output", help="where to write the JSON report (default: calibration.json beside MODEL)")
     parser.add_argument("--dry-run", action="store_true", help="do not rewrite MODEL/config.json")
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2,...",
+        help="values to search for one threshold (mention_threshold, coref_threshold, relation_threshold) instead of "
+        "the default grid; repeatable",
+    )
     return parser
 
 
@@ -37,11 +45,23 @@ def main(argv=None) -> int:
     from simmemre.experiment_simmemre import corpus_rows, load_trained_model
     from simmemre.training_simmemre import THRESHOLD_NAMES, apply_thresholds, calibrate_thresholds, evaluate_thresholds
 
+    grid = {}
+    for item in args.grid:
+        name, _, values = item.partition("=")
+        try:
+            grid[name.strip()] = [float(value) for value in values.split(",") if value.strip()]
+        except ValueError:
+            raise SystemExit(f"--grid {item!r}: expected NAME=V1,V2,... with numbers") from None
+        if not grid[name.strip()]:
+            raise SystemExit(f"--grid {item!r}: no values")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    unknown = sorted(set(grid) - set(THRESHOLD_NAMES))
+    if unknown:
+        raise SystemExit(f"--grid: unknown threshold name(s) {unknown}; use {list(THRESHOLD_NAMES)}")
     model, processor = load_trained_model(args.model, device)
     rows = corpus_rows(args, model, processor, [split for split in (args.dev_split, args.test_split) if split])
 
-    calibration = calibrate_thresholds(model, processor, rows[args.dev_split], device=device)
+    calibration = calibrate_thresholds(model, processor, rows[args.dev_split], grid=grid, device=device)
     report = {"model": os.path.abspath(args.model), "dev_split": args.dev_split, **calibration}
     if args.test_split:
         test_rows = rows[args.test_split]

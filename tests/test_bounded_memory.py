@@ -19,11 +19,12 @@ from simmemre import SimMemREConfig, SimMemREModel
 from simmemre.modeling_simmemre import (
     PairEditDistances,
     RelationClassification,
-    complete_linkage_clusters,
-    complete_linkage_from_edges,
+    agglomerative_clusters,
+    agglomerative_clusters_from_edges,
     edit_distance_matrix,
     mention_edit_distances,
     mention_strings,
+    threshold_components,
     triu_pairs,
 )
 
@@ -76,8 +77,9 @@ def test_triu_pairs_equal_torch_triu_indices():
             assert second.tolist() == reference[1, begin:end].tolist()
 
 
+@pytest.mark.parametrize("linkage", ["complete", "average", "single"])
 @pytest.mark.parametrize("seed", range(40))
-def test_complete_linkage_from_edges_equals_the_dense_function(seed):
+def test_agglomerative_clusters_from_edges_equals_the_dense_function(seed, linkage):
     rng = np.random.default_rng(seed)
     count = int(rng.integers(2, 45))
     similarity = rng.random((count, count)).astype(np.float32)
@@ -87,12 +89,16 @@ def test_complete_linkage_from_edges_equals_the_dense_function(seed):
     threshold = float(rng.choice([0.0, 0.4, 0.6, 0.85, 0.8]))
     if seed % 4 == 1:  # a threshold equal to a score: float32 / float64 comparisons at the edge
         threshold = float(similarity[0, 1])
-    expected = complete_linkage_clusters(similarity, threshold)
+    expected = agglomerative_clusters(similarity, threshold, linkage)
     first, second = np.triu_indices(count, k=1)
     values = similarity[first, second]
-    for extra in (0.0, 0.3):  # only the pairs above the threshold, or those plus some below
-        keep = (values > threshold - 1e-6) | (rng.random(values.shape) < extra)
-        labels = complete_linkage_from_edges(count, first[keep], second[keep], values[keep], threshold)
+    # Only the pairs above the threshold, or those plus some below; average linkage: all pairs of a component.
+    above = values > threshold - 1e-6
+    component = threshold_components(count, first[values > threshold], second[values > threshold])
+    inside = component[first] == component[second]
+    for extra in (0.0, 0.3):
+        keep = (inside if linkage == "average" else above) | (rng.random(values.shape) < extra)
+        labels = agglomerative_clusters_from_edges(count, first[keep], second[keep], values[keep], threshold, linkage)
         assert labels.tolist() == expected.tolist()
 
 
@@ -130,9 +136,9 @@ def _dense_similarity(model, mentions, word_char_spans, text_codepoints):
         return similarity.numpy()
 
 
-@pytest.mark.parametrize("chunk", [8192, 7])
-def test_chunked_coreference_gives_the_clusters_of_the_dense_path(tokenizer, processor, chunk):
-    model = make_model(tokenizer, seed=3, coref_pair_chunk_size=chunk)
+@pytest.mark.parametrize("chunk, linkage", [(8192, "complete"), (7, "complete"), (7, "average"), (8192, "single")])
+def test_chunked_coreference_gives_the_clusters_of_the_dense_path(tokenizer, processor, chunk, linkage):
+    model = make_model(tokenizer, seed=3, coref_pair_chunk_size=chunk, coreference_linkage=linkage)
     context, _, mentions = _stage_inputs(model, processor, TEXT)
     count = mentions.word_spans.shape[0]
     assert count > 150  # every candidate span: over 11,000 pairs
@@ -151,7 +157,7 @@ def test_chunked_coreference_gives_the_clusters_of_the_dense_path(tokenizer, pro
     ]
     sizes = set()
     for threshold in thresholds:
-        expected = complete_linkage_clusters(similarity, threshold)
+        expected = agglomerative_clusters(similarity, threshold, linkage)
         actual = model.coreference_resolution.cluster(context, mentions, threshold, model.config)
         assert actual.tolist() == expected.tolist(), threshold
         sizes.add(int(actual.max()) + 1)

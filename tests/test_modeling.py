@@ -16,6 +16,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from simmemre import SimMemREConfig, SimMemREModel
+from simmemre.configuration_simmemre import COREFERENCE_LINKAGES as LINKAGES
 from simmemre.modeling_simmemre import (
     BilinearSimilarity,
     CoreferenceResolution,
@@ -27,8 +28,8 @@ from simmemre.modeling_simmemre import (
     RangeMaxPool,
     RelationClassification,
     _running_max,
+    agglomerative_clusters,
     candidate_spans,
-    complete_linkage_clusters,
     edit_distance_matrix,
     max_pool_short_ranges,
     non_overlapping_spans,
@@ -677,13 +678,14 @@ def test_edit_distance_matrix_matches_reference_on_random_strings():
             assert int(distances[i, j]) == _levenshtein(a, b), (a, b)
 
 
-def _brute_force_complete_linkage(similarity, threshold):
+def _brute_force_linkage(similarity, threshold, linkage):
+    combine = {"complete": min, "single": max, "average": lambda values: sum(values) / len(values)}[linkage]
     clusters = [[i] for i in range(similarity.shape[0])]
     while True:
         best, pair = threshold, None
         for a in range(len(clusters)):
             for b in range(a + 1, len(clusters)):
-                link = min(similarity[i, j] for i in clusters[a] for j in clusters[b])
+                link = combine([similarity[i, j] for i in clusters[a] for j in clusters[b]])
                 if link > best:
                     best, pair = link, (a, b)
         if pair is None:
@@ -692,17 +694,37 @@ def _brute_force_complete_linkage(similarity, threshold):
         clusters[a] = clusters[a] + clusters.pop(b)
 
 
+@pytest.mark.parametrize("linkage", ["complete", "average", "single"])
 @pytest.mark.parametrize("seed", range(5))
-def test_complete_linkage_matches_brute_force(seed):
+def test_agglomerative_clusters_match_brute_force(seed, linkage):
     rng = np.random.default_rng(seed)
     n = 12
     similarity = rng.random((n, n))
     similarity = np.maximum(similarity, similarity.T) ** 0.3  # many pairs above the threshold
-    labels = complete_linkage_clusters(similarity, 0.85)
-    expected = _brute_force_complete_linkage(similarity, 0.85)
+    labels = agglomerative_clusters(similarity, 0.85, linkage)
+    expected = _brute_force_linkage(similarity, 0.85, linkage)
     assert sorted(sorted(np.flatnonzero(labels == c).tolist()) for c in set(labels)) == sorted(map(sorted, expected))
-    for cluster in expected:  # every pair inside a cluster scores above the threshold
-        assert all(similarity[i, j] > 0.85 for i in cluster for j in cluster if i != j)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_linkages_order_cluster_sizes(seed):
+    # Single linkage merges whenever complete or average would, so its clusters are unions of theirs.
+    rng = np.random.default_rng(seed)
+    similarity = rng.random((15, 15))
+    similarity = np.maximum(similarity, similarity.T) ** 0.3
+    counts = {linkage: int(agglomerative_clusters(similarity, 0.85, linkage).max()) + 1 for linkage in LINKAGES}
+    assert counts["single"] <= counts["average"] <= counts["complete"]
+    assert counts["single"] < counts["complete"]
+
+
+def test_complete_linkage_keeps_every_pair_of_a_cluster_above_the_threshold():
+    rng = np.random.default_rng(0)
+    similarity = rng.random((12, 12))
+    similarity = np.maximum(similarity, similarity.T) ** 0.3
+    labels = agglomerative_clusters(similarity, 0.85)
+    for c in set(labels.tolist()):
+        members = np.flatnonzero(labels == c)
+        assert all(similarity[i, j] > 0.85 for i in members for j in members if i != j)
 
 
 # -- configuration ---------------------------------------------------------------------------------------
@@ -718,6 +740,7 @@ def test_complete_linkage_matches_brute_force(seed):
         ({"memory_read_positions": ["mentions"]}, "memory_read_positions"),
         ({"entity_types": ["A", "A"]}, "entity_types"),
         ({"span_chunk_size": 0}, "span_chunk_size"),
+        ({"coreference_linkage": "ward"}, "coreference_linkage"),
         ({"encoder_window_overlap": 500}, "encoder_window_overlap"),
     ],
 )

@@ -635,6 +635,8 @@ def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
             "3",
             "--device",
             "cpu",
+            "--grid",
+            "coref_threshold=0.5,0.7",
         ],
         cwd=REPO,
         env=subprocess_env(tmp_path),
@@ -645,9 +647,27 @@ def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads((folder.parent / "calibration.json").read_text())
     assert report["fixed_thresholds"] == {"mention_threshold": 0.85, "coref_threshold": 0.85, "relation_threshold": 0.6}
+    assert {point["coref_threshold"] for point in report["grid"]} == {0.5, 0.7, 0.85}  # --grid plus the fixed point
     saved = json.loads((folder / "config.json").read_text())
     assert {name: saved[name] for name in report["thresholds"]} == report["thresholds"]
     assert set(report) >= {"test_scores", "test_fixed_scores", "grid"}
+
+
+@pytest.mark.parametrize(
+    "grid, message", [("relation=0.5", "unknown threshold name"), ("coref_threshold=high", "with numbers")]
+)
+def test_calibrate_script_rejects_a_bad_grid_before_loading_anything(tmp_path, grid, message):
+    completed = subprocess.run(
+        [sys.executable, "scripts/calibrate.py", str(tmp_path / "missing"), "--data-dir", ".", "--format", "bc5cdr"]
+        + ["--grid", grid],
+        cwd=REPO,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode != 0
+    assert message in completed.stderr and "Traceback" not in completed.stderr
 
 
 @pytest.mark.integration
