@@ -59,6 +59,10 @@ class SimMemREConfig(PretrainedConfig):
             sizes. Larger distances are clamped to the last row (JEREX raised an IndexError instead).
         mention_threshold (`float`, 0.85), coref_threshold (`float`, 0.85), relation_threshold (`float`, 0.6):
             inference thresholds.
+        entity_threshold (`float`, 0.0): inference keeps an entity only when its highest-scoring mention reaches this
+            mention probability; its mentions and relations go with it. Mentions join clusters at `mention_threshold`
+            (recall: strict scoring needs every mention of an entity), while an entity of weak mentions alone, usually
+            a false positive, is dropped. 0 keeps every entity (JEREX).
         max_mentions_per_word (`float` or None, 0.5): inference keeps at most ceil(this x words) mentions per document,
             the highest-scoring ones. JEREX has no cap; a half-trained model can pass thousands of spans over the
             threshold, and coreference and relation pairs grow quadratically in them. 0.5 is above every gold BC5CDR
@@ -154,6 +158,7 @@ class SimMemREConfig(PretrainedConfig):
         mention_threshold=0.85,
         coref_threshold=0.85,
         relation_threshold=0.6,
+        entity_threshold=0.0,
         max_mentions_per_word=0.5,
         max_mentions_per_document=2048,
         max_entity_pairs_per_document=50000,
@@ -205,6 +210,7 @@ class SimMemREConfig(PretrainedConfig):
         self.mention_threshold = mention_threshold
         self.coref_threshold = coref_threshold
         self.relation_threshold = relation_threshold
+        self.entity_threshold = entity_threshold
         self.max_mentions_per_word = max_mentions_per_word
         self.max_mentions_per_document = max_mentions_per_document
         self.max_entity_pairs_per_document = max_entity_pairs_per_document
@@ -337,7 +343,13 @@ class SimMemREConfig(PretrainedConfig):
                 "size_embeddings_count",
                 f"must exceed max_span_size ({self.max_span_size}), got {self.size_embeddings_count}",
             )
-        for field in ("mention_threshold", "coref_threshold", "relation_threshold", "memory_warmup_proportion"):
+        for field in (
+            "mention_threshold",
+            "coref_threshold",
+            "relation_threshold",
+            "entity_threshold",
+            "memory_warmup_proportion",
+        ):
             value = getattr(self, field)
             if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 fail(field, f"must be a number in [0, 1], got {value!r}")

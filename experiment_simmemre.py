@@ -463,7 +463,7 @@ def select_device(training: dict) -> None:
 
 
 def add_inference_arguments(parser, dtype_help="weights' dtype (default: auto, as saved)"):
-    """The options of the scripts that run a saved pipeline: --batch-size, the three thresholds, --device, --dtype."""
+    """The options of the scripts that run a saved pipeline: --batch-size, the thresholds, --device, --dtype."""
     parser.add_argument("--batch-size", type=int, default=4)
     for name in THRESHOLD_NAMES:
         parser.add_argument("--" + name.replace("_", "-"), type=float)

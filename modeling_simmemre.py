@@ -1547,6 +1547,32 @@ class Mentions:
     representations: torch.Tensor
     scores: Optional[torch.Tensor] = None
 
+    def subset(self, keep: torch.Tensor) -> "Mentions":
+        """The mentions at indices `keep` `(k,)`, in that order."""
+        return Mentions(
+            self.word_spans[keep],
+            self.subword_spans[keep],
+            self.sentence_ids[keep],
+            self.representations[keep],
+            None if self.scores is None else self.scores[keep],
+        )
+
+
+def confident_entities(mention_scores: np.ndarray, clusters: np.ndarray, threshold: float) -> tuple:
+    """The entities whose highest mention probability reaches `threshold` (`entity_threshold`).
+
+    Args:
+        mention_scores (`np.ndarray` of shape `(n,)`), clusters (`np.ndarray` of shape `(n,)`, entities numbered by
+        first mention). Compared in float64 on the host, as the decoded documents' scores are.
+    Returns:
+        (indices `(k,)` of the mentions kept, in order; their clusters `(k,)`, renumbered 0..c'-1 in the same order)
+    """
+    best = np.full(int(clusters.max(initial=-1)) + 1, -np.inf)
+    np.maximum.at(best, clusters, mention_scores.astype(np.float64))
+    kept = np.flatnonzero(best[clusters] >= threshold)
+    _, renumbered = np.unique(clusters[kept], return_inverse=True)
+    return kept, renumbered.reshape(-1)
+
 
 @dataclass
 class Entities:
@@ -2190,6 +2216,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         mention_threshold: Optional[float] = None,
         coref_threshold: Optional[float] = None,
         relation_threshold: Optional[float] = None,
+        entity_threshold: Optional[float] = None,
         token_representations: Optional[torch.Tensor] = None,
         inference_cache: Optional[list] = None,
         given: Optional[Sequence[Optional[Mapping]]] = None,
@@ -2204,7 +2231,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
         points of the text, -1 padded; edit distances are computed on the original mention strings).
 
         use_memory: override the warm-up switch `model.memory_reads_enabled` for this call.
-        mention_threshold, coref_threshold, relation_threshold: override the config's thresholds for this call.
+        mention_threshold, coref_threshold, relation_threshold, entity_threshold: override the config's thresholds
+            for this call.
         token_representations `(B, T, d)`: the output of [`~SimMemREModel.token_representations`] for these inputs,
             which skips the encoder (threshold calibration runs the heads many times over one encoding).
         inference_cache: one dict per document, kept by the caller between calls on the same inputs: the candidate
@@ -2232,6 +2260,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
             self.config.mention_threshold if mention_threshold is None else mention_threshold,
             self.config.coref_threshold if coref_threshold is None else coref_threshold,
             self.config.relation_threshold if relation_threshold is None else relation_threshold,
+            self.config.entity_threshold if entity_threshold is None else entity_threshold,
         )
         predictions = []
         # The documents' lengths cross to the host in one transfer per batch.
@@ -2262,11 +2291,11 @@ class SimMemREModel(SimMemREPreTrainedModel):
 
     @torch.inference_mode()  # cheaper per op than no_grad; predictions are never differentiated
     def _extract_document(self, context: DocumentContext, thresholds: tuple, candidates=None, given=None) -> dict:
-        """One document's cascade (the driver of the stages) at `thresholds` (mention, coreference, relation);
+        """One document's cascade (the driver of the stages) at `thresholds` (mention, coreference, relation, entity);
         `candidates` (from :meth:`score_candidates`) skips stage 1; `given` (see `extract`) replaces the stages it
         covers with gold input. Shapes as in [`SimMemREOutput`]`.predictions`."""
         config, device = self.config, context.hidden.device
-        mention_threshold, coref_threshold, relation_threshold = thresholds
+        mention_threshold, coref_threshold, relation_threshold, entity_threshold = thresholds
         prediction = self._empty_prediction(device)
         if context.hidden.shape[0] == 0 or context.word_subword_spans.shape[0] == 0:
             return prediction
@@ -2289,6 +2318,12 @@ class SimMemREModel(SimMemREPreTrainedModel):
             clusters = np.asarray(given["mention_clusters"], dtype=np.int64).reshape(-1)
         else:
             clusters = self.coreference_resolution.cluster(context, mentions, coref_threshold, config)
+        if given is None and entity_threshold > 0:  # gold input is never dropped
+            kept, clusters = confident_entities(mentions.scores.float().cpu().numpy(), clusters, entity_threshold)
+            if kept.size == 0:
+                return self._with_truncation_notes(prediction, context)
+            if kept.size < mentions.scores.shape[0]:
+                mentions = mentions.subset(torch.from_numpy(kept).to(mentions.word_spans.device))
         entities = self.entity_classification.entities(mentions, clusters, context.memories.get("entity"))
         if given is not None and given.get("entity_types") is not None:
             entities = entities.with_given_types(given["entity_types"])
@@ -2296,12 +2331,6 @@ class SimMemREModel(SimMemREPreTrainedModel):
             prediction["relations"], prediction["relation_scores"] = self.relation_classification.relations(
                 context, candidates.pooler, mentions, entities, relation_threshold, config
             )
-        if context.truncated:  # only when a cap bound: documents within the caps keep their keys
-            notes = [
-                [config.document_caps.index(note["cap"]), note["limit"], note["found"], note["kept"]]
-                for note in context.truncated
-            ]
-            prediction["truncated"] = torch.tensor(notes, dtype=torch.long, device=device)
         prediction.update(
             {
                 "mention_word_spans": mentions.word_spans,
@@ -2312,6 +2341,15 @@ class SimMemREModel(SimMemREPreTrainedModel):
                 "entity_type_probabilities": entities.probabilities,
             }
         )
+        return self._with_truncation_notes(prediction, context)
+
+    def _with_truncation_notes(self, prediction: dict, context: DocumentContext) -> dict:
+        if context.truncated:  # only when a cap bound: documents within the caps keep their keys
+            notes = [
+                [self.config.document_caps.index(note["cap"]), note["limit"], note["found"], note["kept"]]
+                for note in context.truncated
+            ]
+            prediction["truncated"] = torch.tensor(notes, dtype=torch.long, device=prediction["relations"].device)
         return prediction
 
     def _empty_prediction(self, device) -> dict:

@@ -19,7 +19,7 @@ from contextlib import nullcontext
 import torch
 from transformers import Pipeline
 
-THRESHOLDS = ("mention_threshold", "coref_threshold", "relation_threshold")
+THRESHOLDS = ("mention_threshold", "coref_threshold", "relation_threshold", "entity_threshold")
 # Lone UTF-16 surrogates cannot be encoded by the (Rust) tokenizer. They are replaced one for one (offsets do not
 # move) in the copy of the text the model sees; results are always decoded against the caller's string.
 _SURROGATES = re.compile("[\ud800-\udfff]")
@@ -97,11 +97,12 @@ class JointREPipeline(Pipeline):
     `max_entity_pairs_per_document`, `max_relations_per_document`), the document also has `"truncated": [{"cap",
     "limit", "found", "kept"}, ...]` (and a warning is logged); without it, nothing was cut.
 
-    Parameters (at construction or per call): `mention_threshold`, `coref_threshold`, `relation_threshold` (numbers
-    in [0, 1]; default: the model config's). At construction, `device` places the model (as in every pipeline; `0` or
-    `"cuda:0"` is the first GPU) and `dtype` (or the older `torch_dtype`; e.g. `torch.bfloat16`) sets its weights'
-    dtype. For mixed precision instead, call the pipeline under `torch.autocast(device_type, dtype=...)`. On an
-    accelerator the batch crosses to the device once and the predictions come back in one copy per dtype.
+    Parameters (at construction or per call): `mention_threshold`, `coref_threshold`, `relation_threshold`,
+    `entity_threshold` (numbers in [0, 1]; default: the model config's). At construction, `device` places the model (as
+    in every pipeline; `0` or `"cuda:0"` is the first GPU) and `dtype` (or the older `torch_dtype`; e.g.
+    `torch.bfloat16`) sets its weights' dtype. For mixed precision instead, call the pipeline under
+    `torch.autocast(device_type, dtype=...)`. On an accelerator the batch crosses to the device once and the predictions
+    come back in one copy per dtype.
 
     `serving` (at construction) trades exactness for CPU speed: "fp32" (default), "bf16" (every model call under
     bfloat16 autocast) or "int8" (the encoder's Linear layers dynamically quantized to int8 with `torch.ao`, on a

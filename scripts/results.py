@@ -135,7 +135,7 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
         "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "recipe": recipe_fields(run_config, model_config),
     }
-    fixed_values = (calibration or {}).get("fixed_thresholds") or {n: model_config[n] for n in THRESHOLD_NAMES}
+    fixed_values = (calibration or {}).get("fixed_thresholds") or {n: model_config.get(n, 0.0) for n in THRESHOLD_NAMES}
     # With a re-calibration file only its calibrated row is recorded; the run's own rows stay as recorded.
     rows = (
         []
@@ -206,7 +206,7 @@ def table(rows: list, thresholds: str) -> str:
     selected = [row for row in rows if row.get("thresholds") == thresholds]
     names = list(dict.fromkeys(row["name"] for row in selected))
     lines = [
-        "| model | seed | trained on | thresholds (m / c / r) | dev rel. strict | mention | coref | entity | "
+        "| model | seed | trained on | thresholds (m / c / r, e) | dev rel. strict | mention | coref | entity | "
         "relation | **relation strict** |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -218,7 +218,9 @@ def table(rows: list, thresholds: str) -> str:
         group = sorted(latest.values(), key=lambda row: row["seed"])
         first = True
         for row in listed:
-            values = " / ".join(f"{row['threshold_values'][n]:g}" for n in THRESHOLD_NAMES)
+            values = " / ".join(f"{row['threshold_values'][n]:g}" for n in THRESHOLD_NAMES[:3])
+            if row["threshold_values"].get("entity_threshold"):  # rows before the entity threshold have none
+                values += f", e {row['threshold_values']['entity_threshold']:g}"
             if row.get("relation_grid_top"):  # calibrated rows only
                 values += f" (r grid to {row['relation_grid_top']:g})"
             test = row["test"]

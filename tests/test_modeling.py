@@ -30,6 +30,7 @@ from simmemre.modeling_simmemre import (
     _running_max,
     agglomerative_clusters,
     candidate_spans,
+    confident_entities,
     edit_distance_matrix,
     max_pool_short_ranges,
     non_overlapping_spans,
@@ -706,6 +707,20 @@ def test_agglomerative_clusters_match_brute_force(seed, linkage):
     assert sorted(sorted(np.flatnonzero(labels == c).tolist()) for c in set(labels)) == sorted(map(sorted, expected))
 
 
+def test_confident_entities_keep_every_mention_of_an_entity_with_one_confident_mention():
+    scores = np.array([0.2, 0.97, 0.6, 0.95, 0.3, 0.949], dtype=np.float32)
+    clusters = np.array([0, 0, 1, 2, 1, 3])
+    kept, renumbered = confident_entities(scores, clusters, 0.95)
+    # only entity 0: float32 0.95 is 0.94999999 in float64, where the comparison runs (as on decoded scores)
+    assert kept.tolist() == [0, 1] and renumbered.tolist() == [0, 0]
+    kept, renumbered = confident_entities(scores, clusters, 0.6)
+    assert kept.tolist() == [0, 1, 2, 3, 4, 5] and renumbered.tolist() == [0, 0, 1, 2, 1, 3]
+    kept, renumbered = confident_entities(scores, clusters, 0.9)
+    assert kept.tolist() == [0, 1, 3, 5] and renumbered.tolist() == [0, 0, 1, 2]
+    kept, _ = confident_entities(scores, clusters, 1.0)
+    assert kept.size == 0
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_linkages_order_cluster_sizes(seed):
     # Single linkage merges whenever complete or average would, so its clusters are unions of theirs.
@@ -741,6 +756,7 @@ def test_complete_linkage_keeps_every_pair_of_a_cluster_above_the_threshold():
         ({"entity_types": ["A", "A"]}, "entity_types"),
         ({"span_chunk_size": 0}, "span_chunk_size"),
         ({"coreference_linkage": "ward"}, "coreference_linkage"),
+        ({"entity_threshold": 1.5}, "entity_threshold"),
         ({"encoder_window_overlap": 500}, "encoder_window_overlap"),
     ],
 )

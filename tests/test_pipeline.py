@@ -279,6 +279,11 @@ def test_thresholds_override_per_call_and_at_construction(pipe, model, processor
     # mention threshold filters by score
     cut = sorted(m["score"] for m in mentions_of(low))[len(mentions_of(low)) // 2]
     assert all(m["score"] >= cut for m in mentions_of(pipe(text, **{**LOW, "mention_threshold": cut})))
+    # entity threshold: only entities with a mention at or above it stay, with all their mentions
+    confident = pipe(text, **{**LOW, "entity_threshold": cut})
+    assert confident["entities"] and len(confident["entities"]) < len(low["entities"])
+    assert all(max(m["score"] for m in e["mentions"]) >= cut for e in confident["entities"])
+    assert all(e in low["entities"] for e in confident["entities"])
     # construction-time thresholds, overridden per call
     configured = pipeline("joint-re", model=model, processor=processor, **LOW)
     assert_same_predictions([configured(text)], [low], tolerance=0.0)

@@ -26,6 +26,7 @@ from simmemre.data_simmemre import DocumentError, read_pubtator  # noqa: E402
 from simmemre.experiment_simmemre import build_model  # noqa: E402
 from simmemre.modeling_simmemre import TrainingTargets, candidate_spans, edit_distance_matrix  # noqa: E402
 from simmemre.training_simmemre import (  # noqa: E402
+    THRESHOLD_NAMES,
     EvaluationEpochsCallback,
     SimMemREDataCollator,
     SimMemRETrainer,
@@ -472,19 +473,44 @@ def test_relation_threshold_filter_equals_rerunning_inference(processor, cdr_dat
             assert _with_relations_above(once, threshold) == rerun
 
 
+def test_entity_threshold_filter_equals_rerunning_inference(processor, cdr_dataset, single_torch_thread):
+    """Calibration scores every entity threshold by filtering one run at 0; that must equal a rerun."""
+    from simmemre.training_simmemre import _encode_rows, _predict_encoded, _with_entities_above
+
+    torch.manual_seed(0)
+    model = SimMemREModel(training_config(processor)).eval()
+    rows = [cdr_dataset[i] for i in range(2)]
+    with torch.no_grad():
+        encoded = _encode_rows(model, processor, rows, torch.device("cpu"), progress=False)
+        low = dict(mention_threshold=0.0, coref_threshold=0.6, relation_threshold=0.0, entity_threshold=0.0)
+        once = _predict_encoded(model, processor, rows, encoded, low)
+        best = sorted(max(m["score"] for m in e["mentions"]) for d in once for e in d["entities"])
+        for threshold in (best[len(best) // 3], best[len(best) // 2], best[-1]):  # a threshold equal to a score too
+            rerun = _predict_encoded(model, processor, rows, encoded, {**low, "entity_threshold": threshold})
+            assert _with_entities_above(once, threshold) == rerun
+            assert 0 < sum(len(d["entities"]) for d in rerun) < len(best)
+            if threshold == best[len(best) // 3]:  # relations between kept entities are renumbered
+                assert sum(len(d["relations"]) for d in rerun) > 0
+
+
 def test_calibration_includes_the_fixed_point_and_returns_the_best(processor, cdr_dataset, single_torch_thread):
     from simmemre.training_simmemre import calibrate_thresholds, evaluate_thresholds
 
     torch.manual_seed(0)
     model = SimMemREModel(training_config(processor)).eval()
     rows = [cdr_dataset[i] for i in range(2)]
-    grid = {"mention_threshold": [0.0, 0.5], "coref_threshold": [0.6], "relation_threshold": [0.0, 0.5]}
+    grid = {
+        "mention_threshold": [0.0, 0.5],
+        "coref_threshold": [0.6],
+        "relation_threshold": [0.0, 0.5],
+        "entity_threshold": [0.5],
+    }
     calibration = calibrate_thresholds(
         model, processor, rows, grid=grid, progress=False, min_objective=0.0, max_prediction_ratio=float("inf")
     )
     assert calibration["applied"] and calibration["thresholds"] == calibration["best_thresholds"]
-    points = [(e["mention_threshold"], e["coref_threshold"], e["relation_threshold"]) for e in calibration["grid"]]
-    assert (0.85, 0.85, 0.6) in points and len(points) == 3 * 2 * 3  # the fixed values join the grid
+    points = [tuple(e[name] for name in THRESHOLD_NAMES) for e in calibration["grid"]]
+    assert (0.85, 0.85, 0.6, 0.0) in points and len(points) == 3 * 2 * 3 * 2  # the fixed values join the grid
     best = max(entry["relation_strict_f1"] for entry in calibration["grid"])
     assert calibration["scores"]["relation_strict_f1"] == best
     rescored = evaluate_thresholds(model, processor, rows, calibration["thresholds"])
@@ -799,6 +825,21 @@ def test_given_gold_clusters_score_mentions_and_coreference_exactly(processor, c
     scores = evaluate_thresholds(model, processor, rows, given="clusters")
     assert scores["mention_f1"] == 100.0 and scores["coref_f1"] == 100.0
     assert scores["entity_f1"] < 100.0  # typing is still the random model's
+
+
+def test_entity_threshold_never_drops_gold_input(processor, cdr_dataset, single_torch_thread):
+    from simmemre.training_simmemre import evaluate_thresholds
+
+    torch.manual_seed(0)
+    model = SimMemREModel(training_config(processor)).eval()
+    rows = [cdr_dataset[i] for i in range(3)]
+    for given in ("mentions", "clusters"):
+        scores = evaluate_thresholds(model, processor, rows, {"entity_threshold": 1.0}, given=given)
+        assert scores["mention_f1"] == 100.0, given
+    assert (
+        evaluate_thresholds(model, processor, rows, {"mention_threshold": 0.0, "entity_threshold": 1.0})["mention_f1"]
+        == 0.0
+    )  # end to end, no random mention reaches probability 1
 
 
 def test_given_gold_entities_score_entities_exactly(processor, cdr_dataset, single_torch_thread):
