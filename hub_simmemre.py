@@ -244,7 +244,7 @@ def _card_overview_lines(config, model_name, base_model):
         f"- Entity types: {entity_types}",
         f"- Relation types: {relation_types}",
         f"- Default thresholds: mention {config.mention_threshold}, coreference {config.coref_threshold}, relation "
-        f"{config.relation_threshold} (overridable per call).",
+        f"{config.relation_threshold}, entity {config.entity_threshold} (overridable per call).",
         "",
     ]
 
