@@ -85,7 +85,13 @@ RECIPE_TRAINING_KEYS = (
     "per_device_train_batch_size",
     "bf16",
 )
-RECIPE_MODEL_KEYS = ("max_span_size", "abbreviation_coreference", "flat_mentions", "encoder_window_size")
+RECIPE_MODEL_KEYS = (
+    "max_span_size",
+    "abbreviation_coreference",
+    "flat_mentions",
+    "coreference_linkage",
+    "encoder_window_size",
+)
 
 
 def recipe_fields(run_config: dict, model_config: dict) -> dict:
