@@ -672,7 +672,12 @@ def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads((folder.parent / "calibration.json").read_text())
-    assert report["fixed_thresholds"] == {"mention_threshold": 0.85, "coref_threshold": 0.85, "relation_threshold": 0.6}
+    assert report["fixed_thresholds"] == {
+        "mention_threshold": 0.85,
+        "coref_threshold": 0.85,
+        "relation_threshold": 0.6,
+        "entity_threshold": 0.0,
+    }
     assert {point["coref_threshold"] for point in report["grid"]} == {0.5, 0.7, 0.85}  # --grid plus the fixed point
     saved = json.loads((folder / "config.json").read_text())
     assert {name: saved[name] for name in report["thresholds"]} == report["thresholds"]
