@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=V1,V2,...",
-        help="values to search for one threshold (mention_threshold, coref_threshold, relation_threshold) instead of "
-        "the default grid; repeatable",
+        help="values to search for one threshold (mention_threshold, coref_threshold, relation_threshold, "
+        "entity_threshold) instead of the default grid; repeatable",
     )
     return parser
 
@@ -49,11 +49,12 @@ def main(argv=None) -> int:
     for item in args.grid:
         name, _, values = item.partition("=")
         try:
-            grid[name.strip()] = [float(value) for value in values.split(",") if value.strip()]
+            numbers = [float(value) for value in values.split(",") if value.strip()]
         except ValueError:
             raise SystemExit(f"--grid {item!r}: expected NAME=V1,V2,... with numbers") from None
-        if not grid[name.strip()]:
+        if not numbers:
             raise SystemExit(f"--grid {item!r}: no values")
+        grid[name.strip()] = numbers
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     unknown = sorted(set(grid) - set(THRESHOLD_NAMES))
     if unknown:

@@ -456,41 +456,48 @@ def test_predict_documents_returns_schema_documents(processor, cdr_dataset, tmp_
     assert trainer.model.training  # the helper restores the mode it found
 
 
-def test_relation_threshold_filter_equals_rerunning_inference(processor, cdr_dataset, single_torch_thread):
-    """Calibration scores every relation threshold by filtering one run at the lowest; that must equal a rerun."""
-    from simmemre.training_simmemre import _encode_rows, _predict_encoded, _with_relations_above
+def _rerun_at(processor, cdr_dataset, low: dict):
+    """A seeded random model's predictions for two CDR documents at `low`, and a function predicting them again at
+    other thresholds from the same encoding (as calibration does)."""
+    from simmemre.training_simmemre import _encode_rows, _predict_encoded
 
     torch.manual_seed(0)
     model = SimMemREModel(training_config(processor)).eval()
     rows = [cdr_dataset[i] for i in range(2)]
     with torch.no_grad():
         encoded = _encode_rows(model, processor, rows, torch.device("cpu"), progress=False)
-        low = dict(mention_threshold=0.0, coref_threshold=0.6, relation_threshold=0.0)
-        once = _predict_encoded(model, processor, rows, encoded, low)
-        assert sum(len(document["relations"]) for document in once) > 0
-        for threshold in (0.3, 0.5, 0.52):
-            rerun = _predict_encoded(model, processor, rows, encoded, {**low, "relation_threshold": threshold})
-            assert _with_relations_above(once, threshold) == rerun
+
+    def predict(**thresholds):
+        with torch.no_grad():
+            return _predict_encoded(model, processor, rows, encoded, {**low, **thresholds})
+
+    return predict(), predict
+
+
+def test_relation_threshold_filter_equals_rerunning_inference(processor, cdr_dataset, single_torch_thread):
+    """Calibration scores every relation threshold by filtering one run at the lowest; that must equal a rerun."""
+    from simmemre.training_simmemre import _with_relations_above
+
+    low = dict(mention_threshold=0.0, coref_threshold=0.6, relation_threshold=0.0)
+    once, rerun_at = _rerun_at(processor, cdr_dataset, low)
+    assert sum(len(document["relations"]) for document in once) > 0
+    for threshold in (0.3, 0.5, 0.52):
+        assert _with_relations_above(once, threshold) == rerun_at(relation_threshold=threshold)
 
 
 def test_entity_threshold_filter_equals_rerunning_inference(processor, cdr_dataset, single_torch_thread):
     """Calibration scores every entity threshold by filtering one run at 0; that must equal a rerun."""
-    from simmemre.training_simmemre import _encode_rows, _predict_encoded, _with_entities_above
+    from simmemre.training_simmemre import _with_entities_above
 
-    torch.manual_seed(0)
-    model = SimMemREModel(training_config(processor)).eval()
-    rows = [cdr_dataset[i] for i in range(2)]
-    with torch.no_grad():
-        encoded = _encode_rows(model, processor, rows, torch.device("cpu"), progress=False)
-        low = dict(mention_threshold=0.0, coref_threshold=0.6, relation_threshold=0.0, entity_threshold=0.0)
-        once = _predict_encoded(model, processor, rows, encoded, low)
-        best = sorted(max(m["score"] for m in e["mentions"]) for d in once for e in d["entities"])
-        for threshold in (best[len(best) // 3], best[len(best) // 2], best[-1]):  # a threshold equal to a score too
-            rerun = _predict_encoded(model, processor, rows, encoded, {**low, "entity_threshold": threshold})
-            assert _with_entities_above(once, threshold) == rerun
-            assert 0 < sum(len(d["entities"]) for d in rerun) < len(best)
-            if threshold == best[len(best) // 3]:  # relations between kept entities are renumbered
-                assert sum(len(d["relations"]) for d in rerun) > 0
+    low = dict(mention_threshold=0.0, coref_threshold=0.6, relation_threshold=0.0, entity_threshold=0.0)
+    once, rerun_at = _rerun_at(processor, cdr_dataset, low)
+    best = sorted(max(m["score"] for m in e["mentions"]) for d in once for e in d["entities"])
+    for threshold in (best[len(best) // 3], best[len(best) // 2], best[-1]):  # a threshold equal to a score too
+        rerun = rerun_at(entity_threshold=threshold)
+        assert _with_entities_above(once, threshold) == rerun
+        assert 0 < sum(len(d["entities"]) for d in rerun) < len(best)
+        if threshold == best[len(best) // 3]:  # relations between kept entities are renumbered
+            assert sum(len(d["relations"]) for d in rerun) > 0
 
 
 def test_calibration_includes_the_fixed_point_and_returns_the_best(processor, cdr_dataset, single_torch_thread):
