@@ -30,7 +30,12 @@ from transformers import ProgressCallback, Trainer, TrainerCallback
 from transformers.trainer_utils import speed_metrics
 
 from .data_simmemre import DocumentError, document_features, normalize_document
-from .metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+from .metrics.joint_re_f1.joint_re_f1 import (
+    THRESHOLD_SWEEP_LEVELS,
+    _prf,
+    joint_re_scores,
+    relation_counts_by_threshold,
+)
 from .modeling_simmemre import TrainingTargets, candidate_spans
 from .processing_simmemre import FEATURE_PADDING
 
@@ -1041,7 +1046,9 @@ def calibrate_thresholds(
 
     Each document is encoded once (encoder and token memory read); the heads then run once per (mention, coreference)
     grid point at the lowest relation threshold and entity threshold 0, and every entity and relation threshold is a
-    filter of that output (no score depends on those two thresholds). The best point maximises `objective`; ties go
+    filter of that output (no score depends on those two thresholds); a relation `objective` is counted at every
+    relation threshold from one parse (`relation_counts_by_threshold`), and the best and the model's current points
+    are then scored at every level. The best point maximises `objective`; ties go
     to the higher entity F1, then to the point nearest the model's current thresholds. The model's current
     thresholds are always part of the grid.
 
@@ -1074,41 +1081,75 @@ def calibrate_thresholds(
         if fixed[name] not in grid[name]:
             grid[name] = sorted(grid[name] + [fixed[name]])
     references = _references(rows)
+    # The objective's level at every relation threshold comes from one parse per (mention, coreference, entity)
+    # point; the levels that do not depend on the relation threshold come from one full scoring there.
+    level = objective[: -len("_f1")] if objective.endswith("_f1") else None
+    sweep = level in THRESHOLD_SWEEP_LEVELS
     was_training = model.training
     model.eval()
     results = []
     try:
         with torch.no_grad():
             encoded = _encode_rows(model, processor, rows, _model_device(model, device), progress)
-            points = [(m, c) for m in grid["mention_threshold"] for c in grid["coref_threshold"]]
-            for mention_threshold, coref_threshold in tqdm(points, desc="Threshold grid", disable=not progress):
+
+            def predictions_at(mention_threshold, coref_threshold):
                 lowest = {
                     "mention_threshold": mention_threshold,
                     "coref_threshold": coref_threshold,
                     "relation_threshold": grid["relation_threshold"][0],
                     "entity_threshold": 0.0,
                 }
-                documents = _predict_encoded(model, processor, rows, encoded, lowest)
+                return lowest, _predict_encoded(model, processor, rows, encoded, lowest)
+
+            points = [(m, c) for m in grid["mention_threshold"] for c in grid["coref_threshold"]]
+            for mention_threshold, coref_threshold in tqdm(points, desc="Threshold grid", disable=not progress):
+                lowest, documents = predictions_at(mention_threshold, coref_threshold)
                 for entity_threshold in grid["entity_threshold"]:
                     confident = _with_entities_above(documents, entity_threshold)
-                    for relation_threshold in grid["relation_threshold"]:
-                        scores = joint_re_scores(_with_relations_above(confident, relation_threshold), references)
+                    if sweep:
+                        fixed_levels = {
+                            key: value
+                            for key, value in _flat(joint_re_scores(confident, references)).items()
+                            if not key.startswith("relation")
+                        }
+                        counts = relation_counts_by_threshold(confident, references, grid["relation_threshold"], level)
+                    for index, relation_threshold in enumerate(grid["relation_threshold"]):
+                        if sweep:
+                            precision, recall, f1 = _prf(*counts[index])
+                            scores = {
+                                **fixed_levels,
+                                f"{level}_precision": precision,
+                                f"{level}_recall": recall,
+                                f"{level}_f1": f1,
+                            }
+                        else:
+                            scores = _flat(
+                                joint_re_scores(_with_relations_above(confident, relation_threshold), references)
+                            )
                         point = {
                             **lowest,
                             "relation_threshold": relation_threshold,
                             "entity_threshold": entity_threshold,
                         }
-                        results.append((point, _flat(scores)))
+                        results.append((point, scores))
+
+            def rank(item):
+                thresholds, scores = item
+                distance = sum(abs(thresholds[name] - fixed[name]) for name in THRESHOLD_NAMES)
+                return (round(scores[objective], 6), round(scores["entity_f1"], 6), -distance)
+
+            def all_scores(thresholds):  # every level at one grid point
+                documents = predictions_at(thresholds["mention_threshold"], thresholds["coref_threshold"])[1]
+                confident = _with_entities_above(documents, thresholds["entity_threshold"])
+                return _flat(
+                    joint_re_scores(_with_relations_above(confident, thresholds["relation_threshold"]), references)
+                )
+
+            best_thresholds, best_scores = max(results, key=rank)
+            best_scores, fixed_scores = all_scores(best_thresholds), all_scores(fixed)
     finally:
         model.train(was_training)
 
-    def rank(item):
-        thresholds, scores = item
-        distance = sum(abs(thresholds[name] - fixed[name]) for name in THRESHOLD_NAMES)
-        return (round(scores[objective], 6), round(scores["entity_f1"], 6), -distance)
-
-    best_thresholds, best_scores = max(results, key=rank)
-    fixed_scores = next(scores for thresholds, scores in results if thresholds == fixed)
     reason = _unusable_calibration(best_scores, objective, min_objective, max_prediction_ratio)
     if reason:
         logger.warning("Threshold calibration: keeping the model's thresholds %s: %s", fixed, reason)

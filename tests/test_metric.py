@@ -314,3 +314,47 @@ def test_seq2rel_names_a_mention_past_the_text():
     prediction = comparable_prediction([(0, 25), (27, 300)], [(39, 48)])
     with pytest.raises(ValueError, match=r"prediction document 'doc-c'.*ends past the text"):
         score_comparable(prediction)
+
+
+@pytest.mark.parametrize("level", ["relation", "relation_strict", "relation_seq2rel"])
+@pytest.mark.parametrize("undirected", [(), ("CID",)])
+def test_threshold_sweep_equals_scoring_each_filtered_copy(level, undirected):
+    """Calibration counts a relation level at every threshold from one parse; that must equal one scoring each."""
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores, relation_counts_by_threshold
+
+    with_text = {**COMPARABLE_GOLD, "id": "doc-d"}
+    chemical_wrong_type = {"type": "Disease", "mentions": _mentions((51, 54))}
+    prediction = {
+        "id": "doc-d",
+        "entities": [
+            {"type": "Chemical", "mentions": _mentions((0, 25), (27, 30), (51, 54))},
+            {"type": "Disease", "mentions": _mentions((39, 48), (62, 71))},
+            chemical_wrong_type,
+            {"type": "Disease", "mentions": _mentions((62, 71))},  # same strings as entity 1 (seq2rel)
+        ],
+        "relations": [  # a true relation twice (the higher score counts), reversed, wrongly typed, a string twin
+            {"head": 0, "tail": 1, "type": "CID", "score": 0.4},
+            {"head": 0, "tail": 1, "type": "CID", "score": 0.7},
+            {"head": 1, "tail": 0, "type": "CID", "score": 0.6},
+            {"head": 2, "tail": 1, "type": "CID", "score": 0.5},
+            {"head": 0, "tail": 3, "type": "CID", "score": 0.9},
+        ],
+    }
+    thresholds = [0.0, 0.45, 0.5, 0.6, 0.65, 0.8, 0.95]
+    counts = relation_counts_by_threshold([prediction], [with_text], thresholds, level, undirected)
+    for threshold, (tp, fp, fn) in zip(thresholds, counts):
+        kept = {**prediction, "relations": [r for r in prediction["relations"] if r["score"] >= threshold]}
+        expected = joint_re_scores([kept], [with_text], undirected)
+        precision = 100.0 * tp / (tp + fp) if tp + fp else 0.0
+        recall = 100.0 * tp / (tp + fn) if tp + fn else 0.0
+        assert (precision, recall) == pytest.approx((expected[f"{level}_precision"], expected[f"{level}_recall"])), (
+            threshold
+        )
+    assert len({count for count in counts}) > 2  # the thresholds do change the counts
+
+
+def test_threshold_sweep_names_a_relation_without_a_score():
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import relation_counts_by_threshold
+
+    with pytest.raises(ValueError, match=r"predictions\[0\]\.relations\[0\].*score"):
+        relation_counts_by_threshold(GOLD[:1], GOLD[:1], [0.5])

@@ -1,5 +1,6 @@
 """Training on the HF Trainer loop: tokenization, negative sampling, collation, warm-up, resume, the train script."""
 
+import copy
 import inspect
 import json
 import os
@@ -523,6 +524,51 @@ def test_calibration_includes_the_fixed_point_and_returns_the_best(processor, cd
     rescored = evaluate_thresholds(model, processor, rows, calibration["thresholds"])
     assert rescored == calibration["scores"]
     assert model.config.mention_threshold == 0.85  # calibration itself does not change the model
+
+
+def test_calibration_grid_scores_equal_scoring_each_point(processor, cdr_dataset, single_torch_thread, monkeypatch):
+    """The relation thresholds are swept from one parse per point; each grid entry must equal scoring that point's
+    filtered predictions. The predictions are the gold documents with scores and wrong relations added (a random
+    model finds no relation)."""
+    from simmemre import training_simmemre
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+    from simmemre.training_simmemre import _references, _with_entities_above, _with_relations_above
+
+    rows = [cdr_dataset[i] for i in range(3)]
+    gold = _references(rows)
+
+    def predictions(model, processor, rows, encoded, thresholds, given=None):
+        documents = copy.deepcopy(gold)
+        for number, document in enumerate(documents):
+            for index, entity in enumerate(document["entities"]):
+                for mention in entity["mentions"]:
+                    mention["score"] = 0.4 + 0.1 * ((index + number) % 6)
+            wrong = [{"head": r["tail"], "tail": r["head"], "type": r["type"]} for r in document["relations"]]
+            document["relations"] = [
+                {**relation, "score": 0.3 + 0.07 * ((index + number) % 10)}
+                for index, relation in enumerate(document["relations"] + wrong)
+            ]
+        return documents
+
+    monkeypatch.setattr(training_simmemre, "_predict_encoded", predictions)
+    torch.manual_seed(0)
+    model = SimMemREModel(training_config(processor)).eval()
+    grid = {"relation_threshold": [0.2, 0.45, 0.5, 0.65, 0.9], "entity_threshold": [0.0, 0.5, 0.8]}
+    calibration = training_simmemre.calibrate_thresholds(model, processor, rows, grid=grid, progress=False)
+    assert len({entry["relation_strict_f1"] for entry in calibration["grid"]}) > 2
+    keys = ("relation_strict_f1", "entity_f1", "mention_precision", "mention_recall")
+    for entry in calibration["grid"]:
+        kept = _with_relations_above(
+            _with_entities_above(predictions(*[None] * 5), entry["entity_threshold"]), entry["relation_threshold"]
+        )
+        expected = joint_re_scores(kept, gold)
+        assert {key: entry[key] for key in keys} == pytest.approx({key: expected[key] for key in keys}), entry
+    best = {name: calibration["best_thresholds"][name] for name in THRESHOLD_NAMES}
+    kept = _with_relations_above(
+        _with_entities_above(predictions(*[None] * 5), best["entity_threshold"]), best["relation_threshold"]
+    )
+    expected = {k: v for k, v in joint_re_scores(kept, gold).items() if isinstance(v, float)}
+    assert {k: calibration["best_scores"][k] for k in expected} == pytest.approx(expected)  # every level, in full
 
 
 def test_calibration_keeps_the_model_thresholds_when_relations_are_not_learned(

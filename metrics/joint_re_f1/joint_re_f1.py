@@ -216,11 +216,17 @@ def _ordered(head, tail, relation_type, undirected):
     return head, tail, relation_type
 
 
+def _seq2rel_entities(tuples, text):
+    """seq2rel's entities: (frozenset of lower-cased mention strings, entity type) per entity."""
+    return [
+        (frozenset(text[start:end].lower() for start, end in cluster), entity_type)
+        for cluster, entity_type in zip(tuples["clusters"], tuples["entity_types"])
+    ]
+
+
 def _seq2rel_relations(tuples, text, undirected):
     """seq2rel's relation tuples: each argument is (frozenset of lower-cased mention strings, entity type)."""
-    entities = []
-    for cluster, entity_type in zip(tuples["clusters"], tuples["entity_types"]):
-        entities.append((frozenset(text[start:end].lower() for start, end in cluster), entity_type))
+    entities = _seq2rel_entities(tuples, text)
     return {
         _ordered(entities[head], entities[tail], relation_type, undirected)
         for head, tail, relation_type in tuples["relation_list"]
@@ -381,6 +387,72 @@ def joint_re_scores(predictions, references, undirected_relation_types=None):
     results["per_type"] = per_type
     results["documents"] = len(gold)
     return results
+
+
+# Levels whose predicted tuples are a set with one tuple per relation, so that raising a relation threshold only
+# removes tuples: their counts at every threshold follow from one parse (relation_relaxed counts mentions instead).
+THRESHOLD_SWEEP_LEVELS = ("relation", "relation_strict", "relation_seq2rel")
+
+
+def relation_counts_by_threshold(
+    predictions, references, thresholds, level="relation_strict", undirected_relation_types=None
+):
+    """(tp, fp, fn) of one relation level at each relation threshold, where the predictions at threshold t keep only
+    their relations with `score >= t`: the counts that `joint_re_scores` gives on each filtered copy, from one parse.
+
+    A predicted tuple counts at t when the best score among the relations that map to it reaches t. Every relation of
+    `predictions` needs a numeric "score".
+    """
+    if level not in THRESHOLD_SWEEP_LEVELS:
+        raise ValueError(f"level must be one of {THRESHOLD_SWEEP_LEVELS}, got {level!r}")
+    undirected = frozenset(undirected_relation_types or ())
+    predicted = _parse_side(predictions, "predictions")
+    gold = _parse_side(references, "references")
+    if set(predicted) != set(gold):
+        raise ValueError("predictions and references must cover the same document ids")
+    raw_scores = {}
+    for position, document in enumerate(predictions):
+        document = json.loads(document) if isinstance(document, str) else document
+        scores = []
+        for index, relation in enumerate(document.get("relations") or ()):
+            score = relation.get("score")
+            if isinstance(score, bool) or not isinstance(score, (int, float)):
+                raise ValueError(f"predictions[{position}].relations[{index}]: a numeric 'score' is needed")
+            scores.append(float(score))
+        raw_scores[str(document["id"])] = scores
+    best_scores, gold_total = [], 0
+    for doc_id, gold_tuples in gold.items():
+        predicted_tuples = predicted[doc_id]
+        if level == "relation_seq2rel":
+            gold_text = gold_tuples["text"]
+            if gold_text is None:
+                raise ValueError(f"{gold_tuples['where']}: relation_seq2rel needs the document text")
+            text = predicted_tuples["text"] if predicted_tuples["text"] is not None else gold_text
+            gold_set = _seq2rel_relations(gold_tuples, gold_text, undirected)
+            entities = _seq2rel_entities(predicted_tuples, text)
+            mapped = [
+                _ordered(entities[h], entities[t], kind, undirected) for h, t, kind in predicted_tuples["relation_list"]
+            ]
+        else:
+            gold_set = gold_tuples[level]
+            clusters, types = predicted_tuples["clusters"], predicted_tuples["entity_types"]
+            mapped = [
+                (clusters[h], clusters[t], kind)
+                if level == "relation"
+                else ((clusters[h], types[h]), (clusters[t], types[t]), kind)
+                for h, t, kind in predicted_tuples["relation_list"]
+            ]
+        best = {}
+        for item, score in zip(mapped, raw_scores[doc_id]):
+            best[item] = max(score, best.get(item, float("-inf")))
+        best_scores.extend((score, item in gold_set) for item, score in best.items())
+        gold_total += len(gold_set)
+    counts = []
+    for threshold in thresholds:
+        kept = [hit for score, hit in best_scores if score >= threshold]
+        tp = sum(kept)
+        counts.append((tp, len(kept) - tp, gold_total - tp))
+    return counts
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
