@@ -8,6 +8,7 @@ COREFERENCE_LINKAGES = ("complete", "average", "single")
 CLASSIFIER_TYPES = ("similarity", "mlp")
 MEMORY_READ_POSITIONS = ("tokens", "spans")
 MEMORY_READ_MODES = ("mean", "sum", "scaled", "residual")
+MEMORY_READ_TEMPERATURES = ("fixed", "learned")
 # Encoders that number positions from padding_idx + 1, so that their usable length is max_position_embeddings minus
 # padding_idx + 1 (RoBERTa-style, after fairseq).
 OFFSET_POSITION_MODEL_TYPES = (
@@ -121,6 +122,10 @@ class SimMemREConfig(PretrainedConfig):
             inference);
             "residual" = X + Σ_M W_o,M softmax_k(X W_readᵀ Mᵀ) M: a key-value read over slots that adds the type
             prototypes, W_o initialised to zero so it starts as the identity.
+        memory_read_temperature (`str`, "fixed"): "fixed" reads the scores m_k W_read Xᵀ as they are (paper eq. 1);
+            "learned" multiplies them by a learned inverse temperature per memory (initialised to 1), so training can
+            sharpen the softmax over positions: over thousands of candidate spans a near-uniform read leaves every
+            row's scale within about 1 % of 1.
         memory_read_gradient (`bool`, True): whether reads pass gradient into the memory matrices. The classifiers
             always train the memories (the paper code detaches them only inside the reads).
         memory_warmup_proportion (`float`, 0.4; the paper's CDR config uses 0.5): fraction of training steps before
@@ -179,6 +184,7 @@ class SimMemREConfig(PretrainedConfig):
         entity_memory_slot_size=None,
         relation_memory_slot_size=None,
         memory_read_mode="sum",
+        memory_read_temperature="fixed",
         memory_read_gradient=True,
         memory_warmup_proportion=0.4,
         memory_reads_enabled=True,
@@ -234,6 +240,7 @@ class SimMemREConfig(PretrainedConfig):
         self.entity_memory_slot_size = entity_memory_slot_size
         self.relation_memory_slot_size = relation_memory_slot_size
         self.memory_read_mode = memory_read_mode
+        self.memory_read_temperature = memory_read_temperature
         self.memory_read_gradient = memory_read_gradient
         self.memory_warmup_proportion = memory_warmup_proportion
         self.memory_reads_enabled = bool(memory_reads_enabled)
@@ -377,6 +384,11 @@ class SimMemREConfig(PretrainedConfig):
             fail("memory_read_positions", f"unknown positions {unknown}; allowed: {MEMORY_READ_POSITIONS}")
         if self.memory_read_mode not in MEMORY_READ_MODES:
             fail("memory_read_mode", f"must be one of {MEMORY_READ_MODES}, got {self.memory_read_mode!r}")
+        if self.memory_read_temperature not in MEMORY_READ_TEMPERATURES:
+            fail(
+                "memory_read_temperature",
+                f"must be one of {MEMORY_READ_TEMPERATURES}, got {self.memory_read_temperature!r}",
+            )
         if self.classifier_type == "mlp" and (self.use_entity_memory or self.use_relation_memory):
             fail(
                 "classifier_type",

@@ -787,17 +787,23 @@ class BilinearSimilarity(nn.Module):
 
 class MemoryReader(nn.Module):
     """One memory read (paper eq. 1-2): a = Σ_k softmax_n(m_k W_read Xᵀ), X' = diag(a) X, with W_read ∈ R^{s×h}.
+    With `learned_temperature` the scores are multiplied by exp(log_inverse_temperature), a learned scalar (0 at
+    initialisation: the paper's read).
 
     `scores`: x `(..., N, h)`, memory `(m, s)` -> `(..., N, m)`;
     `forward`: x `(B, N, h)`, mask `(B, N)` -> X' `(B, N, h)`.
     """
 
-    def __init__(self, hidden_size: int, slot_size: int):
+    def __init__(self, hidden_size: int, slot_size: int, learned_temperature: bool = False):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(slot_size, hidden_size))
+        self.log_inverse_temperature = nn.Parameter(torch.empty(())) if learned_temperature else None
 
     def scores(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        return x @ (memory @ self.weight).T
+        keys = memory @ self.weight
+        if self.log_inverse_temperature is not None:
+            keys = keys * self.log_inverse_temperature.exp().to(keys.dtype)
+        return x @ keys.T
 
     def attention(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """a `(B, N)`: softmax over the N positions per slot, summed over slots."""
@@ -828,10 +834,11 @@ class MemoryEnhancedRepresentation(nn.Module):
         self.mode = config.memory_read_mode
         self.detach_memories = not config.memory_read_gradient
         self.readers = nn.ModuleDict()
+        learned = config.memory_read_temperature == "learned"
         if config.use_entity_memory:
-            self.readers["entity"] = MemoryReader(config.hidden_size, config.entity_slot_size)
+            self.readers["entity"] = MemoryReader(config.hidden_size, config.entity_slot_size, learned)
         if config.use_relation_memory:
-            self.readers["relation"] = MemoryReader(config.hidden_size, config.relation_slot_size)
+            self.readers["relation"] = MemoryReader(config.hidden_size, config.relation_slot_size, learned)
         if self.mode == "residual":
             self.value_projections = nn.ModuleDict(
                 {
@@ -1944,6 +1951,8 @@ class SimMemREPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, (SimilarityMemory, BilinearSimilarity, MemoryReader)):
             init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
+        if isinstance(module, MemoryReader) and module.log_inverse_temperature is not None:
+            init.zeros_(module.log_inverse_temperature)
         elif isinstance(module, ZeroInitLinear):
             init.zeros_(module.weight)
 

@@ -91,6 +91,7 @@ RECIPE_MODEL_KEYS = (
     "flat_mentions",
     "coreference_linkage",
     "encoder_window_size",
+    "memory_read_temperature",
 )
 
 

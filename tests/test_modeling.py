@@ -287,6 +287,41 @@ def test_residual_read_starts_as_the_identity(tokenizer):
     torch.testing.assert_close(model.token_memory_read(x, torch.ones(1, 5, dtype=torch.bool), model.memories), x)
 
 
+def test_learned_read_temperature_starts_as_the_paper_read_and_scales_the_scores(tokenizer):
+    model = make_model(tokenizer, memory_read_temperature="learned")
+    fixed = make_model(tokenizer, memory_read_temperature="fixed")
+    fixed.load_state_dict(model.state_dict(), strict=False)
+    temperatures = [p for n, p in model.named_parameters() if n.endswith("log_inverse_temperature")]
+    assert len(temperatures) == 4 and all(p.item() == 0 for p in temperatures)  # tokens and spans, two memories each
+    x, mask = torch.randn(1, 5, 32), torch.ones(1, 5, dtype=torch.bool)
+    torch.testing.assert_close(
+        model.token_memory_read(x, mask, model.memories), fixed.token_memory_read(x, mask, fixed.memories)
+    )
+    reader = model.token_memory_read.readers["entity"]
+    plain = reader.scores(x, model.memories["entity"])
+    with torch.no_grad():
+        reader.log_inverse_temperature.fill_(math.log(3.0))
+    torch.testing.assert_close(reader.scores(x, model.memories["entity"]), 3 * plain)
+
+
+def test_learned_read_temperature_trains_and_survives_save_and_load(tokenizer, tmp_path):
+    model = make_model(tokenizer, memory_read_temperature="learned")
+    x, mask = torch.randn(1, 5, 32), torch.ones(1, 5, dtype=torch.bool)
+    model.token_memory_read(x, mask, model.memories).square().sum().backward()
+    reader = model.token_memory_read.readers["entity"]
+    assert reader.log_inverse_temperature.grad is not None and reader.log_inverse_temperature.grad != 0
+    with torch.no_grad():
+        reader.log_inverse_temperature.fill_(0.7)
+    model.save_pretrained(tmp_path)
+    loaded = SimMemREModel.from_pretrained(tmp_path)
+    assert loaded.token_memory_read.readers["entity"].log_inverse_temperature.item() == pytest.approx(0.7)
+
+
+def test_unknown_read_temperature_is_rejected(tokenizer):
+    with pytest.raises(ValueError, match="memory_read_temperature"):
+        modeling_config(tokenizer, memory_read_temperature="annealed")
+
+
 @pytest.mark.parametrize("mode", READ_MODES)
 def test_inference_span_scores_equal_the_plain_read_formula(tokenizer, processor, mode):
     """Inference reads all candidates in chunks (a normaliser pass, then a read pass); the mention scores must equal
