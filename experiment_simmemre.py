@@ -579,7 +579,7 @@ def loss_curve_report(
     updates = {
         "output_dir": output_dir or tempfile.mkdtemp(prefix="simmemre-loss-curve-"),
         "max_steps": steps,
-        "logging_steps": logging_steps,
+        "logging_steps": max(1, min(logging_steps, steps)),  # a run shorter than the interval still logs its loss
         "eval_strategy": "no",
         "save_strategy": "no",
         "load_best_model_at_end": False,
@@ -844,6 +844,8 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     # During the memory warm-up the memory readers get no gradient; a batch without relation pairs leaves the
     # relation head unused; so DDP must look for unused parameters (the cost is small for this model).
     training_config.setdefault("ddp_find_unused_parameters", True)
+    if training_config.get("bf16") and not torch.cuda.is_available():
+        training_config["use_cpu"] = True  # bf16 autocast on the CPU: TrainingArguments refuses bf16 without a GPU
     args = TrainingArguments(**training_config)
 
     cache_dir = data_config.get("cache_dir")

@@ -802,6 +802,24 @@ def test_torchrun_two_processes_trains_smoke_config(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks bf16 autocast on a machine without a GPU")
+def test_bf16_trains_on_the_cpu_and_a_short_loss_curve_logs_its_loss(tmp_path):
+    """`--bf16 true` on a CPU-only machine autocasts on the CPU (TrainingArguments alone refuses it), and a loss curve
+    shorter than the config's logging interval (4 steps) still reports its loss."""
+    completed = subprocess.run(
+        [sys.executable, "scripts/train.py", str(SMOKE_CONFIG), "--bf16", "true", "--loss-curve", "3"]
+        + ["--output_dir", str(tmp_path / "curve")],
+        cwd=REPO,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert '"steps": 3' in completed.stdout, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert '"first_logged_loss"' in completed.stdout
+
+
+@pytest.mark.integration
 @pytest.mark.slow
 def test_cdr_minilm_loss_falls(tmp_path):
     if not DATA.is_dir():
