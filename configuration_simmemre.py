@@ -97,9 +97,6 @@ class SimMemREConfig(PretrainedConfig):
         abbreviation_coreference (`bool`, False): after clustering, merge the clusters of an abbreviation's short
             form and its long form, for each "long form (SHORT)" definition found in the document by the Schwartz &
             Hearst (2003) algorithm (`find_abbreviations` in the modeling file). Inference only.
-        string_coreference (`bool`, False): after clustering, merge the clusters of mentions written alike
-            (case-insensitively), for corpora where one string names one entity within a document (BC5CDR's
-            identifiers). Inference only.
         flat_mentions (`bool`, False): keep no two overlapping mentions: among the candidates above the mention
             threshold, the highest-scoring first, then each next one that overlaps none kept (greedy flat decoding).
             For corpora whose mentions never overlap (BC5CDR); JEREX keeps overlapping spans. Inference only.
@@ -172,7 +169,6 @@ class SimMemREConfig(PretrainedConfig):
         max_entity_pairs_per_document=50000,
         max_relations_per_document=100000,
         abbreviation_coreference=False,
-        string_coreference=False,
         flat_mentions=False,
         coreference_linkage="complete",
         dropout=0.1,
@@ -226,7 +222,6 @@ class SimMemREConfig(PretrainedConfig):
         self.max_entity_pairs_per_document = max_entity_pairs_per_document
         self.max_relations_per_document = max_relations_per_document
         self.abbreviation_coreference = bool(abbreviation_coreference)
-        self.string_coreference = bool(string_coreference)
         self.flat_mentions = bool(flat_mentions)
         self.coreference_linkage = coreference_linkage
         self.dropout = dropout

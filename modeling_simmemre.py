@@ -697,14 +697,6 @@ def abbreviation_groups(mention_strings: list, text: str) -> list:
     return groups
 
 
-def same_string_groups(mention_strings: list) -> list:
-    """The indices of the mentions written alike (case-insensitively), one group per string written more than once."""
-    groups = {}
-    for index, string in enumerate(mention_strings):
-        groups.setdefault(string.lower(), []).append(index)
-    return [group for group in groups.values() if len(group) > 1]
-
-
 def merge_abbreviation_clusters(clusters: np.ndarray, mention_strings: list, text: str) -> np.ndarray:
     """Cluster labels `(n,)` after merging, for each abbreviation definition in `text` (:func:`find_abbreviations`),
     every cluster holding a mention written as the short form with every cluster holding a mention written as its
@@ -1029,8 +1021,7 @@ class CoreferenceResolution(nn.Module):
     def cluster(self, context: "DocumentContext", mentions: "Mentions", threshold: float, config) -> np.ndarray:
         """Stage 3: coreference probabilities of all mention pairs i < j (one direction, as JEREX's clustering
         effectively reads), then agglomerative clustering at `threshold` (`coreference_linkage`; JEREX: complete),
-        then the merges of mentions written alike (`string_coreference`) and of abbreviations with their long forms
-        (`abbreviation_coreference`). At a threshold of 1 or more no pair can link, so
+        then the abbreviation merge (`abbreviation_coreference`). At a threshold of 1 or more no pair can link, so
         none is scored.
 
         Returns `np.ndarray` of shape `(n,)` (host): entity index of each mention, numbered by first mention.
@@ -1049,12 +1040,12 @@ class CoreferenceResolution(nn.Module):
                 config.coref_pair_chunk_size,
                 config.coreference_linkage,
             )
-        if strings is not None and (config.abbreviation_coreference or config.string_coreference):
-            written = ["".join(map(chr, s)) for s in strings]
-            groups = same_string_groups(written) if config.string_coreference else []
-            if config.abbreviation_coreference:
-                groups += abbreviation_groups(written, "".join(map(chr, (c for c in codepoints if c >= 0))))
-            clusters = merge_linked_clusters(clusters, groups)
+        if strings is not None and config.abbreviation_coreference:
+            written, text = (
+                ["".join(map(chr, s)) for s in strings],
+                "".join(map(chr, (c for c in codepoints if c >= 0))),
+            )
+            clusters = merge_linked_clusters(clusters, abbreviation_groups(written, text))
         return clusters
 
     def linked_clusters(

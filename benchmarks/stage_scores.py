@@ -34,11 +34,7 @@ UNDIRECTED = {"bc5cdr": ["CID"], "docred": []}
 
 
 # The inference-only config switches, one option each.
-SWITCHES = {
-    "abbreviation_coreference": "the abbreviation merge",
-    "string_coreference": "the merge of mentions written alike",
-    "flat_mentions": "flat mention decoding",
-}
+SWITCHES = {"abbreviation_coreference": "the abbreviation merge", "flat_mentions": "flat mention decoding"}
 
 
 def build_parser() -> argparse.ArgumentParser:

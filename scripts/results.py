@@ -88,7 +88,6 @@ RECIPE_TRAINING_KEYS = (
 RECIPE_MODEL_KEYS = (
     "max_span_size",
     "abbreviation_coreference",
-    "string_coreference",
     "flat_mentions",
     "coreference_linkage",
     "encoder_window_size",

@@ -1,5 +1,5 @@
 """Abbreviation-aware coreference: Schwartz & Hearst definitions and the cluster merge behind
-`SimMemREConfig.abbreviation_coreference`; the merge of mentions written alike behind `string_coreference`."""
+`SimMemREConfig.abbreviation_coreference`."""
 
 import numpy as np
 import torch
@@ -7,12 +7,7 @@ from helpers import tiny_config
 from transformers import pipeline
 
 from simmemre import SimMemREModel
-from simmemre.modeling_simmemre import (
-    find_abbreviations,
-    merge_abbreviation_clusters,
-    merge_linked_clusters,
-    same_string_groups,
-)
+from simmemre.modeling_simmemre import find_abbreviations, merge_abbreviation_clusters
 
 TEXT = "Rats given puromycin aminonucleoside (PAN) developed nephrosis. PAN caused proteinuria."
 
@@ -62,30 +57,3 @@ def test_pipeline_merges_abbreviations_on_raw_text_only_when_switched_on(tokeniz
     merged = [texts for texts in outputs[True] if "PAN" in texts]
     assert merged == [["PAN", "puromycin aminonucleoside"]]
     assert ["PAN"] in outputs[False] and ["puromycin aminonucleoside"] in outputs[False]
-
-
-def test_mentions_written_alike_are_grouped_case_insensitively():
-    strings = ["PAN", "nephrosis", "Nephrosis", "pan", "rats", "PAN"]
-    assert same_string_groups(strings) == [[0, 3, 5], [1, 2]]
-    assert merge_linked_clusters(np.array([0, 1, 2, 3, 4, 5]), same_string_groups(strings)).tolist() == [
-        0,
-        1,
-        1,
-        0,
-        2,
-        0,
-    ]
-
-
-def test_pipeline_merges_mentions_written_alike_only_when_switched_on(tokenizer, processor):
-    text = "Nephrosis developed in rats. The nephrosis was severe."
-    low = {"mention_threshold": 0.0, "coref_threshold": 1.0, "relation_threshold": 1.0}  # no learned merge
-    outputs = {}
-    for switch in (False, True):
-        torch.manual_seed(0)
-        model = SimMemREModel(tiny_config(tokenizer, string_coreference=switch)).eval()
-        extractor = pipeline("joint-re", model=model, processor=processor)
-        outputs[switch] = _entity_texts(extractor(text, **low))
-    merged = [texts for texts in outputs[True] if "nephrosis" in texts]
-    assert merged == [["Nephrosis", "nephrosis"]]
-    assert all(len(texts) == 1 for texts in outputs[False])
