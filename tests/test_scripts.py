@@ -264,3 +264,29 @@ def test_memory_read_stats_refuses_a_model_without_memory_reads(tokenizer, proce
     result = _memory_read_stats(tmp_path / "model", tmp_path)
     assert result.returncode != 0
     assert "no memory reads to measure" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_calibration_holdout_scores_each_half_s_choice_on_the_other_half():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("calibration_holdout", BENCHMARKS / "calibration_holdout.py")
+    holdout = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(holdout)
+    fixed = {"mention_threshold": 0.85, "coref_threshold": 0.85, "relation_threshold": 0.6, "entity_threshold": 0.0}
+
+    def entry(entity_threshold, strict, relation_threshold=0.5):
+        point = {**fixed, "relation_threshold": relation_threshold, "entity_threshold": entity_threshold}
+        return {**point, "relation_strict_f1": strict, "entity_f1": 50.0}
+
+    # An entity threshold of 0.99 wins on each half by chance and loses on the other; 0.95 holds on both.
+    searches = {
+        "even": [entry(0.0, 20.0), entry(0.95, 22.0), entry(0.99, 25.0, 0.4), entry(0.99, 18.0)],
+        "odd": [entry(0.0, 20.0), entry(0.95, 22.0), entry(0.99, 18.0, 0.4), entry(0.99, 25.0)],
+    }
+    report = holdout.holdout(searches, fixed)
+    default = report["default grid (mention x coreference x relation x entity)"]
+    assert [f["thresholds"]["entity_threshold"] for f in default["folds"]] == [0.99, 0.99]
+    assert (default["mean_chosen"], default["mean_held_out"]) == (25.0, 18.0)
+    coarse = report["entity threshold 0 or 0.95"]
+    assert (coarse["mean_chosen"], coarse["mean_held_out"]) == (22.0, 22.0)
+    assert report["no entity threshold (entity 0)"]["mean_held_out"] == 20.0
