@@ -124,8 +124,8 @@ class SimMemREConfig(PretrainedConfig):
             prototypes, W_o initialised to zero so it starts as the identity.
         memory_read_temperature (`str`, "fixed"): "fixed" reads the scores m_k W_read Xᵀ as they are (paper eq. 1);
             "learned" multiplies them by a learned inverse temperature per memory (initialised to 1), so training can
-            sharpen the softmax over positions: over thousands of candidate spans a near-uniform read leaves every
-            row's scale within about 1 % of 1.
+            sharpen the softmax over positions: over thousands of candidate spans a near-uniform read leaves the
+            rows' scale within about 1 % of 1 on average (screened on CDR dev: not kept, docs/results.md).
         memory_read_gradient (`bool`, True): whether reads pass gradient into the memory matrices. The classifiers
             always train the memories (the paper code detaches them only inside the reads).
         memory_warmup_proportion (`float`, 0.4; the paper's CDR config uses 0.5): fraction of training steps before
