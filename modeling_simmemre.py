@@ -1951,8 +1951,8 @@ class SimMemREPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, (SimilarityMemory, BilinearSimilarity, MemoryReader)):
             init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
-        if isinstance(module, MemoryReader) and module.log_inverse_temperature is not None:
-            init.zeros_(module.log_inverse_temperature)
+            if getattr(module, "log_inverse_temperature", None) is not None:
+                init.zeros_(module.log_inverse_temperature)
         elif isinstance(module, ZeroInitLinear):
             init.zeros_(module.weight)
 

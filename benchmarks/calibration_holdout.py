@@ -22,7 +22,13 @@ import sys
 import torch
 
 from simmemre import SimMemREConfig
-from simmemre.experiment_simmemre import add_corpus_arguments, corpus_rows, default_device, load_trained_model
+from simmemre.experiment_simmemre import (
+    add_corpus_arguments,
+    corpus_rows,
+    default_device,
+    git_commit,
+    load_trained_model,
+)
 from simmemre.training_simmemre import (
     DEFAULT_THRESHOLD_GRID,
     THRESHOLD_NAMES,
@@ -95,6 +101,7 @@ def main(argv=None) -> int:
     model, processor = load_trained_model(args.model, device)
     rows = corpus_rows(args, model, processor, [args.dev_split])[args.dev_split]
     halves = {"even": rows[0::2], "odd": rows[1::2]}
+    shipped = {name: float(getattr(model.config, name)) for name in THRESHOLD_NAMES}
     defaults = inspect.signature(SimMemREConfig.__init__).parameters
     fixed = {name: float(defaults[name].default) for name in THRESHOLD_NAMES}
     apply_thresholds(model, fixed)
@@ -117,7 +124,19 @@ def main(argv=None) -> int:
         )
     if args.output:
         with open(args.output, "a", encoding="utf-8") as stream:
-            line = {"name": args.name or args.model, "model": args.model, "fixed_thresholds": fixed, "variants": report}
+            from stage_scores import run_seed  # benchmarks/, beside this script
+
+            line = {
+                "name": args.name or args.model,
+                "model": args.model,
+                "seed": run_seed(args.model),
+                "commit": git_commit(),
+                "thresholds": shipped,  # the model's own, calibrated on all of dev; not used by the searches
+                "fixed_thresholds": fixed,
+                "split": args.dev_split,
+                "test": None,  # a dev-only analysis: no test split is scored
+                "variants": report,
+            }
             stream.write(json.dumps(line, sort_keys=True) + "\n")
     return 0
 
