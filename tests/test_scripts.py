@@ -290,3 +290,47 @@ def test_calibration_holdout_scores_each_half_s_choice_on_the_other_half():
     coarse = report["entity threshold 0 or 0.95"]
     assert (coarse["mean_chosen"], coarse["mean_held_out"]) == (22.0, 22.0)
     assert report["no entity threshold (entity 0)"]["mean_held_out"] == 20.0
+
+
+def test_coref_errors_sorts_each_gold_entity_into_recovered_split_or_merged():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("coref_errors", BENCHMARKS / "coref_errors.py")
+    coref_errors = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(coref_errors)
+    text = "puromycin aminonucleoside (PAN) and PAN gave nephrosis; nephrotic injury and toxin toxin"
+    spans = {"puro": (0, 25), "PAN1": (27, 30), "PAN2": (36, 39), "neph": (45, 54), "inj": (56, 71), "t1": (76, 81)}
+    spans["t2"] = (82, 87)
+
+    def entity(kind, *names):
+        return {"type": kind, "mentions": [{"start": spans[n][0], "end": spans[n][1]} for n in names]}
+
+    gold = [
+        entity("Chemical", "puro", "PAN1", "PAN2"),
+        entity("Disease", "neph", "inj"),
+        entity("Chemical", "t1", "t2"),
+    ]
+    predicted = [
+        entity("Chemical", "puro"),  # split from its short forms by an abbreviation
+        entity("Chemical", "PAN1", "PAN2", "neph"),  # ... and merged with a disease mention
+        entity("Disease", "inj"),  # the disease split into differently written pieces
+        entity("Chemical", "t1", "t2"),  # recovered
+    ]
+    pairs = {("puromycin aminonucleoside", "pan")}
+    kinds = coref_errors.classify_document(gold, predicted, text, pairs)
+    assert kinds == [("split_and_merged", "abbreviation"), ("split_and_merged", "synonym"), ("recovered", None)]
+    one_cluster_two_strings = [entity("Chemical", "t1"), entity("Chemical", "t2")]
+    assert coref_errors.classify_document([gold[2]], one_cluster_two_strings, text, set()) == [("split", "same_string")]
+    merged = [entity("Chemical", "t1", "t2", "puro")]
+    assert coref_errors.classify_document([gold[2], gold[0]], merged, text, set())[0] == ("merged_same_type", None)
+    merged_other = [entity("Chemical", "t1", "t2", "neph")]
+    assert coref_errors.classify_document([gold[2], gold[1]], merged_other, text, set())[0] == (
+        "merged_other_type",
+        None,
+    )
+    incomplete = [entity("Chemical", "t1")]
+    assert coref_errors.classify_document([gold[2]], incomplete, text, set()) == [("missing_mentions", None)]
+    with_extra = [entity("Chemical", "t1", "t2", "puro")]
+    assert coref_errors.classify_document([gold[2]], with_extra, text, set()) == [("extra_spans", None)]
+    nothing_found = [entity("Chemical", "puro")]
+    assert coref_errors.classify_document([gold[2]], nothing_found, text, set()) == []
