@@ -22,7 +22,13 @@ import sys
 
 import torch
 
-from simmemre.experiment_simmemre import add_corpus_arguments, corpus_rows, default_device, load_trained_model
+from simmemre.experiment_simmemre import (
+    add_corpus_arguments,
+    corpus_rows,
+    default_device,
+    git_commit,
+    load_trained_model,
+)
 from simmemre.training_simmemre import THRESHOLD_NAMES
 
 
@@ -129,8 +135,12 @@ def main(argv=None) -> int:
             if split_kind:
                 split_kinds[split_kind] += 1
     total = sum(kinds.values())
+    from stage_scores import run_seed  # benchmarks/, beside this script
+
     report = {
         "model": args.model,
+        "seed": run_seed(args.model),
+        "commit": git_commit(),
         "split": args.split,
         "given": args.given,
         "thresholds": thresholds,
@@ -140,6 +150,8 @@ def main(argv=None) -> int:
             kind: round(100 * count / max(1, sum(split_kinds.values())), 2) for kind, count in split_kinds.most_common()
         },
     }
+    if args.split != "test":
+        report["test"] = None  # like every results row: no test figures in this one
     print(json.dumps(report, indent=1))
     if args.output:
         with open(args.output, "a", encoding="utf-8") as handle:
