@@ -28,6 +28,7 @@ from simmemre.experiment_simmemre import (
     default_device,
     git_commit,
     load_trained_model,
+    thresholds_from,
 )
 from simmemre.training_simmemre import THRESHOLD_NAMES
 
@@ -117,10 +118,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     device = args.device or default_device()
     model, processor = load_trained_model(args.model, device)
-    thresholds = {name: getattr(model.config, name) for name in THRESHOLD_NAMES}
-    for name in THRESHOLD_NAMES:
-        if getattr(args, name) is not None:
-            thresholds[name] = getattr(args, name)
+    thresholds = {**{name: getattr(model.config, name) for name in THRESHOLD_NAMES}, **thresholds_from(args)}
     rows = corpus_rows(args, model, processor, [args.split])[args.split]
     with torch.no_grad():
         encoded = _encode_rows(model, processor, rows, torch.device(device), progress=True)
