@@ -10,7 +10,8 @@ another's long form, or the pieces are written differently: synonyms). Given the
 stage is out of the picture.
 
     python benchmarks/coref_errors.py --model runs/x/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr \\
-        --split dev [--given mentions|none] [--coref-threshold 0.85] [--output results/cdr-coref-errors.jsonl]
+        --split dev [--given mentions|none] [--coref-threshold 0.85] [--name NAME] \\
+        [--output results/cdr-coref-errors.jsonl]
 
 Prints one JSON object (shares in percent of the gold entities with a found mention) and appends it to --output.
 """
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--given", default="mentions", choices=["mentions", "none"])
     for name in THRESHOLD_NAMES:
         parser.add_argument("--" + name.replace("_", "-"), type=float, help=f"override the model's {name}")
+    parser.add_argument("--name", help="a name for the row (default: the model folder)")
     parser.add_argument("--output", help="append the JSON object here")
     parser.add_argument("--device", default=None)
     return parser
@@ -132,17 +134,18 @@ def main(argv=None) -> int:
             kinds[kind] += 1
             if split_kind:
                 split_kinds[split_kind] += 1
-    total = sum(kinds.values())
+    total = max(1, sum(kinds.values()))  # a model that finds nothing reports no kinds
     from stage_scores import run_seed  # benchmarks/, beside this script
 
     report = {
+        "name": args.name or args.model,
         "model": args.model,
         "seed": run_seed(args.model),
         "commit": git_commit(),
         "split": args.split,
         "given": args.given,
         "thresholds": thresholds,
-        "gold_entities_with_a_found_mention": total,
+        "gold_entities_with_a_found_mention": sum(kinds.values()),
         "kinds_percent": {kind: round(100 * count / total, 2) for kind, count in kinds.most_common()},
         "splits_by_writing_percent": {
             kind: round(100 * count / max(1, sum(split_kinds.values())), 2) for kind, count in split_kinds.most_common()
