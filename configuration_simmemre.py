@@ -97,6 +97,10 @@ class SimMemREConfig(PretrainedConfig):
         abbreviation_coreference (`bool`, False): after clustering, merge the clusters of an abbreviation's short
             form and its long form, for each "long form (SHORT)" definition found in the document by the Schwartz &
             Hearst (2003) algorithm (`find_abbreviations` in the modeling file). Inference only.
+        word_form_coreference (`bool`, False): after clustering, merge the clusters of mentions written as word forms
+            of one another: equal once lower-cased, stripped of everything but letters and digits, and cut by one
+            inflectional or derivational suffix ("seizure"/"seizures", "hypertension"/"hypertensive",
+            "toxicity"/"toxicities"; `word_form_key` in the modeling file). English suffixes; inference only.
         flat_mentions (`bool`, False): keep no two overlapping mentions: among the candidates above the mention
             threshold, the highest-scoring first, then each next one that overlaps none kept (greedy flat decoding).
             For corpora whose mentions never overlap (BC5CDR); JEREX keeps overlapping spans. Inference only.
@@ -169,6 +173,7 @@ class SimMemREConfig(PretrainedConfig):
         max_entity_pairs_per_document=50000,
         max_relations_per_document=100000,
         abbreviation_coreference=False,
+        word_form_coreference=False,
         flat_mentions=False,
         coreference_linkage="complete",
         dropout=0.1,
@@ -222,6 +227,7 @@ class SimMemREConfig(PretrainedConfig):
         self.max_entity_pairs_per_document = max_entity_pairs_per_document
         self.max_relations_per_document = max_relations_per_document
         self.abbreviation_coreference = bool(abbreviation_coreference)
+        self.word_form_coreference = bool(word_form_coreference)
         self.flat_mentions = bool(flat_mentions)
         self.coreference_linkage = coreference_linkage
         self.dropout = dropout

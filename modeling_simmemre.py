@@ -704,6 +704,38 @@ def merge_abbreviation_clusters(clusters: np.ndarray, mention_strings: list, tex
     return merge_linked_clusters(clusters, abbreviation_groups(mention_strings, text))
 
 
+# Longest first, one cut per string; a cut must leave at least _WORD_FORM_MIN_STEM characters, so short words keep
+# their ending ("renal", "acid").
+_WORD_FORM_SUFFIXES = tuple(
+    sorted(
+        ("ities", "ity", "ies", "isms", "ism", "ions", "ion", "ive", "ed", "es", "s", "ic", "al", "y", "e"),
+        key=len,
+        reverse=True,
+    )
+)
+_WORD_FORM_MIN_STEM = 5
+
+
+def word_form_key(string: str) -> str:
+    """The key under which word forms of one term meet: lower-cased, letters and digits only, then cut by the longest
+    suffix of `_WORD_FORM_SUFFIXES` that leaves at least 5 characters ("Hypertensive" and "hypertension" ->
+    "hypertens", "toxicities" and "toxicity" -> "toxic"). On BC5CDR train and dev the gold mentions of a document
+    that share a key but differ in writing belong to one entity in 201 of 204 pairs, and never to two types."""
+    key = "".join(char for char in string.lower() if char.isalnum())
+    for suffix in _WORD_FORM_SUFFIXES:
+        if key.endswith(suffix) and len(key) - len(suffix) >= _WORD_FORM_MIN_STEM:
+            return key[: -len(suffix)]
+    return key
+
+
+def word_form_groups(mention_strings: list) -> list:
+    """Indices of the mentions grouped by `word_form_key`, for the groups of two or more."""
+    groups = {}
+    for index, string in enumerate(mention_strings):
+        groups.setdefault(word_form_key(string), []).append(index)
+    return [group for key, group in groups.items() if key and len(group) > 1]
+
+
 def non_overlapping_spans(spans: torch.LongTensor, scores: torch.Tensor) -> torch.LongTensor:
     """Indices of the spans `(n, 2)` (word start, end) kept by greedy flat decoding: the highest score first, then
     each next span that overlaps none kept (ties: earlier span first). Returns the kept rows in their input order."""
@@ -1021,8 +1053,8 @@ class CoreferenceResolution(nn.Module):
     def cluster(self, context: "DocumentContext", mentions: "Mentions", threshold: float, config) -> np.ndarray:
         """Stage 3: coreference probabilities of all mention pairs i < j (one direction, as JEREX's clustering
         effectively reads), then agglomerative clustering at `threshold` (`coreference_linkage`; JEREX: complete),
-        then the abbreviation merge (`abbreviation_coreference`). At a threshold of 1 or more no pair can link, so
-        none is scored.
+        then the abbreviation and word-form merges (`abbreviation_coreference`, `word_form_coreference`). At a
+        threshold of 1 or more no pair can link, so none is scored.
 
         Returns `np.ndarray` of shape `(n,)` (host): entity index of each mention, numbered by first mention.
         """
@@ -1040,12 +1072,15 @@ class CoreferenceResolution(nn.Module):
                 config.coref_pair_chunk_size,
                 config.coreference_linkage,
             )
-        if strings is not None and config.abbreviation_coreference:
-            written, text = (
-                ["".join(map(chr, s)) for s in strings],
-                "".join(map(chr, (c for c in codepoints if c >= 0))),
-            )
-            clusters = merge_linked_clusters(clusters, abbreviation_groups(written, text))
+        if strings is not None and (config.abbreviation_coreference or config.word_form_coreference):
+            written = ["".join(map(chr, s)) for s in strings]
+            linked_groups = []
+            if config.abbreviation_coreference:
+                text = "".join(map(chr, (c for c in codepoints if c >= 0)))
+                linked_groups += abbreviation_groups(written, text)
+            if config.word_form_coreference:
+                linked_groups += word_form_groups(written)
+            clusters = merge_linked_clusters(clusters, linked_groups)
         return clusters
 
     def linked_clusters(

@@ -4,15 +4,16 @@
 
 For each split the model runs four times: end to end, then given the gold mentions, the gold clusters and the gold
 typed entities (`SimMemREModel.extract(given=...)`); every run is scored with the joint_re_f1 metric (all levels,
-including `relation_seq2rel` and `relation_relaxed`). One JSON line per (given, abbreviation switch, flat-mention
-switch), holding the scores of each split under its name (dev, test), goes to --output, with the model, its seed,
-thresholds and commit.
+including `relation_seq2rel` and `relation_relaxed`). One JSON line per (given, abbreviation, word-form and
+flat-mention switch), holding the scores of each split under its name (dev, test), goes to --output, with the model,
+its seed, thresholds and commit.
 
     python benchmarks/stage_scores.py --model runs/x/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr \\
         --splits dev test --name "SimMemRE main job, seed 112" --output results/cdr-stages.jsonl
     python benchmarks/stage_scores.py --model runs/x/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr \\
         --splits dev --abbreviation-coreference on off     # the abbreviation merge's ablation, end to end only
     python benchmarks/stage_scores.py ... --splits dev --given none --flat-mentions on off  # flat decoding's ablation
+    python benchmarks/stage_scores.py ... --splits dev --given none --word-form-coreference off on  # word forms
 """
 
 import argparse
@@ -34,7 +35,11 @@ UNDIRECTED = {"bc5cdr": ["CID"], "docred": []}
 
 
 # The inference-only config switches, one option each.
-SWITCHES = {"abbreviation_coreference": "the abbreviation merge", "flat_mentions": "flat mention decoding"}
+SWITCHES = {
+    "abbreviation_coreference": "the abbreviation merge",
+    "word_form_coreference": "the word-form merge",
+    "flat_mentions": "flat mention decoding",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,8 +88,10 @@ def run_seed(model_folder: str):
 
 def markdown(rows: list) -> str:
     lines = [
-        "| split | abbreviations | flat mentions | given | mention recall | " + " | ".join(STAGE_LEVELS) + " |",
-        "|---|---|---|---|---|" + "---|" * len(STAGE_LEVELS),
+        "| split | abbreviations | word forms | flat mentions | given | mention recall | "
+        + " | ".join(STAGE_LEVELS)
+        + " |",
+        "|---|---|---|---|---|---|" + "---|" * len(STAGE_LEVELS),
     ]
     for row in rows:
         for split in ("dev", "test"):
@@ -95,6 +102,7 @@ def markdown(rows: list) -> str:
             cells += [f"{scores.get(level + '_f1', float('nan')):.2f}" for level in STAGE_LEVELS]
             lines.append(
                 f"| {split} | {'on' if row['abbreviation_coreference'] else 'off'} | "
+                f"{'on' if row.get('word_form_coreference') else 'off'} | "
                 f"{'on' if row.get('flat_mentions') else 'off'} | {row['given']} | " + " | ".join(cells) + " |"
             )
     return "\n".join(lines)

@@ -88,6 +88,7 @@ RECIPE_TRAINING_KEYS = (
 RECIPE_MODEL_KEYS = (
     "max_span_size",
     "abbreviation_coreference",
+    "word_form_coreference",
     "flat_mentions",
     "coreference_linkage",
     "encoder_window_size",

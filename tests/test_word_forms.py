@@ -1,0 +1,52 @@
+"""Word-form coreference: the key under which inflected and derived forms meet, and the cluster merge behind
+`SimMemREConfig.word_form_coreference`."""
+
+import numpy as np
+import torch
+from helpers import tiny_config
+from transformers import pipeline
+
+from simmemre import SimMemREModel
+from simmemre.modeling_simmemre import merge_linked_clusters, word_form_groups, word_form_key
+
+TEXT = "Seizures were frequent. One seizure recurred after cocaine."
+
+
+def test_inflected_and_derived_forms_share_a_key():
+    assert word_form_key("Seizures") == word_form_key("seizure")
+    assert word_form_key("hypertension") == word_form_key("Hypertensive")
+    assert word_form_key("toxicities") == word_form_key("toxicity")
+    assert word_form_key("breast cancer") == word_form_key("breast-cancer")
+
+
+def test_short_words_keep_their_ending():
+    assert word_form_key("renal") == "renal"
+    assert word_form_key("acid") == "acid"
+
+
+def test_different_terms_keep_different_keys():
+    assert word_form_key("hypertension") != word_form_key("hypotension")
+    assert word_form_key("cocaine") != word_form_key("codeine")
+
+
+def test_groups_hold_only_keys_written_more_than_once():
+    strings = ["Seizures", "cocaine", "seizure", "aspirin", "seizures"]
+    assert word_form_groups(strings) == [[0, 2, 4]]
+    clusters = np.array([0, 1, 2, 3, 2])
+    assert merge_linked_clusters(clusters, word_form_groups(strings)).tolist() == [0, 1, 0, 2, 0]
+
+
+def _entity_texts(result):
+    return [sorted({mention["text"] for mention in entity["mentions"]}) for entity in result["entities"]]
+
+
+def test_pipeline_merges_word_forms_on_raw_text_only_when_switched_on(tokenizer, processor):
+    no_learned_merge = {"mention_threshold": 0.0, "coref_threshold": 1.0, "relation_threshold": 1.0}
+    outputs = {}
+    for switch in (False, True):
+        torch.manual_seed(0)
+        model = SimMemREModel(tiny_config(tokenizer, word_form_coreference=switch)).eval()
+        extractor = pipeline("joint-re", model=model, processor=processor)
+        outputs[switch] = _entity_texts(extractor(TEXT, **no_learned_merge))
+    assert ["Seizures", "seizure"] in outputs[True]
+    assert ["Seizures"] in outputs[False] and ["seizure"] in outputs[False]
