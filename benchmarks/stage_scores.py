@@ -149,6 +149,7 @@ def main(argv=None) -> int:
                             "thresholds": thresholds,
                             "commit": commit(),
                             "documents": {},
+                            "test": None,  # replaced when the test split is scored: null says dev only
                         },
                     )
                     row[split] = scores
