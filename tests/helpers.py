@@ -77,6 +77,24 @@ def tiny_config(tokenizer, **overrides):
     return SimMemREConfig(encoder_config=encoder.to_dict(), **{**settings, **overrides})
 
 
+def entity_texts_with_switch(tokenizer, processor, text: str, switch: str) -> dict:
+    """`{False: ..., True: ...}`: the pipeline's entities on `text` (each as its sorted mention strings) from a tiny
+    random model with the config switch `switch` off and on, every candidate a mention and no learned coreference
+    link, so only the switch's merge can join mentions."""
+    from transformers import pipeline
+
+    from simmemre import SimMemREModel
+
+    no_learned_merge = {"mention_threshold": 0.0, "coref_threshold": 1.0, "relation_threshold": 1.0}
+    outputs = {}
+    for on in (False, True):
+        torch.manual_seed(0)
+        model = SimMemREModel(tiny_config(tokenizer, **{switch: on})).eval()
+        result = pipeline("joint-re", model=model, processor=processor)(text, **no_learned_merge)
+        outputs[on] = [sorted({mention["text"] for mention in entity["mentions"]}) for entity in result["entities"]]
+    return outputs
+
+
 # ----------------------------------------------------------------------------------------------------
 # Checks
 # ----------------------------------------------------------------------------------------------------

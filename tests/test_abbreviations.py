@@ -2,11 +2,8 @@
 `SimMemREConfig.abbreviation_coreference`."""
 
 import numpy as np
-import torch
-from helpers import tiny_config
-from transformers import pipeline
+from helpers import entity_texts_with_switch
 
-from simmemre import SimMemREModel
 from simmemre.modeling_simmemre import find_abbreviations, merge_abbreviation_clusters
 
 TEXT = "Rats given puromycin aminonucleoside (PAN) developed nephrosis. PAN caused proteinuria."
@@ -41,19 +38,8 @@ def test_merge_leaves_clusters_without_definitions_alone():
     assert merge_abbreviation_clusters(clusters, ["a", "b", "c"], "No definitions here.").tolist() == [0, 1, 2]
 
 
-def _entity_texts(result):
-    return [sorted({mention["text"] for mention in entity["mentions"]}) for entity in result["entities"]]
-
-
 def test_pipeline_merges_abbreviations_on_raw_text_only_when_switched_on(tokenizer, processor):
-    torch.manual_seed(0)
-    low = {"mention_threshold": 0.0, "coref_threshold": 1.0, "relation_threshold": 1.0}  # no learned merge
-    outputs = {}
-    for switch in (False, True):
-        torch.manual_seed(0)
-        model = SimMemREModel(tiny_config(tokenizer, abbreviation_coreference=switch)).eval()
-        extractor = pipeline("joint-re", model=model, processor=processor)
-        outputs[switch] = _entity_texts(extractor(TEXT, **low))
+    outputs = entity_texts_with_switch(tokenizer, processor, TEXT, "abbreviation_coreference")
     merged = [texts for texts in outputs[True] if "PAN" in texts]
     assert merged == [["PAN", "puromycin aminonucleoside"]]
     assert ["PAN"] in outputs[False] and ["puromycin aminonucleoside"] in outputs[False]

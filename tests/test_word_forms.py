@@ -2,11 +2,8 @@
 `SimMemREConfig.word_form_coreference`."""
 
 import numpy as np
-import torch
-from helpers import tiny_config
-from transformers import pipeline
+from helpers import entity_texts_with_switch
 
-from simmemre import SimMemREModel
 from simmemre.modeling_simmemre import merge_linked_clusters, word_form_groups, word_form_key
 
 TEXT = "Seizures were frequent. One seizure recurred after cocaine."
@@ -36,17 +33,7 @@ def test_groups_hold_only_keys_written_more_than_once():
     assert merge_linked_clusters(clusters, word_form_groups(strings)).tolist() == [0, 1, 0, 2, 0]
 
 
-def _entity_texts(result):
-    return [sorted({mention["text"] for mention in entity["mentions"]}) for entity in result["entities"]]
-
-
 def test_pipeline_merges_word_forms_on_raw_text_only_when_switched_on(tokenizer, processor):
-    no_learned_merge = {"mention_threshold": 0.0, "coref_threshold": 1.0, "relation_threshold": 1.0}
-    outputs = {}
-    for switch in (False, True):
-        torch.manual_seed(0)
-        model = SimMemREModel(tiny_config(tokenizer, word_form_coreference=switch)).eval()
-        extractor = pipeline("joint-re", model=model, processor=processor)
-        outputs[switch] = _entity_texts(extractor(TEXT, **no_learned_merge))
+    outputs = entity_texts_with_switch(tokenizer, processor, TEXT, "word_form_coreference")
     assert ["Seizures", "seizure"] in outputs[True]
     assert ["Seizures"] in outputs[False] and ["seizure"] in outputs[False]
