@@ -704,14 +704,24 @@ def merge_abbreviation_clusters(clusters: np.ndarray, mention_strings: list, tex
     return merge_linked_clusters(clusters, abbreviation_groups(mention_strings, text))
 
 
-# Longest first, one cut per string; a cut must leave at least _WORD_FORM_MIN_STEM characters, so short words keep
-# their ending ("renal", "acid").
-_WORD_FORM_SUFFIXES = tuple(
-    sorted(
-        ("ities", "ity", "ies", "isms", "ism", "ions", "ion", "ive", "ed", "es", "s", "ic", "al", "y", "e"),
-        key=len,
-        reverse=True,
-    )
+# Longest first (the first that fits is cut), one cut per string; a cut must leave at least _WORD_FORM_MIN_STEM
+# characters, so short words keep their ending ("renal", "acid").
+_WORD_FORM_SUFFIXES = (
+    "ities",
+    "isms",
+    "ions",
+    "ity",
+    "ies",
+    "ism",
+    "ion",
+    "ive",
+    "ed",
+    "es",
+    "ic",
+    "al",
+    "s",
+    "y",
+    "e",
 )
 _WORD_FORM_MIN_STEM = 5
 

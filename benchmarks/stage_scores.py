@@ -34,11 +34,11 @@ STAGE_LEVELS = ("mention", "coref", "entity", "relation_strict", "relation_seq2r
 UNDIRECTED = {"bc5cdr": ["CID"], "docred": []}
 
 
-# The inference-only config switches, one option each.
+# The inference-only config switches, one option each: (what it is, its column in the markdown table).
 SWITCHES = {
-    "abbreviation_coreference": "the abbreviation merge",
-    "word_form_coreference": "the word-form merge",
-    "flat_mentions": "flat mention decoding",
+    "abbreviation_coreference": ("the abbreviation merge", "abbreviations"),
+    "word_form_coreference": ("the word-form merge", "word forms"),
+    "flat_mentions": ("flat mention decoding", "flat mentions"),
 }
 
 
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["none", *GIVEN_LEVELS],
         help="gold input levels to run (none = end to end)",
     )
-    for name, what in SWITCHES.items():
+    for name, (what, _) in SWITCHES.items():
         parser.add_argument(
             "--" + name.replace("_", "-"),
             nargs="+",
@@ -88,10 +88,12 @@ def run_seed(model_folder: str):
 
 def markdown(rows: list) -> str:
     lines = [
-        "| split | abbreviations | word forms | flat mentions | given | mention recall | "
+        "| split | "
+        + " | ".join(column for _, column in SWITCHES.values())
+        + " | given | mention recall | "
         + " | ".join(STAGE_LEVELS)
         + " |",
-        "|---|---|---|---|---|---|" + "---|" * len(STAGE_LEVELS),
+        "|---|" + "---|" * (len(SWITCHES) + 2 + len(STAGE_LEVELS)),
     ]
     for row in rows:
         for split in ("dev", "test"):
@@ -100,11 +102,8 @@ def markdown(rows: list) -> str:
                 continue
             cells = [f"{scores.get('mention_recall', float('nan')):.2f}"]
             cells += [f"{scores.get(level + '_f1', float('nan')):.2f}" for level in STAGE_LEVELS]
-            lines.append(
-                f"| {split} | {'on' if row['abbreviation_coreference'] else 'off'} | "
-                f"{'on' if row.get('word_form_coreference') else 'off'} | "
-                f"{'on' if row.get('flat_mentions') else 'off'} | {row['given']} | " + " | ".join(cells) + " |"
-            )
+            switches = ["on" if row.get(name) else "off" for name in SWITCHES]
+            lines.append(f"| {split} | " + " | ".join([*switches, row["given"], *cells]) + " |")
     return "\n".join(lines)
 
 
