@@ -805,6 +805,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     tokenized splits (default: all). Returns `(trainer, {split: dataset}, run)`, `run` holding the settings that are
     not TrainingArguments (`resume`, `calibrate`, `calibration_grid`, `base_model`, `data`)."""
     from transformers import TrainingArguments, set_seed
+    from transformers.training_args import ParallelMode
 
     from . import __version__  # importing the package registers the auto classes (remote code saved)
     from .training_simmemre import (
@@ -830,6 +831,9 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         training_config.setdefault("dataloader_pin_memory", False)
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             training_config.setdefault("ddp_backend", "gloo")
+            # Without use_cpu, accelerate sees no distributed setup on a machine without a GPU: each process would
+            # train its own unsynchronised model on its shard, and the Trainer would skip its checkpoint barriers.
+            training_config["use_cpu"] = True
     model_kwargs = dict(config.get("model") or {})
 
     all_splits, labels = load_splits(data_config)
@@ -847,6 +851,12 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     if training_config.get("bf16") and not torch.cuda.is_available():
         training_config["use_cpu"] = True  # bf16 autocast on the CPU: TrainingArguments refuses bf16 without a GPU
     args = TrainingArguments(**training_config)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1 and args.parallel_mode != ParallelMode.DISTRIBUTED:
+        raise SystemExit(
+            f"{world_size} processes were launched (WORLD_SIZE), but the Trainer sees no distributed setup "
+            f"(parallel mode {args.parallel_mode.value}), so each would train a separate model"
+        )
 
     cache_dir = data_config.get("cache_dir")
     datasets = {}

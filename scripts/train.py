@@ -62,6 +62,8 @@ folder: remote code, processor, weights, model card), eval_predictions.jsonl / t
 
 import sys
 
+from torch.distributed.elastic.multiprocessing.errors import record
+
 from simmemre.experiment_simmemre import (
     check_config_keys,
     check_encoder_location,
@@ -119,6 +121,7 @@ def check_loss_curve(config: dict, options: dict, output_dir=None) -> int:
     return 0 if loss_falls(report, options["--loss-curve-min-drop"]) else 1
 
 
+@record  # under torchrun, a failing process's traceback goes into the launcher's summary
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):

@@ -799,6 +799,8 @@ def test_torchrun_two_processes_trains_smoke_config(tmp_path):
     state = json.loads((output_dir / "trainer_state.json").read_text())
     assert state["global_step"] == state["max_steps"] > 0
     assert (output_dir / "best_model" / "config.json").is_file()
+    # One DDP model, not two unsynchronised ones (accelerate needs use_cpu to see a distributed run on the CPU).
+    assert "parallel_mode != ParallelMode.DISTRIBUTED" not in completed.stdout + completed.stderr
 
 
 @pytest.mark.integration
