@@ -39,6 +39,12 @@ DOCUMENT_CAPS = (
 )
 
 
+def _word_list(words):
+    if isinstance(words, (set, frozenset)):
+        return sorted(words)
+    return list(words) if isinstance(words, (list, tuple)) else words
+
+
 class SimMemREConfig(PretrainedConfig):
     r"""
     Configuration of [`SimMemREModel`]: a BERT-like encoder plus the four JEREX task heads (mention localization,
@@ -101,6 +107,12 @@ class SimMemREConfig(PretrainedConfig):
             of one another: equal once lower-cased, stripped of everything but letters and digits, and cut by one
             inflectional or derivational suffix ("seizure"/"seizures", "hypertension"/"hypertensive",
             "toxicity"/"toxicities"; `word_form_key` in the modeling file). English suffixes; inference only.
+        non_initial_words (`list[str]`, []), non_final_words (`list[str]`, []): lower-cased words that no mention
+            begins (ends) with; candidate spans that begin (end) with one are not scored. Derived from a training
+            corpus by `boundary_words` (data module): the words seen at least `min_count` times there that never
+            begin (end) a gold mention. On BC5CDR (min count 100: about 100 words each, "the", "of", "and", "in",
+            ...) they leave a third of the candidate spans to score. Inference only; the memory read over candidate
+            spans still normalises over all of them, so a kept span scores exactly as without the lists.
         flat_mentions (`bool`, False): keep no two overlapping mentions: among the candidates above the mention
             threshold, the highest-scoring first, then each next one that overlaps none kept (greedy flat decoding).
             For corpora whose mentions never overlap (BC5CDR); JEREX keeps overlapping spans. Inference only.
@@ -174,6 +186,8 @@ class SimMemREConfig(PretrainedConfig):
         max_relations_per_document=100000,
         abbreviation_coreference=False,
         word_form_coreference=False,
+        non_initial_words=None,
+        non_final_words=None,
         flat_mentions=False,
         coreference_linkage="complete",
         dropout=0.1,
@@ -228,6 +242,9 @@ class SimMemREConfig(PretrainedConfig):
         self.max_relations_per_document = max_relations_per_document
         self.abbreviation_coreference = bool(abbreviation_coreference)
         self.word_form_coreference = bool(word_form_coreference)
+        # A bare string stays as given, so validation names the field instead of splitting it into letters.
+        self.non_initial_words = [] if non_initial_words is None else _word_list(non_initial_words)
+        self.non_final_words = [] if non_final_words is None else _word_list(non_final_words)
         self.flat_mentions = bool(flat_mentions)
         self.coreference_linkage = coreference_linkage
         self.dropout = dropout
@@ -379,6 +396,10 @@ class SimMemREConfig(PretrainedConfig):
             value = getattr(self, field)
             if not isinstance(value, (int, float)) or value < 0:
                 fail(field, f"must be a non-negative number, got {value!r}")
+        for field in ("non_initial_words", "non_final_words"):
+            words = getattr(self, field)
+            if not isinstance(words, list) or not all(isinstance(w, str) and w and w == w.lower() for w in words):
+                fail(field, "must be a list of non-empty lower-cased words")
         if self.coreference_linkage not in COREFERENCE_LINKAGES:
             fail("coreference_linkage", f"must be one of {COREFERENCE_LINKAGES}, got {self.coreference_linkage!r}")
         if self.relation_classifier not in RELATION_CLASSIFIERS:

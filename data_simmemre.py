@@ -227,6 +227,36 @@ def labels_for(docs_by_split: Mapping[str, Any]) -> dict:
     return {"entity_types": sorted(entity_types), "relation_types": sorted(relation_types)}
 
 
+def boundary_words(documents: Iterable[Mapping], min_count: int = 100) -> dict:
+    """The lower-cased words seen at least `min_count` times in `documents` (a training corpus) that never begin
+    (end) one of their gold mentions: ``{"non_initial_words": [...], "non_final_words": [...]}``, sorted, the
+    `SimMemREConfig` fields that spare the model scoring candidate spans no mention looks like. Documents without
+    ``words`` are segmented first (on a copy)."""
+    if not isinstance(min_count, int) or isinstance(min_count, bool) or min_count < 1:
+        raise ValueError(f"boundary_words: min_count must be a positive integer, got {min_count!r}")
+    seen, initial, final = {}, set(), set()
+    for doc in documents:
+        if not doc.get("words"):
+            doc = add_segmentation(dict(doc))
+        text = doc["text"]
+        starts = [word["start"] for word in doc["words"]]
+        texts = [text[word["start"] : word["end"]].lower() for word in doc["words"]]
+        for word in texts:
+            seen[word] = seen.get(word, 0) + 1
+        for start, end in _mention_spans(doc):
+            first = bisect.bisect_right(starts, start) - 1  # the word holding the mention's first character
+            last = bisect.bisect_left(starts, end) - 1  # ... and its last one
+            if first >= 0:
+                initial.add(texts[first])
+            if last >= 0:
+                final.add(texts[last])
+    frequent = [word for word, count in seen.items() if count >= min_count]
+    return {
+        "non_initial_words": sorted(word for word in frequent if word not in initial),
+        "non_final_words": sorted(word for word in frequent if word not in final),
+    }
+
+
 # ----------------------------------------------------------------------------------------------------
 # Segmentation
 # ----------------------------------------------------------------------------------------------------

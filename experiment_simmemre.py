@@ -139,6 +139,7 @@ DATA_KEYS = (
     "relation_types",
     "dataset_name",
     "cache_dir",
+    "boundary_word_min_count",
 )
 ENCODER_KEYS = ("path", "config_overrides", "tiny", "tokenizer", "trust_remote_code")
 
@@ -425,6 +426,21 @@ def corpus_rows(args, model, processor, splits) -> dict:
         )
         rows[split] = [dataset[i] for i in range(len(dataset))]
     return rows
+
+
+def corpus_boundary_words(args, min_count: int) -> dict:
+    """`data_simmemre.boundary_words` of the train split of the corpus at `args.data_dir` (`args.format`): the
+    `non_initial_words` / `non_final_words` of a model config; a corpus without a train split or a bad `min_count`
+    stops the script with a message."""
+    from . import data_simmemre
+
+    corpus = data_simmemre.convert_corpus(args.format, args.data_dir)
+    if "train" not in corpus:
+        raise SystemExit(f"{args.data_dir}: no train split to derive boundary words from (found {sorted(corpus)})")
+    try:
+        return data_simmemre.boundary_words(corpus["train"][0], min_count)
+    except ValueError as error:
+        raise SystemExit(f"boundary word min count: {error}") from None
 
 
 def default_device() -> str:
@@ -837,6 +853,13 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     model_kwargs = dict(config.get("model") or {})
 
     all_splits, labels = load_splits(data_config)
+    if data_config.get("boundary_word_min_count"):
+        from .data_simmemre import boundary_words
+
+        try:
+            model_kwargs.update(boundary_words(all_splits["train"], data_config["boundary_word_min_count"]))
+        except ValueError as error:
+            raise SystemExit(f"data.boundary_word_min_count: {error}") from None
     wanted = {name: docs for name, docs in all_splits.items() if splits is None or name in splits}
     has_validation = bool(wanted.get("validation")) and training_config.get("eval_strategy") != "no"
     if not has_validation:

@@ -780,6 +780,27 @@ def candidate_spans(word_sentence_ids: torch.LongTensor, max_span_size: int) -> 
     return torch.stack([starts[inside], ends[inside]], dim=-1)  # row-major: width, then start
 
 
+def boundary_word_mask(word_spans: torch.LongTensor, context: "DocumentContext", config) -> Optional[torch.Tensor]:
+    """Which candidate spans to score under `config.non_initial_words` / `non_final_words`: `(S,)` bool, False for a
+    span that begins with a non-initial word or ends with a non-final one; None when no list is set or the text is
+    not at hand (every span is scored).
+
+    Args:
+        word_spans (`torch.LongTensor` of shape `(S, 2)`): word indices, end exclusive.
+    """
+    if not (config.non_initial_words or config.non_final_words):
+        return None
+    if context.word_char_spans is None or context.text_codepoints is None:
+        return None
+    codepoints = context.text_codepoints.tolist()
+    words = ["".join(map(chr, codepoints[start:end])).lower() for start, end in context.word_char_spans.tolist()]
+    non_initial, non_final = set(config.non_initial_words), set(config.non_final_words)
+    device = word_spans.device
+    can_begin = torch.tensor([word not in non_initial for word in words], dtype=torch.bool, device=device)
+    can_end = torch.tensor([word not in non_final for word in words], dtype=torch.bool, device=device)
+    return can_begin[word_spans[:, 0]] & can_end[word_spans[:, 1] - 1]
+
+
 def _truncation(truncated: Optional[list], cap: str, limit: int, found: int, kept: int) -> dict:
     """Record that the document-level cap `cap` (a `SimMemREConfig` field) bound: `found` items passed their
     threshold, `kept` of them were kept. The note goes into `truncated` (the document's prediction) and a warning
@@ -1676,13 +1697,24 @@ class CandidateSpans:
     def score(
         cls, context: DocumentContext, mention_localization, span_read, config, extra_spans=None
     ) -> "CandidateSpans":
-        """All spans of `candidate_spans` (plus `extra_spans` `(m, 2)`, word spans scored although they are no
-        candidates: gold input given), pooled over the words' pooled vectors (a span's subwords are the union of its
-        words', so a span pools at most max_span_size rows), read, and scored by `mention_localization`."""
+        """All spans of `candidate_spans` but those `boundary_word_mask` leaves out (plus `extra_spans` `(m, 2)`, word
+        spans scored although they are no candidates: gold input given), pooled over the words' pooled vectors (a
+        span's subwords are the union of its words', so a span pools at most max_span_size rows), read, and scored
+        by `mention_localization`."""
         hidden, chunk, word_subword_spans = context.hidden, config.span_chunk_size, context.word_subword_spans
         word_spans = candidate_spans(context.word_sentence_ids, config.max_span_size)
+        scored = boundary_word_mask(word_spans, context, config)
         if extra_spans is not None and extra_spans.numel():
-            word_spans = torch.unique(torch.cat([word_spans, extra_spans.to(word_spans)]), dim=0)
+            extra_spans = extra_spans.to(word_spans)
+            flags = None if scored is None else [scored, scored.new_ones(extra_spans.shape[0])]  # given: scored
+            word_spans, inverse = torch.unique(torch.cat([word_spans, extra_spans]), dim=0, return_inverse=True)
+            if scored is not None:
+                scored = torch.zeros(word_spans.shape[0], dtype=torch.long, device=inverse.device)
+                scored = scored.scatter_reduce_(0, inverse, torch.cat(flags).long(), "amax").bool()
+        span_read = span_read if context.reads_on else None
+        reads_over_positions = span_read is not None and span_read.reads_over_positions
+        if scored is not None and not reads_over_positions:  # a read over positions normalises over all spans
+            word_spans, scored = word_spans[scored], None
         subword_spans = torch.stack(
             [word_subword_spans[word_spans[:, 0], 0], word_subword_spans[word_spans[:, 1] - 1, 1]], dim=-1
         )
@@ -1698,13 +1730,15 @@ class CandidateSpans:
         pooled_once = None
         if word_spans.shape[0] <= chunk * config.max_span_size:
             pooled_once = max_pool_short_ranges(word_reprs, word_spans[:, 0], word_spans[:, 1])
-        span_read = span_read if context.reads_on else None
         candidates = cls(
             pooler, word_spans, subword_spans, context.word_sentence_ids, word_reprs, pooled_once, span_read,
             context.memories,
         )  # fmt: skip
-        if span_read is not None and span_read.reads_over_positions:
+        if reads_over_positions:
             candidates.read_attentions = candidates._read_attentions(chunk)
+        if scored is not None:
+            candidates = candidates.subset(scored.nonzero().squeeze(-1))
+        word_spans = candidates.word_spans
         count = word_spans.shape[0]
         candidates.probabilities = hidden.new_empty((count,), dtype=torch.float32)  # thresholded: float32 always
         for begin in range(0, count, chunk):
@@ -1713,6 +1747,18 @@ class CandidateSpans:
             sizes = sizes.clamp(max=config.size_embeddings_count - 1)  # only a given span can be longer
             candidates.probabilities[begin : begin + chunk] = torch.sigmoid(mention_localization(spans, sizes).float())
         return candidates
+
+    def subset(self, keep: torch.LongTensor) -> "CandidateSpans":
+        """These candidates at indices `keep` `(k,)` (before scoring); read weights keep their normaliser."""
+        return replace(
+            self,
+            word_spans=self.word_spans[keep],
+            subword_spans=self.subword_spans[keep],
+            pooled_once=None if self.pooled_once is None else self.pooled_once[keep],
+            read_attentions=None
+            if self.read_attentions is None
+            else {name: attention[keep] for name, attention in self.read_attentions.items()},
+        )
 
     def pooled(self, index) -> torch.Tensor:
         """Max-pooled spans `(s, d)` of the candidates at `index`."""
@@ -2332,9 +2378,12 @@ class SimMemREModel(SimMemREPreTrainedModel):
             )
             candidates, document_given = None, given[doc] if given is not None else None
             if inference_cache is not None and words > 0 and lengths[doc] > 0 and document_given is None:
-                if "candidate_scores" not in inference_cache[doc]:
-                    inference_cache[doc]["candidate_scores"] = self.score_candidates(context)
-                candidates = inference_cache[doc]["candidate_scores"]
+                # The scores depend on the boundary word lists, which a screen may switch between predictions.
+                lists = (tuple(self.config.non_initial_words), tuple(self.config.non_final_words))
+                cached = inference_cache[doc].get("candidate_scores")
+                if cached is None or cached[0] != lists:
+                    cached = inference_cache[doc]["candidate_scores"] = (lists, self.score_candidates(context))
+                candidates = cached[1]
             predictions.append(self._extract_document(context, thresholds, candidates, document_given))
         return SimMemREOutput(predictions=predictions)
 

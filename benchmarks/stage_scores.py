@@ -14,6 +14,7 @@ its seed, thresholds and commit.
         --splits dev --abbreviation-coreference on off     # the abbreviation merge's ablation, end to end only
     python benchmarks/stage_scores.py ... --splits dev --given none --flat-mentions on off  # flat decoding's ablation
     python benchmarks/stage_scores.py ... --splits dev --given none --word-form-coreference off on  # word forms
+    python benchmarks/stage_scores.py ... --splits dev --given none --boundary-word-min-count off 100 300
 """
 
 import argparse
@@ -25,11 +26,18 @@ from pathlib import Path
 
 import torch
 
-from simmemre.experiment_simmemre import add_corpus_arguments, corpus_rows, default_device, load_trained_model
+from simmemre.experiment_simmemre import (
+    add_corpus_arguments,
+    corpus_boundary_words,
+    corpus_rows,
+    default_device,
+    load_trained_model,
+)
 from simmemre.training_simmemre import GIVEN_LEVELS, THRESHOLD_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
 STAGE_LEVELS = ("mention", "coref", "entity", "relation_strict", "relation_seq2rel", "relation_relaxed")
+BOUNDARY_FIELDS = ("non_initial_words", "non_final_words")
 # CDR's chemical-induced-disease relation is scored without direction by seq2rel.
 UNDIRECTED = {"bc5cdr": ["CID"], "docred": []}
 
@@ -62,10 +70,35 @@ def build_parser() -> argparse.ArgumentParser:
             choices=["model", "on", "off"],
             help=f"{what} as saved (model), or switched on / off; several: one run each",
         )
+    parser.add_argument(
+        "--boundary-word-min-count",
+        nargs="+",
+        default=["model"],
+        help="the boundary word lists as saved (model), off, or derived from the corpus's train split with this "
+        "min count (data_simmemre.boundary_words); several: one run each",
+    )
     parser.add_argument("--name", help="a name for the rows (default: the model folder)")
     parser.add_argument("--output", help="append one JSON line per run here (e.g. results/cdr-stages.jsonl)")
     parser.add_argument("--device", default=None)
     return parser
+
+
+def boundary_word_settings(args, config) -> dict:
+    """`{min count: {non_initial_words, non_final_words}}` for each --boundary-word-min-count value: "model" keeps
+    the saved lists, "off" none, a number derives them from the corpus's train split."""
+    settings = {}
+    for value in args.boundary_word_min_count:
+        if value == "model":
+            settings[value] = {field: list(getattr(config, field)) for field in BOUNDARY_FIELDS}
+        elif value == "off":
+            settings[value] = {field: [] for field in BOUNDARY_FIELDS}
+        else:
+            try:
+                min_count = int(value)
+            except ValueError:
+                raise SystemExit(f"--boundary-word-min-count: model, off or a number, got {value!r}") from None
+            settings[value] = corpus_boundary_words(args, min_count)
+    return settings
 
 
 def commit() -> str:
@@ -90,10 +123,10 @@ def markdown(rows: list) -> str:
     lines = [
         "| split | "
         + " | ".join(column for _, column in SWITCHES.values())
-        + " | given | mention recall | "
+        + " | boundary words | given | mention recall | "
         + " | ".join(STAGE_LEVELS)
         + " |",
-        "|---|" + "---|" * (len(SWITCHES) + 2 + len(STAGE_LEVELS)),
+        "|---|" + "---|" * (len(SWITCHES) + 3 + len(STAGE_LEVELS)),
     ]
     for row in rows:
         for split in ("dev", "test"):
@@ -103,7 +136,8 @@ def markdown(rows: list) -> str:
             cells = [f"{scores.get('mention_recall', float('nan')):.2f}"]
             cells += [f"{scores.get(level + '_f1', float('nan')):.2f}" for level in STAGE_LEVELS]
             switches = ["on" if row.get(name) else "off" for name in SWITCHES]
-            lines.append(f"| {split} | " + " | ".join([*switches, row["given"], *cells]) + " |")
+            boundary = str(row.get("boundary_word_min_count") or "off")
+            lines.append(f"| {split} | " + " | ".join([*switches, boundary, row["given"], *cells]) + " |")
     return "\n".join(lines)
 
 
@@ -115,6 +149,7 @@ def main(argv=None) -> int:
     device = args.device or default_device()
     model, processor = load_trained_model(args.model, device)
     saved_switches = {name: getattr(model.config, name) for name in SWITCHES}
+    boundary_lists = boundary_word_settings(args, model.config)
     thresholds = {name: getattr(model.config, name) for name in THRESHOLD_NAMES}
     undirected = UNDIRECTED.get(args.format, [])
     rows_out = {}  # (switches..., given) -> one row with the scores of every split
@@ -126,9 +161,15 @@ def main(argv=None) -> int:
         ]
         with torch.no_grad():
             encoded = _encode_rows(model, processor, rows, torch.device(device), progress=True)
-            for switches in itertools.product(*(getattr(args, name) for name in SWITCHES)):
+            for *switches, min_count in itertools.product(*(getattr(args, name) for name in SWITCHES), boundary_lists):
                 for name, switch in zip(SWITCHES, switches):
                     setattr(model.config, name, saved_switches[name] if switch == "model" else switch == "on")
+                for field in BOUNDARY_FIELDS:
+                    setattr(model.config, field, boundary_lists[min_count][field])
+                if not any(boundary_lists[min_count].values()):
+                    min_count = None  # no lists: recorded as off
+                elif min_count != "model":
+                    min_count = int(min_count)
                 for given in args.given:
                     level = None if given == "none" else given
                     predictions = _predict_encoded(model, processor, rows, encoded, thresholds, level)
@@ -136,7 +177,7 @@ def main(argv=None) -> int:
                         prediction["text"] = row["text"]
                     scores = joint_re_scores(predictions, references, undirected_relation_types=undirected)
                     scores.pop("per_type", None)
-                    key = (*(getattr(model.config, name) for name in SWITCHES), given)
+                    key = (*(getattr(model.config, name) for name in SWITCHES), min_count, given)
                     row = rows_out.setdefault(
                         key,
                         {
@@ -145,6 +186,7 @@ def main(argv=None) -> int:
                             "seed": run_seed(args.model),
                             "given": given,
                             **{name: getattr(model.config, name) for name in SWITCHES},
+                            "boundary_word_min_count": min_count,
                             "thresholds": thresholds,
                             "commit": commit(),
                             "documents": {},
@@ -154,7 +196,7 @@ def main(argv=None) -> int:
                     row[split] = scores
                     row["documents"][split] = len(rows)
                     print(
-                        json.dumps({"split": split, "given": given, **dict(zip(SWITCHES, key))})
+                        json.dumps({"split": split, "given": given, **dict(zip([*SWITCHES, "boundary"], key))})
                         + " "
                         + " ".join(f"{lvl}={scores.get(lvl + '_f1', float('nan')):.2f}" for lvl in STAGE_LEVELS),
                         flush=True,

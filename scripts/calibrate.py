@@ -8,6 +8,7 @@ folder when MODEL is a run's best_model). The test split never influences the ch
 
 Example:
     python scripts/calibrate.py runs/cdr_minilm_jerex/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr
+    python scripts/calibrate.py MODEL --data-dir ../shared/data/bc5cdr --format bc5cdr --boundary-word-min-count 100
 """
 
 import argparse
@@ -28,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", help="where to write the JSON report (default: calibration.json beside MODEL)")
     parser.add_argument("--dry-run", action="store_true", help="do not rewrite MODEL/config.json")
     parser.add_argument(
+        "--boundary-word-min-count",
+        type=int,
+        help="first set the model's boundary word lists, derived from the corpus's train split with this min count "
+        "(data_simmemre.boundary_words); saved with the thresholds",
+    )
+    parser.add_argument(
         "--grid",
         action="append",
         default=[],
@@ -42,7 +49,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     import torch
 
-    from simmemre.experiment_simmemre import corpus_rows, load_trained_model
+    from simmemre.experiment_simmemre import corpus_boundary_words, corpus_rows, load_trained_model
     from simmemre.training_simmemre import THRESHOLD_NAMES, apply_thresholds, calibrate_thresholds, evaluate_thresholds
 
     grid = {}
@@ -61,9 +68,13 @@ def main(argv=None) -> int:
         raise SystemExit(f"--grid: unknown threshold name(s) {unknown}; use {list(THRESHOLD_NAMES)}")
     model, processor = load_trained_model(args.model, device)
     rows = corpus_rows(args, model, processor, [split for split in (args.dev_split, args.test_split) if split])
+    if args.boundary_word_min_count is not None:
+        for field, words in corpus_boundary_words(args, args.boundary_word_min_count).items():
+            setattr(model.config, field, words)
 
     calibration = calibrate_thresholds(model, processor, rows[args.dev_split], grid=grid, device=device)
     report = {"model": os.path.abspath(args.model), "dev_split": args.dev_split, **calibration}
+    report["boundary_word_min_count"] = args.boundary_word_min_count
     if args.test_split:
         test_rows = rows[args.test_split]
         report["test_fixed_scores"] = evaluate_thresholds(
