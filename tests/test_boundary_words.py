@@ -111,3 +111,26 @@ def test_cached_candidate_scores_follow_the_lists(tokenizer, processor):
     char_spans = batch["word_char_spans"][0].tolist()
     first_words = [TEXT[slice(*char_spans[start])].lower() for start, _ in cached["mention_word_spans"].tolist()]
     assert first_words and "the" not in first_words
+
+
+def test_training_derives_the_lists_from_the_train_split(tmp_path, monkeypatch):
+    """`data.boundary_word_min_count` in a training config puts the train split's lists into the model config (and so
+    into every saved checkpoint)."""
+    from helpers import REPO_ROOT
+
+    from simmemre.experiment_simmemre import build_trainer, load_config, load_splits, parse_overrides
+
+    data = REPO_ROOT.parent / "shared" / "data" / "bc5cdr"
+    if not data.is_dir():
+        pytest.skip(f"BC5CDR not found at {data}")
+    monkeypatch.chdir(REPO_ROOT)
+    config = parse_overrides(
+        load_config(str(REPO_ROOT / "scripts" / "configs" / "smoke.yaml")),
+        ["--output_dir", str(tmp_path / "run"), "--data.boundary_word_min_count", "5"],
+    )
+    trainer, _, _ = build_trainer(config)
+    splits, _ = load_splits(config["data"])
+    expected = boundary_words(splits["train"], 5)
+    assert expected["non_initial_words"] and expected["non_final_words"]
+    assert trainer.model.config.non_initial_words == expected["non_initial_words"]
+    assert trainer.model.config.non_final_words == expected["non_final_words"]
