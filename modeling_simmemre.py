@@ -792,8 +792,9 @@ def boundary_word_mask(word_spans: torch.LongTensor, context: "DocumentContext",
         return None
     if context.word_char_spans is None or context.text_codepoints is None:
         return None
-    codepoints = context.text_codepoints.tolist()
-    words = ["".join(map(chr, codepoints[start:end])).lower() for start, end in context.word_char_spans.tolist()]
+    text = "".join(map(chr, context.text_codepoints.tolist()))
+    # Lower-cased word by word: lower() can lengthen a string ("İ"), so the whole text's offsets would shift.
+    words = [text[start:end].lower() for start, end in context.word_char_spans.tolist()]
     non_initial, non_final = set(config.non_initial_words), set(config.non_final_words)
     device = word_spans.device
     can_begin = torch.tensor([word not in non_initial for word in words], dtype=torch.bool, device=device)
