@@ -113,6 +113,13 @@ class SimMemREConfig(PretrainedConfig):
             begin (end) a gold mention. On BC5CDR (min count 100: about 100 words each, "the", "of", "and", "in",
             ...) they leave a third of the candidate spans to score. Inference only; the memory read over candidate
             spans still normalises over all of them, so a kept span scores exactly as without the lists.
+        relation_argument_types (`dict[str, list[list[str]]]`, {}): for each relation type, the (head entity type,
+            tail entity type) pairs it may join, e.g. `{"CID": [["Chemical", "Disease"]]}`; derived from a training
+            corpus by `relation_argument_types` (data module). Entity pairs whose predicted types no relation type
+            admits (in either direction) are not scored, and a relation whose arguments' types it does not admit is
+            not predicted (a relation type the dict does not name may join any types). Strict scoring counts a
+            relation only with both entity types right, so no strict hit is lost. Empty (JEREX): every pair is
+            scored. Inference only.
         flat_mentions (`bool`, False): keep no two overlapping mentions: among the candidates above the mention
             threshold, the highest-scoring first, then each next one that overlaps none kept (greedy flat decoding).
             For corpora whose mentions never overlap (BC5CDR); JEREX keeps overlapping spans. Inference only.
@@ -188,6 +195,7 @@ class SimMemREConfig(PretrainedConfig):
         word_form_coreference=False,
         non_initial_words=None,
         non_final_words=None,
+        relation_argument_types=None,
         flat_mentions=False,
         coreference_linkage="complete",
         dropout=0.1,
@@ -245,6 +253,7 @@ class SimMemREConfig(PretrainedConfig):
         # A bare string stays as given, so validation names the field instead of splitting it into letters.
         self.non_initial_words = [] if non_initial_words is None else _word_list(non_initial_words)
         self.non_final_words = [] if non_final_words is None else _word_list(non_final_words)
+        self.relation_argument_types = {} if relation_argument_types is None else relation_argument_types
         self.flat_mentions = bool(flat_mentions)
         self.coreference_linkage = coreference_linkage
         self.dropout = dropout
@@ -335,6 +344,29 @@ class SimMemREConfig(PretrainedConfig):
             return int(self.encoder_window_overlap)
         return min(128, self.window_size // 4)
 
+    def _check_relation_argument_types(self, fail):
+        signatures = self.relation_argument_types
+        if not isinstance(signatures, dict):
+            fail(
+                "relation_argument_types",
+                f"must be a dict of relation type -> [[head type, tail type], ...], got {signatures!r}",
+            )
+        for relation, pairs in signatures.items():
+            if relation not in self.relation_types:
+                fail(
+                    "relation_argument_types",
+                    f"unknown relation type {relation!r}; relation_types: {self.relation_types}",
+                )
+            if not isinstance(pairs, (list, tuple)) or not all(
+                isinstance(pair, (list, tuple)) and len(pair) == 2 and all(t in self.entity_types for t in pair)
+                for pair in pairs
+            ):
+                fail(
+                    "relation_argument_types",
+                    f"{relation!r}: expected [[head type, tail type], ...] of entity_types {self.entity_types}, "
+                    f"got {pairs!r}",
+                )
+
     def validate_hyperparameters(self):
         """Raise `ValueError` naming the offending field if a value cannot work."""
 
@@ -400,6 +432,7 @@ class SimMemREConfig(PretrainedConfig):
             words = getattr(self, field)
             if not isinstance(words, list) or not all(isinstance(w, str) and w and w == w.lower() for w in words):
                 fail(field, "must be a list of non-empty lower-cased words")
+        self._check_relation_argument_types(fail)
         if self.coreference_linkage not in COREFERENCE_LINKAGES:
             fail("coreference_linkage", f"must be one of {COREFERENCE_LINKAGES}, got {self.coreference_linkage!r}")
         if self.relation_classifier not in RELATION_CLASSIFIERS:

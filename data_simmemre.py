@@ -257,6 +257,19 @@ def boundary_words(documents: Iterable[Mapping], min_count: int = 100) -> dict:
     }
 
 
+def relation_argument_types(documents: Iterable[Mapping]) -> dict:
+    """``{relation type: [[head entity type, tail entity type], ...]}``, sorted: the argument types each relation
+    type joins in `documents` (a training corpus), the `SimMemREConfig.relation_argument_types` that spares the
+    model scoring entity pairs no relation of the corpus joins."""
+    signatures = {}
+    for doc in documents:
+        entities = doc["entities"]
+        for relation in doc["relations"]:
+            pair = [entities[relation["head"]]["type"], entities[relation["tail"]]["type"]]
+            signatures.setdefault(relation["type"], set()).add(tuple(pair))
+    return {relation: [list(pair) for pair in sorted(pairs)] for relation, pairs in sorted(signatures.items())}
+
+
 # ----------------------------------------------------------------------------------------------------
 # Segmentation
 # ----------------------------------------------------------------------------------------------------

@@ -140,6 +140,7 @@ DATA_KEYS = (
     "dataset_name",
     "cache_dir",
     "boundary_word_min_count",
+    "relation_argument_types",
 )
 ENCODER_KEYS = ("path", "config_overrides", "tiny", "tokenizer", "trust_remote_code")
 
@@ -441,6 +442,17 @@ def corpus_boundary_words(args, min_count: int) -> dict:
         return data_simmemre.boundary_words(corpus["train"][0], min_count)
     except ValueError as error:
         raise SystemExit(f"boundary word min count: {error}") from None
+
+
+def corpus_relation_argument_types(args) -> dict:
+    """`data_simmemre.relation_argument_types` of the train split of the corpus at `args.data_dir` (`args.format`);
+    a corpus without a train split stops the script with a message."""
+    from . import data_simmemre
+
+    corpus = data_simmemre.convert_corpus(args.format, args.data_dir)
+    if "train" not in corpus:
+        raise SystemExit(f"{args.data_dir}: no train split to derive relation argument types from")
+    return data_simmemre.relation_argument_types(corpus["train"][0])
 
 
 def default_device() -> str:
@@ -860,6 +872,10 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
             model_kwargs.update(boundary_words(all_splits["train"], data_config["boundary_word_min_count"]))
         except ValueError as error:
             raise SystemExit(f"data.boundary_word_min_count: {error}") from None
+    if str(data_config.get("relation_argument_types", False)).lower() in ("true", "1", "yes"):
+        from .data_simmemre import relation_argument_types
+
+        model_kwargs["relation_argument_types"] = relation_argument_types(all_splits["train"])
     wanted = {name: docs for name, docs in all_splits.items() if splits is None or name in splits}
     has_validation = bool(wanted.get("validation")) and training_config.get("eval_strategy") != "no"
     if not has_validation:

@@ -802,6 +802,23 @@ def boundary_word_mask(word_spans: torch.LongTensor, context: "DocumentContext",
     return can_begin[word_spans[:, 0]] & can_end[word_spans[:, 1] - 1]
 
 
+def relation_argument_mask(config, device=None) -> Optional[torch.Tensor]:
+    """`config.relation_argument_types` as a mask `(R, E, E)`: [r, h, t] is True when relation type r may join a head
+    of entity type h to a tail of type t (a relation type the dict does not name may join any); None when the dict
+    is empty (every pair is scored)."""
+    if not config.relation_argument_types:
+        return None
+    entity_index = {name: index for index, name in enumerate(config.entity_types)}
+    relations, entities = len(config.relation_types), len(config.entity_types)
+    mask = torch.ones((relations, entities, entities), dtype=torch.bool, device=device)
+    for index, relation in enumerate(config.relation_types):
+        if relation in config.relation_argument_types:
+            mask[index] = False
+            for head, tail in config.relation_argument_types[relation]:
+                mask[index, entity_index[head], entity_index[tail]] = True
+    return mask
+
+
 def _truncation(truncated: Optional[list], cap: str, limit: int, found: int, kept: int) -> dict:
     """Record that the document-level cap `cap` (a `SimMemREConfig` field) bound: `found` items passed their
     threshold, `kept` of them were kept. The note goes into `truncated` (the document's prediction) and a warning
@@ -1498,6 +1515,15 @@ class RelationClassification(nn.Module):
             _truncation(context.truncated, "max_entity_pairs_per_document", pair_cap, total_pairs, pair_cap)
         else:
             pairs = torch.triu_indices(num_entities, num_entities, offset=1, device=device).T  # [c(c-1)/2, 2]
+        admitted = relation_argument_mask(config, device)  # [R, E, E] or None
+        if admitted is not None:
+            # Only pairs that some relation type admits in one direction or the other are scored.
+            either = admitted.any(0)
+            head, tail = entities.types[pairs[:, 0]], entities.types[pairs[:, 1]]
+            pairs = pairs[either[head, tail] | either[tail, head]]
+            if pairs.shape[0] == 0:
+                empty = torch.zeros((0,), dtype=torch.float32, device=device)
+                return torch.zeros((0, 3), dtype=torch.long, device=device), empty
         projections = None
         if self.multi_instance:
             projections = self.local_projections(mentions.representations, entities.representations)
@@ -1520,6 +1546,8 @@ class RelationClassification(nn.Module):
             del logits
         # Thresholded once per document (a nonzero waits for the device), not once per chunk.
         selected = probabilities >= threshold
+        if admitted is not None:  # [R, P] -> [P, R]: each direction keeps the relation types its types admit
+            selected &= admitted[:, entities.types[scored_pairs[:, 0]], entities.types[scored_pairs[:, 1]]].T
         relation_cap, found = config.max_relations_per_document, 0
         if relation_cap is not None:
             found = int(selected.sum())

@@ -15,6 +15,7 @@ its seed, thresholds and commit.
     python benchmarks/stage_scores.py ... --splits dev --given none --flat-mentions on off  # flat decoding's ablation
     python benchmarks/stage_scores.py ... --splits dev --given none --word-form-coreference off on  # word forms
     python benchmarks/stage_scores.py ... --splits dev --given none --boundary-word-min-count off 100 300
+    python benchmarks/stage_scores.py ... --splits dev --given none --relation-argument-types off on
 """
 
 import argparse
@@ -29,6 +30,7 @@ import torch
 from simmemre.experiment_simmemre import (
     add_corpus_arguments,
     corpus_boundary_words,
+    corpus_relation_argument_types,
     corpus_rows,
     default_device,
     load_trained_model,
@@ -77,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the boundary word lists as saved (model), off, or derived from the corpus's train split with this "
         "min count (data_simmemre.boundary_words); several: one run each",
     )
+    parser.add_argument(
+        "--relation-argument-types",
+        nargs="+",
+        default=["model"],
+        choices=["model", "on", "off"],
+        help="relation argument types as saved (model), derived from the corpus's train split (on), or none (off); "
+        "several: one run each",
+    )
     parser.add_argument("--name", help="a name for the rows (default: the model folder)")
     parser.add_argument("--output", help="append one JSON line per run here (e.g. results/cdr-stages.jsonl)")
     parser.add_argument("--device", default=None)
@@ -123,10 +133,10 @@ def markdown(rows: list) -> str:
     lines = [
         "| split | "
         + " | ".join(column for _, column in SWITCHES.values())
-        + " | boundary words | given | mention recall | "
+        + " | boundary words | argument types | given | mention recall | "
         + " | ".join(STAGE_LEVELS)
         + " |",
-        "|---|" + "---|" * (len(SWITCHES) + 3 + len(STAGE_LEVELS)),
+        "|---|" + "---|" * (len(SWITCHES) + 4 + len(STAGE_LEVELS)),
     ]
     for row in rows:
         for split in ("dev", "test"):
@@ -137,7 +147,9 @@ def markdown(rows: list) -> str:
             cells += [f"{scores.get(level + '_f1', float('nan')):.2f}" for level in STAGE_LEVELS]
             switches = ["on" if row.get(name) else "off" for name in SWITCHES]
             boundary = str(row.get("boundary_word_min_count") or "off")
-            lines.append(f"| {split} | " + " | ".join([*switches, boundary, row["given"], *cells]) + " |")
+            argument_types = "on" if row.get("relation_argument_types") else "off"
+            cells = [*switches, boundary, argument_types, row["given"], *cells]
+            lines.append(f"| {split} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -150,6 +162,11 @@ def main(argv=None) -> int:
     model, processor = load_trained_model(args.model, device)
     saved_switches = {name: getattr(model.config, name) for name in SWITCHES}
     boundary_lists = boundary_word_settings(args, model.config)
+    argument_types = {
+        "model": dict(model.config.relation_argument_types),
+        "off": {},
+        **({"on": corpus_relation_argument_types(args)} if "on" in args.relation_argument_types else {}),
+    }
     thresholds = {name: getattr(model.config, name) for name in THRESHOLD_NAMES}
     undirected = UNDIRECTED.get(args.format, [])
     rows_out = {}  # (switches..., given) -> one row with the scores of every split
@@ -161,7 +178,11 @@ def main(argv=None) -> int:
         ]
         with torch.no_grad():
             encoded = _encode_rows(model, processor, rows, torch.device(device), progress=True)
-            for *switches, min_count in itertools.product(*(getattr(args, name) for name in SWITCHES), boundary_lists):
+            for *switches, min_count, signatures in itertools.product(
+                *(getattr(args, name) for name in SWITCHES), boundary_lists, args.relation_argument_types
+            ):
+                model.config.relation_argument_types = argument_types[signatures]
+                signatures = bool(argument_types[signatures])
                 for name, switch in zip(SWITCHES, switches):
                     setattr(model.config, name, saved_switches[name] if switch == "model" else switch == "on")
                 for field in BOUNDARY_FIELDS:
@@ -177,7 +198,7 @@ def main(argv=None) -> int:
                         prediction["text"] = row["text"]
                     scores = joint_re_scores(predictions, references, undirected_relation_types=undirected)
                     scores.pop("per_type", None)
-                    key = (*(getattr(model.config, name) for name in SWITCHES), min_count, given)
+                    key = (*(getattr(model.config, name) for name in SWITCHES), min_count, signatures, given)
                     row = rows_out.setdefault(
                         key,
                         {
@@ -187,6 +208,7 @@ def main(argv=None) -> int:
                             "given": given,
                             **{name: getattr(model.config, name) for name in SWITCHES},
                             "boundary_word_min_count": min_count,
+                            "relation_argument_types": signatures,
                             "thresholds": thresholds,
                             "commit": commit(),
                             "documents": {},
@@ -196,7 +218,13 @@ def main(argv=None) -> int:
                     row[split] = scores
                     row["documents"][split] = len(rows)
                     print(
-                        json.dumps({"split": split, "given": given, **dict(zip([*SWITCHES, "boundary"], key))})
+                        json.dumps(
+                            {
+                                "split": split,
+                                "given": given,
+                                **dict(zip([*SWITCHES, "boundary", "argument types"], key)),
+                            }
+                        )
                         + " "
                         + " ".join(f"{lvl}={scores.get(lvl + '_f1', float('nan')):.2f}" for lvl in STAGE_LEVELS),
                         flush=True,

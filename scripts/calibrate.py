@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(data_simmemre.boundary_words); saved with the thresholds",
     )
     parser.add_argument(
+        "--relation-argument-types",
+        action="store_true",
+        help="first set the model's relation_argument_types, derived from the corpus's train split "
+        "(data_simmemre.relation_argument_types); saved with the thresholds",
+    )
+    parser.add_argument(
         "--grid",
         action="append",
         default=[],
@@ -49,7 +55,12 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     import torch
 
-    from simmemre.experiment_simmemre import corpus_boundary_words, corpus_rows, load_trained_model
+    from simmemre.experiment_simmemre import (
+        corpus_boundary_words,
+        corpus_relation_argument_types,
+        corpus_rows,
+        load_trained_model,
+    )
     from simmemre.training_simmemre import THRESHOLD_NAMES, apply_thresholds, calibrate_thresholds, evaluate_thresholds
 
     grid = {}
@@ -71,10 +82,13 @@ def main(argv=None) -> int:
     if args.boundary_word_min_count is not None:
         for field, words in corpus_boundary_words(args, args.boundary_word_min_count).items():
             setattr(model.config, field, words)
+    if args.relation_argument_types:
+        model.config.relation_argument_types = corpus_relation_argument_types(args)
 
     calibration = calibrate_thresholds(model, processor, rows[args.dev_split], grid=grid, device=device)
     report = {"model": os.path.abspath(args.model), "dev_split": args.dev_split, **calibration}
     report["boundary_word_min_count"] = args.boundary_word_min_count
+    report["relation_argument_types"] = model.config.relation_argument_types
     if args.test_split:
         test_rows = rows[args.test_split]
         report["test_fixed_scores"] = evaluate_thresholds(

@@ -113,11 +113,12 @@ def test_cached_candidate_scores_follow_the_lists(tokenizer, processor):
     assert first_words and "the" not in first_words
 
 
-def test_training_derives_the_lists_from_the_train_split(tmp_path, monkeypatch):
-    """`data.boundary_word_min_count` in a training config puts the train split's lists into the model config (and so
-    into every saved checkpoint)."""
+def test_training_derives_the_inference_settings_from_the_train_split(tmp_path, monkeypatch):
+    """`data.boundary_word_min_count` and `data.relation_argument_types` in a training config put the train split's
+    boundary words and relation argument types into the model config (and so into every saved checkpoint)."""
     from helpers import REPO_ROOT
 
+    from simmemre.data_simmemre import relation_argument_types
     from simmemre.experiment_simmemre import build_trainer, load_config, load_splits, parse_overrides
 
     data = REPO_ROOT.parent / "shared" / "data" / "bc5cdr"
@@ -126,7 +127,8 @@ def test_training_derives_the_lists_from_the_train_split(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
     config = parse_overrides(
         load_config(str(REPO_ROOT / "scripts" / "configs" / "smoke.yaml")),
-        ["--output_dir", str(tmp_path / "run"), "--data.boundary_word_min_count", "5"],
+        ["--output_dir", str(tmp_path / "run"), "--data.boundary_word_min_count", "5"]
+        + ["--data.relation_argument_types", "true"],
     )
     trainer, _, _ = build_trainer(config)
     splits, _ = load_splits(config["data"])
@@ -134,3 +136,5 @@ def test_training_derives_the_lists_from_the_train_split(tmp_path, monkeypatch):
     assert expected["non_initial_words"] and expected["non_final_words"]
     assert trainer.model.config.non_initial_words == expected["non_initial_words"]
     assert trainer.model.config.non_final_words == expected["non_final_words"]
+    assert trainer.model.config.relation_argument_types == relation_argument_types(splits["train"])
+    assert trainer.model.config.relation_argument_types == {"CID": [["Chemical", "Disease"]]}
