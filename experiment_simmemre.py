@@ -429,30 +429,33 @@ def corpus_rows(args, model, processor, splits) -> dict:
     return rows
 
 
-def corpus_boundary_words(args, min_count: int) -> dict:
-    """`data_simmemre.boundary_words` of the train split of the corpus at `args.data_dir` (`args.format`): the
-    `non_initial_words` / `non_final_words` of a model config; a corpus without a train split or a bad `min_count`
-    stops the script with a message."""
+def corpus_train_documents(args, wanted: str) -> list:
+    """The train split of the corpus at `args.data_dir` (`args.format`), from which `wanted` (what a script derives
+    from it, for the message) comes; a corpus without one stops the script with a message."""
     from . import data_simmemre
 
     corpus = data_simmemre.convert_corpus(args.format, args.data_dir)
     if "train" not in corpus:
-        raise SystemExit(f"{args.data_dir}: no train split to derive boundary words from (found {sorted(corpus)})")
+        raise SystemExit(f"{args.data_dir}: no train split to derive {wanted} from (found {sorted(corpus)})")
+    return corpus["train"][0]
+
+
+def corpus_boundary_words(args, min_count: int) -> dict:
+    """`data_simmemre.boundary_words` of the corpus's train split: the `non_initial_words` / `non_final_words` of a
+    model config; a bad `min_count` stops the script with a message."""
+    from . import data_simmemre
+
     try:
-        return data_simmemre.boundary_words(corpus["train"][0], min_count)
+        return data_simmemre.boundary_words(corpus_train_documents(args, "boundary words"), min_count)
     except ValueError as error:
         raise SystemExit(f"boundary word min count: {error}") from None
 
 
 def corpus_relation_argument_types(args) -> dict:
-    """`data_simmemre.relation_argument_types` of the train split of the corpus at `args.data_dir` (`args.format`);
-    a corpus without a train split stops the script with a message."""
+    """`data_simmemre.relation_argument_types` of the corpus's train split."""
     from . import data_simmemre
 
-    corpus = data_simmemre.convert_corpus(args.format, args.data_dir)
-    if "train" not in corpus:
-        raise SystemExit(f"{args.data_dir}: no train split to derive relation argument types from")
-    return data_simmemre.relation_argument_types(corpus["train"][0])
+    return data_simmemre.relation_argument_types(corpus_train_documents(args, "relation argument types"))
 
 
 def default_device() -> str:
