@@ -93,6 +93,7 @@ RECIPE_MODEL_KEYS = (
     "coreference_linkage",
     "encoder_window_size",
     "memory_read_temperature",
+    "relation_argument_types",
 )
 
 
@@ -103,6 +104,9 @@ def recipe_fields(run_config: dict, model_config: dict) -> dict:
     sampling = (run_config.get("config") or {}).get("sampling") or {}
     recipe = {key: training.get(key) for key in RECIPE_TRAINING_KEYS}
     recipe.update({key: model_config.get(key) for key in RECIPE_MODEL_KEYS})
+    # The boundary word lists by their lengths (the lists themselves are in the model's config.json).
+    lists = [model_config.get(key) or [] for key in ("non_initial_words", "non_final_words")]
+    recipe["boundary_words"] = [len(words) for words in lists] if any(lists) else None
     recipe.update({key: value for key, value in sampling.items() if key.startswith("neg_")})
     return recipe
 
