@@ -7,6 +7,7 @@ here and from the other library modules only, so tests import these functions in
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -406,6 +407,15 @@ def load_trained_model(folder: str, device="cpu"):
     return SimMemREModel.from_pretrained(folder).to(device).eval(), SimMemREProcessor.from_pretrained(folder)
 
 
+@functools.lru_cache(maxsize=2)
+def _converted_corpus(corpus_format: str, data_dir: str) -> dict:
+    """`data_simmemre.convert_corpus`, once per corpus in a script (its rows, boundary words and argument types all
+    read it)."""
+    from . import data_simmemre
+
+    return data_simmemre.convert_corpus(corpus_format, data_dir)
+
+
 def corpus_rows(args, model, processor, splits) -> dict:
     """`{split: rows}` of `tokenize_documents` (gold documents with processor features) for the named splits of the
     corpus at `args.data_dir` in `args.format`, each cut to `args.max_documents`; bad formats or splits stop the script
@@ -415,7 +425,7 @@ def corpus_rows(args, model, processor, splits) -> dict:
 
     if args.format not in data_simmemre.FORMATS:
         raise SystemExit(f"--format must be one of {data_simmemre.FORMATS}, got {args.format!r}")
-    corpus = data_simmemre.convert_corpus(args.format, args.data_dir)
+    corpus = _converted_corpus(args.format, args.data_dir)
     for split in splits:
         if split not in corpus:
             raise SystemExit(f"{args.data_dir}: no {split!r} split (found {sorted(corpus)})")
@@ -432,9 +442,7 @@ def corpus_rows(args, model, processor, splits) -> dict:
 def corpus_train_documents(args, wanted: str) -> list:
     """The train split of the corpus at `args.data_dir` (`args.format`), from which `wanted` (what a script derives
     from it, for the message) comes; a corpus without one stops the script with a message."""
-    from . import data_simmemre
-
-    corpus = data_simmemre.convert_corpus(args.format, args.data_dir)
+    corpus = _converted_corpus(args.format, args.data_dir)
     if "train" not in corpus:
         raise SystemExit(f"{args.data_dir}: no train split to derive {wanted} from (found {sorted(corpus)})")
     return corpus["train"][0]

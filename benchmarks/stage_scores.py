@@ -111,6 +111,10 @@ def boundary_word_settings(args, config) -> dict:
     return settings
 
 
+def int_or_model(value: str):
+    return value if value == "model" else int(value)
+
+
 def commit() -> str:
     try:
         return subprocess.run(
@@ -187,10 +191,8 @@ def main(argv=None) -> int:
                     setattr(model.config, name, saved_switches[name] if switch == "model" else switch == "on")
                 for field in BOUNDARY_FIELDS:
                     setattr(model.config, field, boundary_lists[min_count][field])
-                if not any(boundary_lists[min_count].values()):
-                    min_count = None  # no lists: recorded as off
-                elif min_count != "model":
-                    min_count = int(min_count)
+                # Recorded as off (None) when there are no lists, else "model" or the number.
+                min_count = None if not any(boundary_lists[min_count].values()) else int_or_model(min_count)
                 for given in args.given:
                     level = None if given == "none" else given
                     predictions = _predict_encoded(model, processor, rows, encoded, thresholds, level)
