@@ -792,7 +792,8 @@ def boundary_word_mask(word_spans: torch.LongTensor, context: "DocumentContext",
         return None
     if context.word_char_spans is None or context.text_codepoints is None:
         return None
-    text = "".join(map(chr, context.text_codepoints.tolist()))
+    # A batch pads the code points with -1 after the text; the words' offsets index the text before the padding.
+    text = "".join(chr(c) for c in context.text_codepoints.tolist() if c >= 0)
     # Lower-cased word by word: lower() can lengthen a string ("İ"), so the whole text's offsets would shift.
     words = [text[start:end].lower() for start, end in context.word_char_spans.tolist()]
     non_initial, non_final = set(config.non_initial_words), set(config.non_final_words)

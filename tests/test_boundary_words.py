@@ -87,6 +87,17 @@ def test_kept_candidates_score_as_without_the_lists(tokenizer, processor, overri
     torch.testing.assert_close(kept.probabilities, unfiltered)
 
 
+def test_a_padded_batch_predicts_each_document_as_alone(tokenizer, processor):
+    # A batch pads the shorter document's code points with -1; the lists must read the text before the padding.
+    model = _model(tokenizer, non_initial_words=["the", "of"], non_final_words=["the", "."])
+    texts = ["The dose of cocaine.", TEXT]
+    thresholds = dict(mention_threshold=0.0, coref_threshold=0.5, relation_threshold=0.5)
+    together = model.predict(processor(texts), **thresholds)
+    for text, prediction in zip(texts, together):
+        alone = model.predict(processor([text]), **thresholds)[0]
+        assert prediction["mention_word_spans"].tolist() == alone["mention_word_spans"].tolist()
+
+
 def test_given_spans_are_scored_even_when_they_begin_with_a_listed_word(tokenizer, processor):
     model = _model(tokenizer, non_initial_words=["the"])
     batch = processor(TEXT)
