@@ -120,6 +120,16 @@ class SimMemREConfig(PretrainedConfig):
             not predicted (a relation type the dict does not name may join any types). Strict scoring counts a
             relation only with both entity types right, so no strict hit is lost. Empty (JEREX): every pair is
             scored. Inference only.
+        mention_string_propagation (`bool`, False): after the entity threshold, each further occurrence of a kept
+            mention's string (whole words, the same characters; a capital first letter followed by a lower-case one
+            matches its lower-case form, so "Lithium" at a sentence start matches "lithium") that overlaps no kept
+            mention becomes a mention of that entity. Strings that two entities share, and strings shorter than
+            `mention_string_propagation_min_length` characters, are not propagated. For corpora that annotate every
+            occurrence of an entity (BC5CDR: strict scoring needs every mention of a cluster). Propagated mentions
+            score the model's probability for their span (0 where the span was not a candidate); relations are
+            those of the clusters before propagation. Inference only.
+        mention_string_propagation_min_length (`int`, 2): the shortest string that `mention_string_propagation`
+            propagates, in characters.
         flat_mentions (`bool`, False): keep no two overlapping mentions: among the candidates above the mention
             threshold, the highest-scoring first, then each next one that overlaps none kept (greedy flat decoding).
             For corpora whose mentions never overlap (BC5CDR); JEREX keeps overlapping spans. Inference only.
@@ -196,6 +206,8 @@ class SimMemREConfig(PretrainedConfig):
         non_initial_words=None,
         non_final_words=None,
         relation_argument_types=None,
+        mention_string_propagation=False,
+        mention_string_propagation_min_length=2,
         flat_mentions=False,
         coreference_linkage="complete",
         dropout=0.1,
@@ -254,6 +266,8 @@ class SimMemREConfig(PretrainedConfig):
         self.non_initial_words = [] if non_initial_words is None else _word_list(non_initial_words)
         self.non_final_words = [] if non_final_words is None else _word_list(non_final_words)
         self.relation_argument_types = {} if relation_argument_types is None else relation_argument_types
+        self.mention_string_propagation = bool(mention_string_propagation)
+        self.mention_string_propagation_min_length = int(mention_string_propagation_min_length)
         self.flat_mentions = bool(flat_mentions)
         self.coreference_linkage = coreference_linkage
         self.dropout = dropout

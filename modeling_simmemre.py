@@ -746,6 +746,70 @@ def word_form_groups(mention_strings: list) -> list:
     return [group for key, group in groups.items() if key and len(group) > 1]
 
 
+def _propagation_key(string: str) -> str:
+    """A capital first letter followed by a lower-case one is compared lower-cased: a sentence's first word."""
+    return string[0].lower() + string[1:] if string[1:2].islower() else string
+
+
+def propagated_mentions(text: str, word_char_spans: list, mention_word_spans: list, clusters: list, min_length: int):
+    """`mention_string_propagation`: the further occurrences of the mentions' strings, as word spans that overlap no
+    mention, each given the entity of the mentions written that way; longer spans first, so an occurrence of
+    "lithium carbonate" is not taken by "lithium". Strings that mentions of two entities share are skipped.
+
+    Args:
+        text: the document; word_char_spans: `[W, 2]` character spans of its words.
+        mention_word_spans: `[n, 2]` word spans (end exclusive); clusters: `[n]` entity of each mention.
+
+    Returns: `list` of `(first word, end word, entity)`, in the order found.
+    """
+    owners, lengths = {}, set()
+    for (first, end), entity in zip(mention_word_spans, clusters):
+        string = text[word_char_spans[first][0] : word_char_spans[end - 1][1]]
+        if len(string) >= min_length:
+            owners.setdefault(_propagation_key(string), set()).add(entity)
+            lengths.add(end - first)
+    covered = [False] * len(word_char_spans)
+    for first, end in mention_word_spans:
+        covered[first:end] = [True] * (end - first)
+    found = []
+    for length in sorted(lengths, reverse=True):
+        for first in range(len(word_char_spans) - length + 1):
+            end = first + length
+            if any(covered[first:end]):
+                continue
+            owner = owners.get(_propagation_key(text[word_char_spans[first][0] : word_char_spans[end - 1][1]]))
+            if owner is not None and len(owner) == 1:
+                found.append((first, end, next(iter(owner))))
+                covered[first:end] = [True] * length
+    return found
+
+
+def propagate_document_mentions(document: dict, word_char_spans: list, min_length: int) -> dict:
+    """`mention_string_propagation` on a decoded document (schema, character offsets) whose mentions fall on the
+    words `word_char_spans` `[W, 2]`: a copy with the mentions `SimMemREModel.extract` adds, scored 0. Threshold
+    calibration filters one output at entity threshold 0 by each entity threshold and propagates after the filter,
+    as `extract` does."""
+    first_word = {start: index for index, (start, _) in enumerate(word_char_spans)}
+    end_word = {end: index + 1 for index, (_, end) in enumerate(word_char_spans)}
+    spans, clusters = [], []
+    for number, entity in enumerate(document["entities"]):
+        for mention in entity["mentions"]:
+            spans.append([first_word[mention["start"]], end_word[mention["end"]]])
+            clusters.append(number)
+    found = propagated_mentions(document["text"], word_char_spans, spans, clusters, min_length)
+    if not found:
+        return document
+    entities = [{**entity, "mentions": list(entity["mentions"])} for entity in document["entities"]]
+    for first, end, number in found:
+        start, stop = word_char_spans[first][0], word_char_spans[end - 1][1]
+        entities[number]["mentions"].append(
+            {"start": start, "end": stop, "text": document["text"][start:stop], "score": 0.0}
+        )
+    for entity in entities:
+        entity["mentions"].sort(key=lambda mention: (mention["start"], mention["end"]))
+    return {**document, "entities": entities}
+
+
 def non_overlapping_spans(spans: torch.LongTensor, scores: torch.Tensor) -> torch.LongTensor:
     """Indices of the spans `(n, 2)` (word start, end) kept by greedy flat decoding: the highest score first, then
     each next span that overlaps none kept (ties: earlier span first). Returns the kept rows in their input order."""
@@ -2474,7 +2538,35 @@ class SimMemREModel(SimMemREPreTrainedModel):
                 "entity_type_probabilities": entities.probabilities,
             }
         )
+        if config.mention_string_propagation and given is None and context.text_codepoints is not None:
+            self._propagate_mention_strings(prediction, context, candidates)
         return self._with_truncation_notes(prediction, context)
+
+    def _propagate_mention_strings(self, prediction: dict, context: DocumentContext, candidates: "CandidateSpans"):
+        """`mention_string_propagation`: adds the further occurrences of the mentions' strings to `prediction` (in
+        place), each scored by the model's probability for its span, and orders the mentions by position again."""
+        spans = prediction["mention_word_spans"]
+        text = "".join(chr(c) for c in context.text_codepoints.tolist() if c >= 0)  # a batch pads with -1
+        found = propagated_mentions(
+            text,
+            context.word_char_spans.tolist(),
+            spans.tolist(),
+            prediction["mention_clusters"].tolist(),
+            self.config.mention_string_propagation_min_length,
+        )
+        if not found:
+            return
+        added = torch.tensor(found, dtype=torch.long, device=spans.device)
+        candidate_index = {tuple(span): i for i, span in enumerate(candidates.word_spans.tolist())}
+        probabilities = candidates.probabilities.to(prediction["mention_scores"].dtype)
+        slots = [candidate_index.get((first, end), -1) for first, end, _ in found]
+        slots = torch.tensor(slots, device=probabilities.device)
+        scores = (probabilities[slots.clamp(min=0)] * (slots >= 0)).to(spans.device)
+        word_spans = torch.cat([spans, added[:, :2]])
+        order = torch.argsort(word_spans[:, 0] * (word_spans[:, 1].max() + 1) + word_spans[:, 1])
+        prediction["mention_word_spans"] = word_spans[order]
+        prediction["mention_scores"] = torch.cat([prediction["mention_scores"], scores])[order]
+        prediction["mention_clusters"] = torch.cat([prediction["mention_clusters"], added[:, 2]])[order]
 
     def _with_truncation_notes(self, prediction: dict, context: DocumentContext) -> dict:
         if context.truncated:  # only when a cap bound: documents within the caps keep their keys

@@ -36,7 +36,7 @@ from .metrics.joint_re_f1.joint_re_f1 import (
     joint_re_scores,
     relation_counts_by_threshold,
 )
-from .modeling_simmemre import TrainingTargets, candidate_spans
+from .modeling_simmemre import TrainingTargets, candidate_spans, propagate_document_mentions
 from .processing_simmemre import FEATURE_PADDING
 
 logger = logging.getLogger(__name__)
@@ -1092,6 +1092,10 @@ def calibrate_thresholds(
         with torch.no_grad():
             encoded = _encode_rows(model, processor, rows, _model_device(model, device), progress)
 
+            # Mention strings propagate after the entity threshold in `extract`: the grid filters the output at
+            # entity threshold 0 without propagation, then propagates each filtered output.
+            propagation = model.config.mention_string_propagation
+
             def predictions_at(mention_threshold, coref_threshold):
                 lowest = {
                     "mention_threshold": mention_threshold,
@@ -1099,13 +1103,27 @@ def calibrate_thresholds(
                     "relation_threshold": grid["relation_threshold"][0],
                     "entity_threshold": 0.0,
                 }
-                return lowest, _predict_encoded(model, processor, rows, encoded, lowest)
+                model.config.mention_string_propagation = False
+                try:
+                    return lowest, _predict_encoded(model, processor, rows, encoded, lowest)
+                finally:
+                    model.config.mention_string_propagation = propagation
+
+            def entities_above(documents, entity_threshold):
+                confident = _with_entities_above(documents, entity_threshold)
+                if not propagation:
+                    return confident
+                length = model.config.mention_string_propagation_min_length
+                return [
+                    propagate_document_mentions(document, row["word_char_spans"], length)
+                    for document, row in zip(confident, rows)
+                ]
 
             points = [(m, c) for m in grid["mention_threshold"] for c in grid["coref_threshold"]]
             for mention_threshold, coref_threshold in tqdm(points, desc="Threshold grid", disable=not progress):
                 lowest, documents = predictions_at(mention_threshold, coref_threshold)
                 for entity_threshold in grid["entity_threshold"]:
-                    confident = _with_entities_above(documents, entity_threshold)
+                    confident = entities_above(documents, entity_threshold)
                     if sweep:
                         fixed_levels = {
                             key: value
@@ -1140,7 +1158,7 @@ def calibrate_thresholds(
 
             def all_scores(thresholds):  # every level at one grid point
                 documents = predictions_at(thresholds["mention_threshold"], thresholds["coref_threshold"])[1]
-                confident = _with_entities_above(documents, thresholds["entity_threshold"])
+                confident = entities_above(documents, thresholds["entity_threshold"])
                 return _flat(
                     joint_re_scores(_with_relations_above(confident, thresholds["relation_threshold"]), references)
                 )

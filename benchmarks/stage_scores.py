@@ -49,6 +49,7 @@ SWITCHES = {
     "abbreviation_coreference": ("the abbreviation merge", "abbreviations"),
     "word_form_coreference": ("the word-form merge", "word forms"),
     "flat_mentions": ("flat mention decoding", "flat mentions"),
+    "mention_string_propagation": ("mention string propagation", "propagation"),
 }
 
 

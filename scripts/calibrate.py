@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(data_simmemre.relation_argument_types); saved with the thresholds",
     )
     parser.add_argument(
+        "--mention-string-propagation",
+        action="store_true",
+        help="first switch on the model's mention_string_propagation; saved with the thresholds",
+    )
+    parser.add_argument(
         "--grid",
         action="append",
         default=[],
@@ -84,11 +89,14 @@ def main(argv=None) -> int:
             setattr(model.config, field, words)
     if args.relation_argument_types:
         model.config.relation_argument_types = corpus_relation_argument_types(args)
+    if args.mention_string_propagation:
+        model.config.mention_string_propagation = True
 
     calibration = calibrate_thresholds(model, processor, rows[args.dev_split], grid=grid, device=device)
     report = {"model": os.path.abspath(args.model), "dev_split": args.dev_split, **calibration}
     report["boundary_word_min_count"] = args.boundary_word_min_count
     report["relation_argument_types"] = model.config.relation_argument_types
+    report["mention_string_propagation"] = model.config.mention_string_propagation
     if args.test_split:
         test_rows = rows[args.test_split]
         report["test_fixed_scores"] = evaluate_thresholds(

@@ -90,6 +90,7 @@ RECIPE_MODEL_KEYS = (
     "abbreviation_coreference",
     "word_form_coreference",
     "flat_mentions",
+    "mention_string_propagation",
     "coreference_linkage",
     "encoder_window_size",
     "memory_read_temperature",

@@ -526,6 +526,53 @@ def test_calibration_includes_the_fixed_point_and_returns_the_best(processor, cd
     assert model.config.mention_threshold == 0.85  # calibration itself does not change the model
 
 
+def test_calibration_propagates_mention_strings_after_the_entity_filter(processor, cdr_dataset, monkeypatch):
+    """`extract` propagates mention strings after the entity threshold; the grid, which applies that threshold as a
+    filter of one output, must propagate after filtering too. The predictions are the gold documents with every
+    repeated mention string left out after its first occurrence (a random model finds no gold mention)."""
+    from simmemre import training_simmemre
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+    from simmemre.modeling_simmemre import propagate_document_mentions
+    from simmemre.training_simmemre import _references, _with_entities_above
+
+    rows = [cdr_dataset[i] for i in range(3)]
+    gold = _references(rows)
+
+    def predictions(model, processor, rows, encoded, thresholds, given=None):
+        if model is not None:  # the grid's single run must not propagate
+            assert not model.config.mention_string_propagation
+        documents = copy.deepcopy(gold)
+        for number, document in enumerate(documents):
+            for index, entity in enumerate(document["entities"]):
+                seen, kept = set(), []
+                for mention in entity["mentions"]:
+                    written = document["text"][mention["start"] : mention["end"]]
+                    if written not in seen:
+                        kept.append({**mention, "score": 0.4 + 0.1 * ((index + number) % 6)})
+                    seen.add(written)
+                entity["mentions"] = kept
+            document["relations"] = [{**relation, "score": 0.9} for relation in document["relations"]]
+        return documents
+
+    monkeypatch.setattr(training_simmemre, "_predict_encoded", predictions)
+    grid = {"relation_threshold": [0.5], "entity_threshold": [0.0, 0.55, 0.75]}
+    keys = ("entity_f1", "mention_precision", "mention_recall")
+    recalls = {}
+    for propagation in (False, True):
+        torch.manual_seed(0)
+        model = SimMemREModel(training_config(processor, mention_string_propagation=propagation)).eval()
+        calibration = training_simmemre.calibrate_thresholds(model, processor, rows, grid=grid, progress=False)
+        assert model.config.mention_string_propagation is propagation
+        recalls[propagation] = [entry["mention_recall"] for entry in calibration["grid"]]
+        for entry in calibration["grid"]:
+            kept = _with_entities_above(predictions(*[None] * 5), entry["entity_threshold"])
+            if propagation:
+                kept = [propagate_document_mentions(d, row["word_char_spans"], 2) for d, row in zip(kept, rows)]
+            expected = joint_re_scores(kept, gold)
+            assert {key: entry[key] for key in keys} == pytest.approx({key: expected[key] for key in keys}), entry
+    assert all(on > off for on, off in zip(recalls[True], recalls[False]))
+
+
 def test_calibration_grid_scores_equal_scoring_each_point(processor, cdr_dataset, single_torch_thread, monkeypatch):
     """The relation thresholds are swept from one parse per point; each grid entry must equal scoring that point's
     filtered predictions. The predictions are the gold documents with scores and wrong relations added (a random

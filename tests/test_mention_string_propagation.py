@@ -1,0 +1,132 @@
+"""`SimMemREConfig.mention_string_propagation`: further occurrences of a kept mention's string join its entity."""
+
+import pytest
+import torch
+from helpers import tiny_config
+
+from simmemre import SimMemREModel
+from simmemre.modeling_simmemre import propagate_document_mentions, propagated_mentions
+
+TEXT = "Lithium carbonate caused tremor. The lithium dose and lithium carbonate levels rose. NO and no tremor."
+
+
+def _words(text):
+    """Whitespace words, with a sentence's final period as a word of its own."""
+    spans, start = [], None
+    for index, char in enumerate(text + " "):
+        if char in " ." and start is not None:
+            spans.append([start, index])
+            start = None
+        if char == ".":
+            spans.append([index, index + 1])
+        elif char != " " and start is None:
+            start = index
+    return spans
+
+
+WORDS = _words(TEXT)
+
+
+def _span(*words):
+    """The word span of consecutive `words` at their first occurrence in TEXT."""
+    strings = [TEXT[s:e] for s, e in WORDS]
+    for first in range(len(strings)):
+        if strings[first : first + len(words)] == list(words):
+            return [first, first + len(words)]
+    raise ValueError(words)
+
+
+def _found_strings(spans, clusters, min_length=2):
+    found = propagated_mentions(TEXT, WORDS, spans, clusters, min_length)
+    return [(TEXT[WORDS[first][0] : WORDS[end - 1][1]], first, entity) for first, end, entity in found]
+
+
+def test_an_occurrence_joins_the_entity_of_its_string():
+    found = _found_strings([_span("tremor")], [0])
+    assert [(string, entity) for string, _, entity in found] == [("tremor", 0)]
+    assert found[0][1] == len(WORDS) - 2  # the second "tremor", before the last period
+
+
+def test_a_sentence_initial_capital_matches_the_lower_case_form():
+    lower = _span("lithium")
+    found = _found_strings([lower], [3])
+    assert sorted(string for string, _, _ in found) == ["Lithium", "lithium"]
+    assert {entity for _, _, entity in found} == {3}
+
+
+def test_a_capital_second_letter_keeps_the_case():
+    no = _span("NO")
+    assert _found_strings([no], [0]) == []  # "no" is not "NO"
+
+
+def test_longer_strings_take_their_occurrences_first():
+    lithium, carbonate = _span("lithium"), _span("Lithium", "carbonate")
+    found = _found_strings([lithium, carbonate], [0, 1])
+    assert ("lithium carbonate", 1) in [(string, entity) for string, _, entity in found]
+    # the "lithium" inside the second "lithium carbonate" is taken by the longer string
+    assert [string for string, _, entity in found if entity == 0] == []
+
+
+def test_a_string_two_entities_share_is_not_propagated():
+    capital, lower = _span("Lithium"), _span("lithium")  # the third occurrence, "lithium carbonate levels", is free
+    assert _found_strings([capital, lower], [0, 0]) and _found_strings([capital, lower], [0, 1]) == []
+
+
+def test_occurrences_overlapping_a_mention_are_left_alone():
+    dose = _span("The", "lithium", "dose")
+    found = _found_strings([_span("lithium"), dose], [0, 1])
+    assert all(not (dose[0] <= first < dose[1]) for _, first, _ in found)
+
+
+@pytest.mark.parametrize("min_length, expected", [(2, 1), (7, 0)])
+def test_strings_shorter_than_the_minimum_are_not_propagated(min_length, expected):
+    assert len(_found_strings([_span("tremor")], [0], min_length)) == expected
+
+
+def test_the_model_adds_occurrences_and_keeps_everything_else(tokenizer, processor):
+    torch.manual_seed(5)
+    model = SimMemREModel(tiny_config(tokenizer, flat_mentions=True)).eval()
+    batch = processor(TEXT)
+    thresholds = dict(coref_threshold=1.0, relation_threshold=0.0)
+    # A mention threshold that keeps some spans and leaves out others.
+    candidates = model.predict(batch, mention_threshold=0.0, **thresholds)[0]
+    thresholds["mention_threshold"] = float(candidates["mention_scores"].median())
+    off = model.predict(batch, **thresholds)[0]
+    model.config.mention_string_propagation = True
+    on = model.predict(batch, **thresholds)[0]
+    spans = lambda p: [tuple(s) for s in p["mention_word_spans"].tolist()]  # noqa: E731
+    kept = {s: (c, score) for s, c, score in zip(spans(off), off["mention_clusters"].tolist(), off["mention_scores"])}
+    added = [
+        (s, c) for s, c, score in zip(spans(on), on["mention_clusters"].tolist(), on["mention_scores"]) if s not in kept
+    ]
+    assert added, "the test text should leave an occurrence to propagate"
+    assert spans(on) == sorted(spans(on))
+    for span, cluster, score in zip(spans(on), on["mention_clusters"].tolist(), on["mention_scores"]):
+        if span in kept:
+            assert (cluster, score) == kept[span]
+    char_spans = batch["word_char_spans"][0].tolist()
+    written = lambda s: TEXT[char_spans[s[0]][0] : char_spans[s[1] - 1][1]].lower()  # noqa: E731
+    for span, cluster in added:
+        assert written(span) in {written(s) for s, (c, _) in kept.items() if c == cluster}
+    for key in ("entity_types", "entity_scores", "relations", "relation_scores"):
+        assert torch.equal(on[key], off[key]), key
+
+
+def test_decoded_documents_propagate_as_the_model_does(tokenizer, processor):
+    # Threshold calibration propagates decoded output (character offsets); it must add what `extract` adds.
+    torch.manual_seed(5)
+    model = SimMemREModel(tiny_config(tokenizer, flat_mentions=True)).eval()
+    batch = processor(TEXT)
+    thresholds = dict(coref_threshold=1.0, relation_threshold=0.0)
+    candidates = model.predict(batch, mention_threshold=0.0, **thresholds)[0]
+    thresholds["mention_threshold"] = float(candidates["mention_scores"].median())
+    config = model.config
+    decoded = {}
+    for on in (False, True):
+        config.mention_string_propagation = on
+        prediction = model.predict(batch, **thresholds)[0]
+        word_char_spans = batch["word_char_spans"][0]
+        decoded[on] = processor.decode(prediction, TEXT, word_char_spans, config.entity_types, config.relation_types)
+    mirrored = propagate_document_mentions(decoded[False], word_char_spans.tolist(), 2)
+    without_scores = lambda d: [[(m["start"], m["end"]) for m in e["mentions"]] for e in d["entities"]]  # noqa: E731
+    assert without_scores(mirrored) == without_scores(decoded[True]) != without_scores(decoded[False])
