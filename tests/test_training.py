@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -866,6 +867,22 @@ def test_bf16_trains_on_the_cpu_and_a_short_loss_curve_logs_its_loss(tmp_path):
     )
     assert '"steps": 3' in completed.stdout, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert '"first_logged_loss"' in completed.stdout
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks bf16 autocast on a machine without a GPU")
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_a_cpu_without_native_bfloat16_warns(tmp_path, monkeypatch, native):
+    from simmemre import experiment_simmemre
+    from simmemre.experiment_simmemre import build_trainer, load_config, parse_overrides
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(experiment_simmemre, "cpu_has_native_bf16", lambda: native)
+    config = parse_overrides(load_config(str(SMOKE_CONFIG)), ["--output_dir", str(tmp_path / "run"), "--bf16", "true"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_trainer(config)
+    emulated = [w for w in caught if "without native bfloat16" in str(w.message)]
+    assert len(emulated) == (0 if native else 1)
 
 
 @pytest.mark.integration
