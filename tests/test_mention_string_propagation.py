@@ -83,14 +83,20 @@ def test_strings_shorter_than_the_minimum_are_not_propagated(min_length, expecte
     assert len(_found_strings([_span("tremor")], [0], min_length)) == expected
 
 
-def test_the_model_adds_occurrences_and_keeps_everything_else(tokenizer, processor):
+def _model_batch_thresholds(tokenizer, processor):
+    """A tiny random model (propagation off), TEXT as a batch, and thresholds whose mention threshold keeps some
+    spans and leaves out others."""
     torch.manual_seed(5)
     model = SimMemREModel(tiny_config(tokenizer, flat_mentions=True)).eval()
     batch = processor(TEXT)
     thresholds = dict(coref_threshold=1.0, relation_threshold=0.0)
-    # A mention threshold that keeps some spans and leaves out others.
     candidates = model.predict(batch, mention_threshold=0.0, **thresholds)[0]
     thresholds["mention_threshold"] = float(candidates["mention_scores"].median())
+    return model, batch, thresholds
+
+
+def test_the_model_adds_occurrences_and_keeps_everything_else(tokenizer, processor):
+    model, batch, thresholds = _model_batch_thresholds(tokenizer, processor)
     off = model.predict(batch, **thresholds)[0]
     model.config.mention_string_propagation = True
     on = model.predict(batch, **thresholds)[0]
@@ -114,12 +120,7 @@ def test_the_model_adds_occurrences_and_keeps_everything_else(tokenizer, process
 
 def test_decoded_documents_propagate_as_the_model_does(tokenizer, processor):
     # Threshold calibration propagates decoded output (character offsets); it must add what `extract` adds.
-    torch.manual_seed(5)
-    model = SimMemREModel(tiny_config(tokenizer, flat_mentions=True)).eval()
-    batch = processor(TEXT)
-    thresholds = dict(coref_threshold=1.0, relation_threshold=0.0)
-    candidates = model.predict(batch, mention_threshold=0.0, **thresholds)[0]
-    thresholds["mention_threshold"] = float(candidates["mention_scores"].median())
+    model, batch, thresholds = _model_batch_thresholds(tokenizer, processor)
     config = model.config
     decoded = {}
     for on in (False, True):
