@@ -856,8 +856,7 @@ def boundary_word_mask(word_spans: torch.LongTensor, context: "DocumentContext",
         return None
     if context.word_char_spans is None or context.text_codepoints is None:
         return None
-    # A batch pads the code points with -1 after the text; the words' offsets index the text before the padding.
-    text = "".join(chr(c) for c in context.text_codepoints.tolist() if c >= 0)
+    text = context.text()
     # Lower-cased word by word: lower() can lengthen a string ("İ"), so the whole text's offsets would shift.
     words = [text[start:end].lower() for start, end in context.word_char_spans.tolist()]
     non_initial, non_final = set(config.non_initial_words), set(config.non_final_words)
@@ -1190,7 +1189,7 @@ class CoreferenceResolution(nn.Module):
             written = ["".join(map(chr, s)) for s in strings]
             linked_groups = []
             if config.abbreviation_coreference:
-                text = "".join(map(chr, (c for c in codepoints if c >= 0)))
+                text = "".join(map(chr, (c for c in codepoints if c >= 0)))  # already on the host
                 linked_groups += abbreviation_groups(written, text)
             if config.word_form_coreference:
                 linked_groups += word_form_groups(written)
@@ -1701,6 +1700,14 @@ class DocumentContext:
     word_char_spans: Optional[torch.LongTensor] = None
     text_codepoints: Optional[torch.LongTensor] = None
     truncated: list = field(default_factory=list)
+    _text: Optional[str] = field(default=None, repr=False)
+
+    def text(self) -> Optional[str]:
+        """The document's text, decoded once from `text_codepoints` (None without them). A batch pads the code points
+        with -1 after the text; the words' character spans index the text before the padding."""
+        if self._text is None and self.text_codepoints is not None:
+            self._text = "".join(chr(c) for c in self.text_codepoints.tolist() if c >= 0)
+        return self._text
 
 
 @dataclass
@@ -2546,9 +2553,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
         """`mention_string_propagation`: adds the further occurrences of the mentions' strings to `prediction` (in
         place), each scored by the model's probability for its span, and orders the mentions by position again."""
         spans = prediction["mention_word_spans"]
-        text = "".join(chr(c) for c in context.text_codepoints.tolist() if c >= 0)  # a batch pads with -1
         found = propagated_mentions(
-            text,
+            context.text(),
             context.word_char_spans.tolist(),
             spans.tolist(),
             prediction["mention_clusters"].tolist(),
