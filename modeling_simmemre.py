@@ -1189,8 +1189,7 @@ class CoreferenceResolution(nn.Module):
             written = ["".join(map(chr, s)) for s in strings]
             linked_groups = []
             if config.abbreviation_coreference:
-                text = "".join(map(chr, (c for c in codepoints if c >= 0)))  # already on the host
-                linked_groups += abbreviation_groups(written, text)
+                linked_groups += abbreviation_groups(written, context.text(codepoints))
             if config.word_form_coreference:
                 linked_groups += word_form_groups(written)
             clusters = merge_linked_clusters(clusters, linked_groups)
@@ -1702,11 +1701,13 @@ class DocumentContext:
     truncated: list = field(default_factory=list)
     _text: Optional[str] = field(default=None, repr=False)
 
-    def text(self) -> Optional[str]:
-        """The document's text, decoded once from `text_codepoints` (None without them). A batch pads the code points
-        with -1 after the text; the words' character spans index the text before the padding."""
+    def text(self, host_codepoints: Optional[list] = None) -> Optional[str]:
+        """The document's text, decoded once from `text_codepoints` (None without them); `host_codepoints`: the same
+        code points already on the host, to save a transfer. A batch pads the code points with -1 after the text; the
+        words' character spans index the text before the padding."""
         if self._text is None and self.text_codepoints is not None:
-            self._text = "".join(chr(c) for c in self.text_codepoints.tolist() if c >= 0)
+            codepoints = self.text_codepoints.tolist() if host_codepoints is None else host_codepoints
+            self._text = "".join(chr(c) for c in codepoints if c >= 0)
         return self._text
 
 
