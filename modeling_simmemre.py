@@ -248,7 +248,7 @@ def max_pool_short_ranges(
     `running[s] = max(rows[s : s + w])`, so each range is one lookup and the work is `width x T x d` instead of a
     `[n, width, d]` gather (candidate spans outnumber words about tenfold). Ranges wider than `max_width` go to
     `fallback` (a [`RangeMaxPool`]) when given. Empty ranges pool to zero. The maxima are exact. Ranges sorted by
-    width (candidate spans) are answered slice by slice; others are pooled in width order and put back.
+    width (candidate spans) are answered slice by slice; unsorted ones (word pieces) by `_max_pool_word_pieces`.
 
     Args: rows `(T, d)`; starts, ends `(n,)` (end exclusive). Returns `(n, d)`.
     """
@@ -261,10 +261,7 @@ def max_pool_short_ranges(
         [(widths[1:] >= widths[:-1]).all().long(), starts.min(), torch.maximum(ends, starts).max(), widths.max()]
     ).tolist()
     if not is_sorted:
-        # Unsorted (word pieces in document order): pool in width order, then put the rows back.
-        order = torch.argsort(widths, stable=True)
-        pooled[order] = max_pool_short_ranges(rows, starts[order], ends[order], fallback=fallback, max_width=max_width)
-        return pooled
+        return _max_pool_word_pieces(rows, starts, widths, width, fallback, max_width)
     # Sorted: width w occupies one slice; each slice is written once, straight from the running maximum.
     rows, starts, ends = rows[low:high], starts - low, ends - low  # only the rows the ranges cover
     bounds = torch.cumsum(torch.bincount(widths, minlength=width + 1), 0).tolist()
@@ -280,6 +277,29 @@ def max_pool_short_ranges(
         if last > first:
             torch.index_select(running, 0, starts[first:last], out=pooled[first:last])
     return pooled
+
+
+def _max_pool_word_pieces(rows, starts, widths, max_found, fallback, max_width) -> torch.Tensor:
+    """The unsorted case of `max_pool_short_ranges` (words over their subwords, in document order): most words are
+    one subword, so every range first takes its first row, and only the few longer ones are gathered `(n, w, d)`
+    (the last row repeated, which leaves the maximum unchanged) or, past `max_width`, pooled by `fallback`. A
+    running maximum would make one pass over all rows per width for a handful of words."""
+    if rows.shape[0] == 0:
+        return rows.new_zeros((starts.shape[0], rows.shape[-1]))
+    pooled = rows.index_select(0, starts.clamp(max=rows.shape[0] - 1))
+    if max_found > 1:
+        others = (widths > 1).nonzero().squeeze(-1)
+        other_starts, other_widths = starts[others], widths[others]
+        if fallback is not None and max_found > max_width:
+            wide = other_widths > max_width
+            pooled[others[wide]] = fallback(other_starts[wide], other_starts[wide] + other_widths[wide])
+            others, other_starts, other_widths = others[~wide], other_starts[~wide], other_widths[~wide]
+        if others.numel():
+            offsets = torch.arange(int(other_widths.max()), device=rows.device)
+            last = (other_starts + other_widths - 1).clamp(max=rows.shape[0] - 1)  # like slicing: stops at the end
+            index = torch.minimum(other_starts[:, None] + offsets, last[:, None])
+            pooled[others] = rows[index].amax(1)
+    return pooled.masked_fill_((widths == 0)[:, None], 0.0)
 
 
 def edit_distance_matrix(strings: list) -> torch.Tensor:

@@ -658,17 +658,21 @@ def test_relation_logits_with_reverse_equal_both_directions_scored_separately(to
     torch.testing.assert_close(both, torch.cat([forward, backward]))
 
 
+@pytest.mark.parametrize("with_fallback", [True, False])
 @pytest.mark.parametrize("sorted_by_width", [False, True])
-def test_short_range_max_pool_matches_naive_max_with_wide_ranges_falling_back(sorted_by_width):
+def test_short_range_max_pool_matches_naive_max_with_wide_ranges_falling_back(sorted_by_width, with_fallback):
     torch.manual_seed(0)
     hidden = torch.randn(100, 3)
     starts = torch.randint(5, 95, (300,))
     ends = torch.minimum(starts + torch.randint(-1, 12, (300,)), torch.tensor(100))
-    ends[:3] = starts[:3] + 30  # wider than max_width: answered by the fallback
+    ends[:3] = starts[:3] + 30  # wider than max_width: answered by the fallback (or by the main path without one)
+    if not with_fallback:  # the running maximum answers ranges inside the rows only
+        ends = ends.clamp(max=100)
     if sorted_by_width:  # as candidate spans come: answered slice by slice
         order = torch.argsort((ends - starts).clamp(min=0), stable=True)
         starts, ends = starts[order], ends[order]
-    pooled = max_pool_short_ranges(hidden, starts, ends, fallback=RangeMaxPool(hidden, block_size=8), max_width=8)
+    fallback = RangeMaxPool(hidden, block_size=8) if with_fallback else None
+    pooled = max_pool_short_ranges(hidden, starts, ends, fallback=fallback, max_width=8)
     for i in range(300):
         s, e = int(starts[i]), int(ends[i])
         expected = hidden[s:e].amax(0) if e > s else torch.zeros(3)
