@@ -13,6 +13,12 @@ run and recorded_at. Rows already recorded for the same (run, thresholds, calibr
 re-calibration of an older run with the current default grid, `--dry-run --output FILE`); it is recorded after the
 run's own calibrated row, so it takes that row's place in the mean, which stays listed as replaced.
 
+`compare --dataset cdr --a NAME --b NAME` sets two models side by side on the seeds recorded for each (latest row per
+seed, calibrated thresholds unless --thresholds fixed): strict relation F1 on dev and test per seed, the means, their
+difference a - b with its standard error (the two groups' sample variances, as in Welch's test), and how many seeds
+per model a one-sided test at 5 % would need to detect a difference of --effect points with 80 % power (normal
+approximation, the pooled seed spread). It decides nothing by itself: it says how far the recorded seeds go.
+
 `table --dataset serving` prints the CPU serving table of results/serving.jsonl (benchmarks/bench_serving.py).
 
 `table` prints a Markdown table per thresholds policy (per-seed rows, then mean ± sample std over seeds; when a seed
@@ -23,6 +29,7 @@ was run again or re-calibrated, the row recorded last counts and the earlier one
 import argparse
 import datetime
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -349,6 +356,53 @@ def headline(dataset: str) -> str:
     return "\n".join(lines)
 
 
+def seed_scores(rows: list, name: str, thresholds: str) -> dict:
+    """{seed: row}: the latest row per seed of model `name` at `thresholds`."""
+    return {row["seed"]: row for row in rows if row["name"] == name and row.get("thresholds") == thresholds}
+
+
+def compare(rows: list, first: str, second: str, thresholds: str = "calibrated", effect: float = 0.9) -> str:
+    """The text of `compare` (see the module docstring) for models `first` (a) and `second` (b)."""
+    groups = [seed_scores(rows, name, thresholds) for name in (first, second)]
+    for name, group in zip((first, second), groups):
+        if not group:
+            known = sorted({row["name"] for row in rows if row.get("thresholds") == thresholds})
+            raise SystemExit(f"no {thresholds} rows named {name!r}; recorded: " + "; ".join(known))
+    z_alpha, z_power = statistics.NormalDist().inv_cdf(0.95), statistics.NormalDist().inv_cdf(0.8)
+    lines = [f"a = {first}", f"b = {second}", "", "| split | a: per seed | b: per seed | a mean | b mean | a - b | "
+             "standard error | seeds per model for 80 % power |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for split in ("dev", "test"):
+        values = [
+            {seed: row[split]["relation_strict_f1"] for seed, row in sorted(group.items()) if split in row}
+            for group in groups
+        ]
+        cells = [", ".join(f"{seed}: {value:.2f}" for seed, value in v.items()) or "–" for v in values]
+        means = [statistics.mean(v.values()) if v else None for v in values]
+        if None in means:
+            lines.append(f"| {split} | {cells[0]} | {cells[1]} | – | – | – | – | – |")
+            continue
+        variances = [statistics.variance(v.values()) if len(v) > 1 else None for v in values]
+        difference = means[0] - means[1]
+        if None in variances:
+            error = needed = "– (one seed)"
+        else:
+            error = f"{math.sqrt(variances[0] / len(values[0]) + variances[1] / len(values[1])):.2f}"
+            pooled = (variances[0] + variances[1]) / 2
+            needed = str(math.ceil(2 * (z_alpha + z_power) ** 2 * pooled / effect**2)) if pooled > 0 else "1"
+        lines.append(
+            f"| {split} | {cells[0]} | {cells[1]} | {means[0]:.2f} | {means[1]:.2f} | {difference:+.2f} | {error} | "
+            f"{needed} |"
+        )
+    lines.append("")
+    lines.append(f"(strict relation F1, {thresholds} thresholds; power for a true difference of {effect:g} points)")
+    return "\n".join(lines)
+
+
+def compare_command(args) -> int:
+    print(compare(read_rows(args.dataset), args.a, args.b, args.thresholds, args.effect))
+    return 0
+
+
 def table_command(args) -> int:
     text = headline(args.dataset) if args.headline else tables(args.dataset)
     if not args.readme:
@@ -396,10 +450,20 @@ def main(argv=None) -> int:
         action="store_true",
         help="only one mean line per model (the README's results:DATASET-headline section)",
     )
+    compare_parser = commands.add_parser("compare", help="two models side by side over their recorded seeds")
+    compare_parser.add_argument("--dataset", required=True)
+    compare_parser.add_argument("--a", required=True, help="the first model's name, as recorded")
+    compare_parser.add_argument("--b", required=True, help="the second model's name, as recorded")
+    compare_parser.add_argument("--thresholds", default="calibrated", choices=("calibrated", "fixed"))
+    compare_parser.add_argument(
+        "--effect", type=float, default=0.9, help="true difference for the power figure (default 0.9: the paper's "
+        "memory over JEREX on CDR, 43.75 against 42.88)"
+    )  # fmt: skip
     parser.add_argument("--results-dir", default=str(RESULTS_DIR), help="folder of the <dataset>.jsonl files")
     args = parser.parse_args(argv)
     RESULTS_DIR = Path(args.results_dir)
-    return add(args) if args.command == "add" else table_command(args)
+    commands_by_name = {"add": add, "table": table_command, "compare": compare_command}
+    return commands_by_name[args.command](args)
 
 
 if __name__ == "__main__":

@@ -177,3 +177,31 @@ def test_a_recalibration_file_without_test_scores_is_refused(tmp_path):
         timeout=60,
     )
     assert completed.returncode != 0 and "dev_only.json: no test_scores" in completed.stderr
+
+
+@pytest.mark.integration
+def test_compare_gives_the_difference_its_standard_error_and_the_seeds_needed(tmp_path):
+    for name, values in (("memory", (20.0, 22.0)), ("jerex", (18.0, 19.0))):
+        for seed, value in zip((112, 113), values):
+            fake_run(tmp_path / f"{name}{seed}", seed, value)
+            run_script("add", str(tmp_path / f"{name}{seed}"), "--dataset", "cdr", "--name", name, tmp_path=tmp_path)
+    text = run_script(
+        "compare", "--dataset", "cdr", "--a", "memory", "--b", "jerex", "--thresholds", "fixed", "--effect", "1",
+        tmp_path=tmp_path,
+    )  # fmt: skip
+    test_line = next(line for line in text.splitlines() if line.startswith("| test |"))
+    # means 21 and 18.5; variances 2 and 0.5: error sqrt(2/2 + 0.5/2); seeds 2 (1.645 + 0.842)^2 1.25 / 1^2 = 15.5
+    assert "| 21.00 | 18.50 | +2.50 | 1.12 | 16 |" in test_line
+    assert "112: 20.00, 113: 22.00" in test_line
+
+
+@pytest.mark.integration
+def test_compare_names_the_recorded_models_when_one_is_unknown(tmp_path):
+    fake_run(tmp_path / "run112", 112, 20.0)
+    run_script("add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
+    completed = subprocess.run(
+        [sys.executable, "scripts/results.py", "--results-dir", str(tmp_path / "results"), "compare", "--dataset",
+         "cdr", "--a", "memory", "--b", "jerex", "--thresholds", "fixed"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert completed.returncode != 0 and "'jerex'" in completed.stderr and "memory" in completed.stderr
