@@ -1,9 +1,10 @@
 #!/usr/bin/env python
-"""Where a document's time goes beyond the encoder: the `joint-re` pipeline on the first N BC5CDR test documents
-under cProfile, its time split into the encoder's forward and the stages around it, then the heads' torch operators
-(torch.profiler, encoder output given). Prints tables; the speed target itself is bench.py's (a).
+"""Where a document's time goes beyond the encoder: the `joint-re` pipeline on the first N BC5CDR test documents,
+first with wall-clock timers around each part (no profiler, so the figures are those of a plain run: milliseconds per
+document), then under cProfile, its time split into the encoder's forward and the stages around it, then the heads'
+torch operators (torch.profiler, encoder output given). Prints tables; the speed target itself is bench.py's (a).
 
-    python benchmarks/profile_pipeline.py --model runs/x/best_model [--documents 100] [--threads 1]
+    python benchmarks/profile_pipeline.py --model runs/x/best_model [--documents 100] [--threads 1] [--timers-only]
 """
 
 import argparse
@@ -12,6 +13,8 @@ import os
 import pstats
 import sys
 import time
+from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -28,12 +31,79 @@ PARTS = (
 )
 
 
+# (label, owner, attribute): the parts timed by `stage_timers`, as "where.what". Nested parts are listed under their
+# stage; a stage's "other" is its time outside the parts listed.
+TIMED = (
+    ("pipeline.preprocess (segmentation, tokenizer)", "pipeline", "preprocess"),
+    ("pipeline.collate", "processor", "collate"),
+    ("pipeline.postprocess (decoding to characters)", "pipeline", "postprocess"),
+    ("model.encoder forward", "SimMemREModel", "encode"),
+    ("model.token representations (encoder + token read)", "SimMemREModel", "token_representations"),
+    ("stage 1: candidate spans scored", "SimMemREModel", "score_candidates"),
+    ("stage 1: span memory read weights", "CandidateSpans", "_read_attentions"),
+    ("stage 1: mention classifier", "MentionLocalization", "forward"),
+    ("stage 2: mention selection", "CandidateSpans", "select"),
+    ("stage 3: coreference", "CoreferenceResolution", "cluster"),
+    ("stage 4: entity typing", "EntityClassification", "entities"),
+    ("stage 5: relations", "RelationClassification", "relations"),
+    ("mention string propagation", "SimMemREModel", "_propagate_mention_strings"),
+)
+
+
+@contextmanager
+def stage_timers(joint_re):
+    """Wall-clock seconds per `TIMED` part while the block runs (a Counter), the methods wrapped and restored after."""
+    from simmemre import modeling_simmemre
+
+    owners = {"pipeline": joint_re, "processor": joint_re.processor}
+    seconds, restore = Counter(), []
+    for label, owner_name, attribute in TIMED:
+        owner = owners.get(owner_name) or getattr(modeling_simmemre, owner_name)
+        original = getattr(owner, attribute)
+
+        def timed(*args, _original=original, _label=label, **kwargs):
+            start = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                seconds[_label] += time.perf_counter() - start
+
+        restore.append((owner, attribute, owner.__dict__.get(attribute)))
+        setattr(owner, attribute, timed)
+    try:
+        yield seconds
+    finally:
+        for owner, attribute, previous in reversed(restore):
+            if previous is None:
+                delattr(owner, attribute)
+            else:
+                setattr(owner, attribute, previous)
+
+
+def print_stage_times(joint_re, documents) -> None:
+    """The pipeline on `documents` one by one under `stage_timers`: milliseconds per document per part."""
+    with stage_timers(joint_re) as seconds:
+        start = time.perf_counter()
+        for document in documents:
+            joint_re({"id": document["id"], "text": document["text"]})
+        total = time.perf_counter() - start
+    count = len(documents)
+    print(f"wall-clock timers, {count} documents: {1000 * total / count:.2f} ms per document")
+    for label, _, _ in TIMED:
+        print(f"  {label:<58} {1000 * seconds[label] / count:7.2f} ms")
+    encoder = seconds["model.encoder forward"]
+    print(f"  {'everything but the encoder forward':<58} {1000 * (total - encoder) / count:7.2f} ms")
+    if encoder:
+        print(f"  pipeline over its own encoder forward: {total / encoder:.3f}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="a saved SimMemRE folder")
     parser.add_argument("--data", default=str(DEFAULT_CDR), help="BC5CDR PubTator folder")
     parser.add_argument("--documents", type=int, default=100)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--timers-only", action="store_true", help="only the wall-clock timers, no profilers")
     args = parser.parse_args(argv)
 
     import torch
@@ -48,6 +118,9 @@ def main(argv=None) -> int:
     model, processor = load_trained_model(args.model, "cpu")
     joint_re = pipeline("joint-re", model=model, processor=processor, tokenizer=processor.tokenizer, device="cpu")
     joint_re([{"id": d["id"], "text": d["text"]} for d in documents[:2]])  # warm-up
+    print_stage_times(joint_re, documents)
+    if args.timers_only:
+        return 0
 
     profiler = cProfile.Profile()
     start = time.perf_counter()
