@@ -255,7 +255,6 @@ def max_pool_short_ranges(
     if starts.numel() == 0:
         return rows.new_zeros((0, rows.shape[-1]))
     widths = (ends - starts).clamp(min=0)
-    pooled = rows.new_empty((starts.shape[0], rows.shape[-1]))
     # The scalars that steer the loop below, in one device-to-host transfer.
     is_sorted, low, high, width = torch.stack(
         [(widths[1:] >= widths[:-1]).all().long(), starts.min(), torch.maximum(ends, starts).max(), widths.max()]
@@ -263,6 +262,7 @@ def max_pool_short_ranges(
     if not is_sorted:
         return _max_pool_word_pieces(rows, starts, widths, width, fallback, max_width)
     # Sorted: width w occupies one slice; each slice is written once, straight from the running maximum.
+    pooled = rows.new_empty((starts.shape[0], rows.shape[-1]))
     rows, starts, ends = rows[low:high], starts - low, ends - low  # only the rows the ranges cover
     bounds = torch.cumsum(torch.bincount(widths, minlength=width + 1), 0).tolist()
     pooled[: bounds[0]] = 0.0  # empty ranges

@@ -321,6 +321,11 @@ def tables(dataset: str) -> str:
     return "\n\n".join(parts)
 
 
+def seed_scores(rows: list, name: str, thresholds: str) -> dict:
+    """{seed: row}: the latest row per seed of model `name` at `thresholds`."""
+    return {row["seed"]: row for row in rows if row["name"] == name and row.get("thresholds") == thresholds}
+
+
 HEADLINE_MODELS = 7  # the shipped main job and JEREX rows, then the candidates screened after them
 
 
@@ -343,9 +348,7 @@ def headline(dataset: str) -> str:
         for name in dict.fromkeys(row["name"] for row in selected):
             if "earlier runs" in name or any(line.startswith(f"| {name} |") for line in lines):
                 continue
-            group = sorted(
-                {row["seed"]: row for row in selected if row["name"] == name}.values(), key=lambda row: row["seed"]
-            )
+            group = sorted(seed_scores(selected, name, thresholds).values(), key=lambda row: row["seed"])
             lines.append(
                 f"| {name} | {thresholds} | {', '.join(str(row['seed']) for row in group)} | "
                 f"{mean_std([row['dev'].get('relation_strict_f1') for row in group])} | "
@@ -354,11 +357,6 @@ def headline(dataset: str) -> str:
                 f"**{mean_std([row['test'].get('relation_strict_f1') for row in group])}** |"
             )
     return "\n".join(lines)
-
-
-def seed_scores(rows: list, name: str, thresholds: str) -> dict:
-    """{seed: row}: the latest row per seed of model `name` at `thresholds`."""
-    return {row["seed"]: row for row in rows if row["name"] == name and row.get("thresholds") == thresholds}
 
 
 def compare(rows: list, first: str, second: str, thresholds: str = "calibrated", effect: float = 0.9) -> str:
