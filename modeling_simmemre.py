@@ -25,6 +25,13 @@ from transformers.utils import ModelOutput, logging
 
 from .configuration_simmemre import SimMemREConfig
 
+
+try:  # optional: the same Levenshtein distances in C++; the numpy code below serves without it (a Hub user's setup)
+    from rapidfuzz.distance import Levenshtein as _RapidfuzzLevenshtein
+    from rapidfuzz.process import cdist as _rapidfuzz_cdist
+except ImportError:  # pragma: no cover - depends on the environment
+    _rapidfuzz_cdist = None
+
 logger = logging.get_logger(__name__)
 
 
@@ -428,6 +435,13 @@ class PairEditDistances:
     """
 
     def __init__(self, strings: list, dense_table_limit: int = 1 << 20):
+        # With rapidfuzz installed, a document's (strings x strings) matrix at once while it is that small.
+        self.matrix = None
+        if _rapidfuzz_cdist is not None and len(strings) ** 2 <= dense_table_limit:
+            self.matrix = _rapidfuzz_cdist(
+                strings, strings, scorer=_RapidfuzzLevenshtein.distance, dtype=np.int64, workers=1
+            )
+            return
         self.lengths = np.array([len(s) for s in strings], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
         total = int(self.offsets[-1])
@@ -459,6 +473,8 @@ class PairEditDistances:
     def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """Distances `(p,)` int64 between strings `first[k]` and `second[k]` (index arrays `(p,)`)."""
         first, second = np.asarray(first, dtype=np.int64), np.asarray(second, dtype=np.int64)
+        if self.matrix is not None:
+            return self.matrix[first, second]
         swap = self.lengths[first] > self.lengths[second]
         pattern, text = np.where(swap, second, first), np.where(swap, first, second)
         pattern_length, text_length = self.lengths[pattern], self.lengths[text]
@@ -788,12 +804,19 @@ def propagated_mentions(text: str, word_char_spans: list, mention_word_spans: li
         if len(string) >= min_length:
             owners.setdefault(_propagation_key(string), set()).add(entity)
             lengths.add(end - first)
+    if not owners:
+        return []
     covered = [False] * len(word_char_spans)
     for first, end in mention_word_spans:
         covered[first:end] = [True] * (end - first)
+    # A key has its string's length, so only windows of an owner's character length can match: found at once per
+    # length, then checked one by one in text order (a match covers words for the windows after it).
+    owner_lengths = np.fromiter({len(key) for key in owners}, dtype=np.int64)
+    char_spans = np.asarray(word_char_spans, dtype=np.int64).reshape(-1, 2)
     found = []
     for length in sorted(lengths, reverse=True):
-        for first in range(len(word_char_spans) - length + 1):
+        window_lengths = char_spans[length - 1 :, 1] - char_spans[: len(char_spans) - length + 1, 0]
+        for first in np.flatnonzero(np.isin(window_lengths, owner_lengths)).tolist():
             end = first + length
             if any(covered[first:end]):
                 continue
@@ -965,10 +988,16 @@ class MemoryReader(nn.Module):
         self.log_inverse_temperature = nn.Parameter(torch.empty(())) if learned_temperature else None
 
     def scores(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        weights = (memory, self.weight, self.log_inverse_temperature)
+        return x @ _weight_derived(self, "keys", weights, lambda: self.keys(memory)).T
+
+    def keys(self, memory: torch.Tensor) -> torch.Tensor:
+        """m_k W_read `(m, h)` (times the inverse temperature): the same for every document, so inference computes
+        them once per weight version."""
         keys = memory @ self.weight
         if self.log_inverse_temperature is not None:
             keys = keys * self.log_inverse_temperature.exp().to(keys.dtype)
-        return x @ keys.T
+        return keys
 
     def attention(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """a `(B, N)`: softmax over the N positions per slot, summed over slots."""
@@ -1084,7 +1113,11 @@ def _weight_derived(module: nn.Module, name: str, weights: Sequence[torch.Tensor
     than the products they feed."""
     if torch.is_grad_enabled():
         return compute()
-    key = tuple((weight.data_ptr(), weight._version, weight.dtype, weight.device) for weight in weights)
+    device_type = weights[0].device.type
+    # Products computed under autocast are in its dtype: a table made inside it is not reused outside, or after.
+    key = (torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type)) + tuple(
+        (weight.data_ptr(), weight._version, weight.dtype, weight.device) for weight in weights if weight is not None
+    )
     cache = module.__dict__.setdefault("_weight_derived_cache", {})
     if name not in cache or cache[name][0] != key:
         cache[name] = (key, compute())
@@ -1727,7 +1760,9 @@ class DocumentContext:
         words' character spans index the text before the padding."""
         if self._text is None and self.text_codepoints is not None:
             codepoints = self.text_codepoints.tolist() if host_codepoints is None else host_codepoints
-            self._text = "".join(chr(c) for c in codepoints if c >= 0)
+            codepoints = np.asarray(codepoints, dtype=np.int64)
+            # UTF-32 decoding is the join of chr over the code points; surrogatepass keeps lone surrogates as chr does.
+            self._text = codepoints[codepoints >= 0].astype("<u4").tobytes().decode("utf-32-le", "surrogatepass")
         return self._text
 
 
@@ -2584,11 +2619,14 @@ class SimMemREModel(SimMemREPreTrainedModel):
         if not found:
             return
         added = torch.tensor(found, dtype=torch.long, device=spans.device)
-        candidate_index = {tuple(span): i for i, span in enumerate(candidates.word_spans.tolist())}
+        # Each added span's candidate row (candidate spans are distinct), or none: a span no candidate covers.
+        width = int(context.word_subword_spans.shape[0]) + 1
+        keys = candidates.word_spans[:, 0] * width + candidates.word_spans[:, 1]
+        wanted = (added[:, 0] * width + added[:, 1]).to(keys.device)
+        order = torch.argsort(keys)
+        slots = order[torch.searchsorted(keys[order], wanted).clamp(max=max(keys.shape[0] - 1, 0))]
         probabilities = candidates.probabilities.to(prediction["mention_scores"].dtype)
-        slots = [candidate_index.get((first, end), -1) for first, end, _ in found]
-        slots = torch.tensor(slots, device=probabilities.device)
-        scores = (probabilities[slots.clamp(min=0)] * (slots >= 0)).to(spans.device)
+        scores = (probabilities[slots] * (keys[slots] == wanted)).to(spans.device)
         word_spans = torch.cat([spans, added[:, :2]])
         order = torch.argsort(word_spans[:, 0] * (word_spans[:, 1].max() + 1) + word_spans[:, 1])
         prediction["mention_word_spans"] = word_spans[order]

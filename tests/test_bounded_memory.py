@@ -15,7 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from transformers import pipeline
 
-from simmemre import SimMemREConfig, SimMemREModel
+from simmemre import SimMemREConfig, SimMemREModel, modeling_simmemre
 from simmemre.modeling_simmemre import (
     PairEditDistances,
     RelationClassification,
@@ -55,7 +55,12 @@ def _stage_inputs(model, processor, text, mention_threshold=0.0):
 
 @pytest.mark.parametrize("alphabet", ["ab", "abcdefghij", "aé😀 -"])
 @pytest.mark.parametrize("dense_table_limit", [1 << 20, 1], ids=["dense-table", "sorted-keys"])
-def test_myers_edit_distances_equal_the_dynamic_programme(alphabet, dense_table_limit):
+@pytest.mark.parametrize("backend", ["numpy", "rapidfuzz"])
+def test_pair_edit_distances_equal_the_dynamic_programme(alphabet, dense_table_limit, backend, monkeypatch):
+    if backend == "numpy":  # Myers' algorithm, what a Hub user without rapidfuzz runs
+        monkeypatch.setattr(modeling_simmemre, "_rapidfuzz_cdist", None)
+    elif modeling_simmemre._rapidfuzz_cdist is None:
+        pytest.skip("rapidfuzz is not installed")
     rng = random.Random(len(alphabet))
     lengths = [0, 1, 2, 5, 31, 63, 64, 65, 100, 127, 128, 129, 140] + [rng.randint(0, 150) for _ in range(30)]
     strings = [[ord(rng.choice(alphabet)) for _ in range(length)] for length in lengths]

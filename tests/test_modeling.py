@@ -895,6 +895,21 @@ def test_inference_cache_reuses_candidate_scores_without_changing_predictions(to
                 torch.testing.assert_close(actual[key], expected[key])
 
 
+LOW_THRESHOLDS = dict(mention_threshold=0.3, coref_threshold=0.6, relation_threshold=0.2)
+
+
+def test_weight_derived_tables_made_under_autocast_are_not_reused_outside_it(tokenizer, processor):
+    batch = processor([TEXT])
+    expected = make_model(tokenizer, seed=2).eval()(**batch, **LOW_THRESHOLDS).predictions
+    model = make_model(tokenizer, seed=2).eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(**batch, **LOW_THRESHOLDS)  # makes its tables (size terms, memory keys, distance terms) in bfloat16
+    actual = model(**batch, **LOW_THRESHOLDS).predictions
+    for got, want in zip(actual, expected):
+        for key in want:
+            assert got[key].dtype == want[key].dtype and torch.equal(got[key], want[key]), key
+
+
 # -- the inference entry point and its stages ------------------------------------------------------------
 
 from simmemre.modeling_simmemre import TrainingTargets  # noqa: E402
