@@ -25,7 +25,6 @@ from transformers.utils import ModelOutput, logging
 
 from .configuration_simmemre import SimMemREConfig
 
-
 try:  # optional: the same Levenshtein distances in C++; the numpy code below serves without it (a Hub user's setup)
     from rapidfuzz.distance import Levenshtein as _RapidfuzzLevenshtein
     from rapidfuzz.process import cdist as _rapidfuzz_cdist
