@@ -563,10 +563,12 @@ def test_5000_word_document_memory_is_bounded_by_chunks(tokenizer, processor):
 # -- helpers -------------------------------------------------------------------------------------------
 
 
-def test_range_max_pool_matches_naive_max():
+@pytest.mark.parametrize("direct_limit", [0, 1024], ids=["blocks", "direct-table"])
+def test_range_max_pool_matches_naive_max(direct_limit):
     torch.manual_seed(0)
     hidden = torch.randn(100, 3)
-    pool = RangeMaxPool(hidden, block_size=8)
+    pool = RangeMaxPool(hidden, block_size=8, direct_limit=direct_limit)
+    assert pool.direct == bool(direct_limit)
     starts = torch.randint(0, 100, (300,))
     ends = torch.randint(0, 101, (300,))
     pooled = pool(starts, ends)
