@@ -423,22 +423,28 @@ def agglomerative_clusters(similarity: np.ndarray, threshold: float, linkage: st
             continue
         scores = similarity[np.ix_(members, members)].astype(np.float64)
         np.fill_diagonal(scores, -np.inf)
-        owner, sizes = np.arange(members.size), np.ones(members.size)
-        while True:
-            flat = int(np.argmax(scores))
-            a, b = divmod(flat, members.size)
-            if not scores[a, b] > threshold:
-                break
-            a, b = min(a, b), max(a, b)
-            merged = _merged_linkage(scores, a, b, sizes, linkage)
-            scores[a], scores[:, a] = merged, merged
-            scores[a, a] = -np.inf
-            scores[b], scores[:, b] = -np.inf, -np.inf
-            owner[owner == b] = a
-            sizes[a] += sizes[b]
-        labels[members] = members[owner]
+        labels[members] = members[_merged_owners(scores, threshold, linkage)]
     _, relabelled = np.unique(labels, return_inverse=True)  # labels are first members, so order is by position
     return relabelled.reshape(-1)
+
+
+def _merged_owners(scores: np.ndarray, threshold: float, linkage: str) -> np.ndarray:
+    """The merges of one component: `scores` `(m, m)` float64 linkages (diagonal -inf; changed in place) -> `(m,)`
+    the first member of each row's cluster. Each step merges the highest linkage, ties to the first in row-major
+    order (`np.argmax` over the matrix)."""
+    size = scores.shape[0]
+    owner, sizes = np.arange(size), np.ones(size)
+    while True:
+        a, b = divmod(int(np.argmax(scores)), size)
+        if not scores[a, b] > threshold:
+            return owner
+        a, b = min(a, b), max(a, b)
+        merged = _merged_linkage(scores, a, b, sizes, linkage)
+        scores[a], scores[:, a] = merged, merged
+        scores[a, a] = -np.inf
+        scores[b], scores[:, b] = -np.inf, -np.inf
+        owner[owner == b] = a
+        sizes[a] += sizes[b]
 
 
 _UINT64_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -570,6 +576,10 @@ def threshold_components(count: int, first: np.ndarray, second: np.ndarray) -> n
     return component
 
 
+# Components of at most this many mentions merge by an argmax over their whole matrix (`_merged_owners`).
+_WHOLE_ARGMAX_LIMIT = 32
+
+
 def agglomerative_clusters_from_edges(
     count: int, first: np.ndarray, second: np.ndarray, similarity: np.ndarray, threshold: float, linkage="complete"
 ) -> np.ndarray:
@@ -609,6 +619,9 @@ def agglomerative_clusters_from_edges(
         scores[a_local, b_local] = pair_values[lo:hi]
         scores[b_local, a_local] = pair_values[lo:hi]
         np.fill_diagonal(scores, -np.inf)
+        if size <= _WHOLE_ARGMAX_LIMIT:  # a small matrix: an argmax over it costs less than keeping rows' maxima
+            labels[members] = members[_merged_owners(scores, threshold, linkage)]
+            continue
         owner, cluster_sizes = np.arange(size), np.ones(size)
         row_best, row_arg = scores.max(1), scores.argmax(1)
         while True:

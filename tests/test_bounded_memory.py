@@ -84,7 +84,9 @@ def test_triu_pairs_equal_torch_triu_indices():
 
 @pytest.mark.parametrize("linkage", ["complete", "average", "single"])
 @pytest.mark.parametrize("seed", range(40))
-def test_agglomerative_clusters_from_edges_equals_the_dense_function(seed, linkage):
+@pytest.mark.parametrize("whole_argmax_limit", [32, 0], ids=["whole-argmax", "row-maxima"])
+def test_agglomerative_clusters_from_edges_equals_the_dense_function(seed, linkage, whole_argmax_limit, monkeypatch):
+    monkeypatch.setattr(modeling_simmemre, "_WHOLE_ARGMAX_LIMIT", whole_argmax_limit)
     rng = np.random.default_rng(seed)
     count = int(rng.integers(2, 45))
     similarity = rng.random((count, count)).astype(np.float32)
