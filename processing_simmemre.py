@@ -119,17 +119,20 @@ def check_span_list(spans, text_length: int, field: str, fail) -> list:
 
 def sentence_ids_of_words(word_spans, sentence_spans, fail) -> list:
     """The sentence index of each word (both sorted lists of `(start, end)`); every word must lie inside one."""
-    ids = []
-    sentence_index = 0
-    for k, (start, end) in enumerate(word_spans):
-        while sentence_index < len(sentence_spans) and sentence_spans[sentence_index][1] <= start:
-            sentence_index += 1
-        if sentence_index == len(sentence_spans) or not (
-            sentence_spans[sentence_index][0] <= start and end <= sentence_spans[sentence_index][1]
-        ):
-            fail(ValueError, f"word ({start}, {end}) does not lie inside one sentence", f"words[{k}]")
-        ids.append(sentence_index)
-    return ids
+    if not word_spans:
+        return []
+    words = np.asarray(word_spans, dtype=np.int64).reshape(-1, 2)
+    sentences = np.asarray(sentence_spans, dtype=np.int64).reshape(-1, 2)
+    # The first sentence ending after the word's start (sentences are sorted and do not overlap).
+    ids = np.searchsorted(sentences[:, 1], words[:, 0], side="right")
+    found = ids < len(sentences)
+    inside = found.copy()
+    inside[found] = (sentences[ids[found], 0] <= words[found, 0]) & (words[found, 1] <= sentences[ids[found], 1])
+    if not inside.all():
+        k = int(np.argmin(inside))
+        start, end = word_spans[k]
+        fail(ValueError, f"word ({start}, {end}) does not lie inside one sentence", f"words[{k}]")
+    return ids.tolist()
 
 
 def _failing_for(document):
@@ -224,7 +227,7 @@ class SimMemREProcessor(ProcessorMixin):
             "word_char_spans": word_spans,
             "word_sentence_ids": word_sentence_ids,
             "word_mask": [1] * len(word_spans),
-            "text_codepoints": [ord(c) for c in text],
+            "text_codepoints": np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4").tolist(),
         }
 
     def _subwords(self, text: str, word_spans: list) -> tuple:

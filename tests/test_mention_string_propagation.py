@@ -131,3 +131,55 @@ def test_decoded_documents_propagate_as_the_model_does(tokenizer, processor):
     mirrored = propagate_document_mentions(decoded[False], word_char_spans.tolist(), 2)
     without_scores = lambda d: [[(m["start"], m["end"]) for m in e["mentions"]] for e in d["entities"]]  # noqa: E731
     assert without_scores(mirrored) == without_scores(decoded[True]) != without_scores(decoded[False])
+
+
+def _naive_propagated_mentions(text, word_char_spans, mention_word_spans, clusters, min_length):
+    """The definition, window by window: every window of a mention's word length is keyed and looked up."""
+
+    def key(string):
+        return string[0].lower() + string[1:] if string[1:2].islower() else string
+
+    owners, lengths = {}, set()
+    for (first, end), entity in zip(mention_word_spans, clusters):
+        string = text[word_char_spans[first][0] : word_char_spans[end - 1][1]]
+        if len(string) >= min_length:
+            owners.setdefault(key(string), set()).add(entity)
+            lengths.add(end - first)
+    covered = [False] * len(word_char_spans)
+    for first, end in mention_word_spans:
+        covered[first:end] = [True] * (end - first)
+    found = []
+    for length in sorted(lengths, reverse=True):
+        for first in range(len(word_char_spans) - length + 1):
+            end = first + length
+            if any(covered[first:end]):
+                continue
+            owner = owners.get(key(text[word_char_spans[first][0] : word_char_spans[end - 1][1]]))
+            if owner is not None and len(owner) == 1:
+                found.append((first, end, next(iter(owner))))
+                covered[first:end] = [True] * length
+    return found
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_propagation_equals_the_window_by_window_definition(seed):
+    import random
+
+    rng = random.Random(seed)
+    vocabulary = ["Li", "li", "lithium", "Lithium", "LITHIUM", "ΟΔΟΣ", "οδος", "é", "Étoile", "a-b", "NO", "no", "x"]
+    words = [rng.choice(vocabulary) for _ in range(rng.randint(1, 60))]
+    text, spans = "", []
+    for word in words:
+        text += rng.choice([" ", "  ", ""]) if text else ""
+        spans.append([len(text), len(text) + len(word)])
+        text += word
+    mentions, clusters = [], []
+    for _ in range(rng.randint(0, 6)):
+        first = rng.randrange(len(words))
+        end = min(len(words), first + rng.randint(1, 3))
+        if all(end <= a or first >= b for a, b in mentions):
+            mentions.append([first, end])
+            clusters.append(rng.randrange(3))
+    min_length = rng.choice([1, 2, 3])
+    expected = _naive_propagated_mentions(text, spans, mentions, clusters, min_length)
+    assert propagated_mentions(text, spans, mentions, clusters, min_length) == expected

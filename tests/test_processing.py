@@ -79,6 +79,26 @@ def test_a_tokenizer_without_offsets_falls_back_to_word_by_word_with_a_warning(t
             TypeError,
             "words[0].start",
         ),
+        (
+            {
+                "id": "d",
+                "text": "ab cd ef",
+                "words": [{"start": 0, "end": 2}, {"start": 3, "end": 5}, {"start": 6, "end": 8}],
+                "sentences": [{"start": 0, "end": 2}, {"start": 6, "end": 8}],
+            },
+            ValueError,
+            "words[1]",
+        ),
+        (
+            {
+                "id": "d",
+                "text": "ab cd",
+                "words": [{"start": 0, "end": 2}, {"start": 3, "end": 5}],
+                "sentences": [{"start": 0, "end": 2}],
+            },
+            ValueError,
+            "words[1]",
+        ),
         ({"id": "d", "text": "abc", "words": [{"start": 0, "end": 3}], "sentences": "0-3"}, TypeError, "sentences"),
         (
             {
@@ -96,6 +116,8 @@ def test_a_tokenizer_without_offsets_falls_back_to_word_by_word_with_a_warning(t
     ids=[
         "offset-out-of-range",
         "word-outside-sentence",
+        "word-between-sentences",
+        "word-after-the-last-sentence",
         "offset-not-int",
         "spans-not-a-list",
         "words-unsorted",
