@@ -202,13 +202,16 @@ class RangeMaxPool:
         if self.direct:
             # Level k holds max(hidden[i : i + 2^k]) in its rows i <= T - 2^k (the rows after are never read).
             levels = length.bit_length()
-            table = hidden.new_empty((levels, length, dim))
-            table[0] = hidden
+            self.table = hidden.new_empty((levels * length, dim))  # level k at rows [k T, (k + 1) T)
+            self.table[:length] = hidden
             for level in range(1, levels):
-                step = 1 << (level - 1)
+                step, below = 1 << (level - 1), (level - 1) * length
                 valid = length - 2 * step + 1
-                torch.maximum(table[level - 1, :valid], table[level - 1, step : step + valid], out=table[level, :valid])
-            self.table = table.view(-1, dim)
+                torch.maximum(
+                    self.table[below : below + valid],
+                    self.table[below + step : below + step + valid],
+                    out=self.table[below + length : below + length + valid],
+                )
             self.powers = 1 << torch.arange(levels, device=hidden.device)
             return
         self.block_size = block_size
