@@ -957,15 +957,16 @@ def relation_argument_mask(config, device=None) -> Optional[torch.Tensor]:
     is empty (every pair is scored)."""
     if not config.relation_argument_types:
         return None
-    entity_index = {name: index for index, name in enumerate(config.entity_types)}
-    relations, entities = len(config.relation_types), len(config.entity_types)
-    mask = torch.ones((relations, entities, entities), dtype=torch.bool, device=device)
-    for index, relation in enumerate(config.relation_types):
-        if relation in config.relation_argument_types:
+    argument_types, entity_types = config.relation_argument_types, config.entity_types
+    entity_index = {name: index for index, name in enumerate(entity_types)}
+    relation_types = config.relation_types
+    mask = np.ones((len(relation_types), len(entity_types), len(entity_types)), dtype=bool)  # built on the host
+    for index, relation in enumerate(relation_types):
+        if relation in argument_types:
             mask[index] = False
-            for head, tail in config.relation_argument_types[relation]:
+            for head, tail in argument_types[relation]:
                 mask[index, entity_index[head], entity_index[tail]] = True
-    return mask
+    return torch.from_numpy(mask).to(device)
 
 
 def _truncation(truncated: Optional[list], cap: str, limit: int, found: int, kept: int) -> dict:
