@@ -34,6 +34,8 @@ def _natural_words(text: str) -> list[tuple[int, int]]:
     """`WORD_PATTERN` matches, with combining marks (Unicode category M, which `\\w` does not match)
     joined to the character before them and letters after such a mark joined to the same word, so
     "Re\\u0301sume\\u0301" (decomposed "Résumé") or Devanagari "हिन्दी" stay one word."""
+    if text.isascii() or not any(_is_mark(char) for char in set(text) if not char.isascii()):
+        return [match.span() for match in WORD_PATTERN.finditer(text)]  # no mark to join: the matches as they are
     words: list[tuple[int, int]] = []
     for match in WORD_PATTERN.finditer(text):
         start, end = match.span()
