@@ -807,7 +807,11 @@ def word_form_key(string: str) -> str:
     suffix of `_WORD_FORM_SUFFIXES` that leaves at least 5 characters ("Hypertensive" and "hypertension" ->
     "hypertens", "toxicities" and "toxicity" -> "toxic"). On BC5CDR train and dev the gold mentions of a document
     that share a key but differ in writing belong to one entity in 201 of 204 pairs, and never to two types."""
-    key = "".join(char for char in string.lower() if char.isalnum())
+    key = string.lower()
+    if not key.isalnum():
+        key = "".join(char for char in key if char.isalnum())
+    if not key.endswith(_WORD_FORM_SUFFIXES):
+        return key
     for suffix in _WORD_FORM_SUFFIXES:
         if key.endswith(suffix) and len(key) - len(suffix) >= _WORD_FORM_MIN_STEM:
             return key[: -len(suffix)]

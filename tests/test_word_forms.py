@@ -2,6 +2,7 @@
 `SimMemREConfig.word_form_coreference`."""
 
 import numpy as np
+import pytest
 from helpers import entity_texts_with_switch
 
 from simmemre.modeling_simmemre import merge_linked_clusters, word_form_groups, word_form_key
@@ -37,3 +38,23 @@ def test_pipeline_merges_word_forms_on_raw_text_only_when_switched_on(tokenizer,
     outputs = entity_texts_with_switch(tokenizer, processor, TEXT, "word_form_coreference")
     assert ["Seizures", "seizure"] in outputs[True]
     assert ["Seizures"] in outputs[False] and ["seizure"] in outputs[False]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_word_form_key_equals_its_definition(seed):
+    import random
+
+    from simmemre.modeling_simmemre import _WORD_FORM_MIN_STEM, _WORD_FORM_SUFFIXES
+
+    def definition(string):
+        key = "".join(char for char in string.lower() if char.isalnum())
+        for suffix in _WORD_FORM_SUFFIXES:
+            if key.endswith(suffix) and len(key) - len(suffix) >= _WORD_FORM_MIN_STEM:
+                return key[: -len(suffix)]
+        return key
+
+    rng = random.Random(seed)
+    pieces = ["toxic", "ities", "ity", "ion", "Hypertens", "ive", "-", " ", "'", "É", "ß", "İ", "2", "_", "ies", "a"]
+    for _ in range(300):
+        string = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 5)))
+        assert word_form_key(string) == definition(string), string
