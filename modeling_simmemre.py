@@ -441,13 +441,17 @@ def _merged_owners(scores: np.ndarray, threshold: float, linkage: str) -> np.nda
         a, b = divmod(int(np.argmax(scores)), size)
         if not scores[a, b] > threshold:
             return owner
-        a, b = min(a, b), max(a, b)
-        merged = _merged_linkage(scores, a, b, sizes, linkage)
-        scores[a], scores[:, a] = merged, merged
-        scores[a, a] = -np.inf
-        scores[b], scores[:, b] = -np.inf, -np.inf
-        owner[owner == b] = a
-        sizes[a] += sizes[b]
+        _merge_clusters(scores, owner, sizes, min(a, b), max(a, b), linkage)
+
+
+def _merge_clusters(scores: np.ndarray, owner: np.ndarray, sizes: np.ndarray, a: int, b: int, linkage: str):
+    """Merges cluster b into cluster a (a < b), in place: row and column a take the merged linkage, b is retired."""
+    merged = _merged_linkage(scores, a, b, sizes, linkage)
+    scores[a], scores[:, a] = merged, merged
+    scores[a, a] = -np.inf
+    scores[b], scores[:, b] = -np.inf, -np.inf
+    owner[owner == b] = a
+    sizes[a] += sizes[b]
 
 
 _UINT64_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -633,12 +637,7 @@ def agglomerative_clusters_from_edges(
             if not scores[a, b] > threshold:
                 break
             a, b = min(a, b), max(a, b)
-            merged = _merged_linkage(scores, a, b, cluster_sizes, linkage)
-            scores[a], scores[:, a] = merged, merged
-            scores[a, a] = -np.inf
-            scores[b], scores[:, b] = -np.inf, -np.inf
-            owner[owner == b] = a
-            cluster_sizes[a] += cluster_sizes[b]
+            _merge_clusters(scores, owner, cluster_sizes, a, b, linkage)
             # Rows whose maximum sat in column a or b (and rows a, b) are recomputed; elsewhere only column a can
             # have risen (average, single; complete only lowers it), so it may become the row's first maximum.
             stale = np.union1d(np.flatnonzero((row_arg == a) | (row_arg == b)), [a, b])
@@ -2678,7 +2677,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         keys = candidates.word_spans[:, 0] * width + candidates.word_spans[:, 1]
         wanted = (added[:, 0] * width + added[:, 1]).to(keys.device)
         order = torch.argsort(keys)
-        slots = order[torch.searchsorted(keys[order], wanted).clamp(max=max(keys.shape[0] - 1, 0))]
+        slots = order[torch.searchsorted(keys[order], wanted).clamp(max=keys.shape[0] - 1)]  # mentions: candidates
         probabilities = candidates.probabilities.to(prediction["mention_scores"].dtype)
         scores = (probabilities[slots] * (keys[slots] == wanted)).to(spans.device)
         word_spans = torch.cat([spans, added[:, :2]])
