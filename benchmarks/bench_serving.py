@@ -4,7 +4,8 @@ mode (fp32, bf16 autocast, int8 dynamic quantization), all in one process with t
 JSON object per mode and appends them to results/serving.jsonl (`--no-record` to skip).
 
     python benchmarks/bench_serving.py --model runs/cdr_minilm_memory/best_model [--documents 500] [--threads 2]
-    python scripts/results.py serving --readme docs/performance.md   # the table, generated from results/serving.jsonl
+    python scripts/results.py table --dataset serving --readme docs/performance.md   # every measurement
+    python scripts/results.py table --dataset serving --headline --readme README.md  # the model measured last
 
 Each mode predicts the same documents with the model's own (saved) thresholds after one warm-up document; speed-up
 and F1 deltas are against fp32 of the same run. The order of modes rotates over `--repeats` rounds and the median

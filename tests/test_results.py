@@ -205,3 +205,26 @@ def test_compare_names_the_recorded_models_when_one_is_unknown(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert completed.returncode != 0 and "'jerex'" in completed.stderr and "memory" in completed.stderr
+
+
+@pytest.mark.integration
+def test_the_serving_headline_shows_only_the_model_measured_last(tmp_path):
+    rows = []
+    for model in ("runs/old/best_model", "runs/shipped/best_model"):
+        for mode, speed in (("fp32", 10.0), ("bf16", 12.0), ("int8", 15.0)):
+            rows.append(
+                {
+                    "model": model, "commit": "abc1234", "threads": 2, "documents": 500, "mode": mode,
+                    "documents_per_second": speed, "speedup": speed / 10.0, "relation_strict_f1": 25.0,
+                    **{f"delta_{level}_f1": 0.0 for level in ("relation_strict", "entity", "mention")},
+                }
+            )  # fmt: skip
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "serving.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    full = run_script("table", "--dataset", "serving", tmp_path=tmp_path)
+    headline = run_script("table", "--dataset", "serving", "--headline", tmp_path=tmp_path)
+    assert "| old (abc1234) |" in full and "| shipped (abc1234) |" in full
+    assert (
+        "| old (abc1234) |" not in headline
+        and "| shipped (abc1234) | 2 | 500 | 10.00 | 25.00 | **1.20x** |" in headline
+    )
