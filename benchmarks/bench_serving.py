@@ -7,9 +7,10 @@ JSON object per mode and appends them to results/serving.jsonl (`--no-record` to
     python scripts/results.py table --dataset serving --readme docs/performance.md   # every measurement
     python scripts/results.py table --dataset serving --headline --readme README.md  # the model measured last
 
-Each mode predicts the same documents with the model's own (saved) thresholds after one warm-up document; speed-up
-and F1 deltas are against fp32 of the same run. The order of modes rotates over `--repeats` rounds and the median
-time is kept, so a slower moment of a shared machine does not land on one mode.
+Each mode predicts the same documents with the model's own (saved) thresholds after one warm-up document, or with the
+thresholds calibrated on dev for that mode (`--calibration int8=RUN/calibration_int8.json`, from `scripts/calibrate.py
+--serving int8`); speed-up and F1 deltas are against fp32 of the same run. The order of modes rotates over `--repeats`
+rounds and the median time is kept, so a slower moment of a shared machine does not land on one mode.
 """
 
 import argparse
@@ -39,7 +40,23 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--results", default=str(REPO / "results" / "serving.jsonl"))
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument(
+        "--calibration",
+        action="append",
+        default=[],
+        metavar="MODE=REPORT",
+        help="serve MODE with the thresholds of a scripts/calibrate.py report (its 'thresholds'); repeatable",
+    )
     args = parser.parse_args(argv)
+    calibrated = {}
+    for item in args.calibration:
+        mode, _, report = item.partition("=")
+        if mode not in MODES or not report:
+            raise SystemExit(f"--calibration {item!r}: expected MODE=REPORT with MODE one of {', '.join(MODES)}")
+        try:
+            calibrated[mode] = (report, json.loads(Path(report).read_text())["thresholds"])
+        except (OSError, ValueError, KeyError) as error:
+            raise SystemExit(f"--calibration {item!r}: cannot read the report's thresholds ({error})") from None
 
     import torch
     from transformers import pipeline
@@ -64,7 +81,8 @@ def main(argv=None) -> int:
         for mode in order:
             pipelines[mode](inputs[:1])  # warm-up
             started = time.perf_counter()
-            predictions[mode] = pipelines[mode](inputs, batch_size=args.batch_size)
+            thresholds = calibrated[mode][1] if mode in calibrated else {}
+            predictions[mode] = pipelines[mode](inputs, batch_size=args.batch_size, **thresholds)
             times[mode].append(time.perf_counter() - started)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
     run = Path(args.model).parent  # a training run folder: run_config.json (its seed) beside best_model/
@@ -82,8 +100,8 @@ def main(argv=None) -> int:
             {
                 "name": f"{run.name}, serving {mode}",
                 "seed": seed,
-                "thresholds": "saved",
-                "threshold_values": saved,
+                "thresholds": f"calibrated under {mode} ({calibrated[mode][0]})" if mode in calibrated else "saved",
+                "threshold_values": calibrated[mode][1] if mode in calibrated else saved,
                 "test": test,
                 "model": args.model,
                 "commit": commit.strip(),

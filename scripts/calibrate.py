@@ -6,12 +6,18 @@ once per grid point), writes the chosen thresholds into MODEL/config.json, score
 folder's previous) and the calibrated thresholds, and writes everything to calibration.json beside MODEL (the run
 folder when MODEL is a run's best_model). The test split never influences the choice.
 
+With `--serving bf16|int8` the model is calibrated (and scored) as that CPU serving option runs it (bf16 autocast, or
+its encoder's Linear layers int8 dynamically quantized, as `pipeline(..., serving=...)` does). Those thresholds belong
+to the option, so MODEL/config.json is left as it is and the report goes to calibration_<option>.json beside MODEL;
+`benchmarks/bench_serving.py --calibration <option>=<report>` serves the option with them.
+
 Example:
     python scripts/calibrate.py runs/cdr_minilm_jerex/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr
     python scripts/calibrate.py MODEL --data-dir ../shared/data/bc5cdr --format bc5cdr --boundary-word-min-count 100
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -28,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--output", help="where to write the JSON report (default: calibration.json beside MODEL)")
     parser.add_argument("--dry-run", action="store_true", help="do not rewrite MODEL/config.json")
+    parser.add_argument(
+        "--serving",
+        choices=("fp32", "bf16", "int8"),
+        default="fp32",
+        help="calibrate as this CPU serving option runs the model (bf16, int8: MODEL/config.json is not rewritten)",
+    )
     parser.add_argument(
         "--boundary-word-min-count",
         type=int,
@@ -66,7 +78,7 @@ def main(argv=None) -> int:
         corpus_rows,
         load_trained_model,
     )
-    from simmemre.training_simmemre import THRESHOLD_NAMES, apply_thresholds, calibrate_thresholds, evaluate_thresholds
+    from simmemre.training_simmemre import THRESHOLD_NAMES, apply_thresholds
 
     grid = {}
     for item in args.grid:
@@ -83,6 +95,13 @@ def main(argv=None) -> int:
     if unknown:
         raise SystemExit(f"--grid: unknown threshold name(s) {unknown}; use {list(THRESHOLD_NAMES)}")
     model, processor = load_trained_model(args.model, device)
+    serving = contextlib.nullcontext()
+    if args.serving == "int8":
+        from simmemre.pipelines.pipeline_simmemre import _with_int8_encoder
+
+        model = _with_int8_encoder(model, torch.device(device))
+    elif args.serving == "bf16":
+        serving = torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
     rows = corpus_rows(args, model, processor, [split for split in (args.dev_split, args.test_split) if split])
     if args.boundary_word_min_count is not None:
         for field, words in corpus_boundary_words(args, args.boundary_word_min_count).items():
@@ -92,23 +111,13 @@ def main(argv=None) -> int:
     if args.mention_string_propagation:
         model.config.mention_string_propagation = True
 
-    calibration = calibrate_thresholds(model, processor, rows[args.dev_split], grid=grid, device=device)
-    report = {"model": os.path.abspath(args.model), "dev_split": args.dev_split, **calibration}
-    report["boundary_word_min_count"] = args.boundary_word_min_count
-    report["relation_argument_types"] = model.config.relation_argument_types
-    report["mention_string_propagation"] = model.config.mention_string_propagation
-    if args.test_split:
-        test_rows = rows[args.test_split]
-        report["test_fixed_scores"] = evaluate_thresholds(
-            model, processor, test_rows, calibration["fixed_thresholds"], device=device, progress=True
-        )
-        report["test_scores"] = evaluate_thresholds(
-            model, processor, test_rows, calibration["thresholds"], device=device, progress=True
-        )
-    if not args.dry_run:
-        apply_thresholds(model, calibration["thresholds"])
+    with serving:
+        report = calibrate_and_score(args, model, processor, rows, grid, device)
+    if not args.dry_run and args.serving == "fp32":
+        apply_thresholds(model, report["thresholds"])
         model.config.save_pretrained(args.model)
-    output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.model)), "calibration.json")
+    default_name = "calibration.json" if args.serving == "fp32" else f"calibration_{args.serving}.json"
+    output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.model)), default_name)
     with open(output, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2)
     summary = {name: report["thresholds"][name] for name in THRESHOLD_NAMES}
@@ -139,6 +148,26 @@ def main(argv=None) -> int:
         )
     )
     return 0
+
+
+def calibrate_and_score(args, model, processor, rows: dict, grid: dict, device) -> dict:
+    """The report: thresholds chosen on the dev split, then (unless `--test-split ''`) the test split scored with the
+    fixed and the calibrated thresholds."""
+    from simmemre.training_simmemre import calibrate_thresholds, evaluate_thresholds
+
+    calibration = calibrate_thresholds(model, processor, rows[args.dev_split], grid=grid, device=device)
+    report = {"model": os.path.abspath(args.model), "dev_split": args.dev_split, "serving": args.serving}
+    report.update(calibration)
+    report["boundary_word_min_count"] = args.boundary_word_min_count
+    report["relation_argument_types"] = model.config.relation_argument_types
+    report["mention_string_propagation"] = model.config.mention_string_propagation
+    if args.test_split:
+        test_rows = rows[args.test_split]
+        for key, thresholds in (("test_fixed_scores", "fixed_thresholds"), ("test_scores", "thresholds")):
+            report[key] = evaluate_thresholds(
+                model, processor, test_rows, calibration[thresholds], device=device, progress=True
+            )
+    return report
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """CPU serving options of the pipeline (`serving="bf16"` / `"int8"`): what each changes, and what it leaves alone."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from helpers import LOW, TEXTS, assert_valid_document
@@ -34,3 +38,21 @@ def test_int8_serving_quantizes_a_copy_of_the_encoder(model, processor):
 def test_an_unknown_serving_mode_is_refused_naming_the_choices(model, processor):
     with pytest.raises(ValueError, match="serving must be one of fp32, bf16, int8"):
         pipeline("joint-re", model=model, processor=processor, serving="fp8")
+
+
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("fp64=report.json", "MODE one of fp32, bf16, int8"),
+        ("int8=missing.json", "cannot read the report's thresholds"),
+    ],
+)
+def test_bench_serving_refuses_a_bad_calibration_before_loading_anything(tmp_path, item, message):
+    completed = subprocess.run(
+        [sys.executable, "benchmarks/bench_serving.py", "--model", str(tmp_path / "none"), "--calibration", item],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode != 0 and message in completed.stderr

@@ -785,6 +785,28 @@ def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
     assert set(report) >= {"test_scores", "test_fixed_scores", "grid"}
 
 
+@pytest.mark.integration
+def test_calibrate_script_under_a_serving_option_leaves_the_folder_as_it_is(smoke_run):
+    tmp_path, output_dir, _ = smoke_run
+    folder = tmp_path / "int8" / "best_model"
+    shutil.copytree(output_dir / "best_model", folder)
+    before = (folder / "config.json").read_text()
+    completed = subprocess.run(
+        [sys.executable, "scripts/calibrate.py", str(folder), "--data-dir", str(DATA), "--format", "bc5cdr"]
+        + ["--max-documents", "3", "--device", "cpu", "--serving", "int8", "--grid", "coref_threshold=0.5"],
+        cwd=REPO,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert (folder / "config.json").read_text() == before  # int8 thresholds belong to the option, not the folder
+    assert not (folder.parent / "calibration.json").exists()
+    report = json.loads((folder.parent / "calibration_int8.json").read_text())
+    assert report["serving"] == "int8" and set(report) >= {"thresholds", "test_scores", "grid"}
+
+
 @pytest.mark.parametrize(
     "grid, message", [("relation=0.5", "unknown threshold name"), ("coref_threshold=high", "with numbers")]
 )
