@@ -282,8 +282,12 @@ def serving_table(rows: list) -> str:
         base = modes.get("fp32")
         if base is None:
             continue
+        calibrated = [mode for mode, row in modes.items() if str(row.get("thresholds", "")).startswith("calibrated")]
+        label = f"{name} ({commit})" + (
+            f"; {', '.join(calibrated)} at thresholds calibrated under it" if calibrated else ""
+        )
         cells = [
-            f"{name} ({commit})",
+            label,
             str(threads),
             str(documents),
             f"{base['documents_per_second']:.2f}",

@@ -228,3 +228,19 @@ def test_the_serving_headline_shows_only_the_model_measured_last(tmp_path):
         "| old (abc1234) |" not in headline
         and "| shipped (abc1234) | 2 | 500 | 10.00 | 25.00 | **1.20x** |" in headline
     )
+
+
+@pytest.mark.integration
+def test_the_serving_table_says_which_modes_ran_at_thresholds_calibrated_under_them(tmp_path):
+    rows = [
+        {
+            "model": "runs/shipped/best_model", "commit": "abc1234", "threads": 1, "documents": 100, "mode": mode,
+            "thresholds": thresholds, "documents_per_second": 10.0, "speedup": 1.0, "relation_strict_f1": 25.0,
+            **{f"delta_{level}_f1": 0.0 for level in ("relation_strict", "entity", "mention")},
+        }
+        for mode, thresholds in (("fp32", "saved"), ("int8", "calibrated under int8 (report.json)"))
+    ]  # fmt: skip
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "serving.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    table = run_script("table", "--dataset", "serving", tmp_path=tmp_path)
+    assert "| shipped (abc1234); int8 at thresholds calibrated under it | 1 | 100 |" in table
