@@ -20,7 +20,7 @@ per model a one-sided test at 5 % would need to detect a difference of --effect 
 approximation, the pooled seed spread). It decides nothing by itself: it says how far the recorded seeds go.
 
 `table --dataset serving` prints the CPU serving table of results/serving.jsonl (benchmarks/bench_serving.py); with
---headline, only the model measured last (the README's table).
+--headline, only the model measured last, at its saved thresholds (the README's table).
 
 `table` prints a Markdown table per thresholds policy (per-seed rows, then mean ± sample std over seeds; when a seed
 was run again or re-calibrated, the row recorded last counts and the earlier one is listed as replaced) and, with
@@ -337,12 +337,20 @@ HEADLINE_MODELS = 7  # the shipped main job and JEREX rows, then the candidates 
 def headline(dataset: str) -> str:
     """One line per model, for the `HEADLINE_MODELS` models recorded last (the current recipes; docs/results.md lists
     every run): test F1 means over its latest run per seed, at calibrated thresholds where recorded. For "serving":
-    the measurements of the model measured last."""
+    the measurements of the model measured last, at its saved thresholds."""
     rows = read_rows(dataset)
     if not rows:
         raise SystemExit(f"{results_file(dataset)}: no rows")
-    if dataset == "serving":  # the model measured last (the shipped one): its measurements only
-        return serving_table([row for row in rows if row["model"] == rows[-1]["model"]])
+    if dataset == "serving":  # the model measured last (the shipped one), at its own saved thresholds: what users get
+
+        def measurement(row):
+            return row["model"], row["commit"], row["threads"], row["documents"]
+
+        other_thresholds = {measurement(row) for row in rows if row.get("thresholds") != "saved"}
+        latest = rows[-1]["model"]
+        return serving_table(
+            [row for row in rows if row["model"] == latest and measurement(row) not in other_thresholds]
+        )
     recent = set(
         list(dict.fromkeys(row["name"] for row in rows if "earlier runs" not in row["name"]))[-HEADLINE_MODELS:]
     )

@@ -208,14 +208,18 @@ def test_compare_names_the_recorded_models_when_one_is_unknown(tmp_path):
 
 
 @pytest.mark.integration
-def test_the_serving_headline_shows_only_the_model_measured_last(tmp_path):
+def test_the_serving_headline_shows_only_the_model_measured_last_at_its_saved_thresholds(tmp_path):
     rows = []
-    for model in ("runs/old/best_model", "runs/shipped/best_model"):
+    for model, commit in (("runs/old/best_model", "abc1234"), ("runs/shipped/best_model", "abc1234")) + (
+        ("runs/shipped/best_model", "def5678"),  # int8 at thresholds calibrated under it: not in the headline
+    ):
         for mode, speed in (("fp32", 10.0), ("bf16", 12.0), ("int8", 15.0)):
+            thresholds = "calibrated under int8 (r.json)" if commit == "def5678" and mode == "int8" else "saved"
             rows.append(
                 {
-                    "model": model, "commit": "abc1234", "threads": 2, "documents": 500, "mode": mode,
-                    "documents_per_second": speed, "speedup": speed / 10.0, "relation_strict_f1": 25.0,
+                    "model": model, "commit": commit, "threads": 2, "documents": 500, "mode": mode,
+                    "thresholds": thresholds, "documents_per_second": speed, "speedup": speed / 10.0,
+                    "relation_strict_f1": 25.0,
                     **{f"delta_{level}_f1": 0.0 for level in ("relation_strict", "entity", "mention")},
                 }
             )  # fmt: skip
@@ -228,6 +232,7 @@ def test_the_serving_headline_shows_only_the_model_measured_last(tmp_path):
         "| old (abc1234) |" not in headline
         and "| shipped (abc1234) | 2 | 500 | 10.00 | 25.00 | **1.20x** |" in headline
     )
+    assert "def5678" in full and "def5678" not in headline
 
 
 @pytest.mark.integration
