@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dev-split", default="dev", help="split to calibrate on (default: dev)")
     parser.add_argument("--test-split", default="test", help="split to report with both thresholds ('' to skip)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
-    parser.add_argument("--output", help="where to write the JSON report (default: calibration.json beside MODEL)")
+    parser.add_argument(
+        "--output", help="where to write the JSON report (default: calibration[_<serving>].json beside MODEL)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="do not rewrite MODEL/config.json")
     parser.add_argument(
         "--serving",

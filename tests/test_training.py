@@ -741,6 +741,20 @@ def test_smoke_run_calibrates_thresholds_on_dev_and_saves_them(smoke_run):
     assert (output_dir / "calibrated_test_predictions.jsonl").is_file()
 
 
+def run_calibrate(folder, *options, tmp_path):
+    """scripts/calibrate.py on the first 3 documents of each BC5CDR split, on the CPU; fails the test when it fails."""
+    completed = subprocess.run(
+        [sys.executable, "scripts/calibrate.py", str(folder), "--data-dir", str(DATA), "--format", "bc5cdr"]
+        + ["--max-documents", "3", "--device", "cpu", *options],
+        cwd=REPO,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+
+
 @pytest.mark.integration
 def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
     tmp_path, output_dir, _ = smoke_run
@@ -749,29 +763,7 @@ def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
     config = json.loads((folder / "config.json").read_text())
     config.update(mention_threshold=0.85, coref_threshold=0.85, relation_threshold=0.6)
     (folder / "config.json").write_text(json.dumps(config))
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "scripts/calibrate.py",
-            str(folder),
-            "--data-dir",
-            str(DATA),
-            "--format",
-            "bc5cdr",
-            "--max-documents",
-            "3",
-            "--device",
-            "cpu",
-            "--grid",
-            "coref_threshold=0.5,0.7",
-        ],
-        cwd=REPO,
-        env=subprocess_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    run_calibrate(folder, "--grid", "coref_threshold=0.5,0.7", tmp_path=tmp_path)
     report = json.loads((folder.parent / "calibration.json").read_text())
     assert report["fixed_thresholds"] == {
         "mention_threshold": 0.85,
@@ -791,16 +783,7 @@ def test_calibrate_script_under_a_serving_option_leaves_the_folder_as_it_is(smok
     folder = tmp_path / "int8" / "best_model"
     shutil.copytree(output_dir / "best_model", folder)
     before = (folder / "config.json").read_text()
-    completed = subprocess.run(
-        [sys.executable, "scripts/calibrate.py", str(folder), "--data-dir", str(DATA), "--format", "bc5cdr"]
-        + ["--max-documents", "3", "--device", "cpu", "--serving", "int8", "--grid", "coref_threshold=0.5"],
-        cwd=REPO,
-        env=subprocess_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    run_calibrate(folder, "--serving", "int8", "--grid", "coref_threshold=0.5", tmp_path=tmp_path)
     assert (folder / "config.json").read_text() == before  # int8 thresholds belong to the option, not the folder
     assert not (folder.parent / "calibration.json").exists()
     report = json.loads((folder.parent / "calibration_int8.json").read_text())
