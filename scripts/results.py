@@ -266,12 +266,17 @@ def table(rows: list, thresholds: str) -> str:
     return "\n".join(lines)
 
 
+def serving_measurement(row: dict) -> tuple:
+    """The measurement a results/serving.jsonl row belongs to: (model, commit, threads, documents), one row per mode."""
+    return row["model"], row["commit"], row["threads"], row["documents"]
+
+
 def serving_table(rows: list) -> str:
     """results/serving.jsonl (benchmarks/bench_serving.py): one line per measurement (model, commit, threads,
     documents), fp32 speed and F1, then each faster mode's speed-up and F1 change against fp32 of the same run."""
     groups = {}
     for row in rows:
-        groups.setdefault((row["model"], row["commit"], row["threads"], row["documents"]), {})[row["mode"]] = row
+        groups.setdefault(serving_measurement(row), {})[row["mode"]] = row
     lines = [
         "| model | threads | documents | fp32 docs/s | fp32 relation strict | bf16 speed-up | bf16 Δ relation / "
         "entity / mention | int8 speed-up | int8 Δ relation / entity / mention |",
@@ -342,14 +347,10 @@ def headline(dataset: str) -> str:
     if not rows:
         raise SystemExit(f"{results_file(dataset)}: no rows")
     if dataset == "serving":  # the model measured last (the shipped one), at its own saved thresholds: what users get
-
-        def measurement(row):
-            return row["model"], row["commit"], row["threads"], row["documents"]
-
-        other_thresholds = {measurement(row) for row in rows if row.get("thresholds") != "saved"}
+        other_thresholds = {serving_measurement(row) for row in rows if row.get("thresholds") != "saved"}
         latest = rows[-1]["model"]
         return serving_table(
-            [row for row in rows if row["model"] == latest and measurement(row) not in other_thresholds]
+            [row for row in rows if row["model"] == latest and serving_measurement(row) not in other_thresholds]
         )
     recent = set(
         list(dict.fromkeys(row["name"] for row in rows if "earlier runs" not in row["name"]))[-HEADLINE_MODELS:]
