@@ -358,3 +358,84 @@ def test_threshold_sweep_names_a_relation_without_a_score():
 
     with pytest.raises(ValueError, match=r"predictions\[0\]\.relations\[0\].*score"):
         relation_counts_by_threshold(GOLD[:1], GOLD[:1], [0.5])
+
+
+def _relaxed_and_seq2rel(document):
+    results = JointReF1().compute(predictions=[copy.deepcopy(document)], references=[document])
+    return results["relation_relaxed_f1"], results["relation_seq2rel_f1"], results["relation_strict_f1"]
+
+
+def test_relaxed_matches_clusters_holding_a_mention_that_two_gold_entities_share():
+    # "breast and ovarian cancer": one composite mention with two ids, so a mention of both gold entities.
+    document = {
+        "id": "composite", "text": "Tamoxifen caused breast and ovarian cancer.",
+        "entities": [
+            {"type": "Chemical", "mentions": _mentions((0, 9))},
+            {"type": "Disease", "mentions": _mentions((17, 42))},
+            {"type": "Disease", "mentions": _mentions((17, 42), (28, 42))},
+        ],
+        "relations": [{"head": 0, "tail": 1, "type": "CID"}, {"head": 0, "tail": 2, "type": "CID"}],
+    }  # fmt: skip
+    assert _relaxed_and_seq2rel(document) == (100.0, 100.0, 100.0)
+
+
+def test_relaxed_counts_a_duplicated_gold_entity_once_like_strict():
+    document = {
+        "id": "duplicate", "text": "Aspirin causes ulcers.",
+        "entities": [
+            {"type": "Chemical", "mentions": _mentions((0, 7))},
+            {"type": "Disease", "mentions": _mentions((15, 21))},
+            {"type": "Chemical", "mentions": _mentions((0, 7))},
+        ],
+        "relations": [{"head": 0, "tail": 1, "type": "CID"}, {"head": 2, "tail": 1, "type": "CID"}],
+    }  # fmt: skip
+    assert _relaxed_and_seq2rel(document) == (100.0, 100.0, 100.0)
+
+
+@pytest.mark.parametrize("hash_seed", ["14", "26"])
+def test_undirected_seq2rel_scores_do_not_depend_on_the_hash_seed(hash_seed):
+    # The prediction lists the gold entity's two mentions in the other order; a frozenset's iteration order (and
+    # repr) then depends on PYTHONHASHSEED, which once decided the canonical order of undirected pairs.
+    import os
+    import subprocess
+    import sys
+
+    text = "aspirin, i.e. salicylate, caused headache."
+
+    def document(order):
+        return {
+            "id": "d", "text": text,
+            "entities": [
+                {"type": "Chemical", "mentions": _mentions(*order)},
+                {"type": "Disease", "mentions": _mentions((33, 41))},
+            ],
+            "relations": [{"head": 0, "tail": 1, "type": "CID"}],
+        }  # fmt: skip
+
+    code = (
+        "import json, sys; from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores; "
+        "gold, predicted = json.loads(sys.argv[1]); "
+        "print(joint_re_scores([predicted], [gold], undirected_relation_types=['CID'])['relation_seq2rel_f1'])"
+    )
+    pair = json.dumps([document([(0, 7), (14, 24)]), document([(14, 24), (0, 7)])])
+    completed = subprocess.run(
+        [sys.executable, "-c", code, pair], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONHASHSEED": hash_seed},
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "100.0"
+
+
+def test_undirected_relation_types_as_a_bare_string_is_refused():
+    with pytest.raises(ValueError, match=r"a list of relation type names \(e.g. \['CID'\]\)"):
+        JointReF1().compute(predictions=gold_copy(), references=GOLD, undirected_relation_types="CID")
+
+
+def test_empty_predictions_against_references_are_refused_not_scored_as_nothing():
+    with pytest.raises(ValueError, match="0 predictions, 2 references"):
+        JointReF1().compute(predictions=[], references=GOLD)
+
+
+def test_references_without_predictions_are_refused_naming_the_missing_side():
+    with pytest.raises(ValueError, match="predictions is missing"):
+        JointReF1().compute(references=GOLD)

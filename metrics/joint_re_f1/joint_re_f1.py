@@ -120,6 +120,20 @@ def _serialize_column(documents, side):
     return [_serialize(document, side, position) for position, document in enumerate(documents)]
 
 
+def _check_paired(predictions, references):
+    """Both columns or neither, of one length: evaluate drops a batch whose first column is empty, references
+    included, and fails deep inside when one column is None."""
+    if (predictions is None) != (references is None):
+        missing = "predictions" if predictions is None else "references"
+        raise ValueError(f"{missing} is missing: give predictions and references together (one document each)")
+    if predictions is not None and not isinstance(predictions, (str, dict)) and not isinstance(references, (str, dict)):
+        if len(predictions) != len(references):
+            raise ValueError(
+                f"predictions and references must hold the same documents: {len(predictions)} predictions, "
+                f"{len(references)} references"
+            )
+
+
 class _Malformed(ValueError):
     pass
 
@@ -209,11 +223,34 @@ def _document_tuples(document):
     }
 
 
+def _canonical(value):
+    """A hash-independent, comparable form of an argument: sets become sorted tuples (a frozenset's repr follows
+    its hashes, which change with PYTHONHASHSEED for strings)."""
+    if isinstance(value, (set, frozenset)):
+        return tuple(sorted(_canonical(item) for item in value))
+    if isinstance(value, tuple):
+        return tuple(_canonical(item) for item in value)
+    return value
+
+
 def _ordered(head, tail, relation_type, undirected):
     """(head, tail, type), with the two arguments in a canonical order when the type is undirected."""
-    if relation_type in undirected and repr(tail) < repr(head):
+    if relation_type in undirected and _canonical(tail) < _canonical(head):
         head, tail = tail, head
     return head, tail, relation_type
+
+
+def _undirected_types(value) -> frozenset:
+    """`undirected_relation_types` as a set of type names; a bare string would otherwise become its characters."""
+    if value is None:
+        return frozenset()
+    if isinstance(value, str) or not all(isinstance(name, str) for name in value):
+        raise ValueError(
+            f"undirected_relation_types must be a list of relation type names (e.g. [{value!r}]), got {value!r}"
+            if isinstance(value, str)
+            else f"undirected_relation_types must be a list of relation type names, got {value!r}"
+        )
+    return frozenset(value)
 
 
 def _seq2rel_entities(tuples, text):
@@ -236,37 +273,53 @@ def _seq2rel_relations(tuples, text, undirected):
 def _relaxed_counts(predicted, gold, undirected):
     """(tp, fp, fn) Counters by relation type for relation_relaxed in one document.
 
-    A predicted cluster stands for gold entity g when it holds at least one mention of g and no mention of any
-    other gold entity. A predicted relation whose arguments both stand for gold entities maps to the key
-    (g_head, g_tail, type); each gold relation is matched at most once, so a second predicted relation mapping
-    to the same key (a split cluster) is a false positive.
+    A gold entity is its cluster (so duplicated gold entities are one). A predicted cluster stands for gold entity g
+    when it holds at least one mention span of g and every gold mention span it holds is a mention of g; a span that
+    several gold entities share (a composite mention) lets the cluster stand for each of them. A predicted relation
+    may match a gold relation (g_head, g_tail, type) when its arguments stand for g_head and g_tail; predicted and
+    gold relations are then matched one to one (a maximum matching), so a second prediction for one gold relation (a
+    split cluster) is a false positive.
     """
-    owner = {}
-    for entity_index, cluster in enumerate(gold["clusters"]):
+    owners = {}
+    for cluster in gold["clusters"]:
         for span in cluster:
-            owner.setdefault(span, set()).add(entity_index)
+            owners.setdefault(span, set()).add(cluster)
 
     def stands_for(cluster):
-        entities = set()
+        candidates = None
         for span in cluster:
-            entities |= owner.get(span, set())
-        return next(iter(entities)) if len(entities) == 1 else None
+            if span in owners:
+                candidates = set(owners[span]) if candidates is None else candidates & owners[span]
+        return candidates or set()
 
-    gold_keys = {_ordered(h, t, r, undirected) for h, t, r in gold["relation_list"]}
+    gold_keys = {_ordered(gold["clusters"][h], gold["clusters"][t], r, undirected) for h, t, r in gold["relation_list"]}
     predicted_relations = {
         (predicted["clusters"][h], predicted["clusters"][t], r) for h, t, r in predicted["relation_list"]
     }
+    # Each predicted relation's possible gold keys, in a hash-independent order so the matching is reproducible.
+    options = []
+    for head_cluster, tail_cluster, relation_type in sorted(predicted_relations, key=_canonical):
+        heads, tails = stands_for(head_cluster), stands_for(tail_cluster)
+        keys = {_ordered(h, t, relation_type, undirected) for h in heads for t in tails} & gold_keys
+        options.append((relation_type, sorted(keys, key=_canonical)))
+    match = {}  # gold key -> index of the predicted relation it is matched to
+
+    def augment(index, seen):  # Kuhn's augmenting path: documents hold few relations
+        for key in options[index][1]:
+            if key not in seen:
+                seen.add(key)
+                if key not in match or augment(match[key], seen):
+                    match[key] = index
+                    return True
+        return False
+
+    for index in range(len(options)):
+        augment(index, set())
+    matched_predictions = set(match.values())
     tp, fp, fn = Counter(), Counter(), Counter()
-    matched = set()
-    for head_cluster, tail_cluster, relation_type in sorted(predicted_relations, key=repr):
-        head, tail = stands_for(head_cluster), stands_for(tail_cluster)
-        key = None if head is None or tail is None else _ordered(head, tail, relation_type, undirected)
-        if key in gold_keys and key not in matched:
-            matched.add(key)
-            tp[relation_type] += 1
-        else:
-            fp[relation_type] += 1
-    for key in gold_keys - matched:
+    for index, (relation_type, _) in enumerate(options):
+        (tp if index in matched_predictions else fp)[relation_type] += 1
+    for key in gold_keys - set(match):
         fn[key[2]] += 1
     return tp, fp, fn
 
@@ -328,7 +381,7 @@ def _check_text_covers(tuples, text):
 
 def joint_re_scores(predictions, references, undirected_relation_types=None):
     """Pure-Python scoring on lists of documents (dicts or JSON strings); see the metric's docstring."""
-    undirected = frozenset(undirected_relation_types or ())
+    undirected = _undirected_types(undirected_relation_types)
     predicted = _parse_side(predictions, "predictions")
     gold = _parse_side(references, "references")
     if set(predicted) != set(gold):
@@ -405,7 +458,7 @@ def relation_counts_by_threshold(
     """
     if level not in THRESHOLD_SWEEP_LEVELS:
         raise ValueError(f"level must be one of {THRESHOLD_SWEEP_LEVELS}, got {level!r}")
-    undirected = frozenset(undirected_relation_types or ())
+    undirected = _undirected_types(undirected_relation_types)
     predicted = _parse_side(predictions, "predictions")
     gold = _parse_side(references, "references")
     if set(predicted) != set(gold):
@@ -476,6 +529,7 @@ class JointReF1(evaluate.Metric):
 
     def add_batch(self, *, predictions=None, references=None, **kwargs):
         """Add a batch of predicted and gold documents (dicts or JSON strings)."""
+        _check_paired(predictions, references)
         super().add_batch(
             predictions=_serialize_column(predictions, "predictions"),
             references=_serialize_column(references, "references"),
@@ -492,6 +546,7 @@ class JointReF1(evaluate.Metric):
 
     def compute(self, *, predictions=None, references=None, **kwargs):
         """Score all added documents (plus `predictions`/`references` given here, dicts or JSON strings)."""
+        _check_paired(predictions, references)
         results = super().compute(
             predictions=_serialize_column(predictions, "predictions"),
             references=_serialize_column(references, "references"),
