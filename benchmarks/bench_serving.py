@@ -30,6 +30,34 @@ MODES = ("fp32", "bf16", "int8")
 LEVELS = ("mention", "entity", "relation_strict")
 
 
+def _strict_relations(document: dict) -> set:
+    """A predicted document's relations as strict keys: (head mention spans, tail mention spans, type)."""
+    clusters = [frozenset((m["start"], m["end"]) for m in entity["mentions"]) for entity in document["entities"]]
+    return {(clusters[r["head"]], clusters[r["tail"]], r["type"]) for r in document["relations"]}
+
+
+def _mentions(document: dict) -> set:
+    return {(m["start"], m["end"]) for entity in document["entities"] for m in entity["mentions"]}
+
+
+def agreement(predictions: list, reference: list) -> dict:
+    """How much of `reference`'s output (fp32, same documents in the same order) `predictions` reproduce: over all
+    documents, shared / either (Jaccard) of the strict relations and of the mention spans, in [0, 1] (1 when both are
+    empty). F1 against gold can stay put while many predictions change; this shows how far a mode moves them."""
+    if len(predictions) != len(reference):
+        raise ValueError(
+            f"agreement needs the same documents: {len(predictions)} predictions, {len(reference)} reference"
+        )
+    result = {}
+    for name, keys in (("relation", _strict_relations), ("mention", _mentions)):
+        shared = either = 0
+        for predicted, expected in zip(predictions, reference):
+            a, b = keys(predicted), keys(expected)
+            shared, either = shared + len(a & b), either + len(a | b)
+        result[f"{name}_agreement_with_fp32"] = round(shared / either, 4) if either else 1.0
+    return result
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="a trained, saved model folder")
@@ -121,6 +149,7 @@ def main(argv=None) -> int:
         row["speedup"] = round(base["seconds"] / row["seconds"], 3)
         for level in LEVELS:
             row[f"delta_{level}_f1"] = round(row[f"{level}_f1"] - base[f"{level}_f1"], 2)
+        row.update(agreement(predictions[row["mode"]], predictions["fp32"]))
         print(json.dumps(row))
     if not args.no_record:
         with open(args.results, "a", encoding="utf-8") as handle:
