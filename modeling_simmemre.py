@@ -826,8 +826,11 @@ def word_form_groups(mention_strings: list) -> list:
 
 
 def _propagation_key(string: str) -> str:
-    """A capital first letter followed by a lower-case one is compared lower-cased: a sentence's first word."""
-    return string[0].lower() + string[1:] if string[1:2].islower() else string
+    """A capital first letter followed by a lower-case one is compared lower-cased: a sentence's first word. The key
+    keeps the string's length (which `propagated_mentions` filters on), so "İ", whose lower case is two code points,
+    stays as written."""
+    first = string[0].lower()
+    return first + string[1:] if len(first) == 1 and string[1:2].islower() else string
 
 
 def propagated_mentions(text: str, word_char_spans: list, mention_word_spans: list, clusters: list, min_length: int):

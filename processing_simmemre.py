@@ -6,6 +6,7 @@ and the other remote-code files of this model (relatively).
 """
 
 import numbers
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -26,6 +27,9 @@ FEATURE_PADDING = {
     "text_codepoints": -1,
 }
 SPAN_FEATURES = ("word_subword_spans", "word_char_spans")
+# Lone UTF-16 surrogates cannot be encoded by the (Rust) tokenizer. They are replaced one for one (offsets do not
+# move) in the copy of the text the model sees; predictions are decoded against the caller's string.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 logger = logging.get_logger(__name__)
 
@@ -158,7 +162,8 @@ def check_input(item, index=0) -> dict:
         raise TypeError(
             f"input {index}: expected a str or a schema document (dict with a 'text' field), got {type(item).__name__}"
         )
-    fail = _failing_for(repr(item.get("id", index)))
+    document_id = item.get("id")
+    fail = _failing_for(index if document_id is None else repr(document_id))  # a missing id: the position
     if "text" not in item:
         fail(ValueError, "missing required field (a schema document needs a 'text' field)", "text")
     text = item["text"]
@@ -173,6 +178,15 @@ def check_input(item, index=0) -> dict:
     if words is None:
         return {"id": item.get("id"), "text": text, "words": None, "sentences": None}
     word_spans = check_span_list(words, len(text), "words", fail)
+    for position, (start, end) in enumerate(word_spans):
+        word = text[start:end]
+        if word != word.strip():  # mentions are built from words: they would carry the spaces
+            what = "only whitespace" if not word.strip() else "leading or trailing whitespace"
+            fail(
+                ValueError,
+                f"{word!r} ({start}, {end}) has {what}; a word is a run of non-space text",
+                f"words[{position}]",
+            )
     sentence_spans = check_span_list(sentences, len(text), "sentences", fail)
     sentence_ids_of_words(word_spans, sentence_spans, fail)
     return {
@@ -211,7 +225,7 @@ class SimMemREProcessor(ProcessorMixin):
 
         The input is validated first (`check_input`); without both `words` and `sentences` the text is segmented."""
         document = self.check_input(item, index)
-        text, words, sentences = document["text"], document["words"], document["sentences"]
+        text, words, sentences = _SURROGATES.sub("\ufffd", document["text"]), document["words"], document["sentences"]
         if words is None:
             sentences, words = segment_text(text)
         word_spans = [(w["start"], w["end"]) for w in words]

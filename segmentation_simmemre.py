@@ -17,7 +17,12 @@ WORD_PATTERN = re.compile(r"[^\W_]+|\S")
 _SENTENCE_END_CHARS = ".!?"
 _CJK_SENTENCE_END_CHARS = "。！？"
 _CLOSING_CHARS = "\"')]}»”’"
-_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
+# Line breaks as str.splitlines() knows them ("\r\n" is one). A blank line (two breaks with only other whitespace
+# between) ends a paragraph, and so do a form feed and U+2029 on their own.
+_LINE_BREAK_CHARS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_LINE_BREAK = r"(?:\r\n|\r(?!\n)|[\n\x0b\x1c\x1d\x1e\x85\u2028])"
+_PARAGRAPH_BREAK = re.compile(rf"{_LINE_BREAK}[^\S{_LINE_BREAK_CHARS}]*{_LINE_BREAK}|[\x0c\u2029]")
+_HAS_LINE_BREAK = re.compile(f"[{_LINE_BREAK_CHARS}]").search
 # A sentence can only end after a word whose last character is one of these (or at a blank line).
 _SENTENCE_FINAL_CHARS = _SENTENCE_END_CHARS + _CJK_SENTENCE_END_CHARS + _CLOSING_CHARS
 # Tokens that end with a period without ending the sentence ("e.g. Aspirin", "et al. 2019", "Fig. 3").
@@ -102,7 +107,7 @@ def split_sentences(
         previous_start, previous_end = words[i - 1]
         start = words[i][0]
         if text[previous_end - 1] not in _SENTENCE_FINAL_CHARS and (
-            previous_end == start or "\n" not in text[previous_end:start]
+            previous_end == start or not _HAS_LINE_BREAK(text, previous_end, start)
         ):
             continue  # the common case, decided without the checks below
         gap = text[previous_end:start]

@@ -13,16 +13,14 @@ that the pipeline machinery hands over (`AutoProcessor` finds it through `proces
 
 import collections.abc
 import itertools
-import re
+import numbers
 from contextlib import nullcontext
 
+import numpy as np
 import torch
 from transformers import Pipeline
 
 THRESHOLDS = ("mention_threshold", "coref_threshold", "relation_threshold", "entity_threshold")
-# Lone UTF-16 surrogates cannot be encoded by the (Rust) tokenizer. They are replaced one for one (offsets do not
-# move) in the copy of the text the model sees; results are always decoded against the caller's string.
-_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class _Document(dict):
@@ -39,8 +37,20 @@ class _Encoded:
         self.features = features
 
 
+def _is_scalar(value, kind) -> bool:
+    """A number of `kind` (`numbers.Real` / `numbers.Integral`, numpy's included) or a 0-d tensor or array holding one;
+    never a bool."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, kind):
+        return True
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        return _is_scalar(value.item(), kind)
+    return False
+
+
 def _check_threshold(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not _is_scalar(value, numbers.Real):
         raise TypeError(f"{name} must be a number in [0, 1], got {type(value).__name__}")
     value = float(value)
     if not 0.0 <= value <= 1.0:  # also rejects NaN
@@ -113,7 +123,7 @@ class JointREPipeline(Pipeline):
     `TypeError`/`ValueError` before the model runs; empty or whitespace-only text gives a document with no entities.
     """
 
-    _load_processor = True
+    _load_processor = None  # optional: with only a tokenizer, __init__ builds the processor or explains what is missing
     _load_tokenizer = False  # the processor brings its tokenizer
     _load_feature_extractor = False
     _load_image_processor = False
@@ -127,10 +137,16 @@ class JointREPipeline(Pipeline):
             raise ValueError(f"serving must be one of {', '.join(SERVING_MODES)}, got {serving!r}")
         super().__init__(*args, **kwargs)
         self.serving = serving
-        if serving == "int8":
-            self.model = _with_int8_encoder(self.model, self.device)
         if isinstance(dtype, str) and dtype != "auto":
             dtype = getattr(torch, dtype, None)
+        if serving == "int8":
+            # The dynamic int8 kernels take float32 activations, and the heads stay float32 beside them.
+            wanted = dtype if isinstance(dtype, torch.dtype) else self.model.dtype
+            if wanted != torch.float32:
+                raise ValueError(
+                    f"serving='int8' needs a float32 model, got {wanted}; for bfloat16 use serving='bf16' (autocast)"
+                )
+            self.model = _with_int8_encoder(self.model, self.device)
         if isinstance(dtype, torch.dtype) and dtype.is_floating_point and self.model.dtype != dtype:
             self.model.to(dtype)
         if self.processor is None and self.tokenizer is not None:
@@ -189,8 +205,9 @@ class JointREPipeline(Pipeline):
             raise TypeError(f"JointREPipeline takes the documents as its only positional argument, got {len(args) + 1}")
         if batch_size is None:
             batch_size = self._batch_size if self._batch_size is not None else 1
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        if not _is_scalar(batch_size, numbers.Integral) or int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = int(batch_size)
         preprocess_params, forward_params, postprocess_params = self._sanitize_parameters(**kwargs)
         params = (
             {**self._preprocess_params, **preprocess_params},
@@ -237,12 +254,11 @@ class JointREPipeline(Pipeline):
     # -- steps -------------------------------------------------------------------------------------------
     def preprocess(self, document, **kwargs):
         document = self.normalize_input(document, 0)
-        text = document["text"]
-        model_text = _SURROGATES.sub("\ufffd", text)
+        text = document["text"]  # the processor encodes a copy without lone surrogates; decoding reads this one
         if document["words"] is not None:
-            item = {"text": model_text, "words": document["words"], "sentences": document["sentences"]}
+            item = {"text": text, "words": document["words"], "sentences": document["sentences"]}
         else:
-            item = model_text
+            item = text
         features = self.processor.encode_document(item, 0)
         return {"features": _Encoded([features]), "documents": [{"id": document["id"], "text": text}]}
 

@@ -183,3 +183,9 @@ def test_propagation_equals_the_window_by_window_definition(seed):
     min_length = rng.choice([1, 2, 3])
     expected = _naive_propagated_mentions(text, spans, mentions, clusters, min_length)
     assert propagated_mentions(text, spans, mentions, clusters, min_length) == expected
+
+
+def test_a_string_whose_first_letter_lengthens_when_lower_cased_still_repeats():
+    text = "İstanbul grew. Then İstanbul grew."  # "İ".lower() is two code points
+    words = [(0, 8), (9, 13), (13, 14), (15, 19), (20, 28), (29, 33), (33, 34)]
+    assert propagated_mentions(text, words, [[0, 1]], [0], 2) == [(4, 5, 0)]

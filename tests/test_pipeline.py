@@ -6,6 +6,7 @@ Tiny random models (see helpers.py): the default thresholds give empty results, 
 import random
 import time
 
+import numpy as np
 import pytest
 import torch
 from helpers import (
@@ -237,6 +238,25 @@ def test_bad_parameters_raise_before_the_model_runs(pipe, monkeypatch, kwargs, e
     with pytest.raises(error):
         pipe(["Aspirin causes ulcers."], **kwargs)
     assert counter.calls == 0
+
+
+@pytest.mark.parametrize(
+    "value", [np.float32(0.5), np.float16(0.5), torch.tensor(0.5), np.int64(1)], ids=["f32", "f16", "tensor", "i64"]
+)
+def test_numpy_and_torch_numbers_are_thresholds_like_floats(pipe, value):
+    expected = pipe("Aspirin causes ulcers.", mention_threshold=float(value))
+    assert pipe("Aspirin causes ulcers.", mention_threshold=value) == expected
+
+
+def test_a_numpy_batch_size_is_accepted(pipe):
+    texts = ["Aspirin causes ulcers.", "Lithium caused tremor."]
+    assert pipe(texts, batch_size=np.int64(2)) == pipe(texts, batch_size=2)
+
+
+def test_the_pipeline_factory_builds_the_processor_from_a_tokenizer(model, tokenizer):
+    extractor = pipeline("joint-re", model=model, tokenizer=tokenizer)
+    assert type(extractor.processor).__name__ == "SimMemREProcessor"
+    assert_valid_document(extractor("Aspirin causes ulcers.", **LOW), "Aspirin causes ulcers.", model.config)
 
 
 # ----------------------------------------------------------------------------------------------------

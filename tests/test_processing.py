@@ -155,3 +155,24 @@ def test_a_document_without_id_is_named_by_its_position(processor):
         processor.check_input({"words": []}, 3)
     with pytest.raises(TypeError, match="input 2: expected a str or a schema document"):
         processor.check_input(42, 2)
+
+
+def test_a_document_whose_id_is_none_is_named_by_its_position(processor):
+    with pytest.raises(TypeError, match="document 2: text"):
+        processor.check_input({"id": None, "text": None}, 2)
+
+
+@pytest.mark.parametrize("word", [(0, 8), (7, 9)], ids=["trailing-space", "only-whitespace"])
+def test_given_words_with_whitespace_are_refused_naming_the_word(processor, word):
+    document = {"text": "Aspirin  causes", "words": [{"start": word[0], "end": word[1]}]}
+    document["sentences"] = [{"start": 0, "end": 15}]
+    with pytest.raises(ValueError, match=r"words\[0\]: .* whitespace"):
+        processor.check_input(document)
+
+
+def test_lone_surrogates_are_encoded_in_place_without_moving_offsets(processor):
+    text = "Ibuprofen \ud800 induced headache."
+    features = processor.encode_document(text)
+    clean = processor.encode_document(text.replace("\ud800", "\ufffd"))
+    assert features["input_ids"] == clean["input_ids"] and features["word_char_spans"] == clean["word_char_spans"]
+    assert processor(text)["input_ids"].shape[-1] == len(features["input_ids"])

@@ -194,3 +194,17 @@ def test_control_characters_keep_offsets_exact():
 def test_crlf_line_endings():
     text = "One line.\r\nTwo line.\r\n\r\nthree"
     assert sentences_of(text) == ["One line.", "Two line.", "three"]
+
+
+@pytest.mark.parametrize(
+    "gap",
+    ["\r\r", "\r\n\r\n", "\n \t\n", "\u2029", "\x0c", "\u2028\u2028", "\x85\x85"],
+    ids=["cr-cr", "crlf-crlf", "blank-line-with-spaces", "paragraph-separator", "form-feed", "line-separators", "nel"],
+)
+def test_every_kind_of_blank_line_ends_a_sentence(gap):
+    assert sentences_of(f"Results{gap}Aspirin causes ulcers") == ["Results", "Aspirin causes ulcers"]
+
+
+@pytest.mark.parametrize("gap", ["\n", "\r\n", "\r", "\u2028"])
+def test_a_single_line_break_does_not_end_a_sentence(gap):
+    assert sentences_of(f"Results{gap}aspirin causes ulcers") == [f"Results{gap}aspirin causes ulcers"]

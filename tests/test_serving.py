@@ -35,6 +35,18 @@ def test_int8_serving_quantizes_a_copy_of_the_encoder(model, processor):
         assert_valid_document(document, text, model.config)
 
 
+@pytest.mark.parametrize("cast", ["dtype", "model"])
+def test_int8_serving_of_a_bfloat16_model_is_refused_when_built(model, processor, cast):
+    import copy
+
+    if cast == "dtype":
+        arguments = {"model": copy.deepcopy(model), "dtype": torch.bfloat16}
+    else:
+        arguments = {"model": copy.deepcopy(model).to(torch.bfloat16)}
+    with pytest.raises(ValueError, match="serving='int8' needs a float32 model, got torch.bfloat16"):
+        pipeline("joint-re", processor=processor, serving="int8", **arguments)
+
+
 def test_an_unknown_serving_mode_is_refused_naming_the_choices(model, processor):
     with pytest.raises(ValueError, match="serving must be one of fp32, bf16, int8"):
         pipeline("joint-re", model=model, processor=processor, serving="fp8")
