@@ -250,7 +250,10 @@ class SimMemREProcessor(ProcessorMixin):
             return [], []
         if getattr(self.tokenizer, "is_fast", False):
             # verbose=False: the document is not cut to the encoder's length (the model encodes it in windows).
-            encoding = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+            # split_special_tokens: a literal "[SEP]" or "<pad>" in the text is text, not a control token.
+            encoding = self.tokenizer(
+                text, add_special_tokens=False, return_offsets_mapping=True, verbose=False, split_special_tokens=True
+            )
             if encoding["input_ids"]:
                 spans = word_subword_spans_from_offsets(encoding["offset_mapping"], word_spans)
                 return list(encoding["input_ids"]), spans
@@ -265,7 +268,8 @@ class SimMemREProcessor(ProcessorMixin):
 
     def _word_by_word_subwords(self, word_strings: list) -> tuple:
         """`(input_ids, word_subword_spans)` tokenizing each word alone (JEREX); an empty word becomes `[UNK]`."""
-        encoded = self.tokenizer(word_strings, add_special_tokens=False, verbose=False)["input_ids"]
+        encoded = self.tokenizer(word_strings, add_special_tokens=False, verbose=False, split_special_tokens=True)
+        encoded = encoded["input_ids"]
         input_ids, spans = [], []
         for ids in encoded:
             ids = ids or [self.tokenizer.unk_token_id]

@@ -176,3 +176,9 @@ def test_lone_surrogates_are_encoded_in_place_without_moving_offsets(processor):
     clean = processor.encode_document(text.replace("\ud800", "\ufffd"))
     assert features["input_ids"] == clean["input_ids"] and features["word_char_spans"] == clean["word_char_spans"]
     assert processor(text)["input_ids"].shape[-1] == len(features["input_ids"])
+
+
+def test_special_token_strings_in_the_text_are_encoded_as_text(processor):
+    tokenizer = processor.tokenizer
+    features = processor.encode_document("Aspirin [SEP] causes [CLS] ulcers [PAD] .")
+    assert not set(features["input_ids"]) & {tokenizer.sep_token_id, tokenizer.cls_token_id, tokenizer.pad_token_id}
