@@ -296,7 +296,7 @@ class SimMemREProcessor(ProcessorMixin):
 
     def __call__(self, documents, return_tensors="pt", **kwargs):
         """Encode a string, a schema document, or a list of them into a padded batch."""
-        if isinstance(documents, (str, dict)):
+        if isinstance(documents, (str, Mapping)):
             documents = [documents]
         if not isinstance(documents, (list, tuple)):
             raise TypeError(f"expected a str, a document dict or a list of them, got {type(documents).__name__}")

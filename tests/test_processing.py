@@ -1,6 +1,7 @@
 """SimMemREProcessor: running-text subword alignment by character offsets, and input validation."""
 
 import pytest
+import torch
 
 from simmemre import SimMemREProcessor
 from simmemre.processing_simmemre import word_subword_spans_from_offsets
@@ -182,3 +183,10 @@ def test_special_token_strings_in_the_text_are_encoded_as_text(processor):
     tokenizer = processor.tokenizer
     features = processor.encode_document("Aspirin [SEP] causes [CLS] ulcers [PAD] .")
     assert not set(features["input_ids"]) & {tokenizer.sep_token_id, tokenizer.cls_token_id, tokenizer.pad_token_id}
+
+
+def test_the_processor_takes_any_mapping_as_one_document(processor):
+    from types import MappingProxyType
+
+    document = {"id": "d1", "text": "Aspirin causes ulcers."}
+    assert torch.equal(processor(MappingProxyType(document))["input_ids"], processor(document)["input_ids"])
