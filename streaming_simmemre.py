@@ -39,11 +39,15 @@ class BadInput:
 def _stdin_text(stdin=None) -> str:
     stream = stdin if stdin is not None else sys.stdin
     raw = getattr(stream, "buffer", None)  # bytes: no newline translation, UTF-8 whatever the locale
-    return raw.read().decode("utf-8") if raw is not None else stream.read()
+    try:
+        text = raw.read().decode("utf-8") if raw is not None else stream.read()
+    except UnicodeDecodeError as error:
+        raise SystemExit(f"<stdin>: not UTF-8 ({error.reason} at byte {error.start})") from None
+    return text[1:] if text.startswith("\ufeff") else text  # a byte-order mark is no content
 
 
 def _looks_like_jsonl(content: str) -> bool:
-    lines = [line for line in content.splitlines() if line.strip()]
+    lines = [line for line in content.split("\n") if line.strip()]  # JSON strings may hold U+2028 or U+0085
     if not lines:
         return False
     try:
@@ -52,9 +56,25 @@ def _looks_like_jsonl(content: str) -> bool:
         return False
 
 
+def _decoded_lines(handle, source: str) -> Iterator:
+    """A binary file's lines split on \n only (JSON strings keep \r, U+2028 and U+0085), each decoded as UTF-8 (a
+    leading byte-order mark dropped); a line that is not UTF-8 comes as a `BadInput` naming the file and line."""
+    for line_number, raw in enumerate(handle, start=1):
+        if line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            where = f"{source}:{line_number}"
+            yield BadInput(where, f"{where}: not UTF-8 ({error.reason} at byte {error.start} of the line)")
+
+
 def _jsonl_documents(lines: Iterable[str], source: str) -> Iterator:
     """Documents of JSON Lines; a document without `id` gets `source:line` (ids are what error records name)."""
     for line_number, line in enumerate(lines, start=1):
+        if isinstance(line, BadInput):
+            yield line
+            continue
         if not line.strip():
             continue
         where = f"{source}:{line_number}"
@@ -82,7 +102,7 @@ def iter_documents(inputs, fmt: str = "auto", stdin=None) -> Iterator:
         if source == "-":
             content = _stdin_text(stdin)
             if fmt == "jsonl" or (fmt == "auto" and _looks_like_jsonl(content)):
-                yield from _jsonl_documents(content.splitlines(), "<stdin>")
+                yield from _jsonl_documents(content.split("\n"), "<stdin>")
             else:
                 yield {"id": "stdin", "text": content}
             continue
@@ -90,12 +110,20 @@ def iter_documents(inputs, fmt: str = "auto", stdin=None) -> Iterator:
         if not path.is_file():
             raise SystemExit(f"input not found: {source}")
         if fmt == "jsonl" or (fmt == "auto" and path.suffix.lower() in JSONL_SUFFIXES):
-            with open(path, encoding="utf-8") as handle:
-                first = handle.read(1)
-                while first and first.isspace():
-                    first = handle.read(1)
-            if first == "[" and path.suffix.lower() == ".json":
-                for index, document in enumerate(json.loads(path.read_text(encoding="utf-8"))):
+            with open(path, "rb") as handle:  # the first visible byte, after a byte-order mark
+                head = handle.read(3)
+                first = (b"" if head == b"\xef\xbb\xbf" else head).lstrip()[:1]
+                while not first:
+                    chunk = handle.read(4096)
+                    if not chunk:
+                        break
+                    first = chunk.lstrip()[:1]
+            if first == b"[" and path.suffix.lower() == ".json":
+                try:
+                    array = json.loads(path.read_text(encoding="utf-8-sig"))
+                except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                    raise SystemExit(f"{source}: not a valid JSON array of documents ({error})") from None
+                for index, document in enumerate(array):
                     if isinstance(document, dict) and document.get("id") is None:
                         document["id"] = f"{source}[{index}]"
                     yield (
@@ -107,19 +135,30 @@ def iter_documents(inputs, fmt: str = "auto", stdin=None) -> Iterator:
                     )
                 continue
             # newline="" keeps \r\n inside strings as written; lines are split on \n only.
-            with open(path, encoding="utf-8", newline="") as handle:
-                yield from _jsonl_documents(handle, source)
+            with open(path, "rb") as handle:  # decoded line by line: one bad line is one error record
+                yield from _jsonl_documents(_decoded_lines(handle, source), source)
         else:
-            with open(path, encoding="utf-8", newline="") as handle:  # offsets index the file's text exactly
-                yield {"id": path.name, "text": handle.read()}
+            try:
+                with open(path, encoding="utf-8", newline="") as handle:  # offsets index the file's text exactly
+                    yield {"id": path.name, "text": handle.read()}
+            except UnicodeDecodeError as error:
+                raise SystemExit(f"{source}: not UTF-8 text ({error.reason} at byte {error.start})") from None
 
 
 def shard_from_environment() -> Optional[Tuple[int, int]]:
     """(rank, world size) under torchrun / accelerate launch (RANK and WORLD_SIZE), else None."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    values = {}
+    for name, default in (("WORLD_SIZE", "1"), ("RANK", "0")):
+        try:
+            values[name] = int(os.environ.get(name, default))
+        except ValueError:
+            raise ValueError(f"environment variable {name} must be an integer, got {os.environ[name]!r}") from None
+    world_size, rank = values["WORLD_SIZE"], values["RANK"]
     if world_size <= 1:
         return None
-    return int(os.environ.get("RANK", "0")), world_size
+    if not 0 <= rank < world_size:
+        raise ValueError(f"environment variables RANK={rank}, WORLD_SIZE={world_size}: need 0 <= RANK < WORLD_SIZE")
+    return rank, world_size
 
 
 def parse_shard(value: str) -> Tuple[int, int]:
@@ -136,6 +175,26 @@ def parse_shard(value: str) -> Tuple[int, int]:
 def part_path(output, shard: Tuple[int, int]) -> Path:
     index, count = shard
     return Path(f"{output}.part-{index:05d}-of-{count:05d}")
+
+
+def done_path(part: Path) -> Path:
+    """The completion marker a finished shard run writes beside its part: `{"input_documents", "lines"}`."""
+    return Path(f"{part}.done")
+
+
+class _Counted:
+    """An iterator over `items` that counts what it has yielded (the input documents a shard run read)."""
+
+    def __init__(self, items):
+        self.items, self.count = iter(items), 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        item = next(self.items)
+        self.count += 1
+        return item
 
 
 def _completed_lines(path: Path) -> Tuple[int, Optional[str]]:
@@ -165,8 +224,15 @@ def _completed_lines(path: Path) -> Tuple[int, Optional[str]]:
         for line in handle:
             count += 1
             last = line
-    last_id = json.loads(last).get("id") if last is not None else None
-    return count, last_id
+    if last is None:
+        return 0, None
+    try:
+        record = json.loads(last)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}:{count}: the last line is not a JSON record ({error}); is this a predict.py output?")
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}:{count}: the last line is not a JSON object; is this a predict.py output?")
+    return count, record.get("id")
 
 
 def _select_shard(documents: Iterable, shard: Optional[Tuple[int, int]]) -> Iterator:
@@ -177,6 +243,17 @@ def _select_shard(documents: Iterable, shard: Optional[Tuple[int, int]]) -> Iter
     for position, document in enumerate(documents):
         if position % count == index:
             yield document
+
+
+def _json_line(record: dict) -> str:
+    """One output line. Non-ASCII text is written as UTF-8, except in a record holding a lone surrogate (no UTF-8
+    form): that one is written with \\u escapes, which JSON readers turn back into the same string."""
+    line = json.dumps(record, ensure_ascii=False) + "\n"
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(record) + "\n"
+    return line
 
 
 def _error_record(document_id, message: str) -> dict:
@@ -239,7 +316,10 @@ def predict_corpus(
         if target is None:
             raise ValueError("resume needs an output file")
         skip, last_id = _completed_lines(target)
-    selected = _select_shard(documents, shard)
+    if shard is not None:
+        done_path(target).unlink(missing_ok=True)  # the part is being written again: not finished until it says so
+    counted = _Counted(documents)
+    selected = _select_shard(counted, shard)
     for done in range(skip):
         document = next(selected, None)
         if document is None:
@@ -271,7 +351,7 @@ def predict_corpus(
 
         def flush(batch):
             records = _predicted_records(extractor, batch, batch_size, pipeline_kwargs)
-            payload = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+            payload = "".join(_json_line(record) for record in records)
             if handle is not None:
                 handle.write(payload.encode("utf-8"))  # one write per batch, then flush: no torn line but the last
                 handle.flush()
@@ -302,6 +382,9 @@ def predict_corpus(
         bar.close()
         if handle is not None:
             handle.close()
+    if shard is not None:  # reached only when the whole input was read: the marker merge_parts checks
+        marker = {"input_documents": counted.count, "lines": skip + counts["documents"]}
+        done_path(target).write_text(json.dumps(marker) + "\n", encoding="utf-8")
     counts["seconds"] = time.perf_counter() - started
     counts["output"] = None if target is None else str(target)
     return counts
@@ -309,21 +392,46 @@ def predict_corpus(
 
 def merge_parts(output, count: int, remove: bool = False) -> int:
     """Interleave `count` shard parts of `output` back into input order (document k is line k // count of part
-    k % count); returns the number of lines written. Fails if a part is missing or the parts' lengths do not fit."""
+    k % count); returns the number of lines written. Each part must be finished: its completion marker (`done_path`)
+    present, its last line complete, its line count the marker's, and the markers' input sizes equal to the parts'
+    total, so a part that lost lines is refused instead of merged short. Raises ValueError naming the part."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"the number of parts to merge must be a positive integer, got {count!r}")
     parts = [part_path(output, (index, count)) for index in range(count)]
     missing = [str(path) for path in parts if not path.is_file()]
     if missing:
-        raise FileNotFoundError(f"missing shard part(s): {missing}")
-    lengths = []
+        raise ValueError(f"missing shard part(s): {', '.join(missing)}")
+    rerun = "rerun its shard with --resume"
+    lengths, inputs = [], set()
     for path in parts:
+        marker_path = done_path(path)
+        if not marker_path.is_file():
+            raise ValueError(f"{path}: its run has not finished (no {marker_path.name}); {rerun}")
+        try:
+            marker = json.loads(marker_path.read_text(encoding="utf-8"))
+            expected_lines, input_documents = int(marker["lines"]), int(marker["input_documents"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{marker_path}: not a completion marker ({error}); {rerun}") from None
+        lines, last = 0, b"\n"
         with open(path, "rb") as handle:
-            lengths.append(sum(1 for _ in handle))
+            for line in handle:
+                lines, last = lines + 1, line
+        if not last.endswith(b"\n"):
+            raise ValueError(f"{path}: its last line is torn (no newline); {rerun}")
+        if lines != expected_lines:
+            raise ValueError(f"{path}: holds {lines} lines, but its run wrote {expected_lines}; {rerun}")
+        lengths.append(lines)
+        inputs.add(input_documents)
     total = sum(lengths)
+    if inputs != {total}:
+        raise ValueError(
+            f"shard parts of {output} hold {total} lines, but their runs read {sorted(inputs)} input documents "
+            "(parts of different runs or inputs?)"
+        )
     expected = [total // count + (1 if index < total % count else 0) for index in range(count)]
     if lengths != expected:
         raise ValueError(
-            f"shard parts of {output} hold {lengths} lines; round-robin sharding of {total} documents "
-            f"gives {expected} (was a part interrupted? rerun it with --resume)"
+            f"shard parts of {output} hold {lengths} lines; round-robin sharding of {total} documents gives {expected}"
         )
     handles = [open(path, "rb") for path in parts]
     try:
@@ -336,6 +444,7 @@ def merge_parts(output, count: int, remove: bool = False) -> int:
     if remove:
         for path in parts:
             path.unlink()
+            done_path(path).unlink()
     return total
 
 

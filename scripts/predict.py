@@ -11,7 +11,8 @@ in input order (simmemre.streaming_simmemre.predict_corpus), with a progress bar
 type, invalid offsets, a line that is not JSON) becomes an error record {"id", "error"} naming the document and the
 field, and the run goes on; --strict stops at the first one instead. --resume continues an interrupted run into the
 same --output. --shard I/N (or torchrun / accelerate launch, read from RANK / WORLD_SIZE) predicts every N-th
-document into OUTPUT.part-I-of-N; --merge N joins the N parts into OUTPUT in input order.
+document into OUTPUT.part-I-of-N (and OUTPUT.part-I-of-N.done once it has read the whole input); --merge N joins
+the N parts into OUTPUT in input order, after checking that every part finished and holds all its lines.
 
 Examples:
     python scripts/predict.py --model out/simmemre-cdr abstract.txt
@@ -74,7 +75,12 @@ def main(argv=None, stdin=None, stdout=None) -> int:
     if args.merge is not None:
         if not args.output:
             parser.error("--merge needs --output (the parts are OUTPUT.part-I-of-N)")
-        lines = merge_parts(args.output, args.merge)
+        if args.merge < 1:
+            parser.error(f"--merge N needs N >= 1, got {args.merge}")
+        try:
+            lines = merge_parts(args.output, args.merge)
+        except ValueError as error:  # a missing, unfinished or shortened part: named, with what to do
+            raise SystemExit(f"predict.py: {error}") from None
         print(f"merged {args.merge} parts: {lines} document(s) -> {args.output}", file=sys.stderr)
         return 0
     if not args.model:

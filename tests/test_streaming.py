@@ -141,3 +141,108 @@ def test_predict_script_killed_and_resumed_equals_one_run(hub_folder, tmp_path):
         [*command, "--output", str(resumed), "--resume"], check=True, capture_output=True, timeout=300, env=SCRIPT_ENV
     )
     assert resumed.read_bytes() == full.read_bytes()
+
+
+def sharded(pipe, tmp_path, documents=7, count=3):
+    output = tmp_path / "sharded.jsonl"
+    for index in range(count):
+        predict_corpus(pipe, iter(corpus(documents)), output, shard=(index, count), progress=False)
+    return output
+
+
+def test_merge_refuses_a_part_that_lost_its_last_lines(pipe, tmp_path):
+    output = sharded(pipe, tmp_path)  # parts of 3, 2 and 2 lines: 3 -> 2 would still look round-robin
+    path = part_path(output, (0, 3))
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:2]))
+    with pytest.raises(ValueError, match=r"part-00000-of-00003: holds 2 lines, but its run wrote 3; rerun"):
+        merge_parts(output, 3)
+
+
+def test_merge_refuses_a_part_whose_last_line_is_torn(pipe, tmp_path):
+    output = sharded(pipe, tmp_path)
+    path = part_path(output, (1, 3))
+    path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(ValueError, match="part-00001-of-00003: its last line is torn"):
+        merge_parts(output, 3)
+
+
+def test_merge_refuses_a_part_whose_run_did_not_finish(pipe, tmp_path):
+    output = sharded(pipe, tmp_path)
+    (tmp_path / "sharded.jsonl.part-00002-of-00003.done").unlink()
+    with pytest.raises(ValueError, match="part-00002-of-00003: its run has not finished"):
+        merge_parts(output, 3)
+
+
+@pytest.mark.parametrize("count", [0, -1])
+def test_merge_refuses_a_part_count_below_one_and_leaves_the_output(tmp_path, count):
+    output = tmp_path / "kept.jsonl"
+    output.write_text('{"id": "d0"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="positive integer"):
+        merge_parts(output, count)
+    assert output.read_text(encoding="utf-8") == '{"id": "d0"}\n'
+
+
+def test_stdin_json_lines_with_unicode_line_separators_stay_documents():
+    import io
+
+    text = (
+        json.dumps({"id": "a", "text": "Aspirin\u2028causes ulcers\u0085."})
+        + "\n"
+        + json.dumps({"id": "b", "text": "x"})
+    )
+    documents = list(iter_documents(["-"], stdin=io.StringIO("\ufeff" + text)))
+    assert [document["id"] for document in documents] == ["a", "b"]
+    assert documents[0]["text"] == "Aspirin\u2028causes ulcers\u0085."
+
+
+def test_a_json_lines_file_with_a_byte_order_mark_and_a_non_utf8_line(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(
+        b'\xef\xbb\xbf{"id": "a", "text": "x"}\n{"id": "b", "text": "caf\xe9"}\n{"id": "c", "text": "y"}\n'
+    )
+    documents = list(iter_documents([str(path)]))
+    assert documents[0] == {"id": "a", "text": "x"} and documents[2] == {"id": "c", "text": "y"}
+    assert documents[1].id == f"{path}:2" and "not UTF-8" in documents[1].error
+
+
+def test_a_lone_surrogate_is_written_escaped_and_the_run_goes_on(pipe, tmp_path):
+    documents = [{"id": "s", "text": "caf\ud800 ulcers"}] + corpus(2)
+    predict_corpus(pipe, iter(documents), tmp_path / "out.jsonl", progress=False, **LOW)
+    lines = read_lines(tmp_path / "out.jsonl")
+    assert [line["id"] for line in lines] == ["s", "d0", "d1"] and lines[0]["text"] == "caf\ud800 ulcers"
+
+
+@pytest.mark.parametrize(
+    "environment, message",
+    [({"RANK": "3", "WORLD_SIZE": "2"}, "need 0 <= RANK < WORLD_SIZE"), ({"WORLD_SIZE": "two"}, "WORLD_SIZE must be")],
+)
+def test_an_impossible_shard_from_the_environment_is_refused(monkeypatch, environment, message):
+    from simmemre.streaming_simmemre import shard_from_environment
+
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=message):
+        shard_from_environment()
+
+
+def test_resume_names_the_output_line_that_is_not_a_record(pipe, tmp_path):
+    output = tmp_path / "out.jsonl"
+    output.write_text('{"id": "d0"}\n[1]\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"out.jsonl:2: the last line is not a JSON object"):
+        predict_corpus(pipe, iter(corpus(3)), output, resume=True, progress=False)
+
+
+@pytest.mark.parametrize(
+    "prefix", [b"", b"\xef\xbb\xbf", b"  \n", b"\xef\xbb\xbf \n "], ids=["plain", "bom", "space", "both"]
+)
+def test_a_json_array_file_is_read_whole_after_a_byte_order_mark_or_spaces(tmp_path, prefix):
+    path = tmp_path / "in.json"
+    path.write_bytes(prefix + json.dumps([{"id": "a", "text": "x"}, {"id": "b", "text": "y"}]).encode())
+    assert [document["id"] for document in iter_documents([str(path)])] == ["a", "b"]
+
+
+def test_a_malformed_json_array_file_is_named(tmp_path):
+    path = tmp_path / "in.json"
+    path.write_text('[{"id": "a", "text": "x"}, {bad}]', encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"in.json: not a valid JSON array"):
+        list(iter_documents([str(path)]))
