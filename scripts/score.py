@@ -37,6 +37,16 @@ from simmemre.experiment_simmemre import (
 from simmemre.training_simmemre import GIVEN_LEVELS
 
 
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {number}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -44,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--from-predictions", metavar="FILE", help="score these JSON Lines predictions instead")
     parser.add_argument("--data", required=True, help="JSON Lines file of gold schema documents")
     add_inference_arguments(parser)
-    parser.add_argument("--limit", type=int, help="evaluate only the first N documents")
+    parser.add_argument("--limit", type=positive_int, help="evaluate only the first N documents")
     parser.add_argument("--predictions", help="also write the predictions as JSON Lines here")
     parser.add_argument("--json", action="store_true", help="print the metric output as one JSON object")
     parser.add_argument(
@@ -62,16 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def read_gold(path, limit=None) -> list:
-    documents = []
-    expected = "a schema document with a 'text' string"
-    with open(path, encoding="utf-8") as handle:
-        for line_number, document in iter_jsonl_objects(handle, path, expected):
-            if not isinstance(document.get("text"), str):
-                raise SystemExit(f"{path}:{line_number}: expected {expected}")
-            documents.append(document)
-            if limit is not None and len(documents) >= limit:
-                break
+def _json_lines(path, expected: str):
+    """(line number, dict) of a JSON Lines file; a missing or non-UTF-8 file stops the script naming it."""
+    try:
+        with open(path, encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is no content
+            yield from iter_jsonl_objects(handle, path, expected)
+    except OSError as error:
+        raise SystemExit(f"{path}: cannot read ({error.strerror or error})") from None
+    except UnicodeDecodeError as error:
+        raise SystemExit(f"{path}: not UTF-8 ({error.reason} at byte {error.start} of a block)") from None
+
+
+def _with_unique_ids(documents: list, path) -> list:
     # The metric matches documents by id: give id-less documents a positional one (same on both sides).
     for index, document in enumerate(documents):
         if document.get("id") is None:
@@ -80,6 +92,33 @@ def read_gold(path, limit=None) -> list:
     if len(set(ids)) != len(ids):
         raise SystemExit(f"{path}: document ids must be unique")
     return documents
+
+
+def read_gold(path, limit=None) -> list:
+    documents = []
+    expected = "a schema document with a 'text' string"
+    for line_number, document in _json_lines(path, expected):
+        if not isinstance(document.get("text"), str):
+            raise SystemExit(f"{path}:{line_number}: expected {expected}")
+        documents.append(document)
+        if limit is not None and len(documents) >= limit:
+            break
+    if not documents:
+        raise SystemExit(f"{path}: no documents to score")
+    return _with_unique_ids(documents, path)
+
+
+def read_predictions(path) -> list:
+    """Predicted documents (`text` optional, as for the metric); predict.py's error records stop the script."""
+    documents = []
+    for line_number, document in _json_lines(path, "a predicted document"):
+        if "error" in document:
+            raise SystemExit(
+                f"{path}:{line_number}: document {document.get('id')!r} has no prediction, only predict.py's error "
+                f"record: {document['error']}"
+            )
+        documents.append(document)
+    return _with_unique_ids(documents, path)
 
 
 def predict_given(args, gold) -> list:
@@ -107,19 +146,33 @@ def main(argv=None) -> int:
     if args.given and not args.model:
         raise SystemExit("--given needs --model (it runs the model on gold input)")
     if args.given:
-        predictions = predict_given(args, gold)
+        try:
+            predictions = predict_given(args, gold)
+        except ValueError as error:  # a malformed gold document (DocumentError names document and field)
+            raise SystemExit(f"{args.data}: {error}") from None
     elif args.from_predictions:
         wanted = {str(document["id"]) for document in gold}
-        predictions = [p for p in read_gold(args.from_predictions) if str(p["id"]) in wanted]
+        predictions = read_predictions(args.from_predictions)
+        unknown = [str(p["id"]) for p in predictions if str(p["id"]) not in wanted]
+        if unknown and args.limit is None:  # with --limit, predictions past it are expected
+            raise SystemExit(
+                f"{args.from_predictions}: {len(unknown)} prediction(s) for documents {args.data} does not hold "
+                f"(first: {', '.join(unknown[:3])})"
+            )
+        predictions = [p for p in predictions if str(p["id"]) in wanted]
     else:
         extractor = load_pipeline(args.model, args.device, args.batch_size, args.dtype, serving=args.serving)
-        predictions = extractor(gold, batch_size=args.batch_size, **thresholds_from(args)) if gold else []
+        try:
+            predictions = extractor(gold, batch_size=args.batch_size, **thresholds_from(args))
+        except (ValueError, TypeError) as error:  # the pipeline's input check names the document and field
+            raise SystemExit(f"{args.data}: {error}") from None
         for prediction, document in zip(predictions, gold):
             prediction["id"] = document["id"]
     try:
         results = joint_re_scores(predictions, gold)
-    except ValueError as error:
-        raise SystemExit(f"{args.from_predictions or args.model}: {error}") from None
+    except ValueError as error:  # the metric says which side ("reference document ..." or "prediction ...")
+        side = args.data if str(error).startswith("reference") else (args.from_predictions or args.model)
+        raise SystemExit(f"{side}: {error}") from None
     if args.predictions and not args.from_predictions:
         Path(args.predictions).write_text(
             "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions), encoding="utf-8"
