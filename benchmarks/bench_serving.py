@@ -58,6 +58,16 @@ def agreement(predictions: list, reference: list) -> dict:
     return result
 
 
+def report(rows: list, results=None):
+    """Print each row as one JSON object and, given a results file, append them to it (one run a line)."""
+    for row in rows:
+        print(json.dumps(row))
+    if results is not None:
+        with open(results, "a", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row) + "\n")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="a trained, saved model folder")
@@ -150,11 +160,7 @@ def main(argv=None) -> int:
         for level in LEVELS:
             row[f"delta_{level}_f1"] = round(row[f"{level}_f1"] - base[f"{level}_f1"], 2)
         row.update(agreement(predictions[row["mode"]], predictions["fp32"]))
-        print(json.dumps(row))
-    if not args.no_record:
-        with open(args.results, "a", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row) + "\n")
+    report(rows, None if args.no_record else args.results)
     return 0
 
 

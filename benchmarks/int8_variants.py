@@ -17,7 +17,6 @@ move into the per-channel weight scales.
 
 import argparse
 import copy
-import json
 import os
 import subprocess
 import sys
@@ -139,7 +138,7 @@ def main(argv=None) -> int:
     from transformers import pipeline
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_serving import agreement
+    from bench_serving import agreement, report
 
     from simmemre.data_simmemre import read_pubtator
     from simmemre.experiment_simmemre import load_trained_model
@@ -190,12 +189,7 @@ def main(argv=None) -> int:
             }
         )
     model.encoder = float_encoder
-    for row in rows:
-        print(json.dumps(row))
-    if not args.no_record:
-        with open(args.results, "a", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row) + "\n")
+    report(rows, None if args.no_record else args.results)
     return 0
 
 
