@@ -19,7 +19,9 @@ Examples:
 
 import argparse
 import json
+import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -72,15 +74,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _decoded_lines(handle, path):
+    """The text lines of a binary file handle, split as text mode splits them (\\n, \\r\\n or \\r); a line that is not
+    UTF-8 stops the script naming the file and line."""
+    line_number = 0
+    for raw in handle:
+        if line_number == 0:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark is no content
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise SystemExit(
+                f"{path}:{line_number + 1}: not UTF-8 ({error.reason} at byte {error.start + 1} of the line)"
+            ) from None
+        for line in re.split(r"\r(?!\n)", text):  # a lone carriage return ends a line too, as in text mode
+            line_number += 1
+            yield line
+
+
 def _json_lines(path, expected: str):
-    """(line number, dict) of a JSON Lines file; a missing or non-UTF-8 file stops the script naming it."""
+    """(line number, dict) of a JSON Lines file; a missing file, or a line that is not UTF-8, stops the script naming
+    it."""
     try:
-        with open(path, encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is no content
-            yield from iter_jsonl_objects(handle, path, expected)
+        with open(path, "rb") as handle:
+            yield from iter_jsonl_objects(_decoded_lines(handle, path), path, expected)
     except OSError as error:
         raise SystemExit(f"{path}: cannot read ({error.strerror or error})") from None
-    except UnicodeDecodeError as error:
-        raise SystemExit(f"{path}: not UTF-8 ({error.reason} at byte {error.start} of a block)") from None
 
 
 def _with_unique_ids(documents: list, path) -> list:
@@ -90,22 +109,25 @@ def _with_unique_ids(documents: list, path) -> list:
             document["id"] = f"doc-{index}"
     ids = [str(document["id"]) for document in documents]
     if len(set(ids)) != len(ids):
-        raise SystemExit(f"{path}: document ids must be unique")
+        repeated = sorted(doc_id for doc_id, count in Counter(ids).items() if count > 1)
+        raise SystemExit(f"{path}: document ids must be unique (repeated: {', '.join(repeated[:3])})")
     return documents
 
 
-def read_gold(path, limit=None) -> list:
-    documents = []
+def read_gold(path, limit=None) -> tuple[list, list]:
+    """The first `limit` (all when None) gold documents of `path` and the line number of each."""
+    documents, lines = [], []
     expected = "a schema document with a 'text' string"
     for line_number, document in _json_lines(path, expected):
         if not isinstance(document.get("text"), str):
             raise SystemExit(f"{path}:{line_number}: expected {expected}")
         documents.append(document)
-        if limit is not None and len(documents) >= limit:
+        lines.append(line_number)
+        if limit is not None and len(documents) >= limit:  # limit >= 1 (positive_int): no line past it is read
             break
     if not documents:
         raise SystemExit(f"{path}: no documents to score")
-    return _with_unique_ids(documents, path)
+    return _with_unique_ids(documents, path), lines
 
 
 def read_predictions(path) -> list:
@@ -118,7 +140,28 @@ def read_predictions(path) -> list:
                 f"record: {document['error']}"
             )
         documents.append(document)
+    if not documents:
+        raise SystemExit(f"{path}: no predictions to score")
     return _with_unique_ids(documents, path)
+
+
+def check_gold_input(gold: list, lines: list, path, given) -> None:
+    """Before a model runs on `gold`: every document follows the schema (`validate_document`: offsets inside the
+    text, entities with mentions, relations naming existing entities) and, end to end, is a valid pipeline input
+    (`check_input`: `words` and `sentences` together). Stops the script naming `path:line`, the document and field."""
+    from simmemre.data_simmemre import DocumentError, validate_document
+    from simmemre.processing_simmemre import check_input
+
+    for document, line in zip(gold, lines):
+        source = f"{path}:{line}"
+        try:
+            validate_document({**document, "id": str(document["id"])}, source=source)  # the metric takes int ids
+            if not given:
+                check_input(document)
+        except DocumentError as error:
+            raise SystemExit(str(error)) from None
+        except (TypeError, ValueError) as error:  # check_input names the document and field
+            raise SystemExit(f"{source}: {error}") from None
 
 
 def predict_given(args, gold) -> list:
@@ -142,13 +185,23 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
 
-    gold = read_gold(args.data, args.limit)
+    gold, lines = read_gold(args.data, args.limit)
     if args.given and not args.model:
         raise SystemExit("--given needs --model (it runs the model on gold input)")
+    if args.model:  # before loading the model: a bad gold document stops the script at once
+        check_gold_input(gold, lines, args.data, args.given)
     if args.given:
+        from simmemre.data_simmemre import DocumentError
+
         try:
             predictions = predict_given(args, gold)
-        except ValueError as error:  # a malformed gold document (DocumentError names document and field)
+        except DocumentError as error:  # from tokenize_documents, which names no file: name the data file and line
+            line = dict(zip((str(document["id"]) for document in gold), lines)).get(str(error.doc_id))
+            source = f"{args.data}:{line}" if line is not None else str(args.data)
+            raise SystemExit(
+                str(DocumentError(error.reason, source=source, doc_id=error.doc_id, field=error.field))
+            ) from None
+        except ValueError as error:  # any other refusal of the gold input
             raise SystemExit(f"{args.data}: {error}") from None
     elif args.from_predictions:
         wanted = {str(document["id"]) for document in gold}
@@ -172,6 +225,9 @@ def main(argv=None) -> int:
         results = joint_re_scores(predictions, gold)
     except ValueError as error:  # the metric says which side ("reference document ..." or "prediction ...")
         side = args.data if str(error).startswith("reference") else (args.from_predictions or args.model)
+        position = re.search(r"\(references\[(\d+)\]\)", str(error)) if side == args.data else None
+        if position:  # the gold document's line
+            side = f"{side}:{lines[int(position.group(1))]}"
         raise SystemExit(f"{side}: {error}") from None
     if args.predictions and not args.from_predictions:
         Path(args.predictions).write_text(

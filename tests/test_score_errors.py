@@ -14,6 +14,7 @@ GOLD = {
     ],
     "relations": [{"head": 0, "tail": 1, "type": "CID"}],
 }  # fmt: skip
+NOT_A_MODEL = "no-such-model-folder"  # gold input is checked before the model is loaded
 
 
 def score_main():
@@ -28,53 +29,128 @@ def write_jsonl(path, documents, prefix=b""):
     return str(path)
 
 
+def gold_copies(count):
+    return [dict(GOLD, id=f"g{index}") for index in range(count)]
+
+
 def refusal(argv):
     with pytest.raises(SystemExit) as stopped:
         score_main()(argv)
     return str(stopped.value.code)
 
 
-def test_limit_below_one_is_an_argument_error(tmp_path, capsys):
+def scores(argv, capsys):
+    assert score_main()([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_limit_below_one_is_an_argument_error(tmp_path, capsys, limit):
     gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD])
-    assert refusal(["--from-predictions", gold, "--data", gold, "--limit", "0"]) == "2"
+    assert refusal(["--from-predictions", gold, "--data", gold, "--limit", limit]) == "2"
     assert "expected a positive integer" in capsys.readouterr().err
 
 
-def test_a_bad_gold_document_is_blamed_on_the_gold_file(tmp_path):
-    bad = dict(GOLD, entities=[{"type": "Chemical", "mentions": [{"start": 0}]}], relations=[])
-    gold = write_jsonl(tmp_path / "gold.jsonl", [bad])
+def test_limit_scores_exactly_that_many_documents(tmp_path, capsys):
+    gold = write_jsonl(tmp_path / "gold.jsonl", gold_copies(3))
+    assert scores(["--from-predictions", gold, "--data", gold, "--limit", "2"], capsys)["documents"] == 2
+
+
+def test_limit_reads_no_line_past_the_limit(tmp_path, capsys):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps(GOLD) + "\n{not json\n", encoding="utf-8")
     predictions = write_jsonl(tmp_path / "pred.jsonl", [GOLD])
+    assert scores(["--from-predictions", predictions, "--data", str(gold), "--limit", "1"], capsys)["documents"] == 1
+
+
+def test_a_bad_gold_document_is_blamed_on_the_gold_file_and_line(tmp_path):
+    bad = dict(GOLD, id="g1", entities=[{"type": "Chemical", "mentions": [{"start": 0}]}], relations=[])
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD, bad])
+    predictions = write_jsonl(tmp_path / "pred.jsonl", [GOLD, dict(GOLD, id="g1")])
     message = refusal(["--from-predictions", predictions, "--data", gold])
-    assert message.startswith(gold) and "end is missing" in message
+    assert message.startswith(f"{gold}:2: reference document 'g1'") and "end is missing" in message
 
 
-@pytest.mark.parametrize("case", ["missing", "latin-1", "empty"])
-def test_an_unreadable_or_empty_gold_file_is_named(tmp_path, case):
-    path = tmp_path / "gold.jsonl"
-    if case == "latin-1":
-        path.write_bytes(b'{"id": "g0", "text": "caf\xe9"}\n')
-    elif case == "empty":
-        path.write_text("\n", encoding="utf-8")
-    message = refusal(["--from-predictions", str(path), "--data", str(path)])
-    expected = {"missing": "cannot read", "latin-1": "not UTF-8", "empty": "no documents to score"}[case]
-    assert message.startswith(str(path)) and expected in message
+def test_a_missing_gold_file_is_named(tmp_path):
+    gold = str(tmp_path / "gold.jsonl")
+    assert refusal(["--from-predictions", gold, "--data", gold]) == f"{gold}: cannot read (No such file or directory)"
+
+
+def test_a_non_utf8_gold_line_is_named_with_its_line_number(tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_bytes(json.dumps(GOLD).encode() + b'\n{"id": "g1", "text": "caf\xe9"}\n')
+    message = refusal(["--from-predictions", str(gold), "--data", str(gold)])
+    assert message.startswith(f"{gold}:2: not UTF-8")
+
+
+def test_an_empty_gold_file_is_refused_as_nothing_to_score(tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("\n", encoding="utf-8")
+    assert refusal(["--from-predictions", str(gold), "--data", str(gold)]) == f"{gold}: no documents to score"
+
+
+def test_an_empty_predictions_file_is_refused_as_nothing_to_score(tmp_path):
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD])
+    predictions = write_jsonl(tmp_path / "pred.jsonl", [])
+    assert refusal(["--from-predictions", predictions, "--data", gold]) == f"{predictions}: no predictions to score"
 
 
 def test_a_gold_file_with_a_byte_order_mark_is_read(tmp_path, capsys):
     gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD], prefix=b"\xef\xbb\xbf")
+    assert scores(["--from-predictions", gold, "--data", gold], capsys)["relation_strict_f1"] == 100.0
+
+
+def test_predictions_without_text_are_scored(tmp_path, capsys):
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD])
     predictions = write_jsonl(tmp_path / "pred.jsonl", [{k: v for k, v in GOLD.items() if k != "text"}])
-    assert score_main()(["--from-predictions", predictions, "--data", gold, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["relation_strict_f1"] == 100.0  # predictions need no text
+    assert scores(["--from-predictions", predictions, "--data", gold], capsys)["relation_strict_f1"] == 100.0
 
 
 def test_an_error_record_among_the_predictions_is_reported_as_such(tmp_path):
-    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD])
-    predictions = write_jsonl(tmp_path / "pred.jsonl", [{"id": "g0", "error": "document 'g0': text: must be a str"}])
+    gold = write_jsonl(tmp_path / "gold.jsonl", gold_copies(2))
+    error = {"id": "g1", "error": "document 'g1': text: must be a str"}
+    predictions = write_jsonl(tmp_path / "pred.jsonl", [GOLD, error])
     message = refusal(["--from-predictions", predictions, "--data", gold])
-    assert message.startswith(f"{predictions}:1: document 'g0' has no prediction") and "must be a str" in message
+    assert message.startswith(f"{predictions}:2: document 'g1' has no prediction") and "must be a str" in message
 
 
-def test_predictions_for_documents_the_gold_file_lacks_are_refused(tmp_path):
+def test_predictions_for_documents_the_gold_file_lacks_are_refused_naming_them(tmp_path):
     gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD])
     predictions = write_jsonl(tmp_path / "pred.jsonl", [GOLD, dict(GOLD, id="other")])
-    assert "1 prediction(s) for documents" in refusal(["--from-predictions", predictions, "--data", gold])
+    message = refusal(["--from-predictions", predictions, "--data", gold])
+    assert message.startswith(f"{predictions}: 1 prediction(s) for documents") and "other" in message
+
+
+def test_repeated_gold_ids_are_refused_naming_them(tmp_path):
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD, GOLD])
+    assert "repeated: g0" in refusal(["--from-predictions", gold, "--data", gold])
+
+
+def test_a_gold_mention_outside_the_text_stops_model_mode_before_the_model_runs(tmp_path):
+    bad = dict(GOLD, id="g1", entities=[{"type": "Chemical", "mentions": [{"start": 0, "end": 700}]}], relations=[])
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD, bad])
+    for given in ([], ["--given", "mentions"]):
+        message = refusal(["--model", NOT_A_MODEL, "--data", gold, *given])
+        assert message == f"{gold}:2: document g1: entities[0].mentions[0].end: offset 700 outside the text (length 22)"
+
+
+def test_gold_words_without_sentences_are_refused_in_model_mode_naming_file_line_and_field(tmp_path):
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD, dict(GOLD, id="g1", words=[{"start": 0, "end": 7}])])
+    message = refusal(["--model", NOT_A_MODEL, "--data", gold])
+    assert message.startswith(f"{gold}:2: document 'g1': sentences: 'words' is given without 'sentences'")
+
+
+@pytest.mark.integration
+def test_a_gold_type_the_model_lacks_is_refused_with_given_input_naming_the_data_file(hub_folder, tmp_path):
+    bad = dict(GOLD, id="g1", entities=[{"type": "Toxin", "mentions": [{"start": 0, "end": 7}]}], relations=[])
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD, bad])
+    message = refusal(["--model", str(hub_folder), "--data", gold, "--given", "entities", "--device", "cpu"])
+    assert message.startswith(f"{gold}:2: document g1: entities[0].type: entity type 'Toxin' is not one of")
+    assert "<memory>" not in message
+
+
+def test_gold_lines_ending_in_carriage_returns_are_read(tmp_path, capsys):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_bytes(json.dumps(GOLD).encode() + b"\r" + json.dumps(dict(GOLD, id="g1")).encode() + b"\r\n")
+    predictions = write_jsonl(tmp_path / "pred.jsonl", gold_copies(2))
+    assert scores(["--from-predictions", predictions, "--data", str(gold)], capsys)["documents"] == 2
