@@ -58,6 +58,19 @@ def agreement(predictions: list, reference: list) -> dict:
     return result
 
 
+def run_record(model_path, model) -> tuple:
+    """(run folder, seed, saved thresholds) of a trained model: its training run folder holds run_config.json (the
+    seed) beside best_model/; the thresholds are those its config was saved with."""
+    run = Path(model_path).parent
+    run_config = run / "run_config.json"
+    seed = json.loads(run_config.read_text()).get("seed") if run_config.is_file() else None
+    saved = {
+        name: getattr(model.config, name)
+        for name in ("mention_threshold", "coref_threshold", "relation_threshold", "entity_threshold")
+    }
+    return run, seed, saved
+
+
 def report(rows: list, results=None):
     """Print each row as one JSON object and, given a results file, append them to it (one run a line)."""
     for row in rows:
@@ -123,12 +136,7 @@ def main(argv=None) -> int:
             predictions[mode] = pipelines[mode](inputs, batch_size=args.batch_size, **thresholds)
             times[mode].append(time.perf_counter() - started)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
-    run = Path(args.model).parent  # a training run folder: run_config.json (its seed) beside best_model/
-    run_config = run / "run_config.json"
-    seed = json.loads(run_config.read_text()).get("seed") if run_config.is_file() else None
-    saved = {
-        name: getattr(model.config, name) for name in ("mention_threshold", "coref_threshold", "relation_threshold")
-    }
+    run, seed, saved = run_record(args.model, model)
     rows = []
     for mode in MODES:
         scores = joint_re_scores(predictions[mode], gold)

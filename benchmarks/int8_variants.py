@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Which int8 layout of the encoder keeps a trained model closest to float32? A screen on BC5CDR dev (never test):
-each variant's strict F1 change and how many of fp32's relations and mentions it reproduces (`bench_serving.agreement`),
-with its documents per second against fp32 in the same process. Prints one JSON object per variant and appends them
-to results/int8_variants.jsonl (`--no-record` to skip).
+each variant's strict F1 on dev (`dev`; `test` stays null), its change, and how many of fp32's relations and
+mentions it reproduces (`bench_serving.agreement`), with its documents per second against fp32 in the same process.
+Prints one JSON object per variant and appends them to results/int8_variants.jsonl (`--no-record` to skip).
 
     python benchmarks/int8_variants.py --model runs/x/best_model [--documents 500] [--threads 2] [--variants a,b]
 
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     from transformers import pipeline
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_serving import agreement, report
+    from bench_serving import agreement, report, run_record
 
     from simmemre.data_simmemre import read_pubtator
     from simmemre.experiment_simmemre import load_trained_model
@@ -167,23 +167,31 @@ def main(argv=None) -> int:
         model.encoder = float_encoder
         maxima = input_maxima(model, processor, [document["text"] for document in calibration])
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
+    run, seed, saved = run_record(args.model, model)
     common = {
+        "seed": seed,
+        "thresholds": "saved",
+        "threshold_values": saved,
+        "test": None,  # a dev screen: decided on dev, never measured on test
         "model": args.model,
         "commit": commit.strip(),
         "dataset": Path(args.data).name,
         "documents": len(gold),
         "threads": args.threads,
     }
-    rows = [{"variant": "fp32", **common, "seconds": round(base_seconds, 2), **base_f1}]
+    rows = [
+        {"name": f"{run.name}, fp32", "variant": "fp32", **common, "dev": base_f1, "seconds": round(base_seconds, 2)}
+    ]
     for variant in variants:
         predictions, seconds, f1 = predict(quantized_encoder(float_encoder, variant, maxima))
         rows.append(
             {
+                "name": f"{run.name}, int8 {variant}",
                 "variant": variant,
                 **common,
+                "dev": f1,
                 "seconds": round(seconds, 2),
                 "speedup": round(base_seconds / seconds, 3),
-                **f1,
                 **{f"delta_{key}": round(value - base_f1[key], 2) for key, value in f1.items()},
                 **agreement(predictions, reference),
             }
