@@ -245,15 +245,13 @@ def _select_shard(documents: Iterable, shard: Optional[Tuple[int, int]]) -> Iter
             yield document
 
 
-def _json_line(record: dict) -> str:
-    """One output line. Non-ASCII text is written as UTF-8, except in a record holding a lone surrogate (no UTF-8
-    form): that one is written with \\u escapes, which JSON readers turn back into the same string."""
-    line = json.dumps(record, ensure_ascii=False) + "\n"
+def _json_line(record: dict) -> bytes:
+    """One output line, UTF-8 encoded. Non-ASCII text is written as such, except in a record holding a lone surrogate
+    (no UTF-8 form): that one is written with \\u escapes, which JSON readers turn back into the same string."""
     try:
-        line.encode("utf-8")
+        return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
     except UnicodeEncodeError:
-        line = json.dumps(record) + "\n"
-    return line
+        return (json.dumps(record) + "\n").encode("utf-8")
 
 
 def _error_record(document_id, message: str) -> dict:
@@ -351,18 +349,18 @@ def predict_corpus(
 
         def flush(batch):
             records = _predicted_records(extractor, batch, batch_size, pipeline_kwargs)
-            payload = "".join(_json_line(record) for record in records)
+            payload = b"".join(_json_line(record) for record in records)
             if handle is not None:
-                handle.write(payload.encode("utf-8"))  # one write per batch, then flush: no torn line but the last
+                handle.write(payload)  # one write per batch, then flush: no torn line but the last
                 handle.flush()
             else:
                 raw = getattr(stream, "buffer", None)
                 if raw is not None:
                     stream.flush()
-                    raw.write(payload.encode("utf-8"))
+                    raw.write(payload)
                     raw.flush()
                 else:
-                    stream.write(payload)
+                    stream.write(payload.decode("utf-8"))
             counts["documents"] += len(records)
             counts["entities"] += sum(len(record.get("entities", ())) for record in records)
             counts["relations"] += sum(len(record.get("relations", ())) for record in records)
