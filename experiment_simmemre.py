@@ -73,11 +73,25 @@ TRAINING_DEFAULTS = {
 # ----------------------------------------------------------------------------------------------------
 
 
+FLOAT_WITHOUT_DOT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
+
+
+def _floats_without_dot(value):
+    """`value` with every string written as a float without a dot (`5e-5`: YAML 1.1 leaves it a string) a float."""
+    if isinstance(value, dict):
+        return {key: _floats_without_dot(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_floats_without_dot(item) for item in value]
+    if isinstance(value, str) and FLOAT_WITHOUT_DOT.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
 def load_config(path: str) -> dict:
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     config = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    config = config or {}
+    config = _floats_without_dot(config or {})
     unknown = [key for key in config if key not in SECTIONS]
     if unknown:
         raise SystemExit(f"{path}: unknown top-level keys {unknown}; expected {list(SECTIONS)}")
@@ -92,7 +106,8 @@ def parse_override_value(raw: str):
     value = yaml.safe_load(raw)
     if isinstance(value, bool) and raw.strip().lower() not in ("true", "false"):
         return raw
-    return value
+    # YAML 1.1 reads a float without a dot (`5e-5`, `1e-3`) as a string, which would reach the optimizer as one.
+    return _floats_without_dot(value)
 
 
 def parse_overrides(config: dict, arguments: list) -> dict:
@@ -325,7 +340,7 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
 
     encoder = encoder if encoder is not None else "minilm"
     if isinstance(encoder, dict) and "tiny" not in encoder:
-        unknown = sorted(set(encoder) - {"path", "config_overrides"})
+        unknown = sorted(set(encoder) - {"path", "config_overrides", "trust_remote_code"})
         if unknown:
             raise SystemExit(
                 f"encoder: unknown keys {unknown}; a mapping is {{path: minilm|PATH, config_overrides: "

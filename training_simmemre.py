@@ -204,6 +204,15 @@ def encode_training_document(doc: Mapping, processor, entity_types, relation_typ
     """`processor.encode_document(doc)` plus :func:`gold_word_structure` and `doc_index` (all python lists/ints)."""
     if not isinstance(doc, dict):  # datasets hands rows over as lazy mappings
         doc = {key: doc[key] for key in doc.keys()}
+    for position, entity in enumerate(doc.get("entities") or []):
+        # The entity loss pools over an entity's mentions: none would make it NaN (read_jsonl refuses this too).
+        if not entity.get("mentions"):
+            raise DocumentError(
+                "an entity needs at least one mention",
+                source=f"<training documents>[document {index}]",
+                doc_id=doc.get("id"),
+                field=f"entities[{position}].mentions",
+            )
     try:
         encoded = processor.encode_document(doc, index)
     except ValueError as error:

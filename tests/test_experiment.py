@@ -49,6 +49,35 @@ def test_load_splits_redocred_protocol():
     assert len(labels["entity_types"]) == 6
 
 
+def test_floats_written_without_a_dot_are_floats_on_the_command_line_and_in_config_files(tmp_path):
+    from simmemre.experiment_simmemre import load_config, parse_overrides
+
+    config = parse_overrides({}, ["--learning_rate", "5e-5", "--head_learning_rate=1E-3", "--output_dir", "run-1e"])
+    assert config["training"] == {"learning_rate": 5e-5, "head_learning_rate": 1e-3, "output_dir": "run-1e"}
+    path = tmp_path / "config.yaml"
+    path.write_text("training:\n  learning_rate: 5e-5\n  weight_decay: 1.0e-2\n  run_name: 5e-5x\n")
+    assert load_config(str(path))["training"] == {"learning_rate": 5e-5, "weight_decay": 0.01, "run_name": "5e-5x"}
+
+
+def test_encoder_trust_remote_code_is_a_known_key_of_an_encoder_mapping(monkeypatch):
+    from simmemre import experiment_simmemre
+
+    seen = {}
+
+    def from_encoder(path, *args, trust_remote_code=False, **kwargs):
+        seen["trust_remote_code"] = trust_remote_code
+        raise RuntimeError("stop after the keys are checked")
+
+    monkeypatch.setattr(experiment_simmemre, "resolve_path", lambda path: path)
+    from simmemre.modeling_simmemre import SimMemREModel
+
+    monkeypatch.setattr(SimMemREModel, "from_encoder", staticmethod(from_encoder))
+    labels = {"entity_types": ["A"], "relation_types": ["R"]}
+    with pytest.raises(RuntimeError, match="stop after"):
+        experiment_simmemre.build_model({"path": "some/encoder", "trust_remote_code": True}, {}, labels)
+    assert seen == {"trust_remote_code": True}
+
+
 def test_overrides_keep_yaml_1_1_boolean_words_as_strings():
     from simmemre.experiment_simmemre import parse_overrides
 

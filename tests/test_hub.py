@@ -216,3 +216,27 @@ def test_saving_leaves_the_in_memory_model_unchanged(model, processor, tmp_path,
         model.save_pretrained(tmp_path / "plain")
     assert model.config.to_dict() == config_before and model.training == training_before
     assert all(torch.equal(value, state_before[key]) for key, value in model.state_dict().items())
+
+
+RESAVE_CHILD = """
+import json
+from transformers import AutoModel, AutoProcessor, pipeline
+model = AutoModel.from_pretrained({folder!r}, trust_remote_code=True)
+processor = AutoProcessor.from_pretrained({folder!r}, trust_remote_code=True)
+model.save_pretrained({resaved!r})
+processor.save_pretrained({resaved!r})
+pipe = pipeline("joint-re", model={resaved!r}, trust_remote_code=True)
+print(json.dumps({{"importable": SIMMEMRE_IMPORTABLE, "pipeline": pipe({texts!r}, **{low!r})}}))
+"""
+
+
+@pytest.mark.integration
+def test_a_model_loaded_through_remote_code_saves_again_with_its_pipeline(hub_folder, pipe, tmp_path):
+    """transformers caches each remote code file in its own folder, so the pipeline's code is not beside the loaded
+    model's: save_pretrained fetches it from the folder the model came from."""
+    resaved = tmp_path / "resaved"
+    code = RESAVE_CHILD.format(folder=str(hub_folder), resaved=str(resaved), texts=TEXTS, low=LOW)
+    child = json.loads(run_isolated(code, tmp_path).stdout.strip().splitlines()[-1])
+    assert child["importable"] is False
+    assert (resaved / "pipeline_simmemre.py").is_file()
+    assert_same_predictions(child["pipeline"], pipe(TEXTS, **LOW), tolerance=1e-6)

@@ -140,6 +140,16 @@ def test_mention_not_aligned_to_words_names_document_and_field(processor):
     assert "synthetic-1" in str(error.value) and "entities[2].mentions[1]" in str(error.value)
 
 
+def test_entity_without_mentions_names_document_and_field(processor):
+    """The entity loss pools over an entity's mentions: training on an entity with none would turn every weight NaN."""
+    document = json.loads(json.dumps(SYNTHETIC))
+    document["entities"].append({"type": document["entities"][0]["type"], "mentions": []})
+    position = len(document["entities"]) - 1
+    with pytest.raises(DocumentError) as error:
+        tokenize_documents([document], processor, ENTITY_TYPES, RELATION_TYPES)
+    assert "synthetic-1" in str(error.value) and f"entities[{position}].mentions" in str(error.value)
+
+
 def test_levenshtein_matches_model_edit_distances():
     strings = ["cisplatin", "Cisplatin", "cis-platin", "", "ovarian cancer", "cancer"]
     matrix = edit_distance_matrix([[ord(c) for c in s] for s in strings])
