@@ -692,6 +692,8 @@ class SimMemRETrainer(Trainer):
         primary = primary if primary.startswith("eval_") else f"eval_{primary}"
         if primary not in metrics:
             return super()._determine_best_metric(metrics, trial)  # Trainer's KeyError lists the available metrics
+        if self._best_selection_key is None and self.state.best_metric is not None:
+            self._restore_selection(primary)
         key = (metrics[primary], *(metrics.get(f"eval_{name}", float("-inf")) for name in SELECTION_TIE_BREAK))
         self._selection_history.append(
             {
@@ -708,6 +710,32 @@ class SimMemRETrainer(Trainer):
                 self.state.best_global_step = self.state.global_step
             return True
         return False
+
+    def _restore_selection(self, primary: str):
+        """After a resume, the best key and the evaluations so far from the restored state's log history (the
+        Trainer restores `best_metric` but not this class's tie-break key, so the next evaluation would win)."""
+        for entry in self.state.log_history:
+            if primary in entry:
+                self._selection_history.append(
+                    {
+                        "step": entry.get("step"),
+                        primary: entry[primary],
+                        **{name: entry.get(f"eval_{name}") for name in SELECTION_TIE_BREAK},
+                    }
+                )
+        best = [
+            entry
+            for entry in self.state.log_history
+            if primary in entry and entry.get("step") == self.state.best_global_step
+        ]
+        if best:
+            entry = best[-1]
+            self._best_selection_key = (
+                entry[primary],
+                *(entry.get(f"eval_{name}", float("-inf")) for name in SELECTION_TIE_BREAK),
+            )
+        else:
+            self._best_selection_key = (self.state.best_metric, *(float("-inf") for _ in SELECTION_TIE_BREAK))
 
     def train(self, *args, **kwargs):
         output = super().train(*args, **kwargs)

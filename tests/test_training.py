@@ -1044,3 +1044,28 @@ def test_given_rejects_an_unknown_level(processor, cdr_dataset):
 
     with pytest.raises(ValueError, match="given"):
         given_input(cdr_dataset[0], "relations")
+
+
+def test_a_resumed_run_keeps_the_best_checkpoint_of_the_evaluations_before_the_resume(tmp_path):
+    """The Trainer restores best_metric from trainer_state.json; the tie-break key must follow it, or the first
+    evaluation after a resume wins whatever its score."""
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        metric_for_best_model="relation_strict_f1",
+        greater_is_better=True,
+        save_strategy="epoch",
+        report_to="none",
+    )
+    trainer = SimMemRETrainer(model=torch.nn.Linear(1, 1), args=args)
+    # As restored from checkpoint-4 of a run whose epoch-1 evaluation (step 2) was the best.
+    trainer.state.best_metric, trainer.state.best_global_step, trainer.state.global_step = 50.0, 2, 6
+    trainer.state.log_history = [
+        {"step": 2, "eval_relation_strict_f1": 50.0, "eval_entity_f1": 40.0, "eval_mention_f1": 60.0},
+        {"step": 4, "eval_relation_strict_f1": 10.0, "eval_entity_f1": 45.0, "eval_mention_f1": 70.0},
+    ]
+    later = {"eval_relation_strict_f1": 5.0, "eval_entity_f1": 50.0, "eval_mention_f1": 80.0}
+    assert trainer._determine_best_metric(later, None) is False
+    assert trainer.state.best_metric == 50.0 and trainer.state.best_global_step == 2
+    assert [entry["step"] for entry in trainer._selection_history] == [2, 4, 6]
+    better = {"eval_relation_strict_f1": 55.0, "eval_entity_f1": 1.0, "eval_mention_f1": 1.0}
+    assert trainer._determine_best_metric(better, None) is True
