@@ -7,6 +7,7 @@ here and from the other library modules only, so tests import these functions in
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -998,7 +999,9 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         written to all_results.json (train, eval_*, test_*, calibrated_*).
     """
     config = parse_overrides(
-        load_config(config) if isinstance(config, (str, os.PathLike)) else dict(config), list(overrides)
+        # A deep copy: overrides and device selection write into the sections, never into the caller's config.
+        load_config(config) if isinstance(config, (str, os.PathLike)) else copy.deepcopy(dict(config)),
+        list(overrides),
     )
     check_config_keys(config)
     check_encoder_location(config.get("encoder"))

@@ -78,6 +78,24 @@ def test_encoder_trust_remote_code_is_a_known_key_of_an_encoder_mapping(monkeypa
     assert seen == {"trust_remote_code": True}
 
 
+def test_train_leaves_the_callers_config_unchanged(monkeypatch, tmp_path):
+    """A loop over one base config: the overrides of one run must not leak into the next."""
+    import copy
+
+    from simmemre import experiment_simmemre
+
+    def stop(config):
+        raise RuntimeError("stop before any data work")
+
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", stop)
+    base = {"model": {"jerex_baseline": False}, "training": {"output_dir": str(tmp_path / "base")}}
+    before = copy.deepcopy(base)
+    overrides = ["--model.jerex_baseline", "true", "--output_dir", str(tmp_path / "jerex"), "--device", "cpu"]
+    with pytest.raises(RuntimeError, match="stop before"):
+        experiment_simmemre.train(base, overrides)
+    assert base == before
+
+
 def test_overrides_keep_yaml_1_1_boolean_words_as_strings():
     from simmemre.experiment_simmemre import parse_overrides
 
