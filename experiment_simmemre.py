@@ -88,6 +88,25 @@ def _floats_without_dot(value):
     return value
 
 
+def check_calibration_grid(grid) -> None:
+    """Checked before training, since calibration runs only after it: {threshold name: [values in [0, 1]]}."""
+    from .training_simmemre import THRESHOLD_NAMES
+
+    if grid is None:
+        return
+    if not isinstance(grid, dict):
+        raise SystemExit(f"training.calibration_grid: a mapping {{threshold name: [values]}}, got {grid!r}")
+    unknown = sorted(set(grid) - set(THRESHOLD_NAMES))
+    if unknown:
+        raise SystemExit(f"training.calibration_grid: unknown name(s) {unknown}; use {list(THRESHOLD_NAMES)}")
+    for name, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise SystemExit(f"training.calibration_grid.{name}: a non-empty list of thresholds, got {values!r}")
+        for value in values:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise SystemExit(f"training.calibration_grid.{name}: thresholds are numbers in [0, 1], got {value!r}")
+
+
 def load_config(path: str) -> dict:
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
@@ -885,8 +904,11 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     resume = training_config.pop("resume_from_checkpoint", None)
     first_evaluation_epoch = training_config.pop("first_evaluation_epoch", None)
     evaluation_epoch_interval = training_config.pop("evaluation_epoch_interval", None)
-    calibrate = str(training_config.pop("calibrate_thresholds", False)).lower() in ("true", "1", "yes")
+    calibrate = training_config.pop("calibrate_thresholds", False)
+    if not isinstance(calibrate, bool):
+        raise SystemExit(f"training.calibrate_thresholds: must be true or false, got {calibrate!r}")
     calibration_grid = training_config.pop("calibration_grid", None)
+    check_calibration_grid(calibration_grid)
     head_learning_rate = training_config.pop("head_learning_rate", None)
     training_config.update(training_updates or {})
     if not training_config.get("output_dir"):

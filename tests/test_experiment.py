@@ -96,6 +96,25 @@ def test_train_leaves_the_callers_config_unchanged(monkeypatch, tmp_path):
     assert base == before
 
 
+@pytest.mark.parametrize(
+    "training, message",
+    [
+        ({"calibration_grid": {"mention_thresholds": [0.5]}}, "unknown name(s) ['mention_thresholds']"),
+        ({"calibration_grid": {"mention_threshold": [0.5, 1.5]}}, "calibration_grid.mention_threshold"),
+        ({"calibration_grid": {"relation_threshold": []}}, "calibration_grid.relation_threshold"),
+        ({"calibrate_thresholds": "ture"}, "calibrate_thresholds: must be true or false"),
+    ],
+)
+def test_calibration_settings_are_checked_before_training(monkeypatch, training, message):
+    """Calibration runs after training: a typo in its settings must stop the run before an hour of training."""
+    from simmemre import experiment_simmemre
+
+    monkeypatch.setattr(experiment_simmemre, "load_splits", lambda data: pytest.fail("data was read"))
+    with pytest.raises(SystemExit) as error:
+        experiment_simmemre.build_trainer({"training": {"output_dir": "unused", **training}})
+    assert message in str(error.value)
+
+
 def test_overrides_keep_yaml_1_1_boolean_words_as_strings():
     from simmemre.experiment_simmemre import parse_overrides
 
