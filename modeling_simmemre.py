@@ -2243,23 +2243,34 @@ def _pipeline_source_file() -> Optional[Path]:
     return None
 
 
-def _pipeline_source_from_origin(name_or_path) -> Optional[Path]:
+def _pipeline_source_from_origin(name_or_path, saved_config: dict, folder: Path) -> Optional[Path]:
     """pipeline_simmemre.py of the folder or Hub repository a model was loaded from (transformers caches each remote
-    code file in its own folder, so a model loaded with trust_remote_code does not find it beside its own code)."""
-    if not name_or_path:
-        return None
-    try:
-        from transformers.utils import cached_file
+    code file in its own folder, so a model loaded with trust_remote_code does not find it beside its own code).
+    Where it is not there either, the joint-re entry leaves `saved_config`: a folder never advertises a pipeline
+    whose code it does not hold."""
+    found = None
+    if name_or_path:
+        try:
+            from transformers.utils import cached_file
 
-        found = cached_file(
-            str(name_or_path),
-            "pipeline_simmemre.py",
-            _raise_exceptions_for_missing_entries=False,
-            _raise_exceptions_for_connection_errors=False,
+            found = cached_file(
+                str(name_or_path),
+                "pipeline_simmemre.py",
+                _raise_exceptions_for_missing_entries=False,
+                _raise_exceptions_for_connection_errors=False,
+            )
+        except (OSError, ValueError):
+            found = None
+    if found:
+        return Path(found)
+    if saved_config.get("custom_pipelines", {}).pop("joint-re", None) is not None:
+        logger.warning(
+            "pipeline_simmemre.py was found neither beside the model's code nor at %r: %s is saved without the "
+            "joint-re pipeline",
+            name_or_path,
+            folder,
         )
-    except (OSError, ValueError):
-        return None
-    return Path(found) if found else None
+    return None
 
 
 class SimMemREPreTrainedModel(PreTrainedModel):
@@ -2384,21 +2395,11 @@ class SimMemREModel(SimMemREPreTrainedModel):
         if not config_file.is_file():
             return
         saved = json.loads(config_file.read_text(encoding="utf-8"))
-        if source is None:
-            source = _pipeline_source_from_origin(self.config._name_or_path)
+        source = source or _pipeline_source_from_origin(self.config._name_or_path, saved, folder)
         if source is not None:
             if not (folder / source.name).is_file() or not (folder / source.name).samefile(source):
                 shutil.copyfile(source, folder / source.name)
             saved["custom_pipelines"] = {**saved.get("custom_pipelines", {}), **JOINT_RE_PIPELINE}
-        elif "joint-re" in saved.get("custom_pipelines", {}):
-            # Never advertise a pipeline whose code the folder does not hold.
-            saved["custom_pipelines"].pop("joint-re")
-            logger.warning(
-                "pipeline_simmemre.py was not found beside the model's code nor at %r: %s is saved without the "
-                "joint-re pipeline",
-                self.config._name_or_path,
-                folder,
-            )
         if self.config.encoder_trust_remote_code:
             # The encoder's own code travels with the folder, and its auto_map points there.
             from transformers.dynamic_module_utils import custom_object_save

@@ -240,3 +240,15 @@ def test_a_model_loaded_through_remote_code_saves_again_with_its_pipeline(hub_fo
     assert child["importable"] is False
     assert (resaved / "pipeline_simmemre.py").is_file()
     assert_same_predictions(child["pipeline"], pipe(TEXTS, **LOW), tolerance=1e-6)
+
+
+def test_a_folder_never_advertises_a_pipeline_whose_code_it_lacks(model, tmp_path, monkeypatch):
+    from simmemre import modeling_simmemre
+
+    monkeypatch.setattr(modeling_simmemre, "_pipeline_source_file", lambda: None)
+    monkeypatch.setattr(model.config, "_name_or_path", str(tmp_path / "origin-without-the-pipeline"))
+    monkeypatch.setattr(model.config, "custom_pipelines", dict(modeling_simmemre.JOINT_RE_PIPELINE), raising=False)
+    model.save_pretrained(tmp_path / "saved")
+    saved = json.loads((tmp_path / "saved" / "config.json").read_text(encoding="utf-8"))
+    assert "joint-re" not in saved.get("custom_pipelines", {})
+    assert not (tmp_path / "saved" / "pipeline_simmemre.py").exists()
