@@ -1038,7 +1038,10 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     calibration_grid, base_model, data_config = run["calibration_grid"], run["base_model"], run["data"]
     processor = trainer.processing_class
     if resume in (True, "last", "true"):
-        resume = get_last_checkpoint(args.output_dir)
+        last = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
+        if last is None:  # as the Trainer does: a mistyped output_dir must not restart an hour-long run from step 0
+            raise SystemExit(f"resume_from_checkpoint: no checkpoint-* folder in {args.output_dir}")
+        resume = last
     elif resume:
         resume = resolve_path(str(resume))
     train_result = trainer.train(resume_from_checkpoint=resume or None)

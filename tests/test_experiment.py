@@ -115,6 +115,22 @@ def test_calibration_settings_are_checked_before_training(monkeypatch, training,
     assert message in str(error.value)
 
 
+def test_resuming_from_the_last_checkpoint_of_a_folder_without_one_stops(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from simmemre import experiment_simmemre
+
+    trainer = SimpleNamespace(
+        args=SimpleNamespace(output_dir=str(tmp_path)),
+        processing_class=None,
+        train=lambda **kwargs: pytest.fail("training started from step 0"),
+    )
+    run = {"resume": True, "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    with pytest.raises(SystemExit, match="no checkpoint-\\* folder in"):
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
+
+
 def test_overrides_keep_yaml_1_1_boolean_words_as_strings():
     from simmemre.experiment_simmemre import parse_overrides
 
