@@ -183,7 +183,12 @@ def write_jsonl(docs: Iterable[Mapping], path: str | os.PathLike) -> int:
     count = 0
     with _open_text(path, "wt") as handle:
         for doc in docs:
-            handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            try:
+                handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            except UnicodeEncodeError:
+                # A lone surrogate has no UTF-8 form: that document is written with \u escapes, which read back the
+                # same. The text layer encodes a whole string before writing any of it, so nothing torn is left.
+                handle.write(json.dumps(doc) + "\n")
             count += 1
     return count
 

@@ -683,3 +683,13 @@ def test_datasetdict_round_trip(tmp_path, cdr, redocred):
     minimal = dataset["test"][0]
     assert minimal["entities"] == [{"type": "Chemical", "ids": [], "mentions": [{"start": 0, "end": 7}]}]
     assert [minimal["text"][w["start"] : w["end"]] for w in minimal["words"]] == ["Aspirin", "hurts", "."]
+
+
+@pytest.mark.parametrize("name", ["docs.jsonl", "docs.jsonl.gz"])
+def test_write_jsonl_writes_a_lone_surrogate_escaped_and_reads_it_back(tmp_path, name):
+    docs = [
+        {"id": "a", "text": "caf\u00e9 \ud800 x", "entities": [], "relations": []},
+        {"id": "b", "text": "\u00e9t\u00e9", "entities": [], "relations": []},
+    ]
+    assert write_jsonl(docs, tmp_path / name) == 2
+    assert [doc["text"] for doc in read_jsonl(tmp_path / name)] == [doc["text"] for doc in docs]
