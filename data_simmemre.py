@@ -62,11 +62,11 @@ class DocumentError(ValueError):
         super().__init__(f"{source}: document {doc_id if doc_id is not None else '?'!s}: {field}: {message}")
 
 
-def _open_text(path: str | os.PathLike, mode: str = "rt"):
+def _open_text(path: str | os.PathLike):
     path = os.fspath(path)
     if path.endswith(".gz"):
-        return gzip.open(path, mode, encoding="utf-8")
-    return open(path, mode, encoding="utf-8", newline="" if "w" in mode else None)
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
 
 
 def validate_document(doc: Any, source: str = "<memory>") -> dict:
@@ -181,16 +181,20 @@ def write_jsonl(docs: Iterable[Mapping], path: str | os.PathLike) -> int:
     if directory:
         os.makedirs(directory, exist_ok=True)
     count = 0
-    with _open_text(path, "wt") as handle:
+    with (gzip.open if path.endswith(".gz") else open)(path, "wb") as handle:
         for doc in docs:
-            try:
-                handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
-            except UnicodeEncodeError:
-                # A lone surrogate has no UTF-8 form: that document is written with \u escapes, which read back the
-                # same. The text layer encodes a whole string before writing any of it, so nothing torn is left.
-                handle.write(json.dumps(doc) + "\n")
+            handle.write(json_line(doc))
             count += 1
     return count
+
+
+def json_line(record: Mapping) -> bytes:
+    """One JSON Lines line, UTF-8 encoded. Non-ASCII text is written as such, except in a record holding a lone
+    surrogate (no UTF-8 form): that one is written with \\u escapes, which JSON readers read back as the same string."""
+    try:
+        return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(record) + "\n").encode("utf-8")
 
 
 LABELS_FILE = "labels.json"

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Tuple
 
+from .data_simmemre import json_line
+
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
 
@@ -245,15 +247,6 @@ def _select_shard(documents: Iterable, shard: Optional[Tuple[int, int]]) -> Iter
             yield document
 
 
-def _json_line(record: dict) -> bytes:
-    """One output line, UTF-8 encoded. Non-ASCII text is written as such, except in a record holding a lone surrogate
-    (no UTF-8 form): that one is written with \\u escapes, which JSON readers turn back into the same string."""
-    try:
-        return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-    except UnicodeEncodeError:
-        return (json.dumps(record) + "\n").encode("utf-8")
-
-
 def _error_record(document_id, message: str) -> dict:
     return {"id": document_id, "error": message}
 
@@ -349,7 +342,7 @@ def predict_corpus(
 
         def flush(batch):
             records = _predicted_records(extractor, batch, batch_size, pipeline_kwargs)
-            payload = b"".join(_json_line(record) for record in records)
+            payload = b"".join(json_line(record) for record in records)
             if handle is not None:
                 handle.write(payload)  # one write per batch, then flush: no torn line but the last
                 handle.flush()

@@ -632,6 +632,20 @@ class CompactProgressCallback(ProgressCallback):
                 self.training_bar.write(line)
 
 
+def _selection_key(metrics: Mapping, primary: str) -> tuple:
+    """Model selection's key of one evaluation: `primary`, then the :data:`SELECTION_TIE_BREAK` scores."""
+    return (metrics[primary], *(metrics.get(f"eval_{name}", float("-inf")) for name in SELECTION_TIE_BREAK))
+
+
+def _selection_entry(step, metrics: Mapping, primary: str) -> dict:
+    """One evaluation as model selection records it."""
+    return {
+        "step": step,
+        primary: metrics[primary],
+        **{name: metrics.get(f"eval_{name}") for name in SELECTION_TIE_BREAK},
+    }
+
+
 class SimMemRETrainer(Trainer):
     r"""
     [`Trainer`] for [`SimMemREModel`].
@@ -694,14 +708,8 @@ class SimMemRETrainer(Trainer):
             return super()._determine_best_metric(metrics, trial)  # Trainer's KeyError lists the available metrics
         if self._best_selection_key is None and self.state.best_metric is not None:
             self._restore_selection(primary)
-        key = (metrics[primary], *(metrics.get(f"eval_{name}", float("-inf")) for name in SELECTION_TIE_BREAK))
-        self._selection_history.append(
-            {
-                "step": self.state.global_step,
-                primary: metrics[primary],
-                **{name: metrics.get(f"eval_{name}") for name in SELECTION_TIE_BREAK},
-            }
-        )
+        key = _selection_key(metrics, primary)
+        self._selection_history.append(_selection_entry(self.state.global_step, metrics, primary))
         # >= : an equal key goes to the later checkpoint (it trained longer).
         if self._best_selection_key is None or key >= self._best_selection_key:
             self._best_selection_key = key
@@ -714,28 +722,14 @@ class SimMemRETrainer(Trainer):
     def _restore_selection(self, primary: str):
         """After a resume, the best key and the evaluations so far from the restored state's log history (the
         Trainer restores `best_metric` but not this class's tie-break key, so the next evaluation would win)."""
-        for entry in self.state.log_history:
-            if primary in entry:
-                self._selection_history.append(
-                    {
-                        "step": entry.get("step"),
-                        primary: entry[primary],
-                        **{name: entry.get(f"eval_{name}") for name in SELECTION_TIE_BREAK},
-                    }
-                )
-        best = [
-            entry
-            for entry in self.state.log_history
-            if primary in entry and entry.get("step") == self.state.best_global_step
-        ]
-        if best:
-            entry = best[-1]
-            self._best_selection_key = (
-                entry[primary],
-                *(entry.get(f"eval_{name}", float("-inf")) for name in SELECTION_TIE_BREAK),
-            )
-        else:
-            self._best_selection_key = (self.state.best_metric, *(float("-inf") for _ in SELECTION_TIE_BREAK))
+        evaluations = [entry for entry in self.state.log_history if primary in entry]
+        self._selection_history.extend(_selection_entry(entry.get("step"), entry, primary) for entry in evaluations)
+        best = [entry for entry in evaluations if entry.get("step") == self.state.best_global_step]
+        self._best_selection_key = (
+            _selection_key(best[-1], primary)
+            if best
+            else (self.state.best_metric, *(float("-inf") for _ in SELECTION_TIE_BREAK))
+        )
 
     def train(self, *args, **kwargs):
         output = super().train(*args, **kwargs)
