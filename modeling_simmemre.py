@@ -171,6 +171,16 @@ def _lowest(dtype):
     return torch.finfo(dtype).min
 
 
+def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """`table[index]` for non-negative row indices `index` of any shape -> `(*index.shape, *table.shape[1:])`. Outside
+    autograd it is one `index_select`, several times faster on the CPU than advanced indexing for row gathers and the
+    same copy; a table that records gradients keeps advanced indexing, whose backward accumulates as training always
+    has."""
+    if table.requires_grad and torch.is_grad_enabled():
+        return table[index]
+    return table.index_select(0, index.reshape(-1)).view(*index.shape, *table.shape[1:])
+
+
 def _running_max(blocks: torch.Tensor, reverse: bool = False) -> torch.Tensor:
     """`blocks.cummax(1).values` (`reverse`: from the end) for `(n, k, d)` blocks, as k-1 element-wise maxima: CPU
     cummax over this short middle axis is slow."""
@@ -188,8 +198,9 @@ class RangeMaxPool:
     length. Here block maxima plus a sparse table over blocks answer each range with O(block_size) gathered rows, so
     cost and memory grow with the number of ranges only. Empty ranges pool to the zero vector (JEREX's convention).
 
-    Sequences of at most `direct_limit` rows, outside autograd (inference), get a sparse table over the rows
-    themselves instead (at most 11 levels of 1,024 rows): fewer, larger operations to build, two lookups per range.
+    Sequences of at most `direct_limit` rows, outside autograd (inference), are pooled per call instead: the ranges'
+    distinct ends cut the rows into segments, one scatter takes each segment's maximum, and a sparse table over the
+    segments (a few dozen rows for the mention-pair contexts of a document) answers each range with two lookups.
 
     Args:
         hidden (`torch.Tensor` of shape `(T, d)`).
@@ -200,19 +211,7 @@ class RangeMaxPool:
         self.length = length
         self.direct = 0 < length <= direct_limit and not (torch.is_grad_enabled() and hidden.requires_grad)
         if self.direct:
-            # Level k holds max(hidden[i : i + 2^k]) in its rows i <= T - 2^k (the rows after are never read).
-            levels = length.bit_length()
-            self.table = hidden.new_empty((levels * length, dim))  # level k at rows [k T, (k + 1) T)
-            self.table[:length] = hidden
-            for level in range(1, levels):
-                step, below = 1 << (level - 1), (level - 1) * length
-                valid = length - 2 * step + 1
-                torch.maximum(
-                    self.table[below : below + valid],
-                    self.table[below + step : below + step + valid],
-                    out=self.table[below + length : below + length + valid],
-                )
-            self.powers = 1 << torch.arange(levels, device=hidden.device)
+            self.hidden = hidden
             return
         self.block_size = block_size
         self.num_blocks = max(1, -(-length // block_size))
@@ -232,6 +231,33 @@ class RangeMaxPool:
             [F.pad(level, (0, 0, 0, self.num_blocks - level.shape[0]), value=_lowest(hidden.dtype)) for level in levels]
         )  # [levels, num_blocks, d]
 
+    def _segment_maxima(self, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+        """Maxima `(n, d)` of the non-empty ranges [starts, ends) `(n,)`: every range is a run of whole segments
+        between consecutive distinct ends, so a sparse table over the segments' maxima answers it exactly."""
+        cuts = torch.unique(torch.cat([starts, ends]))  # sorted; segment i is rows [cuts[i], cuts[i + 1])
+        count, dim = cuts.shape[0] - 1, self.hidden.shape[-1]
+        first, last = cuts[[0, -1]].tolist()
+        segment_of_row = torch.searchsorted(cuts, torch.arange(first, last, device=cuts.device), right=True) - 1
+        table = self.hidden.new_empty((count.bit_length() * count, dim))  # level k at rows [k count, (k + 1) count)
+        table[:count].scatter_reduce_(
+            0, segment_of_row[:, None].expand(-1, dim), self.hidden[first:last], "amax", include_self=False
+        )
+        # Level k holds the maximum of segments i .. i + 2^k - 1 in its rows i <= count - 2^k.
+        for level in range(1, count.bit_length()):
+            step, below = 1 << (level - 1), (level - 1) * count
+            valid = count - 2 * step + 1
+            torch.maximum(
+                table[below : below + valid],
+                table[below + step : below + step + valid],
+                out=table[below + count : below + count + valid],
+            )
+        first_segment = torch.searchsorted(cuts, starts)
+        segments = torch.searchsorted(cuts, ends) - first_segment  # >= 1
+        powers = 1 << torch.arange(count.bit_length(), device=cuts.device)
+        level = torch.searchsorted(powers, segments, right=True) - 1  # floor(log2(segments))
+        base = level * count + first_segment
+        return torch.maximum(gather_rows(table, base), gather_rows(table, base + segments - powers[level]))
+
     def _gather(self, starts, ends):
         offsets = torch.arange(self.block_size, device=starts.device)
         index = starts[:, None] + offsets  # [n, block]
@@ -246,10 +272,7 @@ class RangeMaxPool:
             empty = ends <= starts
             starts = starts.clamp(max=self.length - 1)  # empty ranges may start at the end; they are zeroed below
             ends = torch.maximum(ends, starts + 1)
-            level = torch.searchsorted(self.powers, ends - starts, right=True) - 1  # floor(log2(length))
-            base = level * self.length
-            pooled = torch.maximum(self.table[base + starts], self.table[base + ends - self.powers[level]])
-            return pooled.masked_fill_(empty[:, None], 0.0)
+            return self._segment_maxima(starts, ends).masked_fill_(empty[:, None], 0.0)
         block = self.block_size
         ends = ends.clamp(max=self.length)  # like slicing: a range past the end stops there
         empty = ends <= starts
@@ -313,6 +336,49 @@ def max_pool_short_ranges(
     return pooled
 
 
+def stacked_read_scores(rows: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """Read scores `(n, ΣK)` of rows `(n, h)` against stacked keys `(ΣK, h)`. A single row is scored as two: a
+    one-row product takes another kernel, whose rounding differs, and a row's score should not depend on its block."""
+    if rows.shape[0] == 1:
+        return (rows.expand(2, -1) @ keys.T)[:1]
+    return rows @ keys.T
+
+
+def pool_candidates_with_read_scores(
+    rows: torch.Tensor, word_spans: torch.LongTensor, keep: torch.LongTensor, keys: torch.Tensor, max_width: int
+) -> tuple:
+    """Stage 1 of a document whose span read normalises over all candidates, in one pass by width: each width's
+    running maximum over the word vectors (as in `max_pool_short_ranges`) is scored against the readers' stacked
+    keys while it is in cache, and only the spans at `keep` are written out, so the candidates left out by the
+    boundary word lists are never materialised.
+
+    Args: rows `(W, d)` word vectors; word_spans `(S, 2)` ordered by width (`candidate_spans`); keep `(k,)` ascending
+    indices of the spans to pool; keys `(ΣK, d)`; max_width: the widest span. Returns pooled `(k, d)` of the kept
+    spans and read scores `(S, ΣK)` of all spans.
+    """
+    starts, widths = word_spans[:, 0], word_spans[:, 1] - word_spans[:, 0]
+    bounds = torch.cumsum(torch.bincount(widths, minlength=max_width + 1), 0)
+    host = torch.cat([bounds, torch.searchsorted(keep, bounds)]).tolist()  # one device-to-host transfer
+    bounds, kept_bounds = host[: max_width + 1], host[max_width + 1 :]
+    scores = rows.new_empty((starts.shape[0], keys.shape[0]))
+    pooled = rows.new_empty((keep.shape[0], rows.shape[-1]))
+    kept_starts = starts[keep]
+    running = rows
+    for width in range(1, max_width + 1):
+        first, last = bounds[width - 1], bounds[width]
+        if first == starts.shape[0]:
+            break
+        if width > 1:
+            running = torch.maximum(running[:-1], rows[width - 1 :])
+        if last > first:
+            # Assigned, not written with out=: under autocast the scores come in its dtype (the buffer casts them).
+            scores[first:last] = stacked_read_scores(running, keys).index_select(0, starts[first:last])
+            kept_first, kept_last = kept_bounds[width - 1], kept_bounds[width]
+            if kept_last > kept_first:
+                torch.index_select(running, 0, kept_starts[kept_first:kept_last], out=pooled[kept_first:kept_last])
+    return pooled, scores
+
+
 def _max_pool_word_pieces(rows, starts, widths, max_found, fallback, max_width) -> torch.Tensor:
     """The unsorted case of `max_pool_short_ranges` (words over their subwords, in document order): most words are
     one subword, so every range first takes its first row, and only the few longer ones are gathered `(n, w, d)`
@@ -332,7 +398,7 @@ def _max_pool_word_pieces(rows, starts, widths, max_found, fallback, max_width) 
             offsets = torch.arange(int(other_widths.max()), device=rows.device)
             last = (other_starts + other_widths - 1).clamp(max=rows.shape[0] - 1)  # like slicing: stops at the end
             index = torch.minimum(other_starts[:, None] + offsets, last[:, None])
-            pooled[others] = rows[index].amax(1)
+            pooled[others] = gather_rows(rows, index).amax(1)
     return pooled.masked_fill_((widths == 0)[:, None], 0.0)
 
 
@@ -1117,6 +1183,21 @@ class MemoryEnhancedRepresentation(nn.Module):
             attentions[name] = attention
         return attentions
 
+    def stacked_keys(self, memories: dict) -> tuple:
+        """Inference: all readers' keys in one table `(ΣK, h)` and the slot count of each memory, so that a block of
+        rows gets every read score from one product (alone, a one-slot memory's product takes torch's matrix-vector
+        kernel, whose rounding changes with the number of rows)."""
+        readers = list(self.readers.items())
+        weights = [w for name, reader in readers for w in (memories[name], reader.weight, reader.log_inverse_temperature)]
+        keys = _weight_derived(
+            self, "stacked_keys", weights, lambda: torch.cat([reader.keys(memories[name]) for name, reader in readers])
+        )
+        return keys, [memories[name].shape[0] for name, _ in readers]
+
+    def split_scores(self, scores: torch.Tensor, slot_counts: list) -> dict:
+        """`{memory: (N, K)}` from the stacked read scores `(N, ΣK)` (see `stacked_keys`)."""
+        return {name: part.contiguous() for name, part in zip(self.readers, scores.split(slot_counts, dim=-1))}
+
     def attentions_from_scores(self, scores: dict) -> dict:
         """`{memory: a (N,)}` from all N positions' read scores `{memory: (N, K)}` (inference over every candidate)."""
         attentions = {}
@@ -1201,7 +1282,7 @@ class MentionLocalization(nn.Module):
             ),
         )
         x = F.linear(spans, span_weight, self.hidden.bias)
-        x += size_terms[sizes]  # in place: thousands of rows per document
+        x += gather_rows(size_terms, sizes)  # in place: thousands of rows per document
         return self.classifier(self.dropout(F.relu(x, inplace=True))).squeeze(-1)
 
     def loss(self, spans, sizes, labels, mask) -> torch.Tensor:
@@ -1250,7 +1331,11 @@ class CoreferenceResolution(nn.Module):
         """`forward` for mention pairs given as indices `(p,)` into the mentions of `mention_projections` -> `(p,)`."""
         first_terms, second_terms, distance_terms = projections
         edit_distances = edit_distances.clamp(max=distance_terms.shape[0] - 1)
-        x = first_terms[first] + second_terms[second] + distance_terms[edit_distances]
+        x = (
+            gather_rows(first_terms, first)
+            + gather_rows(second_terms, second)
+            + gather_rows(distance_terms, edit_distances)
+        )
         return self.classifier(self.dropout(F.relu(x, inplace=True))).squeeze(-1)
 
     def loss(self, spans: torch.Tensor, targets: "TrainingTargets") -> torch.Tensor:
@@ -1516,8 +1601,8 @@ class RelationClassification(nn.Module):
         sentence_distances = sentence_distances.clamp(max=self.sentence_distance_embeddings.num_embeddings - 1)
         return (
             F.linear(context, projections["context"])
-            + projections["token_distance"][token_distances]
-            + projections["sentence_distance"][sentence_distances]
+            + gather_rows(projections["token_distance"], token_distances)
+            + gather_rows(projections["sentence_distance"], sentence_distances)
         )
 
     def local_representations(
@@ -1527,10 +1612,10 @@ class RelationClassification(nn.Module):
         projected mentions and entities."""
         local = (
             pair_terms
-            + projections["head_mention"][head_mentions]
-            + projections["tail_mention"][tail_mentions]
-            + projections["head_entity"][head_entities]
-            + projections["tail_entity"][tail_entities]
+            + gather_rows(projections["head_mention"], head_mentions)
+            + gather_rows(projections["tail_mention"], tail_mentions)
+            + gather_rows(projections["head_entity"], head_entities)
+            + gather_rows(projections["tail_entity"], tail_entities)
         )
         return self.dropout(local)
 
@@ -1610,7 +1695,11 @@ class RelationClassification(nn.Module):
         pooled = []
         for head_mentions, tail_mentions, heads, tails in directions:
             if entity_terms_after_max:
-                local = shared + projections["head_mention"][head_mentions] + projections["tail_mention"][tail_mentions]
+                local = (
+                    shared
+                    + gather_rows(projections["head_mention"], head_mentions)
+                    + gather_rows(projections["tail_mention"], tail_mentions)
+                )
             else:
                 local = self.local_representations(
                     shared, head_mentions, tail_mentions, heads[pair_index], tails[pair_index], projections
@@ -1618,7 +1707,9 @@ class RelationClassification(nn.Module):
             maxima = local.new_full((head.shape[0], local.shape[-1]), _lowest(local.dtype))
             maxima = maxima.scatter_reduce(0, pair_index[:, None].expand_as(local), local, reduce="amax")
             if entity_terms_after_max:
-                maxima = maxima + projections["head_entity"][heads] + projections["tail_entity"][tails]
+                maxima = (
+                    maxima + gather_rows(projections["head_entity"], heads) + gather_rows(projections["tail_entity"], tails)
+                )
             pooled.append(maxima)
         return tuple(pooled)
 
@@ -1928,9 +2019,6 @@ class CandidateSpans:
         reads_over_positions = span_read is not None and span_read.reads_over_positions
         if scored is not None and not reads_over_positions:  # a read over positions normalises over all spans
             word_spans, scored = word_spans[scored], None
-        subword_spans = torch.stack(
-            [word_subword_spans[word_spans[:, 0], 0], word_subword_spans[word_spans[:, 1] - 1, 1]], dim=-1
-        )
         pooler = RangeMaxPool(hidden)
         word_reprs = hidden.new_empty((word_subword_spans.shape[0], hidden.shape[-1]))  # [W, d], pooled in chunks
         for begin in range(0, word_reprs.shape[0], chunk):
@@ -1940,15 +2028,30 @@ class CandidateSpans:
             )
         # Pooled at once (and kept for the read's second pass) while that costs no more memory than one chunk's
         # [chunk, width, d] gather; longer documents pool chunk by chunk, so memory stays bounded by the chunk size.
-        pooled_once = None
-        if word_spans.shape[0] <= chunk * config.max_span_size:
-            pooled_once = max_pool_short_ranges(word_reprs, word_spans[:, 0], word_spans[:, 1])
-        candidates = cls(
-            pooler, word_spans, subword_spans, context.word_sentence_ids, word_reprs, pooled_once, span_read,
-            context.memories,
-        )  # fmt: skip
-        if reads_over_positions:
-            candidates.read_attentions = candidates._read_attentions(chunk)
+        pool_at_once = word_spans.shape[0] <= chunk * config.max_span_size
+        if reads_over_positions and pool_at_once and extra_spans is None:
+            # Candidates in width order: pooled, read-scored and filtered in one pass (the same values as below).
+            keep = scored.nonzero().squeeze(-1) if scored is not None else torch.arange(word_spans.shape[0])
+            keys, slot_counts = span_read.stacked_keys(context.memories)
+            pooled, scores = pool_candidates_with_read_scores(
+                word_reprs, word_spans, keep.to(word_spans.device), keys, config.max_span_size
+            )
+            attentions = span_read.attentions_from_scores(span_read.split_scores(scores, slot_counts))
+            word_spans, scored = word_spans[keep], None
+            candidates = cls(
+                pooler, word_spans, _subword_spans(word_spans, word_subword_spans), context.word_sentence_ids,
+                word_reprs, pooled, span_read, context.memories, {name: a[keep] for name, a in attentions.items()},
+            )  # fmt: skip
+        else:
+            pooled_once = None
+            if pool_at_once:
+                pooled_once = max_pool_short_ranges(word_reprs, word_spans[:, 0], word_spans[:, 1])
+            candidates = cls(
+                pooler, word_spans, _subword_spans(word_spans, word_subword_spans), context.word_sentence_ids,
+                word_reprs, pooled_once, span_read, context.memories,
+            )  # fmt: skip
+            if reads_over_positions:
+                candidates.read_attentions = candidates._read_attentions(chunk)
         if scored is not None:
             candidates = candidates.subset(scored.nonzero().squeeze(-1))
         word_spans = candidates.word_spans
@@ -1967,7 +2070,7 @@ class CandidateSpans:
             self,
             word_spans=self.word_spans[keep],
             subword_spans=self.subword_spans[keep],
-            pooled_once=None if self.pooled_once is None else self.pooled_once[keep],
+            pooled_once=None if self.pooled_once is None else gather_rows(self.pooled_once, keep),
             read_attentions=None
             if self.read_attentions is None
             else {name: attention[keep] for name, attention in self.read_attentions.items()},
@@ -1976,11 +2079,11 @@ class CandidateSpans:
     def pooled(self, index) -> torch.Tensor:
         """Max-pooled spans `(s, d)` of the candidates at `index`."""
         if self.pooled_once is not None:
-            return self.pooled_once[index]
+            return self.pooled_once[index] if isinstance(index, slice) else gather_rows(self.pooled_once, index)
         starts, ends = self.word_spans[index, 0], self.word_spans[index, 1]
         rows = starts[:, None] + torch.arange(int((ends - starts).max()), device=self.word_reprs.device)
         rows = torch.minimum(rows, (ends - 1)[:, None])  # repeating the last word leaves the max unchanged
-        return self.word_reprs[rows].amax(1)
+        return gather_rows(self.word_reprs, rows).amax(1)
 
     def representations(self, index) -> torch.Tensor:
         """Span representations `(s, d)` of the candidates at `index`: pooled, then read from the memories."""
@@ -1995,16 +2098,13 @@ class CandidateSpans:
         """Span memory read weights: the softmax runs over all candidate spans of the document, so its normaliser is
         gathered in a chunked first pass (the pooling is repeated in the second)."""
         count = self.word_spans.shape[0]
-        # Buffers allocated once: small per-chunk tensors kept alive between the chunks' large temporaries fragment
-        # the host allocator's heap.
-        scores = {
-            name: self.word_reprs.new_empty((count, self.memories[name].shape[0])) for name in self.span_read.readers
-        }
+        keys, slot_counts = self.span_read.stacked_keys(self.memories)
+        # One buffer allocated once: small per-chunk tensors kept alive between the chunks' large temporaries
+        # fragment the host allocator's heap.
+        scores = self.word_reprs.new_empty((count, keys.shape[0]))
         for begin in range(0, count, chunk):
-            spans = self.pooled(slice(begin, begin + chunk))
-            for name, reader in self.span_read.readers.items():
-                scores[name][begin : begin + chunk] = reader.scores(spans, self.memories[name])
-        return self.span_read.attentions_from_scores(scores)
+            scores[begin : begin + chunk] = stacked_read_scores(self.pooled(slice(begin, begin + chunk)), keys)
+        return self.span_read.attentions_from_scores(self.span_read.split_scores(scores, slot_counts))
 
     def select(self, mention_threshold: float, config, truncated: Optional[list] = None) -> Optional[Mentions]:
         """Stage 2: the candidates scoring at least `mention_threshold` (overlapping ones dropped with
@@ -2054,6 +2154,11 @@ class CandidateSpans:
             representations,
             self.probabilities[index],
         )
+
+
+def _subword_spans(word_spans: torch.LongTensor, word_subword_spans: torch.LongTensor) -> torch.LongTensor:
+    """Subword spans `(S, 2)` of word spans `(S, 2)`: from the first word's first subword to the last word's last."""
+    return torch.stack([word_subword_spans[word_spans[:, 0], 0], word_subword_spans[word_spans[:, 1] - 1, 1]], dim=-1)
 
 
 def mention_strings(mention_word_spans, word_char_spans, text_codepoints) -> tuple:
