@@ -32,8 +32,10 @@ from simmemre.modeling_simmemre import (
     candidate_spans,
     confident_entities,
     edit_distance_matrix,
+    gather_rows,
     max_pool_short_ranges,
     non_overlapping_spans,
+    pool_candidates_with_read_scores,
 )
 
 TEXT = (
@@ -679,6 +681,44 @@ def test_short_range_max_pool_matches_naive_max_with_wide_ranges_falling_back(so
         s, e = int(starts[i]), int(ends[i])
         expected = hidden[s:e].amax(0) if e > s else torch.zeros(3)
         assert torch.equal(pooled[i], expected)
+
+
+def test_candidates_pooled_with_read_scores_equal_pooling_all_then_scoring():
+    torch.manual_seed(0)
+    words = torch.randn(40, 16)
+    spans = candidate_spans(torch.tensor([0] * 9 + [1] * 25 + [2] * 6), max_span_size=10)
+    keep = torch.randperm(spans.shape[0])[:50].sort().values
+    keys = torch.randn(3, 16)
+    pooled, scores = pool_candidates_with_read_scores(words, spans, keep, keys, max_width=10)
+    every_span = max_pool_short_ranges(words, spans[:, 0], spans[:, 1])
+    assert torch.equal(pooled, every_span[keep])
+    torch.testing.assert_close(scores, every_span @ keys.T)
+
+
+def test_span_read_from_stacked_keys_equals_each_reader_scored_alone(tokenizer):
+    torch.manual_seed(0)
+    read = MemoryEnhancedRepresentation(modeling_config(tokenizer)).eval()
+    memories = {name: torch.randn(2, reader.weight.shape[0]) for name, reader in read.readers.items()}
+    spans = torch.randn(30, modeling_config(tokenizer).hidden_size)
+    keys, slot_counts = read.stacked_keys(memories)
+    stacked = read.attentions_from_scores(read.split_scores(spans @ keys.T, slot_counts))
+    alone = read.attentions_from_scores({name: r.scores(spans, memories[name]) for name, r in read.readers.items()})
+    assert stacked.keys() == alone.keys()
+    for name in alone:
+        torch.testing.assert_close(stacked[name], alone[name])
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 4)])
+def test_gather_rows_equals_advanced_indexing(shape):
+    table, index = torch.randn(10, 5), torch.randint(0, 10, shape)
+    with torch.inference_mode():
+        assert torch.equal(gather_rows(table, index), table[index])
+
+
+def test_gather_rows_keeps_advanced_indexing_under_autograd():
+    table = torch.randn(10, 5, requires_grad=True)
+    gathered = gather_rows(table, torch.tensor([1, 1, 4]))
+    assert type(gathered.grad_fn).__name__ == "IndexBackward0"  # the backward training has always used
 
 
 @pytest.mark.parametrize("reverse", [False, True])
