@@ -14,7 +14,7 @@ import torch
 from transformers import ProcessorMixin
 from transformers.utils import logging
 
-from .segmentation_simmemre import segment_text
+from .segmentation_simmemre import segment_text, split_sentences, split_words
 
 # Keys of one encoded document; `collate` pads each with the value given here.
 FEATURE_PADDING = {
@@ -121,8 +121,9 @@ def check_span_list(spans, text_length: int, field: str, fail) -> list:
     return checked
 
 
-def sentence_ids_of_words(word_spans, sentence_spans, fail) -> list:
-    """The sentence index of each word (both sorted lists of `(start, end)`); every word must lie inside one."""
+def sentence_ids_of_words(word_spans, sentence_spans, fail, words_given: bool = True) -> list:
+    """The sentence index of each word (both sorted lists of `(start, end)`); every word must lie inside one (words
+    split from the sentences, not given: the text outside every sentence is refused)."""
     if not word_spans:
         return []
     words = np.asarray(word_spans, dtype=np.int64).reshape(-1, 2)
@@ -135,6 +136,8 @@ def sentence_ids_of_words(word_spans, sentence_spans, fail) -> list:
     if not inside.all():
         k = int(np.argmin(inside))
         start, end = word_spans[k]
+        if not words_given:
+            fail(ValueError, f"the text at ({start}, {end}) lies outside every sentence", "sentences")
         fail(ValueError, f"word ({start}, {end}) does not lie inside one sentence", f"words[{k}]")
     return ids.tolist()
 
@@ -152,9 +155,10 @@ def check_input(item, index=0) -> dict:
     """Validate one input (a str or a schema document) and return `{"id", "text", "words", "sentences"}`.
 
     Raises `TypeError` / `ValueError` naming the document (its `id`, else its position `index`) and the field, before
-    anything is tokenized. Gold `entities`/`relations` and any other field of a schema document are ignored. `words`
-    and `sentences` (lists of `{"start", "end"}`) go together: both are used, or neither (the text is segmented); one
-    without the other is refused. Every word must lie inside one sentence.
+    anything is tokenized. Gold `entities`/`relations` and any other field of a schema document are ignored. Given
+    `words` and `sentences` (lists of `{"start", "end"}`) are kept as they are; neither: the text is segmented; only
+    `words`: sentences are grouped from them; only `sentences`: words are split inside them (as the data layer's
+    `add_segmentation` does). Every word must lie inside one sentence.
     """
     if isinstance(item, str):
         return {"id": None, "text": item, "words": None, "sentences": None}
@@ -170,25 +174,27 @@ def check_input(item, index=0) -> dict:
     if not isinstance(text, str):
         fail(TypeError, f"must be a str, got {type(text).__name__}", "text")
     words, sentences = item.get("words"), item.get("sentences")
-    if (words is None) != (sentences is None):
-        # Words alone do not say where sentences end, and sentences alone do not split words: refuse rather than
-        # silently segment the text again.
-        given, missing = ("words", "sentences") if sentences is None else ("sentences", "words")
-        fail(ValueError, f"'{given}' is given without '{missing}'; give both, or neither to segment the text", missing)
-    if words is None:
+    if words is None and sentences is None:
         return {"id": item.get("id"), "text": text, "words": None, "sentences": None}
-    word_spans = check_span_list(words, len(text), "words", fail)
-    for position, (start, end) in enumerate(word_spans):
-        word = text[start:end]
-        if word != word.strip():  # mentions are built from words: they would carry the spaces
-            what = "only whitespace" if not word.strip() else "leading or trailing whitespace"
-            fail(
-                ValueError,
-                f"{word!r} ({start}, {end}) has {what}; a word is a run of non-space text",
-                f"words[{position}]",
-            )
-    sentence_spans = check_span_list(sentences, len(text), "sentences", fail)
-    sentence_ids_of_words(word_spans, sentence_spans, fail)
+    if words is not None:
+        word_spans = check_span_list(words, len(text), "words", fail)
+        for position, (start, end) in enumerate(word_spans):
+            word = text[start:end]
+            if word != word.strip():  # mentions are built from words: they would carry the spaces
+                what = "only whitespace" if not word.strip() else "leading or trailing whitespace"
+                fail(
+                    ValueError,
+                    f"{word!r} ({start}, {end}) has {what}; a word is a run of non-space text",
+                    f"words[{position}]",
+                )
+    if sentences is None:  # grouped from the given words
+        ranges = split_sentences(text, word_spans)
+        sentence_spans = [(word_spans[first][0], word_spans[last - 1][1]) for first, last in ranges]
+    else:
+        sentence_spans = check_span_list(sentences, len(text), "sentences", fail)
+    if words is None:  # split with the sentences' bounds as word boundaries
+        word_spans = split_words(text, [bound for span in sentence_spans for bound in span])
+    sentence_ids_of_words(word_spans, sentence_spans, fail, words_given=words is not None)
     return {
         "id": item.get("id"),
         "text": text,

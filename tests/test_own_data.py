@@ -158,15 +158,33 @@ def test_every_shipped_config_has_only_known_keys():
         check_config_keys(load_config(str(path)))
 
 
-def test_words_without_sentences_are_refused_naming_the_document_and_field():
+def test_words_without_sentences_are_grouped_into_sentences_as_the_data_layer_does():
+    from simmemre.data_simmemre import add_segmentation
+    from simmemre.processing_simmemre import check_input
+
+    text = "Aspirin helps. It works"
+    words = [{"start": s, "end": e} for s, e in [(0, 7), (8, 13), (13, 14), (15, 17), (18, 23)]]
+    checked = check_input({"id": "d1", "text": text, "words": words})
+    assert checked["words"] == words  # kept as given
+    assert checked["sentences"] == add_segmentation({"text": text, "words": words, "entities": []})["sentences"]
+    assert checked["sentences"] == [{"start": 0, "end": 14}, {"start": 15, "end": 23}]
+
+
+def test_sentences_without_words_are_split_into_words_inside_them():
+    from simmemre.processing_simmemre import check_input
+
+    checked = check_input({"id": "d2", "text": "Two words", "sentences": [{"start": 0, "end": 9}]})
+    assert checked["words"] == [{"start": 0, "end": 3}, {"start": 4, "end": 9}]
+    assert checked["sentences"] == [{"start": 0, "end": 9}]
+
+
+def test_text_outside_the_given_sentences_is_refused_naming_the_document_and_field():
     import pytest
 
     from simmemre.processing_simmemre import check_input
 
-    with pytest.raises(ValueError, match=r"document 'd1': sentences: 'words' is given without 'sentences'"):
-        check_input({"id": "d1", "text": "Two words", "words": [[0, 3], [4, 9]]})
-    with pytest.raises(ValueError, match=r"document 'd2': words: 'sentences' is given without 'words'"):
-        check_input({"id": "d2", "text": "Two words", "sentences": [[0, 9]]})
+    with pytest.raises(ValueError, match=r"document 'd3': sentences: the text at \(4, 9\) lies outside every sentence"):
+        check_input({"id": "d3", "text": "Two words", "sentences": [{"start": 0, "end": 3}]})
 
 
 @pytest.mark.integration

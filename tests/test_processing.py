@@ -147,8 +147,8 @@ def test_check_input_normalizes_strings_and_documents(processor):
         "words": [{"start": 0, "end": 2}],
         "sentences": [{"start": 0, "end": 2}],
     }
-    with pytest.raises(ValueError, match="'words' is given without 'sentences'"):  # one without the other: refused
-        processor.check_input({"text": "ab", "words": [{"start": 0, "end": 2}]})
+    only_words = processor.check_input({"text": "ab", "words": [{"start": 0, "end": 2}]})  # sentences grouped
+    assert only_words["sentences"] == [{"start": 0, "end": 2}]
 
 
 def test_a_document_without_id_is_named_by_its_position(processor):

@@ -134,10 +134,10 @@ def test_a_gold_mention_outside_the_text_stops_model_mode_before_the_model_runs(
         assert message == f"{gold}:2: document g1: entities[0].mentions[0].end: offset 700 outside the text (length 22)"
 
 
-def test_gold_words_without_sentences_are_refused_in_model_mode_naming_file_line_and_field(tmp_path):
-    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD, dict(GOLD, id="g1", words=[{"start": 0, "end": 7}])])
+def test_gold_text_outside_the_given_sentences_is_refused_in_model_mode_naming_file_line_and_field(tmp_path):
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD, dict(GOLD, id="g1", sentences=[{"start": 0, "end": 14}])])
     message = refusal(["--model", NOT_A_MODEL, "--data", gold])
-    assert message.startswith(f"{gold}:2: document 'g1': sentences: 'words' is given without 'sentences'")
+    assert message.startswith(f"{gold}:2: document 'g1': sentences: the text at (15, 21) lies outside every sentence")
 
 
 @pytest.mark.integration
