@@ -1188,7 +1188,11 @@ class MemoryEnhancedRepresentation(nn.Module):
         rows gets every read score from one product (alone, a one-slot memory's product takes torch's matrix-vector
         kernel, whose rounding changes with the number of rows)."""
         readers = list(self.readers.items())
-        weights = [w for name, reader in readers for w in (memories[name], reader.weight, reader.log_inverse_temperature)]
+        weights = [
+            weight
+            for name, reader in readers
+            for weight in (memories[name], reader.weight, reader.log_inverse_temperature)
+        ]
         keys = _weight_derived(
             self, "stacked_keys", weights, lambda: torch.cat([reader.keys(memories[name]) for name, reader in readers])
         )
@@ -1707,9 +1711,8 @@ class RelationClassification(nn.Module):
             maxima = local.new_full((head.shape[0], local.shape[-1]), _lowest(local.dtype))
             maxima = maxima.scatter_reduce(0, pair_index[:, None].expand_as(local), local, reduce="amax")
             if entity_terms_after_max:
-                maxima = (
-                    maxima + gather_rows(projections["head_entity"], heads) + gather_rows(projections["tail_entity"], tails)
-                )
+                head_terms = gather_rows(projections["head_entity"], heads)
+                maxima = maxima + head_terms + gather_rows(projections["tail_entity"], tails)
             pooled.append(maxima)
         return tuple(pooled)
 

@@ -148,7 +148,8 @@ def read_predictions(path) -> list:
 def check_gold_input(gold: list, lines: list, path, given) -> None:
     """Before a model runs on `gold`: every document follows the schema (`validate_document`: offsets inside the
     text, entities with mentions, relations naming existing entities) and, end to end, is a valid pipeline input
-    (`check_input`: words inside the sentences, no text outside them). Stops the script naming `path:line`, the document and field."""
+    (`check_input`: words inside the sentences, no text outside them). Stops the script naming `path:line`, the
+    document and field."""
     from simmemre.data_simmemre import DocumentError, validate_document
     from simmemre.processing_simmemre import check_input
 
