@@ -63,10 +63,26 @@ class DocumentError(ValueError):
 
 
 def _open_text(path: str | os.PathLike):
+    # utf-8-sig: a leading byte-order mark (Windows Notepad, PowerShell 5) is dropped, as predict.py and score.py do.
     path = os.fspath(path)
     if path.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")
+
+
+def _not_utf8(path: str) -> DocumentError:
+    """The error for a file that is not UTF-8, naming its first undecodable line (the decoder's own position is an
+    offset into the chunk it read, not into the file)."""
+    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return DocumentError(
+                    f"not valid UTF-8 (byte 0x{line[error.start]:02x} at byte {error.start + 1} of the line)",
+                    source=f"{path}:{line_number}",
+                )
+    return DocumentError("not valid UTF-8", source=path)
 
 
 def validate_document(doc: Any, source: str = "<memory>") -> dict:
@@ -159,18 +175,21 @@ def read_jsonl(path: str | os.PathLike, validate: bool = True) -> list[dict]:
     """
     path = os.fspath(path)
     documents = []
-    with _open_text(path) as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            source = f"{path}:{line_number}"
-            try:
-                doc = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DocumentError(f"invalid JSON ({error.msg} at column {error.colno})", source=source) from None
-            if validate:
-                validate_document(doc, source=source)
-            documents.append(doc)
+    try:
+        with _open_text(path) as handle:
+            for line_number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                source = f"{path}:{line_number}"
+                try:
+                    doc = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise DocumentError(f"invalid JSON ({error.msg} at column {error.colno})", source=source) from None
+                if validate:
+                    validate_document(doc, source=source)
+                documents.append(doc)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     return documents
 
 
@@ -213,8 +232,7 @@ def write_labels(directory: str | os.PathLike, entity_types: Iterable[str], rela
 def read_labels(directory: str | os.PathLike) -> dict:
     """Read ``directory/labels.json`` -> ``{"entity_types": [...], "relation_types": [...]}``."""
     path = os.path.join(directory, LABELS_FILE)
-    with open(path, encoding="utf-8") as handle:
-        labels = json.load(handle)
+    labels = _load_json(path)
     for key in ("entity_types", "relation_types"):
         if not isinstance(labels.get(key), list) or not all(isinstance(x, str) for x in labels[key]):
             raise DocumentError("expected a list of strings", source=path, doc_id="labels.json", field=key)
@@ -405,13 +423,16 @@ def read_pubtator(
     counts = dict.fromkeys(_PUBTATOR_COUNTERS, 0)
     documents: list[dict] = []
     first_line_of_pmid: dict[str, int] = {}
-    with _open_text(path) as handle:
-        # Each block is converted as soon as it ends, so its errors come before those of later lines.
-        for block in _pubtator_blocks(handle, path):
-            doc = _pubtator_document(block, path, first_line_of_pmid, counts, drop_ungrounded, require_relations)
-            if doc is not None:
-                documents.append(doc)
-                _count_document(stats, doc)
+    try:
+        with _open_text(path) as handle:
+            # Each block is converted as soon as it ends, so its errors come before those of later lines.
+            for block in _pubtator_blocks(handle, path):
+                doc = _pubtator_document(block, path, first_line_of_pmid, counts, drop_ungrounded, require_relations)
+                if doc is not None:
+                    documents.append(doc)
+                    _count_document(stats, doc)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     stats.update(counts)
     return documents, stats
 
@@ -511,7 +532,7 @@ def _parse_pubtator_mention(columns: list[str], path: str, line_number: int) -> 
         )
     _, start, end, mention_text, entity_type, id_field = columns[:6]
     for name, value in (("start", start), ("end", end)):
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):  # str.isdigit alone accepts "²" and non-ASCII digits
             _fail_at_line(
                 path, f"expected a non-negative integer offset, got {value!r}", line_number, pmid, f"mention.{name}"
             )
@@ -668,8 +689,12 @@ def _pubtator_relations(block: dict, entity_index: dict, path: str, counts: dict
 
 
 def _load_json(path: str | os.PathLike) -> Any:
-    with _open_text(path) as handle:
-        return json.load(handle)
+    path = os.fspath(path)
+    try:
+        with _open_text(path) as handle:
+            return json.load(handle)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
 
 
 def load_relation_names(rel_info: Any) -> dict[str, str] | None:
@@ -1082,7 +1107,11 @@ def convert_parser():
         required=True,
         help="a folder (splits recognised by file name: train/training, dev/development/valid, test) or one file",
     )
-    parser.add_argument("--output", required=True, help="output folder for {split}.jsonl and labels.json")
+    parser.add_argument(
+        "--output",
+        required=True,
+        help="output folder for {split}.jsonl and labels.json; split files of an earlier conversion there are removed",
+    )
     parser.add_argument("--rel-info", help="docred: rel_info.json or JEREX types.json mapping relation ids to names")
     parser.add_argument("--drop-ungrounded", action="store_true", help="bc5cdr: drop mentions with MeSH id -1")
     parser.add_argument(
@@ -1113,6 +1142,18 @@ def convert_command(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     os.makedirs(args.output, exist_ok=True)
+    # The folder must hold exactly this conversion: a split file of an earlier one (say dev.jsonl of another corpus)
+    # would be read with the new train split by load_documents_as_datasetdict and a data.data_dir config.
+    stale = [
+        name
+        for split in SPLITS
+        for name in (f"{split}.jsonl", f"{split}.jsonl.gz")
+        if os.path.isfile(os.path.join(args.output, name)) and not (split in converted and name == f"{split}.jsonl")
+    ]
+    for name in stale:
+        os.remove(os.path.join(args.output, name))
+    if stale:
+        print(f"removed {', '.join(stale)} of an earlier conversion from {args.output}", file=sys.stderr)
     for split, (docs, stats) in converted.items():
         write_jsonl(docs, os.path.join(args.output, f"{split}.jsonl"))
         print(stats_line(stats), flush=True)

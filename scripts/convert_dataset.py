@@ -2,7 +2,8 @@
 """Convert a BC5CDR (PubTator) or DocRED-format corpus to SimMemRE JSON Lines documents.
 
 Writes OUTPUT/{train,dev,test}.jsonl for the splits found and OUTPUT/labels.json (sorted entity and
-relation types), and prints one JSON line of counts per split:
+relation types), removing the split files ({train,dev,test}.jsonl[.gz]) an earlier conversion left there, so that the
+folder holds this conversion only, and prints one JSON line of counts per split:
 {"split", "documents", "mentions", "entities", "relations", ...extra counts}.
 
 Examples:

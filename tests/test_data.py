@@ -259,6 +259,52 @@ def test_non_integer_pubtator_offset(tmp_path):
     assert_names(error, f"{path}:3", "document 1", "mention.start")
 
 
+@pytest.mark.parametrize("offset", ["\u00b2", "\u0661", "\uff11"])  # superscript two, Arabic-Indic and fullwidth one
+def test_non_ascii_digit_pubtator_offset(tmp_path, offset):
+    path = write(tmp_path, "bad.txt", f"1|t|Aspirin.\n1|a|Pain.\n1\t{offset}\t7\tAspirin\tChemical\tD001\n")
+    with pytest.raises(DocumentError) as error:
+        read_pubtator(path)
+    assert_names(error, f"{path}:3", "document 1", "mention.start")
+
+
+@pytest.mark.parametrize("name", ["bad.jsonl", "bad.jsonl.gz"])
+def test_jsonl_not_utf8_names_the_line(tmp_path, name):
+    lines = [json.dumps({"id": "a", "text": "x", "entities": [], "relations": []}).encode()] * 2
+    lines.insert(1, '{"id": "b", "text": "caf\u00e9", "entities": [], "relations": []}'.encode("latin-1"))
+    path = tmp_path / name
+    (gzip.open if name.endswith(".gz") else open)(path, "wb").write(b"\n".join(lines) + b"\n")
+    with pytest.raises(DocumentError) as error:
+        read_jsonl(path)
+    assert_names(error, f"{path}:2", "not valid UTF-8", "0xe9")
+
+
+def test_pubtator_not_utf8_names_the_file_and_line(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_bytes(PUBTATOR_OK.replace("Just", "Caf\u00e9").encode("latin-1"))
+    with pytest.raises(DocumentError) as error:
+        read_pubtator(path)
+    assert_names(error, f"{path}:11", "not valid UTF-8")
+
+
+def test_docred_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "train.json"
+    path.write_bytes('[{"title": "Caf\u00e9", "sents": [], "vertexSet": []}]'.encode("latin-1"))
+    with pytest.raises(DocumentError) as error:
+        read_docred(path)
+    assert_names(error, f"{path}:1", "not valid UTF-8")
+
+
+def test_readers_accept_a_utf8_byte_order_mark(tmp_path):
+    """Files saved by Windows Notepad or PowerShell 5 start with a BOM; predict.py and score.py accept them too."""
+    doc = {"id": "a", "text": "x", "entities": [], "relations": []}
+    jsonl = tmp_path / "bom.jsonl"
+    jsonl.write_text("\ufeff" + json.dumps(doc) + "\n", encoding="utf-8")
+    assert read_jsonl(jsonl) == [doc]
+    assert [d["id"] for d in read_pubtator(write(tmp_path, "bom.txt", "\ufeff" + PUBTATOR_OK))[0]] == ["1", "2"]
+    write(tmp_path, "labels.json", '\ufeff{"entity_types": ["A"], "relation_types": []}')
+    assert read_labels(tmp_path) == {"entity_types": ["A"], "relation_types": []}
+
+
 def test_pubtator_offset_outside_the_text(tmp_path):
     path = write(tmp_path, "bad.txt", "1|t|Aspirin.\n1|a|Pain.\n\n7|t|T.\n7|a|A.\n7\t0\t99\tAspirin\tChemical\tD001\n")
     with pytest.raises(DocumentError) as error:
@@ -615,6 +661,18 @@ def test_cli_reports_document_errors_with_exit_code_2(tmp_path, cli, capsys):
     stderr = capsys.readouterr().err
     assert stderr.startswith("error: ") and f"{bad}:3" in stderr and "mention.text" in stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_removes_split_files_of_an_earlier_conversion(tmp_path, cli, capsys):
+    out = tmp_path / "out"
+    for name in ("dev.txt", "train.txt"):  # the second conversion has no dev split
+        assert (
+            cli(["--format", "bc5cdr", "--input", str(write(tmp_path, name, PUBTATOR_OK)), "--output", str(out)]) == 0
+        )
+        if name == "dev.txt":
+            write(out, "test.jsonl.gz", "")
+    assert sorted(os.listdir(out)) == ["labels.json", "train.jsonl"]
+    assert "removed dev.jsonl, test.jsonl.gz of an earlier conversion" in capsys.readouterr().err
 
 
 def test_cli_reports_a_missing_input(tmp_path, cli, capsys):
