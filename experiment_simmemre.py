@@ -295,7 +295,9 @@ def load_splits(data: dict) -> tuple[dict, dict]:
     if "rel_info" in options and options["rel_info"] is not None:
         options["rel_info"] = resolve_path(options["rel_info"])
     corpus_format = data.get("format")
+    check_data_keys(data)
     splits = {}
+    sources = {}  # split -> what the error messages name: the file, or the data_dir and its split
     labels_file_dir = None
     if data.get("data_dir"):
         if corpus_format not in data_simmemre.FORMATS:
@@ -303,9 +305,11 @@ def load_splits(data: dict) -> tuple[dict, dict]:
         converted = data_simmemre.convert_corpus(corpus_format, resolve_path(data["data_dir"]), **options)
         if data.get("splits"):
             splits = split_slices({name: docs for name, (docs, _) in converted.items()}, data["splits"])
+            sources = {name: f"data.splits.{name} ({data['splits'][name]!r} of {data['data_dir']})" for name in splits}
         else:
             names = {"train": "train", "dev": "validation", "test": "test"}
             splits = {names[split]: docs for split, (docs, _) in converted.items()}
+            sources = {names[split]: f"the {split} split of data.data_dir {data['data_dir']}" for split in converted}
     else:
         for split in ("train", "validation", "test"):
             file = data.get(f"{split}_file")
@@ -320,8 +324,13 @@ def load_splits(data: dict) -> tuple[dict, dict]:
             else:
                 splits[split] = data_simmemre.read_jsonl(file)
                 labels_file_dir = labels_file_dir or os.path.dirname(file)
+            sources[split] = f"data.{split}_file {file}"
     if "train" not in splits:
         raise SystemExit("no training split: set data.train_file or data.data_dir (with a train file)")
+    for split, docs in splits.items():
+        # An empty file (a failed export, say) would stop training with a KeyError, or turn off dev selection.
+        if not docs:
+            raise SystemExit(f"{sources[split]}: no documents")
 
     limits = {
         "train": data.get("max_train_documents"),
@@ -331,14 +340,63 @@ def load_splits(data: dict) -> tuple[dict, dict]:
     for split, limit in limits.items():
         if split in splits and limit is not None:
             splits[split] = splits[split][: int(limit)]
+    if not splits["train"]:
+        raise SystemExit(f"data.max_train_documents {limits['train']!r} leaves no training document")
 
-    if data.get("entity_types") and data.get("relation_types") is not None:
+    if data.get("entity_types") is not None:
         labels = {"entity_types": list(data["entity_types"]), "relation_types": list(data["relation_types"])}
+        labels_source = "data.entity_types / data.relation_types"
     elif labels_file_dir and os.path.isfile(os.path.join(labels_file_dir, data_simmemre.LABELS_FILE)):
         labels = data_simmemre.read_labels(labels_file_dir)
+        labels_source = os.path.join(labels_file_dir, data_simmemre.LABELS_FILE)
     else:
-        labels = data_simmemre.labels_for(splits)
+        return splits, data_simmemre.labels_for(splits)
+    check_labels(splits, sources, labels, labels_source)
     return splits, labels
+
+
+def check_data_keys(data: dict) -> None:
+    """Stop on data settings that would be silently ignored: one label list without the other, data.splits or a
+    split file next to data.data_dir (which takes its splits from the folder), data.splits without data.data_dir."""
+    given = [key for key in ("entity_types", "relation_types") if data.get(key) is not None]
+    if len(given) == 1:
+        other = "relation_types" if given == ["entity_types"] else "entity_types"
+        raise SystemExit(
+            f"data.{given[0]} is set without data.{other}: give both label lists (relation_types may be []), or "
+            "neither to take them from labels.json or the data"
+        )
+    files = [f"{split}_file" for split in TRAINING_SPLITS if data.get(f"{split}_file")]
+    if data.get("data_dir") and files:
+        raise SystemExit(
+            f"data.data_dir and data.{', data.'.join(files)} are both set: the splits come from data_dir (cut with "
+            "data.splits), or from the split files; set one of them"
+        )
+    if data.get("splits") and not data.get("data_dir"):
+        raise SystemExit(
+            "data.splits cuts the splits of data.data_dir, which is not set; with data.train_file / "
+            "validation_file / test_file, cut the files themselves or use data.max_*_documents"
+        )
+
+
+def check_labels(splits: dict, sources: dict, labels: dict, labels_source: str) -> None:
+    """Stop, naming the split's file, the document and the field, at the first entity or relation type missing from
+    the given label lists (training would fail deep inside `datasets` tokenization, naming neither)."""
+    from .data_simmemre import DocumentError
+
+    known = {"entity": set(labels["entity_types"]), "relation": set(labels["relation_types"])}
+    for split, docs in splits.items():
+        for index, doc in enumerate(docs):
+            for kind, key in (("entity", "entities"), ("relation", "relations")):
+                for i, item in enumerate(doc[key]):
+                    if item["type"] not in known[kind]:
+                        error = DocumentError(
+                            f"{kind} type {item['type']!r} is not in {labels_source} "
+                            f"({sorted(known[kind])}); add it there, or leave it out of the data",
+                            source=f"{sources[split]} [document {index}]",
+                            doc_id=doc["id"],
+                            field=f"{key}[{i}].type",
+                        )
+                        raise SystemExit(str(error))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -379,6 +437,7 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
             "max_position_embeddings": 128,
             **(encoder["tiny"] or {}),
         }
+        check_encoder_config_keys(encoder["tiny"] or {}, BertConfig(), "encoder.tiny")
         encoder_config = BertConfig(vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id or 0, **tiny)
         config = SimMemREConfig(
             encoder_config=encoder_config.to_dict(),
@@ -396,6 +455,12 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
         trust_remote_code = bool(encoder.get("trust_remote_code", False))
         encoder = encoder.get("path", "minilm")
     path = minilm_path() if encoder == "minilm" else resolve_path(str(encoder))
+    if overrides:
+        from transformers import AutoConfig
+
+        check_encoder_config_keys(
+            overrides, AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code), "encoder.config_overrides"
+        )
     model = SimMemREModel.from_encoder(
         path,
         labels["entity_types"],
@@ -406,6 +471,22 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
     )
     processor = SimMemREProcessor(AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code))
     return model, processor, MINILM_HUB_ID if encoder == "minilm" else str(encoder)
+
+
+def check_encoder_config_keys(values: dict, encoder_config, setting: str) -> None:
+    """Stop on a key that is not an attribute of the encoder's config class: `AutoConfig.from_pretrained` drops it
+    silently (a misspelt attention_probs_dropout_prob would leave the dropout on)."""
+    import difflib
+
+    unknown = sorted(key for key in values if not hasattr(encoder_config, key))
+    if unknown:
+        known = sorted(encoder_config.to_dict())
+        hints = {key: difflib.get_close_matches(key, known, n=1) for key in unknown}
+        hint = "; ".join(f"{key!r}: did you mean {match[0]!r}?" for key, match in hints.items() if match)
+        raise SystemExit(
+            f"{setting}: {unknown} {'is not an attribute' if len(unknown) == 1 else 'are not attributes'} of the "
+            f"encoder's {type(encoder_config).__name__}{'; ' + hint if hint else ''}"
+        )
 
 
 def load_model(folder=None, device="cpu", dtype="float32"):
@@ -833,22 +914,28 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------------
 
 
-def git_commit():
-    """The repository's HEAD commit (recorded with the results), or None outside a git checkout."""
+def git_commit(directory=None):
+    """The repository's HEAD commit (recorded with the results), with "-dirty" appended when tracked files have local
+    changes (HEAD did not produce such a run's numbers alone); None outside a git checkout. `directory`: the checkout
+    (default: this package's folder)."""
     import subprocess
 
+    def git(*arguments):
+        return subprocess.run(
+            ["git", *arguments],
+            cwd=directory or os.path.dirname(os.path.abspath(__file__)),
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+
     try:
-        return (
-            subprocess.run(
-                ["git", "rev-parse", "HEAD"],
-                cwd=os.path.dirname(os.path.abspath(__file__)),
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=True,
-            ).stdout.strip()
-            or None
-        )
+        commit = git("rev-parse", "HEAD")
+        # --no-optional-locks: status must not take the index lock of a checkout someone is committing in.
+        if commit and git("--no-optional-locks", "status", "--porcelain", "--untracked-files=no"):
+            commit += "-dirty"
+        return commit or None
     except (OSError, subprocess.SubprocessError):
         return None
 

@@ -7,8 +7,9 @@
 `add` appends one row per thresholds policy found in RUN_DIR: "fixed" (the configured thresholds, from
 all_results.json's eval_*/test_*) and, when RUN_DIR/calibration.json exists, "calibrated" (from train.py's
 calibrated_test_* or scripts/calibrate.py's test_scores). A row holds name, relation_classifier, memory,
-memory_read_mode, seed, commit, thresholds, threshold_values, dev and test (joint_re_f1 metric dicts), plus device,
-run and recorded_at. Rows already recorded for the same (run, thresholds, calibration file) are replaced.
+memory_read_mode, seed, commit (from the run's run_config.json: HEAD at training time, "<sha>-dirty" when tracked files
+had local changes), thresholds, threshold_values, dev and test (joint_re_f1 metric dicts), plus device, run and
+recorded_at. Rows already recorded for the same (run, thresholds, calibration file) are replaced.
 `add RUN_DIR --calibration FILE` records only a "calibrated" row, from a scripts/calibrate.py output (for example a
 re-calibration of an older run with the current default grid, `--dry-run --output FILE`); it is recorded after the
 run's own calibrated row, so it takes that row's place in the mean, which stays listed as replaced.

