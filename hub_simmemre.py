@@ -17,6 +17,7 @@ REQUIRED_FILES = (
     "configuration_simmemre.py",
     "modeling_simmemre.py",
     "processing_simmemre.py",
+    "segmentation_simmemre.py",  # imported by processing_simmemre.py
     "pipeline_simmemre.py",
     "processor_config.json",
     "tokenizer_config.json",

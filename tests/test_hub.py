@@ -13,7 +13,7 @@ import yaml
 from helpers import LOW, SCRIPTS, TEXTS, FakeHub, assert_same_predictions, run_isolated
 from transformers import pipeline
 
-from simmemre.hub_simmemre import save_for_hub
+from simmemre.hub_simmemre import REQUIRED_FILES, save_for_hub
 
 
 def test_save_for_hub_writes_a_complete_repository(hub_folder):
@@ -48,6 +48,17 @@ def test_save_for_hub_writes_a_complete_repository(hub_folder):
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert all(node.level == 0 for node in ast.walk(tree) if isinstance(node, ast.ImportFrom))
     assert imported <= set(sys.stdlib_module_names) | {"numpy", "torch", "transformers"}, imported
+
+
+def test_the_completeness_check_requires_every_file_the_remote_code_imports(hub_folder):
+    """save_for_hub and push_to_hub.py check REQUIRED_FILES: a folder without an imported file would pass and fail
+    to load (processing_simmemre.py imports segmentation_simmemre.py)."""
+    from transformers.dynamic_module_utils import get_relative_imports
+
+    required = set(REQUIRED_FILES)
+    code = [name for name in required if name.endswith(".py")]
+    imported = {f"{module}.py" for name in code for module in get_relative_imports(hub_folder / name)}
+    assert imported and imported <= required, imported - required
 
 
 def test_model_card_front_matter_and_usage(hub_folder):
