@@ -830,6 +830,8 @@ class SimMemRETrainer(Trainer):
         if progress:
             self.callback_handler.eval_dataloader = batches
         try:
+            # float32 even under --bf16/--fp16 (accelerate autocasts only model.forward; evaluation calls
+            # model.predict): dev selection and calibration see the precision the pipeline serves in by default.
             with torch.no_grad():
                 for indices in batches:
                     batch = [{key: features[i][key] for key in keys} for i in indices]

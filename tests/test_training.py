@@ -468,6 +468,24 @@ def test_predict_documents_returns_schema_documents(processor, cdr_dataset, tmp_
     assert trainer.model.training  # the helper restores the mode it found
 
 
+def test_bf16_training_evaluates_in_float32(processor, cdr_dataset, tmp_path, single_torch_thread):
+    """Dev selection and calibration see the precision the pipeline serves in by default (scripts/train.py's help)."""
+    arguments = {} if torch.cuda.is_available() else {"use_cpu": True}
+    trainer, _ = make_trainer(
+        processor, cdr_dataset.select([0]), None, tmp_path, eval_strategy="no", bf16=True, **arguments
+    )
+    autocast = []
+    extract = trainer.model.extract
+
+    def recording_extract(*args, **kwargs):
+        autocast.append(torch.is_autocast_enabled(trainer.args.device.type))
+        return extract(*args, **kwargs)
+
+    trainer.model.extract = recording_extract
+    trainer.evaluate(cdr_dataset.select([1]))
+    assert autocast == [False]
+
+
 def _rerun_at(processor, cdr_dataset, low: dict):
     """A seeded random model's predictions for two CDR documents at `low`, and a function predicting them again at
     other thresholds from the same encoding (as calibration does)."""
