@@ -2034,11 +2034,12 @@ class CandidateSpans:
         pool_at_once = word_spans.shape[0] <= chunk * config.max_span_size
         if reads_over_positions and pool_at_once and extra_spans is None:
             # Candidates in width order: pooled, read-scored and filtered in one pass (the same values as below).
-            keep = scored.nonzero().squeeze(-1) if scored is not None else torch.arange(word_spans.shape[0])
+            if scored is not None:
+                keep = scored.nonzero().squeeze(-1)
+            else:
+                keep = torch.arange(word_spans.shape[0], device=word_spans.device)
             keys, slot_counts = span_read.stacked_keys(context.memories)
-            pooled, scores = pool_candidates_with_read_scores(
-                word_reprs, word_spans, keep.to(word_spans.device), keys, config.max_span_size
-            )
+            pooled, scores = pool_candidates_with_read_scores(word_reprs, word_spans, keep, keys, config.max_span_size)
             attentions = span_read.attentions_from_scores(span_read.split_scores(scores, slot_counts))
             word_spans, scored = word_spans[keep], None
             candidates = cls(
