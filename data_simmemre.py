@@ -171,10 +171,12 @@ def validate_document(doc: Any, source: str = "<memory>") -> dict:
 def read_jsonl(path: str | os.PathLike, validate: bool = True) -> list[dict]:
     """Read a JSON Lines file of documents (``.gz`` transparently); each document is validated.
 
-    Blank lines are skipped. Errors name ``path:line``.
+    Blank lines are skipped. Errors name ``path:line``; a repeated document id is one (the metric matches
+    documents by id, and the PubTator reader and score.py refuse repeats too).
     """
     path = os.fspath(path)
     documents = []
+    first_line_of_id = {}
     try:
         with _open_text(path) as handle:
             for line_number, line in enumerate(handle, start=1):
@@ -187,6 +189,14 @@ def read_jsonl(path: str | os.PathLike, validate: bool = True) -> list[dict]:
                     raise DocumentError(f"invalid JSON ({error.msg} at column {error.colno})", source=source) from None
                 if validate:
                     validate_document(doc, source=source)
+                    if doc["id"] in first_line_of_id:
+                        raise DocumentError(
+                            f"duplicate document id (first document at line {first_line_of_id[doc['id']]})",
+                            source=source,
+                            doc_id=doc["id"],
+                            field="id",
+                        )
+                    first_line_of_id[doc["id"]] = line_number
                 documents.append(doc)
     except UnicodeDecodeError:
         raise _not_utf8(path) from None
@@ -199,11 +209,23 @@ def write_jsonl(docs: Iterable[Mapping], path: str | os.PathLike) -> int:
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)
+    # Written to a temporary file in the same folder, then renamed over `path`: a failure midway (an exception in
+    # `docs`, a full disk, an interrupt) leaves the earlier file or none, never a partly written split.
+    temporary = f"{path}.{os.getpid()}.tmp"
     count = 0
-    with (gzip.open if path.endswith(".gz") else open)(path, "wb") as handle:
-        for doc in docs:
-            handle.write(json_line(doc))
-            count += 1
+    try:
+        with open(temporary, "wb") as handle:
+            # GzipFile names `path` in the gzip header, not the temporary file.
+            output = gzip.GzipFile(path, "wb", fileobj=handle) if path.endswith(".gz") else handle
+            for doc in docs:
+                output.write(json_line(doc))
+                count += 1
+            output.close()
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
     return count
 
 

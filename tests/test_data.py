@@ -347,6 +347,16 @@ def test_jsonl_document_missing_a_field(tmp_path):
     assert_names(error, f"{path}:2", "document doc-2", "entities", "missing")
 
 
+def test_jsonl_duplicate_document_id_names_both_lines(tmp_path):
+    """The metric matches documents by id: a repeated id was accepted silently."""
+    path = tmp_path / "dup.jsonl"
+    doc = json.dumps({"id": "d1", "text": "x", "entities": [], "relations": []})
+    path.write_text(f"{doc}\n\n{doc}\n")
+    with pytest.raises(DocumentError) as error:
+        read_jsonl(path)
+    assert_names(error, f"{path}:3", "document d1", "id", "duplicate document id (first document at line 1)")
+
+
 def test_jsonl_invalid_json_names_the_line(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"id": "a", "text": "x", "entities": [], "relations": []}\n{"id": \n')
@@ -589,6 +599,21 @@ def test_jsonl_round_trip_with_gzip(tmp_path):
     for name in ("x.jsonl", "x.jsonl.gz"):
         write_jsonl(docs, tmp_path / name)
         assert read_jsonl(tmp_path / name) == docs
+
+
+def test_a_failed_write_jsonl_leaves_the_earlier_file(tmp_path):
+    """A failure midway left a partly written split in place of the earlier one."""
+    doc = {"id": "a", "text": "x", "entities": [], "relations": []}
+    write_jsonl([doc, doc], tmp_path / "train.jsonl")
+
+    def failing():
+        yield doc
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        write_jsonl(failing(), tmp_path / "train.jsonl")
+    assert read_jsonl(tmp_path / "train.jsonl", validate=False) == [doc, doc]
+    assert [path.name for path in tmp_path.iterdir()] == ["train.jsonl"]
 
 
 def test_labels_are_sorted_and_deduplicated(tmp_path):
