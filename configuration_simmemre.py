@@ -345,6 +345,11 @@ class SimMemREConfig(PretrainedConfig):
         """Subwords per encoder window, without the [CLS]/[SEP] the model adds."""
         if self.encoder_window_size:
             return int(self.encoder_window_size)
+        return self.encoder_window_limit
+
+    @property
+    def encoder_window_limit(self) -> int:
+        """The most subwords per window that the encoder's position table holds, besides [CLS]/[SEP]."""
         positions = int(self.encoder_attribute("max_position_embeddings", 512) or 512)
         if self.encoder_config.get("model_type") in OFFSET_POSITION_MODEL_TYPES:
             # These models number positions from padding_idx + 1 (fairseq's convention), so a 514-position RoBERTa
@@ -473,6 +478,16 @@ class SimMemREConfig(PretrainedConfig):
             value = getattr(self, field)
             if value is not None and (not isinstance(value, int) or value < 1):
                 fail(field, f"must be None or a positive integer, got {value!r}")
+        window = self.encoder_window_size
+        # A longer window failed inside the encoder's position embeddings at the first long document; DeBERTa-style
+        # encoders without absolute positions (position_biased_input false) take any length.
+        if window and self.encoder_config and self.encoder_config.get("position_biased_input", True):
+            if window > self.encoder_window_limit:
+                fail(
+                    "encoder_window_size",
+                    f"{window} exceeds the {self.encoder_window_limit} subwords that the encoder's position table "
+                    "holds besides [CLS]/[SEP]; set it at most that, or None",
+                )
         overlap = self.encoder_window_overlap
         if overlap is not None and (not isinstance(overlap, int) or isinstance(overlap, bool) or overlap < 0):
             fail("encoder_window_overlap", f"must be None or a non-negative integer, got {overlap!r}")

@@ -846,6 +846,13 @@ def test_config_rejects_bad_values_naming_the_field(tokenizer, overrides, field)
         modeling_config(tokenizer, **overrides)
 
 
+def test_config_refuses_a_window_longer_than_the_encoders_positions(tokenizer):
+    """A window past the position table failed inside BERT's embeddings at the first long document."""
+    assert modeling_config(tokenizer, encoder_window_size=126).window_size == 126  # 128 positions - [CLS]/[SEP]
+    with pytest.raises(ValueError, match=r"SimMemREConfig.encoder_window_size: 127 exceeds the 126 subwords"):
+        modeling_config(tokenizer, encoder_window_size=127)
+
+
 def test_config_round_trips_through_json(tokenizer, tmp_path):
     config = modeling_config(tokenizer, relation_classifier="global", memory_warmup_proportion=0.5)
     config.save_pretrained(tmp_path)
