@@ -130,8 +130,30 @@ def parse_override_value(raw: str):
     return _floats_without_dot(value)
 
 
+# Settings whose values are paths or names: their overrides stay the strings given, which YAML would read as other
+# types (`--output_dir 0755` as the octal 493, `2024-06-01` as a date, `5e-5` as a float).
+STRING_SETTINGS = (
+    "data.data_dir",
+    "data.format",
+    "data.train_file",
+    "data.validation_file",
+    "data.test_file",
+    "data.rel_info",
+    "data.reader_options.rel_info",
+    "data.dataset_name",
+    "data.cache_dir",
+    "encoder",
+    "encoder.path",
+    "encoder.tokenizer",
+    "training.output_dir",
+    "training.run_name",
+    "training.hub_model_id",
+)
+
+
 def parse_overrides(config: dict, arguments: list) -> dict:
-    """Apply `--section.key value` / `--key=value` overrides (values parsed as YAML scalars)."""
+    """Apply `--section.key value` / `--key=value` overrides (values parsed as YAML scalars, except those of
+    STRING_SETTINGS)."""
     index = 0
     while index < len(arguments):
         token = arguments[index]
@@ -145,12 +167,17 @@ def parse_overrides(config: dict, arguments: list) -> dict:
             raw = arguments[index + 1]
             index += 2
         else:
-            raw = "true"
+            raw = None  # a bare flag: true
             index += 1
-        value = parse_override_value(raw)
         path = key.split(".")
         if path[0] not in SECTIONS:
             path = ["training"] + path
+        if ".".join(path) in STRING_SETTINGS:
+            if raw is None:
+                raise SystemExit(f"--{key} needs a value (a path or name)")
+            value = raw
+        else:
+            value = parse_override_value("true" if raw is None else raw)
         target = config
         for part in path[:-1]:
             if not isinstance(target.get(part), dict):
@@ -296,6 +323,7 @@ def load_splits(data: dict) -> tuple[dict, dict]:
         options["rel_info"] = resolve_path(options["rel_info"])
     corpus_format = data.get("format")
     check_data_keys(data)
+    check_reader_options(options, corpus_format)
     splits = {}
     sources = {}  # split -> what the error messages name: the file, or the data_dir and its split
     labels_file_dir = None
@@ -375,6 +403,25 @@ def check_data_keys(data: dict) -> None:
         raise SystemExit(
             "data.splits cuts the splits of data.data_dir, which is not set; with data.train_file / "
             "validation_file / test_file, cut the files themselves or use data.max_*_documents"
+        )
+
+
+def check_reader_options(options: dict, corpus_format) -> None:
+    """Stop on a reader option that the format's reader does not take, naming it and the accepted ones (it failed as
+    a TypeError from inside the reader); JSON Lines files take none, and would ignore them silently."""
+    import inspect
+
+    from . import data_simmemre
+
+    readers = {"bc5cdr": data_simmemre.read_pubtator, "docred": data_simmemre.read_docred}
+    reader = readers.get(corpus_format)
+    accepted = [name for name in inspect.signature(reader).parameters if name != "path"] if reader else []
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise SystemExit(
+            f"data.reader_options: {unknown} {'is not an option' if len(unknown) == 1 else 'are not options'} of the "
+            f"{corpus_format if reader else 'JSON Lines'} reader (data.format {corpus_format!r}); "
+            + (f"it takes {accepted}" if accepted else "it takes none")
         )
 
 
@@ -914,10 +961,10 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------------
 
 
-def git_commit(directory=None):
+def git_commit(directory=None, short=False):
     """The repository's HEAD commit (recorded with the results), with "-dirty" appended when tracked files have local
     changes (HEAD did not produce such a run's numbers alone); None outside a git checkout. `directory`: the checkout
-    (default: this package's folder)."""
+    (default: this package's folder); `short`: the abbreviated hash (the benchmarks' tables show it)."""
     import subprocess
 
     def git(*arguments):
@@ -931,7 +978,7 @@ def git_commit(directory=None):
         ).stdout.strip()
 
     try:
-        commit = git("rev-parse", "HEAD")
+        commit = git("rev-parse", *(["--short"] if short else []), "HEAD")
         # --no-optional-locks: status must not take the index lock of a checkout someone is committing in.
         if commit and git("--no-optional-locks", "status", "--porcelain", "--untracked-files=no"):
             commit += "-dirty"

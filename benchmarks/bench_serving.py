@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -113,7 +112,7 @@ def main(argv=None) -> int:
     from transformers import pipeline
 
     from simmemre.data_simmemre import read_pubtator
-    from simmemre.experiment_simmemre import load_trained_model
+    from simmemre.experiment_simmemre import git_commit, load_trained_model
     from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
 
     torch.set_num_threads(args.threads)
@@ -135,7 +134,7 @@ def main(argv=None) -> int:
             thresholds = calibrated[mode][1] if mode in calibrated else {}
             predictions[mode] = pipelines[mode](inputs, batch_size=args.batch_size, **thresholds)
             times[mode].append(time.perf_counter() - started)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
+    commit = git_commit(short=True)  # "-dirty" when tracked files have local changes
     run, seed, saved = run_record(args.model, model)
     rows = []
     for mode in MODES:
@@ -150,7 +149,7 @@ def main(argv=None) -> int:
                 "threshold_values": calibrated[mode][1] if mode in calibrated else saved,
                 "test": test,
                 "model": args.model,
-                "commit": commit.strip(),
+                "commit": commit,
                 "mode": mode,
                 "dataset": Path(args.data).name,
                 "documents": len(gold),

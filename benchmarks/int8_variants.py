@@ -18,7 +18,6 @@ move into the per-channel weight scales.
 import argparse
 import copy
 import os
-import subprocess
 import sys
 import time
 import warnings
@@ -141,7 +140,7 @@ def main(argv=None) -> int:
     from bench_serving import agreement, report, run_record
 
     from simmemre.data_simmemre import read_pubtator
-    from simmemre.experiment_simmemre import load_trained_model
+    from simmemre.experiment_simmemre import git_commit, load_trained_model
     from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
 
     torch.set_num_threads(args.threads)
@@ -166,7 +165,7 @@ def main(argv=None) -> int:
         calibration = read_pubtator(args.calibration_data)[0][: args.calibration_documents]
         model.encoder = float_encoder
         maxima = input_maxima(model, processor, [document["text"] for document in calibration])
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
+    commit = git_commit(short=True)  # "-dirty" when tracked files have local changes
     run, seed, saved = run_record(args.model, model)
     common = {
         "seed": seed,
@@ -174,7 +173,7 @@ def main(argv=None) -> int:
         "threshold_values": saved,
         "test": None,  # a dev screen: decided on dev, never measured on test
         "model": args.model,
-        "commit": commit.strip(),
+        "commit": commit,
         "dataset": Path(args.data).name,
         "documents": len(gold),
         "threads": args.threads,

@@ -21,7 +21,6 @@ its seed, thresholds and commit.
 import argparse
 import itertools
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from simmemre.experiment_simmemre import (
     corpus_relation_argument_types,
     corpus_rows,
     default_device,
+    git_commit,
     load_trained_model,
 )
 from simmemre.training_simmemre import GIVEN_LEVELS, THRESHOLD_NAMES
@@ -117,12 +117,7 @@ def int_or_model(value: str):
 
 
 def commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    return git_commit(short=True) or "unknown"  # "-dirty" when tracked files have local changes
 
 
 def run_seed(model_folder: str):

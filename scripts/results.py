@@ -195,6 +195,15 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
 def add(args) -> int:
     run = Path(args.run).resolve()
     new = rows_for_run(run, args.name, args.seed, args.commit, args.device, args.calibration)
+    # The rows are recorded anyway, but their scores can be traced only to code that a commit holds.
+    commit = new[0]["commit"]
+    if not commit:
+        print(f"warning: {run}: no commit recorded in run_config.json; pass --commit SHA", file=sys.stderr)
+    elif str(commit).endswith("-dirty"):
+        print(
+            f"warning: {run}: trained from {commit}: the tracked files had local changes that no commit holds",
+            file=sys.stderr,
+        )
 
     def key(row):
         return row.get("run"), row.get("thresholds"), row.get("calibration_file")

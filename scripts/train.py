@@ -36,7 +36,8 @@ CONFIG (YAML or JSON) has five sections:
 
 Overrides: `--data.max_train_documents 8`, `--model.memory_warmup_proportion 0.3`, `--encoder minilm`; a key
 without a section (`--num_train_epochs 3`, `--output_dir runs/x`) is a training argument. Values are parsed as
-YAML scalars (`--model.jerex_baseline true`).
+YAML scalars (`--model.jerex_baseline true`), except that paths and names (`--output_dir`, `--data.train_file`,
+`--encoder`, ...: STRING_SETTINGS in experiment_simmemre.py) stay the strings given.
 
 Device and precision: `--device cpu|cuda|cuda:N` (default: the first GPU when CUDA is available, else the CPU; cuda:N
 selects that GPU through CUDA_VISIBLE_DEVICES, so it must come before anything initialises CUDA; under torchrun

@@ -92,6 +92,17 @@ def test_load_splits_refuses_settings_it_would_ignore(tmp_path, data, message):
         load_splits({"train_file": write_documents(tmp_path / "train.jsonl", "Chemical"), **data})
 
 
+def test_load_splits_names_an_unknown_reader_option_and_the_accepted_ones(tmp_path):
+    """A misspelt option reached the reader as a keyword: TypeError from inside read_pubtator."""
+    train = tmp_path / "train.txt"
+    train.write_text("1|t|Aspirin.\n1|a|\n1\t0\t7\tAspirin\tChemical\tD1\n\n", encoding="utf-8")
+    data = {"train_file": str(train), "format": "bc5cdr", "reader_options": {"drop_ungrouded": True}}
+    with pytest.raises(SystemExit) as error:
+        load_splits(data)
+    for part in ("['drop_ungrouded'] is not an option of the bc5cdr reader", "['drop_ungrounded', 'require_relations"):
+        assert part in str(error.value), (part, str(error.value))
+
+
 def test_misspelt_encoder_config_override_is_refused():
     """AutoConfig.from_pretrained drops an unknown keyword silently: the dropout the key meant to turn off stayed on."""
     from simmemre.experiment_simmemre import build_model
@@ -120,6 +131,7 @@ def test_git_commit_marks_a_checkout_with_local_changes_dirty(tmp_path):
     assert git_commit(tmp_path) == head
     (tmp_path / "code.py").write_text("x = 2\n")
     assert git_commit(tmp_path) == f"{head}-dirty"
+    assert git_commit(tmp_path, short=True) == f"{git('rev-parse', '--short', 'HEAD')}-dirty"  # the benchmarks'
 
 
 def test_floats_written_without_a_dot_are_floats_on_the_command_line_and_in_config_files(tmp_path):
@@ -130,6 +142,14 @@ def test_floats_written_without_a_dot_are_floats_on_the_command_line_and_in_conf
     path = tmp_path / "config.yaml"
     path.write_text("training:\n  learning_rate: 5e-5\n  weight_decay: 1.0e-2\n  run_name: 5e-5x\n")
     assert load_config(str(path))["training"] == {"learning_rate": 5e-5, "weight_decay": 0.01, "run_name": "5e-5x"}
+
+
+def test_path_and_name_overrides_stay_strings():
+    """YAML read `--output_dir 0755` as the octal 493 and `2024-06-01` as a date: both crashed inside posixpath."""
+    from simmemre.experiment_simmemre import parse_overrides
+
+    config = parse_overrides({}, ["--output_dir", "0755", "--run_name=2024-06-01", "--data.train_file", "5e-5"])
+    assert config == {"training": {"output_dir": "0755", "run_name": "2024-06-01"}, "data": {"train_file": "5e-5"}}
 
 
 def test_encoder_trust_remote_code_is_a_known_key_of_an_encoder_mapping(monkeypatch):

@@ -75,6 +75,28 @@ def test_add_records_fixed_and_calibrated_rows_with_their_thresholds(tmp_path):
 
 
 @pytest.mark.integration
+def test_add_warns_about_a_dirty_or_missing_commit(tmp_path):
+    """Rows of a run trained from uncommitted code were recorded without a word."""
+    warnings = []
+    for commit in ("abc123-dirty", None):
+        fake_run(tmp_path / f"run-{commit}", 112, 20.0)
+        run_config = tmp_path / f"run-{commit}" / "run_config.json"
+        run_config.write_text(json.dumps({"seed": 112, "commit": commit, "device": "cpu"}))
+        completed = subprocess.run(
+            [sys.executable, "scripts/results.py", "--results-dir", str(tmp_path / "results"), "add"]
+            + [str(run_config.parent), "--dataset", "cdr", "--name", "memory"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert completed.returncode == 0, completed.stderr
+        warnings.append(completed.stderr)
+    assert "abc123-dirty: the tracked files had local changes" in warnings[0]
+    assert "no commit recorded" in warnings[1]
+
+
+@pytest.mark.integration
 def test_adding_a_run_again_replaces_its_rows(tmp_path):
     fake_run(tmp_path / "run112", 112, 20.0)
     for _ in range(2):
