@@ -385,7 +385,10 @@ def load_splits(data: dict) -> tuple[dict, dict]:
 
 def check_data_keys(data: dict) -> None:
     """Stop on data settings that would be silently ignored: one label list without the other, data.splits or a
-    split file next to data.data_dir (which takes its splits from the folder), data.splits without data.data_dir."""
+    split file next to data.data_dir (which takes its splits from the folder), data.splits without data.data_dir, an
+    unknown data.format."""
+    from . import data_simmemre
+
     given = [key for key in ("entity_types", "relation_types") if data.get(key) is not None]
     if len(given) == 1:
         other = "relation_types" if given == ["entity_types"] else "entity_types"
@@ -403,6 +406,12 @@ def check_data_keys(data: dict) -> None:
         raise SystemExit(
             "data.splits cuts the splits of data.data_dir, which is not set; with data.train_file / "
             "validation_file / test_file, cut the files themselves or use data.max_*_documents"
+        )
+    corpus_format = data.get("format")
+    if corpus_format is not None and corpus_format not in data_simmemre.FORMATS:  # split files were read as JSON Lines
+        raise SystemExit(
+            f"data.format must be one of {data_simmemre.FORMATS}, or unset for SimMemRE JSON Lines files; "
+            f"got {corpus_format!r}"
         )
 
 

@@ -65,6 +65,7 @@ import sys
 
 from torch.distributed.elastic.multiprocessing.errors import record
 
+from simmemre.data_simmemre import DocumentError
 from simmemre.experiment_simmemre import (
     check_config_keys,
     check_encoder_location,
@@ -131,7 +132,11 @@ def main(argv=None):
     overrides = argv[1:]
     loss_curve = pop_loss_curve_options(overrides)
     if loss_curve["--loss-curve"] is None:
-        train(argv[0], overrides)
+        try:
+            train(argv[0], overrides)
+        except DocumentError as error:  # bad data: one line naming file, line, document and field, no traceback
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         return 0
     config = parse_overrides(load_config(argv[0]), overrides)
     check_config_keys(config)

@@ -85,6 +85,7 @@ def test_load_splits_names_the_file_document_and_field_of_a_type_missing_from_la
         ({"entity_types": ["Chemical"]}, "data.entity_types is set without data.relation_types"),
         ({"splits": {"train": "train[:1]"}}, "data.splits cuts the splits of data.data_dir, which is not set"),
         ({"data_dir": "corpus", "format": "bc5cdr"}, "data.data_dir and data.train_file are both set"),
+        ({"format": "pubtator"}, "data.format must be one of"),
     ],
 )
 def test_load_splits_refuses_settings_it_would_ignore(tmp_path, data, message):

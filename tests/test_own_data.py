@@ -280,6 +280,27 @@ def test_a_missing_encoder_folder_is_named_before_any_corpus_work(tmp_path):
     assert "Converting" not in completed.stderr and "Traceback" not in completed.stderr
 
 
+@pytest.mark.integration
+def test_bad_training_data_stops_train_py_with_one_line_naming_file_and_line(tmp_path):
+    train = tmp_path / "train.jsonl"
+    good = json.dumps({"id": "a", "text": "x", "entities": [], "relations": []})
+    train.write_text(good + '\n{"id": "b", "text": \n', encoding="utf-8")
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump({"data": {"train_file": str(train)}}), encoding="utf-8")
+    completed = subprocess.run(
+        [sys.executable, "scripts/train.py", str(config), "--output_dir", str(tmp_path / "run")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert completed.returncode == 2
+    last = completed.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {train}:2: ") and "invalid JSON" in last, last
+    assert "Traceback" not in completed.stderr
+
+
 def test_training_and_evaluation_logs_print_as_short_lines():
     from simmemre.training_simmemre import compact_log_lines
 
