@@ -24,6 +24,9 @@ REQUIRED_FILES = (
     "README.md",
 )
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+# One of these holds the tokenizer's vocabulary (fast tokenizers: tokenizer.json; slow BERT, RoBERTa, SentencePiece
+# families the others); tokenizer_config.json alone does not load.
+VOCABULARY_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spm.model", "spiece.model", "sentencepiece.bpe.model")
 TASK = "joint-re"
 # Metric keys of `simmemre.metrics.joint_re_f1` shown in the card, main score first.
 CARD_METRICS = (
@@ -114,6 +117,8 @@ def save_for_hub(
     missing = [name for name in REQUIRED_FILES if name not in files]
     if not any(name in files for name in WEIGHT_FILES):
         missing.append("model.safetensors")
+    if not any(name in files for name in VOCABULARY_FILES):
+        missing.append("a tokenizer vocabulary (tokenizer.json, vocab.txt, ...)")
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     if TASK not in config.get("custom_pipelines", {}):
         missing.append("config.json: custom_pipelines")
@@ -374,4 +379,4 @@ def files_for_upload(folder):
     )
 
 
-__all__ = ["save_for_hub", "render_model_card", "files_for_upload", "REQUIRED_FILES"]
+__all__ = ["save_for_hub", "render_model_card", "files_for_upload", "REQUIRED_FILES", "VOCABULARY_FILES"]

@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from simmemre.hub_simmemre import REQUIRED_FILES, WEIGHT_FILES  # one list of what a folder needs
+from simmemre.hub_simmemre import REQUIRED_FILES, VOCABULARY_FILES, WEIGHT_FILES  # one list of what a folder needs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +40,8 @@ def check_folder(folder: Path) -> list:
     problems = [f"missing {name}" for name in REQUIRED_FILES if not (folder / name).is_file()]
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
         problems.append("missing model.safetensors")
+    if not any((folder / name).is_file() for name in VOCABULARY_FILES):
+        problems.append(f"missing a tokenizer vocabulary (one of {', '.join(VOCABULARY_FILES)})")
     config_path = folder / "config.json"
     if config_path.is_file():
         config = json.loads(config_path.read_text(encoding="utf-8"))

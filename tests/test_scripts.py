@@ -142,6 +142,7 @@ def test_push_script_refuses_an_incomplete_folder(tmp_path):
     )
     assert result.returncode != 0
     assert "missing modeling_simmemre.py" in result.stderr and "custom_pipelines" in result.stderr
+    assert "missing a tokenizer vocabulary" in result.stderr  # tokenizer_config.json alone does not load
 
 
 @pytest.mark.integration
