@@ -471,6 +471,7 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
     from transformers import AutoTokenizer, BertConfig
 
     from . import SimMemREConfig, SimMemREModel, SimMemREProcessor
+    from .modeling_simmemre import unknown_config_keys_message
 
     encoder = encoder if encoder is not None else "minilm"
     if isinstance(encoder, dict) and "tiny" not in encoder:
@@ -493,7 +494,9 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
             "max_position_embeddings": 128,
             **(encoder["tiny"] or {}),
         }
-        check_encoder_config_keys(encoder["tiny"] or {}, BertConfig(), "encoder.tiny")
+        message = unknown_config_keys_message(encoder["tiny"] or {}, BertConfig(), "encoder.tiny")
+        if message:
+            raise SystemExit(message)
         encoder_config = BertConfig(vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id or 0, **tiny)
         config = SimMemREConfig(
             encoder_config=encoder_config.to_dict(),
@@ -511,38 +514,19 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
         trust_remote_code = bool(encoder.get("trust_remote_code", False))
         encoder = encoder.get("path", "minilm")
     path = minilm_path() if encoder == "minilm" else resolve_path(str(encoder))
-    if overrides:
-        from transformers import AutoConfig
-
-        check_encoder_config_keys(
-            overrides, AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code), "encoder.config_overrides"
+    try:
+        model = SimMemREModel.from_encoder(
+            path,
+            labels["entity_types"],
+            labels["relation_types"],
+            encoder_config_overrides=overrides,
+            trust_remote_code=trust_remote_code,
+            **model_kwargs,
         )
-    model = SimMemREModel.from_encoder(
-        path,
-        labels["entity_types"],
-        labels["relation_types"],
-        encoder_config_overrides=overrides,
-        trust_remote_code=trust_remote_code,
-        **model_kwargs,
-    )
+    except ValueError as error:  # an unknown encoder.config_overrides key, or encoder weights missing from path
+        raise SystemExit(f"encoder {path}: {error}") from None
     processor = SimMemREProcessor(AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code))
     return model, processor, MINILM_HUB_ID if encoder == "minilm" else str(encoder)
-
-
-def check_encoder_config_keys(values: dict, encoder_config, setting: str) -> None:
-    """Stop on a key that is not an attribute of the encoder's config class: `AutoConfig.from_pretrained` drops it
-    silently (a misspelt attention_probs_dropout_prob would leave the dropout on)."""
-    import difflib
-
-    unknown = sorted(key for key in values if not hasattr(encoder_config, key))
-    if unknown:
-        known = sorted(encoder_config.to_dict())
-        hints = {key: difflib.get_close_matches(key, known, n=1) for key in unknown}
-        hint = "; ".join(f"{key!r}: did you mean {match[0]!r}?" for key, match in hints.items() if match)
-        raise SystemExit(
-            f"{setting}: {unknown} {'is not an attribute' if len(unknown) == 1 else 'are not attributes'} of the "
-            f"encoder's {type(encoder_config).__name__}{'; ' + hint if hint else ''}"
-        )
 
 
 def load_model(folder=None, device="cpu", dtype="float32"):

