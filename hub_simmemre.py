@@ -113,20 +113,29 @@ def save_for_hub(
     )
     (folder / "README.md").write_text(card, encoding="utf-8")
 
-    files = sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
-    missing = [name for name in REQUIRED_FILES if name not in files]
-    if not any(name in files for name in WEIGHT_FILES):
-        missing.append("model.safetensors")
-    if not any(name in files for name in VOCABULARY_FILES):
-        missing.append("a tokenizer vocabulary (tokenizer.json, vocab.txt, ...)")
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    if TASK not in config.get("custom_pipelines", {}):
-        missing.append("config.json: custom_pipelines")
-    if not {"AutoConfig", "AutoModel"} <= set(config.get("auto_map", {})):
-        missing.append("config.json: auto_map")
-    if missing:
-        raise RuntimeError(f"incomplete Hub folder {folder}: missing {missing}")
-    return files
+    problems = folder_problems(folder)
+    if problems:
+        raise RuntimeError(f"incomplete Hub folder {folder}: " + "; ".join(problems))
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+def folder_problems(folder) -> list:
+    """What would keep a saved folder from loading from the Hub (empty list: nothing); `save_for_hub` and
+    scripts/push_to_hub.py check with it."""
+    folder = Path(folder)
+    problems = [f"missing {name}" for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        problems.append("missing model.safetensors")
+    if not any((folder / name).is_file() for name in VOCABULARY_FILES):
+        problems.append(f"missing a tokenizer vocabulary (one of {', '.join(VOCABULARY_FILES)})")
+    config_path = folder / "config.json"
+    if config_path.is_file():
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        if TASK not in (config.get("custom_pipelines") or {}):
+            problems.append(f"config.json has no custom_pipelines['{TASK}'] (save with save_for_hub)")
+        if not {"AutoConfig", "AutoModel"} <= set(config.get("auto_map") or {}):
+            problems.append("config.json has no auto_map for AutoConfig/AutoModel")
+    return problems
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -379,4 +388,11 @@ def files_for_upload(folder):
     )
 
 
-__all__ = ["save_for_hub", "render_model_card", "files_for_upload", "REQUIRED_FILES", "VOCABULARY_FILES"]
+__all__ = [
+    "save_for_hub",
+    "render_model_card",
+    "files_for_upload",
+    "folder_problems",
+    "REQUIRED_FILES",
+    "VOCABULARY_FILES",
+]

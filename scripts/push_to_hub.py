@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from simmemre.hub_simmemre import REQUIRED_FILES, VOCABULARY_FILES, WEIGHT_FILES  # one list of what a folder needs
+from simmemre.hub_simmemre import folder_problems  # the check save_for_hub makes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,30 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check_folder(folder: Path) -> list:
-    """Problems that would keep the uploaded repository from loading (empty list: none)."""
-    problems = [f"missing {name}" for name in REQUIRED_FILES if not (folder / name).is_file()]
-    if not any((folder / name).is_file() for name in WEIGHT_FILES):
-        problems.append("missing model.safetensors")
-    if not any((folder / name).is_file() for name in VOCABULARY_FILES):
-        problems.append(f"missing a tokenizer vocabulary (one of {', '.join(VOCABULARY_FILES)})")
-    config_path = folder / "config.json"
-    if config_path.is_file():
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        if "joint-re" not in (config.get("custom_pipelines") or {}):
-            problems.append("config.json has no custom_pipelines['joint-re'] (save with save_for_hub)")
-        if not {"AutoConfig", "AutoModel"} <= set(config.get("auto_map") or {}):
-            problems.append("config.json has no auto_map for AutoConfig/AutoModel")
-    return problems
-
-
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     folder = Path(args.folder)
     if not folder.is_dir():
         raise SystemExit(f"not a folder: {folder}")
     if not args.no_check:
-        problems = check_folder(folder)
+        problems = folder_problems(folder)
         if problems:
             raise SystemExit(f"{folder} is not a complete SimMemRE Hub folder: " + "; ".join(problems))
 
