@@ -181,6 +181,20 @@ def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return table.index_select(0, index.reshape(-1)).view(*index.shape, *table.shape[1:])
 
 
+def host_array(values) -> np.ndarray:
+    """Integer bookkeeping (spans, slots, pair indices) on the host: a tensor's values as a numpy array (no copy for a
+    CPU tensor), an array as it is. On the CPU a numpy operation on a few hundred integers costs a fraction of a
+    torch operator's dispatch, and inference runs hundreds of them per document."""
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+def device_index(values: np.ndarray, device) -> torch.LongTensor:
+    """Host indices `host_array` computed, as an int64 tensor on `device` (no copy on the CPU)."""
+    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64)).to(device)
+
+
 def _running_max(blocks: torch.Tensor, reverse: bool = False) -> torch.Tensor:
     """`blocks.cummax(1).values` (`reverse`: from the end) for `(n, k, d)` blocks, as k-1 element-wise maxima: CPU
     cummax over this short middle axis is slow."""
@@ -231,13 +245,14 @@ class RangeMaxPool:
             [F.pad(level, (0, 0, 0, self.num_blocks - level.shape[0]), value=_lowest(hidden.dtype)) for level in levels]
         )  # [levels, num_blocks, d]
 
-    def _segment_maxima(self, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
-        """Maxima `(n, d)` of the non-empty ranges [starts, ends) `(n,)`: every range is a run of whole segments
-        between consecutive distinct ends, so a sparse table over the segments' maxima answers it exactly."""
-        cuts = torch.unique(torch.cat([starts, ends]))  # sorted; segment i is rows [cuts[i], cuts[i + 1])
+    def _segment_maxima(self, starts: np.ndarray, ends: np.ndarray) -> torch.Tensor:
+        """Maxima `(n, d)` of the non-empty ranges [starts, ends) `(n,)` (host arrays): every range is a run of whole
+        segments between consecutive distinct ends, so a sparse table over the segments' maxima answers it exactly."""
+        device = self.hidden.device
+        cuts = np.unique(np.concatenate([starts, ends]))  # sorted; segment i is rows [cuts[i], cuts[i + 1])
         count, dim = cuts.shape[0] - 1, self.hidden.shape[-1]
-        first, last = cuts[[0, -1]].tolist()
-        segment_of_row = torch.searchsorted(cuts, torch.arange(first, last, device=cuts.device), right=True) - 1
+        first, last = int(cuts[0]), int(cuts[-1])
+        segment_of_row = device_index(np.searchsorted(cuts, np.arange(first, last), side="right") - 1, device)
         table = self.hidden.new_empty((count.bit_length() * count, dim))  # level k at rows [k count, (k + 1) count)
         table[:count].scatter_reduce_(
             0, segment_of_row[:, None].expand(-1, dim), self.hidden[first:last], "amax", include_self=False
@@ -251,12 +266,13 @@ class RangeMaxPool:
                 table[below + step : below + step + valid],
                 out=table[below + count : below + count + valid],
             )
-        first_segment = torch.searchsorted(cuts, starts)
-        segments = torch.searchsorted(cuts, ends) - first_segment  # >= 1
-        powers = 1 << torch.arange(count.bit_length(), device=cuts.device)
-        level = torch.searchsorted(powers, segments, right=True) - 1  # floor(log2(segments))
+        first_segment = np.searchsorted(cuts, starts)
+        segments = np.searchsorted(cuts, ends) - first_segment  # >= 1
+        powers = 1 << np.arange(count.bit_length(), dtype=np.int64)
+        level = np.searchsorted(powers, segments, side="right") - 1  # floor(log2(segments))
         base = level * count + first_segment
-        return torch.maximum(gather_rows(table, base), gather_rows(table, base + segments - powers[level]))
+        low, high = device_index(base, device), device_index(base + segments - powers[level], device)
+        return torch.maximum(gather_rows(table, low), gather_rows(table, high))
 
     def _gather(self, starts, ends):
         offsets = torch.arange(self.block_size, device=starts.device)
@@ -266,13 +282,20 @@ class RangeMaxPool:
         return rows.masked_fill(~valid[..., None], _lowest(rows.dtype)).amax(1)
 
     def __call__(self, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
-        """starts, ends (`torch.LongTensor` of shape `(n,)`, end exclusive) -> `(n, d)` maxima."""
+        """starts, ends (`torch.LongTensor` or host integer arrays of shape `(n,)`, end exclusive) -> `(n, d)`
+        maxima."""
         if self.direct:
-            ends = ends.clamp(max=self.length)  # like slicing: a range past the end stops there
-            empty = ends <= starts
-            starts = starts.clamp(max=self.length - 1)  # empty ranges may start at the end; they are zeroed below
-            ends = torch.maximum(ends, starts + 1)
-            return self._segment_maxima(starts, ends).masked_fill_(empty[:, None], 0.0)
+            starts, ends = host_array(starts), host_array(ends)
+            ends = np.minimum(ends, self.length)  # like slicing: a range past the end stops there
+            empty = np.flatnonzero(ends <= starts)
+            starts = np.minimum(starts, self.length - 1)  # empty ranges may start at the end; they are zeroed below
+            ends = np.maximum(ends, starts + 1)
+            if starts.size == 0:
+                return self.hidden.new_zeros((0, self.hidden.shape[-1]))
+            pooled = self._segment_maxima(starts, ends)
+            return pooled.index_fill_(0, device_index(empty, pooled.device), 0.0) if empty.size else pooled
+        device = self.rows.device
+        starts, ends = torch.as_tensor(starts, device=device), torch.as_tensor(ends, device=device)
         block = self.block_size
         ends = ends.clamp(max=self.length)  # like slicing: a range past the end stops there
         empty = ends <= starts
@@ -683,7 +706,10 @@ def agglomerative_clusters_from_edges(
     pair_values = similarity[same][pair_order].astype(np.float64)
     pair_bounds = np.searchsorted(pair_component[same][pair_order], np.concatenate([roots, [count]]))
     missing = 0.0 if linkage == "average" else -np.inf  # complete and single: never above the threshold
-    for index in np.flatnonzero(sizes > 1):
+    # A component of two holds one pair, above the threshold: under any linkage it merges, into its first member.
+    pairs_of_two = starts[sizes == 2]
+    labels[order[pairs_of_two + 1]] = order[pairs_of_two]
+    for index in np.flatnonzero(sizes > 2):
         members = order[starts[index] : starts[index] + sizes[index]]
         lo, hi = pair_bounds[index], pair_bounds[index + 1]
         size = members.size
@@ -1601,12 +1627,14 @@ class RelationClassification(nn.Module):
 
     def pair_terms(self, context, token_distances, sentence_distances, projections: dict) -> torch.Tensor:
         """The parts of u_jk that do not depend on which mention is head: W_c c + distance terms + bias, `(q, d)`."""
-        token_distances = token_distances.clamp(max=self.token_distance_embeddings.num_embeddings - 1)
-        sentence_distances = sentence_distances.clamp(max=self.sentence_distance_embeddings.num_embeddings - 1)
+        token_distances = host_array(token_distances).clip(max=self.token_distance_embeddings.num_embeddings - 1)
+        sentence_distances = host_array(sentence_distances).clip(
+            max=self.sentence_distance_embeddings.num_embeddings - 1
+        )
         return (
             F.linear(context, projections["context"])
-            + gather_rows(projections["token_distance"], token_distances)
-            + gather_rows(projections["sentence_distance"], sentence_distances)
+            + gather_rows(projections["token_distance"], device_index(token_distances, context.device))
+            + gather_rows(projections["sentence_distance"], device_index(sentence_distances, context.device))
         )
 
     def local_representations(
@@ -1652,19 +1680,18 @@ class RelationClassification(nn.Module):
         if projections is None:
             projections = self.local_projections(mentions.representations, entity_reprs)
         # MRC: every (head mention, tail mention) combination, chunked by mention-pair count.
-        counts = entities.mention_slot_mask.sum(-1)
-        pair_sizes = counts[pairs[:, 0]] * counts[pairs[:, 1]]
+        host_pairs = host_array(pairs)
+        counts = host_array(entities.mention_slot_mask).sum(-1)
+        cumulative = np.cumsum(counts[host_pairs[:, 0]] * counts[host_pairs[:, 1]]).tolist()
         forward, backward = [], []
         start = 0
-        cumulative = torch.cumsum(pair_sizes, 0).tolist()
         while start < pairs.shape[0]:
             offset = cumulative[start - 1] if start else 0
             end = start + 1
             while end < pairs.shape[0] and cumulative[end] - offset <= chunk_limit:
                 end += 1
-            pooled = self.pooled_mention_pairs(
-                pooler, mentions, entities, pairs[start:end, 0], pairs[start:end, 1], projections, with_reverse
-            )
+            heads, tails = host_pairs[start:end, 0], host_pairs[start:end, 1]
+            pooled = self.pooled_mention_pairs(pooler, mentions, entities, heads, tails, projections, with_reverse)
             forward.append(pooled[0])
             if with_reverse:
                 backward.append(pooled[1])
@@ -1676,20 +1703,26 @@ class RelationClassification(nn.Module):
         """Multi-instance representation u `(r, d)` of the entity pairs (head, tail) `(r,)`: max over the local
         representations of all their mention pairs. Returns `(u,)`, or `(u, u_reversed)` with `with_reverse`, where
         u_reversed is that of (tail, head): context and distances do not depend on the direction, so they are pooled
-        and projected once."""
-        slots, slot_mask = entities.mention_slots, entities.mention_slot_mask
-        subword_spans, word_spans, sentence_ids = mentions.subword_spans, mentions.word_spans, mentions.sentence_ids
+        and projected once. Which mention pairs, their context ranges and distances are integer bookkeeping, done on
+        the host (`host_array`); the representations stay on their device."""
+        device = mentions.representations.device
+        head, tail = host_array(head), host_array(tail)
+        slots, slot_mask = host_array(entities.mention_slots), host_array(entities.mention_slot_mask)
+        subword_spans, word_spans = host_array(mentions.subword_spans), host_array(mentions.word_spans)
+        sentence_ids = host_array(mentions.sentence_ids)
         pair_index, head_slot, tail_slot = self.mention_pair_slots(slot_mask[head], slot_mask[tail])
         first = slots[head[pair_index], head_slot]
         second = slots[tail[pair_index], tail_slot]
         head_first = subword_spans[first, 0] <= subword_spans[second, 0]
-        context_start = torch.where(head_first, subword_spans[first, 1], subword_spans[second, 1])
-        context_end = torch.where(head_first, subword_spans[second, 0], subword_spans[first, 0])
-        word_gap = torch.where(
+        context_start = np.where(head_first, subword_spans[first, 1], subword_spans[second, 1])
+        context_end = np.where(head_first, subword_spans[second, 0], subword_spans[first, 0])
+        word_gap = np.where(
             head_first, word_spans[second, 0] - word_spans[first, 1], word_spans[first, 0] - word_spans[second, 1]
-        ).clamp(min=0)
-        sentence_gap = (sentence_ids[first] - sentence_ids[second]).abs()
+        ).clip(min=0)
+        sentence_gap = np.abs(sentence_ids[first] - sentence_ids[second])
         shared = self.pair_terms(pooler(context_start, context_end), word_gap, sentence_gap, projections)
+        host = (first, second, head, tail, pair_index)
+        first, second, head, tail, pair_index = (device_index(values, device) for values in host)
         directions = [(first, second, head, tail)]
         if with_reverse:
             directions.append((second, first, tail, head))
@@ -1717,22 +1750,19 @@ class RelationClassification(nn.Module):
         return tuple(pooled)
 
     @staticmethod
-    def mention_pair_slots(head_mask: torch.Tensor, tail_mask: torch.Tensor) -> tuple:
-        """`(head_mask[:, :, None] & tail_mask[:, None, :]).nonzero(as_tuple=True)` for slot masks `(r, M)`, in the
-        same order, without the `(r, M, M)` mask: M is the largest entity's mention count, so a chunk of pairs of
-        single mentions next to one entity of a thousand mentions would otherwise take r x 10^6 bytes."""
-        _, head_slots = head_mask.nonzero(as_tuple=True)  # row-major: pair, then slot
-        _, tail_slots = tail_mask.nonzero(as_tuple=True)
+    def mention_pair_slots(head_mask: np.ndarray, tail_mask: np.ndarray) -> tuple:
+        """`np.nonzero(head_mask[:, :, None] & tail_mask[:, None, :])` for host slot masks `(r, M)`, in the same order,
+        without the `(r, M, M)` mask: M is the largest entity's mention count, so a chunk of pairs of single mentions
+        next to one entity of a thousand mentions would otherwise take r x 10^6 bytes."""
+        _, head_slots = np.nonzero(head_mask)  # row-major: pair, then slot
+        _, tail_slots = np.nonzero(tail_mask)
         head_counts, tail_counts = head_mask.sum(-1), tail_mask.sum(-1)
         sizes = head_counts * tail_counts
-        pair_index = torch.repeat_interleave(torch.arange(head_mask.shape[0], device=head_mask.device), sizes)
-        within = torch.arange(pair_index.shape[0], device=head_mask.device)
-        within = within - (torch.cumsum(sizes, 0) - sizes)[pair_index]  # position inside the pair's block
+        pair_index = np.repeat(np.arange(head_mask.shape[0]), sizes)
+        within = np.arange(pair_index.shape[0]) - (np.cumsum(sizes) - sizes)[pair_index]  # position in the pair's block
         tails = tail_counts[pair_index]
-        head_slot = head_slots[
-            (torch.cumsum(head_counts, 0) - head_counts)[pair_index] + torch.div(within, tails, rounding_mode="floor")
-        ]
-        tail_slot = tail_slots[(torch.cumsum(tail_counts, 0) - tail_counts)[pair_index] + within % tails]
+        head_slot = head_slots[(np.cumsum(head_counts) - head_counts)[pair_index] + within // tails]
+        tail_slot = tail_slots[(np.cumsum(tail_counts) - tail_counts)[pair_index] + within % tails]
         return pair_index, head_slot, tail_slot
 
     def loss(self, poolers, spans, entity_reprs, memories, targets: "TrainingTargets", chunk_limit: int):
@@ -1772,7 +1802,7 @@ class RelationClassification(nn.Module):
         Returns relations `(q, 3)` (head entity, tail entity, relation type), ordered, and relation_scores `(q,)`.
         """
         num_entities = entities.representations.shape[0]
-        slots, slot_mask = entity_mention_slots(entities.mention_clusters, entities.clusters, num_entities)
+        slots, slot_mask = entity_mention_slots(entities.clusters, num_entities, entities.mention_clusters.device)
         entities = replace(entities, mention_slots=slots, mention_slot_mask=slot_mask)
         device = entities.mention_clusters.device
         total_pairs, pair_cap = num_entities * (num_entities - 1) // 2, config.max_entity_pairs_per_document
@@ -2193,22 +2223,21 @@ def mention_edit_distances(strings: Optional[list], count: int = 0) -> torch.Ten
     return edit_distance_matrix([list(s) for s in unique])[index[:, None], index[None, :]]
 
 
-def entity_mention_slots(mention_clusters, clusters: np.ndarray, num_entities: int) -> tuple:
-    """entity_mentions `(c, M)` (mention indices) and entity_mention_mask `(c, M)` from mention_clusters `(n,)` and
-    its host copy `clusters`."""
-    device, count = mention_clusters.device, mention_clusters.shape[0]
-    sizes = torch.bincount(mention_clusters, minlength=num_entities)
-    slots = int(np.bincount(clusters).max())  # from the host copy: no device sync
-    entity_mentions = torch.zeros((num_entities, slots), dtype=torch.long, device=device)
-    entity_mention_mask = torch.zeros((num_entities, slots), dtype=torch.bool, device=device)
+def entity_mention_slots(clusters: np.ndarray, num_entities: int, device=None) -> tuple:
+    """entity_mentions `(c, M)` (mention indices) and entity_mention_mask `(c, M)` on `device`, from the host copy
+    `clusters` `(n,)` of the mentions' entity indices."""
+    clusters = np.asarray(clusters, dtype=np.int64)
+    count = clusters.shape[0]
+    sizes = np.bincount(clusters, minlength=num_entities)
+    entity_mentions = np.zeros((num_entities, int(sizes.max(initial=0))), dtype=np.int64)
+    entity_mention_mask = np.zeros(entity_mentions.shape, dtype=bool)
     # Rank of each mention inside its cluster, vectorised: position in cluster-sorted order minus cluster offset.
-    order = torch.argsort(mention_clusters, stable=True)
-    offsets = torch.cumsum(sizes, 0) - sizes
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(count, device=device) - offsets[mention_clusters[order]]
-    entity_mentions[mention_clusters, rank] = torch.arange(count, device=device)
-    entity_mention_mask[mention_clusters, rank] = True
-    return entity_mentions, entity_mention_mask
+    order = np.argsort(clusters, kind="stable")
+    rank = np.empty(count, dtype=np.int64)
+    rank[order] = np.arange(count) - (np.cumsum(sizes) - sizes)[clusters[order]]
+    entity_mentions[clusters, rank] = np.arange(count)
+    entity_mention_mask[clusters, rank] = True
+    return device_index(entity_mentions, device), torch.from_numpy(entity_mention_mask).to(device)
 
 
 def nearest_entity_pairs(mentions: Mentions, entities: Entities, cap: int, budget: int) -> torch.LongTensor:
