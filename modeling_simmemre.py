@@ -330,32 +330,32 @@ def max_pool_short_ranges(
     `fallback` (a [`RangeMaxPool`]) when given. Empty ranges pool to zero. The maxima are exact. Ranges sorted by
     width (candidate spans) are answered slice by slice; unsorted ones (word pieces) by `_max_pool_word_pieces`.
 
-    Args: rows `(T, d)`; starts, ends `(n,)` (end exclusive). Returns `(n, d)`.
+    Args: rows `(T, d)`; starts, ends `(n,)` (end exclusive; tensors or host arrays). Returns `(n, d)`.
     """
-    if starts.numel() == 0:
+    starts, ends = host_array(starts), host_array(ends)  # the bookkeeping runs on the host
+    if starts.size == 0:
         return rows.new_zeros((0, rows.shape[-1]))
-    widths = (ends - starts).clamp(min=0)
-    # The scalars that steer the loop below, in one device-to-host transfer.
-    is_sorted, low, high, width = torch.stack(
-        [(widths[1:] >= widths[:-1]).all().long(), starts.min(), torch.maximum(ends, starts).max(), widths.max()]
-    ).tolist()
-    if not is_sorted:
+    widths = np.maximum(ends - starts, 0)
+    width = int(widths.max())
+    if not (widths[1:] >= widths[:-1]).all():
         return _max_pool_word_pieces(rows, starts, widths, width, fallback, max_width)
     # Sorted: width w occupies one slice; each slice is written once, straight from the running maximum.
     pooled = rows.new_empty((starts.shape[0], rows.shape[-1]))
-    rows, starts, ends = rows[low:high], starts - low, ends - low  # only the rows the ranges cover
-    bounds = torch.cumsum(torch.bincount(widths, minlength=width + 1), 0).tolist()
+    low, high = int(starts.min()), int(np.maximum(ends, starts).max())
+    rows = rows[low:high]  # only the rows the ranges cover
+    local_starts = device_index(starts - low, rows.device)
+    bounds = np.cumsum(np.bincount(widths, minlength=width + 1)).tolist()
     pooled[: bounds[0]] = 0.0  # empty ranges
     running = rows
     for step in range(1, width + 1):
         first, last = bounds[step - 1], bounds[step]
         if fallback is not None and step > max_width:
-            pooled[first:] = fallback(starts[first:] + low, ends[first:] + low)
+            pooled[first:] = fallback(starts[first:], ends[first:])
             break
         if step > 1:
             running = torch.maximum(running[:-1], rows[step - 1 :])
         if last > first:
-            torch.index_select(running, 0, starts[first:last], out=pooled[first:last])
+            torch.index_select(running, 0, local_starts[first:last], out=pooled[first:last])
     return pooled
 
 
@@ -379,13 +379,13 @@ def pool_candidates_with_read_scores(
     indices of the spans to pool; keys `(ΣK, d)`; max_width: the widest span. Returns pooled `(k, d)` of the kept
     spans and read scores `(S, ΣK)` of all spans.
     """
+    word_spans, keep = host_array(word_spans), host_array(keep)  # the bookkeeping runs on the host
     starts, widths = word_spans[:, 0], word_spans[:, 1] - word_spans[:, 0]
-    bounds = torch.cumsum(torch.bincount(widths, minlength=max_width + 1), 0)
-    host = torch.cat([bounds, torch.searchsorted(keep, bounds)]).tolist()  # one device-to-host transfer
-    bounds, kept_bounds = host[: max_width + 1], host[max_width + 1 :]
+    bounds = np.cumsum(np.bincount(widths, minlength=max_width + 1))
+    bounds, kept_bounds = bounds.tolist(), np.searchsorted(keep, bounds).tolist()
     scores = rows.new_empty((starts.shape[0], keys.shape[0]))
     pooled = rows.new_empty((keep.shape[0], rows.shape[-1]))
-    kept_starts = starts[keep]
+    kept_starts, starts = device_index(starts[keep], rows.device), device_index(starts, rows.device)
     running = rows
     for width in range(1, max_width + 1):
         first, last = bounds[width - 1], bounds[width]
@@ -403,26 +403,30 @@ def pool_candidates_with_read_scores(
 
 
 def _max_pool_word_pieces(rows, starts, widths, max_found, fallback, max_width) -> torch.Tensor:
-    """The unsorted case of `max_pool_short_ranges` (words over their subwords, in document order): most words are
-    one subword, so every range first takes its first row, and only the few longer ones are gathered `(n, w, d)`
-    (the last row repeated, which leaves the maximum unchanged) or, past `max_width`, pooled by `fallback`. A
-    running maximum would make one pass over all rows per width for a handful of words."""
+    """The unsorted case of `max_pool_short_ranges` (words over their subwords, in document order; starts and widths
+    on the host): most words are one subword, so every range first takes its first row, and only the few longer ones
+    are gathered `(n, w, d)` (the last row repeated, which leaves the maximum unchanged) or, past `max_width`, pooled
+    by `fallback`. A running maximum would make one pass over all rows per width for a handful of words."""
     if rows.shape[0] == 0:
         return rows.new_zeros((starts.shape[0], rows.shape[-1]))
-    pooled = rows.index_select(0, starts.clamp(max=rows.shape[0] - 1))
+    device = rows.device
+    pooled = rows.index_select(0, device_index(np.minimum(starts, rows.shape[0] - 1), device))
     if max_found > 1:
-        others = (widths > 1).nonzero().squeeze(-1)
+        others = np.flatnonzero(widths > 1)
         other_starts, other_widths = starts[others], widths[others]
         if fallback is not None and max_found > max_width:
             wide = other_widths > max_width
-            pooled[others[wide]] = fallback(other_starts[wide], other_starts[wide] + other_widths[wide])
+            pooled[device_index(others[wide], device)] = fallback(
+                other_starts[wide], other_starts[wide] + other_widths[wide]
+            )
             others, other_starts, other_widths = others[~wide], other_starts[~wide], other_widths[~wide]
-        if others.numel():
-            offsets = torch.arange(int(other_widths.max()), device=rows.device)
-            last = (other_starts + other_widths - 1).clamp(max=rows.shape[0] - 1)  # like slicing: stops at the end
-            index = torch.minimum(other_starts[:, None] + offsets, last[:, None])
-            pooled[others] = gather_rows(rows, index).amax(1)
-    return pooled.masked_fill_((widths == 0)[:, None], 0.0)
+        if others.size:
+            offsets = np.arange(int(other_widths.max()))
+            last = np.minimum(other_starts + other_widths - 1, rows.shape[0] - 1)  # like slicing: stops at the end
+            index = np.minimum(other_starts[:, None] + offsets, last[:, None])
+            pooled[device_index(others, device)] = gather_rows(rows, device_index(index, device)).amax(1)
+    empty = np.flatnonzero(widths == 0)
+    return pooled.index_fill_(0, device_index(empty, device), 0.0) if empty.size else pooled
 
 
 def edit_distance_matrix(strings: list) -> torch.Tensor:
@@ -1017,14 +1021,16 @@ def candidate_spans(word_sentence_ids: torch.LongTensor, max_span_size: int) -> 
         `torch.LongTensor` of shape `(S, 2)`: word indices, end exclusive, ordered by width, then start (inference
         pools them width by width).
     """
-    words = word_sentence_ids.shape[0]
+    sentence_ids = host_array(word_sentence_ids)
+    words = sentence_ids.shape[0]
     max_width = min(max_span_size, words)
     if max_width == 0:
         return word_sentence_ids.new_zeros((0, 2))
-    starts = torch.arange(words, device=word_sentence_ids.device).expand(max_width, -1)  # [K, W]
-    ends = starts + torch.arange(1, max_width + 1, device=word_sentence_ids.device)[:, None]
-    inside = (ends <= words) & (word_sentence_ids[starts] == word_sentence_ids[(ends - 1).clamp(max=words - 1)])
-    return torch.stack([starts[inside], ends[inside]], dim=-1)  # row-major: width, then start
+    starts = np.broadcast_to(np.arange(words), (max_width, words))  # [K, W]
+    ends = starts + np.arange(1, max_width + 1)[:, None]
+    inside = (ends <= words) & (sentence_ids[starts] == sentence_ids[np.minimum(ends - 1, words - 1)])
+    spans = np.stack([starts[inside], ends[inside]], axis=-1)  # row-major: width, then start
+    return device_index(spans, word_sentence_ids.device)
 
 
 def boundary_word_mask(word_spans: torch.LongTensor, context: "DocumentContext", config) -> Optional[torch.Tensor]:
@@ -1043,10 +1049,10 @@ def boundary_word_mask(word_spans: torch.LongTensor, context: "DocumentContext",
     # Lower-cased word by word: lower() can lengthen a string ("İ"), so the whole text's offsets would shift.
     words = [text[start:end].lower() for start, end in context.word_char_spans.tolist()]
     non_initial, non_final = set(config.non_initial_words), set(config.non_final_words)
-    device = word_spans.device
-    can_begin = torch.tensor([word not in non_initial for word in words], dtype=torch.bool, device=device)
-    can_end = torch.tensor([word not in non_final for word in words], dtype=torch.bool, device=device)
-    return can_begin[word_spans[:, 0]] & can_end[word_spans[:, 1] - 1]
+    can_begin = np.fromiter((word not in non_initial for word in words), dtype=bool, count=len(words))
+    can_end = np.fromiter((word not in non_final for word in words), dtype=bool, count=len(words))
+    spans = host_array(word_spans)
+    return torch.from_numpy(can_begin[spans[:, 0]] & can_end[spans[:, 1] - 1]).to(word_spans.device)
 
 
 def relation_argument_mask(config, device=None) -> Optional[torch.Tensor]:
@@ -2064,17 +2070,20 @@ class CandidateSpans:
         pool_at_once = word_spans.shape[0] <= chunk * config.max_span_size
         if reads_over_positions and pool_at_once and extra_spans is None:
             # Candidates in width order: pooled, read-scored and filtered in one pass (the same values as below).
-            if scored is not None:
-                keep = scored.nonzero().squeeze(-1)
-            else:
-                keep = torch.arange(word_spans.shape[0], device=word_spans.device)
+            host_spans = host_array(word_spans)
+            keep = np.arange(host_spans.shape[0]) if scored is None else np.flatnonzero(host_array(scored))
             keys, slot_counts = span_read.stacked_keys(context.memories)
-            pooled, scores = pool_candidates_with_read_scores(word_reprs, word_spans, keep, keys, config.max_span_size)
+            pooled, scores = pool_candidates_with_read_scores(word_reprs, host_spans, keep, keys, config.max_span_size)
             attentions = span_read.attentions_from_scores(span_read.split_scores(scores, slot_counts))
-            word_spans, scored = word_spans[keep], None
+            word_spans, keep, scored = (
+                device_index(host_spans[keep], hidden.device),
+                device_index(keep, hidden.device),
+                None,
+            )
+            attentions = {name: attention.index_select(0, keep) for name, attention in attentions.items()}
             candidates = cls(
                 pooler, word_spans, _subword_spans(word_spans, word_subword_spans), context.word_sentence_ids,
-                word_reprs, pooled, span_read, context.memories, {name: a[keep] for name, a in attentions.items()},
+                word_reprs, pooled, span_read, context.memories, attentions,
             )  # fmt: skip
         else:
             pooled_once = None
@@ -2192,7 +2201,8 @@ class CandidateSpans:
 
 def _subword_spans(word_spans: torch.LongTensor, word_subword_spans: torch.LongTensor) -> torch.LongTensor:
     """Subword spans `(S, 2)` of word spans `(S, 2)`: from the first word's first subword to the last word's last."""
-    return torch.stack([word_subword_spans[word_spans[:, 0], 0], word_subword_spans[word_spans[:, 1] - 1, 1]], dim=-1)
+    spans, subwords = host_array(word_spans), host_array(word_subword_spans)
+    return device_index(np.stack([subwords[spans[:, 0], 0], subwords[spans[:, 1] - 1, 1]], axis=-1), word_spans.device)
 
 
 def mention_strings(mention_word_spans, word_char_spans, text_codepoints) -> tuple:
