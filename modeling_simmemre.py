@@ -181,18 +181,25 @@ def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return table.index_select(0, index.reshape(-1)).view(*index.shape, *table.shape[1:])
 
 
+def _on_host(device: torch.device) -> bool:
+    return device.type == "cpu" and device.index is None  # "cpu:0" stands for an accelerator in the placement tests
+
+
 def host_array(values) -> np.ndarray:
     """Integer bookkeeping (spans, slots, pair indices) on the host: a tensor's values as a numpy array (no copy for a
     CPU tensor), an array as it is. On the CPU a numpy operation on a few hundred integers costs a fraction of a
     torch operator's dispatch, and inference runs hundreds of them per document."""
     if isinstance(values, torch.Tensor):
+        if _on_host(values.device) and not values.requires_grad:
+            return values.numpy()
         return values.detach().cpu().numpy()
     return np.asarray(values)
 
 
 def device_index(values: np.ndarray, device) -> torch.LongTensor:
     """Host indices `host_array` computed, as an int64 tensor on `device` (no copy on the CPU)."""
-    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64)).to(device)
+    index = torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64))
+    return index if device is None or _on_host(device) else index.to(device)
 
 
 def _running_max(blocks: torch.Tensor, reverse: bool = False) -> torch.Tensor:
@@ -1424,10 +1431,11 @@ class CoreferenceResolution(nn.Module):
         """Agglomerative clustering (`linkage`) of the coreference probabilities of the mention pairs i < j, scored
         in blocks of `pair_chunk` pairs (row-major order), so memory grows with the block and with the pairs above
         the threshold, never with the n x n matrix. Each block's edit distances are computed on the CPU (Myers'
-        bit-vector algorithm, :class:`PairEditDistances`) and moved to the device with its pair indices; the pairs
-        that may score above the threshold come back to the host once per document. Average linkage also needs the
-        pairs below the threshold inside each component of the pairs above it: they are scored again, component by
-        component. Same clusters as the dense `agglomerative_clusters` of the n x n probability matrix."""
+        bit-vector algorithm, :class:`PairEditDistances`) and moved to the device with its pair indices; each block's
+        probabilities come back to the host, which keeps the pairs that may score above the threshold. Average
+        linkage also needs the pairs below the threshold inside each component of the pairs above it: they are scored
+        again, component by component. Same clusters as the dense `agglomerative_clusters` of the n x n probability
+        matrix."""
         count, device = mention_reprs.shape[0], mention_reprs.device
         if strings is not None:
             unique = sorted(set(strings))
@@ -1441,34 +1449,35 @@ class CoreferenceResolution(nn.Module):
                 distances = edit_distances(string_index[first], string_index[second])
             else:
                 distances = np.zeros(first.shape, dtype=np.int64)
-            a, b = torch.from_numpy(first).to(device), torch.from_numpy(second).to(device)
-            return torch.sigmoid(self.pair_logits(projections, a, b, torch.from_numpy(distances).to(device)).float())
+            a, b, distances = (device_index(values, device) for values in (first, second, distances))
+            return torch.sigmoid(self.pair_logits(projections, a, b, distances).float())
 
         # Pairs kept for clustering: a superset of those scoring above the threshold in float32 or float64 (the
         # clustering decides exactly, on the host); a pair not kept counts as scoring 0, which changes nothing.
         floor = min(float(threshold), float(np.float32(threshold))) - 1e-6
         total = count * (count - 1) // 2
-        # The kept pairs go into buffers grown by doubling: small tensors kept alive between the blocks' large
+        # The kept pairs go into host buffers grown by doubling: small arrays kept alive between the blocks' large
         # temporaries would split the freed space, and the host heap would grow by a block's worth per block.
         capacity, size = min(total, 4 * pair_chunk), 0
-        kept_pairs = torch.empty((capacity,), dtype=torch.long, device=device)
-        kept_probabilities = torch.empty((capacity,), dtype=torch.float32, device=device)
+        kept_pairs = np.empty((capacity,), dtype=np.int64)
+        kept_probabilities = np.empty((capacity,), dtype=np.float32)
         for begin in range(0, total, pair_chunk):
-            probabilities = probabilities_of(*triu_pairs(count, np.arange(begin, min(begin + pair_chunk, total))))
-            kept = (probabilities > floor).nonzero().squeeze(-1)
+            probabilities = host_array(
+                probabilities_of(*triu_pairs(count, np.arange(begin, min(begin + pair_chunk, total))))
+            )
+            kept = np.flatnonzero(probabilities > floor)
             added = kept.shape[0]
             if size + added > capacity:
                 capacity = min(total, max(2 * capacity, size + added))
-                kept_pairs = torch.cat([kept_pairs[:size], kept_pairs.new_empty((capacity - size,))])
-                kept_probabilities = torch.cat(
-                    [kept_probabilities[:size], kept_probabilities.new_empty((capacity - size,))]
+                kept_pairs = np.concatenate([kept_pairs[:size], np.empty((capacity - size,), dtype=np.int64)])
+                kept_probabilities = np.concatenate(
+                    [kept_probabilities[:size], np.empty((capacity - size,), dtype=np.float32)]
                 )
-            torch.add(kept, begin, out=kept_pairs[size : size + added])
-            torch.index_select(probabilities, 0, kept, out=kept_probabilities[size : size + added])
+            np.add(kept, begin, out=kept_pairs[size : size + added])
+            np.take(probabilities, kept, out=kept_probabilities[size : size + added])
             size += added
             del kept, probabilities
-        flat = kept_pairs[:size].cpu().numpy()
-        values = kept_probabilities[:size].cpu().numpy()
+        flat, values = kept_pairs[:size], kept_probabilities[:size]
         first, second = triu_pairs(count, flat)
         if linkage == "average":
             first, second, values = self._component_pairs(
