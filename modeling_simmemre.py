@@ -1080,6 +1080,11 @@ def relation_argument_mask(config, device=None) -> Optional[torch.Tensor]:
     return torch.from_numpy(mask).to(device)
 
 
+def no_relations(device) -> tuple:
+    """The relations `(0, 3)` and relation scores `(0,)` of a document without any."""
+    return torch.zeros((0, 3), dtype=torch.long, device=device), torch.zeros((0,), device=device)
+
+
 def _truncation(truncated: Optional[list], cap: str, limit: int, found: int, kept: int) -> dict:
     """Record that the document-level cap `cap` (a `SimMemREConfig` field) bound: `found` items passed their
     threshold, `kept` of them were kept. The note goes into `truncated` (the document's prediction) and a warning
@@ -1681,11 +1686,13 @@ class RelationClassification(nn.Module):
         `pairs` followed by the same pairs reversed (MRC then pools each mention pair's context once). MRC pools the
         mention pairs in chunks of about `chunk_limit`; `projections` from `local_projections` (computed here when
         not given)."""
+        host_pairs, device = host_array(pairs), entities.representations.device
         if with_reverse:
-            head = torch.cat([pairs[:, 0], pairs[:, 1]])
-            tail = torch.cat([pairs[:, 1], pairs[:, 0]])
+            head = np.concatenate([host_pairs[:, 0], host_pairs[:, 1]])
+            tail = np.concatenate([host_pairs[:, 1], host_pairs[:, 0]])
         else:
-            head, tail = pairs[:, 0], pairs[:, 1]
+            head, tail = host_pairs[:, 0], host_pairs[:, 1]
+        head, tail = device_index(head, device), device_index(tail, device)
         head_types = self.type_representations(entities.types[head], memories.get("entity"))
         tail_types = self.type_representations(entities.types[tail], memories.get("entity"))
         entity_reprs = entities.representations
@@ -1695,7 +1702,6 @@ class RelationClassification(nn.Module):
         if projections is None:
             projections = self.local_projections(mentions.representations, entity_reprs)
         # MRC: every (head mention, tail mention) combination, chunked by mention-pair count.
-        host_pairs = host_array(pairs)
         counts = host_array(entities.mention_slot_mask).sum(-1)
         cumulative = np.cumsum(counts[host_pairs[:, 0]] * counts[host_pairs[:, 1]]).tolist()
         forward, backward = [], []
@@ -1823,24 +1829,27 @@ class RelationClassification(nn.Module):
         total_pairs, pair_cap = num_entities * (num_entities - 1) // 2, config.max_entity_pairs_per_document
         if pair_cap is not None and total_pairs > pair_cap:
             pairs = nearest_entity_pairs(mentions, entities, pair_cap, max(1, 64 * config.coref_pair_chunk_size))
+            pairs = host_array(pairs)
             _truncation(context.truncated, "max_entity_pairs_per_document", pair_cap, total_pairs, pair_cap)
         else:
-            pairs = torch.triu_indices(num_entities, num_entities, offset=1, device=device).T  # [c(c-1)/2, 2]
-        admitted = relation_argument_mask(config, device)  # [R, E, E] or None
+            pairs = np.stack(np.triu_indices(num_entities, k=1), axis=-1)  # [c(c-1)/2, 2], row-major
+        # Pairs, types and the thresholding are bookkeeping on the host; the logits are computed on the device.
+        types = host_array(entities.types)
+        admitted = relation_argument_mask(config)  # [R, E, E] or None
         if admitted is not None:
+            admitted = admitted.numpy()
             # Only pairs that some relation type admits in one direction or the other are scored.
             either = admitted.any(0)
-            head, tail = entities.types[pairs[:, 0]], entities.types[pairs[:, 1]]
+            head, tail = types[pairs[:, 0]], types[pairs[:, 1]]
             pairs = pairs[either[head, tail] | either[tail, head]]
             if pairs.shape[0] == 0:
-                empty = torch.zeros((0,), dtype=torch.float32, device=device)
-                return torch.zeros((0, 3), dtype=torch.long, device=device), empty
+                return no_relations(device)
         projections = None
         if self.multi_instance:
             projections = self.local_projections(mentions.representations, entities.representations)
         # Each chunk's pairs, then the same pairs reversed, written into buffers allocated once (small tensors kept
         # alive between the chunks' large temporaries would fragment the host heap).
-        probabilities, scored_pairs = None, torch.empty((2 * pairs.shape[0], 2), dtype=torch.long, device=device)
+        probabilities, scored_pairs = None, np.empty((2 * pairs.shape[0], 2), dtype=np.int64)
         pair_chunk = max(1, config.relation_mention_pair_chunk_size)
         for begin in range(0, pairs.shape[0], pair_chunk):
             chunk_pairs = pairs[begin : begin + pair_chunk]
@@ -1853,32 +1862,33 @@ class RelationClassification(nn.Module):
                 probabilities = torch.empty((2 * pairs.shape[0], logits.shape[-1]), dtype=torch.float32, device=device)
             rows = slice(2 * begin, 2 * begin + 2 * chunk_pairs.shape[0])
             probabilities[rows] = torch.sigmoid(logits.float())
-            scored_pairs[rows] = torch.cat([chunk_pairs, chunk_pairs.flip(-1)])
+            scored_pairs[rows] = np.concatenate([chunk_pairs, chunk_pairs[:, ::-1]])
             del logits
-        # Thresholded once per document (a nonzero waits for the device), not once per chunk.
-        selected = probabilities >= threshold
+        # Thresholded once per document, on the host (one transfer), not once per chunk.
+        probabilities = host_array(probabilities)
+        selected = probabilities >= np.float32(threshold)
         if admitted is not None:  # [R, P] -> [P, R]: each direction keeps the relation types its types admit
-            selected &= admitted[:, entities.types[scored_pairs[:, 0]], entities.types[scored_pairs[:, 1]]].T
+            selected &= admitted[:, types[scored_pairs[:, 0]], types[scored_pairs[:, 1]]].T
         relation_cap, found = config.max_relations_per_document, 0
         if relation_cap is not None:
             found = int(selected.sum())
             if found > relation_cap:
                 # The cap-th highest selected score; ties with it are settled by (head, tail, type) order below.
-                cutoff = torch.where(selected, probabilities, -1.0).flatten().topk(relation_cap).values[-1]
-                selected = probabilities >= cutoff
-        pair_index, relation_type = selected.nonzero(as_tuple=True)
-        relations = torch.cat([scored_pairs[pair_index], relation_type[:, None]], dim=-1)
+                ranked = np.where(selected, probabilities, np.float32(-1.0)).ravel()
+                selected = probabilities >= np.partition(ranked, -relation_cap)[-relation_cap]
+        pair_index, relation_type = np.nonzero(selected)
+        relations = np.concatenate([scored_pairs[pair_index], relation_type[:, None]], axis=-1)
         relation_scores = probabilities[pair_index, relation_type]
-        # Ordered by (head, tail, type), as when the ordered pairs were scored one by one.
-        order = torch.argsort(
+        # Ordered by (head, tail, type), as when the ordered pairs were scored one by one (the keys are distinct).
+        order = np.argsort(
             (relations[:, 0] * num_entities + relations[:, 1]) * self.num_relation_types + relations[:, 2]
         )
         relations, relation_scores = relations[order], relation_scores[order]
         if relation_cap is not None and found > relation_cap:
-            best = torch.sort(relation_scores, descending=True, stable=True).indices[:relation_cap].sort().values
+            best = np.sort(np.argsort(-relation_scores, kind="stable")[:relation_cap])
             relations, relation_scores = relations[best], relation_scores[best]
             _truncation(context.truncated, "max_relations_per_document", relation_cap, found, relation_cap)
-        return relations, relation_scores
+        return device_index(relations, device), torch.from_numpy(np.ascontiguousarray(relation_scores)).to(device)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -2827,16 +2837,15 @@ class SimMemREModel(SimMemREPreTrainedModel):
         covers with gold input. Shapes as in [`SimMemREOutput`]`.predictions`."""
         config, device = self.config, context.hidden.device
         mention_threshold, coref_threshold, relation_threshold, entity_threshold = thresholds
-        prediction = self._empty_prediction(device)
         if context.hidden.shape[0] == 0 or context.word_subword_spans.shape[0] == 0:
-            return prediction
+            return self._empty_prediction(device)
         given_spans = None
         if given is not None:
             given_spans = torch.as_tensor(
                 given["mention_word_spans"], dtype=torch.long, device=context.word_sentence_ids.device
             ).reshape(-1, 2)
             if given_spans.shape[0] == 0:
-                return prediction
+                return self._empty_prediction(device)
         if candidates is None:
             candidates = self.score_candidates(context, extra_spans=given_spans)
         if given_spans is None:
@@ -2844,7 +2853,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         else:
             mentions = candidates.given(given_spans, config.span_chunk_size)
         if mentions is None:
-            return prediction
+            return self._empty_prediction(device)
         if given is not None and given.get("mention_clusters") is not None:
             clusters = np.asarray(given["mention_clusters"], dtype=np.int64).reshape(-1)
         else:
@@ -2852,26 +2861,28 @@ class SimMemREModel(SimMemREPreTrainedModel):
         if given is None and entity_threshold > 0:  # gold input is never dropped
             kept, clusters = confident_entities(mentions.scores.float().cpu().numpy(), clusters, entity_threshold)
             if kept.size == 0:
-                return self._with_truncation_notes(prediction, context)
+                return self._with_truncation_notes(self._empty_prediction(device), context)
             if kept.size < mentions.scores.shape[0]:
                 mentions = mentions.subset(torch.from_numpy(kept).to(mentions.word_spans.device))
         entities = self.entity_classification.entities(mentions, clusters, context.memories.get("entity"))
         if given is not None and given.get("entity_types") is not None:
             entities = entities.with_given_types(given["entity_types"])
         if entities.representations.shape[0] > 1 and config.relation_types:
-            prediction["relations"], prediction["relation_scores"] = self.relation_classification.relations(
+            relations, relation_scores = self.relation_classification.relations(
                 context, candidates.pooler, mentions, entities, relation_threshold, config
             )
-        prediction.update(
-            {
-                "mention_word_spans": mentions.word_spans,
-                "mention_scores": mentions.scores,
-                "mention_clusters": entities.mention_clusters,
-                "entity_types": entities.types,
-                "entity_scores": entities.scores,
-                "entity_type_probabilities": entities.probabilities,
-            }
-        )
+        else:
+            relations, relation_scores = no_relations(device)
+        prediction = {
+            "mention_word_spans": mentions.word_spans,
+            "mention_scores": mentions.scores,
+            "mention_clusters": entities.mention_clusters,
+            "entity_types": entities.types,
+            "entity_scores": entities.scores,
+            "entity_type_probabilities": entities.probabilities,
+            "relations": relations,
+            "relation_scores": relation_scores,
+        }
         if config.mention_string_propagation and given is None and context.text_codepoints is not None:
             self._propagate_mention_strings(prediction, context, candidates)
         return self._with_truncation_notes(prediction, context)
@@ -2921,8 +2932,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
             "entity_types": torch.zeros((0,), dtype=torch.long, device=device),
             "entity_scores": torch.zeros((0,), device=device),
             "entity_type_probabilities": torch.zeros((0, len(self.config.entity_types)), device=device),
-            "relations": torch.zeros((0, 3), dtype=torch.long, device=device),
-            "relation_scores": torch.zeros((0,), device=device),
+            **dict(zip(("relations", "relation_scores"), no_relations(device))),
         }
 
 
