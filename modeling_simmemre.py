@@ -181,6 +181,27 @@ def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return table.index_select(0, index.reshape(-1)).view(*index.shape, *table.shape[1:])
 
 
+def _on_host(device: torch.device) -> bool:
+    return device.type == "cpu" and device.index is None  # "cpu:0" stands for an accelerator in the placement tests
+
+
+def host_array(values) -> np.ndarray:
+    """Integer bookkeeping (spans, slots, pair indices) on the host: a tensor's values as a numpy array (no copy for a
+    CPU tensor), an array as it is. On the CPU a numpy operation on a few hundred integers costs a fraction of a
+    torch operator's dispatch, and inference runs hundreds of them per document."""
+    if isinstance(values, torch.Tensor):
+        if _on_host(values.device) and not values.requires_grad:
+            return values.numpy()
+        return values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+def device_index(values: np.ndarray, device) -> torch.LongTensor:
+    """Host indices `host_array` computed, as an int64 tensor on `device` (no copy on the CPU)."""
+    index = torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64))
+    return index if device is None or _on_host(device) else index.to(device)
+
+
 def _running_max(blocks: torch.Tensor, reverse: bool = False) -> torch.Tensor:
     """`blocks.cummax(1).values` (`reverse`: from the end) for `(n, k, d)` blocks, as k-1 element-wise maxima: CPU
     cummax over this short middle axis is slow."""
@@ -231,13 +252,14 @@ class RangeMaxPool:
             [F.pad(level, (0, 0, 0, self.num_blocks - level.shape[0]), value=_lowest(hidden.dtype)) for level in levels]
         )  # [levels, num_blocks, d]
 
-    def _segment_maxima(self, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
-        """Maxima `(n, d)` of the non-empty ranges [starts, ends) `(n,)`: every range is a run of whole segments
-        between consecutive distinct ends, so a sparse table over the segments' maxima answers it exactly."""
-        cuts = torch.unique(torch.cat([starts, ends]))  # sorted; segment i is rows [cuts[i], cuts[i + 1])
+    def _segment_maxima(self, starts: np.ndarray, ends: np.ndarray) -> torch.Tensor:
+        """Maxima `(n, d)` of the non-empty ranges [starts, ends) `(n,)` (host arrays): every range is a run of whole
+        segments between consecutive distinct ends, so a sparse table over the segments' maxima answers it exactly."""
+        device = self.hidden.device
+        cuts = np.unique(np.concatenate([starts, ends]))  # sorted; segment i is rows [cuts[i], cuts[i + 1])
         count, dim = cuts.shape[0] - 1, self.hidden.shape[-1]
-        first, last = cuts[[0, -1]].tolist()
-        segment_of_row = torch.searchsorted(cuts, torch.arange(first, last, device=cuts.device), right=True) - 1
+        first, last = int(cuts[0]), int(cuts[-1])
+        segment_of_row = device_index(np.searchsorted(cuts, np.arange(first, last), side="right") - 1, device)
         table = self.hidden.new_empty((count.bit_length() * count, dim))  # level k at rows [k count, (k + 1) count)
         table[:count].scatter_reduce_(
             0, segment_of_row[:, None].expand(-1, dim), self.hidden[first:last], "amax", include_self=False
@@ -251,12 +273,13 @@ class RangeMaxPool:
                 table[below + step : below + step + valid],
                 out=table[below + count : below + count + valid],
             )
-        first_segment = torch.searchsorted(cuts, starts)
-        segments = torch.searchsorted(cuts, ends) - first_segment  # >= 1
-        powers = 1 << torch.arange(count.bit_length(), device=cuts.device)
-        level = torch.searchsorted(powers, segments, right=True) - 1  # floor(log2(segments))
+        first_segment = np.searchsorted(cuts, starts)
+        segments = np.searchsorted(cuts, ends) - first_segment  # >= 1
+        powers = 1 << np.arange(count.bit_length(), dtype=np.int64)
+        level = np.searchsorted(powers, segments, side="right") - 1  # floor(log2(segments))
         base = level * count + first_segment
-        return torch.maximum(gather_rows(table, base), gather_rows(table, base + segments - powers[level]))
+        low, high = device_index(base, device), device_index(base + segments - powers[level], device)
+        return torch.maximum(gather_rows(table, low), gather_rows(table, high))
 
     def _gather(self, starts, ends):
         offsets = torch.arange(self.block_size, device=starts.device)
@@ -266,13 +289,20 @@ class RangeMaxPool:
         return rows.masked_fill(~valid[..., None], _lowest(rows.dtype)).amax(1)
 
     def __call__(self, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
-        """starts, ends (`torch.LongTensor` of shape `(n,)`, end exclusive) -> `(n, d)` maxima."""
+        """starts, ends (`torch.LongTensor` or host integer arrays of shape `(n,)`, end exclusive) -> `(n, d)`
+        maxima."""
         if self.direct:
-            ends = ends.clamp(max=self.length)  # like slicing: a range past the end stops there
-            empty = ends <= starts
-            starts = starts.clamp(max=self.length - 1)  # empty ranges may start at the end; they are zeroed below
-            ends = torch.maximum(ends, starts + 1)
-            return self._segment_maxima(starts, ends).masked_fill_(empty[:, None], 0.0)
+            starts, ends = host_array(starts), host_array(ends)
+            ends = np.minimum(ends, self.length)  # like slicing: a range past the end stops there
+            empty = np.flatnonzero(ends <= starts)
+            starts = np.minimum(starts, self.length - 1)  # empty ranges may start at the end; they are zeroed below
+            ends = np.maximum(ends, starts + 1)
+            if starts.size == 0:
+                return self.hidden.new_zeros((0, self.hidden.shape[-1]))
+            pooled = self._segment_maxima(starts, ends)
+            return pooled.index_fill_(0, device_index(empty, pooled.device), 0.0) if empty.size else pooled
+        device = self.rows.device
+        starts, ends = torch.as_tensor(starts, device=device), torch.as_tensor(ends, device=device)
         block = self.block_size
         ends = ends.clamp(max=self.length)  # like slicing: a range past the end stops there
         empty = ends <= starts
@@ -307,32 +337,32 @@ def max_pool_short_ranges(
     `fallback` (a [`RangeMaxPool`]) when given. Empty ranges pool to zero. The maxima are exact. Ranges sorted by
     width (candidate spans) are answered slice by slice; unsorted ones (word pieces) by `_max_pool_word_pieces`.
 
-    Args: rows `(T, d)`; starts, ends `(n,)` (end exclusive). Returns `(n, d)`.
+    Args: rows `(T, d)`; starts, ends `(n,)` (end exclusive; tensors or host arrays). Returns `(n, d)`.
     """
-    if starts.numel() == 0:
+    starts, ends = host_array(starts), host_array(ends)  # the bookkeeping runs on the host
+    if starts.size == 0:
         return rows.new_zeros((0, rows.shape[-1]))
-    widths = (ends - starts).clamp(min=0)
-    # The scalars that steer the loop below, in one device-to-host transfer.
-    is_sorted, low, high, width = torch.stack(
-        [(widths[1:] >= widths[:-1]).all().long(), starts.min(), torch.maximum(ends, starts).max(), widths.max()]
-    ).tolist()
-    if not is_sorted:
+    widths = np.maximum(ends - starts, 0)
+    width = int(widths.max())
+    if not (widths[1:] >= widths[:-1]).all():
         return _max_pool_word_pieces(rows, starts, widths, width, fallback, max_width)
     # Sorted: width w occupies one slice; each slice is written once, straight from the running maximum.
     pooled = rows.new_empty((starts.shape[0], rows.shape[-1]))
-    rows, starts, ends = rows[low:high], starts - low, ends - low  # only the rows the ranges cover
-    bounds = torch.cumsum(torch.bincount(widths, minlength=width + 1), 0).tolist()
+    low, high = int(starts.min()), int(np.maximum(ends, starts).max())
+    rows = rows[low:high]  # only the rows the ranges cover
+    local_starts = device_index(starts - low, rows.device)
+    bounds = np.cumsum(np.bincount(widths, minlength=width + 1)).tolist()
     pooled[: bounds[0]] = 0.0  # empty ranges
     running = rows
     for step in range(1, width + 1):
         first, last = bounds[step - 1], bounds[step]
         if fallback is not None and step > max_width:
-            pooled[first:] = fallback(starts[first:] + low, ends[first:] + low)
+            pooled[first:] = fallback(starts[first:], ends[first:])
             break
         if step > 1:
             running = torch.maximum(running[:-1], rows[step - 1 :])
         if last > first:
-            torch.index_select(running, 0, starts[first:last], out=pooled[first:last])
+            torch.index_select(running, 0, local_starts[first:last], out=pooled[first:last])
     return pooled
 
 
@@ -356,13 +386,13 @@ def pool_candidates_with_read_scores(
     indices of the spans to pool; keys `(ΣK, d)`; max_width: the widest span. Returns pooled `(k, d)` of the kept
     spans and read scores `(S, ΣK)` of all spans.
     """
+    word_spans, keep = host_array(word_spans), host_array(keep)  # the bookkeeping runs on the host
     starts, widths = word_spans[:, 0], word_spans[:, 1] - word_spans[:, 0]
-    bounds = torch.cumsum(torch.bincount(widths, minlength=max_width + 1), 0)
-    host = torch.cat([bounds, torch.searchsorted(keep, bounds)]).tolist()  # one device-to-host transfer
-    bounds, kept_bounds = host[: max_width + 1], host[max_width + 1 :]
+    bounds = np.cumsum(np.bincount(widths, minlength=max_width + 1))
+    bounds, kept_bounds = bounds.tolist(), np.searchsorted(keep, bounds).tolist()
     scores = rows.new_empty((starts.shape[0], keys.shape[0]))
     pooled = rows.new_empty((keep.shape[0], rows.shape[-1]))
-    kept_starts = starts[keep]
+    kept_starts, starts = device_index(starts[keep], rows.device), device_index(starts, rows.device)
     running = rows
     for width in range(1, max_width + 1):
         first, last = bounds[width - 1], bounds[width]
@@ -380,26 +410,30 @@ def pool_candidates_with_read_scores(
 
 
 def _max_pool_word_pieces(rows, starts, widths, max_found, fallback, max_width) -> torch.Tensor:
-    """The unsorted case of `max_pool_short_ranges` (words over their subwords, in document order): most words are
-    one subword, so every range first takes its first row, and only the few longer ones are gathered `(n, w, d)`
-    (the last row repeated, which leaves the maximum unchanged) or, past `max_width`, pooled by `fallback`. A
-    running maximum would make one pass over all rows per width for a handful of words."""
+    """The unsorted case of `max_pool_short_ranges` (words over their subwords, in document order; starts and widths
+    on the host): most words are one subword, so every range first takes its first row, and only the few longer ones
+    are gathered `(n, w, d)` (the last row repeated, which leaves the maximum unchanged) or, past `max_width`, pooled
+    by `fallback`. A running maximum would make one pass over all rows per width for a handful of words."""
     if rows.shape[0] == 0:
         return rows.new_zeros((starts.shape[0], rows.shape[-1]))
-    pooled = rows.index_select(0, starts.clamp(max=rows.shape[0] - 1))
+    device = rows.device
+    pooled = rows.index_select(0, device_index(np.minimum(starts, rows.shape[0] - 1), device))
     if max_found > 1:
-        others = (widths > 1).nonzero().squeeze(-1)
+        others = np.flatnonzero(widths > 1)
         other_starts, other_widths = starts[others], widths[others]
         if fallback is not None and max_found > max_width:
             wide = other_widths > max_width
-            pooled[others[wide]] = fallback(other_starts[wide], other_starts[wide] + other_widths[wide])
+            pooled[device_index(others[wide], device)] = fallback(
+                other_starts[wide], other_starts[wide] + other_widths[wide]
+            )
             others, other_starts, other_widths = others[~wide], other_starts[~wide], other_widths[~wide]
-        if others.numel():
-            offsets = torch.arange(int(other_widths.max()), device=rows.device)
-            last = (other_starts + other_widths - 1).clamp(max=rows.shape[0] - 1)  # like slicing: stops at the end
-            index = torch.minimum(other_starts[:, None] + offsets, last[:, None])
-            pooled[others] = gather_rows(rows, index).amax(1)
-    return pooled.masked_fill_((widths == 0)[:, None], 0.0)
+        if others.size:
+            offsets = np.arange(int(other_widths.max()))
+            last = np.minimum(other_starts + other_widths - 1, rows.shape[0] - 1)  # like slicing: stops at the end
+            index = np.minimum(other_starts[:, None] + offsets, last[:, None])
+            pooled[device_index(others, device)] = gather_rows(rows, device_index(index, device)).amax(1)
+    empty = np.flatnonzero(widths == 0)
+    return pooled.index_fill_(0, device_index(empty, device), 0.0) if empty.size else pooled
 
 
 def edit_distance_matrix(strings: list) -> torch.Tensor:
@@ -683,7 +717,10 @@ def agglomerative_clusters_from_edges(
     pair_values = similarity[same][pair_order].astype(np.float64)
     pair_bounds = np.searchsorted(pair_component[same][pair_order], np.concatenate([roots, [count]]))
     missing = 0.0 if linkage == "average" else -np.inf  # complete and single: never above the threshold
-    for index in np.flatnonzero(sizes > 1):
+    # A component of two holds one pair, above the threshold: under any linkage it merges, into its first member.
+    pairs_of_two = starts[sizes == 2]
+    labels[order[pairs_of_two + 1]] = order[pairs_of_two]
+    for index in np.flatnonzero(sizes > 2):
         members = order[starts[index] : starts[index] + sizes[index]]
         lo, hi = pair_bounds[index], pair_bounds[index + 1]
         size = members.size
@@ -991,14 +1028,16 @@ def candidate_spans(word_sentence_ids: torch.LongTensor, max_span_size: int) -> 
         `torch.LongTensor` of shape `(S, 2)`: word indices, end exclusive, ordered by width, then start (inference
         pools them width by width).
     """
-    words = word_sentence_ids.shape[0]
+    sentence_ids = host_array(word_sentence_ids)
+    words = sentence_ids.shape[0]
     max_width = min(max_span_size, words)
     if max_width == 0:
         return word_sentence_ids.new_zeros((0, 2))
-    starts = torch.arange(words, device=word_sentence_ids.device).expand(max_width, -1)  # [K, W]
-    ends = starts + torch.arange(1, max_width + 1, device=word_sentence_ids.device)[:, None]
-    inside = (ends <= words) & (word_sentence_ids[starts] == word_sentence_ids[(ends - 1).clamp(max=words - 1)])
-    return torch.stack([starts[inside], ends[inside]], dim=-1)  # row-major: width, then start
+    starts = np.broadcast_to(np.arange(words), (max_width, words))  # [K, W]
+    ends = starts + np.arange(1, max_width + 1)[:, None]
+    inside = (ends <= words) & (sentence_ids[starts] == sentence_ids[np.minimum(ends - 1, words - 1)])
+    spans = np.stack([starts[inside], ends[inside]], axis=-1)  # row-major: width, then start
+    return device_index(spans, word_sentence_ids.device)
 
 
 def boundary_word_mask(word_spans: torch.LongTensor, context: "DocumentContext", config) -> Optional[torch.Tensor]:
@@ -1017,10 +1056,10 @@ def boundary_word_mask(word_spans: torch.LongTensor, context: "DocumentContext",
     # Lower-cased word by word: lower() can lengthen a string ("İ"), so the whole text's offsets would shift.
     words = [text[start:end].lower() for start, end in context.word_char_spans.tolist()]
     non_initial, non_final = set(config.non_initial_words), set(config.non_final_words)
-    device = word_spans.device
-    can_begin = torch.tensor([word not in non_initial for word in words], dtype=torch.bool, device=device)
-    can_end = torch.tensor([word not in non_final for word in words], dtype=torch.bool, device=device)
-    return can_begin[word_spans[:, 0]] & can_end[word_spans[:, 1] - 1]
+    can_begin = np.fromiter((word not in non_initial for word in words), dtype=bool, count=len(words))
+    can_end = np.fromiter((word not in non_final for word in words), dtype=bool, count=len(words))
+    spans = host_array(word_spans)
+    return torch.from_numpy(can_begin[spans[:, 0]] & can_end[spans[:, 1] - 1]).to(word_spans.device)
 
 
 def relation_argument_mask(config, device=None) -> Optional[torch.Tensor]:
@@ -1039,6 +1078,11 @@ def relation_argument_mask(config, device=None) -> Optional[torch.Tensor]:
             for head, tail in argument_types[relation]:
                 mask[index, entity_index[head], entity_index[tail]] = True
     return torch.from_numpy(mask).to(device)
+
+
+def no_relations(device) -> tuple:
+    """The relations `(0, 3)` and relation scores `(0,)` of a document without any."""
+    return torch.zeros((0, 3), dtype=torch.long, device=device), torch.zeros((0,), device=device)
 
 
 def _truncation(truncated: Optional[list], cap: str, limit: int, found: int, kept: int) -> dict:
@@ -1392,10 +1436,11 @@ class CoreferenceResolution(nn.Module):
         """Agglomerative clustering (`linkage`) of the coreference probabilities of the mention pairs i < j, scored
         in blocks of `pair_chunk` pairs (row-major order), so memory grows with the block and with the pairs above
         the threshold, never with the n x n matrix. Each block's edit distances are computed on the CPU (Myers'
-        bit-vector algorithm, :class:`PairEditDistances`) and moved to the device with its pair indices; the pairs
-        that may score above the threshold come back to the host once per document. Average linkage also needs the
-        pairs below the threshold inside each component of the pairs above it: they are scored again, component by
-        component. Same clusters as the dense `agglomerative_clusters` of the n x n probability matrix."""
+        bit-vector algorithm, :class:`PairEditDistances`) and moved to the device with its pair indices; each block's
+        probabilities come back to the host, which keeps the pairs that may score above the threshold. Average
+        linkage also needs the pairs below the threshold inside each component of the pairs above it: they are scored
+        again, component by component. Same clusters as the dense `agglomerative_clusters` of the n x n probability
+        matrix."""
         count, device = mention_reprs.shape[0], mention_reprs.device
         if strings is not None:
             unique = sorted(set(strings))
@@ -1409,34 +1454,35 @@ class CoreferenceResolution(nn.Module):
                 distances = edit_distances(string_index[first], string_index[second])
             else:
                 distances = np.zeros(first.shape, dtype=np.int64)
-            a, b = torch.from_numpy(first).to(device), torch.from_numpy(second).to(device)
-            return torch.sigmoid(self.pair_logits(projections, a, b, torch.from_numpy(distances).to(device)).float())
+            a, b, distances = (device_index(values, device) for values in (first, second, distances))
+            return torch.sigmoid(self.pair_logits(projections, a, b, distances).float())
 
         # Pairs kept for clustering: a superset of those scoring above the threshold in float32 or float64 (the
         # clustering decides exactly, on the host); a pair not kept counts as scoring 0, which changes nothing.
         floor = min(float(threshold), float(np.float32(threshold))) - 1e-6
         total = count * (count - 1) // 2
-        # The kept pairs go into buffers grown by doubling: small tensors kept alive between the blocks' large
+        # The kept pairs go into host buffers grown by doubling: small arrays kept alive between the blocks' large
         # temporaries would split the freed space, and the host heap would grow by a block's worth per block.
         capacity, size = min(total, 4 * pair_chunk), 0
-        kept_pairs = torch.empty((capacity,), dtype=torch.long, device=device)
-        kept_probabilities = torch.empty((capacity,), dtype=torch.float32, device=device)
+        kept_pairs = np.empty((capacity,), dtype=np.int64)
+        kept_probabilities = np.empty((capacity,), dtype=np.float32)
         for begin in range(0, total, pair_chunk):
-            probabilities = probabilities_of(*triu_pairs(count, np.arange(begin, min(begin + pair_chunk, total))))
-            kept = (probabilities > floor).nonzero().squeeze(-1)
+            probabilities = host_array(
+                probabilities_of(*triu_pairs(count, np.arange(begin, min(begin + pair_chunk, total))))
+            )
+            kept = np.flatnonzero(probabilities > floor)
             added = kept.shape[0]
             if size + added > capacity:
                 capacity = min(total, max(2 * capacity, size + added))
-                kept_pairs = torch.cat([kept_pairs[:size], kept_pairs.new_empty((capacity - size,))])
-                kept_probabilities = torch.cat(
-                    [kept_probabilities[:size], kept_probabilities.new_empty((capacity - size,))]
+                kept_pairs = np.concatenate([kept_pairs[:size], np.empty((capacity - size,), dtype=np.int64)])
+                kept_probabilities = np.concatenate(
+                    [kept_probabilities[:size], np.empty((capacity - size,), dtype=np.float32)]
                 )
-            torch.add(kept, begin, out=kept_pairs[size : size + added])
-            torch.index_select(probabilities, 0, kept, out=kept_probabilities[size : size + added])
+            np.add(kept, begin, out=kept_pairs[size : size + added])
+            np.take(probabilities, kept, out=kept_probabilities[size : size + added])
             size += added
             del kept, probabilities
-        flat = kept_pairs[:size].cpu().numpy()
-        values = kept_probabilities[:size].cpu().numpy()
+        flat, values = kept_pairs[:size], kept_probabilities[:size]
         first, second = triu_pairs(count, flat)
         if linkage == "average":
             first, second, values = self._component_pairs(
@@ -1601,12 +1647,14 @@ class RelationClassification(nn.Module):
 
     def pair_terms(self, context, token_distances, sentence_distances, projections: dict) -> torch.Tensor:
         """The parts of u_jk that do not depend on which mention is head: W_c c + distance terms + bias, `(q, d)`."""
-        token_distances = token_distances.clamp(max=self.token_distance_embeddings.num_embeddings - 1)
-        sentence_distances = sentence_distances.clamp(max=self.sentence_distance_embeddings.num_embeddings - 1)
+        token_distances = host_array(token_distances).clip(max=self.token_distance_embeddings.num_embeddings - 1)
+        sentence_distances = host_array(sentence_distances).clip(
+            max=self.sentence_distance_embeddings.num_embeddings - 1
+        )
         return (
             F.linear(context, projections["context"])
-            + gather_rows(projections["token_distance"], token_distances)
-            + gather_rows(projections["sentence_distance"], sentence_distances)
+            + gather_rows(projections["token_distance"], device_index(token_distances, context.device))
+            + gather_rows(projections["sentence_distance"], device_index(sentence_distances, context.device))
         )
 
     def local_representations(
@@ -1638,11 +1686,13 @@ class RelationClassification(nn.Module):
         `pairs` followed by the same pairs reversed (MRC then pools each mention pair's context once). MRC pools the
         mention pairs in chunks of about `chunk_limit`; `projections` from `local_projections` (computed here when
         not given)."""
+        host_pairs, device = host_array(pairs), entities.representations.device
         if with_reverse:
-            head = torch.cat([pairs[:, 0], pairs[:, 1]])
-            tail = torch.cat([pairs[:, 1], pairs[:, 0]])
+            head = np.concatenate([host_pairs[:, 0], host_pairs[:, 1]])
+            tail = np.concatenate([host_pairs[:, 1], host_pairs[:, 0]])
         else:
-            head, tail = pairs[:, 0], pairs[:, 1]
+            head, tail = host_pairs[:, 0], host_pairs[:, 1]
+        head, tail = device_index(head, device), device_index(tail, device)
         head_types = self.type_representations(entities.types[head], memories.get("entity"))
         tail_types = self.type_representations(entities.types[tail], memories.get("entity"))
         entity_reprs = entities.representations
@@ -1652,19 +1702,17 @@ class RelationClassification(nn.Module):
         if projections is None:
             projections = self.local_projections(mentions.representations, entity_reprs)
         # MRC: every (head mention, tail mention) combination, chunked by mention-pair count.
-        counts = entities.mention_slot_mask.sum(-1)
-        pair_sizes = counts[pairs[:, 0]] * counts[pairs[:, 1]]
+        counts = host_array(entities.mention_slot_mask).sum(-1)
+        cumulative = np.cumsum(counts[host_pairs[:, 0]] * counts[host_pairs[:, 1]]).tolist()
         forward, backward = [], []
         start = 0
-        cumulative = torch.cumsum(pair_sizes, 0).tolist()
         while start < pairs.shape[0]:
             offset = cumulative[start - 1] if start else 0
             end = start + 1
             while end < pairs.shape[0] and cumulative[end] - offset <= chunk_limit:
                 end += 1
-            pooled = self.pooled_mention_pairs(
-                pooler, mentions, entities, pairs[start:end, 0], pairs[start:end, 1], projections, with_reverse
-            )
+            heads, tails = host_pairs[start:end, 0], host_pairs[start:end, 1]
+            pooled = self.pooled_mention_pairs(pooler, mentions, entities, heads, tails, projections, with_reverse)
             forward.append(pooled[0])
             if with_reverse:
                 backward.append(pooled[1])
@@ -1676,20 +1724,26 @@ class RelationClassification(nn.Module):
         """Multi-instance representation u `(r, d)` of the entity pairs (head, tail) `(r,)`: max over the local
         representations of all their mention pairs. Returns `(u,)`, or `(u, u_reversed)` with `with_reverse`, where
         u_reversed is that of (tail, head): context and distances do not depend on the direction, so they are pooled
-        and projected once."""
-        slots, slot_mask = entities.mention_slots, entities.mention_slot_mask
-        subword_spans, word_spans, sentence_ids = mentions.subword_spans, mentions.word_spans, mentions.sentence_ids
+        and projected once. Which mention pairs, their context ranges and distances are integer bookkeeping, done on
+        the host (`host_array`); the representations stay on their device."""
+        device = mentions.representations.device
+        head, tail = host_array(head), host_array(tail)
+        slots, slot_mask = host_array(entities.mention_slots), host_array(entities.mention_slot_mask)
+        subword_spans, word_spans = host_array(mentions.subword_spans), host_array(mentions.word_spans)
+        sentence_ids = host_array(mentions.sentence_ids)
         pair_index, head_slot, tail_slot = self.mention_pair_slots(slot_mask[head], slot_mask[tail])
         first = slots[head[pair_index], head_slot]
         second = slots[tail[pair_index], tail_slot]
         head_first = subword_spans[first, 0] <= subword_spans[second, 0]
-        context_start = torch.where(head_first, subword_spans[first, 1], subword_spans[second, 1])
-        context_end = torch.where(head_first, subword_spans[second, 0], subword_spans[first, 0])
-        word_gap = torch.where(
+        context_start = np.where(head_first, subword_spans[first, 1], subword_spans[second, 1])
+        context_end = np.where(head_first, subword_spans[second, 0], subword_spans[first, 0])
+        word_gap = np.where(
             head_first, word_spans[second, 0] - word_spans[first, 1], word_spans[first, 0] - word_spans[second, 1]
-        ).clamp(min=0)
-        sentence_gap = (sentence_ids[first] - sentence_ids[second]).abs()
+        ).clip(min=0)
+        sentence_gap = np.abs(sentence_ids[first] - sentence_ids[second])
         shared = self.pair_terms(pooler(context_start, context_end), word_gap, sentence_gap, projections)
+        host = (first, second, head, tail, pair_index)
+        first, second, head, tail, pair_index = (device_index(values, device) for values in host)
         directions = [(first, second, head, tail)]
         if with_reverse:
             directions.append((second, first, tail, head))
@@ -1717,22 +1771,19 @@ class RelationClassification(nn.Module):
         return tuple(pooled)
 
     @staticmethod
-    def mention_pair_slots(head_mask: torch.Tensor, tail_mask: torch.Tensor) -> tuple:
-        """`(head_mask[:, :, None] & tail_mask[:, None, :]).nonzero(as_tuple=True)` for slot masks `(r, M)`, in the
-        same order, without the `(r, M, M)` mask: M is the largest entity's mention count, so a chunk of pairs of
-        single mentions next to one entity of a thousand mentions would otherwise take r x 10^6 bytes."""
-        _, head_slots = head_mask.nonzero(as_tuple=True)  # row-major: pair, then slot
-        _, tail_slots = tail_mask.nonzero(as_tuple=True)
+    def mention_pair_slots(head_mask: np.ndarray, tail_mask: np.ndarray) -> tuple:
+        """`np.nonzero(head_mask[:, :, None] & tail_mask[:, None, :])` for host slot masks `(r, M)`, in the same order,
+        without the `(r, M, M)` mask: M is the largest entity's mention count, so a chunk of pairs of single mentions
+        next to one entity of a thousand mentions would otherwise take r x 10^6 bytes."""
+        _, head_slots = np.nonzero(head_mask)  # row-major: pair, then slot
+        _, tail_slots = np.nonzero(tail_mask)
         head_counts, tail_counts = head_mask.sum(-1), tail_mask.sum(-1)
         sizes = head_counts * tail_counts
-        pair_index = torch.repeat_interleave(torch.arange(head_mask.shape[0], device=head_mask.device), sizes)
-        within = torch.arange(pair_index.shape[0], device=head_mask.device)
-        within = within - (torch.cumsum(sizes, 0) - sizes)[pair_index]  # position inside the pair's block
+        pair_index = np.repeat(np.arange(head_mask.shape[0]), sizes)
+        within = np.arange(pair_index.shape[0]) - (np.cumsum(sizes) - sizes)[pair_index]  # position in the pair's block
         tails = tail_counts[pair_index]
-        head_slot = head_slots[
-            (torch.cumsum(head_counts, 0) - head_counts)[pair_index] + torch.div(within, tails, rounding_mode="floor")
-        ]
-        tail_slot = tail_slots[(torch.cumsum(tail_counts, 0) - tail_counts)[pair_index] + within % tails]
+        head_slot = head_slots[(np.cumsum(head_counts) - head_counts)[pair_index] + within // tails]
+        tail_slot = tail_slots[(np.cumsum(tail_counts) - tail_counts)[pair_index] + within % tails]
         return pair_index, head_slot, tail_slot
 
     def loss(self, poolers, spans, entity_reprs, memories, targets: "TrainingTargets", chunk_limit: int):
@@ -1772,30 +1823,33 @@ class RelationClassification(nn.Module):
         Returns relations `(q, 3)` (head entity, tail entity, relation type), ordered, and relation_scores `(q,)`.
         """
         num_entities = entities.representations.shape[0]
-        slots, slot_mask = entity_mention_slots(entities.mention_clusters, entities.clusters, num_entities)
+        slots, slot_mask = entity_mention_slots(entities.clusters, num_entities, entities.mention_clusters.device)
         entities = replace(entities, mention_slots=slots, mention_slot_mask=slot_mask)
         device = entities.mention_clusters.device
         total_pairs, pair_cap = num_entities * (num_entities - 1) // 2, config.max_entity_pairs_per_document
         if pair_cap is not None and total_pairs > pair_cap:
             pairs = nearest_entity_pairs(mentions, entities, pair_cap, max(1, 64 * config.coref_pair_chunk_size))
+            pairs = host_array(pairs)
             _truncation(context.truncated, "max_entity_pairs_per_document", pair_cap, total_pairs, pair_cap)
         else:
-            pairs = torch.triu_indices(num_entities, num_entities, offset=1, device=device).T  # [c(c-1)/2, 2]
-        admitted = relation_argument_mask(config, device)  # [R, E, E] or None
+            pairs = np.stack(np.triu_indices(num_entities, k=1), axis=-1)  # [c(c-1)/2, 2], row-major
+        # Pairs, types and the thresholding are bookkeeping on the host; the logits are computed on the device.
+        types = host_array(entities.types)
+        admitted = relation_argument_mask(config)  # [R, E, E] or None
         if admitted is not None:
+            admitted = admitted.numpy()
             # Only pairs that some relation type admits in one direction or the other are scored.
             either = admitted.any(0)
-            head, tail = entities.types[pairs[:, 0]], entities.types[pairs[:, 1]]
+            head, tail = types[pairs[:, 0]], types[pairs[:, 1]]
             pairs = pairs[either[head, tail] | either[tail, head]]
             if pairs.shape[0] == 0:
-                empty = torch.zeros((0,), dtype=torch.float32, device=device)
-                return torch.zeros((0, 3), dtype=torch.long, device=device), empty
+                return no_relations(device)
         projections = None
         if self.multi_instance:
             projections = self.local_projections(mentions.representations, entities.representations)
         # Each chunk's pairs, then the same pairs reversed, written into buffers allocated once (small tensors kept
         # alive between the chunks' large temporaries would fragment the host heap).
-        probabilities, scored_pairs = None, torch.empty((2 * pairs.shape[0], 2), dtype=torch.long, device=device)
+        probabilities, scored_pairs = None, np.empty((2 * pairs.shape[0], 2), dtype=np.int64)
         pair_chunk = max(1, config.relation_mention_pair_chunk_size)
         for begin in range(0, pairs.shape[0], pair_chunk):
             chunk_pairs = pairs[begin : begin + pair_chunk]
@@ -1808,32 +1862,33 @@ class RelationClassification(nn.Module):
                 probabilities = torch.empty((2 * pairs.shape[0], logits.shape[-1]), dtype=torch.float32, device=device)
             rows = slice(2 * begin, 2 * begin + 2 * chunk_pairs.shape[0])
             probabilities[rows] = torch.sigmoid(logits.float())
-            scored_pairs[rows] = torch.cat([chunk_pairs, chunk_pairs.flip(-1)])
+            scored_pairs[rows] = np.concatenate([chunk_pairs, chunk_pairs[:, ::-1]])
             del logits
-        # Thresholded once per document (a nonzero waits for the device), not once per chunk.
-        selected = probabilities >= threshold
+        # Thresholded once per document, on the host (one transfer), not once per chunk.
+        probabilities = host_array(probabilities)
+        selected = probabilities >= np.float32(threshold)
         if admitted is not None:  # [R, P] -> [P, R]: each direction keeps the relation types its types admit
-            selected &= admitted[:, entities.types[scored_pairs[:, 0]], entities.types[scored_pairs[:, 1]]].T
+            selected &= admitted[:, types[scored_pairs[:, 0]], types[scored_pairs[:, 1]]].T
         relation_cap, found = config.max_relations_per_document, 0
         if relation_cap is not None:
             found = int(selected.sum())
             if found > relation_cap:
                 # The cap-th highest selected score; ties with it are settled by (head, tail, type) order below.
-                cutoff = torch.where(selected, probabilities, -1.0).flatten().topk(relation_cap).values[-1]
-                selected = probabilities >= cutoff
-        pair_index, relation_type = selected.nonzero(as_tuple=True)
-        relations = torch.cat([scored_pairs[pair_index], relation_type[:, None]], dim=-1)
+                ranked = np.where(selected, probabilities, np.float32(-1.0)).ravel()
+                selected = probabilities >= np.partition(ranked, -relation_cap)[-relation_cap]
+        pair_index, relation_type = np.nonzero(selected)
+        relations = np.concatenate([scored_pairs[pair_index], relation_type[:, None]], axis=-1)
         relation_scores = probabilities[pair_index, relation_type]
-        # Ordered by (head, tail, type), as when the ordered pairs were scored one by one.
-        order = torch.argsort(
+        # Ordered by (head, tail, type), as when the ordered pairs were scored one by one (the keys are distinct).
+        order = np.argsort(
             (relations[:, 0] * num_entities + relations[:, 1]) * self.num_relation_types + relations[:, 2]
         )
         relations, relation_scores = relations[order], relation_scores[order]
         if relation_cap is not None and found > relation_cap:
-            best = torch.sort(relation_scores, descending=True, stable=True).indices[:relation_cap].sort().values
+            best = np.sort(np.argsort(-relation_scores, kind="stable")[:relation_cap])
             relations, relation_scores = relations[best], relation_scores[best]
             _truncation(context.truncated, "max_relations_per_document", relation_cap, found, relation_cap)
-        return relations, relation_scores
+        return device_index(relations, device), torch.from_numpy(np.ascontiguousarray(relation_scores)).to(device)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -2034,17 +2089,20 @@ class CandidateSpans:
         pool_at_once = word_spans.shape[0] <= chunk * config.max_span_size
         if reads_over_positions and pool_at_once and extra_spans is None:
             # Candidates in width order: pooled, read-scored and filtered in one pass (the same values as below).
-            if scored is not None:
-                keep = scored.nonzero().squeeze(-1)
-            else:
-                keep = torch.arange(word_spans.shape[0], device=word_spans.device)
+            host_spans = host_array(word_spans)
+            keep = np.arange(host_spans.shape[0]) if scored is None else np.flatnonzero(host_array(scored))
             keys, slot_counts = span_read.stacked_keys(context.memories)
-            pooled, scores = pool_candidates_with_read_scores(word_reprs, word_spans, keep, keys, config.max_span_size)
+            pooled, scores = pool_candidates_with_read_scores(word_reprs, host_spans, keep, keys, config.max_span_size)
             attentions = span_read.attentions_from_scores(span_read.split_scores(scores, slot_counts))
-            word_spans, scored = word_spans[keep], None
+            word_spans, keep, scored = (
+                device_index(host_spans[keep], hidden.device),
+                device_index(keep, hidden.device),
+                None,
+            )
+            attentions = {name: attention.index_select(0, keep) for name, attention in attentions.items()}
             candidates = cls(
                 pooler, word_spans, _subword_spans(word_spans, word_subword_spans), context.word_sentence_ids,
-                word_reprs, pooled, span_read, context.memories, {name: a[keep] for name, a in attentions.items()},
+                word_reprs, pooled, span_read, context.memories, attentions,
             )  # fmt: skip
         else:
             pooled_once = None
@@ -2162,7 +2220,8 @@ class CandidateSpans:
 
 def _subword_spans(word_spans: torch.LongTensor, word_subword_spans: torch.LongTensor) -> torch.LongTensor:
     """Subword spans `(S, 2)` of word spans `(S, 2)`: from the first word's first subword to the last word's last."""
-    return torch.stack([word_subword_spans[word_spans[:, 0], 0], word_subword_spans[word_spans[:, 1] - 1, 1]], dim=-1)
+    spans, subwords = host_array(word_spans), host_array(word_subword_spans)
+    return device_index(np.stack([subwords[spans[:, 0], 0], subwords[spans[:, 1] - 1, 1]], axis=-1), word_spans.device)
 
 
 def mention_strings(mention_word_spans, word_char_spans, text_codepoints) -> tuple:
@@ -2193,22 +2252,21 @@ def mention_edit_distances(strings: Optional[list], count: int = 0) -> torch.Ten
     return edit_distance_matrix([list(s) for s in unique])[index[:, None], index[None, :]]
 
 
-def entity_mention_slots(mention_clusters, clusters: np.ndarray, num_entities: int) -> tuple:
-    """entity_mentions `(c, M)` (mention indices) and entity_mention_mask `(c, M)` from mention_clusters `(n,)` and
-    its host copy `clusters`."""
-    device, count = mention_clusters.device, mention_clusters.shape[0]
-    sizes = torch.bincount(mention_clusters, minlength=num_entities)
-    slots = int(np.bincount(clusters).max())  # from the host copy: no device sync
-    entity_mentions = torch.zeros((num_entities, slots), dtype=torch.long, device=device)
-    entity_mention_mask = torch.zeros((num_entities, slots), dtype=torch.bool, device=device)
+def entity_mention_slots(clusters: np.ndarray, num_entities: int, device=None) -> tuple:
+    """entity_mentions `(c, M)` (mention indices) and entity_mention_mask `(c, M)` on `device`, from the host copy
+    `clusters` `(n,)` of the mentions' entity indices."""
+    clusters = np.asarray(clusters, dtype=np.int64)
+    count = clusters.shape[0]
+    sizes = np.bincount(clusters, minlength=num_entities)
+    entity_mentions = np.zeros((num_entities, int(sizes.max(initial=0))), dtype=np.int64)
+    entity_mention_mask = np.zeros(entity_mentions.shape, dtype=bool)
     # Rank of each mention inside its cluster, vectorised: position in cluster-sorted order minus cluster offset.
-    order = torch.argsort(mention_clusters, stable=True)
-    offsets = torch.cumsum(sizes, 0) - sizes
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(count, device=device) - offsets[mention_clusters[order]]
-    entity_mentions[mention_clusters, rank] = torch.arange(count, device=device)
-    entity_mention_mask[mention_clusters, rank] = True
-    return entity_mentions, entity_mention_mask
+    order = np.argsort(clusters, kind="stable")
+    rank = np.empty(count, dtype=np.int64)
+    rank[order] = np.arange(count) - (np.cumsum(sizes) - sizes)[clusters[order]]
+    entity_mentions[clusters, rank] = np.arange(count)
+    entity_mention_mask[clusters, rank] = True
+    return device_index(entity_mentions, device), torch.from_numpy(entity_mention_mask).to(device)
 
 
 def nearest_entity_pairs(mentions: Mentions, entities: Entities, cap: int, budget: int) -> torch.LongTensor:
@@ -2779,16 +2837,15 @@ class SimMemREModel(SimMemREPreTrainedModel):
         covers with gold input. Shapes as in [`SimMemREOutput`]`.predictions`."""
         config, device = self.config, context.hidden.device
         mention_threshold, coref_threshold, relation_threshold, entity_threshold = thresholds
-        prediction = self._empty_prediction(device)
         if context.hidden.shape[0] == 0 or context.word_subword_spans.shape[0] == 0:
-            return prediction
+            return self._empty_prediction(device)
         given_spans = None
         if given is not None:
             given_spans = torch.as_tensor(
                 given["mention_word_spans"], dtype=torch.long, device=context.word_sentence_ids.device
             ).reshape(-1, 2)
             if given_spans.shape[0] == 0:
-                return prediction
+                return self._empty_prediction(device)
         if candidates is None:
             candidates = self.score_candidates(context, extra_spans=given_spans)
         if given_spans is None:
@@ -2796,7 +2853,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         else:
             mentions = candidates.given(given_spans, config.span_chunk_size)
         if mentions is None:
-            return prediction
+            return self._empty_prediction(device)
         if given is not None and given.get("mention_clusters") is not None:
             clusters = np.asarray(given["mention_clusters"], dtype=np.int64).reshape(-1)
         else:
@@ -2804,26 +2861,28 @@ class SimMemREModel(SimMemREPreTrainedModel):
         if given is None and entity_threshold > 0:  # gold input is never dropped
             kept, clusters = confident_entities(mentions.scores.float().cpu().numpy(), clusters, entity_threshold)
             if kept.size == 0:
-                return self._with_truncation_notes(prediction, context)
+                return self._with_truncation_notes(self._empty_prediction(device), context)
             if kept.size < mentions.scores.shape[0]:
                 mentions = mentions.subset(torch.from_numpy(kept).to(mentions.word_spans.device))
         entities = self.entity_classification.entities(mentions, clusters, context.memories.get("entity"))
         if given is not None and given.get("entity_types") is not None:
             entities = entities.with_given_types(given["entity_types"])
         if entities.representations.shape[0] > 1 and config.relation_types:
-            prediction["relations"], prediction["relation_scores"] = self.relation_classification.relations(
+            relations, relation_scores = self.relation_classification.relations(
                 context, candidates.pooler, mentions, entities, relation_threshold, config
             )
-        prediction.update(
-            {
-                "mention_word_spans": mentions.word_spans,
-                "mention_scores": mentions.scores,
-                "mention_clusters": entities.mention_clusters,
-                "entity_types": entities.types,
-                "entity_scores": entities.scores,
-                "entity_type_probabilities": entities.probabilities,
-            }
-        )
+        else:
+            relations, relation_scores = no_relations(device)
+        prediction = {
+            "mention_word_spans": mentions.word_spans,
+            "mention_scores": mentions.scores,
+            "mention_clusters": entities.mention_clusters,
+            "entity_types": entities.types,
+            "entity_scores": entities.scores,
+            "entity_type_probabilities": entities.probabilities,
+            "relations": relations,
+            "relation_scores": relation_scores,
+        }
         if config.mention_string_propagation and given is None and context.text_codepoints is not None:
             self._propagate_mention_strings(prediction, context, candidates)
         return self._with_truncation_notes(prediction, context)
@@ -2873,8 +2932,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
             "entity_types": torch.zeros((0,), dtype=torch.long, device=device),
             "entity_scores": torch.zeros((0,), device=device),
             "entity_type_probabilities": torch.zeros((0, len(self.config.entity_types)), device=device),
-            "relations": torch.zeros((0, 3), dtype=torch.long, device=device),
-            "relation_scores": torch.zeros((0,), device=device),
+            **dict(zip(("relations", "relation_scores"), no_relations(device))),
         }
 
 

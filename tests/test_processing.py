@@ -1,5 +1,7 @@
 """SimMemREProcessor: running-text subword alignment by character offsets, and input validation."""
 
+import copy
+
 import pytest
 import torch
 
@@ -183,6 +185,25 @@ def test_special_token_strings_in_the_text_are_encoded_as_text(processor):
     tokenizer = processor.tokenizer
     features = processor.encode_document("Aspirin [SEP] causes [CLS] ulcers [PAD] .")
     assert not set(features["input_ids"]) & {tokenizer.sep_token_id, tokenizer.cls_token_id, tokenizer.pad_token_id}
+
+
+def test_special_token_strings_stay_text_after_the_tokenizer_was_called_without_splitting(processor):
+    tokenizer = processor.tokenizer
+    processor.encode_document("Aspirin causes ulcers.")  # the next call may take the backend directly
+    tokenizer("Aspirin [SEP] causes", split_special_tokens=False)  # leaves the backend keeping special tokens whole
+    features = processor.encode_document("Aspirin [SEP] causes [CLS] ulcers [PAD] .")
+    assert not set(features["input_ids"]) & {tokenizer.sep_token_id, tokenizer.cls_token_id, tokenizer.pad_token_id}
+
+
+def test_truncation_and_padding_set_on_the_tokenizer_do_not_cut_the_document(tokenizer):
+    tokenizer = copy.deepcopy(tokenizer)
+    text = "Naloxone reverses the antihypertensive effect of clonidine in spontaneously hypertensive rats."
+    expected = tokenizer(text, add_special_tokens=False)["input_ids"]
+    tokenizer.backend_tokenizer.enable_truncation(4)
+    tokenizer.backend_tokenizer.enable_padding(length=64)
+    processor = SimMemREProcessor(tokenizer)
+    for _ in range(2):  # the first call resets the backend's settings; the second may take the backend directly
+        assert processor.encode_document(text)["input_ids"] == expected
 
 
 def test_the_processor_takes_any_mapping_as_one_document(processor):
