@@ -1004,18 +1004,18 @@ def propagate_document_mentions(document: dict, word_char_spans: list, min_lengt
     return {**document, "entities": entities}
 
 
-def non_overlapping_spans(spans: torch.LongTensor, scores: torch.Tensor) -> torch.LongTensor:
-    """Indices of the spans `(n, 2)` (word start, end) kept by greedy flat decoding: the highest score first, then
-    each next span that overlaps none kept (ties: earlier span first). Returns the kept rows in their input order."""
-    order = torch.sort(scores.float(), descending=True, stable=True).indices
-    host_spans = spans[order].tolist()  # one transfer
-    occupied = np.zeros(max((end for _, end in host_spans), default=0), dtype=bool)
+def non_overlapping_spans(spans: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Indices of the spans `(n, 2)` (word start, end; host arrays) kept by greedy flat decoding: the highest score
+    first, then each next span that overlaps none kept (ties: earlier span first). Returns the kept rows in their
+    input order."""
+    order = np.argsort(-np.asarray(scores, dtype=np.float32), kind="stable")
+    occupied = np.zeros(int(spans[:, 1].max(initial=0)), dtype=bool)
     kept = []
-    for rank, (start, end) in enumerate(host_spans):
+    for rank, (start, end) in enumerate(spans[order].tolist()):
         if not occupied[start:end].any():
             occupied[start:end] = True
             kept.append(rank)
-    return order[torch.as_tensor(kept, dtype=torch.long, device=order.device)].sort().values
+    return np.sort(order[kept])
 
 
 def candidate_spans(word_sentence_ids: torch.LongTensor, max_span_size: int) -> torch.LongTensor:
@@ -2172,12 +2172,12 @@ class CandidateSpans:
         """Stage 2: the candidates scoring at least `mention_threshold` (overlapping ones dropped with
         `flat_mentions`; at most `max_mentions_per_word` x W and `max_mentions_per_document` of them, the highest),
         in document order (start, then end); None when none passes. `truncated` gets a note when a cap binds."""
-        probabilities = self.probabilities
-        kept_index = (probabilities >= mention_threshold).nonzero().squeeze(-1)
-        if kept_index.numel() == 0:
+        probabilities, word_spans = host_array(self.probabilities), host_array(self.word_spans)  # bookkeeping: host
+        kept_index = np.flatnonzero(probabilities >= np.float32(mention_threshold))
+        if kept_index.size == 0:
             return None
         if config.flat_mentions:
-            kept_index = kept_index[non_overlapping_spans(self.word_spans[kept_index], probabilities[kept_index])]
+            kept_index = kept_index[non_overlapping_spans(word_spans[kept_index], probabilities[kept_index])]
         caps = []
         if config.max_mentions_per_word is not None:
             num_words = self.word_sentence_ids.shape[0]
@@ -2186,13 +2186,13 @@ class CandidateSpans:
             caps.append((config.max_mentions_per_document, "max_mentions_per_document"))
         if caps:
             cap, name = min(caps)  # the smaller limit binds first
-            found = kept_index.numel()
+            found = kept_index.size
             if found > cap:
-                kept_index = kept_index[probabilities[kept_index].topk(cap).indices]
+                kept_index = kept_index[torch.from_numpy(probabilities[kept_index]).topk(cap).indices.numpy()]
                 _truncation(truncated, name, cap, found, cap)
-        spans = self.word_spans[kept_index]
-        kept_index = kept_index[torch.argsort(spans[:, 0] * (config.max_span_size + 1) + spans[:, 1])]
-        return self.mentions(kept_index, config.span_chunk_size)
+        spans = word_spans[kept_index]
+        kept_index = kept_index[np.argsort(spans[:, 0] * (config.max_span_size + 1) + spans[:, 1])]  # distinct keys
+        return self.mentions(device_index(kept_index, self.word_spans.device), config.span_chunk_size)
 
     def given(self, spans: torch.LongTensor, chunk: int) -> Mentions:
         """Stage 2 given gold mentions: the rows of `spans` `(n, 2)` (scored as `extra_spans`), in the given order,
@@ -2900,20 +2900,22 @@ class SimMemREModel(SimMemREPreTrainedModel):
         )
         if not found:
             return
-        added = torch.tensor(found, dtype=torch.long, device=spans.device)
+        added = np.array(found, dtype=np.int64)
         # Each added span's candidate row (candidate spans are distinct), or none: a span no candidate covers.
         width = int(context.word_subword_spans.shape[0]) + 1
-        keys = candidates.word_spans[:, 0] * width + candidates.word_spans[:, 1]
-        wanted = (added[:, 0] * width + added[:, 1]).to(keys.device)
-        order = torch.argsort(keys)
-        slots = order[torch.searchsorted(keys[order], wanted).clamp(max=keys.shape[0] - 1)]  # mentions: candidates
-        probabilities = candidates.probabilities.to(prediction["mention_scores"].dtype)
-        scores = (probabilities[slots] * (keys[slots] == wanted)).to(spans.device)
-        word_spans = torch.cat([spans, added[:, :2]])
-        order = torch.argsort(word_spans[:, 0] * (word_spans[:, 1].max() + 1) + word_spans[:, 1])
-        prediction["mention_word_spans"] = word_spans[order]
-        prediction["mention_scores"] = torch.cat([prediction["mention_scores"], scores])[order]
-        prediction["mention_clusters"] = torch.cat([prediction["mention_clusters"], added[:, 2]])[order]
+        candidate_spans, device = host_array(candidates.word_spans), spans.device
+        keys = candidate_spans[:, 0] * width + candidate_spans[:, 1]
+        wanted = added[:, 0] * width + added[:, 1]
+        order = np.argsort(keys)  # distinct keys
+        slots = order[np.minimum(np.searchsorted(keys[order], wanted), keys.shape[0] - 1)]  # mentions: candidates
+        scores = host_array(candidates.probabilities)[slots] * (keys[slots] == wanted)
+        word_spans = np.concatenate([host_array(spans), added[:, :2]])
+        order = device_index(np.argsort(word_spans[:, 0] * (word_spans[:, 1].max() + 1) + word_spans[:, 1]), device)
+        mention_scores = torch.from_numpy(scores).to(device=device, dtype=prediction["mention_scores"].dtype)
+        prediction["mention_word_spans"] = device_index(word_spans, device)[order]
+        prediction["mention_scores"] = torch.cat([prediction["mention_scores"], mention_scores])[order]
+        clusters = torch.cat([prediction["mention_clusters"], device_index(added[:, 2], device)])
+        prediction["mention_clusters"] = clusters[order]
 
     def _with_truncation_notes(self, prediction: dict, context: DocumentContext) -> dict:
         if context.truncated:  # only when a cap bound: documents within the caps keep their keys

@@ -1066,8 +1066,8 @@ def test_the_processor_does_not_run_the_model():
 
 
 def test_non_overlapping_spans_keeps_the_best_of_overlapping_ones_in_input_order():
-    spans = torch.tensor([[0, 2], [1, 3], [3, 4], [2, 5], [5, 6], [0, 1]])
-    scores = torch.tensor([0.6, 0.9, 0.5, 0.7, 0.2, 0.6])
+    spans = np.array([[0, 2], [1, 3], [3, 4], [2, 5], [5, 6], [0, 1]])
+    scores = np.array([0.6, 0.9, 0.5, 0.7, 0.2, 0.6], dtype=np.float32)
     # 0.9 [1, 3) first; then 0.7 [2, 5) overlaps it; 0.6 [0, 2) overlaps; 0.6 [0, 1) fits; 0.5 [3, 4); 0.2 [5, 6).
     assert non_overlapping_spans(spans, scores).tolist() == [1, 2, 4, 5]
     assert non_overlapping_spans(spans[:0], scores[:0]).tolist() == []
