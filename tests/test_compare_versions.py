@@ -1,0 +1,52 @@
+"""benchmarks/compare_versions.py: two checkouts side by side in one process, timed on the same documents."""
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import torch
+from helpers import TEXTS, tiny_config
+
+from simmemre import SimMemREModel
+
+REPO = Path(__file__).resolve().parent.parent
+PATH = REPO / "benchmarks" / "compare_versions.py"
+
+
+def load_compare_versions():
+    spec = importlib.util.spec_from_file_location("compare_versions", PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_checkout_is_imported_as_its_own_code_not_the_installed_package(tmp_path):
+    checkout = tmp_path / "checkout"
+    shutil.copytree(REPO, checkout, ignore=shutil.ignore_patterns(".*", "tests", "runs", "results", "docs"))
+    modules = load_compare_versions().import_checkout(checkout, "simmemre_checkout_under_test")
+    for name, module in modules.items():
+        assert module.__name__ == f"simmemre_checkout_under_test.{name}"
+        assert Path(module.__file__).resolve().is_relative_to(checkout.resolve()), module.__file__
+    assert modules["modeling_simmemre"].SimMemREModel is not SimMemREModel
+
+
+def _timed_pipe(compare_versions, tokenizer, processor, **overrides):
+    from transformers import pipeline
+
+    torch.manual_seed(0)
+    model = SimMemREModel(tiny_config(tokenizer, **overrides)).eval()
+    return compare_versions.with_encoder_timer(pipeline("joint-re", model=model, processor=processor))
+
+
+def test_paired_rounds_time_both_pipelines_and_compare_their_outputs(tokenizer, processor):
+    compare_versions = load_compare_versions()
+    documents = [{"id": str(index), "text": text} for index, text in enumerate(TEXTS) if text]
+    pipes = {name: _timed_pipe(compare_versions, tokenizer, processor, mention_threshold=0.0) for name in "ab"}
+    figures, same_output = compare_versions.paired_rounds(pipes, documents, rounds=2)
+    assert same_output
+    for rows in figures.values():
+        assert len(rows) == 2
+        assert all(outside > 0 and encoder > 0 and ratio > 1 for outside, encoder, ratio in rows)
+    # A pipeline that finds mentions against one that finds none: the outputs differ and the tool says so.
+    pipes["b"] = _timed_pipe(compare_versions, tokenizer, processor, mention_threshold=1.0)
+    assert not compare_versions.paired_rounds(pipes, documents, rounds=1)[1]
