@@ -1363,18 +1363,17 @@ class CoreferenceResolution(nn.Module):
         (first `(n, h)`, second `(n, h)`, edit-distance table `(K, h)` with the bias)."""
         size = mentions.shape[-1]
         weight = self.hidden.weight
-        # The first and second blocks stacked: one product gives both terms, bit for bit those of two products.
-        mention_blocks, distance_terms = _weight_derived(
+        first_block, second_block, distance_terms = _weight_derived(
             self,
             "blocks",
             (weight, self.hidden.bias, self.edit_distance_embeddings.weight),
             lambda: (
-                torch.cat([weight[:, :size], weight[:, size : 2 * size]]),
+                weight[:, :size].contiguous(),
+                weight[:, size : 2 * size].contiguous(),
                 F.linear(self.edit_distance_embeddings.weight, weight[:, 2 * size :], self.hidden.bias),
             ),
         )
-        first_terms, second_terms = F.linear(mentions, mention_blocks).chunk(2, dim=-1)
-        return first_terms, second_terms, distance_terms
+        return F.linear(mentions, first_block), F.linear(mentions, second_block), distance_terms
 
     def pair_logits(self, projections: tuple, first: torch.Tensor, second: torch.Tensor, edit_distances):
         """`forward` for mention pairs given as indices `(p,)` into the mentions of `mention_projections` -> `(p,)`."""
@@ -1624,8 +1623,7 @@ class RelationClassification(nn.Module):
 
         def weight_terms():
             blocks = [block.contiguous() for block in self.local.weight.split([hidden] * 5 + [meta] * 2, dim=1)]
-            # Head and tail blocks stacked: one product per input gives both terms, bit for bit those of two.
-            return [blocks[0], torch.cat(blocks[1:3]), torch.cat(blocks[3:5])] + [
+            return blocks[:5] + [
                 F.linear(self.token_distance_embeddings.weight, blocks[5]),
                 F.linear(self.sentence_distance_embeddings.weight, blocks[6], self.local.bias),
             ]
@@ -1636,19 +1634,15 @@ class RelationClassification(nn.Module):
             self.token_distance_embeddings.weight,
             self.sentence_distance_embeddings.weight,
         )
-        context, mention_blocks, entity_blocks, token_distance, sentence_distance = _weight_derived(
-            self, "blocks", weights, weight_terms
-        )
-        head_mention, tail_mention = F.linear(mention_reprs, mention_blocks).chunk(2, dim=-1)
-        head_entity, tail_entity = F.linear(entity_reprs, entity_blocks).chunk(2, dim=-1)
+        blocks = _weight_derived(self, "blocks", weights, weight_terms)
         return {
-            "context": context,
-            "head_mention": head_mention,
-            "tail_mention": tail_mention,
-            "head_entity": head_entity,
-            "tail_entity": tail_entity,
-            "token_distance": token_distance,
-            "sentence_distance": sentence_distance,
+            "context": blocks[0],
+            "head_mention": F.linear(mention_reprs, blocks[1]),
+            "tail_mention": F.linear(mention_reprs, blocks[2]),
+            "head_entity": F.linear(entity_reprs, blocks[3]),
+            "tail_entity": F.linear(entity_reprs, blocks[4]),
+            "token_distance": blocks[5],
+            "sentence_distance": blocks[6],
         }
 
     def pair_terms(self, context, token_distances, sentence_distances, projections: dict) -> torch.Tensor:
