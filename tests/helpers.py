@@ -7,6 +7,7 @@ Tiny random models (BERT, hidden 32, 2 layers, 128 positions) with the packaged 
 
 import base64
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -24,6 +25,15 @@ from transformers import BertConfig  # noqa: E402
 
 from simmemre import SimMemREConfig  # noqa: E402
 from simmemre.modeling_simmemre import DocumentContext  # noqa: E402
+
+
+def load_script(path: Path, name=None):
+    """A script or benchmark file (not a module of the package) loaded as a module, to test its functions."""
+    spec = importlib.util.spec_from_file_location(name or Path(path).stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO_ROOT / "scripts"

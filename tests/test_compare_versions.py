@@ -1,11 +1,10 @@
 """benchmarks/compare_versions.py: two checkouts side by side in one process, timed on the same documents."""
 
-import importlib.util
 import shutil
 from pathlib import Path
 
 import torch
-from helpers import TEXTS, tiny_config
+from helpers import TEXTS, load_script, tiny_config
 
 from simmemre import SimMemREModel
 
@@ -14,10 +13,7 @@ PATH = REPO / "benchmarks" / "compare_versions.py"
 
 
 def load_compare_versions():
-    spec = importlib.util.spec_from_file_location("compare_versions", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(PATH)
 
 
 def test_a_checkout_is_imported_as_its_own_code_not_the_installed_package(tmp_path):

@@ -1,12 +1,12 @@
 """benchmarks/int8_variants.py and bench_serving.agreement: the int8 layouts it screens and how agreement counts."""
 
 import copy
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import load_script
 from transformers import pipeline
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -15,10 +15,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 def load(name):
     sys.path.insert(0, str(BENCHMARKS))  # int8_variants imports bench_serving from beside it
     try:
-        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
+        return load_script(BENCHMARKS / f"{name}.py")
     finally:
         sys.path.remove(str(BENCHMARKS))
 

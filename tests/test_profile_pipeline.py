@@ -1,9 +1,8 @@
 """benchmarks/profile_pipeline.py: the wall-clock stage timers time the pipeline's parts and leave it as it was."""
 
-import importlib.util
 from pathlib import Path
 
-from helpers import LOW, TEXTS, assert_same_predictions
+from helpers import LOW, TEXTS, assert_same_predictions, load_script
 
 from simmemre import modeling_simmemre
 
@@ -11,10 +10,7 @@ PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "profile_pipeline
 
 
 def load_profile_pipeline():
-    spec = importlib.util.spec_from_file_location("profile_pipeline", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(PATH)
 
 
 def test_stage_timers_time_each_part_and_restore_the_methods(pipe):

@@ -4,7 +4,7 @@ for document, error records included."""
 import json
 
 import pytest
-from helpers import SCRIPTS, assert_same_predictions
+from helpers import SCRIPTS, assert_same_predictions, load_script
 
 ray = pytest.importorskip("ray", reason="the optional extra: pip install '.[ray]'")
 
@@ -44,15 +44,12 @@ def local_ray_cluster():
 
 @pytest.mark.integration
 def test_ray_output_equals_predict_py_document_for_document(hub_folder, local_ray_cluster, tmp_path):
-    import importlib.util
 
     from simmemre.ray_simmemre import predict_with_ray
 
     corpus = tmp_path / "corpus.jsonl"
     write_corpus(corpus)
-    spec = importlib.util.spec_from_file_location("predict_script", SCRIPTS / "predict.py")
-    predict_script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(predict_script)
+    predict_script = load_script(SCRIPTS / "predict.py", "predict_script")
     options = [f"--{name.replace('_', '-')}={value}" for name, value in THRESHOLDS.items()]
     assert (
         predict_script.main(

@@ -1,10 +1,9 @@
 """scripts/score.py on bad input: each problem stops the script naming the file (and line or document) at fault."""
 
-import importlib.util
 import json
 
 import pytest
-from helpers import SCRIPTS
+from helpers import SCRIPTS, load_script
 
 GOLD = {
     "id": "g0", "text": "Aspirin causes ulcers.",
@@ -18,10 +17,7 @@ NOT_A_MODEL = "no-such-model-folder"  # gold input is checked before the model i
 
 
 def score_main():
-    spec = importlib.util.spec_from_file_location("score_script", SCRIPTS / "score.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return load_script(SCRIPTS / "score.py", "score_script").main
 
 
 def write_jsonl(path, documents, prefix=b""):

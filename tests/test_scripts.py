@@ -7,7 +7,16 @@ import sys
 
 import pytest
 import torch
-from helpers import BENCHMARKS, LOW, SCRIPT_ENV, SCRIPTS, assert_same_predictions, mentions_of, tiny_config
+from helpers import (
+    BENCHMARKS,
+    LOW,
+    SCRIPT_ENV,
+    SCRIPTS,
+    assert_same_predictions,
+    load_script,
+    mentions_of,
+    tiny_config,
+)
 
 from simmemre import SimMemREModel
 from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
@@ -268,11 +277,7 @@ def test_memory_read_stats_refuses_a_model_without_memory_reads(tokenizer, proce
 
 
 def test_calibration_holdout_scores_each_half_s_choice_on_the_other_half():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("calibration_holdout", BENCHMARKS / "calibration_holdout.py")
-    holdout = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(holdout)
+    holdout = load_script(BENCHMARKS / "calibration_holdout.py")
     fixed = {"mention_threshold": 0.85, "coref_threshold": 0.85, "relation_threshold": 0.6, "entity_threshold": 0.0}
 
     def entry(entity_threshold, strict, relation_threshold=0.5):
@@ -294,11 +299,7 @@ def test_calibration_holdout_scores_each_half_s_choice_on_the_other_half():
 
 
 def test_coref_errors_sorts_each_gold_entity_into_recovered_split_or_merged():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("coref_errors", BENCHMARKS / "coref_errors.py")
-    coref_errors = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(coref_errors)
+    coref_errors = load_script(BENCHMARKS / "coref_errors.py")
     text = "puromycin aminonucleoside (PAN) and PAN gave nephrosis; nephrotic injury and toxin toxin"
     spans = {"puro": (0, 25), "PAN1": (27, 30), "PAN2": (36, 39), "neph": (45, 54), "inj": (56, 71), "t1": (76, 81)}
     spans["t2"] = (82, 87)
