@@ -12,8 +12,9 @@ import json
 import math
 import shutil
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -1023,21 +1024,23 @@ def candidate_spans(word_sentence_ids: torch.LongTensor, max_span_size: int) -> 
     scores them all; the training collator draws its negative mention samples from them).
 
     Args:
-        word_sentence_ids (`torch.LongTensor` of shape `(W,)`): sentence index of each word.
+        word_sentence_ids (`torch.LongTensor` or host array of shape `(W,)`): sentence index of each word; a host
+            array gives a CPU tensor.
     Returns:
         `torch.LongTensor` of shape `(S, 2)`: word indices, end exclusive, ordered by width, then start (inference
         pools them width by width).
     """
+    device = word_sentence_ids.device if isinstance(word_sentence_ids, torch.Tensor) else None  # None: the host
     sentence_ids = host_array(word_sentence_ids)
     words = sentence_ids.shape[0]
     max_width = min(max_span_size, words)
     if max_width == 0:
-        return word_sentence_ids.new_zeros((0, 2))
+        return device_index(np.zeros((0, 2), dtype=np.int64), device)
     starts = np.broadcast_to(np.arange(words), (max_width, words))  # [K, W]
     ends = starts + np.arange(1, max_width + 1)[:, None]
     inside = (ends <= words) & (sentence_ids[starts] == sentence_ids[np.minimum(ends - 1, words - 1)])
     spans = np.stack([starts[inside], ends[inside]], axis=-1)  # row-major: width, then start
-    return device_index(spans, word_sentence_ids.device)
+    return device_index(spans, device)
 
 
 def boundary_word_mask(word_spans: torch.LongTensor, context: "DocumentContext", config) -> Optional[torch.Tensor]:
@@ -1729,8 +1732,7 @@ class RelationClassification(nn.Module):
         device = mentions.representations.device
         head, tail = host_array(head), host_array(tail)
         slots, slot_mask = host_array(entities.mention_slots), host_array(entities.mention_slot_mask)
-        subword_spans, word_spans = host_array(mentions.subword_spans), host_array(mentions.word_spans)
-        sentence_ids = host_array(mentions.sentence_ids)
+        subword_spans, word_spans, sentence_ids = mentions.host_spans
         pair_index, head_slot, tail_slot = self.mention_pair_slots(slot_mask[head], slot_mask[tail])
         first = slots[head[pair_index], head_slot]
         second = slots[tail[pair_index], tail_slot]
@@ -1823,7 +1825,7 @@ class RelationClassification(nn.Module):
         Returns relations `(q, 3)` (head entity, tail entity, relation type), ordered, and relation_scores `(q,)`.
         """
         num_entities = entities.representations.shape[0]
-        slots, slot_mask = entity_mention_slots(entities.clusters, num_entities, entities.mention_clusters.device)
+        slots, slot_mask = entity_mention_slots(entities.clusters, num_entities)
         entities = replace(entities, mention_slots=slots, mention_slot_mask=slot_mask)
         device = entities.mention_clusters.device
         total_pairs, pair_cap = num_entities * (num_entities - 1) // 2, config.max_entity_pairs_per_document
@@ -1959,6 +1961,16 @@ class DocumentContext:
     truncated: list = field(default_factory=list)
     _text: Optional[str] = field(default=None, repr=False)
 
+    @cached_property
+    def host_word_subword_spans(self) -> np.ndarray:
+        """`word_subword_spans` on the host, copied once per document (bookkeeping reads it several times)."""
+        return host_array(self.word_subword_spans)
+
+    @cached_property
+    def host_word_sentence_ids(self) -> np.ndarray:
+        """`word_sentence_ids` on the host, copied once per document."""
+        return host_array(self.word_sentence_ids)
+
     def text(self, host_codepoints: Optional[list] = None) -> Optional[str]:
         """The document's text, decoded once from `text_codepoints` (None without them); `host_codepoints`: the same
         code points already on the host, to save a transfer. A batch pads the code points with -1 after the text; the
@@ -1981,6 +1993,11 @@ class Mentions:
     sentence_ids: torch.LongTensor
     representations: torch.Tensor
     scores: Optional[torch.Tensor] = None
+
+    @cached_property
+    def host_spans(self) -> tuple:
+        """(subword_spans, word_spans, sentence_ids) on the host, copied once (the relation stage's bookkeeping)."""
+        return host_array(self.subword_spans), host_array(self.word_spans), host_array(self.sentence_ids)
 
     def subset(self, keep: torch.Tensor) -> "Mentions":
         """The mentions at indices `keep` `(k,)`, in that order."""
@@ -2012,14 +2029,15 @@ def confident_entities(mention_scores: np.ndarray, clusters: np.ndarray, thresho
 @dataclass
 class Entities:
     """Entities of one document: representations `(c, d)` (max over their mentions), types `(c,)`; mention_slots
-    and mention_slot_mask `(c, M)`: each entity's mention indices (the relation stage fills them in a copy). At
+    and mention_slot_mask `(c, M)`: each entity's mention indices (the relation stage fills them in a copy, as host
+    arrays). At
     inference also mention_clusters `(n,)` (entity of each mention) with its host copy `clusters`, probabilities
     `(c, |E|)` float32 and scores `(c,)`."""
 
     representations: torch.Tensor
     types: torch.LongTensor
-    mention_slots: Optional[torch.LongTensor] = None
-    mention_slot_mask: Optional[torch.Tensor] = None
+    mention_slots: Optional[Union[torch.LongTensor, np.ndarray]] = None
+    mention_slot_mask: Optional[Union[torch.Tensor, np.ndarray]] = None
     mention_clusters: Optional[torch.LongTensor] = None
     clusters: Optional[np.ndarray] = None
     probabilities: Optional[torch.Tensor] = None
@@ -2054,6 +2072,11 @@ class CandidateSpans:
     memories: dict
     read_attentions: Optional[dict] = None
     probabilities: Optional[torch.Tensor] = None
+    known_host_spans: Optional[np.ndarray] = field(default=None, repr=False)  # word_spans on the host, when at hand
+
+    def host_word_spans(self) -> np.ndarray:
+        """`word_spans` on the host (copied only when not at hand)."""
+        return host_array(self.word_spans) if self.known_host_spans is None else self.known_host_spans
 
     @classmethod
     def score(
@@ -2064,9 +2087,13 @@ class CandidateSpans:
         span's subwords are the union of its words', so a span pools at most max_span_size rows), read, and scored
         by `mention_localization`."""
         hidden, chunk, word_subword_spans = context.hidden, config.span_chunk_size, context.word_subword_spans
-        word_spans = candidate_spans(context.word_sentence_ids, config.max_span_size)
-        scored = boundary_word_mask(word_spans, context, config)
+        device = context.word_sentence_ids.device
+        # The spans and which of them to score are worked out on the host; the device gets its copies.
+        host_spans = candidate_spans(context.host_word_sentence_ids, config.max_span_size)
+        word_spans = host_spans.to(device)
+        scored = boundary_word_mask(host_spans, context, config)  # on the host
         if extra_spans is not None and extra_spans.numel():
+            host_spans, scored = None, None if scored is None else scored.to(device)
             extra_spans = extra_spans.to(word_spans)
             flags = None if scored is None else [scored, scored.new_ones(extra_spans.shape[0])]  # given: scored
             word_spans, inverse = torch.unique(torch.cat([word_spans, extra_spans]), dim=0, return_inverse=True)
@@ -2076,11 +2103,12 @@ class CandidateSpans:
         span_read = span_read if context.reads_on else None
         reads_over_positions = span_read is not None and span_read.reads_over_positions
         if scored is not None and not reads_over_positions:  # a read over positions normalises over all spans
-            word_spans, scored = word_spans[scored], None
+            host_spans, word_spans, scored = None, word_spans[scored.to(device)], None
         pooler = RangeMaxPool(hidden)
         word_reprs = hidden.new_empty((word_subword_spans.shape[0], hidden.shape[-1]))  # [W, d], pooled in chunks
+        host_subwords = context.host_word_subword_spans
         for begin in range(0, word_reprs.shape[0], chunk):
-            word_chunk = word_subword_spans[begin : begin + chunk]
+            word_chunk = host_subwords[begin : begin + chunk]
             word_reprs[begin : begin + chunk] = max_pool_short_ranges(
                 hidden, word_chunk[:, 0], word_chunk[:, 1], fallback=pooler
             )
@@ -2089,33 +2117,30 @@ class CandidateSpans:
         pool_at_once = word_spans.shape[0] <= chunk * config.max_span_size
         if reads_over_positions and pool_at_once and extra_spans is None:
             # Candidates in width order: pooled, read-scored and filtered in one pass (the same values as below).
-            host_spans = host_array(word_spans)
+            host_spans = host_spans.numpy()
             keep = np.arange(host_spans.shape[0]) if scored is None else np.flatnonzero(host_array(scored))
             keys, slot_counts = span_read.stacked_keys(context.memories)
             pooled, scores = pool_candidates_with_read_scores(word_reprs, host_spans, keep, keys, config.max_span_size)
             attentions = span_read.attentions_from_scores(span_read.split_scores(scores, slot_counts))
-            word_spans, keep, scored = (
-                device_index(host_spans[keep], hidden.device),
-                device_index(keep, hidden.device),
-                None,
-            )
+            host_spans, keep, scored = host_spans[keep], device_index(keep, device), None
             attentions = {name: attention.index_select(0, keep) for name, attention in attentions.items()}
             candidates = cls(
-                pooler, word_spans, _subword_spans(word_spans, word_subword_spans), context.word_sentence_ids,
-                word_reprs, pooled, span_read, context.memories, attentions,
+                pooler, device_index(host_spans, device), _subword_spans(host_spans, host_subwords, device),
+                context.word_sentence_ids, word_reprs, pooled, span_read, context.memories, attentions,
+                known_host_spans=host_spans,
             )  # fmt: skip
         else:
             pooled_once = None
             if pool_at_once:
                 pooled_once = max_pool_short_ranges(word_reprs, word_spans[:, 0], word_spans[:, 1])
             candidates = cls(
-                pooler, word_spans, _subword_spans(word_spans, word_subword_spans), context.word_sentence_ids,
+                pooler, word_spans, _subword_spans(word_spans, host_subwords, device), context.word_sentence_ids,
                 word_reprs, pooled_once, span_read, context.memories,
             )  # fmt: skip
             if reads_over_positions:
                 candidates.read_attentions = candidates._read_attentions(chunk)
         if scored is not None:
-            candidates = candidates.subset(scored.nonzero().squeeze(-1))
+            candidates = candidates.subset(device_index(np.flatnonzero(host_array(scored)), device))
         word_spans = candidates.word_spans
         count = word_spans.shape[0]
         candidates.probabilities = hidden.new_empty((count,), dtype=torch.float32)  # thresholded: float32 always
@@ -2132,6 +2157,7 @@ class CandidateSpans:
             self,
             word_spans=self.word_spans[keep],
             subword_spans=self.subword_spans[keep],
+            known_host_spans=None,
             pooled_once=None if self.pooled_once is None else gather_rows(self.pooled_once, keep),
             read_attentions=None
             if self.read_attentions is None
@@ -2172,7 +2198,7 @@ class CandidateSpans:
         """Stage 2: the candidates scoring at least `mention_threshold` (overlapping ones dropped with
         `flat_mentions`; at most `max_mentions_per_word` x W and `max_mentions_per_document` of them, the highest),
         in document order (start, then end); None when none passes. `truncated` gets a note when a cap binds."""
-        probabilities, word_spans = host_array(self.probabilities), host_array(self.word_spans)  # bookkeeping: host
+        probabilities, word_spans = host_array(self.probabilities), self.host_word_spans()  # bookkeeping: host
         kept_index = np.flatnonzero(probabilities >= np.float32(mention_threshold))
         if kept_index.size == 0:
             return None
@@ -2218,10 +2244,11 @@ class CandidateSpans:
         )
 
 
-def _subword_spans(word_spans: torch.LongTensor, word_subword_spans: torch.LongTensor) -> torch.LongTensor:
-    """Subword spans `(S, 2)` of word spans `(S, 2)`: from the first word's first subword to the last word's last."""
+def _subword_spans(word_spans, word_subword_spans, device) -> torch.LongTensor:
+    """Subword spans `(S, 2)` on `device` of word spans `(S, 2)` (tensors or host arrays): from the first word's first
+    subword to the last word's last."""
     spans, subwords = host_array(word_spans), host_array(word_subword_spans)
-    return device_index(np.stack([subwords[spans[:, 0], 0], subwords[spans[:, 1] - 1, 1]], axis=-1), word_spans.device)
+    return device_index(np.stack([subwords[spans[:, 0], 0], subwords[spans[:, 1] - 1, 1]], axis=-1), device)
 
 
 def mention_strings(mention_word_spans, word_char_spans, text_codepoints) -> tuple:
@@ -2252,9 +2279,9 @@ def mention_edit_distances(strings: Optional[list], count: int = 0) -> torch.Ten
     return edit_distance_matrix([list(s) for s in unique])[index[:, None], index[None, :]]
 
 
-def entity_mention_slots(clusters: np.ndarray, num_entities: int, device=None) -> tuple:
-    """entity_mentions `(c, M)` (mention indices) and entity_mention_mask `(c, M)` on `device`, from the host copy
-    `clusters` `(n,)` of the mentions' entity indices."""
+def entity_mention_slots(clusters: np.ndarray, num_entities: int) -> tuple:
+    """entity_mentions `(c, M)` (mention indices) and entity_mention_mask `(c, M)`, host arrays, from the host copy
+    `clusters` `(n,)` of the mentions' entity indices (the relation stage's bookkeeping reads them on the host)."""
     clusters = np.asarray(clusters, dtype=np.int64)
     count = clusters.shape[0]
     sizes = np.bincount(clusters, minlength=num_entities)
@@ -2266,7 +2293,7 @@ def entity_mention_slots(clusters: np.ndarray, num_entities: int, device=None) -
     rank[order] = np.arange(count) - (np.cumsum(sizes) - sizes)[clusters[order]]
     entity_mentions[clusters, rank] = np.arange(count)
     entity_mention_mask[clusters, rank] = True
-    return device_index(entity_mentions, device), torch.from_numpy(entity_mention_mask).to(device)
+    return entity_mentions, entity_mention_mask
 
 
 def nearest_entity_pairs(mentions: Mentions, entities: Entities, cap: int, budget: int) -> torch.LongTensor:
@@ -2903,7 +2930,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         added = np.array(found, dtype=np.int64)
         # Each added span's candidate row (candidate spans are distinct), or none: a span no candidate covers.
         width = int(context.word_subword_spans.shape[0]) + 1
-        candidate_spans, device = host_array(candidates.word_spans), spans.device
+        candidate_spans, device = candidates.host_word_spans(), spans.device
         keys = candidate_spans[:, 0] * width + candidate_spans[:, 1]
         wanted = added[:, 0] * width + added[:, 1]
         order = np.argsort(keys)  # distinct keys
