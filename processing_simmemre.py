@@ -255,9 +255,14 @@ class SimMemREProcessor(ProcessorMixin):
         if not word_spans:
             return [], []
         if getattr(self.tokenizer, "is_fast", False):
-            input_ids, offsets = self._running_text_subwords(text)
-            if input_ids:
-                return input_ids, word_subword_spans_from_offsets(offsets, word_spans)
+            # verbose=False: the document is not cut to the encoder's length (the model encodes it in windows).
+            # split_special_tokens: a literal "[SEP]" or "<pad>" in the text is text, not a control token.
+            encoding = self.tokenizer(
+                text, add_special_tokens=False, return_offsets_mapping=True, verbose=False, split_special_tokens=True
+            )
+            if encoding["input_ids"]:
+                spans = word_subword_spans_from_offsets(encoding["offset_mapping"], word_spans)
+                return list(encoding["input_ids"]), spans
         elif not self._warned_word_by_word:
             logger.warning(
                 "%s gives no character offsets, so words are tokenized one by one: subwords may differ from the "
@@ -266,22 +271,6 @@ class SimMemREProcessor(ProcessorMixin):
             )
             self._warned_word_by_word = True
         return self._word_by_word_subwords([text[start:end] for start, end in word_spans])
-
-    def _running_text_subwords(self, text: str) -> tuple:
-        """`(input_ids, offsets)` of the fast tokenizer's own tokenization of `text`, without special tokens, cut or
-        padding. The backend is called directly while its settings are those the tokenizer's call would set (no
-        truncation or padding, special tokens split): the same encoding without the call's bookkeeping."""
-        backend = self.tokenizer.backend_tokenizer
-        if backend.truncation is None and backend.padding is None and backend.encode_special_tokens:
-            encoding = backend.encode(text, add_special_tokens=False)
-            return encoding.ids, encoding.offsets
-        # verbose=False: the document is not cut to the encoder's length (the model encodes it in windows).
-        # split_special_tokens: a literal "[SEP]" or "<pad>" in the text is text, not a control token. The call
-        # leaves the backend in these settings, so the next document takes the direct path above.
-        encoding = self.tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False, split_special_tokens=True
-        )
-        return list(encoding["input_ids"]), encoding["offset_mapping"]
 
     def _word_by_word_subwords(self, word_strings: list) -> tuple:
         """`(input_ids, word_subword_spans)` tokenizing each word alone (JEREX); an empty word becomes `[UNK]`."""
