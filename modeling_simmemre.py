@@ -1065,7 +1065,7 @@ def boundary_word_mask(word_spans: torch.LongTensor, context: "DocumentContext",
     return torch.from_numpy(can_begin[spans[:, 0]] & can_end[spans[:, 1] - 1]).to(word_spans.device)
 
 
-def relation_argument_mask(config, device=None) -> Optional[torch.Tensor]:
+def relation_argument_mask(config) -> Optional[np.ndarray]:
     """`config.relation_argument_types` as a mask `(R, E, E)`: [r, h, t] is True when relation type r may join a head
     of entity type h to a tail of type t (a relation type the dict does not name may join any); None when the dict
     is empty (every pair is scored)."""
@@ -1080,7 +1080,7 @@ def relation_argument_mask(config, device=None) -> Optional[torch.Tensor]:
             mask[index] = False
             for head, tail in argument_types[relation]:
                 mask[index, entity_index[head], entity_index[tail]] = True
-    return torch.from_numpy(mask).to(device)
+    return mask
 
 
 def no_relations(device) -> tuple:
@@ -1839,7 +1839,6 @@ class RelationClassification(nn.Module):
         types = host_array(entities.types)
         admitted = relation_argument_mask(config)  # [R, E, E] or None
         if admitted is not None:
-            admitted = admitted.numpy()
             # Only pairs that some relation type admits in one direction or the other are scored.
             either = admitted.any(0)
             head, tail = types[pairs[:, 0]], types[pairs[:, 1]]
@@ -2030,9 +2029,8 @@ def confident_entities(mention_scores: np.ndarray, clusters: np.ndarray, thresho
 class Entities:
     """Entities of one document: representations `(c, d)` (max over their mentions), types `(c,)`; mention_slots
     and mention_slot_mask `(c, M)`: each entity's mention indices (the relation stage fills them in a copy, as host
-    arrays). At
-    inference also mention_clusters `(n,)` (entity of each mention) with its host copy `clusters`, probabilities
-    `(c, |E|)` float32 and scores `(c,)`."""
+    arrays). At inference also mention_clusters `(n,)` (entity of each mention) with its host copy `clusters`,
+    probabilities `(c, |E|)` float32 and scores `(c,)`."""
 
     representations: torch.Tensor
     types: torch.LongTensor
@@ -2093,7 +2091,8 @@ class CandidateSpans:
         word_spans = host_spans.to(device)
         scored = boundary_word_mask(host_spans, context, config)  # on the host
         if extra_spans is not None and extra_spans.numel():
-            host_spans, scored = None, None if scored is None else scored.to(device)
+            host_spans = None  # the spans change below
+            scored = None if scored is None else scored.to(device)
             extra_spans = extra_spans.to(word_spans)
             flags = None if scored is None else [scored, scored.new_ones(extra_spans.shape[0])]  # given: scored
             word_spans, inverse = torch.unique(torch.cat([word_spans, extra_spans]), dim=0, return_inverse=True)
@@ -2917,7 +2916,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
     def _propagate_mention_strings(self, prediction: dict, context: DocumentContext, candidates: "CandidateSpans"):
         """`mention_string_propagation`: adds the further occurrences of the mentions' strings to `prediction` (in
         place), each scored by the model's probability for its span, and orders the mentions by position again."""
-        spans = prediction["mention_word_spans"]
+        device, spans = prediction["mention_word_spans"].device, host_array(prediction["mention_word_spans"])
         found = propagated_mentions(
             context.text(),
             context.word_char_spans.tolist(),
@@ -2930,13 +2929,13 @@ class SimMemREModel(SimMemREPreTrainedModel):
         added = np.array(found, dtype=np.int64)
         # Each added span's candidate row (candidate spans are distinct), or none: a span no candidate covers.
         width = int(context.word_subword_spans.shape[0]) + 1
-        candidate_spans, device = candidates.host_word_spans(), spans.device
-        keys = candidate_spans[:, 0] * width + candidate_spans[:, 1]
+        scored_spans = candidates.host_word_spans()
+        keys = scored_spans[:, 0] * width + scored_spans[:, 1]
         wanted = added[:, 0] * width + added[:, 1]
         order = np.argsort(keys)  # distinct keys
         slots = order[np.minimum(np.searchsorted(keys[order], wanted), keys.shape[0] - 1)]  # mentions: candidates
         scores = host_array(candidates.probabilities)[slots] * (keys[slots] == wanted)
-        word_spans = np.concatenate([host_array(spans), added[:, :2]])
+        word_spans = np.concatenate([spans, added[:, :2]])
         order = device_index(np.argsort(word_spans[:, 0] * (word_spans[:, 1].max() + 1) + word_spans[:, 1]), device)
         mention_scores = torch.from_numpy(scores).to(device=device, dtype=prediction["mention_scores"].dtype)
         prediction["mention_word_spans"] = device_index(word_spans, device)[order]
@@ -2954,6 +2953,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         return prediction
 
     def _empty_prediction(self, device) -> dict:
+        relations, relation_scores = no_relations(device)
         return {
             "mention_word_spans": torch.zeros((0, 2), dtype=torch.long, device=device),
             "mention_scores": torch.zeros((0,), device=device),
@@ -2961,7 +2961,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
             "entity_types": torch.zeros((0,), dtype=torch.long, device=device),
             "entity_scores": torch.zeros((0,), device=device),
             "entity_type_probabilities": torch.zeros((0, len(self.config.entity_types)), device=device),
-            **dict(zip(("relations", "relation_scores"), no_relations(device))),
+            "relations": relations,
+            "relation_scores": relation_scores,
         }
 
 
