@@ -1088,6 +1088,21 @@ def no_relations(device) -> tuple:
     return torch.zeros((0, 3), dtype=torch.long, device=device), torch.zeros((0,), device=device)
 
 
+def empty_prediction(num_entity_types: int, device) -> dict:
+    """The prediction of a document without mentions (see [`SimMemREOutput`]`.predictions`)."""
+    relations, relation_scores = no_relations(device)
+    return {
+        "mention_word_spans": torch.zeros((0, 2), dtype=torch.long, device=device),
+        "mention_scores": torch.zeros((0,), device=device),
+        "mention_clusters": torch.zeros((0,), dtype=torch.long, device=device),
+        "entity_types": torch.zeros((0,), dtype=torch.long, device=device),
+        "entity_scores": torch.zeros((0,), device=device),
+        "entity_type_probabilities": torch.zeros((0, num_entity_types), device=device),
+        "relations": relations,
+        "relation_scores": relation_scores,
+    }
+
+
 def _truncation(truncated: Optional[list], cap: str, limit: int, found: int, kept: int) -> dict:
     """Record that the document-level cap `cap` (a `SimMemREConfig` field) bound: `found` items passed their
     threshold, `kept` of them were kept. The note goes into `truncated` (the document's prediction) and a warning
@@ -2864,14 +2879,14 @@ class SimMemREModel(SimMemREPreTrainedModel):
         config, device = self.config, context.hidden.device
         mention_threshold, coref_threshold, relation_threshold, entity_threshold = thresholds
         if context.hidden.shape[0] == 0 or context.word_subword_spans.shape[0] == 0:
-            return self._empty_prediction(device)
+            return empty_prediction(len(self.config.entity_types), device)
         given_spans = None
         if given is not None:
             given_spans = torch.as_tensor(
                 given["mention_word_spans"], dtype=torch.long, device=context.word_sentence_ids.device
             ).reshape(-1, 2)
             if given_spans.shape[0] == 0:
-                return self._empty_prediction(device)
+                return empty_prediction(len(self.config.entity_types), device)
         if candidates is None:
             candidates = self.score_candidates(context, extra_spans=given_spans)
         if given_spans is None:
@@ -2879,7 +2894,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         else:
             mentions = candidates.given(given_spans, config.span_chunk_size)
         if mentions is None:
-            return self._empty_prediction(device)
+            return empty_prediction(len(self.config.entity_types), device)
         if given is not None and given.get("mention_clusters") is not None:
             clusters = np.asarray(given["mention_clusters"], dtype=np.int64).reshape(-1)
         else:
@@ -2887,7 +2902,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         if given is None and entity_threshold > 0:  # gold input is never dropped
             kept, clusters = confident_entities(mentions.scores.float().cpu().numpy(), clusters, entity_threshold)
             if kept.size == 0:
-                return self._with_truncation_notes(self._empty_prediction(device), context)
+                return self._with_truncation_notes(empty_prediction(len(self.config.entity_types), device), context)
             if kept.size < mentions.scores.shape[0]:
                 mentions = mentions.subset(torch.from_numpy(kept).to(mentions.word_spans.device))
         entities = self.entity_classification.entities(mentions, clusters, context.memories.get("entity"))
@@ -2951,19 +2966,6 @@ class SimMemREModel(SimMemREPreTrainedModel):
             ]
             prediction["truncated"] = torch.tensor(notes, dtype=torch.long, device=prediction["relations"].device)
         return prediction
-
-    def _empty_prediction(self, device) -> dict:
-        relations, relation_scores = no_relations(device)
-        return {
-            "mention_word_spans": torch.zeros((0, 2), dtype=torch.long, device=device),
-            "mention_scores": torch.zeros((0,), device=device),
-            "mention_clusters": torch.zeros((0,), dtype=torch.long, device=device),
-            "entity_types": torch.zeros((0,), dtype=torch.long, device=device),
-            "entity_scores": torch.zeros((0,), device=device),
-            "entity_type_probabilities": torch.zeros((0, len(self.config.entity_types)), device=device),
-            "relations": relations,
-            "relation_scores": relation_scores,
-        }
 
 
 # The keyword arguments `forward` hands to `extract` when it is called without training targets.
