@@ -182,6 +182,28 @@ def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return table.index_select(0, index.reshape(-1)).view(*index.shape, *table.shape[1:])
 
 
+def weight_blocks(*blocks: torch.Tensor, halves: bool = False) -> torch.Tensor:
+    """`F.linear` weight blocks `(h, d)` as one `(k, d, h)` tensor for `parallel_linear`; with `halves`, one block
+    split into its two halves of output columns `(2, d, h/2)` (kept whole when h is odd)."""
+    if halves:
+        (block,) = blocks
+        blocks = block.chunk(2) if block.shape[0] % 2 == 0 else (block,)
+    return torch.stack([block.T for block in blocks]).contiguous()
+
+
+def parallel_linear(x: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
+    """x `(n, d)` times each weight block `(k, d, h)` -> `(k, n, h)`, as one batched product. The heads' products at
+    inference are small (a few dozen mentions or entities against a `(d, d)` block) and bound by reading the block,
+    which the encoder has just pushed out of the cache: torch runs the batches of a CPU `bmm` on separate threads, so
+    every core streams in its share of the weights (k `F.linear` calls, equal up to rounding, read them on one)."""
+    return torch.bmm(x.expand(blocks.shape[0], *x.shape), blocks)
+
+
+def linear_in_parts(x: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
+    """`F.linear(x, W)` `(n, h)` from W's output-column parts `weight_blocks(W, halves=True)` (`parallel_linear`)."""
+    return parallel_linear(x, blocks).transpose(0, 1).reshape(x.shape[0], -1)
+
+
 def _on_host(device: torch.device) -> bool:
     return device.type == "cpu" and device.index is None  # "cpu:0" stands for an accelerator in the placement tests
 
@@ -1147,7 +1169,16 @@ class BilinearSimilarity(nn.Module):
         self.weight = nn.Parameter(torch.empty(input_size, slot_size))
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        return (x @ self.weight) @ memory.T
+        if torch.is_grad_enabled():
+            return (x @ self.weight) @ memory.T
+        # Inference: x (W Mᵀ) with M Wᵀ `(m, h)` made once per weight version, so each call reads m rows instead of
+        # the (h, s) W (the same product, associated the other way: equal up to rounding).
+        folded = _weight_derived(self, "folded", (self.weight, memory), lambda: (memory @ self.weight.T).contiguous())
+        if folded.shape[0] > 4:
+            return x @ folded.T
+        # One or two output columns take matrix-vector kernels whose rounding changes with the row count and the
+        # memory alignment; the element-wise form gives the same bits in every process.
+        return (x[..., None, :] * folded).sum(-1)
 
 
 class MemoryReader(nn.Module):
@@ -1381,17 +1412,17 @@ class CoreferenceResolution(nn.Module):
         (first `(n, h)`, second `(n, h)`, edit-distance table `(K, h)` with the bias)."""
         size = mentions.shape[-1]
         weight = self.hidden.weight
-        first_block, second_block, distance_terms = _weight_derived(
+        mention_blocks, distance_terms = _weight_derived(
             self,
             "blocks",
             (weight, self.hidden.bias, self.edit_distance_embeddings.weight),
             lambda: (
-                weight[:, :size].contiguous(),
-                weight[:, size : 2 * size].contiguous(),
+                weight_blocks(weight[:, :size], weight[:, size : 2 * size]),
                 F.linear(self.edit_distance_embeddings.weight, weight[:, 2 * size :], self.hidden.bias),
             ),
         )
-        return F.linear(mentions, first_block), F.linear(mentions, second_block), distance_terms
+        first_terms, second_terms = parallel_linear(mentions, mention_blocks)
+        return first_terms, second_terms, distance_terms
 
     def pair_logits(self, projections: tuple, first: torch.Tensor, second: torch.Tensor, edit_distances):
         """`forward` for mention pairs given as indices `(p,)` into the mentions of `mention_projections` -> `(p,)`."""
@@ -1634,17 +1665,23 @@ class RelationClassification(nn.Module):
         """W_u [c; s_j; s_k; e_h; e_t; d_tok; d_sent] is a sum of one block of W_u per input, so the mention, entity
         and distance blocks are applied once per row here instead of once per mention pair.
 
-        mention_reprs `(S, d)`, entity_reprs `(E, d)` -> dict of `(S, d)`, `(E, d)` and distance-table `(K, d)` terms.
+        mention_reprs `(S, d)`, entity_reprs `(E, d)` -> dict of `(S, d)`, `(E, d)` and distance-table `(K, d)` terms,
+        and the context block for `pair_terms`: `(d, d)` in training, its halves `(2, d, d/2)` at inference.
         """
         hidden = mention_reprs.shape[-1]
         meta = self.token_distance_embeddings.embedding_dim
+        inference = not torch.is_grad_enabled()
 
         def weight_terms():
-            blocks = [block.contiguous() for block in self.local.weight.split([hidden] * 5 + [meta] * 2, dim=1)]
-            return blocks[:5] + [
+            blocks = self.local.weight.split([hidden] * 5 + [meta] * 2, dim=1)
+            distance_terms = [
                 F.linear(self.token_distance_embeddings.weight, blocks[5]),
                 F.linear(self.sentence_distance_embeddings.weight, blocks[6], self.local.bias),
             ]
+            if inference:  # products of the same input run side by side (`parallel_linear`)
+                context = weight_blocks(blocks[0], halves=True)
+                return [context, weight_blocks(*blocks[1:3]), weight_blocks(*blocks[3:5])] + distance_terms
+            return [block.contiguous() for block in blocks[:5]] + distance_terms
 
         weights = (
             self.local.weight,
@@ -1653,14 +1690,22 @@ class RelationClassification(nn.Module):
             self.sentence_distance_embeddings.weight,
         )
         blocks = _weight_derived(self, "blocks", weights, weight_terms)
+        if inference:
+            context, mention_blocks, entity_blocks, token_distance, sentence_distance = blocks
+            head_mention, tail_mention = parallel_linear(mention_reprs, mention_blocks)
+            head_entity, tail_entity = parallel_linear(entity_reprs, entity_blocks)
+        else:
+            context, token_distance, sentence_distance = blocks[0], blocks[5], blocks[6]
+            head_mention, tail_mention = F.linear(mention_reprs, blocks[1]), F.linear(mention_reprs, blocks[2])
+            head_entity, tail_entity = F.linear(entity_reprs, blocks[3]), F.linear(entity_reprs, blocks[4])
         return {
-            "context": blocks[0],
-            "head_mention": F.linear(mention_reprs, blocks[1]),
-            "tail_mention": F.linear(mention_reprs, blocks[2]),
-            "head_entity": F.linear(entity_reprs, blocks[3]),
-            "tail_entity": F.linear(entity_reprs, blocks[4]),
-            "token_distance": blocks[5],
-            "sentence_distance": blocks[6],
+            "context": context,
+            "head_mention": head_mention,
+            "tail_mention": tail_mention,
+            "head_entity": head_entity,
+            "tail_entity": tail_entity,
+            "token_distance": token_distance,
+            "sentence_distance": sentence_distance,
         }
 
     def pair_terms(self, context, token_distances, sentence_distances, projections: dict) -> torch.Tensor:
@@ -1669,8 +1714,9 @@ class RelationClassification(nn.Module):
         sentence_distances = host_array(sentence_distances).clip(
             max=self.sentence_distance_embeddings.num_embeddings - 1
         )
+        block = projections["context"]
         return (
-            F.linear(context, projections["context"])
+            (F.linear(context, block) if block.dim() == 2 else linear_in_parts(context, block))
             + gather_rows(projections["token_distance"], device_index(token_distances, context.device))
             + gather_rows(projections["sentence_distance"], device_index(sentence_distances, context.device))
         )
@@ -1689,11 +1735,40 @@ class RelationClassification(nn.Module):
         )
         return self.dropout(local)
 
-    def classify(self, pair_input: torch.Tensor, relation_memory: Optional[torch.Tensor]) -> torch.Tensor:
-        """pair_input `(r, d)` (MRC: pooled u) or `(r, 2d)` (GRC: [e_h; e_t]) concatenated with types -> `(r, |R|)`."""
-        z = self.dropout(F.relu(self.pair(pair_input)))
+    def typed_pair_layer(self, pair_input, head_types, tail_types, entity_memory: Optional[torch.Tensor]):
+        """W [x; t_h; t_t] + b `(r, d)` for pair inputs x `(r, k)` and the entity type indices `(r,)` of heads and
+        tails. At inference W's type blocks are applied to the |E| type rows once per weight version and gathered per
+        pair, so the product over the pairs reads only the x block (equal up to rounding)."""
+        if torch.is_grad_enabled():
+            head = self.type_representations(head_types, entity_memory)
+            tail = self.type_representations(tail_types, entity_memory)
+            return self.pair(torch.cat([pair_input, head, tail], dim=-1))
+        type_table = entity_memory.detach() if self.use_similarity else self.type_embeddings.weight
+        size, type_size, weight = pair_input.shape[-1], type_table.shape[-1], self.pair.weight
+
+        def blocks():
+            head_block, tail_block = weight[:, size:].split(type_size, dim=1)
+            return (
+                weight_blocks(weight[:, :size], halves=True),
+                F.linear(type_table, head_block, self.pair.bias),
+                F.linear(type_table, tail_block),
+            )
+
+        input_block, head_terms, tail_terms = _weight_derived(
+            self, "typed_pair_blocks", (weight, self.pair.bias, type_table), blocks
+        )
+        return (
+            linear_in_parts(pair_input, input_block)
+            + gather_rows(head_terms, head_types)
+            + gather_rows(tail_terms, tail_types)
+        )
+
+    def classify(self, pair_input: torch.Tensor, head_types, tail_types, memories: dict) -> torch.Tensor:
+        """pair_input `(r, d)` (MRC: pooled u) or `(r, 2d)` (GRC: [e_h; e_t]) and the entity type indices `(r,)` of
+        heads and tails -> `(r, |R|)`."""
+        z = self.dropout(F.relu(self.typed_pair_layer(pair_input, head_types, tail_types, memories.get("entity"))))
         if self.use_similarity:
-            return self.similarity(z, relation_memory)
+            return self.similarity(z, memories.get("relation"))
         return self.classifier(z)
 
     def logits(
@@ -1711,12 +1786,12 @@ class RelationClassification(nn.Module):
         else:
             head, tail = host_pairs[:, 0], host_pairs[:, 1]
         head, tail = device_index(head, device), device_index(tail, device)
-        head_types = self.type_representations(entities.types[head], memories.get("entity"))
-        tail_types = self.type_representations(entities.types[tail], memories.get("entity"))
+        head_types, tail_types = entities.types[head], entities.types[tail]
         entity_reprs = entities.representations
         if not self.multi_instance:
-            pair_input = torch.cat([entity_reprs[head], entity_reprs[tail], head_types, tail_types], dim=-1)
-            return self.classify(pair_input, memories.get("relation"))
+            return self.classify(
+                torch.cat([entity_reprs[head], entity_reprs[tail]], dim=-1), head_types, tail_types, memories
+            )
         if projections is None:
             projections = self.local_projections(mentions.representations, entity_reprs)
         # MRC: every (head mention, tail mention) combination, chunked by mention-pair count.
@@ -1736,7 +1811,7 @@ class RelationClassification(nn.Module):
                 backward.append(pooled[1])
             start = end
         pooled = torch.cat(forward + backward) if forward else mentions.representations.new_zeros((0, self.hidden_size))
-        return self.classify(torch.cat([pooled, head_types, tail_types], dim=-1), memories.get("relation"))
+        return self.classify(pooled, head_types, tail_types, memories)
 
     def pooled_mention_pairs(self, pooler, mentions, entities, head, tail, projections, with_reverse=False) -> tuple:
         """Multi-instance representation u `(r, d)` of the entity pairs (head, tail) `(r,)`: max over the local

@@ -11,6 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import document_context, tiny_config
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
@@ -33,9 +34,12 @@ from simmemre.modeling_simmemre import (
     confident_entities,
     edit_distance_matrix,
     gather_rows,
+    linear_in_parts,
     max_pool_short_ranges,
     non_overlapping_spans,
+    parallel_linear,
     pool_candidates_with_read_scores,
+    weight_blocks,
 )
 
 TEXT = (
@@ -195,6 +199,54 @@ def test_bilinear_similarity_matches_paper_equation():
     similarity.weight.data.normal_()
     memory, x = torch.randn(5, 3), torch.randn(4)
     torch.testing.assert_close(similarity(x, memory), memory @ similarity.weight.T @ x)
+
+
+@pytest.mark.parametrize("slots", [1, 2, 6])
+def test_bilinear_similarity_at_inference_equals_the_paper_equation(slots):
+    torch.manual_seed(0)
+    similarity = BilinearSimilarity(input_size=16, slot_size=8)
+    similarity.weight.data.normal_()
+    memory, x = torch.randn(slots, 8), torch.randn(7, 16)
+    with torch.inference_mode():
+        torch.testing.assert_close(similarity(x, memory), x @ similarity.weight @ memory.T)
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_bilinear_similarity_scores_a_row_the_same_whatever_rows_come_with_it(slots):
+    torch.manual_seed(0)
+    similarity = BilinearSimilarity(input_size=384, slot_size=384)
+    similarity.weight.data.normal_()
+    memory, x = torch.randn(slots, 384), torch.randn(41, 384)
+    with torch.inference_mode():
+        assert torch.equal(similarity(x, memory)[1:], similarity(x[1:].clone(), memory))
+
+
+@pytest.mark.parametrize("halves", [False, True])
+@pytest.mark.parametrize("out_features", [6, 7])  # an odd block stays whole
+def test_parallel_products_equal_one_linear_per_block(halves, out_features):
+    torch.manual_seed(0)
+    x, first, second = torch.randn(5, 4), torch.randn(out_features, 4), torch.randn(out_features, 4)
+    if halves:
+        torch.testing.assert_close(linear_in_parts(x, weight_blocks(first, halves=True)), F.linear(x, first))
+    else:
+        products = parallel_linear(x, weight_blocks(first, second))
+        torch.testing.assert_close(products[0], F.linear(x, first))
+        torch.testing.assert_close(products[1], F.linear(x, second))
+
+
+@pytest.mark.parametrize("jerex_baseline", [False, True])  # types as memory rows, as learned embeddings
+@pytest.mark.parametrize("relation_classifier", ["multi_instance", "global"])
+def test_typed_pair_layer_at_inference_equals_the_concatenated_formula(tokenizer, jerex_baseline, relation_classifier):
+    config = modeling_config(tokenizer, jerex_baseline=jerex_baseline, relation_classifier=relation_classifier)
+    torch.manual_seed(0)
+    head = RelationClassification(config).eval()
+    entity_memory = torch.randn(len(config.entity_types), config.entity_slot_size)
+    type_size = head.type_representations(torch.tensor([0]), entity_memory).shape[-1]
+    pair_input = torch.randn(9, head.pair.in_features - 2 * type_size)
+    head_types, tail_types = torch.randint(0, len(config.entity_types), (2, 9))
+    expected = head.typed_pair_layer(pair_input, head_types, tail_types, entity_memory)  # training: one product
+    with torch.inference_mode():
+        torch.testing.assert_close(head.typed_pair_layer(pair_input, head_types, tail_types, entity_memory), expected)
 
 
 def test_enhanced_representation_is_mean_of_input_and_both_reads(tokenizer):
@@ -590,7 +642,8 @@ def test_mention_localization_matches_the_concatenated_formula(tokenizer):
     torch.testing.assert_close(head(spans, sizes), expected)
 
 
-def test_relation_local_representation_matches_the_concatenated_formula(tokenizer):
+@pytest.mark.parametrize("inference", [False, True])
+def test_relation_local_representation_matches_the_concatenated_formula(tokenizer, inference):
     torch.manual_seed(0)
     config = modeling_config(tokenizer)
     head = RelationClassification(config).eval()
@@ -602,9 +655,10 @@ def test_relation_local_representation_matches_the_concatenated_formula(tokenize
         torch.tensor([0, 1, 5, 40, 2000, 3, 7, 0, 1]),
         torch.tensor([0, 0, 1, 2, 90, 0, 1, 3, 0]),
     )
-    projections = head.local_projections(mentions, entities)
-    shared = head.pair_terms(context, token_gaps, sentence_gaps, projections)
-    local = head.local_representations(shared, first, second, heads, tails, projections)
+    with torch.inference_mode(inference):  # inference applies the blocks side by side (parallel_linear)
+        projections = head.local_projections(mentions, entities)
+        shared = head.pair_terms(context, token_gaps, sentence_gaps, projections)
+        local = head.local_representations(shared, first, second, heads, tails, projections)
     clamp_token = token_gaps.clamp(max=config.token_distance_embeddings_count - 1)
     clamp_sentence = sentence_gaps.clamp(max=config.sentence_distance_embeddings_count - 1)
     features = torch.cat(
