@@ -1267,13 +1267,17 @@ class MemoryEnhancedRepresentation(nn.Module):
     def position_attentions(self, x: torch.Tensor, mask: torch.Tensor, memories: dict) -> dict:
         """`{memory: a (B, N)}` over the unmasked positions, times N/K in "scaled" mode."""
         memories = self._memories(memories)
-        attentions = {}
-        for name, reader in self.readers.items():
-            attention = reader.attention(x, memories[name], mask)
-            if self.mode == "scaled":
+        if torch.is_grad_enabled():
+            attentions = {name: reader.attention(x, memories[name], mask) for name, reader in self.readers.items()}
+        else:  # inference: every reader's scores from one product (`stacked_keys`), x read once
+            keys, slot_counts = self.stacked_keys(memories)
+            scores = (x @ keys.T).float().masked_fill(~mask[..., None], _lowest(torch.float32))
+            parts = scores.split(slot_counts, dim=-1)
+            attentions = {name: part.softmax(dim=-2).sum(-1).to(x.dtype) for name, part in zip(self.readers, parts)}
+        if self.mode == "scaled":
+            for name, attention in attentions.items():
                 positions = mask.sum(-1, keepdim=True).to(attention.dtype)
-                attention = attention * positions / memories[name].shape[0]
-            attentions[name] = attention
+                attentions[name] = attention * positions / memories[name].shape[0]
         return attentions
 
     def stacked_keys(self, memories: dict) -> tuple:

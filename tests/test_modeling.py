@@ -749,6 +749,23 @@ def test_candidates_pooled_with_read_scores_equal_pooling_all_then_scoring():
     torch.testing.assert_close(scores, every_span @ keys.T)
 
 
+@pytest.mark.parametrize("mode", ["mean", "sum", "scaled"])
+def test_token_read_at_inference_equals_each_reader_scored_alone(tokenizer, mode):
+    torch.manual_seed(0)
+    read = MemoryEnhancedRepresentation(modeling_config(tokenizer, memory_read_mode=mode))
+    for reader in read.readers.values():
+        reader.weight.data.normal_()
+    memories = {
+        name: torch.randn({"entity": 2, "relation": 1}[name], reader.weight.shape[0])
+        for name, reader in read.readers.items()
+    }
+    x = torch.randn(2, 7, modeling_config(tokenizer).hidden_size)
+    mask = torch.tensor([[True] * 7, [True] * 4 + [False] * 3])  # the second document is padded
+    expected = read(x, mask, memories)  # training: one product per reader
+    with torch.inference_mode():
+        torch.testing.assert_close(read(x, mask, memories), expected)
+
+
 def test_span_read_from_stacked_keys_equals_each_reader_scored_alone(tokenizer):
     torch.manual_seed(0)
     read = MemoryEnhancedRepresentation(modeling_config(tokenizer)).eval()
