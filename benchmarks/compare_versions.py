@@ -9,8 +9,9 @@ outside the encoder; here each round's difference is read on the same documents 
     python benchmarks/compare_versions.py --model runs/x/best_model --base /tmp/base [--documents 100] [--rounds 3]
 
 Per round and checkout: milliseconds per document outside the encoder's forward (the pipeline's time less
-`model.encode`'s), the encoder's, and their ratio; then the medians, whether both gave the same output for every
-document, and one JSON line.
+`model.encode`'s), the encoder's, and their ratio; then the medians and one JSON line, which also says whether both
+gave the same output for every document, byte for byte (`same_output`) or scores aside (`same_predictions`, with
+the largest score difference).
 """
 
 import argparse
@@ -67,8 +68,35 @@ def with_encoder_timer(pipe):
     return pipe, spent
 
 
+def predictions_only(document: dict) -> tuple:
+    """A result without its scores: each entity's type and mention offsets, each relation's (head, tail, type)."""
+    entities = [(e["type"], [(m["start"], m["end"]) for m in e["mentions"]]) for e in document["entities"]]
+    return entities, [(r["head"], r["tail"], r["type"]) for r in document["relations"]]
+
+
+def scores_of(document: dict) -> list:
+    """Every score of a result, in order: entities, their mentions, relations."""
+    scores = []
+    for entity in document["entities"]:
+        scores += [entity["score"]] + [mention["score"] for mention in entity["mentions"]]
+    return scores + [relation["score"] for relation in document["relations"]]
+
+
+def compare_outputs(first: list, other: list) -> dict:
+    """How two pipelines' results for the same documents differ: `same_output` (every byte), `same_predictions`
+    (the same entities, mentions, types and relations, scores aside) and, when those agree, the largest score
+    difference (a change that only rounds differently, e.g. re-associated products)."""
+    same_predictions = all(predictions_only(a) == predictions_only(b) for a, b in zip(first, other))
+    largest = None
+    if same_predictions:
+        differences = [abs(x - y) for a, b in zip(first, other) for x, y in zip(scores_of(a), scores_of(b))]
+        largest = max(differences, default=0.0)
+    return {"same_output": first == other, "same_predictions": same_predictions, "max_score_difference": largest}
+
+
 def paired_rounds(pipes: dict, documents: list, rounds: int) -> tuple:
-    """`({name: [(outside ms per document, encoder ms per document, ratio) per round]}, same_output)`."""
+    """`({name: [(outside ms per document, encoder ms per document, ratio) per round]}, comparison)`, the comparison
+    of the first pipeline's outputs with the others' from `compare_outputs` (the least agreement over them)."""
     for pipe, _ in pipes.values():
         pipe(documents[:2])  # warm-up
     figures, outputs = {name: [] for name in pipes}, {name: [] for name in pipes}
@@ -83,13 +111,19 @@ def paired_rounds(pipes: dict, documents: list, rounds: int) -> tuple:
                 totals[name][0] += time.perf_counter() - start
                 totals[name][1] += spent[0] - encoder_before
                 if round_index == 0:
-                    outputs[name].append(json.dumps(result, sort_keys=True))
+                    outputs[name].append(json.loads(json.dumps(result)))  # as written to JSON Lines
         for name, (seconds, encoder_seconds) in totals.items():
             count = len(documents)
             outside, encoder = (seconds - encoder_seconds) / count * 1e3, encoder_seconds / count * 1e3
             figures[name].append((outside, encoder, seconds / encoder_seconds))
     first, *others = outputs.values()
-    return figures, all(other == first for other in others)
+    comparisons = [compare_outputs(first, other) for other in others]
+    largest = [c["max_score_difference"] for c in comparisons]
+    return figures, {
+        "same_output": all(c["same_output"] for c in comparisons),
+        "same_predictions": all(c["same_predictions"] for c in comparisons),
+        "max_score_difference": None if None in largest else max(largest, default=0.0),
+    }
 
 
 def main(argv=None) -> int:
@@ -111,7 +145,7 @@ def main(argv=None) -> int:
     base = import_checkout(args.base, "simmemre_base")
     documents = convert_corpus("bc5cdr", args.data)["test"][0][: args.documents]
     pipes = {"base": timed_pipeline(base, args.model), "current": timed_pipeline(current, args.model)}
-    figures, same_output = paired_rounds(pipes, documents, args.rounds)
+    figures, comparison = paired_rounds(pipes, documents, args.rounds)
     for round_index in range(args.rounds):
         for name, rows in figures.items():
             outside, encoder, ratio = rows[round_index]
@@ -126,7 +160,7 @@ def main(argv=None) -> int:
     }
     differences = [current[0] - base[0] for current, base in zip(figures["current"], figures["base"])]
     summary["outside_encoder_ms_difference_per_round"] = [round(value, 3) for value in differences]
-    summary["same_output"] = same_output
+    summary.update(comparison)
     summary.update(documents=len(documents), rounds=args.rounds, threads=args.threads, base_checkout=str(args.base))
     print(json.dumps(summary))
     return 0
