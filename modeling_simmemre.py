@@ -204,6 +204,13 @@ def linear_in_parts(x: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
     return parallel_linear(x, blocks).transpose(0, 1).reshape(x.shape[0], -1)
 
 
+def few_rows_linear(rows: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """`F.linear(rows, weight)` `(k, h)` for a few rows `(k, d)` (tables made once per weight version), one row at a
+    time element-wise: a product of a few rows takes kernels whose rounding changes with the memory alignment, so a
+    model loaded from its folder would score differently from the one that was saved."""
+    return torch.stack([(weight * row).sum(-1) for row in rows])
+
+
 def _on_host(device: torch.device) -> bool:
     return device.type == "cpu" and device.index is None  # "cpu:0" stands for an accelerator in the placement tests
 
@@ -1173,7 +1180,7 @@ class BilinearSimilarity(nn.Module):
             return (x @ self.weight) @ memory.T
         # Inference: x (W Mᵀ) with M Wᵀ `(m, h)` made once per weight version, so each call reads m rows instead of
         # the (h, s) W (the same product, associated the other way: equal up to rounding).
-        folded = _weight_derived(self, "folded", (self.weight, memory), lambda: (memory @ self.weight.T).contiguous())
+        folded = _weight_derived(self, "folded", (self.weight, memory), lambda: few_rows_linear(memory, self.weight))
         if folded.shape[0] > 4:
             return x @ folded.T
         # One or two output columns take matrix-vector kernels whose rounding changes with the row count and the
@@ -1754,8 +1761,8 @@ class RelationClassification(nn.Module):
             head_block, tail_block = weight[:, size:].split(type_size, dim=1)
             return (
                 weight_blocks(weight[:, :size], halves=True),
-                F.linear(type_table, head_block, self.pair.bias),
-                F.linear(type_table, tail_block),
+                few_rows_linear(type_table, head_block) + self.pair.bias,
+                few_rows_linear(type_table, tail_block),
             )
 
         input_block, head_terms, tail_terms = _weight_derived(

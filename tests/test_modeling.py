@@ -33,6 +33,7 @@ from simmemre.modeling_simmemre import (
     candidate_spans,
     confident_entities,
     edit_distance_matrix,
+    few_rows_linear,
     gather_rows,
     linear_in_parts,
     max_pool_short_ranges,
@@ -219,6 +220,22 @@ def test_bilinear_similarity_scores_a_row_the_same_whatever_rows_come_with_it(sl
     memory, x = torch.randn(slots, 384), torch.randn(41, 384)
     with torch.inference_mode():
         assert torch.equal(similarity(x, memory)[1:], similarity(x[1:].clone(), memory))
+
+
+def _realigned(tensor, offset):
+    """A copy of `tensor` whose storage starts `offset` elements into a larger buffer (another memory alignment)."""
+    buffer = torch.zeros(tensor.numel() + 16)
+    buffer[offset : offset + tensor.numel()] = tensor.reshape(-1)
+    return buffer[offset : offset + tensor.numel()].view(tensor.shape)
+
+
+def test_few_rows_linear_equals_linear_and_does_not_depend_on_memory_alignment():
+    torch.manual_seed(0)
+    rows, weight = torch.randn(2, 384), torch.randn(384, 384)
+    table = few_rows_linear(rows, weight)
+    torch.testing.assert_close(table, F.linear(rows, weight))
+    for offset in range(1, 8):  # a saved and reloaded model's tensors sit elsewhere in memory
+        assert torch.equal(few_rows_linear(_realigned(rows, offset), _realigned(weight, offset)), table)
 
 
 @pytest.mark.parametrize("halves", [False, True])
