@@ -190,7 +190,8 @@ def test_chunked_coreference_stays_below_the_pair_matrix(tokenizer, processor):
     with Largest():
         model.coreference_resolution.cluster(context, mentions, 0.9, model.config)
     config = model.config
-    bound = max(64, count, config.edit_distance_embeddings_count) * config.hidden_size  # blocks, mentions, tables
+    # blocks of pairs, the mentions' two projections made side by side (`parallel_linear`), tables
+    bound = max(64, 2 * count, config.edit_distance_embeddings_count) * config.hidden_size
     assert Largest.largest <= bound < count * (count - 1) // 2
 
 
