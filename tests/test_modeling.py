@@ -194,19 +194,22 @@ def test_memory_read_ignores_masked_positions():
     torch.testing.assert_close(reader(x, memory, mask)[0, :3], reader(x[:, :3], memory, mask[:, :3])[0])
 
 
-def test_bilinear_similarity_matches_paper_equation():
+def _seeded_similarity(input_size, slot_size):
     torch.manual_seed(0)
-    similarity = BilinearSimilarity(input_size=4, slot_size=3)
+    similarity = BilinearSimilarity(input_size=input_size, slot_size=slot_size)
     similarity.weight.data.normal_()
+    return similarity
+
+
+def test_bilinear_similarity_matches_paper_equation():
+    similarity = _seeded_similarity(input_size=4, slot_size=3)
     memory, x = torch.randn(5, 3), torch.randn(4)
     torch.testing.assert_close(similarity(x, memory), memory @ similarity.weight.T @ x)
 
 
 @pytest.mark.parametrize("slots", [1, 2, 6])
 def test_bilinear_similarity_at_inference_equals_the_paper_equation(slots):
-    torch.manual_seed(0)
-    similarity = BilinearSimilarity(input_size=16, slot_size=8)
-    similarity.weight.data.normal_()
+    similarity = _seeded_similarity(input_size=16, slot_size=8)
     memory, x = torch.randn(slots, 8), torch.randn(7, 16)
     with torch.inference_mode():
         torch.testing.assert_close(similarity(x, memory), x @ similarity.weight @ memory.T)
@@ -214,9 +217,7 @@ def test_bilinear_similarity_at_inference_equals_the_paper_equation(slots):
 
 @pytest.mark.parametrize("slots", [1, 2])
 def test_bilinear_similarity_scores_a_row_the_same_whatever_rows_come_with_it(slots):
-    torch.manual_seed(0)
-    similarity = BilinearSimilarity(input_size=384, slot_size=384)
-    similarity.weight.data.normal_()
+    similarity = _seeded_similarity(input_size=384, slot_size=384)
     memory, x = torch.randn(slots, 384), torch.randn(41, 384)
     with torch.inference_mode():
         assert torch.equal(similarity(x, memory)[1:], similarity(x[1:].clone(), memory))
