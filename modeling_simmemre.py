@@ -1183,8 +1183,8 @@ class BilinearSimilarity(nn.Module):
         folded = _weight_derived(self, "folded", (self.weight, memory), lambda: few_rows_linear(memory, self.weight))
         if folded.shape[0] > 4:
             return x @ folded.T
-        # One or two output columns take matrix-vector kernels whose rounding changes with the row count and the
-        # memory alignment; the element-wise form gives the same bits in every process.
+        # A few output columns (up to four) take small-matrix kernels whose rounding can change with the row count
+        # and the memory alignment (one column: the matrix-vector kernel); the element-wise form gives the same bits.
         return (x[..., None, :] * folded).sum(-1)
 
 
@@ -1667,10 +1667,12 @@ class RelationClassification(nn.Module):
         else:
             self.classifier = nn.Linear(hidden, len(config.relation_types))
 
+    def type_table(self, entity_memory: Optional[torch.Tensor]) -> torch.Tensor:
+        """One row per entity type `(|E|, t)`: the detached rows of M_E (paper code) or the learned type embeddings."""
+        return entity_memory.detach() if self.use_similarity else self.type_embeddings.weight
+
     def type_representations(self, types: torch.Tensor, entity_memory: Optional[torch.Tensor]) -> torch.Tensor:
-        if self.use_similarity:
-            return F.embedding(types, entity_memory.detach())
-        return self.type_embeddings(types)
+        return F.embedding(types, self.type_table(entity_memory))
 
     def local_projections(self, mention_reprs: torch.Tensor, entity_reprs: torch.Tensor) -> dict:
         """W_u [c; s_j; s_k; e_h; e_t; d_tok; d_sent] is a sum of one block of W_u per input, so the mention, entity
@@ -1754,7 +1756,7 @@ class RelationClassification(nn.Module):
             head = self.type_representations(head_types, entity_memory)
             tail = self.type_representations(tail_types, entity_memory)
             return self.pair(torch.cat([pair_input, head, tail], dim=-1))
-        type_table = entity_memory.detach() if self.use_similarity else self.type_embeddings.weight
+        type_table = self.type_table(entity_memory)
         size, type_size, weight = pair_input.shape[-1], type_table.shape[-1], self.pair.weight
 
         def blocks():
