@@ -14,7 +14,7 @@ import torch
 from transformers import ProcessorMixin
 from transformers.utils import logging
 
-from .segmentation_simmemre import segment_text, split_sentences, split_words
+from .segmentation_simmemre import segment_spans, split_sentences, split_words
 
 # Keys of one encoded document; `collate` pads each with the value given here.
 FEATURE_PADDING = {
@@ -34,7 +34,7 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 logger = logging.get_logger(__name__)
 
 
-def word_subword_spans_from_offsets(token_offsets, word_spans) -> list:
+def word_subword_spans_from_offsets(token_offsets, word_spans) -> np.ndarray:
     """Each word's subword range `[first, last)` from the subwords' character offsets (the tokenizer's offset mapping
     of the running text): a word holds every subword whose characters overlap it.
 
@@ -48,12 +48,12 @@ def word_subword_spans_from_offsets(token_offsets, word_spans) -> list:
         token_offsets: `(T, 2)` character `(start, end)` per subword, in text order.
         word_spans: `(W, 2)` character spans of the words, sorted and non-overlapping.
     Returns:
-        `[(first, last), ...]` per word, `last > first`; `T > 0` is required when `W > 0`.
+        `(W, 2)` int64 array of `(first, last)` per word, `last > first`; `T > 0` is required when `W > 0`.
     """
     offsets = np.asarray(token_offsets, dtype=np.int64).reshape(-1, 2)
     words = np.asarray(word_spans, dtype=np.int64).reshape(-1, 2)
     if len(words) == 0:
-        return []
+        return np.zeros((0, 2), dtype=np.int64)
     # Words overlapping subword t: those with start < t.end and end > t.start (a zero-width subword: strictly inside).
     first_word = np.searchsorted(words[:, 1], offsets[:, 0], side="right")
     counts = np.maximum(np.searchsorted(words[:, 0], offsets[:, 1], side="left") - first_word, 0)
@@ -69,7 +69,7 @@ def word_subword_spans_from_offsets(token_offsets, word_spans) -> list:
         before = np.searchsorted(offsets[:, 0], words[missing, 0], side="left") - 1
         nearest = np.clip(before, 0, len(offsets) - 1)
         first[missing], last[missing] = nearest, nearest
-    return list(zip(first.tolist(), (last + 1).tolist()))
+    return np.stack([first, last + 1], axis=1)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -121,11 +121,11 @@ def check_span_list(spans, text_length: int, field: str, fail) -> list:
     return checked
 
 
-def sentence_ids_of_words(word_spans, sentence_spans, fail, words_given: bool = True) -> list:
-    """The sentence index of each word (both sorted lists of `(start, end)`); every word must lie inside one (words
-    split from the sentences, not given: the text outside every sentence is refused)."""
-    if not word_spans:
-        return []
+def sentence_ids_of_words(word_spans, sentence_spans, fail, words_given: bool = True) -> np.ndarray:
+    """The sentence index of each word `(W,)` (both sorted lists of `(start, end)`); every word must lie inside one
+    (words split from the sentences, not given: the text outside every sentence is refused)."""
+    if not len(word_spans):
+        return np.zeros(0, dtype=np.int64)
     words = np.asarray(word_spans, dtype=np.int64).reshape(-1, 2)
     sentences = np.asarray(sentence_spans, dtype=np.int64).reshape(-1, 2)
     # The first sentence ending after the word's start (sentences are sorted and do not overlap).
@@ -139,7 +139,7 @@ def sentence_ids_of_words(word_spans, sentence_spans, fail, words_given: bool = 
         if not words_given:
             fail(ValueError, f"the text at ({start}, {end}) lies outside every sentence", "sentences")
         fail(ValueError, f"word ({start}, {end}) does not lie inside one sentence", f"words[{k}]")
-    return ids.tolist()
+    return ids
 
 
 def _failing_for(document):
@@ -227,33 +227,44 @@ class SimMemREProcessor(ProcessorMixin):
 
     # -- encoding -----------------------------------------------------------------------------------
     def encode_document(self, item, index=0) -> dict:
-        """One document (str or schema dict) -> dict of python lists (see `FEATURE_PADDING` for the keys).
+        """One document (str or schema dict) -> dict of python lists (see `FEATURE_PADDING` for the keys; a span is a
+        `[start, end]` list).
 
         The input is validated first (`check_input`); without both `words` and `sentences` the text is segmented."""
+        return {key: values.tolist() for key, values in self.encode_document_arrays(item, index).items()}
+
+    def encode_document_arrays(self, item, index=0) -> dict:
+        """`encode_document` as int64 numpy arrays, `(n,)` or `(n, 2)` for the spans: what `collate` pads, without the
+        round trip through python lists (the pipeline's path)."""
         document = self.check_input(item, index)
         text, words, sentences = _SURROGATES.sub("\ufffd", document["text"]), document["words"], document["sentences"]
         if words is None:
-            sentences, words = segment_text(text)
-        word_spans = [(w["start"], w["end"]) for w in words]
-        sentence_spans = [(s["start"], s["end"]) for s in sentences]
-        # Given words were checked above and segmented ones lie in their sentences by construction.
-        word_sentence_ids = sentence_ids_of_words(word_spans, sentence_spans, _failing_for(index))
-
+            word_spans, sentence_word_ranges = segment_spans(text)
+            # Segmented words lie in their sentences by construction: each takes its word range's index.
+            counts = [last - first for first, last in sentence_word_ranges]
+            word_sentence_ids = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        else:
+            word_spans = [(w["start"], w["end"]) for w in words]
+            sentence_spans = [(s["start"], s["end"]) for s in sentences]
+            # Given words were checked by `check_input`; this maps each to its sentence.
+            word_sentence_ids = sentence_ids_of_words(word_spans, sentence_spans, _failing_for(index))
+        word_spans = np.asarray(word_spans, dtype=np.int64).reshape(-1, 2)
         input_ids, word_subword_spans = self._subwords(text, word_spans)
         return {
             "input_ids": input_ids,
-            "attention_mask": [1] * len(input_ids),
+            "attention_mask": np.ones(input_ids.shape[0], dtype=np.int64),
             "word_subword_spans": word_subword_spans,
             "word_char_spans": word_spans,
             "word_sentence_ids": word_sentence_ids,
-            "word_mask": [1] * len(word_spans),
-            "text_codepoints": np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4").tolist(),
+            "word_mask": np.ones(word_spans.shape[0], dtype=np.int64),
+            "text_codepoints": np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.int64),
         }
 
-    def _subwords(self, text: str, word_spans: list) -> tuple:
-        """`(input_ids, word_subword_spans)` of a document: the running text's subwords (see the class docstring)."""
-        if not word_spans:
-            return [], []
+    def _subwords(self, text: str, word_spans: np.ndarray) -> tuple:
+        """`(input_ids (T,), word_subword_spans (W, 2))` of a document, int64 arrays: the running text's subwords (see
+        the class docstring)."""
+        if word_spans.shape[0] == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int64)
         if getattr(self.tokenizer, "is_fast", False):
             # verbose=False: the document is not cut to the encoder's length (the model encodes it in windows).
             # split_special_tokens: a literal "[SEP]" or "<pad>" in the text is text, not a control token.
@@ -262,7 +273,7 @@ class SimMemREProcessor(ProcessorMixin):
             )
             if encoding["input_ids"]:
                 spans = word_subword_spans_from_offsets(encoding["offset_mapping"], word_spans)
-                return list(encoding["input_ids"]), spans
+                return np.asarray(encoding["input_ids"], dtype=np.int64), spans
         elif not self._warned_word_by_word:
             logger.warning(
                 "%s gives no character offsets, so words are tokenized one by one: subwords may differ from the "
@@ -270,7 +281,8 @@ class SimMemREProcessor(ProcessorMixin):
                 type(self.tokenizer).__name__,
             )
             self._warned_word_by_word = True
-        return self._word_by_word_subwords([text[start:end] for start, end in word_spans])
+        input_ids, spans = self._word_by_word_subwords([text[start:end] for start, end in word_spans.tolist()])
+        return np.asarray(input_ids, dtype=np.int64), np.asarray(spans, dtype=np.int64).reshape(-1, 2)
 
     def _word_by_word_subwords(self, word_strings: list) -> tuple:
         """`(input_ids, word_subword_spans)` tokenizing each word alone (JEREX); an empty word becomes `[UNK]`."""
@@ -284,7 +296,7 @@ class SimMemREProcessor(ProcessorMixin):
         return input_ids, spans
 
     def collate(self, features: list) -> dict:
-        """Pad a list of `encode_document` outputs into a batch of tensors."""
+        """Pad a list of `encode_document` (or `encode_document_arrays`) outputs into a batch of tensors."""
         batch = {}
         for key, pad in FEATURE_PADDING.items():
             if pad is None:
@@ -306,7 +318,7 @@ class SimMemREProcessor(ProcessorMixin):
             documents = [documents]
         if not isinstance(documents, (list, tuple)):
             raise TypeError(f"expected a str, a document dict or a list of them, got {type(documents).__name__}")
-        features = [self.encode_document(item, index) for index, item in enumerate(documents)]
+        features = [self.encode_document_arrays(item, index) for index, item in enumerate(documents)]
         return self.collate(features)
 
     # -- decoding -----------------------------------------------------------------------------------

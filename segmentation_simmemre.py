@@ -158,6 +158,17 @@ def _ends_sentence(text: str, words: Sequence[tuple[int, int]], index: int) -> b
     return abbreviation not in ABBREVIATIONS
 
 
+def segment_spans(
+    text: str, split_points: Iterable[int] = (), no_break_spans: Iterable[tuple[int, int]] = ()
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """`segment_text` as tuples: the words' character spans `(start, end)` and the sentences as ranges of words
+    `(first_word, last_word_exclusive)`."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    words = split_words(text, split_points)
+    return words, split_sentences(text, words, no_break_spans)
+
+
 def segment_text(
     text: str, split_points: Iterable[int] = (), no_break_spans: Iterable[tuple[int, int]] = ()
 ) -> tuple[list[dict], list[dict]]:
@@ -165,9 +176,6 @@ def segment_text(
 
     Every word lies inside exactly one sentence; offsets index `text` exactly (end exclusive).
     """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
-    words = split_words(text, split_points)
-    sentence_word_ranges = split_sentences(text, words, no_break_spans)
+    words, sentence_word_ranges = segment_spans(text, split_points, no_break_spans)
     sentences = [{"start": words[a][0], "end": words[b - 1][1]} for a, b in sentence_word_ranges]
     return sentences, [{"start": s, "end": e} for s, e in words]

@@ -153,7 +153,7 @@ class JointREPipeline(Pipeline):
             self.processor = self._processor_from_tokenizer(self.tokenizer)
         missing = [
             name
-            for name in ("check_input", "encode_document", "collate", "decode")
+            for name in ("check_input", "encode_document_arrays", "collate", "decode")
             if not hasattr(self.processor, name)
         ]
         if self.processor is None or missing:
@@ -259,7 +259,7 @@ class JointREPipeline(Pipeline):
             item = {"text": text, "words": document["words"], "sentences": document["sentences"]}
         else:
             item = text
-        features = self.processor.encode_document(item, 0)
+        features = self.processor.encode_document_arrays(item, 0)
         return {"features": _Encoded([features]), "documents": [{"id": document["id"], "text": text}]}
 
     def _forward(self, model_inputs, **thresholds):

@@ -7,6 +7,7 @@ import torch
 
 from simmemre import SimMemREProcessor
 from simmemre.processing_simmemre import word_subword_spans_from_offsets
+from simmemre.segmentation_simmemre import segment_text
 
 
 @pytest.mark.parametrize(
@@ -29,18 +30,19 @@ def test_a_subword_straddling_a_word_boundary_belongs_to_both_words():
     # offsets of subwords "IL" | "2-" | "rec" over the words "IL2" split as "IL", "2", "-rec"
     offsets = [(0, 2), (2, 4), (4, 7)]
     words = [(0, 2), (2, 3), (3, 7)]
-    assert word_subword_spans_from_offsets(offsets, words) == [(0, 1), (1, 2), (1, 3)]
+    assert word_subword_spans_from_offsets(offsets, words).tolist() == [[0, 1], [1, 2], [1, 3]]
 
 
 def test_a_word_without_subwords_takes_the_nearest_one_before_it():
     # the middle word's characters were normalised away (no subword overlaps it)
-    assert word_subword_spans_from_offsets([(0, 2), (5, 7)], [(0, 2), (3, 4), (5, 7)]) == [(0, 1), (0, 1), (1, 2)]
-    assert word_subword_spans_from_offsets([(5, 7)], [(0, 2), (5, 7)]) == [(0, 1), (0, 1)]
+    spans = word_subword_spans_from_offsets([(0, 2), (5, 7)], [(0, 2), (3, 4), (5, 7)])
+    assert spans.tolist() == [[0, 1], [0, 1], [1, 2]]
+    assert word_subword_spans_from_offsets([(5, 7)], [(0, 2), (5, 7)]).tolist() == [[0, 1], [0, 1]]
 
 
 def test_subwords_over_no_word_stay_in_the_input():
     # a whitespace marker subword (3, 4) between the words: in the input, in no word
-    assert word_subword_spans_from_offsets([(0, 3), (3, 4), (4, 6)], [(0, 3), (4, 6)]) == [(0, 1), (2, 3)]
+    assert word_subword_spans_from_offsets([(0, 3), (3, 4), (4, 6)], [(0, 3), (4, 6)]).tolist() == [[0, 1], [2, 3]]
 
 
 def test_a_tokenizer_without_offsets_falls_back_to_word_by_word_with_a_warning(tokenizer, caplog):
@@ -171,6 +173,23 @@ def test_given_words_with_whitespace_are_refused_naming_the_word(processor, word
     document["sentences"] = [{"start": 0, "end": 15}]
     with pytest.raises(ValueError, match=r"words\[0\]: .* whitespace"):
         processor.check_input(document)
+
+
+def test_segmented_words_take_the_sentence_that_contains_them(processor):
+    text = "Naloxone reverses clonidine. Aspirin-induced ulcers!\n\nA new paragraph (e.g. this one). Done"
+    features = processor.encode_document_arrays(text)
+    sentences, _ = segment_text(text)
+    assert features["word_sentence_ids"].max() == len(sentences) - 1
+    for (start, end), sentence_id in zip(features["word_char_spans"].tolist(), features["word_sentence_ids"].tolist()):
+        assert sentences[sentence_id]["start"] <= start and end <= sentences[sentence_id]["end"]
+
+
+def test_a_batch_of_arrays_equals_a_batch_of_lists(processor):
+    texts = ["Naloxone reverses clonidine.", "Aspirin-induced ulcers in rats. Lidocaine"]
+    from_arrays = processor.collate([processor.encode_document_arrays(text) for text in texts])
+    from_lists = processor.collate([processor.encode_document(text) for text in texts])
+    assert from_arrays.keys() == from_lists.keys()
+    assert all(torch.equal(from_arrays[key], from_lists[key]) for key in from_arrays)
 
 
 def test_lone_surrogates_are_encoded_in_place_without_moving_offsets(processor):
