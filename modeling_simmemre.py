@@ -1265,11 +1265,11 @@ class MemoryEnhancedRepresentation(nn.Module):
             return {name: memories[name].detach() for name in self.readers}
         return memories
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, memories: dict) -> torch.Tensor:
-        """x `(B, N, h)`, mask `(B, N)` -> X' `(B, N, h)`."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, memories: dict, in_place: bool = False) -> torch.Tensor:
+        """x `(B, N, h)`, mask `(B, N)` -> X' `(B, N, h)`; `in_place`: a read over positions scales x itself."""
         if not self.reads_over_positions:
             return self.read_rows(x, memories)
-        return self.apply_attentions(x, self.position_attentions(x, mask, memories))
+        return self.apply_attentions(x, self.position_attentions(x, mask, memories), in_place)
 
     def position_attentions(self, x: torch.Tensor, mask: torch.Tensor, memories: dict) -> dict:
         """`{memory: a (B, N)}` over the unmasked positions, times N/K in "scaled" mode."""
@@ -1316,11 +1316,12 @@ class MemoryEnhancedRepresentation(nn.Module):
             attentions[name] = attention.to(memory_scores.dtype)
         return attentions
 
-    def apply_attentions(self, x: torch.Tensor, attentions: dict) -> torch.Tensor:
-        """X' from x `(..., N, h)` and attention weights `{memory: (..., N)}`, one scale per row."""
+    def apply_attentions(self, x: torch.Tensor, attentions: dict, in_place: bool = False) -> torch.Tensor:
+        """X' from x `(..., N, h)` and attention weights `{memory: (..., N)}`, one scale per row (`in_place`: x is
+        scaled, the same products)."""
         total = 1 + sum(attentions[name] for name in self.readers)
         scale = total if self.mode == "sum" else total / (len(self.readers) + 1)
-        return scale[..., None] * x
+        return x.mul_(scale[..., None]) if in_place else scale[..., None] * x
 
     def read_rows(self, x: torch.Tensor, memories: dict) -> torch.Tensor:
         """Residual key-value read of each row: x `(..., h)` -> x + Σ_M W_o,M softmax_k(scores) M `(..., h)`."""
@@ -2768,7 +2769,9 @@ class SimMemREModel(SimMemREPreTrainedModel):
         """Encoder output `(B, T, d)` after the token memory read (when reads are on)."""
         hidden = self.encode(input_ids, attention_mask)
         if self._reads_on(use_memory) and self.token_memory_read is not None:
-            hidden = self.token_memory_read(hidden, attention_mask.bool(), self.memories)
+            # Outside autograd the encoder's output, a tensor made for this call, is scaled where it lies.
+            in_place = not torch.is_grad_enabled()
+            hidden = self.token_memory_read(hidden, attention_mask.bool(), self.memories, in_place=in_place)
         return hidden
 
     # -- forward (training step) -----------------------------------------------------------------------

@@ -304,6 +304,17 @@ def test_chunked_span_read_equals_direct_read(tokenizer, mode):
     torch.testing.assert_close(chunked, direct)
 
 
+@pytest.mark.parametrize("mode", ["mean", "sum", "scaled"])
+def test_an_in_place_read_equals_the_read_and_scales_its_input(tokenizer, mode):
+    torch.manual_seed(0)
+    module = randomised_read(tokenizer, mode)
+    memories = {"entity": torch.randn(2, 32), "relation": torch.randn(2, 32)}
+    x, mask = torch.randn(1, 6, 32), torch.ones(1, 6, dtype=torch.bool)
+    expected = module(x, mask, memories)
+    scaled = module(x, mask, memories, in_place=True)
+    assert scaled is x and torch.equal(scaled, expected)
+
+
 def test_sum_read_adds_both_reads_to_the_input(tokenizer):
     torch.manual_seed(0)
     module = randomised_read(tokenizer, "sum")
