@@ -1854,16 +1854,14 @@ class RelationClassification(nn.Module):
         if with_reverse:
             directions.append((second, first, tail, head))
         # Without dropout (eval mode) the entity terms, the same for all mention pairs of an entity pair, are added
-        # after the max, in the same order: rounding is monotonic, so the result is the same, bit for bit.
-        entity_terms_after_max = not self.training
+        # after the max, in the same order: rounding is monotonic, so the result is the same, bit for bit. Outside
+        # autograd only: the sums are then built in place.
+        entity_terms_after_max = not self.training and not torch.is_grad_enabled()
         pooled = []
         for head_mentions, tail_mentions, heads, tails in directions:
-            if entity_terms_after_max:
-                local = (
-                    shared
-                    + gather_rows(projections["head_mention"], head_mentions)
-                    + gather_rows(projections["tail_mention"], tail_mentions)
-                )
+            if entity_terms_after_max:  # the sum built in one buffer, in the same order
+                local = shared + gather_rows(projections["head_mention"], head_mentions)
+                local += gather_rows(projections["tail_mention"], tail_mentions)
             else:
                 local = self.local_representations(
                     shared, head_mentions, tail_mentions, heads[pair_index], tails[pair_index], projections
@@ -1871,8 +1869,8 @@ class RelationClassification(nn.Module):
             maxima = local.new_full((head.shape[0], local.shape[-1]), _lowest(local.dtype))
             maxima = maxima.scatter_reduce(0, pair_index[:, None].expand_as(local), local, reduce="amax")
             if entity_terms_after_max:
-                head_terms = gather_rows(projections["head_entity"], heads)
-                maxima = maxima + head_terms + gather_rows(projections["tail_entity"], tails)
+                maxima += gather_rows(projections["head_entity"], heads)
+                maxima += gather_rows(projections["tail_entity"], tails)
             pooled.append(maxima)
         return tuple(pooled)
 
@@ -2105,11 +2103,11 @@ class Mentions:
     def subset(self, keep: torch.Tensor) -> "Mentions":
         """The mentions at indices `keep` `(k,)`, in that order."""
         return Mentions(
-            self.word_spans[keep],
-            self.subword_spans[keep],
-            self.sentence_ids[keep],
-            self.representations[keep],
-            None if self.scores is None else self.scores[keep],
+            gather_rows(self.word_spans, keep),
+            gather_rows(self.subword_spans, keep),
+            gather_rows(self.sentence_ids, keep),
+            gather_rows(self.representations, keep),
+            None if self.scores is None else gather_rows(self.scores, keep),
         )
 
 
