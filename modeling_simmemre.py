@@ -2157,8 +2157,9 @@ class CandidateSpans:
     no part, so threshold calibration scores a document's candidates once.
 
     pooler: [`RangeMaxPool`] over the token representations; word_spans, subword_spans `(S, 2)`; word_sentence_ids
-    `(W,)`; word_reprs `(W, d)`: the words max-pooled over their subwords; pooled_once `(S, d)`: all spans pooled,
-    or None (long documents pool chunk by chunk); span_read, memories: the span memory read (None: reads off);
+    `(W,)`; word_reprs `(W, d)`: the words max-pooled over their subwords; pooled_once `(S, d)`: all spans pooled
+    (and read, when the read was applied at once), or None (long documents pool chunk by chunk); span_read,
+    memories: the span memory read still to apply (None: reads off or applied);
     read_attentions `{memory: (S, slots)}`: its weights when it reads over positions; probabilities `(S,)` float32.
     """
 
@@ -2225,10 +2226,12 @@ class CandidateSpans:
             attentions = span_read.attentions_from_scores(span_read.split_scores(scores, slot_counts))
             host_spans, keep, scored = host_spans[keep], device_index(keep, device), None
             attentions = {name: attention.index_select(0, keep) for name, attention in attentions.items()}
+            # The read scales each kept row once, in place (the products `representations` would compute chunk by
+            # chunk): the candidates keep their finished representations and no read.
+            read = span_read.apply_attentions(pooled, attentions, in_place=True)
             candidates = cls(
                 pooler, device_index(host_spans, device), _subword_spans(host_spans, host_subwords, device),
-                context.word_sentence_ids, word_reprs, pooled, span_read, context.memories, attentions,
-                known_host_spans=host_spans,
+                context.word_sentence_ids, word_reprs, read, None, context.memories, known_host_spans=host_spans,
             )  # fmt: skip
         else:
             pooled_once = None
