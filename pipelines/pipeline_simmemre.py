@@ -262,6 +262,12 @@ class JointREPipeline(Pipeline):
         features = self.processor.encode_document_arrays(item, 0)
         return {"features": _Encoded([features]), "documents": [{"id": document["id"], "text": text}]}
 
+    def forward(self, model_inputs, **forward_params):
+        """The base class's `forward` without its walks over every input and output to place tensors: `_forward`
+        moves the batch to the device itself (`model.predict`) and returns host tensors."""
+        with self.device_placement(), self.get_inference_context()():
+            return self._forward(model_inputs, **forward_params)
+
     def _forward(self, model_inputs, **thresholds):
         features = model_inputs["features"].features
         batch = self.processor.collate(features)
