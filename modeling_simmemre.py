@@ -990,14 +990,16 @@ def propagated_mentions(text: str, word_char_spans: list, mention_word_spans: li
         covered[first:end] = [True] * (end - first)
     # A key keeps its string's length and last character, so only windows that share both with an owner can match:
     # found at once per length, then checked one by one in text order (a match covers words for the windows after).
-    shapes = np.fromiter({len(key) << 21 | ord(key[-1]) for key in owners}, dtype=np.int64)
+    shapes = np.sort(np.fromiter({len(key) << 21 | ord(key[-1]) for key in owners}, dtype=np.int64))
     codepoints = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.int64)
     char_spans = np.asarray(word_char_spans, dtype=np.int64).reshape(-1, 2)
     found = []
     for length in sorted(lengths, reverse=True):
         window_starts, window_ends = char_spans[: len(char_spans) - length + 1, 0], char_spans[length - 1 :, 1]
         window_shapes = (window_ends - window_starts) << 21 | codepoints[window_ends - 1]
-        for first in np.flatnonzero(np.isin(window_shapes, shapes)).tolist():
+        # Membership by binary search in the few sorted shapes (several times faster than np.isin here).
+        nearest = shapes[np.minimum(np.searchsorted(shapes, window_shapes), shapes.shape[0] - 1)]
+        for first in np.flatnonzero(nearest == window_shapes).tolist():
             end = first + length
             if any(covered[first:end]):
                 continue

@@ -339,16 +339,17 @@ class SimMemREProcessor(ProcessorMixin):
             text: the original string; offsets of the result index it exactly.
             word_char_spans: [num_words, 2] character spans of the words the model saw.
         """
-        word_char_spans = torch.as_tensor(word_char_spans).tolist()
-        spans = prediction["mention_word_spans"].tolist()
+        # Only the mentions' first and last words are looked up, not every word's span.
+        word_char_spans = torch.as_tensor(word_char_spans).reshape(-1, 2).cpu().numpy()
+        spans = torch.as_tensor(prediction["mention_word_spans"]).reshape(-1, 2).cpu().numpy()
+        starts, ends = word_char_spans[spans[:, 0], 0].tolist(), word_char_spans[spans[:, 1] - 1, 1].tolist()
         mention_scores = prediction["mention_scores"].tolist()
         clusters = prediction["mention_clusters"].tolist()
         entities = [
             {"type": entity_types[t], "score": s, "mentions": []}
             for t, s in zip(prediction["entity_types"].tolist(), prediction["entity_scores"].tolist())
         ]
-        for (first_word, last_word), score, cluster in zip(spans, mention_scores, clusters):
-            start, end = word_char_spans[first_word][0], word_char_spans[last_word - 1][1]
+        for start, end, score, cluster in zip(starts, ends, mention_scores, clusters):
             entities[cluster]["mentions"].append({"start": start, "end": end, "text": text[start:end], "score": score})
         for entity in entities:
             entity["mentions"].sort(key=lambda m: (m["start"], m["end"]))
