@@ -1442,11 +1442,8 @@ class CoreferenceResolution(nn.Module):
         """`forward` for mention pairs given as indices `(p,)` into the mentions of `mention_projections` -> `(p,)`."""
         first_terms, second_terms, distance_terms = projections
         edit_distances = edit_distances.clamp(max=distance_terms.shape[0] - 1)
-        x = (
-            gather_rows(first_terms, first)
-            + gather_rows(second_terms, second)
-            + gather_rows(distance_terms, edit_distances)
-        )
+        x = gather_rows(first_terms, first) + gather_rows(second_terms, second)
+        x += gather_rows(distance_terms, edit_distances)  # in place: one mention pair per row, hundreds of them
         return self.classifier(self.dropout(F.relu(x, inplace=True))).squeeze(-1)
 
     def loss(self, spans: torch.Tensor, targets: "TrainingTargets") -> torch.Tensor:
@@ -1731,11 +1728,11 @@ class RelationClassification(nn.Module):
             max=self.sentence_distance_embeddings.num_embeddings - 1
         )
         block = projections["context"]
-        return (
-            (F.linear(context, block) if block.dim() == 2 else linear_in_parts(context, block))
-            + gather_rows(projections["token_distance"], device_index(token_distances, context.device))
-            + gather_rows(projections["sentence_distance"], device_index(sentence_distances, context.device))
-        )
+        terms = F.linear(context, block) if block.dim() == 2 else linear_in_parts(context, block)
+        # Summed in place, in the same order: one row per mention pair.
+        terms += gather_rows(projections["token_distance"], device_index(token_distances, context.device))
+        terms += gather_rows(projections["sentence_distance"], device_index(sentence_distances, context.device))
+        return terms
 
     def local_representations(
         self, pair_terms, head_mentions, tail_mentions, head_entities, tail_entities, projections: dict
