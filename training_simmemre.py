@@ -217,7 +217,6 @@ def encode_training_document(doc: Mapping, processor, entity_types, relation_typ
         encoded = processor.encode_document(doc, index)
     except ValueError as error:
         raise DocumentError(str(error), doc_id=doc.get("id"), field="words") from None
-    encoded = {key: [list(v) if isinstance(v, tuple) else v for v in value] for key, value in encoded.items()}
     encoded.update(
         gold_word_structure(doc, encoded["word_char_spans"], encoded["word_sentence_ids"], entity_types, relation_types)
     )
