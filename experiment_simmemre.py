@@ -77,10 +77,16 @@ TRAINING_DEFAULTS = {
 FLOAT_WITHOUT_DOT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
 
 
-def _floats_without_dot(value):
-    """`value` with every string written as a float without a dot (`5e-5`: YAML 1.1 leaves it a string) a float."""
+def _floats_without_dot(value, setting: str = ""):
+    """`value` with every string written as a float without a dot (`5e-5`: YAML 1.1 leaves it a string) a float,
+    except the values of path and name settings (`STRING_SETTINGS`; `setting` is the dotted name of `value`)."""
     if isinstance(value, dict):
-        return {key: _floats_without_dot(item) for key, item in value.items()}
+        return {
+            key: item
+            if isinstance(item, str) and f"{setting}{key}" in STRING_SETTINGS
+            else _floats_without_dot(item, f"{setting}{key}.")
+            for key, item in value.items()
+        }
     if isinstance(value, list):
         return [_floats_without_dot(item) for item in value]
     if isinstance(value, str) and FLOAT_WITHOUT_DOT.fullmatch(value.strip()):
@@ -115,7 +121,23 @@ def load_config(path: str) -> dict:
     unknown = [key for key in config if key not in SECTIONS]
     if unknown:
         raise SystemExit(f"{path}: unknown top-level keys {unknown}; expected {list(SECTIONS)}")
+    check_string_settings(config, path)
     return config
+
+
+def check_string_settings(config: dict, path: str) -> None:
+    """Stop on a path or name setting that the config file gives as another type: YAML reads `output_dir: 0755` as
+    the octal 493 and `run_name: 2024-06-01` as a date, which would name another folder or fail inside os.path."""
+    for setting in STRING_SETTINGS:
+        value = config
+        for part in setting.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None or isinstance(value, str) or (setting == "encoder" and isinstance(value, dict)):
+            continue
+        raise SystemExit(
+            f"{path}: {setting} is a path or a name, but the file gives {type(value).__name__} {value!r}; write the "
+            "value in quotes (YAML reads 0755 as an octal number and 2024-06-01 as a date)"
+        )
 
 
 def parse_override_value(raw: str):
@@ -368,8 +390,6 @@ def load_splits(data: dict) -> tuple[dict, dict]:
     for split, limit in limits.items():
         if split in splits and limit is not None:
             splits[split] = splits[split][: int(limit)]
-    if not splits["train"]:
-        raise SystemExit(f"data.max_train_documents {limits['train']!r} leaves no training document")
 
     if data.get("entity_types") is not None:
         labels = {"entity_types": list(data["entity_types"]), "relation_types": list(data["relation_types"])}
@@ -386,7 +406,7 @@ def load_splits(data: dict) -> tuple[dict, dict]:
 def check_data_keys(data: dict) -> None:
     """Stop on data settings that would be silently ignored: one label list without the other, data.splits or a
     split file next to data.data_dir (which takes its splits from the folder), data.splits without data.data_dir, an
-    unknown data.format."""
+    unknown data.format; and on a data.max_*_documents that is not a positive whole number."""
     from . import data_simmemre
 
     given = [key for key in ("entity_types", "relation_types") if data.get(key) is not None]
@@ -407,6 +427,16 @@ def check_data_keys(data: dict) -> None:
             "data.splits cuts the splits of data.data_dir, which is not set; with data.train_file / "
             "validation_file / test_file, cut the files themselves or use data.max_*_documents"
         )
+    for key in ("max_train_documents", "max_eval_documents", "max_test_documents"):
+        limit = data.get(key)
+        # 0 emptied the split (an empty dev split turned evaluation off), a negative count cut from the end.
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 1):
+            raise SystemExit(
+                f"data.{key}: a positive number of documents, or null for all of them; got {limit!r}"
+                + (" (to train without evaluating, set training.eval_strategy to no)" if key != "max_train_documents" else "")
+            )
+        if isinstance(limit, float) and not limit.is_integer():
+            raise SystemExit(f"data.{key}: a whole number of documents, got {limit!r}")
     corpus_format = data.get("format")
     if corpus_format is not None and corpus_format not in data_simmemre.FORMATS:  # split files were read as JSON Lines
         raise SystemExit(

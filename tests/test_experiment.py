@@ -93,6 +93,24 @@ def test_load_splits_refuses_settings_it_would_ignore(tmp_path, data, message):
         load_splits({"train_file": write_documents(tmp_path / "train.jsonl", "Chemical"), **data})
 
 
+@pytest.mark.parametrize(
+    "key, limit",
+    [("max_eval_documents", 0), ("max_test_documents", -1), ("max_train_documents", 2.5), ("max_eval_documents", True)],
+)
+def test_load_splits_refuses_a_document_limit_that_is_not_a_positive_whole_number(tmp_path, key, limit):
+    """0 emptied the split (an empty dev split turned evaluation off silently); -1 dropped the last document."""
+    train = write_documents(tmp_path / "train.jsonl", "Chemical", "Chemical")
+    with pytest.raises(SystemExit, match=re.escape(f"data.{key}")):
+        load_splits({"train_file": train, "validation_file": train, "test_file": train, key: limit})
+
+
+def test_load_splits_cuts_each_split_to_its_document_limit(tmp_path):
+    train = write_documents(tmp_path / "train.jsonl", "Chemical", "Chemical", "Chemical")
+    data = {"train_file": train, "validation_file": train, "test_file": train}
+    splits, _ = load_splits({**data, "max_train_documents": 1, "max_eval_documents": 2.0})
+    assert {split: len(docs) for split, docs in splits.items()} == {"train": 1, "validation": 2, "test": 2}
+
+
 def test_load_splits_names_an_unknown_reader_option_and_the_accepted_ones(tmp_path):
     """A misspelt option reached the reader as a keyword: TypeError from inside read_pubtator."""
     train = tmp_path / "train.txt"
@@ -162,6 +180,29 @@ def test_path_and_name_overrides_stay_strings():
 
     config = parse_overrides({}, ["--output_dir", "0755", "--run_name=2024-06-01", "--data.train_file", "5e-5"])
     assert config == {"training": {"output_dir": "0755", "run_name": "2024-06-01"}, "data": {"train_file": "5e-5"}}
+
+
+def test_config_file_paths_written_like_floats_stay_strings(tmp_path):
+    from simmemre.experiment_simmemre import load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("data:\n  train_file: 1e5\nencoder: 2E3\ntraining:\n  output_dir: 5e-5\n  learning_rate: 5e-5\n")
+    config = load_config(str(path))
+    assert config["data"] == {"train_file": "1e5"} and config["encoder"] == "2E3"
+    assert config["training"] == {"output_dir": "5e-5", "learning_rate": 5e-5}
+
+
+@pytest.mark.parametrize("value", ["0755", "2024-06-01", "12", "true"])
+def test_config_file_path_that_yaml_reads_as_another_type_is_refused(tmp_path, value):
+    """YAML reads 0755 as the octal 493 and 2024-06-01 as a date: the run went to another folder or failed in os.path."""
+    from simmemre.experiment_simmemre import load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text(f"training:\n  output_dir: {value}\n")
+    with pytest.raises(SystemExit) as error:
+        load_config(str(path))
+    for part in (str(path), "training.output_dir", "quotes"):
+        assert part in str(error.value)
 
 
 def test_encoder_trust_remote_code_is_a_known_key_of_an_encoder_mapping(monkeypatch):
