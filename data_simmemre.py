@@ -62,12 +62,12 @@ class DocumentError(ValueError):
         super().__init__(f"{source}: document {doc_id if doc_id is not None else '?'!s}: {field}: {message}")
 
 
-def _open_text(path: str | os.PathLike):
+def _open_text(path: str | os.PathLike, newline: str | None = None):
     # utf-8-sig: a leading byte-order mark (Windows Notepad, PowerShell 5) is dropped, as predict.py and score.py do.
     path = os.fspath(path)
     if path.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8-sig")
-    return open(path, encoding="utf-8-sig")
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)
+    return open(path, encoding="utf-8-sig", newline=newline)
 
 
 def _not_utf8(path: str) -> DocumentError:
@@ -389,6 +389,8 @@ def add_segmentation(doc: dict, sentence_breaks: Iterable[int] = ()) -> dict:
 # ----------------------------------------------------------------------------------------------------
 
 _PUBTATOR_PASSAGE = re.compile(r"^([^|\t]+)\|([ta])\|(.*)$")
+# A carriage return followed by the start of another PubTator line: a file whose lines end in "\r" alone.
+_CLASSIC_MAC_LINE_END = re.compile(r"\r[^|\t\r\n]+(?:\|[ta]\||\t[0-9]+\t[0-9]+\t|\tCID\t)")
 
 
 def _new_stats(split: str | None = None) -> dict:
@@ -446,7 +448,9 @@ def read_pubtator(
     documents: list[dict] = []
     first_line_of_pmid: dict[str, int] = {}
     try:
-        with _open_text(path) as handle:
+        # Lines end at "\n" only: a carriage return inside a title or abstract is a character its offsets count,
+        # and universal newlines split the passage there ("\r\n" endings are stripped below).
+        with _open_text(path, newline="\n") as handle:
             # Each block is converted as soon as it ends, so its errors come before those of later lines.
             for block in _pubtator_blocks(handle, path):
                 doc = _pubtator_document(block, path, first_line_of_pmid, counts, drop_ungrounded, require_relations)
@@ -470,6 +474,11 @@ def _pubtator_blocks(lines: Iterable[str], path: str):
     block: dict | None = None
     for line_number, raw in enumerate(lines, start=1):
         line = raw.rstrip("\r\n")
+        if _CLASSIC_MAC_LINE_END.search(line):
+            _fail_at_line(
+                path, "lines end with a lone carriage return (\\r): convert the file to \\n line endings",
+                line_number, line.split("|", 1)[0][:40], "line",
+            )
         if not line.strip():
             if block is not None:
                 yield block

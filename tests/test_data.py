@@ -267,6 +267,33 @@ def test_non_ascii_digit_pubtator_offset(tmp_path, offset):
     assert_names(error, f"{path}:3", "document 1", "mention.start")
 
 
+CARRIAGE_RETURN_DOCUMENT = (
+    "1|t|Aspirin.\n1|a|Aspirin\rcauses pain.\n"
+    "1\t0\t7\tAspirin\tChemical\tD1\n1\t9\t16\tAspirin\tChemical\tD1\n1\t24\t28\tpain\tDisease\tD2\n\n"
+)
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_pubtator_carriage_return_inside_an_abstract_is_a_character(tmp_path, line_end):
+    """Universal newlines split the abstract at a lone \\r: the rest was read as a malformed annotation line."""
+    path = tmp_path / "cr.txt"
+    path.write_bytes(CARRIAGE_RETURN_DOCUMENT.replace("\n", line_end).encode())
+    (doc,), _ = read_pubtator(path)
+    assert doc["text"] == "Aspirin. Aspirin\rcauses pain."
+    assert [entity["mentions"] for entity in doc["entities"]] == [
+        [{"start": 0, "end": 7}, {"start": 9, "end": 16}],
+        [{"start": 24, "end": 28}],
+    ]
+
+
+def test_pubtator_lines_ending_in_a_lone_carriage_return_are_refused(tmp_path):
+    path = tmp_path / "mac.txt"
+    path.write_bytes(CARRIAGE_RETURN_DOCUMENT.replace("\rcauses", " causes").replace("\n", "\r").encode())
+    with pytest.raises(DocumentError) as error:
+        read_pubtator(path)
+    assert_names(error, f"{path}:1", "document 1", "lone carriage return")
+
+
 @pytest.mark.parametrize("name", ["bad.jsonl", "bad.jsonl.gz"])
 def test_jsonl_not_utf8_names_the_line(tmp_path, name):
     lines = [json.dumps({"id": "a", "text": "x", "entities": [], "relations": []}).encode()] * 2
