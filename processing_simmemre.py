@@ -159,7 +159,15 @@ def _failing_for(document):
     return fail
 
 
-def check_input(item, index=0) -> dict:
+class ValidatedInput(dict):
+    """What `check_input` returns: `{"id", "text", "words", "sentences"}`, with `word_sentence_ids` (`(W,)`, or None
+    when the text is still to be segmented) as an attribute; given again to `check_input`, it comes back as is, so the
+    pipeline's validation is not repeated when the processor encodes the document."""
+
+    word_sentence_ids = None
+
+
+def check_input(item, index=0) -> ValidatedInput:
     """Validate one input (a str or a schema document) and return `{"id", "text", "words", "sentences"}`.
 
     Raises `TypeError` / `ValueError` naming the document (its `id`, else its position `index`) and the field, before
@@ -168,8 +176,10 @@ def check_input(item, index=0) -> dict:
     `words`: sentences are grouped from them; only `sentences`: words are split inside them (as the data layer's
     `add_segmentation` does). Every word must lie inside one sentence.
     """
+    if isinstance(item, ValidatedInput):
+        return item
     if isinstance(item, str):
-        return {"id": None, "text": item, "words": None, "sentences": None}
+        return ValidatedInput(id=None, text=item, words=None, sentences=None)
     if not isinstance(item, Mapping):
         raise TypeError(
             f"input {index}: expected a str or a schema document (dict with a 'text' field), got {type(item).__name__}"
@@ -183,7 +193,7 @@ def check_input(item, index=0) -> dict:
         fail(TypeError, f"must be a str, got {type(text).__name__}", "text")
     words, sentences = item.get("words"), item.get("sentences")
     if words is None and sentences is None:
-        return {"id": item.get("id"), "text": text, "words": None, "sentences": None}
+        return ValidatedInput(id=item.get("id"), text=text, words=None, sentences=None)
     if words is not None:
         word_spans = check_span_list(words, len(text), "words", fail)
         for position, (start, end) in enumerate(word_spans):
@@ -202,13 +212,14 @@ def check_input(item, index=0) -> dict:
         sentence_spans = check_span_list(sentences, len(text), "sentences", fail)
     if words is None:  # split with the sentences' bounds as word boundaries
         word_spans = split_words(text, [bound for span in sentence_spans for bound in span])
-    sentence_ids_of_words(word_spans, sentence_spans, fail, words_given=words is not None)
-    return {
-        "id": item.get("id"),
-        "text": text,
-        "words": [{"start": start, "end": end} for start, end in word_spans],
-        "sentences": [{"start": start, "end": end} for start, end in sentence_spans],
-    }
+    validated = ValidatedInput(
+        id=item.get("id"),
+        text=text,
+        words=[{"start": start, "end": end} for start, end in word_spans],
+        sentences=[{"start": start, "end": end} for start, end in sentence_spans],
+    )
+    validated.word_sentence_ids = sentence_ids_of_words(word_spans, sentence_spans, fail, words_given=words is not None)
+    return validated
 
 
 class SimMemREProcessor(ProcessorMixin):
@@ -251,11 +262,9 @@ class SimMemREProcessor(ProcessorMixin):
             # Segmented words lie in their sentences by construction: each takes its word range's index.
             counts = [last - first for first, last in sentence_word_ranges]
             word_sentence_ids = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-        else:
+        else:  # checked by `check_input`, which also found each word's sentence
             word_spans = [(w["start"], w["end"]) for w in words]
-            sentence_spans = [(s["start"], s["end"]) for s in sentences]
-            # Given words were checked by `check_input`; this maps each to its sentence.
-            word_sentence_ids = sentence_ids_of_words(word_spans, sentence_spans, _failing_for(index))
+            word_sentence_ids = document.word_sentence_ids
         word_spans = span_array(word_spans)
         input_ids, word_subword_spans = self._subwords(text, word_spans)
         return {

@@ -23,10 +23,6 @@ from transformers import Pipeline
 THRESHOLDS = ("mention_threshold", "coref_threshold", "relation_threshold", "entity_threshold")
 
 
-class _Document(dict):
-    """A validated input: `{"id", "text", "words", "sentences"}` (the processor's `check_input`)."""
-
-
 class _Encoded:
     """Processor features of one document, wrapped so the pipeline's device placement does not walk the (long) python
     lists element by element."""
@@ -178,9 +174,7 @@ class JointREPipeline(Pipeline):
     def normalize_input(self, item, index=0):
         """Validate one input with the processor (`check_input`: raises naming the document and field, before anything
         is tokenized) and return it as `{"id", "text", "words", "sentences"}`; a validated input comes back as is."""
-        if isinstance(item, _Document):
-            return item
-        return _Document(self.processor.check_input(item, index))
+        return self.processor.check_input(item, index)
 
     # -- parameters --------------------------------------------------------------------------------------
     def _sanitize_parameters(self, **kwargs):

@@ -155,6 +155,23 @@ def test_check_input_normalizes_strings_and_documents(processor):
     assert only_words["sentences"] == [{"start": 0, "end": 2}]
 
 
+def test_a_validated_document_is_encoded_without_validating_it_again(processor, monkeypatch):
+    """The pipeline validates each input before the processor encodes it: given words were checked twice."""
+    from simmemre import processing_simmemre
+
+    document = {"text": "Aspirin causes ulcers.", "words": [{"start": 0, "end": 7}, {"start": 8, "end": 14}]}
+    expected = processor.encode_document(document)
+    validated = processor.check_input(document)
+
+    def validated_again(*args):
+        pytest.fail("the words were checked again")
+
+    monkeypatch.setattr(processing_simmemre, "check_span_list", validated_again)
+    monkeypatch.setattr(processing_simmemre, "sentence_ids_of_words", validated_again)
+    assert processor.check_input(validated) is validated
+    assert processor.encode_document(validated) == expected
+
+
 def test_a_document_without_id_is_named_by_its_position(processor):
     with pytest.raises(ValueError, match="document 3: text"):
         processor.check_input({"words": []}, 3)
