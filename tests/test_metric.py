@@ -439,3 +439,26 @@ def test_empty_predictions_against_references_are_refused_not_scored_as_nothing(
 def test_references_without_predictions_are_refused_naming_the_missing_side():
     with pytest.raises(ValueError, match="predictions is missing"):
         JointReF1().compute(references=GOLD)
+
+
+def test_a_prediction_made_on_another_text_is_refused_naming_the_document_and_character():
+    """Offsets into a stripped or re-joined text scored 0 at the strict levels without a word (another text with the
+    same offsets scored 100)."""
+    prediction = copy.deepcopy(COMPARABLE_GOLD)
+    prediction["text"] = COMPARABLE_TEXT[:30] + "  " + COMPARABLE_TEXT[31:]
+    with pytest.raises(ValueError, match=r"prediction document 'doc-c'.*text differs .* from character 30"):
+        score_comparable(prediction)
+    assert score_comparable(copy.deepcopy(COMPARABLE_GOLD))["relation_strict_f1"] == 100.0
+
+
+def test_a_lazy_column_is_scored_like_a_list():
+    """The pipeline's output for a generator or a dataset is an iterator: len() failed inside the pairing check."""
+    assert JointReF1().compute(predictions=iter(gold_copy()), references=(doc for doc in GOLD)) == score(gold_copy())
+    metric = JointReF1()
+    metric.add_batch(predictions=iter(gold_copy()), references=iter(GOLD))
+    assert metric.compute() == score(gold_copy())
+
+
+def test_add_without_a_reference_is_refused_naming_it():
+    with pytest.raises(ValueError, match="reference is missing: give prediction and reference together"):
+        JointReF1().add(prediction=GOLD[0])

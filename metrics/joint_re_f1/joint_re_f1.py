@@ -6,6 +6,7 @@ that `evaluate.load("metrics/joint_re_f1")` can copy and run it on its own.
 """
 
 import json
+import os
 from collections import Counter
 
 import datasets
@@ -120,12 +121,22 @@ def _serialize_column(documents, side):
     return [_serialize(document, side, position) for position, document in enumerate(documents)]
 
 
-def _check_paired(predictions, references):
+def _as_list(documents):
+    """A column as a list: the pipeline's output for a generator or a dataset is a lazy iterator."""
+    if documents is None or isinstance(documents, (str, dict, list, tuple)):
+        return documents
+    try:
+        return list(documents)
+    except TypeError:
+        raise ValueError(f"expected a list of documents, got {type(documents).__name__}") from None
+
+
+def _check_paired(predictions, references, names=("predictions", "references")):
     """Both columns or neither, of one length: evaluate drops a batch whose first column is empty, references
     included, and fails deep inside when one column is None."""
     if (predictions is None) != (references is None):
-        missing = "predictions" if predictions is None else "references"
-        raise ValueError(f"{missing} is missing: give predictions and references together (one document each)")
+        missing = names[0] if predictions is None else names[1]
+        raise ValueError(f"{missing} is missing: give {names[0]} and {names[1]} together (one document each)")
     if predictions is not None and not isinstance(predictions, (str, dict)) and not isinstance(references, (str, dict)):
         if len(predictions) != len(references):
             raise ValueError(
@@ -379,6 +390,20 @@ def _check_text_covers(tuples, text):
                 )
 
 
+def _check_same_text(predicted_tuples, gold_tuples):
+    """Offsets into two different texts cannot be compared: a prediction made on a stripped or re-joined text would
+    score 0 at the strict levels, one made on another text with the same offsets 100."""
+    predicted_text, gold_text = predicted_tuples["text"], gold_tuples["text"]
+    if predicted_text is None or gold_text is None or predicted_text == gold_text:
+        return
+    common = len(os.path.commonprefix([predicted_text, gold_text]))
+    raise ValueError(
+        f"{predicted_tuples['where']}: its text differs from the reference's from character {common} on "
+        f"({predicted_text[common:common + 20]!r} against {gold_text[common:common + 20]!r}), so their offsets do "
+        "not index the same text; predict on the reference's text (or leave the prediction's text out)"
+    )
+
+
 def joint_re_scores(predictions, references, undirected_relation_types=None):
     """Pure-Python scoring on lists of documents (dicts or JSON strings); see the metric's docstring."""
     undirected = _undirected_types(undirected_relation_types)
@@ -398,6 +423,7 @@ def joint_re_scores(predictions, references, undirected_relation_types=None):
     with_text = all(gold_tuples["text"] is not None for gold_tuples in gold.values())
     for doc_id, gold_tuples in gold.items():
         predicted_tuples = predicted[doc_id]
+        _check_same_text(predicted_tuples, gold_tuples)
         if with_text:
             gold_text = gold_tuples["text"]
             predicted_text = predicted_tuples["text"] if predicted_tuples["text"] is not None else gold_text
@@ -529,6 +555,7 @@ class JointReF1(evaluate.Metric):
 
     def add_batch(self, *, predictions=None, references=None, **kwargs):
         """Add a batch of predicted and gold documents (dicts or JSON strings)."""
+        predictions, references = _as_list(predictions), _as_list(references)
         _check_paired(predictions, references)
         super().add_batch(
             predictions=_serialize_column(predictions, "predictions"),
@@ -538,6 +565,7 @@ class JointReF1(evaluate.Metric):
 
     def add(self, *, prediction=None, reference=None, **kwargs):
         """Add one predicted and one gold document (dict or JSON string)."""
+        _check_paired(prediction, reference, names=("prediction", "reference"))
         super().add(
             prediction=None if prediction is None else _serialize(prediction, "prediction", 0),
             reference=None if reference is None else _serialize(reference, "reference", 0),
@@ -546,6 +574,7 @@ class JointReF1(evaluate.Metric):
 
     def compute(self, *, predictions=None, references=None, **kwargs):
         """Score all added documents (plus `predictions`/`references` given here, dicts or JSON strings)."""
+        predictions, references = _as_list(predictions), _as_list(references)
         _check_paired(predictions, references)
         results = super().compute(
             predictions=_serialize_column(predictions, "predictions"),
