@@ -45,6 +45,13 @@ def _word_list(words):
     return list(words) if isinstance(words, (list, tuple)) else words
 
 
+def _type_names(field: str, values) -> list:
+    """A label list as a list; a bare string would become one type per letter (`"CID"` -> C, I, D)."""
+    if isinstance(values, str):
+        raise ValueError(f"SimMemREConfig.{field}: a list of type names (e.g. [{values!r}]), got the string {values!r}")
+    return [] if values is None else list(values)
+
+
 class SimMemREConfig(PretrainedConfig):
     r"""
     Configuration of [`SimMemREModel`]: a BERT-like encoder plus the four JEREX task heads (mention localization,
@@ -244,8 +251,8 @@ class SimMemREConfig(PretrainedConfig):
         # Label maps belong to task heads, not to the encoder (and their int keys would not survive JSON).
         self.encoder_config = {k: v for k, v in (encoder_config or {}).items() if k not in ("id2label", "label2id")}
         self.encoder_trust_remote_code = bool(encoder_trust_remote_code)
-        self.entity_types = list(entity_types or [])
-        self.relation_types = list(relation_types or [])
+        self.entity_types = _type_names("entity_types", entity_types)
+        self.relation_types = _type_names("relation_types", relation_types)
         self.max_span_size = max_span_size
         self.meta_embedding_size = meta_embedding_size
         self.size_embeddings_count = size_embeddings_count

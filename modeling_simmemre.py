@@ -2617,6 +2617,20 @@ class SimMemREPreTrainedModel(PreTrainedModel):
             init.zeros_(module.weight)
 
 
+def _checked_threshold(name: str, value) -> float:
+    """A per-call threshold of `extract` as a float in [0, 1]: NaN or 1.5 silently kept nothing, and a string failed
+    deep inside the cascade."""
+    number = None
+    if not isinstance(value, (bool, str, bytes)):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            pass
+    if number is None or not 0.0 <= number <= 1.0:  # also NaN
+        raise ValueError(f"extract: {name} must be a number in [0, 1], got {value!r}")
+    return number
+
+
 class SimMemREModel(SimMemREPreTrainedModel):
     r"""
     Document-level joint entity and relation extraction: mention localization, coreference, entity classification and
@@ -2690,8 +2704,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
         config = SimMemREConfig(
             encoder_config=encoder_config.to_dict(),
             encoder_trust_remote_code=trust_remote_code and bool(getattr(encoder_config, "auto_map", None)),
-            entity_types=list(entity_types),
-            relation_types=list(relation_types),
+            entity_types=entity_types,
+            relation_types=relation_types,
             cls_token_id=tokenizer.cls_token_id,
             sep_token_id=tokenizer.sep_token_id,
             pad_token_id=tokenizer.pad_token_id,
@@ -2926,11 +2940,15 @@ class SimMemREModel(SimMemREPreTrainedModel):
             hidden = self.token_representations(input_ids, attention_mask, use_memory)
         if word_mask is None:
             word_mask = torch.ones_like(word_sentence_ids)
-        thresholds = (
-            self.config.mention_threshold if mention_threshold is None else mention_threshold,
-            self.config.coref_threshold if coref_threshold is None else coref_threshold,
-            self.config.relation_threshold if relation_threshold is None else relation_threshold,
-            self.config.entity_threshold if entity_threshold is None else entity_threshold,
+        overrides = {
+            "mention_threshold": mention_threshold,
+            "coref_threshold": coref_threshold,
+            "relation_threshold": relation_threshold,
+            "entity_threshold": entity_threshold,
+        }
+        thresholds = tuple(
+            getattr(self.config, name) if value is None else _checked_threshold(name, value)
+            for name, value in overrides.items()
         )
         predictions = []
         # The documents' lengths cross to the host in one transfer per batch.

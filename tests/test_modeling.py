@@ -946,6 +946,13 @@ def test_config_rejects_bad_values_naming_the_field(tokenizer, overrides, field)
         modeling_config(tokenizer, **overrides)
 
 
+@pytest.mark.parametrize("field, value", [("relation_types", "CID"), ("entity_types", "Chemical")])
+def test_config_refuses_a_bare_string_for_a_label_list(tokenizer, field, value):
+    """`relation_types="CID"` became the three types C, I and D (a repeated letter gave a misleading duplicates error)."""
+    with pytest.raises(ValueError, match=rf"SimMemREConfig.{field}: a list of type names \(e.g. \['{value}'\]\)"):
+        modeling_config(tokenizer, **{field: value})
+
+
 def test_config_refuses_a_window_longer_than_the_encoders_positions(tokenizer):
     """A window past the position table failed inside BERT's embeddings at the first long document."""
     assert modeling_config(tokenizer, encoder_window_size=126).window_size == 126  # 128 positions - [CLS]/[SEP]
@@ -1091,6 +1098,15 @@ def test_forward_without_targets_returns_extract(tokenizer, processor, overrides
     _assert_same_predictions(forwarded.predictions, extracted.predictions)
     _assert_same_predictions(model(**batch).predictions, defaults.predictions)  # the config's thresholds
     assert sum(p["relations"].shape[0] for p in extracted.predictions) > 0
+
+
+@pytest.mark.parametrize(
+    "name, value", [("mention_threshold", float("nan")), ("relation_threshold", 1.5), ("coref_threshold", "0.5")]
+)
+def test_extract_refuses_a_threshold_override_outside_0_1_naming_it(model, processor, name, value):
+    """NaN or 1.5 kept nothing without a word, and a string failed inside the coreference stage."""
+    with pytest.raises(ValueError, match=f"extract: {name} must be a number in \\[0, 1\\], got {value!r}"):
+        model.extract(**processor(TEXT), **{name: value})
 
 
 def test_stages_are_callable_and_compose_to_extract(tokenizer, processor):
