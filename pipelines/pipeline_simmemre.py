@@ -131,10 +131,17 @@ class JointREPipeline(Pipeline):
         dtype = kwargs.get("dtype", kwargs.get("torch_dtype"))
         if serving not in SERVING_MODES:
             raise ValueError(f"serving must be one of {', '.join(SERVING_MODES)}, got {serving!r}")
+        if dtype is not None and dtype != "auto":
+            # A misspelt name ("bf16", the `serving` spelling) was dropped and the model ran in float32.
+            resolved = getattr(torch, dtype, None) if isinstance(dtype, str) else dtype
+            if not isinstance(resolved, torch.dtype) or not resolved.is_floating_point:
+                raise ValueError(
+                    f"dtype must be a floating-point torch dtype or its name (torch.bfloat16 or 'bfloat16'), got "
+                    f"{dtype!r}; for bfloat16 autocast use serving='bf16'"
+                )
+            dtype = resolved
         super().__init__(*args, **kwargs)
         self.serving = serving
-        if isinstance(dtype, str) and dtype != "auto":
-            dtype = getattr(torch, dtype, None)
         if serving == "int8":
             # The dynamic int8 kernels take float32 activations, and the heads stay float32 beside them.
             wanted = dtype if isinstance(dtype, torch.dtype) else self.model.dtype
@@ -143,7 +150,7 @@ class JointREPipeline(Pipeline):
                     f"serving='int8' needs a float32 model, got {wanted}; for bfloat16 use serving='bf16' (autocast)"
                 )
             self.model = _with_int8_encoder(self.model, self.device)
-        if isinstance(dtype, torch.dtype) and dtype.is_floating_point and self.model.dtype != dtype:
+        if isinstance(dtype, torch.dtype) and self.model.dtype != dtype:
             self.model.to(dtype)
         if self.processor is None and self.tokenizer is not None:
             self.processor = self._processor_from_tokenizer(self.tokenizer)

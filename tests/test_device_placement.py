@@ -190,6 +190,13 @@ def test_pipeline_dtype_casts_a_model_instance(tokenizer, processor):
     assert all(isinstance(entity["score"], float) for entity in document["entities"])
 
 
+@pytest.mark.parametrize("dtype", ["bf16", "bfloat", torch.int8])
+def test_pipeline_refuses_a_dtype_that_is_not_a_floating_point_torch_dtype(tokenizer, processor, dtype):
+    """A misspelt name ("bf16", as `serving` spells it) was dropped for a model instance, which then ran in float32."""
+    with pytest.raises(ValueError, match=f"dtype must be a floating-point torch dtype or its name .* got {dtype!r}"):
+        pipeline("joint-re", model=make_model(tokenizer), processor=processor, device="cpu", dtype=dtype)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Scripts: device options
 # ----------------------------------------------------------------------------------------------------
