@@ -31,6 +31,9 @@ SPAN_FEATURES = ("word_subword_spans", "word_char_spans")
 # Lone UTF-16 surrogates cannot be encoded by the (Rust) tokenizer. They are replaced one for one (offsets do not
 # move) in the copy of the text the model sees; predictions are decoded against the caller's string.
 _SURROGATES = re.compile("[\ud800-\udfff]")
+# Text that given words must cover: anything but whitespace and invisible format characters (soft hyphen, zero-width
+# spaces and joiners, word joiner, byte-order mark), which a tokenizer may leave between its tokens.
+_VISIBLE_TEXT = re.compile("[^\\s\u00ad\u200b-\u200f\u2060-\u2064\ufeff]+")
 
 logger = logging.get_logger(__name__)
 
@@ -185,7 +188,8 @@ def check_input(item, index=0) -> ValidatedInput:
             f"input {index}: expected a str or a schema document (dict with a 'text' field), got {type(item).__name__}"
         )
     document_id = item.get("id")
-    fail = _failing_for(index if document_id is None else repr(document_id))  # a missing id: the position
+    # A document without id is named by its position, worded apart from an integer id ("document 1").
+    fail = _failing_for(f"at input {index} (no id)" if document_id is None else repr(document_id))
     if "text" not in item:
         fail(ValueError, "missing required field (a schema document needs a 'text' field)", "text")
     text = item["text"]
@@ -196,7 +200,8 @@ def check_input(item, index=0) -> ValidatedInput:
         return ValidatedInput(id=item.get("id"), text=text, words=None, sentences=None)
     if words is not None:
         word_spans = check_span_list(words, len(text), "words", fail)
-        for position, (start, end) in enumerate(word_spans):
+        previous_end = 0
+        for position, (start, end) in enumerate(word_spans + [(len(text), len(text))]):
             word = text[start:end]
             if word != word.strip():  # mentions are built from words: they would carry the spaces
                 what = "only whitespace" if not word.strip() else "leading or trailing whitespace"
@@ -205,6 +210,17 @@ def check_input(item, index=0) -> ValidatedInput:
                     f"{word!r} ({start}, {end}) has {what}; a word is a run of non-space text",
                     f"words[{position}]",
                 )
+            # Text between words would never be read: words for another version of the text, or `words: []`.
+            if start > previous_end and not text[previous_end:start].isspace():
+                uncovered = _VISIBLE_TEXT.search(text, previous_end, start)
+                if uncovered:
+                    fail(
+                        ValueError,
+                        f"the text at ({uncovered.start()}, {uncovered.end()}) {uncovered.group()[:40]!r} lies outside "
+                        "every given word; words must cover all non-space text (leave words out to segment the text)",
+                        "words",
+                    )
+            previous_end = end
     if sentences is None:  # grouped from the given words
         ranges = split_sentences(text, word_spans)
         sentence_spans = [(word_spans[first][0], word_spans[last - 1][1]) for first, last in ranges]

@@ -1,6 +1,7 @@
 """SimMemREProcessor: running-text subword alignment by character offsets, and input validation."""
 
 import copy
+import re
 
 import pytest
 import torch
@@ -159,7 +160,8 @@ def test_a_validated_document_is_encoded_without_validating_it_again(processor, 
     """The pipeline validates each input before the processor encodes it: given words were checked twice."""
     from simmemre import processing_simmemre
 
-    document = {"text": "Aspirin causes ulcers.", "words": [{"start": 0, "end": 7}, {"start": 8, "end": 14}]}
+    document = {"text": "Aspirin causes ulcers", "words": [{"start": 0, "end": 7}, {"start": 8, "end": 14}]}
+    document["words"].append({"start": 15, "end": 21})
     expected = processor.encode_document(document)
     validated = processor.check_input(document)
 
@@ -172,15 +174,40 @@ def test_a_validated_document_is_encoded_without_validating_it_again(processor, 
     assert processor.encode_document(validated) == expected
 
 
+@pytest.mark.parametrize(
+    "words, uncovered",
+    [([], "(0, 7) 'Aspirin'"), ([(0, 7), (8, 14)], "(15, 21) 'ulcers'"), ([(8, 14), (15, 21)], "(0, 7) 'Aspirin'")],
+)
+def test_given_words_must_cover_the_text(processor, words, uncovered):
+    """Text outside every given word was never read: `words: []` gave an empty document without a word."""
+    document = {"id": "d", "text": "Aspirin causes ulcers", "words": [{"start": s, "end": e} for s, e in words]}
+    with pytest.raises(ValueError, match=re.escape(f"document 'd': words: the text at {uncovered} lies outside")):
+        processor.check_input(document)
+
+
+def test_given_words_may_leave_out_whitespace_and_invisible_format_characters(processor):
+    text = "\ufeffAspirin\u200b causes\u00a0\n ulcers "
+    words = [{"start": 1, "end": 8}, {"start": 10, "end": 16}, {"start": 19, "end": 25}]
+    assert processor.check_input({"text": text, "words": words})["words"] == words
+
+
 def test_a_document_without_id_is_named_by_its_position(processor):
-    with pytest.raises(ValueError, match="document 3: text"):
+    with pytest.raises(ValueError, match=re.escape("document at input 3 (no id): text")):
         processor.check_input({"words": []}, 3)
     with pytest.raises(TypeError, match="input 2: expected a str or a schema document"):
         processor.check_input(42, 2)
 
 
+def test_an_integer_id_and_a_position_are_named_apart(processor):
+    """Both read "document 1", so with integer ids (DocRED-style) a message could point at the wrong document."""
+    with pytest.raises(TypeError, match=re.escape("document 1: text")):
+        processor.check_input({"id": 1, "text": None}, 0)
+    with pytest.raises(TypeError, match=re.escape("document at input 1 (no id): text")):
+        processor.check_input({"text": None}, 1)
+
+
 def test_a_document_whose_id_is_none_is_named_by_its_position(processor):
-    with pytest.raises(TypeError, match="document 2: text"):
+    with pytest.raises(TypeError, match=re.escape("document at input 2 (no id): text")):
         processor.check_input({"id": None, "text": None}, 2)
 
 
