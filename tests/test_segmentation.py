@@ -169,7 +169,14 @@ def test_precomposed_accents_are_letters():
 def test_cjk_full_stops_end_sentences():
     text = "今日は晴れです。明日は雨です！次？"
     assert sentences_of(text) == ["今日は晴れです。", "明日は雨です！", "次？"]
-    assert words_of(text)[:2] == ["今日は晴れです", "。"]
+    assert words_of(text)[:6] == ["今", "日", "は", "晴", "れです", "。"]
+
+
+def test_cjk_ideographs_are_words_of_their_own():
+    """A run of ideographs was one word, so "阿司匹林" (aspirin) inside a clause could never be a mention; kana and Thai
+    stay in runs, as in BERT's basic tokenizer."""
+    assert words_of("阿司匹林导致溃疡。") == ["阿", "司", "匹", "林", "导", "致", "溃", "疡", "。"]
+    assert words_of("アスピリンは潰瘍 Aspirin 𠀀x") == ["アスピリンは", "潰", "瘍", "Aspirin", "𠀀", "x"]
 
 
 def test_tabs_separate_words():
