@@ -272,7 +272,7 @@ class SimMemREProcessor(ProcessorMixin):
         """`encode_document` as int64 numpy arrays, `(n,)` or `(n, 2)` for the spans: what `collate` pads, without the
         round trip through python lists (the pipeline's path)."""
         document = self.check_input(item, index)
-        text, words, sentences = _SURROGATES.sub("\ufffd", document["text"]), document["words"], document["sentences"]
+        text, words = _SURROGATES.sub("\ufffd", document["text"]), document["words"]
         if words is None:
             word_spans, sentence_word_ranges = segment_spans(text)
             # Segmented words lie in their sentences by construction: each takes its word range's index.

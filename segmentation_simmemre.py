@@ -4,9 +4,9 @@
 Deterministic, offset-preserving and dependency-free (standard library only), because the same code has to run inside
 a Hub user's process as remote code, next to processing_simmemre.py, which imports it relatively. Words are runs of
 letters/digits or single other visible characters, each CJK ideograph a word of its own (Chinese and Japanese kanji
-are written without spaces; BERT's basic tokenizer splits them the same way), with combining marks (accents in decomposed text, Indic vowel
-signs, variation selectors) kept on the character they modify; sentences end at terminal punctuation followed by
-whitespace and a plausible sentence start, at CJK full stops, and at blank lines.
+are written without spaces; BERT's basic tokenizer splits them the same way), with combining marks (accents in
+decomposed text, Indic vowel signs, variation selectors) kept on the character they modify; sentences end at terminal
+punctuation followed by whitespace and a plausible sentence start, at CJK full stops, and at blank lines.
 """
 
 import bisect
@@ -16,7 +16,9 @@ from typing import Iterable, Sequence
 
 # The CJK ideograph blocks of BERT's basic tokenizer (`_is_chinese_char`): unified ideographs, extensions A-E and the
 # compatibility ideographs. Kana, Hangul and Thai stay in runs, as there.
-_CJK_IDEOGRAPHS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002ceaf\U0002f800-\U0002fa1f"
+_CJK_IDEOGRAPHS = (
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002ceaf\U0002f800-\U0002fa1f"
+)
 WORD_PATTERN = re.compile(rf"[{_CJK_IDEOGRAPHS}]|[^\W_{_CJK_IDEOGRAPHS}]+|\S")
 _SENTENCE_END_CHARS = ".!?"
 _CJK_SENTENCE_END_CHARS = "。！？"

@@ -948,7 +948,7 @@ def test_config_rejects_bad_values_naming_the_field(tokenizer, overrides, field)
 
 @pytest.mark.parametrize("field, value", [("relation_types", "CID"), ("entity_types", "Chemical")])
 def test_config_refuses_a_bare_string_for_a_label_list(tokenizer, field, value):
-    """`relation_types="CID"` became the three types C, I and D (a repeated letter gave a misleading duplicates error)."""
+    """`relation_types="CID"` became the types C, I and D (a repeated letter gave a misleading duplicates error)."""
     with pytest.raises(ValueError, match=rf"SimMemREConfig.{field}: a list of type names \(e.g. \['{value}'\]\)"):
         modeling_config(tokenizer, **{field: value})
 

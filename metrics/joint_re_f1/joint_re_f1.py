@@ -399,7 +399,7 @@ def _check_same_text(predicted_tuples, gold_tuples):
     common = len(os.path.commonprefix([predicted_text, gold_text]))
     raise ValueError(
         f"{predicted_tuples['where']}: its text differs from the reference's from character {common} on "
-        f"({predicted_text[common:common + 20]!r} against {gold_text[common:common + 20]!r}), so their offsets do "
+        f"({predicted_text[common : common + 20]!r} against {gold_text[common : common + 20]!r}), so their offsets do "
         "not index the same text; predict on the reference's text (or leave the prediction's text out)"
     )
 
