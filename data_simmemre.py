@@ -476,8 +476,11 @@ def _pubtator_blocks(lines: Iterable[str], path: str):
         line = raw.rstrip("\r\n")
         if _CLASSIC_MAC_LINE_END.search(line):
             _fail_at_line(
-                path, "lines end with a lone carriage return (\\r): convert the file to \\n line endings",
-                line_number, line.split("|", 1)[0][:40], "line",
+                path,
+                "lines end with a lone carriage return (\\r): convert the file to \\n line endings",
+                line_number,
+                line.split("|", 1)[0][:40],
+                "line",
             )
         if not line.strip():
             if block is not None:
@@ -733,12 +736,28 @@ def load_relation_names(rel_info: Any) -> dict[str, str] | None:
     (``{"relations": {"P17": {"verbose": "country"}}}``), a path to either, or a dict; None passes through."""
     if rel_info is None:
         return None
+    source = "rel_info"
     if isinstance(rel_info, (str, os.PathLike)):
-        rel_info = _load_json(rel_info)
+        # Errors name the file: json's own message ("Extra data: line 1 column 4") does not say which one.
+        source = os.fspath(rel_info)
+        try:
+            rel_info = _load_json(source)
+        except json.JSONDecodeError as error:
+            raise DocumentError(f"invalid JSON ({error.msg})", source=f"{source}:{error.lineno}") from None
+        except OSError as error:
+            raise DocumentError(f"cannot read the rel_info file ({error.strerror or error})", source=source) from None
     if isinstance(rel_info, Mapping) and isinstance(rel_info.get("relations"), Mapping):
-        return {key: value.get("verbose", key) for key, value in rel_info["relations"].items()}
+        if all(isinstance(value, Mapping) for value in rel_info["relations"].values()):
+            return {key: value.get("verbose", key) for key, value in rel_info["relations"].items()}
     if not isinstance(rel_info, Mapping) or not all(isinstance(v, str) for v in rel_info.values()):
-        raise ValueError("rel_info must map relation ids to names")
+        got = type(rel_info).__name__
+        if isinstance(rel_info, Mapping):
+            key, value = next((k, v) for k, v in rel_info.items() if not isinstance(v, str))
+            got = f"{key!r} -> {type(value).__name__}"
+        raise DocumentError(
+            f'rel_info must map relation ids to names ({{"P17": "country"}}, or a JEREX types.json), got {got}',
+            source=source,
+        )
     return dict(rel_info)
 
 
@@ -1028,14 +1047,27 @@ def convert_corpus(format: str, input_path: str | os.PathLike, **options) -> dic
         candidate = os.path.join(input_path, "rel_info.json")
         if os.path.isfile(candidate):
             options = {**options, "rel_info": candidate}
-    if format == "docred" and options.get("rel_info") is not None:
-        options = {**options, "rel_info": load_relation_names(options["rel_info"])}
+    rel_info_source = options.get("rel_info")
+    if format == "docred" and rel_info_source is not None:
+        options = {**options, "rel_info": load_relation_names(rel_info_source)}
     reader = read_pubtator if format == "bc5cdr" else read_docred
     result = {}
     for split, path in files.items():
         docs, stats = reader(path, **options)
         stats["split"] = split
         result[split] = (docs, stats)
+    relations = sum(stats["relations"] for _, stats in result.values())
+    if format == "docred" and rel_info_source is not None and relations:
+        # Some ids missing from rel_info only count (unnamed_relation_types); none named at all means the rel_info
+        # of another corpus (or a wrong file), which would silently give raw ids as relation types.
+        if sum(stats["unnamed_relation_types"] for _, stats in result.values()) == relations:
+            ids = sorted({r["type"] for docs, _ in result.values() for doc in docs for r in doc["relations"]})
+            source = os.fspath(rel_info_source) if isinstance(rel_info_source, (str, os.PathLike)) else "rel_info"
+            raise DocumentError(
+                f"names none of the corpus's relation ids ({', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''}); "
+                "give the rel_info.json of this corpus, or none to keep the ids",
+                source=source,
+            )
     return result
 
 
@@ -1141,7 +1173,8 @@ def convert_parser():
     parser.add_argument(
         "--output",
         required=True,
-        help="output folder for {split}.jsonl and labels.json; split files of an earlier conversion there are removed",
+        help="output folder for {split}.jsonl and labels.json; a folder --input replaces the split files of an earlier "
+        "conversion there, one file --input replaces only its own split",
     )
     parser.add_argument("--rel-info", help="docred: rel_info.json or JEREX types.json mapping relation ids to names")
     parser.add_argument("--drop-ungrounded", action="store_true", help="bc5cdr: drop mentions with MeSH id -1")
@@ -1153,7 +1186,10 @@ def convert_parser():
 
 def convert_command(argv=None) -> int:
     """scripts/convert_dataset.py: write OUTPUT/{split}.jsonl and labels.json, print one stats line per split; exit
-    status 2 (message on stderr) for a malformed or missing input."""
+    status 2 (message on stderr) for a malformed, missing or empty input.
+
+    A folder --input replaces every split file of OUTPUT; one file --input replaces only its own split, keeping the
+    splits converted before (train, dev and test files converted one by one), and labels.json then covers them all."""
     import sys
 
     parser = convert_parser()
@@ -1167,17 +1203,35 @@ def convert_command(argv=None) -> int:
         if args.drop_ungrounded or args.require_relations:
             parser.error("--drop-ungrounded and --require-relations apply to --format bc5cdr only")
         options = {"rel_info": args.rel_info}
+    single_file = os.path.isfile(args.input)
+    kept = {}  # split -> documents of an earlier conversion that one file --input leaves in place
     try:
+        if os.path.exists(args.output) and not os.path.isdir(args.output):
+            raise ValueError(f"--output {args.output}: is a file, not a folder")
         converted = convert_corpus(args.format, args.input, **options)
+        files = find_split_files(args.format, args.input)
+        for split, (docs, stats) in converted.items():
+            # An empty split file would only be refused later, by train.py ("no documents").
+            if not docs:
+                dropped = stats.get("dropped_documents")
+                reason = f" ({dropped} without a relation dropped by --require-relations)" if dropped else ""
+                raise ValueError(f"{files[split]}: no documents{reason}")
+        for split in SPLITS:
+            for name in (f"{split}.jsonl", f"{split}.jsonl.gz"):  # the file load_documents_as_datasetdict reads
+                if single_file and split not in converted and os.path.isfile(os.path.join(args.output, name)):
+                    kept[split] = read_jsonl(os.path.join(args.output, name))
+                    break
     except (DocumentError, FileNotFoundError, ValueError, json.JSONDecodeError, UnicodeDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     os.makedirs(args.output, exist_ok=True)
-    # The folder must hold exactly this conversion: a split file of an earlier one (say dev.jsonl of another corpus)
-    # would be read with the new train split by load_documents_as_datasetdict and a data.data_dir config.
+    # A folder --input: the folder must hold exactly this conversion (a split file of an earlier one, say dev.jsonl of
+    # another corpus, would be read with the new train split). One file --input replaces only its own split, so that
+    # split files converted one by one add up.
     stale = [
         name
         for split in SPLITS
+        if split in converted or not single_file
         for name in (f"{split}.jsonl", f"{split}.jsonl.gz")
         if os.path.isfile(os.path.join(args.output, name)) and not (split in converted and name == f"{split}.jsonl")
     ]
@@ -1188,6 +1242,10 @@ def convert_command(argv=None) -> int:
     for split, (docs, stats) in converted.items():
         write_jsonl(docs, os.path.join(args.output, f"{split}.jsonl"))
         print(stats_line(stats), flush=True)
-    labels = labels_for(converted)
+    if kept:
+        kept_names = ", ".join(kept)
+        print(f"kept {kept_names} of an earlier conversion in {args.output}; labels.json covers them", file=sys.stderr)
+    # labels.json describes every split the folder holds (train.py takes the label inventory from it).
+    labels = labels_for({**kept, **converted})
     write_labels(args.output, labels["entity_types"], labels["relation_types"])
     return 0

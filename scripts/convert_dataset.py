@@ -2,9 +2,11 @@
 """Convert a BC5CDR (PubTator) or DocRED-format corpus to SimMemRE JSON Lines documents.
 
 Writes OUTPUT/{train,dev,test}.jsonl for the splits found and OUTPUT/labels.json (sorted entity and
-relation types), removing the split files ({train,dev,test}.jsonl[.gz]) an earlier conversion left there, so that the
-folder holds this conversion only, and prints one JSON line of counts per split:
-{"split", "documents", "mentions", "entities", "relations", ...extra counts}.
+relation types of every split in OUTPUT), and prints one JSON line of counts per split:
+{"split", "documents", "mentions", "entities", "relations", ...extra counts}. A folder --input removes the split
+files ({train,dev,test}.jsonl[.gz]) an earlier conversion left there, so that the folder holds this conversion only;
+one file --input replaces only its own split, so split files can be converted one by one into one folder.
+An input without documents, or a --rel-info naming none of the corpus's relation ids, is refused.
 
 Examples:
     python scripts/convert_dataset.py --format bc5cdr --input ../shared/data/bc5cdr --output data_converted/bc5cdr

@@ -12,7 +12,8 @@ had local changes), thresholds, threshold_values, dev and test (joint_re_f1 metr
 recorded_at. Rows already recorded for the same (run, thresholds, calibration file) are replaced.
 `add RUN_DIR --calibration FILE` records only a "calibrated" row, from a scripts/calibrate.py output (for example a
 re-calibration of an older run with the current default grid, `--dry-run --output FILE`); it is recorded after the
-run's own calibrated row, so it takes that row's place in the mean, which stays listed as replaced.
+run's own calibrated row, so it takes that row's place in the mean, which stays listed as replaced. A calibrate.py
+report (either file) whose "model" is not RUN/best_model is refused.
 
 `compare --dataset cdr --a NAME --b NAME` sets two models side by side on the seeds recorded for each (latest row per
 seed, calibrated thresholds unless --thresholds fixed): strict relation F1 on dev and test per seed, the means, their
@@ -141,6 +142,7 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
         calibration = (
             json.loads((run / "calibration.json").read_text()) if (run / "calibration.json").is_file() else None
         )
+    check_calibrated_model(run, calibration, calibration_file or run / "calibration.json")
     seed = seed if seed is not None else run_config.get("seed")
     if seed is None:
         raise SystemExit(f"{run}: no run_config.json to read the seed from; pass --seed")
@@ -192,8 +194,20 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
     return rows
 
 
+def check_calibrated_model(run: Path, calibration, source) -> None:
+    """Stop when a scripts/calibrate.py report calibrated another model than RUN/best_model (a re-calibration of
+    another run, or an earlier run's report left in a reused output_dir): its scores are not this run's. train.py's
+    own calibration.json records no model path, and is taken as it is."""
+    model = calibration.get("model") if isinstance(calibration, dict) else None
+    if isinstance(model, str) and Path(model).resolve() != (run / "best_model").resolve():
+        raise SystemExit(f"{source}: calibrates {model}, not this run's model {run / 'best_model'}")
+
+
 def add(args) -> int:
     run = Path(args.run).resolve()
+    if not run.is_dir():  # e.g. RUN/all_results.json given for RUN
+        what = "is a file" if run.exists() else "not found"
+        raise SystemExit(f"{args.run}: {what}; give the run's output_dir (the folder with all_results.json)")
     new = rows_for_run(run, args.name, args.seed, args.commit, args.device, args.calibration)
     # The rows are recorded anyway, but their scores can be traced only to code that a commit holds.
     commit = new[0]["commit"]
@@ -437,7 +451,10 @@ def table_command(args) -> int:
         print(text)
         return 0
     readme = Path(args.readme)
-    content = readme.read_text(encoding="utf-8")
+    try:
+        content = readme.read_text(encoding="utf-8")
+    except OSError as error:  # a mistyped --readme: the file is rewritten in place, never created
+        raise SystemExit(f"--readme {readme}: cannot read it ({error.strerror or error})") from None
     marker = f"{args.dataset}-headline" if args.headline else args.dataset
     start, end = f"<!-- results:{marker}:start -->", f"<!-- results:{marker}:end -->"
     if start not in content or end not in content:

@@ -715,18 +715,6 @@ def test_cli_reports_document_errors_with_exit_code_2(tmp_path, cli, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_removes_split_files_of_an_earlier_conversion(tmp_path, cli, capsys):
-    out = tmp_path / "out"
-    for name in ("dev.txt", "train.txt"):  # the second conversion has no dev split
-        assert (
-            cli(["--format", "bc5cdr", "--input", str(write(tmp_path, name, PUBTATOR_OK)), "--output", str(out)]) == 0
-        )
-        if name == "dev.txt":
-            write(out, "test.jsonl.gz", "")
-    assert sorted(os.listdir(out)) == ["labels.json", "train.jsonl"]
-    assert "removed dev.jsonl, test.jsonl.gz of an earlier conversion" in capsys.readouterr().err
-
-
 def test_cli_reports_a_missing_input(tmp_path, cli, capsys):
     assert cli(["--format", "docred", "--input", str(tmp_path / "nope"), "--output", str(tmp_path)]) == 2
     assert "input not found" in capsys.readouterr().err
