@@ -94,29 +94,47 @@ def _floats_without_dot(value, setting: str = ""):
     return value
 
 
-def check_calibration_grid(grid) -> None:
+def check_calibration_grid(grid, setting: str = "training.calibration_grid") -> None:
     """Checked before training, since calibration runs only after it: {threshold name: [values in [0, 1]]}."""
     from .training_simmemre import THRESHOLD_NAMES
 
     if grid is None:
         return
     if not isinstance(grid, dict):
-        raise SystemExit(f"training.calibration_grid: a mapping {{threshold name: [values]}}, got {grid!r}")
+        raise SystemExit(f"{setting}: a mapping {{threshold name: [values]}}, got {grid!r}")
     unknown = sorted(set(grid) - set(THRESHOLD_NAMES))
     if unknown:
-        raise SystemExit(f"training.calibration_grid: unknown name(s) {unknown}; use {list(THRESHOLD_NAMES)}")
+        raise SystemExit(f"{setting}: unknown name(s) {unknown}; use {list(THRESHOLD_NAMES)}")
     for name, values in grid.items():
+        field = f"{setting} {name}" if setting.startswith("--") else f"{setting}.{name}"  # an option or a config key
         if not isinstance(values, list) or not values:
-            raise SystemExit(f"training.calibration_grid.{name}: a non-empty list of thresholds, got {values!r}")
+            raise SystemExit(f"{field}: a non-empty list of thresholds, got {values!r}")
         for value in values:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                raise SystemExit(f"training.calibration_grid.{name}: thresholds are numbers in [0, 1], got {value!r}")
+                raise SystemExit(f"{field}: thresholds are numbers in [0, 1], got {value!r}")
 
 
 def load_config(path: str) -> dict:
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    config = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    """A train.py config file (YAML, or JSON by its extension) as a dict of sections; stops naming the file (and the
+    line of a syntax error) on anything else."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise SystemExit(f"{path}: cannot read the config file ({reason})") from None
+    try:
+        config = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"{path}:{error.lineno}:{error.colno}: not valid JSON ({error.msg})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise SystemExit(f"{where}: not valid YAML ({problem})") from None
+    if config is not None and not isinstance(config, dict):
+        raise SystemExit(f"{path}: expected a mapping of sections ({', '.join(SECTIONS)}), got {type(config).__name__}")
     config = _floats_without_dot(config or {})
     unknown = [key for key in config if key not in SECTIONS]
     if unknown:
@@ -268,8 +286,13 @@ def check_config_keys(config: dict) -> None:
     valid = valid_config_keys()
     for section in SECTIONS:
         values = config.get(section)
-        if not isinstance(values, dict):
+        if values is None or (section == "encoder" and isinstance(values, str)):  # an encoder may be a path or name
             continue
+        if not isinstance(values, dict):
+            raise SystemExit(
+                f"{section}: a mapping of {section} settings{' (or a path or name)' if section == 'encoder' else ''}, "
+                f"got {type(values).__name__} {values!r:.60}"
+            )
         unknown = sorted(set(values) - set(valid[section]))
         if unknown:
             hints = {key: difflib.get_close_matches(key, valid[section], n=1) for key in unknown}
@@ -352,7 +375,17 @@ def load_splits(data: dict) -> tuple[dict, dict]:
     if data.get("data_dir"):
         if corpus_format not in data_simmemre.FORMATS:
             raise SystemExit(f"data.format must be one of {data_simmemre.FORMATS} with data_dir, got {corpus_format!r}")
-        converted = data_simmemre.convert_corpus(corpus_format, resolve_path(data["data_dir"]), **options)
+        data_dir = resolve_path(data["data_dir"])
+        if not os.path.isdir(data_dir):
+            what = "is a file: give it as data.train_file" if os.path.isfile(data_dir) else "no such folder"
+            raise SystemExit(f"data.data_dir {data['data_dir']}: {what}")
+        try:
+            converted = data_simmemre.convert_corpus(corpus_format, data_dir, **options)
+        except FileNotFoundError as error:
+            raise SystemExit(
+                f"data.data_dir {data['data_dir']}: {error} (a folder of SimMemRE JSON Lines files, as "
+                "convert_dataset.py writes, is read with data.train_file / validation_file / test_file)"
+            ) from None
         if data.get("splits"):
             splits = split_slices({name: docs for name, (docs, _) in converted.items()}, data["splits"])
             sources = {name: f"data.splits.{name} ({data['splits'][name]!r} of {data['data_dir']})" for name in splits}
@@ -366,6 +399,10 @@ def load_splits(data: dict) -> tuple[dict, dict]:
             if not file:
                 continue
             file = resolve_path(file)
+            if not os.path.isfile(file):
+                raise SystemExit(
+                    f"data.{split}_file {file}: {'is a folder' if os.path.isdir(file) else 'no such file'}"
+                )
             if corpus_format in data_simmemre.FORMATS:
                 reader = data_simmemre.read_pubtator if corpus_format == "bc5cdr" else data_simmemre.read_docred
                 if corpus_format == "docred" and options.get("rel_info") is not None:
@@ -403,12 +440,23 @@ def load_splits(data: dict) -> tuple[dict, dict]:
     return splits, labels
 
 
+def split_source(data: dict, split: str) -> str:
+    """What an error about a document of `split` names: the split's file, or the data folder and split."""
+    file = data.get(f"{split}_file")
+    if file:
+        return f"data.{split}_file {file}"
+    return f"the {split} split of data.data_dir {data.get('data_dir')}"
+
+
 def check_data_keys(data: dict) -> None:
     """Stop on data settings that would be silently ignored: one label list without the other, data.splits or a
     split file next to data.data_dir (which takes its splits from the folder), data.splits without data.data_dir, an
     unknown data.format; and on a data.max_*_documents that is not a positive whole number."""
     from . import data_simmemre
 
+    for key in ("entity_types", "relation_types"):
+        if isinstance(data.get(key), str):  # it would become one type per letter
+            raise SystemExit(f"data.{key}: a list of type names (e.g. [{data[key]!r}]), got the string {data[key]!r}")
     given = [key for key in ("entity_types", "relation_types") if data.get(key) is not None]
     if len(given) == 1:
         other = "relation_types" if given == ["entity_types"] else "entity_types"
@@ -433,7 +481,11 @@ def check_data_keys(data: dict) -> None:
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 1):
             raise SystemExit(
                 f"data.{key}: a positive number of documents, or null for all of them; got {limit!r}"
-                + (" (to train without evaluating, set training.eval_strategy to no)" if key != "max_train_documents" else "")
+                + (
+                    " (to train without evaluating, set training.eval_strategy to no)"
+                    if key != "max_train_documents"
+                    else ""
+                )
             )
         if isinstance(limit, float) and not limit.is_integer():
             raise SystemExit(f"data.{key}: a whole number of documents, got {limit!r}")
@@ -577,20 +629,35 @@ def load_model(folder=None, device="cpu", dtype="float32"):
     return model.to(device=device, dtype=getattr(torch, dtype)).eval(), processor, folder
 
 
+def positive_int(value: str) -> int:
+    """An argparse type: an integer >= 1 (0 or a negative count would mean "all" or "all but the last" to a slice)."""
+    import argparse
+
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {number}")
+    return number
+
+
 def add_corpus_arguments(parser, max_documents_help="use only the first N documents of each split"):
     """The options of the scripts that score a saved model on a raw corpus: --data-dir, --format, --max-documents."""
     parser.add_argument("--data-dir", required=True, help="raw corpus folder (e.g. ../shared/data/bc5cdr)")
     parser.add_argument("--format", required=True, help="corpus format: bc5cdr or docred")
-    parser.add_argument("--max-documents", type=int, help=max_documents_help)
+    parser.add_argument("--max-documents", type=positive_int, help=max_documents_help)
     return parser
 
 
-def load_trained_model(folder: str, device="cpu"):
-    """-> (model in eval mode on `device`, processor) of a saved folder, with the library's classes; a folder without
-    config.json stops the script with a message naming it."""
+def load_trained_model(folder: str, device="cpu", setting: str = "--model"):
+    """-> (model in eval mode on `device`, processor) of a saved folder, with the library's classes; an incomplete
+    folder or an unusable device stops the script with a message naming it (and `setting`, the option that gave it)."""
     from . import SimMemREModel, SimMemREProcessor
 
-    check_model_location(folder)
+    if device is not None:  # None leaves the model where it loads, as before
+        device = inference_device(device)
+    check_model_location(folder, setting)
     return SimMemREModel.from_pretrained(folder).to(device).eval(), SimMemREProcessor.from_pretrained(folder)
 
 
@@ -657,16 +724,41 @@ def default_device() -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
+def parse_device(device) -> "torch.device":
+    """`device` as a torch.device; a name torch does not know stops the script naming --device."""
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise SystemExit(f"--device: not a torch device: {device!r}") from None
+
+
+def inference_device(device=None):
+    """The device a script runs a saved model on: `device` as given, checked before any model is loaded (a mistyped
+    name, or a GPU this machine lacks, otherwise fails deep inside torch after the loading); None: `default_device()`.
+    """
+    if device is None:
+        return default_device()
+    parsed = parse_device(device)
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit(f"--device {device}: CUDA is not available here (torch {torch.__version__}); use cpu")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise SystemExit(f"--device {device}: only {torch.cuda.device_count()} GPU(s) visible")
+    elif parsed.type != "cpu":  # mps, xpu, ...: the torch backend of that name says whether it can run here
+        backend = getattr(torch.backends, parsed.type, None) or getattr(torch, parsed.type, None)
+        available = getattr(backend, "is_available", None)
+        if available is None or not available():
+            raise SystemExit(f"--device {device}: not available here; use cpu or cuda")
+    return device
+
+
 def select_device(training: dict) -> None:
     """Apply (and remove) `training.device`: "cpu" sets `use_cpu`; "cuda:N" makes GPU N the only visible one (the
     Trainer then uses it as cuda:0); "cuda" or nothing keeps the Trainer's choice (the first GPU when available)."""
     device = training.pop("device", None)
     if device is None:
         return
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise SystemExit(f"--device: not a torch device: {device!r}") from None
+    device = parse_device(device)
     if device.type == "cpu":
         training["use_cpu"] = True
         return
@@ -714,13 +806,53 @@ def thresholds_from(args) -> dict:
     return {name: getattr(args, name) for name in THRESHOLD_NAMES if getattr(args, name) is not None}
 
 
+def _incomplete_model_folder(folder: str) -> Optional[str]:
+    """What a folder with config.json lacks to be loaded as a saved model (None when nothing): weights, readable
+    weights, tokenizer files. Checked here because transformers reports missing or cut weights as chained tracebacks,
+    and without tokenizer.json loads a tokenizer with an empty vocabulary without a word."""
+    from safetensors import SafetensorError, safe_open
+
+    names = set(os.listdir(folder))
+    indexes = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+    index = next((name for name in indexes if name in names), None)
+    if index:  # sharded weights: every shard the index names
+        try:
+            with open(os.path.join(folder, index), encoding="utf-8") as handle:
+                weights = sorted(set(json.load(handle)["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            return f"corrupt {index}: {error}"
+    else:  # transformers prefers safetensors when both are there
+        weights = [name for name in ("model.safetensors", "pytorch_model.bin") if name in names][:1]
+    if not weights:
+        return "no model.safetensors or pytorch_model.bin"
+    for name in weights:
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            return f"no {name}"
+        if name.endswith(".safetensors"):
+            try:
+                with safe_open(path, "pt"):  # reads only the header; checks that it covers the whole file
+                    pass
+            except (SafetensorError, OSError) as error:
+                return f"corrupt {name}: {error}"
+        elif os.path.getsize(path) == 0:
+            return f"empty {name}"
+    vocabularies = [name for name in names if name.startswith("vocab.") or name.endswith((".model", ".tiktoken"))]
+    if "tokenizer.json" not in names and not vocabularies:
+        return "no tokenizer files: tokenizer.json or a vocabulary"
+    return None
+
+
 def check_model_location(model: str, setting: str = "--model") -> None:
-    """Stop with a message naming `setting` when `model` is neither a saved model folder nor, while the Hub can be
-    reached, something that looks like a Hub id (owner/name)."""
+    """Stop with a message naming `setting` when `model` is neither a complete saved model folder (config.json,
+    readable weights, tokenizer files) nor, while the Hub can be reached, something that looks like a Hub id."""
     model = str(model)
     if os.path.isdir(model):
         if not os.path.isfile(os.path.join(model, "config.json")):
             raise SystemExit(f"{setting} {model}: not a saved model folder (no config.json)")
+        missing = _incomplete_model_folder(model)
+        if missing:
+            raise SystemExit(f"{setting} {model}: not a complete saved model ({missing})")
         return
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     hub_like = model.count("/") <= 1 and not model.startswith((".", "/", "~")) and not os.path.splitext(model)[1]
@@ -729,6 +861,28 @@ def check_model_location(model: str, setting: str = "--model") -> None:
             f"{setting} {model}: no such model folder"
             + (" (HF_HUB_OFFLINE is set, so Hub ids are not looked up)" if offline and hub_like else "")
         )
+
+
+def check_output_location(path, setting: str, inputs=()) -> None:
+    """Before the work whose result goes to `path` (given with option `setting`): stop when it names a folder, the same
+    file as one of `inputs` (opening it for writing would empty that input) or a place that cannot be written; create
+    its missing parent folders."""
+    path = str(path)
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise SystemExit(f"{setting} {path}: a folder, not a file name")
+    for source in inputs:
+        if source in (None, "-"):
+            continue
+        existing = os.path.exists(path) and os.path.exists(source)  # samefile also sees links to the same file
+        if os.path.realpath(path) == os.path.realpath(source) or (existing and os.path.samefile(path, source)):
+            raise SystemExit(f"{setting} {path} is also an input ({source}); write to another file")
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as error:  # a file where a folder should be, or no permission
+        raise SystemExit(f"{setting} {path}: cannot create its folder {parent} ({error.strerror or error})") from None
+    if not os.access(path if os.path.exists(path) else parent, os.W_OK):
+        raise SystemExit(f"{setting} {path}: not writable")
 
 
 def check_encoder_location(encoder) -> None:
@@ -768,6 +922,7 @@ def load_pipeline(model, device=None, batch_size=4, dtype="auto", serving="fp32"
     `serving`: "fp32", "bf16" (autocast) or "int8" (dynamically quantized encoder, CPU), see JointREPipeline."""
     from transformers import pipeline
 
+    device = inference_device(device)
     check_model_location(model)
     dtype = getattr(torch, dtype) if dtype not in (None, "auto") else "auto"
     try:
@@ -776,13 +931,14 @@ def load_pipeline(model, device=None, batch_size=4, dtype="auto", serving="fp32"
             "joint-re",
             model=model,
             trust_remote_code=True,
-            device=device or default_device(),
+            device=device,
             batch_size=batch_size,
             dtype=dtype,
             **extra,
         )
     except OSError as error:  # a Hub id that cannot be fetched: name the setting, not only transformers' message
-        raise SystemExit(f"--model {model}: could not load it as a local folder or from the Hub ({error})") from None
+        where = "the saved model" if os.path.isdir(str(model)) else "it as a local folder or from the Hub"
+        raise SystemExit(f"--model {model}: could not load {where} ({error})") from None
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -1010,6 +1166,33 @@ def git_commit(directory=None, short=False):
         return None
 
 
+# What a run writes beside its checkpoints and best_model/: scripts/results.py and score.py read them as this run's.
+RUN_FILES = (
+    "run_config.json",
+    "all_results.json",
+    "train_results.json",
+    "eval_results.json",
+    "test_results.json",
+    "calibrated_test_results.json",
+    "eval_predictions.jsonl",
+    "test_predictions.jsonl",
+    "calibrated_test_predictions.jsonl",
+    "calibration.json",
+    "results.md",
+    "trainer_state.json",
+)
+
+
+def remove_earlier_run_files(output_dir: str) -> None:
+    """Remove the `RUN_FILES` an earlier run left in `output_dir`, saying so: a new run without calibration kept the
+    old calibration.json, which results.py then recorded as this run's."""
+    found = [name for name in RUN_FILES if os.path.isfile(os.path.join(output_dir, name))]
+    for name in found:
+        os.remove(os.path.join(output_dir, name))
+    if found:
+        print(f"removed {', '.join(found)} of an earlier run from {output_dir}", file=sys.stderr)
+
+
 def write_run_files(args, config: dict, results: dict) -> None:
     """run_config.json (the resolved config, seed, commit, device) and all_results.json in the output folder."""
     with open(os.path.join(args.output_dir, "run_config.json"), "w", encoding="utf-8") as handle:
@@ -1039,6 +1222,48 @@ def cpu_has_native_bf16() -> bool:
     return not checks or any(check() for check in checks)
 
 
+# Training settings that must be positive (TrainingArguments or the optimizer would fail late, or not at all).
+POSITIVE_TRAINING_SETTINGS = (
+    "learning_rate",
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "gradient_accumulation_steps",
+)
+
+
+def check_training_values(training: dict, head_learning_rate=None) -> None:
+    """Stop, naming the setting, on a training value of the wrong type (`--num_train_epochs three` failed inside
+    the Trainer, `--seed abc` as a bare int() error), a non-positive learning rate or batch size, or a run of no
+    training steps (0 or -1 epochs saved an untrained best_model and exited 0)."""
+    import typing
+
+    from transformers import TrainingArguments
+
+    hints = typing.get_type_hints(TrainingArguments)
+    for key, value in training.items():
+        wanted = {kind for kind in typing.get_args(hints.get(key)) or (hints.get(key),) if kind in (int, float, bool)}
+        if value is None or not wanted:
+            continue
+        if bool in wanted and isinstance(value, bool):
+            continue
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not numeric or (wanted == {int} and not float(value).is_integer()):
+            kind = "true or false" if wanted == {bool} else "a whole number" if wanted == {int} else "a number"
+            raise SystemExit(f"training.{key}: {kind}, got {value!r}")
+    positive = {key: training.get(key) for key in POSITIVE_TRAINING_SETTINGS}
+    for key, value in {**positive, "head_learning_rate": head_learning_rate}.items():
+        if value is not None and not (isinstance(value, (int, float)) and value > 0):
+            raise SystemExit(f"training.{key}: a positive number, got {value!r}")
+    if (training.get("max_steps") or -1) <= 0 and training.get("num_train_epochs", 1) <= 0:
+        raise SystemExit(
+            f"training.num_train_epochs {training['num_train_epochs']!r} trains no step: give a positive number of "
+            "epochs (or training.max_steps)"
+        )
+    output_dir = training.get("output_dir")
+    if output_dir and os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise SystemExit(f"training.output_dir {output_dir}: is a file, not a folder")
+
+
 def build_trainer(config: dict, training_updates: Optional[dict] = None, splits: Optional[Sequence[str]] = None):
     """The `SimMemRETrainer` of a checked config, with its model, processor and tokenized datasets: what `train` and
     `loss_curve_report` share. `training_updates` replace training settings (e.g. `max_steps`); `splits` limits the
@@ -1048,6 +1273,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     from transformers.training_args import ParallelMode
 
     from . import __version__  # importing the package registers the auto classes (remote code saved)
+    from .data_simmemre import DocumentError
     from .training_simmemre import (
         DEFAULT_SAMPLING,
         EvaluationEpochsCallback,
@@ -1070,6 +1296,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     training_config.update(training_updates or {})
     if not training_config.get("output_dir"):
         raise SystemExit("set training.output_dir (or --output_dir DIR)")
+    check_training_values(training_config, head_learning_rate)
     if not torch.cuda.is_available():
         training_config.setdefault("dataloader_pin_memory", False)
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -1098,7 +1325,12 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         if training_config.get("save_strategy") == "best":
             training_config["save_strategy"] = "epoch"
     set_seed(int(training_config["seed"]))
-    model, processor, base_model = build_model(config.get("encoder"), model_kwargs, labels)
+    try:
+        model, processor, base_model = build_model(config.get("encoder"), model_kwargs, labels)
+    except ValueError as error:  # the config's own checks name the field: no traceback for a bad --model.KEY
+        if not str(error).startswith("SimMemREConfig."):
+            raise
+        raise SystemExit(f"model: {error}") from None
     # During the memory warm-up the memory readers get no gradient; a batch without relation pairs leaves the
     # relation head unused; so DDP must look for unused parameters (the cost is small for this model).
     training_config.setdefault("ddp_find_unused_parameters", True)
@@ -1131,17 +1363,25 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
                 os.makedirs(resolve_path(cache_dir), exist_ok=True)
                 key = Hasher.hash([docs, labels, processor.tokenizer.get_vocab(), __version__])
                 cache_file = os.path.join(resolve_path(cache_dir), f"{split}-{key}.arrow")
-            datasets[split] = tokenize_documents(
-                docs,
-                processor,
-                labels["entity_types"],
-                labels["relation_types"],
-                cache_file_name=cache_file,
-                desc=f"Tokenizing {split}",
-            )
+            try:
+                datasets[split] = tokenize_documents(
+                    docs,
+                    processor,
+                    labels["entity_types"],
+                    labels["relation_types"],
+                    cache_file_name=cache_file,
+                    desc=f"Tokenizing {split}",
+                )
+            except DocumentError as error:  # the documents left their file: name it, not "<memory>"
+                raise DocumentError(
+                    error.reason, source=split_source(data_config, split), doc_id=error.doc_id, field=error.field
+                ) from None
 
     sampling = {**DEFAULT_SAMPLING, **(config.get("sampling") or {})}
-    collator = SimMemREDataCollator(processor, model.config, seed=args.seed, **sampling)
+    try:
+        collator = SimMemREDataCollator(processor, model.config, seed=args.seed, **sampling)
+    except (TypeError, ValueError) as error:  # the collator names the setting
+        raise SystemExit(f"sampling: {error}") from None
     trainer = SimMemRETrainer(
         model=model,
         args=args,
@@ -1201,6 +1441,8 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         resume = last
     elif resume:
         resume = resolve_path(str(resume))
+    if not resume and trainer.is_world_process_zero():
+        remove_earlier_run_files(args.output_dir)
     train_result = trainer.train(resume_from_checkpoint=resume or None)
     trainer.save_state()
 

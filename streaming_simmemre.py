@@ -16,10 +16,13 @@
   (`part_path`), and `merge_parts` interleaves the parts back into input order.
 """
 
+import contextlib
+import gzip
 import json
 import os
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Tuple
 
@@ -93,12 +96,50 @@ def _jsonl_documents(lines: Iterable[str], source: str) -> Iterator:
         yield document
 
 
+def _suffix(path: Path) -> str:
+    """The suffix that says how to read `path`; for a gzip file the one before .gz (data.jsonl.gz is JSON Lines)."""
+    return (path.with_suffix("") if path.suffix.lower() == ".gz" else path).suffix.lower()
+
+
+def _open_input(path: Path, mode: str = "rb", **kwargs):
+    # .gz is decompressed on the fly, as data_simmemre.read_jsonl and train.py read it
+    return gzip.open(path, mode, **kwargs) if path.suffix.lower() == ".gz" else open(path, mode, **kwargs)
+
+
+@contextlib.contextmanager
+def _reading(source: str):
+    """A .gz input that is not gzip or was cut short stops the run naming the file, not with a zlib traceback."""
+    try:
+        yield
+    except (OSError, EOFError, zlib.error) as error:
+        raise SystemExit(f"{source}: cannot read it ({error})") from None
+
+
+def check_inputs(inputs) -> None:
+    """Stop, naming it, on an input that is not a file (a script calls this before it loads a model for them)."""
+    for source in inputs or ():
+        if source == "-":
+            continue
+        if os.path.isdir(source):
+            raise SystemExit(f"{source}: is a folder; give the files in it (e.g. {os.path.join(source, '*.txt')})")
+        if not os.path.isfile(source):
+            raise SystemExit(f"input not found: {source}")
+
+
+def check_output_name(output) -> None:
+    """Refuse (ValueError) a gzip output name: the output is appended to batch by batch and --resume cuts a torn last
+    line in place, which a gzip stream does not allow, and plain text under a .gz name is unreadable as gzip."""
+    if output is not None and str(output).lower().endswith(".gz"):
+        raise ValueError(f"{output}: gzip output is not supported; write .jsonl and gzip it afterwards")
+
+
 def iter_documents(inputs, fmt: str = "auto", stdin=None) -> Iterator:
     """Documents (dicts with `id` and `text`, or `BadInput`) from text files, JSON Lines files or "-" (stdin), lazily.
 
     A text file is one document (read byte-exactly as UTF-8, id = file name); a .jsonl/.ndjson/.json file is read line
-    by line (a .json file holding one JSON array is loaded whole). Stdin is JSON Lines when every non-empty line is a
-    JSON object, else one text (it is read whole to decide). A missing file stops with its name.
+    by line (a .json file holding one JSON array is loaded whole); a .gz file is decompressed, its format given by
+    the suffix before .gz. Stdin is JSON Lines when every non-empty line is a JSON object, else one text (it is read
+    whole to decide). A missing file or a folder stops with its name.
     """
     for source in inputs or ["-"]:
         if source == "-":
@@ -109,10 +150,9 @@ def iter_documents(inputs, fmt: str = "auto", stdin=None) -> Iterator:
                 yield {"id": "stdin", "text": content}
             continue
         path = Path(source)
-        if not path.is_file():
-            raise SystemExit(f"input not found: {source}")
-        if fmt == "jsonl" or (fmt == "auto" and path.suffix.lower() in JSONL_SUFFIXES):
-            with open(path, "rb") as handle:  # the first visible byte, after a byte-order mark
+        check_inputs([source])
+        if fmt == "jsonl" or (fmt == "auto" and _suffix(path) in JSONL_SUFFIXES):
+            with _reading(source), _open_input(path) as handle:  # the first visible byte, after a byte-order mark
                 head = handle.read(3)
                 first = (b"" if head == b"\xef\xbb\xbf" else head).lstrip()[:1]
                 while not first:
@@ -120,9 +160,11 @@ def iter_documents(inputs, fmt: str = "auto", stdin=None) -> Iterator:
                     if not chunk:
                         break
                     first = chunk.lstrip()[:1]
-            if first == b"[" and path.suffix.lower() == ".json":
+            if first == b"[" and _suffix(path) == ".json":
+                with _reading(source), _open_input(path) as handle:
+                    content = handle.read()
                 try:
-                    array = json.loads(path.read_text(encoding="utf-8-sig"))
+                    array = json.loads(content.decode("utf-8-sig"))
                 except (json.JSONDecodeError, UnicodeDecodeError) as error:
                     raise SystemExit(f"{source}: not a valid JSON array of documents ({error})") from None
                 for index, document in enumerate(array):
@@ -137,12 +179,12 @@ def iter_documents(inputs, fmt: str = "auto", stdin=None) -> Iterator:
                     )
                 continue
             # newline="" keeps \r\n inside strings as written; lines are split on \n only.
-            with open(path, "rb") as handle:  # decoded line by line: one bad line is one error record
+            with _reading(source), _open_input(path) as handle:  # decoded line by line: a bad line is an error record
                 yield from _jsonl_documents(_decoded_lines(handle, source), source)
         else:
             try:
-                with open(path, encoding="utf-8", newline="") as handle:  # offsets index the file's text exactly
-                    yield {"id": path.name, "text": handle.read()}
+                with _reading(source), _open_input(path, "rt", encoding="utf-8", newline="") as handle:
+                    yield {"id": path.name, "text": handle.read()}  # newline="": offsets index the text exactly
             except UnicodeDecodeError as error:
                 raise SystemExit(f"{source}: not UTF-8 text ({error.reason} at byte {error.start})") from None
 
@@ -301,6 +343,7 @@ def predict_corpus(
     """
     from tqdm.auto import tqdm
 
+    check_output_name(output)
     target = None if output is None else (part_path(output, shard) if shard is not None else Path(output))
     skip, last_id = (0, None)
     if resume:
@@ -441,6 +484,8 @@ def merge_parts(output, count: int, remove: bool = False) -> int:
 
 __all__ = [
     "BadInput",
+    "check_inputs",
+    "check_output_name",
     "iter_documents",
     "merge_parts",
     "parse_shard",

@@ -75,16 +75,23 @@ def main(argv=None) -> int:
     import torch
 
     from simmemre.experiment_simmemre import (
+        check_calibration_grid,
+        check_model_location,
+        check_output_location,
         corpus_boundary_words,
         corpus_relation_argument_types,
         corpus_rows,
+        inference_device,
         load_trained_model,
     )
     from simmemre.training_simmemre import THRESHOLD_NAMES, apply_thresholds
 
+    # Everything that can be checked is checked before the model loads and the corpus is tokenized.
     grid = {}
     for item in args.grid:
-        name, _, values = item.partition("=")
+        name, equals, values = item.partition("=")
+        if not equals:
+            raise SystemExit(f"--grid {item!r}: expected NAME=V1,V2,... (NAME one of {list(THRESHOLD_NAMES)})")
         try:
             numbers = [float(value) for value in values.split(",") if value.strip()]
         except ValueError:
@@ -92,11 +99,16 @@ def main(argv=None) -> int:
         if not numbers:
             raise SystemExit(f"--grid {item!r}: no values")
         grid[name.strip()] = numbers
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     unknown = sorted(set(grid) - set(THRESHOLD_NAMES))
     if unknown:
         raise SystemExit(f"--grid: unknown threshold name(s) {unknown}; use {list(THRESHOLD_NAMES)}")
-    model, processor = load_trained_model(args.model, device)
+    check_calibration_grid(grid, "--grid")  # the values check train.py makes on training.calibration_grid
+    device = inference_device(args.device)
+    check_model_location(args.model, "MODEL")
+    default_name = "calibration.json" if args.serving == "fp32" else f"calibration_{args.serving}.json"
+    output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.model)), default_name)
+    check_output_location(output, "--output", [os.path.join(args.model, "config.json")])
+    model, processor = load_trained_model(args.model, device, setting="MODEL")
     serving = contextlib.nullcontext()
     if args.serving == "int8":
         from simmemre.pipelines.pipeline_simmemre import _with_int8_encoder
@@ -115,13 +127,17 @@ def main(argv=None) -> int:
 
     with serving:
         report = calibrate_and_score(args, model, processor, rows, grid, device)
+    # The report first: a model whose config.json changed must not be left without the report that explains it.
+    try:
+        with open(output, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=2)
+    except OSError as error:  # the location went bad during the run (checked before it): nothing was changed
+        raise SystemExit(
+            f"--output {output}: cannot write the report ({error.strerror or error}); MODEL unchanged"
+        ) from None
     if not args.dry_run and args.serving == "fp32":
         apply_thresholds(model, report["thresholds"])
         model.config.save_pretrained(args.model)
-    default_name = "calibration.json" if args.serving == "fp32" else f"calibration_{args.serving}.json"
-    output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.model)), default_name)
-    with open(output, "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2)
     summary = {name: report["thresholds"][name] for name in THRESHOLD_NAMES}
     print(
         json.dumps(

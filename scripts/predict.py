@@ -4,7 +4,7 @@
 Each INPUT is a text file (one document: the whole file, read byte-exactly as UTF-8, id = file name), a .jsonl/.json
 file of schema documents (one JSON object per line; `id`, `text` and optional `words`/`sentences` are used, gold
 annotations are ignored; a document without `id` gets `FILE:LINE`), or "-" for stdin (JSON Lines if every non-empty
-line is a JSON object, else one text). With no INPUT, stdin is read.
+line is a JSON object, else one text). With no INPUT, stdin is read. A .gz input (data.jsonl.gz) is decompressed.
 
 Inputs are read lazily and each batch's predictions are written as soon as it finishes, one JSON line per document
 in input order (simmemre.streaming_simmemre.predict_corpus), with a progress bar. A bad document (no text, wrong
@@ -29,8 +29,22 @@ import os
 import sys
 from pathlib import Path
 
-from simmemre.experiment_simmemre import add_inference_arguments, load_pipeline, thresholds_from
-from simmemre.streaming_simmemre import iter_documents, merge_parts, parse_shard, predict_corpus, shard_from_environment
+from simmemre.experiment_simmemre import (
+    add_inference_arguments,
+    check_output_location,
+    inference_device,
+    load_pipeline,
+    thresholds_from,
+)
+from simmemre.streaming_simmemre import (
+    check_inputs,
+    check_output_name,
+    iter_documents,
+    merge_parts,
+    parse_shard,
+    predict_corpus,
+    shard_from_environment,
+)
 from simmemre.visualization_simmemre import render_html
 
 
@@ -77,6 +91,7 @@ def main(argv=None, stdin=None, stdout=None) -> int:
             parser.error("--merge needs --output (the parts are OUTPUT.part-I-of-N)")
         if args.merge < 1:
             parser.error(f"--merge N needs N >= 1, got {args.merge}")
+        check_output_location(args.output, "--output")
         try:
             lines = merge_parts(args.output, args.merge)
         except ValueError as error:  # a missing, unfinished or shortened part: named, with what to do
@@ -97,11 +112,25 @@ def main(argv=None, stdin=None, stdout=None) -> int:
         parser.error("sharding needs --output (each shard writes OUTPUT.part-I-of-N)")
     if args.resume and not args.output:
         parser.error("--resume needs --output")
+    # Everything that can be checked is checked before the model loads: a bad path found after the predictions
+    # would lose them, and an output that is also an input would be emptied before it is read.
+    check_inputs(args.inputs)
+    if args.output:
+        try:
+            check_output_name(args.output)
+        except ValueError as error:
+            raise SystemExit(f"--output {error}") from None
+        check_output_location(args.output, "--output", args.inputs)
+    if args.html:
+        if os.path.realpath(args.html) == os.path.realpath(args.output):
+            parser.error("--html and --output name the same file")
+        check_output_location(args.html, "--html", args.inputs)
     device = args.device
     if device is None and shard is not None and "LOCAL_RANK" in os.environ:
         import torch
 
         device = f"cuda:{os.environ['LOCAL_RANK']}" if torch.cuda.is_available() else "cpu"
+    device = inference_device(device)
     documents = iter_documents(args.inputs, args.format, stdin)
     extractor = load_pipeline(args.model, device, args.batch_size, args.dtype, serving=args.serving)
     try:

@@ -18,35 +18,29 @@ Examples:
 """
 
 import argparse
+import gzip
 import json
 import re
 import sys
+import zlib
 from collections import Counter
-from pathlib import Path
 
 import torch
 
+from simmemre.data_simmemre import write_jsonl
 from simmemre.experiment_simmemre import (
     add_inference_arguments,
-    default_device,
+    check_output_location,
+    inference_device,
     iter_jsonl_objects,
     load_pipeline,
     load_trained_model,
     per_type_table,
+    positive_int,
     scores_table,
     thresholds_from,
 )
 from simmemre.training_simmemre import GIVEN_LEVELS
-
-
-def positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {number}")
-    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="saved model folder (or Hub id) with the joint-re pipeline")
     source.add_argument("--from-predictions", metavar="FILE", help="score these JSON Lines predictions instead")
-    parser.add_argument("--data", required=True, help="JSON Lines file of gold schema documents")
+    parser.add_argument("--data", required=True, help="JSON Lines file of gold schema documents (.jsonl, .jsonl.gz)")
     add_inference_arguments(parser)
     parser.add_argument("--limit", type=positive_int, help="evaluate only the first N documents")
     parser.add_argument("--predictions", help="also write the predictions as JSON Lines here")
@@ -93,13 +87,13 @@ def _decoded_lines(handle, path):
 
 
 def _json_lines(path, expected: str):
-    """(line number, dict) of a JSON Lines file; a missing file, or a line that is not UTF-8, stops the script naming
-    it."""
+    """(line number, dict) of a JSON Lines file (.gz decompressed, as data_simmemre.read_jsonl reads it); a missing
+    file, a broken .gz, or a line that is not UTF-8, stops the script naming it."""
     try:
-        with open(path, "rb") as handle:
+        with (gzip.open if str(path).endswith(".gz") else open)(path, "rb") as handle:
             yield from iter_jsonl_objects(_decoded_lines(handle, path), path, expected)
-    except OSError as error:
-        raise SystemExit(f"{path}: cannot read ({error.strerror or error})") from None
+    except (OSError, EOFError, zlib.error) as error:  # EOFError, zlib.error: a .gz cut short or corrupt
+        raise SystemExit(f"{path}: cannot read ({getattr(error, 'strerror', None) or error})") from None
 
 
 def _with_unique_ids(documents: list, path) -> list:
@@ -169,7 +163,7 @@ def predict_given(args, gold) -> list:
     """The model's predictions on `gold` given its gold input at level `args.given` (see `SimMemREModel.extract`)."""
     from simmemre.training_simmemre import evaluate_thresholds, tokenize_documents
 
-    model, processor = load_trained_model(args.model, args.device or default_device())
+    model, processor = load_trained_model(args.model, args.device)
     if args.dtype not in (None, "auto"):
         model = model.to(getattr(torch, args.dtype))
     dataset = tokenize_documents(
@@ -186,6 +180,12 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
 
+    # Before any scoring: a bad output path found after it would lose the work, and --predictions = --data would
+    # overwrite the gold annotations.
+    if args.predictions and not args.from_predictions:
+        check_output_location(args.predictions, "--predictions", [args.data])
+    if args.model:
+        args.device = inference_device(args.device)
     gold, lines = read_gold(args.data, args.limit)
     if args.given and not args.model:
         raise SystemExit("--given needs --model (it runs the model on gold input)")
@@ -231,9 +231,7 @@ def main(argv=None) -> int:
             side = f"{side}:{lines[int(position.group(1))]}"
         raise SystemExit(f"{side}: {error}") from None
     if args.predictions and not args.from_predictions:
-        Path(args.predictions).write_text(
-            "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions), encoding="utf-8"
-        )
+        write_jsonl(predictions, args.predictions)  # gzip for a .gz name, as the library reads it
     if args.json:
         print(json.dumps(results, sort_keys=True))
     else:

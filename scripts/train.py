@@ -58,7 +58,8 @@ with OMP_NUM_THREADS=1: competing OpenMP threads made training steps up to 9x sl
 
 Outputs in output_dir: checkpoints (best and last, save_total_limit 2), trainer_state.json, best_model/ (a Hub-ready
 folder: remote code, processor, weights, model card), eval_predictions.jsonl / test_predictions.jsonl, and
-{train,eval,test}_results.json + all_results.json (floats).
+{train,eval,test}_results.json + all_results.json (floats). A new run (not a resumed one) first removes these files
+when an earlier run left them there, so that none of them is read as the new run's.
 """
 
 import sys

@@ -194,7 +194,8 @@ def test_config_file_paths_written_like_floats_stay_strings(tmp_path):
 
 @pytest.mark.parametrize("value", ["0755", "2024-06-01", "12", "true"])
 def test_config_file_path_that_yaml_reads_as_another_type_is_refused(tmp_path, value):
-    """YAML reads 0755 as the octal 493 and 2024-06-01 as a date: the run went to another folder or failed in os.path."""
+    """YAML reads 0755 as the octal 493 and 2024-06-01 as a date: the run went to another folder or failed inside
+    os.path."""
     from simmemre.experiment_simmemre import load_config
 
     path = tmp_path / "config.yaml"
@@ -297,3 +298,110 @@ def test_overrides_keep_yaml_1_1_boolean_words_as_strings():
     assert config["training"] == {"eval_strategy": "no", "save_strategy": "off"}
     assert config["model"] == {"jerex_baseline": True, "use_entity_memory": False}
     assert config["data"] == {"max_train_documents": 8}
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("missing.yaml", None, "missing.yaml: cannot read the config file (No such file or directory)"),
+        ("bad.yaml", "data:\n  train_file: x\n bad: indent\n", "bad.yaml:3:2: not valid YAML"),
+        ("bad.json", '{"data": {"train_file": "x",}}', "bad.json:1:29: not valid JSON"),
+        ("scalar.yaml", "just a string\n", "expected a mapping of sections (data, encoder, model, sampling, training)"),
+        ("list.yaml", "- a\n- b\n", "expected a mapping of sections"),
+    ],
+)
+def test_a_config_file_that_is_not_a_mapping_of_sections_stops_naming_the_file(tmp_path, name, content, message):
+    """A missing file, a syntax error or a list gave a parser traceback, or 'unknown top-level keys ['j', 'u', ...]'."""
+    from simmemre.experiment_simmemre import load_config
+
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        load_config(str(path))
+
+
+def test_a_section_that_is_not_a_mapping_is_refused_naming_it():
+    from simmemre.experiment_simmemre import check_config_keys
+
+    with pytest.raises(SystemExit, match=re.escape("data: a mapping of data settings, got list [1, 2]")):
+        check_config_keys({"data": [1, 2]})
+    check_config_keys({"encoder": "minilm"})  # an encoder may be a path or name
+
+
+def test_load_splits_names_a_missing_file_a_folder_and_a_missing_data_dir(tmp_path):
+    """Each failed as a FileNotFoundError / IsADirectoryError traceback."""
+    with pytest.raises(SystemExit, match=re.escape(f"data.train_file {tmp_path / 'typo.jsonl'}: no such file")):
+        load_splits({"train_file": str(tmp_path / "typo.jsonl")})
+    with pytest.raises(SystemExit, match=re.escape(f"data.train_file {tmp_path}: is a folder")):
+        load_splits({"train_file": str(tmp_path)})
+    with pytest.raises(SystemExit, match=re.escape(f"data.data_dir {tmp_path / 'none'}: no such folder")):
+        load_splits({"data_dir": str(tmp_path / "none"), "format": "bc5cdr"})
+    with pytest.raises(SystemExit, match="is read with data.train_file"):  # a folder of converted JSON Lines files
+        load_splits({"data_dir": str(tmp_path), "format": "bc5cdr"})
+
+
+def test_a_label_list_given_as_a_string_is_refused(tmp_path):
+    train = write_documents(tmp_path / "train.jsonl", "Chemical")
+    with pytest.raises(SystemExit, match=re.escape("data.entity_types: a list of type names (e.g. ['Chemical'])")):
+        load_splits({"train_file": train, "entity_types": "Chemical", "relation_types": []})
+
+
+@pytest.mark.parametrize(
+    "training, message",
+    [
+        ({"num_train_epochs": "three"}, "training.num_train_epochs: a number, got 'three'"),
+        ({"seed": "abc"}, "training.seed: a whole number, got 'abc'"),
+        ({"bf16": "yes"}, "training.bf16: true or false, got 'yes'"),
+        ({"learning_rate": -1}, "training.learning_rate: a positive number, got -1"),
+        ({"per_device_train_batch_size": 0}, "training.per_device_train_batch_size: a positive number, got 0"),
+        ({"head_learning_rate": 0}, "training.head_learning_rate: a positive number, got 0"),
+        ({"num_train_epochs": 0}, "training.num_train_epochs 0 trains no step"),
+    ],
+)
+def test_training_values_are_checked_before_the_data_is_read(monkeypatch, tmp_path, training, message):
+    """They failed inside the Trainer or the optimizer, and 0 epochs saved an untrained best_model with exit 0."""
+    from simmemre import experiment_simmemre
+
+    monkeypatch.setattr(experiment_simmemre, "load_splits", lambda data: pytest.fail("data was read"))
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        experiment_simmemre.build_trainer({"training": {"output_dir": str(tmp_path), **training}})
+
+
+def test_a_document_that_fails_tokenization_is_named_with_its_split_file(tmp_path):
+    """The error named '<memory>', so a user could not tell the training file from the validation file."""
+    from simmemre.data_simmemre import DocumentError
+    from simmemre.experiment_simmemre import build_trainer
+
+    train = write_documents(tmp_path / "train.jsonl", "Chemical")
+    off_by_one = tmp_path / "dev.jsonl"
+    off_by_one.write_text(
+        json.dumps(
+            {
+                "id": "g1",
+                "text": "Aspirin causes.",
+                "entities": [{"type": "Chemical", "mentions": [{"start": 7, "end": 14}]}],  # " causes"
+                "relations": [],
+            }
+        )
+        + "\n"
+    )
+    config = {
+        "data": {"train_file": train, "validation_file": str(off_by_one)},
+        "encoder": {"tiny": {}},
+        "training": {"output_dir": str(tmp_path / "run")},
+    }
+    with pytest.raises(DocumentError, match=re.escape(f"data.validation_file {off_by_one}: document g1")):
+        build_trainer(config)
+
+
+def test_a_new_run_removes_the_files_an_earlier_run_left_in_its_folder(tmp_path, capsys):
+    """A rerun without calibration kept the old calibration.json, which results.py recorded as the new run's."""
+    from simmemre.experiment_simmemre import remove_earlier_run_files
+
+    for name in ("calibration.json", "all_results.json", "notes.txt"):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "best_model").mkdir()
+    remove_earlier_run_files(str(tmp_path))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["best_model", "notes.txt"]
+    assert "removed all_results.json, calibration.json of an earlier run" in capsys.readouterr().err

@@ -150,3 +150,11 @@ def test_gold_lines_ending_in_carriage_returns_are_read(tmp_path, capsys):
     gold.write_bytes(json.dumps(GOLD).encode() + b"\r" + json.dumps(dict(GOLD, id="g1")).encode() + b"\r\n")
     predictions = write_jsonl(tmp_path / "pred.jsonl", gold_copies(2))
     assert scores(["--from-predictions", predictions, "--data", str(gold)], capsys)["documents"] == 2
+
+
+def test_predictions_made_on_another_text_are_refused_naming_the_document(tmp_path):
+    """Offsets into another version of the text (CRLF against LF, a title-only text) scored as if they matched."""
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD])
+    predictions = write_jsonl(tmp_path / "pred.jsonl", [dict(GOLD, text=" " + GOLD["text"])])
+    message = refusal(["--from-predictions", predictions, "--data", gold])
+    assert f"prediction document {GOLD['id']!r}" in message and "its text differs from the reference's" in message

@@ -1,0 +1,251 @@
+"""predict.py, score.py and calibrate.py on bad input: output locations, outputs that are inputs, incomplete model
+folders, --device, calibrate's --max-documents and --grid, gzip files and folders as input. Each problem stops the
+script with one line naming the option or file, before the model loads, or the input is read correctly."""
+
+import gzip
+import json
+import shutil
+
+import pytest
+import torch
+from helpers import SCRIPTS, load_script
+
+from simmemre.streaming_simmemre import iter_documents
+
+NOT_A_MODEL = "no-such-model-folder"  # a problem found before the model is loaded is reported instead of this one
+GOLD = {
+    "id": "g0", "text": "Aspirin causes ulcers.",
+    "entities": [
+        {"type": "Chemical", "mentions": [{"start": 0, "end": 7}]},
+        {"type": "Disease", "mentions": [{"start": 15, "end": 21}]},
+    ],
+    "relations": [{"head": 0, "tail": 1, "type": "CID"}],
+}  # fmt: skip
+LOW = ["--mention-threshold", "0", "--coref-threshold", "0.5", "--relation-threshold", "0"]
+
+
+def main_of(script):
+    return load_script(SCRIPTS / f"{script}.py", f"{script}_script").main
+
+
+def refusal(script, argv) -> str:
+    with pytest.raises(SystemExit) as stopped:
+        main_of(script)(argv)
+    return str(stopped.value.code)
+
+
+def write_jsonl(path, documents):
+    path.write_text("".join(json.dumps(document) + "\n" for document in documents), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def gold(tmp_path):
+    return write_jsonl(tmp_path / "gold.jsonl", [GOLD])
+
+
+@pytest.fixture
+def saved_copy(hub_folder, tmp_path):
+    """A copy of the tiny saved model that a test may change."""
+    return shutil.copytree(hub_folder, tmp_path / "model")
+
+
+# 1. Output locations: checked before the model loads; missing folders created.
+
+
+@pytest.mark.parametrize(
+    "script, argv, option",
+    [
+        ("predict", ["--model", NOT_A_MODEL, "{gold}", "-o", "{folder}"], "--output"),
+        ("predict", ["--model", NOT_A_MODEL, "{gold}", "-o", "{tmp}/new/"], "--output"),
+        ("predict", ["--model", NOT_A_MODEL, "{gold}", "-o", "{tmp}/p.jsonl", "--html", "{folder}"], "--html"),
+        ("score", ["--model", NOT_A_MODEL, "--data", "{gold}", "--predictions", "{folder}"], "--predictions"),
+        ("calibrate", ["{model}", "--data-dir", "{tmp}", "--format", "bc5cdr", "--output", "{folder}"], "--output"),
+    ],
+)
+def test_an_output_that_names_a_folder_is_refused_before_the_model_loads(
+    script, argv, option, gold, saved_copy, tmp_path
+):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    values = {"gold": gold, "folder": folder, "tmp": tmp_path, "model": saved_copy}
+    argv = [item.format(**values) for item in argv]
+    message = refusal(script, argv)
+    assert message.startswith(option + " ") and message.endswith(": a folder, not a file name"), message
+
+
+def test_missing_output_folders_are_created(hub_folder, gold, tmp_path, capsys):
+    output, page, predictions = tmp_path / "a" / "p.jsonl", tmp_path / "b" / "p.html", tmp_path / "c" / "s.jsonl"
+    argv = ["--model", str(hub_folder), gold, "-o", str(output), "--html", str(page), "--no-progress"]
+    assert main_of("predict")(argv + LOW) == 0
+    assert main_of("score")(["--model", str(hub_folder), "--data", gold, "--predictions", str(predictions)]) == 0
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert [json.loads(line)["id"] for line in predictions.read_text(encoding="utf-8").splitlines()] == ["g0"]
+
+
+def test_calibrate_writes_its_report_before_it_rewrites_the_model_config(saved_copy, tmp_path, monkeypatch):
+    from simmemre import experiment_simmemre
+
+    calibrate = load_script(SCRIPTS / "calibrate.py", "calibrate_script")
+    config = (saved_copy / "config.json").read_bytes()
+    report = tmp_path / "report.json"
+
+    def calibration_during_which_the_report_location_goes_bad(*args):
+        report.mkdir()
+        thresholds = {"mention_threshold": 0.123, "coref_threshold": 0.5, "relation_threshold": 0.5}
+        return {"thresholds": {**thresholds, "entity_threshold": 0.0}}
+
+    monkeypatch.setattr(experiment_simmemre, "corpus_rows", lambda *args: {})
+    monkeypatch.setattr(calibrate, "calibrate_and_score", calibration_during_which_the_report_location_goes_bad)
+    with pytest.raises(SystemExit) as stopped:
+        calibrate.main([str(saved_copy), "--data-dir", str(tmp_path), "--format", "bc5cdr", "--output", str(report)])
+    assert str(stopped.value.code).startswith(f"--output {report}: cannot write the report")
+    assert (saved_copy / "config.json").read_bytes() == config
+
+
+# 2. An output that is also an input is refused; the input is kept.
+
+
+@pytest.mark.parametrize(
+    "script, argv, option",
+    [
+        ("predict", ["--model", NOT_A_MODEL, "{gold}", "-o", "{same}"], "--output"),
+        ("predict", ["--model", NOT_A_MODEL, "{gold}", "-o", "{same}", "--resume"], "--output"),
+        ("predict", ["--model", NOT_A_MODEL, "{gold}", "-o", "{tmp}/p.jsonl", "--html", "{same}"], "--html"),
+        ("score", ["--model", NOT_A_MODEL, "--data", "{gold}", "--predictions", "{same}"], "--predictions"),
+    ],
+)
+def test_an_output_that_is_also_an_input_is_refused(script, argv, option, gold, tmp_path):
+    kept = (tmp_path / "gold.jsonl").read_bytes()
+    same = str(tmp_path / "sub" / ".." / "gold.jsonl")  # another spelling of the input's path
+    (tmp_path / "sub").mkdir()
+    argv = [item.format(gold=gold, same=same, tmp=tmp_path) for item in argv]
+    message = refusal(script, argv)
+    assert message.startswith(option + " ") and "is also an input" in message, message
+    assert (tmp_path / "gold.jsonl").read_bytes() == kept
+
+
+def test_predict_refuses_an_html_page_in_place_of_its_output(gold, tmp_path, capsys):
+    output = str(tmp_path / "p.jsonl")
+    assert refusal("predict", ["--model", NOT_A_MODEL, gold, "-o", output, "--html", output]) == "2"
+    assert "--html and --output name the same file" in capsys.readouterr().err
+
+
+# 3. Incomplete model folders are named, with what is missing.
+
+
+def _cut_in_half(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize(
+    "damage, missing",
+    [
+        (lambda folder: (folder / "model.safetensors").unlink(), "no model.safetensors or pytorch_model.bin"),
+        (lambda folder: (folder / "model.safetensors").write_bytes(b""), "corrupt model.safetensors"),
+        (lambda folder: _cut_in_half(folder / "model.safetensors"), "corrupt model.safetensors"),
+        (lambda folder: (folder / "tokenizer.json").unlink(), "no tokenizer files"),
+    ],
+)
+def test_an_incomplete_model_folder_is_named_with_what_it_lacks(damage, missing, saved_copy, gold):
+    damage(saved_copy)
+    message = refusal("predict", ["--model", str(saved_copy), gold, "--no-progress"])
+    assert message.startswith(f"--model {saved_copy}: not a complete saved model ({missing}"), message
+
+
+def test_score_and_calibrate_name_an_incomplete_model_folder(saved_copy, gold, tmp_path):
+    (saved_copy / "model.safetensors").unlink()
+    expected = f"{saved_copy}: not a complete saved model (no model.safetensors or pytorch_model.bin)"
+    score_argv = ["--model", str(saved_copy), "--data", gold, "--given", "mentions"]
+    assert refusal("score", score_argv) == "--model " + expected
+    assert refusal("calibrate", [str(saved_copy), "--data-dir", str(tmp_path), "--format", "bc5cdr"]) == (
+        "MODEL " + expected  # calibrate.py's model is the positional MODEL, not --model
+    )
+
+
+# 4. --device: a mistyped device, or CUDA where there is none.
+
+
+@pytest.mark.parametrize(
+    "script, argv",
+    [
+        ("predict", ["--model", NOT_A_MODEL, "{gold}"]),
+        ("score", ["--model", NOT_A_MODEL, "--data", "{gold}"]),
+        ("score", ["--model", NOT_A_MODEL, "--data", "{gold}", "--given", "entities"]),
+        ("calibrate", [NOT_A_MODEL, "--data-dir", "{tmp}", "--format", "bc5cdr"]),
+    ],
+)
+def test_a_bad_device_is_refused_before_the_model_loads(script, argv, gold, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    argv = [item.format(gold=gold, tmp=tmp_path) for item in argv]
+    assert refusal(script, argv + ["--device", "foo"]) == "--device: not a torch device: 'foo'"
+    assert refusal(script, argv + ["--device", "cuda"]).startswith("--device cuda: CUDA is not available here")
+
+
+# 5. calibrate.py: --max-documents and --grid.
+
+
+@pytest.mark.parametrize("count", ["0", "-1"])
+def test_calibrate_refuses_a_max_documents_below_one(count, tmp_path, capsys):
+    argv = [NOT_A_MODEL, "--data-dir", str(tmp_path), "--format", "bc5cdr", "--max-documents", count]
+    assert refusal("calibrate", argv) == "2"
+    assert f"--max-documents: expected a positive integer, got {count}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ("mention_threshold=1.5", "--grid mention_threshold: thresholds are numbers in [0, 1], got 1.5"),
+        ("coref_threshold=0.5,nan", "--grid coref_threshold: thresholds are numbers in [0, 1], got nan"),
+        ("foo", "--grid 'foo': expected NAME=V1,V2,..."),
+    ],
+)
+def test_calibrate_checks_the_grid_before_the_model_loads(grid, message, tmp_path):
+    argv = [NOT_A_MODEL, "--data-dir", str(tmp_path), "--format", "bc5cdr", "--grid", grid]
+    assert refusal("calibrate", argv).startswith(message)
+
+
+# 6. gzip: read as the library reads it; never written as plain text under a .gz name.
+
+
+def test_gzip_inputs_are_read_like_the_plain_files(tmp_path, capsys):
+    plain = tmp_path / "gold.jsonl"
+    write_jsonl(plain, [GOLD, dict(GOLD, id="g1")])
+    compressed = tmp_path / "gold.jsonl.gz"
+    compressed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert list(iter_documents([str(compressed)])) == list(iter_documents([str(plain)]))
+    assert main_of("score")(["--from-predictions", str(compressed), "--data", str(compressed), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["relation_strict_f1"] == 100.0
+
+
+def test_a_broken_gzip_input_is_named(tmp_path):
+    broken = tmp_path / "gold.jsonl.gz"
+    broken.write_bytes(json.dumps(GOLD).encode())  # not compressed
+    with pytest.raises(SystemExit) as stopped:
+        list(iter_documents([str(broken)]))
+    assert str(stopped.value.code).startswith(f"{broken}: cannot read it (Not a gzipped file")
+    assert refusal("score", ["--from-predictions", str(broken), "--data", str(broken)]).startswith(
+        f"{broken}: cannot read (Not a gzipped file"
+    )
+
+
+def test_predict_refuses_a_gzip_output_name_before_the_model_loads(gold, tmp_path):
+    output = tmp_path / "p.jsonl.gz"
+    message = refusal("predict", ["--model", NOT_A_MODEL, gold, "-o", str(output)])
+    assert message.startswith(f"--output {output}: gzip output is not supported") and not output.exists()
+
+
+def test_score_writes_gzip_predictions_for_a_gz_name(hub_folder, gold, tmp_path):
+    predictions = tmp_path / "p.jsonl.gz"
+    assert main_of("score")(["--model", str(hub_folder), "--data", gold, "--predictions", str(predictions)]) == 0
+    assert json.loads(gzip.decompress(predictions.read_bytes()))["id"] == "g0"
+
+
+# 7. A folder given as input.
+
+
+def test_predict_says_that_a_folder_input_is_a_folder(tmp_path):
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    message = refusal("predict", ["--model", NOT_A_MODEL, str(folder)])
+    assert message.startswith(f"{folder}: is a folder; give the files in it")
