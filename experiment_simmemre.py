@@ -667,7 +667,10 @@ def _converted_corpus(corpus_format: str, data_dir: str) -> dict:
     read it)."""
     from . import data_simmemre
 
-    return data_simmemre.convert_corpus(corpus_format, data_dir)
+    try:
+        return data_simmemre.convert_corpus(corpus_format, data_dir)
+    except FileNotFoundError as error:  # a mistyped folder, or one without the format's split files
+        raise SystemExit(f"--data-dir {data_dir}: {error}") from None
 
 
 def corpus_rows(args, model, processor, splits) -> dict:
@@ -922,6 +925,8 @@ def load_pipeline(model, device=None, batch_size=4, dtype="auto", serving="fp32"
     `serving`: "fp32", "bf16" (autocast) or "int8" (dynamically quantized encoder, CPU), see JointREPipeline."""
     from transformers import pipeline
 
+    if serving == "int8" and dtype not in (None, "auto", "float32"):  # the pipeline refuses it after loading the model
+        raise SystemExit(f"--serving int8 needs float32 weights, got --dtype {dtype}; for bfloat16 use --serving bf16")
     device = inference_device(device)
     check_model_location(model)
     dtype = getattr(torch, dtype) if dtype not in (None, "auto") else "auto"
@@ -1078,15 +1083,24 @@ def scores_table(scores: dict) -> str:
 def iter_jsonl_objects(lines, source: str, expected: str = "a JSON object (a schema document)"):
     """(line number, dict) for each non-blank JSON line of `lines`; a line that is not valid JSON, or not an object,
     stops the script with `source:line` and `expected` in the message."""
+    hint = "JSON Lines holds one document per line (jq -c '.[]' FILE turns a JSON array into them)"
+    first = True
     for line_number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             document = json.loads(line)
         except json.JSONDecodeError as error:
-            raise SystemExit(f"{source}:{line_number}: not valid JSON ({error.msg})") from None
+            # A pretty-printed document or array fails on its first line: say what the file is instead.
+            pretty = first and line.strip() in ("{", "[")
+            raise SystemExit(
+                f"{source}:{line_number}: not valid JSON ({error.msg})"
+                + (f"; the file looks like one multi-line JSON value: {hint}" if pretty else "")
+            ) from None
         if not isinstance(document, dict):
-            raise SystemExit(f"{source}:{line_number}: expected {expected}")
+            array = f", got a JSON array: {hint}" if isinstance(document, list) else ""
+            raise SystemExit(f"{source}:{line_number}: expected {expected}{array}")
+        first = False
         yield line_number, document
 
 

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 _CJK_IDEOGRAPHS = (
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002ceaf\U0002f800-\U0002fa1f"
 )
-WORD_PATTERN = re.compile(rf"[{_CJK_IDEOGRAPHS}]|[^\W_{_CJK_IDEOGRAPHS}]+|\S")
+WORD_PATTERN = re.compile(rf"[^\W_{_CJK_IDEOGRAPHS}]+|[{_CJK_IDEOGRAPHS}]|\S")  # runs first: most text has no CJK
 _SENTENCE_END_CHARS = ".!?"
 _CJK_SENTENCE_END_CHARS = "。！？"
 _CLOSING_CHARS = "\"')]}»”’"

@@ -51,14 +51,62 @@ def _stdin_text(stdin=None) -> str:
     return text[1:] if text.startswith("\ufeff") else text  # a byte-order mark is no content
 
 
-def _looks_like_jsonl(content: str) -> bool:
-    lines = [line for line in content.split("\n") if line.strip()]  # JSON strings may hold U+2028 or U+0085
-    if not lines:
-        return False
+def _is_json_object(line: str) -> bool:
     try:
-        return all(isinstance(json.loads(line), dict) for line in lines)
+        return isinstance(json.loads(line), dict)
     except json.JSONDecodeError:
         return False
+
+
+def _stdin_documents(content: str) -> Iterator:
+    """Stdin's documents: JSON Lines when its first non-empty line is a JSON object (a bad later line is an error
+    record, as in a file: one truncated line made the whole corpus one text), one JSON document or an array of them
+    when the whole input is one JSON value (pretty-printed), else one text."""
+    lines = content.split("\n")  # JSON strings may hold U+2028 or U+0085
+    first = next((line for line in lines if line.strip()), None)
+    if first is not None and _is_json_object(first):
+        yield from _jsonl_documents(lines, "<stdin>")
+        return
+    if content.lstrip()[:1] in ("{", "["):
+        try:
+            value = json.loads(content)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, dict):
+            value.setdefault("id", "stdin")
+            yield value
+            return
+        if isinstance(value, list) and any(isinstance(item, dict) for item in value):
+            yield from _array_documents(value, "<stdin>")
+            return
+    yield {"id": "stdin", "text": content}
+
+
+def _schema_document(document, where: str):
+    """`document` with `where` as its id when it has none (ids are what error records name), or an error record when
+    it is not a JSON object."""
+    if not isinstance(document, dict):
+        return BadInput(where, f"{where}: expected a JSON object (a schema document), got {type(document).__name__}")
+    if document.get("id") is None:
+        document["id"] = where
+    return document
+
+
+def _array_documents(array: list, source: str) -> Iterator:
+    """The documents of a JSON array, an element without id named by its position."""
+    for index, document in enumerate(array):
+        yield _schema_document(document, f"{source}[{index}]")
+
+
+def _first_line_is_json_object(path: Path, source: str) -> bool:
+    """Whether a .json file is JSON Lines (its first non-empty line one whole object), read without loading it all."""
+    with _reading(source), _open_input(path) as handle:
+        for line in _decoded_lines(handle, source):
+            if isinstance(line, BadInput):
+                return True  # decoded line by line, the bad line becomes an error record
+            if line.strip():
+                return _is_json_object(line)
+    return True
 
 
 def _decoded_lines(handle, source: str) -> Iterator:
@@ -88,12 +136,7 @@ def _jsonl_documents(lines: Iterable[str], source: str) -> Iterator:
         except json.JSONDecodeError as error:
             yield BadInput(where, f"{where}: not valid JSON ({error.msg})")
             continue
-        if not isinstance(document, dict):
-            yield BadInput(where, f"{where}: expected a JSON object (a schema document), got {type(document).__name__}")
-            continue
-        if document.get("id") is None:
-            document["id"] = where
-        yield document
+        yield _schema_document(document, where)
 
 
 def _suffix(path: Path) -> str:
@@ -137,15 +180,18 @@ def iter_documents(inputs, fmt: str = "auto", stdin=None) -> Iterator:
     """Documents (dicts with `id` and `text`, or `BadInput`) from text files, JSON Lines files or "-" (stdin), lazily.
 
     A text file is one document (read byte-exactly as UTF-8, id = file name); a .jsonl/.ndjson/.json file is read line
-    by line (a .json file holding one JSON array is loaded whole); a .gz file is decompressed, its format given by
-    the suffix before .gz. Stdin is JSON Lines when every non-empty line is a JSON object, else one text (it is read
-    whole to decide). A missing file or a folder stops with its name.
+    by line (a .json file holding one multi-line JSON value, an array of documents or one pretty-printed document, is
+    loaded whole); a .gz file is decompressed, its format given by the suffix before .gz. Stdin is read whole to
+    decide: JSON Lines when its first non-empty line is a JSON object, a JSON document or array when it is one JSON
+    value, else one text. A missing file or a folder stops with its name.
     """
     for source in inputs or ["-"]:
         if source == "-":
             content = _stdin_text(stdin)
-            if fmt == "jsonl" or (fmt == "auto" and _looks_like_jsonl(content)):
+            if fmt == "jsonl":
                 yield from _jsonl_documents(content.split("\n"), "<stdin>")
+            elif fmt == "auto":
+                yield from _stdin_documents(content)
             else:
                 yield {"id": "stdin", "text": content}
             continue
@@ -160,23 +206,19 @@ def iter_documents(inputs, fmt: str = "auto", stdin=None) -> Iterator:
                     if not chunk:
                         break
                     first = chunk.lstrip()[:1]
-            if first == b"[" and _suffix(path) == ".json":
+            if first in (b"[", b"{") and _suffix(path) == ".json" and not _first_line_is_json_object(path, source):
+                # One JSON value over several lines: an array of documents, or one pretty-printed document.
                 with _reading(source), _open_input(path) as handle:
                     content = handle.read()
                 try:
-                    array = json.loads(content.decode("utf-8-sig"))
+                    value = json.loads(content.decode("utf-8-sig"))
                 except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                    raise SystemExit(f"{source}: not a valid JSON array of documents ({error})") from None
-                for index, document in enumerate(array):
-                    if isinstance(document, dict) and document.get("id") is None:
-                        document["id"] = f"{source}[{index}]"
-                    yield (
-                        document
-                        if isinstance(document, dict)
-                        else BadInput(
-                            f"{source}[{index}]", f"{source}[{index}]: expected a JSON object (a schema document)"
-                        )
-                    )
+                    raise SystemExit(f"{source}: not a valid JSON document or array of documents ({error})") from None
+                if isinstance(value, dict):
+                    value.setdefault("id", source)
+                    yield value
+                else:
+                    yield from _array_documents(value, source)
                 continue
             # newline="" keeps \r\n inside strings as written; lines are split on \n only.
             with _reading(source), _open_input(path) as handle:  # decoded line by line: a bad line is an error record

@@ -3,8 +3,10 @@
 
 Each INPUT is a text file (one document: the whole file, read byte-exactly as UTF-8, id = file name), a .jsonl/.json
 file of schema documents (one JSON object per line; `id`, `text` and optional `words`/`sentences` are used, gold
-annotations are ignored; a document without `id` gets `FILE:LINE`), or "-" for stdin (JSON Lines if every non-empty
-line is a JSON object, else one text). With no INPUT, stdin is read. A .gz input (data.jsonl.gz) is decompressed.
+annotations are ignored; a document without `id` gets `FILE:LINE`; a .json file may also hold one JSON array of
+documents or one pretty-printed document), or "-" for stdin (JSON Lines if its first non-empty line is a JSON object,
+a JSON document or array if it is one JSON value, else one text). With no INPUT, stdin is read. A .gz input
+(data.jsonl.gz) is decompressed.
 
 Inputs are read lazily and each batch's predictions are written as soon as it finishes, one JSON line per document
 in input order (simmemre.streaming_simmemre.predict_corpus), with a progress bar. A bad document (no text, wrong

@@ -37,6 +37,15 @@ def load_script(path: Path, name=None):
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO_ROOT / "scripts"
+# A gold schema document for the scripts' input tests.
+GOLD_DOCUMENT = {
+    "id": "g0", "text": "Aspirin causes ulcers.",
+    "entities": [
+        {"type": "Chemical", "mentions": [{"start": 0, "end": 7}]},
+        {"type": "Disease", "mentions": [{"start": 15, "end": 21}]},
+    ],
+    "relations": [{"head": 0, "tail": 1, "type": "CID"}],
+}  # fmt: skip
 BENCHMARKS = REPO_ROOT / "benchmarks"
 SCRIPT_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 LOW = {"mention_threshold": 0.0, "coref_threshold": 0.5, "relation_threshold": 0.0}

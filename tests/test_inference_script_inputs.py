@@ -8,19 +8,12 @@ import shutil
 
 import pytest
 import torch
-from helpers import SCRIPTS, load_script
+from helpers import GOLD_DOCUMENT, SCRIPTS, load_script
 
 from simmemre.streaming_simmemre import iter_documents
 
 NOT_A_MODEL = "no-such-model-folder"  # a problem found before the model is loaded is reported instead of this one
-GOLD = {
-    "id": "g0", "text": "Aspirin causes ulcers.",
-    "entities": [
-        {"type": "Chemical", "mentions": [{"start": 0, "end": 7}]},
-        {"type": "Disease", "mentions": [{"start": 15, "end": 21}]},
-    ],
-    "relations": [{"head": 0, "tail": 1, "type": "CID"}],
-}  # fmt: skip
+GOLD = GOLD_DOCUMENT
 LOW = ["--mention-threshold", "0", "--coref-threshold", "0.5", "--relation-threshold", "0"]
 
 
@@ -249,3 +242,15 @@ def test_predict_says_that_a_folder_input_is_a_folder(tmp_path):
     folder.mkdir()
     message = refusal("predict", ["--model", NOT_A_MODEL, str(folder)])
     assert message.startswith(f"{folder}: is a folder; give the files in it")
+
+
+def test_calibrate_names_a_missing_data_dir(hub_folder, tmp_path):
+    """A FileNotFoundError traceback from the corpus reader."""
+    message = refusal("calibrate", [str(hub_folder), "--data-dir", str(tmp_path / "none"), "--format", "bc5cdr"])
+    assert message.startswith(f"--data-dir {tmp_path / 'none'}: input not found")
+
+
+def test_predict_refuses_int8_serving_of_bfloat16_weights_before_the_model_loads(gold):
+    """The pipeline's refusal came as a traceback after the model had loaded."""
+    argv = ["--model", NOT_A_MODEL, gold, "--serving", "int8", "--dtype", "bfloat16"]
+    assert refusal("predict", argv).startswith("--serving int8 needs float32 weights, got --dtype bfloat16")

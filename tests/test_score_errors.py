@@ -3,16 +3,9 @@
 import json
 
 import pytest
-from helpers import SCRIPTS, load_script
+from helpers import GOLD_DOCUMENT, SCRIPTS, load_script
 
-GOLD = {
-    "id": "g0", "text": "Aspirin causes ulcers.",
-    "entities": [
-        {"type": "Chemical", "mentions": [{"start": 0, "end": 7}]},
-        {"type": "Disease", "mentions": [{"start": 15, "end": 21}]},
-    ],
-    "relations": [{"head": 0, "tail": 1, "type": "CID"}],
-}  # fmt: skip
+GOLD = GOLD_DOCUMENT
 NOT_A_MODEL = "no-such-model-folder"  # gold input is checked before the model is loaded
 
 
@@ -158,3 +151,12 @@ def test_predictions_made_on_another_text_are_refused_naming_the_document(tmp_pa
     predictions = write_jsonl(tmp_path / "pred.jsonl", [dict(GOLD, text=" " + GOLD["text"])])
     message = refusal(["--from-predictions", predictions, "--data", gold])
     assert f"prediction document {GOLD['id']!r}" in message and "its text differs from the reference's" in message
+
+
+@pytest.mark.parametrize("form", ["pretty", "array"])
+def test_a_gold_file_that_is_one_json_value_is_told_apart_from_broken_json(tmp_path, form):
+    """Valid pretty-printed JSON was called 'not valid JSON', an array 'expected a schema document'."""
+    gold = tmp_path / "gold.json"
+    gold.write_text(json.dumps(GOLD, indent=2) if form == "pretty" else json.dumps([GOLD]), encoding="utf-8")
+    message = refusal(["--from-predictions", str(gold), "--data", str(gold)])
+    assert message.startswith(f"{gold}:1: ") and "JSON Lines holds one document per line" in message

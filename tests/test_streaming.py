@@ -10,7 +10,7 @@ import time
 import pytest
 from helpers import LOW, SCRIPT_ENV, SCRIPTS, assert_same_predictions
 
-from simmemre.streaming_simmemre import iter_documents, merge_parts, part_path, predict_corpus
+from simmemre.streaming_simmemre import BadInput, iter_documents, merge_parts, part_path, predict_corpus
 
 SENTENCES = [
     "Aspirin causes ulcers.",
@@ -244,5 +244,33 @@ def test_a_json_array_file_is_read_whole_after_a_byte_order_mark_or_spaces(tmp_p
 def test_a_malformed_json_array_file_is_named(tmp_path):
     path = tmp_path / "in.json"
     path.write_text('[{"id": "a", "text": "x"}, {bad}]', encoding="utf-8")
-    with pytest.raises(SystemExit, match=r"in.json: not a valid JSON array"):
+    with pytest.raises(SystemExit, match=r"in.json: not a valid JSON document or array"):
         list(iter_documents([str(path)]))
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ('{"id": "a", "text": "A."}\n\n{"id": "b", "text": "B."}\ngarbage here\n', ["a", "b", "error"]),
+        ('[{"id": "a", "text": "A."},\n {"text": "B."}, 3]', ["a", "<stdin>[1]", "error"]),
+        ('{\n  "id": "a",\n  "text": "A."\n}\n', ["a"]),
+        ("[Note] Aspirin causes ulcers.\n{not json}", ["stdin"]),
+    ],
+    ids=["json-lines-with-a-bad-line", "array", "pretty-printed-document", "text"],
+)
+def test_stdin_json_stays_documents_when_a_line_is_bad_or_the_value_spans_lines(content, expected):
+    """One bad line (or a JSON array) made a whole piped corpus a single text document, predicted without an error."""
+    import io
+
+    documents = list(iter_documents(["-"], stdin=io.StringIO(content)))
+    assert ["error" if isinstance(document, BadInput) else document["id"] for document in documents] == expected
+
+
+def test_a_pretty_printed_json_document_file_is_one_document(tmp_path):
+    """Each of its lines became an error record."""
+    path = tmp_path / "pretty.json"
+    path.write_text('{\n  "id": "a",\n  "text": "Aspirin causes ulcers."\n}\n', encoding="utf-8")
+    assert list(iter_documents([str(path)])) == [{"id": "a", "text": "Aspirin causes ulcers."}]
+    lines = tmp_path / "lines.json"  # JSON Lines under a .json name stays read line by line
+    lines.write_text('{"id": "a", "text": "A."}\n{"id": "b", "text": "B."}\n', encoding="utf-8")
+    assert [document["id"] for document in iter_documents([str(lines)])] == ["a", "b"]
