@@ -37,23 +37,40 @@ ABBREVIATIONS = frozenset(
 )
 
 
+# Invisible format characters: joiners keep the characters on both sides in one word (emoji ZWJ sequences, the
+# zero-width non-joiner inside Persian and Indic words, the word joiner); separators are no word of their own.
+_JOINERS = "\u200c\u200d\u2060"
+_INVISIBLE_SEPARATORS = "\u200b\ufeff"  # zero-width space, byte-order mark
+
+
 def _is_mark(char: str) -> bool:
     return unicodedata.category(char)[0] == "M"
+
+
+def _needs_care(char: str) -> bool:
+    return _is_mark(char) or char in _JOINERS or char in _INVISIBLE_SEPARATORS
 
 
 def _natural_words(text: str) -> list[tuple[int, int]]:
     """`WORD_PATTERN` matches, with combining marks (Unicode category M, which `\\w` does not match)
     joined to the character before them and letters after such a mark joined to the same word, so
-    "Re\\u0301sume\\u0301" (decomposed "Résumé") or Devanagari "हिन्दी" stay one word."""
-    if text.isascii() or not any(_is_mark(char) for char in set(text) if not char.isascii()):
-        return [match.span() for match in WORD_PATTERN.finditer(text)]  # no mark to join: the matches as they are
+    "Re\\u0301sume\\u0301" (decomposed "Résumé") or Devanagari "हिन्दी" stay one word; a joiner joins the
+    characters on both sides ("👨\\u200d👩" is one word), and a zero-width space or byte-order mark is no word."""
+    if text.isascii() or not any(_needs_care(char) for char in set(text) if not char.isascii()):
+        return [match.span() for match in WORD_PATTERN.finditer(text)]  # nothing to join: the matches as they are
     words: list[tuple[int, int]] = []
     for match in WORD_PATTERN.finditer(text):
         start, end = match.span()
+        if text[start] in _INVISIBLE_SEPARATORS:  # a one-character match of `\\S`
+            continue
         if words and words[-1][1] == start:
             previous_start, previous_end = words[-1]
-            if _is_mark(text[start]) or (
-                _is_mark(text[previous_end - 1]) and match.group()[0].isalnum() and text[previous_start].isalnum()
+            last = text[previous_end - 1]
+            if (
+                _is_mark(text[start])
+                or text[start] in _JOINERS
+                or last in _JOINERS
+                or (_is_mark(last) and match.group()[0].isalnum() and text[previous_start].isalnum())
             ):
                 words[-1] = (previous_start, end)
                 continue

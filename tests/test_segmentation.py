@@ -162,6 +162,14 @@ def test_combining_marks_stay_in_their_word():
     assert words_of(text) == ["cafe\u0301", "Re\u0301sume\u0301", "हिन्दी", "❤\ufe0f"]
 
 
+def test_joiners_keep_one_word_and_zero_width_spaces_are_no_words():
+    """A ZWJ emoji sequence was five words (two of them the invisible joiner alone), and a zero-width space a word that
+    a mention could consist of."""
+    text = "👨\u200d👩\u200d👧 x\u200by می\u200cخواهم a\u2060b \ufeffc"
+    assert words_of(text) == ["👨\u200d👩\u200d👧", "x", "y", "می\u200cخواهم", "a\u2060b", "c"]
+    assert_well_formed(text, *segment_text(text))
+
+
 def test_precomposed_accents_are_letters():
     assert words_of("naïve café Müller") == ["naïve", "café", "Müller"]
 
