@@ -2657,6 +2657,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
             )
         if not config.entity_types:
             raise ValueError("SimMemREConfig.entity_types is empty: the model needs at least one entity type")
+        # Again here: `from_pretrained(folder, mention_threshold=2.0)` sets its overrides after the config's checks.
+        config.validate_hyperparameters()
         # `name_or_path`: the saved folder being loaded, which holds a copy of an encoder's own code.
         self.encoder = (
             encoder

@@ -29,7 +29,7 @@ import torch
 from transformers import ProgressCallback, Trainer, TrainerCallback
 from transformers.trainer_utils import speed_metrics
 
-from .data_simmemre import DocumentError, document_features, normalize_document
+from .data_simmemre import DocumentError, document_features, normalize_document, validate_document
 from .metrics.joint_re_f1.joint_re_f1 import (
     THRESHOLD_SWEEP_LEVELS,
     _prf,
@@ -225,6 +225,29 @@ def encode_training_document(doc: Mapping, processor, entity_types, relation_typ
     return encoded
 
 
+def _check_tokenized(dataset, name: str, columns) -> None:
+    """Refuse what the Trainer would fail on deep inside (a KeyError in the collator, a torch sampler error): a
+    dataset that is not the rows of `tokenize_documents`, or an empty one (its F1 scores would all read 0)."""
+    if not hasattr(dataset, "column_names"):
+        raise ValueError(f"{name}: a datasets.Dataset of tokenize_documents() rows, got {type(dataset).__name__}")
+    missing = [column for column in columns if column not in (dataset.column_names or columns)]  # None: streamed
+    if missing:
+        raise ValueError(f"{name} lacks columns {missing}; build it with tokenize_documents()")
+    if hasattr(dataset, "__len__") and len(dataset) == 0:
+        raise ValueError(f"{name} is empty")
+
+
+def _naming_the_field(function, doc, index: int):
+    """`function(doc)`; when it fails on a malformed document (a KeyError for no `relations`, a TypeError for offsets
+    as strings, "not aligned to word boundaries" for an end past the text), the schema check's `DocumentError` is
+    raised instead, naming the document and the field at fault."""
+    try:
+        return function(doc)
+    except (KeyError, TypeError, DocumentError):
+        validate_document(dict(doc), source=f"documents[{index}]")
+        raise
+
+
 def tokenize_documents(
     documents,
     processor,
@@ -246,11 +269,17 @@ def tokenize_documents(
     """
     from datasets import Dataset
 
+    if len(documents) == 0:  # datasets' own error for it is a features "Keys mismatch"
+        raise ValueError("tokenize_documents: no documents")
     if not isinstance(documents, Dataset):
-        documents = Dataset.from_list([normalize_document(doc) for doc in documents], features=document_features())
+        documents = Dataset.from_list(
+            [_naming_the_field(normalize_document, doc, index) for index, doc in enumerate(documents)],
+            features=document_features(),
+        )
     elif not {"words", "sentences"} <= set(documents.column_names):  # segment around the gold mentions first
         documents = documents.map(
-            lambda doc: normalize_document(dict(doc)),
+            lambda doc, index: _naming_the_field(normalize_document, dict(doc), index),
+            with_indices=True,
             features=document_features(),
             remove_columns=documents.column_names,
             desc="Segmenting",
@@ -258,7 +287,9 @@ def tokenize_documents(
     entity_types, relation_types = list(entity_types), list(relation_types)
 
     def encode(example, index):
-        return encode_training_document(example, processor, entity_types, relation_types, index)
+        return _naming_the_field(
+            lambda doc: encode_training_document(doc, processor, entity_types, relation_types, index), example, index
+        )
 
     drop = [name for name in documents.column_names if name not in REFERENCE_COLUMNS]
     kwargs = {}
@@ -665,6 +696,12 @@ class SimMemRETrainer(Trainer):
     """
 
     def __init__(self, *args, head_learning_rate: Optional[float] = None, given: Optional[str] = None, **kwargs):
+        model, processor = kwargs.get("model", args[0] if args else None), kwargs.get("processing_class")
+        if len(args) < 3 and kwargs.get("data_collator") is None and model is not None and processor is not None:
+            # transformers' default collator cannot batch these rows ("Could not infer dtype of dict").
+            kwargs["data_collator"] = SimMemREDataCollator(processor, model.config)
+        if kwargs.get("train_dataset") is not None:
+            _check_tokenized(kwargs["train_dataset"], "train_dataset", ("input_ids", "doc_index") + GOLD_COLUMNS)
         super().__init__(*args, **kwargs)
         if given is not None and given not in GIVEN_LEVELS:
             raise ValueError(f"given: expected one of {list(GIVEN_LEVELS)} or None, got {given!r}")
@@ -731,6 +768,11 @@ class SimMemRETrainer(Trainer):
         )
 
     def train(self, *args, **kwargs):
+        if not hasattr(self.data_collator, "set_epoch"):  # only training batches need it; evaluation collates itself
+            raise ValueError(
+                "SimMemRETrainer.train needs data_collator=SimMemREDataCollator(processor, model.config) (or "
+                "processing_class=the SimMemREProcessor, which builds it)"
+            )
         output = super().train(*args, **kwargs)
         primary = self.args.metric_for_best_model or ""
         primary = primary if primary.startswith("eval_") else f"eval_{primary}"
@@ -889,9 +931,7 @@ class SimMemRETrainer(Trainer):
             return metrics
         if eval_dataset is None:
             raise ValueError("SimMemRETrainer.evaluate needs an eval_dataset (rows of tokenize_documents)")
-        missing = [c for c in REFERENCE_COLUMNS + ("word_char_spans",) if c not in eval_dataset.column_names]
-        if missing:
-            raise ValueError(f"eval_dataset lacks columns {missing}; build it with tokenize_documents()")
+        _check_tokenized(eval_dataset, "eval_dataset", REFERENCE_COLUMNS + ("word_char_spans",))
         if self._memory_schedule_active:
             self.apply_memory_warmup()
         start = time.time()

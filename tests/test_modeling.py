@@ -953,6 +953,17 @@ def test_config_refuses_a_bare_string_for_a_label_list(tokenizer, field, value):
         modeling_config(tokenizer, **{field: value})
 
 
+@pytest.mark.parametrize(
+    "override, field",
+    [({"mention_threshold": 2.0}, "mention_threshold"), ({"coreference_linkage": "x"}, "coreference_linkage")],
+)
+def test_from_pretrained_overrides_are_checked_like_the_config(tokenizer, tmp_path, override, field):
+    """transformers sets from_pretrained's keyword overrides after the config's checks: 2.0 gave empty predictions."""
+    make_model(tokenizer).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=f"SimMemREConfig.{field}"):
+        SimMemREModel.from_pretrained(tmp_path, **override)
+
+
 def test_config_refuses_a_window_longer_than_the_encoders_positions(tokenizer):
     """A window past the position table failed inside BERT's embeddings at the first long document."""
     assert modeling_config(tokenizer, encoder_window_size=126).window_size == 126  # 128 positions - [CLS]/[SEP]

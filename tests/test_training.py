@@ -4,6 +4,7 @@ import copy
 import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -148,6 +149,35 @@ def test_entity_without_mentions_names_document_and_field(processor):
     with pytest.raises(DocumentError) as error:
         tokenize_documents([document], processor, ENTITY_TYPES, RELATION_TYPES)
     assert "synthetic-1" in str(error.value) and f"entities[{position}].mentions" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "break_document, field",
+    [
+        (lambda doc: doc.pop("relations"), "relations: missing required field"),
+        (lambda doc: doc["entities"][0].update(start="0"), None),
+        (lambda doc: doc["entities"][0]["mentions"][0].update(start="0"), "mentions[0].start"),
+        (lambda doc: doc["entities"][1]["mentions"][0].update(end=700), "mentions[0].end: offset 700 outside the text"),
+    ],
+    ids=["no-relations", "extra-field", "string-offset", "end-past-the-text"],
+)
+def test_a_malformed_document_is_named_with_the_field_at_fault(processor, break_document, field):
+    """A bare KeyError ('relations'), a TypeError for string offsets, 'not aligned to word boundaries' for an end past
+    the text."""
+    document = json.loads(json.dumps(SYNTHETIC))
+    break_document(document)
+    if field is None:  # an unknown field is ignored
+        assert len(tokenize_documents([document], processor, ENTITY_TYPES, RELATION_TYPES)) == 1
+        return
+    with pytest.raises(
+        DocumentError, match=re.escape("documents[0]: document synthetic-1: ") + ".*" + re.escape(field)
+    ):
+        tokenize_documents([document], processor, ENTITY_TYPES, RELATION_TYPES)
+
+
+def test_tokenize_documents_refuses_no_documents(processor):
+    with pytest.raises(ValueError, match="tokenize_documents: no documents"):
+        tokenize_documents([], processor, ENTITY_TYPES, RELATION_TYPES)
 
 
 def test_levenshtein_matches_model_edit_distances():
@@ -393,6 +423,31 @@ def make_trainer(processor, train_dataset, eval_dataset, output_dir, seed=0, **a
 
     model.forward, model.extract = recording_forward, recording_extract
     return trainer, calls
+
+
+def test_the_trainer_refuses_data_it_would_fail_on_deep_inside(processor, cdr_dataset, cdr_documents, tmp_path):
+    """Untokenized documents failed with KeyError 'doc_index' in the collator, an empty set in torch's sampler, an
+    evaluation list with AttributeError, and an empty evaluation set scored 0 everywhere."""
+    for train, eval_set, message in (
+        (cdr_documents, None, "train_dataset: a datasets.Dataset of tokenize_documents() rows, got list"),
+        (cdr_dataset.select([]), None, "train_dataset is empty"),
+        (cdr_dataset.remove_columns("doc_index"), None, "train_dataset lacks columns ['doc_index']"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            make_trainer(processor, train, eval_set, tmp_path)
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, eval_strategy="no")
+    with pytest.raises(ValueError, match="eval_dataset is empty"):
+        trainer.evaluate(cdr_dataset.select([]))
+
+
+def test_the_trainer_builds_its_collator_from_the_processor(processor, cdr_dataset, tmp_path):
+    """Without one, transformers' default collator failed with 'Could not infer dtype of dict'."""
+    model = SimMemREModel(training_config(processor))
+    arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    trainer = SimMemRETrainer(model=model, args=arguments, train_dataset=cdr_dataset, processing_class=processor)
+    assert isinstance(trainer.data_collator, SimMemREDataCollator)
+    with pytest.raises(ValueError, match="train needs data_collator=SimMemREDataCollator"):
+        SimMemRETrainer(model=model, args=arguments, train_dataset=cdr_dataset).train()
 
 
 def test_memory_warmup_switch_and_after_resume(processor, cdr_dataset, tmp_path, single_torch_thread):
