@@ -129,11 +129,21 @@ def folder_problems(folder) -> list:
     if not any((folder / name).is_file() for name in VOCABULARY_FILES):
         problems.append(f"missing a tokenizer vocabulary (one of {', '.join(VOCABULARY_FILES)})")
     config_path = folder / "config.json"
+    config = None
     if config_path.is_file():
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        if TASK not in (config.get("custom_pipelines") or {}):
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            problems.append(f"config.json: not valid JSON ({err})")
+        else:
+            if not isinstance(config, dict):
+                problems.append(f"config.json: expected a JSON object, got {type(config).__name__}")
+                config = None
+    if config is not None:
+        custom_pipelines, auto_map = config.get("custom_pipelines"), config.get("auto_map")
+        if not isinstance(custom_pipelines, dict) or TASK not in custom_pipelines:
             problems.append(f"config.json has no custom_pipelines['{TASK}'] (save with save_for_hub)")
-        if not {"AutoConfig", "AutoModel"} <= set(config.get("auto_map") or {}):
+        if not isinstance(auto_map, dict) or not {"AutoConfig", "AutoModel"} <= set(auto_map):
             problems.append("config.json has no auto_map for AutoConfig/AutoModel")
     return problems
 

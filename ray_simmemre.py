@@ -2,7 +2,7 @@
 `pip install ".[ray]"`).
 
     >>> from simmemre.ray_simmemre import predict_with_ray
-    >>> predict_with_ray("out/simmemre-cdr", ["corpus/part-*.jsonl"], "predictions/", actors=4)
+    >>> predict_with_ray("out/simmemre-cdr", ["corpus/"], "predictions/", actors=4)
 
 Ray Data reads the inputs in blocks, an actor pool maps batches of documents through the `joint-re` pipeline (each
 actor loads the model once, with `gpus_per_actor` GPUs when there are any) and the predictions are written back in
@@ -14,17 +14,96 @@ node can read.
 """
 
 import json
-from typing import Optional, Sequence
+import os
+from typing import List, Optional, Sequence
 
-from .streaming_simmemre import _jsonl_documents, _predicted_records, checked_input
+from .streaming_simmemre import BadInput, _jsonl_documents, _predicted_records, _schema_document, checked_input
 
 PARQUET_INPUT_COLUMNS = ("id", "text", "words", "sentences")
+INPUT_SUFFIXES = (".jsonl", ".ndjson", ".parquet")
+
+
+def _is_uri(path: str) -> bool:
+    """A cloud or other remote location (s3://, gs://, ...): not checked here, Ray reads it on the cluster."""
+    return "://" in path
+
+
+def _folder_inputs(folder: str) -> List[str]:
+    """The .jsonl/.ndjson/.parquet files directly in a local folder, sorted (Ray would also read any other file)."""
+    names = sorted(name for name in os.listdir(folder) if name.lower().endswith(INPUT_SUFFIXES))
+    files = [os.path.join(folder, name) for name in names if os.path.isfile(os.path.join(folder, name))]
+    if not files:
+        raise SystemExit(f"{folder}: a folder without .jsonl, .ndjson or .parquet files")
+    return files
+
+
+def check_ray_inputs(inputs: Sequence[str]) -> List[str]:
+    """The input files to read (a local folder gives the .jsonl/.ndjson/.parquet files in it); stops with one line
+    naming the input when one is missing, compressed, of another kind, or when JSON Lines and Parquet are mixed."""
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    files = []
+    for source in (str(path) for path in inputs):
+        if not _is_uri(source) and os.path.isdir(source):
+            files.extend(_folder_inputs(source))
+            continue
+        if not _is_uri(source) and not os.path.isfile(source):
+            raise SystemExit(f"input not found: {source}")
+        if source.lower().endswith(".gz"):
+            raise SystemExit(f"{source}: compressed inputs are not read on Ray; decompress it (gunzip) first")
+        if not source.lower().endswith(INPUT_SUFFIXES):
+            raise SystemExit(
+                f"{source}: not a .jsonl, .ndjson or .parquet file"
+                + (" (a cloud folder: give its files)" if _is_uri(source) else "")
+            )
+        files.append(source)
+    if not files:
+        raise SystemExit("no inputs")
+    kinds = {path.lower().endswith(".parquet") for path in files}
+    if len(kinds) > 1:
+        raise SystemExit(f"inputs mix JSON Lines and Parquet files ({', '.join(files)}); predict them separately")
+    return files
+
+
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_ray_output(output: str, inputs: Sequence[str], setting: str = "output") -> None:
+    """Stop, before any work, when the local output folder is an existing file, an input folder (or inside one), the
+    folder of an input file, or a folder that already has files (Ray adds new part files next to them, so a rerun
+    would give every document twice). A cloud URI is not checked."""
+    output = str(output)
+    if _is_uri(output):
+        return
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise SystemExit(f"{setting} {output}: an existing file; give a folder for the output part files")
+    for source in (str(path) for path in inputs):
+        if _is_uri(source):
+            continue
+        if os.path.isdir(source) and _inside(output, source):
+            raise SystemExit(
+                f"{setting} {output}: inside the input folder {source}, so predictions would join the corpus; "
+                "give a folder elsewhere"
+            )
+        if os.path.isfile(source) and os.path.realpath(output) == os.path.dirname(os.path.realpath(source)):
+            raise SystemExit(f"{setting} {output}: the folder of the input {source}; give a new folder for the output")
+    if os.path.isdir(output) and os.listdir(output):
+        raise SystemExit(
+            f"{setting} {output}: folder already has files (the new part files would be added next to them); "
+            "give a new or empty folder, or remove it first"
+        )
 
 
 class JointREActor:
     """The per-actor model: `__call__` maps a batch of input rows to `{"id", "record"}` columns, `record` being the
-    output line (JSON) of each document. Input rows are raw JSON Lines (`{"text": line}` from `read_text`) or, with
-    `parquet_input`, schema columns (`id`, `text`, optional `words`/`sentences`)."""
+    output line (JSON) of each document. Input rows are JSON Lines lines (`{"path", "line", "raw"}` from
+    `_json_lines_datasource`, so that error records name the file and line as predict.py's do; plain `{"text": line}`
+    rows are read too) or, with `parquet_input`, schema columns (`id`, `text`, optional `words`/`sentences`).
+    `sources` maps the paths Ray reports to the names the user gave."""
 
     def __init__(
         self,
@@ -36,6 +115,7 @@ class JointREActor:
         threads: Optional[int] = None,
         pipeline_kwargs: Optional[dict] = None,
         serving: str = "fp32",
+        sources: Optional[dict] = None,
     ):
         import torch
 
@@ -47,8 +127,15 @@ class JointREActor:
         self.parquet_input = parquet_input
         self.batch_size = batch_size
         self.pipeline_kwargs = pipeline_kwargs or {}
+        self.sources = sources or {}
 
     def _documents(self, batch: dict) -> list:
+        if not self.parquet_input and "raw" in batch:
+            documents = (
+                _json_line_document(raw, f"{self.sources.get(path, path)}:{line}", int(line) == 1)
+                for path, line, raw in zip(batch["path"], batch["line"], batch["raw"])
+            )
+            return [document for document in documents if document is not None]
         if not self.parquet_input:
             return list(_jsonl_documents(batch["text"], "<ray input>"))
         columns = [name for name in PARQUET_INPUT_COLUMNS if name in batch]
@@ -70,6 +157,49 @@ class JointREActor:
             "id": np.array([str(record.get("id")) for record in records], dtype=object),
             "record": np.array([json.dumps(record, ensure_ascii=False) for record in records], dtype=object),
         }
+
+
+def _json_line_document(raw: bytes, where: str, first: bool):
+    """One JSON Lines line as predict.py reads it (streaming_simmemre.iter_documents): a document (its id `where` when
+    it has none), a `BadInput` naming `where`, or None for a blank line."""
+    if first and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return BadInput(where, f"{where}: not UTF-8 ({error.reason} at byte {error.start} of the line)")
+    if not line.strip():
+        return None
+    try:
+        document = json.loads(line)
+    except json.JSONDecodeError as error:
+        return BadInput(where, f"{where}: not valid JSON ({error.msg})")
+    return _schema_document(document, where)
+
+
+def _json_lines_datasource(paths: list):
+    """JSON Lines files as rows `{"path", "line", "raw"}`: each line's bytes (split on \\n only, as predict.py splits
+    them) with its file and 1-based line number, so that error records can name both."""
+    from ray.data.datasource import FileBasedDatasource
+
+    class JsonLinesDatasource(FileBasedDatasource):
+        def _read_stream(self, f, path: str):
+            import pyarrow as pa
+
+            lines = f.readall().split(b"\n")
+            if lines and not lines[-1]:
+                lines.pop()
+            for start in range(0, len(lines), 10000):  # blocks of bounded size for large files
+                chunk = lines[start : start + 10000]
+                yield pa.table(
+                    {
+                        "path": pa.array([path] * len(chunk), pa.string()),
+                        "line": pa.array(range(start + 1, start + 1 + len(chunk)), pa.int64()),
+                        "raw": pa.array(chunk, pa.binary()),
+                    }
+                )
+
+    return JsonLinesDatasource(paths)
 
 
 def _plain(value):
@@ -112,8 +242,10 @@ def predict_with_ray(
     serving: str = "fp32",
     **pipeline_kwargs,
 ) -> int:
-    """Predict every document of `inputs` (.jsonl files, or .parquet files with schema columns) into the folder
-    `output` (JSON Lines files, or Parquet files with `id` and `record` columns); returns the number of documents.
+    """Predict every document of `inputs` (.jsonl/.ndjson files, or .parquet files with schema columns; a local
+    folder stands for those files in it) into the folder `output` (JSON Lines files, or Parquet files with `id` and
+    `record` columns); returns the number of documents. The model, the inputs and a local `output` (a new or empty
+    folder, outside the input folders) are checked before Ray starts; a failed check stops with one line.
 
     Args:
         actors: size of the actor pool (each loads the model once); `cpus_per_actor` is also its torch thread count.
@@ -123,14 +255,22 @@ def predict_with_ray(
             cluster unless one is already running or `RAY_ADDRESS` is set.
         pipeline_kwargs: thresholds, passed to every pipeline call.
     """
-    import ray
+    from .experiment_simmemre import check_model_location
 
     if output_format not in ("jsonl", "parquet"):
         raise ValueError(f"output_format must be 'jsonl' or 'parquet', got {output_format!r}")
-    inputs = [str(path) for path in inputs]
-    parquet_input = all(path.endswith(".parquet") for path in inputs)
-    if not parquet_input and not all(path.endswith((".jsonl", ".ndjson")) for path in inputs):
-        raise ValueError(f"inputs must be all .jsonl/.ndjson or all .parquet files, got {inputs}")
+    if isinstance(actors, bool) or not isinstance(actors, int) or actors < 1:
+        raise ValueError(f"actors must be a positive integer, got {actors!r}")
+    if not cpus_per_actor > 0 or not gpus_per_actor >= 0:
+        raise ValueError(f"need cpus_per_actor > 0 and gpus_per_actor >= 0, got {cpus_per_actor}, {gpus_per_actor}")
+    # Checked before Ray starts: an actor that cannot load the model is restarted by Ray forever, its error hidden.
+    check_model_location(model, "model")
+    files = check_ray_inputs(inputs)
+    check_ray_output(output, inputs)
+    parquet_input = files[0].lower().endswith(".parquet")
+
+    import ray
+
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     cpus = ray.cluster_resources().get("CPU", 0)
@@ -143,10 +283,10 @@ def predict_with_ray(
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # blocks, and so output files, in input order
     if parquet_input:
-        dataset = ray.data.read_parquet(inputs)
+        dataset = ray.data.read_parquet(files)
         dataset = dataset.select_columns([name for name in PARQUET_INPUT_COLUMNS if name in dataset.columns()])
     else:
-        dataset = ray.data.read_text(inputs)
+        dataset = ray.data.read_datasource(_json_lines_datasource(files))
     predicted = dataset.map_batches(
         JointREActor,
         fn_constructor_kwargs={
@@ -158,6 +298,8 @@ def predict_with_ray(
             "threads": max(1, int(cpus_per_actor)),
             "pipeline_kwargs": pipeline_kwargs,
             "serving": serving,
+            # Ray reports local files by absolute path; error records name them as given, as predict.py does.
+            "sources": {os.path.abspath(path): path for path in files if not _is_uri(path)},
         },
         batch_size=batch_size * 4,
         batch_format="numpy",
@@ -172,4 +314,4 @@ def predict_with_ray(
     return predicted.count()
 
 
-__all__ = ["JointREActor", "predict_with_ray"]
+__all__ = ["JointREActor", "check_ray_inputs", "check_ray_output", "predict_with_ray"]

@@ -2,14 +2,15 @@
 """Predict a corpus on Ray Data (a local cluster by default, or `--address auto` on a Ray cluster); needs
 `pip install ".[ray]"`. See simmemre.ray_simmemre.
 
-Each JSON Lines output line is what scripts/predict.py writes for that document; OUTPUT is a folder of part files.
+Each JSON Lines output line is what scripts/predict.py writes for that document; OUTPUT is a new (or empty) folder of
+part files. INPUT: .jsonl/.ndjson files, or .parquet files, or local folders of them (not .gz: decompress first).
 
 Examples:
     python scripts/predict_ray.py --model out/simmemre-cdr corpus.jsonl --output predictions/ --actors 2
     python scripts/predict_ray.py --model out/simmemre-cdr corpus.parquet --output predictions/ --output-format parquet
     ray job submit --address http://head:8265 --working-dir . -- \
-        python scripts/predict_ray.py --address auto --model org/simmemre-cdr s3://bucket/corpus/ \
-        --output s3://bucket/out/ \
+        python scripts/predict_ray.py --address auto --model org/simmemre-cdr \
+        s3://bucket/corpus/part-0.jsonl s3://bucket/corpus/part-1.jsonl --output s3://bucket/out/ \
         --actors 16 --gpus-per-actor 1
 """
 
@@ -17,25 +18,68 @@ import argparse
 import json
 import time
 
-from simmemre.experiment_simmemre import add_inference_arguments, thresholds_from
+from simmemre.experiment_simmemre import add_inference_arguments, check_model_location, thresholds_from
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+    return number
+
+
+def non_negative_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return number
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="saved model folder or Hub id, readable on every node")
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help=".jsonl or .parquet files (or folders of them)")
-    parser.add_argument("--output", "-o", required=True, help="output folder (local path or a cloud URI)")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help=".jsonl/.ndjson files or .parquet files (local paths or cloud URIs), or local folders of them; not .gz",
+    )
+    parser.add_argument(
+        "--output", "-o", required=True, help="a new or empty output folder (local path or a cloud URI)"
+    )
     parser.add_argument("--output-format", choices=("jsonl", "parquet"), default="jsonl")
-    parser.add_argument("--actors", type=int, default=1, help="actor pool size (each loads the model once)")
-    parser.add_argument("--cpus-per-actor", type=float, default=1)
-    parser.add_argument("--gpus-per-actor", type=float, default=0)
+    parser.add_argument("--actors", type=positive_int, default=1, help="actor pool size (each loads the model once)")
+    parser.add_argument("--cpus-per-actor", type=positive_float, default=1)
+    parser.add_argument("--gpus-per-actor", type=non_negative_float, default=0)
     parser.add_argument(
         "--address", help="Ray cluster address ('auto': the cluster of this machine); default: a local cluster"
     )
     add_inference_arguments(parser)
     args = parser.parse_args(argv)
 
-    from simmemre.ray_simmemre import predict_with_ray
+    from simmemre.ray_simmemre import check_ray_inputs, check_ray_output, predict_with_ray
+
+    # Before Ray starts (predict_with_ray checks again, naming its arguments): a model its actors cannot load would
+    # otherwise be restarted forever, and a used output folder would get a second copy of the predictions.
+    check_model_location(args.model, "--model")
+    check_ray_inputs(args.inputs)
+    check_ray_output(args.output, args.inputs, "--output")
 
     started = time.perf_counter()
     count = predict_with_ray(

@@ -27,9 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", help="folder written by save_for_hub")
     parser.add_argument("repo_id", help="target repository, e.g. my-user/simmemre-cdr")
-    parser.add_argument("--private", action="store_true", help="create the repository as private")
+    parser.add_argument(
+        "--private",
+        action="store_true",
+        help="create the repository as private; refuses to upload to an existing public repository",
+    )
     parser.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
-    parser.add_argument("--revision", help="branch to commit to (default: main)")
+    parser.add_argument("--revision", help="branch to commit to, created from main if missing (default: main)")
     parser.add_argument("--commit-message", default="Upload SimMemRE model")
     parser.add_argument("--no-check", action="store_true", help="skip the completeness check of FOLDER")
     return parser
@@ -37,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(args.repo_id)
+    except HFValidationError as err:
+        raise SystemExit(f"repo_id {args.repo_id!r}: expected 'name' or 'namespace/name' ({err})") from None
     folder = Path(args.folder)
     if not folder.is_dir():
         raise SystemExit(f"not a folder: {folder}")
@@ -44,11 +55,59 @@ def main(argv=None) -> int:
         problems = folder_problems(folder)
         if problems:
             raise SystemExit(f"{folder} is not a complete SimMemRE Hub folder: " + "; ".join(problems))
+    from huggingface_hub import constants  # imported late: HF_ENDPOINT is read at import time
 
-    from huggingface_hub import HfApi  # imported late: HF_ENDPOINT is read at import time
+    if constants.is_offline_mode():
+        raise SystemExit("offline mode is on (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set): unset it to push")
+    try:
+        repo_url, commit = _push(args, folder)
+    except Exception as err:  # one line instead of a huggingface_hub traceback
+        message = _hub_error_message(err, args)
+        if message is None:
+            raise
+        raise SystemExit(message) from None
+    print(json.dumps({"repo_url": str(repo_url), "commit_url": commit.commit_url, "commit": commit.oid}))
+    return 0
+
+
+def _push(args, folder):
+    """create_repo (refusing an existing public repository under --private), create_branch, upload_folder."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
 
     api = HfApi(token=args.token)
-    repo_url = api.create_repo(args.repo_id, private=True if args.private else None, exist_ok=True, repo_type="model")
+    try:
+        repo_url = api.create_repo(args.repo_id, private=True if args.private else None, repo_type="model")
+    except HfHubHTTPError as err:
+        status = err.response.status_code if err.response is not None else None
+        if status not in (401, 402, 403, 409):
+            raise
+        # 409: it exists; 401/402/403: it may exist and the token only lack the right to create repositories
+        try:
+            repo_id = args.repo_id if "/" in args.repo_id else f"{api.whoami()['name']}/{args.repo_id}"
+            info = api.repo_info(repo_id, repo_type="model")
+        except HfHubHTTPError:
+            if status == 409 and args.private:
+                raise SystemExit(
+                    f"{args.repo_id} already exists and its visibility could not be read: not uploading with --private"
+                ) from None
+            if status != 409:
+                raise err from None
+            info = None
+        repo_url = f"{api.endpoint}/{args.repo_id}"
+        if args.private and info is not None and not info.private:
+            raise SystemExit(
+                f"{args.repo_id} already exists and is public, so --private would not apply: make it private first "
+                f"(HfApi().update_repo_settings({args.repo_id!r}, private=True) or the repository's Settings page "
+                "on the Hub), or push without --private"
+            )
+    if args.revision and args.revision != "main":
+        try:
+            api.create_branch(args.repo_id, branch=args.revision, repo_type="model", exist_ok=True)
+        except HfHubHTTPError as err:
+            if err.response is not None and err.response.status_code in (401, 403):
+                raise
+            raise SystemExit(f"--revision {args.revision}: could not create the branch ({_first_line(err)})") from None
     commit = api.upload_folder(
         folder_path=str(folder),
         repo_id=args.repo_id,
@@ -57,8 +116,42 @@ def main(argv=None) -> int:
         commit_message=args.commit_message,
         ignore_patterns=["__pycache__/*", "*.pyc", ".*"],
     )
-    print(json.dumps({"repo_url": str(repo_url), "commit_url": commit.commit_url, "commit": commit.oid}))
-    return 0
+    return repo_url, commit
+
+
+def _first_line(err):
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _hub_error_message(err, args):
+    """The one-line message for a Hub error of `_push` (None: not a Hub error, let it raise)."""
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalTokenNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    if isinstance(err, OfflineModeIsEnabled):
+        return "offline mode is on (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set): unset it to push"
+    if isinstance(err, LocalTokenNotFoundError):
+        return "not logged in to the Hub: pass --token or run `hf auth login`"
+    if isinstance(err, RevisionNotFoundError):
+        return f"--revision {args.revision}: no such branch in {args.repo_id}"
+    if isinstance(err, HfHubHTTPError):
+        status = err.response.status_code if err.response is not None else None
+        first_line = _first_line(err)
+        if status == 401:
+            return f"not logged in or the token is invalid ({first_line}): pass --token or run `hf auth login`"
+        if status == 403:
+            return f"no write access to {args.repo_id} ({first_line}): use a token with write access (--token)"
+        if isinstance(err, RepositoryNotFoundError):
+            return f"repository {args.repo_id} not found or not accessible with this token ({first_line})"
+        return f"the Hub refused the upload to {args.repo_id}: {first_line}"
+    if isinstance(err, ConnectionError) or type(err).__module__.split(".")[0] in ("httpx", "httpx2", "requests"):
+        return f"cannot reach the Hub: {err}"
+    return None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,159 @@
+"""Bad inputs of scripts/push_to_hub.py end in one-line errors, and `--private` never uploads to an existing public
+repository. Run in process against the tests' FakeHub (extended here to answer like the real Hub for an existing repo,
+a missing token and branches) on a placeholder folder: nothing here loads a model."""
+
+import json
+
+import pytest
+from helpers import SCRIPTS, FakeHub, load_script
+from huggingface_hub import constants
+
+from simmemre.hub_simmemre import REQUIRED_FILES, VOCABULARY_FILES, folder_problems
+
+push = load_script(SCRIPTS / "push_to_hub.py", "push_to_hub_inputs")
+REPO = "me/simmemre"
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A folder that passes `folder_problems` (placeholder contents: the fake Hub stores bytes, loads nothing)."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in (*REQUIRED_FILES, VOCABULARY_FILES[0], "model.safetensors"):
+        (folder / name).write_text("placeholder\n")
+    (folder / "config.json").write_text(
+        json.dumps({"custom_pipelines": {"joint-re": {}}, "auto_map": {"AutoConfig": "a", "AutoModel": "b"}})
+    )
+    (folder / "README.md").write_text("---\nlicense: apache-2.0\nlibrary_name: transformers\n---\n# card\n")
+    assert folder_problems(folder) == []
+    return folder
+
+
+class Hub(FakeHub):
+    """FakeHub plus: 409 on create for the repos in `existing` (public, readable with GET /api/models/{repo}), 401 for
+    any token but hf_fake, POST /api/models/{repo}/branch/{name}, and 404 RevisionNotFound on a commit to a branch that
+    was not created."""
+
+    def __init__(self, storage, existing=()):
+        super().__init__(storage)
+        self.existing, self.branches = set(existing), {"main"}
+        hub, base = self, self.server.RequestHandlerClass
+
+        class Handler(base):
+            def _refused(self):
+                if self.headers.get("Authorization") == "Bearer hf_fake":
+                    return False
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._send(401, {"error": "Invalid username or password."})
+                return True
+
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                if path.startswith("/api/models/") and path[len("/api/models/") :] in hub.existing:
+                    hub.requests.append(("GET", path))
+                    repo = path[len("/api/models/") :]
+                    return self._send(200, {"id": repo, "private": False, "sha": "0" * 40})
+                return super().do_GET()
+
+            def do_POST(self):
+                path = self.path.split("?")[0]
+                if self._refused():
+                    return None
+                parts = path.split("/")
+                if path == "/api/repos/create":
+                    data = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                    repo = f"{data.get('organization') or 'user'}/{data['name']}"
+                    if repo in hub.existing:
+                        url = f"http://{self.headers['Host']}/{repo}"
+                        return self._send(409, {"error": "You already created this model repo", "url": url})
+                    hub.repos[repo] = data
+                    return self._send(200, {"url": f"http://{self.headers['Host']}/{repo}", "name": repo})
+                if len(parts) == 7 and parts[5] == "branch":
+                    self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                    hub.branches.add(parts[6])
+                    return self._send(200, {})
+                if len(parts) == 7 and parts[5] == "commit" and parts[6] not in hub.branches:
+                    self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                    error = {"error": f"Invalid rev id: {parts[6]}"}
+                    return self._send(404, error, [("X-Error-Code", "RevisionNotFound")])
+                return super().do_POST()
+
+        self.server.RequestHandlerClass = Handler
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch, request):
+    existing = getattr(request, "param", ())
+    with Hub(tmp_path / "storage", existing) as hub:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        yield hub
+
+
+def fails_with(argv, capsys):
+    """The one-line message push_to_hub exits with."""
+    with pytest.raises(SystemExit) as exited:
+        push.main(argv)
+    message = str(exited.value.code)
+    assert "\n" not in message and "Traceback" not in capsys.readouterr().err
+    return message
+
+
+@pytest.mark.parametrize("hub", [(REPO,)], indirect=True)
+def test_private_refuses_an_existing_public_repository(hub, folder, tmp_path, capsys):
+    message = fails_with([str(folder), REPO, "--token", "hf_fake", "--private"], capsys)
+    assert "already exists and is public" in message and "update_repo_settings" in message
+    assert not (tmp_path / "storage" / "me" / "simmemre").exists()  # nothing uploaded
+    assert not any("/commit/" in path for _, path in hub.requests)
+
+
+@pytest.mark.parametrize("hub", [(REPO,)], indirect=True)
+def test_existing_repository_without_private_is_uploaded(hub, folder, tmp_path, capsys):
+    assert push.main([str(folder), REPO, "--token", "hf_fake"]) == 0
+    assert (tmp_path / "storage" / "me" / "simmemre" / "config.json").is_file()
+
+
+@pytest.mark.parametrize("repo_id", ["bad repo id!!", "a/b/c"])
+def test_invalid_repo_id(repo_id, folder, capsys):
+    message = fails_with([str(folder), repo_id, "--token", "hf_fake"], capsys)
+    assert message.startswith(f"repo_id {repo_id!r}")
+
+
+def test_invalid_token(hub, folder, capsys):
+    message = fails_with([str(folder), REPO, "--token", "hf_wrong"], capsys)
+    assert "--token" in message and "hf auth login" in message
+
+
+def test_revision_creates_the_branch(hub, folder, tmp_path, capsys):
+    assert push.main([str(folder), REPO, "--token", "hf_fake", "--revision", "dev"]) == 0
+    assert "dev" in hub.branches and (tmp_path / "storage" / "me" / "simmemre" / "config.json").is_file()
+
+
+def test_revision_not_found_is_one_line(hub, folder, monkeypatch, capsys):
+    from huggingface_hub import HfApi
+
+    monkeypatch.setattr(HfApi, "create_branch", lambda *args, **kwargs: None)  # the branch is still missing
+    message = fails_with([str(folder), REPO, "--token", "hf_fake", "--revision", "dev"], capsys)
+    assert message.startswith("--revision dev: no such branch")
+
+
+def test_offline_mode(folder, monkeypatch, capsys):
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    message = fails_with([str(folder), REPO, "--token", "hf_fake"], capsys)
+    assert "HF_HUB_OFFLINE" in message and "unset" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("{not json", "config.json: not valid JSON"), ("[1, 2]", "config.json: expected a JSON object")],
+)
+def test_broken_config_json(text, expected, folder, capsys):
+    (folder / "config.json").write_text(text)
+    message = fails_with([str(folder), REPO, "--token", "hf_fake"], capsys)
+    assert expected in message
+
+
+@pytest.mark.parametrize("name", ["processing_simmemre.py", "segmentation_simmemre.py"])
+def test_missing_remote_code_is_named(name, folder, capsys):
+    (folder / name).unlink()
+    assert f"missing {name}" in fails_with([str(folder), REPO, "--token", "hf_fake"], capsys)
