@@ -18,37 +18,24 @@ import argparse
 import json
 import time
 
-from simmemre.experiment_simmemre import add_inference_arguments, check_model_location, thresholds_from
+from simmemre.experiment_simmemre import add_inference_arguments, check_model_location, positive_int, thresholds_from
 
 
-def positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
+def number_from(minimum: float, strictly_above: bool):
+    """An argparse type: a number above `minimum` (or at least it)."""
 
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+        if not (number > minimum if strictly_above else number >= minimum):
+            raise argparse.ArgumentTypeError(
+                f"must be {'more than' if strictly_above else 'at least'} {minimum:g}, got {value}"
+            )
+        return number
 
-def positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
-    return number
-
-
-def non_negative_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not number >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return number
+    return parse
 
 
 def main(argv=None) -> int:
@@ -65,8 +52,8 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--output-format", choices=("jsonl", "parquet"), default="jsonl")
     parser.add_argument("--actors", type=positive_int, default=1, help="actor pool size (each loads the model once)")
-    parser.add_argument("--cpus-per-actor", type=positive_float, default=1)
-    parser.add_argument("--gpus-per-actor", type=non_negative_float, default=0)
+    parser.add_argument("--cpus-per-actor", type=number_from(0, strictly_above=True), default=1)
+    parser.add_argument("--gpus-per-actor", type=number_from(0, strictly_above=False), default=0)
     parser.add_argument(
         "--address", help="Ray cluster address ('auto': the cluster of this machine); default: a local cluster"
     )

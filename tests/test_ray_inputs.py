@@ -107,11 +107,11 @@ def test_an_output_in_an_input_folder_or_the_folder_of_an_input_file_is_refused(
 @pytest.mark.parametrize(
     "option, value, message",
     [
-        ("--actors", "0", "must be at least 1"),
-        ("--actors", "-2", "must be at least 1"),
-        ("--actors", "two", "not an integer"),
+        ("--actors", "0", "expected a positive integer, got 0"),
+        ("--actors", "-2", "expected a positive integer, got -2"),
+        ("--actors", "two", "expected a positive integer, got 'two'"),
         ("--cpus-per-actor", "0", "must be more than 0"),
-        ("--gpus-per-actor", "-1", "must be 0 or more"),
+        ("--gpus-per-actor", "-1", "must be at least 0"),
     ],
 )
 def test_non_positive_actor_counts_are_argparse_errors(script, option, value, message, model_folder, corpus, capsys):
