@@ -17,7 +17,7 @@ import json
 import os
 from typing import List, Optional, Sequence
 
-from .streaming_simmemre import BadInput, _jsonl_documents, _predicted_records, _schema_document, checked_input
+from .streaming_simmemre import _decoded_line, _jsonl_documents, _line_document, _predicted_records, checked_input
 
 PARQUET_INPUT_COLUMNS = ("id", "text", "words", "sentences")
 INPUT_SUFFIXES = (".jsonl", ".ndjson", ".parquet")
@@ -132,8 +132,9 @@ class JointREActor:
     def _documents(self, batch: dict) -> list:
         if not self.parquet_input and "raw" in batch:
             documents = (
-                _json_line_document(raw, f"{self.sources.get(path, path)}:{line}", int(line) == 1)
+                _line_document(_decoded_line(raw, where, int(line) == 1), where)
                 for path, line, raw in zip(batch["path"], batch["line"], batch["raw"])
+                for where in (f"{self.sources.get(path, path)}:{line}",)
             )
             return [document for document in documents if document is not None]
         if not self.parquet_input:
@@ -157,24 +158,6 @@ class JointREActor:
             "id": np.array([str(record.get("id")) for record in records], dtype=object),
             "record": np.array([json.dumps(record, ensure_ascii=False) for record in records], dtype=object),
         }
-
-
-def _json_line_document(raw: bytes, where: str, first: bool):
-    """One JSON Lines line as predict.py reads it (streaming_simmemre.iter_documents): a document (its id `where` when
-    it has none), a `BadInput` naming `where`, or None for a blank line."""
-    if first and raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return BadInput(where, f"{where}: not UTF-8 ({error.reason} at byte {error.start} of the line)")
-    if not line.strip():
-        return None
-    try:
-        document = json.loads(line)
-    except json.JSONDecodeError as error:
-        return BadInput(where, f"{where}: not valid JSON ({error.msg})")
-    return _schema_document(document, where)
 
 
 def _json_lines_datasource(paths: list):

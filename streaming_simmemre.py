@@ -109,34 +109,43 @@ def _first_line_is_json_object(path: Path, source: str) -> bool:
     return True
 
 
+def _decoded_line(raw: bytes, where: str, first: bool):
+    """One line's bytes as UTF-8 text (a byte-order mark on the first line dropped), or a `BadInput` naming `where`."""
+    if first and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return BadInput(where, f"{where}: not UTF-8 ({error.reason} at byte {error.start} of the line)")
+
+
 def _decoded_lines(handle, source: str) -> Iterator:
     """A binary file's lines split on \n only (JSON strings keep \r, U+2028 and U+0085), each decoded as UTF-8 (a
     leading byte-order mark dropped); a line that is not UTF-8 comes as a `BadInput` naming the file and line."""
     for line_number, raw in enumerate(handle, start=1):
-        if line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            where = f"{source}:{line_number}"
-            yield BadInput(where, f"{where}: not UTF-8 ({error.reason} at byte {error.start} of the line)")
+        yield _decoded_line(raw, f"{source}:{line_number}", line_number == 1)
+
+
+def _line_document(line, where: str):
+    """One JSON Lines line (text, or the `BadInput` of its decoding) as a document named `where` when it has no id, a
+    `BadInput`, or None for a blank line: what predict.py and the Ray actors read alike."""
+    if isinstance(line, BadInput):
+        return line
+    if not line.strip():
+        return None
+    try:
+        document = json.loads(line)
+    except json.JSONDecodeError as error:
+        return BadInput(where, f"{where}: not valid JSON ({error.msg})")
+    return _schema_document(document, where)
 
 
 def _jsonl_documents(lines: Iterable[str], source: str) -> Iterator:
     """Documents of JSON Lines; a document without `id` gets `source:line` (ids are what error records name)."""
     for line_number, line in enumerate(lines, start=1):
-        if isinstance(line, BadInput):
-            yield line
-            continue
-        if not line.strip():
-            continue
-        where = f"{source}:{line_number}"
-        try:
-            document = json.loads(line)
-        except json.JSONDecodeError as error:
-            yield BadInput(where, f"{where}: not valid JSON ({error.msg})")
-            continue
-        yield _schema_document(document, where)
+        document = _line_document(line, f"{source}:{line_number}")
+        if document is not None:
+            yield document
 
 
 def _suffix(path: Path) -> str:

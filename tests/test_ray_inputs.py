@@ -163,7 +163,11 @@ def test_the_help_says_which_inputs_are_read(script, capsys):
 
 
 def test_a_bad_json_lines_line_is_named_by_its_file_and_line_as_predict_py_names_it():
-    read = ray_simmemre._json_line_document
+    from simmemre.streaming_simmemre import _decoded_line, _line_document
+
+    def read(raw, where, first):  # what a Ray actor does with one line of its batch
+        return _line_document(_decoded_line(raw, where, first), where)
+
     bad = read(b"not json", "corpus/bad.jsonl:35", False)
     assert (bad.id, bad.error) == ("corpus/bad.jsonl:35", "corpus/bad.jsonl:35: not valid JSON (Expecting value)")
     assert read(b'\xef\xbb\xbf{"text": "x"}\r', "a.jsonl:1", True) == {"text": "x", "id": "a.jsonl:1"}
