@@ -16,6 +16,7 @@ This module is training-side library code, not Hub remote code.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import math
@@ -237,6 +238,36 @@ def _check_tokenized(dataset, name: str, columns) -> None:
         raise ValueError(f"{name} is empty")
 
 
+def _check_label_lists(dataset, name: str, config, rows: int = 64) -> None:
+    """Refuse rows tokenized with label lists other than the model's. `gold_entity_types` and `gold_relations` hold
+    indices into the lists given to `tokenize_documents`; under another order (or other lists) they would train the
+    model on swapped types without a word. The rows keep the type names too (`entities`, `relations`), so the first
+    `rows` rows are read back through `config.entity_types` / `config.relation_types` and compared."""
+    if "gold_entity_types" not in (dataset.column_names or GOLD_COLUMNS):
+        return
+    entity_types, relation_types = list(config.entity_types), list(config.relation_types)
+    fix = "tokenize them with tokenize_documents(..., model.config.entity_types, model.config.relation_types)"
+    for position, row in enumerate(itertools.islice(iter(dataset), rows)):
+        where = f"{name} row {position} (document {row.get('id')!r})"
+        for index, (entity, type_id) in enumerate(zip(row["entities"] or [], row["gold_entity_types"] or [])):
+            given = entity_types[type_id] if 0 <= type_id < len(entity_types) else f"index {type_id}"
+            if given != entity["type"]:
+                raise ValueError(
+                    f"{where}: entity {index} is a {entity['type']!r} but its tokenized type reads as {given!r} under "
+                    f"the model's entity_types {entity_types}: the rows were tokenized with other label lists; {fix}"
+                )
+        named = {relation["type"] for relation in row["relations"] or []}
+        read = {
+            relation_types[r] if 0 <= r < len(relation_types) else f"index {r}" for *_, r in row["gold_relations"] or []
+        }
+        if named != read:
+            raise ValueError(
+                f"{where}: its relations are of types {sorted(named)} but their tokenized types read as "
+                f"{sorted(read)} under the model's relation_types {relation_types}: the rows were tokenized with "
+                f"other label lists; {fix}"
+            )
+
+
 def _naming_the_field(function, doc, index: int):
     """`function(doc)`; when it fails on a malformed document (a KeyError for no `relations`, a TypeError for offsets
     as strings, "not aligned to word boundaries" for an end past the text), the schema check's `DocumentError` is
@@ -262,7 +293,9 @@ def tokenize_documents(
     Each row keeps `id`, `text`, `entities`, `relations` (the gold reference for evaluation) and gains the
     processor's encoding (`input_ids`, `word_subword_spans`, ...), the gold structure in word indices
     (:func:`gold_word_structure`) and `doc_index` (the row's position, seeding its negative sampling). Documents
-    without `words`/`sentences` are segmented first (mention boundaries are respected).
+    without `words`/`sentences` are segmented first (mention boundaries are respected). Give the model's
+    `config.entity_types` / `config.relation_types`: the rows hold indices into them, and [`SimMemRETrainer`] refuses
+    rows whose indices read as other types than their names.
 
     Tokenization runs once through `datasets.map`; a file-backed dataset (e.g. `load_dataset("json")`) is cached
     by `datasets`, a list of documents is cached in `cache_file_name` when given.
@@ -702,6 +735,8 @@ class SimMemRETrainer(Trainer):
             kwargs["data_collator"] = SimMemREDataCollator(processor, model.config)
         if kwargs.get("train_dataset") is not None:
             _check_tokenized(kwargs["train_dataset"], "train_dataset", ("input_ids", "doc_index") + GOLD_COLUMNS)
+            if model is not None:
+                _check_label_lists(kwargs["train_dataset"], "train_dataset", model.config)
         super().__init__(*args, **kwargs)
         if given is not None and given not in GIVEN_LEVELS:
             raise ValueError(f"given: expected one of {list(GIVEN_LEVELS)} or None, got {given!r}")
@@ -932,6 +967,7 @@ class SimMemRETrainer(Trainer):
         if eval_dataset is None:
             raise ValueError("SimMemRETrainer.evaluate needs an eval_dataset (rows of tokenize_documents)")
         _check_tokenized(eval_dataset, "eval_dataset", REFERENCE_COLUMNS + ("word_char_spans",))
+        _check_label_lists(eval_dataset, "eval_dataset", self.model.config)
         if self._memory_schedule_active:
             self.apply_memory_warmup()
         start = time.time()

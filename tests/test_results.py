@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import SCRIPTS, load_script
 
 from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
 
@@ -48,22 +49,35 @@ def fake_run(folder: Path, seed: int, test_f1: float, calibrated_f1=None, mode="
         (folder / "calibration.json").write_text(json.dumps(calibration))
 
 
-def run_script(*args, tmp_path):
+@pytest.fixture(scope="module")
+def results():
+    return load_script(SCRIPTS / "results.py", "results_script")
+
+
+@pytest.fixture
+def run_script(results, capsys):
+    """results.py's `main` in this process (a subprocess spends seconds importing torch for each call): its stdout."""
+
+    def run(*args, tmp_path):
+        assert results.main(["--results-dir", str(tmp_path / "results"), *args]) == 0
+        return capsys.readouterr().out
+
+    return run
+
+
+@pytest.mark.integration
+def test_add_records_fixed_and_calibrated_rows_with_their_thresholds(tmp_path):
+    """The script run as a program; the other tests call its `main`."""
+    fake_run(tmp_path / "run112", 112, 20.0, calibrated_f1=23.0)
     completed = subprocess.run(
-        [sys.executable, "scripts/results.py", "--results-dir", str(tmp_path / "results"), *args],
+        [sys.executable, "scripts/results.py", "--results-dir", str(tmp_path / "results"), "add"]
+        + [str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory"],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert completed.returncode == 0, completed.stderr
-    return completed.stdout
-
-
-@pytest.mark.integration
-def test_add_records_fixed_and_calibrated_rows_with_their_thresholds(tmp_path):
-    fake_run(tmp_path / "run112", 112, 20.0, calibrated_f1=23.0)
-    run_script("add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
     rows = [json.loads(line) for line in (tmp_path / "results" / "cdr.jsonl").read_text().splitlines()]
     assert [row["thresholds"] for row in rows] == ["fixed", "calibrated"]
     fixed, calibrated = rows
@@ -74,38 +88,28 @@ def test_add_records_fixed_and_calibrated_rows_with_their_thresholds(tmp_path):
     assert calibrated["test"]["relation_strict_f1"] == 23.0 and calibrated["dev"]["relation_strict_f1"] == 22.0
 
 
-@pytest.mark.integration
-def test_add_warns_about_a_dirty_or_missing_commit(tmp_path):
+def test_add_warns_about_a_dirty_or_missing_commit(tmp_path, results, capsys):
     """Rows of a run trained from uncommitted code were recorded without a word."""
     warnings = []
     for commit in ("abc123-dirty", None):
         fake_run(tmp_path / f"run-{commit}", 112, 20.0)
         run_config = tmp_path / f"run-{commit}" / "run_config.json"
         run_config.write_text(json.dumps({"seed": 112, "commit": commit, "device": "cpu"}))
-        completed = subprocess.run(
-            [sys.executable, "scripts/results.py", "--results-dir", str(tmp_path / "results"), "add"]
-            + [str(run_config.parent), "--dataset", "cdr", "--name", "memory"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert completed.returncode == 0, completed.stderr
-        warnings.append(completed.stderr)
+        arguments = ["add", str(run_config.parent), "--dataset", "cdr", "--name", "memory"]
+        assert results.main(["--results-dir", str(tmp_path / "results"), *arguments]) == 0
+        warnings.append(capsys.readouterr().err)
     assert "abc123-dirty: the tracked files had local changes" in warnings[0]
     assert "no commit recorded" in warnings[1]
 
 
-@pytest.mark.integration
-def test_adding_a_run_again_replaces_its_rows(tmp_path):
+def test_adding_a_run_again_replaces_its_rows(tmp_path, run_script):
     fake_run(tmp_path / "run112", 112, 20.0)
     for _ in range(2):
         run_script("add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
     assert len((tmp_path / "results" / "cdr.jsonl").read_text().splitlines()) == 1
 
 
-@pytest.mark.integration
-def test_table_shows_each_seed_and_the_mean_and_rewrites_only_the_marked_section(tmp_path):
+def test_table_shows_each_seed_and_the_mean_and_rewrites_only_the_marked_section(tmp_path, run_script):
     for seed, value in ((112, 20.0), (113, 22.0)):
         fake_run(tmp_path / f"run{seed}", seed, value)
         run_script("add", str(tmp_path / f"run{seed}"), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
@@ -117,8 +121,7 @@ def test_table_shows_each_seed_and_the_mean_and_rewrites_only_the_marked_section
     assert "**20.00**" in text and "**22.00**" in text and "21.00 ± 1.41" in text
 
 
-@pytest.mark.integration
-def test_a_rerun_of_a_seed_replaces_the_earlier_run_in_the_mean(tmp_path):
+def test_a_rerun_of_a_seed_replaces_the_earlier_run_in_the_mean(tmp_path, run_script):
     for folder, seed, value in (("gpu112", 112, 18.0), ("run113", 113, 22.0), ("cpu112", 112, 20.0)):
         fake_run(tmp_path / folder, seed, value)
         run_script("add", str(tmp_path / folder), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
@@ -129,8 +132,7 @@ def test_a_rerun_of_a_seed_replaces_the_earlier_run_in_the_mean(tmp_path):
     assert "**18.00**" in lines[replaced] and "**20.00**" in lines[replaced + 1]
 
 
-@pytest.mark.integration
-def test_a_recalibration_replaces_the_runs_own_calibrated_row_and_keeps_it_listed(tmp_path):
+def test_a_recalibration_replaces_the_runs_own_calibrated_row_and_keeps_it_listed(tmp_path, run_script):
     for seed, calibrated in ((112, 23.0), (113, 25.0)):
         fake_run(tmp_path / f"run{seed}", seed, 20.0, calibrated_f1=calibrated)
         run_script("add", str(tmp_path / f"run{seed}"), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
@@ -174,35 +176,17 @@ def test_a_recalibration_replaces_the_runs_own_calibrated_row_and_keeps_it_liste
     assert "112 (replaced by a re-calibration)" in calibrated and "(r grid to 0.95)" in calibrated
 
 
-@pytest.mark.integration
-def test_a_recalibration_file_without_test_scores_is_refused(tmp_path):
+def test_a_recalibration_file_without_test_scores_is_refused(tmp_path, results):
     fake_run(tmp_path / "run112", 112, 20.0)
     (tmp_path / "dev_only.json").write_text(json.dumps({"thresholds": {}, "scores": {}}))
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "scripts/results.py",
-            "--results-dir",
-            str(tmp_path / "results"),
-            "add",
-            str(tmp_path / "run112"),
-            "--dataset",
-            "cdr",
-            "--name",
-            "memory",
-            "--calibration",
-            str(tmp_path / "dev_only.json"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert completed.returncode != 0 and "dev_only.json: no test_scores" in completed.stderr
+    arguments = ["add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory"]
+    with pytest.raises(SystemExit, match="dev_only.json: no test_scores"):
+        results.main(
+            ["--results-dir", str(tmp_path / "results"), *arguments, "--calibration", str(tmp_path / "dev_only.json")]
+        )
 
 
-@pytest.mark.integration
-def test_compare_gives_the_difference_its_standard_error_and_the_seeds_needed(tmp_path):
+def test_compare_gives_the_difference_its_standard_error_and_the_seeds_needed(tmp_path, run_script):
     for name, values in (("memory", (20.0, 22.0)), ("jerex", (18.0, 19.0))):
         for seed, value in zip((112, 113), values):
             fake_run(tmp_path / f"{name}{seed}", seed, value)
@@ -217,20 +201,15 @@ def test_compare_gives_the_difference_its_standard_error_and_the_seeds_needed(tm
     assert "112: 20.00, 113: 22.00" in test_line
 
 
-@pytest.mark.integration
-def test_compare_names_the_recorded_models_when_one_is_unknown(tmp_path):
+def test_compare_names_the_recorded_models_when_one_is_unknown(tmp_path, results, run_script):
     fake_run(tmp_path / "run112", 112, 20.0)
     run_script("add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
-    completed = subprocess.run(
-        [sys.executable, "scripts/results.py", "--results-dir", str(tmp_path / "results"), "compare", "--dataset",
-         "cdr", "--a", "memory", "--b", "jerex", "--thresholds", "fixed"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert completed.returncode != 0 and "'jerex'" in completed.stderr and "memory" in completed.stderr
+    arguments = ["compare", "--dataset", "cdr", "--a", "memory", "--b", "jerex", "--thresholds", "fixed"]
+    with pytest.raises(SystemExit, match="'jerex'.*memory"):
+        results.main(["--results-dir", str(tmp_path / "results"), *arguments])
 
 
-@pytest.mark.integration
-def test_the_serving_headline_shows_only_the_model_measured_last_at_its_saved_thresholds(tmp_path):
+def test_the_serving_headline_shows_only_the_model_measured_last_at_its_saved_thresholds(tmp_path, run_script):
     rows = []
     for model, commit in (("runs/old/best_model", "abc1234"), ("runs/shipped/best_model", "abc1234")) + (
         ("runs/shipped/best_model", "def5678"),  # int8 at thresholds calibrated under it: not in the headline
@@ -257,8 +236,7 @@ def test_the_serving_headline_shows_only_the_model_measured_last_at_its_saved_th
     assert "def5678" in full and "def5678" not in headline
 
 
-@pytest.mark.integration
-def test_the_serving_table_says_which_modes_ran_at_thresholds_calibrated_under_them(tmp_path):
+def test_the_serving_table_says_which_modes_ran_at_thresholds_calibrated_under_them(tmp_path, run_script):
     rows = [
         {
             "model": "runs/shipped/best_model", "commit": "abc1234", "threads": 1, "documents": 100, "mode": mode,
@@ -273,8 +251,7 @@ def test_the_serving_table_says_which_modes_ran_at_thresholds_calibrated_under_t
     assert "| shipped (abc1234); int8 at thresholds calibrated under it | 1 | 100 |" in table
 
 
-@pytest.mark.integration
-def test_the_serving_table_shows_the_share_of_fp32_relations_a_mode_keeps_when_measured(tmp_path):
+def test_the_serving_table_shows_the_share_of_fp32_relations_a_mode_keeps_when_measured(tmp_path, run_script):
     rows = [
         {
             "model": "runs/shipped/best_model", "commit": "abc1234", "threads": 2, "documents": 500, "mode": mode,

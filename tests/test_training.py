@@ -440,6 +440,26 @@ def test_the_trainer_refuses_data_it_would_fail_on_deep_inside(processor, cdr_da
         trainer.evaluate(cdr_dataset.select([]))
 
 
+def test_the_trainer_refuses_rows_tokenized_with_other_label_lists(processor, cdr_documents, tmp_path):
+    """The rows hold type indices into the lists given to tokenize_documents: another order trained the model on
+    swapped entity types without a word."""
+    swapped = tokenize_documents(cdr_documents[:2], processor, ENTITY_TYPES[::-1], RELATION_TYPES)
+    with pytest.raises(ValueError, match=r"train_dataset row 0 \(document '\d+'\): entity 0 is a '\w+' but its tok"):
+        make_trainer(processor, swapped, None, tmp_path)
+    other_relations = tokenize_documents(cdr_documents[:2], processor, ENTITY_TYPES, ["other"] + RELATION_TYPES)
+    with pytest.raises(ValueError, match=re.escape("their tokenized types read as ['index 1']")):
+        make_trainer(processor, other_relations, None, tmp_path)
+    trainer, _ = make_trainer(
+        processor,
+        tokenize_documents(cdr_documents[:2], processor, ENTITY_TYPES, RELATION_TYPES),
+        None,
+        tmp_path,
+        eval_strategy="no",
+    )
+    with pytest.raises(ValueError, match="eval_dataset row 0 .* other label lists"):
+        trainer.evaluate(swapped)
+
+
 def test_the_trainer_builds_its_collator_from_the_processor(processor, cdr_dataset, tmp_path):
     """Without one, transformers' default collator failed with 'Could not infer dtype of dict'."""
     model = SimMemREModel(training_config(processor))
