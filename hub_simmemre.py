@@ -148,6 +148,28 @@ def folder_problems(folder) -> list:
     return problems
 
 
+# Remote-code files of a saved folder and the files of this package they are copies of (save_pretrained copies them).
+REMOTE_CODE_SOURCES = {
+    "configuration_simmemre.py": "configuration_simmemre.py",
+    "modeling_simmemre.py": "modeling_simmemre.py",
+    "processing_simmemre.py": "processing_simmemre.py",
+    "segmentation_simmemre.py": "segmentation_simmemre.py",
+    "pipeline_simmemre.py": "pipelines/pipeline_simmemre.py",
+}
+
+
+def remote_code_differences(folder) -> list:
+    """The remote-code files of `folder` that are not byte for byte this package's (empty list: all the same). A
+    folder saved by another version of the package, or assembled by hand, runs its own copy of the code wherever it is
+    loaded with `trust_remote_code`; this says so before it is uploaded."""
+    folder, package = Path(folder), Path(__file__).resolve().parent
+    return [
+        name
+        for name, source in REMOTE_CODE_SOURCES.items()
+        if (folder / name).is_file() and (folder / name).read_bytes() != (package / source).read_bytes()
+    ]
+
+
 # ----------------------------------------------------------------------------------------------------
 # Model card
 # ----------------------------------------------------------------------------------------------------
@@ -387,15 +409,18 @@ _CARD_CITATION_LINES = (
 )
 
 
+# What scripts/push_to_hub.py leaves out of the upload (huggingface_hub adds its own defaults, e.g. `.git/`).
+UPLOAD_IGNORE_PATTERNS = ["__pycache__/*", "*.pyc", ".*"]
+
+
 def files_for_upload(folder):
-    """Relative paths of the files `scripts/push_to_hub.py` uploads (everything but caches and dot files)."""
+    """Relative paths of the files `upload_folder(..., ignore_patterns=UPLOAD_IGNORE_PATTERNS)` sends, selected as it
+    selects them (scripts/push_to_hub.py --dry-run lists them)."""
+    from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
+
     folder = Path(folder)
-    return sorted(
-        str(path.relative_to(folder))
-        for path in folder.rglob("*")
-        if path.is_file()
-        and not any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(folder).parts)
-    )
+    paths = sorted(path.relative_to(folder).as_posix() for path in folder.glob("**/*") if path.is_file())
+    return list(filter_repo_objects(paths, ignore_patterns=UPLOAD_IGNORE_PATTERNS + DEFAULT_IGNORE_PATTERNS))
 
 
 __all__ = [
@@ -403,6 +428,9 @@ __all__ = [
     "render_model_card",
     "files_for_upload",
     "folder_problems",
+    "remote_code_differences",
+    "REMOTE_CODE_SOURCES",
     "REQUIRED_FILES",
+    "UPLOAD_IGNORE_PATTERNS",
     "VOCABULARY_FILES",
 ]

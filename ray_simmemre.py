@@ -20,7 +20,9 @@ from typing import List, Optional, Sequence
 from .streaming_simmemre import _decoded_line, _jsonl_documents, _line_document, _predicted_records, checked_input
 
 PARQUET_INPUT_COLUMNS = ("id", "text", "words", "sentences")
-INPUT_SUFFIXES = (".jsonl", ".ndjson", ".parquet")
+# Ray reads a gzip-compressed file by its suffix (its datasources infer the codec), so .jsonl.gz needs no step of ours.
+INPUT_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".parquet")
+INPUT_KINDS = ".jsonl, .ndjson (optionally .gz) or .parquet"
 
 
 def _is_uri(path: str) -> bool:
@@ -29,17 +31,18 @@ def _is_uri(path: str) -> bool:
 
 
 def _folder_inputs(folder: str) -> List[str]:
-    """The .jsonl/.ndjson/.parquet files directly in a local folder, sorted (Ray would also read any other file)."""
+    """The input files (:data:`INPUT_SUFFIXES`) directly in a local folder, sorted (Ray would also read any other
+    file)."""
     names = sorted(name for name in os.listdir(folder) if name.lower().endswith(INPUT_SUFFIXES))
     files = [os.path.join(folder, name) for name in names if os.path.isfile(os.path.join(folder, name))]
     if not files:
-        raise SystemExit(f"{folder}: a folder without .jsonl, .ndjson or .parquet files")
+        raise SystemExit(f"{folder}: a folder without {INPUT_KINDS} files")
     return files
 
 
 def check_ray_inputs(inputs: Sequence[str]) -> List[str]:
-    """The input files to read (a local folder gives the .jsonl/.ndjson/.parquet files in it); stops with one line
-    naming the input when one is missing, compressed, of another kind, or when JSON Lines and Parquet are mixed."""
+    """The input files to read (a local folder gives the input files in it); stops with one line naming the input
+    when one is missing or of another kind, or when JSON Lines and Parquet are mixed."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     files = []
@@ -49,12 +52,9 @@ def check_ray_inputs(inputs: Sequence[str]) -> List[str]:
             continue
         if not _is_uri(source) and not os.path.isfile(source):
             raise SystemExit(f"input not found: {source}")
-        if source.lower().endswith(".gz"):
-            raise SystemExit(f"{source}: compressed inputs are not read on Ray; decompress it (gunzip) first")
         if not source.lower().endswith(INPUT_SUFFIXES):
             raise SystemExit(
-                f"{source}: not a .jsonl, .ndjson or .parquet file"
-                + (" (a cloud folder: give its files)" if _is_uri(source) else "")
+                f"{source}: not a {INPUT_KINDS} file" + (" (a cloud folder: give its files)" if _is_uri(source) else "")
             )
         files.append(source)
     if not files:

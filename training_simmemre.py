@@ -243,7 +243,7 @@ def _check_label_lists(dataset, name: str, config, rows: int = 64) -> None:
     indices into the lists given to `tokenize_documents`; under another order (or other lists) they would train the
     model on swapped types without a word. The rows keep the type names too (`entities`, `relations`), so the first
     `rows` rows are read back through `config.entity_types` / `config.relation_types` and compared."""
-    if "gold_entity_types" not in (dataset.column_names or GOLD_COLUMNS):
+    if "gold_entity_types" not in (dataset.column_names or GOLD_COLUMNS) or not hasattr(config, "entity_types"):
         return
     entity_types, relation_types = list(config.entity_types), list(config.relation_types)
     fix = "tokenize them with tokenize_documents(..., model.config.entity_types, model.config.relation_types)"
@@ -735,8 +735,7 @@ class SimMemRETrainer(Trainer):
             kwargs["data_collator"] = SimMemREDataCollator(processor, model.config)
         if kwargs.get("train_dataset") is not None:
             _check_tokenized(kwargs["train_dataset"], "train_dataset", ("input_ids", "doc_index") + GOLD_COLUMNS)
-            if model is not None:
-                _check_label_lists(kwargs["train_dataset"], "train_dataset", model.config)
+            _check_label_lists(kwargs["train_dataset"], "train_dataset", getattr(model, "config", None))
         super().__init__(*args, **kwargs)
         if given is not None and given not in GIVEN_LEVELS:
             raise ValueError(f"given: expected one of {list(GIVEN_LEVELS)} or None, got {given!r}")
@@ -967,7 +966,7 @@ class SimMemRETrainer(Trainer):
         if eval_dataset is None:
             raise ValueError("SimMemRETrainer.evaluate needs an eval_dataset (rows of tokenize_documents)")
         _check_tokenized(eval_dataset, "eval_dataset", REFERENCE_COLUMNS + ("word_char_spans",))
-        _check_label_lists(eval_dataset, "eval_dataset", self.model.config)
+        _check_label_lists(eval_dataset, "eval_dataset", getattr(self.model, "config", None))
         if self._memory_schedule_active:
             self.apply_memory_warmup()
         start = time.time()

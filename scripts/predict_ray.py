@@ -3,7 +3,7 @@
 `pip install ".[ray]"`. See simmemre.ray_simmemre.
 
 Each JSON Lines output line is what scripts/predict.py writes for that document; OUTPUT is a new (or empty) folder of
-part files. INPUT: .jsonl/.ndjson files, or .parquet files, or local folders of them (not .gz: decompress first).
+part files. INPUT: .jsonl/.ndjson files (optionally .gz), or .parquet files, or local folders of them.
 
 Examples:
     python scripts/predict_ray.py --model out/simmemre-cdr corpus.jsonl --output predictions/ --actors 2
@@ -45,7 +45,8 @@ def main(argv=None) -> int:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help=".jsonl/.ndjson files or .parquet files (local paths or cloud URIs), or local folders of them; not .gz",
+        help=".jsonl/.ndjson files (optionally .gz) or .parquet files (local paths or cloud URIs), or local folders "
+        "of them",
     )
     parser.add_argument(
         "--output", "-o", required=True, help="a new or empty output folder (local path or a cloud URI)"

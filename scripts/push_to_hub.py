@@ -12,6 +12,7 @@ The Hub address comes from HF_ENDPOINT (default https://huggingface.co), the tok
 saved login.
 
 Examples:
+    python scripts/push_to_hub.py out/simmemre-cdr my-user/simmemre-cdr --private --dry-run
     python scripts/push_to_hub.py out/simmemre-cdr my-user/simmemre-cdr --private
 """
 
@@ -20,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from simmemre.hub_simmemre import folder_problems  # the check save_for_hub makes
+from simmemre.hub_simmemre import UPLOAD_IGNORE_PATTERNS, files_for_upload, folder_problems, remote_code_differences
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--revision", help="branch to commit to, created from main if missing (default: main)")
     parser.add_argument("--commit-message", default="Upload SimMemRE model")
     parser.add_argument("--no-check", action="store_true", help="skip the completeness check of FOLDER")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check FOLDER and print what would be uploaded where (files and sizes) without contacting the Hub",
+    )
     return parser
 
 
@@ -55,8 +61,28 @@ def main(argv=None) -> int:
         problems = folder_problems(folder)
         if problems:
             raise SystemExit(f"{folder} is not a complete SimMemRE Hub folder: " + "; ".join(problems))
+    stale = remote_code_differences(folder)
+    if stale:
+        print(
+            f"warning: {folder}: {', '.join(stale)} differ from this package's (saved by another version, or edited): "
+            "the Hub copy will run that code; save the model again with simmemre.save_for_hub to ship this version's",
+            file=sys.stderr,
+        )
     from huggingface_hub import constants  # imported late: HF_ENDPOINT is read at import time
 
+    if args.dry_run:
+        files = [{"path": name, "bytes": (folder / name).stat().st_size} for name in files_for_upload(folder)]
+        plan = {
+            "dry_run": True,
+            "endpoint": constants.ENDPOINT,
+            "repo_id": args.repo_id,
+            "private": bool(args.private),
+            "revision": args.revision or "main",
+            "files": files,
+            "total_bytes": sum(item["bytes"] for item in files),
+        }
+        print(json.dumps(plan, indent=1))
+        return 0
     if constants.is_offline_mode():
         raise SystemExit("offline mode is on (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set): unset it to push")
     try:
@@ -114,7 +140,7 @@ def _push(args, folder):
         repo_type="model",
         revision=args.revision,
         commit_message=args.commit_message,
-        ignore_patterns=["__pycache__/*", "*.pyc", ".*"],
+        ignore_patterns=list(UPLOAD_IGNORE_PATTERNS),  # files_for_upload, which --dry-run lists, selects alike
     )
     return repo_url, commit
 

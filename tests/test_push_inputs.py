@@ -3,12 +3,13 @@ repository. Run in process against the tests' FakeHub (extended here to answer l
 a missing token and branches) on a placeholder folder: nothing here loads a model."""
 
 import json
+from pathlib import Path
 
 import pytest
 from helpers import SCRIPTS, FakeHub, load_script
 from huggingface_hub import constants
 
-from simmemre.hub_simmemre import REQUIRED_FILES, VOCABULARY_FILES, folder_problems
+from simmemre.hub_simmemre import REMOTE_CODE_SOURCES, REQUIRED_FILES, VOCABULARY_FILES, folder_problems
 
 push = load_script(SCRIPTS / "push_to_hub.py", "push_to_hub_inputs")
 REPO = "me/simmemre"
@@ -157,3 +158,29 @@ def test_broken_config_json(text, expected, folder, capsys):
 def test_missing_remote_code_is_named(name, folder, capsys):
     (folder / name).unlink()
     assert f"missing {name}" in fails_with([str(folder), REPO, "--token", "hf_fake"], capsys)
+
+
+def test_dry_run_lists_what_upload_folder_would_send_and_contacts_no_hub(folder, monkeypatch, capsys):
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # any Hub request would fail
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "modeling_simmemre.cpython-311.pyc").write_bytes(b"\0")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    assert push.main([str(folder), REPO, "--private", "--dry-run"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["dry_run"] and plan["repo_id"] == REPO and plan["private"] and plan["revision"] == "main"
+    names = [item["path"] for item in plan["files"]]
+    assert "config.json" in names and "model.safetensors" in names
+    assert not any(name.startswith((".", "__pycache__")) for name in names)
+    assert plan["total_bytes"] == sum((folder / name).stat().st_size for name in names)
+
+
+def test_remote_code_of_another_version_is_named_before_upload(folder, capsys):
+    """A folder saved by an older package (or edited by hand) uploaded its own copy of the code without a word."""
+    package = Path(push.__file__).resolve().parents[1]
+    for name, source in REMOTE_CODE_SOURCES.items():
+        (folder / name).write_bytes((package / source).read_bytes())
+    assert push.main([str(folder), REPO, "--dry-run"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    (folder / "modeling_simmemre.py").write_text("# an older version\n")
+    assert push.main([str(folder), REPO, "--dry-run"]) == 0
+    assert "modeling_simmemre.py differ from this package's" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Ray Data batch inference (simmemre.ray_simmemre) on a local Ray cluster: its output equals predict.py's, document
 for document, error records included."""
 
+import gzip
 import json
 
 import pytest
@@ -49,6 +50,8 @@ def test_ray_output_equals_predict_py_document_for_document(hub_folder, local_ra
 
     corpus = tmp_path / "corpus.jsonl"
     write_corpus(corpus)
+    compressed = tmp_path / "corpus2.jsonl.gz"  # Ray reads gzip by its suffix, as predict.py does
+    compressed.write_bytes(gzip.compress(corpus.read_bytes()))
     predict_script = load_script(SCRIPTS / "predict.py", "predict_script")
     options = [f"--{name.replace('_', '-')}={value}" for name, value in THRESHOLDS.items()]
     assert (
@@ -57,6 +60,7 @@ def test_ray_output_equals_predict_py_document_for_document(hub_folder, local_ra
                 "--model",
                 str(hub_folder),
                 str(corpus),
+                str(compressed),
                 "--output",
                 str(tmp_path / "local.jsonl"),
                 "--no-progress",
@@ -68,14 +72,14 @@ def test_ray_output_equals_predict_py_document_for_document(hub_folder, local_ra
     expected = [json.loads(line) for line in (tmp_path / "local.jsonl").read_text(encoding="utf-8").splitlines()]
 
     count = predict_with_ray(
-        str(hub_folder), [str(corpus)], str(tmp_path / "ray_out"), batch_size=3, actors=2, **THRESHOLDS
+        str(hub_folder), [str(corpus), str(compressed)], str(tmp_path / "ray_out"), batch_size=3, actors=2, **THRESHOLDS
     )
     parts = sorted((tmp_path / "ray_out").glob("*.jsonl"))
     got = [json.loads(line) for part in parts for line in part.read_text(encoding="utf-8").splitlines()]
-    assert count == len(expected) == 12 and parts
+    assert count == len(expected) == 24 and parts
     assert [record["id"] for record in got] == [record["id"] for record in expected]  # input order kept
     errors = {record["id"]: record["error"] for record in got if "error" in record}
-    assert set(errors) == {"no-text", "bad-offsets"} and errors == {
+    assert set(errors) == {"no-text", "bad-offsets"} and errors == {  # the second file's ids repeat the first's
         r["id"]: r["error"] for r in expected if "error" in r
     }
     assert_same_predictions(

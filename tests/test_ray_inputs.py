@@ -126,7 +126,12 @@ def test_non_positive_actor_counts_are_argparse_errors(script, option, value, me
 def test_a_folder_input_stands_for_its_jsonl_and_parquet_files(corpus):
     (corpus.parent / "notes.txt").write_text("not an input", encoding="utf-8")
     (corpus.parent / "part-1.ndjson").write_text("", encoding="utf-8")
-    assert ray_simmemre.check_ray_inputs([str(corpus.parent)]) == [str(corpus), str(corpus.parent / "part-1.ndjson")]
+    (corpus.parent / "part-2.jsonl.gz").write_bytes(b"")
+    assert ray_simmemre.check_ray_inputs([str(corpus.parent)]) == [
+        str(corpus),
+        str(corpus.parent / "part-1.ndjson"),
+        str(corpus.parent / "part-2.jsonl.gz"),
+    ]
     assert ray_simmemre.check_ray_inputs(["s3://bucket/part-0.jsonl"]) == ["s3://bucket/part-0.jsonl"]
 
 
@@ -134,9 +139,9 @@ def test_a_folder_input_stands_for_its_jsonl_and_parquet_files(corpus):
     "name, message",
     [
         ("missing.jsonl", "input not found: {path}"),
-        ("data.jsonl.gz", "{path}: compressed inputs are not read on Ray; decompress it (gunzip) first"),
-        ("data.csv", "{path}: not a .jsonl, .ndjson or .parquet file"),
-        ("empty_folder", "{path}: a folder without .jsonl, .ndjson or .parquet files"),
+        ("data.csv.gz", "{path}: not a .jsonl, .ndjson (optionally .gz) or .parquet file"),
+        ("data.csv", "{path}: not a .jsonl, .ndjson (optionally .gz) or .parquet file"),
+        ("empty_folder", "{path}: a folder without .jsonl, .ndjson (optionally .gz) or .parquet files"),
     ],
 )
 def test_bad_inputs_stop_with_one_line_naming_the_input(script, name, message, model_folder, tmp_path):
@@ -159,7 +164,7 @@ def test_mixed_jsonl_and_parquet_inputs_are_refused(model_folder, corpus, tmp_pa
 def test_the_help_says_which_inputs_are_read(script, capsys):
     assert run_script(script, ["--help"]) == 0
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "local folders of them; not .gz" in help_text and "a new or empty output folder" in help_text
+    assert "(optionally .gz)" in help_text and "a new or empty output folder" in help_text
 
 
 def test_a_bad_json_lines_line_is_named_by_its_file_and_line_as_predict_py_names_it():
