@@ -294,6 +294,8 @@ def predict_with_ray(
         predicted.write_parquet(output)
     else:
         predicted.write_datasink(_record_lines_datasink(output))
+    if not _is_uri(output):
+        os.makedirs(output, exist_ok=True)  # Ray writes no folder for no rows; an empty corpus gives an empty one
     return predicted.count()
 
 

@@ -96,3 +96,14 @@ def test_an_actor_pool_taking_every_cpu_is_refused(hub_folder, local_ray_cluster
     write_corpus(corpus)
     with pytest.raises(ValueError, match="leave at least one for reading and writing"):
         predict_with_ray(str(hub_folder), [str(corpus)], str(tmp_path / "out"), actors=3)
+
+
+@pytest.mark.integration
+def test_an_empty_corpus_gives_an_empty_output_folder(hub_folder, local_ray_cluster, tmp_path):
+    """No output folder at all made a pipeline of jobs fail at the next step, as if the run had not happened."""
+    from simmemre.ray_simmemre import predict_with_ray
+
+    corpus = tmp_path / "empty.jsonl"
+    corpus.write_text("", encoding="utf-8")
+    assert predict_with_ray(str(hub_folder), [str(corpus)], str(tmp_path / "out")) == 0
+    assert (tmp_path / "out").is_dir() and not any((tmp_path / "out").iterdir())
