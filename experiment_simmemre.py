@@ -658,7 +658,27 @@ def load_trained_model(folder: str, device="cpu", setting: str = "--model"):
     if device is not None:  # None leaves the model where it loads, as before
         device = inference_device(device)
     check_model_location(folder, setting)
+    warn_if_saved_by_other_code(folder)
     return SimMemREModel.from_pretrained(folder).to(device).eval(), SimMemREProcessor.from_pretrained(folder)
+
+
+def warn_if_saved_by_other_code(folder) -> None:
+    """Say so when a model folder's remote-code files are not this package's (saved by another version, or edited):
+    the scripts run the package's code on it, while the folder loaded alone with `trust_remote_code` runs its own copy,
+    and the two can predict differently."""
+    from .hub_simmemre import remote_code_differences
+
+    if not os.path.isdir(str(folder)):
+        return
+    differing = remote_code_differences(folder)
+    if differing:
+        print(
+            f"warning: {folder}: {', '.join(differing)} {'differs' if len(differing) == 1 else 'differ'} from "
+            "this package's (saved by another version, or "
+            "edited); this runs the package's code, while the folder loaded alone with trust_remote_code runs its "
+            "own and may predict differently (simmemre.save_for_hub saves it with this version's code)",
+            file=sys.stderr,
+        )
 
 
 @functools.lru_cache(maxsize=2)
@@ -925,17 +945,23 @@ def load_pipeline(model, device=None, batch_size=4, dtype="auto", serving="fp32"
     `serving`: "fp32", "bf16" (autocast) or "int8" (dynamically quantized encoder, CPU), see JointREPipeline."""
     from transformers import pipeline
 
+    from .pipelines.pipeline_simmemre import JointREPipeline
+
     if serving == "int8" and dtype not in (None, "auto", "float32"):  # the pipeline refuses it after loading the model
         raise SystemExit(f"--serving int8 needs float32 weights, got --dtype {dtype}; for bfloat16 use --serving bf16")
     device = inference_device(device)
     check_model_location(model)
+    warn_if_saved_by_other_code(model)
     dtype = getattr(torch, dtype) if dtype not in (None, "auto") else "auto"
     try:
-        extra = {} if serving == "fp32" else {"serving": serving}  # pipelines saved before `serving` lack it
+        extra = {} if serving == "fp32" else {"serving": serving}
+        # The package's pipeline class, as the Auto classes give the package's model and processor: without it the
+        # saved folder's `custom_pipelines` code would drive this package's model, two versions in one object.
         return pipeline(
             "joint-re",
             model=model,
             trust_remote_code=True,
+            pipeline_class=JointREPipeline,
             device=device,
             batch_size=batch_size,
             dtype=dtype,

@@ -64,7 +64,8 @@ def main(argv=None) -> int:
     stale = remote_code_differences(folder)
     if stale:
         print(
-            f"warning: {folder}: {', '.join(stale)} differ from this package's (saved by another version, or edited): "
+            f"warning: {folder}: {', '.join(stale)} {'differs' if len(stale) == 1 else 'differ'} from this package's "
+            "(saved by another version, or edited): "
             "the Hub copy will run that code; save the model again with simmemre.save_for_hub to ship this version's",
             file=sys.stderr,
         )

@@ -405,3 +405,22 @@ def test_a_new_run_removes_the_files_an_earlier_run_left_in_its_folder(tmp_path,
     remove_earlier_run_files(str(tmp_path))
     assert sorted(path.name for path in tmp_path.iterdir()) == ["best_model", "notes.txt"]
     assert "removed all_results.json, calibration.json of an earlier run" in capsys.readouterr().err
+
+
+def test_scripts_run_one_code_version_and_name_a_folder_saved_by_another(hub_folder, tmp_path, capsys):
+    """predict.py and score.py drove the package's model with the folder's own pipeline code (two versions in one
+    object), without a word when the folder's code was older."""
+    import shutil
+
+    from simmemre.experiment_simmemre import load_pipeline
+
+    folder = tmp_path / "model"
+    shutil.copytree(hub_folder, folder)
+    extractor = load_pipeline(str(folder), device="cpu")
+    assert type(extractor).__module__ == type(extractor.model).__module__.replace("modeling", "pipelines.pipeline")
+    assert "warning" not in capsys.readouterr().err
+    with open(folder / "modeling_simmemre.py", "a", encoding="utf-8") as code:
+        code.write("\n# an older version\n")
+    extractor = load_pipeline(str(folder), device="cpu")
+    assert type(extractor).__module__ == "simmemre.pipelines.pipeline_simmemre"
+    assert f"{folder}: modeling_simmemre.py differs from this package's" in capsys.readouterr().err

@@ -183,4 +183,4 @@ def test_remote_code_of_another_version_is_named_before_upload(folder, capsys):
     assert "warning" not in capsys.readouterr().err
     (folder / "modeling_simmemre.py").write_text("# an older version\n")
     assert push.main([str(folder), REPO, "--dry-run"]) == 0
-    assert "modeling_simmemre.py differ from this package's" in capsys.readouterr().err
+    assert "modeling_simmemre.py differs from this package's" in capsys.readouterr().err
