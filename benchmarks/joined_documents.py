@@ -4,7 +4,8 @@
 Consecutive documents of a split are joined in groups (texts separated by a blank line, gold offsets shifted, each
 document's entities kept apart), then predicted once joined and once document by document. Both are scored with the
 strict metric against the same gold; the joined run also counts its predicted entities with mentions in two or more
-of the joined documents (clusters across unrelated texts) and the relations that hold one of them.
+of the joined documents (clusters across unrelated texts), the relations that hold one of them, and the relations
+between entities of different documents (pairs that documents predicted one by one never form).
 
     python benchmarks/joined_documents.py --model runs/x/best_model --data-dir ../shared/data/bc5cdr --format bc5cdr \\
         --split dev --group 5 --max-documents 100 [--output results/cdr-joined-documents.jsonl]
@@ -61,15 +62,24 @@ def shifted(prediction: dict, documents: list, joined: dict) -> dict:
     return {**merged, "id": joined["id"]}
 
 
-def cross_document_entities(prediction: dict, ranges: list) -> set:
+def entity_parts(prediction: dict, ranges: list) -> list:
+    """The set of joined documents (indices into `ranges`) each predicted entity has mentions in."""
+
     def part(offset):
         return next(index for index, (start, end) in enumerate(ranges) if start <= offset < end)
 
-    return {
-        index
-        for index, entity in enumerate(prediction["entities"])
-        if len({part(mention["start"]) for mention in entity["mentions"]}) > 1
-    }
+    return [{part(mention["start"]) for mention in entity["mentions"]} for entity in prediction["entities"]]
+
+
+def cross_document_entities(prediction: dict, ranges: list) -> set:
+    """Indices of the predicted entities with mentions in two or more of the joined documents."""
+    return {index for index, parts in enumerate(entity_parts(prediction, ranges)) if len(parts) > 1}
+
+
+def cross_document_relations(prediction: dict, ranges: list) -> int:
+    """Predicted relations whose head and tail share no joined document (pairs that separate documents never form)."""
+    parts = entity_parts(prediction, ranges)
+    return sum(1 for relation in prediction["relations"] if not parts[relation["head"]] & parts[relation["tail"]])
 
 
 def main(argv=None) -> int:
@@ -85,7 +95,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"{args.split}: fewer than --group {args.group} documents")
     extractor = load_pipeline(args.model, device=args.device)
 
-    gold, separate, joined, cross_entities, cross_relations = [], [], [], 0, 0
+    gold, separate, joined, cross_entities, cross_relations, cross_pairs = [], [], [], 0, 0, 0
     for group in groups:
         reference, ranges = join(group)
         gold.append(reference)
@@ -96,6 +106,7 @@ def main(argv=None) -> int:
         crossing = cross_document_entities(prediction, ranges)
         cross_entities += len(crossing)
         cross_relations += sum(1 for r in prediction["relations"] if {r["head"], r["tail"]} & crossing)
+        cross_pairs += cross_document_relations(prediction, ranges)
 
     scores = {name: joint_re_scores(runs, gold) for name, runs in (("separate", separate), ("joined", joined))}
     row = {
@@ -105,10 +116,13 @@ def main(argv=None) -> int:
         "documents": len(groups) * args.group,
         "group": args.group,
         **{f"{name}_{level}_f1": round(scores[name][f"{level}_f1"], 2) for name in scores for level in LEVELS},
+        "separate_entities": sum(len(p["entities"]) for p in separate),
+        "separate_relations": sum(len(p["relations"]) for p in separate),
         "joined_entities": sum(len(p["entities"]) for p in joined),
         "joined_cross_document_entities": cross_entities,
         "joined_relations": sum(len(p["relations"]) for p in joined),
         "joined_relations_with_a_cross_document_entity": cross_relations,
+        "joined_relations_between_documents": cross_pairs,
     }
     print(json.dumps(row))
     if args.output:

@@ -40,3 +40,10 @@ def test_an_entity_with_mentions_in_two_joined_documents_is_counted_as_crossing(
         *joined["entities"][0]["mentions"], *joined["entities"][2]["mentions"]]}]}  # fmt: skip
     assert joined_documents.cross_document_entities(joined, ranges) == set()
     assert joined_documents.cross_document_entities(merged, ranges) == {1}
+
+
+def test_a_relation_between_entities_of_different_joined_documents_is_counted():
+    joined, ranges = joined_documents.join([FIRST, SECOND])
+    between = {**joined, "relations": joined["relations"] + [{"head": 0, "tail": 2, "type": "CID"}]}
+    assert joined_documents.cross_document_relations(joined, ranges) == 0
+    assert joined_documents.cross_document_relations(between, ranges) == 1
