@@ -22,7 +22,6 @@ import logging
 import math
 import os
 import time
-import warnings
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -818,8 +817,7 @@ class SimMemRETrainer(Trainer):
                 f"kept {kept}. The model has not learned relations: train longer, on more documents, or check "
                 "the relation annotations."
             )
-            logger.warning(message)
-            warnings.warn(message, stacklevel=2)
+            logger.warning(message)  # once: a warnings.warn beside it printed the message twice
         return output
 
     # -- optimizer ----------------------------------------------------------------------------------------

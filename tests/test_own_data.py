@@ -113,7 +113,7 @@ def test_own_data_trains_keeps_a_trained_checkpoint_and_predicts(tmp_path):
     if first_key <= best_key:  # the epoch-1 model is kept only when it is strictly the best
         assert state["best_global_step"] != first["step"]
     if all(entry["eval_relation_strict_f1"] == 0 for entry in evaluations):
-        assert "was 0 at every evaluation" in completed.stderr
+        assert completed.stderr.count("was 0 at every evaluation") == 1  # it was printed twice
 
     predictions = tmp_path / "predictions.jsonl"
     run(
