@@ -1,8 +1,15 @@
 """SimMemRE: similarity-based memory enhanced joint entity and relation extraction for transformers.
 
 Importing the package registers the model with the Auto classes (`AutoConfig`, `AutoModel`, `AutoProcessor`) and the
-`joint-re` pipeline task, so in-process use needs no `trust_remote_code`; saved folders carry the remote code for
-everybody else.
+`joint-re` pipeline task. After `import simmemre`, without `trust_remote_code`:
+
+- `AutoConfig`/`AutoModel`/`AutoProcessor.from_pretrained(folder)` load a saved folder with this package's classes;
+- `pipeline("joint-re", model=model, processor=processor)` builds the pipeline from those loaded objects.
+
+`pipeline("joint-re", model=folder)` still needs `trust_remote_code=True`, imported or not: the saved config's
+`custom_pipelines` entry names the folder's own pipeline_simmemre.py, which is remote code. With the package imported,
+that pipeline then runs this package's model and processor classes, not the folder's copies of them. Saved folders
+carry the remote code, so without the package they load with `trust_remote_code=True` alone.
 """
 
 import importlib

@@ -805,9 +805,11 @@ def select_device(training: dict) -> None:
 
 def add_inference_arguments(parser, dtype_help="weights' dtype (default: auto, as saved)"):
     """The options of the scripts that run a saved pipeline: --batch-size, the thresholds, --device, --dtype."""
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=4, help="documents per forward pass (default: %(default)s)")
     for name in THRESHOLD_NAMES:
-        parser.add_argument("--" + name.replace("_", "-"), type=float)
+        parser.add_argument(
+            "--" + name.replace("_", "-"), type=float, help="override the model's saved threshold for this run"
+        )
     parser.add_argument(
         "--device",
         default=None,

@@ -211,7 +211,7 @@ def render_model_card(
         "---",
         "",
         *_card_overview_lines(config, model_name, base_model),
-        *_card_usage_lines(repo_id),
+        *_card_usage_lines(repo_id, config, dataset_name),
         *_card_evaluation_lines(by_split, dataset_name),
         *_card_limitations_lines(config),
         *_CARD_CITATION_LINES,
@@ -296,8 +296,36 @@ def _card_overview_lines(config, model_name, base_model):
     ]
 
 
-def _card_usage_lines(repo_id):
-    """Usage snippets (pipeline, output schema, model and processor without the pipeline) for the model at `repo_id`."""
+# The card's example input: a BC5CDR sentence for a model trained on BC5CDR, a placeholder for any other.
+CDR_EXAMPLE_TEXT = "Lidocaine-induced cardiac asystole was observed in two patients."
+NEUTRAL_EXAMPLE_TEXT = "Text of a document from the domain the model was trained on."
+
+
+def _is_bc5cdr(dataset_name) -> bool:
+    """Whether `dataset_name` names BC5CDR ("bc5cdr", "bigbio/bc5cdr", "BC5CDR", ...)."""
+    return "bc5cdr" in "".join(character for character in str(dataset_name or "").lower() if character.isalnum())
+
+
+def _card_output_example(config, dataset_name) -> str:
+    """One line of the output schema: the BC5CDR example for BC5CDR, else the model's own first labels."""
+    if _is_bc5cdr(dataset_name):
+        entity_type, relation_type, mention = "Chemical", "CID", "Lidocaine"
+    else:
+        entity_type = (list(config.entity_types) or ["ENTITY"])[0]
+        relation_type = (list(config.relation_types) or ["RELATION"])[0]
+        mention = "Text"
+    return (
+        f'{{"id": "doc-2", "text": "...", "entities": [{{"type": {json.dumps(entity_type)}, "score": 0.98, '
+        f'"mentions": [{{"start": 0, "end": {len(mention)}, "text": "{mention}", "score": 0.99}}]}}], "relations": '
+        f'[{{"head": 0, "tail": 1, "type": {json.dumps(relation_type)}, "score": 0.91}}]}}'
+    )
+
+
+def _card_usage_lines(repo_id, config, dataset_name=None):
+    """Usage snippets (pipeline, output schema, model and processor without the pipeline) for the model at `repo_id`:
+    a BC5CDR example sentence only for a model of BC5CDR (`dataset_name`), and the model's default thresholds in
+    both snippets."""
+    example = json.dumps(CDR_EXAMPLE_TEXT if _is_bc5cdr(dataset_name) else NEUTRAL_EXAMPLE_TEXT, ensure_ascii=False)
     return [
         "## Usage",
         "",
@@ -307,7 +335,7 @@ def _card_usage_lines(repo_id):
         "from transformers import pipeline",
         "",
         f'extractor = pipeline("{TASK}", model="{repo_id}", trust_remote_code=True)',
-        'document = extractor("Lidocaine-induced cardiac asystole was observed in two patients.")',
+        f"document = extractor({example})",
         'for entity in document["entities"]:',
         '    print(entity["type"], [m["text"] for m in entity["mentions"]], round(entity["score"], 3))',
         'for relation in document["relations"]:',
@@ -322,14 +350,12 @@ def _card_usage_lines(repo_id):
         "Each result follows the JSON document schema used across the project:",
         "",
         "```json",
-        '{"id": "doc-2", "text": "...", "entities": [{"type": "Chemical", "score": 0.98, "mentions": [{"start": 0, '
-        '"end": 9, "text": "Lidocaine", "score": 0.99}]}], "relations": [{"head": 0, "tail": 1, "type": "CID", '
-        '"score": 0.91}]}',
+        _card_output_example(config, dataset_name),
         "```",
         "",
         "Offsets are character offsets into the input string (end exclusive): `text[start:end] == mention['text']`. "
         "Inputs may be strings or schema documents (`id`, `text`, and optionally pre-segmented `words` and "
-        "`sentences`; gold annotations are ignored).",
+        '`sentences`, lists of `{"start", "end"}` character offsets; gold annotations are ignored).',
         "",
         "Without the pipeline:",
         "",
@@ -338,9 +364,9 @@ def _card_usage_lines(repo_id):
         "",
         f'model = AutoModel.from_pretrained("{repo_id}", trust_remote_code=True).eval()',
         f'processor = AutoProcessor.from_pretrained("{repo_id}", trust_remote_code=True)',
-        'texts = ["Lidocaine-induced cardiac asystole was observed in two patients."]',
+        f"texts = [{example}]",
         "inputs = processor(texts)",
-        "outputs = model.extract(**inputs, mention_threshold=0.85)",
+        "outputs = model.extract(**inputs)  # the default thresholds above; e.g. mention_threshold=0.9 overrides one",
         "documents = [",
         "    processor.decode(prediction, text, spans, model.config.entity_types, model.config.relation_types)",
         '    for prediction, text, spans in zip(outputs.predictions, texts, inputs["word_char_spans"])',

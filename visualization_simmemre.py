@@ -6,6 +6,7 @@ piece is highlighted with the colour of the innermost mention covering it, and i
 """
 
 import html
+import os
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto; max-width: 72em;
@@ -30,6 +31,29 @@ def entity_colour(index: int) -> str:
     hue = (index * 137.508) % 360
     lightness = 82 if index % 2 == 0 else 72
     return f"hsl({hue:.0f}, 75%, {lightness}%)"
+
+
+def _count(number: int, noun: str, plural: str = "") -> str:
+    """`number` and `noun`, plural unless `number` is 1 ("1 relation", "2 relations"; `plural` for nouns that take no
+    plain "s": "2 entities")."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
+# Folder names that say nothing about the model: the title names their parent folder too.
+_GENERIC_MODEL_FOLDERS = ("best_model", "model", "final_model")
+
+
+def model_label(model) -> str:
+    """A short name of a model for a page title: a local folder's name, with its parent's when the folder has a
+    generic name (runs/cdr_minilm_memory/best_model -> "cdr_minilm_memory/best_model", also for checkpoint-N); a Hub
+    id as given."""
+    text = str(model)
+    if not os.path.isdir(text):
+        return text
+    path = os.path.normpath(os.path.abspath(text))
+    name, parent = os.path.basename(path), os.path.basename(os.path.dirname(path))
+    generic = name in _GENERIC_MODEL_FOLDERS or name.startswith("checkpoint-")
+    return f"{parent}/{name}" if generic and parent else name or text
 
 
 def _fmt(score) -> str:
@@ -108,8 +132,9 @@ def render_document(document, position: int = 0) -> str:
     relations = document.get("relations") or []
     out = [f"<section><h2>Document {html.escape(str(doc_id))}</h2>"]
     out.append(
-        f'<p class="meta">{len(entities)} entities, '
-        f"{sum(len(e.get('mentions') or []) for e in entities)} mentions, {len(relations)} relations</p>"
+        f'<p class="meta">{_count(len(entities), "entity", "entities")}, '
+        f"{_count(sum(len(e.get('mentions') or []) for e in entities), 'mention')}, "
+        f"{_count(len(relations), 'relation')}</p>"
     )
     out.append(f'<div class="text">{_render_text(document)}</div>')
     out.append("<h3>Entities</h3>")
@@ -155,10 +180,10 @@ def render_html(documents, title: str = "SimMemRE predictions") -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n"
-        f'<h1>{html.escape(title)}</h1>\n<p class="meta">{len(documents)} document(s). Hover a highlighted mention or '
-        "a label for its scores; one colour per entity (coreference cluster).</p>\n"
+        f'<h1>{html.escape(title)}</h1>\n<p class="meta">{_count(len(documents), "document")}. Hover a highlighted '
+        "mention or a label for its scores; one colour per entity (coreference cluster).</p>\n"
         f"{body}\n</body></html>\n"
     )
 
 
-__all__ = ["render_html", "render_document", "entity_colour"]
+__all__ = ["render_html", "render_document", "entity_colour", "model_label"]

@@ -16,13 +16,14 @@ same --output. --shard I/N (or torchrun / accelerate launch, read from RANK / WO
 document into OUTPUT.part-I-of-N (and OUTPUT.part-I-of-N.done once it has read the whole input); --merge N joins
 the N parts into OUTPUT in input order, after checking that every part finished and holds all its lines.
 
-Examples:
-    python scripts/predict.py --model out/simmemre-cdr abstract.txt
-    python scripts/predict.py --model out/simmemre-cdr data/test.jsonl --output pred.jsonl --html pred.html
-    python scripts/predict.py --model out/simmemre-cdr corpus.jsonl --output pred.jsonl --resume
-    torchrun --nproc_per_node 2 scripts/predict.py --model out/simmemre-cdr corpus.jsonl --output pred.jsonl
-    python scripts/predict.py --model out/simmemre-cdr --output pred.jsonl --merge 2
-    echo "Aspirin-induced ulcers." | python scripts/predict.py --model out/simmemre-cdr --mention-threshold 0.5
+Examples (MODEL is a trained folder such as runs/cdr_minilm_memory/best_model, or a Hub id):
+    python scripts/predict.py --model runs/cdr_minilm_memory/best_model abstract.txt
+    python scripts/predict.py --model runs/cdr_minilm_memory/best_model test.jsonl --output pred.jsonl --html pred.html
+    python scripts/predict.py --model runs/cdr_minilm_memory/best_model corpus.jsonl --output pred.jsonl --resume
+    torchrun --nproc_per_node 2 scripts/predict.py --model runs/cdr_minilm_memory/best_model corpus.jsonl -o pred.jsonl
+    python scripts/predict.py --output pred.jsonl --merge 2
+    echo "Aspirin-induced ulcers." | python scripts/predict.py --model runs/cdr_minilm_memory/best_model \\
+        --mention-threshold 0.5
 """
 
 import argparse
@@ -47,11 +48,12 @@ from simmemre.streaming_simmemre import (
     predict_corpus,
     shard_from_environment,
 )
-from simmemre.visualization_simmemre import render_html
+from simmemre.visualization_simmemre import model_label, render_html
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    # --help shows the whole docstring: what an INPUT is, how stdin is read, and the examples.
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="saved model folder (or Hub id) with the joint-re pipeline")
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="text file, .jsonl/.json documents, or - (stdin)")
     parser.add_argument(
@@ -153,7 +155,7 @@ def main(argv=None, stdin=None, stdout=None) -> int:
     if args.html:  # the page needs every prediction: read them back from the output
         with open(counts["output"], encoding="utf-8") as handle:
             predictions = [record for record in map(json.loads, handle) if "error" not in record]
-        title = f"SimMemRE predictions — {Path(args.model).name or args.model}"
+        title = f"SimMemRE predictions — {model_label(args.model)}"
         Path(args.html).write_text(render_html(predictions, title=title), encoding="utf-8")
     summary = (
         f"{counts['documents']} document(s) predicted ({counts['errors']} error records"

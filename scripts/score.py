@@ -3,11 +3,12 @@
 
 The model predicts every document of --data (gold entities/relations are not shown to it; its `words`/`sentences` are
 used when present) and the predictions are scored with `simmemre.metrics.joint_re_f1` (JEREX strict micro P/R/F1 for
-mention, coref, entity, relation and relation_strict). Prints a table, or one JSON object with --json.
+mention, coref, entity, relation and relation_strict, and the comparison levels relation_seq2rel and relation_relaxed).
+Prints a table with the thresholds the model ran at, or one JSON object with --json.
 
 Examples:
-    python scripts/score.py --model out/simmemre-cdr --data data_converted/bc5cdr/test.jsonl
-    python scripts/score.py --model out/simmemre-cdr --data test.jsonl --json --predictions pred.jsonl
+    python scripts/score.py --model runs/cdr_minilm_memory/best_model --data data_converted/bc5cdr/test.jsonl
+    python scripts/score.py --model runs/cdr_minilm_memory/best_model --data test.jsonl --json --predictions pred.jsonl
     python scripts/score.py --from-predictions runs/x/test_predictions.jsonl --data test.jsonl --per-type 10
 
 --from-predictions scores saved predictions (e.g. a training run's test_predictions.jsonl) instead of running a model;
@@ -40,7 +41,10 @@ from simmemre.experiment_simmemre import (
     scores_table,
     thresholds_from,
 )
-from simmemre.training_simmemre import GIVEN_LEVELS
+from simmemre.training_simmemre import GIVEN_LEVELS, THRESHOLD_NAMES
+
+# The metric's comparison levels, printed below its strict ones (`scores_table`), in the README's order.
+COMPARISON_LEVELS = ("relation_seq2rel", "relation_relaxed")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,11 +163,46 @@ def check_gold_input(gold: list, lines: list, path, given) -> None:
             raise SystemExit(f"{source}: {error}") from None
 
 
+# The thresholds a run with --given still applies: gold input is never dropped (no entity threshold, see
+# SimMemREModel.extract), and a given stage has none.
+GIVEN_THRESHOLDS = {
+    "mentions": ("coref_threshold", "relation_threshold"),
+    "clusters": ("relation_threshold",),
+    "entities": ("relation_threshold",),
+}
+
+
+def thresholds_used(config, args) -> dict:
+    """The thresholds a model with `config` runs at: its saved ones, with those given on the command line; with
+    --given, only those it applies."""
+    used = {**{name: getattr(config, name) for name in THRESHOLD_NAMES}, **thresholds_from(args)}
+    given = getattr(args, "given", None)
+    return {name: value for name, value in used.items() if not given or name in GIVEN_THRESHOLDS[given]}
+
+
+def score_table(results: dict, thresholds=None) -> str:
+    """`scores_table` with rows for the comparison levels (relation_seq2rel, relation_relaxed) above its documents
+    line, and a line naming `thresholds` (`{name: value}`) when given."""
+    lines = scores_table(results).split("\n")
+    lines[-1:-1] = [
+        f"{level:<16}{results[f'{level}_precision']:>10.2f}{results[f'{level}_recall']:>10.2f}"
+        f"{results[f'{level}_f1']:>10.2f}"
+        for level in COMPARISON_LEVELS
+        if f"{level}_f1" in results
+    ]
+    if thresholds:
+        named = (f"{name.removesuffix('_threshold')} {value:g}" for name, value in thresholds.items())
+        lines.append("thresholds: " + ", ".join(named))
+    return "\n".join(lines)
+
+
 def predict_given(args, gold) -> list:
-    """The model's predictions on `gold` given its gold input at level `args.given` (see `SimMemREModel.extract`)."""
+    """The model's predictions on `gold` given its gold input at level `args.given` (see `SimMemREModel.extract`);
+    `args.model_config` is set to the loaded model's config."""
     from simmemre.training_simmemre import evaluate_thresholds, tokenize_documents
 
     model, processor = load_trained_model(args.model, args.device)
+    args.model_config = model.config
     if args.dtype not in (None, "auto"):
         model = model.to(getattr(torch, args.dtype))
     dataset = tokenize_documents(
@@ -216,6 +255,7 @@ def main(argv=None) -> int:
         predictions = [p for p in predictions if str(p["id"]) in wanted]
     else:
         extractor = load_pipeline(args.model, args.device, args.batch_size, args.dtype, serving=args.serving)
+        args.model_config = extractor.model.config
         try:
             predictions = extractor(gold, batch_size=args.batch_size, **thresholds_from(args))
         except (ValueError, TypeError) as error:  # the pipeline's input check names the document and field
@@ -235,7 +275,8 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(results, sort_keys=True))
     else:
-        print(scores_table(results))
+        config = getattr(args, "model_config", None)  # none for --from-predictions: their thresholds are unknown
+        print(score_table(results, thresholds_used(config, args) if config is not None else None))
         if args.per_type:
             print()
             print(per_type_table(results, "relation_strict", args.per_type))

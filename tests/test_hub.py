@@ -86,6 +86,31 @@ def test_model_card_without_results_has_no_model_index(model, processor, tmp_pat
     assert "model-index" not in meta and "datasets" not in meta and meta["library_name"] == "transformers"
 
 
+def test_model_card_examples_follow_the_dataset_and_use_the_saved_thresholds(model):
+    from simmemre.hub_simmemre import render_model_card
+
+    cdr = render_model_card(model.config, dataset_name="bigbio/bc5cdr")
+    other = render_model_card(model.config, dataset_name="re-docred")
+    assert "Lidocaine" in cdr and "Lidocaine" not in other and "Lidocaine" not in render_model_card(model.config)
+    assert f'"type": "{model.config.entity_types[0]}"' in other  # the output example uses the model's own labels
+    for card in (cdr, other):  # the snippet without the pipeline runs at the thresholds the card states
+        assert "outputs = model.extract(**inputs)" in card and "extract(**inputs, " not in card
+        assert f"Default thresholds: mention {model.config.mention_threshold}," in card
+
+
+def test_in_process_use_of_a_saved_folder_needs_the_flag_only_for_the_pipeline(hub_folder):
+    """What simmemre's docstring promises after `import simmemre`: the Auto classes load a folder and the pipeline takes
+    loaded objects without trust_remote_code; a folder given to pipeline() needs it (its custom_pipelines entry)."""
+    from transformers import AutoModel, AutoProcessor
+
+    model = AutoModel.from_pretrained(hub_folder)
+    processor = AutoProcessor.from_pretrained(hub_folder)
+    assert type(model).__module__ == "simmemre.modeling_simmemre"
+    assert isinstance(pipeline("joint-re", model=model, processor=processor)("Aspirin causes ulcers."), dict)
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        pipeline("joint-re", model=str(hub_folder))
+
+
 REMOTE_CODE_CHILD = """
 import json
 from transformers import AutoModel, AutoProcessor, pipeline

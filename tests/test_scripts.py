@@ -98,6 +98,7 @@ def test_predict_script_writes_output_file_and_html(hub_folder, tmp_path):
     assert html_text.startswith("<!DOCTYPE html>") and "&lt;b&gt;" in html_text and "<b>headache</b>" not in html_text
     assert html_text.count('class="tag"') == len(mentions_of(prediction))
     assert "— <b>CID</b> →" in html_text
+    assert "<title>SimMemRE predictions — simmemre-tiny</title>" in html_text
 
 
 @pytest.mark.integration
@@ -137,6 +138,42 @@ def test_score_script_prints_the_strict_metric(hub_folder, tmp_path):
     # every one-to-ten-word span is predicted, so every gold mention is found: mention recall 100
     assert scores["mention_recall"] == 100.0 and 0 < scores["mention_precision"] < 100
     assert set(scores) >= {f"{level}_f1" for level in LEVELS}
+
+
+def test_predict_help_says_what_an_input_is_and_shows_the_batch_size_default():
+    help_text = " ".join(load_script(SCRIPTS / "predict.py", "predict_script").build_parser().format_help().split())
+    assert "a text file (one document: the whole file" in help_text and "With no INPUT, stdin is read" in help_text
+    assert "--model runs/cdr_minilm_memory/best_model abstract.txt" in help_text and "out/simmemre" not in help_text
+    assert "documents per forward pass (default: 4)" in help_text
+
+
+def test_score_table_shows_the_comparison_levels_and_the_thresholds_used(hub_folder, tmp_path, capsys):
+    from helpers import GOLD_DOCUMENT
+
+    data = tmp_path / "gold.jsonl"
+    data.write_text(json.dumps(GOLD_DOCUMENT) + "\n", encoding="utf-8")
+    score = load_script(SCRIPTS / "score.py", "score_script")
+    assert score.main(["--model", str(hub_folder), "--data", str(data), "--mention-threshold", "0.5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[-5:]] == [
+        "relation_strict",
+        "relation_seq2rel",
+        "relation_relaxed",
+        "documents:",
+        "thresholds:",
+    ]
+    config = json.loads((hub_folder / "config.json").read_text())
+    assert lines[-1] == (
+        f"thresholds: mention 0.5, coref {config['coref_threshold']:g}, relation {config['relation_threshold']:g}, "
+        f"entity {config['entity_threshold']:g}"
+    )
+    # with --given only the thresholds that still apply: gold input is never dropped, a given stage has none
+    from simmemre import SimMemREConfig
+    from simmemre.training_simmemre import GIVEN_LEVELS
+
+    assert set(score.GIVEN_THRESHOLDS) == set(GIVEN_LEVELS)
+    args = score.build_parser().parse_args(["--model", "m", "--data", "d", "--given", "clusters"])
+    assert score.thresholds_used(SimMemREConfig(relation_threshold=0.4), args) == {"relation_threshold": 0.4}
 
 
 @pytest.mark.integration

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 from helpers import LOW, TEXTS
 
-from simmemre.visualization_simmemre import render_html
+from simmemre.visualization_simmemre import model_label, render_html
 
 
 def test_html_renders_nested_and_overlapping_mentions():
@@ -33,6 +33,25 @@ def test_html_renders_nested_and_overlapping_mentions():
     assert page.count('class="tag"') == 3
     assert "mention score 0.950" in page and "low-dose aspirin [Chemical E1] — <b>CID</b> →" in page
     assert "(0.660)" in page and 'class="m nested"' in page
+
+
+def test_html_counts_are_singular_for_one_and_the_title_label_names_the_run(tmp_path):
+    one = {
+        "id": "d",
+        "text": "aspirin",
+        "entities": [{"type": "Chemical", "mentions": [{"start": 0, "end": 7}]}],
+        "relations": [{"head": 0, "tail": 0, "type": "CID"}],
+    }
+    page = render_html([one])
+    assert "1 document. " in page and "1 entity, 1 mention, 1 relation</p>" in page
+    assert "2 entities, 2 mentions, 0 relations</p>" in render_html(
+        [{**one, "entities": one["entities"] * 2, "relations": []}]
+    )
+    folder = tmp_path / "cdr_minilm_memory" / "best_model"
+    folder.mkdir(parents=True)
+    assert model_label(folder) == model_label(f"{folder}/") == "cdr_minilm_memory/best_model"
+    assert model_label(folder.parent) == "cdr_minilm_memory"  # a folder with a telling name stands alone
+    assert model_label("me/simmemre-cdr") == "me/simmemre-cdr"  # a Hub id, as given
 
 
 # ----------------------------------------------------------------------------------------------------
