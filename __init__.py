@@ -54,7 +54,14 @@ else:
 
 def train(config, overrides=(), print_summary: bool = True) -> dict:
     """Train from a config dict or YAML/JSON file with optional command-line style overrides, as scripts/train.py
-    does; returns `{"output_dir", "best_model", "results"}` (see `simmemre.experiment_simmemre.train`)."""
+    does; returns `{"output_dir", "best_model", "results"}` (see `simmemre.experiment_simmemre.train`). A setting the
+    run refuses (an unreadable config, an unknown key, a value of the wrong type, a missing data file) raises
+    `ValueError` with the one line scripts/train.py stops with, so a loop over configs can catch it."""
     from .experiment_simmemre import train as run_training
 
-    return run_training(config, overrides, print_summary)
+    try:
+        return run_training(config, overrides, print_summary)
+    except SystemExit as stop:
+        if isinstance(stop.code, str):  # the scripts' one-line refusal; SystemExit would end a caller's whole loop
+            raise ValueError(stop.code) from None
+        raise

@@ -424,3 +424,20 @@ def test_scripts_run_one_code_version_and_name_a_folder_saved_by_another(hub_fol
     extractor = load_pipeline(str(folder), device="cpu")
     assert type(extractor).__module__ == "simmemre.pipelines.pipeline_simmemre"
     assert f"{folder}: modeling_simmemre.py differs from this package's" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "config, overrides, message",
+    [
+        ("nonexistent.yaml", [], "nonexistent.yaml: cannot read the config file"),
+        ({}, ["--num_train_epochs", "three"], "training.num_train_epochs: a number, got 'three'"),
+        ({}, ["--model.memory_read_mod", "sum"], "did you mean 'memory_read_mode'"),
+    ],
+)
+def test_the_python_train_api_raises_value_error_for_a_refused_setting(tmp_path, config, overrides, message):
+    """It raised SystemExit, which `except Exception` in a caller's loop over configs does not catch."""
+    import simmemre
+
+    overrides = [*overrides, "--output_dir", str(tmp_path / "run")]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        simmemre.train(str(tmp_path / config) if isinstance(config, str) else config, overrides)
