@@ -228,7 +228,7 @@ def predict_with_ray(
     """Predict every document of `inputs` (.jsonl/.ndjson files, or .parquet files with schema columns; a local
     folder stands for those files in it) into the folder `output` (JSON Lines files, or Parquet files with `id` and
     `record` columns); returns the number of documents. The model, the inputs and a local `output` (a new or empty
-    folder, outside the input folders) are checked before Ray starts; a failed check stops with one line.
+    folder, outside the input folders) are checked before Ray starts; a failed check raises ValueError with one line.
 
     Args:
         actors: size of the actor pool (each loads the model once); `cpus_per_actor` is also its torch thread count.
@@ -247,9 +247,15 @@ def predict_with_ray(
     if not cpus_per_actor > 0 or not gpus_per_actor >= 0:
         raise ValueError(f"need cpus_per_actor > 0 and gpus_per_actor >= 0, got {cpus_per_actor}, {gpus_per_actor}")
     # Checked before Ray starts: an actor that cannot load the model is restarted by Ray forever, its error hidden.
-    check_model_location(model, "model")
-    files = check_ray_inputs(inputs)
-    check_ray_output(output, inputs)
+    # The checks' one-line refusals (SystemExit, for the script) are ValueErrors here, like the ones above.
+    try:
+        check_model_location(model, "model")
+        files = check_ray_inputs(inputs)
+        check_ray_output(output, inputs)
+    except SystemExit as stop:
+        if isinstance(stop.code, str):
+            raise ValueError(stop.code) from None
+        raise
     parquet_input = files[0].lower().endswith(".parquet")
 
     import ray

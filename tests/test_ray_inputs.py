@@ -69,7 +69,7 @@ def test_a_bad_model_stops_before_ray_in_the_script_and_the_api(script, kind, tm
     output = str(tmp_path / "out")
     code = run_script(script, ["--model", str(model), str(corpus), "--output", output])
     assert isinstance(code, str) and code.startswith(f"--model {model}:") and "\n" not in code
-    with pytest.raises(SystemExit, match=f"^model {model}:"):
+    with pytest.raises(ValueError, match=f"^model {model}:"):
         ray_simmemre.predict_with_ray(str(model), [str(corpus)], output)
 
 
@@ -78,7 +78,7 @@ def test_an_existing_file_as_output_is_refused(script, model_folder, corpus, tmp
     existing.write_text("", encoding="utf-8")
     code = run_script(script, ["--model", str(model_folder), str(corpus), "--output", str(existing)])
     assert code == f"--output {existing}: an existing file; give a folder for the output part files"
-    with pytest.raises(SystemExit, match="an existing file"):
+    with pytest.raises(ValueError, match="an existing file"):
         ray_simmemre.predict_with_ray(str(model_folder), [str(corpus)], str(existing))
 
 
@@ -90,7 +90,7 @@ def test_a_non_empty_output_folder_is_refused_so_a_rerun_does_not_double_the_pre
     (used / "0_000000.jsonl").write_text('{"id": "a"}\n', encoding="utf-8")
     code = run_script(script, ["--model", str(model_folder), str(corpus), "--output", str(used)])
     assert code.startswith(f"--output {used}: folder already has files") and "remove it first" in code
-    with pytest.raises(SystemExit, match="folder already has files"):
+    with pytest.raises(ValueError, match="folder already has files"):
         ray_simmemre.predict_with_ray(str(model_folder), [str(corpus)], str(used))
 
 
@@ -100,7 +100,7 @@ def test_an_output_in_an_input_folder_or_the_folder_of_an_input_file_is_refused(
     assert code.startswith(f"--output {folder / 'predictions'}: inside the input folder {folder}")
     code = run_script(script, ["--model", str(model_folder), str(corpus), "--output", str(folder)])
     assert code.startswith(f"--output {folder}: the folder of the input {corpus}")
-    with pytest.raises(SystemExit, match="inside the input folder"):
+    with pytest.raises(ValueError, match="inside the input folder"):
         ray_simmemre.predict_with_ray(str(model_folder), [str(folder)], str(folder))
 
 
@@ -157,7 +157,7 @@ def test_bad_inputs_stop_with_one_line_naming_the_input(script, name, message, m
 def test_mixed_jsonl_and_parquet_inputs_are_refused(model_folder, corpus, tmp_path):
     table = tmp_path / "data.parquet"
     table.write_bytes(b"")
-    with pytest.raises(SystemExit, match="mix JSON Lines and Parquet"):
+    with pytest.raises(ValueError, match="mix JSON Lines and Parquet"):
         ray_simmemre.predict_with_ray(str(model_folder), [str(corpus), str(table)], str(tmp_path / "out"))
 
 
