@@ -57,11 +57,8 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     does; returns `{"output_dir", "best_model", "results"}` (see `simmemre.experiment_simmemre.train`). A setting the
     run refuses (an unreadable config, an unknown key, a value of the wrong type, a missing data file) raises
     `ValueError` with the one line scripts/train.py stops with, so a loop over configs can catch it."""
+    from .experiment_simmemre import refusals_as_value_errors
     from .experiment_simmemre import train as run_training
 
-    try:
+    with refusals_as_value_errors():
         return run_training(config, overrides, print_summary)
-    except SystemExit as stop:
-        if isinstance(stop.code, str):  # the scripts' one-line refusal; SystemExit would end a caller's whole loop
-            raise ValueError(stop.code) from None
-        raise

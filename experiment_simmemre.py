@@ -7,6 +7,7 @@ here and from the other library modules only, so tests import these functions in
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -672,13 +673,25 @@ def warn_if_saved_by_other_code(folder) -> None:
         return
     differing = remote_code_differences(folder)
     if differing:
+        verb = "differs" if len(differing) == 1 else "differ"
         print(
-            f"warning: {folder}: {', '.join(differing)} {'differs' if len(differing) == 1 else 'differ'} from "
-            "this package's (saved by another version, or "
+            f"warning: {folder}: {', '.join(differing)} {verb} from this package's (saved by another version, or "
             "edited); this runs the package's code, while the folder loaded alone with trust_remote_code runs its "
             "own and may predict differently (simmemre.save_for_hub saves it with this version's code)",
             file=sys.stderr,
         )
+
+
+@contextlib.contextmanager
+def refusals_as_value_errors():
+    """Inside, the scripts' one-line refusals (`SystemExit` with a message) are raised as `ValueError` with the same
+    message: a Python caller's `except Exception` catches them, where a SystemExit would end its whole program."""
+    try:
+        yield
+    except SystemExit as stop:
+        if isinstance(stop.code, str):
+            raise ValueError(stop.code) from None
+        raise
 
 
 @functools.lru_cache(maxsize=2)

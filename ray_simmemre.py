@@ -225,10 +225,11 @@ def predict_with_ray(
     serving: str = "fp32",
     **pipeline_kwargs,
 ) -> int:
-    """Predict every document of `inputs` (.jsonl/.ndjson files, or .parquet files with schema columns; a local
-    folder stands for those files in it) into the folder `output` (JSON Lines files, or Parquet files with `id` and
-    `record` columns); returns the number of documents. The model, the inputs and a local `output` (a new or empty
-    folder, outside the input folders) are checked before Ray starts; a failed check raises ValueError with one line.
+    """Predict every document of `inputs` (.jsonl/.ndjson files, optionally .gz, or .parquet files with schema
+    columns; a local folder stands for those files in it) into the folder `output` (JSON Lines files, or Parquet files
+    with `id` and `record` columns); returns the number of documents. The model, the inputs and a local `output` (a
+    new or empty folder, outside the input folders) are checked before Ray starts; a failed check raises ValueError
+    with one line.
 
     Args:
         actors: size of the actor pool (each loads the model once); `cpus_per_actor` is also its torch thread count.
@@ -238,7 +239,7 @@ def predict_with_ray(
             cluster unless one is already running or `RAY_ADDRESS` is set.
         pipeline_kwargs: thresholds, passed to every pipeline call.
     """
-    from .experiment_simmemre import check_model_location
+    from .experiment_simmemre import check_model_location, refusals_as_value_errors
 
     if output_format not in ("jsonl", "parquet"):
         raise ValueError(f"output_format must be 'jsonl' or 'parquet', got {output_format!r}")
@@ -247,15 +248,10 @@ def predict_with_ray(
     if not cpus_per_actor > 0 or not gpus_per_actor >= 0:
         raise ValueError(f"need cpus_per_actor > 0 and gpus_per_actor >= 0, got {cpus_per_actor}, {gpus_per_actor}")
     # Checked before Ray starts: an actor that cannot load the model is restarted by Ray forever, its error hidden.
-    # The checks' one-line refusals (SystemExit, for the script) are ValueErrors here, like the ones above.
-    try:
+    with refusals_as_value_errors():  # ValueErrors here, like the ones above; SystemExit for the script
         check_model_location(model, "model")
         files = check_ray_inputs(inputs)
         check_ray_output(output, inputs)
-    except SystemExit as stop:
-        if isinstance(stop.code, str):
-            raise ValueError(stop.code) from None
-        raise
     parquet_input = files[0].lower().endswith(".parquet")
 
     import ray
