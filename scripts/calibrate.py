@@ -70,6 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def update_saved_config(folder, updates: dict) -> None:
+    """Set `updates` in FOLDER/config.json and leave everything else as saved. (`config.save_pretrained` would also
+    copy this package's configuration_simmemre.py over the folder's, leaving a folder saved by another version with
+    two versions of its remote code.)"""
+    path = os.path.join(folder, "config.json")
+    with open(path, encoding="utf-8") as handle:
+        saved = json.load(handle)
+    saved.update(updates)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(saved, indent=2, sort_keys=True) + "\n")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     import torch
@@ -117,13 +129,15 @@ def main(argv=None) -> int:
     elif args.serving == "bf16":
         serving = torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
     rows = corpus_rows(args, model, processor, [split for split in (args.dev_split, args.test_split) if split])
+    updates = {}  # the config fields this run changes, written into MODEL/config.json with the thresholds
     if args.boundary_word_min_count is not None:
-        for field, words in corpus_boundary_words(args, args.boundary_word_min_count).items():
-            setattr(model.config, field, words)
+        updates.update(corpus_boundary_words(args, args.boundary_word_min_count))
     if args.relation_argument_types:
-        model.config.relation_argument_types = corpus_relation_argument_types(args)
+        updates["relation_argument_types"] = corpus_relation_argument_types(args)
     if args.mention_string_propagation:
-        model.config.mention_string_propagation = True
+        updates["mention_string_propagation"] = True
+    for field, value in updates.items():
+        setattr(model.config, field, value)
 
     with serving:
         report = calibrate_and_score(args, model, processor, rows, grid, device)
@@ -137,7 +151,8 @@ def main(argv=None) -> int:
         ) from None
     if not args.dry_run and args.serving == "fp32":
         apply_thresholds(model, report["thresholds"])
-        model.config.save_pretrained(args.model)
+        updates.update({name: getattr(model.config, name) for name in THRESHOLD_NAMES})
+        update_saved_config(args.model, updates)
     summary = {name: report["thresholds"][name] for name in THRESHOLD_NAMES}
     print(
         json.dumps(

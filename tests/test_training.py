@@ -866,7 +866,11 @@ def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
     config = json.loads((folder / "config.json").read_text())
     config.update(mention_threshold=0.85, coref_threshold=0.85, relation_threshold=0.6)
     (folder / "config.json").write_text(json.dumps(config))
+    # A folder saved by another version keeps its own code: config.save_pretrained replaced its configuration file.
+    older_code = (folder / "configuration_simmemre.py").read_text() + "\n# saved by an older version\n"
+    (folder / "configuration_simmemre.py").write_text(older_code)
     run_calibrate(folder, "--grid", "coref_threshold=0.5,0.7", tmp_path=tmp_path)
+    assert (folder / "configuration_simmemre.py").read_text() == older_code
     report = json.loads((folder.parent / "calibration.json").read_text())
     assert report["fixed_thresholds"] == {
         "mention_threshold": 0.85,
@@ -877,6 +881,9 @@ def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
     assert {point["coref_threshold"] for point in report["grid"]} == {0.5, 0.7, 0.85}  # --grid plus the fixed point
     saved = json.loads((folder / "config.json").read_text())
     assert {name: saved[name] for name in report["thresholds"]} == report["thresholds"]
+    assert {key: value for key, value in saved.items() if key not in report["thresholds"]} == {
+        key: value for key, value in config.items() if key not in report["thresholds"]
+    }  # nothing else rewritten
     assert set(report) >= {"test_scores", "test_fixed_scores", "grid"}
 
 
