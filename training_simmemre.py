@@ -27,7 +27,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 import torch
 from transformers import ProgressCallback, Trainer, TrainerCallback
-from transformers.trainer_utils import speed_metrics
+from transformers.trainer_utils import PredictionOutput, speed_metrics
 
 from .data_simmemre import DocumentError, document_features, normalize_document, validate_document
 from .metrics.joint_re_f1.joint_re_f1 import (
@@ -278,6 +278,18 @@ def _naming_the_field(function, doc, index: int):
         raise
 
 
+def _keyed_cache_file(cache_file_name, documents, processor, entity_types, relation_types) -> str:
+    """`cache_file_name` with a hash of the documents (their `datasets` fingerprint, from their content), the label
+    lists, the processor (its tokenizer included) and this package's version before the suffix."""
+    from datasets.fingerprint import Hasher
+
+    from . import __version__
+
+    key = Hasher.hash([documents._fingerprint, entity_types, relation_types, processor, __version__])
+    stem, suffix = os.path.splitext(os.fspath(cache_file_name))
+    return f"{stem}-{key}{suffix or '.arrow'}"
+
+
 def tokenize_documents(
     documents,
     processor,
@@ -287,7 +299,8 @@ def tokenize_documents(
     num_proc: Optional[int] = None,
     desc: str = "Tokenizing",
 ):
-    """Schema documents (a list of dicts or a `datasets.Dataset`) -> `datasets.Dataset` for training/evaluation.
+    """Schema documents (a list of dicts or a `datasets.Dataset`) -> `datasets.Dataset` for training/evaluation (a
+    `DatasetDict` -> a `DatasetDict`, split by split; a streaming dataset is refused).
 
     Each row keeps `id`, `text`, `entities`, `relations` (the gold reference for evaluation) and gains the
     processor's encoding (`input_ids`, `word_subword_spans`, ...), the gold structure in word indices
@@ -297,10 +310,27 @@ def tokenize_documents(
     rows whose indices read as other types than their names.
 
     Tokenization runs once through `datasets.map`; a file-backed dataset (e.g. `load_dataset("json")`) is cached
-    by `datasets`, a list of documents is cached in `cache_file_name` when given.
+    by `datasets`. With `cache_file_name` the rows are cached in that file with a hash of what they depend on (the
+    documents, the label lists, the processor) inserted before its suffix (`train.arrow` -> `train-<hash>.arrow`):
+    `datasets` loads an existing cache file whatever it holds, so one fixed name served other documents or another
+    tokenizer's ids without a word.
     """
-    from datasets import Dataset
+    from datasets import Dataset, DatasetDict, IterableDataset, IterableDatasetDict
 
+    if isinstance(documents, DatasetDict):  # load_dataset("json", data_files={...}) without a split: each split
+        return DatasetDict(
+            {
+                split: tokenize_documents(
+                    split_documents, processor, entity_types, relation_types, cache_file_name, num_proc, desc
+                )
+                for split, split_documents in documents.items()
+            }
+        )
+    if isinstance(documents, (IterableDataset, IterableDatasetDict)):
+        raise ValueError(
+            "tokenize_documents: a streaming dataset (load_dataset(..., streaming=True)) is not read here; load it "
+            "without streaming=True (datasets keeps the rows on disk, not in memory)"
+        )
     if len(documents) == 0:  # datasets' own error for it is a features "Keys mismatch"
         raise ValueError("tokenize_documents: no documents")
     if not isinstance(documents, Dataset):
@@ -326,7 +356,8 @@ def tokenize_documents(
     drop = [name for name in documents.column_names if name not in REFERENCE_COLUMNS]
     kwargs = {}
     if cache_file_name is not None:
-        kwargs["cache_file_name"] = cache_file_name
+        labels = (entity_types, relation_types)
+        kwargs["cache_file_name"] = _keyed_cache_file(cache_file_name, documents, processor, *labels)
     return documents.map(encode, with_indices=True, remove_columns=drop, num_proc=num_proc, desc=desc, **kwargs)
 
 
@@ -729,6 +760,11 @@ class SimMemRETrainer(Trainer):
 
     def __init__(self, *args, head_learning_rate: Optional[float] = None, given: Optional[str] = None, **kwargs):
         model, processor = kwargs.get("model", args[0] if args else None), kwargs.get("processing_class")
+        if processor is not None and not hasattr(processor, "collate"):  # evaluation needs the processor's collate
+            raise ValueError(
+                "processing_class: a SimMemREProcessor (SimMemREProcessor(tokenizer) or "
+                f"SimMemREProcessor.from_pretrained(folder)), got {type(processor).__name__}"
+            )
         if len(args) < 3 and kwargs.get("data_collator") is None and model is not None and processor is not None:
             # transformers' default collator cannot batch these rows ("Could not infer dtype of dict").
             kwargs["data_collator"] = SimMemREDataCollator(processor, model.config)
@@ -745,6 +781,11 @@ class SimMemRETrainer(Trainer):
         self.head_learning_rate = None if head_learning_rate is None else float(head_learning_rate)
         if self.args.remove_unused_columns:
             self.args.remove_unused_columns = False
+        if self.args.metric_for_best_model in ("loss", "eval_loss"):
+            # TrainingArguments' default under load_best_model_at_end; evaluation here scores F1 and has no loss, so
+            # the Trainer would stop with a KeyError after the first evaluation.
+            logger.warning("metric_for_best_model: evaluation reports no loss; selecting on relation_strict_f1")
+            self.args.metric_for_best_model, self.args.greater_is_better = "relation_strict_f1", True
         # The model computes its own mean losses; no `num_items_in_batch`, and Trainer scales for accumulation.
         self.model_accepts_loss_kwargs = False
         self._memory_schedule_active = False
@@ -817,7 +858,8 @@ class SimMemRETrainer(Trainer):
                 f"kept {kept}. The model has not learned relations: train longer, on more documents, or check "
                 "the relation annotations."
             )
-            logger.warning(message)  # once: a warnings.warn beside it printed the message twice
+            if self.is_world_process_zero():  # once, not once per process
+                logger.warning(message)  # a warnings.warn beside it printed the message twice
         return output
 
     # -- optimizer ----------------------------------------------------------------------------------------
@@ -1010,6 +1052,15 @@ class SimMemRETrainer(Trainer):
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
+
+    def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test") -> PredictionOutput:
+        """`evaluate` on `test_dataset` (rows of :func:`tokenize_documents`) with prefix "test", returned as
+        `PredictionOutput(predictions=<the decoded schema documents, in row order>, label_ids=None, metrics)`. (The
+        inherited `predict` ran the training forward: sampled losses and training targets, no documents.)"""
+        if isinstance(test_dataset, dict):
+            raise ValueError("SimMemRETrainer.predict takes one dataset; evaluate() scores a dict of them")
+        metrics = self.evaluate(test_dataset, ignore_keys, metric_key_prefix)
+        return PredictionOutput(predictions=self.last_predictions, label_ids=None, metrics=metrics)
 
 
 # ----------------------------------------------------------------------------------------------------

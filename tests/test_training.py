@@ -180,6 +180,31 @@ def test_tokenize_documents_refuses_no_documents(processor):
         tokenize_documents([], processor, ENTITY_TYPES, RELATION_TYPES)
 
 
+def test_a_cache_file_name_never_serves_rows_of_other_documents(processor, cdr_documents, tmp_path):
+    """datasets loads an existing cache_file_name whatever it holds: a second call with other documents got the first
+    call's rows back."""
+    cache = tmp_path / "cache" / "rows.arrow"
+    first = tokenize_documents(cdr_documents[:2], processor, ENTITY_TYPES, RELATION_TYPES, cache_file_name=cache)
+    other = tokenize_documents(cdr_documents[2:4], processor, ENTITY_TYPES, RELATION_TYPES, cache_file_name=cache)
+    again = tokenize_documents(cdr_documents[:2], processor, ENTITY_TYPES, RELATION_TYPES, cache_file_name=cache)
+    assert other["id"] == [doc["id"] for doc in cdr_documents[2:4]]
+    assert again["id"] == first["id"] and again["input_ids"] == first["input_ids"]
+    assert len(list(cache.parent.glob("rows-*.arrow"))) == 2  # one file per distinct input, reused for the same
+
+
+def test_a_dataset_dict_is_tokenized_split_by_split_and_a_streaming_dataset_is_refused(processor, cdr_documents):
+    """load_dataset("json", data_files={...}) gives a DatasetDict (a ValueError about a dictionary update sequence),
+    streaming=True an IterableDataset (a TypeError about len())."""
+    from datasets import Dataset, DatasetDict
+
+    splits = DatasetDict({"train": Dataset.from_list(cdr_documents[:2]), "dev": Dataset.from_list(cdr_documents[2:3])})
+    rows = tokenize_documents(splits, processor, ENTITY_TYPES, RELATION_TYPES)
+    assert isinstance(rows, DatasetDict) and {split: rows[split].num_rows for split in rows} == {"train": 2, "dev": 1}
+    assert "input_ids" in rows["dev"].column_names
+    with pytest.raises(ValueError, match="a streaming dataset .* is not read here"):
+        tokenize_documents(splits["train"].to_iterable_dataset(), processor, ENTITY_TYPES, RELATION_TYPES)
+
+
 def test_levenshtein_matches_model_edit_distances():
     strings = ["cisplatin", "Cisplatin", "cis-platin", "", "ovarian cancer", "cancer"]
     matrix = edit_distance_matrix([[ord(c) for c in s] for s in strings])
@@ -458,6 +483,32 @@ def test_the_trainer_refuses_rows_tokenized_with_other_label_lists(processor, cd
     )
     with pytest.raises(ValueError, match="eval_dataset row 0 .* other label lists"):
         trainer.evaluate(swapped)
+
+
+def test_the_trainer_refuses_a_tokenizer_as_processing_class(processor, cdr_dataset, tmp_path):
+    """The usual habit trained, then failed at the first evaluation with "no attribute collate"."""
+    model = SimMemREModel(training_config(processor))
+    arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    with pytest.raises(ValueError, match="processing_class: a SimMemREProcessor .* got BertTokenizer"):
+        SimMemRETrainer(model=model, args=arguments, train_dataset=cdr_dataset, processing_class=processor.tokenizer)
+
+
+def test_load_best_model_at_end_without_a_metric_selects_on_strict_relation_f1(processor, cdr_dataset, tmp_path):
+    """TrainingArguments' default "loss" stopped the run with a KeyError after its first evaluation (no eval_loss)."""
+    trainer, _ = make_trainer(
+        processor, cdr_dataset, cdr_dataset.select([0]), tmp_path, max_steps=2, load_best_model_at_end=True
+    )
+    assert (trainer.args.metric_for_best_model, trainer.args.greater_is_better) == ("relation_strict_f1", True)
+    trainer.train()
+    assert trainer.state.best_global_step == 2
+
+
+def test_predict_returns_the_decoded_documents_and_test_scores(processor, cdr_dataset, tmp_path, single_torch_thread):
+    """The inherited predict ran the training forward: sampled losses and training targets, no documents."""
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, eval_strategy="no")
+    output = trainer.predict(cdr_dataset.select([0, 1]))
+    assert [document["id"] for document in output.predictions] == cdr_dataset["id"][:2]
+    assert output.label_ids is None and "test_relation_strict_f1" in output.metrics
 
 
 def test_the_trainer_builds_its_collator_from_the_processor(processor, cdr_dataset, tmp_path):
