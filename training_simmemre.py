@@ -749,10 +749,12 @@ class SimMemRETrainer(Trainer):
     - `evaluate()` runs full inference (eval mode, no labels, `per_device_eval_batch_size` documents at a time; under
       DDP every process takes a share and the predictions are gathered), decodes schema documents, scores them with
       the strict joint F1 metric and returns its flat scores as `{prefix}_...` floats (nested `per_type` is dropped),
-      so `metric_for_best_model="relation_strict_f1"` selects on dev. The predictions of the last call stay in
-      `last_predictions`.
-    - Rows of the datasets come from :func:`tokenize_documents`; their columns are kept (`remove_unused_columns` is
-      forced off), the collator needs them.
+      so `metric_for_best_model="relation_strict_f1"` selects on dev (and is used when TrainingArguments would select
+      on the loss, which evaluation does not report). The predictions of the last call stay in `last_predictions`;
+      `predict()` returns them (schema documents) with the "test" scores.
+    - Rows of the datasets come from :func:`tokenize_documents` with the model's label lists; their columns are kept
+      (`remove_unused_columns` is forced off), the collator needs them. `processing_class` is the
+      [`SimMemREProcessor`] (the collator is built from it when none is given).
     - Model selection breaks ties on `metric_for_best_model` (when greater is better) by :data:`SELECTION_TIE_BREAK`:
       entity F1, then mention F1, then the later checkpoint. A run whose dev strict relation F1 is 0 at every
       evaluation still keeps its best-trained checkpoint, and `train()` ends with a warning that says so.
