@@ -279,8 +279,6 @@ def valid_config_keys() -> dict:
 def check_config_keys(config: dict) -> None:
     """Stop with a message naming any unknown section or key (from the config file or a --section.key override),
     the close matches, and the section's valid keys; a misspelled key must not be silently ignored."""
-    import difflib
-
     unknown_sections = sorted(set(config) - set(SECTIONS))
     if unknown_sections:
         raise SystemExit(f"config: unknown section(s) {unknown_sections}; the sections are {list(SECTIONS)}")
@@ -294,14 +292,28 @@ def check_config_keys(config: dict) -> None:
                 f"{section}: a mapping of {section} settings{' (or a path or name)' if section == 'encoder' else ''}, "
                 f"got {type(values).__name__} {values!r:.60}"
             )
-        unknown = sorted(set(values) - set(valid[section]))
+        keys = sorted(set(valid[section]))
+        unknown = sorted(set(values) - set(keys))
         if unknown:
-            hints = {key: difflib.get_close_matches(key, valid[section], n=1) for key in unknown}
-            hint = "; ".join(f"{key!r}: did you mean {match[0]!r}?" for key, match in hints.items() if match)
+            hint = "; ".join(
+                f"{key!r}: did you mean {match!r}?" for key in unknown for match in [closest_key(key, keys)] if match
+            )
             raise SystemExit(
                 f"{section}: unknown key(s) {unknown} (from the config file or a --{section}.KEY "
-                f"override){'; ' + hint if hint else ''}. Valid {section} keys: " + ", ".join(sorted(valid[section]))
+                f"override){'; ' + hint if hint else '.'} Valid {section} keys: " + ", ".join(keys)
             )
+
+
+def closest_key(key: str, keys) -> Optional[str]:
+    """The key of `keys` that `key` probably meant: a close spelling ('memory_read_mod'), else the only key that
+    starts with it ('resume' for resume_from_checkpoint); None when there is no such key."""
+    import difflib
+
+    close = difflib.get_close_matches(key, keys, n=1)
+    if close:
+        return close[0]
+    longer = [candidate for candidate in keys if len(key) >= 3 and candidate.startswith(key)]
+    return longer[0] if len(longer) == 1 else None
 
 
 def resolve_path(path: str) -> str:
@@ -609,7 +621,23 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
     except ValueError as error:  # an unknown encoder.config_overrides key, or encoder weights missing from path
         raise SystemExit(f"encoder {path}: {error}") from None
     processor = SimMemREProcessor(AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code))
-    return model, processor, MINILM_HUB_ID if encoder == "minilm" else str(encoder)
+    return model, processor, MINILM_HUB_ID if encoder == "minilm" else encoder_base_model(path)
+
+
+def encoder_base_model(path: str) -> str:
+    """The model card's base_model for the encoder at `path`: `path` itself when it is a Hub id; for a local folder,
+    the Hub id its config.json names as `_name_or_path` (as saved from a Hub model), else the folder, which the card
+    names as a local encoder without publishing it as base_model."""
+    from .hub_simmemre import is_hub_model_id
+
+    if is_hub_model_id(path) or not os.path.isdir(path):
+        return path
+    try:
+        with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
+            origin = json.load(handle).get("_name_or_path")
+    except (OSError, ValueError, AttributeError):
+        origin = None
+    return origin if is_hub_model_id(origin) else path
 
 
 def load_model(folder=None, device="cpu", dtype="float32"):
@@ -1460,6 +1488,36 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     return trainer, datasets, run
 
 
+def last_complete_checkpoint(output_dir: str) -> str:
+    """The newest checkpoint-N folder of `output_dir` that holds trainer_state.json, which the Trainer writes last: a
+    run killed while saving leaves a folder without it, which `Trainer.train` cannot resume from. Skipped folders are
+    named on stderr; without a complete one the run stops (as the Trainer does: a mistyped output_dir must not
+    restart an hour-long run from step 0)."""
+    folders = []
+    if os.path.isdir(output_dir):
+        for name in os.listdir(output_dir):
+            match = re.fullmatch(r"checkpoint-(\d+)", name)
+            if match and os.path.isdir(os.path.join(output_dir, name)):
+                folders.append((int(match.group(1)), os.path.join(output_dir, name)))
+    if not folders:
+        raise SystemExit(f"resume_from_checkpoint: no checkpoint-* folder in {output_dir}")
+    skipped = []
+    for _, folder in sorted(folders, reverse=True):
+        if os.path.isfile(os.path.join(folder, "trainer_state.json")):
+            if skipped:
+                print(
+                    f"resume_from_checkpoint: skipping {', '.join(skipped)} (no trainer_state.json: interrupted "
+                    f"while saving?); resuming from {folder}",
+                    file=sys.stderr,
+                )
+            return folder
+        skipped.append(folder)
+    raise SystemExit(
+        f"resume_from_checkpoint: no complete checkpoint-* folder in {output_dir}: no trainer_state.json in "
+        f"{', '.join(skipped)} (interrupted while saving?)"
+    )
+
+
 def train(config, overrides=(), print_summary: bool = True) -> dict:
     """Train SimMemRE (or the JEREX baseline) with the Hugging Face Trainer, as scripts/train.py does.
 
@@ -1480,8 +1538,6 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     check_config_keys(config)
     check_encoder_location(config.get("encoder"))
     select_device(config.setdefault("training", {}) or {})
-    from transformers.trainer_utils import get_last_checkpoint
-
     from . import data_simmemre
     from .training_simmemre import apply_thresholds, calibrate_thresholds
 
@@ -1490,10 +1546,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     calibration_grid, base_model, data_config = run["calibration_grid"], run["base_model"], run["data"]
     processor = trainer.processing_class
     if resume in (True, "last", "true"):
-        last = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
-        if last is None:  # as the Trainer does: a mistyped output_dir must not restart an hour-long run from step 0
-            raise SystemExit(f"resume_from_checkpoint: no checkpoint-* folder in {args.output_dir}")
-        resume = last
+        resume = last_complete_checkpoint(args.output_dir)
     elif resume:
         resume = resolve_path(str(resume))
     if not resume and trainer.is_world_process_zero():
@@ -1519,6 +1572,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     if trainer.is_world_process_zero():  # the fixed-threshold results are kept even if calibration is cut short
         write_run_files(args, config, results)
 
+    calibration = None
     if calibrate and "validation" in datasets:
         validation = datasets["validation"]
         calibration = calibrate_thresholds(
@@ -1586,7 +1640,11 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
             trainer.model.save_pretrained(best_dir)
             processor.save_pretrained(best_dir)
         write_run_files(args, config, results)
-        table = metrics_table(results) if print_summary else ""
+        # A refused calibration kept the model's thresholds: its calibrated_* scores (all_results.json,
+        # calibrated_test_*) repeat the fixed thresholds', which the summary does not show as "cal." columns.
+        kept = calibration is not None and not calibration.get("applied", True)
+        shown = {key: value for key, value in results.items() if not (kept and key.startswith("calibrated_"))}
+        table = metrics_table(shown) if print_summary else ""
         print(
             f"\nBest model: {best_dir}"
             + (f" (from {trainer.state.best_model_checkpoint})" if trainer.state.best_model_checkpoint else "")
@@ -1599,8 +1657,10 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         if table:
             print(table)
             with open(os.path.join(args.output_dir, "results.md"), "w", encoding="utf-8") as handle:
-                handle.write(metrics_table(results, markdown=True) + "\n")
+                handle.write(metrics_table(shown, markdown=True) + "\n")
             print(f"(precision, recall and F1: {os.path.join(args.output_dir, 'results.md')})")
+            if kept:
+                print(f"(no calibrated columns: calibration kept the model's thresholds, {calibration.get('reason')})")
     if args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
     return {

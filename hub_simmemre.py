@@ -76,7 +76,8 @@ def save_for_hub(
             `{split: metric output}`; the strict scores go into the card's `model-index` and a table.
         dataset_name (`str`, *optional*): dataset of `results` (ideally a Hub dataset id, e.g. "bigbio/bc5cdr").
         base_model (`str`, *optional*): Hub id of the pretrained encoder (e.g.
-            "sentence-transformers/all-MiniLM-L6-v2").
+            "sentence-transformers/all-MiniLM-L6-v2"); a local folder is named in the card as "a local encoder",
+            without `base_model` metadata or a link.
         repo_id (`str`, *optional*): used in the card's usage snippets (default: "<your-user>/<folder name>").
         model_name, license, language, tags, dataset_split: model card metadata.
     """
@@ -204,7 +205,9 @@ def render_model_card(
     and a body with the labels, usage snippets, evaluation table and citation."""
     model_name = model_name or repo_id.split("/")[-1]
     by_split = _results_by_split(results, dataset_split)
-    front_matter = _card_front_matter(by_split, dataset_name, base_model, model_name, license, language, tags)
+    # Only a Hub id goes into `base_model` and its link: a local encoder folder is named, never published as a path.
+    hub_base_model = base_model if is_hub_model_id(base_model) else None
+    front_matter = _card_front_matter(by_split, dataset_name, hub_base_model, model_name, license, language, tags)
     lines = [
         "---",
         front_matter,
@@ -217,6 +220,22 @@ def render_model_card(
         *_CARD_CITATION_LINES,
     ]
     return "\n".join(lines)
+
+
+def is_hub_model_id(name) -> bool:
+    """Whether `name` is a Hub model id ("bert-base-uncased", "org/model"), not a local folder: not an existing path,
+    not absolute, at most one "/", and valid for `huggingface_hub.utils.validate_repo_id`."""
+    import os
+
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not isinstance(name, str) or not name or os.path.exists(name) or os.path.isabs(name) or name.count("/") > 1:
+        return False
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
 
 
 def _card_front_matter(by_split, dataset_name, base_model, model_name, license, language, tags):
@@ -271,8 +290,10 @@ def _card_overview_lines(config, model_name, base_model):
         f"`{encoder.get('model_type', 'bert')}` encoder, {encoder.get('num_hidden_layers', '?')} layers, hidden size "
         f"{encoder.get('hidden_size', '?')}"
     )
-    if base_model:
+    if is_hub_model_id(base_model):
         encoder_text += f", initialised from [`{base_model}`](https://huggingface.co/{base_model})"
+    elif base_model:
+        encoder_text += f", initialised from a local encoder (`{Path(str(base_model)).name or base_model}`)"
     variant = (
         "JEREX baseline (no memory)" if getattr(config, "jerex_baseline", False) else "SimMemRE (similarity memory)"
     )

@@ -23,8 +23,8 @@ CONFIG (YAML or JSON) has five sections:
     model:     SimMemREConfig keyword arguments (jerex_baseline, memory_warmup_proportion, ...).
     sampling:  neg_mention_count, neg_coref_count, neg_relation_count, neg_mention_overlap_ratio.
     training:  TrainingArguments keyword arguments (output_dir, num_train_epochs, ...) plus resume_from_checkpoint
-               (a checkpoint folder, or true/"last" for the newest one in output_dir). `warmup_ratio` is accepted and
-               becomes transformers 5's fractional `warmup_steps`; with first_evaluation_epoch N and
+               (a checkpoint folder, or true/"last" for the newest complete one in output_dir). `warmup_ratio` is
+               accepted and becomes transformers 5's fractional `warmup_steps`; with first_evaluation_epoch N and
                evaluation_epoch_interval K, evaluation (full inference, costly) runs only after epochs N, N+K, ...
                and the last. calibrate_thresholds: true grid-searches the mention, coreference and relation
                thresholds on the validation split after training (simmemre.training_simmemre.calibrate_thresholds),
@@ -56,10 +56,23 @@ inference on N dev documents (the per-document cost an epoch's evaluation pays).
 Threads: the script keeps torch's default (one intra-op thread per core). On a machine shared with other jobs, run
 with OMP_NUM_THREADS=1: competing OpenMP threads made training steps up to 9x slower on 2 cores.
 
-Outputs in output_dir: checkpoints (best and last, save_total_limit 2), trainer_state.json, best_model/ (a Hub-ready
-folder: remote code, processor, weights, model card), eval_predictions.jsonl / test_predictions.jsonl, and
-{train,eval,test}_results.json + all_results.json (floats). A new run (not a resumed one) first removes these files
-when an earlier run left them there, so that none of them is read as the new run's.
+Outputs in output_dir:
+    checkpoint-N/                 checkpoints (best and last, save_total_limit 2; resume_from_checkpoint true/last
+                                  takes the newest one that holds trainer_state.json)
+    best_model/                   a Hub-ready folder: remote code, processor, weights, model card (README.md)
+    trainer_state.json            the Trainer's state and log history (per-task losses)
+    run_config.json               the resolved config, seed, commit and device
+    train_results.json, eval_results.json, test_results.json, all_results.json (floats; all_results.json holds all)
+    eval_predictions.jsonl, test_predictions.jsonl    the predicted documents of dev and test
+    results.md                    the summary's precision / recall / F1 table
+  with calibrate_thresholds: true (and a validation split):
+    calibration.json              the search: shipped thresholds and dev scores, whether they were applied, the grid
+    calibrated_test_results.json, calibrated_test_predictions.jsonl   test at the shipped thresholds
+  A calibration that keeps the model's thresholds (its best point was unusable, calibration.json "applied": false)
+  still writes these, with the fixed thresholds' scores; the printed summary and results.md then have no "cal."
+  columns.
+A new run (not a resumed one) first removes these files when an earlier run left them there, so that none of them is
+read as the new run's.
 """
 
 import sys

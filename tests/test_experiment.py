@@ -441,3 +441,92 @@ def test_the_python_train_api_raises_value_error_for_a_refused_setting(tmp_path,
     overrides = [*overrides, "--output_dir", str(tmp_path / "run")]
     with pytest.raises(ValueError, match=re.escape(message)):
         simmemre.train(str(tmp_path / config) if isinstance(config, str) else config, overrides)
+
+
+class TrainingStarted(Exception):
+    pass
+
+
+def test_resuming_from_the_last_checkpoint_skips_one_interrupted_while_saving(monkeypatch, tmp_path, capsys):
+    """A run killed while saving leaves checkpoint-N without trainer_state.json (written last); resuming from it failed
+    in Trainer.train with a FileNotFoundError traceback."""
+    from types import SimpleNamespace
+
+    from simmemre import experiment_simmemre
+
+    for step in (27, 30):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "model.safetensors").write_text("")
+    (tmp_path / "checkpoint-27" / "trainer_state.json").write_text("{}")
+
+    def train(resume_from_checkpoint=None):
+        raise TrainingStarted(resume_from_checkpoint)
+
+    trainer = SimpleNamespace(args=SimpleNamespace(output_dir=str(tmp_path)), processing_class=None, train=train)
+    run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    with pytest.raises(TrainingStarted) as started:
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
+    assert started.value.args[0] == str(tmp_path / "checkpoint-27")
+    assert f"skipping {tmp_path / 'checkpoint-30'}" in capsys.readouterr().err
+
+    (tmp_path / "checkpoint-27" / "trainer_state.json").unlink()
+    with pytest.raises(SystemExit, match=re.escape(f"no trainer_state.json in {tmp_path / 'checkpoint-30'}")):
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
+
+
+def test_the_base_model_of_a_local_encoder_is_its_hub_origin_or_the_folder(tmp_path):
+    """The card published a local path (/tmp/.../enc_roberta) as base_model, linked as https://huggingface.co//tmp/..."""
+    from simmemre.experiment_simmemre import encoder_base_model
+
+    assert encoder_base_model("bert-base-uncased") == "bert-base-uncased"
+    (tmp_path / "saved").mkdir()
+    (tmp_path / "saved" / "config.json").write_text(json.dumps({"_name_or_path": "nreimers/MiniLM-L6-H384-uncased"}))
+    assert encoder_base_model(str(tmp_path / "saved")) == "nreimers/MiniLM-L6-H384-uncased"
+    (tmp_path / "own").mkdir()
+    (tmp_path / "own" / "config.json").write_text(json.dumps({"_name_or_path": str(tmp_path / "elsewhere")}))
+    assert encoder_base_model(str(tmp_path / "own")) == str(tmp_path / "own")
+
+
+def test_the_summary_has_no_calibrated_columns_when_calibration_kept_the_fixed_thresholds(
+    monkeypatch, tmp_path, capsys
+):
+    """A refused calibration repeats the fixed thresholds' scores: the summary showed them as "cal. dev / cal. test"."""
+    from types import SimpleNamespace
+
+    from simmemre import experiment_simmemre, hub_simmemre, training_simmemre
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
+
+    def evaluate(dataset, metric_key_prefix):
+        return {f"{metric_key_prefix}_{level}_{m}": 1.0 for level in LEVELS for m in ("precision", "recall", "f1")}
+
+    trainer = SimpleNamespace(
+        args=SimpleNamespace(output_dir=str(tmp_path), device="cpu", disable_tqdm=True, world_size=1, seed=1),
+        processing_class=None,
+        model=None,
+        state=SimpleNamespace(best_model_checkpoint=None, global_step=3),
+        train=lambda resume_from_checkpoint=None: SimpleNamespace(metrics={"train_loss": 0.5}),
+        save_state=lambda: None,
+        log_metrics=lambda split, metrics: None,
+        save_metrics=lambda split, metrics: None,
+        evaluate=evaluate,
+        is_world_process_zero=lambda: True,
+        last_predictions=[],
+    )
+    run = {"resume": None, "calibrate": True, "calibration_grid": None, "base_model": None, "data": {}}
+    datasets = {"validation": [{}], "test": [{}]}
+    scores = {f"{level}_{m}": 1.0 for level in LEVELS for m in ("precision", "recall", "f1")}
+    kept = {"thresholds": {"relation_threshold": 0.6}, "scores": scores, "applied": False, "reason": "below 5.0"}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, datasets, run))
+    monkeypatch.setattr(training_simmemre, "calibrate_thresholds", lambda *args, **kwargs: kept)
+    monkeypatch.setattr(training_simmemre, "apply_thresholds", lambda model, thresholds: None)
+    monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: None)
+    result = experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
+    out = capsys.readouterr().out
+    assert "calibrated_test_relation_strict_f1" in result["results"]  # all_results.json keeps them (results.py)
+    assert "dev" in out and "cal." not in out and "calibration kept the model's thresholds, below 5.0" in out
+    assert "cal." not in (tmp_path / "results.md").read_text()
+
+    kept["applied"] = True
+    experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
+    assert "cal. test" in capsys.readouterr().out

@@ -288,3 +288,18 @@ def test_a_folder_never_advertises_a_pipeline_whose_code_it_lacks(model, tmp_pat
     saved = json.loads((tmp_path / "saved" / "config.json").read_text(encoding="utf-8"))
     assert "joint-re" not in saved.get("custom_pipelines", {})
     assert not (tmp_path / "saved" / "pipeline_simmemre.py").exists()
+
+
+def test_model_card_names_a_local_encoder_without_publishing_its_path(model, tmp_path):
+    """A local encoder path went into base_model and the link https://huggingface.co//tmp/.../enc_roberta."""
+    from simmemre.hub_simmemre import render_model_card
+
+    (tmp_path / "enc_roberta").mkdir()
+    for local in (str(tmp_path / "enc_roberta"), "/gone/enc_roberta"):
+        card = render_model_card(model.config, base_model=local)
+        assert "base_model" not in yaml.safe_load(card.split("---\n")[1])
+        assert "huggingface.co/" not in card.split("## ")[0] and local not in card
+        assert "initialised from a local encoder (`enc_roberta`)" in card
+    card = render_model_card(model.config, base_model="FacebookAI/roberta-base")
+    assert yaml.safe_load(card.split("---\n")[1])["base_model"] == "FacebookAI/roberta-base"
+    assert "[`FacebookAI/roberta-base`](https://huggingface.co/FacebookAI/roberta-base)" in card

@@ -322,3 +322,20 @@ def test_training_and_evaluation_logs_print_as_short_lines():
         assert lines and all(len(line) <= 100 for line in lines)
     assert "relation_strict 12.35" in " ".join(compact_log_lines(evaluation))
     assert "loss 0.8" in compact_log_lines(training)[0]
+
+
+def test_an_unknown_key_suggests_the_key_it_starts_and_lists_each_valid_key_once():
+    """`--resume` (predict.py's flag) got no suggestion, resume_from_checkpoint was listed twice, and a suggestion
+    ended in "?."."""
+    import pytest
+
+    from simmemre.experiment_simmemre import check_config_keys, parse_overrides
+
+    with pytest.raises(SystemExit) as error:
+        check_config_keys(parse_overrides({}, ["--resume", "true"]))
+    message = str(error.value)
+    assert "'resume': did you mean 'resume_from_checkpoint'? Valid training keys: " in message
+    assert message.count("resume_from_checkpoint") == 2  # the suggestion and the list
+    with pytest.raises(SystemExit) as error:
+        check_config_keys(parse_overrides({}, ["--model.memory_read_mod", "sum"]))
+    assert "did you mean 'memory_read_mode'? Valid model keys" in str(error.value)
