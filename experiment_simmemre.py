@@ -1355,7 +1355,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     from transformers import TrainingArguments, set_seed
     from transformers.training_args import ParallelMode
 
-    from . import __version__  # importing the package registers the auto classes (remote code saved)
+    from . import __version__  # noqa: F401  importing the package registers the auto classes (remote code saved)
     from .data_simmemre import DocumentError
     from .training_simmemre import (
         DEFAULT_SAMPLING,
@@ -1440,12 +1440,9 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
             if not docs:
                 continue
             cache_file = None
-            if cache_dir:
-                from datasets.fingerprint import Hasher
-
+            if cache_dir:  # tokenize_documents adds a hash of the documents, the label lists and the processor
                 os.makedirs(resolve_path(cache_dir), exist_ok=True)
-                key = Hasher.hash([docs, labels, processor.tokenizer.get_vocab(), __version__])
-                cache_file = os.path.join(resolve_path(cache_dir), f"{split}-{key}.arrow")
+                cache_file = os.path.join(resolve_path(cache_dir), f"{split}.arrow")
             try:
                 datasets[split] = tokenize_documents(
                     docs,
