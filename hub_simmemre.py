@@ -99,7 +99,7 @@ def save_for_hub(
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
 
-    repo_id = repo_id or f"<your-user>/{folder.resolve().name}"
+    repo_id = repo_id or placeholder_repo_id(folder)
     card = render_model_card(
         model.config,
         results=results,
@@ -118,6 +118,12 @@ def save_for_hub(
     if problems:
         raise RuntimeError(f"incomplete Hub folder {folder}: " + "; ".join(problems))
     return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+def placeholder_repo_id(folder) -> str:
+    """The repository id a card names when saved without one ("<your-user>/<folder name>"); scripts/push_to_hub.py
+    puts the real one in its place."""
+    return f"<your-user>/{Path(folder).resolve().name}"
 
 
 def folder_problems(folder) -> list:
@@ -475,6 +481,7 @@ __all__ = [
     "render_model_card",
     "files_for_upload",
     "folder_problems",
+    "placeholder_repo_id",
     "remote_code_differences",
     "REMOTE_CODE_SOURCES",
     "REQUIRED_FILES",

@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from simmemre.hub_simmemre import UPLOAD_IGNORE_PATTERNS, files_for_upload, folder_problems, remote_code_differences
+from simmemre.hub_simmemre import files_for_upload, folder_problems, placeholder_repo_id, remote_code_differences
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +81,7 @@ def main(argv=None) -> int:
             "revision": args.revision or "main",
             "files": files,
             "total_bytes": sum(item["bytes"] for item in files),
+            "card": card_change(folder, args.repo_id),
         }
         print(json.dumps(plan, indent=1))
         return 0
@@ -135,15 +136,31 @@ def _push(args, folder):
             if err.response is not None and err.response.status_code in (401, 403):
                 raise
             raise SystemExit(f"--revision {args.revision}: could not create the branch ({_first_line(err)})") from None
-    commit = api.upload_folder(
-        folder_path=str(folder),
-        repo_id=args.repo_id,
-        repo_type="model",
-        revision=args.revision,
-        commit_message=args.commit_message,
-        ignore_patterns=list(UPLOAD_IGNORE_PATTERNS),  # files_for_upload, which --dry-run lists, selects alike
+    from huggingface_hub import CommitOperationAdd
+
+    # One commit of the files --dry-run lists; the card's usage snippets get the target repository's id.
+    operations = []
+    for name in files_for_upload(folder):
+        content = card_for(folder, args.repo_id) if name == "README.md" else str(folder / name)
+        operations.append(CommitOperationAdd(path_in_repo=name, path_or_fileobj=content))
+    commit = api.create_commit(
+        args.repo_id, operations, commit_message=args.commit_message, repo_type="model", revision=args.revision
     )
     return repo_url, commit
+
+
+def card_change(folder, repo_id) -> str:
+    """What the upload changes in FOLDER/README.md, in words (--dry-run)."""
+    placeholder = placeholder_repo_id(folder)
+    card = folder / "README.md"
+    if card.is_file() and placeholder in card.read_text(encoding="utf-8"):
+        return f"{placeholder} -> {repo_id}"
+    return "as saved"
+
+
+def card_for(folder, repo_id) -> bytes:
+    """FOLDER/README.md with the placeholder repository id of a card saved without one replaced by `repo_id`."""
+    return (folder / "README.md").read_text(encoding="utf-8").replace(placeholder_repo_id(folder), repo_id).encode()
 
 
 def _first_line(err):

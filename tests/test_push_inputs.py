@@ -184,3 +184,18 @@ def test_remote_code_of_another_version_is_named_before_upload(folder, capsys):
     (folder / "modeling_simmemre.py").write_text("# an older version\n")
     assert push.main([str(folder), REPO, "--dry-run"]) == 0
     assert "modeling_simmemre.py differs from this package's" in capsys.readouterr().err
+
+
+def test_the_uploaded_card_names_the_target_repository(hub, folder, tmp_path, capsys):
+    """A card saved without a repo id (every train.py best_model) told Hub readers to load <your-user>/best_model."""
+    from simmemre.hub_simmemre import placeholder_repo_id
+
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    card += f'\npipeline("joint-re", model="{placeholder_repo_id(folder)}", trust_remote_code=True)\n'
+    (folder / "README.md").write_text(card, encoding="utf-8")
+    assert push.main([str(folder), REPO, "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["card"] == f"{placeholder_repo_id(folder)} -> {REPO}"
+    assert push.main([str(folder), REPO, "--token", "hf_fake"]) == 0
+    uploaded = (tmp_path / "storage" / "me" / "simmemre" / "README.md").read_text(encoding="utf-8")
+    assert f'model="{REPO}"' in uploaded and "<your-user>" not in uploaded
+    assert (folder / "README.md").read_text(encoding="utf-8") == card  # the local folder is left as saved
