@@ -11,6 +11,7 @@ import contextlib
 import copy
 import functools
 import json
+import math
 import os
 import re
 import sys
@@ -1515,6 +1516,30 @@ def last_complete_checkpoint(output_dir: str) -> str:
     )
 
 
+def check_steps_left(trainer, checkpoint: str) -> None:
+    """Stop when `checkpoint` already holds every training step of this run: the Trainer would train none and the run
+    files would be written again with a train_loss of 0 over the real ones."""
+    try:
+        with open(os.path.join(checkpoint, "trainer_state.json"), encoding="utf-8") as handle:
+            done = int(json.load(handle).get("global_step") or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return  # the Trainer names what is wrong with the folder
+    if done <= 0:
+        return
+    args = trainer.args
+    if args.max_steps > 0:
+        total = args.max_steps
+    else:  # as the Trainer counts them
+        batches = len(trainer.get_train_dataloader())
+        per_epoch = max(math.ceil(batches / args.gradient_accumulation_steps), 1)
+        total = math.ceil(args.num_train_epochs * per_epoch)
+    if done >= total:
+        raise SystemExit(
+            f"resume_from_checkpoint: {checkpoint} is at step {done} of this run's {total}: nothing left to train (its "
+            f"results are in {args.output_dir}); raise num_train_epochs or max_steps to train further"
+        )
+
+
 def train(config, overrides=(), print_summary: bool = True) -> dict:
     """Train SimMemRE (or the JEREX baseline) with the Hugging Face Trainer, as scripts/train.py does.
 
@@ -1546,6 +1571,8 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         resume = last_complete_checkpoint(args.output_dir)
     elif resume:
         resume = resolve_path(str(resume))
+    if resume:
+        check_steps_left(trainer, resume)
     if not resume and trainer.is_world_process_zero():
         remove_earlier_run_files(args.output_dir)
     train_result = trainer.train(resume_from_checkpoint=resume or None)

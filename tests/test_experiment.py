@@ -530,3 +530,26 @@ def test_the_summary_has_no_calibrated_columns_when_calibration_kept_the_fixed_t
     kept["applied"] = True
     experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
     assert "cal. test" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("max_steps, stops", [(60, True), (80, False)])
+def test_resuming_a_finished_run_stops_instead_of_rewriting_its_results(monkeypatch, tmp_path, max_steps, stops):
+    """A resume of a run that had trained all its steps "trained" none and wrote train_loss 0.0 over its results."""
+    from types import SimpleNamespace
+
+    from simmemre import experiment_simmemre
+
+    (tmp_path / "checkpoint-60").mkdir()
+    (tmp_path / "checkpoint-60" / "trainer_state.json").write_text(json.dumps({"global_step": 60}))
+
+    def train(resume_from_checkpoint=None):
+        raise TrainingStarted(resume_from_checkpoint)
+
+    trainer = SimpleNamespace(
+        args=SimpleNamespace(output_dir=str(tmp_path), max_steps=max_steps), processing_class=None, train=train
+    )
+    run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    expected = (SystemExit, "is at step 60 of this run's 60: nothing left to train") if stops else (TrainingStarted, "")
+    with pytest.raises(expected[0], match=re.escape(expected[1])):
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
