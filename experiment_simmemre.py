@@ -1571,6 +1571,12 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         resume = last_complete_checkpoint(args.output_dir)
     elif resume:
         resume = resolve_path(str(resume))
+        if not os.path.isfile(os.path.join(resume, "trainer_state.json")):  # the Trainer fails with a traceback
+            problem = "no trainer_state.json (interrupted while saving?)" if os.path.isdir(resume) else "no such folder"
+            raise SystemExit(
+                f"resume_from_checkpoint {resume}: {problem}; give a complete checkpoint-N folder, or true for the "
+                "newest complete one in output_dir"
+            )
     if resume:
         check_steps_left(trainer, resume)
     if not resume and trainer.is_world_process_zero():

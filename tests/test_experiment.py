@@ -553,3 +553,20 @@ def test_resuming_a_finished_run_stops_instead_of_rewriting_its_results(monkeypa
     expected = (SystemExit, "is at step 60 of this run's 60: nothing left to train") if stops else (TrainingStarted, "")
     with pytest.raises(expected[0], match=re.escape(expected[1])):
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
+
+
+def test_resuming_from_a_named_incomplete_or_missing_checkpoint_stops_with_one_line(monkeypatch, tmp_path):
+    """The Trainer's traceback ended such a resume (FileNotFoundError, or "Can't find a valid checkpoint")."""
+    from types import SimpleNamespace
+
+    from simmemre import experiment_simmemre
+
+    (tmp_path / "checkpoint-30").mkdir()
+    trainer = SimpleNamespace(args=SimpleNamespace(output_dir=str(tmp_path)), processing_class=None, train=None)
+    for folder, message in (("checkpoint-30", "no trainer_state.json"), ("checkpoint-99", "no such folder")):
+        run = {"resume": str(tmp_path / folder), "calibrate": False, "calibration_grid": None, "base_model": None}
+        monkeypatch.setattr(
+            experiment_simmemre, "build_trainer", lambda config, run=run: (trainer, {}, {**run, "data": {}})
+        )
+        with pytest.raises(SystemExit, match=f"resume_from_checkpoint {re.escape(str(tmp_path / folder))}: {message}"):
+            experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
