@@ -1516,14 +1516,19 @@ def last_complete_checkpoint(output_dir: str) -> str:
     )
 
 
+def checkpoint_step(checkpoint: str) -> int:
+    """The global step a checkpoint folder was saved at (its trainer_state.json), 0 when it cannot be read."""
+    try:
+        with open(os.path.join(checkpoint, "trainer_state.json"), encoding="utf-8") as handle:
+            return int(json.load(handle).get("global_step") or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0  # the Trainer names what is wrong with the folder
+
+
 def check_steps_left(trainer, checkpoint: str) -> None:
     """Stop when `checkpoint` already holds every training step of this run: the Trainer would train none and the run
     files would be written again with a train_loss of 0 over the real ones."""
-    try:
-        with open(os.path.join(checkpoint, "trainer_state.json"), encoding="utf-8") as handle:
-            done = int(json.load(handle).get("global_step") or 0)
-    except (OSError, ValueError, TypeError, AttributeError):
-        return  # the Trainer names what is wrong with the folder
+    done = checkpoint_step(checkpoint)
     if done <= 0:
         return
     args = trainer.args
@@ -1579,6 +1584,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
             )
     if resume:
         check_steps_left(trainer, resume)
+    resumed_at = checkpoint_step(resume) if resume else 0
     if not resume and trainer.is_world_process_zero():
         remove_earlier_run_files(args.output_dir)
     train_result = trainer.train(resume_from_checkpoint=resume or None)
@@ -1679,8 +1685,10 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
             f"\nBest model: {best_dir}"
             + (f" (from {trainer.state.best_model_checkpoint})" if trainer.state.best_model_checkpoint else "")
         )
+        # transformers' train_loss is the mean over the steps of this call: after a resume, those after it.
+        since = f" (steps {resumed_at + 1}-{trainer.state.global_step}, after the resume)" if resumed_at else ""
         print(
-            f"train_loss {results.get('train_loss', float('nan')):.4f}   "
+            f"train_loss {results.get('train_loss', float('nan')):.4f}{since}   "
             f"train_runtime {results.get('train_runtime', float('nan')):.1f}s   "
             f"steps {trainer.state.global_step}"
         )

@@ -570,3 +570,34 @@ def test_resuming_from_a_named_incomplete_or_missing_checkpoint_stops_with_one_l
         )
         with pytest.raises(SystemExit, match=f"resume_from_checkpoint {re.escape(str(tmp_path / folder))}: {message}"):
             experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
+
+
+def test_the_summary_says_a_resumed_runs_train_loss_covers_the_steps_after_the_resume(monkeypatch, tmp_path, capsys):
+    """transformers' train_loss is the mean over one train() call's steps: after a resume it read as the whole run's
+    (0.690 against 1.006 uninterrupted in the audit's run)."""
+    from types import SimpleNamespace
+
+    from simmemre import experiment_simmemre, hub_simmemre
+
+    (tmp_path / "checkpoint-2").mkdir()
+    (tmp_path / "checkpoint-2" / "trainer_state.json").write_text(json.dumps({"global_step": 2}))
+    trainer = SimpleNamespace(
+        args=SimpleNamespace(
+            output_dir=str(tmp_path), device="cpu", disable_tqdm=True, world_size=1, seed=1, max_steps=5
+        ),
+        processing_class=None,
+        model=None,
+        state=SimpleNamespace(best_model_checkpoint=None, global_step=5),
+        train=lambda resume_from_checkpoint=None: SimpleNamespace(metrics={"train_loss": 0.5}),
+        save_state=lambda: None,
+        log_metrics=lambda split, metrics: None,
+        save_metrics=lambda split, metrics: None,
+        evaluate=lambda dataset, metric_key_prefix: {},
+        is_world_process_zero=lambda: True,
+        last_predictions=[],
+    )
+    run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: None)
+    experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
+    assert "train_loss 0.5000 (steps 3-5, after the resume)" in capsys.readouterr().out
