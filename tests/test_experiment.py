@@ -488,23 +488,17 @@ def test_the_base_model_of_a_local_encoder_is_its_hub_origin_or_the_folder(tmp_p
     assert encoder_base_model(str(tmp_path / "own")) == str(tmp_path / "own")
 
 
-def test_the_summary_has_no_calibrated_columns_when_calibration_kept_the_fixed_thresholds(
-    monkeypatch, tmp_path, capsys
-):
-    """A refused calibration repeats the fixed thresholds' scores: the summary showed them as "cal. dev / cal. test"."""
+def finished_trainer(tmp_path, global_step: int, evaluate):
+    """A stand-in for build_trainer's Trainer whose train() returns at once, `global_step` steps done (max_steps)."""
     from types import SimpleNamespace
 
-    from simmemre import experiment_simmemre, hub_simmemre, training_simmemre
-    from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
-
-    def evaluate(dataset, metric_key_prefix):
-        return {f"{metric_key_prefix}_{level}_{m}": 1.0 for level in LEVELS for m in ("precision", "recall", "f1")}
-
-    trainer = SimpleNamespace(
-        args=SimpleNamespace(output_dir=str(tmp_path), device="cpu", disable_tqdm=True, world_size=1, seed=1),
+    return SimpleNamespace(
+        args=SimpleNamespace(
+            output_dir=str(tmp_path), device="cpu", disable_tqdm=True, world_size=1, seed=1, max_steps=global_step
+        ),
         processing_class=None,
         model=None,
-        state=SimpleNamespace(best_model_checkpoint=None, global_step=3),
+        state=SimpleNamespace(best_model_checkpoint=None, global_step=global_step),
         train=lambda resume_from_checkpoint=None: SimpleNamespace(metrics={"train_loss": 0.5}),
         save_state=lambda: None,
         log_metrics=lambda split, metrics: None,
@@ -513,6 +507,20 @@ def test_the_summary_has_no_calibrated_columns_when_calibration_kept_the_fixed_t
         is_world_process_zero=lambda: True,
         last_predictions=[],
     )
+
+
+def test_the_summary_has_no_calibrated_columns_when_calibration_kept_the_fixed_thresholds(
+    monkeypatch, tmp_path, capsys
+):
+    """A refused calibration repeats the fixed thresholds' scores: the summary showed them as "cal. dev / cal. test"."""
+
+    from simmemre import experiment_simmemre, hub_simmemre, training_simmemre
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
+
+    def evaluate(dataset, metric_key_prefix):
+        return {f"{metric_key_prefix}_{level}_{m}": 1.0 for level in LEVELS for m in ("precision", "recall", "f1")}
+
+    trainer = finished_trainer(tmp_path, global_step=3, evaluate=evaluate)
     run = {"resume": None, "calibrate": True, "calibration_grid": None, "base_model": None, "data": {}}
     datasets = {"validation": [{}], "test": [{}]}
     scores = {f"{level}_{m}": 1.0 for level in LEVELS for m in ("precision", "recall", "f1")}
@@ -575,27 +583,12 @@ def test_resuming_from_a_named_incomplete_or_missing_checkpoint_stops_with_one_l
 def test_the_summary_says_a_resumed_runs_train_loss_covers_the_steps_after_the_resume(monkeypatch, tmp_path, capsys):
     """transformers' train_loss is the mean over one train() call's steps: after a resume it read as the whole run's
     (0.690 against 1.006 uninterrupted in the audit's run)."""
-    from types import SimpleNamespace
 
     from simmemre import experiment_simmemre, hub_simmemre
 
     (tmp_path / "checkpoint-2").mkdir()
     (tmp_path / "checkpoint-2" / "trainer_state.json").write_text(json.dumps({"global_step": 2}))
-    trainer = SimpleNamespace(
-        args=SimpleNamespace(
-            output_dir=str(tmp_path), device="cpu", disable_tqdm=True, world_size=1, seed=1, max_steps=5
-        ),
-        processing_class=None,
-        model=None,
-        state=SimpleNamespace(best_model_checkpoint=None, global_step=5),
-        train=lambda resume_from_checkpoint=None: SimpleNamespace(metrics={"train_loss": 0.5}),
-        save_state=lambda: None,
-        log_metrics=lambda split, metrics: None,
-        save_metrics=lambda split, metrics: None,
-        evaluate=lambda dataset, metric_key_prefix: {},
-        is_world_process_zero=lambda: True,
-        last_predictions=[],
-    )
+    trainer = finished_trainer(tmp_path, global_step=5, evaluate=lambda dataset, metric_key_prefix: {})
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
     monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
     monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: None)
