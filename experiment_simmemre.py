@@ -998,7 +998,6 @@ def load_pipeline(model, device=None, batch_size=4, dtype="auto", serving="fp32"
     warn_if_saved_by_other_code(model)
     dtype = getattr(torch, dtype) if dtype not in (None, "auto") else "auto"
     try:
-        extra = {} if serving == "fp32" else {"serving": serving}
         # The package's pipeline class, as the Auto classes give the package's model and processor: without it the
         # saved folder's `custom_pipelines` code would drive this package's model, two versions in one object.
         return pipeline(
@@ -1009,7 +1008,7 @@ def load_pipeline(model, device=None, batch_size=4, dtype="auto", serving="fp32"
             device=device,
             batch_size=batch_size,
             dtype=dtype,
-            **extra,
+            serving=serving,
         )
     except OSError as error:  # a Hub id that cannot be fetched: name the setting, not only transformers' message
         where = "the saved model" if os.path.isdir(str(model)) else "it as a local folder or from the Hub"
@@ -1138,15 +1137,21 @@ def metrics_table(results: dict, markdown: bool = False) -> str:
     return "\n".join(lines)
 
 
-def scores_table(scores: dict) -> str:
-    """One metric output (`joint_re_scores`: `{level}_{precision,recall,f1}` and `documents`) as a table."""
+def scores_table(scores: dict, levels=LEVELS, thresholds: Optional[dict] = None) -> str:
+    """One metric output (`joint_re_scores`: `{level}_{precision,recall,f1}` and `documents`) as a table of `levels`
+    (those present), with a line naming `thresholds` (`{name: value}`) when given."""
     rows = [f"{'level':<16}{'precision':>10}{'recall':>10}{'f1':>10}"]
-    for level in LEVELS:
+    for level in (level for level in levels if f"{level}_f1" in scores):
         rows.append(
             f"{level:<16}{scores[f'{level}_precision']:>10.2f}{scores[f'{level}_recall']:>10.2f}"
             f"{scores[f'{level}_f1']:>10.2f}"
         )
     rows.append(f"documents: {scores['documents']}")
+    if thresholds:
+        rows.append(
+            "thresholds: "
+            + ", ".join(f"{name.removesuffix('_threshold')} {value:g}" for name, value in thresholds.items())
+        )
     return "\n".join(rows)
 
 
@@ -1525,12 +1530,9 @@ def checkpoint_step(checkpoint: str) -> int:
         return 0  # the Trainer names what is wrong with the folder
 
 
-def check_steps_left(trainer, checkpoint: str) -> None:
-    """Stop when `checkpoint` already holds every training step of this run: the Trainer would train none and the run
-    files would be written again with a train_loss of 0 over the real ones."""
-    done = checkpoint_step(checkpoint)
-    if done <= 0:
-        return
+def check_steps_left(trainer, checkpoint: str, done: int) -> None:
+    """Stop when `checkpoint`, saved at step `done`, already holds every training step of this run: the Trainer would
+    train none and the run files would be written again with a train_loss of 0 over the real ones."""
     args = trainer.args
     if args.max_steps > 0:
         total = args.max_steps
@@ -1582,9 +1584,9 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
                 f"resume_from_checkpoint {resume}: {problem}; give a complete checkpoint-N folder, or true for the "
                 "newest complete one in output_dir"
             )
-    if resume:
-        check_steps_left(trainer, resume)
     resumed_at = checkpoint_step(resume) if resume else 0
+    if resumed_at:
+        check_steps_left(trainer, resume, resumed_at)
     if not resume and trainer.is_world_process_zero():
         remove_earlier_run_files(args.output_dir)
     train_result = trainer.train(resume_from_checkpoint=resume or None)

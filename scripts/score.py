@@ -41,10 +41,11 @@ from simmemre.experiment_simmemre import (
     scores_table,
     thresholds_from,
 )
+from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
 from simmemre.training_simmemre import GIVEN_LEVELS, THRESHOLD_NAMES
 
-# The metric's comparison levels, printed below its strict ones (`scores_table`), in the README's order.
-COMPARISON_LEVELS = ("relation_seq2rel", "relation_relaxed")
+# The metric's levels in the table: JEREX's, then the comparison levels in the README's order.
+TABLE_LEVELS = LEVELS + ("relation_seq2rel", "relation_relaxed")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,22 +181,6 @@ def thresholds_used(config, args) -> dict:
     return {name: value for name, value in used.items() if not given or name in GIVEN_THRESHOLDS[given]}
 
 
-def score_table(results: dict, thresholds=None) -> str:
-    """`scores_table` with rows for the comparison levels (relation_seq2rel, relation_relaxed) above its documents
-    line, and a line naming `thresholds` (`{name: value}`) when given."""
-    lines = scores_table(results).split("\n")
-    lines[-1:-1] = [
-        f"{level:<16}{results[f'{level}_precision']:>10.2f}{results[f'{level}_recall']:>10.2f}"
-        f"{results[f'{level}_f1']:>10.2f}"
-        for level in COMPARISON_LEVELS
-        if f"{level}_f1" in results
-    ]
-    if thresholds:
-        named = (f"{name.removesuffix('_threshold')} {value:g}" for name, value in thresholds.items())
-        lines.append("thresholds: " + ", ".join(named))
-    return "\n".join(lines)
-
-
 def predict_given(args, gold) -> list:
     """The model's predictions on `gold` given its gold input at level `args.given` (see `SimMemREModel.extract`);
     `args.model_config` is set to the loaded model's config."""
@@ -276,7 +261,7 @@ def main(argv=None) -> int:
         print(json.dumps(results, sort_keys=True))
     else:
         config = getattr(args, "model_config", None)  # none for --from-predictions: their thresholds are unknown
-        print(score_table(results, thresholds_used(config, args) if config is not None else None))
+        print(scores_table(results, TABLE_LEVELS, thresholds_used(config, args) if config is not None else None))
         if args.per_type:
             print()
             print(per_type_table(results, "relation_strict", args.per_type))
