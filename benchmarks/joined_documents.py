@@ -19,6 +19,7 @@ import sys
 
 from simmemre.experiment_simmemre import _converted_corpus, add_corpus_arguments, git_commit, load_pipeline
 from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+from simmemre.training_simmemre import THRESHOLD_NAMES
 
 SEPARATOR = "\n\n"
 LEVELS = ("mention", "coref", "entity", "relation_strict")
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", default="dev")
     parser.add_argument("--group", type=int, default=5, help="documents per joined text (default 5)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--name", help="a name for the row (default: the model folder)")
     parser.add_argument("--output", help="append the JSON object here")
     return parser
 
@@ -109,10 +111,15 @@ def main(argv=None) -> int:
         cross_pairs += cross_document_relations(prediction, ranges)
 
     scores = {name: joint_re_scores(runs, gold) for name, runs in (("separate", separate), ("joined", joined))}
+    from stage_scores import run_seed  # benchmarks/, beside this script
+
     row = {
+        "name": args.name or args.model,
         "model": args.model,
+        "seed": run_seed(args.model),
         "commit": git_commit(short=True),
         "split": args.split,
+        "thresholds": {name: getattr(extractor.model.config, name) for name in THRESHOLD_NAMES},
         "documents": len(groups) * args.group,
         "group": args.group,
         **{f"{name}_{level}_f1": round(scores[name][f"{level}_f1"], 2) for name in scores for level in LEVELS},
@@ -123,6 +130,7 @@ def main(argv=None) -> int:
         "joined_relations": sum(len(p["relations"]) for p in joined),
         "joined_relations_with_a_cross_document_entity": cross_relations,
         "joined_relations_between_documents": cross_pairs,
+        "test": None,  # like every results row: null says no test figures in this one
     }
     print(json.dumps(row))
     if args.output:
