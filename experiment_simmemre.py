@@ -873,6 +873,46 @@ def thresholds_from(args) -> dict:
     return {name: getattr(args, name) for name in THRESHOLD_NAMES if getattr(args, name) is not None}
 
 
+TYPE_SELECTION_NAMES = ("entity_types", "relation_types")
+
+
+def add_type_selection_arguments(parser):
+    """--entity-types / --relation-types of the prediction scripts (the pipeline's `entity_types`, `relation_types`)."""
+    parser.add_argument(
+        "--entity-types", nargs="+", metavar="TYPE", help="output only the entities of these types (default: all)"
+    )
+    parser.add_argument(
+        "--relation-types",
+        nargs="+",
+        metavar="TYPE",
+        help="output only the relations of these types, between output entities (default: all)",
+    )
+    return parser
+
+
+def checked_type_selection(selection: dict, config, as_options: bool = False) -> dict:
+    """`entity_types` / `relation_types` of `selection` (None or absent: every type) as pipeline keywords, refused in
+    one line (SystemExit, before any prediction) where `config` (the model's) has no type of that name; `as_options`
+    names them as the scripts' options."""
+    from .pipelines.pipeline_simmemre import checked_type_names
+
+    checked = {}
+    for name in TYPE_SELECTION_NAMES:
+        if selection.get(name) is not None:
+            label = "--" + name.replace("_", "-") if as_options else name
+            try:
+                checked[name] = sorted(checked_type_names(label, selection[name], getattr(config, name)))
+            except (TypeError, ValueError) as error:
+                raise SystemExit(str(error)) from None
+    return checked
+
+
+def type_selection_from(args, config) -> dict:
+    """--entity-types / --relation-types (see `add_type_selection_arguments`) as pipeline keywords, checked against
+    the model's `config`."""
+    return checked_type_selection({name: getattr(args, name, None) for name in TYPE_SELECTION_NAMES}, config, True)
+
+
 def _incomplete_model_folder(folder: str) -> Optional[str]:
     """What a folder with config.json lacks to be loaded as a saved model (None when nothing): weights, readable
     weights, tokenizer files. Checked here because transformers reports missing or cut weights as chained tracebacks,
@@ -1201,7 +1241,9 @@ __all__ = [
     "TRAINING_DEFAULTS",
     "add_corpus_arguments",
     "add_inference_arguments",
+    "add_type_selection_arguments",
     "build_model",
+    "checked_type_selection",
     "corpus_rows",
     "default_device",
     "iter_jsonl_objects",
@@ -1220,6 +1262,7 @@ __all__ = [
     "scores_table",
     "select_device",
     "thresholds_from",
+    "type_selection_from",
     "training_settings",
 ]
 

@@ -237,9 +237,15 @@ def predict_with_ray(
             runs the model on `cuda`.
         address: a Ray cluster address ("auto" joins the cluster this machine belongs to); None starts a local
             cluster unless one is already running or `RAY_ADDRESS` is set.
-        pipeline_kwargs: thresholds, passed to every pipeline call.
+        pipeline_kwargs: thresholds and `entity_types` / `relation_types`, passed to every pipeline call.
     """
-    from .experiment_simmemre import check_model_location, refusals_as_value_errors
+    from .configuration_simmemre import SimMemREConfig
+    from .experiment_simmemre import (
+        TYPE_SELECTION_NAMES,
+        check_model_location,
+        checked_type_selection,
+        refusals_as_value_errors,
+    )
 
     if output_format not in ("jsonl", "parquet"):
         raise ValueError(f"output_format must be 'jsonl' or 'parquet', got {output_format!r}")
@@ -252,6 +258,8 @@ def predict_with_ray(
         check_model_location(model, "model")
         files = check_ray_inputs(inputs)
         check_ray_output(output, inputs)
+        if any(pipeline_kwargs.get(name) is not None for name in TYPE_SELECTION_NAMES):  # an actor would fail late
+            pipeline_kwargs.update(checked_type_selection(pipeline_kwargs, SimMemREConfig.from_pretrained(model)))
     parquet_input = files[0].lower().endswith(".parquet")
 
     import ray

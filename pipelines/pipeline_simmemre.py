@@ -21,6 +21,7 @@ import torch
 from transformers import Pipeline
 
 THRESHOLDS = ("mention_threshold", "coref_threshold", "relation_threshold", "entity_threshold")
+TYPE_SELECTIONS = ("entity_types", "relation_types")
 
 
 class _Encoded:
@@ -52,6 +53,36 @@ def _check_threshold(name, value):
     if not 0.0 <= value <= 1.0:  # also rejects NaN
         raise ValueError(f"{name} must be in [0, 1], got {value}")
     return value
+
+
+def checked_type_names(name, value, known) -> frozenset:
+    """`entity_types` / `relation_types` (`name`, as the caller calls it) of a call: a list of this model's type names
+    (`known`). A bare string is refused, not read as its characters."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, collections.abc.Iterable):
+        raise TypeError(f"{name} must be a list of type names, e.g. [{value!r}], got {type(value).__name__}")
+    names = list(value)
+    unknown = [item for item in names if not isinstance(item, str) or item not in known]
+    if unknown:
+        raise ValueError(f"{name}: unknown type name(s) {unknown}; this model's are {list(known)}")
+    return frozenset(names)
+
+
+def select_types(document: dict, entity_types=None, relation_types=None) -> dict:
+    """`document` (pipeline output) with only the entities of `entity_types` and the relations of `relation_types`
+    between kept entities (`None`: all of that kind); `head`/`tail` re-indexed. An entity's type and a pair's relation
+    scores do not depend on the other entities, so this is what the model would give for those types alone, unless a
+    document cap bound (`truncated`: the caps count every type)."""
+    entities = document["entities"]
+    kept = [index for index, entity in enumerate(entities) if entity_types is None or entity["type"] in entity_types]
+    position = {old: new for new, old in enumerate(kept)}
+    relations = [
+        {**relation, "head": position[relation["head"]], "tail": position[relation["tail"]]}
+        for relation in document["relations"]
+        if relation["head"] in position
+        and relation["tail"] in position
+        and (relation_types is None or relation["type"] in relation_types)
+    ]
+    return {**document, "entities": [entities[index] for index in kept], "relations": relations}
 
 
 def _chunks(iterable, size):
@@ -104,7 +135,9 @@ class JointREPipeline(Pipeline):
     "limit", "found", "kept"}, ...]` (and a warning is logged); without it, nothing was cut.
 
     Parameters (at construction or per call): `mention_threshold`, `coref_threshold`, `relation_threshold`,
-    `entity_threshold` (numbers in [0, 1]; default: the model config's). At construction, `device` places the model (as
+    `entity_threshold` (numbers in [0, 1]; default: the model config's); `entity_types` / `relation_types` (lists of
+    the model's type names) keep only the entities of those types and the relations of those types between kept
+    entities, `head`/`tail` re-indexed (default: all). At construction, `device` places the model (as
     in every pipeline; `0` or `"cuda:0"` is the first GPU) and `dtype` (or the older `torch_dtype`; e.g.
     `torch.bfloat16`) sets its weights' dtype. For mixed precision instead, call the pipeline under
     `torch.autocast(device_type, dtype=...)`. On an accelerator the batch crosses to the device once and the predictions
@@ -185,18 +218,23 @@ class JointREPipeline(Pipeline):
 
     # -- parameters --------------------------------------------------------------------------------------
     def _sanitize_parameters(self, **kwargs):
-        forward_params = {}
+        forward_params, postprocess_params = {}, {}
         for name in THRESHOLDS:
             if name in kwargs:
                 value = kwargs.pop(name)
                 if value is not None:
                     forward_params[name] = _check_threshold(name, value)
+        for name in TYPE_SELECTIONS:
+            if name in kwargs:
+                value = kwargs.pop(name)
+                if value is not None:
+                    postprocess_params[name] = checked_type_names(name, value, getattr(self.model.config, name))
         if kwargs:
             raise TypeError(
-                f"JointREPipeline got unexpected parameters {sorted(kwargs)}; it accepts {', '.join(THRESHOLDS)} "
-                "and batch_size"
+                f"JointREPipeline got unexpected parameters {sorted(kwargs)}; it accepts "
+                f"{', '.join(THRESHOLDS + TYPE_SELECTIONS)} and batch_size"
             )
-        return {}, forward_params, {}
+        return {}, forward_params, postprocess_params
 
     # -- calling -----------------------------------------------------------------------------------------
     def __call__(self, inputs, *args, batch_size=None, num_workers=None, **kwargs):
@@ -279,7 +317,7 @@ class JointREPipeline(Pipeline):
             predictions = self.model.predict(batch, device=self.device, **thresholds)
         return {"predictions": predictions, "documents": model_inputs["documents"], "word_char_spans": word_char_spans}
 
-    def postprocess(self, model_outputs, **kwargs):
+    def postprocess(self, model_outputs, entity_types=None, relation_types=None):
         config = self.model.config
         document = model_outputs["documents"][0]
         prediction = model_outputs["predictions"][0]
@@ -298,4 +336,6 @@ class JointREPipeline(Pipeline):
                 {"cap": names[cap] if 0 <= cap < len(names) else str(cap), "limit": limit, "found": found, "kept": kept}
                 for cap, limit, found, kept in torch.as_tensor(truncated).tolist()
             ]
+        if entity_types is not None or relation_types is not None:
+            result = select_types(result, entity_types, relation_types)
         return result

@@ -34,10 +34,12 @@ from pathlib import Path
 
 from simmemre.experiment_simmemre import (
     add_inference_arguments,
+    add_type_selection_arguments,
     check_output_location,
     inference_device,
     load_pipeline,
     thresholds_from,
+    type_selection_from,
 )
 from simmemre.streaming_simmemre import (
     check_inputs,
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_inference_arguments(
         parser, dtype_help="weights' dtype (default: auto, as saved); bfloat16/float16 halve the memory"
     )
+    add_type_selection_arguments(parser)
     return parser
 
 
@@ -137,6 +140,7 @@ def main(argv=None, stdin=None, stdout=None) -> int:
     device = inference_device(device)
     documents = iter_documents(args.inputs, args.format, stdin)
     extractor = load_pipeline(args.model, device, args.batch_size, args.dtype, serving=args.serving)
+    selection = type_selection_from(args, extractor.model.config)
     try:
         counts = predict_corpus(
             extractor,
@@ -149,6 +153,7 @@ def main(argv=None, stdin=None, stdout=None) -> int:
             progress=not args.no_progress,
             stream=stdout,
             **thresholds_from(args),
+            **selection,
         )
     except ValueError as error:  # --strict on a bad document, or a resume on other input
         raise SystemExit(f"predict.py: {error}") from None

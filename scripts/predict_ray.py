@@ -18,7 +18,14 @@ import argparse
 import json
 import time
 
-from simmemre.experiment_simmemre import add_inference_arguments, check_model_location, positive_int, thresholds_from
+from simmemre.experiment_simmemre import (
+    add_inference_arguments,
+    add_type_selection_arguments,
+    check_model_location,
+    checked_type_selection,
+    positive_int,
+    thresholds_from,
+)
 
 
 def number_from(minimum: float, strictly_above: bool):
@@ -59,6 +66,7 @@ def main(argv=None) -> int:
         "--address", help="Ray cluster address ('auto': the cluster of this machine); default: a local cluster"
     )
     add_inference_arguments(parser)
+    add_type_selection_arguments(parser)
     args = parser.parse_args(argv)
 
     from simmemre.ray_simmemre import check_ray_inputs, check_ray_output, predict_with_ray
@@ -66,6 +74,10 @@ def main(argv=None) -> int:
     # Before Ray starts (predict_with_ray checks again, naming its arguments): a model its actors cannot load would
     # otherwise be restarted forever, and a used output folder would get a second copy of the predictions.
     check_model_location(args.model, "--model")
+    if args.entity_types or args.relation_types:
+        from simmemre import SimMemREConfig
+
+        checked_type_selection(vars(args), SimMemREConfig.from_pretrained(args.model), as_options=True)
     check_ray_inputs(args.inputs)
     check_ray_output(args.output, args.inputs, "--output")
 
@@ -83,6 +95,8 @@ def main(argv=None) -> int:
         dtype=args.dtype,
         serving=args.serving,
         **thresholds_from(args),
+        entity_types=args.entity_types,
+        relation_types=args.relation_types,
     )
     seconds = time.perf_counter() - started
     print(json.dumps({"documents": count, "seconds": round(seconds, 2), "output": args.output}))

@@ -77,6 +77,7 @@ def test_model_card_front_matter_and_usage(hub_folder):
     assert strict and strict[0]["type"] == "f1" and strict[0]["value"] == 41.5
     assert 'pipeline("joint-re", model="me/simmemre-tiny", trust_remote_code=True)' in card
     assert 'AutoModel.from_pretrained("me/simmemre-tiny", trust_remote_code=True)' in card
+    assert "relation_threshold=0.5, relation_types=['CID'])" in card  # a type of this model
     assert "| test | Relation F1 (strict, typed entities) | 40.0 | 43.1 | 41.5 |" in card
 
 

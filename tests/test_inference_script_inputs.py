@@ -254,3 +254,28 @@ def test_predict_refuses_int8_serving_of_bfloat16_weights_before_the_model_loads
     """The pipeline's refusal came as a traceback after the model had loaded."""
     argv = ["--model", NOT_A_MODEL, gold, "--serving", "int8", "--dtype", "bfloat16"]
     assert refusal("predict", argv).startswith("--serving int8 needs float32 weights, got --dtype bfloat16")
+
+
+# 8. --entity-types / --relation-types.
+
+
+def test_predict_keeps_only_the_given_entity_types(hub_folder, tmp_path):
+    documents = write_jsonl(
+        tmp_path / "in.jsonl", [{"id": "a", "text": "Aspirin causes ulcers. Ibuprofen induced headache."}]
+    )
+    output = tmp_path / "p.jsonl"
+    common = ["--model", str(hub_folder), documents, *LOW, "--coref-threshold", "1", "--no-progress"]
+    assert main_of("predict")([*common, "-o", str(output)]) == 0
+    everything = json.loads(output.read_text(encoding="utf-8"))
+    assert main_of("predict")([*common, "-o", str(output), "--entity-types", "Disease"]) == 0
+    diseases = json.loads(output.read_text(encoding="utf-8"))
+    kept = [e for e in everything["entities"] if e["type"] == "Disease"]
+    assert everything["relations"] and len(kept) < len(everything["entities"])  # the tiny model: mostly Chemical
+    assert diseases["entities"] == kept and len(diseases["relations"]) < len(everything["relations"])
+
+
+def test_predict_refuses_a_type_the_model_does_not_have_before_writing(hub_folder, gold, tmp_path):
+    output = tmp_path / "p.jsonl"
+    message = refusal("predict", ["--model", str(hub_folder), gold, "-o", str(output), "--relation-types", "cid"])
+    assert message == "--relation-types: unknown type name(s) ['cid']; this model's are ['CID']"
+    assert not output.exists()

@@ -230,8 +230,10 @@ def test_wrong_types_raise_before_the_model_runs(pipe, monkeypatch, bad, error):
         ({"relation_threshold": "0.5"}, TypeError),
         ({"mention_treshold": 0.5}, TypeError),  # misspelt parameter
         ({"batch_size": 0}, ValueError),
+        ({"entity_types": "Chemical"}, TypeError),  # a bare string is not read as its letters
+        ({"relation_types": ["cid"]}, ValueError),  # not this model's type name
     ],
-    ids=["above-1", "negative", "nan", "string", "unknown-parameter", "batch-size-0"],
+    ids=["above-1", "negative", "nan", "string", "unknown-parameter", "batch-size-0", "bare-type", "unknown-type"],
 )
 def test_bad_parameters_raise_before_the_model_runs(pipe, monkeypatch, kwargs, error):
     counter = ModelCallCounter(monkeypatch, pipe.model)
@@ -309,6 +311,33 @@ def test_thresholds_override_per_call_and_at_construction(pipe, model, processor
     assert_same_predictions([configured(text)], [low], tolerance=0.0)
     assert configured(text, mention_threshold=1.0)["entities"] == []
     assert model.config.mention_threshold == 0.85  # the config is not changed by overrides
+
+
+def _relations_by_name(document):
+    entity = [tuple(sorted((m["start"], m["end"]) for m in e["mentions"])) for e in document["entities"]]
+    return {(entity[r["head"]], entity[r["tail"]], r["type"], r["score"]) for r in document["relations"]}
+
+
+def test_type_selection_keeps_those_types_and_reindexes_relations(tokenizer, processor):
+    torch.manual_seed(1)
+    model = SimMemREModel(tiny_config(tokenizer, relation_types=["CID", "TREATS"])).eval()
+    extractor = pipeline("joint-re", model=model, processor=processor)
+    text, low = TEXTS[0], {**LOW, "coref_threshold": 1.0}  # one entity per mention: both types occur
+    everything = extractor(text, **low)
+    chemicals = extractor(text, entity_types=["Chemical"], **low)
+    treats = extractor(text, relation_types=["TREATS"], **low)
+    assert {e["type"] for e in everything["entities"]} == {"Chemical", "Disease"}
+    assert {r["type"] for r in everything["relations"]} == {"CID", "TREATS"}
+    assert chemicals["entities"] == [e for e in everything["entities"] if e["type"] == "Chemical"]
+    kept = {tuple(sorted((m["start"], m["end"]) for m in e["mentions"])) for e in chemicals["entities"]}
+    assert chemicals["relations"] and _relations_by_name(chemicals) == {
+        relation for relation in _relations_by_name(everything) if relation[0] in kept and relation[1] in kept
+    }
+    assert treats["entities"] == everything["entities"]
+    assert treats["relations"] == [r for r in everything["relations"] if r["type"] == "TREATS"]
+    configured = pipeline("joint-re", model=model, processor=processor, relation_types=["TREATS"], **low)
+    assert configured(text) == treats and configured(text, relation_types=["CID", "TREATS"]) == everything
+    assert extractor(text, entity_types=[], **low)["relations"] == []
 
 
 def test_long_document_is_not_truncated(tokenizer, processor):

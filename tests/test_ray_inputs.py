@@ -178,3 +178,14 @@ def test_a_bad_json_lines_line_is_named_by_its_file_and_line_as_predict_py_names
     assert read(b'\xef\xbb\xbf{"text": "x"}\r', "a.jsonl:1", True) == {"text": "x", "id": "a.jsonl:1"}
     assert read(b'{"id": "z", "text": "\xff"}', "a.jsonl:2", False).error.startswith("a.jsonl:2: not UTF-8")
     assert read(b"  ", "a.jsonl:3", False) is None
+
+
+def test_a_type_the_model_does_not_have_is_refused_before_ray(script, model_folder, corpus, tmp_path):
+    labels = {"model_type": "simmemre", "entity_types": ["Chemical", "Disease"], "relation_types": ["CID"]}
+    (model_folder / "config.json").write_text(json.dumps(labels), encoding="utf-8")
+    args = ["--model", str(model_folder), str(corpus), "--output", str(tmp_path / "out"), "--entity-types", "Drug"]
+    assert run_script(script, args) == "--entity-types: unknown type name(s) ['Drug']; this model's are " + str(
+        labels["entity_types"]
+    )
+    with pytest.raises(ValueError, match=r"^relation_types must be a list of type names, e.g. \['CID'\]"):
+        ray_simmemre.predict_with_ray(str(model_folder), [str(corpus)], str(tmp_path / "out"), relation_types="CID")
