@@ -1349,7 +1349,8 @@ class ZeroInitLinear(nn.Linear):
 
 def _weight_derived(module: nn.Module, name: str, weights: Sequence[torch.Tensor], compute):
     """`compute()`, a tensor (or tuple) that depends only on `weights`: cached on `module` at inference until a weight
-    changes (new storage, dtype or an in-place update), recomputed whenever autograd may record. Contiguous weight
+    changes (new storage, dtype or an in-place update that bumps its version; `train()`/`eval()` drop every table, for
+    the fused optimizers' updates that do not), recomputed whenever autograd may record. Contiguous weight
     blocks and per-table-row projections are the same for every document, and making them costs more per document
     than the products they feed."""
     if torch.is_grad_enabled():
@@ -2606,6 +2607,15 @@ class SimMemREPreTrainedModel(PreTrainedModel):
     main_input_name = "input_ids"
     supports_gradient_checkpointing = True
     _supports_sdpa = True
+
+    def train(self, mode: bool = True):
+        # The heads cache weight-derived tables at inference, keyed on the weights' version counters
+        # (`_weight_derived`); a fused optimizer step (fused AdamW, the Trainer's default optim) updates weights in
+        # place without bumping them, so every switch between training and inference (`eval()` included) starts with
+        # no table.
+        for module in self.modules():
+            module.__dict__.pop("_weight_derived_cache", None)
+        return super().train(mode)
 
     def _init_weights(self, module):
         super()._init_weights(module)

@@ -1077,6 +1077,28 @@ def test_weight_derived_tables_made_under_autocast_are_not_reused_outside_it(tok
             assert got[key].dtype == want[key].dtype and torch.equal(got[key], want[key]), key
 
 
+def test_a_fused_optimizer_step_then_eval_gives_the_predictions_of_the_new_weights(tokenizer, processor):
+    """A fused AdamW step (the Trainer's default optim) updates weights in place without bumping their version
+    counters, so the heads' cached tables stayed those of the first evaluation: every later one scored stale heads."""
+    import copy
+
+    batch = processor([TEXT])
+    model = make_model(tokenizer, seed=2).eval()
+    before = model(**batch, **LOW_THRESHOLDS).predictions  # makes the tables
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.05, fused=True)
+    model.train()
+    for parameter in model.parameters():
+        parameter.grad = torch.randn_like(parameter)
+    optimizer.step()
+    model.eval()
+    after = model(**batch, **LOW_THRESHOLDS).predictions
+    fresh = copy.deepcopy(model)(**batch, **LOW_THRESHOLDS).predictions  # the same weights, no table
+    assert not torch.equal(after[0]["mention_scores"], before[0]["mention_scores"])
+    for got, want in zip(after, fresh):
+        for key in want:
+            assert torch.equal(got[key], want[key]), key
+
+
 # -- the inference entry point and its stages ------------------------------------------------------------
 
 from simmemre.modeling_simmemre import TrainingTargets  # noqa: E402
