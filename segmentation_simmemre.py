@@ -15,13 +15,33 @@ import unicodedata
 from typing import Iterable, Sequence
 
 # The CJK ideograph blocks of BERT's basic tokenizer (`_is_chinese_char`): unified ideographs, extensions A-E and the
-# compatibility ideographs. Kana, Hangul and Thai stay in runs, as there.
+# compatibility ideographs. Each ideograph is a word of its own, and so is each Hangul syllable: Korean puts particles
+# on the noun without a space ("아스피린은", aspirin + topic particle), and character-level units are what Korean NER
+# corpora annotate (KLUE-NER). Katakana and hiragana runs are words of their own, so a katakana name ends where the
+# hiragana particle after it begins ("アスピリンは"). Thai, Lao, Khmer and Burmese, written without spaces, stay in
+# runs: no rule without a dictionary splits them; give such documents their `words`.
 _CJK_IDEOGRAPHS = (
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002ceaf\U0002f800-\U0002fa1f"
 )
-WORD_PATTERN = re.compile(rf"[^\W_{_CJK_IDEOGRAPHS}]+|[{_CJK_IDEOGRAPHS}]|\S")  # runs first: most text has no CJK
-_SENTENCE_END_CHARS = ".!?"
-_CJK_SENTENCE_END_CHARS = "。！？"
+_HANGUL_SYLLABLES = "\uac00-\ud7a3"
+_KATAKANA = "\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f"  # without the middle dot (punctuation)
+_HIRAGANA = "\u3041-\u3096\u309d-\u309f"  # without the combining (semi-)voiced marks, which join like accents
+_OWN_WORDS = _CJK_IDEOGRAPHS + _HANGUL_SYLLABLES + _KATAKANA + _HIRAGANA
+WORD_PATTERN = re.compile(  # letter/digit runs first: most text has none of the others
+    rf"[^\W_{_OWN_WORDS}]+|[{_KATAKANA}]+|[{_HIRAGANA}]+|[{_CJK_IDEOGRAPHS}{_HANGUL_SYLLABLES}]|\S"
+)
+_RUN_CLASSES = tuple(re.compile(rf"[{chars}]").match for chars in (rf"^\W_{_OWN_WORDS}", _KATAKANA, _HIRAGANA))
+
+
+def _continues_run(first: str, char: str) -> bool:
+    """Whether `char` continues a run that began with `first`: both letters/digits, both katakana or both hiragana."""
+    return any(matches(first) and matches(char) for matches in _RUN_CLASSES)
+
+
+# Sentence ends before whitespace: Latin, Devanagari (danda), Arabic and Urdu, Armenian, Ethiopic, Burmese.
+_SENTENCE_END_CHARS = ".!?\u0964\u0965\u061f\u06d4\u0589\u1362\u1367\u104b"
+# Sentence ends without whitespace after them: the ideographic and full-width stops of Chinese and Japanese.
+_CJK_SENTENCE_END_CHARS = "。！？｡．"
 _CLOSING_CHARS = "\"')]}»”’"
 # Line breaks as str.splitlines() knows them ("\r\n" is one). A blank line (two breaks with only other whitespace
 # between) ends a paragraph, and so do a form feed and U+2029 on their own.
@@ -39,8 +59,13 @@ ABBREVIATIONS = frozenset(
 
 # Invisible format characters: joiners keep the characters on both sides in one word (emoji ZWJ sequences, the
 # zero-width non-joiner inside Persian and Indic words, the word joiner); separators are no word of their own.
-_JOINERS = "\u200c\u200d\u2060"
-_INVISIBLE_SEPARATORS = "\u200b\ufeff"  # zero-width space, byte-order mark
+# The soft hyphen is a hyphenation point inside a word (HTML `&shy;`). Bidirectional marks and invisible operators
+# separate without being words: they have no subword of their own.
+_JOINERS = "\u200c\u200d\u2060\u00ad"
+_INVISIBLE_SEPARATORS = "\u200b\ufeff\u200e\u200f\u2061\u2062\u2063\u2064"
+# Emoji parts that belong to the character before them: skin-tone modifiers and the tags of subdivision flags.
+_EMOJI_MODIFIERS = re.compile("[\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f]").match
+_REGIONAL_INDICATORS = re.compile("[\U0001f1e6-\U0001f1ff]").match  # two make one flag
 
 
 def _is_mark(char: str) -> bool:
@@ -48,14 +73,22 @@ def _is_mark(char: str) -> bool:
 
 
 def _needs_care(char: str) -> bool:
-    return _is_mark(char) or char in _JOINERS or char in _INVISIBLE_SEPARATORS
+    return (
+        _is_mark(char)
+        or char in _JOINERS
+        or char in _INVISIBLE_SEPARATORS
+        or _EMOJI_MODIFIERS(char) is not None
+        or _REGIONAL_INDICATORS(char) is not None
+    )
 
 
 def _natural_words(text: str) -> list[tuple[int, int]]:
     """`WORD_PATTERN` matches, with combining marks (Unicode category M, which `\\w` does not match)
     joined to the character before them and letters after such a mark joined to the same word, so
     "Re\\u0301sume\\u0301" (decomposed "Résumé") or Devanagari "हिन्दी" stay one word; a joiner joins the
-    characters on both sides ("👨\\u200d👩" is one word), and a zero-width space or byte-order mark is no word."""
+    characters on both sides ("👨\\u200d👩" and "cloni\\u00addine" are one word), a skin-tone modifier joins the
+    emoji before it and two regional indicators make one flag; a zero-width space, byte-order mark or bidirectional
+    mark is no word."""
     if text.isascii() or not any(_needs_care(char) for char in set(text) if not char.isascii()):
         return [match.span() for match in WORD_PATTERN.finditer(text)]  # nothing to join: the matches as they are
     words: list[tuple[int, int]] = []
@@ -70,7 +103,14 @@ def _natural_words(text: str) -> list[tuple[int, int]]:
                 _is_mark(text[start])
                 or text[start] in _JOINERS
                 or last in _JOINERS
-                or (_is_mark(last) and match.group()[0].isalnum() and text[previous_start].isalnum())
+                or _EMOJI_MODIFIERS(text[start])
+                or (
+                    _REGIONAL_INDICATORS(text[start])
+                    and previous_end - previous_start == 1
+                    and _REGIONAL_INDICATORS(last)
+                )
+                # a run split by a mark goes on (not an ideograph or syllable, not another kind of run)
+                or (_is_mark(last) and _continues_run(text[previous_start], text[start]))
             ):
                 words[-1] = (previous_start, end)
                 continue
@@ -137,7 +177,8 @@ def split_sentences(
         if _PARAGRAPH_BREAK.search(gap):
             breaks = True
         elif text[previous_start:previous_end] in _CJK_SENTENCE_END_CHARS:
-            breaks = True
+            # a full-width period between digits is a decimal point ("３．５")
+            breaks = not (text[previous_start] == "．" and gap == "" and text[start].isdigit())
         else:
             breaks = gap != "" and _ends_sentence(text, words, i - 1) and _is_sentence_start(text[start])
         if breaks and i not in forbidden:

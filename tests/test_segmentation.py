@@ -1,5 +1,7 @@
 """Offset-preserving text segmentation (`simmemre.segmentation_simmemre.segment_text`)."""
 
+import unicodedata
+
 import pytest
 
 from simmemre.segmentation_simmemre import segment_text, split_words
@@ -181,10 +183,75 @@ def test_cjk_full_stops_end_sentences():
 
 
 def test_cjk_ideographs_are_words_of_their_own():
-    """A run of ideographs was one word, so "阿司匹林" (aspirin) inside a clause could never be a mention; kana and Thai
-    stay in runs, as in BERT's basic tokenizer."""
+    """A run of ideographs was one word, so "阿司匹林" (aspirin) inside a clause could never be a mention."""
     assert words_of("阿司匹林导致溃疡。") == ["阿", "司", "匹", "林", "导", "致", "溃", "疡", "。"]
-    assert words_of("アスピリンは潰瘍 Aspirin 𠀀x") == ["アスピリンは", "潰", "瘍", "Aspirin", "𠀀", "x"]
+    assert words_of("潰瘍 Aspirin 𠀀x") == ["潰", "瘍", "Aspirin", "𠀀", "x"]
+
+
+def test_katakana_and_hiragana_runs_are_words_of_their_own():
+    """ "アスピリンは" (aspirin + particle) was one word, so the katakana name could not be a mention on raw text."""
+    assert words_of("アスピリンは胃潰瘍を引き起こす") == [
+        "アスピリン",
+        "は",
+        "胃",
+        "潰",
+        "瘍",
+        "を",
+        "引",
+        "き",
+        "起",
+        "こす",
+    ]
+    assert words_of("ﾛｷｿﾆﾝを") == ["ﾛｷｿﾆﾝ", "を"]  # half-width katakana
+    nfd = unicodedata.normalize("NFD", "ガスが")  # combining voiced marks stay on their kana
+    assert words_of(nfd) == [unicodedata.normalize("NFD", "ガス"), unicodedata.normalize("NFD", "が")]
+
+
+def test_hangul_syllables_are_words_of_their_own():
+    """Korean writes particles on the noun ("아스피린은": aspirin + topic particle): one word was never a mention."""
+    assert words_of("아스피린은 위궤양을") == ["아", "스", "피", "린", "은", "위", "궤", "양", "을"]
+
+
+def test_thai_stays_one_run():
+    """No dictionary-free rule splits Thai words; such documents bring their own `words`."""
+    assert words_of("แอสไพรินทำให้เกิดแผล x") == ["แอสไพรินทำให้เกิดแผล", "x"]
+
+
+def test_an_ideograph_or_kana_after_an_accent_is_not_glued_to_the_accented_word():
+    """In decomposed text the word before ended in a combining mark, which joined the next run to it."""
+    assert words_of("cafe\u0301阿司") == ["cafe\u0301", "阿", "司"]
+    assert words_of("cafe\u0301アスピリン") == ["cafe\u0301", "アスピリン"]
+    assert words_of(unicodedata.normalize("NFD", "大学が学生")) == [
+        unicodedata.normalize("NFD", c) for c in ["大", "学", "が", "学", "生"]
+    ]
+
+
+def test_a_soft_hyphen_joins_the_word_and_bidirectional_marks_are_no_words():
+    """ "cloni\u00addine" was three words (the trained model returned the mention "cloni"); an LRM was a word of its own
+    with no subword."""
+    assert words_of("of cloni\u00addine.") == ["of", "cloni\u00addine", "."]
+    assert words_of("a\u200eb \u200fc\u2062d") == ["a", "b", "c", "d"]
+
+
+def test_skin_tone_modifiers_and_flags_stay_with_their_emoji():
+    assert words_of("👍🏽 ok 🇯🇵🇺🇸 🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f") == [
+        "👍🏽",
+        "ok",
+        "🇯🇵",
+        "🇺🇸",
+        "🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f",
+    ]
+
+
+@pytest.mark.parametrize("stop", ["\u0964", "\u061f", "\u06d4", "\u0589", "\u1362", "\u104b"])
+def test_sentence_ends_of_other_scripts_end_sentences(stop):
+    text = f"first clause{stop} Second clause{stop}"
+    assert sentences_of(text) == [f"first clause{stop}", f"Second clause{stop}"]
+
+
+def test_full_width_and_half_width_stops_end_sentences_but_not_decimals():
+    assert sentences_of("一文目．二文目｡三") == ["一文目．", "二文目｡", "三"]
+    assert sentences_of("３．５ｍｇ投与") == ["３．５ｍｇ投与"]
 
 
 def test_tabs_separate_words():
