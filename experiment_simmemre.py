@@ -1564,6 +1564,16 @@ def last_complete_checkpoint(output_dir: str) -> str:
     )
 
 
+def from_main_process(value, args):
+    """`value` as the main process has it, on every process of a distributed run (as it is otherwise). The others wait
+    for it at most `args.ddp_timeout` seconds."""
+    if args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+        box = [value]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
+    return value
+
+
 def checkpoint_step(checkpoint: str) -> int:
     """The global step a checkpoint folder was saved at (its trainer_state.json), 0 when it cannot be read."""
     try:
@@ -1656,14 +1666,16 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     calibration = None
     if calibrate and "validation" in datasets:
         validation = datasets["validation"]
-        calibration = calibrate_thresholds(
-            trainer.model,
-            processor,
-            [validation[i] for i in range(len(validation))],
-            grid=calibration_grid,
-            device=args.device,
-            progress=not args.disable_tqdm,
-        )
+        if trainer.is_world_process_zero():  # once, not once per process: the others wait for its thresholds
+            calibration = calibrate_thresholds(
+                trainer.model,
+                processor,
+                [validation[i] for i in range(len(validation))],
+                grid=calibration_grid,
+                device=args.device,
+                progress=not args.disable_tqdm,
+            )
+        calibration = from_main_process(calibration, args)
         apply_thresholds(trainer.model, calibration["thresholds"])
         results.update({f"calibrated_{name}": value for name, value in calibration["thresholds"].items()})
         results.update({f"calibrated_eval_{key}": value for key, value in calibration["scores"].items()})

@@ -993,14 +993,16 @@ def test_smoke_best_model_loads_with_remote_code(smoke_run):
 
 @pytest.mark.integration
 def test_torchrun_two_processes_trains_smoke_config(tmp_path):
-    """DDP on CPU (gloo): training, sharded evaluation with gathered predictions, best-model selection and saving
-    all finish (about 15 s)."""
+    """DDP on CPU (gloo): training, sharded evaluation with gathered predictions, best-model selection, calibration
+    and saving all finish (about 30 s)."""
     if not DATA.is_dir():
         pytest.skip(f"BC5CDR not found at {DATA}")
     output_dir = tmp_path / "ddp"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     completed = subprocess.run(
-        torchrun + ["scripts/train.py", str(SMOKE_CONFIG), "--output_dir", str(output_dir)],
+        torchrun
+        + ["scripts/train.py", str(SMOKE_CONFIG), "--output_dir", str(output_dir)]
+        + ["--training.calibrate_thresholds", "true"],
         cwd=REPO,
         env=subprocess_env(tmp_path),
         capture_output=True,
@@ -1015,6 +1017,11 @@ def test_torchrun_two_processes_trains_smoke_config(tmp_path):
     assert (output_dir / "best_model" / "config.json").is_file()
     # One DDP model, not two unsynchronised ones (accelerate needs use_cpu to see a distributed run on the CPU).
     assert "parallel_mode != ParallelMode.DISTRIBUTED" not in completed.stdout + completed.stderr
+    # Calibrated once (it ran on every process, the grid over the whole dev set each time), the thresholds shared.
+    assert (completed.stdout + completed.stderr).count("Threshold calibration: keeping") <= 1
+    calibration = json.loads((output_dir / "calibration.json").read_text())
+    saved = json.loads((output_dir / "best_model" / "config.json").read_text())
+    assert all(saved[name] == value for name, value in calibration["thresholds"].items())
 
 
 @pytest.mark.integration
