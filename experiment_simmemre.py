@@ -1429,6 +1429,8 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     if not training_config.get("output_dir"):
         raise SystemExit("set training.output_dir (or --output_dir DIR)")
     check_training_values(training_config, head_learning_rate)
+    if training_config.get("torch_compile") not in (None, False, "false"):  # SimMemRETrainer refuses it later
+        raise SystemExit("training.torch_compile: not supported for SimMemRE (see SimMemRETrainer); leave it off")
     if not torch.cuda.is_available():
         training_config.setdefault("dataloader_pin_memory", False)
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:

@@ -781,6 +781,13 @@ class SimMemRETrainer(Trainer):
         # The heads and memories start from random weights while the encoder is pretrained; a larger rate for them
         # (as GLiNER-style span extractors do) lets a small encoder's cascade learn within the epochs budget.
         self.head_learning_rate = None if head_learning_rate is None else float(head_learning_rate)
+        if self.args.torch_compile:
+            # Measured: the first step compiles (minutes on a CPU), the second fails inside the compiler (every
+            # document brings other candidate and pair counts, and the encoder's window count).
+            raise ValueError(
+                "torch_compile: not supported for SimMemRE (the heads' shapes change with every document, and "
+                "compiling the second step fails); train without it"
+            )
         if self.args.remove_unused_columns:
             self.args.remove_unused_columns = False
         if self.args.metric_for_best_model in ("loss", "eval_loss"):
@@ -1063,6 +1070,49 @@ class SimMemRETrainer(Trainer):
             raise ValueError("SimMemRETrainer.predict takes one dataset; evaluate() scores a dict of them")
         metrics = self.evaluate(test_dataset, ignore_keys, metric_key_prefix)
         return PredictionOutput(predictions=self.last_predictions, label_ids=None, metrics=metrics)
+
+    # -- Hub ------------------------------------------------------------------------------------------
+    def create_model_card(
+        self,
+        language=None,
+        license=None,
+        tags=None,
+        model_name=None,
+        finetuned_from=None,
+        tasks=None,
+        dataset_tags=None,
+        dataset=None,
+        dataset_args=None,
+    ) -> None:
+        """The package's model card in `output_dir`/README.md (labels, the `joint-re` pipeline with
+        `trust_remote_code`, the saved thresholds, the last evaluation's strict scores as the validation results), in
+        place of transformers' generic draft, which `push_to_hub` uploads. `tasks` and `dataset_args` are not used."""
+        if not self.is_world_process_zero():
+            return
+        from .hub_simmemre import placeholder_repo_id, render_model_card
+
+        evaluations = [entry for entry in self.state.log_history if "eval_relation_strict_f1" in entry]
+        scores = {
+            key[len("eval_") :]: value
+            for key, value in (evaluations[-1] if evaluations else {}).items()
+            if key.startswith("eval_") and not key.endswith(("_runtime", "_per_second"))
+        }
+        first = lambda value: value[0] if isinstance(value, (list, tuple)) and value else value  # noqa: E731
+        card = render_model_card(
+            self.model.config,
+            results={"validation": scores} if scores else None,
+            dataset_name=first(dataset) or first(dataset_tags),
+            base_model=finetuned_from,
+            repo_id=self.args.hub_model_id or placeholder_repo_id(self.args.output_dir),
+            model_name=model_name,
+            license=license or "apache-2.0",
+            language=language or "en",
+            tags=[tags] if isinstance(tags, str) else tags,
+            dataset_split="validation",
+        )
+        os.makedirs(self.args.output_dir, exist_ok=True)
+        with open(os.path.join(self.args.output_dir, "README.md"), "w", encoding="utf-8") as handle:
+            handle.write(card)
 
 
 # ----------------------------------------------------------------------------------------------------

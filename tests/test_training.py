@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data" / "bc5cdr"
@@ -491,6 +492,37 @@ def test_the_trainer_refuses_a_tokenizer_as_processing_class(processor, cdr_data
     arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
     with pytest.raises(ValueError, match="processing_class: a SimMemREProcessor .* got BertTokenizer"):
         SimMemRETrainer(model=model, args=arguments, train_dataset=cdr_dataset, processing_class=processor.tokenizer)
+
+
+def test_torch_compile_is_refused_before_training(processor, cdr_dataset, tmp_path):
+    """It compiled the first step for minutes, then failed inside the compiler at the second."""
+    with pytest.raises(ValueError, match="torch_compile: not supported for SimMemRE"):
+        make_trainer(processor, cdr_dataset, None, tmp_path, eval_strategy="no", torch_compile=True)
+    from simmemre.experiment_simmemre import build_trainer, load_config, parse_overrides
+
+    config = parse_overrides(load_config(str(SMOKE_CONFIG)), ["--output_dir", str(tmp_path), "--torch_compile", "true"])
+    with pytest.raises(SystemExit, match="^training.torch_compile: not supported for SimMemRE"):
+        build_trainer(config)
+
+
+def test_the_trainer_writes_the_package_model_card_for_push_to_hub(processor, cdr_dataset, tmp_path):
+    """Trainer.push_to_hub uploaded transformers' generic draft ("fine-tuned version of [](...) on the None
+    dataset"): no pipeline, no thresholds, no scores."""
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, eval_strategy="no", hub_model_id="me/cdr-re")
+    trainer.state.log_history = [
+        {"eval_relation_strict_f1": 12.5, "eval_relation_strict_precision": 10.0, "eval_relation_strict_recall": 16.7}
+    ]
+    trainer.create_model_card(dataset="bigbio/bc5cdr", finetuned_from="sentence-transformers/all-MiniLM-L6-v2")
+    card = (tmp_path / "README.md").read_text(encoding="utf-8")
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["datasets"] == ["bigbio/bc5cdr"] and meta["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    (result,) = meta["model-index"][0]["results"]
+    assert result["dataset"]["split"] == "validation"
+    assert {"type": "f1", "value": 12.5}.items() <= next(
+        metric for metric in result["metrics"] if metric["config"] == "relation_strict"
+    ).items()
+    assert 'pipeline("joint-re", model="me/cdr-re", trust_remote_code=True)' in card
+    assert "fine-tuned version of" not in card
 
 
 def test_load_best_model_at_end_without_a_metric_selects_on_strict_relation_f1(processor, cdr_dataset, tmp_path):
