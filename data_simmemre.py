@@ -92,7 +92,8 @@ def validate_document(doc: Any, source: str = "<memory>") -> dict:
     typed; every entity has a str ``type``, a list of str ``ids`` if present and a non-empty list of
     ``mentions`` whose offsets lie inside the text with start < end; optional ``sentences``/``words`` are
     valid spans in increasing, non-overlapping order; relation ``head``/``tail`` index an existing entity
-    and relation ``type`` is a str. Unknown keys (``score``, mention ``text``) are ignored.
+    and relation ``type`` is a str; a mention's ``text``, when given, is what its offsets slice. Unknown keys
+    (``score``, ...) are ignored.
     """
     doc_id = doc.get("id") if isinstance(doc, Mapping) else None
 
@@ -139,7 +140,15 @@ def validate_document(doc: Any, source: str = "<memory>") -> dict:
         if not entity["mentions"]:
             fail("an entity needs at least one mention", f"{field}.mentions")
         for j, mention in enumerate(entity["mentions"]):
-            check_span(mention, text_length, f"{field}.mentions[{j}]", fail_span)
+            start, end = check_span(mention, text_length, f"{field}.mentions[{j}]", fail_span)
+            surface = mention.get("text")
+            if isinstance(surface, str) and doc["text"][start:end] != surface:
+                # Offsets counted in UTF-16 units (JavaScript tools) or bytes slip past the span checks after an emoji.
+                fail(
+                    f"the offsets ({start}, {end}) slice {doc['text'][start:end]!r}, not the mention's text "
+                    f"{surface!r} (offsets count code points, as Python indexes a str, not UTF-16 units or bytes)",
+                    f"{field}.mentions[{j}].text",
+                )
 
     n_entities = len(doc["entities"])
     for i, relation in enumerate(doc["relations"]):

@@ -32,7 +32,8 @@ JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
 
 class BadInput:
-    """An input line that is not a document (invalid JSON, not an object): becomes an error record."""
+    """An input line (or text file) that is not a document (invalid JSON, not an object, not UTF-8): becomes an error
+    record."""
 
     __slots__ = ("id", "error")
 
@@ -188,7 +189,8 @@ def check_output_name(output) -> None:
 def iter_documents(inputs, fmt: str = "auto", stdin=None) -> Iterator:
     """Documents (dicts with `id` and `text`, or `BadInput`) from text files, JSON Lines files or "-" (stdin), lazily.
 
-    A text file is one document (read byte-exactly as UTF-8, id = file name); a .jsonl/.ndjson/.json file is read line
+    A text file is one document (read byte-exactly as UTF-8 but for a leading byte-order mark, id = file name; one
+    that is not UTF-8 comes as a `BadInput`); a .jsonl/.ndjson/.json file is read line
     by line (a .json file holding one multi-line JSON value, an array of documents or one pretty-printed document, is
     loaded whole); a .gz file is decompressed, its format given by the suffix before .gz. Stdin is read whole to
     decide: JSON Lines when its first non-empty line is a JSON object, a JSON document or array when it is one JSON
@@ -233,11 +235,14 @@ def iter_documents(inputs, fmt: str = "auto", stdin=None) -> Iterator:
             with _reading(source), _open_input(path) as handle:  # decoded line by line: a bad line is an error record
                 yield from _jsonl_documents(_decoded_lines(handle, source), source)
         else:
+            # newline="": offsets index the text exactly; a byte-order mark is no content (as on stdin and in JSONL)
             try:
-                with _reading(source), _open_input(path, "rt", encoding="utf-8", newline="") as handle:
-                    yield {"id": path.name, "text": handle.read()}  # newline="": offsets index the text exactly
-            except UnicodeDecodeError as error:
-                raise SystemExit(f"{source}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+                with _reading(source), _open_input(path, "rt", encoding="utf-8-sig", newline="") as handle:
+                    text = handle.read()
+            except UnicodeDecodeError as error:  # one bad document: an error record, as for a bad JSON Lines line
+                yield BadInput(path.name, f"{source}: not UTF-8 text ({error.reason} at byte {error.start})")
+                continue
+            yield {"id": path.name, "text": text}
 
 
 def shard_from_environment() -> Optional[Tuple[int, int]]:

@@ -7,6 +7,7 @@ piece is highlighted with the colour of the innermost mention covering it, and i
 
 import html
 import os
+import re
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto; max-width: 72em;
@@ -174,16 +175,21 @@ def render_document(document, position: int = 0) -> str:
 
 
 def render_html(documents, title: str = "SimMemRE predictions") -> str:
-    """A complete, self-contained HTML page for a list of schema documents."""
+    """A complete, self-contained HTML page for a list of schema documents, encodable as UTF-8 (a lone surrogate,
+    which JSON allows in a text, is shown as U+FFFD)."""
     documents = list(documents)
     body = "\n".join(render_document(document, position) for position, document in enumerate(documents))
-    return (
+    page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n"
         f'<h1>{html.escape(title)}</h1>\n<p class="meta">{_count(len(documents), "document")}. Hover a highlighted '
         "mention or a label for its scores; one colour per entity (coreference cluster).</p>\n"
         f"{body}\n</body></html>\n"
     )
+    return _LONE_SURROGATE.sub("\ufffd", page)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 __all__ = ["render_html", "render_document", "entity_colour", "model_label"]

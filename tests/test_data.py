@@ -423,7 +423,7 @@ def test_validate_rejects_empty_span_and_bad_words():
     assert_names(error, "words[0].end")
 
 
-def test_validate_ignores_pipeline_scores_and_mention_text():
+def test_validate_ignores_pipeline_scores_and_accepts_a_matching_mention_text():
     doc = {
         "id": "d",
         "text": "abc",
@@ -431,6 +431,22 @@ def test_validate_ignores_pipeline_scores_and_mention_text():
         "relations": [{"head": 0, "tail": 0, "type": "R", "score": 0.5}],
     }
     assert validate_document(doc) is doc
+
+
+def test_validate_refuses_offsets_that_do_not_slice_the_mention_text():
+    """UTF-16 offsets (JavaScript annotation tools) after an emoji are one too many per emoji: they passed the span
+    checks and the model trained on shifted spans ("spirin ")."""
+    text = "👍 Aspirin causes ulcers."
+    utf16_start = len(text[:2].encode("utf-16-le")) // 2  # 3, where Python counts 2
+    doc = {
+        "id": "d",
+        "text": text,
+        "entities": [{"type": "T", "mentions": [{"start": utf16_start, "end": utf16_start + 7, "text": "Aspirin"}]}],
+        "relations": [],
+    }
+    with pytest.raises(DocumentError, match=r"slice 'spirin ', not the mention's text 'Aspirin'") as error:
+        validate_document(doc, source="f.jsonl:2")
+    assert_names(error, "f.jsonl:2", "document d", "entities[0].mentions[0].text")
 
 
 def test_docred_label_to_a_missing_entity(tmp_path):

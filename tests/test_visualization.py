@@ -86,3 +86,16 @@ def test_html_screenshot_in_headless_chromium(pipe, tmp_path):
         check=False,
     )
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_a_lone_surrogate_in_the_text_does_not_stop_the_page():
+    """predict.py --html wrote the predictions, then failed encoding the page and left an empty file."""
+    document = {
+        "id": "s",
+        "text": "Aspirin \ud83d causes ulcers.",
+        "entities": [{"type": "Chemical", "mentions": [{"start": 0, "end": 7}]}],
+        "relations": [],
+    }
+    page = render_html([document])
+    page.encode("utf-8")  # raised UnicodeEncodeError
+    assert "\ufffd causes ulcers." in page
