@@ -304,6 +304,17 @@ def test_undirected_types_match_reversed_arguments_only_on_comparable_levels():
     assert undirected["relation_strict_f1"] == 0.0
 
 
+def test_relaxed_folds_both_directions_of_an_undirected_prediction_like_seq2rel():
+    """A prediction holding A-B and B-A of an undirected type counted a match and a false positive (66.67 against
+    itself), while seq2rel folded them into one."""
+    both = copy.deepcopy(COMPARABLE_GOLD)
+    both["relations"] = both["relations"] + [
+        {"head": r["tail"], "tail": r["head"], "type": r["type"]} for r in both["relations"]
+    ]
+    results = JointReF1().compute(predictions=[both], references=[both], undirected_relation_types=["CID"])
+    assert results["relation_relaxed_f1"] == results["relation_seq2rel_f1"] == 100.0
+
+
 def test_seq2rel_is_left_out_without_text():
     reference = {key: value for key, value in COMPARABLE_GOLD.items() if key != "text"}
     results = JointReF1().compute(predictions=[reference], references=[reference])
@@ -449,6 +460,37 @@ def test_a_prediction_made_on_another_text_is_refused_naming_the_document_and_ch
     with pytest.raises(ValueError, match=r"prediction document 'doc-c'.*text differs .* from character 30"):
         score_comparable(prediction)
     assert score_comparable(copy.deepcopy(COMPARABLE_GOLD))["relation_strict_f1"] == 100.0
+
+
+def test_a_text_difference_that_prints_alike_is_shown_escaped():
+    """Composed "é" and "e" + U+0301 print the same, so the message showed two equal-looking excerpts."""
+    reference = copy.deepcopy(COMPARABLE_GOLD)
+    reference["text"] = "Caf\u00e9" + COMPARABLE_TEXT[4:]
+    prediction = {**copy.deepcopy(reference), "text": "Cafe\u0301" + COMPARABLE_TEXT[4:]}
+    with pytest.raises(ValueError, match=r"\('e\\u0301.*' against '\\xe9.*'\)"):
+        JointReF1().compute(predictions=[prediction], references=[reference])
+
+
+def test_a_json_string_with_a_lone_surrogate_is_scored_like_the_dict():
+    """The string went into an Arrow column as it was and failed with pyarrow's UnicodeEncodeError, naming nothing."""
+    document = {**copy.deepcopy(COMPARABLE_GOLD), "text": COMPARABLE_TEXT[:-1] + "\ud83d"}
+    as_string = json.dumps(document, ensure_ascii=False)
+    expected = JointReF1().compute(predictions=[document], references=[document])
+    assert JointReF1().compute(predictions=[as_string], references=[document]) == expected
+
+
+def test_lists_of_different_lengths_name_the_missing_ids():
+    with pytest.raises(ValueError, match=r"1 predictions, 2 references; missing from predictions: \['doc-b'\]"):
+        score(gold_copy()[:1])
+
+
+def test_the_threshold_sweep_takes_generators():
+    """It read its predictions twice: a generator gave KeyError."""
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import relation_counts_by_threshold
+
+    scored = [{**document, "relations": [{**r, "score": 0.9} for r in document["relations"]]} for document in GOLD]
+    from_lists = relation_counts_by_threshold(scored, GOLD, [0.5, 0.95])
+    assert relation_counts_by_threshold(iter(scored), iter(GOLD), [0.5, 0.95]) == from_lists
 
 
 def test_a_lazy_column_is_scored_like_a_list():

@@ -44,9 +44,10 @@ relation_strict ((head cluster, head type), (tail cluster, tail type), relation 
 A cluster matches only if it contains exactly the same mention spans as a gold cluster; relations are directed.
 Two comparable relation levels are reported beside them:
 relation_seq2rel (seq2rel's scoring: an entity is its set of distinct lower-cased mention strings plus its type;
-needs the documents' `text`) and relation_relaxed (an argument matches a gold entity when its cluster holds at
-least one mention of that entity and no mention of any other gold entity). Both treat the relation types named in
-`undirected_relation_types` as unordered pairs.
+needs the references' `text`) and relation_relaxed (an argument matches a gold entity when its cluster holds at
+least one mention of that entity and every gold mention it holds is one of that entity's; a span that several gold
+entities share lets it stand for each). Both treat the relation types named in `undirected_relation_types` as
+unordered pairs.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -54,7 +55,8 @@ Args:
     predictions (`list` of `dict` or `str`): predicted documents, as dicts or JSON strings of dicts.
     references (`list` of `dict` or `str`): gold documents, same format. Documents are matched by `id`
         (not by position); both lists must hold exactly the same set of ids, each once.
-    A document is {"id": str, "entities": [{"type": str, "mentions": [{"start": int, "end": int}, ...]}, ...],
+    A document is {"id": str (an integer id is read as its decimal string), "entities": [{"type": str,
+    "mentions": [{"start": int, "end": int}, ...]}, ...],
     "relations": [{"head": int, "tail": int, "type": str}, ...]}; head/tail index into `entities`, offsets are
     character offsets (end exclusive). `text` (str) is read only by relation_seq2rel (a prediction without it
     uses its reference's text); any other field (sentences, words, score, ids, ...) is ignored.
@@ -63,7 +65,7 @@ Args:
         levels always keep the direction.
 Returns:
     `{level}_precision`, `{level}_recall`, `{level}_f1` (float, percent) for level in mention, coref, entity,
-        relation, relation_strict, relation_relaxed, and relation_seq2rel when every document has a text;
+        relation, relation_strict, relation_relaxed, and relation_seq2rel when every reference has a text;
     `per_type` (dict): {"entity" | "relation" | "relation_strict" | "relation_relaxed" | "relation_seq2rel":
         {type: {"precision", "recall", "f1", "support"}}}, where type is the entity type (entity) or the
         relation type (relation levels) and support is the number of gold tuples of that type;
@@ -102,9 +104,13 @@ def _json_default(value):
 
 
 def _serialize(document, side, position):
-    """A document (dict or JSON string) as a JSON string, so that it fits one arrow string column."""
+    """A document (dict or JSON string) as a JSON string with ASCII escapes, so that it fits one arrow string column
+    (a lone surrogate, which JSON allows in a text, cannot be encoded as UTF-8 unescaped)."""
     if isinstance(document, str):
-        return document
+        try:
+            return json.dumps(json.loads(document))
+        except ValueError:
+            return document  # named when the documents are parsed
     if isinstance(document, dict):
         try:
             return json.dumps(document, default=_json_default)
@@ -139,10 +145,26 @@ def _check_paired(predictions, references, names=("predictions", "references")):
         raise ValueError(f"{missing} is missing: give {names[0]} and {names[1]} together (one document each)")
     if predictions is not None and not isinstance(predictions, (str, dict)) and not isinstance(references, (str, dict)):
         if len(predictions) != len(references):
+            predicted_ids, gold_ids = _ids_of(predictions), _ids_of(references)
             raise ValueError(
                 f"predictions and references must hold the same documents: {len(predictions)} predictions, "
-                f"{len(references)} references"
+                f"{len(references)} references; missing from predictions: {sorted(gold_ids - predicted_ids)}; not in "
+                f"references: {sorted(predicted_ids - gold_ids)}"
             )
+
+
+def _ids_of(documents) -> set:
+    """The ids of `documents` that can be read (for a message; a malformed document is named later)."""
+    ids = set()
+    for document in documents:
+        if isinstance(document, str):
+            try:
+                document = json.loads(document)
+            except ValueError:
+                continue
+        if isinstance(document, dict) and isinstance(document.get("id"), (str, int)):
+            ids.add(str(document["id"]))
+    return ids
 
 
 class _Malformed(ValueError):
@@ -304,8 +326,10 @@ def _relaxed_counts(predicted, gold, undirected):
         return candidates or set()
 
     gold_keys = {_ordered(gold["clusters"][h], gold["clusters"][t], r, undirected) for h, t, r in gold["relation_list"]}
+    # Undirected types fold both directions into one prediction, as the gold keys are folded: A-B and B-A are one.
     predicted_relations = {
-        (predicted["clusters"][h], predicted["clusters"][t], r) for h, t, r in predicted["relation_list"]
+        _ordered(predicted["clusters"][h], predicted["clusters"][t], r, undirected)
+        for h, t, r in predicted["relation_list"]
     }
     # Each predicted relation's possible gold keys, in a hash-independent order so the matching is reproducible.
     options = []
@@ -350,7 +374,9 @@ def _parse_side(raw_documents, side):
             raise ValueError(f"{side}[{position}]: document field 'id' is missing")
         doc_id = document["id"]
         if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
-            raise ValueError(f"{side}[{position}]: document field 'id' must be a string, got {doc_id!r}")
+            raise ValueError(
+                f"{side}[{position}]: document field 'id' must be a string (or an integer), got {doc_id!r}"
+            )
         doc_id = str(doc_id)
         try:
             tuples = _document_tuples(document)
@@ -390,6 +416,12 @@ def _check_text_covers(tuples, text):
                 )
 
 
+def _excerpt(text, start):
+    """20 characters of `text` from `start`, with non-ASCII characters escaped: composed "é" and "e" + U+0301 print
+    alike otherwise."""
+    return ascii(text[start : start + 20])
+
+
 def _check_same_text(predicted_tuples, gold_tuples):
     """Offsets into two different texts cannot be compared: a prediction made on a stripped or re-joined text would
     score 0 at the strict levels, one made on another text with the same offsets 100."""
@@ -399,7 +431,7 @@ def _check_same_text(predicted_tuples, gold_tuples):
     common = len(os.path.commonprefix([predicted_text, gold_text]))
     raise ValueError(
         f"{predicted_tuples['where']}: its text differs from the reference's from character {common} on "
-        f"({predicted_text[common : common + 20]!r} against {gold_text[common : common + 20]!r}), so their offsets do "
+        f"({_excerpt(predicted_text, common)} against {_excerpt(gold_text, common)}), so their offsets do "
         "not index the same text; predict on the reference's text (or leave the prediction's text out)"
     )
 
@@ -485,6 +517,7 @@ def relation_counts_by_threshold(
     if level not in THRESHOLD_SWEEP_LEVELS:
         raise ValueError(f"level must be one of {THRESHOLD_SWEEP_LEVELS}, got {level!r}")
     undirected = _undirected_types(undirected_relation_types)
+    predictions, references = list(predictions), list(references)  # read twice below: a generator only once
     predicted = _parse_side(predictions, "predictions")
     gold = _parse_side(references, "references")
     if set(predicted) != set(gold):
