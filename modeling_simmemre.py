@@ -1460,10 +1460,12 @@ class CoreferenceResolution(nn.Module):
 
     @torch.inference_mode()
     def cluster(self, context: "DocumentContext", mentions: "Mentions", threshold: float, config) -> np.ndarray:
-        """Stage 3: coreference probabilities of all mention pairs i < j (one direction, as JEREX's clustering
-        effectively reads), then agglomerative clustering at `threshold` (`coreference_linkage`; JEREX: complete),
-        then the abbreviation and word-form merges (`abbreviation_coreference`, `word_form_coreference`). At a
-        threshold of 1 or more no pair can link, so none is scored.
+        """Stage 3: coreference probabilities of all mention pairs i < j in document order (one direction, as
+        JEREX's clustering effectively reads, though JEREX orders candidates by sentence, width, then start, so a
+        longer span that starts first comes second there), then agglomerative clustering at `threshold`
+        (`coreference_linkage`; JEREX: complete), then the abbreviation and word-form merges
+        (`abbreviation_coreference`, `word_form_coreference`). At a threshold of 1 or more no pair can link, so none
+        is scored.
 
         Returns `np.ndarray` of shape `(n,)` (host): entity index of each mention, numbered by first mention.
         """
