@@ -29,7 +29,13 @@ import torch
 from transformers import ProgressCallback, Trainer, TrainerCallback
 from transformers.trainer_utils import PredictionOutput, speed_metrics
 
-from .data_simmemre import DocumentError, document_features, normalize_document, validate_document
+from .data_simmemre import (
+    DocumentError,
+    document_features,
+    forced_split_note,
+    normalize_document,
+    validate_document,
+)
 from .metrics.joint_re_f1.joint_re_f1 import (
     THRESHOLD_SWEEP_LEVELS,
     _prf,
@@ -333,6 +339,12 @@ def tokenize_documents(
         )
     if len(documents) == 0:  # datasets' own error for it is a features "Keys mismatch"
         raise ValueError("tokenize_documents: no documents")
+    if isinstance(documents, Dataset) and "words" in documents.column_names:
+        note = None  # segmented already (normalised rows carry words)
+    else:
+        note = forced_split_note(documents)
+    if note:
+        logger.warning("tokenize_documents: %s", note)
     if not isinstance(documents, Dataset):
         documents = Dataset.from_list(
             [_naming_the_field(normalize_document, doc, index) for index, doc in enumerate(documents)],

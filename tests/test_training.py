@@ -3,6 +3,7 @@
 import copy
 import inspect
 import json
+import logging
 import os
 import re
 import shutil
@@ -179,6 +180,26 @@ def test_a_malformed_document_is_named_with_the_field_at_fault(processor, break_
 def test_tokenize_documents_refuses_no_documents(processor):
     with pytest.raises(ValueError, match="tokenize_documents: no documents"):
         tokenize_documents([], processor, ENTITY_TYPES, RELATION_TYPES)
+
+
+def test_tokenizing_gold_mentions_inside_unsegmented_words_warns(processor, cdr_documents, caplog):
+    """Thai has no spaces between words: the gold-split words of training are never there on raw text, and dev/test
+    scores overstated raw-text ones without a word."""
+    text = "แอสไพรินทำให้เกิดแผลในกระเพาะ"  # aspirin | causes | ulcers in the stomach, one run
+    thai = {
+        "id": "th-1",
+        "text": text,
+        "entities": [
+            {"type": "Chemical", "mentions": [{"start": 0, "end": 8}]},
+            {"type": "Disease", "mentions": [{"start": 17, "end": 20}]},
+        ],
+        "relations": [{"head": 0, "tail": 1, "type": "CID"}],
+    }
+    with caplog.at_level(logging.WARNING, logger="simmemre.training_simmemre"):
+        tokenize_documents(cdr_documents[:3], processor, ENTITY_TYPES, RELATION_TYPES)
+        assert "begin or end inside a word" not in caplog.text  # English: the text's own words hold the mentions
+        tokenize_documents([thai], processor, ENTITY_TYPES, RELATION_TYPES)
+    assert "2 of 2 gold mentions (100.0 %, e.g. in document 'th-1') begin or end inside a word" in caplog.text
 
 
 def test_a_cache_file_name_never_serves_rows_of_other_documents(processor, cdr_documents, tmp_path):
