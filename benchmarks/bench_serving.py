@@ -100,11 +100,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     calibrated = {}
     for item in args.calibration:
-        mode, _, report = item.partition("=")
-        if mode not in MODES or not report:
+        mode, _, report_path = item.partition("=")  # not `report`: that is the function that prints the table
+        if mode not in MODES or not report_path:
             raise SystemExit(f"--calibration {item!r}: expected MODE=REPORT with MODE one of {', '.join(MODES)}")
         try:
-            calibrated[mode] = (report, json.loads(Path(report).read_text())["thresholds"])
+            calibrated[mode] = (report_path, json.loads(Path(report_path).read_text())["thresholds"])
         except (OSError, ValueError, KeyError) as error:
             raise SystemExit(f"--calibration {item!r}: cannot read the report's thresholds ({error})") from None
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parent
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 SENTENCES = [
     "Aspirin causes gastric ulcers in elderly patients.",
     "Ibuprofen induced headache and nausea.",

@@ -40,6 +40,7 @@ def main(argv=None):
     parser.add_argument("--mention-threshold", type=float)
     parser.add_argument("--coref-threshold", type=float)
     parser.add_argument("--relation-threshold", type=float)
+    parser.add_argument("--entity-threshold", type=float)
     args = parser.parse_args(argv)
 
     import torch

@@ -1,0 +1,33 @@
+"""The benchmarks that the docs cite, run end to end at their smallest size on the tests' tiny model: each crashed
+after or before measuring (a loop variable hiding a function, a missing threshold option, a wrong path to predict.py)
+and no test ran them."""
+
+import json
+
+import pytest
+from helpers import BENCHMARKS, load_script
+
+pytestmark = pytest.mark.integration
+
+
+def test_bench_serving_prints_and_records_its_rows(hub_folder, tmp_path, capsys):
+    bench_serving = load_script(BENCHMARKS / "bench_serving.py")
+    results = tmp_path / "serving.jsonl"
+    argv = ["--model", str(hub_folder), "--documents", "2", "--threads", "1", "--results", str(results)]
+    assert bench_serving.main(argv) == 0
+    rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
+    assert {row["mode"] for row in rows} == {"fp32", "bf16", "int8"} and "serving int8" in capsys.readouterr().out
+
+
+def test_compare_precision_takes_every_threshold_option(hub_folder, capsys):
+    compare_precision = load_script(BENCHMARKS / "compare_precision.py")
+    compare_precision.main(
+        ["--model", str(hub_folder), "--device", "cpu", "--documents", "2", "--entity-threshold", "0"]
+    )
+    assert capsys.readouterr().out.strip()
+
+
+def test_bench_streaming_runs_the_prediction_script(capsys):
+    bench_streaming = load_script(BENCHMARKS / "bench_streaming.py")
+    assert bench_streaming.main(["--documents", "3", "--batch-size", "2"]) == 0
+    assert '"documents": 3' in capsys.readouterr().out
