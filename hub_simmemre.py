@@ -334,18 +334,30 @@ def _is_bc5cdr(dataset_name) -> bool:
 
 
 def _card_output_example(config, dataset_name) -> str:
-    """One line of the output schema: the BC5CDR example for BC5CDR, else the model's own first labels."""
+    """One line of the output schema, valid in it (two entities, a relation between them): the BC5CDR example for
+    BC5CDR, else the model's own first labels."""
     if _is_bc5cdr(dataset_name):
-        entity_type, relation_type, mention = "Chemical", "CID", "Lidocaine"
+        text, first, second, types, relation_type = (
+            "Lidocaine-induced cardiac asystole.",
+            "Lidocaine",
+            "cardiac asystole",
+            ("Chemical", "Disease"),
+            "CID",
+        )
     else:
-        entity_type = (list(config.entity_types) or ["ENTITY"])[0]
-        relation_type = (list(config.relation_types) or ["RELATION"])[0]
-        mention = "Text"
-    return (
-        f'{{"id": "doc-2", "text": "...", "entities": [{{"type": {json.dumps(entity_type)}, "score": 0.98, '
-        f'"mentions": [{{"start": 0, "end": {len(mention)}, "text": "{mention}", "score": 0.99}}]}}], "relations": '
-        f'[{{"head": 0, "tail": 1, "type": {json.dumps(relation_type)}, "score": 0.91}}]}}'
-    )
+        labels = list(config.entity_types) or ["ENTITY"]
+        text, first, second = "First name and second name.", "First name", "second name"
+        types, relation_type = (labels[0], labels[-1]), (list(config.relation_types) or ["RELATION"])[0]
+    entities = [
+        {
+            "type": entity_type,
+            "score": 0.98,
+            "mentions": [{"start": text.index(name), "end": text.index(name) + len(name), "text": name, "score": 0.99}],
+        }
+        for entity_type, name in zip(types, (first, second))
+    ]
+    relations = [{"head": 0, "tail": 1, "type": relation_type, "score": 0.91}]
+    return json.dumps({"id": "doc-2", "text": text, "entities": entities, "relations": relations}, ensure_ascii=False)
 
 
 def _card_usage_lines(repo_id, config, dataset_name=None):

@@ -13,8 +13,9 @@ in input order (simmemre.streaming_simmemre.predict_corpus), with a progress bar
 type, invalid offsets, a line that is not JSON) becomes an error record {"id", "error"} naming the document and the
 field, and the run goes on; --strict stops at the first one instead. --resume continues an interrupted run into the
 same --output. --shard I/N (or torchrun / accelerate launch, read from RANK / WORLD_SIZE) predicts every N-th
-document into OUTPUT.part-I-of-N (and OUTPUT.part-I-of-N.done once it has read the whole input); --merge N joins
-the N parts into OUTPUT in input order, after checking that every part finished and holds all its lines.
+document into OUTPUT.part-0000I-of-0000N (and OUTPUT.part-0000I-of-0000N.done once it has read the whole input);
+--merge N joins the N parts into OUTPUT in input order, after checking that every part finished and holds all its
+lines.
 
 Examples (MODEL is a trained folder such as runs/cdr_minilm_memory/best_model, or a Hub id):
     python scripts/predict.py --model runs/cdr_minilm_memory/best_model abstract.txt
@@ -95,7 +96,7 @@ def main(argv=None, stdin=None, stdout=None) -> int:
     args = parser.parse_args(argv)
     if args.merge is not None:
         if not args.output:
-            parser.error("--merge needs --output (the parts are OUTPUT.part-I-of-N)")
+            parser.error("--merge needs --output (the parts are OUTPUT.part-0000I-of-0000N)")
         if args.merge < 1:
             parser.error(f"--merge N needs N >= 1, got {args.merge}")
         check_output_location(args.output, "--output")
@@ -116,7 +117,7 @@ def main(argv=None, stdin=None, stdout=None) -> int:
     except ValueError as error:
         parser.error(str(error))
     if shard is not None and not args.output:
-        parser.error("sharding needs --output (each shard writes OUTPUT.part-I-of-N)")
+        parser.error("sharding needs --output (each shard writes OUTPUT.part-0000I-of-0000N)")
     if args.resume and not args.output:
         parser.error("--resume needs --output")
     # Everything that can be checked is checked before the model loads: a bad path found after the predictions

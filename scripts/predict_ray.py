@@ -6,7 +6,7 @@ Each JSON Lines output line is what scripts/predict.py writes for that document;
 part files. INPUT: .jsonl/.ndjson files (optionally .gz), or .parquet files, or local folders of them.
 
 Examples:
-    python scripts/predict_ray.py --model out/simmemre-cdr corpus.jsonl --output predictions/ --actors 2
+    python scripts/predict_ray.py --model out/simmemre-cdr corpus.jsonl --output predictions/ --actors 1
     python scripts/predict_ray.py --model out/simmemre-cdr corpus.parquet --output predictions/ --output-format parquet
     ray job submit --address http://head:8265 --working-dir . -- \
         python scripts/predict_ray.py --address auto --model org/simmemre-cdr \
@@ -82,22 +82,25 @@ def main(argv=None) -> int:
     check_ray_output(args.output, args.inputs, "--output")
 
     started = time.perf_counter()
-    count = predict_with_ray(
-        args.model,
-        args.inputs,
-        args.output,
-        output_format=args.output_format,
-        batch_size=args.batch_size,
-        actors=args.actors,
-        cpus_per_actor=args.cpus_per_actor,
-        gpus_per_actor=args.gpus_per_actor,
-        address=args.address,
-        dtype=args.dtype,
-        serving=args.serving,
-        **thresholds_from(args),
-        entity_types=args.entity_types,
-        relation_types=args.relation_types,
-    )
+    try:
+        count = predict_with_ray(
+            args.model,
+            args.inputs,
+            args.output,
+            output_format=args.output_format,
+            batch_size=args.batch_size,
+            actors=args.actors,
+            cpus_per_actor=args.cpus_per_actor,
+            gpus_per_actor=args.gpus_per_actor,
+            address=args.address,
+            dtype=args.dtype,
+            serving=args.serving,
+            **thresholds_from(args),
+            entity_types=args.entity_types,
+            relation_types=args.relation_types,
+        )
+    except ValueError as error:  # a refusal found once Ray runs (an actor pool holding every CPU of the cluster)
+        raise SystemExit(f"predict_ray.py: {error}") from None
     seconds = time.perf_counter() - started
     print(json.dumps({"documents": count, "seconds": round(seconds, 2), "output": args.output}))
     return 0

@@ -2,7 +2,8 @@
 """Results as data: record finished runs in results/<dataset>.jsonl and generate the README's results tables.
 
     python scripts/results.py add RUN_DIR --dataset cdr --name "SimMemRE, MRC, read sum" [--seed N] [--commit SHA]
-    python scripts/results.py table --dataset cdr [--readme README.md]
+    python scripts/results.py table --dataset cdr [--readme docs/results.md]
+    python scripts/results.py table --dataset cdr --headline [--readme README.md]
 
 `add` appends one row per thresholds policy found in RUN_DIR: "fixed" (the configured thresholds, from
 all_results.json's eval_*/test_*) and, when RUN_DIR/calibration.json exists, "calibrated" (from train.py's

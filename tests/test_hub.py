@@ -14,6 +14,7 @@ from helpers import LOW, SCRIPTS, TEXTS, FakeHub, assert_same_predictions, run_i
 from transformers import pipeline
 
 from simmemre.hub_simmemre import REQUIRED_FILES, save_for_hub
+from simmemre.metrics.joint_re_f1.joint_re_f1 import JointReF1
 
 
 def test_save_for_hub_writes_a_complete_repository(hub_folder):
@@ -97,6 +98,9 @@ def test_model_card_examples_follow_the_dataset_and_use_the_saved_thresholds(mod
     for card in (cdr, other):  # the snippet without the pipeline runs at the thresholds the card states
         assert "outputs = model.extract(**inputs)" in card and "extract(**inputs, " not in card
         assert f"Default thresholds: mention {model.config.mention_threshold}," in card
+        # the output example is a valid schema document (its relation's tail was an entity it did not have)
+        example = json.loads(card.split("```json\n")[1].split("\n```")[0])
+        assert JointReF1().compute(predictions=[example], references=[example])["relation_strict_f1"] == 100.0
 
 
 def test_in_process_use_of_a_saved_folder_needs_the_flag_only_for_the_pipeline(hub_folder):

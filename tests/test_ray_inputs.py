@@ -189,3 +189,14 @@ def test_a_type_the_model_does_not_have_is_refused_before_ray(script, model_fold
     )
     with pytest.raises(ValueError, match=r"^relation_types must be a list of type names, e.g. \['CID'\]"):
         ray_simmemre.predict_with_ray(str(model_folder), [str(corpus)], str(tmp_path / "out"), relation_types="CID")
+
+
+def test_an_actor_pool_holding_every_cpu_stops_the_script_in_one_line(script, model_folder, corpus, tmp_path):
+    """The refusal came once Ray ran, as a ValueError traceback from the script."""
+    ray = sys.modules["ray"]
+    ray.is_initialized = lambda: True
+    ray.cluster_resources = lambda: {"CPU": 2.0}
+    code = run_script(
+        script, ["--model", str(model_folder), str(corpus), "--output", str(tmp_path / "o"), "--actors", "2"]
+    )
+    assert code.startswith("predict_ray.py: 2 actors x 1 CPUs take all 2 CPUs of the Ray cluster; leave at least one")
