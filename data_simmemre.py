@@ -357,17 +357,20 @@ def forced_split_note(documents: Iterable[Mapping], share: float = 0.01) -> str 
     forced = mentions = 0
     example = None
     for doc in documents:
-        if doc.get("words") is not None:
-            continue
-        spans = _mention_spans(doc)
-        words = split_words(doc["text"])
-        starts = [start for start, _ in words]
+        try:
+            if doc.get("words") is not None:
+                continue
+            spans = _mention_spans(doc)
+            words = split_words(doc["text"])
+            starts = [start for start, _ in words]
 
-        def inside_a_word(offset):
-            index = bisect.bisect_right(starts, offset) - 1  # the word starting at or before `offset`
-            return index >= 0 and words[index][0] < offset < words[index][1]
+            def inside_a_word(offset):
+                index = bisect.bisect_right(starts, offset) - 1  # the word starting at or before `offset`
+                return index >= 0 and words[index][0] < offset < words[index][1]
 
-        count = sum(inside_a_word(start) or inside_a_word(end) for start, end in spans)
+            count = sum(inside_a_word(start) or inside_a_word(end) for start, end in spans)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            continue  # a malformed document: the validation that follows names it and its field
         forced, mentions = forced + count, mentions + len(spans)
         if count and example is None:
             example = doc.get("id")
