@@ -10,6 +10,7 @@ differences.
 import inspect
 import json
 import math
+import re
 import shutil
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
@@ -1360,10 +1361,16 @@ def _weight_derived(module: nn.Module, name: str, weights: Sequence[torch.Tensor
     key = (torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type)) + tuple(
         (weight.data_ptr(), weight._version, weight.dtype, weight.device) for weight in weights if weight is not None
     )
-    cache = module.__dict__.setdefault("_weight_derived_cache", {})
-    if name not in cache or cache[name][0] != key:
-        cache[name] = (key, compute())
-    return cache[name][1]
+    # One table per key, read once: threads sharing a model under different autocast states each find their own (a
+    # check, then a second read of one shared slot, gave a thread the other's table between the two).
+    tables = module.__dict__.setdefault("_weight_derived_cache", {}).setdefault(name, {})
+    table = tables.get(key)
+    if table is None:
+        table = compute()
+        if len(tables) >= 4:  # stale weight versions (the autocast states in use stay under this)
+            tables.clear()
+        tables[key] = table
+    return table
 
 
 class MentionLocalization(nn.Module):
@@ -2572,9 +2579,17 @@ def _pipeline_source_file() -> Optional[Path]:
     return None
 
 
+def _code_commit() -> Optional[str]:
+    """The Hub commit this file's code came from (transformers caches a repository's remote code under
+    transformers_modules/<repo>/<commit>/), or None for a local folder or the package."""
+    name = Path(__file__).resolve().parent.name
+    return name if re.fullmatch(r"[0-9a-f]{40}", name) else None
+
+
 def _pipeline_source_from_origin(name_or_path, saved_config: dict, folder: Path) -> Optional[Path]:
     """pipeline_simmemre.py of the folder or Hub repository a model was loaded from (transformers caches each remote
-    code file in its own folder, so a model loaded with trust_remote_code does not find it beside its own code).
+    code file in its own folder, so a model loaded with trust_remote_code does not find it beside its own code), at
+    the commit its code came from (a model loaded at another revision got main's pipeline beside its own code).
     Where it is not there either, the joint-re entry leaves `saved_config`: a folder never advertises a pipeline
     whose code it does not hold."""
     found = None
@@ -2585,6 +2600,7 @@ def _pipeline_source_from_origin(name_or_path, saved_config: dict, folder: Path)
             found = cached_file(
                 str(name_or_path),
                 "pipeline_simmemre.py",
+                revision=_code_commit(),
                 _raise_exceptions_for_missing_entries=False,
                 _raise_exceptions_for_connection_errors=False,
             )

@@ -137,11 +137,12 @@ class JointREPipeline(Pipeline):
     Parameters (at construction or per call): `mention_threshold`, `coref_threshold`, `relation_threshold`,
     `entity_threshold` (numbers in [0, 1]; default: the model config's); `entity_types` / `relation_types` (lists of
     the model's type names) keep only the entities of those types and the relations of those types between kept
-    entities, `head`/`tail` re-indexed (default: all). At construction, `device` places the model (as
-    in every pipeline; `0` or `"cuda:0"` is the first GPU) and `dtype` (or the older `torch_dtype`; e.g.
-    `torch.bfloat16`) sets its weights' dtype. For mixed precision instead, call the pipeline under
-    `torch.autocast(device_type, dtype=...)`. On an accelerator the batch crosses to the device once and the predictions
-    come back in one copy per dtype.
+    entities, `head`/`tail` re-indexed (default: all; a per-call value replaces the construction's, `None` keeps it).
+    At construction, `device` places the model (as in every pipeline; `0` or `"cuda:0"` is the first GPU) and `dtype`
+    (or the older `torch_dtype`; e.g. `torch.bfloat16`) sets its weights' dtype. Both act on the model given, in place:
+    another pipeline sharing that model object runs on the same device and dtype from then on. For mixed precision
+    instead, call the pipeline under `torch.autocast(device_type, dtype=...)`. On an accelerator the batch crosses to
+    the device once and the predictions come back in one copy per dtype.
 
     `serving` (at construction) trades exactness for CPU speed: "fp32" (default), "bf16" (every model call under
     bfloat16 autocast) or "int8" (the encoder's Linear layers dynamically quantized to int8 with `torch.ao`, on a

@@ -308,3 +308,30 @@ def test_model_card_names_a_local_encoder_without_publishing_its_path(model, tmp
     card = render_model_card(model.config, base_model="FacebookAI/roberta-base")
     assert yaml.safe_load(card.split("---\n")[1])["base_model"] == "FacebookAI/roberta-base"
     assert "[`FacebookAI/roberta-base`](https://huggingface.co/FacebookAI/roberta-base)" in card
+
+
+def test_a_model_loaded_at_a_revision_saves_the_pipeline_of_its_code_commit(monkeypatch, tmp_path):
+    """Re-saving a model loaded with revision="v2" wrote v2's modeling code beside main's pipeline_simmemre.py: the
+    pipeline file was fetched without a revision. Remote code is cached under transformers_modules/<repo>/<commit>/,
+    and that commit is the one asked for."""
+    import transformers.utils
+
+    from simmemre import modeling_simmemre
+
+    asked = {}
+
+    def fake_cached_file(repo, filename, **kwargs):
+        asked.update(repo=repo, filename=filename, revision=kwargs.get("revision"))
+        return None
+
+    monkeypatch.setattr(transformers.utils, "cached_file", fake_cached_file)
+    commit = "c53ebb25aedd36cd62022c9486c30e0a5888bef9"
+    monkeypatch.setattr(modeling_simmemre, "_code_commit", lambda: commit)
+    saved = {"custom_pipelines": {"joint-re": {}}}
+    assert modeling_simmemre._pipeline_source_from_origin("me/tiny", saved, tmp_path) is None
+    assert asked == {
+        "repo": "me/tiny",
+        "filename": "pipeline_simmemre.py",
+        "revision": "c5" + "3ebb25aedd36cd62022c9486c30e0a5888bef9",
+    }
+    assert "joint-re" not in saved["custom_pipelines"]  # not found at that commit: not advertised

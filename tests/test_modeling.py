@@ -1077,6 +1077,29 @@ def test_weight_derived_tables_made_under_autocast_are_not_reused_outside_it(tok
             assert got[key].dtype == want[key].dtype and torch.equal(got[key], want[key]), key
 
 
+def test_weight_derived_tables_of_both_autocast_states_are_kept_side_by_side():
+    """One slot per table, replaced at every switch of autocast state and then read a second time: threads sharing a
+    model under float32 and bfloat16 (two pipelines, serving="bf16" beside the default) got each other's tables, with
+    wrong scores or a float/bfloat16 matmul error (a threaded repro: 1 call in 20)."""
+    from simmemre.modeling_simmemre import _weight_derived
+
+    module = torch.nn.Linear(3, 3)
+    made_under_autocast = []
+
+    def transposed():
+        made_under_autocast.append(torch.is_autocast_enabled("cpu"))
+        return module.weight.t().contiguous()
+
+    with torch.no_grad():
+        plain = _weight_derived(module, "t", (module.weight,), transposed)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = _weight_derived(module, "t", (module.weight,), transposed)
+        assert _weight_derived(module, "t", (module.weight,), transposed) is plain
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert _weight_derived(module, "t", (module.weight,), transposed) is mixed
+    assert made_under_autocast == [False, True]
+
+
 def test_a_fused_optimizer_step_then_eval_gives_the_predictions_of_the_new_weights(tokenizer, processor):
     """A fused AdamW step (the Trainer's default optim) updates weights in place without bumping their version
     counters, so the heads' cached tables stayed those of the first evaluation: every later one scored stale heads."""
