@@ -25,6 +25,7 @@ import torch
 import yaml
 
 from .metrics.joint_re_f1.joint_re_f1 import LEVELS
+from .pipelines.pipeline_simmemre import TYPE_SELECTIONS, checked_type_names
 from .training_simmemre import THRESHOLD_NAMES
 
 # Relative paths in configs are tried from the working directory first, then from the repository root (this folder in a
@@ -873,7 +874,7 @@ def thresholds_from(args) -> dict:
     return {name: getattr(args, name) for name in THRESHOLD_NAMES if getattr(args, name) is not None}
 
 
-TYPE_SELECTION_NAMES = ("entity_types", "relation_types")
+TYPE_SELECTION_NAMES = TYPE_SELECTIONS  # the pipeline's keywords, as the scripts' --entity-types / --relation-types
 
 
 def add_type_selection_arguments(parser):
@@ -894,8 +895,6 @@ def checked_type_selection(selection: dict, config, as_options: bool = False) ->
     """`entity_types` / `relation_types` of `selection` (None or absent: every type) as pipeline keywords, refused in
     one line (SystemExit, before any prediction) where `config` (the model's) has no type of that name; `as_options`
     names them as the scripts' options."""
-    from .pipelines.pipeline_simmemre import checked_type_names
-
     checked = {}
     for name in TYPE_SELECTION_NAMES:
         if selection.get(name) is not None:
