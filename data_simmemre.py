@@ -816,6 +816,7 @@ _DOCRED_COUNTERS = (
     "entity_type_conflicts",
     "shared_mention_spans",
     "unnamed_relation_types",
+    "documents_without_labels",
 )
 
 
@@ -833,6 +834,8 @@ def read_docred(path: str | os.PathLike, rel_info: Any = None) -> tuple[list[dic
       removed (``duplicate_mentions``, ``duplicate_relations``). ``evidence`` is not kept.
     - Relation type = name from `rel_info` when given (see :func:`load_relation_names`), else the raw id
       (``unnamed_relation_types`` counts labels whose id is missing from a given `rel_info`).
+    - A document without ``labels`` (the unlabelled DocRED test set) has no relations
+      (``documents_without_labels`` counts them).
     """
     path = os.fspath(path)
     names = load_relation_names(rel_info)
@@ -846,6 +849,8 @@ def read_docred(path: str | os.PathLike, rel_info: Any = None) -> tuple[list[dic
         # Errors name the document by its title as written in the file (before any "#<index>" suffix).
         fail = _document_failure(source, item.get("title") if isinstance(item, Mapping) else None)
         labels = _checked_docred_labels(item, fail)
+        # The unlabelled DocRED test set has no `labels`; counted, so a labelled file that lost some shows it.
+        counts["documents_without_labels"] += "labels" not in item
         text, token_spans, sentences, words = _docred_text(item["sents"], fail, counts)
         entities = _docred_entities(item["vertexSet"], token_spans, fail, counts)
         relations = _docred_relations(labels, len(entities), names, fail, counts)

@@ -468,6 +468,16 @@ def test_docred_label_to_a_missing_entity(tmp_path):
     assert_names(error, f"{path}[document 0]", "document T", "labels[0].t")
 
 
+def test_docred_documents_without_labels_are_counted(tmp_path):
+    """The unlabelled DocRED test set has no `labels`, so a document without them converts with no relations; a
+    labelled file that lost one document's labels converted without a word."""
+    labelled = {"title": "A", "sents": [["A", "b"]], "vertexSet": [[{"sent_id": 0, "pos": [0, 1], "type": "X"}]]}
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps([{**labelled, "labels": []}, {**labelled, "title": "B"}]))
+    docs, stats = read_docred(path)
+    assert [doc["relations"] for doc in docs] == [[], []] and stats["documents_without_labels"] == 1
+
+
 def test_docred_document_missing_a_field(tmp_path):
     path = tmp_path / "dev.json"
     path.write_text(json.dumps([{"title": "T", "sents": [["A"]]}]))
