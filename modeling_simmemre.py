@@ -2014,8 +2014,13 @@ def encode_in_windows(encoder: nn.Module, input_ids, attention_mask, config: Sim
     Documents longer than the encoder's positions are cut into overlapping windows of `config.window_size`, each
     framed by [CLS]/[SEP] (JEREX fed bare subwords and extended the position table with randomly initialised rows
     instead), `config.encoder_batch_windows` windows per encoder call; token embeddings of overlapping windows are
-    averaged.
+    averaged. Windows start every `window_size - window_overlap` subwords and the last one ends at the document's
+    end, so it may overlap its neighbour by more. `attention_mask` rows are right-padded (ones, then zeros), as the
+    processor makes them: a document's length is its count of ones.
     """
+    if attention_mask.shape[1] > 1 and bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()):
+        # A left-padded or gappy row would be encoded from its first positions: padding in place of its subwords.
+        raise ValueError("attention_mask must be right-padded: each row ones, then zeros (as the processor pads)")
     batch, length = input_ids.shape
     hidden_size = config.hidden_size
     window, stride = config.window_size, config.window_size - config.window_overlap
@@ -2046,8 +2051,9 @@ def encode_in_windows(encoder: nn.Module, input_ids, attention_mask, config: Sim
         states = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
         rows = torch.cat([states[row, 1 : end - start + 1] for row, (_, start, end) in enumerate(group)])
         target = torch.cat(targets)
-        summed = summed.index_add(0, target, rows.float())
-        counts = counts.index_add(0, target, torch.ones_like(target, dtype=torch.float))
+        # In place: a copy of the whole buffer per group made long documents cost more than linearly.
+        summed.index_add_(0, target, rows.float())
+        counts.index_add_(0, target, torch.ones_like(target, dtype=torch.float))
     hidden = summed / counts.clamp(min=1.0)[:, None]
     return hidden.view(batch, length, hidden_size).to(dtype)
 

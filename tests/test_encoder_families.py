@@ -77,6 +77,10 @@ SENTENCE = "Aspirin causes gastric ulcers in patients treated for chronic pain."
 
 def family_model(name, tokenizer, **overrides):
     encoder = FAMILIES[name](len(tokenizer))
+    if getattr(encoder, "pad_token_id", None) is not None:
+        # The encoder's padding id is the tokenizer's: RoBERTa-style position ids skip it (XLM-R's 1 was the test
+        # SentencePiece tokenizer's <unk>, so its windows were checked against the wrong position count).
+        encoder.pad_token_id = tokenizer.pad_token_id
     config = SimMemREConfig(
         encoder_config=encoder.to_dict(),
         entity_types=["Chemical", "Disease"],

@@ -1258,3 +1258,16 @@ def test_flat_mentions_leaves_no_two_predicted_mentions_overlapping(tokenizer, p
     assert _overlapping_pairs(flat["mention_word_spans"]) == 0
     kept = {tuple(span) for span in flat["mention_word_spans"].tolist()}
     assert kept < {tuple(span) for span in nested["mention_word_spans"].tolist()}
+
+
+def test_a_left_padded_attention_mask_is_refused(tokenizer, processor):
+    """A document's length is its count of ones, encoded from its first positions: a left-padded row came back as
+    all-zero rows (its padding encoded in place of its subwords) without a word."""
+    model = make_model(tokenizer).eval()
+    batch = processor(["Aspirin.", TEXT])
+    short = int(batch["attention_mask"][0].sum())
+    width = batch["attention_mask"].shape[1]
+    left_padded = {**batch, "attention_mask": batch["attention_mask"].clone()}
+    left_padded["attention_mask"][0] = torch.cat([torch.zeros(width - short), torch.ones(short)]).to(torch.long)
+    with pytest.raises(ValueError, match="attention_mask must be right-padded"):
+        model.extract(**left_padded)
