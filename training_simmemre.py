@@ -1430,8 +1430,11 @@ def _unusable_calibration(
 ) -> Optional[str]:
     """Why the search's best point must not be shipped, or None when it may."""
     if scores[objective] < min_objective:
+        best = f"{scores[objective]:.2f}"
+        if float(best) >= min_objective:  # 4.996 would read "5.00, below 5.0"
+            best = f"{scores[objective]:.6g}"
         return (
-            f"its best dev {objective} is {scores[objective]:.2f}, below {min_objective} "
+            f"its best dev {objective} is {best}, below {min_objective} "
             "(the model has not learned relations well enough to tune thresholds on)"
         )
     for level in ("mention", objective.rsplit("_f1", 1)[0]):

@@ -882,6 +882,16 @@ def test_calibration_refuses_a_point_that_floods_mentions():
     assert _unusable_calibration(scores, "relation_strict_f1", 5.0, 3.0) is None
 
 
+def test_a_calibration_refusal_never_reads_as_a_score_at_its_minimum():
+    """32.0988 against a minimum of 32.1 was logged as "32.10, below 32.1"."""
+    from simmemre.training_simmemre import _unusable_calibration
+
+    assert "is 32.0988, below 32.1 " in _unusable_calibration(
+        {"relation_strict_f1": 32.0988}, "relation_strict_f1", 32.1, 3.0
+    )
+    assert "is 4.00, below 5.0 " in _unusable_calibration({"relation_strict_f1": 4.0}, "relation_strict_f1", 5.0, 3.0)
+
+
 def test_calibration_rejects_an_unknown_threshold_name(processor, cdr_dataset):
     from simmemre.training_simmemre import calibrate_thresholds
 
