@@ -259,6 +259,7 @@ class SimMemREProcessor(ProcessorMixin):
     def __init__(self, tokenizer=None, **kwargs):
         super().__init__(tokenizer, **kwargs)
         self._warned_word_by_word = False
+        self._warned_unknown = False
 
     # -- encoding -----------------------------------------------------------------------------------
     def encode_document(self, item, index=0) -> dict:
@@ -306,7 +307,9 @@ class SimMemREProcessor(ProcessorMixin):
             )
             if encoding["input_ids"]:
                 spans = word_subword_spans_from_offsets(encoding["offset_mapping"], word_spans)
-                return np.asarray(encoding["input_ids"], dtype=np.int64), spans
+                input_ids = np.asarray(encoding["input_ids"], dtype=np.int64)
+                self._warn_about_unknown_subwords(text, input_ids, encoding["offset_mapping"])
+                return input_ids, spans
         elif not self._warned_word_by_word:
             logger.warning(
                 "%s gives no character offsets, so words are tokenized one by one: subwords may differ from the "
@@ -316,6 +319,25 @@ class SimMemREProcessor(ProcessorMixin):
             self._warned_word_by_word = True
         input_ids, spans = self._word_by_word_subwords([text[start:end] for start, end in word_spans.tolist()])
         return np.asarray(input_ids, dtype=np.int64), np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+
+    def _warn_about_unknown_subwords(self, text: str, input_ids: np.ndarray, offsets) -> None:
+        """Once per processor: the text holds characters the encoder reads only as the unknown token (a script or
+        symbols outside the vocabulary, or a run of letters longer than the tokenizer's limit: 100 for WordPiece)."""
+        unknown_id = getattr(self.tokenizer, "unk_token_id", None)
+        if self._warned_unknown or unknown_id is None:
+            return
+        unknown = np.flatnonzero(input_ids == unknown_id)
+        if unknown.size:
+            start, end = offsets[int(unknown[0])]
+            logger.warning(
+                "%d of %d subwords of a document are the tokenizer's unknown token (first: %r): the encoder cannot "
+                "read that text, so mentions in it are unlikely to be found. An encoder whose vocabulary covers "
+                "the text's script reads it. (Shown once.)",
+                unknown.size,
+                input_ids.size,
+                text[start:end][:40],
+            )
+            self._warned_unknown = True
 
     def _word_by_word_subwords(self, word_strings: list) -> tuple:
         """`(input_ids, word_subword_spans)` tokenizing each word alone (JEREX); an empty word becomes `[UNK]`."""

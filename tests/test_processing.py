@@ -62,6 +62,19 @@ def test_a_tokenizer_without_offsets_falls_back_to_word_by_word_with_a_warning(t
     assert encoded["input_ids"] == [i for w in words for i in tokenizer(w, add_special_tokens=False)["input_ids"]]
 
 
+def test_text_the_encoder_reads_only_as_unknown_tokens_is_warned_about_once(tokenizer, caplog):
+    """A letter run longer than WordPiece's 100 characters, or a script outside the vocabulary, became [UNK] without a
+    word: the model could not find mentions there and nothing said why."""
+    processor = SimMemREProcessor(tokenizer)
+    with caplog.at_level("WARNING"):
+        processor.encode_document("Aspirin causes ulcers.")
+        assert "unknown token" not in caplog.text
+        processor.encode_document("Aspirin " + "a" * 101 + " ulcers.")
+        processor.encode_document("Aspirin " + "b" * 101 + " ulcers.")
+    assert caplog.text.count("unknown token") == 1
+    assert f"1 of 8 subwords of a document are the tokenizer's unknown token (first: '{'a' * 40}')" in caplog.text
+
+
 # ----------------------------------------------------------------------------------------------------
 # Input validation (the one copy: the pipeline calls it through its processor, the data layer reuses its span checks)
 # ----------------------------------------------------------------------------------------------------
