@@ -212,6 +212,17 @@ def read_jsonl(path: str | os.PathLike, validate: bool = True) -> list[dict]:
     return documents
 
 
+def append_jsonl(rows: Iterable[Mapping], path: str | os.PathLike, sort_keys: bool = False) -> None:
+    """Append `rows` to the JSON Lines file `path` (created with its folder if missing), one ``json.dumps`` line
+    each: how the benchmarks record their runs in ``results/*.jsonl``."""
+    path = os.fspath(path)
+    if os.path.dirname(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, sort_keys=sort_keys) + "\n")
+
+
 def write_jsonl(docs: Iterable[Mapping], path: str | os.PathLike) -> int:
     """Write documents as JSON Lines (UTF-8, non-ASCII kept; ``.gz`` if the path ends so). Returns the count."""
     path = os.fspath(path)

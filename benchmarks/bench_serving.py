@@ -75,9 +75,9 @@ def report(rows: list, results=None):
     for row in rows:
         print(json.dumps(row))
     if results is not None:
-        with open(results, "a", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row) + "\n")
+        from simmemre.data_simmemre import append_jsonl
+
+        append_jsonl(rows, results)
 
 
 def main(argv=None) -> int:

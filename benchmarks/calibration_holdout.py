@@ -16,12 +16,12 @@ where it chose and the score on the held-out half.
 
 import argparse
 import inspect
-import json
 import sys
 
 import torch
 
 from simmemre import SimMemREConfig
+from simmemre.data_simmemre import append_jsonl
 from simmemre.experiment_simmemre import (
     add_corpus_arguments,
     corpus_rows,
@@ -123,21 +123,20 @@ def main(argv=None) -> int:
             f"**{figures['mean_held_out']:.2f}** |"
         )
     if args.output:
-        with open(args.output, "a", encoding="utf-8") as stream:
-            from stage_scores import run_seed  # benchmarks/, beside this script
+        from stage_scores import run_seed  # benchmarks/, beside this script
 
-            line = {
-                "name": args.name or args.model,
-                "model": args.model,
-                "seed": run_seed(args.model),
-                "commit": git_commit(),
-                "thresholds": shipped,  # the model's own, calibrated on all of dev; not used by the searches
-                "fixed_thresholds": fixed,
-                "split": args.dev_split,
-                "test": None,  # a dev-only analysis: no test split is scored
-                "variants": report,
-            }
-            stream.write(json.dumps(line, sort_keys=True) + "\n")
+        line = {
+            "name": args.name or args.model,
+            "model": args.model,
+            "seed": run_seed(args.model),
+            "commit": git_commit(),
+            "thresholds": shipped,  # the model's own, calibrated on all of dev; not used by the searches
+            "fixed_thresholds": fixed,
+            "split": args.dev_split,
+            "test": None,  # a dev-only analysis: no test split is scored
+            "variants": report,
+        }
+        append_jsonl([line], args.output, sort_keys=True)
     return 0
 
 

@@ -23,6 +23,7 @@ import sys
 
 import torch
 
+from simmemre.data_simmemre import append_jsonl
 from simmemre.experiment_simmemre import (
     add_corpus_arguments,
     corpus_rows,
@@ -155,8 +156,7 @@ def main(argv=None) -> int:
         report["test"] = None  # like every results row: no test figures in this one
     print(json.dumps(report, indent=1))
     if args.output:
-        with open(args.output, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(report) + "\n")
+        append_jsonl([report], args.output)
     return 0
 
 

@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 
+from simmemre.data_simmemre import append_jsonl
 from simmemre.experiment_simmemre import _converted_corpus, add_corpus_arguments, git_commit, load_pipeline
 from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
 from simmemre.training_simmemre import THRESHOLD_NAMES
@@ -134,8 +135,7 @@ def main(argv=None) -> int:
     }
     print(json.dumps(row))
     if args.output:
-        with open(args.output, "a", encoding="utf-8") as output:
-            output.write(json.dumps(row) + "\n")
+        append_jsonl([row], args.output)
     return 0
 
 

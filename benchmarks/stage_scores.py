@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from simmemre.data_simmemre import append_jsonl
 from simmemre.experiment_simmemre import (
     add_corpus_arguments,
     corpus_boundary_words,
@@ -229,10 +230,7 @@ def main(argv=None) -> int:
                     )
     rows_out = list(rows_out.values())
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.output, "a", encoding="utf-8") as handle:
-            for row in rows_out:
-                handle.write(json.dumps(row, sort_keys=True) + "\n")
+        append_jsonl(rows_out, args.output, sort_keys=True)
     print(markdown(rows_out))
     return 0
 

@@ -817,3 +817,12 @@ def test_write_jsonl_writes_a_lone_surrogate_escaped_and_reads_it_back(tmp_path,
     ]
     assert write_jsonl(docs, tmp_path / name) == 2
     assert [doc["text"] for doc in read_jsonl(tmp_path / name)] == [doc["text"] for doc in docs]
+
+
+def test_append_jsonl_adds_rows_to_the_end_and_makes_the_folder(tmp_path):
+    from simmemre.data_simmemre import append_jsonl
+
+    path = tmp_path / "results" / "runs.jsonl"
+    append_jsonl([{"b": 1, "a": 2}], path)
+    append_jsonl([{"b": 3, "a": 4}, {"c": None}], path, sort_keys=True)
+    assert path.read_text(encoding="utf-8") == '{"b": 1, "a": 2}\n{"a": 4, "b": 3}\n{"c": null}\n'
