@@ -163,6 +163,12 @@ class TrainingTargets:
         """`{field name: tensor}`, the keyword arguments of `forward` (no copies)."""
         return {name: getattr(self, name) for name in self.names()}
 
+    def sample_counts(self) -> torch.Tensor:
+        """The denominators of the four task losses (each a mean over the batch's samples, pooled across its
+        documents as JEREX does): mention samples, coreference pairs, entities, entity pairs -> `(4,)` long."""
+        masks = (self.mention_mask, self.coref_mask, self.entity_mask, self.relation_mask)
+        return torch.stack([mask.sum() for mask in masks])
+
 
 # ----------------------------------------------------------------------------------------------------
 # Tensor utilities
@@ -2899,10 +2905,11 @@ class SimMemREModel(SimMemREPreTrainedModel):
         )
         return SimMemREOutput(
             loss=loss,
-            mention_loss=mention_loss.detach(),
-            coref_loss=coref_loss.detach(),
-            entity_loss=entity_loss.detach(),
-            relation_loss=relation_loss.detach(),
+            # Not detached: SimMemRETrainer re-weights them when an optimizer step spans several micro-batches.
+            mention_loss=mention_loss,
+            coref_loss=coref_loss,
+            entity_loss=entity_loss,
+            relation_loss=relation_loss,
         )
 
     # -- inference -------------------------------------------------------------------------------------

@@ -693,7 +693,8 @@ def compact_log_lines(logs: Mapping, width: int = 100) -> list:
     def number(value):
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
-    prefixes = sorted({key.split("_")[0] for key in logs if key.endswith("_relation_strict_f1")})
+    # "eval", or "eval_a" for the set named "a" of a dict of eval sets
+    prefixes = sorted({key[: -len("_relation_strict_f1")] for key in logs if key.endswith("_relation_strict_f1")})
     if prefixes:
         parts = []
         for prefix in prefixes:
@@ -737,17 +738,26 @@ class CompactProgressCallback(ProgressCallback):
                 self.training_bar.write(line)
 
 
-def _selection_key(metrics: Mapping, primary: str) -> tuple:
-    """Model selection's key of one evaluation: `primary`, then the :data:`SELECTION_TIE_BREAK` scores."""
-    return (metrics[primary], *(metrics.get(f"eval_{name}", float("-inf")) for name in SELECTION_TIE_BREAK))
+def _metric_prefix(primary: str, eval_set_names: Sequence = ()) -> str:
+    """The key prefix of `primary`'s evaluation: "eval_", or "eval_a_" for the set named "a" of a dict of eval sets."""
+    for name in sorted(eval_set_names, key=len, reverse=True):
+        if primary.startswith(f"eval_{name}_"):
+            return f"eval_{name}_"
+    return "eval_"
 
 
-def _selection_entry(step, metrics: Mapping, primary: str) -> dict:
+def _selection_key(metrics: Mapping, primary: str, prefix: str = "eval_") -> tuple:
+    """Model selection's key of one evaluation: `primary`, then the :data:`SELECTION_TIE_BREAK` scores of the same
+    evaluation set."""
+    return (metrics[primary], *(metrics.get(f"{prefix}{name}", float("-inf")) for name in SELECTION_TIE_BREAK))
+
+
+def _selection_entry(step, metrics: Mapping, primary: str, prefix: str = "eval_") -> dict:
     """One evaluation as model selection records it."""
     return {
         "step": step,
         primary: metrics[primary],
-        **{name: metrics.get(f"eval_{name}") for name in SELECTION_TIE_BREAK},
+        **{name: metrics.get(f"{prefix}{name}") for name in SELECTION_TIE_BREAK},
     }
 
 
@@ -766,8 +776,13 @@ class SimMemRETrainer(Trainer):
     r"""
     [`Trainer`] for [`SimMemREModel`].
 
-    - The model's training forward returns the joint loss; the four task losses are averaged since the last log (over
-      processes too) and logged next to `loss` (so they land in `trainer_state.json`'s `log_history`).
+    - The model's training forward returns the joint loss. Each task loss is a mean over the optimizer step's samples
+      (spans, pairs, entities) whatever `gradient_accumulation_steps` and the number of processes: accumulating two
+      batches of one document gives the update of one batch of two (see `compute_loss`). The four task losses are
+      averaged over the optimizer steps since the last log and logged next to `loss` (so they land in
+      `trainer_state.json`'s `log_history`).
+    - `EarlyStoppingCallback` counts only improvements of `metric_for_best_model` itself, not this class's
+      tie-break: on a corpus where relation F1 stays 0 for the first evaluations, give it a patience beyond them.
     - Memory warm-up through [`MemoryWarmupCallback`].
     - `evaluate()` runs full inference (eval mode, no labels, `per_device_eval_batch_size` documents at a time; under
       DDP every process takes a share and the predictions are gathered), decodes schema documents, scores them with
@@ -783,6 +798,9 @@ class SimMemRETrainer(Trainer):
       evaluation still keeps its best-trained checkpoint, and `train()` ends with a warning that says so.
     """
 
+    # `compute_loss` weights each micro-batch by its share of the optimizer step's samples (see there).
+    loss_is_scaled_for_ga = True
+
     def __init__(self, *args, head_learning_rate: Optional[float] = None, given: Optional[str] = None, **kwargs):
         model, processor = kwargs.get("model", args[0] if args else None), kwargs.get("processing_class")
         if processor is not None and not hasattr(processor, "collate"):  # evaluation needs the processor's collate
@@ -796,6 +814,9 @@ class SimMemRETrainer(Trainer):
         if kwargs.get("train_dataset") is not None:
             _check_tokenized(kwargs["train_dataset"], "train_dataset", ("input_ids", "doc_index") + GOLD_COLUMNS)
             _check_label_lists(kwargs["train_dataset"], "train_dataset", getattr(model, "config", None))
+        for name, use in (("compute_loss_func", "the model's joint loss"), ("compute_metrics", "the strict F1 metric")):
+            if kwargs.get(name) is not None:
+                raise ValueError(f"{name}: not supported by SimMemRETrainer, which trains and evaluates with {use}")
         super().__init__(*args, **kwargs)
         if given is not None and given not in GIVEN_LEVELS:
             raise ValueError(f"given: expected one of {list(GIVEN_LEVELS)} or None, got {given!r}")
@@ -850,8 +871,9 @@ class SimMemRETrainer(Trainer):
             return super()._determine_best_metric(metrics, trial)  # Trainer's KeyError lists the available metrics
         if self._best_selection_key is None and self.state.best_metric is not None:
             self._restore_selection(primary)
-        key = _selection_key(metrics, primary)
-        self._selection_history.append(_selection_entry(self.state.global_step, metrics, primary))
+        prefix = self._selection_prefix(primary)
+        key = _selection_key(metrics, primary, prefix)
+        self._selection_history.append(_selection_entry(self.state.global_step, metrics, primary, prefix))
         # >= : an equal key goes to the later checkpoint (it trained longer).
         if self._best_selection_key is None or key >= self._best_selection_key:
             self._best_selection_key = key
@@ -861,24 +883,37 @@ class SimMemRETrainer(Trainer):
             return True
         return False
 
+    def _selection_prefix(self, primary: str) -> str:
+        names = self.eval_dataset.keys() if isinstance(self.eval_dataset, dict) else ()
+        return _metric_prefix(primary, names)
+
     def _restore_selection(self, primary: str):
         """After a resume, the best key and the evaluations so far from the restored state's log history (the
         Trainer restores `best_metric` but not this class's tie-break key, so the next evaluation would win)."""
         evaluations = [entry for entry in self.state.log_history if primary in entry]
-        self._selection_history.extend(_selection_entry(entry.get("step"), entry, primary) for entry in evaluations)
+        prefix = self._selection_prefix(primary)
+        self._selection_history.extend(
+            _selection_entry(entry.get("step"), entry, primary, prefix) for entry in evaluations
+        )
         best = [entry for entry in evaluations if entry.get("step") == self.state.best_global_step]
         self._best_selection_key = (
-            _selection_key(best[-1], primary)
+            _selection_key(best[-1], primary, prefix)
             if best
             else (self.state.best_metric, *(float("-inf") for _ in SELECTION_TIE_BREAK))
         )
 
     def train(self, *args, **kwargs):
+        processor = self.processing_class
+        if not hasattr(self.data_collator, "set_epoch") and hasattr(processor, "collate") and self.model is not None:
+            # With `model_init` the model (and so the collator's label lists) exists only from here on.
+            self.data_collator = SimMemREDataCollator(processor, self.model.config, seed=self.args.seed)
+            self.add_callback(SamplingEpochCallback(self.data_collator))
         if not hasattr(self.data_collator, "set_epoch"):  # only training batches need it; evaluation collates itself
             raise ValueError(
                 "SimMemRETrainer.train needs data_collator=SimMemREDataCollator(processor, model.config) (or "
                 "processing_class=the SimMemREProcessor, which builds it)"
             )
+        self._task_loss_sums = None  # the steps after the last log of an earlier train() are not this run's
         output = super().train(*args, **kwargs)
         primary = self.args.metric_for_best_model or ""
         primary = primary if primary.startswith("eval_") else f"eval_{primary}"
@@ -933,13 +968,47 @@ class SimMemRETrainer(Trainer):
             )
 
     # -- losses -------------------------------------------------------------------------------------
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        """Trainer's micro-batches of one optimizer step, with `num_items_in_batch` the step's sample count per task
+        `(4,)` (over every micro-batch and process; see `TrainingTargets.sample_counts`)."""
+        batch_samples, _ = super().get_batch_samples(epoch_iterator, num_batches, device)
+        if not batch_samples:
+            return batch_samples, None
+        counts = sum(TrainingTargets.from_inputs(batch).sample_counts().to(device) for batch in batch_samples)
+        if self.accelerator.num_processes > 1:
+            counts = self.accelerator.reduce(counts, reduction="sum")
+        return batch_samples, counts
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The joint loss of a micro-batch. Given the step's sample counts (`get_batch_samples`), each task loss is
+        weighted by this micro-batch's share of the step's samples: the accumulated gradient is then that of one batch
+        of all the step's documents (JEREX's means over a batch's samples), whatever `gradient_accumulation_steps`
+        and the number of processes (DDP averages their gradients, hence the factor). Hence
+        `loss_is_scaled_for_ga`."""
         outputs = model(**inputs)
         loss = outputs["loss"]
+        task_losses = [outputs[name].reshape(()) for name in TASK_LOSSES]
+        step_share = 1.0
+        if num_items_in_batch is not None:
+            processes = self.accelerator.num_processes
+            micro_batches = getattr(self, "current_gradient_accumulation_steps", 1)
+            # Each micro-batch of each process counts this much of one optimizer step in the logged averages.
+            step_share = 1.0 / (micro_batches * processes)
+            if micro_batches > 1 or processes > 1:
+                counts = TrainingTargets.from_inputs(inputs).sample_counts().to(loss.device)
+                shares = counts * processes / num_items_in_batch.to(loss.device).clamp(min=1)
+                task_losses = [value * share for value, share in zip(task_losses, shares)]
+                config = self.model.config  # `model` may be the DDP wrapper
+                weights = (config.mention_loss_weight, config.coref_loss_weight)
+                weights += (config.entity_loss_weight, config.relation_loss_weight)
+                loss = sum(weight * value for weight, value in zip(weights, task_losses))
+                # The logged task losses: the step's pooled means, their processes' shares summed in `log`.
+                task_losses = [value / processes for value in task_losses]
+        elif getattr(self, "current_gradient_accumulation_steps", 1) > 1:
+            loss = loss / self.current_gradient_accumulation_steps  # no step counts: a micro-batch's plain share
         if model.training:
             values = torch.stack(
-                [outputs[name].detach().float().reshape(()) for name in TASK_LOSSES]
-                + [torch.ones((), device=loss.device)]
+                [value.detach().float() for value in task_losses] + [torch.full((), step_share, device=loss.device)]
             )
             self._task_loss_sums = (
                 values
