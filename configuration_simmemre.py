@@ -1,7 +1,13 @@
 # coding=utf-8
 """SimMemRE model configuration (Hub remote code: imports only transformers and the standard library)."""
 
+import math
+import numbers
+
 from transformers import PretrainedConfig
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 RELATION_CLASSIFIERS = ("multi_instance", "global")
 COREFERENCE_LINKAGES = ("complete", "average", "single")
@@ -39,16 +45,95 @@ DOCUMENT_CAPS = (
 )
 
 
+# On/off switches: checked as bools, since bool("no") is True (a command line's "--model.flat_mentions no").
+FLAGS = (
+    "encoder_trust_remote_code",
+    "abbreviation_coreference",
+    "word_form_coreference",
+    "mention_string_propagation",
+    "flat_mentions",
+    "jerex_baseline",
+    "use_entity_memory",
+    "use_relation_memory",
+    "memory_read_gradient",
+    "memory_reads_enabled",
+)
+# Numeric fields, kept as plain Python numbers (a numpy scalar from a threshold grid is neither JSON-safe nor an int).
+NUMBER_FIELDS = (
+    "max_span_size",
+    "meta_embedding_size",
+    "size_embeddings_count",
+    "edit_distance_embeddings_count",
+    "token_distance_embeddings_count",
+    "sentence_distance_embeddings_count",
+    "mention_threshold",
+    "coref_threshold",
+    "relation_threshold",
+    "entity_threshold",
+    "max_mentions_per_word",
+    "max_mentions_per_document",
+    "max_entity_pairs_per_document",
+    "max_relations_per_document",
+    "mention_string_propagation_min_length",
+    "dropout",
+    "mention_loss_weight",
+    "coref_loss_weight",
+    "entity_loss_weight",
+    "relation_loss_weight",
+    "entity_memory_slot_size",
+    "relation_memory_slot_size",
+    "memory_warmup_proportion",
+    "span_chunk_size",
+    "coref_pair_chunk_size",
+    "relation_mention_pair_chunk_size",
+    "encoder_window_size",
+    "encoder_window_overlap",
+    "encoder_batch_windows",
+    "cls_token_id",
+    "sep_token_id",
+    "initializer_range",
+)
+
+
+def _flag(field: str, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    if getattr(value, "dtype", None) is not None and getattr(value, "shape", None) == () and value.dtype.kind == "b":
+        return bool(value)  # a numpy bool
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"SimMemREConfig.{field}: must be true or false, got {value!r}")
+
+
+def _plain_number(value):
+    """numpy scalars as Python numbers; anything else (None, bools, strings) as it is."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return value
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    """A finite int or float, not a bool (True would read as 1)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _word_list(words):
     if isinstance(words, (set, frozenset)):
         return sorted(words)
     return list(words) if isinstance(words, (list, tuple)) else words
 
 
-def _type_names(field: str, values) -> list:
-    """A label list as a list; a bare string would become one type per letter (`"CID"` -> C, I, D)."""
+def _type_names(field: str, values, noun: str = "type names") -> list:
+    """A label list as a list; a bare string would become one type per letter (`"CID"` -> C, I, D), and a set has
+    another order in every process (memory slot k is type k)."""
     if isinstance(values, str):
-        raise ValueError(f"SimMemREConfig.{field}: a list of type names (e.g. [{values!r}]), got the string {values!r}")
+        raise ValueError(f"SimMemREConfig.{field}: a list of {noun} (e.g. [{values!r}]), got the string {values!r}")
+    if isinstance(values, (set, frozenset)):
+        raise ValueError(f"SimMemREConfig.{field}: an ordered list, got a set {values!r} (its order varies by process)")
     return [] if values is None else list(values)
 
 
@@ -229,13 +314,13 @@ class SimMemREConfig(PretrainedConfig):
         entity_loss_weight=0.25,
         relation_loss_weight=1.0,
         relation_classifier="multi_instance",
-        classifier_type="similarity",
-        use_entity_memory=True,
-        use_relation_memory=True,
+        classifier_type=None,
+        use_entity_memory=None,
+        use_relation_memory=None,
         memory_read_positions=("tokens", "spans"),
         entity_memory_slot_size=None,
         relation_memory_slot_size=None,
-        memory_read_mode="sum",
+        memory_read_mode=None,
         memory_read_temperature="fixed",
         memory_read_gradient=True,
         memory_warmup_proportion=0.4,
@@ -256,7 +341,7 @@ class SimMemREConfig(PretrainedConfig):
             encoder_config = encoder_config.to_dict()
         # Label maps belong to task heads, not to the encoder (and their int keys would not survive JSON).
         self.encoder_config = {k: v for k, v in (encoder_config or {}).items() if k not in ("id2label", "label2id")}
-        self.encoder_trust_remote_code = bool(encoder_trust_remote_code)
+        self.encoder_trust_remote_code = _flag("encoder_trust_remote_code", encoder_trust_remote_code)
         self.entity_types = _type_names("entity_types", entity_types)
         self.relation_types = _type_names("relation_types", relation_types)
         self.max_span_size = max_span_size
@@ -273,36 +358,46 @@ class SimMemREConfig(PretrainedConfig):
         self.max_mentions_per_document = max_mentions_per_document
         self.max_entity_pairs_per_document = max_entity_pairs_per_document
         self.max_relations_per_document = max_relations_per_document
-        self.abbreviation_coreference = bool(abbreviation_coreference)
-        self.word_form_coreference = bool(word_form_coreference)
+        self.abbreviation_coreference = _flag("abbreviation_coreference", abbreviation_coreference)
+        self.word_form_coreference = _flag("word_form_coreference", word_form_coreference)
         # A bare string stays as given, so validation names the field instead of splitting it into letters.
         self.non_initial_words = [] if non_initial_words is None else _word_list(non_initial_words)
         self.non_final_words = [] if non_final_words is None else _word_list(non_final_words)
         self.relation_argument_types = {} if relation_argument_types is None else relation_argument_types
-        self.mention_string_propagation = bool(mention_string_propagation)
-        self.mention_string_propagation_min_length = int(mention_string_propagation_min_length)
-        self.flat_mentions = bool(flat_mentions)
+        self.mention_string_propagation = _flag("mention_string_propagation", mention_string_propagation)
+        self.mention_string_propagation_min_length = mention_string_propagation_min_length
+        self.flat_mentions = _flag("flat_mentions", flat_mentions)
         self.coreference_linkage = coreference_linkage
         self.dropout = dropout
         self.mention_loss_weight = mention_loss_weight
         self.coref_loss_weight = coref_loss_weight
         self.entity_loss_weight = entity_loss_weight
         self.relation_loss_weight = relation_loss_weight
-        self.jerex_baseline = bool(jerex_baseline)
-        if self.jerex_baseline:
-            classifier_type, use_entity_memory, use_relation_memory = "mlp", False, False
+        self.jerex_baseline = _flag("jerex_baseline", jerex_baseline)
+        # The baseline fills in what the caller left unset; a contradicting value is refused by the validation.
         self.relation_classifier = relation_classifier
-        self.classifier_type = classifier_type
-        self.use_entity_memory = use_entity_memory
-        self.use_relation_memory = use_relation_memory
-        self.memory_read_positions = list(memory_read_positions or [])
+        self.classifier_type = classifier_type or ("mlp" if self.jerex_baseline else "similarity")
+        default_memory = not self.jerex_baseline
+        self.use_entity_memory = _flag(
+            "use_entity_memory", default_memory if use_entity_memory is None else use_entity_memory
+        )
+        self.use_relation_memory = _flag(
+            "use_relation_memory", default_memory if use_relation_memory is None else use_relation_memory
+        )
+        positions = memory_read_positions
+        positions = sorted(positions) if isinstance(positions, (set, frozenset)) else positions  # order is immaterial
+        self.memory_read_positions = _type_names("memory_read_positions", positions, "positions")
         self.entity_memory_slot_size = entity_memory_slot_size
         self.relation_memory_slot_size = relation_memory_slot_size
-        self.memory_read_mode = memory_read_mode
+        if memory_read_mode is None and "transformers_version" in kwargs:
+            # A config saved before the field existed: its model read memory as the paper does.
+            logger.info("SimMemREConfig: a saved config without memory_read_mode; its model's read, 'mean'")
+            memory_read_mode = "mean"
+        self.memory_read_mode = memory_read_mode or "sum"
         self.memory_read_temperature = memory_read_temperature
-        self.memory_read_gradient = memory_read_gradient
+        self.memory_read_gradient = _flag("memory_read_gradient", memory_read_gradient)
         self.memory_warmup_proportion = memory_warmup_proportion
-        self.memory_reads_enabled = bool(memory_reads_enabled)
+        self.memory_reads_enabled = _flag("memory_reads_enabled", memory_reads_enabled)
         self.span_chunk_size = span_chunk_size
         self.coref_pair_chunk_size = coref_pair_chunk_size
         self.relation_mention_pair_chunk_size = relation_mention_pair_chunk_size
@@ -379,6 +474,17 @@ class SimMemREConfig(PretrainedConfig):
             return int(self.encoder_window_overlap)
         return min(128, self.window_size // 4)
 
+    def _check_token_ids(self, fail):
+        """The ids the model puts into the encoder's input: within its vocabulary (an id beyond it failed at the first
+        prediction with an IndexError from the embedding lookup)."""
+        vocabulary = self.encoder_attribute("vocab_size") if self.encoder_config else None
+        for field in ("cls_token_id", "sep_token_id", "pad_token_id"):
+            value = getattr(self, field, None)
+            if value is None:
+                continue
+            if not _is_integer(value) or value < 0 or (_is_integer(vocabulary) and value >= vocabulary):
+                fail(field, f"must be None or a token id in [0, {vocabulary}), got {value!r}")
+
     def _check_relation_argument_types(self, fail):
         signatures = self.relation_argument_types
         if not isinstance(signatures, dict):
@@ -402,12 +508,26 @@ class SimMemREConfig(PretrainedConfig):
                     f"got {pairs!r}",
                 )
 
+    def validate(self):
+        """transformers' check before `save_pretrained`: a config changed after construction (`config.update`,
+        attribute assignment) is saved only if it can be loaded again."""
+        parent = getattr(super(), "validate", None)
+        if parent is not None:
+            parent()
+        self.validate_hyperparameters()
+
     def validate_hyperparameters(self):
-        """Raise `ValueError` naming the offending field if a value cannot work."""
+        """Raise `ValueError` naming the offending field if a value cannot work. numpy scalars become Python numbers."""
 
         def fail(field, message):
             raise ValueError(f"SimMemREConfig.{field}: {message}")
 
+        for field in NUMBER_FIELDS:
+            setattr(self, field, _plain_number(getattr(self, field)))
+        for field in FLAGS:
+            setattr(self, field, _flag(field, getattr(self, field)))
+        if self.encoder_config and not self.encoder_config.get("model_type"):
+            fail("encoder_config", "has no 'model_type' (build it with an encoder config's to_dict())")
         if self.encoder_config and not self.hidden_size:
             fail(
                 "encoder_config",
@@ -433,7 +553,7 @@ class SimMemREConfig(PretrainedConfig):
             "encoder_batch_windows",
         ):
             value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _is_integer(value) or value < 1:
                 fail(field, f"must be a positive integer, got {value!r}")
         if self.size_embeddings_count <= self.max_span_size:
             fail(
@@ -448,21 +568,27 @@ class SimMemREConfig(PretrainedConfig):
             "memory_warmup_proportion",
         ):
             value = getattr(self, field)
-            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            if not _is_number(value) or not 0.0 <= value <= 1.0:
                 fail(field, f"must be a number in [0, 1], got {value!r}")
         cap = self.max_mentions_per_word
-        if cap is not None and (not isinstance(cap, (int, float)) or isinstance(cap, bool) or cap <= 0):
-            fail("max_mentions_per_word", f"must be None or a positive number, got {cap!r}")
+        if cap is not None and (not _is_number(cap) or cap <= 0):
+            fail("max_mentions_per_word", f"must be a positive finite number, or None for no cap; got {cap!r}")
         for field in ("max_mentions_per_document", "max_entity_pairs_per_document", "max_relations_per_document"):
             value = getattr(self, field)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            if value is not None and (not _is_integer(value) or value < 1):
                 fail(field, f"must be None or a positive integer, got {value!r}")
-        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+        if not _is_number(self.dropout) or not 0.0 <= self.dropout < 1.0:
             fail("dropout", f"must be in [0, 1), got {self.dropout!r}")
         for field in ("mention_loss_weight", "coref_loss_weight", "entity_loss_weight", "relation_loss_weight"):
             value = getattr(self, field)
-            if not isinstance(value, (int, float)) or value < 0:
-                fail(field, f"must be a non-negative number, got {value!r}")
+            if not _is_number(value) or value < 0:
+                fail(field, f"must be a non-negative finite number, got {value!r}")
+        min_length = self.mention_string_propagation_min_length
+        if not _is_integer(min_length) or min_length < 1:
+            fail("mention_string_propagation_min_length", f"must be a positive integer, got {min_length!r}")
+        if not _is_number(self.initializer_range) or self.initializer_range <= 0:
+            fail("initializer_range", f"must be a positive finite number, got {self.initializer_range!r}")
+        self._check_token_ids(fail)
         for field in ("non_initial_words", "non_final_words"):
             words = getattr(self, field)
             if not isinstance(words, list) or not all(isinstance(w, str) and w and w == w.lower() for w in words):
@@ -484,6 +610,15 @@ class SimMemREConfig(PretrainedConfig):
                 "memory_read_temperature",
                 f"must be one of {MEMORY_READ_TEMPERATURES}, got {self.memory_read_temperature!r}",
             )
+        if self.jerex_baseline and (
+            self.classifier_type != "mlp" or self.use_entity_memory or self.use_relation_memory
+        ):
+            fail(
+                "jerex_baseline",
+                "the baseline has classifier_type='mlp' and no memories, got classifier_type="
+                f"{self.classifier_type!r}, use_entity_memory={self.use_entity_memory}, use_relation_memory="
+                f"{self.use_relation_memory}; leave those unset, or set jerex_baseline=False",
+            )
         if self.classifier_type == "mlp" and (self.use_entity_memory or self.use_relation_memory):
             fail(
                 "classifier_type",
@@ -492,7 +627,7 @@ class SimMemREConfig(PretrainedConfig):
             )
         for field in ("entity_memory_slot_size", "relation_memory_slot_size", "encoder_window_size"):
             value = getattr(self, field)
-            if value is not None and (not isinstance(value, int) or value < 1):
+            if value is not None and (not _is_integer(value) or value < 1):
                 fail(field, f"must be None or a positive integer, got {value!r}")
         window = self.encoder_window_size
         # A longer window failed inside the encoder's position embeddings at the first long document; DeBERTa-style

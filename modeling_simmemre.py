@@ -2511,10 +2511,12 @@ def _pretrained_encoder_config(encoder_path, trust_remote_code: bool, overrides:
     return config
 
 
-def _build_encoder(encoder_config: dict, trust_remote_code: bool = False, code_source=None):
+def _build_encoder(encoder_config: dict, trust_remote_code: bool = False, code_source=None, attn_implementation=None):
     """A randomly initialised encoder from its config dict. An encoder with its own code (`auto_map` and
     `trust_remote_code`) is built from the code in `code_source` (its folder or Hub id, or a saved SimMemRE folder,
-    which holds a copy)."""
+    which holds a copy). `attn_implementation`: the one asked of the SimMemRE model (`from_pretrained(...,
+    attn_implementation="eager")`), which transformers sets only on the outer config; "sdpa" and None leave the
+    encoder its own default."""
     auto_map = encoder_config.get("auto_map") or {}
     if trust_remote_code and "AutoModel" in auto_map:
         if not code_source:
@@ -2531,6 +2533,8 @@ def _build_encoder(encoder_config: dict, trust_remote_code: bool = False, code_s
     else:
         config = AutoConfig.for_model(**encoder_config)
         build = AutoModel.from_config
+    if attn_implementation not in (None, "sdpa"):
+        config._attn_implementation = attn_implementation
     try:
         return build(config, add_pooling_layer=False)
     except TypeError:  # encoders without a pooler argument
@@ -2647,6 +2651,27 @@ class SimMemREPreTrainedModel(PreTrainedModel):
             module.__dict__.pop("_weight_derived_cache", None)
         return super().train(mode)
 
+    def post_init(self):
+        super().post_init()
+        if self.config.cls_token_id is None or self.config.sep_token_id is None:
+            logger.warning(
+                "SimMemREConfig.cls_token_id/sep_token_id are unset: encoder windows are framed with the pad id "
+                "instead. Set them to the tokenizer's (SimMemREModel.from_encoder does)."
+            )
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.encoder.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module):
+        self.encoder.set_input_embeddings(value)
+
+    def resize_token_embeddings(self, new_num_tokens=None, pad_to_multiple_of=None, mean_resizing=True):
+        """The encoder's `resize_token_embeddings` (after adding tokens to the tokenizer); the saved encoder config
+        follows, so that the folder loads again."""
+        embeddings = self.encoder.resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
+        self.config.encoder_config["vocab_size"] = embeddings.num_embeddings
+        return embeddings
+
     def _init_weights(self, module):
         super()._init_weights(module)
         if isinstance(module, (SimilarityMemory, BilinearSimilarity, MemoryReader)):
@@ -2700,11 +2725,10 @@ class SimMemREModel(SimMemREPreTrainedModel):
         # Again here: `from_pretrained(folder, mention_threshold=2.0)` sets its overrides after the config's checks.
         config.validate_hyperparameters()
         # `name_or_path`: the saved folder being loaded, which holds a copy of an encoder's own code.
-        self.encoder = (
-            encoder
-            if encoder is not None
-            else _build_encoder(config.encoder_config, config.encoder_trust_remote_code, config.name_or_path)
-        )
+        if encoder is None:
+            code = config.encoder_trust_remote_code
+            encoder = _build_encoder(config.encoder_config, code, config.name_or_path, config._attn_implementation)
+        self.encoder = encoder
         use_similarity = config.classifier_type == "similarity"
         if use_similarity:
             self.entity_memory = SimilarityMemory(len(config.entity_types), config.entity_slot_size)
@@ -2753,7 +2777,9 @@ class SimMemREModel(SimMemREPreTrainedModel):
             pad_token_id=tokenizer.pad_token_id,
             **config_kwargs,
         )
-        encoder = _build_encoder(config.encoder_config, config.encoder_trust_remote_code, str(encoder_path))
+        encoder = _build_encoder(
+            config.encoder_config, config.encoder_trust_remote_code, str(encoder_path), config._attn_implementation
+        )
         model = cls(config, encoder=encoder)
         pretrained = _load_encoder_without_pooler_report(encoder_path, trust_remote_code)
         result = model.encoder.load_state_dict(pretrained.state_dict(), strict=False)
@@ -2989,8 +3015,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
             "relation_threshold": relation_threshold,
             "entity_threshold": entity_threshold,
         }
-        thresholds = tuple(
-            getattr(self.config, name) if value is None else _checked_threshold(name, value)
+        thresholds = tuple(  # the config's own too: `config.update(...)` and attribute assignment skip its checks
+            _checked_threshold(name, getattr(self.config, name) if value is None else value)
             for name, value in overrides.items()
         )
         predictions = []
