@@ -1,13 +1,19 @@
 """HTML rendering of predicted (or gold) schema documents: mentions highlighted with one colour per entity cluster and a
 type label, scores on hover, relations listed per document as "head — type → tail (score)".
 
-Standard library only. Overlapping and nested mentions are handled by cutting the text at every mention boundary: each
-piece is highlighted with the colour of the innermost mention covering it, and its tooltip lists all of them.
+Overlapping and nested mentions are handled by cutting the text at every mention boundary: each piece is highlighted
+with the colour of the innermost mention covering it, and its tooltip lists all of them. Documents are checked against
+the schema first (`validate_document`; an `id` may be missing), so a bad offset or entity index is named, not drawn
+somewhere else.
 """
 
 import html
+import math
+import numbers
 import os
 import re
+
+from .data_simmemre import DocumentError, validate_document
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto; max-width: 72em;
@@ -57,38 +63,61 @@ def model_label(model) -> str:
     return f"{parent}/{name}" if generic and parent else name or text
 
 
-def _fmt(score) -> str:
-    return "" if score is None else f"{float(score):.3f}"
+# A tooltip quotes each covering mention's text up to this many characters: a long predicted span covering many others
+# made the page grow with the product of the two (101 MB for one 20,000-character span over 2,500 mentions).
+TOOLTIP_QUOTE_LIMIT = 60
+
+
+def _score(owner, field: str, document) -> str:
+    """`owner["score"]` as shown ("0.912", "n/a" for NaN), or "" without one; not a number is a `DocumentError`."""
+    score = owner.get("score")
+    if score is None:
+        return ""
+    if isinstance(score, bool) or not isinstance(score, numbers.Real):
+        message = f"expected a number, got {score!r}"
+        raise DocumentError(message, source="render_html", doc_id=document["id"], field=field)
+    return "n/a" if math.isnan(score) else f"{float(score):.3f}"
+
+
+def _quoted(text: str) -> str:
+    return f'"{text}"' if len(text) <= TOOLTIP_QUOTE_LIMIT else f'"{text[: TOOLTIP_QUOTE_LIMIT - 1]}…"'
+
+
+def _scores_clause(mention_score: str, entity_score: str) -> str:
+    parts = [f"{name} score {value}" for name, value in (("mention", mention_score), ("entity", entity_score)) if value]
+    return ", ".join(parts)
+
+
+def _text_piece(text: str) -> str:
+    """Escaped text (or attribute value) that an HTML parser gives back as it is: it turns a raw CR into LF and drops
+    NUL."""
+    return html.escape(text).replace("\r", "&#13;").replace("\0", "\ufffd")
 
 
 def _entity_name(document, index) -> str:
-    entities = document.get("entities") or []
-    if not 0 <= index < len(entities):
-        return f"E{index + 1}"
-    entity = entities[index]
-    mentions = entity.get("mentions") or []
-    text = document.get("text", "")
-    if not mentions:
-        return f"? [{entity.get('type', '?')} E{index + 1}]"
-    surface = mentions[0].get("text") or text[mentions[0]["start"] : mentions[0]["end"]]
-    return f"{surface} [{entity.get('type', '?')} E{index + 1}]"
+    entity = document["entities"][index]
+    mention = entity["mentions"][0]
+    return f"{document['text'][mention['start'] : mention['end']]} [{entity['type']} E{index + 1}]"
 
 
 def _render_text(document) -> str:
-    text = document.get("text", "")
+    text = document["text"]
+    entities = document["entities"]
     mentions = []  # (start, end, entity index, mention)
-    for index, entity in enumerate(document.get("entities") or []):
-        for mention in entity.get("mentions") or []:
-            start, end = int(mention["start"]), int(mention["end"])
-            if 0 <= start < end <= len(text):
-                mentions.append((start, end, index, mention))
+    scores = {}  # id(mention) -> (mention score, entity score) as shown
+    for index, entity in enumerate(entities):
+        for j, mention in enumerate(entity["mentions"]):
+            mentions.append((mention["start"], mention["end"], index, mention))
+            scores[id(mention)] = (
+                _score(mention, f"entities[{index}].mentions[{j}].score", document),
+                _score(entity, f"entities[{index}].score", document),
+            )
     if not text:
         return '<span class="empty">(empty text)</span>'
     cuts = sorted({0, len(text)} | {m[0] for m in mentions} | {m[1] for m in mentions})
     ends_at = {}
     for start, end, index, mention in mentions:
         ends_at.setdefault(end, []).append((start, end, index, mention))
-    entities = document.get("entities") or []
     mentions.sort(key=lambda m: (m[0], -m[1]))
     parts, active, next_mention = [], [], 0
     for left, right in zip(cuts, cuts[1:]):
@@ -98,58 +127,65 @@ def _render_text(document) -> str:
             next_mention += 1
         active = [m for m in active if m[1] > left]
         covering = active
-        piece = html.escape(text[left:right])
+        piece = _text_piece(text[left:right])
         if covering:
             innermost = min(covering, key=lambda m: (m[1] - m[0], -m[0]))
             tooltip = "\n".join(
-                f'{entities[i].get("type", "?")} E{i + 1}: "{text[s:e]}" mention score {_fmt(m.get("score"))}'
-                f", entity score {_fmt(entities[i].get('score'))}"
+                f"{entities[i]['type']} E{i + 1}: {_quoted(text[s:e])} {_scores_clause(*scores[id(m)])}".rstrip()
                 for s, e, i, m in sorted(covering, key=lambda m: (m[0], -m[1]))
             )
             classes = "m nested" if len(covering) > 1 else "m"
             parts.append(
                 f'<span class="{classes}" style="background:{entity_colour(innermost[2])}" '
-                f'title="{html.escape(tooltip)}">{piece}</span>'
+                f'title="{_text_piece(tooltip)}">{piece}</span>'
             )
         else:
             parts.append(piece)
         for start, end, index, mention in sorted(ends_at.get(right, []), key=lambda m: -m[0]):
             entity = entities[index]
-            title = (
-                f"{entity.get('type', '?')} E{index + 1}: mention score {_fmt(mention.get('score'))}, "
-                f"entity score {_fmt(entity.get('score'))}"
-            )
+            title = f"{entity['type']} E{index + 1}: {_quoted(text[start:end])} {_scores_clause(*scores[id(mention)])}"
             parts.append(
-                f'<span class="tag" style="background:{entity_colour(index)}" title="{html.escape(title)}">'
-                f"{html.escape(str(entity.get('type', '?')))} E{index + 1}</span>"
+                f'<span class="tag" style="background:{entity_colour(index)}" title="{_text_piece(title.rstrip())}">'
+                f"<bdi>{html.escape(entity['type'])}</bdi> E{index + 1}</span>"
             )
     return "".join(parts)
 
 
+def _checked(document, position: int) -> dict:
+    """The document as `validate_document` accepts it (a pipeline output for a plain string has no `id`: its position
+    names it), or a `DocumentError` naming the document and field."""
+    if isinstance(document, dict) and "id" not in document:
+        document = {"id": f"#{position + 1}", **document}
+    return validate_document(document, source="render_html")
+
+
+def _bdi(text: str) -> str:
+    """Escaped and isolated: a right-to-left name or a stray U+202E cannot reorder the labels around it."""
+    return f"<bdi>{_text_piece(text)}</bdi>"
+
+
 def render_document(document, position: int = 0) -> str:
     """One document as an HTML `<section>`."""
-    doc_id = document.get("id", f"#{position + 1}")
-    entities = document.get("entities") or []
-    relations = document.get("relations") or []
-    out = [f"<section><h2>Document {html.escape(str(doc_id))}</h2>"]
+    document = _checked(document, position)
+    entities, relations, text = document["entities"], document["relations"], document["text"]
+    out = [f"<section><h2>Document {_bdi(document['id'])}</h2>"]
     out.append(
         f'<p class="meta">{_count(len(entities), "entity", "entities")}, '
-        f"{_count(sum(len(e.get('mentions') or []) for e in entities), 'mention')}, "
+        f"{_count(sum(len(e['mentions']) for e in entities), 'mention')}, "
         f"{_count(len(relations), 'relation')}</p>"
     )
-    out.append(f'<div class="text">{_render_text(document)}</div>')
+    out.append(f'<div class="text" dir="auto">{_render_text(document)}</div>')
     out.append("<h3>Entities</h3>")
     if entities:
         out.append("<ul>")
         for index, entity in enumerate(entities):
-            surfaces = sorted(
-                {m.get("text") or document.get("text", "")[m["start"] : m["end"]] for m in entity.get("mentions") or []}
-            )
+            surfaces = sorted({text[m["start"] : m["end"]] for m in entity["mentions"]})
+            score = _score(entity, f"entities[{index}].score", document)
             out.append(
                 f'<li><span class="swatch" style="background:{entity_colour(index)}"></span>'
-                f"E{index + 1} <b>{html.escape(str(entity.get('type', '?')))}</b> "
-                f'<span class="score">({_fmt(entity.get("score"))})</span>: '
-                f"{html.escape(' | '.join(surfaces))}</li>"
+                f"E{index + 1} <b>{_bdi(entity['type'])}</b>"
+                + (f' <span class="score">({score})</span>' if score else "")
+                + f": {' | '.join(_bdi(surface) for surface in surfaces)}</li>"
             )
         out.append("</ul>")
     else:
@@ -157,15 +193,15 @@ def render_document(document, position: int = 0) -> str:
     out.append("<h3>Relations</h3>")
     if relations:
         out.append("<ul>")
-        for relation in relations:
-            head, tail = int(relation["head"]), int(relation["tail"])
-            score = relation.get("score")
-            score_text = f' <span class="score">({_fmt(score)})</span>' if score is not None else ""
+        for index, relation in enumerate(relations):
+            head, tail = relation["head"], relation["tail"]
+            score = _score(relation, f"relations[{index}].score", document)
+            score_text = f' <span class="score">({score})</span>' if score else ""
             out.append(
                 f'<li><span class="swatch" style="background:{entity_colour(head)}"></span>'
-                f"{html.escape(_entity_name(document, head))} — <b>{html.escape(str(relation.get('type', '?')))}</b> → "
+                f"{_bdi(_entity_name(document, head))} — <b>{_bdi(relation['type'])}</b> → "
                 f'<span class="swatch" style="background:{entity_colour(tail)}"></span>'
-                f"{html.escape(_entity_name(document, tail))}{score_text}</li>"
+                f"{_bdi(_entity_name(document, tail))}{score_text}</li>"
             )
         out.append("</ul>")
     else:

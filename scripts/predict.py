@@ -15,14 +15,14 @@ field, and the run goes on; --strict stops at the first one instead. --resume co
 same --output. --shard I/N (or torchrun / accelerate launch, read from RANK / WORLD_SIZE) predicts every N-th
 document into OUTPUT.part-0000I-of-0000N (and OUTPUT.part-0000I-of-0000N.done once it has read the whole input);
 --merge N joins the N parts into OUTPUT in input order, after checking that every part finished and holds all its
-lines.
+lines (with --html, it also writes the page of all of them; a shard cannot).
 
 Examples (MODEL is a trained folder such as runs/cdr_minilm_memory/best_model, or a Hub id):
     python scripts/predict.py --model runs/cdr_minilm_memory/best_model abstract.txt
     python scripts/predict.py --model runs/cdr_minilm_memory/best_model test.jsonl --output pred.jsonl --html pred.html
     python scripts/predict.py --model runs/cdr_minilm_memory/best_model corpus.jsonl --output pred.jsonl --resume
     torchrun --nproc_per_node 2 scripts/predict.py --model runs/cdr_minilm_memory/best_model corpus.jsonl -o pred.jsonl
-    python scripts/predict.py --output pred.jsonl --merge 2
+    python scripts/predict.py --output pred.jsonl --merge 2 --html pred.html
     echo "Aspirin-induced ulcers." | python scripts/predict.py --model runs/cdr_minilm_memory/best_model \\
         --mention-threshold 0.5
 """
@@ -82,13 +82,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="I/N: predict every N-th document from the I-th (0-based) into a part file "
         "(default under torchrun / accelerate launch: RANK/WORLD_SIZE)",
     )
-    parser.add_argument("--merge", type=int, metavar="N", help="join the N part files of --output, then exit")
+    parser.add_argument(
+        "--merge", type=int, metavar="N", help="join the N part files of --output (and write --html), then exit"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_inference_arguments(
         parser, dtype_help="weights' dtype (default: auto, as saved); bfloat16/float16 halve the memory"
     )
     add_type_selection_arguments(parser)
     return parser
+
+
+def check_page_location(parser, args, inputs=()):
+    if os.path.realpath(args.html) == os.path.realpath(args.output):
+        parser.error("--html and --output name the same file")
+    check_output_location(args.html, "--html", inputs)
+
+
+def write_page(page, predictions_file, model=None):
+    """The HTML view of every prediction in `predictions_file` (error records left out)."""
+    with open(predictions_file, encoding="utf-8") as handle:
+        predictions = [record for record in map(json.loads, handle) if "error" not in record]
+    title = "SimMemRE predictions" + (f" — {model_label(model)}" if model else "")
+    Path(page).write_text(render_html(predictions, title=title), encoding="utf-8")
 
 
 def main(argv=None, stdin=None, stdout=None) -> int:
@@ -100,11 +116,15 @@ def main(argv=None, stdin=None, stdout=None) -> int:
         if args.merge < 1:
             parser.error(f"--merge N needs N >= 1, got {args.merge}")
         check_output_location(args.output, "--output")
+        if args.html:
+            check_page_location(parser, args)
         try:
             lines = merge_parts(args.output, args.merge)
         except ValueError as error:  # a missing, unfinished or shortened part: named, with what to do
             raise SystemExit(f"predict.py: {error}") from None
         print(f"merged {args.merge} parts: {lines} document(s) -> {args.output}", file=sys.stderr)
+        if args.html:
+            write_page(args.html, args.output, args.model)
         return 0
     if not args.model:
         parser.error("--model is required")
@@ -118,6 +138,8 @@ def main(argv=None, stdin=None, stdout=None) -> int:
         parser.error(str(error))
     if shard is not None and not args.output:
         parser.error("sharding needs --output (each shard writes OUTPUT.part-0000I-of-0000N)")
+    if shard is not None and args.html:  # every shard would write its own part's page to the same file
+        parser.error("--html with sharding: render the merged predictions (--output OUTPUT --merge N --html PAGE)")
     if args.resume and not args.output:
         parser.error("--resume needs --output")
     # Everything that can be checked is checked before the model loads: a bad path found after the predictions
@@ -130,9 +152,7 @@ def main(argv=None, stdin=None, stdout=None) -> int:
             raise SystemExit(f"--output {error}") from None
         check_output_location(args.output, "--output", args.inputs)
     if args.html:
-        if os.path.realpath(args.html) == os.path.realpath(args.output):
-            parser.error("--html and --output name the same file")
-        check_output_location(args.html, "--html", args.inputs)
+        check_page_location(parser, args, args.inputs)
     device = args.device
     if device is None and shard is not None and "LOCAL_RANK" in os.environ:
         import torch
@@ -158,11 +178,8 @@ def main(argv=None, stdin=None, stdout=None) -> int:
         )
     except ValueError as error:  # --strict on a bad document, or a resume on other input
         raise SystemExit(f"predict.py: {error}") from None
-    if args.html:  # the page needs every prediction: read them back from the output
-        with open(counts["output"], encoding="utf-8") as handle:
-            predictions = [record for record in map(json.loads, handle) if "error" not in record]
-        title = f"SimMemRE predictions — {model_label(args.model)}"
-        Path(args.html).write_text(render_html(predictions, title=title), encoding="utf-8")
+    if args.html:
+        write_page(args.html, counts["output"], args.model)
     summary = (
         f"{counts['documents']} document(s) predicted ({counts['errors']} error records"
         + (f", {counts['skipped']} already done" if args.resume else "")

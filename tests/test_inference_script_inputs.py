@@ -96,6 +96,27 @@ def test_calibrate_writes_its_report_before_it_rewrites_the_model_config(saved_c
     assert (saved_copy / "config.json").read_bytes() == config
 
 
+def test_an_html_page_of_one_shard_is_refused_and_the_merge_writes_the_page_of_all(
+    hub_folder, tmp_path, capsys, monkeypatch
+):
+    """Each shard wrote the page of its own part into the same file (under torchrun, all at once); --merge left it."""
+    documents = [{**GOLD, "id": f"g{index}"} for index in range(4)]
+    inputs, output, page = write_jsonl(tmp_path / "in.jsonl", documents), tmp_path / "p.jsonl", tmp_path / "p.html"
+    argv = ["--model", str(hub_folder), inputs, "-o", str(output), "--no-progress"]
+    assert refusal("predict", argv + ["--shard", "0/2", "--html", str(page)]) == "2"
+    assert "--html with sharding" in capsys.readouterr().err
+    monkeypatch.setenv("WORLD_SIZE", "2")  # torchrun's ranks
+    monkeypatch.setenv("RANK", "1")
+    assert refusal("predict", argv + ["--html", str(page)]) == "2"
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.delenv("RANK")
+    for shard in ("0/2", "1/2"):
+        assert main_of("predict")(argv + ["--shard", shard] + LOW) == 0
+    assert main_of("predict")(["-o", str(output), "--merge", "2", "--html", str(page)]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert all(f"Document <bdi>g{index}</bdi>" in text for index in range(4))
+
+
 # 2. An output that is also an input is refused; the input is kept.
 
 

@@ -97,7 +97,7 @@ def test_predict_script_writes_output_file_and_html(hub_folder, tmp_path):
     html_text = page.read_text(encoding="utf-8")
     assert html_text.startswith("<!DOCTYPE html>") and "&lt;b&gt;" in html_text and "<b>headache</b>" not in html_text
     assert html_text.count('class="tag"') == len(mentions_of(prediction))
-    assert "— <b>CID</b> →" in html_text
+    assert "— <b><bdi>CID</bdi></b> →" in html_text
     assert "<title>SimMemRE predictions — simmemre-tiny</title>" in html_text
 
 

@@ -1,11 +1,61 @@
 """The HTML view of schema documents (`simmemre.visualization_simmemre`)."""
 
 import subprocess
+from html.parser import HTMLParser
 
 import pytest
 from helpers import LOW, TEXTS
 
+from simmemre.data_simmemre import DocumentError
 from simmemre.visualization_simmemre import model_label, render_html
+
+
+class _TextReader(HTMLParser):
+    """The characters of each document's text div as a browser shows them, without the type labels, and the elements
+    and attributes of the page."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.texts, self.tags, self.attributes = [], set(), set()
+        self._depth = 0  # inside a text div: nesting depth of its elements
+        self._label_depth = None
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self.attributes.update(name for name, _ in attrs)
+        classes = dict(attrs).get("class") or ""
+        if tag == "div" and "text" in classes.split():
+            self.texts.append("")
+            self._depth = 1
+        elif self._depth:
+            self._depth += 1
+            if self._label_depth is None and "tag" in classes.split():
+                self._label_depth = self._depth
+
+    def handle_endtag(self, tag):
+        if self._depth:
+            if self._label_depth == self._depth:
+                self._label_depth = None
+            self._depth -= 1
+
+    def handle_data(self, data):
+        if self._depth and self._label_depth is None:
+            self.texts[-1] += data
+
+
+def read_back(page: str) -> _TextReader:
+    reader = _TextReader()
+    reader.feed(page)
+    return reader
+
+
+def one_entity(text, start, end, **extra):
+    return {
+        "id": "d",
+        "text": text,
+        "entities": [{"type": "Chemical", "mentions": [{"start": start, "end": end}], **extra}],
+        "relations": [],
+    }
 
 
 def test_html_renders_nested_and_overlapping_mentions():
@@ -31,7 +81,8 @@ def test_html_renders_nested_and_overlapping_mentions():
     }
     page = render_html([document])
     assert page.count('class="tag"') == 3
-    assert "mention score 0.950" in page and "low-dose aspirin [Chemical E1] — <b>CID</b> →" in page
+    assert "mention score 0.950" in page
+    assert "<bdi>low-dose aspirin [Chemical E1]</bdi> — <b><bdi>CID</bdi></b> →" in page
     assert "(0.660)" in page and 'class="m nested"' in page
 
 
@@ -99,3 +150,93 @@ def test_a_lone_surrogate_in_the_text_does_not_stop_the_page():
     page = render_html([document])
     page.encode("utf-8")  # raised UnicodeEncodeError
     assert "\ufffd causes ulcers." in page
+
+
+PAYLOAD = "x\"'><script>alert(1)</script></div></span><img src=x onerror=alert(2)>&amp;&<!--"
+
+
+def test_markup_in_every_field_stays_text():
+    text = f"{PAYLOAD} causes {PAYLOAD}"
+    start = len(PAYLOAD) + len(" causes ")
+    document = {
+        "id": PAYLOAD,
+        "text": text,
+        "entities": [
+            {"type": PAYLOAD, "mentions": [{"start": 0, "end": len(PAYLOAD), "text": PAYLOAD}]},
+            {"type": "Disease", "mentions": [{"start": start, "end": len(text)}]},
+        ],
+        "relations": [{"head": 0, "tail": 1, "type": PAYLOAD}],
+    }
+    reader = read_back(render_html([document], title=PAYLOAD))
+    assert reader.tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "div", "span"} | {
+        "section",
+        "ul",
+        "li",
+        "b",
+        "bdi",
+    }
+    assert reader.attributes <= {"charset", "class", "lang", "style", "title", "dir"}
+    assert reader.texts == [text]
+
+
+@pytest.mark.parametrize(
+    "text, surfaces",
+    [
+        ("aspirin", ["aspirin"]),
+        ("A 👨‍👩‍👧 took aspirin\u0301 and caffeine.", ["👨‍👩‍👧 took", "aspirin\u0301", "caffeine"]),
+        ("low-dose aspirin caused ulcers", ["low-dose aspirin", "aspirin", "rin caused ulcers"]),
+        ("line one\r\nline\ttwo\x00 aspirin", ["line", "one\r\nline", "aspirin"]),
+        ("الأسبرين يسبب القرحة", ["الأسبرين", "القرحة"]),
+    ],
+)
+def test_every_character_of_the_text_reads_back_once_in_order(text, surfaces):
+    """CR became LF and NUL vanished in the browser's copy of the text (offsets index the original)."""
+    spans = [(text.index(surface), text.index(surface) + len(surface)) for surface in surfaces]
+    document = {
+        "id": "d",
+        "text": text,
+        "entities": [{"type": "T", "mentions": [{"start": s, "end": e}]} for s, e in spans],
+        "relations": [],
+    }
+    page = render_html([document])
+    expected = text.replace("\x00", "\ufffd")
+    assert read_back(page).texts == [expected]
+    assert "\r" not in page
+
+
+def test_a_document_off_the_schema_is_named_with_its_field():
+    """A relation to a missing entity was drawn as if it existed; a bad offset was left out without a word."""
+    document = one_entity("aspirin causes ulcers", 0, 7)
+    with pytest.raises(DocumentError, match=r"document d: relations\[0\]\.tail: entity index 5 does not exist"):
+        render_html([{**document, "relations": [{"head": 0, "tail": 5, "type": "CID"}]}])
+    with pytest.raises(DocumentError, match=r"entities\[0\]\.mentions\[0\]"):
+        render_html([one_entity("aspirin", 5, 99)])
+    with pytest.raises(DocumentError, match=r"entities\[0\]\.score: expected a number, got 'high'"):
+        render_html([one_entity("aspirin", 0, 7, score="high")])
+
+
+def test_a_document_without_an_id_is_named_by_its_position():
+    document = one_entity("aspirin", 0, 7)
+    del document["id"]
+    assert "Document <bdi>#2</bdi>" in render_html([one_entity("caffeine", 0, 8), document])
+
+
+def test_gold_documents_without_scores_show_no_empty_score():
+    page = render_html([one_entity("aspirin", 0, 7)])
+    assert "()" not in page and "score ," not in page and "score \n" not in page
+    assert "n/a" in render_html([one_entity("aspirin", 0, 7, score=float("nan"))])
+
+
+def test_tooltips_quote_long_mentions_in_part():
+    """Each piece's tooltip quoted every covering mention whole: 101 MB for one long span over 2,500 mentions."""
+    text = " ".join(["aspirin"] * 400)
+    document = {
+        "id": "d",
+        "text": text,
+        "entities": [
+            {"type": "T", "mentions": [{"start": 0, "end": len(text)}]},
+            {"type": "T", "mentions": [{"start": 8 * i, "end": 8 * i + 7} for i in range(400)]},
+        ],
+        "relations": [],
+    }
+    assert len(render_html([document])) < 40 * len(text) + 200_000
