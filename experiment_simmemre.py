@@ -401,6 +401,8 @@ def load_splits(data: dict) -> tuple[dict, dict]:
                 f"data.data_dir {data['data_dir']}: {error} (a folder of SimMemRE JSON Lines files, as "
                 "convert_dataset.py writes, is read with data.train_file / validation_file / test_file)"
             ) from None
+        for split, (_, stats) in converted.items():
+            report_reader_changes(f"the {split} split of data.data_dir {data['data_dir']}", stats)
         if data.get("splits"):
             splits = split_slices({name: docs for name, (docs, _) in converted.items()}, data["splits"])
             sources = {name: f"data.splits.{name} ({data['splits'][name]!r} of {data['data_dir']})" for name in splits}
@@ -422,7 +424,8 @@ def load_splits(data: dict) -> tuple[dict, dict]:
                 reader = data_simmemre.read_pubtator if corpus_format == "bc5cdr" else data_simmemre.read_docred
                 if corpus_format == "docred" and options.get("rel_info") is not None:
                     options["rel_info"] = data_simmemre.load_relation_names(options["rel_info"])
-                splits[split], _ = reader(file, **options)
+                splits[split], stats = reader(file, **options)
+                report_reader_changes(f"data.{split}_file {file}", stats)
             else:
                 splits[split] = data_simmemre.read_jsonl(file)
                 labels_file_dir = labels_file_dir or os.path.dirname(file)
@@ -443,6 +446,7 @@ def load_splits(data: dict) -> tuple[dict, dict]:
         if split in splits and limit is not None:
             splits[split] = splits[split][: int(limit)]
 
+    warn_about_shared_documents(splits, sources)
     if data.get("entity_types") is not None:
         labels = {"entity_types": list(data["entity_types"]), "relation_types": list(data["relation_types"])}
         labels_source = "data.entity_types / data.relation_types"
@@ -455,11 +459,61 @@ def load_splits(data: dict) -> tuple[dict, dict]:
     return splits, labels
 
 
+def report_reader_changes(source: str, stats: dict) -> None:
+    """Print the annotations a corpus reader dropped, merged or relabelled (its `dropped_*`, `duplicate_*` and
+    `entity_type_conflicts` counts), which only convert_dataset.py showed: 103 duplicate mentions and 18 entities of
+    conflicting mention types in Re-DocRED dev+test went unseen by train.py."""
+    changes = {
+        key: value
+        for key, value in stats.items()
+        if key.startswith(("dropped_", "duplicate_")) or key == "entity_type_conflicts"
+        if isinstance(value, int) and value
+    }
+    if changes:
+        counts = ", ".join(f"{key} {value}" for key, value in changes.items())
+        print(f"data: {source}: the reader changed annotations: {counts} (see convert_dataset.py)", file=sys.stderr)
+
+
+def report_wide_gold_mentions(split: str, rows, max_span_size: int) -> None:
+    """Print how many gold mentions of tokenized `rows` are longer than `max_span_size` words: training sees them, but
+    inference never proposes them, so their entities (when no shorter mention is left) and relations cannot be found
+    (Re-DocRED dev+test: 26 mentions, 15 entities, 25 relations at 10 words)."""
+    from .training_simmemre import wide_gold_mentions
+
+    mentions, entities, relations = wide_gold_mentions(rows, max_span_size)
+    if mentions:
+        print(
+            f"data: {split}: gold mentions longer than max_span_size ({max_span_size} words), never predicted: "
+            f"{mentions}; entities without a shorter mention: {entities}; relations involving them: {relations}",
+            file=sys.stderr,
+        )
+
+
+def warn_about_shared_documents(splits: dict, sources: dict) -> None:
+    """Warn when two splits share document ids (an overlapping `data.splits` slice, or a validation file that repeats
+    train documents): dev selection, calibration and scores on the shared documents read higher than they are."""
+    names = [split for split in ("train", "validation", "test") if split in splits]
+    ids = {split: {doc.get("id") for doc in splits[split]} for split in names}
+    for position, first in enumerate(names):
+        for second in names[position + 1 :]:
+            shared = sorted(ids[first] & ids[second], key=str)
+            if shared:
+                examples = ", ".join(repr(doc_id) for doc_id in shared[:5]) + (", ..." if len(shared) > 5 else "")
+                warnings.warn(
+                    f"data: {sources[first]} and {sources[second]} share {len(shared)} document(s) ({examples}): "
+                    f"scores on {second} are not those of unseen documents",
+                    stacklevel=3,
+                )
+
+
 def split_source(data: dict, split: str) -> str:
-    """What an error about a document of `split` names: the split's file, or the data folder and split."""
+    """What an error about a document of `split` names: the split's file, or the data folder and split (its slice of
+    a corpus split, with `data.splits`)."""
     file = data.get(f"{split}_file")
     if file:
         return f"data.{split}_file {file}"
+    if (data.get("splits") or {}).get(split):
+        return f"data.splits.{split} ({data['splits'][split]!r} of data.data_dir {data.get('data_dir')})"
     return f"the {split} split of data.data_dir {data.get('data_dir')}"
 
 
@@ -1503,9 +1557,12 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
                     desc=f"Tokenizing {split}",
                 )
             except DocumentError as error:  # the documents left their file: name it, not "<memory>"
-                raise DocumentError(
-                    error.reason, source=split_source(data_config, split), doc_id=error.doc_id, field=error.field
-                ) from None
+                source = split_source(data_config, split)
+                if error.source.startswith("documents["):  # the position in the split
+                    source += f" {error.source}"
+                raise DocumentError(error.reason, source=source, doc_id=error.doc_id, field=error.field) from None
+            if args.process_index == 0:
+                report_wide_gold_mentions(split, datasets[split], model.config.max_span_size)
 
     sampling = {**DEFAULT_SAMPLING, **(config.get("sampling") or {})}
     try:
