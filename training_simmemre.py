@@ -850,9 +850,6 @@ class SimMemRETrainer(Trainer):
       evaluation still keeps its best-trained checkpoint, and `train()` ends with a warning that says so.
     """
 
-    # `compute_loss` weights each micro-batch by its share of the optimizer step's samples (see there).
-    loss_is_scaled_for_ga = True
-
     def __init__(self, *args, head_learning_rate: Optional[float] = None, given: Optional[str] = None, **kwargs):
         model, processor = kwargs.get("model", args[0] if args else None), kwargs.get("processing_class")
         if processor is not None and not hasattr(processor, "collate"):  # evaluation needs the processor's collate
@@ -1035,8 +1032,9 @@ class SimMemRETrainer(Trainer):
         """The joint loss of a micro-batch. Given the step's sample counts (`get_batch_samples`), each task loss is
         weighted by this micro-batch's share of the step's samples: the accumulated gradient is then that of one batch
         of all the step's documents (JEREX's means over a batch's samples), whatever `gradient_accumulation_steps`
-        and the number of processes (DDP averages their gradients, hence the factor). Hence
-        `loss_is_scaled_for_ga`."""
+        and the number of processes (DDP averages their gradients, hence the factor). `training_step` divides what
+        this returns by the micro-batches of the step (every transformers 5 release does for a model that takes no
+        loss kwargs, without `compute_loss_func`), so the share is returned multiplied by them."""
         outputs = model(**inputs)
         loss = outputs["loss"]
         task_losses = [outputs[name].reshape(()) for name in TASK_LOSSES]
@@ -1053,11 +1051,9 @@ class SimMemRETrainer(Trainer):
                 config = self.model.config  # `model` may be the DDP wrapper
                 weights = (config.mention_loss_weight, config.coref_loss_weight)
                 weights += (config.entity_loss_weight, config.relation_loss_weight)
-                loss = sum(weight * value for weight, value in zip(weights, task_losses))
+                loss = sum(weight * value for weight, value in zip(weights, task_losses)) * micro_batches
                 # The logged task losses: the step's pooled means, their processes' shares summed in `log`.
                 task_losses = [value / processes for value in task_losses]
-        elif getattr(self, "current_gradient_accumulation_steps", 1) > 1:
-            loss = loss / self.current_gradient_accumulation_steps  # no step counts: a micro-batch's plain share
         if model.training:
             values = torch.stack(
                 [value.detach().float() for value in task_losses] + [torch.full((), step_share, device=loss.device)]

@@ -31,6 +31,7 @@ was run again or re-calibrated, the row recorded last counts and the earlier one
 """
 
 import argparse
+import collections
 import datetime
 import json
 import math
@@ -236,12 +237,15 @@ def add(args) -> int:
 
 
 def mean_std(values: list) -> str:
-    values = [value for value in values if value is not None]
-    if not values:
+    """Mean ± sample standard deviation of the values present; "(n of N)" when some are missing (a run without dev
+    scores), so a cell never reads as a mean over seeds it does not hold."""
+    present = [value for value in values if value is not None]
+    if not present:
         return "–"
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+    missing = f" ({len(present)} of {len(values)})" if len(present) < len(values) else ""
+    if len(present) == 1:
+        return f"{present[0]:.2f}{missing}"
+    return f"{statistics.mean(present):.2f} ± {statistics.stdev(present):.2f}{missing}"
 
 
 def cell(scores: dict, key: str) -> str:
@@ -414,11 +418,28 @@ def compare(rows: list, first: str, second: str, thresholds: str = "calibrated",
     z_alpha, z_power = statistics.NormalDist().inv_cdf(0.95), statistics.NormalDist().inv_cdf(0.8)
     lines = [f"a = {first}", f"b = {second}", "", "| split | a: per seed | b: per seed | a mean | b mean | a - b | "
              "standard error | seeds per model for 80 % power |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    notes = []
+    seeds = [set(group) for group in groups]
+    if seeds[0] != seeds[1]:
+        notes.append(f"the seeds differ (a: {sorted(seeds[0])}, b: {sorted(seeds[1])}): the comparison is unpaired")
+    for label, name in zip("ab", (first, second)):
+        counts = collections.Counter(
+            row["seed"] for row in rows if row["name"] == name and row.get("thresholds") == thresholds
+        )
+        repeated = sorted(seed for seed, count in counts.items() if count > 1)
+        if repeated:
+            notes.append(f"{label}: seed(s) {repeated} recorded more than once; the row recorded last is used")
     for split in ("dev", "test"):
-        values = [
-            {seed: row[split]["relation_strict_f1"] for seed, row in sorted(group.items()) if split in row}
-            for group in groups
-        ]
+        values = []
+        for label, group in zip("ab", groups):
+            scored = {}
+            for seed, row in sorted(group.items()):
+                score = (row.get(split) or {}).get("relation_strict_f1")
+                if score is None:  # a run without this split's scores (unfinished, or an early run)
+                    notes.append(f"{label}: seed {seed} has no {split} score and is left out of the {split} line")
+                else:
+                    scored[seed] = score
+            values.append(scored)
         cells = [", ".join(f"{seed}: {value:.2f}" for seed, value in v.items()) or "–" for v in values]
         means = [statistics.mean(v.values()) if v else None for v in values]
         if None in means:
@@ -438,6 +459,7 @@ def compare(rows: list, first: str, second: str, thresholds: str = "calibrated",
         )
     lines.append("")
     lines.append(f"(strict relation F1, {thresholds} thresholds; power for a true difference of {effect:g} points)")
+    lines.extend(f"note: {note}" for note in notes)
     return "\n".join(lines)
 
 
