@@ -136,11 +136,16 @@ def main(argv=None) -> int:
         updates["relation_argument_types"] = corpus_relation_argument_types(args)
     if args.mention_string_propagation:
         updates["mention_string_propagation"] = True
+    # What this run changes in MODEL/config.json, as it was before: results.py records a run's own rows with the
+    # config they were scored with, which a later calibration rewrites (its switches and thresholds).
+    config_before = {field: getattr(model.config, field) for field in [*updates, *THRESHOLD_NAMES]}
     for field, value in updates.items():
         setattr(model.config, field, value)
 
     with serving:
         report = calibrate_and_score(args, model, processor, rows, grid, device)
+    if not args.dry_run and args.serving == "fp32":
+        report["config_before"] = config_before
     # The report first: a model whose config.json changed must not be left without the report that explains it.
     try:
         with open(output, "w", encoding="utf-8") as handle:

@@ -124,6 +124,28 @@ def recipe_fields(run_config: dict, model_config: dict) -> dict:
     return recipe
 
 
+def config_at_training(run: Path) -> dict:
+    """The fields of RUN/best_model/config.json that scripts/calibrate.py rewrote since training, as they were: each of
+    its reports in RUN records them (`config_before`), the earliest holding train.py's values. Rows recorded after a
+    calibration took its switches as the training run's (rows scored without string propagation said it was on)."""
+    reports = []
+    for path in run.glob("*.json"):
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(report, dict) or not isinstance(report.get("config_before"), dict):
+            continue
+        model = report.get("model")
+        if isinstance(model, str) and Path(model).resolve() == (run / "best_model").resolve():
+            reports.append((path.stat().st_mtime, path.name, report["config_before"]))
+    before = {}
+    for _, _, fields in sorted(reports):
+        for key, value in fields.items():
+            before.setdefault(key, value)
+    return before
+
+
 def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, calibration_file=None) -> list:
     results = load_json(run / "all_results.json", "written by scripts/train.py at the end of a run")
     run_config = json.loads((run / "run_config.json").read_text()) if (run / "run_config.json").is_file() else {}
@@ -136,6 +158,7 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
         model_config = SimMemREConfig(**run_config["config"]["model"]).to_dict()
     else:
         raise SystemExit(f"{run}: neither best_model/config.json nor run_config.json with a model section")
+    model_config = {**model_config, **config_at_training(run)}
     if calibration_file is not None:
         calibration = load_json(Path(calibration_file), "written by scripts/calibrate.py")
         if "test_scores" not in calibration:
@@ -192,6 +215,9 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
             row["calibration_applied"] = calibration["applied"]
         if calibration_file is not None:
             row["calibration_file"] = str(Path(calibration_file).resolve())
+            # The re-calibration's own switches (calibrate.py --mention-string-propagation, ...), not train.py's.
+            switches = ("mention_string_propagation", "relation_argument_types")
+            row["recipe"] = {**row["recipe"], **{key: calibration[key] for key in switches if key in calibration}}
         rows.append(row)
     return rows
 

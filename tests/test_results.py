@@ -327,3 +327,28 @@ def test_the_checked_in_tables_are_what_the_rows_generate(results, tmp_path, mon
         assert results.main(["--results-dir", str(root / "results"), "table", *arguments, "--readme", target]) == 0
     for command, target in commands:
         assert (tmp_path / target).read_text(encoding="utf-8") == (root / target).read_text(encoding="utf-8"), command
+
+
+def test_rows_of_a_run_keep_the_switches_it_was_scored_with_after_a_recalibration(tmp_path, run_script):
+    """calibrate.py --mention-string-propagation rewrote best_model/config.json; rows of the run's own scores added
+    after it said propagation was on."""
+    fake_run(tmp_path / "run", 112, 20.0)
+    config_file = tmp_path / "run" / "best_model" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["mention_string_propagation"] = True  # as calibrate.py left it
+    config_file.write_text(json.dumps(config))
+    report = {
+        "model": str(tmp_path / "run" / "best_model"),
+        "config_before": {"mention_string_propagation": False, "mention_threshold": 0.85},
+        "mention_string_propagation": True,
+        "thresholds": {"mention_threshold": 0.5, "coref_threshold": 0.7, "relation_threshold": 0.4},
+        "scores": {f"{level}_f1": 24.0 for level in LEVELS},
+        "test_scores": {f"{level}_f1": 22.0 for level in LEVELS},
+    }
+    (tmp_path / "run" / "calibration_propagation.json").write_text(json.dumps(report))
+    run_script("add", str(tmp_path / "run"), "--dataset", "cdr", "--name", "m", tmp_path=tmp_path)
+    calibration = str(tmp_path / "run" / "calibration_propagation.json")
+    run_script("add", str(tmp_path / "run"), "--dataset", "cdr", "--name", "m+p", "--calibration", calibration,
+               tmp_path=tmp_path)  # fmt: skip
+    rows = [json.loads(line) for line in (tmp_path / "results" / "cdr.jsonl").read_text().splitlines()]
+    assert [(row["name"], row["recipe"]["mention_string_propagation"]) for row in rows] == [("m", False), ("m+p", True)]

@@ -1021,6 +1021,8 @@ def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
         key: value for key, value in config.items() if key not in report["thresholds"]
     }  # nothing else rewritten
     assert set(report) >= {"test_scores", "test_fixed_scores", "grid"}
+    # what the folder held before, for results.py to record the run's own rows with the config they were scored with
+    assert report["config_before"] == {**report["fixed_thresholds"]}
 
 
 @pytest.mark.integration
