@@ -58,14 +58,21 @@ FLAGS = (
     "memory_read_gradient",
     "memory_reads_enabled",
 )
-# Numeric fields, kept as plain Python numbers (a numpy scalar from a threshold grid is neither JSON-safe nor an int).
-NUMBER_FIELDS = (
+# Sizes that must be positive integers.
+POSITIVE_INTEGER_FIELDS = (
     "max_span_size",
     "meta_embedding_size",
     "size_embeddings_count",
     "edit_distance_embeddings_count",
     "token_distance_embeddings_count",
     "sentence_distance_embeddings_count",
+    "span_chunk_size",
+    "coref_pair_chunk_size",
+    "relation_mention_pair_chunk_size",
+    "encoder_batch_windows",
+)
+# Numeric fields, kept as plain Python numbers (a numpy scalar from a threshold grid is neither JSON-safe nor an int).
+NUMBER_FIELDS = POSITIVE_INTEGER_FIELDS + (
     "mention_threshold",
     "coref_threshold",
     "relation_threshold",
@@ -83,12 +90,8 @@ NUMBER_FIELDS = (
     "entity_memory_slot_size",
     "relation_memory_slot_size",
     "memory_warmup_proportion",
-    "span_chunk_size",
-    "coref_pair_chunk_size",
-    "relation_mention_pair_chunk_size",
     "encoder_window_size",
     "encoder_window_overlap",
-    "encoder_batch_windows",
     "cls_token_id",
     "sep_token_id",
     "initializer_range",
@@ -540,18 +543,7 @@ class SimMemREConfig(PretrainedConfig):
                 fail(field, f"must be a list of non-empty strings, got {values!r}")
             if len(set(values)) != len(values):
                 fail(field, f"contains duplicates: {values!r}")
-        for field in (
-            "max_span_size",
-            "meta_embedding_size",
-            "size_embeddings_count",
-            "edit_distance_embeddings_count",
-            "token_distance_embeddings_count",
-            "sentence_distance_embeddings_count",
-            "span_chunk_size",
-            "coref_pair_chunk_size",
-            "relation_mention_pair_chunk_size",
-            "encoder_batch_windows",
-        ):
+        for field in POSITIVE_INTEGER_FIELDS:
             value = getattr(self, field)
             if not _is_integer(value) or value < 1:
                 fail(field, f"must be a positive integer, got {value!r}")
