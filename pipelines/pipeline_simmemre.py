@@ -201,7 +201,8 @@ class JointREPipeline(Pipeline):
             )
         if self.tokenizer is None:
             self.tokenizer = getattr(self.processor, "tokenizer", None)
-        self.model.eval()
+        if self.model.training:  # eval() drops the heads' cached tables: a pipeline per request rebuilt them each time
+            self.model.eval()
 
     def _processor_from_tokenizer(self, tokenizer):
         """The processor class registered for this model's config (in-process `AutoProcessor.register`)."""

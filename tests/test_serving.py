@@ -68,3 +68,20 @@ def test_bench_serving_refuses_a_bad_calibration_before_loading_anything(tmp_pat
         timeout=120,
     )
     assert completed.returncode != 0 and message in completed.stderr
+
+
+def test_a_new_pipeline_on_a_model_in_eval_mode_keeps_its_cached_tables(model, processor):
+    """Every pipeline called model.eval(), which drops the heads' weight-derived tables: a server building a pipeline
+    per request rebuilt them for every request."""
+    from transformers import pipeline
+
+    model.eval()
+    pipeline("joint-re", model=model, processor=processor)("Aspirin causes ulcers.")
+    cached = {name: dict(module.__dict__.get("_weight_derived_cache") or {}) for name, module in model.named_modules()}
+    assert any(cached.values())
+    pipeline("joint-re", model=model, processor=processor)
+    after = {name: dict(module.__dict__.get("_weight_derived_cache") or {}) for name, module in model.named_modules()}
+    assert after == cached
+    model.train()
+    pipeline("joint-re", model=model, processor=processor)
+    assert not model.training
