@@ -504,3 +504,84 @@ def test_a_lazy_column_is_scored_like_a_list():
 def test_add_without_a_reference_is_refused_naming_it():
     with pytest.raises(ValueError, match="reference is missing: give prediction and reference together"):
         JointReF1().add(prediction=GOLD[0])
+
+
+# ---- evaluate's API surface: load-time options, combine, argument errors ----
+
+
+def test_a_load_time_undirected_option_is_used_and_a_compute_one_overrides_it():
+    """evaluate.load passes extra arguments to the metric's constructor, which ignored them (relaxed F1 0 here)."""
+    import evaluate
+
+    reversed_prediction = comparable_prediction([(0, 25), (27, 30), (51, 54)], [(39, 48), (62, 71)], head=1, tail=0)
+    metric = evaluate.load(str(METRIC_DIR), undirected_relation_types=["CID"])
+    assert metric.compute(predictions=[reversed_prediction], references=[COMPARABLE_GOLD])["relation_relaxed_f1"] == 100
+    directed = metric.compute(
+        predictions=[reversed_prediction], references=[COMPARABLE_GOLD], undirected_relation_types=[]
+    )
+    assert directed["relation_relaxed_f1"] == 0.0
+
+
+def test_an_unknown_constructor_argument_is_refused():
+    with pytest.raises(ValueError, match=r"unknown argument\(s\) \['undirected_relation_type'\]"):
+        JointReF1(undirected_relation_type=["CID"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"foo": 1}, r"unknown argument\(s\) \['foo'\]"), ({"undirected_relation_types": 5}, "must be a list")],
+)
+def test_a_bad_compute_argument_is_a_value_error_that_leaves_the_metric_usable(kwargs, message):
+    metric = JointReF1()
+    metric.add_batch(predictions=gold_copy(), references=gold_copy())
+    with pytest.raises(ValueError, match=message):
+        metric.compute(**kwargs)
+    assert metric.compute()["documents"] == 2  # what was added is still there, and no lock is held
+
+
+def test_combine_adds_documents_one_at_a_time():
+    """evaluate.combine(...).add passes the plural column names, which the metric forwarded without serialising."""
+    import evaluate
+
+    combined = evaluate.combine([JointReF1()])
+    for document in gold_copy():
+        combined.add(predictions=document, references=document)
+    results = combined.compute()
+    assert results["documents"] == 2 and results["relation_strict_f1"] == 100.0
+
+
+def test_the_relaxed_matching_follows_a_long_augmenting_path():
+    """A recursive augmenting-path search exceeded Python's recursion limit. Gold entity i + 1 holds the composite
+    spans s(i - 1) and s(i), so the predicted cluster {s(i)} stands for gold entities i + 1 and i + 2; the cluster of
+    gold entity 1's own span u, sorted last, can take only entity 1, which forces one path through every relation."""
+    n = 1500
+    anchor = {"type": "T", "mentions": _mentions((0, 1))}
+    shared = [(10 + 2 * i, 11 + 2 * i) for i in range(n)]
+    own = (10**6, 10**6 + 1)
+    gold_entities = [anchor, {"type": "T", "mentions": _mentions(own, shared[0])}]
+    gold_entities += [{"type": "T", "mentions": _mentions(shared[i - 1], shared[i])} for i in range(1, n)]
+    gold_entities += [{"type": "T", "mentions": _mentions(shared[n - 1])}]
+    predicted_entities = [anchor] + [{"type": "T", "mentions": _mentions(span)} for span in shared + [own]]
+
+    def document(entities):
+        relations = [{"head": 0, "tail": tail, "type": "R"} for tail in range(1, len(entities))]
+        return {"id": "chain", "entities": entities, "relations": relations}
+
+    results = JointReF1().compute(predictions=[document(predicted_entities)], references=[document(gold_entities)])
+    assert results["relation_relaxed_f1"] == 100.0
+
+
+def test_a_duplicate_id_that_makes_the_lengths_differ_is_named():
+    with pytest.raises(ValueError, match=r"repeated ids: \['doc-a \(predictions\)'\]"):
+        score(gold_copy() + gold_copy()[:1])
+
+
+def test_a_dataframe_of_documents_is_refused_with_the_conversion_to_use():
+    pandas = pytest.importorskip("pandas")
+    with pytest.raises(ValueError, match=r"to_dict\('records'\)"):
+        score(pandas.DataFrame(gold_copy()))
+
+
+def test_a_misspelt_undirected_type_is_warned_about():
+    with pytest.warns(UserWarning, match=r"\['cid'\] name no relation type"):
+        score_comparable(COMPARABLE_GOLD, undirected_relation_types=["cid"])

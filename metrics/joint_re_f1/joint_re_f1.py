@@ -5,8 +5,10 @@ Self-contained `evaluate` metric script: it imports only `evaluate`, `datasets` 
 that `evaluate.load("metrics/joint_re_f1")` can copy and run it on its own.
 """
 
+import inspect
 import json
 import os
+import warnings
 from collections import Counter
 
 import datasets
@@ -131,6 +133,8 @@ def _as_list(documents):
     """A column as a list: the pipeline's output for a generator or a dataset is a lazy iterator."""
     if documents is None or isinstance(documents, (str, dict, list, tuple)):
         return documents
+    if hasattr(documents, "columns") and hasattr(documents, "iterrows"):  # iterating a DataFrame gives its labels
+        raise ValueError("got a DataFrame: pass its documents as a list, e.g. df.to_dict('records')")
     try:
         return list(documents)
     except TypeError:
@@ -146,16 +150,25 @@ def _check_paired(predictions, references, names=("predictions", "references")):
     if predictions is not None and not isinstance(predictions, (str, dict)) and not isinstance(references, (str, dict)):
         if len(predictions) != len(references):
             predicted_ids, gold_ids = _ids_of(predictions), _ids_of(references)
+            repeated = sorted(
+                {
+                    f"{doc_id} ({side})"
+                    for ids, side in ((predicted_ids, names[0]), (gold_ids, names[1]))
+                    for doc_id, n in ids.items()
+                    if n > 1
+                }
+            )
             raise ValueError(
                 f"predictions and references must hold the same documents: {len(predictions)} predictions, "
-                f"{len(references)} references; missing from predictions: {sorted(gold_ids - predicted_ids)}; not in "
-                f"references: {sorted(predicted_ids - gold_ids)}"
+                f"{len(references)} references; missing from predictions: "
+                f"{sorted(set(gold_ids) - set(predicted_ids))}; not in references: "
+                f"{sorted(set(predicted_ids) - set(gold_ids))}" + (f"; repeated ids: {repeated}" if repeated else "")
             )
 
 
-def _ids_of(documents) -> set:
-    """The ids of `documents` that can be read (for a message; a malformed document is named later)."""
-    ids = set()
+def _ids_of(documents) -> Counter:
+    """How often each readable id occurs in `documents` (for a message; a malformed document is named later)."""
+    ids = Counter()
     for document in documents:
         if isinstance(document, str):
             try:
@@ -163,7 +176,7 @@ def _ids_of(documents) -> set:
             except ValueError:
                 continue
         if isinstance(document, dict) and isinstance(document.get("id"), (str, int)):
-            ids.add(str(document["id"]))
+            ids[str(document["id"])] += 1
     return ids
 
 
@@ -277,13 +290,34 @@ def _undirected_types(value) -> frozenset:
     """`undirected_relation_types` as a set of type names; a bare string would otherwise become its characters."""
     if value is None:
         return frozenset()
-    if isinstance(value, str) or not all(isinstance(name, str) for name in value):
+    if isinstance(value, str):
         raise ValueError(
             f"undirected_relation_types must be a list of relation type names (e.g. [{value!r}]), got {value!r}"
-            if isinstance(value, str)
-            else f"undirected_relation_types must be a list of relation type names, got {value!r}"
         )
-    return frozenset(value)
+    try:
+        names = list(value)
+    except TypeError:
+        names = None
+    if names is None or not all(isinstance(name, str) for name in names):
+        raise ValueError(f"undirected_relation_types must be a list of relation type names, got {value!r}")
+    return frozenset(names)
+
+
+def _warn_unused_undirected(undirected, predicted, gold):
+    """A misspelt type name (["cid"] for "CID") would silently score as if none were given."""
+    seen = {
+        relation_type
+        for side in (predicted, gold)
+        for tuples in side.values()
+        for *_, relation_type in tuples["relation_list"]
+    }
+    unused = sorted(undirected - seen)
+    if unused and seen:
+        warnings.warn(
+            f"undirected_relation_types {unused} name no relation type of the predictions or references "
+            f"(their types: {sorted(seen)}); check the spelling",
+            stacklevel=3,
+        )
 
 
 def _seq2rel_entities(tuples, text):
@@ -301,6 +335,34 @@ def _seq2rel_relations(tuples, text, undirected):
         _ordered(entities[head], entities[tail], relation_type, undirected)
         for head, tail, relation_type in tuples["relation_list"]
     }
+
+
+def _maximum_matching(options):
+    """{gold key: index of the predicted relation matched to it}, a maximum matching of predictions to the keys each
+    may take (`options[index]`), by Kuhn's augmenting paths searched with an explicit stack (a recursive search
+    exceeds Python's recursion limit on a path over about a thousand relations)."""
+    match = {}
+    for root in range(len(options)):
+        seen = set()
+        # Each frame: (prediction index, iterator over its keys, the key that led here); a free key ends the path.
+        stack = [(root, iter(options[root]), None)]
+        while stack:
+            index, keys, _ = stack[-1]
+            key = next((key for key in keys if key not in seen), None)
+            if key is None:
+                stack.pop()
+                continue
+            seen.add(key)
+            if key in match:
+                stack.append((match[key], iter(options[match[key]]), key))
+                continue
+            # Flip the path: each prediction on the stack takes the key that led to the one above it.
+            taken = key
+            for frame_index, _, reached_by in reversed(stack):
+                match[taken] = frame_index
+                taken = reached_by
+            break
+    return match
 
 
 def _relaxed_counts(predicted, gold, undirected):
@@ -337,19 +399,7 @@ def _relaxed_counts(predicted, gold, undirected):
         heads, tails = stands_for(head_cluster), stands_for(tail_cluster)
         keys = {_ordered(h, t, relation_type, undirected) for h in heads for t in tails} & gold_keys
         options.append((relation_type, sorted(keys, key=_canonical)))
-    match = {}  # gold key -> index of the predicted relation it is matched to
-
-    def augment(index, seen):  # Kuhn's augmenting path: documents hold few relations
-        for key in options[index][1]:
-            if key not in seen:
-                seen.add(key)
-                if key not in match or augment(match[key], seen):
-                    match[key] = index
-                    return True
-        return False
-
-    for index in range(len(options)):
-        augment(index, set())
+    match = _maximum_matching([keys for _, keys in options])
     matched_predictions = set(match.values())
     tp, fp, fn = Counter(), Counter(), Counter()
     for index, (relation_type, _) in enumerate(options):
@@ -441,6 +491,7 @@ def joint_re_scores(predictions, references, undirected_relation_types=None):
     undirected = _undirected_types(undirected_relation_types)
     predicted = _parse_side(predictions, "predictions")
     gold = _parse_side(references, "references")
+    _warn_unused_undirected(undirected, predicted, gold)
     if set(predicted) != set(gold):
         missing = sorted(set(gold) - set(predicted))
         extra = sorted(set(predicted) - set(gold))
@@ -567,6 +618,14 @@ def relation_counts_by_threshold(
     return counts
 
 
+# What `evaluate.EvaluationModule.__init__` takes (`evaluate.load` passes its own and the caller's extra arguments).
+_MODULE_ARGUMENTS = frozenset(
+    name
+    for name, parameter in inspect.signature(evaluate.EvaluationModule.__init__).parameters.items()
+    if name != "self" and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
+)
+
+
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class JointReF1(evaluate.Metric):
     """Strict (JEREX) micro P/R/F1 for mention, coref, entity, relation and relation_strict, plus the comparable
@@ -586,6 +645,20 @@ class JointReF1(evaluate.Metric):
             reference_urls=["https://arxiv.org/abs/2102.05980", "https://arxiv.org/abs/2307.11762"],
         )
 
+    def __init__(self, *args, undirected_relation_types=None, **kwargs):
+        """`undirected_relation_types` (see the metric's description) set once, for example at
+        `evaluate.load(..., undirected_relation_types=["CID"])` or inside `evaluate.combine`, whose `compute` hands its
+        arguments to every metric; a `compute` argument of the same name overrides it. Any other argument is
+        `evaluate.EvaluationModule`'s (which would otherwise take a misspelt one silently)."""
+        unknown = sorted(set(kwargs) - _MODULE_ARGUMENTS)
+        if unknown:
+            raise ValueError(
+                f"joint_re_f1 got unknown argument(s) {unknown}; it takes undirected_relation_types and evaluate's "
+                f"own {sorted(_MODULE_ARGUMENTS)}"
+            )
+        super().__init__(*args, **kwargs)
+        self.undirected_relation_types = sorted(_undirected_types(undirected_relation_types))
+
     def add_batch(self, *, predictions=None, references=None, **kwargs):
         """Add a batch of predicted and gold documents (dicts or JSON strings)."""
         predictions, references = _as_list(predictions), _as_list(references)
@@ -598,6 +671,10 @@ class JointReF1(evaluate.Metric):
 
     def add(self, *, prediction=None, reference=None, **kwargs):
         """Add one predicted and one gold document (dict or JSON string)."""
+        if "predictions" in kwargs or "references" in kwargs:  # the names `evaluate.combine(...).add` passes on
+            if prediction is not None or reference is not None:
+                raise ValueError("give prediction= and reference= (or predictions= and references=), not both")
+            prediction, reference = kwargs.pop("predictions", None), kwargs.pop("references", None)
         _check_paired(prediction, reference, names=("prediction", "reference"))
         super().add(
             prediction=None if prediction is None else _serialize(prediction, "prediction", 0),
@@ -607,6 +684,14 @@ class JointReF1(evaluate.Metric):
 
     def compute(self, *, predictions=None, references=None, **kwargs):
         """Score all added documents (plus `predictions`/`references` given here, dicts or JSON strings)."""
+        # Checked before evaluate starts: an error inside its compute leaves its cache file and lock behind.
+        unknown = sorted(set(kwargs) - {"undirected_relation_types"})
+        if unknown:
+            raise ValueError(
+                f"joint_re_f1.compute got unknown argument(s) {unknown}; it takes predictions, references and "
+                "undirected_relation_types"
+            )
+        _undirected_types(kwargs.get("undirected_relation_types"))
         predictions, references = _as_list(predictions), _as_list(references)
         _check_paired(predictions, references)
         results = super().compute(
@@ -622,6 +707,8 @@ class JointReF1(evaluate.Metric):
         return results
 
     def _compute(self, predictions, references, undirected_relation_types=None):
+        if undirected_relation_types is None:
+            undirected_relation_types = getattr(self, "undirected_relation_types", None)
         try:
             return joint_re_scores(predictions, references, undirected_relation_types=undirected_relation_types)
         except ValueError as error:
