@@ -19,7 +19,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import torch
 import yaml
@@ -298,7 +298,13 @@ def check_config_keys(config: dict) -> None:
         unknown = sorted(set(values) - set(keys))
         if unknown:
             hint = "; ".join(
-                f"{key!r}: did you mean {match!r}?" for key in unknown for match in [closest_key(key, keys)] if match
+                # "--modle.x" lands in training as a nested key: a misspelt section, not a training key.
+                f"{key!r}: did you mean the section {match!r} (--{match}.KEY)?"
+                if isinstance(values[key], dict) and match in SECTIONS
+                else f"{key!r}: did you mean {match!r}?"
+                for key in unknown
+                for match in [closest_key(key, SECTIONS if isinstance(values[key], dict) else keys)]
+                if match
             )
             raise SystemExit(
                 f"{section}: unknown key(s) {unknown} (from the config file or a --{section}.KEY "
@@ -1670,10 +1676,20 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         `{"output_dir", "best_model", "results"}`: the run folder, its best_model/ folder (Hub-ready) and the metrics
         written to all_results.json (train, eval_*, test_*, calibrated_*).
     """
+    if not isinstance(config, (str, os.PathLike, Mapping)):
+        raise ValueError(f"train: config must be a dict or the path of a YAML/JSON config, got {type(config).__name__}")
+    if isinstance(overrides, str):
+        raise ValueError(
+            f"train: overrides must be a list of arguments, got the string {overrides!r}; split it (shlex.split)"
+        )
+    overrides = list(overrides or ())
+    odd = [item for item in overrides if not isinstance(item, str)]
+    if odd:
+        raise ValueError(f"train: every override must be a string (e.g. '--num_train_epochs', '3'), got {odd[0]!r}")
     config = parse_overrides(
         # A deep copy: overrides and device selection write into the sections, never into the caller's config.
         load_config(config) if isinstance(config, (str, os.PathLike)) else copy.deepcopy(dict(config)),
-        list(overrides),
+        overrides,
     )
     check_config_keys(config)
     check_encoder_location(config.get("encoder"))

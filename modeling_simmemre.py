@@ -10,6 +10,7 @@ differences.
 import inspect
 import json
 import math
+import os
 import re
 import shutil
 from dataclasses import dataclass, field, fields, replace
@@ -2032,6 +2033,18 @@ def encode_in_windows(encoder: nn.Module, input_ids, attention_mask, config: Sim
     window, stride = config.window_size, config.window_size - config.window_overlap
     cls_id = config.cls_token_id if config.cls_token_id is not None else config.pad_token_id
     sep_id = config.sep_token_id if config.sep_token_id is not None else config.pad_token_id
+    if cls_id is None or sep_id is None:
+        raise ValueError(
+            "SimMemREConfig.cls_token_id, sep_token_id and pad_token_id are unset, so encoder windows have no frame: "
+            "set cls_token_id and sep_token_id to the tokenizer's (or its bos/eos ids)"
+        )
+    vocabulary = getattr(encoder.get_input_embeddings(), "num_embeddings", None)
+    if vocabulary is not None and input_ids.numel() and int(input_ids.max()) >= vocabulary:
+        raise ValueError(
+            f"input id {int(input_ids.max())} is beyond the encoder's vocabulary ({vocabulary} ids): the tokenizer "
+            "has tokens the encoder lacks (call model.resize_token_embeddings(len(tokenizer)) after add_tokens), or "
+            "it is not the model's tokenizer"
+        )
     lengths = attention_mask.sum(-1).tolist()
     pieces = []  # (document, start, end)
     for doc, doc_length in enumerate(lengths):
@@ -2500,6 +2513,74 @@ def unknown_config_keys_message(values, config, setting: str) -> Optional[str]:
     )
 
 
+def check_encoder_arguments(encoder_path, overrides, config_kwargs: dict) -> None:
+    """`from_encoder`'s arguments, checked before transformers reads them: a missing local folder was reported as a
+    malformed Hub repo id, and a misspelt setting (`mention_threshhold=`) was stored unused beside the real one."""
+    import difflib
+
+    if not isinstance(encoder_path, (str, os.PathLike)) or not str(encoder_path):
+        raise TypeError(f"from_encoder: encoder_path must be a folder or a Hub model id, got {encoder_path!r}")
+    path = str(encoder_path)
+    looks_local = os.path.isabs(path) or path.startswith(("./", "../", "~")) or path.count("/") > 1
+    if (looks_local or os.path.exists(path)) and not os.path.isdir(os.path.expanduser(path)):
+        raise ValueError(f"from_encoder: encoder_path {path!r} is not a folder (an encoder saved with save_pretrained)")
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise TypeError(f"from_encoder: encoder_config_overrides must be a dict, got {type(overrides).__name__}")
+    settings = [
+        name for name in inspect.signature(SimMemREConfig.__init__).parameters if name not in ("self", "kwargs")
+    ]
+    for name in config_kwargs:
+        close = difflib.get_close_matches(name, settings, n=1, cutoff=0.8)
+        if name not in settings and close:
+            raise ValueError(f"from_encoder: unknown setting {name!r}; did you mean {close[0]!r}?")
+
+
+def window_frame_ids(tokenizer) -> dict:
+    """The ids that frame each encoder window: the tokenizer's CLS/SEP, else its BOS/EOS (an encoder whose tokenizer
+    has only those); its pad id when it has one (else the config keeps the encoder config's)."""
+    ids = {
+        "cls_token_id": tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id,
+        "sep_token_id": tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id,
+    }
+    if tokenizer.pad_token_id is not None:
+        ids["pad_token_id"] = tokenizer.pad_token_id
+    return ids
+
+
+def check_inference_inputs(input_ids, attention_mask, word_subword_spans, word_sentence_ids, word_mask, given):
+    """`extract`'s inputs as the processor makes them, checked where a wrong one failed deep inside torch (a list,
+    an unbatched tensor, float ids) or ran on subwords past the document (another document's word spans)."""
+    if word_subword_spans is None or word_sentence_ids is None:
+        raise ValueError("inference needs word_subword_spans and word_sentence_ids (use SimMemREProcessor)")
+    expected = {"input_ids": 2, "attention_mask": 2, "word_subword_spans": 3, "word_sentence_ids": 2, "word_mask": 2}
+    values = dict(zip(expected, (input_ids, attention_mask, word_subword_spans, word_sentence_ids, word_mask)))
+    for name, dimensions in expected.items():
+        value = values[name]
+        if value is None:
+            continue
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(
+                f"extract: {name} must be a torch tensor (from SimMemREProcessor), got {type(value).__name__}"
+            )
+        if value.dim() != dimensions or value.shape[0] != input_ids.shape[0]:
+            raise ValueError(
+                f"extract: {name} must have {dimensions} dimensions with the batch first, like input_ids "
+                f"{tuple(input_ids.shape)}; got shape {tuple(value.shape)} (a batch from SimMemREProcessor)"
+            )
+        if value.is_floating_point() or value.is_complex():
+            raise TypeError(f"extract: {name} must hold integers, got {value.dtype}")
+    if given is not None and len(given) != input_ids.shape[0]:
+        raise ValueError(f"extract: given needs one entry per document ({input_ids.shape[0]}), got {len(given)}")
+    lengths = (attention_mask if attention_mask is not None else torch.ones_like(input_ids)).sum(-1)
+    words = word_mask.bool() if word_mask is not None else torch.ones_like(word_sentence_ids, dtype=torch.bool)
+    ends = torch.where(words, word_subword_spans[..., 1], 0).amax(-1, keepdim=False) if words.numel() else lengths
+    if bool((ends > lengths.to(ends.device)).any()):
+        raise ValueError(
+            "extract: word_subword_spans reach past a document's subwords (attention_mask): the word spans belong to "
+            "other inputs"
+        )
+
+
 def _pretrained_encoder_config(encoder_path, trust_remote_code: bool, overrides: Optional[dict]):
     """The encoder's config with `overrides` applied; a key the config does not have raises a ValueError."""
     config, unused = AutoConfig.from_pretrained(
@@ -2656,7 +2737,7 @@ class SimMemREPreTrainedModel(PreTrainedModel):
         if self.config.cls_token_id is None or self.config.sep_token_id is None:
             logger.warning(
                 "SimMemREConfig.cls_token_id/sep_token_id are unset: encoder windows are framed with the pad id "
-                "instead. Set them to the tokenizer's (SimMemREModel.from_encoder does)."
+                "instead. Set them to the tokenizer's CLS/SEP (or BOS/EOS) ids."
             )
 
     def get_input_embeddings(self) -> nn.Module:
@@ -2765,6 +2846,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         change the encoder's config, not its weights. `trust_remote_code` runs an encoder's own code (its config's
         `auto_map`) for the encoder and its tokenizer; saved folders carry a copy. Raises if an override is not an
         attribute of the encoder's config or any encoder weight is missing."""
+        check_encoder_arguments(encoder_path, encoder_config_overrides, config_kwargs)
         encoder_config = _pretrained_encoder_config(encoder_path, trust_remote_code, encoder_config_overrides)
         tokenizer = AutoTokenizer.from_pretrained(encoder_path, trust_remote_code=trust_remote_code)
         config = SimMemREConfig(
@@ -2772,10 +2854,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
             encoder_trust_remote_code=trust_remote_code and bool(getattr(encoder_config, "auto_map", None)),
             entity_types=entity_types,
             relation_types=relation_types,
-            cls_token_id=tokenizer.cls_token_id,
-            sep_token_id=tokenizer.sep_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            **config_kwargs,
+            **{**window_frame_ids(tokenizer), **config_kwargs},
         )
         encoder = _build_encoder(
             config.encoder_config, config.encoder_trust_remote_code, str(encoder_path), config._attn_implementation
@@ -2838,6 +2917,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
         self.config.memory_reads_enabled = bool(value)
 
     def _reads_on(self, use_memory: Optional[bool]) -> bool:
+        if use_memory is not None and not isinstance(use_memory, (bool, np.bool_)):  # bool("false") is True
+            raise TypeError(f"use_memory must be True, False or None, got {use_memory!r}")
         return self.config.uses_memory_reads and (self.memory_reads_enabled if use_memory is None else bool(use_memory))
 
     # -- encoder ---------------------------------------------------------------------------------------
@@ -2997,8 +3078,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
 
         Returns [`SimMemREOutput`] with `predictions`, one dict of tensors per document.
         """
-        if word_subword_spans is None or word_sentence_ids is None:
-            raise ValueError("inference needs word_subword_spans and word_sentence_ids (use SimMemREProcessor)")
+        check_inference_inputs(input_ids, attention_mask, word_subword_spans, word_sentence_ids, word_mask, given)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         reads_on = self._reads_on(use_memory)

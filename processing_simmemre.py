@@ -153,6 +153,30 @@ def sentence_ids_of_words(word_spans, sentence_spans, fail, words_given: bool = 
     return ids
 
 
+def check_decode_inputs(prediction, spans, text, word_char_spans, entity_types, relation_types) -> None:
+    """Raises where `decode`'s inputs do not belong together (another document's text or word spans, the two type
+    lists swapped): they gave an IndexError, or mention texts cut from the wrong string."""
+    if spans.size and int(spans.max()) > len(word_char_spans):
+        raise ValueError(
+            f"decode: a mention ends at word {int(spans.max())} of {len(word_char_spans)}: word_char_spans belong to "
+            "another document (pass this document's batch['word_char_spans'][i])"
+        )
+    if spans.size and int(word_char_spans[spans[:, 1] - 1, 1].max()) > len(text):
+        raise ValueError(
+            f"decode: the word spans reach past the text ({len(text)} characters): pass the document's own text"
+        )
+    for name, labels, indices in (
+        ("entity_types", entity_types, prediction["entity_types"]),
+        ("relation_types", relation_types, torch.as_tensor(prediction["relations"]).reshape(-1, 3)[:, 2]),
+    ):
+        largest = int(torch.as_tensor(indices).max()) if len(indices) else -1
+        if largest >= len(labels):
+            raise ValueError(
+                f"decode: {name} has {len(labels)} label(s) but the prediction uses index {largest}: pass "
+                "model.config.entity_types, then model.config.relation_types"
+            )
+
+
 def _failing_for(document):
     """The `fail` of the checks above for the pipeline and the processor: raise naming the document and the field."""
 
@@ -318,7 +342,11 @@ class SimMemREProcessor(ProcessorMixin):
             )
             self._warned_word_by_word = True
         input_ids, spans = self._word_by_word_subwords([text[start:end] for start, end in word_spans.tolist()])
-        return np.asarray(input_ids, dtype=np.int64), np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+        input_ids, spans = np.asarray(input_ids, dtype=np.int64), np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+        # Each subword's characters are its word's (for the warning's example).
+        offsets = np.repeat(word_spans, spans[:, 1] - spans[:, 0], axis=0)
+        self._warn_about_unknown_subwords(text, input_ids, offsets)
+        return input_ids, spans
 
     def _warn_about_unknown_subwords(self, text: str, input_ids: np.ndarray, offsets) -> None:
         """Once per processor: the text holds characters the encoder reads only as the unknown token (a script or
@@ -332,7 +360,8 @@ class SimMemREProcessor(ProcessorMixin):
             logger.warning(
                 "%d of %d subwords of a document are the tokenizer's unknown token (first: %r): the encoder cannot "
                 "read that text, so mentions in it are unlikely to be found. An encoder whose vocabulary covers "
-                "the text's script reads it. (Shown once.)",
+                "the text's script reads it; for Latin text, check that the tokenizer lower-cases as its vocabulary "
+                "needs (do_lower_case). (Shown once.)",
                 unknown.size,
                 input_ids.size,
                 text[start:end][:40],
@@ -368,7 +397,16 @@ class SimMemREProcessor(ProcessorMixin):
         return batch
 
     def __call__(self, documents, return_tensors="pt", **kwargs):
-        """Encode a string, a schema document, or a list of them into a padded batch."""
+        """Encode a string, a schema document, or a list of them into a padded batch of torch tensors. Documents are
+        never truncated or padded to a length (the model encodes long ones in windows), so tokenizer options such as
+        `truncation` or `max_length` are refused rather than ignored."""
+        if kwargs:
+            raise TypeError(
+                f"SimMemREProcessor got unexpected keyword(s) {sorted(kwargs)}: it takes the documents and "
+                "return_tensors='pt'; documents are never truncated (long ones are encoded in windows)"
+            )
+        if return_tensors not in ("pt", None):
+            raise ValueError(f"SimMemREProcessor returns torch tensors (return_tensors='pt'), got {return_tensors!r}")
         if isinstance(documents, (str, Mapping)):
             documents = [documents]
         if not isinstance(documents, (list, tuple)):
@@ -386,9 +424,18 @@ class SimMemREProcessor(ProcessorMixin):
             text: the original string; offsets of the result index it exactly.
             word_char_spans: [num_words, 2] character spans of the words the model saw.
         """
+        if not isinstance(prediction, Mapping) or "mention_word_spans" not in prediction:
+            raise TypeError(
+                "decode: prediction must be one document's dict of output.predictions (SimMemREModel.extract), got "
+                f"{type(prediction).__name__}"
+                + (" with keys " + str(sorted(prediction)) if isinstance(prediction, Mapping) else "")
+            )
+        if not isinstance(text, str):
+            raise TypeError(f"decode: text must be the document's str, got {type(text).__name__}")
         # Only the mentions' first and last words are looked up, not every word's span.
         word_char_spans = torch.as_tensor(word_char_spans).reshape(-1, 2).cpu().numpy()
         spans = torch.as_tensor(prediction["mention_word_spans"]).reshape(-1, 2).cpu().numpy()
+        check_decode_inputs(prediction, spans, text, word_char_spans, entity_types, relation_types)
         starts, ends = word_char_spans[spans[:, 0], 0].tolist(), word_char_spans[spans[:, 1] - 1, 1].tolist()
         mention_scores = prediction["mention_scores"].tolist()
         clusters = prediction["mention_clusters"].tolist()

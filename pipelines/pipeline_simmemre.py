@@ -118,6 +118,22 @@ def _with_int8_encoder(model, device):
     return quantized.eval()
 
 
+def _check_tokenizer_matches(config, tokenizer) -> None:
+    """A processor built on another encoder's tokenizer gives ids the model never learnt (and other CLS/SEP ids):
+    its output is meaningless, so it is refused where the two disagree."""
+    if tokenizer is None:
+        return
+    for name, fallback in (("cls_token_id", "bos_token_id"), ("sep_token_id", "eos_token_id")):
+        expected = getattr(config, name, None)
+        own = getattr(tokenizer, name, None)
+        own = own if own is not None else getattr(tokenizer, fallback, None)
+        if expected is not None and own is not None and own != expected:
+            raise ValueError(
+                f"the processor's tokenizer ({type(tokenizer).__name__}) has {name} {own}, the model {expected}: it is "
+                "not the model's tokenizer; load the processor from the model's folder"
+            )
+
+
 class JointREPipeline(Pipeline):
     r"""
     Document-level joint entity and relation extraction ("joint-re").
@@ -201,6 +217,7 @@ class JointREPipeline(Pipeline):
             )
         if self.tokenizer is None:
             self.tokenizer = getattr(self.processor, "tokenizer", None)
+        _check_tokenizer_matches(self.model.config, getattr(self.processor, "tokenizer", None))
         if self.model.training:  # eval() drops the heads' cached tables: a pipeline per request rebuilt them each time
             self.model.eval()
 
@@ -241,9 +258,18 @@ class JointREPipeline(Pipeline):
     # -- calling -----------------------------------------------------------------------------------------
     def __call__(self, inputs, *args, batch_size=None, num_workers=None, **kwargs):
         """Run on a str / schema document (returns one result) or a list of them (returns a list); a generator or
-        dataset returns a lazy iterator. All inputs of a list are validated before the model runs."""
+        dataset returns a lazy iterator. All inputs of a list are validated before the model runs. `num_workers`, a
+        transformers pipeline argument, is accepted and has no effect: documents are encoded in this process."""
         if args:
             raise TypeError(f"JointREPipeline takes the documents as its only positional argument, got {len(args) + 1}")
+        if num_workers is not None and (not _is_scalar(num_workers, numbers.Integral) or int(num_workers) < 0):
+            raise ValueError(f"num_workers must be a non-negative integer, got {num_workers!r}")
+        if getattr(inputs, "ndim", None) == 0 and hasattr(inputs, "item"):  # a 0-d numpy/torch value: its item
+            inputs = inputs.item()
+        if hasattr(inputs, "columns") and hasattr(inputs, "iterrows"):  # iterating a DataFrame gives its labels
+            raise TypeError(
+                "JointREPipeline got a DataFrame: pass df['text'] (texts) or df.to_dict('records') (schema documents)"
+            )
         if batch_size is None:
             batch_size = self._batch_size if self._batch_size is not None else 1
         if not _is_scalar(batch_size, numbers.Integral) or int(batch_size) < 1:
