@@ -191,6 +191,10 @@ class JointREPipeline(Pipeline):
                 )
             dtype = resolved
         super().__init__(*args, **kwargs)
+        if self._batch_size is not None and (
+            not _is_scalar(self._batch_size, numbers.Integral) or self._batch_size < 1
+        ):
+            raise ValueError(f"batch_size must be a positive integer, got {self._batch_size!r}")
         self.serving = serving
         if serving == "int8":
             # The dynamic int8 kernels take float32 activations, and the heads stay float32 beside them.

@@ -212,6 +212,13 @@ def test_the_pipeline_checks_num_workers(pipe, value):
         pipe(TEXT, num_workers=value)
 
 
+def test_the_pipeline_checks_batch_size_at_construction(model, processor):
+    from transformers import pipeline
+
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        pipeline("joint-re", model=model, processor=processor, batch_size=0)
+
+
 def test_the_pipeline_refuses_a_processor_of_another_tokenizer(model, family_tokenizers):
     from transformers import pipeline
 
