@@ -1776,10 +1776,12 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
             save_for_hub = None
         if save_for_hub is not None:
             by_split = {}
-            # The card reports the thresholds the saved config holds: the calibrated ones when calibrated.
+            # The card reports the thresholds the saved config holds: the calibrated ones when calibration ran and
+            # changed them (chosen on validation, whose scores the card then marks as tuned there).
+            tuned = calibration is not None and calibration.get("applied", True)
             prefixes = (
                 (("validation", "calibrated_eval"), ("test", "calibrated_test"))
-                if calibrate
+                if tuned
                 else (("validation", "eval"), ("test", "test"))
             )
             for split, prefix in prefixes:
@@ -1797,6 +1799,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
                 results=by_split or None,
                 dataset_name=dataset_name,
                 base_model=base_model,
+                thresholds_tuned_on="validation" if tuned else None,
             )
         else:
             print(

@@ -9,6 +9,8 @@ The folder then holds everything `pipeline("joint-re", model=folder_or_repo, tru
 """
 
 import json
+import math
+import re
 from pathlib import Path
 
 # Files a saved repository must contain (weights may be sharded: checked separately).
@@ -62,6 +64,7 @@ def save_for_hub(
     language="en",
     tags=None,
     dataset_split="test",
+    thresholds_tuned_on=None,
 ):
     """Save `model` and `processor` as a Hub model repository in `folder` and return the sorted list of its files.
 
@@ -80,6 +83,8 @@ def save_for_hub(
             without `base_model` metadata or a link.
         repo_id (`str`, *optional*): used in the card's usage snippets (default: "<your-user>/<folder name>").
         model_name, license, language, tags, dataset_split: model card metadata.
+        thresholds_tuned_on (`str`, *optional*): the split of `results` the saved thresholds were chosen on
+            (calibration); its scores are shown as tuned there and left out of `model-index`.
     """
     from .pipelines.pipeline_simmemre import JointREPipeline
 
@@ -111,6 +116,7 @@ def save_for_hub(
         language=language,
         tags=tags,
         dataset_split=dataset_split,
+        thresholds_tuned_on=thresholds_tuned_on,
     )
     (folder / "README.md").write_text(card, encoding="utf-8")
 
@@ -124,6 +130,23 @@ def placeholder_repo_id(folder) -> str:
     """The repository id a card names when saved without one ("<your-user>/<folder name>"); scripts/push_to_hub.py
     puts the real one in its place."""
     return f"<your-user>/{Path(folder).resolve().name}"
+
+
+# A placeholder repository id in a saved card, whatever the folder was called when it was saved (it may have been
+# renamed or copied since).
+PLACEHOLDER_PATTERN = re.compile(r"<your-user>/([A-Za-z0-9._-]+)")
+
+
+def card_with_repo_id(card: str, repo_id: str) -> str:
+    """A saved card with its placeholder repository id replaced by `repo_id`, and the title and `model-index` name
+    taken from that placeholder (the saved folder's name, e.g. "best_model") by the repository's name."""
+    match = PLACEHOLDER_PATTERN.search(card)
+    if match is None:
+        return card
+    old_name, new_name = match.group(1), repo_id.split("/")[-1]
+    card = PLACEHOLDER_PATTERN.sub(repo_id, card)
+    card = re.sub(rf"(?m)^# {re.escape(old_name)}$", f"# {new_name}", card, count=1)
+    return re.sub(rf"(?m)^- name: {re.escape(old_name)}$", f"- name: {new_name}", card, count=1)
 
 
 def folder_problems(folder) -> list:
@@ -152,7 +175,31 @@ def folder_problems(folder) -> list:
             problems.append(f"config.json has no custom_pipelines['{TASK}'] (save with save_for_hub)")
         if not isinstance(auto_map, dict) or not {"AutoConfig", "AutoModel"} <= set(auto_map):
             problems.append("config.json has no auto_map for AutoConfig/AutoModel")
+        entry = custom_pipelines.get(TASK) if isinstance(custom_pipelines, dict) else None
+        implementation = entry.get("impl") if isinstance(entry, dict) else None
+        if isinstance(implementation, str) and not (folder / (implementation.split(".")[0] + ".py")).is_file():
+            problems.append(f"custom_pipelines['{TASK}'] names {implementation}, whose file is missing")
+    problems += _weight_problems(folder)
+    card = folder / "README.md"
+    if card.is_file() and not card.read_text(encoding="utf-8", errors="replace").startswith("---"):
+        problems.append("README.md has no metadata (YAML front matter): write the card with save_for_hub")
     return problems
+
+
+def _weight_problems(folder: Path) -> list:
+    """Weights that would not load: an empty model.safetensors, or shards named in the index but missing."""
+    weights, index = folder / "model.safetensors", folder / "model.safetensors.index.json"
+    if weights.is_file() and weights.stat().st_size == 0:
+        return ["model.safetensors is empty"]
+    if not weights.is_file() and index.is_file():
+        try:
+            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            return [f"model.safetensors.index.json: no weight_map ({err})"]
+        missing = sorted(shard for shard in shards if not (folder / shard).is_file())
+        if missing:
+            return [f"weight shard(s) named in model.safetensors.index.json are missing: {', '.join(missing)}"]
+    return []
 
 
 # Remote-code files of a saved folder and the files of this package they are copies of (save_pretrained copies them).
@@ -187,12 +234,32 @@ def _results_by_split(results, default_split):
     if not results:
         return {}
     if any(isinstance(key, str) and key.endswith("_f1") for key in results):
-        return {default_split: results}
-    return {split: value for split, value in results.items() if isinstance(value, dict)}
+        by_split = {default_split: results}
+    else:
+        by_split = {split: value for split, value in results.items() if isinstance(value, dict)}
+    levels = [f"{level}_f1" for level, _ in CARD_METRICS]
+    if not any(key in scores for scores in by_split.values() for key in levels):
+        raise ValueError(
+            f"results: no {levels[0]} (or another level's F1) in {sorted(results)[:6]}: give the joint_re_f1 output "
+            "of one split, or {split: output}, without the Trainer's prefixes (eval_, test_, calibrated_test_)"
+        )
+    return by_split
 
 
 def _score(value):
-    return round(float(value), 2)
+    """A score rounded for the card; None for a missing or non-finite one (never published as .nan)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return round(number, 2) if math.isfinite(number) else None
+
+
+def _cell(value) -> str:
+    """A markdown table cell: a missing score as "–", a `|` or line break that would split the row escaped."""
+    if value is None:
+        return "–"
+    return str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def render_model_card(
@@ -206,14 +273,17 @@ def render_model_card(
     language="en",
     tags=None,
     dataset_split="test",
+    thresholds_tuned_on=None,
 ):
     """README.md text: YAML front matter (license, library_name, pipeline_tag, tags, datasets, base_model, model-index)
     and a body with the labels, usage snippets, evaluation table and citation."""
     model_name = model_name or repo_id.split("/")[-1]
     by_split = _results_by_split(results, dataset_split)
+    # Scores on the split the thresholds were chosen on are optimistic: shown as such, never as a model-index result.
+    indexed = {split: scores for split, scores in by_split.items() if split != thresholds_tuned_on}
     # Only a Hub id goes into `base_model` and its link: a local encoder folder is named, never published as a path.
     hub_base_model = base_model if is_hub_model_id(base_model) else None
-    front_matter = _card_front_matter(by_split, dataset_name, hub_base_model, model_name, license, language, tags)
+    front_matter = _card_front_matter(indexed, dataset_name, hub_base_model, model_name, license, language, tags)
     lines = [
         "---",
         front_matter,
@@ -221,7 +291,7 @@ def render_model_card(
         "",
         *_card_overview_lines(config, model_name, base_model),
         *_card_usage_lines(repo_id, config, dataset_name),
-        *_card_evaluation_lines(by_split, dataset_name),
+        *_card_evaluation_lines(by_split, dataset_name, thresholds_tuned_on),
         *_card_limitations_lines(config),
         *_CARD_CITATION_LINES,
     ]
@@ -271,7 +341,7 @@ def _card_eval_results(by_split, dataset_name):
     eval_results = []
     for split, scores in by_split.items():
         for level, label in CARD_METRICS:
-            if f"{level}_f1" not in scores:
+            if _score(scores.get(f"{level}_f1")) is None:
                 continue
             eval_results.append(
                 EvalResult(
@@ -300,9 +370,20 @@ def _card_overview_lines(config, model_name, base_model):
         encoder_text += f", initialised from [`{base_model}`](https://huggingface.co/{base_model})"
     elif base_model:
         encoder_text += f", initialised from a local encoder (`{Path(str(base_model)).name or base_model}`)"
-    variant = (
-        "JEREX baseline (no memory)" if getattr(config, "jerex_baseline", False) else "SimMemRE (similarity memory)"
-    )
+    if getattr(config, "jerex_baseline", False):
+        variant = "JEREX (Eberts & Ulges, 2021), the baseline without memory"
+    elif config.uses_memory_reads:
+        variant = (
+            "SimMemRE: JEREX (Eberts & Ulges, 2021) with the similarity-based memory of Kościukiewicz et al. (2023), "
+            "entity and relation memories read back by attention"
+        )
+    elif config.classifier_type == "similarity":
+        variant = (
+            "JEREX (Eberts & Ulges, 2021) with the bilinear similarity classifiers of Kościukiewicz et al. (2023), "
+            "no memory reads"
+        )
+    else:
+        variant = "JEREX (Eberts & Ulges, 2021), no memory"
     entity_types = ", ".join(f"`{t}`" for t in config.entity_types) or "none"
     relation_types = ", ".join(f"`{t}`" for t in config.relation_types) or "none"
     return [
@@ -310,11 +391,11 @@ def _card_overview_lines(config, model_name, base_model):
         "",
         "Document-level **joint entity and relation extraction**: one forward pass finds entity mentions, clusters "
         "coreferent mentions into entities, types the entities and classifies relations between entity pairs. "
-        f"Architecture: {variant} — JEREX (Eberts & Ulges, 2021) with the similarity-based memory of Kościukiewicz "
-        "et al. (2023), implemented as a `transformers` custom model.",
+        f"Architecture: {variant}; a `transformers` custom model.",
         "",
-        f"- Encoder: {encoder_text}. Long documents are encoded in overlapping windows of {config.window_size} "
-        "subwords, so nothing is truncated.",
+        f"- Encoder: {encoder_text}. Long documents are encoded in windows of {config.window_size} subwords"
+        + (f" overlapping by {config.window_overlap}" if config.window_overlap else "")
+        + ", so nothing is truncated.",
         f"- Entity types: {entity_types}",
         f"- Relation types: {relation_types}",
         f"- Default thresholds: mention {config.mention_threshold}, coreference {config.coref_threshold}, relation "
@@ -368,7 +449,9 @@ def _card_usage_lines(repo_id, config, dataset_name=None):
     return [
         "## Usage",
         "",
-        "The model ships its own code (`trust_remote_code=True`); it needs only `torch` and `transformers>=5`.",
+        "The model ships its own code (`trust_remote_code=True`); it needs only `torch` and `transformers>=5`. Its "
+        f"task is the custom `{TASK}` pipeline: the Hub's `token-classification` tag is the nearest listed task, and "
+        '`pipeline("token-classification")` does not load it.',
         "",
         "```python",
         "from transformers import pipeline",
@@ -415,7 +498,7 @@ def _card_usage_lines(repo_id, config, dataset_name=None):
     ]
 
 
-def _card_evaluation_lines(by_split, dataset_name):
+def _card_evaluation_lines(by_split, dataset_name, thresholds_tuned_on=None):
     """The evaluation table (precision, recall, F1 per split and level); no section without results."""
     if not by_split:
         return []
@@ -423,18 +506,25 @@ def _card_evaluation_lines(by_split, dataset_name):
         "## Evaluation",
         "",
         f"Strict micro scores (JEREX semantics: a cluster matches only with exactly the gold mention spans) on "
-        f"{dataset_name or 'the evaluation data'}, in percent:",
+        f"{dataset_name or 'the evaluation data'}, in percent, at the default thresholds above:",
         "",
         "| split | level | precision | recall | F1 |",
         "|---|---|---|---|---|",
     ]
     for split, scores in by_split.items():
+        shown = f"{split} (thresholds tuned here)" if split == thresholds_tuned_on else split
         for level, label in CARD_METRICS:
-            if f"{level}_f1" in scores:
+            if _score(scores.get(f"{level}_f1")) is not None:
                 lines.append(
-                    f"| {split} | {label} | {_score(scores.get(f'{level}_precision', float('nan')))} | "
-                    f"{_score(scores.get(f'{level}_recall', float('nan')))} | {_score(scores[f'{level}_f1'])} |"
+                    f"| {_cell(shown)} | {label} | {_cell(_score(scores.get(f'{level}_precision')))} | "
+                    f"{_cell(_score(scores.get(f'{level}_recall')))} | {_cell(_score(scores[f'{level}_f1']))} |"
                 )
+    if thresholds_tuned_on in by_split:
+        lines += [
+            "",
+            f"The default thresholds were chosen on {thresholds_tuned_on} (by strict relation F1), so its scores are "
+            f"optimistic and are left out of the metadata; the other splits are held out.",
+        ]
     lines.append("")
     return lines
 
@@ -474,24 +564,65 @@ _CARD_CITATION_LINES = (
 )
 
 
-# What scripts/push_to_hub.py leaves out of the upload (huggingface_hub adds its own defaults, e.g. `.git/`).
-UPLOAD_IGNORE_PATTERNS = ["__pycache__/*", "*.pyc", ".*"]
+# What scripts/push_to_hub.py leaves out of the upload (huggingface_hub adds its own defaults, e.g. `.git/`): caches
+# and what a training run leaves beside a model (checkpoints, logs, optimizer state, metric files), which a folder
+# used as an output_dir holds.
+UPLOAD_IGNORE_PATTERNS = [
+    "__pycache__/*",
+    "*.pyc",
+    ".*",
+    "checkpoint-*",
+    "runs/*",
+    "wandb/*",
+    "*.tfevents.*",
+    "training_args.bin",
+    "optimizer.pt",
+    "scheduler.pt",
+    "scaler.pt",
+    "rng_state*.pth",
+    "trainer_state.json",
+    "*_results.json",
+    "*_predictions.jsonl",
+]
+
+
+def _folder_files(folder: Path) -> tuple:
+    """(relative paths of the plain files under `folder`, those reached through a symbolic link): a link is never
+    followed into the upload (it may point outside the folder)."""
+    files, links = [], []
+    for path in sorted(folder.glob("**/*")):
+        relative = path.relative_to(folder)
+        linked = any((folder / Path(*relative.parts[: depth + 1])).is_symlink() for depth in range(len(relative.parts)))
+        if linked:
+            if path.is_symlink():
+                links.append(relative.as_posix())
+        elif path.is_file():
+            files.append(relative.as_posix())
+    return files, links
 
 
 def files_for_upload(folder):
-    """Relative paths of the files `upload_folder(..., ignore_patterns=UPLOAD_IGNORE_PATTERNS)` sends, selected as it
-    selects them (scripts/push_to_hub.py --dry-run lists them)."""
+    """Relative paths of the files `scripts/push_to_hub.py` sends: the folder's plain files without those of
+    `UPLOAD_IGNORE_PATTERNS` (matched as `upload_folder` matches them) and without symbolic links."""
     from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
-    folder = Path(folder)
-    paths = sorted(path.relative_to(folder).as_posix() for path in folder.glob("**/*") if path.is_file())
+    paths, _ = _folder_files(Path(folder))
     return list(filter_repo_objects(paths, ignore_patterns=UPLOAD_IGNORE_PATTERNS + DEFAULT_IGNORE_PATTERNS))
+
+
+def files_left_out_of_upload(folder) -> list:
+    """The folder's files that `files_for_upload` leaves out (ignored patterns and symbolic links), for --dry-run."""
+    paths, links = _folder_files(Path(folder))
+    sent = set(files_for_upload(folder))
+    return [path for path in paths if path not in sent] + [f"{link} (symbolic link)" for link in links]
 
 
 __all__ = [
     "save_for_hub",
     "render_model_card",
     "files_for_upload",
+    "files_left_out_of_upload",
+    "card_with_repo_id",
     "folder_problems",
     "placeholder_repo_id",
     "remote_code_differences",

@@ -1227,13 +1227,17 @@ class SimMemRETrainer(Trainer):
         dataset_args=None,
     ) -> None:
         """The package's model card in `output_dir`/README.md (labels, the `joint-re` pipeline with
-        `trust_remote_code`, the saved thresholds, the last evaluation's strict scores as the validation results), in
+        `trust_remote_code`, the saved thresholds, the strict scores of the evaluation of the model pushed (the best
+        checkpoint's under `load_best_model_at_end`, else the last) as the validation results), in
         place of transformers' generic draft, which `push_to_hub` uploads. `tasks` and `dataset_args` are not used."""
         if not self.is_world_process_zero():
             return
         from .hub_simmemre import placeholder_repo_id, render_model_card
 
         evaluations = [entry for entry in self.state.log_history if "eval_relation_strict_f1" in entry]
+        if self.args.load_best_model_at_end and self.state.best_global_step:
+            # The model being pushed is the best checkpoint's, not the last evaluated one.
+            evaluations = [entry for entry in evaluations if entry.get("step") == self.state.best_global_step]
         scores = {
             key[len("eval_") :]: value
             for key, value in (evaluations[-1] if evaluations else {}).items()

@@ -21,7 +21,14 @@ import json
 import sys
 from pathlib import Path
 
-from simmemre.hub_simmemre import files_for_upload, folder_problems, placeholder_repo_id, remote_code_differences
+from simmemre.hub_simmemre import (
+    PLACEHOLDER_PATTERN,
+    card_with_repo_id,
+    files_for_upload,
+    files_left_out_of_upload,
+    folder_problems,
+    remote_code_differences,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +73,8 @@ def main(argv=None) -> int:
         print(
             f"warning: {folder}: {', '.join(stale)} {'differs' if len(stale) == 1 else 'differ'} from this package's "
             "(saved by another version, or edited): "
-            "the Hub copy will run that code; save the model again with simmemre.save_for_hub to ship this version's",
+            "the Hub copy will run that code; to ship this version's, load the model and save it again with "
+            "simmemre.save_for_hub, passing results, dataset_name and base_model again (the card is rewritten)",
             file=sys.stderr,
         )
     from huggingface_hub import constants  # imported late: HF_ENDPOINT is read at import time
@@ -81,6 +89,8 @@ def main(argv=None) -> int:
             "revision": args.revision or "main",
             "files": files,
             "total_bytes": sum(item["bytes"] for item in files),
+            # training leftovers (checkpoints, logs, optimizer state, metric files) and symbolic links stay behind
+            "left_out": files_left_out_of_upload(folder),
             "card": card_change(folder, args.repo_id),
         }
         print(json.dumps(plan, indent=1))
@@ -151,16 +161,15 @@ def _push(args, folder):
 
 def card_change(folder, repo_id) -> str:
     """What the upload changes in FOLDER/README.md, in words (--dry-run)."""
-    placeholder = placeholder_repo_id(folder)
     card = folder / "README.md"
-    if card.is_file() and placeholder in card.read_text(encoding="utf-8"):
-        return f"{placeholder} -> {repo_id}"
-    return "as saved"
+    match = PLACEHOLDER_PATTERN.search(card.read_text(encoding="utf-8")) if card.is_file() else None
+    return f"{match.group(0)} -> {repo_id}" if match else "as saved"
 
 
 def card_for(folder, repo_id) -> bytes:
-    """FOLDER/README.md with the placeholder repository id of a card saved without one replaced by `repo_id`."""
-    return (folder / "README.md").read_text(encoding="utf-8").replace(placeholder_repo_id(folder), repo_id).encode()
+    """FOLDER/README.md with the placeholder repository id of a card saved without one (whatever the folder was
+    called then) replaced by `repo_id`, and its title and model-index name by the repository's name."""
+    return card_with_repo_id((folder / "README.md").read_text(encoding="utf-8"), repo_id).encode()
 
 
 def _first_line(err):

@@ -174,6 +174,41 @@ def test_dry_run_lists_what_upload_folder_would_send_and_contacts_no_hub(folder,
     assert plan["total_bytes"] == sum((folder / name).stat().st_size for name in names)
 
 
+def test_training_leftovers_and_symbolic_links_stay_behind(folder, tmp_path, capsys):
+    """A folder used as a run's output_dir uploaded its checkpoints, logs and optimizer state, and a symbolic link
+    uploaded what it points to, outside the folder too."""
+    for name in (
+        "checkpoint-10/optimizer.pt",
+        "runs/Dec01/events.out.tfevents.1",
+        "training_args.bin",
+        "eval_results.json",
+    ):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"\0")
+    (tmp_path / "secret.txt").write_text("outside the folder\n")
+    (folder / "notes.txt").symlink_to(tmp_path / "secret.txt")
+    (folder / "extra.md").write_text("kept: a file of the user's\n")
+    assert push.main([str(folder), REPO, "--dry-run"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    names = [item["path"] for item in plan["files"]]
+    assert "extra.md" in names and "config.json" in names
+    assert sorted(plan["left_out"]) == [
+        "checkpoint-10/optimizer.pt",
+        "eval_results.json",
+        "notes.txt (symbolic link)",
+        "runs/Dec01/events.out.tfevents.1",
+        "training_args.bin",
+    ]
+
+
+def test_a_renamed_folder_is_uploaded_with_the_target_repository_in_its_card(hub, folder, tmp_path, capsys):
+    """The placeholder named the folder the card was saved in; renamed since, the card kept <your-user>/old-name."""
+    card = (folder / "README.md").read_text(encoding="utf-8") + 'pipeline("joint-re", model="<your-user>/best_model")\n'
+    (folder / "README.md").write_text(card, encoding="utf-8")
+    assert push.main([str(folder), REPO, "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["card"] == f"<your-user>/best_model -> {REPO}"
+
+
 def test_remote_code_of_another_version_is_named_before_upload(folder, capsys):
     """A folder saved by an older package (or edited by hand) uploaded its own copy of the code without a word."""
     package = Path(push.__file__).resolve().parents[1]

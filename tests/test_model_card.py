@@ -1,0 +1,203 @@
+"""What a model card claims (hub_simmemre.render_model_card and the cards train.py and the Trainer write) matches the
+model and the scores it was given; folders that would not load are named before they are uploaded."""
+
+import json
+import math
+
+import pytest
+import yaml
+from helpers import tiny_config
+
+from simmemre.hub_simmemre import folder_problems, render_model_card
+from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
+
+
+def scores(value):
+    return {f"{level}_{name}": value for level in LEVELS for name in ("precision", "recall", "f1")}
+
+
+def front_matter(card: str) -> dict:
+    return yaml.safe_load(card.split("---")[1])
+
+
+def indexed_splits(card: str) -> list:
+    return [result["dataset"]["split"] for result in front_matter(card)["model-index"][0]["results"]]
+
+
+def test_scores_on_the_split_the_thresholds_were_tuned_on_are_marked_and_kept_out_of_the_metadata(tokenizer):
+    """A calibrated run's card published validation F1 at thresholds chosen on validation, as a plain result."""
+    card = render_model_card(
+        tiny_config(tokenizer),
+        results={"validation": scores(30.7), "test": scores(25.9)},
+        thresholds_tuned_on="validation",
+    )
+    assert indexed_splits(card) == ["test"]
+    assert "| validation (thresholds tuned here) | Relation F1 (strict, typed entities) |" in card
+    assert "The default thresholds were chosen on validation" in card
+
+
+@pytest.mark.parametrize(
+    "settings, expected, absent",
+    [
+        ({"jerex_baseline": True}, "JEREX (Eberts & Ulges, 2021), the baseline without memory", "memory of"),
+        ({}, "SimMemRE: JEREX (Eberts & Ulges, 2021) with the similarity-based memory", "baseline"),
+        (
+            {"use_entity_memory": False, "use_relation_memory": False},
+            "bilinear similarity classifiers of Kościukiewicz et al. (2023), no memory reads",
+            "SimMemRE:",
+        ),
+    ],
+    ids=["jerex", "memory", "no-reads"],
+)
+def test_the_architecture_line_follows_the_config(tokenizer, settings, expected, absent):
+    """The JEREX baseline's card said "JEREX baseline (no memory) — ... with the similarity-based memory"."""
+    line = next(
+        line for line in render_model_card(tiny_config(tokenizer, **settings)).splitlines() if "Architecture" in line
+    )
+    assert expected in line and absent not in line
+
+
+def test_windows_are_called_overlapping_only_when_they_overlap(tokenizer):
+    card = render_model_card(tiny_config(tokenizer, encoder_window_overlap=0, encoder_window_size=64))
+    assert "windows of 64 subwords, so nothing is truncated" in card and "overlapping" not in card
+    card = render_model_card(tiny_config(tokenizer, encoder_window_overlap=16, encoder_window_size=64))
+    assert "windows of 64 subwords overlapping by 16" in card
+
+
+def test_trainer_prefixed_results_are_refused_instead_of_giving_an_empty_table(tokenizer):
+    prefixed = {f"eval_{key}": value for key, value in scores(50.0).items()}
+    with pytest.raises(ValueError, match="without the Trainer's prefixes"):
+        render_model_card(tiny_config(tokenizer), results=prefixed)
+
+
+@pytest.mark.parametrize("missing", [None, float("nan"), math.inf])
+def test_a_missing_or_non_finite_score_is_never_published(tokenizer, missing):
+    """None crashed; NaN and infinity went into model-index as .nan/.inf."""
+    results = {**scores(50.0), "entity_f1": missing, "relation_strict_precision": missing}
+    card = render_model_card(tiny_config(tokenizer), results=results)
+    names = [metric["config"] for metric in front_matter(card)["model-index"][0]["results"][0]["metrics"]]
+    assert "entity" not in names and "relation_strict" in names
+    assert "| test | Relation F1 (strict, typed entities) | – | 50.0 | 50.0 |" in card
+    assert not any(line.startswith("| test | Entity F1") for line in card.splitlines())
+
+
+def test_a_split_name_with_a_pipe_does_not_break_the_table(tokenizer):
+    card = render_model_card(tiny_config(tokenizer), results={"val|dev": scores(50.0)})
+    row = next(line for line in card.splitlines() if line.startswith("| val"))
+    assert row.startswith("| val\\|dev | ") and row.replace("\\|", "").count("|") == 6
+
+
+def test_the_card_names_the_task_users_must_load(tokenizer):
+    card = render_model_card(tiny_config(tokenizer))
+    assert '`pipeline("token-classification")` does not load it' in card
+
+
+def test_a_renamed_folder_gets_the_repository_id_title_and_name_on_upload(tokenizer):
+    """The placeholder named the folder the card was saved in: a folder renamed since kept <your-user>/old-name."""
+    from simmemre.hub_simmemre import card_with_repo_id
+
+    card = render_model_card(
+        tiny_config(tokenizer), results=scores(50.0), repo_id="<your-user>/best_model", model_name="best_model"
+    )
+    pushed = card_with_repo_id(card, "me/simmemre-cdr")
+    assert "<your-user>" not in pushed and 'model="me/simmemre-cdr"' in pushed
+    assert "\n# simmemre-cdr\n" in pushed and front_matter(pushed)["model-index"][0]["name"] == "simmemre-cdr"
+
+
+# ---- folders that would not load ----
+
+
+@pytest.fixture
+def complete_folder(hub_folder, tmp_path):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(hub_folder, folder)
+    assert folder_problems(folder) == []
+    return folder
+
+
+def test_an_empty_weights_file_is_named(complete_folder):
+    (complete_folder / "model.safetensors").write_bytes(b"")
+    assert folder_problems(complete_folder) == ["model.safetensors is empty"]
+
+
+def test_a_weight_index_without_its_shards_is_named(complete_folder):
+    (complete_folder / "model.safetensors").unlink()
+    index = {"metadata": {}, "weight_map": {"encoder.x": "model-00001-of-00002.safetensors"}}
+    (complete_folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    assert folder_problems(complete_folder) == [
+        "weight shard(s) named in model.safetensors.index.json are missing: model-00001-of-00002.safetensors"
+    ]
+
+
+def test_a_pipeline_entry_naming_a_missing_file_is_named(complete_folder):
+    config = json.loads((complete_folder / "config.json").read_text())
+    config["custom_pipelines"]["joint-re"]["impl"] = "pipeline_gone.JointREPipeline"
+    (complete_folder / "config.json").write_text(json.dumps(config))
+    assert folder_problems(complete_folder) == [
+        "custom_pipelines['joint-re'] names pipeline_gone.JointREPipeline, whose file is missing"
+    ]
+
+
+def test_a_card_without_metadata_is_named(complete_folder):
+    (complete_folder / "README.md").write_text("# my model\n")
+    assert folder_problems(complete_folder) == [
+        "README.md has no metadata (YAML front matter): write the card with save_for_hub"
+    ]
+
+
+# ---- the cards train.py and the Trainer write ----
+
+
+@pytest.mark.parametrize(
+    "splits, applied, expected",
+    [
+        (("validation", "test"), True, {"results": ["validation", "test"], "tuned": "validation"}),
+        (("validation", "test"), False, {"results": ["validation", "test"], "tuned": None}),
+        (("test",), True, {"results": ["test"], "tuned": None}),
+    ],
+    ids=["calibrated", "calibration-refused", "no-validation"],
+)
+def test_train_gives_the_card_the_scores_of_the_saved_thresholds(monkeypatch, tmp_path, splits, applied, expected):
+    """Calibration requested without a validation split gave a card without any evaluation."""
+    from test_experiment import finished_trainer
+
+    from simmemre import experiment_simmemre, hub_simmemre, training_simmemre
+
+    def evaluate(dataset, metric_key_prefix):
+        return {f"{metric_key_prefix}_{key}": value for key, value in scores(40.0).items()}
+
+    trainer = finished_trainer(tmp_path, global_step=3, evaluate=evaluate)
+    run = {"resume": None, "calibrate": True, "calibration_grid": None, "base_model": None, "data": {}}
+    calibration = {"thresholds": {"relation_threshold": 0.3}, "scores": scores(45.0), "applied": applied, "reason": ""}
+    saved = {}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {s: [{}] for s in splits}, run))
+    monkeypatch.setattr(training_simmemre, "calibrate_thresholds", lambda *args, **kwargs: calibration)
+    monkeypatch.setattr(training_simmemre, "apply_thresholds", lambda model, thresholds: None)
+    monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: saved.update(kwargs))
+    monkeypatch.setattr(experiment_simmemre, "write_run_files", lambda *args, **kwargs: None)
+    experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}}, print_summary=False)
+    assert list(saved["results"]) == expected["results"]
+    assert saved["thresholds_tuned_on"] == expected["tuned"]
+
+
+def test_the_trainer_card_reports_the_best_checkpoint_it_loaded(model, processor, tmp_path):
+    """Under load_best_model_at_end the card published the last evaluation, not the pushed model's."""
+    from transformers import TrainingArguments
+
+    from simmemre.training_simmemre import SimMemREDataCollator, SimMemRETrainer
+
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none")
+    trainer = SimMemRETrainer(
+        model=model, args=args, data_collator=SimMemREDataCollator(processor, model.config), processing_class=processor
+    )
+    trainer.args.load_best_model_at_end = True  # as after train(): no eval set is needed to write the card
+    trainer.state.log_history = [
+        {"step": 2, "eval_relation_strict_f1": 40.0, "eval_entity_f1": 70.0},
+        {"step": 4, "eval_relation_strict_f1": 20.0, "eval_entity_f1": 60.0},
+    ]
+    trainer.state.best_global_step = 2
+    trainer.create_model_card()
+    card = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert "| validation | Relation F1 (strict, typed entities) | – | – | 40.0 |" in card
