@@ -414,10 +414,19 @@ def _is_bc5cdr(dataset_name) -> bool:
     return "bc5cdr" in "".join(character for character in str(dataset_name or "").lower() if character.isalnum())
 
 
+def _shows_bc5cdr(config, dataset_name) -> bool:
+    """The BC5CDR example only for a model of BC5CDR's labels (Chemical, Disease, CID) trained on it."""
+    return (
+        _is_bc5cdr(dataset_name)
+        and {"Chemical", "Disease"} <= set(config.entity_types)
+        and "CID" in config.relation_types
+    )
+
+
 def _card_output_example(config, dataset_name) -> str:
     """One line of the output schema, valid in it (two entities, a relation between them): the BC5CDR example for
     BC5CDR, else the model's own first labels."""
-    if _is_bc5cdr(dataset_name):
+    if _shows_bc5cdr(config, dataset_name):
         text, first, second, types, relation_type = (
             "Lidocaine-induced cardiac asystole.",
             "Lidocaine",
@@ -429,6 +438,9 @@ def _card_output_example(config, dataset_name) -> str:
         labels = list(config.entity_types) or ["ENTITY"]
         text, first, second = "First name and second name.", "First name", "second name"
         types, relation_type = (labels[0], labels[-1]), (list(config.relation_types) or ["RELATION"])[0]
+        allowed = (getattr(config, "relation_argument_types", None) or {}).get(relation_type)
+        if allowed:  # a pair of argument types the model can give this relation
+            types = tuple(allowed[0])
     entities = [
         {
             "type": entity_type,
@@ -445,7 +457,9 @@ def _card_usage_lines(repo_id, config, dataset_name=None):
     """Usage snippets (pipeline, output schema, model and processor without the pipeline) for the model at `repo_id`:
     a BC5CDR example sentence only for a model of BC5CDR (`dataset_name`), and the model's default thresholds in
     both snippets."""
-    example = json.dumps(CDR_EXAMPLE_TEXT if _is_bc5cdr(dataset_name) else NEUTRAL_EXAMPLE_TEXT, ensure_ascii=False)
+    example = json.dumps(
+        CDR_EXAMPLE_TEXT if _shows_bc5cdr(config, dataset_name) else NEUTRAL_EXAMPLE_TEXT, ensure_ascii=False
+    )
     return [
         "## Usage",
         "",

@@ -201,3 +201,20 @@ def test_the_trainer_card_reports_the_best_checkpoint_it_loaded(model, processor
     trainer.create_model_card()
     card = (tmp_path / "README.md").read_text(encoding="utf-8")
     assert "| validation | Relation F1 (strict, typed entities) | – | – | 40.0 |" in card
+
+
+def test_the_output_example_uses_labels_the_model_can_give(tokenizer):
+    """A non-BC5CDR model saved with a BC5CDR dataset name showed Chemical/CID; a relation restricted to one type pair
+    showed another pair."""
+    import re
+
+    config = tiny_config(
+        tokenizer,
+        entity_types=["PER", "ORG", "LOC"],
+        relation_types=["works_for"],
+        relation_argument_types={"works_for": [["PER", "ORG"]]},
+    )
+    card = render_model_card(config, dataset_name="bigbio/bc5cdr")
+    example = json.loads(re.search(r"```json\n(.*)\n```", card).group(1))
+    assert [entity["type"] for entity in example["entities"]] == ["PER", "ORG"]
+    assert example["relations"][0]["type"] == "works_for" and "Lidocaine" not in card
