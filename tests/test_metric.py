@@ -585,3 +585,15 @@ def test_a_dataframe_of_documents_is_refused_with_the_conversion_to_use():
 def test_a_misspelt_undirected_type_is_warned_about():
     with pytest.warns(UserWarning, match=r"\['cid'\] name no relation type"):
         score_comparable(COMPARABLE_GOLD, undirected_relation_types=["cid"])
+
+
+def test_relation_types_that_share_no_name_are_warned_about():
+    """Gold converted without DocRED's relation names ("P17") against predictions with them ("country") scored 0 at
+    every relation level without a word."""
+    renamed = gold_copy()
+    for document in renamed:
+        for relation in document["relations"]:
+            relation["type"] = "P17"
+    with pytest.warns(UserWarning, match="share no relation type"):
+        results = score(renamed)
+    assert results["relation_f1"] == 0.0

@@ -138,6 +138,16 @@ def test_a_gold_type_the_model_lacks_is_refused_with_given_input_naming_the_data
     assert "<memory>" not in message
 
 
+@pytest.mark.integration
+def test_a_gold_relation_type_the_model_lacks_is_a_miss_with_given_input_as_without(hub_folder, tmp_path, capsys):
+    """--given tokenized the gold relations as training labels and refused a type absent from the model (a model
+    trained on a slice of DocRED knows only the types of that slice), which plain scoring counts as a miss."""
+    unknown = dict(GOLD, id="g1", relations=[dict(GOLD["relations"][0], type="subclass of")])
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD, unknown])
+    results = scores(["--model", str(hub_folder), "--data", gold, "--given", "clusters", "--device", "cpu"], capsys)
+    assert results["documents"] == 2 and results["coref_f1"] == 100.0
+
+
 def test_gold_lines_ending_in_carriage_returns_are_read(tmp_path, capsys):
     gold = tmp_path / "gold.jsonl"
     gold.write_bytes(json.dumps(GOLD).encode() + b"\r" + json.dumps(dict(GOLD, id="g1")).encode() + b"\r\n")

@@ -320,6 +320,21 @@ def _warn_unused_undirected(undirected, predicted, gold):
         )
 
 
+def _warn_disjoint_relation_types(predicted, gold):
+    """Predictions and references whose relation types share no name (DocRED's ids "P17" against their names
+    "country", from a conversion without the names) score 0 at every relation level; say why."""
+    types = [
+        {relation_type for tuples in side.values() for *_, relation_type in tuples["relation_list"]}
+        for side in (predicted, gold)
+    ]
+    if types[0] and types[1] and not types[0] & types[1]:
+        warnings.warn(
+            f"predictions and references share no relation type (predicted e.g. {sorted(types[0])[:3]}, gold e.g. "
+            f"{sorted(types[1])[:3]}): every relation level scores 0; were both converted with the same type names?",
+            stacklevel=3,
+        )
+
+
 def _seq2rel_entities(tuples, text):
     """seq2rel's entities: (frozenset of lower-cased mention strings, entity type) per entity."""
     return [
@@ -492,6 +507,7 @@ def joint_re_scores(predictions, references, undirected_relation_types=None):
     predicted = _parse_side(predictions, "predictions")
     gold = _parse_side(references, "references")
     _warn_unused_undirected(undirected, predicted, gold)
+    _warn_disjoint_relation_types(predicted, gold)
     if set(predicted) != set(gold):
         missing = sorted(set(gold) - set(predicted))
         extra = sorted(set(predicted) - set(gold))
