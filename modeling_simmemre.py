@@ -2038,7 +2038,10 @@ def encode_in_windows(encoder: nn.Module, input_ids, attention_mask, config: Sim
             "SimMemREConfig.cls_token_id, sep_token_id and pad_token_id are unset, so encoder windows have no frame: "
             "set cls_token_id and sep_token_id to the tokenizer's (or its bos/eos ids)"
         )
-    vocabulary = getattr(encoder.get_input_embeddings(), "num_embeddings", None)
+    try:
+        vocabulary = getattr(encoder.get_input_embeddings(), "num_embeddings", None)
+    except (NotImplementedError, AttributeError):  # an encoder of its own code may not expose its embeddings
+        vocabulary = None
     if vocabulary is not None and input_ids.numel() and int(input_ids.max()) >= vocabulary:
         raise ValueError(
             f"input id {int(input_ids.max())} is beyond the encoder's vocabulary ({vocabulary} ids): the tokenizer "
