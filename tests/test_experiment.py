@@ -558,7 +558,11 @@ def test_resuming_a_finished_run_stops_instead_of_rewriting_its_results(monkeypa
     )
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
     monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
-    expected = (SystemExit, "is at step 60 of this run's 60: nothing left to train") if stops else (TrainingStarted, "")
+    expected = (
+        (SystemExit, "is at step 60 of this run's 60: nothing left to train")
+        if stops
+        else (TrainingStarted, "checkpoint-60")
+    )
     with pytest.raises(expected[0], match=re.escape(expected[1])):
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
 
