@@ -276,7 +276,8 @@ class SimMemREConfig(PretrainedConfig):
             overlapping token embeddings are averaged, `encoder_batch_windows` windows per encoder call. The
             embeddings depend on the window (MiniLM on BC5CDR against one 510-subword pass: mean cosine 0.83 at
             126-subword windows, 0.89 at 254), so keep the window a model was trained with.
-        cls_token_id, sep_token_id, pad_token_id (`int`): special tokens of the encoder's tokenizer.
+        cls_token_id, sep_token_id, pad_token_id (`int`): special tokens of the encoder's tokenizer; each window is
+            framed by CLS ... SEP (`from_encoder` takes BOS/EOS for a tokenizer without CLS/SEP).
     """
 
     model_type = "simmemre"
