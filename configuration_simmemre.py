@@ -260,8 +260,7 @@ class SimMemREConfig(PretrainedConfig):
         memory_read_gradient (`bool`, True): whether reads pass gradient into the memory matrices. The classifiers
             always train the memories (the paper code detaches them only inside the reads).
         memory_warmup_proportion (`float`, 0.4; the paper's CDR config uses 0.5): fraction of training steps before
-            reads
-            switch on (used by the trainer).
+            reads switch on (used by the trainer).
         memory_reads_enabled (`bool`, True): the warm-up switch. The trainer turns it off during stage 1 and on after,
             and a checkpoint saved during stage 1 keeps it off, so it is evaluated the way dev selection measured it.
         jerex_baseline (`bool`, False): shortcut for the paper's baseline — both memories off and
@@ -276,6 +275,8 @@ class SimMemREConfig(PretrainedConfig):
             overlapping token embeddings are averaged, `encoder_batch_windows` windows per encoder call. The
             embeddings depend on the window (MiniLM on BC5CDR against one 510-subword pass: mean cosine 0.83 at
             126-subword windows, 0.89 at 254), so keep the window a model was trained with.
+        initializer_range (`float`, 0.02): standard deviation of the normal initialisation of the heads, memories
+            and memory readers (the encoder's own weights come from its checkpoint).
         cls_token_id, sep_token_id, pad_token_id (`int`): special tokens of the encoder's tokenizer; each window is
             framed by CLS ... SEP (`from_encoder` takes BOS/EOS for a tokenizer without CLS/SEP).
     """
