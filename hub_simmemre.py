@@ -601,18 +601,20 @@ UPLOAD_IGNORE_PATTERNS = [
 
 
 def _folder_files(folder: Path) -> tuple:
-    """(relative paths of the plain files under `folder`, those reached through a symbolic link): a link is never
-    followed into the upload (it may point outside the folder)."""
+    """(relative paths of the plain files under `folder`, its symbolic links): a link is listed, never followed (it
+    may point outside the folder, or to a whole tree)."""
+    import os
+
     files, links = [], []
-    for path in sorted(folder.glob("**/*")):
-        relative = path.relative_to(folder)
-        linked = any((folder / Path(*relative.parts[: depth + 1])).is_symlink() for depth in range(len(relative.parts)))
-        if linked:
-            if path.is_symlink():
-                links.append(relative.as_posix())
-        elif path.is_file():
-            files.append(relative.as_posix())
-    return files, links
+    for root, directories, names in os.walk(folder):  # followlinks=False: a linked folder is not entered
+        for name in names + [directory for directory in directories if os.path.islink(os.path.join(root, directory))]:
+            path = os.path.join(root, name)
+            relative = Path(path).relative_to(folder).as_posix()
+            if os.path.islink(path):
+                links.append(relative)
+            elif os.path.isfile(path):
+                files.append(relative)
+    return sorted(files), sorted(links)
 
 
 def files_for_upload(folder):

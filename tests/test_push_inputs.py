@@ -187,6 +187,7 @@ def test_training_leftovers_and_symbolic_links_stay_behind(folder, tmp_path, cap
         (folder / name).write_bytes(b"\0")
     (tmp_path / "secret.txt").write_text("outside the folder\n")
     (folder / "notes.txt").symlink_to(tmp_path / "secret.txt")
+    (folder / "data").symlink_to(tmp_path, target_is_directory=True)  # a linked folder: listed, not entered
     (folder / "extra.md").write_text("kept: a file of the user's\n")
     assert push.main([str(folder), REPO, "--dry-run"]) == 0
     plan = json.loads(capsys.readouterr().out)
@@ -194,6 +195,7 @@ def test_training_leftovers_and_symbolic_links_stay_behind(folder, tmp_path, cap
     assert "extra.md" in names and "config.json" in names
     assert sorted(plan["left_out"]) == [
         "checkpoint-10/optimizer.pt",
+        "data (symbolic link)",
         "eval_results.json",
         "notes.txt (symbolic link)",
         "runs/Dec01/events.out.tfevents.1",
