@@ -217,6 +217,12 @@ def check_input(item, index=0) -> ValidatedInput:
     if "text" not in item:
         fail(ValueError, "missing required field (a schema document needs a 'text' field)", "text")
     text = item["text"]
+    if isinstance(text, (list, tuple)) and isinstance(document_id, (list, tuple)):  # `dataset[:n]`: columns
+        fail(
+            TypeError,
+            "is a list: this is a batch of columns (dataset[:n]); pass the dataset or a list of documents",
+            "text",
+        )
     if not isinstance(text, str):
         fail(TypeError, f"must be a str, got {type(text).__name__}", "text")
     words, sentences = item.get("words"), item.get("sentences")

@@ -202,6 +202,12 @@ def test_the_pipeline_refuses_a_dataframe(pipe):
         pipe(pandas.DataFrame({"id": ["a", "b", "c"], "text": [TEXT] * 3}))
 
 
+def test_a_batch_of_columns_is_told_apart_from_a_document(pipe):
+    """`dataset[:2]` (a dict of columns) was read as one document whose text is a list."""
+    with pytest.raises(TypeError, match=r"a batch of columns \(dataset\[:n\]\); pass the dataset"):
+        pipe({"id": ["a", "b"], "text": [TEXT, TEXT]})
+
+
 def test_the_pipeline_reads_a_zero_dimensional_array_as_its_item(pipe):
     assert pipe(np.array(TEXT), **LOW) == pipe(TEXT, **LOW)
 
