@@ -152,7 +152,8 @@ class SimMemREConfig(PretrainedConfig):
         encoder_trust_remote_code (`bool`, False): the encoder ships its own code (its config has an `auto_map`);
             that code is copied into every saved folder and run when the model is built. Set by
             `SimMemREModel.from_encoder(..., trust_remote_code=True)`.
-        entity_types (`list[str]`), relation_types (`list[str]`): ordered label lists (memory slot k = type k).
+        entity_types (`list[str]`, []), relation_types (`list[str]`, []): ordered label lists (memory slot k = type
+            k); a model needs at least one entity type.
         max_span_size (`int`, 10): longest candidate mention in words.
         meta_embedding_size (`int`, 25): size of the span-size, edit-distance, token-distance, sentence-distance and
             (JEREX baseline only) entity-type embeddings.
@@ -252,7 +253,8 @@ class SimMemREConfig(PretrainedConfig):
             attention and independent of how many positions are read (sampled spans in training, all candidates at
             inference);
             "residual" = X + Σ_M W_o,M softmax_k(X W_readᵀ Mᵀ) M: a key-value read over slots that adds the type
-            prototypes, W_o initialised to zero so it starts as the identity.
+            prototypes, W_o initialised to zero so it starts as the identity. A saved config from before this field
+            existed loads as "mean", the read its model was trained with.
         memory_read_temperature (`str`, "fixed"): "fixed" reads the scores m_k W_read Xᵀ as they are (paper eq. 1);
             "learned" multiplies them by a learned inverse temperature per memory (initialised to 1), so training can
             sharpen the softmax over positions: over thousands of candidate spans a near-uniform read leaves the
@@ -268,7 +270,8 @@ class SimMemREConfig(PretrainedConfig):
         span_chunk_size (`int`, 1024), coref_pair_chunk_size (`int`, 8192), relation_mention_pair_chunk_size (`int`,
             4096): how many candidate spans / coreference pairs / MRC mention pairs are processed at once. They bound
             memory and never change results.
-        encoder_window_size (`int`, None = encoder positions - 2),
+        encoder_window_size (`int`, None = the encoder's positions - 2 for [CLS]/[SEP]; RoBERTa-style encoders also
+            lose padding_idx + 1, e.g. 510 of 514),
         encoder_window_overlap (`int`, None = min(128, window/4)),
         encoder_batch_windows (`int`, 16): long documents are encoded in overlapping windows of this many subwords
             (plus [CLS]/[SEP]), starting every window - overlap subwords, the last one ending at the document's end;

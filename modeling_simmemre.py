@@ -26,7 +26,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput, logging
 
-from .configuration_simmemre import SimMemREConfig
+from .configuration_simmemre import SimMemREConfig, _flag
 
 try:  # optional: the same Levenshtein distances in C++; the numpy code below serves without it (a Hub user's setup)
     from rapidfuzz.distance import Levenshtein as _RapidfuzzLevenshtein
@@ -2848,7 +2848,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
         memories are initialised randomly. `encoder_config_overrides` (e.g. `{"attention_probs_dropout_prob": 0.0}`)
         change the encoder's config, not its weights. `trust_remote_code` runs an encoder's own code (its config's
         `auto_map`) for the encoder and its tokenizer; saved folders carry a copy. Raises if an override is not an
-        attribute of the encoder's config or any encoder weight is missing."""
+        attribute of the encoder's config or any encoder weight is missing. `config_kwargs` are `SimMemREConfig`
+        fields; a name within a typo of one is refused, any other is stored on the config as transformers does."""
         check_encoder_arguments(encoder_path, encoder_config_overrides, config_kwargs)
         encoder_config = _pretrained_encoder_config(encoder_path, trust_remote_code, encoder_config_overrides)
         tokenizer = AutoTokenizer.from_pretrained(encoder_path, trust_remote_code=trust_remote_code)
@@ -2873,7 +2874,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         """`PreTrainedModel.save_pretrained`, plus the `joint-re` pipeline: config.json gets its `custom_pipelines`
         entry and the pipeline's code is copied beside the model's, so every saved folder (a Trainer checkpoint too)
         loads with `pipeline("joint-re", model=folder, trust_remote_code=True)` once the processor is saved with it.
-        The in-memory config is left as it was."""
+        The `custom_pipelines` entry goes to the file only, not into the in-memory config."""
         super().save_pretrained(save_directory, *args, **kwargs)
         if not kwargs.get("is_main_process", True):
             return
@@ -2917,7 +2918,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
 
     @memory_reads_enabled.setter
     def memory_reads_enabled(self, value: bool):
-        self.config.memory_reads_enabled = bool(value)
+        self.config.memory_reads_enabled = _flag("memory_reads_enabled", value)  # bool("no") is True
 
     def _reads_on(self, use_memory: Optional[bool]) -> bool:
         if use_memory is not None and not isinstance(use_memory, (bool, np.bool_)):  # bool("false") is True
@@ -3077,7 +3078,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         given: gold input per document (JEREX's evaluation "in isolation"), `None` for end to end. A dict with
             `mention_word_spans` `(n, 2)` replaces mention selection; with `mention_clusters` `(n,)` (entity index of
             each row; a span may appear in several entities) also clustering; with `entity_types` `(c,)` also entity
-            typing (scores 1). Only the later stages run on the model's own predictions.
+            typing (scores 1). Only the later stages run on the model's own predictions; no entity threshold applies.
 
         Returns [`SimMemREOutput`] with `predictions`, one dict of tensors per document.
         """

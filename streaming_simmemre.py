@@ -12,8 +12,9 @@
   order, so that count is exactly the set of documents already done (the id of the last line is checked against
   the input, so a resume on different input fails loudly). An interruption loses at most the batch in flight.
 - `shard=(index, count)` keeps every count-th document, starting at index; under `torchrun` / `accelerate launch`
-  the rank and world size are read from the environment (`shard_from_environment`). Each shard writes its own part
-  (`part_path`), and `merge_parts` interleaves the parts back into input order.
+  scripts/predict.py reads the rank and world size from the environment (a library caller passes
+  `shard=shard_from_environment()`; with `shard=None` every rank writes the whole corpus). Each shard writes its own
+  part (`part_path`), and `merge_parts` interleaves the parts back into input order.
 """
 
 import contextlib

@@ -8,7 +8,8 @@
   :class:`~simmemre.modeling_simmemre.TrainingTargets` of :meth:`SimMemREModel.forward` (as keyword arguments).
 - :class:`SimMemRETrainer`: logs the four task losses, drives the two-stage memory warm-up (paper 3.3) from the
   trainer state, and evaluates by full end-to-end inference (:meth:`SimMemREModel.extract` through
-  `SimMemREProcessor.predict`, as the pipeline runs it) scored with the strict joint F1 metric.
+  `SimMemREModel.predict`, decoded by `SimMemREProcessor.decode`, as the pipeline runs it) scored with the strict
+  joint F1 metric.
 
 This module is training-side library code, not Hub remote code.
 """
@@ -1396,7 +1397,7 @@ def calibrate_thresholds(
     min_objective: float = 5.0,
     max_prediction_ratio: float = 3.0,
 ) -> dict:
-    """Grid-search the mention, coreference and relation thresholds on gold documents (the dev split).
+    """Grid-search the mention, coreference, relation and entity thresholds on gold documents (the dev split).
 
     Each document is encoded once (encoder and token memory read); the heads then run once per (mention, coreference)
     grid point at the lowest relation threshold and entity threshold 0, and every entity and relation threshold is a

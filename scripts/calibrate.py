@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Calibrate a trained model's mention, coreference and relation thresholds on a corpus's dev split.
+"""Calibrate a trained model's mention, coreference, relation and entity thresholds on a corpus's dev split.
 
 Runs `simmemre.training_simmemre.calibrate_thresholds` on the dev split (the encoder runs once per document, the heads
 once per grid point), writes the chosen thresholds into MODEL/config.json, scores the test split with the fixed (the
@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_corpus_arguments(parser, "use only the first N documents of each split (tests)")
     parser.add_argument("--dev-split", default="dev", help="split to calibrate on (default: dev)")
     parser.add_argument("--test-split", default="test", help="split to report with both thresholds ('' to skip)")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument(
+        "--device", default=None, help="torch device (default: cuda:0 when CUDA is available, else cpu)"
+    )
     parser.add_argument(
         "--output", help="where to write the JSON report (default: calibration[_<serving>].json beside MODEL)"
     )

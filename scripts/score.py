@@ -216,6 +216,10 @@ def main(argv=None) -> int:
     gold, lines = read_gold(args.data, args.limit)
     if args.given and not args.model:
         raise SystemExit("--given needs --model (it runs the model on gold input)")
+    if args.given and args.serving != "fp32":  # it ran, silently without them
+        raise SystemExit(
+            f"--serving {args.serving} applies to the pipeline; --given runs the model directly (use --dtype)"
+        )
     if args.model:  # before loading the model: a bad gold document stops the script at once
         check_gold_input(gold, lines, args.data, args.given)
     if args.given:

@@ -26,8 +26,9 @@ CONFIG (YAML or JSON) has five sections:
                (a checkpoint folder, or true/"last" for the newest complete one in output_dir). `warmup_ratio` is
                accepted and becomes transformers 5's fractional `warmup_steps`; with first_evaluation_epoch N and
                evaluation_epoch_interval K, evaluation (full inference, costly) runs only after epochs N, N+K, ...
-               and the last. calibrate_thresholds: true grid-searches the mention, coreference and relation
-               thresholds on the validation split after training (simmemre.training_simmemre.calibrate_thresholds),
+               and the last. calibrate_thresholds: true grid-searches the mention, coreference, relation and
+               entity thresholds on the validation split after training
+               (simmemre.training_simmemre.calibrate_thresholds),
                writes them into best_model's config and reports test with both the fixed and the calibrated
                thresholds (calibrated_test_* in all_results.json; the search is in calibration.json);
                calibration_grid ({mention_threshold: [...], ...}) replaces part or all of the default grid.

@@ -255,3 +255,12 @@ def test_a_misspelt_section_in_an_override_is_named():
 
     with pytest.raises(SystemExit, match=r"'modle': did you mean the section 'model' \(--model.KEY\)"):
         check_config_keys({"training": {"modle": {"memory_read_mode": "sum"}}})
+
+
+def test_the_memory_reads_switch_takes_only_booleans(tokenizer):
+    """The setter converted with bool(), so "no" left the reads on."""
+    model = SimMemREModel(tiny_config(tokenizer))
+    with pytest.raises(ValueError, match="memory_reads_enabled: must be true or false, got 'no'"):
+        model.memory_reads_enabled = "no"
+    model.memory_reads_enabled = False
+    assert model.config.memory_reads_enabled is False

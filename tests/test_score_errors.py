@@ -148,6 +148,13 @@ def test_a_gold_relation_type_the_model_lacks_is_a_miss_with_given_input_as_with
     assert results["documents"] == 2 and results["coref_f1"] == 100.0
 
 
+def test_serving_options_are_refused_with_given_input(tmp_path):
+    """--given ran the model without them, so --serving int8 printed fp32 scores."""
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD])
+    message = refusal(["--model", NOT_A_MODEL, "--data", gold, "--given", "mentions", "--serving", "int8"])
+    assert message == "--serving int8 applies to the pipeline; --given runs the model directly (use --dtype)"
+
+
 def test_gold_lines_ending_in_carriage_returns_are_read(tmp_path, capsys):
     gold = tmp_path / "gold.jsonl"
     gold.write_bytes(json.dumps(GOLD).encode() + b"\r" + json.dumps(dict(GOLD, id="g1")).encode() + b"\r\n")
