@@ -429,6 +429,11 @@ class SimMemREProcessor(ProcessorMixin):
                 `entity_types` [c], `entity_scores` [c], `relations` [q, 3] (head, tail, type), `relation_scores` [q].
             text: the original string; offsets of the result index it exactly.
             word_char_spans: [num_words, 2] character spans of the words the model saw.
+            entity_types, relation_types: the model's label lists (`model.config.entity_types`, `.relation_types`).
+            document_id: put first in the result as `id` when given.
+        Returns:
+            `{"id"?, "text", "entities": [{"type", "score", "mentions": [{"start", "end", "text", "score"}]}],
+            "relations": [{"head", "tail", "type", "score"}]}`; the pipeline adds `truncated` where a cap bound.
         """
         if not isinstance(prediction, Mapping) or "mention_word_spans" not in prediction:
             raise TypeError(

@@ -236,9 +236,12 @@ def segment_spans(
 def segment_text(
     text: str, split_points: Iterable[int] = (), no_break_spans: Iterable[tuple[int, int]] = ()
 ) -> tuple[list[dict], list[dict]]:
-    """Split `text` into sentences and words, both as lists of `{"start", "end"}` character spans.
+    """Split `text` into sentences and words, both as lists of `{"start", "end"}` character spans: returns
+    `(sentences, words)` (`segment_spans` returns words first).
 
-    Every word lies inside exactly one sentence; offsets index `text` exactly (end exclusive).
+    Every word lies inside exactly one sentence; offsets index `text` exactly (end exclusive). `split_points` are
+    character offsets where a word must end (e.g. mention boundaries); `no_break_spans` are `(start, end)` character
+    spans that no sentence boundary may cut (e.g. mentions).
     """
     words, sentence_word_ranges = segment_spans(text, split_points, no_break_spans)
     sentences = [{"start": words[a][0], "end": words[b - 1][1]} for a, b in sentence_word_ranges]

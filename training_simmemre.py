@@ -846,6 +846,9 @@ class SimMemRETrainer(Trainer):
     - Rows of the datasets come from :func:`tokenize_documents` with the model's label lists; their columns are kept
       (`remove_unused_columns` is forced off), the collator needs them. `processing_class` is the
       [`SimMemREProcessor`] (the collator is built from it when none is given).
+    - `head_learning_rate`: the learning rate of everything outside the encoder (heads, memories, embeddings); None
+      trains them at `learning_rate` with the encoder. `given` (one of `GIVEN_LEVELS`): `evaluate()` gives the model
+      gold mentions, clusters or entities and runs only the later stages (JEREX's evaluation in isolation).
     - Model selection breaks ties on `metric_for_best_model` (when greater is better) by :data:`SELECTION_TIE_BREAK`:
       entity F1, then mention F1, then the later checkpoint. A run whose dev strict relation F1 is 0 at every
       evaluation still keeps its best-trained checkpoint, and `train()` ends with a warning that says so.
