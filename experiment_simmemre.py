@@ -1671,7 +1671,8 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         config: a config dict or the path of a YAML/JSON config (sections data, encoder, model, sampling, training;
             see scripts/train.py's help).
         overrides: command-line style overrides, e.g. `["--num_train_epochs", "3", "--model.jerex_baseline", "true"]`.
-        print_summary: print the final F1 table (and write OUTPUT_DIR/results.md).
+        print_summary: print the final F1 table (and write OUTPUT_DIR/results.md); the best model's path and the
+            training loss are printed either way.
     Returns:
         `{"output_dir", "best_model", "results"}`: the run folder, its best_model/ folder (Hub-ready) and the metrics
         written to all_results.json (train, eval_*, test_*, calibrated_*).

@@ -166,7 +166,8 @@ class JointREPipeline(Pipeline):
     on BC5CDR test.
 
     Bad input (a non-str, a document without a str `text`, malformed `words`/`sentences`, a bad threshold) raises
-    `TypeError`/`ValueError` before the model runs; empty or whitespace-only text gives a document with no entities.
+    `TypeError`/`ValueError` before the model runs on it (for a list, before it runs at all; a generator or dataset is
+    checked as it is read); empty or whitespace-only text gives a document with no entities.
     """
 
     _load_processor = None  # optional: with only a tokenizer, __init__ builds the processor or explains what is missing

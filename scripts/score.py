@@ -48,6 +48,19 @@ from simmemre.training_simmemre import GIVEN_LEVELS, THRESHOLD_NAMES
 TABLE_LEVELS = LEVELS + ("relation_seq2rel", "relation_relaxed")
 
 
+def non_negative_int(value: str) -> int:
+    """An argparse type: an integer >= 0 (--per-type -1 printed "top 0 of 1 types")."""
+    import argparse
+
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value!r}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -60,10 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print the metric output as one JSON object")
     parser.add_argument(
         "--per-type",
-        type=int,
+        type=non_negative_int,
         metavar="N",
         default=0,
-        help="also print the N relation types with the most gold relations (strict P/R/F1)",
+        help="also print the N relation types with the most gold relations (strict P/R/F1; --json holds every type)",
     )
     parser.add_argument(
         "--given",
@@ -214,6 +227,10 @@ def main(argv=None) -> int:
     if args.model:
         args.device = inference_device(args.device)
     gold, lines = read_gold(args.data, args.limit)
+    if args.predictions and args.from_predictions:  # nothing is predicted: the file was silently never written
+        raise SystemExit(
+            "--predictions writes the model's predictions; with --from-predictions there are none to write"
+        )
     if args.given and not args.model:
         raise SystemExit("--given needs --model (it runs the model on gold input)")
     if args.given and args.serving != "fp32":  # it ran, silently without them

@@ -155,6 +155,19 @@ def test_serving_options_are_refused_with_given_input(tmp_path):
     assert message == "--serving int8 applies to the pipeline; --given runs the model directly (use --dtype)"
 
 
+def test_an_output_file_with_scored_predictions_is_refused(tmp_path):
+    """--predictions beside --from-predictions was never written, silently."""
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD])
+    message = refusal(["--from-predictions", gold, "--data", gold, "--predictions", str(tmp_path / "out.jsonl")])
+    assert message.startswith("--predictions writes the model's predictions")
+
+
+def test_a_negative_per_type_count_is_an_argument_error(tmp_path, capsys):
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD])
+    assert refusal(["--from-predictions", gold, "--data", gold, "--per-type", "-1"]) == "2"
+    assert "expected a non-negative integer" in capsys.readouterr().err
+
+
 def test_gold_lines_ending_in_carriage_returns_are_read(tmp_path, capsys):
     gold = tmp_path / "gold.jsonl"
     gold.write_bytes(json.dumps(GOLD).encode() + b"\r" + json.dumps(dict(GOLD, id="g1")).encode() + b"\r\n")
