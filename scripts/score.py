@@ -50,8 +50,6 @@ TABLE_LEVELS = LEVELS + ("relation_seq2rel", "relation_relaxed")
 
 def non_negative_int(value: str) -> int:
     """An argparse type: an integer >= 0 (--per-type -1 printed "top 0 of 1 types")."""
-    import argparse
-
     try:
         number = int(value)
     except ValueError:
@@ -226,11 +224,11 @@ def main(argv=None) -> int:
         check_output_location(args.predictions, "--predictions", [args.data])
     if args.model:
         args.device = inference_device(args.device)
-    gold, lines = read_gold(args.data, args.limit)
     if args.predictions and args.from_predictions:  # nothing is predicted: the file was silently never written
         raise SystemExit(
             "--predictions writes the model's predictions; with --from-predictions there are none to write"
         )
+    gold, lines = read_gold(args.data, args.limit)
     if args.given and not args.model:
         raise SystemExit("--given needs --model (it runs the model on gold input)")
     if args.given and args.serving != "fp32":  # it ran, silently without them
