@@ -2550,6 +2550,14 @@ def window_frame_ids(tokenizer) -> dict:
     return ids
 
 
+def candidate_scores_key(config, reads_on: bool, hidden: torch.Tensor) -> tuple:
+    """What cached candidate scores (`extract`'s `inference_cache`) depend on besides the document: the boundary word
+    lists (a screen may switch them), the memory reads (`use_memory`) and the autocast dtype in force."""
+    device = hidden.device.type
+    autocast = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+    return tuple(config.non_initial_words), tuple(config.non_final_words), reads_on, autocast
+
+
 def check_inference_inputs(input_ids, attention_mask, word_subword_spans, word_sentence_ids, word_mask, given):
     """`extract`'s inputs as the processor makes them, checked where a wrong one failed deep inside torch (a list,
     an unbatched tensor, float ids) or ran on subwords past the document (another document's word spans)."""
@@ -3119,11 +3127,10 @@ class SimMemREModel(SimMemREPreTrainedModel):
             )
             candidates, document_given = None, given[doc] if given is not None else None
             if inference_cache is not None and words > 0 and lengths[doc] > 0 and document_given is None:
-                # The scores depend on the boundary word lists, which a screen may switch between predictions.
-                lists = (tuple(self.config.non_initial_words), tuple(self.config.non_final_words))
+                key = candidate_scores_key(self.config, reads_on, hidden)
                 cached = inference_cache[doc].get("candidate_scores")
-                if cached is None or cached[0] != lists:
-                    cached = inference_cache[doc]["candidate_scores"] = (lists, self.score_candidates(context))
+                if cached is None or cached[0] != key:
+                    cached = inference_cache[doc]["candidate_scores"] = (key, self.score_candidates(context))
                 candidates = cached[1]
             predictions.append(self._extract_document(context, thresholds, candidates, document_given))
         return SimMemREOutput(predictions=predictions)

@@ -264,3 +264,14 @@ def test_the_memory_reads_switch_takes_only_booleans(tokenizer):
         model.memory_reads_enabled = "no"
     model.memory_reads_enabled = False
     assert model.config.memory_reads_enabled is False
+
+
+def test_cached_candidate_scores_follow_use_memory(model, batch):
+    """The inference cache was keyed on the boundary word lists only: a call with use_memory=False after one with
+    the reads on reused the reads-on mention scores."""
+    with torch.inference_mode():
+        cache = [{}]
+        model.extract(**batch, **LOW, inference_cache=cache)  # fills the cache with the reads on
+        cached = model.extract(**batch, **LOW, inference_cache=cache, use_memory=False).predictions[0]
+        fresh = model.extract(**batch, **LOW, use_memory=False).predictions[0]
+    assert torch.equal(cached["mention_scores"], fresh["mention_scores"])
