@@ -720,17 +720,26 @@ def load_model(folder=None, device="cpu", dtype="float32"):
     return model.to(device=device, dtype=getattr(torch, dtype)).eval(), processor, folder
 
 
-def positive_int(value: str) -> int:
-    """An argparse type: an integer >= 1 (0 or a negative count would mean "all" or "all but the last" to a slice)."""
+def _int_at_least(value: str, minimum: int, kind: str) -> int:
     import argparse
 
     try:
         number = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {number}")
+        raise argparse.ArgumentTypeError(f"expected a {kind} integer, got {value!r}") from None
+    if number < minimum:
+        raise argparse.ArgumentTypeError(f"expected a {kind} integer, got {number}")
     return number
+
+
+def positive_int(value: str) -> int:
+    """An argparse type: an integer >= 1 (0 or a negative count would mean "all" or "all but the last" to a slice)."""
+    return _int_at_least(value, 1, "positive")
+
+
+def non_negative_int(value: str) -> int:
+    """An argparse type: an integer >= 0 (score.py's --per-type -1 printed "top 0 of 1 types")."""
+    return _int_at_least(value, 0, "non-negative")
 
 
 def add_corpus_arguments(parser, max_documents_help="use only the first N documents of each split"):

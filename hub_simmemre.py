@@ -10,6 +10,7 @@ The folder then holds everything `pipeline("joint-re", model=folder_or_repo, tru
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -603,8 +604,6 @@ UPLOAD_IGNORE_PATTERNS = [
 def _folder_files(folder: Path) -> tuple:
     """(relative paths of the plain files under `folder`, its symbolic links): a link is listed, never followed (it
     may point outside the folder, or to a whole tree)."""
-    import os
-
     files, links = [], []
     for root, directories, names in os.walk(folder):  # followlinks=False: a linked folder is not entered
         for name in names + [directory for directory in directories if os.path.islink(os.path.join(root, directory))]:

@@ -36,6 +36,7 @@ from simmemre.experiment_simmemre import (
     iter_jsonl_objects,
     load_pipeline,
     load_trained_model,
+    non_negative_int,
     per_type_table,
     positive_int,
     scores_table,
@@ -46,17 +47,6 @@ from simmemre.training_simmemre import GIVEN_LEVELS, THRESHOLD_NAMES
 
 # The metric's levels in the table: JEREX's, then the comparison levels in the README's order.
 TABLE_LEVELS = LEVELS + ("relation_seq2rel", "relation_relaxed")
-
-
-def non_negative_int(value: str) -> int:
-    """An argparse type: an integer >= 0 (--per-type -1 printed "top 0 of 1 types")."""
-    try:
-        number = int(value)
-    except ValueError:
-        number = -1
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value!r}")
-    return number
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -303,14 +303,16 @@ def _undirected_types(value) -> frozenset:
     return frozenset(names)
 
 
-def _warn_unused_undirected(undirected, predicted, gold):
-    """A misspelt type name (["cid"] for "CID") would silently score as if none were given."""
-    seen = {
-        relation_type
+def _warn_about_relation_types(undirected, predicted, gold):
+    """Warn where the relation type names cannot be what was meant: an undirected type that no relation carries (a
+    misspelling, ["cid"] for "CID", scores as if none were given), and predictions and references whose types share no
+    name (DocRED's ids "P17" against their names "country", from a conversion without the names: every relation level
+    scores 0)."""
+    predicted_types, gold_types = (
+        {relation_type for tuples in side.values() for *_, relation_type in tuples["relation_list"]}
         for side in (predicted, gold)
-        for tuples in side.values()
-        for *_, relation_type in tuples["relation_list"]
-    }
+    )
+    seen = predicted_types | gold_types
     unused = sorted(undirected - seen)
     if unused and seen:
         warnings.warn(
@@ -318,19 +320,11 @@ def _warn_unused_undirected(undirected, predicted, gold):
             f"(their types: {sorted(seen)}); check the spelling",
             stacklevel=3,
         )
-
-
-def _warn_disjoint_relation_types(predicted, gold):
-    """Predictions and references whose relation types share no name (DocRED's ids "P17" against their names
-    "country", from a conversion without the names) score 0 at every relation level; say why."""
-    types = [
-        {relation_type for tuples in side.values() for *_, relation_type in tuples["relation_list"]}
-        for side in (predicted, gold)
-    ]
-    if types[0] and types[1] and not types[0] & types[1]:
+    if predicted_types and gold_types and not predicted_types & gold_types:
         warnings.warn(
-            f"predictions and references share no relation type (predicted e.g. {sorted(types[0])[:3]}, gold e.g. "
-            f"{sorted(types[1])[:3]}): every relation level scores 0; were both converted with the same type names?",
+            f"predictions and references share no relation type (predicted e.g. {sorted(predicted_types)[:3]}, gold "
+            f"e.g. {sorted(gold_types)[:3]}): every relation level scores 0; were both converted with the same type "
+            "names?",
             stacklevel=3,
         )
 
@@ -506,8 +500,7 @@ def joint_re_scores(predictions, references, undirected_relation_types=None):
     undirected = _undirected_types(undirected_relation_types)
     predicted = _parse_side(predictions, "predictions")
     gold = _parse_side(references, "references")
-    _warn_unused_undirected(undirected, predicted, gold)
-    _warn_disjoint_relation_types(predicted, gold)
+    _warn_about_relation_types(undirected, predicted, gold)
     if set(predicted) != set(gold):
         missing = sorted(set(gold) - set(predicted))
         extra = sorted(set(predicted) - set(gold))
