@@ -181,7 +181,8 @@ def read_jsonl(path: str | os.PathLike, validate: bool = True) -> list[dict]:
     """Read a JSON Lines file of documents (``.gz`` transparently); each document is validated.
 
     Blank lines are skipped. Errors name ``path:line``; a repeated document id is one (the metric matches
-    documents by id, and the PubTator reader and score.py refuse repeats too).
+    documents by id, and the PubTator reader and score.py refuse repeats too). ``validate=False`` skips both
+    checks (schema and repeated ids) and only parses JSON, for files already checked.
     """
     path = os.fspath(path)
     documents = []

@@ -915,9 +915,15 @@ def select_device(training: dict) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(device.index)
 
 
-def add_inference_arguments(parser, dtype_help="weights' dtype (default: auto, as saved)"):
+def add_inference_arguments(
+    parser,
+    dtype_help="weights' dtype (default: auto, as saved)",
+    device_help="torch device, e.g. cpu or cuda:0 (default: cuda:0 when CUDA is available, else cpu)",
+):
     """The options of the scripts that run a saved pipeline: --batch-size, the thresholds, --device, --dtype."""
-    parser.add_argument("--batch-size", type=int, default=4, help="documents per forward pass (default: %(default)s)")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=4, help="documents per forward pass (default: %(default)s)"
+    )
     for name in THRESHOLD_NAMES:
         parser.add_argument(
             "--" + name.replace("_", "-"), type=float, help="override the model's saved threshold for this run"
@@ -925,15 +931,15 @@ def add_inference_arguments(parser, dtype_help="weights' dtype (default: auto, a
     parser.add_argument(
         "--device",
         default=None,
-        help="torch device, e.g. cpu or cuda:0 (default: cuda:0 when CUDA is available, else cpu)",
+        help=device_help,
     )
     parser.add_argument("--dtype", choices=DTYPES, default="auto", help=dtype_help)
     parser.add_argument(
         "--serving",
         choices=("fp32", "bf16", "int8"),
         default="fp32",
-        help="CPU speed options: bf16 autocast, or int8 dynamic quantization of the encoder "
-        "(docs/performance.md has their speed and F1)",
+        help="speed options: bf16 autocast (on the CPU or GPU), or int8 dynamic quantization of the encoder "
+        "(CPU only); docs/performance.md has their speed and F1",
     )
     return parser
 

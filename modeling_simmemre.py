@@ -2727,6 +2727,10 @@ def _pipeline_source_from_origin(name_or_path, saved_config: dict, folder: Path)
 
 
 class SimMemREPreTrainedModel(PreTrainedModel):
+    """Base class: ties `SimMemREConfig` to the model for `from_pretrained` / `save_pretrained`, initialises the heads
+    (`config.initializer_range`), delegates input embeddings to the encoder, and clears the heads' cached inference
+    tables whenever the mode switches (`train()` / `eval()`)."""
+
     config_class = SimMemREConfig
     config: SimMemREConfig
     base_model_prefix = "simmemre"
@@ -2912,6 +2916,8 @@ class SimMemREModel(SimMemREPreTrainedModel):
 
     @property
     def memories(self) -> dict:
+        """`{"entity": M_E (|E|, s_E), "relation": M_R (|R|, s_R)}`, the similarity classifiers' memory matrices
+        (paper 3.1) that the reads attend with; empty for linear classifiers (JEREX mode), which have none."""
         if self.config.classifier_type != "similarity":
             return {}
         # Detached (memory_read_gradient=False) only inside the reads, so the classifiers still train M_E and M_R.

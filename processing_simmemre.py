@@ -199,7 +199,8 @@ def check_input(item, index=0) -> ValidatedInput:
 
     Raises `TypeError` / `ValueError` naming the document (its `id`, else its position `index`) and the field, before
     anything is tokenized. Gold `entities`/`relations` and any other field of a schema document are ignored. Given
-    `words` and `sentences` (lists of `{"start", "end"}`) are kept as they are; neither: the text is segmented; only
+    `words` and `sentences` (lists of `{"start", "end"}`) keep their spans (copied as new `{"start", "end"}` dicts, any
+    other key dropped); neither: the text is segmented; only
     `words`: sentences are grouped from them; only `sentences`: words are split inside them (as the data layer's
     `add_segmentation` does). Every word must lie inside one sentence.
     """

@@ -232,11 +232,16 @@ def predict_with_ray(
     with one line.
 
     Args:
+        model: a saved model folder or Hub id, loaded once by each actor.
+        output_format: "jsonl" or "parquet".
+        batch_size: documents per pipeline call in an actor (Ray hands each actor four batches at a time).
         actors: size of the actor pool (each loads the model once); `cpus_per_actor` is also its torch thread count.
         gpus_per_actor: GPUs reserved per actor (e.g. 1, or 0.25 to share one GPU among four actors); the actor then
             runs the model on `cuda`.
         address: a Ray cluster address ("auto" joins the cluster this machine belongs to); None starts a local
             cluster unless one is already running or `RAY_ADDRESS` is set.
+        dtype: the weights' dtype ("auto": as saved; "bfloat16" / "float16" halve the memory).
+        serving: "fp32", "bf16" (autocast) or "int8" (dynamically quantized encoder, CPU only), as for the pipeline.
         pipeline_kwargs: thresholds and `entity_types` / `relation_types`, passed to every pipeline call.
     """
     from .configuration_simmemre import SimMemREConfig

@@ -391,9 +391,12 @@ def predict_corpus(
         documents: an iterable of schema documents / strings (read lazily; `iter_documents` gives one).
         output: the JSON Lines file; with `shard`, the part file `part_path(output, shard)` is written instead.
             None writes to `stream` (default stdout; no resume).
+        batch_size: documents per pipeline call; a batch's lines are written (and flushed) together.
         resume: continue a run whose output exists: cut a torn last line, skip the documents already written.
         strict: stop at the first bad document (ValueError / TypeError naming it) instead of writing an error record.
         shard: (index, count): keep every count-th document, starting at index.
+        progress: show a tqdm bar (on stderr) counting documents.
+        stream: the text stream written when `output` is None (default ``sys.stdout``).
         pipeline_kwargs: thresholds, passed to every pipeline call.
     Returns:
         `{"documents", "errors", "skipped", "entities", "relations", "seconds", "output"}` of this call.

@@ -460,6 +460,11 @@ class SimMemREDataCollator:
     Args:
         processor ([`SimMemREProcessor`]): gives the padding id.
         config ([`SimMemREConfig`]): gives `max_span_size` and the number of relation types.
+        neg_mention_count, neg_coref_count, neg_relation_count: the negative sample caps above (JEREX: 200 each).
+        neg_mention_overlap_ratio: the share of negative mentions drawn from inside gold spans.
+        max_span_size: the longest negative span in words; None takes `config.max_span_size`, which inference uses
+            (a larger value trains on spans the model never scores).
+        seed: the sampling seed; None until the trainer sets it.
     """
 
     def __init__(
@@ -480,12 +485,16 @@ class SimMemREDataCollator:
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if max_span_size is not None and (
+            not isinstance(max_span_size, int) or isinstance(max_span_size, bool) or max_span_size < 1
+        ):
+            raise ValueError(f"max_span_size must be a positive integer or None, got {max_span_size!r}")
         if not 0.0 <= float(neg_mention_overlap_ratio) <= 1.0:
             raise ValueError(f"neg_mention_overlap_ratio must be in [0, 1], got {neg_mention_overlap_ratio!r}")
         tokenizer = getattr(processor, "tokenizer", processor)
         self.pad_token_id = tokenizer.pad_token_id or 0
         self.num_relation_types = len(config.relation_types)
-        self.max_span_size = int(max_span_size or config.max_span_size)
+        self.max_span_size = int(config.max_span_size if max_span_size is None else max_span_size)
         self.neg_mention_count = neg_mention_count
         self.neg_coref_count = neg_coref_count
         self.neg_relation_count = neg_relation_count

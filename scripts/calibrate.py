@@ -6,7 +6,7 @@ once per grid point), writes the chosen thresholds into MODEL/config.json, score
 folder's previous) and the calibrated thresholds, and writes everything to calibration.json beside MODEL (the run
 folder when MODEL is a run's best_model). The test split never influences the choice.
 
-With `--serving bf16|int8` the model is calibrated (and scored) as that CPU serving option runs it (bf16 autocast, or
+With `--serving bf16|int8` the model is calibrated (and scored) as that serving option runs it (bf16 autocast, or
 its encoder's Linear layers int8 dynamically quantized, as `pipeline(..., serving=...)` does). Those thresholds belong
 to the option, so MODEL/config.json is left as it is and the report goes to calibration_<option>.json beside MODEL;
 `benchmarks/bench_serving.py --calibration <option>=<report>` serves the option with them.
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--serving",
         choices=("fp32", "bf16", "int8"),
         default="fp32",
-        help="calibrate as this CPU serving option runs the model (bf16, int8: MODEL/config.json is not rewritten)",
+        help="calibrate as this serving option runs the model (bf16, int8: MODEL/config.json is not rewritten)",
     )
     parser.add_argument(
         "--boundary-word-min-count",

@@ -1,12 +1,12 @@
 #!/usr/bin/env python
 """Run a saved SimMemRE model on text files, JSON Lines documents or stdin; write JSON Lines predictions.
 
-Each INPUT is a text file (one document: the whole file, read byte-exactly as UTF-8, id = file name), a .jsonl/.json
-file of schema documents (one JSON object per line; `id`, `text` and optional `words`/`sentences` are used, gold
-annotations are ignored; a document without `id` gets `FILE:LINE`; a .json file may also hold one JSON array of
-documents or one pretty-printed document), or "-" for stdin (JSON Lines if its first non-empty line is a JSON object,
-a JSON document or array if it is one JSON value, else one text). With no INPUT, stdin is read. A .gz input
-(data.jsonl.gz) is decompressed.
+Each INPUT is a text file (one document: the whole file, read as UTF-8 with its line endings kept and a leading
+byte-order mark dropped, id = file name), a .jsonl/.json file of schema documents (one JSON object per line; `id`,
+`text` and optional `words`/`sentences` are used, gold annotations are ignored; a document without `id` gets
+`FILE:LINE`; a .json file may also hold one JSON array of documents or one pretty-printed document), or "-" for stdin
+(JSON Lines if its first non-empty line is a JSON object, a JSON document or array if it is one JSON value, else one
+text). With no INPUT, stdin is read. A .gz input (data.jsonl.gz) is decompressed.
 
 Inputs are read lazily and each batch's predictions are written as soon as it finishes, one JSON line per document
 in input order (simmemre.streaming_simmemre.predict_corpus), with a progress bar. A bad document (no text, wrong
@@ -87,7 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_inference_arguments(
-        parser, dtype_help="weights' dtype (default: auto, as saved); bfloat16/float16 halve the memory"
+        parser,
+        dtype_help="weights' dtype (default: auto, as saved); bfloat16/float16 halve the memory",
+        device_help="torch device, e.g. cpu or cuda:0 (default: cuda:0 when CUDA is available, else cpu; under "
+        "torchrun / accelerate launch each process takes cuda:LOCAL_RANK, or cpu)",
     )
     add_type_selection_arguments(parser)
     return parser
@@ -128,8 +131,6 @@ def main(argv=None, stdin=None, stdout=None) -> int:
         return 0
     if not args.model:
         parser.error("--model is required")
-    if args.batch_size < 1:
-        raise SystemExit("--batch-size must be positive")
     if args.html and not args.output:
         parser.error("--html needs --output")
     try:

@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--given",
         choices=GIVEN_LEVELS,
-        help="give the model gold mentions, clusters or typed entities; only later stages run",
+        help="give the model gold mentions, clusters or typed entities; only later stages run (one document per "
+        "forward pass: --batch-size does not apply)",
     )
     return parser
 

@@ -275,3 +275,23 @@ def test_cached_candidate_scores_follow_use_memory(model, batch):
         cached = model.extract(**batch, **LOW, inference_cache=cache, use_memory=False).predictions[0]
         fresh = model.extract(**batch, **LOW, use_memory=False).predictions[0]
     assert torch.equal(cached["mention_scores"], fresh["mention_scores"])
+
+
+# ---- the training collator ----
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, True])
+def test_the_collator_refuses_a_max_span_size_that_is_not_a_positive_integer(processor, value):
+    """max_span_size=0 fell back to the config's value without a word (`0 or config.max_span_size`)."""
+    from simmemre.training_simmemre import SimMemREDataCollator
+
+    with pytest.raises(ValueError, match="max_span_size must be a positive integer or None"):
+        SimMemREDataCollator(processor, tiny_config(processor.tokenizer), max_span_size=value)
+
+
+def test_the_collator_takes_the_config_max_span_size_by_default(processor):
+    from simmemre.training_simmemre import SimMemREDataCollator
+
+    config = tiny_config(processor.tokenizer)
+    assert SimMemREDataCollator(processor, config).max_span_size == config.max_span_size
+    assert SimMemREDataCollator(processor, config, max_span_size=3).max_span_size == 3

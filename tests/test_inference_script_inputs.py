@@ -196,6 +196,18 @@ def test_a_bad_device_is_refused_before_the_model_loads(script, argv, gold, tmp_
     assert refusal(script, argv + ["--device", "cuda"]).startswith("--device cuda: CUDA is not available here")
 
 
+@pytest.mark.parametrize("script", ["predict", "score", "predict_ray"])
+def test_a_batch_size_below_one_is_refused_by_every_inference_script(script, gold, tmp_path, capsys):
+    """score.py and predict_ray.py took --batch-size 0 or -3 and failed only inside the pipeline (or a Ray actor)."""
+    argv = {
+        "predict": ["--model", NOT_A_MODEL, gold],
+        "score": ["--model", NOT_A_MODEL, "--data", gold],
+        "predict_ray": ["--model", NOT_A_MODEL, gold, "--output", str(tmp_path / "out")],
+    }[script]
+    assert refusal(script, argv + ["--batch-size", "0"]) == "2"
+    assert "--batch-size: expected a positive integer, got 0" in capsys.readouterr().err
+
+
 # 5. calibrate.py: --max-documents and --grid.
 
 
