@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -43,6 +44,7 @@ SCRIPT_TRAINING_KEYS = (
     "calibrate_thresholds",
     "calibration_grid",
     "head_learning_rate",
+    "overwrite_output_dir",
 )
 
 # Paper / JEREX defaults (JEREX configs, the paper's CDR config).
@@ -759,7 +761,9 @@ def load_trained_model(folder: str, device="cpu", setting: str = "--model"):
         device = inference_device(device)
     check_model_location(folder, setting)
     warn_if_saved_by_other_code(folder)
-    return SimMemREModel.from_pretrained(folder).to(device).eval(), SimMemREProcessor.from_pretrained(folder)
+    # Trusted as load_pipeline trusts it: the scripts run the model the user named, an encoder's own code included.
+    model = SimMemREModel.from_pretrained(folder, trust_remote_code=True)
+    return model.to(device).eval(), SimMemREProcessor.from_pretrained(folder)
 
 
 def warn_if_saved_by_other_code(folder) -> None:
@@ -1389,12 +1393,52 @@ RUN_FILES = (
 )
 
 
+def earlier_run_contents(output_dir: str) -> list:
+    """What an earlier run left in `output_dir`: its `RUN_FILES`, `best_model/` and `checkpoint-N/` folders."""
+    if not os.path.isdir(output_dir):
+        return []
+    names = sorted(os.listdir(output_dir))
+    files = [name for name in RUN_FILES if os.path.isfile(os.path.join(output_dir, name))]
+    folders = [
+        name
+        for name in names
+        if (name == "best_model" or re.fullmatch(r"checkpoint-\d+", name))
+        and os.path.isdir(os.path.join(output_dir, name))
+    ]
+    return files + folders
+
+
+def check_fresh_output_dir(training: dict) -> None:
+    """Before any data is read: stop when `training.output_dir` holds an earlier run and this one neither resumes it
+    nor says `overwrite_output_dir` (the earlier run's results were removed at the start, so a new run that was then
+    stopped left its best_model without them; its checkpoints mixed with the new run's)."""
+    overwrite = training.get("overwrite_output_dir", False)
+    if not isinstance(overwrite, bool):
+        raise SystemExit(f"training.overwrite_output_dir: must be true or false, got {overwrite!r}")
+    output_dir = training.get("output_dir")
+    resume = training.get("resume_from_checkpoint")
+    if overwrite or not output_dir or resume not in (None, False, "false", ""):
+        return
+    found = earlier_run_contents(str(output_dir))
+    if found:
+        shown = ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
+        raise SystemExit(
+            f"training.output_dir {output_dir}: holds an earlier run ({shown}); give a new folder, continue it with "
+            "--resume_from_checkpoint true, or replace it with --overwrite_output_dir true"
+        )
+
+
 def remove_earlier_run_files(output_dir: str) -> None:
-    """Remove the `RUN_FILES` an earlier run left in `output_dir`, saying so: a new run without calibration kept the
-    old calibration.json, which results.py then recorded as this run's."""
-    found = [name for name in RUN_FILES if os.path.isfile(os.path.join(output_dir, name))]
+    """Remove what an earlier run left in `output_dir` (`earlier_run_contents`), saying so: a new run without
+    calibration kept the old calibration.json, which results.py then recorded as this run's, and the old run's
+    checkpoints would be resumed from or rotated with the new run's."""
+    found = earlier_run_contents(output_dir)
     for name in found:
-        os.remove(os.path.join(output_dir, name))
+        path = os.path.join(output_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
     if found:
         print(f"removed {', '.join(found)} of an earlier run from {output_dir}", file=sys.stderr)
 
@@ -1468,6 +1512,11 @@ def check_training_values(training: dict, head_learning_rate=None) -> None:
     output_dir = training.get("output_dir")
     if output_dir and os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise SystemExit(f"training.output_dir {output_dir}: is a file, not a folder")
+    if training.get("hub_token"):  # the Trainer pickles its arguments into every checkpoint's training_args.bin
+        raise SystemExit(
+            "training.hub_token: a token given here is saved in clear text in OUTPUT_DIR/run_config.json and in "
+            "each checkpoint's training_args.bin; log in with `hf auth login` or set HF_TOKEN instead"
+        )
 
 
 def build_trainer(config: dict, training_updates: Optional[dict] = None, splits: Optional[Sequence[str]] = None):
@@ -1493,6 +1542,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     resume = training_config.pop("resume_from_checkpoint", None)
     first_evaluation_epoch = training_config.pop("first_evaluation_epoch", None)
     evaluation_epoch_interval = training_config.pop("evaluation_epoch_interval", None)
+    training_config.pop("overwrite_output_dir", None)  # checked by check_fresh_output_dir
     calibrate = training_config.pop("calibrate_thresholds", False)
     if not isinstance(calibrate, bool):
         raise SystemExit(f"training.calibrate_thresholds: must be true or false, got {calibrate!r}")
@@ -1710,6 +1760,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     check_config_keys(config)
     check_encoder_location(config.get("encoder"))
     select_device(config.setdefault("training", {}) or {})
+    check_fresh_output_dir(config["training"])
     from . import data_simmemre
     from .training_simmemre import apply_thresholds, calibrate_thresholds
 

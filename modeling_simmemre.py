@@ -7,6 +7,7 @@ Where the paper and its code differ we follow the paper and say so in a comment;
 differences.
 """
 
+import contextvars
 import inspect
 import json
 import math
@@ -2603,6 +2604,25 @@ def _pretrained_encoder_config(encoder_path, trust_remote_code: bool, overrides:
     return config
 
 
+# Whether the `from_pretrained` call building a model now was given `trust_remote_code=True`: a saved config's
+# `encoder_trust_remote_code` alone must not run the code of the folder it came from.
+_ENCODER_CODE_TRUSTED = contextvars.ContextVar("simmemre_encoder_code_trusted", default=False)
+
+
+def check_encoder_code_trusted(config: SimMemREConfig) -> None:
+    """Refuse to build an encoder with its own code (`encoder_trust_remote_code`) unless the loading call trusted it:
+    transformers runs a folder's code only with `trust_remote_code=True`, and a config file is part of the folder."""
+    if not config.encoder_trust_remote_code or _ENCODER_CODE_TRUSTED.get():
+        return
+    auto_map = (config.encoder_config or {}).get("auto_map") or {}
+    where = config.name_or_path or "this config"
+    raise ValueError(
+        f"{where}: the encoder runs its own code ({auto_map.get('AutoModel', 'encoder_config.auto_map')}); load it "
+        "with from_pretrained(..., trust_remote_code=True) to run that code, or pass the encoder built yourself "
+        "(SimMemREModel(config, encoder=...))"
+    )
+
+
 def _build_encoder(encoder_config: dict, trust_remote_code: bool = False, code_source=None, attn_implementation=None):
     """A randomly initialised encoder from its config dict. An encoder with its own code (`auto_map` and
     `trust_remote_code`) is built from the code in `code_source` (its folder or Hub id, or a saved SimMemRE folder,
@@ -2738,6 +2758,16 @@ class SimMemREPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`; an encoder with its own code (a saved `encoder_trust_remote_code`) is
+        built only with `trust_remote_code=True` (`AutoModel` and `pipeline` pass theirs on)."""
+        token = _ENCODER_CODE_TRUSTED.set(kwargs.get("trust_remote_code") is True)
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        finally:
+            _ENCODER_CODE_TRUSTED.reset(token)
+
     def train(self, mode: bool = True):
         # The heads cache weight-derived tables at inference, keyed on the weights' version counters
         # (`_weight_derived`); a fused optimizer step (fused AdamW, the Trainer's default optim) updates weights in
@@ -2822,6 +2852,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         config.validate_hyperparameters()
         # `name_or_path`: the saved folder being loaded, which holds a copy of an encoder's own code.
         if encoder is None:
+            check_encoder_code_trusted(config)
             code = config.encoder_trust_remote_code
             encoder = _build_encoder(config.encoder_config, code, config.name_or_path, config._attn_implementation)
         self.encoder = encoder

@@ -72,8 +72,9 @@ Outputs in output_dir:
   A calibration that keeps the model's thresholds (its best point was unusable, calibration.json "applied": false)
   still writes these, with the fixed thresholds' scores; the printed summary and results.md then have no "cal."
   columns.
-A new run (not a resumed one) first removes these files when an earlier run left them there, so that none of them is
-read as the new run's.
+An output_dir that holds an earlier run (any of these files, best_model/ or checkpoint-N/) is refused unless the run
+resumes it (--resume_from_checkpoint true) or replaces it (--overwrite_output_dir true: those files and folders are
+removed first, so that none of them is read as the new run's; other files stay).
 """
 
 import sys

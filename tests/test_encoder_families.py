@@ -257,6 +257,27 @@ def test_an_encoder_with_its_own_code_needs_trust_remote_code(remote_code_encode
         SimMemREModel.from_encoder(str(remote_code_encoder), ["Chemical", "Disease"], ["CID"])
 
 
+def test_a_saved_encoder_with_its_own_code_runs_only_when_the_load_trusts_it(remote_code_encoder, tmp_path):
+    """A saved config's `encoder_trust_remote_code` ran the folder's encoder code on a plain
+    `SimMemREModel.from_pretrained(folder)` (or `AutoModel.from_pretrained(folder)` after `import simmemre`): any
+    folder could run its own code without `trust_remote_code=True`."""
+    from transformers import AutoModel
+
+    model = SimMemREModel.from_encoder(
+        str(remote_code_encoder), ["Chemical", "Disease"], ["CID"], trust_remote_code=True, meta_embedding_size=8
+    )
+    model.save_pretrained(tmp_path / "saved")
+    marker = tmp_path / "ran"
+    modeling = tmp_path / "saved" / "modeling_tiny_remote.py"
+    modeling.write_text(f"open({str(marker)!r}, 'w').close()\n" + modeling.read_text())
+    for load in (SimMemREModel.from_pretrained, AutoModel.from_pretrained):
+        with pytest.raises(ValueError, match=r"runs its own code .*trust_remote_code=True"):
+            load(tmp_path / "saved")
+    assert not marker.exists()
+    loaded = SimMemREModel.from_pretrained(tmp_path / "saved", trust_remote_code=True)
+    assert type(loaded.encoder).__name__ == "TinyRemoteModel" and marker.exists()
+
+
 @pytest.mark.integration
 def test_an_encoder_with_its_own_code_trains_saves_and_loads_without_the_package(
     remote_code_encoder, tmp_path, single_torch_thread

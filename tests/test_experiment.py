@@ -357,6 +357,8 @@ def test_a_label_list_given_as_a_string_is_refused(tmp_path):
         ({"per_device_train_batch_size": 0}, "training.per_device_train_batch_size: a positive number, got 0"),
         ({"head_learning_rate": 0}, "training.head_learning_rate: a positive number, got 0"),
         ({"num_train_epochs": 0}, "training.num_train_epochs 0 trains no step"),
+        # It was written in clear text to run_config.json and every checkpoint's training_args.bin.
+        ({"hub_token": "hf_secret"}, "training.hub_token: a token given here is saved in clear text"),
     ],
 )
 def test_training_values_are_checked_before_the_data_is_read(monkeypatch, tmp_path, training, message):
@@ -395,16 +397,47 @@ def test_a_document_that_fails_tokenization_is_named_with_its_split_file(tmp_pat
         build_trainer(config)
 
 
-def test_a_new_run_removes_the_files_an_earlier_run_left_in_its_folder(tmp_path, capsys):
-    """A rerun without calibration kept the old calibration.json, which results.py recorded as the new run's."""
+def test_an_overwriting_run_removes_what_an_earlier_run_left_in_its_folder(tmp_path, capsys):
+    """A rerun without calibration kept the old calibration.json, which results.py recorded as the new run's; the
+    old run's checkpoints were resumed from or rotated with the new run's."""
     from simmemre.experiment_simmemre import remove_earlier_run_files
 
     for name in ("calibration.json", "all_results.json", "notes.txt"):
         (tmp_path / name).write_text("{}")
-    (tmp_path / "best_model").mkdir()
+    for name in ("best_model", "checkpoint-12", "checkpoint-x", "data"):
+        (tmp_path / name).mkdir()
     remove_earlier_run_files(str(tmp_path))
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["best_model", "notes.txt"]
-    assert "removed all_results.json, calibration.json of an earlier run" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint-x", "data", "notes.txt"]
+    message = "removed all_results.json, calibration.json, best_model, checkpoint-12 of an earlier run"
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("left", ["all_results.json", "best_model", "checkpoint-3"])
+def test_a_folder_holding_an_earlier_run_is_refused_before_the_data_is_read(tmp_path, monkeypatch, left):
+    """A new run removed the earlier run's results at its start: stopped midway, it left the old best_model without
+    them (and its own checkpoints among the old ones)."""
+    from simmemre import experiment_simmemre
+
+    (tmp_path / left).mkdir() if "." not in left else (tmp_path / left).write_text("{}")
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda *args, **kwargs: pytest.fail("data was read"))
+    config = {"training": {"output_dir": str(tmp_path)}}
+    with pytest.raises(SystemExit, match=re.escape(f"holds an earlier run ({left}); give a new folder")):
+        experiment_simmemre.train(config)
+    for allowed in ({"overwrite_output_dir": True}, {"resume_from_checkpoint": True}):
+        with pytest.raises(RuntimeError, match="past the check"):
+            monkeypatch.setattr(
+                experiment_simmemre,
+                "build_trainer",
+                lambda *a, **k: (_ for _ in ()).throw(RuntimeError("past the check")),
+            )
+            experiment_simmemre.train({"training": {"output_dir": str(tmp_path), **allowed}})
+
+
+def test_overwrite_output_dir_takes_only_booleans(tmp_path):
+    from simmemre.experiment_simmemre import check_fresh_output_dir
+
+    with pytest.raises(SystemExit, match="training.overwrite_output_dir: must be true or false, got 'yes'"):
+        check_fresh_output_dir({"output_dir": str(tmp_path), "overwrite_output_dir": "yes"})
 
 
 def test_scripts_run_one_code_version_and_name_a_folder_saved_by_another(hub_folder, tmp_path, capsys):
