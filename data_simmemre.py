@@ -29,10 +29,12 @@ shared with the processor and the pipeline) and ``datasets`` (imported lazily, f
 from __future__ import annotations
 
 import bisect
+import contextlib
 import gzip
 import json
 import os
 import re
+import secrets
 from typing import Any, Iterable, Mapping
 
 from .processing_simmemre import check_span, check_span_list, is_integer
@@ -194,7 +196,7 @@ def read_jsonl(path: str | os.PathLike, validate: bool = True) -> list[dict]:
                     continue
                 source = f"{path}:{line_number}"
                 try:
-                    doc = json.loads(line)
+                    doc = parse_json(line)
                 except json.JSONDecodeError as error:
                     raise DocumentError(f"invalid JSON ({error.msg} at column {error.colno})", source=source) from None
                 if validate:
@@ -224,29 +226,45 @@ def append_jsonl(rows: Iterable[Mapping], path: str | os.PathLike, sort_keys: bo
             handle.write(json.dumps(row, sort_keys=sort_keys) + "\n")
 
 
-def write_jsonl(docs: Iterable[Mapping], path: str | os.PathLike) -> int:
-    """Write documents as JSON Lines (UTF-8, non-ASCII kept; ``.gz`` if the path ends so). Returns the count."""
+@contextlib.contextmanager
+def replacing_file(path: str | os.PathLike):
+    """A binary handle on a new temporary file beside `path`, renamed over `path` when the block ends without error:
+    a failure midway (an exception, a full disk, an interrupt) leaves the earlier file or none, never a partly
+    written one. The temporary name is unguessable and created exclusively, so no planted link is written through."""
     path = os.fspath(path)
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)
-    # Written to a temporary file in the same folder, then renamed over `path`: a failure midway (an exception in
-    # `docs`, a full disk, an interrupt) leaves the earlier file or none, never a partly written split.
-    temporary = f"{path}.{os.getpid()}.tmp"
-    count = 0
+    temporary = f"{path}.{secrets.token_hex(6)}.tmp"
     try:
-        with open(temporary, "wb") as handle:
-            # GzipFile names `path` in the gzip header, not the temporary file.
-            output = gzip.GzipFile(path, "wb", fileobj=handle) if path.endswith(".gz") else handle
-            for doc in docs:
-                output.write(json_line(doc))
-                count += 1
-            output.close()
+        with open(temporary, "xb") as handle:
+            yield handle
         os.replace(temporary, path)
     except BaseException:
-        if os.path.exists(temporary):
+        if os.path.lexists(temporary):
             os.remove(temporary)
         raise
+
+
+def write_text_file(path: str | os.PathLike, text: str) -> None:
+    """Write `text` (UTF-8) to `path` through `replacing_file`: a config or results file rewritten in place was left
+    truncated when the write failed."""
+    with replacing_file(path) as handle:
+        handle.write(text.encode("utf-8"))
+
+
+def write_jsonl(docs: Iterable[Mapping], path: str | os.PathLike) -> int:
+    """Write documents as JSON Lines (UTF-8, non-ASCII kept; ``.gz`` if the path ends so) through `replacing_file`,
+    so a failure midway never leaves a partly written split. Returns the count."""
+    path = os.fspath(path)
+    count = 0
+    with replacing_file(path) as handle:
+        # GzipFile names `path` in the gzip header, not the temporary file.
+        output = gzip.GzipFile(path, "wb", fileobj=handle) if path.endswith(".gz") else handle
+        for doc in docs:
+            output.write(json_line(doc))
+            count += 1
+        output.close()
     return count
 
 
@@ -777,11 +795,21 @@ def _pubtator_relations(block: dict, entity_index: dict, path: str, counts: dict
 # ----------------------------------------------------------------------------------------------------
 
 
+def parse_json(text: str | bytes) -> Any:
+    """`json.loads`, with a value nested too deeply for the parser (its RecursionError, a traceback) raised as the
+    `json.JSONDecodeError` that every reader already turns into a message naming the file and line."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        document = text if isinstance(text, str) else text.decode("utf-8", "replace")
+        raise json.JSONDecodeError("nested too deeply to read", document, 0) from None
+
+
 def _load_json(path: str | os.PathLike) -> Any:
     path = os.fspath(path)
     try:
         with _open_text(path) as handle:
-            return json.load(handle)
+            return parse_json(handle.read())
     except UnicodeDecodeError:
         raise _not_utf8(path) from None
 

@@ -25,6 +25,7 @@ from typing import Mapping, Optional, Sequence
 import torch
 import yaml
 
+from .data_simmemre import parse_json
 from .metrics.joint_re_f1.joint_re_f1 import LEVELS
 from .pipelines.pipeline_simmemre import TYPE_SELECTIONS, checked_type_names
 from .training_simmemre import THRESHOLD_NAMES
@@ -130,7 +131,7 @@ def load_config(path: str) -> dict:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise SystemExit(f"{path}: cannot read the config file ({reason})") from None
     try:
-        config = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+        config = parse_json(text) if path.endswith(".json") else yaml.safe_load(text)
     except json.JSONDecodeError as error:
         raise SystemExit(f"{path}:{error.lineno}:{error.colno}: not valid JSON ({error.msg})") from None
     except yaml.YAMLError as error:
@@ -1282,7 +1283,7 @@ def iter_jsonl_objects(lines, source: str, expected: str = "a JSON object (a sch
         if not line.strip():
             continue
         try:
-            document = json.loads(line)
+            document = parse_json(line)
         except json.JSONDecodeError as error:
             # A pretty-printed document or array fails on its first line: say what the file is instead.
             pretty = first and line.strip() in ("{", "[")

@@ -164,7 +164,7 @@ def folder_problems(folder) -> list:
     if config_path.is_file():
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
             problems.append(f"config.json: not valid JSON ({err})")
         else:
             if not isinstance(config, dict):

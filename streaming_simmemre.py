@@ -27,7 +27,7 @@ import zlib
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Tuple
 
-from .data_simmemre import json_line
+from .data_simmemre import json_line, parse_json
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
@@ -55,7 +55,7 @@ def _stdin_text(stdin=None) -> str:
 
 def _is_json_object(line: str) -> bool:
     try:
-        return isinstance(json.loads(line), dict)
+        return isinstance(parse_json(line), dict)
     except json.JSONDecodeError:
         return False
 
@@ -71,7 +71,7 @@ def _stdin_documents(content: str) -> Iterator:
         return
     if content.lstrip()[:1] in ("{", "["):
         try:
-            value = json.loads(content)
+            value = parse_json(content)
         except json.JSONDecodeError:
             value = None
         if isinstance(value, dict):
@@ -136,7 +136,7 @@ def _line_document(line, where: str):
     if not line.strip():
         return None
     try:
-        document = json.loads(line)
+        document = parse_json(line)
     except json.JSONDecodeError as error:
         return BadInput(where, f"{where}: not valid JSON ({error.msg})")
     return _schema_document(document, where)
@@ -223,7 +223,7 @@ def iter_documents(inputs, fmt: str = "auto", stdin=None) -> Iterator:
                 with _reading(source), _open_input(path) as handle:
                     content = handle.read()
                 try:
-                    value = json.loads(content.decode("utf-8-sig"))
+                    value = parse_json(content.decode("utf-8-sig"))
                 except (json.JSONDecodeError, UnicodeDecodeError) as error:
                     raise SystemExit(f"{source}: not a valid JSON document or array of documents ({error})") from None
                 if isinstance(value, dict):
@@ -299,14 +299,14 @@ class _Counted:
 
 
 def _completed_lines(path: Path) -> Tuple[int, Optional[str]]:
-    """Cut a torn last line (no newline: a write a kill interrupted) and count the complete lines; also return the
-    last line's id."""
+    """Count the complete lines of an earlier output and return the last one's id; a torn last line (no newline: a
+    write a kill interrupted) is cut, but only once the complete lines read as predict.py records (a resume aimed at
+    another file, a gold file say, cut its last line)."""
     if not path.exists():
         return 0, None
-    with open(path, "rb+") as handle:
+    with open(path, "rb") as handle:
         handle.seek(0, os.SEEK_END)
-        size = handle.tell()
-        keep = size
+        size = keep = handle.tell()
         # Walk back to the last newline; everything after it is a torn line.
         step = 1 << 16
         while keep > 0:
@@ -318,22 +318,29 @@ def _completed_lines(path: Path) -> Tuple[int, Optional[str]]:
                 keep = start + newline + 1
                 break
             keep = start
-        if keep != size:
-            handle.truncate(keep)
-    count, last = 0, None
-    with open(path, "rb") as handle:
+        handle.seek(0)
+        count, last, torn = 0, None, b""
         for line in handle:
-            count += 1
-            last = line
-    if last is None:
-        return 0, None
-    try:
-        record = json.loads(last)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}:{count}: the last line is not a JSON record ({error}); is this a predict.py output?")
-    if not isinstance(record, dict):
-        raise ValueError(f"{path}:{count}: the last line is not a JSON object; is this a predict.py output?")
-    return count, record.get("id")
+            if not line.endswith(b"\n"):  # only the last line can be torn
+                torn = line
+                break
+            count, last = count + 1, line
+    where = f"{path}:{count}" if last is not None else str(path)
+    if last is None and torn and not torn.startswith(b"{"):
+        raise ValueError(f"{path}: holds no complete line and is not a predict.py output; give another --output")
+    if last is not None:
+        try:
+            record = parse_json(last)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{where}: the last line is not a JSON record ({error}); is this a predict.py output?")
+        if not isinstance(record, dict) or not ({"entities", "error"} & set(record)):
+            raise ValueError(
+                f"{where}: the last line is not a predict.py record (an object with 'entities' or 'error')"
+            )
+    if keep != size:
+        with open(path, "rb+") as handle:
+            handle.truncate(keep)
+    return count, (None if last is None else record.get("id"))
 
 
 def _select_shard(documents: Iterable, shard: Optional[Tuple[int, int]]) -> Iterator:
@@ -373,12 +380,26 @@ def _predicted_records(extractor, items: list, batch_size: int, pipeline_kwargs:
     return [item if "error" in item else next(results) for item in items]
 
 
+def check_output_is_new(output, shard: Optional[Tuple[int, int]] = None, resume=False, overwrite=False) -> None:
+    """Raise ValueError when `output` (its shard's part file with `shard`) already holds predictions and the run
+    neither resumes nor overwrites them: a rerun without resume emptied an interrupted run's file at its start."""
+    if output is None or resume or overwrite:
+        return
+    target = part_path(output, shard) if shard is not None else Path(output)
+    if target.is_file() and target.stat().st_size > 0:
+        raise ValueError(
+            f"{target} holds earlier predictions; continue them with --resume (resume=True) or replace them with "
+            "--overwrite (overwrite=True)"
+        )
+
+
 def predict_corpus(
     extractor,
     documents: Iterable,
     output,
     batch_size: int = 8,
     resume: bool = False,
+    overwrite: bool = False,
     strict: bool = False,
     shard: Optional[Tuple[int, int]] = None,
     progress: bool = True,
@@ -393,6 +414,7 @@ def predict_corpus(
             None writes to `stream` (default stdout; no resume).
         batch_size: documents per pipeline call; a batch's lines are written (and flushed) together.
         resume: continue a run whose output exists: cut a torn last line, skip the documents already written.
+        overwrite: replace an output that holds predictions (without `resume` or `overwrite` it is refused).
         strict: stop at the first bad document (ValueError / TypeError naming it) instead of writing an error record.
         shard: (index, count): keep every count-th document, starting at index.
         progress: show a tqdm bar (on stderr) counting documents.
@@ -404,6 +426,9 @@ def predict_corpus(
     from tqdm.auto import tqdm
 
     check_output_name(output)
+    if resume and overwrite:
+        raise ValueError("resume keeps the output's predictions and overwrite replaces them: give one of them")
+    check_output_is_new(output, shard, resume, overwrite)
     target = None if output is None else (part_path(output, shard) if shard is not None else Path(output))
     skip, last_id = (0, None)
     if resume:
@@ -502,7 +527,7 @@ def merge_parts(output, count: int, remove: bool = False) -> int:
         if not marker_path.is_file():
             raise ValueError(f"{path}: its run has not finished (no {marker_path.name}); {rerun}")
         try:
-            marker = json.loads(marker_path.read_text(encoding="utf-8"))
+            marker = parse_json(marker_path.read_text(encoding="utf-8"))
             expected_lines, input_documents = int(marker["lines"]), int(marker["input_documents"])
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{marker_path}: not a completion marker ({error}); {rerun}") from None
@@ -545,6 +570,7 @@ def merge_parts(output, count: int, remove: bool = False) -> int:
 __all__ = [
     "BadInput",
     "check_inputs",
+    "check_output_is_new",
     "check_output_name",
     "iter_documents",
     "merge_parts",

@@ -4,7 +4,8 @@
 Runs `simmemre.training_simmemre.calibrate_thresholds` on the dev split (the encoder runs once per document, the heads
 once per grid point), writes the chosen thresholds into MODEL/config.json, scores the test split with the fixed (the
 folder's previous) and the calibrated thresholds, and writes everything to calibration.json beside MODEL (the run
-folder when MODEL is a run's best_model). The test split never influences the choice.
+folder when MODEL is a run's best_model; with --dry-run, config.json is left alone and the report is
+calibration_dryrun.json). The test split never influences the choice.
 
 With `--serving bf16|int8` the model is calibrated (and scored) as that serving option runs it (bf16 autocast, or
 its encoder's Linear layers int8 dynamically quantized, as `pipeline(..., serving=...)` does). Those thresholds belong
@@ -22,6 +23,7 @@ import json
 import os
 import sys
 
+from simmemre.data_simmemre import write_text_file
 from simmemre.experiment_simmemre import add_corpus_arguments
 
 
@@ -35,9 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", default=None, help="torch device (default: cuda:0 when CUDA is available, else cpu)"
     )
     parser.add_argument(
-        "--output", help="where to write the JSON report (default: calibration[_<serving>].json beside MODEL)"
+        "--output", help="where to write the JSON report (default: calibration[_<serving>][_dryrun].json beside MODEL)"
     )
-    parser.add_argument("--dry-run", action="store_true", help="do not rewrite MODEL/config.json")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="do not rewrite MODEL/config.json; the report goes to calibration[_<serving>]_dryrun.json by default",
+    )
     parser.add_argument(
         "--serving",
         choices=("fp32", "bf16", "int8"),
@@ -80,8 +86,7 @@ def update_saved_config(folder, updates: dict) -> None:
     with open(path, encoding="utf-8") as handle:
         saved = json.load(handle)
     saved.update(updates)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(saved, indent=2, sort_keys=True) + "\n")
+    write_text_file(path, json.dumps(saved, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv=None) -> int:
@@ -119,7 +124,9 @@ def main(argv=None) -> int:
     check_calibration_grid(grid, "--grid")  # the values check train.py makes on training.calibration_grid
     device = inference_device(args.device)
     check_model_location(args.model, "MODEL")
-    default_name = "calibration.json" if args.serving == "fp32" else f"calibration_{args.serving}.json"
+    # A dry run's report goes beside the run's own calibration.json, not over it (results.py reads that one).
+    default_name = "calibration" + ("" if args.serving == "fp32" else f"_{args.serving}")
+    default_name += "_dryrun.json" if args.dry_run else ".json"
     output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.model)), default_name)
     check_output_location(output, "--output", [os.path.join(args.model, "config.json")])
     model, processor = load_trained_model(args.model, device, setting="MODEL")
@@ -150,8 +157,7 @@ def main(argv=None) -> int:
         report["config_before"] = config_before
     # The report first: a model whose config.json changed must not be left without the report that explains it.
     try:
-        with open(output, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2)
+        write_text_file(output, json.dumps(report, indent=2))
     except OSError as error:  # the location went bad during the run (checked before it): nothing was changed
         raise SystemExit(
             f"--output {output}: cannot write the report ({error.strerror or error}); MODEL unchanged"

@@ -8,14 +8,15 @@ byte-order mark dropped, id = file name), a .jsonl/.json file of schema document
 (JSON Lines if its first non-empty line is a JSON object, a JSON document or array if it is one JSON value, else one
 text). With no INPUT, stdin is read. A .gz input (data.jsonl.gz) is decompressed.
 
-Inputs are read lazily and each batch's predictions are written as soon as it finishes, one JSON line per document
-in input order (simmemre.streaming_simmemre.predict_corpus), with a progress bar. A bad document (no text, wrong
-type, invalid offsets, a line that is not JSON) becomes an error record {"id", "error"} naming the document and the
-field, and the run goes on; --strict stops at the first one instead. --resume continues an interrupted run into the
-same --output. --shard I/N (or torchrun / accelerate launch, read from RANK / WORLD_SIZE) predicts every N-th
-document into OUTPUT.part-0000I-of-0000N (and OUTPUT.part-0000I-of-0000N.done once it has read the whole input);
---merge N joins the N parts into OUTPUT in input order, after checking that every part finished and holds all its
-lines (with --html, it also writes the page of all of them; a shard cannot).
+Inputs are read lazily and each batch's predictions are written as soon as it finishes, one JSON line per document in
+input order (simmemre.streaming_simmemre.predict_corpus), with a progress bar. A bad document (no text, wrong type,
+invalid offsets, a line that is not JSON) becomes an error record {"id", "error"} naming the document and the field,
+and the run goes on; --strict stops at the first one instead. --resume continues an interrupted run into the same
+--output; an --output that holds predictions is refused without --resume or --overwrite. --shard I/N (or torchrun /
+accelerate launch, read from RANK / WORLD_SIZE) predicts every N-th document into OUTPUT.part-0000I-of-0000N (and
+OUTPUT.part-0000I-of-0000N.done once it has read the whole input); --merge N joins the N parts into OUTPUT in input
+order, after checking that every part finished and holds all its lines (with --html, it also writes the page of all of
+them; a shard cannot).
 
 Examples (MODEL is a trained folder such as runs/cdr_minilm_memory/best_model, or a Hub id):
     python scripts/predict.py --model runs/cdr_minilm_memory/best_model abstract.txt
@@ -44,6 +45,7 @@ from simmemre.experiment_simmemre import (
 )
 from simmemre.streaming_simmemre import (
     check_inputs,
+    check_output_is_new,
     check_output_name,
     iter_documents,
     merge_parts,
@@ -67,10 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", "-o", help="write JSON Lines here instead of stdout")
     parser.add_argument("--html", help="also write a readable HTML page of the predictions (needs --output)")
-    parser.add_argument(
+    rerun = parser.add_mutually_exclusive_group()
+    rerun.add_argument(
         "--resume",
         action="store_true",
         help="continue an interrupted run: keep --output's complete lines, predict the rest",
+    )
+    rerun.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the predictions --output holds (without --resume or --overwrite they are refused)",
     )
     parser.add_argument(
         "--strict",
@@ -152,6 +160,10 @@ def main(argv=None, stdin=None, stdout=None) -> int:
         except ValueError as error:
             raise SystemExit(f"--output {error}") from None
         check_output_location(args.output, "--output", args.inputs)
+        try:
+            check_output_is_new(args.output, shard, args.resume, args.overwrite)
+        except ValueError as error:
+            raise SystemExit(f"--output {error}") from None
     if args.html:
         check_page_location(parser, args, args.inputs)
     device = args.device
@@ -170,6 +182,7 @@ def main(argv=None, stdin=None, stdout=None) -> int:
             args.output,
             batch_size=args.batch_size,
             resume=args.resume,
+            overwrite=args.overwrite,
             strict=args.strict,
             shard=shard,
             progress=not args.no_progress,

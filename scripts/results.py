@@ -35,10 +35,12 @@ import collections
 import datetime
 import json
 import math
+import re
 import statistics
 import sys
 from pathlib import Path
 
+from simmemre.data_simmemre import parse_json, write_text_file
 from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
 from simmemre.training_simmemre import THRESHOLD_NAMES
 
@@ -47,6 +49,15 @@ METRIC_SUFFIXES = tuple(f"{level}_{measure}" for level in LEVELS for measure in 
 
 
 RESULTS_DIR = REPO / "results"
+
+
+def dataset_name(value: str) -> str:
+    """An argparse type: a results file's name, without folders (`--dataset ../x` wrote outside results/)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+        raise argparse.ArgumentTypeError(
+            f"expected a name such as cdr or re-docred (letters, digits, '.', '_', '-'), got {value!r}"
+        )
+    return value
 
 
 def results_file(dataset: str) -> Path:
@@ -61,16 +72,14 @@ def read_rows(dataset: str) -> list:
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
+                rows.append(parse_json(line))
             except json.JSONDecodeError as error:
                 raise SystemExit(f"{path}:{number}: not valid JSON ({error.msg})") from None
     return rows
 
 
 def write_rows(dataset: str, rows: list) -> None:
-    path = results_file(dataset)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in rows), encoding="utf-8")
+    write_text_file(results_file(dataset), "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
 
 
 def metric_dict(results: dict, prefix: str) -> dict:
@@ -526,7 +535,9 @@ def main(argv=None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     add_parser = commands.add_parser("add", help="record a finished run")
     add_parser.add_argument("run", help="the run's output_dir (all_results.json, best_model/, calibration.json)")
-    add_parser.add_argument("--dataset", required=True, help="results/<dataset>.jsonl, e.g. cdr or re-docred")
+    add_parser.add_argument(
+        "--dataset", type=dataset_name, required=True, help="results/<dataset>.jsonl, e.g. cdr or re-docred"
+    )
     add_parser.add_argument("--name", required=True, help="the table row's model name")
     add_parser.add_argument("--seed", type=int, help="default: from the run's run_config.json")
     add_parser.add_argument("--commit", help="default: from the run's run_config.json")
@@ -537,7 +548,7 @@ def main(argv=None) -> int:
         "output (e.g. RUN_DIR/calibration_grid095.json) instead of RUN_DIR/calibration.json",
     )
     table_parser = commands.add_parser("table", help="print (or write into the README) the results tables")
-    table_parser.add_argument("--dataset", required=True)
+    table_parser.add_argument("--dataset", type=dataset_name, required=True)
     table_parser.add_argument("--readme", help="rewrite this file's results:DATASET section (e.g. docs/results.md)")
     table_parser.add_argument(
         "--headline",
@@ -545,7 +556,7 @@ def main(argv=None) -> int:
         help="only one mean line per model (the README's results:DATASET-headline section)",
     )
     compare_parser = commands.add_parser("compare", help="two models side by side over their recorded seeds")
-    compare_parser.add_argument("--dataset", required=True)
+    compare_parser.add_argument("--dataset", type=dataset_name, required=True)
     compare_parser.add_argument("--a", required=True, help="the first model's name, as recorded")
     compare_parser.add_argument("--b", required=True, help="the second model's name, as recorded")
     compare_parser.add_argument("--thresholds", default="calibrated", choices=("calibrated", "fixed"))

@@ -629,5 +629,5 @@ def test_the_summary_says_a_resumed_runs_train_loss_covers_the_steps_after_the_r
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
     monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
     monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: None)
-    experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
+    experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
     assert "train_loss 0.5000 (steps 3-5, after the resume)" in capsys.readouterr().out

@@ -300,7 +300,7 @@ def test_predict_keeps_only_the_given_entity_types(hub_folder, tmp_path):
     common = ["--model", str(hub_folder), documents, *LOW, "--coref-threshold", "1", "--no-progress"]
     assert main_of("predict")([*common, "-o", str(output)]) == 0
     everything = json.loads(output.read_text(encoding="utf-8"))
-    assert main_of("predict")([*common, "-o", str(output), "--entity-types", "Disease"]) == 0
+    assert main_of("predict")([*common, "-o", str(output), "--entity-types", "Disease", "--overwrite"]) == 0
     diseases = json.loads(output.read_text(encoding="utf-8"))
     kept = [e for e in everything["entities"] if e["type"] == "Disease"]
     assert everything["relations"] and len(kept) < len(everything["entities"])  # the tiny model: mostly Chemical

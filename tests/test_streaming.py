@@ -251,8 +251,22 @@ def test_an_impossible_shard_from_the_environment_is_refused(monkeypatch, enviro
 def test_resume_names_the_output_line_that_is_not_a_record(pipe, tmp_path):
     output = tmp_path / "out.jsonl"
     output.write_text('{"id": "d0"}\n[1]\n', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"out.jsonl:2: the last line is not a JSON object"):
+    with pytest.raises(ValueError, match=r"out.jsonl:2: the last line is not a predict.py record"):
         predict_corpus(pipe, iter(corpus(3)), output, resume=True, progress=False)
+
+
+def test_resume_checks_the_output_before_it_cuts_a_torn_line(pipe, tmp_path):
+    """A resume aimed at another file (a gold file without a final newline) cut its last line, then refused it."""
+    output = tmp_path / "gold.jsonl"
+    content = '{"id": "d0", "text": "x", "relations": []}\n{"id": "d1", "text": "y"'
+    output.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=r"gold.jsonl:1: the last line is not a predict.py record"):
+        predict_corpus(pipe, iter(corpus(3)), output, resume=True, progress=False)
+    assert output.read_text(encoding="utf-8") == content
+    output.write_text("no json at all", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"holds no complete line and is not a predict.py output"):
+        predict_corpus(pipe, iter(corpus(3)), output, resume=True, progress=False)
+    assert output.read_text(encoding="utf-8") == "no json at all"
 
 
 @pytest.mark.parametrize(

@@ -1038,6 +1038,20 @@ def test_calibrate_script_under_a_serving_option_leaves_the_folder_as_it_is(smok
     assert report["serving"] == "int8" and set(report) >= {"thresholds", "test_scores", "grid"}
 
 
+@pytest.mark.integration
+def test_a_dry_run_calibration_leaves_the_runs_calibration_report_alone(smoke_run):
+    """--dry-run left config.json alone but wrote its report over the run's calibration.json, which results.py reads."""
+    tmp_path, output_dir, _ = smoke_run
+    folder = tmp_path / "dry" / "best_model"
+    shutil.copytree(output_dir / "best_model", folder)
+    (folder.parent / "calibration.json").write_text('{"the run": "own report"}')
+    before = (folder / "config.json").read_text()
+    run_calibrate(folder, "--dry-run", "--grid", "coref_threshold=0.5", tmp_path=tmp_path)
+    assert (folder / "config.json").read_text() == before
+    assert (folder.parent / "calibration.json").read_text() == '{"the run": "own report"}'
+    assert "thresholds" in json.loads((folder.parent / "calibration_dryrun.json").read_text())
+
+
 @pytest.mark.parametrize(
     "grid, message", [("relation=0.5", "unknown threshold name"), ("coref_threshold=high", "with numbers")]
 )

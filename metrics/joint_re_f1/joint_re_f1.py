@@ -425,7 +425,7 @@ def _parse_side(raw_documents, side):
     for position, raw in enumerate(raw_documents):
         try:
             document = json.loads(raw) if isinstance(raw, str) else raw
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, RecursionError) as error:
             raise ValueError(f"{side}[{position}]: not valid JSON: {error}") from None
         if not isinstance(document, dict):
             raise ValueError(f"{side}[{position}]: a document must be a JSON object, got {type(document).__name__}")

@@ -1,0 +1,132 @@
+"""Files are never left half written, written through planted links, silently replaced, or read with a traceback:
+rewrites go through a temporary file, earlier predictions need --resume or --overwrite, and a JSON value nested too
+deeply for the parser is a bad line like any other."""
+
+import json
+import os
+
+import pytest
+from helpers import SCRIPTS, load_script
+
+from simmemre.data_simmemre import DocumentError, read_jsonl, write_jsonl
+from simmemre.streaming_simmemre import iter_documents, predict_corpus
+
+NESTED = "[" * 100_000 + "]" * 100_000  # deeper than the json module's recursion limit
+
+
+def failing_rename(monkeypatch):
+    """The rename that ends a rewrite fails, as a full disk or a kill between writing and renaming would leave it."""
+
+    def fail(source, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+
+
+# ---- rewrites through a temporary file ----
+
+
+def test_a_failed_rewrite_leaves_the_earlier_file_and_no_temporary(tmp_path, monkeypatch):
+    from simmemre.data_simmemre import replacing_file
+
+    path = tmp_path / "config.json"
+    path.write_text("earlier")
+    failing_rename(monkeypatch)
+    with pytest.raises(OSError), replacing_file(path) as handle:
+        handle.write(b"later")
+    assert path.read_text() == "earlier" and [p.name for p in tmp_path.iterdir()] == ["config.json"]
+
+
+def test_write_jsonl_does_not_write_through_a_link_at_the_old_temporary_name(tmp_path):
+    """The temporary file was `{path}.{pid}.tmp`, opened for writing: a link planted there was written through."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    target = tmp_path / "out.jsonl"
+    os.symlink(victim, f"{target}.{os.getpid()}.tmp")
+    write_jsonl([{"id": "a"}], target)
+    assert victim.read_text() == "keep me" and json.loads(target.read_text()) == {"id": "a"}
+
+
+def test_calibrate_leaves_the_model_config_whole_when_its_rewrite_fails(tmp_path, monkeypatch):
+    """config.json was opened for writing (emptied) first: a failed write left the model unloadable."""
+    calibrate = load_script(SCRIPTS / "calibrate.py", "calibrate_script")
+    (tmp_path / "config.json").write_text(json.dumps({"mention_threshold": 0.5}))
+    failing_rename(monkeypatch)
+    with pytest.raises(OSError):
+        calibrate.update_saved_config(str(tmp_path), {"mention_threshold": 0.7})
+    assert json.loads((tmp_path / "config.json").read_text()) == {"mention_threshold": 0.5}
+
+
+def test_results_rows_survive_a_failed_rewrite(tmp_path, monkeypatch):
+    """results.py rewrote the whole results/<dataset>.jsonl in place: a failed write truncated the record of runs."""
+    results = load_script(SCRIPTS / "results.py", "results_script")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    results.write_rows("cdr", [{"name": "a"}])
+    failing_rename(monkeypatch)
+    with pytest.raises(OSError):
+        results.write_rows("cdr", [{"name": "a"}, {"name": "b"}])
+    assert results.read_rows("cdr") == [{"name": "a"}]
+
+
+def test_results_refuses_a_dataset_name_with_folders(tmp_path, capsys):
+    """`--dataset ../x` was joined into the path: the rows went outside results/."""
+    results = load_script(SCRIPTS / "results.py", "results_script")
+    with pytest.raises(SystemExit):
+        results.main(["--results-dir", str(tmp_path / "results"), "table", "--dataset", "../x"])
+    assert "--dataset: expected a name such as cdr or re-docred" in capsys.readouterr().err
+
+
+# ---- earlier predictions ----
+
+
+def test_predict_refuses_an_output_holding_predictions_before_the_model_loads(tmp_path):
+    """Without --resume the output was emptied at the start: an interrupted day-long run lost its lines."""
+    predict = load_script(SCRIPTS / "predict.py", "predict_script")
+    documents = tmp_path / "in.txt"
+    documents.write_text("Aspirin causes ulcers.")
+    output = tmp_path / "pred.jsonl"
+    output.write_text('{"id": "earlier", "entities": [], "relations": []}\n')
+    with pytest.raises(SystemExit) as stopped:
+        predict.main(["--model", "no-such-model-folder", str(documents), "-o", str(output)])
+    assert "holds earlier predictions; continue them with --resume" in str(stopped.value)
+    assert output.read_text().startswith('{"id": "earlier"')
+
+
+def test_predict_corpus_replaces_predictions_only_when_told(pipe, tmp_path):
+    output = tmp_path / "pred.jsonl"
+    output.write_text('{"id": "earlier", "entities": [], "relations": []}\n')
+    with pytest.raises(ValueError, match="holds earlier predictions"):
+        predict_corpus(pipe, ["Aspirin causes ulcers."], output, progress=False)
+    with pytest.raises(ValueError, match="give one of them"):
+        predict_corpus(pipe, ["Aspirin causes ulcers."], output, resume=True, overwrite=True, progress=False)
+    predict_corpus(pipe, ["Aspirin causes ulcers."], output, overwrite=True, progress=False)
+    assert "id" not in json.loads(output.read_text())  # the new prediction (a string has no id)
+    empty = tmp_path / "empty.jsonl"
+    empty.touch()  # an empty file holds nothing to lose
+    assert predict_corpus(pipe, ["Aspirin causes ulcers."], empty, progress=False)["documents"] == 1
+
+
+# ---- JSON nested too deeply to read ----
+
+
+def test_a_deeply_nested_line_is_an_error_record_in_predict(tmp_path):
+    """json raised RecursionError, which no reader caught: predict.py died on one line, its output left empty."""
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"id": "a", "text": "x"}) + "\n" + NESTED + "\n")
+    documents = list(iter_documents([str(corpus)]))
+    assert documents[0]["id"] == "a"
+    assert "corpus.jsonl:2: not valid JSON (nested too deeply to read)" in documents[1].error
+
+
+def test_a_deeply_nested_line_is_named_by_read_jsonl(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text(NESTED + "\n")
+    with pytest.raises(DocumentError, match=r"train.jsonl:1.*invalid JSON \(nested too deeply to read"):
+        read_jsonl(path)
+
+
+def test_the_metric_names_a_deeply_nested_document():
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+
+    with pytest.raises(ValueError, match=r"predictions\[0\]: not valid JSON"):
+        joint_re_scores([NESTED], [{"id": "a", "entities": [], "relations": []}])
