@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="create the repository as private; refuses to upload to an existing public repository",
     )
-    parser.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
+    parser.add_argument(
+        "--token",
+        help="Hub token (default: HF_TOKEN or the saved login, which keep it out of the shell history and `ps`)",
+    )
     parser.add_argument("--revision", help="branch to commit to, created from main if missing (default: main)")
     parser.add_argument("--commit-message", default="Upload SimMemRE model")
     parser.add_argument("--no-check", action="store_true", help="skip the completeness check of FOLDER")
