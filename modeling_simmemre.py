@@ -1808,7 +1808,8 @@ class RelationClassification(nn.Module):
     ) -> torch.Tensor:  # fmt: skip
         """Relation logits `(R, |R|)` for entity pairs `(R, 2)` of one document; with `with_reverse`, `(2R, |R|)` for
         `pairs` followed by the same pairs reversed (MRC then pools each mention pair's context once). MRC pools the
-        mention pairs in chunks of about `chunk_limit`; `projections` from `local_projections` (computed here when
+        mention pairs in chunks of about `chunk_limit` (one entity pair with more mention pairs in blocks of
+        `chunk_limit`); `projections` from `local_projections` (computed here when
         not given)."""
         host_pairs, device = host_array(pairs), entities.representations.device
         if with_reverse:
@@ -1836,7 +1837,9 @@ class RelationClassification(nn.Module):
             while end < pairs.shape[0] and cumulative[end] - offset <= chunk_limit:
                 end += 1
             heads, tails = host_pairs[start:end, 0], host_pairs[start:end, 1]
-            pooled = self.pooled_mention_pairs(pooler, mentions, entities, heads, tails, projections, with_reverse)
+            pooled = self.pooled_mention_pairs(
+                pooler, mentions, entities, heads, tails, projections, with_reverse, row_limit=chunk_limit
+            )
             forward.append(pooled[0])
             if with_reverse:
                 backward.append(pooled[1])
@@ -1844,12 +1847,16 @@ class RelationClassification(nn.Module):
         pooled = torch.cat(forward + backward) if forward else mentions.representations.new_zeros((0, self.hidden_size))
         return self.classify(pooled, head_types, tail_types, memories)
 
-    def pooled_mention_pairs(self, pooler, mentions, entities, head, tail, projections, with_reverse=False) -> tuple:
+    def pooled_mention_pairs(
+        self, pooler, mentions, entities, head, tail, projections, with_reverse=False, row_limit=None
+    ) -> tuple:
         """Multi-instance representation u `(r, d)` of the entity pairs (head, tail) `(r,)`: max over the local
         representations of all their mention pairs. Returns `(u,)`, or `(u, u_reversed)` with `with_reverse`, where
         u_reversed is that of (tail, head): context and distances do not depend on the direction, so they are pooled
         and projected once. Which mention pairs, their context ranges and distances are integer bookkeeping, done on
-        the host (`host_array`); the representations stay on their device."""
+        the host (`host_array`); the representations stay on their device. The mention pairs are pooled `row_limit`
+        at a time into running maxima (exact: max is associative), so two entities of a thousand mentions each take
+        blocks of rows, not one `(10^6, d)` tensor per term."""
         device = mentions.representations.device
         head, tail = host_array(head), host_array(tail)
         slots, slot_mask = host_array(entities.mention_slots), host_array(entities.mention_slot_mask)
@@ -1864,31 +1871,49 @@ class RelationClassification(nn.Module):
             head_first, word_spans[second, 0] - word_spans[first, 1], word_spans[first, 0] - word_spans[second, 1]
         ).clip(min=0)
         sentence_gap = np.abs(sentence_ids[first] - sentence_ids[second])
-        shared = self.pair_terms(pooler(context_start, context_end), word_gap, sentence_gap, projections)
-        host = (first, second, head, tail, pair_index)
-        first, second, head, tail, pair_index = (device_index(values, device) for values in host)
-        directions = [(first, second, head, tail)]
-        if with_reverse:
-            directions.append((second, first, tail, head))
+        heads, tails = device_index(head, device), device_index(tail, device)
         # Without dropout (eval mode) the entity terms, the same for all mention pairs of an entity pair, are added
         # after the max, in the same order: rounding is monotonic, so the result is the same, bit for bit. Outside
         # autograd only: the sums are then built in place.
         entity_terms_after_max = not self.training and not torch.is_grad_enabled()
-        pooled = []
-        for head_mentions, tail_mentions, heads, tails in directions:
-            if entity_terms_after_max:  # the sum built in one buffer, in the same order
-                local = shared + gather_rows(projections["head_mention"], head_mentions)
-                local += gather_rows(projections["tail_mention"], tail_mentions)
-            else:
-                local = self.local_representations(
-                    shared, head_mentions, tail_mentions, heads[pair_index], tails[pair_index], projections
+        directions = 2 if with_reverse else 1
+        maxima = [None] * directions
+        rows, step = pair_index.shape[0], max(1, int(row_limit or pair_index.shape[0]))
+        for low in range(0, max(rows, 1), step):
+            block = slice(low, low + step)
+            shared = self.pair_terms(
+                pooler(context_start[block], context_end[block]), word_gap[block], sentence_gap[block], projections
+            )
+            block_pairs, block_first, block_second = (
+                device_index(values[block], device) for values in (pair_index, first, second)
+            )
+            oriented = [(block_first, block_second, heads, tails), (block_second, block_first, tails, heads)]
+            for direction, (head_mentions, tail_mentions, head_entities, tail_entities) in enumerate(
+                oriented[:directions]
+            ):
+                if entity_terms_after_max:  # the sum built in one buffer, in the same order
+                    local = shared + gather_rows(projections["head_mention"], head_mentions)
+                    local += gather_rows(projections["tail_mention"], tail_mentions)
+                else:
+                    local = self.local_representations(
+                        shared,
+                        head_mentions,
+                        tail_mentions,
+                        head_entities[block_pairs],
+                        tail_entities[block_pairs],
+                        projections,
+                    )
+                if maxima[direction] is None:
+                    maxima[direction] = local.new_full((head.shape[0], local.shape[-1]), _lowest(local.dtype))
+                maxima[direction] = maxima[direction].scatter_reduce(
+                    0, block_pairs[:, None].expand_as(local), local, reduce="amax"
                 )
-            maxima = local.new_full((head.shape[0], local.shape[-1]), _lowest(local.dtype))
-            maxima = maxima.scatter_reduce(0, pair_index[:, None].expand_as(local), local, reduce="amax")
+        pooled = []
+        for direction, (head_entities, tail_entities) in enumerate([(heads, tails), (tails, heads)][:directions]):
             if entity_terms_after_max:
-                maxima += gather_rows(projections["head_entity"], heads)
-                maxima += gather_rows(projections["tail_entity"], tails)
-            pooled.append(maxima)
+                maxima[direction] += gather_rows(projections["head_entity"], head_entities)
+                maxima[direction] += gather_rows(projections["tail_entity"], tail_entities)
+            pooled.append(maxima[direction])
         return tuple(pooled)
 
     @staticmethod

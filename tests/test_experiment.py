@@ -499,13 +499,13 @@ def test_resuming_from_the_last_checkpoint_skips_one_interrupted_while_saving(mo
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
     monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
     with pytest.raises(TrainingStarted) as started:
-        experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
     assert started.value.args[0] == str(tmp_path / "checkpoint-27")
     assert f"skipping {tmp_path / 'checkpoint-30'}" in capsys.readouterr().err
 
     (tmp_path / "checkpoint-27" / "trainer_state.json").unlink()
     with pytest.raises(SystemExit, match=re.escape(f"no trainer_state.json in {tmp_path / 'checkpoint-30'}")):
-        experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
 
 
 def test_the_base_model_of_a_local_encoder_is_its_hub_origin_or_the_folder(tmp_path):
@@ -569,7 +569,7 @@ def test_the_summary_has_no_calibrated_columns_when_calibration_kept_the_fixed_t
     assert "cal." not in (tmp_path / "results.md").read_text()
 
     kept["applied"] = True
-    experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
+    experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "overwrite_output_dir": True}})
     assert "cal. test" in capsys.readouterr().out
 
 
@@ -597,7 +597,7 @@ def test_resuming_a_finished_run_stops_instead_of_rewriting_its_results(monkeypa
         else (TrainingStarted, "checkpoint-60")
     )
     with pytest.raises(expected[0], match=re.escape(expected[1])):
-        experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
 
 
 def test_resuming_from_a_named_incomplete_or_missing_checkpoint_stops_with_one_line(monkeypatch, tmp_path):
@@ -614,7 +614,9 @@ def test_resuming_from_a_named_incomplete_or_missing_checkpoint_stops_with_one_l
             experiment_simmemre, "build_trainer", lambda config, run=run: (trainer, {}, {**run, "data": {}})
         )
         with pytest.raises(SystemExit, match=f"resume_from_checkpoint {re.escape(str(tmp_path / folder))}: {message}"):
-            experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
+            experiment_simmemre.train(
+                {"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": str(tmp_path / folder)}}
+            )
 
 
 def test_the_summary_says_a_resumed_runs_train_loss_covers_the_steps_after_the_resume(monkeypatch, tmp_path, capsys):

@@ -745,6 +745,47 @@ def test_relation_logits_with_reverse_equal_both_directions_scored_separately(to
     torch.testing.assert_close(both, torch.cat([forward, backward]))
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_one_entity_pairs_mention_pairs_are_pooled_in_blocks_of_the_chunk_size(tokenizer, monkeypatch, training):
+    """The chunk size split only between entity pairs: two entities of a thousand mentions each pooled a million mention
+    pairs in one call (past 6 GB). Blocks give the same logits (and gradients) with no call over the chunk size."""
+    model = make_model(tokenizer, relation_classifier="multi_instance", dropout=0.0).train(training)
+    torch.manual_seed(2)
+    d, count = model.config.hidden_size, 12  # two entities of 6 mentions: 36 mention pairs per direction
+    starts = torch.arange(count) * 3
+    subword_spans = torch.stack([starts, starts + 2], -1)
+    mentions = Mentions(subword_spans // 2, subword_spans, starts // 9, torch.randn(count, d, requires_grad=training))
+    entities = Entities(
+        torch.randn(2, d),
+        torch.tensor([0, 1]),
+        mention_slots=torch.arange(count).view(2, 6),
+        mention_slot_mask=torch.ones(2, 6, dtype=torch.bool),
+    )
+    hidden = torch.randn(3 * count, d)
+    head, pairs = model.relation_classification, torch.tensor([[0, 1]])
+    rows = []
+    original = type(head).pair_terms
+    monkeypatch.setattr(
+        type(head), "pair_terms", lambda self, context, *a: rows.append(len(context)) or original(self, context, *a)
+    )
+
+    def logits(chunk):
+        with torch.set_grad_enabled(training):
+            pooler = RangeMaxPool(hidden)
+            return head.logits(pooler, mentions, entities, pairs, model.memories, chunk_limit=chunk, with_reverse=True)
+
+    whole = logits(10_000)
+    assert rows == [36]
+    rows.clear()
+    blocked = logits(5)
+    assert max(rows) <= 5 and sum(rows) == 36
+    torch.testing.assert_close(blocked, whole)
+    if training:
+        (gradient_whole,) = torch.autograd.grad(whole.sum(), mentions.representations)
+        (gradient_blocked,) = torch.autograd.grad(blocked.sum(), mentions.representations)
+        torch.testing.assert_close(gradient_blocked, gradient_whole)
+
+
 @pytest.mark.parametrize("with_fallback", [True, False])
 @pytest.mark.parametrize("sorted_by_width", [False, True])
 def test_short_range_max_pool_matches_naive_max_with_wide_ranges_falling_back(sorted_by_width, with_fallback):
