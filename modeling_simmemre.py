@@ -850,11 +850,22 @@ def find_abbreviations(text: str) -> list:
             or len(short) < 2
         ):
             continue
-        words = text[: match.start()].rstrip().split(" ")
         max_words = min(len(short) + 5, 2 * len(short))
+        # The last max_words + 1 words of `text[: match.start()].rstrip().split(" ")`, found from the parenthesis
+        # back: splitting the whole text before every parenthesis made the search quadratic in the text.
+        end = match.start()
+        while end > 0 and text[end - 1].isspace():
+            end -= 1
+        words_back = []
+        while len(words_back) <= max_words:
+            cut = text.rfind(" ", 0, end)
+            words_back.append(text[cut + 1 : end])
+            if cut < 0:
+                break
+            end = cut
         # The long form stays inside its clause: stop at a parenthesis, a semicolon or the previous sentence's end.
         window = []
-        for word in reversed(words):
+        for word in words_back:
             if not word or any(c in word for c in "();") or len(window) >= max_words or (window and word[-1] in ".?!"):
                 break
             window.insert(0, word)

@@ -23,6 +23,17 @@ def test_long_form_stays_inside_its_sentence():
     assert find_abbreviations(text) == []
 
 
+def test_the_long_form_window_is_read_back_from_the_parenthesis():
+    """The words before each parenthesis were found by splitting the whole text before it (quadratic in the text);
+    read back from the parenthesis, spaces, line breaks and the text's start bound the window as the split did."""
+    assert find_abbreviations("(HR)") == []
+    assert find_abbreviations("heart rate   (HR)") == [("HR", "heart rate")]  # trailing spaces stripped
+    assert find_abbreviations("the  heart rate (HR)") == [("HR", "heart rate")]  # a double space ends the window
+    assert find_abbreviations("heart\nrate (HR)") == [("HR", "heart\nrate")]  # words are split on spaces only
+    long_text = "filler words here. " * 2000 + "heart rate (HR)"
+    assert find_abbreviations(long_text) == [("HR", "heart rate")]
+
+
 def test_text_without_definitions_gives_none():
     assert find_abbreviations("Aspirin (10 mg) causes ulcers (see below).") == []
 
