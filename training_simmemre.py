@@ -675,8 +675,23 @@ def memory_warmup_steps(config, max_steps: int) -> int:
     return int(config.memory_warmup_proportion * max_steps)
 
 
-def memory_reads_due(config, global_step: int, max_steps: int) -> bool:
-    return global_step >= memory_warmup_steps(config, max_steps)
+def memory_reads_due(config, global_step: int, max_steps: int, since: Optional[int] = None) -> bool:
+    """Whether the step after `global_step` optimizer steps reads the memories: from the warm-up's end on, or from
+    `since` on (the step of a resumed checkpoint that already read them: a run extended with a larger `max_steps`
+    moved the warm-up's end past it and switched the trained reads off again)."""
+    return global_step >= memory_warmup_steps(config, max_steps) or (since is not None and global_step >= since)
+
+
+def checkpoint_reads_since(checkpoint) -> Optional[int]:
+    """The global step of `checkpoint` when its saved config has the memory reads on (its last step read them)."""
+    try:
+        with open(os.path.join(checkpoint, "config.json"), encoding="utf-8") as handle:
+            if not json.load(handle).get("memory_reads_enabled"):
+                return None
+        with open(os.path.join(checkpoint, "trainer_state.json"), encoding="utf-8") as handle:
+            return int(json.load(handle)["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 class SamplingEpochCallback(TrainerCallback):
@@ -692,9 +707,11 @@ class SamplingEpochCallback(TrainerCallback):
 
 class MemoryWarmupCallback(TrainerCallback):
     """Two-stage training (paper 3.3): memory reads off until `int(memory_warmup_proportion * max_steps)` optimizer
-    steps are done, decided from the trainer state before every step (hence right after resuming) and, through
-    [`SimMemRETrainer.evaluate`], before every evaluation during training. After training with
-    `load_best_model_at_end`, the switch follows the best checkpoint, which was evaluated with it."""
+    steps are done, decided from the trainer state before every step (hence right after resuming; a checkpoint that
+    read the memories keeps them on even when a larger `max_steps` moves the warm-up's end) and, through
+    [`SimMemRETrainer.evaluate`], before every evaluation during training (with the last training step's switch).
+    After training with `load_best_model_at_end`, the switch follows the best checkpoint, which was evaluated with
+    it."""
 
     def __init__(self, trainer: "SimMemRETrainer"):
         self.trainer = trainer
@@ -714,9 +731,9 @@ class MemoryWarmupCallback(TrainerCallback):
             if os.path.isfile(config_file):
                 with open(config_file, encoding="utf-8") as handle:
                     enabled = json.load(handle).get("memory_reads_enabled")
-            else:
+            else:  # as its evaluation saw it: the switch of its last training step
                 step = state.best_global_step or int(state.best_model_checkpoint.rsplit("-", 1)[-1])
-                enabled = memory_reads_due(model.config, step, state.max_steps)
+                enabled = self.trainer.memory_reads_due_at(max(step - 1, 0))
             if enabled is not None:
                 model.memory_reads_enabled = bool(enabled)
 
@@ -904,6 +921,7 @@ class SimMemRETrainer(Trainer):
         # The model computes its own mean losses; no `num_items_in_batch`, and Trainer scales for accumulation.
         self.model_accepts_loss_kwargs = False
         self._memory_schedule_active = False
+        self._memory_reads_since = None  # set by a resume from a checkpoint that read the memories
         self._task_loss_sums = None
         self.last_predictions = None
         if hasattr(self.data_collator, "set_epoch"):
@@ -976,6 +994,7 @@ class SimMemRETrainer(Trainer):
                 "processing_class=the SimMemREProcessor, which builds it)"
             )
         self._task_loss_sums = None  # the steps after the last log of an earlier train() are not this run's
+        self._memory_reads_since = None
         output = super().train(*args, **kwargs)
         primary = self.args.metric_for_best_model or ""
         primary = primary if primary.startswith("eval_") else f"eval_{primary}"
@@ -1022,12 +1041,22 @@ class SimMemRETrainer(Trainer):
         return optimizer
 
     # -- memory warm-up ---------------------------------------------------------------------------------
-    def apply_memory_warmup(self):
-        """Set `model.memory_reads_enabled` from the trainer state (global step vs. warm-up steps)."""
+    def memory_reads_due_at(self, step: int) -> bool:
+        return memory_reads_due(self.model.config, step, self.state.max_steps, self._memory_reads_since)
+
+    def apply_memory_warmup(self, evaluation: bool = False):
+        """Set `model.memory_reads_enabled` from the trainer state (global step vs. warm-up steps). An evaluation
+        uses the switch of the last training step (the one before `global_step`): at the warm-up's end it scored
+        reads that no step had trained, and that checkpoint could win model selection or end early stopping."""
         if self.state.max_steps and self.state.max_steps > 0:
-            self.model.memory_reads_enabled = memory_reads_due(
-                self.model.config, self.state.global_step, self.state.max_steps
-            )
+            step = self.state.global_step
+            if evaluation and step > 0:
+                step -= 1
+            self.model.memory_reads_enabled = self.memory_reads_due_at(step)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        self._memory_reads_since = checkpoint_reads_since(resume_from_checkpoint)
 
     # -- losses -------------------------------------------------------------------------------------
     def get_batch_samples(self, epoch_iterator, num_batches, device):
@@ -1172,7 +1201,7 @@ class SimMemRETrainer(Trainer):
         _check_tokenized(eval_dataset, "eval_dataset", REFERENCE_COLUMNS + ("word_char_spans",))
         _check_label_lists(eval_dataset, "eval_dataset", getattr(self.model, "config", None))
         if self._memory_schedule_active:
-            self.apply_memory_warmup()
+            self.apply_memory_warmup(evaluation=True)
         start = time.time()
 
         total = len(eval_dataset)

@@ -609,9 +609,12 @@ def test_memory_warmup_switch_and_after_resume(processor, cdr_dataset, tmp_path,
     assert [step for step, _ in training] == list(range(8))
     assert all(reads == (step >= switch) for step, reads in training)
     assert sorted({step for step, _ in evaluation}) == [2, 4, 6, 8]
-    assert all(reads == (step >= switch) for step, reads in evaluation)
-    with open(tmp_path / "a" / "checkpoint-2" / "config.json") as handle:
-        assert json.load(handle)["memory_reads_enabled"] is False
+    # An evaluation after step k scores the switch step k trained with: at the warm-up's end (k = 4) the reads were
+    # on for an evaluation although no step had trained them.
+    assert all(reads == (step > switch) for step, reads in evaluation)
+    for step, saved in ((2, False), (4, False), (6, True)):
+        with open(tmp_path / "a" / f"checkpoint-{step}" / "config.json") as handle:
+            assert json.load(handle)["memory_reads_enabled"] is saved
     with open(tmp_path / "a" / "checkpoint-8" / "config.json") as handle:
         assert json.load(handle)["memory_reads_enabled"] is True
     # The loaded best checkpoint decides the switch after training (ties go by entity F1, mention F1, then the later
@@ -625,6 +628,13 @@ def test_memory_warmup_switch_and_after_resume(processor, cdr_dataset, tmp_path,
     training = [(step, reads) for kind, step, reads in resumed_calls if kind == "train"]
     assert [step for step, _ in training] == list(range(2, 8))
     assert all(reads == (step >= switch) for step, reads in training)
+
+    # Extending the finished run (a larger max_steps, as "nothing left to train" advises) moved the warm-up's end to
+    # step 10: the reads that steps 4-7 trained were switched off again for steps 8 and 9.
+    extended, extended_calls = make_trainer(processor, train, dev, tmp_path / "c", max_steps=20, eval_strategy="no")
+    extended.train(resume_from_checkpoint=str(tmp_path / "a" / "checkpoint-8"))
+    training = [(step, reads) for kind, step, reads in extended_calls if kind == "train"]
+    assert [step for step, _ in training] == list(range(8, 20)) and all(reads for _, reads in training)
 
 
 def test_resume_from_checkpoint_matches_uninterrupted_run(processor, cdr_dataset, tmp_path, single_torch_thread):
