@@ -1664,6 +1664,23 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     return trainer, datasets, run
 
 
+def check_checkpoint_labels(checkpoint: str, config) -> None:
+    """Stop when this run's label lists are not those `checkpoint` was trained with: its memory slots and classifier
+    rows are named by them, so a resume relabelled them silently (same counts) or failed inside load_state_dict."""
+    try:
+        with open(os.path.join(checkpoint, "config.json"), encoding="utf-8") as handle:
+            saved = json.load(handle)
+    except (OSError, ValueError):
+        return  # the Trainer names a checkpoint it cannot load
+    for name in ("entity_types", "relation_types"):
+        if saved.get(name) is not None and list(saved[name]) != list(getattr(config, name)):
+            raise SystemExit(
+                f"resume_from_checkpoint {checkpoint}: it was trained with {name} {saved[name]}, this run has "
+                f"{list(getattr(config, name))} (from data.{name}, labels.json or the data); resume with the "
+                "checkpoint's label lists (set data.entity_types and data.relation_types to them)"
+            )
+
+
 def last_complete_checkpoint(output_dir: str) -> str:
     """The newest checkpoint-N folder of `output_dir` that holds trainer_state.json, which the Trainer writes last: a
     run killed while saving leaves a folder without it, which `Trainer.train` cannot resume from. Skipped folders are
@@ -1780,6 +1797,8 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
                 "newest complete one in output_dir"
             )
     resumed_at = checkpoint_step(resume) if resume else 0
+    if resume:
+        check_checkpoint_labels(resume, trainer.model.config)
     if resumed_at:
         check_steps_left(trainer, resume, resumed_at)
     if not resume and trainer.is_world_process_zero():

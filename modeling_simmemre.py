@@ -2659,6 +2659,22 @@ def check_encoder_code_trusted(config: SimMemREConfig) -> None:
     )
 
 
+def check_saved_label_lists(config_class, location, kwargs: dict) -> None:
+    """`from_pretrained(folder, entity_types=[...])` loaded the saved memory slots and classifier rows under the
+    given names, in the given order: refuse label lists that are not the saved ones."""
+    given = {name: kwargs[name] for name in ("entity_types", "relation_types") if kwargs.get(name) is not None}
+    if not given or kwargs.get("config") is not None:
+        return
+    hub = ("cache_dir", "revision", "token", "local_files_only", "subfolder")
+    saved = config_class.from_pretrained(location, **{key: kwargs[key] for key in hub if key in kwargs})
+    for name, value in given.items():
+        if list(value) != list(getattr(saved, name)):
+            raise ValueError(
+                f"{name}={list(value)} is not the saved {list(getattr(saved, name))}: the weights' rows are those "
+                f"types in that order, so the names cannot change at loading (train a model with the new types)"
+            )
+
+
 def _build_encoder(encoder_config: dict, trust_remote_code: bool = False, code_source=None, attn_implementation=None):
     """A randomly initialised encoder from its config dict. An encoder with its own code (`auto_map` and
     `trust_remote_code`) is built from the code in `code_source` (its folder or Hub id, or a saved SimMemRE folder,
@@ -2798,6 +2814,7 @@ class SimMemREPreTrainedModel(PreTrainedModel):
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
         """`PreTrainedModel.from_pretrained`; an encoder with its own code (a saved `encoder_trust_remote_code`) is
         built only with `trust_remote_code=True` (`AutoModel` and `pipeline` pass theirs on)."""
+        check_saved_label_lists(cls.config_class, pretrained_model_name_or_path, kwargs)
         token = _ENCODER_CODE_TRUSTED.set(kwargs.get("trust_remote_code") is True)
         try:
             return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)

@@ -295,3 +295,12 @@ def test_the_collator_takes_the_config_max_span_size_by_default(processor):
     config = tiny_config(processor.tokenizer)
     assert SimMemREDataCollator(processor, config).max_span_size == config.max_span_size
     assert SimMemREDataCollator(processor, config, max_span_size=3).max_span_size == 3
+
+
+def test_from_pretrained_refuses_label_lists_other_than_the_saved_ones(hub_folder):
+    """`from_pretrained(folder, entity_types=[...])` loaded the saved slots under the given names: swapped, they
+    relabelled every entity."""
+    saved = SimMemREModel.from_pretrained(hub_folder).config.entity_types
+    with pytest.raises(ValueError, match=r"entity_types=.* is not the saved"):
+        SimMemREModel.from_pretrained(hub_folder, entity_types=saved[::-1])
+    assert SimMemREModel.from_pretrained(hub_folder, entity_types=list(saved)).config.entity_types == saved

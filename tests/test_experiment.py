@@ -600,6 +600,28 @@ def test_resuming_a_finished_run_stops_instead_of_rewriting_its_results(monkeypa
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
 
 
+def test_resuming_with_other_label_lists_than_the_checkpoints_stops(monkeypatch, tmp_path):
+    """The labels come from the current data: a resume relabelled the checkpoint's memory slots without a word (same
+    counts) or failed inside load_state_dict with a size mismatch."""
+    from types import SimpleNamespace
+
+    from simmemre import experiment_simmemre
+
+    checkpoint = tmp_path / "checkpoint-4"
+    checkpoint.mkdir()
+    (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": 4}))
+    (checkpoint / "config.json").write_text(json.dumps({"entity_types": ["Apple", "Banana"], "relation_types": []}))
+    config = SimpleNamespace(entity_types=["Apple", "Zucchini"], relation_types=[])
+    trainer = SimpleNamespace(
+        args=SimpleNamespace(output_dir=str(tmp_path)), model=SimpleNamespace(config=config), processing_class=None
+    )
+    run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    message = "it was trained with entity_types ['Apple', 'Banana'], this run has ['Apple', 'Zucchini']"
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
+
+
 def test_resuming_from_a_named_incomplete_or_missing_checkpoint_stops_with_one_line(monkeypatch, tmp_path):
     """The Trainer's traceback ended such a resume (FileNotFoundError, or "Can't find a valid checkpoint")."""
     from types import SimpleNamespace
