@@ -486,14 +486,22 @@ def report_reader_changes(source: str, stats: dict) -> None:
 def report_wide_gold_mentions(split: str, rows, max_span_size: int) -> None:
     """Print how many gold mentions of tokenized `rows` are longer than `max_span_size` words: training sees them, but
     inference never proposes them, so their entities (when no shorter mention is left) and relations cannot be found
-    (Re-DocRED dev+test: 26 mentions, 15 entities, 25 relations at 10 words)."""
-    from .training_simmemre import wide_gold_mentions
+    (Re-DocRED dev+test: 26 mentions, 15 entities, 25 relations at 10 words). Gold relations whose head is their tail
+    are counted too: they are never predicted either."""
+    from .training_simmemre import self_relation_count, wide_gold_mentions
 
     mentions, entities, relations = wide_gold_mentions(rows, max_span_size)
     if mentions:
         print(
             f"data: {split}: gold mentions longer than max_span_size ({max_span_size} words), never predicted: "
             f"{mentions}; entities without a shorter mention: {entities}; relations involving them: {relations}",
+            file=sys.stderr,
+        )
+    self_relations = self_relation_count(rows)
+    if self_relations:  # accepted, trained as positives and never predicted, without a word
+        print(
+            f"data: {split}: gold relations whose head is their tail, never predicted (relations are scored between "
+            f"two entities) and left out of training: {self_relations}",
             file=sys.stderr,
         )
 

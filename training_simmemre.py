@@ -404,6 +404,12 @@ def tokenize_documents(
 # ----------------------------------------------------------------------------------------------------
 
 
+def self_relation_count(rows) -> int:
+    """Gold relations whose head is their tail, over rows of :func:`tokenize_documents`: inference scores pairs of two
+    entities, so they are never predicted (and are not trained on)."""
+    return sum(head == tail for gold_relations in rows["gold_relations"] for head, tail, _ in gold_relations)
+
+
 def wide_gold_mentions(rows, max_span_size: int) -> tuple:
     """(gold mentions longer than `max_span_size` words, entities all of whose mentions are, relations involving such
     an entity) over rows of :func:`tokenize_documents`."""
@@ -596,6 +602,8 @@ class SimMemREDataCollator:
         """Gold ordered entity pairs with multi-hot labels, then strong negatives (gold entity pairs without one)."""
         labels_by_pair = {}
         for head, tail, relation_type in gold_relations:
+            if head == tail:  # inference scores pairs of two entities only (reported as unreachable at loading)
+                continue
             labels_by_pair.setdefault((head, tail), np.zeros(self.num_relation_types, dtype=np.float32))[
                 relation_type
             ] = 1.0

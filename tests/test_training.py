@@ -285,6 +285,22 @@ def test_collator_and_model_share_one_candidate_span_definition(processor, cdr_d
     assert calls == [config.max_span_size]
 
 
+def test_self_relations_are_left_out_of_training_and_reported(processor, cdr_dataset, capsys):
+    """A relation whose head is its tail was trained as a positive pair, which inference never scores (it scores pairs
+    of two entities), and lowered recall without a word."""
+    from simmemre.experiment_simmemre import report_wide_gold_mentions
+
+    row = dict(cdr_dataset[0])
+    row["gold_relations"] = [*row["gold_relations"], [0, 0, 0]]
+    batch = SimMemREDataCollator(processor, training_config(processor), seed=1)([row])
+    pairs = batch["relation_pairs"][0][batch["relation_mask"][0]]
+    assert bool((pairs[:, 0] != pairs[:, 1]).all())
+    positives = batch["relation_labels"][0][batch["relation_mask"][0]].sum(-1) > 0
+    assert int(positives.sum()) == len({(h, t) for h, t, _ in cdr_dataset[0]["gold_relations"]})
+    report_wide_gold_mentions("train", {key: [row[key]] for key in row}, 10)
+    assert "gold relations whose head is their tail, never predicted" in capsys.readouterr().err
+
+
 def test_collator_output_matches_forward_contract(processor, cdr_dataset, single_torch_thread):
     config = training_config(processor)
     collator = SimMemREDataCollator(
