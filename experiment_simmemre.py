@@ -1521,6 +1521,13 @@ def check_training_values(training: dict, head_learning_rate=None) -> None:
     output_dir = training.get("output_dir")
     if output_dir and os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise SystemExit(f"training.output_dir {output_dir}: is a file, not a folder")
+    if training.get("metric_for_best_model") not in (None, "loss", "eval_loss"):  # the trainer's own fallback
+        from .training_simmemre import check_selection_metric
+
+        try:
+            check_selection_metric(training["metric_for_best_model"])
+        except ValueError as error:
+            raise SystemExit(f"training.{error}") from None
     if training.get("hub_token"):  # the Trainer pickles its arguments into every checkpoint's training_args.bin
         raise SystemExit(
             "training.hub_token: a token given here is saved in clear text in OUTPUT_DIR/run_config.json and in "
@@ -1644,6 +1651,13 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
             if args.process_index == 0:
                 report_wide_gold_mentions(split, datasets[split], model.config.max_span_size)
 
+    batches = len(datasets["train"]) // (args.per_device_train_batch_size * args.world_size)
+    if args.dataloader_drop_last and batches == 0:  # the Trainer trained 0 steps (and saved an untrained best_model)
+        raise SystemExit(
+            f"training.dataloader_drop_last: the {len(datasets['train'])} training document(s) make no full batch of "
+            f"{args.per_device_train_batch_size} x {args.world_size} process(es); lower per_device_train_batch_size "
+            "or set dataloader_drop_last false"
+        )
     sampling = {**DEFAULT_SAMPLING, **(config.get("sampling") or {})}
     try:
         collator = SimMemREDataCollator(processor, model.config, seed=args.seed, **sampling)
@@ -1805,7 +1819,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
                 "newest complete one in output_dir"
             )
     resumed_at = checkpoint_step(resume) if resume else 0
-    if resume:
+    if resume and getattr(trainer, "model", None) is not None:
         check_checkpoint_labels(resume, trainer.model.config)
     if resumed_at:
         check_steps_left(trainer, resume, resumed_at)

@@ -926,6 +926,7 @@ class SimMemRETrainer(Trainer):
             # the Trainer would stop with a KeyError after the first evaluation.
             logger.warning("metric_for_best_model: evaluation reports no loss; selecting on relation_strict_f1")
             self.args.metric_for_best_model, self.args.greater_is_better = "relation_strict_f1", True
+        check_selection_metric(self.args.metric_for_best_model)
         # The model computes its own mean losses; no `num_items_in_batch`, and Trainer scales for accumulation.
         self.model_accepts_loss_kwargs = False
         self._memory_schedule_active = False
@@ -1399,6 +1400,20 @@ def _references(rows) -> list:
         {"id": row["id"], "text": row["text"], "entities": row["entities"], "relations": row["relations"]}
         for row in rows
     ]
+
+
+def check_selection_metric(name: Optional[str]) -> None:
+    """A `metric_for_best_model` that evaluation never reports failed at the first evaluation, hours into a run."""
+    if name is None:
+        return
+    empty = [{"id": "", "entities": [], "relations": []}]
+    reported = sorted(set(_flat(joint_re_scores(empty, empty))) - {"documents"})
+    if name.removeprefix("eval_") not in reported:
+        import difflib
+
+        close = difflib.get_close_matches(name.removeprefix("eval_"), reported, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(f"metric_for_best_model {name!r}: evaluation does not report it; {hint}it reports {reported}")
 
 
 def _flat(scores: Mapping) -> dict:

@@ -357,6 +357,8 @@ def test_a_label_list_given_as_a_string_is_refused(tmp_path):
         ({"per_device_train_batch_size": 0}, "training.per_device_train_batch_size: a positive number, got 0"),
         ({"head_learning_rate": 0}, "training.head_learning_rate: a positive number, got 0"),
         ({"num_train_epochs": 0}, "training.num_train_epochs 0 trains no step"),
+        # It failed at the first evaluation, hours into the run.
+        ({"metric_for_best_model": "relation_f2"}, "metric_for_best_model 'relation_f2': evaluation does not report"),
         # It was written in clear text to run_config.json and every checkpoint's training_args.bin.
         ({"hub_token": "hf_secret"}, "training.hub_token: a token given here is saved in clear text"),
     ],
@@ -394,6 +396,25 @@ def test_a_document_that_fails_tokenization_is_named_with_its_split_file(tmp_pat
         "training": {"output_dir": str(tmp_path / "run")},
     }
     with pytest.raises(DocumentError, match=re.escape(f"data.validation_file {off_by_one}: document g1")):
+        build_trainer(config)
+
+
+def test_drop_last_with_no_full_batch_is_refused(tmp_path):
+    """Two documents at batch size 4 with dataloader_drop_last trained 0 steps, exited 0 and saved an untrained
+    best_model (with num_train_epochs, transformers failed about a dataloader without a length)."""
+    from simmemre.experiment_simmemre import build_trainer
+
+    config = {
+        "data": {"train_file": write_documents(tmp_path / "train.jsonl", "Chemical", "Disease")},
+        "encoder": {"tiny": {}},
+        "training": {
+            "output_dir": str(tmp_path / "run"),
+            "per_device_train_batch_size": 4,
+            "dataloader_drop_last": True,
+            "use_cpu": True,
+        },
+    }
+    with pytest.raises(SystemExit, match=r"the 2 training document\(s\) make no full batch of 4 x 1 process"):
         build_trainer(config)
 
 
