@@ -1106,9 +1106,15 @@ class SimMemRETrainer(Trainer):
                 # The logged task losses: the step's pooled means, their processes' shares summed in `log`.
                 task_losses = [value / processes for value in task_losses]
         if model.training:
-            values = torch.stack(
-                [value.detach().float() for value in task_losses] + [torch.full((), step_share, device=loss.device)]
+            # A task's logged mean counts only the steps that had samples of it: steps without (a batch of documents
+            # without relations, say) have loss 0 and pulled the logged mean toward 0.
+            counts = (
+                num_items_in_batch
+                if num_items_in_batch is not None
+                else TrainingTargets.from_inputs(inputs).sample_counts()
             )
+            present = (counts.to(loss.device) > 0).float()
+            values = torch.cat([torch.stack([value.detach().float() for value in task_losses]), present * step_share])
             self._task_loss_sums = (
                 values
                 if self._task_loss_sums is None
@@ -1120,16 +1126,16 @@ class SimMemRETrainer(Trainer):
         if "loss" in logs:  # a training log: every process is here at the same time (see _maybe_log_save_evaluate)
             sums = self._task_loss_sums
             if sums is None:
-                sums = torch.zeros(len(TASK_LOSSES) + 1, device=self.args.device)
+                sums = torch.zeros(2 * len(TASK_LOSSES), device=self.args.device)
             sums = sums.to(self.args.device)
             if _is_distributed(self.args):
                 sums = sums.clone()
                 torch.distributed.all_reduce(sums)
             self._task_loss_sums = None
-            count = float(sums[-1])
-            if count > 0:
-                for name, value in zip(TASK_LOSSES, (sums[:-1] / count).tolist()):
-                    logs[name] = value
+            totals, steps = sums[: len(TASK_LOSSES)].tolist(), sums[len(TASK_LOSSES) :].tolist()
+            if any(count > 0 for count in steps):  # none: no training step since the last log
+                for name, total, count in zip(TASK_LOSSES, totals, steps):
+                    logs[name] = total / count if count > 0 else 0.0
         super().log(logs, start_time)
 
     # -- inference ----------------------------------------------------------------------------------

@@ -653,6 +653,29 @@ def test_memory_warmup_switch_and_after_resume(processor, cdr_dataset, tmp_path,
     assert [step for step, _ in training] == list(range(8, 20)) and all(reads for _, reads in training)
 
 
+def test_a_logged_task_loss_averages_only_the_steps_that_had_its_samples(processor, cdr_documents, tmp_path):
+    """A step without relation pairs (a document of one entity) has relation loss 0, which pulled the logged mean
+    toward 0: logged over two steps, relation_loss read half the loss of the one step that had pairs."""
+    one_entity = {
+        "id": "one-entity",
+        "text": "Aspirin was given.",
+        "entities": [{"type": "Chemical", "mentions": [{"start": 0, "end": 7}]}],
+        "relations": [],
+    }
+    rows = tokenize_documents([cdr_documents[0], one_entity], processor, ENTITY_TYPES, RELATION_TYPES)
+
+    def logged(steps):
+        trainer, _ = make_trainer(processor, rows, None, tmp_path / str(steps), max_steps=2, logging_steps=steps,
+                                  eval_strategy="no", save_strategy="no")  # fmt: skip
+        trainer.train()
+        return [entry["relation_loss"] for entry in trainer.state.log_history if "relation_loss" in entry]
+
+    per_step = logged(1)
+    assert sorted(value == 0.0 for value in per_step) == [False, True]  # one step had no relation pairs
+    (together,) = logged(2)
+    assert together == pytest.approx(max(per_step), rel=1e-5)
+
+
 def test_resume_from_checkpoint_matches_uninterrupted_run(processor, cdr_dataset, tmp_path, single_torch_thread):
     train, dev = cdr_dataset.select(range(4)), cdr_dataset.select([4])
     common = dict(eval_strategy="no", max_steps=8, per_device_train_batch_size=1)
