@@ -463,7 +463,14 @@ def load_splits(data: dict) -> tuple[dict, dict]:
         labels = data_simmemre.read_labels(labels_file_dir)
         labels_source = os.path.join(labels_file_dir, data_simmemre.LABELS_FILE)
     else:
-        return splits, data_simmemre.labels_for(splits)
+        labels = data_simmemre.labels_for(splits)
+        if not labels["relation_types"]:  # a model of mentions, coreference and entity types only: say so
+            print(
+                "data: no document has a relation, so the model gets no relation types (mentions, coreference and "
+                "entity types only); give data.relation_types to train relations that this data lacks",
+                file=sys.stderr,
+            )
+        return splits, labels
     check_labels(splits, sources, labels, labels_source)
     return splits, labels
 

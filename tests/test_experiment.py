@@ -62,6 +62,13 @@ def write_documents(path, *types):
     return str(path)
 
 
+def test_load_splits_says_when_the_data_has_no_relation_at_all(tmp_path, capsys):
+    """The labels inferred from data without relations gave a model with no relation types, without a word."""
+    splits, labels = load_splits({"train_file": write_documents(tmp_path / "train.jsonl", "Chemical")})
+    assert labels == {"entity_types": ["Chemical"], "relation_types": []}
+    assert "no document has a relation, so the model gets no relation types" in capsys.readouterr().err
+
+
 def test_load_splits_refuses_an_empty_train_file(tmp_path):
     """An empty file (a failed export, say) stopped training with KeyError: 'train'."""
     train = write_documents(tmp_path / "train.jsonl")
