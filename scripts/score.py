@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also print the N relation types with the most gold relations (strict P/R/F1; --json holds every type)",
     )
     parser.add_argument(
+        "--undirected-relation-types",
+        nargs="+",
+        metavar="TYPE",
+        help="relation types that relation_seq2rel and relation_relaxed score as unordered pairs (seq2rel scores "
+        "CDR's CID so); the strict levels keep the direction",
+    )
+    parser.add_argument(
         "--given",
         choices=GIVEN_LEVELS,
         help="give the model gold mentions, clusters or typed entities; only later stages run (one document per "
@@ -261,7 +268,7 @@ def main(argv=None) -> int:
         for prediction, document in zip(predictions, gold):
             prediction["id"] = document["id"]
     try:
-        results = joint_re_scores(predictions, gold)
+        results = joint_re_scores(predictions, gold, undirected_relation_types=args.undirected_relation_types)
     except ValueError as error:  # the metric says which side ("reference document ..." or "prediction ...")
         side = args.data if str(error).startswith("reference") else (args.from_predictions or args.model)
         position = re.search(r"\(references\[(\d+)\]\)", str(error)) if side == args.data else None

@@ -190,3 +190,17 @@ def test_a_gold_file_that_is_one_json_value_is_told_apart_from_broken_json(tmp_p
     gold.write_text(json.dumps(GOLD, indent=2) if form == "pretty" else json.dumps([GOLD]), encoding="utf-8")
     message = refusal(["--from-predictions", str(gold), "--data", str(gold)])
     assert message.startswith(f"{gold}:1: ") and "JSON Lines holds one document per line" in message
+
+
+def test_undirected_relation_types_reach_the_comparable_levels(tmp_path, capsys):
+    """score.py had no way to score a symmetric type without direction: a reversed prediction scored 0 at seq2rel and
+    relaxed although the metric (and seq2rel's own scoring of CDR's CID) reads it as found."""
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD])
+    reversed_relation = dict(GOLD, relations=[{"head": 1, "tail": 0, "type": "CID"}])
+    predictions = write_jsonl(tmp_path / "predictions.jsonl", [reversed_relation])
+    directed = scores(["--from-predictions", predictions, "--data", gold], capsys)
+    undirected = scores(
+        ["--from-predictions", predictions, "--data", gold, "--undirected-relation-types", "CID"], capsys
+    )
+    assert directed["relation_seq2rel_f1"] == 0.0 and undirected["relation_seq2rel_f1"] == 100.0
+    assert directed["relation_strict_f1"] == undirected["relation_strict_f1"] == 0.0
