@@ -283,6 +283,29 @@ def done_path(part: Path) -> Path:
     return Path(f"{part}.done")
 
 
+def settings_path(target) -> Path:
+    """Beside a predictions file: the settings that wrote it (model, thresholds, type selection, serving options), so
+    that a resume or a merge does not join lines that other settings wrote."""
+    return Path(f"{target}.settings.json")
+
+
+def _check_same_settings(target: Path, settings: dict) -> None:
+    path = settings_path(target)
+    if not path.is_file():
+        return  # written before the settings were recorded: nothing to compare
+    try:
+        saved = parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ValueError(f"{path}: not a settings record; remove it to resume without the check") from None
+    differing = sorted(key for key in set(saved) | set(settings) if saved.get(key) != settings.get(key))
+    if differing:
+        changes = "; ".join(f"{key}: {saved.get(key)!r} then, {settings.get(key)!r} now" for key in differing)
+        raise ValueError(
+            f"{target} was written with other settings ({changes}); resume with the same ones, or replace it "
+            "(--overwrite)"
+        )
+
+
 class _Counted:
     """An iterator over `items` that counts what it has yielded (the input documents a shard run read)."""
 
@@ -404,6 +427,7 @@ def predict_corpus(
     shard: Optional[Tuple[int, int]] = None,
     progress: bool = True,
     stream=None,
+    settings: Optional[dict] = None,
     **pipeline_kwargs,
 ) -> dict:
     """Run `extractor` (a joint-re pipeline) over `documents` and write one JSON line per document, batch by batch.
@@ -419,6 +443,8 @@ def predict_corpus(
         shard: (index, count): keep every count-th document, starting at index.
         progress: show a tqdm bar (on stderr) counting documents.
         stream: the text stream written when `output` is None (default ``sys.stdout``).
+        settings: what produces the predictions (model, thresholds, type selection, serving), a JSON-able dict
+            written beside the output (`settings_path`); a resume with other settings is refused.
         pipeline_kwargs: thresholds, passed to every pipeline call.
     Returns:
         `{"documents", "errors", "skipped", "entities", "relations", "seconds", "output"}` of this call.
@@ -458,6 +484,10 @@ def predict_corpus(
     handle = None
     if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
+        if settings is not None:
+            if resume:
+                _check_same_settings(target, settings)
+            settings_path(target).write_text(json.dumps(settings, sort_keys=True) + "\n", encoding="utf-8")
         handle = open(target, "ab" if resume else "wb")
     else:
         stream = stream or sys.stdout
@@ -552,6 +582,10 @@ def merge_parts(output, count: int, remove: bool = False) -> int:
         raise ValueError(
             f"shard parts of {output} hold {lengths} lines; round-robin sharding of {total} documents gives {expected}"
         )
+    recorded = [settings_path(path) for path in parts if settings_path(path).is_file()]
+    texts = {path.read_text(encoding="utf-8") for path in recorded}
+    if len(texts) > 1:
+        raise ValueError(f"shard parts of {output} were written with other settings (see their .settings.json files)")
     handles = [open(path, "rb") for path in parts]
     try:
         with open(output, "wb") as merged:
@@ -560,10 +594,13 @@ def merge_parts(output, count: int, remove: bool = False) -> int:
     finally:
         for handle in handles:
             handle.close()
+    if texts:
+        settings_path(output).write_text(texts.pop(), encoding="utf-8")
     if remove:
         for path in parts:
             path.unlink()
             done_path(path).unlink()
+            settings_path(path).unlink(missing_ok=True)
     return total
 
 
@@ -577,5 +614,6 @@ __all__ = [
     "parse_shard",
     "part_path",
     "predict_corpus",
+    "settings_path",
     "shard_from_environment",
 ]

@@ -12,11 +12,12 @@ Inputs are read lazily and each batch's predictions are written as soon as it fi
 input order (simmemre.streaming_simmemre.predict_corpus), with a progress bar. A bad document (no text, wrong type,
 invalid offsets, a line that is not JSON) becomes an error record {"id", "error"} naming the document and the field,
 and the run goes on; --strict stops at the first one instead. --resume continues an interrupted run into the same
---output; an --output that holds predictions is refused without --resume or --overwrite. --shard I/N (or torchrun /
-accelerate launch, read from RANK / WORLD_SIZE) predicts every N-th document into OUTPUT.part-0000I-of-0000N (and
-OUTPUT.part-0000I-of-0000N.done once it has read the whole input); --merge N joins the N parts into OUTPUT in input
-order, after checking that every part finished and holds all its lines (with --html, it also writes the page of all of
-them; a shard cannot).
+--output; an --output that holds predictions is refused without --resume or --overwrite. The settings that wrote it
+(model, thresholds, type selection, serving, dtype) are kept in OUTPUT.settings.json: --resume and --merge refuse
+lines that other settings wrote. --shard I/N (or torchrun / accelerate launch, read from RANK / WORLD_SIZE) predicts
+every N-th document into OUTPUT.part-0000I-of-0000N (and OUTPUT.part-0000I-of-0000N.done once it has read the whole
+input); --merge N joins the N parts into OUTPUT in input order, after checking that every part finished and holds all
+its lines (with --html, it also writes the page of all of them; a shard cannot).
 
 Examples (MODEL is a trained folder such as runs/cdr_minilm_memory/best_model, or a Hub id):
     python scripts/predict.py --model runs/cdr_minilm_memory/best_model abstract.txt
@@ -53,6 +54,7 @@ from simmemre.streaming_simmemre import (
     predict_corpus,
     shard_from_environment,
 )
+from simmemre.training_simmemre import THRESHOLD_NAMES
 from simmemre.visualization_simmemre import model_label, render_html
 
 
@@ -175,6 +177,14 @@ def main(argv=None, stdin=None, stdout=None) -> int:
     documents = iter_documents(args.inputs, args.format, stdin)
     extractor = load_pipeline(args.model, device, args.batch_size, args.dtype, serving=args.serving)
     selection = type_selection_from(args, extractor.model.config)
+    config = extractor.model.config
+    settings = {  # recorded beside the output: a resume or merge with other settings is refused
+        "model": os.path.abspath(args.model) if os.path.isdir(args.model) else args.model,
+        "thresholds": {name: getattr(config, name) for name in THRESHOLD_NAMES} | thresholds_from(args),
+        "types": {name: list(value) for name, value in selection.items() if value is not None},
+        "serving": args.serving,
+        "dtype": args.dtype,
+    }
     try:
         counts = predict_corpus(
             extractor,
@@ -187,6 +197,7 @@ def main(argv=None, stdin=None, stdout=None) -> int:
             shard=shard,
             progress=not args.no_progress,
             stream=stdout,
+            settings=settings if args.output else None,
             **thresholds_from(args),
             **selection,
         )

@@ -130,3 +130,33 @@ def test_the_metric_names_a_deeply_nested_document():
 
     with pytest.raises(ValueError, match=r"predictions\[0\]: not valid JSON"):
         joint_re_scores([NESTED], [{"id": "a", "entities": [], "relations": []}])
+
+
+def test_a_resume_with_other_settings_than_the_outputs_is_refused(pipe, tmp_path):
+    """Resume checked only that the input lined up: one file ended up holding documents of two models (or two
+    threshold or type settings) without a word."""
+    output = tmp_path / "pred.jsonl"
+    documents = ["Aspirin causes ulcers.", "Lithium caused tremor."]
+    predict_corpus(pipe, documents[:1], output, progress=False, settings={"model": "a", "thresholds": {"m": 0.5}})
+    with pytest.raises(ValueError, match=r"written with other settings \(model: 'a' then, 'b' now\)"):
+        predict_corpus(
+            pipe, documents, output, resume=True, progress=False, settings={"model": "b", "thresholds": {"m": 0.5}}
+        )
+    counts = predict_corpus(
+        pipe, documents, output, resume=True, progress=False, settings={"model": "a", "thresholds": {"m": 0.5}}
+    )
+    assert (counts["skipped"], counts["documents"]) == (1, 1)
+
+
+def test_shard_parts_written_with_other_settings_are_not_merged(pipe, tmp_path):
+    from simmemre.streaming_simmemre import merge_parts, settings_path
+
+    output = tmp_path / "pred.jsonl"
+    documents = ["Aspirin causes ulcers.", "Lithium caused tremor."]
+    for index, model in enumerate(("a", "b")):
+        predict_corpus(pipe, documents, output, shard=(index, 2), progress=False, settings={"model": model})
+    with pytest.raises(ValueError, match="were written with other settings"):
+        merge_parts(output, 2)
+    predict_corpus(pipe, documents, output, shard=(1, 2), overwrite=True, progress=False, settings={"model": "a"})
+    assert merge_parts(output, 2) == 2
+    assert json.loads(settings_path(output).read_text()) == {"model": "a"}
