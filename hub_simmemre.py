@@ -280,6 +280,11 @@ def render_model_card(
     and a body with the labels, usage snippets, evaluation table and citation."""
     model_name = model_name or repo_id.split("/")[-1]
     by_split = _results_by_split(results, dataset_split)
+    if not config.relation_types:  # a model of mentions, coreference and entities: its relation F1 is 0 by design
+        by_split = {
+            split: {key: value for key, value in scores.items() if not key.startswith("relation")}
+            for split, scores in by_split.items()
+        }
     # Scores on the split the thresholds were chosen on are optimistic: shown as such, never as a model-index result.
     indexed = {split: scores for split, scores in by_split.items() if split != thresholds_tuned_on}
     # Only a Hub id goes into `base_model` and its link: a local encoder folder is named, never published as a path.
@@ -385,8 +390,8 @@ def _card_overview_lines(config, model_name, base_model):
         )
     else:
         variant = "JEREX (Eberts & Ulges, 2021), no memory"
-    entity_types = ", ".join(f"`{t}`" for t in config.entity_types) or "none"
-    relation_types = ", ".join(f"`{t}`" for t in config.relation_types) or "none"
+    entity_types = ", ".join(_code_span(t) for t in config.entity_types) or "none"
+    relation_types = ", ".join(_code_span(t) for t in config.relation_types) or "none"
     return [
         f"# {model_name}",
         "",
@@ -424,6 +429,14 @@ def _shows_bc5cdr(config, dataset_name) -> bool:
     )
 
 
+def _code_span(name: str) -> str:
+    """`name` as a Markdown code span, whatever backticks or line breaks it holds (they ended the span early)."""
+    name = " ".join(str(name).split())
+    fence = "`" * (max((len(run) for run in re.findall("`+", name)), default=0) + 1)
+    padding = " " if "`" in name else ""
+    return f"{fence}{padding}{name}{padding}{fence}"
+
+
 def _card_output_example(config, dataset_name) -> str:
     """One line of the output schema, valid in it (two entities, a relation between them): the BC5CDR example for
     BC5CDR, else the model's own first labels."""
@@ -450,7 +463,7 @@ def _card_output_example(config, dataset_name) -> str:
         }
         for entity_type, name in zip(types, (first, second))
     ]
-    relations = [{"head": 0, "tail": 1, "type": relation_type, "score": 0.91}]
+    relations = [{"head": 0, "tail": 1, "type": relation_type, "score": 0.91}] if config.relation_types else []
     return json.dumps({"id": "doc-2", "text": text, "entities": entities, "relations": relations}, ensure_ascii=False)
 
 
@@ -481,7 +494,11 @@ def _card_usage_lines(repo_id, config, dataset_name=None):
         "",
         "# many documents, batched; thresholds can be changed per call, and types selected",
         'results = extractor(["first text ...", {"id": "doc-2", "text": "second text ..."}], batch_size=8,',
-        f"                    relation_threshold=0.5, relation_types={list(config.relation_types[:1])!r})",
+        (
+            f"                    relation_threshold=0.5, relation_types={list(config.relation_types[:1])!r})"
+            if config.relation_types
+            else f"                    mention_threshold=0.5, entity_types={list(config.entity_types[:1])!r})"
+        ),
         "```",
         "",
         "Each result follows the JSON document schema used across the project:",

@@ -218,3 +218,17 @@ def test_the_output_example_uses_labels_the_model_can_give(tokenizer):
     example = json.loads(re.search(r"```json\n(.*)\n```", card).group(1))
     assert [entity["type"] for entity in example["entities"]] == ["PER", "ORG"]
     assert example["relations"][0]["type"] == "works_for" and "Lidocaine" not in card
+
+
+def test_a_model_without_relation_types_publishes_no_relation_score_or_example(tokenizer):
+    """An NER and coreference model's card headlined "Relation F1 0.0" and showed a relation of type "RELATION",
+    which the model does not have and the pipeline refuses."""
+    card = render_model_card(tiny_config(tokenizer, relation_types=[]), results={"test": scores(40.0)})
+    configs = [metric["config"] for metric in front_matter(card)["model-index"][0]["results"][0]["metrics"]]
+    assert configs and not any(config.startswith("relation") for config in configs)
+    assert '"RELATION"' not in card and "relation_types=[]" not in card and '"relations": []' in card
+
+
+def test_type_names_with_backticks_stay_inside_their_code_spans(tokenizer):
+    card = render_model_card(tiny_config(tokenizer, entity_types=["a`b", "Disease"]))
+    assert "`` a`b ``, `Disease`" in card
