@@ -129,6 +129,8 @@ def validate_document(doc: Any, source: str = "<memory>") -> dict:
             fail("missing required field", f"{field}.type")
         if not isinstance(entity["type"], str):
             fail(f"expected str, got {type(entity['type']).__name__}", f"{field}.type")
+        if not entity["type"].strip():  # the model config refuses it later, naming no file or document
+            fail("a type name needs a visible character", f"{field}.type")
         if "ids" in entity and entity["ids"] is not None:
             if not isinstance(entity["ids"], list):
                 fail(f"expected a list of str, got {type(entity['ids']).__name__}", f"{field}.ids")
@@ -171,6 +173,8 @@ def validate_document(doc: Any, source: str = "<memory>") -> dict:
             fail("missing required field", f"{field}.type")
         if not isinstance(relation["type"], str):
             fail(f"expected str, got {type(relation['type']).__name__}", f"{field}.type")
+        if not relation["type"].strip():
+            fail("a type name needs a visible character", f"{field}.type")
     return doc
 
 

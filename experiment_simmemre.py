@@ -457,6 +457,13 @@ def load_splits(data: dict) -> tuple[dict, dict]:
 
     warn_about_shared_documents(splits, sources)
     if data.get("entity_types") is not None:
+        for name in ("entity_types", "relation_types"):
+            odd = [value for value in data.get(name) or () if not isinstance(value, str)]
+            if odd:  # YAML reads No, yes, 1.0 as bool or float
+                raise SystemExit(
+                    f"data.{name}: {odd[0]!r} ({type(odd[0]).__name__}) is not a type name; quote it in the YAML "
+                    "config (for example 'No')"
+                )
         labels = {"entity_types": list(data["entity_types"]), "relation_types": list(data["relation_types"])}
         labels_source = "data.entity_types / data.relation_types"
     elif labels_file_dir and os.path.isfile(os.path.join(labels_file_dir, data_simmemre.LABELS_FILE)):

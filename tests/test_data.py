@@ -3,6 +3,7 @@
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -826,3 +827,22 @@ def test_append_jsonl_adds_rows_to_the_end_and_makes_the_folder(tmp_path):
     append_jsonl([{"b": 1, "a": 2}], path)
     append_jsonl([{"b": 3, "a": 4}, {"c": None}], path, sort_keys=True)
     assert path.read_text(encoding="utf-8") == '{"b": 1, "a": 2}\n{"a": 4, "b": 3}\n{"c": null}\n'
+
+
+@pytest.mark.parametrize("where", ["entity", "relation"])
+def test_a_blank_type_name_is_named_with_its_document_and_field(where):
+    """An empty entity type was refused only by the model config, naming no file or document."""
+    from simmemre.data_simmemre import DocumentError, validate_document
+
+    doc = {
+        "id": "d1",
+        "text": "Aspirin causes ulcers.",
+        "entities": [
+            {"type": " " if where == "entity" else "Chemical", "mentions": [{"start": 0, "end": 7}]},
+            {"type": "Disease", "mentions": [{"start": 15, "end": 21}]},
+        ],
+        "relations": [{"head": 0, "tail": 1, "type": "" if where == "relation" else "CID"}],
+    }
+    field = "entities[0].type" if where == "entity" else "relations[0].type"
+    with pytest.raises(DocumentError, match=re.escape(field) + ".*a type name needs a visible character"):
+        validate_document(doc, source="train.jsonl:3")

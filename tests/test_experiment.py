@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from simmemre.experiment_simmemre import load_splits, split_slices
 
@@ -67,6 +68,14 @@ def test_load_splits_says_when_the_data_has_no_relation_at_all(tmp_path, capsys)
     splits, labels = load_splits({"train_file": write_documents(tmp_path / "train.jsonl", "Chemical")})
     assert labels == {"entity_types": ["Chemical"], "relation_types": []}
     assert "no document has a relation, so the model gets no relation types" in capsys.readouterr().err
+
+
+def test_type_names_that_yaml_read_as_other_values_are_named(tmp_path):
+    """`data.entity_types: [No, 1.0]` arrived as [False, 1.0]: the error said 'No' was not in ([False, 1.0])."""
+    config = yaml.safe_load("entity_types: [No, Chemical]\nrelation_types: []")
+    train = write_documents(tmp_path / "train.jsonl", "Chemical")
+    with pytest.raises(SystemExit, match=re.escape("data.entity_types: False (bool) is not a type name; quote it")):
+        load_splits({"train_file": train, **config})
 
 
 def test_load_splits_refuses_an_empty_train_file(tmp_path):
