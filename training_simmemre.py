@@ -1009,11 +1009,14 @@ class SimMemRETrainer(Trainer):
         primary = primary if primary.startswith("eval_") else f"eval_{primary}"
         if self._selection_history and all(not entry.get(primary) for entry in self._selection_history):
             kept = self.state.best_model_checkpoint or f"step {self.state.best_global_step}"
+            fallbacks = [name for name in SELECTION_TIE_BREAK if name != primary[5:]]
+            task = {"relation": "relations", "entity": "entities", "mention": "mentions", "coref": "coreference"}
+            learned = task.get(primary[5:].split("_")[0], primary[5:])
             message = (
                 f"{primary[5:]} was 0 at every evaluation ({len(self._selection_history)}), so model "
-                f"selection fell back to {', then '.join(SELECTION_TIE_BREAK)}, then the later checkpoint; "
-                f"kept {kept}. The model has not learned relations: train longer, on more documents, or check "
-                "the relation annotations."
+                f"selection fell back to {', then '.join([*fallbacks, 'the later checkpoint'])}; "
+                f"kept {kept}. The model has not learned {learned}: train longer, on more documents, or check "
+                f"the annotations (a dev set without any gold {learned} scores 0 whatever the model)."
             )
             if self.is_world_process_zero():  # once, not once per process
                 logger.warning(message)  # a warnings.warn beside it printed the message twice

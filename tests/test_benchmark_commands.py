@@ -31,3 +31,13 @@ def test_bench_streaming_runs_the_prediction_script(capsys):
     bench_streaming = load_script(BENCHMARKS / "bench_streaming.py")
     assert bench_streaming.main(["--documents", "3", "--batch-size", "2"]) == 0
     assert '"documents": 3' in capsys.readouterr().out
+
+
+def test_segmentation_gap_counts_what_raw_text_segments_otherwise(capsys):
+    segmentation_gap = load_script(BENCHMARKS / "segmentation_gap.py")
+    if not (BENCHMARKS.parent.parent / "shared/data/bc5cdr/CDR_TestSet.PubTator.txt").is_file():
+        pytest.skip("BC5CDR not found")
+    assert segmentation_gap.main([]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["split"] for row in rows] == ["train", "dev", "test"]
+    assert all(row["documents"] == 500 and row["mentions_cut_by_raw_sentences"] == 0 for row in rows)
