@@ -28,7 +28,9 @@ run() {  # name config extra-args...
     mkdir -p "$dir"
     echo "$(date -u +%T) $name: start"
     local start=$SECONDS
-    if OMP_NUM_THREADS=1 "$PYTHON" scripts/train.py "$config" --output_dir "$dir" --disable_tqdm true "$@" \
+    # A run that failed before left its checkpoints: start it afresh (train.py refuses a used folder otherwise).
+    if OMP_NUM_THREADS=1 "$PYTHON" scripts/train.py "$config" --output_dir "$dir" --disable_tqdm true \
+        --overwrite_output_dir true "$@" \
         > "$dir/train.log" 2>&1; then
         rm -rf "$dir"/checkpoint-*
         echo "$(date -u +%T) $name: finished in $((SECONDS - start)) s"
