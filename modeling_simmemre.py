@@ -2662,8 +2662,12 @@ def check_encoder_code_trusted(config: SimMemREConfig) -> None:
 def check_saved_label_lists(config_class, location, kwargs: dict) -> None:
     """`from_pretrained(folder, entity_types=[...])` loaded the saved memory slots and classifier rows under the
     given names, in the given order: refuse label lists that are not the saved ones."""
-    given = {name: kwargs[name] for name in ("entity_types", "relation_types") if kwargs.get(name) is not None}
-    if not given or kwargs.get("config") is not None:
+    names = ("entity_types", "relation_types")
+    given = {name: kwargs[name] for name in names if kwargs.get(name) is not None}
+    config = kwargs.get("config")
+    if config is not None and not isinstance(config, (str, os.PathLike)):  # AutoModel passes the config it loaded
+        given.update({name: getattr(config, name) for name in names if getattr(config, name, None) is not None})
+    if not given:
         return
     hub = ("cache_dir", "revision", "token", "local_files_only", "subfolder")
     saved = config_class.from_pretrained(location, **{key: kwargs[key] for key in hub if key in kwargs})

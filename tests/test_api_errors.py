@@ -301,6 +301,10 @@ def test_from_pretrained_refuses_label_lists_other_than_the_saved_ones(hub_folde
     """`from_pretrained(folder, entity_types=[...])` loaded the saved slots under the given names: swapped, they
     relabelled every entity."""
     saved = SimMemREModel.from_pretrained(hub_folder).config.entity_types
+    from transformers import AutoModel
+
     with pytest.raises(ValueError, match=r"entity_types=.* is not the saved"):
         SimMemREModel.from_pretrained(hub_folder, entity_types=saved[::-1])
+    with pytest.raises(ValueError, match=r"entity_types=.* is not the saved"):  # AutoModel passes a loaded config
+        AutoModel.from_pretrained(hub_folder, entity_types=saved[::-1])
     assert SimMemREModel.from_pretrained(hub_folder, entity_types=list(saved)).config.entity_types == saved
