@@ -735,7 +735,9 @@ def load_model(folder=None, device="cpu", dtype="float32"):
     if folder:
         from transformers import AutoModel, AutoProcessor
 
-        model, processor = AutoModel.from_pretrained(folder), AutoProcessor.from_pretrained(folder)
+        # Trusted as load_trained_model trusts it: the benchmarks run the model they are given.
+        model = AutoModel.from_pretrained(folder, trust_remote_code=True)
+        processor = AutoProcessor.from_pretrained(folder)
     else:
         from transformers import AutoTokenizer
 
@@ -1701,20 +1703,16 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
 
 
 def check_checkpoint_labels(checkpoint: str, config) -> None:
-    """Stop when this run's label lists are not those `checkpoint` was trained with: its memory slots and classifier
-    rows are named by them, so a resume relabelled them silently (same counts) or failed inside load_state_dict."""
+    """`training_simmemre.check_checkpoint_labels` before anything is trained, as one line naming the settings."""
+    from .training_simmemre import check_checkpoint_labels as check
+
     try:
-        with open(os.path.join(checkpoint, "config.json"), encoding="utf-8") as handle:
-            saved = json.load(handle)
-    except (OSError, ValueError):
-        return  # the Trainer names a checkpoint it cannot load
-    for name in ("entity_types", "relation_types"):
-        if saved.get(name) is not None and list(saved[name]) != list(getattr(config, name)):
-            raise SystemExit(
-                f"resume_from_checkpoint {checkpoint}: it was trained with {name} {saved[name]}, this run has "
-                f"{list(getattr(config, name))} (from data.{name}, labels.json or the data); resume with the "
-                "checkpoint's label lists (set data.entity_types and data.relation_types to them)"
-            )
+        check(checkpoint, config)
+    except ValueError as error:
+        raise SystemExit(
+            f"{error} (set data.entity_types and data.relation_types to them; this run's come from those settings, "
+            "labels.json or the data)"
+        ) from None
 
 
 def last_complete_checkpoint(output_dir: str) -> str:

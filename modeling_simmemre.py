@@ -2640,15 +2640,16 @@ def _pretrained_encoder_config(encoder_path, trust_remote_code: bool, overrides:
     return config
 
 
-# Whether the `from_pretrained` call building a model now was given `trust_remote_code=True`: a saved config's
-# `encoder_trust_remote_code` alone must not run the code of the folder it came from.
-_ENCODER_CODE_TRUSTED = contextvars.ContextVar("simmemre_encoder_code_trusted", default=False)
+# Inside `from_pretrained`: whether it was given `trust_remote_code=True` (a saved config's `encoder_trust_remote_code`
+# alone must not run the code of the folder it came from). None outside it: a model built from a config object the
+# caller made (`SimMemREModel(config)`, `AutoModel.from_config`, a Trainer's `model_init`) builds what it says.
+_ENCODER_CODE_TRUSTED = contextvars.ContextVar("simmemre_encoder_code_trusted", default=None)
 
 
 def check_encoder_code_trusted(config: SimMemREConfig) -> None:
     """Refuse to build an encoder with its own code (`encoder_trust_remote_code`) unless the loading call trusted it:
     transformers runs a folder's code only with `trust_remote_code=True`, and a config file is part of the folder."""
-    if not config.encoder_trust_remote_code or _ENCODER_CODE_TRUSTED.get():
+    if not config.encoder_trust_remote_code or _ENCODER_CODE_TRUSTED.get() is not False:
         return
     auto_map = (config.encoder_config or {}).get("auto_map") or {}
     where = config.name_or_path or "this config"
@@ -2662,6 +2663,8 @@ def check_encoder_code_trusted(config: SimMemREConfig) -> None:
 def check_saved_label_lists(config_class, location, kwargs: dict) -> None:
     """`from_pretrained(folder, entity_types=[...])` loaded the saved memory slots and classifier rows under the
     given names, in the given order: refuse label lists that are not the saved ones."""
+    if location is None:  # from_pretrained(None, config=..., state_dict=...): no saved config to compare with
+        return
     names = ("entity_types", "relation_types")
     given = {name: kwargs[name] for name in names if kwargs.get(name) is not None}
     config = kwargs.get("config")

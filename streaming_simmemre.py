@@ -460,6 +460,8 @@ def predict_corpus(
     if resume:
         if target is None:
             raise ValueError("resume needs an output file")
+        if settings is not None:  # before anything is cut or unmarked: a refused resume leaves the output as it was
+            _check_same_settings(target, settings)
         skip, last_id = _completed_lines(target)
     if shard is not None:
         done_path(target).unlink(missing_ok=True)  # the part is being written again: not finished until it says so
@@ -485,9 +487,9 @@ def predict_corpus(
     if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
         if settings is not None:
-            if resume:
-                _check_same_settings(target, settings)
             settings_path(target).write_text(json.dumps(settings, sort_keys=True) + "\n", encoding="utf-8")
+        elif not resume:  # an earlier run's settings would describe these new lines
+            settings_path(target).unlink(missing_ok=True)
         handle = open(target, "ab" if resume else "wb")
     else:
         stream = stream or sys.stdout
@@ -594,8 +596,10 @@ def merge_parts(output, count: int, remove: bool = False) -> int:
     finally:
         for handle in handles:
             handle.close()
-    if texts:
+    if texts and len(recorded) == len(parts):
         settings_path(output).write_text(texts.pop(), encoding="utf-8")
+    else:  # some parts recorded none: what wrote the merged lines is not known
+        settings_path(output).unlink(missing_ok=True)
     if remove:
         for path in parts:
             path.unlink()

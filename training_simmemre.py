@@ -690,6 +690,23 @@ def memory_reads_due(config, global_step: int, max_steps: int, since: Optional[i
     return global_step >= memory_warmup_steps(config, max_steps) or (since is not None and global_step >= since)
 
 
+def check_checkpoint_labels(checkpoint, config) -> None:
+    """Raise ValueError when `config`'s label lists are not those `checkpoint` was trained with: its memory slots and
+    classifier rows are named by them, so a resume relabelled them silently (same counts) or failed inside
+    load_state_dict."""
+    try:
+        with open(os.path.join(checkpoint, "config.json"), encoding="utf-8") as handle:
+            saved = json.load(handle)
+    except (OSError, ValueError):
+        return  # the Trainer names a checkpoint it cannot load
+    for name in ("entity_types", "relation_types"):
+        if saved.get(name) is not None and list(saved[name]) != list(getattr(config, name)):
+            raise ValueError(
+                f"resume_from_checkpoint {checkpoint}: it was trained with {name} {saved[name]}, this run has "
+                f"{list(getattr(config, name))}; resume with the checkpoint's label lists"
+            )
+
+
 def checkpoint_reads_since(checkpoint) -> Optional[int]:
     """The global step of `checkpoint` when its saved config has the memory reads on (its last step read them)."""
     try:
@@ -1067,6 +1084,7 @@ class SimMemRETrainer(Trainer):
             self.model.memory_reads_enabled = self.memory_reads_due_at(step)
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        check_checkpoint_labels(resume_from_checkpoint, self.model.config)
         super()._load_from_checkpoint(resume_from_checkpoint, model)
         self._memory_reads_since = checkpoint_reads_since(resume_from_checkpoint)
 
@@ -1415,9 +1433,11 @@ def check_selection_metric(name: Optional[str]) -> None:
     """A `metric_for_best_model` that evaluation never reports failed at the first evaluation, hours into a run."""
     if name is None:
         return
-    empty = [{"id": "", "entities": [], "relations": []}]
-    reported = sorted(set(_flat(joint_re_scores(empty, empty))) - {"documents"})
-    if name.removeprefix("eval_") not in reported:
+    text = [{"id": "", "text": "x", "entities": [], "relations": []}]  # with text: the string levels report too
+    reported = sorted(set(_flat(joint_re_scores(text, text))) - {"documents"})
+    base = name.removeprefix("eval_")
+    # A named evaluation set (eval_dataset={"dev": ...}) prefixes its name: dev_relation_strict_f1.
+    if base not in reported and not any(base.endswith(f"_{metric}") for metric in reported):
         import difflib
 
         close = difflib.get_close_matches(name.removeprefix("eval_"), reported, n=1)

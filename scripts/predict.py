@@ -132,6 +132,10 @@ def main(argv=None, stdin=None, stdout=None) -> int:
         if args.html:
             check_page_location(parser, args)
         try:
+            check_output_is_new(args.output, overwrite=args.overwrite)
+        except ValueError:
+            raise SystemExit(f"--output {args.output} holds predictions; merge over them with --overwrite") from None
+        try:
             lines = merge_parts(args.output, args.merge)
         except ValueError as error:  # a missing, unfinished or shortened part: named, with what to do
             raise SystemExit(f"predict.py: {error}") from None

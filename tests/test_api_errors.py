@@ -308,3 +308,10 @@ def test_from_pretrained_refuses_label_lists_other_than_the_saved_ones(hub_folde
     with pytest.raises(ValueError, match=r"entity_types=.* is not the saved"):  # AutoModel passes a loaded config
         AutoModel.from_pretrained(hub_folder, entity_types=saved[::-1])
     assert SimMemREModel.from_pretrained(hub_folder, entity_types=list(saved)).config.entity_types == saved
+
+
+def test_from_pretrained_without_a_location_takes_the_given_config_and_weights(hub_folder):
+    """The label check loaded a config from the location, None here, and went to the Hub."""
+    model = SimMemREModel.from_pretrained(hub_folder)
+    again = SimMemREModel.from_pretrained(None, config=model.config, state_dict=model.state_dict())
+    assert again.config.entity_types == model.config.entity_types

@@ -276,6 +276,10 @@ def test_a_saved_encoder_with_its_own_code_runs_only_when_the_load_trusts_it(rem
     assert not marker.exists()
     loaded = SimMemREModel.from_pretrained(tmp_path / "saved", trust_remote_code=True)
     assert type(loaded.encoder).__name__ == "TinyRemoteModel" and marker.exists()
+    # A model built from a config object the caller made (a Trainer's model_init, AutoModel.from_config) builds
+    # what the config says, as before the loading check.
+    rebuilt = SimMemREModel(loaded.config)
+    assert type(rebuilt.encoder).__name__ == "TinyRemoteModel"
 
 
 @pytest.mark.integration

@@ -160,3 +160,42 @@ def test_shard_parts_written_with_other_settings_are_not_merged(pipe, tmp_path):
     predict_corpus(pipe, documents, output, shard=(1, 2), overwrite=True, progress=False, settings={"model": "a"})
     assert merge_parts(output, 2) == 2
     assert json.loads(settings_path(output).read_text()) == {"model": "a"}
+
+
+def test_a_refused_resume_leaves_the_part_and_its_marker_as_they_were(pipe, tmp_path):
+    """The settings were compared after the torn line was cut and the shard's completion marker deleted: the part
+    could no longer be merged."""
+    from simmemre.streaming_simmemre import done_path, part_path
+
+    output = tmp_path / "pred.jsonl"
+    predict_corpus(pipe, ["Aspirin.", "Lithium."], output, shard=(0, 1), progress=False, settings={"model": "a"})
+    part = part_path(output, (0, 1))
+    content = part.read_bytes() + b'{"id": "torn'
+    part.write_bytes(content)
+    with pytest.raises(ValueError, match="other settings"):
+        predict_corpus(
+            pipe, ["Aspirin.", "Lithium."], output, shard=(0, 1), resume=True, progress=False, settings={"model": "b"}
+        )
+    assert part.read_bytes() == content and done_path(part).is_file()
+
+
+def test_predictions_written_without_settings_drop_an_earlier_runs_settings(pipe, tmp_path):
+    from simmemre.streaming_simmemre import settings_path
+
+    output = tmp_path / "pred.jsonl"
+    predict_corpus(pipe, ["Aspirin."], output, progress=False, settings={"model": "a"})
+    predict_corpus(pipe, ["Aspirin."], output, overwrite=True, progress=False)
+    assert not settings_path(output).exists()
+
+
+def test_merge_refuses_an_output_holding_predictions_without_overwrite(pipe, tmp_path):
+    from simmemre.streaming_simmemre import merge_parts
+
+    predict = load_script(SCRIPTS / "predict.py", "predict_script")
+    output = tmp_path / "pred.jsonl"
+    for index in range(2):
+        predict_corpus(pipe, ["Aspirin.", "Lithium."], output, shard=(index, 2), progress=False)
+    merge_parts(output, 2)
+    with pytest.raises(SystemExit, match="holds predictions; merge over them with --overwrite"):
+        predict.main(["--output", str(output), "--merge", "2"])
+    assert predict.main(["--output", str(output), "--merge", "2", "--overwrite"]) == 0

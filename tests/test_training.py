@@ -653,6 +653,28 @@ def test_memory_warmup_switch_and_after_resume(processor, cdr_dataset, tmp_path,
     assert [step for step, _ in training] == list(range(8, 20)) and all(reads for _, reads in training)
 
 
+@pytest.mark.parametrize("name", ["relation_seq2rel_f1", "eval_relation_relaxed_recall", "dev_relation_strict_f1"])
+def test_selection_metrics_that_evaluation_reports_are_accepted(name):
+    """The check built its list from a document without text, which reports no string levels (relation_seq2rel_*),
+    and refused a named evaluation set's prefix (eval_dataset={"dev": ...})."""
+    from simmemre.training_simmemre import check_selection_metric
+
+    check_selection_metric(name)
+    with pytest.raises(ValueError, match="did you mean 'relation_f1'"):
+        check_selection_metric("relation_f2")
+
+
+def test_a_resume_through_the_trainer_checks_the_checkpoints_label_lists(processor, cdr_dataset, tmp_path):
+    """Only train.py compared them: SimMemRETrainer.train(resume_from_checkpoint=...) relabelled silently."""
+    trainer, _ = make_trainer(processor, cdr_dataset.select([0]), None, tmp_path, eval_strategy="no")
+    checkpoint = tmp_path / "checkpoint-2"
+    checkpoint.mkdir()
+    saved = {"entity_types": ENTITY_TYPES[::-1], "relation_types": RELATION_TYPES}
+    (checkpoint / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="it was trained with entity_types"):
+        trainer._load_from_checkpoint(str(checkpoint))
+
+
 def test_a_logged_task_loss_averages_only_the_steps_that_had_its_samples(processor, cdr_documents, tmp_path):
     """A step without relation pairs (a document of one entity) has relation loss 0, which pulled the logged mean
     toward 0: logged over two steps, relation_loss read half the loss of the one step that had pairs."""
