@@ -1447,9 +1447,11 @@ def check_fresh_output_dir(training: dict) -> None:
     found = earlier_run_contents(str(output_dir))
     if found:
         shown = ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
+        resumable = any(name.startswith("checkpoint-") for name in found)
+        continuing = "continue it with --resume_from_checkpoint true, " if resumable else ""
         raise SystemExit(
-            f"training.output_dir {output_dir}: holds an earlier run ({shown}); give a new folder, continue it with "
-            "--resume_from_checkpoint true, or replace it with --overwrite_output_dir true"
+            f"training.output_dir {output_dir}: holds an earlier run ({shown}); give a new folder, {continuing}"
+            "or replace it with --overwrite_output_dir true"
         )
 
 

@@ -458,8 +458,9 @@ def test_a_folder_holding_an_earlier_run_is_refused_before_the_data_is_read(tmp_
     (tmp_path / left).mkdir() if "." not in left else (tmp_path / left).write_text("{}")
     monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda *args, **kwargs: pytest.fail("data was read"))
     config = {"training": {"output_dir": str(tmp_path)}}
-    with pytest.raises(SystemExit, match=re.escape(f"holds an earlier run ({left}); give a new folder")):
+    with pytest.raises(SystemExit, match=re.escape(f"holds an earlier run ({left}); give a new folder")) as stopped:
         experiment_simmemre.train(config)
+    assert ("--resume_from_checkpoint true" in str(stopped.value)) == left.startswith("checkpoint-")
     for allowed in ({"overwrite_output_dir": True}, {"resume_from_checkpoint": True}):
         with pytest.raises(RuntimeError, match="past the check"):
             monkeypatch.setattr(
