@@ -153,8 +153,12 @@ def main(argv=None) -> int:
 
     with serving:
         report = calibrate_and_score(args, model, processor, rows, grid, device)
-    if not args.dry_run and args.serving == "fp32":
+    rewrites_config = not args.dry_run and args.serving == "fp32"
+    if rewrites_config:
         report["config_before"] = config_before
+        # True once MODEL/config.json holds the thresholds: a run stopped between the two writes leaves False, which
+        # results.py refuses (the report said "applied" while the model kept its old thresholds).
+        report["config_updated"] = False
     # The report first: a model whose config.json changed must not be left without the report that explains it.
     try:
         write_text_file(output, json.dumps(report, indent=2))
@@ -162,10 +166,12 @@ def main(argv=None) -> int:
         raise SystemExit(
             f"--output {output}: cannot write the report ({error.strerror or error}); MODEL unchanged"
         ) from None
-    if not args.dry_run and args.serving == "fp32":
+    if rewrites_config:
         apply_thresholds(model, report["thresholds"])
         updates.update({name: getattr(model.config, name) for name in THRESHOLD_NAMES})
         update_saved_config(args.model, updates)
+        report["config_updated"] = True
+        write_text_file(output, json.dumps(report, indent=2))
     summary = {name: report["thresholds"][name] for name in THRESHOLD_NAMES}
     print(
         json.dumps(

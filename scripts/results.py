@@ -238,6 +238,11 @@ def check_calibrated_model(run: Path, calibration, source) -> None:
     model = calibration.get("model") if isinstance(calibration, dict) else None
     if isinstance(model, str) and Path(model).resolve() != (run / "best_model").resolve():
         raise SystemExit(f"{source}: calibrates {model}, not this run's model {run / 'best_model'}")
+    if isinstance(calibration, dict) and calibration.get("config_updated") is False:
+        raise SystemExit(
+            f"{source}: calibrate.py stopped before it wrote these thresholds into {model or 'the model'}/config.json "
+            "(config_updated false); run it again"
+        )
 
 
 def add(args) -> int:

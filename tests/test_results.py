@@ -187,6 +187,20 @@ def test_a_recalibration_file_without_test_scores_is_refused(tmp_path, results):
         )
 
 
+def test_a_calibration_stopped_before_it_rewrote_the_model_config_is_refused(tmp_path, results):
+    """calibrate.py writes its report first: stopped before rewriting config.json, the report said "applied" while the
+    model kept its old thresholds, and results.py recorded a calibrated row the model never had."""
+    fake_run(tmp_path / "run112", 112, 20.0)
+    model = str(tmp_path / "run112" / "best_model")
+    report = {"model": model, "thresholds": {}, "scores": {}, "test_scores": {}, "config_updated": False}
+    (tmp_path / "cut.json").write_text(json.dumps(report))
+    arguments = ["add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory"]
+    with pytest.raises(SystemExit, match="calibrate.py stopped before it wrote these thresholds"):
+        results.main(
+            ["--results-dir", str(tmp_path / "results"), *arguments, "--calibration", str(tmp_path / "cut.json")]
+        )
+
+
 def test_compare_gives_the_difference_its_standard_error_and_the_seeds_needed(tmp_path, run_script):
     for name, values in (("memory", (20.0, 22.0)), ("jerex", (18.0, 19.0))):
         for seed, value in zip((112, 113), values):

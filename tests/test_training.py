@@ -1094,6 +1094,7 @@ def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
     assert set(report) >= {"test_scores", "test_fixed_scores", "grid"}
     # what the folder held before, for results.py to record the run's own rows with the config they were scored with
     assert report["config_before"] == {**report["fixed_thresholds"]}
+    assert report["config_updated"] is True  # written again once config.json holds the thresholds
 
 
 @pytest.mark.integration
