@@ -759,6 +759,16 @@ def _int_at_least(value: str, minimum: int, kind: str) -> int:
     return number
 
 
+def run_script(main) -> int:
+    """A script's exit status from its `main()`: Ctrl-C ends it with one line and status 130 (a shell's for SIGINT)
+    instead of a page of traceback."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
 def positive_int(value: str) -> int:
     """An argparse type: an integer >= 1 (0 or a negative count would mean "all" or "all but the last" to a slice)."""
     return _int_at_least(value, 1, "positive")
@@ -1777,6 +1787,23 @@ def check_steps_left(trainer, checkpoint: str, done: int) -> None:
         per_epoch = max(math.ceil(batches / args.gradient_accumulation_steps), 1)
         total = math.ceil(args.num_train_epochs * per_epoch)
     if done >= total:
+        missing = [
+            name
+            for name in ("all_results.json", "best_model")
+            if not os.path.exists(os.path.join(args.output_dir, name))
+        ]
+        if missing:  # stopped after training, during the final evaluation, calibration or saving
+            try:
+                with open(os.path.join(checkpoint, "trainer_state.json"), encoding="utf-8") as handle:
+                    best = json.load(handle).get("best_model_checkpoint") or checkpoint
+            except (OSError, ValueError):
+                best = checkpoint
+            raise SystemExit(
+                f"resume_from_checkpoint: {checkpoint} is at step {done} of this run's {total}: training finished, "
+                f"but the run stopped before it completed (no {' or '.join(missing)}). A checkpoint is a complete "
+                f"saved model: score the best one ({best}) with scripts/score.py --model and calibrate it with "
+                "scripts/calibrate.py, or train again with --overwrite_output_dir true"
+            )
         raise SystemExit(
             f"resume_from_checkpoint: {checkpoint} is at step {done} of this run's {total}: nothing left to train (its "
             f"results are in {args.output_dir}); raise num_train_epochs or max_steps to train further"

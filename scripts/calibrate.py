@@ -223,4 +223,6 @@ def calibrate_and_score(args, model, processor, rows: dict, grid: dict, device) 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from simmemre.experiment_simmemre import run_script
+
+    sys.exit(run_script(main))

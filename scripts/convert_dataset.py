@@ -19,4 +19,6 @@ import sys
 from simmemre.data_simmemre import convert_command
 
 if __name__ == "__main__":
-    sys.exit(convert_command())
+    from simmemre.experiment_simmemre import run_script
+
+    sys.exit(run_script(convert_command))

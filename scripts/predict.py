@@ -221,4 +221,6 @@ def main(argv=None, stdin=None, stdout=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from simmemre.experiment_simmemre import run_script
+
+    sys.exit(run_script(main))

@@ -16,6 +16,7 @@ Examples:
 
 import argparse
 import json
+import sys
 import time
 
 from simmemre.experiment_simmemre import (
@@ -107,4 +108,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from simmemre.experiment_simmemre import run_script
+
+    sys.exit(run_script(main))

@@ -211,4 +211,6 @@ def _hub_error_message(err, args):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from simmemre.experiment_simmemre import run_script
+
+    sys.exit(run_script(main))

@@ -577,4 +577,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from simmemre.experiment_simmemre import run_script
+
+    sys.exit(run_script(main))

@@ -620,6 +620,8 @@ def test_resuming_a_finished_run_stops_instead_of_rewriting_its_results(monkeypa
 
     (tmp_path / "checkpoint-60").mkdir()
     (tmp_path / "checkpoint-60" / "trainer_state.json").write_text(json.dumps({"global_step": 60}))
+    (tmp_path / "best_model").mkdir()
+    (tmp_path / "all_results.json").write_text("{}")
 
     def train(resume_from_checkpoint=None):
         raise TrainingStarted(resume_from_checkpoint)
@@ -636,6 +638,25 @@ def test_resuming_a_finished_run_stops_instead_of_rewriting_its_results(monkeypa
     )
     with pytest.raises(expected[0], match=re.escape(expected[1])):
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
+
+
+def test_resuming_a_run_stopped_after_training_says_how_to_finish_it(monkeypatch, tmp_path):
+    """Stopped during the final evaluation, a run had no best_model or results, and its resume said "nothing left to
+    train (its results are in DIR)": they were not there."""
+    from types import SimpleNamespace
+
+    from simmemre import experiment_simmemre
+
+    state = {"global_step": 60, "best_model_checkpoint": str(tmp_path / "checkpoint-40")}
+    (tmp_path / "checkpoint-60").mkdir()
+    (tmp_path / "checkpoint-60" / "trainer_state.json").write_text(json.dumps(state))
+    trainer = SimpleNamespace(args=SimpleNamespace(output_dir=str(tmp_path), max_steps=60), processing_class=None)
+    run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    message = "the run stopped before it completed (no all_results.json or best_model). A checkpoint is a complete"
+    with pytest.raises(SystemExit, match=re.escape(message)) as stopped:
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
+    assert f"score the best one ({tmp_path / 'checkpoint-40'})" in str(stopped.value)
 
 
 def test_resuming_with_other_label_lists_than_the_checkpoints_stops(monkeypatch, tmp_path):

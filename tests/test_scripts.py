@@ -373,3 +373,15 @@ def test_coref_errors_sorts_each_gold_entity_into_recovered_split_or_merged():
     assert coref_errors.classify_document([gold[2]], with_extra, text, set()) == [("extra_spans", None)]
     nothing_found = [entity("Chemical", "puro")]
     assert coref_errors.classify_document([gold[2]], nothing_found, text, set()) == []
+
+
+def test_ctrl_c_ends_a_script_with_one_line_and_status_130(capsys):
+    """Ctrl-C printed a page of traceback (62 lines for train.py)."""
+    from simmemre.experiment_simmemre import run_script
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    assert run_script(interrupted) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    assert run_script(lambda: 0) == 0
