@@ -183,6 +183,11 @@ def validate_document(doc: Any, source: str = "<memory>") -> dict:
 # ----------------------------------------------------------------------------------------------------
 
 
+# In a convert_dataset.py output folder while it is being written: a conversion stopped midway leaves it, and the
+# folder's split files are refused until a conversion completes.
+CONVERSION_MARKER = ".conversion-incomplete"
+
+
 def read_jsonl(path: str | os.PathLike, validate: bool = True) -> list[dict]:
     """Read a JSON Lines file of documents (``.gz`` transparently); each document is validated.
 
@@ -191,6 +196,13 @@ def read_jsonl(path: str | os.PathLike, validate: bool = True) -> list[dict]:
     checks (schema and repeated ids) and only parses JSON, for files already checked.
     """
     path = os.fspath(path)
+    marker = os.path.join(os.path.dirname(path), CONVERSION_MARKER)
+    if os.path.exists(marker):  # some splits new, some of the earlier conversion: a mix nothing else would show
+        raise DocumentError(
+            f"its folder holds an interrupted conversion ({CONVERSION_MARKER}); convert the whole corpus again "
+            "(convert_dataset.py with a folder --input)",
+            source=path,
+        )
     documents = []
     first_line_of_id = {}
     try:
@@ -1317,6 +1329,9 @@ def convert_command(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     os.makedirs(args.output, exist_ok=True)
+    marker = os.path.join(args.output, CONVERSION_MARKER)
+    with open(marker, "w", encoding="utf-8") as handle:
+        handle.write("convert_dataset.py is writing this folder, or was stopped while it did\n")
     # A folder --input: the folder must hold exactly this conversion (a split file of an earlier one, say dev.jsonl of
     # another corpus, would be read with the new train split). One file --input replaces only its own split, so that
     # split files converted one by one add up.
@@ -1340,4 +1355,5 @@ def convert_command(argv=None) -> int:
     # labels.json describes every split the folder holds (train.py takes the label inventory from it).
     labels = labels_for({**kept, **converted})
     write_labels(args.output, labels["entity_types"], labels["relation_types"])
+    os.remove(marker)
     return 0

@@ -761,7 +761,14 @@ def _int_at_least(value: str, minimum: int, kind: str) -> int:
 
 def run_script(main) -> int:
     """A script's exit status from its `main()`: Ctrl-C ends it with one line and status 130 (a shell's for SIGINT)
-    instead of a page of traceback."""
+    instead of a page of traceback; SIGTERM ends it with status 143 through the same cleanup."""
+    import signal
+
+    def terminate(signum, frame):  # as an exception: the temporary files of interrupted writes are removed
+        raise SystemExit(143)
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, terminate)
     try:
         return main()
     except KeyboardInterrupt:

@@ -27,7 +27,7 @@ import zlib
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Tuple
 
-from .data_simmemre import json_line, parse_json
+from .data_simmemre import json_line, parse_json, replacing_file
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
@@ -590,7 +590,7 @@ def merge_parts(output, count: int, remove: bool = False) -> int:
         raise ValueError(f"shard parts of {output} were written with other settings (see their .settings.json files)")
     handles = [open(path, "rb") for path in parts]
     try:
-        with open(output, "wb") as merged:
+        with replacing_file(output) as merged:  # a merge stopped midway leaves the earlier output, not part of one
             for line_number in range(total):
                 merged.write(handles[line_number % count].readline())
     finally:

@@ -78,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def earlier_config_before(report_path, model) -> dict:
+    """The `config_before` of an earlier report of `model` at `report_path` ({} when there is none)."""
+    try:
+        with open(report_path, encoding="utf-8") as handle:
+            earlier = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    same_model = isinstance(earlier, dict) and earlier.get("model") == os.path.abspath(model)
+    before = earlier.get("config_before") if same_model else None
+    return dict(before) if isinstance(before, dict) else {}
+
+
 def update_saved_config(folder, updates: dict) -> None:
     """Set `updates` in FOLDER/config.json and leave everything else as saved. (`config.save_pretrained` would also
     copy this package's configuration_simmemre.py over the folder's, leaving a folder saved by another version with
@@ -148,6 +160,9 @@ def main(argv=None) -> int:
     # What this run changes in MODEL/config.json, as it was before: results.py records a run's own rows with the
     # config they were scored with, which a later calibration rewrites (its switches and thresholds).
     config_before = {field: getattr(model.config, field) for field in [*updates, *THRESHOLD_NAMES]}
+    # A rerun (after a stop, say) found the config this script had already rewritten, recorded that as "before" and
+    # wrote it over the report that held the original: the earlier report of this model keeps its record.
+    config_before = {**config_before, **earlier_config_before(output, args.model)}
     for field, value in updates.items():
         setattr(model.config, field, value)
 

@@ -529,7 +529,7 @@ def table_command(args) -> int:
         f"{'--headline ' if args.headline else ''}--readme {args.readme}` from results/{args.dataset}.jsonl; "
         f"do not edit by hand -->\n\n{text}\n\n{end}"
     )
-    readme.write_text(head + generated + tail, encoding="utf-8")
+    write_text_file(readme, head + generated + tail)
     print(f"{readme}: results:{marker} table rewritten")
     return 0
 

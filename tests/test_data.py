@@ -775,6 +775,41 @@ def test_cli_converts_jerex_fixtures_with_types_json(tmp_path, cli, capsys):
     assert "country" in read_labels(tmp_path)["relation_types"]
 
 
+def test_a_conversion_stopped_midway_is_refused_until_one_completes(tmp_path, cli, monkeypatch, capsys):
+    """Stopped between split files, a conversion left the new train.jsonl beside the earlier dev/test files, and
+    train.py read the mix without a word."""
+    from simmemre import data_simmemre
+
+    args = [
+        "--format",
+        "docred",
+        "--input",
+        str(JEREX),
+        "--output",
+        str(tmp_path),
+        "--rel-info",
+        str(JEREX / "types.json"),
+    ]
+    assert cli(args) == 0 and not (tmp_path / data_simmemre.CONVERSION_MARKER).exists()
+    written = []
+    original = data_simmemre.write_jsonl
+
+    def stopped_after_the_first_split(docs, path):
+        if written:
+            raise KeyboardInterrupt
+        written.append(path)
+        return original(docs, path)
+
+    monkeypatch.setattr(data_simmemre, "write_jsonl", stopped_after_the_first_split)
+    with pytest.raises(KeyboardInterrupt):
+        cli(args)
+    with pytest.raises(DocumentError, match="interrupted conversion .*convert the whole corpus again"):
+        read_jsonl(tmp_path / "dev.jsonl")
+    monkeypatch.setattr(data_simmemre, "write_jsonl", original)
+    assert cli(args) == 0
+    assert len(read_jsonl(tmp_path / "dev.jsonl")) == 2
+
+
 # ----------------------------------------------------------------------------------------------------
 # datasets
 # ----------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from helpers import SCRIPTS, load_script
+from helpers import REPO_ROOT, SCRIPTS, load_script
 
 from simmemre.data_simmemre import DocumentError, read_jsonl, write_jsonl
 from simmemre.streaming_simmemre import iter_documents, predict_corpus
@@ -199,3 +199,62 @@ def test_merge_refuses_an_output_holding_predictions_without_overwrite(pipe, tmp
     with pytest.raises(SystemExit, match="holds predictions; merge over them with --overwrite"):
         predict.main(["--output", str(output), "--merge", "2"])
     assert predict.main(["--output", str(output), "--merge", "2", "--overwrite"]) == 0
+
+
+def test_a_calibration_rerun_keeps_the_config_its_model_had_before_the_first(tmp_path):
+    """Rerun after a stop, calibrate.py recorded the thresholds it had already written as the model's "before" values
+    and wrote that over the report holding the original ones (results.py then recorded the fixed rows wrongly)."""
+    calibrate = load_script(SCRIPTS / "calibrate.py", "calibrate_script")
+    model = tmp_path / "best_model"
+    report = tmp_path / "calibration.json"
+    report.write_text(json.dumps({"model": str(model.resolve()), "config_before": {"relation_threshold": 0.6}}))
+    assert calibrate.earlier_config_before(report, str(model)) == {"relation_threshold": 0.6}
+    assert calibrate.earlier_config_before(report, str(tmp_path / "other")) == {}
+    assert calibrate.earlier_config_before(tmp_path / "none.json", str(model)) == {}
+
+
+def test_a_failed_merge_leaves_the_earlier_output(pipe, tmp_path, monkeypatch):
+    """--merge wrote its output in place: stopped midway (with --overwrite), it left part of the lines, unmarked."""
+    from simmemre.streaming_simmemre import merge_parts
+
+    output = tmp_path / "pred.jsonl"
+    for index in range(2):
+        predict_corpus(pipe, ["Aspirin.", "Lithium."], output, shard=(index, 2), progress=False)
+    output.write_text("earlier\n")
+    failing_rename(monkeypatch)
+    with pytest.raises(OSError):
+        merge_parts(output, 2)
+    assert output.read_text() == "earlier\n"
+
+
+def test_a_failed_table_rewrite_leaves_the_document_whole(tmp_path, monkeypatch):
+    results = load_script(SCRIPTS / "results.py", "results_script")
+    readme = tmp_path / "results.md"
+    text = "intro\n<!-- results:cdr:start -->\nold\n<!-- results:cdr:end -->\nrest\n"
+    readme.write_text(text)
+    rows = tmp_path / "r" / "cdr.jsonl"
+    rows.parent.mkdir()
+    rows.write_text((REPO_ROOT / "results" / "cdr.jsonl").read_text())
+    failing_rename(monkeypatch)
+    with pytest.raises(OSError):
+        results.main(["--results-dir", str(tmp_path / "r"), "table", "--dataset", "cdr", "--readme", str(readme)])
+    assert readme.read_text() == text
+
+
+def test_sigterm_ends_a_script_through_its_cleanup():
+    """SIGTERM killed a script outright: an interrupted write left its temporary file behind."""
+    import signal
+
+    from simmemre.experiment_simmemre import run_script
+
+    def terminated():
+        os.kill(os.getpid(), signal.SIGTERM)
+        return 0
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            run_script(terminated)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped.value.code == 143
