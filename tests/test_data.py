@@ -753,19 +753,23 @@ def test_cli_rejects_options_of_the_other_format(tmp_path, cli, capsys):
     assert exit_info.value.code == 2 and "bc5cdr only" in capsys.readouterr().err
 
 
-@needs_data
-def test_cli_converts_jerex_fixtures_with_types_json(tmp_path, cli, capsys):
-    args = [
+def jerex_conversion(output) -> list:
+    """convert_dataset.py's arguments for the JEREX DocRED fixtures with their types.json."""
+    return [
         "--format",
         "docred",
         "--input",
         str(JEREX),
         "--output",
-        str(tmp_path),
+        str(output),
         "--rel-info",
         str(JEREX / "types.json"),
     ]
-    assert cli(args) == 0
+
+
+@needs_data
+def test_cli_converts_jerex_fixtures_with_types_json(tmp_path, cli, capsys):
+    assert cli(jerex_conversion(tmp_path)) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(line["split"], line["documents"], line["entities"]) for line in lines] == [
         ("train", 2, 24),
@@ -775,21 +779,13 @@ def test_cli_converts_jerex_fixtures_with_types_json(tmp_path, cli, capsys):
     assert "country" in read_labels(tmp_path)["relation_types"]
 
 
+@needs_data
 def test_a_conversion_stopped_midway_is_refused_until_one_completes(tmp_path, cli, monkeypatch, capsys):
     """Stopped between split files, a conversion left the new train.jsonl beside the earlier dev/test files, and
     train.py read the mix without a word."""
     from simmemre import data_simmemre
 
-    args = [
-        "--format",
-        "docred",
-        "--input",
-        str(JEREX),
-        "--output",
-        str(tmp_path),
-        "--rel-info",
-        str(JEREX / "types.json"),
-    ]
+    args = jerex_conversion(tmp_path)
     assert cli(args) == 0 and not (tmp_path / data_simmemre.CONVERSION_MARKER).exists()
     written = []
     original = data_simmemre.write_jsonl
