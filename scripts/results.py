@@ -177,6 +177,13 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
             json.loads((run / "calibration.json").read_text()) if (run / "calibration.json").is_file() else None
         )
     check_calibrated_model(run, calibration, calibration_file or run / "calibration.json")
+    asked = (run_config.get("config", {}).get("training") or {}).get("calibrate_thresholds")
+    if asked and calibration is None:  # the run stopped before its calibration finished (or it had no dev split)
+        print(
+            f"warning: {run}: the run asked for threshold calibration but holds no calibration.json; only its "
+            "fixed-threshold rows are recorded",
+            file=sys.stderr,
+        )
     seed = seed if seed is not None else run_config.get("seed")
     if seed is None:
         raise SystemExit(f"{run}: no run_config.json to read the seed from; pass --seed")

@@ -201,6 +201,16 @@ def test_a_calibration_stopped_before_it_rewrote_the_model_config_is_refused(tmp
         )
 
 
+def test_a_run_that_asked_for_calibration_but_holds_none_is_warned_about(tmp_path, results, capsys):
+    """A run killed during its calibration was recorded with its fixed rows only, without a word."""
+    fake_run(tmp_path / "run112", 112, 20.0)
+    config = {"seed": 112, "commit": "abc123", "device": "cpu", "config": {"training": {"calibrate_thresholds": True}}}
+    (tmp_path / "run112" / "run_config.json").write_text(json.dumps(config))
+    arguments = ["add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory"]
+    assert results.main(["--results-dir", str(tmp_path / "results"), *arguments]) == 0
+    assert "asked for threshold calibration but holds no calibration.json" in capsys.readouterr().err
+
+
 def test_compare_gives_the_difference_its_standard_error_and_the_seeds_needed(tmp_path, run_script):
     for name, values in (("memory", (20.0, 22.0)), ("jerex", (18.0, 19.0))):
         for seed, value in zip((112, 113), values):
