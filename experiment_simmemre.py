@@ -1435,19 +1435,21 @@ RUN_FILES = (
 )
 
 
-def earlier_run_contents(output_dir: str) -> list:
-    """What an earlier run left in `output_dir`: its `RUN_FILES`, `best_model/` and `checkpoint-N/` folders."""
+def checkpoint_folders(output_dir: str) -> list:
+    """`[(step, name)]` of the `checkpoint-N` folders in `output_dir`, by step."""
     if not os.path.isdir(output_dir):
         return []
-    names = sorted(os.listdir(output_dir))
+    found = [(re.fullmatch(r"checkpoint-(\d+)", name), name) for name in os.listdir(output_dir)]
+    return sorted(
+        (int(match.group(1)), name) for match, name in found if match and os.path.isdir(os.path.join(output_dir, name))
+    )
+
+
+def earlier_run_contents(output_dir: str) -> list:
+    """What an earlier run left in `output_dir`: its `RUN_FILES`, `best_model/` and `checkpoint-N/` folders."""
     files = [name for name in RUN_FILES if os.path.isfile(os.path.join(output_dir, name))]
-    folders = [
-        name
-        for name in names
-        if (name == "best_model" or re.fullmatch(r"checkpoint-\d+", name))
-        and os.path.isdir(os.path.join(output_dir, name))
-    ]
-    return files + folders
+    best = ["best_model"] if os.path.isdir(os.path.join(output_dir, "best_model")) else []
+    return files + best + [name for _, name in checkpoint_folders(output_dir)]
 
 
 def check_fresh_output_dir(training: dict) -> None:
@@ -1739,16 +1741,11 @@ def last_complete_checkpoint(output_dir: str) -> str:
     run killed while saving leaves a folder without it, which `Trainer.train` cannot resume from. Skipped folders are
     named on stderr; without a complete one the run stops (as the Trainer does: a mistyped output_dir must not
     restart an hour-long run from step 0)."""
-    folders = []
-    if os.path.isdir(output_dir):
-        for name in os.listdir(output_dir):
-            match = re.fullmatch(r"checkpoint-(\d+)", name)
-            if match and os.path.isdir(os.path.join(output_dir, name)):
-                folders.append((int(match.group(1)), os.path.join(output_dir, name)))
+    folders = [os.path.join(output_dir, name) for _, name in reversed(checkpoint_folders(output_dir))]
     if not folders:
         raise SystemExit(f"resume_from_checkpoint: no checkpoint-* folder in {output_dir}")
     skipped = []
-    for _, folder in sorted(folders, reverse=True):
+    for folder in folders:
         if os.path.isfile(os.path.join(folder, "trainer_state.json")):
             if skipped:
                 print(
@@ -1776,10 +1773,11 @@ def from_main_process(value, args):
 
 def checkpoint_step(checkpoint: str) -> int:
     """The global step a checkpoint folder was saved at (its trainer_state.json), 0 when it cannot be read."""
+    from .training_simmemre import checkpoint_file
+
     try:
-        with open(os.path.join(checkpoint, "trainer_state.json"), encoding="utf-8") as handle:
-            return int(json.load(handle).get("global_step") or 0)
-    except (OSError, ValueError, TypeError, AttributeError):
+        return int((checkpoint_file(checkpoint, "trainer_state.json") or {}).get("global_step") or 0)
+    except (ValueError, TypeError, AttributeError):
         return 0  # the Trainer names what is wrong with the folder
 
 
@@ -1800,11 +1798,10 @@ def check_steps_left(trainer, checkpoint: str, done: int) -> None:
             if not os.path.exists(os.path.join(args.output_dir, name))
         ]
         if missing:  # stopped after training, during the final evaluation, calibration or saving
-            try:
-                with open(os.path.join(checkpoint, "trainer_state.json"), encoding="utf-8") as handle:
-                    best = json.load(handle).get("best_model_checkpoint") or checkpoint
-            except (OSError, ValueError):
-                best = checkpoint
+            from .training_simmemre import checkpoint_file
+
+            state = checkpoint_file(checkpoint, "trainer_state.json")
+            best = (state.get("best_model_checkpoint") if isinstance(state, dict) else None) or checkpoint
             raise SystemExit(
                 f"resume_from_checkpoint: {checkpoint} is at step {done} of this run's {total}: training finished, "
                 f"but the run stopped before it completed (no {' or '.join(missing)}). A checkpoint is a complete "

@@ -27,7 +27,7 @@ import zlib
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Tuple
 
-from .data_simmemre import json_line, parse_json, replacing_file
+from .data_simmemre import json_line, parse_json, replacing_file, write_text_file
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
@@ -487,7 +487,7 @@ def predict_corpus(
     if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
         if settings is not None:
-            settings_path(target).write_text(json.dumps(settings, sort_keys=True) + "\n", encoding="utf-8")
+            write_text_file(settings_path(target), json.dumps(settings, sort_keys=True) + "\n")
         elif not resume:  # an earlier run's settings would describe these new lines
             settings_path(target).unlink(missing_ok=True)
         handle = open(target, "ab" if resume else "wb")
@@ -597,7 +597,7 @@ def merge_parts(output, count: int, remove: bool = False) -> int:
         for handle in handles:
             handle.close()
     if texts and len(recorded) == len(parts):
-        settings_path(output).write_text(texts.pop(), encoding="utf-8")
+        write_text_file(settings_path(output), texts.pop())
     else:  # some parts recorded none: what wrote the merged lines is not known
         settings_path(output).unlink(missing_ok=True)
     if remove:

@@ -690,15 +690,23 @@ def memory_reads_due(config, global_step: int, max_steps: int, since: Optional[i
     return global_step >= memory_warmup_steps(config, max_steps) or (since is not None and global_step >= since)
 
 
+def checkpoint_file(checkpoint, name: str):
+    """The JSON value of `checkpoint`/`name` (config.json, trainer_state.json), None when it cannot be read: the
+    Trainer names what is wrong with a checkpoint it cannot load."""
+    try:
+        with open(os.path.join(checkpoint, name), encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
 def check_checkpoint_labels(checkpoint, config) -> None:
     """Raise ValueError when `config`'s label lists are not those `checkpoint` was trained with: its memory slots and
     classifier rows are named by them, so a resume relabelled them silently (same counts) or failed inside
     load_state_dict."""
-    try:
-        with open(os.path.join(checkpoint, "config.json"), encoding="utf-8") as handle:
-            saved = json.load(handle)
-    except (OSError, ValueError):
-        return  # the Trainer names a checkpoint it cannot load
+    saved = checkpoint_file(checkpoint, "config.json")
+    if not isinstance(saved, dict):
+        return
     for name in ("entity_types", "relation_types"):
         if saved.get(name) is not None and list(saved[name]) != list(getattr(config, name)):
             raise ValueError(
@@ -709,13 +717,12 @@ def check_checkpoint_labels(checkpoint, config) -> None:
 
 def checkpoint_reads_since(checkpoint) -> Optional[int]:
     """The global step of `checkpoint` when its saved config has the memory reads on (its last step read them)."""
+    config, state = (checkpoint_file(checkpoint, name) for name in ("config.json", "trainer_state.json"))
+    if not isinstance(config, dict) or not config.get("memory_reads_enabled"):
+        return None
     try:
-        with open(os.path.join(checkpoint, "config.json"), encoding="utf-8") as handle:
-            if not json.load(handle).get("memory_reads_enabled"):
-                return None
-        with open(os.path.join(checkpoint, "trainer_state.json"), encoding="utf-8") as handle:
-            return int(json.load(handle)["global_step"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(state["global_step"])
+    except (KeyError, TypeError, ValueError):
         return None
 
 
@@ -1440,7 +1447,7 @@ def check_selection_metric(name: Optional[str]) -> None:
     if base not in reported and not any(base.endswith(f"_{metric}") for metric in reported):
         import difflib
 
-        close = difflib.get_close_matches(name.removeprefix("eval_"), reported, n=1)
+        close = difflib.get_close_matches(base, reported, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ValueError(f"metric_for_best_model {name!r}: evaluation does not report it; {hint}it reports {reported}")
 
