@@ -202,8 +202,23 @@ def predict_given(args, gold) -> list:
     # The gold input is mentions, clusters or typed entities: the relations are only scored, so a gold relation type
     # the model does not know (one absent from the slice it was trained on) is a miss, as without --given.
     without_relations = [{**document, "relations": []} for document in gold]
+    entity_types = model.config.entity_types
+    if args.given != "entities" and entity_types:
+        # Given mentions or clusters, the model types the entities itself: a gold type it does not know is only
+        # scored (a miss at the typed levels), so it is tokenized as a placeholder the model never reads.
+        known = set(entity_types)
+        without_relations = [
+            {
+                **document,
+                "entities": [
+                    entity if entity["type"] in known else {**entity, "type": entity_types[0]}
+                    for entity in document["entities"]
+                ],
+            }
+            for document in without_relations
+        ]
     dataset = tokenize_documents(
-        without_relations, processor, model.config.entity_types, model.config.relation_types, desc="Tokenizing"
+        without_relations, processor, entity_types, model.config.relation_types, desc="Tokenizing"
     )
     rows = [dataset[i] for i in range(len(dataset))]
     _, predictions = evaluate_thresholds(

@@ -148,6 +148,20 @@ def test_a_gold_relation_type_the_model_lacks_is_a_miss_with_given_input_as_with
     assert results["documents"] == 2 and results["coref_f1"] == 100.0
 
 
+@pytest.mark.integration
+@pytest.mark.parametrize("given", ["mentions", "clusters"])
+def test_a_gold_entity_type_the_model_lacks_is_a_miss_when_the_model_types_the_entities(
+    hub_folder, tmp_path, capsys, given
+):
+    """Given mentions or clusters the model types the entities itself, yet a gold type it does not know stopped the
+    script as with --given entities; it is a miss at the typed levels, as without --given."""
+    unknown = dict(GOLD, id="g1", entities=[dict(GOLD["entities"][0], type="Toxin"), *GOLD["entities"][1:]])
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD, unknown])
+    results = scores(["--model", str(hub_folder), "--data", gold, "--given", given, "--device", "cpu"], capsys)
+    assert results["documents"] == 2 and results["mention_f1"] == 100.0
+    assert results["entity_f1"] < 100.0  # the Toxin entity cannot be typed right
+
+
 def test_serving_options_are_refused_with_given_input(tmp_path):
     """--given ran the model without them, so --serving int8 printed fp32 scores."""
     gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD])
