@@ -12,6 +12,8 @@ import json
 import math
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 # Files a saved repository must contain (weights may be sharded: checked separately).
@@ -75,7 +77,9 @@ def save_for_hub(
 
     Args:
         model (`SimMemREModel`), processor (`SimMemREProcessor`).
-        folder (`str` or `os.PathLike`): created if missing; existing files of the same names are overwritten.
+        folder (`str` or `os.PathLike`): created if missing; existing files of the same names are replaced, other
+            files stay. Everything is written to a temporary folder beside it first and moved in once complete, so
+            a save that stops part way leaves the folder as it was (not new config beside old weights).
         results (`dict`, *optional*): output of the `joint_re_f1` metric (`{level}_f1`, `{level}_precision`, ...), or
             `{split: metric output}`; the strict scores go into the card's `model-index` and a table.
         dataset_name (`str`, *optional*): dataset of `results` (ideally a Hub dataset id, e.g. "bigbio/bc5cdr").
@@ -90,7 +94,6 @@ def save_for_hub(
     from .pipelines.pipeline_simmemre import JointREPipeline
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     if not hasattr(JointREPipeline, "_registered_impl"):
         raise RuntimeError("the joint-re task is not registered: import simmemre.pipelines first")
     if getattr(type(model), "_auto_class", None) is None or getattr(type(processor), "_auto_class", None) is None:
@@ -98,12 +101,6 @@ def save_for_hub(
             "model and processor classes must be registered for the Auto classes (import simmemre, which calls "
             "register_for_auto_class) so that their code and auto_map are saved"
         )
-
-    # The model's save_pretrained writes weights, auto_map, the remote code and the `joint-re` custom_pipelines entry
-    # with the pipeline's code, without touching the in-memory model; the processor's writes processor_config.json,
-    # the tokenizer files and processing_simmemre.py with the files it imports.
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
 
     repo_id = repo_id or placeholder_repo_id(folder)
     card = render_model_card(
@@ -119,11 +116,26 @@ def save_for_hub(
         dataset_split=dataset_split,
         thresholds_tuned_on=thresholds_tuned_on,
     )
-    (folder / "README.md").write_text(card, encoding="utf-8")
-
-    problems = folder_problems(folder)
-    if problems:
-        raise RuntimeError(f"incomplete Hub folder {folder}: " + "; ".join(problems))
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.resolve().name}.saving-", dir=folder.resolve().parent))
+    try:
+        # The model's save_pretrained writes weights, auto_map, the remote code and the `joint-re` custom_pipelines
+        # entry with the pipeline's code, without touching the in-memory model; the processor's writes
+        # processor_config.json, the tokenizer files and processing_simmemre.py with the files it imports.
+        model.save_pretrained(staging)
+        processor.save_pretrained(staging)
+        (staging / "README.md").write_text(card, encoding="utf-8")
+        problems = folder_problems(staging)
+        if problems:
+            raise RuntimeError(f"incomplete Hub folder {folder}: " + "; ".join(problems))
+        written = sorted(path.relative_to(staging) for path in staging.rglob("*") if path.is_file())
+        # Renames only from here (same file system): a link planted at a file's name is replaced, not written
+        # through.
+        for name in written:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / name, folder / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
 
 

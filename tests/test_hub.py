@@ -2,6 +2,7 @@
 and the push round trip through a fake Hub."""
 
 import ast
+import copy
 import json
 import os
 import subprocess
@@ -257,6 +258,38 @@ def test_saving_leaves_the_in_memory_model_unchanged(model, processor, tmp_path,
         model.save_pretrained(tmp_path / "plain")
     assert model.config.to_dict() == config_before and model.training == training_before
     assert all(torch.equal(value, state_before[key]) for key, value in model.state_dict().items())
+
+
+def test_a_save_stopped_part_way_leaves_the_earlier_folder_as_it_was(model, processor, tmp_path, monkeypatch):
+    """save_for_hub wrote in place: stopped between config.json and the weights, the folder held the new config beside
+    the old weights (and loaded)."""
+    folder = tmp_path / "hub"
+    save_for_hub(model, processor, folder)
+    before = {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(processor), "save_pretrained", stopped)
+    changed = copy.deepcopy(model)
+    changed.config.mention_threshold = 0.123
+    with pytest.raises(KeyboardInterrupt):
+        save_for_hub(changed, processor, folder)
+    assert {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()} == before
+    assert [path.name for path in tmp_path.iterdir()] == ["hub"]  # no staging folder left beside it
+
+
+def test_saving_replaces_a_link_at_a_file_name_and_keeps_other_files(model, processor, tmp_path):
+    """A link planted in the folder at a saved file's name (pipeline_simmemre.py) was written through, onto its
+    target; files of other names are the user's and stay."""
+    folder, target = tmp_path / "hub", tmp_path / "elsewhere.py"
+    folder.mkdir()
+    target.write_text("kept\n")
+    (folder / "pipeline_simmemre.py").symlink_to(target)
+    (folder / "notes.txt").write_text("mine\n")
+    files = save_for_hub(model, processor, folder)
+    assert target.read_text() == "kept\n" and not (folder / "pipeline_simmemre.py").is_symlink()
+    assert "notes.txt" in files and (folder / "notes.txt").read_text() == "mine\n"
 
 
 RESAVE_CHILD = """
