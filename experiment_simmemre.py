@@ -355,7 +355,8 @@ TRAINING_SPLITS = ("train", "validation", "test")
 
 
 def split_slices(corpus: dict, specification: dict) -> dict:
-    """Training splits cut from a corpus' splits, in the `datasets` slice syntax.
+    """Training splits cut from a corpus' splits: "SOURCE" or "SOURCE[start:end]" (document counts; not the
+    percentages or `+` joins of `datasets`' split syntax).
 
     `specification` maps "train" / "validation" / "test" to "SOURCE" or "SOURCE[start:end]" (Python slice bounds on
     the document list), e.g. Re-DocRED, whose train split is not available here:

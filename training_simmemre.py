@@ -16,6 +16,7 @@ This module is training-side library code, not Hub remote code.
 
 from __future__ import annotations
 
+import collections.abc
 import functools
 import itertools
 import json
@@ -233,6 +234,23 @@ def encode_training_document(doc: Mapping, processor, entity_types, relation_typ
     return encoded
 
 
+def _python_rows(dataset):
+    """`dataset` read as the python values of the schema: a `datasets.Dataset` under `with_format("torch")`, numpy,
+    pandas or a column subset gave tensors (or dropped columns) where the checks, the decoding and the metric read ints
+    and lists, and failed deep inside them (the collator itself tensorizes the python rows)."""
+    from datasets import Dataset
+
+    if isinstance(dataset, Dataset) and (dataset.format["type"] is not None or dataset.format["columns"] is not None):
+        return dataset.with_format(None)
+    return dataset
+
+
+def _rows_to_reread(rows):
+    """`rows` as something that can be read several times: scoring reads them once to encode, once to decode and once
+    for the references, so a generator scored 0 documents (or lost its references) without a word."""
+    return list(rows) if isinstance(rows, collections.abc.Iterator) else _python_rows(rows)
+
+
 def _check_tokenized(dataset, name: str, columns) -> None:
     """Refuse what the Trainer would fail on deep inside (a KeyError in the collator, a torch sampler error): a
     dataset that is not the rows of `tokenize_documents`, or an empty one (its F1 scores would all read 0)."""
@@ -361,6 +379,7 @@ def tokenize_documents(
             "tokenize_documents: a streaming dataset (load_dataset(..., streaming=True)) is not read here; load it "
             "without streaming=True (datasets keeps the rows on disk, not in memory)"
         )
+    documents = _python_rows(documents)
     if len(documents) == 0:  # datasets' own error for it is a features "Keys mismatch"
         raise ValueError("tokenize_documents: no documents")
     if isinstance(documents, Dataset) and "words" in documents.column_names:
@@ -375,12 +394,17 @@ def tokenize_documents(
             features=document_features(),
         )
     elif not {"words", "sentences"} <= set(documents.column_names):  # segment around the gold mentions first
+        from datasets.fingerprint import Hasher
+
         documents = documents.map(
             lambda doc, index: _naming_the_field(normalize_document, dict(doc), index),
             with_indices=True,
             features=document_features(),
             remove_columns=documents.column_names,
             desc="Segmenting",
+            # datasets hashes the lambda, whose module-level code it pickles by name: a change to the segmentation
+            # kept the fingerprint and served the cached words and sentences of the older code.
+            new_fingerprint=Hasher.hash([documents._fingerprint, "segmenting", _row_code_hash()]),
         )
     entity_types, relation_types = list(entity_types), list(relation_types)
 
@@ -922,6 +946,11 @@ class SimMemRETrainer(Trainer):
         if len(args) < 3 and kwargs.get("data_collator") is None and model is not None and processor is not None:
             # transformers' default collator cannot batch these rows ("Could not infer dtype of dict").
             kwargs["data_collator"] = SimMemREDataCollator(processor, model.config)
+        for name in ("train_dataset", "eval_dataset"):
+            if isinstance(kwargs.get(name), dict):
+                kwargs[name] = {split: _python_rows(rows) for split, rows in kwargs[name].items()}
+            elif kwargs.get(name) is not None:
+                kwargs[name] = _python_rows(kwargs[name])
         if kwargs.get("train_dataset") is not None:
             _check_tokenized(kwargs["train_dataset"], "train_dataset", ("input_ids", "doc_index") + GOLD_COLUMNS)
             _check_label_lists(kwargs["train_dataset"], "train_dataset", getattr(model, "config", None))
@@ -1241,6 +1270,11 @@ class SimMemRETrainer(Trainer):
             return metrics
         if eval_dataset is None:
             raise ValueError("SimMemRETrainer.evaluate needs an eval_dataset (rows of tokenize_documents)")
+        from datasets import Dataset, IterableDataset
+
+        if isinstance(eval_dataset, IterableDataset):  # evaluation reads its rows by position (and shards them)
+            eval_dataset = Dataset.from_list(list(eval_dataset), features=eval_dataset.features)
+        eval_dataset = _python_rows(eval_dataset)
         _check_tokenized(eval_dataset, "eval_dataset", REFERENCE_COLUMNS + ("word_char_spans",))
         _check_label_lists(eval_dataset, "eval_dataset", getattr(self.model, "config", None))
         if self._memory_schedule_active:
@@ -1474,6 +1508,7 @@ def evaluate_thresholds(
     `thresholds` (default: the model's); `given` (:data:`GIVEN_LEVELS`) runs only the stages after that gold input.
     With `return_predictions`, `(scores, predicted schema documents)`."""
     thresholds = {name: float((thresholds or {}).get(name, getattr(model.config, name))) for name in THRESHOLD_NAMES}
+    rows = _rows_to_reread(rows)
     was_training = model.training
     model.eval()
     try:
@@ -1535,6 +1570,7 @@ def calibrate_thresholds(
     for name in THRESHOLD_NAMES:
         if fixed[name] not in grid[name]:
             grid[name] = sorted(grid[name] + [fixed[name]])
+    rows = _rows_to_reread(rows)
     references = _references(rows)
     # The objective's level at every relation threshold comes from one parse per (mention, coreference, entity)
     # point; the levels that do not depend on the relation threshold come from one full scoring there.

