@@ -1462,7 +1462,12 @@ def check_fresh_output_dir(training: dict) -> None:
         raise SystemExit(f"training.overwrite_output_dir: must be true or false, got {overwrite!r}")
     output_dir = training.get("output_dir")
     resume = training.get("resume_from_checkpoint")
-    if overwrite or not output_dir or resume not in (None, False, "false", ""):
+    if overwrite or not output_dir:
+        return
+    if resume == "auto":  # a new run unless there is a checkpoint to resume
+        if has_complete_checkpoint(str(output_dir)):
+            return
+    elif resume not in (None, False, "false", ""):
         return
     found = earlier_run_contents(str(output_dir))
     if found:
@@ -1737,6 +1742,14 @@ def check_checkpoint_labels(checkpoint: str, config) -> None:
         ) from None
 
 
+def has_complete_checkpoint(output_dir: str) -> bool:
+    """Whether `output_dir` holds a checkpoint-N folder with trainer_state.json (one `Trainer.train` can resume)."""
+    return any(
+        os.path.isfile(os.path.join(output_dir, name, "trainer_state.json"))
+        for _, name in checkpoint_folders(output_dir)
+    )
+
+
 def last_complete_checkpoint(output_dir: str) -> str:
     """The newest checkpoint-N folder of `output_dir` that holds trainer_state.json, which the Trainer writes last: a
     run killed while saving leaves a folder without it, which `Trainer.train` cannot resume from. Skipped folders are
@@ -1762,6 +1775,21 @@ def last_complete_checkpoint(output_dir: str) -> str:
     )
 
 
+def earlier_train_metrics(output_dir: str, metrics: dict) -> dict:
+    """The train metrics of a run finished without training (`metrics`: the Trainer's, train_loss 0 over no step): the
+    stopped run's train_results.json when it wrote one, else `metrics` without the loss and the throughput, which
+    would describe no step."""
+    path = os.path.join(output_dir, "train_results.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            earlier = json.load(handle)
+        if isinstance(earlier, dict) and "train_loss" in earlier:
+            return earlier
+    except (OSError, ValueError):
+        pass
+    return {key: value for key, value in metrics.items() if not key.startswith("train_")}
+
+
 def from_main_process(value, args):
     """`value` as the main process has it, on every process of a distributed run (as it is otherwise). The others wait
     for it at most `args.ddp_timeout` seconds."""
@@ -1782,9 +1810,11 @@ def checkpoint_step(checkpoint: str) -> int:
         return 0  # the Trainer names what is wrong with the folder
 
 
-def check_steps_left(trainer, checkpoint: str, done: int) -> None:
-    """Stop when `checkpoint`, saved at step `done`, already holds every training step of this run: the Trainer would
-    train none and the run files would be written again with a train_loss of 0 over the real ones."""
+def check_steps_left(trainer, checkpoint: str, done: int) -> bool:
+    """Whether `checkpoint`, saved at step `done`, already holds every training step of this run. Stops when the run
+    also completed: the Trainer would train none and the run files would be written again with a train_loss of 0
+    over the real ones. A run stopped after training (in the final evaluation, calibration or saving) is finished
+    instead: True, and the Trainer trains no step and goes on from there."""
     args = trainer.args
     if args.max_steps > 0:
         total = args.max_steps
@@ -1792,27 +1822,36 @@ def check_steps_left(trainer, checkpoint: str, done: int) -> None:
         batches = len(trainer.get_train_dataloader())
         per_epoch = max(math.ceil(batches / args.gradient_accumulation_steps), 1)
         total = math.ceil(args.num_train_epochs * per_epoch)
-    if done >= total:
-        missing = [
-            name
-            for name in ("all_results.json", "best_model")
-            if not os.path.exists(os.path.join(args.output_dir, name))
-        ]
-        if missing:  # stopped after training, during the final evaluation, calibration or saving
-            from .training_simmemre import checkpoint_file
+    from .training_simmemre import checkpoint_file
 
-            state = checkpoint_file(checkpoint, "trainer_state.json")
-            best = (state.get("best_model_checkpoint") if isinstance(state, dict) else None) or checkpoint
-            raise SystemExit(
+    state = checkpoint_file(checkpoint, "trainer_state.json")
+    planned = state.get("max_steps") if isinstance(state, dict) else None
+    if isinstance(planned, int) and planned > 0 and planned != total and done < total:
+        print(
+            f"resume_from_checkpoint: {checkpoint}'s run had {planned} steps in all, this one has {total} (another "
+            "number of processes, batch size, epoch count or training set?): the learning-rate schedule and the "
+            "memory warm-up follow this run's count",
+            file=sys.stderr,
+        )
+    if done >= total:
+        best_model = os.path.join(args.output_dir, "best_model")
+        missing = [name for name in ("all_results.json",) if not os.path.exists(os.path.join(args.output_dir, name))]
+        # A stop while saving leaves best_model/ without config.json or weights.
+        if not os.path.isfile(os.path.join(best_model, "config.json")) or _incomplete_model_folder(best_model):
+            missing.append("complete best_model")
+        if missing:  # stopped after training, during the final evaluation, calibration or saving
+            print(
                 f"resume_from_checkpoint: {checkpoint} is at step {done} of this run's {total}: training finished, "
-                f"but the run stopped before it completed (no {' or '.join(missing)}). A checkpoint is a complete "
-                f"saved model: score the best one ({best}) with scripts/score.py --model and calibrate it with "
-                "scripts/calibrate.py, or train again with --overwrite_output_dir true"
+                f"but the run stopped before it completed (no {' or '.join(missing)}); finishing it (evaluation, "
+                "calibration and saving) without training",
+                file=sys.stderr,
             )
+            return True
         raise SystemExit(
             f"resume_from_checkpoint: {checkpoint} is at step {done} of this run's {total}: nothing left to train (its "
             f"results are in {args.output_dir}); raise num_train_epochs or max_steps to train further"
         )
+    return False
 
 
 def train(config, overrides=(), print_summary: bool = True) -> dict:
@@ -1854,7 +1893,11 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     args, resume, calibrate = trainer.args, run["resume"], run["calibrate"]
     calibration_grid, base_model, data_config = run["calibration_grid"], run["base_model"], run["data"]
     processor = trainer.processing_class
-    if resume in (True, "last", "true"):
+    if resume == "auto":  # e.g. under torchrun --max-restarts: the newest complete checkpoint, or a new run
+        resume = last_complete_checkpoint(args.output_dir) if has_complete_checkpoint(args.output_dir) else None
+        if resume and trainer.is_world_process_zero():
+            print(f"resume_from_checkpoint auto: resuming from {resume}", file=sys.stderr)
+    elif resume in (True, "last", "true"):
         resume = last_complete_checkpoint(args.output_dir)
     elif resume:
         resume = resolve_path(str(resume))
@@ -1867,17 +1910,19 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     resumed_at = checkpoint_step(resume) if resume else 0
     if resume and getattr(trainer, "model", None) is not None:
         check_checkpoint_labels(resume, trainer.model.config)
-    if resumed_at:
-        check_steps_left(trainer, resume, resumed_at)
+    finishing = bool(resumed_at) and check_steps_left(trainer, resume, resumed_at)
     if not resume and trainer.is_world_process_zero():
         remove_earlier_run_files(args.output_dir)
     train_result = trainer.train(resume_from_checkpoint=resume or None)
     trainer.save_state()
 
+    train_metrics = float_metrics(train_result.metrics)
+    if finishing:  # no step trained here: the training figures are those the stopped run wrote, if it did
+        train_metrics = earlier_train_metrics(args.output_dir, train_metrics)
     results = {}
-    trainer.log_metrics("train", float_metrics(train_result.metrics))
-    trainer.save_metrics("train", float_metrics(train_result.metrics))
-    results.update(float_metrics(train_result.metrics))
+    trainer.log_metrics("train", train_metrics)
+    trainer.save_metrics("train", train_metrics)
+    results.update(train_metrics)
     for split, prefix in (("validation", "eval"), ("test", "test")):
         if split not in datasets:
             continue
@@ -1976,6 +2021,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         )
         # transformers' train_loss is the mean over the steps of this call: after a resume, those after it.
         since = f" (steps {resumed_at + 1}-{trainer.state.global_step}, after the resume)" if resumed_at else ""
+        since = " (of the stopped run)" if finishing else since
         print(
             f"train_loss {results.get('train_loss', float('nan')):.4f}{since}   "
             f"train_runtime {results.get('train_runtime', float('nan')):.1f}s   "

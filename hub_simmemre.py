@@ -116,7 +116,7 @@ def save_for_hub(
         dataset_split=dataset_split,
         thresholds_tuned_on=thresholds_tuned_on,
     )
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.resolve().parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.resolve().name}.saving-", dir=folder.resolve().parent))
     try:
         # The model's save_pretrained writes weights, auto_map, the remote code and the `joint-re` custom_pipelines
@@ -128,12 +128,13 @@ def save_for_hub(
         problems = folder_problems(staging)
         if problems:
             raise RuntimeError(f"incomplete Hub folder {folder}: " + "; ".join(problems))
-        written = sorted(path.relative_to(staging) for path in staging.rglob("*") if path.is_file())
-        # Renames only from here (same file system): a link planted at a file's name is replaced, not written
-        # through.
-        for name in written:
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / name, folder / name)
+        if not os.path.lexists(folder):  # the whole folder appears at once
+            staging.chmod(0o755)  # mkdtemp made it private
+            os.rename(staging, folder)
+        else:  # renames only (same file system): a link planted at a file's name is replaced, not written through
+            for name in sorted(path.relative_to(staging) for path in staging.rglob("*") if path.is_file()):
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staging / name, folder / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())

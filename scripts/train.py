@@ -59,7 +59,8 @@ with OMP_NUM_THREADS=1: competing OpenMP threads made training steps up to 9x sl
 
 Outputs in output_dir:
     checkpoint-N/                 checkpoints (best and last, save_total_limit 2; resume_from_checkpoint true/last
-                                  takes the newest one that holds trainer_state.json)
+                                  takes the newest one that holds trainer_state.json; auto takes it when there is
+                                  one and starts a new run otherwise, e.g. under torchrun --max-restarts)
     best_model/                   a Hub-ready folder: remote code, processor, weights, model card (README.md)
     trainer_state.json            the Trainer's state and log history (per-task losses)
     run_config.json               the resolved config, seed, commit and device
@@ -74,7 +75,8 @@ Outputs in output_dir:
   columns.
 An output_dir that holds an earlier run (any of these files, best_model/ or checkpoint-N/) is refused unless the run
 resumes it (--resume_from_checkpoint true) or replaces it (--overwrite_output_dir true: those files and folders are
-removed first, so that none of them is read as the new run's; other files stay).
+removed first, so that none of them is read as the new run's; other files stay). A run stopped after its last
+training step (in the final evaluation, calibration or saving) is finished by its resume, without training.
 """
 
 import sys

@@ -621,6 +621,8 @@ def test_resuming_a_finished_run_stops_instead_of_rewriting_its_results(monkeypa
     (tmp_path / "checkpoint-60").mkdir()
     (tmp_path / "checkpoint-60" / "trainer_state.json").write_text(json.dumps({"global_step": 60}))
     (tmp_path / "best_model").mkdir()
+    (tmp_path / "best_model" / "config.json").write_text("{}")
+    monkeypatch.setattr(experiment_simmemre, "_incomplete_model_folder", lambda folder: None)  # a saved model
     (tmp_path / "all_results.json").write_text("{}")
 
     def train(resume_from_checkpoint=None):
@@ -640,23 +642,83 @@ def test_resuming_a_finished_run_stops_instead_of_rewriting_its_results(monkeypa
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
 
 
-def test_resuming_a_run_stopped_after_training_says_how_to_finish_it(monkeypatch, tmp_path):
-    """Stopped during the final evaluation, a run had no best_model or results, and its resume said "nothing left to
-    train (its results are in DIR)": they were not there."""
+def fake_trainer(tmp_path, max_steps):
     from types import SimpleNamespace
 
+    def train(resume_from_checkpoint=None):
+        raise TrainingStarted(resume_from_checkpoint)
+
+    return SimpleNamespace(
+        args=SimpleNamespace(output_dir=str(tmp_path), max_steps=max_steps),
+        processing_class=None,
+        train=train,
+        is_world_process_zero=lambda: True,
+    )
+
+
+@pytest.mark.parametrize("best_model", ["absent", "empty", "without weights"])
+def test_resuming_a_run_stopped_after_training_goes_on_to_finish_it(monkeypatch, tmp_path, capsys, best_model):
+    """Stopped during the final evaluation or while saving (an empty best_model/, which read as complete), a resume
+    said "nothing left to train (its results are in DIR)": they were not there. It finishes the run instead (the
+    Trainer trains no step; tests/test_training.py runs it)."""
     from simmemre import experiment_simmemre
 
-    state = {"global_step": 60, "best_model_checkpoint": str(tmp_path / "checkpoint-40")}
     (tmp_path / "checkpoint-60").mkdir()
-    (tmp_path / "checkpoint-60" / "trainer_state.json").write_text(json.dumps(state))
-    trainer = SimpleNamespace(args=SimpleNamespace(output_dir=str(tmp_path), max_steps=60), processing_class=None)
+    (tmp_path / "checkpoint-60" / "trainer_state.json").write_text(json.dumps({"global_step": 60, "max_steps": 60}))
+    (tmp_path / "all_results.json").write_text("{}")  # written before the best model is saved
+    if best_model != "absent":
+        (tmp_path / "best_model").mkdir()
+    if best_model == "without weights":
+        (tmp_path / "best_model" / "config.json").write_text("{}")
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
-    message = "the run stopped before it completed (no all_results.json or best_model). A checkpoint is a complete"
-    with pytest.raises(SystemExit, match=re.escape(message)) as stopped:
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (fake_trainer(tmp_path, 60), {}, run))
+    with pytest.raises(TrainingStarted, match="checkpoint-60"):
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
-    assert f"score the best one ({tmp_path / 'checkpoint-40'})" in str(stopped.value)
+    assert "the run stopped before it completed (no complete best_model); finishing it" in capsys.readouterr().err
+
+
+def test_resume_auto_starts_a_new_run_or_resumes_the_newest_checkpoint(monkeypatch, tmp_path, capsys):
+    """torchrun --max-restarts could never continue a run: a restart was refused for the first attempt's checkpoints,
+    and resume_from_checkpoint true refused the first attempt's empty folder."""
+    from simmemre import experiment_simmemre
+
+    run = {"resume": "auto", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (fake_trainer(tmp_path, 60), {}, run))
+    config = {"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "auto"}}
+    with pytest.raises(TrainingStarted) as started:  # nothing to resume: a new run
+        experiment_simmemre.train(config)
+    assert started.value.args[0] is None
+    (tmp_path / "checkpoint-20").mkdir()
+    (tmp_path / "checkpoint-20" / "trainer_state.json").write_text(json.dumps({"global_step": 20, "max_steps": 60}))
+    with pytest.raises(TrainingStarted) as started:
+        experiment_simmemre.train(config)
+    assert started.value.args[0] == str(tmp_path / "checkpoint-20")
+    assert f"resume_from_checkpoint auto: resuming from {tmp_path / 'checkpoint-20'}" in capsys.readouterr().err
+
+
+def test_resume_auto_refuses_a_folder_holding_an_earlier_run_it_cannot_resume(monkeypatch, tmp_path):
+    from simmemre import experiment_simmemre
+
+    (tmp_path / "all_results.json").write_text("{}")
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda *args, **kwargs: pytest.fail("data was read"))
+    with pytest.raises(SystemExit, match=re.escape("holds an earlier run (all_results.json)")):
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "auto"}})
+
+
+def test_resuming_a_checkpoint_of_a_run_with_another_step_count_says_so(monkeypatch, tmp_path, capsys):
+    """A checkpoint of a 1-process run resumed on 2 processes counted twice the epochs and trained half the steps
+    left, its schedule and memory warm-up moved with them, without a word."""
+    from simmemre import experiment_simmemre
+
+    (tmp_path / "checkpoint-32").mkdir()
+    (tmp_path / "checkpoint-32" / "trainer_state.json").write_text(json.dumps({"global_step": 32, "max_steps": 64}))
+    run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (fake_trainer(tmp_path, 40), {}, run))
+    with pytest.raises(TrainingStarted):
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
+    assert "checkpoint-32's run had 64 steps in all, this one has 40 (another number of processes" in (
+        capsys.readouterr().err
+    )
 
 
 def test_resuming_with_other_label_lists_than_the_checkpoints_stops(monkeypatch, tmp_path):

@@ -276,7 +276,9 @@ def test_a_save_stopped_part_way_leaves_the_earlier_folder_as_it_was(model, proc
     with pytest.raises(KeyboardInterrupt):
         save_for_hub(changed, processor, folder)
     assert {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()} == before
-    assert [path.name for path in tmp_path.iterdir()] == ["hub"]  # no staging folder left beside it
+    with pytest.raises(KeyboardInterrupt):  # a new folder is not created empty (a resume read it as saved)
+        save_for_hub(changed, processor, tmp_path / "new")
+    assert [path.name for path in tmp_path.iterdir()] == ["hub"]  # and no staging folder is left beside them
 
 
 def test_saving_replaces_a_link_at_a_file_name_and_keeps_other_files(model, processor, tmp_path):

@@ -1139,6 +1139,57 @@ def run_calibrate(folder, *options, tmp_path):
 
 
 @pytest.mark.integration
+def run_train_script(output_dir, *options, tmp_path):
+    return subprocess.run(
+        [sys.executable, "scripts/train.py", str(SMOKE_CONFIG), "--output_dir", str(output_dir), *options],
+        cwd=REPO,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.parametrize("train_results_written", [True, False])
+def test_a_run_stopped_after_training_is_finished_by_its_resume(tmp_path, train_results_written):
+    """A run stopped in its final evaluation, calibration or saving could not be resumed ("score the best checkpoint
+    by hand"): the resume trains no step and finishes it as the uninterrupted run did, keeping the stopped run's
+    training figures (the Trainer reports train_loss 0 over no step)."""
+    output_dir = tmp_path / "run"
+    options = [
+        "--num_train_epochs",
+        "4",
+        "--calibrate_thresholds",
+        "true",
+        "--calibration_grid",
+        SMOKE_CALIBRATION_GRID,
+    ]
+    first = run_train_script(output_dir, *options, tmp_path=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    complete = json.loads((output_dir / "all_results.json").read_text())
+    weights = (output_dir / "best_model" / "model.safetensors").read_bytes()
+    shutil.rmtree(output_dir / "best_model")  # as if stopped in the final evaluation
+    for name in ("all_results.json", "eval_results.json", "test_results.json", "calibration.json", "results.md"):
+        (output_dir / name).unlink()
+    if not train_results_written:
+        (output_dir / "train_results.json").unlink()
+
+    finished = run_train_script(output_dir, *options, "--resume_from_checkpoint", "true", tmp_path=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "training finished, but the run stopped before it completed" in finished.stderr
+    results = json.loads((output_dir / "all_results.json").read_text())
+    assert (output_dir / "best_model" / "model.safetensors").read_bytes() == weights
+
+    def scores(metrics):  # F1 levels and calibrated thresholds, not timings
+        return {key: value for key, value in metrics.items() if key.endswith(("_f1", "_threshold"))}
+
+    assert scores(results) == scores(complete) and len(scores(results)) > 20
+    if train_results_written:
+        assert results["train_loss"] == complete["train_loss"]
+    else:
+        assert "train_loss" not in results and "train_runtime" not in results
+
+
 def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
     tmp_path, output_dir, _ = smoke_run
     folder = tmp_path / "calibrated" / "best_model"
