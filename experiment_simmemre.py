@@ -1187,14 +1187,17 @@ def loss_curve_report(
     """Train `config` for `steps` steps (no evaluation, no checkpoints) and report the logged training loss at the
     start and at the end (means over the first and last fifth of the logs); with `inference_documents`, also time
     end-to-end inference on that many validation documents (the per-document cost an epoch's evaluation pays). The
-    memory warm-up is scheduled over `steps`."""
+    memory warm-up is scheduled over `steps`. Without `output_dir` the run goes to a temporary folder, removed after."""
+    if output_dir is None:
+        with tempfile.TemporaryDirectory(prefix="simmemre-loss-curve-") as scratch:
+            return loss_curve_report(config, steps, logging_steps, inference_documents, scratch)
     config = dict(config)
     data = dict(config.get("data") or {})
     if inference_documents:
         data["max_eval_documents"] = inference_documents
     config["data"] = data
     updates = {
-        "output_dir": output_dir or tempfile.mkdtemp(prefix="simmemre-loss-curve-"),
+        "output_dir": output_dir,
         "max_steps": steps,
         "logging_steps": max(1, min(logging_steps, steps)),  # a run shorter than the interval still logs its loss
         "eval_strategy": "no",

@@ -1339,6 +1339,21 @@ def test_bf16_trains_on_the_cpu_and_a_short_loss_curve_logs_its_loss(tmp_path):
     assert '"first_logged_loss"' in completed.stdout
 
 
+def test_a_loss_curve_without_an_output_dir_leaves_no_folder_behind(tmp_path, monkeypatch, single_torch_thread):
+    """It trained into a tempfile.mkdtemp folder that was never removed (one per process under torchrun)."""
+    import tempfile
+
+    from simmemre.experiment_simmemre import loss_curve_report
+
+    if not DATA.is_dir():
+        pytest.skip(f"BC5CDR not found at {DATA}")
+    config = yaml.safe_load(SMOKE_CONFIG.read_text())
+    config["data"] = {**config["data"], "data_dir": str(DATA), "max_train_documents": 2}
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    report = loss_curve_report(config, steps=2, logging_steps=1)
+    assert report["steps"] == 2 and list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks bf16 autocast on a machine without a GPU")
 @pytest.mark.parametrize("native", [True, False])
 def test_bf16_on_a_cpu_without_native_bfloat16_warns(tmp_path, monkeypatch, native):
