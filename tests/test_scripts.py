@@ -385,3 +385,15 @@ def test_ctrl_c_ends_a_script_with_one_line_and_status_130(capsys):
     assert run_script(interrupted) == 130
     assert capsys.readouterr().err == "interrupted\n"
     assert run_script(lambda: 0) == 0
+
+
+@pytest.mark.parametrize("rank, printed", [("0", True), ("1", False)])
+def test_a_loss_curve_report_is_printed_by_the_first_process_only(monkeypatch, capsys, rank, printed):
+    """Under torchrun every process printed the whole JSON report and its verdict."""
+    train_script = load_script(SCRIPTS / "train.py", "train_script")
+    report = {"loss_start": 2.0, "loss_end": 1.0, "steps": 3}
+    monkeypatch.setattr(train_script, "loss_curve_report", lambda *args, **kwargs: report)
+    monkeypatch.setenv("RANK", rank)
+    options = dict(train_script.LOSS_CURVE_OPTIONS, **{"--loss-curve": 3})
+    assert train_script.check_loss_curve({}, options) == 0  # the verdict holds on every process
+    assert ('"loss_start"' in capsys.readouterr().out) == printed
