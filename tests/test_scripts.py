@@ -391,7 +391,7 @@ def test_ctrl_c_ends_a_script_with_one_line_and_status_130(capsys):
 def test_a_loss_curve_report_is_printed_by_the_first_process_only(monkeypatch, capsys, rank, printed):
     """Under torchrun every process printed the whole JSON report and its verdict."""
     train_script = load_script(SCRIPTS / "train.py", "train_script")
-    report = {"loss_start": 2.0, "loss_end": 1.0, "steps": 3}
+    report = {"loss_start": 2.0, "loss_end": 1.0, "steps": 3, "steps_per_second": 1.5}
     monkeypatch.setattr(train_script, "loss_curve_report", lambda *args, **kwargs: report)
     monkeypatch.setenv("RANK", rank)
     options = dict(train_script.LOSS_CURVE_OPTIONS, **{"--loss-curve": 3})
