@@ -557,7 +557,11 @@ def _card_evaluation_lines(by_split, dataset_name, thresholds_tuned_on=None):
         "|---|---|---|---|---|",
     ]
     for split, scores in by_split.items():
-        shown = f"{split} (thresholds tuned here)" if split == thresholds_tuned_on else split
+        # The size of a split says how far its scores can be read (a quick run tunes on 100 documents).
+        documents = scores.get("documents")
+        notes = [f"{int(documents):,} documents"] if isinstance(documents, (int, float)) and documents > 0 else []
+        notes += ["thresholds tuned here"] if split == thresholds_tuned_on else []
+        shown = f"{split} ({'; '.join(notes)})" if notes else split
         for level, label in CARD_METRICS:
             if _score(scores.get(f"{level}_f1")) is not None:
                 lines.append(

@@ -80,7 +80,7 @@ def test_model_card_front_matter_and_usage(hub_folder):
     assert 'pipeline("joint-re", model="me/simmemre-tiny", trust_remote_code=True)' in card
     assert 'AutoModel.from_pretrained("me/simmemre-tiny", trust_remote_code=True)' in card
     assert "relation_threshold=0.5, relation_types=['CID'])" in card  # a type of this model
-    assert "| test | Relation F1 (strict, typed entities) | 40.0 | 43.1 | 41.5 |" in card
+    assert "| test (500 documents) | Relation F1 (strict, typed entities) | 40.0 | 43.1 | 41.5 |" in card
 
 
 def test_model_card_without_results_has_no_model_index(model, processor, tmp_path):

@@ -36,6 +36,17 @@ def test_scores_on_the_split_the_thresholds_were_tuned_on_are_marked_and_kept_ou
     assert "The default thresholds were chosen on validation" in card
 
 
+def test_the_evaluation_table_names_each_splits_document_count(tokenizer):
+    """A quick run tuned its thresholds on 100 dev documents and the card said only "validation"."""
+    card = render_model_card(
+        tiny_config(tokenizer),
+        results={"validation": {**scores(30.7), "documents": 100.0}, "test": {**scores(25.9), "documents": 1500}},
+        thresholds_tuned_on="validation",
+    )
+    assert "| validation (100 documents; thresholds tuned here) | Relation F1 (strict, typed entities) |" in card
+    assert "| test (1,500 documents) | Mention F1 |" in card
+
+
 @pytest.mark.parametrize(
     "settings, expected, absent",
     [
