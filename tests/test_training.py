@@ -572,6 +572,16 @@ def test_formatted_rows_train_and_evaluate_as_python_rows(processor, cdr_dataset
     assert strict_scores(trainer.evaluate()) == strict_scores(trainer.evaluate(cdr_dataset.select([0, 1])))
 
 
+def test_named_formatted_evaluation_sets_are_read_as_python_rows(processor, cdr_dataset, tmp_path):
+    from datasets import DatasetDict
+
+    rows = cdr_dataset.select([0, 1])
+    named = DatasetDict({"dev": rows.with_format("torch")})
+    trainer, _ = make_trainer(processor, cdr_dataset, named, tmp_path, eval_strategy="no")
+    metrics = trainer.evaluate()
+    assert metrics["eval_dev_relation_strict_f1"] == trainer.evaluate(rows)["eval_relation_strict_f1"]
+
+
 def test_formatted_documents_tokenize_as_python_documents(processor, cdr_documents):
     """numpy- or pandas-formatted documents failed with "The truth value of an array ... is ambiguous"."""
     from datasets import Dataset
