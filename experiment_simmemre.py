@@ -1733,8 +1733,10 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
 
 
 def check_checkpoint_labels(checkpoint: str, config) -> None:
-    """`training_simmemre.check_checkpoint_labels` before anything is trained, as one line naming the settings."""
+    """`training_simmemre.check_checkpoint_labels` and `check_checkpoint_settings` before anything is trained, as one
+    line naming the settings to give."""
     from .training_simmemre import check_checkpoint_labels as check
+    from .training_simmemre import check_checkpoint_settings
 
     try:
         check(checkpoint, config)
@@ -1743,6 +1745,10 @@ def check_checkpoint_labels(checkpoint: str, config) -> None:
             f"{error} (set data.entity_types and data.relation_types to them; this run's come from those settings, "
             "labels.json or the data)"
         ) from None
+    try:
+        check_checkpoint_settings(checkpoint, config)
+    except ValueError as error:
+        raise SystemExit(f"{error} (set them with --model.NAME VALUE, or in the config's model section)") from None
 
 
 def has_complete_checkpoint(output_dir: str) -> bool:

@@ -739,6 +739,67 @@ def check_checkpoint_labels(checkpoint, config) -> None:
             )
 
 
+# Settings that define what a checkpoint's weights compute or how they are trained: a resume under other values
+# trained on with another model (the config comes from this run's settings, whose defaults may have changed since the
+# checkpoint was saved). Thresholds, chunk sizes and the inference-only switches may differ.
+TRAINING_SETTINGS = (
+    "jerex_baseline",
+    "classifier_type",
+    "relation_classifier",
+    "use_entity_memory",
+    "use_relation_memory",
+    "memory_read_positions",
+    "memory_read_mode",
+    "memory_read_temperature",
+    "memory_read_gradient",
+    "memory_warmup_proportion",
+    "entity_memory_slot_size",
+    "relation_memory_slot_size",
+    "meta_embedding_size",
+    "size_embeddings_count",
+    "edit_distance_embeddings_count",
+    "token_distance_embeddings_count",
+    "sentence_distance_embeddings_count",
+    "max_span_size",
+    "dropout",
+    "encoder_window_size",
+    "encoder_window_overlap",
+    "mention_loss_weight",
+    "coref_loss_weight",
+    "entity_loss_weight",
+    "relation_loss_weight",
+)
+
+
+def check_checkpoint_settings(checkpoint, config) -> None:
+    """Raise ValueError naming the :data:`TRAINING_SETTINGS` whose values in `config` differ from those `checkpoint`
+    was trained with (read through `config`'s class, so a key saved before it existed takes the value that checkpoint
+    ran with, e.g. `memory_read_mode` "mean")."""
+    saved = checkpoint_file(checkpoint, "config.json")
+    if not isinstance(saved, dict):
+        return
+    try:
+        trained = type(config).from_dict(saved)
+    except Exception:  # noqa: BLE001 - an unreadable config is the Trainer's to report
+        return
+
+    def plain(value):
+        return list(value) if isinstance(value, tuple) else value
+
+    differing = [
+        (name, plain(getattr(trained, name)), plain(getattr(config, name)))
+        for name in TRAINING_SETTINGS
+        if hasattr(trained, name)
+        and hasattr(config, name)
+        and plain(getattr(trained, name)) != plain(getattr(config, name))
+    ]
+    if differing:
+        shown = "; ".join(f"{name} {old!r} (this run: {new!r})" for name, old, new in differing)
+        raise ValueError(
+            f"resume_from_checkpoint {checkpoint}: it was trained with {shown}; resume with the checkpoint's settings"
+        )
+
+
 def checkpoint_reads_since(checkpoint) -> Optional[int]:
     """The global step of `checkpoint` when its saved config has the memory reads on (its last step read them)."""
     config, state = (checkpoint_file(checkpoint, name) for name in ("config.json", "trainer_state.json"))
@@ -1125,6 +1186,7 @@ class SimMemRETrainer(Trainer):
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         check_checkpoint_labels(resume_from_checkpoint, self.model.config)
+        check_checkpoint_settings(resume_from_checkpoint, self.model.config)
         super()._load_from_checkpoint(resume_from_checkpoint, model)
         self._memory_reads_since = checkpoint_reads_since(resume_from_checkpoint)
 

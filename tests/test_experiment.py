@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import tiny_config
 
 from simmemre.experiment_simmemre import load_splits, split_slices
 
@@ -776,3 +777,28 @@ def test_the_summary_says_a_resumed_runs_train_loss_covers_the_steps_after_the_r
     monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: None)
     experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
     assert "train_loss 0.5000 (steps 3-5, after the resume)" in capsys.readouterr().out
+
+
+def test_resuming_under_other_training_settings_than_the_checkpoints_stops(tokenizer, monkeypatch, tmp_path):
+    """A checkpoint trained with the "mean" read (or saved before memory_read_mode existed, which means "mean")
+    resumed under today's default "sum" without a word, and every later checkpoint was saved as "sum"."""
+    from types import SimpleNamespace
+
+    from simmemre import experiment_simmemre
+
+    checkpoint = tmp_path / "checkpoint-4"
+    checkpoint.mkdir()
+    (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": 4}))
+    saved = tiny_config(tokenizer, memory_read_mode="mean").to_dict()
+    del saved["memory_read_mode"]  # saved before the setting existed
+    (checkpoint / "config.json").write_text(json.dumps(saved))
+    config = tiny_config(tokenizer, memory_read_mode="sum", mention_threshold=0.3)
+    trainer = SimpleNamespace(
+        args=SimpleNamespace(output_dir=str(tmp_path)), model=SimpleNamespace(config=config), processing_class=None
+    )
+    run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    message = "it was trained with memory_read_mode 'mean' (this run: 'sum'); resume with the checkpoint's settings"
+    with pytest.raises(SystemExit, match=re.escape(message)) as stopped:
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
+    assert "--model.NAME VALUE" in str(stopped.value) and "mention_threshold" not in str(stopped.value)
