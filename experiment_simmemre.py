@@ -819,6 +819,9 @@ def warn_if_saved_by_other_code(folder) -> None:
         return
     differing = remote_code_differences(folder)
     if differing:
+        from .modeling_simmemre import _FOLDERS_NAMED_AS_OTHER_VERSIONS
+
+        _FOLDERS_NAMED_AS_OTHER_VERSIONS.add(os.path.realpath(str(folder)))  # named here, not again by the model
         verb = "differs" if len(differing) == 1 else "differ"
         print(
             f"warning: {folder}: {', '.join(differing)} {verb} from this package's (saved by another version, or "

@@ -2682,6 +2682,62 @@ def check_saved_label_lists(config_class, location, kwargs: dict) -> None:
             )
 
 
+# Folders already named by `warn_if_other_version` (the scripts name them their own way and add theirs here).
+_FOLDERS_NAMED_AS_OTHER_VERSIONS = set()
+# Keys of a saved config.json that are not SimMemRE settings: transformers' bookkeeping and generic attributes (some
+# versions save `use_cache`, token ids, `tie_word_embeddings`) and the Hub entries saving adds.
+_SAVED_CONFIG_BOOKKEEPING = {
+    "architectures",
+    "auto_map",
+    "custom_pipelines",
+    "model_type",
+    "transformers_version",
+    "use_cache",
+    "tie_word_embeddings",
+    "torch_dtype",
+    "dtype",
+}
+
+
+def warn_if_other_version(location) -> None:
+    """Warn once per folder when a local saved folder was written by another version of this code: its
+    modeling_simmemre.py is not the running one (the running code is then an installed `simmemre`, whose import
+    registers it for the Auto classes, so the folder's own code does not run), or its config.json holds settings this
+    version does not know (a newer version's, which would be ignored)."""
+    folder = str(location) if location is not None else ""
+    if not os.path.isdir(folder) or os.path.realpath(folder) in _FOLDERS_NAMED_AS_OTHER_VERSIONS:
+        return
+    _FOLDERS_NAMED_AS_OTHER_VERSIONS.add(os.path.realpath(folder))
+    saved_code = os.path.join(folder, "modeling_simmemre.py")
+    try:
+        with open(saved_code, "rb") as handle, open(__file__, "rb") as running:
+            other_code = handle.read() != running.read()
+    except OSError:
+        other_code = False
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as handle:
+            saved = set(json.load(handle))
+    except (OSError, ValueError, TypeError):
+        saved = set()
+    known = set(SimMemREConfig().to_dict()) | _SAVED_CONFIG_BOOKKEEPING
+    unknown = sorted(key for key in saved - known if not key.endswith("_token_id") and not key.startswith("_"))
+    if other_code:
+        logger.warning(
+            "%s was saved by another version of SimMemRE (its modeling_simmemre.py is not the code running now, that "
+            "of the installed simmemre package, which `import simmemre` registers for the Auto classes); the two "
+            "can predict differently. Load it without importing simmemre to run its own code, or save it again "
+            "with simmemre.save_for_hub.",
+            folder,
+        )
+    if unknown:
+        logger.warning(
+            "%s: config.json has settings this version of SimMemRE does not know, which are ignored (saved by a "
+            "newer version?): %s",
+            folder,
+            ", ".join(unknown),
+        )
+
+
 def _build_encoder(encoder_config: dict, trust_remote_code: bool = False, code_source=None, attn_implementation=None):
     """A randomly initialised encoder from its config dict. An encoder with its own code (`auto_map` and
     `trust_remote_code`) is built from the code in `code_source` (its folder or Hub id, or a saved SimMemRE folder,
@@ -2822,6 +2878,7 @@ class SimMemREPreTrainedModel(PreTrainedModel):
         """`PreTrainedModel.from_pretrained`; an encoder with its own code (a saved `encoder_trust_remote_code`) is
         built only with `trust_remote_code=True` (`AutoModel` and `pipeline` pass theirs on)."""
         check_saved_label_lists(cls.config_class, pretrained_model_name_or_path, kwargs)
+        warn_if_other_version(pretrained_model_name_or_path)
         token = _ENCODER_CODE_TRUSTED.set(kwargs.get("trust_remote_code") is True)
         try:
             return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)

@@ -370,3 +370,28 @@ def test_a_model_loaded_at_a_revision_saves_the_pipeline_of_its_code_commit(monk
         "revision": "c5" + "3ebb25aedd36cd62022c9486c30e0a5888bef9",
     }
     assert "joint-re" not in saved["custom_pipelines"]  # not found at that commit: not advertised
+
+
+def test_loading_a_folder_saved_by_another_version_says_so_once(hub_folder, tmp_path, caplog):
+    """With the package imported, its code runs on any folder (the Auto classes are registered): a folder saved by
+    another version predicted with this one's code, and a newer version's settings were dropped, without a word."""
+    import logging
+    import shutil
+
+    from simmemre import SimMemREModel
+
+    same, other = tmp_path / "same", tmp_path / "other"
+    shutil.copytree(hub_folder, same)
+    shutil.copytree(hub_folder, other)
+    with open(other / "modeling_simmemre.py", "a", encoding="utf-8") as code:
+        code.write("\n# another version\n")
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "future_inference_switch": True}))
+    with caplog.at_level(logging.WARNING):
+        SimMemREModel.from_pretrained(same)
+        assert "another version" not in caplog.text and "does not know" not in caplog.text
+        SimMemREModel.from_pretrained(other)
+        SimMemREModel.from_pretrained(other)
+    assert caplog.text.count(f"{other} was saved by another version of SimMemRE") == 1
+    assert f"{other}: config.json has settings this version of SimMemRE does not know" in caplog.text
+    assert "future_inference_switch" in caplog.text
