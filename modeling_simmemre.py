@@ -2108,6 +2108,12 @@ def encode_in_windows(encoder: nn.Module, input_ids, attention_mask, config: Sim
             mask[row, : size + 2] = 1
             targets.append(torch.arange(doc * length + start, doc * length + end, device=ids.device))
         states = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        if states.shape[1] != width:  # the index_add below would fail deep in torch
+            raise ValueError(
+                f"the encoder ({type(encoder).__name__}) returned {states.shape[1]} hidden states for {width} input "
+                "tokens: it pools the sequence (e.g. a Funnel 'base' model), and SimMemRE needs one state per token; "
+                "use a model that returns them (e.g. FunnelModel)"
+            )
         rows = torch.cat([states[row, 1 : end - start + 1] for row, (_, start, end) in enumerate(group)])
         target = torch.cat(targets)
         # In place: a copy of the whole buffer per group made long documents cost more than linearly.
@@ -2759,13 +2765,32 @@ def _build_encoder(encoder_config: dict, trust_remote_code: bool = False, code_s
         build = model_class
     else:
         config = AutoConfig.for_model(**encoder_config)
-        build = AutoModel.from_config
+        build = _encoder_only_class(config) or AutoModel.from_config
     if attn_implementation not in (None, "sdpa"):
         config._attn_implementation = attn_implementation
     try:
         return build(config, add_pooling_layer=False)
     except TypeError:  # encoders without a pooler argument
         return build(config)
+
+
+def _encoder_only_class(config):
+    """For a config of an encoder-decoder family (T5 and its kin, also an encoder-only export of one), the family's
+    encoder-only model class, whose weights are the full model's `shared` and `encoder.*` (`AutoModel` builds the full
+    model, whose decoder wants decoder inputs); None for an encoder. An encoder-decoder model without one is refused."""
+    import transformers
+
+    name = type(config).__name__.removesuffix("Config") + "EncoderModel"
+    encoder_class = getattr(transformers, name, None)
+    if encoder_class is None:
+        if not getattr(config, "is_encoder_decoder", False):
+            return None
+        raise ValueError(
+            f"encoder: {config.model_type} is an encoder-decoder model without an encoder-only class in transformers "
+            f"(no {name}); SimMemRE reads an encoder's token states: use an encoder (BERT, RoBERTa, DeBERTa, ...) or "
+            "a T5-family model"
+        )
+    return encoder_class._from_config
 
 
 def _load_encoder_without_pooler_report(encoder_path, trust_remote_code: bool = False):
@@ -2896,10 +2921,13 @@ class SimMemREPreTrainedModel(PreTrainedModel):
 
     def post_init(self):
         super().post_init()
-        if self.config.cls_token_id is None or self.config.sep_token_id is None:
+        unset = [name for name in ("cls_token_id", "sep_token_id") if getattr(self.config, name) is None]
+        if unset:
             logger.warning(
-                "SimMemREConfig.cls_token_id/sep_token_id are unset: encoder windows are framed with the pad id "
-                "instead. Set them to the tokenizer's CLS/SEP (or BOS/EOS) ids."
+                "SimMemREConfig.%s %s unset: encoder windows are framed with the pad id instead. Set them to the "
+                "tokenizer's CLS/SEP (or BOS/EOS) ids.",
+                "/".join(unset),
+                "are" if len(unset) > 1 else "is",
             )
 
     def get_input_embeddings(self) -> nn.Module:

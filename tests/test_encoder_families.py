@@ -321,3 +321,44 @@ def test_an_encoder_with_its_own_code_trains_saves_and_loads_without_the_package
     assert expected["entities"]  # something to compare
     assert child["importable"] is False and child["encoder"] == "TinyRemoteModel"
     assert_same_predictions([child["pipeline"]], [expected], tolerance=1e-6)
+
+
+@pytest.mark.parametrize("export", ["T5Model", "T5EncoderModel"])
+def test_a_t5_checkpoint_gives_its_encoder_stack(export, family_tokenizers, tmp_path, single_torch_thread):
+    """AutoModel built the full encoder-decoder T5Model (also from an encoder-only export), whose decoder failed the
+    first forward with "You must specify exactly one of input_ids or inputs_embeds"."""
+    import transformers
+    from transformers import T5Config
+
+    tokenizer = family_tokenizers["sentencepiece"]
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=16, d_ff=64, num_layers=1, num_heads=2)
+    getattr(transformers, export)(config).save_pretrained(tmp_path / "t5")
+    tokenizer.save_pretrained(tmp_path / "t5")
+    model = SimMemREModel.from_encoder(tmp_path / "t5", ["Chemical", "Disease"], ["CID"]).eval()
+    assert type(model.encoder).__name__ == "T5EncoderModel"
+    batch = SimMemREProcessor(tokenizer)([SENTENCE])
+    with torch.no_grad():
+        before = model.extract(**batch, mention_threshold=0.0, coref_threshold=0.9, relation_threshold=0.9)
+        model.save_pretrained(tmp_path / "saved")
+        reloaded = SimMemREModel.from_pretrained(tmp_path / "saved").eval()
+        after = reloaded.extract(**batch, mention_threshold=0.0, coref_threshold=0.9, relation_threshold=0.9)
+    assert type(reloaded.encoder).__name__ == "T5EncoderModel"
+    spans = before.predictions[0]["mention_word_spans"]
+    assert len(spans) > 0 and torch.equal(spans, after.predictions[0]["mention_word_spans"])
+
+
+def test_an_encoder_that_pools_the_sequence_is_named(tokenizer, tmp_path, single_torch_thread):
+    """A Funnel "base" checkpoint returns fewer states than tokens: index_add_() failed deep inside torch."""
+    from transformers import FunnelBaseModel, FunnelConfig
+
+    config = FunnelConfig(
+        vocab_size=tokenizer.vocab_size, d_model=32, n_head=2, d_head=16, d_inner=64, block_sizes=[1, 1]
+    )
+    torch.manual_seed(0)
+    FunnelBaseModel(config).save_pretrained(tmp_path / "funnel-base")
+    tokenizer.save_pretrained(tmp_path / "funnel-base")
+    model = SimMemREModel.from_encoder(tmp_path / "funnel-base", ["Chemical"], ["CID"]).eval()
+    batch = SimMemREProcessor(tokenizer)([SENTENCE])
+    with pytest.raises(ValueError, match=r"returned \d+ hidden states for \d+ input tokens: it pools the sequence"):
+        model.extract(**batch)
