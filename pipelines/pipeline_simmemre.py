@@ -230,6 +230,15 @@ class JointREPipeline(Pipeline):
             for name in ("check_input", "encode_document_arrays", "collate", "decode")
             if not hasattr(self.processor, name)
         ]
+        if self.processor is not None and missing and hasattr(self.processor, "encode_document"):
+            # A SimMemREProcessor of another version: an installed (imported) simmemre registers its own classes for
+            # the Auto classes, which then load a folder saved by another version with them.
+            raise ValueError(
+                f"JointREPipeline: the processor ({type(self.processor).__module__}) is from another version of "
+                f"SimMemRE than this pipeline (it lacks {', '.join(missing)}): an installed simmemre package, once "
+                "imported, loads every saved folder with its own classes. Load the folder without importing simmemre, "
+                "or install the version that saved it"
+            )
         if self.processor is None or missing:
             raise ValueError(
                 "JointREPipeline needs the model's SimMemREProcessor: load the pipeline from a saved folder or Hub id "

@@ -99,6 +99,25 @@ def update_saved_config(folder, updates: dict) -> None:
         saved = json.load(handle)
     saved.update(updates)
     write_text_file(path, json.dumps(saved, indent=2, sort_keys=True) + "\n")
+    unknown = settings_unknown_to_folder_code(folder, updates)
+    if unknown:
+        print(
+            f"warning: {folder}: its own code (configuration_simmemre.py, saved by an older version) does not know "
+            f"{', '.join(unknown)}: the folder loaded alone with trust_remote_code ignores them (this package's "
+            "scripts apply them); save it again with this version (simmemre.save_for_hub) to ship them",
+            file=sys.stderr,
+        )
+
+
+def settings_unknown_to_folder_code(folder, names) -> list:
+    """The setting names that the folder's own configuration_simmemre.py never mentions (a folder saved by a version
+    older than the setting; [] when the folder has no such file)."""
+    try:
+        with open(os.path.join(folder, "configuration_simmemre.py"), encoding="utf-8") as handle:
+            code = handle.read()
+    except OSError:
+        return []
+    return sorted(name for name in names if name not in code)
 
 
 def main(argv=None) -> int:

@@ -70,7 +70,14 @@ def main(argv=None) -> int:
     if not args.no_check:
         problems = folder_problems(folder)
         if problems:
-            raise SystemExit(f"{folder} is not a complete SimMemRE Hub folder: " + "; ".join(problems))
+            # A folder saved by an older version lacks files its code did not import then (segmentation_simmemre.py).
+            older = remote_code_differences(folder) and all(problem.startswith("missing ") for problem in problems)
+            hint = (
+                " (saved by another version? load it with this package and save it again with simmemre.save_for_hub)"
+                if older
+                else ""
+            )
+            raise SystemExit(f"{folder} is not a complete SimMemRE Hub folder: " + "; ".join(problems) + hint)
     stale = remote_code_differences(folder)
     if stale:
         print(

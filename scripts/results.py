@@ -186,7 +186,8 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
         )
     seed = seed if seed is not None else run_config.get("seed")
     if seed is None:
-        raise SystemExit(f"{run}: no run_config.json to read the seed from; pass --seed")
+        source = "no seed in run_config.json" if (run / "run_config.json").is_file() else "no run_config.json"
+        raise SystemExit(f"{run}: {source} to read the seed from; pass --seed")
     memory = bool(model_config.get("use_entity_memory") or model_config.get("use_relation_memory"))
     common = {
         "name": name,
@@ -261,7 +262,8 @@ def add(args) -> int:
     # The rows are recorded anyway, but their scores can be traced only to code that a commit holds.
     commit = new[0]["commit"]
     if not commit:
-        print(f"warning: {run}: no commit recorded in run_config.json; pass --commit SHA", file=sys.stderr)
+        where = "in run_config.json" if (run / "run_config.json").is_file() else "(the run has no run_config.json)"
+        print(f"warning: {run}: no commit recorded {where}; pass --commit SHA", file=sys.stderr)
     elif str(commit).endswith("-dirty"):
         print(
             f"warning: {run}: trained from {commit}: the tracked files had local changes that no commit holds",

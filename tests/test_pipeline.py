@@ -261,6 +261,25 @@ def test_the_pipeline_factory_builds_the_processor_from_a_tokenizer(model, token
     assert_valid_document(extractor("Aspirin causes ulcers.", **LOW), "Aspirin causes ulcers.", model.config)
 
 
+def test_a_processor_of_another_simmemre_version_is_named(model, processor):
+    """An installed, imported simmemre older than a saved folder loaded it with its own processor, which lacks what
+    the folder's pipeline calls; the pipeline said to load it "with trust_remote_code=True", as it just had been."""
+
+    class OlderProcessor:  # an older SimMemREProcessor: no encode_document_arrays
+        tokenizer = processor.tokenizer
+        check_input, encode_document, collate, decode = (
+            processor.check_input,
+            processor.encode_document,
+            processor.collate,
+            processor.decode,
+        )
+
+    with pytest.raises(
+        ValueError, match="is from another version of SimMemRE than this pipeline .* encode_document_arr"
+    ):
+        pipeline("joint-re", model=model, processor=OlderProcessor())
+
+
 # ----------------------------------------------------------------------------------------------------
 # Batching, thresholds, long documents
 # ----------------------------------------------------------------------------------------------------

@@ -160,6 +160,18 @@ def test_missing_remote_code_is_named(name, folder, capsys):
     assert f"missing {name}" in fails_with([str(folder), REPO, "--token", "hf_fake"], capsys)
 
 
+def test_a_folder_of_an_older_version_missing_a_file_is_told_how_to_complete_it(folder, capsys):
+    """Folders saved before segmentation_simmemre.py existed load and predict with their own code, but the refusal
+    did not say how to make them complete."""
+    (folder / "segmentation_simmemre.py").unlink()
+    with open(folder / "processing_simmemre.py", "a", encoding="utf-8") as code:
+        code.write("\n# an older version\n")
+    message = fails_with([str(folder), REPO, "--token", "hf_fake"], capsys)
+    assert message.endswith(
+        "(saved by another version? load it with this package and save it again with simmemre.save_for_hub)"
+    )
+
+
 def test_dry_run_lists_what_upload_folder_would_send_and_contacts_no_hub(folder, monkeypatch, capsys):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # any Hub request would fail
     (folder / "__pycache__").mkdir()

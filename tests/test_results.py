@@ -100,7 +100,11 @@ def test_add_warns_about_a_dirty_or_missing_commit(tmp_path, results, capsys):
         assert results.main(["--results-dir", str(tmp_path / "results"), *arguments]) == 0
         warnings.append(capsys.readouterr().err)
     assert "abc123-dirty: the tracked files had local changes" in warnings[0]
-    assert "no commit recorded" in warnings[1]
+    assert "no commit recorded in run_config.json" in warnings[1]
+    (tmp_path / "run-None" / "run_config.json").unlink()  # a run of a version that wrote none: named as such
+    arguments = ["add", str(tmp_path / "run-None"), "--dataset", "cdr", "--name", "memory", "--seed", "112"]
+    assert results.main(["--results-dir", str(tmp_path / "results"), *arguments]) == 0
+    assert "no commit recorded (the run has no run_config.json)" in capsys.readouterr().err
 
 
 def test_adding_a_run_again_replaces_its_rows(tmp_path, run_script):

@@ -397,3 +397,15 @@ def test_a_loss_curve_report_is_printed_by_the_first_process_only(monkeypatch, c
     options = dict(train_script.LOSS_CURVE_OPTIONS, **{"--loss-curve": 3})
     assert train_script.check_loss_curve({}, options) == 0  # the verdict holds on every process
     assert ('"loss_start"' in capsys.readouterr().out) == printed
+
+
+def test_calibrate_names_settings_the_folders_own_older_code_does_not_know(tmp_path, capsys):
+    """calibrate.py wrote --relation-argument-types into a folder saved before the setting existed: loaded alone with
+    its own code, the folder ignored it, with only the generic "code differs" warning."""
+    calibrate = load_script(SCRIPTS / "calibrate.py", "calibrate_script")
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "configuration_simmemre.py").write_text("mention_threshold = 0.85  # an older version's settings\n")
+    calibrate.update_saved_config(str(tmp_path), {"mention_threshold": 0.3, "relation_argument_types": {"CID": []}})
+    err = capsys.readouterr().err
+    assert "does not know relation_argument_types:" in err and "mention_threshold" not in err.split("does not know")[1]
+    assert json.loads((tmp_path / "config.json").read_text())["mention_threshold"] == 0.3
