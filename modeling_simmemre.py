@@ -2770,7 +2770,9 @@ def _build_encoder(encoder_config: dict, trust_remote_code: bool = False, code_s
         config._attn_implementation = attn_implementation
     try:
         return build(config, add_pooling_layer=False)
-    except TypeError:  # encoders without a pooler argument
+    except TypeError as error:  # encoders without a pooler argument; any other TypeError is the build's own
+        if "add_pooling_layer" not in str(error):
+            raise
         return build(config)
 
 
@@ -2816,7 +2818,9 @@ def _load_encoder_without_pooler_report(encoder_path, trust_remote_code: bool = 
             pretrained, info = AutoModel.from_pretrained(
                 encoder_path, add_pooling_layer=False, output_loading_info=True, trust_remote_code=trust_remote_code
             )
-        except TypeError:  # an encoder class without a pooler switch
+        except TypeError as error:  # an encoder class without a pooler switch
+            if "add_pooling_layer" not in str(error):
+                raise
             pretrained, info = AutoModel.from_pretrained(
                 encoder_path, output_loading_info=True, trust_remote_code=trust_remote_code
             )
@@ -3053,7 +3057,16 @@ class SimMemREModel(SimMemREPreTrainedModel):
         )
         model = cls(config, encoder=encoder)
         pretrained = _load_encoder_without_pooler_report(encoder_path, trust_remote_code)
-        result = model.encoder.load_state_dict(pretrained.state_dict(), strict=False)
+        try:
+            result = model.encoder.load_state_dict(pretrained.state_dict(), strict=False)
+        except RuntimeError as error:  # "size mismatch for ...": an override changed a weight's shape
+            if encoder_config_overrides and "size mismatch" in str(error):
+                raise ValueError(
+                    f"encoder_config_overrides {encoder_config_overrides} change the shape of {encoder_path}'s "
+                    f"weights ({str(error).strip().splitlines()[-1].strip()}); override only settings that keep "
+                    "them (dropout, ...); for shorter encoder windows set encoder_window_size instead"
+                ) from None
+            raise
         if result.missing_keys:
             raise ValueError(f"encoder weights missing from {encoder_path}: {result.missing_keys}")
         return model

@@ -362,3 +362,14 @@ def test_an_encoder_that_pools_the_sequence_is_named(tokenizer, tmp_path, single
     batch = SimMemREProcessor(tokenizer)([SENTENCE])
     with pytest.raises(ValueError, match=r"returned \d+ hidden states for \d+ input tokens: it pools the sequence"):
         model.extract(**batch)
+
+
+def test_an_override_that_changes_a_weight_shape_is_named(tokenizer, tmp_path):
+    """encoder_config_overrides={"vocab_size": ...} failed inside load_state_dict with torch's "size mismatch"."""
+    from transformers import BertModel
+
+    BertModel(FAMILIES["bert"](tokenizer.vocab_size), add_pooling_layer=False).save_pretrained(tmp_path / "bert")
+    tokenizer.save_pretrained(tmp_path / "bert")
+    overrides = {"vocab_size": tokenizer.vocab_size + 8}
+    with pytest.raises(ValueError, match=r"change the shape of .* for shorter encoder windows set encoder_window_size"):
+        SimMemREModel.from_encoder(tmp_path / "bert", ["Chemical"], ["CID"], encoder_config_overrides=overrides)
