@@ -821,7 +821,7 @@ def warn_if_saved_by_other_code(folder) -> None:
     if differing:
         from .modeling_simmemre import _FOLDERS_NAMED_AS_OTHER_VERSIONS
 
-        _FOLDERS_NAMED_AS_OTHER_VERSIONS.add(os.path.realpath(str(folder)))  # named here, not again by the model
+        _FOLDERS_NAMED_AS_OTHER_VERSIONS.add(("code", os.path.realpath(str(folder))))  # not again by the model
         verb = "differs" if len(differing) == 1 else "differ"
         print(
             f"warning: {folder}: {', '.join(differing)} {verb} from this package's (saved by another version, or "
@@ -1456,7 +1456,17 @@ def earlier_run_contents(output_dir: str) -> list:
     """What an earlier run left in `output_dir`: its `RUN_FILES`, `best_model/` and `checkpoint-N/` folders."""
     files = [name for name in RUN_FILES if os.path.isfile(os.path.join(output_dir, name))]
     best = ["best_model"] if os.path.isdir(os.path.join(output_dir, "best_model")) else []
-    return files + best + [name for _, name in checkpoint_folders(output_dir)]
+    return files + best + [name for _, name in checkpoint_folders(output_dir)] + stale_staging_folders(output_dir)
+
+
+def stale_staging_folders(output_dir: str) -> list:
+    """The hidden folders a best_model save killed outright left behind (`save_for_hub` stages into
+    `.best_model.saving-*` beside it and removes its own, unless the process is killed)."""
+    try:
+        names = os.listdir(output_dir)
+    except OSError:
+        return []
+    return sorted(name for name in names if name.startswith(".best_model.saving-"))
 
 
 def check_fresh_output_dir(training: dict) -> None:
@@ -1501,17 +1511,32 @@ def remove_earlier_run_files(output_dir: str) -> None:
         print(f"removed {', '.join(found)} of an earlier run from {output_dir}", file=sys.stderr)
 
 
-def write_run_files(args, config: dict, results: dict) -> None:
-    """run_config.json (the resolved config, seed, commit, device) and all_results.json in the output folder."""
-    with open(os.path.join(args.output_dir, "run_config.json"), "w", encoding="utf-8") as handle:
-        json.dump(
-            {"config": config, "seed": args.seed, "commit": git_commit(), "device": str(args.device)},
-            handle,
-            indent=2,
-            default=str,
-        )
-    with open(os.path.join(args.output_dir, "all_results.json"), "w", encoding="utf-8") as handle:
-        json.dump(results, handle, indent=2, sort_keys=True)
+def write_run_files(args, config: dict, results: dict, complete: bool = True) -> None:
+    """run_config.json (the resolved config, seed, commit, device, and whether the run `complete`d: false for the
+    fixed-threshold files written before calibration and saving) and all_results.json in the output folder, each
+    replaced whole (a stop while writing left an empty run_config.json)."""
+    from .data_simmemre import write_text_file
+
+    run_config = {
+        "config": config,
+        "seed": args.seed,
+        "commit": git_commit(),
+        "device": str(args.device),
+        "complete": complete,
+    }
+    write_text_file(os.path.join(args.output_dir, "run_config.json"), json.dumps(run_config, indent=2, default=str))
+    write_text_file(os.path.join(args.output_dir, "all_results.json"), json.dumps(results, indent=2, sort_keys=True))
+
+
+def run_completed(output_dir: str) -> bool:
+    """Whether the run in `output_dir` wrote its final run files (run_config.json `complete`; runs of versions that
+    did not record it count as complete once they have all_results.json)."""
+    try:
+        with open(os.path.join(output_dir, "run_config.json"), encoding="utf-8") as handle:
+            recorded = json.load(handle).get("complete", True)
+    except (OSError, ValueError, AttributeError):
+        recorded = True
+    return recorded is not False and os.path.isfile(os.path.join(output_dir, "all_results.json"))
 
 
 def float_metrics(metrics: dict) -> dict:
@@ -1847,7 +1872,8 @@ def check_steps_left(trainer, checkpoint: str, done: int) -> bool:
         )
     if done >= total:
         best_model = os.path.join(args.output_dir, "best_model")
-        missing = [name for name in ("all_results.json",) if not os.path.exists(os.path.join(args.output_dir, name))]
+        # The final run files come last: before them the fixed-threshold ones say `complete: false`.
+        missing = [] if run_completed(args.output_dir) else ["final run files"]
         # A stop while saving leaves best_model/ without config.json or weights.
         if not os.path.isfile(os.path.join(best_model, "config.json")) or _incomplete_model_folder(best_model):
             missing.append("complete best_model")
@@ -1947,7 +1973,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
             )
 
     if trainer.is_world_process_zero():  # the fixed-threshold results are kept even if calibration is cut short
-        write_run_files(args, config, results)
+        write_run_files(args, config, results, complete=False)
 
     calibration = None
     if calibrate and "validation" in datasets:
@@ -1981,6 +2007,8 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
 
     if trainer.is_world_process_zero():
         best_dir = os.path.join(args.output_dir, "best_model")
+        for stale in stale_staging_folders(args.output_dir):  # this run owns its output_dir
+            shutil.rmtree(os.path.join(args.output_dir, stale), ignore_errors=True)
         dataset_name = data_config.get("dataset_name") or data_config.get("format")
         try:
             from .hub_simmemre import save_for_hub
@@ -2034,11 +2062,14 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         # transformers' train_loss is the mean over the steps of this call: after a resume, those after it.
         since = f" (steps {resumed_at + 1}-{trainer.state.global_step}, after the resume)" if resumed_at else ""
         since = " (of the stopped run)" if finishing else since
-        print(
-            f"train_loss {results.get('train_loss', float('nan')):.4f}{since}   "
-            f"train_runtime {results.get('train_runtime', float('nan')):.1f}s   "
-            f"steps {trainer.state.global_step}"
-        )
+        if "train_loss" in results:
+            print(
+                f"train_loss {results['train_loss']:.4f}{since}   "
+                f"train_runtime {results.get('train_runtime', float('nan')):.1f}s   "
+                f"steps {trainer.state.global_step}"
+            )
+        else:  # finished without training, and the stopped run wrote no train figures
+            print(f"train_loss not recorded (the stopped run wrote none)   steps {trainer.state.global_step}")
         if table:
             print(table)
             with open(os.path.join(args.output_dir, "results.md"), "w", encoding="utf-8") as handle:

@@ -2688,7 +2688,8 @@ def check_saved_label_lists(config_class, location, kwargs: dict) -> None:
             )
 
 
-# Folders already named by `warn_if_other_version` (the scripts name them their own way and add theirs here).
+# ("code" | "settings", folder) already named by `warn_if_other_version` (the scripts name a folder's other code
+# their own way and add ("code", folder) here).
 _FOLDERS_NAMED_AS_OTHER_VERSIONS = set()
 # Keys of a saved config.json that are not SimMemRE settings: transformers' bookkeeping and generic attributes (some
 # versions save `use_cache`, token ids, `tie_word_embeddings`) and the Hub entries saving adds.
@@ -2711,15 +2712,17 @@ def warn_if_other_version(location) -> None:
     registers it for the Auto classes, so the folder's own code does not run), or its config.json holds settings this
     version does not know (a newer version's, which would be ignored)."""
     folder = str(location) if location is not None else ""
-    if not os.path.isdir(folder) or os.path.realpath(folder) in _FOLDERS_NAMED_AS_OTHER_VERSIONS:
+    if not os.path.isdir(folder) or ("settings", os.path.realpath(folder)) in _FOLDERS_NAMED_AS_OTHER_VERSIONS:
         return
-    _FOLDERS_NAMED_AS_OTHER_VERSIONS.add(os.path.realpath(folder))
+    _FOLDERS_NAMED_AS_OTHER_VERSIONS.add(("settings", os.path.realpath(folder)))
     saved_code = os.path.join(folder, "modeling_simmemre.py")
     try:
         with open(saved_code, "rb") as handle, open(__file__, "rb") as running:
             other_code = handle.read() != running.read()
     except OSError:
         other_code = False
+    other_code = other_code and ("code", os.path.realpath(folder)) not in _FOLDERS_NAMED_AS_OTHER_VERSIONS
+    _FOLDERS_NAMED_AS_OTHER_VERSIONS.add(("code", os.path.realpath(folder)))
     try:
         with open(os.path.join(folder, "config.json"), encoding="utf-8") as handle:
             saved = set(json.load(handle))

@@ -177,6 +177,12 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
             json.loads((run / "calibration.json").read_text()) if (run / "calibration.json").is_file() else None
         )
     check_calibrated_model(run, calibration, calibration_file or run / "calibration.json")
+    if run_config.get("complete") is False:  # written before calibration and saving: the run stopped after that
+        print(
+            f"warning: {run}: the run stopped before it completed (its run files are the fixed-threshold ones written "
+            "before calibration and saving); finish it with train.py --resume_from_checkpoint true, then add it",
+            file=sys.stderr,
+        )
     asked = (run_config.get("config", {}).get("training") or {}).get("calibrate_thresholds")
     if asked and calibration is None:  # the run stopped before its calibration finished (or it had no dev split)
         print(

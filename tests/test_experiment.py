@@ -657,7 +657,7 @@ def fake_trainer(tmp_path, max_steps):
     )
 
 
-@pytest.mark.parametrize("best_model", ["absent", "empty", "without weights"])
+@pytest.mark.parametrize("best_model", ["absent", "empty", "without weights", "saved, run files not final"])
 def test_resuming_a_run_stopped_after_training_goes_on_to_finish_it(monkeypatch, tmp_path, capsys, best_model):
     """Stopped during the final evaluation or while saving (an empty best_model/, which read as complete), a resume
     said "nothing left to train (its results are in DIR)": they were not there. It finishes the run instead (the
@@ -669,13 +669,18 @@ def test_resuming_a_run_stopped_after_training_goes_on_to_finish_it(monkeypatch,
     (tmp_path / "all_results.json").write_text("{}")  # written before the best model is saved
     if best_model != "absent":
         (tmp_path / "best_model").mkdir()
-    if best_model == "without weights":
+    if best_model != "absent" and best_model != "empty":
         (tmp_path / "best_model" / "config.json").write_text("{}")
+    final = best_model != "saved, run files not final"
+    (tmp_path / "run_config.json").write_text(json.dumps({"seed": 1, "complete": final}))
+    if not final:  # stopped after saving best_model, before the run files with the calibrated scores
+        monkeypatch.setattr(experiment_simmemre, "_incomplete_model_folder", lambda folder: None)
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
     monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (fake_trainer(tmp_path, 60), {}, run))
     with pytest.raises(TrainingStarted, match="checkpoint-60"):
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
-    assert "the run stopped before it completed (no complete best_model); finishing it" in capsys.readouterr().err
+    missing = "complete best_model" if final else "final run files"
+    assert f"the run stopped before it completed (no {missing}); finishing it" in capsys.readouterr().err
 
 
 def test_resume_auto_starts_a_new_run_or_resumes_the_newest_checkpoint(monkeypatch, tmp_path, capsys):

@@ -395,3 +395,24 @@ def test_loading_a_folder_saved_by_another_version_says_so_once(hub_folder, tmp_
     assert caplog.text.count(f"{other} was saved by another version of SimMemRE") == 1
     assert f"{other}: config.json has settings this version of SimMemRE does not know" in caplog.text
     assert "future_inference_switch" in caplog.text
+
+
+def test_a_scripts_own_code_warning_leaves_the_unknown_settings_warning(hub_folder, tmp_path, caplog, capsys):
+    """The scripts name a folder of other code themselves; that also silenced the model's unknown-settings warning."""
+    import logging
+    import shutil
+
+    from simmemre import SimMemREModel
+    from simmemre.experiment_simmemre import warn_if_saved_by_other_code
+
+    folder = tmp_path / "newer"
+    shutil.copytree(hub_folder, folder)
+    with open(folder / "modeling_simmemre.py", "a", encoding="utf-8") as code:
+        code.write("\n# another version\n")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "future_inference_switch": True}))
+    warn_if_saved_by_other_code(folder)
+    assert "differs from this package's" in capsys.readouterr().err
+    with caplog.at_level(logging.WARNING):
+        SimMemREModel.from_pretrained(folder)
+    assert "was saved by another version" not in caplog.text and "future_inference_switch" in caplog.text

@@ -380,3 +380,13 @@ def test_rows_of_a_run_keep_the_switches_it_was_scored_with_after_a_recalibratio
                tmp_path=tmp_path)  # fmt: skip
     rows = [json.loads(line) for line in (tmp_path / "results" / "cdr.jsonl").read_text().splitlines()]
     assert [(row["name"], row["recipe"]["mention_string_propagation"]) for row in rows] == [("m", False), ("m+p", True)]
+
+
+def test_add_warns_about_a_run_that_stopped_before_it_completed(tmp_path, results, capsys):
+    """The fixed-threshold run files are written before calibration and saving: a run stopped there was recorded as
+    if it had finished."""
+    fake_run(tmp_path / "run", 112, 20.0)
+    (tmp_path / "run" / "run_config.json").write_text(json.dumps({"seed": 112, "commit": "abc123", "complete": False}))
+    arguments = ["add", str(tmp_path / "run"), "--dataset", "cdr", "--name", "memory"]
+    assert results.main(["--results-dir", str(tmp_path / "results"), *arguments]) == 0
+    assert "the run stopped before it completed" in capsys.readouterr().err

@@ -1183,6 +1183,7 @@ def test_a_run_stopped_after_training_is_finished_by_its_resume(tmp_path, train_
         (output_dir / name).unlink()
     if not train_results_written:
         (output_dir / "train_results.json").unlink()
+    (output_dir / ".best_model.saving-killed").mkdir()  # a save killed outright leaves its staging folder
 
     finished = run_train_script(output_dir, *options, "--resume_from_checkpoint", "true", tmp_path=tmp_path)
     assert finished.returncode == 0, finished.stderr[-3000:]
@@ -1198,6 +1199,9 @@ def test_a_run_stopped_after_training_is_finished_by_its_resume(tmp_path, train_
         assert results["train_loss"] == complete["train_loss"]
     else:
         assert "train_loss" not in results and "train_runtime" not in results
+        assert "train_loss not recorded (the stopped run wrote none)" in finished.stdout
+    assert not (output_dir / ".best_model.saving-killed").exists()
+    assert json.loads((output_dir / "run_config.json").read_text())["complete"] is True
 
 
 def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
