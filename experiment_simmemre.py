@@ -1483,12 +1483,16 @@ def check_fresh_output_dir(training: dict) -> None:
     if resume == "auto":  # a new run unless there is a checkpoint to resume
         if has_complete_checkpoint(str(output_dir)):
             return
+        if all(
+            name.startswith(("checkpoint-", ".best_model.saving-")) for name in earlier_run_contents(str(output_dir))
+        ):
+            return  # only checkpoints killed while saving (under torchrun --max-restarts): removed, a new run starts
     elif resume not in (None, False, "false", ""):
         return
     found = earlier_run_contents(str(output_dir))
     if found:
         shown = ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
-        resumable = any(name.startswith("checkpoint-") for name in found)
+        resumable = has_complete_checkpoint(str(output_dir))
         continuing = "continue it with --resume_from_checkpoint true, " if resumable else ""
         raise SystemExit(
             f"training.output_dir {output_dir}: holds an earlier run ({shown}); give a new folder, {continuing}"
@@ -1524,8 +1528,9 @@ def write_run_files(args, config: dict, results: dict, complete: bool = True) ->
         "device": str(args.device),
         "complete": complete,
     }
-    write_text_file(os.path.join(args.output_dir, "run_config.json"), json.dumps(run_config, indent=2, default=str))
+    # all_results.json first: a run_config.json that says complete comes after everything else.
     write_text_file(os.path.join(args.output_dir, "all_results.json"), json.dumps(results, indent=2, sort_keys=True))
+    write_text_file(os.path.join(args.output_dir, "run_config.json"), json.dumps(run_config, indent=2, default=str))
 
 
 def run_completed(output_dir: str) -> bool:
@@ -1870,6 +1875,14 @@ def check_steps_left(trainer, checkpoint: str, done: int) -> bool:
             "memory warm-up follow this run's count",
             file=sys.stderr,
         )
+    if done >= total and isinstance(planned, int) and done < planned:
+        # The checkpoint's own run had steps left: under this run's smaller count (more processes, a larger batch,
+        # fewer epochs) its training would be "finished" halfway.
+        raise SystemExit(
+            f"resume_from_checkpoint: {checkpoint} is at step {done} of its run's {planned}, and this run counts "
+            f"only {total} steps in all (another number of processes, batch size, epoch count or training set?): "
+            "resume with the checkpoint's settings to train the rest"
+        )
     if done >= total:
         best_model = os.path.join(args.output_dir, "best_model")
         # The final run files come last: before them the fixed-threshold ones say `complete: false`.
@@ -1952,7 +1965,8 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     if not resume and trainer.is_world_process_zero():
         remove_earlier_run_files(args.output_dir)
     train_result = trainer.train(resume_from_checkpoint=resume or None)
-    trainer.save_state()
+    if not (finishing and os.path.isfile(os.path.join(args.output_dir, "trainer_state.json"))):
+        trainer.save_state()  # (a finishing run trained nothing: the stopped run's state, with its loss, stays)
 
     train_metrics = float_metrics(train_result.metrics)
     if finishing:  # no step trained here: the training figures are those the stopped run wrote, if it did
@@ -2049,12 +2063,16 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
             )
             trainer.model.save_pretrained(best_dir)
             processor.save_pretrained(best_dir)
-        write_run_files(args, config, results)
         # A refused calibration kept the model's thresholds: its calibrated_* scores (all_results.json,
         # calibrated_test_*) repeat the fixed thresholds', which the summary does not show as "cal." columns.
         kept = calibration is not None and not calibration.get("applied", True)
         shown = {key: value for key, value in results.items() if not (kept and key.startswith("calibrated_"))}
         table = metrics_table(shown) if print_summary else ""
+        if table:
+            from .data_simmemre import write_text_file
+
+            write_text_file(os.path.join(args.output_dir, "results.md"), metrics_table(shown, markdown=True) + "\n")
+        write_run_files(args, config, results)  # last: it marks the run complete
         print(
             f"\nBest model: {best_dir}"
             + (f" (from {trainer.state.best_model_checkpoint})" if trainer.state.best_model_checkpoint else "")
@@ -2072,8 +2090,6 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
             print(f"train_loss not recorded (the stopped run wrote none)   steps {trainer.state.global_step}")
         if table:
             print(table)
-            with open(os.path.join(args.output_dir, "results.md"), "w", encoding="utf-8") as handle:
-                handle.write(metrics_table(shown, markdown=True) + "\n")
             print(f"(precision, recall and F1: {os.path.join(args.output_dir, 'results.md')})")
             if kept:
                 print(f"(no calibrated columns: calibration kept the model's thresholds, {calibration.get('reason')})")

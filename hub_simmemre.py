@@ -116,8 +116,11 @@ def save_for_hub(
         dataset_split=dataset_split,
         thresholds_tuned_on=thresholds_tuned_on,
     )
-    folder.resolve().parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.resolve().name}.saving-", dir=folder.resolve().parent))
+    target = folder.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Staged on the target's file system (renames only work there): beside it, or inside it when it is a mount point.
+    beside = not target.is_dir() or target.stat().st_dev == target.parent.stat().st_dev
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent if beside else target))
     try:
         # The model's save_pretrained writes weights, auto_map, the remote code and the `joint-re` custom_pipelines
         # entry with the pipeline's code, without touching the in-memory model; the processor's writes
@@ -129,7 +132,7 @@ def save_for_hub(
         if problems:
             raise RuntimeError(f"incomplete Hub folder {folder}: " + "; ".join(problems))
         if not os.path.lexists(folder):  # the whole folder appears at once
-            staging.chmod(0o755)  # mkdtemp made it private
+            staging.chmod(0o777 & ~_process_umask())  # mkdtemp made it private
             os.rename(staging, folder)
         else:  # renames only (same file system): a link planted at a file's name is replaced, not written through
             for name in sorted(path.relative_to(staging) for path in staging.rglob("*") if path.is_file()):
@@ -138,6 +141,18 @@ def save_for_hub(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+def _process_umask() -> int:
+    """The process's umask, read without changing it (Linux); 0o022 where it cannot be read."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def placeholder_repo_id(folder) -> str:

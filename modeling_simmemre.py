@@ -2688,6 +2688,16 @@ def check_saved_label_lists(config_class, location, kwargs: dict) -> None:
             )
 
 
+def _running_code() -> Optional[bytes]:
+    try:
+        with open(__file__, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+# This module's source as imported (an edit of the file after the import is not the code running).
+_RUNNING_CODE = _running_code()
 # ("code" | "settings", folder) already named by `warn_if_other_version` (the scripts name a folder's other code
 # their own way and add ("code", folder) here).
 _FOLDERS_NAMED_AS_OTHER_VERSIONS = set()
@@ -2717,8 +2727,8 @@ def warn_if_other_version(location) -> None:
     _FOLDERS_NAMED_AS_OTHER_VERSIONS.add(("settings", os.path.realpath(folder)))
     saved_code = os.path.join(folder, "modeling_simmemre.py")
     try:
-        with open(saved_code, "rb") as handle, open(__file__, "rb") as running:
-            other_code = handle.read() != running.read()
+        with open(saved_code, "rb") as handle:
+            other_code = _RUNNING_CODE is not None and handle.read() != _RUNNING_CODE
     except OSError:
         other_code = False
     other_code = other_code and ("code", os.path.realpath(folder)) not in _FOLDERS_NAMED_AS_OTHER_VERSIONS

@@ -807,3 +807,31 @@ def test_resuming_under_other_training_settings_than_the_checkpoints_stops(token
     with pytest.raises(SystemExit, match=re.escape(message)) as stopped:
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
     assert "--model.NAME VALUE" in str(stopped.value) and "mention_threshold" not in str(stopped.value)
+
+
+def test_a_checkpoint_halfway_through_its_run_is_not_finished_under_a_smaller_step_count(monkeypatch, tmp_path):
+    """Resumed under a count that its step reaches (2 processes instead of 1, a larger batch), a checkpoint at step 8
+    of its run's 16 was "finished": no step trained, best_model and results written as if the run were done."""
+    from simmemre import experiment_simmemre
+
+    (tmp_path / "checkpoint-8").mkdir()
+    (tmp_path / "checkpoint-8" / "trainer_state.json").write_text(json.dumps({"global_step": 8, "max_steps": 16}))
+    run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (fake_trainer(tmp_path, 8), {}, run))
+    with pytest.raises(SystemExit, match=re.escape("is at step 8 of its run's 16, and this run counts only 8 steps")):
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
+
+
+def test_resume_auto_starts_anew_over_checkpoints_killed_while_saving(monkeypatch, tmp_path, capsys):
+    """A first attempt killed while saving its first checkpoint left checkpoint-N without trainer_state.json: every
+    torchrun restart with auto was refused as "holds an earlier run", suggesting a resume that fails too."""
+    from simmemre import experiment_simmemre
+
+    (tmp_path / "checkpoint-2").mkdir()
+    (tmp_path / "checkpoint-2" / "model.safetensors").write_text("")
+    run = {"resume": "auto", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (fake_trainer(tmp_path, 60), {}, run))
+    with pytest.raises(TrainingStarted) as started:
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "auto"}})
+    assert started.value.args[0] is None and not (tmp_path / "checkpoint-2").exists()
+    assert "removed checkpoint-2 of an earlier run" in capsys.readouterr().err

@@ -281,6 +281,19 @@ def test_a_save_stopped_part_way_leaves_the_earlier_folder_as_it_was(model, proc
     assert [path.name for path in tmp_path.iterdir()] == ["hub"]  # and no staging folder is left beside them
 
 
+def test_a_new_folder_gets_the_processs_umask(model, processor, tmp_path):
+    """The staging folder is private (mkdtemp); renamed into place it kept 0o700 (then a fixed 0o755)."""
+    import os
+    import stat
+
+    earlier = os.umask(0o002)
+    try:
+        save_for_hub(model, processor, tmp_path / "shared")
+    finally:
+        os.umask(earlier)
+    assert stat.S_IMODE((tmp_path / "shared").stat().st_mode) == 0o775
+
+
 def test_saving_replaces_a_link_at_a_file_name_and_keeps_other_files(model, processor, tmp_path):
     """A link planted in the folder at a saved file's name (pipeline_simmemre.py) was written through, onto its
     target; files of other names are the user's and stay."""

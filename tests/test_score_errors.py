@@ -155,11 +155,20 @@ def test_a_gold_entity_type_the_model_lacks_is_a_miss_when_the_model_types_the_e
 ):
     """Given mentions or clusters the model types the entities itself, yet a gold type it does not know stopped the
     script as with --given entities; it is a miss at the typed levels, as without --given."""
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+
     unknown = dict(GOLD, id="g1", entities=[dict(GOLD["entities"][0], type="Toxin"), *GOLD["entities"][1:]])
     gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD, unknown])
-    results = scores(["--model", str(hub_folder), "--data", gold, "--given", given, "--device", "cpu"], capsys)
+    predictions = tmp_path / "predictions.jsonl"
+    argv = ["--model", str(hub_folder), "--data", gold, "--given", given, "--device", "cpu"]
+    results = scores([*argv, "--predictions", str(predictions)], capsys)
     assert results["documents"] == 2 and results["mention_f1"] == 100.0
-    assert results["entity_f1"] < 100.0  # the Toxin entity cannot be typed right
+    # Scored against the gold as written (the placeholder type only fed the model): the Toxin entity is a miss.
+    predicted = [json.loads(line) for line in predictions.read_text().splitlines()]
+    assert results["entity_f1"] == joint_re_scores(predicted, [GOLD, unknown])["entity_f1"]
+    # The tiny model types Aspirin as the placeholder (Chemical): scored against it, the entity would count as a hit.
+    placeholder = [GOLD, dict(GOLD, id="g1")]
+    assert results["entity_f1"] < joint_re_scores(predicted, placeholder)["entity_f1"]
 
 
 def test_serving_options_are_refused_with_given_input(tmp_path):

@@ -1201,6 +1201,8 @@ def test_a_run_stopped_after_training_is_finished_by_its_resume(tmp_path, train_
         assert "train_loss" not in results and "train_runtime" not in results
         assert "train_loss not recorded (the stopped run wrote none)" in finished.stdout
     assert not (output_dir / ".best_model.saving-killed").exists()
+    state = json.loads((output_dir / "trainer_state.json").read_text())  # the stopped run's, not train_loss 0
+    assert [entry["train_loss"] for entry in state["log_history"] if "train_loss" in entry] == [complete["train_loss"]]
     assert json.loads((output_dir / "run_config.json").read_text())["complete"] is True
 
 
