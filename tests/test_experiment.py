@@ -457,6 +457,8 @@ def test_a_folder_holding_an_earlier_run_is_refused_before_the_data_is_read(tmp_
     from simmemre import experiment_simmemre
 
     (tmp_path / left).mkdir() if "." not in left else (tmp_path / left).write_text("{}")
+    if left.startswith("checkpoint-"):  # a complete one: the hint offers to resume it
+        (tmp_path / left / "trainer_state.json").write_text("{}")
     monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda *args, **kwargs: pytest.fail("data was read"))
     config = {"training": {"output_dir": str(tmp_path)}}
     with pytest.raises(SystemExit, match=re.escape(f"holds an earlier run ({left}); give a new folder")) as stopped:
