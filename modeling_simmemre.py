@@ -2808,6 +2808,22 @@ def _encoder_only_class(config):
     return encoder_class._from_config
 
 
+def _copy_pretrained_weights(encoder, pretrained, encoder_path, overrides) -> None:
+    """Load `pretrained`'s weights into `encoder` (built from the same config with `overrides`), naming what fails."""
+    try:
+        result = encoder.load_state_dict(pretrained.state_dict(), strict=False)
+    except RuntimeError as error:  # "size mismatch for ...": an override changed a weight's shape
+        if overrides and "size mismatch" in str(error):
+            raise ValueError(
+                f"encoder_config_overrides {overrides} change the shape of {encoder_path}'s weights "
+                f"({str(error).strip().splitlines()[-1].strip()}); override only settings that keep them "
+                "(dropout, ...); for shorter encoder windows set encoder_window_size instead"
+            ) from None
+        raise
+    if result.missing_keys:
+        raise ValueError(f"encoder weights missing from {encoder_path}: {result.missing_keys}")
+
+
 def _load_encoder_without_pooler_report(encoder_path, trust_remote_code: bool = False):
     """The pretrained encoder without its pooler (SimMemRE reads token states only). transformers logs a load report
     for the checkpoint's unused pooler weights at every start; that one report is dropped, any other stays."""
@@ -3070,18 +3086,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         )
         model = cls(config, encoder=encoder)
         pretrained = _load_encoder_without_pooler_report(encoder_path, trust_remote_code)
-        try:
-            result = model.encoder.load_state_dict(pretrained.state_dict(), strict=False)
-        except RuntimeError as error:  # "size mismatch for ...": an override changed a weight's shape
-            if encoder_config_overrides and "size mismatch" in str(error):
-                raise ValueError(
-                    f"encoder_config_overrides {encoder_config_overrides} change the shape of {encoder_path}'s "
-                    f"weights ({str(error).strip().splitlines()[-1].strip()}); override only settings that keep "
-                    "them (dropout, ...); for shorter encoder windows set encoder_window_size instead"
-                ) from None
-            raise
-        if result.missing_keys:
-            raise ValueError(f"encoder weights missing from {encoder_path}: {result.missing_keys}")
+        _copy_pretrained_weights(model.encoder, pretrained, encoder_path, encoder_config_overrides)
         return model
 
     def save_pretrained(self, save_directory, *args, **kwargs):
