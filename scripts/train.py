@@ -63,7 +63,7 @@ Outputs in output_dir:
                                   one and starts a new run otherwise, e.g. under torchrun --max-restarts)
     best_model/                   a Hub-ready folder: remote code, processor, weights, model card (README.md)
     trainer_state.json            the Trainer's state and log history (per-task losses)
-    run_config.json               the resolved config, seed, commit and device
+    run_config.json               the resolved config, seed, commit, device and whether the run completed
     train_results.json, eval_results.json, test_results.json, all_results.json (floats; all_results.json holds all)
     eval_predictions.jsonl, test_predictions.jsonl    the predicted documents of dev and test
     results.md                    the summary's precision / recall / F1 table
