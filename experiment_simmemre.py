@@ -819,9 +819,9 @@ def warn_if_saved_by_other_code(folder) -> None:
         return
     differing = remote_code_differences(folder)
     if differing:
-        from .modeling_simmemre import _FOLDERS_NAMED_AS_OTHER_VERSIONS
+        from .modeling_simmemre import _first_time_named
 
-        _FOLDERS_NAMED_AS_OTHER_VERSIONS.add(("code", os.path.realpath(str(folder))))  # not again by the model
+        _first_time_named("code", str(folder))  # named here: not again by the model
         verb = "differs" if len(differing) == 1 else "differ"
         print(
             f"warning: {folder}: {', '.join(differing)} {verb} from this package's (saved by another version, or "
@@ -1460,13 +1460,10 @@ def earlier_run_contents(output_dir: str) -> list:
 
 
 def stale_staging_folders(output_dir: str) -> list:
-    """The hidden folders a best_model save killed outright left behind (`save_for_hub` stages into
-    `.best_model.saving-*` beside it and removes its own, unless the process is killed)."""
-    try:
-        names = os.listdir(output_dir)
-    except OSError:
-        return []
-    return sorted(name for name in names if name.startswith(".best_model.saving-"))
+    """The staging folders a best_model save killed outright left behind (`save_for_hub` removes its own)."""
+    from .hub_simmemre import staging_folders
+
+    return staging_folders(os.path.join(output_dir, "best_model"))
 
 
 def check_fresh_output_dir(training: dict) -> None:
@@ -1478,21 +1475,16 @@ def check_fresh_output_dir(training: dict) -> None:
         raise SystemExit(f"training.overwrite_output_dir: must be true or false, got {overwrite!r}")
     output_dir = training.get("output_dir")
     resume = training.get("resume_from_checkpoint")
-    if overwrite or not output_dir:
+    if overwrite or not output_dir or resume not in (None, False, "false", "", "auto"):
         return
-    if resume == "auto":  # a new run unless there is a checkpoint to resume
-        if has_complete_checkpoint(str(output_dir)):
-            return
-        if all(
-            name.startswith(("checkpoint-", ".best_model.saving-")) for name in earlier_run_contents(str(output_dir))
-        ):
-            return  # only checkpoints killed while saving (under torchrun --max-restarts): removed, a new run starts
-    elif resume not in (None, False, "false", ""):
-        return
-    found = earlier_run_contents(str(output_dir))
+    found, resumable = earlier_run_contents(str(output_dir)), has_complete_checkpoint(str(output_dir))
+    killed_while_saving = set(stale_staging_folders(str(output_dir)))
+    if resume == "auto" and (
+        resumable or all(name.startswith("checkpoint-") or name in killed_while_saving for name in found)
+    ):
+        return  # a checkpoint to resume, or only checkpoints killed while saving (removed: a new run starts)
     if found:
         shown = ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
-        resumable = has_complete_checkpoint(str(output_dir))
         continuing = "continue it with --resume_from_checkpoint true, " if resumable else ""
         raise SystemExit(
             f"training.output_dir {output_dir}: holds an earlier run ({shown}); give a new folder, {continuing}"
@@ -1536,11 +1528,10 @@ def write_run_files(args, config: dict, results: dict, complete: bool = True) ->
 def run_completed(output_dir: str) -> bool:
     """Whether the run in `output_dir` wrote its final run files (run_config.json `complete`; runs of versions that
     did not record it count as complete once they have all_results.json)."""
-    try:
-        with open(os.path.join(output_dir, "run_config.json"), encoding="utf-8") as handle:
-            recorded = json.load(handle).get("complete", True)
-    except (OSError, ValueError, AttributeError):
-        recorded = True
+    from .training_simmemre import checkpoint_file
+
+    run_config = checkpoint_file(output_dir, "run_config.json")
+    recorded = run_config.get("complete", True) if isinstance(run_config, dict) else True
     return recorded is not False and os.path.isfile(os.path.join(output_dir, "all_results.json"))
 
 
@@ -1765,7 +1756,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     return trainer, datasets, run
 
 
-def check_checkpoint_labels(checkpoint: str, config) -> None:
+def check_resume_compatible(checkpoint: str, config) -> None:
     """`training_simmemre.check_checkpoint_labels` and `check_checkpoint_settings` before anything is trained, as one
     line naming the settings to give."""
     from .training_simmemre import check_checkpoint_labels as check
@@ -1821,14 +1812,11 @@ def earlier_train_metrics(output_dir: str, metrics: dict) -> dict:
     """The train metrics of a run finished without training (`metrics`: the Trainer's, train_loss 0 over no step): the
     stopped run's train_results.json when it wrote one, else `metrics` without the loss and the throughput, which
     would describe no step."""
-    path = os.path.join(output_dir, "train_results.json")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            earlier = json.load(handle)
-        if isinstance(earlier, dict) and "train_loss" in earlier:
-            return earlier
-    except (OSError, ValueError):
-        pass
+    from .training_simmemre import checkpoint_file
+
+    earlier = checkpoint_file(output_dir, "train_results.json")
+    if isinstance(earlier, dict) and "train_loss" in earlier:
+        return earlier
     return {key: value for key, value in metrics.items() if not key.startswith("train_")}
 
 
@@ -1960,7 +1948,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
             )
     resumed_at = checkpoint_step(resume) if resume else 0
     if resume and getattr(trainer, "model", None) is not None:
-        check_checkpoint_labels(resume, trainer.model.config)
+        check_resume_compatible(resume, trainer.model.config)
     finishing = bool(resumed_at) and check_steps_left(trainer, resume, resumed_at)
     if not resume and trainer.is_world_process_zero():
         remove_earlier_run_files(args.output_dir)
@@ -2078,8 +2066,9 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
             + (f" (from {trainer.state.best_model_checkpoint})" if trainer.state.best_model_checkpoint else "")
         )
         # transformers' train_loss is the mean over the steps of this call: after a resume, those after it.
-        since = f" (steps {resumed_at + 1}-{trainer.state.global_step}, after the resume)" if resumed_at else ""
-        since = " (of the stopped run)" if finishing else since
+        since = " (of the stopped run)" if finishing else ""
+        if resumed_at and not finishing:
+            since = f" (steps {resumed_at + 1}-{trainer.state.global_step}, after the resume)"
         if "train_loss" in results:
             print(
                 f"train_loss {results['train_loss']:.4f}{since}   "

@@ -120,7 +120,7 @@ def save_for_hub(
     target.parent.mkdir(parents=True, exist_ok=True)
     # Staged on the target's file system (renames only work there): beside it, or inside it when it is a mount point.
     beside = not target.is_dir() or target.stat().st_dev == target.parent.stat().st_dev
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent if beside else target))
+    staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=target.parent if beside else target))
     try:
         # The model's save_pretrained writes weights, auto_map, the remote code and the `joint-re` custom_pipelines
         # entry with the pipeline's code, without touching the in-memory model; the processor's writes
@@ -141,6 +141,19 @@ def save_for_hub(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+def _staging_prefix(folder) -> str:
+    return f".{Path(folder).name}.saving-"
+
+
+def staging_folders(folder) -> list:
+    """The names of the staging folders of `folder` beside it (`save_for_hub` removes its own unless killed)."""
+    parent, prefix = Path(folder).parent, _staging_prefix(folder)
+    try:
+        return sorted(path.name for path in parent.iterdir() if path.name.startswith(prefix) and path.is_dir())
+    except OSError:
+        return []
 
 
 def _process_umask() -> int:

@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass, field, fields, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Mapping, Optional, Sequence, Union
 
@@ -2688,7 +2688,9 @@ def check_saved_label_lists(config_class, location, kwargs: dict) -> None:
             )
 
 
+@lru_cache(maxsize=1)
 def _running_code() -> Optional[bytes]:
+    """This module's source, read once when first compared (not at import)."""
     try:
         with open(__file__, "rb") as handle:
             return handle.read()
@@ -2696,11 +2698,19 @@ def _running_code() -> Optional[bytes]:
         return None
 
 
-# This module's source as imported (an edit of the file after the import is not the code running).
-_RUNNING_CODE = _running_code()
-# ("code" | "settings", folder) already named by `warn_if_other_version` (the scripts name a folder's other code
-# their own way and add ("code", folder) here).
+# (kind, folder) already named by `warn_if_other_version`: kind "code" (the scripts name a folder's other code their
+# own way and add it here) or "settings".
 _FOLDERS_NAMED_AS_OTHER_VERSIONS = set()
+
+
+def _first_time_named(kind: str, folder: str) -> bool:
+    """Whether `folder` has not been named for `kind` yet (and is now)."""
+    key = (kind, os.path.realpath(folder))
+    new = key not in _FOLDERS_NAMED_AS_OTHER_VERSIONS
+    _FOLDERS_NAMED_AS_OTHER_VERSIONS.add(key)
+    return new
+
+
 # Keys of a saved config.json that are not SimMemRE settings: transformers' bookkeeping and generic attributes (some
 # versions save `use_cache`, token ids, `tie_word_embeddings`) and the Hub entries saving adds.
 _SAVED_CONFIG_BOOKKEEPING = {
@@ -2716,30 +2726,33 @@ _SAVED_CONFIG_BOOKKEEPING = {
 }
 
 
+def _unknown_saved_settings(folder: str) -> list:
+    """The keys of `folder`'s config.json that are neither settings of this version nor bookkeeping."""
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as handle:
+            saved = set(json.load(handle))
+    except (OSError, ValueError, TypeError):
+        return []
+    known = set(SimMemREConfig().to_dict()) | _SAVED_CONFIG_BOOKKEEPING
+    return sorted(key for key in saved - known if not key.endswith("_token_id") and not key.startswith("_"))
+
+
 def warn_if_other_version(location) -> None:
     """Warn once per folder when a local saved folder was written by another version of this code: its
     modeling_simmemre.py is not the running one (the running code is then an installed `simmemre`, whose import
     registers it for the Auto classes, so the folder's own code does not run), or its config.json holds settings this
     version does not know (a newer version's, which would be ignored)."""
     folder = str(location) if location is not None else ""
-    if not os.path.isdir(folder) or ("settings", os.path.realpath(folder)) in _FOLDERS_NAMED_AS_OTHER_VERSIONS:
+    if not os.path.isdir(folder):
         return
-    _FOLDERS_NAMED_AS_OTHER_VERSIONS.add(("settings", os.path.realpath(folder)))
-    saved_code = os.path.join(folder, "modeling_simmemre.py")
-    try:
-        with open(saved_code, "rb") as handle:
-            other_code = _RUNNING_CODE is not None and handle.read() != _RUNNING_CODE
-    except OSError:
-        other_code = False
-    other_code = other_code and ("code", os.path.realpath(folder)) not in _FOLDERS_NAMED_AS_OTHER_VERSIONS
-    _FOLDERS_NAMED_AS_OTHER_VERSIONS.add(("code", os.path.realpath(folder)))
-    try:
-        with open(os.path.join(folder, "config.json"), encoding="utf-8") as handle:
-            saved = set(json.load(handle))
-    except (OSError, ValueError, TypeError):
-        saved = set()
-    known = set(SimMemREConfig().to_dict()) | _SAVED_CONFIG_BOOKKEEPING
-    unknown = sorted(key for key in saved - known if not key.endswith("_token_id") and not key.startswith("_"))
+    other_code = False
+    if _first_time_named("code", folder):
+        try:
+            with open(os.path.join(folder, "modeling_simmemre.py"), "rb") as handle:
+                other_code = _running_code() is not None and handle.read() != _running_code()
+        except OSError:
+            pass
+    unknown = _unknown_saved_settings(folder) if _first_time_named("settings", folder) else []
     if other_code:
         logger.warning(
             "%s was saved by another version of SimMemRE (its modeling_simmemre.py is not the code running now, that "
@@ -2781,12 +2794,18 @@ def _build_encoder(encoder_config: dict, trust_remote_code: bool = False, code_s
         build = _encoder_only_class(config) or AutoModel.from_config
     if attn_implementation not in (None, "sdpa"):
         config._attn_implementation = attn_implementation
+    return _without_pooler(build, config)
+
+
+def _without_pooler(build, *args, **kwargs):
+    """`build(*args, add_pooling_layer=False, **kwargs)` (SimMemRE reads token states only), or without the switch for
+    an encoder class that has none; any other TypeError is the build's own."""
     try:
-        return build(config, add_pooling_layer=False)
-    except TypeError as error:  # encoders without a pooler argument; any other TypeError is the build's own
+        return build(*args, add_pooling_layer=False, **kwargs)
+    except TypeError as error:
         if "add_pooling_layer" not in str(error):
             raise
-        return build(config)
+        return build(*args, **kwargs)
 
 
 def _encoder_only_class(config):
@@ -2843,16 +2862,9 @@ def _load_encoder_without_pooler_report(encoder_path, trust_remote_code: bool = 
     report_filter = _HoldLoadReport()
     loading_logger.addFilter(report_filter)
     try:
-        try:
-            pretrained, info = AutoModel.from_pretrained(
-                encoder_path, add_pooling_layer=False, output_loading_info=True, trust_remote_code=trust_remote_code
-            )
-        except TypeError as error:  # an encoder class without a pooler switch
-            if "add_pooling_layer" not in str(error):
-                raise
-            pretrained, info = AutoModel.from_pretrained(
-                encoder_path, output_loading_info=True, trust_remote_code=trust_remote_code
-            )
+        pretrained, info = _without_pooler(
+            AutoModel.from_pretrained, encoder_path, output_loading_info=True, trust_remote_code=trust_remote_code
+        )
     finally:
         loading_logger.removeFilter(report_filter)
     only_pooler = (

@@ -1007,16 +1007,8 @@ class SimMemRETrainer(Trainer):
         if len(args) < 3 and kwargs.get("data_collator") is None and model is not None and processor is not None:
             # transformers' default collator cannot batch these rows ("Could not infer dtype of dict").
             kwargs["data_collator"] = SimMemREDataCollator(processor, model.config)
-        if kwargs.get("train_dataset") is not None:
+        if kwargs.get("train_dataset") is not None:  # (evaluation sets are read so by `evaluate`)
             kwargs["train_dataset"] = _python_rows(kwargs["train_dataset"])
-        if isinstance(kwargs.get("eval_dataset"), dict):  # named evaluation sets (a DatasetDict stays one)
-            evaluation_sets = kwargs["eval_dataset"]
-            kwargs["eval_dataset"] = type(evaluation_sets)(
-                {split: _python_rows(rows) for split, rows in evaluation_sets.items()}
-            )
-        elif kwargs.get("eval_dataset") is not None:
-            kwargs["eval_dataset"] = _python_rows(kwargs["eval_dataset"])
-        if kwargs.get("train_dataset") is not None:
             _check_tokenized(kwargs["train_dataset"], "train_dataset", ("input_ids", "doc_index") + GOLD_COLUMNS)
             _check_label_lists(kwargs["train_dataset"], "train_dataset", getattr(model, "config", None))
         for name, use in (("compute_loss_func", "the model's joint loss"), ("compute_metrics", "the strict F1 metric")):
