@@ -805,7 +805,10 @@ def load_trained_model(folder: str, device="cpu", setting: str = "--model"):
     check_model_location(folder, setting)
     warn_if_saved_by_other_code(folder)
     # Trusted as load_pipeline trusts it: the scripts run the model the user named, an encoder's own code included.
-    model = SimMemREModel.from_pretrained(folder, trust_remote_code=True)
+    try:
+        model = SimMemREModel.from_pretrained(folder, trust_remote_code=True)
+    except ValueError as error:  # the model class's refusals (non-finite weights, unusable label lists)
+        raise SystemExit(f"{setting} {folder}: {_without_location(str(error), folder)}") from None
     return model.to(device).eval(), SimMemREProcessor.from_pretrained(folder)
 
 
@@ -1157,6 +1160,10 @@ def load_pipeline(model, device=None, batch_size=4, dtype="auto", serving="fp32"
 
     if serving == "int8" and dtype not in (None, "auto", "float32"):  # the pipeline refuses it after loading the model
         raise SystemExit(f"--serving int8 needs float32 weights, got --dtype {dtype}; for bfloat16 use --serving bf16")
+    if serving == "bf16" and dtype == "float16":
+        raise SystemExit(
+            "--serving bf16 autocasts to bfloat16, not beside --dtype float16; use --dtype bfloat16 or leave it out"
+        )
     device = inference_device(device)
     check_model_location(model)
     warn_if_saved_by_other_code(model)
@@ -1177,6 +1184,19 @@ def load_pipeline(model, device=None, batch_size=4, dtype="auto", serving="fp32"
     except OSError as error:  # a Hub id that cannot be fetched: name the setting, not only transformers' message
         where = "the saved model" if os.path.isdir(str(model)) else "it as a local folder or from the Hub"
         raise SystemExit(f"--model {model}: could not load {where} ({error})") from None
+    except ValueError as error:
+        # transformers' pipeline wraps the model class's refusal (non-finite weights, say) in its own ValueError,
+        # with the tracebacks of every class it tried: the refusal alone names the problem.
+        refusals = re.findall(r"^ValueError: (.+)$", str(error), flags=re.MULTILINE)
+        if not refusals:
+            raise
+        raise SystemExit(f"--model {model}: {_without_location(refusals[-1], model)}") from None
+
+
+def _without_location(message: str, location) -> str:
+    """`message` without a leading "LOCATION: " (the refusals of the model classes name their folder)."""
+    prefix = f"{location}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 # ----------------------------------------------------------------------------------------------------

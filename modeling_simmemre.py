@@ -9,6 +9,7 @@ differences.
 
 import contextvars
 import inspect
+import itertools
 import json
 import math
 import os
@@ -2770,6 +2771,22 @@ def warn_if_other_version(location) -> None:
         )
 
 
+def check_finite_weights(model: nn.Module, location) -> None:
+    """Refuses a loaded model with NaN or infinite weights (those of a diverged training run): every score it computes
+    is NaN, fails every threshold, and it predicted empty documents without a word."""
+    bad = [
+        name
+        for name, tensor in itertools.chain(model.named_parameters(), model.named_buffers())
+        if tensor.is_floating_point() and tensor.device.type != "meta" and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise ValueError(
+            f"{location}: {len(bad)} weight tensor(s) hold NaN or infinite values ({shown}), as a diverged training "
+            "run saves them; such a model predicts nothing. Train it again (a lower learning rate)."
+        )
+
+
 def _build_encoder(encoder_config: dict, trust_remote_code: bool = False, code_source=None, attn_implementation=None):
     """A randomly initialised encoder from its config dict. An encoder with its own code (`auto_map` and
     `trust_remote_code`) is built from the code in `code_source` (its folder or Hub id, or a saved SimMemRE folder,
@@ -2951,9 +2968,11 @@ class SimMemREPreTrainedModel(PreTrainedModel):
         warn_if_other_version(pretrained_model_name_or_path)
         token = _ENCODER_CODE_TRUSTED.set(kwargs.get("trust_remote_code") is True)
         try:
-            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+            loaded = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         finally:
             _ENCODER_CODE_TRUSTED.reset(token)
+        check_finite_weights(loaded[0] if isinstance(loaded, tuple) else loaded, pretrained_model_name_or_path)
+        return loaded
 
     def train(self, mode: bool = True):
         # The heads cache weight-derived tables at inference, keyed on the weights' version counters

@@ -855,6 +855,60 @@ class MemoryWarmupCallback(TrainerCallback):
                 model.memory_reads_enabled = bool(enabled)
 
 
+class TrainingDivergedError(FloatingPointError):
+    """Training stopped by [`NonFiniteGradientCallback`]: the gradients were not finite in too many steps in a row."""
+
+
+def gradients_finite(parameters) -> bool:
+    """Whether every gradient of `parameters` is finite (one reduction over their norms; True without gradients)."""
+    gradients = [parameter.grad for parameter in parameters if parameter.grad is not None]
+    return not gradients or bool(torch.isfinite(torch.nn.utils.get_total_norm(gradients, error_if_nonfinite=False)))
+
+
+class NonFiniteGradientCallback(TrainerCallback):
+    """Skips an optimizer step whose gradients are not finite (NaN or inf) and stops training with
+    [`TrainingDivergedError`] after `limit` such steps in a row. Without it one bad step made every weight NaN (the
+    clipping scales every gradient by the NaN norm) while the Trainer logged a finite loss (`logging_nan_inf_filter`),
+    and the run went on to save the NaN weights as its best model. A skipped step leaves the weights and the optimizer's
+    moments as they were (torch's optimizers pass over a parameter without gradient); the learning-rate schedule moves
+    on. Under DDP the gradients are reduced before this check, so every process skips or stops with the others. With
+    fp16's gradient scaler, which skips such steps itself while it finds its scale, the callback stands aside."""
+
+    def __init__(self, trainer: "SimMemRETrainer", limit: int = 5):
+        self.trainer, self.limit = trainer, limit
+        self.skipped = []  # the steps skipped in a row
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        trainer = self.trainer
+        if getattr(trainer.accelerator, "scaler", None) is not None:
+            return
+        parameters = list(trainer.model.parameters())
+        if gradients_finite(parameters):
+            self.skipped.clear()
+            return
+        for parameter in parameters:
+            parameter.grad = None
+        self.skipped.append(state.global_step + 1)
+        sums = trainer._task_loss_sums
+        losses = [] if sums is None else [n for n, v in zip(TASK_LOSSES, sums.tolist()) if not math.isfinite(v)]
+        losses = f"; not finite since the last log: {', '.join(losses)}" if losses else ""
+        steps = f"step {self.skipped[0]}" + (f" to {self.skipped[-1]}" if len(self.skipped) > 1 else "")
+        if len(self.skipped) >= self.limit:
+            raise TrainingDivergedError(
+                f"training diverged: the gradients were not finite in {len(self.skipped)} optimizer steps in a row "
+                f"({steps}{losses}); those steps were skipped, so the weights and checkpoints hold finite values. "
+                "Train again with a lower learning_rate or head_learning_rate."
+            )
+        if state.is_world_process_zero:
+            logger.warning(
+                "optimizer step %s skipped: the gradients are not finite (%d in a row; training stops at %d)%s",
+                state.global_step + 1,
+                len(self.skipped),
+                self.limit,
+                losses,
+            )
+
+
 class EvaluationEpochsCallback(TrainerCallback):
     """With `eval_strategy="epoch"`, evaluate only after epoch `first_epoch` (1-based) and every `interval` epochs
     from there (and always after the last epoch): full-document evaluation costs about a third of an epoch on CPU,
@@ -992,12 +1046,21 @@ class SimMemRETrainer(Trainer):
     - `head_learning_rate`: the learning rate of everything outside the encoder (heads, memories, embeddings); None
       trains them at `learning_rate` with the encoder. `given` (one of `GIVEN_LEVELS`): `evaluate()` gives the model
       gold mentions, clusters or entities and runs only the later stages (JEREX's evaluation in isolation).
+    - An optimizer step whose gradients are not finite is skipped with a warning, and `max_non_finite_steps` of them in
+      a row stop training with [`TrainingDivergedError`] ([`NonFiniteGradientCallback`]).
     - Model selection breaks ties on `metric_for_best_model` (when greater is better) by :data:`SELECTION_TIE_BREAK`:
       entity F1, then mention F1, then the later checkpoint. A run whose dev strict relation F1 is 0 at every
       evaluation still keeps its best-trained checkpoint, and `train()` ends with a warning that says so.
     """
 
-    def __init__(self, *args, head_learning_rate: Optional[float] = None, given: Optional[str] = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        head_learning_rate: Optional[float] = None,
+        given: Optional[str] = None,
+        max_non_finite_steps: int = 5,
+        **kwargs,
+    ):
         model, processor = kwargs.get("model", args[0] if args else None), kwargs.get("processing_class")
         if processor is not None and not hasattr(processor, "collate"):  # evaluation needs the processor's collate
             raise ValueError(
@@ -1053,6 +1116,13 @@ class SimMemRETrainer(Trainer):
                 )
             self.add_callback(SamplingEpochCallback(self.data_collator))
         self.add_callback(MemoryWarmupCallback(self))
+        if (
+            not isinstance(max_non_finite_steps, int)
+            or isinstance(max_non_finite_steps, bool)
+            or max_non_finite_steps < 1
+        ):
+            raise ValueError(f"max_non_finite_steps must be a positive integer, got {max_non_finite_steps!r}")
+        self.add_callback(NonFiniteGradientCallback(self, max_non_finite_steps))
         self._best_selection_key = None
         self._selection_history = []
         if any(isinstance(callback, ProgressCallback) for callback in self.callback_handler.callbacks):
@@ -1764,10 +1834,23 @@ def _unusable_calibration(
 
 
 def apply_thresholds(model, thresholds: Mapping) -> None:
-    """Write thresholds into `model.config` (saved with the model, used by the pipeline)."""
-    for name in THRESHOLD_NAMES:
-        if name in thresholds:
-            setattr(model.config, name, float(thresholds[name]))
+    """Write thresholds into `model.config` (saved with the model, used by the pipeline); each is checked first (a
+    name outside `THRESHOLD_NAMES` was ignored, and NaN or 2.0 written, to fail at the next save or prediction)."""
+    unknown = sorted(set(thresholds) - set(THRESHOLD_NAMES))
+    if unknown:
+        raise ValueError(f"apply_thresholds: unknown threshold(s) {unknown}; expected some of {list(THRESHOLD_NAMES)}")
+    checked = {}
+    for name, value in thresholds.items():
+        number = None if isinstance(value, (bool, str, bytes)) else value
+        try:
+            number = float(number)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or not 0.0 <= number <= 1.0:  # also NaN
+            raise ValueError(f"apply_thresholds: {name} must be a number in [0, 1], got {value!r}")
+        checked[name] = number
+    for name, number in checked.items():
+        setattr(model.config, name, number)
 
 
 __all__ = [
@@ -1776,6 +1859,7 @@ __all__ = [
     "THRESHOLD_NAMES",
     "GIVEN_LEVELS",
     "SELECTION_TIE_BREAK",
+    "TrainingDivergedError",
     "given_input",
     "apply_thresholds",
     "calibrate_thresholds",

@@ -213,9 +213,15 @@ class JointREPipeline(Pipeline):
         ):
             raise ValueError(f"batch_size must be a positive integer, got {self._batch_size!r}")
         self.serving = serving
+        wanted = dtype if isinstance(dtype, torch.dtype) else self.model.dtype
+        if serving == "bf16" and wanted == torch.float16:
+            # bfloat16 autocast beside float16 weights: the CPU's layer norm refuses the mixed dtypes at the first call.
+            raise ValueError(
+                "serving='bf16' autocasts float32 weights to bfloat16, got a float16 model; use dtype=torch.bfloat16 "
+                "or float32 with serving='bf16', or float16 weights with serving='fp32'"
+            )
         if serving == "int8":
             # The dynamic int8 kernels take float32 activations, and the heads stay float32 beside them.
-            wanted = dtype if isinstance(dtype, torch.dtype) else self.model.dtype
             if wanted != torch.float32:
                 raise ValueError(
                     f"serving='int8' needs a float32 model, got {wanted}; for bfloat16 use serving='bf16' (autocast)"

@@ -96,6 +96,7 @@ from simmemre.experiment_simmemre import (
     select_device,
     train,
 )
+from simmemre.training_simmemre import TrainingDivergedError
 
 # Options of the loss-curve check (see the module docstring) and their defaults.
 LOSS_CURVE_OPTIONS = {
@@ -159,6 +160,9 @@ def main(argv=None):
         except DocumentError as error:  # bad data: one line naming file, line, document and field, no traceback
             print(f"error: {error}", file=sys.stderr)
             return 2
+        except TrainingDivergedError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
         return 0
     config = parse_overrides(load_config(argv[0]), overrides)
     check_config_keys(config)

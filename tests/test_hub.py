@@ -429,3 +429,21 @@ def test_a_scripts_own_code_warning_leaves_the_unknown_settings_warning(hub_fold
     with caplog.at_level(logging.WARNING):
         SimMemREModel.from_pretrained(folder)
     assert "was saved by another version" not in caplog.text and "future_inference_switch" in caplog.text
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_folder_with_non_finite_weights_is_refused_when_loaded(model, processor, tmp_path, value):
+    """A diverged run's NaN weights loaded without a word, and every document came back empty (NaN fails every
+    threshold), through the pipeline and predict.py alike."""
+    from simmemre import SimMemREModel
+
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        broken.relation_classification.similarity.weight[0, 0] = value
+    folder = tmp_path / "diverged"
+    save_for_hub(broken, processor, folder)
+    message = f"{folder}: 1 weight tensor\\(s\\) hold NaN or infinite values \\(relation_classification.similarity"
+    with pytest.raises(ValueError, match=message):
+        SimMemREModel.from_pretrained(folder)
+    with pytest.raises(ValueError, match="hold NaN or infinite values"):
+        pipeline("joint-re", model=str(folder), trust_remote_code=True)

@@ -177,6 +177,21 @@ def test_score_and_calibrate_name_an_incomplete_model_folder(saved_copy, gold, t
     )
 
 
+def test_every_inference_script_names_a_model_with_non_finite_weights(saved_copy, gold, tmp_path):
+    """A diverged run's folder: predict.py wrote empty documents ("0 error records"); score and calibrate ran."""
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(saved_copy / "model.safetensors")
+    weights["relation_classification.similarity.weight"][0, 0] = float("nan")
+    save_file(weights, saved_copy / "model.safetensors", metadata={"format": "pt"})
+    expected = f"{saved_copy}: 1 weight tensor(s) hold NaN or infinite values (relation_classification.similarity"
+    assert refusal("predict", ["--model", str(saved_copy), gold, "--no-progress"]).startswith("--model " + expected)
+    assert refusal("score", ["--model", str(saved_copy), "--data", gold]).startswith("--model " + expected)
+    data = SCRIPTS.parent.parent / "shared" / "data" / "bc5cdr"
+    calibrate_argv = [str(saved_copy), "--data-dir", str(data), "--format", "bc5cdr", "--max-documents", "1"]
+    assert refusal("calibrate", calibrate_argv).startswith("MODEL " + expected)
+
+
 # 4. --device: a mistyped device, or CUDA where there is none.
 
 
@@ -287,6 +302,12 @@ def test_predict_refuses_int8_serving_of_bfloat16_weights_before_the_model_loads
     """The pipeline's refusal came as a traceback after the model had loaded."""
     argv = ["--model", NOT_A_MODEL, gold, "--serving", "int8", "--dtype", "bfloat16"]
     assert refusal("predict", argv).startswith("--serving int8 needs float32 weights, got --dtype bfloat16")
+
+
+def test_predict_refuses_bf16_serving_of_float16_weights_before_the_model_loads(gold):
+    """It failed at the first document inside torch's layer norm ("mixed dtype (CPU)")."""
+    argv = ["--model", NOT_A_MODEL, gold, "--serving", "bf16", "--dtype", "float16"]
+    assert refusal("predict", argv).startswith("--serving bf16 autocasts to bfloat16, not beside --dtype float16")
 
 
 # 8. --entity-types / --relation-types.

@@ -47,6 +47,19 @@ def test_int8_serving_of_a_bfloat16_model_is_refused_when_built(model, processor
         pipeline("joint-re", processor=processor, serving="int8", **arguments)
 
 
+@pytest.mark.parametrize("cast", ["dtype", "model"])
+def test_bf16_serving_of_a_float16_model_is_refused_when_built(model, processor, cast):
+    """On the CPU the first call failed inside torch's layer norm ("mixed dtype (CPU)")."""
+    import copy
+
+    if cast == "dtype":
+        arguments = {"model": copy.deepcopy(model), "dtype": torch.float16}
+    else:
+        arguments = {"model": copy.deepcopy(model).to(torch.float16)}
+    with pytest.raises(ValueError, match="serving='bf16' autocasts float32 weights to bfloat16, got a float16 model"):
+        pipeline("joint-re", processor=processor, serving="bf16", **arguments)
+
+
 def test_an_unknown_serving_mode_is_refused_naming_the_choices(model, processor):
     with pytest.raises(ValueError, match="serving must be one of fp32, bf16, int8"):
         pipeline("joint-re", model=model, processor=processor, serving="fp8")

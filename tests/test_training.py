@@ -35,6 +35,8 @@ from simmemre.training_simmemre import (  # noqa: E402
     EvaluationEpochsCallback,
     SimMemREDataCollator,
     SimMemRETrainer,
+    TrainingDivergedError,
+    apply_thresholds,
     evaluate_thresholds,
     levenshtein,
     memory_warmup_steps,
@@ -1555,3 +1557,70 @@ def test_a_resumed_run_keeps_the_best_checkpoint_of_the_evaluations_before_the_r
     assert [entry["step"] for entry in trainer._selection_history] == [2, 4, 6]
     better = {"eval_relation_strict_f1": 55.0, "eval_entity_f1": 1.0, "eval_mention_f1": 1.0}
     assert trainer._determine_best_metric(better, None) is True
+
+
+def _with_non_finite_losses(trainer, steps):
+    """The trainer's model, its training loss made infinite at the given training calls (1-based)."""
+    model, calls = trainer.model, [0]
+    forward = model.forward
+
+    def forward_with_bad_steps(*args, **kwargs):
+        output = forward(*args, **kwargs)
+        if kwargs.get("mention_labels") is not None:
+            calls[0] += 1
+            if calls[0] in steps:
+                output["loss"] = output["loss"] * float("inf")
+        return output
+
+    model.forward = forward_with_bad_steps
+    return model
+
+
+def test_a_step_with_non_finite_gradients_is_skipped(processor, cdr_dataset, tmp_path, single_torch_thread, caplog):
+    """One infinite loss made every weight NaN (clipping scales each gradient by the NaN norm), the logged loss stayed
+    finite and the run went on to save the NaN weights as its best model."""
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, max_steps=6, eval_strategy="no")
+    model = _with_non_finite_losses(trainer, {3})
+    with caplog.at_level(logging.WARNING, logger="simmemre.training_simmemre"):
+        trainer.train()
+    assert trainer.state.global_step == 6
+    assert all(bool(torch.isfinite(parameter).all()) for parameter in model.parameters())
+    assert "optimizer step 3 skipped: the gradients are not finite (1 in a row; training stops at 5)" in caplog.text
+
+
+def test_training_stops_when_the_gradients_stay_non_finite(processor, cdr_dataset, tmp_path, single_torch_thread):
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, max_steps=9, eval_strategy="no")
+    model = _with_non_finite_losses(trainer, set(range(3, 10)))
+    before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
+    with pytest.raises(TrainingDivergedError, match=r"not finite in 5 optimizer steps in a row \(step 3 to 7"):
+        trainer.train()
+    # Step 2 (after the warm-up's step at rate 0) updated the weights; the skipped ones left them finite.
+    assert all(bool(torch.isfinite(parameter).all()) for parameter in model.parameters())
+    assert any(not torch.equal(parameter, before[name]) for name, parameter in model.named_parameters())
+
+
+@pytest.mark.integration
+def test_train_script_stops_a_diverging_run_with_one_line(tmp_path):
+    completed = run_train_script(tmp_path / "run", "--learning_rate", "1e6", tmp_path=tmp_path)
+    assert completed.returncode == 1, completed.stderr[-2000:]
+    assert "error: training diverged: the gradients were not finite in 5 optimizer steps" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize(
+    "thresholds, message",
+    [
+        ({"mention_threshold": float("nan")}, "mention_threshold must be a number in \\[0, 1\\], got nan"),
+        ({"relation_threshold": 2.0}, "relation_threshold must be a number in \\[0, 1\\], got 2.0"),
+        ({"relation_threshold": 0.3, "mention_treshold": 0.4}, "unknown threshold\\(s\\) \\['mention_treshold'\\]"),
+    ],
+)
+def test_apply_thresholds_refuses_what_it_would_write_wrong(processor, thresholds, message):
+    """NaN or 2.0 was written into the config (to fail at the next save or prediction), a misspelt name ignored."""
+    model = SimMemREModel(training_config(processor))
+    before = model.config.to_dict()
+    with pytest.raises(ValueError, match=message):
+        apply_thresholds(model, thresholds)
+    assert model.config.to_dict() == before  # nothing written, also of the valid ones
+    apply_thresholds(model, {"relation_threshold": 0.25})
+    assert model.config.relation_threshold == 0.25
