@@ -52,7 +52,7 @@ STATS_KEYS = ("split", "documents", "mentions", "entities", "relations")
 class DocumentError(ValueError):
     """A document (or a line of an input file) is malformed.
 
-    The message always names the source (``path:line`` or ``path[document i]``), the document id and the
+    The message always names the source (``path:line`` or ``path[document i]``) and, for a document, its id and the
     field path (e.g. ``entities[3].mentions[1].end``). The parts are also available as attributes.
     """
 
@@ -61,7 +61,11 @@ class DocumentError(ValueError):
         self.doc_id = doc_id
         self.field = field
         self.reason = message
-        super().__init__(f"{source}: document {doc_id if doc_id is not None else '?'!s}: {field}: {message}")
+        if doc_id is None and field == "<document>":  # about the file (or a line), not one document's field
+            super().__init__(f"{source}: {message}")
+            return
+        shown = "?" if doc_id is None else repr(doc_id) if doc_id == "" else doc_id
+        super().__init__(f"{source}: document {shown!s}: {field}: {message}")
 
 
 def _open_text(path: str | os.PathLike, newline: str | None = None):

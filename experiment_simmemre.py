@@ -858,12 +858,10 @@ def _converted_corpus(corpus_format: str, data_dir: str) -> dict:
         raise SystemExit(f"--data-dir {data_dir}: {error}") from None
 
 
-def corpus_rows(args, model, processor, splits) -> dict:
-    """`{split: rows}` of `tokenize_documents` (gold documents with processor features) for the named splits of the
-    corpus at `args.data_dir` in `args.format`, each cut to `args.max_documents`; bad formats or splits stop the script
-    with a message."""
+def check_corpus_splits(args, splits) -> dict:
+    """The converted corpus at `args.data_dir` in `args.format` (read once per script), after checking that it has
+    the named splits: a script checks them before it loads a model; a bad format or split stops it with a message."""
     from . import data_simmemre
-    from .training_simmemre import tokenize_documents
 
     if args.format not in data_simmemre.FORMATS:
         raise SystemExit(f"--format must be one of {data_simmemre.FORMATS}, got {args.format!r}")
@@ -871,6 +869,16 @@ def corpus_rows(args, model, processor, splits) -> dict:
     for split in splits:
         if split not in corpus:
             raise SystemExit(f"{args.data_dir}: no {split!r} split (found {sorted(corpus)})")
+    return corpus
+
+
+def corpus_rows(args, model, processor, splits) -> dict:
+    """`{split: rows}` of `tokenize_documents` (gold documents with processor features) for the named splits of the
+    corpus at `args.data_dir` in `args.format`, each cut to `args.max_documents`; bad formats or splits stop the script
+    with a message."""
+    from .training_simmemre import tokenize_documents
+
+    corpus = check_corpus_splits(args, splits)
     rows = {}
     for split in splits:
         documents = corpus[split][0][: args.max_documents] if args.max_documents else corpus[split][0]
@@ -1231,6 +1239,9 @@ def loss_curve_report(
     }
     wanted = ("train", "validation") if inference_documents else ("train",)
     trainer, datasets, _ = build_trainer(config, training_updates=updates, splits=wanted)
+    for callback in trainer.callback_handler.callbacks:  # standard output carries the JSON report alone
+        if hasattr(callback, "stream"):
+            callback.stream = sys.stderr
     model = trainer.model
     result = trainer.train()
 
@@ -1268,15 +1279,15 @@ def loss_curve_report(
     return report
 
 
-def loss_falls(report: dict, min_drop: float = 0.10, stream=None) -> bool:
-    """Print `report` and its verdict; whether the end loss is at least `min_drop` below the start loss."""
-    stream = stream or sys.stdout
-    print(json.dumps(report, indent=2), file=stream)
+def loss_falls(report: dict, min_drop: float = 0.10, stream=None, verdict_stream=None) -> bool:
+    """Print `report` (JSON, on `stream`) and its verdict (on `verdict_stream`, default standard error); whether the
+    end loss is at least `min_drop` below the start loss."""
+    print(json.dumps(report, indent=2), file=stream or sys.stdout)
     falls = report["loss_end"] <= (1.0 - min_drop) * report["loss_start"]
     print(
         f"loss {report['loss_start']:.4f} (first fifth) -> {report['loss_end']:.4f} (last fifth): "
-        f"{'falls' if falls else 'DOES NOT FALL'}; {report['steps_per_second']:.3f} steps/s",
-        file=stream,
+        f"{'falls' if falls else 'DOES NOT FALL'} by at least {min_drop:.0%}; {report['steps_per_second']:.3f} steps/s",
+        file=verdict_stream or (stream if stream is not None else sys.stderr),
     )
     return falls
 
@@ -1913,6 +1924,35 @@ def check_steps_left(trainer, checkpoint: str, done: int) -> bool:
     return False
 
 
+def _stage(trainer, message: str) -> None:
+    """A line in the run's log (standard error, the main process) saying what the run does next: a log file of an
+    hour-long run (nohup, CI) said nothing between the last training step and the summary."""
+    if trainer.is_world_process_zero():
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _run_description(config: dict, trainer, datasets) -> str:
+    """The first line of a run's log: what is trained where, with what (the details are in run_config.json)."""
+    args = trainer.args
+    setting = functools.partial(getattr, args)
+    precision = "bf16" if setting("bf16", False) else "fp16" if setting("fp16", False) else "fp32"
+    sizes = ", ".join(f"{split} {len(rows)}" for split, rows in datasets.items() if hasattr(rows, "__len__"))
+    length = (
+        f"{setting('max_steps', 0)} steps"
+        if setting("max_steps", 0) > 0
+        else f"{setting('num_train_epochs', 0):g} epochs"
+    )
+    training = config.get("training") or {}
+    if training.get("first_evaluation_epoch") or training.get("evaluation_epoch_interval"):
+        first, interval = training.get("first_evaluation_epoch") or 1, training.get("evaluation_epoch_interval") or 1
+        length += f", dev evaluation from epoch {first} every {interval}"
+    return (
+        f"training into {setting('output_dir', '?')}: seed {setting('seed', '?')}, {setting('device', '?')} "
+        f"{precision}, {setting('world_size', 1)} process(es), commit {git_commit(short=True) or 'unknown'}; "
+        f"documents: {sizes}; {length}"
+    )
+
+
 def train(config, overrides=(), print_summary: bool = True) -> dict:
     """Train SimMemRE (or the JEREX baseline) with the Hugging Face Trainer, as scripts/train.py does.
 
@@ -1946,7 +1986,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     select_device(config.setdefault("training", {}) or {})
     check_fresh_output_dir(config["training"])
     from . import data_simmemre
-    from .training_simmemre import apply_thresholds, calibrate_thresholds
+    from .training_simmemre import apply_thresholds, calibrate_thresholds, format_duration
 
     trainer, datasets, run = build_trainer(config)
     args, resume, calibrate = trainer.args, run["resume"], run["calibrate"]
@@ -1972,6 +2012,8 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     finishing = bool(resumed_at) and check_steps_left(trainer, resume, resumed_at)
     if not resume and trainer.is_world_process_zero():
         remove_earlier_run_files(args.output_dir)
+    started = time.monotonic()
+    _stage(trainer, _run_description(config, trainer, datasets) + (f"; resuming {resume}" if resume else ""))
     train_result = trainer.train(resume_from_checkpoint=resume or None)
     if not (finishing and os.path.isfile(os.path.join(args.output_dir, "trainer_state.json"))):
         trainer.save_state()  # (a finishing run trained nothing: the stopped run's state, with its loss, stays)
@@ -1986,6 +2028,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     for split, prefix in (("validation", "eval"), ("test", "test")):
         if split not in datasets:
             continue
+        _stage(trainer, f"scoring the trained model on {split} ({len(datasets[split])} documents)")
         metrics = float_metrics(trainer.evaluate(datasets[split], metric_key_prefix=prefix))
         trainer.save_metrics(prefix, metrics)
         results.update(metrics)
@@ -2000,6 +2043,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     calibration = None
     if calibrate and "validation" in datasets:
         validation = datasets["validation"]
+        _stage(trainer, f"calibrating the thresholds on validation ({len(validation)} documents)")
         if trainer.is_world_process_zero():  # once, not once per process: the others wait for its thresholds
             calibration = calibrate_thresholds(
                 trainer.model,
@@ -2010,10 +2054,14 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
                 progress=not args.disable_tqdm,
             )
         calibration = from_main_process(calibration, args)
+        chosen = ", ".join(f"{name.split('_')[0]} {value:g}" for name, value in calibration["thresholds"].items())
+        verdict = "applied" if calibration.get("applied", True) else f"kept: {calibration.get('reason')}"
+        _stage(trainer, f"thresholds {chosen} ({verdict})")
         apply_thresholds(trainer.model, calibration["thresholds"])
         results.update({f"calibrated_{name}": value for name, value in calibration["thresholds"].items()})
         results.update({f"calibrated_eval_{key}": value for key, value in calibration["scores"].items()})
         if "test" in datasets:
+            _stage(trainer, "scoring the trained model on test at the calibrated thresholds")
             metrics = float_metrics(trainer.evaluate(datasets["test"], metric_key_prefix="calibrated_test"))
             trainer.save_metrics("calibrated_test", metrics)
             results.update(metrics)
@@ -2029,6 +2077,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
 
     if trainer.is_world_process_zero():
         best_dir = os.path.join(args.output_dir, "best_model")
+        _stage(trainer, f"saving {best_dir}")
         for stale in stale_staging_folders(args.output_dir):  # this run owns its output_dir
             shutil.rmtree(os.path.join(args.output_dir, stale), ignore_errors=True)
         dataset_name = data_config.get("dataset_name") or data_config.get("format")
@@ -2102,6 +2151,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
             print(f"(precision, recall and F1: {os.path.join(args.output_dir, 'results.md')})")
             if kept:
                 print(f"(no calibrated columns: calibration kept the model's thresholds, {calibration.get('reason')})")
+        _stage(trainer, f"done in {format_duration(time.monotonic() - started)}")
     if args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
     return {

@@ -1155,17 +1155,25 @@ def empty_prediction(num_entity_types: int, device) -> dict:
     }
 
 
+# The caps whose binding has been logged in this process: each document's prediction records it ("truncated"), and a
+# line per document (again at every point of a threshold grid) filled the logs of evaluations and calibrations.
+_CAPS_LOGGED = set()
+
+
 def _truncation(truncated: Optional[list], cap: str, limit: int, found: int, kept: int) -> dict:
     """Record that the document-level cap `cap` (a `SimMemREConfig` field) bound: `found` items passed their
-    threshold, `kept` of them were kept. The note goes into `truncated` (the document's prediction) and a warning
-    is logged, so a cap is never silent."""
+    threshold, `kept` of them were kept. The note goes into `truncated` (the document's prediction), and the first
+    time a cap binds in a process a warning says so, so a cap is never silent."""
     note = {"cap": cap, "limit": int(limit), "found": int(found), "kept": int(kept)}
     if truncated is not None:
         truncated.append(note)
-    logger.warning(
-        f"SimMemRE inference: {cap}={limit} bound, {found} found, {kept} kept (see the config docstring "
-        "for which ones are kept; set it to None to disable)"
-    )
+    if cap not in _CAPS_LOGGED:
+        _CAPS_LOGGED.add(cap)
+        logger.warning(
+            f"SimMemRE inference: {cap}={limit} bound, {found} found, {kept} kept (see the config docstring for which "
+            f'ones are kept; set it to None to disable). Each such prediction says so in "truncated"; further '
+            f"documents bound by {cap} are not logged."
+        )
     return note
 
 

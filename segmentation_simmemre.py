@@ -42,7 +42,8 @@ def _continues_run(first: str, char: str) -> bool:
 _SENTENCE_END_CHARS = ".!?\u0964\u0965\u061f\u06d4\u0589\u1362\u1367\u104b"
 # Sentence ends without whitespace after them: the ideographic and full-width stops of Chinese and Japanese.
 _CJK_SENTENCE_END_CHARS = "。！？｡．"
-_CLOSING_CHARS = "\"')]}»”’"
+# “ closes a German quotation („Ende.“); as an English opening quote it touches the word after it (see _closes).
+_CLOSING_CHARS = "\"')]}»”’“"
 # Line breaks as str.splitlines() knows them ("\r\n" is one). A blank line (two breaks with only other whitespace
 # between) ends a paragraph, and so do a form feed and U+2029 on their own.
 _LINE_BREAK_CHARS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -176,15 +177,41 @@ def split_sentences(
         gap = text[previous_end:start]
         if _PARAGRAPH_BREAK.search(gap):
             breaks = True
+        elif _closes(text, words, i):  # a closing quote or bracket stays with the sentence it closes ("。”", ". »")
+            breaks = False
         elif text[previous_start:previous_end] in _CJK_SENTENCE_END_CHARS:
             # a full-width period between digits is a decimal point ("３．５")
             breaks = not (text[previous_start] == "．" and gap == "" and text[start].isdigit())
         else:
-            breaks = gap != "" and _ends_sentence(text, words, i - 1) and _is_sentence_start(text[start])
+            # after closing quotes, a CJK stop ends the sentence without a space too ("“结束了。”然后")
+            breaks = (gap != "" or _closes_cjk_sentence(text, words, i - 1)) and _ends_sentence(text, words, i - 1)
+            breaks = breaks and _is_sentence_start(text[start])
         if breaks and i not in forbidden:
             boundaries.append(i)
     boundaries.append(len(words))
     return [(boundaries[k], boundaries[k + 1]) for k in range(len(boundaries) - 1)]
+
+
+def _is_closing(text: str, word: tuple[int, int]) -> bool:
+    return word[1] - word[0] == 1 and text[word[0]] in _CLOSING_CHARS
+
+
+def _closes(text: str, words: Sequence[tuple[int, int]], index: int) -> bool:
+    """Whether word `index` is a closing quote or bracket: one that only closes (")]}”’"), or one of the other
+    `_CLOSING_CHARS` that no word touches after it (an opening quote touches the word it opens: "Go", »Komm«)."""
+    if not _is_closing(text, words[index]):
+        return False
+    if text[words[index][0]] in ")]}”’":
+        return True
+    return index + 1 == len(words) or words[index + 1][0] > words[index][1] or _is_closing(text, words[index + 1])
+
+
+def _closes_cjk_sentence(text: str, words: Sequence[tuple[int, int]], index: int) -> bool:
+    """Whether word `index` is a closing character after a CJK stop (over further closing characters)."""
+    k = index
+    while k >= 0 and _is_closing(text, words[k]):
+        k -= 1
+    return k < index and k >= 0 and text[words[k][0] : words[k][1]] in _CJK_SENTENCE_END_CHARS
 
 
 def _ends_sentence(text: str, words: Sequence[tuple[int, int]], index: int) -> bool:

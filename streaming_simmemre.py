@@ -49,7 +49,7 @@ def _stdin_text(stdin=None) -> str:
     try:
         text = raw.read().decode("utf-8") if raw is not None else stream.read()
     except UnicodeDecodeError as error:
-        raise SystemExit(f"<stdin>: not UTF-8 ({error.reason} at byte {error.start})") from None
+        raise SystemExit(f"<stdin>: not UTF-8 ({error.reason} at byte {error.start + 1})") from None
     return text[1:] if text.startswith("\ufeff") else text  # a byte-order mark is no content
 
 
@@ -118,7 +118,7 @@ def _decoded_line(raw: bytes, where: str, first: bool):
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        return BadInput(where, f"{where}: not UTF-8 ({error.reason} at byte {error.start} of the line)")
+        return BadInput(where, f"{where}: not UTF-8 ({error.reason} at byte {error.start + 1} of the line)")
 
 
 def _decoded_lines(handle, source: str) -> Iterator:
@@ -241,7 +241,7 @@ def iter_documents(inputs, fmt: str = "auto", stdin=None) -> Iterator:
                 with _reading(source), _open_input(path, "rt", encoding="utf-8-sig", newline="") as handle:
                     text = handle.read()
             except UnicodeDecodeError as error:  # one bad document: an error record, as for a bad JSON Lines line
-                yield BadInput(path.name, f"{source}: not UTF-8 text ({error.reason} at byte {error.start})")
+                yield BadInput(path.name, f"{source}: not UTF-8 text ({error.reason} at byte {error.start + 1})")
                 continue
             yield {"id": path.name, "text": text}
 
@@ -390,8 +390,8 @@ def checked_input(extractor, document, position: int, strict: bool = False) -> d
     try:
         return extractor.normalize_input(document, position)
     except (ValueError, TypeError) as error:
-        if strict:
-            raise
+        if strict:  # as a ValueError, which the scripts print as one line (a wrongly typed field is a TypeError)
+            raise ValueError(str(error)) from error
         document_id = document.get("id") if isinstance(document, dict) else None
         return _error_record(document_id if document_id is not None else f"#{position}", str(error))
 

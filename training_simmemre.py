@@ -22,6 +22,7 @@ import itertools
 import json
 import logging
 import math
+import numbers
 import os
 import sys
 import time
@@ -29,7 +30,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch
-from transformers import ProgressCallback, Trainer, TrainerCallback
+from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback
 from transformers.trainer_utils import PredictionOutput, speed_metrics
 
 from .data_simmemre import (
@@ -519,7 +520,8 @@ class SimMemREDataCollator:
             not isinstance(max_span_size, int) or isinstance(max_span_size, bool) or max_span_size < 1
         ):
             raise ValueError(f"max_span_size must be a positive integer or None, got {max_span_size!r}")
-        if not 0.0 <= float(neg_mention_overlap_ratio) <= 1.0:
+        ratio = neg_mention_overlap_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not 0.0 <= float(ratio) <= 1.0:
             raise ValueError(f"neg_mention_overlap_ratio must be in [0, 1], got {neg_mention_overlap_ratio!r}")
         tokenizer = getattr(processor, "tokenizer", processor)
         self.pad_token_id = tokenizer.pad_token_id or 0
@@ -877,6 +879,11 @@ class NonFiniteGradientCallback(TrainerCallback):
     def __init__(self, trainer: "SimMemRETrainer", limit: int = 5):
         self.trainer, self.limit = trainer, limit
         self.skipped = []  # the steps skipped in a row
+        self.skipped_since_log = 0  # logged as `skipped_steps` (the Trainer logs a skipped step's loss as the mean)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.skipped = []  # (a second train() of the trainer starts its own count)
+        self.skipped_since_log = 0
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         trainer = self.trainer
@@ -889,6 +896,7 @@ class NonFiniteGradientCallback(TrainerCallback):
         for parameter in parameters:
             parameter.grad = None
         self.skipped.append(state.global_step + 1)
+        self.skipped_since_log += 1
         sums = trainer._task_loss_sums
         losses = [] if sums is None else [n for n, v in zip(TASK_LOSSES, sums.tolist()) if not math.isfinite(v)]
         losses = f"; not finite since the last log: {', '.join(losses)}" if losses else ""
@@ -968,6 +976,7 @@ def compact_log_lines(logs: Mapping, width: int = 100) -> list:
                 "entity_loss",
                 "relation_loss",
                 "grad_norm",
+                "skipped_steps",
                 "learning_rate",
                 "epoch",
                 "train_runtime",
@@ -979,13 +988,71 @@ def compact_log_lines(logs: Mapping, width: int = 100) -> list:
     return textwrap.wrap(text, width=width, subsequent_indent="  ") or [str(dict(logs))[:width]]
 
 
+def watched_output() -> bool:
+    """Whether progress bars reach a person: a terminal or a notebook, not a log file (nohup, CI), where each of their
+    frames is written as text."""
+    from transformers.utils import is_in_notebook
+
+    return sys.stderr.isatty() or is_in_notebook()
+
+
+def format_duration(seconds: float) -> str:
+    """'3m07s', '1h05m': a duration in a log line."""
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
 class CompactProgressCallback(ProgressCallback):
-    """Trainer's progress bars, with each log written as lines of at most 100 characters."""
+    """Trainer's progress bars, with each log written as one block of lines of at most 100 characters. Where no one
+    watches them (`interactive` False: a log file under nohup, CI; see `watched_output`) it draws no bars, whose
+    frames filled such logs with carriage returns and escape codes, and prints a line at every tenth of the training
+    steps instead (the step, the time so far, and the time left at that pace, evaluations included)."""
+
+    def __init__(self, interactive: Optional[bool] = None, stream=None):
+        super().__init__()
+        self.interactive = watched_output() if interactive is None else interactive
+        self.stream = stream  # of the logs and progress lines; None: standard output (as the Trainer's logs)
+        self.training = False
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.training = True
+        if self.interactive:
+            return super().on_train_begin(args, state, control, **kwargs)
+        self.current_step = self.first_step = state.global_step  # (a resumed run starts past 0)
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.interactive:
+            return super().on_step_end(args, state, control, **kwargs)
+        tenth = max(state.max_steps // 10, 1)
+        due = state.global_step // tenth > self.current_step // tenth or state.global_step == state.max_steps
+        if state.is_world_process_zero and due:
+            elapsed = time.monotonic() - self.started
+            done, total = state.global_step - self.first_step, state.max_steps
+            left = f", about {format_duration(elapsed / done * (total - state.global_step))} left" if done else ""
+            share = 100 * state.global_step / max(total, 1)
+            line = f"step {state.global_step}/{total} ({share:.0f} %), {format_duration(elapsed)}{left}"
+            print(line, file=self.stream, flush=True)
+        self.current_step = state.global_step
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        if self.interactive:
+            super().on_prediction_step(args, state, control, eval_dataloader=eval_dataloader, **kwargs)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if state.is_world_process_zero and self.training_bar is not None and logs:
-            for line in compact_log_lines(logs):
-                self.training_bar.write(line)
+        if not (state.is_world_process_zero and self.training and logs):
+            return
+        text = "\n".join(compact_log_lines(logs))  # one write: each clears and redraws the bars
+        if self.training_bar is not None:
+            self.training_bar.write(text, file=self.stream)
+        elif not self.interactive:
+            print(text, file=self.stream, flush=True)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.training = False
+        if self.interactive:
+            super().on_train_end(args, state, control, **kwargs)
 
 
 def _metric_prefix(primary: str, eval_set_names: Sequence = ()) -> str:
@@ -1074,6 +1141,12 @@ class SimMemRETrainer(Trainer):
             kwargs["train_dataset"] = _python_rows(kwargs["train_dataset"])
             _check_tokenized(kwargs["train_dataset"], "train_dataset", ("input_ids", "doc_index") + GOLD_COLUMNS)
             _check_label_lists(kwargs["train_dataset"], "train_dataset", getattr(model, "config", None))
+        given_optimizer = (kwargs.get("optimizers") or (None, None))[0]
+        if given_optimizer is not None and head_learning_rate is not None:  # its groups were kept: heads at lr
+            raise ValueError(
+                "head_learning_rate: not applied to an optimizer given with optimizers=(...); give the heads' "
+                "parameter group its rate in that optimizer, or leave optimizers out"
+            )
         for name, use in (("compute_loss_func", "the model's joint loss"), ("compute_metrics", "the strict F1 metric")):
             if kwargs.get(name) is not None:
                 raise ValueError(f"{name}: not supported by SimMemRETrainer, which trains and evaluates with {use}")
@@ -1125,9 +1198,13 @@ class SimMemRETrainer(Trainer):
         self.add_callback(NonFiniteGradientCallback(self, max_non_finite_steps))
         self._best_selection_key = None
         self._selection_history = []
-        if any(isinstance(callback, ProgressCallback) for callback in self.callback_handler.callbacks):
+        callbacks = self.callback_handler.callbacks
+        if any(isinstance(callback, ProgressCallback) for callback in callbacks):
             self.remove_callback(ProgressCallback)
             self.add_callback(CompactProgressCallback)
+        elif any(type(callback) is PrinterCallback for callback in callbacks):  # disable_tqdm: its 800-character dicts
+            self.remove_callback(PrinterCallback)
+            self.add_callback(CompactProgressCallback(interactive=False))
 
     # -- model selection ----------------------------------------------------------------------------------
     def _determine_best_metric(self, metrics, trial):
@@ -1321,6 +1398,9 @@ class SimMemRETrainer(Trainer):
             if any(count > 0 for count in steps):  # none: no training step since the last log
                 for name, total, count in zip(TASK_LOSSES, totals, steps):
                     logs[name] = total / count if count > 0 else 0.0
+            for callback in self.callback_handler.callbacks:
+                if isinstance(callback, NonFiniteGradientCallback) and callback.skipped_since_log:
+                    logs["skipped_steps"], callback.skipped_since_log = callback.skipped_since_log, 0
         super().log(logs, start_time)
 
     # -- inference ----------------------------------------------------------------------------------
@@ -1370,8 +1450,11 @@ class SimMemRETrainer(Trainer):
         label = progress if isinstance(progress, str) else "Evaluating"
         for callback in self.callback_handler.callbacks:
             bar = getattr(callback, "prediction_bar", None)
-            if bar is not None and getattr(bar, "desc", None) != label:
-                bar.set_description(label)
+            # tqdm keeps the description as "label: ", and each refresh wrote another frame (past its rate limit)
+            if not hasattr(bar, "set_description"):  # transformers' notebook bar (Jupyter) has no label to set
+                continue
+            if str(getattr(bar, "desc", "")).rstrip(": ") != label:
+                bar.set_description(label, refresh=False)
 
     def predict_documents(self, documents: Sequence, batch_size: Optional[int] = None) -> list:
         """Run end-to-end inference on schema documents (or raw strings) in this process; returns schema documents
@@ -1398,6 +1481,14 @@ class SimMemRETrainer(Trainer):
             return metrics
         if eval_dataset is None:
             raise ValueError("SimMemRETrainer.evaluate needs an eval_dataset (rows of tokenize_documents)")
+        metrics = self._scores_of(eval_dataset, metric_key_prefix)
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+    def _scores_of(self, eval_dataset, metric_key_prefix: str) -> dict:
+        """Full inference on `eval_dataset` (every process a share) and its strict scores as `{prefix}_...` floats;
+        the predictions stay in `last_predictions`."""
         from datasets import Dataset, IterableDataset
 
         if isinstance(eval_dataset, IterableDataset):  # evaluation reads its rows by position (and shards them)
@@ -1447,17 +1538,18 @@ class SimMemRETrainer(Trainer):
                 num_steps=math.ceil(total / max(1, self.args.per_device_eval_batch_size)),
             )
         )
-        self.log(metrics)
-        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
 
     def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test") -> PredictionOutput:
-        """`evaluate` on `test_dataset` (rows of :func:`tokenize_documents`) with prefix "test", returned as
-        `PredictionOutput(predictions=<the decoded schema documents, in row order>, label_ids=None, metrics)`. (The
-        inherited `predict` ran the training forward: sampled losses and training targets, no documents.)"""
+        """The scores of `evaluate` on `test_dataset` (rows of :func:`tokenize_documents`) with prefix "test", returned
+        as `PredictionOutput(predictions=<the decoded schema documents, in row order>, label_ids=None, metrics)`. As
+        transformers' `predict`, it calls the callbacks' `on_predict` and logs nothing (it was an evaluation: the test
+        scores went into `log_history`, and `EarlyStoppingCallback` saw them). (The inherited `predict` ran the
+        training forward: sampled losses and training targets, no documents.)"""
         if isinstance(test_dataset, dict):
             raise ValueError("SimMemRETrainer.predict takes one dataset; evaluate() scores a dict of them")
-        metrics = self.evaluate(test_dataset, ignore_keys, metric_key_prefix)
+        metrics = self._scores_of(test_dataset, metric_key_prefix)
+        self.control = self.callback_handler.on_predict(self.args, self.state, self.control, metrics)
         return PredictionOutput(predictions=self.last_predictions, label_ids=None, metrics=metrics)
 
     # -- Hub ------------------------------------------------------------------------------------------
@@ -1564,7 +1656,7 @@ def _encode_rows(model, processor, rows, device, progress):
 
     keys = list(FEATURE_PADDING)
     encoded = []
-    for row in tqdm(rows, desc="Encoding documents", disable=not progress):
+    for row in tqdm(rows, desc="Encoding documents", disable=not (progress and watched_output())):
         batch = {key: value.to(device) for key, value in processor.collate([{k: row[k] for k in keys}]).items()}
         encoded.append((batch, model.token_representations(batch["input_ids"], batch["attention_mask"]), [{}]))
     return encoded
@@ -1739,7 +1831,9 @@ def calibrate_thresholds(
                 ]
 
             points = [(m, c) for m in grid["mention_threshold"] for c in grid["coref_threshold"]]
-            for mention_threshold, coref_threshold in tqdm(points, desc="Threshold grid", disable=not progress):
+            for mention_threshold, coref_threshold in tqdm(
+                points, desc="Threshold grid", disable=not (progress and watched_output())
+            ):
                 lowest, documents = predictions_at(mention_threshold, coref_threshold)
                 for entity_threshold in grid["entity_threshold"]:
                     confident = entities_above(documents, entity_threshold)
@@ -1838,7 +1932,10 @@ def apply_thresholds(model, thresholds: Mapping) -> None:
     name outside `THRESHOLD_NAMES` was ignored, and NaN or 2.0 written, to fail at the next save or prediction)."""
     unknown = sorted(set(thresholds) - set(THRESHOLD_NAMES))
     if unknown:
-        raise ValueError(f"apply_thresholds: unknown threshold(s) {unknown}; expected some of {list(THRESHOLD_NAMES)}")
+        hint = "; pass calibrate_thresholds(...)['thresholds']" if "thresholds" in unknown else ""
+        raise ValueError(
+            f"apply_thresholds: unknown threshold(s) {unknown}; expected some of {list(THRESHOLD_NAMES)}{hint}"
+        )
     checked = {}
     for name, value in thresholds.items():
         number = None if isinstance(value, (bool, str, bytes)) else value

@@ -126,6 +126,7 @@ def main(argv=None) -> int:
 
     from simmemre.experiment_simmemre import (
         check_calibration_grid,
+        check_corpus_splits,
         check_model_location,
         check_output_location,
         corpus_boundary_words,
@@ -160,6 +161,8 @@ def main(argv=None) -> int:
     default_name += "_dryrun.json" if args.dry_run else ".json"
     output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.model)), default_name)
     check_output_location(output, "--output", [os.path.join(args.model, "config.json")])
+    splits = [split for split in (args.dev_split, args.test_split) if split]
+    check_corpus_splits(args, splits)
     model, processor = load_trained_model(args.model, device, setting="MODEL")
     serving = contextlib.nullcontext()
     if args.serving == "int8":
@@ -168,7 +171,7 @@ def main(argv=None) -> int:
         model = _with_int8_encoder(model, torch.device(device))
     elif args.serving == "bf16":
         serving = torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
-    rows = corpus_rows(args, model, processor, [split for split in (args.dev_split, args.test_split) if split])
+    rows = corpus_rows(args, model, processor, splits)
     updates = {}  # the config fields this run changes, written into MODEL/config.json with the thresholds
     if args.boundary_word_min_count is not None:
         updates.update(corpus_boundary_words(args, args.boundary_word_min_count))

@@ -152,7 +152,8 @@ def main(argv=None, stdin=None, stdout=None) -> int:
     except ValueError as error:
         parser.error(str(error))
     if shard is not None and not args.output:
-        parser.error("sharding needs --output (each shard writes OUTPUT.part-0000I-of-0000N)")
+        launched = "" if args.shard else f" (RANK={shard[0]} WORLD_SIZE={shard[1]}: a torchrun or accelerate launch)"
+        parser.error(f"sharding{launched} needs --output (each shard writes OUTPUT.part-0000I-of-0000N)")
     if shard is not None and args.html:  # every shard would write its own part's page to the same file
         parser.error("--html with sharding: render the merged predictions (--output OUTPUT --merge N --html PAGE)")
     if args.resume and not args.output:

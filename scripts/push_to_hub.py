@@ -172,7 +172,9 @@ def _push(args, folder):
 def card_change(folder, repo_id) -> str:
     """What the upload changes in FOLDER/README.md, in words (--dry-run)."""
     card = folder / "README.md"
-    match = PLACEHOLDER_PATTERN.search(card.read_text(encoding="utf-8")) if card.is_file() else None
+    if not card.is_file():  # only with --no-check: the completeness check requires a card
+        return "none (no README.md)"
+    match = PLACEHOLDER_PATTERN.search(card.read_text(encoding="utf-8"))
     return f"{match.group(0)} -> {repo_id}" if match else "as saved"
 
 

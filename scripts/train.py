@@ -96,7 +96,7 @@ from simmemre.experiment_simmemre import (
     select_device,
     train,
 )
-from simmemre.training_simmemre import TrainingDivergedError
+from simmemre.training_simmemre import TrainingDivergedError, watched_output
 
 # Options of the loss-curve check (see the module docstring) and their defaults.
 LOSS_CURVE_OPTIONS = {
@@ -152,7 +152,19 @@ def main(argv=None):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if argv else 2
+    if argv[0].startswith("-"):  # "--config x.yaml" read "--config" as the config file
+        print(
+            f"usage: train.py CONFIG [--section.key value ...]: the config file comes first, not {argv[0]}",
+            file=sys.stderr,
+        )
+        return 2
     overrides = argv[1:]
+    if not watched_output():  # a log file (nohup, CI): the bars of datasets and of transformers' saves write frames
+        import datasets
+        from transformers.utils import logging as transformers_logging
+
+        datasets.disable_progress_bars()
+        transformers_logging.disable_progress_bar()  # (also the Hub's)
     loss_curve = pop_loss_curve_options(overrides)
     if loss_curve["--loss-curve"] is None:
         try:

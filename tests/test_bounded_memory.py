@@ -226,7 +226,10 @@ def test_defaults_do_not_bind_and_add_no_key(tokenizer, processor):
         assert torch.equal(capped[key], free[key]), key
 
 
-def test_mention_cap_keeps_the_highest_scores_and_says_so(tokenizer, processor, caplog):
+def test_mention_cap_keeps_the_highest_scores_and_says_so(tokenizer, processor, caplog, monkeypatch):
+    import simmemre.modeling_simmemre as modeling
+
+    monkeypatch.setattr(modeling, "_CAPS_LOGGED", set())  # (a cap is logged once per process)
     free = make_model(tokenizer, seed=2)
     capped = make_model(tokenizer, seed=2, max_mentions_per_document=40)
     batch = processor(TEXT)
@@ -244,6 +247,23 @@ def test_mention_cap_keeps_the_highest_scores_and_says_so(tokenizer, processor, 
     assert "max_mentions_per_document=40 bound" in caplog.text
     spans = kept["mention_word_spans"].tolist()
     assert spans == sorted(spans)  # still in document order
+
+
+def test_a_binding_cap_is_logged_once_per_process_and_recorded_in_every_prediction(
+    tokenizer, processor, caplog, monkeypatch
+):
+    """A line per document, again at every point of a calibration grid, filled the logs."""
+    import simmemre.modeling_simmemre as modeling
+
+    monkeypatch.setattr(modeling, "_CAPS_LOGGED", set())
+    capped = make_model(tokenizer, seed=2, max_mentions_per_document=40)
+    batch = processor([TEXT, TEXT])
+    with torch.no_grad(), caplog.at_level(logging.WARNING):
+        for _ in range(2):
+            predictions = capped(**batch, mention_threshold=0.0, coref_threshold=1.0).predictions
+            assert all("max_mentions_per_document" in _notes(p, capped.config) for p in predictions)
+    assert caplog.text.count("max_mentions_per_document=40 bound") == 1
+    assert "further documents bound by max_mentions_per_document are not logged" in caplog.text
 
 
 def test_the_smaller_mention_cap_is_the_one_reported(tokenizer, processor):

@@ -303,7 +303,7 @@ def test_jsonl_not_utf8_names_the_line(tmp_path, name):
     (gzip.open if name.endswith(".gz") else open)(path, "wb").write(b"\n".join(lines) + b"\n")
     with pytest.raises(DocumentError) as error:
         read_jsonl(path)
-    assert_names(error, f"{path}:2", "not valid UTF-8", "0xe9")
+    assert_names(error, f"{path}:2", "not valid UTF-8", "0xe9", "at byte 25 of the line")
 
 
 def test_pubtator_not_utf8_names_the_file_and_line(tmp_path):
@@ -477,6 +477,27 @@ def test_docred_documents_without_labels_are_counted(tmp_path):
     path.write_text(json.dumps([{**labelled, "labels": []}, {**labelled, "title": "B"}]))
     docs, stats = read_docred(path)
     assert [doc["relations"] for doc in docs] == [[], []] and stats["documents_without_labels"] == 1
+
+
+@pytest.mark.parametrize(
+    "content, where, message",
+    [
+        ("{}", "", "expected a JSON list of documents, got dict"),
+        ("[1,\n,]", ":2", "invalid JSON"),
+    ],
+)
+def test_a_file_level_error_names_the_file_without_a_document_placeholder(tmp_path, content, where, message):
+    """They read "train.json: document ?: <document>: expected a JSON list ...", naming no document and no field."""
+    path = tmp_path / "train.json"
+    path.write_text(content)
+    with pytest.raises(DocumentError) as error:
+        read_docred(path)
+    assert str(error.value).startswith(f"{path}{where}: {message}")
+
+
+def test_an_empty_document_id_is_shown_quoted():
+    with pytest.raises(DocumentError, match="document '': id:"):
+        validate_document({"id": "", "text": "x", "entities": [], "relations": []}, source="f.jsonl:3")
 
 
 def test_docred_document_missing_a_field(tmp_path):

@@ -536,7 +536,12 @@ def test_resuming_from_the_last_checkpoint_skips_one_interrupted_while_saving(mo
     def train(resume_from_checkpoint=None):
         raise TrainingStarted(resume_from_checkpoint)
 
-    trainer = SimpleNamespace(args=SimpleNamespace(output_dir=str(tmp_path)), processing_class=None, train=train)
+    trainer = SimpleNamespace(
+        args=SimpleNamespace(output_dir=str(tmp_path)),
+        processing_class=None,
+        train=train,
+        is_world_process_zero=lambda: True,
+    )
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
     monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
     with pytest.raises(TrainingStarted) as started:
@@ -632,7 +637,10 @@ def test_resuming_a_finished_run_stops_instead_of_rewriting_its_results(monkeypa
         raise TrainingStarted(resume_from_checkpoint)
 
     trainer = SimpleNamespace(
-        args=SimpleNamespace(output_dir=str(tmp_path), max_steps=max_steps), processing_class=None, train=train
+        args=SimpleNamespace(output_dir=str(tmp_path), max_steps=max_steps),
+        processing_class=None,
+        train=train,
+        is_world_process_zero=lambda: True,
     )
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
     monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))

@@ -88,6 +88,7 @@ def test_calibrate_writes_its_report_before_it_rewrites_the_model_config(saved_c
         thresholds = {"mention_threshold": 0.123, "coref_threshold": 0.5, "relation_threshold": 0.5}
         return {"thresholds": {**thresholds, "entity_threshold": 0.0}}
 
+    monkeypatch.setattr(experiment_simmemre, "check_corpus_splits", lambda *args: {})
     monkeypatch.setattr(experiment_simmemre, "corpus_rows", lambda *args: {})
     monkeypatch.setattr(calibrate, "calibrate_and_score", calibration_during_which_the_report_location_goes_bad)
     with pytest.raises(SystemExit) as stopped:
@@ -192,6 +193,20 @@ def test_every_inference_script_names_a_model_with_non_finite_weights(saved_copy
     assert refusal("calibrate", calibrate_argv).startswith("MODEL " + expected)
 
 
+@pytest.mark.parametrize(
+    "document, message",
+    [
+        ({"id": "a", "text": 5}, "document 'a': text: must be a str, got int"),
+        ({"id": "a", "text": "Two words.", "words": "x"}, "document 'a': words:"),
+    ],
+)
+def test_predict_strict_names_a_wrongly_typed_field_in_one_line(hub_folder, tmp_path, document, message):
+    """A TypeError (a field of the wrong type) ended --strict with a traceback; a missing field gave the line."""
+    documents = write_jsonl(tmp_path / "in.jsonl", [document])
+    argv = ["--model", str(hub_folder), documents, "--strict", "--no-progress", "--output", str(tmp_path / "p.jsonl")]
+    assert refusal("predict", argv).startswith(f"predict.py: {message}")
+
+
 # 4. --device: a mistyped device, or CUDA where there is none.
 
 
@@ -223,7 +238,29 @@ def test_a_batch_size_below_one_is_refused_by_every_inference_script(script, gol
     assert "--batch-size: expected a positive integer, got 0" in capsys.readouterr().err
 
 
-# 5. calibrate.py: --max-documents and --grid.
+def test_predict_says_where_a_sharding_without_output_comes_from(gold, monkeypatch, capsys):
+    """It said "sharding needs --output" to a user who gave no --shard (torchrun set RANK and WORLD_SIZE)."""
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert refusal("predict", ["--model", NOT_A_MODEL, gold]) == "2"
+    assert "sharding (RANK=1 WORLD_SIZE=2: a torchrun or accelerate launch) needs --output" in capsys.readouterr().err
+
+
+# 5. calibrate.py: --max-documents, --grid and the split names.
+
+
+def test_calibrate_checks_the_split_names_before_the_model_loads(hub_folder, tmp_path, monkeypatch):
+    import simmemre.experiment_simmemre as experiment
+
+    def load_trained_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the split names were checked")
+
+    monkeypatch.setattr(experiment, "load_trained_model", load_trained_model)
+    data = SCRIPTS.parent.parent / "shared" / "data" / "bc5cdr"
+    argv = [str(hub_folder), "--data-dir", str(data), "--format", "bc5cdr", "--dev-split", "validation"]
+    assert refusal("calibrate", argv + ["--output", str(tmp_path / "c.json")]).startswith(
+        f"{data}: no 'validation' split (found ['dev', 'test', 'train'])"
+    )
 
 
 @pytest.mark.parametrize("count", ["0", "-1"])

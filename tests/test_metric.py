@@ -181,6 +181,16 @@ def test_malformed_document_raises_value_error_naming_id_and_field(break_documen
         score(predictions)
 
 
+@pytest.mark.parametrize("side", ["predictions", "references"])
+def test_one_document_in_place_of_a_list_is_named_by_the_pure_python_scoring(side):
+    """joint_re_scores (score.py's and the trainer's scoring) iterated the dict's keys: "[0]: not valid JSON"."""
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+
+    sides = {"predictions": GOLD, "references": GOLD, side: GOLD[0]}
+    with pytest.raises(ValueError, match=f"{side} must be a list of documents, got a single dict"):
+        joint_re_scores(**sides)
+
+
 def test_evaluate_load_and_direct_import_agree():
     import evaluate
 

@@ -223,6 +223,12 @@ def test_a_renamed_folder_is_uploaded_with_the_target_repository_in_its_card(hub
     assert json.loads(capsys.readouterr().out)["card"] == f"<your-user>/best_model -> {REPO}"
 
 
+def test_a_dry_run_without_the_check_says_that_the_folder_has_no_card(folder, capsys):
+    (folder / "README.md").unlink()
+    assert push.main([str(folder), REPO, "--dry-run", "--no-check"]) == 0
+    assert json.loads(capsys.readouterr().out)["card"] == "none (no README.md)"  # it said "as saved"
+
+
 def test_remote_code_of_another_version_is_named_before_upload(folder, capsys):
     """A folder saved by an older package (or edited by hand) uploaded its own copy of the code without a word."""
     package = Path(push.__file__).resolve().parents[1]

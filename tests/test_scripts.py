@@ -409,3 +409,12 @@ def test_calibrate_names_settings_the_folders_own_older_code_does_not_know(tmp_p
     err = capsys.readouterr().err
     assert "does not know relation_argument_types:" in err and "mention_threshold" not in err.split("does not know")[1]
     assert json.loads((tmp_path / "config.json").read_text())["mention_threshold"] == 0.3
+
+
+def test_train_script_says_that_the_config_file_comes_first(capsys):
+    """`train.py --config x.yaml` read "--config" as the config file: "--config: cannot read the config file"."""
+    train_script = load_script(SCRIPTS / "train.py", "train_script")
+    assert train_script.main(["--config", "x.yaml"]) == 2
+    assert "usage: train.py CONFIG [--section.key value ...]: the config file comes first, not --config" in (
+        capsys.readouterr().err
+    )

@@ -290,3 +290,20 @@ def test_every_kind_of_blank_line_ends_a_sentence(gap):
 @pytest.mark.parametrize("gap", ["\n", "\r\n", "\r", "\u2028"])
 def test_a_single_line_break_does_not_end_a_sentence(gap):
     assert sentences_of(f"Results{gap}aspirin causes ulcers") == [f"Results{gap}aspirin causes ulcers"]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("他说：“结束了。” 然后走了。", ["他说：“结束了。”", "然后走了。"]),
+        ("他说：“结束了。”然后走了。", ["他说：“结束了。”", "然后走了。"]),
+        ("Il dit « c'est fini. » Puis il part.", ["Il dit « c'est fini. »", "Puis il part."]),
+        ("Er sagte „Ende.“ Dann ging er.", ["Er sagte „Ende.“", "Dann ging er."]),
+        ('He left. "Go," she said. Then (he ran.) Next.', ["He left.", '"Go," she said.', "Then (he ran.)", "Next."]),
+        ("He said. “Go now.” Then.", ["He said.", "“Go now.”", "Then."]),
+    ],
+)
+def test_a_closing_quote_stays_with_the_sentence_it_closes(text, expected):
+    """A quote closing a CJK or a French sentence was cut off as a sentence of its own ('”', '»'), and a German one („
+    … “) was not seen as closing, so the sentence did not end."""
+    assert sentences_of(text) == expected

@@ -203,6 +203,8 @@ def test_a_json_lines_file_with_a_byte_order_mark_and_a_non_utf8_line(tmp_path):
     documents = list(iter_documents([str(path)]))
     assert documents[0] == {"id": "a", "text": "x"} and documents[2] == {"id": "c", "text": "y"}
     assert documents[1].id == f"{path}:2" and "not UTF-8" in documents[1].error
+    # Byte positions count from 1, as the dataset readers' and score.py's do (this one said "byte 24").
+    assert "at byte 25 of the line" in documents[1].error
 
 
 def test_a_text_file_that_is_not_utf8_is_an_error_record_and_the_run_goes_on(pipe, tmp_path):

@@ -1586,6 +1586,52 @@ def test_a_step_with_non_finite_gradients_is_skipped(processor, cdr_dataset, tmp
     assert trainer.state.global_step == 6
     assert all(bool(torch.isfinite(parameter).all()) for parameter in model.parameters())
     assert "optimizer step 3 skipped: the gradients are not finite (1 in a row; training stops at 5)" in caplog.text
+    # the Trainer logs the skipped step's loss as the running mean (0 when logging every step): the log says so
+    assert [entry.get("skipped_steps") for entry in trainer.state.log_history if "loss" in entry][:4] == [
+        None,
+        None,
+        1,
+        None,
+    ]
+
+
+def test_a_second_train_counts_its_own_non_finite_steps(processor, cdr_dataset, tmp_path, single_torch_thread):
+    """The count of skipped steps in a row carried over: a second train() stopped at its first bad steps."""
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, max_steps=6, eval_strategy="no")
+    _with_non_finite_losses(trainer, {4, 5, 6, 7, 8})  # the first run's last 3 steps, the second run's first 2
+    trainer.train()
+    trainer.train()
+    assert trainer.state.global_step == 6
+
+
+def test_a_given_optimizer_with_a_head_learning_rate_is_refused(processor, cdr_dataset, tmp_path):
+    """The given optimizer's groups were kept, and the heads trained at the encoder's rate without a word."""
+    model = SimMemREModel(training_config(processor))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", max_steps=1)
+    with pytest.raises(ValueError, match="head_learning_rate: not applied to an optimizer given with optimizers="):
+        SimMemRETrainer(model=model, args=arguments, train_dataset=cdr_dataset, processing_class=processor,
+                        optimizers=(optimizer, None), head_learning_rate=1e-3)  # fmt: skip
+
+
+def test_predict_calls_on_predict_and_logs_nothing(processor, cdr_dataset, tmp_path, single_torch_thread):
+    """predict() was an evaluation: on_evaluate, and the test scores in log_history (EarlyStoppingCallback saw them)."""
+    from transformers import TrainerCallback
+
+    events = []
+
+    class Recorder(TrainerCallback):
+        def on_evaluate(self, args, state, control, **kwargs):
+            events.append("evaluate")
+
+        def on_predict(self, args, state, control, metrics=None, **kwargs):
+            events.append(("predict", sorted(metrics)[0].split("_")[0]))
+
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, eval_strategy="no")
+    trainer.add_callback(Recorder())
+    output = trainer.predict(cdr_dataset.select(range(2)))
+    assert events == [("predict", "test")] and len(output.predictions) == 2
+    assert not any(key.startswith("test_") for entry in trainer.state.log_history for key in entry)
 
 
 def test_training_stops_when_the_gradients_stay_non_finite(processor, cdr_dataset, tmp_path, single_torch_thread):
@@ -1613,6 +1659,7 @@ def test_train_script_stops_a_diverging_run_with_one_line(tmp_path):
         ({"mention_threshold": float("nan")}, "mention_threshold must be a number in \\[0, 1\\], got nan"),
         ({"relation_threshold": 2.0}, "relation_threshold must be a number in \\[0, 1\\], got 2.0"),
         ({"relation_threshold": 0.3, "mention_treshold": 0.4}, "unknown threshold\\(s\\) \\['mention_treshold'\\]"),
+        ({"thresholds": {}, "scores": {}}, "pass calibrate_thresholds\\(...\\)\\['thresholds'\\]"),
     ],
 )
 def test_apply_thresholds_refuses_what_it_would_write_wrong(processor, thresholds, message):
@@ -1624,3 +1671,77 @@ def test_apply_thresholds_refuses_what_it_would_write_wrong(processor, threshold
     assert model.config.to_dict() == before  # nothing written, also of the valid ones
     apply_thresholds(model, {"relation_threshold": 0.25})
     assert model.config.relation_threshold == 0.25
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"neg_mention_overlap_ratio": "x"}, "neg_mention_overlap_ratio must be in \\[0, 1\\], got 'x'"),
+        ({"neg_mention_overlap_ratio": 1.5}, "neg_mention_overlap_ratio must be in \\[0, 1\\], got 1.5"),
+        ({"neg_mention_count": -1}, "neg_mention_count must be a non-negative integer, got -1"),
+    ],
+)
+def test_the_collator_names_a_bad_sampling_setting(processor, setting, message):
+    """A string ratio failed in float() with "could not convert string to float: 'x'", naming no setting."""
+    with pytest.raises(ValueError, match=message):
+        SimMemREDataCollator(processor, training_config(processor), **setting)
+
+
+def test_smoke_run_log_is_plain_text_with_a_line_per_stage(smoke_run):
+    """Redirected to a file (no terminal), the log was a dump of progress-bar frames (carriage returns, escape codes),
+    each evaluation frame written twice, and said nothing between the last step and the summary."""
+    _, output_dir, completed = smoke_run
+    log = completed.stdout + completed.stderr
+    assert "\r" not in log and "\x1b" not in log
+    for stage in (
+        f"training into {output_dir}: seed 112, cpu fp32, 1 process(es), commit ",
+        "scoring the trained model on validation (4 documents)",
+        "scoring the trained model on test (4 documents)",
+        "calibrating the thresholds on validation (4 documents)",
+        "scoring the trained model on test at the calibrated thresholds",
+        f"saving {output_dir / 'best_model'}",
+        "] done in ",
+    ):
+        assert stage in completed.stderr, stage
+    thresholds = r"\] thresholds mention [\d.]+, coref [\d.]+, relation [\d.]+, entity [\d.]+ \((applied|kept)"
+    assert re.search(thresholds, log)
+    assert "step 32/32 (100 %)" in completed.stdout
+
+
+def test_without_a_terminal_training_prints_a_progress_line_per_tenth_and_no_bar(
+    processor, cdr_dataset, tmp_path, single_torch_thread, capsys
+):
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, max_steps=10, eval_strategy="no")
+    trainer.train()
+    out, err = capsys.readouterr()
+    assert re.findall(r"^step (\d+)/10 \(\d+ %\), \d+m\d\ds", out, flags=re.MULTILINE) == [str(n) for n in range(1, 11)]
+    assert "loss " in out and "\r" not in out + err
+
+
+def test_disable_tqdm_logs_the_compact_lines_not_the_trainers_dicts(processor, cdr_dataset, tmp_path, capsys):
+    """PrinterCallback printed each evaluation as an 800-character dict."""
+    from transformers import PrinterCallback
+
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, max_steps=2, disable_tqdm=True,
+                              eval_strategy="no", save_strategy="no")  # fmt: skip
+    assert not any(type(callback) is PrinterCallback for callback in trainer.callback_handler.callbacks)
+    trainer.train()
+    out = capsys.readouterr().out
+    assert "loss " in out and "{'loss'" not in out
+
+
+def test_the_evaluation_bar_is_labelled_once(processor, cdr_dataset, tmp_path):
+    """tqdm keeps the label as "label: ", so it was set again (one more frame, past the rate limit) at every step."""
+    import types
+
+    calls = []
+    bar = types.SimpleNamespace(desc="", set_description=lambda label, refresh=True: calls.append((label, refresh)))
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, eval_strategy="no")
+    trainer.callback_handler.callbacks.append(types.SimpleNamespace(prediction_bar=bar))
+    trainer._label_prediction_bar("Evaluating eval")
+    bar.desc = "Evaluating eval: "  # as tqdm stores it
+    trainer._label_prediction_bar("Evaluating eval")
+    assert calls == [("Evaluating eval", False)]
+    # transformers' notebook bar (Jupyter) has no description: evaluation failed with AttributeError
+    trainer.callback_handler.callbacks.append(types.SimpleNamespace(prediction_bar=types.SimpleNamespace(value=0)))
+    trainer._label_prediction_bar("Evaluating test")

@@ -420,6 +420,8 @@ def _relaxed_counts(predicted, gold, undirected):
 
 def _parse_side(raw_documents, side):
     """{id: tuple sets} for one side; raises ValueError for bad JSON, malformed documents and duplicate ids."""
+    if isinstance(raw_documents, (str, dict)):  # iterated, a dict gave its keys: "predictions[0]: not valid JSON"
+        raise ValueError(f"{side} must be a list of documents, got a single {type(raw_documents).__name__}")
     parsed = {}
     duplicates = []
     for position, raw in enumerate(raw_documents):
