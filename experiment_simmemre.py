@@ -807,7 +807,9 @@ def load_trained_model(folder: str, device="cpu", setting: str = "--model"):
     # Trusted as load_pipeline trusts it: the scripts run the model the user named, an encoder's own code included.
     try:
         model = SimMemREModel.from_pretrained(folder, trust_remote_code=True)
-    except ValueError as error:  # the model class's refusals (non-finite weights, unusable label lists)
+    except ValueError as error:  # the model class's one-line refusals (non-finite weights, unusable label lists)
+        if "\n" in str(error).strip():
+            raise
         raise SystemExit(f"{setting} {folder}: {_without_location(str(error), folder)}") from None
     return model.to(device).eval(), SimMemREProcessor.from_pretrained(folder)
 
@@ -1194,11 +1196,13 @@ def load_pipeline(model, device=None, batch_size=4, dtype="auto", serving="fp32"
         raise SystemExit(f"--model {model}: could not load {where} ({error})") from None
     except ValueError as error:
         # transformers' pipeline wraps the model class's refusal (non-finite weights, say) in its own ValueError,
-        # with the tracebacks of every class it tried: the refusal alone names the problem.
-        refusals = re.findall(r"^ValueError: (.+)$", str(error), flags=re.MULTILINE)
-        if not refusals:
+        # with the tracebacks of every class it tried: the refusal alone names the problem. A one-line ValueError is
+        # the pipeline's own refusal (a serving mode beside the saved dtype); anything else keeps its traceback.
+        text = str(error).strip()
+        refusals = re.findall(r"^ValueError: (.+)$", text, flags=re.MULTILINE)
+        if not refusals and "\n" in text:
             raise
-        raise SystemExit(f"--model {model}: {_without_location(refusals[-1], model)}") from None
+        raise SystemExit(f"--model {model}: {_without_location(refusals[-1] if refusals else text, model)}") from None
 
 
 def _without_location(message: str, location) -> str:
@@ -2013,7 +2017,8 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     if not resume and trainer.is_world_process_zero():
         remove_earlier_run_files(args.output_dir)
     started = time.monotonic()
-    _stage(trainer, _run_description(config, trainer, datasets) + (f"; resuming {resume}" if resume else ""))
+    if trainer.is_world_process_zero():  # (its commit is read with git)
+        _stage(trainer, _run_description(config, trainer, datasets) + (f"; resuming {resume}" if resume else ""))
     train_result = trainer.train(resume_from_checkpoint=resume or None)
     if not (finishing and os.path.isfile(os.path.join(args.output_dir, "trainer_state.json"))):
         trainer.save_state()  # (a finishing run trained nothing: the stopped run's state, with its loss, stays)

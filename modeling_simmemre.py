@@ -1167,12 +1167,12 @@ def _truncation(truncated: Optional[list], cap: str, limit: int, found: int, kep
     note = {"cap": cap, "limit": int(limit), "found": int(found), "kept": int(kept)}
     if truncated is not None:
         truncated.append(note)
-    if cap not in _CAPS_LOGGED:
-        _CAPS_LOGGED.add(cap)
+    if (cap, limit) not in _CAPS_LOGGED:
+        _CAPS_LOGGED.add((cap, limit))
         logger.warning(
             f"SimMemRE inference: {cap}={limit} bound, {found} found, {kept} kept (see the config docstring for which "
             f'ones are kept; set it to None to disable). Each such prediction says so in "truncated"; further '
-            f"documents bound by {cap} are not logged."
+            f"documents bound by {cap}={limit} are not logged."
         )
     return note
 
@@ -2782,10 +2782,14 @@ def warn_if_other_version(location) -> None:
 def check_finite_weights(model: nn.Module, location) -> None:
     """Refuses a loaded model with NaN or infinite weights (those of a diverged training run): every score it computes
     is NaN, fails every threshold, and it predicted empty documents without a word."""
+    checked = (torch.float16, torch.bfloat16, torch.float32, torch.float64)  # (isfinite has no float8 kernels)
     bad = [
         name
         for name, tensor in itertools.chain(model.named_parameters(), model.named_buffers())
-        if tensor.is_floating_point() and tensor.device.type != "meta" and not bool(torch.isfinite(tensor).all())
+        if type(tensor) in (torch.Tensor, nn.Parameter)  # not quantized or sharded subclasses
+        and tensor.dtype in checked
+        and tensor.device.type != "meta"
+        and not bool(torch.isfinite(tensor).all())
     ]
     if bad:
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")

@@ -209,7 +209,7 @@ def _closes(text: str, words: Sequence[tuple[int, int]], index: int) -> bool:
 def _closes_cjk_sentence(text: str, words: Sequence[tuple[int, int]], index: int) -> bool:
     """Whether word `index` is a closing character after a CJK stop (over further closing characters)."""
     k = index
-    while k >= 0 and _is_closing(text, words[k]):
+    while k >= 0 and _closes(text, words, k):
         k -= 1
     return k < index and k >= 0 and text[words[k][0] : words[k][1]] in _CJK_SENTENCE_END_CHARS
 
@@ -217,7 +217,7 @@ def _closes_cjk_sentence(text: str, words: Sequence[tuple[int, int]], index: int
 def _ends_sentence(text: str, words: Sequence[tuple[int, int]], index: int) -> bool:
     """Whether word `index` is terminal punctuation (possibly followed by closing quotes/brackets)."""
     k = index
-    while k >= 0 and text[words[k][0] : words[k][1]] in _CLOSING_CHARS and words[k][1] - words[k][0] == 1:
+    while k >= 0 and _closes(text, words, k):  # (not an opening quote: "。“你好" ends before the quote)
         k -= 1
     if k < 0:
         return False

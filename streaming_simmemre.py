@@ -495,7 +495,8 @@ def predict_corpus(
         stream = stream or sys.stdout
     counts = {"documents": 0, "errors": 0, "skipped": skip, "entities": 0, "relations": 0}
     started = time.perf_counter()
-    bar = tqdm(desc="Predicting", unit="doc", disable=not progress, initial=0)
+    label = "Predicting" if shard is None else f"Predicting shard {shard[0]}/{shard[1]}"  # (shards share a terminal)
+    bar = tqdm(desc=label, unit="doc", disable=not progress, initial=0)
     position = skip
     try:
         batch = []

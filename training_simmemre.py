@@ -861,10 +861,20 @@ class TrainingDivergedError(FloatingPointError):
     """Training stopped by [`NonFiniteGradientCallback`]: the gradients were not finite in too many steps in a row."""
 
 
-def gradients_finite(parameters) -> bool:
-    """Whether every gradient of `parameters` is finite (one reduction over their norms; True without gradients)."""
+def gradients_finite(parameters) -> Optional[bool]:
+    """Whether every gradient of `parameters` is finite (one reduction over their norms; True without gradients);
+    None where it cannot be told from here: gradients sharded as DTensors (FSDP, tensor parallel)."""
     gradients = [parameter.grad for parameter in parameters if parameter.grad is not None]
-    return not gradients or bool(torch.isfinite(torch.nn.utils.get_total_norm(gradients, error_if_nonfinite=False)))
+    if not gradients:
+        return True
+    if any(type(gradient) is not torch.Tensor for gradient in gradients):
+        return None
+    return bool(torch.isfinite(torch.nn.utils.get_total_norm(gradients, error_if_nonfinite=False)))
+
+
+# fp16's gradient scaler skips the steps whose gradients overflow while it searches for its scale (halving it each
+# time, from 2**16): that many skipped steps in a row beyond the limit are its search, not a divergence.
+SCALER_SEARCH_STEPS = 20
 
 
 class NonFiniteGradientCallback(TrainerCallback):
@@ -874,7 +884,8 @@ class NonFiniteGradientCallback(TrainerCallback):
     and the run went on to save the NaN weights as its best model. A skipped step leaves the weights and the optimizer's
     moments as they were (torch's optimizers pass over a parameter without gradient); the learning-rate schedule moves
     on. Under DDP the gradients are reduced before this check, so every process skips or stops with the others. With
-    fp16's gradient scaler, which skips such steps itself while it finds its scale, the callback stands aside."""
+    fp16's gradient scaler, which skips such steps itself, the callback counts the scaler's skips (and allows
+    `SCALER_SEARCH_STEPS` more in a row). Gradients it cannot read (DeepSpeed's, sharded DTensors) are not checked."""
 
     def __init__(self, trainer: "SimMemRETrainer", limit: int = 5):
         self.trainer, self.limit = trainer, limit
@@ -885,23 +896,40 @@ class NonFiniteGradientCallback(TrainerCallback):
         self.skipped = []  # (a second train() of the trainer starts its own count)
         self.skipped_since_log = 0
 
+    def _scaler(self):
+        return getattr(self.trainer.accelerator, "scaler", None)
+
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
-        trainer = self.trainer
-        if getattr(trainer.accelerator, "scaler", None) is not None:
+        if self._scaler() is not None:
             return
-        parameters = list(trainer.model.parameters())
-        if gradients_finite(parameters):
+        parameters = list(self.trainer.model.parameters())
+        finite = gradients_finite(parameters)
+        if finite is None:
+            return
+        if finite:
             self.skipped.clear()
             return
         for parameter in parameters:
             parameter.grad = None
-        self.skipped.append(state.global_step + 1)
+        self._skipped(state.global_step + 1, self.limit, state)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._scaler() is None:
+            return
+        if getattr(self.trainer.accelerator, "optimizer_step_was_skipped", False):
+            self._skipped(state.global_step, self.limit + SCALER_SEARCH_STEPS, state)
+        else:
+            self.skipped.clear()
+
+    def _skipped(self, step: int, limit: int, state) -> None:
+        """Count the skipped optimizer step `step`; stop training at `limit` in a row."""
+        self.skipped.append(step)
         self.skipped_since_log += 1
-        sums = trainer._task_loss_sums
+        sums = self.trainer._task_loss_sums
         losses = [] if sums is None else [n for n, v in zip(TASK_LOSSES, sums.tolist()) if not math.isfinite(v)]
         losses = f"; not finite since the last log: {', '.join(losses)}" if losses else ""
         steps = f"step {self.skipped[0]}" + (f" to {self.skipped[-1]}" if len(self.skipped) > 1 else "")
-        if len(self.skipped) >= self.limit:
+        if len(self.skipped) >= limit:
             raise TrainingDivergedError(
                 f"training diverged: the gradients were not finite in {len(self.skipped)} optimizer steps in a row "
                 f"({steps}{losses}); those steps were skipped, so the weights and checkpoints hold finite values. "
@@ -910,9 +938,9 @@ class NonFiniteGradientCallback(TrainerCallback):
         if state.is_world_process_zero:
             logger.warning(
                 "optimizer step %s skipped: the gradients are not finite (%d in a row; training stops at %d)%s",
-                state.global_step + 1,
+                step,
                 len(self.skipped),
-                self.limit,
+                limit,
                 losses,
             )
 
@@ -1009,10 +1037,11 @@ class CompactProgressCallback(ProgressCallback):
     frames filled such logs with carriage returns and escape codes, and prints a line at every tenth of the training
     steps instead (the step, the time so far, and the time left at that pace, evaluations included)."""
 
-    def __init__(self, interactive: Optional[bool] = None, stream=None):
+    def __init__(self, interactive: Optional[bool] = None, stream=None, every_log: bool = False):
         super().__init__()
         self.interactive = watched_output() if interactive is None else interactive
         self.stream = stream  # of the logs and progress lines; None: standard output (as the Trainer's logs)
+        self.every_log = every_log  # also the logs outside training (an evaluate() call), as PrinterCallback's
         self.training = False
 
     def on_train_begin(self, args, state, control, **kwargs):
@@ -1041,7 +1070,7 @@ class CompactProgressCallback(ProgressCallback):
             super().on_prediction_step(args, state, control, eval_dataloader=eval_dataloader, **kwargs)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not (state.is_world_process_zero and self.training and logs):
+        if not (state.is_world_process_zero and (self.training or self.every_log) and logs):
             return
         text = "\n".join(compact_log_lines(logs))  # one write: each clears and redraws the bars
         if self.training_bar is not None:
@@ -1204,7 +1233,7 @@ class SimMemRETrainer(Trainer):
             self.add_callback(CompactProgressCallback)
         elif any(type(callback) is PrinterCallback for callback in callbacks):  # disable_tqdm: its 800-character dicts
             self.remove_callback(PrinterCallback)
-            self.add_callback(CompactProgressCallback(interactive=False))
+            self.add_callback(CompactProgressCallback(interactive=False, every_log=True))
 
     # -- model selection ----------------------------------------------------------------------------------
     def _determine_best_metric(self, metrics, trial):
@@ -1453,7 +1482,7 @@ class SimMemRETrainer(Trainer):
             # tqdm keeps the description as "label: ", and each refresh wrote another frame (past its rate limit)
             if not hasattr(bar, "set_description"):  # transformers' notebook bar (Jupyter) has no label to set
                 continue
-            if str(getattr(bar, "desc", "")).rstrip(": ") != label:
+            if str(getattr(bar, "desc", "")).removesuffix(": ") != label:
                 bar.set_description(label, refresh=False)
 
     def predict_documents(self, documents: Sequence, batch_size: Optional[int] = None) -> list:

@@ -217,6 +217,8 @@ def main(argv=None, stdin=None, stdout=None) -> int:
     )
     if args.output:
         summary += f", {counts['entities']} entities, {counts['relations']} relations in {counts['output']}"
+    if shard is not None:
+        summary += f"; once every shard is done: --output {args.output} --merge {shard[1]}"
     print(summary, file=sys.stderr)
     return 0
 

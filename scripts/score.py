@@ -274,10 +274,16 @@ def main(argv=None) -> int:
             )
         predictions = [p for p in predictions if str(p["id"]) in wanted]
     else:
+        from tqdm.auto import tqdm
+
+        from simmemre.training_simmemre import watched_output
+
         extractor = load_pipeline(args.model, args.device, args.batch_size, args.dtype, serving=args.serving)
         args.model_config = extractor.model.config
-        try:
-            predictions = extractor(gold, batch_size=args.batch_size, **thresholds_from(args))
+        try:  # a generator: the pipeline yields each document as it is done, which the bar counts
+            predicted = extractor(iter(gold), batch_size=args.batch_size, **thresholds_from(args))
+            bar = tqdm(predicted, total=len(gold), desc="Predicting", unit="doc", disable=not watched_output())
+            predictions = list(bar)
         except (ValueError, TypeError) as error:  # the pipeline's input check names the document and field
             raise SystemExit(f"{args.data}: {error}") from None
         for prediction, document in zip(predictions, gold):

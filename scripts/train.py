@@ -182,7 +182,11 @@ def main(argv=None):
     select_device(config.setdefault("training", {}) or {})
     # Only an --output_dir given on the command line: the config's run folder is not for this check.
     output_dir = (parse_overrides({}, list(overrides)).get("training") or {}).get("output_dir")
-    return check_loss_curve(config, loss_curve, output_dir)
+    try:
+        return check_loss_curve(config, loss_curve, output_dir)
+    except TrainingDivergedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -263,7 +263,7 @@ def test_a_binding_cap_is_logged_once_per_process_and_recorded_in_every_predicti
             predictions = capped(**batch, mention_threshold=0.0, coref_threshold=1.0).predictions
             assert all("max_mentions_per_document" in _notes(p, capped.config) for p in predictions)
     assert caplog.text.count("max_mentions_per_document=40 bound") == 1
-    assert "further documents bound by max_mentions_per_document are not logged" in caplog.text
+    assert "further documents bound by max_mentions_per_document=40 are not logged" in caplog.text
 
 
 def test_the_smaller_mention_cap_is_the_one_reported(tokenizer, processor):

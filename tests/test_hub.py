@@ -447,3 +447,16 @@ def test_a_folder_with_non_finite_weights_is_refused_when_loaded(model, processo
         SimMemREModel.from_pretrained(folder)
     with pytest.raises(ValueError, match="hold NaN or infinite values"):
         pipeline("joint-re", model=str(folder), trust_remote_code=True)
+
+
+def test_the_finite_weights_check_passes_over_dtypes_it_cannot_read():
+    """isfinite has no float8 kernels: a model with float8 weights could not be loaded at all."""
+    from simmemre.modeling_simmemre import check_finite_weights
+
+    module = torch.nn.Module()
+    module.register_buffer("scales", torch.ones(3).to(torch.float8_e4m3fn))
+    module.register_buffer("counts", torch.ones(3, dtype=torch.long))
+    check_finite_weights(module, "folder")
+    module.register_buffer("bad", torch.tensor([float("inf")]))
+    with pytest.raises(ValueError, match="folder: 1 weight tensor\\(s\\) hold NaN or infinite values \\(bad\\)"):
+        check_finite_weights(module, "folder")

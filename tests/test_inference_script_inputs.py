@@ -111,8 +111,11 @@ def test_an_html_page_of_one_shard_is_refused_and_the_merge_writes_the_page_of_a
     assert refusal("predict", argv + ["--html", str(page)]) == "2"
     monkeypatch.delenv("WORLD_SIZE")
     monkeypatch.delenv("RANK")
+    capsys.readouterr()
     for shard in ("0/2", "1/2"):
         assert main_of("predict")(argv + ["--shard", shard] + LOW) == 0
+        # each part says how to join them (its log did not)
+        assert f"once every shard is done: --output {output} --merge 2" in capsys.readouterr().err
     assert main_of("predict")(["-o", str(output), "--merge", "2", "--html", str(page)]) == 0
     text = page.read_text(encoding="utf-8")
     assert all(f"Document <bdi>g{index}</bdi>" in text for index in range(4))
@@ -339,6 +342,18 @@ def test_predict_refuses_int8_serving_of_bfloat16_weights_before_the_model_loads
     """The pipeline's refusal came as a traceback after the model had loaded."""
     argv = ["--model", NOT_A_MODEL, gold, "--serving", "int8", "--dtype", "bfloat16"]
     assert refusal("predict", argv).startswith("--serving int8 needs float32 weights, got --dtype bfloat16")
+
+
+def test_predict_names_bf16_serving_of_a_folder_saved_in_float16_in_one_line(model, processor, gold, tmp_path):
+    """With --dtype auto the pipeline's own refusal came as a traceback."""
+    import copy
+
+    from simmemre.hub_simmemre import save_for_hub
+
+    folder = tmp_path / "half"
+    save_for_hub(copy.deepcopy(model).to(torch.float16), processor, folder)
+    message = refusal("predict", ["--model", str(folder), gold, "--serving", "bf16", "--no-progress"])
+    assert message.startswith(f"--model {folder}: serving='bf16' autocasts float32 weights to bfloat16, got a float16")
 
 
 def test_predict_refuses_bf16_serving_of_float16_weights_before_the_model_loads(gold):

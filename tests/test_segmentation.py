@@ -297,6 +297,7 @@ def test_a_single_line_break_does_not_end_a_sentence(gap):
     [
         ("他说：“结束了。” 然后走了。", ["他说：“结束了。”", "然后走了。"]),
         ("他说：“结束了。”然后走了。", ["他说：“结束了。”", "然后走了。"]),
+        ("他说完了。“你好。”她答。", ["他说完了。", "“你好。”", "她答。"]),  # “ opens here
         ("Il dit « c'est fini. » Puis il part.", ["Il dit « c'est fini. »", "Puis il part."]),
         ("Er sagte „Ende.“ Dann ging er.", ["Er sagte „Ende.“", "Dann ging er."]),
         ('He left. "Go," she said. Then (he ran.) Next.', ["He left.", '"Go," she said.', "Then (he ran.)", "Next."]),

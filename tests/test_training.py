@@ -1602,6 +1602,14 @@ def test_a_second_train_counts_its_own_non_finite_steps(processor, cdr_dataset, 
     trainer.train()
     trainer.train()
     assert trainer.state.global_step == 6
+    assert [entry.get("skipped_steps") for entry in trainer.state.log_history if "loss" in entry][-6:] == [
+        1,
+        1,
+        None,
+        None,
+        None,
+        None,
+    ]
 
 
 def test_a_given_optimizer_with_a_head_learning_rate_is_refused(processor, cdr_dataset, tmp_path):
@@ -1709,9 +1717,14 @@ def test_smoke_run_log_is_plain_text_with_a_line_per_stage(smoke_run):
 
 
 def test_without_a_terminal_training_prints_a_progress_line_per_tenth_and_no_bar(
-    processor, cdr_dataset, tmp_path, single_torch_thread, capsys
+    processor, cdr_dataset, tmp_path, single_torch_thread, capsys, monkeypatch
 ):
-    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, max_steps=10, eval_strategy="no")
+    from simmemre import training_simmemre
+
+    monkeypatch.setattr(training_simmemre, "watched_output", lambda: False)  # (pytest's capture is no terminal either)
+    # (no checkpoints: transformers' own save bar is turned off by train.py, not by the trainer)
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, max_steps=10, eval_strategy="no",
+                              save_strategy="no")  # fmt: skip
     trainer.train()
     out, err = capsys.readouterr()
     assert re.findall(r"^step (\d+)/10 \(\d+ %\), \d+m\d\ds", out, flags=re.MULTILINE) == [str(n) for n in range(1, 11)]
@@ -1728,6 +1741,8 @@ def test_disable_tqdm_logs_the_compact_lines_not_the_trainers_dicts(processor, c
     trainer.train()
     out = capsys.readouterr().out
     assert "loss " in out and "{'loss'" not in out
+    trainer.evaluate(cdr_dataset.select(range(2)))  # outside training too, as PrinterCallback printed it
+    assert capsys.readouterr().out.startswith("eval F1: mention ")
 
 
 def test_the_evaluation_bar_is_labelled_once(processor, cdr_dataset, tmp_path):
@@ -1742,6 +1757,32 @@ def test_the_evaluation_bar_is_labelled_once(processor, cdr_dataset, tmp_path):
     bar.desc = "Evaluating eval: "  # as tqdm stores it
     trainer._label_prediction_bar("Evaluating eval")
     assert calls == [("Evaluating eval", False)]
-    # transformers' notebook bar (Jupyter) has no description: evaluation failed with AttributeError
+    # transformers' notebook bar (Jupyter) has no description: evaluation failed with AttributeError (passes if not)
     trainer.callback_handler.callbacks.append(types.SimpleNamespace(prediction_bar=types.SimpleNamespace(value=0)))
     trainer._label_prediction_bar("Evaluating test")
+
+
+def test_under_fp16s_gradient_scaler_its_skipped_steps_count_beyond_its_scale_search():
+    """The callback stood aside under the scaler, so an fp16 run that diverged skipped every step to its end."""
+    from types import SimpleNamespace
+
+    from simmemre.training_simmemre import SCALER_SEARCH_STEPS, NonFiniteGradientCallback
+
+    accelerator = SimpleNamespace(scaler=object(), optimizer_step_was_skipped=True)
+    callback = NonFiniteGradientCallback(SimpleNamespace(accelerator=accelerator, _task_loss_sums=None), limit=5)
+    state = TrainerState()
+    callback.on_train_begin(None, state, None)
+    callback.on_pre_optimizer_step(None, state, None)  # the scaler's own check: nothing is read here
+    limit = 5 + SCALER_SEARCH_STEPS
+    for step in range(1, limit):
+        state.global_step = step
+        callback.on_step_end(None, state, None)
+    accelerator.optimizer_step_was_skipped = False  # a step the scaler took ends the run of skips
+    callback.on_step_end(None, state, None)
+    accelerator.optimizer_step_was_skipped = True
+    for step in range(limit, 2 * limit - 1):
+        state.global_step = step
+        callback.on_step_end(None, state, None)
+    state.global_step = 2 * limit - 1
+    with pytest.raises(TrainingDivergedError, match=f"not finite in {limit} optimizer steps in a row"):
+        callback.on_step_end(None, state, None)
