@@ -441,7 +441,8 @@ def predict_corpus(
         overwrite: replace an output that holds predictions (without `resume` or `overwrite` it is refused).
         strict: stop at the first bad document (ValueError / TypeError naming it) instead of writing an error record.
         shard: (index, count): keep every count-th document, starting at index.
-        progress: show a tqdm bar (on stderr) counting documents.
+        progress: show a tqdm bar (on stderr) counting documents; where no one watches it (a log file), a line every
+            `PROGRESS_LINE_SECONDS` instead.
         stream: the text stream written when `output` is None (default ``sys.stdout``).
         settings: what produces the predictions (model, thresholds, type selection, serving), a JSON-able dict
             written beside the output (`settings_path`); a resume with other settings is refused.
@@ -495,13 +496,19 @@ def predict_corpus(
         stream = stream or sys.stdout
     counts = {"documents": 0, "errors": 0, "skipped": skip, "entities": 0, "relations": 0}
     started = time.perf_counter()
+    from .training_simmemre import watched_output
+
     label = "Predicting" if shard is None else f"Predicting shard {shard[0]}/{shard[1]}"  # (shards share a terminal)
-    bar = tqdm(desc=label, unit="doc", disable=not progress, initial=0)
+    watched = watched_output()
+    bar = tqdm(desc=label, unit="doc", disable=not (progress and watched), initial=0)
+    # In a log file (nohup, CI) a bar writes a frame per batch: a plain line at most every PROGRESS_LINE_SECONDS.
+    plain_lines, last_line = progress and not watched, started
     position = skip
     try:
         batch = []
 
         def flush(batch):
+            nonlocal last_line
             records = _predicted_records(extractor, batch, batch_size, pipeline_kwargs)
             payload = b"".join(json_line(record) for record in records)
             if handle is not None:
@@ -519,6 +526,11 @@ def predict_corpus(
             counts["entities"] += sum(len(record.get("entities", ())) for record in records)
             counts["relations"] += sum(len(record.get("relations", ())) for record in records)
             bar.update(len(records))
+            now = time.perf_counter()
+            if plain_lines and now - last_line >= PROGRESS_LINE_SECONDS:
+                rate = counts["documents"] / max(now - started, 1e-9)
+                print(f"{label}: {counts['documents']} document(s), {rate:.2f} doc/s", file=sys.stderr, flush=True)
+                last_line = now
 
         for document in selected:
             item = checked_input(extractor, document, position, strict)
@@ -540,6 +552,10 @@ def predict_corpus(
     counts["seconds"] = time.perf_counter() - started
     counts["output"] = None if target is None else str(target)
     return counts
+
+
+# How often `predict_corpus` writes a progress line where no one watches a bar.
+PROGRESS_LINE_SECONDS = 60.0
 
 
 def merge_parts(output, count: int, remove: bool = False) -> int:

@@ -925,8 +925,13 @@ class NonFiniteGradientCallback(TrainerCallback):
         """Count the skipped optimizer step `step`; stop training at `limit` in a row."""
         self.skipped.append(step)
         self.skipped_since_log += 1
-        sums = self.trainer._task_loss_sums
-        losses = [] if sums is None else [n for n, v in zip(TASK_LOSSES, sums.tolist()) if not math.isfinite(v)]
+        sums, args = self.trainer._task_loss_sums, self.trainer.args
+        flags = torch.zeros(len(TASK_LOSSES), device=args.device)
+        if sums is not None:
+            flags = (~torch.isfinite(sums[: len(TASK_LOSSES)].to(args.device))).float()
+        if _is_distributed(args):  # the bad losses may be another process's (every one is here at this step)
+            torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+        losses = [name for name, flag in zip(TASK_LOSSES, flags.tolist()) if flag]
         losses = f"; not finite since the last log: {', '.join(losses)}" if losses else ""
         steps = f"step {self.skipped[0]}" + (f" to {self.skipped[-1]}" if len(self.skipped) > 1 else "")
         if len(self.skipped) >= limit:
@@ -1427,6 +1432,7 @@ class SimMemRETrainer(Trainer):
             if any(count > 0 for count in steps):  # none: no training step since the last log
                 for name, total, count in zip(TASK_LOSSES, totals, steps):
                     logs[name] = total / count if count > 0 else 0.0
+        if "loss" in logs or "train_loss" in logs:  # (the end of training reports the steps since the last log)
             for callback in self.callback_handler.callbacks:
                 if isinstance(callback, NonFiniteGradientCallback) and callback.skipped_since_log:
                     logs["skipped_steps"], callback.skipped_since_log = callback.skipped_since_log, 0

@@ -146,7 +146,14 @@ def check_loss_curve(config: dict, options: dict, output_dir=None) -> int:
     return 0 if loss_falls(report, options["--loss-curve-min-drop"], stream=stream) else 1
 
 
-@record  # under torchrun, a failing process's traceback goes into the launcher's summary
+def diverged(error) -> int:
+    """A diverged run's exit status; the message once per launch (every process stops at the same step)."""
+    if os.environ.get("RANK", "0") == "0":
+        print(f"error: {error}", file=sys.stderr)
+    return 1
+
+
+@record  # under torchrun, an unexpected error's traceback goes into the launcher's summary (handled: one line)
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -173,8 +180,7 @@ def main(argv=None):
             print(f"error: {error}", file=sys.stderr)
             return 2
         except TrainingDivergedError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+            return diverged(error)
         return 0
     config = parse_overrides(load_config(argv[0]), overrides)
     check_config_keys(config)
@@ -185,8 +191,7 @@ def main(argv=None):
     try:
         return check_loss_curve(config, loss_curve, output_dir)
     except TrainingDivergedError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return diverged(error)
 
 
 if __name__ == "__main__":

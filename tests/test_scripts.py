@@ -418,3 +418,14 @@ def test_train_script_says_that_the_config_file_comes_first(capsys):
     assert "usage: train.py CONFIG [--section.key value ...]: the config file comes first, not --config" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize("rank, printed", [("0", True), ("1", False)])
+def test_a_diverged_run_is_named_once_per_launch(monkeypatch, capsys, rank, printed):
+    """Under torchrun every process printed the error (each stops at the same step)."""
+    from simmemre.training_simmemre import TrainingDivergedError
+
+    train_script = load_script(SCRIPTS / "train.py", "train_script")
+    monkeypatch.setenv("RANK", rank)
+    assert train_script.diverged(TrainingDivergedError("training diverged: ...")) == 1
+    assert ("error: training diverged" in capsys.readouterr().err) == printed

@@ -2,6 +2,7 @@
 sharding."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -313,3 +314,15 @@ def test_a_pretty_printed_json_document_file_is_one_document(tmp_path):
     lines = tmp_path / "lines.json"  # JSON Lines under a .json name stays read line by line
     lines.write_text('{"id": "a", "text": "A."}\n{"id": "b", "text": "B."}\n', encoding="utf-8")
     assert [document["id"] for document in iter_documents([str(lines)])] == ["a", "b"]
+
+
+def test_in_a_log_file_prediction_writes_plain_progress_lines(pipe, tmp_path, monkeypatch, capsys):
+    """The bar wrote a frame per batch into a log file (nohup, torchrun)."""
+    from simmemre import streaming_simmemre, training_simmemre
+
+    monkeypatch.setattr(training_simmemre, "watched_output", lambda: False)
+    monkeypatch.setattr(streaming_simmemre, "PROGRESS_LINE_SECONDS", 0.0)
+    predict_corpus(pipe, iter(corpus(3)), tmp_path / "out.jsonl", batch_size=2, progress=True, **LOW)
+    err = capsys.readouterr().err
+    assert re.findall(r"^Predicting: (\d+) document\(s\), [\d.]+ doc/s$", err, flags=re.MULTILINE) == ["2", "3"]
+    assert "\r" not in err

@@ -1595,6 +1595,16 @@ def test_a_step_with_non_finite_gradients_is_skipped(processor, cdr_dataset, tmp
     ]
 
 
+def test_a_step_skipped_after_the_last_log_is_reported_with_the_training_figures(
+    processor, cdr_dataset, tmp_path, single_torch_thread
+):
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, max_steps=6, logging_steps=5, eval_strategy="no")
+    _with_non_finite_losses(trainer, {6})
+    trainer.train()
+    final = trainer.state.log_history[-1]
+    assert "train_loss" in final and final["skipped_steps"] == 1  # it was in no log
+
+
 def test_a_second_train_counts_its_own_non_finite_steps(processor, cdr_dataset, tmp_path, single_torch_thread):
     """The count of skipped steps in a row carried over: a second train() stopped at its first bad steps."""
     trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, max_steps=6, eval_strategy="no")
@@ -1769,7 +1779,9 @@ def test_under_fp16s_gradient_scaler_its_skipped_steps_count_beyond_its_scale_se
     from simmemre.training_simmemre import SCALER_SEARCH_STEPS, NonFiniteGradientCallback
 
     accelerator = SimpleNamespace(scaler=object(), optimizer_step_was_skipped=True)
-    callback = NonFiniteGradientCallback(SimpleNamespace(accelerator=accelerator, _task_loss_sums=None), limit=5)
+    arguments = SimpleNamespace(device="cpu", world_size=1)
+    trainer = SimpleNamespace(accelerator=accelerator, _task_loss_sums=None, args=arguments)
+    callback = NonFiniteGradientCallback(trainer, limit=5)
     state = TrainerState()
     callback.on_train_begin(None, state, None)
     callback.on_pre_optimizer_step(None, state, None)  # the scaler's own check: nothing is read here
