@@ -36,28 +36,25 @@ def test_int8_serving_quantizes_a_copy_of_the_encoder(model, processor):
 
 
 @pytest.mark.parametrize("cast", ["dtype", "model"])
-def test_int8_serving_of_a_bfloat16_model_is_refused_when_built(model, processor, cast):
+@pytest.mark.parametrize(
+    "serving, dtype, message",
+    [
+        ("int8", torch.bfloat16, "serving='int8' needs a float32 model, got torch.bfloat16"),
+        # On the CPU the first call failed inside torch's layer norm ("mixed dtype (CPU)").
+        ("bf16", torch.float16, "serving='bf16' autocasts float32 weights to bfloat16, got a float16 model"),
+    ],
+)
+def test_a_serving_mode_beside_weights_it_cannot_take_is_refused_when_built(
+    model, processor, cast, serving, dtype, message
+):
     import copy
 
     if cast == "dtype":
-        arguments = {"model": copy.deepcopy(model), "dtype": torch.bfloat16}
+        arguments = {"model": copy.deepcopy(model), "dtype": dtype}
     else:
-        arguments = {"model": copy.deepcopy(model).to(torch.bfloat16)}
-    with pytest.raises(ValueError, match="serving='int8' needs a float32 model, got torch.bfloat16"):
-        pipeline("joint-re", processor=processor, serving="int8", **arguments)
-
-
-@pytest.mark.parametrize("cast", ["dtype", "model"])
-def test_bf16_serving_of_a_float16_model_is_refused_when_built(model, processor, cast):
-    """On the CPU the first call failed inside torch's layer norm ("mixed dtype (CPU)")."""
-    import copy
-
-    if cast == "dtype":
-        arguments = {"model": copy.deepcopy(model), "dtype": torch.float16}
-    else:
-        arguments = {"model": copy.deepcopy(model).to(torch.float16)}
-    with pytest.raises(ValueError, match="serving='bf16' autocasts float32 weights to bfloat16, got a float16 model"):
-        pipeline("joint-re", processor=processor, serving="bf16", **arguments)
+        arguments = {"model": copy.deepcopy(model).to(dtype)}
+    with pytest.raises(ValueError, match=message):
+        pipeline("joint-re", processor=processor, serving=serving, **arguments)
 
 
 def test_an_unknown_serving_mode_is_refused_naming_the_choices(model, processor):
