@@ -197,13 +197,41 @@ def _is_closing(text: str, word: tuple[int, int]) -> bool:
 
 
 def _closes(text: str, words: Sequence[tuple[int, int]], index: int) -> bool:
-    """Whether word `index` is a closing quote or bracket: one that only closes (")]}”’"), or one of the other
-    `_CLOSING_CHARS` that no word touches after it (an opening quote touches the word it opens: "Go", »Komm«)."""
+    """Whether word `index` is a closing quote or bracket (one of `_CLOSING_CHARS`), judged by its neighbours: a quote
+    between a space and a letter or digit opens (”Nu in Swedish, ’Tis, ’90s, "Go"), ”’ otherwise close, a quote before
+    another quote is what that one is ("' before a word opens both), one attached to the word before it closes, and
+    a straight quote with spaces on both sides (tokenized text: . " Stop , " she) closes when the same quote came an odd
+    number of times since the last sentence end (“ so spaced opens, » closes: French « fini. »)."""
     if not _is_closing(text, words[index]):
         return False
-    if text[words[index][0]] in ")]}”’":
+    start, end = words[index]
+    char = text[start]
+    if char in ")]}" or index + 1 == len(words):
         return True
-    return index + 1 == len(words) or words[index + 1][0] > words[index][1] or _is_closing(text, words[index + 1])
+    spaced_before = index == 0 or words[index - 1][1] < start
+    touches_after = words[index + 1][0] == end
+    if spaced_before and touches_after and text[end].isalnum():
+        return False
+    if char in "”’":
+        return True
+    if touches_after:
+        return _closes(text, words, index + 1)
+    if not spaced_before or char not in "\"'“":  # (» spaced on both sides closes a French quotation)
+        return True
+    return char != "“" and _same_quotes_since_sentence_end(text, words, index) % 2 == 1
+
+
+def _same_quotes_since_sentence_end(text: str, words: Sequence[tuple[int, int]], index: int) -> int:
+    """How often the one-character word `index` (a quote) occurs before it, back to the last sentence-ending mark that
+    no closing character follows (the mark right before the quote, which it may close, does not count)."""
+    quote, count = text[words[index][0]], 0
+    for k in range(index - 1, -1, -1):
+        token = text[words[k][0] : words[k][1]]
+        if token == quote:
+            count += 1
+        elif (token in _SENTENCE_END_CHARS or token in _CJK_SENTENCE_END_CHARS) and not _is_closing(text, words[k + 1]):
+            break
+    return count
 
 
 def _closes_cjk_sentence(text: str, words: Sequence[tuple[int, int]], index: int) -> bool:

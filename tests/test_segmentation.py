@@ -298,6 +298,12 @@ def test_a_single_line_break_does_not_end_a_sentence(gap):
         ("他说：“结束了。” 然后走了。", ["他说：“结束了。”", "然后走了。"]),
         ("他说：“结束了。”然后走了。", ["他说：“结束了。”", "然后走了。"]),
         ("他说完了。“你好。”她答。", ["他说完了。", "“你好。”", "她答。"]),  # “ opens here
+        # quotes that open: Swedish ”, elisions, a straight quote before another, spaced quotes of tokenized text
+        ("Det var slut. ”Nu går vi”, sa han.", ["Det var slut.", "”Nu går vi”, sa han."]),
+        ("It was cold. ’Tis the season.", ["It was cold.", "’Tis the season."]),
+        ("She said. \"'Hi,' he told me.\" Then.", ["She said.", "\"'Hi,' he told me.\"", "Then."]),
+        ("Is it? “ Maybe,” he said.", ["Is it?", "“ Maybe,” he said."]),
+        ('He left . " Stop , " she said . " Go . " End .', ["He left .", '" Stop , " she said .', '" Go . "', "End ."]),
         ("Il dit « c'est fini. » Puis il part.", ["Il dit « c'est fini. »", "Puis il part."]),
         ("Er sagte „Ende.“ Dann ging er.", ["Er sagte „Ende.“", "Dann ging er."]),
         ('He left. "Go," she said. Then (he ran.) Next.', ["He left.", '"Go," she said.', "Then (he ran.)", "Next."]),
