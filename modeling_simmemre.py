@@ -1163,7 +1163,7 @@ _CAPS_LOGGED = set()
 def _truncation(truncated: Optional[list], cap: str, limit: int, found: int, kept: int) -> dict:
     """Record that the document-level cap `cap` (a `SimMemREConfig` field) bound: `found` items passed their
     threshold, `kept` of them were kept. The note goes into `truncated` (the document's prediction), and the first
-    time a cap binds in a process a warning says so, so a cap is never silent."""
+    time a cap binds at a limit in a process a warning says so, so a cap is never silent."""
     note = {"cap": cap, "limit": int(limit), "found": int(found), "kept": int(kept)}
     if truncated is not None:
         truncated.append(note)

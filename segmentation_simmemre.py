@@ -166,6 +166,7 @@ def split_sentences(
             last = bisect.bisect_left(word_starts, span_end)
             forbidden.update(range(first, last))
 
+    closing = _closing_words(text, words)
     boundaries = [0]
     for i in range(1, len(words)):
         previous_start, previous_end = words[i - 1]
@@ -177,14 +178,15 @@ def split_sentences(
         gap = text[previous_end:start]
         if _PARAGRAPH_BREAK.search(gap):
             breaks = True
-        elif _closes(text, words, i):  # a closing quote or bracket stays with the sentence it closes ("。”", ". »")
+        elif closing[i]:  # a closing quote or bracket stays with the sentence it closes ("。”", ". »")
             breaks = False
         elif text[previous_start:previous_end] in _CJK_SENTENCE_END_CHARS:
             # a full-width period between digits is a decimal point ("３．５")
             breaks = not (text[previous_start] == "．" and gap == "" and text[start].isdigit())
         else:
             # after closing quotes, a CJK stop ends the sentence without a space too ("“结束了。”然后")
-            breaks = (gap != "" or _closes_cjk_sentence(text, words, i - 1)) and _ends_sentence(text, words, i - 1)
+            ends = _ends_sentence(text, words, i - 1, closing)
+            breaks = (gap != "" or _closes_cjk_sentence(text, words, i - 1, closing)) and ends
             breaks = breaks and _is_sentence_start(text[start])
         if breaks and i not in forbidden:
             boundaries.append(i)
@@ -196,59 +198,71 @@ def _is_closing(text: str, word: tuple[int, int]) -> bool:
     return word[1] - word[0] == 1 and text[word[0]] in _CLOSING_CHARS
 
 
-def _closes(text: str, words: Sequence[tuple[int, int]], index: int) -> bool:
-    """Whether word `index` is a closing quote or bracket (one of `_CLOSING_CHARS`), judged by its neighbours: a quote
-    between a space and a letter or digit opens (”Nu in Swedish, ’Tis, ’90s, "Go"), ”’ otherwise close, a quote before
-    another quote is what that one is ("' before a word opens both), one attached to the word before it closes, and
-    a straight quote with spaces on both sides (tokenized text: . " Stop , " she) closes when the same quote came an odd
-    number of times since the last sentence end (“ so spaced opens, » closes: French « fini. »)."""
-    if not _is_closing(text, words[index]):
-        return False
-    start, end = words[index]
-    char = text[start]
-    if char in ")]}" or index + 1 == len(words):
-        return True
-    spaced_before = index == 0 or words[index - 1][1] < start
-    touches_after = words[index + 1][0] == end
-    if spaced_before and touches_after and text[end].isalnum():
-        return False
-    if char in "”’":
-        return True
-    if touches_after:
-        return _closes(text, words, index + 1)
-    if not spaced_before or char not in "\"'“":  # (» spaced on both sides closes a French quotation)
-        return True
-    return char != "“" and _same_quotes_since_sentence_end(text, words, index) % 2 == 1
+def _closing_words(text: str, words: Sequence[tuple[int, int]]) -> list[bool]:
+    """For each word, whether it is a closing quote or bracket (one of `_CLOSING_CHARS`), judged by its neighbours, in
+    one pass over the words. A run of touching quotes is judged as one: between a space (or a stop) and a letter or
+    digit it opens (”Nu in Swedish, ’Tis, ’90s, "Go", "'Hello) unless it comes straight after a stop (。"然后); ”’
+    otherwise close, and so does a quote attached to the word before it; a straight quote with spaces on both sides
+    (tokenized text: . " Stop , " she) closes when the same quote came an odd number of times so spaced since the last
+    sentence end (“ so spaced opens, » closes: French « fini. »)."""
+    closing = [False] * len(words)
+    counts = {}  # spaced straight quotes since the last sentence end
+    index = 0
+    while index < len(words):
+        if not _is_closing(text, words[index]):
+            following = words[index + 1] if index + 1 < len(words) else None
+            if _is_stop(text, words, index) and (
+                following is None or (following[0] > words[index][1] and not _is_closing(text, following))
+            ):  # a stop before a space ends the count ("2.5", "e.g." do not; nor one a quote may close: . " In)
+                counts.clear()
+            elif index + 1 < len(words) and _PARAGRAPH_BREAK.search(text, words[index][1], words[index + 1][0]):
+                counts.clear()
+            index += 1
+            continue
+        last = index  # the run of touching closing characters from here
+        while last + 1 < len(words) and words[last + 1][0] == words[last][1] and _is_closing(text, words[last + 1]):
+            last += 1
+        run_start = words[index][0]
+        spaced_before = index == 0 or words[index - 1][1] < run_start
+        after = words[last + 1] if last + 1 < len(words) else None
+        opens_word = after is not None and after[0] == words[last][1] and text[after[0]].isalnum()
+        after_stop = not spaced_before and text[run_start - 1] in _SENTENCE_END_CHARS + _CJK_SENTENCE_END_CHARS
+        for k in range(index, last + 1):
+            char = text[words[k][0]]
+            if char in ")]}" or after is None:
+                closing[k] = True
+            elif opens_word:
+                closing[k] = after_stop and char != "“"  # (“ opens in Chinese after a stop: 。“你好)
+            elif char in "”’" or not spaced_before or char not in "\"'“":
+                closing[k] = True
+            elif index == last and after[0] > words[last][1]:  # a lone quote with spaces on both sides
+                seen = counts.get(char, 0)
+                counts[char] = seen + 1
+                closing[k] = char != "“" and seen % 2 == 1
+            else:
+                closing[k] = True
+        index = last + 1
+    return closing
 
 
-def _same_quotes_since_sentence_end(text: str, words: Sequence[tuple[int, int]], index: int) -> int:
-    """How often the one-character word `index` (a quote) occurs before it, back to the last sentence-ending mark that
-    no closing character follows (the mark right before the quote, which it may close, does not count)."""
-    quote, count = text[words[index][0]], 0
-    for k in range(index - 1, -1, -1):
-        token = text[words[k][0] : words[k][1]]
-        if token == quote:
-            count += 1
-        elif (token in _SENTENCE_END_CHARS or token in _CJK_SENTENCE_END_CHARS) and not _is_closing(text, words[k + 1]):
-            break
-    return count
-
-
-def _closes_cjk_sentence(text: str, words: Sequence[tuple[int, int]], index: int) -> bool:
+def _closes_cjk_sentence(text: str, words: Sequence[tuple[int, int]], index: int, closing: Sequence[bool]) -> bool:
     """Whether word `index` is a closing character after a CJK stop (over further closing characters)."""
     k = index
-    while k >= 0 and _closes(text, words, k):
+    while k >= 0 and closing[k]:
         k -= 1
     return k < index and k >= 0 and text[words[k][0] : words[k][1]] in _CJK_SENTENCE_END_CHARS
 
 
-def _ends_sentence(text: str, words: Sequence[tuple[int, int]], index: int) -> bool:
+def _ends_sentence(text: str, words: Sequence[tuple[int, int]], index: int, closing: Sequence[bool]) -> bool:
     """Whether word `index` is terminal punctuation (possibly followed by closing quotes/brackets)."""
     k = index
-    while k >= 0 and _closes(text, words, k):  # (not an opening quote: "。“你好" ends before the quote)
+    while k >= 0 and closing[k]:  # (not an opening quote: "。“你好" ends before the quote)
         k -= 1
-    if k < 0:
-        return False
+    return k >= 0 and _is_stop(text, words, k)
+
+
+def _is_stop(text: str, words: Sequence[tuple[int, int]], k: int) -> bool:
+    """Whether word `k` is a mark that ends a sentence: not the period of an abbreviation or an initial it touches."""
     token = text[words[k][0] : words[k][1]]
     if token in _CJK_SENTENCE_END_CHARS:
         return True

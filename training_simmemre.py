@@ -906,6 +906,11 @@ class NonFiniteGradientCallback(TrainerCallback):
         finite = gradients_finite(parameters)
         if finite is None:
             return
+        args = self.trainer.args
+        if _is_distributed(args):  # processes that hold only their share of the gradients (FSDP) decide together
+            flag = torch.tensor([float(finite)], device=args.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+            finite = bool(flag.item())
         if finite:
             self.skipped.clear()
             return
@@ -1148,7 +1153,8 @@ class SimMemRETrainer(Trainer):
       trains them at `learning_rate` with the encoder. `given` (one of `GIVEN_LEVELS`): `evaluate()` gives the model
       gold mentions, clusters or entities and runs only the later stages (JEREX's evaluation in isolation).
     - An optimizer step whose gradients are not finite is skipped with a warning, and `max_non_finite_steps` of them in
-      a row stop training with [`TrainingDivergedError`] ([`NonFiniteGradientCallback`]).
+      a row stop training with [`TrainingDivergedError`] ([`NonFiniteGradientCallback`]); the logs since a skipped
+      step, and then the training metrics, count them as `skipped_steps`.
     - Model selection breaks ties on `metric_for_best_model` (when greater is better) by :data:`SELECTION_TIE_BREAK`:
       entity F1, then mention F1, then the later checkpoint. A run whose dev strict relation F1 is 0 at every
       evaluation still keeps its best-trained checkpoint, and `train()` ends with a warning that says so.

@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--merge", type=int, metavar="N", help="join the N part files of --output (and write --html), then exit"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (in a log file: no progress line)")
     add_inference_arguments(
         parser,
         dtype_help="weights' dtype (default: auto, as saved); bfloat16/float16 halve the memory",

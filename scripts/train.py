@@ -146,7 +146,7 @@ def check_loss_curve(config: dict, options: dict, output_dir=None) -> int:
     return 0 if loss_falls(report, options["--loss-curve-min-drop"], stream=stream) else 1
 
 
-def diverged(error) -> int:
+def report_divergence(error) -> int:
     """A diverged run's exit status; the message once per launch (every process stops at the same step)."""
     if os.environ.get("RANK", "0") == "0":
         print(f"error: {error}", file=sys.stderr)
@@ -180,7 +180,7 @@ def main(argv=None):
             print(f"error: {error}", file=sys.stderr)
             return 2
         except TrainingDivergedError as error:
-            return diverged(error)
+            return report_divergence(error)
         return 0
     config = parse_overrides(load_config(argv[0]), overrides)
     check_config_keys(config)
@@ -191,7 +191,7 @@ def main(argv=None):
     try:
         return check_loss_curve(config, loss_curve, output_dir)
     except TrainingDivergedError as error:
-        return diverged(error)
+        return report_divergence(error)
 
 
 if __name__ == "__main__":

@@ -427,5 +427,5 @@ def test_a_diverged_run_is_named_once_per_launch(monkeypatch, capsys, rank, prin
 
     train_script = load_script(SCRIPTS / "train.py", "train_script")
     monkeypatch.setenv("RANK", rank)
-    assert train_script.diverged(TrainingDivergedError("training diverged: ...")) == 1
+    assert train_script.report_divergence(TrainingDivergedError("training diverged: ...")) == 1
     assert ("error: training diverged" in capsys.readouterr().err) == printed

@@ -304,6 +304,8 @@ def test_a_single_line_break_does_not_end_a_sentence(gap):
         ("She said. \"'Hi,' he told me.\" Then.", ["She said.", "\"'Hi,' he told me.\"", "Then."]),
         ("Is it? “ Maybe,” he said.", ["Is it?", "“ Maybe,” he said."]),
         ('He left . " Stop , " she said . " Go . " End .', ["He left .", '" Stop , " she said .', '" Go . "', "End ."]),
+        ('He left . " It rose 2.5 % . " End .', ["He left .", '" It rose 2.5 % . "', "End ."]),  # no stop in 2.5
+        ('他说："结束了。"然后走了。', ['他说："结束了。"', "然后走了。"]),  # a quote right after a stop closes
         ("Il dit « c'est fini. » Puis il part.", ["Il dit « c'est fini. »", "Puis il part."]),
         ("Er sagte „Ende.“ Dann ging er.", ["Er sagte „Ende.“", "Dann ging er."]),
         ('He left. "Go," she said. Then (he ran.) Next.', ["He left.", '"Go," she said.', "Then (he ran.)", "Next."]),
@@ -314,3 +316,9 @@ def test_a_closing_quote_stays_with_the_sentence_it_closes(text, expected):
     """A quote closing a CJK or a French sentence was cut off as a sentence of its own ('”', '»'), and a German one („
     … “) was not seen as closing, so the sentence did not end."""
     assert sentences_of(text) == expected
+
+
+def test_a_long_run_of_quotes_is_one_closing_run():
+    """Each quote of a run judged the next one's role by recursion: 2,000 quotes in a row raised RecursionError."""
+    text = "He left. " + '"' * 10_000 + " Then."
+    assert sentences_of(text) == ["He left. " + '"' * 10_000, "Then."]

@@ -1798,3 +1798,80 @@ def test_under_fp16s_gradient_scaler_its_skipped_steps_count_beyond_its_scale_se
     state.global_step = 2 * limit - 1
     with pytest.raises(TrainingDivergedError, match=f"not finite in {limit} optimizer steps in a row"):
         callback.on_step_end(None, state, None)
+
+
+def test_a_task_loss_that_is_not_finite_is_named_when_training_stops(processor, cdr_dataset, tmp_path):
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, max_steps=6, eval_strategy="no")
+    model, forward = trainer.model, trainer.model.forward
+
+    def relation_loss_infinite(*args, **kwargs):
+        output = forward(*args, **kwargs)
+        if kwargs.get("mention_labels") is not None:
+            output["relation_loss"] = output["relation_loss"] * float("inf")
+            output["loss"] = output["loss"] + output["relation_loss"]
+        return output
+
+    model.forward = relation_loss_infinite
+    with pytest.raises(TrainingDivergedError, match="not finite since the last log: relation_loss\\)"):
+        trainer.train()
+
+
+def _divergence_worker(rank, port, results):
+    """One of two gloo processes whose gradients are their own share (as under FSDP): only rank 1's are NaN, and only
+    rank 1's relation loss is infinite."""
+    from types import SimpleNamespace
+
+    import torch.distributed as distributed
+
+    from simmemre.training_simmemre import TASK_LOSSES, NonFiniteGradientCallback, TrainingDivergedError
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    distributed.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        layer = torch.nn.Linear(2, 2)
+        sums = torch.zeros(2 * len(TASK_LOSSES))
+        if rank == 1:
+            sums[TASK_LOSSES.index("relation_loss")] = float("inf")
+        arguments = SimpleNamespace(device=torch.device("cpu"), world_size=2)
+        accelerator = SimpleNamespace(scaler=None)
+        trainer = SimpleNamespace(model=layer, args=arguments, accelerator=accelerator, _task_loss_sums=sums)
+        callback, state = NonFiniteGradientCallback(trainer, limit=2), TrainerState()
+        callback.on_train_begin(None, state, None)
+        outcome = None
+        for step in range(3):
+            state.global_step = step
+            for parameter in layer.parameters():
+                parameter.grad = torch.full_like(parameter, float("nan") if rank == 1 else 1.0)
+            try:
+                callback.on_pre_optimizer_step(None, state, None)
+            except TrainingDivergedError as error:
+                outcome = (step, all(parameter.grad is None for parameter in layer.parameters()), str(error))
+                break
+        results.put((rank, outcome))
+    finally:
+        distributed.destroy_process_group()
+
+
+@pytest.mark.integration
+def test_processes_holding_shares_of_the_gradients_skip_and_stop_together():
+    """Each process judged its own gradients: under FSDP a NaN in one share made that process skip (and reduce the loss
+    names) while the others stepped, and the reduction waited forever."""
+    import socket
+
+    import torch.multiprocessing as multiprocessing
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    processes = [context.Process(target=_divergence_worker, args=(rank, port, results)) for rank in range(2)]
+    for process in processes:
+        process.start()
+    outcomes = dict(results.get(timeout=120) for _ in processes)
+    for process in processes:
+        process.join(60)
+    for rank in (0, 1):
+        step, skipped, message = outcomes[rank]
+        assert step == 1 and skipped, outcomes  # both skipped both steps and stopped at the second
+        assert "not finite since the last log: relation_loss" in message
