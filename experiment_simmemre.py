@@ -808,9 +808,10 @@ def load_trained_model(folder: str, device="cpu", setting: str = "--model"):
     try:
         model = SimMemREModel.from_pretrained(folder, trust_remote_code=True)
     except ValueError as error:  # the model class's one-line refusals (non-finite weights, unusable label lists)
-        if "\n" in str(error).strip():
+        refusal = _refusal_line(error, folder)
+        if refusal is None:
             raise
-        raise SystemExit(f"{setting} {folder}: {_without_location(str(error), folder)}") from None
+        raise SystemExit(f"{setting} {folder}: {refusal}") from None
     return model.to(device).eval(), SimMemREProcessor.from_pretrained(folder)
 
 
@@ -1194,21 +1195,24 @@ def load_pipeline(model, device=None, batch_size=4, dtype="auto", serving="fp32"
     except OSError as error:  # a Hub id that cannot be fetched: name the setting, not only transformers' message
         where = "the saved model" if os.path.isdir(str(model)) else "it as a local folder or from the Hub"
         raise SystemExit(f"--model {model}: could not load {where} ({error})") from None
-    except ValueError as error:
-        # transformers' pipeline wraps the model class's refusal (non-finite weights, say) in its own ValueError,
-        # with the tracebacks of every class it tried: the refusal alone names the problem. A one-line ValueError is
-        # the pipeline's own refusal (a serving mode beside the saved dtype); anything else keeps its traceback.
-        text = str(error).strip()
-        refusals = re.findall(r"^ValueError: (.+)$", text, flags=re.MULTILINE)
-        if not refusals and "\n" in text:
+    except ValueError as error:  # a refusal of the model class or of the pipeline (a serving mode beside the dtype)
+        refusal = _refusal_line(error, model)
+        if refusal is None:
             raise
-        raise SystemExit(f"--model {model}: {_without_location(refusals[-1] if refusals else text, model)}") from None
+        raise SystemExit(f"--model {model}: {refusal}") from None
 
 
-def _without_location(message: str, location) -> str:
-    """`message` without a leading "LOCATION: " (the refusals of the model classes name their folder)."""
+def _refusal_line(error: ValueError, location) -> Optional[str]:
+    """The one-line refusal in `error`, without a leading "LOCATION: " (the model classes name their folder), or None
+    for an error of more lines, which keeps its traceback. transformers' pipeline wraps the model class's refusal in its
+    own ValueError with the tracebacks of every class it tried: the refusal alone names the problem."""
+    text = str(error).strip()
+    wrapped = re.findall(r"^ValueError: (.+)$", text, flags=re.MULTILINE)
+    if not wrapped and "\n" in text:
+        return None
+    line = wrapped[-1] if wrapped else text
     prefix = f"{location}: "
-    return message[len(prefix) :] if message.startswith(prefix) else message
+    return line[len(prefix) :] if line.startswith(prefix) else line
 
 
 # ----------------------------------------------------------------------------------------------------

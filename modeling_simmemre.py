@@ -1155,9 +1155,17 @@ def empty_prediction(num_entity_types: int, device) -> dict:
     }
 
 
-# The caps whose binding has been logged in this process: each document's prediction records it ("truncated"), and a
-# line per document (again at every point of a threshold grid) filled the logs of evaluations and calibrations.
-_CAPS_LOGGED = set()
+# What this process has already said once: a cap that bound at a limit (each document's prediction records it in
+# "truncated"; a line per document, again at every point of a threshold grid, filled the logs), a folder named as
+# saved by another version (see `_first_time_named`).
+_SAID_ONCE = set()
+
+
+def _first_time(key) -> bool:
+    """Whether `key` has not been said in this process yet (and now is)."""
+    new = key not in _SAID_ONCE
+    _SAID_ONCE.add(key)
+    return new
 
 
 def _truncation(truncated: Optional[list], cap: str, limit: int, found: int, kept: int) -> dict:
@@ -1167,8 +1175,7 @@ def _truncation(truncated: Optional[list], cap: str, limit: int, found: int, kep
     note = {"cap": cap, "limit": int(limit), "found": int(found), "kept": int(kept)}
     if truncated is not None:
         truncated.append(note)
-    if (cap, limit) not in _CAPS_LOGGED:
-        _CAPS_LOGGED.add((cap, limit))
+    if _first_time(("cap bound", cap, limit)):
         logger.warning(
             f"SimMemRE inference: {cap}={limit} bound, {found} found, {kept} kept (see the config docstring for which "
             f'ones are kept; set it to None to disable). Each such prediction says so in "truncated"; further '
@@ -2707,17 +2714,10 @@ def _running_code() -> Optional[bytes]:
         return None
 
 
-# (kind, folder) already named by `warn_if_other_version`: kind "code" (the scripts name a folder's other code their
-# own way and add it here) or "settings".
-_FOLDERS_NAMED_AS_OTHER_VERSIONS = set()
-
-
 def _first_time_named(kind: str, folder: str) -> bool:
-    """Whether `folder` has not been named for `kind` yet (and is now)."""
-    key = (kind, os.path.realpath(folder))
-    new = key not in _FOLDERS_NAMED_AS_OTHER_VERSIONS
-    _FOLDERS_NAMED_AS_OTHER_VERSIONS.add(key)
-    return new
+    """Whether `folder` has not been named by `warn_if_other_version` for `kind` yet (and is now): kind "code" (the
+    scripts name a folder's other code their own way and mark it here) or "settings"."""
+    return _first_time(("other version", kind, os.path.realpath(folder)))
 
 
 # Keys of a saved config.json that are not SimMemRE settings: transformers' bookkeeping and generic attributes (some
@@ -3029,9 +3029,9 @@ class SimMemREPreTrainedModel(PreTrainedModel):
             init.zeros_(module.weight)
 
 
-def _checked_threshold(name: str, value) -> float:
-    """A per-call threshold of `extract` as a float in [0, 1]: NaN or 1.5 silently kept nothing, and a string failed
-    deep inside the cascade."""
+def _checked_threshold(name: str, value, caller: str = "extract") -> float:
+    """A threshold given to `caller` (a per-call one of `extract`) as a float in [0, 1]: NaN or 1.5 silently kept
+    nothing, and a string failed deep inside the cascade."""
     number = None
     if not isinstance(value, (bool, str, bytes)):
         try:
@@ -3039,7 +3039,7 @@ def _checked_threshold(name: str, value) -> float:
         except (TypeError, ValueError):
             pass
     if number is None or not 0.0 <= number <= 1.0:  # also NaN
-        raise ValueError(f"extract: {name} must be a number in [0, 1], got {value!r}")
+        raise ValueError(f"{caller}: {name} must be a number in [0, 1], got {value!r}")
     return number
 
 

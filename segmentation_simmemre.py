@@ -247,17 +247,20 @@ def _closing_words(text: str, words: Sequence[tuple[int, int]]) -> list[bool]:
 
 def _closes_cjk_sentence(text: str, words: Sequence[tuple[int, int]], index: int, closing: Sequence[bool]) -> bool:
     """Whether word `index` is a closing character after a CJK stop (over further closing characters)."""
-    k = index
-    while k >= 0 and closing[k]:
-        k -= 1
+    k = _before_closing(closing, index)
     return k < index and k >= 0 and text[words[k][0] : words[k][1]] in _CJK_SENTENCE_END_CHARS
+
+
+def _before_closing(closing: Sequence[bool], index: int) -> int:
+    """The last word at or before `index` that is not a closing character (-1 if none)."""
+    while index >= 0 and closing[index]:
+        index -= 1
+    return index
 
 
 def _ends_sentence(text: str, words: Sequence[tuple[int, int]], index: int, closing: Sequence[bool]) -> bool:
     """Whether word `index` is terminal punctuation (possibly followed by closing quotes/brackets)."""
-    k = index
-    while k >= 0 and closing[k]:  # (not an opening quote: "。“你好" ends before the quote)
-        k -= 1
+    k = _before_closing(closing, index)  # (not over an opening quote: "。“你好" ends before the quote)
     return k >= 0 and _is_stop(text, words, k)
 
 

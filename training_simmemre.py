@@ -46,7 +46,7 @@ from .metrics.joint_re_f1.joint_re_f1 import (
     joint_re_scores,
     relation_counts_by_threshold,
 )
-from .modeling_simmemre import TrainingTargets, candidate_spans, propagate_document_mentions
+from .modeling_simmemre import TrainingTargets, _checked_threshold, candidate_spans, propagate_document_mentions
 from .processing_simmemre import FEATURE_PADDING
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,13 @@ DEFAULT_SAMPLING = {
     "neg_relation_count": 200,
     "neg_mention_overlap_ratio": 0.5,
 }
+
+
+def _is_count(value, minimum: int) -> bool:
+    """Whether `value` is an integer (not a bool) of at least `minimum`."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
 TASK_LOSSES = ("mention_loss", "coref_loss", "entity_loss", "relation_loss")
 GOLD_COLUMNS = ("gold_mention_spans", "gold_entity_mentions", "gold_entity_types", "gold_relations")
 REFERENCE_COLUMNS = ("id", "text", "entities", "relations")
@@ -514,11 +521,9 @@ class SimMemREDataCollator:
             ("neg_coref_count", neg_coref_count),
             ("neg_relation_count", neg_relation_count),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            if not _is_count(value, 0):
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if max_span_size is not None and (
-            not isinstance(max_span_size, int) or isinstance(max_span_size, bool) or max_span_size < 1
-        ):
+        if max_span_size is not None and not _is_count(max_span_size, 1):
             raise ValueError(f"max_span_size must be a positive integer or None, got {max_span_size!r}")
         ratio = neg_mention_overlap_ratio
         if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not 0.0 <= float(ratio) <= 1.0:
@@ -963,7 +968,7 @@ class EvaluationEpochsCallback(TrainerCallback):
 
     def __init__(self, first_epoch: int = 1, interval: int = 1):
         for name, value in (("first_evaluation_epoch", first_epoch), ("evaluation_epoch_interval", interval)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _is_count(value, 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         self.first_epoch, self.interval = first_epoch, interval
 
@@ -1229,13 +1234,10 @@ class SimMemRETrainer(Trainer):
                 )
             self.add_callback(SamplingEpochCallback(self.data_collator))
         self.add_callback(MemoryWarmupCallback(self))
-        if (
-            not isinstance(max_non_finite_steps, int)
-            or isinstance(max_non_finite_steps, bool)
-            or max_non_finite_steps < 1
-        ):
+        if not _is_count(max_non_finite_steps, 1):
             raise ValueError(f"max_non_finite_steps must be a positive integer, got {max_non_finite_steps!r}")
-        self.add_callback(NonFiniteGradientCallback(self, max_non_finite_steps))
+        self._non_finite_guard = NonFiniteGradientCallback(self, max_non_finite_steps)
+        self.add_callback(self._non_finite_guard)
         self._best_selection_key = None
         self._selection_history = []
         callbacks = self.callback_handler.callbacks
@@ -1438,10 +1440,10 @@ class SimMemRETrainer(Trainer):
             if any(count > 0 for count in steps):  # none: no training step since the last log
                 for name, total, count in zip(TASK_LOSSES, totals, steps):
                     logs[name] = total / count if count > 0 else 0.0
-        if "loss" in logs or "train_loss" in logs:  # (the end of training reports the steps since the last log)
-            for callback in self.callback_handler.callbacks:
-                if isinstance(callback, NonFiniteGradientCallback) and callback.skipped_since_log:
-                    logs["skipped_steps"], callback.skipped_since_log = callback.skipped_since_log, 0
+        guard = getattr(self, "_non_finite_guard", None)
+        # (the end of training reports the steps since the last log)
+        if ("loss" in logs or "train_loss" in logs) and guard is not None and guard.skipped_since_log:
+            logs["skipped_steps"], guard.skipped_since_log = guard.skipped_since_log, 0
         super().log(logs, start_time)
 
     # -- inference ----------------------------------------------------------------------------------
@@ -1977,16 +1979,7 @@ def apply_thresholds(model, thresholds: Mapping) -> None:
         raise ValueError(
             f"apply_thresholds: unknown threshold(s) {unknown}; expected some of {list(THRESHOLD_NAMES)}{hint}"
         )
-    checked = {}
-    for name, value in thresholds.items():
-        number = None if isinstance(value, (bool, str, bytes)) else value
-        try:
-            number = float(number)
-        except (TypeError, ValueError):
-            number = None
-        if number is None or not 0.0 <= number <= 1.0:  # also NaN
-            raise ValueError(f"apply_thresholds: {name} must be a number in [0, 1], got {value!r}")
-        checked[name] = number
+    checked = {name: _checked_threshold(name, value, "apply_thresholds") for name, value in thresholds.items()}
     for name, number in checked.items():
         setattr(model.config, name, number)
 

@@ -229,7 +229,7 @@ def test_defaults_do_not_bind_and_add_no_key(tokenizer, processor):
 def test_mention_cap_keeps_the_highest_scores_and_says_so(tokenizer, processor, caplog, monkeypatch):
     import simmemre.modeling_simmemre as modeling
 
-    monkeypatch.setattr(modeling, "_CAPS_LOGGED", set())  # (a cap is logged once per process)
+    monkeypatch.setattr(modeling, "_SAID_ONCE", set())  # (a cap is logged once per process)
     free = make_model(tokenizer, seed=2)
     capped = make_model(tokenizer, seed=2, max_mentions_per_document=40)
     batch = processor(TEXT)
@@ -255,7 +255,7 @@ def test_a_binding_cap_is_logged_once_per_process_and_recorded_in_every_predicti
     """A line per document, again at every point of a calibration grid, filled the logs."""
     import simmemre.modeling_simmemre as modeling
 
-    monkeypatch.setattr(modeling, "_CAPS_LOGGED", set())
+    monkeypatch.setattr(modeling, "_SAID_ONCE", set())
     capped = make_model(tokenizer, seed=2, max_mentions_per_document=40)
     batch = processor([TEXT, TEXT])
     with torch.no_grad(), caplog.at_level(logging.WARNING):
