@@ -17,6 +17,7 @@ This module is training-side library code, not Hub remote code.
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import functools
 import itertools
 import json
@@ -1133,6 +1134,31 @@ def _prefer_foreach(optimizer) -> None:
             group["foreach"] = True
 
 
+def _follow_log_level(args) -> None:
+    """The project's warnings (standard logging, outside transformers' logger tree) at the Trainer's `log_level`
+    (`log_level_replica` on the other processes), as the Trainer sets transformers' own: `--log_level error` silenced
+    transformers' warnings and not these. "passive" leaves them as they are."""
+    chosen = args.log_level if args.should_log else args.log_level_replica
+    if chosen != "passive":
+        logging.getLogger(__package__ or __name__).setLevel(args.get_process_log_level())
+
+
+@contextlib.contextmanager
+def _save_bar_off_unless_watched():
+    """transformers' "Writing model shards" bar, off for one save where no one watches (each save wrote its frames
+    into the log file). Only for the save: the setting is the process's (train.py turns it off for the whole run)."""
+    from transformers.utils import logging as transformers_logging
+
+    turn_off = transformers_logging.is_progress_bar_enabled() and not watched_output()
+    if turn_off:
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if turn_off:
+            transformers_logging.enable_progress_bar()
+
+
 class SimMemRETrainer(Trainer):
     r"""
     [`Trainer`] for [`SimMemREModel`].
@@ -1198,6 +1224,7 @@ class SimMemRETrainer(Trainer):
         super().__init__(*args, **kwargs)
         if given is not None and given not in GIVEN_LEVELS:
             raise ValueError(f"given: expected one of {list(GIVEN_LEVELS)} or None, got {given!r}")
+        _follow_log_level(self.args)
         # Evaluation given gold input (JEREX's "in isolation"): `evaluate()` runs only the stages after `given`.
         self.given = given
         # The heads and memories start from random weights while the encoder is pretrained; a larger rate for them
@@ -1322,6 +1349,10 @@ class SimMemRETrainer(Trainer):
         return output
 
     # -- optimizer ----------------------------------------------------------------------------------------
+    def _save(self, output_dir: Optional[str] = None, state_dict=None):
+        with _save_bar_off_unless_watched():
+            super()._save(output_dir, state_dict)
+
     def create_optimizer(self, model=None):
         """Trainer's optimizer; with `head_learning_rate`, each of its parameter groups is split into the encoder's
         parameters (at `learning_rate`) and everything else (heads, memories, embeddings of sizes and types, at

@@ -1732,7 +1732,6 @@ def test_without_a_terminal_training_prints_a_progress_line_per_tenth_and_no_bar
     from simmemre import training_simmemre
 
     monkeypatch.setattr(training_simmemre, "watched_output", lambda: False)  # (pytest's capture is no terminal either)
-    # (no checkpoints: transformers' own save bar is turned off by train.py, not by the trainer)
     trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, max_steps=10, eval_strategy="no",
                               save_strategy="no")  # fmt: skip
     trainer.train()
@@ -1875,3 +1874,40 @@ def test_processes_holding_shares_of_the_gradients_skip_and_stop_together():
         step, skipped, message = outcomes[rank]
         assert step == 1 and skipped, outcomes  # both skipped both steps and stopped at the second
         assert "not finite since the last log: relation_loss" in message
+
+
+@pytest.mark.parametrize("log_level, shown", [("passive", True), ("error", False)])
+def test_the_trainers_log_level_applies_to_the_projects_warnings(processor, cdr_dataset, tmp_path, caplog, log_level,
+                                                                  shown):  # fmt: skip
+    """transformers' warnings followed `log_level`, the project's own (standard logging) did not."""
+    package = logging.getLogger("simmemre")
+    level = package.level
+    try:
+        with caplog.at_level(logging.WARNING):
+            make_trainer(
+                processor,
+                cdr_dataset,
+                None,
+                tmp_path,
+                eval_strategy="no",
+                metric_for_best_model="loss",
+                log_level=log_level,
+            )
+        assert ("evaluation reports no loss" in caplog.text) is shown
+    finally:
+        package.setLevel(level)
+
+
+def test_a_save_where_no_one_watches_writes_no_bar_and_leaves_the_setting(processor, cdr_dataset, tmp_path, capsys,
+                                                                          monkeypatch):  # fmt: skip
+    """A Python-API run (not train.py) wrote transformers' "Writing model shards" frames into its log at every save."""
+    from transformers.utils import logging as transformers_logging
+
+    from simmemre import training_simmemre
+
+    monkeypatch.setattr(training_simmemre, "watched_output", lambda: False)
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, eval_strategy="no")
+    assert transformers_logging.is_progress_bar_enabled()
+    trainer.save_model(str(tmp_path / "saved"))
+    assert "Writing model shards" not in capsys.readouterr().err
+    assert transformers_logging.is_progress_bar_enabled() and (tmp_path / "saved" / "model.safetensors").exists()
