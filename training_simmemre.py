@@ -1723,14 +1723,14 @@ def _with_relations_above(documents: list, threshold: float) -> list:
     ]
 
 
-def _encode_rows(model, processor, rows, device, progress):
+def _encode_rows(model, processor, rows, device, progress, label: str = "documents"):
     """Per row: (collated batch on `device`, token representations, inference cache): the encoder runs once per
     document, and the candidate scores once (on the first prediction)."""
     from tqdm.auto import tqdm
 
     keys = list(FEATURE_PADDING)
     encoded = []
-    for row in tqdm(rows, desc="Encoding documents", disable=not (progress and watched_output())):
+    for row in tqdm(rows, desc=f"Encoding {label}", disable=not (progress and watched_output())):
         batch = {key: value.to(device) for key, value in processor.collate([{k: row[k] for k in keys}]).items()}
         encoded.append((batch, model.token_representations(batch["input_ids"], batch["attention_mask"]), [{}]))
     return encoded
@@ -1801,18 +1801,40 @@ def evaluate_thresholds(
     """Strict joint F1 scores (flat dict) of end-to-end inference on `rows` (see :func:`calibrate_thresholds`) at
     `thresholds` (default: the model's); `given` (:data:`GIVEN_LEVELS`) runs only the stages after that gold input.
     With `return_predictions`, `(scores, predicted schema documents)`."""
-    thresholds = {name: float((thresholds or {}).get(name, getattr(model.config, name))) for name in THRESHOLD_NAMES}
+    scores, documents = evaluate_threshold_sets(
+        model, processor, rows, {"": thresholds}, device=device, progress=progress, given=given
+    )[""]
+    return (scores, documents) if return_predictions else scores
+
+
+def evaluate_threshold_sets(
+    model,
+    processor,
+    rows: Sequence[Mapping],
+    threshold_sets: Mapping[str, Optional[Mapping]],
+    device=None,
+    progress: bool = False,
+    given: Optional[str] = None,
+    label: str = "documents",
+) -> dict:
+    """:func:`evaluate_thresholds` at each of several threshold sets, the encoder run once per document for all of
+    them: `{name: (flat scores, predicted schema documents)}`. `label` names the rows in the progress bar."""
     rows = _rows_to_reread(rows)
     was_training = model.training
     model.eval()
+    results = {}
     try:
         with torch.no_grad():
-            encoded = _encode_rows(model, processor, rows, _model_device(model, device), progress)
-            documents = _predict_encoded(model, processor, rows, encoded, thresholds, given)
+            encoded = _encode_rows(model, processor, rows, _model_device(model, device), progress, label)
+            for name, thresholds in threshold_sets.items():
+                chosen = {
+                    key: float((thresholds or {}).get(key, getattr(model.config, key))) for key in THRESHOLD_NAMES
+                }
+                documents = _predict_encoded(model, processor, rows, encoded, chosen, given)
+                results[name] = (_flat(joint_re_scores(documents, _references(rows))), documents)
     finally:
         model.train(was_training)
-    scores = _flat(joint_re_scores(documents, _references(rows)))
-    return (scores, documents) if return_predictions else scores
+    return results
 
 
 def calibrate_thresholds(
@@ -1875,7 +1897,9 @@ def calibrate_thresholds(
     results = []
     try:
         with torch.no_grad():
-            encoded = _encode_rows(model, processor, rows, _model_device(model, device), progress)
+            encoded = _encode_rows(
+                model, processor, rows, _model_device(model, device), progress, "documents to calibrate on"
+            )
 
             # Mention strings propagate after the entity threshold in `extract`: the grid filters the output at
             # entity threshold 0 without propagation, then propagates each filtered output.

@@ -242,7 +242,7 @@ def main(argv=None) -> int:
 def calibrate_and_score(args, model, processor, rows: dict, grid: dict, device) -> dict:
     """The report: thresholds chosen on the dev split, then (unless `--test-split ''`) the test split scored with the
     fixed and the calibrated thresholds."""
-    from simmemre.training_simmemre import calibrate_thresholds, evaluate_thresholds
+    from simmemre.training_simmemre import calibrate_thresholds, evaluate_threshold_sets
 
     calibration = calibrate_thresholds(model, processor, rows[args.dev_split], grid=grid, device=device)
     report = {"model": os.path.abspath(args.model), "dev_split": args.dev_split, "serving": args.serving}
@@ -250,12 +250,11 @@ def calibrate_and_score(args, model, processor, rows: dict, grid: dict, device) 
     report["boundary_word_min_count"] = args.boundary_word_min_count
     report["relation_argument_types"] = model.config.relation_argument_types
     report["mention_string_propagation"] = model.config.mention_string_propagation
-    if args.test_split:
-        test_rows = rows[args.test_split]
-        for key, thresholds in (("test_fixed_scores", "fixed_thresholds"), ("test_scores", "thresholds")):
-            report[key] = evaluate_thresholds(
-                model, processor, test_rows, calibration[thresholds], device=device, progress=True
-            )
+    if args.test_split:  # both threshold sets from one encoding of the split
+        sets = {"test_fixed_scores": calibration["fixed_thresholds"], "test_scores": calibration["thresholds"]}
+        label = f"{args.test_split} documents"
+        scored = evaluate_threshold_sets(model, processor, rows[args.test_split], sets, device, True, label=label)
+        report.update((key, scores) for key, (scores, _) in scored.items())
     return report
 
 

@@ -608,6 +608,22 @@ def test_evaluation_reads_an_iterable_dataset_and_scoring_a_generator(processor,
     assert generated == listed and generated["documents"] == 2
 
 
+def test_several_threshold_sets_score_as_one_each_from_one_encoding(processor, cdr_dataset, monkeypatch):
+    """calibrate.py scored the test split at the fixed and at the calibrated thresholds, running the encoder twice."""
+    from simmemre.training_simmemre import evaluate_threshold_sets
+
+    torch.manual_seed(0)
+    model, rows = SimMemREModel(training_config(processor)), list(cdr_dataset.select([0, 1]))
+    sets = {"low": LOW, "model's": None}
+    expected = {name: evaluate_thresholds(model, processor, rows, thresholds) for name, thresholds in sets.items()}
+    calls = []
+    encode = model.token_representations
+    monkeypatch.setattr(model, "token_representations", lambda *a, **k: calls.append(1) or encode(*a, **k))
+    scored = evaluate_threshold_sets(model, processor, rows, sets)
+    assert {name: scores for name, (scores, _) in scored.items()} == expected and len(calls) == len(rows)
+    assert scored["low"][1] != scored["model's"][1]  # (the two sets predict differently)
+
+
 def test_the_trainer_refuses_a_tokenizer_as_processing_class(processor, cdr_dataset, tmp_path):
     """The usual habit trained, then failed at the first evaluation with "no attribute collate"."""
     model = SimMemREModel(training_config(processor))
