@@ -43,7 +43,12 @@ _SENTENCE_END_CHARS = ".!?\u0964\u0965\u061f\u06d4\u0589\u1362\u1367\u104b"
 # Sentence ends without whitespace after them: the ideographic and full-width stops of Chinese and Japanese.
 _CJK_SENTENCE_END_CHARS = "。！？｡．"
 # “ closes a German quotation („Ende.“); as an English opening quote it touches the word after it (see _closes).
-_CLOSING_CHARS = "\"')]}»”’“"
+# « closes a German quotation (»Ende.«) only attached to the word before it: spaced, it opens a French one.
+_CLOSING_CHARS = "\"')]}»”’“«"
+# Brackets that only ever close: Latin, and the full-width and corner brackets of Chinese and Japanese (「終わり。」).
+_CLOSING_BRACKETS = ")]}」』）】〕〉》〗〙〛］｝"
+# Japanese quotative particles: after a closing bracket they go on with the sentence that quoted (「終わり。」と言った).
+_QUOTATIVE_PARTICLES = ("と", "って", "という", "といった", "とか")
 # Line breaks as str.splitlines() knows them ("\r\n" is one). A blank line (two breaks with only other whitespace
 # between) ends a paragraph, and so do a form feed and U+2029 on their own.
 _LINE_BREAK_CHARS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -51,7 +56,7 @@ _LINE_BREAK = r"(?:\r\n|\r(?!\n)|[\n\x0b\x1c\x1d\x1e\x85\u2028])"
 _PARAGRAPH_BREAK = re.compile(rf"{_LINE_BREAK}[^\S{_LINE_BREAK_CHARS}]*{_LINE_BREAK}|[\x0c\u2029]")
 _HAS_LINE_BREAK = re.compile(f"[{_LINE_BREAK_CHARS}]").search
 # A sentence can only end after a word whose last character is one of these (or at a blank line).
-_SENTENCE_FINAL_CHARS = _SENTENCE_END_CHARS + _CJK_SENTENCE_END_CHARS + _CLOSING_CHARS
+_SENTENCE_FINAL_CHARS = _SENTENCE_END_CHARS + _CJK_SENTENCE_END_CHARS + _CLOSING_CHARS + _CLOSING_BRACKETS
 # Tokens that end with a period without ending the sentence ("e.g. Aspirin", "et al. 2019", "Fig. 3").
 ABBREVIATIONS = frozenset(
     "al approx ca cf dr e.g eg etc fig figs i.e ie inc jr ltd mr mrs ms no nos prof resp sr st vs viz vol".split()
@@ -187,7 +192,9 @@ def split_sentences(
             # after closing quotes, a CJK stop ends the sentence without a space too ("“结束了。”然后")
             ends = _ends_sentence(text, words, i - 1, closing)
             breaks = (gap != "" or _closes_cjk_sentence(text, words, i - 1, closing)) and ends
-            breaks = breaks and _is_sentence_start(text[start])
+            breaks = (
+                breaks and _is_sentence_start(text[start]) and text[start : words[i][1]] not in _QUOTATIVE_PARTICLES
+            )
         if breaks and i not in forbidden:
             boundaries.append(i)
     boundaries.append(len(words))
@@ -195,7 +202,7 @@ def split_sentences(
 
 
 def _is_closing(text: str, word: tuple[int, int]) -> bool:
-    return word[1] - word[0] == 1 and text[word[0]] in _CLOSING_CHARS
+    return word[1] - word[0] == 1 and text[word[0]] in _CLOSING_CHARS + _CLOSING_BRACKETS
 
 
 def _closing_words(text: str, words: Sequence[tuple[int, int]]) -> list[bool]:
@@ -204,7 +211,8 @@ def _closing_words(text: str, words: Sequence[tuple[int, int]]) -> list[bool]:
     digit it opens (”Nu in Swedish, ’Tis, ’90s, "Go", "'Hello) unless it comes straight after a stop (。"然后); ”’
     otherwise close, and so does a quote attached to the word before it; a straight quote with spaces on both sides
     (tokenized text: . " Stop , " she) closes when the same quote came an odd number of times so spaced since the last
-    sentence end (“ so spaced opens, » closes: French « fini. »)."""
+    sentence end (“ so spaced opens, » closes: French « fini. »). « closes only attached to the word before it (German
+    »Ende.«); the brackets of `_CLOSING_BRACKETS` always close."""
     closing = [False] * len(words)
     counts = {}  # spaced straight quotes since the last sentence end
     index = 0
@@ -229,10 +237,12 @@ def _closing_words(text: str, words: Sequence[tuple[int, int]]) -> list[bool]:
         after_stop = not spaced_before and text[run_start - 1] in _SENTENCE_END_CHARS + _CJK_SENTENCE_END_CHARS
         for k in range(index, last + 1):
             char = text[words[k][0]]
-            if char in ")]}" or after is None:
+            if char in _CLOSING_BRACKETS or after is None:
                 closing[k] = True
             elif opens_word:
                 closing[k] = after_stop and char != "“"  # (“ opens in Chinese after a stop: 。“你好)
+            elif char == "«":
+                closing[k] = not spaced_before
             elif char in "”’" or not spaced_before or char not in "\"'“":
                 closing[k] = True
             elif index == last and after[0] > words[last][1]:  # a lone quote with spaces on both sides

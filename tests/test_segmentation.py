@@ -318,6 +318,27 @@ def test_a_closing_quote_stays_with_the_sentence_it_closes(text, expected):
     assert sentences_of(text) == expected
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("「終わりだ。」彼は帰った。", ["「終わりだ。」", "彼は帰った。"]),
+        ("他说：「结束了。」然后走了。", ["他说：「结束了。」", "然后走了。"]),
+        ("（注意。）次の文。", ["（注意。）", "次の文。"]),
+        ("結果は【重要。】次へ。", ["結果は【重要。】", "次へ。"]),
+        # a quotative particle goes on with the sentence that quoted
+        ("彼は「もう終わりだ。」と言った。", ["彼は「もう終わりだ。」と言った。"]),
+        ("『本当に？』と聞いた。それから帰った。", ["『本当に？』と聞いた。", "それから帰った。"]),
+        # German »…«: « attached to the word before closes; spaced, it opens (French)
+        ("Er sagte: »Es ist vorbei.« Dann ging er.", ["Er sagte: »Es ist vorbei.«", "Dann ging er."]),
+        ("Il dit : « C'est fini. » Puis il partit.", ["Il dit : « C'est fini. »", "Puis il partit."]),
+    ],
+)
+def test_cjk_brackets_and_german_guillemets_close_their_sentence(text, expected):
+    """The corner and full-width brackets (」』）】) began the next sentence ("」彼は帰った。"), and German »…« never
+    ended one."""
+    assert sentences_of(text) == expected
+
+
 def test_a_long_run_of_quotes_is_one_closing_run():
     """Each quote of a run judged the next one's role by recursion: 2,000 quotes in a row raised RecursionError."""
     text = "He left. " + '"' * 10_000 + " Then."
