@@ -1083,10 +1083,252 @@ def _docred_relations(labels: list, entity_count: int, names: dict[str, str] | N
 
 
 # ----------------------------------------------------------------------------------------------------
+# brat standoff
+# ----------------------------------------------------------------------------------------------------
+
+_BRAT_COUNTERS = (
+    "dropped_discontinuous_mentions",
+    "dropped_relations",
+    "dropped_events",
+    "dropped_attributes",
+    "duplicate_mentions",
+    "duplicate_relations",
+    "entity_type_conflicts",
+    "shared_mention_spans",
+)
+
+
+def read_brat(path: str | os.PathLike) -> tuple[list[dict], dict]:
+    """Read a brat standoff collection (a folder, searched recursively, of ``NAME.txt`` + ``NAME.ann`` pairs) or one
+    ``.ann`` file (beside its ``.txt``) -> ``(documents, stats)``.
+
+    - ``id`` = the ``.ann`` file's path inside the folder without its extension; ``text`` = the ``.txt`` file as
+      written (line ends kept: brat's offsets count every character). A text-bound annotation ``T1\\tType start
+      end\\ttext`` is a mention; its text must be what the offsets slice (whitespace runs compared as one space).
+    - Entities: mentions joined by an equivalence (``*\\tEquiv T1 T2``) or of one type normalized to the same id
+      (``N1\\tReference T1 MESH:D009270``) are one entity, whose ``ids`` are those normalizations; any other mention
+      is an entity of its own. Entity type = the type of its first mention (``entity_type_conflicts`` counts others).
+    - A relation ``R1\\tType Arg1:T1 Arg2:T2`` joins the entities of its two mentions (first argument = head).
+    - Counted and left out: discontinuous mentions (``0 5;9 14``) and the relations that name one, events (``E``),
+      attributes (``A``/``M``); notes (``#``) are comments. Any other line is refused, naming file and line.
+    """
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        pairs = [(os.path.splitext(os.path.basename(path))[0], path)]
+    else:
+        pairs = [
+            (os.path.relpath(os.path.splitext(ann)[0], path).replace(os.sep, "/"), ann) for ann in _brat_files(path)
+        ]
+    stats = _new_stats()
+    counts = dict.fromkeys(_BRAT_COUNTERS, 0)
+    documents = []
+    for doc_id, ann in pairs:
+        doc = _read_brat_document(doc_id, ann, counts)
+        validate_document(doc, source=ann)
+        documents.append(doc)
+        _count_document(stats, doc)
+    stats.update(counts)
+    return documents, stats
+
+
+def _brat_files(folder: str) -> list[str]:
+    found = []
+    for root, folders, names in os.walk(folder):
+        folders.sort()
+        found.extend(os.path.join(root, name) for name in sorted(names) if name.endswith(".ann"))
+    return found
+
+
+def _read_brat_document(doc_id: str, ann: str, counts: dict) -> dict:
+    txt = os.path.splitext(ann)[0] + ".txt"
+    if not os.path.isfile(txt):
+        raise DocumentError(f"no text file {os.path.basename(txt)} beside it", source=ann)
+    # newline="": brat's offsets count "\r" too; the .txt keeps a byte-order mark, a character brat counts
+    text, lines = _read_utf8(txt, "utf-8"), _read_utf8(ann, "utf-8-sig").splitlines()
+    mentions, equivalences, normalizations, relations = {}, [], [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+
+        fail = _document_failure(f"{ann}:{number}", doc_id)
+        key, _, rest = line.partition("\t")
+        kind, fields = key[:1], rest.split("\t")
+        if kind == "T":
+            _brat_mention(key, fields, text, mentions, counts, fail)
+        elif kind == "*":
+            equivalences.append((key, fields[0].split()[1:], fail))
+        elif kind == "N":
+            parts = fields[0].split()
+            if len(parts) != 3:
+                fail("expected 'N<n>\\tReference T<n> DB:ID\\ttext'", key)
+            normalizations.append((key, parts[1], parts[2], fail))
+        elif kind == "R":
+            parts = fields[0].rsplit(" ", 2)  # (a type name with spaces, as write_brat writes DocRED's, is kept)
+            arguments = [part.partition(":")[2] for part in parts[1:]]
+            if len(arguments) != 2 or not all(arguments) or not parts[0].strip():
+                fail("expected 'R<n>\\tType Arg1:T<n> Arg2:T<n>'", key)
+            relations.append((key, parts[0], arguments, fail))
+        elif kind == "E":
+            counts["dropped_events"] += 1
+        elif kind in ("A", "M"):
+            counts["dropped_attributes"] += 1
+        else:
+            fail(f"not a brat annotation line ({line[:40]!r}): expected T, R, E, A, M, N, * or #", "<document>")
+    return _brat_entities(doc_id, text, mentions, equivalences, normalizations, relations, counts)
+
+
+def _read_utf8(path: str, encoding: str) -> str:
+    try:
+        with open(path, encoding=encoding, newline="") as handle:
+            return handle.read()
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+
+
+def _brat_mention(key: str, fields: list, text: str, mentions: dict, counts: dict, fail) -> None:
+    if key in mentions:
+        fail("a second annotation with this id", key)
+    if ";" in fields[0]:
+        counts["dropped_discontinuous_mentions"] += 1
+        mentions[key] = None  # (a relation naming it is dropped with it)
+        return
+    parts = fields[0].rsplit(" ", 2)  # (a type name with spaces is kept, as for relations)
+    if len(parts) != 3 or not parts[0].strip() or not all(offset.isdigit() for offset in parts[1:]):
+        fail(f"expected 'T<n>\\tType start end\\ttext', got {fields[0]!r}", key)
+    start, end = int(parts[1]), int(parts[2])
+    if not 0 <= start < end <= len(text):
+        fail(f"offsets ({start}, {end}) are not a span of the text ({len(text)} characters)", key)
+    if len(fields) > 1 and " ".join(fields[1].split()) != " ".join(text[start:end].split()):
+        fail(
+            f"the offsets ({start}, {end}) slice {text[start:end]!r}, not the annotation's text {fields[1]!r} (brat "
+            "counts every character of the .txt file, line ends included)",
+            key,
+        )
+    mentions[key] = (parts[0], start, end)
+
+
+def _brat_entities(doc_id, text, mentions, equivalences, normalizations, relations, counts) -> dict:
+    """Mentions -> entities (joined by equivalences and shared normalizations) and relations between entities."""
+    parent = {key: key for key, mention in mentions.items() if mention is not None}
+
+    def root(key):
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    def known(key, reference, fail):
+        if reference not in mentions:
+            fail(f"names {reference!r}, which is no text-bound annotation (T) of the file", key)
+        return mentions[reference] is not None
+
+    for key, members, fail in equivalences:
+        kept = [member for member in members if known(key, member, fail)]
+        for member in kept[1:]:
+            parent[root(member)] = root(kept[0])
+    first_with_id = {}  # (type, id) -> the first mention normalized to it
+    for key, reference, kb_id, fail in normalizations:
+        if known(key, reference, fail):
+            same = first_with_id.setdefault((mentions[reference][0], kb_id), reference)
+            parent[root(reference)] = root(same)
+    groups = {}
+    for key in sorted(parent, key=lambda k: mentions[k][1:]):
+        groups.setdefault(root(key), []).append(key)
+    entities, entity_of = [], {}
+    for members in sorted(groups.values(), key=lambda keys: mentions[keys[0]][1:]):
+        types = [mentions[key][0] for key in members]
+        counts["entity_type_conflicts"] += any(kind != types[0] for kind in types)
+        spans = sorted({mentions[key][1:] for key in members})
+        counts["duplicate_mentions"] += len(members) - len(spans)
+        ids = sorted({kb_id for _, reference, kb_id, _ in normalizations if reference in members})
+        entity_of.update((key, len(entities)) for key in members)
+        entities.append({"type": types[0], "ids": ids, "mentions": [{"start": s, "end": e} for s, e in spans]})
+    spans_seen = [(m["start"], m["end"]) for entity in entities for m in entity["mentions"]]
+    counts["shared_mention_spans"] += len(spans_seen) - len(set(spans_seen))
+    found, kept = set(), []
+    for key, kind, (head, tail), fail in relations:
+        if not (known(key, head, fail) & known(key, tail, fail)):
+            counts["dropped_relations"] += 1
+            continue
+        relation = (entity_of[head], entity_of[tail], kind)
+        if relation in found:
+            counts["duplicate_relations"] += 1
+            continue
+        found.add(relation)
+        kept.append({"head": relation[0], "tail": relation[1], "type": kind})
+    return {"id": doc_id, "text": text, "entities": entities, "relations": kept}
+
+
+def write_brat(documents: Iterable[Mapping], folder: str | os.PathLike) -> int:
+    """Write schema documents (gold, or predictions with scores) as a brat collection in `folder`: ``ID.txt`` and
+    ``ID.ann`` per document (an id with ``/`` makes subfolders). Mentions are ``T`` lines, an entity of several
+    mentions an ``Equiv`` line, its ids ``N`` lines, a relation an ``R`` line between the first mentions of its
+    entities; scores go into ``AnnotatorNotes``. Returns the number of documents written; :func:`read_brat` reads
+    the folder back to the same documents (without scores). Type names are written as they are: brat's own tools
+    need them without spaces."""
+    folder = os.fspath(folder)
+    written = 0
+    for index, doc in enumerate(documents):
+        validate_document(doc, source=f"documents[{index}]")
+        for field, name in _brat_names(doc):
+            if not name.strip() or any(char in name for char in "\t\r\n") or (field.endswith("ids") and " " in name):
+                raise DocumentError(f"{name!r} cannot be written on a brat line", source=f"documents[{index}]",
+                                    doc_id=doc["id"], field=field)  # fmt: skip
+        target = os.path.realpath(os.path.join(folder, doc["id"]))
+        if not target.startswith(os.path.realpath(folder) + os.sep) or doc["id"].endswith("/"):
+            raise DocumentError("not usable as a file name inside the folder", source=folder, doc_id=doc["id"],
+                                field="id")  # fmt: skip
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target + ".txt", "w", encoding="utf-8", newline="") as handle:
+            handle.write(doc["text"])
+        write_text_file(target + ".ann", "".join(line + "\n" for line in _brat_lines(doc)))
+        written += 1
+    return written
+
+
+def _brat_names(doc: Mapping):
+    for i, entity in enumerate(doc["entities"]):
+        yield f"entities[{i}].type", entity["type"]
+        yield from ((f"entities[{i}].ids", kb_id) for kb_id in entity.get("ids") or [])
+    yield from ((f"relations[{i}].type", relation["type"]) for i, relation in enumerate(doc["relations"]))
+
+
+def _brat_lines(doc: Mapping) -> list[str]:
+    lines, first_of, notes = [], [], []
+    number = normalizations = 0
+    for entity in doc["entities"]:
+        keys = []
+        for mention in entity["mentions"]:
+            number += 1
+            start, end = mention["start"], mention["end"]
+            surface = " ".join(doc["text"][start:end].split())
+            lines.append(f"T{number}\t{entity['type']} {start} {end}\t{surface}")
+            keys.append(f"T{number}")
+            if "score" in mention:
+                notes.append((keys[-1], f"mention score {mention['score']:.4f}"))
+        first_of.append(keys[0])
+        if len(keys) > 1:
+            lines.append("*\tEquiv " + " ".join(keys))
+        if "score" in entity:
+            notes.append((keys[0], f"entity score {entity['score']:.4f}"))
+        for kb_id in entity.get("ids") or []:
+            normalizations += 1
+            lines.append(f"N{normalizations}\tReference {keys[0]} {kb_id}\t")
+    for number, relation in enumerate(doc["relations"], start=1):
+        head, tail = first_of[relation["head"]], first_of[relation["tail"]]
+        lines.append(f"R{number}\t{relation['type']} Arg1:{head} Arg2:{tail}")
+        if "score" in relation:
+            notes.append((f"R{number}", f"relation score {relation['score']:.4f}"))
+    lines.extend(f"#{number}\tAnnotatorNotes {key}\t{note}" for number, (key, note) in enumerate(notes, start=1))
+    return lines
+
+
+# ----------------------------------------------------------------------------------------------------
 # Corpus conversion
 # ----------------------------------------------------------------------------------------------------
 
-FORMATS = ("bc5cdr", "docred")
+FORMATS = ("bc5cdr", "docred", "brat")
+READERS = {"bc5cdr": read_pubtator, "docred": read_docred, "brat": read_brat}  # (each takes the path first)
 _SPLIT_PATTERNS = (
     ("train", re.compile(r"train")),
     ("dev", re.compile(r"dev|valid")),
@@ -1118,6 +1360,8 @@ def find_split_files(format: str, input_path: str | os.PathLike) -> dict[str, st
     input_path = os.fspath(input_path)
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+    if format == "brat":
+        return _brat_split_folders(input_path)
     if os.path.isfile(input_path):
         return {split_from_filename(input_path): input_path}
     if not os.path.isdir(input_path):
@@ -1141,14 +1385,43 @@ def find_split_files(format: str, input_path: str | os.PathLike) -> dict[str, st
     return {split: files[split] for split in SPLITS if split in files}
 
 
+def _brat_split_folders(input_path: str) -> dict[str, str]:
+    """``{split: folder}`` of a brat corpus: its train/dev/test subfolders (named as split files are), or the folder
+    itself as one split (named by the folder, default train); one ``.ann`` file is a split of one document."""
+    if os.path.isfile(input_path):
+        if not input_path.endswith(".ann"):
+            raise ValueError(f"{input_path}: a brat corpus is a folder of .txt/.ann pairs, or one .ann file")
+        return {split_from_filename(input_path): input_path}
+    if not os.path.isdir(input_path):
+        raise FileNotFoundError(f"input not found: {input_path}")
+    folders: dict[str, str] = {}
+    for name in sorted(os.listdir(input_path)):
+        full, split = os.path.join(input_path, name), split_from_filename(name, default=None)
+        if split is None or not os.path.isdir(full) or not _brat_files(full):
+            continue
+        if split in folders:
+            raise ValueError(f"several {split} folders in {input_path}: {os.path.basename(folders[split])} and {name}")
+        folders[split] = full
+    if folders:
+        beside = sorted(name for name in os.listdir(input_path) if name.endswith(".ann"))
+        if beside:  # (they would belong to no split)
+            raise ValueError(f"{input_path}: {beside[0]} lies beside the split folders {', '.join(folders)}")
+        return {split: folders[split] for split in SPLITS if split in folders}
+    if not _brat_files(input_path):
+        raise FileNotFoundError(f"no brat .ann files found in {input_path}")
+    name = os.path.basename(os.path.normpath(os.path.abspath(input_path)))
+    return {split_from_filename(name): input_path}
+
+
 def convert_corpus(format: str, input_path: str | os.PathLike, **options) -> dict[str, tuple[list[dict], dict]]:
     """Convert a corpus -> ``{split: (documents, stats)}`` in train/dev/test order.
 
-    `format` is ``"bc5cdr"`` (options ``drop_ungrounded``, ``require_relations``) or ``"docred"``
-    (option ``rel_info``; for a folder without it, a ``rel_info.json`` inside the folder is used).
+    `format` is ``"bc5cdr"`` (options ``drop_ungrounded``, ``require_relations``), ``"docred"``
+    (option ``rel_info``; for a folder without it, a ``rel_info.json`` inside the folder is used) or ``"brat"``.
     `input_path` is a folder (splits recognised by file name: train/training, dev/development/valid,
     test; ``.gz`` transparent; the BC5CDR sample and BioC XML files and DocRED's ``train_distant`` are
-    skipped) or a single file (split from its name, default ``train``).
+    skipped) or a single file (split from its name, default ``train``). A brat corpus is a folder of train/dev/test
+    subfolders of ``.txt``/``.ann`` pairs, or one such folder (see :func:`read_brat`).
     """
     files = find_split_files(format, input_path)
     if format == "docred" and options.get("rel_info") is None and os.path.isdir(input_path):
@@ -1158,7 +1431,7 @@ def convert_corpus(format: str, input_path: str | os.PathLike, **options) -> dic
     rel_info_source = options.get("rel_info")
     if format == "docred" and rel_info_source is not None:
         options = {**options, "rel_info": load_relation_names(rel_info_source)}
-    reader = read_pubtator if format == "bc5cdr" else read_docred
+    reader = READERS[format]
     result = {}
     for split, path in files.items():
         docs, stats = reader(path, **options)
@@ -1270,9 +1543,15 @@ def convert_parser():
     import argparse
 
     parser = argparse.ArgumentParser(
-        description="Convert a BC5CDR (PubTator) or DocRED-format corpus to SimMemRE JSON Lines documents."
+        description="Convert a BC5CDR (PubTator), DocRED-format or brat standoff corpus to SimMemRE JSON Lines "
+        "documents, or SimMemRE documents (gold or predicted) to brat."
     )
-    parser.add_argument("--format", required=True, choices=FORMATS, help="input format")
+    parser.add_argument(
+        "--format",
+        required=True,
+        choices=FORMATS + ("jsonl",),
+        help="input format (jsonl: SimMemRE documents, gold or predict.py's output, with --to brat)",
+    )
     parser.add_argument(
         "--input",
         required=True,
@@ -1284,12 +1563,75 @@ def convert_parser():
         help="output folder for {split}.jsonl and labels.json; a folder --input replaces the split files of an earlier "
         "conversion there, one file --input replaces only its own split",
     )
+    parser.add_argument(
+        "--to",
+        choices=("jsonl", "brat"),
+        default="jsonl",
+        help="output format (default jsonl); brat: ID.txt + ID.ann per document, in OUTPUT/<split>/ for a folder "
+        "--input, in OUTPUT for one file (predictions' scores as AnnotatorNotes)",
+    )
     parser.add_argument("--rel-info", help="docred: rel_info.json or JEREX types.json mapping relation ids to names")
     parser.add_argument("--drop-ungrounded", action="store_true", help="bc5cdr: drop mentions with MeSH id -1")
     parser.add_argument(
         "--require-relations", action="store_true", help="bc5cdr: drop documents without any CID relation"
     )
     return parser
+
+
+def _convert_to_brat(args, options: dict) -> int:
+    """convert_dataset.py --to brat: every split of --input as a brat collection (OUTPUT/<split>/, or OUTPUT for one
+    file), one JSON line of counts per split; exit status 2 for a bad input or an output holding annotations."""
+    import sys
+
+    single_file = os.path.isfile(args.input)
+    try:
+        if os.path.exists(args.output) and (not os.path.isdir(args.output) or _brat_files(args.output)):
+            what = "is a file" if not os.path.isdir(args.output) else "holds .ann files already"
+            raise ValueError(f"--output {args.output}: {what}; give a new or empty folder")
+        if args.format == "jsonl":
+            splits, skipped = _documents_for_brat(args.input)
+        else:
+            splits = {split: docs for split, (docs, _) in convert_corpus(args.format, args.input, **options).items()}
+            skipped = 0
+        if skipped:
+            print(f"left out {skipped} error record(s) of predict.py (documents it could not read)", file=sys.stderr)
+        for split, docs in splits.items():
+            folder = args.output if single_file else os.path.join(args.output, split)
+            written = write_brat(docs, folder)
+            print(json.dumps({"split": split, "documents": written, "folder": folder}), flush=True)
+    except (DocumentError, FileNotFoundError, ValueError, json.JSONDecodeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _documents_for_brat(input_path: str) -> tuple[dict, int]:
+    """``({split: documents}, error records left out)`` of a JSON Lines file or a folder of split files; predict.py's
+    error records (``{"id", "error"}``) are left out, counted."""
+    if os.path.isfile(input_path):
+        files = {split_from_filename(input_path): input_path}
+    elif os.path.isdir(input_path):
+        files = {
+            split: os.path.join(input_path, name)
+            for split in SPLITS
+            for name in (f"{split}.jsonl", f"{split}.jsonl.gz")
+            if os.path.isfile(os.path.join(input_path, name))
+        }
+        if not files:
+            raise FileNotFoundError(f"no train/dev/test .jsonl files in {input_path}")
+    else:
+        raise FileNotFoundError(f"input not found: {input_path}")
+    splits, skipped = {}, 0
+    for split, path in files.items():
+        records = read_jsonl(path, validate=False)
+        kept = []
+        for number, record in enumerate(records):
+            if isinstance(record, Mapping) and "error" in record:
+                skipped += 1
+                continue
+            kept.append(validate_document(record, source=f"{path}[document {number}]"))
+        splits[split] = kept
+    return splits, skipped
 
 
 def convert_command(argv=None) -> int:
@@ -1302,15 +1644,18 @@ def convert_command(argv=None) -> int:
 
     parser = convert_parser()
     args = parser.parse_args(argv)
-    options = {}
-    if args.format == "bc5cdr":
-        if args.rel_info:
-            parser.error("--rel-info applies to --format docred only")
-        options = {"drop_ungrounded": args.drop_ungrounded, "require_relations": args.require_relations}
-    else:
-        if args.drop_ungrounded or args.require_relations:
-            parser.error("--drop-ungrounded and --require-relations apply to --format bc5cdr only")
-        options = {"rel_info": args.rel_info}
+    if args.rel_info and args.format != "docred":
+        parser.error("--rel-info applies to --format docred only")
+    if (args.drop_ungrounded or args.require_relations) and args.format != "bc5cdr":
+        parser.error("--drop-ungrounded and --require-relations apply to --format bc5cdr only")
+    if args.format == "jsonl" and args.to == "jsonl":
+        parser.error("--format jsonl is SimMemRE JSON Lines already: convert it --to brat")
+    options = {
+        "bc5cdr": {"drop_ungrounded": args.drop_ungrounded, "require_relations": args.require_relations},
+        "docred": {"rel_info": args.rel_info},
+    }.get(args.format, {})
+    if args.to == "brat":
+        return _convert_to_brat(args, options)
     single_file = os.path.isfile(args.input)
     kept = {}  # split -> documents of an earlier conversion that one file --input leaves in place
     try:

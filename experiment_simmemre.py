@@ -426,12 +426,14 @@ def load_splits(data: dict) -> tuple[dict, dict]:
             if not file:
                 continue
             file = resolve_path(file)
-            if not os.path.isfile(file):
+            if corpus_format == "brat" and os.path.isdir(file):
+                pass  # (a brat collection is a folder)
+            elif not os.path.isfile(file):
                 raise SystemExit(
                     f"data.{split}_file {file}: {'is a folder' if os.path.isdir(file) else 'no such file'}"
                 )
             if corpus_format in data_simmemre.FORMATS:
-                reader = data_simmemre.read_pubtator if corpus_format == "bc5cdr" else data_simmemre.read_docred
+                reader = data_simmemre.READERS[corpus_format]
                 if corpus_format == "docred" and options.get("rel_info") is not None:
                     options["rel_info"] = data_simmemre.load_relation_names(options["rel_info"])
                 splits[split], stats = reader(file, **options)
@@ -605,8 +607,7 @@ def check_reader_options(options: dict, corpus_format) -> None:
 
     from . import data_simmemre
 
-    readers = {"bc5cdr": data_simmemre.read_pubtator, "docred": data_simmemre.read_docred}
-    reader = readers.get(corpus_format)
+    reader = data_simmemre.READERS.get(corpus_format)
     accepted = [name for name in inspect.signature(reader).parameters if name != "path"] if reader else []
     unknown = sorted(set(options) - set(accepted))
     if unknown:
@@ -790,7 +791,7 @@ def non_negative_int(value: str) -> int:
 def add_corpus_arguments(parser, max_documents_help="use only the first N documents of each split"):
     """The options of the scripts that score a saved model on a raw corpus: --data-dir, --format, --max-documents."""
     parser.add_argument("--data-dir", required=True, help="raw corpus folder (e.g. ../shared/data/bc5cdr)")
-    parser.add_argument("--format", required=True, help="corpus format: bc5cdr or docred")
+    parser.add_argument("--format", required=True, help="corpus format: bc5cdr, docred or brat")
     parser.add_argument("--max-documents", type=positive_int, help=max_documents_help)
     return parser
 
