@@ -91,6 +91,14 @@ def _not_utf8(path: str) -> DocumentError:
     return DocumentError("not valid UTF-8", source=path)
 
 
+def with_str_id(doc: Any) -> Any:
+    """`doc` with an integer ``id`` as its string: the pipeline and the metric take integer ids (numeric PubMed ids
+    read as numbers), the schema's files and names want a string."""
+    if isinstance(doc, Mapping) and is_integer(doc.get("id")):
+        return {**doc, "id": str(doc["id"])}
+    return doc
+
+
 def validate_document(doc: Any, source: str = "<memory>") -> dict:
     """Check that `doc` follows the document schema; return it unchanged or raise :class:`DocumentError`.
 
@@ -1269,7 +1277,7 @@ def write_brat(documents: Iterable[Mapping], folder: str | os.PathLike) -> int:
     folder = os.fspath(folder)
     written = 0
     for index, doc in enumerate(documents):
-        validate_document(doc, source=f"documents[{index}]")
+        doc = validate_document(with_str_id(doc), source=f"documents[{index}]")
         for field, name in _brat_names(doc):
             if not name.strip() or any(char in name for char in "\t\r\n") or (field.endswith("ids") and " " in name):
                 raise DocumentError(f"{name!r} cannot be written on a brat line", source=f"documents[{index}]",

@@ -13,7 +13,7 @@ import numbers
 import os
 import re
 
-from .data_simmemre import DocumentError, validate_document
+from .data_simmemre import DocumentError, validate_document, with_str_id
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto; max-width: 72em;
@@ -152,11 +152,12 @@ def _render_text(document) -> str:
 
 
 def _checked(document, position: int) -> dict:
-    """The document as `validate_document` accepts it (a pipeline output for a plain string has no `id`: its position
-    names it), or a `DocumentError` naming the document and field."""
-    if isinstance(document, dict) and "id" not in document:
-        document = {"id": f"#{position + 1}", **document}
-    return validate_document(document, source="render_html")
+    """The document as `validate_document` accepts it (a pipeline output for a plain string has no `id`, or an empty
+    one: its position names it; an integer id is shown as its string), or a `DocumentError` naming the document and
+    field."""
+    if isinstance(document, dict) and document.get("id", "") == "":  # (the pipeline keeps an empty id as given)
+        document = {**document, "id": f"#{position + 1}"}
+    return validate_document(with_str_id(document), source="render_html")
 
 
 def _bdi(text: str) -> str:

@@ -135,6 +135,11 @@ def test_predictions_written_as_brat_keep_their_scores_as_notes(tmp_path):
     assert doc["relations"] == [{"head": 0, "tail": 1, "type": "CID"}] and len(doc["entities"]) == 2
 
 
+def test_a_prediction_with_an_integer_id_is_written_under_that_number(tmp_path):
+    write_brat([{"id": 27, "text": "ASA", "entities": [], "relations": []}], tmp_path)
+    assert (tmp_path / "27.txt").read_text(encoding="utf-8") == "ASA" and (tmp_path / "27.ann").exists()
+
+
 @pytest.mark.parametrize("doc_id", ["../outside", "/tmp/absolute"])
 def test_a_document_id_that_leaves_the_brat_folder_is_refused(tmp_path, doc_id):
     with pytest.raises(DocumentError, match="id: not usable as a file name inside the folder"):

@@ -221,6 +221,14 @@ def test_a_document_without_an_id_is_named_by_its_position():
     assert "Document <bdi>#2</bdi>" in render_html([one_entity("caffeine", 0, 8), document])
 
 
+def test_integer_and_empty_ids_as_the_pipeline_returns_them_render():
+    """predict.py --html ended in a traceback after predicting a corpus with numeric ids (the pipeline keeps them)."""
+    numbered, empty = one_entity("aspirin", 0, 7), one_entity("caffeine", 0, 8)
+    numbered["id"], empty["id"] = 27, ""
+    page = render_html([numbered, empty])
+    assert "Document <bdi>27</bdi>" in page and "Document <bdi>#2</bdi>" in page
+
+
 def test_gold_documents_without_scores_show_no_empty_score():
     page = render_html([one_entity("aspirin", 0, 7)])
     assert "()" not in page and "score ," not in page and "score \n" not in page
