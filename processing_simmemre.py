@@ -209,12 +209,14 @@ def check_input(item, index=0) -> ValidatedInput:
     if isinstance(item, str):
         return ValidatedInput(id=None, text=item, words=None, sentences=None)
     if not isinstance(item, Mapping):
+        where = "an input" if index is None else f"input {index}"
         raise TypeError(
-            f"input {index}: expected a str or a schema document (dict with a 'text' field), got {type(item).__name__}"
+            f"{where}: expected a str or a schema document (dict with a 'text' field), got {type(item).__name__}"
         )
     document_id = item.get("id")
     # A document without id is named by its position, worded apart from an integer id ("document 1").
-    fail = _failing_for(f"at input {index} (no id)" if document_id is None else repr(document_id))
+    named = "without an id" if index is None else f"at input {index} (no id)"  # (None: no position known)
+    fail = _failing_for(named if document_id is None else repr(document_id))
     if "text" not in item:
         fail(ValueError, "missing required field (a schema document needs a 'text' field)", "text")
     text = item["text"]

@@ -149,10 +149,9 @@ class JointREActor:
     def __call__(self, batch: dict) -> dict:
         import numpy as np
 
-        items = [
-            checked_input(self.extractor, document, position)
-            for position, document in enumerate(self._documents(batch))
-        ]
+        # A Ray batch knows no document's position in the input: a bad document without an id is said to have none
+        # (JSON Lines input names its file and line instead).
+        items = [checked_input(self.extractor, document, None) for document in self._documents(batch)]
         records = _predicted_records(self.extractor, items, self.batch_size, self.pipeline_kwargs)
         return {
             "id": np.array([str(record.get("id")) for record in records], dtype=object),

@@ -367,22 +367,22 @@ def _completed_lines(path: Path) -> Tuple[int, Optional[str]]:
 
 
 def _select_shard(documents: Iterable, shard: Optional[Tuple[int, int]]) -> Iterator:
-    if shard is None:
-        yield from documents
-        return
-    index, count = shard
+    """`(input position, document)` of the shard's documents: error records name a document without an id by its
+    position in the whole input, not in the shard."""
+    index, count = shard if shard is not None else (0, 1)
     for position, document in enumerate(documents):
         if position % count == index:
-            yield document
+            yield position, document
 
 
 def _error_record(document_id, message: str) -> dict:
     return {"id": document_id, "error": message}
 
 
-def checked_input(extractor, document, position: int, strict: bool = False) -> dict:
+def checked_input(extractor, document, position: Optional[int], strict: bool = False) -> dict:
     """The pipeline's normalised input for one document, or its error record `{"id", "error"}` (naming the document
-    and the field) when it is bad; `strict` raises instead."""
+    and the field) when it is bad; `strict` raises instead. `position` (in the whole input; None where unknown) names
+    a document without an id."""
     if isinstance(document, BadInput):
         if strict:
             raise ValueError(document.error)
@@ -393,7 +393,8 @@ def checked_input(extractor, document, position: int, strict: bool = False) -> d
         if strict:  # as a ValueError, which the scripts print as one line (a wrongly typed field is a TypeError)
             raise ValueError(str(error)) from error
         document_id = document.get("id") if isinstance(document, dict) else None
-        return _error_record(document_id if document_id is not None else f"#{position}", str(error))
+        placeholder = None if position is None else f"#{position}"
+        return _error_record(document_id if document_id is not None else placeholder, str(error))
 
 
 def _predicted_records(extractor, items: list, batch_size: int, pipeline_kwargs: dict) -> list:
@@ -469,7 +470,7 @@ def predict_corpus(
     counted = _Counted(documents)
     selected = _select_shard(counted, shard)
     for done in range(skip):
-        document = next(selected, None)
+        _, document = next(selected, (None, None))
         if document is None:
             raise ValueError(f"{target} holds {skip} predictions but the input has only {done} documents")
         if done == skip - 1:
@@ -503,7 +504,6 @@ def predict_corpus(
     bar = tqdm(desc=label, unit="doc", disable=not (progress and watched), initial=0)
     # In a log file (nohup, CI) a bar writes a frame per batch: a plain line at most every PROGRESS_LINE_SECONDS.
     plain_lines, last_line = progress and not watched, started
-    position = skip
     try:
         batch = []
 
@@ -532,11 +532,10 @@ def predict_corpus(
                 print(f"{label}: {counts['documents']} document(s), {rate:.2f} doc/s", file=sys.stderr, flush=True)
                 last_line = now
 
-        for document in selected:
+        for position, document in selected:
             item = checked_input(extractor, document, position, strict)
             counts["errors"] += "error" in item
             batch.append(item)
-            position += 1
             if len(batch) >= batch_size:
                 flush(batch)
                 batch = []

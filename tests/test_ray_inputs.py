@@ -200,3 +200,13 @@ def test_an_actor_pool_holding_every_cpu_stops_the_script_in_one_line(script, mo
         script, ["--model", str(model_folder), str(corpus), "--output", str(tmp_path / "o"), "--actors", "2"]
     )
     assert code.startswith("predict_ray.py: 2 actors x 1 CPUs take all 2 CPUs of the Ray cluster; leave at least one")
+
+
+def test_a_bad_parquet_row_without_an_id_is_not_named_by_its_place_in_a_ray_batch(hub_folder):
+    """Rows were named by their place in their Ray batch: bad rows of two batches were both "#1", neither input row."""
+    import numpy as np
+
+    actor = ray_simmemre.JointREActor(str(hub_folder), parquet_input=True, batch_size=2, device="cpu")
+    record = json.loads(actor({"text": np.array(["Fine text.", None], dtype=object)})["record"][1])
+    assert record == {"id": None, "error": "document without an id: text: missing required field (a schema document "
+                      "needs a 'text' field)"}  # fmt: skip

@@ -99,6 +99,20 @@ def test_shards_merge_back_into_the_unsharded_output(pipe, tmp_path):
     assert output.read_bytes() == single.read_bytes()
 
 
+def test_a_shards_bad_document_without_an_id_is_named_by_its_place_in_the_whole_input(pipe, tmp_path):
+    """Each shard counted from 0: input 3 was "#1" in shard 1 of 2, so several bad documents got one name."""
+    documents = [{"text": "Aspirin."} for _ in range(6)]
+    documents[3]["text"] = 5
+    single = tmp_path / "single.jsonl"
+    predict_corpus(pipe, iter(documents), single, progress=False)
+    assert read_lines(single)[3] == {"id": "#3", "error": "document at input 3 (no id): text: must be a str, got int"}
+    output = tmp_path / "sharded.jsonl"
+    for index in range(2):
+        predict_corpus(pipe, iter(documents), output, shard=(index, 2), progress=False)
+    merge_parts(output, 2)
+    assert output.read_bytes() == single.read_bytes()
+
+
 def test_merge_refuses_an_interrupted_part(pipe, tmp_path):
     output = tmp_path / "out.jsonl"
     for index in range(2):
