@@ -586,9 +586,12 @@ def main(argv=None) -> int:
     )  # fmt: skip
     parser.add_argument("--results-dir", default=str(RESULTS_DIR), help="folder of the <dataset>.jsonl files")
     args = parser.parse_args(argv)
-    RESULTS_DIR = Path(args.results_dir)
     commands_by_name = {"add": add, "table": table_command, "compare": compare_command}
-    return commands_by_name[args.command](args)
+    default, RESULTS_DIR = RESULTS_DIR, Path(args.results_dir)
+    try:
+        return commands_by_name[args.command](args)
+    finally:  # for this call only: a later main() in the process (a notebook, the tests) read the earlier folder
+        RESULTS_DIR = default
 
 
 if __name__ == "__main__":

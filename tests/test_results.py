@@ -66,6 +66,17 @@ def run_script(results, capsys):
     return run
 
 
+def test_a_results_dir_given_once_is_not_the_next_calls_default(tmp_path, results, monkeypatch, capsys):
+    """main() rebound the module's folder: a later call in the process read and wrote the earlier call's folder."""
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "default")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "cdr.jsonl").write_text("", encoding="utf-8")
+    with pytest.raises(SystemExit, match="other/cdr.jsonl: no rows"):
+        results.main(["--results-dir", str(tmp_path / "other"), "table", "--dataset", "cdr"])
+    with pytest.raises(SystemExit, match="default/cdr.jsonl: no rows"):
+        results.main(["table", "--dataset", "cdr"])
+
+
 @pytest.mark.integration
 def test_add_records_fixed_and_calibrated_rows_with_their_thresholds(tmp_path):
     """The script run as a program; the other tests call its `main`."""
