@@ -61,6 +61,7 @@ _SENTENCE_FINAL_CHARS = _SENTENCE_END_CHARS + _CJK_SENTENCE_END_CHARS + _CLOSING
 ABBREVIATIONS = frozenset(
     "al approx ca cf dr e.g eg etc fig figs i.e ie inc jr ltd mr mrs ms no nos prof resp sr st vs viz vol".split()
 )
+_LONGEST_ABBREVIATION = max(map(len, ABBREVIATIONS))
 
 
 # Invisible format characters: joiners keep the characters on both sides in one word (emoji ZWJ sequences, the
@@ -292,9 +293,11 @@ def _is_stop(text: str, words: Sequence[tuple[int, int]], k: int) -> bool:
         return False
     abbreviation = previous.lower()
     j = k - 1
-    # Walk back over "e.g" style dotted abbreviations.
+    # Walk back over "e.g" style dotted abbreviations, no further than the longest one (a dot leader "......" or
+    # "1.2.3.4" walked back to its start at every period: quadratic).
     while (
-        j >= 2
+        len(abbreviation) <= _LONGEST_ABBREVIATION
+        and j >= 2
         and words[j - 1][1] == words[j][0]
         and text[words[j - 1][0] : words[j - 1][1]] == "."
         and words[j - 2][1] == words[j - 1][0]
