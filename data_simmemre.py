@@ -1273,9 +1273,11 @@ def write_brat(documents: Iterable[Mapping], folder: str | os.PathLike) -> int:
     mentions an ``Equiv`` line, its ids ``N`` lines, a relation an ``R`` line between the first mentions of its
     entities; scores go into ``AnnotatorNotes``. Returns the number of documents written; :func:`read_brat` reads
     the folder back to the same documents (without scores). Type names are written as they are: brat's own tools
-    need them without spaces."""
+    need them without spaces. Unless the folder has one, an ``annotation.conf`` declares the types written (and
+    ``Equiv``, and overlapping mentions), so that brat shows the collection without configuration errors."""
     folder = os.fspath(folder)
     written = 0
+    types = {"entities": set(), "relations": set()}
     for index, doc in enumerate(documents):
         doc = validate_document(with_str_id(doc), source=f"documents[{index}]")
         for field, name in _brat_names(doc):
@@ -1291,6 +1293,16 @@ def write_brat(documents: Iterable[Mapping], folder: str | os.PathLike) -> int:
             handle.write(doc["text"])
         write_text_file(target + ".ann", "".join(line + "\n" for line in _brat_lines(doc)))
         written += 1
+        types["entities"].update(entity["type"] for entity in doc["entities"])
+        types["relations"].update(relation["type"] for relation in doc["relations"])
+    configuration = os.path.join(folder, "annotation.conf")
+    if written and not os.path.exists(configuration):
+        any_entities = "Arg1:<ENTITY>, Arg2:<ENTITY>"
+        lines = ["[entities]", *sorted(types["entities"]), "[relations]"]
+        lines += [f"{kind}\t{any_entities}" for kind in sorted(types["relations"])]
+        lines += [f"Equiv\t{any_entities}, <REL-TYPE>:symmetric-transitive"]
+        lines += [f"<OVERLAP>\t{any_entities}, <OVL-TYPE>:<ANY>", "[events]", "[attributes]"]
+        write_text_file(configuration, "\n".join(lines) + "\n")
     return written
 
 

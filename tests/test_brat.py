@@ -133,6 +133,9 @@ def test_predictions_written_as_brat_keep_their_scores_as_notes(tmp_path):
     assert "R1\tCID Arg1:T1 Arg2:T2\n" in ann and "AnnotatorNotes R1\trelation score 0.6200" in ann
     (doc,), _ = read_brat(tmp_path)
     assert doc["relations"] == [{"head": 0, "tail": 1, "type": "CID"}] and len(doc["entities"]) == 2
+    configuration = (tmp_path / "annotation.conf").read_text(encoding="utf-8").splitlines()
+    assert configuration[:4] == ["[entities]", "Chemical", "Disease", "[relations]"]
+    assert "CID\tArg1:<ENTITY>, Arg2:<ENTITY>" in configuration
 
 
 def test_a_prediction_with_an_integer_id_is_written_under_that_number(tmp_path):
