@@ -1168,18 +1168,22 @@ def _first_time(key) -> bool:
     return new
 
 
-def _truncation(truncated: Optional[list], cap: str, limit: int, found: int, kept: int) -> dict:
+def _truncation(truncated: Optional[list], cap: str, limit: int, found: int, kept: int, setting=None) -> dict:
     """Record that the document-level cap `cap` (a `SimMemREConfig` field) bound: `found` items passed their
     threshold, `kept` of them were kept. The note goes into `truncated` (the document's prediction), and the first
-    time a cap binds at a limit in a process a warning says so, so a cap is never silent."""
+    time a cap binds at a setting in a process a warning says so, so a cap is never silent. `setting` is the config's
+    value when the document's `limit` is computed from it (`max_mentions_per_word` x words): one warning per setting,
+    not per document length."""
     note = {"cap": cap, "limit": int(limit), "found": int(found), "kept": int(kept)}
     if truncated is not None:
         truncated.append(note)
-    if _first_time(("cap bound", cap, limit)):
+    setting = limit if setting is None else setting
+    if _first_time(("cap bound", cap, setting)):
+        here = "" if setting == limit else f" (a limit of {limit} for this document)"
         logger.warning(
-            f"SimMemRE inference: {cap}={limit} bound, {found} found, {kept} kept (see the config docstring for which "
-            f'ones are kept; set it to None to disable). Each such prediction says so in "truncated"; further '
-            f"documents bound by {cap}={limit} are not logged."
+            f"SimMemRE inference: {cap}={setting} bound{here}, {found} found, {kept} kept (see the config docstring "
+            f'for which ones are kept; set it to None to disable). Each such prediction says so in "truncated"; '
+            f"further documents bound by {cap}={setting} are not logged."
         )
     return note
 
@@ -2407,15 +2411,17 @@ class CandidateSpans:
         caps = []
         if config.max_mentions_per_word is not None:
             num_words = self.word_sentence_ids.shape[0]
-            caps.append((max(1, math.ceil(config.max_mentions_per_word * num_words)), "max_mentions_per_word"))
+            per_word = config.max_mentions_per_word
+            caps.append((max(1, math.ceil(per_word * num_words)), "max_mentions_per_word", per_word))
         if config.max_mentions_per_document is not None:
-            caps.append((config.max_mentions_per_document, "max_mentions_per_document"))
+            per_document = config.max_mentions_per_document
+            caps.append((per_document, "max_mentions_per_document", per_document))
         if caps:
-            cap, name = min(caps)  # the smaller limit binds first
+            cap, name, setting = min(caps)  # the smaller limit binds first
             found = kept_index.size
             if found > cap:
                 kept_index = kept_index[torch.from_numpy(probabilities[kept_index]).topk(cap).indices.numpy()]
-                _truncation(truncated, name, cap, found, cap)
+                _truncation(truncated, name, cap, found, cap, setting)
         spans = word_spans[kept_index]
         kept_index = kept_index[np.argsort(spans[:, 0] * (config.max_span_size + 1) + spans[:, 1])]  # distinct keys
         return self.mentions(device_index(kept_index, self.word_spans.device), config.span_chunk_size)

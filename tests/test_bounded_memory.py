@@ -266,6 +266,21 @@ def test_a_binding_cap_is_logged_once_per_process_and_recorded_in_every_predicti
     assert "further documents bound by max_mentions_per_document=40 are not logged" in caplog.text
 
 
+def test_the_per_word_cap_is_logged_once_for_documents_of_every_length(tokenizer, processor, caplog, monkeypatch):
+    """The per-word cap's limit differs with each document's length: it was logged once per length (8 blocks for 8
+    documents in a notebook cell), naming the document's limit as if it were the setting."""
+    import simmemre.modeling_simmemre as modeling
+
+    monkeypatch.setattr(modeling, "_SAID_ONCE", set())
+    model = make_model(tokenizer, max_mentions_per_word=0.5)
+    with torch.no_grad(), caplog.at_level(logging.WARNING):
+        for words in (12, 20, 28):
+            batch = processor(" ".join(TEXT.split()[:words]))
+            model(**batch, mention_threshold=0.0, coref_threshold=1.0, relation_threshold=1.0)
+    assert caplog.text.count("max_mentions_per_word=0.5 bound (a limit of ") == 1
+    assert caplog.text.count("SimMemRE inference:") == 1
+
+
 def test_the_smaller_mention_cap_is_the_one_reported(tokenizer, processor):
     batch = processor(TEXT)
     words = int(batch["word_mask"][0].sum())
