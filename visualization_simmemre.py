@@ -12,25 +12,31 @@ import math
 import numbers
 import os
 import re
+from typing import Optional
 
 from .data_simmemre import DocumentError, validate_document, with_str_id
 
+# Every rule inside `.simmemre`: in a notebook the fragment sits in the notebook's own page, whose headings, lists and
+# body a global rule would restyle.
 _STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto; max-width: 72em;
-       color: #222; line-height: 1.9; padding: 0 1em; }
-h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 2.2em; border-bottom: 1px solid #ccc; }
-.text { white-space: pre-wrap; background: #fafafa; border: 1px solid #e4e4e4; padding: 0.8em 1em; border-radius: 6px; }
-.m { border-radius: 3px; padding: 0.1em 0.05em; cursor: help; }
-.m.nested { outline: 1px dashed #555; }
-.tag { font-size: 0.68em; font-weight: 600; border-radius: 3px; padding: 0 0.3em; margin: 0 0.15em 0 0.1em;
-       vertical-align: 0.25em; color: #222; border: 1px solid rgba(0,0,0,0.25); cursor: help; white-space: nowrap; }
-.swatch { display: inline-block; width: 0.9em; height: 0.9em; border-radius: 2px; vertical-align: -0.1em;
-          border: 1px solid rgba(0,0,0,0.3); margin-right: 0.35em; }
-ul { padding-left: 1.4em; } li { margin: 0.1em 0; }
-.score { color: #666; font-variant-numeric: tabular-nums; }
-.empty { color: #888; font-style: italic; }
-.meta { color: #666; font-size: 0.9em; }
+.simmemre { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222; line-height: 1.9; }
+.simmemre h1 { font-size: 1.4em; }
+.simmemre h2 { font-size: 1.1em; margin-top: 2.2em; border-bottom: 1px solid #ccc; }
+.simmemre .text { white-space: pre-wrap; background: #fafafa; border: 1px solid #e4e4e4; padding: 0.8em 1em;
+                  border-radius: 6px; }
+.simmemre .m { border-radius: 3px; padding: 0.1em 0.05em; cursor: help; }
+.simmemre .m.nested { outline: 1px dashed #555; }
+.simmemre .tag { font-size: 0.68em; font-weight: 600; border-radius: 3px; padding: 0 0.3em; margin: 0 0.15em 0 0.1em;
+                 vertical-align: 0.25em; color: #222; border: 1px solid rgba(0,0,0,0.25); cursor: help;
+                 white-space: nowrap; }
+.simmemre .swatch { display: inline-block; width: 0.9em; height: 0.9em; border-radius: 2px; vertical-align: -0.1em;
+                    border: 1px solid rgba(0,0,0,0.3); margin-right: 0.35em; }
+.simmemre ul { padding-left: 1.4em; } .simmemre li { margin: 0.1em 0; }
+.simmemre .score { color: #666; font-variant-numeric: tabular-nums; }
+.simmemre .empty { color: #888; font-style: italic; }
+.simmemre .meta { color: #666; font-size: 0.9em; }
 """
+_PAGE_STYLE = "body { margin: 2em auto; max-width: 72em; padding: 0 1em; }"
 
 
 def entity_colour(index: int) -> str:
@@ -211,22 +217,48 @@ def render_document(document, position: int = 0) -> str:
     return "\n".join(out)
 
 
+def render_fragment(documents, title: Optional[str] = None) -> str:
+    """The documents as one `<div class="simmemre">` with its own (scoped) style, to put inside another page: what a
+    notebook displays (see :func:`view`)."""
+    documents = list(documents)
+    body = "\n".join(render_document(document, position) for position, document in enumerate(documents))
+    heading = "" if title is None else f"<h1>{html.escape(title)}</h1>\n"
+    fragment = (
+        f'<div class="simmemre"><style>{_STYLE}</style>\n{heading}<p class="meta">{_count(len(documents), "document")}.'
+        " Hover a highlighted mention or a label for its scores; one colour per entity (coreference cluster).</p>\n"
+        f"{body}\n</div>"
+    )
+    return _LONE_SURROGATE.sub("\ufffd", fragment)
+
+
 def render_html(documents, title: str = "SimMemRE predictions") -> str:
     """A complete, self-contained HTML page for a list of schema documents, encodable as UTF-8 (a lone surrogate,
     which JSON allows in a text, is shown as U+FFFD)."""
-    documents = list(documents)
-    body = "\n".join(render_document(document, position) for position, document in enumerate(documents))
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n"
-        f'<h1>{html.escape(title)}</h1>\n<p class="meta">{_count(len(documents), "document")}. Hover a highlighted '
-        "mention or a label for its scores; one colour per entity (coreference cluster).</p>\n"
-        f"{body}\n</body></html>\n"
+        f"<title>{html.escape(title)}</title><style>{_PAGE_STYLE}</style></head>\n<body>\n"
+        f"{render_fragment(documents, title)}\n</body></html>\n"
     )
     return _LONE_SURROGATE.sub("\ufffd", page)
+
+
+class DocumentView:
+    """Schema documents shown inline by Jupyter (`_repr_html_`: :func:`render_fragment`); `html` is that fragment."""
+
+    def __init__(self, documents, title: Optional[str] = None):
+        self.html = render_fragment(documents, title)
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+
+def view(documents, title: Optional[str] = None) -> DocumentView:
+    """Documents (a pipeline's output: one document or a list) to display in a notebook: the last expression of a cell,
+    or `IPython.display.display(view(documents))`. Checked against the schema here, not when displayed."""
+    return DocumentView([documents] if isinstance(documents, dict) else documents, title)
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-__all__ = ["render_html", "render_document", "entity_colour", "model_label"]
+__all__ = ["render_html", "render_fragment", "render_document", "view", "DocumentView", "entity_colour", "model_label"]

@@ -248,3 +248,26 @@ def test_tooltips_quote_long_mentions_in_part():
         "relations": [],
     }
     assert len(render_html([document])) < 40 * len(text) + 200_000
+
+
+def test_the_notebook_view_is_a_fragment_whose_style_stays_inside_it():
+    """The page's style was global (body, h2, ul, .tag): shown in a notebook it restyled the notebook's own page."""
+    import re
+
+    from simmemre.visualization_simmemre import DocumentView, view
+
+    shown = view(one_entity("aspirin causes ulcers", 0, 7))  # one document, as the pipeline returns it
+    assert isinstance(shown, DocumentView)
+    fragment = shown._repr_html_()
+    assert fragment.startswith('<div class="simmemre">') and "<body" not in fragment and "<html" not in fragment
+    style = re.search(r"<style>(.*?)</style>", fragment, re.DOTALL).group(1)
+    selectors = [s.strip() for rule in re.findall(r"([^{}]+)\{", style) for s in rule.split(",")]
+    assert selectors and all(s.startswith(".simmemre") for s in selectors), selectors
+    assert "Document <bdi>d</bdi>" in fragment
+
+
+def test_the_notebook_view_checks_its_documents_when_made():
+    from simmemre.visualization_simmemre import view
+
+    with pytest.raises(DocumentError, match=r"entities\[0\]\.mentions\[0\]"):
+        view([one_entity("aspirin", 5, 99)])
