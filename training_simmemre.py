@@ -1557,7 +1557,8 @@ class SimMemRETrainer(Trainer):
             raise ValueError("SimMemRETrainer.evaluate needs an eval_dataset (rows of tokenize_documents)")
         metrics = self._scores_of(eval_dataset, metric_key_prefix)
         self.log(metrics)
-        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        # A copy: Jupyter's NotebookProgressCallback pops the runtime figures from the dict it is given.
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, dict(metrics))
         return metrics
 
     def _scores_of(self, eval_dataset, metric_key_prefix: str) -> dict:

@@ -1770,6 +1770,19 @@ def test_disable_tqdm_logs_the_compact_lines_not_the_trainers_dicts(processor, c
     assert capsys.readouterr().out.startswith("eval F1: mention ")
 
 
+def test_a_callback_that_takes_figures_from_the_scores_leaves_evaluates_result_whole(processor, cdr_dataset, tmp_path):
+    """In Jupyter, evaluate() returned no eval_runtime: the notebook callback pops it from the dict it is given."""
+    from transformers import TrainerCallback
+
+    class Popping(TrainerCallback):
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            metrics.pop("eval_runtime")
+
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, eval_strategy="no")
+    trainer.add_callback(Popping())
+    assert "eval_runtime" in trainer.evaluate(cdr_dataset.select(range(1)))
+
+
 def test_the_evaluation_bar_is_labelled_once(processor, cdr_dataset, tmp_path):
     """tqdm keeps the label as "label: ", so it was set again (one more frame, past the rate limit) at every step."""
     import types
