@@ -218,13 +218,13 @@ def _closing_words(text: str, words: Sequence[tuple[int, int]]) -> list[bool]:
     counts = {}  # spaced straight quotes since the last sentence end
     index = 0
     while index < len(words):
+        if index > 0 and _PARAGRAPH_BREAK.search(text, words[index - 1][1], words[index][0]):
+            counts.clear()  # (also after a paragraph that ends with a quote)
         if not _is_closing(text, words[index]):
             following = words[index + 1] if index + 1 < len(words) else None
             if _is_stop(text, words, index) and (
                 following is None or (following[0] > words[index][1] and not _is_closing(text, following))
             ):  # a stop before a space ends the count ("2.5", "e.g." do not; nor one a quote may close: . " In)
-                counts.clear()
-            elif index + 1 < len(words) and _PARAGRAPH_BREAK.search(text, words[index][1], words[index + 1][0]):
                 counts.clear()
             index += 1
             continue
@@ -258,20 +258,22 @@ def _closing_words(text: str, words: Sequence[tuple[int, int]]) -> list[bool]:
 
 def _closes_cjk_sentence(text: str, words: Sequence[tuple[int, int]], index: int, closing: Sequence[bool]) -> bool:
     """Whether word `index` is a closing character after a CJK stop (over further closing characters)."""
-    k = _before_closing(closing, index)
+    k = _before_closing(text, words, closing, index)
     return k < index and k >= 0 and text[words[k][0] : words[k][1]] in _CJK_SENTENCE_END_CHARS
 
 
-def _before_closing(closing: Sequence[bool], index: int) -> int:
-    """The last word at or before `index` that is not a closing character (-1 if none)."""
+def _before_closing(text: str, words: Sequence[tuple[int, int]], closing: Sequence[bool], index: int) -> int:
+    """The last word at or before `index` that is not a closing character, in the same paragraph (-1 if none)."""
     while index >= 0 and closing[index]:
+        if index > 0 and _PARAGRAPH_BREAK.search(text, words[index - 1][1], words[index][0]):
+            return -1  # (a paragraph that begins with a closing character: the stop before it ended another one)
         index -= 1
     return index
 
 
 def _ends_sentence(text: str, words: Sequence[tuple[int, int]], index: int, closing: Sequence[bool]) -> bool:
     """Whether word `index` is terminal punctuation (possibly followed by closing quotes/brackets)."""
-    k = _before_closing(closing, index)  # (not over an opening quote: "。“你好" ends before the quote)
+    k = _before_closing(text, words, closing, index)  # (not over an opening quote: "。“你好" ends before the quote)
     return k >= 0 and _is_stop(text, words, k)
 
 

@@ -339,6 +339,15 @@ def test_cjk_brackets_and_german_guillemets_close_their_sentence(text, expected)
     assert sentences_of(text) == expected
 
 
+@pytest.mark.parametrize("paragraph", [") Aspirin", "! ' Aspirin"])
+@pytest.mark.parametrize("before", ["Intro.\n\n", "x ' \n\n"])
+def test_a_paragraph_segments_as_it_does_alone(paragraph, before):
+    """A closing bracket that begins a paragraph was judged by the previous paragraph's period, and the count of spaced
+    quotes went on over a blank line after a paragraph that ended with one."""
+    alone = sentences_of(paragraph)
+    assert sentences_of(before + paragraph)[-len(alone) :] == alone
+
+
 class CountingText(str):
     """A text that counts how often it is indexed: work measured as a count, not as time."""
 
