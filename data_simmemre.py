@@ -158,6 +158,8 @@ def validate_document(doc: Any, source: str = "<memory>") -> dict:
         for j, mention in enumerate(entity["mentions"]):
             start, end = check_span(mention, text_length, f"{field}.mentions[{j}]", fail_span)
             surface = mention.get("text")
+            if surface is not None and not isinstance(surface, str):  # (the offsets check below would be skipped)
+                fail(f"expected str, got {type(surface).__name__}", f"{field}.mentions[{j}].text")
             if isinstance(surface, str) and doc["text"][start:end] != surface:
                 # Offsets counted in UTF-16 units (JavaScript tools) or bytes slip past the span checks after an emoji.
                 fail(
@@ -896,7 +898,7 @@ def read_docred(path: str | os.PathLike, rel_info: Any = None) -> tuple[list[dic
       ``"130", "\\xa0", "million"``) stay in the text but are not words (``whitespace_tokens``); mention
       spans start/end at their first/last non-whitespace token.
     - ``id`` = ``title``; a title seen before in the same file gets ``"#<document index>"`` appended
-      (``duplicate_titles``).
+      (``duplicate_titles``; one more ``"#n"`` while that is a title of the file too).
     - Entity type = type of its first mention (as JEREX); ``entity_type_conflicts`` counts entities whose
       mentions disagree. Duplicate mentions within an entity and duplicate ``(h, t, r)`` labels are
       removed (``duplicate_mentions``, ``duplicate_relations``). ``evidence`` is not kept.
@@ -912,6 +914,8 @@ def read_docred(path: str | os.PathLike, rel_info: Any = None) -> tuple[list[dic
     counts = dict.fromkeys(_DOCRED_COUNTERS, 0)
     documents = []
     seen_titles: set[str] = set()
+    # A suffixed id must not be a title of the file either (titles "Paris#2", "Paris", "Paris" gave two "Paris#2").
+    titles = {item.get("title") for item in data if isinstance(item, Mapping)}
     for index, item in enumerate(data):
         source = f"{path}[document {index}]"
         # Errors name the document by its title as written in the file (before any "#<index>" suffix).
@@ -925,7 +929,10 @@ def read_docred(path: str | os.PathLike, rel_info: Any = None) -> tuple[list[dic
         doc_id = item["title"]
         if doc_id in seen_titles:
             counts["duplicate_titles"] += 1
-            doc_id = f"{doc_id}#{index}"
+            suffixed, extra = f"{doc_id}#{index}", 1
+            while suffixed in seen_titles or suffixed in titles:
+                suffixed, extra = f"{doc_id}#{index}#{extra}", extra + 1
+            doc_id = suffixed
         seen_titles.add(doc_id)
         doc = {
             "id": doc_id,

@@ -434,6 +434,14 @@ def test_validate_ignores_pipeline_scores_and_accepts_a_matching_mention_text():
     assert validate_document(doc) is doc
 
 
+def test_validate_refuses_a_mention_text_that_is_not_a_string():
+    """A mention text of 5 skipped the check of the offsets against it without a word."""
+    doc = {"id": "d", "text": "Aspirin", "entities": [{"type": "T", "mentions": [{"start": 0, "end": 7, "text": 5}]}],
+           "relations": []}  # fmt: skip
+    with pytest.raises(DocumentError, match=r"document d: entities\[0\]\.mentions\[0\]\.text: expected str, got int"):
+        validate_document(doc)
+
+
 def test_validate_refuses_offsets_that_do_not_slice_the_mention_text():
     """UTF-16 offsets (JavaScript annotation tools) after an emoji are one too many per emoji: they passed the span
     checks and the model trained on shifted spans ("spirin ")."""
@@ -633,6 +641,15 @@ def test_docred_dedup_type_conflicts_and_duplicate_titles(tmp_path):
     assert [d["id"] for d in docs] == ["T", "T#1"]
     assert (stats["duplicate_mentions"], stats["duplicate_relations"], stats["entity_type_conflicts"]) == (2, 2, 2)
     assert (stats["duplicate_titles"], stats["whitespace_tokens"]) == (1, 2)
+
+
+def test_a_suffixed_duplicate_title_is_no_other_documents_title(tmp_path):
+    """Titles "T#2", "T", "T" gave two documents "T#2": the converter wrote a file its own reader refuses."""
+    item = {"sents": [["Ann", "left"]], "vertexSet": [], "labels": []}
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps([{**item, "title": title} for title in ("T#2", "T", "T", "T#2#1")]))
+    docs, stats = read_docred(path)
+    assert [d["id"] for d in docs] == ["T#2", "T", "T#2#2", "T#2#1"] and stats["duplicate_titles"] == 1
 
 
 # ----------------------------------------------------------------------------------------------------
