@@ -1123,7 +1123,8 @@ def read_brat(path: str | os.PathLike) -> tuple[list[dict], dict]:
     - Entities: mentions joined by an equivalence (``*\\tEquiv T1 T2``) or of one type normalized to the same id
       (``N1\\tReference T1 MESH:D009270``) are one entity, whose ``ids`` are those normalizations; any other mention
       is an entity of its own. Entity type = the type of its first mention (``entity_type_conflicts`` counts others).
-    - A relation ``R1\\tType Arg1:T1 Arg2:T2`` joins the entities of its two mentions (first argument = head).
+    - A relation ``R1\\tType Arg1:T1 Arg2:T2`` joins the entities of its two mentions; the head is ``Arg1``'s (with
+      other role names, the first argument's).
     - Counted and left out: discontinuous mentions (``0 5;9 14``) and the relations that name one, events (``E``),
       attributes (``A``/``M``); notes (``#``) are comments. Any other line is refused, naming file and line.
     """
@@ -1179,10 +1180,12 @@ def _read_brat_document(doc_id: str, ann: str, counts: dict) -> dict:
             normalizations.append((key, parts[1], parts[2], fail))
         elif kind == "R":
             parts = fields[0].rsplit(" ", 2)  # (a type name with spaces, as write_brat writes DocRED's, is kept)
-            arguments = [part.partition(":")[2] for part in parts[1:]]
-            if len(arguments) != 2 or not all(arguments) or not parts[0].strip():
+            roles = [part.partition(":") for part in parts[1:]]
+            if len(roles) != 2 or not all(role[1] and role[2] for role in roles) or not parts[0].strip():
                 fail("expected 'R<n>\\tType Arg1:T<n> Arg2:T<n>'", key)
-            relations.append((key, parts[0], arguments, fail))
+            if [role[0] for role in roles] == ["Arg2", "Arg1"]:  # head = Arg1 wherever it is written
+                roles.reverse()
+            relations.append((key, parts[0], [role[2] for role in roles], fail))
         elif kind == "E":
             counts["dropped_events"] += 1
         elif kind in ("A", "M"):

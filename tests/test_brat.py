@@ -71,6 +71,13 @@ def test_brat_mentions_become_entities_by_equivalence_and_shared_normalization(t
     assert (stats["dropped_events"], stats["dropped_attributes"]) == (1, 1)
 
 
+@pytest.mark.parametrize("arguments", ["Arg1:T1 Arg2:T2", "Arg2:T2 Arg1:T1", "Chemical:T1 Disease:T2"])
+def test_a_brat_relations_head_is_its_arg1_or_else_its_first_argument(tmp_path, arguments):
+    ann = f"T1\tChemical 0 7\tAspirin\nT2\tDisease 21 27\tulcers\nR1\tCID {arguments}\n"
+    (doc,), _ = read_brat(collection(tmp_path / "c", {"doc1": (TEXT, ann)}))
+    assert doc["relations"] == [{"head": 0, "tail": 1, "type": "CID"}]
+
+
 def test_brat_offsets_that_slice_other_text_name_file_line_document_and_annotation(tmp_path):
     folder = collection(tmp_path / "c", {"doc1": (TEXT, "T1\tChemical 0 7\tAspirin\nT2\tDisease 22 28\tulcers\n")})
     with pytest.raises(DocumentError, match=r"doc1\.ann:2: document doc1: T2: the offsets \(22, 28\) slice 'lcers\.'"):
