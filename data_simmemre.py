@@ -1105,12 +1105,18 @@ _BRAT_COUNTERS = (
     "dropped_discontinuous_mentions",
     "dropped_relations",
     "dropped_events",
+    "dropped_event_triggers",
     "dropped_attributes",
+    "dropped_texts_without_ann",
     "duplicate_mentions",
     "duplicate_relations",
+    "self_relations",
     "entity_type_conflicts",
     "shared_mention_spans",
 )
+# "Type start end" or discontinuous "Type s1 e1;s2 e2": a type may hold spaces (DocRED's, as write_brat writes them).
+_BRAT_SPAN = re.compile(r"(?P<type>.+?) (?P<offsets>[0-9]+ [0-9]+(?:;[0-9]+ [0-9]+)*)")
+_BRAT_ARGUMENT = re.compile(r"[^\s:]+:[TE][0-9]+")
 
 
 def read_brat(path: str | os.PathLike) -> tuple[list[dict], dict]:
@@ -1120,23 +1126,27 @@ def read_brat(path: str | os.PathLike) -> tuple[list[dict], dict]:
     - ``id`` = the ``.ann`` file's path inside the folder without its extension; ``text`` = the ``.txt`` file as
       written (line ends kept: brat's offsets count every character). A text-bound annotation ``T1\\tType start
       end\\ttext`` is a mention; its text must be what the offsets slice (whitespace runs compared as one space).
-    - Entities: mentions joined by an equivalence (``*\\tEquiv T1 T2``) or of one type normalized to the same id
-      (``N1\\tReference T1 MESH:D009270``) are one entity, whose ``ids`` are those normalizations; any other mention
-      is an entity of its own. Entity type = the type of its first mention (``entity_type_conflicts`` counts others).
+    - Entities: mentions joined by an equivalence (``*\\tEquiv T1 T2``) are one entity, whose ``ids`` are their
+      normalizations (``N1\\tReference T1 MESH:D009270``); any other mention is an entity of its own. Entity type =
+      the type of its first mention (``entity_type_conflicts`` counts others).
     - A relation ``R1\\tType Arg1:T1 Arg2:T2`` joins the entities of its two mentions; the head is ``Arg1``'s (with
-      other role names, the first argument's).
-    - Counted and left out: discontinuous mentions (``0 5;9 14``) and the relations that name one, events (``E``),
-      attributes (``A``/``M``); notes (``#``) are comments. Any other line is refused, naming file and line.
+      other role names, the first argument's). One whose arguments are in one entity is kept (``self_relations``).
+    - Counted and left out: discontinuous mentions (``0 5;9 14``), events (``E``) and their trigger mentions, and the
+      relations that name any of them; attributes (``A``/``M``); a ``.txt`` without its ``.ann``. Notes (``#``) are
+      comments. Any other line is refused, naming file and line.
     """
     path = os.fspath(path)
+    counts = dict.fromkeys(_BRAT_COUNTERS, 0)
     if os.path.isfile(path):
         pairs = [(os.path.splitext(os.path.basename(path))[0], path)]
     else:
+        files = _brat_files(path, with_texts=True)
         pairs = [
-            (os.path.relpath(os.path.splitext(ann)[0], path).replace(os.sep, "/"), ann) for ann in _brat_files(path)
+            (os.path.relpath(name[:-4], path).replace(os.sep, "/"), name) for name in files if name.endswith(".ann")
         ]
+        annotated = {name[:-4] for name in files if name.endswith(".ann")}
+        counts["dropped_texts_without_ann"] = sum(name[:-4] not in annotated for name in files if name.endswith(".txt"))
     stats = _new_stats()
-    counts = dict.fromkeys(_BRAT_COUNTERS, 0)
     documents = []
     for doc_id, ann in pairs:
         doc = _read_brat_document(doc_id, ann, counts)
@@ -1147,11 +1157,19 @@ def read_brat(path: str | os.PathLike) -> tuple[list[dict], dict]:
     return documents, stats
 
 
-def _brat_files(folder: str) -> list[str]:
-    found = []
-    for root, folders, names in os.walk(folder):
+def _brat_files(folder: str, with_texts: bool = False) -> list[str]:
+    """The ``.ann`` (and with `with_texts` the ``.txt``) files under `folder`, in sorted order; linked folders are
+    followed, each folder read once."""
+    found, seen = [], set()
+    endings = (".ann", ".txt") if with_texts else (".ann",)
+    for root, folders, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # (a link back up the tree)
+            folders[:] = []
+            continue
+        seen.add(real)
         folders.sort()
-        found.extend(os.path.join(root, name) for name in sorted(names) if name.endswith(".ann"))
+        found.extend(os.path.join(root, name) for name in sorted(names) if name.endswith(endings))
     return found
 
 
@@ -1159,13 +1177,14 @@ def _read_brat_document(doc_id: str, ann: str, counts: dict) -> dict:
     txt = os.path.splitext(ann)[0] + ".txt"
     if not os.path.isfile(txt):
         raise DocumentError(f"no text file {os.path.basename(txt)} beside it", source=ann)
-    # newline="": brat's offsets count "\r" too; the .txt keeps a byte-order mark, a character brat counts
-    text, lines = _read_utf8(txt, "utf-8"), _read_utf8(ann, "utf-8-sig").splitlines()
-    mentions, equivalences, normalizations, relations = {}, [], [], []
+    # newline="": brat's offsets count "\r" too; the .txt keeps a byte-order mark, a character brat counts. Lines end
+    # at "\n" only: a mention's text may hold U+2028 and the like, which str.splitlines() breaks at.
+    text = _read_utf8(txt, "utf-8")
+    lines = [line.removesuffix("\r") for line in _read_utf8(ann, "utf-8-sig").split("\n")]
+    mentions, equivalences, normalizations, relations, triggers = {}, [], [], [], {}
     for number, line in enumerate(lines, start=1):
         if not line.strip() or line.startswith("#"):
             continue
-
         fail = _document_failure(f"{ann}:{number}", doc_id)
         key, _, rest = line.partition("\t")
         kind, fields = key[:1], rest.split("\t")
@@ -1179,20 +1198,37 @@ def _read_brat_document(doc_id: str, ann: str, counts: dict) -> dict:
                 fail("expected 'N<n>\\tReference T<n> DB:ID\\ttext'", key)
             normalizations.append((key, parts[1], parts[2], fail))
         elif kind == "R":
-            parts = fields[0].rsplit(" ", 2)  # (a type name with spaces, as write_brat writes DocRED's, is kept)
-            roles = [part.partition(":") for part in parts[1:]]
-            if len(roles) != 2 or not all(role[1] and role[2] for role in roles) or not parts[0].strip():
-                fail("expected 'R<n>\\tType Arg1:T<n> Arg2:T<n>'", key)
-            if [role[0] for role in roles] == ["Arg2", "Arg1"]:  # head = Arg1 wherever it is written
-                roles.reverse()
-            relations.append((key, parts[0], [role[2] for role in roles], fail))
+            relations.append((key, *_brat_relation(key, fields[0], fail), fail))
         elif kind == "E":
             counts["dropped_events"] += 1
+            triggers[key] = fields[0].split()[0].partition(":")[2] if fields[0].split() else ""
         elif kind in ("A", "M"):
             counts["dropped_attributes"] += 1
         else:
             fail(f"not a brat annotation line ({line[:40]!r}): expected T, R, E, A, M, N, * or #", "<document>")
-    return _brat_entities(doc_id, text, mentions, equivalences, normalizations, relations, counts)
+    for trigger in triggers.values():  # an event's trigger is no entity
+        if mentions.get(trigger) is not None:
+            mentions[trigger] = None
+            counts["dropped_event_triggers"] += 1
+    return _brat_entities(doc_id, text, mentions, equivalences, normalizations, relations, set(triggers), counts)
+
+
+def _brat_relation(key: str, field: str, fail) -> tuple[str, list]:
+    """`(type, [head, tail])` of an R line's first field."""
+    parts = field.split(" ")
+    arguments = parts[-2:]
+    kind = " ".join(parts[:-2])
+    if (
+        len(parts) < 3
+        or not all(_BRAT_ARGUMENT.fullmatch(argument) for argument in arguments)
+        or not kind.strip()
+        or any(_BRAT_ARGUMENT.fullmatch(part) for part in parts[:-2])  # (a third argument)
+    ):
+        fail(f"expected 'R<n>\\tType Arg1:T<n> Arg2:T<n>', got {field!r}", key)
+    roles = [argument.partition(":") for argument in arguments]
+    if [role[0] for role in roles] == ["Arg2", "Arg1"]:  # head = Arg1 wherever it is written
+        roles.reverse()
+    return kind, [role[2] for role in roles]
 
 
 def _read_utf8(path: str, encoding: str) -> str:
@@ -1206,27 +1242,28 @@ def _read_utf8(path: str, encoding: str) -> str:
 def _brat_mention(key: str, fields: list, text: str, mentions: dict, counts: dict, fail) -> None:
     if key in mentions:
         fail("a second annotation with this id", key)
-    if ";" in fields[0]:
+    span = _BRAT_SPAN.fullmatch(fields[0])
+    if span is None or not span["type"].strip():
+        fail(f"expected 'T<n>\\tType start end\\ttext', got {fields[0]!r}", key)
+    if ";" in span["offsets"]:
         counts["dropped_discontinuous_mentions"] += 1
         mentions[key] = None  # (a relation naming it is dropped with it)
         return
-    parts = fields[0].rsplit(" ", 2)  # (a type name with spaces is kept, as for relations)
-    if len(parts) != 3 or not parts[0].strip() or not all(offset.isdigit() for offset in parts[1:]):
-        fail(f"expected 'T<n>\\tType start end\\ttext', got {fields[0]!r}", key)
-    start, end = int(parts[1]), int(parts[2])
+    start, end = map(int, span["offsets"].split())
     if not 0 <= start < end <= len(text):
         fail(f"offsets ({start}, {end}) are not a span of the text ({len(text)} characters)", key)
-    if len(fields) > 1 and " ".join(fields[1].split()) != " ".join(text[start:end].split()):
+    written = "\t".join(fields[1:])
+    if len(fields) > 1 and " ".join(written.split()) != " ".join(text[start:end].split()):
         fail(
-            f"the offsets ({start}, {end}) slice {text[start:end]!r}, not the annotation's text {fields[1]!r} (brat "
+            f"the offsets ({start}, {end}) slice {text[start:end]!r}, not the annotation's text {written!r} (brat "
             "counts every character of the .txt file, line ends included)",
             key,
         )
-    mentions[key] = (parts[0], start, end)
+    mentions[key] = (span["type"], start, end)
 
 
-def _brat_entities(doc_id, text, mentions, equivalences, normalizations, relations, counts) -> dict:
-    """Mentions -> entities (joined by equivalences and shared normalizations) and relations between entities."""
+def _brat_entities(doc_id, text, mentions, equivalences, normalizations, relations, events, counts) -> dict:
+    """Mentions -> entities (joined by equivalences) and relations between entities."""
     parent = {key: key for key, mention in mentions.items() if mention is not None}
 
     def root(key):
@@ -1236,19 +1273,20 @@ def _brat_entities(doc_id, text, mentions, equivalences, normalizations, relatio
         return key
 
     def known(key, reference, fail):
-        if reference not in mentions:
-            fail(f"names {reference!r}, which is no text-bound annotation (T) of the file", key)
-        return mentions[reference] is not None
+        """Whether `reference` is a mention kept as an entity's (not a discontinuous one, nor an event or its
+        trigger); a name that is no annotation of the file is refused."""
+        if reference not in mentions and reference not in events:
+            fail(f"names {reference!r}, which is no text-bound annotation (T) or event (E) of the file", key)
+        return mentions.get(reference) is not None
 
     for key, members, fail in equivalences:
         kept = [member for member in members if known(key, member, fail)]
         for member in kept[1:]:
             parent[root(member)] = root(kept[0])
-    first_with_id = {}  # (type, id) -> the first mention normalized to it
+    ids_of = {}
     for key, reference, kb_id, fail in normalizations:
         if known(key, reference, fail):
-            same = first_with_id.setdefault((mentions[reference][0], kb_id), reference)
-            parent[root(reference)] = root(same)
+            ids_of.setdefault(reference, set()).add(kb_id)
     groups = {}
     for key in sorted(parent, key=lambda k: mentions[k][1:]):
         groups.setdefault(root(key), []).append(key)
@@ -1258,7 +1296,7 @@ def _brat_entities(doc_id, text, mentions, equivalences, normalizations, relatio
         counts["entity_type_conflicts"] += any(kind != types[0] for kind in types)
         spans = sorted({mentions[key][1:] for key in members})
         counts["duplicate_mentions"] += len(members) - len(spans)
-        ids = sorted({kb_id for _, reference, kb_id, _ in normalizations if reference in members})
+        ids = sorted(set().union(*(ids_of.get(key, set()) for key in members)))
         entity_of.update((key, len(entities)) for key in members)
         entities.append({"type": types[0], "ids": ids, "mentions": [{"start": s, "end": e} for s, e in spans]})
     spans_seen = [(m["start"], m["end"]) for entity in entities for m in entity["mentions"]]
@@ -1273,6 +1311,7 @@ def _brat_entities(doc_id, text, mentions, equivalences, normalizations, relatio
             counts["duplicate_relations"] += 1
             continue
         found.add(relation)
+        counts["self_relations"] += relation[0] == relation[1]
         kept.append({"head": relation[0], "tail": relation[1], "type": kind})
     return {"id": doc_id, "text": text, "entities": entities, "relations": kept}
 
@@ -1286,25 +1325,33 @@ def write_brat(documents: Iterable[Mapping], folder: str | os.PathLike) -> int:
     need them without spaces. Unless the folder has one, an ``annotation.conf`` declares the types written (and
     ``Equiv``, and overlapping mentions), so that brat shows the collection without configuration errors."""
     folder = os.fspath(folder)
-    written = 0
-    types = {"entities": set(), "relations": set()}
-    for index, doc in enumerate(documents):
+    checked, targets = [], {}
+    for index, doc in enumerate(documents):  # every document checked before any is written
         doc = validate_document(with_str_id(doc), source=f"documents[{index}]")
+        fail = _document_failure(f"documents[{index}]", doc["id"])
         for field, name in _brat_names(doc):
             if not name.strip() or any(char in name for char in "\t\r\n") or (field.endswith("ids") and " " in name):
-                raise DocumentError(f"{name!r} cannot be written on a brat line", source=f"documents[{index}]",
-                                    doc_id=doc["id"], field=field)  # fmt: skip
+                fail(f"{name!r} cannot be written on a brat line", field)
+            if field.startswith("relations") and any(_BRAT_ARGUMENT.fullmatch(part) for part in name.split(" ")):
+                fail(f"{name!r} would be read as a relation argument", field)
         target = os.path.realpath(os.path.join(folder, doc["id"]))
         if not target.startswith(os.path.realpath(folder) + os.sep) or doc["id"].endswith("/"):
             raise DocumentError("not usable as a file name inside the folder", source=folder, doc_id=doc["id"],
                                 field="id")  # fmt: skip
+        # (casefolded: on macOS and Windows "A" and "a" are one file)
+        first = targets.setdefault(os.path.normcase(target).casefold(), index)
+        if first != index:
+            fail(f"document {first} has this id (or one differing in case): its files would be written over", "id")
+        checked.append((doc, target))
+    types = {"entities": set(), "relations": set()}
+    for doc, target in checked:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target + ".txt", "w", encoding="utf-8", newline="") as handle:
             handle.write(doc["text"])
         write_text_file(target + ".ann", "".join(line + "\n" for line in _brat_lines(doc)))
-        written += 1
         types["entities"].update(entity["type"] for entity in doc["entities"])
         types["relations"].update(relation["type"] for relation in doc["relations"])
+    written = len(checked)
     configuration = os.path.join(folder, "annotation.conf")
     if written and not os.path.exists(configuration):
         any_entities = "Arg1:<ENTITY>, Arg2:<ENTITY>"
@@ -1415,9 +1462,18 @@ def find_split_files(format: str, input_path: str | os.PathLike) -> dict[str, st
     return {split: files[split] for split in SPLITS if split in files}
 
 
+# The names of a brat corpus's split folders (the whole name: "latest" is no test folder).
+BRAT_SPLIT_FOLDERS = {
+    **dict.fromkeys(("train", "training"), "train"),
+    **dict.fromkeys(("dev", "devel", "development", "val", "valid", "validation"), "dev"),
+    **dict.fromkeys(("test", "testing"), "test"),
+}
+
+
 def _brat_split_folders(input_path: str) -> dict[str, str]:
-    """``{split: folder}`` of a brat corpus: its train/dev/test subfolders (named as split files are), or the folder
-    itself as one split (named by the folder, default train); one ``.ann`` file is a split of one document."""
+    """``{split: folder}`` of a brat corpus: its split subfolders (`BRAT_SPLIT_FOLDERS`), or the folder itself as one
+    split (named so, else train); one ``.ann`` file is a split of one document. A subfolder with ``.ann`` files beside
+    the split folders belongs to no split: refused, as are ``.ann`` files beside them."""
     if os.path.isfile(input_path):
         if not input_path.endswith(".ann"):
             raise ValueError(f"{input_path}: a brat corpus is a folder of .txt/.ann pairs, or one .ann file")
@@ -1425,22 +1481,30 @@ def _brat_split_folders(input_path: str) -> dict[str, str]:
     if not os.path.isdir(input_path):
         raise FileNotFoundError(f"input not found: {input_path}")
     folders: dict[str, str] = {}
+    others = []
     for name in sorted(os.listdir(input_path)):
-        full, split = os.path.join(input_path, name), split_from_filename(name, default=None)
-        if split is None or not os.path.isdir(full) or not _brat_files(full):
+        full = os.path.join(input_path, name)
+        if not os.path.isdir(full) or not _brat_files(full):
             continue
-        if split in folders:
+        split = BRAT_SPLIT_FOLDERS.get(name.lower())
+        if split is None:
+            others.append(name)
+        elif split in folders:
             raise ValueError(f"several {split} folders in {input_path}: {os.path.basename(folders[split])} and {name}")
-        folders[split] = full
+        else:
+            folders[split] = full
     if folders:
-        beside = sorted(name for name in os.listdir(input_path) if name.endswith(".ann"))
+        beside = others + sorted(name for name in os.listdir(input_path) if name.endswith(".ann"))
         if beside:  # (they would belong to no split)
-            raise ValueError(f"{input_path}: {beside[0]} lies beside the split folders {', '.join(folders)}")
+            raise ValueError(
+                f"{input_path}: {beside[0]} holds annotations but lies beside the split folders "
+                f"{', '.join(os.path.basename(folder) for folder in folders.values())}; move it into one of them"
+            )
         return {split: folders[split] for split in SPLITS if split in folders}
     if not _brat_files(input_path):
         raise FileNotFoundError(f"no brat .ann files found in {input_path}")
     name = os.path.basename(os.path.normpath(os.path.abspath(input_path)))
-    return {split_from_filename(name): input_path}
+    return {BRAT_SPLIT_FOLDERS.get(name.lower(), "train"): input_path}
 
 
 def convert_corpus(format: str, input_path: str | os.PathLike, **options) -> dict[str, tuple[list[dict], dict]]:
@@ -1641,12 +1705,15 @@ def _documents_for_brat(input_path: str) -> tuple[dict, int]:
     if os.path.isfile(input_path):
         files = {split_from_filename(input_path): input_path}
     elif os.path.isdir(input_path):
-        files = {
-            split: os.path.join(input_path, name)
-            for split in SPLITS
-            for name in (f"{split}.jsonl", f"{split}.jsonl.gz")
-            if os.path.isfile(os.path.join(input_path, name))
-        }
+        files = {}
+        for split in SPLITS:  # the file load_documents_as_datasetdict (training) reads: .jsonl before .jsonl.gz
+            names = [
+                name
+                for name in (f"{split}.jsonl", f"{split}.jsonl.gz")
+                if os.path.isfile(os.path.join(input_path, name))
+            ]
+            if names:
+                files[split] = os.path.join(input_path, names[0])
         if not files:
             raise FileNotFoundError(f"no train/dev/test .jsonl files in {input_path}")
     else:

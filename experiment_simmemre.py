@@ -426,8 +426,8 @@ def load_splits(data: dict) -> tuple[dict, dict]:
             if not file:
                 continue
             file = resolve_path(file)
-            if corpus_format == "brat" and os.path.isdir(file):
-                pass  # (a brat collection is a folder)
+            if corpus_format == "brat" and os.path.isdir(file):  # (a brat collection is a folder)
+                check_one_brat_split(f"data.{split}_file", file)
             elif not os.path.isfile(file):
                 raise SystemExit(
                     f"data.{split}_file {file}: {'is a folder' if os.path.isdir(file) else 'no such file'}"
@@ -597,6 +597,22 @@ def check_data_keys(data: dict) -> None:
         raise SystemExit(
             f"data.format must be one of {data_simmemre.FORMATS}, or unset for SimMemRE JSON Lines files; "
             f"got {corpus_format!r}"
+        )
+
+
+def check_one_brat_split(option: str, folder: str) -> None:
+    """A brat folder given as one split's file must not hold the split folders of a whole corpus: read as one split,
+    its dev and test documents were trained on."""
+    from . import data_simmemre
+
+    try:
+        splits = data_simmemre.find_split_files("brat", folder)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"{option}: {error}") from None
+    if list(splits.values()) != [folder]:
+        raise SystemExit(
+            f"{option} {folder}: holds the split folders {', '.join(splits)} of a corpus; give it as data.data_dir, or "
+            "give each split's folder"
         )
 
 

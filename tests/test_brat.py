@@ -29,15 +29,17 @@ ANN = (
     "T5\tChemical 38 46\tnaloxone\n"
     "T6\tDisease 67 73\tulcers\n"
     "T7\tDisease 48 53;57 61\tgiven rats\n"
-    "*\tEquiv T1 T2\n"
+    "T8\tTreatment 48 53\tgiven\n"
+    "*\tEquiv T1 T2 T4\n"
+    "*\tEquiv T3 T6\n"
     "N1\tReference T4 MESH:D001241\tAspirin\n"
     "N2\tReference T1 MESH:D001241\tAspirin\n"
     "N3\tReference T3 MESH:D014456\tUlcer\n"
-    "N4\tReference T6 MESH:D014456\tUlcer\n"
     "R1\tCID Arg1:T1 Arg2:T3\n"
     "R2\tCID Arg1:T4 Arg2:T6\n"
     "R3\tCID Arg1:T5 Arg2:T7\n"
-    "E1\tTreatment:T5\n"
+    "E1\tTreatment:T8 Theme:T5\n"
+    "R4\tEnables Arg1:T2 Arg2:E1\n"
     "A1\tNegated E1\n"
     "#1\tAnnotatorNotes T5\tan opioid antagonist\n"
 )
@@ -52,7 +54,7 @@ def collection(folder: Path, files: dict) -> Path:
     return folder
 
 
-def test_brat_mentions_become_entities_by_equivalence_and_shared_normalization(tmp_path):
+def test_brat_mentions_become_entities_by_equivalence_with_their_normalizations(tmp_path):
     documents, stats = read_brat(collection(tmp_path / "c", {"doc1": (TEXT, ANN)}))
     (doc,) = documents
     assert doc["id"] == "doc1" and doc["text"] == TEXT  # the "\r\n" kept: brat's offsets count it
@@ -60,15 +62,25 @@ def test_brat_mentions_become_entities_by_equivalence_and_shared_normalization(t
         ("Chemical", ["MESH:D001241"], [(0, 7), (9, 12), (30, 33)]),
         ("Disease", ["MESH:D014456"], [(21, 27), (67, 73)]),
         ("Chemical", [], [(38, 46)]),
-    ]
-    # R1 and R2 join the same entities; R3 names the discontinuous mention, left out with it
+    ]  # (the event's trigger T8 is no entity)
+    # R1 and R2 join the same entities; R3 names the discontinuous mention and R4 the event, left out with them
     assert doc["relations"] == [{"head": 0, "tail": 1, "type": "CID"}]
     assert (stats["duplicate_relations"], stats["dropped_relations"], stats["dropped_discontinuous_mentions"]) == (
         1,
-        1,
+        2,
         1,
     )
-    assert (stats["dropped_events"], stats["dropped_attributes"]) == (1, 1)
+    assert (stats["dropped_events"], stats["dropped_event_triggers"], stats["dropped_attributes"]) == (1, 1, 1)
+
+
+def test_mentions_normalized_to_one_id_stay_apart_without_an_equivalence(tmp_path):
+    """Same-type mentions sharing an id were merged: "Paris" (Q90) and "Paris Hilton" (Q90, Q167646) became one."""
+    text = "Paris Hilton visited Paris."
+    ann = ("T1\tLOC 0 5\tParis\nT2\tLOC 21 26\tParis\nN1\tReference T1 Q90\t\nN2\tReference T2 Q90\t\n"
+           "R1\tvisited Arg1:T1 Arg2:T2\n")  # fmt: skip
+    (doc,), stats = read_brat(collection(tmp_path / "c", {"d": (text, ann)}))
+    assert [e["ids"] for e in doc["entities"]] == [["Q90"], ["Q90"]] and doc["relations"][0]["head"] == 0
+    assert stats["self_relations"] == 0
 
 
 @pytest.mark.parametrize("arguments", ["Arg1:T1 Arg2:T2", "Arg2:T2 Arg1:T1", "Chemical:T1 Disease:T2"])
@@ -164,7 +176,7 @@ def test_convert_dataset_reads_brat_split_folders(tmp_path, capsys):
     assert convert_command(["--format", "brat", "--input", str(corpus), "--output", str(tmp_path / "out")]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(line["split"], line["documents"], line["dropped_relations"]) for line in lines] == [
-        ("train", 1, 1),
+        ("train", 1, 2),
         ("dev", 1, 0),
     ]
     assert read_jsonl(tmp_path / "out" / "dev.jsonl")[0]["entities"][0]["mentions"] == [{"start": 0, "end": 3}]
@@ -195,3 +207,95 @@ def test_training_reads_a_brat_corpus_from_its_data_dir_or_one_folder_per_split(
     assert [doc["id"] for doc in splits["validation"]] == ["b"] and labels["relation_types"] == ["CID"]
     splits, _ = load_splits({"format": "brat", "train_file": str(corpus / "train")})
     assert [doc["id"] for doc in splits["train"]] == ["a"]
+
+
+@pytest.mark.parametrize(
+    "layout, expected",
+    [
+        (("train", "val", "test"), {"train": ["a"], "dev": ["b"], "test": ["c"]}),
+        (("latest",), {"train": ["a"]}),  # (a folder's name is no split by a part of it)
+    ],
+)
+def test_brat_split_folders_are_named_in_full(tmp_path, layout, expected):
+    for name, doc_id in zip(layout, "abc"):
+        collection(tmp_path / "corpus" / name, {doc_id: ("ASA.", "T1\tChemical 0 3\tASA\n")})
+    source = tmp_path / "corpus" / layout[0] if len(layout) == 1 else tmp_path / "corpus"
+    assert {split: [d["id"] for d in docs] for split, (docs, _) in convert_corpus("brat", source).items()} == expected
+
+
+def test_a_brat_folder_beside_the_split_folders_is_refused(tmp_path):
+    """batch3/ beside train/ dev/ test/ was left out without a word."""
+    for name in ("train", "dev", "batch3"):
+        collection(tmp_path / "corpus" / name, {name: ("ASA.", "T1\tChemical 0 3\tASA\n")})
+    with pytest.raises(ValueError, match="batch3 holds annotations but lies beside the split folders dev, train"):
+        convert_corpus("brat", tmp_path / "corpus")
+
+
+def test_a_corpus_root_given_as_the_training_folder_is_refused(tmp_path):
+    """data.train_file <root> trained on the dev and test folders inside it."""
+    from simmemre.experiment_simmemre import load_splits
+
+    for name in ("train", "dev"):
+        collection(tmp_path / "corpus" / name, {name: ("ASA.", "T1\tChemical 0 3\tASA\n")})
+    with pytest.raises(SystemExit, match="data.train_file .*: holds the split folders train, dev of a corpus"):
+        load_splits({"format": "brat", "train_file": str(tmp_path / "corpus")})
+
+
+def test_a_text_without_annotations_is_counted(tmp_path):
+    folder = collection(tmp_path / "c", {"a": ("ASA.", "T1\tChemical 0 3\tASA\n")})
+    (folder / "b.txt").write_text("Unannotated.", encoding="utf-8")
+    documents, stats = read_brat(folder)
+    assert [d["id"] for d in documents] == ["a"] and stats["dropped_texts_without_ann"] == 1
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("T2\tChemical 0 7²\tAspirin", "T2: expected 'T<n>\\\\tType start end\\\\ttext', got 'Chemical 0 7²'"),
+        ("T2\tChemical 0 7;\tAspirin", "T2: expected 'T<n>\\\\tType start end\\\\ttext'"),
+        ("R1\tCID Arg1:T1 Arg2:T1 Arg3:T1", "R1: expected 'R<n>\\\\tType Arg1:T<n> Arg2:T<n>'"),
+    ],
+)
+def test_malformed_offsets_and_arguments_are_refused_with_their_place(tmp_path, line, message):
+    """'0 7²' passed isdigit() and ended in a bare int() ValueError; '0 7;' was counted as a discontinuous mention;
+    a third argument was read into the relation's type."""
+    folder = collection(tmp_path / "c", {"doc1": (TEXT, f"T1\tChemical 0 7\tAspirin\n{line}\n")})
+    with pytest.raises(DocumentError, match=message):
+        read_brat(folder)
+
+
+def test_type_names_with_semicolons_and_texts_with_line_separators_read_back(tmp_path):
+    """A type "Drug;Chemical" was read back as a discontinuous mention, and a mention holding U+2028 split its line."""
+    text = "Aspirin\u2028tablets cause ulcers."
+    document = {"id": "d", "text": text, "relations": [{"head": 0, "tail": 1, "type": "CID"}],
+                "entities": [{"type": "Drug;Chemical", "mentions": [{"start": 0, "end": 15}]},
+                             {"type": "Disease", "mentions": [{"start": 22, "end": 28}]}]}  # fmt: skip
+    write_brat([document], tmp_path)
+    (doc,), _ = read_brat(tmp_path)
+    assert entity_view(doc) == entity_view(document)
+
+
+def test_documents_sharing_an_id_are_refused_before_any_is_written(tmp_path):
+    """Two documents "42": the second's files replaced the first's, and the count said 2."""
+    documents = [{"id": i, "text": "ASA", "entities": [], "relations": []} for i in ("7", "42", "42")]
+    with pytest.raises(DocumentError, match=r"document 42: id: document 1 has this id"):
+        write_brat(documents, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_relation_within_one_entity_is_counted(tmp_path):
+    ann = "T1\tChemical 0 7\tAspirin\nT2\tChemical 9 12\tASA\n*\tEquiv T1 T2\nR1\tAbbreviation Arg1:T2 Arg2:T1\n"
+    (doc,), stats = read_brat(collection(tmp_path / "c", {"d": (TEXT, ann)}))
+    assert doc["relations"] == [{"head": 0, "tail": 0, "type": "Abbreviation"}] and stats["self_relations"] == 1
+
+
+def test_to_brat_converts_the_split_file_that_training_reads(tmp_path, capsys):
+    folder = tmp_path / "converted"
+    document = {"id": "plain", "text": "ASA", "entities": [], "relations": []}
+    write_jsonl([document], folder / "test.jsonl")
+    write_jsonl([{**document, "id": "gz"}], folder / "test.jsonl.gz")
+    assert (
+        convert_command(["--format", "jsonl", "--to", "brat", "--input", str(folder), "--output", str(tmp_path / "b")])
+        == 0
+    )
+    assert (tmp_path / "b" / "test" / "plain.ann").exists() and not (tmp_path / "b" / "test" / "gz.ann").exists()
