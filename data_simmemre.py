@@ -32,6 +32,7 @@ import bisect
 import contextlib
 import gzip
 import json
+import numbers
 import os
 import re
 import secrets
@@ -915,7 +916,7 @@ def read_docred(path: str | os.PathLike, rel_info: Any = None) -> tuple[list[dic
     documents = []
     seen_titles: set[str] = set()
     # A suffixed id must not be a title of the file either (titles "Paris#2", "Paris", "Paris" gave two "Paris#2").
-    titles = {item.get("title") for item in data if isinstance(item, Mapping)}
+    titles = {item.get("title") for item in data if isinstance(item, Mapping) and isinstance(item.get("title"), str)}
     for index, item in enumerate(data):
         source = f"{path}[document {index}]"
         # Errors name the document by its title as written in the file (before any "#<index>" suffix).
@@ -1342,13 +1343,13 @@ def write_brat(documents: Iterable[Mapping], folder: str | os.PathLike) -> int:
         first = targets.setdefault(os.path.normcase(target).casefold(), index)
         if first != index:
             fail(f"document {first} has this id (or one differing in case): its files would be written over", "id")
-        checked.append((doc, target))
+        checked.append((doc, target, _brat_lines(doc, fail)))
     types = {"entities": set(), "relations": set()}
-    for doc, target in checked:
+    for doc, target, lines in checked:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target + ".txt", "w", encoding="utf-8", newline="") as handle:
             handle.write(doc["text"])
-        write_text_file(target + ".ann", "".join(line + "\n" for line in _brat_lines(doc)))
+        write_text_file(target + ".ann", "".join(line + "\n" for line in lines))
         types["entities"].update(entity["type"] for entity in doc["entities"])
         types["relations"].update(relation["type"] for relation in doc["relations"])
     written = len(checked)
@@ -1370,32 +1371,40 @@ def _brat_names(doc: Mapping):
     yield from ((f"relations[{i}].type", relation["type"]) for i, relation in enumerate(doc["relations"]))
 
 
-def _brat_lines(doc: Mapping) -> list[str]:
+def _brat_lines(doc: Mapping, fail) -> list[str]:
+    """The ``.ann`` lines of one document; a score that is no number fails (`fail(message, field)`)."""
+
+    def score(owner: Mapping, field: str) -> str | None:
+        value = owner.get("score")  # (None: no score, as the HTML page reads it)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            fail(f"expected a number, got {value!r}", f"{field}.score")
+        return None if value is None else f"{float(value):.4f}"
+
     lines, first_of, notes = [], [], []
     number = normalizations = 0
-    for entity in doc["entities"]:
+    for index, entity in enumerate(doc["entities"]):
         keys = []
-        for mention in entity["mentions"]:
+        for position, mention in enumerate(entity["mentions"]):
             number += 1
             start, end = mention["start"], mention["end"]
             surface = " ".join(doc["text"][start:end].split())
             lines.append(f"T{number}\t{entity['type']} {start} {end}\t{surface}")
             keys.append(f"T{number}")
-            if "score" in mention:
-                notes.append((keys[-1], f"mention score {mention['score']:.4f}"))
+            if (shown := score(mention, f"entities[{index}].mentions[{position}]")) is not None:
+                notes.append((keys[-1], f"mention score {shown}"))
         first_of.append(keys[0])
         if len(keys) > 1:
             lines.append("*\tEquiv " + " ".join(keys))
-        if "score" in entity:
-            notes.append((keys[0], f"entity score {entity['score']:.4f}"))
+        if (shown := score(entity, f"entities[{index}]")) is not None:
+            notes.append((keys[0], f"entity score {shown}"))
         for kb_id in entity.get("ids") or []:
             normalizations += 1
             lines.append(f"N{normalizations}\tReference {keys[0]} {kb_id}\t")
     for number, relation in enumerate(doc["relations"], start=1):
         head, tail = first_of[relation["head"]], first_of[relation["tail"]]
         lines.append(f"R{number}\t{relation['type']} Arg1:{head} Arg2:{tail}")
-        if "score" in relation:
-            notes.append((f"R{number}", f"relation score {relation['score']:.4f}"))
+        if (shown := score(relation, f"relations[{number - 1}]")) is not None:
+            notes.append((f"R{number}", f"relation score {shown}"))
     lines.extend(f"#{number}\tAnnotatorNotes {key}\t{note}" for number, (key, note) in enumerate(notes, start=1))
     return lines
 
@@ -1601,6 +1610,17 @@ def document_features():
     )
 
 
+def split_files(folder: str) -> dict[str, str]:
+    """``{split: file}`` of a folder of SimMemRE split files: ``{split}.jsonl``, else ``{split}.jsonl.gz``."""
+    files = {}
+    for split in SPLITS:
+        for name in (f"{split}.jsonl", f"{split}.jsonl.gz"):
+            if os.path.isfile(os.path.join(folder, name)):
+                files[split] = os.path.join(folder, name)
+                break
+    return files
+
+
 def load_documents_as_datasetdict(path: str | os.PathLike):
     """A folder of ``{train,dev,test}.jsonl`` (or ``.jsonl.gz``, as written by ``convert_dataset.py``)
     -> ``datasets.DatasetDict`` of normalised documents (see :func:`normalize_document`) with the
@@ -1609,13 +1629,9 @@ def load_documents_as_datasetdict(path: str | os.PathLike):
 
     path = os.fspath(path)
     splits = {}
-    for split in SPLITS:
-        for name in (f"{split}.jsonl", f"{split}.jsonl.gz"):
-            file = os.path.join(path, name)
-            if os.path.isfile(file):
-                docs = [normalize_document(doc) for doc in read_jsonl(file)]
-                splits[split] = Dataset.from_list(docs, features=document_features())
-                break
+    for split, file in split_files(path).items():
+        docs = [normalize_document(doc) for doc in read_jsonl(file)]
+        splits[split] = Dataset.from_list(docs, features=document_features())
     if not splits:
         raise FileNotFoundError(f"no train/dev/test .jsonl files in {path}")
     return DatasetDict(splits)
@@ -1705,15 +1721,7 @@ def _documents_for_brat(input_path: str) -> tuple[dict, int]:
     if os.path.isfile(input_path):
         files = {split_from_filename(input_path): input_path}
     elif os.path.isdir(input_path):
-        files = {}
-        for split in SPLITS:  # the file load_documents_as_datasetdict (training) reads: .jsonl before .jsonl.gz
-            names = [
-                name
-                for name in (f"{split}.jsonl", f"{split}.jsonl.gz")
-                if os.path.isfile(os.path.join(input_path, name))
-            ]
-            if names:
-                files[split] = os.path.join(input_path, names[0])
+        files = split_files(input_path)  # (the files training reads)
         if not files:
             raise FileNotFoundError(f"no train/dev/test .jsonl files in {input_path}")
     else:
@@ -1726,7 +1734,7 @@ def _documents_for_brat(input_path: str) -> tuple[dict, int]:
             if isinstance(record, Mapping) and "error" in record:
                 skipped += 1
                 continue
-            kept.append(validate_document(record, source=f"{path}[document {number}]"))
+            kept.append(validate_document(with_str_id(record), source=f"{path}[document {number}]"))
         splits[split] = kept
     return splits, skipped
 
@@ -1766,11 +1774,10 @@ def convert_command(argv=None) -> int:
                 dropped = stats.get("dropped_documents")
                 reason = f" ({dropped} without a relation dropped by --require-relations)" if dropped else ""
                 raise ValueError(f"{files[split]}: no documents{reason}")
-        for split in SPLITS:
-            for name in (f"{split}.jsonl", f"{split}.jsonl.gz"):  # the file load_documents_as_datasetdict reads
-                if single_file and split not in converted and os.path.isfile(os.path.join(args.output, name)):
-                    kept[split] = read_jsonl(os.path.join(args.output, name))
-                    break
+        if single_file and os.path.isdir(args.output):
+            for split, file in split_files(args.output).items():  # (the files training reads)
+                if split not in converted:
+                    kept[split] = read_jsonl(file)
     except (DocumentError, FileNotFoundError, ValueError, json.JSONDecodeError, UnicodeDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -47,8 +47,10 @@ _CJK_SENTENCE_END_CHARS = "。！？｡．"
 _CLOSING_CHARS = "\"')]}»”’“«"
 # Brackets that only ever close: Latin, and the full-width and corner brackets of Chinese and Japanese (「終わり。」).
 _CLOSING_BRACKETS = ")]}」』）】〕〉》〗〙〛］｝"
-# Japanese quotative particles: after a closing bracket they go on with the sentence that quoted (「終わり。」と言った).
-_QUOTATIVE_PARTICLES = ("と", "って", "という", "といった", "とか")
+# Japanese quotative particles: after a closing bracket a word that begins with one goes on with the sentence that
+# quoted (「終わり。」と言った, 「はい。」とうなずいた), unless it is a word that begins sentences (とにかく).
+_QUOTATIVE_PARTICLES = ("と", "って")
+_SENTENCE_WORDS_LIKE_PARTICLES = ("とても", "ところ", "とにかく", "とりあえず", "ともかく", "とはいえ", "とうとう")
 # Line breaks as str.splitlines() knows them ("\r\n" is one). A blank line (two breaks with only other whitespace
 # between) ends a paragraph, and so do a form feed and U+2029 on their own.
 _LINE_BREAK_CHARS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -193,13 +195,16 @@ def split_sentences(
             # after closing quotes, a CJK stop ends the sentence without a space too ("“结束了。”然后")
             ends = _ends_sentence(text, words, i - 1, closing)
             breaks = (gap != "" or _closes_cjk_sentence(text, words, i - 1, closing)) and ends
-            breaks = (
-                breaks and _is_sentence_start(text[start]) and text[start : words[i][1]] not in _QUOTATIVE_PARTICLES
-            )
+            breaks = breaks and _is_sentence_start(text[start]) and not _quotes_on(text[start : words[i][1]])
         if breaks and i not in forbidden:
             boundaries.append(i)
     boundaries.append(len(words))
     return [(boundaries[k], boundaries[k + 1]) for k in range(len(boundaries) - 1)]
+
+
+def _quotes_on(word: str) -> bool:
+    """Whether `word` (after a closing bracket) goes on with the sentence that quoted: see `_QUOTATIVE_PARTICLES`."""
+    return word.startswith(_QUOTATIVE_PARTICLES) and not word.startswith(_SENTENCE_WORDS_LIKE_PARTICLES)
 
 
 def _is_closing(text: str, word: tuple[int, int]) -> bool:

@@ -1137,7 +1137,8 @@ def _prefer_foreach(optimizer) -> None:
 def _follow_log_level(args) -> None:
     """The project's warnings (standard logging, outside transformers' logger tree) at the Trainer's `log_level`
     (`log_level_replica` on the other processes), as the Trainer sets transformers' own: `--log_level error` silenced
-    transformers' warnings and not these. "passive" leaves them as they are."""
+    transformers' warnings and not these. "passive" leaves them as they are. Like transformers' verbosity, the level
+    holds for the rest of the process (a notebook's later inference too), until set again."""
     chosen = args.log_level if args.should_log else args.log_level_replica
     if chosen != "passive":
         logging.getLogger(__package__ or __name__).setLevel(args.get_process_log_level())
@@ -1146,10 +1147,13 @@ def _follow_log_level(args) -> None:
 @contextlib.contextmanager
 def _save_bar_off_unless_watched():
     """transformers' "Writing model shards" bar, off for one save where no one watches (each save wrote its frames
-    into the log file). Only for the save: the setting is the process's (train.py turns it off for the whole run)."""
+    into the log file). Only for the save: the setting is the process's (train.py turns it off for the whole run), and
+    transformers' switch also turns the Hub's bars on and off, so theirs is restored as it was too."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars
     from transformers.utils import logging as transformers_logging
 
     turn_off = transformers_logging.is_progress_bar_enabled() and not watched_output()
+    hub_bars_off = are_progress_bars_disabled()
     if turn_off:
         transformers_logging.disable_progress_bar()
     try:
@@ -1157,6 +1161,8 @@ def _save_bar_off_unless_watched():
     finally:
         if turn_off:
             transformers_logging.enable_progress_bar()
+            if hub_bars_off:
+                disable_progress_bars()
 
 
 class SimMemRETrainer(Trainer):

@@ -74,14 +74,14 @@ def model_label(model) -> str:
 TOOLTIP_QUOTE_LIMIT = 60
 
 
-def _score(owner, field: str, document) -> str:
+def _score(owner, field: str, document, source: str) -> str:
     """`owner["score"]` as shown ("0.912", "n/a" for NaN), or "" without one; not a number is a `DocumentError`."""
     score = owner.get("score")
     if score is None:
         return ""
     if isinstance(score, bool) or not isinstance(score, numbers.Real):
         message = f"expected a number, got {score!r}"
-        raise DocumentError(message, source="render_html", doc_id=document["id"], field=field)
+        raise DocumentError(message, source=source, doc_id=document["id"], field=field)
     return "n/a" if math.isnan(score) else f"{float(score):.3f}"
 
 
@@ -106,7 +106,7 @@ def _entity_name(document, index) -> str:
     return f"{document['text'][mention['start'] : mention['end']]} [{entity['type']} E{index + 1}]"
 
 
-def _render_text(document) -> str:
+def _render_text(document, source: str) -> str:
     text = document["text"]
     entities = document["entities"]
     mentions = []  # (start, end, entity index, mention)
@@ -115,8 +115,8 @@ def _render_text(document) -> str:
         for j, mention in enumerate(entity["mentions"]):
             mentions.append((mention["start"], mention["end"], index, mention))
             scores[id(mention)] = (
-                _score(mention, f"entities[{index}].mentions[{j}].score", document),
-                _score(entity, f"entities[{index}].score", document),
+                _score(mention, f"entities[{index}].mentions[{j}].score", document, source),
+                _score(entity, f"entities[{index}].score", document, source),
             )
     if not text:
         return '<span class="empty">(empty text)</span>'
@@ -163,7 +163,7 @@ def _checked(document, position: int) -> dict:
     field."""
     if isinstance(document, dict) and document.get("id", "") == "":  # (the pipeline keeps an empty id as given)
         document = {**document, "id": f"#{position + 1}"}
-    return validate_document(with_str_id(document), source="render_html")
+    return validate_document(with_str_id(document), source=f"documents[{position}]")
 
 
 def _bdi(text: str) -> str:
@@ -173,7 +173,7 @@ def _bdi(text: str) -> str:
 
 def render_document(document, position: int = 0) -> str:
     """One document as an HTML `<section>`."""
-    document = _checked(document, position)
+    document, source = _checked(document, position), f"documents[{position}]"
     entities, relations, text = document["entities"], document["relations"], document["text"]
     out = [f"<section><h2>Document {_bdi(document['id'])}</h2>"]
     out.append(
@@ -181,13 +181,13 @@ def render_document(document, position: int = 0) -> str:
         f"{_count(sum(len(e['mentions']) for e in entities), 'mention')}, "
         f"{_count(len(relations), 'relation')}</p>"
     )
-    out.append(f'<div class="text" dir="auto">{_render_text(document)}</div>')
+    out.append(f'<div class="text" dir="auto">{_render_text(document, source)}</div>')
     out.append("<h3>Entities</h3>")
     if entities:
         out.append("<ul>")
         for index, entity in enumerate(entities):
             surfaces = sorted({text[m["start"] : m["end"]] for m in entity["mentions"]})
-            score = _score(entity, f"entities[{index}].score", document)
+            score = _score(entity, f"entities[{index}].score", document, source)
             out.append(
                 f'<li><span class="swatch" style="background:{entity_colour(index)}"></span>'
                 f"E{index + 1} <b>{_bdi(entity['type'])}</b>"
@@ -202,7 +202,7 @@ def render_document(document, position: int = 0) -> str:
         out.append("<ul>")
         for index, relation in enumerate(relations):
             head, tail = relation["head"], relation["tail"]
-            score = _score(relation, f"relations[{index}].score", document)
+            score = _score(relation, f"relations[{index}].score", document, source)
             score_text = f' <span class="score">({score})</span>' if score else ""
             out.append(
                 f'<li><span class="swatch" style="background:{entity_colour(head)}"></span>'

@@ -299,3 +299,23 @@ def test_to_brat_converts_the_split_file_that_training_reads(tmp_path, capsys):
         == 0
     )
     assert (tmp_path / "b" / "test" / "plain.ann").exists() and not (tmp_path / "b" / "test" / "gz.ann").exists()
+
+
+def test_to_brat_writes_predictions_with_integer_ids(tmp_path):
+    """write_brat took integer ids, but --to brat refused them before: "id: expected str, got int"."""
+    write_jsonl([{"id": 123456, "text": "ASA", "entities": [], "relations": []}], tmp_path / "predictions.jsonl")
+    arguments = ["--input", str(tmp_path / "predictions.jsonl"), "--output", str(tmp_path / "brat")]
+    assert convert_command(["--format", "jsonl", "--to", "brat", *arguments]) == 0
+    assert (tmp_path / "brat" / "123456.ann").exists()
+
+
+def test_a_score_that_is_no_number_is_refused_before_any_file_is_written(tmp_path):
+    """A null score passed the checks and failed in formatting, leaving a half-written folder."""
+    entity = {"type": "Chemical", "mentions": [{"start": 0, "end": 3}]}
+    good = {"id": "a", "text": "ASA", "entities": [{**entity, "score": None}], "relations": []}
+    bad = {"id": "b", "text": "ASA", "entities": [{**entity, "score": "high"}], "relations": []}
+    with pytest.raises(DocumentError, match=r"document b: entities\[0\]\.score: expected a number, got 'high'"):
+        write_brat([good, bad], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    write_brat([good], tmp_path / "out")  # a null score is no score
+    assert "AnnotatorNotes" not in (tmp_path / "out" / "a.ann").read_text(encoding="utf-8")

@@ -643,6 +643,13 @@ def test_docred_dedup_type_conflicts_and_duplicate_titles(tmp_path):
     assert (stats["duplicate_titles"], stats["whitespace_tokens"]) == (1, 2)
 
 
+def test_a_title_that_is_no_string_is_named_with_its_document(tmp_path):
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps([{"title": ["B"], "sents": [["x"]], "vertexSet": []}]))
+    with pytest.raises(DocumentError, match=r"dev.json\[document 0\]: document \['B'\]: title: expected str, got list"):
+        read_docred(path)
+
+
 def test_a_suffixed_duplicate_title_is_no_other_documents_title(tmp_path):
     """Titles "T#2", "T", "T" gave two documents "T#2": the converter wrote a file its own reader refuses."""
     item = {"sents": [["Ann", "left"]], "vertexSet": [], "labels": []}

@@ -327,6 +327,8 @@ def test_a_closing_quote_stays_with_the_sentence_it_closes(text, expected):
         ("結果は【重要。】次へ。", ["結果は【重要。】", "次へ。"]),
         # a quotative particle goes on with the sentence that quoted
         ("彼は「もう終わりだ。」と言った。", ["彼は「もう終わりだ。」と言った。"]),
+        ("「はい。」とうなずいた。", ["「はい。」とうなずいた。"]),  # (the particle begins a run of hiragana)
+        ("「はい。」とにかく帰ろう。", ["「はい。」", "とにかく帰ろう。"]),
         ("『本当に？』と聞いた。それから帰った。", ["『本当に？』と聞いた。", "それから帰った。"]),
         # German »…«: « attached to the word before closes; spaced, it opens (French)
         ("Er sagte: »Es ist vorbei.« Dann ging er.", ["Er sagte: »Es ist vorbei.«", "Dann ging er."]),

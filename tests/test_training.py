@@ -1940,3 +1940,19 @@ def test_a_save_where_no_one_watches_writes_no_bar_and_leaves_the_setting(proces
     trainer.save_model(str(tmp_path / "saved"))
     assert "Writing model shards" not in capsys.readouterr().err
     assert transformers_logging.is_progress_bar_enabled() and (tmp_path / "saved" / "model.safetensors").exists()
+
+
+def test_a_save_where_no_one_watches_leaves_the_hubs_bars_as_they_were(processor, cdr_dataset, tmp_path, monkeypatch):
+    """Turning transformers' bar back on after the save turned the Hub's bars on too, for the rest of the process."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    from simmemre import training_simmemre
+
+    monkeypatch.setattr(training_simmemre, "watched_output", lambda: False)
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, eval_strategy="no")
+    disable_progress_bars()
+    try:
+        trainer.save_model(str(tmp_path / "saved"))
+        assert are_progress_bars_disabled()
+    finally:
+        enable_progress_bars()

@@ -269,5 +269,5 @@ def test_the_notebook_view_is_a_fragment_whose_style_stays_inside_it():
 def test_the_notebook_view_checks_its_documents_when_made():
     from simmemre.visualization_simmemre import view
 
-    with pytest.raises(DocumentError, match=r"entities\[0\]\.mentions\[0\]"):
-        view([one_entity("aspirin", 5, 99)])
+    with pytest.raises(DocumentError, match=r"^documents\[1\]: document d: entities\[0\]\.mentions\[0\]"):
+        view([one_entity("aspirin", 0, 7), one_entity("aspirin", 5, 99)])
