@@ -1705,13 +1705,14 @@ def _convert_to_brat(args, options: dict) -> int:
             skipped = 0
         if skipped:
             print(f"left out {skipped} error record(s) of predict.py (documents it could not read)", file=sys.stderr)
+        lines = []
         for split, docs in splits.items():
             folder = args.output if single_file else os.path.join(args.output, split)
-            written = write_brat(docs, folder)
-            print(json.dumps({"split": split, "documents": written, "folder": folder}), flush=True)
+            lines.append(json.dumps({"split": split, "documents": write_brat(docs, folder), "folder": folder}))
     except (DocumentError, FileNotFoundError, ValueError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    print("\n".join(lines), flush=True)  # (after every folder is written)
     return 0
 
 
@@ -1799,9 +1800,8 @@ def convert_command(argv=None) -> int:
         os.remove(os.path.join(args.output, name))
     if stale:
         print(f"removed {', '.join(stale)} of an earlier conversion from {args.output}", file=sys.stderr)
-    for split, (docs, stats) in converted.items():
+    for split, (docs, _) in converted.items():
         write_jsonl(docs, os.path.join(args.output, f"{split}.jsonl"))
-        print(stats_line(stats), flush=True)
     if kept:
         kept_names = ", ".join(kept)
         print(f"kept {kept_names} of an earlier conversion in {args.output}; labels.json covers them", file=sys.stderr)
@@ -1809,4 +1809,6 @@ def convert_command(argv=None) -> int:
     labels = labels_for({**kept, **converted})
     write_labels(args.output, labels["entity_types"], labels["relation_types"])
     os.remove(marker)
+    for _, stats in converted.values():  # after the files: a reader that stops early (| head -1) cuts no conversion
+        print(stats_line(stats), flush=True)
     return 0

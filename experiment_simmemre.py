@@ -779,7 +779,9 @@ def _int_at_least(value: str, minimum: int, kind: str) -> int:
 
 def run_script(main) -> int:
     """A script's exit status from its `main()`: Ctrl-C ends it with one line and status 130 (a shell's for SIGINT)
-    instead of a page of traceback; SIGTERM ends it with status 143 through the same cleanup."""
+    instead of a page of traceback; SIGTERM ends it with status 143 through the same cleanup. A reader that closed
+    standard output (`| head -n 1`) ends it quietly with status 141, as SIGPIPE ends other tools (it printed a
+    BrokenPipeError traceback)."""
     import signal
 
     def terminate(signum, frame):  # as an exception: the temporary files of interrupted writes are removed
@@ -792,6 +794,24 @@ def run_script(main) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        if not _stdout_reader_gone():  # another pipe (a worker's): not the reader of our output
+            raise
+        # Python's flush of stdout at exit would fail again ("Exception ignored ..."): point it at /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe whose reader has closed it (poll reports an error on its write end)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # (no poll on this platform, or no real stdout)
+        return False
 
 
 def positive_int(value: str) -> int:

@@ -319,3 +319,34 @@ def test_a_score_that_is_no_number_is_refused_before_any_file_is_written(tmp_pat
     assert not (tmp_path / "out").exists()
     write_brat([good], tmp_path / "out")  # a null score is no score
     assert "AnnotatorNotes" not in (tmp_path / "out" / "a.ann").read_text(encoding="utf-8")
+
+
+@pytest.mark.integration
+def test_a_conversion_whose_reader_stops_early_is_whole(tmp_path):
+    """`convert_dataset.py ... | head -1` stopped at the first split's stats line and left a half conversion."""
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "corpus"
+    for name in ("train", "dev", "test"):
+        collection(corpus / name, {name: ("ASA hurts.", "T1\tChemical 0 3\tASA\n")})
+    script = Path(__file__).resolve().parents[1] / "scripts" / "convert_dataset.py"
+    command = [
+        sys.executable,
+        str(script),
+        "--format",
+        "brat",
+        "--input",
+        str(corpus),
+        "--output",
+        str(tmp_path / "out"),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # a reader gone before the first line
+    assert process.wait(timeout=120) in (0, 141) and process.stderr.read() == b""
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "dev.jsonl",
+        "labels.json",
+        "test.jsonl",
+        "train.jsonl",
+    ]

@@ -387,6 +387,32 @@ def test_ctrl_c_ends_a_script_with_one_line_and_status_130(capsys):
     assert run_script(lambda: 0) == 0
 
 
+PRINTS_A_LOT = (
+    "import sys\nfrom simmemre.experiment_simmemre import run_script\n"
+    "def main():\n    for _ in range(20000):\n        print('x' * 100)\n    return 0\n"
+    "sys.exit(run_script(main))\n"
+)
+
+
+@pytest.mark.integration
+def test_a_reader_that_stops_early_ends_a_script_quietly_with_status_141():
+    """`predict.py ... | head -n 1` ended in a BrokenPipeError traceback, and Python's exit flush complained again."""
+    process = subprocess.Popen([sys.executable, "-c", PRINTS_A_LOT], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout.readline() == b"x" * 100 + b"\n"
+    process.stdout.close()  # as head does after its line
+    assert process.wait(timeout=120) == 141 and process.stderr.read() == b""
+
+
+def test_a_broken_pipe_that_is_not_standard_output_is_not_hidden():
+    from simmemre.experiment_simmemre import run_script
+
+    def worker_pipe_broke():
+        raise BrokenPipeError("a worker's pipe")
+
+    with pytest.raises(BrokenPipeError):
+        run_script(worker_pipe_broke)
+
+
 @pytest.mark.parametrize("rank, printed", [("0", True), ("1", False)])
 def test_a_loss_curve_report_is_printed_by_the_first_process_only(monkeypatch, capsys, rank, printed):
     """Under torchrun every process printed the whole JSON report and its verdict."""
