@@ -263,6 +263,12 @@ def replacing_file(path: str | os.PathLike):
     a failure midway (an exception, a full disk, an interrupt) leaves the earlier file or none, never a partly
     written one. The temporary name is unguessable and created exclusively, so no planted link is written through."""
     path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isfile(path):  # a device or pipe (/dev/null, /dev/stdout): written to
+        with open(path, "wb") as handle:  # (renamed over, the device node itself was replaced by a regular file)
+            yield handle
+        return
+    if os.path.islink(path):  # the file it links to is replaced, not the link
+        path = os.path.realpath(path)
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)

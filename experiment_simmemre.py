@@ -814,6 +814,20 @@ def _stdout_reader_gone() -> bool:
         return False
 
 
+def bars_off_unless_watched(no_progress: bool = False) -> None:
+    """Where no one watches (a log file: nohup, CI) or with `no_progress`, the process's datasets and transformers
+    bars (tokenizing, loading weights, saves; transformers' switch covers the Hub's too) are turned off: their frames
+    were written into the log as carriage-return lines."""
+    from .training_simmemre import watched_output
+
+    if no_progress or not watched_output():
+        import datasets
+        from transformers.utils import logging as transformers_logging
+
+        datasets.disable_progress_bars()
+        transformers_logging.disable_progress_bar()
+
+
 def positive_int(value: str) -> int:
     """An argparse type: an integer >= 1 (0 or a negative count would mean "all" or "all but the last" to a slice)."""
     return _int_at_least(value, 1, "positive")
@@ -1165,6 +1179,14 @@ def check_output_location(path, setting: str, inputs=()) -> None:
         raise SystemExit(f"{setting} {path}: cannot create its folder {parent} ({error.strerror or error})") from None
     if not os.access(path if os.path.exists(path) else parent, os.W_OK):
         raise SystemExit(f"{setting} {path}: not writable")
+    if is_regular_output(path) and not os.access(parent, os.W_OK):  # (written through a new file beside it)
+        raise SystemExit(f"{setting} {path}: its folder {parent} is not writable")
+
+
+def is_regular_output(path) -> bool:
+    """Whether `path` is (or will be) a regular file, not a device or pipe such as /dev/null or /dev/stdout, which is
+    written as a stream with nothing beside it."""
+    return not os.path.exists(path) or os.path.isfile(path)
 
 
 def check_encoder_location(encoder) -> None:

@@ -458,6 +458,11 @@ def predict_corpus(
         raise ValueError("resume keeps the output's predictions and overwrite replaces them: give one of them")
     check_output_is_new(output, shard, resume, overwrite)
     target = None if output is None else (part_path(output, shard) if shard is not None else Path(output))
+    # A device or pipe (/dev/null, /dev/stdout) is written as a stream: no settings file beside it (it wrote
+    # /dev/null.settings.json), nothing to resume or merge.
+    device = target is not None and target.exists() and not target.is_file()
+    if device and (resume or shard is not None):
+        raise ValueError(f"{target}: not a regular file; resume and sharding need one")
     skip, last_id = (0, None)
     if resume:
         if target is None:
@@ -486,7 +491,9 @@ def predict_corpus(
                 )
 
     handle = None
-    if target is not None:
+    if device:
+        handle = open(target, "wb")
+    elif target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
         if settings is not None:
             write_text_file(settings_path(target), json.dumps(settings, sort_keys=True) + "\n")

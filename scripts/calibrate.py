@@ -24,7 +24,7 @@ import os
 import sys
 
 from simmemre.data_simmemre import write_text_file
-from simmemre.experiment_simmemre import add_corpus_arguments
+from simmemre.experiment_simmemre import add_corpus_arguments, bars_off_unless_watched
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,6 +122,7 @@ def settings_unknown_to_folder_code(folder, names) -> list:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    bars_off_unless_watched()
     import torch
 
     from simmemre.experiment_simmemre import (

@@ -38,6 +38,7 @@ from pathlib import Path
 from simmemre.experiment_simmemre import (
     add_inference_arguments,
     add_type_selection_arguments,
+    bars_off_unless_watched,
     check_output_location,
     inference_device,
     load_pipeline,
@@ -123,6 +124,8 @@ def write_page(page, predictions_file, model=None):
 def main(argv=None, stdin=None, stdout=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.output == "-":  # standard output, as an INPUT "-" is standard input (it wrote a file named "-")
+        args.output = None
     if args.merge is not None:
         if not args.output:
             parser.error("--merge needs --output (the parts are OUTPUT.part-0000I-of-0000N)")
@@ -180,6 +183,7 @@ def main(argv=None, stdin=None, stdout=None) -> int:
         device = f"cuda:{os.environ['LOCAL_RANK']}" if torch.cuda.is_available() else "cpu"
     device = inference_device(device)
     documents = iter_documents(args.inputs, args.format, stdin)
+    bars_off_unless_watched(args.no_progress)
     extractor = load_pipeline(args.model, device, args.batch_size, args.dtype, serving=args.serving)
     selection = type_selection_from(args, extractor.model.config)
     config = extractor.model.config

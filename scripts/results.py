@@ -551,6 +551,8 @@ def table_command(args) -> int:
 
 def main(argv=None) -> int:
     global RESULTS_DIR
+    if hasattr(sys.stdout, "reconfigure"):  # the tables' –, ± and Δ on a latin-1 or ASCII stdout: escaped, not a crash
+        sys.stdout.reconfigure(errors="backslashreplace")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     add_parser = commands.add_parser("add", help="record a finished run")

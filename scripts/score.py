@@ -31,6 +31,7 @@ import torch
 from simmemre.data_simmemre import write_jsonl
 from simmemre.experiment_simmemre import (
     add_inference_arguments,
+    bars_off_unless_watched,
     check_output_location,
     inference_device,
     iter_jsonl_objects,
@@ -230,6 +231,8 @@ def predict_given(args, gold) -> list:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+
+    bars_off_unless_watched()
 
     # Before any scoring: a bad output path found after it would lose the work, and --predictions = --data would
     # overwrite the gold annotations.

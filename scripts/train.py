@@ -87,6 +87,7 @@ from torch.distributed.elastic.multiprocessing.errors import record
 
 from simmemre.data_simmemre import DocumentError
 from simmemre.experiment_simmemre import (
+    bars_off_unless_watched,
     check_config_keys,
     check_encoder_location,
     load_config,
@@ -96,7 +97,7 @@ from simmemre.experiment_simmemre import (
     select_device,
     train,
 )
-from simmemre.training_simmemre import TrainingDivergedError, watched_output
+from simmemre.training_simmemre import TrainingDivergedError
 
 # Options of the loss-curve check (see the module docstring) and their defaults.
 LOSS_CURVE_OPTIONS = {
@@ -166,12 +167,7 @@ def main(argv=None):
         )
         return 2
     overrides = argv[1:]
-    if not watched_output():  # a log file (nohup, CI): the bars of datasets and of transformers' saves write frames
-        import datasets
-        from transformers.utils import logging as transformers_logging
-
-        datasets.disable_progress_bars()
-        transformers_logging.disable_progress_bar()  # (also the Hub's)
+    bars_off_unless_watched()
     loss_curve = pop_loss_curve_options(overrides)
     if loss_curve["--loss-curve"] is None:
         try:

@@ -258,3 +258,60 @@ def test_sigterm_ends_a_script_through_its_cleanup():
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert stopped.value.code == 143
+
+
+# ---- outputs that are no regular files ----
+
+
+def _read_fifo_in_the_background(path):
+    import threading
+
+    received = []
+    reader = threading.Thread(target=lambda: received.append(open(path, "rb").read()), daemon=True)
+    reader.start()
+    return reader, received
+
+
+def test_a_rewrite_of_a_device_or_pipe_writes_into_it_and_a_link_stays_a_link(tmp_path):
+    """A rewrite renamed its temporary file over the path: `score.py --predictions /dev/null` (as root) replaced the
+    /dev/null device with a regular file."""
+    import stat
+
+    from simmemre.data_simmemre import replacing_file
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader, received = _read_fifo_in_the_background(fifo)
+    with replacing_file(fifo) as handle:
+        handle.write(b"lines\n")
+    reader.join(timeout=30)
+    assert received == [b"lines\n"] and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    target, link = tmp_path / "real.jsonl", tmp_path / "link.jsonl"
+    target.write_text("earlier")
+    link.symlink_to(target)
+    write_jsonl([{"id": "d"}], link)
+    assert link.is_symlink() and json.loads(target.read_text()) == {"id": "d"}
+
+
+def test_predictions_into_a_pipe_leave_no_settings_file_beside_it(pipe, tmp_path):
+    """`-o /dev/null` wrote /dev/null.settings.json."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader, received = _read_fifo_in_the_background(fifo)
+    predict_corpus(pipe, ["Aspirin causes ulcers."], fifo, progress=False, settings={"model": "m"})
+    reader.join(timeout=30)
+    assert json.loads(received[0])["text"] == "Aspirin causes ulcers."
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+    with pytest.raises(ValueError, match="not a regular file; resume and sharding need one"):
+        predict_corpus(pipe, ["Aspirin."], fifo, progress=False, resume=True)
+
+
+def test_predict_output_dash_is_standard_output(hub_folder, tmp_path, monkeypatch):
+    """`--output -` wrote a file named "-" (and "-.settings.json"), where "-" as an input is standard input."""
+    import io
+
+    predict = load_script(SCRIPTS / "predict.py", "predict_script")
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    assert predict.main(["--model", str(hub_folder), "-", "-o", "-"], stdin=io.StringIO("Aspirin."), stdout=out) == 0
+    assert json.loads(out.getvalue())["text"] == "Aspirin." and list(tmp_path.iterdir()) == []

@@ -455,3 +455,18 @@ def test_a_diverged_run_is_named_once_per_launch(monkeypatch, capsys, rank, prin
     monkeypatch.setenv("RANK", rank)
     assert train_script.report_divergence(TrainingDivergedError("training diverged: ...")) == 1
     assert ("error: training diverged" in capsys.readouterr().err) == printed
+
+
+def test_predict_in_a_log_file_writes_no_loading_bar(hub_folder, tmp_path, capsys):
+    """--no-progress (and a log file) still had transformers' "Loading weights" bar frames in it."""
+    import io
+
+    from transformers.utils import logging as transformers_logging
+
+    predict = load_script(SCRIPTS / "predict.py", "predict_script")
+    transformers_logging.enable_progress_bar()
+    try:
+        assert predict.main(["--model", str(hub_folder), "-"], stdin=io.StringIO("Aspirin."), stdout=io.StringIO()) == 0
+        assert "Loading weights" not in capsys.readouterr().err
+    finally:
+        transformers_logging.enable_progress_bar()

@@ -1936,7 +1936,7 @@ def test_a_save_where_no_one_watches_writes_no_bar_and_leaves_the_setting(proces
 
     monkeypatch.setattr(training_simmemre, "watched_output", lambda: False)
     trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, eval_strategy="no")
-    assert transformers_logging.is_progress_bar_enabled()
+    transformers_logging.enable_progress_bar()  # (a script's main() run in this process may have turned it off)
     trainer.save_model(str(tmp_path / "saved"))
     assert "Writing model shards" not in capsys.readouterr().err
     assert transformers_logging.is_progress_bar_enabled() and (tmp_path / "saved" / "model.safetensors").exists()
