@@ -19,6 +19,7 @@
 
 import contextlib
 import gzip
+import itertools
 import json
 import os
 import sys
@@ -46,8 +47,15 @@ class BadInput:
 def _stdin_text(stdin=None) -> str:
     stream = stdin if stdin is not None else sys.stdin
     raw = getattr(stream, "buffer", None)  # bytes: no newline translation, UTF-8 whatever the locale
+    if raw is not None:
+        return _stdin_bytes_text(raw.read())
+    text = stream.read()
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _stdin_bytes_text(data: bytes) -> str:
     try:
-        text = raw.read().decode("utf-8") if raw is not None else stream.read()
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise SystemExit(f"<stdin>: not UTF-8 ({error.reason} at byte {error.start + 1})") from None
     return text[1:] if text.startswith("\ufeff") else text  # a byte-order mark is no content
@@ -58,6 +66,29 @@ def _is_json_object(line: str) -> bool:
         return isinstance(parse_json(line), dict)
     except json.JSONDecodeError:
         return False
+
+
+def _stdin_stream_documents(stdin, fmt: str) -> Iterator:
+    """Stdin's documents as they arrive when it is JSON Lines (given, or its first non-empty line a JSON object):
+    decoded and predicted line by line, as a .jsonl file is (`producer | predict.py -` waited for the producer's end
+    and held the whole input in memory). Otherwise read whole, see `_stdin_documents`."""
+    stream = stdin if stdin is not None else sys.stdin
+    raw = getattr(stream, "buffer", None)
+    if raw is None:  # a text stream (a caller's StringIO): read whole
+        content = _stdin_text(stdin)
+        yield from _jsonl_documents(content.split("\n"), "<stdin>") if fmt == "jsonl" else _stdin_documents(content)
+        return
+    peeked = []
+    if fmt == "auto":
+        for line in raw:  # up to the first non-empty line
+            peeked.append(line)
+            if line.strip(b"\xef\xbb\xbf \t\r\n"):
+                break
+        first = _decoded_line(peeked[-1], "<stdin>", len(peeked) == 1) if peeked else ""
+        if isinstance(first, BadInput) or not _is_json_object(first):
+            yield from _stdin_documents(_stdin_bytes_text(b"".join(peeked) + raw.read()))
+            return
+    yield from _jsonl_documents(_decoded_lines(itertools.chain(peeked, raw), "<stdin>"), "<stdin>")
 
 
 def _stdin_documents(content: str) -> Iterator:
@@ -171,6 +202,8 @@ def _reading(source: str):
 
 def check_inputs(inputs) -> None:
     """Stop, naming it, on an input that is not a file (a script calls this before it loads a model for them)."""
+    if list(inputs or ()).count("-") > 1:  # (the second read found nothing and predicted an empty document)
+        raise SystemExit("- (standard input) is given more than once")
     for source in inputs or ():
         if source == "-":
             continue
@@ -193,19 +226,16 @@ def iter_documents(inputs, fmt: str = "auto", stdin=None) -> Iterator:
     A text file is one document (read byte-exactly as UTF-8 but for a leading byte-order mark, id = file name; one
     that is not UTF-8 comes as a `BadInput`); a .jsonl/.ndjson/.json file is read line
     by line (a .json file holding one multi-line JSON value, an array of documents or one pretty-printed document, is
-    loaded whole); a .gz file is decompressed, its format given by the suffix before .gz. Stdin is read whole to
-    decide: JSON Lines when its first non-empty line is a JSON object, a JSON document or array when it is one JSON
-    value, else one text. A missing file or a folder stops with its name.
+    loaded whole); a .gz file is decompressed, its format given by the suffix before .gz. Stdin is JSON Lines, read
+    line by line as they arrive, when its first non-empty line is a JSON object; else it is read whole: a JSON
+    document or array when it is one JSON value, else one text. A missing file or a folder stops with its name.
     """
     for source in inputs or ["-"]:
         if source == "-":
-            content = _stdin_text(stdin)
-            if fmt == "jsonl":
-                yield from _jsonl_documents(content.split("\n"), "<stdin>")
-            elif fmt == "auto":
-                yield from _stdin_documents(content)
+            if fmt in ("jsonl", "auto"):
+                yield from _stdin_stream_documents(stdin, fmt)
             else:
-                yield {"id": "stdin", "text": content}
+                yield {"id": "stdin", "text": _stdin_text(stdin)}
             continue
         path = Path(source)
         check_inputs([source])

@@ -470,3 +470,31 @@ def test_predict_in_a_log_file_writes_no_loading_bar(hub_folder, tmp_path, capsy
         assert "Loading weights" not in capsys.readouterr().err
     finally:
         transformers_logging.enable_progress_bar()
+
+
+@pytest.mark.integration
+def test_json_lines_on_stdin_are_predicted_as_they_arrive(hub_folder):
+    import select
+
+    """Stdin was read to its end first: `producer | predict.py -` answered nothing until the producer finished."""
+    command = [sys.executable, str(SCRIPTS / "predict.py"), "--model", str(hub_folder), "--batch-size", "1", "-"]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               env=SCRIPT_ENV)  # fmt: skip
+    try:
+        process.stdin.write(b'{"id": "first", "text": "Aspirin."}\n')
+        process.stdin.flush()
+        readable, _, _ = select.select([process.stdout], [], [], 120)  # (a failure, not a hang, when it waits)
+        assert readable, "no prediction while standard input stays open"
+        assert json.loads(process.stdout.readline())["id"] == "first"
+        process.stdin.write(b'{"id": "second", "text": "Ulcers."}\n')
+        process.stdin.close()
+        assert json.loads(process.stdout.readline())["id"] == "second" and process.wait(timeout=120) == 0
+    finally:
+        process.kill()
+
+
+def test_standard_input_given_twice_is_refused():
+    from simmemre.streaming_simmemre import check_inputs
+
+    with pytest.raises(SystemExit, match="standard input"):
+        check_inputs(["-", "a.txt", "-"])
