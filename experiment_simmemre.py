@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import functools
 import json
 import math
@@ -800,6 +801,17 @@ def run_script(main) -> int:
         # Python's flush of stdout at exit would fail again ("Exception ignored ..."): point it at /dev/null.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as error:
+        if error.errno not in _FULL_OR_BROKEN_STORAGE:
+            raise
+        # A full disk or a failing device (> /dev/full): one line, not a traceback; stdout is not flushed again.
+        where = f" {error.filename}" if error.filename else " (standard output or an output file)"
+        print(f"cannot write{where}: {error.strerror}", file=sys.stderr)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+_FULL_OR_BROKEN_STORAGE = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG}
 
 
 def _stdout_reader_gone() -> bool:

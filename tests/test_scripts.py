@@ -403,6 +403,20 @@ def test_a_reader_that_stops_early_ends_a_script_quietly_with_status_141():
     assert process.wait(timeout=120) == 141 and process.stderr.read() == b""
 
 
+@pytest.mark.integration
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_a_full_standard_output_ends_a_script_with_one_line():
+    """`> /dev/full` (a full disk) ended in a page of traceback."""
+    with open("/dev/full", "wb") as full:
+        completed = subprocess.run(
+            [sys.executable, "-c", PRINTS_A_LOT], stdout=full, stderr=subprocess.PIPE, timeout=120
+        )
+    assert completed.returncode == 1
+    assert completed.stderr.decode().splitlines() == [
+        "cannot write (standard output or an output file): No space left on device"
+    ]
+
+
 def test_a_broken_pipe_that_is_not_standard_output_is_not_hidden():
     from simmemre.experiment_simmemre import run_script
 
