@@ -257,18 +257,39 @@ def append_jsonl(rows: Iterable[Mapping], path: str | os.PathLike, sort_keys: bo
             handle.write(json.dumps(row, sort_keys=sort_keys) + "\n")
 
 
+def is_stream_path(path: str | os.PathLike) -> bool:
+    """Whether `path` is written into as a stream, not replaced as a file: a character device or a pipe itself
+    (/dev/null), or a standard alias under /dev or /proc (/dev/stdout, /dev/fd/1) for a stream or an open file. A link
+    elsewhere is not followed (a planted link is replaced, never written through); a block device is refused."""
+    import stat
+
+    path = os.fspath(path)
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    if stat.S_ISLNK(mode) and os.path.abspath(path).startswith(("/dev/", "/proc/")):
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return False
+        if stat.S_ISREG(mode):  # (standard output redirected to a file: write into it, as the shell opened it)
+            return True
+    if stat.S_ISBLK(mode):
+        raise ValueError(f"{path}: a block device, not an output file")
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 @contextlib.contextmanager
 def replacing_file(path: str | os.PathLike):
     """A binary handle on a new temporary file beside `path`, renamed over `path` when the block ends without error:
     a failure midway (an exception, a full disk, an interrupt) leaves the earlier file or none, never a partly
     written one. The temporary name is unguessable and created exclusively, so no planted link is written through."""
     path = os.fspath(path)
-    if os.path.exists(path) and not os.path.isfile(path):  # a device or pipe (/dev/null, /dev/stdout): written to
-        with open(path, "wb") as handle:  # (renamed over, the device node itself was replaced by a regular file)
+    if is_stream_path(path):  # (renamed over, /dev/null itself was replaced by a regular file)
+        with open(path, "ab") as handle:  # (appended: through /dev/stdout, "wb" would empty a >> log)
             yield handle
         return
-    if os.path.islink(path):  # the file it links to is replaced, not the link
-        path = os.path.realpath(path)
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)

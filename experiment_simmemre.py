@@ -791,7 +791,9 @@ def run_script(main) -> int:
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, terminate)
     try:
-        return main()
+        status = main()
+        sys.stdout.flush()  # (here, not at exit: a closed reader or a full disk is handled below)
+        return status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -802,16 +804,15 @@ def run_script(main) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except OSError as error:
-        if error.errno not in _FULL_OR_BROKEN_STORAGE:
+        if error.errno not in _NO_SPACE:
             raise
-        # A full disk or a failing device (> /dev/full): one line, not a traceback; stdout is not flushed again.
-        where = f" {error.filename}" if error.filename else " (standard output or an output file)"
-        print(f"cannot write{where}: {error.strerror}", file=sys.stderr)
+        # A full disk (> /dev/full, a full --output folder): one line, not a traceback; stdout is not flushed again.
+        print(f"{error.filename + ': ' if error.filename else ''}{error.strerror}", file=sys.stderr)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 
 
-_FULL_OR_BROKEN_STORAGE = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG}
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def _stdout_reader_gone() -> bool:
@@ -1197,8 +1198,10 @@ def check_output_location(path, setting: str, inputs=()) -> None:
 
 def is_regular_output(path) -> bool:
     """Whether `path` is (or will be) a regular file, not a device or pipe such as /dev/null or /dev/stdout, which is
-    written as a stream with nothing beside it."""
-    return not os.path.exists(path) or os.path.isfile(path)
+    written as a stream with nothing beside it (`data_simmemre.is_stream_path`)."""
+    from .data_simmemre import is_stream_path
+
+    return not is_stream_path(path)
 
 
 def check_encoder_location(encoder) -> None:

@@ -28,7 +28,7 @@ import zlib
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Tuple
 
-from .data_simmemre import json_line, parse_json, replacing_file, write_text_file
+from .data_simmemre import is_stream_path, json_line, parse_json, replacing_file, write_text_file
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
@@ -437,7 +437,7 @@ def _predicted_records(extractor, items: list, batch_size: int, pipeline_kwargs:
 def check_output_is_new(output, shard: Optional[Tuple[int, int]] = None, resume=False, overwrite=False) -> None:
     """Raise ValueError when `output` (its shard's part file with `shard`) already holds predictions and the run
     neither resumes nor overwrites them: a rerun without resume emptied an interrupted run's file at its start."""
-    if output is None or resume or overwrite:
+    if output is None or resume or overwrite or is_stream_path(output):  # (a stream holds no earlier predictions)
         return
     target = part_path(output, shard) if shard is not None else Path(output)
     if target.is_file() and target.stat().st_size > 0:
@@ -490,9 +490,9 @@ def predict_corpus(
     target = None if output is None else (part_path(output, shard) if shard is not None else Path(output))
     # A device or pipe (/dev/null, /dev/stdout) is written as a stream: no settings file beside it (it wrote
     # /dev/null.settings.json), nothing to resume or merge.
-    device = target is not None and target.exists() and not target.is_file()
+    device = output is not None and is_stream_path(output)
     if device and (resume or shard is not None):
-        raise ValueError(f"{target}: not a regular file; resume and sharding need one")
+        raise ValueError(f"{output}: not a regular file; resume and sharding need one")
     skip, last_id = (0, None)
     if resume:
         if target is None:
@@ -522,7 +522,7 @@ def predict_corpus(
 
     handle = None
     if device:
-        handle = open(target, "wb")
+        handle = open(target, "ab")  # (through /dev/stdout, "wb" would empty a >> log)
     elif target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
         if settings is not None:

@@ -272,7 +272,7 @@ def _read_fifo_in_the_background(path):
     return reader, received
 
 
-def test_a_rewrite_of_a_device_or_pipe_writes_into_it_and_a_link_stays_a_link(tmp_path):
+def test_a_rewrite_of_a_device_or_pipe_writes_into_it_and_not_through_a_link(tmp_path):
     """A rewrite renamed its temporary file over the path: `score.py --predictions /dev/null` (as root) replaced the
     /dev/null device with a regular file."""
     import stat
@@ -289,8 +289,8 @@ def test_a_rewrite_of_a_device_or_pipe_writes_into_it_and_a_link_stays_a_link(tm
     target, link = tmp_path / "real.jsonl", tmp_path / "link.jsonl"
     target.write_text("earlier")
     link.symlink_to(target)
-    write_jsonl([{"id": "d"}], link)
-    assert link.is_symlink() and json.loads(target.read_text()) == {"id": "d"}
+    write_jsonl([{"id": "d"}], link)  # a link outside /dev and /proc is replaced, never written through (planted)
+    assert not link.is_symlink() and target.read_text() == "earlier"
 
 
 def test_predictions_into_a_pipe_leave_no_settings_file_beside_it(pipe, tmp_path):
@@ -315,3 +315,17 @@ def test_predict_output_dash_is_standard_output(hub_folder, tmp_path, monkeypatc
     out = io.StringIO()
     assert predict.main(["--model", str(hub_folder), "-", "-o", "-"], stdin=io.StringIO("Aspirin."), stdout=out) == 0
     assert json.loads(out.getvalue())["text"] == "Aspirin." and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc")
+def test_an_alias_of_an_open_file_is_appended_to_not_replaced(tmp_path, pipe):
+    """`-o /dev/stdout >> log` was taken for a file holding predictions, and a rewrite through it emptied the log."""
+    log = tmp_path / "log.jsonl"
+    log.write_text("earlier\n")
+    with open(log, "ab") as opened:
+        alias = f"/proc/self/fd/{opened.fileno()}"
+        predict_corpus(pipe, ["Aspirin."], alias, progress=False, settings={"model": "m"})
+        write_jsonl([{"id": "d"}], alias)
+    lines = log.read_text().splitlines()
+    assert lines[0] == "earlier" and json.loads(lines[1])["text"] == "Aspirin." and json.loads(lines[2]) == {"id": "d"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.jsonl"]
