@@ -5,8 +5,11 @@ Each INPUT is a text file (one document: the whole file, read as UTF-8 with its 
 byte-order mark dropped, id = file name), a .jsonl/.json file of schema documents (one JSON object per line; `id`,
 `text` and optional `words`/`sentences` are used, gold annotations are ignored; a document without `id` gets
 `FILE:LINE`; a .json file may also hold one JSON array of documents or one pretty-printed document), or "-" for stdin
-(JSON Lines if its first non-empty line is a JSON object, a JSON document or array if it is one JSON value, else one
-text). With no INPUT, stdin is read. A .gz input (data.jsonl.gz) is decompressed.
+(JSON Lines if its first non-empty line is a JSON object, predicted line by line as they arrive; else read whole: a
+JSON document or array if it is one JSON value, else one text). With no INPUT, stdin is read. A .gz input
+(data.jsonl.gz) is decompressed. --output - (or none) writes to stdout; a device or pipe output (/dev/null, a fifo) is
+written as a stream, without --resume, sharding or --html. A reader that stops early (| head) ends the run with
+status 141.
 
 Inputs are read lazily and each batch's predictions are written as soon as it finishes, one JSON line per document in
 input order (simmemre.streaming_simmemre.predict_corpus), with a progress bar. A bad document (no text, wrong type,
@@ -71,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="how to read inputs: auto (by extension; stdin by content), text or jsonl",
     )
-    parser.add_argument("--output", "-o", help="write JSON Lines here instead of stdout")
+    parser.add_argument("--output", "-o", help="write JSON Lines here instead of stdout (- is stdout)")
     parser.add_argument("--html", help="also write a readable HTML page of the predictions (needs --output)")
     rerun = parser.add_mutually_exclusive_group()
     rerun.add_argument(
