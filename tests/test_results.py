@@ -403,15 +403,13 @@ def test_add_warns_about_a_run_that_stopped_before_it_completed(tmp_path, result
     assert "the run stopped before it completed" in capsys.readouterr().err
 
 
-@pytest.mark.integration
-def test_a_table_prints_on_a_latin_1_standard_output(tmp_path):
+def test_a_table_prints_on_a_latin_1_standard_output(results, monkeypatch):
     """The tables' – and ± ended in UnicodeEncodeError where stdout was not UTF-8 (PYTHONIOENCODING=latin-1)."""
-    import os
-    import subprocess
+    import io
     import sys
 
-    env = {**os.environ, "PYTHONIOENCODING": "latin-1"}
-    command = [sys.executable, str(SCRIPTS / "results.py"), "table", "--dataset", "cdr"]
-    completed = subprocess.run(command, capture_output=True, env=env, timeout=120)
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    assert b"\\u2013" in completed.stdout  # (escaped, as the user can read it)
+    latin_1 = io.TextIOWrapper(io.BytesIO(), encoding="latin-1")
+    monkeypatch.setattr(sys, "stdout", latin_1)
+    assert results.main(["table", "--dataset", "cdr"]) == 0
+    latin_1.flush()
+    assert b"\\u2013" in latin_1.buffer.getvalue()  # (escaped, as the user can read it)
