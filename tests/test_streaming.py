@@ -124,6 +124,7 @@ def test_merge_refuses_an_interrupted_part(pipe, tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # (18 s; predict_corpus's resume is tested in-process above)
 def test_predict_script_killed_and_resumed_equals_one_run(hub_folder, tmp_path):
     inputs = tmp_path / "in.jsonl"
     inputs.write_text("".join(json.dumps(document) + "\n" for document in corpus(400)), encoding="utf-8")

@@ -1178,7 +1178,8 @@ def run_train_script(output_dir, *options, tmp_path):
     )
 
 
-@pytest.mark.parametrize("train_results_written", [True, False])
+# (one case in the default run, the other with -m slow: 17 s each, and the default suite nears 10 minutes)
+@pytest.mark.parametrize("train_results_written", [pytest.param(True, marks=pytest.mark.slow), False])
 def test_a_run_stopped_after_training_is_finished_by_its_resume(tmp_path, train_results_written):
     """A run stopped in its final evaluation, calibration or saving could not be resumed ("score the best checkpoint
     by hand"): the resume trains no step and finishes it as the uninterrupted run did, keeping the stopped run's
