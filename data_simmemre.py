@@ -1373,9 +1373,7 @@ def write_brat(documents: Iterable[Mapping], folder: str | os.PathLike) -> int:
         checked.append((doc, target, _brat_lines(doc, fail)))
     types = {"entities": set(), "relations": set()}
     for doc, target, lines in checked:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target + ".txt", "w", encoding="utf-8", newline="") as handle:
-            handle.write(doc["text"])
+        write_text_file(target + ".txt", doc["text"])  # (bytes: line ends as they are; folders made)
         write_text_file(target + ".ann", "".join(line + "\n" for line in lines))
         types["entities"].update(entity["type"] for entity in doc["entities"])
         types["relations"].update(relation["type"] for relation in doc["relations"])

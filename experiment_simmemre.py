@@ -26,7 +26,7 @@ from typing import Mapping, Optional, Sequence
 import torch
 import yaml
 
-from .data_simmemre import parse_json
+from .data_simmemre import is_stream_path, parse_json
 from .metrics.joint_re_f1.joint_re_f1 import LEVELS
 from .pipelines.pipeline_simmemre import TYPE_SELECTIONS, checked_type_names
 from .training_simmemre import THRESHOLD_NAMES
@@ -1192,16 +1192,8 @@ def check_output_location(path, setting: str, inputs=()) -> None:
         raise SystemExit(f"{setting} {path}: cannot create its folder {parent} ({error.strerror or error})") from None
     if not os.access(path if os.path.exists(path) else parent, os.W_OK):
         raise SystemExit(f"{setting} {path}: not writable")
-    if is_regular_output(path) and not os.access(parent, os.W_OK):  # (written through a new file beside it)
+    if not is_stream_path(path) and not os.access(parent, os.W_OK):  # (written through a new file beside it)
         raise SystemExit(f"{setting} {path}: its folder {parent} is not writable")
-
-
-def is_regular_output(path) -> bool:
-    """Whether `path` is (or will be) a regular file, not a device or pipe such as /dev/null or /dev/stdout, which is
-    written as a stream with nothing beside it (`data_simmemre.is_stream_path`)."""
-    from .data_simmemre import is_stream_path
-
-    return not is_stream_path(path)
 
 
 def check_encoder_location(encoder) -> None:

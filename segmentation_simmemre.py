@@ -58,7 +58,9 @@ _LINE_BREAK = r"(?:\r\n|\r(?!\n)|[\n\x0b\x1c\x1d\x1e\x85\u2028])"
 _PARAGRAPH_BREAK = re.compile(rf"{_LINE_BREAK}[^\S{_LINE_BREAK_CHARS}]*{_LINE_BREAK}|[\x0c\u2029]")
 _HAS_LINE_BREAK = re.compile(f"[{_LINE_BREAK_CHARS}]").search
 # A sentence can only end after a word whose last character is one of these (or at a blank line).
-_SENTENCE_FINAL_CHARS = _SENTENCE_END_CHARS + _CJK_SENTENCE_END_CHARS + _CLOSING_CHARS + _CLOSING_BRACKETS
+_STOP_CHARS = _SENTENCE_END_CHARS + _CJK_SENTENCE_END_CHARS
+_CLOSING_OR_BRACKET_CHARS = _CLOSING_CHARS + _CLOSING_BRACKETS
+_SENTENCE_FINAL_CHARS = _STOP_CHARS + _CLOSING_OR_BRACKET_CHARS
 # Tokens that end with a period without ending the sentence ("e.g. Aspirin", "et al. 2019", "Fig. 3").
 ABBREVIATIONS = frozenset(
     "al approx ca cf dr e.g eg etc fig figs i.e ie inc jr ltd mr mrs ms no nos prof resp sr st vs viz vol".split()
@@ -208,7 +210,7 @@ def _quotes_on(word: str) -> bool:
 
 
 def _is_closing(text: str, word: tuple[int, int]) -> bool:
-    return word[1] - word[0] == 1 and text[word[0]] in _CLOSING_CHARS + _CLOSING_BRACKETS
+    return word[1] - word[0] == 1 and text[word[0]] in _CLOSING_OR_BRACKET_CHARS
 
 
 def _closing_words(text: str, words: Sequence[tuple[int, int]]) -> list[bool]:
@@ -223,7 +225,8 @@ def _closing_words(text: str, words: Sequence[tuple[int, int]]) -> list[bool]:
     counts = {}  # spaced straight quotes since the last sentence end
     index = 0
     while index < len(words):
-        if index > 0 and _PARAGRAPH_BREAK.search(text, words[index - 1][1], words[index][0]):
+        gap_start = words[index - 1][1] if index > 0 else 0
+        if gap_start < words[index][0] and _PARAGRAPH_BREAK.search(text, gap_start, words[index][0]):
             counts.clear()  # (also after a paragraph that ends with a quote)
         if not _is_closing(text, words[index]):
             following = words[index + 1] if index + 1 < len(words) else None
@@ -240,7 +243,7 @@ def _closing_words(text: str, words: Sequence[tuple[int, int]]) -> list[bool]:
         spaced_before = index == 0 or words[index - 1][1] < run_start
         after = words[last + 1] if last + 1 < len(words) else None
         opens_word = after is not None and after[0] == words[last][1] and text[after[0]].isalnum()
-        after_stop = not spaced_before and text[run_start - 1] in _SENTENCE_END_CHARS + _CJK_SENTENCE_END_CHARS
+        after_stop = not spaced_before and text[run_start - 1] in _STOP_CHARS
         for k in range(index, last + 1):
             char = text[words[k][0]]
             if char in _CLOSING_BRACKETS or after is None:

@@ -38,13 +38,13 @@ import os
 import sys
 from pathlib import Path
 
+from simmemre.data_simmemre import is_stream_path
 from simmemre.experiment_simmemre import (
     add_inference_arguments,
     add_type_selection_arguments,
     bars_off_unless_watched,
     check_output_location,
     inference_device,
-    is_regular_output,
     load_pipeline,
     thresholds_from,
     type_selection_from,
@@ -178,7 +178,7 @@ def main(argv=None, stdin=None, stdout=None) -> int:
             check_output_is_new(args.output, shard, args.resume, args.overwrite)
         except ValueError as error:
             raise SystemExit(f"--output {error}") from None
-        if not is_regular_output(args.output) and (args.resume or shard is not None or args.html):
+        if is_stream_path(args.output) and (args.resume or shard is not None or args.html):
             # (the page is read back from the output: a pipe's reader has taken its lines, and the run hung)
             raise SystemExit(f"--output {args.output}: not a regular file; --resume, sharding and --html need one")
     if args.html:
