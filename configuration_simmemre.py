@@ -31,6 +31,10 @@ OFFSET_POSITION_MODEL_TYPES = (
     "luke",
     "markuplm",
 )
+# Encoders whose hidden states of real tokens depend on padding in the same batch (FNet mixes every position by
+# Fourier transform and ignores the attention mask; Funnel's pooling and ConvBERT's convolutions reach a little across
+# it): a window of theirs is encoded alone, so a document scores the same whatever other documents share its batch.
+PADDING_LEAKING_MODEL_TYPES = ("fnet", "funnel", "convbert")
 # Aliases of encoder config keys for configs whose class is not registered in transformers (remote code).
 ENCODER_ATTRIBUTE_ALIASES = {
     "hidden_size": (("dim", "hidden_size"), ("d_model", "hidden_size"), ("n_embd", "hidden_size")),
@@ -275,9 +279,10 @@ class SimMemREConfig(PretrainedConfig):
         encoder_window_size (`int`, None = the encoder's positions - 2 for [CLS]/[SEP]; RoBERTa-style encoders also
             lose padding_idx + 1, e.g. 510 of 514),
         encoder_window_overlap (`int`, None = min(128, window/4)),
-        encoder_batch_windows (`int`, 16): long documents are encoded in overlapping windows of this many subwords
-            (plus [CLS]/[SEP]), starting every window - overlap subwords, the last one ending at the document's end;
-            overlapping token embeddings are averaged, `encoder_batch_windows` windows per encoder call. The
+        encoder_batch_windows (`int`, None = 16, or 1 for encoders that let padding through: FNet, Funnel, ConvBERT):
+            long documents are encoded in overlapping windows of this many subwords (plus [CLS]/[SEP]), starting
+            every window - overlap subwords, the last one ending at the document's end; overlapping token
+            embeddings are averaged, `encoder_batch_windows` windows per encoder call. The
             embeddings depend on the window (MiniLM on BC5CDR against one 510-subword pass: mean cosine 0.83 at
             126-subword windows, 0.89 at 254), so keep the window a model was trained with.
         initializer_range (`float`, 0.02): standard deviation of the normal initialisation of the heads, memories
@@ -341,7 +346,7 @@ class SimMemREConfig(PretrainedConfig):
         relation_mention_pair_chunk_size=4096,
         encoder_window_size=None,
         encoder_window_overlap=None,
-        encoder_batch_windows=16,
+        encoder_batch_windows=None,
         cls_token_id=None,
         sep_token_id=None,
         initializer_range=0.02,
@@ -413,6 +418,11 @@ class SimMemREConfig(PretrainedConfig):
         self.relation_mention_pair_chunk_size = relation_mention_pair_chunk_size
         self.encoder_window_size = encoder_window_size
         self.encoder_window_overlap = encoder_window_overlap
+        if encoder_batch_windows is None:
+            # Windows padded beside others would change these encoders' states of real tokens (FNet: mention scores up
+            # to 0.05 apart), so they get one window per call.
+            leaking = self.encoder_config.get("model_type") in PADDING_LEAKING_MODEL_TYPES
+            encoder_batch_windows = 1 if leaking else 16
         self.encoder_batch_windows = encoder_batch_windows
         self.cls_token_id = cls_token_id
         self.sep_token_id = sep_token_id

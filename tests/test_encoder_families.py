@@ -373,3 +373,38 @@ def test_an_override_that_changes_a_weight_shape_is_named(tokenizer, tmp_path):
     overrides = {"vocab_size": tokenizer.vocab_size + 8}
     with pytest.raises(ValueError, match=r"change the shape of .* for shorter encoder windows set encoder_window_size"):
         SimMemREModel.from_encoder(tmp_path / "bert", ["Chemical"], ["CID"], encoder_config_overrides=overrides)
+
+
+def test_an_encoder_that_lets_padding_through_scores_a_document_alone_or_in_a_batch(tokenizer, single_torch_thread):
+    """FNet mixes every position, padding included: with windows batched (16 per call), a short document beside a
+    longer one got other mention scores (up to 0.05 apart) than alone. Such encoders get one window per call."""
+    from transformers import FNetConfig
+
+    encoder = FNetConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, intermediate_size=64)
+    config = SimMemREConfig(
+        encoder_config=encoder.to_dict(),
+        entity_types=["Chemical", "Disease"],
+        relation_types=["CID"],
+        cls_token_id=tokenizer.cls_token_id,
+        sep_token_id=tokenizer.sep_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        meta_embedding_size=8,
+    )
+    assert config.encoder_batch_windows == 1
+    torch.manual_seed(0)
+    model = SimMemREModel(config).eval()
+    processor = SimMemREProcessor(tokenizer)
+    longer = SENTENCE + " Naloxone reverses the antihypertensive effect of clonidine in rats with high blood pressure."
+    alone = model.extract(**processor([SENTENCE]), mention_threshold=0.0)
+    beside = model.extract(**processor([SENTENCE, longer]), mention_threshold=0.0)
+    scores_alone = alone.predictions[0]["mention_scores"]
+    assert len(scores_alone) > 0
+    torch.testing.assert_close(beside.predictions[0]["mention_scores"], scores_alone, rtol=0, atol=1e-6)
+
+
+def test_encoders_that_ignore_padding_keep_sixteen_windows_per_call_and_a_given_count_stays():
+    bert = BertConfig(vocab_size=50, hidden_size=32, **SMALL).to_dict()
+    assert SimMemREConfig(encoder_config=bert, entity_types=["A"], relation_types=["R"]).encoder_batch_windows == 16
+    fnet = {"model_type": "fnet", "hidden_size": 32}
+    given = SimMemREConfig(encoder_config=fnet, entity_types=["A"], relation_types=["R"], encoder_batch_windows=4)
+    assert given.encoder_batch_windows == 4
