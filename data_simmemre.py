@@ -18,8 +18,9 @@ mentions/entities/relations and ``text`` on mentions; validation ignores such ex
 **sorted** (Python string order), so the label inventory does not depend on which splits were converted
 or in which order documents were read.
 
-Converters: BC5CDR PubTator (:func:`read_pubtator`) and DocRED / Re-DocRED / JEREX-joint JSON
-(:func:`read_docred`); :func:`convert_corpus` converts a folder or a single file, split by split.
+Converters: BC5CDR PubTator (:func:`read_pubtator`), DocRED / Re-DocRED / JEREX-joint JSON (:func:`read_docred`),
+brat standoff (:func:`read_brat`, and :func:`write_brat` back) and BioC XML or JSON (:func:`read_bioc`);
+:func:`convert_corpus` converts a folder or a single file, split by split.
 
 This module uses the standard library, the span checks of :mod:`processing_simmemre` (the one input validation,
 shared with the processor and the pipeline) and ``datasets`` (imported lazily, for
@@ -1435,11 +1436,341 @@ def _brat_lines(doc: Mapping, fail) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------------
+# BioC (XML or JSON): BC5CDR's BioC copies, and the corpora PubTator and BioCreative share in it
+# ----------------------------------------------------------------------------------------------------
+
+# Infon keys that hold an annotation's knowledge-base ids, in the order they are looked for, and what separates
+# several ids in them: "identifier" is PubTator's and BioRED's key ("D003924,D007333"); "MESH" BC5CDR's, whose ids
+# are joined by "|" as in its PubTator files (a BioRED variant id holds "|": "p|SUB|V|600|E").
+BIOC_ID_KEYS = {"identifier": ",", "Identifier": ",", "MESH": "|", "MeSH": "|", "NCBI Gene": ","}
+# Infon keys that name a relation's type, in the order they are looked for ("relation" in BC5CDR).
+BIOC_RELATION_TYPE_KEYS = ("type", "relation")
+_BIOC_COUNTERS = (
+    "passages",
+    "multi_id_mentions",
+    "composite_mentions",
+    "ungrounded_mentions",
+    "ungrounded_entities",
+    "dropped_ungrounded_mentions",
+    "dropped_ungrounded_entities",
+    "dropped_composite_parts",
+    "dropped_discontinuous_mentions",
+    "dropped_annotations_without_location",
+    "dropped_relations",
+    "duplicate_mentions",
+    "duplicate_relations",
+    "self_relations",
+    "forced_word_splits",
+)
+
+
+def read_bioc(path: str | os.PathLike, drop_ungrounded: bool = False) -> tuple[list[dict], dict]:
+    """Read a BioC collection, XML (``.xml``) or JSON (``.json``), optionally gzipped -> ``(documents, stats)``.
+
+    - ``text``: the passages (and, in a passage without text, its sentences) placed at their offsets; a gap between
+      them is spaces (BC5CDR: title, one space, abstract, as its PubTator files give it). Each passage starts a
+      sentence. A passage that overlaps the one before is an error.
+    - Annotations are mentions, checked against their text; their type is the ``type`` infon, their ids the first of
+      :data:`BIOC_ID_KEYS` present (``D1|D2`` in BC5CDR, ``D1,D2`` in BioRED: a mention of each id's entity).
+      Entities group mentions by (type, id) as :func:`read_pubtator` does; mentions without an id (or id ``-1``) by
+      (type, lower-cased text), or dropped with `drop_ungrounded`. Left out and counted: annotations with several
+      locations (discontinuous) or none, and the parts of a composite mention (``CompositeRole``
+      ``IndividualMention``; the composite span is kept).
+    - Relations (document or passage level): the type is the first of :data:`BIOC_RELATION_TYPE_KEYS`; arguments,
+      head first, are two ``node`` refids (annotation ids), or ``entity1``/``entity2`` infons holding ids, or two infons
+      named by entity types holding ids (BC5CDR: ``Chemical``, ``Disease``). A relation naming a left-out annotation
+      is left out and counted; an id or refid that names nothing is an error.
+
+    Errors name the file, the document and the annotation or relation.
+    """
+    path = os.fspath(path)
+    stats = _new_stats()
+    counts = dict.fromkeys(_BIOC_COUNTERS, 0)
+    documents: list[dict] = []
+    seen: set = set()
+    lowered = path.lower().removesuffix(".gz")
+    reader = _bioc_json_documents if lowered.endswith(".json") else _bioc_xml_documents
+    for raw in reader(path):
+        doc = _bioc_document(raw, path, counts, drop_ungrounded)
+        if doc["id"] in seen:
+            raise DocumentError("duplicate document id", source=path, doc_id=doc["id"], field="id")
+        seen.add(doc["id"])
+        documents.append(doc)
+        _count_document(stats, doc)
+    stats.update(counts)
+    return documents, stats
+
+
+def _bioc_xml_documents(path: str):
+    """Each ``<document>`` of a BioC XML file as the dict BioC JSON gives, read one at a time (a corpus need not fit in
+    memory as a tree)."""
+    import xml.etree.ElementTree as ElementTree
+
+    def infons(element) -> dict:
+        return {infon.get("key"): infon.text or "" for infon in element.findall("infon")}
+
+    def annotation(element) -> dict:
+        return {
+            "id": element.get("id"),
+            "infons": infons(element),
+            "locations": [
+                {"offset": at.get("offset"), "length": at.get("length")} for at in element.findall("location")
+            ],
+            "text": element.findtext("text"),
+        }
+
+    def relation(element) -> dict:
+        nodes = [{"refid": node.get("refid"), "role": node.get("role")} for node in element.findall("node")]
+        return {"id": element.get("id"), "infons": infons(element), "nodes": nodes}
+
+    def sized(element) -> dict:
+        return {
+            "offset": element.findtext("offset"),
+            "text": element.findtext("text"),
+            "annotations": [annotation(a) for a in element.findall("annotation")],
+            "relations": [relation(r) for r in element.findall("relation")],
+        }
+
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            for _, element in ElementTree.iterparse(handle, events=("end",)):
+                if element.tag != "document":
+                    continue
+                passages = []
+                for passage in element.findall("passage"):
+                    passages.append({**sized(passage), "sentences": [sized(s) for s in passage.findall("sentence")]})
+                yield {
+                    "id": element.findtext("id"),
+                    "passages": passages,
+                    "relations": [relation(r) for r in element.findall("relation")],
+                }
+                element.clear()  # (the collection keeps its emptied children: a few bytes per document)
+    except ElementTree.ParseError as error:
+        raise DocumentError(f"not well-formed BioC XML ({error})", source=f"{path}:{error.position[0]}") from None
+
+
+def _bioc_json_documents(path: str):
+    try:
+        collection = _load_json(path)
+    except json.JSONDecodeError as error:
+        raise DocumentError(f"invalid JSON ({error.msg})", source=f"{path}:{error.lineno}") from None
+    if not isinstance(collection, Mapping) or not isinstance(collection.get("documents"), list):
+        raise DocumentError('a BioC JSON collection is an object with a "documents" list', source=path)
+    yield from collection["documents"]
+
+
+def _bioc_document(raw: Any, path: str, counts: dict, drop_ungrounded: bool) -> dict:
+    """The schema document of one BioC document (a dict as BioC JSON gives it)."""
+
+    def fail(message: str, field: str):
+        raise DocumentError(message, source=path, doc_id=doc_id, field=field)
+
+    doc_id = raw.get("id") if isinstance(raw, Mapping) else None
+    if not isinstance(raw, Mapping):
+        fail(f"a BioC document is an object, got {type(raw).__name__}", "<document>")
+    if is_integer(doc_id) and not isinstance(doc_id, bool):  # (a PMID written as a JSON number)
+        doc_id = str(doc_id)
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        fail(f"a document needs a non-empty id, got {doc_id!r}", "id")
+    pieces, breaks, annotations, relations = [], [], [], _bioc_list(raw, "relations", fail, "<document>")
+    length = 0
+    for p, passage in enumerate(_bioc_list(raw, "passages", fail, "<document>")):
+        counts["passages"] += 1
+        units = [(f"passages[{p}]", passage)] if passage.get("text") is not None else []
+        annotations += [(f"passages[{p}]", a) for a in _bioc_list(passage, "annotations", fail, f"passages[{p}]")]
+        relations += _bioc_list(passage, "relations", fail, f"passages[{p}]")
+        for s, sentence in enumerate(_bioc_list(passage, "sentences", fail, f"passages[{p}]")):
+            where = f"passages[{p}].sentences[{s}]"
+            if passage.get("text") is None:  # (a passage of sentences: their texts are its text)
+                units.append((where, sentence))
+            annotations += [(where, a) for a in _bioc_list(sentence, "annotations", fail, where)]
+            relations += _bioc_list(sentence, "relations", fail, where)
+        for where, unit in units:
+            offset, text = _bioc_integer(unit.get("offset"), fail, f"{where}.offset"), unit.get("text")
+            if not isinstance(text, str):
+                fail(f"expected text, got {text!r}", f"{where}.text")
+            if offset < length:
+                fail(f"offset {offset} overlaps the text before it (which ends at {length})", f"{where}.offset")
+            pieces += [" " * (offset - length), text]
+            if offset:
+                breaks.append(offset)
+            length = offset + len(text)
+    text = "".join(pieces)
+    block = {"pmid": doc_id, "mentions": []}
+    annotation_keys: dict[str, list] = {}  # annotation id -> its entity keys ([] when left out; None: repeated id)
+    left_out: set = set()  # (type, id) of left-out annotations: a relation naming only them is left out too
+    for where, annotation in annotations:
+        mention = _bioc_mention(annotation, where, text, fail, counts)
+        keys = []
+        if mention is not None:
+            start, end, entity_type, pairs, composite = mention
+            block["mentions"].append((0, start, end, text[start:end], entity_type, pairs, composite))
+            keys = [(entity_type, None, surface) if kb_id == "-1" else (entity_type, kb_id) for kb_id, surface in pairs]
+        else:
+            left_out.update(_bioc_annotation_ids(annotation))
+        annotation_id = str(annotation.get("id"))
+        annotation_keys[annotation_id] = None if annotation_id in annotation_keys else keys
+    # The entities as read_pubtator groups them, with its counters (those BioC shares added to this file's).
+    entity_counts = dict.fromkeys(_PUBTATOR_COUNTERS, 0)
+    entities, entity_index = _pubtator_entities(block, text, path, entity_counts, drop_ungrounded)
+    for key in set(_BIOC_COUNTERS) & set(_PUBTATOR_COUNTERS):
+        counts[key] += entity_counts[key]
+    left_out -= {key for key in entity_index if key[1] is not None}
+    doc = {
+        "id": doc_id,
+        "text": text,
+        "entities": entities,
+        "relations": _bioc_relations(relations, entities, entity_index, annotation_keys, left_out, fail, counts),
+    }
+    add_segmentation(doc, sentence_breaks=sorted(set(breaks)))
+    doc = {key: doc[key] for key in ("id", "text", "sentences", "words", "entities", "relations")}
+    counts["forced_word_splits"] += count_forced_word_splits(text, {p for s in _mention_spans(doc) for p in s})
+    validate_document(doc, source=path)
+    return doc
+
+
+def _bioc_list(owner: Any, key: str, fail, field: str) -> list:
+    """`owner[key]` (absent: empty) as a list of objects."""
+    value = owner.get(key) if isinstance(owner, Mapping) else None
+    items = [] if value is None else value
+    if not isinstance(items, list) or not all(isinstance(item, Mapping) for item in items):
+        fail(f"{key} must be a list of objects, got {value!r:.80}", f"{field}.{key}" if field != "<document>" else key)
+    return items
+
+
+def _bioc_infons(owner: Mapping, fail, field: str) -> dict:
+    infons = owner.get("infons")
+    if infons is not None and not isinstance(infons, Mapping):
+        fail(f"infons must be an object of key: value, got {infons!r:.80}", f"{field}.infons")
+    return dict(infons or {})
+
+
+def _bioc_ids(infons: Mapping) -> tuple:
+    """``(infon key, [ids])`` of an annotation's infons; ``(None, ["-1"])`` without any."""
+    id_key = next((key for key in BIOC_ID_KEYS if infons.get(key)), None)
+    if id_key is None or not isinstance(infons[id_key], str):
+        return id_key, ["-1"]
+    return id_key, [kb_id.strip() for kb_id in infons[id_key].split(BIOC_ID_KEYS[id_key])]
+
+
+def _bioc_annotation_ids(annotation: Mapping) -> set:
+    """The (type, id) pairs an annotation names, whether or not it is kept (its infons checked already)."""
+    infons = annotation.get("infons") or {}
+    return {(infons.get("type"), kb_id) for kb_id in _bioc_ids(infons)[1] if kb_id != "-1"}
+
+
+def _bioc_integer(value: Any, fail, field: str) -> int:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value)
+    if is_integer(value) and value >= 0:
+        return int(value)
+    fail(f"expected a non-negative integer, got {value!r}", field)
+
+
+def _bioc_mention(annotation: Mapping, where: str, text: str, fail, counts: dict):
+    """``(start, end, type, (id, surface) pairs)`` of an annotation, or None when it is left out (counted)."""
+    field = f"{where}.annotations[id {annotation.get('id')!r}]"
+    infons = _bioc_infons(annotation, fail, field)
+    entity_type = infons.get("type")
+    if not isinstance(entity_type, str) or not entity_type.strip():
+        fail(f"an annotation needs a 'type' infon, got {entity_type!r}", f"{field}.infons.type")
+    if infons.get("CompositeRole") == "IndividualMention":  # a part of a composite mention, which is kept
+        counts["dropped_composite_parts"] += 1
+        return None
+    locations = _bioc_list(annotation, "locations", fail, field)
+    if len(locations) != 1:
+        counts["dropped_discontinuous_mentions" if locations else "dropped_annotations_without_location"] += 1
+        return None
+    start = _bioc_integer(locations[0].get("offset"), fail, f"{field}.locations[0].offset")
+    end = start + _bioc_integer(locations[0].get("length"), fail, f"{field}.locations[0].length")
+    if end > len(text) or start >= end:
+        fail(f"location {start}-{end} is empty or outside the text (length {len(text)})", f"{field}.locations[0]")
+    given = annotation.get("text")
+    if given is not None and text[start:end] != given:
+        fail(f"text[{start}:{end}] is {text[start:end]!r}, but the annotation's text is {given!r}", f"{field}.text")
+    id_key, ids = _bioc_ids(infons)
+    if id_key is not None and not isinstance(infons[id_key], str):
+        fail(f"expected an id string, got {infons[id_key]!r}", f"{field}.infons.{id_key}")
+    if any(not kb_id for kb_id in ids):
+        fail(f"empty id in {infons[id_key]!r}", f"{field}.infons.{id_key}")
+    surface = text[start:end].lower()
+    pairs = list(dict.fromkeys((kb_id, surface if kb_id == "-1" else None) for kb_id in ids))
+    return start, end, entity_type.strip(), pairs, infons.get("CompositeRole") == "CompositeMention"
+
+
+def _bioc_relations(relations, entities, entity_index, annotation_keys, left_out, fail, counts) -> list[dict]:
+    by_id: dict[str, list] = {}
+    for key, index in entity_index.items():
+        if key[1] is not None:
+            by_id.setdefault(key[1], []).append(index)
+    types = {entity["type"] for entity in entities}
+    result: list[dict] = []
+    for number, relation in enumerate(relations):
+        field = f"relations[id {relation.get('id', number)!r}]"
+        infons = _bioc_infons(relation, fail, field)
+        for key, value in infons.items():
+            if not isinstance(value, str):  # (ids and types are strings in BioC; a list here cannot be looked up)
+                fail(f"expected a string, got {value!r:.80}", f"{field}.infons.{key}")
+        type_key = next((key for key in BIOC_RELATION_TYPE_KEYS if infons.get(key)), None)
+        if type_key is None:
+            fail(f"a relation needs a {' or '.join(map(repr, BIOC_RELATION_TYPE_KEYS))} infon", f"{field}.infons")
+        nodes = [node for node in _bioc_list(relation, "nodes", fail, field) if node.get("refid") is not None]
+        arguments = []
+        if nodes:
+            if len(nodes) != 2:
+                fail(f"a relation between two entities has two nodes, got {len(nodes)}", f"{field}.nodes")
+            for node in nodes:
+                refid = str(node["refid"])
+                if annotation_keys.get(refid, ()) is None:
+                    fail(f"node refid {refid!r} names several annotations of this document", f"{field}.nodes")
+                if refid not in annotation_keys:
+                    fail(f"node refid {refid!r} names no annotation of this document", f"{field}.nodes")
+                arguments.append(sorted({entity_index[key] for key in annotation_keys[refid] if key in entity_index}))
+        elif infons.get("entity1") and infons.get("entity2"):
+            for name in ("entity1", "entity2"):
+                found = by_id.get(infons[name], [])
+                if not found and not any(kb_id == infons[name] for _, kb_id in left_out):
+                    fail(f"no entity with id {infons[name]!r} in this document", f"{field}.infons.{name}")
+                arguments.append(found)
+        else:
+            named = [key for key in infons if key in types]
+            if len(named) != 2:
+                fail(
+                    "cannot tell the relation's two arguments: give two nodes (annotation refids), entity1/entity2 "
+                    f"infons, or two infons named by entity types (the document's: {sorted(types)})",
+                    f"{field}.infons",
+                )
+            for name in named:
+                index = entity_index.get((name, infons[name]))
+                if index is None and (name, infons[name]) not in left_out:
+                    fail(f"no {name} entity with id {infons[name]!r} in this document", f"{field}.infons.{name}")
+                arguments.append([] if index is None else [index])
+        if any(len(found) != 1 for found in arguments):  # an argument left out (or of several entities)
+            counts["dropped_relations"] += 1
+            continue
+        (head,), (tail,) = arguments
+        if head == tail:
+            counts["self_relations"] += 1
+        candidate = {"head": head, "tail": tail, "type": infons[type_key]}
+        if candidate in result:
+            counts["duplicate_relations"] += 1
+            continue
+        result.append(candidate)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------
 # Corpus conversion
 # ----------------------------------------------------------------------------------------------------
 
-FORMATS = ("bc5cdr", "docred", "brat")
-READERS = {"bc5cdr": read_pubtator, "docred": read_docred, "brat": read_brat}  # (each takes the path first)
+FORMATS = ("bc5cdr", "docred", "brat", "bioc")
+READERS = {
+    "bc5cdr": read_pubtator,
+    "docred": read_docred,
+    "brat": read_brat,
+    "bioc": read_bioc,
+}  # (each takes the path first)
 _SPLIT_PATTERNS = (
     ("train", re.compile(r"train")),
     ("dev", re.compile(r"dev|valid")),
@@ -1462,6 +1793,8 @@ def _is_corpus_file(format: str, name: str) -> bool:
     if format == "bc5cdr":
         # The PubTator files; not the 50-document sample (a subset of train) nor the BioC XML copies.
         return lowered.endswith(".txt") and "sample" not in lowered and "readme" not in lowered
+    if format == "bioc":
+        return lowered.endswith((".xml", ".json")) and "sample" not in lowered
     # DocRED: JSON lists; not rel_info.json / types.json, nor the distantly supervised train_distant.json.
     return lowered.endswith(".json") and "distant" not in lowered and lowered not in ("rel_info.json", "types.json")
 
@@ -1545,10 +1878,11 @@ def convert_corpus(format: str, input_path: str | os.PathLike, **options) -> dic
     """Convert a corpus -> ``{split: (documents, stats)}`` in train/dev/test order.
 
     `format` is ``"bc5cdr"`` (options ``drop_ungrounded``, ``require_relations``), ``"docred"``
-    (option ``rel_info``; for a folder without it, a ``rel_info.json`` inside the folder is used) or ``"brat"``.
-    `input_path` is a folder (splits recognised by file name: train/training, dev/development/valid,
-    test; ``.gz`` transparent; the BC5CDR sample and BioC XML files and DocRED's ``train_distant`` are
-    skipped) or a single file (split from its name, default ``train``). A brat corpus is a folder of train/dev/test
+    (option ``rel_info``; for a folder without it, a ``rel_info.json`` inside the folder is used), ``"brat"`` or
+    ``"bioc"`` (option ``drop_ungrounded``). `input_path` is a folder (splits recognised by file name:
+    train/training, dev/development/valid, test; ``.gz`` transparent; for bc5cdr the sample and the BioC XML copies,
+    for bioc ``.xml``/``.json`` files only, for docred ``train_distant`` is skipped) or a single file (split from its
+    name, default ``train``). A brat corpus is a folder of train/dev/test
     subfolders of ``.txt``/``.ann`` pairs, or one such folder (see :func:`read_brat`).
     """
     files = find_split_files(format, input_path)
@@ -1678,8 +2012,8 @@ def convert_parser():
     import argparse
 
     parser = argparse.ArgumentParser(
-        description="Convert a BC5CDR (PubTator), DocRED-format or brat standoff corpus to SimMemRE JSON Lines "
-        "documents, or SimMemRE documents (gold or predicted) to brat."
+        description="Convert a BC5CDR (PubTator), DocRED-format, brat standoff or BioC (XML or JSON) corpus to "
+        "SimMemRE JSON Lines documents, or SimMemRE documents (gold or predicted) to brat."
     )
     parser.add_argument(
         "--format",
@@ -1706,7 +2040,9 @@ def convert_parser():
         "--input, in OUTPUT for one file (predictions' scores as AnnotatorNotes)",
     )
     parser.add_argument("--rel-info", help="docred: rel_info.json or JEREX types.json mapping relation ids to names")
-    parser.add_argument("--drop-ungrounded", action="store_true", help="bc5cdr: drop mentions with MeSH id -1")
+    parser.add_argument(
+        "--drop-ungrounded", action="store_true", help="bc5cdr, bioc: drop mentions without an id (MeSH id -1)"
+    )
     parser.add_argument(
         "--require-relations", action="store_true", help="bc5cdr: drop documents without any CID relation"
     )
@@ -1777,13 +2113,16 @@ def convert_command(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.rel_info and args.format != "docred":
         parser.error("--rel-info applies to --format docred only")
-    if (args.drop_ungrounded or args.require_relations) and args.format != "bc5cdr":
-        parser.error("--drop-ungrounded and --require-relations apply to --format bc5cdr only")
+    if args.drop_ungrounded and args.format not in ("bc5cdr", "bioc"):
+        parser.error("--drop-ungrounded applies to --format bc5cdr and bioc only")
+    if args.require_relations and args.format != "bc5cdr":
+        parser.error("--require-relations applies to --format bc5cdr only")
     if args.format == "jsonl" and args.to == "jsonl":
         parser.error("--format jsonl is SimMemRE JSON Lines already: convert it --to brat")
     options = {
         "bc5cdr": {"drop_ungrounded": args.drop_ungrounded, "require_relations": args.require_relations},
         "docred": {"rel_info": args.rel_info},
+        "bioc": {"drop_ungrounded": args.drop_ungrounded},
     }.get(args.format, {})
     if args.to == "brat":
         return _convert_to_brat(args, options)

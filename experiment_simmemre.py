@@ -854,7 +854,7 @@ def non_negative_int(value: str) -> int:
 def add_corpus_arguments(parser, max_documents_help="use only the first N documents of each split"):
     """The options of the scripts that score a saved model on a raw corpus: --data-dir, --format, --max-documents."""
     parser.add_argument("--data-dir", required=True, help="raw corpus folder (e.g. ../shared/data/bc5cdr)")
-    parser.add_argument("--format", required=True, help="corpus format: bc5cdr, docred or brat")
+    parser.add_argument("--format", required=True, help="corpus format: bc5cdr, docred, brat or bioc")
     parser.add_argument("--max-documents", type=positive_int, help=max_documents_help)
     return parser
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Convert a BC5CDR (PubTator), DocRED-format or brat standoff corpus to SimMemRE JSON Lines documents (or, with
---to brat, SimMemRE documents such as predict.py's output to brat).
+"""Convert a BC5CDR (PubTator), DocRED-format, brat standoff or BioC (XML or JSON) corpus to SimMemRE JSON Lines
+documents (or, with --to brat, SimMemRE documents such as predict.py's output to brat).
 
 Writes OUTPUT/{train,dev,test}.jsonl for the splits found and OUTPUT/labels.json (sorted entity and
 relation types of every split in OUTPUT), and prints one JSON line of counts per split:
@@ -14,6 +14,7 @@ Examples:
     python scripts/convert_dataset.py --format docred --input ../shared/data/re-docred \
         --rel-info ../shared/data/docred/rel_info.json --output data_converted/re-docred
     python scripts/convert_dataset.py --format brat --input my_brat_corpus --output data_converted/mine
+    python scripts/convert_dataset.py --format bioc --input BioRED --output data_converted/biored
     python scripts/convert_dataset.py --format jsonl --to brat --input predictions.jsonl --output predictions_brat
 """
 

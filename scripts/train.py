@@ -6,8 +6,8 @@
 
 CONFIG (YAML or JSON) has five sections:
 
-    data:      either train_file / validation_file / test_file (schema JSONL; with `format: bc5cdr|docred` they may
-               be raw corpus files converted on the fly), or data_dir + format (bc5cdr | docred) for a raw corpus
+    data:      either train_file / validation_file / test_file (schema JSONL; with `format: bc5cdr|docred|brat|bioc`
+               they may be raw corpus files converted on the fly), or data_dir + format (the same) for a raw corpus
                converted with simmemre.data_simmemre (splits train/dev/test; reader options drop_ungrounded,
                require_relations, rel_info, or a `reader_options` mapping; `splits` cuts the training splits
                from the corpus' splits, e.g. {train: "dev[:400]", validation: "dev[400:]", test: "test"});

@@ -795,6 +795,9 @@ def test_cli_reports_a_missing_input(tmp_path, cli, capsys):
 def test_cli_rejects_options_of_the_other_format(tmp_path, cli, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli(["--format", "docred", "--input", str(tmp_path), "--output", str(tmp_path), "--drop-ungrounded"])
+    assert exit_info.value.code == 2 and "bc5cdr and bioc only" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["--format", "bioc", "--input", str(tmp_path), "--output", str(tmp_path), "--require-relations"])
     assert exit_info.value.code == 2 and "bc5cdr only" in capsys.readouterr().err
 
 
