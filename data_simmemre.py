@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import errno
 import gzip
 import json
 import numbers
@@ -1367,6 +1368,8 @@ def write_brat(documents: Iterable[Mapping], folder: str | os.PathLike) -> int:
         if not target.startswith(os.path.realpath(folder) + os.sep) or doc["id"].endswith("/"):
             raise DocumentError("not usable as a file name inside the folder", source=folder, doc_id=doc["id"],
                                 field="id")  # fmt: skip
+        if WINDOWS_FILE_NAMES and (problem := windows_file_name_problem(doc["id"])):
+            fail(f"not usable as a file name on Windows ({problem}); give the document another id", "id")
         # (casefolded: on macOS and Windows "A" and "a" are one file)
         first = targets.setdefault(os.path.normcase(target).casefold(), index)
         if first != index:
@@ -1388,6 +1391,25 @@ def write_brat(documents: Iterable[Mapping], folder: str | os.PathLike) -> int:
         lines += [f"<OVERLAP>\t{any_entities}, <OVL-TYPE>:<ANY>", "[events]", "[attributes]"]
         write_text_file(configuration, "\n".join(lines) + "\n")
     return written
+
+
+# Whether file names must be ones Windows accepts (document ids written as brat files).
+WINDOWS_FILE_NAMES = os.name == "nt"
+_WINDOWS_RESERVED = re.compile(r"(?i)(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])(\..*)?")
+
+
+def windows_file_name_problem(name: str) -> str | None:
+    """Why Windows refuses `name` as a relative file path (``/`` separating folders), or None: Re-DocRED's titles
+    ("Extreme Makeover: Home Edition") hold ``:`` and ``?``, which stopped a brat export there halfway."""
+    for part in name.split("/"):
+        bad = sorted({char for char in part if char in '<>:"\\|?*' or ord(char) < 32})
+        if bad:
+            return f"it holds {' '.join(map(repr, bad))}"
+        if part.endswith((".", " ")):
+            return f"{part!r} ends with a dot or a space"
+        if _WINDOWS_RESERVED.fullmatch(part):
+            return f"{part!r} is a device name"
+    return None
 
 
 def _brat_names(doc: Mapping):
@@ -2072,6 +2094,11 @@ def _convert_to_brat(args, options: dict) -> int:
             lines.append(json.dumps({"split": split, "documents": write_brat(docs, folder), "folder": folder}))
     except (DocumentError, FileNotFoundError, ValueError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # (a file the system refuses to create: a traceback before)
+        if error.errno in {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}:
+            raise  # (run_script's one line for a full disk)
+        print(f"error: cannot write {error.filename}: {error.strerror}", file=sys.stderr)
         return 2
     print("\n".join(lines), flush=True)  # (after every folder is written)
     return 0

@@ -790,6 +790,7 @@ def run_script(main) -> int:
 
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, terminate)
+    escape_unencodable_stdout()
     try:
         status = main()
         sys.stdout.flush()  # (here, not at exit: a closed reader or a full disk is handled below)
@@ -813,6 +814,14 @@ def run_script(main) -> int:
 
 
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def escape_unencodable_stdout() -> None:
+    """Print what standard output's encoding cannot hold as escapes (``\\u4e2d``), as Python's stderr does: Windows
+    redirects output (``> log``, a pipe) in its code page (cp1252), where a Chinese type name or output folder ended
+    score.py and train.py (after its run had finished and saved) in a UnicodeEncodeError."""
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
 
 
 def _stdout_reader_gone() -> bool:

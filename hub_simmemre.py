@@ -255,14 +255,16 @@ REMOTE_CODE_SOURCES = {
 
 
 def remote_code_differences(folder) -> list:
-    """The remote-code files of `folder` that are not byte for byte this package's (empty list: all the same). A
+    """The remote-code files of `folder` that are not this package's (empty list: all the same; line ends aside). A
     folder saved by another version of the package, or assembled by hand, runs its own copy of the code wherever it is
     loaded with `trust_remote_code`; this says so before it is uploaded."""
+    from .modeling_simmemre import same_source
+
     folder, package = Path(folder), Path(__file__).resolve().parent
     return [
         name
         for name, source in REMOTE_CODE_SOURCES.items()
-        if (folder / name).is_file() and (folder / name).read_bytes() != (package / source).read_bytes()
+        if (folder / name).is_file() and not same_source((folder / name).read_bytes(), (package / source).read_bytes())
     ]
 
 

@@ -2720,6 +2720,12 @@ def _running_code() -> Optional[bytes]:
         return None
 
 
+def same_source(saved: bytes, running: bytes) -> bool:
+    """Whether two copies of a source file are the same code: equal but for their line ends (a checkout or upload
+    from Windows may hold \r\n)."""
+    return saved.replace(b"\r\n", b"\n") == running.replace(b"\r\n", b"\n")
+
+
 def _first_time_named(kind: str, folder: str) -> bool:
     """Whether `folder` has not been named by `warn_if_other_version` for `kind` yet (and is now): kind "code" (the
     scripts name a folder's other code their own way and mark it here) or "settings"."""
@@ -2764,7 +2770,8 @@ def warn_if_other_version(location) -> None:
     if _first_time_named("code", folder):
         try:
             with open(os.path.join(folder, "modeling_simmemre.py"), "rb") as handle:
-                other_code = _running_code() is not None and handle.read() != _running_code()
+                running = _running_code()
+                other_code = running is not None and not same_source(handle.read(), running)
         except OSError:
             pass
     unknown = _unknown_saved_settings(folder) if _first_time_named("settings", folder) else []

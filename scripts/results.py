@@ -41,6 +41,7 @@ import sys
 from pathlib import Path
 
 from simmemre.data_simmemre import parse_json, write_text_file
+from simmemre.experiment_simmemre import escape_unencodable_stdout
 from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
 from simmemre.training_simmemre import THRESHOLD_NAMES
 
@@ -551,8 +552,7 @@ def table_command(args) -> int:
 
 def main(argv=None) -> int:
     global RESULTS_DIR
-    if hasattr(sys.stdout, "reconfigure"):  # the tables' –, ± and Δ on a latin-1 or ASCII stdout: escaped, not a crash
-        sys.stdout.reconfigure(errors="backslashreplace")
+    escape_unencodable_stdout()  # the tables' –, ± and Δ on a latin-1 or ASCII stdout: escaped, not a crash
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     add_parser = commands.add_parser("add", help="record a finished run")

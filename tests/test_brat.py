@@ -350,3 +350,35 @@ def test_a_conversion_whose_reader_stops_early_is_whole(tmp_path):
         "test.jsonl",
         "train.jsonl",
     ]
+
+
+@pytest.mark.parametrize(
+    "doc_id, problem",
+    [
+        ("Extreme Makeover: Home Edition", "holds ':'"),
+        ("Who?", "holds '?'"),
+        ("CON", "device name"),
+        ("part/nul.txt", "device name"),
+        ("Inc.", "ends with a dot"),
+    ],
+)
+def test_ids_that_windows_refuses_as_file_names_are_refused_there_before_any_file_is_written(
+    tmp_path, monkeypatch, doc_id, problem
+):
+    """Re-DocRED's titles hold ':' and '?': on Windows the export stopped halfway with an OSError traceback."""
+    from simmemre import data_simmemre
+
+    monkeypatch.setattr(data_simmemre, "WINDOWS_FILE_NAMES", True)
+    documents = [{"id": "fine", "text": "x", "entities": [], "relations": []}, {"id": doc_id, "text": "y"}]
+    with pytest.raises(DocumentError, match=f"not usable as a file name on Windows.*{problem}"):
+        write_brat([{**doc, "entities": [], "relations": []} for doc in documents], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert data_simmemre.windows_file_name_problem("Aspirin/ulcers 1.2") is None
+
+
+def test_a_file_the_system_refuses_ends_the_export_with_one_line(tmp_path, capsys):
+    predictions = tmp_path / "predictions.jsonl"
+    write_jsonl([{"id": "x" * 300, "text": "ASA hurts.", "entities": [], "relations": []}], predictions)
+    arguments = ["--format", "jsonl", "--to", "brat", "--input", str(predictions), "--output", str(tmp_path / "brat")]
+    assert convert_command(arguments) == 2
+    assert "error: cannot write" in capsys.readouterr().err

@@ -4,6 +4,7 @@ deeply for the parser is a bad line like any other."""
 
 import json
 import os
+import sys
 
 import pytest
 from helpers import REPO_ROOT, SCRIPTS, load_script
@@ -258,6 +259,20 @@ def test_sigterm_ends_a_script_through_its_cleanup():
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert stopped.value.code == 143
+
+
+def test_a_script_prints_what_its_stdout_encoding_cannot_hold_as_escapes(monkeypatch):
+    """Windows redirects stdout in its code page (cp1252): a Chinese type name or output folder ended score.py, and
+    train.py after its run had saved everything, in a UnicodeEncodeError."""
+    import io
+
+    from simmemre.experiment_simmemre import run_script
+
+    written = io.BytesIO()
+    stdout = io.TextIOWrapper(written, encoding="cp1252")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert run_script(lambda: print("saved runs/运行/best_model") or 0) == 0
+    assert written.getvalue() == b"saved runs/\\u8fd0\\u884c/best_model\n"
 
 
 # ---- outputs that are no regular files ----

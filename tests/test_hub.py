@@ -410,6 +410,25 @@ def test_loading_a_folder_saved_by_another_version_says_so_once(hub_folder, tmp_
     assert "future_inference_switch" in caplog.text
 
 
+def test_a_folder_whose_code_has_windows_line_ends_is_the_same_version(hub_folder, tmp_path, caplog):
+    """A checkout by Git for Windows (or a folder saved there) holds the code with \r\n line ends: every folder read as
+    saved by another version, and push_to_hub called its code stale."""
+    import logging
+    import shutil
+
+    from simmemre import SimMemREModel
+    from simmemre.hub_simmemre import remote_code_differences
+
+    folder = tmp_path / "windows"
+    shutil.copytree(hub_folder, folder)
+    for code in folder.glob("*.py"):
+        code.write_bytes(code.read_bytes().replace(b"\n", b"\r\n"))
+    with caplog.at_level(logging.WARNING):
+        SimMemREModel.from_pretrained(folder)
+    assert "another version" not in caplog.text
+    assert remote_code_differences(folder) == []
+
+
 def test_a_scripts_own_code_warning_leaves_the_unknown_settings_warning(hub_folder, tmp_path, caplog, capsys):
     """The scripts name a folder of other code themselves; that also silenced the model's unknown-settings warning."""
     import logging
