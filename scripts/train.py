@@ -14,7 +14,10 @@ CONFIG (YAML or JSON) has five sections:
                optional max_train_documents,
                max_eval_documents, max_test_documents (default: max_eval_documents), entity_types/relation_types
                (default: labels.json beside the JSONL files, else all types found in the data), dataset_name,
-               cache_dir (a folder for the tokenized datasets' arrow caches).
+               cache_dir (a folder for the tokenized datasets' arrow caches), boundary_word_min_count (candidate
+               spans beginning or ending with a word seen this often in train and never at that end of a mention
+               are not scored), relation_argument_types (true: entity pairs of types no train relation joins are
+               not scored).
     encoder:   "minilm" (default, the packaged all-MiniLM-L6-v2), a local model folder,
                {path: minilm|PATH, config_overrides: {attention_probs_dropout_prob: 0.0, ...}} (encoder config
                changes, same weights; add trust_remote_code: true for an encoder that ships its own code), or
