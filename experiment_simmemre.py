@@ -2109,8 +2109,10 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     trainer.log_metrics("train", train_metrics)
     trainer.save_metrics("train", train_metrics)
     results.update(train_metrics)
+    # With calibration, test is scored once it has run, at the fixed and the calibrated thresholds from one encoding.
+    test_after_calibration = calibrate and "validation" in datasets
     for split, prefix in (("validation", "eval"), ("test", "test")):
-        if split not in datasets:
+        if split not in datasets or (split == "test" and test_after_calibration):
             continue
         _stage(trainer, f"scoring the trained model on {split} ({len(datasets[split])} documents)")
         metrics = float_metrics(trainer.evaluate(datasets[split], metric_key_prefix=prefix))
@@ -2145,14 +2147,18 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         results.update({f"calibrated_{name}": value for name, value in calibration["thresholds"].items()})
         results.update({f"calibrated_eval_{key}": value for key, value in calibration["scores"].items()})
         if "test" in datasets:
-            _stage(trainer, "scoring the trained model on test at the calibrated thresholds")
-            metrics = float_metrics(trainer.evaluate(datasets["test"], metric_key_prefix="calibrated_test"))
-            trainer.save_metrics("calibrated_test", metrics)
+            test = datasets["test"]
+            _stage(trainer, f"scoring the trained model on test ({len(test)} documents) at both threshold sets")
+            sets = {"test": calibration["fixed_thresholds"], "calibrated_test": calibration["thresholds"]}
+            metrics = float_metrics(trainer.evaluate_at_thresholds(test, sets))
+            for prefix in sets:
+                trainer.save_metrics(prefix, {key: value for key, value in metrics.items() if key.startswith(prefix)})
+                if trainer.is_world_process_zero():
+                    data_simmemre.write_jsonl(
+                        trainer.last_predictions_at[prefix],
+                        os.path.join(args.output_dir, f"{prefix}_predictions.jsonl"),
+                    )
             results.update(metrics)
-            if trainer.is_world_process_zero():
-                data_simmemre.write_jsonl(
-                    trainer.last_predictions, os.path.join(args.output_dir, "calibrated_test_predictions.jsonl")
-                )
         if trainer.is_world_process_zero():
             with open(os.path.join(args.output_dir, "calibration.json"), "w", encoding="utf-8") as handle:
                 json.dump(calibration, handle, indent=2)

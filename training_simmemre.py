@@ -1257,6 +1257,7 @@ class SimMemRETrainer(Trainer):
         self._memory_reads_since = None  # set by a resume from a checkpoint that read the memories
         self._task_loss_sums = None
         self.last_predictions = None
+        self.last_predictions_at = {}
         if hasattr(self.data_collator, "set_epoch"):
             if getattr(self.data_collator, "seed", 0) is None:
                 self.data_collator.seed = self.args.seed
@@ -1486,11 +1487,18 @@ class SimMemRETrainer(Trainer):
     # -- inference ----------------------------------------------------------------------------------
     def _infer(self, features: list, texts: list, ids: list, batch_size: int, progress: bool = False) -> list:
         """Decoded schema documents for encoded documents (`processor.encode_document` outputs)."""
+        return self._infer_at(features, texts, ids, batch_size, {None: None}, progress)[None]
+
+    def _infer_at(
+        self, features: list, texts: list, ids: list, batch_size: int, threshold_sets: Mapping, progress=False
+    ) -> dict:
+        """`{name: decoded schema documents}` at each of `threshold_sets` (`{name: {threshold name: value}}`, None for
+        the model's); with several sets the encoder and the candidate scores run once per batch for all of them."""
         model = self.model
         processor = self.processing_class
         was_training = model.training
         model.eval()
-        documents = []
+        documents = {name: [] for name in threshold_sets}
         keys = list(FEATURE_PADDING)
         batches = [
             range(start, min(start + batch_size, len(features))) for start in range(0, len(features), batch_size)
@@ -1506,18 +1514,25 @@ class SimMemRETrainer(Trainer):
                     options = {}
                     if self.given is not None:
                         options["given"] = [given_input(features[i], self.given) for i in indices]
-                    predictions = model.predict(processor.collate(batch), device=self.args.device, **options)
-                    for i, prediction in zip(indices, predictions):
-                        documents.append(
-                            processor.decode(
-                                prediction,
-                                texts[i],
-                                features[i]["word_char_spans"],
-                                model.config.entity_types,
-                                model.config.relation_types,
-                                document_id=ids[i],
-                            )
+                    batch = {key: value.to(self.args.device) for key, value in processor.collate(batch).items()}
+                    if len(threshold_sets) > 1:  # one encoding, and one candidate scoring per document, for all
+                        options["token_representations"] = model.token_representations(
+                            batch["input_ids"], batch["attention_mask"]
                         )
+                        options["inference_cache"] = [{} for _ in indices]
+                    for name, thresholds in threshold_sets.items():
+                        predictions = model.predict(batch, **options, **(thresholds or {}))
+                        for i, prediction in zip(indices, predictions):
+                            documents[name].append(
+                                processor.decode(
+                                    prediction,
+                                    texts[i],
+                                    features[i]["word_char_spans"],
+                                    model.config.entity_types,
+                                    model.config.relation_types,
+                                    document_id=ids[i],
+                                )
+                            )
                     if progress:
                         self.control = self.callback_handler.on_prediction_step(self.args, self.state, self.control)
                         self._label_prediction_bar(progress)
@@ -1567,9 +1582,30 @@ class SimMemRETrainer(Trainer):
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, dict(metrics))
         return metrics
 
+    def evaluate_at_thresholds(self, eval_dataset, threshold_sets: Mapping) -> dict:
+        """`evaluate` of one dataset at several threshold sets (`{metric_key_prefix: {threshold name: value}}`, None
+        for the model's), the encoder run once per batch for all of them: each prefix's scores are logged as
+        `evaluate` logs them, and returned together. The predictions stay in `last_predictions_at[prefix]`.
+
+        Example: `trainer.evaluate_at_thresholds(test, {"test": fixed, "calibrated_test": calibrated})`."""
+        if isinstance(eval_dataset, dict) or eval_dataset is None:
+            raise ValueError("SimMemRETrainer.evaluate_at_thresholds takes one dataset (rows of tokenize_documents)")
+        by_prefix = self._scores_at(eval_dataset, threshold_sets)
+        merged = {}
+        for metrics in by_prefix.values():
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, dict(metrics))
+            merged.update(metrics)
+        return merged
+
     def _scores_of(self, eval_dataset, metric_key_prefix: str) -> dict:
         """Full inference on `eval_dataset` (every process a share) and its strict scores as `{prefix}_...` floats;
         the predictions stay in `last_predictions`."""
+        return self._scores_at(eval_dataset, {metric_key_prefix: None})[metric_key_prefix]
+
+    def _scores_at(self, eval_dataset, threshold_sets: Mapping) -> dict:
+        """`{prefix: scores}` of `_scores_of` at each threshold set (`{prefix: thresholds or None}`), from one
+        inference pass; the predictions stay in `last_predictions_at` (the last set's in `last_predictions`)."""
         from datasets import Dataset, IterableDataset
 
         if isinstance(eval_dataset, IterableDataset):  # evaluation reads its rows by position (and shards them)
@@ -1585,41 +1621,46 @@ class SimMemRETrainer(Trainer):
         rank, world = (self.args.process_index, self.args.world_size) if _is_distributed(self.args) else (0, 1)
         positions = list(range(rank, total, world))
         rows = [eval_dataset[i] for i in positions]
-        local = self._infer(
+        label = " and ".join(threshold_sets)
+        local = self._infer_at(
             rows,
             [row["text"] for row in rows],
             [row["id"] for row in rows],
             max(1, self.args.per_device_eval_batch_size),
-            progress=f"Evaluating {metric_key_prefix}" + (f" given {self.given}" if self.given else ""),
+            threshold_sets,
+            progress=f"Evaluating {label}" + (f" given {self.given}" if self.given else ""),
         )
-        local = list(zip(positions, local))
+        local = {prefix: list(zip(positions, documents)) for prefix, documents in local.items()}
         if world > 1:
             gathered = [None] * world
             torch.distributed.all_gather_object(gathered, local)
-            local = [item for part in gathered for item in part]
-        predictions = [document for _, document in sorted(local, key=lambda item: item[0])]
+            local = {prefix: [item for part in gathered for item in part[prefix]] for prefix in threshold_sets}
         # The text gives the mention strings of the seq2rel level.
         references = [
             {"id": row["id"], "text": row["text"], "entities": row["entities"], "relations": row["relations"]}
             for row in eval_dataset.select_columns(["id", "text", "entities", "relations"])
         ]
-        scores = joint_re_scores(predictions, references)
-        self.last_predictions = predictions
-
-        metrics = {
-            f"{metric_key_prefix}_{key}": float(value)
-            for key, value in scores.items()
-            if isinstance(value, (int, float)) and not isinstance(value, bool)
-        }
-        metrics.update(
-            speed_metrics(
-                metric_key_prefix,
-                start,
-                num_samples=total,
-                num_steps=math.ceil(total / max(1, self.args.per_device_eval_batch_size)),
+        by_prefix, self.last_predictions_at = {}, {}
+        for prefix, pairs in local.items():
+            predictions = [document for _, document in sorted(pairs, key=lambda item: item[0])]
+            scores = joint_re_scores(predictions, references)
+            self.last_predictions = self.last_predictions_at[prefix] = predictions
+            metrics = {
+                f"{prefix}_{key}": float(value)
+                for key, value in scores.items()
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
+            }
+            # (the runtime of the one pass, for each set)
+            metrics.update(
+                speed_metrics(
+                    prefix,
+                    start,
+                    num_samples=total,
+                    num_steps=math.ceil(total / max(1, self.args.per_device_eval_batch_size)),
+                )
             )
-        )
-        return metrics
+            by_prefix[prefix] = metrics
+        return by_prefix
 
     def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test") -> PredictionOutput:
         """The scores of `evaluate` on `test_dataset` (rows of :func:`tokenize_documents`) with prefix "test", returned

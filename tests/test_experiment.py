@@ -571,6 +571,9 @@ def finished_trainer(tmp_path, global_step: int, evaluate):
     """A stand-in for build_trainer's Trainer whose train() returns at once, `global_step` steps done (max_steps)."""
     from types import SimpleNamespace
 
+    def evaluate_at_thresholds(dataset, threshold_sets):
+        return {key: value for prefix in threshold_sets for key, value in evaluate(dataset, prefix).items()}
+
     return SimpleNamespace(
         args=SimpleNamespace(
             output_dir=str(tmp_path), device="cpu", disable_tqdm=True, world_size=1, seed=1, max_steps=global_step
@@ -583,8 +586,10 @@ def finished_trainer(tmp_path, global_step: int, evaluate):
         log_metrics=lambda split, metrics: None,
         save_metrics=lambda split, metrics: None,
         evaluate=evaluate,
+        evaluate_at_thresholds=evaluate_at_thresholds,
         is_world_process_zero=lambda: True,
         last_predictions=[],
+        last_predictions_at={"test": [], "calibrated_test": []},
     )
 
 
@@ -604,6 +609,7 @@ def test_the_summary_has_no_calibrated_columns_when_calibration_kept_the_fixed_t
     datasets = {"validation": [{}], "test": [{}]}
     scores = {f"{level}_{m}": 1.0 for level in LEVELS for m in ("precision", "recall", "f1")}
     kept = {"thresholds": {"relation_threshold": 0.6}, "scores": scores, "applied": False, "reason": "below 5.0"}
+    kept["fixed_thresholds"] = kept["thresholds"]
     monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, datasets, run))
     monkeypatch.setattr(training_simmemre, "calibrate_thresholds", lambda *args, **kwargs: kept)
     monkeypatch.setattr(training_simmemre, "apply_thresholds", lambda model, thresholds: None)

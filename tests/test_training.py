@@ -1731,9 +1731,8 @@ def test_smoke_run_log_is_plain_text_with_a_line_per_stage(smoke_run):
     for stage in (
         f"training into {output_dir}: seed 112, cpu fp32, 1 process(es), commit ",
         "scoring the trained model on validation (4 documents)",
-        "scoring the trained model on test (4 documents)",
         "calibrating the thresholds on validation (4 documents)",
-        "scoring the trained model on test at the calibrated thresholds",
+        "scoring the trained model on test (4 documents) at both threshold sets",
         f"saving {output_dir / 'best_model'}",
         "] done in ",
     ):
@@ -1957,3 +1956,33 @@ def test_a_save_where_no_one_watches_leaves_the_hubs_bars_as_they_were(processor
         assert are_progress_bars_disabled()
     finally:
         enable_progress_bars()
+
+
+def test_evaluation_at_several_threshold_sets_encodes_once_and_scores_as_separate_evaluations(
+    processor, cdr_dataset, tmp_path, single_torch_thread
+):
+    """The final test scoring ran the whole inference twice (fixed, then calibrated thresholds): about 53 s each in
+    the quick run. One pass gives both sets their own scores and predictions."""
+    from simmemre.training_simmemre import apply_thresholds
+
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, eval_strategy="no")
+    trainer.train()
+    rows = cdr_dataset.select(range(3))
+    fixed = {"mention_threshold": 0.5, "coref_threshold": 0.5, "relation_threshold": 0.5, "entity_threshold": 0.0}
+    lower = {**fixed, "mention_threshold": 0.3, "relation_threshold": 0.2}
+    expected = {}
+    for prefix, thresholds in (("test", fixed), ("calibrated_test", lower)):
+        apply_thresholds(trainer.model, thresholds)
+        expected[prefix] = (trainer.evaluate(rows, metric_key_prefix=prefix), trainer.last_predictions)
+    calls = []
+    hook = trainer.model.encoder.register_forward_hook(lambda module, inputs, output: calls.append(1))
+    try:
+        both = trainer.evaluate_at_thresholds(rows, {"test": fixed, "calibrated_test": lower})
+    finally:
+        hook.remove()
+    assert len(calls) == 2  # one encoder call per batch of 2 documents, for both sets
+    for prefix, (metrics, predictions) in expected.items():
+        scores = {key: value for key, value in metrics.items() if not key.endswith(("_runtime", "_per_second"))}
+        assert {key: both[key] for key in scores} == scores
+        assert trainer.last_predictions_at[prefix] == predictions
+    assert expected["test"][0]["test_mention_f1"] != expected["calibrated_test"][0]["calibrated_test_mention_f1"]
