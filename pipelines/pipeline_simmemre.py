@@ -19,6 +19,9 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 from transformers import Pipeline
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 THRESHOLDS = ("mention_threshold", "coref_threshold", "relation_threshold", "entity_threshold")
 TYPE_SELECTIONS = ("entity_types", "relation_types")
@@ -383,6 +386,13 @@ class JointREPipeline(Pipeline):
             return self._forward(model_inputs, **forward_params)
 
     def _forward(self, model_inputs, **thresholds):
+        if self.model.training and not getattr(self, "_training_named", False):
+            # (not switched here: another thread may be training the model; building the pipeline called eval())
+            logger.warning(
+                "JointREPipeline: the model is in training mode (model.train() since the pipeline was built), so "
+                "dropout makes its predictions vary from call to call; call model.eval() to predict"
+            )
+            self._training_named = True
         features = model_inputs["features"].features
         batch = self.processor.collate(features)
         word_char_spans = [batch["word_char_spans"][row, : len(f["word_char_spans"])] for row, f in enumerate(features)]

@@ -285,6 +285,22 @@ def test_a_processor_of_another_simmemre_version_is_named(model, processor):
 # ----------------------------------------------------------------------------------------------------
 
 
+def test_a_model_switched_back_to_training_is_named_once(model, processor, caplog):
+    """A shared model put back into train mode (online fine-tuning, a notebook) predicted with dropout, without a
+    word: two identical calls could differ."""
+    import logging
+
+    extractor = pipeline("joint-re", model=model, processor=processor)
+    model.train()
+    try:
+        with caplog.at_level(logging.WARNING):
+            extractor(TEXTS[0], **LOW)
+            extractor(TEXTS[0], **LOW)
+    finally:
+        model.eval()
+    assert caplog.text.count("the model is in training mode") == 1
+
+
 def test_batching_gives_the_same_results_as_one_by_one(pipe):
     one_by_one = [pipe(text, **LOW) for text in TEXTS]
     for batch_size in (2, 5):
