@@ -79,6 +79,18 @@ def _open_text(path: str | os.PathLike, newline: str | None = None):
     return open(path, encoding="utf-8-sig", newline=newline)
 
 
+@contextlib.contextmanager
+def _readable_compression(path: str):
+    """A truncated or damaged ``.gz`` file (an interrupted download) as a `DocumentError` naming it, not a traceback
+    from inside gzip."""
+    import zlib
+
+    try:
+        yield
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise DocumentError(f"not a readable gzip file ({error or type(error).__name__})", source=path) from None
+
+
 def _not_utf8(path: str) -> DocumentError:
     """The error for a file that is not UTF-8, naming its first undecodable line (the decoder's own position is an
     offset into the chunk it read, not into the file)."""
@@ -583,7 +595,7 @@ def read_pubtator(
     try:
         # Lines end at "\n" only: a carriage return inside a title or abstract is a character its offsets count,
         # and universal newlines split the passage there ("\r\n" endings are stripped below).
-        with _open_text(path, newline="\n") as handle:
+        with _readable_compression(path), _open_text(path, newline="\n") as handle:
             # Each block is converted as soon as it ends, so its errors come before those of later lines.
             for block in _pubtator_blocks(handle, path):
                 doc = _pubtator_document(block, path, first_line_of_pmid, counts, drop_ungrounded, require_relations)
@@ -868,7 +880,7 @@ def parse_json(text: str | bytes) -> Any:
 def _load_json(path: str | os.PathLike) -> Any:
     path = os.fspath(path)
     try:
-        with _open_text(path) as handle:
+        with _readable_compression(path), _open_text(path) as handle:
             return parse_json(handle.read())
     except UnicodeDecodeError:
         raise _not_utf8(path) from None
@@ -1465,6 +1477,9 @@ def _brat_lines(doc: Mapping, fail) -> list[str]:
 # several ids in them: "identifier" is PubTator's and BioRED's key ("D003924,D007333"); "MESH" BC5CDR's, whose ids
 # are joined by "|" as in its PubTator files (a BioRED variant id holds "|": "p|SUB|V|600|E").
 BIOC_ID_KEYS = {"identifier": ",", "Identifier": ",", "MESH": "|", "MeSH": "|", "NCBI Gene": ","}
+# The most characters between two passages (filled with spaces): PMC's full texts leave out a figure or a table, not
+# millions of characters.
+BIOC_MAX_GAP = 1_000_000
 # Infon keys that name a relation's type, in the order they are looked for ("relation" in BC5CDR).
 BIOC_RELATION_TYPE_KEYS = ("type", "relation")
 _BIOC_COUNTERS = (
@@ -1479,6 +1494,7 @@ _BIOC_COUNTERS = (
     "dropped_discontinuous_mentions",
     "dropped_annotations_without_location",
     "dropped_relations",
+    "dropped_ambiguous_relations",
     "duplicate_mentions",
     "duplicate_relations",
     "self_relations",
@@ -1512,13 +1528,14 @@ def read_bioc(path: str | os.PathLike, drop_ungrounded: bool = False) -> tuple[l
     seen: set = set()
     lowered = path.lower().removesuffix(".gz")
     reader = _bioc_json_documents if lowered.endswith(".json") else _bioc_xml_documents
-    for raw in reader(path):
-        doc = _bioc_document(raw, path, counts, drop_ungrounded)
-        if doc["id"] in seen:
-            raise DocumentError("duplicate document id", source=path, doc_id=doc["id"], field="id")
-        seen.add(doc["id"])
-        documents.append(doc)
-        _count_document(stats, doc)
+    with _readable_compression(path):  # (the XML is read document by document, inside the loop)
+        for raw in reader(path):
+            doc = _bioc_document(raw, path, counts, drop_ungrounded)
+            if doc["id"] in seen:
+                raise DocumentError("duplicate document id", source=path, doc_id=doc["id"], field="id")
+            seen.add(doc["id"])
+            documents.append(doc)
+            _count_document(stats, doc)
     stats.update(counts)
     return documents, stats
 
@@ -1565,6 +1582,7 @@ def _bioc_xml_documents(path: str):
                 yield {
                     "id": element.findtext("id"),
                     "passages": passages,
+                    "annotations": [annotation(a) for a in element.findall("annotation")],
                     "relations": [relation(r) for r in element.findall("relation")],
                 }
                 element.clear()  # (the collection keeps its emptied children: a few bytes per document)
@@ -1595,16 +1613,22 @@ def _bioc_document(raw: Any, path: str, counts: dict, drop_ungrounded: bool) -> 
         doc_id = str(doc_id)
     if not isinstance(doc_id, str) or not doc_id.strip():
         fail(f"a document needs a non-empty id, got {doc_id!r}", "id")
-    pieces, breaks, annotations, relations = [], [], [], _bioc_list(raw, "relations", fail, "<document>")
+    doc_id = doc_id.strip()  # (an XML <id> written on lines of its own)
+    pieces, breaks, relations = [], [], _bioc_list(raw, "relations", fail, "<document>")
+    # Document-level annotations (Python's bioc library writes them) locate text in the passages like the others.
+    annotations = [("<document>", a) for a in _bioc_list(raw, "annotations", fail, "<document>")]
     length = 0
     for p, passage in enumerate(_bioc_list(raw, "passages", fail, "<document>")):
         counts["passages"] += 1
-        units = [(f"passages[{p}]", passage)] if passage.get("text") is not None else []
+        sentences = _bioc_list(passage, "sentences", fail, f"passages[{p}]")
+        # A passage of sentences (its text absent, or empty as an empty <text/> element gives it): their texts.
+        of_sentences = bool(sentences) and not passage.get("text")
+        units = [] if of_sentences or passage.get("text") is None else [(f"passages[{p}]", passage)]
         annotations += [(f"passages[{p}]", a) for a in _bioc_list(passage, "annotations", fail, f"passages[{p}]")]
         relations += _bioc_list(passage, "relations", fail, f"passages[{p}]")
-        for s, sentence in enumerate(_bioc_list(passage, "sentences", fail, f"passages[{p}]")):
+        for s, sentence in enumerate(sentences):
             where = f"passages[{p}].sentences[{s}]"
-            if passage.get("text") is None:  # (a passage of sentences: their texts are its text)
+            if of_sentences:
                 units.append((where, sentence))
             annotations += [(where, a) for a in _bioc_list(sentence, "annotations", fail, where)]
             relations += _bioc_list(sentence, "relations", fail, where)
@@ -1614,6 +1638,10 @@ def _bioc_document(raw: Any, path: str, counts: dict, drop_ungrounded: bool) -> 
                 fail(f"expected text, got {text!r}", f"{where}.text")
             if offset < length:
                 fail(f"offset {offset} overlaps the text before it (which ends at {length})", f"{where}.offset")
+            if offset - length > BIOC_MAX_GAP:  # (filled with spaces: an offset of 10**10 asked for 10 GB)
+                fail(
+                    f"offset {offset} leaves {offset - length:,} characters of no passage before it", f"{where}.offset"
+                )
             pieces += [" " * (offset - length), text]
             if offset:
                 breaks.append(offset)
@@ -1726,7 +1754,8 @@ def _bioc_relations(relations, entities, entity_index, annotation_keys, left_out
     for key, index in entity_index.items():
         if key[1] is not None:
             by_id.setdefault(key[1], []).append(index)
-    types = {entity["type"] for entity in entities}
+    types = {entity["type"] for entity in entities} | {entity_type for entity_type, _ in left_out}
+    relation_ids = {str(relation.get("id")) for relation in relations}
     result: list[dict] = []
     for number, relation in enumerate(relations):
         field = f"relations[id {relation.get('id', number)!r}]"
@@ -1734,16 +1763,18 @@ def _bioc_relations(relations, entities, entity_index, annotation_keys, left_out
         for key, value in infons.items():
             if not isinstance(value, str):  # (ids and types are strings in BioC; a list here cannot be looked up)
                 fail(f"expected a string, got {value!r:.80}", f"{field}.infons.{key}")
+        infons = {key: value.strip() for key, value in infons.items()}  # (XML written with the values on lines)
         type_key = next((key for key in BIOC_RELATION_TYPE_KEYS if infons.get(key)), None)
         if type_key is None:
             fail(f"a relation needs a {' or '.join(map(repr, BIOC_RELATION_TYPE_KEYS))} infon", f"{field}.infons")
         nodes = [node for node in _bioc_list(relation, "nodes", fail, field) if node.get("refid") is not None]
         arguments = []
         if nodes:
-            if len(nodes) != 2:
-                fail(f"a relation between two entities has two nodes, got {len(nodes)}", f"{field}.nodes")
-            for node in nodes:
-                refid = str(node["refid"])
+            refids = [str(node["refid"]) for node in nodes]
+            if len(nodes) != 2 or any(refid in relation_ids and refid not in annotation_keys for refid in refids):
+                counts["dropped_relations"] += 1  # (of other than two entities: an event, or a relation of relations)
+                continue
+            for refid in refids:
                 if annotation_keys.get(refid, ()) is None:
                     fail(f"node refid {refid!r} names several annotations of this document", f"{field}.nodes")
                 if refid not in annotation_keys:
@@ -1768,7 +1799,10 @@ def _bioc_relations(relations, entities, entity_index, annotation_keys, left_out
                 if index is None and (name, infons[name]) not in left_out:
                     fail(f"no {name} entity with id {infons[name]!r} in this document", f"{field}.infons.{name}")
                 arguments.append([] if index is None else [index])
-        if any(len(found) != 1 for found in arguments):  # an argument left out (or of several entities)
+        if any(len(found) > 1 for found in arguments):  # an id of several entities (types): which one is meant?
+            counts["dropped_ambiguous_relations"] += 1
+            continue
+        if any(not found for found in arguments):  # an argument left out
             counts["dropped_relations"] += 1
             continue
         (head,), (tail,) = arguments
@@ -1793,19 +1827,27 @@ READERS = {
     "brat": read_brat,
     "bioc": read_bioc,
 }  # (each takes the path first)
-_SPLIT_PATTERNS = (
-    ("train", re.compile(r"train")),
-    ("dev", re.compile(r"dev|valid")),
-    ("test", re.compile(r"test")),
-)
+# Split names, as whole words of a file name or as a brat corpus's folder names ("latest" is no test split).
+SPLIT_NAMES = {
+    **dict.fromkeys(("train", "training"), "train"),
+    **dict.fromkeys(("dev", "devel", "development", "val", "valid", "validation"), "dev"),
+    **dict.fromkeys(("test", "testing"), "test"),
+}
+# A file name's words: runs of letters split where a lower-case letter meets an upper-case one (CDR_TrainingSet:
+# CDR, Training, Set), and runs of digits.
+_FILE_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 
 
 def split_from_filename(name: str, default: str | None = "train") -> str | None:
-    """``train``/``training`` -> train, ``dev``/``development``/``valid``/``validation`` -> dev, ``test`` ->
-    test (case-insensitive substring of the file name); `default` when none or several match."""
-    lowered = os.path.basename(os.fspath(name)).lower()
-    found = [split for split, pattern in _SPLIT_PATTERNS if pattern.search(lowered)]
-    return found[0] if len(found) == 1 else default
+    """The split a file's name gives: a word of it in :data:`SPLIT_NAMES` (``CDR_TrainingSet.PubTator.txt``,
+    ``dev_revised.json``, ``val.jsonl``), else a word that begins with train, dev, valid or test (``trainset``);
+    `default` when none or several splits match. Whole words: ``latest.json`` is no test file."""
+    words = [word.lower() for word in _FILE_NAME_WORD.findall(os.path.basename(os.fspath(name)))]
+    found = {SPLIT_NAMES[word] for word in words if word in SPLIT_NAMES}
+    if not found:
+        prefixes = {"train": "train", "dev": "dev", "valid": "dev", "test": "test"}
+        found = {split for word in words for prefix, split in prefixes.items() if word.startswith(prefix)}
+    return found.pop() if len(found) == 1 else default
 
 
 def _is_corpus_file(format: str, name: str) -> bool:
@@ -1819,6 +1861,18 @@ def _is_corpus_file(format: str, name: str) -> bool:
         return lowered.endswith((".xml", ".json")) and "sample" not in lowered
     # DocRED: JSON lists; not rel_info.json / types.json, nor the distantly supervised train_distant.json.
     return lowered.endswith(".json") and "distant" not in lowered and lowered not in ("rel_info.json", "types.json")
+
+
+def _same_bioc_collection(path: str, name: str) -> bool:
+    """Whether two file names are one BioC collection as XML and as JSON (``Train.BioC.XML``, ``Train.BioC.JSON``)."""
+
+    def stem(file_name: str) -> tuple:
+        lowered = os.path.basename(file_name).lower().removesuffix(".gz")
+        base, extension = os.path.splitext(lowered)
+        return base, extension
+
+    (first, first_kind), (second, second_kind) = stem(path), stem(name)
+    return first == second and {first_kind, second_kind} == {".xml", ".json"}
 
 
 def find_split_files(format: str, input_path: str | os.PathLike) -> dict[str, str]:
@@ -1840,6 +1894,9 @@ def find_split_files(format: str, input_path: str | os.PathLike) -> dict[str, st
         split = split_from_filename(name, default=None)
         if split is None:
             continue
+        if split in files and format == "bioc" and _same_bioc_collection(files[split], name):
+            files[split] = min(files[split], full, key=lambda path: not path.lower().endswith((".xml", ".xml.gz")))
+            continue  # (BioRED ships each split as .XML and .JSON: the XML is read)
         if split in files:
             raise ValueError(
                 f"several {split} files in {input_path}: {os.path.basename(files[split])} and {name}; "
@@ -1852,11 +1909,7 @@ def find_split_files(format: str, input_path: str | os.PathLike) -> dict[str, st
 
 
 # The names of a brat corpus's split folders (the whole name: "latest" is no test folder).
-BRAT_SPLIT_FOLDERS = {
-    **dict.fromkeys(("train", "training"), "train"),
-    **dict.fromkeys(("dev", "devel", "development", "val", "valid", "validation"), "dev"),
-    **dict.fromkeys(("test", "testing"), "test"),
-}
+BRAT_SPLIT_FOLDERS = SPLIT_NAMES
 
 
 def _brat_split_folders(input_path: str) -> dict[str, str]:
@@ -1901,8 +1954,8 @@ def convert_corpus(format: str, input_path: str | os.PathLike, **options) -> dic
 
     `format` is ``"bc5cdr"`` (options ``drop_ungrounded``, ``require_relations``), ``"docred"``
     (option ``rel_info``; for a folder without it, a ``rel_info.json`` inside the folder is used), ``"brat"`` or
-    ``"bioc"`` (option ``drop_ungrounded``). `input_path` is a folder (splits recognised by file name:
-    train/training, dev/development/valid, test; ``.gz`` transparent; for bc5cdr the sample and the BioC XML copies,
+    ``"bioc"`` (option ``drop_ungrounded``). `input_path` is a folder (splits recognised by a word of the file name,
+    see :func:`split_from_filename`; ``.gz`` transparent; for bc5cdr the sample and the BioC XML copies,
     for bioc ``.xml``/``.json`` files only, for docred ``train_distant`` is skipped) or a single file (split from its
     name, default ``train``). A brat corpus is a folder of train/dev/test
     subfolders of ``.txt``/``.ann`` pairs, or one such folder (see :func:`read_brat`).
@@ -2046,7 +2099,8 @@ def convert_parser():
     parser.add_argument(
         "--input",
         required=True,
-        help="a folder (splits recognised by file name: train/training, dev/development/valid, test) or one file",
+        help="a folder (splits recognised by a word of the file name: train/training, dev/devel/development/val/"
+        "valid/validation, test/testing) or one file",
     )
     parser.add_argument(
         "--output",

@@ -203,3 +203,81 @@ def test_training_reads_a_bioc_corpus_from_its_data_dir(tmp_path):
     splits, labels = load_splits({"format": "bioc", "data_dir": str(corpus)})
     assert [doc["id"] for doc in splits["validation"]] == ["100"]
     assert labels["relation_types"] == ["Association", "Negative_Correlation"]
+
+
+def test_document_level_annotations_count_like_passage_ones(tmp_path):
+    """Python's bioc library writes document-level annotations: in JSON they vanished, in XML a relation naming one
+    stopped the file."""
+    document = biored_document(relations=[])
+    document["annotations"] = [annotation(9, ABSTRACT_AT + 57, "cancer", "DiseaseOrPhenotypicFeature", "D009369")]
+    document["relations"] = [{"id": "R0", "infons": {"type": "Cause"}, "nodes": [{"refid": "2"}, {"refid": "9"}]}]
+    (doc,), _ = read_bioc(write_collection(tmp_path / "train.json", [document]))
+    summary = entity_summary(doc)
+    cancer = summary.index(("DiseaseOrPhenotypicFeature", ["D009369"], ["cancer"]))
+    vemurafenib = next(i for i, (_, ids, _) in enumerate(summary) if ids == ["C551177"])
+    assert doc["relations"] == [{"head": vemurafenib, "tail": cancer, "type": "Cause"}]
+
+
+def test_relations_of_other_than_two_entities_are_left_out_and_counted(tmp_path):
+    """A relation of three nodes (an event) or one naming another relation stopped the whole file."""
+    nodes = [{"refid": "0"}, {"refid": "2"}, {"refid": "3"}]
+    relations = [
+        {"id": "R0", "infons": {"type": "Cause"}, "nodes": [{"refid": "2"}, {"refid": "3"}]},
+        {"id": "R1", "infons": {"type": "Event"}, "nodes": nodes},
+        {"id": "R2", "infons": {"type": "Because"}, "nodes": [{"refid": "R0"}, {"refid": "0"}]},
+    ]
+    (doc,), stats = read_bioc(write_collection(tmp_path / "train.json", [biored_document(relations)]))
+    assert doc["relations"] == [{"head": 2, "tail": 3, "type": "Cause"}] and stats["dropped_relations"] == 2
+
+
+def test_ambiguous_left_out_and_padded_arguments(tmp_path):
+    document = biored_document(relations=[])
+    # One id under two types: which entity the relation means cannot be told.
+    document["passages"][1]["annotations"].append(annotation(8, ABSTRACT_AT + 31, "BRAF", "ChemicalEntity", "673"))
+    document["passages"][0]["annotations"].append(
+        {"id": "10", "infons": {"type": "Drug", "identifier": "X1"}, "locations": [{"offset": 0, "length": 2}] * 2}
+    )
+    document["relations"] = [
+        {"id": "R0", "infons": {"entity1": "C551177", "entity2": "673", "type": "Bind"}},
+        {"id": "R1", "infons": {"type": "Treats", "Drug": "X1", "ChemicalEntity": "C551177"}},  # Drug left out
+        {"id": "R2", "infons": {"entity1": "\n C551177 ", "entity2": "D008545", "type": " Treats\n"}},
+    ]
+    (doc,), stats = read_bioc(write_collection(tmp_path / "train.json", [document]))
+    assert (stats["dropped_ambiguous_relations"], stats["dropped_relations"]) == (1, 1)
+    assert doc["relations"] == [{"head": 2, "tail": 3, "type": "Treats"}]
+
+
+def test_a_passage_of_sentences_with_an_empty_text_element_reads_its_sentences(tmp_path):
+    xml = (
+        "<collection><document><id>\n  d1\n</id><passage><offset>0</offset><text/>"
+        "<sentence><offset>0</offset><text>Aspirin works.</text><annotation id='a'>"
+        "<infon key='type'>Chemical</infon><location offset='0' length='7'/><text>Aspirin</text></annotation>"
+        "</sentence></passage></document></collection>"
+    )
+    (tmp_path / "dev.xml").write_text(xml, encoding="utf-8")
+    (doc,), _ = read_bioc(tmp_path / "dev.xml")
+    assert (doc["id"], doc["text"], entity_summary(doc)) == ("d1", "Aspirin works.", [("Chemical", [], ["Aspirin"])])
+
+
+def test_a_passage_far_beyond_the_text_and_a_damaged_gzip_file_are_named(tmp_path):
+    document = biored_document()
+    document["passages"][1]["offset"] = 10**10  # filled with spaces, this asked for 10 GB
+    with pytest.raises(DocumentError, match="leaves 9,999,999,961 characters of no passage before it"):
+        read_bioc(write_collection(tmp_path / "a.json", [document]))
+    whole = gzip.compress(json.dumps({"documents": [biored_document()]}).encode())
+    (tmp_path / "b.json.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DocumentError, match="not a readable gzip file"):
+        read_bioc(tmp_path / "b.json.gz")
+    (tmp_path / "c.PubTator.txt.gz").write_bytes(b"1|t|plain text, not gzip\n")
+    with pytest.raises(DocumentError, match="not a readable gzip file"):
+        read_pubtator(tmp_path / "c.PubTator.txt.gz")
+
+
+def test_split_files_are_named_by_whole_words_and_a_split_given_as_xml_and_json_is_read_once(tmp_path):
+    from simmemre.data_simmemre import find_split_files
+
+    corpus = tmp_path / "BioRED"
+    for name in ("Train.BioC.JSON", "Train.BioC.XML", "val.json", "latest.json"):
+        write_collection(corpus / name, [biored_document()])
+    files = find_split_files("bioc", corpus)
+    assert {split: Path(path).name for split, path in files.items()} == {"train": "Train.BioC.XML", "dev": "val.json"}
