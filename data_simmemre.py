@@ -1382,6 +1382,10 @@ def write_brat(documents: Iterable[Mapping], folder: str | os.PathLike) -> int:
                                 field="id")  # fmt: skip
         if WINDOWS_FILE_NAMES and (problem := windows_file_name_problem(doc["id"])):
             fail(f"not usable as a file name on Windows ({problem}); give the document another id", "id")
+        # The longest name written is the .ann file's temporary name (a 245-character id stopped the export halfway).
+        longest = len(os.fsencode(os.path.basename(target) + ".ann")) + _TEMPORARY_SUFFIX_LENGTH
+        if longest > _name_limit(folder):
+            fail(f"too long for a file name here ({longest} of {_name_limit(folder)} bytes with its suffixes)", "id")
         # (casefolded: on macOS and Windows "A" and "a" are one file)
         first = targets.setdefault(os.path.normcase(target).casefold(), index)
         if first != index:
@@ -1407,18 +1411,31 @@ def write_brat(documents: Iterable[Mapping], folder: str | os.PathLike) -> int:
 
 # Whether file names must be ones Windows accepts (document ids written as brat files).
 WINDOWS_FILE_NAMES = os.name == "nt"
-_WINDOWS_RESERVED = re.compile(r"(?i)(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])(\..*)?")
+_WINDOWS_RESERVED = re.compile(r"(?i)(CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[0-9¹²³]|LPT[0-9¹²³])(\..*)?")
+_TEMPORARY_SUFFIX_LENGTH = len(".123456789abc.tmp")  # (replacing_file's)
+
+
+def _name_limit(folder: str) -> int:
+    """The longest file name (bytes) the file system of `folder` (or of its nearest existing parent) takes."""
+    while folder and not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    try:
+        return os.pathconf(folder or ".", "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # (no pathconf on Windows: NTFS takes 255 characters)
+        return 255
 
 
 def windows_file_name_problem(name: str) -> str | None:
-    """Why Windows refuses `name` as a relative file path (``/`` separating folders), or None: Re-DocRED's titles
-    ("Extreme Makeover: Home Edition") hold ``:`` and ``?``, which stopped a brat export there halfway."""
-    for part in name.split("/"):
+    """Why Windows refuses `name` as a relative file path (``/`` separating folders; the last part gets ``.txt`` or
+    ``.ann``), or None: Re-DocRED's titles ("Extreme Makeover: Home Edition") hold ``:`` and ``?``, which stopped a
+    brat export there halfway."""
+    parts = name.split("/")
+    for position, part in enumerate(parts):
         bad = sorted({char for char in part if char in '<>:"\\|?*' or ord(char) < 32})
         if bad:
             return f"it holds {' '.join(map(repr, bad))}"
-        if part.endswith((".", " ")):
-            return f"{part!r} ends with a dot or a space"
+        if position < len(parts) - 1 and part.endswith((".", " ")):  # (a file's name ends with its suffix)
+            return f"folder {part!r} ends with a dot or a space"
         if _WINDOWS_RESERVED.fullmatch(part):
             return f"{part!r} is a device name"
     return None
@@ -2152,7 +2169,8 @@ def _convert_to_brat(args, options: dict) -> int:
     except OSError as error:  # (a file the system refuses to create: a traceback before)
         if error.errno in {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}:
             raise  # (run_script's one line for a full disk)
-        print(f"error: cannot write {error.filename}: {error.strerror}", file=sys.stderr)
+        name = re.sub(r"\.[0-9a-f]{12}\.tmp$", "", str(error.filename))  # (the file, not its temporary name)
+        print(f"error: cannot write {name}: {error.strerror} (files written before it stay)", file=sys.stderr)
         return 2
     print("\n".join(lines), flush=True)  # (after every folder is written)
     return 0

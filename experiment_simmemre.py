@@ -1623,7 +1623,7 @@ def remove_earlier_run_files(output_dir: str) -> None:
 
 def write_run_files(args, config: dict, results: dict, complete: bool = True) -> None:
     """run_config.json (the resolved config, seed, commit, device, and whether the run `complete`d: false for the
-    fixed-threshold files written before calibration and saving) and all_results.json in the output folder, each
+    files written before calibration and saving) and all_results.json in the output folder, each
     replaced whole (a stop while writing left an empty run_config.json)."""
     from .data_simmemre import write_text_file
 
@@ -2123,7 +2123,9 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
                 trainer.last_predictions, os.path.join(args.output_dir, f"{prefix}_predictions.jsonl")
             )
 
-    if trainer.is_world_process_zero():  # the fixed-threshold results are kept even if calibration is cut short
+    # The results so far are kept even if calibration is cut short (with calibration, test is scored after it: a run
+    # stopped before is finished by its resume).
+    if trainer.is_world_process_zero():
         write_run_files(args, config, results, complete=False)
 
     calibration = None
@@ -2152,7 +2154,8 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
             sets = {"test": calibration["fixed_thresholds"], "calibrated_test": calibration["thresholds"]}
             metrics = float_metrics(trainer.evaluate_at_thresholds(test, sets))
             for prefix in sets:
-                trainer.save_metrics(prefix, {key: value for key, value in metrics.items() if key.startswith(prefix)})
+                own = {key: value for key, value in metrics.items() if key.startswith(prefix + "_") or key == "epoch"}
+                trainer.save_metrics(prefix, own)
                 if trainer.is_world_process_zero():
                     data_simmemre.write_jsonl(
                         trainer.last_predictions_at[prefix],

@@ -359,7 +359,8 @@ def test_a_conversion_whose_reader_stops_early_is_whole(tmp_path):
         ("Who?", "holds '?'"),
         ("CON", "device name"),
         ("part/nul.txt", "device name"),
-        ("Inc.", "ends with a dot"),
+        ("Acme Inc./report", "folder 'Acme Inc.' ends with a dot"),
+        ("CONOUT$", "device name"),
     ],
 )
 def test_ids_that_windows_refuses_as_file_names_are_refused_there_before_any_file_is_written(
@@ -374,11 +375,22 @@ def test_ids_that_windows_refuses_as_file_names_are_refused_there_before_any_fil
         write_brat([{**doc, "entities": [], "relations": []} for doc in documents], tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert data_simmemre.windows_file_name_problem("Aspirin/ulcers 1.2") is None
+    assert data_simmemre.windows_file_name_problem("Sammy Davis Jr.") is None  # (written as "Sammy Davis Jr..txt")
 
 
 def test_a_file_the_system_refuses_ends_the_export_with_one_line(tmp_path, capsys):
     predictions = tmp_path / "predictions.jsonl"
-    write_jsonl([{"id": "x" * 300, "text": "ASA hurts.", "entities": [], "relations": []}], predictions)
+    write_jsonl([{"id": "notes/d1", "text": "ASA hurts.", "entities": [], "relations": []}], predictions)
+    (tmp_path / "brat").mkdir()
+    (tmp_path / "brat" / "notes").write_text("a file where the id wants a folder", encoding="utf-8")
     arguments = ["--format", "jsonl", "--to", "brat", "--input", str(predictions), "--output", str(tmp_path / "brat")]
     assert convert_command(arguments) == 2
     assert "error: cannot write" in capsys.readouterr().err
+
+
+def test_an_id_too_long_for_a_file_name_is_refused_before_any_file_is_written(tmp_path):
+    """A 245-character id fit as ID.txt, but not as the .ann file's temporary name: the export stopped halfway."""
+    documents = [{"id": name, "text": "x", "entities": [], "relations": []} for name in ("first", "x" * 245)]
+    with pytest.raises(DocumentError, match="too long for a file name here"):
+        write_brat(documents, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

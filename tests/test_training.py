@@ -1108,6 +1108,15 @@ def smoke_run(tmp_path_factory):
     return tmp_path, output_dir, completed
 
 
+def test_smoke_run_scores_test_at_both_threshold_sets_in_files_of_their_own(smoke_run):
+    _, output_dir, _ = smoke_run
+    for prefix in ("test", "calibrated_test"):
+        saved = json.loads((output_dir / f"{prefix}_results.json").read_text())
+        assert "epoch" in saved and f"{prefix}_relation_strict_f1" in saved
+        assert all(key == "epoch" or key.startswith(prefix + "_") for key in saved)
+        assert (output_dir / f"{prefix}_predictions.jsonl").is_file()
+
+
 def test_smoke_config_trains_evaluates_and_saves(smoke_run):
     _, output_dir, completed = smoke_run
     results = json.loads((output_dir / "all_results.json").read_text())
