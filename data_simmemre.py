@@ -1162,15 +1162,17 @@ _BRAT_ARGUMENT = re.compile(r"[^\s:]+:[TE][0-9]+")
 
 
 def read_brat(path: str | os.PathLike) -> tuple[list[dict], dict]:
-    """Read a brat standoff collection (a folder, searched recursively, of ``NAME.txt`` + ``NAME.ann`` pairs) or one
-    ``.ann`` file (beside its ``.txt``) -> ``(documents, stats)``.
+    """Read a brat standoff collection (a folder, searched recursively, of ``NAME.txt`` + ``NAME.ann`` pairs, or the
+    BioNLP shared tasks' ``NAME.txt`` + ``NAME.a1`` (given annotations) + ``NAME.a2`` (the others), read as one
+    ``.ann``) or one ``.ann`` / ``.a1`` file (beside its ``.txt``) -> ``(documents, stats)``.
 
     - ``id`` = the ``.ann`` file's path inside the folder without its extension; ``text`` = the ``.txt`` file as
       written (line ends kept: brat's offsets count every character). A text-bound annotation ``T1\\tType start
       end\\ttext`` is a mention; its text must be what the offsets slice (whitespace runs compared as one space).
     - Entities: mentions joined by an equivalence (``*\\tEquiv T1 T2``) are one entity, whose ``ids`` are their
       normalizations (``N1\\tReference T1 MESH:D009270``); any other mention is an entity of its own. Entity type =
-      the type of its first mention (``entity_type_conflicts`` counts others).
+      the type of its first mention (``entity_type_conflicts`` counts others). BioNLP's normalizations
+      (``N1\\tNCBI_Taxonomy Annotation:T4 Referent:1423``) give ids ``NCBI_Taxonomy:1423``.
     - A relation ``R1\\tType Arg1:T1 Arg2:T2`` joins the entities of its two mentions; the head is ``Arg1``'s (with
       other role names, the first argument's). One whose arguments are in one entity is kept (``self_relations``).
     - Counted and left out: discontinuous mentions (``0 5;9 14``), events (``E``) and their trigger mentions, and the
@@ -1183,10 +1185,9 @@ def read_brat(path: str | os.PathLike) -> tuple[list[dict], dict]:
         pairs = [(os.path.splitext(os.path.basename(path))[0], path)]
     else:
         files = _brat_files(path, with_texts=True)
-        pairs = [
-            (os.path.relpath(name[:-4], path).replace(os.sep, "/"), name) for name in files if name.endswith(".ann")
-        ]
-        annotated = {name[:-4] for name in files if name.endswith(".ann")}
+        annotations = _annotation_files(files)
+        pairs = [(os.path.relpath(os.path.splitext(name)[0], path).replace(os.sep, "/"), name) for name in annotations]
+        annotated = {os.path.splitext(name)[0] for name in annotations}
         counts["dropped_texts_without_ann"] = sum(name[:-4] not in annotated for name in files if name.endswith(".txt"))
     stats = _new_stats()
     documents = []
@@ -1200,10 +1201,10 @@ def read_brat(path: str | os.PathLike) -> tuple[list[dict], dict]:
 
 
 def _brat_files(folder: str, with_texts: bool = False) -> list[str]:
-    """The ``.ann`` (and with `with_texts` the ``.txt``) files under `folder`, in sorted order; linked folders are
-    followed, each folder read once."""
+    """The annotation files (``.ann``, BioNLP's ``.a1``) under `folder` (and with `with_texts` the ``.txt`` files), in
+    sorted order; linked folders are followed, each folder read once."""
     found, seen = [], set()
-    endings = (".ann", ".txt") if with_texts else (".ann",)
+    endings = (".ann", ".a1", ".txt") if with_texts else (".ann", ".a1")
     for root, folders, names in os.walk(folder, followlinks=True):
         real = os.path.realpath(root)
         if real in seen:  # (a link back up the tree)
@@ -1215,6 +1216,17 @@ def _brat_files(folder: str, with_texts: bool = False) -> list[str]:
     return found
 
 
+def _annotation_files(files: list) -> list:
+    """The documents' annotation files among `files`: each ``.ann``, and BioNLP's ``.a1`` where no ``.ann`` of its
+    name is (its ``.a2`` is read with it)."""
+    names = set(files)
+    return [
+        name
+        for name in files
+        if name.endswith(".ann") or (name.endswith(".a1") and os.path.splitext(name)[0] + ".ann" not in names)
+    ]
+
+
 def _read_brat_document(doc_id: str, ann: str, counts: dict) -> dict:
     txt = os.path.splitext(ann)[0] + ".txt"
     if not os.path.isfile(txt):
@@ -1222,12 +1234,19 @@ def _read_brat_document(doc_id: str, ann: str, counts: dict) -> dict:
     # newline="": brat's offsets count "\r" too; the .txt keeps a byte-order mark, a character brat counts. Lines end
     # at "\n" only: a mention's text may hold U+2028 and the like, which str.splitlines() breaks at.
     text = _read_utf8(txt, "utf-8")
-    lines = [line.removesuffix("\r") for line in _read_utf8(ann, "utf-8-sig").split("\n")]
+    # BioNLP shared tasks split a document's annotations: the given ones in NAME.a1, the ones to predict in NAME.a2.
+    a2 = os.path.splitext(ann)[0] + ".a2"
+    sources = [ann, a2] if ann.endswith(".a1") and os.path.isfile(a2) else [ann]
+    lines = [
+        (source, number, line.removesuffix("\r"))
+        for source in sources
+        for number, line in enumerate(_read_utf8(source, "utf-8-sig").split("\n"), start=1)
+    ]
     mentions, equivalences, normalizations, relations, triggers = {}, [], [], [], {}
-    for number, line in enumerate(lines, start=1):
+    for source, number, line in lines:
         if not line.strip() or line.startswith("#"):
             continue
-        fail = _document_failure(f"{ann}:{number}", doc_id)
+        fail = _document_failure(f"{source}:{number}", doc_id)
         key, _, rest = line.partition("\t")
         kind, fields = key[:1], rest.split("\t")
         if kind == "T":
@@ -1238,6 +1257,12 @@ def _read_brat_document(doc_id: str, ann: str, counts: dict) -> dict:
             parts = fields[0].split()
             if len(parts) != 3:
                 fail("expected 'N<n>\\tReference T<n> DB:ID\\ttext'", key)
+            if parts[1].startswith("Annotation:") and parts[2].startswith("Referent:"):  # BioNLP's form
+                parts = [
+                    parts[0],
+                    parts[1].removeprefix("Annotation:"),
+                    f"{parts[0]}:{parts[2].removeprefix('Referent:')}",
+                ]
             normalizations.append((key, parts[1], parts[2], fail))
         elif kind == "R":
             relations.append((key, *_brat_relation(key, fields[0], fail), fail))
@@ -1934,8 +1959,11 @@ def _brat_split_folders(input_path: str) -> dict[str, str]:
     split (named so, else train); one ``.ann`` file is a split of one document. A subfolder with ``.ann`` files beside
     the split folders belongs to no split: refused, as are ``.ann`` files beside them."""
     if os.path.isfile(input_path):
-        if not input_path.endswith(".ann"):
-            raise ValueError(f"{input_path}: a brat corpus is a folder of .txt/.ann pairs, or one .ann file")
+        if not input_path.endswith((".ann", ".a1")):
+            raise ValueError(
+                f"{input_path}: a brat corpus is a folder of .txt/.ann pairs (or BioNLP's .txt/.a1/.a2), or one "
+                ".ann file"
+            )
         return {split_from_filename(input_path): input_path}
     if not os.path.isdir(input_path):
         raise FileNotFoundError(f"input not found: {input_path}")
@@ -1953,7 +1981,7 @@ def _brat_split_folders(input_path: str) -> dict[str, str]:
         else:
             folders[split] = full
     if folders:
-        beside = others + sorted(name for name in os.listdir(input_path) if name.endswith(".ann"))
+        beside = others + sorted(name for name in os.listdir(input_path) if name.endswith((".ann", ".a1")))
         if beside:  # (they would belong to no split)
             raise ValueError(
                 f"{input_path}: {beside[0]} holds annotations but lies beside the split folders "

@@ -394,3 +394,31 @@ def test_an_id_too_long_for_a_file_name_is_refused_before_any_file_is_written(tm
     with pytest.raises(DocumentError, match="too long for a file name here"):
         write_brat(documents, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_bioNLP_a1_and_a2_files_read_as_one_annotation_file(tmp_path):
+    """BioNLP shared tasks (Bacteria Biotopes, REL, GE) give each document's annotations in NAME.a1 (given) and NAME.a2
+    (to predict), with their own normalization lines."""
+    folder = tmp_path / "BB-rel" / "train"
+    folder.mkdir(parents=True)
+    text = "Bacillus subtilis lives in soil. It grows in soil."
+    (folder / "BB-1.txt").write_text(text, encoding="utf-8")
+    (folder / "BB-1.a1").write_text("T1\tTitle 0 32\tBacillus subtilis lives in soil.\n", encoding="utf-8")
+    (folder / "BB-1.a2").write_text(
+        "T2\tMicroorganism 0 17\tBacillus subtilis\nT3\tHabitat 27 31\tsoil\nT4\tHabitat 45 49\tsoil\n"
+        "*\tEquiv T3 T4\nN1\tNCBI_Taxonomy Annotation:T2 Referent:1423\nR1\tLives_In Microorganism:T2 Location:T3\n"
+        "T6\tGrowth 36 41\tgrows\nE1\tGrowth:T6 Theme:T2\n",
+        encoding="utf-8",
+    )
+    (doc,), stats = read_brat(folder)
+    assert doc["id"] == "BB-1"
+    assert [(e["type"], e.get("ids"), len(e["mentions"])) for e in doc["entities"]] == [
+        ("Microorganism", ["NCBI_Taxonomy:1423"], 1),
+        ("Title", [], 1),
+        ("Habitat", [], 2),
+    ]
+    assert doc["relations"] == [{"head": 0, "tail": 2, "type": "Lives_In"}]
+    assert (stats["dropped_events"], stats["dropped_event_triggers"]) == (1, 1)
+    (folder / "BB-1.a2").write_text("T5\tHabitat 27 31\tsand\n", encoding="utf-8")
+    with pytest.raises(DocumentError, match=r"BB-1\.a2:1"):  # errors name the .a2 file and its line
+        read_brat(folder)
