@@ -1182,7 +1182,8 @@ class SimMemRETrainer(Trainer):
       the strict joint F1 metric and returns its flat scores as `{prefix}_...` floats (nested `per_type` is dropped),
       so `metric_for_best_model="relation_strict_f1"` selects on dev (and is used when TrainingArguments would select
       on the loss, which evaluation does not report). The predictions of the last call stay in `last_predictions`;
-      `predict()` returns them (schema documents) with the "test" scores.
+      `predict()` returns them (schema documents) with the "test" scores. `evaluate_at_thresholds()` scores one
+      dataset at several threshold sets from one inference pass (the final test scoring: fixed and calibrated).
     - Rows of the datasets come from :func:`tokenize_documents` with the model's label lists; their columns are kept
       (`remove_unused_columns` is forced off), the collator needs them. `processing_class` is the
       [`SimMemREProcessor`] (the collator is built from it when none is given).
