@@ -475,6 +475,10 @@ def load_splits(data: dict) -> tuple[dict, dict]:
         labels_source = os.path.join(labels_file_dir, data_simmemre.LABELS_FILE)
     else:
         labels = data_simmemre.labels_for(splits)
+        # A corpus's declared relation schema (DocRED's rel_info.json) fixes the list whatever each split holds.
+        declared = declared_relation_types(data, options, corpus_format)
+        labels["relation_types"] = sorted(set(labels["relation_types"]) | set(declared))
+        warn_about_untrained_types(labels, splits, declared)
         if not labels["relation_types"]:  # a model of mentions, coreference and entity types only: say so
             print(
                 "data: no document has a relation, so the model gets no relation types (mentions, coreference and "
@@ -599,6 +603,42 @@ def check_data_keys(data: dict) -> None:
             f"data.format must be one of {data_simmemre.FORMATS}, or unset for SimMemRE JSON Lines files; "
             f"got {corpus_format!r}"
         )
+
+
+def declared_relation_types(data: dict, options: dict, corpus_format) -> list:
+    """The relation names of a DocRED-format corpus's rel_info (data.rel_info, or rel_info.json in data.data_dir, as
+    the reader finds it); empty for other corpora."""
+    from . import data_simmemre
+
+    if corpus_format != "docred":
+        return []
+    rel_info = options.get("rel_info")
+    if rel_info is None and data.get("data_dir"):
+        candidate = os.path.join(resolve_path(data["data_dir"]), "rel_info.json")
+        rel_info = candidate if os.path.isfile(candidate) else None
+    names = data_simmemre.load_relation_names(rel_info) if rel_info is not None else None
+    return sorted(set((names or {}).values()))
+
+
+def warn_about_untrained_types(labels: dict, splits: dict, declared=()) -> None:
+    """Say which types of the label lists (found in every split, so that every gold annotation can be scored) the
+    training split lacks: the model gets a classifier row and a memory slot for each that it never trains, and their
+    gold annotations count as misses. Re-DocRED's test split alone holds 'unemployment rate'; its rel_info declares it,
+    so the list does not depend on the test split there."""
+    from . import data_simmemre
+
+    trained = data_simmemre.labels_for({"train": splits.get("train", [])})
+    for kind, noun in (("entity_types", "entity"), ("relation_types", "relation")):
+        found = data_simmemre.labels_for({split: docs for split, docs in splits.items() if split != "train"})[kind]
+        untrained = sorted(set(found) - set(trained[kind]) - set(declared if kind == "relation_types" else ()))
+        if untrained:
+            shown = ", ".join(map(repr, untrained[:5])) + (", ..." if len(untrained) > 5 else "")
+            print(
+                f"data: {noun} type(s) {shown} occur in the validation or test split but not in train: the model gets "
+                f"{'their rows' if len(untrained) > 1 else 'a row'} it never trains (their gold annotations count "
+                f"as misses); data.{kind} fixes the list",
+                file=sys.stderr,
+            )
 
 
 def check_one_brat_split(option: str, folder: str) -> None:
@@ -864,6 +904,9 @@ def add_corpus_arguments(parser, max_documents_help="use only the first N docume
     """The options of the scripts that score a saved model on a raw corpus: --data-dir, --format, --max-documents."""
     parser.add_argument("--data-dir", required=True, help="raw corpus folder (e.g. ../shared/data/bc5cdr)")
     parser.add_argument("--format", required=True, help="corpus format: bc5cdr, docred, brat or bioc")
+    parser.add_argument(
+        "--rel-info", help="docred: rel_info.json naming the relation ids (default: rel_info.json in --data-dir)"
+    )
     parser.add_argument("--max-documents", type=positive_int, help=max_documents_help)
     return parser
 
@@ -923,13 +966,15 @@ def refusals_as_value_errors():
 
 
 @functools.lru_cache(maxsize=2)
-def _converted_corpus(corpus_format: str, data_dir: str) -> dict:
+def _converted_corpus(corpus_format: str, data_dir: str, rel_info: Optional[str] = None) -> dict:
     """`data_simmemre.convert_corpus`, once per corpus in a script (its rows, boundary words and argument types all
     read it)."""
     from . import data_simmemre
 
+    if rel_info is not None and corpus_format != "docred":
+        raise SystemExit("--rel-info applies to --format docred only")
     try:
-        return data_simmemre.convert_corpus(corpus_format, data_dir)
+        return data_simmemre.convert_corpus(corpus_format, data_dir, **({"rel_info": rel_info} if rel_info else {}))
     except FileNotFoundError as error:  # a mistyped folder, or one without the format's split files
         raise SystemExit(f"--data-dir {data_dir}: {error}") from None
 
@@ -941,7 +986,7 @@ def check_corpus_splits(args, splits) -> dict:
 
     if args.format not in data_simmemre.FORMATS:
         raise SystemExit(f"--format must be one of {data_simmemre.FORMATS}, got {args.format!r}")
-    corpus = _converted_corpus(args.format, args.data_dir)
+    corpus = _converted_corpus(args.format, args.data_dir, getattr(args, "rel_info", None))
     for split in splits:
         if split not in corpus:
             raise SystemExit(f"{args.data_dir}: no {split!r} split (found {sorted(corpus)})")
@@ -968,7 +1013,7 @@ def corpus_rows(args, model, processor, splits) -> dict:
 def corpus_train_documents(args, wanted: str) -> list:
     """The train split of the corpus at `args.data_dir` (`args.format`), from which `wanted` (what a script derives
     from it, for the message) comes; a corpus without one stops the script with a message."""
-    corpus = _converted_corpus(args.format, args.data_dir)
+    corpus = _converted_corpus(args.format, args.data_dir, getattr(args, "rel_info", None))
     if "train" not in corpus:
         raise SystemExit(f"{args.data_dir}: no train split to derive {wanted} from (found {sorted(corpus)})")
     return corpus["train"][0]

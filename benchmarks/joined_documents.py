@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.group < 2:
         raise SystemExit(f"--group must be at least 2, got {args.group}")
-    corpus = _converted_corpus(args.format, args.data_dir)
+    corpus = _converted_corpus(args.format, args.data_dir, args.rel_info)
     if args.split not in corpus:
         raise SystemExit(f"{args.data_dir}: no {args.split!r} split (found {sorted(corpus)})")
     documents = corpus[args.split][0][: args.max_documents]

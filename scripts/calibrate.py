@@ -122,6 +122,11 @@ def settings_unknown_to_folder_code(folder, names) -> list:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.dev_split in ("test", args.test_split):  # decide on dev, report test once
+        raise SystemExit(
+            f"--dev-split {args.dev_split}: thresholds chosen on the split that is reported would be chosen by its "
+            "scores; calibrate on a development split"
+        )
     bars_off_unless_watched()
     import torch
 

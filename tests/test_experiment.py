@@ -51,6 +51,22 @@ def test_load_splits_redocred_protocol():
     assert [len(splits[name]) for name in ("train", "validation", "test")] == [400, 100, 500]
     assert not {d["id"] for d in splits["train"]} & {d["id"] for d in splits["validation"]}
     assert len(labels["entity_types"]) == 6
+    # Test alone holds 'unemployment rate'; the relation list is rel_info's 96 names, whichever splits are loaded.
+    assert len(labels["relation_types"]) == 96
+    _, without_test = load_splits({**data, "splits": {"train": "dev[:400]", "validation": "dev[400:]"}})
+    assert without_test["relation_types"] == labels["relation_types"]
+
+
+def test_types_that_only_the_evaluation_splits_hold_are_named(tmp_path, capsys):
+    """The label lists come from every split, so that every gold annotation can be scored: a type that only test held
+    gave the model a row it never trained, without a word."""
+    data = {
+        "train_file": write_documents(tmp_path / "train.jsonl", "Chemical"),
+        "test_file": write_documents(tmp_path / "test.jsonl", "Chemical", "Gene"),
+    }
+    _, labels = load_splits(data)
+    assert labels["entity_types"] == ["Chemical", "Gene"]
+    assert "entity type(s) 'Gene' occur in the validation or test split but not in train" in capsys.readouterr().err
 
 
 def write_documents(path, *types):

@@ -266,6 +266,25 @@ def test_calibrate_checks_the_split_names_before_the_model_loads(hub_folder, tmp
     )
 
 
+@pytest.mark.parametrize("splits", [["--dev-split", "test"], ["--dev-split", "dev", "--test-split", "dev"]])
+def test_calibrate_refuses_to_choose_thresholds_on_the_split_it_reports(splits, tmp_path):
+    """--dev-split test ran, and results.py recorded its scores as a dev-calibrated row."""
+    argv = [NOT_A_MODEL, "--data-dir", str(tmp_path), "--format", "bc5cdr", *splits]
+    assert "thresholds chosen on the split that is reported" in refusal("calibrate", argv)
+
+
+def test_corpus_scripts_name_docred_relations_through_rel_info():
+    """calibrate.py on a Re-DocRED model stopped at raw relation ids (P580): it had no --rel-info."""
+    from simmemre.experiment_simmemre import _converted_corpus
+
+    jerex = SCRIPTS.parent.parent / "shared" / "data" / "docred-jerex-joint" / "fixtures_seq2rel_ds"
+    if not (jerex / "types.json").is_file():
+        pytest.skip("no shared data")
+    corpus = _converted_corpus("docred", str(jerex), str(jerex / "types.json"))
+    types = {relation["type"] for docs, _ in corpus.values() for doc in docs for relation in doc["relations"]}
+    assert types and not any(name.startswith("P") and name[1:].isdigit() for name in types)
+
+
 @pytest.mark.parametrize("count", ["0", "-1"])
 def test_calibrate_refuses_a_max_documents_below_one(count, tmp_path, capsys):
     argv = [NOT_A_MODEL, "--data-dir", str(tmp_path), "--format", "bc5cdr", "--max-documents", count]
