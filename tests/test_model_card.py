@@ -182,6 +182,7 @@ def test_train_gives_the_card_the_scores_of_the_saved_thresholds(monkeypatch, tm
     trainer = finished_trainer(tmp_path, global_step=3, evaluate=evaluate)
     run = {"resume": None, "calibrate": True, "calibration_grid": None, "base_model": None, "data": {}}
     calibration = {"thresholds": {"relation_threshold": 0.3}, "scores": scores(45.0), "applied": applied, "reason": ""}
+    calibration["fixed_thresholds"] = {"relation_threshold": 0.5}
     saved = {}
     monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {s: [{}] for s in splits}, run))
     monkeypatch.setattr(training_simmemre, "calibrate_thresholds", lambda *args, **kwargs: calibration)
