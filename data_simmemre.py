@@ -387,6 +387,19 @@ def labels_for(docs_by_split: Mapping[str, Any]) -> dict:
     return {"entity_types": sorted(entity_types), "relation_types": sorted(relation_types)}
 
 
+def declared_relation_types(format: str | None, input_path=None, rel_info: Any = None) -> list:
+    """The relation names a DocRED-format corpus declares in its rel_info (given, or ``rel_info.json`` in the corpus
+    folder, as :func:`convert_corpus` finds it), sorted; empty for other formats. The label list then does not depend
+    on which splits are loaded (Re-DocRED's test split alone holds "unemployment rate")."""
+    if format != "docred":
+        return []
+    if rel_info is None and input_path is not None and os.path.isdir(input_path):
+        candidate = os.path.join(os.fspath(input_path), "rel_info.json")
+        rel_info = candidate if os.path.isfile(candidate) else None
+    names = load_relation_names(rel_info) if rel_info is not None else None
+    return sorted(set((names or {}).values()))
+
+
 def boundary_words(documents: Iterable[Mapping], min_count: int = 100) -> dict:
     """The lower-cased words seen at least `min_count` times in `documents` (a training corpus) that never begin
     (end) one of their gold mentions: ``{"non_initial_words": [...], "non_final_words": [...]}``, sorted, the
@@ -1445,9 +1458,10 @@ def _name_limit(folder: str) -> int:
     while folder and not os.path.isdir(folder) and os.path.dirname(folder) != folder:
         folder = os.path.dirname(folder)
     try:
-        return os.pathconf(folder or ".", "PC_NAME_MAX")
+        limit = os.pathconf(folder or ".", "PC_NAME_MAX")
     except (AttributeError, OSError, ValueError):  # (no pathconf on Windows: NTFS takes 255 characters)
         return 255
+    return limit if limit > 0 else 255  # (-1: no fixed limit)
 
 
 def windows_file_name_problem(name: str) -> str | None:
@@ -1878,17 +1892,26 @@ SPLIT_NAMES = {
 # A file name's words: runs of letters split where a lower-case letter meets an upper-case one (CDR_TrainingSet:
 # CDR, Training, Set), and runs of digits.
 _FILE_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+_SPLIT_PREFIXES = {"train": "train", "dev": "dev", "valid": "dev", "test": "test"}
+_SPLIT_PREFIX = re.compile("|".join(_SPLIT_PREFIXES), re.IGNORECASE)
 
 
 def split_from_filename(name: str, default: str | None = "train") -> str | None:
     """The split a file's name gives: a word of it in :data:`SPLIT_NAMES` (``CDR_TrainingSet.PubTator.txt``,
     ``dev_revised.json``, ``val.jsonl``), else a word that begins with train, dev, valid or test (``trainset``);
-    `default` when none or several splits match. Whole words: ``latest.json`` is no test file."""
-    words = [word.lower() for word in _FILE_NAME_WORD.findall(os.path.basename(os.fspath(name)))]
+    `default` when none or several splits match. Whole words: ``latest.json`` is no test file; a split name glued
+    to an acronym counts (``NCBItrainset_corpus.txt``)."""
+    base = os.path.basename(os.fspath(name))
+    words = [word.lower() for word in _FILE_NAME_WORD.findall(base)]
     found = {SPLIT_NAMES[word] for word in words if word in SPLIT_NAMES}
     if not found:
-        prefixes = {"train": "train", "dev": "dev", "valid": "dev", "test": "test"}
-        found = {split for word in words for prefix, split in prefixes.items() if word.startswith(prefix)}
+        # A split name glued to what comes before or after it (NCBItrainset, CDRtest, developset), but not inside a
+        # lower-case word ("latest", "contest").
+        found = {
+            _SPLIT_PREFIXES[match.group().lower()]
+            for match in _SPLIT_PREFIX.finditer(base)
+            if match.start() == 0 or not base[match.start() - 1].islower()
+        }
     return found.pop() if len(found) == 1 else default
 
 
@@ -1973,7 +1996,8 @@ def _brat_split_folders(input_path: str) -> dict[str, str]:
         full = os.path.join(input_path, name)
         if not os.path.isdir(full) or not _brat_files(full):
             continue
-        split = BRAT_SPLIT_FOLDERS.get(name.lower())
+        # A split folder's whole name, or a word of it (BioNLP's "BioNLP-OST-2019_BB-rel_train").
+        split = BRAT_SPLIT_FOLDERS.get(name.lower()) or split_from_filename(name, default=None)
         if split is None:
             others.append(name)
         elif split in folders:
@@ -2296,9 +2320,11 @@ def convert_command(argv=None) -> int:
     if kept:
         kept_names = ", ".join(kept)
         print(f"kept {kept_names} of an earlier conversion in {args.output}; labels.json covers them", file=sys.stderr)
-    # labels.json describes every split the folder holds (train.py takes the label inventory from it).
+    # labels.json describes every split the folder holds (train.py takes the label inventory from it), and a DocRED
+    # corpus's declared relations (its rel_info), as train.py lists them reading the corpus itself.
     labels = labels_for({**kept, **converted})
-    write_labels(args.output, labels["entity_types"], labels["relation_types"])
+    declared = declared_relation_types(args.format, args.input, args.rel_info)
+    write_labels(args.output, labels["entity_types"], sorted(set(labels["relation_types"]) | set(declared)))
     os.remove(marker)
     for _, stats in converted.values():  # after the files: a reader that stops early (| head -1) cuts no conversion
         print(stats_line(stats), flush=True)

@@ -610,21 +610,15 @@ def declared_relation_types(data: dict, options: dict, corpus_format) -> list:
     the reader finds it); empty for other corpora."""
     from . import data_simmemre
 
-    if corpus_format != "docred":
-        return []
-    rel_info = options.get("rel_info")
-    if rel_info is None and data.get("data_dir"):
-        candidate = os.path.join(resolve_path(data["data_dir"]), "rel_info.json")
-        rel_info = candidate if os.path.isfile(candidate) else None
-    names = data_simmemre.load_relation_names(rel_info) if rel_info is not None else None
-    return sorted(set((names or {}).values()))
+    data_dir = resolve_path(data["data_dir"]) if data.get("data_dir") else None
+    return data_simmemre.declared_relation_types(corpus_format, data_dir, options.get("rel_info"))
 
 
 def warn_about_untrained_types(labels: dict, splits: dict, declared=()) -> None:
     """Say which types of the label lists (found in every split, so that every gold annotation can be scored) the
     training split lacks: the model gets a classifier row and a memory slot for each that it never trains, and their
-    gold annotations count as misses. Re-DocRED's test split alone holds 'unemployment rate'; its rel_info declares it,
-    so the list does not depend on the test split there."""
+    gold annotations count as misses. Types a corpus declares (`declared`, its rel_info) are its schema, not taken
+    from the evaluation splits, and are not named (Re-DocRED's 'unemployment rate', declared, is only in test)."""
     from . import data_simmemre
 
     trained = data_simmemre.labels_for({"train": splits.get("train", [])})

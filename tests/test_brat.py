@@ -422,3 +422,18 @@ def test_bioNLP_a1_and_a2_files_read_as_one_annotation_file(tmp_path):
     (folder / "BB-1.a2").write_text("T5\tHabitat 27 31\tsand\n", encoding="utf-8")
     with pytest.raises(DocumentError, match=r"BB-1\.a2:1"):  # errors name the .a2 file and its line
         read_brat(folder)
+
+
+def test_split_folders_named_by_a_word_of_their_names_keep_dev_and_test_apart(tmp_path):
+    """BioNLP's archives unpack to BioNLP-OST-2019_BB-rel_train / _dev / _test: none was a split folder by its whole
+    name, so the root was read as one train split, dev and test documents included."""
+    for split in ("train", "dev", "test"):
+        collection(
+            tmp_path / f"BioNLP-OST-2019_BB-rel_{split}", {f"BB-{split}": ("ASA hurts.", "T1\tChemical 0 3\tASA\n")}
+        )
+    splits = convert_corpus("brat", tmp_path)
+    assert {split: [doc["id"] for doc in docs] for split, (docs, _) in splits.items()} == {
+        "train": ["BB-train"],
+        "dev": ["BB-dev"],
+        "test": ["BB-test"],
+    }

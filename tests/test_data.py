@@ -828,6 +828,39 @@ def test_cli_converts_jerex_fixtures_with_types_json(tmp_path, cli, capsys):
 
 
 @needs_data
+def test_a_converted_docred_corpus_lists_the_relations_train_py_lists_reading_it(tmp_path, cli):
+    """labels.json held the 8 relation types the fixtures use; train.py reading the corpus itself lists the 96 its
+    types.json declares: one corpus, two models."""
+    from simmemre.experiment_simmemre import load_splits
+
+    assert cli(jerex_conversion(tmp_path)) == 0
+    _, labels = load_splits({"data_dir": str(JEREX), "format": "docred", "rel_info": str(JEREX / "types.json")})
+    assert read_labels(tmp_path)["relation_types"] == labels["relation_types"] and len(labels["relation_types"]) > 8
+
+
+@pytest.mark.parametrize(
+    "name, split",
+    [
+        ("CDR_TrainingSet.PubTator.txt", "train"),
+        ("dev_revised.json", "dev"),
+        ("val.jsonl", "dev"),
+        ("NCBItrainset_corpus.txt", "train"),
+        ("NCBIdevelopset_corpus.txt", "dev"),
+        ("NCBItestset_corpus.txt", "test"),
+        ("BC5CDRtest.txt", "test"),
+        ("latest.json", None),
+        ("contest.json", None),
+        ("train_dev.json", None),
+    ],
+)
+def test_a_split_file_is_named_by_a_word_of_its_name(name, split):
+    """Any substring "test" made a test file (latest.json); whole words missed a split glued to an acronym."""
+    from simmemre.data_simmemre import split_from_filename
+
+    assert split_from_filename(name, default=None) == split
+
+
+@needs_data
 def test_a_conversion_stopped_midway_is_refused_until_one_completes(tmp_path, cli, monkeypatch, capsys):
     """Stopped between split files, a conversion left the new train.jsonl beside the earlier dev/test files, and
     train.py read the mix without a word."""

@@ -67,6 +67,12 @@ def test_types_that_only_the_evaluation_splits_hold_are_named(tmp_path, capsys):
     _, labels = load_splits(data)
     assert labels["entity_types"] == ["Chemical", "Gene"]
     assert "entity type(s) 'Gene' occur in the validation or test split but not in train" in capsys.readouterr().err
+    test = json.loads(open(data["test_file"], encoding="utf-8").readline())
+    test["entities"].append({"type": "Chemical", "mentions": [{"start": 0, "end": 3}]})
+    test["relations"] = [{"head": 0, "tail": 1, "type": "Inhibits"}]
+    (tmp_path / "test.jsonl").write_text(json.dumps(test) + "\n", encoding="utf-8")
+    load_splits(data)
+    assert "relation type(s) 'Inhibits' occur in the validation or test split" in capsys.readouterr().err
 
 
 def write_documents(path, *types):

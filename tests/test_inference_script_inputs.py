@@ -275,12 +275,14 @@ def test_calibrate_refuses_to_choose_thresholds_on_the_split_it_reports(splits, 
 
 def test_corpus_scripts_name_docred_relations_through_rel_info():
     """calibrate.py on a Re-DocRED model stopped at raw relation ids (P580): it had no --rel-info."""
-    from simmemre.experiment_simmemre import _converted_corpus
+    from simmemre.experiment_simmemre import check_corpus_splits
 
     jerex = SCRIPTS.parent.parent / "shared" / "data" / "docred-jerex-joint" / "fixtures_seq2rel_ds"
     if not (jerex / "types.json").is_file():
         pytest.skip("no shared data")
-    corpus = _converted_corpus("docred", str(jerex), str(jerex / "types.json"))
+    calibrate = load_script(SCRIPTS / "calibrate.py", "calibrate_script")
+    argv = [NOT_A_MODEL, "--data-dir", str(jerex), "--format", "docred", "--rel-info", str(jerex / "types.json")]
+    corpus = check_corpus_splits(calibrate.build_parser().parse_args(argv), ["dev"])
     types = {relation["type"] for docs, _ in corpus.values() for doc in docs for relation in doc["relations"]}
     assert types and not any(name.startswith("P") and name[1:].isdigit() for name in types)
 
