@@ -562,15 +562,19 @@ def _count_document(stats: dict, doc: Mapping) -> None:
     stats["relations"] += len(doc["relations"])
 
 
-# Reader-specific counters, in the order they appear in the stats dict after the common keys.
-_PUBTATOR_COUNTERS = (
-    "mention_lines",
+# Counters of the grouping of id-annotated mentions into entities (`_pubtator_entities`: PubTator and BioC).
+_ENTITY_GROUPING_COUNTERS = (
     "multi_id_mentions",
     "composite_mentions",
     "ungrounded_mentions",
     "ungrounded_entities",
     "dropped_ungrounded_mentions",
     "dropped_ungrounded_entities",
+)
+# Reader-specific counters, in the order they appear in the stats dict after the common keys.
+_PUBTATOR_COUNTERS = (
+    "mention_lines",
+    *_ENTITY_GROUPING_COUNTERS,
     "dropped_documents",
     "dropped_document_mentions",
     "dropped_document_entities",
@@ -1540,12 +1544,7 @@ BIOC_MAX_GAP = 1_000_000
 BIOC_RELATION_TYPE_KEYS = ("type", "relation")
 _BIOC_COUNTERS = (
     "passages",
-    "multi_id_mentions",
-    "composite_mentions",
-    "ungrounded_mentions",
-    "ungrounded_entities",
-    "dropped_ungrounded_mentions",
-    "dropped_ungrounded_entities",
+    *_ENTITY_GROUPING_COUNTERS,
     "dropped_composite_parts",
     "dropped_discontinuous_mentions",
     "dropped_annotations_without_location",
@@ -1720,7 +1719,7 @@ def _bioc_document(raw: Any, path: str, counts: dict, drop_ungrounded: bool) -> 
     # The entities as read_pubtator groups them, with its counters (those BioC shares added to this file's).
     entity_counts = dict.fromkeys(_PUBTATOR_COUNTERS, 0)
     entities, entity_index = _pubtator_entities(block, text, path, entity_counts, drop_ungrounded)
-    for key in set(_BIOC_COUNTERS) & set(_PUBTATOR_COUNTERS):
+    for key in (*_ENTITY_GROUPING_COUNTERS, "duplicate_mentions"):
         counts[key] += entity_counts[key]
     left_out -= {key for key in entity_index if key[1] is not None}
     doc = {

@@ -81,7 +81,13 @@ def family_model(name, tokenizer, **overrides):
         # The encoder's padding id is the tokenizer's: RoBERTa-style position ids skip it (XLM-R's 1 was the test
         # SentencePiece tokenizer's <unk>, so its windows were checked against the wrong position count).
         encoder.pad_token_id = tokenizer.pad_token_id
-    config = SimMemREConfig(
+    torch.manual_seed(0)
+    return SimMemREModel(family_config(encoder, tokenizer, **overrides))
+
+
+def family_config(encoder, tokenizer, **overrides) -> SimMemREConfig:
+    """A small SimMemRE config around `encoder` (an encoder config) with `tokenizer`'s special tokens."""
+    return SimMemREConfig(
         encoder_config=encoder.to_dict(),
         entity_types=["Chemical", "Disease"],
         relation_types=["CID"],
@@ -92,8 +98,6 @@ def family_model(name, tokenizer, **overrides):
         max_mentions_per_word=None,
         **overrides,
     )
-    torch.manual_seed(0)
-    return SimMemREModel(config)
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
@@ -381,15 +385,7 @@ def test_an_encoder_that_lets_padding_through_scores_a_document_alone_or_in_a_ba
     from transformers import FNetConfig
 
     encoder = FNetConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, intermediate_size=64)
-    config = SimMemREConfig(
-        encoder_config=encoder.to_dict(),
-        entity_types=["Chemical", "Disease"],
-        relation_types=["CID"],
-        cls_token_id=tokenizer.cls_token_id,
-        sep_token_id=tokenizer.sep_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        meta_embedding_size=8,
-    )
+    config = family_config(encoder, tokenizer)
     assert config.encoder_batch_windows == 1
     torch.manual_seed(0)
     model = SimMemREModel(config).eval()
