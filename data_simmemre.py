@@ -1409,7 +1409,7 @@ def write_brat(documents: Iterable[Mapping], folder: str | os.PathLike) -> int:
     need them without spaces. Unless the folder has one, an ``annotation.conf`` declares the types written (and
     ``Equiv``, and overlapping mentions), so that brat shows the collection without configuration errors."""
     folder = os.fspath(folder)
-    checked, targets = [], {}
+    checked, targets, name_limit = [], {}, _name_limit(folder)
     for index, doc in enumerate(documents):  # every document checked before any is written
         doc = validate_document(with_str_id(doc), source=f"documents[{index}]")
         fail = _document_failure(f"documents[{index}]", doc["id"])
@@ -1426,8 +1426,8 @@ def write_brat(documents: Iterable[Mapping], folder: str | os.PathLike) -> int:
             fail(f"not usable as a file name on Windows ({problem}); give the document another id", "id")
         # The longest name written is the .ann file's temporary name (a 245-character id stopped the export halfway).
         longest = len(os.fsencode(os.path.basename(target) + ".ann")) + _TEMPORARY_SUFFIX_LENGTH
-        if longest > _name_limit(folder):
-            fail(f"too long for a file name here ({longest} of {_name_limit(folder)} bytes with its suffixes)", "id")
+        if longest > name_limit:
+            fail(f"too long for a file name here ({longest} of {name_limit} bytes with its suffixes)", "id")
         # (casefolded: on macOS and Windows "A" and "a" are one file)
         first = targets.setdefault(os.path.normcase(target).casefold(), index)
         if first != index:
@@ -1762,7 +1762,7 @@ def _bioc_ids(infons: Mapping) -> tuple:
 def _bioc_annotation_ids(annotation: Mapping) -> set:
     """The (type, id) pairs an annotation names, whether or not it is kept (its infons checked already)."""
     infons = annotation.get("infons") or {}
-    return {(infons.get("type"), kb_id) for kb_id in _bioc_ids(infons)[1] if kb_id != "-1"}
+    return {(str(infons.get("type") or "").strip(), kb_id) for kb_id in _bioc_ids(infons)[1] if kb_id != "-1"}
 
 
 def _bioc_integer(value: Any, fail, field: str) -> int:
@@ -1774,7 +1774,8 @@ def _bioc_integer(value: Any, fail, field: str) -> int:
 
 
 def _bioc_mention(annotation: Mapping, where: str, text: str, fail, counts: dict):
-    """``(start, end, type, (id, surface) pairs)`` of an annotation, or None when it is left out (counted)."""
+    """``(start, end, type, (id, surface) pairs, whether a composite mention)`` of an annotation, or None when it is
+    left out (counted)."""
     field = f"{where}.annotations[id {annotation.get('id')!r}]"
     infons = _bioc_infons(annotation, fail, field)
     entity_type = infons.get("type")
