@@ -2212,7 +2212,9 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         _stage(trainer, f"saving {best_dir}")
         for stale in stale_staging_folders(args.output_dir):  # this run owns its output_dir
             shutil.rmtree(os.path.join(args.output_dir, stale), ignore_errors=True)
-        dataset_name = data_config.get("dataset_name") or data_config.get("format")
+        # A format that names its corpus (bc5cdr) names the card's dataset; a generic one (brat, bioc, docred) does not.
+        corpus_format = data_config.get("format")
+        dataset_name = data_config.get("dataset_name") or (corpus_format if corpus_format == "bc5cdr" else None)
         try:
             from .hub_simmemre import save_for_hub
         except ImportError:

@@ -194,6 +194,26 @@ def test_train_gives_the_card_the_scores_of_the_saved_thresholds(monkeypatch, tm
     assert saved["thresholds_tuned_on"] == expected["tuned"]
 
 
+@pytest.mark.parametrize(
+    "data, dataset_name",
+    [({"format": "bc5cdr"}, "bc5cdr"), ({"format": "bioc"}, None), ({"format": "brat", "dataset_name": "BB"}, "BB")],
+)
+def test_the_card_names_a_dataset_only_where_the_data_names_one(monkeypatch, tmp_path, data, dataset_name):
+    """A corpus read as BioC or brat got a card whose datasets metadata said "bioc": a format, not a dataset."""
+    from test_experiment import finished_trainer
+
+    from simmemre import experiment_simmemre, hub_simmemre
+
+    trainer = finished_trainer(tmp_path, global_step=3, evaluate=lambda dataset, metric_key_prefix: {})
+    run = {"resume": None, "calibrate": False, "calibration_grid": None, "base_model": None, "data": data}
+    saved = {}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: saved.update(kwargs))
+    monkeypatch.setattr(experiment_simmemre, "write_run_files", lambda *args, **kwargs: None)
+    experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}}, print_summary=False)
+    assert saved["dataset_name"] == dataset_name
+
+
 def test_the_trainer_card_reports_the_best_checkpoint_it_loaded(model, processor, tmp_path):
     """Under load_best_model_at_end the card published the last evaluation, not the pushed model's."""
     from transformers import TrainingArguments
