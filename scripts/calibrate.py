@@ -109,6 +109,38 @@ def update_saved_config(folder, updates: dict) -> None:
         )
 
 
+def rewrite_model_card(folder, config, report: dict, test_split) -> None:
+    """FOLDER/README.md (the model card save_for_hub wrote) written again for the thresholds now in config.json: it
+    stated the old ones and their scores, and push_to_hub.py uploaded it so. The scores are this calibration's (dev,
+    marked as tuned there, and test); the card's dataset, base model, license, language and tags are kept."""
+    from huggingface_hub import ModelCard
+
+    from simmemre.hub_simmemre import placeholder_repo_id, render_model_card
+
+    path = os.path.join(folder, "README.md")
+    if not os.path.isfile(path):
+        return
+    try:
+        data = ModelCard.load(path).data
+    except Exception:  # (a card not written by save_for_hub: not rewritten, only named)
+        print(f"warning: {path}: not a card this package wrote; it still states the old thresholds", file=sys.stderr)
+        return
+    datasets = data.datasets if isinstance(data.datasets, list) else [data.datasets] if data.datasets else [None]
+    results = {"validation": report["scores"], **({"test": report["test_scores"]} if test_split else {})}
+    card = render_model_card(
+        config,
+        results=results,
+        dataset_name=datasets[0],
+        base_model=data.base_model if isinstance(data.base_model, str) else None,
+        repo_id=placeholder_repo_id(folder),
+        license=data.license or "apache-2.0",
+        language=data.language or "en",
+        tags=data.tags,
+        thresholds_tuned_on="validation",
+    )
+    write_text_file(path, card)
+
+
 def settings_unknown_to_folder_code(folder, names) -> list:
     """The setting names that the folder's own configuration_simmemre.py never mentions (a folder saved by a version
     older than the setting; [] when the folder has no such file)."""
@@ -213,6 +245,7 @@ def main(argv=None) -> int:
         apply_thresholds(model, report["thresholds"])
         updates.update({name: getattr(model.config, name) for name in THRESHOLD_NAMES})
         update_saved_config(args.model, updates)
+        rewrite_model_card(args.model, model.config, report, args.test_split)
         report["config_updated"] = True
         write_text_file(output, json.dumps(report, indent=2))
     summary = {name: report["thresholds"][name] for name in THRESHOLD_NAMES}

@@ -264,3 +264,24 @@ def test_a_model_without_relation_types_publishes_no_relation_score_or_example(t
 def test_type_names_with_backticks_stay_inside_their_code_spans(tokenizer):
     card = render_model_card(tiny_config(tokenizer, entity_types=["a`b", "Disease"]))
     assert "`` a`b ``, `Disease`" in card
+
+
+def test_calibrate_writes_the_card_again_for_the_thresholds_it_saves(hub_folder, model, tmp_path):
+    """calibrate.py rewrote config.json's thresholds but not README.md: the card, uploaded by push_to_hub.py, stated
+    the old thresholds and their scores."""
+    import copy
+    import shutil
+
+    from helpers import SCRIPTS, load_script
+
+    calibrate = load_script(SCRIPTS / "calibrate.py", "calibrate_script")
+    folder = tmp_path / "model"
+    shutil.copytree(hub_folder, folder)
+    config = copy.deepcopy(model.config)
+    config.relation_threshold = 0.3
+    scores = {"relation_strict_f1": 12.5, "entity_f1": 50.0, "mention_f1": 70.0}
+    calibrate.rewrite_model_card(str(folder), config, {"scores": scores, "test_scores": scores}, "test")
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert f"relation 0.3, entity {config.entity_threshold}" in card and "thresholds tuned here" in card
+    assert "bigbio/bc5cdr" in card and "sentence-transformers/all-MiniLM-L6-v2" in card  # kept from the old card
+    assert "41.5" not in card and "12.5" in card

@@ -1244,6 +1244,8 @@ def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
     # A folder saved by another version keeps its own code: config.save_pretrained replaced its configuration file.
     older_code = (folder / "configuration_simmemre.py").read_text() + "\n# saved by an older version\n"
     (folder / "configuration_simmemre.py").write_text(older_code)
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    (folder / "README.md").write_text(card.replace("- Default thresholds:", "- Stale thresholds:"), encoding="utf-8")
     run_calibrate(folder, "--grid", "coref_threshold=0.5,0.7", tmp_path=tmp_path)
     assert (folder / "configuration_simmemre.py").read_text() == older_code
     report = json.loads((folder.parent / "calibration.json").read_text())
@@ -1263,6 +1265,16 @@ def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
     # what the folder held before, for results.py to record the run's own rows with the config they were scored with
     assert report["config_before"] == {**report["fixed_thresholds"]}
     assert report["config_updated"] is True  # written again once config.json holds the thresholds
+    card = (folder / "README.md").read_text(encoding="utf-8")  # it stated the old thresholds
+    chosen = report["thresholds"]
+    assert (
+        "Stale thresholds" not in card
+        and (
+            f"- Default thresholds: mention {chosen['mention_threshold']}, coreference {chosen['coref_threshold']}, "
+            f"relation {chosen['relation_threshold']}, entity {chosen['entity_threshold']}"
+        )
+        in card
+    )
 
 
 @pytest.mark.integration
