@@ -1167,12 +1167,16 @@ _BRAT_COUNTERS = (
     "dropped_event_triggers",
     "dropped_attributes",
     "dropped_texts_without_ann",
+    "dropped_structure_annotations",
     "duplicate_mentions",
     "duplicate_relations",
     "self_relations",
     "entity_type_conflicts",
     "shared_mention_spans",
 )
+# Text-bound annotations of a BioNLP .a1 file that mark the text's layout, not entities (Bacteria Biotopes: "Title",
+# "Paragraph"; BigBio's loader leaves them out too).
+BIONLP_STRUCTURE_TYPES = ("Title", "Paragraph")
 # "Type start end" or discontinuous "Type s1 e1;s2 e2": a type may hold spaces (DocRED's, as write_brat writes them).
 _BRAT_SPAN = re.compile(r"(?P<type>.+?) (?P<offsets>[0-9]+ [0-9]+(?:;[0-9]+ [0-9]+)*)")
 _BRAT_ARGUMENT = re.compile(r"[^\s:]+:[TE][0-9]+")
@@ -1181,7 +1185,8 @@ _BRAT_ARGUMENT = re.compile(r"[^\s:]+:[TE][0-9]+")
 def read_brat(path: str | os.PathLike) -> tuple[list[dict], dict]:
     """Read a brat standoff collection (a folder, searched recursively, of ``NAME.txt`` + ``NAME.ann`` pairs, or the
     BioNLP shared tasks' ``NAME.txt`` + ``NAME.a1`` (given annotations) + ``NAME.a2`` (the others), read as one
-    ``.ann``) or one ``.ann`` / ``.a1`` file (beside its ``.txt``) -> ``(documents, stats)``.
+    ``.ann``, an ``.a1``'s Title and Paragraph spans left out and counted) or one ``.ann`` / ``.a1`` file (beside its
+    ``.txt``) -> ``(documents, stats)``.
 
     - ``id`` = the ``.ann`` file's path inside the folder without its extension; ``text`` = the ``.txt`` file as
       written (line ends kept: brat's offsets count every character). A text-bound annotation ``T1\\tType start
@@ -1266,7 +1271,10 @@ def _read_brat_document(doc_id: str, ann: str, counts: dict) -> dict:
         fail = _document_failure(f"{source}:{number}", doc_id)
         key, _, rest = line.partition("\t")
         kind, fields = key[:1], rest.split("\t")
-        if kind == "T":
+        if kind == "T" and source.endswith(".a1") and fields[0].split(" ")[0] in BIONLP_STRUCTURE_TYPES:
+            counts["dropped_structure_annotations"] += 1  # (a title or paragraph: the text's layout, no entity)
+            mentions[key] = None
+        elif kind == "T":
             _brat_mention(key, fields, text, mentions, counts, fail)
         elif kind == "*":
             equivalences.append((key, fields[0].split()[1:], fail))
@@ -1570,7 +1578,8 @@ def read_bioc(path: str | os.PathLike, drop_ungrounded: bool = False) -> tuple[l
       locations (discontinuous) or none, and the parts of a composite mention (``CompositeRole``
       ``IndividualMention``; the composite span is kept).
     - Relations (document or passage level): the type is the first of :data:`BIOC_RELATION_TYPE_KEYS`; arguments,
-      head first, are two ``node`` refids (annotation ids), or ``entity1``/``entity2`` infons holding ids, or two infons
+      head first, are two ``node`` refids (annotation ids; roles Arg1/Arg2 order them, else the written order), or
+      ``entity1``/``entity2`` infons holding ids, or two infons
       named by entity types holding ids (BC5CDR: ``Chemical``, ``Disease``). A relation naming a left-out annotation
       is left out and counted; an id or refid that names nothing is an error.
 
@@ -1827,6 +1836,8 @@ def _bioc_relations(relations, entities, entity_index, annotation_keys, left_out
         arguments = []
         if nodes:
             refids = [str(node["refid"]) for node in nodes]
+            if [str(node.get("role") or "").lower() for node in nodes] == ["arg2", "arg1"]:
+                refids.reverse()  # (head = Arg1 wherever it is written, as the brat reader reads it)
             if len(nodes) != 2 or any(refid in relation_ids and refid not in annotation_keys for refid in refids):
                 counts["dropped_relations"] += 1  # (of other than two entities: an event, or a relation of relations)
                 continue

@@ -219,10 +219,15 @@ def test_document_level_annotations_count_like_passage_ones(tmp_path):
 
 
 def test_relations_of_other_than_two_entities_are_left_out_and_counted(tmp_path):
-    """A relation of three nodes (an event) or one naming another relation stopped the whole file."""
+    """A relation of three nodes (an event) or one naming another relation stopped the whole file; one written Arg2
+    first came out reversed."""
     nodes = [{"refid": "0"}, {"refid": "2"}, {"refid": "3"}]
     relations = [
-        {"id": "R0", "infons": {"type": "Cause"}, "nodes": [{"refid": "2"}, {"refid": "3"}]},
+        {
+            "id": "R0",
+            "infons": {"type": "Cause"},
+            "nodes": [{"refid": "3", "role": "Arg2"}, {"refid": "2", "role": "Arg1"}],
+        },
         {"id": "R1", "infons": {"type": "Event"}, "nodes": nodes},
         {"id": "R2", "infons": {"type": "Because"}, "nodes": [{"refid": "R0"}, {"refid": "0"}]},
     ]

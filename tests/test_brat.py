@@ -414,10 +414,10 @@ def test_bioNLP_a1_and_a2_files_read_as_one_annotation_file(tmp_path):
     assert doc["id"] == "BB-1"
     assert [(e["type"], e.get("ids"), len(e["mentions"])) for e in doc["entities"]] == [
         ("Microorganism", ["NCBI_Taxonomy:1423"], 1),
-        ("Title", [], 1),
         ("Habitat", [], 2),
     ]
-    assert doc["relations"] == [{"head": 0, "tail": 2, "type": "Lives_In"}]
+    assert doc["relations"] == [{"head": 0, "tail": 1, "type": "Lives_In"}]
+    assert stats["dropped_structure_annotations"] == 1  # the .a1's Title: the text's layout, trained as an entity
     assert (stats["dropped_events"], stats["dropped_event_triggers"]) == (1, 1)
     (folder / "BB-1.a2").write_text("T5\tHabitat 27 31\tsand\n", encoding="utf-8")
     with pytest.raises(DocumentError, match=r"BB-1\.a2:1"):  # errors name the .a2 file and its line
