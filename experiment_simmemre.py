@@ -460,6 +460,7 @@ def load_splits(data: dict) -> tuple[dict, dict]:
             splits[split] = splits[split][: int(limit)]
 
     warn_about_shared_documents(splits, sources)
+    warn_about_splits_without_relations(splits, sources)
     if data.get("entity_types") is not None:
         for name in ("entity_types", "relation_types"):
             odd = [value for value in data.get(name) or () if not isinstance(value, str)]
@@ -612,6 +613,21 @@ def declared_relation_types(data: dict, options: dict, corpus_format) -> list:
 
     data_dir = resolve_path(data["data_dir"]) if data.get("data_dir") else None
     return data_simmemre.declared_relation_types(corpus_format, data_dir, options.get("rel_info"))
+
+
+def warn_about_splits_without_relations(splits: dict, sources: dict) -> None:
+    """Say when the validation or test split holds no gold relation while train does (BioNLP shared tasks withhold
+    their test annotations): its relation F1 is then 0 by definition, and the log, the results and the model card
+    would report it as if measured."""
+    if not any(doc["relations"] for doc in splits.get("train", [])):
+        return
+    for split in ("validation", "test"):
+        if splits.get(split) and not any(doc["relations"] for doc in splits[split]):
+            print(
+                f"data: {sources.get(split, split)}: no document has a gold relation, so its relation F1 is 0 by "
+                "definition (annotations withheld?); its mention, coreference and entity scores still measure",
+                file=sys.stderr,
+            )
 
 
 def warn_about_untrained_types(labels: dict, splits: dict, declared=()) -> None:

@@ -75,6 +75,18 @@ def test_types_that_only_the_evaluation_splits_hold_are_named(tmp_path, capsys):
     assert "relation type(s) 'Inhibits' occur in the validation or test split" in capsys.readouterr().err
 
 
+def test_an_evaluation_split_without_any_gold_relation_is_named(tmp_path, capsys):
+    """BioNLP withholds its test relations: relation F1 0.00 went into the log, the results and the card as measured."""
+    train = {"id": "t", "text": "Aspirin hurts.", "relations": [{"head": 0, "tail": 1, "type": "Causes"}]}
+    train["entities"] = [{"type": "Drug", "mentions": [{"start": 0, "end": 7}]}]
+    train["entities"].append({"type": "Effect", "mentions": [{"start": 8, "end": 13}]})
+    (tmp_path / "train.jsonl").write_text(json.dumps(train) + "\n", encoding="utf-8")
+    test = {**train, "id": "u", "relations": []}
+    (tmp_path / "test.jsonl").write_text(json.dumps(test) + "\n", encoding="utf-8")
+    load_splits({"train_file": str(tmp_path / "train.jsonl"), "test_file": str(tmp_path / "test.jsonl")})
+    assert "test.jsonl: no document has a gold relation, so its relation F1 is 0" in capsys.readouterr().err
+
+
 def write_documents(path, *types):
     """A JSON Lines file of one document per entity type (one mention each), and nothing for no types."""
     mention = {"start": 0, "end": 7}
