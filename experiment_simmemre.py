@@ -1007,15 +1007,24 @@ def corpus_rows(args, model, processor, splits) -> dict:
     """`{split: rows}` of `tokenize_documents` (gold documents with processor features) for the named splits of the
     corpus at `args.data_dir` in `args.format`, each cut to `args.max_documents`; bad formats or splits stop the script
     with a message."""
+    from .data_simmemre import DocumentError
     from .training_simmemre import tokenize_documents
 
     corpus = check_corpus_splits(args, splits)
     rows = {}
     for split in splits:
         documents = corpus[split][0][: args.max_documents] if args.max_documents else corpus[split][0]
-        dataset = tokenize_documents(
-            documents, processor, model.config.entity_types, model.config.relation_types, desc=f"Tokenizing {split}"
-        )
+        try:
+            dataset = tokenize_documents(
+                documents, processor, model.config.entity_types, model.config.relation_types, desc=f"Tokenizing {split}"
+            )
+        except DocumentError as error:  # (a type the model lacks: a traceback naming "<memory>")
+            hint = ""
+            if args.format == "docred" and error.field.startswith("relations") and not getattr(args, "rel_info", None):
+                hint = "; a model trained on named relations needs --rel-info (the rel_info.json or types.json it used)"
+            raise SystemExit(
+                f"{args.data_dir} ({split} split): document {error.doc_id}: {error.field}: {error.reason}{hint}"
+            ) from None
         rows[split] = [dataset[i] for i in range(len(dataset))]
     return rows
 

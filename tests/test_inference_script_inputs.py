@@ -406,3 +406,23 @@ def test_predict_refuses_a_type_the_model_does_not_have_before_writing(hub_folde
     message = refusal("predict", ["--model", str(hub_folder), gold, "-o", str(output), "--relation-types", "cid"])
     assert message == "--relation-types: unknown type name(s) ['cid']; this model's are ['CID']"
     assert not output.exists()
+
+
+def test_a_corpus_of_types_the_model_lacks_is_named_with_a_hint_not_a_traceback(tokenizer, processor):
+    """calibrate.py on DocRED ids (P108) for a model trained on named relations ended in a traceback from
+    "<memory>", without a word of --rel-info."""
+    import argparse
+
+    from helpers import tiny_config
+
+    from simmemre import SimMemREModel
+    from simmemre.experiment_simmemre import corpus_rows
+
+    jerex = SCRIPTS.parent.parent / "shared" / "data" / "docred-jerex-joint" / "fixtures_seq2rel_ds"
+    if not (jerex / "types.json").is_file():
+        pytest.skip("no shared data")
+    types = ["LOC", "MISC", "NUM", "ORG", "PER", "TIME"]
+    model = SimMemREModel(tiny_config(tokenizer, entity_types=types, relation_types=["country", "employer"]))
+    args = argparse.Namespace(format="docred", data_dir=str(jerex), rel_info=None, max_documents=1)
+    with pytest.raises(SystemExit, match=r"\(dev split\): document .*: relations\[\d+\]\.type: .* needs --rel-info"):
+        corpus_rows(args, model, processor, ["dev"])
