@@ -285,6 +285,13 @@ def calibrate_and_score(args, model, processor, rows: dict, grid: dict, device) 
 
     calibration = calibrate_thresholds(model, processor, rows[args.dev_split], grid=grid, device=device)
     report = {"model": os.path.abspath(args.model), "dev_split": args.dev_split, "serving": args.serving}
+    # The corpus it was scored on: results.py refuses a report of the first --max-documents documents as a result.
+    report["corpus"] = {
+        "data_dir": os.path.abspath(args.data_dir),
+        "format": args.format,
+        "test_split": args.test_split or None,
+        "max_documents": args.max_documents,
+    }
     report.update(calibration)
     report["boundary_word_min_count"] = args.boundary_word_min_count
     report["relation_argument_types"] = model.config.relation_argument_types

@@ -173,6 +173,12 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
         calibration = load_json(Path(calibration_file), "written by scripts/calibrate.py")
         if "test_scores" not in calibration:
             raise SystemExit(f"{calibration_file}: no test_scores (calibrate.py scores test unless --no-test)")
+        cut = (calibration.get("corpus") or {}).get("max_documents")
+        if cut:  # (a quick check of the script, not a result: 4 test documents were recorded as the run's)
+            raise SystemExit(
+                f"{calibration_file}: calibrated and scored on the first {cut} documents of each split "
+                "(calibrate.py --max-documents): not a result to record"
+            )
     else:
         calibration = (
             json.loads((run / "calibration.json").read_text()) if (run / "calibration.json").is_file() else None

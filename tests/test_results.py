@@ -202,6 +202,18 @@ def test_a_recalibration_file_without_test_scores_is_refused(tmp_path, results):
         )
 
 
+def test_a_calibration_of_the_first_documents_only_is_refused(tmp_path, results):
+    """calibrate.py --max-documents 4 (a check of the script) was recorded as the run's calibrated test row."""
+    fake_run(tmp_path / "run112", 112, 20.0)
+    report = {"thresholds": {}, "scores": {}, "test_scores": {}, "corpus": {"max_documents": 4}}
+    (tmp_path / "cut.json").write_text(json.dumps(report))
+    arguments = ["add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory"]
+    with pytest.raises(SystemExit, match="on the first 4 documents of each split"):
+        results.main(
+            ["--results-dir", str(tmp_path / "results"), *arguments, "--calibration", str(tmp_path / "cut.json")]
+        )
+
+
 def test_a_calibration_stopped_before_it_rewrote_the_model_config_is_refused(tmp_path, results):
     """calibrate.py writes its report first: stopped before rewriting config.json, the report said "applied" while the
     model kept its old thresholds, and results.py recorded a calibrated row the model never had."""

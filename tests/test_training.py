@@ -1262,6 +1262,7 @@ def test_calibrate_script_rewrites_thresholds_of_a_model_folder(smoke_run):
         key: value for key, value in config.items() if key not in report["thresholds"]
     }  # nothing else rewritten
     assert set(report) >= {"test_scores", "test_fixed_scores", "grid"}
+    assert report["corpus"] == {"data_dir": str(DATA), "format": "bc5cdr", "test_split": "test", "max_documents": 3}
     # what the folder held before, for results.py to record the run's own rows with the config they were scored with
     assert report["config_before"] == {**report["fixed_thresholds"]}
     assert report["config_updated"] is True  # written again once config.json holds the thresholds
