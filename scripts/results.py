@@ -335,6 +335,8 @@ def table(rows: list, thresholds: str) -> str:
                 values += f", e {row['threshold_values']['entity_threshold']:g}"
             if row.get("relation_grid_top"):  # calibrated rows only
                 values += f" (r grid to {row['relation_grid_top']:g})"
+            if row.get("calibration_applied") is False:  # (the search's best point was refused: the fixed ones kept)
+                values += " (calibration refused: fixed kept)"
             test = row["test"]
             seed = row["seed"]
             if row is not latest[row["seed"]]:

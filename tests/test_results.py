@@ -202,6 +202,19 @@ def test_a_recalibration_file_without_test_scores_is_refused(tmp_path, results):
         )
 
 
+def test_a_refused_calibration_is_marked_in_the_calibrated_table(tmp_path, run_script):
+    """A calibration that kept the fixed thresholds (its best point unusable) sat in the "calibrated" table as if
+    calibrated."""
+    fake_run(tmp_path / "run112", 112, 20.0, calibrated_f1=20.0)
+    calibration = json.loads((tmp_path / "run112" / "calibration.json").read_text())
+    kept = {**calibration, "thresholds": calibration["fixed_thresholds"], "applied": False, "reason": "below 5.0"}
+    (tmp_path / "run112" / "calibration.json").write_text(json.dumps(kept))
+    run_script("add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
+    table = run_script("table", "--dataset", "cdr", tmp_path=tmp_path)
+    assert "(calibration refused: fixed kept)" in table.split("Thresholds **calibrated**")[1]
+    assert "refused" not in table.split("Thresholds **calibrated**")[0]
+
+
 def test_a_calibration_of_the_first_documents_only_is_refused(tmp_path, results):
     """calibrate.py --max-documents 4 (a check of the script) was recorded as the run's calibrated test row."""
     fake_run(tmp_path / "run112", 112, 20.0)
