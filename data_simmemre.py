@@ -294,6 +294,12 @@ def is_stream_path(path: str | os.PathLike) -> bool:
     return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
+# replacing_file's temporary name: PATH.<12 hex digits>.tmp (its length bounds the ids write_brat takes).
+_TEMPORARY_HEX_BYTES = 6
+_TEMPORARY_SUFFIX = re.compile(rf"\.[0-9a-f]{{{2 * _TEMPORARY_HEX_BYTES}}}\.tmp$")
+_TEMPORARY_SUFFIX_LENGTH = len(".tmp") + 1 + 2 * _TEMPORARY_HEX_BYTES
+
+
 @contextlib.contextmanager
 def replacing_file(path: str | os.PathLike):
     """A binary handle on a new temporary file beside `path`, renamed over `path` when the block ends without error:
@@ -307,7 +313,7 @@ def replacing_file(path: str | os.PathLike):
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)
-    temporary = f"{path}.{secrets.token_hex(6)}.tmp"
+    temporary = f"{path}.{secrets.token_hex(_TEMPORARY_HEX_BYTES)}.tmp"
     try:
         with open(temporary, "xb") as handle:
             yield handle
@@ -1462,7 +1468,6 @@ def write_brat(documents: Iterable[Mapping], folder: str | os.PathLike) -> int:
 # Whether file names must be ones Windows accepts (document ids written as brat files).
 WINDOWS_FILE_NAMES = os.name == "nt"
 _WINDOWS_RESERVED = re.compile(r"(?i)(CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[0-9¹²³]|LPT[0-9¹²³])(\..*)?")
-_TEMPORARY_SUFFIX_LENGTH = len(".123456789abc.tmp")  # (replacing_file's)
 
 
 def _name_limit(folder: str) -> int:
@@ -1820,6 +1825,7 @@ def _bioc_relations(relations, entities, entity_index, annotation_keys, left_out
         if key[1] is not None:
             by_id.setdefault(key[1], []).append(index)
     types = {entity["type"] for entity in entities} | {entity_type for entity_type, _ in left_out}
+    left_out_ids = {kb_id for _, kb_id in left_out}
     relation_ids = {str(relation.get("id")) for relation in relations}
     result: list[dict] = []
     for number, relation in enumerate(relations):
@@ -1850,7 +1856,7 @@ def _bioc_relations(relations, entities, entity_index, annotation_keys, left_out
         elif infons.get("entity1") and infons.get("entity2"):
             for name in ("entity1", "entity2"):
                 found = by_id.get(infons[name], [])
-                if not found and not any(kb_id == infons[name] for _, kb_id in left_out):
+                if not found and infons[name] not in left_out_ids:
                     fail(f"no entity with id {infons[name]!r} in this document", f"{field}.infons.{name}")
                 arguments.append(found)
         else:
@@ -2232,7 +2238,7 @@ def _convert_to_brat(args, options: dict) -> int:
     except OSError as error:  # (a file the system refuses to create: a traceback before)
         if error.errno in {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}:
             raise  # (run_script's one line for a full disk)
-        name = re.sub(r"\.[0-9a-f]{12}\.tmp$", "", str(error.filename))  # (the file, not its temporary name)
+        name = _TEMPORARY_SUFFIX.sub("", str(error.filename))  # (the file, not its temporary name)
         print(f"error: cannot write {name}: {error.strerror} (files written before it stay)", file=sys.stderr)
         return 2
     print("\n".join(lines), flush=True)  # (after every folder is written)

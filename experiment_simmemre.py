@@ -477,7 +477,8 @@ def load_splits(data: dict) -> tuple[dict, dict]:
     else:
         labels = data_simmemre.labels_for(splits)
         # A corpus's declared relation schema (DocRED's rel_info.json) fixes the list whatever each split holds.
-        declared = declared_relation_types(data, options, corpus_format)
+        data_dir = resolve_path(data["data_dir"]) if data.get("data_dir") else None
+        declared = data_simmemre.declared_relation_types(corpus_format, data_dir, options.get("rel_info"))
         labels["relation_types"] = sorted(set(labels["relation_types"]) | set(declared))
         warn_about_untrained_types(labels, splits, declared)
         if not labels["relation_types"]:  # a model of mentions, coreference and entity types only: say so
@@ -606,15 +607,6 @@ def check_data_keys(data: dict) -> None:
         )
 
 
-def declared_relation_types(data: dict, options: dict, corpus_format) -> list:
-    """The relation names of a DocRED-format corpus's rel_info (data.rel_info, or rel_info.json in data.data_dir, as
-    the reader finds it); empty for other corpora."""
-    from . import data_simmemre
-
-    data_dir = resolve_path(data["data_dir"]) if data.get("data_dir") else None
-    return data_simmemre.declared_relation_types(corpus_format, data_dir, options.get("rel_info"))
-
-
 def warn_about_splits_without_relations(splits: dict, sources: dict) -> None:
     """Say when the validation or test split holds no gold relation while train does (BioNLP shared tasks withhold
     their test annotations): its relation F1 is then 0 by definition, and the log, the results and the model card
@@ -638,9 +630,11 @@ def warn_about_untrained_types(labels: dict, splits: dict, declared=()) -> None:
     from . import data_simmemre
 
     trained = data_simmemre.labels_for({"train": splits.get("train", [])})
+    evaluated = data_simmemre.labels_for({split: docs for split, docs in splits.items() if split != "train"})
     for kind, noun in (("entity_types", "entity"), ("relation_types", "relation")):
-        found = data_simmemre.labels_for({split: docs for split, docs in splits.items() if split != "train"})[kind]
-        untrained = sorted(set(found) - set(trained[kind]) - set(declared if kind == "relation_types" else ()))
+        untrained = sorted(
+            set(evaluated[kind]) - set(trained[kind]) - set(declared if kind == "relation_types" else ())
+        )
         if untrained:
             shown = ", ".join(map(repr, untrained[:5])) + (", ..." if len(untrained) > 5 else "")
             print(
