@@ -9,8 +9,9 @@
 all_results.json's eval_*/test_*) and, when RUN_DIR/calibration.json exists, "calibrated" (from train.py's
 calibrated_test_* or scripts/calibrate.py's test_scores). A row holds name, relation_classifier, memory,
 memory_read_mode, seed, commit (from the run's run_config.json: HEAD at training time, "<sha>-dirty" when tracked files
-had local changes), thresholds, threshold_values, dev and test (joint_re_f1 metric dicts), plus device, run and
-recorded_at. Rows already recorded for the same (run, thresholds, calibration file) are replaced.
+had local changes), thresholds, threshold_values, dev and test (joint_re_f1 metric dicts), data (the corpus settings,
+the number of dev and test documents scored and the encoder), plus device, run and recorded_at. Rows already recorded
+for the same (run, thresholds, calibration file) are replaced.
 `add RUN_DIR --calibration FILE` records only a "calibrated" row, from a scripts/calibrate.py output (for example a
 re-calibration of an older run with the current default grid, `--dry-run --output FILE`); it is recorded after the
 run's own calibrated row, so it takes that row's place in the mean, which stays listed as replaced. A calibrate.py
@@ -134,6 +135,42 @@ def recipe_fields(run_config: dict, model_config: dict) -> dict:
     return recipe
 
 
+DATA_SOURCE_KEYS = (
+    "dataset_name",
+    "format",
+    "data_dir",
+    "splits",
+    "train_file",
+    "validation_file",
+    "test_file",
+    "max_train_documents",
+    "max_eval_documents",
+    "max_test_documents",
+)
+
+
+def data_description(corpus: dict, model_config: dict, run_config: dict, dev_documents, test_documents) -> dict:
+    """What a row was scored on: the corpus as its data settings name it, the number of documents each split held and
+    the encoder. Seeds of one model averaged over other documents (a dev cap, another folder) or another encoder are
+    not one model's spread; `table` names such groups."""
+    encoder = model_config.get("encoder_config") or {}
+    configured = ((run_config.get("config") or {}).get("encoder") or {}).get("path")
+    return {
+        "corpus": {key: corpus[key] for key in DATA_SOURCE_KEYS if corpus.get(key) is not None},
+        "documents": {"dev": dev_documents, "test": test_documents},
+        "encoder": {
+            "path": configured or encoder.get("_name_or_path"),
+            "model_type": encoder.get("model_type"),
+            "layers": encoder.get("num_hidden_layers"),
+            "hidden_size": encoder.get("hidden_size"),
+        },
+    }
+
+
+def count(value):
+    return int(value) if isinstance(value, (int, float)) else None
+
+
 def config_at_training(run: Path) -> dict:
     """The fields of RUN/best_model/config.json that scripts/calibrate.py rewrote since training, as they were: each of
     its reports in RUN records them (`config_before`), the earliest holding train.py's values. Rows recorded after a
@@ -214,6 +251,7 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
         "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "recipe": recipe_fields(run_config, model_config),
     }
+    corpus = (run_config.get("config") or {}).get("data") or {}
     fixed_values = (calibration or {}).get("fixed_thresholds") or {n: model_config.get(n, 0.0) for n in THRESHOLD_NAMES}
     # With a re-calibration file only its calibrated row is recorded; the run's own rows stay as recorded.
     rows = (
@@ -226,6 +264,13 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
                 "threshold_values": fixed_values,
                 "dev": metric_dict(results, "eval"),
                 "test": metric_dict(results, "test"),
+                "data": data_description(
+                    corpus,
+                    model_config,
+                    run_config,
+                    count(results.get("eval_documents")),
+                    count(results.get("test_documents")),
+                ),
             }
         ]
     )
@@ -233,6 +278,14 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
         test_scores = {k: v for k, v in (calibration.get("test_scores") or {}).items() if k in METRIC_SUFFIXES}
         test = test_scores if calibration_file is not None else (metric_dict(results, "calibrated_test") or test_scores)
         dev = {k: v for k, v in calibration["scores"].items() if k in METRIC_SUFFIXES}
+        if calibration_file is not None:  # calibrate.py's corpus: its folder and format, not train.py's data section
+            report_corpus = calibration.get("corpus") or {}
+            scored_on = {key: report_corpus.get(key) for key in ("data_dir", "format")}
+            scored_on["splits"] = {"validation": calibration.get("dev_split"), "test": report_corpus.get("test_split")}
+            test_documents = (calibration.get("test_scores") or {}).get("documents")
+        else:
+            scored_on = corpus
+            test_documents = results.get("calibrated_test_documents", results.get("test_documents"))
         row = {
             **common,
             "thresholds": "calibrated",
@@ -240,6 +293,13 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
             "relation_grid_top": relation_grid_top(calibration),
             "dev": dev,
             "test": test,
+            "data": data_description(
+                scored_on,
+                model_config,
+                run_config,
+                count(calibration["scores"].get("documents")),
+                count(test_documents),
+            ),
         }
         if "applied" in calibration:  # False: the search's best point was refused and the fixed thresholds kept
             row["calibration_applied"] = calibration["applied"]
@@ -322,6 +382,7 @@ def table(rows: list, thresholds: str) -> str:
         "relation | **relation strict** |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    notes = []
     for name in names:
         runs = [row for row in selected if row["name"] == name]
         # A rerun of a seed (recorded later) replaces the earlier run in the mean; the earlier row stays listed.
@@ -351,12 +412,29 @@ def table(rows: list, thresholds: str) -> str:
             )
             first = False
         if len(group) > 1:
+            differing = data_differences(group)
+            if differing:
+                notes.append(
+                    f"Note: {name}'s seeds were scored with different {' and '.join(differing)} (the rows' `data`): "
+                    "their spread is not the seeds' alone."
+                )
             dev = mean_std([row["dev"].get("relation_strict_f1") for row in group])
             cells = [mean_std([row["test"].get(level + "_f1") for row in group]) for level in LEVELS]
             lines.append(
                 f"| | mean ± std ({len(group)}) | | | {dev} | " + " | ".join(cells[:-1]) + f" | **{cells[-1]}** |"
             )
-    return "\n".join(lines)
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def data_differences(group: list) -> list:
+    """Which parts of the rows' data descriptions (corpus, documents, encoder) differ within a group of seeds; rows
+    recorded before descriptions existed are left out."""
+    described = [row["data"] for row in group if isinstance(row.get("data"), dict)]
+    return [
+        part
+        for part in ("corpus", "documents", "encoder")
+        if len({json.dumps(data.get(part), sort_keys=True) for data in described}) > 1
+    ]
 
 
 def serving_measurement(row: dict) -> tuple:

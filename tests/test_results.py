@@ -100,6 +100,43 @@ def test_add_records_fixed_and_calibrated_rows_with_their_thresholds(tmp_path):
     assert calibrated["test"]["relation_strict_f1"] == 23.0 and calibrated["dev"]["relation_strict_f1"] == 22.0
 
 
+def test_a_row_records_the_corpus_the_documents_scored_and_the_encoder(tmp_path, run_script):
+    """Rows did not say what they were scored on: a dev cap or another encoder could not be told from the rows."""
+    fake_run(tmp_path / "run112", 112, 20.0, calibrated_f1=23.0)
+    all_results = json.loads((tmp_path / "run112" / "all_results.json").read_text())
+    all_results.update(eval_documents=100, test_documents=500)
+    (tmp_path / "run112" / "all_results.json").write_text(json.dumps(all_results))
+    calibration = json.loads((tmp_path / "run112" / "calibration.json").read_text())
+    calibration["scores"]["documents"] = 100.0  # (the metric writes its counts as floats)
+    (tmp_path / "run112" / "calibration.json").write_text(json.dumps(calibration))
+    data = {"data_dir": "/data/bc5cdr", "format": "bc5cdr", "max_eval_documents": 100, "max_test_documents": None}
+    run_config = {"seed": 112, "commit": "abc123", "config": {"data": data, "encoder": {"path": "minilm"}}}
+    (tmp_path / "run112" / "run_config.json").write_text(json.dumps(run_config))
+    model_config = json.loads((tmp_path / "run112" / "best_model" / "config.json").read_text())
+    model_config["encoder_config"] = {"model_type": "bert", "num_hidden_layers": 6, "hidden_size": 384}
+    (tmp_path / "run112" / "best_model" / "config.json").write_text(json.dumps(model_config))
+    run_script("add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
+    fixed, calibrated = [json.loads(line) for line in (tmp_path / "results" / "cdr.jsonl").read_text().splitlines()]
+    corpus = {"data_dir": "/data/bc5cdr", "format": "bc5cdr", "max_eval_documents": 100}
+    encoder = {"path": "minilm", "model_type": "bert", "layers": 6, "hidden_size": 384}
+    assert fixed["data"] == {"corpus": corpus, "documents": {"dev": 100, "test": 500}, "encoder": encoder}
+    assert calibrated["data"] == fixed["data"]
+
+
+def test_a_table_names_a_model_whose_seeds_were_scored_on_different_documents(tmp_path, run_script):
+    """A mean over seeds scored on 100 and on 500 dev documents read as one model's spread."""
+    described = lambda dev: {"corpus": {}, "documents": {"dev": dev, "test": 500}, "encoder": {}}  # noqa: E731
+    rows = [row("a", 112, 20.0, 19.0), row("a", 113, 21.0, 18.0), row("b", 112, 18.0, 17.0), row("b", 113, 17.0, 16.0)]
+    rows[0]["data"], rows[1]["data"] = described(100), described(500)
+    rows[2]["data"] = rows[3]["data"] = described(100)
+    for each in rows:
+        each["threshold_values"] = {"mention_threshold": 0.85, "coref_threshold": 0.85, "relation_threshold": 0.6}
+    write_rows(tmp_path, rows)
+    text = run_script("table", "--dataset", "cdr", tmp_path=tmp_path)
+    assert "Note: a's seeds were scored with different documents" in text
+    assert "Note: b's" not in text
+
+
 def test_add_warns_about_a_dirty_or_missing_commit(tmp_path, results, capsys):
     """Rows of a run trained from uncommitted code were recorded without a word."""
     warnings = []
@@ -158,7 +195,9 @@ def test_a_recalibration_replaces_the_runs_own_calibrated_row_and_keeps_it_liste
             {
                 "thresholds": {"mention_threshold": 0.7, "coref_threshold": 0.7, "relation_threshold": 0.95},
                 "scores": {f"{level}_f1": 24.0 for level in LEVELS},
-                "test_scores": {f"{level}_f1": 21.0 for level in LEVELS},
+                "test_scores": {**{f"{level}_f1": 21.0 for level in LEVELS}, "documents": 500.0},
+                "dev_split": "validation",
+                "corpus": {"data_dir": "/data/bc5cdr", "format": "bc5cdr", "test_split": "test", "max_documents": None},
                 "grid": [
                     {"mention_threshold": 0.7, "coref_threshold": 0.7, "relation_threshold": r} for r in (0.2, 0.95)
                 ],
@@ -186,6 +225,12 @@ def test_a_recalibration_replaces_the_runs_own_calibrated_row_and_keeps_it_liste
         (112, "calibrated"),
     ]
     assert rows[-1]["relation_grid_top"] == 0.95 and rows[-1]["test"]["relation_strict_f1"] == 21.0
+    assert rows[-1]["data"]["corpus"] == {
+        "data_dir": "/data/bc5cdr",
+        "format": "bc5cdr",
+        "splits": {"validation": "validation", "test": "test"},
+    }
+    assert rows[-1]["data"]["documents"] == {"dev": None, "test": 500}  # (its dev scores here hold no count)
     text = run_script("table", "--dataset", "cdr", tmp_path=tmp_path)
     calibrated = text.split("Thresholds **calibrated**")[1]
     assert "23.00 ± 2.83" in calibrated  # 21 (the re-calibration) and 25, not 23 and 25
