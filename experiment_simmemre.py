@@ -952,7 +952,8 @@ def warn_if_saved_by_other_code(folder) -> None:
         print(
             f"warning: {folder}: {', '.join(differing)} {verb} from this package's (saved by another version, or "
             "edited); this runs the package's code, while the folder loaded alone with trust_remote_code runs its "
-            "own and may predict differently (simmemre.save_for_hub saves it with this version's code)",
+            "own and may predict differently (simmemre.save_for_hub saves it with this version's code: check its "
+            "predictions first, e.g. scripts/score.py on dev)",
             file=sys.stderr,
         )
 

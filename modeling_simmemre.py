@@ -2710,14 +2710,44 @@ def check_saved_label_lists(config_class, location, kwargs: dict) -> None:
             )
 
 
-@lru_cache(maxsize=1)
-def _running_code() -> Optional[bytes]:
-    """This module's source, read once when first compared (not at import)."""
-    try:
-        with open(__file__, "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
+# The remote-code files a saved folder holds, compared with the running ones: in the package the pipeline's file is in
+# its `pipelines` folder, in a folder loaded with `trust_remote_code` beside this file.
+_SAVED_CODE_FILES = (
+    "configuration_simmemre.py",
+    "modeling_simmemre.py",
+    "processing_simmemre.py",
+    "segmentation_simmemre.py",
+    "pipeline_simmemre.py",
+)
+
+
+@lru_cache(maxsize=None)
+def _running_code(name: str = "modeling_simmemre.py") -> Optional[bytes]:
+    """The source of the running copy of remote-code file `name`, read once when first compared (not at import)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in (os.path.join(here, name), os.path.join(here, "pipelines", name)):
+        try:
+            with open(path, "rb") as handle:
+                return handle.read()
+        except OSError:
+            continue
+    return None
+
+
+def _other_code_files(folder: str) -> list:
+    """The remote-code files of `folder` that are not the running ones (line ends aside); files either side lacks are
+    not compared."""
+    differing = []
+    for name in _SAVED_CODE_FILES:
+        running = _running_code(name)
+        try:
+            with open(os.path.join(folder, name), "rb") as handle:
+                saved = handle.read()
+        except OSError:
+            continue
+        if running is not None and not same_source(saved, running):
+            differing.append(name)
+    return differing
 
 
 def same_source(saved: bytes, running: bytes) -> bool:
@@ -2759,29 +2789,26 @@ def _unknown_saved_settings(folder: str) -> list:
 
 
 def warn_if_other_version(location) -> None:
-    """Warn once per folder when a local saved folder was written by another version of this code: its
-    modeling_simmemre.py is not the running one (the running code is then an installed `simmemre`, whose import
-    registers it for the Auto classes, so the folder's own code does not run), or its config.json holds settings this
-    version does not know (a newer version's, which would be ignored)."""
+    """Warn once per folder when a local saved folder was written by another version of this code: one of its
+    remote-code files (configuration, modeling, processing, segmentation, pipeline) is not the running one (the running
+    code is then an installed `simmemre`, whose import registers it for the Auto classes, so the folder's own code does
+    not run; a folder differing in its sentence splitter alone predicted differently without a word), or its
+    config.json holds settings this version does not know (a newer version's, which would be ignored)."""
     folder = str(location) if location is not None else ""
     if not os.path.isdir(folder):
         return
-    other_code = False
-    if _first_time_named("code", folder):
-        try:
-            with open(os.path.join(folder, "modeling_simmemre.py"), "rb") as handle:
-                running = _running_code()
-                other_code = running is not None and not same_source(handle.read(), running)
-        except OSError:
-            pass
+    other_code = _other_code_files(folder) if _first_time_named("code", folder) else []
     unknown = _unknown_saved_settings(folder) if _first_time_named("settings", folder) else []
     if other_code:
         logger.warning(
-            "%s was saved by another version of SimMemRE (its modeling_simmemre.py is not the code running now, that "
-            "of the installed simmemre package, which `import simmemre` registers for the Auto classes); the two "
-            "can predict differently. Load it without importing simmemre to run its own code, or save it again "
-            "with simmemre.save_for_hub.",
+            "%s was saved by another version of SimMemRE: its %s %s not the code running now, that of the installed "
+            "simmemre package (which `import simmemre` registers for the Auto classes), and the two can predict "
+            "differently. Load it without importing simmemre to run its own code; save it again with "
+            "simmemre.save_for_hub only after checking its predictions with this version (e.g. scripts/score.py on "
+            "dev), as saving replaces its code.",
             folder,
+            ", ".join(other_code),
+            "is" if len(other_code) == 1 else "are",
         )
     if unknown:
         logger.warning(

@@ -410,6 +410,24 @@ def test_loading_a_folder_saved_by_another_version_says_so_once(hub_folder, tmp_
     assert "future_inference_switch" in caplog.text
 
 
+@pytest.mark.parametrize("name", ["segmentation_simmemre.py", "pipeline_simmemre.py", "configuration_simmemre.py"])
+def test_a_folder_whose_other_code_file_differs_is_named_as_another_version(hub_folder, tmp_path, caplog, name):
+    """Only modeling_simmemre.py was compared: a folder saved before a change to the sentence splitter alone loaded
+    without a word and split (and scored) a text otherwise than its own code."""
+    import logging
+    import shutil
+
+    from simmemre import SimMemREModel
+
+    folder = tmp_path / "other"
+    shutil.copytree(hub_folder, folder)
+    with open(folder / name, "a", encoding="utf-8") as code:
+        code.write("\n# another version\n")
+    with caplog.at_level(logging.WARNING):
+        SimMemREModel.from_pretrained(folder)
+    assert f"{folder} was saved by another version of SimMemRE: its {name} is not the code running now" in caplog.text
+
+
 def test_a_folder_whose_code_has_windows_line_ends_is_the_same_version(hub_folder, tmp_path, caplog):
     """A checkout by Git for Windows (or a folder saved there) holds the code with \r\n line ends: every folder read as
     saved by another version, and push_to_hub called its code stale."""
