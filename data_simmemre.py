@@ -2287,6 +2287,10 @@ def convert_command(argv=None) -> int:
         parser.error("--require-relations applies to --format bc5cdr only")
     if args.format == "jsonl" and args.to == "jsonl":
         parser.error("--format jsonl is SimMemRE JSON Lines already: convert it --to brat")
+    if args.input == "-":
+        parser.error("--input -: standard input is not read here; give a file or folder")
+    if args.output == "-":  # (a folder named "-" was made)
+        parser.error("--output -: a folder is written here, not standard output; give a path")
     options = {
         "bc5cdr": {"drop_ungrounded": args.drop_ungrounded, "require_relations": args.require_relations},
         "docred": {"rel_info": args.rel_info},
@@ -2314,7 +2318,11 @@ def convert_command(argv=None) -> int:
     except (DocumentError, FileNotFoundError, ValueError, json.JSONDecodeError, UnicodeDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    os.makedirs(args.output, exist_ok=True)
+    try:
+        os.makedirs(args.output, exist_ok=True)
+    except OSError as error:  # a file where a folder of the path should be, or no permission: a traceback before
+        print(f"error: --output {args.output}: cannot create it ({error.strerror or error})", file=sys.stderr)
+        return 2
     marker = os.path.join(args.output, CONVERSION_MARKER)
     with open(marker, "w", encoding="utf-8") as handle:
         handle.write("convert_dataset.py is writing this folder, or was stopped while it did\n")

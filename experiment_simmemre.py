@@ -200,7 +200,7 @@ STRING_SETTINGS = (
 
 def parse_overrides(config: dict, arguments: list) -> dict:
     """Apply `--section.key value` / `--key=value` overrides (values parsed as YAML scalars, except those of
-    STRING_SETTINGS)."""
+    STRING_SETTINGS); a key's dashes are underscores (`--output-dir` is `--output_dir`)."""
     index = 0
     while index < len(arguments):
         token = arguments[index]
@@ -216,6 +216,8 @@ def parse_overrides(config: dict, arguments: list) -> dict:
         else:
             raw = None  # a bare flag: true
             index += 1
+        # --output-dir as --output_dir: the other scripts spell options with dashes, and no setting has one.
+        key = key.replace("-", "_")
         path = key.split(".")
         if path[0] not in SECTIONS:
             path = ["training"] + path
@@ -894,6 +896,20 @@ def bars_off_unless_watched(no_progress: bool = False) -> None:
         transformers_logging.disable_progress_bar()
 
 
+def probability(value: str) -> float:
+    """An argparse type: a threshold, a number in [0, 1] (a threshold out of range was refused only after the model had
+    loaded, and score.py named its --data file as the cause)."""
+    import argparse
+
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value!r}") from None
+    if not 0.0 <= number <= 1.0:  # (NaN fails both)
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
+    return number
+
+
 def positive_int(value: str) -> int:
     """An argparse type: an integer >= 1 (0 or a negative count would mean "all" or "all but the last" to a slice)."""
     return _int_at_least(value, 1, "positive")
@@ -907,7 +923,9 @@ def non_negative_int(value: str) -> int:
 def add_corpus_arguments(parser, max_documents_help="use only the first N documents of each split"):
     """The options of the scripts that score a saved model on a raw corpus: --data-dir, --format, --max-documents."""
     parser.add_argument("--data-dir", required=True, help="raw corpus folder (e.g. ../shared/data/bc5cdr)")
-    parser.add_argument("--format", required=True, help="corpus format: bc5cdr, docred, brat or bioc")
+    from .data_simmemre import FORMATS
+
+    parser.add_argument("--format", required=True, choices=FORMATS, help="corpus format")
     parser.add_argument(
         "--rel-info", help="docred: rel_info.json naming the relation ids (default: rel_info.json in --data-dir)"
     )
@@ -1116,19 +1134,17 @@ def add_inference_arguments(
     dtype_help="weights' dtype (default: auto, as saved)",
     device_help="torch device, e.g. cpu or cuda:0 (default: cuda:0 when CUDA is available, else cpu)",
 ):
-    """The options of the scripts that run a saved pipeline: --batch-size, the thresholds, --device, --dtype."""
+    """The options of the scripts that run a saved pipeline: --batch-size, the thresholds, --device (none when
+    `device_help` is None), --dtype, --serving."""
     parser.add_argument(
         "--batch-size", type=positive_int, default=4, help="documents per forward pass (default: %(default)s)"
     )
     for name in THRESHOLD_NAMES:
         parser.add_argument(
-            "--" + name.replace("_", "-"), type=float, help="override the model's saved threshold for this run"
+            "--" + name.replace("_", "-"), type=probability, help="override the model's saved threshold for this run"
         )
-    parser.add_argument(
-        "--device",
-        default=None,
-        help=device_help,
-    )
+    if device_help is not None:
+        parser.add_argument("--device", default=None, help=device_help)
     parser.add_argument("--dtype", choices=DTYPES, default="auto", help=dtype_help)
     parser.add_argument(
         "--serving",
@@ -1245,6 +1261,8 @@ def check_output_location(path, setting: str, inputs=()) -> None:
     file as one of `inputs` (opening it for writing would empty that input) or a place that cannot be written; create
     its missing parent folders."""
     path = str(path)
+    if path == "-":  # (a file named "-" was written)
+        raise SystemExit(f"{setting} -: standard output is not written here; give a file name")
     if path.endswith(("/", os.sep)) or os.path.isdir(path):
         raise SystemExit(f"{setting} {path}: a folder, not a file name")
     for source in inputs:

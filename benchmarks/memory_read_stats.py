@@ -152,7 +152,7 @@ def main(argv=None) -> int:
     from simmemre.experiment_simmemre import corpus_rows, load_trained_model
     from simmemre.training_simmemre import THRESHOLD_NAMES, evaluate_thresholds
 
-    model, processor = load_trained_model(args.model, args.device)
+    model, processor = load_trained_model(args.model, args.device, setting="MODEL")
     config = model.config
     if not config.uses_memory_reads:
         raise SystemExit(

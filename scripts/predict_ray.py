@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--address", help="Ray cluster address ('auto': the cluster of this machine); default: a local cluster"
     )
-    add_inference_arguments(parser)
+    add_inference_arguments(parser, device_help=None)  # (the actors run on a GPU exactly when --gpus-per-actor > 0)
     add_type_selection_arguments(parser)
     args = parser.parse_args(argv)
 

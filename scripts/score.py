@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--from-predictions", metavar="FILE", help="score these JSON Lines predictions instead")
     parser.add_argument("--data", required=True, help="JSON Lines file of gold schema documents (.jsonl, .jsonl.gz)")
     add_inference_arguments(parser)
-    parser.add_argument("--limit", type=positive_int, help="evaluate only the first N documents")
+    parser.add_argument(
+        "--limit", "--max-documents", type=positive_int, help="evaluate only the first N documents", dest="limit"
+    )
     parser.add_argument("--predictions", help="also write the predictions as JSON Lines here")
     parser.add_argument("--json", action="store_true", help="print the metric output as one JSON object")
     parser.add_argument(
@@ -236,6 +238,24 @@ def main(argv=None) -> int:
 
     # Before any scoring: a bad output path found after it would lose the work, and --predictions = --data would
     # overwrite the gold annotations.
+    for option, path in (("--data", args.data), ("--from-predictions", args.from_predictions)):
+        if path == "-":  # (read as a file named "-": "No such file")
+            raise SystemExit(f"{option} -: standard input is not read here; give a file name")
+    if args.from_predictions:  # the saved predictions are scored as they are: these options would change nothing
+        given = ["--" + name.replace("_", "-") for name in THRESHOLD_NAMES if getattr(args, name) is not None] + [
+            option
+            for option, value, default in (
+                ("--device", args.device, None),
+                ("--dtype", args.dtype, "auto"),
+                ("--serving", args.serving, "fp32"),
+            )
+            if value != default
+        ]
+        if given:
+            raise SystemExit(
+                f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to --model runs; --from-predictions "
+                "scores the saved predictions as they are (predict again with predict.py to change them)"
+            )
     if args.predictions and not args.from_predictions:
         check_output_location(args.predictions, "--predictions", [args.data])
     if args.model:

@@ -4,6 +4,8 @@
     python scripts/train.py CONFIG [--section.key value ...] [--training_argument value ...]
     torchrun --nproc_per_node 2 scripts/train.py CONFIG --output_dir DIR
 
+(An option's dashes are underscores: `--output-dir` is `--output_dir`, `--data.max-eval-documents` the data key.)
+
 CONFIG (YAML or JSON) has five sections:
 
     data:      either train_file / validation_file / test_file (schema JSONL; with `format: bc5cdr|docred|brat|bioc`

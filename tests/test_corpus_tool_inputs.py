@@ -152,3 +152,24 @@ def test_a_calibration_report_of_another_model_is_refused(tmp_path, results, giv
     assert results.main(argv + (["--calibration", str(report)] if given else [])) == 0
     rows = [json.loads(line) for line in (tmp_path / "res" / "cdr.jsonl").read_text().splitlines()]
     assert rows[-1]["thresholds"] == "calibrated" and rows[-1]["test"] == {"relation_strict_f1": 23.0}
+
+
+@pytest.mark.parametrize("option", ["--input", "--output"])
+def test_a_dash_for_the_input_or_output_is_refused_by_name(tmp_path, capsys, monkeypatch, option):
+    """--output - made a folder named "-"; --input - was "input not found: -"."""
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "CDR_DevelopmentSet.PubTator.txt", PUBTATOR_DEV)
+    paths = {"--input": "CDR_DevelopmentSet.PubTator.txt", "--output": "out", option: "-"}
+    with pytest.raises(SystemExit) as stopped:
+        convert_command(["--format", "bc5cdr", "--input", paths["--input"], "--output", paths["--output"]])
+    assert stopped.value.code == 2 and f"{option} -: " in capsys.readouterr().err
+    assert not (tmp_path / "-").exists()
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    """A file where a folder of the --output path should be: a NotADirectoryError traceback."""
+    source = write(tmp_path, "CDR_DevelopmentSet.PubTator.txt", PUBTATOR_DEV)
+    assert convert(tmp_path / "CDR_DevelopmentSet.PubTator.txt" / "out", "--format", "bc5cdr", "--input", source) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: --output {tmp_path}/CDR_DevelopmentSet.PubTator.txt/out: cannot create it (")
+    assert len(error.strip().splitlines()) == 1

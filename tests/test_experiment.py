@@ -225,6 +225,49 @@ def test_floats_written_without_a_dot_are_floats_on_the_command_line_and_in_conf
     assert load_config(str(path))["training"] == {"learning_rate": 5e-5, "weight_decay": 0.01, "run_name": "5e-5x"}
 
 
+def test_an_override_spelt_with_dashes_is_the_setting_of_underscores():
+    """`--output-dir` (every other script's spelling) was refused as an unknown key."""
+    from simmemre.experiment_simmemre import parse_overrides
+
+    config = parse_overrides(
+        {}, ["--output-dir", "run", "--data.max-eval-documents=4", "--model.memory-read-mode", "sum"]
+    )
+    assert config == {
+        "training": {"output_dir": "run"},
+        "data": {"max_eval_documents": 4},
+        "model": {"memory_read_mode": "sum"},
+    }
+
+
+def test_script_thresholds_and_corpus_formats_are_checked_by_the_argument_parser(capsys):
+    """A threshold of 1.5 was refused only after the model had loaded; a corpus format only after the imports."""
+    import argparse
+
+    from simmemre.experiment_simmemre import add_corpus_arguments, add_inference_arguments
+
+    parser = add_corpus_arguments(add_inference_arguments(argparse.ArgumentParser()))
+    corpus = ["--data-dir", "d", "--format", "bc5cdr"]
+    assert parser.parse_args([*corpus, "--coref-threshold", "0"]).coref_threshold == 0.0
+    for argv, message in (
+        ([*corpus, "--mention-threshold", "1.5"], "argument --mention-threshold: expected a number in [0, 1], got 1.5"),
+        ([*corpus, "--entity-threshold", "nan"], "expected a number in [0, 1], got nan"),
+        (["--data-dir", "d", "--format", "xml"], "argument --format: invalid choice: 'xml'"),
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            parser.parse_args(argv)
+        assert stopped.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_an_output_file_named_dash_is_refused_where_no_stream_is_written(tmp_path, monkeypatch):
+    """score.py --predictions - and calibrate.py --output - wrote a file named "-"."""
+    from simmemre.experiment_simmemre import check_output_location
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="^--output -: standard output is not written here; give a file name$"):
+        check_output_location("-", "--output")
+    assert not (tmp_path / "-").exists()
+
+
 def test_path_and_name_overrides_stay_strings():
     """YAML read `--output_dir 0755` as the octal 493 and `2024-06-01` as a date: both crashed inside posixpath."""
     from simmemre.experiment_simmemre import parse_overrides

@@ -123,6 +123,13 @@ def test_non_positive_actor_counts_are_argparse_errors(script, option, value, me
         ray_simmemre.predict_with_ray(str(model_folder), [str(corpus)], "out", actors=0)
 
 
+def test_there_is_no_device_option_to_ignore(script, model_folder, corpus, capsys):
+    """--device was offered (with a default in its help) and never read: the actors use a GPU exactly when
+    --gpus-per-actor > 0."""
+    assert run_script(script, ["--model", str(model_folder), str(corpus), "--output", "out", "--device", "cuda"]) == 2
+    assert "unrecognized arguments: --device cuda" in capsys.readouterr().err
+
+
 def test_a_folder_input_stands_for_its_jsonl_and_parquet_files(corpus):
     (corpus.parent / "notes.txt").write_text("not an input", encoding="utf-8")
     (corpus.parent / "part-1.ndjson").write_text("", encoding="utf-8")

@@ -227,3 +227,44 @@ def test_undirected_relation_types_reach_the_comparable_levels(tmp_path, capsys)
     )
     assert directed["relation_seq2rel_f1"] == 0.0 and undirected["relation_seq2rel_f1"] == 100.0
     assert directed["relation_strict_f1"] == undirected["relation_strict_f1"] == 0.0
+
+
+@pytest.mark.parametrize("option", ["--mention-threshold", "--relation-threshold"])
+def test_a_threshold_out_of_range_is_an_argument_error_before_anything_loads(tmp_path, capsys, option):
+    """It was refused after the model had loaded, and the message named the --data file as the cause."""
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD])
+    assert refusal(["--model", NOT_A_MODEL, "--data", gold, option, "1.5"]) == "2"
+    assert f"argument {option}: expected a number in [0, 1], got 1.5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--data", "--from-predictions"])
+def test_standard_input_is_refused_by_name(tmp_path, option):
+    """ "-" read as a file named "-": "No such file or directory"."""
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD])
+    argv = {"--data": ["--from-predictions", gold, "--data", "-"], "--from-predictions": ["--from-predictions", "-",
+            "--data", gold]}[option]  # fmt: skip
+    assert refusal(argv) == f"{option} -: standard input is not read here; give a file name"
+
+
+def test_predictions_to_standard_output_are_refused_by_name(tmp_path):
+    """A file named "-" was written."""
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD])
+    message = refusal(["--model", NOT_A_MODEL, "--data", gold, "--predictions", "-"])
+    assert message == "--predictions -: standard output is not written here; give a file name"
+    assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize(
+    "options", [["--mention-threshold", "0.5"], ["--serving", "int8"], ["--device", "cpu"], ["--dtype", "bfloat16"]]
+)
+def test_inference_options_are_refused_with_saved_predictions(tmp_path, options):
+    """They changed nothing: the saved predictions were scored as they were, without a word."""
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD])
+    message = refusal(["--from-predictions", gold, "--data", gold, *options])
+    assert message.startswith(f"{options[0]} applies to --model runs; --from-predictions scores the saved predictions")
+
+
+def test_max_documents_is_the_limit(tmp_path, capsys):
+    """The other scripts' spelling of --limit."""
+    gold = write_jsonl(tmp_path / "gold.jsonl", gold_copies(3))
+    assert scores(["--from-predictions", gold, "--data", gold, "--max-documents", "2"], capsys)["documents"] == 2
