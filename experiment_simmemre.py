@@ -933,6 +933,24 @@ def add_corpus_arguments(parser, max_documents_help="use only the first N docume
     return parser
 
 
+def add_model_argument(parser, help: str):
+    """The model folder of a script that takes it first, as MODEL or as `--model MODEL` (the other scripts' spelling;
+    `calibrate.py --model M` stopped at "the following arguments are required: model"). `parsed_model` reads it."""
+    parser.add_argument("model", nargs="?", metavar="MODEL", help=help)
+    parser.add_argument("--model", dest="model_option", metavar="MODEL", help="the same as MODEL")
+    return parser
+
+
+def parsed_model(parser, args) -> str:
+    """The folder of `add_model_argument`'s MODEL or --model MODEL (one of them, once), set as `args.model`."""
+    if args.model is not None and args.model_option is not None:
+        parser.error("give the model folder once: MODEL or --model MODEL")
+    args.model = args.model if args.model is not None else args.model_option
+    if args.model is None:
+        parser.error("the model folder is required: MODEL or --model MODEL")
+    return args.model
+
+
 def load_trained_model(folder: str, device="cpu", setting: str = "--model"):
     """-> (model in eval mode on `device`, processor) of a saved folder, with the library's classes; an incomplete
     folder or an unusable device stops the script with a message naming it (and `setting`, the option that gave it)."""

@@ -29,12 +29,12 @@ import os
 import statistics
 import sys
 
-from simmemre.experiment_simmemre import add_corpus_arguments
+from simmemre.experiment_simmemre import add_corpus_arguments, add_model_argument, parsed_model
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", help="saved model folder (a run's best_model) with memory reads")
+    add_model_argument(parser, "saved model folder (a run's best_model) with memory reads")
     add_corpus_arguments(parser, "use only the first N documents of the split")
     parser.add_argument("--split", default="dev", help="split to measure on (default: dev)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
@@ -148,7 +148,9 @@ class ReadRecorder:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    parsed_model(parser, args)
     from simmemre.experiment_simmemre import corpus_rows, load_trained_model
     from simmemre.training_simmemre import THRESHOLD_NAMES, evaluate_thresholds
 

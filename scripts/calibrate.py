@@ -24,12 +24,12 @@ import os
 import sys
 
 from simmemre.data_simmemre import write_text_file
-from simmemre.experiment_simmemre import add_corpus_arguments, bars_off_unless_watched
+from simmemre.experiment_simmemre import add_corpus_arguments, add_model_argument, bars_off_unless_watched, parsed_model
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", help="saved model folder (a run's best_model)")
+    add_model_argument(parser, "saved model folder (a run's best_model)")
     add_corpus_arguments(parser, "use only the first N documents of each split (tests)")
     parser.add_argument("--dev-split", default="dev", help="split to calibrate on (default: dev)")
     parser.add_argument("--test-split", default="test", help="split to report with both thresholds ('' to skip)")
@@ -153,7 +153,9 @@ def settings_unknown_to_folder_code(folder, names) -> list:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    parsed_model(parser, args)
     if args.dev_split in ("test", args.test_split):  # decide on dev, report test once
         raise SystemExit(
             f"--dev-split {args.dev_split}: thresholds chosen on the split that is reported would be chosen by its "

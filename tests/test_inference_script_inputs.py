@@ -5,6 +5,7 @@ script with one line naming the option or file, before the model loads, or the i
 import gzip
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -426,3 +427,22 @@ def test_a_corpus_of_types_the_model_lacks_is_named_with_a_hint_not_a_traceback(
     args = argparse.Namespace(format="docred", data_dir=str(jerex), rel_info=None, max_documents=1)
     with pytest.raises(SystemExit, match=r"\(dev split\): document .*: relations\[\d+\]\.type: .* needs --rel-info"):
         corpus_rows(args, model, processor, ["dev"])
+
+
+@pytest.mark.parametrize("script", ["scripts/calibrate.py", "benchmarks/memory_read_stats.py"])
+def test_the_model_folder_may_be_given_as_an_option_as_the_other_scripts_take_it(script, tmp_path, capsys):
+    """`calibrate.py --model M` stopped at "the following arguments are required: model"; memory_read_stats.py named
+    a --model option it did not have."""
+    main = load_script(SCRIPTS.parent / script, Path(script).stem + "_script").main
+    corpus = ["--data-dir", str(tmp_path), "--format", "bc5cdr"]
+    for argv, code, message in (
+        (["--model", NOT_A_MODEL, *corpus], f"MODEL {NOT_A_MODEL}: no such model folder", None),
+        ([NOT_A_MODEL, *corpus], f"MODEL {NOT_A_MODEL}: no such model folder", None),
+        ([NOT_A_MODEL, "--model", "other", *corpus], 2, "give the model folder once: MODEL or --model MODEL"),
+        (corpus, 2, "the model folder is required: MODEL or --model MODEL"),
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            main(argv)
+        assert str(stopped.value.code).startswith(str(code))  # (and: "(HF_HUB_OFFLINE is set ...)")
+        if message:
+            assert message in capsys.readouterr().err
