@@ -491,6 +491,9 @@ def serving_table(rows: list) -> str:
 
 def tables(dataset: str) -> str:
     rows = read_rows(dataset)
+    if not results_file(dataset).is_file():  # (a mistyped --dataset or --results-dir read as a file without rows)
+        recorded = sorted(path.stem for path in RESULTS_DIR.glob("*.jsonl"))
+        raise SystemExit(f"{results_file(dataset)}: no such file (recorded datasets here: {recorded or 'none'})")
     if not rows:
         raise SystemExit(f"{results_file(dataset)}: no rows")
     if dataset == "serving":
@@ -673,6 +676,8 @@ def main(argv=None) -> int:
         "memory over JEREX on CDR, 43.75 against 42.88)"
     )  # fmt: skip
     parser.add_argument("--results-dir", default=str(RESULTS_DIR), help="folder of the <dataset>.jsonl files")
+    for command in (add_parser, table_parser, compare_parser):  # also after the command (it was refused there)
+        command.add_argument("--results-dir", default=argparse.SUPPRESS, help="folder of the <dataset>.jsonl files")
     args = parser.parse_args(argv)
     commands_by_name = {"add": add, "table": table_command, "compare": compare_command}
     default, RESULTS_DIR = RESULTS_DIR, Path(args.results_dir)

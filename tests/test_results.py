@@ -73,8 +73,12 @@ def test_a_results_dir_given_once_is_not_the_next_calls_default(tmp_path, result
     (tmp_path / "other" / "cdr.jsonl").write_text("", encoding="utf-8")
     with pytest.raises(SystemExit, match="other/cdr.jsonl: no rows"):
         results.main(["--results-dir", str(tmp_path / "other"), "table", "--dataset", "cdr"])
-    with pytest.raises(SystemExit, match="default/cdr.jsonl: no rows"):
+    with pytest.raises(SystemExit, match=r"default/cdr.jsonl: no such file \(recorded datasets here: none\)"):
         results.main(["table", "--dataset", "cdr"])
+    with pytest.raises(SystemExit, match=r"other/cdr.jsonl: no rows"):  # the folder named after the command
+        results.main(["table", "--dataset", "cdr", "--results-dir", str(tmp_path / "other")])
+    with pytest.raises(SystemExit, match=r"other/cdx.jsonl: no such file \(recorded datasets here: \['cdr'\]\)"):
+        results.main(["table", "--dataset", "cdx", "--results-dir", str(tmp_path / "other")])
 
 
 @pytest.mark.integration
