@@ -1165,6 +1165,30 @@ def _save_bar_off_unless_watched():
                 disable_progress_bars()
 
 
+class EpochSeededLengthGroupedSampler(torch.utils.data.Sampler):
+    """transformers' length-grouped order (`get_length_grouped_indices`: shuffled, then sorted by length within
+    mega-batches) drawn from a generator seeded by (seed, epoch), as accelerate's seedable sampler draws the "random"
+    order. transformers' `LengthGroupedSampler` draws it from the global RNG, which a resume restores to the state of
+    its checkpoint: a run resumed from a step checkpoint after its first epoch ordered that epoch otherwise than the
+    run it continued, and ended with other weights. The Trainer calls `set_epoch` before each epoch."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int):
+        self.lengths, self.batch_size, self.seed, self.epoch = list(lengths), batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        generator = torch.Generator()
+        generator.manual_seed(self.seed + self.epoch)
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+
+
 class SimMemRETrainer(Trainer):
     r"""
     [`Trainer`] for [`SimMemREModel`].
@@ -1357,6 +1381,20 @@ class SimMemRETrainer(Trainer):
         return output
 
     # -- optimizer ----------------------------------------------------------------------------------------
+    def _get_train_sampler(self, train_dataset=None):
+        """`train_sampling_strategy="group_by_length"` as an :class:`EpochSeededLengthGroupedSampler` (the order of an
+        epoch depends only on the seed and the epoch, whether or not the run was resumed); others as the Trainer's."""
+        train_dataset = self.train_dataset if train_dataset is None else train_dataset
+        if self.args.train_sampling_strategy != "group_by_length" or train_dataset is None:
+            return super()._get_train_sampler(train_dataset)
+        columns = getattr(train_dataset, "column_names", None) or ()
+        # (the rows' "length" column, as the Trainer reads it; rows without one by their subwords)
+        lengths = train_dataset["length"] if "length" in columns else [len(row["input_ids"]) for row in train_dataset]
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        return EpochSeededLengthGroupedSampler(
+            lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps, seed
+        )
+
     def _save(self, output_dir: Optional[str] = None, state_dict=None):
         with _save_bar_off_unless_watched():
             super()._save(output_dir, state_dict)

@@ -754,6 +754,36 @@ def test_memory_warmup_switch_and_after_resume(processor, cdr_dataset, tmp_path,
     assert [step for step, _ in training] == list(range(8, 20)) and all(reads for _, reads in training)
 
 
+def test_a_run_resumed_after_its_first_epoch_equals_one_run_under_length_grouped_batches(
+    processor, cdr_dataset, tmp_path, single_torch_thread
+):
+    """transformers' LengthGroupedSampler drew each epoch's order from the global RNG, which a resume restores to its
+    checkpoint's state: a run resumed in its second epoch ordered that epoch otherwise and ended with other weights."""
+    options = dict(eval_strategy="no", train_sampling_strategy="group_by_length", max_steps=12)
+    whole, _ = make_trainer(processor, cdr_dataset, None, tmp_path / "whole", **options)  # 6 steps per epoch
+    whole.train()
+    resumed, _ = make_trainer(processor, cdr_dataset, None, tmp_path / "resumed", seed=99, **options)
+    resumed.train(resume_from_checkpoint=str(tmp_path / "whole" / "checkpoint-8"))  # (in the second epoch)
+    for (name, weight), (_, other) in zip(whole.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(weight, other), name
+
+
+def test_length_grouped_batches_depend_only_on_the_seed_and_the_epoch(processor, cdr_dataset, tmp_path):
+    from simmemre.training_simmemre import EpochSeededLengthGroupedSampler
+
+    options = dict(eval_strategy="no", train_sampling_strategy="group_by_length")
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, **options)
+    sampler = trainer._get_train_sampler()
+    assert isinstance(sampler, EpochSeededLengthGroupedSampler) and len(sampler) == len(cdr_dataset)
+    orders = []
+    for epoch, global_seed in ((0, 1), (1, 2), (1, 3), (0, 4)):
+        torch.manual_seed(global_seed)
+        sampler.set_epoch(epoch)
+        orders.append(list(sampler))
+    assert orders[1] == orders[2] and orders[0] == orders[3] and orders[0] != orders[1]
+    assert sorted(orders[0]) == list(range(len(cdr_dataset)))
+
+
 @pytest.mark.parametrize("name", ["relation_seq2rel_f1", "eval_relation_relaxed_recall", "dev_relation_strict_f1"])
 def test_selection_metrics_that_evaluation_reports_are_accepted(name):
     """The check built its list from a document without text, which reports no string levels (relation_seq2rel_*),
