@@ -1716,6 +1716,29 @@ def remove_earlier_run_files(output_dir: str) -> None:
         print(f"removed {', '.join(found)} of an earlier run from {output_dir}", file=sys.stderr)
 
 
+def run_environment(args) -> dict:
+    """What besides the config and the seed decides a run's weights bit for bit: the library versions, the intra-op
+    thread count (1 and 2 threads trained weights 6.5e-6 apart in 6 steps), the processes and the CPU's bfloat16."""
+    import importlib.metadata
+    import platform
+
+    def version(package):
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "python": platform.python_version(),
+        **{package: version(package) for package in ("torch", "transformers", "accelerate", "datasets", "numpy")},
+        "threads": torch.get_num_threads(),
+        "processes": getattr(args, "world_size", 1),
+        "optim": str(getattr(getattr(args, "optim", None), "value", getattr(args, "optim", None))),
+        "cpu_native_bf16": cpu_has_native_bf16(),
+        "platform": platform.platform(),
+    }
+
+
 def write_run_files(args, config: dict, results: dict, complete: bool = True) -> None:
     """run_config.json (the resolved config, seed, commit, device, and whether the run `complete`d: false for the
     files written before calibration and saving) and all_results.json in the output folder, each
@@ -1727,6 +1750,7 @@ def write_run_files(args, config: dict, results: dict, complete: bool = True) ->
         "seed": args.seed,
         "commit": git_commit(),
         "device": str(args.device),
+        "environment": run_environment(args),
         "complete": complete,
     }
     # all_results.json first: a run_config.json that says complete comes after everything else.
@@ -2200,6 +2224,8 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     train_metrics = float_metrics(train_result.metrics)
     if finishing:  # no step trained here: the training figures are those the stopped run wrote, if it did
         train_metrics = earlier_train_metrics(args.output_dir, train_metrics)
+    if resumed_at and not finishing:  # transformers' train_loss covers this call's steps: say which
+        train_metrics["train_loss_first_step"] = resumed_at + 1
     results = {}
     trainer.log_metrics("train", train_metrics)
     trainer.save_metrics("train", train_metrics)

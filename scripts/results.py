@@ -251,6 +251,8 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
         "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "recipe": recipe_fields(run_config, model_config),
     }
+    if run_config.get("environment"):  # (versions, threads, processes: what else decides the weights bit for bit)
+        common["environment"] = run_config["environment"]
     corpus = (run_config.get("config") or {}).get("data") or {}
     fixed_values = (calibration or {}).get("fixed_thresholds") or {n: model_config.get(n, 0.0) for n in THRESHOLD_NAMES}
     # With a re-calibration file only its calibrated row is recorded; the run's own rows stay as recorded.

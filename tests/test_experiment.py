@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from helpers import tiny_config
 
@@ -875,6 +876,9 @@ def test_the_summary_says_a_resumed_runs_train_loss_covers_the_steps_after_the_r
     monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: None)
     experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
     assert "train_loss 0.5000 (steps 3-5, after the resume)" in capsys.readouterr().out
+    # (and the results file says so too: it held the same mean without a word)
+    assert json.loads((tmp_path / "all_results.json").read_text())["train_loss_first_step"] == 3
+    assert json.loads((tmp_path / "run_config.json").read_text())["environment"]["threads"] == torch.get_num_threads()
 
 
 def test_resuming_under_other_training_settings_than_the_checkpoints_stops(tokenizer, monkeypatch, tmp_path):

@@ -104,8 +104,9 @@ def test_add_records_fixed_and_calibrated_rows_with_their_thresholds(tmp_path):
     assert calibrated["test"]["relation_strict_f1"] == 23.0 and calibrated["dev"]["relation_strict_f1"] == 22.0
 
 
-def test_a_row_records_the_corpus_the_documents_scored_and_the_encoder(tmp_path, run_script):
-    """Rows did not say what they were scored on: a dev cap or another encoder could not be told from the rows."""
+def test_a_row_records_the_corpus_the_documents_scored_the_encoder_and_the_environment(tmp_path, run_script):
+    """Rows did not say what they were scored on: a dev cap or another encoder could not be told from the rows, nor
+    the thread count or versions that decide the weights bit for bit."""
     fake_run(tmp_path / "run112", 112, 20.0, calibrated_f1=23.0)
     all_results = json.loads((tmp_path / "run112" / "all_results.json").read_text())
     all_results.update(eval_documents=100, test_documents=500)
@@ -114,7 +115,9 @@ def test_a_row_records_the_corpus_the_documents_scored_and_the_encoder(tmp_path,
     calibration["scores"]["documents"] = 100.0  # (the metric writes its counts as floats)
     (tmp_path / "run112" / "calibration.json").write_text(json.dumps(calibration))
     data = {"data_dir": "/data/bc5cdr", "format": "bc5cdr", "max_eval_documents": 100, "max_test_documents": None}
+    environment = {"torch": "2.13.0", "threads": 2, "processes": 1}  # (train.py's run_environment)
     run_config = {"seed": 112, "commit": "abc123", "config": {"data": data, "encoder": {"path": "minilm"}}}
+    run_config["environment"] = environment
     (tmp_path / "run112" / "run_config.json").write_text(json.dumps(run_config))
     model_config = json.loads((tmp_path / "run112" / "best_model" / "config.json").read_text())
     model_config["encoder_config"] = {"model_type": "bert", "num_hidden_layers": 6, "hidden_size": 384}
@@ -125,6 +128,7 @@ def test_a_row_records_the_corpus_the_documents_scored_and_the_encoder(tmp_path,
     encoder = {"path": "minilm", "model_type": "bert", "layers": 6, "hidden_size": 384}
     assert fixed["data"] == {"corpus": corpus, "documents": {"dev": 100, "test": 500}, "encoder": encoder}
     assert calibrated["data"] == fixed["data"]
+    assert fixed["environment"] == calibrated["environment"] == environment
 
 
 def test_a_table_names_a_model_whose_seeds_were_scored_on_different_documents(tmp_path, run_script):
