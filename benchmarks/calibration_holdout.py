@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dev-split", default="dev")
     parser.add_argument("--name", help="a name for the JSON line (default: the model folder)")
     parser.add_argument("--output", help="append one JSON line with every variant's figures here")
-    parser.add_argument("--device", default=None)
+    parser.add_argument(
+        "--device", default=None, help="torch device (default: cuda:0 when CUDA is available, else cpu)"
+    )
     return parser
 
 

@@ -30,6 +30,7 @@ from simmemre.experiment_simmemre import (
     default_device,
     git_commit,
     load_trained_model,
+    probability,
     thresholds_from,
 )
 from simmemre.training_simmemre import THRESHOLD_NAMES
@@ -42,10 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", default="dev")
     parser.add_argument("--given", default="mentions", choices=["mentions", "none"])
     for name in THRESHOLD_NAMES:
-        parser.add_argument("--" + name.replace("_", "-"), type=float, help=f"override the model's {name}")
+        parser.add_argument("--" + name.replace("_", "-"), type=probability, help=f"override the model's {name}")
     parser.add_argument("--name", help="a name for the row (default: the model folder)")
     parser.add_argument("--output", help="append the JSON object here")
-    parser.add_argument("--device", default=None)
+    parser.add_argument(
+        "--device", default=None, help="torch device (default: cuda:0 when CUDA is available, else cpu)"
+    )
     return parser
 
 

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_corpus_arguments(parser)
     parser.add_argument("--split", default="dev")
     parser.add_argument("--group", type=int, default=5, help="documents per joined text (default 5)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--name", help="a name for the row (default: the model folder)")
     parser.add_argument("--output", help="append the JSON object here")
     return parser

@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--name", help="a name for the rows (default: the model folder)")
     parser.add_argument("--output", help="append one JSON line per run here (e.g. results/cdr-stages.jsonl)")
-    parser.add_argument("--device", default=None)
+    parser.add_argument(
+        "--device", default=None, help="torch device (default: cuda:0 when CUDA is available, else cpu)"
+    )
     return parser
 
 
