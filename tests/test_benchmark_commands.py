@@ -41,3 +41,13 @@ def test_segmentation_gap_counts_what_raw_text_segments_otherwise(capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["split"] for row in rows] == ["train", "dev", "test"]
     assert all(row["documents"] == 500 and row["mentions_cut_by_raw_sentences"] == 0 for row in rows)
+
+
+def test_coref_errors_checks_its_thresholds_before_anything_loads(capsys):
+    """A threshold of 1.5 ran until the pipeline refused it, with a traceback."""
+    coref_errors = load_script(BENCHMARKS / "coref_errors.py")
+    with pytest.raises(SystemExit) as stopped:
+        coref_errors.build_parser().parse_args(["--model", "m", "--data-dir", "d", "--format", "bc5cdr",
+                                                "--coref-threshold", "1.5"])  # fmt: skip
+    assert stopped.value.code == 2
+    assert "argument --coref-threshold: expected a number in [0, 1], got 1.5" in capsys.readouterr().err
