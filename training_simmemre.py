@@ -1185,7 +1185,8 @@ class EpochSeededLengthGroupedSampler(torch.utils.data.Sampler):
         from transformers.trainer_pt_utils import get_length_grouped_indices
 
         generator = torch.Generator()
-        generator.manual_seed(self.seed + self.epoch)
+        # (seed, epoch) mixed, not added: seed 113's first epoch would be seed 112's second
+        generator.manual_seed(int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0]))
         return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
 
 

@@ -782,6 +782,9 @@ def test_length_grouped_batches_depend_only_on_the_seed_and_the_epoch(processor,
         orders.append(list(sampler))
     assert orders[1] == orders[2] and orders[0] == orders[3] and orders[0] != orders[1]
     assert sorted(orders[0]) == list(range(len(cdr_dataset)))
+    # Another seed's epochs are not this seed's shifted by one (the seed and the epoch were added at first).
+    other = EpochSeededLengthGroupedSampler(sampler.lengths, sampler.batch_size, sampler.seed + 1)
+    assert list(other) != orders[1]
 
 
 @pytest.mark.parametrize("name", ["relation_seq2rel_f1", "eval_relation_relaxed_recall", "dev_relation_strict_f1"])
