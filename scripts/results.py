@@ -154,7 +154,8 @@ def data_description(corpus: dict, model_config: dict, run_config: dict, dev_doc
     the encoder. Seeds of one model averaged over other documents (a dev cap, another folder) or another encoder are
     not one model's spread; `table` names such groups."""
     encoder = model_config.get("encoder_config") or {}
-    configured = ((run_config.get("config") or {}).get("encoder") or {}).get("path")
+    configured = (run_config.get("config") or {}).get("encoder")
+    configured = configured.get("path") if isinstance(configured, dict) else configured  # (`encoder: minilm` too)
     return {
         "corpus": {key: corpus[key] for key in DATA_SOURCE_KEYS if corpus.get(key) is not None},
         "documents": {"dev": dev_documents, "test": test_documents},

@@ -129,6 +129,11 @@ def test_a_row_records_the_corpus_the_documents_scored_the_encoder_and_the_envir
     assert fixed["data"] == {"corpus": corpus, "documents": {"dev": 100, "test": 500}, "encoder": encoder}
     assert calibrated["data"] == fixed["data"]
     assert fixed["environment"] == calibrated["environment"] == environment
+    run_config["config"]["encoder"] = "minilm"  # (a config may name the encoder alone)
+    (tmp_path / "run112" / "run_config.json").write_text(json.dumps(run_config))
+    run_script("add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "results" / "cdr.jsonl").read_text().splitlines()]
+    assert rows[-1]["data"]["encoder"]["path"] == "minilm"
 
 
 def test_a_table_names_a_model_whose_seeds_were_scored_on_different_documents(tmp_path, run_script):
