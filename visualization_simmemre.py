@@ -1,5 +1,8 @@
-"""HTML rendering of predicted (or gold) schema documents: mentions highlighted with one colour per entity cluster and a
-type label, scores on hover, relations listed per document as "head — type → tail (score)".
+"""HTML rendering of predicted (or gold) schema documents: mentions highlighted (`<mark>`, underlined) with one colour
+per entity cluster and a type label, relations listed per document as "head — type → tail (score)". A mention's scores
+are text in its label, read by screen readers and hidden on screen (where hovering shows them), so that keyboard, touch
+and screen-reader users get them; the fragment draws its own white surface (a dark notebook theme made its text
+unreadable), colours are hex (a notebook's sanitizer drops `hsl()`), long words wrap (a phone's 320 px).
 
 Overlapping and nested mentions are handled by cutting the text at every mention boundary: each piece is highlighted
 with the colour of the innermost mention covering it, and its tooltip lists all of them. Documents are checked against
@@ -7,6 +10,7 @@ the schema first (`validate_document`; an `id` may be missing), so a bad offset 
 somewhere else.
 """
 
+import colorsys
 import html
 import math
 import numbers
@@ -19,31 +23,39 @@ from .data_simmemre import DocumentError, validate_document, with_str_id
 # Every rule inside `.simmemre`: in a notebook the fragment sits in the notebook's own page, whose headings, lists and
 # body a global rule would restyle.
 _STYLE = """
-.simmemre { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222; line-height: 1.9; }
+.simmemre { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222; line-height: 1.9;
+            background: #fff; color-scheme: light; padding: 0.5em 1em; border-radius: 6px; }
 .simmemre h1 { font-size: 1.4em; }
 .simmemre h2 { font-size: 1.1em; margin-top: 2.2em; border-bottom: 1px solid #ccc; }
 .simmemre .text { white-space: pre-wrap; background: #fafafa; border: 1px solid #e4e4e4; padding: 0.8em 1em;
                   border-radius: 6px; }
-.simmemre .m { border-radius: 3px; padding: 0.1em 0.05em; cursor: help; }
+.simmemre .text, .simmemre h2, .simmemre li { overflow-wrap: anywhere; }
+.simmemre .m { color: #222; border-radius: 3px; padding: 0.1em 0.05em; border-bottom: 2px solid rgba(0,0,0,0.55); }
 .simmemre .m.nested { outline: 1px dashed #555; }
 .simmemre .tag { font-size: 0.68em; font-weight: 600; border-radius: 3px; padding: 0 0.3em; margin: 0 0.15em 0 0.1em;
-                 vertical-align: 0.25em; color: #222; border: 1px solid rgba(0,0,0,0.25); cursor: help;
-                 white-space: nowrap; }
+                 vertical-align: 0.25em; color: #222; border: 1px solid rgba(0,0,0,0.25); white-space: nowrap;
+                 user-select: none; }
+.simmemre .vh { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
+                white-space: nowrap; }
 .simmemre .swatch { display: inline-block; width: 0.9em; height: 0.9em; border-radius: 2px; vertical-align: -0.1em;
                     border: 1px solid rgba(0,0,0,0.3); margin-right: 0.35em; }
 .simmemre ul { padding-left: 1.4em; } .simmemre li { margin: 0.1em 0; }
 .simmemre .score { color: #666; font-variant-numeric: tabular-nums; }
-.simmemre .empty { color: #888; font-style: italic; }
+.simmemre .empty { color: #666; font-style: italic; }
 .simmemre .meta { color: #666; font-size: 0.9em; }
+.simmemre .m, .simmemre .tag, .simmemre .swatch { print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+@media (forced-colors: active) { .simmemre .m { border-bottom-color: CanvasText; } }
 """
 _PAGE_STYLE = "body { margin: 2em auto; max-width: 72em; padding: 0 1em; }"
 
 
 def entity_colour(index: int) -> str:
-    """A light colour per entity cluster (golden-angle hue steps, so neighbours differ)."""
-    hue = (index * 137.508) % 360
-    lightness = 82 if index % 2 == 0 else 72
-    return f"hsl({hue:.0f}, 75%, {lightness}%)"
+    """A light colour per entity cluster (golden-angle hue steps, so neighbours differ), as hex: JupyterLab's sanitizer
+    of untrusted outputs drops `hsl()` colours."""
+    hue = round(index * 137.508) % 360
+    lightness = 0.82 if index % 2 == 0 else 0.72
+    red, green, blue = colorsys.hls_to_rgb(hue / 360, lightness, 0.75)
+    return "#" + "".join(f"{round(channel * 255):02x}" for channel in (red, green, blue))
 
 
 def _count(number: int, noun: str, plural: str = "") -> str:
@@ -142,17 +154,20 @@ def _render_text(document, source: str) -> str:
             )
             classes = "m nested" if len(covering) > 1 else "m"
             parts.append(
-                f'<span class="{classes}" style="background:{entity_colour(innermost[2])}" '
-                f'title="{_text_piece(tooltip)}">{piece}</span>'
+                f'<mark class="{classes}" style="background:{entity_colour(innermost[2])}" '
+                f'title="{_text_piece(tooltip)}">{piece}</mark>'
             )
         else:
             parts.append(piece)
         for start, end, index, mention in sorted(ends_at.get(right, []), key=lambda m: -m[0]):
             entity = entities[index]
-            title = f"{entity['type']} E{index + 1}: {_quoted(text[start:end])} {_scores_clause(*scores[id(mention)])}"
+            clause = _scores_clause(*scores[id(mention)])
+            title = f"{entity['type']} E{index + 1}: {_quoted(text[start:end])} {clause}"
+            # The scores (and the separators a screen reader needs) as hidden text: a title is read by hovering only.
             parts.append(
                 f'<span class="tag" style="background:{entity_colour(index)}" title="{_text_piece(title.rstrip())}">'
-                f"<bdi>{html.escape(entity['type'])}</bdi> E{index + 1}</span>"
+                f'<span class="vh"> (</span><bdi>{html.escape(entity["type"])}</bdi> E{index + 1}'
+                f'<span class="vh">{", " + clause if clause else ""}) </span></span>'
             )
     return "".join(parts)
 
@@ -225,7 +240,8 @@ def render_fragment(documents, title: Optional[str] = None) -> str:
     heading = "" if title is None else f"<h1>{html.escape(title)}</h1>\n"
     fragment = (
         f'<div class="simmemre"><style>{_STYLE}</style>\n{heading}<p class="meta">{_count(len(documents), "document")}.'
-        " Hover a highlighted mention or a label for its scores; one colour per entity (coreference cluster).</p>\n"
+        " Each mention is followed by its type and entity number (E1: the first of the Entities list), its scores on "
+        "hover and for screen readers; one colour per entity (coreference cluster).</p>\n"
         f"{body}\n</div>"
     )
     return _LONE_SURROGATE.sub("\ufffd", fragment)
@@ -236,8 +252,9 @@ def render_html(documents, title: str = "SimMemRE predictions") -> str:
     which JSON allows in a text, is shown as U+FFFD)."""
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_PAGE_STYLE}</style></head>\n<body>\n"
-        f"{render_fragment(documents, title)}\n</body></html>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{_PAGE_STYLE}</style></head>\n<body><main>\n"
+        f"{render_fragment(documents, title)}\n</main></body></html>\n"
     )
     return _LONE_SURROGATE.sub("\ufffd", page)
 

@@ -169,13 +169,15 @@ def test_markup_in_every_field_stays_text():
     }
     reader = read_back(render_html([document], title=PAYLOAD))
     assert reader.tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "div", "span"} | {
+        "main",
         "section",
+        "mark",
         "ul",
         "li",
         "b",
         "bdi",
     }
-    assert reader.attributes <= {"charset", "class", "lang", "style", "title", "dir"}
+    assert reader.attributes <= {"charset", "class", "lang", "style", "title", "dir", "name", "content"}
     assert reader.texts == [text]
 
 
@@ -262,6 +264,7 @@ def test_the_notebook_view_is_a_fragment_whose_style_stays_inside_it():
     assert fragment.startswith('<div class="simmemre">') and "<body" not in fragment and "<html" not in fragment
     style = re.search(r"<style>(.*?)</style>", fragment, re.DOTALL).group(1)
     selectors = [s.strip() for rule in re.findall(r"([^{}]+)\{", style) for s in rule.split(",")]
+    selectors = [s for s in selectors if not s.startswith("@media")]  # (an at-rule's condition, its rules scoped)
     assert selectors and all(s.startswith(".simmemre") for s in selectors), selectors
     assert "Document <bdi>d</bdi>" in fragment
 
@@ -271,3 +274,25 @@ def test_the_notebook_view_checks_its_documents_when_made():
 
     with pytest.raises(DocumentError, match=r"^documents\[1\]: document d: entities\[0\]\.mentions\[0\]"):
         view([one_entity("aspirin", 0, 7), one_entity("aspirin", 5, 99)])
+
+
+def test_scores_reach_keyboard_touch_and_screen_reader_users_and_dark_or_sanitized_notebooks():
+    """Accessibility audit: a mention's score was only a hover tooltip; the labels ran into the words for a screen
+    reader ("IndomethacinChemical E1"); the fragment had no background (its #222 text on a dark notebook theme: 1.05:1);
+    hsl() colours are dropped by JupyterLab's sanitizer of untrusted outputs; no viewport (a phone laid it out 980 px
+    wide)."""
+    import re
+
+    from simmemre.visualization_simmemre import entity_colour, render_fragment
+
+    document = one_entity("Indomethacin induced hypotension", 0, 12, score=0.9)
+    document["entities"][0]["mentions"][0]["score"] = 0.95
+    page = render_html([document])
+    label = '<span class="vh"> (</span><bdi>Chemical</bdi> E1<span class="vh">, mention score 0.950, entity score 0.9'
+    assert label in page and "Hover" not in page
+    assert '<mark class="m" style="background:#' in page
+    assert all(re.fullmatch(r"#[0-9a-f]{6}", entity_colour(index)) for index in range(50))
+    assert len({entity_colour(index) for index in range(12)}) == 12
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page and "<main>" in page
+    surface = re.search(r"\.simmemre \{([^}]*)\}", render_fragment([document])).group(1)
+    assert "background: #fff" in surface and "color-scheme: light" in surface
