@@ -830,6 +830,20 @@ class SamplingEpochCallback(TrainerCallback):
         self.collator.set_epoch(epoch)
 
 
+class SamplerEpochCallback(TrainerCallback):
+    """Tells the trainer's :class:`EpochSeededLengthGroupedSampler` which epoch starts. The Trainer's own `set_epoch`
+    reaches it through its loader wrappers in one process, but not through the three of a resumed multi-process run,
+    whose resumed epoch then came in epoch 0's order."""
+
+    def __init__(self, trainer: "SimMemRETrainer"):
+        self.trainer = trainer
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        sampler = getattr(self.trainer, "_epoch_seeded_sampler", None)
+        if sampler is not None:
+            sampler.set_epoch(0 if state.epoch is None else int(math.floor(state.epoch + 1e-6)))
+
+
 class MemoryWarmupCallback(TrainerCallback):
     """Two-stage training (paper 3.3): memory reads off until `int(memory_warmup_proportion * max_steps)` optimizer
     steps are done, decided from the trainer state before every step (hence right after resuming; a checkpoint that
@@ -1186,7 +1200,7 @@ class EpochSeededLengthGroupedSampler(torch.utils.data.Sampler):
 
         generator = torch.Generator()
         # (seed, epoch) mixed, not added: seed 113's first epoch would be seed 112's second
-        generator.manual_seed(int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0]))
+        generator.manual_seed(int(np.random.SeedSequence([self.seed % 2**64, self.epoch]).generate_state(1)[0]))
         return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
 
 
@@ -1293,6 +1307,8 @@ class SimMemRETrainer(Trainer):
                     "set_epoch, so negative samples would repeat every epoch"
                 )
             self.add_callback(SamplingEpochCallback(self.data_collator))
+        self._epoch_seeded_sampler = None  # (made with the training dataloader)
+        self.add_callback(SamplerEpochCallback(self))
         self.add_callback(MemoryWarmupCallback(self))
         if not _is_count(max_non_finite_steps, 1):
             raise ValueError(f"max_non_finite_steps must be a positive integer, got {max_non_finite_steps!r}")
@@ -1385,16 +1401,20 @@ class SimMemRETrainer(Trainer):
     def _get_train_sampler(self, train_dataset=None):
         """`train_sampling_strategy="group_by_length"` as an :class:`EpochSeededLengthGroupedSampler` (the order of an
         epoch depends only on the seed and the epoch, whether or not the run was resumed); others as the Trainer's."""
+        from transformers.trainer_utils import has_length
+
         train_dataset = self.train_dataset if train_dataset is None else train_dataset
-        if self.args.train_sampling_strategy != "group_by_length" or train_dataset is None:
-            return super()._get_train_sampler(train_dataset)
+        strategy = self.args.train_sampling_strategy
+        if strategy != "group_by_length" or train_dataset is None or not has_length(train_dataset):
+            return super()._get_train_sampler(train_dataset)  # (it warns that an IterableDataset keeps its order)
         columns = getattr(train_dataset, "column_names", None) or ()
-        # (the rows' "length" column, as the Trainer reads it; rows without one by their subwords)
-        lengths = train_dataset["length"] if "length" in columns else [len(row["input_ids"]) for row in train_dataset]
+        name = self.args.length_column_name  # (rows of tokenize_documents have it; others by their subwords)
+        lengths = train_dataset[name] if name in columns else [len(row["input_ids"]) for row in train_dataset]
         seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-        return EpochSeededLengthGroupedSampler(
+        self._epoch_seeded_sampler = EpochSeededLengthGroupedSampler(
             lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps, seed
         )
+        return self._epoch_seeded_sampler
 
     def _save(self, output_dir: Optional[str] = None, state_dict=None):
         with _save_bar_off_unless_watched():
@@ -2140,6 +2160,8 @@ __all__ = [
     "evaluate_thresholds",
     "MemoryWarmupCallback",
     "SamplingEpochCallback",
+    "SamplerEpochCallback",
+    "EpochSeededLengthGroupedSampler",
     "SimMemREDataCollator",
     "SimMemRETrainer",
     "candidate_word_spans",

@@ -785,6 +785,29 @@ def test_length_grouped_batches_depend_only_on_the_seed_and_the_epoch(processor,
     # Another seed's epochs are not this seed's shifted by one (the seed and the epoch were added at first).
     other = EpochSeededLengthGroupedSampler(sampler.lengths, sampler.batch_size, sampler.seed + 1)
     assert list(other) != orders[1]
+    negative = EpochSeededLengthGroupedSampler(sampler.lengths, sampler.batch_size, -5)  # (a data_seed may be < 0)
+    assert sorted(negative) == list(range(len(cdr_dataset)))
+
+
+def test_a_resumed_epoch_reaches_the_length_grouped_sampler_under_several_processes(processor, cdr_dataset, tmp_path):
+    """The Trainer's set_epoch reached the sampler through its loader wrappers in one process only: under two processes
+    a run resumed mid-epoch drew that epoch in epoch 0's order (accelerate's shard and skip wrappers, three deep)."""
+    from types import SimpleNamespace
+
+    from accelerate.data_loader import prepare_data_loader, skip_first_batches
+    from torch.utils.data import DataLoader
+
+    from simmemre.training_simmemre import SamplerEpochCallback
+
+    options = dict(eval_strategy="no", train_sampling_strategy="group_by_length")
+    trainer, _ = make_trainer(processor, cdr_dataset, None, tmp_path, **options)
+    sampler = trainer._get_train_sampler()
+    loader = DataLoader(list(range(len(cdr_dataset))), batch_size=1, sampler=sampler)
+    resumed = skip_first_batches(prepare_data_loader(loader, num_processes=2, process_index=0, put_on_device=False), 1)
+    resumed.set_epoch(1)  # (what the Trainer calls; it does not reach the sampler)
+    callback = next(c for c in trainer.callback_handler.callbacks if isinstance(c, SamplerEpochCallback))
+    callback.on_epoch_begin(trainer.args, SimpleNamespace(epoch=1.33), None)
+    assert sampler.epoch == 1
 
 
 @pytest.mark.parametrize("name", ["relation_seq2rel_f1", "eval_relation_relaxed_recall", "dev_relation_strict_f1"])
