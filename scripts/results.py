@@ -9,8 +9,9 @@
 all_results.json's eval_*/test_*) and, when RUN_DIR/calibration.json exists, "calibrated" (from train.py's
 calibrated_test_* or scripts/calibrate.py's test_scores). A row holds name, relation_classifier, memory,
 memory_read_mode, seed, commit (from the run's run_config.json: HEAD at training time, "<sha>-dirty" when tracked files
-had local changes), thresholds, threshold_values, dev and test (joint_re_f1 metric dicts), data (the corpus settings,
-the number of dev and test documents scored and the encoder), plus device, run and recorded_at. Rows already recorded
+had local changes), thresholds, threshold_values, dev and test (joint_re_f1 metric dicts), recipe (the training
+settings), data (the corpus settings, the number of dev and test documents scored and the encoder), environment (the
+library versions, threads and processes train.py ran with), plus device, run and recorded_at. Rows already recorded
 for the same (run, thresholds, calibration file) are replaced.
 `add RUN_DIR --calibration FILE` records only a "calibrated" row, from a scripts/calibrate.py output (for example a
 re-calibration of an older run with the current default grid, `--dry-run --output FILE`); it is recorded after the
@@ -146,6 +147,13 @@ DATA_SOURCE_KEYS = (
     "max_train_documents",
     "max_eval_documents",
     "max_test_documents",
+    # (what changes the gold documents scored: reader options, type lists)
+    "reader_options",
+    "drop_ungrounded",
+    "require_relations",
+    "rel_info",
+    "entity_types",
+    "relation_types",
 )
 
 
@@ -430,13 +438,17 @@ def table(rows: list, thresholds: str) -> str:
 
 
 def data_differences(group: list) -> list:
-    """Which parts of the rows' data descriptions (corpus, documents, encoder) differ within a group of seeds; rows
-    recorded before descriptions existed are left out."""
+    """Which parts of the rows' data descriptions differ within a group of seeds: the corpus by its format and name
+    (its folder may be written relative or absolute, and a re-calibration names its splits), the documents scored, the
+    encoder; rows recorded before descriptions existed are left out."""
     described = [row["data"] for row in group if isinstance(row.get("data"), dict)]
+    parts = {
+        "corpus": lambda data: {key: (data.get("corpus") or {}).get(key) for key in ("format", "dataset_name")},
+        "documents": lambda data: data.get("documents"),
+        "encoder": lambda data: data.get("encoder"),
+    }
     return [
-        part
-        for part in ("corpus", "documents", "encoder")
-        if len({json.dumps(data.get(part), sort_keys=True) for data in described}) > 1
+        part for part, of in parts.items() if len({json.dumps(of(data), sort_keys=True) for data in described}) > 1
     ]
 
 
