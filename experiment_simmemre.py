@@ -303,14 +303,20 @@ def check_config_keys(config: dict) -> None:
         keys = sorted(set(valid[section]))
         unknown = sorted(set(values) - set(keys))
         if unknown:
+
+            def other_section(key):  # --data_dir lands in training: it is the data section's key
+                return next((name for name in SECTIONS if name != section and key in valid[name]), None)
+
             hint = "; ".join(
+                f"{key!r} is a {owner} setting: --{owner}.{key}"
+                if section == "training" and (owner := other_section(key))
                 # "--modle.x" lands in training as a nested key: a misspelt section, not a training key.
-                f"{key!r}: did you mean the section {match!r} (--{match}.KEY)?"
+                else f"{key!r}: did you mean the section {match!r} (--{match}.KEY)?"
                 if isinstance(values[key], dict) and match in SECTIONS
                 else f"{key!r}: did you mean {match!r}?"
                 for key in unknown
                 for match in [closest_key(key, SECTIONS if isinstance(values[key], dict) else keys)]
-                if match
+                if match or (section == "training" and other_section(key))
             )
             raise SystemExit(
                 f"{section}: unknown key(s) {unknown} (from the config file or a --{section}.KEY "

@@ -447,9 +447,7 @@ def data_differences(group: list) -> list:
         "documents": lambda data: data.get("documents"),
         "encoder": lambda data: data.get("encoder"),
     }
-    return [
-        part for part, of in parts.items() if len({json.dumps(of(data), sort_keys=True) for data in described}) > 1
-    ]
+    return [part for part, of in parts.items() if len({json.dumps(of(data), sort_keys=True) for data in described}) > 1]
 
 
 def serving_measurement(row: dict) -> tuple:

@@ -240,6 +240,18 @@ def test_an_override_spelt_with_dashes_is_the_setting_of_underscores():
     }
 
 
+def test_a_setting_of_another_section_given_as_a_training_option_is_named_with_its_section():
+    """`--data-dir x` (a training option, as every --key without a section) was answered "did you mean 'data_seed'?"."""
+    from simmemre.experiment_simmemre import check_config_keys, parse_overrides
+
+    for argv, hint in (
+        (["--data-dir", "x"], "'data_dir' is a data setting: --data.data_dir"),
+        (["--memory_read_mode", "sum"], "'memory_read_mode' is a model setting: --model.memory_read_mode"),
+    ):
+        with pytest.raises(SystemExit, match=re.escape(hint)):
+            check_config_keys(parse_overrides({}, argv))
+
+
 def test_script_thresholds_and_corpus_formats_are_checked_by_the_argument_parser(capsys):
     """A threshold of 1.5 was refused only after the model had loaded; a corpus format only after the imports."""
     import argparse
