@@ -1728,19 +1728,28 @@ def run_environment(args) -> dict:
     import importlib.metadata
     import platform
 
+    import transformers
+
     def version(package):
         try:
             return importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             return None
 
+    optim = getattr(args, "optim", None)  # (an OptimizerNames member)
+    bf16_checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    bf16_checks = [check for check in bf16_checks if check is not None]
     return {
         "python": platform.python_version(),
-        **{package: version(package) for package in ("torch", "transformers", "accelerate", "datasets", "numpy")},
+        "torch": torch.__version__,  # (the imported modules' versions; the others as installed)
+        "transformers": transformers.__version__,
+        **{package: version(package) for package in ("accelerate", "datasets", "numpy")},
         "threads": torch.get_num_threads(),
         "processes": getattr(args, "world_size", 1),
-        "optim": str(getattr(getattr(args, "optim", None), "value", getattr(args, "optim", None))),
-        "cpu_native_bf16": cpu_has_native_bf16(),
+        "optim": getattr(optim, "value", optim),
+        "cpu_native_bf16": any(check() for check in bf16_checks) if bf16_checks else None,  # (None: torch cannot tell)
+        "cuda": torch.version.cuda,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "platform": platform.platform(),
     }
 
