@@ -948,9 +948,11 @@ def add_model_argument(parser, help: str):
 
 
 def parsed_model(parser, args) -> str:
-    """The folder of `add_model_argument`'s MODEL or --model MODEL (one of them, once), set as `args.model`."""
+    """The folder of `add_model_argument`'s MODEL or --model MODEL (one of them, once), set as `args.model`, and the
+    way it was given as `args.model_setting` (what messages about it name)."""
     if args.model is not None and args.model_option is not None:
         parser.error("give the model folder once: MODEL or --model MODEL")
+    args.model_setting = "MODEL" if args.model is not None else "--model"
     args.model = args.model if args.model is not None else args.model_option
     if args.model is None:
         parser.error("the model folder is required: MODEL or --model MODEL")

@@ -151,10 +151,13 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     parsed_model(parser, args)
-    from simmemre.experiment_simmemre import corpus_rows, load_trained_model
+    from simmemre.experiment_simmemre import check_output_location, corpus_rows, load_trained_model
+
+    if args.output:  # before the work: a bad path found after it would lose the measurement
+        check_output_location(args.output, "--output")
     from simmemre.training_simmemre import THRESHOLD_NAMES, evaluate_thresholds
 
-    model, processor = load_trained_model(args.model, args.device, setting="MODEL")
+    model, processor = load_trained_model(args.model, args.device, setting=args.model_setting)
     config = model.config
     if not config.uses_memory_reads:
         raise SystemExit(

@@ -195,7 +195,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"--grid: unknown threshold name(s) {unknown}; use {list(THRESHOLD_NAMES)}")
     check_calibration_grid(grid, "--grid")  # the values check train.py makes on training.calibration_grid
     device = inference_device(args.device)
-    check_model_location(args.model, "MODEL")
+    check_model_location(args.model, args.model_setting)
     # A dry run's report goes beside the run's own calibration.json, not over it (results.py reads that one).
     default_name = "calibration" + ("" if args.serving == "fp32" else f"_{args.serving}")
     default_name += "_dryrun.json" if args.dry_run else ".json"
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
     check_output_location(output, "--output", [os.path.join(args.model, "config.json")])
     splits = [split for split in (args.dev_split, args.test_split) if split]
     check_corpus_splits(args, splits)
-    model, processor = load_trained_model(args.model, device, setting="MODEL")
+    model, processor = load_trained_model(args.model, device, setting=args.model_setting)
     serving = contextlib.nullcontext()
     if args.serving == "int8":
         from simmemre.pipelines.pipeline_simmemre import _with_int8_encoder

@@ -436,7 +436,7 @@ def test_the_model_folder_may_be_given_as_an_option_as_the_other_scripts_take_it
     main = load_script(SCRIPTS.parent / script, Path(script).stem + "_script").main
     corpus = ["--data-dir", str(tmp_path), "--format", "bc5cdr"]
     for argv, code, message in (
-        (["--model", NOT_A_MODEL, *corpus], f"MODEL {NOT_A_MODEL}: no such model folder", None),
+        (["--model", NOT_A_MODEL, *corpus], f"--model {NOT_A_MODEL}: no such model folder", None),
         ([NOT_A_MODEL, *corpus], f"MODEL {NOT_A_MODEL}: no such model folder", None),
         ([NOT_A_MODEL, "--model", "other", *corpus], 2, "give the model folder once: MODEL or --model MODEL"),
         (corpus, 2, "the model folder is required: MODEL or --model MODEL"),
@@ -446,3 +446,12 @@ def test_the_model_folder_may_be_given_as_an_option_as_the_other_scripts_take_it
         assert str(stopped.value.code).startswith(str(code))  # (and: "(HF_HUB_OFFLINE is set ...)")
         if message:
             assert message in capsys.readouterr().err
+
+
+def test_memory_read_stats_checks_its_output_before_loading_the_model(tmp_path):
+    """--output - wrote a file named "-", and a path that cannot be written lost the measurement after the work."""
+    main = load_script(SCRIPTS.parent / "benchmarks" / "memory_read_stats.py", "memory_read_stats_script").main
+    corpus = ["--data-dir", str(tmp_path), "--format", "bc5cdr"]
+    with pytest.raises(SystemExit) as stopped:
+        main([NOT_A_MODEL, *corpus, "--output", "-"])
+    assert stopped.value.code == "--output -: standard output is not written here; give a file name"
