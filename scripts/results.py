@@ -43,7 +43,7 @@ import sys
 from pathlib import Path
 
 from simmemre.data_simmemre import parse_json, write_text_file
-from simmemre.experiment_simmemre import escape_unencodable_stdout
+from simmemre.experiment_simmemre import DATA_KEYS, escape_unencodable_stdout
 from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
 from simmemre.training_simmemre import THRESHOLD_NAMES
 
@@ -136,24 +136,10 @@ def recipe_fields(run_config: dict, model_config: dict) -> dict:
     return recipe
 
 
-DATA_SOURCE_KEYS = (
-    "dataset_name",
-    "format",
-    "data_dir",
-    "splits",
-    "train_file",
-    "validation_file",
-    "test_file",
-    "max_train_documents",
-    "max_eval_documents",
-    "max_test_documents",
-    # (what changes the gold documents scored: reader options, type lists)
-    "reader_options",
-    "drop_ungrounded",
-    "require_relations",
-    "rel_info",
-    "entity_types",
-    "relation_types",
+# The data settings that decide which gold documents a row was scored on (train.py's data keys, less its cache and the
+# inference settings derived from the corpus, which the recipe holds).
+DATA_SOURCE_KEYS = tuple(
+    key for key in DATA_KEYS if key not in ("cache_dir", "boundary_word_min_count", "relation_argument_types")
 )
 
 
