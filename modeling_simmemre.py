@@ -2711,7 +2711,8 @@ def check_saved_label_lists(config_class, location, kwargs: dict) -> None:
 
 
 # The remote-code files a saved folder holds, compared with the running ones: in the package the pipeline's file is in
-# its `pipelines` folder, in a folder loaded with `trust_remote_code` beside this file.
+# its `pipelines` folder, in a folder loaded with `trust_remote_code` beside this file (hub_simmemre's
+# REMOTE_CODE_SOURCES, which the scripts compare, maps the same names to their package paths).
 _SAVED_CODE_FILES = (
     "configuration_simmemre.py",
     "modeling_simmemre.py",
@@ -2722,7 +2723,7 @@ _SAVED_CODE_FILES = (
 
 
 @lru_cache(maxsize=None)
-def _running_code(name: str = "modeling_simmemre.py") -> Optional[bytes]:
+def _running_code(name: str) -> Optional[bytes]:
     """The source of the running copy of remote-code file `name`, read once when first compared (not at import)."""
     here = os.path.dirname(os.path.abspath(__file__))
     for path in (os.path.join(here, name), os.path.join(here, "pipelines", name)):

@@ -1397,7 +1397,6 @@ class SimMemRETrainer(Trainer):
                 logger.warning(message)  # a warnings.warn beside it printed the message twice
         return output
 
-    # -- optimizer ----------------------------------------------------------------------------------------
     def _get_train_sampler(self, train_dataset=None):
         """`train_sampling_strategy="group_by_length"` as an :class:`EpochSeededLengthGroupedSampler` (the order of an
         epoch depends only on the seed and the epoch, whether or not the run was resumed); others as the Trainer's."""
@@ -1416,6 +1415,7 @@ class SimMemRETrainer(Trainer):
         )
         return self._epoch_seeded_sampler
 
+    # -- optimizer ----------------------------------------------------------------------------------------
     def _save(self, output_dir: Optional[str] = None, state_dict=None):
         with _save_bar_off_unless_watched():
             super()._save(output_dir, state_dict)
