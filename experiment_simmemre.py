@@ -916,6 +916,14 @@ def probability(value: str) -> float:
     return number
 
 
+def corpus_split(value: str) -> str:
+    """An argparse type: a corpus split by its canonical name (train, dev, test), as file names name them:
+    `--dev-split validation` stopped at "no 'validation' split"; "" (no split) and other names pass as given."""
+    from .data_simmemre import SPLIT_NAMES
+
+    return SPLIT_NAMES.get(value.strip().lower(), value) if value else value
+
+
 def positive_int(value: str) -> int:
     """An argparse type: an integer >= 1 (0 or a negative count would mean "all" or "all but the last" to a slice)."""
     return _int_at_least(value, 1, "positive")

@@ -25,6 +25,7 @@ from simmemre.data_simmemre import append_jsonl
 from simmemre.experiment_simmemre import (
     add_corpus_arguments,
     corpus_rows,
+    corpus_split,
     default_device,
     git_commit,
     load_trained_model,
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="saved model folder (a run's best_model)")
     add_corpus_arguments(parser)
-    parser.add_argument("--dev-split", default="dev")
+    parser.add_argument("--dev-split", type=corpus_split, default="dev")
     parser.add_argument("--name", help="a name for the JSON line (default: the model folder)")
     parser.add_argument("--output", help="append one JSON line with every variant's figures here")
     parser.add_argument(

@@ -27,6 +27,7 @@ from simmemre.data_simmemre import append_jsonl
 from simmemre.experiment_simmemre import (
     add_corpus_arguments,
     corpus_rows,
+    corpus_split,
     default_device,
     git_commit,
     load_trained_model,
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="saved model folder (a run's best_model)")
     add_corpus_arguments(parser)
-    parser.add_argument("--split", default="dev")
+    parser.add_argument("--split", type=corpus_split, default="dev")
     parser.add_argument("--given", default="mentions", choices=["mentions", "none"])
     for name in THRESHOLD_NAMES:
         parser.add_argument("--" + name.replace("_", "-"), type=probability, help=f"override the model's {name}")

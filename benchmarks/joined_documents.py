@@ -18,7 +18,13 @@ import json
 import sys
 
 from simmemre.data_simmemre import append_jsonl
-from simmemre.experiment_simmemre import _converted_corpus, add_corpus_arguments, git_commit, load_pipeline
+from simmemre.experiment_simmemre import (
+    _converted_corpus,
+    add_corpus_arguments,
+    corpus_split,
+    git_commit,
+    load_pipeline,
+)
 from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
 from simmemre.training_simmemre import THRESHOLD_NAMES
 
@@ -30,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="saved model folder (a run's best_model)")
     add_corpus_arguments(parser)
-    parser.add_argument("--split", default="dev")
+    parser.add_argument("--split", type=corpus_split, default="dev")
     parser.add_argument("--group", type=int, default=5, help="documents per joined text (default 5)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--name", help="a name for the row (default: the model folder)")

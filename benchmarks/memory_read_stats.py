@@ -29,14 +29,14 @@ import os
 import statistics
 import sys
 
-from simmemre.experiment_simmemre import add_corpus_arguments, add_model_argument, parsed_model
+from simmemre.experiment_simmemre import add_corpus_arguments, add_model_argument, corpus_split, parsed_model
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_argument(parser, "saved model folder (a run's best_model) with memory reads")
     add_corpus_arguments(parser, "use only the first N documents of the split")
-    parser.add_argument("--split", default="dev", help="split to measure on (default: dev)")
+    parser.add_argument("--split", type=corpus_split, default="dev", help="split to measure on (default: dev)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--output", help="also write the report as JSON here")
     return parser

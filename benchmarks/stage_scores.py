@@ -32,6 +32,7 @@ from simmemre.experiment_simmemre import (
     corpus_boundary_words,
     corpus_relation_argument_types,
     corpus_rows,
+    corpus_split,
     default_device,
     git_commit,
     load_trained_model,
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="saved model folder (a run's best_model)")
     add_corpus_arguments(parser)
-    parser.add_argument("--splits", nargs="+", default=["dev"], help="corpus splits (dev, test)")
+    parser.add_argument("--splits", nargs="+", type=corpus_split, default=["dev"], help="corpus splits (dev, test)")
     parser.add_argument(
         "--given",
         nargs="+",

@@ -24,15 +24,23 @@ import os
 import sys
 
 from simmemre.data_simmemre import write_text_file
-from simmemre.experiment_simmemre import add_corpus_arguments, add_model_argument, bars_off_unless_watched, parsed_model
+from simmemre.experiment_simmemre import (
+    add_corpus_arguments,
+    add_model_argument,
+    bars_off_unless_watched,
+    corpus_split,
+    parsed_model,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_argument(parser, "saved model folder (a run's best_model)")
     add_corpus_arguments(parser, "use only the first N documents of each split (tests)")
-    parser.add_argument("--dev-split", default="dev", help="split to calibrate on (default: dev)")
-    parser.add_argument("--test-split", default="test", help="split to report with both thresholds ('' to skip)")
+    parser.add_argument("--dev-split", type=corpus_split, default="dev", help="split to calibrate on (default: dev)")
+    parser.add_argument(
+        "--test-split", type=corpus_split, default="test", help="split to report with both thresholds ('' to skip)"
+    )
     parser.add_argument(
         "--device", default=None, help="torch device (default: cuda:0 when CUDA is available, else cpu)"
     )

@@ -271,6 +271,18 @@ def test_script_thresholds_and_corpus_formats_are_checked_by_the_argument_parser
         assert stopped.value.code == 2 and message in capsys.readouterr().err
 
 
+def test_split_options_take_the_names_split_files_take(capsys):
+    """`calibrate.py --dev-split validation` stopped at "no 'validation' split (found ['dev', 'test', 'train'])", while
+    the corpus readers recognise validation, val, devel, ... in file names."""
+    from helpers import SCRIPTS, load_script
+
+    parser = load_script(SCRIPTS / "calibrate.py", "calibrate_script").build_parser()
+    corpus = ["MODEL", "--data-dir", "d", "--format", "bc5cdr"]
+    args = parser.parse_args([*corpus, "--dev-split", "Validation", "--test-split", "testing"])
+    assert (args.dev_split, args.test_split) == ("dev", "test")
+    assert parser.parse_args([*corpus, "--test-split", ""]).test_split == ""  # (no test split)
+
+
 def test_an_output_file_named_dash_is_refused_where_no_stream_is_written(tmp_path, monkeypatch):
     """score.py --predictions - and calibrate.py --output - wrote a file named "-"."""
     from simmemre.experiment_simmemre import check_output_location

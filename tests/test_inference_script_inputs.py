@@ -261,9 +261,9 @@ def test_calibrate_checks_the_split_names_before_the_model_loads(hub_folder, tmp
 
     monkeypatch.setattr(experiment, "load_trained_model", load_trained_model)
     data = SCRIPTS.parent.parent / "shared" / "data" / "bc5cdr"
-    argv = [str(hub_folder), "--data-dir", str(data), "--format", "bc5cdr", "--dev-split", "validation"]
+    argv = [str(hub_folder), "--data-dir", str(data), "--format", "bc5cdr", "--dev-split", "heldout"]
     assert refusal("calibrate", argv + ["--output", str(tmp_path / "c.json")]).startswith(
-        f"{data}: no 'validation' split (found ['dev', 'test', 'train'])"
+        f"{data}: no 'heldout' split (found ['dev', 'test', 'train'])"
     )
 
 
