@@ -163,7 +163,7 @@ def report_divergence(error) -> int:
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__)
+        print(__doc__, file=sys.stdout if argv else sys.stderr)  # (no arguments: a usage error, kept off stdout)
         return 0 if argv else 2
     if argv[0].startswith("-"):  # "--config x.yaml" read "--config" as the config file
         print(

@@ -462,6 +462,15 @@ def test_train_script_says_that_the_config_file_comes_first(capsys):
     )
 
 
+def test_train_script_without_arguments_prints_its_usage_to_standard_error(capsys):
+    """The 7 KB docstring went to standard output with status 2; --help keeps it on standard output with status 0."""
+    train_script = load_script(SCRIPTS / "train.py", "train_script")
+    assert train_script.main([]) == 2
+    printed = capsys.readouterr()
+    assert printed.out == "" and "python scripts/train.py CONFIG" in printed.err
+    assert train_script.main(["--help"]) == 0 and "python scripts/train.py CONFIG" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("rank, printed", [("0", True), ("1", False)])
 def test_a_diverged_run_is_named_once_per_launch(monkeypatch, capsys, rank, printed):
     """Under torchrun every process printed the error (each stops at the same step)."""
