@@ -37,6 +37,7 @@ import collections
 import datetime
 import json
 import math
+import os
 import re
 import statistics
 import sys
@@ -79,6 +80,19 @@ def read_rows(dataset: str) -> list:
             except json.JSONDecodeError as error:
                 raise SystemExit(f"{path}:{number}: not valid JSON ({error.msg})") from None
     return rows
+
+
+def rewriting(path: Path):
+    """A lock held while `path` is read, changed and written back: two `add`s at once (runs recorded as they finish)
+    each rewrote the file from what they had read, and one's rows were lost (4 of 10 tries). The lock file lies in
+    the temporary folder, named by the path, so that nothing is left beside the results."""
+    import hashlib
+    import tempfile
+
+    from filelock import FileLock
+
+    name = hashlib.sha256(str(Path(path).resolve()).encode("utf-8")).hexdigest()[:24]
+    return FileLock(os.path.join(tempfile.gettempdir(), f"simmemre-results-{name}.lock"))
 
 
 def write_rows(dataset: str, rows: list) -> None:
@@ -344,8 +358,9 @@ def add(args) -> int:
         return row.get("run"), row.get("thresholds"), row.get("calibration_file")
 
     keys = {key(row) for row in new}
-    rows = [row for row in read_rows(args.dataset) if key(row) not in keys] + new
-    write_rows(args.dataset, rows)
+    with rewriting(results_file(args.dataset)):
+        rows = [row for row in read_rows(args.dataset) if key(row) not in keys] + new
+        write_rows(args.dataset, rows)
     for row in new:
         print(
             f"{row['name']} seed {row['seed']} ({row['thresholds']}): test relation_strict_f1 "
@@ -618,6 +633,11 @@ def table_command(args) -> int:
         print(text)
         return 0
     readme = Path(args.readme)
+    with rewriting(readme):  # (docs/results.md holds several datasets' tables)
+        return rewrite_section(args, readme, text)
+
+
+def rewrite_section(args, readme: Path, text: str) -> int:
     try:
         content = readme.read_text(encoding="utf-8")
     except OSError as error:  # a mistyped --readme: the file is rewritten in place, never created

@@ -153,6 +153,50 @@ def test_a_table_names_a_model_whose_seeds_were_scored_on_different_documents(tm
     assert "Note: b's" not in text
 
 
+def test_two_adds_at_once_keep_both_runs_rows(tmp_path, results, monkeypatch, capsys):
+    """Each add rewrote the file from what it had read: of two runs recorded at once, one's rows were lost."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    for seed in (112, 113):
+        fake_run(tmp_path / f"run{seed}", seed, 20.0)
+    original, first_read = results.read_rows, threading.Event()
+
+    def slow_read(dataset):  # the first add reads, then lingers before writing
+        rows = original(dataset)
+        first_read.set()
+        time.sleep(0.5)
+        return rows
+
+    monkeypatch.setattr(results, "read_rows", slow_read)
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")  # (main() would reset it when the first ends)
+    adds = [
+        threading.Thread(
+            target=results.add,
+            args=(
+                SimpleNamespace(
+                    run=str(tmp_path / f"run{seed}"),
+                    dataset="cdr",
+                    name="memory",
+                    seed=None,
+                    commit=None,
+                    device=None,
+                    calibration=None,
+                ),
+            ),  # fmt: skip
+        )
+        for seed in (112, 113)
+    ]
+    adds[0].start()
+    first_read.wait(timeout=30)
+    adds[1].start()
+    for add in adds:
+        add.join(timeout=60)
+    recorded = [json.loads(line) for line in (tmp_path / "results" / "cdr.jsonl").read_text().splitlines()]
+    assert sorted(row["seed"] for row in recorded) == [112, 113]
+
+
 def test_add_warns_about_a_dirty_or_missing_commit(tmp_path, results, capsys):
     """Rows of a run trained from uncommitted code were recorded without a word."""
     warnings = []
