@@ -2275,7 +2275,6 @@ def convert_command(argv=None) -> int:
 
     A folder --input replaces every split file of OUTPUT; one file --input replaces only its own split, keeping the
     splits converted before (train, dev and test files converted one by one), and labels.json then covers them all."""
-    import sys
 
     parser = convert_parser()
     args = parser.parse_args(argv)
@@ -2296,8 +2295,17 @@ def convert_command(argv=None) -> int:
         "docred": {"rel_info": args.rel_info},
         "bioc": {"drop_ungrounded": args.drop_ungrounded},
     }.get(args.format, {})
-    if args.to == "brat":
-        return _convert_to_brat(args, options)
+    from .experiment_simmemre import exclusive_use
+
+    # (two conversions into one folder: the first to end removed the marker while the other still wrote)
+    with exclusive_use(args.output, "--output", "a conversion"):
+        return _convert_to_brat(args, options) if args.to == "brat" else _convert_to_jsonl(args, options)
+
+
+def _convert_to_jsonl(args, options: dict) -> int:
+    """convert_dataset.py --to jsonl (see `convert_command`)."""
+    import sys
+
     single_file = os.path.isfile(args.input)
     kept = {}  # split -> documents of an earlier conversion that one file --input leaves in place
     try:

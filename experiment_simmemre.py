@@ -11,6 +11,7 @@ import contextlib
 import copy
 import errno
 import functools
+import hashlib
 import json
 import math
 import os
@@ -1290,6 +1291,28 @@ def check_model_location(model: str, setting: str = "--model") -> None:
         )
 
 
+@contextlib.contextmanager
+def exclusive_use(path, setting: str, what: str):
+    """Held while one process writes `path` (a run folder, an output file or folder, a model folder): another process
+    that asks for it stops with one line instead of mixing its files in (two train.py into one output_dir deleted
+    each other's checkpoints; two predict.py --resume wrote documents twice). The lock is the operating system's
+    (filelock), released when the process ends however it ends; its file lies in the temporary folder."""
+    from filelock import FileLock, Timeout
+
+    name = hashlib.sha256(os.path.realpath(str(path)).encode("utf-8")).hexdigest()[:24]
+    lock = FileLock(os.path.join(tempfile.gettempdir(), f"simmemre-{name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise SystemExit(
+            f"{setting} {path}: another process is writing it ({what}); wait for it to end, or write elsewhere"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def check_output_location(path, setting: str, inputs=()) -> None:
     """Before the work whose result goes to `path` (given with option `setting`): stop when it names a folder, the same
     file as one of `inputs` (opening it for writing would empty that input) or a place that cannot be written; create
@@ -2211,7 +2234,22 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     check_config_keys(config)
     check_encoder_location(config.get("encoder"))
     select_device(config.setdefault("training", {}) or {})
-    check_fresh_output_dir(config["training"])
+    output_dir = (config["training"] or {}).get("output_dir")
+    # One launch per run folder: two train.py into one output_dir both passed the check below, deleted each other's
+    # checkpoints and crashed, or both "finished" with one's files over the other's. Under torchrun the processes of
+    # one launch share the folder: the first process holds the lock for them.
+    first_process = os.environ.get("RANK", "0") == "0"
+    with (
+        exclusive_use(output_dir, "--output_dir", "a training run")
+        if output_dir and first_process
+        else contextlib.nullcontext()
+    ):
+        check_fresh_output_dir(config["training"])
+        return _train_checked(config, print_summary)
+
+
+def _train_checked(config: dict, print_summary: bool) -> dict:
+    """`train` after its checks, with the run folder held."""
     from . import data_simmemre
     from .training_simmemre import apply_thresholds, calibrate_thresholds, format_duration
 

@@ -161,6 +161,11 @@ def settings_unknown_to_folder_code(folder, names) -> list:
 
 
 def main(argv=None) -> int:
+    with contextlib.ExitStack() as held:  # (the report and the model folder, from their checks to the end)
+        return calibrate(argv, held)
+
+
+def calibrate(argv, held: contextlib.ExitStack) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     parsed_model(parser, args)
@@ -180,6 +185,7 @@ def main(argv=None) -> int:
         corpus_boundary_words,
         corpus_relation_argument_types,
         corpus_rows,
+        exclusive_use,
         inference_device,
         load_trained_model,
     )
@@ -209,6 +215,10 @@ def main(argv=None) -> int:
     default_name += "_dryrun.json" if args.dry_run else ".json"
     output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.model)), default_name)
     check_output_location(output, "--output", [os.path.join(args.model, "config.json")])
+    # Two calibrations at once: one's report, or its config.json changes, were lost to the other's.
+    held.enter_context(exclusive_use(output, "--output", "another calibration"))
+    if not args.dry_run and args.serving == "fp32":
+        held.enter_context(exclusive_use(args.model, args.model_setting, "another calibration rewriting it"))
     splits = [split for split in (args.dev_split, args.test_split) if split]
     check_corpus_splits(args, splits)
     model, processor = load_trained_model(args.model, device, setting=args.model_setting)

@@ -33,6 +33,7 @@ Examples (MODEL is a trained folder such as runs/cdr_minilm_memory/best_model, o
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -44,6 +45,7 @@ from simmemre.experiment_simmemre import (
     add_type_selection_arguments,
     bars_off_unless_watched,
     check_output_location,
+    exclusive_use,
     inference_device,
     load_pipeline,
     thresholds_from,
@@ -56,6 +58,7 @@ from simmemre.streaming_simmemre import (
     iter_documents,
     merge_parts,
     parse_shard,
+    part_path,
     predict_corpus,
     shard_from_environment,
 )
@@ -126,6 +129,11 @@ def write_page(page, predictions_file, model=None):
 
 
 def main(argv=None, stdin=None, stdout=None) -> int:
+    with contextlib.ExitStack() as held:  # (the output, held from its checks to the last prediction)
+        return predict(argv, stdin, stdout, held)
+
+
+def predict(argv, stdin, stdout, held: contextlib.ExitStack) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.output == "-":  # standard output, as an INPUT "-" is standard input (it wrote a file named "-")
@@ -173,6 +181,9 @@ def main(argv=None, stdin=None, stdout=None) -> int:
             check_output_name(args.output)
         except ValueError as error:
             raise SystemExit(f"--output {error}") from None
+        if not is_stream_path(args.output):  # (two runs --resume on one output wrote documents twice)
+            target = part_path(args.output, shard) if shard is not None else args.output
+            held.enter_context(exclusive_use(target, "--output", "another predict.py"))
         check_output_location(args.output, "--output", args.inputs)
         try:
             check_output_is_new(args.output, shard, args.resume, args.overwrite)

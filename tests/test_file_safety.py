@@ -344,3 +344,55 @@ def test_an_alias_of_an_open_file_is_appended_to_not_replaced(tmp_path, pipe):
     lines = log.read_text().splitlines()
     assert lines[0] == "earlier" and json.loads(lines[1])["text"] == "Aspirin." and json.loads(lines[2]) == {"id": "d"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log.jsonl"]
+
+
+# ---- one writer per run folder, output and model folder ----
+
+
+def hold_lock(path, setting="--output"):
+    """What another process writing `path` holds (the lock is per open lock file, so this process's second open of it
+    conflicts as another process's would)."""
+    from simmemre.experiment_simmemre import exclusive_use
+
+    return exclusive_use(path, setting, "a test")
+
+
+def test_a_path_held_by_a_writer_is_refused_and_free_again_afterwards(tmp_path):
+    with hold_lock(tmp_path / "out.jsonl"):
+        with pytest.raises(SystemExit, match=r"out.jsonl: another process is writing it \(a second writer\)"):
+            from simmemre.experiment_simmemre import exclusive_use
+
+            with exclusive_use(tmp_path / "out.jsonl", "--output", "a second writer"):
+                pass
+    with hold_lock(tmp_path / "out.jsonl"):  # released: free again
+        pass
+
+
+def test_a_second_training_run_into_a_held_output_dir_stops_before_any_work(tmp_path):
+    """Two train.py into one output_dir deleted each other's checkpoints and crashed, or both ended 'done' with one
+    run's files over the other's (the side-by-side audit)."""
+    from simmemre.experiment_simmemre import train
+
+    with hold_lock(tmp_path / "run", "--output_dir"):
+        with pytest.raises(SystemExit, match="--output_dir .*run: another process is writing it \\(a training run\\)"):
+            train({"encoder": "minilm", "training": {"output_dir": str(tmp_path / "run")}})
+
+
+def test_predict_convert_and_calibrate_refuse_an_output_or_model_another_process_writes(tmp_path, hub_folder):
+    """Two predict.py --resume on one output wrote 14 documents twice; two conversions into one folder broke its
+    marker; two calibrations of one model folder lost one's config.json changes."""
+    from simmemre.data_simmemre import convert_command
+
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text(json.dumps({"id": "a", "text": "Aspirin."}) + "\n", encoding="utf-8")
+    predict = load_script(SCRIPTS / "predict.py", "predict_script").main
+    with hold_lock(tmp_path / "out.jsonl"), pytest.raises(SystemExit, match="another process is writing it"):
+        predict(["--model", str(hub_folder), str(inputs), "-o", str(tmp_path / "out.jsonl"), "--resume"])
+    pubtator = tmp_path / "CDR_DevelopmentSet.PubTator.txt"
+    pubtator.write_text("1|t|Aspirin.\n1|a|Pain.\n\n", encoding="utf-8")
+    with hold_lock(tmp_path / "converted"), pytest.raises(SystemExit, match="a conversion"):
+        convert_command(["--format", "bc5cdr", "--input", str(pubtator), "--output", str(tmp_path / "converted")])
+    calibrate = load_script(SCRIPTS / "calibrate.py", "calibrate_script").main
+    argv = [str(hub_folder), "--data-dir", str(tmp_path), "--format", "bc5cdr", "--output", str(tmp_path / "c.json")]
+    with hold_lock(hub_folder), pytest.raises(SystemExit, match="another calibration rewriting it"):
+        calibrate(argv)
