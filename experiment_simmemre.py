@@ -1292,17 +1292,18 @@ def check_model_location(model: str, setting: str = "--model") -> None:
 
 
 @contextlib.contextmanager
-def exclusive_use(path, setting: str, what: str):
+def exclusive_use(path, setting: str, what: str, wait: bool = False):
     """Held while one process writes `path` (a run folder, an output file or folder, a model folder): another process
     that asks for it stops with one line instead of mixing its files in (two train.py into one output_dir deleted
-    each other's checkpoints; two predict.py --resume wrote documents twice). The lock is the operating system's
-    (filelock), released when the process ends however it ends; its file lies in the temporary folder."""
+    each other's checkpoints; two predict.py --resume wrote documents twice), or with `wait` waits for it (a quick
+    read-change-write, as results.py's). The lock is the operating system's (filelock), released when the process ends
+    however it ends; its file lies in the temporary folder, named by the path."""
     from filelock import FileLock, Timeout
 
     name = hashlib.sha256(os.path.realpath(str(path)).encode("utf-8")).hexdigest()[:24]
     lock = FileLock(os.path.join(tempfile.gettempdir(), f"simmemre-{name}.lock"))
     try:
-        lock.acquire(timeout=0)
+        lock.acquire(timeout=-1 if wait else 0)
     except Timeout:
         raise SystemExit(
             f"{setting} {path}: another process is writing it ({what}); wait for it to end, or write elsewhere"

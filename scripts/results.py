@@ -37,14 +37,13 @@ import collections
 import datetime
 import json
 import math
-import os
 import re
 import statistics
 import sys
 from pathlib import Path
 
 from simmemre.data_simmemre import parse_json, write_text_file
-from simmemre.experiment_simmemre import DATA_KEYS, escape_unencodable_stdout
+from simmemre.experiment_simmemre import DATA_KEYS, escape_unencodable_stdout, exclusive_use
 from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
 from simmemre.training_simmemre import THRESHOLD_NAMES
 
@@ -83,16 +82,9 @@ def read_rows(dataset: str) -> list:
 
 
 def rewriting(path: Path):
-    """A lock held while `path` is read, changed and written back: two `add`s at once (runs recorded as they finish)
-    each rewrote the file from what they had read, and one's rows were lost (4 of 10 tries). The lock file lies in
-    the temporary folder, named by the path, so that nothing is left beside the results."""
-    import hashlib
-    import tempfile
-
-    from filelock import FileLock
-
-    name = hashlib.sha256(str(Path(path).resolve()).encode("utf-8")).hexdigest()[:24]
-    return FileLock(os.path.join(tempfile.gettempdir(), f"simmemre-results-{name}.lock"))
+    """Held while `path` is read, changed and written back: two `add`s at once (runs recorded as they finish) each
+    rewrote the file from what they had read, and one's rows were lost (4 of 10 tries); another waits."""
+    return exclusive_use(path, str(path), "results.py", wait=True)
 
 
 def write_rows(dataset: str, rows: list) -> None:
