@@ -1291,6 +1291,10 @@ def check_model_location(model: str, setting: str = "--model") -> None:
         )
 
 
+# How long `exclusive_use(..., wait=True)` waits for another writer (results.py's rewrites take well under a second).
+EXCLUSIVE_USE_WAIT_SECONDS = 300
+
+
 @contextlib.contextmanager
 def exclusive_use(path, setting: str, what: str, wait: bool = False):
     """Held while one process writes `path` (a run folder, an output file or folder, a model folder): another process
@@ -1301,13 +1305,14 @@ def exclusive_use(path, setting: str, what: str, wait: bool = False):
     from filelock import FileLock, Timeout
 
     name = hashlib.sha256(os.path.realpath(str(path)).encode("utf-8")).hexdigest()[:24]
-    lock = FileLock(os.path.join(tempfile.gettempdir(), f"simmemre-{name}.lock"))
+    # (readable and writable by every user: on a shared machine another user's lock file of the same path would
+    # otherwise be one this user cannot open, and read as held)
+    lock = FileLock(os.path.join(tempfile.gettempdir(), f"simmemre-{name}.lock"), mode=0o666)
     try:
-        lock.acquire(timeout=-1 if wait else 0)
+        lock.acquire(timeout=EXCLUSIVE_USE_WAIT_SECONDS if wait else 0)
     except Timeout:
-        raise SystemExit(
-            f"{setting} {path}: another process is writing it ({what}); wait for it to end, or write elsewhere"
-        ) from None
+        held = f"still held after {EXCLUSIVE_USE_WAIT_SECONDS} s" if wait else "another process is writing it"
+        raise SystemExit(f"{setting} {path}: {held} ({what}); wait for it to end, or write elsewhere") from None
     try:
         yield
     finally:

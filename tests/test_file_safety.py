@@ -368,6 +368,24 @@ def test_a_path_held_by_a_writer_is_refused_and_free_again_afterwards(tmp_path):
         pass
 
 
+def test_a_waiting_writer_gives_up_with_one_line_and_the_lock_file_is_everyone_s(tmp_path, monkeypatch):
+    """results.py waited for ever for a lock; on a shared machine another user's lock file of the same path could not
+    be opened (read as held)."""
+    import hashlib
+    import tempfile
+
+    from simmemre import experiment_simmemre
+
+    monkeypatch.setattr(experiment_simmemre, "EXCLUSIVE_USE_WAIT_SECONDS", 0.2)
+    with hold_lock(tmp_path / "cdr.jsonl"):
+        name = hashlib.sha256(os.path.realpath(tmp_path / "cdr.jsonl").encode("utf-8")).hexdigest()[:24]
+        assert os.stat(os.path.join(tempfile.gettempdir(), f"simmemre-{name}.lock")).st_mode & 0o777 == 0o666
+        with pytest.raises(SystemExit, match=r"cdr.jsonl: still held after 0.2 s \(results.py\)"):
+            with experiment_simmemre.exclusive_use(tmp_path / "cdr.jsonl", str(tmp_path / "cdr.jsonl"), "results.py",
+                                                   wait=True):  # fmt: skip
+                pass
+
+
 def test_a_second_training_run_into_a_held_output_dir_stops_before_any_work(tmp_path):
     """Two train.py into one output_dir deleted each other's checkpoints and crashed, or both ended 'done' with one
     run's files over the other's (the side-by-side audit)."""
