@@ -2298,7 +2298,7 @@ def convert_command(argv=None) -> int:
     from .experiment_simmemre import exclusive_use
 
     # (two conversions into one folder: the first to end removed the marker while the other still wrote)
-    with exclusive_use(args.output, "--output", "a conversion"):
+    with exclusive_use(args.output, "--output", "another conversion"):
         return _convert_to_brat(args, options) if args.to == "brat" else _convert_to_jsonl(args, options)
 
 

@@ -1298,21 +1298,34 @@ EXCLUSIVE_USE_WAIT_SECONDS = 300
 @contextlib.contextmanager
 def exclusive_use(path, setting: str, what: str, wait: bool = False):
     """Held while one process writes `path` (a run folder, an output file or folder, a model folder): another process
-    that asks for it stops with one line instead of mixing its files in (two train.py into one output_dir deleted
-    each other's checkpoints; two predict.py --resume wrote documents twice), or with `wait` waits for it (a quick
-    read-change-write, as results.py's). The lock is the operating system's (filelock), released when the process ends
-    however it ends; its file lies in the temporary folder, named by the path."""
+    on this machine that asks for it stops with one line instead of mixing its files in (two train.py into one
+    output_dir deleted each other's checkpoints; two predict.py --resume wrote documents twice), or with `wait` waits
+    for it (a quick read-change-write, as results.py's). `what` names the other process. The lock is the operating
+    system's (filelock), released when the process ends however it ends; its file lies in the temporary folder, named
+    by the path, so processes with other temporary folders (other machines, some batch schedulers) are not excluded.
+    A device or pipe (`-o /dev/null`) is not held."""
     from filelock import FileLock, Timeout
 
-    name = hashlib.sha256(os.path.realpath(str(path)).encode("utf-8")).hexdigest()[:24]
+    from .data_simmemre import is_stream_path
+
+    if is_stream_path(path):
+        yield
+        return
+    key = os.path.normcase(os.path.realpath(str(path)))  # (one lock for a link and its target; case on Windows)
+    lock_file = os.path.join(tempfile.gettempdir(), f"simmemre-{hashlib.sha256(key.encode()).hexdigest()[:24]}.lock")
     # (readable and writable by every user: on a shared machine another user's lock file of the same path would
     # otherwise be one this user cannot open, and read as held)
-    lock = FileLock(os.path.join(tempfile.gettempdir(), f"simmemre-{name}.lock"), mode=0o666)
+    lock = FileLock(lock_file, mode=0o666)
     try:
         lock.acquire(timeout=EXCLUSIVE_USE_WAIT_SECONDS if wait else 0)
     except Timeout:
-        held = f"still held after {EXCLUSIVE_USE_WAIT_SECONDS} s" if wait else "another process is writing it"
-        raise SystemExit(f"{setting} {path}: {held} ({what}); wait for it to end, or write elsewhere") from None
+        if wait:
+            raise SystemExit(
+                f"{setting} {path}: still held by {what} after {EXCLUSIVE_USE_WAIT_SECONDS} s; try again when it ends"
+            ) from None
+        raise SystemExit(f"{setting} {path}: {what} is writing it; wait for it to end, or write elsewhere") from None
+    except OSError as error:  # (a temporary folder that cannot hold the lock file: named, not a traceback)
+        raise SystemExit(f"{setting} {path}: cannot take its lock {lock_file} ({error.strerror or error})") from None
     try:
         yield
     finally:
@@ -2246,7 +2259,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     # one launch share the folder: the first process holds the lock for them.
     first_process = os.environ.get("RANK", "0") == "0"
     with (
-        exclusive_use(output_dir, "--output_dir", "a training run")
+        exclusive_use(output_dir, "training.output_dir", "another training run")
         if output_dir and first_process
         else contextlib.nullcontext()
     ):

@@ -218,7 +218,7 @@ def calibrate(argv, held: contextlib.ExitStack) -> int:
     # Two calibrations at once: one's report, or its config.json changes, were lost to the other's.
     held.enter_context(exclusive_use(output, "--output", "another calibration"))
     if not args.dry_run and args.serving == "fp32":
-        held.enter_context(exclusive_use(args.model, args.model_setting, "another calibration rewriting it"))
+        held.enter_context(exclusive_use(args.model, args.model_setting, "another calibration"))
     splits = [split for split in (args.dev_split, args.test_split) if split]
     check_corpus_splits(args, splits)
     model, processor = load_trained_model(args.model, device, setting=args.model_setting)

@@ -84,7 +84,7 @@ def read_rows(dataset: str) -> list:
 def rewriting(path: Path):
     """Held while `path` is read, changed and written back: two `add`s at once (runs recorded as they finish) each
     rewrote the file from what they had read, and one's rows were lost (4 of 10 tries); another waits."""
-    return exclusive_use(path, str(path), "results.py", wait=True)
+    return exclusive_use(path, "results file", "another results.py", wait=True)
 
 
 def write_rows(dataset: str, rows: list) -> None:

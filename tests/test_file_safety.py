@@ -357,14 +357,16 @@ def hold_lock(path, setting="--output"):
     return exclusive_use(path, setting, "a test")
 
 
-def test_a_path_held_by_a_writer_is_refused_and_free_again_afterwards(tmp_path):
+def test_a_path_held_by_a_writer_is_refused_and_free_again_afterwards_and_a_device_is_not_held(tmp_path):
     with hold_lock(tmp_path / "out.jsonl"):
-        with pytest.raises(SystemExit, match=r"out.jsonl: another process is writing it \(a second writer\)"):
+        with pytest.raises(SystemExit, match=r"out.jsonl: a second writer is writing it; wait for it to end"):
             from simmemre.experiment_simmemre import exclusive_use
 
             with exclusive_use(tmp_path / "out.jsonl", "--output", "a second writer"):
                 pass
     with hold_lock(tmp_path / "out.jsonl"):  # released: free again
+        pass
+    with hold_lock(os.devnull), hold_lock(os.devnull):  # (two calibrations --output /dev/null refused each other)
         pass
 
 
@@ -380,10 +382,21 @@ def test_a_waiting_writer_gives_up_with_one_line_and_the_lock_file_is_everyone_s
     with hold_lock(tmp_path / "cdr.jsonl"):
         name = hashlib.sha256(os.path.realpath(tmp_path / "cdr.jsonl").encode("utf-8")).hexdigest()[:24]
         assert os.stat(os.path.join(tempfile.gettempdir(), f"simmemre-{name}.lock")).st_mode & 0o777 == 0o666
-        with pytest.raises(SystemExit, match=r"cdr.jsonl: still held after 0.2 s \(results.py\)"):
+        with pytest.raises(SystemExit, match=r"cdr.jsonl: still held by results.py after 0.2 s; try again when it"):
             with experiment_simmemre.exclusive_use(tmp_path / "cdr.jsonl", str(tmp_path / "cdr.jsonl"), "results.py",
                                                    wait=True):  # fmt: skip
                 pass
+
+
+def test_a_lock_that_cannot_be_made_is_one_line(tmp_path, monkeypatch):
+    """A temporary folder that cannot hold the lock file gave a traceback (or read as held by another process)."""
+    import tempfile
+
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path / "not-a-folder"))
+    with pytest.raises(SystemExit, match=r"^--output .*out.jsonl: cannot take its lock .*not-a-folder/simmemre-"):
+        with hold_lock(tmp_path / "out.jsonl"):
+            pass
 
 
 def test_a_second_training_run_into_a_held_output_dir_stops_before_any_work(tmp_path):
@@ -392,7 +405,7 @@ def test_a_second_training_run_into_a_held_output_dir_stops_before_any_work(tmp_
     from simmemre.experiment_simmemre import train
 
     with hold_lock(tmp_path / "run", "--output_dir"):
-        with pytest.raises(SystemExit, match="--output_dir .*run: another process is writing it \\(a training run\\)"):
+        with pytest.raises(SystemExit, match="training.output_dir .*run: another training run is writing it"):
             train({"encoder": "minilm", "training": {"output_dir": str(tmp_path / "run")}})
 
 
@@ -404,13 +417,13 @@ def test_predict_convert_and_calibrate_refuse_an_output_or_model_another_process
     inputs = tmp_path / "in.jsonl"
     inputs.write_text(json.dumps({"id": "a", "text": "Aspirin."}) + "\n", encoding="utf-8")
     predict = load_script(SCRIPTS / "predict.py", "predict_script").main
-    with hold_lock(tmp_path / "out.jsonl"), pytest.raises(SystemExit, match="another process is writing it"):
+    with hold_lock(tmp_path / "out.jsonl"), pytest.raises(SystemExit, match="another predict.py is writing it"):
         predict(["--model", str(hub_folder), str(inputs), "-o", str(tmp_path / "out.jsonl"), "--resume"])
     pubtator = tmp_path / "CDR_DevelopmentSet.PubTator.txt"
     pubtator.write_text("1|t|Aspirin.\n1|a|Pain.\n\n", encoding="utf-8")
-    with hold_lock(tmp_path / "converted"), pytest.raises(SystemExit, match="a conversion"):
+    with hold_lock(tmp_path / "converted"), pytest.raises(SystemExit, match="another conversion is writing it"):
         convert_command(["--format", "bc5cdr", "--input", str(pubtator), "--output", str(tmp_path / "converted")])
     calibrate = load_script(SCRIPTS / "calibrate.py", "calibrate_script").main
     argv = [str(hub_folder), "--data-dir", str(tmp_path), "--format", "bc5cdr", "--output", str(tmp_path / "c.json")]
-    with hold_lock(hub_folder), pytest.raises(SystemExit, match="another calibration rewriting it"):
+    with hold_lock(hub_folder), pytest.raises(SystemExit, match="another calibration is writing it"):
         calibrate(argv)
