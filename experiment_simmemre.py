@@ -304,25 +304,28 @@ def check_config_keys(config: dict) -> None:
         keys = sorted(set(valid[section]))
         unknown = sorted(set(values) - set(keys))
         if unknown:
-
-            def other_section(key):  # --data_dir lands in training: it is the data section's key
-                return next((name for name in SECTIONS if name != section and key in valid[name]), None)
-
             hint = "; ".join(
-                f"{key!r} is a {owner} setting: --{owner}.{key}"
-                if section == "training" and (owner := other_section(key))
-                # "--modle.x" lands in training as a nested key: a misspelt section, not a training key.
-                else f"{key!r}: did you mean the section {match!r} (--{match}.KEY)?"
-                if isinstance(values[key], dict) and match in SECTIONS
-                else f"{key!r}: did you mean {match!r}?"
-                for key in unknown
-                for match in [closest_key(key, SECTIONS if isinstance(values[key], dict) else keys)]
-                if match or (section == "training" and other_section(key))
+                filter(None, (_unknown_key_hint(key, values[key], section, keys, valid) for key in unknown))
             )
             raise SystemExit(
                 f"{section}: unknown key(s) {unknown} (from the config file or a --{section}.KEY "
                 f"override){'; ' + hint if hint else '.'} Valid {section} keys: " + ", ".join(keys)
             )
+
+
+def _unknown_key_hint(key: str, value, section: str, keys: list, valid: dict) -> Optional[str]:
+    """What an unknown `section` key may have meant: another section's key (--data_dir lands in training as every key
+    without a section), a misspelt section ("--modle.x" lands in training as a nested key), or a close key."""
+    if section == "training":
+        owner = next((name for name in SECTIONS if name != section and key in valid[name]), None)
+        if owner:
+            return f"{key!r} is a {owner} setting: --{owner}.{key}"
+    match = closest_key(key, SECTIONS if isinstance(value, dict) else keys)
+    if not match:
+        return None
+    if isinstance(value, dict) and match in SECTIONS:
+        return f"{key!r}: did you mean the section {match!r} (--{match}.KEY)?"
+    return f"{key!r}: did you mean {match!r}?"
 
 
 def closest_key(key: str, keys) -> Optional[str]:
@@ -1789,8 +1792,6 @@ def run_environment(args) -> dict:
             return None
 
     optim = getattr(args, "optim", None)  # (an OptimizerNames member)
-    bf16_checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    bf16_checks = [check for check in bf16_checks if check is not None]
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,  # (the imported modules' versions; the others as installed)
@@ -1799,7 +1800,7 @@ def run_environment(args) -> dict:
         "threads": torch.get_num_threads(),
         "processes": getattr(args, "world_size", 1),
         "optim": getattr(optim, "value", optim),
-        "cpu_native_bf16": any(check() for check in bf16_checks) if bf16_checks else None,  # (None: torch cannot tell)
+        "cpu_native_bf16": cpu_native_bf16(),
         "cuda": torch.version.cuda,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "platform": platform.platform(),
@@ -1843,12 +1844,16 @@ def float_metrics(metrics: dict) -> dict:
     }
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (avx512_bf16 or AMX), where bf16 autocast trains faster than
-    float32; True when torch cannot tell."""
+def cpu_native_bf16() -> Optional[bool]:
+    """Whether this CPU computes bfloat16 natively (avx512_bf16 or AMX); None when torch cannot tell."""
     checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     checks = [check for check in checks if check is not None]
-    return not checks or any(check() for check in checks)
+    return any(check() for check in checks) if checks else None
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether bf16 autocast trains faster than float32 on this CPU (native bfloat16); True when torch cannot tell."""
+    return cpu_native_bf16() is not False
 
 
 # Training settings that must be positive (TrainingArguments or the optimizer would fail late, or not at all).

@@ -168,7 +168,8 @@ def data_description(corpus: dict, model_config: dict, run_config: dict, dev_doc
     }
 
 
-def count(value):
+def document_count(value):
+    """A count of documents as the metric writes it (a float), or None when the run wrote none."""
     return int(value) if isinstance(value, (int, float)) else None
 
 
@@ -271,8 +272,8 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
                     corpus,
                     model_config,
                     run_config,
-                    count(results.get("eval_documents")),
-                    count(results.get("test_documents")),
+                    document_count(results.get("eval_documents")),
+                    document_count(results.get("test_documents")),
                 ),
             }
         ]
@@ -300,8 +301,8 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
                 scored_on,
                 model_config,
                 run_config,
-                count(calibration["scores"].get("documents")),
-                count(test_documents),
+                document_count(calibration["scores"].get("documents")),
+                document_count(test_documents),
             ),
         }
         if "applied" in calibration:  # False: the search's best point was refused and the fixed thresholds kept
