@@ -5,7 +5,6 @@ JSON object per mode and appends them to results/serving.jsonl (`--no-record` to
 
     python benchmarks/bench_serving.py --model runs/cdr_minilm_memory/best_model [--documents 500] [--threads 2]
     python scripts/results.py table --dataset serving --readme docs/performance.md   # every measurement
-    python scripts/results.py table --dataset serving --headline --readme README.md  # the model measured last
 
 Each mode predicts the same documents with the model's own (saved) thresholds after one warm-up document, or with the
 thresholds calibrated on dev for that mode (`--calibration int8=RUN/calibration_int8.json`, from `scripts/calibrate.py

@@ -1,0 +1,280 @@
+"""The spaCy component (simmemre.spacy_simmemre): the joint-re pipeline's predictions on spaCy Docs (the prediction, a
+span group, doc.ents, entity and relation getters), batching, errors, saving with the pipeline."""
+
+import json
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+import pytest
+from helpers import LOW, assert_same_predictions
+
+spacy = pytest.importorskip("spacy", reason="the optional extra: pip install '.[spacy]'")
+
+from spacy.tokens import DocBin  # noqa: E402
+
+from simmemre.spacy_simmemre import SimMemREComponent  # noqa: E402
+
+TEXTS = [
+    "Aspirin causes ulcers.",
+    "Ibuprofen induced headache and nausea. No nausea was seen after naproxen.",
+    "Cisplatin nephrotoxicity (CN) was reduced by magnesium; CN recurred.",
+]
+
+
+@pytest.fixture
+def nlp(hub_folder):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("simmemre", config={"model": str(hub_folder), **LOW})
+    return nlp
+
+
+def fabricated(text, entities, relations=()):
+    """A prediction in the pipeline's schema, for the tests of how annotations are set."""
+    return {
+        "text": text,
+        "entities": [
+            {
+                "type": kind,
+                "score": 1.0,
+                "mentions": [{"start": s, "end": e, "text": text[s:e], "score": 0.9} for s, e in spans],
+            }
+            for kind, spans in entities
+        ],
+        "relations": [{"head": h, "tail": t, "type": kind, "score": 0.8} for h, t, kind in relations],
+    }
+
+
+class FakeExtractor:
+    """Stands in for the joint-re pipeline: returns fixed predictions and fails on texts containing "BAD"."""
+
+    def __init__(self, predictions):
+        self.predictions = predictions
+        self.calls = []
+
+    def __call__(self, inputs, batch_size=None, **options):
+        self.calls.append(inputs)
+        texts = [inputs] if isinstance(inputs, str) else inputs
+        if any("BAD" in text for text in texts):
+            raise ValueError("document 0: text: refused")
+        results = [self.predictions.get(text) or fabricated(text, []) for text in texts]
+        return results[0] if isinstance(inputs, str) else results
+
+
+def component_with(nlp_blank, predictions, **settings):
+    component = nlp_blank.add_pipe("simmemre", config={"model": "unused", **settings})
+    component._extractor = FakeExtractor(predictions)
+    return component
+
+
+def test_the_factory_is_registered_as_a_spacy_entry_point():
+    names = {point.name: point.value for point in entry_points(group="spacy_factories")}
+    assert names.get("simmemre") == "simmemre.spacy_simmemre:make_component"
+
+
+def test_doc_holds_the_pipelines_prediction(nlp, pipe):
+    doc = nlp(TEXTS[1])
+    assert_same_predictions([doc._.simmemre], [pipe(TEXTS[1], **LOW)])
+    assert doc._.simmemre["entities"], "LOW thresholds find mentions with the tiny model"
+
+
+def test_every_mention_is_a_span_labelled_with_its_entity_type(nlp):
+    doc = nlp(TEXTS[1])
+    expected = sorted(
+        (mention["start"], mention["end"], entity["type"])
+        for entity in doc._.simmemre["entities"]
+        for mention in entity["mentions"]
+    )
+    spans = sorted((span.start_char, span.end_char, span.label_) for span in doc.spans["simmemre"])
+    assert spans == sorted(set(expected))
+
+
+def test_a_mention_inside_a_token_covers_the_token_and_keeps_its_exact_offsets():
+    nlp_blank = spacy.blank("en")
+    text = "Take aspirins daily."
+    component_with(nlp_blank, {text: fabricated(text, [("Chemical", [(5, 12)])])})
+    doc = nlp_blank(text)
+    assert [span.text for span in doc.spans["simmemre"]] == ["aspirins"]
+    assert doc._.simmemre["entities"][0]["mentions"][0]["text"] == "aspirin"
+
+
+def test_overlapping_mentions_keep_the_longer_in_ents_and_both_in_the_span_group():
+    nlp_blank = spacy.blank("en")
+    text = "Cisplatin nephrotoxicity was seen."
+    prediction = fabricated(text, [("Chemical", [(0, 9)]), ("Disease", [(0, 24)])])
+    component_with(nlp_blank, {text: prediction})
+    doc = nlp_blank(text)
+    assert [(span.text, span.label_) for span in doc.ents] == [("Cisplatin nephrotoxicity", "Disease")]
+    assert len(doc.spans["simmemre"]) == 2
+
+
+def test_entities_set_by_an_earlier_component_stay():
+    nlp_blank = spacy.blank("en")
+    ruler = nlp_blank.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "DRUG", "pattern": "Aspirin"}])
+    text = "Aspirin causes ulcers."
+    component_with(nlp_blank, {text: fabricated(text, [("Chemical", [(0, 7)]), ("Disease", [(15, 21)])])})
+    doc = nlp_blank(text)
+    assert [(span.text, span.label_) for span in doc.ents] == [("Aspirin", "DRUG"), ("ulcers", "Disease")]
+
+
+def test_overwrite_ents_replaces_earlier_entities():
+    nlp_blank = spacy.blank("en")
+    ruler = nlp_blank.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "DRUG", "pattern": "Aspirin"}])
+    text = "Aspirin causes ulcers."
+    component_with(nlp_blank, {text: fabricated(text, [("Chemical", [(0, 7)])])}, overwrite_ents=True)
+    assert [(span.text, span.label_) for span in nlp_blank(text).ents] == [("Aspirin", "Chemical")]
+
+
+def test_set_ents_false_leaves_ents_alone():
+    nlp_blank = spacy.blank("en")
+    text = "Aspirin causes ulcers."
+    component_with(nlp_blank, {text: fabricated(text, [("Chemical", [(0, 7)])])}, set_ents=False)
+    doc = nlp_blank(text)
+    assert doc.ents == () and len(doc.spans["simmemre"]) == 1
+
+
+def test_relation_getter_gives_the_argument_entities_with_their_spans():
+    nlp_blank = spacy.blank("en")
+    text = "Aspirin causes ulcers; aspirin is common."
+    prediction = fabricated(text, [("Chemical", [(0, 7), (23, 30)]), ("Disease", [(15, 21)])], [(0, 1, "CID")])
+    component_with(nlp_blank, {text: prediction})
+    doc = nlp_blank(text)
+    (relation,) = doc._.simmemre_relations
+    assert relation["type"] == "CID" and relation["score"] == 0.8
+    assert [span.text for span in relation["head"]["mentions"]] == ["Aspirin", "aspirin"]
+    assert [span.text for span in relation["tail"]["mentions"]] == ["ulcers"]
+    assert relation["head"] == doc._.simmemre_entities[0]
+
+
+def test_a_doc_the_component_has_not_seen_has_no_entities_or_relations():
+    doc = spacy.blank("en")("Aspirin causes ulcers.")
+    assert doc._.simmemre is None and doc._.simmemre_entities == [] and doc._.simmemre_relations == []
+
+
+def test_pipe_gives_what_one_call_per_doc_gives_in_batches(nlp):
+    one_by_one = [nlp(text)._.simmemre for text in TEXTS]
+    batched = [doc._.simmemre for doc in nlp.pipe(TEXTS, batch_size=2)]
+    assert_same_predictions(batched, one_by_one)
+
+
+def test_pipe_calls_the_model_once_per_batch():
+    nlp_blank = spacy.blank("en")
+    component = component_with(nlp_blank, {}, batch_size=2)
+    docs = list(nlp_blank.pipe(TEXTS + ["Fourth."]))  # spaCy buffers 1000 docs; the component's setting batches
+    assert len(docs) == 4 and [len(call) for call in component._extractor.calls] == [2, 2]
+
+
+def test_a_refused_doc_goes_to_the_error_handler_and_the_others_are_annotated():
+    nlp_blank = spacy.blank("en")
+    text = "Aspirin causes ulcers."
+    component_with(nlp_blank, {text: fabricated(text, [("Chemical", [(0, 7)])])}, batch_size=3)
+    refused = []
+    nlp_blank.set_error_handler(lambda name, component, docs, error: refused.append((name, docs[0].text, str(error))))
+    docs = list(nlp_blank.pipe([text, "A BAD one.", text]))
+    assert refused == [("simmemre", "A BAD one.", "document 0: text: refused")]
+    assert [len(doc.ents) for doc in docs] == [1, 1]
+
+
+def test_a_refused_doc_raises_by_default():
+    nlp_blank = spacy.blank("en")
+    component_with(nlp_blank, {})
+    with pytest.raises(ValueError, match="refused"):
+        list(nlp_blank.pipe(["A BAD one."]))
+
+
+def test_an_empty_doc_gets_an_empty_prediction(nlp):
+    doc = nlp("")
+    assert doc._.simmemre["entities"] == [] and doc.ents == () and len(doc.spans["simmemre"]) == 0
+
+
+def test_saved_pipeline_loads_without_the_original_model_folder(nlp, hub_folder, tmp_path):
+    expected = nlp(TEXTS[2])._.simmemre
+    nlp.to_disk(tmp_path / "pipeline")
+    moved = tmp_path / "gone"
+    shutil.copytree(hub_folder, moved)
+    shutil.rmtree(hub_folder)
+    try:
+        loaded = spacy.load(tmp_path / "pipeline")
+        assert_same_predictions([loaded(TEXTS[2])._.simmemre], [expected])
+    finally:
+        shutil.copytree(moved, hub_folder)
+
+
+def test_saved_pipeline_loads_in_an_interpreter_that_has_not_imported_the_component(nlp, tmp_path):
+    nlp.to_disk(tmp_path / "pipeline")
+    code = (
+        "import spacy, sys\n"
+        f"doc = spacy.load({str(tmp_path / 'pipeline')!r})('Aspirin causes ulcers.')\n"
+        "print(type(doc._.simmemre).__name__, 'simmemre' in sys.modules)\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["dict", "True"]  # spaCy imported the component through its entry point
+
+
+def test_docbin_keeps_the_prediction(nlp):
+    docs = list(nlp.pipe(TEXTS))
+    restored = list(DocBin(store_user_data=True, docs=docs).get_docs(nlp.vocab))
+    # msgpack gives lists back as tuples: the same JSON
+    assert [json.dumps(doc._.simmemre) for doc in restored] == [json.dumps(doc._.simmemre) for doc in docs]
+    assert [span.text for span in restored[1]._.simmemre_entities[0]["mentions"]] == [
+        span.text for span in docs[1]._.simmemre_entities[0]["mentions"]
+    ]
+
+
+def test_pickling_leaves_the_loaded_model_behind(nlp):
+    component = nlp.get_pipe("simmemre")
+    nlp("Aspirin.")
+    copy = pickle.loads(pickle.dumps(component))
+    assert copy._extractor is None and copy.model_location == component.model_location
+
+
+@pytest.mark.parametrize(
+    "setting, value, named",
+    [
+        ("mention_threshold", 1.5, "mention_threshold must be a number in [0, 1]"),
+        ("batch_size", 0, "batch_size must be a positive integer"),
+        ("serving", "fp16", "serving must be one of fp32, bf16, int8"),
+        ("dtype", "half", "dtype must be one of auto, float32, bfloat16, float16"),
+    ],
+)
+def test_a_bad_setting_is_refused_when_the_component_is_added(setting, value, named):
+    with pytest.raises(ValueError, match=re.escape(f"spaCy component 'simmemre': {named}")):
+        spacy.blank("en").add_pipe("simmemre", config={"model": "unused", setting: value})
+
+
+def test_a_setting_of_the_wrong_type_is_named_by_spacys_config_check():
+    with pytest.raises(ValueError, match="simmemre -> entity_types"):
+        spacy.blank("en").add_pipe("simmemre", config={"model": "unused", "entity_types": "Chemical"})
+
+
+def test_an_unknown_type_name_is_refused_before_any_doc_runs(hub_folder):
+    nlp_blank = spacy.blank("en")
+    nlp_blank.add_pipe("simmemre", config={"model": str(hub_folder), "entity_types": ["Chemicals"]})
+    with pytest.raises(ValueError, match="Chemicals"):
+        nlp_blank.initialize()
+
+
+def test_a_missing_model_folder_is_named(tmp_path):
+    nlp_blank = spacy.blank("en")
+    nlp_blank.add_pipe("simmemre", config={"model": str(tmp_path / "nowhere")})
+    with pytest.raises(ValueError, match=r"spaCy component 'simmemre', model '.*nowhere'"):
+        nlp_blank("Aspirin.")
+
+
+def test_no_model_is_named():
+    nlp_blank = spacy.blank("en")
+    nlp_blank.add_pipe("simmemre")
+    with pytest.raises(ValueError, match="no model"):
+        nlp_blank("Aspirin.")
+
+
+def test_the_component_class_is_the_factorys():
+    assert isinstance(spacy.blank("en").add_pipe("simmemre", config={"model": "unused"}), SimMemREComponent)
