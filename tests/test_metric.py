@@ -253,7 +253,7 @@ COMPARABLE_GOLD = {
     "text": COMPARABLE_TEXT,
     "entities": [
         {"type": "Chemical", "mentions": _mentions((0, 25), (27, 30), (51, 54))},
-        {"type": "Disease", "mentions": _mentions((39, 48), (62, 71))},
+        {"type": "Disease", "mentions": _mentions((40, 49), (62, 71))},
     ],
     "relations": [{"head": 0, "tail": 1, "type": "CID"}],
 }
@@ -275,18 +275,18 @@ def score_comparable(prediction, **kwargs):
 
 def test_relaxed_accepts_a_cluster_missing_a_mention_that_strict_rejects():
     # The chemical cluster misses the second "PAN": strict fails, relaxed (a gold mention, no other entity's) holds.
-    results = score_comparable(comparable_prediction([(0, 25), (27, 30)], [(39, 48), (62, 71)]))
+    results = score_comparable(comparable_prediction([(0, 25), (27, 30)], [(40, 49), (62, 71)]))
     assert results["relation_strict_f1"] == 0.0
     assert results["relation_relaxed_f1"] == 100.0
 
 
 def test_relaxed_rejects_a_cluster_that_mixes_two_gold_entities():
-    results = score_comparable(comparable_prediction([(0, 25), (39, 48)], [(62, 71)]))
+    results = score_comparable(comparable_prediction([(0, 25), (40, 49)], [(62, 71)]))
     assert results["relation_relaxed_f1"] == 0.0
 
 
 def test_relaxed_counts_a_split_cluster_once():
-    prediction = comparable_prediction([(0, 25)], [(39, 48), (62, 71)])
+    prediction = comparable_prediction([(0, 25)], [(40, 49), (62, 71)])
     prediction["entities"].append({"type": "Chemical", "mentions": _mentions((51, 54))})
     prediction["relations"].append({"head": 2, "tail": 1, "type": "CID"})
     results = score_comparable(prediction)
@@ -295,18 +295,18 @@ def test_relaxed_counts_a_split_cluster_once():
 
 def test_seq2rel_matches_mention_strings_not_spans():
     # "PAN" at 51-54 instead of 27-30 and a lower-cased duplicate string set: same strings, so seq2rel matches.
-    results = score_comparable(comparable_prediction([(0, 25), (51, 54)], [(39, 48), (62, 71)]))
+    results = score_comparable(comparable_prediction([(0, 25), (51, 54)], [(40, 49), (62, 71)]))
     assert results["relation_strict_f1"] == 0.0
     assert results["relation_seq2rel_f1"] == 100.0
 
 
 def test_seq2rel_needs_every_distinct_string():
-    results = score_comparable(comparable_prediction([(0, 25)], [(39, 48), (62, 71)]))
+    results = score_comparable(comparable_prediction([(0, 25)], [(40, 49), (62, 71)]))
     assert results["relation_seq2rel_f1"] == 0.0
 
 
 def test_undirected_types_match_reversed_arguments_only_on_comparable_levels():
-    reversed_prediction = comparable_prediction([(0, 25), (27, 30), (51, 54)], [(39, 48), (62, 71)], head=1, tail=0)
+    reversed_prediction = comparable_prediction([(0, 25), (27, 30), (51, 54)], [(40, 49), (62, 71)], head=1, tail=0)
     directed = score_comparable(reversed_prediction)
     undirected = score_comparable(reversed_prediction, undirected_relation_types=["CID"])
     assert directed["relation_seq2rel_f1"] == directed["relation_relaxed_f1"] == 0.0
@@ -325,6 +325,50 @@ def test_relaxed_folds_both_directions_of_an_undirected_prediction_like_seq2rel(
     assert results["relation_relaxed_f1"] == results["relation_seq2rel_f1"] == 100.0
 
 
+def test_seq2rel_drops_a_predicted_relation_between_two_clusters_of_one_seq2rel_entity():
+    """seq2rel removes a duplicate entity from a predicted relation and then the relation (remove_duplicate_ents); a
+    split "PAN" cluster related to its other half was a false positive here (66.67)."""
+    prediction = comparable_prediction([(0, 25), (27, 30), (51, 54)], [(40, 49), (62, 71)])
+    prediction["entities"] += [
+        {"type": "Disease", "mentions": _mentions((40, 49))},
+        {"type": "Disease", "mentions": _mentions((62, 71))},
+    ]
+    prediction["relations"].append({"head": 2, "tail": 3, "type": "CID"})  # nephrosis -> Nephrosis: one entity
+    results = score_comparable(prediction)
+    assert results["relation_seq2rel_f1"] == 100.0
+    assert results["relation_strict_precision"] == 50.0
+
+
+def test_seq2rel_keeps_a_gold_relation_between_two_entities_written_alike():
+    gold = copy.deepcopy(COMPARABLE_GOLD)
+    gold["entities"] += [
+        {"type": "Disease", "mentions": _mentions((40, 49))},
+        {"type": "Disease", "mentions": _mentions((62, 71))},
+    ]
+    gold["relations"] = [{"head": 2, "tail": 3, "type": "CID"}]
+    prediction = copy.deepcopy(gold)
+    prediction.pop("text")
+    results = JointReF1().compute(predictions=[prediction], references=[gold])
+    assert results["relation_seq2rel_recall"] == 0.0 and results["relation_strict_f1"] == 100.0
+
+
+def test_seq2rel_reads_a_mention_across_a_line_break_as_its_words():
+    text = "Heart\nfailure follows doxorubicin; heart failure was fatal."
+    gold = {
+        "id": "doc-w",
+        "text": text,
+        "entities": [
+            {"type": "Disease", "mentions": _mentions((0, 13), (35, 48))},
+            {"type": "Chemical", "mentions": _mentions((22, 33))},
+        ],
+        "relations": [{"head": 1, "tail": 0, "type": "CID"}],
+    }
+    prediction = copy.deepcopy(gold)
+    prediction["entities"][0]["mentions"] = _mentions((35, 48))  # "heart failure" alone: the same string
+    results = JointReF1().compute(predictions=[prediction], references=[gold])
+    assert results["relation_seq2rel_f1"] == 100.0 and results["relation_strict_f1"] == 0.0
+
+
 def test_seq2rel_is_left_out_without_text():
     reference = {key: value for key, value in COMPARABLE_GOLD.items() if key != "text"}
     results = JointReF1().compute(predictions=[reference], references=[reference])
@@ -332,7 +376,7 @@ def test_seq2rel_is_left_out_without_text():
 
 
 def test_seq2rel_names_a_mention_past_the_text():
-    prediction = comparable_prediction([(0, 25), (27, 300)], [(39, 48)])
+    prediction = comparable_prediction([(0, 25), (27, 300)], [(40, 49)])
     with pytest.raises(ValueError, match=r"prediction document 'doc-c'.*ends past the text"):
         score_comparable(prediction)
 
@@ -349,7 +393,7 @@ def test_threshold_sweep_equals_scoring_each_filtered_copy(level, undirected):
         "id": "doc-d",
         "entities": [
             {"type": "Chemical", "mentions": _mentions((0, 25), (27, 30), (51, 54))},
-            {"type": "Disease", "mentions": _mentions((39, 48), (62, 71))},
+            {"type": "Disease", "mentions": _mentions((40, 49), (62, 71))},
             chemical_wrong_type,
             {"type": "Disease", "mentions": _mentions((62, 71))},  # same strings as entity 1 (seq2rel)
         ],
@@ -374,10 +418,41 @@ def test_threshold_sweep_equals_scoring_each_filtered_copy(level, undirected):
     assert len({count for count in counts}) > 2  # the thresholds do change the counts
 
 
+def test_threshold_sweep_refuses_a_prediction_made_on_another_text():
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import relation_counts_by_threshold
+
+    prediction = copy.deepcopy(COMPARABLE_GOLD)
+    prediction["text"] = COMPARABLE_TEXT.lower()
+    prediction["relations"][0]["score"] = 0.9
+    with pytest.raises(ValueError, match="its text differs from the reference's"):
+        relation_counts_by_threshold([prediction], [COMPARABLE_GOLD], [0.5], level="relation_seq2rel")
+
+
+def test_threshold_sweep_names_a_mention_past_the_text():
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import relation_counts_by_threshold
+
+    prediction = comparable_prediction([(0, 25), (27, 300)], [(40, 49)])
+    prediction["relations"][0]["score"] = 0.9
+    with pytest.raises(ValueError, match=r"prediction document 'doc-c'.*ends past the text"):
+        relation_counts_by_threshold([prediction], [COMPARABLE_GOLD], [0.5], level="relation_seq2rel")
+
+
+def test_threshold_sweep_refuses_a_nan_score():
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import relation_counts_by_threshold
+
+    prediction = copy.deepcopy(GOLD[0])
+    for relation in prediction["relations"]:
+        relation["score"] = float("nan")
+    with pytest.raises(ValueError, match=r"relations\[0\]\.score must be a finite number, got nan"):
+        relation_counts_by_threshold([prediction], GOLD[:1], [0.0, 0.5])
+
+
 def test_threshold_sweep_names_a_relation_without_a_score():
     from simmemre.metrics.joint_re_f1.joint_re_f1 import relation_counts_by_threshold
 
-    with pytest.raises(ValueError, match=r"predictions\[0\]\.relations\[0\].*score"):
+    with pytest.raises(
+        ValueError, match=r"document .doc-a. \(predictions\[0\]\): relations\[0\]\.score must be a finite number"
+    ):
         relation_counts_by_threshold(GOLD[:1], GOLD[:1], [0.5])
 
 
@@ -523,7 +598,7 @@ def test_a_load_time_undirected_option_is_used_and_a_compute_one_overrides_it():
     """evaluate.load passes extra arguments to the metric's constructor, which ignored them (relaxed F1 0 here)."""
     import evaluate
 
-    reversed_prediction = comparable_prediction([(0, 25), (27, 30), (51, 54)], [(39, 48), (62, 71)], head=1, tail=0)
+    reversed_prediction = comparable_prediction([(0, 25), (27, 30), (51, 54)], [(40, 49), (62, 71)], head=1, tail=0)
     metric = evaluate.load(str(METRIC_DIR), undirected_relation_types=["CID"])
     assert metric.compute(predictions=[reversed_prediction], references=[COMPARABLE_GOLD])["relation_relaxed_f1"] == 100
     directed = metric.compute(

@@ -7,6 +7,7 @@ that `evaluate.load("metrics/joint_re_f1")` can copy and run it on its own.
 
 import inspect
 import json
+import math
 import os
 import warnings
 from collections import Counter
@@ -45,8 +46,9 @@ relation (head cluster, tail cluster, relation type) and
 relation_strict ((head cluster, head type), (tail cluster, tail type), relation type).
 A cluster matches only if it contains exactly the same mention spans as a gold cluster; relations are directed.
 Two comparable relation levels are reported beside them:
-relation_seq2rel (seq2rel's scoring: an entity is its set of distinct lower-cased mention strings plus its type;
-needs the references' `text`) and relation_relaxed (an argument matches a gold entity when its cluster holds at
+relation_seq2rel (seq2rel's scoring: an entity is its set of distinct lower-cased, whitespace-normalised mention
+strings plus its type, and a predicted relation of one such entity with itself is dropped; needs the references'
+`text`) and relation_relaxed (an argument matches a gold entity when its cluster holds at
 least one mention of that entity and every gold mention it holds is one of that entity's; a span that several gold
 entities share lets it stand for each). Both treat the relation types named in `undirected_relation_types` as
 unordered pairs.
@@ -329,21 +331,36 @@ def _warn_about_relation_types(undirected, predicted, gold):
         )
 
 
+def _seq2rel_string(text, start, end):
+    """A mention as seq2rel compares it: lower-cased, with runs of whitespace as one space and none at either end."""
+    return " ".join(text[start:end].split()).lower()
+
+
 def _seq2rel_entities(tuples, text):
-    """seq2rel's entities: (frozenset of lower-cased mention strings, entity type) per entity."""
+    """seq2rel's entities: (frozenset of normalised mention strings, entity type) per entity."""
     return [
-        (frozenset(text[start:end].lower() for start, end in cluster), entity_type)
+        (frozenset(_seq2rel_string(text, start, end) for start, end in cluster), entity_type)
         for cluster, entity_type in zip(tuples["clusters"], tuples["entity_types"])
     ]
 
 
-def _seq2rel_relations(tuples, text, undirected):
-    """seq2rel's relation tuples: each argument is (frozenset of lower-cased mention strings, entity type)."""
+def _seq2rel_mapped(tuples, text, undirected, predicted):
+    """seq2rel's relation tuple of each relation of `tuples` in order, each argument (frozenset of normalised mention
+    strings, entity type). On the predicted side (`predicted`), a relation whose two arguments are one seq2rel entity
+    maps to None: seq2rel's CDR and DocRED scoring removes duplicate entities from a predicted relation and drops a
+    relation left with one (`remove_duplicate_ents`); gold relations are kept as they are."""
     entities = _seq2rel_entities(tuples, text)
-    return {
-        _ordered(entities[head], entities[tail], relation_type, undirected)
-        for head, tail, relation_type in tuples["relation_list"]
-    }
+    return [
+        None
+        if predicted and entities[head] == entities[tail]
+        else _ordered(entities[head], entities[tail], kind, undirected)
+        for head, tail, kind in tuples["relation_list"]
+    ]
+
+
+def _seq2rel_relations(tuples, text, undirected, predicted):
+    """The set of seq2rel relation tuples of a document (see `_seq2rel_mapped`)."""
+    return {item for item in _seq2rel_mapped(tuples, text, undirected, predicted) if item is not None}
 
 
 def _maximum_matching(options):
@@ -351,8 +368,10 @@ def _maximum_matching(options):
     may take (`options[index]`), by Kuhn's augmenting paths searched with an explicit stack (a recursive search
     exceeds Python's recursion limit on a path over about a thousand relations)."""
     match = {}
+    # A key that one search could not free stays unfree until the matching changes, so `seen` is kept across roots
+    # and cleared only after an augmenting path (without it, a saturated matching is searched again for every root).
+    seen = set()
     for root in range(len(options)):
-        seen = set()
         # Each frame: (prediction index, iterator over its keys, the key that led here); a free key ends the path.
         stack = [(root, iter(options[root]), None)]
         while stack:
@@ -370,6 +389,7 @@ def _maximum_matching(options):
             for frame_index, _, reached_by in reversed(stack):
                 match[taken] = frame_index
                 taken = reached_by
+            seen = set()
             break
     return match
 
@@ -523,8 +543,10 @@ def joint_re_scores(predictions, references, undirected_relation_types=None):
             predicted_text = predicted_tuples["text"] if predicted_tuples["text"] is not None else gold_text
             _check_text_covers(gold_tuples, gold_text)
             _check_text_covers(predicted_tuples, predicted_text)
-            gold_tuples["relation_seq2rel"] = _seq2rel_relations(gold_tuples, gold_text, undirected)
-            predicted_tuples["relation_seq2rel"] = _seq2rel_relations(predicted_tuples, predicted_text, undirected)
+            gold_tuples["relation_seq2rel"] = _seq2rel_relations(gold_tuples, gold_text, undirected, predicted=False)
+            predicted_tuples["relation_seq2rel"] = _seq2rel_relations(
+                predicted_tuples, predicted_text, undirected, predicted=True
+            )
         for level in LEVELS + (("relation_seq2rel",) if with_text else ()):
             gold_set, predicted_set = gold_tuples[level], predicted_tuples[level]
             outcome = {
@@ -587,26 +609,29 @@ def relation_counts_by_threshold(
     raw_scores = {}
     for position, document in enumerate(predictions):
         document = json.loads(document) if isinstance(document, str) else document
+        doc_id = str(document["id"])
         scores = []
         for index, relation in enumerate(document.get("relations") or ()):
             score = relation.get("score")
-            if isinstance(score, bool) or not isinstance(score, (int, float)):
-                raise ValueError(f"predictions[{position}].relations[{index}]: a numeric 'score' is needed")
+            if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+                raise ValueError(
+                    f"{predicted[doc_id]['where']}: relations[{index}].score must be a finite number, got {score!r}"
+                )
             scores.append(float(score))
-        raw_scores[str(document["id"])] = scores
+        raw_scores[doc_id] = scores
     best_scores, gold_total = [], 0
     for doc_id, gold_tuples in gold.items():
         predicted_tuples = predicted[doc_id]
+        _check_same_text(predicted_tuples, gold_tuples)
         if level == "relation_seq2rel":
             gold_text = gold_tuples["text"]
             if gold_text is None:
                 raise ValueError(f"{gold_tuples['where']}: relation_seq2rel needs the document text")
             text = predicted_tuples["text"] if predicted_tuples["text"] is not None else gold_text
-            gold_set = _seq2rel_relations(gold_tuples, gold_text, undirected)
-            entities = _seq2rel_entities(predicted_tuples, text)
-            mapped = [
-                _ordered(entities[h], entities[t], kind, undirected) for h, t, kind in predicted_tuples["relation_list"]
-            ]
+            _check_text_covers(gold_tuples, gold_text)
+            _check_text_covers(predicted_tuples, text)
+            gold_set = _seq2rel_relations(gold_tuples, gold_text, undirected, predicted=False)
+            mapped = _seq2rel_mapped(predicted_tuples, text, undirected, predicted=True)
         else:
             gold_set = gold_tuples[level]
             clusters, types = predicted_tuples["clusters"], predicted_tuples["entity_types"]
@@ -618,7 +643,8 @@ def relation_counts_by_threshold(
             ]
         best = {}
         for item, score in zip(mapped, raw_scores[doc_id]):
-            best[item] = max(score, best.get(item, float("-inf")))
+            if item is not None:  # a seq2rel relation of one entity with itself, which seq2rel drops
+                best[item] = max(score, best.get(item, float("-inf")))
         best_scores.extend((score, item in gold_set) for item, score in best.items())
         gold_total += len(gold_set)
     counts = []
