@@ -391,7 +391,10 @@ class SimMemREConfig(PretrainedConfig):
         self.jerex_baseline = _flag("jerex_baseline", jerex_baseline)
         # The baseline fills in what the caller left unset; a contradicting value is refused by the validation.
         self.relation_classifier = relation_classifier
-        self.classifier_type = classifier_type or ("mlp" if self.jerex_baseline else "similarity")
+        # None (left out) takes the default; any other value is checked, so "" or 0 is refused, not read as unset.
+        if classifier_type is None:
+            classifier_type = "mlp" if self.jerex_baseline else "similarity"
+        self.classifier_type = classifier_type
         default_memory = not self.jerex_baseline
         self.use_entity_memory = _flag(
             "use_entity_memory", default_memory if use_entity_memory is None else use_entity_memory
@@ -408,7 +411,7 @@ class SimMemREConfig(PretrainedConfig):
             # A config saved before the field existed: its model read memory as the paper does.
             logger.info("SimMemREConfig: a saved config without memory_read_mode; its model's read, 'mean'")
             memory_read_mode = "mean"
-        self.memory_read_mode = memory_read_mode or "sum"
+        self.memory_read_mode = "sum" if memory_read_mode is None else memory_read_mode
         self.memory_read_temperature = memory_read_temperature
         self.memory_read_gradient = _flag("memory_read_gradient", memory_read_gradient)
         self.memory_warmup_proportion = memory_warmup_proportion

@@ -144,11 +144,20 @@ def load_config(path: str) -> dict:
     if config is not None and not isinstance(config, dict):
         raise SystemExit(f"{path}: expected a mapping of sections ({', '.join(SECTIONS)}), got {type(config).__name__}")
     config = _floats_without_dot(config or {})
+    training = config.get("training")
+    if isinstance(training, dict):
+        for key in STRATEGY_SETTINGS:  # YAML 1.1 reads an unquoted `no` as False; "no" is what was written
+            if training.get(key) is False:
+                training[key] = "no"
     unknown = [key for key in config if key not in SECTIONS]
     if unknown:
         raise SystemExit(f"{path}: unknown top-level keys {unknown}; expected {list(SECTIONS)}")
     check_string_settings(config, path)
     return config
+
+
+# TrainingArguments strategies whose value "no" a YAML file gives as False when it is not quoted.
+STRATEGY_SETTINGS = ("eval_strategy", "save_strategy", "logging_strategy")
 
 
 def check_string_settings(config: dict, path: str) -> None:
@@ -259,6 +268,22 @@ DATA_KEYS = (
 ENCODER_KEYS = ("path", "config_overrides", "tiny", "tokenizer", "trust_remote_code")
 
 
+# SimMemREConfig arguments that train.py sets itself, so a config's model section may not: {key: where it comes from}.
+SCRIPT_SET_MODEL_KEYS = {
+    "encoder_config": "the encoder section (encoder.path, encoder.config_overrides)",
+    "encoder_trust_remote_code": "encoder.trust_remote_code",
+    "entity_types": "the data (data.entity_types to fix the list)",
+    "relation_types": "the data (data.relation_types to fix the list)",
+    "cls_token_id": "the encoder's tokenizer",
+    "sep_token_id": "the encoder's tokenizer",
+    "pad_token_id": "the encoder's tokenizer",
+    "memory_reads_enabled": (
+        "the trainer's memory warm-up (model.memory_warmup_proportion); model.memory_read_positions: [] trains "
+        "without memory reads"
+    ),
+}
+
+
 def valid_config_keys() -> dict:
     """{section: valid keys} of a train.py config (the model section: SimMemREConfig's arguments)."""
     import dataclasses
@@ -272,7 +297,7 @@ def valid_config_keys() -> dict:
     model_keys = [
         name
         for name, parameter in inspect.signature(SimMemREConfig.__init__).parameters.items()
-        if name not in ("self", "encoder_config", "encoder_trust_remote_code")  # the encoder section's
+        if name not in ("self", *SCRIPT_SET_MODEL_KEYS)
         and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
     ]
     training_keys = [field.name for field in dataclasses.fields(TrainingArguments) if field.init]
@@ -314,8 +339,11 @@ def check_config_keys(config: dict) -> None:
 
 
 def _unknown_key_hint(key: str, value, section: str, keys: list, valid: dict) -> Optional[str]:
-    """What an unknown `section` key may have meant: another section's key (--data_dir lands in training as every key
-    without a section), a misspelt section ("--modle.x" lands in training as a nested key), or a close key."""
+    """What an unknown `section` key may have meant: a model setting the script sets itself, another section's key
+    (--data_dir lands in training as every key without a section), a misspelt section ("--modle.x" lands in training
+    as a nested key), or a close key."""
+    if section == "model" and key in SCRIPT_SET_MODEL_KEYS:
+        return f"{key!r} is not set in the model section: it comes from {SCRIPT_SET_MODEL_KEYS[key]}"
     if section == "training":
         owner = next((name for name in SECTIONS if name != section and key in valid[name]), None)
         if owner:
@@ -350,11 +378,22 @@ def resolve_path(path: str) -> str:
 
 def training_settings(config: dict) -> dict:
     """TrainingArguments keywords of `config`: the defaults, the config's `training` section, and `warmup_ratio`
-    turned into transformers 5's fractional `warmup_steps`. Script-only keys (resume_from_checkpoint, ...) stay in."""
+    turned into transformers 5's fractional `warmup_steps` (a share of the steps, in [0, 1)). Script-only keys
+    (resume_from_checkpoint, ...) stay in."""
+    given = config.get("training") or {}
     training = dict(TRAINING_DEFAULTS)
-    training.update(config.get("training") or {})
-    if "warmup_ratio" in training:
-        training["warmup_steps"] = float(training.pop("warmup_ratio"))
+    training.update(given)
+    ratio = training.pop("warmup_ratio", None)  # null: none (`--warmup_ratio null` drops a config file's)
+    if ratio is not None:
+        if "warmup_steps" in given:
+            raise SystemExit(
+                "training.warmup_ratio and training.warmup_steps: give one (warmup_steps below 1 is a share of the "
+                "steps, as warmup_ratio; 1 or more, a number of steps); --warmup_ratio null drops a config file's"
+            )
+        # transformers 5 reads a warmup_steps of 1 or more as a count: a ratio of 1.0 would become one step.
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
+            raise SystemExit(f"training.warmup_ratio: a share of the training steps in [0, 1), got {ratio!r}")
+        training["warmup_steps"] = float(ratio)
     return training
 
 
@@ -768,7 +807,7 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
     overrides, trust_remote_code = None, False
     if isinstance(encoder, dict):
         overrides = encoder.get("config_overrides")
-        trust_remote_code = bool(encoder.get("trust_remote_code", False))
+        trust_remote_code = encoder_trusts_remote_code(encoder)
         encoder = encoder.get("path", "minilm")
     path = minilm_path() if encoder == "minilm" else resolve_path(str(encoder))
     try:
@@ -784,6 +823,15 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
         raise SystemExit(f"encoder {path}: {error}") from None
     processor = SimMemREProcessor(AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code))
     return model, processor, MINILM_HUB_ID if encoder == "minilm" else encoder_base_model(path)
+
+
+def encoder_trusts_remote_code(encoder: dict) -> bool:
+    """`encoder.trust_remote_code`, true or false only: an override keeps `no`/`off` as strings (so that
+    `--eval_strategy no` works), and bool("no") is True, which would run the encoder folder's code."""
+    value = encoder.get("trust_remote_code", False)
+    if not isinstance(value, bool):
+        raise SystemExit(f"encoder.trust_remote_code: must be true or false, got {value!r}")
+    return value
 
 
 def encoder_base_model(path: str) -> str:
@@ -1151,6 +1199,8 @@ def select_device(training: dict) -> None:
         return
     if device.type != "cuda":
         raise SystemExit(f"--device: expected cpu, cuda or cuda:N, got {device}")
+    if not torch.cuda.is_available():  # the Trainer would train on the CPU without a word
+        raise SystemExit(f"--device {device}: CUDA is not available here (torch {torch.__version__}); use cpu")
     if device.index is None:
         return
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -1379,7 +1429,7 @@ def check_encoder_location(encoder) -> None:
             # Not a folder: a Hub id is fine where the Hub is reachable; anything else stops here, naming the setting.
             from transformers import AutoConfig
 
-            trust = bool(encoder.get("trust_remote_code", False)) if isinstance(encoder, dict) else False
+            trust = encoder_trusts_remote_code(encoder) if isinstance(encoder, dict) else False
             try:
                 AutoConfig.from_pretrained(str(path), trust_remote_code=trust)
             except (OSError, ValueError) as error:
@@ -1867,8 +1917,9 @@ POSITIVE_TRAINING_SETTINGS = (
 
 def check_training_values(training: dict, head_learning_rate=None) -> None:
     """Stop, naming the setting, on a training value of the wrong type (`--num_train_epochs three` failed inside
-    the Trainer, `--seed abc` as a bare int() error), a non-positive learning rate or batch size, or a run of no
-    training steps (0 or -1 epochs saved an untrained best_model and exited 0)."""
+    the Trainer, `--seed abc` as a bare int() error), a non-positive or infinite learning rate or batch size, or a run
+    of no training steps (0 or -1 epochs saved an untrained best_model and exited 0). A whole float given for an
+    integer setting (`2.0`) becomes the integer (DataLoader and accelerate refuse floats)."""
     import typing
 
     from transformers import TrainingArguments
@@ -1881,13 +1932,17 @@ def check_training_values(training: dict, head_learning_rate=None) -> None:
         if bool in wanted and isinstance(value, bool):
             continue
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not numeric or (wanted == {int} and not float(value).is_integer()):
+        if not numeric or (wanted == {int} and not (math.isfinite(value) and float(value).is_integer())):
             kind = "true or false" if wanted == {bool} else "a whole number" if wanted == {int} else "a number"
             raise SystemExit(f"training.{key}: {kind}, got {value!r}")
+        if wanted == {int} and isinstance(value, float):
+            training[key] = int(value)
     positive = {key: training.get(key) for key in POSITIVE_TRAINING_SETTINGS}
     for key, value in {**positive, "head_learning_rate": head_learning_rate}.items():
-        if value is not None and not (isinstance(value, (int, float)) and value > 0):
-            raise SystemExit(f"training.{key}: a positive number, got {value!r}")
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise SystemExit(f"training.{key}: a positive finite number, got {value!r}")
     if (training.get("max_steps") or -1) <= 0 and training.get("num_train_epochs", 1) <= 0:
         raise SystemExit(
             f"training.num_train_epochs {training['num_train_epochs']!r} trains no step: give a positive number of "
@@ -1939,6 +1994,12 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         raise SystemExit(f"training.calibrate_thresholds: must be true or false, got {calibrate!r}")
     calibration_grid = training_config.pop("calibration_grid", None)
     check_calibration_grid(calibration_grid)
+    for key, value in (
+        ("first_evaluation_epoch", first_evaluation_epoch),
+        ("evaluation_epoch_interval", evaluation_epoch_interval),
+    ):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise SystemExit(f"training.{key}: a positive whole number of epochs, got {value!r}")
     head_learning_rate = training_config.pop("head_learning_rate", None)
     training_config.update(training_updates or {})
     if not training_config.get("output_dir"):
@@ -1954,6 +2015,18 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
             # train its own unsynchronised model on its shard, and the Trainer would skip its checkpoint barriers.
             training_config["use_cpu"] = True
     model_kwargs = dict(config.get("model") or {})
+    if "memory_read_positions" in model_kwargs and model_kwargs["memory_read_positions"] is None:
+        raise SystemExit(
+            "model.memory_read_positions: empty (null) in the config; write [] for a model without memory reads, or "
+            "leave the key out for the default [tokens, spans]"
+        )
+
+    argument_types = data_config.get("relation_argument_types", False)
+    if not isinstance(argument_types, bool):  # the model setting's {type: [[head, tail], ...]} is not read here
+        raise SystemExit(
+            "data.relation_argument_types: true (read each relation type's argument types from the training data) "
+            f"or false, got {argument_types!r}"
+        )
 
     all_splits, labels = load_splits(data_config)
     if data_config.get("boundary_word_min_count"):
@@ -1963,7 +2036,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
             model_kwargs.update(boundary_words(all_splits["train"], data_config["boundary_word_min_count"]))
         except ValueError as error:
             raise SystemExit(f"data.boundary_word_min_count: {error}") from None
-    if str(data_config.get("relation_argument_types", False)).lower() in ("true", "1", "yes"):
+    if argument_types:
         from .data_simmemre import relation_argument_types
 
         model_kwargs["relation_argument_types"] = relation_argument_types(all_splits["train"])
@@ -1980,6 +2053,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         if not str(error).startswith("SimMemREConfig."):
             raise
         raise SystemExit(f"model: {error}") from None
+    check_trainable(model.config)
     # During the memory warm-up the memory readers get no gradient; a batch without relation pairs leaves the
     # relation head unused; so DDP must look for unused parameters (the cost is small for this model).
     training_config.setdefault("ddp_find_unused_parameters", True)
@@ -1991,7 +2065,10 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
                 "slower than float32; pass --bf16 false to train in float32",
                 stacklevel=2,
             )
-    args = TrainingArguments(**training_config)
+    try:
+        args = TrainingArguments(**training_config)
+    except ValueError as error:  # transformers' own refusal (a negative warmup_steps, an unknown strategy): one line
+        raise SystemExit(f"training: {str(error).strip().splitlines()[0]}") from None
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size > 1 and args.parallel_mode != ParallelMode.DISTRIBUTED:
         raise SystemExit(
@@ -2047,10 +2124,8 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         processing_class=processor,
         head_learning_rate=head_learning_rate,
     )
-    if (first_evaluation_epoch or evaluation_epoch_interval) and has_validation:
-        trainer.add_callback(
-            EvaluationEpochsCallback(int(first_evaluation_epoch or 1), int(evaluation_epoch_interval or 1))
-        )
+    if (first_evaluation_epoch is not None or evaluation_epoch_interval is not None) and has_validation:
+        trainer.add_callback(EvaluationEpochsCallback(first_evaluation_epoch or 1, evaluation_epoch_interval or 1))
     run = {
         "resume": resume,
         "calibrate": calibrate,
@@ -2059,6 +2134,20 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         "data": data_config,
     }
     return trainer, datasets, run
+
+
+def check_trainable(config) -> None:
+    """Stop on a model config that trains nothing or never uses what it trains: every loss weight 0 (exit 0 with an
+    untrained best_model), or memory reads whose warm-up lasts the whole run (saved with the reads off)."""
+    weights = ("mention_loss_weight", "coref_loss_weight", "entity_loss_weight", "relation_loss_weight")
+    if not any(getattr(config, name) for name in weights):
+        raise SystemExit(f"model: every loss weight ({', '.join(weights)}) is 0, so nothing would be trained")
+    if config.uses_memory_reads and config.memory_warmup_proportion >= 1:
+        raise SystemExit(
+            "model.memory_warmup_proportion 1: the memory reads would switch on after the last step, so the model "
+            "would train and be saved without them; give a share below 1, or memory_read_positions: [] for a model "
+            "without memory reads"
+        )
 
 
 def check_resume_compatible(checkpoint: str, config) -> None:

@@ -25,14 +25,15 @@ CONFIG (YAML or JSON) has five sections:
                changes, same weights; add trust_remote_code: true for an encoder that ships its own code), or
                {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH} for a small randomly
                initialised BERT.
-    model:     SimMemREConfig keyword arguments (jerex_baseline, memory_warmup_proportion, ...).
+    model:     SimMemREConfig keyword arguments (jerex_baseline, memory_warmup_proportion, ...), except those the
+               script sets: the label lists (from the data), token ids (from the tokenizer), memory_reads_enabled.
     sampling:  neg_mention_count, neg_coref_count, neg_relation_count, neg_mention_overlap_ratio.
     training:  TrainingArguments keyword arguments (output_dir, num_train_epochs, ...) plus resume_from_checkpoint
-               (a checkpoint folder, or true/"last" for the newest complete one in output_dir). `warmup_ratio` is
-               accepted and becomes transformers 5's fractional `warmup_steps`; with first_evaluation_epoch N and
-               evaluation_epoch_interval K, evaluation (full inference, costly) runs only after epochs N, N+K, ...
-               and the last. calibrate_thresholds: true grid-searches the mention, coreference, relation and
-               entity thresholds on the validation split after training
+               (a checkpoint folder, or true/"last" for the newest complete one in output_dir). `warmup_ratio` (in
+               [0, 1), not beside warmup_steps) becomes transformers 5's fractional `warmup_steps`; with
+               first_evaluation_epoch N and evaluation_epoch_interval K, evaluation (full inference, costly) runs
+               only after epochs N, N+K, ... and the last. calibrate_thresholds: true grid-searches the mention,
+               coreference, relation and entity thresholds on the validation split after training
                (simmemre.training_simmemre.calibrate_thresholds),
                writes them into best_model's config and reports test with both the fixed and the calibrated
                thresholds (calibrated_test_* in all_results.json; the search is in calibration.json);

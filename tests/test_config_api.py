@@ -81,8 +81,29 @@ def test_extract_checks_the_config_thresholds(tokenizer, processor):
     """A config threshold of 85 gave no mentions and no error."""
     model = SimMemREModel(tiny_config(tokenizer)).eval()
     model.config.mention_threshold = 85
-    with pytest.raises(ValueError, match="mention_threshold must be a number in"):
+    with pytest.raises(ValueError, match="mention_threshold: must be a number in"):
         model.extract(**processor(["Aspirin causes ulcers."]))
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("max_span_size", 0, "max_span_size: must be a positive integer"),  # 0 entities, no error
+        ("flat_mentions", "no", "flat_mentions: must be true or false"),  # read as on
+        ("coreference_linkage", "Average", "coreference_linkage: must be one of"),  # ran some linkage
+    ],
+)
+def test_extract_checks_a_config_changed_after_loading(tokenizer, processor, field, value, message):
+    model = SimMemREModel(tiny_config(tokenizer)).eval()
+    setattr(model.config, field, value)
+    with pytest.raises(ValueError, match=f"SimMemREConfig.{message}"):
+        model.extract(**processor(["Aspirin causes ulcers."]))
+
+
+@pytest.mark.parametrize("field, value", [("classifier_type", ""), ("memory_read_mode", 0)])
+def test_an_empty_choice_is_refused_not_read_as_the_default(tokenizer, field, value):
+    with pytest.raises(ValueError, match=f"SimMemREConfig.{field}: must be one of"):
+        tiny_config(tokenizer, **{field: value})
 
 
 def test_a_config_saved_before_memory_read_mode_reads_as_its_model_did(tokenizer, tmp_path):

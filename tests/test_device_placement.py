@@ -206,6 +206,7 @@ def test_train_script_device_option(monkeypatch):
     training = {"device": "cpu", "output_dir": "x"}
     select_device(training)
     assert training == {"use_cpu": True, "output_dir": "x"}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     training = {"device": "cuda"}
     select_device(training)
     assert training == {}  # the Trainer's own choice: the first GPU
@@ -218,6 +219,14 @@ def test_train_script_device_option(monkeypatch):
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "6"
     with pytest.raises(SystemExit, match="cpu, cuda or cuda:N"):
         select_device({"device": "meta"})
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+def test_train_script_refuses_cuda_where_there_is_none(monkeypatch, device):
+    """The Trainer trained on the CPU without a word (the run line said "cpu")."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit, match=f"--device {device}: CUDA is not available here"):
+        select_device({"device": device})
 
 
 def test_inference_scripts_default_to_cuda_when_available(monkeypatch):

@@ -472,9 +472,18 @@ def test_a_label_list_given_as_a_string_is_refused(tmp_path):
         ({"num_train_epochs": "three"}, "training.num_train_epochs: a number, got 'three'"),
         ({"seed": "abc"}, "training.seed: a whole number, got 'abc'"),
         ({"bf16": "yes"}, "training.bf16: true or false, got 'yes'"),
-        ({"learning_rate": -1}, "training.learning_rate: a positive number, got -1"),
-        ({"per_device_train_batch_size": 0}, "training.per_device_train_batch_size: a positive number, got 0"),
-        ({"head_learning_rate": 0}, "training.head_learning_rate: a positive number, got 0"),
+        ({"learning_rate": -1}, "training.learning_rate: a positive finite number, got -1"),
+        ({"per_device_train_batch_size": 0}, "training.per_device_train_batch_size: a positive finite number, got 0"),
+        ({"head_learning_rate": 0}, "training.head_learning_rate: a positive finite number, got 0"),
+        # A bare --head_learning_rate (parsed as true) trained the heads at a learning rate of 1.0, .inf at inf.
+        ({"head_learning_rate": True}, "training.head_learning_rate: a positive finite number, got True"),
+        ({"head_learning_rate": float("inf")}, "training.head_learning_rate: a positive finite number, got inf"),
+        # transformers 5 read the warmup_steps it became (1.0) as one step, not the whole run.
+        ({"warmup_ratio": 1.0}, "training.warmup_ratio: a share of the training steps in [0, 1), got 1.0"),
+        ({"warmup_ratio": 0.1, "warmup_steps": 5}, "training.warmup_ratio and training.warmup_steps: give one"),
+        # 0 was read as "every epoch", 1.7 as 1, "two" gave a traceback.
+        ({"first_evaluation_epoch": 0}, "training.first_evaluation_epoch: a positive whole number of epochs, got 0"),
+        ({"evaluation_epoch_interval": 1.7}, "training.evaluation_epoch_interval: a positive whole number of epochs"),
         ({"num_train_epochs": 0}, "training.num_train_epochs 0 trains no step"),
         # It failed at the first evaluation, hours into the run.
         ({"metric_for_best_model": "relation_f2"}, "metric_for_best_model 'relation_f2': evaluation does not report"),
@@ -489,6 +498,116 @@ def test_training_values_are_checked_before_the_data_is_read(monkeypatch, tmp_pa
     monkeypatch.setattr(experiment_simmemre, "load_splits", lambda data: pytest.fail("data was read"))
     with pytest.raises(SystemExit, match=re.escape(message)):
         experiment_simmemre.build_trainer({"training": {"output_dir": str(tmp_path), **training}})
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        # The model setting's format was read as "off" (any value but true/1/yes was).
+        ({"relation_argument_types": {"CID": [["Chemical", "Disease"]]}}, "data.relation_argument_types: true"),
+        ({"relation_argument_types": "yes"}, "data.relation_argument_types: true"),
+    ],
+)
+def test_data_switches_are_checked_before_the_data_is_read(monkeypatch, tmp_path, data, message):
+    from simmemre import experiment_simmemre
+
+    monkeypatch.setattr(experiment_simmemre, "load_splits", lambda data: pytest.fail("data was read"))
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        experiment_simmemre.build_trainer({"data": data, "training": {"output_dir": str(tmp_path)}})
+
+
+def test_an_empty_memory_read_positions_is_refused_not_read_as_no_reads(monkeypatch, tmp_path):
+    from simmemre import experiment_simmemre
+
+    monkeypatch.setattr(experiment_simmemre, "load_splits", lambda data: pytest.fail("data was read"))
+    with pytest.raises(
+        SystemExit, match=re.escape("model.memory_read_positions: empty (null) in the config; write []")
+    ):
+        experiment_simmemre.build_trainer(
+            {"model": {"memory_read_positions": None}, "training": {"output_dir": str(tmp_path)}}
+        )
+
+
+def test_whole_floats_of_integer_training_settings_become_integers():
+    from simmemre.experiment_simmemre import check_training_values
+
+    training = {"per_device_train_batch_size": 2.0, "gradient_accumulation_steps": 3.0, "learning_rate": 1e-4}
+    check_training_values(training)
+    assert training == {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 3, "learning_rate": 1e-4}
+    assert isinstance(training["per_device_train_batch_size"], int)
+
+
+@pytest.mark.parametrize("value", ["no", "off", "false", 1])
+def test_encoder_trust_remote_code_must_be_true_or_false(value):
+    """`--encoder.trust_remote_code no` stays the string "no" (so that `--eval_strategy no` works), and bool("no")
+    ran the encoder folder's code."""
+    from simmemre.experiment_simmemre import encoder_trusts_remote_code
+
+    with pytest.raises(SystemExit, match=re.escape(f"encoder.trust_remote_code: must be true or false, got {value!r}")):
+        encoder_trusts_remote_code({"path": "x", "trust_remote_code": value})
+
+
+def test_an_unquoted_no_strategy_in_a_yaml_file_is_read_as_no(tmp_path):
+    from simmemre.experiment_simmemre import load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("training:\n  eval_strategy: no\n  save_strategy: off\n  logging_strategy: steps\n")
+    training = load_config(str(path))["training"]
+    assert training == {"eval_strategy": "no", "save_strategy": "no", "logging_strategy": "steps"}
+
+
+@pytest.mark.parametrize(
+    "key, source",
+    [
+        ("entity_types", "it comes from the data (data.entity_types to fix the list)"),
+        ("cls_token_id", "it comes from the encoder's tokenizer"),
+        ("memory_reads_enabled", "it comes from the trainer's memory warm-up"),
+    ],
+)
+def test_model_settings_the_script_sets_are_refused_with_their_source(key, source):
+    """entity_types crashed with "got multiple values"; cls_token_id 5 replaced [CLS] in every window."""
+    from simmemre.experiment_simmemre import check_config_keys
+
+    with pytest.raises(SystemExit, match=re.escape(f"'{key}' is not set in the model section: {source}")):
+        check_config_keys({"model": {key: 5}})
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (
+            {"mention_loss_weight": 0, "coref_loss_weight": 0, "entity_loss_weight": 0, "relation_loss_weight": 0},
+            "every loss weight (mention_loss_weight, coref_loss_weight, entity_loss_weight, relation_loss_weight) is 0",
+        ),
+        ({"memory_warmup_proportion": 1.0}, "model.memory_warmup_proportion 1: the memory reads would switch on"),
+    ],
+)
+def test_a_model_that_trains_nothing_or_never_reads_its_memory_is_refused(tokenizer, settings, message):
+    """Both trained and exited 0: an untrained best_model, or a memory model saved with its reads off."""
+    from helpers import tiny_config
+
+    from simmemre.experiment_simmemre import check_trainable
+
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        check_trainable(tiny_config(tokenizer, **settings))
+
+
+def test_a_model_without_memory_reads_may_warm_up_for_the_whole_run(tokenizer):
+    from helpers import tiny_config
+
+    from simmemre.experiment_simmemre import check_trainable
+
+    check_trainable(tiny_config(tokenizer, memory_warmup_proportion=1.0, memory_read_positions=[]))
+
+
+def test_a_training_argument_transformers_refuses_is_one_line(monkeypatch, tmp_path, model, processor):
+    from simmemre import experiment_simmemre
+
+    monkeypatch.setattr(experiment_simmemre, "build_model", lambda *args: (model, processor, None))
+    monkeypatch.setattr(experiment_simmemre, "load_splits", lambda data: ({"train": [], "validation": []}, {}))
+    with pytest.raises(SystemExit, match=r"^training: .*Linear") as stop:
+        experiment_simmemre.build_trainer({"training": {"output_dir": str(tmp_path), "lr_scheduler_type": "Linear"}})
+    assert "\n" not in str(stop.value)
 
 
 def test_a_document_that_fails_tokenization_is_named_with_its_split_file(tmp_path):
@@ -956,3 +1075,11 @@ def test_resume_auto_starts_anew_over_checkpoints_killed_while_saving(monkeypatc
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "auto"}})
     assert started.value.args[0] is None and not (tmp_path / "checkpoint-2").exists()
     assert "removed checkpoint-2 of an earlier run" in capsys.readouterr().err
+
+
+def test_warmup_ratio_null_leaves_warmup_steps_to_an_override():
+    """A config file's warmup_ratio beside a command-line warmup_steps is refused; `--warmup_ratio null` drops it."""
+    from simmemre.experiment_simmemre import training_settings
+
+    assert training_settings({"training": {"warmup_ratio": None, "warmup_steps": 5}})["warmup_steps"] == 5
+    assert training_settings({"training": {"warmup_ratio": 0.2}})["warmup_steps"] == 0.2
