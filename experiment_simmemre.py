@@ -969,11 +969,15 @@ def probability(value: str) -> float:
 
 
 def corpus_split(value: str) -> str:
-    """An argparse type: a corpus split by its canonical name (train, dev, test), as file names name them:
-    `--dev-split validation` stopped at "no 'validation' split"; "" (no split) and other names pass as given."""
+    """An argparse type: a corpus split by its canonical name (train, dev, test), as file names name them, optionally
+    cut to SPLIT[start:end]: `--dev-split validation` stopped at "no 'validation' split"; "" (no split) and other
+    names pass as given."""
     from .data_simmemre import SPLIT_NAMES
 
-    return SPLIT_NAMES.get(value.strip().lower(), value) if value else value
+    if not value:
+        return value
+    name, bracket, rest = value.partition("[")
+    return SPLIT_NAMES.get(name.strip().lower(), name.strip()) + bracket + rest
 
 
 def positive_int(value: str) -> int:
@@ -1097,9 +1101,68 @@ def check_corpus_splits(args, splits) -> dict:
         raise SystemExit(f"--format must be one of {data_simmemre.FORMATS}, got {args.format!r}")
     corpus = _converted_corpus(args.format, args.data_dir, getattr(args, "rel_info", None))
     for split in splits:
-        if split not in corpus:
-            raise SystemExit(f"{args.data_dir}: no {split!r} split (found {sorted(corpus)})")
+        corpus_split_documents(args, corpus, split)
     return corpus
+
+
+def corpus_split_documents(args, corpus: dict, split: str) -> list:
+    """The documents of `split` in the converted corpus: a split's name, or SPLIT[start:end] (document positions, as
+    in data.splits: a run that trained on dev[:400] is calibrated on dev[400:])."""
+    match = _SLICE.match(str(split))
+    if match is None:
+        raise SystemExit(f"{args.data_dir}: split {split!r} is not SPLIT or SPLIT[start:end]")
+    source, start, end = match.groups()
+    if source not in corpus:
+        raise SystemExit(f"{args.data_dir}: no {source!r} split (found {sorted(corpus)})")
+    documents = corpus[source][0][int(start) if start else None : int(end) if end else None]
+    if not documents:
+        raise SystemExit(f"{args.data_dir}: split {split!r} selects no document")
+    return documents
+
+
+def check_calibration_documents(args, corpus: dict, model_folder: str) -> None:
+    """Stop when calibration's dev split (`args.dev_split`) and its test split share documents, or when either holds
+    documents the model trained on (`check_not_trained_on`)."""
+    splits = [split for split in (args.dev_split, args.test_split) if split]
+    if args.test_split:
+        dev_ids = {str(doc["id"]) for doc in corpus_split_documents(args, corpus, args.dev_split)}
+        test_documents = corpus_split_documents(args, corpus, args.test_split)
+        shared = [doc["id"] for doc in test_documents if str(doc["id"]) in dev_ids]
+        if shared:
+            raise SystemExit(
+                f"--dev-split {args.dev_split} and --test-split {args.test_split} share {len(shared)} document(s) "
+                f"(e.g. {shared[:3]}): thresholds chosen on them would be chosen by the scores that are reported"
+            )
+    check_not_trained_on(args, corpus, splits, model_folder)
+
+
+def check_not_trained_on(args, corpus: dict, splits, model_folder: str) -> None:
+    """Stop when a split holds documents the model trained on, as its run recorded them (run_config.json beside the
+    model folder, the same corpus): thresholds chosen, or test scores reported, on training documents."""
+    from .training_simmemre import checkpoint_file
+
+    run_config = checkpoint_file(os.path.dirname(os.path.abspath(model_folder)), "run_config.json")
+    data = ((run_config or {}).get("config") or {}).get("data") if isinstance(run_config, dict) else None
+    if not isinstance(data, dict) or data.get("format") != args.format or not data.get("data_dir"):
+        return
+    if os.path.realpath(resolve_path(str(data["data_dir"]))) != os.path.realpath(args.data_dir):
+        return
+    train_split = str((data.get("splits") or {}).get("train", "train"))
+    match = _SLICE.match(train_split)
+    if match is None or match.group(1) not in corpus:
+        return
+    trained = corpus_split_documents(args, corpus, train_split)[: data.get("max_train_documents") or None]
+    trained_ids = {str(document["id"]) for document in trained}
+    for split in splits:
+        overlap = [doc["id"] for doc in corpus_split_documents(args, corpus, split) if str(doc["id"]) in trained_ids]
+        if overlap:
+            validation = (data.get("splits") or {}).get("validation")
+            hint = f", e.g. {validation!r}, the run's validation split" if validation else ""
+            raise SystemExit(
+                f"{args.data_dir}: split {split!r} holds {len(overlap)} document(s) the model trained on (its run, "
+                f"run_config.json, trained on {train_split!r}; e.g. {overlap[:3]}); choose a split it did not train "
+                f"on{hint}"
+            )
 
 
 def corpus_rows(args, model, processor, splits) -> dict:
@@ -1112,7 +1175,8 @@ def corpus_rows(args, model, processor, splits) -> dict:
     corpus = check_corpus_splits(args, splits)
     rows = {}
     for split in splits:
-        documents = corpus[split][0][: args.max_documents] if args.max_documents else corpus[split][0]
+        documents = corpus_split_documents(args, corpus, split)
+        documents = documents[: args.max_documents] if args.max_documents else documents
         try:
             dataset = tokenize_documents(
                 documents, processor, model.config.entity_types, model.config.relation_types, desc=f"Tokenizing {split}"

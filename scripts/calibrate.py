@@ -37,7 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_argument(parser, "saved model folder (a run's best_model)")
     add_corpus_arguments(parser, "use only the first N documents of each split (tests)")
-    parser.add_argument("--dev-split", type=corpus_split, default="dev", help="split to calibrate on (default: dev)")
+    parser.add_argument(
+        "--dev-split",
+        type=corpus_split,
+        default="dev",
+        help="split to calibrate on, or SPLIT[start:end] as in data.splits (default: dev)",
+    )
     parser.add_argument(
         "--test-split", type=corpus_split, default="test", help="split to report with both thresholds ('' to skip)"
     )
@@ -169,7 +174,7 @@ def calibrate(argv, held: contextlib.ExitStack) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     parsed_model(parser, args)
-    if args.dev_split in ("test", args.test_split):  # decide on dev, report test once
+    if args.dev_split.partition("[")[0] == "test" or args.dev_split == args.test_split:  # decide on dev, report test
         raise SystemExit(
             f"--dev-split {args.dev_split}: thresholds chosen on the split that is reported would be chosen by its "
             "scores; calibrate on a development split"
@@ -178,6 +183,7 @@ def calibrate(argv, held: contextlib.ExitStack) -> int:
     import torch
 
     from simmemre.experiment_simmemre import (
+        check_calibration_documents,
         check_calibration_grid,
         check_corpus_splits,
         check_model_location,
@@ -220,7 +226,7 @@ def calibrate(argv, held: contextlib.ExitStack) -> int:
     if not args.dry_run and args.serving == "fp32":
         held.enter_context(exclusive_use(args.model, args.model_setting, "another calibration"))
     splits = [split for split in (args.dev_split, args.test_split) if split]
-    check_corpus_splits(args, splits)
+    check_calibration_documents(args, check_corpus_splits(args, splits), args.model)
     model, processor = load_trained_model(args.model, device, setting=args.model_setting)
     serving = contextlib.nullcontext()
     if args.serving == "int8":

@@ -90,6 +90,7 @@ def test_calibrate_writes_its_report_before_it_rewrites_the_model_config(saved_c
         return {"thresholds": {**thresholds, "entity_threshold": 0.0}}
 
     monkeypatch.setattr(experiment_simmemre, "check_corpus_splits", lambda *args: {})
+    monkeypatch.setattr(experiment_simmemre, "check_calibration_documents", lambda *args: None)
     monkeypatch.setattr(experiment_simmemre, "corpus_rows", lambda *args: {})
     monkeypatch.setattr(calibrate, "calibrate_and_score", calibration_during_which_the_report_location_goes_bad)
     with pytest.raises(SystemExit) as stopped:
@@ -272,6 +273,71 @@ def test_calibrate_refuses_to_choose_thresholds_on_the_split_it_reports(splits, 
     """--dev-split test ran, and results.py recorded its scores as a dev-calibrated row."""
     argv = [NOT_A_MODEL, "--data-dir", str(tmp_path), "--format", "bc5cdr", *splits]
     assert "thresholds chosen on the split that is reported" in refusal("calibrate", argv)
+
+
+def _run_folder_that_trained_on(tmp_path, hub_folder, data, splits=None):
+    """A copy of the tiny model as a run's best_model, with the run_config.json of a run on `data`."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(hub_folder, run / "best_model")
+    recorded = {"data_dir": str(data), "format": "bc5cdr", **({"splits": splits} if splits else {})}
+    (run / "run_config.json").write_text(json.dumps({"config": {"data": recorded}}), encoding="utf-8")
+    return run / "best_model"
+
+
+@pytest.mark.parametrize(
+    "splits, run_splits, named",
+    [
+        (
+            ["--dev-split", "train", "--test-split", ""],
+            None,
+            "split 'train' holds 500 document(s) the model trained on",
+        ),
+        # A Re-DocRED-style run: trained on dev[:400]; calibrating on all of dev chose thresholds on training documents.
+        (["--test-split", ""], {"train": "dev[:400]", "validation": "dev[400:]"}, "split 'dev' holds 400 document(s)"),
+        (
+            ["--dev-split", "dev[400:]", "--test-split", "dev[:400]"],
+            {"train": "dev[:400]"},
+            "split 'dev[:400]' holds 400",
+        ),
+    ],
+)
+def test_calibrate_refuses_documents_the_model_trained_on(hub_folder, tmp_path, monkeypatch, splits, run_splits, named):
+    import simmemre.experiment_simmemre as experiment
+
+    data = SCRIPTS.parent.parent / "shared" / "data" / "bc5cdr"
+    if not data.is_dir():
+        pytest.skip("no shared data")
+    monkeypatch.setattr(experiment, "load_trained_model", lambda *args, **kwargs: pytest.fail("the model loaded"))
+    model = _run_folder_that_trained_on(tmp_path, hub_folder, data, run_splits)
+    argv = [str(model), "--data-dir", str(data), "--format", "bc5cdr", "--output", str(tmp_path / "c.json"), *splits]
+    assert named in refusal("calibrate", argv)
+
+
+def test_calibrate_takes_a_slice_the_model_did_not_train_on(hub_folder, tmp_path, monkeypatch):
+    import simmemre.experiment_simmemre as experiment
+
+    data = SCRIPTS.parent.parent / "shared" / "data" / "bc5cdr"
+    if not data.is_dir():
+        pytest.skip("no shared data")
+
+    def load_trained_model(*args, **kwargs):
+        raise SystemExit("checks passed")
+
+    monkeypatch.setattr(experiment, "load_trained_model", load_trained_model)
+    model = _run_folder_that_trained_on(tmp_path, hub_folder, data, {"train": "dev[:400]", "validation": "dev[400:]"})
+    argv = [str(model), "--data-dir", str(data), "--format", "bc5cdr", "--output", str(tmp_path / "c.json")]
+    assert refusal("calibrate", argv + ["--dev-split", "Validation[400:]"]) == "checks passed"
+
+
+def test_calibrate_refuses_dev_and_test_slices_that_share_documents(hub_folder, tmp_path):
+    data = SCRIPTS.parent.parent / "shared" / "data" / "bc5cdr"
+    if not data.is_dir():
+        pytest.skip("no shared data")
+    argv = [str(hub_folder), "--data-dir", str(data), "--format", "bc5cdr", "--dev-split", "dev[:300]"]
+    message = refusal("calibrate", argv + ["--test-split", "dev[200:]", "--output", str(tmp_path / "c.json")])
+    assert "--dev-split dev[:300] and --test-split dev[200:] share 100 document(s)" in message
 
 
 def test_corpus_scripts_name_docred_relations_through_rel_info():
