@@ -1388,6 +1388,16 @@ def _incomplete_model_folder(folder: str) -> Optional[str]:
     return None
 
 
+def _saved_model_type(folder: str) -> Optional[str]:
+    """The model_type in `folder`/config.json, None when it cannot be read (the loading then names the problem)."""
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as handle:
+            model_type = json.load(handle).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return model_type if isinstance(model_type, str) else None
+
+
 def check_model_location(model: str, setting: str = "--model") -> None:
     """Stop with a message naming `setting` when `model` is neither a complete saved model folder (config.json,
     readable weights, tokenizer files) nor, while the Hub can be reached, something that looks like a Hub id."""
@@ -1395,6 +1405,12 @@ def check_model_location(model: str, setting: str = "--model") -> None:
     if os.path.isdir(model):
         if not os.path.isfile(os.path.join(model, "config.json")):
             raise SystemExit(f"{setting} {model}: not a saved model folder (no config.json)")
+        model_type = _saved_model_type(model)
+        if model_type not in (None, "simmemre"):  # an encoder or another model: it loaded, then failed in the pipeline
+            raise SystemExit(
+                f"{setting} {model}: not a SimMemRE model folder (its config.json says model_type {model_type!r}); "
+                "give a trained SimMemRE folder such as a run's best_model"
+            )
         missing = _incomplete_model_folder(model)
         if missing:
             raise SystemExit(f"{setting} {model}: not a complete saved model ({missing})")

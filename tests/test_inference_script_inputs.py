@@ -521,3 +521,24 @@ def test_memory_read_stats_checks_its_output_before_loading_the_model(tmp_path):
     with pytest.raises(SystemExit) as stopped:
         main([NOT_A_MODEL, *corpus, "--output", "-"])
     assert stopped.value.code == "--output -: standard output is not written here; give a file name"
+
+
+def test_a_folder_of_another_model_is_named_before_it_loads(tmp_path, tokenizer, monkeypatch):
+    """An encoder folder given as --model loaded whole, printed transformers' load report, then failed in the
+    pipeline with advice for the transformers API."""
+    from transformers import BertConfig, BertModel
+
+    import simmemre.experiment_simmemre as experiment
+
+    folder = tmp_path / "encoder"
+    BertModel(
+        BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    ).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    monkeypatch.setattr(experiment, "load_trained_model", lambda *args, **kwargs: pytest.fail("the model loaded"))
+    gold = write_jsonl(tmp_path / "gold.jsonl", [GOLD])
+    message = refusal("score", ["--model", str(folder), "--data", gold])
+    assert message == (
+        f"--model {folder}: not a SimMemRE model folder (its config.json says model_type 'bert'); give a trained "
+        "SimMemRE folder such as a run's best_model"
+    )

@@ -90,7 +90,7 @@ def test_every_mention_is_a_span_labelled_with_its_entity_type(nlp):
         for mention in entity["mentions"]
     )
     spans = sorted((span.start_char, span.end_char, span.label_) for span in doc.spans["simmemre"])
-    assert spans == sorted(set(expected))
+    assert spans == expected
 
 
 def test_a_mention_inside_a_token_covers_the_token_and_keeps_its_exact_offsets():
@@ -278,3 +278,141 @@ def test_no_model_is_named():
 
 def test_the_component_class_is_the_factorys():
     assert isinstance(spacy.blank("en").add_pipe("simmemre", config={"model": "unused"}), SimMemREComponent)
+
+
+def test_a_span_names_its_entity_and_the_group_holds_the_mention_scores():
+    nlp_blank = spacy.blank("en")
+    text = "Aspirin causes ulcers; aspirin is common."
+    prediction = fabricated(text, [("Chemical", [(0, 7), (23, 30)]), ("Disease", [(15, 21)])])
+    component_with(nlp_blank, {text: prediction})
+    doc = nlp_blank(text)
+    group = doc.spans["simmemre"]
+    assert [(span.text, span.id_) for span in group] == [("Aspirin", "0"), ("aspirin", "0"), ("ulcers", "1")]
+    assert group.attrs["scores"] == [0.9, 0.9, 0.9]
+
+
+def test_two_mentions_on_the_same_tokens_are_two_spans():
+    """Mentions that expand to the same tokens were merged, so the group did not hold every mention."""
+    nlp_blank = spacy.blank("en")
+    text = "Take aspirins daily."
+    component_with(nlp_blank, {text: fabricated(text, [("Chemical", [(5, 12)]), ("Chemical", [(5, 13)])])})
+    assert len(nlp_blank(text).spans["simmemre"]) == 2
+
+
+def test_of_two_overlapping_mentions_as_long_the_higher_scoring_is_the_entity():
+    nlp_blank = spacy.blank("en")
+    text = "Cisplatin nephrotoxicity was seen."
+    prediction = fabricated(text, [("Chemical", [(0, 9)]), ("Disease", [(0, 9)])])
+    prediction["entities"][1]["mentions"][0]["score"] = 0.95
+    component_with(nlp_blank, {text: prediction})
+    assert [(span.text, span.label_) for span in nlp_blank(text).ents] == [("Cisplatin", "Disease")]
+
+
+def test_a_second_component_with_the_same_key_is_refused():
+    """The second overwrote the first's prediction and spans without a word."""
+    nlp_blank = spacy.blank("en")
+    nlp_blank.add_pipe("simmemre", name="cdr", config={"model": "unused"})
+    with pytest.raises(ValueError, match=r"component 'cdr' already writes doc\._\.simmemre"):
+        nlp_blank.add_pipe("simmemre", name="other", config={"model": "unused"})
+
+
+def test_two_components_with_their_own_keys_keep_their_own_predictions():
+    nlp_blank = spacy.blank("en")
+    text = "Aspirin causes ulcers."
+    first = nlp_blank.add_pipe("simmemre", name="cdr", config={"model": "unused", "set_ents": False})
+    second = nlp_blank.add_pipe("simmemre", name="other", config={"model": "unused", "key": "other_model"})
+    first._extractor = FakeExtractor({text: fabricated(text, [("Chemical", [(0, 7)])])})
+    second._extractor = FakeExtractor({text: fabricated(text, [("Disease", [(15, 21)])])})
+    doc = nlp_blank(text)
+    assert [entity["type"] for entity in doc._.simmemre_entities] == ["Chemical"]
+    assert [entity["type"] for entity in doc._.other_model_entities] == ["Disease"]
+    assert [span.text for span in doc.spans["other_model"]] == ["ulcers"]
+
+
+def test_a_key_that_another_extension_holds_is_refused():
+    from spacy.tokens import Doc
+
+    Doc.set_extension("taken_by_others", getter=lambda doc: 1, force=True)
+    with pytest.raises(ValueError, match=r"doc\._\.taken_by_others is another extension"):
+        spacy.blank("en").add_pipe("simmemre", config={"model": "unused", "key": "taken_by_others"})
+
+
+@pytest.mark.parametrize("settings", [{"dtype": "bfloat16"}, {"serving": "int8"}])
+def test_a_pipeline_served_in_low_precision_saves_float32_weights(hub_folder, tmp_path, settings):
+    """bfloat16 crashed in to_disk after writing bfloat16 weights and no processor; int8 crashed in transformers."""
+    from safetensors import safe_open
+
+    nlp_blank = spacy.blank("en")
+    nlp_blank.add_pipe("simmemre", config={"model": str(hub_folder), **LOW, **settings})
+    nlp_blank("Aspirin causes ulcers.")
+    nlp_blank.to_disk(tmp_path / "pipeline")
+    saved = tmp_path / "pipeline" / "simmemre" / "model"
+    with safe_open(str(saved / "model.safetensors"), "pt") as weights:
+        assert {str(weights.get_tensor(name).dtype) for name in weights.keys()} == {"torch.float32"}
+    assert (saved / "tokenizer.json").is_file() and not (tmp_path / "pipeline" / "simmemre" / ".model.partial").exists()
+
+
+def test_to_bytes_carries_the_model(nlp, hub_folder, tmp_path):
+    expected = nlp(TEXTS[2])._.simmemre
+    data = nlp.to_bytes()
+    moved = tmp_path / "gone"
+    shutil.copytree(hub_folder, moved)
+    shutil.rmtree(hub_folder)
+    try:
+        restored = spacy.blank("en")
+        restored.add_pipe("simmemre", config={"model": str(hub_folder), **LOW})
+        restored.from_bytes(data)
+        assert_same_predictions([restored(TEXTS[2])._.simmemre], [expected])
+    finally:
+        shutil.copytree(moved, hub_folder)
+
+
+def test_from_bytes_refuses_an_archive_that_leaves_its_folder():
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        member = tarfile.TarInfo("../escaped.txt")
+        member.size = 1
+        archive.addfile(member, io.BytesIO(b"x"))
+    component = spacy.blank("en").add_pipe("simmemre", config={"model": "unused"})
+    with pytest.raises(ValueError, match=r"archive member '\.\./escaped\.txt'"):
+        component.from_bytes(buffer.getvalue())
+
+
+def test_a_pipeline_saved_without_the_component_loads_with_its_configured_model(nlp, hub_folder, tmp_path):
+    nlp.to_disk(tmp_path / "pipeline", exclude=["simmemre"])
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert loaded.get_pipe("simmemre").model_location == str(hub_folder)
+
+
+def test_labels_and_assigned_attributes_are_declared(hub_folder):
+    nlp_blank = spacy.blank("en")
+    component = nlp_blank.add_pipe("simmemre", config={"model": str(hub_folder)})
+    assert component.labels == ("Chemical", "Disease") and component._extractor is None
+    assigns = nlp_blank.analyze_pipes()["summary"]["simmemre"]["assigns"]
+    assert {"doc.ents", "doc.spans"} <= set(assigns)
+
+
+def test_a_serving_and_dtype_that_cannot_go_together_are_refused_when_added():
+    with pytest.raises(ValueError, match="serving int8 quantizes float32 weights, not beside dtype 'bfloat16'"):
+        spacy.blank("en").add_pipe("simmemre", config={"model": "unused", "serving": "int8", "dtype": "bfloat16"})
+
+
+def test_a_bad_device_is_refused_in_the_components_words():
+    with pytest.raises(ValueError, match="spaCy component 'simmemre': device must be a torch device"):
+        spacy.blank("en").add_pipe("simmemre", config={"model": "unused", "device": "gpu"})
+
+
+def test_a_folder_of_another_model_is_named(tmp_path, tokenizer):
+    from transformers import BertConfig, BertModel
+
+    BertModel(
+        BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    ).save_pretrained(tmp_path / "encoder")
+    tokenizer.save_pretrained(tmp_path / "encoder")
+    nlp_blank = spacy.blank("en")
+    nlp_blank.add_pipe("simmemre", config={"model": str(tmp_path / "encoder")})
+    with pytest.raises(ValueError, match="not a SimMemRE model folder \\(its config.json says model_type 'bert'\\)"):
+        nlp_blank.initialize()
