@@ -3388,9 +3388,11 @@ class SimMemREModel(SimMemREPreTrainedModel):
         Returns [`SimMemREOutput`] with `predictions`, one dict of tensors per document.
         """
         check_inference_inputs(input_ids, attention_mask, word_subword_spans, word_sentence_ids, word_mask, given)
-        # `config.update(...)` and attribute assignment skip the config's checks: a changed value is checked here
-        # (about 0.25 ms), before it silently changes the predictions or fails deep inside torch.
-        self.config.validate_hyperparameters()
+        if token_representations is None:
+            # `config.update(...)` and attribute assignment skip the config's checks: a changed value is checked here
+            # (about 0.25 ms), before it silently changes the predictions or fails deep inside torch. Not on the
+            # heads-only calls over one encoding (threshold calibration makes thousands).
+            self.config.validate_hyperparameters()
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         reads_on = self._reads_on(use_memory)
