@@ -417,19 +417,21 @@ def split_slices(corpus: dict, specification: dict) -> dict:
     unknown = sorted(set(specification) - set(TRAINING_SPLITS))
     if unknown:
         raise SystemExit(f"data.splits: unknown split name(s) {unknown}; use {list(TRAINING_SPLITS)}")
-    splits = {}
-    for name, source in specification.items():
-        match = _SLICE.match(str(source))
-        if match is None:
-            raise SystemExit(f"data.splits.{name}: {source!r} is not SOURCE or SOURCE[start:end]")
-        corpus_split, start, end = match.groups()
-        if corpus_split not in corpus:
-            raise SystemExit(f"data.splits.{name}: the corpus has no split {corpus_split!r} (it has {sorted(corpus)})")
-        documents = corpus[corpus_split][int(start) if start else None : int(end) if end else None]
-        if not documents:
-            raise SystemExit(f"data.splits.{name}: {source!r} selects no document")
-        splits[name] = documents
-    return splits
+    return {name: sliced_split(corpus, source, f"data.splits.{name}") for name, source in specification.items()}
+
+
+def sliced_split(corpus: dict, specification, where: str) -> list:
+    """The documents of "SOURCE" or "SOURCE[start:end]" in `corpus` ({split: documents}); stops naming `where`."""
+    match = _SLICE.match(str(specification))
+    if match is None:
+        raise SystemExit(f"{where}: {specification!r} is not SOURCE or SOURCE[start:end]")
+    source, start, end = match.groups()
+    if source not in corpus:
+        raise SystemExit(f"{where}: no {source!r} split (found {sorted(corpus)})")
+    documents = corpus[source][int(start) if start else None : int(end) if end else None]
+    if not documents:
+        raise SystemExit(f"{where}: {specification!r} selects no document")
+    return documents
 
 
 def load_splits(data: dict) -> tuple[dict, dict]:
@@ -1108,16 +1110,7 @@ def check_corpus_splits(args, splits) -> dict:
 def corpus_split_documents(args, corpus: dict, split: str) -> list:
     """The documents of `split` in the converted corpus: a split's name, or SPLIT[start:end] (document positions, as
     in data.splits: a run that trained on dev[:400] is calibrated on dev[400:])."""
-    match = _SLICE.match(str(split))
-    if match is None:
-        raise SystemExit(f"{args.data_dir}: split {split!r} is not SPLIT or SPLIT[start:end]")
-    source, start, end = match.groups()
-    if source not in corpus:
-        raise SystemExit(f"{args.data_dir}: no {source!r} split (found {sorted(corpus)})")
-    documents = corpus[source][0][int(start) if start else None : int(end) if end else None]
-    if not documents:
-        raise SystemExit(f"{args.data_dir}: split {split!r} selects no document")
-    return documents
+    return sliced_split({name: documents for name, (documents, *_) in corpus.items()}, split, str(args.data_dir))
 
 
 def check_calibration_documents(args, corpus: dict, model_folder: str) -> None:
