@@ -29,7 +29,7 @@ def test_split_slices_accept_negative_bounds():
 @pytest.mark.parametrize(
     "specification, message",
     [
-        ({"train": "train"}, "data.splits.train: no 'train' split (found"),
+        ({"train": "train"}, "data.splits.train: no 'train' split"),
         ({"training": "dev"}, "unknown split name"),
         ({"train": "dev[3]"}, "is not SOURCE or SOURCE[start:end]"),
         ({"train": "dev[20:]"}, "selects no document"),
