@@ -3388,10 +3388,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
         Returns [`SimMemREOutput`] with `predictions`, one dict of tensors per document.
         """
         check_inference_inputs(input_ids, attention_mask, word_subword_spans, word_sentence_ids, word_mask, given)
-        if token_representations is None:
-            # `config.update(...)` and attribute assignment skip the config's checks: a changed value is checked here
-            # (about 0.25 ms), before it silently changes the predictions or fails deep inside torch. Not on the
-            # heads-only calls over one encoding (threshold calibration makes thousands).
+        if token_representations is None:  # config.update / assignment skip its checks (not per calibration call)
             self.config.validate_hyperparameters()
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
