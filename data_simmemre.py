@@ -687,12 +687,16 @@ def _add_pubtator_annotation(block: dict | None, line: str, path: str, line_numb
     columns = line.split("\t")
     pmid = columns[0]
     if len(columns) < 4:
+        hint = ""
+        if line.lstrip().startswith("{"):  # a schema document read with format bc5cdr (the README's own-data steps)
+            hint = (
+                "; it looks like JSON: SimMemRE JSON Lines documents are read without a format (leave data.format out)"
+            )
         _fail_at_line(
             path,
-            f"malformed line (expected 'PMID|t|', 'PMID|a|', a mention or a relation line): {line[:80]!r}",
+            f"malformed line (expected 'PMID|t|', 'PMID|a|', a mention or a relation line): {line[:80]!r}{hint}",
             line_number,
-            pmid,
-            "line",
+            *((pmid, "line") if len(pmid) <= 40 else (None, "<document>")),  # a line without tabs names no PMID
         )
     if block is None:
         _fail_at_line(path, "annotation line outside a document (no title line before it)", line_number, pmid, "line")

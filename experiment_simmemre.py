@@ -434,6 +434,9 @@ def sliced_split(corpus: dict, specification, where: str) -> list:
     return documents
 
 
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
+
+
 def load_splits(data: dict) -> tuple[dict, dict]:
     """-> ({"train": docs, "validation": docs, "test": docs} (present splits only), labels)."""
     from . import data_simmemre
@@ -485,6 +488,12 @@ def load_splits(data: dict) -> tuple[dict, dict]:
             elif not os.path.isfile(file):
                 raise SystemExit(
                     f"data.{split}_file {file}: {'is a folder' if os.path.isdir(file) else 'no such file'}"
+                )
+            if corpus_format in data_simmemre.FORMATS and file.lower().endswith(JSON_LINES_SUFFIXES):
+                raise SystemExit(
+                    f"data.{split}_file {file}: a JSON Lines file, but data.format {corpus_format} reads that format's "
+                    "own files; leave data.format out for SimMemRE JSON Lines documents (data_dir and format name a "
+                    "corpus folder)"
                 )
             if corpus_format in data_simmemre.FORMATS:
                 reader = data_simmemre.READERS[corpus_format]

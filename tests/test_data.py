@@ -253,6 +253,17 @@ def test_malformed_pubtator_line(tmp_path):
     assert_names(error, f"{path}:3", "document 1", "line")
 
 
+def test_a_json_line_read_as_pubtator_is_named_short_with_a_hint(tmp_path):
+    """The whole JSON line (8,000 characters of a real document) was shown as the document id."""
+    line = json.dumps({"id": "227508", "text": "Naloxone reverses the effect of clonidine. " * 50, "entities": []})
+    path = write(tmp_path, "train.jsonl", line + "\n")
+    with pytest.raises(DocumentError) as error:
+        read_pubtator(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}:1: malformed line") and len(message) < 400
+    assert "it looks like JSON: SimMemRE JSON Lines documents are read without a format" in message
+
+
 def test_non_integer_pubtator_offset(tmp_path):
     path = write(tmp_path, "bad.txt", "1|t|Aspirin.\n1|a|Pain.\n1\tx\t7\tAspirin\tChemical\tD001\n")
     with pytest.raises(DocumentError) as error:

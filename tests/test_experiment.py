@@ -610,6 +610,16 @@ def test_a_training_argument_transformers_refuses_is_one_line(monkeypatch, tmp_p
     assert "\n" not in str(stop.value)
 
 
+def test_a_json_lines_file_with_a_corpus_format_is_refused(tmp_path):
+    """A copy of a CDR config with train_file / validation_file but `format: bc5cdr` left in read JSON Lines as
+    PubTator (the README's own-data steps)."""
+    train = write_documents(tmp_path / "train.jsonl", "Chemical")
+    with pytest.raises(
+        SystemExit, match=r"data\.train_file .*train\.jsonl: a JSON Lines file, but data\.format bc5cdr"
+    ):
+        load_splits({"format": "bc5cdr", "train_file": str(train)})
+
+
 def test_a_document_that_fails_tokenization_is_named_with_its_split_file(tmp_path):
     """The error named '<memory>', so a user could not tell the training file from the validation file."""
     from simmemre.data_simmemre import DocumentError
