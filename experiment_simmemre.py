@@ -12,6 +12,7 @@ import copy
 import errno
 import functools
 import hashlib
+import io
 import json
 import math
 import os
@@ -1139,32 +1140,45 @@ def check_calibration_documents(args, corpus: dict, model_folder: str) -> None:
 
 
 def check_not_trained_on(args, corpus: dict, splits, model_folder: str) -> None:
-    """Stop when a split holds documents the model trained on, as its run recorded them (run_config.json beside the
-    model folder, the same corpus): thresholds chosen, or test scores reported, on training documents."""
+    """Stop when a split holds documents the model trained on (the same id and text), as its run read them: its
+    recorded data settings (run_config.json beside the model folder) read again, reader options, splits and caps
+    included. Thresholds chosen, or test scores reported, on training documents would be chosen by what it learned."""
     from .training_simmemre import checkpoint_file
 
     run_config = checkpoint_file(os.path.dirname(os.path.abspath(model_folder)), "run_config.json")
     data = ((run_config or {}).get("config") or {}).get("data") if isinstance(run_config, dict) else None
-    if not isinstance(data, dict) or data.get("format") != args.format or not data.get("data_dir"):
-        return
-    if os.path.realpath(resolve_path(str(data["data_dir"]))) != os.path.realpath(args.data_dir):
-        return
-    train_split = str((data.get("splits") or {}).get("train", "train"))
-    match = _SLICE.match(train_split)
-    if match is None or match.group(1) not in corpus:
-        return
-    trained = corpus_split_documents(args, corpus, train_split)[: data.get("max_train_documents") or None]
-    trained_ids = {str(document["id"]) for document in trained}
-    for split in splits:
-        overlap = [doc["id"] for doc in corpus_split_documents(args, corpus, split) if str(doc["id"]) in trained_ids]
+    trained = _run_training_documents(data) if isinstance(data, dict) else []
+    trained_keys = {(str(document["id"]), document.get("text")) for document in trained}
+    for split in splits if trained_keys else ():
+        overlap = [
+            document["id"]
+            for document in corpus_split_documents(args, corpus, split)
+            if (str(document["id"]), document.get("text")) in trained_keys
+        ]
         if overlap:
             validation = (data.get("splits") or {}).get("validation")
             hint = f", e.g. {validation!r}, the run's validation split" if validation else ""
             raise SystemExit(
-                f"{args.data_dir}: split {split!r} holds {len(overlap)} document(s) the model trained on (its run, "
-                f"run_config.json, trained on {train_split!r}; e.g. {overlap[:3]}); choose a split it did not train "
+                f"{args.data_dir}: split {split!r} holds {len(overlap)} document(s) the model trained on (e.g. "
+                f"{overlap[:3]}; its run's data settings are in run_config.json); choose a split it did not train "
                 f"on{hint}"
             )
+
+
+def _run_training_documents(data: dict) -> list:
+    """The documents a run trained on, read again as the run read them (`load_splits` of its recorded data settings,
+    its messages silenced); none when they cannot be read any more (moved or deleted data)."""
+    try:
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+            warnings.catch_warnings(),
+        ):
+            warnings.simplefilter("ignore")
+            splits, _ = load_splits(data)
+    except (SystemExit, OSError, ValueError):
+        return []
+    return splits.get("train") or []
 
 
 def corpus_rows(args, model, processor, splits) -> dict:
@@ -2080,7 +2094,8 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         ("first_evaluation_epoch", first_evaluation_epoch),
         ("evaluation_epoch_interval", evaluation_epoch_interval),
     ):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        whole = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
+        if value is not None and (not whole or value < 1):
             raise SystemExit(f"training.{key}: a positive whole number of epochs, got {value!r}")
     head_learning_rate = training_config.pop("head_learning_rate", None)
     training_config.update(training_updates or {})
@@ -2150,7 +2165,8 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     try:
         args = TrainingArguments(**training_config)
     except ValueError as error:  # transformers' own refusal (a negative warmup_steps, an unknown strategy): one line
-        raise SystemExit(f"training: {str(error).strip().splitlines()[0]}") from None
+        lines = [line.strip().lstrip("- ") for line in str(error).splitlines() if line.strip()] or [repr(error)]
+        raise SystemExit(f"training: {' '.join(lines[:1] + ['; '.join(lines[1:])]).strip()}") from None
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size > 1 and args.parallel_mode != ParallelMode.DISTRIBUTED:
         raise SystemExit(
@@ -2207,7 +2223,9 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         head_learning_rate=head_learning_rate,
     )
     if (first_evaluation_epoch is not None or evaluation_epoch_interval is not None) and has_validation:
-        trainer.add_callback(EvaluationEpochsCallback(first_evaluation_epoch or 1, evaluation_epoch_interval or 1))
+        trainer.add_callback(
+            EvaluationEpochsCallback(int(first_evaluation_epoch or 1), int(evaluation_epoch_interval or 1))
+        )
     run = {
         "resume": resume,
         "calibrate": calibrate,

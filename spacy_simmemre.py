@@ -44,10 +44,10 @@ from spacy.pipeline import Pipe
 from spacy.tokens import Doc
 from spacy.util import minibatch
 
+from .experiment_simmemre import DTYPES
 from .pipelines.pipeline_simmemre import SERVING_MODES
 
 FACTORY = "simmemre"
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 _SAVED_MODEL = "model"  # the model's folder inside the component's folder of a saved spaCy pipeline
 # What the scripts' refusals call a setting, and what the component calls it.
 _SETTING_WORDS = {"--model ": "model ", "--device": "device", "--dtype": "dtype", "--serving": "serving"}
@@ -200,7 +200,7 @@ class SimMemREComponent(Pipe):
         }
         selections = {"entity_types": entity_types, "relation_types": relation_types}
         _checked_settings(where, batch_size, device, dtype, serving, thresholds, selections, key)
-        for other_name, other in nlp.pipeline:
+        for other_name, other in nlp.components:  # disabled ones too: they may be enabled again
             if isinstance(other, SimMemREComponent) and other.key == key:
                 raise ValueError(
                     f"{where}: component {other_name!r} already writes doc._.{key} and doc.spans[{key!r}]; give this "
@@ -228,7 +228,8 @@ class SimMemREComponent(Pipe):
 
     @property
     def labels(self) -> tuple:
-        """The model's entity types (read from its config.json before the model loads)."""
+        """The model's entity types (from a local folder's config.json before the model loads; a Hub id's once it
+        has loaded)."""
         if self._extractor is not None:
             return tuple(self._extractor.model.config.entity_types)
         return _saved_entity_types(self.model_location) if self.model_location else ()
@@ -326,7 +327,11 @@ class SimMemREComponent(Pipe):
             with refusals_as_value_errors():
                 model, processor = load_trained_model(self.model_location, "cpu", setting="model")
         except ValueError as error:
-            raise ValueError(f"{self._where(self.model_location)}: {_component_words(str(error))}") from None
+            message = str(error)
+            prefix = f"model {self.model_location}: "  # (load_trained_model names the location too)
+            reason = message[len(prefix) :] if message.startswith(prefix) else message
+            raise ValueError(f"{self._where(self.model_location)}: {_component_words(reason)}") from None
+        model = model.float()  # a folder saved in bfloat16 loads as saved
         model.save_pretrained(staging)
         processor.save_pretrained(staging)
         if target.exists():

@@ -1087,6 +1087,37 @@ def test_resume_auto_starts_anew_over_checkpoints_killed_while_saving(monkeypatc
     assert "removed checkpoint-2 of an earlier run" in capsys.readouterr().err
 
 
+def test_a_training_argument_refusal_keeps_its_details(monkeypatch, tmp_path, model, processor):
+    """The first line alone ended in "but found", without the strategies found."""
+    from simmemre import experiment_simmemre
+
+    monkeypatch.setattr(experiment_simmemre, "build_model", lambda *args: (model, processor, None))
+    monkeypatch.setattr(experiment_simmemre, "load_splits", lambda data: ({"train": [{}], "validation": [{}]}, {}))
+    training = {"output_dir": str(tmp_path), "save_strategy": "steps", "save_steps": 5, "eval_strategy": "epoch"}
+    with pytest.raises(SystemExit) as stop:
+        experiment_simmemre.build_trainer({"training": training})
+    message = str(stop.value)
+    assert message.startswith("training: ") and "but found Evaluation strategy: IntervalStrategy.EPOCH; Save" in message
+    assert "\n" not in message
+
+
+def test_whole_float_evaluation_epochs_are_taken(monkeypatch, tmp_path):
+    """`first_evaluation_epoch: 3.0` worked before the check, which then refused it as "not whole"."""
+    from simmemre import experiment_simmemre
+
+    class ChecksPassed(Exception):
+        pass
+
+    def load_splits(data):
+        raise ChecksPassed
+
+    monkeypatch.setattr(experiment_simmemre, "load_splits", load_splits)
+    with pytest.raises(ChecksPassed):
+        experiment_simmemre.build_trainer(
+            {"training": {"output_dir": str(tmp_path), "first_evaluation_epoch": 3.0, "evaluation_epoch_interval": 2}}
+        )
+
+
 def test_warmup_ratio_null_leaves_warmup_steps_to_an_override():
     """A config file's warmup_ratio beside a command-line warmup_steps is refused; `--warmup_ratio null` drops it."""
     from simmemre.experiment_simmemre import training_settings

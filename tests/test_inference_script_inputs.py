@@ -315,6 +315,59 @@ def test_calibrate_refuses_documents_the_model_trained_on(hub_folder, tmp_path, 
     assert named in refusal("calibrate", argv)
 
 
+def test_calibrate_reads_the_run_s_documents_with_its_reader_options(tmp_path):
+    """The check re-read the corpus without the run's require_relations, which shifted dev positions: dev[20:] held
+    10 training documents and passed, dev[:10] held none and was refused."""
+    import argparse
+    import shutil
+
+    from simmemre import experiment_simmemre as experiment
+
+    data = SCRIPTS.parent.parent / "shared" / "data" / "bc5cdr"
+    if not data.is_dir():
+        pytest.skip("no shared data")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("CDR_TrainingSet.PubTator.txt", "CDR_TestSet.PubTator.txt"):
+        shutil.copy(data / name, corpus / name)
+    blocks = (data / "CDR_DevelopmentSet.PubTator.txt").read_text(encoding="utf-8").strip().split("\n\n")[:40]
+    dev = [
+        "\n".join(line for line in block.split("\n") if i >= 10 or "\tCID\t" not in line)
+        for i, block in enumerate(blocks)
+    ]
+    (corpus / "CDR_DevelopmentSet.PubTator.txt").write_text("\n\n".join(dev) + "\n\n", encoding="utf-8")
+    (tmp_path / "run" / "best_model").mkdir(parents=True)
+    recorded = {"data_dir": str(corpus), "format": "bc5cdr", "require_relations": True, "splits": {"train": "dev[:20]"}}
+    (tmp_path / "run" / "run_config.json").write_text(json.dumps({"config": {"data": recorded}}), encoding="utf-8")
+    verdicts = {}
+    for split in ("dev[20:]", "dev[:10]"):
+        args = argparse.Namespace(format="bc5cdr", data_dir=str(corpus), dev_split=split, test_split="", rel_info=None)
+        try:
+            experiment.check_calibration_documents(
+                args, experiment.check_corpus_splits(args, [split]), str(tmp_path / "run" / "best_model")
+            )
+            verdicts[split] = "passed"
+        except SystemExit as stop:
+            verdicts[split] = str(stop)
+    assert "split 'dev[20:]' holds 10 document(s) the model trained on" in verdicts["dev[20:]"]
+    assert verdicts["dev[:10]"] == "passed"
+
+
+def test_calibrate_refuses_the_file_a_run_trained_on(hub_folder, tmp_path, monkeypatch):
+    """A run that named its training file (train on the dev file) passed the check: it looked at data_dir only."""
+    import simmemre.experiment_simmemre as experiment
+
+    data = SCRIPTS.parent.parent / "shared" / "data" / "bc5cdr"
+    if not data.is_dir():
+        pytest.skip("no shared data")
+    monkeypatch.setattr(experiment, "load_trained_model", lambda *args, **kwargs: pytest.fail("the model loaded"))
+    model = _run_folder_that_trained_on(tmp_path, hub_folder, data)
+    recorded = {"format": "bc5cdr", "train_file": str(data / "CDR_DevelopmentSet.PubTator.txt")}
+    (model.parent / "run_config.json").write_text(json.dumps({"config": {"data": recorded}}), encoding="utf-8")
+    argv = [str(model), "--data-dir", str(data), "--format", "bc5cdr", "--output", str(tmp_path / "c.json")]
+    assert "split 'dev' holds 500 document(s) the model trained on" in refusal("calibrate", argv + ["--test-split", ""])
+
+
 def test_calibrate_takes_a_slice_the_model_did_not_train_on(hub_folder, tmp_path, monkeypatch):
     import simmemre.experiment_simmemre as experiment
 

@@ -403,6 +403,7 @@ def test_threshold_sweep_equals_scoring_each_filtered_copy(level, undirected):
             {"head": 1, "tail": 0, "type": "CID", "score": 0.6},
             {"head": 2, "tail": 1, "type": "CID", "score": 0.5},
             {"head": 0, "tail": 3, "type": "CID", "score": 0.9},
+            {"head": 1, "tail": 3, "type": "CID", "score": 0.85},  # one seq2rel entity with itself: seq2rel drops it
         ],
     }
     thresholds = [0.0, 0.45, 0.5, 0.6, 0.65, 0.8, 0.95]

@@ -333,8 +333,35 @@ def test_a_key_that_another_extension_holds_is_refused():
     from spacy.tokens import Doc
 
     Doc.set_extension("taken_by_others", getter=lambda doc: 1, force=True)
-    with pytest.raises(ValueError, match=r"doc\._\.taken_by_others is another extension"):
-        spacy.blank("en").add_pipe("simmemre", config={"model": "unused", "key": "taken_by_others"})
+    try:
+        with pytest.raises(ValueError, match=r"doc\._\.taken_by_others is another extension"):
+            spacy.blank("en").add_pipe("simmemre", config={"model": "unused", "key": "taken_by_others"})
+    finally:
+        Doc.remove_extension("taken_by_others")
+
+
+def test_a_second_component_with_the_same_key_is_refused_while_the_first_is_disabled():
+    nlp_blank = spacy.blank("en")
+    nlp_blank.add_pipe("simmemre", name="first", config={"model": "unused"})
+    nlp_blank.disable_pipe("first")
+    with pytest.raises(ValueError, match=r"component 'first' already writes doc\._\.simmemre"):
+        nlp_blank.add_pipe("simmemre", name="second", config={"model": "unused"})
+
+
+def test_a_model_folder_saved_in_bfloat16_is_saved_in_float32(hub_folder, processor, tmp_path):
+    import torch
+    from safetensors import safe_open
+
+    from simmemre import SimMemREModel
+
+    half = tmp_path / "bf16"
+    SimMemREModel.from_pretrained(hub_folder, dtype=torch.bfloat16).save_pretrained(half)
+    processor.save_pretrained(half)
+    nlp_blank = spacy.blank("en")
+    nlp_blank.add_pipe("simmemre", config={"model": str(half)})
+    nlp_blank.to_disk(tmp_path / "pipeline")
+    with safe_open(str(tmp_path / "pipeline" / "simmemre" / "model" / "model.safetensors"), "pt") as weights:
+        assert {str(weights.get_tensor(name).dtype) for name in weights.keys()} == {"torch.float32"}
 
 
 @pytest.mark.parametrize("settings", [{"dtype": "bfloat16"}, {"serving": "int8"}])
