@@ -855,6 +855,11 @@ def encoder_base_model(path: str) -> str:
     if is_hub_model_id(path) or not os.path.isdir(path):
         return path
     try:
+        if os.path.realpath(path) == os.path.realpath(minilm_path()):  # its config names the model it was tuned from
+            return MINILM_HUB_ID
+    except ImportError:  # no packaged MiniLM installed
+        pass
+    try:
         with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
             origin = json.load(handle).get("_name_or_path")
     except (OSError, ValueError, AttributeError):

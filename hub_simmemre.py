@@ -341,7 +341,7 @@ def render_model_card(
         *_card_overview_lines(config, model_name, base_model),
         *_card_usage_lines(repo_id, config, dataset_name),
         *_card_evaluation_lines(by_split, dataset_name, thresholds_tuned_on),
-        *_card_limitations_lines(config),
+        *_card_limitations_lines(config, dataset_name),
         *_CARD_CITATION_LINES,
     ]
     return "\n".join(lines)
@@ -374,7 +374,7 @@ def _card_front_matter(by_split, dataset_name, base_model, model_name, license, 
         library_name="transformers",
         pipeline_tag="token-classification",
         tags=list(dict.fromkeys(list(DEFAULT_TAGS) + list(tags or []))),
-        datasets=[dataset_name] if dataset_name else None,
+        datasets=[_hub_dataset_id(dataset_name)] if dataset_name else None,
         base_model=base_model,
         metrics=["f1"] if eval_results else None,
         model_name=model_name,
@@ -396,8 +396,8 @@ def _card_eval_results(by_split, dataset_name):
                 EvalResult(
                     task_type="token-classification",
                     task_name="Joint Entity and Relation Extraction",
-                    dataset_type=dataset_name or "custom",
-                    dataset_name=dataset_name or "custom",
+                    dataset_type=_hub_dataset_id(dataset_name) if dataset_name else "custom",
+                    dataset_name=("BC5CDR" if _is_bc5cdr(dataset_name) else dataset_name) or "custom",
                     dataset_split=split,
                     metric_type="f1",
                     metric_name=f"{label} ({split})",
@@ -456,6 +456,12 @@ def _card_overview_lines(config, model_name, base_model):
 # The card's example input: a BC5CDR sentence for a model trained on BC5CDR, a placeholder for any other.
 CDR_EXAMPLE_TEXT = "Lidocaine-induced cardiac asystole was observed in two patients."
 NEUTRAL_EXAMPLE_TEXT = "Text of a document from the domain the model was trained on."
+
+
+def _hub_dataset_id(dataset_name: str) -> str:
+    """The Hub dataset id of `dataset_name`: BC5CDR's (bigbio/bc5cdr) for its short names, else the name as given (a
+    name without a namespace links to no dataset page)."""
+    return "bigbio/bc5cdr" if _is_bc5cdr(dataset_name) and "/" not in str(dataset_name) else dataset_name
 
 
 def _is_bc5cdr(dataset_name) -> bool:
@@ -521,8 +527,9 @@ def _card_usage_lines(repo_id, config, dataset_name=None):
         "## Usage",
         "",
         "The model ships its own code (`trust_remote_code=True`); it needs only `torch` and `transformers>=5`. Its "
-        f"task is the custom `{TASK}` pipeline: the Hub's `token-classification` tag is the nearest listed task, and "
-        '`pipeline("token-classification")` does not load it.',
+        f"task is the custom `{TASK}` pipeline; the Hub lists no such task, so the card's tag is "
+        '`token-classification`, and `pipeline("token-classification", ...)` with `trust_remote_code=True` runs the '
+        'same pipeline (a call without a task must name one). Pin the code you reviewed with `revision="<commit>"`.',
         "",
         "```python",
         "from transformers import pipeline",
@@ -608,10 +615,14 @@ def _card_evaluation_lines(by_split, dataset_name, thresholds_tuned_on=None):
     return lines
 
 
-def _card_limitations_lines(config):
+def _card_limitations_lines(config, dataset_name=None):
+    trained_on = f"its training data ({dataset_name})" if dataset_name else "its training data"
     return [
-        "## Limitations",
+        "## Intended use and limitations",
         "",
+        f"- For research on document-level information extraction from text like {trained_on}: English by default, "
+        "one document per call. Not for clinical or other decisions about people without a human check of its "
+        "output; the training corpus's own licence and terms apply to what was learned from it.",
         "- Entity and relation types are fixed by training; mentions are spans of up to "
         f"{config.max_span_size} words inside one sentence.",
         "- Inference cost grows with the number of predicted mentions (coreference is scored for every mention pair, "

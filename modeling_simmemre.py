@@ -2949,7 +2949,19 @@ def _load_encoder_without_pooler_report(encoder_path, trust_remote_code: bool = 
 
 
 # The task entry `Pipeline.save_pretrained` writes for the registered pipeline (pipelines/__init__.py registers it).
-JOINT_RE_PIPELINE = {"joint-re": {"impl": "pipeline_simmemre.JointREPipeline", "pt": ["AutoModel"], "type": "text"}}
+_JOINT_RE_ENTRY = {"impl": "pipeline_simmemre.JointREPipeline", "pt": ["AutoModel"], "type": "text"}
+# The Hub lists no joint-RE task: the card's pipeline_tag is token-classification, whose generated snippet
+# (`pipeline("token-classification", model=repo, trust_remote_code=True)`) gets the same pipeline.
+JOINT_RE_PIPELINE = {"joint-re": _JOINT_RE_ENTRY, "token-classification": _JOINT_RE_ENTRY}
+
+
+def _unpublish_local_encoder_path(saved: dict) -> None:
+    """Blank the encoder config's `_name_or_path` in a config.json about to be written when it names a local folder
+    (a user's home path would be published with the model); a Hub id stays, as the encoder's origin."""
+    origin = saved.get("encoder_config", {}).get("_name_or_path")
+    local = isinstance(origin, str) and origin and (os.path.isabs(origin) or origin.startswith((".", "~")))
+    if local or (isinstance(origin, str) and origin and os.path.isdir(origin)):
+        saved["encoder_config"]["_name_or_path"] = ""
 
 
 def _pipeline_source_file() -> Optional[Path]:
@@ -2991,7 +3003,9 @@ def _pipeline_source_from_origin(name_or_path, saved_config: dict, folder: Path)
             found = None
     if found:
         return Path(found)
-    if saved_config.get("custom_pipelines", {}).pop("joint-re", None) is not None:
+    pipelines = saved_config.get("custom_pipelines", {})
+    entries = {task: pipelines.pop(task, None) for task in JOINT_RE_PIPELINE}
+    if entries["joint-re"] is not None:
         logger.warning(
             "pipeline_simmemre.py was found neither beside the model's code nor at %r: %s is saved without the "
             "joint-re pipeline",
@@ -3174,10 +3188,9 @@ class SimMemREModel(SimMemREPreTrainedModel):
         return model
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """`PreTrainedModel.save_pretrained`, plus the `joint-re` pipeline: config.json gets its `custom_pipelines`
-        entry and the pipeline's code is copied beside the model's, so every saved folder (a Trainer checkpoint too)
-        loads with `pipeline("joint-re", model=folder, trust_remote_code=True)` once the processor is saved with it.
-        The `custom_pipelines` entry goes to the file only, not into the in-memory config."""
+        """`PreTrainedModel.save_pretrained` plus the `joint-re` pipeline (in config.json's `custom_pipelines`, not the
+        in-memory config; its code copied beside the model's): every saved folder, a checkpoint too, loads with
+        `pipeline("joint-re", model=folder, trust_remote_code=True)` once its processor is saved with it."""
         super().save_pretrained(save_directory, *args, **kwargs)
         if not kwargs.get("is_main_process", True):
             return
@@ -3192,6 +3205,7 @@ class SimMemREModel(SimMemREPreTrainedModel):
             if not (folder / source.name).is_file() or not (folder / source.name).samefile(source):
                 shutil.copyfile(source, folder / source.name)
             saved["custom_pipelines"] = {**saved.get("custom_pipelines", {}), **JOINT_RE_PIPELINE}
+        _unpublish_local_encoder_path(saved)
         if self.config.encoder_trust_remote_code:
             # The encoder's own code travels with the folder, and its auto_map points there.
             from transformers.dynamic_module_utils import custom_object_save

@@ -101,7 +101,7 @@ def main(argv=None) -> int:
             "total_bytes": sum(item["bytes"] for item in files),
             # training leftovers (checkpoints, logs, optimizer state, metric files) and symbolic links stay behind
             "left_out": files_left_out_of_upload(folder),
-            "card": card_change(folder, args.repo_id),
+            "card": card_change(folder, args.repo_id if "/" in args.repo_id else f"<token's user>/{args.repo_id}"),
         }
         print(json.dumps(plan, indent=1))
         return 0
@@ -124,8 +124,10 @@ def _push(args, folder):
     from huggingface_hub.errors import HfHubHTTPError
 
     api = HfApi(token=args.token)
+    repo_id = args.repo_id  # with its namespace once known: the card's snippets must name a repository that resolves
     try:
         repo_url = api.create_repo(args.repo_id, private=True if args.private else None, repo_type="model")
+        repo_id = getattr(repo_url, "repo_id", None) or repo_id
     except HfHubHTTPError as err:
         status = err.response.status_code if err.response is not None else None
         if status not in (401, 402, 403, 409):
@@ -142,7 +144,7 @@ def _push(args, folder):
             if status != 409:
                 raise err from None
             info = None
-        repo_url = f"{api.endpoint}/{args.repo_id}"
+        repo_url = f"{api.endpoint}/{repo_id}"
         if args.private and info is not None and not info.private:
             raise SystemExit(
                 f"{args.repo_id} already exists and is public, so --private would not apply: make it private first "
@@ -151,7 +153,7 @@ def _push(args, folder):
             )
     if args.revision and args.revision != "main":
         try:
-            api.create_branch(args.repo_id, branch=args.revision, repo_type="model", exist_ok=True)
+            api.create_branch(repo_id, branch=args.revision, repo_type="model", exist_ok=True)
         except HfHubHTTPError as err:
             if err.response is not None and err.response.status_code in (401, 403):
                 raise
@@ -161,10 +163,10 @@ def _push(args, folder):
     # One commit of the files --dry-run lists; the card's usage snippets get the target repository's id.
     operations = []
     for name in files_for_upload(folder):
-        content = card_for(folder, args.repo_id) if name == "README.md" else str(folder / name)
+        content = card_for(folder, repo_id) if name == "README.md" else str(folder / name)
         operations.append(CommitOperationAdd(path_in_repo=name, path_or_fileobj=content))
     commit = api.create_commit(
-        args.repo_id, operations, commit_message=args.commit_message, repo_type="model", revision=args.revision
+        repo_id, operations, commit_message=args.commit_message, repo_type="model", revision=args.revision
     )
     return repo_url, commit
 

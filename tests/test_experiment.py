@@ -785,6 +785,14 @@ def test_resuming_from_the_last_checkpoint_skips_one_interrupted_while_saving(mo
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
 
 
+def test_the_packaged_minilm_folder_is_named_by_its_own_hub_id():
+    """Its config names the model it was tuned from (nreimers/MiniLM-L6-H384-uncased), which the card published as
+    the base model."""
+    from simmemre.experiment_simmemre import MINILM_HUB_ID, encoder_base_model, minilm_path
+
+    assert encoder_base_model(minilm_path()) == MINILM_HUB_ID == "sentence-transformers/all-MiniLM-L6-v2"
+
+
 def test_the_base_model_of_a_local_encoder_is_its_hub_origin_or_the_folder(tmp_path):
     """The card published a local path (/tmp/.../enc_roberta) as base_model, linked as https://huggingface.co//tmp/..."""
     from simmemre.experiment_simmemre import encoder_base_model

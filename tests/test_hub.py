@@ -163,9 +163,18 @@ def test_pipeline_loads_from_folder_in_process(hub_folder, pipe):
     loaded = pipeline("joint-re", model=str(hub_folder), trust_remote_code=True)
     assert loaded.processor is not None and loaded.tokenizer is not None
     assert_same_predictions(loaded(TEXTS, **LOW), pipe(TEXTS, **LOW), tolerance=1e-6)
-    # the task is inferred from custom_pipelines when there is only one
-    inferred = pipeline(model=str(hub_folder), trust_remote_code=True)
-    assert inferred.task == "joint-re"
+    # Two tasks name the pipeline (below), so a call without a task is told to name one.
+    with pytest.raises(RuntimeError, match="Pick one in joint-re, token-classification"):
+        pipeline(model=str(hub_folder), trust_remote_code=True)
+
+
+def test_the_hub_snippet_of_the_card_s_pipeline_tag_runs_the_joint_re_pipeline(hub_folder, pipe):
+    """The Hub's "Use this model" snippet for the card's pipeline_tag, pipeline("token-classification", model=repo,
+    trust_remote_code=True), failed: AutoModelForTokenClassification does not know SimMemREConfig."""
+    assert "pipeline_tag: token-classification" in (hub_folder / "README.md").read_text(encoding="utf-8")
+    loaded = pipeline("token-classification", model=str(hub_folder), trust_remote_code=True)
+    assert type(loaded).__name__ == "JointREPipeline"
+    assert_same_predictions(loaded(TEXTS, **LOW), pipe(TEXTS, **LOW), tolerance=1e-6)
 
 
 @pytest.mark.integration
@@ -497,3 +506,24 @@ def test_the_finite_weights_check_passes_over_dtypes_it_cannot_read():
     module.register_buffer("bad", torch.tensor([float("inf")]))
     with pytest.raises(ValueError, match="folder: 1 weight tensor\\(s\\) hold NaN or infinite values \\(bad\\)"):
         check_finite_weights(module, "folder")
+
+
+def test_a_local_encoder_folder_is_not_named_in_the_saved_config(tmp_path, processor, minilm_path):
+    """config.json published the encoder's local path (a user's home folder) as encoder_config._name_or_path."""
+    from simmemre import SimMemREModel
+
+    model = SimMemREModel.from_encoder(minilm_path, ["Chemical", "Disease"], ["CID"])
+    assert model.config.encoder_config["_name_or_path"] == str(minilm_path)  # kept in memory
+    model.save_pretrained(tmp_path / "saved")
+    saved = json.loads((tmp_path / "saved" / "config.json").read_text(encoding="utf-8"))
+    assert saved["encoder_config"]["_name_or_path"] == "" and str(minilm_path) not in json.dumps(saved)
+
+
+def test_a_hub_encoder_id_stays_in_the_saved_config(tmp_path, model):
+    model.config.encoder_config["_name_or_path"] = "sentence-transformers/all-MiniLM-L6-v2"
+    try:
+        model.save_pretrained(tmp_path / "saved")
+    finally:
+        model.config.encoder_config["_name_or_path"] = ""
+    saved = json.loads((tmp_path / "saved" / "config.json").read_text(encoding="utf-8"))
+    assert saved["encoder_config"]["_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"

@@ -100,7 +100,7 @@ def test_a_split_name_with_a_pipe_does_not_break_the_table(tokenizer):
 
 def test_the_card_names_the_task_users_must_load(tokenizer):
     card = render_model_card(tiny_config(tokenizer))
-    assert '`pipeline("token-classification")` does not load it' in card
+    assert '`pipeline("token-classification", ...)` with `trust_remote_code=True` runs the same pipeline' in card
 
 
 def test_a_renamed_folder_gets_the_repository_id_title_and_name_on_upload(tokenizer):
@@ -285,3 +285,16 @@ def test_calibrate_writes_the_card_again_for_the_thresholds_it_saves(hub_folder,
     assert f"relation 0.3, entity {config.entity_threshold}" in card and "thresholds tuned here" in card
     assert "bigbio/bc5cdr" in card and "sentence-transformers/all-MiniLM-L6-v2" in card  # kept from the old card
     assert "41.5" not in card and "12.5" in card
+
+
+def test_bc5cdr_is_named_by_its_hub_dataset_id(model):
+    """The card's datasets said "bc5cdr", which links to no dataset page."""
+    from huggingface_hub import ModelCard
+
+    from simmemre.hub_simmemre import render_model_card
+
+    card = ModelCard(render_model_card(model.config, {"relation_strict_f1": 40.0}, dataset_name="bc5cdr"))
+    assert card.data.datasets == ["bigbio/bc5cdr"]
+    assert (
+        card.data.eval_results[0].dataset_type == "bigbio/bc5cdr" and card.data.eval_results[0].dataset_name == "BC5CDR"
+    )

@@ -254,3 +254,16 @@ def test_the_uploaded_card_names_the_target_repository(hub, folder, tmp_path, ca
     uploaded = (tmp_path / "storage" / "me" / "simmemre" / "README.md").read_text(encoding="utf-8")
     assert f'model="{REPO}"' in uploaded and "<your-user>" not in uploaded
     assert (folder / "README.md").read_text(encoding="utf-8") == card  # the local folder is left as saved
+
+
+def test_a_repository_named_without_its_namespace_gets_the_full_id_in_its_card(hub, folder, tmp_path, capsys):
+    """`push_to_hub.py FOLDER simmemre-cdr` uploaded snippets naming "simmemre-cdr", which resolves to no repository."""
+    from simmemre.hub_simmemre import placeholder_repo_id
+
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    (folder / "README.md").write_text(card + f'\nmodel="{placeholder_repo_id(folder)}"\n', encoding="utf-8")
+    assert push.main([str(folder), "simmemre-cdr", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["card"].endswith("-> <token's user>/simmemre-cdr")
+    assert push.main([str(folder), "simmemre-cdr", "--token", "hf_fake"]) == 0
+    uploaded = (tmp_path / "storage" / "user" / "simmemre-cdr" / "README.md").read_text(encoding="utf-8")
+    assert 'model="user/simmemre-cdr"' in uploaded
