@@ -804,6 +804,19 @@ def triu_pairs(count: int, flat: np.ndarray) -> tuple:
 
 
 _ABBREVIATION_PATTERN = None
+_SPACES_PATTERN = None
+
+
+def _single_spaced(text: str) -> str:
+    """`text` with each run of whitespace or invisible separators (zero-width space, byte-order mark) as one space:
+    Schwartz & Hearst read words between whitespace, and a tab, a line break or a double space must not end a long
+    form or glue two words into one."""
+    import re
+
+    global _SPACES_PATTERN
+    if _SPACES_PATTERN is None:
+        _SPACES_PATTERN = re.compile("[\\s\u200b\ufeff]+")
+    return _SPACES_PATTERN.sub(" ", text)
 
 
 def _best_long_form(short: str, candidate: str) -> Optional[int]:
@@ -833,13 +846,14 @@ def find_abbreviations(text: str) -> list:
 
     A short form is the text inside parentheses: at most 2 words and 10 characters, starting with a letter or digit
     and containing a letter; the long form is searched among the min(|SF| + 5, 2|SF|) words before the parenthesis.
-    Returns `[(short form, long form), ...]` as strings, in text order.
+    Returns `[(short form, long form), ...]` as strings, in text order, their whitespace single spaces.
     """
     import re
 
     global _ABBREVIATION_PATTERN
     if _ABBREVIATION_PATTERN is None:
         _ABBREVIATION_PATTERN = re.compile(r"\(([^()]{1,10})\)")
+    text = _single_spaced(text)
     definitions = []
     for match in _ABBREVIATION_PATTERN.finditer(text):
         short = match.group(1).strip()
@@ -915,11 +929,12 @@ def merge_linked_clusters(clusters: np.ndarray, linked_groups: list) -> np.ndarr
 def abbreviation_groups(mention_strings: list, text: str) -> list:
     """For each abbreviation definition in `text` (:func:`find_abbreviations`), the indices of the mentions written
     as the short form (exactly) or as its long form (case-insensitively)."""
-    lowered = [string.lower() for string in mention_strings]
+    spaced = [_single_spaced(string).strip() for string in mention_strings]  # as the definitions are written
+    lowered = [string.lower() for string in spaced]
     groups = []
     for short, long_form in find_abbreviations(text):
         long_lowered = long_form.lower()
-        group = [i for i, string in enumerate(mention_strings) if string == short]
+        group = [i for i, string in enumerate(spaced) if string == short]
         group += [i for i, string in enumerate(lowered) if string == long_lowered]
         if group:
             groups.append(group)
