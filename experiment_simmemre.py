@@ -1162,7 +1162,9 @@ def check_not_trained_on(args, corpus: dict, splits, model_folder: str) -> None:
         ]
         if overlap:
             validation = (data.get("splits") or {}).get("validation")
-            hint = f", e.g. {validation!r}, the run's validation split" if validation else ""
+            # Its positions count the documents the run's reader kept, which this corpus may not: no hint then.
+            read_alike = not data.get("reader_options") and not any(data.get(key) for key in READER_OPTIONS)
+            hint = f", e.g. {validation!r}, the run's validation split" if validation and read_alike else ""
             raise SystemExit(
                 f"{args.data_dir}: split {split!r} holds {len(overlap)} document(s) the model trained on (e.g. "
                 f"{overlap[:3]}; its run's data settings are in run_config.json); choose a split it did not train "
@@ -1172,7 +1174,8 @@ def check_not_trained_on(args, corpus: dict, splits, model_folder: str) -> None:
 
 def _run_training_documents(data: dict) -> list:
     """The documents a run trained on, read again as the run read them (`load_splits` of its recorded data settings,
-    its messages silenced); none when they cannot be read any more (moved or deleted data)."""
+    its messages silenced); none, said in one line, when they cannot be read any more (moved or deleted data, a path
+    relative to the folder the run started in)."""
     try:
         with (
             contextlib.redirect_stdout(io.StringIO()),
@@ -1181,7 +1184,12 @@ def _run_training_documents(data: dict) -> list:
         ):
             warnings.simplefilter("ignore")
             splits, _ = load_splits(data)
-    except (SystemExit, OSError, ValueError):
+    except (SystemExit, Exception) as error:
+        reason = str(error.code if isinstance(error, SystemExit) else error).strip().splitlines()[:1] or [repr(error)]
+        print(
+            f"note: the documents the model trained on could not be read again ({reason[0]}): not checked",
+            file=sys.stderr,
+        )
         return []
     return splits.get("train") or []
 
@@ -2102,6 +2110,8 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         whole = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
         if value is not None and (not whole or value < 1):
             raise SystemExit(f"training.{key}: a positive whole number of epochs, got {value!r}")
+    first_evaluation_epoch = None if first_evaluation_epoch is None else int(first_evaluation_epoch)
+    evaluation_epoch_interval = None if evaluation_epoch_interval is None else int(evaluation_epoch_interval)
     head_learning_rate = training_config.pop("head_learning_rate", None)
     training_config.update(training_updates or {})
     if not training_config.get("output_dir"):
@@ -2170,7 +2180,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     try:
         args = TrainingArguments(**training_config)
     except ValueError as error:  # transformers' own refusal (a negative warmup_steps, an unknown strategy): one line
-        lines = [line.strip().lstrip("- ") for line in str(error).splitlines() if line.strip()] or [repr(error)]
+        lines = [re.sub(r"^- ", "", line.strip()) for line in str(error).splitlines() if line.strip()] or [repr(error)]
         raise SystemExit(f"training: {' '.join(lines[:1] + ['; '.join(lines[1:])]).strip()}") from None
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size > 1 and args.parallel_mode != ParallelMode.DISTRIBUTED:

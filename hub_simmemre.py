@@ -397,7 +397,8 @@ def _card_eval_results(by_split, dataset_name):
                     task_type="token-classification",
                     task_name="Joint Entity and Relation Extraction",
                     dataset_type=_hub_dataset_id(dataset_name) if dataset_name else "custom",
-                    dataset_name=("BC5CDR" if _is_bc5cdr(dataset_name) else dataset_name) or "custom",
+                    dataset_name=("BC5CDR" if _hub_dataset_id(dataset_name) == "bigbio/bc5cdr" else dataset_name)
+                    or "custom",
                     dataset_split=split,
                     metric_type="f1",
                     metric_name=f"{label} ({split})",
@@ -461,7 +462,8 @@ NEUTRAL_EXAMPLE_TEXT = "Text of a document from the domain the model was trained
 def _hub_dataset_id(dataset_name: str) -> str:
     """The Hub dataset id of `dataset_name`: BC5CDR's (bigbio/bc5cdr) for its short names, else the name as given (a
     name without a namespace links to no dataset page)."""
-    return "bigbio/bc5cdr" if _is_bc5cdr(dataset_name) and "/" not in str(dataset_name) else dataset_name
+    plain = "".join(character for character in str(dataset_name).lower() if character.isalnum())
+    return "bigbio/bc5cdr" if plain == "bc5cdr" else dataset_name
 
 
 def _is_bc5cdr(dataset_name) -> bool:

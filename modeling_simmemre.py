@@ -2970,6 +2970,42 @@ _JOINT_RE_ENTRY = {"impl": "pipeline_simmemre.JointREPipeline", "pt": ["AutoMode
 JOINT_RE_PIPELINE = {"joint-re": _JOINT_RE_ENTRY, "token-classification": _JOINT_RE_ENTRY}
 
 
+def _complete_saved_folder(model, folder: Path) -> None:
+    """What `SimMemREModel.save_pretrained` adds to the folder transformers wrote: the `joint-re` pipeline (its code and
+    config.json's `custom_pipelines` entries), no local encoder path, and an encoder's own remote code."""
+    source = _pipeline_source_file()
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        return
+    saved = json.loads(config_file.read_text(encoding="utf-8"))
+    source = source or _pipeline_source_from_origin(model.config._name_or_path, saved, folder)
+    if source is not None:
+        if not (folder / source.name).is_file() or not (folder / source.name).samefile(source):
+            shutil.copyfile(source, folder / source.name)
+        saved["custom_pipelines"] = {**saved.get("custom_pipelines", {}), **JOINT_RE_PIPELINE}
+    _unpublish_local_encoder_path(saved)
+    if model.config.encoder_trust_remote_code:
+        # The encoder's own code travels with the folder, and its auto_map points there.
+        from transformers.dynamic_module_utils import custom_object_save
+
+        custom_object_save(model.encoder, folder)
+        custom_object_save(model.encoder.config, folder)
+        encoder_auto_map = saved["encoder_config"].get("auto_map") or {}
+        saved["encoder_config"]["auto_map"] = {
+            key: _local_reference(value) if isinstance(value, str) else value for key, value in encoder_auto_map.items()
+        }
+    config_file.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _save_then_push(model, save_directory, *args, push_to_hub=True, repo_id=None, **kwargs):
+    """`save_pretrained(..., push_to_hub=True)`: save the completed folder, then `push_to_hub`, which saves through
+    `save_pretrained` again (transformers' own upload ran before the folder was completed: the local encoder path, and
+    no `joint-re` pipeline)."""
+    push = {name: kwargs.pop(name) for name in ("commit_message", "private", "create_pr", "revision") if name in kwargs}
+    model.save_pretrained(save_directory, *args, **kwargs)
+    return model.push_to_hub(repo_id or Path(save_directory).name, token=kwargs.get("token"), **push)
+
+
 def _unpublish_local_encoder_path(saved: dict) -> None:
     """Blank the encoder config's `_name_or_path` in a config.json about to be written when it names a local folder
     (a user's home path would be published with the model); a Hub id stays, as the encoder's origin."""
@@ -3206,33 +3242,11 @@ class SimMemREModel(SimMemREPreTrainedModel):
         """`PreTrainedModel.save_pretrained` plus the `joint-re` pipeline (in config.json's `custom_pipelines`, not the
         in-memory config; its code copied beside the model's): every saved folder, a checkpoint too, loads with
         `pipeline("joint-re", model=folder, trust_remote_code=True)` once its processor is saved with it."""
+        if kwargs.get("push_to_hub"):  # transformers uploads inside its save, before the folder is completed here
+            return _save_then_push(self, save_directory, *args, **kwargs)
         super().save_pretrained(save_directory, *args, **kwargs)
-        if not kwargs.get("is_main_process", True):
-            return
-        folder = Path(save_directory)
-        source = _pipeline_source_file()
-        config_file = folder / "config.json"
-        if not config_file.is_file():
-            return
-        saved = json.loads(config_file.read_text(encoding="utf-8"))
-        source = source or _pipeline_source_from_origin(self.config._name_or_path, saved, folder)
-        if source is not None:
-            if not (folder / source.name).is_file() or not (folder / source.name).samefile(source):
-                shutil.copyfile(source, folder / source.name)
-            saved["custom_pipelines"] = {**saved.get("custom_pipelines", {}), **JOINT_RE_PIPELINE}
-        _unpublish_local_encoder_path(saved)
-        if self.config.encoder_trust_remote_code:
-            # The encoder's own code travels with the folder, and its auto_map points there.
-            from transformers.dynamic_module_utils import custom_object_save
-
-            custom_object_save(self.encoder, folder)
-            custom_object_save(self.encoder.config, folder)
-            encoder_auto_map = saved["encoder_config"].get("auto_map") or {}
-            saved["encoder_config"]["auto_map"] = {
-                key: _local_reference(value) if isinstance(value, str) else value
-                for key, value in encoder_auto_map.items()
-            }
-        config_file.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if kwargs.get("is_main_process", True):
+            _complete_saved_folder(self, Path(save_directory))
 
     @property
     def memories(self) -> dict:

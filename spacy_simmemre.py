@@ -44,10 +44,12 @@ from spacy.pipeline import Pipe
 from spacy.tokens import Doc
 from spacy.util import minibatch
 
-from .experiment_simmemre import DTYPES
 from .pipelines.pipeline_simmemre import SERVING_MODES
 
 FACTORY = "simmemre"
+# The scripts' --dtype choices (experiment_simmemre.DTYPES, not imported here: it loads the Trainer, 0.6 s more for
+# every spaCy pipeline built where the extra is installed).
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 _SAVED_MODEL = "model"  # the model's folder inside the component's folder of a saved spaCy pipeline
 # What the scripts' refusals call a setting, and what the component calls it.
 _SETTING_WORDS = {"--model ": "model ", "--device": "device", "--dtype": "dtype", "--serving": "serving"}

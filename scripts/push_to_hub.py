@@ -102,6 +102,7 @@ def main(argv=None) -> int:
             # training leftovers (checkpoints, logs, optimizer state, metric files) and symbolic links stay behind
             "left_out": files_left_out_of_upload(folder),
             "card": card_change(folder, args.repo_id if "/" in args.repo_id else f"<token's user>/{args.repo_id}"),
+            "config": "; ".join(config_for_upload(folder)[1]) or "as saved",
         }
         print(json.dumps(plan, indent=1))
         return 0
@@ -151,6 +152,10 @@ def _push(args, folder):
                 f"(HfApi().update_repo_settings({args.repo_id!r}, private=True) or the repository's Settings page "
                 "on the Hub), or push without --private"
             )
+    if "/" not in repo_id:  # the card's snippets would name a repository that does not resolve
+        raise SystemExit(
+            f"{args.repo_id}: its namespace could not be read from the token (whoami); give NAMESPACE/{args.repo_id}"
+        )
     if args.revision and args.revision != "main":
         try:
             api.create_branch(repo_id, branch=args.revision, repo_type="model", exist_ok=True)
@@ -164,6 +169,8 @@ def _push(args, folder):
     operations = []
     for name in files_for_upload(folder):
         content = card_for(folder, repo_id) if name == "README.md" else str(folder / name)
+        if name == "config.json":
+            content = config_for_upload(folder)[0] or content
         operations.append(CommitOperationAdd(path_in_repo=name, path_or_fileobj=content))
     commit = api.create_commit(
         repo_id, operations, commit_message=args.commit_message, repo_type="model", revision=args.revision
@@ -178,6 +185,32 @@ def card_change(folder, repo_id) -> str:
         return "none (no README.md)"
     match = PLACEHOLDER_PATTERN.search(card.read_text(encoding="utf-8"))
     return f"{match.group(0)} -> {repo_id}" if match else "as saved"
+
+
+def config_for_upload(folder) -> tuple:
+    """(FOLDER/config.json as uploaded, or None when it goes as saved; what changes, in words): a folder saved before
+    them gets the joint-re pipeline under `token-classification` too (the card's pipeline_tag: the Hub's generated
+    snippet asks for that task) and loses a local encoder path (a user's home path, published otherwise)."""
+    from simmemre.modeling_simmemre import JOINT_RE_PIPELINE, _unpublish_local_encoder_path
+
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # (only with --no-check) uploaded as it is
+        return None, []
+    changes = []
+    pipelines = config.get("custom_pipelines")
+    if isinstance(pipelines, dict) and "joint-re" in pipelines:
+        missing = [task for task in JOINT_RE_PIPELINE if task not in pipelines]
+        if missing:
+            pipelines.update({task: pipelines["joint-re"] for task in missing})
+            changes.append(f"adds the joint-re pipeline under {', '.join(missing)} (the card's pipeline_tag)")
+    origin = (config.get("encoder_config") or {}).get("_name_or_path")
+    _unpublish_local_encoder_path(config)
+    if origin and not (config.get("encoder_config") or {}).get("_name_or_path"):
+        changes.append("leaves out the local encoder path")
+    if not changes:
+        return None, []
+    return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode(), changes
 
 
 def card_for(folder, repo_id) -> bytes:

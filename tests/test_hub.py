@@ -527,3 +527,32 @@ def test_a_hub_encoder_id_stays_in_the_saved_config(tmp_path, model):
         model.config.encoder_config["_name_or_path"] = ""
     saved = json.loads((tmp_path / "saved" / "config.json").read_text(encoding="utf-8"))
     assert saved["encoder_config"]["_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_save_pretrained_with_push_to_hub_uploads_the_completed_folder(tmp_path, minilm_path, monkeypatch):
+    """transformers uploaded inside its own save_pretrained, before the package's save completed the folder: the
+    uploaded config.json held the local encoder path and no joint-re pipeline."""
+    import types
+    from pathlib import Path
+
+    import transformers.utils.hub as transformers_hub
+    from transformers import PreTrainedModel
+
+    from simmemre import SimMemREModel
+
+    uploaded = {}
+
+    def upload(self, working_dir, repo_id, files_timestamps, **kwargs):
+        uploaded.update(repo_id=repo_id, config=json.loads((Path(working_dir) / "config.json").read_text()))
+
+    monkeypatch.setattr(PreTrainedModel, "_upload_modified_files", upload)
+    repository = types.SimpleNamespace(create_repo=lambda repo_id, **kwargs: types.SimpleNamespace(repo_id=repo_id))
+    monkeypatch.setattr(transformers_hub, "hf_api", lambda *args, **kwargs: repository)
+    card = types.SimpleNamespace(save=lambda path: Path(path).write_text("card"))
+    monkeypatch.setattr(transformers_hub, "create_and_tag_model_card", lambda *args, **kwargs: card)
+    model = SimMemREModel.from_encoder(minilm_path, ["Chemical", "Disease"], ["CID"])
+    model.save_pretrained(tmp_path / "saved", push_to_hub=True, repo_id="me/simmemre")
+    assert uploaded["repo_id"] == "me/simmemre"
+    assert uploaded["config"]["encoder_config"]["_name_or_path"] == ""
+    assert set(uploaded["config"]["custom_pipelines"]) == {"joint-re", "token-classification"}
+    assert (tmp_path / "saved" / "config.json").is_file()

@@ -337,7 +337,8 @@ def test_calibrate_reads_the_run_s_documents_with_its_reader_options(tmp_path):
     ]
     (corpus / "CDR_DevelopmentSet.PubTator.txt").write_text("\n\n".join(dev) + "\n\n", encoding="utf-8")
     (tmp_path / "run" / "best_model").mkdir(parents=True)
-    recorded = {"data_dir": str(corpus), "format": "bc5cdr", "require_relations": True, "splits": {"train": "dev[:20]"}}
+    splits = {"train": "dev[:20]", "validation": "dev[20:]"}
+    recorded = {"data_dir": str(corpus), "format": "bc5cdr", "require_relations": True, "splits": splits}
     (tmp_path / "run" / "run_config.json").write_text(json.dumps({"config": {"data": recorded}}), encoding="utf-8")
     verdicts = {}
     for split in ("dev[20:]", "dev[:10]"):
@@ -350,6 +351,7 @@ def test_calibrate_reads_the_run_s_documents_with_its_reader_options(tmp_path):
         except SystemExit as stop:
             verdicts[split] = str(stop)
     assert "split 'dev[20:]' holds 10 document(s) the model trained on" in verdicts["dev[20:]"]
+    assert "validation split" not in verdicts["dev[20:]"]  # its positions are the run's reader's: no hint
     assert verdicts["dev[:10]"] == "passed"
 
 
@@ -595,3 +597,18 @@ def test_a_folder_of_another_model_is_named_before_it_loads(tmp_path, tokenizer,
         f"--model {folder}: not a SimMemRE model folder (its config.json says model_type 'bert'); give a trained "
         "SimMemRE folder such as a run's best_model"
     )
+
+
+def test_calibrate_says_when_it_cannot_read_the_run_s_training_documents(hub_folder, tmp_path, capsys):
+    """The check was skipped without a word when the run's data had moved."""
+    import argparse
+
+    from simmemre import experiment_simmemre as experiment
+
+    data = SCRIPTS.parent.parent / "shared" / "data" / "bc5cdr"
+    if not data.is_dir():
+        pytest.skip("no shared data")
+    model = _run_folder_that_trained_on(tmp_path, hub_folder, tmp_path / "moved-away")
+    args = argparse.Namespace(format="bc5cdr", data_dir=str(data), dev_split="dev", test_split="", rel_info=None)
+    experiment.check_calibration_documents(args, experiment.check_corpus_splits(args, ["dev"]), str(model))
+    assert "note: the documents the model trained on could not be read again (" in capsys.readouterr().err

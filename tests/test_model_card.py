@@ -298,3 +298,12 @@ def test_bc5cdr_is_named_by_its_hub_dataset_id(model):
     assert (
         card.data.eval_results[0].dataset_type == "bigbio/bc5cdr" and card.data.eval_results[0].dataset_name == "BC5CDR"
     )
+
+
+def test_another_corpus_named_after_bc5cdr_keeps_its_name(model):
+    from huggingface_hub import ModelCard
+
+    from simmemre.hub_simmemre import render_model_card
+
+    card = ModelCard(render_model_card(model.config, {"relation_strict_f1": 40.0}, dataset_name="my-bc5cdr-resplit"))
+    assert card.data.datasets == ["my-bc5cdr-resplit"] and card.data.eval_results[0].dataset_name == "my-bc5cdr-resplit"

@@ -267,3 +267,32 @@ def test_a_repository_named_without_its_namespace_gets_the_full_id_in_its_card(h
     assert push.main([str(folder), "simmemre-cdr", "--token", "hf_fake"]) == 0
     uploaded = (tmp_path / "storage" / "user" / "simmemre-cdr" / "README.md").read_text(encoding="utf-8")
     assert 'model="user/simmemre-cdr"' in uploaded
+
+
+def test_a_folder_saved_before_the_token_classification_entry_is_uploaded_with_it(hub, folder, tmp_path, capsys):
+    """The card (rewritten by calibrate.py, say) promised `pipeline("token-classification", ...)`, which the folder's
+    config.json could not do; its local encoder path was published too."""
+    config = json.loads((folder / "config.json").read_text())
+    config["encoder_config"] = {"_name_or_path": str(tmp_path / "my-encoder"), "model_type": "bert"}
+    (folder / "config.json").write_text(json.dumps(config))
+    assert push.main([str(folder), REPO, "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"] == (
+        "adds the joint-re pipeline under token-classification (the card's pipeline_tag); leaves out the local "
+        "encoder path"
+    )
+    assert push.main([str(folder), REPO, "--token", "hf_fake"]) == 0
+    uploaded = json.loads((tmp_path / "storage" / "me" / "simmemre" / "config.json").read_text(encoding="utf-8"))
+    assert set(uploaded["custom_pipelines"]) == {"joint-re", "token-classification"}
+    assert (
+        uploaded["encoder_config"]["_name_or_path"] == "" and json.loads((folder / "config.json").read_text()) == config
+    )
+
+
+@pytest.mark.parametrize("hub", [("user/simmemre-cdr",)], indirect=True)
+def test_an_existing_repository_named_without_a_namespace_that_cannot_be_resolved_is_refused(hub, folder, capsys):
+    """After a 409 with no answer from whoami, the commit and the card used the bare name."""
+    message = fails_with([str(folder), "simmemre-cdr", "--token", "hf_fake"], capsys)
+    assert (
+        "simmemre-cdr: its namespace could not be read from the token (whoami); give NAMESPACE/simmemre-cdr" in message
+    )
+    assert not any("/commit/" in path for _, path in hub.requests)
