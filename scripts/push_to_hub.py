@@ -1,12 +1,14 @@
 #!/usr/bin/env python
 """Upload a saved SimMemRE model folder (see `simmemre.save_for_hub`) to the Hugging Face Hub.
 
-Creates the model repository if needed and uploads every file of FOLDER in one commit (huggingface_hub
-`upload_folder`), so that `pipeline("joint-re", model=REPO_ID, trust_remote_code=True)` and
-`AutoModel.from_pretrained(REPO_ID, trust_remote_code=True)` load it. The folder is checked first: config.json with
-`auto_map` and the `joint-re` entry of `custom_pipelines`, the four remote-code files, the processor and tokenizer
-files,
-the weights and README.md must all be there.
+Creates the model repository if needed and uploads the model's files of FOLDER in one commit (`create_commit`;
+training leftovers and symbolic links stay behind), so that `pipeline("joint-re", model=REPO_ID,
+trust_remote_code=True)` and `AutoModel.from_pretrained(REPO_ID, trust_remote_code=True)` load it. The folder is
+checked first: config.json with `auto_map` and the `joint-re` entry of `custom_pipelines`, the five remote-code files,
+the processor and tokenizer files, the weights and README.md must all be there. The uploaded README.md names the
+repository (in place of a `<your-user>/...` placeholder), and the uploaded config.json of a folder saved by an older
+version gets the `token-classification` pipeline entry and loses a local encoder path (`--dry-run` says what changes).
+A REPO_ID without a namespace takes the token's; one that cannot be read is refused.
 
 The Hub address comes from HF_ENDPOINT (default https://huggingface.co), the token from --token, HF_TOKEN or the
 saved login.
@@ -120,7 +122,7 @@ def main(argv=None) -> int:
 
 
 def _push(args, folder):
-    """create_repo (refusing an existing public repository under --private), create_branch, upload_folder."""
+    """create_repo (refusing an existing public repository under --private), create_branch, create_commit."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 

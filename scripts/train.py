@@ -26,7 +26,8 @@ CONFIG (YAML or JSON) has five sections:
                {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH} for a small randomly
                initialised BERT.
     model:     SimMemREConfig keyword arguments (jerex_baseline, memory_warmup_proportion, ...), except those the
-               script sets: the label lists (from the data), token ids (from the tokenizer), memory_reads_enabled.
+               script sets: the label lists (from the data), token ids (from the tokenizer), memory_reads_enabled,
+               and the encoder's config and trust_remote_code (the encoder section).
     sampling:  neg_mention_count, neg_coref_count, neg_relation_count, neg_mention_overlap_ratio.
     training:  TrainingArguments keyword arguments (output_dir, num_train_epochs, ...) plus resume_from_checkpoint
                (a checkpoint folder, or true/"last" for the newest complete one in output_dir). `warmup_ratio` (in
