@@ -3010,8 +3010,7 @@ def _unpublish_local_encoder_path(saved: dict) -> None:
     """Blank the encoder config's `_name_or_path` in a config.json about to be written when it names a local folder
     (a user's home path would be published with the model); a Hub id stays, as the encoder's origin."""
     origin = saved.get("encoder_config", {}).get("_name_or_path")
-    local = isinstance(origin, str) and origin and (os.path.isabs(origin) or origin.startswith((".", "~")))
-    if local or (isinstance(origin, str) and origin and os.path.isdir(origin)):
+    if isinstance(origin, str) and origin and (os.path.isabs(origin) or origin[0] in ".~" or os.path.isdir(origin)):
         saved["encoder_config"]["_name_or_path"] = ""
 
 
@@ -3055,8 +3054,9 @@ def _pipeline_source_from_origin(name_or_path, saved_config: dict, folder: Path)
     if found:
         return Path(found)
     pipelines = saved_config.get("custom_pipelines", {})
-    entries = {task: pipelines.pop(task, None) for task in JOINT_RE_PIPELINE}
-    if entries["joint-re"] is not None:
+    if pipelines.get("token-classification") == _JOINT_RE_ENTRY:  # (another token-classification pipeline stays)
+        del pipelines["token-classification"]
+    if pipelines.pop("joint-re", None) is not None:
         logger.warning(
             "pipeline_simmemre.py was found neither beside the model's code nor at %r: %s is saved without the "
             "joint-re pipeline",
