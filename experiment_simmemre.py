@@ -2024,6 +2024,19 @@ POSITIVE_TRAINING_SETTINGS = (
 )
 
 
+def _yaml_number_hint(value) -> str:
+    """Why a number written in a YAML file came as a string: YAML 1.1 reads `1.0e3` (an exponent without a sign) as
+    text."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        number = float(value)
+    except ValueError:
+        return ""
+    signed = re.sub(r"([eE])(\d)", r"\1+\2", value, count=1)
+    return f" (YAML reads {value} as text: write {number!r} or {signed})" if signed != value else ""
+
+
 def check_training_values(training: dict, head_learning_rate=None) -> None:
     """Stop, naming the setting, on a training value of the wrong type (`--num_train_epochs three` failed inside
     the Trainer, `--seed abc` as a bare int() error), a non-positive or infinite learning rate or batch size, or a run
@@ -2043,7 +2056,7 @@ def check_training_values(training: dict, head_learning_rate=None) -> None:
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not numeric or (wanted == {int} and not (math.isfinite(value) and float(value).is_integer())):
             kind = "true or false" if wanted == {bool} else "a whole number" if wanted == {int} else "a number"
-            raise SystemExit(f"training.{key}: {kind}, got {value!r}")
+            raise SystemExit(f"training.{key}: {kind}, got {value!r}{_yaml_number_hint(value)}")
         if wanted == {int} and isinstance(value, float):
             training[key] = int(value)
     positive = {key: training.get(key) for key in POSITIVE_TRAINING_SETTINGS}

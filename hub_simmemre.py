@@ -221,11 +221,45 @@ def folder_problems(folder) -> list:
         implementation = entry.get("impl") if isinstance(entry, dict) else None
         if isinstance(implementation, str) and not (folder / (implementation.split(".")[0] + ".py")).is_file():
             problems.append(f"custom_pipelines['{TASK}'] names {implementation}, whose file is missing")
+    problems += _processor_problems(folder)
     problems += _weight_problems(folder)
     card = folder / "README.md"
     if card.is_file() and not card.read_text(encoding="utf-8", errors="replace").startswith("---"):
         problems.append("README.md has no metadata (YAML front matter): write the card with save_for_hub")
+    elif card.is_file():
+        problems += _card_metadata_problems(card)
     return problems
+
+
+def _processor_problems(folder: Path) -> list:
+    """processor_config.json that AutoProcessor cannot follow to SimMemREProcessor (no `auto_map`)."""
+    path = folder / "processor_config.json"
+    if not path.is_file():
+        return []  # (named as missing above)
+    try:
+        auto_map = json.loads(path.read_text(encoding="utf-8")).get("auto_map")
+    except (ValueError, UnicodeDecodeError, AttributeError) as err:
+        return [f"processor_config.json: not a JSON object ({err})"]
+    if not isinstance(auto_map, dict) or "AutoProcessor" not in auto_map:
+        return ["processor_config.json has no auto_map for AutoProcessor (save the processor with save_for_hub)"]
+    return []
+
+
+def _card_metadata_problems(card: Path) -> list:
+    """Card metadata the Hub would refuse at upload: YAML that does not parse, or a `model-index` huggingface_hub
+    cannot read."""
+    from huggingface_hub import ModelCard
+
+    try:
+        data = ModelCard(card.read_text(encoding="utf-8")).data
+        if data.to_dict().get("model-index") is not None or data.eval_results is not None:
+            from huggingface_hub.repocard_data import model_index_to_eval_results
+
+            model_index_to_eval_results(data.to_dict().get("model-index") or [])
+    except Exception as err:  # (huggingface_hub raises ValueError, yaml errors, KeyError or TypeError here)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return [f"README.md: metadata the Hub would refuse ({reason})"]
+    return []
 
 
 def _weight_problems(folder: Path) -> list:
@@ -233,6 +267,14 @@ def _weight_problems(folder: Path) -> list:
     weights, index = folder / "model.safetensors", folder / "model.safetensors.index.json"
     if weights.is_file() and weights.stat().st_size == 0:
         return ["model.safetensors is empty"]
+    if weights.is_file():
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(weights), "pt"):
+                pass  # (reads the header only)
+        except Exception as err:  # safetensors raises its own error types for a file that is not safetensors
+            return [f"model.safetensors is not a safetensors file ({str(err).strip()[:120] or type(err).__name__})"]
     if not weights.is_file() and index.is_file():
         try:
             shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())

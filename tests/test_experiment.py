@@ -470,6 +470,10 @@ def test_a_label_list_given_as_a_string_is_refused(tmp_path):
     "training, message",
     [
         ({"num_train_epochs": "three"}, "training.num_train_epochs: a number, got 'three'"),
+        # YAML 1.1 reads a number with a dot and an unsigned exponent as text.
+        ({"learning_rate": "1.0e3"}, "training.learning_rate: a number, got '1.0e3' (YAML reads 1.0e3 as text: write"),
+        # YAML 1.1 reads a number with a dot and an unsigned exponent as text.
+        ({"learning_rate": "1.0e3"}, "training.learning_rate: a number, got '1.0e3' (YAML reads 1.0e3 as text: write"),
         ({"seed": "abc"}, "training.seed: a whole number, got 'abc'"),
         ({"bf16": "yes"}, "training.bf16: true or false, got 'yes'"),
         ({"learning_rate": -1}, "training.learning_rate: a positive finite number, got -1"),

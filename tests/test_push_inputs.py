@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import SCRIPTS, FakeHub, load_script
 from huggingface_hub import constants
+from safetensors.torch import save_file
 
 from simmemre.hub_simmemre import REMOTE_CODE_SOURCES, REQUIRED_FILES, VOCABULARY_FILES, folder_problems
 
@@ -20,8 +22,10 @@ def folder(tmp_path):
     """A folder that passes `folder_problems` (placeholder contents: the fake Hub stores bytes, loads nothing)."""
     folder = tmp_path / "model"
     folder.mkdir()
-    for name in (*REQUIRED_FILES, VOCABULARY_FILES[0], "model.safetensors"):
+    for name in (*REQUIRED_FILES, VOCABULARY_FILES[0]):
         (folder / name).write_text("placeholder\n")
+    (folder / "processor_config.json").write_text(json.dumps({"auto_map": {"AutoProcessor": "p.P"}}))
+    save_file({"weight": torch.zeros(1)}, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(
         json.dumps({"custom_pipelines": {"joint-re": {}}, "auto_map": {"AutoConfig": "a", "AutoModel": "b"}})
     )
@@ -296,3 +300,24 @@ def test_an_existing_repository_named_without_a_namespace_that_cannot_be_resolve
         "simmemre-cdr: its namespace could not be read from the token (whoami); give NAMESPACE/simmemre-cdr" in message
     )
     assert not any("/commit/" in path for _, path in hub.requests)
+
+
+@pytest.mark.parametrize(
+    "name, content, problem",
+    [
+        ("model.safetensors", "garbage", "model.safetensors is not a safetensors file"),
+        ("processor_config.json", "{}", "processor_config.json has no auto_map for AutoProcessor"),
+        (
+            "README.md",
+            "---\nmodel-index: 3\n---\n# card\n",
+            "README.md: metadata the Hub would refuse",
+        ),
+        ("README.md", "---\nlicense: [unclosed\n---\n# card\n", "README.md: metadata the Hub would refuse"),
+    ],
+)
+def test_a_folder_the_hub_would_refuse_or_not_load_is_refused_before_upload(folder, capsys, name, content, problem):
+    """A garbage weights file, a processor config AutoProcessor cannot follow and card metadata the Hub rejects at
+    commit all passed the check (only the files' presence was checked) and were uploaded or sent."""
+    (folder / name).write_text(content)
+    message = fails_with([str(folder), REPO, "--dry-run"], capsys)
+    assert "is not a complete SimMemRE Hub folder" in message and problem in message
