@@ -1417,14 +1417,13 @@ def _incomplete_model_folder(folder: str) -> Optional[str]:
     return None
 
 
-def _saved_model_type(folder: str) -> Optional[str]:
-    """The model_type in `folder`/config.json, None when it cannot be read (the loading then names the problem)."""
+def saved_config_value(folder, key: str):
+    """`key` of `folder`/config.json, None when the file cannot be read (the loading then names the problem)."""
     try:
         with open(os.path.join(folder, "config.json"), encoding="utf-8") as handle:
-            model_type = json.load(handle).get("model_type")
-    except (OSError, ValueError, AttributeError):
+            return json.load(handle).get(key)
+    except (OSError, TypeError, ValueError, AttributeError):
         return None
-    return model_type if isinstance(model_type, str) else None
 
 
 def check_model_location(model: str, setting: str = "--model") -> None:
@@ -1434,8 +1433,9 @@ def check_model_location(model: str, setting: str = "--model") -> None:
     if os.path.isdir(model):
         if not os.path.isfile(os.path.join(model, "config.json")):
             raise SystemExit(f"{setting} {model}: not a saved model folder (no config.json)")
-        model_type = _saved_model_type(model)
-        if model_type not in (None, "simmemre"):  # an encoder or another model: it loaded, then failed in the pipeline
+        model_type = saved_config_value(model, "model_type")
+        # An encoder or another model loaded, then failed in the pipeline.
+        if isinstance(model_type, str) and model_type != "simmemre":
             raise SystemExit(
                 f"{setting} {model}: not a SimMemRE model folder (its config.json says model_type {model_type!r}); "
                 "give a trained SimMemRE folder such as a run's best_model"

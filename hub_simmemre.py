@@ -504,13 +504,17 @@ NEUTRAL_EXAMPLE_TEXT = "Text of a document from the domain the model was trained
 def _hub_dataset_id(dataset_name: str) -> str:
     """The Hub dataset id of `dataset_name`: BC5CDR's (bigbio/bc5cdr) for its short names, else the name as given (a
     name without a namespace links to no dataset page)."""
-    plain = "".join(character for character in str(dataset_name).lower() if character.isalnum())
-    return "bigbio/bc5cdr" if plain == "bc5cdr" else dataset_name
+    return "bigbio/bc5cdr" if _plain_name(dataset_name) == "bc5cdr" else dataset_name
 
 
 def _is_bc5cdr(dataset_name) -> bool:
     """Whether `dataset_name` names BC5CDR ("bc5cdr", "bigbio/bc5cdr", "BC5CDR", ...)."""
-    return "bc5cdr" in "".join(character for character in str(dataset_name or "").lower() if character.isalnum())
+    return "bc5cdr" in _plain_name(dataset_name)
+
+
+def _plain_name(dataset_name) -> str:
+    """`dataset_name` lower-cased, letters and digits only ("BC5-CDR" and "bigbio/bc5cdr" alike)."""
+    return "".join(character for character in str(dataset_name or "").lower() if character.isalnum())
 
 
 def _shows_bc5cdr(config, dataset_name) -> bool:

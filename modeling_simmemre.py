@@ -803,19 +803,14 @@ def triu_pairs(count: int, flat: np.ndarray) -> tuple:
     return first, flat - row_starts[first] + first + 1
 
 
-_ABBREVIATION_PATTERN = None
-_SPACES_PATTERN = None
+_ABBREVIATION_PATTERN = re.compile(r"\(([^()]{1,10})\)")
+_SPACES_PATTERN = re.compile("[\\s\u200b\ufeff]+")
 
 
 def _single_spaced(text: str) -> str:
     """`text` with each run of whitespace or invisible separators (zero-width space, byte-order mark) as one space:
     Schwartz & Hearst read words between whitespace, and a tab, a line break or a double space must not end a long
     form or glue two words into one."""
-    import re
-
-    global _SPACES_PATTERN
-    if _SPACES_PATTERN is None:
-        _SPACES_PATTERN = re.compile("[\\s\u200b\ufeff]+")
     return _SPACES_PATTERN.sub(" ", text)
 
 
@@ -848,11 +843,6 @@ def find_abbreviations(text: str) -> list:
     and containing a letter; the long form is searched among the min(|SF| + 5, 2|SF|) words before the parenthesis.
     Returns `[(short form, long form), ...]` as strings, in text order, their whitespace single spaces.
     """
-    import re
-
-    global _ABBREVIATION_PATTERN
-    if _ABBREVIATION_PATTERN is None:
-        _ABBREVIATION_PATTERN = re.compile(r"\(([^()]{1,10})\)")
     text = _single_spaced(text)
     definitions = []
     for match in _ABBREVIATION_PATTERN.finditer(text):

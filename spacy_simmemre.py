@@ -30,7 +30,6 @@ about 3 s), as with spacy-transformers.
 """
 
 import io
-import json
 import numbers
 import os
 import shutil
@@ -148,15 +147,6 @@ def _component_words(message: str) -> str:
     return message
 
 
-def _saved_entity_types(folder) -> tuple:
-    try:
-        with open(os.path.join(folder, "config.json"), encoding="utf-8") as handle:
-            types = json.load(handle).get("entity_types")
-    except (OSError, TypeError, ValueError, AttributeError):
-        return ()
-    return tuple(types) if isinstance(types, list) else ()
-
-
 def _safe_members(archive: tarfile.TarFile) -> list:
     """The archive's members, refusing any outside the target folder or other than files and folders (the bytes may
     come from elsewhere)."""
@@ -234,7 +224,10 @@ class SimMemREComponent(Pipe):
         has loaded)."""
         if self._extractor is not None:
             return tuple(self._extractor.model.config.entity_types)
-        return _saved_entity_types(self.model_location) if self.model_location else ()
+        from .experiment_simmemre import saved_config_value
+
+        types = saved_config_value(self.model_location, "entity_types") if self.model_location else None
+        return tuple(types) if isinstance(types, list) else ()
 
     def _where(self, location=None) -> str:
         return f"spaCy component {self.name!r}" + (f", model {location!r}" if location is not None else "")
