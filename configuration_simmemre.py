@@ -1,6 +1,8 @@
 # coding=utf-8
 """SimMemRE model configuration (Hub remote code: imports only transformers and the standard library)."""
 
+import difflib
+import inspect
 import math
 import numbers
 
@@ -148,7 +150,8 @@ class SimMemREConfig(PretrainedConfig):
     r"""
     Configuration of [`SimMemREModel`]: a BERT-like encoder plus the four JEREX task heads (mention localization,
     coreference, entity classification, relation classification) and the similarity memory of Kościukiewicz et al.
-    (2023). Defaults follow the JEREX / paper code (JEREX `configs/` and the paper's CDR config).
+    (2023). Defaults follow the JEREX / paper code (JEREX `configs/` and the paper's CDR config). A keyword that is no
+    setting but close to one (`memroy_read_mode`) is refused; other unknown keywords stay attributes (transformers).
 
     Args:
         encoder_config (`dict`): the encoder's config as a dict (`AutoConfig.for_model(**encoder_config)` rebuilds it).
@@ -352,6 +355,8 @@ class SimMemREConfig(PretrainedConfig):
         initializer_range=0.02,
         **kwargs,
     ):
+        if "transformers_version" not in kwargs:  # built in code, not read from a saved config.json
+            _refuse_misspelled_arguments(kwargs)
         if encoder_config is not None and not isinstance(encoder_config, dict):
             encoder_config = encoder_config.to_dict()
         # Label maps belong to task heads, not to the encoder (and their int keys would not survive JSON).
@@ -656,3 +661,19 @@ class SimMemREConfig(PretrainedConfig):
             fail("encoder_window_overlap", f"must be None or a non-negative integer, got {overlap!r}")
         if self.encoder_config and self.window_overlap >= self.window_size:
             fail("encoder_window_overlap", f"must be smaller than the window size {self.window_size}")
+
+
+def _refuse_misspelled_arguments(kwargs) -> None:
+    """A TypeError for a keyword argument that is not one of SimMemREConfig's but is close to one
+    (`memroy_read_mode`): PretrainedConfig keeps unknown keywords as attributes, so the typo changed nothing, silently.
+    Other unknown keywords stay allowed (transformers' own, and attributes users add)."""
+    arguments = list(inspect.signature(SimMemREConfig.__init__).parameters)[1:-1]  # (without self and **kwargs)
+    for name in kwargs:
+        if name in _PRETRAINED_CONFIG_ARGUMENTS or name.endswith("_token_id") or name.startswith("_"):
+            continue
+        close = difflib.get_close_matches(name, arguments, n=1, cutoff=0.8)
+        if close:
+            raise TypeError(f"SimMemREConfig got an unexpected keyword argument {name!r}; did you mean {close[0]!r}?")
+
+
+_PRETRAINED_CONFIG_ARGUMENTS = frozenset(inspect.signature(PretrainedConfig.__init__).parameters)

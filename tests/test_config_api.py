@@ -58,6 +58,29 @@ def test_type_lists_refuse_a_set(tokenizer):
         tiny_config(tokenizer, entity_types={"Chemical", "Disease"})
 
 
+@pytest.mark.parametrize(
+    "given, meant", [("memroy_read_mode", "memory_read_mode"), ("mention_treshold", "mention_threshold")]
+)
+def test_a_misspelt_keyword_is_refused_with_the_one_meant(tokenizer, given, meant):
+    """PretrainedConfig keeps unknown keywords as attributes, so the typo was accepted and changed nothing."""
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{given}'; did you mean '{meant}'"):
+        tiny_config(tokenizer, **{given: "mean"})
+
+
+def test_unknown_keywords_unlike_any_setting_stay_attributes(tokenizer):
+    """transformers' own keywords and attributes users add are not typos of a SimMemREConfig setting."""
+    config = tiny_config(tokenizer, bos_token_id=0, corpus_note="BC5CDR v2")
+    assert (config.bos_token_id, config.corpus_note) == (0, "BC5CDR v2")
+
+
+def test_a_saved_config_with_a_key_like_a_setting_still_loads(tokenizer, tmp_path):
+    """The check is for code that builds a config; a folder saved with such a key loads as transformers loads it."""
+    SimMemREModel(tiny_config(tokenizer)).save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**saved, "memroy_read_mode": "mean"}))
+    assert SimMemREConfig.from_pretrained(tmp_path).memory_read_mode == "sum"
+
+
 def test_the_jerex_shortcut_fills_unset_fields(tokenizer):
     config = tiny_config(tokenizer, jerex_baseline=True)
     assert (config.classifier_type, config.use_entity_memory, config.use_relation_memory) == ("mlp", False, False)
