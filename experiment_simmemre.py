@@ -2602,7 +2602,7 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
         corpus_format = data_config.get("format")
         dataset_name = data_config.get("dataset_name") or (corpus_format if corpus_format == "bc5cdr" else None)
         try:
-            from .hub_simmemre import save_for_hub
+            from .hub_simmemre import save_for_hub, training_procedure
         except ImportError:
             save_for_hub = None
         if save_for_hub is not None:
@@ -2631,6 +2631,11 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
                 dataset_name=dataset_name,
                 base_model=base_model,
                 thresholds_tuned_on="validation" if tuned else None,
+                training=training_procedure(
+                    trainer,
+                    train_documents=len(datasets["train"]) if "train" in datasets else None,
+                    train_runtime=results.get("train_runtime"),
+                ),
             )
         else:
             print(

@@ -68,6 +68,7 @@ def save_for_hub(
     tags=None,
     dataset_split="test",
     thresholds_tuned_on=None,
+    training=None,
 ):
     """Save `model` and `processor` as a Hub model repository in `folder` and return the sorted list of its files.
 
@@ -90,6 +91,7 @@ def save_for_hub(
         model_name, license, language, tags, dataset_split: model card metadata.
         thresholds_tuned_on (`str`, *optional*): the split of `results` the saved thresholds were chosen on
             (calibration); its scores are shown as tuned there and left out of `model-index`.
+        training (`dict`, *optional*): the card's "Training procedure" section (:func:`training_procedure`).
     """
     from .pipelines.pipeline_simmemre import JointREPipeline
 
@@ -115,6 +117,7 @@ def save_for_hub(
         tags=tags,
         dataset_split=dataset_split,
         thresholds_tuned_on=thresholds_tuned_on,
+        training=training,
     )
     target = folder.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -360,9 +363,11 @@ def render_model_card(
     tags=None,
     dataset_split="test",
     thresholds_tuned_on=None,
+    training=None,
 ):
     """README.md text: YAML front matter (license, library_name, pipeline_tag, tags, datasets, base_model, model-index)
-    and a body with the labels, usage snippets, evaluation table and citation."""
+    and a body with the labels, usage snippets, evaluation table, training procedure and citation. `training`: the
+    facts of :func:`training_procedure`, or an earlier card's section text (:func:`card_section`), kept as it is."""
     model_name = model_name or repo_id.split("/")[-1]
     by_split = _results_by_split(results, dataset_split)
     if not config.relation_types:  # a model of mentions, coreference and entities: its relation F1 is 0 by design
@@ -383,6 +388,7 @@ def render_model_card(
         *_card_overview_lines(config, model_name, base_model),
         *_card_usage_lines(repo_id, config, dataset_name),
         *_card_evaluation_lines(by_split, dataset_name, thresholds_tuned_on),
+        *_card_training_lines(training),
         *_card_limitations_lines(config, dataset_name),
         *_CARD_CITATION_LINES,
     ]
@@ -661,6 +667,99 @@ def _card_evaluation_lines(by_split, dataset_name, thresholds_tuned_on=None):
         ]
     lines.append("")
     return lines
+
+
+TRAINING_SECTION = "Training procedure"
+
+
+def training_procedure(trainer, train_documents=None, train_runtime=None) -> dict:
+    """The facts a model card states of the run that trained the model, as transformers' Trainer cards list them:
+    `{"Training hyperparameters": {...}, "Framework versions": {...}}`, from the `SimMemRETrainer` (its arguments, the
+    model config's loss weights and memory warm-up, the collator's negative samples) and, where given, the number of
+    training documents and the training time in seconds."""
+    import importlib.metadata
+
+    args, model_config, collator = trainer.args, trainer.model.config, trainer.data_collator
+    head_learning_rate = getattr(trainer, "head_learning_rate", None)
+    accumulation, processes = args.gradient_accumulation_steps, getattr(args, "world_size", 1)
+    warmup = args.warmup_steps  # (transformers 5: a fraction < 1 of the training steps, or a step count)
+    precision = "bf16 autocast" if args.bf16 else "fp16 autocast" if args.fp16 else "float32"
+    facts = {
+        "training documents": train_documents,
+        "learning_rate": args.learning_rate,
+        "head_learning_rate (heads, memories, embeddings)": head_learning_rate,
+        "train_batch_size": args.per_device_train_batch_size,
+        "gradient_accumulation_steps": accumulation if accumulation != 1 else None,
+        "processes": processes if processes != 1 else None,
+        "total_train_batch_size": args.per_device_train_batch_size * accumulation * processes,
+        "num_epochs": args.num_train_epochs,
+        "optimizer": getattr(args.optim, "value", args.optim),
+        "weight_decay": args.weight_decay,
+        "max_grad_norm": args.max_grad_norm,
+        "lr_scheduler_type": getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type),
+        "warmup": (f"{warmup:.0%} of the steps" if 0 < warmup < 1 else f"{int(warmup)} steps") if warmup else None,
+        "seed": args.seed,
+        "mixed_precision": precision,
+        "model selection": f"best {args.metric_for_best_model} on validation" if args.load_best_model_at_end else None,
+        "training time": f"{train_runtime / 60:.1f} min on {args.device}" if train_runtime else None,
+    }
+    if collator is not None:  # (SimMemREDataCollator's; another collator's are not known)
+        counts = [getattr(collator, f"neg_{kind}_count", None) for kind in ("mention", "coref", "relation")]
+        if None not in counts:
+            facts["negative samples per document (mention / coreference / relation)"] = " / ".join(map(str, counts))
+    weights = [getattr(model_config, f"{task}_loss_weight") for task in ("mention", "coref", "entity", "relation")]
+    facts["loss weights (mention / coreference / entity / relation)"] = " / ".join(map(str, weights))
+    if model_config.use_entity_memory or model_config.use_relation_memory:
+        facts["memory_warmup_proportion"] = model_config.memory_warmup_proportion
+
+    def version(package):
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    versions = {name: version(package) for name, package in _CARD_FRAMEWORKS}
+    return {
+        "Training hyperparameters": {key: value for key, value in facts.items() if value is not None},
+        "Framework versions": {key: value for key, value in versions.items() if value is not None},
+    }
+
+
+_CARD_FRAMEWORKS = (
+    ("Transformers", "transformers"),
+    ("PyTorch", "torch"),
+    ("Datasets", "datasets"),
+    ("Tokenizers", "tokenizers"),
+)
+
+
+def card_section(card: str, title: str = TRAINING_SECTION) -> str | None:
+    """The text of the card's `## title` section up to the next `## ` heading (None without one), to keep it when the
+    card is written again (calibrate.py rewrites the scores, not how the model was trained)."""
+    lines = card.splitlines()
+    starts = [index for index, line in enumerate(lines) if line.strip() == f"## {title}"]
+    if not starts:
+        return None
+    end = next((index for index in range(starts[0] + 1, len(lines)) if lines[index].startswith("## ")), len(lines))
+    return "\n".join(lines[starts[0] : end]).rstrip() + "\n"
+
+
+def _card_training_lines(training) -> list:
+    """The "Training procedure" section: facts of :func:`training_procedure` as lists, or a kept section's text."""
+    if not training:
+        return []
+    if isinstance(training, str):
+        return [*training.rstrip().splitlines(), ""]
+    lines = [f"## {TRAINING_SECTION}", ""]
+    for heading, facts in training.items():
+        if facts:
+            lines += [f"### {heading}", "", *(f"- {name}: {_fact(value)}" for name, value in facts.items()), ""]
+    return lines
+
+
+def _fact(value) -> str:
+    """A fact as the card shows it: numbers as written in a config (5e-05, 20), the rest as text without line ends."""
+    return " ".join(str(value).split())
 
 
 def _card_limitations_lines(config, dataset_name=None):

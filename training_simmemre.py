@@ -1753,7 +1753,7 @@ class SimMemRETrainer(Trainer):
         place of transformers' generic draft, which `push_to_hub` uploads. `tasks` and `dataset_args` are not used."""
         if not self.is_world_process_zero():
             return
-        from .hub_simmemre import placeholder_repo_id, render_model_card
+        from .hub_simmemre import placeholder_repo_id, render_model_card, training_procedure
 
         evaluations = [entry for entry in self.state.log_history if "eval_relation_strict_f1" in entry]
         if self.args.load_best_model_at_end and self.state.best_global_step:
@@ -1776,6 +1776,9 @@ class SimMemRETrainer(Trainer):
             language=language or "en",
             tags=[tags] if isinstance(tags, str) else tags,
             dataset_split="validation",
+            training=training_procedure(
+                self, train_documents=len(self.train_dataset) if hasattr(self.train_dataset, "__len__") else None
+            ),
         )
         os.makedirs(self.args.output_dir, exist_ok=True)
         with open(os.path.join(self.args.output_dir, "README.md"), "w", encoding="utf-8") as handle:

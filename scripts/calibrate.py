@@ -128,16 +128,17 @@ def rewrite_model_card(folder, config, report: dict, test_split) -> None:
     marked as tuned there, and test); the card's dataset, base model, license, language and tags are kept."""
     from huggingface_hub import ModelCard
 
-    from simmemre.hub_simmemre import placeholder_repo_id, render_model_card
+    from simmemre.hub_simmemre import card_section, placeholder_repo_id, render_model_card
 
     path = os.path.join(folder, "README.md")
     if not os.path.isfile(path):
         return
     try:
-        data = ModelCard.load(path).data
+        earlier = ModelCard.load(path)
     except Exception:  # (a card not written by save_for_hub: not rewritten, only named)
         print(f"warning: {path}: not a card this package wrote; it still states the old thresholds", file=sys.stderr)
         return
+    data = earlier.data
     datasets = data.datasets if isinstance(data.datasets, list) else [data.datasets] if data.datasets else [None]
     results = {"validation": report["scores"], **({"test": report["test_scores"]} if test_split else {})}
     card = render_model_card(
@@ -150,6 +151,7 @@ def rewrite_model_card(folder, config, report: dict, test_split) -> None:
         language=data.language or "en",
         tags=data.tags,
         thresholds_tuned_on="validation",
+        training=card_section(earlier.text),  # (how the model was trained is unchanged)
     )
     write_text_file(path, card)
 

@@ -857,6 +857,7 @@ def test_the_summary_has_no_calibrated_columns_when_calibration_kept_the_fixed_t
     monkeypatch.setattr(training_simmemre, "calibrate_thresholds", lambda *args, **kwargs: kept)
     monkeypatch.setattr(training_simmemre, "apply_thresholds", lambda model, thresholds: None)
     monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: None)
+    monkeypatch.setattr(hub_simmemre, "training_procedure", lambda *args, **kwargs: None)  # (a stand-in trainer)
     result = experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
     out = capsys.readouterr().out
     assert "calibrated_test_relation_strict_f1" in result["results"]  # all_results.json keeps them (results.py)
@@ -1039,6 +1040,7 @@ def test_the_summary_says_a_resumed_runs_train_loss_covers_the_steps_after_the_r
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
     monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
     monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: None)
+    monkeypatch.setattr(hub_simmemre, "training_procedure", lambda *args, **kwargs: None)  # (a stand-in trainer)
     experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
     assert "train_loss 0.5000 (steps 3-5, after the resume)" in capsys.readouterr().out
     # (and the results file says so too: it held the same mean without a word)

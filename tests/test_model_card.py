@@ -188,10 +188,12 @@ def test_train_gives_the_card_the_scores_of_the_saved_thresholds(monkeypatch, tm
     monkeypatch.setattr(training_simmemre, "calibrate_thresholds", lambda *args, **kwargs: calibration)
     monkeypatch.setattr(training_simmemre, "apply_thresholds", lambda model, thresholds: None)
     monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: saved.update(kwargs))
+    monkeypatch.setattr(hub_simmemre, "training_procedure", lambda *args, **kwargs: {"facts": kwargs})
     monkeypatch.setattr(experiment_simmemre, "write_run_files", lambda *args, **kwargs: None)
     experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}}, print_summary=False)
     assert list(saved["results"]) == expected["results"]
     assert saved["thresholds_tuned_on"] == expected["tuned"]
+    assert saved["training"] == {"facts": {"train_documents": None, "train_runtime": None}}  # (no train split here)
 
 
 @pytest.mark.parametrize(
@@ -209,6 +211,7 @@ def test_the_card_names_a_dataset_only_where_the_data_names_one(monkeypatch, tmp
     saved = {}
     monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
     monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: saved.update(kwargs))
+    monkeypatch.setattr(hub_simmemre, "training_procedure", lambda *args, **kwargs: {"facts": kwargs})
     monkeypatch.setattr(experiment_simmemre, "write_run_files", lambda *args, **kwargs: None)
     experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}}, print_summary=False)
     assert saved["dataset_name"] == dataset_name
@@ -307,3 +310,69 @@ def test_another_corpus_named_after_bc5cdr_keeps_its_name(model):
 
     card = ModelCard(render_model_card(model.config, {"relation_strict_f1": 40.0}, dataset_name="my-bc5cdr-resplit"))
     assert card.data.datasets == ["my-bc5cdr-resplit"] and card.data.eval_results[0].dataset_name == "my-bc5cdr-resplit"
+
+
+def training_facts(tmp_path, model, processor):
+    from transformers import TrainingArguments
+
+    from simmemre.hub_simmemre import training_procedure
+    from simmemre.training_simmemre import SimMemREDataCollator, SimMemRETrainer
+
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "run"),
+        report_to="none",
+        learning_rate=5e-5,
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=2,
+        num_train_epochs=20,
+        warmup_steps=0.1,
+        seed=112,
+    )
+    collator = SimMemREDataCollator(processor, model.config, neg_mention_count=200)
+    trainer = SimMemRETrainer(
+        model=model, args=args, data_collator=collator, processing_class=processor, head_learning_rate=1e-3
+    )
+    return training_procedure(trainer, train_documents=500, train_runtime=3119.0)
+
+
+def test_the_card_states_how_the_model_was_trained(model, processor, tmp_path):
+    """Cards said nothing of the training run (transformers' Trainer cards list its hyperparameters and versions)."""
+    import transformers
+
+    card = render_model_card(model.config, training=training_facts(tmp_path, model, processor))
+    section = card.split("## Training procedure")[1].split("\n## ")[0]
+    for fact in (
+        "- training documents: 500",
+        "- learning_rate: 5e-05",
+        "- head_learning_rate (heads, memories, embeddings): 0.001",
+        "- total_train_batch_size: 4",
+        "- warmup: 10% of the steps",
+        "- seed: 112",
+        "- mixed_precision: float32",
+        "- training time: 52.0 min on cpu",
+        "- negative samples per document (mention / coreference / relation): 200 / ",
+        f"- Transformers: {transformers.__version__}",
+    ):
+        assert fact in section, fact
+
+
+def test_calibrate_keeps_the_training_section_of_the_card_it_rewrites(hub_folder, model, processor, tmp_path):
+    """The training run is unchanged by calibration; a rewritten card must not drop what it says of it."""
+    import copy
+    import shutil
+
+    from helpers import SCRIPTS, load_script
+
+    from simmemre.hub_simmemre import card_section
+
+    calibrate = load_script(SCRIPTS / "calibrate.py", "calibrate_script")
+    folder = tmp_path / "model"
+    shutil.copytree(hub_folder, folder)
+    card = render_model_card(model.config, dataset_name="bc5cdr", training=training_facts(tmp_path, model, processor))
+    (folder / "README.md").write_text(card, encoding="utf-8")
+    config = copy.deepcopy(model.config)
+    config.relation_threshold = 0.3
+    calibrate.rewrite_model_card(str(folder), config, {"scores": {"relation_strict_f1": 12.5}}, None)
+    rewritten = (folder / "README.md").read_text(encoding="utf-8")
+    assert card_section(rewritten) == card_section(card) and "- seed: 112" in card_section(rewritten)
+    assert rewritten.index("## Training procedure") < rewritten.index("## Citation")
