@@ -19,8 +19,8 @@ mentions/entities/relations and ``text`` on mentions; validation ignores such ex
 or in which order documents were read.
 
 Converters: BC5CDR PubTator (:func:`read_pubtator`), DocRED / Re-DocRED / JEREX-joint JSON (:func:`read_docred`),
-brat standoff (:func:`read_brat`, and :func:`write_brat` back) and BioC XML or JSON (:func:`read_bioc`);
-:func:`convert_corpus` converts a folder or a single file, split by split.
+brat standoff (:func:`read_brat`, and :func:`write_brat` back) and BioC XML or JSON (:func:`read_bioc`, and
+:func:`write_bioc` back); :func:`convert_corpus` converts a folder or a single file, split by split.
 
 This module uses the standard library, the span checks of :mod:`processing_simmemre` (the one input validation,
 shared with the processor and the pipeline) and ``datasets`` (imported lazily, for
@@ -1557,6 +1557,9 @@ BIOC_ID_KEYS = {"identifier": ",", "Identifier": ",", "MESH": "|", "MeSH": "|", 
 # The most characters between two passages (filled with spaces): PMC's full texts leave out a figure or a table, not
 # millions of characters.
 BIOC_MAX_GAP = 1_000_000
+# The annotation infon that names the entity of the document an annotation is a mention of (write_bioc writes it):
+# the mentions of an entity without ids, of several ids, or sharing its (type, id) with another entity stay together.
+BIOC_ENTITY_KEY = "simmemre_entity"
 # Infon keys that name a relation's type, in the order they are looked for ("relation" in BC5CDR).
 BIOC_RELATION_TYPE_KEYS = ("type", "relation")
 _BIOC_COUNTERS = (
@@ -1585,7 +1588,9 @@ def read_bioc(path: str | os.PathLike, drop_ungrounded: bool = False) -> tuple[l
       Entities group mentions by (type, id) as :func:`read_pubtator` does; mentions without an id (or id ``-1``) by
       (type, lower-cased text), or dropped with `drop_ungrounded`. Left out and counted: annotations with several
       locations (discontinuous) or none, and the parts of a composite mention (``CompositeRole``
-      ``IndividualMention``; the composite span is kept).
+      ``IndividualMention``; the composite span is kept). Annotations with a :data:`BIOC_ENTITY_KEY` infon (those
+      :func:`write_bioc` writes) are grouped by it instead, into entities with the ids of their ``identifier``
+      (none when it is that infon's value), placed after the others.
     - Relations (document or passage level): the type is the first of :data:`BIOC_RELATION_TYPE_KEYS`; arguments,
       head first, are two ``node`` refids (annotation ids; roles Arg1/Arg2 order them, else the written order), or
       ``entity1``/``entity2`` infons holding ids, or two infons
@@ -1723,13 +1728,19 @@ def _bioc_document(raw: Any, path: str, counts: dict, drop_ungrounded: bool) -> 
     block = {"pmid": doc_id, "mentions": []}
     annotation_keys: dict[str, list] = {}  # annotation id -> its entity keys ([] when left out; None: repeated id)
     left_out: set = set()  # (type, id) of left-out annotations: a relation naming only them is left out too
+    written = []  # (entity key, start, end, ids) of annotations naming their entity (write_bioc's files)
     for where, annotation in annotations:
         mention = _bioc_mention(annotation, where, text, fail, counts)
         keys = []
         if mention is not None:
             start, end, entity_type, pairs, composite = mention
-            block["mentions"].append((0, start, end, text[start:end], entity_type, pairs, composite))
-            keys = [(entity_type, None, surface) if kb_id == "-1" else (entity_type, kb_id) for kb_id, surface in pairs]
+            named = _bioc_named_entity(annotation, entity_type)
+            if named is not None:
+                written.append((named[0], start, end, named[1]))
+                keys = [named[0]]
+            else:
+                block["mentions"].append((0, start, end, text[start:end], entity_type, pairs, composite))
+                keys = [(entity_type, None, s) if kb_id == "-1" else (entity_type, kb_id) for kb_id, s in pairs]
         else:
             left_out.update(_bioc_annotation_ids(annotation))
         annotation_id = str(annotation.get("id"))
@@ -1739,6 +1750,8 @@ def _bioc_document(raw: Any, path: str, counts: dict, drop_ungrounded: bool) -> 
     entities, entity_index = _pubtator_entities(block, text, path, entity_counts, drop_ungrounded)
     for key in (*_ENTITY_GROUPING_COUNTERS, "duplicate_mentions"):
         counts[key] += entity_counts[key]
+    # (a dropped entity gets no index: a relation naming it is left out, as for a left-out annotation)
+    _add_named_entities(written, entities, entity_index, counts, drop_ungrounded)
     left_out -= {key for key in entity_index if key[1] is not None}
     doc = {
         "id": doc_id,
@@ -1751,6 +1764,39 @@ def _bioc_document(raw: Any, path: str, counts: dict, drop_ungrounded: bool) -> 
     counts["forced_word_splits"] += count_forced_word_splits(text, {p for s in _mention_spans(doc) for p in s})
     validate_document(doc, source=path)
     return doc
+
+
+def _bioc_named_entity(annotation: Mapping, entity_type: str) -> tuple | None:
+    """``(entity key, ids)`` of an annotation whose :data:`BIOC_ENTITY_KEY` infon names its entity (as
+    :func:`write_bioc` writes them), else None. Its ids are its ``identifier`` (split at ``,``), none when that is the
+    entity's name itself (the name written for an entity without ids)."""
+    infons = annotation.get("infons") or {}
+    name = infons.get(BIOC_ENTITY_KEY)
+    if not isinstance(name, str) or not name.strip():
+        return None
+    identifier = infons.get("identifier")
+    if not isinstance(identifier, str) or identifier.strip() == name.strip():
+        return (entity_type, None, (BIOC_ENTITY_KEY, name.strip())), []
+    return (entity_type, None, (BIOC_ENTITY_KEY, name.strip())), [kb_id.strip() for kb_id in identifier.split(",")]
+
+
+def _add_named_entities(written: list, entities: list, entity_index: dict, counts: dict, drop_ungrounded: bool) -> None:
+    """Add the entities that annotations name (`_bioc_named_entity`) after the others, in order of first mention;
+    those without ids are dropped with `drop_ungrounded` (counted)."""
+    ids_of: dict[tuple, list] = {}
+    for key, _, _, ids in written:  # (the ids of all its annotations, should an edit have changed one)
+        ids_of[key] = list(dict.fromkeys(ids_of.get(key, []) + ids))
+    dropped = {key for key, ids in ids_of.items() if drop_ungrounded and not ids}
+    first = len(entities)
+    for key, start, end, _ in written:
+        if key in dropped:
+            counts["dropped_ungrounded_mentions"] += 1
+            continue
+        _add_mention_to_entity(entities, entity_index, key, start, end, counts)
+        entities[entity_index[key]]["ids"] = ids_of[key]
+    for entity in entities[first:]:
+        entity["mentions"].sort(key=lambda m: (m["start"], m["end"]))
+    counts["dropped_ungrounded_entities"] += len(dropped)
 
 
 def _bioc_list(owner: Any, key: str, fail, field: str) -> list:
@@ -1891,6 +1937,204 @@ def _bioc_relations(relations, entities, entity_index, annotation_keys, left_out
             continue
         result.append(candidate)
     return result
+
+
+# What write_bioc writes besides the documents: the passage type (one passage holds the whole text), the collection's
+# source and key (the file a BioC collection names to say what its infons mean), and the formats it takes.
+BIOC_PASSAGE_TYPE = "abstract"
+BIOC_SOURCE = "SimMemRE"
+BIOC_KEY = "simmemre.key"
+BIOC_WRITE_FORMATS = ("xml", "json")
+_BIOC_XML_HEADER = "<?xml version='1.0' encoding='UTF-8'?>\n<!DOCTYPE collection SYSTEM \"BioC.dtd\">\n"
+# Characters XML 1.0 cannot hold, not even as character references: C0 controls but tab and line ends, surrogates,
+# U+FFFE and U+FFFF.
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def write_bioc(documents: Iterable[Mapping], path: str | os.PathLike, format: str = "xml") -> int:
+    """Write schema documents (gold, or predictions with scores) as one BioC collection file, XML (BioC's DTD) or JSON
+    (``format="json"``; ``.gz`` at the end of `path`: gzipped), replacing `path` only once it is all written. Returns
+    the number of documents written; :func:`read_bioc` reads the file back to the same documents (text, entities in
+    their order with their types, ids and mentions, relations with their direction), without scores and with the
+    sentences and words it derives.
+
+    A document is one passage at offset 0 (type :data:`BIOC_PASSAGE_TYPE`) holding the text, with an annotation per
+    mention (offsets in code points, as the schema's), entity by entity: infons ``type``, ``identifier`` (the entity's
+    ids joined by ``,``, as BioRED and read_bioc join them; without ids, the entity's name ``E<index>`` so that the
+    mentions of one entity share one) and :data:`BIOC_ENTITY_KEY` (that name: it keeps together the mentions of an
+    entity without ids or of several ids, which read_bioc would otherwise group by text or split by id). A relation
+    names the first annotations of its head and tail as nodes with roles ``Arg1`` and ``Arg2``, and their identifiers
+    in ``entity1``/``entity2`` infons (BioRED's). Scores go into infons: ``score`` (mention, relation) and
+    ``entity_score``.
+
+    Every document is checked before anything is written; refused, as :class:`DocumentError` naming the document and
+    field, is what would not read back the same: an id, type or relation type with surrounding whitespace (read_bioc
+    strips it), an id that is empty, holds ``,``, repeats or equals the entity's generated name, a mention or relation
+    given twice (read back once), a repeated document id, a score that is no number, and in XML a character XML 1.0
+    cannot hold (a NUL or other control character; a lone surrogate)."""
+    if format not in BIOC_WRITE_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(BIOC_WRITE_FORMATS)}, got {format!r}")
+    path = os.fspath(path)
+    written, first_of_id = [], {}
+    for index, doc in enumerate(documents):  # every document checked before any is written
+        doc = validate_document(with_str_id(doc), source=f"documents[{index}]")
+        fail = _document_failure(f"documents[{index}]", doc["id"])
+        _check_bioc_writable(doc, fail, xml=format == "xml")
+        first = first_of_id.setdefault(doc["id"], index)
+        if first != index:
+            fail(f"document {first} has this id too (BioC readers refuse a repeated id)", "id")
+        written.append(_bioc_document_object(doc))
+    collection = {"source": BIOC_SOURCE, "date": _today(), "key": BIOC_KEY, "infons": {}, "documents": written}
+    content = _bioc_xml_bytes(collection) if format == "xml" else _bioc_json_bytes(collection)
+    with replacing_file(path) as handle:
+        output = gzip.GzipFile(path, "wb", fileobj=handle) if path.endswith(".gz") else handle
+        output.write(content)
+        output.close()
+    return len(written)
+
+
+def _today() -> str:
+    import time
+
+    return time.strftime("%Y%m%d")  # (BioC's date: yyyymmdd)
+
+
+def _check_bioc_writable(doc: Mapping, fail, xml: bool) -> None:
+    """Fail (`fail(message, field)`) on what a BioC file of `doc` would not give back the same (see `write_bioc`)."""
+    stripped = "surrounding whitespace, which read_bioc strips"
+    if doc["id"] != doc["id"].strip():
+        fail(stripped, "id")
+    for index, entity in enumerate(doc["entities"]):
+        field = f"entities[{index}]"
+        if entity["type"] != entity["type"].strip():
+            fail(stripped, f"{field}.type")
+        ids = entity.get("ids") or []
+        for position, kb_id in enumerate(ids):
+            if not kb_id.strip() or kb_id != kb_id.strip() or "," in kb_id:
+                fail(f"{kb_id!r}: an id needs a visible character, no ',' (it joins ids) and no {stripped}",
+                     f"{field}.ids[{position}]")  # fmt: skip
+            if kb_id in ids[:position]:
+                fail(f"{kb_id!r} is given twice (read back once)", f"{field}.ids[{position}]")
+        if ids == [f"E{index}"]:
+            fail(f"{ids[0]!r} is the name written for this entity were it without ids: give it another", f"{field}.ids")
+        spans = [(mention["start"], mention["end"]) for mention in entity["mentions"]]
+        for position, span in enumerate(spans):
+            if span in spans[:position]:
+                fail(f"the span {span} is given twice (read back once)", f"{field}.mentions[{position}]")
+            _bioc_score(entity["mentions"][position], f"{field}.mentions[{position}]", fail)
+        _bioc_score(entity, field, fail)
+    seen = set()
+    for index, relation in enumerate(doc["relations"]):
+        if relation["type"] != relation["type"].strip():
+            fail(stripped, f"relations[{index}].type")
+        if (key := (relation["head"], relation["tail"], relation["type"])) in seen:
+            fail("the relation is given twice (read back once)", f"relations[{index}]")
+        seen.add(key)
+        _bioc_score(relation, f"relations[{index}]", fail)
+    if xml:
+        for field, value in _bioc_strings(doc):
+            if found := _NOT_IN_XML.search(value):
+                fail(f"character {found.start()} ({found.group()!r}) cannot be written in XML 1.0 (write BioC JSON, "
+                     "or remove it)", field)  # fmt: skip
+
+
+def _bioc_strings(doc: Mapping):
+    """``(field, str)`` of every string of `doc` that a BioC file holds."""
+    yield from (("id", doc["id"]), ("text", doc["text"]))
+    for index, entity in enumerate(doc["entities"]):
+        yield f"entities[{index}].type", entity["type"]
+        yield from ((f"entities[{index}].ids[{j}]", kb_id) for j, kb_id in enumerate(entity.get("ids") or []))
+    yield from ((f"relations[{i}].type", relation["type"]) for i, relation in enumerate(doc["relations"]))
+
+
+def _bioc_score(owner: Mapping, field: str, fail, key: str = "score") -> dict:
+    """``{key: score}`` as a BioC infon (a string), ``{}`` without a score (None); a score that is no number fails."""
+    value = owner.get("score")
+    if value is None:
+        return {}
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        fail(f"expected a number, got {value!r}", f"{field}.score")
+    return {key: repr(float(value))}
+
+
+def _bioc_document_object(doc: Mapping) -> dict:
+    """One document as BioC JSON's object (see `write_bioc`); `_bioc_xml_bytes` writes the same as XML."""
+    annotations, first_annotation, identifiers = [], [], []
+    for index, entity in enumerate(doc["entities"]):
+        name = f"E{index}"
+        identifiers.append(",".join(entity.get("ids") or []) or name)
+        infons = {"type": entity["type"], "identifier": identifiers[-1], BIOC_ENTITY_KEY: name}
+        infons.update(_bioc_score(entity, "", None, key="entity_score"))  # (scores checked already: no fail)
+        first_annotation.append(str(len(annotations)))
+        for mention in entity["mentions"]:
+            start, end = mention["start"], mention["end"]
+            annotations.append({
+                "id": str(len(annotations)),
+                "infons": {**infons, **_bioc_score(mention, "", None)},
+                "text": doc["text"][start:end],
+                "locations": [{"offset": start, "length": end - start}],
+            })  # fmt: skip
+    relations = []
+    for number, relation in enumerate(doc["relations"]):
+        head, tail = relation["head"], relation["tail"]
+        infons = {"type": relation["type"], "entity1": identifiers[head], "entity2": identifiers[tail]}
+        nodes = [{"refid": first_annotation[head], "role": "Arg1"}, {"refid": first_annotation[tail], "role": "Arg2"}]
+        relations.append({"id": f"R{number}", "infons": {**infons, **_bioc_score(relation, "", None)}, "nodes": nodes})
+    passage = {"offset": 0, "infons": {"type": BIOC_PASSAGE_TYPE}, "text": doc["text"], "annotations": annotations}
+    return {"id": doc["id"], "infons": {}, "passages": [{**passage, "relations": []}], "relations": relations}
+
+
+def _bioc_json_bytes(collection: Mapping) -> bytes:
+    try:
+        return json.dumps(collection, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # (a lone surrogate has no UTF-8 form: \u escapes, read back as the same string)
+        return json.dumps(collection).encode("utf-8")
+
+
+def _bioc_xml_bytes(collection: Mapping) -> bytes:
+    """The collection in BioC's XML layout (its DTD's element order), indented."""
+    from xml.etree import ElementTree
+
+    root = ElementTree.Element("collection")
+    for key in ("source", "date", "key"):
+        ElementTree.SubElement(root, key).text = collection[key]
+    for document in collection["documents"]:
+        element = ElementTree.SubElement(root, "document")
+        ElementTree.SubElement(element, "id").text = document["id"]
+        for passage in document["passages"]:
+            passage_element = ElementTree.SubElement(element, "passage")
+            _xml_infons(passage_element, passage["infons"])
+            ElementTree.SubElement(passage_element, "offset").text = str(passage["offset"])
+            ElementTree.SubElement(passage_element, "text").text = passage["text"]
+            for annotation in passage["annotations"]:
+                _xml_annotation(passage_element, annotation)
+        for relation in document["relations"]:
+            relation_element = ElementTree.SubElement(element, "relation", id=relation["id"])
+            _xml_infons(relation_element, relation["infons"])
+            for node in relation["nodes"]:
+                ElementTree.SubElement(relation_element, "node", refid=node["refid"], role=node["role"])
+    ElementTree.indent(root)  # (only elements with children: no text element gains whitespace)
+    body = ElementTree.tostring(root, encoding="unicode")
+    # XML reads a carriage return in text as a line feed (and \r\n as one), shifting the offsets after it: written as
+    # a character reference, which is read as it is. (ElementTree writes one so in attributes already.)
+    return (_BIOC_XML_HEADER + body.replace("\r", "&#13;") + "\n").encode("utf-8")
+
+
+def _xml_infons(parent, infons: Mapping) -> None:
+    from xml.etree import ElementTree
+
+    for key, value in infons.items():
+        ElementTree.SubElement(parent, "infon", key=key).text = value
+
+
+def _xml_annotation(parent, annotation: Mapping) -> None:
+    from xml.etree import ElementTree
+
+    element = ElementTree.SubElement(parent, "annotation", id=annotation["id"])
+    _xml_infons(element, annotation["infons"])
+    for location in annotation["locations"]:
+        ElementTree.SubElement(element, "location", offset=str(location["offset"]), length=str(location["length"]))
+    ElementTree.SubElement(element, "text").text = annotation["text"]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -2178,13 +2422,13 @@ def convert_parser():
 
     parser = argparse.ArgumentParser(
         description="Convert a BC5CDR (PubTator), DocRED-format, brat standoff or BioC (XML or JSON) corpus to "
-        "SimMemRE JSON Lines documents, or SimMemRE documents (gold or predicted) to brat."
+        "SimMemRE JSON Lines documents, or SimMemRE documents (gold or predicted) to brat or BioC."
     )
     parser.add_argument(
         "--format",
         required=True,
         choices=FORMATS + ("jsonl",),
-        help="input format (jsonl: SimMemRE documents, gold or predict.py's output, with --to brat)",
+        help="input format (jsonl: SimMemRE documents, gold or predict.py's output, with --to brat or bioc)",
     )
     parser.add_argument(
         "--input",
@@ -2196,14 +2440,16 @@ def convert_parser():
         "--output",
         required=True,
         help="output folder for {split}.jsonl and labels.json; a folder --input replaces the split files of an earlier "
-        "conversion there, one file --input replaces only its own split",
+        "conversion there, one file --input replaces only its own split (--to brat, bioc: see --to)",
     )
     parser.add_argument(
         "--to",
-        choices=("jsonl", "brat"),
+        choices=("jsonl", "brat", "bioc", "bioc-json"),
         default="jsonl",
         help="output format (default jsonl); brat: ID.txt + ID.ann per document, in OUTPUT/<split>/ for a folder "
-        "--input, in OUTPUT for one file (predictions' scores as AnnotatorNotes)",
+        "--input, in OUTPUT for one file (predictions' scores as AnnotatorNotes); bioc, bioc-json: one BioC XML or "
+        "JSON collection, OUTPUT/<split>.xml (.json) for a folder --input, the file OUTPUT for one file (scores as "
+        "infons)",
     )
     parser.add_argument("--rel-info", help="docred: rel_info.json or JEREX types.json mapping relation ids to names")
     parser.add_argument(
@@ -2215,18 +2461,17 @@ def convert_parser():
     return parser
 
 
-def _convert_to_brat(args, options: dict) -> int:
-    """convert_dataset.py --to brat: every split of --input as a brat collection (OUTPUT/<split>/, or OUTPUT for one
-    file), one JSON line of counts per split; exit status 2 for a bad input or an output holding annotations."""
+def _convert_to_annotation_format(args, options: dict) -> int:
+    """convert_dataset.py --to brat, bioc or bioc-json: every split of --input as a brat collection (OUTPUT/<split>/,
+    or OUTPUT for one file) or a BioC collection file (OUTPUT/<split>.xml or .json, or the file OUTPUT for one file),
+    one JSON line of counts per split; exit status 2 for a bad input or an output holding annotations."""
     import sys
 
     single_file = os.path.isfile(args.input)
     try:
-        if os.path.exists(args.output) and (not os.path.isdir(args.output) or _brat_files(args.output)):
-            what = "is a file" if not os.path.isdir(args.output) else "holds .ann files already"
-            raise ValueError(f"--output {args.output}: {what}; give a new or empty folder")
+        _check_annotation_output(args.to, args.output, single_file)
         if args.format == "jsonl":
-            splits, skipped = _documents_for_brat(args.input)
+            splits, skipped = _documents_of_jsonl(args.input)
         else:
             splits = {split: docs for split, (docs, _) in convert_corpus(args.format, args.input, **options).items()}
             skipped = 0
@@ -2234,6 +2479,11 @@ def _convert_to_brat(args, options: dict) -> int:
             print(f"left out {skipped} error record(s) of predict.py (documents it could not read)", file=sys.stderr)
         lines = []
         for split, docs in splits.items():
+            if args.to != "brat":  # (a BioC collection: one file)
+                kind = "json" if args.to == "bioc-json" else "xml"
+                file = args.output if single_file else os.path.join(args.output, f"{split}.{kind}")
+                lines.append(json.dumps({"split": split, "documents": write_bioc(docs, file, kind), "file": file}))
+                continue
             folder = args.output if single_file else os.path.join(args.output, split)
             lines.append(json.dumps({"split": split, "documents": write_brat(docs, folder), "folder": folder}))
     except (DocumentError, FileNotFoundError, ValueError, json.JSONDecodeError) as error:
@@ -2249,7 +2499,26 @@ def _convert_to_brat(args, options: dict) -> int:
     return 0
 
 
-def _documents_for_brat(input_path: str) -> tuple[dict, int]:
+def _check_annotation_output(to: str, output: str, single_file: bool) -> None:
+    """Refuse an --output that holds annotations already (ValueError): brat's a folder with .ann files, BioC's a
+    non-empty file (one file --input) or a folder with files of the collection's suffix."""
+    if not os.path.exists(output):
+        return
+    if to == "brat" or not single_file:
+        suffix = {"brat": ".ann", "bioc": ".xml", "bioc-json": ".json"}[to]
+        if not os.path.isdir(output):
+            raise ValueError(f"--output {output}: is a file; give a new or empty folder")
+        held = _brat_files(output) if to == "brat" else [name for name in os.listdir(output) if name.endswith(suffix)]
+        if held:
+            raise ValueError(f"--output {output}: holds {suffix} files already; give a new or empty folder")
+        return
+    if os.path.isdir(output):
+        raise ValueError(f"--output {output}: is a folder; one file --input is written as one BioC file: name it")
+    if not is_stream_path(output) and os.path.getsize(output):
+        raise ValueError(f"--output {output}: exists already; give a new file name")
+
+
+def _documents_of_jsonl(input_path: str) -> tuple[dict, int]:
     """``({split: documents}, error records left out)`` of a JSON Lines file or a folder of split files; predict.py's
     error records (``{"id", "error"}``) are left out, counted."""
     if os.path.isfile(input_path):
@@ -2289,7 +2558,7 @@ def convert_command(argv=None) -> int:
     if args.require_relations and args.format != "bc5cdr":
         parser.error("--require-relations applies to --format bc5cdr only")
     if args.format == "jsonl" and args.to == "jsonl":
-        parser.error("--format jsonl is SimMemRE JSON Lines already: convert it --to brat")
+        parser.error("--format jsonl is SimMemRE JSON Lines already: convert it --to brat or --to bioc")
     if args.input == "-":
         parser.error("--input -: standard input is not read here; give a file or folder")
     if args.output == "-":  # (a folder named "-" was made)
@@ -2303,7 +2572,7 @@ def convert_command(argv=None) -> int:
 
     # (two conversions into one folder: the first to end removed the marker while the other still wrote)
     with exclusive_use(args.output, "--output", "another conversion"):
-        return _convert_to_brat(args, options) if args.to == "brat" else _convert_to_jsonl(args, options)
+        return _convert_to_jsonl(args, options) if args.to == "jsonl" else _convert_to_annotation_format(args, options)
 
 
 def _convert_to_jsonl(args, options: dict) -> int:

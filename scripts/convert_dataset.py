@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Convert a BC5CDR (PubTator), DocRED-format, brat standoff or BioC (XML or JSON) corpus to SimMemRE JSON Lines
-documents (or, with --to brat, SimMemRE documents such as predict.py's output to brat).
+documents (or, with --to brat / bioc / bioc-json, SimMemRE documents such as predict.py's output to brat or BioC).
 
 Writes OUTPUT/{train,dev,test}.jsonl for the splits found and OUTPUT/labels.json (sorted entity and
 relation types of every split in OUTPUT), and prints one JSON line of counts per split:
@@ -16,6 +16,7 @@ Examples:
     python scripts/convert_dataset.py --format brat --input my_brat_corpus --output data_converted/mine
     python scripts/convert_dataset.py --format bioc --input BioRED --output data_converted/biored
     python scripts/convert_dataset.py --format jsonl --to brat --input predictions.jsonl --output predictions_brat
+    python scripts/convert_dataset.py --format jsonl --to bioc --input predictions.jsonl --output predictions.xml
 """
 
 import sys
