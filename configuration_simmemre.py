@@ -150,8 +150,10 @@ class SimMemREConfig(PretrainedConfig):
     r"""
     Configuration of [`SimMemREModel`]: a BERT-like encoder plus the four JEREX task heads (mention localization,
     coreference, entity classification, relation classification) and the similarity memory of Kościukiewicz et al.
-    (2023). Defaults follow the JEREX / paper code (JEREX `configs/` and the paper's CDR config). A keyword that is no
-    setting but close to one (`memroy_read_mode`) is refused; other unknown keywords stay attributes (transformers).
+    (2023). Defaults follow the JEREX / paper code (JEREX `configs/` and the paper's CDR config), except the memory
+    read (`sum`, chosen on dev; `mean` is the paper's) and the inference cap `max_mentions_per_word` (0.5; JEREX has
+    none). A keyword that is no setting but close to one (`memroy_read_mode`) is refused; other unknown keywords stay
+    attributes (transformers).
 
     Args:
         encoder_config (`dict`): the encoder's config as a dict (`AutoConfig.for_model(**encoder_config)` rebuilds it).

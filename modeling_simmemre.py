@@ -1903,6 +1903,8 @@ class RelationClassification(nn.Module):
         head_first = subword_spans[first, 0] <= subword_spans[second, 0]
         context_start = np.where(head_first, subword_spans[first, 1], subword_spans[second, 1])
         context_end = np.where(head_first, subword_spans[second, 0], subword_spans[first, 0])
+        # Words between the pair: one less than JEREX's start(second) - last(first) (end is exclusive here), an index
+        # shift of a learned table kept because every recorded model was trained with it.
         word_gap = np.where(
             head_first, word_spans[second, 0] - word_spans[first, 1], word_spans[first, 0] - word_spans[second, 1]
         ).clip(min=0)
