@@ -1984,6 +1984,8 @@ def write_bioc(documents: Iterable[Mapping], path: str | os.PathLike, format: st
         if first != index:
             fail(f"document {first} has this id too (BioC readers refuse a repeated id)", "id")
         written.append(_bioc_document_object(doc))
+    if not written:  # (BioC's DTD: a collection holds at least one document)
+        raise ValueError(f"{path}: no documents to write (a BioC collection needs one)")
     collection = {"source": BIOC_SOURCE, "date": _today(), "key": BIOC_KEY, "infons": {}, "documents": written}
     content = _bioc_xml_bytes(collection) if format == "xml" else _bioc_json_bytes(collection)
     with replacing_file(path) as handle:
@@ -2081,7 +2083,9 @@ def _bioc_document_object(doc: Mapping) -> dict:
         nodes = [{"refid": first_annotation[head], "role": "Arg1"}, {"refid": first_annotation[tail], "role": "Arg2"}]
         relations.append({"id": f"R{number}", "infons": {**infons, **_bioc_score(relation, "", None)}, "nodes": nodes})
     passage = {"offset": 0, "infons": {"type": BIOC_PASSAGE_TYPE}, "text": doc["text"], "annotations": annotations}
-    return {"id": doc["id"], "infons": {}, "passages": [{**passage, "relations": []}], "relations": relations}
+    # (every key of BioC JSON's passage, "sentences" too: the reference bioc library fails on a passage without it)
+    passage.update(sentences=[], relations=[])
+    return {"id": doc["id"], "infons": {}, "passages": [passage], "relations": relations}
 
 
 def _bioc_json_bytes(collection: Mapping) -> bytes:

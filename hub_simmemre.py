@@ -679,6 +679,8 @@ def training_procedure(trainer, train_documents=None, train_runtime=None) -> dic
     training documents and the training time in seconds."""
     import importlib.metadata
 
+    from .training_simmemre import format_duration
+
     args, model_config, collator = trainer.args, trainer.model.config, trainer.data_collator
     head_learning_rate = getattr(trainer, "head_learning_rate", None)
     accumulation, processes = args.gradient_accumulation_steps, getattr(args, "world_size", 1)
@@ -692,16 +694,17 @@ def training_procedure(trainer, train_documents=None, train_runtime=None) -> dic
         "gradient_accumulation_steps": accumulation if accumulation != 1 else None,
         "processes": processes if processes != 1 else None,
         "total_train_batch_size": args.per_device_train_batch_size * accumulation * processes,
-        "num_epochs": args.num_train_epochs,
+        # (the epochs trained: a run stopped by max_steps trains fewer than num_train_epochs)
+        "num_epochs": f"{trainer.state.epoch:g}" if getattr(trainer.state, "epoch", None) else args.num_train_epochs,
         "optimizer": getattr(args.optim, "value", args.optim),
         "weight_decay": args.weight_decay,
         "max_grad_norm": args.max_grad_norm,
         "lr_scheduler_type": getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type),
-        "warmup": (f"{warmup:.0%} of the steps" if 0 < warmup < 1 else f"{int(warmup)} steps") if warmup else None,
+        "warmup": (f"{warmup * 100:g}% of the steps" if 0 < warmup < 1 else f"{int(warmup)} steps") if warmup else None,
         "seed": args.seed,
         "mixed_precision": precision,
         "model selection": f"best {args.metric_for_best_model} on validation" if args.load_best_model_at_end else None,
-        "training time": f"{train_runtime / 60:.1f} min on {args.device}" if train_runtime else None,
+        "training time": f"{format_duration(train_runtime)} on {args.device}" if train_runtime else None,
     }
     if collator is not None:  # (SimMemREDataCollator's; another collator's are not known)
         counts = [getattr(collator, f"neg_{kind}_count", None) for kind in ("mention", "coref", "relation")]
@@ -736,11 +739,15 @@ _CARD_FRAMEWORKS = (
 def card_section(card: str, title: str = TRAINING_SECTION) -> str | None:
     """The text of the card's `## title` section up to the next `## ` heading (None without one), to keep it when the
     card is written again (calibrate.py rewrites the scores, not how the model was trained)."""
-    lines = card.splitlines()
-    starts = [index for index, line in enumerate(lines) if line.strip() == f"## {title}"]
+    lines, headings, fenced = card.splitlines(), [], False
+    for index, line in enumerate(lines):  # (a "## " line inside a code fence is no heading)
+        fenced ^= line.lstrip().startswith("```")
+        if not fenced and line.startswith("## "):
+            headings.append(index)
+    starts = [index for index in headings if lines[index].strip() == f"## {title}"]
     if not starts:
         return None
-    end = next((index for index in range(starts[0] + 1, len(lines)) if lines[index].startswith("## ")), len(lines))
+    end = next((index for index in headings if index > starts[0]), len(lines))
     return "\n".join(lines[starts[0] : end]).rstrip() + "\n"
 
 

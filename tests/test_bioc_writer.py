@@ -195,6 +195,21 @@ def test_bioc_json_holds_what_xml_cannot(tmp_path):
     assert schema_view(back) == schema_view(document)
 
 
+def test_bioc_json_passages_carry_every_key_of_the_format(tmp_path):
+    """The reference `bioc` library read a passage's "sentences" unconditionally and failed on the written JSON."""
+    write_bioc([rich_document()], tmp_path / "out.json", format="json")
+    (document,) = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))["documents"]
+    assert set(document) == {"id", "infons", "passages", "relations"}
+    assert set(document["passages"][0]) == {"offset", "infons", "text", "sentences", "annotations", "relations"}
+
+
+def test_no_documents_are_refused_rather_than_written_as_an_empty_collection(tmp_path):
+    """BioC's DTD requires a document in a collection; the empty file was one other tools refuse."""
+    with pytest.raises(ValueError, match="no documents to write"):
+        write_bioc([], tmp_path / "out.xml")
+    assert not (tmp_path / "out.xml").exists()
+
+
 def test_a_repeated_document_id_is_refused(tmp_path):
     with pytest.raises(DocumentError, match=r"documents\[1\]: document p1: id: document 0 has this id too"):
         write_bioc([prediction(), prediction()], tmp_path / "out.xml")

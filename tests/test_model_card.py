@@ -312,7 +312,7 @@ def test_another_corpus_named_after_bc5cdr_keeps_its_name(model):
     assert card.data.datasets == ["my-bc5cdr-resplit"] and card.data.eval_results[0].dataset_name == "my-bc5cdr-resplit"
 
 
-def training_facts(tmp_path, model, processor):
+def training_facts(tmp_path, model, processor, epochs_trained=None, warmup=0.1):
     from transformers import TrainingArguments
 
     from simmemre.hub_simmemre import training_procedure
@@ -325,13 +325,14 @@ def training_facts(tmp_path, model, processor):
         per_device_train_batch_size=2,
         gradient_accumulation_steps=2,
         num_train_epochs=20,
-        warmup_steps=0.1,
+        warmup_steps=warmup,
         seed=112,
     )
     collator = SimMemREDataCollator(processor, model.config, neg_mention_count=200)
     trainer = SimMemRETrainer(
         model=model, args=args, data_collator=collator, processing_class=processor, head_learning_rate=1e-3
     )
+    trainer.state.epoch = epochs_trained
     return training_procedure(trainer, train_documents=500, train_runtime=3119.0)
 
 
@@ -349,7 +350,7 @@ def test_the_card_states_how_the_model_was_trained(model, processor, tmp_path):
         "- warmup: 10% of the steps",
         "- seed: 112",
         "- mixed_precision: float32",
-        "- training time: 52.0 min on cpu",
+        "- training time: 51m59s on cpu",
         "- negative samples per document (mention / coreference / relation): 200 / ",
         f"- Transformers: {transformers.__version__}",
     ):
@@ -376,3 +377,17 @@ def test_calibrate_keeps_the_training_section_of_the_card_it_rewrites(hub_folder
     rewritten = (folder / "README.md").read_text(encoding="utf-8")
     assert card_section(rewritten) == card_section(card) and "- seed: 112" in card_section(rewritten)
     assert rewritten.index("## Training procedure") < rewritten.index("## Citation")
+
+
+def test_the_card_gives_the_epochs_trained_and_a_small_warm_up_as_it_is(model, processor, tmp_path):
+    """A run stopped by max_steps after 3 epochs had a card saying 20; a 0.5 % warm-up showed as "0% of the steps"."""
+    facts = training_facts(tmp_path, model, processor, epochs_trained=3.0, warmup=0.005)["Training hyperparameters"]
+    assert (facts["num_epochs"], facts["warmup"]) == ("3", "0.5% of the steps")
+
+
+def test_card_section_ends_at_a_heading_outside_code_fences():
+    """A "## " line inside a code block ended the section there, leaving its fence open in the rewritten card."""
+    from simmemre.hub_simmemre import card_section
+
+    card = "# m\n\n## Training procedure\n\n```text\n## not a heading\n```\n- seed: 1\n\n## Citation\n\nx\n"
+    assert card_section(card) == "## Training procedure\n\n```text\n## not a heading\n```\n- seed: 1\n"
