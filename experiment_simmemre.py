@@ -2634,7 +2634,8 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
                 training=training_procedure(
                     trainer,
                     train_documents=len(datasets["train"]) if "train" in datasets else None,
-                    train_runtime=results.get("train_runtime"),
+                    # (a resumed run's train_runtime is the resumed part's only: no time then)
+                    train_runtime=None if resume else results.get("train_runtime"),
                 ),
             )
         else:
