@@ -2525,8 +2525,8 @@ def _check_annotation_output(to: str, output: str, single_file: bool) -> None:
 def _documents_of_jsonl(input_path: str) -> tuple[dict, int]:
     """``({split: documents}, error records left out)`` of a JSON Lines file or a folder of split files; predict.py's
     error records (``{"id", "error"}``) are left out, counted."""
-    if os.path.isfile(input_path):
-        files = {split_from_filename(input_path): input_path}
+    if os.path.isfile(input_path):  # (one file: a split only where its name says so, not "train" for predictions)
+        files = {split_from_filename(input_path, default=None): input_path}
     elif os.path.isdir(input_path):
         files = split_files(input_path)  # (the files training reads)
         if not files:

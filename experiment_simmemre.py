@@ -1657,6 +1657,7 @@ def loss_curve_report(
         "memory_warmup_steps": int(model.config.memory_warmup_proportion * trainer.state.max_steps),
         "loss_start": mean(logs[:fifth], "loss"),
         "loss_end": mean(logs[-fifth:], "loss"),
+        "logged_points": len(logs),
         "first_logged_loss": logs[0]["loss"],
         "last_logged_loss": logs[-1]["loss"],
     }
@@ -1681,6 +1682,13 @@ def loss_falls(report: dict, min_drop: float = 0.10, stream=None, verdict_stream
     """Print `report` (JSON, on `stream`) and its verdict (on `verdict_stream`, default standard error); whether the
     end loss is at least `min_drop` below the start loss."""
     print(json.dumps(report, indent=2), file=stream or sys.stdout)
+    if report.get("logged_points", 2) < 2:  # one point is both the first and the last fifth: nothing to compare
+        print(
+            f"loss logged {report['logged_points']} time(s) in {report['steps']} steps: too few to tell whether it "
+            "falls; give more steps or a smaller --loss-curve-logging-steps",
+            file=verdict_stream or (stream if stream is not None else sys.stderr),
+        )
+        return False
     falls = report["loss_end"] <= (1.0 - min_drop) * report["loss_start"]
     print(
         f"loss {report['loss_start']:.4f} (first fifth) -> {report['loss_end']:.4f} (last fifth): "

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Time and peak memory of the joint-re pipeline on long documents (default: one of 50,000 words).
+r"""Time and peak memory of the joint-re pipeline on long documents (default: one of 50,000 words).
 
 Each measurement runs in a fresh subprocess (so `ru_maxrss` is that run's own peak resident memory): build the model
 (`tiny`: random 2-layer BERT with hidden 32; `minilm`: random heads on the packaged all-MiniLM-L6-v2 encoder via

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""How much a trained model's memory reads change its representations, measured on a corpus split (dev).
+r"""How much a trained model's memory reads change its representations, measured on a corpus split (dev).
 
 For the position reads ("mean", "sum", "scaled"), a_M = Σ_k softmax_n(m_k W_read Xᵀ) sums to K (the memory's slots)
 over the N positions read, so a_M·N/K is 1 everywhere at uniform attention. The script runs end-to-end inference on the

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Convert a BC5CDR (PubTator), DocRED-format, brat standoff or BioC (XML or JSON) corpus to SimMemRE JSON Lines
+r"""Convert a BC5CDR (PubTator), DocRED-format, brat standoff or BioC (XML or JSON) corpus to SimMemRE JSON Lines
 documents (or, with --to brat / bioc / bioc-json, SimMemRE documents such as predict.py's output to brat or BioC).
 
 Writes OUTPUT/{train,dev,test}.jsonl for the splits found and OUTPUT/labels.json (sorted entity and

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Predict a corpus on Ray Data (a local cluster by default, or `--address auto` on a Ray cluster); needs
+r"""Predict a corpus on Ray Data (a local cluster by default, or `--address auto` on a Ray cluster); needs
 `pip install ".[ray]"`. See simmemre.ray_simmemre.
 
 Each JSON Lines output line is what scripts/predict.py writes for that document; OUTPUT is a new (or empty) folder of

@@ -222,6 +222,7 @@ def test_convert_dataset_writes_predictions_as_bioc_leaving_out_error_records(tm
     assert convert_command([*arguments, "--output", str(output)]) == 0
     captured = capsys.readouterr()
     assert "left out 1 error record(s)" in captured.err and json.loads(captured.out)["documents"] == 1
+    assert json.loads(captured.out)["split"] is None  # (it said "train" for a predictions file)
     assert [schema_view(doc) for doc in read_bioc(output)[0]] == [schema_view(prediction())]
     assert convert_command([*arguments, "--output", str(output)]) == 2  # not written over
     assert "exists already" in capsys.readouterr().err

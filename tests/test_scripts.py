@@ -441,6 +441,15 @@ def test_a_loss_curve_report_is_printed_by_the_first_process_only(monkeypatch, c
     assert ('"loss_start"' in capsys.readouterr().out) == printed
 
 
+def test_a_loss_curve_logged_once_is_not_judged(capsys):
+    """`--loss-curve 16` logged one point (every 10 steps), compared it with itself and said DOES NOT FALL."""
+    from simmemre.experiment_simmemre import loss_falls
+
+    report = {"loss_start": 2.0, "loss_end": 2.0, "steps": 16, "steps_per_second": 1.5, "logged_points": 1}
+    assert loss_falls(report) is False
+    assert "loss logged 1 time(s) in 16 steps: too few to tell" in capsys.readouterr().err
+
+
 def test_calibrate_names_settings_the_folders_own_older_code_does_not_know(tmp_path, capsys):
     """calibrate.py wrote --relation-argument-types into a folder saved before the setting existed: loaded alone with
     its own code, the folder ignored it, with only the generic "code differs" warning."""
