@@ -441,6 +441,15 @@ class SimMemREConfig(PretrainedConfig):
         super().__init__(**kwargs)
         self.validate_hyperparameters()
 
+    @classmethod
+    def from_dict(cls, config_dict, **kwargs):
+        """PretrainedConfig.from_dict, refusing an override close to a setting's name as the constructor does:
+        `from_pretrained(folder, mention_treshold=0.3)` was dropped silently, and the folder's threshold kept."""
+        return_unused_kwargs = kwargs.pop("return_unused_kwargs", False)
+        config, unused = super().from_dict(config_dict, return_unused_kwargs=True, **kwargs)
+        _refuse_misspelled_arguments(unused)
+        return (config, unused) if return_unused_kwargs else config
+
     def encoder_attribute(self, name, default=None):
         """An attribute of the encoder config read the way transformers reads it: through the config class's
         `attribute_map` (DistilBERT stores `hidden_size` as `dim`), falling back to the raw dict."""

@@ -73,6 +73,16 @@ def test_unknown_keywords_unlike_any_setting_stay_attributes(tokenizer):
     assert (config.bos_token_id, config.corpus_note) == (0, "BC5CDR v2")
 
 
+def test_a_misspelt_override_at_load_is_refused_and_a_right_one_applied(tokenizer, tmp_path):
+    """from_pretrained(folder, mention_treshold=0.3) dropped the override silently and kept the saved threshold."""
+    SimMemREModel(tiny_config(tokenizer)).save_pretrained(tmp_path)
+    with pytest.raises(TypeError, match="'mention_treshold'; did you mean 'mention_threshold'"):
+        SimMemREConfig.from_pretrained(tmp_path, mention_treshold=0.3)
+    with pytest.raises(TypeError, match="'memroy_read_mode'; did you mean 'memory_read_mode'"):
+        SimMemREModel.from_pretrained(tmp_path, memroy_read_mode="mean")
+    assert SimMemREConfig.from_pretrained(tmp_path, mention_threshold=0.3).mention_threshold == 0.3
+
+
 def test_a_saved_config_with_a_key_like_a_setting_still_loads(tokenizer, tmp_path):
     """The check is for code that builds a config; a folder saved with such a key loads as transformers loads it."""
     SimMemREModel(tiny_config(tokenizer)).save_pretrained(tmp_path)
