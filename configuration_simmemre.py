@@ -678,13 +678,13 @@ def _refuse_misspelled_arguments(kwargs) -> None:
     """A TypeError for a keyword argument that is not one of SimMemREConfig's but is close to one
     (`memroy_read_mode`): PretrainedConfig keeps unknown keywords as attributes, so the typo changed nothing, silently.
     Other unknown keywords stay allowed (transformers' own, and attributes users add)."""
-    arguments = list(inspect.signature(SimMemREConfig.__init__).parameters)[1:-1]  # (without self and **kwargs)
     for name in kwargs:
         if name in _PRETRAINED_CONFIG_ARGUMENTS or name.endswith("_token_id") or name.startswith("_"):
             continue
-        close = difflib.get_close_matches(name, arguments, n=1, cutoff=0.8)
+        close = difflib.get_close_matches(name, _SETTING_NAMES, n=1, cutoff=0.8)
         if close:
             raise TypeError(f"SimMemREConfig got an unexpected keyword argument {name!r}; did you mean {close[0]!r}?")
 
 
 _PRETRAINED_CONFIG_ARGUMENTS = frozenset(inspect.signature(PretrainedConfig.__init__).parameters)
+_SETTING_NAMES = list(inspect.signature(SimMemREConfig.__init__).parameters)[1:-1]  # (without self and **kwargs)

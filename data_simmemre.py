@@ -38,7 +38,9 @@ import numbers
 import os
 import re
 import secrets
+import time
 from typing import Any, Iterable, Mapping
+from xml.etree import ElementTree
 
 from .processing_simmemre import check_span, check_span_list, is_integer
 from .segmentation_simmemre import segment_text, split_sentences, split_words
@@ -1621,7 +1623,6 @@ def read_bioc(path: str | os.PathLike, drop_ungrounded: bool = False) -> tuple[l
 def _bioc_xml_documents(path: str):
     """Each ``<document>`` of a BioC XML file as the dict BioC JSON gives, read one at a time (a corpus need not fit in
     memory as a tree)."""
-    import xml.etree.ElementTree as ElementTree
 
     def infons(element) -> dict:
         return {infon.get("key"): infon.text or "" for infon in element.findall("infon")}
@@ -1996,8 +1997,6 @@ def write_bioc(documents: Iterable[Mapping], path: str | os.PathLike, format: st
 
 
 def _today() -> str:
-    import time
-
     return time.strftime("%Y%m%d")  # (BioC's date: yyyymmdd)
 
 
@@ -2097,8 +2096,6 @@ def _bioc_json_bytes(collection: Mapping) -> bytes:
 
 def _bioc_xml_bytes(collection: Mapping) -> bytes:
     """The collection in BioC's XML layout (its DTD's element order), indented."""
-    from xml.etree import ElementTree
-
     root = ElementTree.Element("collection")
     for key in ("source", "date", "key"):
         ElementTree.SubElement(root, key).text = collection[key]
@@ -2125,15 +2122,11 @@ def _bioc_xml_bytes(collection: Mapping) -> bytes:
 
 
 def _xml_infons(parent, infons: Mapping) -> None:
-    from xml.etree import ElementTree
-
     for key, value in infons.items():
         ElementTree.SubElement(parent, "infon", key=key).text = value
 
 
 def _xml_annotation(parent, annotation: Mapping) -> None:
-    from xml.etree import ElementTree
-
     element = ElementTree.SubElement(parent, "annotation", id=annotation["id"])
     _xml_infons(element, annotation["infons"])
     for location in annotation["locations"]:

@@ -1947,23 +1947,18 @@ def remove_earlier_run_files(output_dir: str) -> None:
 def run_environment(args) -> dict:
     """What besides the config and the seed decides a run's weights bit for bit: the library versions, the intra-op
     thread count (1 and 2 threads trained weights 6.5e-6 apart in 6 steps), the processes and the CPU's bfloat16."""
-    import importlib.metadata
     import platform
 
     import transformers
 
-    def version(package):
-        try:
-            return importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            return None
+    from .training_simmemre import installed_version
 
     optim = getattr(args, "optim", None)  # (an OptimizerNames member)
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,  # (the imported modules' versions; the others as installed)
         "transformers": transformers.__version__,
-        **{package: version(package) for package in ("accelerate", "datasets", "numpy")},
+        **{package: installed_version(package) for package in ("accelerate", "datasets", "numpy")},
         "threads": torch.get_num_threads(),
         "processes": getattr(args, "world_size", 1),
         "optim": getattr(optim, "value", optim),
@@ -2259,9 +2254,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         head_learning_rate=head_learning_rate,
     )
     if (first_evaluation_epoch is not None or evaluation_epoch_interval is not None) and has_validation:
-        trainer.add_callback(
-            EvaluationEpochsCallback(int(first_evaluation_epoch or 1), int(evaluation_epoch_interval or 1))
-        )
+        trainer.add_callback(EvaluationEpochsCallback(first_evaluation_epoch or 1, evaluation_epoch_interval or 1))
     run = {
         "resume": resume,
         "calibrate": calibrate,

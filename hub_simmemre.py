@@ -677,9 +677,7 @@ def training_procedure(trainer, train_documents=None, train_runtime=None) -> dic
     `{"Training hyperparameters": {...}, "Framework versions": {...}}`, from the `SimMemRETrainer` (its arguments, the
     model config's loss weights and memory warm-up, the collator's negative samples) and, where given, the number of
     training documents and the training time in seconds."""
-    import importlib.metadata
-
-    from .training_simmemre import format_duration
+    from .training_simmemre import format_duration, installed_version
 
     args, model_config, collator = trainer.args, trainer.model.config, trainer.data_collator
     head_learning_rate = getattr(trainer, "head_learning_rate", None)
@@ -706,22 +704,15 @@ def training_procedure(trainer, train_documents=None, train_runtime=None) -> dic
         "model selection": f"best {args.metric_for_best_model} on validation" if args.load_best_model_at_end else None,
         "training time": f"{format_duration(train_runtime)} on {args.device}" if train_runtime else None,
     }
-    if collator is not None:  # (SimMemREDataCollator's; another collator's are not known)
-        counts = [getattr(collator, f"neg_{kind}_count", None) for kind in ("mention", "coref", "relation")]
-        if None not in counts:
-            facts["negative samples per document (mention / coreference / relation)"] = " / ".join(map(str, counts))
+    # (SimMemREDataCollator's counts; another collator's are not known)
+    counts = [getattr(collator, f"neg_{kind}_count", None) for kind in ("mention", "coref", "relation")]
+    if None not in counts:
+        facts["negative samples per document (mention / coreference / relation)"] = " / ".join(map(str, counts))
     weights = [getattr(model_config, f"{task}_loss_weight") for task in ("mention", "coref", "entity", "relation")]
     facts["loss weights (mention / coreference / entity / relation)"] = " / ".join(map(str, weights))
     if model_config.use_entity_memory or model_config.use_relation_memory:
         facts["memory_warmup_proportion"] = model_config.memory_warmup_proportion
-
-    def version(package):
-        try:
-            return importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            return None
-
-    versions = {name: version(package) for name, package in _CARD_FRAMEWORKS}
+    versions = {name: installed_version(package) for name, package in _CARD_FRAMEWORKS}
     return {
         "Training hyperparameters": {key: value for key, value in facts.items() if value is not None},
         "Framework versions": {key: value for key, value in versions.items() if value is not None},

@@ -1054,6 +1054,16 @@ def watched_output() -> bool:
     return sys.stderr.isatty() or is_in_notebook()
 
 
+def installed_version(package: str) -> Optional[str]:
+    """The installed version of `package`, None when it is not installed."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def format_duration(seconds: float) -> str:
     """'3m07s', '1h05m': a duration in a log line."""
     minutes, seconds = divmod(int(round(seconds)), 60)
