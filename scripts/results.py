@@ -29,7 +29,10 @@ approximation, the pooled seed spread). It decides nothing by itself: it says ho
 
 `table` prints a Markdown table per thresholds policy (per-seed rows, then mean ± sample std over seeds; when a seed
 was run again or re-calibrated, the row recorded last counts and the earlier one is listed as replaced) and, with
---readme, rewrites the text between `<!-- results:DATASET:start -->` and `<!-- results:DATASET:end -->`.
+--readme, rewrites the text between `<!-- results:DATASET:start -->` and `<!-- results:DATASET:end -->`. With
+--headline, one mean line per model for the models that results/headline.json lists for the dataset (the shipped
+configs' models, in order: `{"cdr": [NAME, ...]}`), else for the models recorded last. A rerun of a seed is recorded
+under its model's name, so that it replaces the earlier run in the means.
 """
 
 import argparse
@@ -520,13 +523,29 @@ def seed_scores(rows: list, name: str, thresholds: str) -> dict:
     return {row["seed"]: row for row in rows if row["name"] == name and row.get("thresholds") == thresholds}
 
 
-HEADLINE_MODELS = 7  # the shipped main job and JEREX rows, then the candidates screened after them
+HEADLINE_MODELS = 7  # without a headline list: the models recorded last
+
+
+def headline_names(dataset: str) -> list:
+    """The models the README headlines for `dataset`, in order: RESULTS_DIR/headline.json (`{"cdr": [name, ...]}`,
+    the shipped configs' models, chosen when a recipe ships), else [] (then `headline` shows the models recorded
+    last). A listed name without rows stops the table: a renamed or mistyped model would silently drop out."""
+    path = RESULTS_DIR / "headline.json"
+    if not path.is_file():
+        return []
+    try:
+        listed = parse_json(path.read_text(encoding="utf-8")).get(dataset, [])
+    except (OSError, ValueError, AttributeError) as error:
+        raise SystemExit(f"{path}: not a JSON object of model-name lists ({error})") from None
+    if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
+        raise SystemExit(f"{path}: {dataset!r} must be a list of model names")
+    return listed
 
 
 def headline(dataset: str) -> str:
-    """One line per model, for the `HEADLINE_MODELS` models recorded last (the current recipes; docs/results.md lists
-    every run): test F1 means over its latest run per seed, at calibrated thresholds where recorded. For "serving":
-    the measurements of the model measured last, at its saved thresholds."""
+    """One line per model, for the models of `headline_names` (else the `HEADLINE_MODELS` recorded last;
+    docs/results.md lists every run): test F1 means over its latest run per seed, at calibrated thresholds where
+    recorded. For "serving": the measurements of the model measured last, at its saved thresholds."""
     rows = read_rows(dataset)
     if not rows:
         raise SystemExit(f"{results_file(dataset)}: no rows")
@@ -536,10 +555,15 @@ def headline(dataset: str) -> str:
         return serving_table(
             [row for row in rows if row["model"] == latest and serving_measurement(row) not in other_thresholds]
         )
-    recent = set(
-        list(dict.fromkeys(row["name"] for row in rows if "earlier runs" not in row["name"]))[-HEADLINE_MODELS:]
+    listed = headline_names(dataset)
+    missing = [name for name in listed if not any(row["name"] == name for row in rows)]
+    if missing:
+        raise SystemExit(f"{RESULTS_DIR / 'headline.json'}: no rows in {results_file(dataset)} named {missing[0]!r}")
+    recent = (
+        listed
+        or list(dict.fromkeys(row["name"] for row in rows if "earlier runs" not in row["name"]))[-HEADLINE_MODELS:]
     )
-    rows = [row for row in rows if row["name"] in recent]
+    rows = sorted((row for row in rows if row["name"] in recent), key=lambda row: recent.index(row["name"]))
     lines = [
         "| model | thresholds | seeds | dev rel. strict | test mention | test entity | **test relation strict** |",
         "|---|---|---|---|---|---|---|",

@@ -258,6 +258,39 @@ def test_a_rerun_of_a_seed_replaces_the_earlier_run_in_the_mean(tmp_path, run_sc
     assert "**18.00**" in lines[replaced] and "**20.00**" in lines[replaced + 1]
 
 
+def record_models(tmp_path, run_script, models):
+    for name, value in models:
+        for seed in (112, 113):
+            folder = tmp_path / f"{name}{seed}"
+            fake_run(folder, seed, value, calibrated_f1=value + 1)
+            run_script("add", str(folder), "--dataset", "cdr", "--name", name, tmp_path=tmp_path)
+
+
+def test_the_headline_shows_the_models_listed_in_headline_json_in_their_order(tmp_path, run_script):
+    """Without a list the headline showed the models recorded last, so screens recorded after the shipped models
+    pushed their way into the README's table."""
+    record_models(tmp_path, run_script, (("shipped", 20.0), ("baseline", 18.0), ("screen", 25.0)))
+    (tmp_path / "results" / "headline.json").write_text(json.dumps({"cdr": ["shipped", "baseline"]}))
+    lines = run_script("table", "--dataset", "cdr", "--headline", tmp_path=tmp_path).splitlines()
+    assert [line.split(" | ")[0].lstrip("| ") for line in lines[2:]] == ["shipped", "baseline"]
+    assert "| shipped | calibrated | 112, 113 |" in lines[2] and "**21.00 ± 0.00**" in lines[2]
+
+
+def test_a_headline_name_without_rows_stops_the_table(tmp_path, run_script, results):
+    """A renamed or mistyped model would otherwise drop out of the README's table without a word."""
+    record_models(tmp_path, run_script, (("shipped", 20.0),))
+    (tmp_path / "results" / "headline.json").write_text(json.dumps({"cdr": ["shipped", "shiped"]}))
+    with pytest.raises(SystemExit, match=r"headline.json: no rows in .*cdr.jsonl named 'shiped'"):
+        results.main(["--results-dir", str(tmp_path / "results"), "table", "--dataset", "cdr", "--headline"])
+
+
+def test_without_a_headline_list_the_headline_shows_the_models_recorded_last(tmp_path, run_script, results):
+    names = [f"model{index}" for index in range(results.HEADLINE_MODELS + 1)]
+    record_models(tmp_path, run_script, [(name, 20.0) for name in names])
+    text = run_script("table", "--dataset", "cdr", "--headline", tmp_path=tmp_path)
+    assert f"| {names[0]} |" not in text and all(f"| {name} |" in text for name in names[1:])
+
+
 def test_a_recalibration_replaces_the_runs_own_calibrated_row_and_keeps_it_listed(tmp_path, run_script):
     for seed, calibrated in ((112, 23.0), (113, 25.0)):
         fake_run(tmp_path / f"run{seed}", seed, 20.0, calibrated_f1=calibrated)
