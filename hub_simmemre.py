@@ -852,11 +852,97 @@ def files_left_out_of_upload(folder) -> list:
     return [path for path in paths if path not in sent] + [f"{link} (symbolic link)" for link in links]
 
 
+# An `evaluate` module on the Hub is a gradio Space: `evaluate.load("user/NAME")` downloads NAME.py from it, and the
+# Space runs app.py (the widget) with requirements.txt installed, as the card's front matter says.
+METRIC_SPACE_CARD_KEYS = (
+    "title",
+    "emoji",
+    "colorFrom",
+    "colorTo",
+    "sdk",
+    "sdk_version",
+    "app_file",
+    "pinned",
+    "tags",
+    "description",
+)
+METRIC_SPACE_REQUIREMENTS = ("evaluate", "datasets")
+_FRONT_MATTER = re.compile(r"\A---\r?\n(.*?)\r?\n---\r?\n", re.DOTALL)
+
+
+def metric_module_name(folder) -> str:
+    """The module an evaluate metric folder holds: its script is named after the folder (as `evaluate.load(folder)`
+    expects), and its Space must be named so too."""
+    return Path(folder).resolve().name
+
+
+def metric_space_files(folder) -> list:
+    """The files that make an evaluate metric folder's Space, as `push_to_hub.py --metric` uploads them: the module,
+    its card, the widget's app.py and requirements.txt (tests and caches stay behind)."""
+    return [f"{metric_module_name(folder)}.py", "README.md", "app.py", "requirements.txt"]
+
+
+def metric_space_problems(folder) -> list:
+    """What keeps an evaluate metric folder from working as a Hub Space (empty list: nothing), each naming its file."""
+    folder = Path(folder)
+    problems = [f"{name} is missing" for name in metric_space_files(folder) if not (folder / name).is_file()]
+    card, requirements = folder / "README.md", folder / "requirements.txt"
+    if card.is_file():
+        problems += _metric_card_problems(card.read_text(encoding="utf-8", errors="replace"))
+    if requirements.is_file():
+        named = set()
+        for line in requirements.read_text(encoding="utf-8", errors="replace").splitlines():
+            match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line.split("#")[0])
+            if match:
+                named.add(re.sub(r"[._-]+", "-", match.group(1)).lower())
+        missing = [name for name in METRIC_SPACE_REQUIREMENTS if name not in named]
+        if missing:
+            problems.append(f"requirements.txt does not name {', '.join(missing)} (the Space installs only these)")
+    return problems
+
+
+def _metric_card_problems(card: str) -> list:
+    """A metric card whose front matter would not configure an evaluate Space (one problem per line)."""
+    import yaml
+
+    match = _FRONT_MATTER.match(card)
+    if match is None:
+        return ["README.md has no YAML front matter (the Space's settings)"]
+    try:
+        meta = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as err:
+        return [f"README.md: front matter is not valid YAML ({str(err).splitlines()[0]})"]
+    if not isinstance(meta, dict):
+        return ["README.md: front matter is not a mapping of Space settings"]
+    problems = []
+    missing = [key for key in METRIC_SPACE_CARD_KEYS if key not in meta]
+    if missing:
+        problems.append(f"README.md: front matter lacks {', '.join(missing)}")
+    if "sdk" in meta and meta["sdk"] != "gradio":
+        problems.append(f"README.md: sdk is {meta['sdk']!r}, not gradio (evaluate's widget is a gradio app)")
+    if "sdk_version" in meta and not str(meta["sdk_version"]).startswith("3."):
+        problems.append(
+            f"README.md: sdk_version {meta['sdk_version']!r} is not gradio 3.x "
+            "(evaluate's launch_gradio_widget uses gr.inputs, which gradio 4 removed)"
+        )
+    if "app_file" in meta and meta["app_file"] != "app.py":
+        problems.append(f"README.md: app_file is {meta['app_file']!r}, not app.py")
+    tags = meta.get("tags") if isinstance(meta.get("tags"), list) else []
+    missing_tags = [tag for tag in ("evaluate", "metric") if tag not in tags]
+    if "tags" in meta and missing_tags:
+        problems.append(f"README.md: tags lack {', '.join(missing_tags)} (how the Hub lists evaluate metrics)")
+    return problems
+
+
 __all__ = [
     "save_for_hub",
     "render_model_card",
     "files_for_upload",
     "files_left_out_of_upload",
+    "metric_module_name",
+    "metric_space_files",
+    "metric_space_problems",
+    "METRIC_SPACE_CARD_KEYS",
     "card_with_repo_id",
     "folder_problems",
     "placeholder_repo_id",

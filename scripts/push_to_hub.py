@@ -10,12 +10,18 @@ repository (in place of a `<your-user>/...` placeholder), and the uploaded confi
 version gets the `token-classification` pipeline entry and loses a local encoder path (`--dry-run` says what changes).
 A REPO_ID without a namespace takes the token's; one that cannot be read is refused.
 
+With --metric, FOLDER is an `evaluate` metric folder (metrics/joint_re_f1): it is checked (the module named as the
+folder, a card with the Space front matter, app.py, requirements.txt), the Space REPO_ID (gradio SDK; named after the
+module, since `evaluate.load("user/NAME")` downloads NAME.py) is created if needed and those four files are uploaded in
+one commit, so that `evaluate.load(REPO_ID)` loads the metric and the Space shows its widget.
+
 The Hub address comes from HF_ENDPOINT (default https://huggingface.co), the token from --token, HF_TOKEN or the
 saved login.
 
 Examples:
     python scripts/push_to_hub.py out/simmemre-cdr my-user/simmemre-cdr --private --dry-run
     python scripts/push_to_hub.py out/simmemre-cdr my-user/simmemre-cdr --private
+    python scripts/push_to_hub.py --metric metrics/joint_re_f1 my-user/joint_re_f1 --dry-run
 """
 
 import argparse
@@ -29,14 +35,26 @@ from simmemre.hub_simmemre import (
     files_for_upload,
     files_left_out_of_upload,
     folder_problems,
+    metric_module_name,
+    metric_space_files,
+    metric_space_problems,
     remote_code_differences,
 )
+
+MODEL_COMMIT_MESSAGE = "Upload SimMemRE model"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", help="folder written by save_for_hub")
-    parser.add_argument("repo_id", help="target repository, e.g. my-user/simmemre-cdr")
+    parser.add_argument("folder", help="folder written by save_for_hub (with --metric: an evaluate metric folder)")
+    parser.add_argument(
+        "repo_id", help="target repository, e.g. my-user/simmemre-cdr (with --metric: my-user/joint_re_f1)"
+    )
+    parser.add_argument(
+        "--metric",
+        action="store_true",
+        help="FOLDER is an evaluate metric folder: push it as a Space that evaluate.load(REPO_ID) loads",
+    )
     parser.add_argument(
         "--private",
         action="store_true",
@@ -47,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="Hub token (default: HF_TOKEN or the saved login, which keep it out of the shell history and `ps`)",
     )
     parser.add_argument("--revision", help="branch to commit to, created from main if missing (default: main)")
-    parser.add_argument("--commit-message", default="Upload SimMemRE model")
+    parser.add_argument(
+        "--commit-message", help=f"default: {MODEL_COMMIT_MESSAGE!r} (with --metric: 'Upload the NAME metric')"
+    )
     parser.add_argument("--no-check", action="store_true", help="skip the completeness check of FOLDER")
     parser.add_argument(
         "--dry-run",
@@ -69,6 +89,8 @@ def main(argv=None) -> int:
     folder = Path(args.folder)
     if not folder.is_dir():
         raise SystemExit(f"not a folder: {folder}")
+    if args.metric:
+        return push_metric_space(args, folder)
     if not args.no_check:
         problems = folder_problems(folder)
         if problems:
@@ -121,43 +143,72 @@ def main(argv=None) -> int:
     return 0
 
 
+def push_metric_space(args, folder) -> int:
+    """--metric: check the evaluate metric FOLDER, then print the plan (--dry-run) or push it as the Space REPO_ID."""
+    if args.no_check or args.revision:
+        raise SystemExit("--metric takes neither --no-check nor --revision: a Space is checked and loaded from main")
+    problems = metric_space_problems(folder)
+    if problems:
+        raise SystemExit(f"{folder} is not a complete evaluate metric Space: " + "; ".join(problems))
+    module = metric_module_name(folder)
+    if args.repo_id.split("/")[-1] != module:
+        raise SystemExit(
+            f"repo_id {args.repo_id!r}: name the Space {module}, after its module, since "
+            f'evaluate.load("<user>/NAME") downloads NAME.py (here {module}.py)'
+        )
+    from huggingface_hub import constants  # imported late: HF_ENDPOINT is read at import time
+
+    if args.dry_run:
+        load_id = args.repo_id if "/" in args.repo_id else f"<token's user>/{module}"
+        files = [{"path": name, "bytes": (folder / name).stat().st_size} for name in metric_space_files(folder)]
+        plan = {
+            "dry_run": True,
+            "endpoint": constants.ENDPOINT,
+            "repo_id": args.repo_id,
+            "repo_type": "space",
+            "space_sdk": "gradio",
+            "private": bool(args.private),
+            "files": files,
+            "total_bytes": sum(item["bytes"] for item in files),
+            "load": f'evaluate.load("{load_id}")',
+        }
+        print(json.dumps(plan, indent=1))
+        return 0
+    if constants.is_offline_mode():
+        raise SystemExit("offline mode is on (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set): unset it to push")
+    try:
+        repo_url, repo_id, commit = _push_metric_space(args, folder)
+    except Exception as err:  # one line instead of a huggingface_hub traceback
+        message = _hub_error_message(err, args)
+        if message is None:
+            raise
+        raise SystemExit(message) from None
+    result = {"repo_url": str(repo_url), "commit_url": commit.commit_url, "commit": commit.oid}
+    print(json.dumps({**result, "load": f'evaluate.load("{repo_id}")'}))
+    return 0
+
+
+def _push_metric_space(args, folder):
+    """create_repo (a gradio Space) and one create_commit of the Space's files, as they are in FOLDER."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    api = HfApi(token=args.token)
+    repo_url, repo_id = _create_repo(api, args, repo_type="space", space_sdk="gradio")
+    operations = [
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in metric_space_files(folder)
+    ]
+    message = args.commit_message or f"Upload the {metric_module_name(folder)} metric"
+    commit = api.create_commit(repo_id, operations, commit_message=message, repo_type="space")
+    return repo_url, repo_id, commit
+
+
 def _push(args, folder):
     """create_repo (refusing an existing public repository under --private), create_branch, create_commit."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
     api = HfApi(token=args.token)
-    repo_id = args.repo_id  # with its namespace once known: the card's snippets must name a repository that resolves
-    try:
-        repo_url = api.create_repo(args.repo_id, private=True if args.private else None, repo_type="model")
-        repo_id = getattr(repo_url, "repo_id", None) or repo_id
-    except HfHubHTTPError as err:
-        status = err.response.status_code if err.response is not None else None
-        if status not in (401, 402, 403, 409):
-            raise
-        # 409: it exists; 401/402/403: it may exist and the token only lack the right to create repositories
-        try:
-            repo_id = args.repo_id if "/" in args.repo_id else f"{api.whoami()['name']}/{args.repo_id}"
-            info = api.repo_info(repo_id, repo_type="model")
-        except HfHubHTTPError:
-            if status == 409 and args.private:
-                raise SystemExit(
-                    f"{args.repo_id} already exists and its visibility could not be read: not uploading with --private"
-                ) from None
-            if status != 409:
-                raise err from None
-            info = None
-        repo_url = f"{api.endpoint}/{repo_id}"
-        if args.private and info is not None and not info.private:
-            raise SystemExit(
-                f"{args.repo_id} already exists and is public, so --private would not apply: make it private first "
-                f"(HfApi().update_repo_settings({args.repo_id!r}, private=True) or the repository's Settings page "
-                "on the Hub), or push without --private"
-            )
-    if "/" not in repo_id:  # the card's snippets would name a repository that does not resolve
-        raise SystemExit(
-            f"{args.repo_id}: its namespace could not be read from the token (whoami); give NAMESPACE/{args.repo_id}"
-        )
+    repo_url, repo_id = _create_repo(api, args)
     if args.revision and args.revision != "main":
         try:
             api.create_branch(repo_id, branch=args.revision, repo_type="model", exist_ok=True)
@@ -175,9 +226,55 @@ def _push(args, folder):
             content = config_for_upload(folder)[0] or content
         operations.append(CommitOperationAdd(path_in_repo=name, path_or_fileobj=content))
     commit = api.create_commit(
-        repo_id, operations, commit_message=args.commit_message, repo_type="model", revision=args.revision
+        repo_id,
+        operations,
+        commit_message=args.commit_message or MODEL_COMMIT_MESSAGE,
+        repo_type="model",
+        revision=args.revision,
     )
     return repo_url, commit
+
+
+def _create_repo(api, args, repo_type="model", **space_options):
+    """(repo_url, repo_id with its namespace) of REPO_ID, created if missing; an existing public one is refused under
+    --private."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    repo_id = args.repo_id  # with its namespace once known: the card's snippets must name a repository that resolves
+    try:
+        repo_url = api.create_repo(
+            args.repo_id, private=True if args.private else None, repo_type=repo_type, **space_options
+        )
+        repo_id = getattr(repo_url, "repo_id", None) or repo_id
+    except HfHubHTTPError as err:
+        status = err.response.status_code if err.response is not None else None
+        if status not in (401, 402, 403, 409):
+            raise
+        # 409: it exists; 401/402/403: it may exist and the token only lack the right to create repositories
+        try:
+            repo_id = args.repo_id if "/" in args.repo_id else f"{api.whoami()['name']}/{args.repo_id}"
+            info = api.repo_info(repo_id, repo_type=repo_type)
+        except HfHubHTTPError:
+            if status == 409 and args.private:
+                raise SystemExit(
+                    f"{args.repo_id} already exists and its visibility could not be read: not uploading with --private"
+                ) from None
+            if status != 409:
+                raise err from None
+            info = None
+        repo_url = f"{api.endpoint}/{'' if repo_type == 'model' else 'spaces/'}{repo_id}"
+        if args.private and info is not None and not info.private:
+            type_argument = "" if repo_type == "model" else f", repo_type={repo_type!r}"
+            raise SystemExit(
+                f"{args.repo_id} already exists and is public, so --private would not apply: make it private first "
+                f"(HfApi().update_repo_settings({args.repo_id!r}, private=True{type_argument}) or the repository's "
+                "Settings page on the Hub), or push without --private"
+            )
+    if "/" not in repo_id:  # the card's snippets (or evaluate.load) would name a repository that does not resolve
+        raise SystemExit(
+            f"{args.repo_id}: its namespace could not be read from the token (whoami); give NAMESPACE/{args.repo_id}"
+        )
+    return repo_url, repo_id
 
 
 def card_change(folder, repo_id) -> str:
