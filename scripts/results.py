@@ -16,7 +16,9 @@ for the same (run, thresholds, calibration file) are replaced.
 `add RUN_DIR --calibration FILE` records only a "calibrated" row, from a scripts/calibrate.py output (for example a
 re-calibration of an older run with the current default grid, `--dry-run --output FILE`); it is recorded after the
 run's own calibrated row, so it takes that row's place in the mean, which stays listed as replaced. A calibrate.py
-report (either file) whose "model" is not RUN/best_model is refused.
+report (either file) whose "model" is not RUN/best_model is refused. Its commit is the training commit unless --commit
+gives another; some recorded CDR re-calibrations carry the calibration's commit instead, and docs/results.md names
+their training commits.
 
 `compare --dataset cdr --a NAME --b NAME` sets two models side by side on the seeds recorded for each (latest row per
 seed, calibrated thresholds unless --thresholds fixed): strict relation F1 on dev and test per seed, the means, their
