@@ -285,6 +285,30 @@ SCRIPT_SET_MODEL_KEYS = {
 }
 
 
+# Model settings that decide a SimMemRE model's parameters, their shapes or which modules exist (read by the module
+# constructors of modeling_simmemre.py). A run from a trained model (`encoder.path` naming a saved SimMemRE folder)
+# keeps the saved values and refuses others; every other model setting (thresholds, decoding switches, loss weights,
+# dropout, max_span_size, windows, chunk sizes, caps) is taken from the run's model section when given, except
+# memory_warmup_proportion, which such a run sets to 0 (see `trained_model_settings`).
+ARCHITECTURE_SETTINGS = (
+    "jerex_baseline",
+    "classifier_type",
+    "relation_classifier",
+    "use_entity_memory",
+    "use_relation_memory",
+    "memory_read_positions",
+    "memory_read_mode",
+    "memory_read_temperature",
+    "entity_memory_slot_size",
+    "relation_memory_slot_size",
+    "meta_embedding_size",
+    "size_embeddings_count",
+    "edit_distance_embeddings_count",
+    "token_distance_embeddings_count",
+    "sentence_distance_embeddings_count",
+)
+
+
 def valid_config_keys() -> dict:
     """{section: valid keys} of a train.py config (the model section: SimMemREConfig's arguments)."""
     import dataclasses
@@ -438,8 +462,10 @@ def sliced_split(corpus: dict, specification, where: str) -> list:
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 
 
-def load_splits(data: dict) -> tuple[dict, dict]:
-    """-> ({"train": docs, "validation": docs, "test": docs} (present splits only), labels)."""
+def load_splits(data: dict, model_labels: Optional[dict] = None, model_location: str = "") -> tuple[dict, dict]:
+    """-> ({"train": docs, "validation": docs, "test": docs} (present splits only), labels). With `model_labels`
+    (the label lists of the trained model at `model_location` that the run starts from) the labels are those lists,
+    and data or declared label lists with another type stop the run (`check_trained_model_types`)."""
     from . import data_simmemre
 
     data = dict(data)
@@ -524,6 +550,17 @@ def load_splits(data: dict) -> tuple[dict, dict]:
 
     warn_about_shared_documents(splits, sources)
     warn_about_splits_without_relations(splits, sources)
+    if model_labels is not None:
+        declared = None
+        if data.get("entity_types") is not None:
+            declared = ("data.entity_types / data.relation_types", data)
+        elif labels_file_dir and os.path.isfile(os.path.join(labels_file_dir, data_simmemre.LABELS_FILE)):
+            declared = (
+                os.path.join(labels_file_dir, data_simmemre.LABELS_FILE),
+                data_simmemre.read_labels(labels_file_dir),
+            )
+        check_trained_model_types(splits, sources, declared, model_labels, model_location)
+        return splits, {name: list(model_labels[name]) for name in ("entity_types", "relation_types")}
     if data.get("entity_types") is not None:
         for name in ("entity_types", "relation_types"):
             odd = [value for value in data.get(name) or () if not isinstance(value, str)]
@@ -742,6 +779,44 @@ def check_reader_options(options: dict, corpus_format) -> None:
         )
 
 
+def check_trained_model_types(splits: dict, sources: dict, declared, model_labels: dict, location: str) -> None:
+    """Stop, naming the split's file (or the declared label lists) and the types, when the data of a run from a
+    trained model holds an entity or relation type that the model lacks: its memories and classifiers have one slot
+    per type of its label lists. A subset of its types is fine (the model keeps every slot). `declared`: None or
+    (where, {"entity_types": [...], "relation_types": [...]}), the run's own label lists."""
+    known = {name: set(model_labels[name] or ()) for name in ("entity_types", "relation_types")}
+    model_types = ", ".join(f"{name.replace('_', ' ')} {list(model_labels[name])}" for name in known)
+    remedy = (
+        "its memories have one slot per type, so a run from it trains on those types only: leave the others out, "
+        "or train a new model from an encoder"
+    )
+    for split, docs in splits.items():
+        unknown = {"entity_types": set(), "relation_types": set()}
+        first = None
+        for doc in docs:
+            for name, key in (("entity_types", "entities"), ("relation_types", "relations")):
+                found = {item["type"] for item in doc[key]} - known[name]
+                if found and first is None:
+                    first = doc["id"]
+                unknown[name] |= found
+        if first is not None:
+            shown = " and ".join(
+                f"{name.split('_')[0]} type(s) {sorted(types)}" for name, types in unknown.items() if types
+            )
+            raise SystemExit(
+                f"{sources[split]}: {shown} (first in document {first!r}) are not types of the trained model "
+                f"{location} ({model_types}); {remedy}"
+            )
+    if declared is not None:
+        where, lists = declared
+        extra = {name: sorted(set(lists.get(name) or ()) - known[name]) for name in known}
+        if any(extra.values()):
+            shown = " and ".join(f"{name.split('_')[0]} type(s) {types}" for name, types in extra.items() if types)
+            raise SystemExit(
+                f"{where}: {shown} are not types of the trained model {location} ({model_types}); {remedy}"
+            )
+
+
 def check_labels(splits: dict, sources: dict, labels: dict, labels_source: str) -> None:
     """Stop, naming the split's file, the document and the field, at the first entity or relation type missing from
     the given label lists (training would fail deep inside `datasets` tokenization, naming neither)."""
@@ -775,13 +850,21 @@ def minilm_path() -> str:
 
 
 def build_model(encoder, model_kwargs: dict, labels: dict):
-    """-> (model, processor, base_model name or None)."""
+    """-> (model, processor, base_model name or None). An encoder that names a trained SimMemRE model
+    (`trained_model_location`) gives that model (its label lists, not `labels`; base_model: its location)."""
     from transformers import AutoTokenizer, BertConfig
 
     from . import SimMemREConfig, SimMemREModel, SimMemREProcessor
     from .modeling_simmemre import unknown_config_keys_message
 
     encoder = encoder if encoder is not None else "minilm"
+    trained = trained_model_location(encoder)
+    if trained:  # a run from a trained model: its architecture and label lists, the run's other settings
+        if isinstance(encoder, dict):
+            unknown = sorted(set(encoder) - {"path", "config_overrides", "trust_remote_code"})
+            if unknown:
+                raise SystemExit(f"encoder: unknown keys {unknown} beside a trained model's path {trained}")
+        return build_from_trained_model(trained, encoder, model_kwargs)
     if isinstance(encoder, dict) and "tiny" not in encoder:
         unknown = sorted(set(encoder) - {"path", "config_overrides", "trust_remote_code"})
         if unknown:
@@ -865,6 +948,139 @@ def encoder_base_model(path: str) -> str:
     except (OSError, ValueError, AttributeError):
         origin = None
     return origin if is_hub_model_id(origin) else path
+
+
+def encoder_setting(encoder) -> str:
+    """The setting that names the encoder's location in messages: `encoder` (a path or name) or `encoder.path`."""
+    return "encoder.path" if isinstance(encoder, dict) else "encoder"
+
+
+def trained_model_location(encoder) -> Optional[str]:
+    """The saved SimMemRE model that a config's encoder names, or None for an encoder: `encoder: PATH` or
+    `encoder.path: PATH` giving a folder whose config.json says model_type simmemre (a run's best_model), resolved as
+    encoder folders are, or a Hub id of such a model (its config.json read as an encoder's would be: from the local
+    cache when offline). A run from it starts from its weights, heads and memories included."""
+    path = encoder.get("path") if isinstance(encoder, dict) else encoder
+    if not isinstance(path, str) or path in ("", "minilm"):
+        return None
+    resolved = resolve_path(path)
+    if os.path.isdir(resolved):
+        if saved_config_value(resolved, "model_type") != "simmemre":
+            return None
+        if isinstance(encoder, dict) and "tiny" in encoder:  # (encoder.path was ignored beside encoder.tiny)
+            raise SystemExit(
+                f"encoder.path {path} names a trained SimMemRE model, while encoder.tiny builds a new random "
+                f"encoder: give the model alone (--encoder {path} replaces the whole encoder section)"
+            )
+        return resolved
+    from .hub_simmemre import is_hub_model_id
+
+    if not is_hub_model_id(path):
+        return None
+    try:
+        from transformers.utils import cached_file
+
+        config_file = cached_file(
+            path,
+            "config.json",
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False,
+        )
+    except (OSError, ValueError):  # not reachable: check_encoder_location names it as an encoder
+        return None
+    if not config_file or saved_config_value(os.path.dirname(config_file), "model_type") != "simmemre":
+        return None
+    return path
+
+
+def _compared(name: str, value):
+    """A model setting as a run from a trained model compares it: tuples as lists, the read positions in order (their
+    order is immaterial)."""
+    value = list(value) if isinstance(value, tuple) else value
+    return sorted(value) if name == "memory_read_positions" and isinstance(value, list) else value
+
+
+def check_trained_model_settings(location: str, saved, model_kwargs: dict, encoder) -> None:
+    """Stop, naming each setting with its saved and requested value, when the run's model section (or
+    encoder.config_overrides) would change the architecture of the trained model at `location` (`saved`, its config):
+    an `ARCHITECTURE_SETTINGS` value other than the saved one, or an encoder config change other than a dropout."""
+    differing = []
+    for name in ARCHITECTURE_SETTINGS:
+        requested = model_kwargs.get(name)
+        # (None is the setting's default, which a run from a trained model reads as the saved value)
+        if requested is not None and _compared(name, requested) != _compared(name, getattr(saved, name, None)):
+            differing.append((f"model.{name}", getattr(saved, name, None), requested))
+    overrides = encoder.get("config_overrides") if isinstance(encoder, dict) else None
+    if overrides is not None and not isinstance(overrides, dict):
+        raise SystemExit(f"encoder.config_overrides: a mapping of encoder config settings, got {overrides!r:.60}")
+    for key, requested in (overrides or {}).items():
+        saved_value = saved.encoder_config.get(key)
+        if "dropout" not in key and requested != saved_value:  # (dropouts change training only: taken)
+            differing.append((f"encoder.config_overrides.{key}", saved_value, requested))
+    if differing:
+        shown = "; ".join(f"{name} {old!r} (this run: {new!r})" for name, old, new in differing)
+        raise SystemExit(
+            f"{encoder_setting(encoder)} {location}: a run from a trained model keeps its architecture, which this run "
+            f"changes: {shown}; leave these settings out or give the saved values (or train a new model from an "
+            "encoder)"
+        )
+
+
+def trained_model_settings(saved, model_kwargs: dict, encoder) -> dict:
+    """The config changes that a run from the trained model whose config is `saved` makes: the run's model settings
+    outside `ARCHITECTURE_SETTINGS` (checked equal already), encoder dropouts, and no memory warm-up."""
+    settings = {name: value for name, value in model_kwargs.items() if name not in ARCHITECTURE_SETTINGS}
+    # The two-stage warm-up lets a new model's memories learn before its representations read them; a trained model's
+    # heads learned to read them, and switching the reads off would train them on other representations first.
+    warmup = settings.pop("memory_warmup_proportion", None)
+    if warmup and saved.uses_memory_reads and os.environ.get("RANK", "0") == "0":  # (once per launch)
+        print(
+            f"model.memory_warmup_proportion {warmup}: not used by a run from a trained model, which reads its trained "
+            "memories from the first step",
+            file=sys.stderr,
+        )
+    settings["memory_warmup_proportion"] = 0.0
+    overrides = (encoder.get("config_overrides") if isinstance(encoder, dict) else None) or {}
+    dropouts = {key: value for key, value in overrides.items() if "dropout" in key}
+    if dropouts:
+        settings["encoder_config"] = {**saved.encoder_config, **dropouts}
+    return settings
+
+
+def trained_model_config(location: str, encoder=None):
+    """The `SimMemREConfig` of the trained model at `location`; an unreadable one stops naming the setting."""
+    from . import SimMemREConfig
+
+    try:
+        return SimMemREConfig.from_pretrained(location)
+    except (OSError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise SystemExit(f"{encoder_setting(encoder)} {location}: its config.json cannot be read ({reason})") from None
+
+
+def build_from_trained_model(location: str, encoder, model_kwargs: dict):
+    """-> (model, processor, location): the trained SimMemRE model at `location` with its weights, heads and memories,
+    its processor, and the run's settings that leave its architecture as saved (`trained_model_settings`)."""
+    from . import SimMemREModel, SimMemREProcessor
+
+    setting = encoder_setting(encoder)
+    saved = trained_model_config(location, encoder)
+    check_trained_model_settings(location, saved, model_kwargs, encoder)
+    if os.path.isdir(location):
+        check_model_location(location, setting)
+        warn_if_saved_by_other_code(location)
+    # Trusted as load_trained_model trusts a folder: the run starts from the model the user named, an encoder's own
+    # code included.
+    try:
+        model = SimMemREModel.from_pretrained(
+            location, trust_remote_code=True, **trained_model_settings(saved, model_kwargs, encoder)
+        )
+    except ValueError as error:
+        refusal = _refusal_line(error, location)
+        if refusal is None or refusal.startswith("SimMemREConfig."):  # a bad model setting: build_trainer names it
+            raise
+        raise SystemExit(f"{setting} {location}: {refusal}") from None
+    return model, SimMemREProcessor.from_pretrained(location), location
 
 
 def load_model(folder=None, device="cpu", dtype="float32"):
@@ -1521,7 +1737,13 @@ def check_output_location(path, setting: str, inputs=()) -> None:
 
 
 def check_encoder_location(encoder) -> None:
-    """Stop, before any corpus work, when the config's encoder is neither "minilm" nor an existing folder."""
+    """Stop, before any corpus work, when the config's encoder is neither "minilm" nor an existing folder, or names a
+    trained SimMemRE model folder that is incomplete."""
+    trained = trained_model_location(encoder)
+    if trained:
+        if os.path.isdir(trained):
+            check_model_location(trained, encoder_setting(encoder))
+        return
     if isinstance(encoder, dict):
         paths = (
             [("encoder.tokenizer", encoder.get("tokenizer"))]
@@ -1969,10 +2191,11 @@ def run_environment(args) -> dict:
     }
 
 
-def write_run_files(args, config: dict, results: dict, complete: bool = True) -> None:
-    """run_config.json (the resolved config, seed, commit, device, and whether the run `complete`d: false for the
-    files written before calibration and saving) and all_results.json in the output folder, each
-    replaced whole (a stop while writing left an empty run_config.json)."""
+def write_run_files(args, config: dict, results: dict, complete: bool = True, trained_from=None) -> None:
+    """run_config.json (the resolved config, seed, commit, device, whether the run `complete`d: false for the
+    files written before calibration and saving, and `trained_from`, the trained model a run started from, as an
+    absolute path or a Hub id) and all_results.json in the output folder, each replaced whole (a stop while writing
+    left an empty run_config.json)."""
     from .data_simmemre import write_text_file
 
     run_config = {
@@ -1983,6 +2206,8 @@ def write_run_files(args, config: dict, results: dict, complete: bool = True) ->
         "environment": run_environment(args),
         "complete": complete,
     }
+    if trained_from:
+        run_config["trained_from"] = os.path.abspath(trained_from) if os.path.isdir(trained_from) else trained_from
     # all_results.json first: a run_config.json that says complete comes after everything else.
     write_text_file(os.path.join(args.output_dir, "all_results.json"), json.dumps(results, indent=2, sort_keys=True))
     write_text_file(os.path.join(args.output_dir, "run_config.json"), json.dumps(run_config, indent=2, default=str))
@@ -2094,7 +2319,8 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     """The `SimMemRETrainer` of a checked config, with its model, processor and tokenized datasets: what `train` and
     `loss_curve_report` share. `training_updates` replace training settings (e.g. `max_steps`); `splits` limits the
     tokenized splits (default: all). Returns `(trainer, {split: dataset}, run)`, `run` holding the settings that are
-    not TrainingArguments (`resume`, `calibrate`, `calibration_grid`, `base_model`, `data`)."""
+    not TrainingArguments (`resume`, `calibrate`, `calibration_grid`, `base_model`, `data`, `trained_from`: the
+    trained model the run starts from, or None)."""
     from transformers import TrainingArguments, set_seed
     from transformers.training_args import ParallelMode
 
@@ -2156,7 +2382,15 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
             f"or false, got {argument_types!r}"
         )
 
-    all_splits, labels = load_splits(data_config)
+    # A run from a trained model: its architecture is checked before any data is read, its label lists rule the data.
+    trained = trained_model_location(config.get("encoder"))
+    if trained:
+        saved = trained_model_config(trained, config.get("encoder"))
+        check_trained_model_settings(trained, saved, model_kwargs, config.get("encoder"))
+        model_labels = {"entity_types": saved.entity_types, "relation_types": saved.relation_types}
+        all_splits, labels = load_splits(data_config, model_labels=model_labels, model_location=trained)
+    else:
+        all_splits, labels = load_splits(data_config)
     if data_config.get("boundary_word_min_count"):
         from .data_simmemre import boundary_words
 
@@ -2261,6 +2495,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         "calibration_grid": calibration_grid,
         "base_model": base_model,
         "data": data_config,
+        "trained_from": trained,
     }
     return trainer, datasets, run
 
@@ -2498,6 +2733,7 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
     trainer, datasets, run = build_trainer(config)
     args, resume, calibrate = trainer.args, run["resume"], run["calibrate"]
     calibration_grid, base_model, data_config = run["calibration_grid"], run["base_model"], run["data"]
+    trained_from = run.get("trained_from")
     processor = trainer.processing_class
     if resume == "auto":  # e.g. under torchrun --max-restarts: the newest complete checkpoint, or a new run
         resume = last_complete_checkpoint(args.output_dir) if has_complete_checkpoint(args.output_dir) else None
@@ -2521,7 +2757,11 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
         remove_earlier_run_files(args.output_dir)
     started = time.monotonic()
     if trainer.is_world_process_zero():  # (its commit is read with git)
-        _stage(trainer, _run_description(config, trainer, datasets) + (f"; resuming {resume}" if resume else ""))
+        started_from = f"; from the trained model {trained_from}" if trained_from else ""
+        _stage(
+            trainer,
+            _run_description(config, trainer, datasets) + started_from + (f"; resuming {resume}" if resume else ""),
+        )
     train_result = trainer.train(resume_from_checkpoint=resume or None)
     if not (finishing and os.path.isfile(os.path.join(args.output_dir, "trainer_state.json"))):
         trainer.save_state()  # (a finishing run trained nothing: the stopped run's state, with its loss, stays)
@@ -2552,7 +2792,7 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
     # The results so far are kept even if calibration is cut short (with calibration, test is scored after it: a run
     # stopped before is finished by its resume).
     if trainer.is_world_process_zero():
-        write_run_files(args, config, results, complete=False)
+        write_run_files(args, config, results, complete=False, trained_from=trained_from)
 
     calibration = None
     if calibrate and "validation" in datasets:
@@ -2637,6 +2877,7 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
                     train_documents=len(datasets["train"]) if "train" in datasets else None,
                     # (a resumed run's train_runtime is the resumed part's only: no time then)
                     train_runtime=None if resume else results.get("train_runtime"),
+                    **({"trained_from": trained_from} if trained_from else {}),
                 ),
             )
         else:
@@ -2656,7 +2897,7 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
             from .data_simmemre import write_text_file
 
             write_text_file(os.path.join(args.output_dir, "results.md"), metrics_table(shown, markdown=True) + "\n")
-        write_run_files(args, config, results)  # last: it marks the run complete
+        write_run_files(args, config, results, trained_from=trained_from)  # last: it marks the run complete
         print(
             f"\nBest model: {best_dir}"
             + (f" (from {trainer.state.best_model_checkpoint})" if trainer.state.best_model_checkpoint else "")

@@ -85,8 +85,9 @@ def save_for_hub(
             `{split: metric output}`; the strict scores go into the card's `model-index` and a table.
         dataset_name (`str`, *optional*): dataset of `results` (ideally a Hub dataset id, e.g. "bigbio/bc5cdr").
         base_model (`str`, *optional*): Hub id of the pretrained encoder (e.g.
-            "sentence-transformers/all-MiniLM-L6-v2"); a local folder is named in the card as "a local encoder",
-            without `base_model` metadata or a link.
+            "sentence-transformers/all-MiniLM-L6-v2"), or of the trained SimMemRE model a run started from; a local
+            folder is named in the card as "a local encoder" (or "a local SimMemRE model"), without `base_model`
+            metadata or a link.
         repo_id (`str`, *optional*): used in the card's usage snippets (default: "<your-user>/<folder name>").
         model_name, license, language, tags, dataset_split: model card metadata.
         thresholds_tuned_on (`str`, *optional*): the split of `results` the saved thresholds were chosen on
@@ -466,6 +467,8 @@ def _card_overview_lines(config, model_name, base_model):
     )
     if is_hub_model_id(base_model):
         encoder_text += f", initialised from [`{base_model}`](https://huggingface.co/{base_model})"
+    elif _is_local_simmemre_model(base_model):  # a run from a trained model (encoder.path naming its folder)
+        encoder_text += f", initialised from a local SimMemRE model ({_trained_model_name(base_model)})"
     elif base_model:
         encoder_text += f", initialised from a local encoder (`{Path(str(base_model)).name or base_model}`)"
     if getattr(config, "jerex_baseline", False):
@@ -672,11 +675,12 @@ def _card_evaluation_lines(by_split, dataset_name, thresholds_tuned_on=None):
 TRAINING_SECTION = "Training procedure"
 
 
-def training_procedure(trainer, train_documents=None, train_runtime=None) -> dict:
+def training_procedure(trainer, train_documents=None, train_runtime=None, trained_from=None) -> dict:
     """The facts a model card states of the run that trained the model, as transformers' Trainer cards list them:
     `{"Training hyperparameters": {...}, "Framework versions": {...}}`, from the `SimMemRETrainer` (its arguments, the
     model config's loss weights and memory warm-up, the collator's negative samples) and, where given, the number of
-    training documents and the training time in seconds."""
+    training documents, the training time in seconds and the trained SimMemRE model the run started from (a Hub id or
+    a local folder, named by its last two path parts)."""
     from .training_simmemre import format_duration, installed_version
 
     args, model_config, collator = trainer.args, trainer.model.config, trainer.data_collator
@@ -685,6 +689,11 @@ def training_procedure(trainer, train_documents=None, train_runtime=None) -> dic
     warmup = args.warmup_steps  # (transformers 5: a fraction < 1 of the training steps, or a step count)
     precision = "bf16 autocast" if args.bf16 else "fp16 autocast" if args.fp16 else "float32"
     facts = {
+        "started from": (
+            f"the trained SimMemRE model {_trained_model_name(trained_from)} (its weights, heads and memories)"
+            if trained_from
+            else None
+        ),
         "training documents": train_documents,
         "learning_rate": args.learning_rate,
         "head_learning_rate (heads, memories, embeddings)": head_learning_rate,
@@ -717,6 +726,24 @@ def training_procedure(trainer, train_documents=None, train_runtime=None) -> dic
         "Training hyperparameters": {key: value for key, value in facts.items() if value is not None},
         "Framework versions": {key: value for key, value in versions.items() if value is not None},
     }
+
+
+def _is_local_simmemre_model(location) -> bool:
+    """Whether `location` is a local folder of a saved SimMemRE model (config.json model_type simmemre)."""
+    try:
+        with open(Path(str(location)) / "config.json", encoding="utf-8") as handle:
+            return json.load(handle).get("model_type") == "simmemre"
+    except (OSError, ValueError, AttributeError, TypeError):
+        return False
+
+
+def _trained_model_name(location) -> str:
+    """A trained model in a card: a Hub id linked, a local folder by its last two path parts (`run/best_model`), never
+    its whole path."""
+    if is_hub_model_id(location):
+        return f"[`{location}`](https://huggingface.co/{location})"
+    path = Path(str(location)).resolve()
+    return f"`{path.parent.name}/{path.name}`" if path.parent.name else f"`{path.name}`"
 
 
 _CARD_FRAMEWORKS = (

@@ -24,7 +24,8 @@ CONFIG (YAML or JSON) has five sections:
                {path: minilm|PATH, config_overrides: {attention_probs_dropout_prob: 0.0, ...}} (encoder config
                changes, same weights; add trust_remote_code: true for an encoder that ships its own code), or
                {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH} for a small randomly
-               initialised BERT.
+               initialised BERT. A saved SimMemRE model folder (a run's best_model) as the path trains further from
+               that model (see "From a trained model" below).
     model:     SimMemREConfig keyword arguments (jerex_baseline, memory_warmup_proportion, ...), except those the
                script sets: the label lists (from the data), token ids (from the tokenizer), memory_reads_enabled,
                and the encoder's config and trust_remote_code (the encoder section).
@@ -46,6 +47,18 @@ Overrides: `--data.max_train_documents 8`, `--model.memory_warmup_proportion 0.3
 without a section (`--num_train_epochs 3`, `--output_dir runs/x`) is a training argument. Values are parsed as
 YAML scalars (`--model.jerex_baseline true`), except that paths and names (`--output_dir`, `--data.train_file`,
 `--encoder`, ...: STRING_SETTINGS in experiment_simmemre.py) stay the strings given.
+
+From a trained model: `--encoder runs/x/best_model` (or `--encoder.path ...` over a config whose encoder is a path,
+or `encoder: PATH` in the config) starts from that SimMemRE model's weights, heads and memories, with its processor
+and label lists. Its saved config decides the architecture: a model setting that changes parameters or modules
+(ARCHITECTURE_SETTINGS in experiment_simmemre.py: jerex_baseline, classifier_type, relation_classifier, the memory
+switches, read positions, mode and temperature, slot and embedding sizes) and differs from the saved value, or an
+encoder.config_overrides key other than a dropout, stops the run with one line naming each; every other model setting
+(thresholds, decoding switches, loss weights, dropout, max_span_size, windows) is taken from the run's model section,
+else kept as saved. The memory warm-up is not repeated (memory_warmup_proportion 0: the trained memories are read from
+the first step). The data may use any subset of the model's entity and relation types; a type it lacks stops the run
+naming the type and the file. run_config.json records the start model as `trained_from`, and best_model's card names
+it. See docs/design.md, "Training from a trained model".
 
 Device and precision: `--device cpu|cuda|cuda:N` (default: the first GPU when CUDA is available, else the CPU; cuda:N
 selects that GPU through CUDA_VISIBLE_DEVICES, so it must come before anything initialises CUDA; under torchrun
@@ -70,7 +83,8 @@ Outputs in output_dir:
                                   one and starts a new run otherwise, e.g. under torchrun --max-restarts)
     best_model/                   a Hub-ready folder: remote code, processor, weights, model card (README.md)
     trainer_state.json            the Trainer's state and log history (per-task losses)
-    run_config.json               the resolved config, seed, commit, device and whether the run completed
+    run_config.json               the resolved config, seed, commit, device, whether the run completed, and
+                                  trained_from (the trained model a run started from)
     train_results.json, eval_results.json, test_results.json, all_results.json (floats; all_results.json holds all)
     eval_predictions.jsonl, test_predictions.jsonl    the predicted documents of dev and test
     results.md                    the summary's precision / recall / F1 table
