@@ -1047,6 +1047,28 @@ def trained_model_settings(saved, model_kwargs: dict, encoder) -> dict:
     return settings
 
 
+def keep_trained_model_filters(data_config: dict, location: str) -> None:
+    """A run from the trained model at `location` keeps the candidate filters it was saved with (its boundary words
+    and relation argument types): the data settings that would derive them again from this run's training split
+    (`data.boundary_word_min_count`, `data.relation_argument_types`), often a few documents, are not applied, and a
+    note says so. The model section's own lists (`model.non_initial_words`, ...) are taken as other settings are."""
+    asked = [
+        setting
+        for setting, value in (
+            ("data.boundary_word_min_count", data_config.get("boundary_word_min_count")),
+            ("data.relation_argument_types", data_config.get("relation_argument_types")),
+        )
+        if value
+    ]
+    if asked and os.environ.get("RANK", "0") == "0":  # (once per launch)
+        print(
+            f"{' and '.join(asked)}: not applied in a run from the trained model {location}, which keeps the boundary "
+            "words and relation argument types it was saved with (set model.non_initial_words, "
+            "model.non_final_words or model.relation_argument_types to replace them)",
+            file=sys.stderr,
+        )
+
+
 def trained_model_config(location: str, encoder=None):
     """The `SimMemREConfig` of the trained model at `location`; an unreadable one stops naming the setting."""
     from . import SimMemREConfig
@@ -2391,14 +2413,16 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         all_splits, labels = load_splits(data_config, model_labels=model_labels, model_location=trained)
     else:
         all_splits, labels = load_splits(data_config)
-    if data_config.get("boundary_word_min_count"):
+    if trained:  # (the filters a trained model was trained and calibrated with, not ones from the new split)
+        keep_trained_model_filters(data_config, trained)
+    elif data_config.get("boundary_word_min_count"):
         from .data_simmemre import boundary_words
 
         try:
             model_kwargs.update(boundary_words(all_splits["train"], data_config["boundary_word_min_count"]))
         except ValueError as error:
             raise SystemExit(f"data.boundary_word_min_count: {error}") from None
-    if argument_types:
+    if argument_types and not trained:
         from .data_simmemre import relation_argument_types
 
         model_kwargs["relation_argument_types"] = relation_argument_types(all_splits["train"])

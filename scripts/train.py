@@ -48,17 +48,18 @@ without a section (`--num_train_epochs 3`, `--output_dir runs/x`) is a training 
 YAML scalars (`--model.jerex_baseline true`), except that paths and names (`--output_dir`, `--data.train_file`,
 `--encoder`, ...: STRING_SETTINGS in experiment_simmemre.py) stay the strings given.
 
-From a trained model: `--encoder runs/x/best_model` (or `--encoder.path ...` over a config whose encoder is a path,
-or `encoder: PATH` in the config) starts from that SimMemRE model's weights, heads and memories, with its processor
-and label lists. Its saved config decides the architecture: a model setting that changes parameters or modules
+From a trained model: `--encoder runs/x/best_model` (or `--encoder.path ...` over a config whose encoder is a path, or
+`encoder: PATH` in the config) starts from that SimMemRE model's weights, heads and memories, with its processor and
+label lists. Its saved config decides the architecture: a model setting that changes parameters or modules
 (ARCHITECTURE_SETTINGS in experiment_simmemre.py: jerex_baseline, classifier_type, relation_classifier, the memory
 switches, read positions, mode and temperature, slot and embedding sizes) and differs from the saved value, or an
 encoder.config_overrides key other than a dropout, stops the run with one line naming each; every other model setting
 (thresholds, decoding switches, loss weights, dropout, max_span_size, windows) is taken from the run's model section,
-else kept as saved. The memory warm-up is not repeated (memory_warmup_proportion 0: the trained memories are read from
-the first step). The data may use any subset of the model's entity and relation types; a type it lacks stops the run
-naming the type and the file. run_config.json records the start model as `trained_from`, and best_model's card names
-it. See docs/design.md, "Training from a trained model".
+else kept as saved; the boundary words and relation argument types are kept as saved (data.boundary_word_min_count and
+data.relation_argument_types do not derive them again from the new training split). The memory warm-up is not repeated
+(memory_warmup_proportion 0: the trained memories are read from the first step). The data may use any subset of the
+model's entity and relation types; a type it lacks stops the run naming the type and the file. run_config.json records
+the start model as `trained_from`, and best_model's card names it. See docs/design.md, "Training from a trained model".
 
 Device and precision: `--device cpu|cuda|cuda:N` (default: the first GPU when CUDA is available, else the CPU; cuda:N
 selects that GPU through CUDA_VISIBLE_DEVICES, so it must come before anything initialises CUDA; under torchrun

@@ -145,6 +145,26 @@ def test_data_with_a_subset_of_the_types_keeps_every_type_slot(start_model, tmp_
     assert trainer.model.config.relation_types == ["CID"]
 
 
+def test_a_run_from_a_trained_model_keeps_its_boundary_words_and_argument_types(tmp_path, capsys):
+    """The shipped configs derive these filters from the training split; from a trained model on a few documents they
+    were derived again from those (the quick model's 109 and 102 boundary words became none, and a split without
+    relations made every entity pair a candidate)."""
+    filters = {
+        "non_initial_words": ["and", "of"],
+        "non_final_words": ["the"],
+        "relation_argument_types": {"CID": [["Chemical", "Disease"]]},
+    }
+    (tmp_path / "start").mkdir()
+    (tmp_path / "run").mkdir()
+    start = train(run_config(tmp_path / "start", **filters), ["--seed", "7"], print_summary=False)["best_model"]
+    document = {**TRAIN_DOCUMENT, "entities": TRAIN_DOCUMENT["entities"][1:], "relations": []}
+    config = run_config(tmp_path / "run", train_documents=[document, {**document, "id": "t2"}])
+    config["data"].update(boundary_word_min_count=1, relation_argument_types=True)
+    result = saved_config(train(config, ["--encoder", start], print_summary=False)["best_model"])
+    assert {name: result[name] for name in filters} == filters
+    assert "not applied in a run from the trained model" in capsys.readouterr().err
+
+
 def test_a_tiny_encoder_beside_a_trained_models_path_is_refused(start_model, tmp_path):
     """`--encoder.path` over a config's `tiny` encoder was silently ignored: the run trained a new random model."""
     with pytest.raises(SystemExit, match="names a trained SimMemRE model, while encoder.tiny builds"):
