@@ -1789,11 +1789,13 @@ def check_encoder_location(encoder) -> None:
                 reason = str(error).strip().splitlines()[0][:200]
                 raise SystemExit(
                     f"{setting}: {path} is neither a local encoder folder nor reachable on the Hub "
-                    f"({reason}); give a folder with config.json and weights, or minilm"
+                    f"({reason}); give a folder with config.json and weights (an encoder or a trained model's "
+                    "best_model), or minilm"
                 ) from None
             continue
         if not os.path.isfile(os.path.join(resolved, "config.json")) and setting != "encoder.tokenizer":
-            raise SystemExit(f"{setting}: {path} has no config.json, so it is not an encoder folder")
+            hint = " (a run folder? give its best_model)" if os.path.isdir(os.path.join(resolved, "best_model")) else ""
+            raise SystemExit(f"{setting}: {path} has no config.json, so it is not an encoder folder{hint}")
 
 
 def load_pipeline(model, device=None, batch_size=4, dtype="auto", serving="fp32"):
