@@ -285,30 +285,6 @@ SCRIPT_SET_MODEL_KEYS = {
 }
 
 
-# Model settings that decide a SimMemRE model's parameters, their shapes or which modules exist (read by the module
-# constructors of modeling_simmemre.py). A run from a trained model (`encoder.path` naming a saved SimMemRE folder)
-# keeps the saved values and refuses others; every other model setting (thresholds, decoding switches, loss weights,
-# dropout, max_span_size, windows, chunk sizes, caps) is taken from the run's model section when given, except
-# memory_warmup_proportion, which such a run sets to 0 (see `trained_model_settings`).
-ARCHITECTURE_SETTINGS = (
-    "jerex_baseline",
-    "classifier_type",
-    "relation_classifier",
-    "use_entity_memory",
-    "use_relation_memory",
-    "memory_read_positions",
-    "memory_read_mode",
-    "memory_read_temperature",
-    "entity_memory_slot_size",
-    "relation_memory_slot_size",
-    "meta_embedding_size",
-    "size_embeddings_count",
-    "edit_distance_embeddings_count",
-    "token_distance_embeddings_count",
-    "sentence_distance_embeddings_count",
-)
-
-
 def valid_config_keys() -> dict:
     """{section: valid keys} of a train.py config (the model section: SimMemREConfig's arguments)."""
     import dataclasses
@@ -859,19 +835,20 @@ def build_model(encoder, model_kwargs: dict, labels: dict):
 
     encoder = encoder if encoder is not None else "minilm"
     trained = trained_model_location(encoder)
+    unknown = (
+        sorted(set(encoder) - {"path", "config_overrides", "trust_remote_code"})
+        if isinstance(encoder, dict) and "tiny" not in encoder
+        else []
+    )
     if trained:  # a run from a trained model: its architecture and label lists, the run's other settings
-        if isinstance(encoder, dict):
-            unknown = sorted(set(encoder) - {"path", "config_overrides", "trust_remote_code"})
-            if unknown:
-                raise SystemExit(f"encoder: unknown keys {unknown} beside a trained model's path {trained}")
-        return build_from_trained_model(trained, encoder, model_kwargs)
-    if isinstance(encoder, dict) and "tiny" not in encoder:
-        unknown = sorted(set(encoder) - {"path", "config_overrides", "trust_remote_code"})
         if unknown:
-            raise SystemExit(
-                f"encoder: unknown keys {unknown}; a mapping is {{path: minilm|PATH, config_overrides: "
-                "{...}} or {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH}"
-            )
+            raise SystemExit(f"encoder: unknown keys {unknown} beside a trained model's path {trained}")
+        return build_from_trained_model(trained, encoder, model_kwargs)
+    if unknown:
+        raise SystemExit(
+            f"encoder: unknown keys {unknown}; a mapping is {{path: minilm|PATH, config_overrides: "
+            "{...}} or {tiny: {BertConfig kwargs}, tokenizer: minilm|PATH}"
+        )
     if isinstance(encoder, dict) and "tiny" in encoder:
         tokenizer_path = encoder.get("tokenizer", "minilm")
         tokenizer = AutoTokenizer.from_pretrained(
@@ -993,7 +970,7 @@ def trained_model_location(encoder) -> Optional[str]:
     return path
 
 
-def _compared(name: str, value):
+def comparable_setting_value(name: str, value):
     """A model setting as a run from a trained model compares it: tuples as lists, the read positions in order (their
     order is immaterial)."""
     value = list(value) if isinstance(value, tuple) else value
@@ -1004,11 +981,15 @@ def check_trained_model_settings(location: str, saved, model_kwargs: dict, encod
     """Stop, naming each setting with its saved and requested value, when the run's model section (or
     encoder.config_overrides) would change the architecture of the trained model at `location` (`saved`, its config):
     an `ARCHITECTURE_SETTINGS` value other than the saved one, or an encoder config change other than a dropout."""
+    from .training_simmemre import ARCHITECTURE_SETTINGS
+
     differing = []
     for name in ARCHITECTURE_SETTINGS:
         requested = model_kwargs.get(name)
         # (None is the setting's default, which a run from a trained model reads as the saved value)
-        if requested is not None and _compared(name, requested) != _compared(name, getattr(saved, name, None)):
+        if requested is not None and comparable_setting_value(name, requested) != comparable_setting_value(
+            name, getattr(saved, name, None)
+        ):
             differing.append((f"model.{name}", getattr(saved, name, None), requested))
     overrides = encoder.get("config_overrides") if isinstance(encoder, dict) else None
     if overrides is not None and not isinstance(overrides, dict):
@@ -1029,6 +1010,8 @@ def check_trained_model_settings(location: str, saved, model_kwargs: dict, encod
 def trained_model_settings(saved, model_kwargs: dict, encoder) -> dict:
     """The config changes that a run from the trained model whose config is `saved` makes: the run's model settings
     outside `ARCHITECTURE_SETTINGS` (checked equal already), encoder dropouts, and no memory warm-up."""
+    from .training_simmemre import ARCHITECTURE_SETTINGS
+
     settings = {name: value for name, value in model_kwargs.items() if name not in ARCHITECTURE_SETTINGS}
     # The two-stage warm-up lets a new model's memories learn before its representations read them; a trained model's
     # heads learned to read them, and switching the reads off would train them on other representations first.

@@ -747,10 +747,9 @@ def check_checkpoint_labels(checkpoint, config) -> None:
             )
 
 
-# Settings that define what a checkpoint's weights compute or how they are trained: a resume under other values
-# trained on with another model (the config comes from this run's settings, whose defaults may have changed since the
-# checkpoint was saved). Thresholds, chunk sizes and the inference-only switches may differ.
-TRAINING_SETTINGS = (
+# Model settings that decide a SimMemRE model's parameters, their shapes, which modules exist or what the trained heads
+# read (the module constructors of the modeling file use them): a run from a trained model keeps the saved values.
+ARCHITECTURE_SETTINGS = (
     "jerex_baseline",
     "classifier_type",
     "relation_classifier",
@@ -759,8 +758,6 @@ TRAINING_SETTINGS = (
     "memory_read_positions",
     "memory_read_mode",
     "memory_read_temperature",
-    "memory_read_gradient",
-    "memory_warmup_proportion",
     "entity_memory_slot_size",
     "relation_memory_slot_size",
     "meta_embedding_size",
@@ -768,6 +765,14 @@ TRAINING_SETTINGS = (
     "edit_distance_embeddings_count",
     "token_distance_embeddings_count",
     "sentence_distance_embeddings_count",
+)
+
+# Settings that define what a checkpoint's weights compute or how they are trained: a resume under other values
+# trained on with another model (the config comes from this run's settings, whose defaults may have changed since the
+# checkpoint was saved). Thresholds, chunk sizes and the inference-only switches may differ.
+TRAINING_SETTINGS = ARCHITECTURE_SETTINGS + (
+    "memory_read_gradient",
+    "memory_warmup_proportion",
     "max_span_size",
     "dropout",
     "encoder_window_size",

@@ -51,7 +51,7 @@ YAML scalars (`--model.jerex_baseline true`), except that paths and names (`--ou
 From a trained model: `--encoder runs/x/best_model` (or `--encoder.path ...` over a config whose encoder is a path, or
 `encoder: PATH` in the config) starts from that SimMemRE model's weights, heads and memories, with its processor and
 label lists. Its saved config decides the architecture: a model setting that changes parameters or modules
-(ARCHITECTURE_SETTINGS in experiment_simmemre.py: jerex_baseline, classifier_type, relation_classifier, the memory
+(ARCHITECTURE_SETTINGS in training_simmemre.py: jerex_baseline, classifier_type, relation_classifier, the memory
 switches, read positions, mode and temperature, slot and embedding sizes) and differs from the saved value, or an
 encoder.config_overrides key other than a dropout, stops the run with one line naming each; every other model setting
 (thresholds, decoding switches, loss weights, dropout, max_span_size, windows) is taken from the run's model section,

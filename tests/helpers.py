@@ -73,6 +73,28 @@ TEXTS = [
 # ----------------------------------------------------------------------------------------------------
 
 
+# A tiny random BERT as a train.py config's encoder section (the packaged MiniLM's tokenizer).
+TINY_ENCODER = {
+    "tiny": {
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "max_position_embeddings": 128,
+    },
+    "tokenizer": "minilm",
+}
+
+
+def exit_message(main, argv, capsys) -> str:
+    """The one-line message a script's `main(argv)` exits with; it must print no traceback."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    message = str(exited.value.code)
+    assert "\n" not in message and "Traceback" not in capsys.readouterr().err
+    return message
+
+
 def tiny_config(tokenizer, **overrides):
     """The tests' one model config: a random BERT encoder (hidden 32, 2 layers, 128 positions unless
     `max_position_embeddings` is given) with the tokenizer's ids, Chemical/Disease entities and the CID relation.

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 from evaluate.utils.gradio import infer_gradio_input_types, parse_gradio_data
-from helpers import SCRIPTS, FakeHub, load_script
+from helpers import SCRIPTS, FakeHub, exit_message, load_script
 from huggingface_hub import constants
 
 from simmemre.hub_simmemre import METRIC_SPACE_CARD_KEYS, metric_space_files, metric_space_problems
@@ -205,11 +205,7 @@ def hub(tmp_path, monkeypatch):
 
 def fails_with(argv, capsys):
     """The one-line message push_to_hub exits with."""
-    with pytest.raises(SystemExit) as exited:
-        push.main(argv)
-    message = str(exited.value.code)
-    assert "\n" not in message and "Traceback" not in capsys.readouterr().err
-    return message
+    return exit_message(push.main, argv, capsys)
 
 
 def test_metric_push_uploads_exactly_the_space_files_to_a_gradio_space(hub, space_folder, tmp_path, capsys):

@@ -1,6 +1,7 @@
 """A user's own data end to end, as the README shows it: schema JSON Lines in, scripts/train.py with train_file /
 validation_file, model selection that keeps a trained checkpoint, scripts/predict.py on the result."""
 
+import copy
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import TINY_ENCODER
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,16 +67,7 @@ def test_own_data_trains_keeps_a_trained_checkpoint_and_predicts(tmp_path):
     write_jsonl(tmp_path / "dev.jsonl", documents[16:])
     config = {
         "data": {"train_file": str(tmp_path / "train.jsonl"), "validation_file": str(tmp_path / "dev.jsonl")},
-        "encoder": {
-            "tiny": {
-                "hidden_size": 32,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 2,
-                "intermediate_size": 64,
-                "max_position_embeddings": 128,
-            },
-            "tokenizer": "minilm",
-        },
+        "encoder": copy.deepcopy(TINY_ENCODER),
         "model": {"meta_embedding_size": 8},
         "sampling": {"neg_mention_count": 20, "neg_coref_count": 20, "neg_relation_count": 20},
         "training": {

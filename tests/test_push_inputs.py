@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import SCRIPTS, FakeHub, load_script
+from helpers import SCRIPTS, FakeHub, exit_message, load_script
 from huggingface_hub import constants
 from safetensors.torch import save_file
 
@@ -97,11 +97,7 @@ def hub(tmp_path, monkeypatch, request):
 
 def fails_with(argv, capsys):
     """The one-line message push_to_hub exits with."""
-    with pytest.raises(SystemExit) as exited:
-        push.main(argv)
-    message = str(exited.value.code)
-    assert "\n" not in message and "Traceback" not in capsys.readouterr().err
-    return message
+    return exit_message(push.main, argv, capsys)
 
 
 @pytest.mark.parametrize("hub", [(REPO,)], indirect=True)

@@ -10,21 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import GOLD_DOCUMENT, LOW, REPO_ROOT, SCRIPTS, TRAIN_DOCUMENT, load_script
+from helpers import GOLD_DOCUMENT, LOW, REPO_ROOT, SCRIPTS, TINY_ENCODER, TRAIN_DOCUMENT, load_script
 from safetensors.torch import load_file
 
-from simmemre.experiment_simmemre import ARCHITECTURE_SETTINGS, build_trainer, train, valid_config_keys
-
-TINY_ENCODER = {
-    "tiny": {
-        "hidden_size": 32,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-        "max_position_embeddings": 128,
-    },
-    "tokenizer": "minilm",
-}
+from simmemre.experiment_simmemre import build_trainer, train, valid_config_keys
+from simmemre.training_simmemre import ARCHITECTURE_SETTINGS
 
 
 def write_jsonl(path, documents):
