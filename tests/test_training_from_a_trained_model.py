@@ -13,7 +13,7 @@ import torch
 from helpers import GOLD_DOCUMENT, LOW, REPO_ROOT, SCRIPTS, TINY_ENCODER, TRAIN_DOCUMENT, load_script
 from safetensors.torch import load_file
 
-from simmemre.experiment_simmemre import build_trainer, train, valid_config_keys
+from simmemre.experiment_simmemre import build_trainer, check_encoder_location, train, valid_config_keys
 from simmemre.training_simmemre import ARCHITECTURE_SETTINGS
 
 
@@ -191,3 +191,10 @@ def test_the_design_doc_names_the_group_of_every_model_setting():
     assert set(ARCHITECTURE_SETTINGS) <= model_keys
     assert {name for name in model_keys if f"`{name}`" in kept} == set(ARCHITECTURE_SETTINGS)
     assert {name for name in model_keys if f"`{name}`" in taken} == model_keys - set(ARCHITECTURE_SETTINGS)
+
+
+def test_a_run_folder_given_as_the_encoder_is_hinted_at_its_best_model(tmp_path):
+    """A run's folder (not its best_model) stopped with "not an encoder folder" and no word of best_model."""
+    (tmp_path / "run" / "best_model").mkdir(parents=True)
+    with pytest.raises(SystemExit, match=re.escape("not an encoder folder (a run folder? give its best_model)")):
+        check_encoder_location(str(tmp_path / "run"))
