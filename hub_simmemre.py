@@ -460,6 +460,8 @@ def _card_eval_results(by_split, dataset_name):
 
 def _card_overview_lines(config, model_name, base_model):
     """Title, what the model does, its encoder, labels and default thresholds."""
+    from .experiment_simmemre import saved_config_value
+
     encoder = config.encoder_config or {}
     encoder_text = (
         f"`{encoder.get('model_type', 'bert')}` encoder, {encoder.get('num_hidden_layers', '?')} layers, hidden size "
@@ -467,7 +469,7 @@ def _card_overview_lines(config, model_name, base_model):
     )
     if is_hub_model_id(base_model):
         encoder_text += f", initialised from [`{base_model}`](https://huggingface.co/{base_model})"
-    elif _is_local_simmemre_model(base_model):  # a run from a trained model (encoder.path naming its folder)
+    elif saved_config_value(str(base_model), "model_type") == "simmemre":  # a run from a trained model's folder
         encoder_text += f", initialised from a local SimMemRE model ({_trained_model_name(base_model)})"
     elif base_model:
         encoder_text += f", initialised from a local encoder (`{Path(str(base_model)).name or base_model}`)"
@@ -726,15 +728,6 @@ def training_procedure(trainer, train_documents=None, train_runtime=None, traine
         "Training hyperparameters": {key: value for key, value in facts.items() if value is not None},
         "Framework versions": {key: value for key, value in versions.items() if value is not None},
     }
-
-
-def _is_local_simmemre_model(location) -> bool:
-    """Whether `location` is a local folder of a saved SimMemRE model (config.json model_type simmemre)."""
-    try:
-        with open(Path(str(location)) / "config.json", encoding="utf-8") as handle:
-            return json.load(handle).get("model_type") == "simmemre"
-    except (OSError, ValueError, AttributeError, TypeError):
-        return False
 
 
 def _trained_model_name(location) -> str:

@@ -114,15 +114,13 @@ def main(argv=None) -> int:
     from huggingface_hub import constants  # imported late: HF_ENDPOINT is read at import time
 
     if args.dry_run:
-        files = [{"path": name, "bytes": (folder / name).stat().st_size} for name in files_for_upload(folder)]
         plan = {
             "dry_run": True,
             "endpoint": constants.ENDPOINT,
             "repo_id": args.repo_id,
             "private": bool(args.private),
             "revision": args.revision or "main",
-            "files": files,
-            "total_bytes": sum(item["bytes"] for item in files),
+            **planned_files(folder, files_for_upload(folder)),
             # training leftovers (checkpoints, logs, optimizer state, metric files) and symbolic links stay behind
             "left_out": files_left_out_of_upload(folder),
             "card": card_change(folder, args.repo_id if "/" in args.repo_id else f"<token's user>/{args.repo_id}"),
@@ -130,17 +128,30 @@ def main(argv=None) -> int:
         }
         print(json.dumps(plan, indent=1))
         return 0
+    repo_url, commit = pushed(_push, args, folder)
+    print(json.dumps({"repo_url": str(repo_url), "commit_url": commit.commit_url, "commit": commit.oid}))
+    return 0
+
+
+def planned_files(folder, names) -> dict:
+    """The files part of a --dry-run plan: each file of FOLDER to upload with its size, and their total."""
+    files = [{"path": name, "bytes": (folder / name).stat().st_size} for name in names]
+    return {"files": files, "total_bytes": sum(item["bytes"] for item in files)}
+
+
+def pushed(push, args, folder):
+    """`push(args, folder)`'s result; offline mode stops first, and a Hub error is one line, not a traceback."""
+    from huggingface_hub import constants
+
     if constants.is_offline_mode():
         raise SystemExit("offline mode is on (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set): unset it to push")
     try:
-        repo_url, commit = _push(args, folder)
-    except Exception as err:  # one line instead of a huggingface_hub traceback
+        return push(args, folder)
+    except Exception as err:
         message = _hub_error_message(err, args)
         if message is None:
             raise
         raise SystemExit(message) from None
-    print(json.dumps({"repo_url": str(repo_url), "commit_url": commit.commit_url, "commit": commit.oid}))
-    return 0
 
 
 def push_metric_space(args, folder) -> int:
@@ -160,7 +171,6 @@ def push_metric_space(args, folder) -> int:
 
     if args.dry_run:
         load_id = args.repo_id if "/" in args.repo_id else f"<token's user>/{module}"
-        files = [{"path": name, "bytes": (folder / name).stat().st_size} for name in metric_space_files(folder)]
         plan = {
             "dry_run": True,
             "endpoint": constants.ENDPOINT,
@@ -168,21 +178,12 @@ def push_metric_space(args, folder) -> int:
             "repo_type": "space",
             "space_sdk": "gradio",
             "private": bool(args.private),
-            "files": files,
-            "total_bytes": sum(item["bytes"] for item in files),
+            **planned_files(folder, metric_space_files(folder)),
             "load": f'evaluate.load("{load_id}")',
         }
         print(json.dumps(plan, indent=1))
         return 0
-    if constants.is_offline_mode():
-        raise SystemExit("offline mode is on (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set): unset it to push")
-    try:
-        repo_url, repo_id, commit = _push_metric_space(args, folder)
-    except Exception as err:  # one line instead of a huggingface_hub traceback
-        message = _hub_error_message(err, args)
-        if message is None:
-            raise
-        raise SystemExit(message) from None
+    repo_url, repo_id, commit = pushed(_push_metric_space, args, folder)
     result = {"repo_url": str(repo_url), "commit_url": commit.commit_url, "commit": commit.oid}
     print(json.dumps({**result, "load": f'evaluate.load("{repo_id}")'}))
     return 0
