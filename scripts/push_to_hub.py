@@ -2,7 +2,8 @@
 """Upload a saved SimMemRE model folder (see `simmemre.save_for_hub`) to the Hugging Face Hub.
 
 Creates the model repository if needed and uploads the model's files of FOLDER in one commit (`create_commit`;
-training leftovers and symbolic links stay behind), so that `pipeline("joint-re", model=REPO_ID,
+training leftovers and symbolic links stay behind; the repository's files that FOLDER lacks are deleted in it unless
+--keep-remote-files), so that `pipeline("joint-re", model=REPO_ID,
 trust_remote_code=True)` and `AutoModel.from_pretrained(REPO_ID, trust_remote_code=True)` load it. The folder is
 checked first: config.json with `auto_map` and the `joint-re` entry of `custom_pipelines`, the five remote-code files,
 the processor and tokenizer files, the weights and README.md must all be there. The uploaded README.md names the
@@ -29,19 +30,9 @@ import json
 import sys
 from pathlib import Path
 
-from simmemre.hub_simmemre import (
-    PLACEHOLDER_PATTERN,
-    card_with_repo_id,
-    files_for_upload,
-    files_left_out_of_upload,
-    folder_problems,
-    metric_module_name,
-    metric_space_files,
-    metric_space_problems,
-    remote_code_differences,
-)
-
 MODEL_COMMIT_MESSAGE = "Upload SimMemRE model"
+# Files of the repository a push never deletes: the Hub writes .gitattributes (its LFS rules) when it creates one.
+KEPT_REMOTE_FILES = (".gitattributes",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--commit-message", help=f"default: {MODEL_COMMIT_MESSAGE!r} (with --metric: 'Upload the NAME metric')"
     )
+    parser.add_argument(
+        "--keep-remote-files",
+        action="store_true",
+        help="keep the repository's files that FOLDER lacks (default: the commit deletes them, so that weights or "
+        "code of an earlier push, e.g. a model.safetensors beside a sharded upload, are not loaded instead)",
+    )
     parser.add_argument("--no-check", action="store_true", help="skip the completeness check of FOLDER")
     parser.add_argument(
         "--dry-run",
@@ -79,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    # Imported after parsing: the package imports torch, which --help and a usage error do not need.
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
@@ -91,6 +89,13 @@ def main(argv=None) -> int:
         raise SystemExit(f"not a folder: {folder}")
     if args.metric:
         return push_metric_space(args, folder)
+    from simmemre.hub_simmemre import (
+        files_for_upload,
+        files_left_out_of_upload,
+        folder_problems,
+        remote_code_differences,
+    )
+
     if not args.no_check:
         problems = folder_problems(folder)
         if problems:
@@ -125,11 +130,19 @@ def main(argv=None) -> int:
             "left_out": files_left_out_of_upload(folder),
             "card": card_change(folder, args.repo_id if "/" in args.repo_id else f"<token's user>/{args.repo_id}"),
             "config": "; ".join(config_for_upload(folder)[1]) or "as saved",
+            "remote_files": "kept"
+            if args.keep_remote_files
+            else "the repository's files not listed here are deleted in the same commit "
+            f"(except {', '.join(KEPT_REMOTE_FILES)}; --keep-remote-files keeps them)",
         }
         print(json.dumps(plan, indent=1))
         return 0
-    repo_url, commit = pushed(_push, args, folder)
-    print(json.dumps({"repo_url": str(repo_url), "commit_url": commit.commit_url, "commit": commit.oid}))
+    repo_url, commit, deleted = pushed(_push, args, folder)
+    print(
+        json.dumps(
+            {"repo_url": str(repo_url), "commit_url": commit.commit_url, "commit": commit.oid, "deleted": deleted}
+        )
+    )
     return 0
 
 
@@ -156,8 +169,13 @@ def pushed(push, args, folder):
 
 def push_metric_space(args, folder) -> int:
     """--metric: check the evaluate metric FOLDER, then print the plan (--dry-run) or push it as the Space REPO_ID."""
-    if args.no_check or args.revision:
-        raise SystemExit("--metric takes neither --no-check nor --revision: a Space is checked and loaded from main")
+    if args.no_check or args.revision or args.keep_remote_files:
+        raise SystemExit(
+            "--metric takes none of --no-check, --revision and --keep-remote-files: a Space is checked and loaded "
+            "from main, and its other files are left as they are"
+        )
+    from simmemre.hub_simmemre import metric_module_name, metric_space_files, metric_space_problems
+
     problems = metric_space_problems(folder)
     if problems:
         raise SystemExit(f"{folder} is not a complete evaluate metric Space: " + "; ".join(problems))
@@ -193,6 +211,8 @@ def _push_metric_space(args, folder):
     """create_repo (a gradio Space) and one create_commit of the Space's files, as they are in FOLDER."""
     from huggingface_hub import CommitOperationAdd, HfApi
 
+    from simmemre.hub_simmemre import metric_module_name, metric_space_files
+
     api = HfApi(token=args.token)
     repo_url, repo_id = _create_repo(api, args, repo_type="space", space_sdk="gradio")
     operations = [
@@ -217,15 +237,20 @@ def _push(args, folder):
             if err.response is not None and err.response.status_code in (401, 403):
                 raise
             raise SystemExit(f"--revision {args.revision}: could not create the branch ({_first_line(err)})") from None
-    from huggingface_hub import CommitOperationAdd
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    from simmemre.hub_simmemre import files_for_upload
 
     # One commit of the files --dry-run lists; the card's usage snippets get the target repository's id.
+    names = files_for_upload(folder)
     operations = []
-    for name in files_for_upload(folder):
+    for name in names:
         content = card_for(folder, repo_id) if name == "README.md" else str(folder / name)
         if name == "config.json":
             content = config_for_upload(folder)[0] or content
         operations.append(CommitOperationAdd(path_in_repo=name, path_or_fileobj=content))
+    deleted = [] if args.keep_remote_files else remote_files_not_uploaded(api, repo_id, args.revision, names)
+    operations += [CommitOperationDelete(path_in_repo=name) for name in deleted]
     commit = api.create_commit(
         repo_id,
         operations,
@@ -233,7 +258,15 @@ def _push(args, folder):
         repo_type="model",
         revision=args.revision,
     )
-    return repo_url, commit
+    return repo_url, commit, deleted
+
+
+def remote_files_not_uploaded(api, repo_id, revision, names) -> list:
+    """The files of REPO_ID at `revision` that an upload of `names` lacks (but .gitattributes), which its commit
+    deletes: transformers loads a model.safetensors before a sharded index, and a saved folder's code and
+    config files name each other, so files of an earlier push would be loaded with, or instead of, this one's."""
+    remote = api.list_repo_files(repo_id, revision=revision, repo_type="model")
+    return sorted(set(remote) - set(names) - set(KEPT_REMOTE_FILES))
 
 
 def _create_repo(api, args, repo_type="model", **space_options):
@@ -280,6 +313,8 @@ def _create_repo(api, args, repo_type="model", **space_options):
 
 def card_change(folder, repo_id) -> str:
     """What the upload changes in FOLDER/README.md, in words (--dry-run)."""
+    from simmemre.hub_simmemre import PLACEHOLDER_PATTERN
+
     card = folder / "README.md"
     if not card.is_file():  # only with --no-check: the completeness check requires a card
         return "none (no README.md)"
@@ -316,6 +351,8 @@ def config_for_upload(folder) -> tuple:
 def card_for(folder, repo_id) -> bytes:
     """FOLDER/README.md with the placeholder repository id of a card saved without one (whatever the folder was
     called then) replaced by `repo_id`, and its title and model-index name by the repository's name."""
+    from simmemre.hub_simmemre import card_with_repo_id
+
     return card_with_repo_id((folder / "README.md").read_text(encoding="utf-8"), repo_id).encode()
 
 
@@ -355,6 +392,7 @@ def _hub_error_message(err, args):
 
 
 if __name__ == "__main__":
+    build_parser().parse_args()  # --help and usage errors before the package (and torch) is imported
     from simmemre.experiment_simmemre import run_script
 
     sys.exit(run_script(main))

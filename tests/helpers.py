@@ -259,8 +259,10 @@ def run_isolated(code, cwd, timeout=300, extra_env=None):
 class FakeHub:
     """A stand-in for the Hugging Face Hub on 127.0.0.1, enough for `create_repo` + `upload_folder`:
     POST /api/repos/create, /api/validate-yaml (parses the README front matter), /api/models/{repo}/preupload/{rev}
-    (every file "regular", so no LFS/xet) and /api/models/{repo}/commit/{rev} (NDJSON with base64 files, written under
-    `storage/{repo}`); anything else answers 404. Use as a context manager: the server thread starts and stops with it.
+    (every file "regular", so no LFS/xet), /api/models/{repo}/commit/{rev} (NDJSON with base64 files, written under
+    `storage/{repo}`, and deleted files, removed there) and GET /api/models/{repo}/tree/{rev} (the files under
+    `storage/{repo}` of a created repository, one revision for all); anything else answers 404. Use as a context
+    manager: the server thread starts and stops with it.
     """
 
     def __init__(self, storage):
@@ -290,6 +292,17 @@ class FakeHub:
 
             def do_GET(self):
                 hub.requests.append(("GET", self.path))
+                parts = self.path.split("?")[0].split("/")
+                repo = "/".join(parts[3:5])
+                if len(parts) == 7 and parts[1:3] == ["api", "models"] and parts[5] == "tree" and hub.knows(repo):
+                    root = hub.storage / repo
+                    files = sorted(path for path in root.rglob("*") if path.is_file()) if root.is_dir() else []
+                    listing = [
+                        {"type": "file", "path": path.relative_to(root).as_posix(), "size": path.stat().st_size}
+                        | {"oid": hashlib.sha1(path.read_bytes()).hexdigest()}
+                        for path in files
+                    ]
+                    return self._send(200, listing)
                 self._send(404, {"error": "not found"}, [("X-Error-Code", "RepoNotFound")])
 
             def do_POST(self):
@@ -331,6 +344,8 @@ class FakeHub:
                             target = hub.storage / repo / item["value"]["path"]
                             target.parent.mkdir(parents=True, exist_ok=True)
                             target.write_bytes(base64.b64decode(item["value"]["content"]))
+                        elif item["key"] == "deletedFile":
+                            (hub.storage / repo / item["value"]["path"]).unlink()
                         elif item["key"] != "header":
                             return self._send(400, {"error": f"unsupported operation {item['key']}"})
                     return self._send(200, {"commitUrl": f"{base}/{repo}/commit/{oid}", "commitOid": oid})
@@ -339,6 +354,10 @@ class FakeHub:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def knows(self, repo) -> bool:
+        """Whether `repo` exists here (its tree can be listed)."""
+        return repo in self.repos
 
     def __enter__(self):
         self.thread.start()

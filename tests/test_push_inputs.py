@@ -85,6 +85,9 @@ class Hub(FakeHub):
 
         self.server.RequestHandlerClass = Handler
 
+    def knows(self, repo) -> bool:
+        return repo in self.existing or super().knows(repo)
+
 
 @pytest.fixture
 def hub(tmp_path, monkeypatch, request):
@@ -317,3 +320,50 @@ def test_a_folder_the_hub_would_refuse_or_not_load_is_refused_before_upload(fold
     (folder / name).write_text(content)
     message = fails_with([str(folder), REPO, "--dry-run"], capsys)
     assert "is not a complete SimMemRE Hub folder" in message and problem in message
+
+
+def _sharded(folder):
+    """The folder saved again with its weights in two shards and an index (as save_pretrained shards a large model)."""
+    (folder / "model.safetensors").unlink()
+    for shard in ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"):
+        save_file({"weight": torch.ones(1)}, str(folder / shard))
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {}}))
+
+
+def test_a_second_push_deletes_the_files_of_the_first_that_the_folder_no_longer_has(hub, folder, tmp_path, capsys):
+    """A re-push left the first push's model.safetensors beside the new shards, and transformers loads a
+    model.safetensors before an index: the old weights."""
+    assert push.main([str(folder), REPO, "--token", "hf_fake"]) == 0
+    capsys.readouterr()
+    _sharded(folder)
+    assert push.main([str(folder), REPO, "--token", "hf_fake"]) == 0
+    assert json.loads(capsys.readouterr().out)["deleted"] == ["model.safetensors"]
+    remote = {path.name for path in (tmp_path / "storage" / "me" / "simmemre").iterdir()}
+    assert remote == {path.name for path in folder.iterdir()}
+
+
+def test_keep_remote_files_keeps_the_files_of_the_first_push(hub, folder, tmp_path, capsys):
+    assert push.main([str(folder), REPO, "--token", "hf_fake"]) == 0
+    capsys.readouterr()
+    _sharded(folder)
+    assert push.main([str(folder), REPO, "--token", "hf_fake", "--keep-remote-files"]) == 0
+    assert json.loads(capsys.readouterr().out)["deleted"] == []
+    assert (tmp_path / "storage" / "me" / "simmemre" / "model.safetensors").is_file()
+
+
+def test_gitattributes_of_the_repository_is_never_deleted(hub, folder, tmp_path, capsys):
+    """The Hub writes .gitattributes (its LFS rules) into a new repository; a folder never holds it (dot files stay
+    behind), so deleting what the folder lacks must spare it."""
+    assert push.main([str(folder), REPO, "--token", "hf_fake"]) == 0
+    (tmp_path / "storage" / "me" / "simmemre" / ".gitattributes").write_text("*.safetensors filter=lfs\n")
+    capsys.readouterr()
+    assert push.main([str(folder), REPO, "--token", "hf_fake"]) == 0
+    assert json.loads(capsys.readouterr().out)["deleted"] == []
+    assert (tmp_path / "storage" / "me" / "simmemre" / ".gitattributes").is_file()
+
+
+def test_a_dry_run_says_that_files_the_folder_lacks_are_deleted(folder, capsys):
+    assert push.main([str(folder), REPO, "--dry-run"]) == 0
+    assert "deleted in the same commit" in json.loads(capsys.readouterr().out)["remote_files"]
+    assert push.main([str(folder), REPO, "--dry-run", "--keep-remote-files"]) == 0
+    assert json.loads(capsys.readouterr().out)["remote_files"] == "kept"
