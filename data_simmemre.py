@@ -42,6 +42,7 @@ import time
 from typing import Any, Iterable, Mapping
 from xml.etree import ElementTree
 
+from .cli_simmemre import FORMATS, SPLIT_NAMES, convert_parser  # noqa: F401  (convert_parser: importable as before)
 from .processing_simmemre import check_span, check_span_list, is_integer
 from .segmentation_simmemre import segment_text, split_sentences, split_words
 
@@ -106,6 +107,39 @@ def _not_utf8(path: str) -> DocumentError:
                     source=f"{path}:{line_number}",
                 )
     return DocumentError("not valid UTF-8", source=path)
+
+
+# The hints for a file given with the wrong format (a copied config's `format: bc5cdr` left over a JSON Lines file):
+# train.py reads SimMemRE documents with no data.format, convert_dataset.py with --format jsonl.
+JSON_LINES_HINT = (
+    "it looks like JSON: SimMemRE JSON Lines documents are read without a format "
+    "(leave data.format out; convert_dataset.py: --format jsonl)"
+)
+PUBTATOR_HINT = (
+    "it looks like PubTator (PMID|t|title): read it with data.format bc5cdr (convert_dataset.py: --format bc5cdr)"
+)
+
+
+def _is_json_object_line(line: str) -> bool:
+    """Whether `line` is one JSON object on its own: a line of a JSON Lines file, never a PubTator line."""
+    if not line.lstrip().startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+def _json_lines_hint(path: str) -> str:
+    """`JSON_LINES_HINT` (with "; " before it) when the first non-blank line of `path` is a SimMemRE document of its
+    own (a JSON object with a ``text``), so that a JSON reader's "Extra data" names the cause; else ""."""
+    try:
+        with _open_text(path) as handle:
+            first = next((line for line in handle if line.strip()), "")
+    except (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile):
+        return ""
+    # (JSON Lines of DocRED documents, say, are no SimMemRE documents: no hint rather than a wrong one)
+    return f"; {JSON_LINES_HINT}" if _is_json_object_line(first) and '"text"' in first else ""
 
 
 def with_str_id(doc: Any) -> Any:
@@ -245,7 +279,10 @@ def read_jsonl(path: str | os.PathLike, validate: bool = True) -> list[dict]:
                 try:
                     doc = parse_json(line)
                 except json.JSONDecodeError as error:
-                    raise DocumentError(f"invalid JSON ({error.msg} at column {error.colno})", source=source) from None
+                    hint = f"; {PUBTATOR_HINT}" if _PUBTATOR_PASSAGE.match(line.rstrip("\r\n")) else ""
+                    raise DocumentError(
+                        f"invalid JSON ({error.msg} at column {error.colno}){hint}", source=source
+                    ) from None
                 if validate:
                     validate_document(doc, source=source)
                     if doc["id"] in first_line_of_id:
@@ -396,16 +433,58 @@ def labels_for(docs_by_split: Mapping[str, Any]) -> dict:
 
 
 def declared_relation_types(format: str | None, input_path=None, rel_info: Any = None) -> list:
-    """The relation names a DocRED-format corpus declares in its rel_info (given, or ``rel_info.json`` in the corpus
-    folder, as :func:`convert_corpus` finds it), sorted; empty for other formats. The label list then does not depend
+    """The relation types a corpus declares (see :func:`declared_types`), sorted. The label list then does not depend
     on which splits are loaded (Re-DocRED's test split alone holds "unemployment rate")."""
+    return declared_types(format, input_path, rel_info)["relation_types"]
+
+
+def declared_types(format: str | None, input_path=None, rel_info: Any = None) -> dict:
+    """``{"entity_types", "relation_types"}`` (sorted) that a corpus declares beside its documents, used or not:
+
+    - docred: the relation names of its rel_info (given, or found in the corpus folder as :func:`convert_corpus`
+      finds it: `find_relation_names_file`), and the entity types of a JEREX ``types.json``;
+    - brat: the ``[entities]`` and ``[relations]`` of its ``annotation.conf`` files (`read_brat_declared_types`);
+    - other formats: none."""
+    if format == "brat" and input_path is not None and os.path.exists(input_path):
+        return read_brat_declared_types(input_path)
+    declared = {"entity_types": [], "relation_types": []}
     if format != "docred":
-        return []
+        return declared
     if rel_info is None and input_path is not None and os.path.isdir(input_path):
-        candidate = os.path.join(os.fspath(input_path), "rel_info.json")
-        rel_info = candidate if os.path.isfile(candidate) else None
+        rel_info = find_relation_names_file(input_path)
     names = load_relation_names(rel_info) if rel_info is not None else None
-    return sorted(set((names or {}).values()))
+    declared["relation_types"] = sorted(set((names or {}).values()))
+    if isinstance(rel_info, (str, os.PathLike)):
+        entities = _load_json(rel_info).get("entities")  # (a JEREX types.json; a rel_info.json has no such key)
+        if isinstance(entities, Mapping):
+            declared["entity_types"] = sorted(str(key) for key in entities)
+    elif isinstance(rel_info, Mapping) and isinstance(rel_info.get("entities"), Mapping):
+        declared["entity_types"] = sorted(str(key) for key in rel_info["entities"])
+    return declared
+
+
+# The files naming a DocRED-format corpus's relation ids, looked for beside its split files in this order: DocRED's
+# rel_info.json, and the types.json of JEREX's joint split (train_joint.json, dev_joint.json, test_joint.json and
+# types.json are what JEREX distributes; without it the relation types stayed ids such as P131).
+RELATION_NAME_FILES = ("rel_info.json", "types.json")
+
+
+def find_relation_names_file(folder: str | os.PathLike) -> str | None:
+    """The first of :data:`RELATION_NAME_FILES` in `folder`, or None. A ``types.json`` counts only in JEREX's layout
+    (a ``relations`` mapping): the name is common, and another tool's file there was not given by the user."""
+    for name in RELATION_NAME_FILES:
+        candidate = os.path.join(os.fspath(folder), name)
+        if not os.path.isfile(candidate):
+            continue
+        if name == "types.json":
+            try:
+                content = _load_json(candidate)
+            except (ValueError, OSError, DocumentError):
+                continue
+            if not isinstance(content, Mapping) or not isinstance(content.get("relations"), Mapping):
+                continue
+        return candidate
+    return None
 
 
 def boundary_words(documents: Iterable[Mapping], min_count: int = 100) -> dict:
@@ -657,7 +736,9 @@ def _pubtator_blocks(lines: Iterable[str], path: str):
                 yield block
                 block = None
             continue
-        passage = _PUBTATOR_PASSAGE.match(line)
+        # A JSON document whose text holds "|t|" matched as a title line (its id the JSON up to the "|"): refused as a
+        # malformed line, with the JSON Lines hint.
+        passage = None if _is_json_object_line(line) else _PUBTATOR_PASSAGE.match(line)
         if not passage:
             _add_pubtator_annotation(block, line, path, line_number)
             continue
@@ -691,9 +772,7 @@ def _add_pubtator_annotation(block: dict | None, line: str, path: str, line_numb
     if len(columns) < 4:
         hint = ""
         if line.lstrip().startswith("{"):  # a schema document read with format bc5cdr (the README's own-data steps)
-            hint = (
-                "; it looks like JSON: SimMemRE JSON Lines documents are read without a format (leave data.format out)"
-            )
+            hint = f"; {JSON_LINES_HINT}"
         _fail_at_line(
             path,
             f"malformed line (expected 'PMID|t|', 'PMID|a|', a mention or a relation line): {line[:80]!r}{hint}",
@@ -1026,9 +1105,11 @@ def _load_docred_list(path: str) -> list:
     try:
         data = _load_json(path)
     except json.JSONDecodeError as error:
-        raise DocumentError(f"invalid JSON ({error.msg})", source=f"{path}:{error.lineno}") from None
+        hint = _json_lines_hint(path) if error.msg == "Extra data" else ""
+        raise DocumentError(f"invalid JSON ({error.msg}){hint}", source=f"{path}:{error.lineno}") from None
     if not isinstance(data, list):
-        raise DocumentError(f"expected a JSON list of documents, got {type(data).__name__}", source=path)
+        hint = _json_lines_hint(path) if isinstance(data, dict) else ""  # (JSON Lines of one document)
+        raise DocumentError(f"expected a JSON list of documents, got {type(data).__name__}{hint}", source=path)
     return data
 
 
@@ -1420,14 +1501,78 @@ def _brat_entities(doc_id, text, mentions, equivalences, normalizations, relatio
     return {"id": doc_id, "text": text, "entities": entities, "relations": kept}
 
 
-def write_brat(documents: Iterable[Mapping], folder: str | os.PathLike) -> int:
+BRAT_CONFIGURATION = "annotation.conf"
+# The last line of the annotation.conf that write_brat writes: a later export may replace a file with it, never one
+# without it (the user's own brat configuration, or ours edited with this line removed).
+BRAT_CONFIGURATION_MARK = (
+    "# written by SimMemRE (write_brat); a later export replaces this file unless this line is removed"
+)
+
+
+def read_brat_declared_types(path: str | os.PathLike) -> dict:
+    """``{"entity_types", "relation_types"}`` (sorted) declared by the ``annotation.conf`` files of a brat collection:
+    every one under the folder `path` (brat reads a document's from its folder or one above it), or the one beside
+    the annotation file `path`. Entity types are the ``[entities]`` lines, relation types the names of the
+    ``[relations]`` lines; left out are brat's macros and special lines (``<OVERLAP>``, ``<ENTITY>=...``), abstract
+    types (``!Name``), separators (``-----``) and equivalence types (``<REL-TYPE>:symmetric-transitive``: they join
+    mentions, read as one entity). These keep the types that no document uses (the documents alone lose them)."""
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        files = [os.path.join(os.path.dirname(path), BRAT_CONFIGURATION)]
+    else:
+        files, seen = [], set()
+        for root, folders, _ in os.walk(path, followlinks=True):  # (the folders _brat_files reads documents from)
+            if os.path.realpath(root) in seen:
+                folders[:] = []
+                continue
+            seen.add(os.path.realpath(root))
+            folders.sort()
+            files.append(os.path.join(root, BRAT_CONFIGURATION))
+    declared = {"entity_types": set(), "relation_types": set()}
+    for file in files:
+        if os.path.isfile(file):
+            for kind, names in _brat_configuration_types(file).items():
+                declared[kind].update(names)
+    return {kind: sorted(names) for kind, names in declared.items()}
+
+
+def _brat_configuration_types(file: str) -> dict:
+    sections = {"entities": "entity_types", "relations": "relation_types"}
+    declared = {"entity_types": set(), "relation_types": set()}
+    kind = None
+    for line in _read_utf8(file, "utf-8-sig").split("\n"):
+        line = line.strip()  # (leading tabs nest entity types in brat's hierarchy)
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            kind = sections.get(line[1:-1].strip().lower())  # (events and attributes are not read)
+            continue
+        name, _, arguments = line.partition("\t")
+        name = name.strip()
+        if kind is None or not name or name.startswith(("<", "!")) or not name.strip("-"):
+            continue
+        if kind == "relation_types" and "<REL-TYPE>:symmetric-transitive" in arguments:
+            continue
+        declared[kind].add(name)
+    return declared
+
+
+def write_brat(
+    documents: Iterable[Mapping],
+    folder: str | os.PathLike,
+    entity_types: Iterable[str] = (),
+    relation_types: Iterable[str] = (),
+) -> int:
     """Write schema documents (gold, or predictions with scores) as a brat collection in `folder`: ``ID.txt`` and
     ``ID.ann`` per document (an id with ``/`` makes subfolders). Mentions are ``T`` lines, an entity of several
     mentions an ``Equiv`` line, its ids ``N`` lines, a relation an ``R`` line between the first mentions of its
     entities; scores go into ``AnnotatorNotes``. Returns the number of documents written; :func:`read_brat` reads
     the folder back to the same documents (without scores). Type names are written as they are: brat's own tools
-    need them without spaces. Unless the folder has one, an ``annotation.conf`` declares the types written (and
-    ``Equiv``, and overlapping mentions), so that brat shows the collection without configuration errors."""
+    need them without spaces. An ``annotation.conf`` declares the types written and `entity_types` and
+    `relation_types` (a corpus's label lists: types no document uses are kept so, as
+    :func:`read_brat_declared_types` reads them back), and ``Equiv`` and overlapping mentions, so that brat shows the
+    collection without configuration errors. An ``annotation.conf`` in `folder` is replaced only when an earlier
+    export wrote it (:data:`BRAT_CONFIGURATION_MARK`); the user's own is kept."""
     folder = os.fspath(folder)
     checked, targets, name_limit = [], {}, _name_limit(folder)
     for index, doc in enumerate(documents):  # every document checked before any is written
@@ -1453,22 +1598,30 @@ def write_brat(documents: Iterable[Mapping], folder: str | os.PathLike) -> int:
         if first != index:
             fail(f"document {first} has this id (or one differing in case): its files would be written over", "id")
         checked.append((doc, target, _brat_lines(doc, fail)))
-    types = {"entities": set(), "relations": set()}
+    types = {"entities": set(entity_types), "relations": set(relation_types)}
     for doc, target, lines in checked:
         write_text_file(target + ".txt", doc["text"])  # (bytes: line ends as they are; folders made)
         write_text_file(target + ".ann", "".join(line + "\n" for line in lines))
         types["entities"].update(entity["type"] for entity in doc["entities"])
         types["relations"].update(relation["type"] for relation in doc["relations"])
     written = len(checked)
-    configuration = os.path.join(folder, "annotation.conf")
-    if written and not os.path.exists(configuration):
+    configuration = os.path.join(folder, BRAT_CONFIGURATION)
+    if written and (not os.path.exists(configuration) or _written_by_write_brat(configuration)):
         any_entities = "Arg1:<ENTITY>, Arg2:<ENTITY>"
         lines = ["[entities]", *sorted(types["entities"]), "[relations]"]
         lines += [f"{kind}\t{any_entities}" for kind in sorted(types["relations"])]
         lines += [f"Equiv\t{any_entities}, <REL-TYPE>:symmetric-transitive"]
-        lines += [f"<OVERLAP>\t{any_entities}, <OVL-TYPE>:<ANY>", "[events]", "[attributes]"]
+        lines += [f"<OVERLAP>\t{any_entities}, <OVL-TYPE>:<ANY>", "[events]", "[attributes]", BRAT_CONFIGURATION_MARK]
         write_text_file(configuration, "\n".join(lines) + "\n")
     return written
+
+
+def _written_by_write_brat(configuration: str) -> bool:
+    try:
+        with open(configuration, encoding="utf-8", errors="replace") as handle:
+            return any(line.rstrip("\r\n") == BRAT_CONFIGURATION_MARK for line in handle)
+    except OSError:
+        return False
 
 
 # Whether file names must be ones Windows accepts (document ids written as brat files).
@@ -1666,16 +1819,19 @@ def _bioc_xml_documents(path: str):
                 }
                 element.clear()  # (the collection keeps its emptied children: a few bytes per document)
     except ElementTree.ParseError as error:
-        raise DocumentError(f"not well-formed BioC XML ({error})", source=f"{path}:{error.position[0]}") from None
+        hint = _json_lines_hint(path)  # (a .jsonl file given as BioC is read as XML: its suffix is not .json)
+        raise DocumentError(f"not well-formed BioC XML ({error}){hint}", source=f"{path}:{error.position[0]}") from None
 
 
 def _bioc_json_documents(path: str):
     try:
         collection = _load_json(path)
     except json.JSONDecodeError as error:
-        raise DocumentError(f"invalid JSON ({error.msg})", source=f"{path}:{error.lineno}") from None
+        hint = _json_lines_hint(path) if error.msg == "Extra data" else ""
+        raise DocumentError(f"invalid JSON ({error.msg}){hint}", source=f"{path}:{error.lineno}") from None
     if not isinstance(collection, Mapping) or not isinstance(collection.get("documents"), list):
-        raise DocumentError('a BioC JSON collection is an object with a "documents" list', source=path)
+        hint = _json_lines_hint(path) if isinstance(collection, Mapping) else ""  # (JSON Lines of one document)
+        raise DocumentError(f'a BioC JSON collection is an object with a "documents" list{hint}', source=path)
     yield from collection["documents"]
 
 
@@ -2138,19 +2294,12 @@ def _xml_annotation(parent, annotation: Mapping) -> None:
 # Corpus conversion
 # ----------------------------------------------------------------------------------------------------
 
-FORMATS = ("bc5cdr", "docred", "brat", "bioc")
 READERS = {
     "bc5cdr": read_pubtator,
     "docred": read_docred,
     "brat": read_brat,
     "bioc": read_bioc,
 }  # (each takes the path first)
-# Split names, as whole words of a file name or as a brat corpus's folder names ("latest" is no test split).
-SPLIT_NAMES = {
-    **dict.fromkeys(("train", "training"), "train"),
-    **dict.fromkeys(("dev", "devel", "development", "val", "valid", "validation"), "dev"),
-    **dict.fromkeys(("test", "testing"), "test"),
-}
 # A file name's words: runs of letters split where a lower-case letter meets an upper-case one (CDR_TrainingSet:
 # CDR, Training, Set), and runs of digits.
 _FILE_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
@@ -2284,17 +2433,17 @@ def convert_corpus(format: str, input_path: str | os.PathLike, **options) -> dic
     """Convert a corpus -> ``{split: (documents, stats)}`` in train/dev/test order.
 
     `format` is ``"bc5cdr"`` (options ``drop_ungrounded``, ``require_relations``), ``"docred"``
-    (option ``rel_info``; for a folder without it, a ``rel_info.json`` inside the folder is used), ``"brat"`` or
-    ``"bioc"`` (option ``drop_ungrounded``). `input_path` is a folder (splits recognised by a word of the file name,
-    see :func:`split_from_filename`; ``.gz`` transparent; for bc5cdr the sample and the BioC XML copies,
-    for bioc ``.xml``/``.json`` files only, for docred ``train_distant`` is skipped) or a single file (split from its
-    name, default ``train``). A brat corpus is a folder of train/dev/test
+    (option ``rel_info``; for a folder without it, a ``rel_info.json``, else JEREX's ``types.json``, inside the folder
+    is used: `find_relation_names_file`), ``"brat"`` or ``"bioc"`` (option ``drop_ungrounded``). `input_path` is a
+    folder (splits recognised by a word of the file name, see :func:`split_from_filename`; ``.gz`` transparent; for
+    bc5cdr the sample and the BioC XML copies, for bioc ``.xml``/``.json`` files only, for docred ``train_distant`` is
+    skipped) or a single file (split from its name, default ``train``). A brat corpus is a folder of train/dev/test
     subfolders of ``.txt``/``.ann`` pairs, or one such folder (see :func:`read_brat`).
     """
     files = find_split_files(format, input_path)
     if format == "docred" and options.get("rel_info") is None and os.path.isdir(input_path):
-        candidate = os.path.join(input_path, "rel_info.json")
-        if os.path.isfile(candidate):
+        candidate = find_relation_names_file(input_path)
+        if candidate is not None:
             options = {**options, "rel_info": candidate}
     rel_info_source = options.get("rel_info")
     if format == "docred" and rel_info_source is not None:
@@ -2414,50 +2563,6 @@ def stats_line(stats: Mapping) -> str:
 # ----------------------------------------------------------------------------------------------------
 
 
-def convert_parser():
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        description="Convert a BC5CDR (PubTator), DocRED-format, brat standoff or BioC (XML or JSON) corpus to "
-        "SimMemRE JSON Lines documents, or SimMemRE documents (gold or predicted) to brat or BioC."
-    )
-    parser.add_argument(
-        "--format",
-        required=True,
-        choices=FORMATS + ("jsonl",),
-        help="input format (jsonl: SimMemRE documents, gold or predict.py's output, with --to brat or bioc)",
-    )
-    parser.add_argument(
-        "--input",
-        required=True,
-        help="a folder (splits recognised by a word of the file name: train/training, dev/devel/development/val/"
-        "valid/validation, test/testing) or one file",
-    )
-    parser.add_argument(
-        "--output",
-        required=True,
-        help="output folder for {split}.jsonl and labels.json; a folder --input replaces the split files of an earlier "
-        "conversion there, one file --input replaces only its own split (--to brat, bioc: see --to)",
-    )
-    parser.add_argument(
-        "--to",
-        choices=("jsonl", "brat", "bioc", "bioc-json"),
-        default="jsonl",
-        help="output format (default jsonl); brat: ID.txt + ID.ann per document, in OUTPUT/<split>/ for a folder "
-        "--input, in OUTPUT for one file (predictions' scores as AnnotatorNotes); bioc, bioc-json: one BioC XML or "
-        "JSON collection, OUTPUT/<split>.xml (.json) for a folder --input, the file OUTPUT for one file (scores as "
-        "infons)",
-    )
-    parser.add_argument("--rel-info", help="docred: rel_info.json or JEREX types.json mapping relation ids to names")
-    parser.add_argument(
-        "--drop-ungrounded", action="store_true", help="bc5cdr, bioc: drop mentions without an id (MeSH id -1)"
-    )
-    parser.add_argument(
-        "--require-relations", action="store_true", help="bc5cdr: drop documents without any CID relation"
-    )
-    return parser
-
-
 def _convert_to_annotation_format(args, options: dict) -> int:
     """convert_dataset.py --to brat, bioc or bioc-json: every split of --input as a brat collection (OUTPUT/<split>/,
     or OUTPUT for one file) or a BioC collection file (OUTPUT/<split>.xml or .json, or the file OUTPUT for one file),
@@ -2469,9 +2574,18 @@ def _convert_to_annotation_format(args, options: dict) -> int:
         _check_annotation_output(args.to, args.output, single_file)
         if args.format == "jsonl":
             splits, skipped = _documents_of_jsonl(args.input)
+            # labels.json beside the documents, as train.py finds it: its types that no document uses stay declared
+            labels_folder = os.path.dirname(os.path.abspath(args.input)) if single_file else args.input
+            has_labels = os.path.isfile(os.path.join(labels_folder, LABELS_FILE))
+            declared = read_labels(labels_folder) if has_labels else {"entity_types": [], "relation_types": []}
         else:
             splits = {split: docs for split, (docs, _) in convert_corpus(args.format, args.input, **options).items()}
             skipped = 0
+            declared = declared_types(args.format, args.input, args.rel_info)
+        # Every split's annotation.conf declares the types of all splits (as labels.json does for JSON Lines).
+        used = labels_for(splits)
+        entity_types = sorted(set(used["entity_types"]) | set(declared["entity_types"]))
+        relation_types = sorted(set(used["relation_types"]) | set(declared["relation_types"]))
         if skipped:
             print(f"left out {skipped} error record(s) of predict.py (documents it could not read)", file=sys.stderr)
         lines = []
@@ -2482,7 +2596,8 @@ def _convert_to_annotation_format(args, options: dict) -> int:
                 lines.append(json.dumps({"split": split, "documents": write_bioc(docs, file, kind), "file": file}))
                 continue
             folder = args.output if single_file else os.path.join(args.output, split)
-            lines.append(json.dumps({"split": split, "documents": write_brat(docs, folder), "folder": folder}))
+            written = write_brat(docs, folder, entity_types, relation_types)
+            lines.append(json.dumps({"split": split, "documents": written, "folder": folder}))
     except (DocumentError, FileNotFoundError, ValueError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -2626,8 +2741,12 @@ def _convert_to_jsonl(args, options: dict) -> int:
     # labels.json describes every split the folder holds (train.py takes the label inventory from it), and a DocRED
     # corpus's declared relations (its rel_info), as train.py lists them reading the corpus itself.
     labels = labels_for({**kept, **converted})
-    declared = declared_relation_types(args.format, args.input, args.rel_info)
-    write_labels(args.output, labels["entity_types"], sorted(set(labels["relation_types"]) | set(declared)))
+    declared = declared_types(args.format, args.input, args.rel_info)  # (brat's annotation.conf, DocRED's rel_info)
+    write_labels(
+        args.output,
+        sorted(set(labels["entity_types"]) | set(declared["entity_types"])),
+        sorted(set(labels["relation_types"]) | set(declared["relation_types"])),
+    )
     os.remove(marker)
     for _, stats in converted.values():  # after the files: a reader that stops early (| head -1) cuts no conversion
         print(stats_line(stats), flush=True)

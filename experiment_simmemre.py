@@ -28,6 +28,18 @@ from typing import Mapping, Optional, Sequence
 import torch
 import yaml
 
+from .cli_simmemre import (  # noqa: F401  (the scripts' options, importable from here as before)
+    DTYPES,
+    add_corpus_arguments,
+    add_inference_arguments,
+    add_model_argument,
+    add_type_selection_arguments,
+    corpus_split,
+    non_negative_int,
+    parsed_model,
+    positive_int,
+    probability,
+)
 from .data_simmemre import is_stream_path, parse_json
 from .metrics.joint_re_f1.joint_re_f1 import LEVELS
 from .pipelines.pipeline_simmemre import TYPE_SELECTIONS, checked_type_names
@@ -39,7 +51,6 @@ REPO_ROOT = Path(__file__).resolve().parent
 SECTIONS = ("data", "encoder", "model", "sampling", "training")
 READER_OPTIONS = ("drop_ungrounded", "require_relations", "rel_info")
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Keys of a config's training section that scripts/train.py reads itself (not TrainingArguments).
 SCRIPT_TRAINING_KEYS = (
     "resume_from_checkpoint",
@@ -552,10 +563,12 @@ def load_splits(data: dict, model_labels: Optional[dict] = None, model_location:
         labels_source = os.path.join(labels_file_dir, data_simmemre.LABELS_FILE)
     else:
         labels = data_simmemre.labels_for(splits)
-        # A corpus's declared relation schema (DocRED's rel_info.json) fixes the list whatever each split holds.
+        # A corpus's declared types (DocRED's rel_info.json, JEREX's types.json, brat's annotation.conf) fix the
+        # lists whatever each split holds.
         data_dir = resolve_path(data["data_dir"]) if data.get("data_dir") else None
-        declared = data_simmemre.declared_relation_types(corpus_format, data_dir, options.get("rel_info"))
-        labels["relation_types"] = sorted(set(labels["relation_types"]) | set(declared))
+        declared = data_simmemre.declared_types(corpus_format, data_dir, options.get("rel_info"))
+        for name in ("entity_types", "relation_types"):
+            labels[name] = sorted(set(labels[name]) | set(declared[name]))
         warn_about_untrained_types(labels, splits, declared)
         if not labels["relation_types"]:  # a model of mentions, coreference and entity types only: say so
             print(
@@ -698,19 +711,18 @@ def warn_about_splits_without_relations(splits: dict, sources: dict) -> None:
             )
 
 
-def warn_about_untrained_types(labels: dict, splits: dict, declared=()) -> None:
+def warn_about_untrained_types(labels: dict, splits: dict, declared=None) -> None:
     """Say which types of the label lists (found in every split, so that every gold annotation can be scored) the
     training split lacks: the model gets a classifier row and a memory slot for each that it never trains, and their
-    gold annotations count as misses. Types a corpus declares (`declared`, its rel_info) are its schema, not taken
-    from the evaluation splits, and are not named (Re-DocRED's 'unemployment rate', declared, is only in test)."""
+    gold annotations count as misses. Types a corpus declares (`declared`: `data_simmemre.declared_types`, from its
+    rel_info, types.json or annotation.conf) are its schema, not taken from the evaluation splits, and are not named
+    (Re-DocRED's 'unemployment rate', declared, is only in test)."""
     from . import data_simmemre
 
     trained = data_simmemre.labels_for({"train": splits.get("train", [])})
     evaluated = data_simmemre.labels_for({split: docs for split, docs in splits.items() if split != "train"})
     for kind, noun in (("entity_types", "entity"), ("relation_types", "relation")):
-        untrained = sorted(
-            set(evaluated[kind]) - set(trained[kind]) - set(declared if kind == "relation_types" else ())
-        )
+        untrained = sorted(set(evaluated[kind]) - set(trained[kind]) - set((declared or {}).get(kind, ())))
         if untrained:
             shown = ", ".join(map(repr, untrained[:5])) + (", ..." if len(untrained) > 5 else "")
             print(
@@ -1108,18 +1120,6 @@ def load_model(folder=None, device="cpu", dtype="float32"):
     return model.to(device=device, dtype=getattr(torch, dtype)).eval(), processor, folder
 
 
-def _int_at_least(value: str, minimum: int, kind: str) -> int:
-    import argparse
-
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a {kind} integer, got {value!r}") from None
-    if number < minimum:
-        raise argparse.ArgumentTypeError(f"expected a {kind} integer, got {number}")
-    return number
-
-
 def run_script(main) -> int:
     """A script's exit status from its `main()`: Ctrl-C ends it with one line and status 130 (a shell's for SIGINT)
     instead of a page of traceback; SIGTERM ends it with status 143 through the same cleanup. A reader that closed
@@ -1190,75 +1190,6 @@ def bars_off_unless_watched(no_progress: bool = False) -> None:
 
         datasets.disable_progress_bars()
         transformers_logging.disable_progress_bar()
-
-
-def probability(value: str) -> float:
-    """An argparse type: a threshold, a number in [0, 1] (a threshold out of range was refused only after the model had
-    loaded, and score.py named its --data file as the cause)."""
-    import argparse
-
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value!r}") from None
-    if not 0.0 <= number <= 1.0:  # (NaN fails both)
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
-    return number
-
-
-def corpus_split(value: str) -> str:
-    """An argparse type: a corpus split by its canonical name (train, dev, test), as file names name them, optionally
-    cut to SPLIT[start:end]: `--dev-split validation` stopped at "no 'validation' split"; "" (no split) and other
-    names pass as given."""
-    from .data_simmemre import SPLIT_NAMES
-
-    if not value:
-        return value
-    name, bracket, rest = value.partition("[")
-    return SPLIT_NAMES.get(name.strip().lower(), name.strip()) + bracket + rest
-
-
-def positive_int(value: str) -> int:
-    """An argparse type: an integer >= 1 (0 or a negative count would mean "all" or "all but the last" to a slice)."""
-    return _int_at_least(value, 1, "positive")
-
-
-def non_negative_int(value: str) -> int:
-    """An argparse type: an integer >= 0 (score.py's --per-type -1 printed "top 0 of 1 types")."""
-    return _int_at_least(value, 0, "non-negative")
-
-
-def add_corpus_arguments(parser, max_documents_help="use only the first N documents of each split"):
-    """The options of the scripts that score a saved model on a raw corpus: --data-dir, --format, --max-documents."""
-    parser.add_argument("--data-dir", required=True, help="raw corpus folder (e.g. ../shared/data/bc5cdr)")
-    from .data_simmemre import FORMATS
-
-    parser.add_argument("--format", required=True, choices=FORMATS, help="corpus format")
-    parser.add_argument(
-        "--rel-info", help="docred: rel_info.json naming the relation ids (default: rel_info.json in --data-dir)"
-    )
-    parser.add_argument("--max-documents", type=positive_int, help=max_documents_help)
-    return parser
-
-
-def add_model_argument(parser, help: str):
-    """The model folder of a script that takes it first, as MODEL or as `--model MODEL` (the other scripts' spelling;
-    `calibrate.py --model M` stopped at "the following arguments are required: model"). `parsed_model` reads it."""
-    parser.add_argument("model", nargs="?", metavar="MODEL", help=help)
-    parser.add_argument("--model", dest="model_option", metavar="MODEL", help="the same as MODEL")
-    return parser
-
-
-def parsed_model(parser, args) -> str:
-    """The folder of `add_model_argument`'s MODEL or --model MODEL (one of them, once), set as `args.model`, and the
-    way it was given as `args.model_setting` (what messages about it name)."""
-    if args.model is not None and args.model_option is not None:
-        parser.error("give the model folder once: MODEL or --model MODEL")
-    args.model_setting = "MODEL" if args.model is not None else "--model"
-    args.model = args.model if args.model is not None else args.model_option
-    if args.model is None:
-        parser.error("the model folder is required: MODEL or --model MODEL")
-    return args.model
 
 
 def load_trained_model(folder: str, device="cpu", setting: str = "--model"):
@@ -1531,53 +1462,12 @@ def select_device(training: dict) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(device.index)
 
 
-def add_inference_arguments(
-    parser,
-    dtype_help="weights' dtype (default: auto, as saved)",
-    device_help="torch device, e.g. cpu or cuda:0 (default: cuda:0 when CUDA is available, else cpu)",
-):
-    """The options of the scripts that run a saved pipeline: --batch-size, the thresholds, --device (none when
-    `device_help` is None), --dtype, --serving."""
-    parser.add_argument(
-        "--batch-size", type=positive_int, default=4, help="documents per forward pass (default: %(default)s)"
-    )
-    for name in THRESHOLD_NAMES:
-        parser.add_argument(
-            "--" + name.replace("_", "-"), type=probability, help="override the model's saved threshold for this run"
-        )
-    if device_help is not None:
-        parser.add_argument("--device", default=None, help=device_help)
-    parser.add_argument("--dtype", choices=DTYPES, default="auto", help=dtype_help)
-    parser.add_argument(
-        "--serving",
-        choices=("fp32", "bf16", "int8"),
-        default="fp32",
-        help="speed options: bf16 autocast (on the CPU or GPU), or int8 dynamic quantization of the encoder "
-        "(CPU only); docs/performance.md has their speed and F1",
-    )
-    return parser
-
-
 def thresholds_from(args) -> dict:
     """The thresholds given on the command line (see `add_inference_arguments`), as pipeline keywords."""
     return {name: getattr(args, name) for name in THRESHOLD_NAMES if getattr(args, name) is not None}
 
 
 TYPE_SELECTION_NAMES = TYPE_SELECTIONS  # the pipeline's keywords, as the scripts' --entity-types / --relation-types
-
-
-def add_type_selection_arguments(parser):
-    """--entity-types / --relation-types of the prediction scripts (the pipeline's `entity_types`, `relation_types`)."""
-    parser.add_argument(
-        "--entity-types", nargs="+", metavar="TYPE", help="output only the entities of these types (default: all)"
-    )
-    parser.add_argument(
-        "--relation-types",
-        nargs="+",
-        metavar="TYPE",
-        help="output only the relations of these types, between output entities (default: all)",
-    )
-    return parser
 
 
 def checked_type_selection(selection: dict, config, as_options: bool = False) -> dict:
@@ -2852,7 +2742,7 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
         corpus_format = data_config.get("format")
         dataset_name = data_config.get("dataset_name") or (corpus_format if corpus_format == "bc5cdr" else None)
         try:
-            from .hub_simmemre import save_for_hub, training_procedure
+            from .hub_simmemre import save_for_hub, thresholds_origin_note, training_procedure
         except ImportError:
             save_for_hub = None
         if save_for_hub is not None:
@@ -2881,6 +2771,12 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
                 dataset_name=dataset_name,
                 base_model=base_model,
                 thresholds_tuned_on="validation" if tuned else None,
+                # (from the calibration, else the run's model section or, in a run from a trained model, its own)
+                thresholds_note=thresholds_origin_note(
+                    calibration,
+                    start_model=trained_from,
+                    from_run=[name for name in THRESHOLD_NAMES if (config.get("model") or {}).get(name) is not None],
+                ),
                 training=training_procedure(
                     trainer,
                     train_documents=len(datasets["train"]) if "train" in datasets else None,

@@ -69,6 +69,7 @@ def save_for_hub(
     dataset_split="test",
     thresholds_tuned_on=None,
     training=None,
+    thresholds_note=None,
 ):
     """Save `model` and `processor` as a Hub model repository in `folder` and return the sorted list of its files.
 
@@ -93,6 +94,9 @@ def save_for_hub(
         thresholds_tuned_on (`str`, *optional*): the split of `results` the saved thresholds were chosen on
             (calibration); its scores are shown as tuned there and left out of `model-index`.
         training (`dict`, *optional*): the card's "Training procedure" section (:func:`training_procedure`).
+        thresholds_note (`str`, *optional*): where the default thresholds come from, at the end of the card's
+            thresholds line (:func:`thresholds_origin_note`: chosen on validation, or configured values and why
+            calibration was not applied, or that none ran); without it the line names the values only.
     """
     from .pipelines.pipeline_simmemre import JointREPipeline
 
@@ -119,6 +123,7 @@ def save_for_hub(
         dataset_split=dataset_split,
         thresholds_tuned_on=thresholds_tuned_on,
         training=training,
+        thresholds_note=thresholds_note,
     )
     target = folder.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -365,10 +370,12 @@ def render_model_card(
     dataset_split="test",
     thresholds_tuned_on=None,
     training=None,
+    thresholds_note=None,
 ):
     """README.md text: YAML front matter (license, library_name, pipeline_tag, tags, datasets, base_model, model-index)
     and a body with the labels, usage snippets, evaluation table, training procedure and citation. `training`: the
-    facts of :func:`training_procedure`, or an earlier card's section text (:func:`card_section`), kept as it is."""
+    facts of :func:`training_procedure`, or an earlier card's section text (:func:`card_section`), kept as it is.
+    `thresholds_note`: where the default thresholds come from (:func:`thresholds_origin_note`), on their line."""
     model_name = model_name or repo_id.split("/")[-1]
     by_split = _results_by_split(results, dataset_split)
     if not config.relation_types:  # a model of mentions, coreference and entities: its relation F1 is 0 by design
@@ -386,7 +393,7 @@ def render_model_card(
         front_matter,
         "---",
         "",
-        *_card_overview_lines(config, model_name, base_model),
+        *_card_overview_lines(config, model_name, base_model, thresholds_note),
         *_card_usage_lines(repo_id, config, dataset_name),
         *_card_evaluation_lines(by_split, dataset_name, thresholds_tuned_on),
         *_card_training_lines(training),
@@ -458,8 +465,8 @@ def _card_eval_results(by_split, dataset_name):
     return eval_results
 
 
-def _card_overview_lines(config, model_name, base_model):
-    """Title, what the model does, its encoder, labels and default thresholds."""
+def _card_overview_lines(config, model_name, base_model, thresholds_note=None):
+    """Title, what the model does, its encoder, labels and default thresholds (and where they come from)."""
     from .experiment_simmemre import saved_config_value
 
     encoder = config.encoder_config or {}
@@ -501,10 +508,69 @@ def _card_overview_lines(config, model_name, base_model):
         + ", so nothing is truncated.",
         f"- Entity types: {entity_types}",
         f"- Relation types: {relation_types}",
-        f"- Default thresholds: mention {config.mention_threshold}, coreference {config.coref_threshold}, relation "
-        f"{config.relation_threshold}, entity {config.entity_threshold} (overridable per call).",
+        f"{_THRESHOLDS_LINE}mention {config.mention_threshold}, coreference {config.coref_threshold}, relation "
+        f"{config.relation_threshold}, entity {config.entity_threshold}{_PER_CALL}"
+        + (f"; {_fact(thresholds_note)}." if thresholds_note else "."),
         "",
     ]
+
+
+_THRESHOLDS_LINE = "- Default thresholds: "
+_PER_CALL = " (overridable per call)"
+# The card's names of the thresholds, in the order of its thresholds line.
+_THRESHOLD_LABELS = {
+    "mention_threshold": "mention",
+    "coref_threshold": "coreference",
+    "relation_threshold": "relation",
+    "entity_threshold": "entity",
+}
+_CONFIGURED = "the run's configured values"
+_SAVED = "the values the model was saved with"
+_NOT_APPLIED = ": calibration on "
+_NOT_CALIBRATED = " (not calibrated"
+
+
+def thresholds_origin_note(calibration=None, *, split="validation", start_model=None, from_run=(), origin=None) -> str:
+    """Where a saved model's default thresholds come from, as its card says it (`thresholds_note` of
+    :func:`render_model_card`), so that configured values cannot be taken for calibrated ones:
+
+    - `calibration` (the result of `calibrate_thresholds`) applied: chosen on `split`;
+    - else the configured values: `origin` when given (calibrate.py: :func:`saved_thresholds_origin`), else the
+      run's, or for a run from the trained model `start_model` the start model's except the thresholds the run's
+      model section gives (`from_run`: their config names); then why calibration was not applied, or (none ran) "not
+      calibrated".
+    """
+    if calibration is not None and calibration.get("applied", True):
+        objective = calibration.get("objective", "relation_strict_f1")
+        shown = "strict relation F1" if objective == "relation_strict_f1" else objective
+        return f"chosen on {split} by a grid search for the best {shown}"
+    if origin is None:
+        origin = _configured_thresholds_origin(start_model, from_run)
+    if calibration is None:
+        return f"{origin}{_NOT_CALIBRATED}{' in this run' if start_model else ''})"
+    return f"{origin}{_NOT_APPLIED}{split} was not applied because {calibration.get('reason')}"
+
+
+def _configured_thresholds_origin(start_model, from_run) -> str:
+    """The run's configured thresholds in words: a run from a trained model takes those its model section gives and
+    keeps the start model's others (`experiment_simmemre.trained_model_settings`)."""
+    given = [label for name, label in _THRESHOLD_LABELS.items() if name in set(from_run)]
+    if not start_model or len(given) == len(_THRESHOLD_LABELS):
+        return _CONFIGURED
+    kept = f"as the start model {_trained_model_name(start_model)} had them"
+    given = " and ".join([", ".join(given[:-1]), given[-1]] if len(given) > 1 else given)
+    return f"{given} from the run's config, the others {kept}" if given else kept
+
+
+def saved_thresholds_origin(card: str = "") -> str:
+    """Where the thresholds a model was saved with came from, as its earlier `card` said (what that card said of a
+    calibration left out), for a card written again around them: calibrate.py's when its calibration is not applied."""
+    line = next((line for line in card.splitlines() if line.startswith(_THRESHOLDS_LINE)), "")
+    note = line.partition(f"{_PER_CALL}; ")[2].removesuffix(".")
+    earlier = note.split(_NOT_APPLIED)[0].split(_NOT_CALIBRATED)[0].strip()
+    if not earlier or earlier.startswith(_SAVED):  # (a note of an earlier refusal already says so)
+        return earlier or _SAVED
+    return f"{_SAVED} ({earlier})"
 
 
 # The card's example input: a BC5CDR sentence for a model trained on BC5CDR, a placeholder for any other.

@@ -34,6 +34,7 @@ import torch
 from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback
 from transformers.trainer_utils import PredictionOutput, speed_metrics
 
+from .cli_simmemre import GIVEN_LEVELS, THRESHOLD_NAMES
 from .data_simmemre import (
     DocumentError,
     document_features,
@@ -182,7 +183,6 @@ def gold_word_structure(
     }
 
 
-GIVEN_LEVELS = ("mentions", "clusters", "entities")
 # Model selection: ties on metric_for_best_model go to the higher entity F1, then mention F1, then the later step.
 SELECTION_TIE_BREAK = ("entity_f1", "mention_f1")
 
@@ -1804,7 +1804,6 @@ class SimMemRETrainer(Trainer):
 # Threshold calibration
 # ----------------------------------------------------------------------------------------------------
 
-THRESHOLD_NAMES = ("mention_threshold", "coref_threshold", "relation_threshold", "entity_threshold")
 # JEREX's thresholds (0.85/0.85/0.6) were set for BERT on DocRED; the grid spans them and lower values.
 DEFAULT_THRESHOLD_GRID = {
     "mention_threshold": (0.3, 0.4, 0.5, 0.6, 0.7, 0.85),

@@ -23,14 +23,10 @@ import json
 import os
 import sys
 
-from simmemre.data_simmemre import write_text_file
-from simmemre.experiment_simmemre import (
-    add_corpus_arguments,
-    add_model_argument,
-    bars_off_unless_watched,
-    corpus_split,
-    parsed_model,
-)
+# The options the parser shares with the other scripts, from cli_options, which loads without the package:
+# torch, transformers and simmemre (whose import registers the Auto classes) are imported once the arguments
+# are parsed, since importing them takes seconds that `--help` and a usage error should not wait for.
+from cli_options import add_corpus_arguments, add_model_argument, corpus_split, parsed_model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,6 +103,8 @@ def update_saved_config(folder, updates: dict) -> None:
     """Set `updates` in FOLDER/config.json and leave everything else as saved. (`config.save_pretrained` would also
     copy this package's configuration_simmemre.py over the folder's, leaving a folder saved by another version with
     two versions of its remote code.)"""
+    from simmemre.data_simmemre import write_text_file
+
     path = os.path.join(folder, "config.json")
     with open(path, encoding="utf-8") as handle:
         saved = json.load(handle)
@@ -125,10 +123,19 @@ def update_saved_config(folder, updates: dict) -> None:
 def rewrite_model_card(folder, config, report: dict, test_split) -> None:
     """FOLDER/README.md (the model card save_for_hub wrote) written again for the thresholds now in config.json: it
     stated the old ones and their scores, and push_to_hub.py uploaded it so. The scores are this calibration's (dev,
-    marked as tuned there, and test); the card's dataset, base model, license, language and tags are kept."""
+    marked as tuned there when its thresholds were applied, and test); the thresholds line says they were chosen on
+    validation, or (not applied) that they are those the model was saved with and why; the card's dataset, base model,
+    license, language and tags are kept."""
     from huggingface_hub import ModelCard
 
-    from simmemre.hub_simmemre import card_section, placeholder_repo_id, render_model_card
+    from simmemre.data_simmemre import write_text_file
+    from simmemre.hub_simmemre import (
+        card_section,
+        placeholder_repo_id,
+        render_model_card,
+        saved_thresholds_origin,
+        thresholds_origin_note,
+    )
 
     path = os.path.join(folder, "README.md")
     if not os.path.isfile(path):
@@ -141,6 +148,7 @@ def rewrite_model_card(folder, config, report: dict, test_split) -> None:
     data = earlier.data
     datasets = data.datasets if isinstance(data.datasets, list) else [data.datasets] if data.datasets else [None]
     results = {"validation": report["scores"], **({"test": report["test_scores"]} if test_split else {})}
+    applied = report.get("applied", True)
     card = render_model_card(
         config,
         results=results,
@@ -150,8 +158,12 @@ def rewrite_model_card(folder, config, report: dict, test_split) -> None:
         license=data.license or "apache-2.0",
         language=data.language or "en",
         tags=data.tags,
-        thresholds_tuned_on="validation",
+        thresholds_tuned_on="validation" if applied else None,
         training=card_section(earlier.text),  # (how the model was trained is unchanged)
+        # (an applied calibration replaces what the earlier card said of the thresholds; a refused one keeps it)
+        thresholds_note=thresholds_origin_note(
+            report, origin=None if applied else saved_thresholds_origin(earlier.text)
+        ),
     )
     write_text_file(path, card)
 
@@ -172,7 +184,8 @@ def main(argv=None) -> int:
         return calibrate(argv, held)
 
 
-def calibrate(argv, held: contextlib.ExitStack) -> int:
+def parse_arguments(argv=None):
+    """The arguments, once the refusals that need only them have passed (fast: before the package's import)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     parsed_model(parser, args)
@@ -181,10 +194,16 @@ def calibrate(argv, held: contextlib.ExitStack) -> int:
             f"--dev-split {args.dev_split}: thresholds chosen on the split that is reported would be chosen by its "
             "scores; calibrate on a development split"
         )
-    bars_off_unless_watched()
+    return args
+
+
+def calibrate(argv, held: contextlib.ExitStack) -> int:
+    args = parse_arguments(argv)
     import torch
 
+    from simmemre.data_simmemre import write_text_file
     from simmemre.experiment_simmemre import (
+        bars_off_unless_watched,
         check_calibration_documents,
         check_calibration_grid,
         check_corpus_splits,
@@ -199,6 +218,7 @@ def calibrate(argv, held: contextlib.ExitStack) -> int:
     )
     from simmemre.training_simmemre import THRESHOLD_NAMES, apply_thresholds
 
+    bars_off_unless_watched()
     # Everything that can be checked is checked before the model loads and the corpus is tokenized.
     grid = {}
     for item in args.grid:
@@ -333,6 +353,7 @@ def calibrate_and_score(args, model, processor, rows: dict, grid: dict, device) 
 
 
 if __name__ == "__main__":
+    parse_arguments()  # --help and usage errors before the package's import (main parses again)
     from simmemre.experiment_simmemre import run_script
 
     sys.exit(run_script(main))

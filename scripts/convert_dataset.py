@@ -21,9 +21,14 @@ Examples:
 
 import sys
 
-from simmemre.data_simmemre import convert_command
+# The parser comes from cli_options, which loads without the package: torch, transformers and simmemre (whose import
+# registers the Auto classes) are imported once the arguments are parsed, since importing them takes seconds that
+# `--help` and a usage error should not wait for.
+from cli_options import convert_parser
 
 if __name__ == "__main__":
+    convert_parser().parse_args()  # --help and usage errors before the package's import (convert_command parses again)
+    from simmemre.data_simmemre import convert_command
     from simmemre.experiment_simmemre import run_script
 
     sys.exit(run_script(convert_command))

@@ -39,31 +39,10 @@ import os
 import sys
 from pathlib import Path
 
-from simmemre.data_simmemre import is_stream_path
-from simmemre.experiment_simmemre import (
-    add_inference_arguments,
-    add_type_selection_arguments,
-    bars_off_unless_watched,
-    check_output_location,
-    exclusive_use,
-    inference_device,
-    load_pipeline,
-    thresholds_from,
-    type_selection_from,
-)
-from simmemre.streaming_simmemre import (
-    check_inputs,
-    check_output_is_new,
-    check_output_name,
-    iter_documents,
-    merge_parts,
-    parse_shard,
-    part_path,
-    predict_corpus,
-    shard_from_environment,
-)
-from simmemre.training_simmemre import THRESHOLD_NAMES
-from simmemre.visualization_simmemre import model_label, render_html
+# The options the parser shares with the other scripts, from cli_options, which loads without the package:
+# torch, transformers and simmemre (whose import registers the Auto classes) are imported once the arguments
+# are parsed, since importing them takes seconds that `--help` and a usage error should not wait for.
+from cli_options import THRESHOLD_NAMES, add_inference_arguments, add_type_selection_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,7 +93,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_arguments(argv=None):
+    """(parser, args) once the refusals that need only the arguments have passed (fast: before the package's import)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.output == "-":  # standard output, as an INPUT "-" is standard input (it wrote a file named "-")
+        args.output = None
+    if args.merge is not None:
+        if not args.output:
+            parser.error("--merge needs --output (the parts are OUTPUT.part-0000I-of-0000N)")
+        if args.merge < 1:
+            parser.error(f"--merge N needs N >= 1, got {args.merge}")
+    else:
+        if not args.model:
+            parser.error("--model is required")
+        if args.html and not args.output:
+            parser.error("--html needs --output")
+    return parser, args
+
+
 def check_page_location(parser, args, inputs=()):
+    from simmemre.experiment_simmemre import check_output_location
+
     if os.path.realpath(args.html) == os.path.realpath(args.output):
         parser.error("--html and --output name the same file")
     check_output_location(args.html, "--html", inputs)
@@ -122,6 +122,8 @@ def check_page_location(parser, args, inputs=()):
 
 def write_page(page, predictions_file, model=None):
     """The HTML view of every prediction in `predictions_file` (error records left out)."""
+    from simmemre.visualization_simmemre import model_label, render_html
+
     with open(predictions_file, encoding="utf-8") as handle:
         predictions = [record for record in map(json.loads, handle) if "error" not in record]
     title = "SimMemRE predictions" + (f" — {model_label(model)}" if model else "")
@@ -134,15 +136,30 @@ def main(argv=None, stdin=None, stdout=None) -> int:
 
 
 def predict(argv, stdin, stdout, held: contextlib.ExitStack) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.output == "-":  # standard output, as an INPUT "-" is standard input (it wrote a file named "-")
-        args.output = None
+    parser, args = parse_arguments(argv)
+    from simmemre.data_simmemre import is_stream_path
+    from simmemre.experiment_simmemre import (
+        bars_off_unless_watched,
+        check_output_location,
+        exclusive_use,
+        inference_device,
+        load_pipeline,
+        thresholds_from,
+        type_selection_from,
+    )
+    from simmemre.streaming_simmemre import (
+        check_inputs,
+        check_output_is_new,
+        check_output_name,
+        iter_documents,
+        merge_parts,
+        parse_shard,
+        part_path,
+        predict_corpus,
+        shard_from_environment,
+    )
+
     if args.merge is not None:
-        if not args.output:
-            parser.error("--merge needs --output (the parts are OUTPUT.part-0000I-of-0000N)")
-        if args.merge < 1:
-            parser.error(f"--merge N needs N >= 1, got {args.merge}")
         check_output_location(args.output, "--output")
         if args.html:
             check_page_location(parser, args)
@@ -158,10 +175,6 @@ def predict(argv, stdin, stdout, held: contextlib.ExitStack) -> int:
         if args.html:
             write_page(args.html, args.output, args.model)
         return 0
-    if not args.model:
-        parser.error("--model is required")
-    if args.html and not args.output:
-        parser.error("--html needs --output")
     try:
         shard = parse_shard(args.shard) if args.shard else shard_from_environment()
     except ValueError as error:
@@ -246,6 +259,7 @@ def predict(argv, stdin, stdout, held: contextlib.ExitStack) -> int:
 
 
 if __name__ == "__main__":
+    parse_arguments()  # --help and usage errors before the package's import (main parses again)
     from simmemre.experiment_simmemre import run_script
 
     sys.exit(run_script(main))

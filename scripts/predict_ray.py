@@ -19,14 +19,10 @@ import json
 import sys
 import time
 
-from simmemre.experiment_simmemre import (
-    add_inference_arguments,
-    add_type_selection_arguments,
-    check_model_location,
-    checked_type_selection,
-    positive_int,
-    thresholds_from,
-)
+# The options the parser shares with the other scripts, from cli_options, which loads without the package:
+# torch, transformers and simmemre (whose import registers the Auto classes) are imported once the arguments
+# are parsed, since importing them takes seconds that `--help` and a usage error should not wait for.
+from cli_options import add_inference_arguments, add_type_selection_arguments, positive_int
 
 
 def number_from(minimum: float, strictly_above: bool):
@@ -46,7 +42,7 @@ def number_from(minimum: float, strictly_above: bool):
     return parse
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="saved model folder or Hub id, readable on every node")
     parser.add_argument(
@@ -68,8 +64,13 @@ def main(argv=None) -> int:
     )
     add_inference_arguments(parser, device_help=None)  # (the actors run on a GPU exactly when --gpus-per-actor > 0)
     add_type_selection_arguments(parser)
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+
+    from simmemre.experiment_simmemre import check_model_location, checked_type_selection, thresholds_from
     from simmemre.ray_simmemre import check_ray_inputs, check_ray_output, predict_with_ray
 
     # Before Ray starts (predict_with_ray checks again, naming its arguments): a model its actors cannot load would
@@ -108,6 +109,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    build_parser().parse_args()  # --help and usage errors before the package's import (main parses again)
     from simmemre.experiment_simmemre import run_script
 
     sys.exit(run_script(main))

@@ -47,10 +47,10 @@ import statistics
 import sys
 from pathlib import Path
 
-from simmemre.data_simmemre import parse_json, write_text_file
-from simmemre.experiment_simmemre import DATA_KEYS, escape_unencodable_stdout, exclusive_use
-from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
-from simmemre.training_simmemre import THRESHOLD_NAMES
+# The options the parser shares with the other scripts, from cli_options, which loads without the package:
+# torch, transformers and simmemre (whose import registers the Auto classes) are imported once the arguments
+# are parsed, since importing them takes seconds that `--help` and a usage error should not wait for.
+from cli_options import LEVELS, THRESHOLD_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
 METRIC_SUFFIXES = tuple(f"{level}_{measure}" for level in LEVELS for measure in ("precision", "recall", "f1"))
@@ -73,6 +73,8 @@ def results_file(dataset: str) -> Path:
 
 
 def read_rows(dataset: str) -> list:
+    from simmemre.data_simmemre import parse_json
+
     path = results_file(dataset)
     if not path.is_file():
         return []
@@ -89,10 +91,14 @@ def read_rows(dataset: str) -> list:
 def rewriting(path: Path):
     """Held while `path` is read, changed and written back: two `add`s at once (runs recorded as they finish) each
     rewrote the file from what they had read, and one's rows were lost (4 of 10 tries); another waits."""
+    from simmemre.experiment_simmemre import exclusive_use
+
     return exclusive_use(path, "results file", "another results.py", wait=True)
 
 
 def write_rows(dataset: str, rows: list) -> None:
+    from simmemre.data_simmemre import write_text_file
+
     write_text_file(results_file(dataset), "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
 
 
@@ -147,22 +153,22 @@ def recipe_fields(run_config: dict, model_config: dict) -> dict:
     return recipe
 
 
-# The data settings that decide which gold documents a row was scored on (train.py's data keys, less its cache and the
-# inference settings derived from the corpus, which the recipe holds).
-DATA_SOURCE_KEYS = tuple(
-    key for key in DATA_KEYS if key not in ("cache_dir", "boundary_word_min_count", "relation_argument_types")
-)
-
-
 def data_description(corpus: dict, model_config: dict, run_config: dict, dev_documents, test_documents) -> dict:
     """What a row was scored on: the corpus as its data settings name it, the number of documents each split held and
     the encoder. Seeds of one model averaged over other documents (a dev cap, another folder) or another encoder are
     not one model's spread; `table` names such groups."""
+    from simmemre.experiment_simmemre import DATA_KEYS
+
+    # The data settings that decide which gold documents a row was scored on (train.py's data keys, less its cache and
+    # the inference settings derived from the corpus, which the recipe holds).
+    source_keys = [
+        key for key in DATA_KEYS if key not in ("cache_dir", "boundary_word_min_count", "relation_argument_types")
+    ]
     encoder = model_config.get("encoder_config") or {}
     configured = (run_config.get("config") or {}).get("encoder")
     configured = configured.get("path") if isinstance(configured, dict) else configured  # (`encoder: minilm` too)
     return {
-        "corpus": {key: corpus[key] for key in DATA_SOURCE_KEYS if corpus.get(key) is not None},
+        "corpus": {key: corpus[key] for key in source_keys if corpus.get(key) is not None},
         "documents": {"dev": dev_documents, "test": test_documents},
         "encoder": {
             "path": configured or encoder.get("_name_or_path"),
@@ -532,6 +538,8 @@ def headline_names(dataset: str) -> list:
     """The models the README headlines for `dataset`, in order: RESULTS_DIR/headline.json (`{"cdr": [name, ...]}`,
     the shipped configs' models, chosen when a recipe ships), else [] (then `headline` shows the models recorded
     last). A listed name without rows stops the table: a renamed or mistyped model would silently drop out."""
+    from simmemre.data_simmemre import parse_json
+
     path = RESULTS_DIR / "headline.json"
     if not path.is_file():
         return []
@@ -657,6 +665,8 @@ def table_command(args) -> int:
 
 
 def rewrite_section(args, readme: Path, text: str) -> int:
+    from simmemre.data_simmemre import write_text_file
+
     try:
         content = readme.read_text(encoding="utf-8")
     except OSError as error:  # a mistyped --readme: the file is rewritten in place, never created
@@ -680,9 +690,7 @@ def rewrite_section(args, readme: Path, text: str) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    global RESULTS_DIR
-    escape_unencodable_stdout()  # the tables' –, ± and Δ on a latin-1 or ASCII stdout: escaped, not a crash
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     add_parser = commands.add_parser("add", help="record a finished run")
@@ -719,7 +727,15 @@ def main(argv=None) -> int:
     parser.add_argument("--results-dir", default=str(RESULTS_DIR), help="folder of the <dataset>.jsonl files")
     for command in (add_parser, table_parser, compare_parser):  # also after the command (it was refused there)
         command.add_argument("--results-dir", default=argparse.SUPPRESS, help="folder of the <dataset>.jsonl files")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    global RESULTS_DIR
+    args = build_parser().parse_args(argv)
+    from simmemre.experiment_simmemre import escape_unencodable_stdout
+
+    escape_unencodable_stdout()  # the tables' –, ± and Δ on a latin-1 or ASCII stdout: escaped, not a crash
     commands_by_name = {"add": add, "table": table_command, "compare": compare_command}
     default, RESULTS_DIR = RESULTS_DIR, Path(args.results_dir)
     try:
@@ -729,6 +745,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    build_parser().parse_args()  # --help and usage errors before the package's import (main parses again)
     from simmemre.experiment_simmemre import run_script
 
     sys.exit(run_script(main))

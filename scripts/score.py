@@ -26,28 +26,10 @@ import sys
 import zlib
 from collections import Counter
 
-import torch
-
-from simmemre.data_simmemre import write_jsonl
-from simmemre.experiment_simmemre import (
-    add_inference_arguments,
-    bars_off_unless_watched,
-    check_output_location,
-    inference_device,
-    iter_jsonl_objects,
-    load_pipeline,
-    load_trained_model,
-    non_negative_int,
-    per_type_table,
-    positive_int,
-    scores_table,
-    thresholds_from,
-)
-from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS
-from simmemre.training_simmemre import GIVEN_LEVELS, THRESHOLD_NAMES
-
-# The metric's levels in the table: JEREX's, then the comparison levels in the README's order.
-TABLE_LEVELS = LEVELS + ("relation_seq2rel", "relation_relaxed")
+# The options the parser shares with the other scripts, from cli_options, which loads without the package:
+# torch, transformers and simmemre (whose import registers the Auto classes) are imported once the arguments
+# are parsed, since importing them takes seconds that `--help` and a usage error should not wait for.
+from cli_options import GIVEN_LEVELS, THRESHOLD_NAMES, add_inference_arguments, non_negative_int, positive_int
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +88,8 @@ def _decoded_lines(handle, path):
 def _json_lines(path, expected: str):
     """(line number, dict) of a JSON Lines file (.gz decompressed, as data_simmemre.read_jsonl reads it); a missing
     file, a broken .gz, or a line that is not UTF-8, stops the script naming it."""
+    from simmemre.experiment_simmemre import iter_jsonl_objects
+
     try:
         with (gzip.open if str(path).endswith(".gz") else open)(path, "rb") as handle:
             yield from iter_jsonl_objects(_decoded_lines(handle, path), path, expected)
@@ -188,6 +172,8 @@ GIVEN_THRESHOLDS = {
 def thresholds_used(config, args) -> dict:
     """The thresholds a model with `config` runs at: its saved ones, with those given on the command line; with
     --given, only those it applies."""
+    from simmemre.experiment_simmemre import thresholds_from
+
     used = {**{name: getattr(config, name) for name in THRESHOLD_NAMES}, **thresholds_from(args)}
     given = getattr(args, "given", None)
     return {name: value for name, value in used.items() if not given or name in GIVEN_THRESHOLDS[given]}
@@ -196,6 +182,9 @@ def thresholds_used(config, args) -> dict:
 def predict_given(args, gold) -> list:
     """The model's predictions on `gold` given its gold input at level `args.given` (see `SimMemREModel.extract`);
     `args.model_config` is set to the loaded model's config."""
+    import torch
+
+    from simmemre.experiment_simmemre import load_trained_model, thresholds_from
     from simmemre.training_simmemre import evaluate_thresholds, tokenize_documents
 
     model, processor = load_trained_model(args.model, args.device)
@@ -232,7 +221,20 @@ def predict_given(args, gold) -> list:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+    from simmemre.data_simmemre import write_jsonl
+    from simmemre.experiment_simmemre import (
+        bars_off_unless_watched,
+        check_output_location,
+        inference_device,
+        load_pipeline,
+        per_type_table,
+        scores_table,
+        thresholds_from,
+    )
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import LEVELS, joint_re_scores
+
+    # The metric's levels in the table: JEREX's, then the comparison levels in the README's order.
+    table_levels = LEVELS + ("relation_seq2rel", "relation_relaxed")
 
     bars_off_unless_watched()
 
@@ -325,7 +327,7 @@ def main(argv=None) -> int:
         print(json.dumps(results, sort_keys=True))
     else:
         config = getattr(args, "model_config", None)  # none for --from-predictions: their thresholds are unknown
-        print(scores_table(results, TABLE_LEVELS, thresholds_used(config, args) if config is not None else None))
+        print(scores_table(results, table_levels, thresholds_used(config, args) if config is not None else None))
         if args.per_type:
             print()
             print(per_type_table(results, "relation_strict", args.per_type))
@@ -333,6 +335,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    build_parser().parse_args()  # --help and usage errors before the package's import (main parses again)
     from simmemre.experiment_simmemre import run_script
 
     sys.exit(run_script(main))

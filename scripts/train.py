@@ -105,21 +105,8 @@ import io
 import os
 import sys
 
-from torch.distributed.elastic.multiprocessing.errors import record
-
-from simmemre.data_simmemre import DocumentError
-from simmemre.experiment_simmemre import (
-    bars_off_unless_watched,
-    check_config_keys,
-    check_encoder_location,
-    load_config,
-    loss_curve_report,
-    loss_falls,
-    parse_overrides,
-    select_device,
-    train,
-)
-from simmemre.training_simmemre import TrainingDivergedError
+# torch, transformers and simmemre (whose import registers the Auto classes) are imported once the arguments have
+# been read: importing them takes seconds, which `--help` and a usage error should not wait for.
 
 # Options of the loss-curve check (see the module docstring) and their defaults.
 LOSS_CURVE_OPTIONS = {
@@ -155,8 +142,17 @@ def pop_loss_curve_options(arguments: list) -> dict:
     return values
 
 
+def loss_curve_report(*args, **kwargs) -> dict:
+    """`simmemre.experiment_simmemre.loss_curve_report`, imported when first called (see the imports above)."""
+    from simmemre.experiment_simmemre import loss_curve_report
+
+    return loss_curve_report(*args, **kwargs)
+
+
 def check_loss_curve(config: dict, options: dict, output_dir=None) -> int:
     """The --loss-curve mode: exit status 0 if the training loss falls by at least --loss-curve-min-drop."""
+    from simmemre.experiment_simmemre import loss_falls
+
     report = loss_curve_report(
         config,
         steps=options["--loss-curve"],
@@ -176,7 +172,6 @@ def report_divergence(error) -> int:
     return 1
 
 
-@record  # under torchrun, an unexpected error's traceback goes into the launcher's summary (handled: one line)
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -188,6 +183,26 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 2
+    from torch.distributed.elastic.multiprocessing.errors import record
+
+    # Under torchrun, an unexpected error's traceback goes into the launcher's summary (handled: one line).
+    return record(run)(argv)
+
+
+def run(argv: list) -> int:
+    """train.py CONFIG [overrides]: train, or with --loss-curve check the loss curve (see the module docstring)."""
+    from simmemre.data_simmemre import DocumentError
+    from simmemre.experiment_simmemre import (
+        bars_off_unless_watched,
+        check_config_keys,
+        check_encoder_location,
+        load_config,
+        parse_overrides,
+        select_device,
+        train,
+    )
+    from simmemre.training_simmemre import TrainingDivergedError
+
     overrides = argv[1:]
     bars_off_unless_watched()
     loss_curve = pop_loss_curve_options(overrides)
@@ -213,6 +228,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    if not sys.argv[1:] or sys.argv[1].startswith("-"):  # --help or a usage error: main answers before any import
+        sys.exit(main())
     from simmemre.experiment_simmemre import run_script
 
     sys.exit(run_script(main))

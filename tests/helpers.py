@@ -28,7 +28,10 @@ from simmemre.modeling_simmemre import DocumentContext  # noqa: E402
 
 
 def load_script(path: Path, name=None):
-    """A script or benchmark file (not a module of the package) loaded as a module, to test its functions."""
+    """A script or benchmark file (not a module of the package) loaded as a module, to test its functions. The
+    scripts' folder goes on `sys.path` (last), as a script's own folder is when it runs: they import cli_options."""
+    if str(SCRIPTS) not in sys.path:
+        sys.path.append(str(SCRIPTS))
     spec = importlib.util.spec_from_file_location(name or Path(path).stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -1,0 +1,180 @@
+"""Files given in another format than the one named (a copied BC5CDR config over JSON Lines, and the reverse), the
+type lists that a corpus declares beside its documents (JEREX's DocRED types.json, brat's annotation.conf), and brat
+exports that keep the types no document uses."""
+
+import json
+
+import pytest
+
+from simmemre import data_simmemre
+from simmemre.data_simmemre import DocumentError, convert_command, read_brat, read_jsonl, write_brat, write_jsonl
+from simmemre.experiment_simmemre import load_splits
+
+DOCUMENT = {
+    "id": "d1",
+    "text": "Aspirin causes ulcers.",
+    "entities": [
+        {"type": "Chemical", "mentions": [{"start": 0, "end": 7}]},
+        {"type": "Disease", "mentions": [{"start": 15, "end": 21}]},
+    ],
+    "relations": [{"head": 0, "tail": 1, "type": "CID"}],
+}
+# A DocRED-format document of JEREX's joint split, and its types.json (JEREX's layout: short and verbose names).
+DOCRED_DOCUMENT = {
+    "title": "Paris",
+    "sents": [["Paris", "is", "in", "France", "."]],
+    "vertexSet": [
+        [{"name": "Paris", "sent_id": 0, "pos": [0, 1], "type": "LOC"}],
+        [{"name": "France", "sent_id": 0, "pos": [3, 4], "type": "LOC"}],
+    ],
+    "labels": [{"h": 0, "t": 1, "r": "P17", "evidence": [0]}],
+}
+JEREX_TYPES = {
+    "entities": {name: {"short": name, "verbose": name} for name in ("LOC", "PER")},
+    "relations": {
+        "P17": {"symmetric": False, "short": "P17", "verbose": "country"},
+        "P27": {"symmetric": False, "short": "P27", "verbose": "country of citizenship"},
+    },
+}
+
+
+def write(path, content):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content, encoding="utf-8")
+    return path
+
+
+def jerex_folder(folder):
+    write(folder / "train_joint.json", json.dumps([DOCRED_DOCUMENT]))
+    write(folder / "types.json", json.dumps(JEREX_TYPES))
+    return folder
+
+
+# ----------------------------------------------------------------------------------------------------
+# JSON Lines given as another format, and PubTator given as JSON Lines
+# ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("marker", ["|t|", "|a|"])
+def test_a_json_lines_document_holding_a_pubtator_marker_is_named_json_lines(tmp_path, marker):
+    """Its text's "|t|" made the JSON up to the "|" a PubTator title: one such document was read without an error,
+    with that JSON as its id."""
+    line = json.dumps({**DOCUMENT, "text": f"Aspirin{marker}causes ulcers."})
+    path = write(tmp_path / "train.json", line + "\n")
+    with pytest.raises(DocumentError) as error:
+        data_simmemre.read_pubtator(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}:1: malformed line")  # (no document: the line is none)
+    assert "SimMemRE JSON Lines documents are read without a format" in message and "\n" not in message
+
+
+def test_the_json_lines_hint_names_the_format_convert_dataset_reads_it_with(tmp_path):
+    path = tmp_path / "train.txt"
+    write_jsonl([DOCUMENT, {**DOCUMENT, "id": "d2"}], path)
+    with pytest.raises(DocumentError, match=r"leave data\.format out; convert_dataset\.py: --format jsonl"):
+        data_simmemre.read_pubtator(path)
+
+
+@pytest.mark.parametrize(("reader", "name"), [("read_docred", "train.json"), ("read_bioc", "train.json")])
+def test_json_lines_given_to_a_json_corpus_reader_is_named_json_lines(tmp_path, reader, name):
+    """The docred and BioC JSON readers said only "invalid JSON (Extra data)" at line 2."""
+    path = tmp_path / name
+    write_jsonl([DOCUMENT, {**DOCUMENT, "id": "d2"}], path)
+    with pytest.raises(DocumentError) as error:
+        getattr(data_simmemre, reader)(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}:2: invalid JSON (Extra data)")
+    assert "it looks like JSON: SimMemRE JSON Lines documents are read without a format" in message
+
+
+def test_a_pubtator_file_read_as_json_lines_is_named_pubtator(tmp_path):
+    """read_jsonl said "invalid JSON (Extra data at column 2)": the PMID reads as a JSON number."""
+    path = write(tmp_path / "train.txt", "1|t|Aspirin.\n1|a|Pain.\n1\t0\t7\tAspirin\tChemical\tD001\n")
+    with pytest.raises(DocumentError) as error:
+        read_jsonl(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}:1: invalid JSON")
+    assert "it looks like PubTator (PMID|t|title): read it with data.format bc5cdr" in message
+
+
+# ----------------------------------------------------------------------------------------------------
+# DocRED: JEREX's types.json beside the split files
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_a_docred_folder_with_jerex_types_json_names_its_relations(tmp_path):
+    """Only rel_info.json was looked for: JEREX's folder (train_joint.json ... types.json) gave relation types P17."""
+    corpus = data_simmemre.convert_corpus("docred", jerex_folder(tmp_path / "jerex"))
+    (document,) = corpus["train"][0]
+    assert document["relations"] == [{"head": 0, "tail": 1, "type": "country"}]
+
+
+def test_convert_dataset_labels_hold_the_types_a_jerex_types_json_declares(tmp_path, capsys):
+    folder = jerex_folder(tmp_path / "jerex")
+    assert convert_command(["--format", "docred", "--input", str(folder), "--output", str(tmp_path / "out")]) == 0
+    labels = json.loads((tmp_path / "out" / "labels.json").read_text(encoding="utf-8"))
+    assert labels == {"entity_types": ["LOC", "PER"], "relation_types": ["country", "country of citizenship"]}
+
+
+# ----------------------------------------------------------------------------------------------------
+# brat: annotation.conf declares the types, used or not
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_write_brat_declares_the_types_no_document_uses(tmp_path):
+    write_brat([DOCUMENT], tmp_path, entity_types=["Chemical", "Gene"], relation_types=["CID", "Treats"])
+    declared = data_simmemre.read_brat_declared_types(tmp_path)
+    assert declared == {"entity_types": ["Chemical", "Disease", "Gene"], "relation_types": ["CID", "Treats"]}
+    assert read_brat(tmp_path)[0][0]["relations"] == DOCUMENT["relations"]  # (the documents read back as before)
+
+
+def test_the_declared_types_of_a_users_annotation_conf_leave_out_brats_special_lines(tmp_path):
+    configuration = (
+        "# a comment\n[entities]\nChemical\n!Biological_entity\n\tGene\n\t\tProtein\n-----\nDisease\n\n"
+        "[relations]\n<ORG>=Gene|Protein\nInhibits\tArg1:Chemical, Arg2:<ORG>\nInhibits\tArg1:Gene, Arg2:Gene\n"
+        "CID\tArg1:Chemical, Arg2:Disease\nEquiv\tArg1:Chemical, Arg2:Chemical, <REL-TYPE>:symmetric-transitive\n"
+        "<OVERLAP>\tArg1:<ENTITY>, Arg2:<ENTITY>, <OVL-TYPE>:<ANY>\n[events]\nBinding\tTheme:Protein\n"
+        "[attributes]\nNegation\tArg:<EVENT>\n"
+    )
+    write(tmp_path / "corpus" / "train" / "annotation.conf", configuration)
+    assert data_simmemre.read_brat_declared_types(tmp_path / "corpus") == {
+        "entity_types": ["Chemical", "Disease", "Gene", "Protein"],
+        "relation_types": ["CID", "Inhibits"],
+    }
+
+
+def test_a_later_export_replaces_only_its_own_annotation_conf(tmp_path):
+    """The annotation.conf of an earlier export (marked) is replaced; the user's own (unmarked) is kept."""
+    ours, users = tmp_path / "ours", tmp_path / "users"
+    write_brat([DOCUMENT], ours, relation_types=["Treats"])
+    write_brat([DOCUMENT], ours, relation_types=["Prevents"])
+    assert data_simmemre.read_brat_declared_types(ours)["relation_types"] == ["CID", "Prevents"]
+    own = write(
+        users / "annotation.conf", "[entities]\nChemical\nDisease\n[relations]\nCID\tArg1:<ENTITY>, Arg2:<ENTITY>\n"
+    )
+    write_brat([DOCUMENT], users, relation_types=["Treats"])
+    assert own.read_text(encoding="utf-8").endswith("CID\tArg1:<ENTITY>, Arg2:<ENTITY>\n")
+
+
+def test_training_declares_the_types_of_a_brat_corpus(tmp_path, capsys):
+    """train.py's label lists take a corpus's declared types (as DocRED's rel_info); brat's were not read, and no
+    corpus's declared entity types were, and the declared types are not named as untrained."""
+    write_brat([DOCUMENT], tmp_path / "corpus" / "train", entity_types=["Gene"], relation_types=["Treats"])
+    write_brat(
+        [{**DOCUMENT, "id": "d2"}], tmp_path / "corpus" / "test", entity_types=["Gene"], relation_types=["Treats"]
+    )
+    _, labels = load_splits({"data_dir": str(tmp_path / "corpus"), "format": "brat"})
+    assert labels == {"entity_types": ["Chemical", "Disease", "Gene"], "relation_types": ["CID", "Treats"]}
+    assert "occur in the validation or test split but not in train" not in capsys.readouterr().err
+
+
+def test_a_brat_round_trip_through_convert_dataset_keeps_the_label_lists(tmp_path, capsys):
+    """JSON Lines with labels.json -> brat -> JSON Lines: the types no document uses were lost on the way back."""
+    source = tmp_path / "source"
+    write_jsonl([DOCUMENT], source / "train.jsonl")
+    write_jsonl([{**DOCUMENT, "id": "d2", "relations": []}], source / "dev.jsonl")
+    data_simmemre.write_labels(source, ["Chemical", "Disease", "Gene"], ["CID", "Treats"])
+    brat, back = str(tmp_path / "brat"), str(tmp_path / "back")
+    assert convert_command(["--format", "jsonl", "--to", "brat", "--input", str(source), "--output", brat]) == 0
+    assert convert_command(["--format", "brat", "--input", brat, "--output", back]) == 0
+    assert data_simmemre.read_labels(back) == data_simmemre.read_labels(source)
