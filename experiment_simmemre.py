@@ -222,7 +222,8 @@ STRING_SETTINGS = (
 
 def parse_overrides(config: dict, arguments: list) -> dict:
     """Apply `--section.key value` / `--key=value` overrides (values parsed as YAML scalars, except those of
-    STRING_SETTINGS); a key's dashes are underscores (`--output-dir` is `--output_dir`)."""
+    STRING_SETTINGS, whose only non-string value is YAML's null: it unsets the setting, as in a config file); a key's
+    dashes are underscores (`--output-dir` is `--output_dir`)."""
     index = 0
     while index < len(arguments):
         token = arguments[index]
@@ -246,7 +247,9 @@ def parse_overrides(config: dict, arguments: list) -> dict:
         if ".".join(path) in STRING_SETTINGS:
             if raw is None:
                 raise SystemExit(f"--{key} needs a value (a path or name)")
-            value = raw
+            # (`--data.data_dir null` under a copied config's data_dir, to train on split files, kept "null" as a
+            # folder name and then refused data_dir beside them; a folder of that name is ./null)
+            value = None if raw in YAML_NULLS else raw
         else:
             value = parse_override_value("true" if raw is None else raw)
         target = config
@@ -257,6 +260,9 @@ def parse_overrides(config: dict, arguments: list) -> dict:
         target[path[-1]] = value
     return config
 
+
+# YAML's spellings of null.
+YAML_NULLS = ("null", "Null", "NULL", "~")
 
 DATA_KEYS = (
     "data_dir",

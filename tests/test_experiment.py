@@ -301,6 +301,16 @@ def test_path_and_name_overrides_stay_strings():
     assert config == {"training": {"output_dir": "0755", "run_name": "2024-06-01"}, "data": {"train_file": "5e-5"}}
 
 
+def test_a_path_override_of_null_unsets_the_setting():
+    """A copied config's data_dir could not be unset to train on split files: "null" stayed a folder name, and the run
+    stopped at "data.data_dir and data.train_file are both set"."""
+    from simmemre.experiment_simmemre import parse_overrides
+
+    config = parse_overrides({"data": {"data_dir": "corpus"}}, ["--data.data_dir", "null", "--data.format=~"])
+    assert config == {"data": {"data_dir": None, "format": None}}
+    assert parse_overrides({}, ["--data.data_dir", "./null"]) == {"data": {"data_dir": "./null"}}
+
+
 def test_config_file_paths_written_like_floats_stay_strings(tmp_path):
     from simmemre.experiment_simmemre import load_config
 
