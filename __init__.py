@@ -35,6 +35,7 @@ if __name__ != "simmemre":
 else:
     from transformers import AutoConfig, AutoModel, AutoProcessor
 
+    from . import cli_simmemre  # noqa: F401  (an attribute even when a script loaded it first: scripts/cli_options.py)
     from .configuration_simmemre import SimMemREConfig
     from .modeling_simmemre import SimMemREModel, SimMemREOutput, SimMemREPreTrainedModel
     from .processing_simmemre import SimMemREProcessor

@@ -432,12 +432,6 @@ def labels_for(docs_by_split: Mapping[str, Any]) -> dict:
     return {"entity_types": sorted(entity_types), "relation_types": sorted(relation_types)}
 
 
-def declared_relation_types(format: str | None, input_path=None, rel_info: Any = None) -> list:
-    """The relation types a corpus declares (see :func:`declared_types`), sorted. The label list then does not depend
-    on which splits are loaded (Re-DocRED's test split alone holds "unemployment rate")."""
-    return declared_types(format, input_path, rel_info)["relation_types"]
-
-
 def declared_types(format: str | None, input_path=None, rel_info: Any = None) -> dict:
     """``{"entity_types", "relation_types"}`` (sorted) that a corpus declares beside its documents, used or not:
 

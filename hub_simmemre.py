@@ -573,6 +573,16 @@ def saved_thresholds_origin(card: str = "") -> str:
     return f"{_SAVED} ({earlier})"
 
 
+def saved_thresholds_tuned_on(card: str = ""):
+    """The split an earlier `card` says its thresholds were chosen on (its evaluation section's sentence), or None:
+    calibrate.py keeps it for thresholds it does not replace, whose scores on that split stay optimistic."""
+    match = _TUNED_ON.search(card)
+    return match.group(1) if match else None
+
+
+_TUNED_ON = re.compile(r"^The default thresholds were chosen on (\S+) \(by ", re.MULTILINE)
+
+
 # The card's example input: a BC5CDR sentence for a model trained on BC5CDR, a placeholder for any other.
 CDR_EXAMPLE_TEXT = "Lidocaine-induced cardiac asystole was observed in two patients."
 NEUTRAL_EXAMPLE_TEXT = "Text of a document from the domain the model was trained on."

@@ -23,9 +23,7 @@ import json
 import os
 import sys
 
-# The options the parser shares with the other scripts, from cli_options, which loads without the package:
-# torch, transformers and simmemre (whose import registers the Auto classes) are imported once the arguments
-# are parsed, since importing them takes seconds that `--help` and a usage error should not wait for.
+# (the package, which imports torch, is imported after parsing: see cli_options)
 from cli_options import add_corpus_arguments, add_model_argument, corpus_split, parsed_model
 
 
@@ -134,6 +132,7 @@ def rewrite_model_card(folder, config, report: dict, test_split) -> None:
         placeholder_repo_id,
         render_model_card,
         saved_thresholds_origin,
+        saved_thresholds_tuned_on,
         thresholds_origin_note,
     )
 
@@ -158,7 +157,8 @@ def rewrite_model_card(folder, config, report: dict, test_split) -> None:
         license=data.license or "apache-2.0",
         language=data.language or "en",
         tags=data.tags,
-        thresholds_tuned_on="validation" if applied else None,
+        # (thresholds kept from a calibration in training are still tuned on validation)
+        thresholds_tuned_on="validation" if applied else saved_thresholds_tuned_on(earlier.text),
         training=card_section(earlier.text),  # (how the model was trained is unchanged)
         # (an applied calibration replaces what the earlier card said of the thresholds; a refused one keeps it)
         thresholds_note=thresholds_origin_note(

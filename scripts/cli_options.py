@@ -20,6 +20,8 @@ def _load():
     if package is None or not package.submodule_search_locations:
         raise SystemExit("the simmemre package is not installed: run `pip install -e .` in the repository")
     location = Path(list(package.submodule_search_locations)[0]) / "cli_simmemre.py"
+    if not location.is_file():  # (an install older than these scripts)
+        raise SystemExit(f"{location.parent}: the simmemre installed there is older than these scripts; reinstall it")
     spec = importlib.util.spec_from_file_location(MODULE, location)
     module = importlib.util.module_from_spec(spec)
     sys.modules[MODULE] = module

@@ -21,9 +21,7 @@ Examples:
 
 import sys
 
-# The parser comes from cli_options, which loads without the package: torch, transformers and simmemre (whose import
-# registers the Auto classes) are imported once the arguments are parsed, since importing them takes seconds that
-# `--help` and a usage error should not wait for.
+# (the package, which imports torch, is imported after parsing: see cli_options)
 from cli_options import convert_parser
 
 if __name__ == "__main__":

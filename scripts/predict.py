@@ -39,9 +39,7 @@ import os
 import sys
 from pathlib import Path
 
-# The options the parser shares with the other scripts, from cli_options, which loads without the package:
-# torch, transformers and simmemre (whose import registers the Auto classes) are imported once the arguments
-# are parsed, since importing them takes seconds that `--help` and a usage error should not wait for.
+# (the package, which imports torch, is imported after parsing: see cli_options)
 from cli_options import THRESHOLD_NAMES, add_inference_arguments, add_type_selection_arguments
 
 

@@ -19,9 +19,7 @@ import json
 import sys
 import time
 
-# The options the parser shares with the other scripts, from cli_options, which loads without the package:
-# torch, transformers and simmemre (whose import registers the Auto classes) are imported once the arguments
-# are parsed, since importing them takes seconds that `--help` and a usage error should not wait for.
+# (the package, which imports torch, is imported after parsing: see cli_options)
 from cli_options import add_inference_arguments, add_type_selection_arguments, positive_int
 
 

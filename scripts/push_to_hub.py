@@ -1,14 +1,15 @@
 #!/usr/bin/env python
 """Upload a saved SimMemRE model folder (see `simmemre.save_for_hub`) to the Hugging Face Hub.
 
-Creates the model repository if needed and uploads the model's files of FOLDER in one commit (`create_commit`;
-training leftovers and symbolic links stay behind; the repository's files that FOLDER lacks are deleted in it unless
---keep-remote-files), so that `pipeline("joint-re", model=REPO_ID,
-trust_remote_code=True)` and `AutoModel.from_pretrained(REPO_ID, trust_remote_code=True)` load it. The folder is
-checked first: config.json with `auto_map` and the `joint-re` entry of `custom_pipelines`, the five remote-code files,
-the processor and tokenizer files, the weights and README.md must all be there. The uploaded README.md names the
-repository (in place of a `<your-user>/...` placeholder), and the uploaded config.json of a folder saved by an older
-version gets the `token-classification` pipeline entry and loses a local encoder path (`--dry-run` says what changes).
+Creates the model repository if needed and uploads the model's files of FOLDER in one commit (`create_commit`; training
+leftovers and symbolic links stay behind; the files of the repository's root that transformers loads, such as weights,
+code and configs, are deleted in it where FOLDER lacks them, unless --keep-remote-files), so that `pipeline("joint-re",
+model=REPO_ID, trust_remote_code=True)` and `AutoModel.from_pretrained(REPO_ID, trust_remote_code=True)` load it. The
+folder is checked first: config.json with `auto_map` and the `joint-re` entry of `custom_pipelines`, the five
+remote-code files, the processor and tokenizer files, the weights and README.md must all be there. The uploaded
+README.md names the repository (in place of a `<your-user>/...` placeholder), and the uploaded config.json of a folder
+saved by an older version gets the `token-classification` pipeline entry and loses a local encoder path (`--dry-run`
+says what changes).
 A REPO_ID without a namespace takes the token's; one that cannot be read is refused.
 
 With --metric, FOLDER is an `evaluate` metric folder (metrics/joint_re_f1): it is checked (the module named as the
@@ -31,8 +32,24 @@ import sys
 from pathlib import Path
 
 MODEL_COMMIT_MESSAGE = "Upload SimMemRE model"
-# Files of the repository a push never deletes: the Hub writes .gitattributes (its LFS rules) when it creates one.
-KEPT_REMOTE_FILES = (".gitattributes",)
+# The repository's files a push deletes where FOLDER lacks them: those at its root that transformers or the package
+# load (weights and their indexes, remote code, configs, tokenizer and processor files), since an earlier push's would
+# be loaded with or instead of this one's (transformers loads a model.safetensors before a sharded index). Other files
+# (a LICENSE, images, folders such as runs/, the Hub's .gitattributes) are the user's and stay.
+LOADED_FILE_PATTERNS = (
+    "*.safetensors",
+    "*.bin",
+    "*.pt",
+    "*.pth",
+    "*.ckpt",
+    "*.h5",
+    "*.msgpack",
+    "*.py",
+    "*.json",
+    "*.model",
+    "vocab.txt",
+    "merges.txt",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,8 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--keep-remote-files",
         action="store_true",
-        help="keep the repository's files that FOLDER lacks (default: the commit deletes them, so that weights or "
-        "code of an earlier push, e.g. a model.safetensors beside a sharded upload, are not loaded instead)",
+        help="keep the repository's files that FOLDER lacks (default: the commit deletes those at the root that "
+        "transformers loads: weights, code, configs and tokenizer files, so that an earlier push's, e.g. a "
+        "model.safetensors beside a sharded upload, are not loaded instead; other files stay)",
     )
     parser.add_argument("--no-check", action="store_true", help="skip the completeness check of FOLDER")
     parser.add_argument(
@@ -132,8 +150,8 @@ def main(argv=None) -> int:
             "config": "; ".join(config_for_upload(folder)[1]) or "as saved",
             "remote_files": "kept"
             if args.keep_remote_files
-            else "the repository's files not listed here are deleted in the same commit "
-            f"(except {', '.join(KEPT_REMOTE_FILES)}; --keep-remote-files keeps them)",
+            else "files at the repository's root not listed here and named "
+            f"{' '.join(LOADED_FILE_PATTERNS)} are deleted in the same commit (--keep-remote-files keeps them)",
         }
         print(json.dumps(plan, indent=1))
         return 0
@@ -262,11 +280,13 @@ def _push(args, folder):
 
 
 def remote_files_not_uploaded(api, repo_id, revision, names) -> list:
-    """The files of REPO_ID at `revision` that an upload of `names` lacks (but .gitattributes), which its commit
-    deletes: transformers loads a model.safetensors before a sharded index, and a saved folder's code and
-    config files name each other, so files of an earlier push would be loaded with, or instead of, this one's."""
+    """The files of REPO_ID at `revision` that its commit deletes: those at the root, named by
+    `LOADED_FILE_PATTERNS`, that an upload of `names` lacks."""
+    from fnmatch import fnmatchcase
+
     remote = api.list_repo_files(repo_id, revision=revision, repo_type="model")
-    return sorted(set(remote) - set(names) - set(KEPT_REMOTE_FILES))
+    loaded = [name for name in remote if "/" not in name and any(fnmatchcase(name, p) for p in LOADED_FILE_PATTERNS)]
+    return sorted(set(loaded) - set(names))
 
 
 def _create_repo(api, args, repo_type="model", **space_options):

@@ -26,9 +26,7 @@ import sys
 import zlib
 from collections import Counter
 
-# The options the parser shares with the other scripts, from cli_options, which loads without the package:
-# torch, transformers and simmemre (whose import registers the Auto classes) are imported once the arguments
-# are parsed, since importing them takes seconds that `--help` and a usage error should not wait for.
+# (the package, which imports torch, is imported after parsing: see cli_options)
 from cli_options import GIVEN_LEVELS, THRESHOLD_NAMES, add_inference_arguments, non_negative_int, positive_int
 
 

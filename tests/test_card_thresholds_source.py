@@ -115,13 +115,14 @@ def test_a_run_from_a_trained_model_without_calibration_says_whose_thresholds_th
     )
 
 
-def rewritten_card(hub_folder, tmp_path, tokenizer, earlier_note, report):
-    """calibrate.py's card of `report` for a folder whose earlier card ended its thresholds line with `earlier_note`."""
+def rewritten_card(hub_folder, tmp_path, tokenizer, earlier_note, report, **earlier_card):
+    """calibrate.py's card of `report` for a folder whose earlier card ended its thresholds line with `earlier_note`
+    (and was rendered with `earlier_card`'s keywords)."""
     calibrate = load_script(SCRIPTS / "calibrate.py", "calibrate_script")
     folder = tmp_path / "model"
     shutil.copytree(hub_folder, folder)
     config = tiny_config(tokenizer, relation_threshold=0.5)
-    earlier = render_model_card(config, dataset_name="bc5cdr", thresholds_note=earlier_note)
+    earlier = render_model_card(config, dataset_name="bc5cdr", thresholds_note=earlier_note, **earlier_card)
     (folder / "README.md").write_text(earlier, encoding="utf-8")
     calibrate.rewrite_model_card(
         str(folder), config, {**report, "scores": scores(1.0), "test_scores": scores(1.0)}, "t"
@@ -146,3 +147,13 @@ def test_calibrate_replaces_the_earlier_note_when_its_calibration_is_applied(hub
         "(overridable per call); chosen on validation by a grid search for the best strict relation F1."
     )
     assert "not applied" not in card and "thresholds tuned here" in card
+
+
+def test_calibrate_keeps_thresholds_tuned_in_training_marked_as_tuned_when_its_calibration_is_refused(
+    hub_folder, tmp_path, tokenizer
+):
+    """The thresholds line said "chosen on validation" while validation went into model-index as held out."""
+    trained = {"results": {"validation": scores(1.0), "test": scores(1.0)}, "thresholds_tuned_on": "validation"}
+    card = rewritten_card(hub_folder, tmp_path, tokenizer, thresholds_origin_note(APPLIED), REFUSED, **trained)
+    assert "the values the model was saved with (chosen on validation" in thresholds_line(card)
+    assert "thresholds tuned here" in card and indexed_splits(card) == ["test"]

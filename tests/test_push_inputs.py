@@ -351,19 +351,24 @@ def test_keep_remote_files_keeps_the_files_of_the_first_push(hub, folder, tmp_pa
     assert (tmp_path / "storage" / "me" / "simmemre" / "model.safetensors").is_file()
 
 
-def test_gitattributes_of_the_repository_is_never_deleted(hub, folder, tmp_path, capsys):
-    """The Hub writes .gitattributes (its LFS rules) into a new repository; a folder never holds it (dot files stay
-    behind), so deleting what the folder lacks must spare it."""
+def test_files_of_the_repository_that_transformers_does_not_load_are_kept(hub, folder, tmp_path, capsys):
+    """The Hub's .gitattributes (its LFS rules) and files a user added (a licence, an image, logs in a folder) are
+    not the model's: deleting what the folder lacks must spare them."""
     assert push.main([str(folder), REPO, "--token", "hf_fake"]) == 0
-    (tmp_path / "storage" / "me" / "simmemre" / ".gitattributes").write_text("*.safetensors filter=lfs\n")
+    remote = tmp_path / "storage" / "me" / "simmemre"
+    added = [".gitattributes", "LICENSE", "figure.png", "runs/events.out.tfevents.1", "onnx/model.onnx"]
+    for name in added:
+        (remote / name).parent.mkdir(parents=True, exist_ok=True)
+        (remote / name).write_text("the user's\n")
+    (remote / "old_code.py").write_text("an earlier push's\n")
     capsys.readouterr()
     assert push.main([str(folder), REPO, "--token", "hf_fake"]) == 0
-    assert json.loads(capsys.readouterr().out)["deleted"] == []
-    assert (tmp_path / "storage" / "me" / "simmemre" / ".gitattributes").is_file()
+    assert json.loads(capsys.readouterr().out)["deleted"] == ["old_code.py"]
+    assert all((remote / name).is_file() for name in added)
 
 
 def test_a_dry_run_says_that_files_the_folder_lacks_are_deleted(folder, capsys):
     assert push.main([str(folder), REPO, "--dry-run"]) == 0
-    assert "deleted in the same commit" in json.loads(capsys.readouterr().out)["remote_files"]
+    assert "*.safetensors" in json.loads(capsys.readouterr().out)["remote_files"]
     assert push.main([str(folder), REPO, "--dry-run", "--keep-remote-files"]) == 0
     assert json.loads(capsys.readouterr().out)["remote_files"] == "kept"

@@ -84,3 +84,17 @@ def test_the_scripts_and_the_package_share_one_cli_module():
         [sys.executable, "-c", code, str(SCRIPTS)], capture_output=True, text=True, timeout=120, env=SCRIPT_ENV
     )
     assert completed.stdout.split() == ["True", "True"], completed.stderr
+
+
+def test_an_install_older_than_the_scripts_is_named(tmp_path):
+    """A package installed before cli_simmemre.py existed gave a FileNotFoundError traceback."""
+    (tmp_path / "simmemre").mkdir()
+    (tmp_path / "simmemre" / "__init__.py").write_text("")
+    env = {**SCRIPT_ENV, "PYTHONPATH": str(tmp_path)}
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPTS / "score.py"), "--help"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert completed.returncode == 1 and "Traceback" not in completed.stderr
+    assert completed.stderr.strip() == (
+        f"{tmp_path / 'simmemre'}: the simmemre installed there is older than these scripts; reinstall it"
+    )
