@@ -2168,6 +2168,44 @@ def _yaml_number_hint(value) -> str:
     return f" (YAML reads {value} as text: write {number!r} or {signed})" if signed != value else ""
 
 
+def check_trainer_options(training: dict) -> None:
+    """Stop, in one line naming the setting, on a TrainingArguments option this training would ignore or crash on deep
+    inside the Trainer: fp16 on the CPU (accelerate has no fp16 autocast there: the run trained in float32 while its
+    log, run_config.json and card said fp16), label smoothing (the model computes its own joint loss: it was a silent
+    no-op), a `report_to` integration that is not installed (a traceback from the Trainer's constructor), and
+    push_to_hub (the Trainer would upload checkpoints before calibration, never the Hub-ready best_model)."""
+    from transformers.integrations import get_available_reporting_integrations
+
+    if _truthy(training.get("fp16")) and (_truthy(training.get("use_cpu")) or not torch.cuda.is_available()):
+        raise SystemExit(
+            "training.fp16: no fp16 autocast on the CPU (accelerate would train in float32); use --bf16 true for "
+            "autocast on the CPU, or leave fp16 off"
+        )
+    if training.get("label_smoothing_factor") not in (None, 0, 0.0):
+        raise SystemExit(
+            "training.label_smoothing_factor: not supported (the model computes its own joint loss, which the "
+            "Trainer's label smoother never sees); leave it at 0"
+        )
+    report_to = training.get("report_to")
+    asked = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    installed = get_available_reporting_integrations()
+    missing = [name for name in asked if name not in ("none", "all", *installed)]
+    if missing:
+        raise SystemExit(
+            f"training.report_to: {', '.join(missing)} is not installed (installed: "
+            f"{', '.join(installed) or 'none'}); install it or leave report_to as none"
+        )
+    if _truthy(training.get("push_to_hub")):
+        raise SystemExit(
+            "training.push_to_hub: train.py does not push (the Trainer would upload checkpoints before calibration, "
+            "not the finished best_model); push the run with scripts/push_to_hub.py OUTPUT_DIR/best_model USER/NAME"
+        )
+
+
+def _truthy(value) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
 def check_training_values(training: dict, head_learning_rate=None) -> None:
     """Stop, naming the setting, on a training value of the wrong type (`--num_train_epochs three` failed inside
     the Trainer, `--seed abc` as a bare int() error), a non-positive or infinite learning rate or batch size, or a run
@@ -2264,6 +2302,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     check_training_values(training_config, head_learning_rate)
     if training_config.get("torch_compile") not in (None, False, "false"):  # SimMemRETrainer refuses it later
         raise SystemExit("training.torch_compile: not supported for SimMemRE (see SimMemRETrainer); leave it off")
+    check_trainer_options(training_config)
     if not torch.cuda.is_available():
         training_config.setdefault("dataloader_pin_memory", False)
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -2809,10 +2848,13 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
 
             write_text_file(os.path.join(args.output_dir, "results.md"), metrics_table(shown, markdown=True) + "\n")
         write_run_files(args, config, results, trained_from=trained_from)  # last: it marks the run complete
-        print(
-            f"\nBest model: {best_dir}"
-            + (f" (from {trainer.state.best_model_checkpoint})" if trainer.state.best_model_checkpoint else "")
-        )
+        if not args.load_best_model_at_end:
+            origin = " (the last step's model: load_best_model_at_end is off)"
+        elif trainer.state.best_model_checkpoint:
+            origin = f" (from {trainer.state.best_model_checkpoint})"
+        else:
+            origin = ""
+        print(f"\nBest model: {best_dir}{origin}")
         # transformers' train_loss is the mean over the steps of this call: after a resume, those after it.
         since = " (of the stopped run)" if finishing else ""
         if resumed_at and not finishing:

@@ -1298,6 +1298,8 @@ class SimMemRETrainer(Trainer):
                 "torch_compile: not supported for SimMemRE (the heads' shapes change with every document, and "
                 "compiling the second step fails); train without it"
             )
+        if self.args.label_smoothing_factor:  # (the Trainer's label smoother never sees the model's own losses)
+            raise ValueError("label_smoothing_factor: not supported for SimMemRE (the model computes its joint loss)")
         if self.args.remove_unused_columns:
             self.args.remove_unused_columns = False
         if self.args.metric_for_best_model in ("loss", "eval_loss"):

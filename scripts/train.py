@@ -64,7 +64,8 @@ the start model as `trained_from`, and best_model's card names it. See docs/desi
 Device and precision: `--device cpu|cuda|cuda:N` (default: the first GPU when CUDA is available, else the CPU; cuda:N
 selects that GPU through CUDA_VISIBLE_DEVICES, so it must come before anything initialises CUDA; under torchrun
 each process takes its own GPU and --device may only be cuda or cpu). Mixed precision is a training argument:
-`--bf16 true` or `--fp16 true` (autocast for training; `--bf16 true` without a GPU autocasts on the CPU). Evaluation
+`--bf16 true` or, on a GPU, `--fp16 true` (autocast for training; `--bf16 true` without a GPU autocasts on the CPU,
+where fp16 is refused: accelerate has no fp16 autocast there). Evaluation
 and threshold calibration run in float32, the precision the pipeline serves in by default.
 
 Loss-curve check: `--loss-curve STEPS` trains CONFIG for STEPS steps instead (no evaluation, no checkpoints; the

@@ -206,3 +206,56 @@ def test_model_init_with_a_processor_trains_without_a_collator(processor, two_do
     trainer.train()
     assert isinstance(trainer.data_collator, SimMemREDataCollator)
     assert trainer.state.global_step == 1
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"fp16": True, "use_cpu": True}, "training.fp16: no fp16 autocast on the CPU"),
+        ({"label_smoothing_factor": 0.1}, "training.label_smoothing_factor: not supported"),
+        ({"push_to_hub": True, "hub_model_id": "me/x"}, "training.push_to_hub: train.py does not push"),
+    ],
+    ids=["fp16 on the CPU", "label smoothing", "push_to_hub"],
+)
+def test_trainer_options_the_training_would_ignore_are_refused_in_one_line(setting, message):
+    """fp16 on the CPU trained in float32 while the log and card said fp16; label smoothing was a silent no-op;
+    push_to_hub ended in a 55-line traceback offline, and would never upload the calibrated best_model."""
+    from simmemre.experiment_simmemre import check_trainer_options
+
+    with pytest.raises(SystemExit, match=f"^{message}"):
+        check_trainer_options({"output_dir": "x", **setting})
+
+
+def test_a_reporting_integration_that_is_not_installed_is_named():
+    """report_to: tensorboard without tensorboard ended in a 38-line traceback from the Trainer's constructor."""
+    from transformers.integrations import get_available_reporting_integrations
+
+    from simmemre.experiment_simmemre import check_trainer_options
+
+    missing = next(
+        name for name in ("tensorboard", "wandb", "mlflow") if name not in get_available_reporting_integrations()
+    )
+    with pytest.raises(SystemExit, match=f"^training.report_to: {missing} is not installed"):
+        check_trainer_options({"report_to": [missing]})
+    check_trainer_options({"report_to": "none"})
+
+
+def test_the_trainer_refuses_label_smoothing(processor, two_documents, tmp_path):
+    with pytest.raises(ValueError, match="label_smoothing_factor: not supported"):
+        make_trainer(processor, two_documents, tmp_path, label_smoothing_factor=0.1)
+
+
+def test_the_summary_names_the_last_steps_model_when_the_best_is_not_loaded(tmp_path, capsys):
+    """With load_best_model_at_end off, the summary named the best checkpoint as the source of best_model, which
+    holds the last step's weights."""
+    from test_training_from_a_trained_model import run_config
+
+    from simmemre.experiment_simmemre import train
+
+    config = run_config(tmp_path)
+    config["training"].update(eval_strategy="steps", save_strategy="steps", eval_steps=1, save_steps=1)
+    train(config, ["--load_best_model_at_end", "false", "--calibrate_thresholds", "false"], print_summary=True)
+    summary = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Best model: ")]
+    assert summary == [
+        f"Best model: {tmp_path / 'run' / 'best_model'} (the last step's model: load_best_model_at_end is off)"
+    ]
