@@ -2547,17 +2547,33 @@ def check_steps_left(trainer, checkpoint: str, done: int) -> bool:
     also completed: the Trainer would train none and the run files would be written again with a train_loss of 0
     over the real ones. A run stopped after training (in the final evaluation, calibration or saving) is finished
     instead: True, and the Trainer trains no step and goes on from there."""
-    args = trainer.args
-    if args.max_steps > 0:
-        total = args.max_steps
-    else:  # as the Trainer counts them
-        batches = len(trainer.get_train_dataloader())
-        per_epoch = max(math.ceil(batches / args.gradient_accumulation_steps), 1)
-        total = math.ceil(args.num_train_epochs * per_epoch)
     from .training_simmemre import checkpoint_file
 
+    args = trainer.args
     state = checkpoint_file(checkpoint, "trainer_state.json")
     planned = state.get("max_steps") if isinstance(state, dict) else None
+    stopped_at = state.get("epoch") if isinstance(state, dict) else None
+    stopped_at = stopped_at if isinstance(stopped_at, (int, float)) and not isinstance(stopped_at, bool) else None
+    if args.max_steps <= 0 or stopped_at is not None:
+        batches = len(trainer.get_train_dataloader())
+        per_epoch = max(math.ceil(batches / args.gradient_accumulation_steps), 1)  # as the Trainer counts them
+    total = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * per_epoch)
+    # The Trainer skips to epoch done // per_epoch and, in it, (done % per_epoch) * accumulation micro-batches: under
+    # another accumulation, batch size, process count or training set that is not where the checkpoint stopped.
+    resumed_at = (
+        None
+        if stopped_at is None
+        else (done // per_epoch + (done % per_epoch) * args.gradient_accumulation_steps / batches)
+    )
+    if resumed_at is not None and done < total and abs(resumed_at - stopped_at) * batches >= 0.5:
+        print(
+            f"resume_from_checkpoint: {checkpoint} stopped at epoch {stopped_at:.2f} of its training data; this run "
+            f"({per_epoch} optimizer steps an epoch: another gradient_accumulation_steps, batch size, number of "
+            f"processes or training set?) resumes step {done} at epoch {resumed_at:.2f}, so the documents between "
+            f"are {'not trained in that epoch' if resumed_at > stopped_at else 'trained twice'}; resume with the "
+            "checkpoint's settings to continue it exactly",
+            file=sys.stderr,
+        )
     if isinstance(planned, int) and planned > 0 and planned != total and done < total:
         print(
             f"resume_from_checkpoint: {checkpoint}'s run had {planned} steps in all, this one has {total} (another "

@@ -829,7 +829,13 @@ def finished_trainer(tmp_path, global_step: int, evaluate):
 
     return SimpleNamespace(
         args=SimpleNamespace(
-            output_dir=str(tmp_path), device="cpu", disable_tqdm=True, world_size=1, seed=1, max_steps=global_step
+            output_dir=str(tmp_path),
+            device="cpu",
+            disable_tqdm=True,
+            world_size=1,
+            seed=1,
+            max_steps=global_step,
+            load_best_model_at_end=True,
         ),
         processing_class=None,
         model=None,
@@ -995,6 +1001,28 @@ def test_resuming_a_checkpoint_of_a_run_with_another_step_count_says_so(monkeypa
     assert "checkpoint-32's run had 64 steps in all, this one has 40 (another number of processes" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize("accumulation, says", [(1, False), (2, True)])
+def test_resuming_under_another_gradient_accumulation_says_where_the_epoch_resumes(
+    monkeypatch, tmp_path, capsys, accumulation, says
+):
+    """A checkpoint at step 2 of 3 an epoch, resumed with gradient_accumulation_steps 2 under the same max_steps:
+    the Trainer placed it at the end of the epoch and skipped the rest without a word."""
+    from simmemre import experiment_simmemre
+
+    (tmp_path / "checkpoint-2").mkdir()
+    state = {"global_step": 2, "max_steps": 6, "epoch": 2 / 3}
+    (tmp_path / "checkpoint-2" / "trainer_state.json").write_text(json.dumps(state))
+    trainer = fake_trainer(tmp_path, 6)
+    trainer.args.gradient_accumulation_steps = accumulation
+    trainer.get_train_dataloader = lambda: [None] * 3  # three batches an epoch
+    run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    with pytest.raises(TrainingStarted):
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
+    expected = "stopped at epoch 0.67 of its training data; this run (2 optimizer steps an epoch"
+    assert (expected in capsys.readouterr().err) == says
 
 
 def test_resuming_with_other_label_lists_than_the_checkpoints_stops(monkeypatch, tmp_path):
