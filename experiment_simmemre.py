@@ -2551,8 +2551,9 @@ def check_steps_left(trainer, checkpoint: str, done: int) -> bool:
 
     args = trainer.args
     state = checkpoint_file(checkpoint, "trainer_state.json")
-    planned = state.get("max_steps") if isinstance(state, dict) else None
-    stopped_at = state.get("epoch") if isinstance(state, dict) else None
+    state = state if isinstance(state, dict) else {}
+    planned = state.get("max_steps")
+    stopped_at = state.get("epoch")
     stopped_at = stopped_at if isinstance(stopped_at, (int, float)) and not isinstance(stopped_at, bool) else None
     if args.max_steps <= 0 or stopped_at is not None:
         batches = len(trainer.get_train_dataloader())
@@ -2560,20 +2561,17 @@ def check_steps_left(trainer, checkpoint: str, done: int) -> bool:
     total = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * per_epoch)
     # The Trainer skips to epoch done // per_epoch and, in it, (done % per_epoch) * accumulation micro-batches: under
     # another accumulation, batch size, process count or training set that is not where the checkpoint stopped.
-    resumed_at = (
-        None
-        if stopped_at is None
-        else (done // per_epoch + (done % per_epoch) * args.gradient_accumulation_steps / batches)
-    )
-    if resumed_at is not None and done < total and abs(resumed_at - stopped_at) * batches >= 0.5:
-        print(
-            f"resume_from_checkpoint: {checkpoint} stopped at epoch {stopped_at:.2f} of its training data; this run "
-            f"({per_epoch} optimizer steps an epoch: another gradient_accumulation_steps, batch size, number of "
-            f"processes or training set?) resumes step {done} at epoch {resumed_at:.2f}, so the documents between "
-            f"are {'not trained in that epoch' if resumed_at > stopped_at else 'trained twice'}; resume with the "
-            "checkpoint's settings to continue it exactly",
-            file=sys.stderr,
-        )
+    if stopped_at is not None and done < total:
+        resumed_at = done // per_epoch + (done % per_epoch) * args.gradient_accumulation_steps / batches
+        if abs(resumed_at - stopped_at) * batches >= 0.5:
+            print(
+                f"resume_from_checkpoint: {checkpoint} stopped at epoch {stopped_at:.2f} of its training data; this "
+                f"run ({per_epoch} optimizer steps an epoch: another gradient_accumulation_steps, batch size, number "
+                f"of processes or training set?) resumes step {done} at epoch {resumed_at:.2f}, so the documents "
+                f"between are {'not trained in that epoch' if resumed_at > stopped_at else 'trained twice'}; resume "
+                "with the checkpoint's settings to continue it exactly",
+                file=sys.stderr,
+            )
     if isinstance(planned, int) and planned > 0 and planned != total and done < total:
         print(
             f"resume_from_checkpoint: {checkpoint}'s run had {planned} steps in all, this one has {total} (another "
