@@ -1209,7 +1209,9 @@ class SimilarityMemory(nn.Module):
 
     def __init__(self, num_slots: int, slot_size: int):
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(num_slots, slot_size))
+        # Zeros, not torch.empty: a module built on its own (outside the model's `_init_weights`) must not read freed
+        # memory, and drawing random numbers here would shift every seeded model's initialisation.
+        self.weight = nn.Parameter(torch.zeros(num_slots, slot_size))
 
 
 class BilinearSimilarity(nn.Module):
@@ -1220,7 +1222,7 @@ class BilinearSimilarity(nn.Module):
 
     def __init__(self, input_size: int, slot_size: int):
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(input_size, slot_size))
+        self.weight = nn.Parameter(torch.zeros(input_size, slot_size))  # zeros: see SimilarityMemory
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled():
@@ -1246,8 +1248,8 @@ class MemoryReader(nn.Module):
 
     def __init__(self, hidden_size: int, slot_size: int, learned_temperature: bool = False):
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(slot_size, hidden_size))
-        self.log_inverse_temperature = nn.Parameter(torch.empty(())) if learned_temperature else None
+        self.weight = nn.Parameter(torch.zeros(slot_size, hidden_size))  # zeros: see SimilarityMemory
+        self.log_inverse_temperature = nn.Parameter(torch.zeros(())) if learned_temperature else None
 
     def scores(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         weights = (memory, self.weight, self.log_inverse_temperature)

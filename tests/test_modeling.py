@@ -28,6 +28,7 @@ from simmemre.modeling_simmemre import (
     Mentions,
     RangeMaxPool,
     RelationClassification,
+    SimilarityMemory,
     _running_max,
     agglomerative_clusters,
     candidate_spans,
@@ -839,6 +840,8 @@ def test_token_read_at_inference_equals_each_reader_scored_alone(tokenizer, mode
 def test_span_read_from_stacked_keys_equals_each_reader_scored_alone(tokenizer):
     torch.manual_seed(0)
     read = MemoryEnhancedRepresentation(modeling_config(tokenizer)).eval()
+    for reader in read.readers.values():
+        reader.weight.data.normal_()
     memories = {name: torch.randn(2, reader.weight.shape[0]) for name, reader in read.readers.items()}
     spans = torch.randn(30, modeling_config(tokenizer).hidden_size)
     keys, slot_counts = read.stacked_keys(memories)
@@ -847,6 +850,14 @@ def test_span_read_from_stacked_keys_equals_each_reader_scored_alone(tokenizer):
     assert stacked.keys() == alone.keys()
     for name in alone:
         torch.testing.assert_close(stacked[name], alone[name])
+
+
+@pytest.mark.parametrize("module_class", [MemoryReader, BilinearSimilarity, SimilarityMemory])
+def test_memory_module_built_alone_starts_from_zeros_not_freed_memory(module_class):
+    freed = torch.full((4 * 3,), float("nan"))  # a freed NaN block of the same size: what torch.empty handed back
+    del freed
+    module = module_class(4, 3)
+    assert torch.equal(module.weight, torch.zeros_like(module.weight))
 
 
 @pytest.mark.parametrize("shape", [(7,), (3, 4)])
