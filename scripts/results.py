@@ -4,15 +4,21 @@
     python scripts/results.py add RUN_DIR --dataset cdr --name "SimMemRE, MRC, read sum" [--seed N] [--commit SHA]
     python scripts/results.py table --dataset cdr [--readme docs/results.md]
     python scripts/results.py table --dataset cdr --headline [--readme README.md]
+    python scripts/results.py check --dataset cdr
 
 `add` appends one row per thresholds policy found in RUN_DIR: "fixed" (the configured thresholds, from
 all_results.json's eval_*/test_*) and, when RUN_DIR/calibration.json exists, "calibrated" (from train.py's
 calibrated_test_* or scripts/calibrate.py's test_scores). A row holds name, relation_classifier, memory,
 memory_read_mode, seed, commit (from the run's run_config.json: HEAD at training time, "<sha>-dirty" when tracked files
 had local changes), thresholds, threshold_values, dev and test (joint_re_f1 metric dicts), recipe (the training
-settings), data (the corpus settings, the number of dev and test documents scored and the encoder), environment (the
-library versions, threads and processes train.py ran with), plus device, run and recorded_at. Rows already recorded
-for the same (run, thresholds, calibration file) are replaced.
+settings), data (the corpus settings; max_documents, the number of documents each split was cut to, null for all; the
+number of dev and test documents scored; the encoder: its name, or its folder's, and model_type), environment (the
+library versions, threads and processes train.py ran with), plus device, run, run_digest and recorded_at. Paths (run,
+calibration_file, the corpus's folder and files, the encoder's folder) are written relative to the root of the
+checkout of the project that holds them (this repository or a git worktree, clone or copy of it); a path outside any
+checkout by its last part alone, noted in path_notes ({field: note}); a relative path as the config wrote it. Rows
+already recorded for the same (run folder, thresholds, calibration file) are replaced, told apart by run_digest and
+calibration_file_digest (digests of the absolute paths; rows recorded before them hold the absolute paths).
 `add RUN_DIR --calibration FILE` records only a "calibrated" row, from a scripts/calibrate.py output (for example a
 re-calibration of an older run with the current default grid, `--dry-run --output FILE`); it is recorded after the
 run's own calibrated row, so it takes that row's place in the mean, which stays listed as replaced. A calibrate.py
@@ -26,12 +32,16 @@ difference a - b with its standard error (the two groups' sample variances, as i
 per model a one-sided test at 5 % would need to detect a difference of --effect points with 80 % power (normal
 approximation, the pooled seed spread). It decides nothing by itself: it says how far the recorded seeds go.
 
+`check --dataset cdr` checks that each row follows the schema of the rows `add` writes (`row_problems`): rows recorded
+before run_digest need only their basic fields; later ones also the document caps and no absolute path.
+
 `table --dataset serving` prints the CPU serving table of results/serving.jsonl (benchmarks/bench_serving.py); with
 --headline, only the model measured last, at its saved thresholds (the README's table).
 
 `table` prints a Markdown table per thresholds policy (per-seed rows, then mean ± sample std over seeds; when a seed
-was run again or re-calibrated, the row recorded last counts and the earlier one is listed as replaced) and, with
---readme, rewrites the text between `<!-- results:DATASET:start -->` and `<!-- results:DATASET:end -->`. With
+was run again or re-calibrated, the row recorded last counts and the earlier one is listed as replaced; a note under
+the table names a model with rows trained or scored on capped splits, from rows that record data.max_documents)
+and, with --readme, rewrites the text between `<!-- results:DATASET:start -->` and `<!-- results:DATASET:end -->`. With
 --headline, one mean line per model for the models that results/headline.json lists for the dataset (the shipped
 configs' models, in order: `{"cdr": [NAME, ...]}`), else for the models recorded last. A rerun of a seed is recorded
 under its model's name, so that it replaces the earlier run in the means.
@@ -40,8 +50,10 @@ under its model's name, so that it replaces the earlier run in the means.
 import argparse
 import collections
 import datetime
+import hashlib
 import json
 import math
+import os
 import re
 import statistics
 import sys
@@ -70,7 +82,8 @@ def results_file(dataset: str) -> Path:
     return RESULTS_DIR / f"{dataset}.jsonl"
 
 
-def read_rows(dataset: str) -> list:
+def numbered_rows(dataset: str) -> list:
+    """[(line number, row)] of results/<dataset>.jsonl; [] when there is no such file."""
     from simmemre.data_simmemre import parse_json
 
     path = results_file(dataset)
@@ -80,10 +93,14 @@ def read_rows(dataset: str) -> list:
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             try:
-                rows.append(parse_json(line))
+                rows.append((number, parse_json(line)))
             except json.JSONDecodeError as error:
                 raise SystemExit(f"{path}:{number}: not valid JSON ({error.msg})") from None
     return rows
+
+
+def read_rows(dataset: str) -> list:
+    return [row for _, row in numbered_rows(dataset)]
 
 
 def rewriting(path: Path):
@@ -109,6 +126,70 @@ def load_json(path: Path, what: str) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SystemExit(f"{path}: missing ({what})") from None
+
+
+# The data settings that name files or folders (written relative to the checkout, or not at all: see portable_path).
+CORPUS_PATH_KEYS = ("data_dir", "train_file", "validation_file", "test_file", "rel_info")
+OUTSIDE_CHECKOUT_NOTE = "outside any checkout of the project when recorded: its name only"
+
+
+def checkout_root(path: Path):
+    """The nearest folder holding `path` that is a checkout of this project (this repository, a git worktree, clone or
+    copy of it: a `.git` beside the package's configuration_simmemre.py), or None."""
+    for folder in (path, *path.parents):
+        if (folder / ".git").exists() and (folder / "configuration_simmemre.py").is_file():
+            return folder
+    return None
+
+
+def portable_path(value, field: str, notes: dict):
+    """A path as a row records it: an absolute one inside a checkout of the project relative to that checkout's root
+    (POSIX separators), one outside any checkout by its last part alone, with a note under `field` in `notes`; a
+    relative path (as a config wrote it: to the folder train.py ran in) or a name (an encoder alias, a Hub id) as
+    given. Absolute paths named the recording machine's layout (/work/..., /tmp/...), which another machine lacks."""
+    if not isinstance(value, str) or not value:
+        return value
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        return value
+    path = Path(os.path.abspath(path))
+    root = checkout_root(path)
+    if root is not None:
+        return path.relative_to(root).as_posix()  # ("." for the checkout itself)
+    notes[field] = OUTSIDE_CHECKOUT_NOTE
+    return path.name
+
+
+def path_digest(path) -> str:
+    """A row's handle on the absolute path it was recorded from (16 hex digits of its SHA-256): rows of the same run
+    folder (or calibration file) are replaced when it is added again, and two runs whose recorded paths read alike
+    (runs/x in two checkouts) are not, while the path itself stays off the row."""
+    return hashlib.sha256(str(path).encode("utf-8")).hexdigest()[:16]
+
+
+def run_identity(row: dict):
+    """Which run folder a row came from: its `run_digest`, or for rows recorded before it (their `run` absolute, as
+    recorded) the digest of their `run`."""
+    return row.get("run_digest") or (path_digest(row["run"]) if row.get("run") is not None else None)
+
+
+def calibration_identity(row: dict):
+    """Which re-calibration file a row came from (None for a run's own rows), as `run_identity`."""
+    if row.get("calibration_file_digest"):
+        return row["calibration_file_digest"]
+    return path_digest(row["calibration_file"]) if row.get("calibration_file") is not None else None
+
+
+def document_caps(corpus: dict) -> dict:
+    """The number of documents each split was cut to (None: all of them), as train.py cuts them: the test split takes
+    max_eval_documents unless max_test_documents is set, to null too."""
+    caps = {
+        "train": corpus.get("max_train_documents"),
+        "validation": corpus.get("max_eval_documents"),
+        "test": corpus.get("max_test_documents", corpus.get("max_eval_documents")),
+    }
+    # (train.py refuses any other value; one that is not a number stays as written and `row_problems` names it)
+    return {split: int(cap) if isinstance(cap, float) and cap.is_integer() else cap for split, cap in caps.items()}
 
 
 def relation_grid_top(calibration: dict):
@@ -151,10 +232,11 @@ def recipe_fields(run_config: dict, model_config: dict) -> dict:
     return recipe
 
 
-def data_description(corpus: dict, model_config: dict, run_config: dict, dev_documents, test_documents) -> dict:
-    """What a row was scored on: the corpus as its data settings name it, the number of documents each split held and
-    the encoder. Seeds of one model averaged over other documents (a dev cap, another folder) or another encoder are
-    not one model's spread; `table` names such groups."""
+def data_description(corpus: dict, model_config: dict, run_config: dict, dev_documents, test_documents, caps, notes):
+    """What a row was scored on: the corpus as its data settings name it (its paths as `portable_path` writes them,
+    notes in `notes`), the number of documents each split was cut to (`caps`, see `document_caps`) and each split
+    held, and the encoder. Seeds of one model averaged over other documents (a dev cap, another folder) or another
+    encoder are not one model's spread; `table` names such groups."""
     from simmemre.experiment_simmemre import DATA_KEYS
 
     # The data settings that decide which gold documents a row was scored on (train.py's data keys, less its cache and
@@ -162,18 +244,30 @@ def data_description(corpus: dict, model_config: dict, run_config: dict, dev_doc
     source_keys = [
         key for key in DATA_KEYS if key not in ("cache_dir", "boundary_word_min_count", "relation_argument_types")
     ]
+    described = {key: corpus[key] for key in source_keys if corpus.get(key) is not None}
+    for key in CORPUS_PATH_KEYS:
+        described[key] = portable_path(described.get(key), f"data.corpus.{key}", notes)
+    options = described.get("reader_options")
+    if isinstance(options, dict) and options.get("rel_info") is not None:
+        rel_info = portable_path(options["rel_info"], "data.corpus.reader_options.rel_info", notes)
+        described["reader_options"] = {**options, "rel_info": rel_info}
     encoder = model_config.get("encoder_config") or {}
     configured = (run_config.get("config") or {}).get("encoder")
+    tiny = isinstance(configured, dict) and bool(configured.get("tiny"))  # (a randomly initialised test encoder)
     configured = configured.get("path") if isinstance(configured, dict) else configured  # (`encoder: minilm` too)
+    described_encoder = {
+        "path": portable_path(configured or encoder.get("_name_or_path"), "data.encoder.path", notes),
+        "model_type": encoder.get("model_type"),
+        "layers": encoder.get("num_hidden_layers"),
+        "hidden_size": encoder.get("hidden_size"),
+    }
+    if tiny:
+        described_encoder["tiny"] = True
     return {
-        "corpus": {key: corpus[key] for key in source_keys if corpus.get(key) is not None},
+        "corpus": {key: value for key, value in described.items() if value is not None},
+        "max_documents": caps,
         "documents": {"dev": dev_documents, "test": test_documents},
-        "encoder": {
-            "path": configured or encoder.get("_name_or_path"),
-            "model_type": encoder.get("model_type"),
-            "layers": encoder.get("num_hidden_layers"),
-            "hidden_size": encoder.get("hidden_size"),
-        },
+        "encoder": described_encoder,
     }
 
 
@@ -250,6 +344,7 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
         source = "no seed in run_config.json" if (run / "run_config.json").is_file() else "no run_config.json"
         raise SystemExit(f"{run}: {source} to read the seed from; pass --seed")
     memory = bool(model_config.get("use_entity_memory") or model_config.get("use_relation_memory"))
+    run_notes = {}  # (paths written by their name only: see portable_path)
     common = {
         "name": name,
         "relation_classifier": model_config.get("relation_classifier"),
@@ -258,35 +353,38 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
         "seed": int(seed),
         "commit": commit or run_config.get("commit"),
         "device": device or run_config.get("device"),
-        "run": str(run),
+        "run": portable_path(str(run), "run", run_notes),
+        "run_digest": path_digest(run),
         "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "recipe": recipe_fields(run_config, model_config),
     }
     if run_config.get("environment"):  # (versions, threads, processes: what else decides the weights bit for bit)
         common["environment"] = run_config["environment"]
     corpus = (run_config.get("config") or {}).get("data") or {}
+    caps = document_caps(corpus)
     fixed_values = (calibration or {}).get("fixed_thresholds") or {n: model_config.get(n, 0.0) for n in THRESHOLD_NAMES}
-    # With a re-calibration file only its calibrated row is recorded; the run's own rows stay as recorded.
-    rows = (
-        []
-        if calibration_file is not None
-        else [
-            {
-                **common,
-                "thresholds": "fixed",
-                "threshold_values": fixed_values,
-                "dev": metric_dict(results, "eval"),
-                "test": metric_dict(results, "test"),
-                "data": data_description(
-                    corpus,
-                    model_config,
-                    run_config,
-                    document_count(results.get("eval_documents")),
-                    document_count(results.get("test_documents")),
-                ),
-            }
-        ]
-    )
+    rows = []
+    if calibration_file is None:  # (with a re-calibration file only its calibrated row is recorded)
+        notes = dict(run_notes)
+        row = {
+            **common,
+            "thresholds": "fixed",
+            "threshold_values": fixed_values,
+            "dev": metric_dict(results, "eval"),
+            "test": metric_dict(results, "test"),
+            "data": data_description(
+                corpus,
+                model_config,
+                run_config,
+                document_count(results.get("eval_documents")),
+                document_count(results.get("test_documents")),
+                caps,
+                notes,
+            ),
+        }
+        if notes:
+            row["path_notes"] = notes
+        rows.append(row)
     if calibration is not None:
         test_scores = {k: v for k, v in (calibration.get("test_scores") or {}).items() if k in METRIC_SUFFIXES}
         test = test_scores if calibration_file is not None else (metric_dict(results, "calibrated_test") or test_scores)
@@ -296,9 +394,13 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
             scored_on = {key: report_corpus.get(key) for key in ("data_dir", "format")}
             scored_on["splits"] = {"validation": calibration.get("dev_split"), "test": report_corpus.get("test_split")}
             test_documents = (calibration.get("test_scores") or {}).get("documents")
+            # calibrate.py scores whole splits (a --max-documents report is refused above); the model trained as cut.
+            scored_caps = {**caps, "validation": None, "test": None}
         else:
             scored_on = corpus
             test_documents = results.get("calibrated_test_documents", results.get("test_documents"))
+            scored_caps = caps
+        notes = dict(run_notes)
         row = {
             **common,
             "thresholds": "calibrated",
@@ -312,15 +414,21 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
                 run_config,
                 document_count(calibration["scores"].get("documents")),
                 document_count(test_documents),
+                scored_caps,
+                notes,
             ),
         }
         if "applied" in calibration:  # False: the search's best point was refused and the fixed thresholds kept
             row["calibration_applied"] = calibration["applied"]
         if calibration_file is not None:
-            row["calibration_file"] = str(Path(calibration_file).resolve())
+            resolved = Path(calibration_file).resolve()
+            row["calibration_file"] = portable_path(str(resolved), "calibration_file", notes)
+            row["calibration_file_digest"] = path_digest(resolved)
             # The re-calibration's own switches (calibrate.py --mention-string-propagation, ...), not train.py's.
             switches = ("mention_string_propagation", "relation_argument_types")
             row["recipe"] = {**row["recipe"], **{key: calibration[key] for key in switches if key in calibration}}
+        if notes:
+            row["path_notes"] = notes
         rows.append(row)
     return rows
 
@@ -337,6 +445,80 @@ def check_calibrated_model(run: Path, calibration, source) -> None:
             f"{source}: calibrate.py stopped before it wrote these thresholds into {model or 'the model'}/config.json "
             "(config_updated false); run it again"
         )
+
+
+# The fields of every row `add` writes, with their JSON types.
+ROW_FIELDS = dict(name=str, seed=int, run=str, thresholds=str, threshold_values=dict, dev=dict, test=dict)
+SPLITS = ("train", "validation", "test")
+
+
+def row_problems(row) -> list:
+    """What is off the schema of the rows `add` writes, each as "field: problem": every row has ROW_FIELDS; rows
+    recorded since `run_digest` also hold no absolute path (see portable_path), their calibration file's digest and
+    a `data` section with the corpus, the document caps of each split (`max_documents`), the documents scored and the
+    encoder. Earlier rows lack these and are read as they are (their tables must not change)."""
+    if not isinstance(row, dict):
+        return [f"the row: a JSON object, got {type(row).__name__}"]
+    problems = [
+        f"{key}: {kind.__name__} expected, got {json.dumps(row.get(key))[:40]}"
+        for key, kind in ROW_FIELDS.items()
+        if not isinstance(row.get(key), kind) or isinstance(row.get(key), bool)
+    ]
+    if row.get("thresholds") not in ("fixed", "calibrated"):
+        problems.append(f"thresholds: fixed or calibrated, got {json.dumps(row.get('thresholds'))[:40]}")
+    if "run_digest" not in row:
+        return problems
+    if not re.fullmatch(r"[0-9a-f]{16}", str(row["run_digest"])):
+        problems.append(f"run_digest: 16 hex digits, got {json.dumps(row['run_digest'])[:40]}")
+    if ("calibration_file" in row) != ("calibration_file_digest" in row):
+        problems.append("calibration_file_digest: recorded with calibration_file, and only with it")
+    data = row.get("data")
+    if not isinstance(data, dict) or not all(isinstance(data.get(key), dict) for key in ("corpus", "documents")):
+        return problems + ["data: an object with corpus, max_documents, documents and encoder"]
+    caps = data.get("max_documents")
+    if not isinstance(caps, dict) or sorted(caps) != sorted(SPLITS):
+        problems.append(f"data.max_documents: an object of {', '.join(SPLITS)}")
+    else:
+        problems += [
+            f"data.max_documents.{split}: a positive whole number or null, got {json.dumps(cap)[:40]}"
+            for split, cap in caps.items()
+            if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1)
+        ]
+    encoder = data.get("encoder")
+    if not isinstance(encoder, dict) or "path" not in encoder or "model_type" not in encoder:
+        problems.append("data.encoder: an object with path and model_type")
+    corpus = data["corpus"]
+    paths = {"run": row.get("run"), "calibration_file": row.get("calibration_file")}
+    paths.update({f"data.corpus.{key}": corpus.get(key) for key in CORPUS_PATH_KEYS})
+    options = corpus.get("reader_options")
+    paths["data.corpus.reader_options.rel_info"] = options.get("rel_info") if isinstance(options, dict) else None
+    paths["data.encoder.path"] = encoder.get("path") if isinstance(encoder, dict) else None
+    problems += [
+        f"{field}: an absolute path ({value[:40]}), which no other machine has"
+        for field, value in paths.items()
+        if isinstance(value, str) and (Path(value).is_absolute() or value.startswith("~"))
+    ]
+    if "path_notes" in row and not (
+        isinstance(row["path_notes"], dict) and all(isinstance(note, str) for note in row["path_notes"].values())
+    ):
+        problems.append("path_notes: an object of notes (text) by field")
+    return problems
+
+
+def check_command(args) -> int:
+    path = results_file(args.dataset)
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such file")
+    rows = numbered_rows(args.dataset)
+    for number, row in rows:
+        problems = row_problems(row)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            which = f"{row.get('name')!r} seed {row.get('seed')}" if isinstance(row, dict) else "row"
+            raise SystemExit(f"{path}:{number}: {which}: {problems[0]}{more}")
+    recent = sum(1 for _, row in rows if "run_digest" in row)
+    print(f"{path}: {len(rows)} rows follow the schema ({recent} with portable paths and document caps)")
+    return 0
 
 
 def add(args) -> int:
@@ -356,8 +538,13 @@ def add(args) -> int:
             file=sys.stderr,
         )
 
-    def key(row):
-        return row.get("run"), row.get("thresholds"), row.get("calibration_file")
+    for row in new:  # (a row off the schema is a bug here: refused before it is written)
+        problem = next(iter(row_problems(row)), None)
+        if problem:
+            raise SystemExit(f"{run}: the row for {row['thresholds']} thresholds is off the schema: {problem}")
+
+    def key(row):  # (rows recorded before run_digest hold the absolute paths; see run_identity)
+        return run_identity(row), row.get("thresholds"), calibration_identity(row)
 
     keys = {key(row) for row in new}
     with rewriting(results_file(args.dataset)):
@@ -416,7 +603,7 @@ def table(rows: list, thresholds: str) -> str:
             seed = row["seed"]
             if row is not latest[row["seed"]]:
                 later = latest[row["seed"]]
-                how = "a re-calibration" if later.get("run") == row.get("run") else "a rerun"
+                how = "a re-calibration" if run_identity(later) == run_identity(row) else "a rerun"
                 seed = f"{seed} (replaced by {how})"
             lines.append(
                 f"| {name if first else ''} | {seed} | {row.get('device') or '–'} | {values} | "
@@ -425,6 +612,12 @@ def table(rows: list, thresholds: str) -> str:
                 + f" | **{cell(test, 'relation_strict_f1')}** |"
             )
             first = False
+        capped = capped_splits(runs)
+        if capped:
+            notes.append(
+                f"Note: {name} was trained or scored on splits cut to their first documents ({capped}: the rows' "
+                "`data.max_documents`)."
+            )
         if len(group) > 1:
             differing = data_differences(group)
             if differing:
@@ -448,9 +641,39 @@ def data_differences(group: list) -> list:
     parts = {
         "corpus": lambda data: {key: (data.get("corpus") or {}).get(key) for key in ("format", "dataset_name")},
         "documents": lambda data: data.get("documents"),
-        "encoder": lambda data: data.get("encoder"),
+        "document caps": lambda data: data.get("max_documents"),
+        "encoder": lambda data: encoder_identity(data.get("encoder")),
     }
-    return [part for part, of in parts.items() if len({json.dumps(of(data), sort_keys=True) for data in described}) > 1]
+    differing = []
+    for part, of in parts.items():
+        # (caps are recorded since run_digest: rows before it say nothing of them, rather than "no caps")
+        values = {json.dumps(of(data), sort_keys=True) for data in described if part != "document caps" or
+                  "max_documents" in data}  # fmt: skip
+        if len(values) > 1:
+            differing.append(part)
+    return differing
+
+
+def encoder_identity(encoder):
+    """An encoder description compared by its folder's or Hub id's last part: rows since run_digest write a folder
+    outside the checkout by its name alone, earlier rows as configured."""
+    if not isinstance(encoder, dict) or not isinstance(encoder.get("path"), str):
+        return encoder
+    return {**encoder, "path": encoder["path"].rstrip("/").rsplit("/", 1)[-1]}
+
+
+def capped_splits(rows: list) -> str:
+    """The document caps of `rows` that cut a split ("train 8, dev 3, test 3"; "... or ..." when they differ), from
+    their `data.max_documents` (rows recorded before it are not marked: their tables stay as generated)."""
+    described = []
+    for row in rows:
+        caps = row["data"].get("max_documents") if isinstance(row.get("data"), dict) else None
+        if isinstance(caps, dict) and any(caps.values()):
+            cut = [(split, caps.get(split)) for split in SPLITS if caps.get(split)]
+            text = ", ".join(f"{'dev' if split == 'validation' else split} {cap}" for split, cap in cut)
+            if text not in described:
+                described.append(text)
+    return " or ".join(described)
 
 
 def serving_measurement(row: dict) -> tuple:
@@ -713,6 +936,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only one mean line per model (the README's results:DATASET-headline section)",
     )
+    check_parser = commands.add_parser("check", help="check that the rows follow the schema of the rows add writes")
+    check_parser.add_argument("--dataset", type=dataset_name, required=True)
     compare_parser = commands.add_parser("compare", help="two models side by side over their recorded seeds")
     compare_parser.add_argument("--dataset", type=dataset_name, required=True)
     compare_parser.add_argument("--a", required=True, help="the first model's name, as recorded")
@@ -723,7 +948,8 @@ def build_parser() -> argparse.ArgumentParser:
         "memory over JEREX on CDR, 43.75 against 42.88)"
     )  # fmt: skip
     parser.add_argument("--results-dir", default=str(RESULTS_DIR), help="folder of the <dataset>.jsonl files")
-    for command in (add_parser, table_parser, compare_parser):  # also after the command (it was refused there)
+    # also after the command (it was refused there)
+    for command in (add_parser, table_parser, compare_parser, check_parser):
         command.add_argument("--results-dir", default=argparse.SUPPRESS, help="folder of the <dataset>.jsonl files")
     return parser
 
@@ -734,7 +960,7 @@ def main(argv=None) -> int:
     from simmemre.experiment_simmemre import escape_unencodable_stdout
 
     escape_unencodable_stdout()  # the tables' –, ± and Δ on a latin-1 or ASCII stdout: escaped, not a crash
-    commands_by_name = {"add": add, "table": table_command, "compare": compare_command}
+    commands_by_name = {"add": add, "table": table_command, "compare": compare_command, "check": check_command}
     default, RESULTS_DIR = RESULTS_DIR, Path(args.results_dir)
     try:
         return commands_by_name[args.command](args)

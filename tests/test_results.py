@@ -125,9 +125,11 @@ def test_a_row_records_the_corpus_the_documents_scored_the_encoder_and_the_envir
     (tmp_path / "run112" / "best_model" / "config.json").write_text(json.dumps(model_config))
     run_script("add", str(tmp_path / "run112"), "--dataset", "cdr", "--name", "memory", tmp_path=tmp_path)
     fixed, calibrated = [json.loads(line) for line in (tmp_path / "results" / "cdr.jsonl").read_text().splitlines()]
-    corpus = {"data_dir": "/data/bc5cdr", "format": "bc5cdr", "max_eval_documents": 100}
+    corpus = {"data_dir": "bc5cdr", "format": "bc5cdr", "max_eval_documents": 100}  # (outside a checkout: its name)
     encoder = {"path": "minilm", "model_type": "bert", "layers": 6, "hidden_size": 384}
-    assert fixed["data"] == {"corpus": corpus, "documents": {"dev": 100, "test": 500}, "encoder": encoder}
+    caps = {"train": None, "validation": 100, "test": None}  # (max_test_documents null: the test split whole)
+    documents = {"dev": 100, "test": 500}
+    assert fixed["data"] == {"corpus": corpus, "max_documents": caps, "documents": documents, "encoder": encoder}
     assert calibrated["data"] == fixed["data"]
     assert fixed["environment"] == calibrated["environment"] == environment
     run_config["config"]["encoder"] = "minilm"  # (a config may name the encoder alone)
@@ -332,7 +334,7 @@ def test_a_recalibration_replaces_the_runs_own_calibrated_row_and_keeps_it_liste
     ]
     assert rows[-1]["relation_grid_top"] == 0.95 and rows[-1]["test"]["relation_strict_f1"] == 21.0
     assert rows[-1]["data"]["corpus"] == {
-        "data_dir": "/data/bc5cdr",
+        "data_dir": "bc5cdr",  # (calibrate.py writes it absolute; outside a checkout, a row holds its name)
         "format": "bc5cdr",
         "splits": {"validation": "validation", "test": "test"},
     }
