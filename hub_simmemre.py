@@ -29,6 +29,10 @@ REQUIRED_FILES = (
     "README.md",
 )
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+# Pickled weights as transformers names them (written by transformers 4 with `safe_serialization=False` or before 4.35;
+# transformers 5 writes safetensors only, and still loads these): one file, or shards `pytorch_model-00001-of-00002.bin`
+# with their index. Loading them unpickles, which can run code; the Hub flags pickles, and safetensors load first.
+PICKLED_WEIGHT_PATTERNS = ("pytorch_model.bin", "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json")
 # One of these holds the tokenizer's vocabulary (fast tokenizers: tokenizer.json; slow BERT, RoBERTa, SentencePiece
 # families the others); tokenizer_config.json alone does not load.
 VOCABULARY_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spm.model", "spiece.model", "sentencepiece.bpe.model")
@@ -758,8 +762,13 @@ def training_procedure(trainer, train_documents=None, train_runtime=None, traine
     `{"Training hyperparameters": {...}, "Framework versions": {...}}`, from the `SimMemRETrainer` (its arguments, the
     model config's loss weights and memory warm-up, the collator's negative samples) and, where given, the number of
     training documents, the training time in seconds and the trained SimMemRE model the run started from (a Hub id or
-    a local folder, named by its last two path parts)."""
-    from .training_simmemre import format_duration, installed_version
+    a local folder, named by its last two path parts).
+
+    The training time is the whole run's: a run resumed from checkpoints adds the time its checkpoint recorded for the
+    earlier legs (:class:`~simmemre.training_simmemre.TrainingTimeCallback`) to `train_runtime` (the last leg's, as
+    transformers reports it; measured by the callback where not given) and says it was resumed; it is left out where
+    an earlier leg's time is not recorded (a checkpoint of an older version)."""
+    from .training_simmemre import installed_version
 
     args, model_config, collator = trainer.args, trainer.model.config, trainer.data_collator
     head_learning_rate = getattr(trainer, "head_learning_rate", None)
@@ -787,9 +796,11 @@ def training_procedure(trainer, train_documents=None, train_runtime=None, traine
         "lr_scheduler_type": getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type),
         "warmup": (f"{warmup * 100:g}% of the steps" if 0 < warmup < 1 else f"{int(warmup)} steps") if warmup else None,
         "seed": args.seed,
+        # (the seed of the negative samples and the document order where set: see sampling_seed)
+        "data_seed": getattr(args, "data_seed", None),
         "mixed_precision": precision,
         "model selection": f"best {args.metric_for_best_model} on validation" if args.load_best_model_at_end else None,
-        "training time": f"{format_duration(train_runtime)} on {args.device}" if train_runtime else None,
+        "training time": _training_time(trainer, train_runtime),
     }
     # (SimMemREDataCollator's counts; another collator's are not known)
     counts = [getattr(collator, f"neg_{kind}_count", None) for kind in ("mention", "coref", "relation")]
@@ -804,6 +815,26 @@ def training_procedure(trainer, train_documents=None, train_runtime=None, traine
         "Training hyperparameters": {key: value for key, value in facts.items() if value is not None},
         "Framework versions": {key: value for key, value in versions.items() if value is not None},
     }
+
+
+def _training_time(trainer, train_runtime=None):
+    """The card's training time: "51m59s on cpu", or for a resumed run "2h10m on cpu over 2 legs (resumed once from a
+    checkpoint)"; None where not known."""
+    from .training_simmemre import TrainingTimeCallback, format_duration
+
+    handler = getattr(trainer, "callback_handler", None)
+    clocks = [callback for callback in getattr(handler, "callbacks", ()) if isinstance(callback, TrainingTimeCallback)]
+    timed = clocks[0].training_time(train_runtime or None) if clocks else None
+    if timed is None:  # not trained by this trainer (a card written for a run's results): the time given, if any
+        return f"{format_duration(train_runtime)} on {trainer.args.device}" if train_runtime else None
+    if not timed["seconds"]:  # (None: an earlier leg's time is not recorded)
+        return None
+    devices = " and ".join(timed["devices"]) or str(trainer.args.device)
+    resumes = timed["legs"] - 1
+    if not resumes:
+        return f"{format_duration(timed['seconds'])} on {devices}"
+    how_often = "once from a checkpoint" if resumes == 1 else f"{resumes} times from checkpoints"
+    return f"{format_duration(timed['seconds'])} on {devices} over {timed['legs']} legs (resumed {how_often})"
 
 
 def _trained_model_name(location) -> str:
@@ -932,20 +963,54 @@ def _folder_files(folder: Path) -> tuple:
     return sorted(files), sorted(links)
 
 
-def files_for_upload(folder):
+def pickled_weight_files(folder) -> list:
+    """The pickled PyTorch weights at the root of `folder` (`PICKLED_WEIGHT_PATTERNS`: `pytorch_model.bin`, its shards
+    and their index), sorted."""
+    from fnmatch import fnmatchcase
+
+    folder = Path(folder)
+    return sorted(
+        path.name
+        for path in folder.glob("pytorch_model*")
+        if path.is_file() and not path.is_symlink() and any(fnmatchcase(path.name, p) for p in PICKLED_WEIGHT_PATTERNS)
+    )
+
+
+def has_safetensors_weights(folder) -> bool:
+    """Whether `folder` holds safetensors weights (`model.safetensors`, or a sharded index)."""
+    return any((Path(folder) / name).is_file() for name in WEIGHT_FILES)
+
+
+def files_for_upload(folder, allow_pickle: bool = False):
     """Relative paths of the files `scripts/push_to_hub.py` sends: the folder's plain files without those of
-    `UPLOAD_IGNORE_PATTERNS` (matched as `upload_folder` matches them) and without symbolic links."""
+    `UPLOAD_IGNORE_PATTERNS` (matched as `upload_folder` matches them), without symbolic links and, where the folder
+    has safetensors weights, without pickled ones (:func:`pickled_weight_files`) unless `allow_pickle`."""
     from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
     paths, _ = _folder_files(Path(folder))
-    return list(filter_repo_objects(paths, ignore_patterns=UPLOAD_IGNORE_PATTERNS + DEFAULT_IGNORE_PATTERNS))
+    names = list(filter_repo_objects(paths, ignore_patterns=UPLOAD_IGNORE_PATTERNS + DEFAULT_IGNORE_PATTERNS))
+    left_out = set(_pickles_left_out(folder, allow_pickle))
+    return [name for name in names if name not in left_out]
 
 
-def files_left_out_of_upload(folder) -> list:
-    """The folder's files that `files_for_upload` leaves out (ignored patterns and symbolic links), for --dry-run."""
+def _pickles_left_out(folder, allow_pickle: bool) -> list:
+    """The pickled weights an upload leaves out: all of them beside safetensors weights (transformers loads those
+    first, and a pickle runs code when loaded), none with `allow_pickle` or without safetensors (the push refuses
+    those folders unless allowed)."""
+    return [] if allow_pickle or not has_safetensors_weights(folder) else pickled_weight_files(folder)
+
+
+def files_left_out_of_upload(folder, allow_pickle: bool = False) -> list:
+    """The folder's files that `files_for_upload` leaves out (ignored patterns, pickled weights beside safetensors and
+    symbolic links, each of the last two with the reason), for --dry-run."""
     paths, links = _folder_files(Path(folder))
-    sent = set(files_for_upload(folder))
-    return [path for path in paths if path not in sent] + [f"{link} (symbolic link)" for link in links]
+    sent = set(files_for_upload(folder, allow_pickle))
+    pickles = set(_pickles_left_out(folder, allow_pickle))
+    return (
+        [path for path in paths if path not in sent and path not in pickles]
+        + [f"{name} (pickled weights: the safetensors weights are uploaded)" for name in sorted(pickles)]
+        + [f"{link} (symbolic link)" for link in links]
+    )
 
 
 # An `evaluate` module on the Hub is a gradio Space: `evaluate.load("user/NAME")` downloads NAME.py from it, and the

@@ -4,7 +4,7 @@
 - :func:`tokenize_documents`: schema documents -> a `datasets.Dataset` holding, per document, the processor's
   encoding plus the gold structure in word indices (tokenized once, by `datasets.map`).
 - :class:`SimMemREDataCollator`: draws each document's training samples afresh every epoch (JEREX negative
-  sampling, jerex/sampling) with an RNG derived from (seed, epoch, document index), and pads them into the
+  sampling, jerex/sampling) with an RNG derived from (data seed, epoch, document index), and pads them into the
   :class:`~simmemre.modeling_simmemre.TrainingTargets` of :meth:`SimMemREModel.forward` (as keyword arguments).
 - :class:`SimMemRETrainer`: logs the four task losses, drives the two-stage memory warm-up (paper 3.3) from the
   trainer state, and evaluates by full end-to-end inference (:meth:`SimMemREModel.extract` through
@@ -32,6 +32,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 import torch
 from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback
+from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import PredictionOutput, speed_metrics
 
 from .cli_simmemre import GIVEN_LEVELS, THRESHOLD_NAMES
@@ -493,8 +494,9 @@ class SimMemREDataCollator:
       of distinct gold entities without a relation (strong negatives).
 
     The RNG of a document is `numpy.random.default_rng([seed, epoch, doc_index])`, so resuming from a checkpoint
-    replays the same samples; [`SimMemRETrainer`] tells the collator the epoch (`set_epoch`) and fills in `seed` from
-    `TrainingArguments.seed` when it is None.
+    replays the same samples; [`SimMemRETrainer`] tells the collator the epoch (`set_epoch`) and fills in `seed` when
+    it is None from `TrainingArguments.data_seed` where set, else `TrainingArguments.seed` (:func:`sampling_seed`), so
+    that `data_seed` varies the samples (and the document order) while `seed` keeps the model's initialisation.
 
     Args:
         processor ([`SimMemREProcessor`]): gives the padding id.
@@ -503,7 +505,7 @@ class SimMemREDataCollator:
         neg_mention_overlap_ratio: the share of negative mentions drawn from inside gold spans.
         max_span_size: the longest negative span in words; None takes `config.max_span_size`, which inference uses
             (a larger value trains on spans the model never scores).
-        seed: the sampling seed; None until the trainer sets it.
+        seed: the sampling seed; None until the trainer sets it (:func:`sampling_seed`).
     """
 
     def __init__(
@@ -824,6 +826,13 @@ def checkpoint_reads_since(checkpoint) -> Optional[int]:
         return None
 
 
+def sampling_seed(args) -> int:
+    """The seed of the training data's randomness (the collator's negative samples, the document order):
+    `TrainingArguments.data_seed` where set, else `seed`, as transformers seeds its samplers; the model's
+    initialisation and dropout follow `seed` alone."""
+    return args.data_seed if getattr(args, "data_seed", None) is not None else args.seed
+
+
 class SamplingEpochCallback(TrainerCallback):
     """Tells the collator which epoch starts (also the resumed one), so its samples depend on (seed, epoch, doc)."""
 
@@ -847,6 +856,86 @@ class SamplerEpochCallback(TrainerCallback):
         sampler = getattr(self.trainer, "_epoch_seeded_sampler", None)
         if sampler is not None:
             sampler.set_epoch(0 if state.epoch is None else int(math.floor(state.epoch + 1e-6)))
+
+
+class TrainingTimeCallback(TrainerCallback, ExportableState):
+    """The training time of a run across its legs (the processes of a run resumed from checkpoints): each checkpoint's
+    trainer_state.json records, under `stateful_callbacks`, the seconds from the run's start to that checkpoint (the
+    earlier legs' up to the checkpoints they resumed from, plus this leg's so far), the legs and their devices, and a
+    resume adds the checkpoint's record to its own leg. Time a stopped leg spent after its last checkpoint is not
+    counted (its steps are trained again). Transformers' `train_runtime` is the last leg's alone.
+
+    [`SimMemRETrainer`] adds one; :func:`~simmemre.hub_simmemre.training_procedure` reads :meth:`training_time`."""
+
+    def __init__(self):
+        self.earlier_seconds = 0.0  # None: a leg before this one recorded none (a checkpoint of an older version)
+        self.earlier_legs = 0
+        self.earlier_devices = []
+        self._device = None
+        self._leg_start = self._leg_seconds = self._start_step = self._end_step = None
+
+    def state(self) -> dict:
+        """The record a checkpoint keeps (see `ExportableState`): the time and legs up to now."""
+        leg = 0.0 if self._leg_start is None else time.monotonic() - self._leg_start
+        seconds = None if self.earlier_seconds is None else self.earlier_seconds + leg
+        started = self._leg_start is not None
+        return {
+            "args": {},
+            "attributes": {
+                "training_seconds": seconds,
+                "training_legs": self.earlier_legs + started,
+                "training_devices": self._devices(self._device if started else None),
+            },
+        }
+
+    def _devices(self, device) -> list:
+        """The legs' devices, each once, with `device` (this leg's; None: left out)."""
+        new = [device] if device and device not in self.earlier_devices else []
+        return self.earlier_devices + new
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        name = type(self).__name__
+        self.earlier_seconds, self.earlier_legs, self.earlier_devices = 0.0, 0, []
+        if state.global_step > 0:  # resumed: a fresh state starts at step 0, a checkpoint's after it
+            record = state.stateful_callbacks.get(name)
+            record = record[0] if isinstance(record, list) and record else record
+            attributes = record.get("attributes") if isinstance(record, dict) else None
+            attributes = attributes if isinstance(attributes, dict) else {}
+            seconds, legs = attributes.get("training_seconds"), attributes.get("training_legs")
+            devices = attributes.get("training_devices")
+            number = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+            self.earlier_seconds = float(seconds) if number and math.isfinite(seconds) and seconds >= 0 else None
+            self.earlier_legs = legs if _is_count(legs, 1) else 1
+            self.earlier_devices = [str(device) for device in devices] if isinstance(devices, list) else []
+        self._device, self._start_step, self._end_step = str(args.device), state.global_step, None
+        self._leg_start, self._leg_seconds = time.monotonic(), None
+        # The Trainer updates only the records it finds when it saves a checkpoint: one written before this
+        # callback existed has none (a KeyError then), and a fresh state holds an earlier train()'s.
+        if not isinstance(state.stateful_callbacks.get(name), list):
+            state.stateful_callbacks[name] = self.state()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self._leg_start is not None:
+            self._leg_seconds, self._end_step = time.monotonic() - self._leg_start, state.global_step
+
+    def training_time(self, leg_seconds: Optional[float] = None) -> Optional[dict]:
+        """`{"seconds", "legs", "devices"}` of the run trained so far (None before training): this leg's time is
+        `leg_seconds` where given (transformers' `train_runtime`), else as measured, and a leg that trained no step
+        (a resume that only finishes a run) adds neither time nor a leg; `seconds` is None where an earlier leg
+        recorded none."""
+        if self._leg_start is None:
+            return None
+        if leg_seconds is None:
+            leg_seconds = self._leg_seconds if self._leg_seconds is not None else time.monotonic() - self._leg_start
+        trained = self.earlier_legs == 0 or self._end_step is None or self._end_step > self._start_step
+        if not trained:
+            leg_seconds = 0.0
+        seconds = None if self.earlier_seconds is None else self.earlier_seconds + float(leg_seconds)
+        return {
+            "seconds": seconds,
+            "legs": self.earlier_legs + trained,
+            "devices": self._devices(self._device if trained else None),
+        }
 
 
 class MemoryWarmupCallback(TrainerCallback):
@@ -1230,7 +1319,9 @@ class SimMemRETrainer(Trainer):
       `trainer_state.json`'s `log_history`).
     - `EarlyStoppingCallback` counts only improvements of `metric_for_best_model` itself, not this class's
       tie-break: on a corpus where relation F1 stays 0 for the first evaluations, give it a patience beyond them.
-    - Memory warm-up through [`MemoryWarmupCallback`].
+    - Memory warm-up through [`MemoryWarmupCallback`]; the run's training time across resumes through
+      [`TrainingTimeCallback`] (recorded in each checkpoint); the collator's negative samples drawn from
+      `data_seed` where set, else `seed` (:func:`sampling_seed`).
     - `evaluate()` runs full inference (eval mode, no labels, `per_device_eval_batch_size` documents at a time; under
       DDP every process takes a share and the predictions are gathered), decodes schema documents, scores them with
       the strict joint F1 metric and returns its flat scores as `{prefix}_...` floats (nested `per_type` is dropped),
@@ -1317,7 +1408,7 @@ class SimMemRETrainer(Trainer):
         self.last_predictions_at = {}
         if hasattr(self.data_collator, "set_epoch"):
             if getattr(self.data_collator, "seed", 0) is None:
-                self.data_collator.seed = self.args.seed
+                self.data_collator.seed = sampling_seed(self.args)
             if self.args.dataloader_num_workers > 0 and self.args.dataloader_persistent_workers:
                 logger.warning(
                     "dataloader_persistent_workers=True: worker copies of the collator do not see "
@@ -1327,6 +1418,7 @@ class SimMemRETrainer(Trainer):
         self._epoch_seeded_sampler = None  # (made with the training dataloader)
         self.add_callback(SamplerEpochCallback(self))
         self.add_callback(MemoryWarmupCallback(self))
+        self.add_callback(TrainingTimeCallback())
         if not _is_count(max_non_finite_steps, 1):
             raise ValueError(f"max_non_finite_steps must be a positive integer, got {max_non_finite_steps!r}")
         self._non_finite_guard = NonFiniteGradientCallback(self, max_non_finite_steps)
@@ -1387,7 +1479,7 @@ class SimMemRETrainer(Trainer):
         processor = self.processing_class
         if not hasattr(self.data_collator, "set_epoch") and hasattr(processor, "collate") and self.model is not None:
             # With `model_init` the model (and so the collator's label lists) exists only from here on.
-            self.data_collator = SimMemREDataCollator(processor, self.model.config, seed=self.args.seed)
+            self.data_collator = SimMemREDataCollator(processor, self.model.config, seed=sampling_seed(self.args))
             self.add_callback(SamplingEpochCallback(self.data_collator))
         if not hasattr(self.data_collator, "set_epoch"):  # only training batches need it; evaluation collates itself
             raise ValueError(
@@ -1426,7 +1518,7 @@ class SimMemRETrainer(Trainer):
         columns = getattr(train_dataset, "column_names", None) or ()
         name = self.args.length_column_name  # (rows of tokenize_documents have it; others by their subwords)
         lengths = train_dataset[name] if name in columns else [len(row["input_ids"]) for row in train_dataset]
-        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        seed = sampling_seed(self.args)
         self._epoch_seeded_sampler = EpochSeededLengthGroupedSampler(
             lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps, seed
         )
@@ -2180,6 +2272,8 @@ __all__ = [
     "MemoryWarmupCallback",
     "SamplingEpochCallback",
     "SamplerEpochCallback",
+    "TrainingTimeCallback",
+    "sampling_seed",
     "EpochSeededLengthGroupedSampler",
     "SimMemREDataCollator",
     "SimMemRETrainer",

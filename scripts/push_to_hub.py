@@ -6,7 +6,10 @@ leftovers and symbolic links stay behind; the files of the repository's root tha
 code and configs, are deleted in it where FOLDER lacks them, unless --keep-remote-files), so that `pipeline("joint-re",
 model=REPO_ID, trust_remote_code=True)` and `AutoModel.from_pretrained(REPO_ID, trust_remote_code=True)` load it. The
 folder is checked first: config.json with `auto_map` and the `joint-re` entry of `custom_pipelines`, the five
-remote-code files, the processor and tokenizer files, the weights and README.md must all be there. The uploaded
+remote-code files, the processor and tokenizer files, the weights and README.md must all be there. Pickled weights
+(pytorch_model*.bin, which run code when unpickled) stay behind where the folder has model.safetensors; a folder whose
+only weights are pickled is refused (load and save it again: save_pretrained writes safetensors) unless
+--allow-pickle, which uploads pickled weights as they are. The uploaded
 README.md names the repository (in place of a `<your-user>/...` placeholder), and the uploaded config.json of a folder
 saved by an older version gets the `token-classification` pipeline entry and loses a local encoder path (`--dry-run`
 says what changes).
@@ -85,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-check", action="store_true", help="skip the completeness check of FOLDER")
     parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="upload pickled weights (pytorch_model*.bin) too (default: left out beside model.safetensors, and a "
+        "folder with pickled weights only is refused: unpickling runs code, so the Hub flags them)",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="check FOLDER and print what would be uploaded where (files and sizes) without contacting the Hub",
@@ -111,11 +120,34 @@ def main(argv=None) -> int:
         files_for_upload,
         files_left_out_of_upload,
         folder_problems,
+        has_safetensors_weights,
+        pickled_weight_files,
         remote_code_differences,
     )
 
+    pickles = pickled_weight_files(folder)
+    only_pickles = bool(pickles) and not has_safetensors_weights(folder)
+    if only_pickles and not args.allow_pickle:  # (--no-check too: not a completeness matter)
+        raise SystemExit(
+            f"{folder} holds pickled weights only ({', '.join(pickles)}), which run code when loaded: convert them "
+            f"with `from simmemre import SimMemREModel; SimMemREModel.from_pretrained({str(folder)!r})"
+            f".save_pretrained({str(folder)!r})` (save_pretrained writes model.safetensors, uploaded in their place), "
+            "or pass --allow-pickle to upload them as they are"
+        )
+    if pickles:
+        print(
+            f"note: {', '.join(pickles)}: pickled weights "
+            + (
+                "uploaded (--allow-pickle)"
+                if args.allow_pickle
+                else "left out of the upload (the safetensors weights are uploaded; --allow-pickle uploads them too)"
+            ),
+            file=sys.stderr,
+        )
     if not args.no_check:
         problems = folder_problems(folder)
+        if only_pickles:  # (allowed: the pickled weights stand in for model.safetensors)
+            problems = [problem for problem in problems if problem != "missing model.safetensors"]
         if problems:
             # A folder saved by an older version lacks files its code did not import then (segmentation_simmemre.py).
             older = remote_code_differences(folder) and all(problem.startswith("missing ") for problem in problems)
@@ -143,9 +175,10 @@ def main(argv=None) -> int:
             "repo_id": args.repo_id,
             "private": bool(args.private),
             "revision": args.revision or "main",
-            **planned_files(folder, files_for_upload(folder)),
-            # training leftovers (checkpoints, logs, optimizer state, metric files) and symbolic links stay behind
-            "left_out": files_left_out_of_upload(folder),
+            **planned_files(folder, files_for_upload(folder, args.allow_pickle)),
+            # training leftovers (checkpoints, logs, optimizer state, metric files), pickled weights beside
+            # safetensors and symbolic links stay behind
+            "left_out": files_left_out_of_upload(folder, args.allow_pickle),
             "card": card_change(folder, args.repo_id if "/" in args.repo_id else f"<token's user>/{args.repo_id}"),
             "config": "; ".join(config_for_upload(folder)[1]) or "as saved",
             "remote_files": "kept"
@@ -187,10 +220,10 @@ def pushed(push, args, folder):
 
 def push_metric_space(args, folder) -> int:
     """--metric: check the evaluate metric FOLDER, then print the plan (--dry-run) or push it as the Space REPO_ID."""
-    if args.no_check or args.revision or args.keep_remote_files:
+    if args.no_check or args.revision or args.keep_remote_files or args.allow_pickle:
         raise SystemExit(
-            "--metric takes none of --no-check, --revision and --keep-remote-files: a Space is checked and loaded "
-            "from main, and its other files are left as they are"
+            "--metric takes none of --no-check, --revision, --keep-remote-files and --allow-pickle: a Space is "
+            "checked and loaded from main, its other files are left as they are, and it has no weights"
         )
     from simmemre.hub_simmemre import metric_module_name, metric_space_files, metric_space_problems
 
@@ -260,7 +293,7 @@ def _push(args, folder):
     from simmemre.hub_simmemre import files_for_upload
 
     # One commit of the files --dry-run lists; the card's usage snippets get the target repository's id.
-    names = files_for_upload(folder)
+    names = files_for_upload(folder, args.allow_pickle)
     operations = []
     for name in names:
         content = card_for(folder, repo_id) if name == "README.md" else str(folder / name)

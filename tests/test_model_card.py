@@ -312,7 +312,7 @@ def test_another_corpus_named_after_bc5cdr_keeps_its_name(model):
     assert card.data.datasets == ["my-bc5cdr-resplit"] and card.data.eval_results[0].dataset_name == "my-bc5cdr-resplit"
 
 
-def training_facts(tmp_path, model, processor, epochs_trained=None, warmup=0.1):
+def training_facts(tmp_path, model, processor, epochs_trained=None, warmup=0.1, **arguments):
     from transformers import TrainingArguments
 
     from simmemre.hub_simmemre import training_procedure
@@ -327,6 +327,7 @@ def training_facts(tmp_path, model, processor, epochs_trained=None, warmup=0.1):
         num_train_epochs=20,
         warmup_steps=warmup,
         seed=112,
+        **arguments,
     )
     collator = SimMemREDataCollator(processor, model.config, neg_mention_count=200)
     trainer = SimMemRETrainer(
@@ -383,6 +384,14 @@ def test_the_card_gives_the_epochs_trained_and_a_small_warm_up_as_it_is(model, p
     """A run stopped by max_steps after 3 epochs had a card saying 20; a 0.5 % warm-up showed as "0% of the steps"."""
     facts = training_facts(tmp_path, model, processor, epochs_trained=3.0, warmup=0.005)["Training hyperparameters"]
     assert (facts["num_epochs"], facts["warmup"]) == ("3", "0.5% of the steps")
+
+
+def test_the_card_gives_the_data_seed_where_set(model, processor, tmp_path):
+    """data_seed draws the negative samples and the document order: a card without it did not say how they were
+    drawn."""
+    facts = training_facts(tmp_path, model, processor, data_seed=7)["Training hyperparameters"]
+    assert (facts["seed"], facts["data_seed"]) == (112, 7)
+    assert "data_seed" not in training_facts(tmp_path, model, processor)["Training hyperparameters"]
 
 
 def test_card_section_ends_at_a_heading_outside_code_fences():

@@ -372,3 +372,50 @@ def test_a_dry_run_says_that_files_the_folder_lacks_are_deleted(folder, capsys):
     assert "*.safetensors" in json.loads(capsys.readouterr().out)["remote_files"]
     assert push.main([str(folder), REPO, "--dry-run", "--keep-remote-files"]) == 0
     assert json.loads(capsys.readouterr().out)["remote_files"] == "kept"
+
+
+def _pickled(folder, only=False):
+    """pytorch_model.bin beside the folder's weights (save_pretrained(safe_serialization=False), or an older save), or
+    in their place."""
+    torch.save({"weight": torch.zeros(1)}, folder / "pytorch_model.bin")
+    if only:
+        (folder / "model.safetensors").unlink()
+
+
+def test_pickled_weights_beside_safetensors_stay_behind(hub, folder, tmp_path, capsys):
+    """A folder with model.safetensors and pytorch_model.bin uploaded both: a pickle (code run at load, flagged by
+    the Hub) that transformers never loads beside the safetensors file."""
+    _pickled(folder)
+    assert push.main([str(folder), REPO, "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    plan = json.loads(out)
+    assert "pytorch_model.bin" not in [item["path"] for item in plan["files"]]
+    assert "pytorch_model.bin (pickled weights: the safetensors weights are uploaded)" in plan["left_out"]
+    assert "pytorch_model.bin: pickled weights left out of the upload" in err
+    assert push.main([str(folder), REPO, "--token", "hf_fake"]) == 0
+    remote = tmp_path / "storage" / "me" / "simmemre"
+    assert (remote / "model.safetensors").is_file() and not (remote / "pytorch_model.bin").exists()
+
+
+def test_pickled_weights_only_are_refused_with_how_to_convert_them(hub, folder, tmp_path, capsys):
+    """A folder whose only weights are pickled was uploaded as it was under --no-check (and refused without it as
+    "missing model.safetensors", which did not say how to get one)."""
+    _pickled(folder, only=True)
+    for extra in ([], ["--no-check"], ["--dry-run", "--no-check"]):
+        message = fails_with([str(folder), REPO, "--token", "hf_fake", *extra], capsys)
+        assert "holds pickled weights only (pytorch_model.bin)" in message
+        assert ".save_pretrained(" in message and "--allow-pickle" in message
+    assert not any("/commit/" in path for _, path in hub.requests)
+
+
+def test_allow_pickle_uploads_pickled_weights(hub, folder, tmp_path, capsys):
+    _pickled(folder, only=True)
+    assert push.main([str(folder), REPO, "--token", "hf_fake", "--allow-pickle"]) == 0  # no "missing" refusal
+    assert "pickled weights uploaded (--allow-pickle)" in capsys.readouterr().err
+    remote = tmp_path / "storage" / "me" / "simmemre"
+    assert (remote / "pytorch_model.bin").is_file() and not (remote / "model.safetensors").exists()
+    _pickled(folder)
+    save_file({"weight": torch.zeros(1)}, str(folder / "model.safetensors"))
+    assert push.main([str(folder), REPO, "--dry-run", "--allow-pickle"]) == 0  # both, as asked
+    names = [item["path"] for item in json.loads(capsys.readouterr().out)["files"]]
+    assert "pytorch_model.bin" in names and "model.safetensors" in names
