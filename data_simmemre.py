@@ -115,9 +115,23 @@ JSON_LINES_HINT = (
     "it looks like JSON: SimMemRE JSON Lines documents are read without a format "
     "(leave data.format out; convert_dataset.py: --format jsonl)"
 )
-PUBTATOR_HINT = (
-    "it looks like PubTator (PMID|t|title): read it with data.format bc5cdr (convert_dataset.py: --format bc5cdr)"
-)
+# What a corpus file given as SimMemRE JSON Lines looks like, by format (`corpus_format_of`).
+CORPUS_FORMAT_LOOKS = {
+    "bc5cdr": "PubTator (PMID|t|title)",
+    "bioc": "a BioC collection",
+    "docred": "DocRED JSON (a list of documents with vertexSet)",
+}
+
+
+def corpus_format_hint(format: str) -> str:
+    """The hint that names a corpus file's `format` and how train.py and convert_dataset.py read it."""
+    return (
+        f"it looks like {CORPUS_FORMAT_LOOKS[format]}: read it with data.format {format} "
+        f"(convert_dataset.py: --format {format})"
+    )
+
+
+PUBTATOR_HINT = corpus_format_hint("bc5cdr")
 
 
 def _is_json_object_line(line: str) -> bool:
@@ -140,6 +154,60 @@ def _json_lines_hint(path: str) -> str:
         return ""
     # (JSON Lines of DocRED documents, say, are no SimMemRE documents: no hint rather than a wrong one)
     return f"; {JSON_LINES_HINT}" if _is_json_object_line(first) and '"text"' in first else ""
+
+
+# How much of a file `corpus_format_of` reads: a PubTator title line, a BioC collection's header and first passage, a
+# DocRED document's first keys.
+_FORMAT_SNIFF_BYTES = 1 << 16
+_BIOC_XML_START = re.compile(
+    r"(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*(?:<!DOCTYPE\s+collection[^>]*>\s*)?"
+    r"<collection(?:\s[^>]*)?>\s*<(?:source|date|key|infon|document)[\s>]",  # (BioC's DTD: source, date, key first)
+    re.S,
+)
+
+
+def _json_key(name: str) -> re.Pattern:
+    """A JSON object key `name` (not the same word quoted inside a string, where its quotes are escaped)."""
+    return re.compile(rf'(?<!\\)"{name}"\s*:')
+
+
+def corpus_format_of(path: str | os.PathLike) -> str | None:
+    """The corpus format (a key of :data:`CORPUS_FORMAT_LOOKS`) that the start of the file `path` is written in, else
+    None: PubTator (a ``PMID|t|title`` line, the next one of the same PMID), a BioC collection (XML, or a JSON object
+    with ``documents`` and ``passages``), DocRED JSON (a list whose documents have ``vertexSet``). SimMemRE JSON Lines,
+    plain text, and a file that cannot be read are None. For the messages of the readers of SimMemRE documents
+    (`read_jsonl`, predict.py), which a corpus file reaches under a copied config or the wrong script."""
+    path = os.fspath(path)
+    try:
+        with (gzip.open if path.endswith(".gz") else open)(path, "rb") as handle:
+            head = handle.read(_FORMAT_SNIFF_BYTES).decode("utf-8", errors="replace").removeprefix("\ufeff")
+    except (OSError, EOFError, ValueError):  # (a damaged .gz: its reader names that)
+        return None
+    lines = [line.rstrip("\r") for line in head.split("\n") if line.strip()][:2]
+    start = head.lstrip()
+    if not lines:
+        return None
+    title = _PUBTATOR_PASSAGE.match(lines[0])
+    if title and title.group(2) == "t" and not start.startswith(("{", "[")) and not title.group(1).split()[1:]:
+        pmid = title.group(1)
+        # (one line "1|t|..." alone, a title without abstract, still reads as PubTator)
+        if len(lines) == 1 or lines[1].startswith((f"{pmid}|a|", f"{pmid}\t")):
+            return "bc5cdr"
+    if _BIOC_XML_START.match(start):
+        return "bioc"
+    if _is_json_object_line(lines[0]) and '"text"' in lines[0] and not _json_key("documents").search(lines[0]):
+        return None  # (a SimMemRE document: JSON Lines, whatever its text says)
+    if start.startswith("{") and _json_key("documents").search(head) and _json_key("passages").search(head):
+        return "bioc"
+    if start.startswith("[") and _json_key("vertexSet").search(head):
+        return "docred"
+    return None
+
+
+def _corpus_file_hint(path: str) -> str:
+    """`corpus_format_hint` of the format `path` is written in (with "; " before it), or ""."""
+    format = corpus_format_of(path)
+    return f"; {corpus_format_hint(format)}" if format else ""
 
 
 def with_str_id(doc: Any) -> Any:
@@ -280,11 +348,20 @@ def read_jsonl(path: str | os.PathLike, validate: bool = True) -> list[dict]:
                     doc = parse_json(line)
                 except json.JSONDecodeError as error:
                     hint = f"; {PUBTATOR_HINT}" if _PUBTATOR_PASSAGE.match(line.rstrip("\r\n")) else ""
+                    hint = hint or (_corpus_file_hint(path) if not documents else "")
                     raise DocumentError(
                         f"invalid JSON ({error.msg} at column {error.colno}){hint}", source=source
                     ) from None
                 if validate:
-                    validate_document(doc, source=source)
+                    try:
+                        validate_document(doc, source=source)
+                    except DocumentError as error:  # (a corpus file fails at its first line: named with its format)
+                        hint = "" if documents else _corpus_file_hint(path)
+                        if not hint:
+                            raise
+                        raise DocumentError(
+                            error.reason + hint, source=error.source, doc_id=error.doc_id, field=error.field
+                        ) from None
                     if doc["id"] in first_line_of_id:
                         raise DocumentError(
                             f"duplicate document id (first document at line {first_line_of_id[doc['id']]})",
@@ -1505,29 +1582,41 @@ BRAT_CONFIGURATION_MARK = (
 
 def read_brat_declared_types(path: str | os.PathLike) -> dict:
     """``{"entity_types", "relation_types"}`` (sorted) declared by the ``annotation.conf`` files of a brat collection:
-    every one under the folder `path` (brat reads a document's from its folder or one above it), or the one beside
-    the annotation file `path`. Entity types are the ``[entities]`` lines, relation types the names of the
-    ``[relations]`` lines; left out are brat's macros and special lines (``<OVERLAP>``, ``<ENTITY>=...``), abstract
-    types (``!Name``), separators (``-----``) and equivalence types (``<REL-TYPE>:symmetric-transitive``: they join
-    mentions, read as one entity). These keep the types that no document uses (the documents alone lose them)."""
+    those of the folders its splits' documents are read from and of the folders above them up to the folder `path`
+    (brat reads a document's configuration from its folder or one above it), or the one beside the annotation file
+    `path`. A folder no document is read from (a copy of another schema, a folder of texts only) declares nothing.
+    Entity types are the ``[entities]`` lines, relation types the names of the ``[relations]`` lines; left out are
+    brat's macros and special lines (``<OVERLAP>``, ``<ENTITY>=...``), abstract types (``!Name``), separators
+    (``-----``) and equivalence types (``<REL-TYPE>:symmetric-transitive``: they join mentions, read as one entity).
+    These keep the types that no document uses (the documents alone lose them)."""
     path = os.fspath(path)
-    if os.path.isfile(path):
-        files = [os.path.join(os.path.dirname(path), BRAT_CONFIGURATION)]
-    else:
-        files, seen = [], set()
-        for root, folders, _ in os.walk(path, followlinks=True):  # (the folders _brat_files reads documents from)
-            if os.path.realpath(root) in seen:
-                folders[:] = []
-                continue
-            seen.add(os.path.realpath(root))
-            folders.sort()
-            files.append(os.path.join(root, BRAT_CONFIGURATION))
+    folders = [os.path.dirname(path)] if os.path.isfile(path) else _brat_document_folders(path)
     declared = {"entity_types": set(), "relation_types": set()}
-    for file in files:
+    for folder in folders:
+        file = os.path.join(folder, BRAT_CONFIGURATION)
         if os.path.isfile(file):
             for kind, names in _brat_configuration_types(file).items():
                 declared[kind].update(names)
     return {kind: sorted(names) for kind, names in declared.items()}
+
+
+def _brat_document_folders(root: str) -> list[str]:
+    """`root` and, in sorted order, the folders under it that hold the annotation files of its splits (the folders
+    :func:`read_brat` reads documents from, split by split as :func:`find_split_files` finds them) and those between
+    them and `root`."""
+    root = os.path.normpath(root)
+    try:
+        locations = _brat_split_folders(root).values()
+    except FileNotFoundError:  # (no documents: the collection's own configuration only)
+        return [root]
+    folders = {root}
+    for location in locations:
+        for file in [location] if os.path.isfile(location) else _brat_files(location):
+            folder = os.path.normpath(os.path.dirname(file))
+            while folder not in folders and folder != os.path.dirname(folder):
+                folders.add(folder)
+                folder = os.path.dirname(folder)
+    return sorted(folders)
 
 
 def _brat_configuration_types(file: str) -> dict:

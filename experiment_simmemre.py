@@ -471,9 +471,11 @@ def load_splits(data: dict, model_labels: Optional[dict] = None, model_location:
     corpus_format = data.get("format")
     check_data_keys(data)
     check_reader_options(options, corpus_format)
+    rel_info_given = options.get("rel_info")  # (the file: the split files' reader gets its names, not its entities)
     splits = {}
     sources = {}  # split -> what the error messages name: the file, or the data_dir and its split
     labels_file_dir = None
+    split_files_read = []
     if data.get("data_dir"):
         if corpus_format not in data_simmemre.FORMATS:
             raise SystemExit(f"data.format must be one of {data_simmemre.FORMATS} with data_dir, got {corpus_format!r}")
@@ -490,6 +492,9 @@ def load_splits(data: dict, model_labels: Optional[dict] = None, model_location:
             ) from None
         for split, (_, stats) in converted.items():
             report_reader_changes(f"the {split} split of data.data_dir {data['data_dir']}", stats)
+        # The whole corpus, whichever slices data.splits takes: the label lists come from it, as convert_dataset.py's
+        # labels.json does.
+        corpus_documents = {split: docs for split, (docs, _) in converted.items()}
         if data.get("splits"):
             splits = split_slices({name: docs for name, (docs, _) in converted.items()}, data["splits"])
             sources = {name: f"data.splits.{name} ({data['splits'][name]!r} of {data['data_dir']})" for name in splits}
@@ -525,6 +530,8 @@ def load_splits(data: dict, model_labels: Optional[dict] = None, model_location:
                 splits[split] = data_simmemre.read_jsonl(file)
                 labels_file_dir = labels_file_dir or os.path.dirname(file)
             sources[split] = f"data.{split}_file {file}"
+            split_files_read.append(file)
+        corpus_documents = dict(splits)
     if "train" not in splits:
         raise SystemExit("no training split: set data.train_file or data.data_dir (with a train file)")
     for split, docs in splits.items():
@@ -568,13 +575,19 @@ def load_splits(data: dict, model_labels: Optional[dict] = None, model_location:
         labels = data_simmemre.read_labels(labels_file_dir)
         labels_source = os.path.join(labels_file_dir, data_simmemre.LABELS_FILE)
     else:
-        labels = data_simmemre.labels_for(splits)
+        # Types of every document read, before data.max_*_documents: a cap for a quick run must not change the
+        # model's classifier rows and memory slots (nor make them differ from labels.json's, which covers the corpus).
+        labels = data_simmemre.labels_for(corpus_documents)
         # A corpus's declared types (DocRED's rel_info.json, JEREX's types.json, brat's annotation.conf) fix the
-        # lists whatever each split holds.
-        data_dir = resolve_path(data["data_dir"]) if data.get("data_dir") else None
-        declared = data_simmemre.declared_types(corpus_format, data_dir, options.get("rel_info"))
+        # lists whatever each split holds: those of data_dir, or of each split file (a brat split folder's
+        # annotation.conf, as convert_dataset.py reads it for that folder).
+        inputs = [resolve_path(data["data_dir"])] if data.get("data_dir") else split_files_read
+        declared = {"entity_types": set(), "relation_types": set()}
+        for location in inputs:
+            for name, types in data_simmemre.declared_types(corpus_format, location, rel_info_given).items():
+                declared[name].update(types)
         for name in ("entity_types", "relation_types"):
-            labels[name] = sorted(set(labels[name]) | set(declared[name]))
+            labels[name] = sorted(set(labels[name]) | declared[name])
         warn_about_untrained_types(labels, splits, declared)
         if not labels["relation_types"]:  # a model of mentions, coreference and entity types only: say so
             print(

@@ -7,9 +7,10 @@ byte-order mark dropped, id = file name), a .jsonl/.json file of schema document
 `FILE:LINE`; a .json file may also hold one JSON array of documents or one pretty-printed document), or "-" for stdin
 (JSON Lines if its first non-empty line is a JSON object, predicted line by line as they arrive; else read whole: a
 JSON document or array if it is one JSON value, else one text). With no INPUT, stdin is read. A .gz input
-(data.jsonl.gz) is decompressed. --output - (or none) writes to stdout; a device or pipe output (/dev/null, a fifo) is
-written as a stream, without --resume, sharding or --html. A reader that stops early (| head) ends the run with
-status 141.
+(data.jsonl.gz) is decompressed. A file in a corpus format (PubTator, BioC, DocRED JSON) is refused, naming the format
+and the convert_dataset.py call that turns it into JSON Lines (--format text predicts it as one plain text).
+--output - (or none) writes to stdout; a device or pipe output (/dev/null, a fifo) is written as a stream, without
+--resume, sharding or --html. A reader that stops early (| head) ends the run with status 141.
 
 Inputs are read lazily and each batch's predictions are written as soon as it finishes, one JSON line per document in
 input order (simmemre.streaming_simmemre.predict_corpus), with a progress bar. A bad document (no text, wrong type,
@@ -21,6 +22,9 @@ lines that other settings wrote. --shard I/N (or torchrun / accelerate launch, r
 every N-th document into OUTPUT.part-0000I-of-0000N (and OUTPUT.part-0000I-of-0000N.done once it has read the whole
 input); --merge N joins the N parts into OUTPUT in input order, after checking that every part finished and holds all
 its lines (with --html, it also writes the page of all of them; a shard cannot).
+
+--entity-types / --relation-types may be repeated (their types add up); a type that begins with '-' (-LRB-) is a type
+unless it is one of the options.
 
 Examples (MODEL is a trained folder such as runs/cdr_minilm_memory/best_model, or a Hub id):
     python scripts/predict.py --model runs/cdr_minilm_memory/best_model abstract.txt
@@ -91,10 +95,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The options that take type names (add_type_selection_arguments), by their argparse destination.
+TYPE_OPTIONS = {"--entity-types": "entity_types", "--relation-types": "relation_types"}
+
+
+def gather_type_options(parser, argv: list) -> tuple[list, dict]:
+    """(`argv` without the type options and their types, {destination: types}). argparse reads a type that begins
+    with '-' (Penn Treebank-style names such as -LRB-) as an option ("expected at least one argument", or
+    "unrecognized arguments"), takes one type after `--entity-types=`, and keeps only the last of repeated options:
+    here every occurrence adds its types, and a '-' word is a type unless it names an option of `parser`. An
+    occurrence without a type is left for argparse to refuse."""
+    long_options = [name for action in parser._actions for name in action.option_strings if name.startswith("--")]
+    short_options = {name for action in parser._actions for name in action.option_strings if not name.startswith("--")}
+
+    def type_option(word: str):
+        name = word.split("=", 1)[0]
+        matches = [option for option in long_options if option.startswith(name)] if name.startswith("--") else []
+        chosen = name if name in long_options else matches[0] if len(matches) == 1 else None  # (argparse's prefixes)
+        return TYPE_OPTIONS.get(chosen)
+
+    def is_option(word: str) -> bool:
+        return word.startswith("--") or word[:2] in short_options
+
+    rest, gathered = [], {}
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--":  # (positional arguments only, from here on)
+            rest.extend(argv[index:])
+            break
+        destination = type_option(word) if word.startswith("--") else None
+        if destination is None:
+            rest.append(word)
+            index += 1
+            continue
+        if "=" in word:
+            types, index = [word.split("=", 1)[1]], index + 1
+        else:
+            end = index + 1
+            while end < len(argv) and argv[end] != "--" and not is_option(argv[end]):
+                end += 1
+            types, index = argv[index + 1 : end], end
+        if not types or types == [""]:
+            rest.append(word)
+            continue
+        gathered.setdefault(destination, []).extend(types)
+    return rest, gathered
+
+
 def parse_arguments(argv=None):
     """(parser, args) once the refusals that need only the arguments have passed (fast: before the package's import)."""
     parser = build_parser()
+    argv, type_selection = gather_type_options(parser, list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
+    for destination, types in type_selection.items():
+        setattr(args, destination, types)
     if args.output == "-":  # standard output, as an INPUT "-" is standard input (it wrote a file named "-")
         args.output = None
     if args.merge is not None:
@@ -126,6 +181,24 @@ def write_page(page, predictions_file, model=None):
         predictions = [record for record in map(json.loads, handle) if "error" not in record]
     title = "SimMemRE predictions" + (f" — {model_label(model)}" if model else "")
     Path(page).write_text(render_html(predictions, title=title), encoding="utf-8")
+
+
+def refuse_corpus_files(inputs, input_format: str) -> None:
+    """Stop, naming the file, its format and how to read it, on an INPUT written in a corpus format (PubTator, BioC,
+    DocRED JSON): read as text it was predicted as one document holding the markup, read as JSON Lines each line or
+    document became an error record that did not say why. --format text predicts such a file as the text it asks for."""
+    if input_format == "text":
+        return
+    from simmemre.data_simmemre import CORPUS_FORMAT_LOOKS, corpus_format_of
+
+    for source in inputs:
+        corpus_format = corpus_format_of(source) if source != "-" else None
+        if corpus_format:
+            raise SystemExit(
+                f"{source}: it looks like {CORPUS_FORMAT_LOOKS[corpus_format]}, which predict.py does not read: "
+                f"convert it (convert_dataset.py --format {corpus_format} --input {source} --output DIR) and predict "
+                "the .jsonl files written in DIR; --format text reads it as one plain text"
+            )
 
 
 def main(argv=None, stdin=None, stdout=None) -> int:
@@ -187,6 +260,7 @@ def predict(argv, stdin, stdout, held: contextlib.ExitStack) -> int:
     # Everything that can be checked is checked before the model loads: a bad path found after the predictions
     # would lose them, and an output that is also an input would be emptied before it is read.
     check_inputs(args.inputs)
+    refuse_corpus_files(args.inputs, args.format)
     if args.output:
         try:
             check_output_name(args.output)

@@ -97,6 +97,55 @@ def test_a_pubtator_file_read_as_json_lines_is_named_pubtator(tmp_path):
     assert "it looks like PubTator (PMID|t|title): read it with data.format bc5cdr" in message
 
 
+def bioc_json_collection():
+    passage = {"offset": 0, "text": "Aspirin.", "infons": {}, "annotations": [], "relations": []}
+    return {"source": "PubTator", "documents": [{"id": "1", "passages": [passage], "relations": []}]}
+
+
+CORPUS_FILES = {  # name -> (content, format)
+    "pubtator.txt": ("1|t|Aspirin.\n1|a|Pain.\n1\t0\t7\tAspirin\tChemical\tD001\n", "bc5cdr"),
+    "bioc.xml": (
+        "<?xml version='1.0' encoding='UTF-8'?><!DOCTYPE collection SYSTEM 'BioC.dtd'>\n<collection><source>PubTator"
+        "</source><document><id>1</id><passage><offset>0</offset><text>Aspirin.</text></passage></document>"
+        "</collection>\n",
+        "bioc",
+    ),
+    "bioc.json": (json.dumps(bioc_json_collection(), indent=1), "bioc"),
+    "bioc_one_line.json": (json.dumps(bioc_json_collection()), "bioc"),
+    "docred.json": (json.dumps([DOCRED_DOCUMENT]), "docred"),
+    "docred_pretty.json": (json.dumps([DOCRED_DOCUMENT], indent=2), "docred"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS_FILES))
+def test_a_corpus_file_read_as_json_lines_is_named_with_its_format(tmp_path, name):
+    """Only PubTator was named: BioC and DocRED files said "invalid JSON", "missing required field" or "expected a
+    JSON object, got list", and not which data.format reads them."""
+    content, corpus_format = CORPUS_FILES[name]
+    path = write(tmp_path / name, content)
+    with pytest.raises(DocumentError) as error:
+        read_jsonl(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}:1: ") and "\n" not in message
+    assert message.endswith(
+        f": read it with data.format {corpus_format} (convert_dataset.py: --format {corpus_format})"
+    )
+    assert data_simmemre.corpus_format_of(path) == corpus_format
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        json.dumps({**DOCUMENT, "text": "Aspirin|t|causes ulcers."}, separators=(",", ":")),  # (a PubTator marker)
+        json.dumps({**DOCUMENT, "text": 'a "documents": [ and "passages": quoted'}),
+        "1|t| is how PubTator writes a title, this note says.\nNothing more.",
+        "<collection> is BioC's root element, says this plain text.",
+    ],
+)
+def test_json_lines_and_plain_text_are_no_corpus_format(tmp_path, content):
+    assert data_simmemre.corpus_format_of(write(tmp_path / "file.txt", content + "\n")) is None
+
+
 # ----------------------------------------------------------------------------------------------------
 # DocRED: JEREX's types.json beside the split files
 # ----------------------------------------------------------------------------------------------------
@@ -136,7 +185,8 @@ def test_the_declared_types_of_a_users_annotation_conf_leave_out_brats_special_l
         "<OVERLAP>\tArg1:<ENTITY>, Arg2:<ENTITY>, <OVL-TYPE>:<ANY>\n[events]\nBinding\tTheme:Protein\n"
         "[attributes]\nNegation\tArg:<EVENT>\n"
     )
-    write(tmp_path / "corpus" / "train" / "annotation.conf", configuration)
+    write_brat([DOCUMENT], tmp_path / "corpus" / "train")
+    write(tmp_path / "corpus" / "train" / "annotation.conf", configuration)  # (the user's, over the one written)
     assert data_simmemre.read_brat_declared_types(tmp_path / "corpus") == {
         "entity_types": ["Chemical", "Disease", "Gene", "Protein"],
         "relation_types": ["CID", "Inhibits"],

@@ -475,6 +475,45 @@ def test_predict_says_that_a_folder_input_is_a_folder(tmp_path):
     assert message.startswith(f"{folder}: is a folder; give the files in it")
 
 
+CORPUS_INPUTS = {  # name -> (content, format): corpus files that predict.py read as one text or as error records
+    "CDR_TestSet.PubTator.txt": ("1|t|Aspirin.\n1|a|Pain.\n1\t0\t7\tAspirin\tChemical\tD001\n", "bc5cdr"),
+    "CDR_TestSet.BioC.xml": (
+        "<?xml version='1.0' encoding='UTF-8'?><!DOCTYPE collection SYSTEM 'BioC.dtd'>\n<collection><source>PubTator"
+        "</source><document><id>1</id><passage><offset>0</offset><text>Aspirin.</text></passage></document>"
+        "</collection>\n",
+        "bioc",
+    ),
+    "Test.BioC.JSON": (
+        json.dumps(
+            {"source": "BioRED", "documents": [{"id": "1", "passages": [{"offset": 0, "text": "A."}]}]}, indent=1
+        ),
+        "bioc",
+    ),
+    "dev_revised.json": (json.dumps([{"title": "P", "sents": [["P", "."]], "vertexSet": [], "labels": []}]), "docred"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS_INPUTS))
+def test_predict_names_a_corpus_file_input_and_how_to_convert_it(name, tmp_path):
+    """A PubTator or BioC XML file was predicted as one text holding its markup; BioC and DocRED JSON gave an error
+    record per document ("missing required field text") that did not say why."""
+    content, corpus_format = CORPUS_INPUTS[name]
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    message = refusal("predict", ["--model", NOT_A_MODEL, str(path), "-o", str(tmp_path / "p.jsonl")])
+    assert message.startswith(f"{path}: it looks like ") and "\n" not in message
+    assert f"which predict.py does not read: convert it (convert_dataset.py --format {corpus_format} " in message
+    assert not (tmp_path / "p.jsonl").exists()
+
+
+def test_predict_reads_a_pubtator_looking_file_as_text_when_told_to(gold, tmp_path):
+    content, _ = CORPUS_INPUTS["CDR_TestSet.PubTator.txt"]
+    path = tmp_path / "notes.txt"
+    path.write_text(content, encoding="utf-8")
+    assert "looks like" not in refusal("predict", ["--model", NOT_A_MODEL, "--format", "text", str(path)])
+    assert "looks like" not in refusal("predict", ["--model", NOT_A_MODEL, gold])  # (JSON Lines: no corpus format)
+
+
 def test_calibrate_names_a_missing_data_dir(hub_folder, tmp_path):
     """A FileNotFoundError traceback from the corpus reader."""
     message = refusal("calibrate", [str(hub_folder), "--data-dir", str(tmp_path / "none"), "--format", "bc5cdr"])
@@ -521,6 +560,31 @@ def test_predict_keeps_only_the_given_entity_types(hub_folder, tmp_path):
     kept = [e for e in everything["entities"] if e["type"] == "Disease"]
     assert everything["relations"] and len(kept) < len(everything["entities"])  # the tiny model: mostly Chemical
     assert diseases["entities"] == kept and len(diseases["relations"]) < len(everything["relations"])
+
+
+@pytest.mark.parametrize(
+    "selection, entity_types, relation_types",
+    [
+        (["--entity-types", "-LRB-"], ["-LRB-"], None),  # (argparse: "expected at least one argument")
+        (["--entity-types", "Chemical", "-LRB-", "-o", "p.jsonl"], ["Chemical", "-LRB-"], None),  # ("unrecognized")
+        (["--entity-types=-LRB-", "--entity-types", "-RRB-"], ["-LRB-", "-RRB-"], None),  # (the last one alone)
+        (["--relation-types", "CID", "--relation-types=-NONE-"], None, ["CID", "-NONE-"]),
+    ],
+)
+def test_predict_takes_types_that_begin_with_a_dash_and_repeated_type_options(selection, entity_types, relation_types):
+    """Penn Treebank-style names (-LRB-, -NONE-) read as options, and a repeated option kept its last types only."""
+    _, args = load_script(SCRIPTS / "predict.py", "predict_script").parse_arguments(
+        ["--model", "m", "in.txt", *selection]
+    )
+    assert (args.entity_types, args.relation_types, args.inputs) == (entity_types, relation_types, ["in.txt"])
+
+
+def test_predict_still_refuses_a_type_option_followed_by_an_option(capsys):
+    with pytest.raises(SystemExit):
+        load_script(SCRIPTS / "predict.py", "predict_script").parse_arguments(
+            ["--model", "m", "--entity-types", "-o", "p"]
+        )
+    assert "argument --entity-types: expected at least one argument" in capsys.readouterr().err
 
 
 def test_predict_refuses_a_type_the_model_does_not_have_before_writing(hub_folder, gold, tmp_path):
