@@ -128,15 +128,25 @@ def add_inference_arguments(
 
 
 def add_type_selection_arguments(parser):
-    """--entity-types / --relation-types of the prediction scripts (the pipeline's `entity_types`, `relation_types`)."""
+    """--entity-types / --relation-types of the prediction scripts (the pipeline's `entity_types`, `relation_types`).
+    A repeated option adds its types (argparse's "store" kept the last list only); a type that begins with '-' is
+    given in the `=` form, one per option (`--entity-types=-LRB-`), since argparse reads a bare one as an option."""
+    dash = "; a type beginning with '-' as --{}=-NAME"
     parser.add_argument(
-        "--entity-types", nargs="+", metavar="TYPE", help="output only the entities of these types (default: all)"
+        "--entity-types",
+        nargs="+",
+        action="extend",
+        metavar="TYPE",
+        help="output only the entities of these types (default: all; repeatable" + dash.format("entity-types") + ")",
     )
     parser.add_argument(
         "--relation-types",
         nargs="+",
+        action="extend",
         metavar="TYPE",
-        help="output only the relations of these types, between output entities (default: all)",
+        help="output only the relations of these types, between output entities (default: all; repeatable"
+        + dash.format("relation-types")
+        + ")",
     )
     return parser
 

@@ -2285,6 +2285,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         EvaluationEpochsCallback,
         SimMemREDataCollator,
         SimMemRETrainer,
+        sampling_seed,
         tokenize_documents,
     )
 
@@ -2432,7 +2433,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         )
     sampling = {**DEFAULT_SAMPLING, **(config.get("sampling") or {})}
     try:
-        collator = SimMemREDataCollator(processor, model.config, seed=args.seed, **sampling)
+        collator = SimMemREDataCollator(processor, model.config, seed=sampling_seed(args), **sampling)
     except (TypeError, ValueError) as error:  # the collator names the setting
         raise SystemExit(f"sampling: {error}") from None
     trainer = SimMemRETrainer(
@@ -2852,7 +2853,8 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
                 training=training_procedure(
                     trainer,
                     train_documents=len(datasets["train"]) if "train" in datasets else None,
-                    # (a resumed run's train_runtime is the resumed part's only: no time then)
+                    # (a resumed run's train_runtime is its last leg's: the trainer's TrainingTimeCallback measures
+                    # that leg itself and adds the earlier legs' time from the checkpoint)
                     train_runtime=None if resume else results.get("train_runtime"),
                     **({"trained_from": trained_from} if trained_from else {}),
                 ),

@@ -23,8 +23,8 @@ every N-th document into OUTPUT.part-0000I-of-0000N (and OUTPUT.part-0000I-of-00
 input); --merge N joins the N parts into OUTPUT in input order, after checking that every part finished and holds all
 its lines (with --html, it also writes the page of all of them; a shard cannot).
 
---entity-types / --relation-types may be repeated (their types add up); a type that begins with '-' (-LRB-) is a type
-unless it is one of the options.
+--entity-types / --relation-types may be repeated (their types add up); a type that begins with '-' is given in the
+`=` form, one per option: --entity-types=-LRB- --entity-types=-RRB-.
 
 Examples (MODEL is a trained folder such as runs/cdr_minilm_memory/best_model, or a Hub id):
     python scripts/predict.py --model runs/cdr_minilm_memory/best_model abstract.txt
@@ -96,60 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # The options that take type names (add_type_selection_arguments), by their argparse destination.
-TYPE_OPTIONS = {"--entity-types": "entity_types", "--relation-types": "relation_types"}
-
-
-def gather_type_options(parser, argv: list) -> tuple[list, dict]:
-    """(`argv` without the type options and their types, {destination: types}). argparse reads a type that begins
-    with '-' (Penn Treebank-style names such as -LRB-) as an option ("expected at least one argument", or
-    "unrecognized arguments"), takes one type after `--entity-types=`, and keeps only the last of repeated options:
-    here every occurrence adds its types, and a '-' word is a type unless it names an option of `parser`. An
-    occurrence without a type is left for argparse to refuse."""
-    long_options = [name for action in parser._actions for name in action.option_strings if name.startswith("--")]
-    short_options = {name for action in parser._actions for name in action.option_strings if not name.startswith("--")}
-
-    def type_option(word: str):
-        name = word.split("=", 1)[0]
-        matches = [option for option in long_options if option.startswith(name)] if name.startswith("--") else []
-        chosen = name if name in long_options else matches[0] if len(matches) == 1 else None  # (argparse's prefixes)
-        return TYPE_OPTIONS.get(chosen)
-
-    def is_option(word: str) -> bool:
-        return word.startswith("--") or word[:2] in short_options
-
-    rest, gathered = [], {}
-    index = 0
-    while index < len(argv):
-        word = argv[index]
-        if word == "--":  # (positional arguments only, from here on)
-            rest.extend(argv[index:])
-            break
-        destination = type_option(word) if word.startswith("--") else None
-        if destination is None:
-            rest.append(word)
-            index += 1
-            continue
-        if "=" in word:
-            types, index = [word.split("=", 1)[1]], index + 1
-        else:
-            end = index + 1
-            while end < len(argv) and argv[end] != "--" and not is_option(argv[end]):
-                end += 1
-            types, index = argv[index + 1 : end], end
-        if not types or types == [""]:
-            rest.append(word)
-            continue
-        gathered.setdefault(destination, []).extend(types)
-    return rest, gathered
-
-
 def parse_arguments(argv=None):
     """(parser, args) once the refusals that need only the arguments have passed (fast: before the package's import)."""
     parser = build_parser()
-    argv, type_selection = gather_type_options(parser, list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
-    for destination, types in type_selection.items():
-        setattr(args, destination, types)
     if args.output == "-":  # standard output, as an INPUT "-" is standard input (it wrote a file named "-")
         args.output = None
     if args.merge is not None:

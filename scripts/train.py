@@ -15,7 +15,8 @@ CONFIG (YAML or JSON) has five sections:
                from the corpus' splits, e.g. {train: "dev[:400]", validation: "dev[400:]", test: "test"});
                optional max_train_documents,
                max_eval_documents, max_test_documents (default: max_eval_documents), entity_types/relation_types
-               (default: labels.json beside the JSONL files, else all types found in the data), dataset_name,
+               (default: labels.json beside the JSONL files, else the types of every document read, before any
+               max_*_documents cap or splits slice, and those the corpus declares), dataset_name,
                cache_dir (a folder for the tokenized datasets' arrow caches), boundary_word_min_count (candidate
                spans beginning or ending with a word seen this often in train and never at that end of a mention
                are not scored), relation_argument_types (true: entity pairs of types no train relation joins are

@@ -1176,3 +1176,18 @@ def test_warmup_ratio_null_leaves_warmup_steps_to_an_override():
 
     assert training_settings({"training": {"warmup_ratio": None, "warmup_steps": 5}})["warmup_steps"] == 5
     assert training_settings({"training": {"warmup_ratio": 0.2}})["warmup_steps"] == 0.2
+
+
+@pytest.mark.parametrize("data_seed", [None, 5])
+def test_train_py_draws_the_negative_samples_from_data_seed_where_set(monkeypatch, tmp_path, data_seed):
+    from helpers import REPO_ROOT
+
+    from simmemre.experiment_simmemre import build_trainer, load_config, parse_overrides
+
+    if not (REPO_ROOT.parent / "shared" / "data" / "bc5cdr").is_dir():
+        pytest.skip("BC5CDR not found beside the repository")
+    monkeypatch.chdir(REPO_ROOT)
+    overrides = ["--output_dir", str(tmp_path / "run")] + (["--data_seed", str(data_seed)] if data_seed else [])
+    config = parse_overrides(load_config(str(REPO_ROOT / "scripts" / "configs" / "smoke.yaml")), overrides)
+    trainer, _, _ = build_trainer(config, splits=["train"])
+    assert trainer.data_collator.seed == (data_seed if data_seed else trainer.args.seed)

@@ -565,14 +565,25 @@ def test_predict_keeps_only_the_given_entity_types(hub_folder, tmp_path):
 @pytest.mark.parametrize(
     "selection, entity_types, relation_types",
     [
-        (["--entity-types", "-LRB-"], ["-LRB-"], None),  # (argparse: "expected at least one argument")
-        (["--entity-types", "Chemical", "-LRB-", "-o", "p.jsonl"], ["Chemical", "-LRB-"], None),  # ("unrecognized")
-        (["--entity-types=-LRB-", "--entity-types", "-RRB-"], ["-LRB-", "-RRB-"], None),  # (the last one alone)
+        (["--entity-types", "A", "B", "--entity-types", "C"], ["A", "B", "C"], None),  # (before: the last one alone)
+        (["--entity-types=-LRB-", "--entity-types=-RRB-", "--entity-types", "X"], ["-LRB-", "-RRB-", "X"], None),
         (["--relation-types", "CID", "--relation-types=-NONE-"], None, ["CID", "-NONE-"]),
     ],
 )
-def test_predict_takes_types_that_begin_with_a_dash_and_repeated_type_options(selection, entity_types, relation_types):
-    """Penn Treebank-style names (-LRB-, -NONE-) read as options, and a repeated option kept its last types only."""
+@pytest.mark.parametrize("script", ["predict", "predict_ray"])
+def test_repeated_type_options_add_up_and_take_dash_led_types(script, selection, entity_types, relation_types):
+    """A repeated option kept its last types only; a Penn Treebank-style name (-LRB-) is given in the `=` form."""
+    if script == "predict_ray":
+        args = (
+            load_script(SCRIPTS / "predict_ray.py", "predict_ray_script")
+            .build_parser()
+            .parse_args(["--model", "m", "in.txt", "-o", "out", *selection])
+        )
+        assert (args.entity_types, args.relation_types) == (entity_types, relation_types)
+        return
+    _, args = load_script(SCRIPTS / "predict.py", "predict_script").parse_arguments(
+        ["--model", "m", "in.txt", *selection]
+    )
     _, args = load_script(SCRIPTS / "predict.py", "predict_script").parse_arguments(
         ["--model", "m", "in.txt", *selection]
     )
