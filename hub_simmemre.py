@@ -33,6 +33,9 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 # transformers 5 writes safetensors only, and still loads these): one file, or shards `pytorch_model-00001-of-00002.bin`
 # with their index. Loading them unpickles, which can run code; the Hub flags pickles, and safetensors load first.
 PICKLED_WEIGHT_PATTERNS = ("pytorch_model.bin", "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json")
+# Other pickle files (a user's `torch.save` or `pickle.dump` output, joblib dumps, Lightning checkpoints), by the
+# extensions the Hub's pickle scan flags: loading any of them runs the code it names, and no SimMemRE folder needs one.
+PICKLE_FILE_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt", "*.joblib")
 # One of these holds the tokenizer's vocabulary (fast tokenizers: tokenizer.json; slow BERT, RoBERTa, SentencePiece
 # families the others); tokenizer_config.json alone does not load.
 VOCABULARY_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spm.model", "spiece.model", "sentencepiece.bpe.model")
@@ -983,14 +986,34 @@ def has_safetensors_weights(folder) -> bool:
 
 def files_for_upload(folder, allow_pickle: bool = False):
     """Relative paths of the files `scripts/push_to_hub.py` sends: the folder's plain files without those of
-    `UPLOAD_IGNORE_PATTERNS` (matched as `upload_folder` matches them), without symbolic links and, where the folder
-    has safetensors weights, without pickled ones (:func:`pickled_weight_files`) unless `allow_pickle`."""
+    `UPLOAD_IGNORE_PATTERNS` (matched as `upload_folder` matches them), without symbolic links and, unless
+    `allow_pickle`, without other pickle files (:func:`other_pickle_files`) nor, where the folder has safetensors
+    weights, pickled ones (:func:`pickled_weight_files`)."""
+    left_out = set(_pickles_left_out(folder, allow_pickle)) | set(_other_pickles_left_out(folder, allow_pickle))
+    return [name for name in _uploadable_files(folder) if name not in left_out]
+
+
+def _uploadable_files(folder) -> list:
+    """The folder's plain files without `UPLOAD_IGNORE_PATTERNS`' (training leftovers), as `upload_folder` would
+    send them."""
     from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
     paths, _ = _folder_files(Path(folder))
-    names = list(filter_repo_objects(paths, ignore_patterns=UPLOAD_IGNORE_PATTERNS + DEFAULT_IGNORE_PATTERNS))
-    left_out = set(_pickles_left_out(folder, allow_pickle))
-    return [name for name in names if name not in left_out]
+    return list(filter_repo_objects(paths, ignore_patterns=UPLOAD_IGNORE_PATTERNS + DEFAULT_IGNORE_PATTERNS))
+
+
+def other_pickle_files(folder) -> list:
+    """The pickle files of `folder`, at any depth, that an upload would send besides the pickled weights: those named
+    by `PICKLE_FILE_PATTERNS` (any case) that are neither training leftovers (`UPLOAD_IGNORE_PATTERNS`: optimizer
+    state, training_args.bin, checkpoints) nor `pickled_weight_files`, as relative paths, sorted."""
+    from fnmatch import fnmatchcase
+
+    weights = set(pickled_weight_files(folder))
+    return sorted(
+        path
+        for path in _uploadable_files(folder)
+        if path not in weights and any(fnmatchcase(path.rsplit("/", 1)[-1].lower(), p) for p in PICKLE_FILE_PATTERNS)
+    )
 
 
 def _pickles_left_out(folder, allow_pickle: bool) -> list:
@@ -1000,15 +1023,23 @@ def _pickles_left_out(folder, allow_pickle: bool) -> list:
     return [] if allow_pickle or not has_safetensors_weights(folder) else pickled_weight_files(folder)
 
 
+def _other_pickles_left_out(folder, allow_pickle: bool) -> list:
+    """The other pickle files an upload leaves out: all of them unless `allow_pickle` (as the Trainer's own pickles:
+    a loader of the repository would run their code, and the Hub flags them)."""
+    return [] if allow_pickle else other_pickle_files(folder)
+
+
 def files_left_out_of_upload(folder, allow_pickle: bool = False) -> list:
-    """The folder's files that `files_for_upload` leaves out (ignored patterns, pickled weights beside safetensors and
-    symbolic links, each of the last two with the reason), for --dry-run."""
+    """The folder's files that `files_for_upload` leaves out (ignored patterns, pickled weights beside safetensors,
+    other pickle files and symbolic links, each of the last three with the reason), for --dry-run."""
     paths, links = _folder_files(Path(folder))
     sent = set(files_for_upload(folder, allow_pickle))
-    pickles = set(_pickles_left_out(folder, allow_pickle))
+    weights, others = _pickles_left_out(folder, allow_pickle), _other_pickles_left_out(folder, allow_pickle)
+    reasoned = set(weights) | set(others)
     return (
-        [path for path in paths if path not in sent and path not in pickles]
-        + [f"{name} (pickled weights: the safetensors weights are uploaded)" for name in sorted(pickles)]
+        [path for path in paths if path not in sent and path not in reasoned]
+        + [f"{name} (pickled weights: the safetensors weights are uploaded)" for name in sorted(weights)]
+        + [f"{name} (pickle: runs code when loaded; --allow-pickle uploads it)" for name in others]
         + [f"{link} (symbolic link)" for link in links]
     )
 

@@ -9,7 +9,9 @@
 
 The model reads `doc.text` itself (its own words, sentences and windows; spaCy's tokenization changes nothing it
 predicts) and the component writes, under its `key` (default "simmemre"; two components in one pipeline need two
-keys):
+keys: a second one is refused when added, but one taken from another pipeline with `add_pipe(..., source=other_nlp)`
+only at `nlp.initialize()`, since spaCy builds no component for it and tells a component nothing else of the
+pipeline it runs in):
 
 - `doc._.{key}`: the prediction as the pipeline returns it (the one document schema: character offsets, scores);
   plain JSON, so `DocBin(store_user_data=True)` keeps it;
@@ -255,7 +257,20 @@ class SimMemREComponent(Pipe):
         return extractor
 
     def initialize(self, get_examples=None, *, nlp=None):
-        """Load the model now (`nlp.initialize()`), instead of at the first document."""
+        """Load the model now (`nlp.initialize()`), instead of at the first document; first refuse another component
+        of `nlp` with this key. (A component taken from another pipeline, `add_pipe(..., source=other_nlp)`, is the
+        source's object, never built for `nlp`, so the check at construction did not see its new neighbours; spaCy
+        tells a component nothing else of the pipeline it runs in.)"""
+        if nlp is not None:
+            writers = [
+                name for name, other in nlp.components if isinstance(other, SimMemREComponent) and other.key == self.key
+            ]
+            if len(writers) > 1:
+                raise ValueError(
+                    f"{self._where()}: components {', '.join(map(repr, writers))} all write doc._.{self.key} and "
+                    f"doc.spans[{self.key!r}]; give each its own key (one taken from another pipeline keeps the key "
+                    "it has there: add it to that pipeline with another one)"
+                )
         self.extractor
 
     # -- annotating --------------------------------------------------------------------------------------

@@ -826,6 +826,54 @@ def checkpoint_reads_since(checkpoint) -> Optional[int]:
         return None
 
 
+# The TrainingArguments that decide a run's random draws after a resume (the checkpoint restores the RNG states, but
+# the collator's negative samples and the document order are drawn afresh from them each epoch: sampling_seed).
+SEED_ARGUMENTS = ("seed", "data_seed")
+
+
+def recorded_seeds(checkpoint) -> Optional[dict]:
+    """`{"seed", "data_seed"}` of the run that saved `checkpoint`, as [`TrainingSeedsCallback`] records them in its
+    trainer_state.json; None where not recorded (a checkpoint of an older version) or not readable."""
+    state = checkpoint_file(checkpoint, "trainer_state.json")
+    callbacks = state.get("stateful_callbacks") if isinstance(state, dict) else None
+    record = callbacks.get(TrainingSeedsCallback.__name__) if isinstance(callbacks, dict) else None
+    record = record[0] if isinstance(record, list) and record else record
+    attributes = record.get("attributes") if isinstance(record, dict) else None
+    if not isinstance(attributes, dict) or not all(name in attributes for name in SEED_ARGUMENTS):
+        return None
+    seeds = {name: attributes[name] for name in SEED_ARGUMENTS}
+    if not all(value is None or (isinstance(value, int) and not isinstance(value, bool)) for value in seeds.values()):
+        return None
+    return seeds
+
+
+def check_checkpoint_seeds(checkpoint, args) -> None:
+    """Raise ValueError naming the `seed` and `data_seed` of `args` (TrainingArguments) that differ from those
+    `checkpoint` was trained with: the resumed run would draw other negative samples and another document order from
+    there on (the resumed epoch's skipped batches then are not those it trained) and record seeds its model was not
+    trained with. A checkpoint that records none (an older version's) is not compared, with a warning."""
+    recorded = recorded_seeds(checkpoint)
+    if recorded is None:
+        if isinstance(checkpoint_file(checkpoint, "trainer_state.json"), dict):  # (an unreadable one: the Trainer's)
+            logger.warning(
+                "resume_from_checkpoint %s: it records no seeds (saved by an older version), so this run's seed and "
+                "data_seed are not compared with its own; resume with the seeds it was trained with",
+                checkpoint,
+            )
+        return
+    differing = [
+        (name, recorded[name], getattr(args, name, None))
+        for name in SEED_ARGUMENTS
+        if recorded[name] != getattr(args, name, None)
+    ]
+    if differing:
+        shown = "; ".join(f"{name} {old!r} (this run: {new!r})" for name, old, new in differing)
+        raise ValueError(
+            f"resume_from_checkpoint {checkpoint}: it was trained with {shown}; resume with the checkpoint's seeds "
+            "(others draw other negative samples and another document order from there on)"
+        )
+
+
 def sampling_seed(args) -> int:
     """The seed of the training data's randomness (the collator's negative samples, the document order):
     `TrainingArguments.data_seed` where set, else `seed`, as transformers seeds its samplers; the model's
@@ -936,6 +984,26 @@ class TrainingTimeCallback(TrainerCallback, ExportableState):
             "legs": self.earlier_legs + trained,
             "devices": self._devices(self._device if trained else None),
         }
+
+
+class TrainingSeedsCallback(TrainerCallback, ExportableState):
+    """Records the run's `seed` and `data_seed` (TrainingArguments) in each checkpoint's trainer_state.json, under
+    `stateful_callbacks`, so that a resume can be compared with them (:func:`check_checkpoint_seeds`; transformers
+    keeps them only in the pickled training_args.bin). [`SimMemRETrainer`] adds one."""
+
+    def __init__(self):
+        self.seed = self.data_seed = None
+
+    def state(self) -> dict:
+        """The record a checkpoint keeps (see `ExportableState`)."""
+        return {"args": {}, "attributes": {"seed": self.seed, "data_seed": self.data_seed}}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.seed, self.data_seed = args.seed, getattr(args, "data_seed", None)
+        name = type(self).__name__
+        # As TrainingTimeCallback's: a checkpoint written before this callback existed has no record to update.
+        if not isinstance(state.stateful_callbacks.get(name), list):
+            state.stateful_callbacks[name] = self.state()
 
 
 class MemoryWarmupCallback(TrainerCallback):
@@ -1321,7 +1389,9 @@ class SimMemRETrainer(Trainer):
       tie-break: on a corpus where relation F1 stays 0 for the first evaluations, give it a patience beyond them.
     - Memory warm-up through [`MemoryWarmupCallback`]; the run's training time across resumes through
       [`TrainingTimeCallback`] (recorded in each checkpoint); the collator's negative samples drawn from
-      `data_seed` where set, else `seed` (:func:`sampling_seed`).
+      `data_seed` where set, else `seed` (:func:`sampling_seed`). Each checkpoint records both seeds
+      ([`TrainingSeedsCallback`]) and a resume under others is refused (:func:`check_checkpoint_seeds`), as one under
+      other label lists or model settings is.
     - `evaluate()` runs full inference (eval mode, no labels, `per_device_eval_batch_size` documents at a time; under
       DDP every process takes a share and the predictions are gathered), decodes schema documents, scores them with
       the strict joint F1 metric and returns its flat scores as `{prefix}_...` floats (nested `per_type` is dropped),
@@ -1419,6 +1489,7 @@ class SimMemRETrainer(Trainer):
         self.add_callback(SamplerEpochCallback(self))
         self.add_callback(MemoryWarmupCallback(self))
         self.add_callback(TrainingTimeCallback())
+        self.add_callback(TrainingSeedsCallback())
         if not _is_count(max_non_finite_steps, 1):
             raise ValueError(f"max_non_finite_steps must be a positive integer, got {max_non_finite_steps!r}")
         self._non_finite_guard = NonFiniteGradientCallback(self, max_non_finite_steps)
@@ -1575,6 +1646,7 @@ class SimMemRETrainer(Trainer):
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         check_checkpoint_labels(resume_from_checkpoint, self.model.config)
         check_checkpoint_settings(resume_from_checkpoint, self.model.config)
+        check_checkpoint_seeds(resume_from_checkpoint, self.args)
         super()._load_from_checkpoint(resume_from_checkpoint, model)
         self._memory_reads_since = checkpoint_reads_since(resume_from_checkpoint)
 
@@ -2273,6 +2345,7 @@ __all__ = [
     "SamplingEpochCallback",
     "SamplerEpochCallback",
     "TrainingTimeCallback",
+    "TrainingSeedsCallback",
     "sampling_seed",
     "EpochSeededLengthGroupedSampler",
     "SimMemREDataCollator",

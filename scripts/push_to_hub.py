@@ -9,10 +9,11 @@ folder is checked first: config.json with `auto_map` and the `joint-re` entry of
 remote-code files, the processor and tokenizer files, the weights and README.md must all be there. Pickled weights
 (pytorch_model*.bin, which run code when unpickled) stay behind where the folder has model.safetensors; a folder whose
 only weights are pickled is refused (load and save it again: save_pretrained writes safetensors) unless
---allow-pickle, which uploads pickled weights as they are. The uploaded
-README.md names the repository (in place of a `<your-user>/...` placeholder), and the uploaded config.json of a folder
-saved by an older version gets the `token-classification` pipeline entry and loses a local encoder path (`--dry-run`
-says what changes).
+--allow-pickle, which uploads pickled weights as they are. Other pickle files (*.bin, *.pt, *.pth, *.pkl, *.pickle,
+*.ckpt, *.joblib at any depth, besides the training leftovers) stay behind with a note unless --allow-pickle. The
+uploaded README.md names the repository (in place of a `<your-user>/...` placeholder), and the uploaded config.json of
+a folder saved by an older version gets the `token-classification` pipeline entry and loses a local encoder path
+(`--dry-run` says what changes).
 A REPO_ID without a namespace takes the token's; one that cannot be read is refused.
 
 With --metric, FOLDER is an `evaluate` metric folder (metrics/joint_re_f1): it is checked (the module named as the
@@ -90,8 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--allow-pickle",
         action="store_true",
-        help="upload pickled weights (pytorch_model*.bin) too (default: left out beside model.safetensors, and a "
-        "folder with pickled weights only is refused: unpickling runs code, so the Hub flags them)",
+        help="upload pickled weights (pytorch_model*.bin) and other pickle files (*.bin, *.pt, *.pth, *.pkl, "
+        "*.pickle, *.ckpt, *.joblib) too (default: pickled weights are left out beside model.safetensors and a folder "
+        "with pickled weights only is refused, other pickle files are left out: unpickling runs code, so the Hub "
+        "flags them)",
     )
     parser.add_argument(
         "--dry-run",
@@ -121,6 +124,7 @@ def main(argv=None) -> int:
         files_left_out_of_upload,
         folder_problems,
         has_safetensors_weights,
+        other_pickle_files,
         pickled_weight_files,
         remote_code_differences,
     )
@@ -141,6 +145,18 @@ def main(argv=None) -> int:
                 "uploaded (--allow-pickle)"
                 if args.allow_pickle
                 else "left out of the upload (the safetensors weights are uploaded; --allow-pickle uploads them too)"
+            ),
+            file=sys.stderr,
+        )
+    other_pickles = other_pickle_files(folder)
+    if other_pickles:
+        print(
+            f"note: {', '.join(other_pickles)}: pickle files "
+            + (
+                "uploaded (--allow-pickle)"
+                if args.allow_pickle
+                else "left out of the upload (they run code when loaded, and the Hub flags them; --allow-pickle "
+                "uploads them)"
             ),
             file=sys.stderr,
         )
@@ -177,7 +193,7 @@ def main(argv=None) -> int:
             "revision": args.revision or "main",
             **planned_files(folder, files_for_upload(folder, args.allow_pickle)),
             # training leftovers (checkpoints, logs, optimizer state, metric files), pickled weights beside
-            # safetensors and symbolic links stay behind
+            # safetensors, other pickle files (unless --allow-pickle) and symbolic links stay behind
             "left_out": files_left_out_of_upload(folder, args.allow_pickle),
             "card": card_change(folder, args.repo_id if "/" in args.repo_id else f"<token's user>/{args.repo_id}"),
             "config": "; ".join(config_for_upload(folder)[1]) or "as saved",

@@ -419,3 +419,55 @@ def test_allow_pickle_uploads_pickled_weights(hub, folder, tmp_path, capsys):
     assert push.main([str(folder), REPO, "--dry-run", "--allow-pickle"]) == 0  # both, as asked
     names = [item["path"] for item in json.loads(capsys.readouterr().out)["files"]]
     assert "pytorch_model.bin" in names and "model.safetensors" in names
+
+
+def _other_pickles(folder):
+    """A user's pickle files beside the model (a saved head, a pickled object, vectors in a subfolder, an upper-case
+    extension) and a training leftover (optimizer.pt, left out already)."""
+    import pickle
+
+    torch.save({"head": torch.zeros(1)}, folder / "head.pt")
+    (folder / "label_encoder.pkl").write_bytes(pickle.dumps({"Chemical": 0}))
+    (folder / "extras").mkdir()
+    torch.save({"vectors": torch.zeros(1)}, folder / "extras" / "vectors.bin")
+    (folder / "STATE.PTH").write_bytes(pickle.dumps([1]))
+    torch.save({}, folder / "optimizer.pt")
+    return ["STATE.PTH", "extras/vectors.bin", "head.pt", "label_encoder.pkl"]
+
+
+def test_other_pickle_files_stay_behind_with_a_note(hub, folder, tmp_path, capsys):
+    """They were uploaded (only pytorch_model*.bin and the Trainer's leftovers stayed behind): the Hub flags them,
+    and a user of the repository who loads one runs the code it names."""
+    pickles = _other_pickles(folder)
+    assert push.main([str(folder), REPO, "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    plan = json.loads(out)
+    assert not set(pickles) & {item["path"] for item in plan["files"]}
+    for name in pickles:
+        assert f"{name} (pickle: runs code when loaded; --allow-pickle uploads it)" in plan["left_out"]
+    assert "optimizer.pt" in plan["left_out"]  # (a training leftover, as before: no pickle note)
+    assert f"note: {', '.join(pickles)}: pickle files left out of the upload" in err
+    assert push.main([str(folder), REPO, "--token", "hf_fake"]) == 0
+    remote = tmp_path / "storage" / "me" / "simmemre"
+    assert (remote / "model.safetensors").is_file()
+    assert not any((remote / name).exists() for name in pickles)
+
+
+def test_allow_pickle_uploads_other_pickle_files(hub, folder, tmp_path, capsys):
+    pickles = _other_pickles(folder)
+    assert push.main([str(folder), REPO, "--token", "hf_fake", "--allow-pickle"]) == 0
+    assert f"note: {', '.join(pickles)}: pickle files uploaded (--allow-pickle)" in capsys.readouterr().err
+    remote = tmp_path / "storage" / "me" / "simmemre"
+    assert all((remote / name).is_file() for name in pickles) and not (remote / "optimizer.pt").exists()
+
+
+def test_pickled_weights_are_not_named_twice_among_the_other_pickles(folder):
+    from simmemre.hub_simmemre import files_left_out_of_upload
+
+    _pickled(folder)
+    torch.save({}, folder / "head.pt")
+    left_out = files_left_out_of_upload(folder)
+    assert [entry for entry in left_out if entry.startswith("pytorch_model.bin")] == [
+        "pytorch_model.bin (pickled weights: the safetensors weights are uploaded)"
+    ]
+    assert "head.pt (pickle: runs code when loaded; --allow-pickle uploads it)" in left_out
