@@ -539,12 +539,8 @@ def load_splits(data: dict, model_labels: Optional[dict] = None, model_location:
         if not docs:
             raise SystemExit(f"{sources[split]}: no documents")
 
-    limits = {
-        "train": data.get("max_train_documents"),
-        "validation": data.get("max_eval_documents"),
-        "test": data.get("max_test_documents", data.get("max_eval_documents")),
-    }
-    for split, limit in limits.items():
+    uncapped_train = splits["train"]
+    for split, limit in split_document_limits(data).items():
         if split in splits and limit is not None:
             splits[split] = splits[split][: int(limit)]
 
@@ -588,7 +584,7 @@ def load_splits(data: dict, model_labels: Optional[dict] = None, model_location:
                 declared[name].update(types)
         for name in ("entity_types", "relation_types"):
             labels[name] = sorted(set(labels[name]) | declared[name])
-        warn_about_untrained_types(labels, splits, declared)
+        warn_about_untrained_types(labels, splits, declared, uncapped_train)
         if not labels["relation_types"]:  # a model of mentions, coreference and entity types only: say so
             print(
                 "data: no document has a relation, so the model gets no relation types (mentions, coreference and "
@@ -597,7 +593,27 @@ def load_splits(data: dict, model_labels: Optional[dict] = None, model_location:
             )
         return splits, labels
     check_labels(splits, sources, labels, labels_source)
+    # Lists given or read from labels.json are the run's own choice, whatever the splits hold: only the types that
+    # data.max_train_documents leaves without a training document are named (train alone: no evaluation-only line).
+    warn_about_untrained_types(labels, {"train": splits["train"]}, uncapped_train=uncapped_train)
     return splits, labels
+
+
+def split_document_limits(data: dict) -> dict:
+    """``{"train", "validation", "test"}``: the number of documents each split is cut to (its first ones), None for
+    all, from a data section's max_train_documents, max_eval_documents and max_test_documents: the test split takes
+    max_eval_documents unless max_test_documents is set (to null too). A whole float (8.0, as YAML or JSON may write
+    it) is an int; another value stays as written (`check_data_keys` refuses it, scripts/results.py names it). The one
+    rule of `load_splits` and of the caps scripts/results.py records."""
+    limits = {
+        "train": data.get("max_train_documents"),
+        "validation": data.get("max_eval_documents"),
+        "test": data.get("max_test_documents", data.get("max_eval_documents")),
+    }
+    return {
+        split: int(limit) if isinstance(limit, float) and limit.is_integer() else limit
+        for split, limit in limits.items()
+    }
 
 
 def report_reader_changes(source: str, stats: dict) -> None:
@@ -730,18 +746,29 @@ def warn_about_splits_without_relations(splits: dict, sources: dict) -> None:
             )
 
 
-def warn_about_untrained_types(labels: dict, splits: dict, declared=None) -> None:
+def warn_about_untrained_types(labels: dict, splits: dict, declared=None, uncapped_train=None) -> None:
     """Say which types of the label lists (found in every split, so that every gold annotation can be scored) the
     training split lacks: the model gets a classifier row and a memory slot for each that it never trains, and their
     gold annotations count as misses. Types a corpus declares (`declared`: `data_simmemre.declared_types`, from its
     rel_info, types.json or annotation.conf) are its schema, not taken from the evaluation splits, and are not named
-    (Re-DocRED's 'unemployment rate', declared, is only in test)."""
+    (Re-DocRED's 'unemployment rate', declared, is only in test). `uncapped_train`: the training documents before
+    data.max_train_documents; the types that only the documents it cut away hold (the lists keep them, as labels.json
+    does) are named in a line of their own, declared or not, with the setting that cut them."""
     from . import data_simmemre
 
     trained = data_simmemre.labels_for({"train": splits.get("train", [])})
+    cut = {"entity_types": [], "relation_types": []}
+    if uncapped_train is not None and len(uncapped_train) > len(splits.get("train", [])):
+        before_cap = data_simmemre.labels_for({"train": uncapped_train})
+        cut = {
+            kind: sorted((set(before_cap[kind]) & set(labels.get(kind, ()))) - set(trained[kind]))
+            for kind in ("entity_types", "relation_types")
+        }
     evaluated = data_simmemre.labels_for({split: docs for split, docs in splits.items() if split != "train"})
     for kind, noun in (("entity_types", "entity"), ("relation_types", "relation")):
-        untrained = sorted(set(evaluated[kind]) - set(trained[kind]) - set((declared or {}).get(kind, ())))
+        untrained = sorted(
+            set(evaluated[kind]) - set(trained[kind]) - set(cut[kind]) - set((declared or {}).get(kind, ()))
+        )
         if untrained:
             shown = ", ".join(map(repr, untrained[:5])) + (", ..." if len(untrained) > 5 else "")
             print(
@@ -750,6 +777,19 @@ def warn_about_untrained_types(labels: dict, splits: dict, declared=None) -> Non
                 f"as misses); data.{kind} fixes the list",
                 file=sys.stderr,
             )
+    if cut["entity_types"] or cut["relation_types"]:
+        named = " and ".join(
+            f"{noun} type(s) " + ", ".join(map(repr, cut[kind][:5])) + (", ..." if len(cut[kind]) > 5 else "")
+            for kind, noun in (("entity_types", "entity"), ("relation_types", "relation"))
+            if cut[kind]
+        )
+        kept = len(splits.get("train", []))
+        print(
+            f"data: {named} occur only in training documents that data.max_train_documents ({kept} of "
+            f"{len(uncapped_train)}) cuts away: the model keeps their rows and memory slots but never trains them; "
+            "raise data.max_train_documents, or set it to null, to train them",
+            file=sys.stderr,
+        )
 
 
 def check_one_brat_split(option: str, folder: str) -> None:
@@ -2000,6 +2040,66 @@ def git_commit(directory=None, short=False):
         return None
 
 
+# ----------------------------------------------------------------------------------------------------
+# Paths in recorded rows (scripts/results.py's and the benchmarks' results/*.jsonl)
+# ----------------------------------------------------------------------------------------------------
+
+OUTSIDE_CHECKOUT_NOTE = "outside any checkout of the project when recorded: its name only"
+
+
+def checkout_root(path: Path):
+    """The nearest folder holding `path` that is a checkout of this project (this repository, a git worktree, clone or
+    copy of it: a `.git` beside the package's configuration_simmemre.py), or None."""
+    for folder in (path, *path.parents):
+        if (folder / ".git").exists() and (folder / "configuration_simmemre.py").is_file():
+            return folder
+    return None
+
+
+def portable_path(value, field: str, notes: dict, parts: int = 1):
+    """A path as a recorded row holds it: an absolute one inside a checkout of the project relative to that
+    checkout's root (POSIX separators), one outside any checkout by its last part alone (its last `parts` parts), with
+    a note under `field` in `notes`; a relative path (as a config wrote it: to the folder train.py ran in) or a name
+    (an encoder alias, a Hub id) as given. Absolute paths named the recording machine's layout (/work/..., /tmp/...),
+    which another machine lacks."""
+    if not isinstance(value, str) or not value:
+        return value
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        return value
+    path = Path(os.path.abspath(path))
+    root = checkout_root(path)
+    if root is not None:
+        return path.relative_to(root).as_posix()  # ("." for the checkout itself)
+    kept = [part for part in path.parts if part != path.anchor][-parts:]
+    notes[field] = (
+        OUTSIDE_CHECKOUT_NOTE
+        if parts == 1
+        else f"outside any checkout of the project when recorded: its last {parts} parts only"
+    )
+    return "/".join(kept)
+
+
+def path_digest(path) -> str:
+    """A row's handle on the absolute path it was recorded from (16 hex digits of its SHA-256): rows of the same run
+    folder (or calibration file, or model) are told apart from those of another whose recorded paths read alike
+    (runs/x in two checkouts), while the path itself stays off the row."""
+    return hashlib.sha256(str(path).encode("utf-8")).hexdigest()[:16]
+
+
+def recorded_model(model, notes: dict) -> dict:
+    """How a benchmark's results row names the model it measured: ``model``, a local folder as `portable_path`
+    writes it (outside any checkout a run's best_model/ keeps its run folder's name, best_model alone names no run)
+    or a Hub id as given, and for a local folder ``model_digest`` (`path_digest` of its resolved path: rows of two
+    models recorded alike stay apart). `notes` gets the path note under "model"."""
+    location = os.fspath(model)
+    if not os.path.exists(os.path.expanduser(location)):
+        return {"model": location}
+    resolved = Path(location).expanduser().resolve()
+    parts = 2 if resolved.name == "best_model" else 1
+    return {"model": portable_path(str(resolved), "model", notes, parts), "model_digest": path_digest(resolved)}
+
+
 # What a run writes beside its checkpoints and best_model/: scripts/results.py and score.py read them as this run's.
 RUN_FILES = (
     "run_config.json",
@@ -2472,11 +2572,11 @@ def check_trainable(config) -> None:
         )
 
 
-def check_resume_compatible(checkpoint: str, config) -> None:
-    """`training_simmemre.check_checkpoint_labels` and `check_checkpoint_settings` before anything is trained, as one
-    line naming the settings to give."""
+def check_resume_compatible(checkpoint: str, config, args=None) -> None:
+    """`training_simmemre.check_checkpoint_labels`, `check_checkpoint_settings` and, given the TrainingArguments,
+    `check_checkpoint_seeds` before anything is trained, as one line naming the settings to give."""
     from .training_simmemre import check_checkpoint_labels as check
-    from .training_simmemre import check_checkpoint_settings
+    from .training_simmemre import check_checkpoint_seeds, check_checkpoint_settings
 
     try:
         check(checkpoint, config)
@@ -2489,6 +2589,13 @@ def check_resume_compatible(checkpoint: str, config) -> None:
         check_checkpoint_settings(checkpoint, config)
     except ValueError as error:
         raise SystemExit(f"{error} (set them with --model.NAME VALUE, or in the config's model section)") from None
+    if args is not None:
+        try:
+            check_checkpoint_seeds(checkpoint, args)
+        except ValueError as error:
+            raise SystemExit(
+                f"{error} (set them with --seed and --data_seed, or in the config's training section)"
+            ) from None
 
 
 def has_complete_checkpoint(output_dir: str) -> bool:
@@ -2663,7 +2770,8 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
             training loss are printed either way.
     Returns:
         `{"output_dir", "best_model", "results"}`: the run folder, its best_model/ folder (Hub-ready) and the metrics
-        written to all_results.json (train, eval_*, test_*, calibrated_*).
+        written to all_results.json (train_*, train_documents: the documents trained on, eval_*, test_*,
+        calibrated_*).
     """
     if not isinstance(config, (str, os.PathLike, Mapping)):
         raise ValueError(f"train: config must be a dict or the path of a YAML/JSON config, got {type(config).__name__}")
@@ -2723,7 +2831,7 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
             )
     resumed_at = checkpoint_step(resume) if resume else 0
     if resume and getattr(trainer, "model", None) is not None:
-        check_resume_compatible(resume, trainer.model.config)
+        check_resume_compatible(resume, trainer.model.config, trainer.args)
     finishing = bool(resumed_at) and check_steps_left(trainer, resume, resumed_at)
     if not resume and trainer.is_world_process_zero():
         remove_earlier_run_files(args.output_dir)
@@ -2747,6 +2855,8 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
     trainer.log_metrics("train", train_metrics)
     trainer.save_metrics("train", train_metrics)
     results.update(train_metrics)
+    if "train" in datasets:  # (after data.max_train_documents; a float, as eval_documents: scripts/results.py reads it)
+        results["train_documents"] = float(len(datasets["train"]))
     # With calibration, test is scored once it has run, at the fixed and the calibrated thresholds from one encoding.
     test_after_calibration = calibrate and "validation" in datasets
     for split, prefix in (("validation", "eval"), ("test", "test")):

@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     from transformers import pipeline
 
     from simmemre.data_simmemre import read_pubtator
-    from simmemre.experiment_simmemre import git_commit, load_trained_model
+    from simmemre.experiment_simmemre import git_commit, load_trained_model, portable_path, recorded_model
     from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
 
     torch.set_num_threads(args.threads)
@@ -135,6 +135,13 @@ def main(argv=None) -> int:
             times[mode].append(time.perf_counter() - started)
     commit = git_commit(short=True)  # "-dirty" when tracked files have local changes
     run, seed, saved = run_record(args.model, model)
+    # (the model and the calibration reports as results rows write paths: no absolute path of this machine)
+    notes = {}
+    measured = recorded_model(args.model, notes)
+    reports = {
+        mode: portable_path(str(Path(path).resolve()), f"thresholds ({mode} calibration report)", notes)
+        for mode, (path, _) in calibrated.items()
+    }
     rows = []
     for mode in MODES:
         scores = joint_re_scores(predictions[mode], gold)
@@ -144,10 +151,10 @@ def main(argv=None) -> int:
             {
                 "name": f"{run.name}, serving {mode}",
                 "seed": seed,
-                "thresholds": f"calibrated under {mode} ({calibrated[mode][0]})" if mode in calibrated else "saved",
+                "thresholds": f"calibrated under {mode} ({reports[mode]})" if mode in calibrated else "saved",
                 "threshold_values": calibrated[mode][1] if mode in calibrated else saved,
                 "test": test,
-                "model": args.model,
+                **measured,
                 "commit": commit,
                 "mode": mode,
                 "dataset": Path(args.data).name,
@@ -158,11 +165,13 @@ def main(argv=None) -> int:
                 "seconds": round(seconds, 2),
                 "documents_per_second": round(len(gold) / seconds, 2),
                 **test,
+                **({"path_notes": notes} if notes else {}),
             }
         )
     base = rows[0]
     for row in rows:
-        row["speedup"] = round(base["seconds"] / row["seconds"], 3)
+        # (from the unrounded times: a run of a few small documents rounds to 0.00 s, a division by zero)
+        row["speedup"] = round(statistics.median(times["fp32"]) / statistics.median(times[row["mode"]]), 3)
         for level in LEVELS:
             row[f"delta_{level}_f1"] = round(row[f"{level}_f1"] - base[f"{level}_f1"], 2)
         row.update(agreement(predictions[row["mode"]], predictions["fp32"]))

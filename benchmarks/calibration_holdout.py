@@ -29,6 +29,7 @@ from simmemre.experiment_simmemre import (
     default_device,
     git_commit,
     load_trained_model,
+    recorded_model,
 )
 from simmemre.training_simmemre import (
     DEFAULT_THRESHOLD_GRID,
@@ -128,9 +129,11 @@ def main(argv=None) -> int:
     if args.output:
         from stage_scores import run_seed  # benchmarks/, beside this script
 
+        notes = {}  # (the model as results rows write paths: no absolute path of this machine)
+        measured = recorded_model(args.model, notes)
         line = {
-            "name": args.name or args.model,
-            "model": args.model,
+            "name": args.name or measured["model"],
+            **measured,
             "seed": run_seed(args.model),
             "commit": git_commit(),
             "thresholds": shipped,  # the model's own, calibrated on all of dev; not used by the searches
@@ -138,6 +141,7 @@ def main(argv=None) -> int:
             "split": args.dev_split,
             "test": None,  # a dev-only analysis: no test split is scored
             "variants": report,
+            **({"path_notes": notes} if notes else {}),
         }
         append_jsonl([line], args.output, sort_keys=True)
     return 0

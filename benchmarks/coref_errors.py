@@ -32,6 +32,7 @@ from simmemre.experiment_simmemre import (
     git_commit,
     load_trained_model,
     probability,
+    recorded_model,
     thresholds_from,
 )
 from simmemre.training_simmemre import THRESHOLD_NAMES
@@ -142,9 +143,11 @@ def main(argv=None) -> int:
     total = max(1, sum(kinds.values()))  # a model that finds nothing reports no kinds
     from stage_scores import run_seed  # benchmarks/, beside this script
 
+    notes = {}  # (the model as results rows write paths: no absolute path of this machine)
+    measured = recorded_model(args.model, notes)
     report = {
-        "name": args.name or args.model,
-        "model": args.model,
+        "name": args.name or measured["model"],
+        **measured,
         "seed": run_seed(args.model),
         "commit": git_commit(),
         "split": args.split,
@@ -156,6 +159,8 @@ def main(argv=None) -> int:
             kind: round(100 * count / max(1, sum(split_kinds.values())), 2) for kind, count in split_kinds.most_common()
         },
     }
+    if notes:
+        report["path_notes"] = notes
     if args.split != "test":
         report["test"] = None  # like every results row: no test figures in this one
     print(json.dumps(report, indent=1))

@@ -140,7 +140,7 @@ def main(argv=None) -> int:
     from bench_serving import agreement, report, run_record
 
     from simmemre.data_simmemre import read_pubtator
-    from simmemre.experiment_simmemre import git_commit, load_trained_model
+    from simmemre.experiment_simmemre import git_commit, load_trained_model, recorded_model
     from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
 
     torch.set_num_threads(args.threads)
@@ -167,16 +167,19 @@ def main(argv=None) -> int:
         maxima = input_maxima(model, processor, [document["text"] for document in calibration])
     commit = git_commit(short=True)  # "-dirty" when tracked files have local changes
     run, seed, saved = run_record(args.model, model)
+    notes = {}  # (the model as results rows write paths: no absolute path of this machine)
+    measured = recorded_model(args.model, notes)
     common = {
         "seed": seed,
         "thresholds": "saved",
         "threshold_values": saved,
         "test": None,  # a dev screen: decided on dev, never measured on test
-        "model": args.model,
+        **measured,
         "commit": commit,
         "dataset": Path(args.data).name,
         "documents": len(gold),
         "threads": args.threads,
+        **({"path_notes": notes} if notes else {}),
     }
     rows = [
         {"name": f"{run.name}, fp32", "variant": "fp32", **common, "dev": base_f1, "seconds": round(base_seconds, 2)}

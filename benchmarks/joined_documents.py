@@ -24,6 +24,7 @@ from simmemre.experiment_simmemre import (
     corpus_split,
     git_commit,
     load_pipeline,
+    recorded_model,
 )
 from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
 from simmemre.training_simmemre import THRESHOLD_NAMES
@@ -120,9 +121,11 @@ def main(argv=None) -> int:
     scores = {name: joint_re_scores(runs, gold) for name, runs in (("separate", separate), ("joined", joined))}
     from stage_scores import run_seed  # benchmarks/, beside this script
 
+    notes = {}  # (the model as results rows write paths: no absolute path of this machine)
+    measured = recorded_model(args.model, notes)
     row = {
-        "name": args.name or args.model,
-        "model": args.model,
+        "name": args.name or measured["model"],
+        **measured,
         "seed": run_seed(args.model),
         "commit": git_commit(short=True),
         "split": args.split,
@@ -138,6 +141,7 @@ def main(argv=None) -> int:
         "joined_relations_with_a_cross_document_entity": cross_relations,
         "joined_relations_between_documents": cross_pairs,
         "test": None,  # like every results row: null says no test figures in this one
+        **({"path_notes": notes} if notes else {}),
     }
     print(json.dumps(row))
     if args.output:

@@ -36,6 +36,7 @@ from simmemre.experiment_simmemre import (
     default_device,
     git_commit,
     load_trained_model,
+    recorded_model,
 )
 from simmemre.training_simmemre import GIVEN_LEVELS, THRESHOLD_NAMES
 
@@ -172,6 +173,8 @@ def main(argv=None) -> int:
         **({"on": corpus_relation_argument_types(args)} if "on" in args.relation_argument_types else {}),
     }
     thresholds = {name: getattr(model.config, name) for name in THRESHOLD_NAMES}
+    notes = {}  # (the model as results rows write paths: no absolute path of this machine)
+    measured = recorded_model(args.model, notes)
     undirected = UNDIRECTED.get(args.format, [])
     rows_out = {}  # (switches..., given) -> one row with the scores of every split
     for split in args.splits:
@@ -204,8 +207,9 @@ def main(argv=None) -> int:
                     row = rows_out.setdefault(
                         key,
                         {
-                            "name": args.name or args.model,
-                            "model": str(args.model),
+                            "name": args.name or measured["model"],
+                            **measured,
+                            **({"path_notes": notes} if notes else {}),
                             "seed": run_seed(args.model),
                             "given": given,
                             **{name: getattr(model.config, name) for name in SWITCHES},

@@ -12,7 +12,8 @@ calibrated_test_* or scripts/calibrate.py's test_scores). A row holds name, rela
 memory_read_mode, seed, commit (from the run's run_config.json: HEAD at training time, "<sha>-dirty" when tracked files
 had local changes), thresholds, threshold_values, dev and test (joint_re_f1 metric dicts), recipe (the training
 settings), data (the corpus settings; max_documents, the number of documents each split was cut to, null for all; the
-number of dev and test documents scored; the encoder: its name, or its folder's, and model_type), environment (the
+documents: those trained on, train, from all_results.json's train_documents (runs before train.py wrote it have no
+train), and the dev and test documents scored; the encoder: its name, or its folder's, and model_type), environment (the
 library versions, threads and processes train.py ran with), plus device, run, run_digest and recorded_at. Paths (run,
 calibration_file, the corpus's folder and files, the encoder's folder) are written relative to the root of the
 checkout of the project that holds them (this repository or a git worktree, clone or copy of it); a path outside any
@@ -36,7 +37,9 @@ approximation, the pooled seed spread). It decides nothing by itself: it says ho
 before run_digest need only their basic fields; later ones also the document caps and no absolute path.
 
 `table --dataset serving` prints the CPU serving table of results/serving.jsonl (benchmarks/bench_serving.py); with
---headline, only the model measured last, at its saved thresholds (the README's table).
+--headline, only the model measured last, at its saved thresholds (the README's table). A model is told apart by its
+model_digest where rows record one (the benchmarks write `model` as `add` writes paths: see
+experiment_simmemre.recorded_model), else by its recorded path.
 
 `table` prints a Markdown table per thresholds policy (per-seed rows, then mean ± sample std over seeds; when a seed
 was run again or re-calibrated, the row recorded last counts and the earlier one is listed as replaced; a note under
@@ -50,10 +53,8 @@ under its model's name, so that it replaces the earlier run in the means.
 import argparse
 import collections
 import datetime
-import hashlib
 import json
 import math
-import os
 import re
 import statistics
 import sys
@@ -130,66 +131,23 @@ def load_json(path: Path, what: str) -> dict:
 
 # The data settings that name files or folders (written relative to the checkout, or not at all: see portable_path).
 CORPUS_PATH_KEYS = ("data_dir", "train_file", "validation_file", "test_file", "rel_info")
-OUTSIDE_CHECKOUT_NOTE = "outside any checkout of the project when recorded: its name only"
-
-
-def checkout_root(path: Path):
-    """The nearest folder holding `path` that is a checkout of this project (this repository, a git worktree, clone or
-    copy of it: a `.git` beside the package's configuration_simmemre.py), or None."""
-    for folder in (path, *path.parents):
-        if (folder / ".git").exists() and (folder / "configuration_simmemre.py").is_file():
-            return folder
-    return None
-
-
-def portable_path(value, field: str, notes: dict):
-    """A path as a row records it: an absolute one inside a checkout of the project relative to that checkout's root
-    (POSIX separators), one outside any checkout by its last part alone, with a note under `field` in `notes`; a
-    relative path (as a config wrote it: to the folder train.py ran in) or a name (an encoder alias, a Hub id) as
-    given. Absolute paths named the recording machine's layout (/work/..., /tmp/...), which another machine lacks."""
-    if not isinstance(value, str) or not value:
-        return value
-    path = Path(value).expanduser()
-    if not path.is_absolute():
-        return value
-    path = Path(os.path.abspath(path))
-    root = checkout_root(path)
-    if root is not None:
-        return path.relative_to(root).as_posix()  # ("." for the checkout itself)
-    notes[field] = OUTSIDE_CHECKOUT_NOTE
-    return path.name
-
-
-def path_digest(path) -> str:
-    """A row's handle on the absolute path it was recorded from (16 hex digits of its SHA-256): rows of the same run
-    folder (or calibration file) are replaced when it is added again, and two runs whose recorded paths read alike
-    (runs/x in two checkouts) are not, while the path itself stays off the row."""
-    return hashlib.sha256(str(path).encode("utf-8")).hexdigest()[:16]
 
 
 def run_identity(row: dict):
     """Which run folder a row came from: its `run_digest`, or for rows recorded before it (their `run` absolute, as
     recorded) the digest of their `run`."""
+    from simmemre.experiment_simmemre import path_digest
+
     return row.get("run_digest") or (path_digest(row["run"]) if row.get("run") is not None else None)
 
 
 def calibration_identity(row: dict):
     """Which re-calibration file a row came from (None for a run's own rows), as `run_identity`."""
+    from simmemre.experiment_simmemre import path_digest
+
     if row.get("calibration_file_digest"):
         return row["calibration_file_digest"]
     return path_digest(row["calibration_file"]) if row.get("calibration_file") is not None else None
-
-
-def document_caps(corpus: dict) -> dict:
-    """The number of documents each split was cut to (None: all of them), as train.py cuts them: the test split takes
-    max_eval_documents unless max_test_documents is set, to null too."""
-    caps = {
-        "train": corpus.get("max_train_documents"),
-        "validation": corpus.get("max_eval_documents"),
-        "test": corpus.get("max_test_documents", corpus.get("max_eval_documents")),
-    }
-    # (train.py refuses any other value; one that is not a number stays as written and `row_problems` names it)
-    return {split: int(cap) if isinstance(cap, float) and cap.is_integer() else cap for split, cap in caps.items()}
 
 
 def relation_grid_top(calibration: dict):
@@ -232,12 +190,13 @@ def recipe_fields(run_config: dict, model_config: dict) -> dict:
     return recipe
 
 
-def data_description(corpus: dict, model_config: dict, run_config: dict, dev_documents, test_documents, caps, notes):
+def data_description(corpus: dict, model_config: dict, run_config: dict, documents: dict, caps, notes):
     """What a row was scored on: the corpus as its data settings name it (its paths as `portable_path` writes them,
-    notes in `notes`), the number of documents each split was cut to (`caps`, see `document_caps`) and each split
-    held, and the encoder. Seeds of one model averaged over other documents (a dev cap, another folder) or another
-    encoder are not one model's spread; `table` names such groups."""
-    from simmemre.experiment_simmemre import DATA_KEYS
+    notes in `notes`), the number of documents each split was cut to (`caps`, see `split_document_limits`) and each
+    split held (`documents`: dev and test, and train where the run recorded it), and the encoder. Seeds of one model
+    averaged over other documents (a dev cap, another folder) or another encoder are not one model's spread; `table`
+    names such groups."""
+    from simmemre.experiment_simmemre import DATA_KEYS, portable_path
 
     # The data settings that decide which gold documents a row was scored on (train.py's data keys, less its cache and
     # the inference settings derived from the corpus, which the recipe holds).
@@ -266,7 +225,7 @@ def data_description(corpus: dict, model_config: dict, run_config: dict, dev_doc
     return {
         "corpus": {key: value for key, value in described.items() if value is not None},
         "max_documents": caps,
-        "documents": {"dev": dev_documents, "test": test_documents},
+        "documents": documents,
         "encoder": described_encoder,
     }
 
@@ -343,6 +302,8 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
     if seed is None:
         source = "no seed in run_config.json" if (run / "run_config.json").is_file() else "no run_config.json"
         raise SystemExit(f"{run}: {source} to read the seed from; pass --seed")
+    from simmemre.experiment_simmemre import path_digest, portable_path, split_document_limits
+
     memory = bool(model_config.get("use_entity_memory") or model_config.get("use_relation_memory"))
     run_notes = {}  # (paths written by their name only: see portable_path)
     common = {
@@ -361,7 +322,11 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
     if run_config.get("environment"):  # (versions, threads, processes: what else decides the weights bit for bit)
         common["environment"] = run_config["environment"]
     corpus = (run_config.get("config") or {}).get("data") or {}
-    caps = document_caps(corpus)
+    caps = split_document_limits(corpus)  # (as train.py cut the splits)
+    # The documents the model trained on (all_results.json's train_documents, written by train.py since it records
+    # them; rows of earlier runs leave train out).
+    trained_on = document_count(results.get("train_documents"))
+    trained = {"train": trained_on} if trained_on is not None else {}
     fixed_values = (calibration or {}).get("fixed_thresholds") or {n: model_config.get(n, 0.0) for n in THRESHOLD_NAMES}
     rows = []
     if calibration_file is None:  # (with a re-calibration file only its calibrated row is recorded)
@@ -376,8 +341,11 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
                 corpus,
                 model_config,
                 run_config,
-                document_count(results.get("eval_documents")),
-                document_count(results.get("test_documents")),
+                {
+                    **trained,
+                    "dev": document_count(results.get("eval_documents")),
+                    "test": document_count(results.get("test_documents")),
+                },
                 caps,
                 notes,
             ),
@@ -412,8 +380,11 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
                 scored_on,
                 model_config,
                 run_config,
-                document_count(calibration["scores"].get("documents")),
-                document_count(test_documents),
+                {
+                    **trained,
+                    "dev": document_count(calibration["scores"].get("documents")),
+                    "test": document_count(test_documents),
+                },
                 scored_caps,
                 notes,
             ),
@@ -484,6 +455,9 @@ def row_problems(row) -> list:
             for split, cap in caps.items()
             if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1)
         ]
+    trained = data["documents"].get("train")  # (recorded since train.py writes train_documents)
+    if "train" in data["documents"] and (not isinstance(trained, int) or isinstance(trained, bool) or trained < 1):
+        problems.append(f"data.documents.train: a positive whole number, got {json.dumps(trained)[:40]}")
     encoder = data.get("encoder")
     if not isinstance(encoder, dict) or "path" not in encoder or "model_type" not in encoder:
         problems.append("data.encoder: an object with path and model_type")
@@ -635,23 +609,41 @@ def table(rows: list, thresholds: str) -> str:
 
 def data_differences(group: list) -> list:
     """Which parts of the rows' data descriptions differ within a group of seeds: the corpus by its format and name
-    (its folder may be written relative or absolute, and a re-calibration names its splits), the documents scored, the
-    encoder; rows recorded before descriptions existed are left out."""
+    (its folder may be written relative or absolute, and a re-calibration names its splits), the documents scored and
+    those trained on, the document caps, the encoder; rows recorded before descriptions (or before the field) existed
+    are left out."""
     described = [row["data"] for row in group if isinstance(row.get("data"), dict)]
     parts = {
         "corpus": lambda data: {key: (data.get("corpus") or {}).get(key) for key in ("format", "dataset_name")},
-        "documents": lambda data: data.get("documents"),
+        "documents": lambda data: scored_documents(data.get("documents")),
+        "training documents": lambda data: data["documents"]["train"],
         "document caps": lambda data: data.get("max_documents"),
         "encoder": lambda data: encoder_identity(data.get("encoder")),
     }
     differing = []
     for part, of in parts.items():
-        # (caps are recorded since run_digest: rows before it say nothing of them, rather than "no caps")
-        values = {json.dumps(of(data), sort_keys=True) for data in described if part != "document caps" or
-                  "max_documents" in data}  # fmt: skip
+        # (caps are recorded since run_digest, training documents since train.py writes them: rows before say nothing
+        # of them, rather than "no caps" or "none")
+        values = {json.dumps(of(data), sort_keys=True) for data in described if recorded(part, data)}
         if len(values) > 1:
             differing.append(part)
     return differing
+
+
+def scored_documents(documents):
+    """A row's data.documents less train (compared on its own, in rows that record it)."""
+    if not isinstance(documents, dict):
+        return documents
+    return {split: count for split, count in documents.items() if split != "train"}
+
+
+def recorded(part: str, data: dict) -> bool:
+    """Whether a row's data description records `part` of `data_differences` (rows before its field say nothing)."""
+    if part == "document caps":
+        return "max_documents" in data
+    if part == "training documents":
+        return isinstance(data.get("documents"), dict) and data["documents"].get("train") is not None
+    return True
 
 
 def encoder_identity(encoder):
@@ -676,9 +668,15 @@ def capped_splits(rows: list) -> str:
     return " or ".join(described)
 
 
+def serving_model(row: dict):
+    """Which model a results/serving.jsonl row measured: its model_digest (rows written since the benchmarks record
+    portable paths, which two models may share: runs/x/best_model of two checkouts), else its recorded path."""
+    return row.get("model_digest") or row["model"]
+
+
 def serving_measurement(row: dict) -> tuple:
     """The measurement a results/serving.jsonl row belongs to: (model, commit, threads, documents), one row per mode."""
-    return row["model"], row["commit"], row["threads"], row["documents"]
+    return serving_model(row), row["commit"], row["threads"], row["documents"]
 
 
 def serving_table(rows: list) -> str:
@@ -692,7 +690,8 @@ def serving_table(rows: list) -> str:
         "entity / mention | int8 speed-up | int8 Δ relation / entity / mention |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for (model, commit, threads, documents), modes in groups.items():
+    for (_, commit, threads, documents), modes in groups.items():
+        model = next(iter(modes.values()))["model"]
         name = Path(model).parent.name if Path(model).name == "best_model" else Path(model).name
         base = modes.get("fp32")
         if base is None:
@@ -782,9 +781,9 @@ def headline(dataset: str) -> str:
         raise SystemExit(f"{results_file(dataset)}: no rows")
     if dataset == "serving":  # the model measured last (the shipped one), at its own saved thresholds: what users get
         other_thresholds = {serving_measurement(row) for row in rows if row.get("thresholds") != "saved"}
-        latest = rows[-1]["model"]
+        latest = serving_model(rows[-1])
         return serving_table(
-            [row for row in rows if row["model"] == latest and serving_measurement(row) not in other_thresholds]
+            [row for row in rows if serving_model(row) == latest and serving_measurement(row) not in other_thresholds]
         )
     listed = headline_names(dataset)
     missing = [name for name in listed if not any(row["name"] == name for row in rows)]

@@ -88,7 +88,8 @@ Outputs in output_dir:
     trainer_state.json            the Trainer's state and log history (per-task losses)
     run_config.json               the resolved config, seed, commit, device, whether the run completed, and
                                   trained_from (the trained model a run started from)
-    train_results.json, eval_results.json, test_results.json, all_results.json (floats; all_results.json holds all)
+    train_results.json, eval_results.json, test_results.json, all_results.json (floats; all_results.json holds all,
+    and train_documents: the documents trained on, after max_train_documents)
     eval_predictions.jsonl, test_predictions.jsonl    the predicted documents of dev and test
     results.md                    the summary's precision / recall / F1 table
   with calibrate_thresholds: true (and a validation split):

@@ -9,7 +9,7 @@ import torch
 import yaml
 from helpers import tiny_config
 
-from simmemre.experiment_simmemre import load_splits, split_slices
+from simmemre.experiment_simmemre import load_splits, split_document_limits, split_slices
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CORPUS = {"dev": [{"id": f"d{i}"} for i in range(10)], "test": [{"id": f"t{i}"} for i in range(3)]}
@@ -38,6 +38,32 @@ def test_split_slices_accept_negative_bounds():
 def test_split_slices_reject_bad_specifications(specification, message):
     with pytest.raises(SystemExit, match=message.replace("[", r"\[").replace("]", r"\]")):
         split_slices(CORPUS, specification)
+
+
+@pytest.mark.parametrize(
+    "data, limits",
+    [
+        ({}, {"train": None, "validation": None, "test": None}),
+        ({"max_train_documents": 8, "max_eval_documents": 3}, {"train": 8, "validation": 3, "test": 3}),
+        ({"max_eval_documents": 3, "max_test_documents": 5}, {"train": None, "validation": 3, "test": 5}),
+        ({"max_eval_documents": 3, "max_test_documents": None}, {"train": None, "validation": 3, "test": None}),
+        ({"max_train_documents": 8.0}, {"train": 8, "validation": None, "test": None}),
+    ],
+    ids=["none", "test takes the eval cap", "own test cap", "test cap null", "whole float"],
+)
+@pytest.mark.filterwarnings("ignore:data.* share .*document:UserWarning")  # (three copies of one file's documents)
+def test_split_document_limits_give_each_splits_cap_as_load_splits_applies_it(tmp_path, data, limits):
+    """load_splits and scripts/results.py each wrote the rule (test falls back to max_eval_documents unless
+    max_test_documents is set, to null too); the caps recorded must be those the run was cut to."""
+    assert split_document_limits(data) == limits
+    files = {
+        f"{split}_file": write_documents(tmp_path / f"{split}.jsonl", *["Chemical"] * 9)
+        for split in ("train", "validation", "test")
+    }
+    splits, _ = load_splits({**files, **data})
+    assert {split: len(docs) for split, docs in splits.items()} == {
+        split: limit or 9 for split, limit in limits.items()
+    }
 
 
 @pytest.mark.skipif(not (DATA / "re-docred").is_dir(), reason="../shared/data not present")
@@ -74,6 +100,55 @@ def test_types_that_only_the_evaluation_splits_hold_are_named(tmp_path, capsys):
     (tmp_path / "test.jsonl").write_text(json.dumps(test) + "\n", encoding="utf-8")
     load_splits(data)
     assert "relation type(s) 'Inhibits' occur in the validation or test split" in capsys.readouterr().err
+
+
+def test_a_type_that_only_documents_cut_by_the_train_cap_hold_is_named(tmp_path, capsys):
+    """The lists keep every type of the documents read, whatever the cap: a type that only the training documents
+    max_train_documents cut away held got a row and a memory slot that never trained, without a word."""
+    data = {"train_file": write_documents(tmp_path / "train.jsonl", "Chemical", "Gene"), "max_train_documents": 1}
+    _, labels = load_splits(data)
+    assert labels["entity_types"] == ["Chemical", "Gene"]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "Gene" in line]
+    assert lines == [
+        "data: entity type(s) 'Gene' occur only in training documents that data.max_train_documents (1 of 2) cuts "
+        "away: the model keeps their rows and memory slots but never trains them; raise data.max_train_documents, or "
+        "set it to null, to train them"
+    ]
+
+
+def test_a_type_cut_by_the_train_cap_is_named_as_the_caps_not_as_the_evaluation_splits(tmp_path, capsys):
+    """Gene is in test too: the line that says it is missing from train names the cap, not data.entity_types."""
+    data = {
+        "train_file": write_documents(tmp_path / "train.jsonl", "Chemical", "Gene"),
+        "test_file": write_documents(tmp_path / "test.jsonl", "Gene"),
+        "max_train_documents": 1,
+    }
+    load_splits(data)
+    err = capsys.readouterr().err
+    assert "entity type(s) 'Gene' occur only in training documents that data.max_train_documents" in err
+    assert "occur in the validation or test split but not in train" not in err
+
+
+def test_a_cap_that_keeps_every_type_in_train_says_nothing(tmp_path, capsys):
+    load_splits(
+        {"train_file": write_documents(tmp_path / "train.jsonl", "Gene", "Chemical", "Gene"), "max_train_documents": 2}
+    )
+    load_splits({"train_file": write_documents(tmp_path / "train.jsonl", "Chemical", "Gene")})
+    assert "max_train_documents" not in capsys.readouterr().err
+
+
+def test_given_label_lists_name_a_type_that_the_train_cap_cuts_away(tmp_path, capsys):
+    """data.entity_types (or labels.json) list a type that only cut training documents hold: untrained just the same."""
+    data = {
+        "train_file": write_documents(tmp_path / "train.jsonl", "Chemical", "Gene"),
+        "max_train_documents": 1,
+        "entity_types": ["Chemical", "Gene", "Protein"],
+        "relation_types": [],
+    }
+    load_splits(data)
+    err = capsys.readouterr().err
+    assert "entity type(s) 'Gene' occur only in training documents that data.max_train_documents (1 of 2)" in err
+    assert "Protein" not in err  # (in no document: the lists' own choice)
 
 
 def test_an_evaluation_split_without_any_gold_relation_is_named(tmp_path, capsys):
@@ -885,6 +960,21 @@ def test_the_summary_has_no_calibrated_columns_when_calibration_kept_the_fixed_t
     assert "cal. test" in capsys.readouterr().out
 
 
+def test_all_results_records_the_number_of_training_documents(monkeypatch, tmp_path):
+    """all_results.json gave the dev and test documents scored but not the training documents: a run capped by
+    max_train_documents could not be told from a full one (scripts/results.py records it as data.documents.train)."""
+    from simmemre import experiment_simmemre, hub_simmemre
+
+    trainer = finished_trainer(tmp_path, global_step=3, evaluate=lambda dataset, metric_key_prefix: {})
+    run = {"resume": None, "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {"train": [{}] * 7}, run))
+    monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: None)
+    monkeypatch.setattr(hub_simmemre, "training_procedure", lambda *args, **kwargs: None)  # (a stand-in trainer)
+    result = experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}}, print_summary=False)
+    written = json.loads((tmp_path / "all_results.json").read_text())
+    assert written["train_documents"] == result["results"]["train_documents"] == 7.0
+
+
 @pytest.mark.parametrize("max_steps, stops", [(60, True), (80, False)])
 def test_resuming_a_finished_run_stops_instead_of_rewriting_its_results(monkeypatch, tmp_path, max_steps, stops):
     """A resume of a run that had trained all its steps "trained" none and wrote train_loss 0.0 over its results."""
@@ -1191,3 +1281,26 @@ def test_train_py_draws_the_negative_samples_from_data_seed_where_set(monkeypatc
     config = parse_overrides(load_config(str(REPO_ROOT / "scripts" / "configs" / "smoke.yaml")), overrides)
     trainer, _, _ = build_trainer(config, splits=["train"])
     assert trainer.data_collator.seed == (data_seed if data_seed else trainer.args.seed)
+
+
+def test_resuming_under_another_seed_than_the_checkpoints_stops_with_one_line(monkeypatch, tmp_path):
+    """The Trainer's ValueError from inside trainer.train() ended such a resume, after the model and data were built."""
+    from types import SimpleNamespace
+
+    from simmemre import experiment_simmemre
+
+    checkpoint = tmp_path / "checkpoint-4"
+    checkpoint.mkdir()
+    record = {"TrainingSeedsCallback": {"args": {}, "attributes": {"seed": 1, "data_seed": None}}}
+    (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": 4, "stateful_callbacks": record}))
+    (checkpoint / "config.json").write_text(json.dumps({"entity_types": ["Apple"], "relation_types": []}))
+    config = SimpleNamespace(entity_types=["Apple"], relation_types=[])
+    trainer = SimpleNamespace(
+        args=SimpleNamespace(output_dir=str(tmp_path), seed=42, data_seed=None),
+        model=SimpleNamespace(config=config),
+        processing_class=None,
+    )
+    run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    with pytest.raises(SystemExit, match=r"it was trained with seed 1 \(this run: 42\).*--seed and --data_seed"):
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})

@@ -182,3 +182,45 @@ def test_check_names_the_line_the_row_and_the_field_of_an_absolute_path_in_a_new
     write(tmp_path, [row])
     with pytest.raises(SystemExit, match=r"cdr.jsonl:1: 'memory' seed 112: data.corpus.data_dir: an absolute path"):
         results.main(["--results-dir", str(tmp_path / "results"), "check", "--dataset", "cdr"])
+
+
+def test_a_row_records_the_documents_the_run_trained_on(tmp_path, add):
+    """all_results.json named the dev and test documents scored, not how many the model trained on: a run capped by
+    max_train_documents (or on a smaller train file) sat beside full runs with nothing to tell them apart."""
+    fake_run(tmp_path / "run112", 112, 20.0, calibrated_f1=21.0)
+    results_file = tmp_path / "run112" / "all_results.json"
+    results_file.write_text(json.dumps({**json.loads(results_file.read_text()), "train_documents": 8.0}))
+    fixed, calibrated = add(tmp_path / "run112")
+    assert fixed["data"]["documents"]["train"] == 8 and calibrated["data"]["documents"]["train"] == 8
+
+
+def test_a_run_that_did_not_record_its_training_documents_gives_a_valid_row_without_them(tmp_path, results, add):
+    fake_run(tmp_path / "run112", 112, 20.0)
+    (row,) = add(tmp_path / "run112")
+    assert row["data"]["documents"] == {"dev": None, "test": None}
+    assert results.main(["--results-dir", str(tmp_path / "results"), "check", "--dataset", "cdr"]) == 0
+
+
+def test_check_names_a_training_document_count_that_is_not_a_positive_whole_number(tmp_path, results, add):
+    fake_run(tmp_path / "run112", 112, 20.0)
+    (row,) = add(tmp_path / "run112")
+    row["data"]["documents"]["train"] = 0
+    write(tmp_path, [row])
+    with pytest.raises(SystemExit, match=r"cdr.jsonl:1: 'memory' seed 112: data.documents.train: a positive whole"):
+        results.main(["--results-dir", str(tmp_path / "results"), "check", "--dataset", "cdr"])
+
+
+def test_a_table_names_a_model_whose_seeds_trained_on_different_numbers_of_documents(tmp_path, results, capsys):
+    """Seeds trained on 8 and on 500 documents read as one model's spread; a row that does not record its training
+    documents (recorded before train.py wrote them) says nothing of them."""
+    caps = {"train": None, "validation": None, "test": None}
+    rows = [row_with_caps("a", seed, caps) for seed in (112, 113, 114)]
+    rows[0]["data"]["documents"]["train"] = 8
+    rows[1]["data"]["documents"]["train"] = 500
+    write(tmp_path, rows)
+    assert results.main(["--results-dir", str(tmp_path / "results"), "table", "--dataset", "cdr"]) == 0
+    assert "Note: a's seeds were scored with different training documents (the rows' `data`)" in capsys.readouterr().out
+    rows[1]["data"]["documents"]["train"] = 8
+    write(tmp_path, rows)
+    assert results.main(["--results-dir", str(tmp_path / "results"), "table", "--dataset", "cdr"]) == 0
+    assert "Note:" not in capsys.readouterr().out
