@@ -5,20 +5,13 @@ exports that keep the types no document uses."""
 import json
 
 import pytest
+from helpers import GOLD_DOCUMENT
 
 from simmemre import data_simmemre
 from simmemre.data_simmemre import DocumentError, convert_command, read_brat, read_jsonl, write_brat, write_jsonl
 from simmemre.experiment_simmemre import load_splits
 
-DOCUMENT = {
-    "id": "d1",
-    "text": "Aspirin causes ulcers.",
-    "entities": [
-        {"type": "Chemical", "mentions": [{"start": 0, "end": 7}]},
-        {"type": "Disease", "mentions": [{"start": 15, "end": 21}]},
-    ],
-    "relations": [{"head": 0, "tail": 1, "type": "CID"}],
-}
+DOCUMENT = {**GOLD_DOCUMENT, "id": "d1"}
 # A DocRED-format document of JEREX's joint split, and its types.json (JEREX's layout: short and verbose names).
 DOCRED_DOCUMENT = {
     "title": "Paris",

@@ -4,6 +4,8 @@ declare types (those of the folders documents are read from, and above them)."""
 
 import json
 
+from helpers import GOLD_DOCUMENT
+
 from simmemre import data_simmemre
 from simmemre.data_simmemre import convert_command, write_brat, write_jsonl
 from simmemre.experiment_simmemre import load_splits
@@ -15,15 +17,7 @@ PUBTATOR = (
     "2|t|Lithium and BRCA1.\n2|a|Rarely.\n"
     "2\t0\t7\tLithium\tChemical\tD003\n2\t12\t17\tBRCA1\tGene\t672\n\n"
 )
-DOCUMENT = {
-    "id": "d1",
-    "text": "Aspirin causes ulcers.",
-    "entities": [
-        {"type": "Chemical", "mentions": [{"start": 0, "end": 7}]},
-        {"type": "Disease", "mentions": [{"start": 15, "end": 21}]},
-    ],
-    "relations": [{"head": 0, "tail": 1, "type": "CID"}],
-}
+DOCUMENT = {**GOLD_DOCUMENT, "id": "d1"}
 GENE_DOCUMENT = {
     "id": "d2",
     "text": "BRCA1 binds.",
