@@ -138,28 +138,17 @@ def main(argv=None) -> int:
             f".save_pretrained({str(folder)!r})` (save_pretrained writes model.safetensors, uploaded in their place), "
             "or pass --allow-pickle to upload them as they are"
         )
-    if pickles:
-        print(
-            f"note: {', '.join(pickles)}: pickled weights "
-            + (
-                "uploaded (--allow-pickle)"
-                if args.allow_pickle
-                else "left out of the upload (the safetensors weights are uploaded; --allow-pickle uploads them too)"
-            ),
-            file=sys.stderr,
-        )
-    other_pickles = other_pickle_files(folder)
-    if other_pickles:
-        print(
-            f"note: {', '.join(other_pickles)}: pickle files "
-            + (
-                "uploaded (--allow-pickle)"
-                if args.allow_pickle
-                else "left out of the upload (they run code when loaded, and the Hub flags them; --allow-pickle "
-                "uploads them)"
-            ),
-            file=sys.stderr,
-        )
+    left_out_because = {
+        "pickled weights": (pickles, "the safetensors weights are uploaded; --allow-pickle uploads them too"),
+        "pickle files": (
+            other_pickle_files(folder),
+            "they run code when loaded, and the Hub flags them; --allow-pickle uploads them",
+        ),
+    }
+    for kind, (names, reason) in left_out_because.items():
+        if names:
+            fate = "uploaded (--allow-pickle)" if args.allow_pickle else f"left out of the upload ({reason})"
+            print(f"note: {', '.join(names)}: {kind} {fate}", file=sys.stderr)
     if not args.no_check:
         problems = folder_problems(folder)
         if only_pickles:  # (allowed: the pickled weights stand in for model.safetensors)
