@@ -127,10 +127,39 @@ def add_inference_arguments(
     return parser
 
 
+# The options of `add_type_selection_arguments`.
+TYPE_SELECTION_OPTIONS = ("--entity-types", "--relation-types")
+
+
+def _hint_dash_led_types(parser) -> None:
+    """Make `parser`'s usage errors say how a type that begins with '-' is given: argparse reads the `-LRB-` of
+    `--entity-types -LRB-` as an unknown option ("expected at least one argument"; after other types, "unrecognized
+    arguments: -LRB-"), and its message does not say why."""
+    report = parser.error
+
+    def error(message: str):
+        hint = " (a type that begins with '-' is given in the = form, one per option: {})"
+        unrecognized = "unrecognized arguments: "
+        for option in TYPE_SELECTION_OPTIONS:
+            if message == f"argument {option}: expected at least one argument":
+                message += hint.format(f"{option}=-LRB-")
+        if message.startswith(unrecognized):
+            # (a single dash and a name, as -LRB-; not a misspelt --option or a one-letter -x)
+            words = message[len(unrecognized) :].split()
+            dash_led = [word for word in words if len(word) > 2 and word[0] == "-" and word[1] != "-"]
+            if dash_led:
+                message += hint.format(f"--entity-types={dash_led[0]} or --relation-types={dash_led[0]}")
+        report(message)
+
+    parser.error = error
+
+
 def add_type_selection_arguments(parser):
     """--entity-types / --relation-types of the prediction scripts (the pipeline's `entity_types`, `relation_types`).
     A repeated option adds its types (argparse's "store" kept the last list only); a type that begins with '-' is
-    given in the `=` form, one per option (`--entity-types=-LRB-`), since argparse reads a bare one as an option."""
+    given in the `=` form, one per option (`--entity-types=-LRB-`), since argparse reads a bare one as an option
+    (its usage error says so)."""
+    _hint_dash_led_types(parser)
     dash = "; a type beginning with '-' as --{}=-NAME"
     parser.add_argument(
         "--entity-types",

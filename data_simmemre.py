@@ -39,7 +39,7 @@ import os
 import re
 import secrets
 import time
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 from xml.etree import ElementTree
 
 from .cli_simmemre import FORMATS, SPLIT_NAMES, convert_parser  # noqa: F401  (convert_parser: importable as before)
@@ -164,25 +164,73 @@ _BIOC_XML_START = re.compile(
     r"<collection(?:\s[^>]*)?>\s*<(?:source|date|key|infon|document)[\s>]",  # (BioC's DTD: source, date, key first)
     re.S,
 )
+# The keys a BioC JSON collection starts with (BioC's DTD: source, date, key, infons, then the documents).
+_BIOC_COLLECTION_KEYS = ("source", "date", "key", "infons", "documents")
+# A JSON string (group 1; one cut off at the end runs to it), and ":" after it when it is a key (group 2), or a bracket.
+_JSON_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"?(\s*:)?|[\[\]{}]')
 
 
-def _json_key(name: str) -> re.Pattern:
-    """A JSON object key `name` (not the same word quoted inside a string, where its quotes are escaped)."""
-    return re.compile(rf'(?<!\\)"{name}"\s*:')
+def _json_key_paths(text: str) -> Iterator[tuple[str, ...]]:
+    """The object keys of `text`, the start of a JSON value cut off anywhere, each as its path from the top:
+    ``("documents", "[", "passages")`` is the key ``passages`` of an object in the top-level list ``documents``.
+    Brackets and quotes alone are read, so a value too large to parse from its first bytes still shows which keys are
+    top-level."""
+    path = []  # per open bracket: "[" for a list; an object's latest key ("" before its first)
+    for token in _JSON_TOKEN.finditer(text):
+        if token.group(2):
+            if path and path[-1] != "[":
+                path[-1] = token.group(1)
+                yield tuple(path)
+        elif token.group() in ("{", "["):
+            path.append("" if token.group() == "{" else "[")
+        elif token.group() in ("}", "]") and path:
+            path.pop()
+
+
+def _json_corpus_format(value: Any) -> str | None:
+    """The corpus format of a parsed JSON value by its top-level keys: a BioC collection (a ``documents`` list of
+    objects with ``passages``), DocRED (a list of documents with ``vertexSet``). A SimMemRE document (``text`` or
+    ``words`` at its top, whatever its other fields hold) and anything else are None."""
+    if isinstance(value, dict):
+        documents = value.get("documents")
+        if "text" in value or "words" in value or not isinstance(documents, list) or not documents:
+            return None
+        return "bioc" if all(isinstance(document, dict) and "passages" in document for document in documents) else None
+    if isinstance(value, list) and value and all(isinstance(item, dict) and "vertexSet" in item for item in value):
+        return "docred"
+    return None
+
+
+def _cut_json_corpus_format(start: str) -> str | None:
+    """The corpus format of `start`, the first bytes of a JSON value too large to parse from them, by all the keys
+    seen: a BioC collection whose first key is a collection's and whose ``documents`` list holds an object with
+    ``passages``; DocRED, an array whose documents have ``vertexSet``. Another first key (a document's ``id``), or a
+    ``text`` or ``words`` at the top of the object or of an array's document (SimMemRE documents), is None."""
+    paths = list(_json_key_paths(start))
+    if start.startswith("["):
+        documents = {path[1] for path in paths if len(path) == 2}
+        return "docred" if "vertexSet" in documents and not documents & {"text", "words"} else None
+    top_level = [path[0] for path in paths if len(path) == 1]
+    if not top_level or top_level[0] not in _BIOC_COLLECTION_KEYS or {"text", "words"} & set(top_level):
+        return None
+    return "bioc" if ("documents", "[", "passages") in paths else None
 
 
 def corpus_format_of(path: str | os.PathLike) -> str | None:
     """The corpus format (a key of :data:`CORPUS_FORMAT_LOOKS`) that the start of the file `path` is written in, else
     None: PubTator (a ``PMID|t|title`` line, the next one of the same PMID), a BioC collection (XML, or a JSON object
-    with ``documents`` and ``passages``), DocRED JSON (a list whose documents have ``vertexSet``). SimMemRE JSON Lines,
-    plain text, and a file that cannot be read are None. For the messages of the readers of SimMemRE documents
-    (`read_jsonl`, predict.py), which a corpus file reaches under a copied config or the wrong script."""
+    whose top-level ``documents`` list holds objects with ``passages``), DocRED JSON (a list of documents with
+    ``vertexSet``). JSON is judged by the top-level keys of its first value (the first line of JSON Lines): a SimMemRE
+    document (``text`` or ``words``) is None whatever its other fields hold. SimMemRE JSON Lines, plain text, and a
+    file that cannot be read are None. For the messages of the readers of SimMemRE documents (`read_jsonl`,
+    predict.py), which a corpus file reaches under a copied config or the wrong script."""
     path = os.fspath(path)
     try:
         with (gzip.open if path.endswith(".gz") else open)(path, "rb") as handle:
-            head = handle.read(_FORMAT_SNIFF_BYTES).decode("utf-8", errors="replace").removeprefix("\ufeff")
+            data = handle.read(_FORMAT_SNIFF_BYTES)
     except (OSError, EOFError, ValueError):  # (a damaged .gz: its reader names that)
         return None
+    head = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
     lines = [line.rstrip("\r") for line in head.split("\n") if line.strip()][:2]
     start = head.lstrip()
     if not lines:
@@ -195,13 +243,16 @@ def corpus_format_of(path: str | os.PathLike) -> str | None:
             return "bc5cdr"
     if _BIOC_XML_START.match(start):
         return "bioc"
-    if _is_json_object_line(lines[0]) and '"text"' in lines[0] and not _json_key("documents").search(lines[0]):
-        return None  # (a SimMemRE document: JSON Lines, whatever its text says)
-    if start.startswith("{") and _json_key("documents").search(head) and _json_key("passages").search(head):
-        return "bioc"
-    if start.startswith("[") and _json_key("vertexSet").search(head):
-        return "docred"
-    return None
+    if not start.startswith(("{", "[")):
+        return None
+    try:
+        value, end = json.JSONDecoder().raw_decode(start)
+    except (ValueError, RecursionError):
+        # Cut off by the bytes read (a large collection), or no JSON: only a cut-off value is judged, by its keys.
+        return _cut_json_corpus_format(start) if len(data) == _FORMAT_SNIFF_BYTES else None
+    if start[end:].partition("\n")[0].strip():  # (more on its line: a plain text that begins with braces)
+        return None
+    return _json_corpus_format(value)
 
 
 def _corpus_file_hint(path: str) -> str:

@@ -8,7 +8,8 @@ byte-order mark dropped, id = file name), a .jsonl/.json file of schema document
 (JSON Lines if its first non-empty line is a JSON object, predicted line by line as they arrive; else read whole: a
 JSON document or array if it is one JSON value, else one text). With no INPUT, stdin is read. A .gz input
 (data.jsonl.gz) is decompressed. A file in a corpus format (PubTator, BioC, DocRED JSON) is refused, naming the format
-and the convert_dataset.py call that turns it into JSON Lines (--format text predicts it as one plain text).
+and the convert_dataset.py call that turns it into JSON Lines; a --format given skips that check (--format jsonl reads
+a .jsonl/.json file of SimMemRE documents all the same, --format text any file as one plain text).
 --output - (or none) writes to stdout; a device or pipe output (/dev/null, a fifo) is written as a stream, without
 --resume, sharding or --html. A reader that stops early (| head) ends the run with status 141.
 
@@ -95,7 +96,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# The options that take type names (add_type_selection_arguments), by their argparse destination.
 def parse_arguments(argv=None):
     """(parser, args) once the refusals that need only the arguments have passed (fast: before the package's import)."""
     parser = build_parser()
@@ -136,18 +136,27 @@ def write_page(page, predictions_file, model=None):
 def refuse_corpus_files(inputs, input_format: str) -> None:
     """Stop, naming the file, its format and how to read it, on an INPUT written in a corpus format (PubTator, BioC,
     DocRED JSON): read as text it was predicted as one document holding the markup, read as JSON Lines each line or
-    document became an error record that did not say why. --format text predicts such a file as the text it asks for."""
-    if input_format == "text":
+    document became an error record that did not say why. A --format given says what the inputs are: nothing is
+    guessed; the refusal names the --format that reads the file as --format auto would have."""
+    if input_format != "auto":
         return
     from simmemre.data_simmemre import CORPUS_FORMAT_LOOKS, corpus_format_of
+    from simmemre.streaming_simmemre import JSONL_SUFFIXES
 
     for source in inputs:
         corpus_format = corpus_format_of(source) if source != "-" else None
         if corpus_format:
+            path = Path(source)
+            suffix = (path.with_suffix("") if path.suffix.lower() == ".gz" else path).suffix.lower()
+            way_through = (
+                "if it holds SimMemRE documents, --format jsonl reads them as they are"
+                if suffix in JSONL_SUFFIXES  # (what --format auto reads as JSON Lines)
+                else "--format text reads it as one plain text"
+            )
             raise SystemExit(
                 f"{source}: it looks like {CORPUS_FORMAT_LOOKS[corpus_format]}, which predict.py does not read: "
                 f"convert it (convert_dataset.py --format {corpus_format} --input {source} --output DIR) and predict "
-                "the .jsonl files written in DIR; --format text reads it as one plain text"
+                f"the .jsonl files written in DIR; {way_through}"
             )
 
 

@@ -139,6 +139,68 @@ def test_json_lines_and_plain_text_are_no_corpus_format(tmp_path, content):
     assert data_simmemre.corpus_format_of(write(tmp_path / "file.txt", content + "\n")) is None
 
 
+# BioC's key names in a SimMemRE document's own fields (the review's j4.jsonl and j5.jsonl).
+BIOC_KEY_NAMES = {"documents": [], "passages": []}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        json.dumps({"id": "a", "text": "x", "meta": BIOC_KEY_NAMES}),
+        json.dumps({"id": "a", "words": ["x"], "meta": BIOC_KEY_NAMES}),
+        json.dumps({"id": "a", "text": "x", "documents": [{"passages": []}]}),  # (a top-level text: a document)
+        '{"documents": 1, "passages": 2} is how my note starts',
+    ],
+)
+def test_bioc_key_names_below_the_top_or_in_plain_text_are_no_bioc_collection(tmp_path, content):
+    """The keys "documents" and "passages" anywhere in the first line made it a BioC collection; only a top-level
+    "documents" list of objects with "passages" is one."""
+    assert data_simmemre.corpus_format_of(write(tmp_path / "file.jsonl", content + "\n")) is None
+
+
+def test_read_jsonl_names_no_bioc_collection_for_a_document_with_bioc_key_names(tmp_path):
+    """Its error (a missing field) ended in "it looks like a BioC collection: read it with data.format bioc"."""
+    path = write(tmp_path / "train.jsonl", json.dumps({"id": "a", "text": "x", "meta": BIOC_KEY_NAMES}) + "\n")
+    with pytest.raises(DocumentError) as error:
+        read_jsonl(path)
+    assert str(error.value) == f"{path}:1: document a: entities: missing required field"
+
+
+LONG_TEXT = "Aspirin causes ulcers. " * 3000  # (69 kB: more than corpus_format_of reads, so nothing parses whole)
+
+
+def large_bioc_collection():
+    passage = {"offset": 0, "text": LONG_TEXT, "infons": {}, "annotations": [], "relations": []}
+    return {
+        "source": "PubTator",
+        "date": "",
+        "key": "",
+        "infons": {},
+        "documents": [{"id": "1", "passages": [passage]}],
+    }
+
+
+LARGE_FILES = {  # name -> (content, format)
+    "bioc_pretty.json": (json.dumps(large_bioc_collection(), indent=2), "bioc"),
+    "bioc_one_line.json": (json.dumps(large_bioc_collection()), "bioc"),  # (as write_bioc writes BioC JSON)
+    "docred.json": (json.dumps([DOCRED_DOCUMENT] * 400), "docred"),
+    "document_bioc_key_names.jsonl": (json.dumps({"id": "a", "meta": BIOC_KEY_NAMES, "text": LONG_TEXT}), None),
+    "document_bioc_shaped_field.jsonl": (
+        json.dumps({"documents": [{"passages": []}], "id": "a", "text": LONG_TEXT}),
+        None,
+    ),
+    "documents_docred_key_names.json": (json.dumps([{"id": "a", "meta": {"vertexSet": []}, "text": LONG_TEXT}]), None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LARGE_FILES))
+def test_a_file_too_large_to_parse_from_its_start_is_judged_by_its_top_level_keys(tmp_path, name):
+    """Key names anywhere in the first 64 KiB made a large SimMemRE document BioC (or an array of them DocRED)."""
+    content, corpus_format = LARGE_FILES[name]
+    assert len(content) > data_simmemre._FORMAT_SNIFF_BYTES
+    assert data_simmemre.corpus_format_of(write(tmp_path / name, content + "\n")) == corpus_format
+
+
 # ----------------------------------------------------------------------------------------------------
 # DocRED: JEREX's types.json beside the split files
 # ----------------------------------------------------------------------------------------------------

@@ -503,6 +503,11 @@ def test_predict_names_a_corpus_file_input_and_how_to_convert_it(name, tmp_path)
     message = refusal("predict", ["--model", NOT_A_MODEL, str(path), "-o", str(tmp_path / "p.jsonl")])
     assert message.startswith(f"{path}: it looks like ") and "\n" not in message
     assert f"which predict.py does not read: convert it (convert_dataset.py --format {corpus_format} " in message
+    # (the --format that reads it as --format auto would: a JSON file as documents, not as one text of JSON)
+    if name.lower().endswith(".json"):
+        assert message.endswith("; if it holds SimMemRE documents, --format jsonl reads them as they are")
+    else:
+        assert message.endswith("; --format text reads it as one plain text")
     assert not (tmp_path / "p.jsonl").exists()
 
 
@@ -512,6 +517,22 @@ def test_predict_reads_a_pubtator_looking_file_as_text_when_told_to(gold, tmp_pa
     path.write_text(content, encoding="utf-8")
     assert "looks like" not in refusal("predict", ["--model", NOT_A_MODEL, "--format", "text", str(path)])
     assert "looks like" not in refusal("predict", ["--model", NOT_A_MODEL, gold])  # (JSON Lines: no corpus format)
+
+
+def test_predict_reads_documents_with_bioc_key_names_in_their_metadata(tmp_path):
+    """Refused as a BioC collection, even with --format jsonl, with advice (--format text) that read it as one text."""
+    path = write_jsonl(tmp_path / "notes.jsonl", [{"id": "a", "text": "x", "meta": {"documents": [], "passages": []}}])
+    for given in ([], ["--format", "jsonl"]):
+        assert refusal("predict", ["--model", NOT_A_MODEL, *given, path]).startswith(f"--model {NOT_A_MODEL}: ")
+
+
+def test_predict_format_jsonl_reads_a_file_as_documents_without_guessing_its_format(tmp_path):
+    """--format jsonl says what the file is: only --format text skipped the corpus-format refusal."""
+    content, _ = CORPUS_INPUTS["Test.BioC.JSON"]
+    path = tmp_path / "documents.json"
+    path.write_text(content, encoding="utf-8")
+    message = refusal("predict", ["--model", NOT_A_MODEL, "--format", "jsonl", str(path)])
+    assert message.startswith(f"--model {NOT_A_MODEL}: ")
 
 
 def test_calibrate_names_a_missing_data_dir(hub_folder, tmp_path):
@@ -584,9 +605,6 @@ def test_repeated_type_options_add_up_and_take_dash_led_types(script, selection,
     _, args = load_script(SCRIPTS / "predict.py", "predict_script").parse_arguments(
         ["--model", "m", "in.txt", *selection]
     )
-    _, args = load_script(SCRIPTS / "predict.py", "predict_script").parse_arguments(
-        ["--model", "m", "in.txt", *selection]
-    )
     assert (args.entity_types, args.relation_types, args.inputs) == (entity_types, relation_types, ["in.txt"])
 
 
@@ -596,6 +614,22 @@ def test_predict_still_refuses_a_type_option_followed_by_an_option(capsys):
             ["--model", "m", "--entity-types", "-o", "p"]
         )
     assert "argument --entity-types: expected at least one argument" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "selection, hint",
+    [
+        (["--entity-types", "-LRB-"], "--entity-types=-LRB-"),
+        (["--relation-types", "CID", "-NONE-"], "--entity-types=-NONE- or --relation-types=-NONE-"),
+    ],
+)
+@pytest.mark.parametrize("script", ["predict", "predict_ray"])
+def test_a_dash_led_type_given_without_the_equals_form_is_named_with_it(script, selection, hint, capsys):
+    """argparse said only "expected at least one argument" (or "unrecognized arguments: -NONE-")."""
+    parser = load_script(SCRIPTS / f"{script}.py", f"{script}_script").build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--model", "m", "in.txt", "-o", "out", *selection])
+    assert f"(a type that begins with '-' is given in the = form, one per option: {hint})" in capsys.readouterr().err
 
 
 def test_predict_refuses_a_type_the_model_does_not_have_before_writing(hub_folder, gold, tmp_path):

@@ -68,6 +68,14 @@ def test_a_usage_error_is_reported_without_importing_torch(script):
     assert completed.stdout.splitlines()[-2:] == ["exit status: 2", "torch imported: False"]
 
 
+@pytest.mark.parametrize("script", ["predict", "predict_ray"])
+def test_a_dash_led_type_is_named_with_the_equals_form_without_importing_torch(script):
+    """`--entity-types -LRB-` said only "expected at least one argument"; the hint comes before torch too."""
+    completed = run(script, ["--model", "m", "in.txt", "-o", "out", "--entity-types", "-LRB-"])
+    assert "expected at least one argument (a type that begins with '-' is given in the = form" in completed.stderr
+    assert completed.stdout.splitlines()[-2:] == ["exit status: 2", "torch imported: False"]
+
+
 def test_the_cli_levels_are_the_metrics():
     """The metric module is one standalone file (an evaluate Space), so cli_simmemre holds its levels too."""
     assert cli_simmemre.LEVELS == LEVELS
