@@ -9,17 +9,18 @@
 `add` appends one row per thresholds policy found in RUN_DIR: "fixed" (the configured thresholds, from
 all_results.json's eval_*/test_*) and, when RUN_DIR/calibration.json exists, "calibrated" (from train.py's
 calibrated_test_* or scripts/calibrate.py's test_scores). A row holds name, relation_classifier, memory,
-memory_read_mode, seed, commit (from the run's run_config.json: HEAD at training time, "<sha>-dirty" when tracked files
-had local changes), thresholds, threshold_values, dev and test (joint_re_f1 metric dicts), recipe (the training
-settings), data (the corpus settings; max_documents, the number of documents each split was cut to, null for all; the
-documents: those trained on, train, from all_results.json's train_documents (runs before train.py wrote it have no
-train), and the dev and test documents scored; the encoder: its name, or its folder's, and model_type), environment (the
-library versions, threads and processes train.py ran with), plus device, run, run_digest and recorded_at. Paths (run,
-calibration_file, the corpus's folder and files, the encoder's folder) are written relative to the root of the
-checkout of the project that holds them (this repository or a git worktree, clone or copy of it); a path outside any
-checkout by its last part alone, noted in path_notes ({field: note}); a relative path as the config wrote it. Rows
-already recorded for the same (run folder, thresholds, calibration file) are replaced, told apart by run_digest and
-calibration_file_digest (digests of the absolute paths; rows recorded before them hold the absolute paths).
+memory_read_mode, seed, data_seed (the run config's training.data_seed, null when unset), commit (from the run's
+run_config.json: HEAD at training time, "<sha>-dirty" when tracked files had local changes), thresholds,
+threshold_values, dev and test (joint_re_f1 metric dicts), recipe (the training settings), data (the corpus settings;
+max_documents, the number of documents each split was cut to, null for all; the documents: those trained on, train, from
+all_results.json's train_documents (runs before train.py wrote it have no train), and the dev and test documents scored;
+the encoder: its name, or its folder's, and model_type), environment (the library versions, threads and processes
+train.py ran with), plus device, run, run_digest and recorded_at. Paths (run, calibration_file, the corpus's folder and
+files, the encoder's folder) are written relative to the root of the checkout of the project that holds them (this
+repository or a git worktree, clone or copy of it); a path outside any checkout by its last part alone, noted in
+path_notes ({field: note}); a relative path as the config wrote it. Rows already recorded for the same (run folder,
+thresholds, calibration file) are replaced, told apart by run_digest and calibration_file_digest (digests of the
+absolute paths; rows recorded before them hold the absolute paths).
 `add RUN_DIR --calibration FILE` records only a "calibrated" row, from a scripts/calibrate.py output (for example a
 re-calibration of an older run with the current default grid, `--dry-run --output FILE`); it is recorded after the
 run's own calibrated row, so it takes that row's place in the mean, which stays listed as replaced. A calibrate.py
@@ -34,16 +35,22 @@ per model a one-sided test at 5 % would need to detect a difference of --effect 
 approximation, the pooled seed spread). It decides nothing by itself: it says how far the recorded seeds go.
 
 `check --dataset cdr` checks that each row follows the schema of the rows `add` writes (`row_problems`): rows recorded
-before run_digest need only their basic fields; later ones also the document caps and no absolute path.
+before run_digest need only their basic fields; later ones also the document caps and no absolute path (in POSIX or
+Windows form). A benchmark's row (a `model` and no `run`: serving.jsonl, int8_variants.jsonl, cdr-stages.jsonl, ...)
+is checked for its common part only (`benchmark_row_problems`): a name and a model, and for rows with model_digest no
+absolute model path.
 
 `table --dataset serving` prints the CPU serving table of results/serving.jsonl (benchmarks/bench_serving.py); with
 --headline, only the model measured last, at its saved thresholds (the README's table). A model is told apart by its
 model_digest where rows record one (the benchmarks write `model` as `add` writes paths: see
-experiment_simmemre.recorded_model), else by its recorded path.
+experiment_simmemre.recorded_model), else by its recorded path; a line names it by its run folder (or its folder's
+last part), followed by the first digits of its model_digest where two models read alike.
 
-`table` prints a Markdown table per thresholds policy (per-seed rows, then mean ± sample std over seeds; when a seed
-was run again or re-calibrated, the row recorded last counts and the earlier one is listed as replaced; a note under
-the table names a model with rows trained or scored on capped splits, from rows that record data.max_documents)
+`table` prints a Markdown table per thresholds policy (per-seed rows, then mean ± sample std over seeds; a seed is the
+pair (seed, data_seed), written "112/5" where the run set a data_seed other than its seed; when a seed was run again
+or re-calibrated, the row recorded last counts and the earlier one is listed as replaced; a note under the table names
+a model with rows trained or scored on splits that a cap cut, from rows that record data.max_documents: a cap at or
+above a split's recorded document count cut nothing)
 and, with --readme, rewrites the text between `<!-- results:DATASET:start -->` and `<!-- results:DATASET:end -->`. With
 --headline, one mean line per model for the models that results/headline.json lists for the dataset (the shipped
 configs' models, in order: `{"cdr": [NAME, ...]}`), else for the models recorded last. A rerun of a seed is recorded
@@ -58,7 +65,7 @@ import math
 import re
 import statistics
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 # (the package, which imports torch, is imported after parsing: see cli_options)
 from cli_options import LEVELS, THRESHOLD_NAMES
@@ -302,6 +309,12 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
     if seed is None:
         source = "no seed in run_config.json" if (run / "run_config.json").is_file() else "no run_config.json"
         raise SystemExit(f"{run}: {source} to read the seed from; pass --seed")
+    # (the seed of the negatives and the document order where set: runs that differ in it alone are other runs)
+    data_seed = ((run_config.get("config") or {}).get("training") or {}).get("data_seed")
+    if data_seed is not None and (not isinstance(data_seed, int) or isinstance(data_seed, bool)):
+        raise SystemExit(
+            f"{run / 'run_config.json'}: config.training.data_seed: a whole number or null, got {data_seed!r}"
+        )
     from simmemre.experiment_simmemre import path_digest, portable_path, split_document_limits
 
     memory = bool(model_config.get("use_entity_memory") or model_config.get("use_relation_memory"))
@@ -312,6 +325,7 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
         "memory": memory,
         "memory_read_mode": model_config.get("memory_read_mode", "mean") if memory else None,
         "seed": int(seed),
+        "data_seed": data_seed,
         "commit": commit or run_config.get("commit"),
         "device": device or run_config.get("device"),
         "run": portable_path(str(run), "run", run_notes),
@@ -423,6 +437,43 @@ ROW_FIELDS = dict(name=str, seed=int, run=str, thresholds=str, threshold_values=
 SPLITS = ("train", "validation", "test")
 
 
+def absolute_path(value) -> bool:
+    """Whether a recorded path names the recording machine's layout: absolute in POSIX form (/work/...) or Windows form
+    (C:\\Users\\..., a UNC \\\\server\\share), or under a home folder (~). Rows are read on either system, where
+    the other's absolute paths read as relative (C:\\Users\\... passed on POSIX)."""
+    return isinstance(value, str) and (
+        PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute() or value.startswith("~")
+    )
+
+
+def is_benchmark_row(row) -> bool:
+    """A row a benchmark wrote (bench_serving.py, int8_variants.py, stage_scores.py, coref_errors.py,
+    joined_documents.py, calibration_holdout.py): it names the `model` it measured and no run folder."""
+    return isinstance(row, dict) and "model" in row and "run" not in row
+
+
+def benchmark_row_problems(row: dict) -> list:
+    """What is off the benchmarks' rows' common part, each as "field: problem": a name and the model measured; rows
+    recorded since `model_digest` (its 16 hex digits) hold no absolute model path (experiment_simmemre.recorded_model).
+    The rest of a row is its benchmark's own."""
+    problems = [
+        f"{key}: a non-empty string expected, got {json.dumps(row.get(key))[:40]}"
+        for key in ("name", "model")
+        if not isinstance(row.get(key), str) or not row.get(key)
+    ]
+    if "model_digest" not in row:  # (rows recorded before it hold the recording machine's absolute paths)
+        return problems
+    if not re.fullmatch(r"[0-9a-f]{16}", str(row["model_digest"])):
+        problems.append(f"model_digest: 16 hex digits, got {json.dumps(row['model_digest'])[:40]}")
+    if absolute_path(row.get("model")):
+        problems.append(f"model: an absolute path ({row['model'][:40]}), which no other machine has")
+    if "path_notes" in row and not (
+        isinstance(row["path_notes"], dict) and all(isinstance(note, str) for note in row["path_notes"].values())
+    ):
+        problems.append("path_notes: an object of notes (text) by field")
+    return problems
+
+
 def row_problems(row) -> list:
     """What is off the schema of the rows `add` writes, each as "field: problem": every row has ROW_FIELDS; rows
     recorded since `run_digest` also hold no absolute path (see portable_path), their calibration file's digest and
@@ -437,6 +488,9 @@ def row_problems(row) -> list:
     ]
     if row.get("thresholds") not in ("fixed", "calibrated"):
         problems.append(f"thresholds: fixed or calibrated, got {json.dumps(row.get('thresholds'))[:40]}")
+    data_seed = row.get("data_seed")  # (recorded since rows carry it; null where the run set none)
+    if data_seed is not None and (not isinstance(data_seed, int) or isinstance(data_seed, bool)):
+        problems.append(f"data_seed: a whole number or null, got {json.dumps(data_seed)[:40]}")
     if "run_digest" not in row:
         return problems
     if not re.fullmatch(r"[0-9a-f]{16}", str(row["run_digest"])):
@@ -470,7 +524,7 @@ def row_problems(row) -> list:
     problems += [
         f"{field}: an absolute path ({value[:40]}), which no other machine has"
         for field, value in paths.items()
-        if isinstance(value, str) and (Path(value).is_absolute() or value.startswith("~"))
+        if absolute_path(value)
     ]
     if "path_notes" in row and not (
         isinstance(row["path_notes"], dict) and all(isinstance(note, str) for note in row["path_notes"].values())
@@ -485,13 +539,26 @@ def check_command(args) -> int:
         raise SystemExit(f"{path}: no such file")
     rows = numbered_rows(args.dataset)
     for number, row in rows:
-        problems = row_problems(row)
+        problems = benchmark_row_problems(row) if is_benchmark_row(row) else row_problems(row)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            which = f"{row.get('name')!r} seed {row.get('seed')}" if isinstance(row, dict) else "row"
+            which = "row"
+            if isinstance(row, dict):  # (benchmark rows need not name a seed)
+                which = repr(row.get("name")) + (f" seed {row['seed']}" if "seed" in row else "")
             raise SystemExit(f"{path}:{number}: {which}: {problems[0]}{more}")
-    recent = sum(1 for _, row in rows if "run_digest" in row)
-    print(f"{path}: {len(rows)} rows follow the schema ({recent} with portable paths and document caps)")
+    measured = [row for _, row in rows if is_benchmark_row(row)]
+    recorded = [row for _, row in rows if not is_benchmark_row(row)]
+    parts = []
+    if recorded or not measured:
+        recent = sum(1 for row in recorded if "run_digest" in row)
+        parts.append(f"{len(recorded)} rows follow the schema ({recent} with portable paths and document caps)")
+    if measured:
+        recent = sum(1 for row in measured if "model_digest" in row)
+        parts.append(
+            f"{len(measured)} benchmark rows (benchmarks/*.py) name their model ({recent} with model_digest and a "
+            "portable path; the rest of each is its benchmark's own)"
+        )
+    print(f"{path}: {'; '.join(parts)}")
     return 0
 
 
@@ -526,7 +593,7 @@ def add(args) -> int:
         write_rows(args.dataset, rows)
     for row in new:
         print(
-            f"{row['name']} seed {row['seed']} ({row['thresholds']}): test relation_strict_f1 "
+            f"{row['name']} seed {seed_label(seed_key(row))} ({row['thresholds']}): test relation_strict_f1 "
             f"{row['test'].get('relation_strict_f1', float('nan')):.2f}, "
             f"dev {row['dev'].get('relation_strict_f1', float('nan')):.2f}"
         )
@@ -549,6 +616,31 @@ def cell(scores: dict, key: str) -> str:
     return f"{scores[key]:.2f}" if key in scores else "–"
 
 
+def seed_key(row: dict) -> tuple:
+    """The seeds a row's run trained under: (seed, data_seed), data_seed None where the run set none or set it to the
+    seed (the negatives and the document order then come from the seed alike). Runs that differ in data_seed alone
+    (the model's start fixed, the data varied) are other runs, not reruns of one seed."""
+    data_seed = row.get("data_seed")
+    return row["seed"], (None if data_seed is None or data_seed == row["seed"] else data_seed)
+
+
+def seed_label(key: tuple) -> str:
+    """A `seed_key` as the tables write it: "112", or "112/5" with a data_seed."""
+    seed, data_seed = key
+    return str(seed) if data_seed is None else f"{seed}/{data_seed}"
+
+
+def seed_order(key: tuple) -> tuple:
+    """A `seed_key`'s place in a table: by seed, the run without a data_seed first."""
+    seed, data_seed = key
+    return seed, data_seed is not None, data_seed if data_seed is not None else 0
+
+
+def seed_list(keys) -> str:
+    """Seed keys as a list in a note: "[112, 113/5]"."""
+    return "[" + ", ".join(seed_label(key) for key in sorted(keys, key=seed_order)) + "]"
+
+
 def table(rows: list, thresholds: str) -> str:
     selected = [row for row in rows if row.get("thresholds") == thresholds]
     names = list(dict.fromkeys(row["name"] for row in selected))
@@ -561,9 +653,9 @@ def table(rows: list, thresholds: str) -> str:
     for name in names:
         runs = [row for row in selected if row["name"] == name]
         # A rerun of a seed (recorded later) replaces the earlier run in the mean; the earlier row stays listed.
-        latest = {row["seed"]: row for row in runs}
-        listed = sorted(runs, key=lambda row: (row["seed"], row is latest[row["seed"]]))
-        group = sorted(latest.values(), key=lambda row: row["seed"])
+        latest = {seed_key(row): row for row in runs}
+        listed = sorted(runs, key=lambda row: (seed_order(seed_key(row)), row is latest[seed_key(row)]))
+        group = sorted(latest.values(), key=lambda row: seed_order(seed_key(row)))
         first = True
         for row in listed:
             values = " / ".join(f"{row['threshold_values'][n]:g}" for n in THRESHOLD_NAMES[:3])
@@ -574,9 +666,9 @@ def table(rows: list, thresholds: str) -> str:
             if row.get("calibration_applied") is False:  # (the search's best point was refused: the fixed ones kept)
                 values += " (calibration refused: fixed kept)"
             test = row["test"]
-            seed = row["seed"]
-            if row is not latest[row["seed"]]:
-                later = latest[row["seed"]]
+            seed = seed_label(seed_key(row))
+            if row is not latest[seed_key(row)]:
+                later = latest[seed_key(row)]
                 how = "a re-calibration" if run_identity(later) == run_identity(row) else "a rerun"
                 seed = f"{seed} (replaced by {how})"
             lines.append(
@@ -617,7 +709,7 @@ def data_differences(group: list) -> list:
         "corpus": lambda data: {key: (data.get("corpus") or {}).get(key) for key in ("format", "dataset_name")},
         "documents": lambda data: scored_documents(data.get("documents")),
         "training documents": lambda data: data["documents"]["train"],
-        "document caps": lambda data: data.get("max_documents"),
+        "document caps": cutting_caps,  # (a cap that cut nothing is no cap)
         "encoder": lambda data: encoder_identity(data.get("encoder")),
     }
     differing = []
@@ -654,12 +746,30 @@ def encoder_identity(encoder):
     return {**encoder, "path": encoder["path"].rstrip("/").rsplit("/", 1)[-1]}
 
 
+def cutting_caps(data: dict):
+    """{split: cap} of a row's `data.max_documents`, None for a split the cap did not cut: one whose recorded document
+    count (`data.documents`: train, dev, test) is below its cap (a cap of 1000 on a 500-document dev). A split without
+    a recorded count keeps its cap: nothing says it did not cut. None for rows recorded before the caps."""
+    caps = data.get("max_documents")
+    if not isinstance(caps, dict):
+        return None
+    documents = data.get("documents") if isinstance(data.get("documents"), dict) else {}
+    counts = {"train": documents.get("train"), "validation": documents.get("dev"), "test": documents.get("test")}
+    return {
+        split: cap
+        if not isinstance(cap, int) or not isinstance(counts.get(split), int) or counts[split] >= cap
+        else None
+        for split, cap in caps.items()
+    }
+
+
 def capped_splits(rows: list) -> str:
     """The document caps of `rows` that cut a split ("train 8, dev 3, test 3"; "... or ..." when they differ), from
-    their `data.max_documents` (rows recorded before it are not marked: their tables stay as generated)."""
+    their `data.max_documents` and `cutting_caps` (rows recorded before the caps are not marked: their tables stay as
+    generated)."""
     described = []
     for row in rows:
-        caps = row["data"].get("max_documents") if isinstance(row.get("data"), dict) else None
+        caps = cutting_caps(row["data"]) if isinstance(row.get("data"), dict) else None
         if isinstance(caps, dict) and any(caps.values()):
             cut = [(split, caps.get(split)) for split in SPLITS if caps.get(split)]
             text = ", ".join(f"{'dev' if split == 'validation' else split} {cap}" for split, cap in cut)
@@ -679,6 +789,33 @@ def serving_measurement(row: dict) -> tuple:
     return serving_model(row), row["commit"], row["threads"], row["documents"]
 
 
+def serving_label(model: str) -> str:
+    """A serving-table line's model: its run folder's name for a run's best_model, else the folder's or Hub id's last
+    part; a model recorded as the checkout's root (".", a model saved there) or as "best_model" alone reads as
+    recorded ("." had no name, so an empty label)."""
+    path = PurePosixPath(model.replace("\\", "/"))
+    if path.name == "best_model" and path.parent.name:
+        return path.parent.name
+    if path.name:
+        return path.name
+    return "checkout root (.)" if path == PurePosixPath(".") else model
+
+
+def serving_labels(rows: list) -> tuple:
+    """({serving_model: label}, whether two models read alike) for the models of `rows`: `serving_label`, and where two
+    models read alike (runs/x of two checkouts) the first 6 digits of each one's model_digest after it (of its recorded
+    path's digest for rows before model_digest)."""
+    from simmemre.experiment_simmemre import path_digest
+
+    models = {serving_model(row): row for row in rows}
+    labels = {model: serving_label(row["model"]) for model, row in models.items()}
+    shared = collections.Counter(labels.values())
+    for model, row in models.items():
+        if shared[labels[model]] > 1:
+            labels[model] += f" [{(row.get('model_digest') or path_digest(row['model']))[:6]}]"
+    return labels, any(count > 1 for count in shared.values())
+
+
 def serving_table(rows: list) -> str:
     """results/serving.jsonl (benchmarks/bench_serving.py): one line per measurement (model, commit, threads,
     documents), fp32 speed and F1, then each faster mode's speed-up and F1 change against fp32 of the same run."""
@@ -690,9 +827,9 @@ def serving_table(rows: list) -> str:
         "entity / mention | int8 speed-up | int8 Δ relation / entity / mention |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for (_, commit, threads, documents), modes in groups.items():
-        model = next(iter(modes.values()))["model"]
-        name = Path(model).parent.name if Path(model).name == "best_model" else Path(model).name
+    labels, alike = serving_labels(rows)
+    for (model, commit, threads, documents), modes in groups.items():
+        name = labels[model]
         base = modes.get("fp32")
         if base is None:
             continue
@@ -722,8 +859,9 @@ def serving_table(rows: list) -> str:
     return (
         "\n".join(lines)
         + "\n\nBC5CDR test documents; Δ in F1 points against fp32 of the same run; same relations: the strict "
-        + "relations fp32 and the mode share, over those either predicts (Jaccard); "
-        + "target: >= 1.8x with |Δ relation| <= 0.5."
+        + "relations fp32 and the mode share, over those either predicts (Jaccard);"
+        + (" [digits]: the start of the model_digest of models recorded alike;" if alike else "")
+        + " target: >= 1.8x with |Δ relation| <= 0.5."
     )
 
 
@@ -747,8 +885,8 @@ def tables(dataset: str) -> str:
 
 
 def seed_scores(rows: list, name: str, thresholds: str) -> dict:
-    """{seed: row}: the latest row per seed of model `name` at `thresholds`."""
-    return {row["seed"]: row for row in rows if row["name"] == name and row.get("thresholds") == thresholds}
+    """{seed_key: row}: the latest row per seed (and data_seed) of model `name` at `thresholds`."""
+    return {seed_key(row): row for row in rows if row["name"] == name and row.get("thresholds") == thresholds}
 
 
 HEADLINE_MODELS = 7  # without a headline list: the models recorded last
@@ -803,9 +941,11 @@ def headline(dataset: str) -> str:
         for name in dict.fromkeys(row["name"] for row in selected):
             if "earlier runs" in name or any(line.startswith(f"| {name} |") for line in lines):
                 continue
-            group = sorted(seed_scores(selected, name, thresholds).values(), key=lambda row: row["seed"])
+            group = sorted(seed_scores(selected, name, thresholds).items(), key=lambda item: seed_order(item[0]))
+            seeds = ", ".join(seed_label(key) for key, _ in group)
+            group = [row for _, row in group]
             lines.append(
-                f"| {name} | {thresholds} | {', '.join(str(row['seed']) for row in group)} | "
+                f"| {name} | {thresholds} | {seeds} | "
                 f"{mean_std([row['dev'].get('relation_strict_f1') for row in group])} | "
                 f"{mean_std([row['test'].get('mention_f1') for row in group])} | "
                 f"{mean_std([row['test'].get('entity_f1') for row in group])} | "
@@ -827,24 +967,30 @@ def compare(rows: list, first: str, second: str, thresholds: str = "calibrated",
     notes = []
     seeds = [set(group) for group in groups]
     if seeds[0] != seeds[1]:
-        notes.append(f"the seeds differ (a: {sorted(seeds[0])}, b: {sorted(seeds[1])}): the comparison is unpaired")
+        notes.append(
+            f"the seeds differ (a: {seed_list(seeds[0])}, b: {seed_list(seeds[1])}): the comparison is unpaired"
+        )
     for label, name in zip("ab", (first, second)):
         counts = collections.Counter(
-            row["seed"] for row in rows if row["name"] == name and row.get("thresholds") == thresholds
+            seed_key(row) for row in rows if row["name"] == name and row.get("thresholds") == thresholds
         )
-        repeated = sorted(seed for seed, count in counts.items() if count > 1)
+        repeated = [key for key, count in counts.items() if count > 1]
         if repeated:
-            notes.append(f"{label}: seed(s) {repeated} recorded more than once; the row recorded last is used")
+            notes.append(
+                f"{label}: seed(s) {seed_list(repeated)} recorded more than once; the row recorded last is used"
+            )
     for split in ("dev", "test"):
         values = []
         for label, group in zip("ab", groups):
             scored = {}
-            for seed, row in sorted(group.items()):
+            for key, row in sorted(group.items(), key=lambda item: seed_order(item[0])):
                 score = (row.get(split) or {}).get("relation_strict_f1")
                 if score is None:  # a run without this split's scores (unfinished, or an early run)
-                    notes.append(f"{label}: seed {seed} has no {split} score and is left out of the {split} line")
+                    notes.append(
+                        f"{label}: seed {seed_label(key)} has no {split} score and is left out of the {split} line"
+                    )
                 else:
-                    scored[seed] = score
+                    scored[seed_label(key)] = score
             values.append(scored)
         cells = [", ".join(f"{seed}: {value:.2f}" for seed, value in v.items()) or "–" for v in values]
         means = [statistics.mean(v.values()) if v else None for v in values]

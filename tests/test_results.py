@@ -591,3 +591,42 @@ def test_a_table_prints_on_a_latin_1_standard_output(results, monkeypatch):
     assert results.main(["table", "--dataset", "cdr"]) == 0
     latin_1.flush()
     assert b"\\u2013" in latin_1.buffer.getvalue()  # (escaped, as the user can read it)
+
+
+def data_seed_run(folder, seed, data_seed, value):
+    """A fake run whose resolved config sets training.data_seed (None: unset)."""
+    fake_run(folder, seed, value)
+    training = {} if data_seed is None else {"data_seed": data_seed}
+    run_config = {"seed": seed, "commit": "abc123", "device": "cpu", "config": {"training": training}}
+    (folder / "run_config.json").write_text(json.dumps(run_config))
+
+
+def test_runs_that_differ_only_in_data_seed_are_other_runs_not_reruns_of_their_seed(tmp_path, run_script):
+    """A data_seed sweep (the model's start fixed, the negatives and document order varied) collapsed into its last
+    run, the others listed as "replaced by a rerun"."""
+    for data_seed, value in ((5, 20.0), (6, 22.0), (None, 24.0)):
+        data_seed_run(tmp_path / f"run{data_seed}", 112, data_seed, value)
+        run_script("add", str(tmp_path / f"run{data_seed}"), "--dataset", "cdr", "--name", "m", tmp_path=tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "results" / "cdr.jsonl").read_text().splitlines()]
+    assert [row["data_seed"] for row in rows] == [5, 6, None]
+    text = run_script("table", "--dataset", "cdr", tmp_path=tmp_path)
+    lines = [line for line in text.splitlines() if line.startswith("| ")][1:]  # (after the header)
+    assert [line.split(" | ")[1] for line in lines] == ["112", "112/5", "112/6", "mean ± std (3)"]
+    assert "replaced" not in text and "22.00 ± 2.00" in text
+
+
+def test_the_headline_and_compare_list_a_runs_data_seed_beside_its_seed(tmp_path, run_script):
+    for data_seed, value in ((5, 20.0), (6, 22.0)):
+        for name in ("a", "b"):
+            data_seed_run(tmp_path / f"{name}{data_seed}", 112, data_seed, value)
+            run_script("add", str(tmp_path / f"{name}{data_seed}"), "--dataset", "cdr", "--name", name,
+                       tmp_path=tmp_path)  # fmt: skip
+    assert "| a | fixed | 112/5, 112/6 | " in run_script("table", "--dataset", "cdr", "--headline", tmp_path=tmp_path)
+    text = run_script("compare", "--dataset", "cdr", "--a", "a", "--b", "b", "--thresholds", "fixed", tmp_path=tmp_path)
+    assert "| test | 112/5: 20.00, 112/6: 22.00 | 112/5: 20.00, 112/6: 22.00 | 21.00 | 21.00 | +0.00 |" in text
+
+
+def test_a_data_seed_equal_to_the_seed_is_that_seeds_run(results):
+    """The negatives and the document order come from the seed when data_seed is unset: the same draws."""
+    assert results.seed_key({"seed": 112, "data_seed": 112}) == results.seed_key({"seed": 112}) == (112, None)
+    assert results.seed_label(results.seed_key({"seed": 112, "data_seed": 5})) == "112/5"

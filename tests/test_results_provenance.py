@@ -224,3 +224,82 @@ def test_a_table_names_a_model_whose_seeds_trained_on_different_numbers_of_docum
     write(tmp_path, rows)
     assert results.main(["--results-dir", str(tmp_path / "results"), "table", "--dataset", "cdr"]) == 0
     assert "Note:" not in capsys.readouterr().out
+
+
+def test_a_cap_at_or_above_a_splits_recorded_documents_is_not_noted(tmp_path, results, capsys):
+    """A cap of 1000 on a 500-document dev cut nothing, and the table said the model was scored on a cut split."""
+    uncut = row_with_caps("uncut", 112, {"train": None, "validation": 1000, "test": None})
+    uncut["data"]["documents"] = {"dev": 500, "test": 500}
+    cut = row_with_caps("cut", 112, {"train": 400, "validation": 1000, "test": None})
+    cut["data"]["documents"] = {"train": 400, "dev": 500, "test": 500}
+    write(tmp_path, [uncut, cut])
+    assert results.main(["--results-dir", str(tmp_path / "results"), "table", "--dataset", "cdr"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Note:")]
+    assert notes == [
+        "Note: cut was trained or scored on splits cut to their first documents (train 400: the rows' "
+        "`data.max_documents`)."
+    ]
+
+
+def test_seeds_under_a_cap_that_cut_nothing_and_under_none_are_not_told_apart(tmp_path, results, capsys):
+    rows = [row_with_caps("a", 112, {"train": None, "validation": 1000, "test": None})]
+    rows.append(row_with_caps("a", 113, {"train": None, "validation": None, "test": None}))
+    for row in rows:
+        row["data"]["documents"] = {"dev": 500, "test": 500}
+    write(tmp_path, rows)
+    assert results.main(["--results-dir", str(tmp_path / "results"), "table", "--dataset", "cdr"]) == 0
+    assert "Note:" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("run", "C:\\Users\\me\\runs\\x"), ("data_dir", "D:\\data\\bc5cdr"), ("data_dir", "\\\\server\\share\\bc5cdr")],
+    ids=["drive", "drive data_dir", "UNC"],
+)
+def test_check_names_a_windows_absolute_path(tmp_path, results, add, field, value):
+    """On POSIX, C:\\Users\\... read as a relative path and passed the check (and /work/... would pass on Windows)."""
+    fake_run(tmp_path / "run112", 112, 20.0)
+    (row,) = add(tmp_path / "run112")
+    if field == "run":
+        row["run"] = value
+    else:
+        row["data"]["corpus"]["data_dir"] = value
+    assert any(problem.endswith("which no other machine has") for problem in results.row_problems(row))
+
+
+def test_check_names_a_data_seed_that_is_not_a_whole_number(results):
+    row = row_with_caps("a", 112, None)
+    assert results.row_problems({**row, "run": "runs/a", "data_seed": None}) == []
+    assert results.row_problems({**row, "run": "runs/a", "data_seed": "5"}) == [
+        'data_seed: a whole number or null, got "5"'
+    ]
+
+
+BENCHMARK_FILES = [
+    "serving",
+    "int8_variants",
+    "cdr-stages",
+    "cdr-coref-errors",
+    "cdr-joined-documents",
+    "cdr-calibration-holdout",
+    "cdr-quick-calibration-holdout",
+]
+
+
+@pytest.mark.parametrize("dataset", BENCHMARK_FILES)
+def test_check_passes_the_benchmarks_recorded_rows(results, dataset, capsys):
+    """The benchmarks' rows were checked against the rows `add` writes: "run: str expected, got null" for each."""
+    assert results.main(["check", "--dataset", dataset]) == 0
+    assert "benchmark rows (benchmarks/*.py) name their model" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "model", ["/work/frozen/runs/x/best_model", "C:\\runs\\x\\best_model"], ids=["posix", "windows"]
+)
+def test_check_names_an_absolute_model_path_in_a_benchmark_row_with_a_digest(tmp_path, results, model):
+    """Rows recorded since model_digest write the model relative to the checkout (recorded_model); earlier rows hold
+    absolute paths and pass."""
+    row = {"name": "x, serving fp32", "model": model, "mode": "fp32"}
+    (tmp_path / "serving.jsonl").write_text(json.dumps(row) + "\n" + json.dumps({**row, "model_digest": "a" * 16}))
+    with pytest.raises(SystemExit, match=r"serving.jsonl:2: 'x, serving fp32': model: an absolute path"):
+        results.main(["--results-dir", str(tmp_path), "check", "--dataset", "serving"])

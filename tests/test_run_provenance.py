@@ -77,9 +77,9 @@ def results():
     return load_script(SCRIPTS / "results.py", "results_run_provenance_script")
 
 
-def serving_table(results, tmp_path, capsys, *options):
+def serving_table(results, tmp_path, capsys, *options, label="x"):
     assert results.main(["--results-dir", str(tmp_path), "table", "--dataset", "serving", *options]) == 0
-    return [line for line in capsys.readouterr().out.splitlines() if line.startswith("| x (")]
+    return [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {label} ")]
 
 
 def test_two_models_recorded_alike_get_a_serving_line_each(tmp_path, results, capsys):
@@ -99,3 +99,35 @@ def test_serving_rows_without_a_digest_are_grouped_by_their_recorded_path(tmp_pa
     rows += serving_rows("runs/x/best_model", "b" * 16, 12.0)
     (tmp_path / "serving.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     assert [line.split(" | ")[3] for line in serving_table(results, tmp_path, capsys)] == ["10.00", "12.00"]
+
+
+def test_two_models_recorded_alike_are_named_apart_by_their_digests(tmp_path, results, capsys):
+    """Their lines both read "x (abc1234)": a reader could not tell which measured which model."""
+    rows = serving_rows("runs/x/best_model", "a" * 16, 10.0) + serving_rows("runs/x/best_model", "b" * 16, 12.0)
+    (tmp_path / "serving.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert [line.split(" | ")[0] for line in serving_table(results, tmp_path, capsys)] == [
+        "| x [aaaaaa] (abc1234)",
+        "| x [bbbbbb] (abc1234)",
+    ]
+    (headline,) = serving_table(results, tmp_path, capsys, "--headline")  # (one model: its name alone)
+    assert headline.startswith("| x (abc1234) |")
+
+
+def test_rows_of_one_model_and_of_models_named_apart_keep_their_labels(tmp_path, results, capsys):
+    """Two measurements of one model (other thread counts) are not two models recorded alike."""
+    rows = serving_rows("runs/x/best_model", "a" * 16, 10.0) + serving_rows("runs/y/best_model", "b" * 16, 12.0)
+    rows += [{**row, "threads": 1} for row in serving_rows("runs/x/best_model", "a" * 16, 8.0)]
+    (tmp_path / "serving.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert results.main(["--results-dir", str(tmp_path), "table", "--dataset", "serving"]) == 0
+    text = capsys.readouterr().out
+    labels = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ") and "(abc1234)" in line]
+    assert labels == ["| x (abc1234)", "| y (abc1234)", "| x (abc1234)"] and "model_digest" not in text
+
+
+def test_a_model_recorded_as_the_checkouts_root_gets_a_label(tmp_path, results, capsys):
+    """A model saved in the checkout's root is recorded as "." and its line had an empty label."""
+    (tmp_path / "serving.jsonl").write_text(
+        "".join(json.dumps(row) + "\n" for row in serving_rows(".", "a" * 16, 10.0))
+    )
+    (line,) = serving_table(results, tmp_path, capsys, label="checkout root (.)")
+    assert line.startswith("| checkout root (.) (abc1234) |")
