@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import warnings
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Mapping, Optional, Sequence
 
 import torch
@@ -540,8 +540,16 @@ def load_splits(data: dict, model_labels: Optional[dict] = None, model_location:
             raise SystemExit(f"{sources[split]}: no documents")
 
     uncapped_train = splits["train"]
+    # The settings that leave documents read out of every split: the label lists still come from them.
+    leaving_out = ["data.splits"] if data.get("splits") else []
     for split, limit in split_document_limits(data).items():
         if split in splits and limit is not None:
+            if split != "train" and len(splits[split]) > int(limit):
+                leaving_out.append(
+                    "data.max_test_documents"
+                    if split == "test" and "max_test_documents" in data
+                    else "data.max_eval_documents"
+                )
             splits[split] = splits[split][: int(limit)]
 
     warn_about_shared_documents(splits, sources)
@@ -584,7 +592,7 @@ def load_splits(data: dict, model_labels: Optional[dict] = None, model_location:
                 declared[name].update(types)
         for name in ("entity_types", "relation_types"):
             labels[name] = sorted(set(labels[name]) | declared[name])
-        warn_about_untrained_types(labels, splits, declared, uncapped_train)
+        warn_about_untrained_types(labels, splits, declared, uncapped_train, corpus_documents, leaving_out)
         if not labels["relation_types"]:  # a model of mentions, coreference and entity types only: say so
             print(
                 "data: no document has a relation, so the model gets no relation types (mentions, coreference and "
@@ -746,14 +754,20 @@ def warn_about_splits_without_relations(splits: dict, sources: dict) -> None:
             )
 
 
-def warn_about_untrained_types(labels: dict, splits: dict, declared=None, uncapped_train=None) -> None:
+def warn_about_untrained_types(
+    labels: dict, splits: dict, declared=None, uncapped_train=None, corpus=None, leaving_out=()
+) -> None:
     """Say which types of the label lists (found in every split, so that every gold annotation can be scored) the
     training split lacks: the model gets a classifier row and a memory slot for each that it never trains, and their
     gold annotations count as misses. Types a corpus declares (`declared`: `data_simmemre.declared_types`, from its
     rel_info, types.json or annotation.conf) are its schema, not taken from the evaluation splits, and are not named
     (Re-DocRED's 'unemployment rate', declared, is only in test). `uncapped_train`: the training documents before
     data.max_train_documents; the types that only the documents it cut away hold (the lists keep them, as labels.json
-    does) are named in a line of their own, declared or not, with the setting that cut them."""
+    does) are named in a line of their own, declared or not, with the setting that cut them. `corpus`: every document
+    read ({corpus split: documents}), which the lists come from; the undeclared types that only documents no split of
+    the run uses hold (a corpus split that data.splits takes no slice of, documents cut by the validation or test cap)
+    get rows and memory slots that are neither trained nor scored, and are named with the corpus splits holding them
+    and `leaving_out`, the settings that leave those documents out."""
     from . import data_simmemre
 
     trained = data_simmemre.labels_for({"train": splits.get("train", [])})
@@ -777,6 +791,30 @@ def warn_about_untrained_types(labels: dict, splits: dict, declared=None, uncapp
                 f"as misses); data.{kind} fixes the list",
                 file=sys.stderr,
             )
+    used = {
+        kind: set(trained[kind]) | set(evaluated[kind]) | set(cut[kind]) | set((declared or {}).get(kind, ()))
+        for kind in ("entity_types", "relation_types")
+    }
+    unused = {kind: sorted(set(labels.get(kind, ())) - used[kind]) for kind in used} if corpus else {}
+    if any(unused.values()):
+        named = " and ".join(
+            f"{noun} type(s) " + ", ".join(map(repr, unused[kind][:5])) + (", ..." if len(unused[kind]) > 5 else "")
+            for kind, noun in (("entity_types", "entity"), ("relation_types", "relation"))
+            if unused[kind]
+        )
+        holders = [
+            name
+            for name, docs in corpus.items()
+            if any(set(data_simmemre.labels_for({name: docs})[kind]) & set(unused[kind]) for kind in unused)
+        ]
+        settings = " and ".join(dict.fromkeys(leaving_out)) or "this run's splits"
+        print(
+            f"data: {named} occur only in documents of the corpus's {', '.join(map(repr, holders))} split(s) that this "
+            f"run neither trains on nor scores ({settings} leave(s) them out): the label lists, taken from every "
+            "document read, give them rows and memory slots that are never trained or scored; data.entity_types and "
+            "data.relation_types fix the lists",
+            file=sys.stderr,
+        )
     if cut["entity_types"] or cut["relation_types"]:
         named = " and ".join(
             f"{noun} type(s) " + ", ".join(map(repr, cut[kind][:5])) + (", ..." if len(cut[kind]) > 5 else "")
@@ -2065,12 +2103,17 @@ def portable_path(value, field: str, notes: dict, parts: int = 1):
     if not isinstance(value, str) or not value:
         return value
     path = Path(value).expanduser()
-    if not path.is_absolute():
-        return value
-    path = Path(os.path.abspath(path))
-    root = checkout_root(path)
-    if root is not None:
-        return path.relative_to(root).as_posix()  # ("." for the checkout itself)
+    if path.is_absolute():
+        path = Path(os.path.abspath(path))
+        root = checkout_root(path)
+        if root is not None:
+            return path.relative_to(root).as_posix()  # ("." for the checkout itself)
+    else:
+        # An absolute path of the other system's form (C:\runs\x or \\server\share read on POSIX, /work/x on
+        # Windows) reads as relative here, and was kept whole; no checkout here holds it.
+        path = PureWindowsPath(value) if os.sep == "/" else PurePosixPath(value)
+        if not path.is_absolute():
+            return value
     kept = [part for part in path.parts if part != path.anchor][-parts:]
     notes[field] = (
         OUTSIDE_CHECKOUT_NOTE
@@ -2385,7 +2428,6 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         EvaluationEpochsCallback,
         SimMemREDataCollator,
         SimMemRETrainer,
-        sampling_seed,
         tokenize_documents,
     )
 
@@ -2533,7 +2575,9 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         )
     sampling = {**DEFAULT_SAMPLING, **(config.get("sampling") or {})}
     try:
-        collator = SimMemREDataCollator(processor, model.config, seed=sampling_seed(args), **sampling)
+        # No seed: the trainer draws the negatives from data_seed where set, else seed (sampling_seed), and a resume
+        # from the seed the checkpoint's run drew them from (SimMemRETrainer._resume_negatives_seed).
+        collator = SimMemREDataCollator(processor, model.config, **sampling)
     except (TypeError, ValueError) as error:  # the collator names the setting
         raise SystemExit(f"sampling: {error}") from None
     trainer = SimMemRETrainer(
@@ -2572,11 +2616,27 @@ def check_trainable(config) -> None:
         )
 
 
-def check_resume_compatible(checkpoint: str, config, args=None) -> None:
-    """`training_simmemre.check_checkpoint_labels`, `check_checkpoint_settings` and, given the TrainingArguments,
-    `check_checkpoint_seeds` before anything is trained, as one line naming the settings to give."""
+def check_resume_seeds(checkpoint: str, training: dict) -> None:
+    """`training_simmemre.check_checkpoint_seeds` with the seed and data_seed of `training` (`training_settings`),
+    before any data is read or model built, as one line naming the settings to give."""
+    from types import SimpleNamespace
+
+    from .training_simmemre import check_checkpoint_seeds
+
+    seeds = SimpleNamespace(seed=training.get("seed"), data_seed=training.get("data_seed"))
+    try:
+        check_checkpoint_seeds(checkpoint, seeds)
+    except ValueError as error:
+        raise SystemExit(
+            f"{error} (set them with --seed and --data_seed, or in the config's training section)"
+        ) from None
+
+
+def check_resume_compatible(checkpoint: str, config) -> None:
+    """`training_simmemre.check_checkpoint_labels` and `check_checkpoint_settings` before anything is trained, as one
+    line naming the settings to give (the seeds: `check_resume_seeds`, before the model is built)."""
     from .training_simmemre import check_checkpoint_labels as check
-    from .training_simmemre import check_checkpoint_seeds, check_checkpoint_settings
+    from .training_simmemre import check_checkpoint_settings
 
     try:
         check(checkpoint, config)
@@ -2589,13 +2649,6 @@ def check_resume_compatible(checkpoint: str, config, args=None) -> None:
         check_checkpoint_settings(checkpoint, config)
     except ValueError as error:
         raise SystemExit(f"{error} (set them with --model.NAME VALUE, or in the config's model section)") from None
-    if args is not None:
-        try:
-            check_checkpoint_seeds(checkpoint, args)
-        except ValueError as error:
-            raise SystemExit(
-                f"{error} (set them with --seed and --data_seed, or in the config's training section)"
-            ) from None
 
 
 def has_complete_checkpoint(output_dir: str) -> bool:
@@ -2604,6 +2657,29 @@ def has_complete_checkpoint(output_dir: str) -> bool:
         os.path.isfile(os.path.join(output_dir, name, "trainer_state.json"))
         for _, name in checkpoint_folders(output_dir)
     )
+
+
+def resume_checkpoint(resume, output_dir: str, announce: bool = True) -> Optional[str]:
+    """The checkpoint folder that `training.resume_from_checkpoint` names (None: a new run): "auto" the newest complete
+    one of `output_dir` if any (said on stderr where `announce`), true or "last" the newest complete one, else the
+    folder given, which must hold trainer_state.json."""
+    if resume == "auto":  # e.g. under torchrun --max-restarts: the newest complete checkpoint, or a new run
+        resume = last_complete_checkpoint(output_dir) if has_complete_checkpoint(output_dir) else None
+        if resume and announce:
+            print(f"resume_from_checkpoint auto: resuming from {resume}", file=sys.stderr)
+        return resume
+    if resume in (True, "last", "true"):
+        return last_complete_checkpoint(output_dir)
+    if resume in (None, False, "false", ""):
+        return None
+    resume = resolve_path(str(resume))
+    if not os.path.isfile(os.path.join(resume, "trainer_state.json")):  # the Trainer fails with a traceback
+        problem = "no trainer_state.json (interrupted while saving?)" if os.path.isdir(resume) else "no such folder"
+        raise SystemExit(
+            f"resume_from_checkpoint {resume}: {problem}; give a complete checkpoint-N folder, or true for the newest "
+            "complete one in output_dir"
+        )
+    return resume
 
 
 def last_complete_checkpoint(output_dir: str) -> str:
@@ -2810,28 +2886,24 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
     from . import data_simmemre
     from .training_simmemre import apply_thresholds, calibrate_thresholds, format_duration
 
+    # The checkpoint to resume and its seeds are known from the config: a resume under other seeds stops before the
+    # data are read and the model is built (the labels and model settings are compared once it is).
+    training = training_settings(config)
+    resume = None
+    if training.get("output_dir"):  # (build_trainer names a missing one)
+        output_dir = os.path.expanduser(str(training["output_dir"]))  # (as TrainingArguments reads it)
+        first_process = os.environ.get("RANK", "0") == "0"
+        resume = resume_checkpoint(training.get("resume_from_checkpoint"), output_dir, announce=first_process)
+    if resume:
+        check_resume_seeds(resume, training)
     trainer, datasets, run = build_trainer(config)
-    args, resume, calibrate = trainer.args, run["resume"], run["calibrate"]
+    args, calibrate = trainer.args, run["calibrate"]
     calibration_grid, base_model, data_config = run["calibration_grid"], run["base_model"], run["data"]
     trained_from = run.get("trained_from")
     processor = trainer.processing_class
-    if resume == "auto":  # e.g. under torchrun --max-restarts: the newest complete checkpoint, or a new run
-        resume = last_complete_checkpoint(args.output_dir) if has_complete_checkpoint(args.output_dir) else None
-        if resume and trainer.is_world_process_zero():
-            print(f"resume_from_checkpoint auto: resuming from {resume}", file=sys.stderr)
-    elif resume in (True, "last", "true"):
-        resume = last_complete_checkpoint(args.output_dir)
-    elif resume:
-        resume = resolve_path(str(resume))
-        if not os.path.isfile(os.path.join(resume, "trainer_state.json")):  # the Trainer fails with a traceback
-            problem = "no trainer_state.json (interrupted while saving?)" if os.path.isdir(resume) else "no such folder"
-            raise SystemExit(
-                f"resume_from_checkpoint {resume}: {problem}; give a complete checkpoint-N folder, or true for the "
-                "newest complete one in output_dir"
-            )
     resumed_at = checkpoint_step(resume) if resume else 0
     if resume and getattr(trainer, "model", None) is not None:
-        check_resume_compatible(resume, trainer.model.config, trainer.args)
+        check_resume_compatible(resume, trainer.model.config)
     finishing = bool(resumed_at) and check_steps_left(trainer, resume, resumed_at)
     if not resume and trainer.is_world_process_zero():
         remove_earlier_run_files(args.output_dir)

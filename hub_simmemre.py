@@ -771,9 +771,10 @@ def training_procedure(trainer, train_documents=None, train_runtime=None, traine
     earlier legs (:class:`~simmemre.training_simmemre.TrainingTimeCallback`) to `train_runtime` (the last leg's, as
     transformers reports it; measured by the callback where not given) and says it was resumed; it is left out where
     an earlier leg's time is not recorded (a checkpoint of an older version)."""
-    from .training_simmemre import installed_version
+    from .training_simmemre import installed_version, sampling_seed
 
     args, model_config, collator = trainer.args, trainer.model.config, trainer.data_collator
+    collator_seed = getattr(collator, "seed", None)
     head_learning_rate = getattr(trainer, "head_learning_rate", None)
     accumulation, processes = args.gradient_accumulation_steps, getattr(args, "world_size", 1)
     warmup = args.warmup_steps  # (transformers 5: a fraction < 1 of the training steps, or a step count)
@@ -801,6 +802,8 @@ def training_procedure(trainer, train_documents=None, train_runtime=None, traine
         "seed": args.seed,
         # (the seed of the negative samples and the document order where set: see sampling_seed)
         "data_seed": getattr(args, "data_seed", None),
+        # (a run resumed from a checkpoint written before data_seed seeded the negatives kept drawing them from seed)
+        "negative samples seed": collator_seed if collator_seed not in (None, sampling_seed(args)) else None,
         "mixed_precision": precision,
         "model selection": f"best {args.metric_for_best_model} on validation" if args.load_best_model_at_end else None,
         "training time": _training_time(trainer, train_runtime),

@@ -496,7 +496,8 @@ class SimMemREDataCollator:
     The RNG of a document is `numpy.random.default_rng([seed, epoch, doc_index])`, so resuming from a checkpoint
     replays the same samples; [`SimMemRETrainer`] tells the collator the epoch (`set_epoch`) and fills in `seed` when
     it is None from `TrainingArguments.data_seed` where set, else `TrainingArguments.seed` (:func:`sampling_seed`), so
-    that `data_seed` varies the samples (and the document order) while `seed` keeps the model's initialisation.
+    that `data_seed` varies the samples (and the document order) while `seed` keeps the model's initialisation; a
+    resume takes the seed the checkpoint's run drew from (:func:`checkpoint_negatives_seed`).
 
     Args:
         processor ([`SimMemREProcessor`]): gives the padding id.
@@ -832,33 +833,39 @@ SEED_ARGUMENTS = ("seed", "data_seed")
 
 
 def recorded_seeds(checkpoint) -> Optional[dict]:
-    """`{"seed", "data_seed"}` of the run that saved `checkpoint`, as [`TrainingSeedsCallback`] records them in its
-    trainer_state.json; None where not recorded (a checkpoint of an older version) or not readable."""
+    """`{"seed", "data_seed", "negatives_seed"}` of the run that saved `checkpoint`, as [`TrainingSeedsCallback`]
+    records them in its trainer_state.json (`negatives_seed`: the collator's seed, None where a version before it was
+    recorded saved the checkpoint); None where not recorded (a checkpoint of an older version) or not readable."""
     state = checkpoint_file(checkpoint, "trainer_state.json")
-    callbacks = state.get("stateful_callbacks") if isinstance(state, dict) else None
-    record = callbacks.get(TrainingSeedsCallback.__name__) if isinstance(callbacks, dict) else None
-    record = record[0] if isinstance(record, list) and record else record
-    attributes = record.get("attributes") if isinstance(record, dict) else None
-    if not isinstance(attributes, dict) or not all(name in attributes for name in SEED_ARGUMENTS):
+    attributes = TrainingSeedsCallback.recorded_attributes(
+        state.get("stateful_callbacks") if isinstance(state, dict) else None
+    )
+    if not all(name in attributes for name in SEED_ARGUMENTS):
         return None
-    seeds = {name: attributes[name] for name in SEED_ARGUMENTS}
+    seeds = {name: attributes.get(name) for name in (*SEED_ARGUMENTS, "negatives_seed")}
     if not all(value is None or (isinstance(value, int) and not isinstance(value, bool)) for value in seeds.values()):
         return None
     return seeds
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_once(message: str) -> None:
+    """Log `message` once per process: train.py compares a checkpoint's seeds before building the trainer, and the
+    trainer compares them again when it loads the checkpoint."""
+    logger.warning(message)
 
 
 def check_checkpoint_seeds(checkpoint, args) -> None:
     """Raise ValueError naming the `seed` and `data_seed` of `args` (TrainingArguments) that differ from those
     `checkpoint` was trained with: the resumed run would draw other negative samples and another document order from
     there on (the resumed epoch's skipped batches then are not those it trained) and record seeds its model was not
-    trained with. A checkpoint that records none (an older version's) is not compared, with a warning."""
+    trained with. A checkpoint that records none (an older version's) is not compared, with a warning (once)."""
     recorded = recorded_seeds(checkpoint)
     if recorded is None:
         if isinstance(checkpoint_file(checkpoint, "trainer_state.json"), dict):  # (an unreadable one: the Trainer's)
-            logger.warning(
-                "resume_from_checkpoint %s: it records no seeds (saved by an older version), so this run's seed and "
-                "data_seed are not compared with its own; resume with the seeds it was trained with",
-                checkpoint,
+            _warn_once(
+                f"resume_from_checkpoint {checkpoint}: it records no seeds (saved by an older version), so this run's "
+                "seed and data_seed are not compared with its own; resume with the seeds it was trained with"
             )
         return
     differing = [
@@ -877,8 +884,25 @@ def check_checkpoint_seeds(checkpoint, args) -> None:
 def sampling_seed(args) -> int:
     """The seed of the training data's randomness (the collator's negative samples, the document order):
     `TrainingArguments.data_seed` where set, else `seed`, as transformers seeds its samplers; the model's
-    initialisation and dropout follow `seed` alone."""
+    initialisation and dropout follow `seed` alone. A run resumed from a checkpoint of a version before 2026-12-07
+    keeps drawing its negative samples from `seed`, as that version did (:func:`checkpoint_negatives_seed`)."""
     return args.data_seed if getattr(args, "data_seed", None) is not None else args.seed
+
+
+def checkpoint_negatives_seed(checkpoint, args) -> tuple[Optional[int], bool]:
+    """`(seed, recorded)`: the seed the collator of the run that saved `checkpoint` drew its negative samples from,
+    for a resume under `args` (whose seeds :func:`check_checkpoint_seeds` has compared), and whether the checkpoint
+    records it. A checkpoint that records no seeds was saved by a version that drew them from `seed` whatever
+    `data_seed`; one that records the seeds but not this one, by a version that drew them from :func:`sampling_seed`
+    (both where the trainer chose the collator's seed). `(None, False)` where trainer_state.json cannot be read."""
+    if not isinstance(checkpoint_file(checkpoint, "trainer_state.json"), dict):
+        return None, False
+    recorded = recorded_seeds(checkpoint)
+    if recorded is None:
+        return args.seed, False
+    if recorded["negatives_seed"] is not None:
+        return recorded["negatives_seed"], True
+    return sampling_seed(args), False
 
 
 class SamplingEpochCallback(TrainerCallback):
@@ -906,7 +930,29 @@ class SamplerEpochCallback(TrainerCallback):
             sampler.set_epoch(0 if state.epoch is None else int(math.floor(state.epoch + 1e-6)))
 
 
-class TrainingTimeCallback(TrainerCallback, ExportableState):
+class _CheckpointRecordCallback(TrainerCallback, ExportableState):
+    """A callback whose :meth:`state` each checkpoint's trainer_state.json keeps under `stateful_callbacks`, by class
+    name: :meth:`recorded_attributes` reads it back, :meth:`start_record` makes sure the Trainer saves it."""
+
+    @classmethod
+    def recorded_attributes(cls, stateful_callbacks) -> dict:
+        """The attributes of this class's record in `stateful_callbacks` (a trainer state's; the first record where
+        the Trainer keeps a list for several callbacks of one class), {} where there is none."""
+        record = stateful_callbacks.get(cls.__name__) if isinstance(stateful_callbacks, dict) else None
+        record = record[0] if isinstance(record, list) and record else record
+        attributes = record.get("attributes") if isinstance(record, dict) else None
+        return attributes if isinstance(attributes, dict) else {}
+
+    def start_record(self, state) -> None:
+        """Put this callback's record into `state` (at `on_train_begin`, after reading the resumed one): the Trainer
+        updates only the records it finds when it saves a checkpoint, so one written before this callback existed
+        has none (a KeyError then), and a fresh state holds an earlier train()'s."""
+        name = type(self).__name__
+        if not isinstance(state.stateful_callbacks.get(name), list):
+            state.stateful_callbacks[name] = self.state()
+
+
+class TrainingTimeCallback(_CheckpointRecordCallback):
     """The training time of a run across its legs (the processes of a run resumed from checkpoints): each checkpoint's
     trainer_state.json records, under `stateful_callbacks`, the seconds from the run's start to that checkpoint (the
     earlier legs' up to the checkpoints they resumed from, plus this leg's so far), the legs and their devices, and a
@@ -942,13 +988,9 @@ class TrainingTimeCallback(TrainerCallback, ExportableState):
         return self.earlier_devices + new
 
     def on_train_begin(self, args, state, control, **kwargs):
-        name = type(self).__name__
         self.earlier_seconds, self.earlier_legs, self.earlier_devices = 0.0, 0, []
         if state.global_step > 0:  # resumed: a fresh state starts at step 0, a checkpoint's after it
-            record = state.stateful_callbacks.get(name)
-            record = record[0] if isinstance(record, list) and record else record
-            attributes = record.get("attributes") if isinstance(record, dict) else None
-            attributes = attributes if isinstance(attributes, dict) else {}
+            attributes = self.recorded_attributes(state.stateful_callbacks)
             seconds, legs = attributes.get("training_seconds"), attributes.get("training_legs")
             devices = attributes.get("training_devices")
             number = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
@@ -957,10 +999,7 @@ class TrainingTimeCallback(TrainerCallback, ExportableState):
             self.earlier_devices = [str(device) for device in devices] if isinstance(devices, list) else []
         self._device, self._start_step, self._end_step = str(args.device), state.global_step, None
         self._leg_start, self._leg_seconds = time.monotonic(), None
-        # The Trainer updates only the records it finds when it saves a checkpoint: one written before this
-        # callback existed has none (a KeyError then), and a fresh state holds an earlier train()'s.
-        if not isinstance(state.stateful_callbacks.get(name), list):
-            state.stateful_callbacks[name] = self.state()
+        self.start_record(state)
 
     def on_train_end(self, args, state, control, **kwargs):
         if self._leg_start is not None:
@@ -986,24 +1025,24 @@ class TrainingTimeCallback(TrainerCallback, ExportableState):
         }
 
 
-class TrainingSeedsCallback(TrainerCallback, ExportableState):
-    """Records the run's `seed` and `data_seed` (TrainingArguments) in each checkpoint's trainer_state.json, under
-    `stateful_callbacks`, so that a resume can be compared with them (:func:`check_checkpoint_seeds`; transformers
-    keeps them only in the pickled training_args.bin). [`SimMemRETrainer`] adds one."""
+class TrainingSeedsCallback(_CheckpointRecordCallback):
+    """Records the run's `seed` and `data_seed` (TrainingArguments) and `negatives_seed` (the seed the collator draws
+    its negative samples from) in each checkpoint's trainer_state.json, under `stateful_callbacks`, so that a resume
+    can be compared with them (:func:`check_checkpoint_seeds`; transformers keeps the first two only in the pickled
+    training_args.bin) and draws its negative samples as the run did (:func:`checkpoint_negatives_seed`).
+    [`SimMemRETrainer`] adds one and sets `negatives_seed`; None (another trainer's) records it as unknown."""
 
     def __init__(self):
-        self.seed = self.data_seed = None
+        self.seed = self.data_seed = self.negatives_seed = None
 
     def state(self) -> dict:
         """The record a checkpoint keeps (see `ExportableState`)."""
-        return {"args": {}, "attributes": {"seed": self.seed, "data_seed": self.data_seed}}
+        seeds = {"seed": self.seed, "data_seed": self.data_seed, "negatives_seed": self.negatives_seed}
+        return {"args": {}, "attributes": seeds}
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.seed, self.data_seed = args.seed, getattr(args, "data_seed", None)
-        name = type(self).__name__
-        # As TrainingTimeCallback's: a checkpoint written before this callback existed has no record to update.
-        if not isinstance(state.stateful_callbacks.get(name), list):
-            state.stateful_callbacks[name] = self.state()
+        self.start_record(state)
 
 
 class MemoryWarmupCallback(TrainerCallback):
@@ -1389,9 +1428,10 @@ class SimMemRETrainer(Trainer):
       tie-break: on a corpus where relation F1 stays 0 for the first evaluations, give it a patience beyond them.
     - Memory warm-up through [`MemoryWarmupCallback`]; the run's training time across resumes through
       [`TrainingTimeCallback`] (recorded in each checkpoint); the collator's negative samples drawn from
-      `data_seed` where set, else `seed` (:func:`sampling_seed`). Each checkpoint records both seeds
-      ([`TrainingSeedsCallback`]) and a resume under others is refused (:func:`check_checkpoint_seeds`), as one under
-      other label lists or model settings is.
+      `data_seed` where set, else `seed` (:func:`sampling_seed`). Each checkpoint records both seeds and the
+      negatives' ([`TrainingSeedsCallback`]); a resume under other seeds is refused (:func:`check_checkpoint_seeds`),
+      as one under other label lists or model settings is, and draws its negatives as the checkpoint's run did (a
+      checkpoint of a version before 2026-12-07 from `seed`: :func:`checkpoint_negatives_seed`).
     - `evaluate()` runs full inference (eval mode, no labels, `per_device_eval_batch_size` documents at a time; under
       DDP every process takes a share and the predictions are gathered), decodes schema documents, scores them with
       the strict joint F1 metric and returns its flat scores as `{prefix}_...` floats (nested `per_type` is dropped),
@@ -1476,9 +1516,13 @@ class SimMemRETrainer(Trainer):
         self._task_loss_sums = None
         self.last_predictions = None
         self.last_predictions_at = {}
+        # Whether this trainer chose the collator's seed (sampling_seed; a resume keeps the checkpoint's: see
+        # _load_from_checkpoint), rather than the collator's maker.
+        self._chooses_negatives_seed = False
         if hasattr(self.data_collator, "set_epoch"):
             if getattr(self.data_collator, "seed", 0) is None:
                 self.data_collator.seed = sampling_seed(self.args)
+                self._chooses_negatives_seed = True
             if self.args.dataloader_num_workers > 0 and self.args.dataloader_persistent_workers:
                 logger.warning(
                     "dataloader_persistent_workers=True: worker copies of the collator do not see "
@@ -1550,7 +1594,8 @@ class SimMemRETrainer(Trainer):
         processor = self.processing_class
         if not hasattr(self.data_collator, "set_epoch") and hasattr(processor, "collate") and self.model is not None:
             # With `model_init` the model (and so the collator's label lists) exists only from here on.
-            self.data_collator = SimMemREDataCollator(processor, self.model.config, seed=sampling_seed(self.args))
+            self.data_collator = SimMemREDataCollator(processor, self.model.config)
+            self._chooses_negatives_seed = True
             self.add_callback(SamplingEpochCallback(self.data_collator))
         if not hasattr(self.data_collator, "set_epoch"):  # only training batches need it; evaluation collates itself
             raise ValueError(
@@ -1559,6 +1604,9 @@ class SimMemRETrainer(Trainer):
             )
         self._task_loss_sums = None  # the steps after the last log of an earlier train() are not this run's
         self._memory_reads_since = None
+        if self._chooses_negatives_seed:  # (a resume sets the checkpoint's: _load_from_checkpoint)
+            self.data_collator.seed = sampling_seed(self.args)
+        self._share_negatives_seed()
         output = super().train(*args, **kwargs)
         primary = self.args.metric_for_best_model or ""
         primary = primary if primary.startswith("eval_") else f"eval_{primary}"
@@ -1647,8 +1695,47 @@ class SimMemRETrainer(Trainer):
         check_checkpoint_labels(resume_from_checkpoint, self.model.config)
         check_checkpoint_settings(resume_from_checkpoint, self.model.config)
         check_checkpoint_seeds(resume_from_checkpoint, self.args)
+        self._resume_negatives_seed(resume_from_checkpoint)
         super()._load_from_checkpoint(resume_from_checkpoint, model)
         self._memory_reads_since = checkpoint_reads_since(resume_from_checkpoint)
+
+    def _resume_negatives_seed(self, checkpoint) -> None:
+        """Draw the negative samples from the seed the checkpoint's run drew them from: a run of a version before
+        2026-12-07 drew them from `seed` even where `data_seed` was set, and its resume switched them to data_seed from
+        the resume step on. A collator seed its maker chose is kept, unless the checkpoint records another."""
+        if not hasattr(self.data_collator, "seed"):  # (another collator's samples are its own)
+            return
+        seed, recorded = checkpoint_negatives_seed(checkpoint, self.args)
+        collator_seed = self.data_collator.seed
+        if seed is None or seed == collator_seed:
+            return
+        if self._chooses_negatives_seed:
+            if not recorded:
+                logger.warning(
+                    "resume_from_checkpoint %s: saved by a version that drew the negative samples from seed %s, not "
+                    "data_seed %s; this run goes on drawing them from seed %s (its checkpoints record it)",
+                    checkpoint,
+                    seed,
+                    self.args.data_seed,
+                    seed,
+                )
+            self.data_collator.seed = seed
+            self._share_negatives_seed()
+        elif recorded:
+            raise ValueError(
+                f"resume_from_checkpoint {checkpoint}: its run drew the negative samples from seed {seed}, this run's "
+                f"collator from {collator_seed}; give the collator seed={seed} (or None: the checkpoint's)"
+            )
+
+    def _load_callback_state(self):
+        super()._load_callback_state()
+        self._share_negatives_seed()  # (restore_callback_states_from_checkpoint made new callbacks)
+
+    def _share_negatives_seed(self) -> None:
+        """Tell the TrainingSeedsCallbacks the seed of the collator's negative samples, which their records keep."""
+        for callback in self.callback_handler.callbacks:
+            if isinstance(callback, TrainingSeedsCallback):
+                callback.negatives_seed = getattr(self.data_collator, "seed", None)
 
     # -- losses -------------------------------------------------------------------------------------
     def get_batch_samples(self, epoch_iterator, num_batches, device):
@@ -2346,6 +2433,7 @@ __all__ = [
     "SamplerEpochCallback",
     "TrainingTimeCallback",
     "TrainingSeedsCallback",
+    "checkpoint_negatives_seed",
     "sampling_seed",
     "EpochSeededLengthGroupedSampler",
     "SimMemREDataCollator",

@@ -151,6 +151,46 @@ def test_given_label_lists_name_a_type_that_the_train_cap_cuts_away(tmp_path, ca
     assert "Protein" not in err  # (in no document: the lists' own choice)
 
 
+def test_types_that_only_documents_outside_the_data_splits_slices_hold_are_named(tmp_path, capsys):
+    """The label lists come from every document read (as labels.json): a type that only corpus documents no slice
+    takes held got a row and a memory slot that were neither trained nor scored, without a word."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "CDR_TrainingSet.PubTator.txt").write_text(
+        "1|t|Aspirin causes ulcers.\n1|a|Rarely.\n1\t0\t7\tAspirin\tChemical\tD001\n"
+        "1\t15\t21\tulcers\tDisease\tD002\n1\tCID\tD001\tD002\n\n"
+        "2|t|Lithium and BRCA1.\n2|a|Rarely.\n2\t0\t7\tLithium\tChemical\tD003\n2\t12\t17\tBRCA1\tGene\t672\n\n",
+        encoding="utf-8",
+    )
+    (corpus / "CDR_TestSet.PubTator.txt").write_text(
+        "3|t|Aspirin.\n3|a|Rarely.\n3\t0\t7\tAspirin\tChemical\tD001\n\n", encoding="utf-8"
+    )
+    data = {"data_dir": str(corpus), "format": "bc5cdr", "splits": {"train": "train[:1]", "validation": "test"}}
+    _, labels = load_splits(data)
+    assert labels["entity_types"] == ["Chemical", "Disease", "Gene"]
+    assert [line for line in capsys.readouterr().err.splitlines() if "Gene" in line] == [
+        "data: entity type(s) 'Gene' occur only in documents of the corpus's 'train' split(s) that this run neither "
+        "trains on nor scores (data.splits leave(s) them out): the label lists, taken from every document read, give "
+        "them rows and memory slots that are never trained or scored; data.entity_types and data.relation_types fix "
+        "the lists"
+    ]
+
+
+def test_types_that_only_evaluation_documents_cut_by_their_cap_hold_are_named(tmp_path, capsys):
+    data = {
+        "train_file": write_documents(tmp_path / "train.jsonl", "Chemical"),
+        "validation_file": write_documents(tmp_path / "dev.jsonl", "Chemical", "Gene"),
+        "max_eval_documents": 1,
+    }
+    _, labels = load_splits(data)
+    assert labels["entity_types"] == ["Chemical", "Gene"]
+    err = capsys.readouterr().err
+    assert "entity type(s) 'Gene' occur only in documents of the corpus's 'validation' split(s)" in err
+    assert "(data.max_eval_documents leave(s) them out)" in err
+    load_splits({**data, "max_eval_documents": 2})
+    assert "occur only in documents of the corpus" not in capsys.readouterr().err  # (scored)
+
+
 def test_an_evaluation_split_without_any_gold_relation_is_named(tmp_path, capsys):
     """BioNLP withholds its test relations: relation F1 0.00 went into the log, the results and the card as measured."""
     train = {"id": "t", "text": "Aspirin hurts.", "relations": [{"head": 0, "tail": 1, "type": "Causes"}]}
@@ -467,19 +507,12 @@ def test_calibration_settings_are_checked_before_training(monkeypatch, training,
 
 
 def test_resuming_from_the_last_checkpoint_of_a_folder_without_one_stops(monkeypatch, tmp_path):
-    from types import SimpleNamespace
-
+    """(Before the data are read: the checkpoint is found from the config.)"""
     from simmemre import experiment_simmemre
 
-    trainer = SimpleNamespace(
-        args=SimpleNamespace(output_dir=str(tmp_path)),
-        processing_class=None,
-        train=lambda **kwargs: pytest.fail("training started from step 0"),
-    )
-    run = {"resume": True, "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda *args, **kwargs: pytest.fail("built"))
     with pytest.raises(SystemExit, match="no checkpoint-\\* folder in"):
-        experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}})
+        experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": True}})
 
 
 def test_overrides_keep_yaml_1_1_boolean_words_as_strings():
@@ -784,13 +817,13 @@ def test_a_folder_holding_an_earlier_run_is_refused_before_the_data_is_read(tmp_
     with pytest.raises(SystemExit, match=re.escape(f"holds an earlier run ({left}); give a new folder")) as stopped:
         experiment_simmemre.train(config)
     assert ("--resume_from_checkpoint true" in str(stopped.value)) == left.startswith("checkpoint-")
+    monkeypatch.setattr(
+        experiment_simmemre, "build_trainer", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("past the check"))
+    )
     for allowed in ({"overwrite_output_dir": True}, {"resume_from_checkpoint": True}):
-        with pytest.raises(RuntimeError, match="past the check"):
-            monkeypatch.setattr(
-                experiment_simmemre,
-                "build_trainer",
-                lambda *a, **k: (_ for _ in ()).throw(RuntimeError("past the check")),
-            )
+        # (a resume without a checkpoint stops once past it, before the data are read)
+        past = "past the check" if "resume_from_checkpoint" not in allowed or "checkpoint-" in left else "no checkpoint"
+        with pytest.raises((RuntimeError, SystemExit), match=past):
             experiment_simmemre.train({"training": {"output_dir": str(tmp_path), **allowed}})
 
 
@@ -1283,24 +1316,17 @@ def test_train_py_draws_the_negative_samples_from_data_seed_where_set(monkeypatc
     assert trainer.data_collator.seed == (data_seed if data_seed else trainer.args.seed)
 
 
-def test_resuming_under_another_seed_than_the_checkpoints_stops_with_one_line(monkeypatch, tmp_path):
-    """The Trainer's ValueError from inside trainer.train() ended such a resume, after the model and data were built."""
-    from types import SimpleNamespace
-
+def test_resuming_under_another_seed_than_the_checkpoints_stops_before_anything_is_built(monkeypatch, tmp_path):
+    """The Trainer's ValueError from inside trainer.train() ended such a resume, and then the one line came after the
+    data were read and tokenized and the model built: the seeds are known from the config."""
     from simmemre import experiment_simmemre
 
     checkpoint = tmp_path / "checkpoint-4"
     checkpoint.mkdir()
     record = {"TrainingSeedsCallback": {"args": {}, "attributes": {"seed": 1, "data_seed": None}}}
     (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": 4, "stateful_callbacks": record}))
-    (checkpoint / "config.json").write_text(json.dumps({"entity_types": ["Apple"], "relation_types": []}))
-    config = SimpleNamespace(entity_types=["Apple"], relation_types=[])
-    trainer = SimpleNamespace(
-        args=SimpleNamespace(output_dir=str(tmp_path), seed=42, data_seed=None),
-        model=SimpleNamespace(config=config),
-        processing_class=None,
-    )
-    run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
-    with pytest.raises(SystemExit, match=r"it was trained with seed 1 \(this run: 42\).*--seed and --data_seed"):
-        experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda *args, **kwargs: pytest.fail("built"))
+    training = {"output_dir": str(tmp_path), "resume_from_checkpoint": "last", "seed": 42, "data_seed": 5}
+    message = r"it was trained with seed 1 \(this run: 42\); data_seed None \(this run: 5\).*--seed and --data_seed"
+    with pytest.raises(SystemExit, match=message):
+        experiment_simmemre.train({"training": training})

@@ -312,7 +312,7 @@ def test_another_corpus_named_after_bc5cdr_keeps_its_name(model):
     assert card.data.datasets == ["my-bc5cdr-resplit"] and card.data.eval_results[0].dataset_name == "my-bc5cdr-resplit"
 
 
-def training_facts(tmp_path, model, processor, epochs_trained=None, warmup=0.1, **arguments):
+def training_facts(tmp_path, model, processor, epochs_trained=None, warmup=0.1, collator_seed=None, **arguments):
     from transformers import TrainingArguments
 
     from simmemre.hub_simmemre import training_procedure
@@ -329,7 +329,7 @@ def training_facts(tmp_path, model, processor, epochs_trained=None, warmup=0.1, 
         seed=112,
         **arguments,
     )
-    collator = SimMemREDataCollator(processor, model.config, neg_mention_count=200)
+    collator = SimMemREDataCollator(processor, model.config, neg_mention_count=200, seed=collator_seed)
     trainer = SimMemRETrainer(
         model=model, args=args, data_collator=collator, processing_class=processor, head_learning_rate=1e-3
     )
@@ -392,6 +392,16 @@ def test_the_card_gives_the_data_seed_where_set(model, processor, tmp_path):
     facts = training_facts(tmp_path, model, processor, data_seed=7)["Training hyperparameters"]
     assert (facts["seed"], facts["data_seed"]) == (112, 7)
     assert "data_seed" not in training_facts(tmp_path, model, processor)["Training hyperparameters"]
+    assert (
+        "negative samples seed"
+        not in training_facts(tmp_path, model, processor, data_seed=7)["Training hyperparameters"]
+    )
+
+
+def test_the_card_names_the_negatives_seed_of_a_run_resumed_under_the_old_rule(model, processor, tmp_path):
+    """A run resumed from a checkpoint written before data_seed seeded the negatives keeps drawing them from seed."""
+    facts = training_facts(tmp_path, model, processor, data_seed=7, collator_seed=112)["Training hyperparameters"]
+    assert (facts["data_seed"], facts["negative samples seed"]) == (7, 112)
 
 
 def test_card_section_ends_at_a_heading_outside_code_fences():

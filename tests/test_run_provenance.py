@@ -131,3 +131,13 @@ def test_a_model_recorded_as_the_checkouts_root_gets_a_label(tmp_path, results, 
     )
     (line,) = serving_table(results, tmp_path, capsys, label="checkout root (.)")
     assert line.startswith("| checkout root (.) (abc1234) |")
+
+
+@pytest.mark.parametrize("value, name", [("C:\\Users\\me\\runs\\x", "x"), ("\\\\server\\share\\bc5cdr", "bc5cdr")])
+def test_a_windows_absolute_path_is_recorded_by_its_name_on_posix(value, name):
+    """It read as a relative path on POSIX and was kept whole (results.py check then refused the row)."""
+    from simmemre.experiment_simmemre import portable_path
+
+    notes = {}
+    assert portable_path(value, "data.corpus.data_dir", notes) == name
+    assert notes == {"data.corpus.data_dir": OUTSIDE_CHECKOUT_NOTE}
