@@ -6,6 +6,7 @@ error should not wait for; see scripts/cli_options.py), and the package's module
 """
 
 import argparse
+import sys
 
 # The model's thresholds (config keys; the scripts' --mention-threshold, ...).
 THRESHOLD_NAMES = ("mention_threshold", "coref_threshold", "relation_threshold", "entity_threshold")
@@ -131,27 +132,49 @@ def add_inference_arguments(
 TYPE_SELECTION_OPTIONS = ("--entity-types", "--relation-types")
 
 
+def _is_dash_led_type(word: str) -> bool:
+    """A word such as -LRB-: one dash, then more than one character (not `--output`, a one-letter `-o` or a number)."""
+    return len(word) > 2 and word[0] == "-" and word[1] != "-" and not word[1:].replace(".", "", 1).isdigit()
+
+
 def _hint_dash_led_types(parser) -> None:
-    """Make `parser`'s usage errors say how a type that begins with '-' is given: argparse reads the `-LRB-` of
-    `--entity-types -LRB-` as an unknown option ("expected at least one argument"; after other types, "unrecognized
-    arguments: -LRB-"), and its message does not say why."""
-    report = parser.error
+    """Make `parser`'s usage errors say how a type that begins with '-' is given where one was: argparse reads the
+    `-LRB-` of `--entity-types -LRB-` as an unknown option ("expected at least one argument"; after other types,
+    "unrecognized arguments: -LRB-"), and its message does not say why."""
+    parse_known_args, report = parser.parse_known_args, parser.error
+    parsed = []  # (the arguments of the last parse: the error sees only argparse's message)
+
+    def parse_known(args=None, namespace=None):
+        parsed[:] = sys.argv[1:] if args is None else list(args)
+        return parse_known_args(args, namespace)
+
+    def dash_led_types() -> list:
+        """[(option, word)]: each dash-led word after a type option (up to the next `--` option)."""
+        found, option = [], None
+        for word in parsed:
+            if word in TYPE_SELECTION_OPTIONS:
+                option = word
+            elif word.startswith("--"):
+                option = None
+            elif option and _is_dash_led_type(word):
+                found.append((option, word))
+        return found
 
     def error(message: str):
+        found = dash_led_types()
         hint = " (a type that begins with '-' is given in the = form, one per option: {})"
-        unrecognized = "unrecognized arguments: "
         for option in TYPE_SELECTION_OPTIONS:
-            if message == f"argument {option}: expected at least one argument":
-                message += hint.format(f"{option}=-LRB-")
+            words = [word for given, word in found if given == option]
+            if message == f"argument {option}: expected at least one argument" and words:
+                message += hint.format(f"{option}={words[0]}")
+        unrecognized = "unrecognized arguments: "
         if message.startswith(unrecognized):
-            # (a single dash and a name, as -LRB-; not a misspelt --option or a one-letter -x)
-            words = message[len(unrecognized) :].split()
-            dash_led = [word for word in words if len(word) > 2 and word[0] == "-" and word[1] != "-"]
-            if dash_led:
-                message += hint.format(f"--entity-types={dash_led[0]} or --relation-types={dash_led[0]}")
+            named = [(given, word) for given, word in found if word in message[len(unrecognized) :].split()]
+            if named:
+                message += hint.format(f"{named[0][0]}={named[0][1]}")
         report(message)
 
-    parser.error = error
+    parser.parse_known_args, parser.error = parse_known, error
 
 
 def add_type_selection_arguments(parser):

@@ -188,16 +188,20 @@ def _json_key_paths(text: str) -> Iterator[tuple[str, ...]]:
 
 
 def _json_corpus_format(value: Any) -> str | None:
-    """The corpus format of a parsed JSON value by its top-level keys: a BioC collection (a ``documents`` list of
-    objects with ``passages``), DocRED (a list of documents with ``vertexSet``). A SimMemRE document (``text`` or
+    """The corpus format of a parsed JSON value by its top-level keys: a BioC collection (a ``documents`` list whose
+    first object has ``passages``), DocRED (a list of documents with ``vertexSet``). A SimMemRE document (``text`` or
     ``words`` at its top, whatever its other fields hold) and anything else are None."""
     if isinstance(value, dict):
         documents = value.get("documents")
         if "text" in value or "words" in value or not isinstance(documents, list) or not documents:
             return None
-        return "bioc" if all(isinstance(document, dict) and "passages" in document for document in documents) else None
-    if isinstance(value, list) and value and all(isinstance(item, dict) and "vertexSet" in item for item in value):
-        return "docred"
+        # (by its first document, as `_cut_json_corpus_format` judges a file too large to parse)
+        return "bioc" if isinstance(documents[0], dict) and "passages" in documents[0] else None
+    if isinstance(value, list) and value:
+        if all(
+            isinstance(item, dict) and "vertexSet" in item and not {"text", "words"} & item.keys() for item in value
+        ):
+            return "docred"
     return None
 
 

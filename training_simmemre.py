@@ -1702,7 +1702,8 @@ class SimMemRETrainer(Trainer):
     def _resume_negatives_seed(self, checkpoint) -> None:
         """Draw the negative samples from the seed the checkpoint's run drew them from: a run of a version before
         2026-12-07 drew them from `seed` even where `data_seed` was set, and its resume switched them to data_seed from
-        the resume step on. A collator seed its maker chose is kept, unless the checkpoint records another."""
+        the resume step on. A collator seed its maker chose is kept; where the checkpoint records another, the resume is
+        refused."""
         if not hasattr(self.data_collator, "seed"):  # (another collator's samples are its own)
             return
         seed, recorded = checkpoint_negatives_seed(checkpoint, self.args)

@@ -134,11 +134,12 @@ def write_page(page, predictions_file, model=None):
 
 
 def refuse_corpus_files(inputs, input_format: str) -> None:
-    """Stop, naming the file, its format and how to read it, on an INPUT written in a corpus format (PubTator, BioC,
+    """Stop, naming the file, its format and how to convert it, on an INPUT written in a corpus format (PubTator, BioC,
     DocRED JSON): read as text it was predicted as one document holding the markup, read as JSON Lines each line or
-    document became an error record that did not say why. A --format given says what the inputs are: nothing is
-    guessed; the refusal names the --format that reads the file as --format auto would have."""
-    if input_format != "auto":
+    document became an error record that did not say why. JSON is judged by its top-level keys, so no SimMemRE
+    document (a top-level `text` or `words`) is refused, under --format jsonl either; --format text reads any file as
+    one plain text, unchecked."""
+    if input_format == "text":
         return
     from simmemre.data_simmemre import CORPUS_FORMAT_LOOKS, corpus_format_of
     from simmemre.streaming_simmemre import JSONL_SUFFIXES
@@ -148,15 +149,12 @@ def refuse_corpus_files(inputs, input_format: str) -> None:
         if corpus_format:
             path = Path(source)
             suffix = (path.with_suffix("") if path.suffix.lower() == ".gz" else path).suffix.lower()
-            way_through = (
-                "if it holds SimMemRE documents, --format jsonl reads them as they are"
-                if suffix in JSONL_SUFFIXES  # (what --format auto reads as JSON Lines)
-                else "--format text reads it as one plain text"
-            )
+            # (a JSON file read as one text would be predicted as JSON, not as the documents it holds)
+            way_through = "" if suffix in JSONL_SUFFIXES else "; --format text reads it as one plain text"
             raise SystemExit(
                 f"{source}: it looks like {CORPUS_FORMAT_LOOKS[corpus_format]}, which predict.py does not read: "
                 f"convert it (convert_dataset.py --format {corpus_format} --input {source} --output DIR) and predict "
-                f"the .jsonl files written in DIR; {way_through}"
+                f"the .jsonl files written in DIR{way_through}"
             )
 
 

@@ -49,8 +49,8 @@ last part), followed by the first digits of its model_digest where two models re
 `table` prints a Markdown table per thresholds policy (per-seed rows, then mean ± sample std over seeds; a seed is the
 pair (seed, data_seed), written "112/5" where the run set a data_seed other than its seed; when a seed was run again
 or re-calibrated, the row recorded last counts and the earlier one is listed as replaced; a note under the table names
-a model with rows trained or scored on splits that a cap cut, from rows that record data.max_documents: a cap at or
-above a split's recorded document count cut nothing)
+a model with rows trained or scored on splits that a cap cut, from rows that record data.max_documents: a cap above
+a split's recorded document count cut nothing)
 and, with --readme, rewrites the text between `<!-- results:DATASET:start -->` and `<!-- results:DATASET:end -->`. With
 --headline, one mean line per model for the models that results/headline.json lists for the dataset (the shipped
 configs' models, in order: `{"cdr": [NAME, ...]}`), else for the models recorded last. A rerun of a seed is recorded
@@ -1081,7 +1081,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only one mean line per model (the README's results:DATASET-headline section)",
     )
-    check_parser = commands.add_parser("check", help="check that the rows follow the schema of the rows add writes")
+    check_parser = commands.add_parser(
+        "check", help="check that the rows follow their schema (the rows add writes, or a benchmark's)"
+    )
     check_parser.add_argument("--dataset", type=dataset_name, required=True)
     compare_parser = commands.add_parser("compare", help="two models side by side over their recorded seeds")
     compare_parser.add_argument("--dataset", type=dataset_name, required=True)

@@ -503,9 +503,9 @@ def test_predict_names_a_corpus_file_input_and_how_to_convert_it(name, tmp_path)
     message = refusal("predict", ["--model", NOT_A_MODEL, str(path), "-o", str(tmp_path / "p.jsonl")])
     assert message.startswith(f"{path}: it looks like ") and "\n" not in message
     assert f"which predict.py does not read: convert it (convert_dataset.py --format {corpus_format} " in message
-    # (the --format that reads it as --format auto would: a JSON file as documents, not as one text of JSON)
+    # (a JSON file read as one text would be predicted as JSON: no --format to offer there)
     if name.lower().endswith(".json"):
-        assert message.endswith("; if it holds SimMemRE documents, --format jsonl reads them as they are")
+        assert message.endswith("and predict the .jsonl files written in DIR")
     else:
         assert message.endswith("; --format text reads it as one plain text")
     assert not (tmp_path / "p.jsonl").exists()
@@ -526,13 +526,36 @@ def test_predict_reads_documents_with_bioc_key_names_in_their_metadata(tmp_path)
         assert refusal("predict", ["--model", NOT_A_MODEL, *given, path]).startswith(f"--model {NOT_A_MODEL}: ")
 
 
-def test_predict_format_jsonl_reads_a_file_as_documents_without_guessing_its_format(tmp_path):
-    """--format jsonl says what the file is: only --format text skipped the corpus-format refusal."""
+def test_predict_format_jsonl_still_names_a_bioc_file_and_how_to_convert_it(tmp_path):
+    """Under --format jsonl a BioC collection became one error record without a word of BioC, with exit code 0."""
     content, _ = CORPUS_INPUTS["Test.BioC.JSON"]
     path = tmp_path / "documents.json"
     path.write_text(content, encoding="utf-8")
     message = refusal("predict", ["--model", NOT_A_MODEL, "--format", "jsonl", str(path)])
-    assert message.startswith(f"--model {NOT_A_MODEL}: ")
+    assert message.startswith(f"{path}: it looks like a BioC") and "convert_dataset.py --format bioc" in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [{"id": "a", "text": "Aspirin.", "vertexSet": []}],  # (SimMemRE documents that carry a vertexSet field)
+    ],
+)
+def test_json_documents_with_a_top_level_text_are_no_docred(value, tmp_path):
+    from simmemre.data_simmemre import corpus_format_of
+
+    path = tmp_path / "documents.json"
+    path.write_text(json.dumps(value), encoding="utf-8")
+    assert corpus_format_of(path) is None
+
+
+def test_a_bioc_collection_is_judged_by_its_first_document(tmp_path):
+    """A collection whose second document lacked passages was no BioC, though a large file is judged by its first."""
+    from simmemre.data_simmemre import corpus_format_of
+
+    path = tmp_path / "collection.json"
+    path.write_text(json.dumps({"source": "x", "documents": [{"id": "1", "passages": []}, {"id": "2"}]}))
+    assert corpus_format_of(path) == "bioc"
 
 
 def test_calibrate_names_a_missing_data_dir(hub_folder, tmp_path):
@@ -620,7 +643,7 @@ def test_predict_still_refuses_a_type_option_followed_by_an_option(capsys):
     "selection, hint",
     [
         (["--entity-types", "-LRB-"], "--entity-types=-LRB-"),
-        (["--relation-types", "CID", "-NONE-"], "--entity-types=-NONE- or --relation-types=-NONE-"),
+        (["--relation-types", "CID", "-NONE-"], "--relation-types=-NONE-"),
     ],
 )
 @pytest.mark.parametrize("script", ["predict", "predict_ray"])
@@ -630,6 +653,18 @@ def test_a_dash_led_type_given_without_the_equals_form_is_named_with_it(script, 
     with pytest.raises(SystemExit):
         parser.parse_args(["--model", "m", "in.txt", "-o", "out", *selection])
     assert f"(a type that begins with '-' is given in the = form, one per option: {hint})" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [["--entity-types", "--output", "x"], ["--relation-types"], ["-threads", "2"], ["--entity-types", "-o", "x"]],
+)
+def test_a_usage_error_without_a_dash_led_type_gets_no_equals_form_hint(selection, capsys):
+    """The hint named -LRB- for a type option left empty, and --entity-types=-threads where no type option was given."""
+    parser = load_script(SCRIPTS / "predict.py", "predict_script").build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--model", "m", "in.txt", *selection])
+    assert "= form" not in capsys.readouterr().err
 
 
 def test_predict_refuses_a_type_the_model_does_not_have_before_writing(hub_folder, gold, tmp_path):
