@@ -8,8 +8,8 @@ byte-order mark dropped, id = file name), a .jsonl/.json file of schema document
 (JSON Lines if its first non-empty line is a JSON object, predicted line by line as they arrive; else read whole: a
 JSON document or array if it is one JSON value, else one text). With no INPUT, stdin is read. A .gz input
 (data.jsonl.gz) is decompressed. A file in a corpus format (PubTator, BioC, DocRED JSON) is refused, naming the format
-and the convert_dataset.py call that turns it into JSON Lines; a --format given skips that check (--format jsonl reads
-a .jsonl/.json file of SimMemRE documents all the same, --format text any file as one plain text).
+and the convert_dataset.py call that turns it into JSON Lines (JSON by its top-level keys: a SimMemRE document, with a
+top-level text or words, never is one); --format text skips that check and reads any file as one plain text.
 --output - (or none) writes to stdout; a device or pipe output (/dev/null, a fifo) is written as a stream, without
 --resume, sharding or --html. A reader that stops early (| head) ends the run with status 141.
 
