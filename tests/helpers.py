@@ -49,6 +49,16 @@ GOLD_DOCUMENT = {
     ],
     "relations": [{"head": 0, "tail": 1, "type": "CID"}],
 }  # fmt: skip
+# A DocRED-format document (JEREX's joint split: title, sentences of words, vertexSet, labels).
+DOCRED_DOCUMENT = {
+    "title": "Paris",
+    "sents": [["Paris", "is", "in", "France", "."]],
+    "vertexSet": [
+        [{"name": "Paris", "sent_id": 0, "pos": [0, 1], "type": "LOC"}],
+        [{"name": "France", "sent_id": 0, "pos": [3, 4], "type": "LOC"}],
+    ],
+    "labels": [{"h": 0, "t": 1, "r": "P17", "evidence": [0]}],
+}
 BENCHMARKS = REPO_ROOT / "benchmarks"
 SCRIPT_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 LOW = {"mention_threshold": 0.0, "coref_threshold": 0.5, "relation_threshold": 0.0}

@@ -5,23 +5,14 @@ exports that keep the types no document uses."""
 import json
 
 import pytest
-from helpers import GOLD_DOCUMENT
+from helpers import DOCRED_DOCUMENT, GOLD_DOCUMENT
 
 from simmemre import data_simmemre
 from simmemre.data_simmemre import DocumentError, convert_command, read_brat, read_jsonl, write_brat, write_jsonl
 from simmemre.experiment_simmemre import load_splits
 
 DOCUMENT = {**GOLD_DOCUMENT, "id": "d1"}
-# A DocRED-format document of JEREX's joint split, and its types.json (JEREX's layout: short and verbose names).
-DOCRED_DOCUMENT = {
-    "title": "Paris",
-    "sents": [["Paris", "is", "in", "France", "."]],
-    "vertexSet": [
-        [{"name": "Paris", "sent_id": 0, "pos": [0, 1], "type": "LOC"}],
-        [{"name": "France", "sent_id": 0, "pos": [3, 4], "type": "LOC"}],
-    ],
-    "labels": [{"h": 0, "t": 1, "r": "P17", "evidence": [0]}],
-}
+# The types.json of JEREX's DocRED joint split (short and verbose names).
 JEREX_TYPES = {
     "entities": {name: {"short": name, "verbose": name} for name in ("LOC", "PER")},
     "relations": {

@@ -4,7 +4,7 @@ declare types (those of the folders documents are read from, and above them)."""
 
 import json
 
-from helpers import GOLD_DOCUMENT
+from helpers import DOCRED_DOCUMENT, GOLD_DOCUMENT
 
 from simmemre import data_simmemre
 from simmemre.data_simmemre import convert_command, write_brat, write_jsonl
@@ -81,20 +81,11 @@ def test_a_brat_split_folder_given_as_a_file_declares_its_annotation_conf_types(
 def test_a_docred_file_with_a_jerex_types_json_declares_its_entity_types(tmp_path):
     """data.train_file with data.rel_info naming JEREX's types.json: its entity types were lost (the reader's relation
     names replaced the file before the declared types were read), while labels.json of the same conversion has them."""
-    document = {
-        "title": "Paris",
-        "sents": [["Paris", "is", "in", "France", "."]],
-        "vertexSet": [
-            [{"name": "Paris", "sent_id": 0, "pos": [0, 1], "type": "LOC"}],
-            [{"name": "France", "sent_id": 0, "pos": [3, 4], "type": "LOC"}],
-        ],
-        "labels": [{"h": 0, "t": 1, "r": "P17", "evidence": [0]}],
-    }
     types = {
         "entities": {name: {"short": name, "verbose": name} for name in ("LOC", "PER")},
         "relations": {"P17": {"symmetric": False, "short": "P17", "verbose": "country"}},
     }
-    train = write(tmp_path / "train_joint.json", json.dumps([document]))
+    train = write(tmp_path / "train_joint.json", json.dumps([DOCRED_DOCUMENT]))
     rel_info = write(tmp_path / "types.json", json.dumps(types))
     _, labels = load_splits({"train_file": str(train), "format": "docred", "rel_info": str(rel_info)})
     assert labels == {"entity_types": ["LOC", "PER"], "relation_types": ["country"]}
