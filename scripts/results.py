@@ -874,6 +874,11 @@ def tables(dataset: str) -> str:
         raise SystemExit(f"{results_file(dataset)}: no rows")
     if dataset == "serving":
         return serving_table(rows)
+    if all(is_benchmark_row(row) for row in rows):  # (it printed nothing)
+        raise SystemExit(
+            f"{results_file(dataset)}: benchmark rows (benchmarks/*.py), which table does not print (it prints the "
+            "runs `add` records, and results/serving.jsonl); read them as JSON Lines, or `check` them"
+        )
     parts = []
     for thresholds in ("fixed", "calibrated"):
         if any(row.get("thresholds") == thresholds for row in rows):

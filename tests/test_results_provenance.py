@@ -303,3 +303,9 @@ def test_check_names_an_absolute_model_path_in_a_benchmark_row_with_a_digest(tmp
     (tmp_path / "serving.jsonl").write_text(json.dumps(row) + "\n" + json.dumps({**row, "model_digest": "a" * 16}))
     with pytest.raises(SystemExit, match=r"serving.jsonl:2: 'x, serving fp32': model: an absolute path"):
         results.main(["--results-dir", str(tmp_path), "check", "--dataset", "serving"])
+
+
+def test_table_of_a_benchmark_file_names_what_it_holds(results):
+    """`table --dataset cdr-stages` printed an empty string."""
+    with pytest.raises(SystemExit, match=r"cdr-stages\.jsonl: benchmark rows \(benchmarks/\*\.py\), which table"):
+        results.main(["table", "--dataset", "cdr-stages"])
