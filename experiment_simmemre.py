@@ -754,6 +754,19 @@ def warn_about_splits_without_relations(splits: dict, sources: dict) -> None:
             )
 
 
+TYPE_KINDS = (("entity_types", "entity"), ("relation_types", "relation"))
+
+
+def _shown_types(types) -> str:
+    """Up to five type names, quoted: "'A', 'B', ..."."""
+    return ", ".join(map(repr, types[:5])) + (", ..." if len(types) > 5 else "")
+
+
+def _named_types(types: dict) -> str:
+    """`{"entity_types": [...], "relation_types": [...]}` as "entity type(s) 'A' and relation type(s) 'B'"."""
+    return " and ".join(f"{noun} type(s) {_shown_types(types[kind])}" for kind, noun in TYPE_KINDS if types[kind])
+
+
 def warn_about_untrained_types(
     labels: dict, splits: dict, declared=None, uncapped_train=None, corpus=None, leaving_out=()
 ) -> None:
@@ -776,37 +789,32 @@ def warn_about_untrained_types(
         before_cap = data_simmemre.labels_for({"train": uncapped_train})
         cut = {
             kind: sorted((set(before_cap[kind]) & set(labels.get(kind, ()))) - set(trained[kind]))
-            for kind in ("entity_types", "relation_types")
+            for kind, _ in TYPE_KINDS
         }
     evaluated = data_simmemre.labels_for({split: docs for split, docs in splits.items() if split != "train"})
-    for kind, noun in (("entity_types", "entity"), ("relation_types", "relation")):
+    for kind, noun in TYPE_KINDS:
         untrained = sorted(
             set(evaluated[kind]) - set(trained[kind]) - set(cut[kind]) - set((declared or {}).get(kind, ()))
         )
         if untrained:
-            shown = ", ".join(map(repr, untrained[:5])) + (", ..." if len(untrained) > 5 else "")
             print(
-                f"data: {noun} type(s) {shown} occur in the validation or test split but not in train: the model gets "
-                f"{'their rows' if len(untrained) > 1 else 'a row'} it never trains (their gold annotations count "
-                f"as misses); data.{kind} fixes the list",
+                f"data: {noun} type(s) {_shown_types(untrained)} occur in the validation or test split but not in "
+                f"train: the model gets {'their rows' if len(untrained) > 1 else 'a row'} it never trains (their gold "
+                f"annotations count as misses); data.{kind} fixes the list",
                 file=sys.stderr,
             )
     used = {
         kind: set(trained[kind]) | set(evaluated[kind]) | set(cut[kind]) | set((declared or {}).get(kind, ()))
-        for kind in ("entity_types", "relation_types")
+        for kind, _ in TYPE_KINDS
     }
     unused = {kind: sorted(set(labels.get(kind, ())) - used[kind]) for kind in used} if corpus else {}
     if any(unused.values()):
-        named = " and ".join(
-            f"{noun} type(s) " + ", ".join(map(repr, unused[kind][:5])) + (", ..." if len(unused[kind]) > 5 else "")
-            for kind, noun in (("entity_types", "entity"), ("relation_types", "relation"))
-            if unused[kind]
-        )
-        holders = [
-            name
-            for name, docs in corpus.items()
-            if any(set(data_simmemre.labels_for({name: docs})[kind]) & set(unused[kind]) for kind in unused)
-        ]
+        named = _named_types(unused)
+        holders = []
+        for name, docs in corpus.items():
+            held = data_simmemre.labels_for({name: docs})
+            if any(set(held[kind]) & set(unused[kind]) for kind in unused):
+                holders.append(name)
         settings = " and ".join(dict.fromkeys(leaving_out)) or "this run's splits"
         print(
             f"data: {named} occur only in documents of the corpus's {', '.join(map(repr, holders))} split(s) that this "
@@ -816,11 +824,7 @@ def warn_about_untrained_types(
             file=sys.stderr,
         )
     if cut["entity_types"] or cut["relation_types"]:
-        named = " and ".join(
-            f"{noun} type(s) " + ", ".join(map(repr, cut[kind][:5])) + (", ..." if len(cut[kind]) > 5 else "")
-            for kind, noun in (("entity_types", "entity"), ("relation_types", "relation"))
-            if cut[kind]
-        )
+        named = _named_types(cut)
         kept = len(splits.get("train", []))
         print(
             f"data: {named} occur only in training documents that data.max_train_documents ({kept} of "

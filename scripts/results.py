@@ -311,7 +311,7 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
         raise SystemExit(f"{run}: {source} to read the seed from; pass --seed")
     # (the seed of the negatives and the document order where set: runs that differ in it alone are other runs)
     data_seed = ((run_config.get("config") or {}).get("training") or {}).get("data_seed")
-    if data_seed is not None and (not isinstance(data_seed, int) or isinstance(data_seed, bool)):
+    if data_seed is not None and not is_whole(data_seed):
         raise SystemExit(
             f"{run / 'run_config.json'}: config.training.data_seed: a whole number or null, got {data_seed!r}"
         )
@@ -437,6 +437,19 @@ ROW_FIELDS = dict(name=str, seed=int, run=str, thresholds=str, threshold_values=
 SPLITS = ("train", "validation", "test")
 
 
+def is_whole(value) -> bool:
+    """An int that is not a bool (JSON's true would pass isinstance(value, int))."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def path_notes_problems(row: dict) -> list:
+    """A row's `path_notes`, where present, must be an object of text notes by field."""
+    notes = row.get("path_notes", {})
+    if isinstance(notes, dict) and all(isinstance(note, str) for note in notes.values()):
+        return []
+    return ["path_notes: an object of notes (text) by field"]
+
+
 def absolute_path(value) -> bool:
     """Whether a recorded path names the recording machine's layout: absolute in POSIX form (/work/...) or Windows form
     (C:\\Users\\..., a UNC \\\\server\\share), or under a home folder (~). Rows are read on either system, where
@@ -467,11 +480,7 @@ def benchmark_row_problems(row: dict) -> list:
         problems.append(f"model_digest: 16 hex digits, got {json.dumps(row['model_digest'])[:40]}")
     if absolute_path(row.get("model")):
         problems.append(f"model: an absolute path ({row['model'][:40]}), which no other machine has")
-    if "path_notes" in row and not (
-        isinstance(row["path_notes"], dict) and all(isinstance(note, str) for note in row["path_notes"].values())
-    ):
-        problems.append("path_notes: an object of notes (text) by field")
-    return problems
+    return problems + path_notes_problems(row)
 
 
 def row_problems(row) -> list:
@@ -489,7 +498,7 @@ def row_problems(row) -> list:
     if row.get("thresholds") not in ("fixed", "calibrated"):
         problems.append(f"thresholds: fixed or calibrated, got {json.dumps(row.get('thresholds'))[:40]}")
     data_seed = row.get("data_seed")  # (recorded since rows carry it; null where the run set none)
-    if data_seed is not None and (not isinstance(data_seed, int) or isinstance(data_seed, bool)):
+    if data_seed is not None and not is_whole(data_seed):
         problems.append(f"data_seed: a whole number or null, got {json.dumps(data_seed)[:40]}")
     if "run_digest" not in row:
         return problems
@@ -507,10 +516,10 @@ def row_problems(row) -> list:
         problems += [
             f"data.max_documents.{split}: a positive whole number or null, got {json.dumps(cap)[:40]}"
             for split, cap in caps.items()
-            if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1)
+            if cap is not None and not (is_whole(cap) and cap >= 1)
         ]
     trained = data["documents"].get("train")  # (recorded since train.py writes train_documents)
-    if "train" in data["documents"] and (not isinstance(trained, int) or isinstance(trained, bool) or trained < 1):
+    if "train" in data["documents"] and not (is_whole(trained) and trained >= 1):
         problems.append(f"data.documents.train: a positive whole number, got {json.dumps(trained)[:40]}")
     encoder = data.get("encoder")
     if not isinstance(encoder, dict) or "path" not in encoder or "model_type" not in encoder:
@@ -526,11 +535,7 @@ def row_problems(row) -> list:
         for field, value in paths.items()
         if absolute_path(value)
     ]
-    if "path_notes" in row and not (
-        isinstance(row["path_notes"], dict) and all(isinstance(note, str) for note in row["path_notes"].values())
-    ):
-        problems.append("path_notes: an object of notes (text) by field")
-    return problems
+    return problems + path_notes_problems(row)
 
 
 def check_command(args) -> int:
