@@ -362,6 +362,8 @@ def _unknown_key_hint(key: str, value, section: str, keys: list, valid: dict) ->
     as a nested key), or a close key."""
     if section == "model" and key in SCRIPT_SET_MODEL_KEYS:
         return f"{key!r} is not set in the model section: it comes from {SCRIPT_SET_MODEL_KEYS[key]}"
+    if section in ("model", "training") and _is_encoder_setting(key):
+        return f"{key!r} is an encoder config setting: --encoder.config_overrides.{key}"
     if section == "training":
         owner = next((name for name in SECTIONS if name != section and key in valid[name]), None)
         if owner:
@@ -372,6 +374,12 @@ def _unknown_key_hint(key: str, value, section: str, keys: list, valid: dict) ->
     if isinstance(value, dict) and match in SECTIONS:
         return f"{key!r}: did you mean the section {match!r} (--{match}.KEY)?"
     return f"{key!r}: did you mean {match!r}?"
+
+
+def _is_encoder_setting(key: str) -> bool:
+    """Settings of the encoder's own config that users set for a run: the attention kernel and the dropouts
+    (`from_pretrained(..., attn_implementation=...)` takes the first at load time)."""
+    return key == "attn_implementation" or key == "classifier_dropout" or key.endswith("dropout_prob")
 
 
 def closest_key(key: str, keys) -> Optional[str]:

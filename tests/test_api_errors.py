@@ -315,3 +315,15 @@ def test_from_pretrained_without_a_location_takes_the_given_config_and_weights(h
     model = SimMemREModel.from_pretrained(hub_folder)
     again = SimMemREModel.from_pretrained(None, config=model.config, state_dict=model.state_dict())
     assert again.config.entity_types == model.config.entity_types
+
+
+@pytest.mark.parametrize(
+    "section, key",
+    [("model", "attn_implementation"), ("training", "attn_implementation"), ("model", "hidden_dropout_prob")],
+)
+def test_an_encoder_setting_in_another_section_names_its_override(section, key):
+    """--model.attn_implementation was answered "did you mean 'flat_mentions'?"."""
+    from simmemre.experiment_simmemre import check_config_keys
+
+    with pytest.raises(SystemExit, match=rf"'{key}' is an encoder config setting: --encoder.config_overrides.{key}"):
+        check_config_keys({section: {key: "eager"}})
