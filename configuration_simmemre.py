@@ -214,6 +214,11 @@ class SimMemREConfig(PretrainedConfig):
             of one another: equal once lower-cased, stripped of everything but letters and digits, and cut by one
             inflectional or derivational suffix ("seizure"/"seizures", "hypertension"/"hypertensive",
             "toxicity"/"toxicities"; `word_form_key` in the modeling file). English suffixes; inference only.
+        coreference_lexicon (`list[list[str]]`, []): groups of mention strings known to name one entity, each string
+            lower-cased and single-spaced (`lexicon_key` in the modeling file): after clustering, the clusters of
+            mentions whose strings fall in one group merge, where a document writes two or more of its strings
+            ("pruritus" and "itching", "dopamine" and "DA"). Derived from a training corpus's gold clusters by
+            `coreference_lexicon` (data module). Inference only.
         non_initial_words (`list[str]`, []), non_final_words (`list[str]`, []): lower-cased words that no mention
             begins (ends) with; candidate spans that begin (end) with one are not scored. Derived from a training
             corpus by `boundary_words` (data module): the words seen at least `min_count` times there that never
@@ -324,6 +329,7 @@ class SimMemREConfig(PretrainedConfig):
         non_initial_words=None,
         non_final_words=None,
         relation_argument_types=None,
+        coreference_lexicon=None,
         mention_string_propagation=False,
         mention_string_propagation_min_length=2,
         flat_mentions=False,
@@ -386,6 +392,7 @@ class SimMemREConfig(PretrainedConfig):
         self.non_initial_words = [] if non_initial_words is None else _word_list(non_initial_words)
         self.non_final_words = [] if non_final_words is None else _word_list(non_final_words)
         self.relation_argument_types = {} if relation_argument_types is None else relation_argument_types
+        self.coreference_lexicon = [] if coreference_lexicon is None else coreference_lexicon
         self.mention_string_propagation = _flag("mention_string_propagation", mention_string_propagation)
         self.mention_string_propagation_min_length = mention_string_propagation_min_length
         self.flat_mentions = _flag("flat_mentions", flat_mentions)
@@ -547,6 +554,24 @@ class SimMemREConfig(PretrainedConfig):
                     f"got {pairs!r}",
                 )
 
+    def _check_coreference_lexicon(self, fail):
+        lexicon = self.coreference_lexicon
+        if not isinstance(lexicon, (list, tuple)):
+            fail("coreference_lexicon", f"must be a list of groups of mention strings, got {lexicon!r:.80}")
+        seen = {}
+        for number, group in enumerate(lexicon):
+            if not isinstance(group, (list, tuple)) or len(group) < 2:
+                fail("coreference_lexicon", f"group {number}: a list of two or more strings, got {group!r:.80}")
+            for string in group:
+                # the form lexicon_key (modeling file) gives: lower-cased, single-spaced, trimmed
+                if not isinstance(string, str) or not string or string != " ".join(string.lower().split()):
+                    fail(
+                        "coreference_lexicon",
+                        f"group {number}: {string!r:.60} is not a lower-cased, single-spaced, trimmed string",
+                    )
+                if seen.setdefault(string, number) != number:
+                    fail("coreference_lexicon", f"{string!r:.60} is in groups {seen[string]} and {number}")
+
     def validate(self):
         """transformers' check before `save_pretrained`: a config changed after construction (`config.update`,
         attribute assignment) is saved only if it can be loaded again."""
@@ -622,6 +647,7 @@ class SimMemREConfig(PretrainedConfig):
             if not isinstance(words, list) or not all(isinstance(w, str) and w and w == w.lower() for w in words):
                 fail(field, "must be a list of non-empty lower-cased words")
         self._check_relation_argument_types(fail)
+        self._check_coreference_lexicon(fail)
         if self.coreference_linkage not in COREFERENCE_LINKAGES:
             fail("coreference_linkage", f"must be one of {COREFERENCE_LINKAGES}, got {self.coreference_linkage!r}")
         if self.relation_classifier not in RELATION_CLASSIFIERS:

@@ -282,6 +282,7 @@ DATA_KEYS = (
     "cache_dir",
     "boundary_word_min_count",
     "relation_argument_types",
+    "coreference_lexicon",
 )
 ENCODER_KEYS = ("path", "config_overrides", "tiny", "tokenizer", "trust_remote_code")
 
@@ -1152,23 +1153,25 @@ def trained_model_settings(saved, model_kwargs: dict, encoder) -> dict:
 
 
 def keep_trained_model_filters(data_config: dict, location: str) -> None:
-    """A run from the trained model at `location` keeps the candidate filters it was saved with (its boundary words
-    and relation argument types): the data settings that would derive them again from this run's training split
-    (`data.boundary_word_min_count`, `data.relation_argument_types`), often a few documents, are not applied, and a
-    note says so. The model section's own lists (`model.non_initial_words`, ...) are taken as other settings are."""
+    """A run from the trained model at `location` keeps the lists derived from its training data that it was saved
+    with (boundary words, relation argument types, coreference lexicon): the data settings that would derive them
+    again from this run's training split (`data.boundary_word_min_count`, `data.relation_argument_types`,
+    `data.coreference_lexicon`), often a few documents, are not applied, and a note says so. The model section's own
+    lists (`model.non_initial_words`, ...) are taken as other settings are."""
     asked = [
         setting
         for setting, value in (
             ("data.boundary_word_min_count", data_config.get("boundary_word_min_count")),
             ("data.relation_argument_types", data_config.get("relation_argument_types")),
+            ("data.coreference_lexicon", data_config.get("coreference_lexicon")),
         )
         if value
     ]
     if asked and os.environ.get("RANK", "0") == "0":  # (once per launch)
         print(
             f"{' and '.join(asked)}: not applied in a run from the trained model {location}, which keeps the boundary "
-            "words and relation argument types it was saved with (set model.non_initial_words, "
-            "model.non_final_words or model.relation_argument_types to replace them)",
+            "words, relation argument types and coreference lexicon it was saved with (set model.non_initial_words, "
+            "model.non_final_words, model.relation_argument_types or model.coreference_lexicon to replace them)",
             file=sys.stderr,
         )
 
@@ -1507,6 +1510,13 @@ def corpus_relation_argument_types(args) -> dict:
     from . import data_simmemre
 
     return data_simmemre.relation_argument_types(corpus_train_documents(args, "relation argument types"))
+
+
+def corpus_coreference_lexicon(args) -> list:
+    """`data_simmemre.coreference_lexicon` of the corpus's train split."""
+    from . import data_simmemre
+
+    return data_simmemre.coreference_lexicon(corpus_train_documents(args, "a coreference lexicon"))
 
 
 def default_device() -> str:
@@ -2491,6 +2501,12 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
             "data.relation_argument_types: true (read each relation type's argument types from the training data) "
             f"or false, got {argument_types!r}"
         )
+    lexicon = data_config.get("coreference_lexicon", False)
+    if not isinstance(lexicon, bool):  # the model setting's groups of strings are not read here
+        raise SystemExit(
+            "data.coreference_lexicon: true (read the groups of strings that name one entity from the training "
+            f"data's gold clusters) or false, got {lexicon!r:.80}"
+        )
 
     # A run from a trained model: its architecture is checked before any data is read, its label lists rule the data.
     trained = trained_model_location(config.get("encoder"))
@@ -2514,6 +2530,10 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         from .data_simmemre import relation_argument_types
 
         model_kwargs["relation_argument_types"] = relation_argument_types(all_splits["train"])
+    if lexicon and not trained:
+        from .data_simmemre import coreference_lexicon
+
+        model_kwargs["coreference_lexicon"] = coreference_lexicon(all_splits["train"])
     wanted = {name: docs for name, docs in all_splits.items() if splits is None or name in splits}
     has_validation = bool(wanted.get("validation")) and training_config.get("eval_strategy") != "no"
     if not has_validation:

@@ -984,6 +984,26 @@ def word_form_groups(mention_strings: list) -> list:
     return [group for key, group in groups.items() if key and len(group) > 1]
 
 
+def lexicon_key(string: str) -> str:
+    """How a mention string is looked up in `SimMemREConfig.coreference_lexicon`: lower-cased, each run of whitespace
+    or invisible separators as one space, trimmed ("Pruritus" and "pruritus" meet)."""
+    return _single_spaced(string).strip().lower()
+
+
+def lexicon_groups(mention_strings: list, lexicon: Sequence[Sequence[str]]) -> list:
+    """Indices of the mentions whose strings (`lexicon_key`) fall in one group of `lexicon` (groups of strings known
+    to name one entity), for the groups where two or more differently written strings occur: the lexicon joins
+    synonyms, and leaves repeats of one string to the model's own coreference."""
+    group_of = {string: number for number, group in enumerate(lexicon) for string in group}
+    found = {}
+    for index, string in enumerate(mention_strings):
+        key = lexicon_key(string)
+        number = group_of.get(key)
+        if number is not None:
+            found.setdefault(number, []).append((index, key))
+    return [[index for index, _ in members] for members in found.values() if len({key for _, key in members}) > 1]
+
+
 def _propagation_key(string: str) -> str:
     """A capital first letter followed by a lower-case one is compared lower-cased: a sentence's first word. The key
     keeps the string's length (which `propagated_mentions` filters on), so "İ", whose lower case is two code points,
@@ -1516,9 +1536,9 @@ class CoreferenceResolution(nn.Module):
         """Stage 3: coreference probabilities of all mention pairs i < j in document order (one direction, as
         JEREX's clustering effectively reads, though JEREX orders candidates by sentence, width, then start, so a
         longer span that starts first comes second there), then agglomerative clustering at `threshold`
-        (`coreference_linkage`; JEREX: complete), then the abbreviation and word-form merges
-        (`abbreviation_coreference`, `word_form_coreference`). At a threshold of 1 or more no pair can link, so none
-        is scored.
+        (`coreference_linkage`; JEREX: complete), then the abbreviation, word-form and lexicon merges
+        (`abbreviation_coreference`, `word_form_coreference`, `coreference_lexicon`). At a threshold of 1 or more no
+        pair can link, so none is scored.
 
         Returns `np.ndarray` of shape `(n,)` (host): entity index of each mention, numbered by first mention.
         """
@@ -1536,13 +1556,16 @@ class CoreferenceResolution(nn.Module):
                 config.coref_pair_chunk_size,
                 config.coreference_linkage,
             )
-        if strings is not None and (config.abbreviation_coreference or config.word_form_coreference):
+        lexicon = config.coreference_lexicon
+        if strings is not None and (config.abbreviation_coreference or config.word_form_coreference or lexicon):
             written = ["".join(map(chr, s)) for s in strings]
             linked_groups = []
             if config.abbreviation_coreference:
                 linked_groups += abbreviation_groups(written, context.text(codepoints))
             if config.word_form_coreference:
                 linked_groups += word_form_groups(written)
+            if lexicon:
+                linked_groups += lexicon_groups(written, lexicon)
             clusters = merge_linked_clusters(clusters, linked_groups)
         return clusters
 

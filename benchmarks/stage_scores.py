@@ -30,6 +30,7 @@ from simmemre.data_simmemre import append_jsonl
 from simmemre.experiment_simmemre import (
     add_corpus_arguments,
     corpus_boundary_words,
+    corpus_coreference_lexicon,
     corpus_relation_argument_types,
     corpus_rows,
     corpus_split,
@@ -91,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="relation argument types as saved (model), derived from the corpus's train split (on), or none (off); "
         "several: one run each",
     )
+    parser.add_argument(
+        "--coreference-lexicon",
+        nargs="+",
+        default=["model"],
+        choices=["model", "on", "off"],
+        help="the coreference lexicon as saved (model), derived from the gold clusters of the corpus's train split "
+        "(on), or none (off); several: one run each",
+    )
     parser.add_argument("--name", help="a name for the rows (default: the model folder)")
     parser.add_argument("--output", help="append one JSON line per run here (e.g. results/cdr-stages.jsonl)")
     parser.add_argument(
@@ -138,10 +147,10 @@ def markdown(rows: list) -> str:
     lines = [
         "| split | "
         + " | ".join(column for _, column in SWITCHES.values())
-        + " | boundary words | argument types | given | mention recall | "
+        + " | boundary words | argument types | lexicon | given | mention recall | "
         + " | ".join(STAGE_LEVELS)
         + " |",
-        "|---|" + "---|" * (len(SWITCHES) + 4 + len(STAGE_LEVELS)),
+        "|---|" + "---|" * (len(SWITCHES) + 5 + len(STAGE_LEVELS)),
     ]
     for row in rows:
         for split in ("dev", "test"):
@@ -153,7 +162,8 @@ def markdown(rows: list) -> str:
             switches = ["on" if row.get(name) else "off" for name in SWITCHES]
             boundary = str(row.get("boundary_word_min_count") or "off")
             argument_types = "on" if row.get("relation_argument_types") else "off"
-            cells = [*switches, boundary, argument_types, row["given"], *cells]
+            lexicon = str(row.get("coreference_lexicon") or "off")  # (its number of groups)
+            cells = [*switches, boundary, argument_types, lexicon, row["given"], *cells]
             lines.append(f"| {split} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -172,6 +182,11 @@ def main(argv=None) -> int:
         "off": {},
         **({"on": corpus_relation_argument_types(args)} if "on" in args.relation_argument_types else {}),
     }
+    lexicons = {
+        "model": list(model.config.coreference_lexicon),
+        "off": [],
+        **({"on": corpus_coreference_lexicon(args)} if "on" in args.coreference_lexicon else {}),
+    }
     thresholds = {name: getattr(model.config, name) for name in THRESHOLD_NAMES}
     notes = {}  # (the model as results rows write paths: no absolute path of this machine)
     measured = recorded_model(args.model, notes)
@@ -185,11 +200,16 @@ def main(argv=None) -> int:
         ]
         with torch.no_grad():
             encoded = _encode_rows(model, processor, rows, torch.device(device), progress=True)
-            for *switches, min_count, signatures in itertools.product(
-                *(getattr(args, name) for name in SWITCHES), boundary_lists, args.relation_argument_types
+            for *switches, min_count, signatures, lexicon in itertools.product(
+                *(getattr(args, name) for name in SWITCHES),
+                boundary_lists,
+                args.relation_argument_types,
+                args.coreference_lexicon,
             ):
                 model.config.relation_argument_types = argument_types[signatures]
                 signatures = bool(argument_types[signatures])
+                model.config.coreference_lexicon = lexicons[lexicon]
+                lexicon = len(lexicons[lexicon]) or None  # recorded by its number of groups
                 for name, switch in zip(SWITCHES, switches):
                     setattr(model.config, name, saved_switches[name] if switch == "model" else switch == "on")
                 for field in BOUNDARY_FIELDS:
@@ -203,7 +223,7 @@ def main(argv=None) -> int:
                         prediction["text"] = row["text"]
                     scores = joint_re_scores(predictions, references, undirected_relation_types=undirected)
                     scores.pop("per_type", None)
-                    key = (*(getattr(model.config, name) for name in SWITCHES), min_count, signatures, given)
+                    key = (*(getattr(model.config, name) for name in SWITCHES), min_count, signatures, lexicon, given)
                     row = rows_out.setdefault(
                         key,
                         {
@@ -215,6 +235,7 @@ def main(argv=None) -> int:
                             **{name: getattr(model.config, name) for name in SWITCHES},
                             "boundary_word_min_count": min_count,
                             "relation_argument_types": signatures,
+                            "coreference_lexicon": lexicon,
                             "thresholds": thresholds,
                             "commit": commit(),
                             "documents": {},
@@ -228,7 +249,7 @@ def main(argv=None) -> int:
                             {
                                 "split": split,
                                 "given": given,
-                                **dict(zip([*SWITCHES, "boundary", "argument types"], key)),
+                                **dict(zip([*SWITCHES, "boundary", "argument types", "lexicon"], key)),
                             }
                         )
                         + " "

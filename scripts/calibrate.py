@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(data_simmemre.relation_argument_types); saved with the thresholds",
     )
     parser.add_argument(
+        "--coreference-lexicon",
+        action="store_true",
+        help="first set the model's coreference_lexicon, derived from the gold clusters of the corpus's train split "
+        "(data_simmemre.coreference_lexicon); saved with the thresholds",
+    )
+    parser.add_argument(
         "--mention-string-propagation",
         action="store_true",
         help="first switch on the model's mention_string_propagation; saved with the thresholds",
@@ -210,6 +216,7 @@ def calibrate(argv, held: contextlib.ExitStack) -> int:
         check_model_location,
         check_output_location,
         corpus_boundary_words,
+        corpus_coreference_lexicon,
         corpus_relation_argument_types,
         corpus_rows,
         exclusive_use,
@@ -263,6 +270,8 @@ def calibrate(argv, held: contextlib.ExitStack) -> int:
         updates.update(corpus_boundary_words(args, args.boundary_word_min_count))
     if args.relation_argument_types:
         updates["relation_argument_types"] = corpus_relation_argument_types(args)
+    if args.coreference_lexicon:
+        updates["coreference_lexicon"] = corpus_coreference_lexicon(args)
     if args.mention_string_propagation:
         updates["mention_string_propagation"] = True
     # What this run changes in MODEL/config.json, as it was before: results.py records a run's own rows with the
@@ -344,6 +353,7 @@ def calibrate_and_score(args, model, processor, rows: dict, grid: dict, device) 
     report["boundary_word_min_count"] = args.boundary_word_min_count
     report["relation_argument_types"] = model.config.relation_argument_types
     report["mention_string_propagation"] = model.config.mention_string_propagation
+    report["coreference_lexicon"] = len(model.config.coreference_lexicon) or None  # its groups: in config.json
     if args.test_split:  # both threshold sets from one encoding of the split
         sets = {"test_fixed_scores": calibration["fixed_thresholds"], "test_scores": calibration["thresholds"]}
         label = f"{args.test_split} documents"

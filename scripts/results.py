@@ -193,6 +193,8 @@ def recipe_fields(run_config: dict, model_config: dict) -> dict:
     # The boundary word lists by their lengths (the lists themselves are in the model's config.json).
     lists = [model_config.get(key) or [] for key in ("non_initial_words", "non_final_words")]
     recipe["boundary_words"] = [len(words) for words in lists] if any(lists) else None
+    # The coreference lexicon by its number of groups (the groups are in the model's config.json).
+    recipe["coreference_lexicon"] = len(model_config.get("coreference_lexicon") or []) or None
     recipe.update({key: value for key, value in sampling.items() if key.startswith("neg_")})
     return recipe
 
@@ -208,7 +210,9 @@ def data_description(corpus: dict, model_config: dict, run_config: dict, documen
     # The data settings that decide which gold documents a row was scored on (train.py's data keys, less its cache and
     # the inference settings derived from the corpus, which the recipe holds).
     source_keys = [
-        key for key in DATA_KEYS if key not in ("cache_dir", "boundary_word_min_count", "relation_argument_types")
+        key
+        for key in DATA_KEYS
+        if key not in ("cache_dir", "boundary_word_min_count", "relation_argument_types", "coreference_lexicon")
     ]
     described = {key: corpus[key] for key in source_keys if corpus.get(key) is not None}
     for key in CORPUS_PATH_KEYS:
@@ -410,7 +414,7 @@ def rows_for_run(run: Path, name: str, seed=None, commit=None, device=None, cali
             row["calibration_file"] = portable_path(str(resolved), "calibration_file", notes)
             row["calibration_file_digest"] = path_digest(resolved)
             # The re-calibration's own switches (calibrate.py --mention-string-propagation, ...), not train.py's.
-            switches = ("mention_string_propagation", "relation_argument_types")
+            switches = ("mention_string_propagation", "relation_argument_types", "coreference_lexicon")
             row["recipe"] = {**row["recipe"], **{key: calibration[key] for key in switches if key in calibration}}
         if notes:
             row["path_notes"] = notes

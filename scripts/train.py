@@ -20,7 +20,8 @@ CONFIG (YAML or JSON) has five sections:
                cache_dir (a folder for the tokenized datasets' arrow caches), boundary_word_min_count (candidate
                spans beginning or ending with a word seen this often in train and never at that end of a mention
                are not scored), relation_argument_types (true: entity pairs of types no train relation joins are
-               not scored).
+               not scored), coreference_lexicon (true: clusters of mentions written as strings that name one entity
+               in train's gold clusters merge, "pruritus" and "itching").
     encoder:   "minilm" (default, the packaged all-MiniLM-L6-v2), a local model folder,
                {path: minilm|PATH, config_overrides: {attention_probs_dropout_prob: 0.0, ...}} (encoder config
                changes, same weights; add trust_remote_code: true for an encoder that ships its own code), or
@@ -56,8 +57,9 @@ label lists. Its saved config decides the architecture: a model setting that cha
 switches, read positions, mode and temperature, slot and embedding sizes) and differs from the saved value, or an
 encoder.config_overrides key other than a dropout, stops the run with one line naming each; every other model setting
 (thresholds, decoding switches, loss weights, dropout, max_span_size, windows) is taken from the run's model section,
-else kept as saved; the boundary words and relation argument types are kept as saved (data.boundary_word_min_count and
-data.relation_argument_types do not derive them again from the new training split). The memory warm-up is not repeated
+else kept as saved; the boundary words, relation argument types and coreference lexicon are kept as saved
+(data.boundary_word_min_count, data.relation_argument_types and data.coreference_lexicon do not derive them again from
+the new training split). The memory warm-up is not repeated
 (memory_warmup_proportion 0: the trained memories are read from the first step). The data may use any subset of the
 model's entity and relation types; a type it lacks stops the run naming the type and the file. run_config.json records
 the start model as `trained_from`, and best_model's card names it. See docs/design.md, "Training from a trained model".

@@ -125,11 +125,12 @@ def test_cached_candidate_scores_follow_the_lists(tokenizer, processor):
 
 
 def test_training_derives_the_inference_settings_from_the_train_split(tmp_path, monkeypatch):
-    """`data.boundary_word_min_count` and `data.relation_argument_types` in a training config put the train split's
-    boundary words and relation argument types into the model config (and so into every saved checkpoint)."""
+    """`data.boundary_word_min_count`, `data.relation_argument_types` and `data.coreference_lexicon` in a training
+    config put the train split's boundary words, relation argument types and lexicon into the model config (and so
+    into every saved checkpoint)."""
     from helpers import REPO_ROOT
 
-    from simmemre.data_simmemre import relation_argument_types
+    from simmemre.data_simmemre import coreference_lexicon, relation_argument_types
     from simmemre.experiment_simmemre import build_trainer, load_config, load_splits, parse_overrides
 
     data = REPO_ROOT.parent / "shared" / "data" / "bc5cdr"
@@ -139,7 +140,7 @@ def test_training_derives_the_inference_settings_from_the_train_split(tmp_path, 
     config = parse_overrides(
         load_config(str(REPO_ROOT / "scripts" / "configs" / "smoke.yaml")),
         ["--output_dir", str(tmp_path / "run"), "--data.boundary_word_min_count", "5"]
-        + ["--data.relation_argument_types", "true"],
+        + ["--data.relation_argument_types", "true", "--data.coreference_lexicon", "true"],
     )
     trainer, _, _ = build_trainer(config)
     splits, _ = load_splits(config["data"])
@@ -149,3 +150,5 @@ def test_training_derives_the_inference_settings_from_the_train_split(tmp_path, 
     assert trainer.model.config.non_final_words == expected["non_final_words"]
     assert trainer.model.config.relation_argument_types == relation_argument_types(splits["train"])
     assert trainer.model.config.relation_argument_types == {"CID": [["Chemical", "Disease"]]}
+    assert trainer.model.config.coreference_lexicon == coreference_lexicon(splits["train"])
+    assert len(trainer.model.config.coreference_lexicon) > 5

@@ -628,6 +628,7 @@ def test_training_values_are_checked_before_the_data_is_read(monkeypatch, tmp_pa
         # The model setting's format was read as "off" (any value but true/1/yes was).
         ({"relation_argument_types": {"CID": [["Chemical", "Disease"]]}}, "data.relation_argument_types: true"),
         ({"relation_argument_types": "yes"}, "data.relation_argument_types: true"),
+        ({"coreference_lexicon": [["itching", "pruritus"]]}, "data.coreference_lexicon: true"),
     ],
 )
 def test_data_switches_are_checked_before_the_data_is_read(monkeypatch, tmp_path, data, message):

@@ -143,13 +143,14 @@ def test_a_run_from_a_trained_model_keeps_its_boundary_words_and_argument_types(
         "non_initial_words": ["and", "of"],
         "non_final_words": ["the"],
         "relation_argument_types": {"CID": [["Chemical", "Disease"]]},
+        "coreference_lexicon": [["itching", "pruritus"]],
     }
     (tmp_path / "start").mkdir()
     (tmp_path / "run").mkdir()
     start = train(run_config(tmp_path / "start", **filters), ["--seed", "7"], print_summary=False)["best_model"]
     document = {**TRAIN_DOCUMENT, "entities": TRAIN_DOCUMENT["entities"][1:], "relations": []}
     config = run_config(tmp_path / "run", train_documents=[document, {**document, "id": "t2"}])
-    config["data"].update(boundary_word_min_count=1, relation_argument_types=True)
+    config["data"].update(boundary_word_min_count=1, relation_argument_types=True, coreference_lexicon=True)
     result = saved_config(train(config, ["--encoder", start], print_summary=False)["best_model"])
     assert {name: result[name] for name in filters} == filters
     assert "not applied in a run from the trained model" in capsys.readouterr().err
