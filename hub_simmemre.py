@@ -60,6 +60,11 @@ DEFAULT_TAGS = (
 )
 
 
+# Parameter names of peft's layers (LoRA's and the copies of `modules_to_save`): a model that get_peft_model changed
+# in place saves them under names that no SimMemRE model loads (its weights would be initialised afresh).
+PEFT_PARAMETER_MARKERS = (".lora_", ".base_layer.", ".original_module.", ".modules_to_save.")
+
+
 def save_for_hub(
     model,
     processor,
@@ -110,6 +115,14 @@ def save_for_hub(
     folder = Path(folder)
     if not hasattr(JointREPipeline, "_registered_impl"):
         raise RuntimeError("the joint-re task is not registered: import simmemre.pipelines first")
+    if callable(getattr(model, "get_base_model", None)) or any(
+        marker in name for name, _ in model.named_parameters() for marker in PEFT_PARAMETER_MARKERS
+    ):
+        raise ValueError(
+            "model: a peft model (or one that get_peft_model changed in place); save_for_hub saves a plain SimMemRE "
+            "model: pass model.merge_and_unload() (its adapter merged in), or save the adapter alone with "
+            "model.save_pretrained(folder)"
+        )
     if getattr(type(model), "_auto_class", None) is None or getattr(type(processor), "_auto_class", None) is None:
         raise ValueError(
             "model and processor classes must be registered for the Auto classes (import simmemre, which calls "

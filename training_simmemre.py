@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback
 from transformers.trainer_callback import ExportableState
-from transformers.trainer_utils import PredictionOutput, speed_metrics
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, PredictionOutput, speed_metrics
 
 from .cli_simmemre import GIVEN_LEVELS, THRESHOLD_NAMES
 from .data_simmemre import (
@@ -735,11 +735,24 @@ def checkpoint_file(checkpoint, name: str):
         return None
 
 
+# The model config a checkpoint of a peft model keeps beside its adapter. Not config.json: transformers loads a folder
+# with adapter_config.json onto its base model (`AutoModel.from_pretrained(checkpoint)`) only where it has no
+# config.json, and would look there for the whole model's weights.
+ADAPTER_CHECKPOINT_CONFIG = "simmemre_config.json"
+
+
+def checkpoint_config(checkpoint):
+    """The model config `checkpoint` was saved with (config.json, or the one beside a peft adapter), None when there is
+    none or it cannot be read."""
+    saved = checkpoint_file(checkpoint, "config.json")
+    return saved if saved is not None else checkpoint_file(checkpoint, ADAPTER_CHECKPOINT_CONFIG)
+
+
 def check_checkpoint_labels(checkpoint, config) -> None:
     """Raise ValueError when `config`'s label lists are not those `checkpoint` was trained with: its memory slots and
     classifier rows are named by them, so a resume relabelled them silently (same counts) or failed inside
     load_state_dict."""
-    saved = checkpoint_file(checkpoint, "config.json")
+    saved = checkpoint_config(checkpoint)
     if not isinstance(saved, dict):
         return
     for name in ("entity_types", "relation_types"):
@@ -791,7 +804,7 @@ def check_checkpoint_settings(checkpoint, config) -> None:
     """Raise ValueError naming the :data:`TRAINING_SETTINGS` whose values in `config` differ from those `checkpoint`
     was trained with (read through `config`'s class, so a key saved before it existed takes the value that checkpoint
     ran with, e.g. `memory_read_mode` "mean")."""
-    saved = checkpoint_file(checkpoint, "config.json")
+    saved = checkpoint_config(checkpoint)
     if not isinstance(saved, dict):
         return
     try:
@@ -818,7 +831,7 @@ def check_checkpoint_settings(checkpoint, config) -> None:
 
 def checkpoint_reads_since(checkpoint) -> Optional[int]:
     """The global step of `checkpoint` when its saved config has the memory reads on (its last step read them)."""
-    config, state = (checkpoint_file(checkpoint, name) for name in ("config.json", "trainer_state.json"))
+    config, state = checkpoint_config(checkpoint), checkpoint_file(checkpoint, "trainer_state.json")
     if not isinstance(config, dict) or not config.get("memory_reads_enabled"):
         return None
     try:
@@ -1045,6 +1058,28 @@ class TrainingSeedsCallback(_CheckpointRecordCallback):
         self.start_record(state)
 
 
+def simmemre_model(model):
+    """The model itself, or the one a peft `PeftModel` wraps: the wrapper forwards attribute reads to it but keeps
+    attribute writes (`memory_reads_enabled`, a property of the wrapped model) on itself, where no forward sees them."""
+    get_base_model = getattr(model, "get_base_model", None)
+    return get_base_model() if callable(get_base_model) else model
+
+
+def frozen_heads(model) -> list:
+    """The names of the heads and memories (the SimMemRE model's children but the encoder) of which a peft model
+    trains no parameter: left out of `modules_to_save`, they keep their weights (random in a new model)."""
+    wrapped = simmemre_model(model)
+    if wrapped is model:
+        return []
+    return [
+        name
+        for name, child in wrapped.named_children()
+        if name != "encoder"
+        and any(True for _ in child.parameters())
+        and not any(parameter.requires_grad for parameter in child.parameters())
+    ]
+
+
 class MemoryWarmupCallback(TrainerCallback):
     """Two-stage training (paper 3.3): memory reads off until `int(memory_warmup_proportion * max_steps)` optimizer
     steps are done, decided from the trainer state before every step (hence right after resuming; a checkpoint that
@@ -1067,15 +1102,14 @@ class MemoryWarmupCallback(TrainerCallback):
         self.trainer._memory_schedule_active = False
         model = self.trainer.model
         if args.load_best_model_at_end and state.best_model_checkpoint:
-            config_file = os.path.join(state.best_model_checkpoint, "config.json")
-            if os.path.isfile(config_file):
-                with open(config_file, encoding="utf-8") as handle:
-                    enabled = json.load(handle).get("memory_reads_enabled")
+            saved = checkpoint_config(state.best_model_checkpoint)
+            if isinstance(saved, dict):
+                enabled = saved.get("memory_reads_enabled")
             else:  # as its evaluation saw it: the switch of its last training step
                 step = state.best_global_step or int(state.best_model_checkpoint.rsplit("-", 1)[-1])
                 enabled = self.trainer.memory_reads_due_at(max(step - 1, 0))
             if enabled is not None:
-                model.memory_reads_enabled = bool(enabled)
+                simmemre_model(model).memory_reads_enabled = bool(enabled)
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -1415,6 +1449,27 @@ class EpochSeededLengthGroupedSampler(torch.utils.data.Sampler):
         return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
 
 
+# The card of a run that trained a peft model: its output folder holds the adapter (and the heads and memories it
+# saves), which the usage snippets below the note cannot load on their own.
+_ADAPTER_CARD_NOTE = """## Adapter
+
+This folder holds a peft adapter (LoRA on the encoder, with the heads and memories it trains in full), not the whole
+model. Load it onto the SimMemRE model it was trained from:
+
+```python
+from peft import PeftModel
+from transformers import AutoModel, pipeline
+
+base = AutoModel.from_pretrained("<the SimMemRE model the adapter was trained from>", trust_remote_code=True)
+model = PeftModel.from_pretrained(base, "<this folder or repository>")
+extractor = pipeline("joint-re", model=model.merge_and_unload(), processor="<this folder or repository>")
+```
+
+For a repository that the snippets below load as it is, merge the adapter and save the model with
+`simmemre.hub_simmemre.save_for_hub(model.merge_and_unload(), processor, folder)`.
+"""
+
+
 class SimMemRETrainer(Trainer):
     r"""
     [`Trainer`] for [`SimMemREModel`].
@@ -1451,6 +1506,10 @@ class SimMemRETrainer(Trainer):
     - Model selection breaks ties on `metric_for_best_model` (when greater is better) by :data:`SELECTION_TIE_BREAK`:
       entity F1, then mention F1, then the later checkpoint. A run whose dev strict relation F1 is 0 at every
       evaluation still keeps its best-trained checkpoint, and `train()` ends with a warning that says so.
+    - A peft `PeftModel` (LoRA on the encoder, the heads and memories in `modules_to_save`) trains as the model does:
+      the memory switch is set on the model it wraps, each checkpoint gets that model's config beside the adapter
+      (`ADAPTER_CHECKPOINT_CONFIG`, for the resume checks and the best checkpoint's switch), the card says how to load
+      the adapter, and a warning names the heads and memories the adapter leaves frozen.
     """
 
     def __init__(
@@ -1509,6 +1568,15 @@ class SimMemRETrainer(Trainer):
             logger.warning("metric_for_best_model: evaluation reports no loss; selecting on relation_strict_f1")
             self.args.metric_for_best_model, self.args.greater_is_better = "relation_strict_f1", True
         check_selection_metric(self.args.metric_for_best_model)
+        frozen = frozen_heads(self.model) if self.model is not None else []
+        if frozen:
+            logger.warning(
+                "the peft model trains none of %s: a new SimMemRE model's heads and memories start from random "
+                "weights; give them to the adapter with LoraConfig(modules_to_save=%s) (all but the encoder) unless "
+                "they were trained before",
+                frozen,
+                frozen,
+            )
         # The model computes its own mean losses; no `num_items_in_batch`, and Trainer scales for accumulation.
         self.model_accepts_loss_kwargs = False
         self._memory_schedule_active = False
@@ -1648,6 +1716,17 @@ class SimMemRETrainer(Trainer):
         with _save_bar_off_unless_watched():
             super()._save(output_dir, state_dict)
 
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        wrapped = simmemre_model(self.model)
+        if wrapped is not self.model and self.args.should_save:
+            # A peft model saves only its adapter: the checkpoint gets the model's config too, which a resume checks
+            # (label lists, settings), restores the memory switch from and the best checkpoint's switch is read from.
+            folder = os.path.join(
+                self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            )
+            wrapped.config.to_json_file(os.path.join(folder, ADAPTER_CHECKPOINT_CONFIG))
+
     def create_optimizer(self, model=None):
         """Trainer's optimizer; with `head_learning_rate`, each of its parameter groups is split into the encoder's
         parameters (at `learning_rate`) and everything else (heads, memories, embeddings of sizes and types, at
@@ -1689,7 +1768,7 @@ class SimMemRETrainer(Trainer):
             step = self.state.global_step
             if evaluation and step > 0:
                 step -= 1
-            self.model.memory_reads_enabled = self.memory_reads_due_at(step)
+            simmemre_model(self.model).memory_reads_enabled = self.memory_reads_due_at(step)
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         check_checkpoint_labels(resume_from_checkpoint, self.model.config)
@@ -2049,6 +2128,8 @@ class SimMemRETrainer(Trainer):
                 self, train_documents=len(self.train_dataset) if hasattr(self.train_dataset, "__len__") else None
             ),
         )
+        if simmemre_model(self.model) is not self.model:  # the folder holds a peft adapter, not the model
+            card = card.replace("\n## Usage\n", f"\n{_ADAPTER_CARD_NOTE}\n## Usage\n", 1)
         os.makedirs(self.args.output_dir, exist_ok=True)
         with open(os.path.join(self.args.output_dir, "README.md"), "w", encoding="utf-8") as handle:
             handle.write(card)
@@ -2436,6 +2517,7 @@ __all__ = [
     "TrainingSeedsCallback",
     "checkpoint_negatives_seed",
     "sampling_seed",
+    "simmemre_model",
     "EpochSeededLengthGroupedSampler",
     "SimMemREDataCollator",
     "SimMemRETrainer",
