@@ -350,6 +350,8 @@ def test_seq2rel_keeps_a_gold_relation_between_two_entities_written_alike():
     prediction.pop("text")
     results = JointReF1().compute(predictions=[prediction], references=[gold])
     assert results["relation_seq2rel_recall"] == 0.0 and results["relation_strict_f1"] == 100.0
+    # Recall 0 also follows from dropping the gold relation (no gold tuple at all): it must stay a false negative.
+    assert results["per_type"]["relation_seq2rel"]["CID"]["support"] == 1
 
 
 def test_seq2rel_reads_a_mention_across_a_line_break_as_its_words():
@@ -683,3 +685,101 @@ def test_relation_types_that_share_no_name_are_warned_about():
     with pytest.warns(UserWarning, match="share no relation type"):
         results = score(renamed)
     assert results["relation_f1"] == 0.0
+
+
+# ---- gaps found by mutating the scoring code (each test fails on one plausible bug) ----
+
+
+def test_a_mention_ending_exactly_at_the_text_end_is_scored_and_one_character_further_is_refused():
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+
+    end = len(COMPARABLE_TEXT)  # the text ends with "rats."
+    at_the_end = comparable_prediction([(0, 25)], [(40, 49)])
+    at_the_end["entities"].append({"type": "Species", "mentions": _mentions((end - 5, end))})
+    assert joint_re_scores([at_the_end], [COMPARABLE_GOLD])["documents"] == 1
+    past_the_end = comparable_prediction([(0, 25)], [(40, 49)])
+    past_the_end["entities"].append({"type": "Species", "mentions": _mentions((end - 5, end + 1))})
+    with pytest.raises(ValueError, match=rf"mention \({end - 5}, {end + 1}\) ends past the text \({end} characters\)"):
+        joint_re_scores([past_the_end], [COMPARABLE_GOLD])
+
+
+def test_seq2rel_compares_the_entity_types():
+    """seq2rel's entity is its strings plus its type: the right strings under another type are a different entity."""
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+
+    prediction = comparable_prediction([(0, 25), (27, 30)], [(40, 49), (62, 71)])
+    prediction["entities"][0]["type"] = "Disease"
+    results = joint_re_scores([prediction], [COMPARABLE_GOLD])
+    assert results["relation_seq2rel_f1"] == 0.0
+    assert results["relation_f1"] == 0.0 and results["relation_relaxed_f1"] == 100.0  # untyped levels: cluster only
+
+
+def test_threshold_sweep_scores_a_tuple_by_its_best_relation_even_when_a_lower_one_comes_last():
+    """Two predicted relations map to one tuple; it counts at a threshold that its higher score reaches, whatever
+    their order in the document."""
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import relation_counts_by_threshold
+
+    prediction = copy.deepcopy(GOLD[1])
+    prediction["relations"] = [
+        {**prediction["relations"][0], "score": 0.9},
+        {**prediction["relations"][0], "score": 0.2},
+    ]
+    assert relation_counts_by_threshold([prediction], GOLD[1:], [0.1, 0.5, 0.95]) == [(1, 0, 0), (1, 0, 0), (0, 0, 1)]
+
+
+def test_relaxed_matching_moves_an_earlier_prediction_to_its_other_gold_relation():
+    """Predicted cluster {s} stands for both gold entities that share the composite span s, {u} only for the first.
+    The prediction with {s} (sorted first) takes the first gold relation; the maximum matching must move it to the
+    second so that the one with {u} can take the first, however the search's visited keys are kept."""
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+
+    anchor, shared, first_own, second_own = (0, 1), (10, 11), (20, 21), (30, 31)
+    gold = {
+        "id": "augment",
+        "entities": [
+            {"type": "T", "mentions": _mentions(anchor)},
+            {"type": "T", "mentions": _mentions(shared, first_own)},
+            {"type": "T", "mentions": _mentions(shared, second_own)},
+        ],
+        "relations": [{"head": 0, "tail": 1, "type": "R"}, {"head": 0, "tail": 2, "type": "R"}],
+    }
+    prediction = {
+        "id": "augment",
+        "entities": [{"type": "T", "mentions": _mentions(span)} for span in (anchor, shared, first_own)],
+        "relations": [{"head": 0, "tail": 1, "type": "R"}, {"head": 0, "tail": 2, "type": "R"}],
+    }
+    results = joint_re_scores([prediction], [gold])
+    assert (results["relation_relaxed_precision"], results["relation_relaxed_recall"]) == (100.0, 100.0)
+
+
+def test_seq2rel_is_left_out_when_only_some_references_have_a_text():
+    from simmemre.metrics.joint_re_f1.joint_re_f1 import joint_re_scores
+
+    with_text = copy.deepcopy(COMPARABLE_GOLD)
+    without_text = {**copy.deepcopy(GOLD[0]), "id": "no-text"}
+    results = joint_re_scores([with_text, without_text], [with_text, without_text])
+    assert "relation_seq2rel_f1" not in results and "relation_seq2rel" not in results["per_type"]
+    assert results["relation_strict_f1"] == 100.0
+
+
+# -- mutation audit (h2mut-b) --
+
+
+def test_a_tail_cluster_missing_a_mention_fails_both_relation_levels():
+    """A relation matches only when its tail cluster is the gold one as a whole, as for the head: doc-b's disease
+    without (30, 35) still starts at (10, 15), so a tail keyed on its first mention would match."""
+    predictions = gold_copy()
+    predictions[1]["entities"][1]["mentions"] = _mentions((10, 15))
+    predictions[1]["entities"].append({"type": "Disease", "mentions": _mentions((30, 35))})
+    results = score(predictions)
+    # coref/entity: TP 4, FP 2, FN 1 -> F1 8/11; relations: TP 2 (doc-a), FP 1, FN 1 -> 2/3.
+    assert_levels(
+        results,
+        {"mention": 100.0, "coref": 800 / 11, "entity": 800 / 11, "relation": 200 / 3, "relation_strict": 200 / 3},
+    )
+
+
+def test_relaxed_rejects_a_cluster_without_a_gold_mention():
+    # "Puromycin" (0, 9) is no gold mention: the cluster stands for no gold entity, so its relation is a miss.
+    results = score_comparable(comparable_prediction([(0, 9)], [(40, 49), (62, 71)]))
+    assert (results["relation_relaxed_precision"], results["relation_relaxed_recall"]) == (0.0, 0.0)

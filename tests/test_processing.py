@@ -287,3 +287,69 @@ def test_the_processor_takes_any_mapping_as_one_document(processor):
 
     document = {"id": "d1", "text": "Aspirin causes ulcers."}
     assert torch.equal(processor(MappingProxyType(document))["input_ids"], processor(document)["input_ids"])
+
+
+def test_decode_turns_word_spans_into_character_offsets_grouped_by_entity(processor):
+    """A hand-made prediction: each mention's offsets run from its first word's start to its last word's end, its
+    entity's mentions in text order, relations keep head and tail."""
+    text = "Aspirin causes gastric ulcers, aspirin says."
+    word_char_spans = [[0, 7], [8, 14], [15, 22], [23, 29], [29, 30], [31, 38], [39, 43], [43, 44]]
+    prediction = {
+        "mention_word_spans": torch.tensor([[5, 6], [2, 4], [0, 1]]),
+        "mention_scores": torch.tensor([0.625, 0.75, 0.875]),
+        "mention_clusters": torch.tensor([0, 1, 0]),
+        "entity_types": torch.tensor([0, 1]),
+        "entity_scores": torch.tensor([0.875, 0.75]),
+        "relations": torch.tensor([[0, 1, 0]]),
+        "relation_scores": torch.tensor([0.5]),
+    }
+    document = processor.decode(prediction, text, word_char_spans, ["Chemical", "Disease"], ["CID"], document_id="d")
+    assert document == {
+        "id": "d",
+        "text": text,
+        "entities": [
+            {
+                "type": "Chemical",
+                "score": 0.875,
+                "mentions": [
+                    {"start": 0, "end": 7, "text": "Aspirin", "score": 0.875},
+                    {"start": 31, "end": 38, "text": "aspirin", "score": 0.625},
+                ],
+            },
+            {
+                "type": "Disease",
+                "score": 0.75,
+                "mentions": [{"start": 15, "end": 29, "text": "gastric ulcers", "score": 0.75}],
+            },
+        ],
+        "relations": [{"head": 0, "tail": 1, "type": "CID", "score": 0.5}],
+    }
+
+
+# -- mutation audit (h2mut-b) --
+
+
+def test_decode_names_types_by_their_index_and_keeps_each_score_with_its_own_mention(processor):
+    """Two relation types and mention scores that sorting would reorder: with one relation type an index read off by
+    one names the same type, and with scores already in order a score detached from its mention goes unnoticed."""
+    text = "Aspirin causes gastric ulcers."
+    prediction = {
+        "mention_word_spans": torch.tensor([[3, 4], [0, 1], [2, 4]]),  # ulcers, Aspirin, gastric ulcers
+        "mention_scores": torch.tensor([0.875, 0.75, 0.25]),
+        "mention_clusters": torch.tensor([1, 0, 1]),
+        "entity_types": torch.tensor([0, 1]),
+        "entity_scores": torch.tensor([0.625, 0.5]),
+        "relations": torch.tensor([[0, 1, 1]]),
+        "relation_scores": torch.tensor([0.375]),
+    }
+    words = [[0, 7], [8, 14], [15, 22], [23, 29], [29, 30]]
+    document = processor.decode(prediction, text, words, ["Chemical", "Disease"], ["Other", "CID"])
+    assert [[(m["text"], m["score"]) for m in entity["mentions"]] for entity in document["entities"]] == [
+        [("Aspirin", 0.75)],
+        [("gastric ulcers", 0.25), ("ulcers", 0.875)],
+    ]
+    assert [(entity["type"], entity["score"]) for entity in document["entities"]] == [
+        ("Chemical", 0.625),
+        ("Disease", 0.5),
+    ]
+    assert document["relations"] == [{"head": 0, "tail": 1, "type": "CID", "score": 0.375}]
