@@ -2083,7 +2083,7 @@ class RelationClassification(nn.Module):
             if found > relation_cap:
                 # The cap-th highest selected score; ties with it are settled by (head, tail, type) order below.
                 ranked = np.where(selected, probabilities, np.float32(-1.0)).ravel()
-                selected = probabilities >= np.partition(ranked, -relation_cap)[-relation_cap]
+                selected &= probabilities >= np.partition(ranked, -relation_cap)[-relation_cap]
         pair_index, relation_type = np.nonzero(selected)
         relations = np.concatenate([scored_pairs[pair_index], relation_type[:, None]], axis=-1)
         relation_scores = probabilities[pair_index, relation_type]

@@ -1323,3 +1323,104 @@ def test_a_left_padded_attention_mask_is_refused(tokenizer, processor):
     left_padded["attention_mask"][0] = torch.cat([torch.zeros(width - short), torch.ones(short)]).to(torch.long)
     with pytest.raises(ValueError, match="attention_mask must be right-padded"):
         model.extract(**left_padded)
+
+
+# -- mutation audit (h2mut-b) --
+
+
+def test_propagation_skips_an_occurrence_whose_later_word_lies_in_a_mention():
+    """The second "lithium carbonate" overlaps the mention "carbonate levels" at its second word only: it is left
+    alone, as one overlapping at its first word is."""
+    from simmemre.modeling_simmemre import propagated_mentions
+
+    text = "Lithium carbonate was given. Serum lithium carbonate levels rose."
+    words = [[0, 7], [8, 17], [18, 21], [22, 27], [27, 28], [29, 34], [35, 42], [43, 52], [53, 59], [60, 64], [64, 65]]
+    assert propagated_mentions(text, words, [[0, 2], [7, 9]], [0, 1], min_length=2) == []
+    assert propagated_mentions(text, words, [[0, 2]], [0], min_length=2) == [(6, 8, 0)]  # free, it is added
+
+
+def test_a_propagated_occurrence_that_no_candidate_covers_scores_zero(tokenizer, processor):
+    """An added occurrence takes the probability of its own candidate span, and 0 where no candidate covers it (a
+    span across two given sentences), never a neighbouring candidate's."""
+    from types import SimpleNamespace
+
+    model = make_model(tokenizer, mention_string_propagation=True).eval()
+    context, _ = document_context(model, processor("Lithium causes tremor. The lithium dose rose."))
+    # Words: Lithium causes tremor . The lithium dose rose . -- the candidates hold "Lithium" and "dose", not "lithium".
+    candidates = SimpleNamespace(
+        host_word_spans=lambda: np.array([[0, 1], [6, 7]]), probabilities=torch.tensor([0.75, 0.5])
+    )
+    prediction = {
+        "mention_word_spans": torch.tensor([[0, 1]]),
+        "mention_scores": torch.tensor([0.75]),
+        "mention_clusters": torch.tensor([0]),
+    }
+    model._propagate_mention_strings(prediction, context, candidates)
+    assert prediction["mention_word_spans"].tolist() == [[0, 1], [5, 6]]
+    assert prediction["mention_scores"].tolist() == [0.75, 0.0]
+    assert prediction["mention_clusters"].tolist() == [0, 0]
+
+
+class _PositionEncoder(torch.nn.Module):
+    """A stand-in encoder whose state for each input position is that position (1 for the first token after
+    [CLS]), so the windowed states show which windows were averaged."""
+
+    def forward(self, input_ids, attention_mask):
+        from types import SimpleNamespace
+
+        positions = torch.arange(input_ids.shape[1], dtype=torch.float).expand(input_ids.shape)
+        return SimpleNamespace(last_hidden_state=positions[..., None].expand(*input_ids.shape, 2))
+
+
+@pytest.mark.parametrize("windows_per_call", [1, 16])
+def test_overlapping_windows_average_their_states(windows_per_call):
+    """10 subwords in windows of 6 overlapping by 2: windows [0, 6) and [4, 10); subwords 4 and 5 lie in both and get
+    the mean of their two states, every other subword the state of its one window."""
+    from types import SimpleNamespace
+
+    from simmemre.modeling_simmemre import encode_in_windows
+
+    config = SimpleNamespace(
+        hidden_size=2, window_size=6, window_overlap=2, cls_token_id=1, sep_token_id=2, pad_token_id=0,
+        encoder_batch_windows=windows_per_call,
+    )  # fmt: skip
+    input_ids = torch.arange(3, 15)[None]  # 12 positions, the last two padding
+    attention_mask = torch.tensor([[1] * 10 + [0] * 2])
+    hidden = encode_in_windows(_PositionEncoder(), input_ids, attention_mask, config, torch.float32)
+    assert hidden[0, :, 0].tolist() == [1, 2, 3, 4, (5 + 1) / 2, (6 + 2) / 2, 3, 4, 5, 6, 0, 0]
+
+
+def test_a_component_of_two_mentions_is_numbered_by_its_first_mention():
+    """Entities are numbered by first mention: mentions 0 and 2 linked, 1 alone -> [0, 1, 0], from the pairs as from
+    the matrix (a two-mention component has a shortcut of its own in the pair version)."""
+    from simmemre.modeling_simmemre import agglomerative_clusters_from_edges
+
+    similarity = np.array([[1.0, 0.1, 0.9], [0.1, 1.0, 0.1], [0.9, 0.1, 1.0]], dtype=np.float32)
+    assert agglomerative_clusters(similarity, 0.5).tolist() == [0, 1, 0]
+    pairs = agglomerative_clusters_from_edges(3, np.array([0]), np.array([2]), np.array([0.9], dtype=np.float32), 0.5)
+    assert pairs.tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize("cap", ["max_mentions_per_document", "max_relations_per_document"])
+def test_a_cap_exactly_met_keeps_everything_without_a_note(tokenizer, processor, cap):
+    """A document with exactly as many mentions (relations) as the cap is within it: nothing is dropped and no
+    `truncated` note is added (the note says that a cap bound); one fewer allowed does bind."""
+    batch = processor(TEXT)
+    thresholds = dict(mention_threshold=0.0, coref_threshold=1.0, relation_threshold=0.2)
+    with torch.no_grad():
+        scores = make_model(tokenizer, seed=5).extract(**batch, **thresholds).predictions[0]["mention_scores"]
+        thresholds["mention_threshold"] = float(scores.sort(descending=True).values[19])  # 20 mentions: 380 pairs
+        free = make_model(tokenizer, seed=5).extract(**batch, **thresholds).predictions[0]
+        found = free["mention_word_spans" if cap == "max_mentions_per_document" else "relations"].shape[0]
+        assert found > 1 and "truncated" not in free
+        exactly = make_model(tokenizer, seed=5, **{cap: found}).extract(**batch, **thresholds).predictions[0]
+        one_fewer = make_model(tokenizer, seed=5, **{cap: found - 1}).extract(**batch, **thresholds).predictions[0]
+    assert exactly.keys() == free.keys() and all(torch.equal(exactly[key], free[key]) for key in free)
+    assert "truncated" in one_fewer
+
+
+def test_a_one_character_parenthesis_defines_no_abbreviation():
+    """Short forms have at least two characters: "(A)" labels an arm, it abbreviates nothing."""
+    from simmemre.modeling_simmemre import find_abbreviations
+
+    assert find_abbreviations("Patients in arm (A) and arm (B) were seen.") == []

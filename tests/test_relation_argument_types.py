@@ -86,3 +86,21 @@ def test_a_document_without_an_admitted_pair_has_no_relations(tokenizer, process
     prediction = model.predict(processor(TEXT), **LOW)[0]
     assert prediction["entity_types"].numel() > 1 and prediction["relations"].shape == (0, 3)
     assert prediction["relation_scores"].shape == (0,)
+
+
+def test_a_binding_relation_cap_keeps_only_relations_of_admitted_argument_types(tokenizer, processor):
+    """The cap re-selected the highest scores among all ordered pairs and types, so relations whose argument types
+    `relation_argument_types` rules out (Disease -> Chemical for CID) came back in place of admitted ones."""
+    torch.manual_seed(4)
+    config = tiny_config(
+        tokenizer,
+        relation_argument_types={"CID": [["Chemical", "Disease"]]},
+        max_mentions_per_document=30,
+        max_relations_per_document=10,
+    )
+    model = SimMemREModel(config).eval()
+    thresholds = dict(mention_threshold=0.0, coref_threshold=1.0, relation_threshold=0.0)
+    prediction = model.extract(**processor(TEXT), **thresholds).predictions[0]
+    types, relations = prediction["entity_types"], prediction["relations"]
+    assert relations.shape[0] == 10  # the cap binds: 29 admitted relations without it
+    assert (types[relations[:, 0]] == 0).all() and (types[relations[:, 1]] == 1).all()  # Chemical -> Disease
