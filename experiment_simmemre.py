@@ -48,7 +48,7 @@ from .training_simmemre import THRESHOLD_NAMES
 # Relative paths in configs are tried from the working directory first, then from the repository root (this folder in a
 # checkout or editable install).
 REPO_ROOT = Path(__file__).resolve().parent
-SECTIONS = ("data", "encoder", "model", "sampling", "training")
+SECTIONS = ("data", "encoder", "model", "sampling", "training", "peft")
 READER_OPTIONS = ("drop_ungrounded", "require_relations", "rel_info")
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 # Keys of a config's training section that scripts/train.py reads itself (not TrainingArguments).
@@ -311,7 +311,7 @@ def valid_config_keys() -> dict:
     from transformers import TrainingArguments
 
     from . import SimMemREConfig
-    from .training_simmemre import DEFAULT_SAMPLING
+    from .training_simmemre import DEFAULT_SAMPLING, PEFT_SETTINGS
 
     model_keys = [
         name
@@ -326,6 +326,7 @@ def valid_config_keys() -> dict:
         "model": model_keys,
         "sampling": list(DEFAULT_SAMPLING),
         "training": training_keys + list(SCRIPT_TRAINING_KEYS) + ["warmup_ratio", "device"],
+        "peft": list(PEFT_SETTINGS),
     }
 
 
@@ -2548,6 +2549,14 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
             raise
         raise SystemExit(f"model: {error}") from None
     check_trainable(model.config)
+    if config.get("peft") is not None:  # LoRA on the encoder, the heads and memories trained in full
+        from .training_simmemre import lora_model, lora_settings_of, peft_settings
+
+        try:
+            model = lora_model(model, peft_settings(config["peft"]), base_model_name_or_path=trained)
+        except ValueError as error:  # names the field (peft.target_modules) and the encoder's layers
+            raise SystemExit(str(error)) from None
+        config["peft"] = lora_settings_of(model)  # run_config.json records the settings trained with, defaults too
     # During the memory warm-up the memory readers get no gradient; a batch without relation pairs leaves the
     # relation head unused; so DDP must look for unused parameters (the cost is small for this model).
     training_config.setdefault("ddp_find_unused_parameters", True)
@@ -2634,6 +2643,17 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     return trainer, datasets, run
 
 
+def check_peft_section(config: dict, source: str = "config") -> None:
+    """Stop on a bad `peft` section (LoRA settings) of a train.py config, naming `source` (the config file) and the
+    field, or when peft is not installed (`training_simmemre.peft_settings`)."""
+    from .training_simmemre import peft_settings
+
+    try:
+        peft_settings(config.get("peft"), source)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+
+
 def check_trainable(config) -> None:
     """Stop on a model config that trains nothing or never uses what it trains: every loss weight 0 (exit 0 with an
     untrained best_model), or memory reads whose warm-up lasts the whole run (saved with the reads off)."""
@@ -2681,6 +2701,17 @@ def check_resume_compatible(checkpoint: str, config) -> None:
         check_checkpoint_settings(checkpoint, config)
     except ValueError as error:
         raise SystemExit(f"{error} (set them with --model.NAME VALUE, or in the config's model section)") from None
+
+
+def check_resume_adapter(checkpoint: str, model) -> None:
+    """`training_simmemre.check_checkpoint_adapter` before anything is trained, as one line: a checkpoint's LoRA
+    adapter and this run's `peft` section must agree."""
+    from .training_simmemre import check_checkpoint_adapter
+
+    try:
+        check_checkpoint_adapter(checkpoint, model)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
 
 
 def has_complete_checkpoint(output_dir: str) -> bool:
@@ -2891,11 +2922,13 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
     odd = [item for item in overrides if not isinstance(item, str)]
     if odd:
         raise ValueError(f"train: every override must be a string (e.g. '--num_train_epochs', '3'), got {odd[0]!r}")
+    source = os.fspath(config) if isinstance(config, (str, os.PathLike)) else "config"
     config = parse_overrides(
         # A deep copy: overrides and device selection write into the sections, never into the caller's config.
         load_config(config) if isinstance(config, (str, os.PathLike)) else copy.deepcopy(dict(config)),
         overrides,
     )
+    check_peft_section(config, source)
     check_config_keys(config)
     check_encoder_location(config.get("encoder"))
     select_device(config.setdefault("training", {}) or {})
@@ -2936,6 +2969,7 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
     resumed_at = checkpoint_step(resume) if resume else 0
     if resume and getattr(trainer, "model", None) is not None:
         check_resume_compatible(resume, trainer.model.config)
+        check_resume_adapter(resume, trainer.model)
     finishing = bool(resumed_at) and check_steps_left(trainer, resume, resumed_at)
     if not resume and trainer.is_world_process_zero():
         remove_earlier_run_files(args.output_dir)
@@ -2949,6 +2983,10 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
     train_result = trainer.train(resume_from_checkpoint=resume or None)
     if not (finishing and os.path.isfile(os.path.join(args.output_dir, "trainer_state.json"))):
         trainer.save_state()  # (a finishing run trained nothing: the stopped run's state, with its loss, stays)
+    # LoRA (a `peft` section): the adapter is merged into the encoder, so that the evaluation, the calibration and the
+    # test score the model best_model saves, a plain SimMemRE model (the checkpoints keep the adapter).
+    if config.get("peft") is not None:
+        trainer.merge_peft_model()
 
     train_metrics = float_metrics(train_result.metrics)
     if finishing:  # no step trained here: the training figures are those the stopped run wrote, if it did

@@ -789,6 +789,7 @@ def training_procedure(trainer, train_documents=None, train_runtime=None, traine
     args, model_config, collator = trainer.args, trainer.model.config, trainer.data_collator
     collator_seed = getattr(collator, "seed", None)
     head_learning_rate = getattr(trainer, "head_learning_rate", None)
+    lora_description = getattr(trainer, "lora_description", None)
     accumulation, processes = args.gradient_accumulation_steps, getattr(args, "world_size", 1)
     warmup = args.warmup_steps  # (transformers 5: a fraction < 1 of the training steps, or a step count)
     precision = "bf16 autocast" if args.bf16 else "fp16 autocast" if args.fp16 else "float32"
@@ -801,6 +802,7 @@ def training_procedure(trainer, train_documents=None, train_runtime=None, traine
         "training documents": train_documents,
         "learning_rate": args.learning_rate,
         "head_learning_rate (heads, memories, embeddings)": head_learning_rate,
+        "LoRA (peft)": lora_description() if callable(lora_description) else None,
         "train_batch_size": args.per_device_train_batch_size,
         "gradient_accumulation_steps": accumulation if accumulation != 1 else None,
         "processes": processes if processes != 1 else None,

@@ -829,6 +829,42 @@ def check_checkpoint_settings(checkpoint, config) -> None:
         )
 
 
+def check_checkpoint_adapter(checkpoint, model) -> None:
+    """Raise ValueError when `model` (a `PeftModel` or not) does not match what `checkpoint` holds: a LoRA adapter
+    (adapter_config.json) of other settings (`lora_settings_of`), an adapter for a model without one, or a whole model
+    for a peft model. The Trainer failed with a size mismatch or "Can't find a valid checkpoint"."""
+    saved = checkpoint_file(checkpoint, "adapter_config.json")
+    settings = lora_settings_of(model)
+    if saved is None:
+        if settings is not None and checkpoint_file(checkpoint, "config.json") is not None:
+            raise ValueError(
+                f"resume_from_checkpoint {checkpoint}: it holds a whole model trained without LoRA, and this run "
+                "trains a LoRA adapter (a peft section); resume without the peft section"
+            )
+        return
+    if not isinstance(saved, dict):
+        return  # (the Trainer names what is wrong with it)
+    targets = saved.get("target_modules")
+    recorded = {
+        "r": saved.get("r"),
+        "lora_alpha": saved.get("lora_alpha"),
+        "lora_dropout": saved.get("lora_dropout"),
+        "target_modules": targets if isinstance(targets, str) or targets is None else sorted(targets),
+    }
+    if settings is None:
+        raise ValueError(
+            f"resume_from_checkpoint {checkpoint}: it holds a LoRA adapter ({recorded}), and this run trains without "
+            "one; resume with the checkpoint's peft section"
+        )
+    differing = [name for name in recorded if recorded[name] != settings[name]]
+    if differing:
+        shown = "; ".join(f"{name} {recorded[name]!r} (this run: {settings[name]!r})" for name in differing)
+        raise ValueError(
+            f"resume_from_checkpoint {checkpoint}: its LoRA adapter was trained with {shown}; resume with the "
+            "checkpoint's peft section"
+        )
+
+
 def checkpoint_reads_since(checkpoint) -> Optional[int]:
     """The global step of `checkpoint` when its saved config has the memory reads on (its last step read them)."""
     config, state = checkpoint_config(checkpoint), checkpoint_file(checkpoint, "trainer_state.json")
@@ -1078,6 +1114,186 @@ def frozen_heads(model) -> list:
         and any(True for _ in child.parameters())
         and not any(parameter.requires_grad for parameter in child.parameters())
     ]
+
+
+# -- LoRA from a train.py config --------------------------------------------------------------------------------------
+
+# The LoraConfig arguments of a train.py config's `peft` section (scripts/train.py). Those left out take peft's defaults
+# (r 8, lora_alpha 8, lora_dropout 0); target_modules the encoder's from peft's table (`default_lora_target_modules`).
+# `modules_to_save` is not among them: every head and memory starts from random weights and is trained in full.
+PEFT_SETTINGS = ("r", "lora_alpha", "lora_dropout", "target_modules")
+
+
+def _peft_installed() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("peft") is not None
+    except (ImportError, ValueError):  # (a broken install, or a `peft` module entered as None)
+        return False
+
+
+def peft_settings(section, source: str = "config") -> Optional[dict]:
+    """The checked `peft` section of a train.py config: None without one (no LoRA), else its settings (a copy). A bad
+    value, an unknown key or a missing peft package raises a ValueError that names `source` (the config file) and the
+    field; `target_modules` unset is checked against the encoder later (`lora_model`)."""
+    if section is None:
+        return None
+    where = f"{source}: peft"
+    if not isinstance(section, Mapping):
+        raise ValueError(
+            f"{where}: a mapping of LoRA settings ({', '.join(PEFT_SETTINGS)}), or null for no LoRA; got "
+            f"{type(section).__name__} {section!r:.60}"
+        )
+    if "modules_to_save" in section:
+        raise ValueError(
+            f"{where}.modules_to_save: set by train.py: every head and memory is trained in full (they start from "
+            "random weights); leave it out"
+        )
+    unknown = sorted(set(section) - set(PEFT_SETTINGS))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; the peft keys are {', '.join(PEFT_SETTINGS)}")
+    settings = dict(section)
+    rank = settings.get("r")
+    if "r" in settings and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
+        raise ValueError(f"{where}.r: the LoRA rank, a positive whole number, got {rank!r}")
+    alpha = settings.get("lora_alpha")
+    if "lora_alpha" in settings and (isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or alpha <= 0):
+        raise ValueError(
+            f"{where}.lora_alpha: a positive number (the update is scaled by lora_alpha / r), got {alpha!r}"
+        )
+    dropout = settings.get("lora_dropout")
+    if "lora_dropout" in settings and (
+        isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1
+    ):
+        raise ValueError(f"{where}.lora_dropout: a probability in [0, 1), got {dropout!r}")
+    targets = settings.get("target_modules")
+    if targets is not None and targets != "all-linear":
+        if isinstance(targets, str):  # (peft would read it as a regular expression over whole module names)
+            raise ValueError(
+                f"{where}.target_modules: a list of the encoder's layer names, e.g. [{targets}], or all-linear; got "
+                f"the string {targets!r}"
+            )
+        if (
+            not isinstance(targets, (list, tuple))
+            or not targets
+            or not all(isinstance(name, str) and name.strip() for name in targets)
+        ):
+            raise ValueError(
+                f"{where}.target_modules: a non-empty list of the encoder's layer names (e.g. [query, value]) or "
+                f"all-linear, got {targets!r:.80}"
+            )
+        settings["target_modules"] = list(targets)
+    if not _peft_installed():
+        raise ValueError(f'{where}: LoRA needs the peft package: pip install ".[peft]" (or pip install "peft>=0.18")')
+    return settings
+
+
+def _linear_layer_names(module) -> list:
+    """The names (last part) of `module`'s linear layers, which LoRA can adapt."""
+    return sorted(
+        {name.rsplit(".", 1)[-1] for name, child in module.named_modules() if isinstance(child, torch.nn.Linear)}
+    )
+
+
+def default_lora_target_modules(model) -> list:
+    """peft's LoRA target modules for the model type of `model`'s encoder (BERT, RoBERTa, XLM-R, ELECTRA: query and
+    value; DeBERTa-v2/v3: query_proj and value_proj); a ValueError naming `peft.target_modules` and the encoder's
+    linear layers where peft's table has none (e.g. ModernBERT)."""
+    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as by_model_type
+
+    model_type = getattr(getattr(model.encoder, "config", None), "model_type", None)
+    if model_type in by_model_type:
+        return list(by_model_type[model_type])
+    raise ValueError(
+        f"peft.target_modules: not set, and peft has no default for the encoder's model type {model_type!r}; name "
+        f"the encoder layers to adapt (its linear layers: {', '.join(_linear_layer_names(model.encoder))}), e.g. "
+        "target_modules: [query, value], or all-linear"
+    )
+
+
+def _check_lora_targets(model, targets) -> None:
+    """Every target name (peft matches a name or a dotted suffix of a module's name) names an encoder layer and no
+    head's or memory's: those are trained in full (`modules_to_save`), and a LoRA inside one would not be."""
+    encoder_names = [f"encoder.{name}" for name, _ in model.encoder.named_modules() if name]
+    other_names = [name for name, _ in model.named_modules() if name and not name.startswith("encoder")]
+
+    def matches(names, target):
+        return [name for name in names if name == target or name.endswith("." + target)]
+
+    for target in targets:
+        in_heads = matches(other_names, target)
+        if in_heads:
+            raise ValueError(
+                f"peft.target_modules: {target!r} names layers of the heads or memories ({', '.join(in_heads[:3])}), "
+                "which are trained in full; name encoder layers only "
+                f"({', '.join(_linear_layer_names(model.encoder))})"
+            )
+        if not matches(encoder_names, target):
+            raise ValueError(
+                f"peft.target_modules: no encoder layer is named {target!r}; the encoder's linear layers are "
+                f"{', '.join(_linear_layer_names(model.encoder))}"
+            )
+
+
+def lora_model(model, settings: Mapping, base_model_name_or_path: Optional[str] = None):
+    """The `PeftModel` that train.py trains: `model` (a `SimMemREModel`) with LoRA on the encoder layers
+    `settings["target_modules"]` names (default: `default_lora_target_modules`; all-linear: every linear layer name
+    of the encoder), of rank `r`, `lora_alpha` and
+    `lora_dropout` (peft's defaults where unset; `settings` as `peft_settings` checked them), and every head and memory
+    trained in full (`modules_to_save`). `get_peft_model` changes `model` in place.
+
+    `base_model_name_or_path` (the trained SimMemRE model a run starts from) goes into the adapter's config, where
+    `AutoModel.from_pretrained(adapter checkpoint, trust_remote_code=True)` looks for the model to load the adapter
+    onto; peft records none for a model built from an encoder, which is no SimMemRE model to load."""
+    from peft import LoraConfig, get_peft_model
+
+    targets = settings.get("target_modules") or default_lora_target_modules(model)
+    if targets == "all-linear":  # the encoder's: peft's own would also name the heads' layers in the adapter config
+        targets = _linear_layer_names(model.encoder)
+    _check_lora_targets(model, targets)
+    heads_and_memories = [name for name, _ in model.named_children() if name != "encoder"]
+    given = {name: settings[name] for name in ("r", "lora_alpha", "lora_dropout") if settings.get(name) is not None}
+    config = LoraConfig(
+        target_modules=list(targets),
+        modules_to_save=heads_and_memories,
+        **given,
+    )
+    try:
+        peft_model = get_peft_model(model, config)
+    except ValueError as error:  # e.g. a layer type LoRA does not support
+        raise ValueError(f"peft.target_modules: {error}") from None
+    if base_model_name_or_path:
+        location = os.fspath(base_model_name_or_path)
+        peft_model.peft_config["default"].base_model_name_or_path = (
+            os.path.abspath(location) if os.path.isdir(location) else location
+        )
+    return peft_model
+
+
+def lora_settings_of(model) -> Optional[dict]:
+    """The LoRA settings of a peft model's adapter as a train.py config's `peft` section writes them (target_modules
+    sorted, as resolved), None for a model without one."""
+    if simmemre_model(model) is model:
+        return None
+    config = model.peft_config[getattr(model, "active_adapter", "default")]
+    targets = config.target_modules
+    return {
+        "r": config.r,
+        "lora_alpha": config.lora_alpha,
+        "lora_dropout": config.lora_dropout,
+        "target_modules": targets if isinstance(targets, str) else sorted(targets),
+    }
+
+
+def describe_lora(settings: Mapping, merged: bool) -> str:
+    """A model card's line for LoRA `settings` (`lora_settings_of`)."""
+    targets = settings["target_modules"]
+    return (
+        f"r {settings['r']}, lora_alpha {settings['lora_alpha']:g}, lora_dropout {settings['lora_dropout']:g} on the "
+        f"encoder's {targets if isinstance(targets, str) else ', '.join(targets)} layers; heads and memories trained "
+        f"in full{'; merged into the encoder' if merged else ''}"
+    )
 
 
 class MemoryWarmupCallback(TrainerCallback):
@@ -1509,7 +1725,9 @@ class SimMemRETrainer(Trainer):
     - A peft `PeftModel` (LoRA on the encoder, the heads and memories in `modules_to_save`) trains as the model does:
       the memory switch is set on the model it wraps, each checkpoint gets that model's config beside the adapter
       (`ADAPTER_CHECKPOINT_CONFIG`, for the resume checks and the best checkpoint's switch), the card says how to load
-      the adapter, and a warning names the heads and memories the adapter leaves frozen.
+      the adapter, and a warning names the heads and memories the adapter leaves frozen. `merge_peft_model()` merges
+      the adapter into the encoder after training (train.py's `peft` section: `lora_model`), and the card's training
+      procedure then still names the LoRA settings (`lora_description`).
     """
 
     def __init__(
@@ -1581,6 +1799,7 @@ class SimMemRETrainer(Trainer):
         self.model_accepts_loss_kwargs = False
         self._memory_schedule_active = False
         self._memory_reads_since = None  # set by a resume from a checkpoint that read the memories
+        self._merged_lora = None  # the LoRA settings merge_peft_model merged into the encoder
         self._task_loss_sums = None
         self.last_predictions = None
         self.last_predictions_at = {}
@@ -1727,6 +1946,28 @@ class SimMemRETrainer(Trainer):
             )
             wrapped.config.to_json_file(os.path.join(folder, ADAPTER_CHECKPOINT_CONFIG))
 
+    # -- LoRA --------------------------------------------------------------------------------------------
+    def merge_peft_model(self) -> Optional[dict]:
+        """Merge a peft model's LoRA weights into its encoder and put the heads' and memories' trained copies in
+        their place (`merge_and_unload`): from here on the trainer holds a plain `SimMemREModel`, which evaluation
+        scores, calibration tunes and `save_for_hub` saves, so the scores reported are those of the model saved.
+        Returns the merged adapter's settings (`lora_settings_of`); None, and nothing done, for a model without one.
+        Training again after it trains the whole model."""
+        settings = lora_settings_of(self.model)
+        if settings is None:
+            return None
+        self.model = self.model_wrapped = self.model.merge_and_unload()
+        self._merged_lora = settings
+        return settings
+
+    def lora_description(self) -> Optional[str]:
+        """The model card's line for the LoRA the model was trained with (`describe_lora`), also once merged; None
+        for a model trained without it."""
+        if self._merged_lora is not None:
+            return describe_lora(self._merged_lora, merged=True)
+        settings = lora_settings_of(self.model) if self.model is not None else None
+        return describe_lora(settings, merged=False) if settings is not None else None
+
     def create_optimizer(self, model=None):
         """Trainer's optimizer; with `head_learning_rate`, each of its parameter groups is split into the encoder's
         parameters (at `learning_rate`) and everything else (heads, memories, embeddings of sizes and types, at
@@ -1773,6 +2014,7 @@ class SimMemRETrainer(Trainer):
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         check_checkpoint_labels(resume_from_checkpoint, self.model.config)
         check_checkpoint_settings(resume_from_checkpoint, self.model.config)
+        check_checkpoint_adapter(resume_from_checkpoint, self.model)
         check_checkpoint_seeds(resume_from_checkpoint, self.args)
         self._resume_negatives_seed(resume_from_checkpoint)
         super()._load_from_checkpoint(resume_from_checkpoint, model)
@@ -2518,6 +2760,12 @@ __all__ = [
     "checkpoint_negatives_seed",
     "sampling_seed",
     "simmemre_model",
+    "PEFT_SETTINGS",
+    "peft_settings",
+    "default_lora_target_modules",
+    "lora_model",
+    "lora_settings_of",
+    "describe_lora",
     "EpochSeededLengthGroupedSampler",
     "SimMemREDataCollator",
     "SimMemRETrainer",

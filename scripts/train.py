@@ -6,7 +6,7 @@
 
 (An option's dashes are underscores: `--output-dir` is `--output_dir`, `--data.max-eval-documents` the data key.)
 
-CONFIG (YAML or JSON) has five sections:
+CONFIG (YAML or JSON) has five sections, and a sixth for LoRA:
 
     data:      either train_file / validation_file / test_file (schema JSONL; with `format: bc5cdr|docred|brat|bioc`
                they may be raw corpus files converted on the fly), or data_dir + format (the same) for a raw corpus
@@ -44,6 +44,17 @@ CONFIG (YAML or JSON) has five sections:
                calibration_grid ({mention_threshold: [...], ...}) replaces part or all of the default grid.
                head_learning_rate: the rate of everything outside the encoder (heads, memories, embeddings);
                unset, they train at learning_rate with the encoder.
+    peft:      LoRA on the encoder (off when absent or null; needs pip install ".[peft]"): peft LoraConfig's r,
+               lora_alpha, lora_dropout (peft's defaults 8, 8, 0 where unset) and target_modules (the encoder's layer
+               names, or all-linear: every linear layer of the encoder; default: peft's for the encoder's model type,
+               query and value for BERT, RoBERTa, XLM-R, ELECTRA, query_proj and value_proj for DeBERTa-v2/v3; an
+               encoder without one, e.g. ModernBERT, must name them). The heads and memories are trained in full
+               (modules_to_save, set by the script), the memory warm-up works as without LoRA, and the checkpoints
+               hold the adapter (adapter_config.json, with simmemre_config.json, the model's config, beside it; a run
+               from a trained model records that model as its base_model_name_or_path). After training the adapter
+               is merged into the encoder: evaluation, calibration and test score the merged model, and best_model
+               is a plain SimMemRE model. run_config.json records the settings trained with (defaults filled in),
+               and best_model's card names them. `--peft.r 16` turns LoRA on from the command line, `--peft null` off.
 
 Overrides: `--data.max_train_documents 8`, `--model.memory_warmup_proportion 0.3`, `--encoder minilm`; a key
 without a section (`--num_train_epochs 3`, `--output_dir runs/x`) is a training argument. Values are parsed as
@@ -201,6 +212,7 @@ def run(argv: list) -> int:
         bars_off_unless_watched,
         check_config_keys,
         check_encoder_location,
+        check_peft_section,
         load_config,
         parse_overrides,
         select_device,
@@ -221,6 +233,7 @@ def run(argv: list) -> int:
             return report_divergence(error)
         return 0
     config = parse_overrides(load_config(argv[0]), overrides)
+    check_peft_section(config, argv[0])
     check_config_keys(config)
     check_encoder_location(config.get("encoder"))
     select_device(config.setdefault("training", {}) or {})

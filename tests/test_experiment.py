@@ -543,7 +543,11 @@ def test_overrides_keep_yaml_1_1_boolean_words_as_strings():
         ("missing.yaml", None, "missing.yaml: cannot read the config file (No such file or directory)"),
         ("bad.yaml", "data:\n  train_file: x\n bad: indent\n", "bad.yaml:3:2: not valid YAML"),
         ("bad.json", '{"data": {"train_file": "x",}}', "bad.json:1:29: not valid JSON"),
-        ("scalar.yaml", "just a string\n", "expected a mapping of sections (data, encoder, model, sampling, training)"),
+        (
+            "scalar.yaml",
+            "just a string\n",
+            "expected a mapping of sections (data, encoder, model, sampling, training, peft)",
+        ),
         ("list.yaml", "- a\n- b\n", "expected a mapping of sections"),
     ],
 )

@@ -287,3 +287,269 @@ def test_save_for_hub_refuses_an_unmerged_peft_model(tokenizer, processor, tmp_p
     with pytest.raises(ValueError, match=r"a peft model .*merge_and_unload\(\)"):
         save_for_hub(peft_model if which == "peft model" else model, processor, tmp_path / "folder")
     assert not (tmp_path / "folder").exists()
+
+
+# -- LoRA from a train.py config (the `peft` section) ------------------------------------------------------------------
+
+
+def lora_run_config(folder, peft=None):
+    """A tiny four-step run with a validation and a test split, a checkpoint every two steps, the memory warm-up over
+    the first half, calibration, thresholds low enough for a random model to predict, and LoRA `peft` (None: none)."""
+    from helpers import GOLD_DOCUMENT, TINY_ENCODER
+
+    def write(name, documents):
+        path = folder / name
+        path.write_text("".join(json.dumps(document) + "\n" for document in documents), encoding="utf-8")
+        return str(path)
+
+    config = {
+        "data": {
+            "train_file": write("train.jsonl", [{**TRAIN_DOCUMENT, "id": "t1"}, {**TRAIN_DOCUMENT, "id": "t2"}]),
+            "validation_file": write("dev.jsonl", [GOLD_DOCUMENT]),
+            "test_file": write("test.jsonl", [{**GOLD_DOCUMENT, "id": "g-test"}]),
+        },
+        "encoder": copy.deepcopy(TINY_ENCODER),
+        "model": {"meta_embedding_size": 8, "memory_warmup_proportion": 0.5, "max_mentions_per_word": 0.5, **LOW},
+        "sampling": {"neg_mention_count": 10, "neg_coref_count": 10, "neg_relation_count": 10},
+        "training": {
+            "output_dir": str(folder / "run"),
+            "max_steps": 4,
+            "per_device_train_batch_size": 2,
+            "learning_rate": 1e-2,
+            "eval_strategy": "steps",
+            "eval_steps": 2,
+            "save_strategy": "steps",
+            "save_steps": 2,
+            "report_to": "none",
+            "disable_tqdm": True,
+            "calibrate_thresholds": True,
+            "calibration_grid": {"mention_threshold": [0.0, 0.5], "relation_threshold": [0.0]},
+        },
+    }
+    if peft is not None:
+        config["peft"] = peft
+    return config
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory):
+    """train.py's run with `peft: {r: 4, lora_alpha: 8}` (target modules: peft's default for BERT)."""
+    from simmemre.experiment_simmemre import train as train_run
+
+    folder = tmp_path_factory.mktemp("lora-run")
+    return train_run(lora_run_config(folder, {"r": 4, "lora_alpha": 8}), print_summary=False)
+
+
+def test_train_py_lora_run_saves_a_plain_model_that_loads_with_auto_model_and_the_pipeline(lora_run):
+    """A `peft` section was refused ("unknown top-level keys ['peft']"); its best_model is the adapter merged into the
+    encoder, which scored the run's test split (test_predictions.jsonl) as the pipeline does from the folder."""
+    from helpers import GOLD_DOCUMENT
+
+    folder = lora_run["best_model"]
+    assert not os.path.exists(os.path.join(folder, "adapter_config.json"))
+    loaded = AutoModel.from_pretrained(folder, trust_remote_code=True)
+    assert type(loaded).__name__ == "SimMemREModel"
+    assert not any("lora_" in name or "modules_to_save" in name for name in loaded.state_dict())
+    extracted = pipeline("joint-re", model=folder, trust_remote_code=True)(GOLD_DOCUMENT["text"])
+    with open(os.path.join(lora_run["output_dir"], "test_predictions.jsonl"), encoding="utf-8") as handle:
+        scored = json.loads(handle.readline())
+    assert scored["entities"]  # (LOW thresholds: something to compare)
+    assert_same_predictions([{**scored, "id": None}], [extracted])
+    assert "calibrated_test_relation_strict_f1" in lora_run["results"]
+
+
+def test_train_py_lora_checkpoints_hold_the_adapter_with_every_head_and_memory_and_the_memory_switch(lora_run):
+    from safetensors.torch import load_file
+
+    heads = heads_and_memories(SimMemREModel(json_config(lora_run["best_model"])))
+    for step, reads in ((2, False), (4, True)):
+        checkpoint = os.path.join(lora_run["output_dir"], f"checkpoint-{step}")
+        assert not os.path.exists(os.path.join(checkpoint, "config.json"))
+        with open(os.path.join(checkpoint, ADAPTER_CHECKPOINT_CONFIG), encoding="utf-8") as handle:
+            assert json.load(handle)["memory_reads_enabled"] is reads  # the warm-up switched the wrapped model
+        with open(os.path.join(checkpoint, "adapter_config.json"), encoding="utf-8") as handle:
+            adapter = json.load(handle)
+        assert (adapter["r"], adapter["lora_alpha"], sorted(adapter["target_modules"])) == (4, 8, ["query", "value"])
+        assert sorted(adapter["modules_to_save"]) == sorted(heads)
+        saved = load_file(os.path.join(checkpoint, "adapter_model.safetensors"))
+        assert all(any(f".{head}." in name for name in saved) for head in heads)
+        assert all(name.startswith("base_model.model.encoder.") for name in saved if ".lora_" in name)
+
+
+def json_config(folder):
+    from simmemre import SimMemREConfig
+
+    return SimMemREConfig.from_pretrained(folder)
+
+
+def test_train_py_lora_settings_are_in_the_run_config_and_the_card(lora_run):
+    with open(os.path.join(lora_run["output_dir"], "run_config.json"), encoding="utf-8") as handle:
+        recorded = json.load(handle)["config"]["peft"]
+    assert recorded == {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": ["query", "value"]}
+    with open(os.path.join(lora_run["best_model"], "README.md"), encoding="utf-8") as handle:
+        card = handle.read()
+    assert (
+        "LoRA (peft): r 4, lora_alpha 8, lora_dropout 0 on the encoder's query, value layers; heads and memories "
+        "trained in full; merged into the encoder"
+    ) in card
+    assert "## Adapter" not in card  # (best_model is a whole model)
+
+
+def test_train_py_resumes_a_lora_run_from_its_adapter_checkpoint(tmp_path):
+    """`--peft.r 4` turns LoRA on from the command line; the resume loads the adapter and trains the rest."""
+    from simmemre.experiment_simmemre import train as train_run
+
+    config = lora_run_config(tmp_path)
+    config["training"].update(eval_strategy="no", calibrate_thresholds=False, load_best_model_at_end=False)
+    train_run(config, ["--peft.r", "4", "--max_steps", "2"], print_summary=False)
+    result = train_run(config, ["--peft.r", "4", "--resume_from_checkpoint", "true"], print_summary=False)
+    with open(os.path.join(result["output_dir"], "trainer_state.json"), encoding="utf-8") as handle:
+        assert json.load(handle)["global_step"] == 4
+    assert type(AutoModel.from_pretrained(result["best_model"], trust_remote_code=True)).__name__ == "SimMemREModel"
+    with pytest.raises(SystemExit, match=r"its LoRA adapter was trained with r 4 \(this run: 8\)"):
+        train_run(config, ["--peft.r", "8", "--resume_from_checkpoint", "true", "--max_steps", "6"])
+    with pytest.raises(SystemExit, match="it holds a LoRA adapter .* this run trains without one"):
+        train_run(config, ["--resume_from_checkpoint", "true", "--max_steps", "6"])
+
+
+def test_train_py_lora_from_a_trained_model_records_it_as_the_adapters_base(lora_run, tmp_path):
+    """adapter_config.json said base_model_name_or_path null: `AutoModel.from_pretrained(checkpoint)` had no model to
+    load the adapter onto."""
+    from simmemre.experiment_simmemre import train as train_run
+
+    config = lora_run_config(tmp_path, {"r": 4})
+    config["training"].update(eval_strategy="no", calibrate_thresholds=False, load_best_model_at_end=False)
+    del config["model"]["memory_warmup_proportion"]  # (a trained model's warm-up is not repeated)
+    result = train_run(config, ["--encoder", lora_run["best_model"]], print_summary=False)
+    checkpoint = os.path.join(result["output_dir"], "checkpoint-4")
+    with open(os.path.join(checkpoint, "adapter_config.json"), encoding="utf-8") as handle:
+        assert json.load(handle)["base_model_name_or_path"] == os.path.abspath(lora_run["best_model"])
+    loaded = AutoModel.from_pretrained(checkpoint, trust_remote_code=True)
+    assert type(loaded).__name__ == "SimMemREModel" and any(".lora_" in name for name in loaded.state_dict())
+
+
+@pytest.mark.parametrize(
+    "peft, field, says",
+    [
+        ({"r": 0}, "peft.r", "a positive whole number"),
+        ({"r": 2.5}, "peft.r", "a positive whole number"),
+        ({"lora_alpha": -1}, "peft.lora_alpha", "a positive number"),
+        ({"lora_dropout": 1.0}, "peft.lora_dropout", r"a probability in \[0, 1\)"),
+        ({"target_modules": "query"}, "peft.target_modules", r"e.g. \[query\]"),
+        ({"target_modules": []}, "peft.target_modules", "a non-empty list"),
+        ({"modules_to_save": ["entity_memory"]}, "peft.modules_to_save", "every head and memory is trained in full"),
+        ({"rank": 4}, "peft", r"unknown key\(s\) \['rank'\]"),
+        ([4], "peft", "a mapping of LoRA settings"),
+    ],
+)
+def test_train_py_refuses_a_bad_peft_section_naming_the_config_file_and_field(tmp_path, peft, field, says):
+    import yaml
+
+    from simmemre.experiment_simmemre import train as train_run
+
+    path = tmp_path / "lora.yaml"
+    config = lora_run_config(tmp_path)
+    config["peft"] = peft
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    with pytest.raises(SystemExit, match=rf"^{path}: {field}(: |\.| )"):
+        train_run(str(path))
+    with pytest.raises(SystemExit, match=says):
+        train_run(str(path))
+    assert not (tmp_path / "run").exists()  # (before any data is read)
+
+
+def test_train_py_lora_without_peft_installed_says_how_to_install_it(tmp_path, monkeypatch):
+    from simmemre.experiment_simmemre import train as train_run
+
+    monkeypatch.setitem(__import__("sys").modules, "peft", None)  # (an import of peft fails)
+    with pytest.raises(SystemExit, match=r'^config: peft: LoRA needs the peft package: pip install "\.\[peft\]"'):
+        train_run(lora_run_config(tmp_path, {"r": 4}))
+
+
+def test_lora_target_modules_default_to_peft_s_for_the_encoder_family(tokenizer):
+    from simmemre.training_simmemre import lora_model as train_py_lora_model
+
+    torch.manual_seed(0)
+    model = SimMemREModel(tiny_config(tokenizer, meta_embedding_size=8))
+    peft_model = train_py_lora_model(model, {"r": 2})
+    adapted = {name.rsplit(".", 1)[-1] for name, module in peft_model.named_modules() if hasattr(module, "lora_A")}
+    assert adapted == {"query", "value"}
+    assert all(
+        ".encoder." in name for name, module in peft_model.named_modules() if hasattr(module, "lora_A")
+    )  # fmt: skip
+    assert sorted(peft_model.peft_config["default"].modules_to_save) == sorted(heads_and_memories(model))
+    assert peft_model.peft_config["default"].r == 2 and peft_model.peft_config["default"].lora_alpha == 8  # (peft's)
+
+
+def test_lora_all_linear_adapts_and_records_the_encoder_s_layers_only(tokenizer):
+    """peft's all-linear recorded the heads' layers among the target modules (their copies in modules_to_save keep
+    them from LoRA), which the run config and the card would have named."""
+    from simmemre.training_simmemre import lora_model as train_py_lora_model
+    from simmemre.training_simmemre import lora_settings_of
+
+    model = SimMemREModel(tiny_config(tokenizer, meta_embedding_size=8))
+    peft_model = train_py_lora_model(model, {"target_modules": "all-linear"})
+    adapted = [name for name, module in peft_model.named_modules() if hasattr(module, "lora_A")]
+    assert len(adapted) == 2 * 6 and all(".encoder." in name for name in adapted)  # 2 layers x q, k, v, 3 dense
+    assert lora_settings_of(peft_model)["target_modules"] == ["dense", "key", "query", "value"]
+
+
+def test_lora_without_a_default_for_the_encoder_names_the_field_and_its_layers(tokenizer):
+    """An encoder family absent from peft's table (ModernBERT) must name its layers."""
+    from simmemre.training_simmemre import lora_model as train_py_lora_model
+
+    model = SimMemREModel(tiny_config(tokenizer, meta_embedding_size=8))
+    model.encoder.config.model_type = "modernbert"
+    with pytest.raises(ValueError, match=r"^peft.target_modules: not set, .* model type 'modernbert'.* query, value"):
+        train_py_lora_model(model, {})
+
+
+@pytest.mark.parametrize(
+    "target, says", [("classifier", "names layers of the heads or memories"), ("q_proj", "no encoder layer")]
+)
+def test_lora_target_modules_outside_the_encoder_are_refused(tokenizer, target, says):
+    from simmemre.training_simmemre import lora_model as train_py_lora_model
+
+    model = SimMemREModel(tiny_config(tokenizer, meta_embedding_size=8))
+    with pytest.raises(ValueError, match=rf"^peft.target_modules: '{target}' {says}|^peft.target_modules: {says}"):
+        train_py_lora_model(model, {"target_modules": [target]})
+
+
+def test_merge_peft_model_leaves_the_trainer_a_plain_model_that_predicts_as_the_adapter(tokenizer, processor, tmp_path):
+    model, peft_model = lora_model(tokenizer)
+    trainer = train(peft_model, processor, tmp_path, max_steps=2)
+    expected = trainer.predict_documents(TEXTS)
+    assert trainer.merge_peft_model() == {
+        "r": 4,
+        "lora_alpha": 8,
+        "lora_dropout": 0.0,
+        "target_modules": ["query", "value"],
+    }
+    assert type(trainer.model) is SimMemREModel and trainer.model_wrapped is trainer.model
+    assert not any("lora_" in name or "modules_to_save" in name for name in trainer.model.state_dict())
+    assert_same_predictions(expected, trainer.predict_documents(TEXTS))
+    assert trainer.lora_description().endswith("merged into the encoder")
+    assert trainer.merge_peft_model() is None  # (nothing left to merge)
+
+
+def test_resuming_a_peft_checkpoint_under_other_lora_settings_is_refused(tokenizer, processor, tmp_path):
+    """The Trainer failed inside load_state_dict with a size mismatch (another rank), or not at all (another alpha)."""
+    model, peft_model = lora_model(tokenizer)
+    train(peft_model, processor, tmp_path, max_steps=2, save_strategy="steps", save_steps=2)
+    torch.manual_seed(0)
+    model = SimMemREModel(tiny_config(tokenizer, meta_embedding_size=8, max_mentions_per_word=0.5))
+    lora = LoraConfig(r=4, lora_alpha=16, target_modules=["query", "value"], modules_to_save=heads_and_memories(model))
+    with pytest.raises(ValueError, match=r"its LoRA adapter was trained with lora_alpha 8 \(this run: 16\)"):
+        train(get_peft_model(model, lora), processor, tmp_path, resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
+
+
+def test_train_py_loss_curve_check_refuses_a_bad_peft_section_naming_the_file(tmp_path):
+    """`train.py CONFIG --loss-curve N` builds the LoRA model a run builds, and checks its peft section alike."""
+    import yaml
+    from helpers import SCRIPTS, load_script
+
+    path = tmp_path / "lora.yaml"
+    path.write_text(yaml.safe_dump({**lora_run_config(tmp_path), "peft": {"lora_dropout": 2}}), encoding="utf-8")
+    train_script = load_script(SCRIPTS / "train.py", "train_script")
+    with pytest.raises(SystemExit, match=rf"^{path}: peft.lora_dropout: a probability in \[0, 1\), got 2$"):
+        train_script.main([str(path), "--loss-curve", "2"])
