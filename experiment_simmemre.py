@@ -2891,10 +2891,14 @@ def _run_description(config: dict, trainer, datasets) -> str:
     if training.get("first_evaluation_epoch") or training.get("evaluation_epoch_interval"):
         first, interval = training.get("first_evaluation_epoch") or 1, training.get("evaluation_epoch_interval") or 1
         length += f", dev evaluation from epoch {first} every {interval}"
+    lora, adapter = config.get("peft"), ""  # (as lora_model resolved it: build_trainer wrote the settings back)
+    if isinstance(lora, Mapping):
+        targets = lora.get("target_modules")
+        adapter = f"; LoRA r {lora.get('r')} on {targets if isinstance(targets, str) else ', '.join(targets or ())}"
     return (
         f"training into {setting('output_dir', '?')}: seed {setting('seed', '?')}, {setting('device', '?')} "
         f"{precision}, {setting('world_size', 1)} process(es), commit {git_commit(short=True) or 'unknown'}; "
-        f"documents: {sizes}; {length}"
+        f"documents: {sizes}; {length}{adapter}"
     )
 
 

@@ -553,3 +553,18 @@ def test_train_py_loss_curve_check_refuses_a_bad_peft_section_naming_the_file(tm
     train_script = load_script(SCRIPTS / "train.py", "train_script")
     with pytest.raises(SystemExit, match=rf"^{path}: peft.lora_dropout: a probability in \[0, 1\), got 2$"):
         train_script.main([str(path), "--loss-curve", "2"])
+
+
+def test_the_first_log_line_of_a_lora_run_names_its_rank_and_layers():
+    """The log's first line (what is trained where) said nothing of LoRA; run_config.json and the card did."""
+    from types import SimpleNamespace
+
+    from simmemre.experiment_simmemre import _run_description
+
+    args = SimpleNamespace(
+        output_dir="runs/x", seed=1, device="cpu", world_size=1, bf16=False, fp16=False, max_steps=4, num_train_epochs=1
+    )
+    trainer = SimpleNamespace(args=args)
+    settings = {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": ["query", "value"]}
+    assert _run_description({"peft": settings}, trainer, {}).endswith("4 steps; LoRA r 4 on query, value")
+    assert "LoRA" not in _run_description({"peft": None}, trainer, {})
