@@ -568,3 +568,18 @@ def test_the_first_log_line_of_a_lora_run_names_its_rank_and_layers():
     settings = {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": ["query", "value"]}
     assert _run_description({"peft": settings}, trainer, {}).endswith("4 steps; LoRA r 4 on query, value")
     assert "LoRA" not in _run_description({"peft": None}, trainer, {})
+
+
+def test_with_a_head_learning_rate_lora_weights_train_at_the_encoders_rate_and_the_heads_at_theirs(tokenizer, tmp_path):
+    """The LoRA matrices sit inside the encoder, so `learning_rate` is theirs; the trained copies of the heads and
+    memories (`modules_to_save`) get `head_learning_rate`; the frozen base weights are in no group."""
+    arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, learning_rate=5e-5)
+    _, peft_model = lora_model(tokenizer)
+    trainer = SimMemRETrainer(model=peft_model, args=arguments, head_learning_rate=1e-3)
+    rate = {id(p): group["lr"] for group in trainer.create_optimizer().param_groups for p in group["params"]}
+    named = dict(peft_model.named_parameters())
+    lora = [id(p) for name, p in named.items() if ".lora_" in name]
+    heads = [id(p) for name, p in named.items() if "modules_to_save" in name]
+    assert lora and heads
+    assert {rate[p] for p in lora} == {5e-5} and {rate[p] for p in heads} == {1e-3}
+    assert set(rate) == {id(p) for p in peft_model.parameters() if p.requires_grad}
