@@ -714,8 +714,14 @@ def data_differences(group: list) -> list:
     those trained on, the document caps, the encoder; rows recorded before descriptions (or before the field) existed
     are left out."""
     described = [row["data"] for row in group if isinstance(row.get("data"), dict)]
+    # (a re-calibration's row names no dataset_name: one not recorded is no difference)
+    names = {(data.get("corpus") or {}).get("dataset_name") for data in described} - {None}
+    name = names.pop() if len(names) == 1 else None
     parts = {
-        "corpus": lambda data: {key: (data.get("corpus") or {}).get(key) for key in ("format", "dataset_name")},
+        "corpus": lambda data: {
+            "format": (data.get("corpus") or {}).get("format"),
+            "dataset_name": (data.get("corpus") or {}).get("dataset_name") or name,
+        },
         "documents": lambda data: scored_documents(data.get("documents")),
         "training documents": lambda data: data["documents"]["train"],
         "document caps": cutting_caps,  # (a cap that cut nothing is no cap)

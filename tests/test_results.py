@@ -156,6 +156,24 @@ def test_a_table_names_a_model_whose_seeds_were_scored_on_different_documents(tm
     assert "Note: b's" not in text
 
 
+@pytest.mark.parametrize("recalibrated_name, noted", [(None, False), ("docred", True)])
+def test_a_recalibrated_row_without_a_dataset_name_is_the_same_corpus(tmp_path, run_script, recalibrated_name, noted):
+    """calibrate.py's row names no dataset_name; beside train.py's (dataset_name bc5cdr) the table said the seeds
+    "were scored with different corpus"; a dataset_name that does differ is still noted."""
+    corpus = {"data_dir": "../shared/data/bc5cdr", "format": "bc5cdr", "dataset_name": "bc5cdr"}
+    described = lambda corpus: {"corpus": corpus, "documents": {"dev": 500, "test": 500}, "encoder": {}}  # noqa: E731
+    rows = [row("a", 112, 20.0, 19.0), row("a", 113, 21.0, 18.0)]
+    recalibrated = {"data_dir": "bc5cdr", "format": "bc5cdr", "splits": {"validation": "dev", "test": "test"}}
+    if recalibrated_name:
+        recalibrated["dataset_name"] = recalibrated_name
+    rows[0]["data"], rows[1]["data"] = described(corpus), described(recalibrated)
+    for each in rows:
+        each["threshold_values"] = {"mention_threshold": 0.85, "coref_threshold": 0.85, "relation_threshold": 0.6}
+    write_rows(tmp_path, rows)
+    text = run_script("table", "--dataset", "cdr", tmp_path=tmp_path)
+    assert ("Note: a's seeds were scored with different corpus" in text) is noted
+
+
 def test_two_adds_at_once_keep_both_runs_rows(tmp_path, results, monkeypatch, capsys):
     """Each add rewrote the file from what it had read: of two runs recorded at once, one's rows were lost."""
     import threading
