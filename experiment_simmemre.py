@@ -2654,6 +2654,15 @@ def check_peft_section(config: dict, source: str = "config") -> None:
         raise SystemExit(str(error)) from None
 
 
+def check_run_config(config: dict, source: str = "config") -> None:
+    """The checks of a parsed train.py config (`source`: its file) before anything is read or built: the LoRA section,
+    the keys, the encoder's location; then the device is chosen into its training section."""
+    check_peft_section(config, source)
+    check_config_keys(config)
+    check_encoder_location(config.get("encoder"))
+    select_device(config.setdefault("training", {}) or {})
+
+
 def check_trainable(config) -> None:
     """Stop on a model config that trains nothing or never uses what it trains: every loss weight 0 (exit 0 with an
     untrained best_model), or memory reads whose warm-up lasts the whole run (saved with the reads off)."""
@@ -2932,10 +2941,7 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         load_config(config) if isinstance(config, (str, os.PathLike)) else copy.deepcopy(dict(config)),
         overrides,
     )
-    check_peft_section(config, source)
-    check_config_keys(config)
-    check_encoder_location(config.get("encoder"))
-    select_device(config.setdefault("training", {}) or {})
+    check_run_config(config, source)
     output_dir = (config["training"] or {}).get("output_dir")
     # One launch per run folder: two train.py into one output_dir both passed the check below, deleted each other's
     # checkpoints and crashed, or both "finished" with one's files over the other's. Under torchrun the processes of

@@ -844,13 +844,7 @@ def check_checkpoint_adapter(checkpoint, model) -> None:
         return
     if not isinstance(saved, dict):
         return  # (the Trainer names what is wrong with it)
-    targets = saved.get("target_modules")
-    recorded = {
-        "r": saved.get("r"),
-        "lora_alpha": saved.get("lora_alpha"),
-        "lora_dropout": saved.get("lora_dropout"),
-        "target_modules": targets if isinstance(targets, str) or targets is None else sorted(targets),
-    }
+    recorded = _lora_settings(saved.get)
     if settings is None:
         raise ValueError(
             f"resume_from_checkpoint {checkpoint}: it holds a LoRA adapter ({recorded}), and this run trains without "
@@ -1277,13 +1271,16 @@ def lora_settings_of(model) -> Optional[dict]:
     if simmemre_model(model) is model:
         return None
     config = model.peft_config[getattr(model, "active_adapter", "default")]
-    targets = config.target_modules
-    return {
-        "r": config.r,
-        "lora_alpha": config.lora_alpha,
-        "lora_dropout": config.lora_dropout,
-        "target_modules": targets if isinstance(targets, str) else sorted(targets),
-    }
+    return _lora_settings(functools.partial(getattr, config))
+
+
+def _lora_settings(setting) -> dict:
+    """The `PEFT_SETTINGS` as `setting(name)` gives them (a LoraConfig's attributes, or adapter_config.json's keys),
+    target_modules sorted (peft keeps them as a set): the form run_config.json records and a resume compares."""
+    settings = {name: setting(name) for name in PEFT_SETTINGS}
+    targets = settings["target_modules"]
+    settings["target_modules"] = targets if isinstance(targets, str) or targets is None else sorted(targets)
+    return settings
 
 
 def describe_lora(settings: Mapping, merged: bool) -> str:

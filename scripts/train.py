@@ -210,12 +210,9 @@ def run(argv: list) -> int:
     from simmemre.data_simmemre import DocumentError
     from simmemre.experiment_simmemre import (
         bars_off_unless_watched,
-        check_config_keys,
-        check_encoder_location,
-        check_peft_section,
+        check_run_config,
         load_config,
         parse_overrides,
-        select_device,
         train,
     )
     from simmemre.training_simmemre import TrainingDivergedError
@@ -233,10 +230,7 @@ def run(argv: list) -> int:
             return report_divergence(error)
         return 0
     config = parse_overrides(load_config(argv[0]), overrides)
-    check_peft_section(config, argv[0])
-    check_config_keys(config)
-    check_encoder_location(config.get("encoder"))
-    select_device(config.setdefault("training", {}) or {})
+    check_run_config(config, argv[0])
     # Only an --output_dir given on the command line: the config's run folder is not for this check.
     output_dir = (parse_overrides({}, list(overrides)).get("training") or {}).get("output_dir")
     try:
