@@ -1850,15 +1850,21 @@ def _refusal_line(error: ValueError, location) -> Optional[str]:
 
 
 def loss_curve_report(
-    config: dict, steps: int = 300, logging_steps: int = 10, inference_documents: int = 0, output_dir=None
+    config: dict,
+    steps: int = 300,
+    logging_steps: int = 10,
+    inference_documents: int = 0,
+    output_dir=None,
+    source: str = "config",
 ) -> dict:
     """Train `config` for `steps` steps (no evaluation, no checkpoints) and report the logged training loss at the
     start and at the end (means over the first and last fifth of the logs); with `inference_documents`, also time
     end-to-end inference on that many validation documents (the per-document cost an epoch's evaluation pays). The
-    memory warm-up is scheduled over `steps`. Without `output_dir` the run goes to a temporary folder, removed after."""
+    memory warm-up is scheduled over `steps`. Without `output_dir` the run goes to a temporary folder, removed after.
+    `source` (the config file) starts the message of a setting refused once the model is built."""
     if output_dir is None:
         with tempfile.TemporaryDirectory(prefix="simmemre-loss-curve-") as scratch:
-            return loss_curve_report(config, steps, logging_steps, inference_documents, scratch)
+            return loss_curve_report(config, steps, logging_steps, inference_documents, scratch, source)
     config = dict(config)
     data = dict(config.get("data") or {})
     if inference_documents:
@@ -1875,7 +1881,7 @@ def loss_curve_report(
         "dataloader_pin_memory": False,
     }
     wanted = ("train", "validation") if inference_documents else ("train",)
-    trainer, datasets, _ = build_trainer(config, training_updates=updates, splits=wanted)
+    trainer, datasets, _ = build_trainer(config, training_updates=updates, splits=wanted, source=source)
     for callback in trainer.callback_handler.callbacks:  # standard output carries the JSON report alone
         if hasattr(callback, "stream"):
             callback.stream = sys.stderr
@@ -2435,10 +2441,16 @@ def check_training_values(training: dict, head_learning_rate=None) -> None:
         )
 
 
-def build_trainer(config: dict, training_updates: Optional[dict] = None, splits: Optional[Sequence[str]] = None):
+def build_trainer(
+    config: dict,
+    training_updates: Optional[dict] = None,
+    splits: Optional[Sequence[str]] = None,
+    source: str = "config",
+):
     """The `SimMemRETrainer` of a checked config, with its model, processor and tokenized datasets: what `train` and
     `loss_curve_report` share. `training_updates` replace training settings (e.g. `max_steps`); `splits` limits the
-    tokenized splits (default: all). Returns `(trainer, {split: dataset}, run)`, `run` holding the settings that are
+    tokenized splits (default: all); `source` (the config file) starts the message of a setting refused once the model
+    is built. Returns `(trainer, {split: dataset}, run)`, `run` holding the settings that are
     not TrainingArguments (`resume`, `calibrate`, `calibration_grid`, `base_model`, `data`, `trained_from`: the
     trained model the run starts from, or None)."""
     from transformers import TrainingArguments, set_seed
@@ -2526,7 +2538,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         try:
             model_kwargs.update(boundary_words(all_splits["train"], data_config["boundary_word_min_count"]))
         except ValueError as error:
-            raise SystemExit(f"data.boundary_word_min_count: {error}") from None
+            raise SystemExit(f"{source}: data.boundary_word_min_count: {error}") from None
     if argument_types and not trained:
         from .data_simmemre import relation_argument_types
 
@@ -2547,7 +2559,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
     except ValueError as error:  # the config's own checks name the field: no traceback for a bad --model.KEY
         if not str(error).startswith("SimMemREConfig."):
             raise
-        raise SystemExit(f"model: {error}") from None
+        raise SystemExit(f"{source}: model: {error}") from None
     check_trainable(model.config)
     if config.get("peft") is not None:  # LoRA on the encoder, the heads and memories trained in full
         from .training_simmemre import lora_model, lora_settings_of, peft_settings
@@ -2555,7 +2567,7 @@ def build_trainer(config: dict, training_updates: Optional[dict] = None, splits:
         try:
             model = lora_model(model, peft_settings(config["peft"]), base_model_name_or_path=trained)
         except ValueError as error:  # names the field (peft.target_modules) and the encoder's layers
-            raise SystemExit(str(error)) from None
+            raise SystemExit(f"{source}: {error}") from None
         config["peft"] = lora_settings_of(model)  # run_config.json records the settings trained with, defaults too
     # During the memory warm-up the memory readers get no gradient; a batch without relation pairs leaves the
     # relation head unused; so DDP must look for unused parameters (the cost is small for this model).
@@ -2953,11 +2965,11 @@ def train(config, overrides=(), print_summary: bool = True) -> dict:
         else contextlib.nullcontext()
     ):
         check_fresh_output_dir(config["training"])
-        return _train_checked(config, print_summary)
+        return _train_checked(config, print_summary, source)
 
 
-def _train_checked(config: dict, print_summary: bool) -> dict:
-    """`train` after its checks, with the run folder held."""
+def _train_checked(config: dict, print_summary: bool, source: str = "config") -> dict:
+    """`train` after its checks, with the run folder held (`source`: the config file, for messages)."""
     from . import data_simmemre
     from .training_simmemre import apply_thresholds, calibrate_thresholds, format_duration
 
@@ -2971,7 +2983,7 @@ def _train_checked(config: dict, print_summary: bool) -> dict:
         resume = resume_checkpoint(training.get("resume_from_checkpoint"), output_dir, announce=first_process)
     if resume:
         check_resume_seeds(resume, training)
-    trainer, datasets, run = build_trainer(config)
+    trainer, datasets, run = build_trainer(config, source=source)
     args, calibrate = trainer.args, run["calibrate"]
     calibration_grid, base_model, data_config = run["calibration_grid"], run["base_model"], run["data"]
     trained_from = run.get("trained_from")

@@ -1118,6 +1118,10 @@ def frozen_heads(model) -> list:
 PEFT_SETTINGS = ("r", "lora_alpha", "lora_dropout", "target_modules")
 
 
+# The oldest peft whose LoRA train.py was tested with (pyproject.toml's `peft` extra says the same).
+PEFT_MIN_VERSION = "0.18"
+
+
 def _peft_installed() -> bool:
     import importlib.util
 
@@ -1125,6 +1129,16 @@ def _peft_installed() -> bool:
         return importlib.util.find_spec("peft") is not None
     except (ImportError, ValueError):  # (a broken install, or a `peft` module entered as None)
         return False
+
+
+def _peft_version() -> Optional[str]:
+    """The installed peft's version, None where its metadata cannot be read (a source checkout on the path)."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("peft")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def peft_settings(section, source: str = "config") -> Optional[dict]:
@@ -1179,7 +1193,21 @@ def peft_settings(section, source: str = "config") -> Optional[dict]:
             )
         settings["target_modules"] = list(targets)
     if not _peft_installed():
-        raise ValueError(f'{where}: LoRA needs the peft package: pip install ".[peft]" (or pip install "peft>=0.18")')
+        raise ValueError(
+            f'{where}: LoRA needs the peft package: pip install ".[peft]" (or pip install "peft>={PEFT_MIN_VERSION}")'
+        )
+    from packaging.version import InvalidVersion, Version
+
+    installed = _peft_version()
+    try:
+        too_old = installed is not None and Version(installed) < Version(PEFT_MIN_VERSION)
+    except InvalidVersion:  # (a local build's odd version string: let it try)
+        too_old = False
+    if too_old:  # (pyproject.toml asks for it; train.py's LoRA was never tested with an older peft)
+        raise ValueError(
+            f'{where}: LoRA needs peft {PEFT_MIN_VERSION} or newer, found {installed}: pip install -U "peft>='
+            f'{PEFT_MIN_VERSION}"'
+        )
     return settings
 
 

@@ -165,8 +165,9 @@ def loss_curve_report(*args, **kwargs) -> dict:
     return loss_curve_report(*args, **kwargs)
 
 
-def check_loss_curve(config: dict, options: dict, output_dir=None) -> int:
-    """The --loss-curve mode: exit status 0 if the training loss falls by at least --loss-curve-min-drop."""
+def check_loss_curve(config: dict, options: dict, output_dir=None, source: str = "config") -> int:
+    """The --loss-curve mode: exit status 0 if the training loss falls by at least --loss-curve-min-drop (`source`:
+    the config file, for messages)."""
     from simmemre.experiment_simmemre import loss_falls
 
     report = loss_curve_report(
@@ -175,6 +176,7 @@ def check_loss_curve(config: dict, options: dict, output_dir=None) -> int:
         logging_steps=options["--loss-curve-logging-steps"],
         inference_documents=options["--loss-curve-inference-documents"],
         output_dir=output_dir,
+        source=source,
     )
     # Under torchrun every process trains the curve: the report is printed by the first one only.
     stream = None if os.environ.get("RANK", "0") == "0" else io.StringIO()
@@ -234,7 +236,7 @@ def run(argv: list) -> int:
     # Only an --output_dir given on the command line: the config's run folder is not for this check.
     output_dir = (parse_overrides({}, list(overrides)).get("training") or {}).get("output_dir")
     try:
-        return check_loss_curve(config, loss_curve, output_dir)
+        return check_loss_curve(config, loss_curve, output_dir, argv[0])
     except TrainingDivergedError as error:
         return report_divergence(error)
 

@@ -555,6 +555,35 @@ def test_train_py_loss_curve_check_refuses_a_bad_peft_section_naming_the_file(tm
         train_script.main([str(path), "--loss-curve", "2"])
 
 
+@pytest.mark.parametrize("loss_curve", [False, True])
+def test_train_py_refuses_lora_target_modules_the_encoder_lacks_naming_the_config_file(tmp_path, loss_curve):
+    """Checked once the encoder is built: the message named the field but not the config file it is in."""
+    import yaml
+    from helpers import SCRIPTS, load_script
+
+    path = tmp_path / "lora.yaml"
+    path.write_text(yaml.safe_dump(lora_run_config(tmp_path, {"target_modules": ["qkv"]})), encoding="utf-8")
+    train_script = load_script(SCRIPTS / "train.py", "train_script")
+    with pytest.raises(SystemExit, match=rf"^{path}: peft.target_modules: no encoder layer is named 'qkv'; .* query"):
+        train_script.main([str(path)] + (["--loss-curve", "2"] if loss_curve else []))
+    assert not (tmp_path / "run" / "checkpoint-2").exists()
+
+
+@pytest.mark.parametrize("installed, refused", [("0.10.0", True), ("0.18.0", False), ("0.22.0.dev0", False)])
+def test_train_py_lora_with_a_peft_older_than_the_extra_asks_for_says_so(tmp_path, monkeypatch, installed, refused):
+    """pyproject.toml's `peft` extra asks for peft>=0.18; an older one went on untested."""
+    from simmemre import training_simmemre
+    from simmemre.experiment_simmemre import check_run_config
+
+    monkeypatch.setattr(training_simmemre, "_peft_version", lambda: installed)
+    config = lora_run_config(tmp_path, {"r": 4})
+    if refused:
+        with pytest.raises(SystemExit, match=rf"^x.yaml: peft: LoRA needs peft 0.18 or newer, found {installed}: pip"):
+            check_run_config(config, "x.yaml")
+    else:
+        check_run_config(config, "x.yaml")
+
+
 def test_the_first_log_line_of_a_lora_run_names_its_rank_and_layers():
     """The log's first line (what is trained where) said nothing of LoRA; run_config.json and the card did."""
     from types import SimpleNamespace
