@@ -829,10 +829,31 @@ def check_checkpoint_settings(checkpoint, config) -> None:
         )
 
 
+# Beside a peft model's checkpoint: a digest of the encoder weights its adapter was trained on, which a resume compares
+# (the checkpoint holds only the adapter, the heads and the memories; the base comes from this run's encoder setting).
+BASE_ENCODER_DIGEST_FILE = "simmemre_base_encoder.json"
+
+
+def base_encoder_digest(model) -> str:
+    """The SHA-256 of a peft model's base encoder weights (names and float32 values; the LoRA matrices left out, each
+    adapted layer's `base_layer` read as the layer itself): equal for the same weights loaded again, whatever the
+    adapter has learnt."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(simmemre_model(model).encoder.state_dict().items()):
+        if ".lora_" in name:
+            continue
+        digest.update(name.replace(".base_layer.", ".").encode("utf-8"))
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def check_checkpoint_adapter(checkpoint, model) -> None:
     """Raise ValueError when `model` (a `PeftModel` or not) does not match what `checkpoint` holds: a LoRA adapter
-    (adapter_config.json) of other settings (`lora_settings_of`), an adapter for a model without one, or a whole model
-    for a peft model. The Trainer failed with a size mismatch or "Can't find a valid checkpoint"."""
+    (adapter_config.json) of other settings (`lora_settings_of`) or trained on other encoder weights
+    (`BASE_ENCODER_DIGEST_FILE`), an adapter for a model without one, or a whole model for a peft model. The Trainer
+    failed with a size mismatch or "Can't find a valid checkpoint", and resumed an adapter on another base silently."""
     saved = checkpoint_file(checkpoint, "adapter_config.json")
     settings = lora_settings_of(model)
     if saved is None:
@@ -856,6 +877,12 @@ def check_checkpoint_adapter(checkpoint, model) -> None:
         raise ValueError(
             f"resume_from_checkpoint {checkpoint}: its LoRA adapter was trained with {shown}; resume with the "
             "checkpoint's peft section"
+        )
+    base = checkpoint_file(checkpoint, BASE_ENCODER_DIGEST_FILE)
+    if isinstance(base, dict) and base.get("sha256") and base["sha256"] != base_encoder_digest(model):
+        raise ValueError(
+            f"resume_from_checkpoint {checkpoint}: its LoRA adapter was trained on other encoder weights than this "
+            f"run's encoder has ({BASE_ENCODER_DIGEST_FILE} differs); resume with the encoder the run started from"
         )
 
 
@@ -1825,6 +1852,7 @@ class SimMemRETrainer(Trainer):
         self._memory_schedule_active = False
         self._memory_reads_since = None  # set by a resume from a checkpoint that read the memories
         self._merged_lora = None  # the LoRA settings merge_peft_model merged into the encoder
+        self._base_encoder_digest = None  # a peft model's frozen encoder weights, hashed at its first checkpoint
         self._task_loss_sums = None
         self.last_predictions = None
         self.last_predictions_at = {}
@@ -1970,6 +1998,10 @@ class SimMemRETrainer(Trainer):
                 self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             )
             wrapped.config.to_json_file(os.path.join(folder, ADAPTER_CHECKPOINT_CONFIG))
+            if self._base_encoder_digest is None:  # (the base weights stay frozen: hashed once a run)
+                self._base_encoder_digest = base_encoder_digest(self.model)
+            with open(os.path.join(folder, BASE_ENCODER_DIGEST_FILE), "w", encoding="utf-8") as handle:
+                json.dump({"sha256": self._base_encoder_digest}, handle)  # (no local path: checkpoints may be pushed)
 
     # -- LoRA --------------------------------------------------------------------------------------------
     def merge_peft_model(self) -> Optional[dict]:

@@ -152,7 +152,7 @@ def test_resuming_a_peft_checkpoint_keeps_its_memory_reads_on(tokenizer, process
     steps already read the memories: they stay on, as for a model without adapters."""
     model, peft_model = lora_model(tokenizer, memory_warmup_proportion=0.5)
     train(peft_model, processor, tmp_path, save_strategy="steps", save_steps=4)
-    model, peft_model = lora_model(tokenizer, seed=1, memory_warmup_proportion=0.5)
+    model, peft_model = lora_model(tokenizer, memory_warmup_proportion=0.5)  # (the same base encoder weights)
     model.memory_reads_enabled = False  # (as a model saved during its warm-up has it)
     recorder = MemorySwitchRecorder(model)
     trainer = train(
@@ -541,6 +541,22 @@ def test_resuming_a_peft_checkpoint_under_other_lora_settings_is_refused(tokeniz
     lora = LoraConfig(r=4, lora_alpha=16, target_modules=["query", "value"], modules_to_save=heads_and_memories(model))
     with pytest.raises(ValueError, match=r"its LoRA adapter was trained with lora_alpha 8 \(this run: 16\)"):
         train(get_peft_model(model, lora), processor, tmp_path, resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
+
+
+def test_resuming_a_peft_checkpoint_onto_other_encoder_weights_is_refused(tokenizer, processor, tmp_path):
+    """The checkpoint holds the adapter, heads and memories only: a resume onto another base encoder (another
+    encoder setting, or files changed since) trained the adapter on weights it was never fitted to, silently."""
+    from simmemre.training_simmemre import BASE_ENCODER_DIGEST_FILE
+
+    _, peft_model = lora_model(tokenizer, seed=0)
+    train(peft_model, processor, tmp_path, max_steps=2, save_strategy="steps", save_steps=2)
+    assert (tmp_path / "checkpoint-2" / BASE_ENCODER_DIGEST_FILE).exists()
+    _, other_base = lora_model(tokenizer, seed=1)
+    with pytest.raises(ValueError, match=r"its LoRA adapter was trained on other encoder weights than this run's"):
+        train(other_base, processor, tmp_path, resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
+    _, same_base = lora_model(tokenizer, seed=0)
+    resumed = train(same_base, processor, tmp_path, resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
+    assert resumed.state.global_step == 4
 
 
 def test_train_py_loss_curve_check_refuses_a_bad_peft_section_naming_the_file(tmp_path):
