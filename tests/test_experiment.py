@@ -1335,3 +1335,22 @@ def test_resuming_under_another_seed_than_the_checkpoints_stops_before_anything_
     message = r"it was trained with seed 1 \(this run: 42\); data_seed None \(this run: 5\).*--seed and --data_seed"
     with pytest.raises(SystemExit, match=message):
         experiment_simmemre.train({"training": training})
+
+
+def test_a_model_setting_refused_once_the_model_is_built_names_the_config_file(tmp_path):
+    """The config's own checks run when the model is built, after the data are read: the message named the field but
+    not the file it is in."""
+    import yaml
+
+    from simmemre.experiment_simmemre import train
+
+    path = tmp_path / "run.yaml"
+    config = {
+        "data": {"train_file": write_documents(tmp_path / "train.jsonl", "Chemical", "Disease")},
+        "encoder": {"tiny": {}},
+        "model": {"mention_threshold": 2.0},
+        "training": {"output_dir": str(tmp_path / "run"), "use_cpu": True},
+    }
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    with pytest.raises(SystemExit, match=rf"^{re.escape(str(path))}: model: SimMemREConfig.mention_threshold: must be"):
+        train(str(path))
