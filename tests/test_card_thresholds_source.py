@@ -83,7 +83,7 @@ def test_train_tells_the_card_where_its_thresholds_come_from(monkeypatch, tmp_pa
         calibration["fixed_thresholds"] = {"relation_threshold": 0.5}
     saved = {}
     splits = {"validation": [{}]}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, splits, run))
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config, **_: (trainer, splits, run))
     monkeypatch.setattr(training_simmemre, "calibrate_thresholds", lambda *args, **kwargs: calibration)
     monkeypatch.setattr(training_simmemre, "apply_thresholds", lambda model, thresholds: None)
     monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: saved.update(kwargs))

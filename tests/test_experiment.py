@@ -475,7 +475,7 @@ def test_train_leaves_the_callers_config_unchanged(monkeypatch, tmp_path):
 
     from simmemre import experiment_simmemre
 
-    def stop(config):
+    def stop(config, **kwargs):
         raise RuntimeError("stop before any data work")
 
     monkeypatch.setattr(experiment_simmemre, "build_trainer", stop)
@@ -901,7 +901,7 @@ def test_resuming_from_the_last_checkpoint_skips_one_interrupted_while_saving(mo
         is_world_process_zero=lambda: True,
     )
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config, **_: (trainer, {}, run))
     with pytest.raises(TrainingStarted) as started:
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
     assert started.value.args[0] == str(tmp_path / "checkpoint-27")
@@ -982,7 +982,7 @@ def test_the_summary_has_no_calibrated_columns_when_calibration_kept_the_fixed_t
     scores = {f"{level}_{m}": 1.0 for level in LEVELS for m in ("precision", "recall", "f1")}
     kept = {"thresholds": {"relation_threshold": 0.6}, "scores": scores, "applied": False, "reason": "below 5.0"}
     kept["fixed_thresholds"] = kept["thresholds"]
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, datasets, run))
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config, **_: (trainer, datasets, run))
     monkeypatch.setattr(training_simmemre, "calibrate_thresholds", lambda *args, **kwargs: kept)
     monkeypatch.setattr(training_simmemre, "apply_thresholds", lambda model, thresholds: None)
     monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: None)
@@ -1005,7 +1005,7 @@ def test_all_results_records_the_number_of_training_documents(monkeypatch, tmp_p
 
     trainer = finished_trainer(tmp_path, global_step=3, evaluate=lambda dataset, metric_key_prefix: {})
     run = {"resume": None, "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {"train": [{}] * 7}, run))
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config, **_: (trainer, {"train": [{}] * 7}, run))
     monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: None)
     monkeypatch.setattr(hub_simmemre, "training_procedure", lambda *args, **kwargs: None)  # (a stand-in trainer)
     result = experiment_simmemre.train({"training": {"output_dir": str(tmp_path)}}, print_summary=False)
@@ -1037,7 +1037,7 @@ def test_resuming_a_finished_run_stops_instead_of_rewriting_its_results(monkeypa
         is_world_process_zero=lambda: True,
     )
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config, **_: (trainer, {}, run))
     expected = (
         (SystemExit, "is at step 60 of this run's 60: nothing left to train")
         if stops
@@ -1080,7 +1080,7 @@ def test_resuming_a_run_stopped_after_training_goes_on_to_finish_it(monkeypatch,
     if not final:  # stopped after saving best_model, before the run files with the calibrated scores
         monkeypatch.setattr(experiment_simmemre, "_incomplete_model_folder", lambda folder: None)
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (fake_trainer(tmp_path, 60), {}, run))
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config, **_: (fake_trainer(tmp_path, 60), {}, run))
     with pytest.raises(TrainingStarted, match="checkpoint-60"):
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
     missing = "complete best_model" if final else "final run files"
@@ -1093,7 +1093,7 @@ def test_resume_auto_starts_a_new_run_or_resumes_the_newest_checkpoint(monkeypat
     from simmemre import experiment_simmemre
 
     run = {"resume": "auto", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (fake_trainer(tmp_path, 60), {}, run))
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config, **_: (fake_trainer(tmp_path, 60), {}, run))
     config = {"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "auto"}}
     with pytest.raises(TrainingStarted) as started:  # nothing to resume: a new run
         experiment_simmemre.train(config)
@@ -1123,7 +1123,7 @@ def test_resuming_a_checkpoint_of_a_run_with_another_step_count_says_so(monkeypa
     (tmp_path / "checkpoint-32").mkdir()
     (tmp_path / "checkpoint-32" / "trainer_state.json").write_text(json.dumps({"global_step": 32, "max_steps": 64}))
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (fake_trainer(tmp_path, 40), {}, run))
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config, **_: (fake_trainer(tmp_path, 40), {}, run))
     with pytest.raises(TrainingStarted):
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
     assert "checkpoint-32's run had 64 steps in all, this one has 40 (another number of processes" in (
@@ -1146,7 +1146,7 @@ def test_resuming_under_another_gradient_accumulation_says_where_the_epoch_resum
     trainer.args.gradient_accumulation_steps = accumulation
     trainer.get_train_dataloader = lambda: [None] * 3  # three batches an epoch
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config, **_: (trainer, {}, run))
     with pytest.raises(TrainingStarted):
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
     expected = "stopped at epoch 0.67 of its training data; this run (2 optimizer steps an epoch"
@@ -1169,7 +1169,7 @@ def test_resuming_with_other_label_lists_than_the_checkpoints_stops(monkeypatch,
         args=SimpleNamespace(output_dir=str(tmp_path)), model=SimpleNamespace(config=config), processing_class=None
     )
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config, **_: (trainer, {}, run))
     message = "it was trained with entity_types ['Apple', 'Banana'], this run has ['Apple', 'Zucchini']"
     with pytest.raises(SystemExit, match=re.escape(message)):
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
@@ -1186,7 +1186,7 @@ def test_resuming_from_a_named_incomplete_or_missing_checkpoint_stops_with_one_l
     for folder, message in (("checkpoint-30", "no trainer_state.json"), ("checkpoint-99", "no such folder")):
         run = {"resume": str(tmp_path / folder), "calibrate": False, "calibration_grid": None, "base_model": None}
         monkeypatch.setattr(
-            experiment_simmemre, "build_trainer", lambda config, run=run: (trainer, {}, {**run, "data": {}})
+            experiment_simmemre, "build_trainer", lambda config, run=run, **_: (trainer, {}, {**run, "data": {}})
         )
         with pytest.raises(SystemExit, match=f"resume_from_checkpoint {re.escape(str(tmp_path / folder))}: {message}"):
             experiment_simmemre.train(
@@ -1204,7 +1204,7 @@ def test_the_summary_says_a_resumed_runs_train_loss_covers_the_steps_after_the_r
     (tmp_path / "checkpoint-2" / "trainer_state.json").write_text(json.dumps({"global_step": 2}))
     trainer = finished_trainer(tmp_path, global_step=5, evaluate=lambda dataset, metric_key_prefix: {})
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config, **_: (trainer, {}, run))
     monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: None)
     monkeypatch.setattr(hub_simmemre, "training_procedure", lambda *args, **kwargs: None)  # (a stand-in trainer)
     experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
@@ -1232,7 +1232,7 @@ def test_resuming_under_other_training_settings_than_the_checkpoints_stops(token
         args=SimpleNamespace(output_dir=str(tmp_path)), model=SimpleNamespace(config=config), processing_class=None
     )
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config, **_: (trainer, {}, run))
     message = "it was trained with memory_read_mode 'mean' (this run: 'sum'); resume with the checkpoint's settings"
     with pytest.raises(SystemExit, match=re.escape(message)) as stopped:
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
@@ -1247,7 +1247,7 @@ def test_a_checkpoint_halfway_through_its_run_is_not_finished_under_a_smaller_st
     (tmp_path / "checkpoint-8").mkdir()
     (tmp_path / "checkpoint-8" / "trainer_state.json").write_text(json.dumps({"global_step": 8, "max_steps": 16}))
     run = {"resume": "last", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (fake_trainer(tmp_path, 8), {}, run))
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config, **_: (fake_trainer(tmp_path, 8), {}, run))
     with pytest.raises(SystemExit, match=re.escape("is at step 8 of its run's 16, and this run counts only 8 steps")):
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "last"}})
 
@@ -1260,7 +1260,7 @@ def test_resume_auto_starts_anew_over_checkpoints_killed_while_saving(monkeypatc
     (tmp_path / "checkpoint-2").mkdir()
     (tmp_path / "checkpoint-2" / "model.safetensors").write_text("")
     run = {"resume": "auto", "calibrate": False, "calibration_grid": None, "base_model": None, "data": {}}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (fake_trainer(tmp_path, 60), {}, run))
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config, **_: (fake_trainer(tmp_path, 60), {}, run))
     with pytest.raises(TrainingStarted) as started:
         experiment_simmemre.train({"training": {"output_dir": str(tmp_path), "resume_from_checkpoint": "auto"}})
     assert started.value.args[0] is None and not (tmp_path / "checkpoint-2").exists()

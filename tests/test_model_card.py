@@ -184,7 +184,9 @@ def test_train_gives_the_card_the_scores_of_the_saved_thresholds(monkeypatch, tm
     calibration = {"thresholds": {"relation_threshold": 0.3}, "scores": scores(45.0), "applied": applied, "reason": ""}
     calibration["fixed_thresholds"] = {"relation_threshold": 0.5}
     saved = {}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {s: [{}] for s in splits}, run))
+    monkeypatch.setattr(
+        experiment_simmemre, "build_trainer", lambda config, **_: (trainer, {s: [{}] for s in splits}, run)
+    )
     monkeypatch.setattr(training_simmemre, "calibrate_thresholds", lambda *args, **kwargs: calibration)
     monkeypatch.setattr(training_simmemre, "apply_thresholds", lambda model, thresholds: None)
     monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: saved.update(kwargs))
@@ -209,7 +211,7 @@ def test_the_card_names_a_dataset_only_where_the_data_names_one(monkeypatch, tmp
     trainer = finished_trainer(tmp_path, global_step=3, evaluate=lambda dataset, metric_key_prefix: {})
     run = {"resume": None, "calibrate": False, "calibration_grid": None, "base_model": None, "data": data}
     saved = {}
-    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config: (trainer, {}, run))
+    monkeypatch.setattr(experiment_simmemre, "build_trainer", lambda config, **_: (trainer, {}, run))
     monkeypatch.setattr(hub_simmemre, "save_for_hub", lambda *args, **kwargs: saved.update(kwargs))
     monkeypatch.setattr(hub_simmemre, "training_procedure", lambda *args, **kwargs: {"facts": kwargs})
     monkeypatch.setattr(experiment_simmemre, "write_run_files", lambda *args, **kwargs: None)
