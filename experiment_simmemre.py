@@ -2724,13 +2724,13 @@ def check_resume_compatible(checkpoint: str, config) -> None:
         raise SystemExit(f"{error} (set them with --model.NAME VALUE, or in the config's model section)") from None
 
 
-def check_resume_adapter(checkpoint: str, model) -> None:
+def check_resume_adapter(checkpoint: str, model, encoder_digest=None) -> None:
     """`training_simmemre.check_checkpoint_adapter` before anything is trained, as one line: a checkpoint's LoRA
     adapter and this run's `peft` section must agree."""
     from .training_simmemre import check_checkpoint_adapter
 
     try:
-        check_checkpoint_adapter(checkpoint, model)
+        check_checkpoint_adapter(checkpoint, model, encoder_digest)
     except ValueError as error:
         raise SystemExit(str(error)) from None
 
@@ -2991,7 +2991,7 @@ def _train_checked(config: dict, print_summary: bool, source: str = "config") ->
     resumed_at = checkpoint_step(resume) if resume else 0
     if resume and getattr(trainer, "model", None) is not None:
         check_resume_compatible(resume, trainer.model.config)
-        check_resume_adapter(resume, trainer.model)
+        check_resume_adapter(resume, trainer.model, trainer.frozen_encoder_digest)
     finishing = bool(resumed_at) and check_steps_left(trainer, resume, resumed_at)
     if not resume and trainer.is_world_process_zero():
         remove_earlier_run_files(args.output_dir)

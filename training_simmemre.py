@@ -849,11 +849,12 @@ def base_encoder_digest(model) -> str:
     return digest.hexdigest()
 
 
-def check_checkpoint_adapter(checkpoint, model) -> None:
+def check_checkpoint_adapter(checkpoint, model, encoder_digest=None) -> None:
     """Raise ValueError when `model` (a `PeftModel` or not) does not match what `checkpoint` holds: a LoRA adapter
     (adapter_config.json) of other settings (`lora_settings_of`) or trained on other encoder weights
     (`BASE_ENCODER_DIGEST_FILE`), an adapter for a model without one, or a whole model for a peft model. The Trainer
-    failed with a size mismatch or "Can't find a valid checkpoint", and resumed an adapter on another base silently."""
+    failed with a size mismatch or "Can't find a valid checkpoint", and resumed an adapter on another base silently.
+    `encoder_digest` gives `base_encoder_digest(model)` (a trainer's cached one); called only where it is compared."""
     saved = checkpoint_file(checkpoint, "adapter_config.json")
     settings = lora_settings_of(model)
     if saved is None:
@@ -879,7 +880,8 @@ def check_checkpoint_adapter(checkpoint, model) -> None:
             "checkpoint's peft section"
         )
     base = checkpoint_file(checkpoint, BASE_ENCODER_DIGEST_FILE)
-    if isinstance(base, dict) and base.get("sha256") and base["sha256"] != base_encoder_digest(model):
+    digest = encoder_digest or functools.partial(base_encoder_digest, model)
+    if isinstance(base, dict) and base.get("sha256") and base["sha256"] != digest():
         raise ValueError(
             f"resume_from_checkpoint {checkpoint}: its LoRA adapter was trained on other encoder weights than this "
             f"run's encoder has ({BASE_ENCODER_DIGEST_FILE} differs); resume with the encoder the run started from"
@@ -1852,7 +1854,7 @@ class SimMemRETrainer(Trainer):
         self._memory_schedule_active = False
         self._memory_reads_since = None  # set by a resume from a checkpoint that read the memories
         self._merged_lora = None  # the LoRA settings merge_peft_model merged into the encoder
-        self._base_encoder_digest = None  # a peft model's frozen encoder weights, hashed at its first checkpoint
+        self._base_encoder_digest = None  # a peft model's frozen encoder weights (`frozen_encoder_digest`)
         self._task_loss_sums = None
         self.last_predictions = None
         self.last_predictions_at = {}
@@ -1998,10 +2000,15 @@ class SimMemRETrainer(Trainer):
                 self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             )
             wrapped.config.to_json_file(os.path.join(folder, ADAPTER_CHECKPOINT_CONFIG))
-            if self._base_encoder_digest is None:  # (the base weights stay frozen: hashed once a run)
-                self._base_encoder_digest = base_encoder_digest(self.model)
             with open(os.path.join(folder, BASE_ENCODER_DIGEST_FILE), "w", encoding="utf-8") as handle:
-                json.dump({"sha256": self._base_encoder_digest}, handle)  # (no local path: checkpoints may be pushed)
+                json.dump({"sha256": self.frozen_encoder_digest()}, handle)  # (no local path: may be pushed)
+
+    def frozen_encoder_digest(self) -> str:
+        """`base_encoder_digest` of the peft model trained, hashed once: LoRA leaves the base weights frozen, and the
+        resume checks and every checkpoint's save read it."""
+        if self._base_encoder_digest is None:
+            self._base_encoder_digest = base_encoder_digest(self.model)
+        return self._base_encoder_digest
 
     # -- LoRA --------------------------------------------------------------------------------------------
     def merge_peft_model(self) -> Optional[dict]:
@@ -2071,7 +2078,7 @@ class SimMemRETrainer(Trainer):
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         check_checkpoint_labels(resume_from_checkpoint, self.model.config)
         check_checkpoint_settings(resume_from_checkpoint, self.model.config)
-        check_checkpoint_adapter(resume_from_checkpoint, self.model)
+        check_checkpoint_adapter(resume_from_checkpoint, self.model, self.frozen_encoder_digest)
         check_checkpoint_seeds(resume_from_checkpoint, self.args)
         self._resume_negatives_seed(resume_from_checkpoint)
         super()._load_from_checkpoint(resume_from_checkpoint, model)
